@@ -1,0 +1,41 @@
+// Redis for `npm start`: use the one at REDIS_URL when it answers; otherwise,
+// when that URL is on this machine, start redis-server as a daemon with its
+// files under the data directory. It keeps running after Berth stops, like
+// the Docker Engine, so the next start is quick and no state moves.
+import { BerthError } from '../../services/core/errors.ts';
+import { pingRedis, startRedisServer } from '../redis-server.ts';
+import type { Progress } from './progress.ts';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export interface EnsureRedisOptions {
+  redisUrl: string;
+  dir: string;
+  progress: Progress;
+}
+
+export async function ensureRedis(o: EnsureRedisOptions): Promise<{ startedByUs: boolean }> {
+  const url = new URL(o.redisUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || 6379);
+  if (await pingRedis(host, port)) return { startedByUs: false };
+  if (!LOOPBACK.has(url.hostname)) {
+    throw new BerthError('BERTH_E_REDIS_UNAVAILABLE', {
+      url: o.redisUrl,
+      reason: 'no answer, and it is not on this machine, so Berth cannot start it',
+    });
+  }
+  const step = o.progress.step(`Starting Redis on ${host}:${port} (data in ${o.dir})`);
+  try {
+    await startRedisServer({ dir: o.dir, port, host, daemonize: true });
+  } catch (e) {
+    step.fail((e as Error).message);
+    throw new BerthError(
+      'BERTH_E_REDIS_UNAVAILABLE',
+      { url: o.redisUrl, reason: (e as Error).message },
+      { cause: e },
+    );
+  }
+  step.done();
+  return { startedByUs: true };
+}

@@ -1,0 +1,102 @@
+// Starts a redis-server that Berth owns: bound to loopback, its files in a
+// directory of ours, with the append-only file fsync'ed on every write
+// (appendfsync always) so that a change Berth acknowledged survives kill -9 of
+// Redis and a crash of the machine. Platform state is small and written
+// rarely, so the fsync per write costs little.
+import { spawn } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RedisServerOptions {
+  dir: string;
+  port: number;
+  host?: string;
+  /** Detach: the server outlives this process (npm start). Default false. */
+  daemonize?: boolean;
+}
+
+export interface RedisServer {
+  url: string;
+  pid: number;
+  dir: string;
+}
+
+export function redisArgs(o: RedisServerOptions): string[] {
+  return [
+    '--bind',
+    o.host ?? '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--dir',
+    o.dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--save',
+    '',
+    '--protected-mode',
+    'yes',
+    '--pidfile',
+    path.join(o.dir, 'redis.pid'),
+    '--logfile',
+    path.join(o.dir, 'redis.log'),
+    '--daemonize',
+    o.daemonize ? 'yes' : 'no',
+  ];
+}
+
+/** Resolves once the server answers PING; rejects with its log's last line if it does not. */
+export async function startRedisServer(o: RedisServerOptions): Promise<RedisServer> {
+  await mkdir(o.dir, { recursive: true, mode: 0o700 });
+  const child = spawn('redis-server', redisArgs(o), {
+    stdio: 'ignore',
+    detached: o.daemonize === true,
+  });
+  let exited: string | undefined;
+  child.on('exit', (code, signal) => {
+    if (!o.daemonize || code !== 0) exited = signal ?? `exit code ${code}`;
+  });
+  child.on('error', (e) => {
+    exited = e.message;
+  });
+  if (o.daemonize) child.unref();
+  const host = o.host ?? '127.0.0.1';
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (await pingRedis(host, o.port)) {
+      const pid = o.daemonize
+        ? Number((await readFile(path.join(o.dir, 'redis.pid'), 'utf8')).trim())
+        : (child.pid ?? 0);
+      return { url: `redis://${host}:${o.port}`, pid, dir: o.dir };
+    }
+    if (exited !== undefined) break;
+    await sleep(50);
+  }
+  const log = await readFile(path.join(o.dir, 'redis.log'), 'utf8').catch(() => '');
+  const last = log.trim().split('\n').at(-1) ?? '';
+  throw new Error(`redis-server did not start (${exited ?? 'timeout'})${last ? `: ${last}` : ''}`);
+}
+
+/** True when a Redis server answers PING at host:port within the timeout. */
+export function pingRedis(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let buffer = '';
+    const finish = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.on('error', () => finish(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      buffer += d.toString('latin1');
+      // +PONG, or -NOAUTH when a password is needed: either way a Redis answers.
+      if (buffer.includes('\r\n'))
+        finish(buffer.startsWith('+PONG') || buffer.startsWith('-NOAUTH'));
+    });
+  });
+}

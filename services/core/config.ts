@@ -1,0 +1,236 @@
+// Berth's configuration: the BERTH_* variables of the operator contract
+// (docs/configuration.md), read and validated once at start, then passed down
+// as a frozen object. Nothing else in Berth reads process.env; child processes
+// get their configuration through `configToEnv`.
+import path from 'node:path';
+import { BerthError, type ErrorCode } from './errors.ts';
+import * as validate from './validate.ts';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  /** Git repositories, build logs, certificates, Redis' files when Berth runs Redis. */
+  readonly dataDir: string;
+  /** Apps are served at <app>.<domain>; the status page at the bare domain. */
+  readonly domain: string;
+  readonly sshPort: number;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /** The status page and JSON API on loopback, for the admin. */
+  readonly webPort: number;
+  readonly redisUrl: string;
+  /** Every Redis key Berth writes starts with this, so instances can share a Redis. */
+  readonly redisPrefix: string;
+  readonly acmeDirectoryUrl: string;
+  readonly acmeEmail: string | undefined;
+  /** undefined: the local socket. */
+  readonly dockerHost: string | undefined;
+  /** Path of a public key whose owner becomes the first admin at start. */
+  readonly adminPubkeyPath: string | undefined;
+  /** The Debian 12 image builds and buildpacks run on. */
+  readonly stackImage: string;
+  readonly logLevel: LogLevel;
+}
+
+/** Each variable of the contract with its default; docs/configuration.md mirrors this. */
+export const DEFAULTS = {
+  BERTH_DATA_DIR: '/var/lib/berth',
+  BERTH_DOMAIN: 'localhost',
+  BERTH_SSH_PORT: '2222',
+  BERTH_HTTP_PORT: '80',
+  BERTH_HTTPS_PORT: '443',
+  BERTH_WEB_PORT: '8080',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  BERTH_REDIS_PREFIX: 'berth:',
+  BERTH_ACME_DIRECTORY_URL: 'https://acme-v02.api.letsencrypt.org/directory',
+  BERTH_ACME_EMAIL: '',
+  DOCKER_HOST: '',
+  BERTH_ADMIN_PUBKEY: '',
+  BERTH_STACK_IMAGE: 'berth/stack:bookworm',
+  BERTH_LOG_LEVEL: 'info',
+} as const;
+
+export type ConfigVar = keyof typeof DEFAULTS;
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Thrown by loadConfig with one BerthError (one line) per bad value. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly BerthError[]) {
+    super(problems.map((p) => p.toLine()).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+const IMAGE_REF = /^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
+const PREFIX = /^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*:?$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function loadConfig(env: Env): Config {
+  const problems: BerthError[] = [];
+  const raw = (name: ConfigVar): string => {
+    const v = env[name];
+    return v === undefined || v === '' ? DEFAULTS[name] : v;
+  };
+  const bad = (name: ConfigVar, reason: string, code: ErrorCode = 'BERTH_E_CONFIG') =>
+    problems.push(new BerthError(code, { name, value: JSON.stringify(raw(name)), reason }));
+
+  // Runs one validating function; its failure becomes a line about the variable.
+  function read<T>(name: ConfigVar, parse: (v: string) => T, fallback: T): T {
+    try {
+      return parse(raw(name));
+    } catch (e) {
+      bad(name, e instanceof BerthError ? String(e.params.reason) : String(e));
+      return fallback;
+    }
+  }
+
+  const dataDir = read(
+    'BERTH_DATA_DIR',
+    (v) => {
+      if (!path.isAbsolute(v)) throw 'must be an absolute path';
+      if (v.includes('\0')) throw 'must not contain NUL';
+      return path.normalize(v).replace(/(.)\/$/, '$1');
+    },
+    '',
+  );
+  const domain = read('BERTH_DOMAIN', validate.domain, '');
+  const port = (v: string) => validate.port(v);
+  const sshPort = read('BERTH_SSH_PORT', port, 0);
+  const httpPort = read('BERTH_HTTP_PORT', port, 0);
+  const httpsPort = read('BERTH_HTTPS_PORT', port, 0);
+  const webPort = read('BERTH_WEB_PORT', port, 0);
+  const ports: [ConfigVar, number][] = [
+    ['BERTH_SSH_PORT', sshPort],
+    ['BERTH_HTTP_PORT', httpPort],
+    ['BERTH_HTTPS_PORT', httpsPort],
+    ['BERTH_WEB_PORT', webPort],
+  ];
+  for (const [i, [name, p]] of ports.entries()) {
+    const clash = ports.slice(0, i).find(([, q]) => q === p && p !== 0);
+    if (clash) bad(name, `the same port as ${clash[0]}; each service needs its own`);
+  }
+
+  const redisUrl = read(
+    'REDIS_URL',
+    (v) => {
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        throw 'not a URL; use redis://HOST:PORT[/DB]';
+      }
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+        throw 'use a redis:// or rediss:// URL';
+      }
+      return v;
+    },
+    '',
+  );
+  const redisPrefix = read(
+    'BERTH_REDIS_PREFIX',
+    (v) => {
+      if (v.length > 64 || !PREFIX.test(v)) throw 'use letters, digits, "_", ".", "-" and ":"';
+      return v.endsWith(':') ? v : `${v}:`;
+    },
+    '',
+  );
+  const acmeDirectoryUrl = read(
+    'BERTH_ACME_DIRECTORY_URL',
+    (v) => {
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        throw 'not a URL';
+      }
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') throw 'use an https:// URL';
+      return v;
+    },
+    '',
+  );
+  const acmeEmail = read(
+    'BERTH_ACME_EMAIL',
+    (v) => {
+      if (v === '') return undefined;
+      if (!EMAIL.test(v)) throw 'not an e-mail address';
+      return v;
+    },
+    undefined,
+  );
+  const dockerHost = read(
+    'DOCKER_HOST',
+    (v) => {
+      if (v === '') return undefined;
+      if (!/^(unix|tcp|http|https):\/\/\S+$/.test(v)) {
+        throw 'use unix:///path/to/docker.sock or tcp://HOST:PORT';
+      }
+      return v;
+    },
+    undefined,
+  );
+  const adminPubkeyPath = read(
+    'BERTH_ADMIN_PUBKEY',
+    (v) => {
+      if (v === '') return undefined;
+      if (!path.isAbsolute(v)) throw 'must be an absolute path to a .pub file';
+      return v;
+    },
+    undefined,
+  );
+  const stackImage = read(
+    'BERTH_STACK_IMAGE',
+    (v) => {
+      if (!IMAGE_REF.test(v)) throw 'not an image reference such as berth/stack:bookworm';
+      return v;
+    },
+    '',
+  );
+  const logLevel = read(
+    'BERTH_LOG_LEVEL',
+    (v) => {
+      if (!(LOG_LEVELS as readonly string[]).includes(v))
+        throw `use one of ${LOG_LEVELS.join(', ')}`;
+      return v as LogLevel;
+    },
+    'info',
+  );
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    dataDir,
+    domain,
+    sshPort,
+    httpPort,
+    httpsPort,
+    webPort,
+    redisUrl,
+    redisPrefix,
+    acmeDirectoryUrl,
+    acmeEmail,
+    dockerHost,
+    adminPubkeyPath,
+    stackImage,
+    logLevel,
+  });
+}
+
+/** The environment that gives a child process this same configuration. */
+export function configToEnv(config: Config): Record<ConfigVar, string> {
+  return {
+    BERTH_DATA_DIR: config.dataDir,
+    BERTH_DOMAIN: config.domain,
+    BERTH_SSH_PORT: String(config.sshPort),
+    BERTH_HTTP_PORT: String(config.httpPort),
+    BERTH_HTTPS_PORT: String(config.httpsPort),
+    BERTH_WEB_PORT: String(config.webPort),
+    REDIS_URL: config.redisUrl,
+    BERTH_REDIS_PREFIX: config.redisPrefix,
+    BERTH_ACME_DIRECTORY_URL: config.acmeDirectoryUrl,
+    BERTH_ACME_EMAIL: config.acmeEmail ?? '',
+    DOCKER_HOST: config.dockerHost ?? '',
+    BERTH_ADMIN_PUBKEY: config.adminPubkeyPath ?? '',
+    BERTH_STACK_IMAGE: config.stackImage,
+    BERTH_LOG_LEVEL: config.logLevel,
+  };
+}

@@ -1,0 +1,259 @@
+// The one way Berth talks to the Docker Engine: a dockerode client built from
+// Config whose API version is negotiated with the engine (never pinned, since
+// production hosts run engines that dropped old API versions), and the labels
+// Berth puts on everything it creates.
+//
+// docker-modem falls back on DOCKER_HOST, DOCKER_CERT_PATH, ... from the
+// process environment for every option it is not given; the options below are
+// all given explicitly, so the engine Berth uses is the one in Config.
+import Docker from 'dockerode';
+import type { Config } from './config.ts';
+import { BerthError } from './errors.ts';
+
+/** The labels Berth puts on the containers, networks, volumes and images it creates. */
+export const LABELS = {
+  /** "true" on everything Berth created. */
+  managed: 'berth.managed',
+  /** The app a container, network or volume belongs to. */
+  app: 'berth.app',
+  /** The Procfile process type of a container (web, worker, ...). */
+  process: 'berth.process',
+  /** The release version a container runs. */
+  release: 'berth.release',
+  /** The instance number of a container within its process type. */
+  instance: 'berth.instance',
+  /** The stack an image is (bookworm) on the stack image itself. */
+  stack: 'berth.stack',
+  /** Tests: the run that created the object, so that the run can remove it. */
+  testRun: 'berth.test-run',
+} as const;
+
+export type LabelName = (typeof LABELS)[keyof typeof LABELS];
+
+/** The label every object Berth creates carries. */
+export const MANAGED_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  [LABELS.managed]: 'true',
+});
+
+/** The highest Engine API version this client is written against (dockerode 5's documentation). */
+export const CLIENT_MAX_API_VERSION = '1.52';
+
+/** The socket dockerd listens on when DOCKER_HOST is unset. */
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+export type DockerTarget = Pick<Config, 'dockerHost'>;
+
+/** How to name the engine in messages: DOCKER_HOST, or the local socket. */
+export function dockerHostLabel(config: DockerTarget): string {
+  return config.dockerHost ?? `unix://${DEFAULT_DOCKER_SOCKET}`;
+}
+
+/** The Unix socket of the engine, or undefined when DOCKER_HOST names a TCP/HTTP endpoint. */
+export function dockerSocketPath(config: DockerTarget): string | undefined {
+  const host = config.dockerHost;
+  if (host === undefined) return DEFAULT_DOCKER_SOCKET;
+  if (host.startsWith('unix://')) return host.slice('unix://'.length) || DEFAULT_DOCKER_SOCKET;
+  return undefined;
+}
+
+/** Every docker-modem option, so that none falls back on the process environment. */
+function dockerOptions(
+  config: DockerTarget,
+  extra: { version?: string; timeoutMs?: number },
+): Docker.DockerOptions {
+  const socketPath = dockerSocketPath(config);
+  const base = {
+    socketPath: undefined as string | undefined,
+    host: undefined as string | undefined,
+    port: undefined as string | undefined,
+    protocol: undefined as 'http' | 'https' | undefined,
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+    version: extra.version,
+    timeout: extra.timeoutMs,
+    // Not in the typings; docker-modem would read DOCKER_PATH_PREFIX for it.
+    pathPrefix: '/',
+  };
+  if (socketPath !== undefined) return { ...base, socketPath };
+  // tcp://HOST:PORT and http://HOST:PORT are plain HTTP; https:// is TLS.
+  const url = new URL((config.dockerHost ?? '').replace(/^tcp:/, 'http:'));
+  const https = url.protocol === 'https:';
+  return {
+    ...base,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port || (https ? '2376' : '2375'),
+    protocol: https ? 'https' : 'http',
+  };
+}
+
+/**
+ * A client that sends unversioned requests (the engine answers with its own
+ * newest API). Use it only to ask the engine for its version: the rest of
+ * Berth uses the negotiated client from connectDocker.
+ */
+export function unversionedDocker(config: DockerTarget, timeoutMs?: number): Docker {
+  return new Docker(dockerOptions(config, timeoutMs === undefined ? {} : { timeoutMs }));
+}
+
+/** Compares two API versions such as "1.41" and "1.52" (negative when a < b). */
+export function compareApiVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The version both sides speak: the lower of the engine's newest and ours. */
+export function negotiateApiVersion(
+  engineApiVersion: string,
+  clientMax = CLIENT_MAX_API_VERSION,
+): string {
+  return compareApiVersions(engineApiVersion, clientMax) < 0 ? engineApiVersion : clientMax;
+}
+
+export interface EngineVersion {
+  /** The engine's release, such as 20.10.24. */
+  version: string;
+  /** The newest API version it speaks. */
+  apiVersion: string;
+  /** The oldest API version it still accepts. */
+  minApiVersion: string | undefined;
+  os: string;
+  arch: string;
+}
+
+export interface DockerConnection {
+  /** A client whose every request uses `apiVersion`. */
+  docker: Docker;
+  /** The negotiated API version, such as "1.41". */
+  apiVersion: string;
+  engine: EngineVersion;
+  /** DOCKER_HOST, or unix:///var/run/docker.sock. */
+  host: string;
+}
+
+function toEngineVersion(v: Docker.DockerVersion & { MinAPIVersion?: string }): EngineVersion {
+  return {
+    version: v.Version,
+    apiVersion: v.ApiVersion,
+    minApiVersion: v.MinAPIVersion,
+    os: v.Os,
+    arch: v.Arch,
+  };
+}
+
+export interface ConnectOptions {
+  /** How long the version request may take (default 5 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * A dockerode client for the engine in Config, with the API version
+ * negotiated: the engine's /version is asked without a version prefix, and the
+ * lower of its ApiVersion and CLIENT_MAX_API_VERSION is used for every request.
+ * Rejects with the engine's own error when it does not answer.
+ */
+export async function connectDocker(
+  config: DockerTarget,
+  options: ConnectOptions = {},
+): Promise<DockerConnection> {
+  const probe = unversionedDocker(config, options.timeoutMs ?? 5000);
+  const engine = toEngineVersion(await probe.version());
+  const apiVersion = negotiateApiVersion(engine.apiVersion);
+  if (engine.minApiVersion && compareApiVersions(apiVersion, engine.minApiVersion) < 0) {
+    throw new BerthError('BERTH_E_DOCKER_API_VERSION', {
+      host: dockerHostLabel(config),
+      version: engine.version,
+      apiVersion,
+      reason: `it needs API ${engine.minApiVersion} or newer; this Berth speaks at most ${CLIENT_MAX_API_VERSION}`,
+    });
+  }
+  const docker = new Docker(dockerOptions(config, { version: `v${apiVersion}` }));
+  return { docker, apiVersion, engine, host: dockerHostLabel(config) };
+}
+
+/**
+ * The negotiated client alone (see connectDocker). An engine that does not
+ * answer is a BERTH_E_DOCKER_UNAVAILABLE error.
+ */
+export async function createDockerClient(
+  config: DockerTarget,
+  options: ConnectOptions = {},
+): Promise<Docker> {
+  try {
+    return (await connectDocker(config, options)).docker;
+  } catch (e) {
+    if (e instanceof BerthError) throw e;
+    throw new BerthError(
+      'BERTH_E_DOCKER_NO_ANSWER',
+      { host: dockerHostLabel(config), reason: describeDockerError(e) },
+      { cause: e },
+    );
+  }
+}
+
+export type PingResult =
+  | { ok: true; engine: EngineVersion; apiVersion: string }
+  | {
+      ok: false;
+      reason: string;
+      /** The system error code when there is one: ENOENT (no socket), EACCES, ECONNREFUSED... */
+      code?: string;
+    };
+
+/** Whether the engine answers within timeoutMs; never throws. */
+export async function pingDocker(config: DockerTarget, timeoutMs = 2000): Promise<PingResult> {
+  const probe = unversionedDocker(config, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const v = await Promise.race([
+      probe.version(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    const engine = toEngineVersion(v);
+    return { ok: true, engine, apiVersion: negotiateApiVersion(engine.apiVersion) };
+  } catch (e) {
+    const code = (e as { code?: unknown } | null)?.code;
+    return typeof code === 'string'
+      ? { ok: false, reason: describeDockerError(e), code }
+      : { ok: false, reason: describeDockerError(e) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One line for a failed request to the engine (ENOENT, ECONNREFUSED, HTTP status ...). */
+export function describeDockerError(e: unknown): string {
+  if (e && typeof e === 'object') {
+    const err = e as {
+      code?: string;
+      address?: string;
+      statusCode?: number;
+      json?: unknown;
+      message?: string;
+    };
+    if (err.code === 'ENOENT' && err.address)
+      return `no socket at ${err.address} (dockerd is not running)`;
+    if (err.code === 'ECONNREFUSED') {
+      return err.address ? `connection refused at ${err.address}` : 'connection refused';
+    }
+    if (err.code === 'EACCES' && err.address) return `permission denied on ${err.address}`;
+    if (err.statusCode !== undefined) {
+      const json = err.json as { message?: unknown } | null | undefined;
+      // docker-modem's message is "(HTTP code 500) server error - <the engine's message>".
+      const text =
+        typeof json?.message === 'string'
+          ? json.message
+          : (err.message ?? '').replace(/^\(HTTP code \d+\)[^-]*- /, '');
+      return `HTTP ${err.statusCode}: ${text.replace(/[\r\n]+/g, ' ')}`.trim();
+    }
+    if (err.message) return err.message.replace(/[\r\n]+/g, ' ');
+  }
+  return String(e);
+}

@@ -1,0 +1,243 @@
+// The one registry of errors a Berth user can see. Every service, the SSH
+// command line and the web API raise these, so a code means the same thing
+// everywhere: the CLI exits with `exitCode`, the API answers with `httpStatus`.
+// docs/errors.md lists every code; test/unit/errors.test.ts keeps the two in step.
+
+/** Exit codes of every Berth command (Dokku/Heroku grammar). */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface ErrorSpec {
+  /** One line: what was wrong. `{name}` placeholders are filled from the params. */
+  readonly message: string;
+  /** What to do next; appended to the message after " — ". */
+  readonly hint?: string;
+  readonly exitCode: number;
+  readonly httpStatus: number;
+}
+
+const spec = (message: string, exitCode: number, httpStatus: number, hint?: string): ErrorSpec =>
+  hint === undefined ? { message, exitCode, httpStatus } : { message, exitCode, httpStatus, hint };
+
+export const ERRORS = {
+  BERTH_E_CONFIG: spec(
+    '{name}={value}: {reason}',
+    EXIT.usage,
+    500,
+    'fix the environment variable and start again',
+  ),
+  BERTH_E_DATA_DIR: spec(
+    'data directory {path} is not usable: {reason}',
+    EXIT.failed,
+    500,
+    'set BERTH_DATA_DIR to a writable directory or fix its permissions',
+  ),
+  BERTH_E_INVALID_NAME: spec('invalid {kind} "{value}": {reason}', EXIT.usage, 400),
+  BERTH_E_USAGE: spec('{reason}', EXIT.usage, 400, 'run "berth help" for the commands'),
+  BERTH_E_UNKNOWN_COMMAND: spec(
+    'unknown command "{command}"',
+    EXIT.usage,
+    404,
+    'run "berth help" for the commands',
+  ),
+  BERTH_E_NOT_ROOT: spec(
+    '{action} needs root',
+    EXIT.failed,
+    500,
+    'run it as root (sudo npm start) on a Debian 12 machine',
+  ),
+  BERTH_E_NO_APT: spec(
+    'cannot install {packages}: apt-get is not available on this machine',
+    EXIT.failed,
+    500,
+    'install them with your package manager, or run Berth on Debian 12',
+  ),
+  BERTH_E_INSTALL: spec(
+    'installing {packages} failed: {reason}',
+    EXIT.failed,
+    500,
+    'see the apt output above; check that the Debian mirror is reachable',
+  ),
+  BERTH_E_DOCKER_UNAVAILABLE: spec(
+    'the Docker Engine does not answer at {host}: {reason}',
+    EXIT.failed,
+    503,
+    'start dockerd or set DOCKER_HOST; its log is at {log}',
+  ),
+  BERTH_E_DOCKER_NO_ANSWER: spec(
+    'the Docker Engine does not answer at {host}: {reason}',
+    EXIT.failed,
+    503,
+    'run "npm start" to start the local one, or set DOCKER_HOST to an engine that answers',
+  ),
+  BERTH_E_DOCKERD_MISSING: spec(
+    'dockerd is not installed on this machine',
+    EXIT.failed,
+    500,
+    'install it with "apt-get install -y docker.io" (npm start does), or set DOCKER_HOST to a running engine',
+  ),
+  BERTH_E_DOCKERD_STUCK: spec(
+    'dockerd (pid {pid}) is running but does not answer on {socket}',
+    EXIT.failed,
+    503,
+    'see its log at {log}; stop it with "kill {pid}", then start again',
+  ),
+  BERTH_E_DOCKER_API_VERSION: spec(
+    'the Docker Engine at {host} (Docker {version}) cannot be used: {reason}',
+    EXIT.failed,
+    500,
+    'upgrade Berth, or use a Docker Engine that still accepts API {apiVersion}',
+  ),
+  BERTH_E_REDIS_UNAVAILABLE: spec(
+    'Redis does not answer at {url}: {reason}',
+    EXIT.failed,
+    503,
+    'start Redis or set REDIS_URL to one that answers',
+  ),
+  BERTH_E_STACK_BUILD: spec(
+    'building the stack image {image} failed: {reason}',
+    EXIT.failed,
+    500,
+    'see the output above, then run "berth stack:rebuild"',
+  ),
+  BERTH_E_SERVICE_FAILED: spec(
+    'service {service} failed to start: {reason}',
+    EXIT.failed,
+    500,
+    'see its log lines above',
+  ),
+  BERTH_E_APP_NOT_FOUND: spec(
+    'app "{app}" does not exist',
+    EXIT.failed,
+    404,
+    'run "berth apps:list" to see the apps',
+  ),
+  BERTH_E_APP_EXISTS: spec(
+    'app "{app}" already exists',
+    EXIT.failed,
+    409,
+    'pick another name or destroy it first',
+  ),
+  BERTH_E_USER_NOT_FOUND: spec(
+    'user "{user}" does not exist',
+    EXIT.failed,
+    404,
+    'run "berth ssh-keys:list" to see the users',
+  ),
+  BERTH_E_KEY_INVALID: spec(
+    'not an SSH public key: {reason}',
+    EXIT.usage,
+    400,
+    'pass one line of a .pub file, such as ~/.ssh/id_ed25519.pub',
+  ),
+  BERTH_E_KEY_EXISTS: spec(
+    'this key is already registered to user "{user}" ({fingerprint})',
+    EXIT.failed,
+    409,
+    'remove it first with "berth ssh-keys:remove {fingerprint}"',
+  ),
+  BERTH_E_DOMAIN_TAKEN: spec(
+    'domain {domain} already belongs to app "{app}"',
+    EXIT.failed,
+    409,
+    'remove it from that app first',
+  ),
+  BERTH_E_RELEASE_NOT_FOUND: spec(
+    'app "{app}" has no release {version}',
+    EXIT.failed,
+    404,
+    'run "berth releases {app}" to see them',
+  ),
+  BERTH_E_USER_EXISTS: spec('user "{user}" already exists', EXIT.failed, 409, 'pick another name'),
+  BERTH_E_USER_HAS_APPS: spec(
+    'user "{user}" owns apps: {apps}',
+    EXIT.failed,
+    409,
+    'destroy those apps or give them another owner first',
+  ),
+  BERTH_E_KEY_NOT_FOUND: spec(
+    'no SSH key with fingerprint {fingerprint}',
+    EXIT.failed,
+    404,
+    'run "berth ssh-keys:list" to see the keys',
+  ),
+  BERTH_E_DOMAIN_NOT_FOUND: spec(
+    'domain {domain} is not a domain of app "{app}"',
+    EXIT.failed,
+    404,
+    'run "berth domains:report {app}" to see its domains',
+  ),
+  BERTH_E_DOMAIN_UNKNOWN: spec(
+    'no app has the domain {domain}',
+    EXIT.failed,
+    404,
+    'add it to an app first with "berth domains:add APP {domain}"',
+  ),
+  BERTH_E_CERT_NOT_FOUND: spec(
+    'no certificate is recorded for {domain}',
+    EXIT.failed,
+    404,
+    'add one with "berth certs:add" or enable ACME for the domain',
+  ),
+  BERTH_E_STORE_CORRUPT: spec(
+    'the record at Redis key {key} is malformed: {reason}',
+    EXIT.failed,
+    500,
+    'fix or delete that key with redis-cli (see docs/redis-keys.md), or restore a backup',
+  ),
+  BERTH_E_STORE_SCHEMA: spec(
+    'the Redis data under prefix {prefix} has schema version {found}; this Berth reads version {expected}',
+    EXIT.failed,
+    500,
+    'run the Berth release that matches the data, or point REDIS_URL/BERTH_REDIS_PREFIX elsewhere',
+  ),
+  BERTH_E_CONFLICT: spec(
+    '{what} changed while this command ran',
+    EXIT.failed,
+    409,
+    'run the command again',
+  ),
+} as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+type Params = Record<string, string | number>;
+
+const fill = (template: string, params: Params): string =>
+  template.replace(/\{(\w+)\}/g, (whole, key: string) =>
+    key in params ? String(params[key]) : whole,
+  );
+
+/** Keeps a message on one line, whatever a user put into a value. */
+const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
+
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  readonly httpStatus: number;
+  readonly hint: string | undefined;
+  readonly params: Params;
+
+  constructor(code: ErrorCode, params: Params = {}, options?: { cause?: unknown }) {
+    const def: ErrorSpec = ERRORS[code];
+    super(oneLine(fill(def.message, params)), options);
+    this.name = 'BerthError';
+    this.code = code;
+    this.exitCode = def.exitCode;
+    this.httpStatus = def.httpStatus;
+    this.hint = def.hint === undefined ? undefined : oneLine(fill(def.hint, params));
+    this.params = params;
+  }
+
+  /** The line a user sees: what was wrong and what to do next. */
+  toLine(): string {
+    return this.hint === undefined ? this.message : `${this.message} — ${this.hint}`;
+  }
+}
+
+export const isBerthError = (e: unknown): e is BerthError => e instanceof BerthError;
+
+/** The one line to print for any error, ours or not. */
+export function errorLine(e: unknown): string {
+  if (isBerthError(e)) return e.toLine();
+  if (e instanceof Error) return oneLine(e.message);
+  return oneLine(String(e));
+}

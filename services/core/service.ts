@@ -1,0 +1,78 @@
+// The life of one Berth service process: read the configuration once, start,
+// tell the supervisor it is ready (and where it listens), and on SIGTERM stop
+// cleanly within the supervisor's grace period. Every services/<name>/main.ts
+// is a call to runService.
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { errorLine } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+
+export interface Endpoint {
+  /** What a person reaches there, e.g. "status page". */
+  name: string;
+  url: string;
+}
+
+export interface RunningService {
+  endpoints: Endpoint[];
+  /** Finish in-flight work (or hand it back to the queue) and release resources. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceContext {
+  config: Config;
+  log: Logger;
+}
+
+/** Messages a service sends its supervisor over the IPC channel. */
+export type ServiceMessage =
+  | { type: 'ready'; service: string; endpoints: Endpoint[] }
+  | { type: 'failed'; service: string; error: string };
+
+const send = (message: ServiceMessage) => {
+  if (process.send) process.send(message);
+};
+
+export async function runService(
+  name: string,
+  start: (ctx: ServiceContext) => Promise<RunningService>,
+): Promise<void> {
+  let config: Config;
+  try {
+    // The one place a service reads its environment.
+    config = loadConfig(process.env);
+  } catch (e) {
+    const text = e instanceof ConfigError ? e.message : errorLine(e);
+    process.stderr.write(`${text}\n`);
+    send({ type: 'failed', service: name, error: text });
+    process.exit(2);
+  }
+  const log = createLogger(name, { level: config.logLevel });
+  let running: RunningService;
+  try {
+    running = await start({ config, log });
+  } catch (e) {
+    log.error({ err: e }, 'failed to start');
+    send({ type: 'failed', service: name, error: errorLine(e) });
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    try {
+      await running.stop();
+      log.info('stopped');
+      process.exit(0);
+    } catch (e) {
+      log.error({ err: e }, 'stop failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  // The supervisor gone (kill -9): a service does not outlive it.
+  process.on('disconnect', () => void stop('disconnect'));
+  log.info({ endpoints: running.endpoints }, 'ready');
+  send({ type: 'ready', service: name, endpoints: running.endpoints });
+}

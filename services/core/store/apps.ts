@@ -1,0 +1,205 @@
+// Apps: the record, the set of all apps, collaborators, and destroy, which
+// removes everything the app owns in Redis in one step so that a crash can
+// never leave a half-destroyed app whose domain still routes somewhere.
+import { BerthError } from '../errors.ts';
+import * as validate from '../validate.ts';
+import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
+import { Script } from './lua.ts';
+import { type App, AppSchema, decode } from './records.ts';
+
+export interface NewApp {
+  name: string;
+  /** An existing user; becomes the app's owner. */
+  owner: string;
+  /** Default 'main'. */
+  deployBranch?: string;
+}
+
+/** A git branch name as `git check-ref-format --branch` would take it, kept to safe characters. */
+export function branchName(value: string): string {
+  const ok =
+    /^[A-Za-z0-9._/-]{1,200}$/.test(value) &&
+    !/^[-/.]|[/.]$|\.\.|\/\/|\/\.|\.lock(\/|$)/.test(value);
+  if (!ok) {
+    throw new BerthError('BERTH_E_INVALID_NAME', {
+      kind: 'branch',
+      value: JSON.stringify(value.slice(0, 80)).slice(1, -1),
+      reason: 'use letters, digits and . _ / -, like "main" or "release/v2"',
+    });
+  }
+  return value;
+}
+
+const create = new Script(
+  'apps.create',
+  `
+local name, owner, createdAt, branch = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', K.app(name)) == 1 then return {'BERTH_E_APP_EXISTS', 'app', name} end
+if redis.call('EXISTS', K.user(owner)) == 0 then return {'BERTH_E_USER_NOT_FOUND', 'user', owner} end
+-- Sub-keys of an app of the same name can only be debris from a hand edit; start clean.
+redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name))
+redis.call('HSET', K.app(name), 'name', name, 'owner', owner, 'createdAt', createdAt, 'deployBranch', branch)
+redis.call('SADD', K.apps, name)
+return {'ok'}
+`,
+);
+
+const destroy = new Script(
+  'apps.destroy',
+  `
+local name = ARGV[2]
+if redis.call('EXISTS', K.app(name)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', name} end
+-- Every version ever allocated, and any the index knows, so no release hash is left behind.
+local last = tonumber(redis.call('GET', K.releaseSeq(name)) or '0')
+for v = 1, last do redis.call('DEL', K.release(name, v)) end
+for _, v in ipairs(redis.call('ZRANGE', K.releases(name), 0, -1)) do redis.call('DEL', K.release(name, v)) end
+for _, d in ipairs(redis.call('SMEMBERS', K.appDomains(name))) do
+  -- Only release index entries that point here; the set is a mirror of the index.
+  if redis.call('HGET', K.domains, d) == name then
+    redis.call('HDEL', K.domains, d)
+    redis.call('DEL', K.cert(d))
+    redis.call('SREM', K.certs, d)
+  end
+end
+redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name))
+redis.call('SREM', K.apps, name)
+return {'ok'}
+`,
+);
+
+const setField = new Script(
+  'apps.setField',
+  `
+local name, field, value = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', K.app(name)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', name} end
+if field == 'owner' then
+  if redis.call('EXISTS', K.user(value)) == 0 then return {'BERTH_E_USER_NOT_FOUND', 'user', value} end
+  -- The owner has every right already; keeping it a collaborator too would outlive a transfer.
+  redis.call('SREM', K.collaborators(name), value)
+end
+redis.call('HSET', K.app(name), field, value)
+return {'ok'}
+`,
+);
+
+const collaborator = new Script(
+  'apps.collaborator',
+  `
+local name, user, op = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', K.app(name)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', name} end
+if op == 'remove' then return {'ok', redis.call('SREM', K.collaborators(name), user)} end
+if redis.call('EXISTS', K.user(user)) == 0 then return {'BERTH_E_USER_NOT_FOUND', 'user', user} end
+if redis.call('HGET', K.app(name), 'owner') == user then return {'ok', 0} end
+return {'ok', redis.call('SADD', K.collaborators(name), user)}
+`,
+);
+
+// Read in one script so that an app destroyed meanwhile is absent, not half there.
+const list = new Script(
+  'apps.list',
+  `
+local out = {'ok'}
+for _, name in ipairs(redis.call('SMEMBERS', K.apps)) do
+  out[#out + 1] = {name, redis.call('HGETALL', K.app(name)), redis.call('SMEMBERS', K.collaborators(name))}
+end
+return out
+`,
+);
+
+export class Apps {
+  constructor(private readonly ctx: StoreContext) {}
+
+  /** Creates the app; BERTH_E_APP_EXISTS if the name is taken, BERTH_E_USER_NOT_FOUND for the owner. */
+  async create(input: NewApp): Promise<App> {
+    const name = validate.appName(input.name);
+    const owner = validate.userName(input.owner);
+    const deployBranch = branchName(input.deployBranch ?? 'main');
+    const createdAt = this.ctx.now().toISOString();
+    await create.run(this.ctx, [name, owner, createdAt, deployBranch]);
+    return { name, owner, createdAt, deployBranch, collaborators: [] };
+  }
+
+  /** The app, or undefined when there is none of that name. */
+  async get(name: string): Promise<App | undefined> {
+    validate.appName(name);
+    const { redis, keys } = this.ctx;
+    const [hash, members] = await execAll(
+      redis.multi().hgetall(keys.app(name)).smembers(keys.collaborators(name)),
+    );
+    return this.parse(name, hash as Record<string, string>, members);
+  }
+
+  /** The app, or BERTH_E_APP_NOT_FOUND. */
+  async require(name: string): Promise<App> {
+    const app = await this.get(name);
+    if (app === undefined) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+    return app;
+  }
+
+  async exists(name: string): Promise<boolean> {
+    validate.appName(name);
+    return (await this.ctx.redis.exists(this.ctx.keys.app(name))) === 1;
+  }
+
+  /** Every app, sorted by name. */
+  async list(): Promise<App[]> {
+    const rows = await list.run(this.ctx, []);
+    const apps = rows.map((row) => {
+      const [name, hash, members] = row as [string, unknown, unknown];
+      const app = this.parse(name, pairsToObject(hash), members);
+      // In the set but without a record: the set and the records disagree.
+      if (app === undefined) {
+        throw new BerthError('BERTH_E_STORE_CORRUPT', {
+          key: this.ctx.keys.apps,
+          reason: `lists "${name}" but ${this.ctx.keys.app(name)} does not exist`,
+        });
+      }
+      return app;
+    });
+    return apps.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Every app name, sorted. */
+  async names(): Promise<string[]> {
+    return (await this.ctx.redis.smembers(this.ctx.keys.apps)).sort();
+  }
+
+  async setDeployBranch(name: string, branch: string): Promise<void> {
+    await setField.run(this.ctx, [validate.appName(name), 'deployBranch', branchName(branch)]);
+  }
+
+  /** Gives the app to another existing user (apps:transfer). */
+  async setOwner(name: string, owner: string): Promise<void> {
+    await setField.run(this.ctx, [validate.appName(name), 'owner', validate.userName(owner)]);
+  }
+
+  /** Lets an existing user push and run commands on the app; false if nothing changed. */
+  async addCollaborator(name: string, user: string): Promise<boolean> {
+    const args = [validate.appName(name), validate.userName(user), 'add'];
+    const [added] = await collaborator.run(this.ctx, args);
+    return added === 1;
+  }
+
+  /** False when the user was not a collaborator. */
+  async removeCollaborator(name: string, user: string): Promise<boolean> {
+    const args = [validate.appName(name), validate.userName(user), 'remove'];
+    const [removed] = await collaborator.run(this.ctx, args);
+    return removed === 1;
+  }
+
+  /** Removes the app with its config, releases, collaborators, domains and their certificates' metadata. */
+  async destroy(name: string): Promise<void> {
+    await destroy.run(this.ctx, [validate.appName(name)]);
+  }
+
+  private parse(name: string, hash: Record<string, string>, members: unknown): App | undefined {
+    if (isEmpty(hash)) return undefined;
+    const collaborators = Array.isArray(members) ? members.map(String).sort() : members;
+    const key = this.ctx.keys.app(name);
+    const app = decode(AppSchema, key, { ...hash, collaborators });
+    if (app.name !== name) {
+      throw new BerthError('BERTH_E_STORE_CORRUPT', { key, reason: `holds app "${app.name}"` });
+    }
+    return app;
+  }
+}

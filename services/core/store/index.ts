@@ -1,0 +1,146 @@
+// The store: typed repositories over Redis, Berth's system of record. Build one
+// from a connection and a key prefix (tests, services sharing a client) or
+// with openStore(config), which connects, checks the schema version and owns
+// the connection. docs/redis-keys.md describes every key.
+//
+// The repositories expect ioredis' default reply shapes (RESP2, or RESP3 with
+// the "legacy" mapping).
+import { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import { BerthError } from '../errors.ts';
+import { Apps } from './apps.ts';
+import { Certs } from './certs.ts';
+import { ConfigVarsRepo } from './config-vars.ts';
+import type { StoreContext } from './context.ts';
+import { Domains } from './domains.ts';
+import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.ts';
+import { Script } from './lua.ts';
+import { Releases } from './releases.ts';
+import { Users } from './users.ts';
+
+export { branchName, type NewApp } from './apps.ts';
+export type { CertInput, CertPatch } from './certs.ts';
+export { checkDurability } from './durability.ts';
+export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
+export * from './records.ts';
+export type { NewRelease } from './releases.ts';
+export { Apps, Certs, ConfigVarsRepo, Domains, Releases, Users };
+
+export interface StoreOptions {
+  /** The clock for timestamps; default the system clock. */
+  now?: () => Date;
+  /** close() disconnects the client; default false (the caller owns it). */
+  ownsConnection?: boolean;
+}
+
+// Claims an empty prefix for this schema, or reports the version already there.
+const claimSchema = new Script(
+  'schema.check',
+  `
+redis.call('SET', K.schema, ARGV[2], 'NX')
+return {'ok', redis.call('GET', K.schema)}
+`,
+);
+
+export class Store {
+  readonly keys: KeyLayout;
+  readonly apps: Apps;
+  readonly users: Users;
+  readonly releases: Releases;
+  readonly config: ConfigVarsRepo;
+  readonly domains: Domains;
+  readonly certs: Certs;
+  private readonly ownsConnection: boolean;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+    options: StoreOptions = {},
+  ) {
+    this.keys = keyLayout(checkPrefix(prefix));
+    const ctx: StoreContext = { redis, keys: this.keys, now: options.now ?? (() => new Date()) };
+    this.apps = new Apps(ctx);
+    this.users = new Users(ctx);
+    this.releases = new Releases(ctx);
+    this.config = new ConfigVarsRepo(ctx);
+    this.domains = new Domains(ctx);
+    this.certs = new Certs(ctx);
+    this.ownsConnection = options.ownsConnection ?? false;
+  }
+
+  /**
+   * Records this schema version under an empty prefix; BERTH_E_STORE_SCHEMA
+   * when the data there was written by an incompatible Berth.
+   */
+  async checkSchema(): Promise<void> {
+    const ctx = { redis: this.redis, keys: this.keys, now: () => new Date() };
+    const [found] = await claimSchema.run(ctx, [SCHEMA_VERSION]);
+    if (String(found) !== String(SCHEMA_VERSION)) {
+      throw new BerthError('BERTH_E_STORE_SCHEMA', {
+        prefix: this.keys.prefix,
+        found: String(found),
+        expected: SCHEMA_VERSION,
+      });
+    }
+  }
+
+  /** Disconnects when the store opened the connection itself; otherwise leaves it to its owner. */
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/** The URL with any password hidden, for messages. */
+function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Connects to config.redisUrl, checks the schema under config.redisPrefix and
+ * returns a store that owns the connection (close() it).
+ * BERTH_E_REDIS_UNAVAILABLE when Redis does not answer.
+ */
+export async function openStore(
+  config: Pick<Config, 'redisUrl' | 'redisPrefix'>,
+  options: Omit<StoreOptions, 'ownsConnection'> & {
+    /** Connection errors after the start (ioredis reconnects by itself); default: ioredis logs them. */
+    onError?: (error: Error) => void;
+  } = {},
+): Promise<Store> {
+  const redis = new Redis(config.redisUrl, { lazyConnect: true });
+  // The socket's own error says more than ioredis' "Connection is closed".
+  let socketError: Error | undefined;
+  const firstError = (e: Error) => {
+    socketError ??= e;
+  };
+  redis.on('error', firstError);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    redis.disconnect();
+    const cause = socketError ?? e;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new BerthError(
+      'BERTH_E_REDIS_UNAVAILABLE',
+      { url: shownUrl(config.redisUrl), reason },
+      { cause },
+    );
+  }
+  redis.off('error', firstError);
+  if (options.onError) redis.on('error', options.onError);
+  const store = new Store(redis, config.redisPrefix, { ...options, ownsConnection: true });
+  try {
+    await store.checkSchema();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return store;
+}

@@ -1,0 +1,108 @@
+// The Redis key layout, in one place (docs/redis-keys.md is its table).
+// Every key starts with the prefix, so several Berth instances (or test files)
+// can share one Redis. Names never contain ':' (validate.ts forbids it), so
+// `app:NAME:...` can never collide between two apps.
+//
+// The Lua scripts need the same layout for keys they only learn while running
+// (one key per release, per domain's certificate, per SSH key), so LUA_LAYOUT
+// below mirrors these functions; the integration test checks the two agree.
+// Scripts therefore touch keys they did not declare in KEYS: fine on the one
+// standalone Redis Berth uses, not portable to Redis Cluster.
+
+/** Bumped when the layout or a record's shape changes incompatibly. */
+export const SCHEMA_VERSION = 1;
+
+export interface KeyLayout {
+  readonly prefix: string;
+  /** string: the schema version of everything under the prefix. */
+  readonly schema: string;
+  /** set: every app name. */
+  readonly apps: string;
+  /** hash: an app's record. */
+  app(app: string): string;
+  /** set: user names allowed to push and run commands on the app besides its owner. */
+  collaborators(app: string): string;
+  /** hash: env key -> value. */
+  config(app: string): string;
+  /** string (integer): the last release version allocated. */
+  releaseSeq(app: string): string;
+  /** sorted set: release versions (member and score are the version). */
+  releases(app: string): string;
+  /** hash: one release. */
+  release(app: string, version: number): string;
+  /** set: the app's domains (mirror of the global index). */
+  appDomains(app: string): string;
+  /** hash: domain -> app, the global index that makes a domain belong to one app. */
+  readonly domains: string;
+  /** hash: certificate metadata of a domain. */
+  cert(domain: string): string;
+  /** set: domains that have certificate metadata (the renewer's work list). */
+  readonly certs: string;
+  /** set: every user name. */
+  readonly users: string;
+  /** hash: a user's record. */
+  user(user: string): string;
+  /** set: fingerprints of a user's SSH keys. */
+  userKeys(user: string): string;
+  /** hash: one SSH key, found in O(1) by fingerprint. */
+  sshKey(fingerprint: string): string;
+}
+
+export function keyLayout(prefix: string): KeyLayout {
+  return {
+    prefix,
+    schema: `${prefix}schema`,
+    apps: `${prefix}apps`,
+    app: (a) => `${prefix}app:${a}`,
+    collaborators: (a) => `${prefix}app:${a}:collaborators`,
+    config: (a) => `${prefix}app:${a}:config`,
+    releaseSeq: (a) => `${prefix}app:${a}:release-seq`,
+    releases: (a) => `${prefix}app:${a}:releases`,
+    release: (a, v) => `${prefix}app:${a}:release:${v}`,
+    appDomains: (a) => `${prefix}app:${a}:domains`,
+    domains: `${prefix}domains`,
+    cert: (d) => `${prefix}cert:${d}`,
+    certs: `${prefix}certs`,
+    users: `${prefix}users`,
+    user: (u) => `${prefix}user:${u}`,
+    userKeys: (u) => `${prefix}user:${u}:keys`,
+    sshKey: (fp) => `${prefix}key:${fp}`,
+  };
+}
+
+/**
+ * The same layout in Lua, prepended to every script. Scripts receive the
+ * prefix as ARGV[1]; their own arguments start at ARGV[2].
+ */
+export const LUA_LAYOUT = `
+local P = ARGV[1]
+local K = {}
+K.schema = P .. 'schema'
+K.apps = P .. 'apps'
+function K.app(a) return P .. 'app:' .. a end
+function K.collaborators(a) return P .. 'app:' .. a .. ':collaborators' end
+function K.config(a) return P .. 'app:' .. a .. ':config' end
+function K.releaseSeq(a) return P .. 'app:' .. a .. ':release-seq' end
+function K.releases(a) return P .. 'app:' .. a .. ':releases' end
+function K.release(a, v) return P .. 'app:' .. a .. ':release:' .. v end
+function K.appDomains(a) return P .. 'app:' .. a .. ':domains' end
+K.domains = P .. 'domains'
+function K.cert(d) return P .. 'cert:' .. d end
+K.certs = P .. 'certs'
+K.users = P .. 'users'
+function K.user(u) return P .. 'user:' .. u end
+function K.userKeys(u) return P .. 'user:' .. u .. ':keys' end
+function K.sshKey(f) return P .. 'key:' .. f end
+`;
+
+const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** A prefix is part of every key and of SCAN patterns, so it carries no glob characters. */
+export function checkPrefix(prefix: string): string {
+  if (!PREFIX.test(prefix)) {
+    throw new Error(
+      `invalid Redis key prefix ${JSON.stringify(prefix)}: use letters, digits, _ . : -`,
+    );
+  }
+  return prefix;
+}

@@ -1,0 +1,150 @@
+// The records Berth keeps in Redis, defined once as zod schemas: the types
+// other services import are inferred from them, and every read path parses
+// what Redis returned through them, so a hand-edited or half-migrated record
+// becomes BERTH_E_STORE_CORRUPT instead of undefined deep in a deploy.
+//
+// Records are Redis hashes of strings: numbers are decimal, nested values
+// (config snapshot, formation) are JSON, timestamps are ISO 8601 (UTC), and a
+// field is absent where the record says null.
+import { z } from 'zod';
+import { BerthError } from '../errors.ts';
+import { KEY_TYPES } from '../ssh-key.ts';
+import * as validate from '../validate.ts';
+
+export const ROLES = ['admin', 'user'] as const;
+export type Role = (typeof ROLES)[number];
+export const RELEASE_STATUSES = ['pending', 'succeeded', 'failed'] as const;
+export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+export const CERT_SOURCES = ['manual', 'acme'] as const;
+export type CertSource = (typeof CERT_SOURCES)[number];
+
+const timestamp = z.iso.datetime();
+
+/** A string field that must pass one of validate.ts' checks (a hand-edited name must not slip through). */
+const named = (check: (v: string) => string, what: string) =>
+  z.string().refine((v) => {
+    try {
+      return check(v) === v;
+    } catch {
+      return false;
+    }
+  }, `not a valid ${what}`);
+
+/** An optional hash field, read back as null when absent. */
+const nullable = <T extends z.ZodType>(schema: T) =>
+  schema.optional().transform((v): z.output<T> | null => v ?? null);
+
+/** A hash field holding JSON, parsed and then checked by `inner`. */
+const json = <T extends z.ZodType>(inner: T) =>
+  z
+    .string()
+    .transform((text, ctx): unknown => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        ctx.issues.push({ code: 'custom', message: 'not valid JSON', input: text });
+        return z.NEVER;
+      }
+    })
+    .pipe(inner);
+
+const decimal = z
+  .string()
+  .regex(/^[1-9][0-9]{0,14}$/, 'not a positive integer')
+  .transform(Number);
+
+export const AppSchema = z.object({
+  name: named(validate.appName, 'app name'),
+  owner: named(validate.userName, 'user name'),
+  createdAt: timestamp,
+  /** Pushing this branch deploys. */
+  deployBranch: z.string().min(1),
+  /** Users who may push and run commands on the app besides its owner; sorted. */
+  collaborators: z.array(named(validate.userName, 'user name')),
+});
+export type App = z.output<typeof AppSchema>;
+
+export const UserSchema = z.object({
+  name: named(validate.userName, 'user name'),
+  role: z.enum(ROLES),
+  createdAt: timestamp,
+});
+export type User = z.output<typeof UserSchema>;
+
+export const SshKeySchema = z.object({
+  fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'not a SHA256 fingerprint'),
+  type: z.enum(KEY_TYPES),
+  /** The key blob, base64 as in the .pub file. */
+  key: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, 'not base64'),
+  comment: z.string(),
+  /** The one user this key authenticates as. */
+  user: named(validate.userName, 'user name'),
+  addedAt: timestamp,
+});
+export type SshKey = z.output<typeof SshKeySchema>;
+
+/** Process type -> number of containers, as `ps:scale web=2 worker=1` sets it. */
+export const FormationSchema = z.record(
+  z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'not a process type'),
+  z.number().int().min(0).max(1000),
+);
+export type Formation = z.output<typeof FormationSchema>;
+
+/** Env key -> value. */
+export const ConfigVarsSchema = z.record(z.string(), z.string());
+export type ConfigVars = z.output<typeof ConfigVarsSchema>;
+
+export const ReleaseSchema = z.object({
+  app: named(validate.appName, 'app name'),
+  version: decimal,
+  /** The image to run; null before the first build (a release of config only). */
+  image: nullable(z.string().min(1)),
+  /** The app's config vars when the release was made. */
+  config: json(ConfigVarsSchema),
+  formation: json(FormationSchema),
+  /** What changed, e.g. "Deploy 3f2a1c9" or "Set FOO config vars". */
+  description: z.string(),
+  /** The user who made the change. */
+  by: named(validate.userName, 'user name'),
+  createdAt: timestamp,
+  status: z.enum(RELEASE_STATUSES),
+});
+export type Release = z.output<typeof ReleaseSchema>;
+
+export const CertMetaSchema = z.object({
+  domain: named(validate.domain, 'domain'),
+  source: z.enum(CERT_SOURCES),
+  // Null until a certificate has been issued (an ACME order may still be failing).
+  issuer: nullable(z.string()),
+  serial: nullable(z.string()),
+  notBefore: nullable(timestamp),
+  notAfter: nullable(timestamp),
+  lastRenewalAt: nullable(timestamp),
+  /** Why the last issuance or renewal failed; null after a success. */
+  lastError: nullable(z.string()),
+  /** When the renewer should try next (backoff after failures). */
+  nextAttemptAt: nullable(timestamp),
+});
+export type CertMeta = z.output<typeof CertMetaSchema>;
+
+/** Parses a record read from `key`; a wrong shape is BERTH_E_STORE_CORRUPT, naming the key. */
+export function decode<T extends z.ZodType>(schema: T, key: string, raw: unknown): z.output<T> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  throw new BerthError('BERTH_E_STORE_CORRUPT', {
+    key,
+    reason: `${where}${issue?.message ?? 'invalid'}`,
+  });
+}
+
+/** A record as a flat list of hash fields: null fields left out, objects as JSON. */
+export function toFields(record: Record<string, unknown>): string[] {
+  const fields: string[] = [];
+  for (const [name, value] of Object.entries(record)) {
+    if (value === null || value === undefined) continue;
+    fields.push(name, typeof value === 'object' ? JSON.stringify(value) : String(value));
+  }
+  return fields;
+}

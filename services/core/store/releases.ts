@@ -1,0 +1,210 @@
+// Releases: v1, v2, ... per app. A release is image + config + formation; every
+// change to one of them makes a new release, so a release is also the history
+// of the app. Creating one allocates the version and writes the record in one
+// script, so concurrent deploys and config changes get distinct consecutive
+// versions and each release's config is exactly the config at that moment.
+import { BerthError } from '../errors.ts';
+import * as validate from '../validate.ts';
+import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
+import { Script } from './lua.ts';
+import {
+  decode,
+  type Formation,
+  FormationSchema,
+  RELEASE_STATUSES,
+  type Release,
+  ReleaseSchema,
+  type ReleaseStatus,
+} from './records.ts';
+
+export interface NewRelease {
+  /** Omitted: the image of the base release (see create). null: no image. */
+  image?: string | null;
+  /** Omitted: the formation of the base release, or {} for the first release. */
+  formation?: Formation;
+  description: string;
+  by: string;
+  /** Default 'pending'; the deployer marks it succeeded or failed. */
+  status?: ReleaseStatus;
+}
+
+const create = new Script(
+  'releases.create',
+  `
+local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local description, by, createdAt, status = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
+-- The base is the newest release that did not fail: pending ones are what is being rolled out.
+local base
+for _, v in ipairs(redis.call('ZREVRANGE', K.releases(app), 0, -1)) do
+  if redis.call('HGET', K.release(app, v), 'status') ~= 'failed' then base = K.release(app, v) break end
+end
+if imageMode == 'inherit' then image = base and redis.call('HGET', base, 'image') or false end
+if imageMode == 'none' then image = false end
+if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
+local vars = redis.call('HGETALL', K.config(app))
+local config = {}
+for i = 1, #vars, 2 do config[vars[i]] = vars[i + 1] end
+local version = redis.call('INCR', K.releaseSeq(app))
+local key = K.release(app, version)
+redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(config),
+  'formation', formation, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
+if image then redis.call('HSET', key, 'image', image) end
+redis.call('ZADD', K.releases(app), version, version)
+return {'ok', redis.call('HGETALL', key)}
+`,
+);
+
+const setStatus = new Script(
+  'releases.setStatus',
+  `
+local app, version, status = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', K.release(app, version)) == 0 then
+  return {'BERTH_E_RELEASE_NOT_FOUND', 'app', app, 'version', 'v' .. version}
+end
+redis.call('HSET', K.release(app, version), 'status', status)
+return {'ok'}
+`,
+);
+
+// Newest first: up to ARGV[3] releases, only those with status ARGV[4] when it is set.
+const find = new Script(
+  'releases.find',
+  `
+local app, limit, status = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
+local out = {'ok'}
+for _, v in ipairs(redis.call('ZREVRANGE', K.releases(app), 0, -1)) do
+  if #out > limit then break end
+  local key = K.release(app, v)
+  if status == '' or redis.call('HGET', key, 'status') == status then
+    out[#out + 1] = {v, redis.call('HGETALL', key)}
+  end
+end
+return out
+`,
+);
+
+// Registries, names, tags and digests; no spaces or shell metacharacters.
+const IMAGE = /^[a-z0-9][a-z0-9._/:@-]{0,254}$/;
+
+function invalid(kind: string, value: string, reason: string): never {
+  const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value).slice(1, -1);
+  throw new BerthError('BERTH_E_INVALID_NAME', { kind, value: shown, reason });
+}
+
+function status(value: string): ReleaseStatus {
+  if (!(RELEASE_STATUSES as readonly string[]).includes(value)) {
+    invalid('release status', value, `use ${RELEASE_STATUSES.join(', ')}`);
+  }
+  return value as ReleaseStatus;
+}
+
+function version(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1)
+    invalid('release version', String(value), 'use 1, 2, ...');
+  return value;
+}
+
+export class Releases {
+  constructor(private readonly ctx: StoreContext) {}
+
+  /**
+   * Allocates the next version and writes the release, with the app's current
+   * config as its snapshot. Image and formation default to those of the base
+   * release: the newest one that did not fail.
+   */
+  async create(app: string, input: NewRelease): Promise<Release> {
+    validate.appName(app);
+    const { image } = input;
+    if (typeof image === 'string' && !IMAGE.test(image))
+      invalid('image', image, 'not an image reference');
+    const imageMode = image === undefined ? 'inherit' : image === null ? 'none' : 'set';
+    let formation = '';
+    if (input.formation !== undefined) {
+      const checked = FormationSchema.safeParse(input.formation);
+      if (!checked.success) {
+        invalid(
+          'formation',
+          JSON.stringify(input.formation),
+          'use process types with counts 0-1000',
+        );
+      }
+      formation = JSON.stringify(checked.data);
+    }
+    // Descriptions are printed in release listings: one line, no control characters.
+    if (/[\x00-\x1f\x7f]/.test(input.description) || input.description.length > 500) {
+      invalid('release description', input.description, 'one line of at most 500 characters');
+    }
+    const args = [
+      app,
+      imageMode,
+      image ?? '',
+      formation,
+      input.description,
+      validate.userName(input.by),
+      this.ctx.now().toISOString(),
+      status(input.status ?? 'pending'),
+    ];
+    const [hash] = await create.run(this.ctx, args);
+    const record = pairsToObject(hash);
+    return decode(ReleaseSchema, this.ctx.keys.release(app, Number(record.version)), record);
+  }
+
+  async setStatus(
+    app: string,
+    releaseVersion: number,
+    releaseStatus: ReleaseStatus,
+  ): Promise<void> {
+    const args = [validate.appName(app), version(releaseVersion), status(releaseStatus)];
+    await setStatus.run(this.ctx, args);
+  }
+
+  /** One release, undefined when the app has no such version; BERTH_E_APP_NOT_FOUND without the app. */
+  async get(app: string, releaseVersion: number): Promise<Release | undefined> {
+    validate.appName(app);
+    version(releaseVersion);
+    const { redis, keys } = this.ctx;
+    const key = keys.release(app, releaseVersion);
+    const [exists, hash] = await execAll(redis.multi().exists(keys.app(app)).hgetall(key));
+    if (exists !== 1) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app });
+    const record = hash as Record<string, string>;
+    return isEmpty(record) ? undefined : this.parse(app, releaseVersion, record);
+  }
+
+  /** The newest releases first, at most `limit`. */
+  async list(app: string, { limit = 100 }: { limit?: number } = {}): Promise<Release[]> {
+    return this.find(app, limit, '');
+  }
+
+  /** The newest release, whatever its status. */
+  async latest(app: string): Promise<Release | undefined> {
+    return (await this.find(app, 1, ''))[0];
+  }
+
+  /** The newest succeeded release: what should be running. */
+  async current(app: string): Promise<Release | undefined> {
+    return (await this.find(app, 1, 'succeeded'))[0];
+  }
+
+  private async find(app: string, limit: number, only: ReleaseStatus | ''): Promise<Release[]> {
+    validate.appName(app);
+    const rows = await find.run(this.ctx, [app, Math.max(1, Math.floor(limit)), only]);
+    return rows.map((row) => {
+      const [v, hash] = row as [string, unknown];
+      return this.parse(app, Number(v), pairsToObject(hash));
+    });
+  }
+
+  private parse(app: string, v: number, hash: Record<string, string>): Release {
+    const key = this.ctx.keys.release(app, v);
+    const release = decode(ReleaseSchema, key, hash);
+    if (release.app !== app || release.version !== v) {
+      throw new BerthError('BERTH_E_STORE_CORRUPT', {
+        key,
+        reason: 'app or version does not match the key',
+      });
+    }
+    return release;
+  }
+}

@@ -1,0 +1,99 @@
+// The security boundary for input: every name, domain, key and port that a
+// user or an operator hands to Berth passes one of these functions before it
+// reaches the disk, a process, Redis or the Docker API. Each returns the value
+// in its canonical form or throws BERTH_E_INVALID_NAME with a one-line reason.
+import { domainToASCII } from 'node:url';
+import { BerthError } from './errors.ts';
+
+function invalid(kind: string, value: string, reason: string): never {
+  // Show hostile input without letting it break the line or the terminal.
+  const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value).slice(1, -1);
+  throw new BerthError('BERTH_E_INVALID_NAME', { kind, value: shown, reason });
+}
+
+// A DNS label, because every app is served at <app>.<BERTH_DOMAIN> and is
+// reachable by that name on the Berth network.
+const APP_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** An app name: lower-case letters, digits and dashes, starts with a letter, at most 63. */
+export function appName(value: string): string {
+  if (value.length === 0) invalid('app name', value, 'it is empty');
+  if (value.length > 63) invalid('app name', value, 'at most 63 characters');
+  if (!APP_NAME.test(value)) {
+    invalid(
+      'app name',
+      value,
+      'use lower-case letters, digits and dashes, starting with a letter and not ending with a dash',
+    );
+  }
+  if (value.startsWith('xn--'))
+    invalid('app name', value, 'names starting with "xn--" are reserved');
+  return value;
+}
+
+const USER_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
+
+/** A Berth user name (owner of SSH keys): like a Unix login name. */
+export function userName(value: string): string {
+  if (!USER_NAME.test(value)) {
+    invalid(
+      'user name',
+      value,
+      'use 1-32 lower-case letters, digits, ".", "_" or "-", starting with a letter',
+    );
+  }
+  return value;
+}
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** An environment variable name an app may set; BERTH_* belongs to Berth. */
+export function envKey(value: string): string {
+  if (!ENV_KEY.test(value) || value.length > 255) {
+    invalid('config key', value, 'use letters, digits and "_", not starting with a digit');
+  }
+  if (value.toUpperCase().startsWith('BERTH_')) {
+    invalid('config key', value, 'keys starting with BERTH_ are reserved for Berth');
+  }
+  return value;
+}
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A host name (RFC 1123), lower-cased and converted to punycode (IDNA), so that
+ * one domain has one spelling in the store and in the router.
+ */
+export function domain(value: string): string {
+  const trimmed = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (trimmed.length === 0) invalid('domain', value, 'it is empty');
+  // Checked before IDNA: the URL standard's domainToASCII silently drops tabs and newlines.
+  if (/[\x00-\x20\x7f]/.test(trimmed))
+    invalid('domain', value, 'spaces and control characters are not allowed');
+  // domainToASCII lower-cases and applies IDNA; it returns '' for what it rejects.
+  const ascii = /^[\x21-\x7e]+$/.test(trimmed) ? trimmed.toLowerCase() : domainToASCII(trimmed);
+  if (ascii === '') invalid('domain', value, 'not a valid internationalized domain name');
+  if (ascii.length > 253) invalid('domain', value, 'at most 253 characters');
+  const labels = ascii.split('.');
+  for (const label of labels) {
+    if (!LABEL.test(label)) {
+      invalid(
+        'domain',
+        value,
+        'each dot-separated part: letters, digits and inner dashes, 1-63 long',
+      );
+    }
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) {
+    invalid('domain', value, 'an IP address is not a domain');
+  }
+  return ascii;
+}
+
+/** A TCP port number, 1-65535 (0 only where `allowZero`, meaning "any free port"). */
+export function port(value: string, { allowZero = false } = {}): number {
+  if (!/^[0-9]{1,5}$/.test(value)) invalid('port', value, 'not a port number (1-65535)');
+  const n = Number(value);
+  if (n > 65535 || (n === 0 && !allowZero)) invalid('port', value, 'not a port number (1-65535)');
+  return n;
+}

@@ -1,0 +1,152 @@
+// Docker for tests: the real local Engine, never a mock. Everything a test
+// creates carries `berth.test-run=<id>`; cleanupDocker removes what carries
+// the id. Under `npm test` (test/run.ts) the id of each test file starts with
+// the run's own (BERTH_TEST_RUN), so the runner's final cleanupDocker(runId)
+// also catches what a killed test file left behind.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import type Docker from 'dockerode';
+import { type DockerEngine, ensureDockerEngine } from '../../infra/bootstrap/docker-engine.ts';
+import { silentProgress } from '../../infra/bootstrap/progress.ts';
+import {
+  connectDocker,
+  type DockerConnection,
+  type DockerTarget,
+  LABELS,
+  MANAGED_LABELS,
+  pingDocker,
+} from '../../services/core/docker.ts';
+
+/** The engine tests use: DOCKER_HOST when the runner sets it, else the local socket. */
+export function testDockerTarget(): DockerTarget {
+  const host = process.env.DOCKER_HOST;
+  return { dockerHost: host === undefined || host === '' ? undefined : host };
+}
+
+/**
+ * The shared engine, started when nothing answers (and then left running for
+ * the other test files; `npm test` starts it beforehand and stops it at the
+ * end). Its log stays in a fixed directory, as dockerd outlives the test.
+ */
+export function ensureTestDockerEngine(): Promise<DockerEngine> {
+  return ensureDockerEngine({
+    config: testDockerTarget(),
+    progress: silentProgress,
+    logDir: path.join(os.tmpdir(), 'berth-test-dockerd'),
+  });
+}
+
+/** True when the engine answers (tests that need it skip otherwise). */
+export async function dockerAvailable(timeoutMs = 2000): Promise<boolean> {
+  return (await pingDocker(testDockerTarget(), timeoutMs)).ok;
+}
+
+/** A fresh label value: `<BERTH_TEST_RUN>.<random>` under the runner, `<random>` alone. */
+export function newTestRunId(): string {
+  const own = randomBytes(4).toString('hex');
+  const run = process.env.BERTH_TEST_RUN;
+  return run ? `${run}.${own}` : own;
+}
+
+/** The labels to put on every container, network, volume and image a test creates. */
+export function testLabels(runId: string): Record<string, string> {
+  return { ...MANAGED_LABELS, [LABELS.testRun]: runId };
+}
+
+/** A negotiated client on the engine tests use. */
+export function testDocker(): Promise<DockerConnection> {
+  return connectDocker(testDockerTarget());
+}
+
+export interface TestDockerRun {
+  runId: string;
+  /** Put these on everything the test creates. */
+  labels: Record<string, string>;
+}
+
+/**
+ * A run id of this test file's own; what carries it is removed when the
+ * file's tests end. Call it at the top of the file or in a describe body:
+ * node:test runs an `after` registered inside a before hook right after that
+ * hook, before the tests.
+ */
+export function testDockerRun(): TestDockerRun {
+  const runId = newTestRunId();
+  after(async () => {
+    const report = await cleanupDocker(runId);
+    for (const line of report.errors) process.stderr.write(`# cleanupDocker: ${line}\n`);
+  });
+  return { runId, labels: testLabels(runId) };
+}
+
+export interface CleanupReport {
+  containers: number;
+  networks: number;
+  volumes: number;
+  images: number;
+  /** What could not be removed, one line each. */
+  errors: string[];
+}
+
+/**
+ * Removes the containers, networks, volumes and images labelled
+ * berth.test-run=<runId> or <runId>.<anything>. An engine that no longer
+ * answers has nothing left to clean.
+ */
+export async function cleanupDocker(runId: string, client?: Docker): Promise<CleanupReport> {
+  const report: CleanupReport = { containers: 0, networks: 0, volumes: 0, images: 0, errors: [] };
+  let docker = client;
+  if (!docker) {
+    if (!(await pingDocker(testDockerTarget(), 2000)).ok) return report;
+    docker = (await connectDocker(testDockerTarget())).docker;
+  }
+  const ours = (labels: Record<string, string> | null | undefined) => {
+    const value = labels?.[LABELS.testRun];
+    return value !== undefined && (value === runId || value.startsWith(`${runId}.`));
+  };
+  // Label filters match exact values only, so filter on the key and match here.
+  const filters = { label: [LABELS.testRun] };
+  const attempt = async (what: string, remove: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await remove();
+      return true;
+    } catch (e) {
+      const status = (e as { statusCode?: number }).statusCode;
+      if (status === 404) return false;
+      report.errors.push(`${what}: ${(e as Error).message}`);
+      return false;
+    }
+  };
+
+  const containers = await docker.listContainers({ all: true, filters });
+  for (const c of containers.filter((c) => ours(c.Labels))) {
+    const removed = await attempt(`container ${c.Id.slice(0, 12)}`, () =>
+      docker.getContainer(c.Id).remove({ force: true, v: true }),
+    );
+    if (removed) report.containers++;
+  }
+  const networks = await docker.listNetworks({ filters });
+  for (const n of networks.filter((n) => ours(n.Labels))) {
+    if (await attempt(`network ${n.Name}`, () => docker.getNetwork(n.Id).remove())) {
+      report.networks++;
+    }
+  }
+  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
+  for (const v of volumes.filter((v) => ours(v.Labels))) {
+    if (await attempt(`volume ${v.Name}`, () => docker.getVolume(v.Name).remove({ force: true }))) {
+      report.volumes++;
+    }
+  }
+  // Newest first, so that an image goes before the image it was built on.
+  const images = (await docker.listImages({ filters }))
+    .filter((i) => ours(i.Labels))
+    .sort((a, b) => b.Created - a.Created);
+  for (const i of images) {
+    if (await attempt(`image ${i.Id}`, () => docker.getImage(i.Id).remove({ force: true }))) {
+      report.images++;
+    }
+  }
+  return report;
+}

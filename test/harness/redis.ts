@@ -1,0 +1,72 @@
+// Redis for tests: a real redis-server, never a mock. Most tests share the
+// one that test/run.ts starts (BERTH_TEST_REDIS_URL) and keep apart by key
+// prefix; tests that kill Redis start a private one.
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
+import { Redis } from 'ioredis';
+import { type RedisServer, startRedisServer } from '../../infra/redis-server.ts';
+import { freePort } from './ports.ts';
+import { tempDir } from './tmp.ts';
+
+/** A key prefix no other test or Berth instance uses; its keys are deleted after the file. */
+export function testPrefix(): string {
+  const prefix = `berth-test:${randomBytes(6).toString('hex')}:`;
+  return prefix;
+}
+
+export interface PrivateRedis extends RedisServer {
+  port: number;
+  /** kill -9 the server, as a crash would. */
+  kill9(): void;
+  /** Start it again on the same port and directory (its AOF is replayed). */
+  restart(): Promise<void>;
+}
+
+/** A redis-server of this test's own, stopped when the test file ends. */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const dir = await tempDir('berth-redis');
+  const port = await freePort();
+  let server = await startRedisServer({ dir, port });
+  const handle: PrivateRedis = {
+    ...server,
+    port,
+    kill9() {
+      process.kill(handle.pid, 'SIGKILL');
+    },
+    async restart() {
+      server = await startRedisServer({ dir, port });
+      handle.pid = server.pid;
+    },
+  };
+  after(() => {
+    try {
+      process.kill(handle.pid, 'SIGKILL');
+    } catch {}
+  });
+  return handle;
+}
+
+let shared: Promise<string> | undefined;
+
+/** The URL of the Redis shared by this test run (one of our own when run alone). */
+export function sharedRedisUrl(): Promise<string> {
+  const fromRunner = process.env.BERTH_TEST_REDIS_URL;
+  if (fromRunner) return Promise.resolve(fromRunner);
+  shared ??= privateRedis().then((r) => r.url);
+  return shared;
+}
+
+/** A client on the shared Redis that deletes the prefix's keys and disconnects after the file. */
+export async function redisClient(prefix: string): Promise<Redis> {
+  let redis: Redis | undefined;
+  // Registered before the shared server's own stop hook (node runs `after`
+  // hooks in order), so the clean-up still finds the server up.
+  after(async () => {
+    if (!redis) return;
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  redis = new Redis(await sharedRedisUrl(), { lazyConnect: false });
+  return redis;
+}

@@ -1,0 +1,114 @@
+// `npm test`: the same installs as `npm start` (Debian packages, Docker Engine,
+// stack image), a Redis of the run's own, then every test file with node's
+// test runner. Whatever this run started is stopped at the end, so no service
+// is left running; the last lines printed are the runner's summary.
+//
+//   npm test                      every suite
+//   npm test -- --fast            unit tests only: no Docker, no installs (seconds)
+//   npm test -- test/unit/x.test.ts ...   just those files
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ensureDockerEngine } from '../infra/bootstrap/docker-engine.ts';
+import { ensurePackages } from '../infra/bootstrap/packages.ts';
+import { createProgress } from '../infra/bootstrap/progress.ts';
+import { ensureStackImage } from '../infra/bootstrap/stack-image.ts';
+import { startRedisServer } from '../infra/redis-server.ts';
+import { loadConfig } from '../services/core/config.ts';
+import { createDockerClient } from '../services/core/docker.ts';
+import { errorLine } from '../services/core/errors.ts';
+import { cleanupDocker } from './harness/docker.ts';
+import { freePort } from './harness/ports.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SUITES = ['test/unit', 'test/integration', 'test/e2e'];
+
+async function findTests(dir: string): Promise<string[]> {
+  const entries = await readdir(path.join(ROOT, dir), { withFileTypes: true }).catch(() => []);
+  const found: string[] = [];
+  for (const e of entries) {
+    const rel = path.join(dir, e.name);
+    if (e.isDirectory()) found.push(...(await findTests(rel)));
+    else if (e.name.endsWith('.test.ts')) found.push(rel);
+  }
+  return found.sort();
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: { fast: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
+  const files =
+    positionals.length > 0
+      ? positionals
+      : (await Promise.all((values.fast ? ['test/unit'] : SUITES).map(findTests))).flat();
+  const needsMachine = files.some((f) => !f.startsWith('test/unit/'));
+
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'berth-test-run-'));
+  const runId = randomBytes(4).toString('hex');
+  const cleanups: (() => Promise<unknown>)[] = [
+    () => rm(scratch, { recursive: true, force: true }),
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_TEST_RUN: runId };
+  try {
+    if (needsMachine) {
+      const progress = createProgress(process.stderr);
+      const config = loadConfig({ DOCKER_HOST: process.env.DOCKER_HOST, BERTH_DATA_DIR: scratch });
+      await ensurePackages({
+        progress,
+        searchPath: process.env.PATH ?? '/usr/bin:/bin',
+        isRoot: process.getuid?.() === 0,
+      });
+      const engine = await ensureDockerEngine({ config, progress, logDir: scratch });
+      if (engine.startedByUs) cleanups.push(() => engine.stop());
+      const docker = await createDockerClient(config);
+      cleanups.push(() => cleanupDocker(runId));
+      await ensureStackImage({ docker, image: config.stackImage, progress, workDir: scratch });
+      const redis = await startRedisServer({
+        dir: path.join(scratch, 'redis'),
+        port: await freePort(),
+      });
+      cleanups.push(async () => process.kill(redis.pid, 'SIGKILL'));
+      env.BERTH_TEST_REDIS_URL = redis.url;
+    }
+    return await runNodeTests(files, env);
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((e: unknown) => process.stderr.write(`cleanup: ${errorLine(e)}\n`));
+    }
+  }
+}
+
+function runNodeTests(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const args = [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    // Most time in the slow suites is spent waiting on Docker and Redis, not CPU.
+    '--test-concurrency=4',
+    '--test-timeout=600000',
+    ...files,
+  ];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`npm test: ${errorLine(e)}\n`);
+    process.exit(1);
+  },
+);

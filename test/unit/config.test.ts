@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, configToEnv, DEFAULTS, loadConfig } from '../../services/core/config.ts';
+
+const problemsOf = (env: Record<string, string>): string[] => {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.problems.map((p) => p.toLine());
+  }
+  assert.fail('expected a ConfigError');
+};
+
+describe('loadConfig', () => {
+  test('an empty environment gives the contract defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.dataDir, '/var/lib/berth');
+    assert.equal(c.domain, 'localhost');
+    assert.equal(c.sshPort, 2222);
+    assert.equal(c.httpPort, 80);
+    assert.equal(c.httpsPort, 443);
+    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(c.redisPrefix, 'berth:');
+    assert.equal(c.acmeDirectoryUrl, DEFAULTS.BERTH_ACME_DIRECTORY_URL);
+    assert.equal(c.acmeEmail, undefined);
+    assert.equal(c.dockerHost, undefined);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  test('BERTH_HTTP_PORT=abc is one line naming the variable and the value', () => {
+    const lines = problemsOf({ BERTH_HTTP_PORT: 'abc' });
+    assert.equal(lines.length, 1);
+    assert.match(lines[0] ?? '', /^BERTH_HTTP_PORT="abc": not a port number \(1-65535\)/);
+    assert.ok(!(lines[0] ?? '').includes('\n'));
+  });
+
+  test('every bad value gets its own line', () => {
+    const lines = problemsOf({
+      BERTH_HTTP_PORT: '70000',
+      BERTH_SSH_PORT: '-1',
+      BERTH_DATA_DIR: 'relative/dir',
+      BERTH_DOMAIN: 'bad_domain!',
+      REDIS_URL: 'http://x',
+      BERTH_ACME_EMAIL: 'nope',
+      BERTH_LOG_LEVEL: 'loud',
+    });
+    assert.equal(lines.length, 7, lines.join('\n'));
+    for (const name of [
+      'HTTP_PORT',
+      'SSH_PORT',
+      'DATA_DIR',
+      'DOMAIN',
+      'REDIS_URL',
+      'ACME_EMAIL',
+      'LOG_LEVEL',
+    ]) {
+      assert.ok(
+        lines.some((l) => l.includes(name)),
+        name,
+      );
+    }
+  });
+
+  test('two services on one port are refused', () => {
+    const lines = problemsOf({ BERTH_HTTP_PORT: '8000', BERTH_HTTPS_PORT: '8000' });
+    assert.match(lines[0] ?? '', /BERTH_HTTPS_PORT.*same port as BERTH_HTTP_PORT/);
+  });
+
+  test('a value with a newline cannot break the one-line error', () => {
+    const lines = problemsOf({ BERTH_DOMAIN: 'a\nb' });
+    assert.equal(lines.length, 1);
+    assert.ok(!(lines[0] ?? '').includes('\n'));
+  });
+
+  test('values are normalized: domain lower-cased, prefix ends with a colon, trailing slash', () => {
+    const c = loadConfig({
+      BERTH_DOMAIN: 'Example.COM',
+      BERTH_REDIS_PREFIX: 'b1',
+      BERTH_DATA_DIR: '/srv/berth/',
+    });
+    assert.equal(c.domain, 'example.com');
+    assert.equal(c.redisPrefix, 'b1:');
+    assert.equal(c.dataDir, '/srv/berth');
+  });
+
+  test('configToEnv round-trips', () => {
+    const c = loadConfig({ BERTH_SSH_PORT: '2022', BERTH_ACME_EMAIL: 'ops@example.com' });
+    assert.deepEqual(loadConfig(configToEnv(c)), c);
+  });
+});

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { BerthError } from '../../services/core/errors.ts';
+import * as validate from '../../services/core/validate.ts';
+
+const refused = (fn: () => unknown) =>
+  assert.throws(
+    fn,
+    (e: unknown) =>
+      e instanceof BerthError && e.code === 'BERTH_E_INVALID_NAME' && !e.toLine().includes('\n'),
+  );
+
+describe('validate.appName', () => {
+  test('accepts DNS-label names', () => {
+    for (const ok of ['a', 'api', 'my-app-2', 'x'.repeat(63)])
+      assert.equal(validate.appName(ok), ok);
+  });
+  test('refuses hostile and malformed names', () => {
+    for (const bad of [
+      '',
+      '../../etc',
+      'app;id',
+      '$(id)',
+      '/abs/path',
+      'a'.repeat(64),
+      'a'.repeat(200),
+      'Upper',
+      'аpp', // Cyrillic а, a look-alike
+      '-rf',
+      'app\nrm',
+      'app-',
+      '1app',
+      'xn--abc',
+      'app name',
+      'app.git',
+    ]) {
+      refused(() => validate.appName(bad));
+    }
+  });
+});
+
+describe('validate.domain', () => {
+  test('lower-cases, strips the root dot and converts IDNA to punycode', () => {
+    assert.equal(validate.domain('API.Example.com.'), 'api.example.com');
+    assert.equal(validate.domain('bücher.example'), 'xn--bcher-kva.example');
+  });
+  test('refuses what is not a host name', () => {
+    for (const bad of [
+      '',
+      'a..b',
+      '-a.com',
+      'a-.com',
+      'a_b.com',
+      '1.2.3.4',
+      `${'x'.repeat(64)}.com`,
+      'a b.com',
+      'a/b',
+    ]) {
+      refused(() => validate.domain(bad));
+    }
+  });
+});
+
+describe('validate.envKey', () => {
+  test('accepts shell-style names', () => {
+    for (const ok of ['PORT', 'database_url', '_X1']) assert.equal(validate.envKey(ok), ok);
+  });
+  test('refuses others and the reserved BERTH_ prefix', () => {
+    for (const bad of ['1X', 'A-B', 'A B', '', 'BERTH_DATA_DIR', 'berth_x', 'A=B'])
+      refused(() => validate.envKey(bad));
+  });
+});
+
+describe('validate.port and userName', () => {
+  test('ports', () => {
+    assert.equal(validate.port('80'), 80);
+    assert.equal(validate.port('0', { allowZero: true }), 0);
+    for (const bad of ['0', '65536', 'abc', '-1', '1e3', ' 80', ''])
+      refused(() => validate.port(bad));
+  });
+  test('user names', () => {
+    assert.equal(validate.userName('alice.b'), 'alice.b');
+    for (const bad of ['Alice', '', '-x', 'a;b', 'a'.repeat(33)])
+      refused(() => validate.userName(bad));
+  });
+});
