@@ -62,7 +62,8 @@ export async function startRedisServer(o: RedisServerOptions): Promise<RedisServ
   child.on('error', (e) => {
     exited = e.message;
   });
-  if (o.daemonize) child.unref();
+  // Callers track the server by pid; the child handle must not keep this process alive.
+  child.unref();
   const host = o.host ?? '127.0.0.1';
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {

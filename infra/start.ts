@@ -2,10 +2,14 @@
 // image), then run every Berth service in the foreground until Ctrl-C.
 // Each step is quick when its work is already done, so a second start is
 // serving within seconds.
+import { readFile } from 'node:fs/promises';
+import { ensureAdminKeys } from '../services/accounts/ssh-keys.ts';
 import type { Config } from '../services/core/config.ts';
 import { createDockerClient } from '../services/core/docker.ts';
+import { BerthError } from '../services/core/errors.ts';
 import { createLogger, type Logger } from '../services/core/log.ts';
 import type { Endpoint } from '../services/core/service.ts';
+import { checkDurability, openStore } from '../services/core/store/index.ts';
 import { type DataPaths, prepareDataDir } from './bootstrap/data-dir.ts';
 import { ensureDockerEngine } from './bootstrap/docker-engine.ts';
 import { ensurePackages } from './bootstrap/packages.ts';
@@ -44,6 +48,7 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
   const progress = createProgress(process.stderr);
   const log = createLogger('start', { level: config.logLevel });
   await prepareMachine(config, host, progress);
+  await checkState(config, progress);
 
   const step = progress.step('Starting Berth services');
   const supervisor = new Supervisor({
@@ -81,6 +86,25 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
     process.on('SIGINT', () => stop('Ctrl-C'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** Warns about a Redis that may lose acknowledged writes; adds BERTH_ADMIN_PUBKEY's keys. */
+async function checkState(config: Config, progress: Progress): Promise<void> {
+  const store = await openStore(config);
+  try {
+    const warning = await checkDurability(store.redis);
+    if (warning) progress.info(`WARNING: ${warning}`);
+    if (config.adminPubkeyPath) {
+      const text = await readFile(config.adminPubkeyPath, 'utf8').catch((e: Error) => {
+        throw new BerthError('BERTH_E_KEY_INVALID', {
+          reason: `cannot read BERTH_ADMIN_PUBKEY ${config.adminPubkeyPath}: ${e.message}`,
+        });
+      });
+      for (const line of await ensureAdminKeys(store, text)) progress.info(line);
+    }
+  } finally {
+    await store.close();
+  }
 }
 
 function logStopFailure(log: Logger, e: unknown) {

@@ -1,11 +1,10 @@
-import { Redis } from 'ioredis';
 import { runService } from '../core/service.ts';
+import { openStore } from '../core/store/index.ts';
 import { build } from './app.ts';
 
 await runService('web', async ({ config, log }) => {
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  await redis.connect();
-  const app = build({ redis, log });
+  const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });
+  const app = build({ store, log, domain: config.domain });
   // Loopback only: the router publishes the page at the bare domain (issue 7).
   await app.listen({ host: '127.0.0.1', port: config.webPort });
   return {
@@ -14,7 +13,7 @@ await runService('web', async ({ config, log }) => {
     ],
     async stop() {
       await app.close();
-      redis.disconnect();
+      await store.close();
     },
   };
 });

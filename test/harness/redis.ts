@@ -22,8 +22,11 @@ export interface PrivateRedis extends RedisServer {
   restart(): Promise<void>;
 }
 
-/** A redis-server of this test's own, stopped when the test file ends. */
-export async function privateRedis(): Promise<PrivateRedis> {
+/**
+ * A redis-server of this test's own, killed after the file's tests, or at
+ * process exit with `untilExit` (for a server other files' after-hooks use).
+ */
+export async function privateRedis({ untilExit = false } = {}): Promise<PrivateRedis> {
   const dir = await tempDir('berth-redis');
   const port = await freePort();
   let server = await startRedisServer({ dir, port });
@@ -38,11 +41,13 @@ export async function privateRedis(): Promise<PrivateRedis> {
       handle.pid = server.pid;
     },
   };
-  after(() => {
+  const kill = () => {
     try {
       process.kill(handle.pid, 'SIGKILL');
     } catch {}
-  });
+  };
+  if (untilExit) process.once('exit', kill);
+  else after(kill);
   return handle;
 }
 
@@ -52,15 +57,14 @@ let shared: Promise<string> | undefined;
 export function sharedRedisUrl(): Promise<string> {
   const fromRunner = process.env.BERTH_TEST_REDIS_URL;
   if (fromRunner) return Promise.resolve(fromRunner);
-  shared ??= privateRedis().then((r) => r.url);
+  // Killed at exit, not in an after hook: clients' clean-up hooks still need it.
+  shared ??= privateRedis({ untilExit: true }).then((r) => r.url);
   return shared;
 }
 
 /** A client on the shared Redis that deletes the prefix's keys and disconnects after the file. */
 export async function redisClient(prefix: string): Promise<Redis> {
   let redis: Redis | undefined;
-  // Registered before the shared server's own stop hook (node runs `after`
-  // hooks in order), so the clean-up still finds the server up.
   after(async () => {
     if (!redis) return;
     const keys = await redis.keys(`${prefix}*`);

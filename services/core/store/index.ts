@@ -86,7 +86,10 @@ export class Store {
 
   /** Disconnects when the store opened the connection itself; otherwise leaves it to its owner. */
   async close(): Promise<void> {
-    if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
+    if (!this.ownsConnection) return;
+    // QUIT waits for a reply; with Redis down it would wait out every reconnect attempt.
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
   }
 }
 

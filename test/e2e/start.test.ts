@@ -1,0 +1,138 @@
+// `berth start` (what `npm start` runs) as a person meets it: real Docker
+// Engine, a Redis that Berth starts itself, real ssh-keygen keys, Ctrl-C.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Platform, platformEnv, startPlatform } from '../harness/platform.ts';
+import { makeKeyPair } from '../harness/ssh-keys.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs `berth ARGS` as a separate process; stdin from a file when given. */
+function berth(args: string[], env: Record<string, string>, stdinFile?: string) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      },
+    );
+    if (stdinFile && child.stdin) createReadStream(stdinFile).pipe(child.stdin);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const get = (url: string) =>
+  fetch(url).then(async (r) => ({ status: r.status, body: await r.text() }));
+
+describe('berth start', () => {
+  test('comes up with its own Redis, serves, takes the first admin key, and stops on Ctrl-C', async (t) => {
+    const dataDir = path.join(await tempDir(), 'data');
+    const keys = await makeKeyPair(await tempDir(), 'admin');
+    let p: Platform | undefined = await startPlatform({ dataDir });
+    t.after(async () => {
+      await p?.stop();
+      await p?.stopRedis();
+    });
+    const web = `http://127.0.0.1:${p.env.BERTH_WEB_PORT}`;
+    assert.ok(p.stderr.some((l) => l.includes(`status page (admin, loopback)`) && l.includes(web)));
+    assert.ok(p.stderr.some((l) => l.includes('berth ssh-keys:add admin')));
+    assert.deepEqual((await get(`${web}/healthz`)).status, 200);
+
+    const added = await berth(['ssh-keys:add', 'admin'], p.env, keys.publicPath);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(
+      added.stdout.trim(),
+      `added key ${keys.fingerprint} (ssh-ed25519) for new user admin (admin)`,
+    );
+
+    // Acknowledged; now kill -9 Redis at once, then start Berth again: it
+    // restarts Redis from its append-only file and the key is there.
+    await p.stopRedis();
+    assert.equal((await get(`${web}/healthz`)).status, 503);
+    const stopped = await p.stop();
+    assert.equal(stopped.code, 0);
+    p = await startPlatform({ dataDir, env: p.env });
+    const listed = await berth(['ssh-keys:list', '--format', 'json'], p.env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [key] = JSON.parse(listed.stdout) as { user: string; fingerprint: string }[];
+    assert.deepEqual([key?.user, key?.fingerprint], ['admin', keys.fingerprint]);
+
+    const { code, ms } = await p.stop();
+    assert.equal(code, 0);
+    assert.ok(p.stderr.some((l) => l.includes('stopped')));
+    await assert.rejects(fetch(`${web}/healthz`), 'the web service is gone after Ctrl-C');
+    t.diagnostic(
+      `start after the Redis crash: ${Math.round(p.readyMs)} ms to ready; Ctrl-C to stopped ${Math.round(ms)} ms`,
+    );
+  });
+
+  test('kill -9 of the start process takes its services down with it', async (t) => {
+    const dataDir = path.join(await tempDir(), 'data');
+    const p = await startPlatform({ dataDir });
+    t.after(() => p.stopRedis());
+    const web = `http://127.0.0.1:${p.env.BERTH_WEB_PORT}/healthz`;
+    assert.equal((await get(web)).status, 200);
+    p.child.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    let gone = false;
+    while (!gone && Date.now() < deadline) {
+      gone = await fetch(web).then(
+        () => false,
+        () => true,
+      );
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(gone, 'the web service still answers 10 s after its supervisor died');
+  });
+
+  test('BERTH_HTTP_PORT=abc stops start-up with one line, exit 2, nothing created', async () => {
+    const dataDir = path.join(await tempDir(), 'data');
+    const env = await platformEnv(dataDir, { BERTH_HTTP_PORT: 'abc' });
+    const r = await berth(['start'], env);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      'berth: BERTH_HTTP_PORT="abc": not a port number (1-65535) — fix the environment variable and start again\n',
+    );
+    await assert.rejects(stat(dataDir), { code: 'ENOENT' });
+  });
+
+  test('an unwritable data directory stops start-up with one line, nothing created', {
+    skip: process.getuid?.() !== 0 && 'needs root to mount',
+  }, async () => {
+    const mnt = path.join(await tempDir(), 'ro');
+    await mkdir(mnt);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', mnt]).status, 0);
+    try {
+      const env = await platformEnv(path.join(mnt, 'berth'));
+      const r = await berth(['start'], env);
+      assert.equal(r.code, 1);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(
+        lines[0] ?? '',
+        /^berth: data directory .*\/ro\/berth is not usable: .* not writable: the file system is read-only — set BERTH_DATA_DIR/,
+      );
+      assert.deepEqual(await readdir(mnt), []);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+});

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLogger } from '../../services/core/log.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { build } from '../../services/web/app.ts';
+import { escapeHtml, html } from '../../services/web/html.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+
+const prefix = testPrefix();
+const store = new Store(await redisClient(prefix), prefix);
+const app = build({ store, log: createLogger('web', { level: 'silent' }), domain: 'berth.test' });
+
+test('/healthz answers 200 with the store up', async () => {
+  const r = await app.inject({ method: 'GET', url: '/healthz' });
+  assert.equal(r.statusCode, 200);
+  assert.equal(r.json().status, 'ok');
+});
+
+test('the status page lists the apps with their current release', async () => {
+  assert.match((await app.inject({ url: '/' })).body, /No apps yet/);
+  await store.users.create('alice', 'admin');
+  await store.apps.create({ name: 'api', owner: 'alice' });
+  await store.apps.create({ name: 'www', owner: 'alice' });
+  const rel = await store.releases.create('api', {
+    image: 'api:1',
+    description: 'Deploy',
+    by: 'alice',
+    status: 'succeeded',
+  });
+  const r = await app.inject({ url: '/' });
+  assert.equal(r.statusCode, 200);
+  assert.match(r.headers['content-type'] as string, /text\/html/);
+  assert.match(r.body, /2 apps/);
+  assert.match(r.body, /href="http:\/\/api\.berth\.test\/">api<\/a>/);
+  assert.match(r.body, new RegExp(`v${rel.version}`));
+});
+
+test('html escapes every interpolated value', () => {
+  const hostile = '<script>alert("x")</script>&\'';
+  assert.equal(html`<p>${hostile}</p>`.text, `<p>${escapeHtml(hostile)}</p>`);
+  assert.ok(!html`${hostile}`.text.includes('<script>'));
+  assert.equal(html`<b>${[html`<i>${'<'}</i>`, '>']}</b>`.text, '<b><i>&lt;</i>&gt;</b>');
+});
