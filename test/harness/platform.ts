@@ -75,6 +75,9 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
       reject(new Error(`berth start exited with ${code} before ready:\n${stderr.join('\n')}`));
     });
   });
+  // Read now: a test's temporary data directory may be gone when it cleans up.
+  const redisPidFile = path.join(o.dataDir, 'redis', 'redis.pid');
+  const redisPid = Number((await readFile(redisPidFile, 'utf8').catch(() => '')).trim());
   return {
     child,
     env,
@@ -88,11 +91,9 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
         child.kill('SIGINT');
       }),
     async stopRedis() {
-      const pidFile = path.join(o.dataDir, 'redis', 'redis.pid');
-      const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-      if (pid > 0) {
+      if (redisPid > 0) {
         try {
-          process.kill(pid, 'SIGKILL');
+          process.kill(redisPid, 'SIGKILL');
         } catch {}
       }
     },
