@@ -16,6 +16,12 @@ export interface PlatformOptions {
   /** Extra BERTH_* variables; free ports and a private REDIS_URL are chosen otherwise. */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /**
+   * 'npm' (default): `npm start` in its own process group, stopped as Ctrl-C
+   * stops it (SIGINT to the group). 'node': the start process alone, for
+   * tests that signal the supervisor itself.
+   */
+  via?: 'npm' | 'node';
 }
 
 export interface Platform {
@@ -25,8 +31,12 @@ export interface Platform {
   readyMs: number;
   /** Everything the process wrote to stderr so far. */
   stderr: string[];
-  /** Ctrl-C, as a person would; resolves with the exit code and how long it took. */
-  stop(): Promise<{ code: number | null; ms: number }>;
+  /**
+   * Ctrl-C, as a person would; resolves with how it ended and how long it
+   * took. `clean`: Berth said it stopped and exited 0 (npm itself then ends
+   * by the SIGINT it received, as shells expect of Ctrl-C).
+   */
+  stop(): Promise<{ clean: boolean; ms: number }>;
   /** Stops the Redis that Berth started for this platform (it outlives Berth by design). */
   stopRedis(): Promise<void>;
 }
@@ -47,20 +57,28 @@ export async function platformEnv(dataDir: string, extra: Record<string, string>
 export async function startPlatform(o: PlatformOptions): Promise<Platform> {
   const env = await platformEnv(o.dataDir, o.env);
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start'],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const viaNpm = (o.via ?? 'npm') === 'npm';
+  const [command, args] = viaNpm
+    ? ['npm', ['start', '--silent']]
+    : [process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start']];
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: viaNpm,
+  });
+  // What a terminal's Ctrl-C does: the signal goes to the whole foreground group.
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (viaNpm && child.pid) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {}
+  };
   const stderr: string[] = [];
   const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
   const readyMs = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      signal('SIGKILL');
       reject(new Error(`not ready after ${o.timeoutMs ?? 120_000} ms:\n${stderr.join('\n')}`));
     }, o.timeoutMs ?? 120_000);
     lines.on('line', (line) => {
@@ -86,9 +104,16 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
     stop: () =>
       new Promise((resolve) => {
         const t0 = performance.now();
-        if (child.exitCode !== null) return resolve({ code: child.exitCode, ms: 0 });
-        child.once('exit', (code) => resolve({ code, ms: performance.now() - t0 }));
-        child.kill('SIGINT');
+        const clean = (code: number | null, sig: NodeJS.Signals | null) =>
+          stderr.some((l) => l.trim() === 'stopped') &&
+          (code === 0 || (viaNpm && sig === 'SIGINT'));
+        if (child.exitCode !== null || child.signalCode !== null) {
+          return resolve({ clean: clean(child.exitCode, child.signalCode), ms: 0 });
+        }
+        child.once('exit', (code, sig) =>
+          resolve({ clean: clean(code, sig), ms: performance.now() - t0 }),
+        );
+        signal('SIGINT');
       }),
     async stopRedis() {
       if (redisPid > 0) {
