@@ -50,11 +50,13 @@ export class Supervisor {
   /** Starts every service; resolves with their endpoints once all are ready. */
   async start(): Promise<Endpoint[]> {
     const specs = this.o.services ?? SERVICES;
-    try {
-      await Promise.all(specs.map((spec) => this.spawn(spec, 0)));
-    } catch (e) {
+    // Wait for every service to be ready or failed before stopping any, so
+    // none is signalled half-way through its own start.
+    const results = await Promise.allSettled(specs.map((spec) => this.spawn(spec, 0)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
       await this.stop();
-      throw e;
+      throw failed.reason;
     }
     return specs.flatMap((s) => this.children.get(s.name)?.endpoints ?? []);
   }

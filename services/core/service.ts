@@ -47,16 +47,16 @@ export async function runService(
     process.exit(2);
   }
   const log = createLogger(name, { level: config.logLevel });
-  let running: RunningService;
-  try {
-    running = await start({ config, log });
-  } catch (e) {
-    log.error({ err: e }, 'failed to start');
-    send({ type: 'failed', service: name, error: errorLine(e) });
-    process.exit(1);
-  }
+  // Signals are handled from the first moment: a stop asked for during start
+  // waits for the start to finish, then stops what it started.
+  let stopRequested: string | undefined;
+  let running: RunningService | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
+    if (running === undefined) {
+      stopRequested ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
@@ -73,6 +73,18 @@ export async function runService(
   process.on('SIGINT', () => void stop('SIGINT'));
   // The supervisor gone (kill -9): a service does not outlive it.
   process.on('disconnect', () => void stop('disconnect'));
+
+  try {
+    running = await start({ config, log });
+  } catch (e) {
+    log.error({ err: e }, 'failed to start');
+    send({ type: 'failed', service: name, error: errorLine(e) });
+    process.exit(1);
+  }
+  if (stopRequested !== undefined) {
+    await stop(stopRequested);
+    return;
+  }
   log.info({ endpoints: running.endpoints }, 'ready');
   send({ type: 'ready', service: name, endpoints: running.endpoints });
 }
