@@ -12,7 +12,11 @@ import type { Endpoint, ServiceMessage } from '../services/core/service.ts';
 
 export interface ServiceSpec {
   name: string;
-  /** Entry module, relative to the repository root. */
+  /**
+   * Entry module, relative to the repository root: `services/<name>/main.ts`,
+   * which calls runService with the `start` that `service.ts` beside it exports
+   * (test/harness/in-process.ts calls that `start` directly).
+   */
   entry: string;
 }
 

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { build } from '../../services/web/app.ts';
 import { escapeHtml, html } from '../../services/web/html.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
+import { startInProcess } from '../harness/in-process.ts';
+import { freePort } from '../harness/ports.ts';
+import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 
 const prefix = testPrefix();
 const store = new Store(await redisClient(prefix), prefix);
@@ -40,4 +43,20 @@ test('html escapes every interpolated value', () => {
   assert.equal(html`<p>${hostile}</p>`.text, `<p>${escapeHtml(hostile)}</p>`);
   assert.ok(!html`${hostile}`.text.includes('<script>'));
   assert.equal(html`<b>${[html`<i>${'<'}</i>`, '>']}</b>`.text, '<b><i>&lt;</i>&gt;</b>');
+});
+
+test('the platform runs in-process too: the web service answers on its port', async () => {
+  const config = loadConfig({
+    BERTH_WEB_PORT: String(await freePort()),
+    REDIS_URL: await sharedRedisUrl(),
+    BERTH_REDIS_PREFIX: prefix,
+  });
+  const platform = await startInProcess(config);
+  try {
+    const [web] = platform.endpoints;
+    const r = await fetch(new URL('/healthz', web?.url));
+    assert.equal(r.status, 200);
+  } finally {
+    await platform.stop();
+  }
 });
