@@ -55,7 +55,12 @@ export const COMMANDS: readonly Command[] = [
       const config = ctx.config();
       const progress = createProgress(ctx.stderr as NodeJS.WriteStream);
       const paths = await prepareDataDir(config.dataDir);
-      await ensureDockerEngine({ config, progress, logDir: paths.logs });
+      await ensureDockerEngine({
+        config,
+        progress,
+        logDir: paths.logs,
+        searchPath: ctx.host.searchPath,
+      });
       const docker = await createDockerClient(config);
       await ensureStackImage({
         docker,

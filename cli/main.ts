@@ -1,6 +1,7 @@
 // The `berth` entry point: the only place that reads process.env, parses
 // argv and calls process.exit.
 import { parseArgs } from 'node:util';
+import { systemSearchPath } from '../infra/bootstrap/programs.ts';
 import { type Config, ConfigError, loadConfig } from '../services/core/config.ts';
 import { BerthError, EXIT, errorLine } from '../services/core/errors.ts';
 import type { CommandContext } from './command.ts';
@@ -22,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
       return config;
     },
     host: {
-      searchPath: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      searchPath: systemSearchPath(process.env.PATH),
       isRoot: process.getuid?.() === 0,
       baseEnv: process.env,
     },

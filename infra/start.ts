@@ -36,7 +36,12 @@ export async function prepareMachine(
   // The data directory first: a bad one stops start-up before anything is installed.
   const paths = await prepareDataDir(config.dataDir);
   await ensurePackages({ progress, searchPath: host.searchPath, isRoot: host.isRoot });
-  const engine = await ensureDockerEngine({ config, progress, logDir: paths.logs });
+  const engine = await ensureDockerEngine({
+    config,
+    progress,
+    logDir: paths.logs,
+    searchPath: host.searchPath,
+  });
   await ensureRedis({ redisUrl: config.redisUrl, dir: paths.redis, progress });
   const docker = await createDockerClient(config);
   await ensureStackImage({ docker, image: config.stackImage, progress, workDir: paths.stack });

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDockerEngine } from '../infra/bootstrap/docker-engine.ts';
 import { ensurePackages } from '../infra/bootstrap/packages.ts';
+import { systemSearchPath } from '../infra/bootstrap/programs.ts';
 import { createProgress } from '../infra/bootstrap/progress.ts';
 import { ensureStackImage } from '../infra/bootstrap/stack-image.ts';
 import { startRedisServer } from '../infra/redis-server.ts';
@@ -59,13 +60,14 @@ async function main(): Promise<number> {
   try {
     if (needsMachine) {
       const progress = createProgress(process.stderr);
+      const searchPath = systemSearchPath(process.env.PATH);
       const config = loadConfig({ DOCKER_HOST: process.env.DOCKER_HOST, BERTH_DATA_DIR: scratch });
       await ensurePackages({
         progress,
-        searchPath: process.env.PATH ?? '/usr/bin:/bin',
+        searchPath,
         isRoot: process.getuid?.() === 0,
       });
-      const engine = await ensureDockerEngine({ config, progress, logDir: scratch });
+      const engine = await ensureDockerEngine({ config, progress, logDir: scratch, searchPath });
       if (engine.startedByUs) cleanups.push(() => engine.stop());
       const docker = await createDockerClient(config);
       cleanups.push(() => cleanupDocker(runId));

@@ -5,7 +5,7 @@
 // file, its managed containerd) is recognised rather than tripped over.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { access, constants, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../services/core/config.ts';
@@ -16,6 +16,7 @@ import {
   pingDocker,
 } from '../../services/core/docker.ts';
 import { BerthError } from '../../services/core/errors.ts';
+import { findProgram, systemSearchPath } from './programs.ts';
 import type { Progress, Step } from './progress.ts';
 
 /** Where a local dockerd keeps its socket and state. */
@@ -47,8 +48,10 @@ export interface EnsureDockerEngineOptions {
   layout?: LocalEngineLayout;
   /** How long dockerd may take to answer (default 60 s). */
   startTimeoutMs?: number;
-  /** Default: dockerd found on PATH, /usr/sbin or /usr/bin. */
+  /** Default: dockerd found in searchPath. */
   dockerdPath?: string;
+  /** Where to find dockerd and the programs it runs (containerd, runc, iptables); default the system directories. */
+  searchPath?: string;
 }
 
 export type DockerEngine =
@@ -82,7 +85,8 @@ export async function ensureDockerEngine(
     // Not ours to start: DOCKER_HOST names another machine or another socket.
     throw new BerthError('BERTH_E_DOCKER_NO_ANSWER', { host, reason: first.reason });
   }
-  const dockerd = options.dockerdPath ?? (await findDockerd());
+  const searchPath = options.searchPath ?? systemSearchPath(undefined);
+  const dockerd = options.dockerdPath ?? (await findProgram('dockerd', searchPath));
   if (dockerd === undefined) throw new BerthError('BERTH_E_DOCKERD_MISSING');
   if (process.getuid?.() !== 0) {
     throw new BerthError('BERTH_E_NOT_ROOT', { action: 'starting the Docker Engine (dockerd)' });
@@ -125,7 +129,7 @@ export async function ensureDockerEngine(
 
     const step = progress.step('Starting the Docker Engine (dockerd)');
     try {
-      return await startDockerd({ dockerd, layout, logPath, config, timeoutMs, step });
+      return await startDockerd({ dockerd, searchPath, layout, logPath, config, timeoutMs, step });
     } catch (e) {
       step.fail(e instanceof BerthError ? String(e.params.reason ?? e.message) : String(e));
       // Two starts at once: the other dockerd took the pid file and ours gave
@@ -145,6 +149,7 @@ async function removeIfUnchanged(file: string, text: string | undefined): Promis
 
 async function startDockerd(o: {
   dockerd: string;
+  searchPath: string;
   layout: LocalEngineLayout;
   logPath: string;
   config: Pick<Config, 'dockerHost'>;
@@ -166,9 +171,9 @@ async function startDockerd(o: {
   const child = spawn(o.dockerd, args, {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],
-    // dockerd finds containerd, runc and iptables on PATH; the sbin directories
-    // are missing from some users' PATH.
-    env: { ...process.env, PATH: withSbin(process.env.PATH) },
+    // Inherits the environment (proxy settings for pulls); finds containerd,
+    // runc and iptables on PATH.
+    env: { ...process.env, PATH: o.searchPath },
   });
   await log.close();
   let exit: string | undefined;
@@ -388,23 +393,4 @@ async function lastLogLine(logPath: string, from: number): Promise<string> {
   const err = /error="((?:[^"\\]|\\.)*)"/.exec(line);
   const text2 = err?.[1] ? `${msg[1]}: ${err[1]}` : msg[1];
   return text2.replace(/\\"/g, '"').replace(/\\\\/g, '\\');
-}
-
-function withSbin(pathVar: string | undefined): string {
-  const dirs = (pathVar ?? '').split(path.delimiter).filter((d) => d !== '');
-  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
-    if (!dirs.includes(d)) dirs.push(d);
-  }
-  return dirs.join(path.delimiter);
-}
-
-async function findDockerd(): Promise<string | undefined> {
-  for (const dir of withSbin(process.env.PATH).split(path.delimiter)) {
-    const candidate = path.join(dir, 'dockerd');
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
 }

@@ -1,9 +1,8 @@
 // The Debian packages Berth runs on, installed when a program they provide is
 // missing. Checking for the programs (not asking dpkg) keeps a warm start fast
 // and lets an operator provide them any other way.
-import { access, constants } from 'node:fs/promises';
-import path from 'node:path';
 import { BerthError } from '../../services/core/errors.ts';
+import { findProgram } from './programs.ts';
 import type { Progress } from './progress.ts';
 import { run } from './run.ts';
 
@@ -16,21 +15,6 @@ export const REQUIRED_PROGRAMS: Readonly<Record<string, string>> = {
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
 };
-
-// dockerd and mmdebstrap live in sbin directories that a non-login PATH may lack.
-const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
-
-export async function findProgram(name: string, searchPath: string): Promise<string | undefined> {
-  const dirs = [...searchPath.split(path.delimiter), ...EXTRA_DIRS].filter((d) => d !== '');
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
-}
 
 /** The packages whose programs are missing, in a stable order. */
 export async function missingPackages(

@@ -59,17 +59,3 @@ export async function runOk(
   }
   return result;
 }
-
-/** True when `command` is found on PATH. */
-export async function hasCommand(command: string): Promise<boolean> {
-  const { access, constants } = await import('node:fs/promises');
-  const path = await import('node:path');
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir === '') continue;
-    try {
-      await access(path.join(dir, command), constants.X_OK);
-      return true;
-    } catch {}
-  }
-  return false;
-}
