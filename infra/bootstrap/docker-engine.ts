@@ -4,7 +4,6 @@
 // starting is waited for, and what a killed dockerd leaves behind (its pid
 // file, its managed containerd) is recognised rather than tripped over.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +15,7 @@ import {
   pingDocker,
 } from '../../services/core/docker.ts';
 import { BerthError } from '../../services/core/errors.ts';
+import { isAlive, livePid, processAgeMs, stopProcess } from './processes.ts';
 import { findProgram, systemSearchPath } from './programs.ts';
 import type { Progress, Step } from './progress.ts';
 
@@ -206,10 +206,11 @@ async function startDockerd(o: {
       return { startedByUs: false };
     }
     step.done(`${answer.summary}, pid ${pid}`);
-    return { startedByUs: true, pid, logPath, stop: () => stopProcess(pid, exited) };
+    // 30 s grace: dockerd gives containers 15 s (its --shutdown-timeout) before it stops them hard.
+    return { startedByUs: true, pid, logPath, stop: () => stopProcess('dockerd', pid, exited) };
   }
   const last = await lastLogLine(logPath, logStart);
-  if (exit === undefined && pid !== undefined) await stopProcess(pid, exited, 10_000);
+  if (exit === undefined && pid !== undefined) await stopProcess('dockerd', pid, exited, 10_000);
   const how = exit !== undefined ? `dockerd exited (${exit})` : answer.reason;
   throw new BerthError('BERTH_E_DOCKER_UNAVAILABLE', {
     host: dockerHostLabel(o.config),
@@ -240,105 +241,6 @@ async function waitForEngine(
       return { ok: false, reason: `no answer within ${timeoutMs / 1000} s (${reason})` };
     await sleep(150);
   }
-}
-
-/** SIGTERM, then SIGKILL if the process has not exited within graceMs. */
-async function stopProcess(pid: number, exited: Promise<void>, graceMs = 30_000): Promise<void> {
-  const gone = () => !isAlive(pid);
-  if (gone()) return;
-  signal(pid, 'SIGTERM');
-  // dockerd gives containers 15 s (its --shutdown-timeout) before it stops them hard.
-  if (await waitUntil(exited, gone, graceMs)) return;
-  signal(pid, 'SIGKILL');
-  if (!(await waitUntil(exited, gone, 5000))) {
-    throw new Error(`dockerd (pid ${pid}) did not exit after SIGKILL`);
-  }
-}
-
-async function waitUntil(exited: Promise<void>, done: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  let fired = false;
-  void exited.then(() => {
-    fired = true;
-  });
-  while (Date.now() < deadline) {
-    if (fired || done()) return true;
-    await sleep(50);
-  }
-  return fired || done();
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-  }
-}
-
-/** True while the process exists and is not a zombie. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return processState(pid) !== 'Z';
-}
-
-function processState(pid: number): string | undefined {
-  // "pid (comm) S ...": the state follows the last ")".
-  const stat = readFileSyncSafe(`/proc/${pid}/stat`);
-  return stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-}
-
-function readFileSyncSafe(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** How long the process has run, from /proc (clock ticks at the usual 100 Hz). */
-function processAgeMs(pid: number): number | undefined {
-  const stat = readFileSyncSafe(`/proc/${pid}/stat`);
-  const uptime = readFileSyncSafe('/proc/uptime');
-  if (!stat || !uptime) return undefined;
-  // Fields after "(comm)": state is field 3, starttime field 22.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const startTicks = Number(fields[19]);
-  const upSeconds = Number(uptime.split(' ')[0]);
-  if (!Number.isFinite(startTicks) || !Number.isFinite(upSeconds)) return undefined;
-  return Math.max(0, upSeconds * 1000 - startTicks * 10);
-}
-
-type PidFileState =
-  | { state: 'none' }
-  | { state: 'alive'; pid: number }
-  | { state: 'stale'; pid: number | undefined; why: string; text: string };
-
-/** What a pid file says: no file, a live `name` process, or a leftover. */
-async function livePid(pidFile: string, name: string): Promise<PidFileState> {
-  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
-  if (text === undefined) return { state: 'none' };
-  const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 0) {
-    return { state: 'stale', pid: undefined, why: 'not a pid', text };
-  }
-  if (!isAlive(pid)) {
-    return {
-      state: 'stale',
-      pid,
-      why: `pid ${pid} is not running (left by a killed ${name})`,
-      text,
-    };
-  }
-  const comm = readFileSyncSafe(`/proc/${pid}/comm`)?.trim();
-  if (comm !== undefined && comm !== name) {
-    return { state: 'stale', pid, why: `pid ${pid} is now "${comm}", not ${name}`, text };
-  }
-  return { state: 'alive', pid };
 }
 
 /**

@@ -14,6 +14,13 @@ import { createInterface } from 'node:readline';
 import { Transform, type TransformCallback } from 'node:stream';
 import type Docker from 'dockerode';
 import { describeDockerError, LABELS, MANAGED_LABELS } from '../../services/core/docker.ts';
+import {
+  followStream,
+  inspectImage,
+  removeImage,
+  tagImage,
+  tryPull,
+} from '../../services/core/docker-images.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import type { Progress, Step } from './progress.ts';
 
@@ -79,7 +86,7 @@ export interface StackImageResult {
 export async function ensureStackImage(o: EnsureStackImageOptions): Promise<StackImageResult> {
   const started = Date.now();
   const { docker, image, progress } = o;
-  const old = await inspect(docker, image);
+  const old = await inspectImage(docker, image);
   if (old && !o.rebuild) {
     const baseImageId = await tagBaseIfFree(docker, old.Id, undefined);
     return { imageId: old.Id, source: 'existing', durationMs: Date.now() - started, baseImageId };
@@ -128,7 +135,7 @@ interface Built {
 
 async function buildStack(o: EnsureStackImageOptions, step: Step): Promise<Built> {
   const { docker } = o;
-  const base = await inspect(docker, BASE_IMAGE);
+  const base = await inspectImage(docker, BASE_IMAGE);
   const baseIsOurs = base?.Config?.Labels?.[LABELS.stack] !== undefined;
   const usersBase = base !== undefined && !baseIsOurs;
   let pullFailure = 'pulling was not tried';
@@ -136,7 +143,9 @@ async function buildStack(o: EnsureStackImageOptions, step: Step): Promise<Built
   // rebuild first asks the registry for the current one.
   if (o.pull !== false && (!usersBase || o.rebuild)) {
     step.update(`pulling ${BASE_IMAGE}`);
-    const pulled = await tryPull(docker, BASE_IMAGE, o.pullTimeoutMs ?? 5000, step);
+    const pulled = await tryPull(docker, BASE_IMAGE, o.pullTimeoutMs ?? 5000, (line) =>
+      step.update(line),
+    );
     if (pulled.ok) return { id: await buildOnBase(o, step), source: 'pulled' };
     pullFailure = pulled.reason;
     step.update(`no registry (${pulled.reason})`);
@@ -148,83 +157,6 @@ async function buildStack(o: EnsureStackImageOptions, step: Step): Promise<Built
   step.update('building with mmdebstrap');
   const { id, bytes } = await mmdebstrapImport(o, step, pullFailure);
   return { id, source: 'mmdebstrap', detail: `${(bytes / 1e6).toFixed(0)} MB imported` };
-}
-
-interface StreamEvent {
-  status?: string;
-  progress?: string;
-  id?: string;
-  stream?: string;
-  aux?: { ID?: string };
-  error?: string;
-  errorDetail?: { message?: string };
-}
-
-/**
- * Reads an Engine progress stream (pull, build, import) to its end. A failure
- * part-way arrives as an {"error": ...} event, not as an error of the stream,
- * so such an event rejects.
- */
-function followStream(
-  docker: Docker,
-  stream: NodeJS.ReadableStream,
-  onEvent: (event: StreamEvent) => void,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null) => (err ? reject(err) : resolve()),
-      (event: StreamEvent) => {
-        if (event.error) reject(new Error(event.errorDetail?.message ?? event.error));
-        else onEvent(event);
-      },
-    );
-  });
-}
-
-type PullResult = { ok: true } | { ok: false; reason: string };
-
-/**
- * Pulls `ref`, giving up when the registry has not answered within
- * `firstAnswerMs` (a host without a registry fails at once or hangs) or when a
- * started pull stalls for a minute.
- */
-async function tryPull(
-  docker: Docker,
-  ref: string,
-  firstAnswerMs: number,
-  step: Step,
-): Promise<PullResult> {
-  const abort = new AbortController();
-  let timer = setTimeout(() => abort.abort(), firstAnswerMs);
-  let answered = false;
-  try {
-    const stream = await docker.pull(ref, { abortSignal: abort.signal });
-    const stalled = new Promise<never>((_, reject) =>
-      abort.signal.addEventListener('abort', () => reject(new Error('stalled'))),
-    );
-    stalled.catch(() => {});
-    const pulling = followStream(docker, stream, (event) => {
-      answered = true;
-      clearTimeout(timer);
-      timer = setTimeout(() => abort.abort(), 60_000);
-      step.update(
-        `pull: ${event.id ? `${event.id} ` : ''}${event.status ?? ''} ${event.progress ?? ''}`,
-      );
-    });
-    pulling.catch(() => {});
-    await Promise.race([pulling, stalled]);
-    return { ok: true };
-  } catch (e) {
-    const reason = abort.signal.aborted
-      ? answered
-        ? 'the pull stalled for 60 s'
-        : `no answer from the registry within ${firstAnswerMs / 1000} s`
-      : describeDockerError(e);
-    return { ok: false, reason };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** debian:bookworm-slim with the stack's configuration and labels (an offline build). */
@@ -377,46 +309,13 @@ async function tagBaseIfFree(
   id: string,
   previousId: string | undefined,
 ): Promise<string | undefined> {
-  const base = await inspect(docker, BASE_IMAGE);
+  const base = await inspectImage(docker, BASE_IMAGE);
   if (base?.Id === id) return id;
   const ours =
     base && (base.Id === previousId || base.Config?.Labels?.[LABELS.stack] !== undefined);
   if (base && !ours) return base.Id;
   await tagImage(docker, id, BASE_IMAGE);
   return id;
-}
-
-/** repo[:tag] → repo and tag (a registry's :port is not a tag). */
-export function splitImageRef(ref: string): { repo: string; tag: string } {
-  const colon = ref.lastIndexOf(':');
-  if (colon > ref.lastIndexOf('/')) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) };
-  return { repo: ref, tag: 'latest' };
-}
-
-async function tagImage(docker: Docker, id: string, ref: string): Promise<void> {
-  await docker.getImage(id).tag(splitImageRef(ref));
-}
-
-/** True when removed; false when the Engine refused (409: tagged elsewhere or in use). */
-async function removeImage(docker: Docker, id: string, force: boolean): Promise<boolean> {
-  try {
-    await docker.getImage(id).remove({ force });
-    return true;
-  } catch (e) {
-    const status = (e as { statusCode?: number }).statusCode;
-    if (status === 409) return false;
-    if (status === 404) return true;
-    throw e;
-  }
-}
-
-async function inspect(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(ref).inspect();
-  } catch (e) {
-    if ((e as { statusCode?: number }).statusCode === 404) return undefined;
-    throw e;
-  }
 }
 
 async function ensureDir(dir: string): Promise<string> {

@@ -11,10 +11,10 @@ import {
   ensureStackImage,
   STACK_LABELS,
   type StackImageResult,
-  splitImageRef,
 } from '../../infra/bootstrap/stack-image.ts';
 import { DEFAULTS } from '../../services/core/config.ts';
 import { type DockerConnection, LABELS } from '../../services/core/docker.ts';
+import { splitImageRef } from '../../services/core/docker-images.ts';
 import {
   cleanupDocker,
   ensureTestDockerEngine,
