@@ -105,6 +105,12 @@ export const ERRORS = {
     500,
     'see its log lines above',
   ),
+  BERTH_E_FORBIDDEN: spec(
+    '{action} is for {who}',
+    EXIT.failed,
+    403,
+    "ask an admin or the app's owner",
+  ),
   BERTH_E_APP_NOT_FOUND: spec(
     'app "{app}" does not exist',
     EXIT.failed,

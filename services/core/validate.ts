@@ -12,13 +12,14 @@ function invalid(kind: string, value: string, reason: string): never {
 }
 
 // A DNS label, because every app is served at <app>.<BERTH_DOMAIN> and is
-// reachable by that name on the Berth network.
-const APP_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// reachable by that name on the Berth network; 30 characters at most, as on
+// Heroku, which leaves room in the label for Berth's own suffixes.
+const APP_NAME = /^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$/;
 
-/** An app name: lower-case letters, digits and dashes, starts with a letter, at most 63. */
+/** An app name: lower-case letters, digits and dashes, starts with a letter, at most 30. */
 export function appName(value: string): string {
   if (value.length === 0) invalid('app name', value, 'it is empty');
-  if (value.length > 63) invalid('app name', value, 'at most 63 characters');
+  if (value.length > 30) invalid('app name', value, 'at most 30 characters');
   if (!APP_NAME.test(value)) {
     invalid(
       'app name',
@@ -28,6 +29,49 @@ export function appName(value: string): string {
   }
   if (value.startsWith('xn--'))
     invalid('app name', value, 'names starting with "xn--" are reserved');
+  return value;
+}
+
+/**
+ * The repository a git client asks for ("/api.git", "api", "~/api.git") → the
+ * app name. Nothing else is a repository: no other directory, no "..".
+ */
+export function repoPath(value: string): string {
+  const m = /^(?:~\/|\/)?([^/]+?)(?:\.git)?\/?$/.exec(value);
+  if (m === null || m[1] === undefined) {
+    invalid('repository', value, 'use the app name, as in ssh://berth@HOST:2222/APP');
+  }
+  try {
+    return appName(m[1]);
+  } catch {
+    invalid(
+      'repository',
+      value,
+      'the name must be an app name (lower-case letters, digits, dashes)',
+    );
+  }
+}
+
+const GIT_REF = /^[A-Za-z0-9._/-]+$/;
+
+/**
+ * A branch name as `git check-ref-format --branch` accepts it, restricted to
+ * plain ASCII so it is safe in a path, a log line and an argument.
+ */
+export function branchName(value: string): string {
+  const bad =
+    value.length === 0 ||
+    value.length > 200 ||
+    !GIT_REF.test(value) ||
+    value.startsWith('-') ||
+    value.startsWith('/') ||
+    value.endsWith('/') ||
+    value.endsWith('.') ||
+    value.endsWith('.lock') ||
+    value.includes('..') ||
+    value.includes('//') ||
+    value.split('/').some((part) => part.startsWith('.'));
+  if (bad) invalid('branch', value, 'use a git branch name such as main or release/1.2');
   return value;
 }
 

@@ -12,7 +12,7 @@ const refused = (fn: () => unknown) =>
 
 describe('validate.appName', () => {
   test('accepts DNS-label names', () => {
-    for (const ok of ['a', 'api', 'my-app-2', 'x'.repeat(63)])
+    for (const ok of ['a', 'api', 'my-app-2', 'x'.repeat(30)])
       assert.equal(validate.appName(ok), ok);
   });
   test('refuses hostile and malformed names', () => {
@@ -22,7 +22,7 @@ describe('validate.appName', () => {
       'app;id',
       '$(id)',
       '/abs/path',
-      'a'.repeat(64),
+      'a'.repeat(31),
       'a'.repeat(200),
       'Upper',
       'аpp', // Cyrillic а, a look-alike
@@ -82,5 +82,57 @@ describe('validate.port and userName', () => {
     assert.equal(validate.userName('alice.b'), 'alice.b');
     for (const bad of ['Alice', '', '-x', 'a;b', 'a'.repeat(33)])
       refused(() => validate.userName(bad));
+  });
+});
+
+describe('validate.repoPath and branchName', () => {
+  test('a repository path names an app', () => {
+    for (const [input, app] of [
+      ['/api.git', 'api'],
+      ['api', 'api'],
+      ['api.git', 'api'],
+      ['~/api.git', 'api'],
+      ['/api/', 'api'],
+    ]) {
+      assert.equal(validate.repoPath(input as string), app);
+    }
+  });
+  test('anything else is refused', () => {
+    for (const bad of [
+      '../../etc',
+      '/etc/passwd',
+      'app;id',
+      '$(id)',
+      '/a/b.git',
+      '',
+      '/',
+      'API',
+      '..',
+      `/${'a'.repeat(200)}`,
+      'app\nid',
+    ]) {
+      refused(() => validate.repoPath(bad));
+    }
+  });
+  test('branch names', () => {
+    for (const ok of ['main', 'release/1.2', 'feature_x-y'])
+      assert.equal(validate.branchName(ok), ok);
+    for (const bad of [
+      '',
+      '-x',
+      'a..b',
+      'a/',
+      '/a',
+      'a.lock',
+      'a//b',
+      '.hidden',
+      'a/.b',
+      'a b',
+      'a~1',
+      'a:b',
+      'ä',
+    ]) {
+      refused(() => validate.branchName(bad));
+    }
   });
 });

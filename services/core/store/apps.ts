@@ -15,21 +15,6 @@ export interface NewApp {
   deployBranch?: string;
 }
 
-/** A git branch name as `git check-ref-format --branch` would take it, kept to safe characters. */
-export function branchName(value: string): string {
-  const ok =
-    /^[A-Za-z0-9._/-]{1,200}$/.test(value) &&
-    !/^[-/.]|[/.]$|\.\.|\/\/|\/\.|\.lock(\/|$)/.test(value);
-  if (!ok) {
-    throw new BerthError('BERTH_E_INVALID_NAME', {
-      kind: 'branch',
-      value: JSON.stringify(value.slice(0, 80)).slice(1, -1),
-      reason: 'use letters, digits and . _ / -, like "main" or "release/v2"',
-    });
-  }
-  return value;
-}
-
 const create = new Script(
   'apps.create',
   `
@@ -113,7 +98,7 @@ export class Apps {
   async create(input: NewApp): Promise<App> {
     const name = validate.appName(input.name);
     const owner = validate.userName(input.owner);
-    const deployBranch = branchName(input.deployBranch ?? 'main');
+    const deployBranch = validate.branchName(input.deployBranch ?? 'main');
     const createdAt = this.ctx.now().toISOString();
     await create.run(this.ctx, [name, owner, createdAt, deployBranch]);
     return { name, owner, createdAt, deployBranch, collaborators: [] };
@@ -165,7 +150,11 @@ export class Apps {
   }
 
   async setDeployBranch(name: string, branch: string): Promise<void> {
-    await setField.run(this.ctx, [validate.appName(name), 'deployBranch', branchName(branch)]);
+    await setField.run(this.ctx, [
+      validate.appName(name),
+      'deployBranch',
+      validate.branchName(branch),
+    ]);
   }
 
   /** Gives the app to another existing user (apps:transfer). */

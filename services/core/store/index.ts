@@ -18,7 +18,7 @@ import { Script } from './lua.ts';
 import { Releases } from './releases.ts';
 import { Users } from './users.ts';
 
-export { branchName, type NewApp } from './apps.ts';
+export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
