@@ -1,8 +1,12 @@
-// The shape of a Berth command. One table of these (cli/commands.ts) serves
-// the server-local `berth`, and later the SSH command channel and the laptop
-// client, so parsing, help and errors are the same everywhere.
+// The shape of a Berth command. One table of these (cli/registry.ts) serves
+// the server-local `berth`, the SSH command channel and the laptop client,
+// so parsing, help text, permissions and errors are the same everywhere.
 import type { ParseArgsConfig } from 'node:util';
+import type { HostFacts } from '../infra/start.ts';
+import type { AppAction } from '../services/apps/access.ts';
+import type { Actor } from '../services/core/actor.ts';
 import type { Config } from '../services/core/config.ts';
+import type { App, Store } from '../services/core/store/index.ts';
 
 export interface CommandIo {
   stdin: NodeJS.ReadableStream;
@@ -11,22 +15,53 @@ export interface CommandIo {
 }
 
 export interface CommandContext extends CommandIo {
+  actor: Actor;
   /** Read and validated on first use, so `help` works with a broken environment. */
   config(): Config;
-  /** Facts about the host the server-local commands need. */
-  host: { searchPath: string; isRoot: boolean; baseEnv: NodeJS.ProcessEnv };
+  /** Opened on first use and closed by the dispatcher. */
+  store(): Promise<Store>;
+  /** Present only for the server-local `berth` run as root. */
+  host: HostFacts | undefined;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+/**
+ * Who may run a command: 'anyone' signed in; 'admin' only; 'local' only root
+ * on the server (start, stack:rebuild); an AppAction for commands on one app
+ * (the app is the first argument, checked by the dispatcher).
+ */
+export type Access = 'anyone' | 'admin' | 'local' | { app: AppAction };
+
+export type OptionValues = Record<string, string | boolean | undefined>;
+
+export interface Invocation {
+  ctx: CommandContext;
+  /** The app the command is about, already authorized, for app commands. */
+  app: App | undefined;
+  /** Positional arguments after the app. */
+  args: string[];
+  options: OptionValues;
 }
 
 export interface Command {
+  /** namespace:verb, or a bare word (help, version). */
   name: string;
-  /** Arguments after the name, as `help` shows them. */
-  args: string;
+  /** Arguments as `help` shows them, APP included for app commands. */
+  usage: string;
   summary: string;
+  access: Access;
   options?: NonNullable<ParseArgsConfig['options']>;
+  /** Its first argument is an app name although access is not per app (apps:create). */
+  takesApp?: boolean;
+  /** Takes --format json (data commands). */
+  json?: boolean;
+  /** How many positional arguments after the app: [min, max]; max Infinity for lists. */
+  arity: readonly [number, number];
   /** Returns the exit code. Throws BerthError for failures the user should see. */
-  run(
-    ctx: CommandContext,
-    positionals: string[],
-    values: Record<string, string | boolean | undefined>,
-  ): Promise<number>;
+  run(call: Invocation): Promise<number>;
 }
+
+export type { HostFacts };
+
+export const namespaceOf = (name: string): string => name.split(':')[0] ?? name;

@@ -1,26 +1,62 @@
 // The `berth` entry point: the only place that reads process.env, parses
-// argv and calls process.exit.
-import { parseArgs } from 'node:util';
+// argv and calls process.exit. Inside an app's checkout with a `deploy` git
+// remote (or --remote NAME) it sends the command over SSH to that Berth;
+// otherwise, as root on the server, it runs the command here.
+import { spawn } from 'node:child_process';
 import { systemSearchPath } from '../infra/bootstrap/programs.ts';
+import { ROOT } from '../services/core/actor.ts';
 import { type Config, ConfigError, loadConfig } from '../services/core/config.ts';
 import { BerthError, EXIT, errorLine } from '../services/core/errors.ts';
+import { openStore, type Store } from '../services/core/store/index.ts';
 import type { CommandContext } from './command.ts';
-import { COMMANDS } from './commands.ts';
+import { dispatch } from './dispatch.ts';
+import { findCommand } from './registry.ts';
+import { parseRemoteUrl, remoteArgv, remoteUrl, sshArgs } from './remote.ts';
 
-async function main(argv: string[]): Promise<number> {
-  const [name = 'help', ...rest] = argv;
-  const key = name === '--help' || name === '-h' ? 'help' : name === '--version' ? 'version' : name;
-  const command = COMMANDS.find((c) => c.name === key);
-  if (!command) throw new BerthError('BERTH_E_UNKNOWN_COMMAND', { command: name });
+/** Takes `--remote NAME` out of argv. */
+function takeRemoteFlag(argv: string[]): string | undefined {
+  const i = argv.indexOf('--remote');
+  if (i === -1) return undefined;
+  const name = argv[i + 1];
+  if (name === undefined || name.startsWith('-')) {
+    throw new BerthError('BERTH_E_USAGE', { reason: '--remote needs the name of a git remote' });
+  }
+  argv.splice(i, 2);
+  return name;
+}
 
+async function overSsh(argv: string[], url: string): Promise<number> {
+  const remote = parseRemoteUrl(url);
+  const child = spawn('ssh', sshArgs(remote, remoteArgv(argv, remote)), { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.on('error', (e) =>
+      reject(
+        new BerthError('BERTH_E_USAGE', {
+          reason: `cannot run ssh (${e.message}); install OpenSSH`,
+        }),
+      ),
+    );
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 2 : 1)));
+  });
+}
+
+async function local(argv: string[]): Promise<number> {
   let config: Config | undefined;
+  let store: Promise<Store> | undefined;
+  const controller = new AbortController();
   const ctx: CommandContext = {
+    actor: ROOT,
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
+    signal: controller.signal,
     config: () => {
       config ??= loadConfig(process.env);
       return config;
+    },
+    store: () => {
+      store ??= openStore(ctx.config());
+      return store;
     },
     host: {
       searchPath: systemSearchPath(process.env.PATH),
@@ -28,22 +64,34 @@ async function main(argv: string[]): Promise<number> {
       baseEnv: process.env,
     },
   };
-  let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({
-      args: rest,
-      options: command.options ?? {},
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new BerthError('BERTH_E_USAGE', { reason: `${command.name}: ${(e as Error).message}` });
+    // A bad environment is reported in full (one line per variable) before anything runs.
+    if (!['help', 'version', '--help', '-h', '--version'].includes(argv[0] ?? 'help')) ctx.config();
+    return await dispatch(argv, ctx);
+  } finally {
+    if (store) await (await store.catch(() => undefined))?.close();
   }
-  return command.run(
-    ctx,
-    parsed.positionals,
-    parsed.values as Record<string, string | boolean | undefined>,
-  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const remoteName = takeRemoteFlag(argv);
+  const command = argv[0] === undefined ? undefined : findCommand(argv[0]);
+  // start and stack:rebuild act on this machine, whatever the checkout says.
+  if (command?.access !== 'local') {
+    const url = await remoteUrl(remoteName ?? 'deploy', process.cwd());
+    if (url !== undefined) return overSsh(argv, url);
+    if (remoteName !== undefined) {
+      throw new BerthError('BERTH_E_USAGE', { reason: `no git remote named ${remoteName} here` });
+    }
+  }
+  // Other commands act on Berth's state: root on the server only.
+  if (command?.access !== 'local' && process.getuid?.() !== 0) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason:
+        "no git remote named deploy here; run berth inside your app's checkout (git remote add deploy ssh://berth@HOST:2222/APP), or as root on the Berth server",
+    });
+  }
+  return local(argv);
 }
 
 main(process.argv.slice(2)).then(

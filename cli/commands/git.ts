@@ -1,0 +1,47 @@
+// git:* — how pushes to an app deploy.
+import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
+import { EXIT } from '../../services/core/errors.ts';
+import type { Command } from '../command.ts';
+import { formatOf, json, report } from '../output.ts';
+
+export const gitCommands: readonly Command[] = [
+  {
+    name: 'git:set',
+    usage: `APP ${GIT_SETTINGS.join('|')} [VALUE]`,
+    summary: 'change a git setting (no VALUE: back to the default)',
+    access: { app: 'push' },
+    arity: [1, 2],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const [key = '', value] = args;
+      await setGitSetting(await ctx.store(), app, key, value);
+      ctx.stdout.write(`-----> Set ${key} to ${value ?? 'main'} for ${app.name}\n`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'git:report',
+    usage: 'APP [--format json]',
+    summary: "show the app's git settings",
+    access: { app: 'read' },
+    json: true,
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const c = ctx.config();
+      const data = {
+        deployBranch: app.deployBranch,
+        url: `ssh://berth@${c.domain}:${c.sshPort}/${app.name}`,
+      };
+      if (formatOf(options) === 'json') ctx.stdout.write(json(data));
+      else
+        ctx.stdout.write(
+          report(`${app.name} git information`, [
+            ['Git deploy branch', data.deployBranch],
+            ['Git URL', data.url],
+          ]),
+        );
+      return EXIT.ok;
+    },
+  },
+];

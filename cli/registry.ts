@@ -1,0 +1,69 @@
+// Every Berth command, and the help text made from them.
+import type { Command } from './command.ts';
+import { namespaceOf } from './command.ts';
+import { accessCommands } from './commands/access.ts';
+import { appsCommands } from './commands/apps.ts';
+import { gitCommands } from './commands/git.ts';
+import { sshKeysCommands } from './commands/ssh-keys.ts';
+import { systemCommands } from './commands/system.ts';
+
+/** What each namespace is for, in the order `help` lists them. */
+export const NAMESPACES: Readonly<Record<string, string>> = {
+  apps: 'create, list, inspect and destroy apps',
+  access: 'let other users push to an app',
+  git: 'how a push deploys',
+  'ssh-keys': 'users and their SSH keys (admins)',
+  stack: 'the Debian 12 image builds run on (root on the server)',
+  version: "Berth's version",
+  start: 'run Berth (root on the server)',
+  help: 'this help; "help NAMESPACE" for one namespace',
+};
+
+const help: Command = {
+  name: 'help',
+  usage: '[NAMESPACE|COMMAND]',
+  summary: 'list the namespaces, or the commands of one',
+  access: 'anyone',
+  arity: [0, 1],
+  async run({ ctx, args }) {
+    ctx.stdout.write(helpText(args[0]));
+    return 0;
+  },
+};
+
+export const COMMANDS: readonly Command[] = [
+  ...appsCommands,
+  ...accessCommands,
+  ...gitCommands,
+  ...sshKeysCommands,
+  ...systemCommands,
+  help,
+];
+
+export const findCommand = (name: string): Command | undefined =>
+  COMMANDS.find((c) => c.name === name);
+
+const line = (c: Command, width: number) =>
+  `    ${`${c.name} ${c.usage}`.trimEnd().padEnd(width)}  ${c.summary}\n`;
+
+export function commandUsage(c: Command): string {
+  return `Usage: berth ${`${c.name} ${c.usage}`.trimEnd()}\n\n${c.summary}\n`;
+}
+
+/** `help`, `help NAMESPACE` or `help COMMAND`; an unknown topic lists the namespaces. */
+export function helpText(topic?: string): string {
+  const command = topic === undefined ? undefined : findCommand(topic);
+  if (command) return commandUsage(command);
+  const inNamespace = COMMANDS.filter((c) => namespaceOf(c.name) === topic);
+  if (topic !== undefined && inNamespace.length > 0) {
+    const width = Math.max(...inNamespace.map((c) => `${c.name} ${c.usage}`.trimEnd().length));
+    return `Usage: berth ${topic}:COMMAND [APP] [ARGS...]\n\n${NAMESPACES[topic] ?? ''}\n\n${inNamespace.map((c) => line(c, width)).join('')}`;
+  }
+  const width = Math.max(...Object.keys(NAMESPACES).map((n) => n.length));
+  const rows = Object.entries(NAMESPACES).map(([n, what]) => `    ${n.padEnd(width)}  ${what}\n`);
+  return (
+    'Usage: berth COMMAND [APP] [ARGS...]\n' +
+    '       ssh -p PORT berth@HOST COMMAND [APP] [ARGS...]\n\n' +
+    `Namespaces ("berth help NAMESPACE" lists its commands):\n${rows.join('')}`
+  );
+}

@@ -1,0 +1,94 @@
+// The laptop client: `berth COMMAND ...` inside an app's git checkout runs
+// the command over SSH on the Berth server named by the git remote `deploy`
+// (or --remote NAME), filling in the app from the remote's URL, as Dokku's
+// client does. The command table is the same one the server uses, so the
+// client knows which commands take an app.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { BerthError } from '../services/core/errors.ts';
+import * as validate from '../services/core/validate.ts';
+import { findCommand } from './registry.ts';
+
+const run = promisify(execFile);
+
+export interface Remote {
+  user: string;
+  host: string;
+  port: number | undefined;
+  app: string;
+}
+
+/** ssh://berth@host:2222/app(.git) or the scp-like berth@host:app(.git). */
+export function parseRemoteUrl(url: string): Remote {
+  const bad = (reason: string) =>
+    new BerthError('BERTH_E_USAGE', { reason: `git remote URL ${JSON.stringify(url)}: ${reason}` });
+  let user: string;
+  let host: string;
+  let port: number | undefined;
+  let repo: string;
+  if (url.startsWith('ssh://')) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw bad('not a URL');
+    }
+    user = decodeURIComponent(u.username) || 'berth';
+    host = u.hostname.replace(/^\[|\]$/g, '');
+    port = u.port ? validate.port(u.port) : undefined;
+    repo = decodeURIComponent(u.pathname);
+  } else {
+    const m = /^(?:([^@/:]+)@)?([^:/]+):(.+)$/.exec(url);
+    if (!m) throw bad('use ssh://berth@HOST:2222/APP');
+    user = m[1] ?? 'berth';
+    host = m[2] ?? '';
+    repo = m[3] ?? '';
+  }
+  // ssh would read a leading "-" in user@host as an option (-oProxyCommand=...).
+  if (host === '' || !/^[A-Za-z0-9.:_-]+$/.test(host) || host.startsWith('-')) throw bad('not a host name');
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user)) throw bad('not a user name');
+  return { user, host, port, app: validate.repoPath(repo) };
+}
+
+/** The URL of a git remote of the checkout in cwd, or undefined (no checkout, no such remote). */
+export async function remoteUrl(name: string, cwd: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('git', ['remote', 'get-url', '--', name], { cwd });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Quotes one word for the server's command-line splitter (cli/command-line.ts). */
+export function quoteWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The argv to send: the app from the remote goes in first for commands
+ * about an app, unless `--app NAME` / `-a NAME` names another.
+ */
+export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
+  const out = [...argv];
+  let app = remote.app;
+  const flag = out.findIndex((a) => a === '--app' || a === '-a');
+  if (flag !== -1) {
+    app = validate.appName(out[flag + 1] ?? '');
+    out.splice(flag, 2);
+  }
+  const [name] = out;
+  const command = name === undefined ? undefined : findCommand(name);
+  if (command && (typeof command.access === 'object' || command.takesApp)) out.splice(1, 0, app);
+  return out;
+}
+
+/** The ssh command line that runs argv on the remote's server. */
+export function sshArgs(remote: Remote, argv: readonly string[]): string[] {
+  return [
+    ...(remote.port ? ['-p', String(remote.port)] : []),
+    `${remote.user}@${remote.host}`,
+    '--',
+    argv.map(quoteWord).join(' '),
+  ];
+}

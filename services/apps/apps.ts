@@ -1,0 +1,116 @@
+// App lifecycle: the service functions behind apps:* (SSH, the local berth
+// command, and later the web API call these, never the store directly).
+import { type Actor, isAdmin } from '../core/actor.ts';
+import { BerthError } from '../core/errors.ts';
+import type { App, Release, Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { authorizeApp, mayAccess } from './access.ts';
+
+/**
+ * The user who will own an app the actor creates: the actor itself, or for
+ * root on the server the --owner given (default: the user "admin", the one
+ * BERTH_ADMIN_PUBKEY makes).
+ */
+async function ownerFor(store: Store, actor: Actor, owner: string | undefined): Promise<string> {
+  if (actor.kind === 'user') {
+    if (owner !== undefined && owner !== actor.user && !isAdmin(actor)) {
+      throw new BerthError('BERTH_E_FORBIDDEN', {
+        action: 'creating an app for another user',
+        who: 'admins',
+      });
+    }
+    return owner ?? actor.user;
+  }
+  const name = validate.userName(owner ?? 'admin');
+  if (!(await store.users.get(name))) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: `user "${name}" does not exist; pass --owner USER (see berth ssh-keys:list)`,
+    });
+  }
+  return name;
+}
+
+export async function createApp(
+  store: Store,
+  actor: Actor,
+  name: string,
+  options: { owner?: string } = {},
+): Promise<App> {
+  validate.appName(name);
+  const owner = await ownerFor(store, actor, options.owner);
+  return store.apps.create({ name, owner });
+}
+
+/** The apps the actor may see, sorted by name. */
+export async function listApps(store: Store, actor: Actor): Promise<App[]> {
+  return (await store.apps.list()).filter((app) => mayAccess(actor, app, 'read'));
+}
+
+export interface AppInfo {
+  app: App;
+  /** The newest release that succeeded, if any. */
+  current: Release | undefined;
+  domains: string[];
+  /** Who made the app and when, for people reading `apps:info`. */
+  gitUrl: string;
+}
+
+export async function appInfo(store: Store, app: App, sshUrl: string): Promise<AppInfo> {
+  const [current, domains] = await Promise.all([
+    store.releases.current(app.name),
+    store.domains.list(app.name),
+  ]);
+  return { app, current, domains, gitUrl: `${sshUrl}/${app.name}` };
+}
+
+export interface DestroyDeps {
+  /** Removes what lives outside Redis (the git repository; later containers and images). */
+  removeFiles(app: string): Promise<void>;
+}
+
+/**
+ * Destroys the app: its state in Redis first (so a concurrent push sees it
+ * gone), then its files. The caller has had the name confirmed.
+ */
+export async function destroyApp(
+  store: Store,
+  actor: Actor,
+  name: string,
+  deps: DestroyDeps,
+): Promise<void> {
+  await authorizeApp(store, actor, name, 'destroy');
+  await store.apps.destroy(name);
+  await deps.removeFiles(name);
+}
+
+export async function addCollaborator(store: Store, app: App, user: string): Promise<boolean> {
+  validate.userName(user);
+  if (!(await store.users.get(user))) throw new BerthError('BERTH_E_USER_NOT_FOUND', { user });
+  if (user === app.owner) {
+    throw new BerthError('BERTH_E_USAGE', { reason: `${user} owns ${app.name} already` });
+  }
+  return store.apps.addCollaborator(app.name, user);
+}
+
+export async function removeCollaborator(store: Store, app: App, user: string): Promise<boolean> {
+  return store.apps.removeCollaborator(app.name, validate.userName(user));
+}
+
+/** Settings `git:set APP KEY VALUE` changes; Dokku names them the same. */
+export const GIT_SETTINGS = ['deploy-branch'] as const;
+export type GitSetting = (typeof GIT_SETTINGS)[number];
+
+export async function setGitSetting(
+  store: Store,
+  app: App,
+  key: string,
+  value: string | undefined,
+): Promise<void> {
+  if (!(GIT_SETTINGS as readonly string[]).includes(key)) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: `unknown git setting "${key}"; use ${GIT_SETTINGS.join(', ')}`,
+    });
+  }
+  // No value: back to the default, as Dokku's git:set does.
+  await store.apps.setDeployBranch(app.name, value ?? 'main');
+}

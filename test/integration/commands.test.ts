@@ -1,0 +1,198 @@
+// The command line as users meet it, through the one dispatcher the SSH
+// server and the local berth share: grammar, permissions, hostile input.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ROOT } from '../../services/core/actor.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { commandRunner, userActor } from '../harness/commands.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+import { makeKeyPair } from '../harness/ssh-keys.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+const run = commandRunner(store);
+const alice = userActor('alice', 'admin');
+const bob = userActor('bob');
+const carol = userActor('carol');
+const dave = userActor('dave');
+for (const u of [alice, bob, carol, dave]) {
+  if (u.kind === 'user') await store.users.create(u.user, u.role);
+}
+const keyCount = async () => (await redis.keys(`${prefix}*`)).length;
+const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+describe('help and grammar', () => {
+  test('help lists the namespaces; help NAMESPACE its commands; help COMMAND its usage', async () => {
+    const top = await run(bob, ['help']);
+    assert.equal(top.code, 0);
+    for (const ns of ['apps', 'access', 'git', 'ssh-keys'])
+      assert.match(top.stdout, new RegExp(`^    ${ns} `, 'm'));
+    const apps = await run(bob, ['help', 'apps']);
+    assert.match(apps.stdout, /apps:create APP/);
+    assert.match(apps.stdout, /apps:destroy APP \[--force \| --confirm APP\]/);
+    assert.doesNotMatch(apps.stdout, /ssh-keys:add/);
+    assert.match(
+      (await run(bob, ['apps:create', '--help'])).stdout,
+      /^Usage: berth apps:create APP/,
+    );
+  });
+
+  test('an unknown command is a usage error (exit 2) in one line', async () => {
+    const r = await run(bob, ['apps:explode', 'x']);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      'berth: unknown command "apps:explode" — run "berth help" for the commands\n',
+    );
+  });
+
+  test('version', async () => {
+    assert.match((await run(dave, ['version'])).stdout, /^berth \d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe('apps', () => {
+  test('create, list (only your own), info, json', async () => {
+    const created = await run(bob, ['apps:create', 'shop']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /Created shop \(owner bob\)/);
+    assert.match(created.stdout, /git remote add deploy ssh:\/\/berth@berth\.test:2222\/shop/);
+    await run(carol, ['apps:create', 'blog']);
+    assert.deepEqual(
+      JSON.parse((await run(bob, ['apps:list', '--format', 'json'])).stdout).map(
+        (a: { name: string }) => a.name,
+      ),
+      ['shop'],
+    );
+    const all = (await run(alice, ['apps:list'])).stdout;
+    assert.match(all, /blog\nshop/);
+    const info = await run(bob, ['apps:info', 'shop']);
+    assert.match(info.stdout, /Owner:\s+bob/);
+    assert.match(info.stdout, /Deploy branch:\s+main/);
+    const again = await run(bob, ['apps:create', 'shop']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /app "shop" already exists/);
+  });
+
+  test('hostile names and options are refused in one line, nothing created', async () => {
+    const before = await keyCount();
+    for (const bad of [
+      '../../etc',
+      'app;id',
+      '$(id)',
+      '/etc/passwd',
+      'a'.repeat(200),
+      'UPPER',
+      'аpp',
+      'app\nid',
+    ]) {
+      const r = await run(bob, ['apps:create', bad]);
+      assert.equal(r.code, 2, bad);
+      assert.ok(oneLine(r.stderr), r.stderr);
+      assert.match(r.stderr, /^berth: invalid app name/);
+    }
+    const rf = await run(bob, ['apps:create', '-rf']);
+    assert.equal(rf.code, 2);
+    assert.match(rf.stderr, /^berth: Unknown option '-r'; usage: berth apps:create APP/);
+    assert.equal(await keyCount(), before);
+  });
+
+  test('an app you cannot see does not exist for you, by any command', async () => {
+    for (const argv of [
+      ['apps:info', 'shop'],
+      ['apps:destroy', 'shop', '--force'],
+      ['access:add', 'shop', 'dave'],
+      ['git:set', 'shop', 'deploy-branch', 'x'],
+    ]) {
+      const r = await run(dave, argv);
+      assert.equal(r.code, 1, argv.join(' '));
+      assert.match(r.stderr, /^berth: app "shop" does not exist — /);
+    }
+  });
+});
+
+describe('access', () => {
+  test('the owner adds a collaborator, who may read and push but not manage or destroy', async () => {
+    const added = await run(bob, ['access:add', 'shop', 'carol']);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal((await run(carol, ['apps:info', 'shop'])).code, 0);
+    assert.equal((await run(carol, ['git:set', 'shop', 'deploy-branch', 'prod'])).code, 0);
+    assert.match(
+      (await run(bob, ['git:report', 'shop', '--format', 'json'])).stdout,
+      /"deployBranch": "prod"/,
+    );
+    const destroy = await run(carol, ['apps:destroy', 'shop', '--force']);
+    assert.equal(destroy.code, 1);
+    assert.equal(
+      destroy.stderr,
+      'berth: destroying app "shop" is for its owner and admins — ask an admin or the app\'s owner\n',
+    );
+    const manage = await run(carol, ['access:add', 'shop', 'dave']);
+    assert.equal(manage.code, 1);
+    assert.match(manage.stderr, /managing app "shop" is for its owner and admins/);
+    const list = JSON.parse((await run(carol, ['access:list', 'shop', '--format', 'json'])).stdout);
+    assert.deepEqual(list, [
+      { user: 'bob', access: 'owner' },
+      { user: 'carol', access: 'collaborator' },
+    ]);
+    assert.equal((await run(bob, ['access:add', 'shop', 'nobody'])).code, 1);
+    assert.equal((await run(bob, ['access:remove', 'shop', 'carol'])).code, 0);
+    assert.equal((await run(carol, ['apps:info', 'shop'])).code, 1);
+  });
+});
+
+describe('ssh-keys (admins only)', () => {
+  test('a non-admin is refused; an admin adds, lists and removes', async () => {
+    const key = await makeKeyPair(await tempDir(), 'erin');
+    const refused = await run(bob, ['ssh-keys:add', 'erin'], key.publicLine);
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      "berth: ssh-keys:add is for admins — ask an admin or the app's owner\n",
+    );
+    assert.equal(await store.users.get('erin'), undefined);
+    const added = await run(alice, ['ssh-keys:add', 'erin'], key.publicLine);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(
+      added.stdout,
+      new RegExp(
+        `added key ${key.fingerprint.replace(/[+/]/g, '\\$&')} .* for new user erin \\(user\\)`,
+      ),
+    );
+    assert.match((await run(alice, ['ssh-keys:list'])).stdout, /^erin\s+SHA256:/m);
+    assert.equal((await run(alice, ['ssh-keys:remove', key.fingerprint])).code, 0);
+    assert.equal((await run(alice, ['ssh-keys:remove', 'erin'])).code, 0);
+    assert.equal(await store.users.get('erin'), undefined);
+  });
+});
+
+describe('apps:destroy', () => {
+  test('asks for the name: no confirmation or a wrong one destroys nothing', async () => {
+    await run(bob, ['apps:create', 'gone']);
+    const closed = await run(bob, ['apps:destroy', 'gone']);
+    assert.equal(closed.code, 2);
+    assert.match(
+      closed.stderr,
+      /confirmation not given; nothing was destroyed \(use --confirm gone\)/,
+    );
+    const wrong = await run(bob, ['apps:destroy', 'gone'], 'gon\n');
+    assert.equal(wrong.code, 2);
+    assert.equal((await run(bob, ['apps:destroy', 'gone', '--confirm', 'other'])).code, 2);
+    assert.ok(await store.apps.exists('gone'));
+    const typed = await run(bob, ['apps:destroy', 'gone'], 'gone\n');
+    assert.equal(typed.code, 0, typed.stderr);
+    assert.equal(await store.apps.exists('gone'), false);
+  });
+
+  test('root on the server may run local commands; over SSH they are refused', async () => {
+    const r = await run(alice, ['stack:rebuild']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /stack:rebuild is for root on the server/);
+    const rootCreate = await run(ROOT, ['apps:create', 'rooted']);
+    assert.equal(rootCreate.code, 2, 'no user "admin" exists in this store');
+    assert.match(rootCreate.stderr, /pass --owner USER/);
+    assert.equal((await run(ROOT, ['apps:create', 'rooted', '--owner', 'alice'])).code, 0);
+  });
+});
