@@ -45,7 +45,8 @@ export function parseRemoteUrl(url: string): Remote {
     repo = m[3] ?? '';
   }
   // ssh would read a leading "-" in user@host as an option (-oProxyCommand=...).
-  if (host === '' || !/^[A-Za-z0-9.:_-]+$/.test(host) || host.startsWith('-')) throw bad('not a host name');
+  if (host === '' || !/^[A-Za-z0-9.:_-]+$/.test(host) || host.startsWith('-'))
+    throw bad('not a host name');
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user)) throw bad('not a user name');
   return { user, host, port, app: validate.repoPath(repo) };
 }
