@@ -21,7 +21,10 @@ export interface ServiceSpec {
 }
 
 /** Every service `npm start` runs; later issues add theirs here. */
-export const SERVICES: readonly ServiceSpec[] = [{ name: 'web', entry: 'services/web/main.ts' }];
+export const SERVICES: readonly ServiceSpec[] = [
+  { name: 'web', entry: 'services/web/main.ts' },
+  { name: 'git-receiver', entry: 'services/git-receiver/main.ts' },
+];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

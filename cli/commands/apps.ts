@@ -1,10 +1,9 @@
 // apps:* — create, list, inspect and destroy apps.
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
 import { appInfo, createApp, destroyApp, listApps } from '../../services/apps/apps.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { removeRepo } from '../../services/git-receiver/repos.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
@@ -128,10 +127,9 @@ export const appsCommands: readonly Command[] = [
           });
         }
       }
-      const repos = dataPaths(ctx.config().dataDir).repos;
+      const paths = dataPaths(ctx.config().dataDir);
       await destroyApp(await ctx.store(), ctx.actor, app.name, {
-        removeFiles: (name) =>
-          rm(path.join(repos, `${name}.git`), { recursive: true, force: true }),
+        removeFiles: (name) => removeRepo(paths, name),
       });
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
       return EXIT.ok;

@@ -1,6 +1,8 @@
 // git:* — how pushes to an app deploy.
+import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
 import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
 import { EXIT } from '../../services/core/errors.ts';
+import { setRepoHead } from '../../services/git-receiver/repos.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
@@ -15,6 +17,8 @@ export const gitCommands: readonly Command[] = [
       if (!app) return EXIT.failed;
       const [key = '', value] = args;
       await setGitSetting(await ctx.store(), app, key, value);
+      // Clones check out the branch that deploys.
+      await setRepoHead(dataPaths(ctx.config().dataDir), app.name, value ?? 'main');
       ctx.stdout.write(`-----> Set ${key} to ${value ?? 'main'} for ${app.name}\n`);
       return EXIT.ok;
     },

@@ -13,6 +13,8 @@ export const DATA_LAYOUT = {
   logs: 'logs',
   redis: 'redis',
   stack: 'stack',
+  /** The SSH server's host key. */
+  ssh: 'ssh',
 } as const;
 
 export type DataPaths = { readonly root: string } & {

@@ -196,11 +196,53 @@ export const ERRORS = {
     500,
     'run the Berth release that matches the data, or point REDIS_URL/BERTH_REDIS_PREFIX elsewhere',
   ),
+  BERTH_E_HOST_KEY: spec(
+    'the SSH host key {path} cannot be used: {reason}',
+    EXIT.failed,
+    500,
+    'restore it from a backup, or delete it to make a new one (clients then warn "host key changed")',
+  ),
+  BERTH_E_SSH_NO_SHELL: spec(
+    'this server has no shell',
+    EXIT.usage,
+    400,
+    'pass a command, e.g. "ssh -p {port} berth@HOST help"',
+  ),
+  BERTH_E_SSH_NO_PTY: spec(
+    '"{command}" does not run in a terminal (ssh -t)',
+    EXIT.usage,
+    400,
+    'run it again without -t',
+  ),
+  BERTH_E_SSH_CMD_TOO_LONG: spec(
+    'the command is {length} characters long; the most is {max}',
+    EXIT.usage,
+    400,
+    'pass long values on stdin where the command takes them',
+  ),
+  BERTH_E_INTERNAL: spec(
+    'internal error ({id})',
+    EXIT.failed,
+    500,
+    'the server log has the details under that id; try again, or report it',
+  ),
   BERTH_E_CONFLICT: spec(
     '{what} changed while this command ran',
     EXIT.failed,
     409,
     'run the command again',
+  ),
+  BERTH_E_GIT_FAILED: spec(
+    'git {command} failed: {reason}',
+    EXIT.failed,
+    500,
+    'see the server log; check that git is installed and the data directory is writable',
+  ),
+  BERTH_E_REPO_EXISTS: spec(
+    'a git repository for app "{app}" already exists at {path}',
+    EXIT.failed,
+    409,
+    'move it away or remove it, then run the command again',
   ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 

@@ -2,6 +2,7 @@
 // tell the supervisor it is ready (and where it listens), and on SIGTERM stop
 // cleanly within the supervisor's grace period. Every services/<name>/main.ts
 // is a call to runService.
+import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { errorLine } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -21,6 +22,8 @@ export interface RunningService {
 export interface ServiceContext {
   config: Config;
   log: Logger;
+  /** PATH plus the system directories, to find git, dockerd and the like. */
+  searchPath: string;
 }
 
 /** Messages a service sends its supervisor over the IPC channel. */
@@ -75,7 +78,7 @@ export async function runService(
   process.on('disconnect', () => void stop('disconnect'));
 
   try {
-    running = await start({ config, log });
+    running = await start({ config, log, searchPath: systemSearchPath(process.env.PATH) });
   } catch (e) {
     log.error({ err: e }, 'failed to start');
     send({ type: 'failed', service: name, error: errorLine(e) });

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
+import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
 
-const SCENARIOS: readonly Scenario[] = [startScenario];
+const SCENARIOS: readonly Scenario[] = [startScenario, sshVersionScenario];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 async function main(names: string[]): Promise<number> {

@@ -2,7 +2,9 @@
 // called directly, without the supervisor's child processes, for tests that
 // want to step into a service or read its state. Same configuration, same
 // order as `npm start`; the machine (Docker, Redis) must be prepared already.
+
 import path from 'node:path';
+import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
 import { SERVICES } from '../../infra/supervisor.ts';
 import type { Config } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
@@ -24,7 +26,13 @@ export async function startInProcess(config: Config): Promise<InProcessPlatform>
       const { start } = (await import(`../../${module}`)) as {
         start: (ctx: ServiceContext) => Promise<RunningService>;
       };
-      running.push(await start({ config, log: createLogger(spec.name, { level: 'silent' }) }));
+      running.push(
+        await start({
+          config,
+          log: createLogger(spec.name, { level: 'silent' }),
+          searchPath: systemSearchPath(process.env.PATH),
+        }),
+      );
     }
   } catch (e) {
     await stop();

@@ -8,6 +8,7 @@ import { escapeHtml, html } from '../../services/web/html.ts';
 import { startInProcess } from '../harness/in-process.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
 const store = new Store(await redisClient(prefix), prefix);
@@ -47,6 +48,8 @@ test('html escapes every interpolated value', () => {
 
 test('the platform runs in-process too: the web service answers on its port', async () => {
   const config = loadConfig({
+    BERTH_DATA_DIR: await tempDir(),
+    BERTH_SSH_PORT: String(await freePort()),
     BERTH_WEB_PORT: String(await freePort()),
     REDIS_URL: await sharedRedisUrl(),
     BERTH_REDIS_PREFIX: prefix,

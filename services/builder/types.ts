@@ -1,0 +1,39 @@
+// The types both sides of the build queue share: the git receiver (which
+// enqueues a build and follows it) and the builder (which runs it). The
+// contract they implement is described at the top of ./queue.ts.
+
+/** What a push asks the builder to do: the job data of a `builds` queue job. */
+export interface BuildRequest {
+  /** The app (validate.appName). */
+  app: string;
+  /** The commit to build: 40 lower-case hex digits. */
+  rev: string;
+  /** The ref that was pushed, `refs/heads/<deploy branch>`. */
+  ref: string;
+  /** Who pushed (a user name, or `root`). */
+  pusher: string;
+  /** When the build was asked for (ISO 8601, UTC). */
+  requestedAt: string;
+  /**
+   * While the push waits for its build, `rev` and the objects pushed with it
+   * are only in the push's quarantine directory (git moves them into the
+   * repository after the pre-receive hook accepts the push). Absolute path,
+   * inside `<repo>/objects/`; read the commit with
+   * `GIT_OBJECT_DIRECTORY=<quarantine> GIT_ALTERNATE_OBJECT_DIRECTORIES=<repo>/objects`.
+   * Removed by git when the push ends. Absent when the commit is already in
+   * the repository (a rebuild).
+   */
+  quarantine?: string;
+}
+
+export type BuildStatus = 'succeeded' | 'failed';
+
+/** How a build ended. */
+export interface BuildResult {
+  status: BuildStatus;
+  /** One line saying what went wrong, when the build failed. */
+  error?: string;
+}
+
+/** One entry of a build's log stream. */
+export type BuildLogEntry = { type: 'line'; text: string } | ({ type: 'end' } & BuildResult);

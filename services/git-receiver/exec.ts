@@ -1,0 +1,44 @@
+// What an SSH exec request runs: a git service (push, fetch, clone) or a
+// Berth command through the one dispatcher the local `berth` uses too.
+import type { CommandContext } from '../../cli/command.ts';
+import { splitCommandLine } from '../../cli/command-line.ts';
+import { dispatch } from '../../cli/dispatch.ts';
+import type { Config } from '../core/config.ts';
+import { errorLine, isBerthError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Store } from '../core/store/index.ts';
+import { type GitHandler, parseGitCommand } from './git.ts';
+import type { ExecHandler } from './session.ts';
+
+export interface ExecDeps {
+  config: Config;
+  store: Store;
+  git: GitHandler;
+  log?: Logger;
+}
+
+export function createExecHandler(deps: ExecDeps): ExecHandler {
+  return async (actor, command, io) => {
+    let argv: string[];
+    try {
+      argv = splitCommandLine(command);
+    } catch (e) {
+      io.stderr.write(`berth: ${errorLine(e)}\n`);
+      return isBerthError(e) ? e.exitCode : 1;
+    }
+    const git = parseGitCommand(argv);
+    if (git) return deps.git(actor, git.service, git.repoArg, io);
+    const ctx: CommandContext = {
+      actor,
+      stdin: io.stdin,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      signal: io.signal,
+      config: () => deps.config,
+      store: async () => deps.store,
+      // Over SSH nobody is root on the server: local-only commands are refused.
+      host: undefined,
+    };
+    return dispatch(argv, ctx, deps.log);
+  };
+}
