@@ -11,7 +11,7 @@ import { openStore, type Store } from '../services/core/store/index.ts';
 import type { CommandContext } from './command.ts';
 import { dispatch } from './dispatch.ts';
 import { findCommand } from './registry.ts';
-import { parseRemoteUrl, remoteArgv, remoteUrl, sshArgs } from './remote.ts';
+import { parseRemoteUrl, remoteArgv, remoteUrl, sshArgs, sshCommand } from './remote.ts';
 
 /** Takes `--remote NAME` out of argv. */
 function takeRemoteFlag(argv: string[]): string | undefined {
@@ -27,7 +27,10 @@ function takeRemoteFlag(argv: string[]): string | undefined {
 
 async function overSsh(argv: string[], url: string): Promise<number> {
   const remote = parseRemoteUrl(url);
-  const child = spawn('ssh', sshArgs(remote, remoteArgv(argv, remote)), { stdio: 'inherit' });
+  const ssh = await sshCommand(process.cwd());
+  const child = spawn(ssh.file, [...ssh.args, ...sshArgs(remote, remoteArgv(argv, remote))], {
+    stdio: 'inherit',
+  });
   return new Promise((resolve, reject) => {
     child.on('error', (e) =>
       reject(

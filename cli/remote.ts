@@ -61,6 +61,21 @@ export async function remoteUrl(name: string, cwd: string): Promise<string | und
   }
 }
 
+/**
+ * The ssh program to run: the checkout's `core.sshCommand` when set (so one
+ * setting serves `git push` and berth commands), else `ssh`. git runs that
+ * setting through the shell; so do we, with our arguments as "$@", never
+ * pasted into the string.
+ */
+export async function sshCommand(cwd: string): Promise<{ file: string; args: string[] }> {
+  try {
+    const { stdout } = await run('git', ['config', '--get', 'core.sshCommand'], { cwd });
+    const configured = stdout.trim();
+    if (configured !== '') return { file: 'sh', args: ['-c', `${configured} "$@"`, 'ssh'] };
+  } catch {}
+  return { file: 'ssh', args: [] };
+}
+
 /** Quotes one word for the server's command-line splitter (cli/command-line.ts). */
 export function quoteWord(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;

@@ -1,0 +1,130 @@
+// git push deploy main, as a user does it: `npm start`, the real OpenSSH
+// client and real git against Berth's SSH port. The build itself is issue
+// 4's; test/fixtures/fake-builder.ts stands in for the builder here (a real
+// BullMQ worker on the platform's queue that prints lines and succeeds or
+// fails as the pushed commit asks).
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
+import { startFakeBuilder } from '../fixtures/fake-builder.ts';
+import { startPlatform } from '../harness/platform.ts';
+import { makeKeyPair } from '../harness/ssh-keys.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const execFileP = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BERTH = path.join(ROOT, 'cli/bin/berth.js');
+
+function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
+  return new Promise<{ code: number; out: string; lines: { at: number; text: string }[] }>(
+    (resolve) => {
+      const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines: { at: number; text: string }[] = [];
+      let out = '';
+      const take = (d: Buffer) => {
+        out += d;
+        for (const text of d.toString().split('\n'))
+          if (text.trim()) lines.push({ at: Date.now(), text: text.trimEnd() });
+      };
+      child.stdout.on('data', take);
+      child.stderr.on('data', take);
+      child.on('close', (code) => resolve({ code: code ?? 1, out, lines }));
+    },
+  );
+}
+
+describe('git push over SSH to a running Berth', () => {
+  test('push deploys with the build output live; a failing build rejects the push; the laptop client works', async (t) => {
+    const dir = await tempDir();
+    const dataDir = path.join(dir, 'data');
+    const admin = await makeKeyPair(dir, 'admin');
+    const stranger = await makeKeyPair(dir, 'stranger');
+    const p = await startPlatform({ dataDir, env: { BERTH_ADMIN_PUBKEY: admin.publicPath } });
+    t.after(async () => {
+      await p.stop();
+      await p.stopRedis();
+    });
+    const builder = await startFakeBuilder({
+      redisUrl: p.env.REDIS_URL ?? '',
+      redisPrefix: p.env.BERTH_REDIS_PREFIX ?? '',
+      repos: dataPaths(dataDir).repos,
+    });
+    t.after(() => builder.close());
+
+    const port = p.env.BERTH_SSH_PORT ?? '';
+    const hostKey = (
+      await readFile(path.join(dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+    ).trim();
+    const knownHosts = path.join(dir, 'known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
+    const sshOpts = (key: string) =>
+      `ssh -i ${key} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${knownHosts}`;
+
+    // ssh berth@HOST version, with the real OpenSSH client.
+    const version = await run(
+      'sh',
+      ['-c', `${sshOpts(admin.privatePath)} -p ${port} berth@127.0.0.1 version`],
+      dir,
+    );
+    assert.equal(version.code, 0, version.out);
+    assert.match(version.out, /^berth \d+\.\d+\.\d+\n$/);
+    const refused = await run(
+      'sh',
+      ['-c', `${sshOpts(stranger.privatePath)} -p ${port} berth@127.0.0.1 version`],
+      dir,
+    );
+    assert.equal(refused.code, 255);
+    assert.match(refused.out, /Permission denied \(publickey\)/);
+
+    // An app's checkout with a deploy remote.
+    const work = path.join(dir, 'shop');
+    const git = (...args: string[]) => execFileP('git', args, { cwd: work });
+    await execFileP('git', ['init', '-q', '-b', 'main', work]);
+    await git('config', 'user.email', 'dev@example.com');
+    await git('config', 'user.name', 'Dev');
+    await git('config', 'core.sshCommand', sshOpts(admin.privatePath));
+    await git('remote', 'add', 'deploy', `ssh://berth@127.0.0.1:${port}/shop`);
+    await writeFile(path.join(work, 'index.js'), 'console.log("hi")\n');
+    await writeFile(path.join(work, '.fake-build'), JSON.stringify({ lines: 4, delayMs: 150 }));
+    await git('add', '.');
+    await git('commit', '-qm', 'first');
+
+    const push = await run('git', ['push', 'deploy', 'main'], work);
+    assert.equal(push.code, 0, push.out);
+    const remote = push.lines.filter((l) => l.text.startsWith('remote: -----> '));
+    assert.ok(remote.length >= 2, push.out);
+    // Live: the build's lines arrived over time, not all at the end.
+    const spread = (remote.at(-1)?.at ?? 0) - (remote[0]?.at ?? 0);
+    assert.ok(spread >= 300, `remote lines arrived within ${spread} ms`);
+    t.diagnostic(`first push: ${remote.length} build lines over ${spread} ms`);
+
+    // The laptop client, in the checkout: the app comes from the deploy remote.
+    const info = await run(process.execPath, [BERTH, 'apps:info'], work);
+    assert.equal(info.code, 0, info.out);
+    assert.match(info.out, /=====> shop app information/);
+    assert.match(info.out, /Owner:\s+admin/);
+
+    // A build that fails rejects the push: non-zero exit, the ref is not moved.
+    await writeFile(
+      path.join(work, '.fake-build'),
+      JSON.stringify({ fail: 'compile error in index.js:1' }),
+    );
+    await git('commit', '-qam', 'broken');
+    const failed = await run('git', ['push', 'deploy', 'main'], work);
+    assert.notEqual(failed.code, 0, failed.out);
+    assert.match(failed.out, /compile error in index\.js:1/);
+    assert.match(failed.out, /\[remote rejected\] main -> main/);
+    const { stdout: serverMain } = await execFileP('git', [
+      `--git-dir=${path.join(dataPaths(dataDir).repos, 'shop.git')}`,
+      'rev-parse',
+      'main',
+    ]);
+    const { stdout: firstCommit } = await git('rev-parse', 'HEAD~1');
+    assert.equal(serverMain.trim(), firstCommit.trim());
+  });
+});
