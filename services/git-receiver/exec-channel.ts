@@ -10,7 +10,7 @@
 //   handler writing to a client that went away would wait forever. After
 //   release(), writes are dropped and a pending callback is called.
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import type ssh2 from 'ssh2';
 import { BerthError, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -95,6 +95,10 @@ export async function runOnChannel(
 ): Promise<number> {
   const { session, channel } = o;
   const controller = new AbortController();
+  // The handler reads its own stream, not the channel: a `for await` over a
+  // stream destroys it at the end, and destroying the channel would close it
+  // before the exit status is sent (the client then sees no status, exit 255).
+  const stdin = channel.pipe(new PassThrough());
   const stdout = new ChannelWriter(channel);
   const stderr = new ChannelWriter(channel.stderr);
   let clientGone = false;
@@ -115,7 +119,7 @@ export async function runOnChannel(
   let code: number;
   try {
     code = await run({
-      stdin: channel,
+      stdin,
       stdout,
       stderr,
       env: Object.freeze({ ...o.env }),

@@ -5,7 +5,7 @@
 // fails as the pushed commit asks).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,9 @@ import { tempDir } from '../harness/tmp.ts';
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BERTH = path.join(ROOT, 'cli/bin/berth.js');
+// Runs ssh with one remote command line exactly as given (escapes like \n
+// turned into the real characters), without a local shell in between.
+const SSH_ARGV = path.join(ROOT, 'test/fixtures/ssh-exec.mjs');
 
 function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
   return new Promise<{ code: number; out: string; lines: { at: number; text: string }[] }>(
@@ -108,6 +111,55 @@ describe('git push over SSH to a running Berth', () => {
     assert.equal(info.code, 0, info.out);
     assert.match(info.out, /=====> shop app information/);
     assert.match(info.out, /Owner:\s+admin/);
+
+    // Hostile input over the real SSH path: one line each, nothing created or run.
+    const bob = await makeKeyPair(dir, 'bob');
+    const added = await run(
+      'sh',
+      [
+        '-c',
+        `${sshOpts(admin.privatePath)} -p ${port} berth@127.0.0.1 ssh-keys:add bob < ${bob.publicPath}`,
+      ],
+      dir,
+    );
+    assert.equal(added.code, 0, `ssh-keys:add: ${added.out}`);
+    const asBob = (command: string) =>
+      run(process.execPath, [SSH_ARGV, sshOpts(bob.privatePath), port, command], dir);
+    const cases: [string, number, RegExp][] = [
+      ["apps:create 'app;id'", 2, /^berth: invalid app name "app;id"/],
+      ['apps:create $(id)', 2, /^berth: invalid app name "\$\(id\)"/],
+      ['apps:create -rf', 2, /^berth: Unknown option '-r'/],
+      [`apps:create ${'a'.repeat(200)}`, 2, /^berth: invalid app name .*at most 30 characters/],
+      ['apps:create Shop', 2, /^berth: invalid app name "Shop"/],
+      ['apps:create \u0430pp', 2, /^berth: invalid app name/],
+      ['apps:list\nid', 2, /^berth: the command line contains a newline/],
+      ['apps:explode', 2, /^berth: unknown command "apps:explode"/],
+      ['ssh-keys:add eve', 1, /^berth: ssh-keys:add is for admins/],
+      ['apps:destroy shop --force', 1, /^berth: app "shop" does not exist/],
+      ["git-receive-pack '../../etc'", 2, /^berth: invalid repository "..\/..\/etc"/],
+      ["git-receive-pack '/etc/passwd'", 2, /^berth: invalid repository "\/etc\/passwd"/],
+      ["git-receive-pack 'shop'", 1, /^berth: app "shop" does not exist/],
+    ];
+    for (const [command, code, message] of cases) {
+      const r = await asBob(command);
+      assert.equal(r.code, code, `${command}: ${r.out}`);
+      assert.equal(r.out.trim().split('\n').length, 1, `${command}: ${r.out}`);
+      assert.match(r.out, message, command);
+    }
+    // A collaborator may push but not destroy.
+    await run(
+      'sh',
+      ['-c', `${sshOpts(admin.privatePath)} -p ${port} berth@127.0.0.1 access:add shop bob`],
+      dir,
+    );
+    const destroy = await asBob('apps:destroy shop --force');
+    assert.equal(destroy.code, 1);
+    assert.match(destroy.out, /^berth: destroying app "shop" is for its owner and admins/);
+    const repos = await readdir(dataPaths(dataDir).repos);
+    assert.deepEqual(
+      repos.filter((r) => !r.startsWith('.')),
+      ['shop.git'],
+    );
 
     // A build that fails rejects the push: non-zero exit, the ref is not moved.
     await writeFile(
