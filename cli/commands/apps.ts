@@ -1,9 +1,9 @@
 // apps:* — create, list, inspect and destroy apps.
 import { createInterface } from 'node:readline';
 import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
-import { appInfo, createApp, destroyApp, listApps } from '../../services/apps/apps.ts';
+import { appInfo, createApp, destroyApp, listApps, renameApp } from '../../services/apps/apps.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { removeRepo } from '../../services/git-receiver/repos.ts';
+import { removeRepo, renameRepo } from '../../services/git-receiver/repos.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
@@ -95,6 +95,24 @@ export const appsCommands: readonly Command[] = [
           ],
         ]),
       );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'apps:rename',
+    usage: 'APP NEW-NAME',
+    summary: 'rename an app, with its config, releases, domains and git repository',
+    access: { app: 'manage' },
+    arity: [1, 1],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const [to = ''] = args;
+      const paths = dataPaths(ctx.config().dataDir);
+      await renameApp(await ctx.store(), app, to, {
+        moveFiles: (from, target) => renameRepo(paths, from, target),
+      });
+      ctx.stdout.write(`-----> Renamed ${app.name} to ${to}\n`);
+      ctx.stdout.write(`       git remote set-url deploy ${sshUrl(ctx)}/${to}\n`);
       return EXIT.ok;
     },
   },

@@ -83,6 +83,27 @@ export async function destroyApp(
   await deps.removeFiles(name);
 }
 
+/**
+ * Renames the app: its state in one step, then its git repository. A push
+ * to the old name afterwards gets "does not exist", like any unknown app.
+ */
+export async function renameApp(
+  store: Store,
+  app: App,
+  to: string,
+  deps: { moveFiles(from: string, to: string): Promise<void> },
+): Promise<void> {
+  validate.appName(to);
+  await store.apps.rename(app.name, to);
+  try {
+    await deps.moveFiles(app.name, to);
+  } catch (e) {
+    // The files did not move: put the state back so the two still agree.
+    await store.apps.rename(to, app.name).catch(() => {});
+    throw e;
+  }
+}
+
 export async function addCollaborator(store: Store, app: App, user: string): Promise<boolean> {
   validate.userName(user);
   if (!(await store.users.get(user))) throw new BerthError('BERTH_E_USER_NOT_FOUND', { user });

@@ -196,3 +196,43 @@ describe('apps:destroy', () => {
     assert.equal((await run(ROOT, ['apps:create', 'rooted', '--owner', 'alice'])).code, 0);
   });
 });
+
+describe('apps:rename', () => {
+  test('moves config, releases, collaborators and domains; nothing is left under the old name', async () => {
+    await run(bob, ['apps:create', 'old-name']);
+    await store.config.set('old-name', { SECRET: 'x' });
+    await store.domains.add('old-name', 'old.example.com');
+    await store.apps.addCollaborator('old-name', 'carol');
+    await store.releases.create('old-name', { image: 'img:1', description: 'Deploy', by: 'bob' });
+    const r = await run(bob, ['apps:rename', 'old-name', 'new-name']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /git remote set-url deploy ssh:\/\/berth@berth\.test:2222\/new-name/);
+    assert.equal(await store.apps.exists('old-name'), false);
+    assert.deepEqual(await redis.keys(`${prefix}app:old-name*`), []);
+    const app = await store.apps.require('new-name');
+    assert.deepEqual([app.owner, app.collaborators], ['bob', ['carol']]);
+    assert.deepEqual(await store.config.get('new-name'), { SECRET: 'x' });
+    assert.equal(await store.domains.owner('old.example.com'), 'new-name');
+    assert.equal((await store.releases.get('new-name', 1))?.app, 'new-name');
+    // The next release continues the numbering.
+    assert.equal(
+      (await store.releases.create('new-name', { description: 'Config', by: 'bob' })).version,
+      2,
+    );
+  });
+
+  test('refused onto a taken name, for a collaborator, and for a bad name; nothing changes', async () => {
+    await run(bob, ['apps:create', 'taken']);
+    const before = await keyCount();
+    assert.match(
+      (await run(bob, ['apps:rename', 'new-name', 'taken'])).stderr,
+      /app "taken" already exists/,
+    );
+    assert.match(
+      (await run(carol, ['apps:rename', 'new-name', 'mine'])).stderr,
+      /managing app "new-name" is for its owner and admins/,
+    );
+    assert.equal((await run(bob, ['apps:rename', 'new-name', 'Bad;name'])).code, 2);
+    assert.equal(await keyCount(), before);
+  });
+});

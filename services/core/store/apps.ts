@@ -52,6 +52,38 @@ return {'ok'}
 `,
 );
 
+const rename = new Script(
+  'apps.rename',
+  `
+local from, to = ARGV[2], ARGV[3]
+if redis.call('EXISTS', K.app(from)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', from} end
+if redis.call('EXISTS', K.app(to)) == 1 then return {'BERTH_E_APP_EXISTS', 'app', to} end
+-- Debris under the new name (a hand edit) would be merged into the app; start clean.
+redis.call('DEL', K.collaborators(to), K.config(to), K.releaseSeq(to), K.releases(to), K.appDomains(to))
+local function move(a, b) if redis.call('EXISTS', a) == 1 then redis.call('RENAME', a, b) end end
+local last = tonumber(redis.call('GET', K.releaseSeq(from)) or '0')
+for v = 1, last do
+  if redis.call('EXISTS', K.release(from, v)) == 1 then
+    redis.call('RENAME', K.release(from, v), K.release(to, v))
+    redis.call('HSET', K.release(to, v), 'app', to)
+  end
+end
+for _, d in ipairs(redis.call('SMEMBERS', K.appDomains(from))) do
+  if redis.call('HGET', K.domains, d) == from then redis.call('HSET', K.domains, d, to) end
+end
+move(K.collaborators(from), K.collaborators(to))
+move(K.config(from), K.config(to))
+move(K.releaseSeq(from), K.releaseSeq(to))
+move(K.releases(from), K.releases(to))
+move(K.appDomains(from), K.appDomains(to))
+redis.call('RENAME', K.app(from), K.app(to))
+redis.call('HSET', K.app(to), 'name', to)
+redis.call('SREM', K.apps, from)
+redis.call('SADD', K.apps, to)
+return {'ok'}
+`,
+);
+
 const setField = new Script(
   'apps.setField',
   `
@@ -155,6 +187,15 @@ export class Apps {
       'deployBranch',
       validate.branchName(branch),
     ]);
+  }
+
+  /**
+   * Renames the app with everything it has: config, releases (their `app`
+   * field too), collaborators, domains. BERTH_E_APP_EXISTS when the new name
+   * is taken. Domains keep pointing at it; the caller moves the files.
+   */
+  async rename(from: string, to: string): Promise<void> {
+    await rename.run(this.ctx, [validate.appName(from), validate.appName(to)]);
   }
 
   /** Gives the app to another existing user (apps:transfer). */
