@@ -343,6 +343,13 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
         reply.line(` !     ${branch} must point to a commit; ${update.new} is not one`);
         return 1;
       }
+      // A build nobody will run would hold the push (and the app's lock) for
+      // hours: with no builder connected, say so now and keep the old code.
+      if ((await queue.getWorkersCount()) === 0) {
+        reply.line(' !     No builder is running, so this push cannot be built.');
+        reply.line(' !     Start Berth (npm start) on the server, then push again.');
+        return 1;
+      }
       const id = await enqueueBuild(queue, {
         app,
         rev: update.new,

@@ -52,13 +52,6 @@ describe('git push over SSH to a running Berth', () => {
       await p.stop();
       await p.stopRedis();
     });
-    const builder = await startFakeBuilder({
-      redisUrl: p.env.REDIS_URL ?? '',
-      redisPrefix: p.env.BERTH_REDIS_PREFIX ?? '',
-      repos: dataPaths(dataDir).repos,
-    });
-    t.after(() => builder.close());
-
     const port = p.env.BERTH_SSH_PORT ?? '';
     const hostKey = (
       await readFile(path.join(dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
@@ -97,6 +90,19 @@ describe('git push over SSH to a running Berth', () => {
     await git('add', '.');
     await git('commit', '-qm', 'first');
 
+    // No builder connected to the queue: the push is refused at once, not left waiting.
+    const started = Date.now();
+    const unbuilt = await run('git', ['push', 'deploy', 'main'], work);
+    assert.notEqual(unbuilt.code, 0, unbuilt.out);
+    assert.match(unbuilt.out, /No builder is running, so this push cannot be built/);
+    assert.ok(Date.now() - started < 10_000);
+
+    const builder = await startFakeBuilder({
+      redisUrl: p.env.REDIS_URL ?? '',
+      redisPrefix: p.env.BERTH_REDIS_PREFIX ?? '',
+      repos: dataPaths(dataDir).repos,
+    });
+    t.after(() => builder.close());
     const push = await run('git', ['push', 'deploy', 'main'], work);
     assert.equal(push.code, 0, push.out);
     const remote = push.lines.filter((l) => l.text.startsWith('remote: -----> '));
