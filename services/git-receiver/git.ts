@@ -346,8 +346,12 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
       // A build nobody will run would hold the push (and the app's lock) for
       // hours: with no builder connected, say so now and keep the old code.
       if ((await queue.getWorkersCount()) === 0) {
-        reply.line(' !     No builder is running, so this push cannot be built.');
-        reply.line(' !     Start Berth (npm start) on the server, then push again.');
+        reply.line(
+          ' !     No builder is running, so this push cannot be built; nothing was deployed.',
+        );
+        reply.line(
+          ' !     Check that the builder service runs (see the log of npm start), then push again.',
+        );
         return 1;
       }
       const id = await enqueueBuild(queue, {
