@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
 import { startFakeBuilder } from '../fixtures/fake-builder.ts';
 import { startPlatform } from '../harness/platform.ts';
+import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -58,8 +59,7 @@ describe('git push over SSH to a running Berth', () => {
     ).trim();
     const knownHosts = path.join(dir, 'known_hosts');
     await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
-    const sshOpts = (key: string) =>
-      `ssh -i ${key} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${knownHosts}`;
+    const sshOpts = (key: string) => opensshCommand({ key, knownHosts });
 
     // ssh berth@HOST version, with the real OpenSSH client.
     const version = await run(

@@ -28,6 +28,7 @@ import type { ExecHandler } from '../../services/git-receiver/session.ts';
 import { createSshServer, type SshServer } from '../../services/git-receiver/ssh-server.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { opensshArgs } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -126,25 +127,7 @@ function ssh(
 ): Promise<SshResult> {
   const child = spawn(
     'ssh',
-    [
-      '-F',
-      '/dev/null',
-      '-p',
-      String(s.port),
-      '-i',
-      key,
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      `UserKnownHostsFile=${s.knownHosts}`,
-      '-o',
-      'GlobalKnownHostsFile=/dev/null',
-      '-o',
-      'BatchMode=yes',
-      ...args,
-    ],
+    [...opensshArgs({ port: s.port, key, knownHosts: s.knownHosts }), ...args],
     { env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let stdout = '';

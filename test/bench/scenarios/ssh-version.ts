@@ -23,6 +23,7 @@ import { VERSION } from '../../../services/core/version.ts';
 import { loadOrCreateHostKey } from '../../../services/git-receiver/host-key.ts';
 import { start } from '../../../services/git-receiver/service.ts';
 import { freePort } from '../../harness/ports.ts';
+import { opensshArgs } from '../../harness/ssh.ts';
 import { makeKeyPair } from '../../harness/ssh-keys.ts';
 import { figure, type Scenario } from '../scenario.ts';
 
@@ -70,24 +71,7 @@ async function sshVersion(port: number, key: string, knownHosts: string): Promis
   const t0 = performance.now();
   const child = spawn(
     'ssh',
-    [
-      '-F',
-      '/dev/null',
-      '-p',
-      String(port),
-      '-i',
-      key,
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      `UserKnownHostsFile=${knownHosts}`,
-      '-o',
-      'BatchMode=yes',
-      'berth@127.0.0.1',
-      'version',
-    ],
+    [...opensshArgs({ port, key, knownHosts }), 'berth@127.0.0.1', 'version'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
