@@ -24,6 +24,7 @@ export interface ServiceSpec {
 export const SERVICES: readonly ServiceSpec[] = [
   { name: 'web', entry: 'services/web/main.ts' },
   { name: 'git-receiver', entry: 'services/git-receiver/main.ts' },
+  { name: 'builder', entry: 'services/builder/main.ts' },
 ];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

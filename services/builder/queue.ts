@@ -14,20 +14,28 @@
 //          (`refs/heads/<branch>`), pusher, requestedAt, quarantine? }. One
 //          attempt; a worker must not retry a build whose `quarantine` is set
 //          once the push that asked for it has ended (the objects are gone).
+//          (A job whose worker died is run once more by BullMQ's stalled-job
+//          check, see ./worker.ts; with its quarantine gone, that run fails
+//          at once with "the pushed objects are gone".)
 // Log      a Redis Stream at `P build:<id>:log`, one entry per line of output,
 //          written by the worker with appendBuildLog(); fields
 //            type=line  text=<one line: no \n, no \r>
-//          Heroku style: `-----> Heading` for a step, six spaces of indent for
-//          what the step printed, ` !     ` for an error. A follower reads from
-//          the start (0) and then blocks for new entries (XREAD BLOCK): one
-//          mechanism, so a late follower (builds:output, the status page) gets
-//          every line it missed and nobody races a pub/sub subscription.
+//          Heroku style: `-----> Heading` for a step, seven spaces of indent
+//          (under the heading's text) for what the step printed, ` !     `
+//          for an error. A follower reads from the start (0) and then blocks
+//          for new entries (XREAD BLOCK): one mechanism, so a late follower
+//          (builds:output, the status page) gets every line it missed and
+//          nobody races a pub/sub subscription.
 // End      the last entry of every build, written with finishBuild():
-//            type=end  status=succeeded|failed  [error=<one line>]
+//            type=end  status=succeeded|failed  [error=<one line>]  [image=<ref>]
+//          (`image`: the image a successful build made, berth/<app>:<id>).
 //          A worker writes it exactly once, also when the build throws, times
-//          out or is cancelled; nothing is appended after it. The stream
-//          expires LOG_RETENTION_MS after its last entry (the durable copy of
-//          a log is the builder's file under the data dir's build-logs/).
+//          out or is cancelled; nothing is appended after it. finishBuild
+//          itself keeps the first end: a second call (a worker that lost its
+//          job to BullMQ's stalled-job check and finished anyway) writes
+//          nothing. The stream expires LOG_RETENTION_MS after its last entry
+//          (the durable copy of a log is the builder's file under the data
+//          dir's build-logs/<app>/<id>.log).
 // Cancel   requestCancel() sets `P build:<id>:cancel` = a one-line reason
 //          (expires after a day). The worker checks it (cancelRequested())
 //          at least every few seconds while the build runs and then stops:
@@ -143,21 +151,40 @@ export async function appendBuildLog(
   await multi.exec();
 }
 
-/** Worker side: the terminal entry of a build; call it exactly once. */
+// Appends the end entry unless the stream already ends with one, in one step.
+// KEYS[1] the log stream; ARGV[1] the retention (ms), ARGV[2..] the entry's fields.
+const FINISH_ONCE = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if last then
+  local f = last[2]
+  for i = 1, #f - 1, 2 do
+    if f[i] == 'type' and f[i + 1] == 'end' then return 0 end
+  end
+end
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[1], '*', unpack(fields))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * Worker side: the terminal entry of a build; call it exactly once. Resolves
+ * true when this call wrote it, false when the build had ended already (the
+ * first end stands).
+ */
 export async function finishBuild(
   redis: Redis,
   redisPrefix: string,
   id: string,
   result: BuildResult,
-): Promise<void> {
+): Promise<boolean> {
   const key = buildLogKey(redisPrefix, id);
   const fields = ['type', 'end', 'status', result.status];
   if (result.error !== undefined) fields.push('error', splitLines(result.error).join(' '));
-  await redis
-    .multi()
-    .xadd(key, '*', ...fields)
-    .pexpire(key, LOG_RETENTION_MS)
-    .exec();
+  if (result.image !== undefined) fields.push('image', splitLines(result.image).join(' '));
+  const wrote = await redis.eval(FINISH_ONCE, 1, key, LOG_RETENTION_MS, ...fields);
+  return wrote === 1;
 }
 
 /** Asks the worker to stop the build (see "Cancel" above). */
@@ -193,7 +220,13 @@ export function parseLogEntry(fields: readonly string[]): BuildLogEntry | undefi
   if (f.get('type') === 'end') {
     const status: BuildStatus = f.get('status') === 'succeeded' ? 'succeeded' : 'failed';
     const error = f.get('error');
-    return error === undefined ? { type: 'end', status } : { type: 'end', status, error };
+    const image = f.get('image');
+    return {
+      type: 'end',
+      status,
+      ...(error === undefined ? {} : { error }),
+      ...(image === undefined ? {} : { image }),
+    };
   }
   return undefined;
 }
@@ -252,9 +285,11 @@ export async function followBuild(
           const entry = parseLogEntry(fields);
           if (entry?.type === 'line') onLine(printable(entry.text));
           else if (entry?.type === 'end') {
-            return entry.error === undefined
-              ? { status: entry.status }
-              : { status: entry.status, error: printable(entry.error) };
+            return {
+              status: entry.status,
+              ...(entry.error === undefined ? {} : { error: printable(entry.error) }),
+              ...(entry.image === undefined ? {} : { image: printable(entry.image) }),
+            };
           }
         }
       }

@@ -33,6 +33,11 @@ export interface BuildResult {
   status: BuildStatus;
   /** One line saying what went wrong, when the build failed. */
   error?: string;
+  /**
+   * The image the build made (`berth/<app>:<build id>`), when it succeeded.
+   * Absent from the results of builders older than this field.
+   */
+  image?: string;
 }
 
 /** One entry of a build's log stream. */

@@ -244,6 +244,37 @@ export const ERRORS = {
     409,
     'move it away or remove it, then run the command again',
   ),
+  BERTH_E_BUILD_SOURCE: spec(
+    'cannot read commit {rev} of app "{app}": {reason}',
+    EXIT.failed,
+    500,
+    'push again',
+  ),
+  BERTH_E_BUILD_NO_DOCKERFILE: spec(
+    'No Dockerfile found at the root of the repository; Berth builds Dockerfile apps for now (buildpacks are coming)',
+    EXIT.failed,
+    422,
+  ),
+  BERTH_E_BUILD_BASE_IMAGE: spec(
+    'base image {image} is not on this machine and cannot be pulled: {reason}',
+    EXIT.failed,
+    422,
+    'use one that is (FROM debian:bookworm-slim always is), or build the base image on this machine first',
+  ),
+  BERTH_E_BUILD_FAILED: spec('{where}: {reason}', EXIT.failed, 422),
+  BERTH_E_BUILD_TIMEOUT: spec(
+    'timed out after {duration}',
+    EXIT.failed,
+    504,
+    "the build's containers were stopped; make the build faster or raise the builder's timeout",
+  ),
+  BERTH_E_BUILD_CANCELLED: spec('cancelled: {reason}', EXIT.failed, 409),
+  BERTH_E_BUILD_STALLED: spec(
+    'the builder running this build stopped and it was not finished ({reason})',
+    EXIT.failed,
+    500,
+    'push again; the builder log says why it stopped',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -7,6 +7,9 @@ import { type Config, ConfigError, loadConfig } from './config.ts';
 import { errorLine } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 
+/** The longest a service may take to stop; the supervisor's own grace is longer (35 s). */
+const STOP_LIMIT_MS = 30_000;
+
 export interface Endpoint {
   /** What a person reaches there, e.g. "status page". */
   name: string;
@@ -63,6 +66,13 @@ export async function runService(
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // Bounded: with the supervisor gone (disconnect) nobody would SIGKILL a
+    // stop that hangs (a Redis that no longer answers, say), and the process
+    // would be left running forever.
+    setTimeout(() => {
+      log.error({ limitMs: STOP_LIMIT_MS }, 'stop did not finish in time; exiting');
+      process.exit(1);
+    }, STOP_LIMIT_MS).unref();
     try {
       await running.stop();
       log.info('stopped');

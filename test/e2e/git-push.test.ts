@@ -1,17 +1,17 @@
-// git push deploy main, as a user does it: `npm start`, the real OpenSSH
-// client and real git against Berth's SSH port. The build itself is issue
-// 4's; test/fixtures/fake-builder.ts stands in for the builder here (a real
-// BullMQ worker on the platform's queue that prints lines and succeeds or
-// fails as the pushed commit asks).
+// git push deploy main, as a user does it: `npm start` (with its builder),
+// the real OpenSSH client and real git against Berth's SSH port, the real
+// Docker Engine building the app. Also the command line over the same path:
+// hostile input, permissions, the laptop client.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
-import { startFakeBuilder } from '../fixtures/fake-builder.ts';
+import { removeAppImages, testDocker } from '../harness/docker.ts';
 import { startPlatform } from '../harness/platform.ts';
 import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
@@ -78,44 +78,42 @@ describe('git push over SSH to a running Berth', () => {
     assert.match(refused.out, /Permission denied \(publickey\)/);
 
     // An app's checkout with a deploy remote.
-    const work = path.join(dir, 'shop');
+    // A name of this run's own: the images are berth/<app>:*, on a shared Engine.
+    const app = `shop${randomBytes(3).toString('hex')}`;
+    t.after(async () => removeAppImages((await testDocker()).docker, app));
+    const work = path.join(dir, app);
     const git = (...args: string[]) => execFileP('git', args, { cwd: work });
     await execFileP('git', ['init', '-q', '-b', 'main', work]);
     await git('config', 'user.email', 'dev@example.com');
     await git('config', 'user.name', 'Dev');
     await git('config', 'core.sshCommand', sshOpts(admin.privatePath));
-    await git('remote', 'add', 'deploy', `ssh://berth@127.0.0.1:${port}/shop`);
+    await git('remote', 'add', 'deploy', `ssh://berth@127.0.0.1:${port}/${app}`);
+    // A step that prints over a second and a half, to see the lines arrive live.
+    await writeFile(
+      path.join(work, 'Dockerfile'),
+      'FROM debian:bookworm-slim\nRUN for i in 1 2 3 4 5 6; do echo "step $i"; sleep 0.3; done\nCOPY index.js /app/\n',
+    );
     await writeFile(path.join(work, 'index.js'), 'console.log("hi")\n');
-    await writeFile(path.join(work, '.fake-build'), JSON.stringify({ lines: 4, delayMs: 150 }));
     await git('add', '.');
     await git('commit', '-qm', 'first');
 
-    // No builder connected to the queue: the push is refused at once, not left waiting.
-    const started = Date.now();
-    const unbuilt = await run('git', ['push', 'deploy', 'main'], work);
-    assert.notEqual(unbuilt.code, 0, unbuilt.out);
-    assert.match(unbuilt.out, /No builder is running, so this push cannot be built/);
-    assert.ok(Date.now() - started < 10_000);
-
-    const builder = await startFakeBuilder({
-      redisUrl: p.env.REDIS_URL ?? '',
-      redisPrefix: p.env.BERTH_REDIS_PREFIX ?? '',
-      repos: dataPaths(dataDir).repos,
-    });
-    t.after(() => builder.close());
     const push = await run('git', ['push', 'deploy', 'main'], work);
     assert.equal(push.code, 0, push.out);
-    const remote = push.lines.filter((l) => l.text.startsWith('remote: -----> '));
-    assert.ok(remote.length >= 2, push.out);
+    const remote = push.lines.filter((l) => /^remote: +step [1-6]/.test(l.text));
+    assert.equal(remote.length, 6, push.out);
+    assert.ok(
+      push.lines.some((l) => l.text.startsWith('remote: -----> ')),
+      push.out,
+    );
     // Live: the build's lines arrived over time, not all at the end.
     const spread = (remote.at(-1)?.at ?? 0) - (remote[0]?.at ?? 0);
-    assert.ok(spread >= 300, `remote lines arrived within ${spread} ms`);
+    assert.ok(spread >= 1000, `remote lines arrived within ${spread} ms`);
     t.diagnostic(`first push: ${remote.length} build lines over ${spread} ms`);
 
     // The laptop client, in the checkout: the app comes from the deploy remote.
     const info = await run(process.execPath, [BERTH, 'apps:info'], work);
     assert.equal(info.code, 0, info.out);
-    assert.match(info.out, /=====> shop app information/);
+    assert.match(info.out, new RegExp(`=====> ${app} app information`));
     assert.match(info.out, /Owner:\s+admin/);
 
     // Hostile input over the real SSH path: one line each, nothing created or run.
@@ -141,10 +139,10 @@ describe('git push over SSH to a running Berth', () => {
       ['apps:list\nid', 2, /^berth: the command line contains a newline/],
       ['apps:explode', 2, /^berth: unknown command "apps:explode"/],
       ['ssh-keys:add eve', 1, /^berth: ssh-keys:add is for admins/],
-      ['apps:destroy shop --force', 1, /^berth: app "shop" does not exist/],
+      [`apps:destroy ${app} --force`, 1, new RegExp(`^berth: app "${app}" does not exist`)],
       ["git-receive-pack '../../etc'", 2, /^berth: invalid repository "..\/..\/etc"/],
       ["git-receive-pack '/etc/passwd'", 2, /^berth: invalid repository "\/etc\/passwd"/],
-      ["git-receive-pack 'shop'", 1, /^berth: app "shop" does not exist/],
+      [`git-receive-pack '${app}'`, 1, new RegExp(`^berth: app "${app}" does not exist`)],
     ];
     for (const [command, code, message] of cases) {
       const r = await asBob(command);
@@ -155,30 +153,36 @@ describe('git push over SSH to a running Berth', () => {
     // A collaborator may push but not destroy.
     await run(
       'sh',
-      ['-c', `${sshOpts(admin.privatePath)} -p ${port} berth@127.0.0.1 access:add shop bob`],
+      ['-c', `${sshOpts(admin.privatePath)} -p ${port} berth@127.0.0.1 access:add ${app} bob`],
       dir,
     );
-    const destroy = await asBob('apps:destroy shop --force');
+    const destroy = await asBob(`apps:destroy ${app} --force`);
     assert.equal(destroy.code, 1);
-    assert.match(destroy.out, /^berth: destroying app "shop" is for its owner and admins/);
+    assert.match(
+      destroy.out,
+      new RegExp(`^berth: destroying app "${app}" is for its owner and admins`),
+    );
     const repos = await readdir(dataPaths(dataDir).repos);
     assert.deepEqual(
       repos.filter((r) => !r.startsWith('.')),
-      ['shop.git'],
+      [`${app}.git`],
     );
 
     // A build that fails rejects the push: non-zero exit, the ref is not moved.
     await writeFile(
-      path.join(work, '.fake-build'),
-      JSON.stringify({ fail: 'compile error in index.js:1' }),
+      path.join(work, 'Dockerfile'),
+      'FROM debian:bookworm-slim\nRUN echo compiling && exit 3\n',
     );
     await git('commit', '-qam', 'broken');
     const failed = await run('git', ['push', 'deploy', 'main'], work);
     assert.notEqual(failed.code, 0, failed.out);
-    assert.match(failed.out, /compile error in index\.js:1/);
+    assert.match(
+      failed.out,
+      /Dockerfile:2: RUN echo compiling && exit 3.*returned a non-zero code: 3/,
+    );
     assert.match(failed.out, /\[remote rejected\] main -> main/);
     const { stdout: serverMain } = await execFileP('git', [
-      `--git-dir=${path.join(dataPaths(dataDir).repos, 'shop.git')}`,
+      `--git-dir=${path.join(dataPaths(dataDir).repos, `${app}.git`)}`,
       'rev-parse',
       'main',
     ]);

@@ -366,6 +366,38 @@ describe('git push', () => {
     );
   });
 
+  test('with no builder on the queue, a deploy push is refused at once and the ref stays', async () => {
+    // The same store, but a queue no worker listens on.
+    const lonelyQueue = createBuildQueue(redis, testPrefix());
+    const socket = path.join(scratch, 'lonely.sock');
+    const lonely = await startGitStdioServer(
+      socket,
+      store,
+      createGitHandler({
+        store,
+        paths,
+        queue: lonelyQueue,
+        searchPath: systemSearchPath(process.env.PATH),
+        runtimeDir: scratch,
+      }),
+    );
+    try {
+      const dir = await workTree('lonely');
+      const started = Date.now();
+      const r = await git(['push', 'origin', 'main'], {
+        cwd: dir,
+        env: { BERTH_TEST_GIT_SOCKET: socket },
+      });
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /No builder is running, so this push cannot be built/);
+      assert.ok(Date.now() - started < 10_000);
+      assert.equal(await bareRev('lonely', 'refs/heads/main'), undefined);
+    } finally {
+      await lonely.close();
+      await lonelyQueue.close();
+    }
+  });
+
   test('a failing build fails the push and leaves the ref; a re-push after the fix deploys', async () => {
     const dir = await workTree('shop');
     await gitOk(['fetch', '--quiet', 'origin'], dir);

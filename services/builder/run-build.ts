@@ -1,0 +1,94 @@
+// One build from start to image, in the order a person reads it in the log:
+// the commit (from the push's quarantine or the repository), how to build it
+// (detect.ts), the context archive (source.ts), the Docker build
+// (dockerfile.ts). Stopping is the caller's: every step honours `signal`,
+// and the build rejects with the signal's reason. The scratch directory is
+// removed whatever happens.
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { LABELS, MANAGED_LABELS } from '../core/docker.ts';
+import type { BuildLog } from './build-log.ts';
+import { detectBuilder } from './detect.ts';
+import { buildDockerfile } from './dockerfile.ts';
+import { describeDockerfile } from './dockerfile-syntax.ts';
+import { CommitSource, makeWorkDir, type SourcePaths } from './source.ts';
+import type { BuildRequest, BuildResult } from './types.ts';
+
+/**
+ * Labels on the images builds make, besides LABELS.managed and LABELS.app.
+ * (They belong in services/core/docker.ts's LABELS; kept here until that
+ * file is next changed.)
+ */
+export const BUILD_LABELS = {
+  /** The build that made the image. */
+  build: 'berth.build',
+  /** The commit it was built from (40 hex). */
+  commit: 'berth.commit',
+} as const;
+
+/** The image repository of an app's builds. */
+export const appImageRepo = (app: string): string => `berth/${app}`;
+/** The image a build makes: `berth/<app>:<build id>`. */
+export const buildImageRef = (app: string, id: string): string => `${appImageRepo(app)}:${id}`;
+
+export interface BuildDeps {
+  docker: Docker;
+  paths: SourcePaths;
+  /** PATH to find git in. */
+  searchPath: string;
+  /** More labels for every image (tests put berth.test-run here). */
+  labels?: Readonly<Record<string, string>>;
+}
+
+export interface BuildRun {
+  id: string;
+  request: BuildRequest;
+  log: BuildLog;
+  signal: AbortSignal;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export async function runBuild(deps: BuildDeps, run: BuildRun): Promise<BuildResult> {
+  const started = performance.now();
+  const { request, log, signal } = run;
+  log.heading(`Building ${request.app} from ${request.rev.slice(0, 7)}`);
+  const source = await CommitSource.open(deps.paths, request, deps.searchPath);
+  signal.throwIfAborted();
+  const detection = await detectBuilder(source);
+  log.heading(`Dockerfile build (${detection.reason})`);
+  const info = describeDockerfile(await source.readFile(detection.dockerfile));
+  const work = await makeWorkDir(deps.paths.root, run.id);
+  try {
+    const contextTar = path.join(work, 'context.tar');
+    await source.exportArchive(contextTar);
+    signal.throwIfAborted();
+    const image = buildImageRef(request.app, run.id);
+    const built = await buildDockerfile({
+      docker: deps.docker,
+      contextTar,
+      dockerfile: detection.dockerfile,
+      info,
+      tags: [image, `${appImageRepo(request.app)}:latest`],
+      labels: {
+        ...MANAGED_LABELS,
+        [LABELS.app]: request.app,
+        [BUILD_LABELS.build]: run.id,
+        [BUILD_LABELS.commit]: request.rev,
+        ...deps.labels,
+      },
+      // The commit, for a Dockerfile that asks for it (ARG GIT_REV); passing
+      // an undeclared build arg only makes Docker print a warning.
+      buildArgs: info.args.has('GIT_REV') ? { GIT_REV: request.rev } : {},
+      log,
+      signal,
+    });
+    const cached =
+      built.cachedSteps > 0 ? `, ${built.cachedSteps} of ${built.steps} steps cached` : '';
+    log.heading(`Built ${image} (${seconds(performance.now() - started)}${cached})`);
+    return { status: 'succeeded', image };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

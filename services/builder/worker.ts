@@ -1,0 +1,299 @@
+// The builder's side of the build queue (the contract is at the top of
+// ./queue.ts): a BullMQ Worker on `builds` that runs each job with
+// runBuild(), writes its output to the log stream and to the log file, and
+// ends every build with exactly one `end` entry — when it succeeds, fails,
+// throws, times out, is cancelled, or the worker is stopped.
+//
+// Stopping a build: a per-build timeout (default 30 min) and the cancel key
+// (read every `cancelPollMs`, default 2 s) abort the build's signal; the
+// Docker request is aborted, so the Engine stops the build and its container.
+// If a step does not return within `abortGraceMs` of that, the build is ended
+// anyway and the step is left to finish on its own.
+//
+// A worker that dies mid-build (kill -9, a crash, the machine) holds its
+// job's BullMQ lock until it expires (`lockDurationMs`, 20 s); the stalled-job
+// check of any builder (every `stalledIntervalMs`, 10 s; the supervisor
+// restarts a dead builder within seconds) then puts the job back in the queue
+// ONCE (maxStalledCount 1) and it is built again from the start, the log
+// saying so; a push still waiting has its quarantine, so the retry can build
+// it, while for an ended push the retry fails at once ("the pushed objects are
+// gone"). A second stall fails the job, and the 'failed' handler below writes
+// its `end` entry. So a build whose worker died ends, retried or failed, within
+// about lockDuration + 2 × stalledInterval (≈ 40 s) of the death, never
+// `running` forever; followBuild() would also end the follow of a job that
+// failed without an entry. Issue 4 still has to test this by killing a worker.
+//
+// NOT YET (issue 4, later steps): one build per app at a time. Today two
+// pushes to one app cannot build at once because the git receiver holds the
+// app's push lock while its build runs, but a rebuild command must take the
+// same per-app lock (or BullMQ groups) before it enqueues; and "a newer push
+// replaces the app's waiting build" is not done.
+import os from 'node:os';
+import { Worker } from 'bullmq';
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import type { DataPaths } from '../../infra/bootstrap/data-dir.ts';
+import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { BuildLog, buildLogFile, ERROR } from './build-log.ts';
+import {
+  BUILD_QUEUE,
+  type BuildRequest,
+  type BuildResult,
+  cancelRequested,
+  finishBuild,
+  queuePrefix,
+} from './queue.ts';
+import { runBuild } from './run-build.ts';
+
+export const BUILD_DEFAULTS = {
+  /** A build running longer is stopped and fails (`timed out after 30 min`). */
+  timeoutMs: 30 * 60_000,
+  /** How often a running build looks for its cancel key. */
+  cancelPollMs: 2000,
+  /** BullMQ's job lock; a dead worker's job is free again this long after its death. */
+  lockDurationMs: 20_000,
+  /** How often BullMQ looks for jobs whose worker died. */
+  stalledIntervalMs: 10_000,
+  /**
+   * How long a stopping builder lets running builds finish before cancelling
+   * them. close() takes at most this + abortGraceMs + 7 s (27 s), within the
+   * supervisor's 35 s before SIGKILL.
+   */
+  stopGraceMs: 10_000,
+  /** How long a stopped build's step may take to return before the build is ended anyway. */
+  abortGraceMs: 10_000,
+} as const;
+
+/**
+ * Builds at once on this machine, all apps together: half the CPU threads,
+ * at least one (1 on the 2-core machines Berth is tested on). A Docker build
+ * of a real app uses a core or more, and the apps being served need the rest.
+ */
+export function defaultConcurrency(cpus: number = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cpus / 2));
+}
+
+export interface BuildWorkerOptions {
+  /**
+   * The worker's connection; BullMQ needs `maxRetriesPerRequest: null` on it.
+   * The caller owns it and closes it after close().
+   */
+  connection: Redis;
+  redisPrefix: string;
+  docker: Docker;
+  paths: Pick<DataPaths, 'root' | 'repos' | 'buildLogs'>;
+  /** PATH to find git in. */
+  searchPath: string;
+  log?: Logger;
+  /** Builds at once; default defaultConcurrency(). */
+  concurrency?: number;
+  timeoutMs?: number;
+  cancelPollMs?: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  stopGraceMs?: number;
+  abortGraceMs?: number;
+  /** More labels for every image built (tests: berth.test-run). */
+  labels?: Readonly<Record<string, string>>;
+}
+
+export interface BuildWorker {
+  worker: Worker<BuildRequest, BuildResult>;
+  /**
+   * Stops taking builds, lets running ones finish for `stopGraceMs`, then
+   * cancels them (they end `cancelled: the builder was stopped`).
+   */
+  close(): Promise<void>;
+}
+
+/** "30 min", "1.5 min", "45 s", "2.5 s". */
+export function formatDuration(ms: number): string {
+  if (ms >= 60_000) {
+    const min = ms / 60_000;
+    return `${Number.isInteger(min) ? min : min.toFixed(1)} min`;
+  }
+  const s = ms / 1000;
+  return `${Number.isInteger(s) || s >= 10 ? Math.round(s) : s.toFixed(1)} s`;
+}
+
+const cancelled = (reason: string) => new BerthError('BERTH_E_BUILD_CANCELLED', { reason });
+
+/** Resolves true when `p` settles within `ms`, false otherwise. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWorker> {
+  const redis = o.connection;
+  const prefix = o.redisPrefix;
+  const timeoutMs = o.timeoutMs ?? BUILD_DEFAULTS.timeoutMs;
+  const cancelPollMs = o.cancelPollMs ?? BUILD_DEFAULTS.cancelPollMs;
+  const abortGraceMs = o.abortGraceMs ?? BUILD_DEFAULTS.abortGraceMs;
+  const stopGraceMs = o.stopGraceMs ?? BUILD_DEFAULTS.stopGraceMs;
+  /** The stop function of every running build, by build id. */
+  const running = new Map<string, (reason: BerthError) => void>();
+
+  /** The end entry, retried through a short Redis outage; rejects when Redis stays away. */
+  async function end(id: string, result: BuildResult): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await finishBuild(redis, prefix, id, result);
+        return;
+      } catch (e) {
+        if (attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
+    }
+  }
+
+  async function build(id: string, request: BuildRequest, attempt: number, external?: AbortSignal) {
+    const started = Date.now();
+    let log: BuildLog;
+    try {
+      log = await BuildLog.open({
+        redis,
+        redisPrefix: prefix,
+        buildId: id,
+        file: buildLogFile(o.paths.buildLogs, request.app, id),
+        onWriteError: (e) => o.log?.warn({ err: e, build: id }, 'writing the build log failed'),
+      });
+    } catch (e) {
+      const result: BuildResult = {
+        status: 'failed',
+        error: `cannot write the build log under ${o.paths.buildLogs}: ${errorLine(e)}`,
+      };
+      await end(id, result);
+      return result;
+    }
+    const control = new AbortController();
+    const stop = (reason: BerthError) => {
+      if (!control.signal.aborted) control.abort(reason);
+    };
+    running.set(id, stop);
+    const timer = setTimeout(
+      () => stop(new BerthError('BERTH_E_BUILD_TIMEOUT', { duration: formatDuration(timeoutMs) })),
+      timeoutMs,
+    );
+    const checkCancel = async () => {
+      const reason = await cancelRequested(redis, prefix, id).catch(() => undefined);
+      if (reason !== undefined) stop(cancelled(reason));
+    };
+    const poll = setInterval(() => void checkCancel(), cancelPollMs);
+    const onExternal = () => stop(cancelled(errorLine(external?.reason ?? 'by the builder')));
+    external?.addEventListener('abort', onExternal, { once: true });
+    o.log?.info({ build: id, app: request.app, rev: request.rev, attempt }, 'build started');
+
+    let result: BuildResult;
+    try {
+      await checkCancel();
+      if (attempt > 1) {
+        log.heading(
+          `The builder running this build stopped; building it again from the start (attempt ${attempt})`,
+        );
+      }
+      control.signal.throwIfAborted();
+      const work = runBuild(
+        { docker: o.docker, paths: o.paths, searchPath: o.searchPath, labels: o.labels ?? {} },
+        { id, request, log, signal: control.signal },
+      );
+      // A step that ignores the stop does not hold the build's end.
+      const abandoned = new Promise<never>((_, reject) => {
+        const onStop = () => setTimeout(() => reject(control.signal.reason), abortGraceMs).unref();
+        control.signal.addEventListener('abort', onStop, { once: true });
+      });
+      abandoned.catch(() => {});
+      result = await Promise.race([work, abandoned]);
+    } catch (e) {
+      const reason = control.signal.aborted && !isBerthError(e) ? control.signal.reason : e;
+      result = { status: 'failed', error: errorLine(reason) };
+      if (!isBerthError(reason)) o.log?.error({ err: e, build: id }, 'build failed unexpectedly');
+    } finally {
+      clearTimeout(timer);
+      clearInterval(poll);
+      external?.removeEventListener('abort', onExternal);
+      running.delete(id);
+    }
+    await log.close(
+      result.status === 'succeeded' ? '-----> Build succeeded' : `${ERROR}${result.error}`,
+    );
+    await end(id, result);
+    o.log?.info(
+      {
+        build: id,
+        app: request.app,
+        status: result.status,
+        error: result.error,
+        ms: Date.now() - started,
+      },
+      'build ended',
+    );
+    return result;
+  }
+
+  const worker = new Worker<BuildRequest, BuildResult>(
+    BUILD_QUEUE,
+    async (job, _token, signal) => {
+      const id = job.id;
+      if (id === undefined) throw new Error('a build job without an id');
+      return build(id, job.data, (job.stalledCounter ?? 0) + 1, signal);
+    },
+    {
+      connection: redis,
+      prefix: queuePrefix(prefix),
+      concurrency: o.concurrency ?? defaultConcurrency(),
+      lockDuration: o.lockDurationMs ?? BUILD_DEFAULTS.lockDurationMs,
+      stalledInterval: o.stalledIntervalMs ?? BUILD_DEFAULTS.stalledIntervalMs,
+      maxStalledCount: 1,
+      name: `builder@${os.hostname()}:${process.pid}`,
+    },
+  );
+  // Jobs BullMQ fails without running them (stalled twice: their workers died)
+  // still get their one `end` entry; for every other job it is written already
+  // and finishBuild keeps the first.
+  worker.on('failed', (job, err) => {
+    if (job?.id === undefined) return;
+    const error = new BerthError('BERTH_E_BUILD_STALLED', { reason: err.message }).toLine();
+    void finishBuild(redis, prefix, job.id, { status: 'failed', error }).catch((e: unknown) =>
+      o.log?.warn({ err: e, build: job.id }, 'could not end a failed build'),
+    );
+  });
+  worker.on('error', (e) => o.log?.warn({ err: e }, 'build queue'));
+  await worker.waitUntilReady();
+
+  return {
+    worker,
+    async close() {
+      if (running.size === 0 && redis.status !== 'ready') {
+        // Idle with Redis away: nothing to finish, and BullMQ would wait for Redis.
+        await settlesWithin(worker.close(true), 500);
+        return;
+      }
+      const closing = worker.close();
+      closing.catch(() => {});
+      // Idle, it closes at once.
+      if (await settlesWithin(closing, running.size > 0 ? stopGraceMs : 2000)) return;
+      if (running.size > 0) {
+        o.log?.warn({ builds: [...running.keys()] }, 'cancelling the builds still running');
+        for (const stop of running.values()) stop(cancelled('the builder was stopped'));
+        if (await settlesWithin(closing, abortGraceMs + 5000)) return;
+      }
+      o.log?.warn('the build queue did not close in time; closing it without waiting for Redis');
+      await settlesWithin(worker.close(true), 2000);
+    },
+  };
+}

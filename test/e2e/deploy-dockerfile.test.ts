@@ -1,0 +1,160 @@
+// git push of a Dockerfile app, as a user does it: `npm start` (which runs
+// the real builder service), the real OpenSSH client and real git against
+// Berth's SSH port, the real Docker Engine building the image. The push shows
+// Docker's step lines as `remote:` lines and ends 0; a broken Dockerfile
+// rejects the push with the line that failed. The images (berth/<app>:*, made
+// by the platform, so without this file's test label) and the layers a failed
+// build leaves are removed at the end by app label and by id.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { LABELS } from '../../services/core/docker.ts';
+import { testDocker } from '../harness/docker.ts';
+import { startPlatform } from '../harness/platform.ts';
+import { makeKeyPair } from '../harness/ssh-keys.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const execFileP = promisify(execFile);
+
+function run(file: string, args: string[], cwd: string) {
+  return new Promise<{ code: number; out: string; lines: string[] }>((resolve) => {
+    const child = spawn(file, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.on('close', (code) => {
+      // git pads "remote:" lines with spaces to clear the terminal's line.
+      const lines = out.split(/\r?\n|\r/).map((l) => l.trimEnd());
+      resolve({ code: code ?? 1, out: lines.join('\n'), lines });
+    });
+  });
+}
+
+describe('git push of a Dockerfile app to a running Berth', () => {
+  test('builds the image with the build output live on the push; a broken Dockerfile rejects it', async (t) => {
+    const dir = await tempDir();
+    const dataDir = path.join(dir, 'data');
+    const admin = await makeKeyPair(dir, 'admin');
+    const { docker } = await testDocker();
+    const app = `df${randomBytes(4).toString('hex')}`;
+    const layers = new Set<string>();
+    t.after(async () => {
+      const images = await docker.listImages({
+        all: true,
+        filters: { label: [`${LABELS.app}=${app}`] },
+      });
+      for (const image of images.sort((a, b) => b.Created - a.Created)) {
+        await docker
+          .getImage(image.Id)
+          .remove({ force: true })
+          .catch(() => {});
+      }
+      for (const id of [...layers].reverse()) {
+        await docker
+          .getImage(id)
+          .remove()
+          .catch(() => {});
+      }
+    });
+
+    const started = performance.now();
+    const p = await startPlatform({ dataDir, env: { BERTH_ADMIN_PUBKEY: admin.publicPath } });
+    t.after(async () => {
+      await p.stop();
+      await p.stopRedis();
+    });
+    assert.ok(
+      !p.stderr.some((l) => /builder/.test(l) && /https?:\/\//.test(l)),
+      'the builder lists no endpoint',
+    );
+    const port = p.env.BERTH_SSH_PORT ?? '';
+    const hostKey = (
+      await readFile(path.join(dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+    ).trim();
+    const knownHosts = path.join(dir, 'known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
+    const sshCommand = `ssh -i ${admin.privatePath} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${knownHosts}`;
+
+    const work = path.join(dir, app);
+    const git = (...args: string[]) => execFileP('git', args, { cwd: work });
+    await execFileP('git', ['init', '-q', '-b', 'main', work]);
+    await git('config', 'user.email', 'dev@example.com');
+    await git('config', 'user.name', 'Dev');
+    await git('config', 'core.sshCommand', sshCommand);
+    await git('remote', 'add', 'deploy', `ssh://berth@127.0.0.1:${port}/${app}`);
+    await writeFile(
+      path.join(work, 'Dockerfile'),
+      [
+        'FROM debian:bookworm-slim',
+        'COPY hello.txt /hello.txt',
+        'ARG GIT_REV',
+        'RUN echo "$GIT_REV" > /rev',
+        'CMD ["cat", "/hello.txt"]',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(path.join(work, 'hello.txt'), 'hello from a push\n');
+    await git('add', '.');
+    await git('commit', '-qm', 'first');
+    const { stdout: rev } = await git('rev-parse', 'HEAD');
+
+    const pushStarted = performance.now();
+    const push = await run('git', ['push', 'deploy', 'main'], work);
+    const pushMs = performance.now() - pushStarted;
+    for (const l of push.lines) {
+      const layer = /^remote: {8}---> ([0-9a-f]{12})$/.exec(l);
+      if (layer?.[1]) layers.add(layer[1]);
+    }
+    assert.equal(push.code, 0, push.out);
+    assert.ok(
+      push.lines.includes(`remote: -----> Building ${app} from ${rev.slice(0, 7)}`),
+      push.out,
+    );
+    const step = (re: RegExp) => push.lines.some((l) => re.test(l));
+    assert.ok(step(/^remote: {8}Step 1\/\d+ : FROM debian:bookworm-slim$/), push.out);
+    assert.ok(step(/^remote: {8}Step 4\/\d+ : RUN echo "\$GIT_REV" > \/rev$/), push.out);
+    const built = push.lines
+      .map((l) => /^remote: -----> Built (berth\/[a-z0-9-]+:[a-z0-9]+) /.exec(l)?.[1])
+      .find((x) => x !== undefined);
+    assert.ok(built?.startsWith(`berth/${app}:`), push.out);
+    const image = await docker.getImage(built ?? '').inspect();
+    assert.equal(image.Config.Labels?.[LABELS.app], app);
+    assert.equal(image.Config.Labels?.['berth.commit'], rev.trim());
+    assert.equal((await docker.getImage(`berth/${app}:latest`).inspect()).Id, image.Id);
+
+    // A broken Dockerfile: the push is rejected with the line that failed.
+    await writeFile(
+      path.join(work, 'Dockerfile'),
+      'FROM debian:bookworm-slim\nCOPY hello.txt /hello.txt\nRUN exit 3\n',
+    );
+    await git('commit', '-qam', 'broken');
+    const failed = await run('git', ['push', 'deploy', 'main'], work);
+    for (const l of failed.lines) {
+      const layer = /^remote: {8}---> ([0-9a-f]{12})$/.exec(l);
+      if (layer?.[1]) layers.add(layer[1]);
+    }
+    assert.notEqual(failed.code, 0, failed.out);
+    assert.ok(
+      failed.lines.includes(
+        "remote:  !     Dockerfile:3: RUN exit 3: The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+      ),
+      failed.out,
+    );
+    assert.match(failed.out, /\[remote rejected\] main -> main/);
+
+    // Ctrl-C: the builder (idle) stops with the rest.
+    const stopped = await p.stop();
+    assert.ok(stopped.clean, p.stderr.join('\n'));
+    t.diagnostic(
+      `platform ready ${Math.round(p.readyMs)} ms; push with a cold build ${Math.round(pushMs)} ms; Ctrl-C to stopped ${Math.round(stopped.ms)} ms; whole test ${Math.round(performance.now() - started)} ms`,
+    );
+  });
+});

@@ -1,0 +1,533 @@
+// The builder (services/builder/worker.ts) against the real Docker Engine, real
+// git and the run's real Redis: commits go into an app's bare repository, a
+// build is enqueued as the git receiver enqueues one, and followBuild() reads
+// it as a push does. Every image carries this file's berth.test-run label
+// (passed through the worker's `labels`); the untagged layers failed builds
+// leave behind (as `docker build` does) are removed by id from their logs.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+import { Redis } from 'ioredis';
+import { type DataPaths, prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
+import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
+import { buildLogFile } from '../../services/builder/build-log.ts';
+import {
+  type BuildQueue,
+  type BuildResult,
+  createBuildQueue,
+  enqueueBuild,
+  followBuild,
+  requestCancel,
+} from '../../services/builder/queue.ts';
+import {
+  type BuildWorker,
+  type BuildWorkerOptions,
+  startBuildWorker,
+} from '../../services/builder/worker.ts';
+import { LABELS } from '../../services/core/docker.ts';
+import { ensureRepo } from '../../services/git-receiver/repos.ts';
+import { cleanupDocker, testDocker, testDockerRun } from '../harness/docker.ts';
+import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const execFileP = promisify(execFile);
+const searchPath = systemSearchPath(process.env.PATH);
+const GIT_ENV = {
+  PATH: searchPath,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'Test',
+  GIT_AUTHOR_EMAIL: 'test@example.com',
+  GIT_COMMITTER_NAME: 'Test',
+  GIT_COMMITTER_EMAIL: 'test@example.com',
+};
+const git = async (args: string[], cwd: string, env: Record<string, string> = {}) =>
+  (await execFileP('git', args, { cwd, env: { ...GIT_ENV, ...env } })).stdout.trim();
+
+const dockerRun = testDockerRun();
+const scratch = await tempDir('berth-builder');
+const paths: DataPaths = await prepareDataDir(path.join(scratch, 'data'));
+let docker: Docker;
+/** Every ` ---> <id>` layer the builds printed, to remove after. */
+const layers = new Set<string>();
+
+interface Builder {
+  prefix: string;
+  redis: Redis;
+  queue: BuildQueue;
+  connection: Redis;
+  worker: BuildWorker;
+}
+const builders: Builder[] = [];
+
+async function stopBuilder(b: Builder) {
+  if (!builders.includes(b)) return;
+  builders.splice(builders.indexOf(b), 1);
+  await b.worker.close();
+  await b.queue.close();
+  b.connection.disconnect();
+}
+
+async function startBuilder(
+  options: Partial<Omit<BuildWorkerOptions, 'connection'>> & { prefix?: string } = {},
+): Promise<Builder> {
+  const { prefix = testPrefix(), ...tuning } = options;
+  const redis = await redisClient(prefix);
+  const connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
+  const worker = await startBuildWorker({
+    connection,
+    redisPrefix: prefix,
+    docker,
+    paths,
+    searchPath,
+    labels: dockerRun.labels,
+    concurrency: 2,
+    cancelPollMs: 500,
+    ...tuning,
+  });
+  const b = { prefix, redis, queue: createBuildQueue(redis, prefix), connection, worker };
+  builders.push(b);
+  return b;
+}
+
+// At the top level: node:test runs an `after` that a hook registers (as
+// redisClient does) right after that hook.
+docker = (await testDocker()).docker;
+const main = await startBuilder();
+
+after(async () => {
+  for (const b of builders) await stopBuilder(b);
+  // The labelled images first (their untagged parents go with them), then
+  // what failed builds left, newest first; a layer still in use is skipped.
+  await cleanupDocker(dockerRun.runId, docker);
+  for (const id of [...layers].reverse()) {
+    await docker
+      .getImage(id)
+      .remove()
+      .catch(() => {});
+  }
+});
+
+let apps = 0;
+/** A fresh app name and its bare repository. */
+async function newApp(): Promise<string> {
+  const app = `bt${dockerRun.runId.replace(/[^a-z0-9]/g, '').slice(-8)}${++apps}`;
+  await ensureRepo(paths, app);
+  return app;
+}
+
+/** Commits `files` in the app's work tree and fetches it into the bare repository; the commit id. */
+async function commit(app: string, files: Record<string, string | null>): Promise<string> {
+  const work = path.join(scratch, 'work', app);
+  await mkdir(work, { recursive: true });
+  await git(['init', '-q', '-b', 'main'], work);
+  for (const [name, content] of Object.entries(files)) {
+    if (content === null) await rm(path.join(work, name), { force: true });
+    else await writeFile(path.join(work, name), content);
+  }
+  await git(['add', '-A'], work);
+  await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
+  // A fetch runs no hooks: the commit lands in the repository as after a push.
+  const bare = path.join(paths.repos, `${app}.git`);
+  await git([`--git-dir=${bare}`, 'fetch', '-q', work, '+main:refs/heads/main'], scratch);
+  return git(['rev-parse', 'HEAD'], work);
+}
+
+interface Built {
+  id: string;
+  rev: string;
+  result: BuildResult;
+  lines: string[];
+  ms: number;
+}
+
+/** Enqueues a build of `rev` and follows it to its end, as a push does. */
+async function build(
+  b: Builder,
+  app: string,
+  rev: string,
+  opts: { quarantine?: string; onLine?: (line: string, id: string) => void } = {},
+): Promise<Built> {
+  const started = performance.now();
+  const id = await enqueueBuild(b.queue, {
+    app,
+    rev,
+    ref: 'refs/heads/main',
+    pusher: 'ada',
+    ...(opts.quarantine === undefined ? {} : { quarantine: opts.quarantine }),
+  });
+  const lines: string[] = [];
+  const result = await followBuild(
+    b.redis,
+    b.prefix,
+    id,
+    (line) => {
+      lines.push(line);
+      const layer = /^ {7} ---> ([0-9a-f]{12})$/.exec(line);
+      if (layer?.[1]) layers.add(layer[1]);
+      opts.onLine?.(line, id);
+    },
+    AbortSignal.timeout(90_000),
+    { queue: b.queue },
+  );
+  return { id, rev, result, lines, ms: performance.now() - started };
+}
+
+/** Runs the image and returns what it printed. */
+async function runImage(image: string): Promise<string> {
+  const container = await docker.createContainer({
+    Image: image,
+    Tty: true,
+    Labels: dockerRun.labels,
+  });
+  try {
+    await container.start();
+    await container.wait();
+    return (await container.logs({ stdout: true, stderr: true })).toString('utf8');
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+const appFiles = (hello: string) => ({
+  Dockerfile: [
+    'FROM debian:bookworm-slim',
+    `ENV BERTH_TEST_RUN=${dockerRun.runId}`,
+    'COPY unchanged.txt /unchanged.txt',
+    'COPY hello.txt /hello.txt',
+    '# The commit, as late as possible: every RUN after it misses the cache.',
+    'ARG GIT_REV',
+    'RUN echo "rev=$GIT_REV" > /rev',
+    'CMD ["sh", "-c", "cat /hello.txt /rev"]',
+    '',
+  ].join('\n'),
+  'unchanged.txt': 'the same in every build\n',
+  'hello.txt': `${hello}\n`,
+});
+
+/** A Dockerfile with a RUN step that takes 30 s (never cached: it never finishes). */
+const slowFiles = () => ({
+  Dockerfile: `FROM debian:bookworm-slim\nENV BERTH_TEST_RUN=${dockerRun.runId}\nRUN sleep 30\n`,
+});
+
+/** The id of the container of the step running now, from Docker's lines. */
+const runningIn = (lines: string[]) =>
+  lines
+    .map((l) => / ---> Running in ([0-9a-f]{12})$/.exec(l)?.[1])
+    .filter((x) => x !== undefined)
+    .at(-1);
+
+/** Whether the containers are gone, waiting up to `ms` for the Engine to remove them. */
+async function containersGone(ids: (string | undefined)[], ms = 0): Promise<boolean> {
+  if (ids.length === 0 || ids.some((id) => id === undefined)) return false;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const all = await docker.listContainers({ all: true });
+    if (!all.some((c) => ids.some((id) => id !== undefined && c.Id.startsWith(id)))) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(200);
+  }
+}
+const containerGone = (id: string | undefined) => containersGone([id]);
+
+async function waitFor(what: string, check: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`waited ${ms} ms for ${what}`);
+    await sleep(50);
+  }
+}
+
+const WORKER_PROCESS = fileURLToPath(
+  new URL('../fixtures/build-worker-process.ts', import.meta.url),
+);
+
+/** A builder worker in a child process (to kill -9), once it listens on the queue. */
+async function workerProcess(prefix: string, timing: object): Promise<ChildProcess> {
+  const args = {
+    redisUrl: await sharedRedisUrl(),
+    redisPrefix: prefix,
+    dataDir: paths.root,
+    labels: dockerRun.labels,
+    ...timing,
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  after(() => {
+    child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`the worker process exited with ${code}`)));
+  });
+  return child;
+}
+
+describe('the builder', () => {
+  test('builds a Dockerfile app into a labelled image that runs, with GIT_REV, and reuses the cache', async (t) => {
+    const app = await newApp();
+    const rev1 = await commit(app, appFiles('hello one'));
+    const first = await build(main, app, rev1);
+    assert.equal(
+      first.result.status,
+      'succeeded',
+      `${first.result.error}\n${first.lines.join('\n')}`,
+    );
+    const image = `berth/${app}:${first.id}`;
+    assert.equal(first.result.image, image);
+    assert.equal(first.lines[0], `-----> Building ${app} from ${rev1.slice(0, 7)}`);
+    assert.ok(
+      first.lines.includes('-----> Dockerfile build (Dockerfile at the root of the repository)'),
+    );
+    assert.ok(
+      first.lines.some((l) => /^ {7}Step 1\/\d+ : FROM debian:bookworm-slim$/.test(l)),
+      first.lines.join('\n'),
+    );
+    assert.ok(first.lines.some((l) => /^ {7}Step 7\/\d+ : CMD /.test(l)));
+    assert.match(first.lines.at(-1) ?? '', new RegExp(`^-----> Built ${image} \\(\\d+\\.\\d s`));
+
+    const inspect = await docker.getImage(image).inspect();
+    const labels = inspect.Config.Labels ?? {};
+    assert.equal(labels[LABELS.managed], 'true');
+    assert.equal(labels[LABELS.app], app);
+    assert.equal(labels['berth.build'], first.id);
+    assert.equal(labels['berth.commit'], rev1);
+    assert.equal(labels[LABELS.testRun], dockerRun.runId);
+    assert.equal((await docker.getImage(`berth/${app}:latest`).inspect()).Id, inspect.Id);
+    assert.equal((await runImage(image)).replace(/\r/g, ''), `hello one\nrev=${rev1}\n`);
+
+    // The durable copy: every line the stream had, then how it ended.
+    const file = await readFile(buildLogFile(paths.buildLogs, app, first.id), 'utf8');
+    assert.equal(file, `${[...first.lines, '-----> Build succeeded'].join('\n')}\n`);
+
+    // One file changed: the steps before it come from the cache.
+    const rev2 = await commit(app, { 'hello.txt': 'hello two\n' });
+    const second = await build(main, app, rev2);
+    assert.equal(second.result.status, 'succeeded', second.lines.join('\n'));
+    const step = (n: number) => second.lines.findIndex((l) => l.startsWith(`       Step ${n}/`));
+    const cached = (n: number) =>
+      second.lines.slice(step(n), step(n + 1)).includes('        ---> Using cache');
+    assert.deepEqual([2, 3, 4, 5].map(cached), [true, true, false, false], second.lines.join('\n'));
+    assert.match(second.lines.at(-1) ?? '', /, 2 of \d+ steps cached\)$/);
+    const out2 = await runImage(`berth/${app}:${second.id}`);
+    assert.equal(out2.replace(/\r/g, ''), `hello two\nrev=${rev2}\n`);
+    t.diagnostic(`cold build ${Math.round(first.ms)} ms, warm build ${Math.round(second.ms)} ms`);
+  });
+
+  test('reads the commit from the push quarantine; a quarantine that is gone fails clearly', async () => {
+    const app = await newApp();
+    const work = path.join(scratch, 'work', app);
+    await mkdir(work, { recursive: true });
+    await git(['init', '-q', '-b', 'main'], work);
+    for (const [name, content] of Object.entries(appFiles('from quarantine'))) {
+      await writeFile(path.join(work, name), content);
+    }
+    await git(['add', '-A'], work);
+    await git(['commit', '-q', '-m', 'q'], work);
+    const rev = await git(['rev-parse', 'HEAD'], work);
+    // The objects go only into a quarantine directory, as during a push.
+    const bare = path.join(paths.repos, `${app}.git`);
+    const quarantine = path.join(bare, 'objects', 'incoming-test');
+    await mkdir(path.join(quarantine, 'pack'), { recursive: true });
+    await git([`--git-dir=${bare}`, 'fetch', '-q', work, 'main:refs/quarantined/main'], scratch, {
+      GIT_OBJECT_DIRECTORY: quarantine,
+      GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(bare, 'objects'),
+    });
+    await assert.rejects(git([`--git-dir=${bare}`, 'cat-file', '-e', rev], scratch));
+    const built = await build(main, app, rev, { quarantine });
+    assert.equal(built.result.status, 'succeeded', built.lines.join('\n'));
+
+    await rm(quarantine, { recursive: true });
+    const gone = await build(main, app, rev, { quarantine });
+    assert.deepEqual(gone.result, {
+      status: 'failed',
+      error: `cannot read commit ${rev.slice(0, 7)} of app "${app}": the pushed objects are gone (the push that asked for this build has ended) — push again`,
+    });
+  });
+
+  test('a failing step ends the build with the Dockerfile line, the step and the reason', async () => {
+    const app = await newApp();
+    const rev = await commit(app, {
+      Dockerfile: `FROM debian:bookworm-slim\nENV BERTH_TEST_RUN=${dockerRun.runId}\n\nRUN echo about to fail && \\\n    exit 3\n`,
+    });
+    const built = await build(main, app, rev);
+    assert.equal(built.result.status, 'failed');
+    assert.equal(
+      built.result.error,
+      `Dockerfile:4: RUN echo about to fail &&     exit 3: The command '/bin/sh -c echo about to fail &&     exit 3' returned a non-zero code: 3`,
+    );
+    assert.ok(built.lines.includes('       about to fail'), built.lines.join('\n'));
+    const file = await readFile(buildLogFile(paths.buildLogs, app, built.id), 'utf8');
+    assert.equal(file.trimEnd().split('\n').at(-1), ` !     ${built.result.error}`);
+  });
+
+  test('a Dockerfile the Engine cannot parse names its line', async () => {
+    const app = await newApp();
+    const rev = await commit(app, { Dockerfile: 'FROM debian:bookworm-slim\nFOO bar\n' });
+    const built = await build(main, app, rev);
+    assert.deepEqual(built.result, {
+      status: 'failed',
+      error: 'Dockerfile:2: unknown instruction: FOO',
+    });
+  });
+
+  test('a base image that is not here and cannot be pulled is named, with what to do', async () => {
+    const app = await newApp();
+    const rev = await commit(app, { Dockerfile: 'FROM nosuch/image:1\nRUN true\n' });
+    const built = await build(main, app, rev);
+    assert.equal(built.result.status, 'failed');
+    assert.match(
+      built.result.error ?? '',
+      /^base image nosuch\/image:1 is not on this machine and cannot be pulled: .+ — use one that is \(FROM debian:bookworm-slim always is\), or build the base image on this machine first$/,
+    );
+    assert.ok(
+      built.lines.includes(
+        '       Base image nosuch/image:1 is not on this machine; the Docker Engine will try to pull it',
+      ),
+    );
+  });
+
+  test('a commit without a Dockerfile fails with one clear line', async () => {
+    const app = await newApp();
+    const rev = await commit(app, { 'index.js': 'console.log(1)\n' });
+    const built = await build(main, app, rev);
+    assert.deepEqual(built.result, {
+      status: 'failed',
+      error:
+        'No Dockerfile found at the root of the repository; Berth builds Dockerfile apps for now (buildpacks are coming)',
+    });
+  });
+
+  test('a cancelled build stops within seconds and leaves no build container', async (t) => {
+    const app = await newApp();
+    const rev = await commit(app, slowFiles());
+    let cancelledAt = 0;
+    const built = await build(main, app, rev, {
+      onLine: (line, id) => {
+        if (cancelledAt === 0 && / ---> Running in /.test(line)) {
+          cancelledAt = performance.now();
+          void requestCancel(main.redis, main.prefix, id, 'the push was interrupted');
+        }
+      },
+    });
+    const stoppedMs = performance.now() - cancelledAt;
+    assert.deepEqual(built.result, {
+      status: 'failed',
+      error: 'cancelled: the push was interrupted',
+    });
+    assert.ok(
+      cancelledAt > 0 && stoppedMs < 6000,
+      `stopped ${Math.round(stoppedMs)} ms after the cancel`,
+    );
+    assert.ok(await containerGone(runningIn(built.lines)), 'the RUN step container is gone');
+    t.diagnostic(`cancel to end: ${Math.round(stoppedMs)} ms`);
+  });
+
+  test('a build running past its timeout is stopped and says so', async (t) => {
+    const short = await startBuilder({ timeoutMs: 4000 });
+    t.after(() => stopBuilder(short));
+    const app = await newApp();
+    const rev = await commit(app, slowFiles());
+    const built = await build(short, app, rev);
+    assert.equal(built.result.status, 'failed');
+    assert.match(built.result.error ?? '', /^timed out after 4 s — /);
+    assert.ok(built.ms < 12_000, `ended after ${Math.round(built.ms)} ms`);
+    assert.ok(await containerGone(runningIn(built.lines)), 'the RUN step container is gone');
+    t.diagnostic(`timeout 4 s: ended after ${Math.round(built.ms)} ms`);
+  });
+
+  test('a stopping builder lets a build run for its grace period, then cancels it', async (t) => {
+    const b = await startBuilder({ stopGraceMs: 1000 });
+    t.after(() => stopBuilder(b));
+    const app = await newApp();
+    const rev = await commit(app, slowFiles());
+    let closing: Promise<number> | undefined;
+    const built = await build(b, app, rev, {
+      onLine: (line) => {
+        if (closing === undefined && / ---> Running in /.test(line)) {
+          const t0 = performance.now();
+          closing = b.worker.close().then(() => performance.now() - t0);
+        }
+      },
+    });
+    assert.deepEqual(built.result, {
+      status: 'failed',
+      error: 'cancelled: the builder was stopped',
+    });
+    const closeMs = (await closing) ?? Number.NaN;
+    assert.ok(closeMs < 5000, `close took ${Math.round(closeMs)} ms`);
+    assert.ok(await containerGone(runningIn(built.lines)), 'the RUN step container is gone');
+    t.diagnostic(`close() with a build running: ${Math.round(closeMs)} ms`);
+  });
+
+  test('a worker killed mid-build: the build runs again once, and a second death ends it failed', async (t) => {
+    const prefix = testPrefix();
+    const redis = await redisClient(prefix);
+    const queue = createBuildQueue(redis, prefix);
+    t.after(() => queue.close());
+    const timing = { lockDurationMs: 2000, stalledIntervalMs: 1000 };
+    const app = await newApp();
+    const rev = await commit(app, {
+      Dockerfile: `FROM debian:bookworm-slim\nENV BERTH_TEST_RUN=${dockerRun.runId}\nRUN sleep 5\n`,
+    });
+    const first = await workerProcess(prefix, timing);
+    const started = performance.now();
+    const id = await enqueueBuild(queue, { app, rev, ref: 'refs/heads/main', pusher: 'ada' });
+    const lines: string[] = [];
+    const following = followBuild(
+      redis,
+      prefix,
+      id,
+      (line) => lines.push(line),
+      AbortSignal.timeout(60_000),
+      { queue },
+    );
+    const containers = () => lines.filter((l) => / ---> Running in /.test(l)).length;
+    await waitFor('the first attempt to run its step', () => containers() === 1);
+    first.kill('SIGKILL');
+    const killedAt = performance.now();
+    // Another builder finds the dead worker's job and builds it again.
+    const second = await workerProcess(prefix, timing);
+    await waitFor('the second attempt to run its step', () => containers() === 2);
+    const retriedMs = performance.now() - killedAt;
+    assert.ok(
+      lines.includes(
+        `-----> The builder running this build stopped; building it again from the start (attempt 2)`,
+      ),
+      lines.join('\n'),
+    );
+    second.kill('SIGKILL');
+    const killedAgainAt = performance.now();
+    // Died twice: the next builder ends it failed instead of a third attempt.
+    const third = await startBuilder({ prefix, ...timing });
+    t.after(() => stopBuilder(third));
+    const result = await following;
+    const endedMs = performance.now() - killedAgainAt;
+    assert.deepEqual(result, {
+      status: 'failed',
+      error:
+        'the builder running this build stopped and it was not finished (job stalled more than allowable limit) — push again; the builder log says why it stopped',
+    });
+    assert.equal(lines.filter((l) => l.startsWith('-----> Building ')).length, 2);
+    const ids = lines.map((l) => / ---> Running in ([0-9a-f]{12})$/.exec(l)?.[1]);
+    assert.ok(
+      await containersGone(
+        ids.filter((x) => x !== undefined),
+        10_000,
+      ),
+      'the killed builds left no container',
+    );
+    t.diagnostic(
+      `kill → retried in ${Math.round(retriedMs)} ms; second kill → failed in ${Math.round(endedMs)} ms; whole ${Math.round(performance.now() - started)} ms`,
+    );
+  });
+});
