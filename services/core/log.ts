@@ -11,9 +11,29 @@ export interface LogOptions {
   destination?: NodeJS.WritableStream;
 }
 
+let stdoutGuarded = false;
+
+/**
+ * Logs go to process.stdout itself rather than pino's default synchronous
+ * writer: when the reader of a service's stdout (the supervisor) is gone,
+ * the synchronous writer retries the dead pipe in a loop that blocks the
+ * event loop, so the service could never finish stopping. process.stdout
+ * reports EPIPE as an error event instead, which is ignored here: there is
+ * nobody left to read the line.
+ */
+function guardedStdout(): NodeJS.WritableStream {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true;
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+  return process.stdout;
+}
+
 export function createLogger(component: string, options: LogOptions): Logger {
-  const base = { component };
-  return options.destination === undefined
-    ? pino({ level: options.level, base })
-    : pino({ level: options.level, base }, options.destination);
+  return pino(
+    { level: options.level, base: { component } },
+    options.destination ?? guardedStdout(),
+  );
 }
