@@ -3,10 +3,10 @@
 // remote (or --remote NAME) it sends the command over SSH to that Berth;
 // otherwise, as root on the server, it runs the command here.
 import { spawn } from 'node:child_process';
-import { systemSearchPath } from '../infra/bootstrap/programs.ts';
 import { ROOT } from '../services/core/actor.ts';
 import { type Config, ConfigError, loadConfig } from '../services/core/config.ts';
 import { BerthError, EXIT, errorLine } from '../services/core/errors.ts';
+import { systemSearchPath } from '../services/core/programs.ts';
 import { openStore, type Store } from '../services/core/store/index.ts';
 import type { CommandContext } from './command.ts';
 import { dispatch } from './dispatch.ts';

@@ -15,13 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDockerEngine } from '../infra/bootstrap/docker-engine.ts';
 import { ensurePackages } from '../infra/bootstrap/packages.ts';
-import { systemSearchPath } from '../infra/bootstrap/programs.ts';
 import { createProgress } from '../infra/bootstrap/progress.ts';
 import { ensureStackImage } from '../infra/bootstrap/stack-image.ts';
 import { startRedisServer } from '../infra/redis-server.ts';
 import { loadConfig } from '../services/core/config.ts';
 import { createDockerClient } from '../services/core/docker.ts';
 import { errorLine } from '../services/core/errors.ts';
+import { systemSearchPath } from '../services/core/programs.ts';
 import { cleanupDocker } from './harness/docker.ts';
 import { freePort } from './harness/ports.ts';
 

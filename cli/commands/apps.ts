@@ -1,8 +1,8 @@
 // apps:* — create, list, inspect and destroy apps.
 import { createInterface } from 'node:readline';
-import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
 import { appInfo, createApp, destroyApp, listApps, renameApp } from '../../services/apps/apps.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { removeRepo, renameRepo } from '../../services/git-receiver/repos.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';

@@ -1,7 +1,8 @@
 // git:* — how pushes to an app deploy.
-import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
+
 import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
 import { EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { setRepoHead } from '../../services/git-receiver/repos.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';

@@ -4,27 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../services/core/errors.ts';
-
-/** The folders under the data directory, each named for what it holds. */
-export const DATA_LAYOUT = {
-  repos: 'repos',
-  buildLogs: 'build-logs',
-  certs: 'certs',
-  logs: 'logs',
-  redis: 'redis',
-  stack: 'stack',
-  /** The SSH server's host key. */
-  ssh: 'ssh',
-} as const;
-
-export type DataPaths = { readonly root: string } & {
-  readonly [K in keyof typeof DATA_LAYOUT]: string;
-};
-
-export function dataPaths(root: string): DataPaths {
-  const entries = Object.entries(DATA_LAYOUT).map(([k, v]) => [k, path.join(root, v)]);
-  return Object.freeze({ root, ...Object.fromEntries(entries) }) as DataPaths;
-}
+import { DATA_LAYOUT, type DataPaths, dataPaths } from '../../services/core/paths.ts';
 
 const unusable = (dir: string, reason: string, cause?: unknown) =>
   new BerthError('BERTH_E_DATA_DIR', { path: dir, reason }, { cause });

@@ -15,8 +15,8 @@ import {
   pingDocker,
 } from '../../services/core/docker.ts';
 import { BerthError } from '../../services/core/errors.ts';
+import { findProgram, systemSearchPath } from '../../services/core/programs.ts';
 import { isAlive, livePid, processAgeMs, stopProcess } from './processes.ts';
-import { findProgram, systemSearchPath } from './programs.ts';
 import type { Progress, Step } from './progress.ts';
 
 /** Where a local dockerd keeps its socket and state. */

@@ -2,7 +2,7 @@
 // missing. Checking for the programs (not asking dpkg) keeps a warm start fast
 // and lets an operator provide them any other way.
 import { BerthError } from '../../services/core/errors.ts';
-import { findProgram } from './programs.ts';
+import { findProgram } from '../../services/core/programs.ts';
 import type { Progress } from './progress.ts';
 import { run } from './run.ts';
 

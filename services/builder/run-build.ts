@@ -15,18 +15,6 @@ import { describeDockerfile } from './dockerfile-syntax.ts';
 import { CommitSource, makeWorkDir, type SourcePaths } from './source.ts';
 import type { BuildRequest, BuildResult } from './types.ts';
 
-/**
- * Labels on the images builds make, besides LABELS.managed and LABELS.app.
- * (They belong in services/core/docker.ts's LABELS; kept here until that
- * file is next changed.)
- */
-export const BUILD_LABELS = {
-  /** The build that made the image. */
-  build: 'berth.build',
-  /** The commit it was built from (40 hex). */
-  commit: 'berth.commit',
-} as const;
-
 /** The image repository of an app's builds. */
 export const appImageRepo = (app: string): string => `berth/${app}`;
 /** The image a build makes: `berth/<app>:<build id>`. */
@@ -74,8 +62,8 @@ export async function runBuild(deps: BuildDeps, run: BuildRun): Promise<BuildRes
       labels: {
         ...MANAGED_LABELS,
         [LABELS.app]: request.app,
-        [BUILD_LABELS.build]: run.id,
-        [BUILD_LABELS.commit]: request.rev,
+        [LABELS.build]: run.id,
+        [LABELS.commit]: request.rev,
         ...deps.labels,
       },
       // The commit, for a Dockerfile that asks for it (ARG GIT_REV); passing

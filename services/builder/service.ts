@@ -3,9 +3,9 @@
 // nothing, so it reports no endpoints.
 import { mkdir } from 'node:fs/promises';
 import { Redis } from 'ioredis';
-import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
 import { createDockerClient } from '../core/docker.ts';
 import { BerthError } from '../core/errors.ts';
+import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { removeStaleWorkDirs } from './source.ts';
 import { BUILD_DEFAULTS, type BuildWorkerOptions, startBuildWorker } from './worker.ts';

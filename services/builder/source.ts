@@ -10,11 +10,9 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../core/errors.ts';
+import { dataPaths } from '../core/paths.ts';
 import { gitEnv, repoDir, runGit } from '../git-receiver/repos.ts';
 import type { BuildRequest } from './types.ts';
-
-/** Where builds keep their scratch files: `<data dir>/build-work/<build id>-XXXXXX/`. */
-export const WORK_DIR = 'build-work';
 
 export interface SourcePaths {
   /** The data directory. */
@@ -118,7 +116,7 @@ export class CommitSource {
 
 /** A fresh scratch directory for build `id`; remove it when the build ends. */
 export async function makeWorkDir(dataDir: string, id: string): Promise<string> {
-  const root = path.join(dataDir, WORK_DIR);
+  const root = dataPaths(dataDir).buildWork;
   await mkdir(root, { recursive: true, mode: 0o750 });
   return mkdtemp(path.join(root, `${id}-`));
 }
@@ -128,7 +126,7 @@ export async function makeWorkDir(dataDir: string, id: string): Promise<string> 
  * was killed); a running build's directory is younger than the build timeout.
  */
 export async function removeStaleWorkDirs(dataDir: string, olderThanMs: number): Promise<number> {
-  const root = path.join(dataDir, WORK_DIR);
+  const root = dataPaths(dataDir).buildWork;
   const names = await readdir(root).catch(() => [] as string[]);
   let removed = 0;
   for (const name of names) {

@@ -32,9 +32,9 @@ import os from 'node:os';
 import { Worker } from 'bullmq';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-import type { DataPaths } from '../../infra/bootstrap/data-dir.ts';
 import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { DataPaths } from '../core/paths.ts';
 import { BuildLog, buildLogFile, ERROR } from './build-log.ts';
 import {
   BUILD_QUEUE,

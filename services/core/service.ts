@@ -2,10 +2,11 @@
 // tell the supervisor it is ready (and where it listens), and on SIGTERM stop
 // cleanly within the supervisor's grace period. Every services/<name>/main.ts
 // is a call to runService.
-import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
+
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { errorLine } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
+import { systemSearchPath } from './programs.ts';
 
 /** The longest a service may take to stop; the supervisor's own grace is longer (35 s). */
 const STOP_LIMIT_MS = 30_000;

@@ -13,9 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DataPaths } from '../../infra/bootstrap/data-dir.ts';
-import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
 import { BerthError } from '../core/errors.ts';
+import type { DataPaths } from '../core/paths.ts';
+import { systemSearchPath } from '../core/programs.ts';
 import * as validate from '../core/validate.ts';
 
 export type RepoPaths = Pick<DataPaths, 'repos'>;

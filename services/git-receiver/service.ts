@@ -1,8 +1,9 @@
 // The git-receiver service: the SSH front door on BERTH_SSH_PORT. It owns the
 // host key under the data directory and hands every exec request to an
 // ExecHandler: the command dispatcher (git-receive-pack, apps:create, ...).
-import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
+
 import { createBuildQueue } from '../builder/queue.ts';
+import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
 import { createExecHandler } from './exec.ts';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { dataPaths } from '../../infra/bootstrap/data-dir.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { removeAppImages, testDocker } from '../harness/docker.ts';
 import { startPlatform } from '../harness/platform.ts';
 import { opensshCommand } from '../harness/ssh.ts';

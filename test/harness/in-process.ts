@@ -4,10 +4,10 @@
 // order as `npm start`; the machine (Docker, Redis) must be prepared already.
 
 import path from 'node:path';
-import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
 import { SERVICES } from '../../infra/supervisor.ts';
 import type { Config } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
 import type { Endpoint, RunningService, ServiceContext } from '../../services/core/service.ts';
 
 export interface InProcessPlatform {

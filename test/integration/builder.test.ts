@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { type DataPaths, prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
-import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
+import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
 import { buildLogFile } from '../../services/builder/build-log.ts';
 import {
   type BuildQueue,
@@ -31,6 +30,8 @@ import {
   startBuildWorker,
 } from '../../services/builder/worker.ts';
 import { LABELS } from '../../services/core/docker.ts';
+import type { DataPaths } from '../../services/core/paths.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
 import { ensureRepo } from '../../services/git-receiver/repos.ts';
 import { cleanupDocker, testDocker, testDockerRun } from '../harness/docker.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';

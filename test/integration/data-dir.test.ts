@@ -6,8 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { DATA_LAYOUT, prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
+import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
 import { BerthError } from '../../services/core/errors.ts';
+import { DATA_LAYOUT } from '../../services/core/paths.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const isRoot = process.getuid?.() === 0;

@@ -78,6 +78,8 @@ describe('the local Docker Engine', () => {
       process: 'berth.process',
       release: 'berth.release',
       instance: 'berth.instance',
+      build: 'berth.build',
+      commit: 'berth.commit',
       stack: 'berth.stack',
       testRun: 'berth.test-run',
     });

@@ -13,7 +13,6 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { splitCommandLine } from '../../cli/command-line.ts';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
-import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
 import {
   appendBuildLog,
   type BuildQueue,
@@ -24,6 +23,7 @@ import {
   followBuild,
   parseLogEntry,
 } from '../../services/builder/queue.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { createGitHandler, parseGitCommand, pushLockKey } from '../../services/git-receiver/git.ts';
 import {

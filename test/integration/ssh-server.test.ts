@@ -11,10 +11,10 @@ import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
-import { systemSearchPath } from '../../infra/bootstrap/programs.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import { createLogger } from '../../services/core/log.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { VERSION } from '../../services/core/version.ts';
 import {
