@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import { namespaceOf } from './command.ts';
 import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
+import { buildsCommands } from './commands/builds.ts';
 import { gitCommands } from './commands/git.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { systemCommands } from './commands/system.ts';
@@ -12,6 +13,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   apps: 'create, list, inspect and destroy apps',
   access: 'let other users push to an app',
   git: 'how a push deploys',
+  builds: "an app's builds: list, inspect, follow and cancel them",
   'ssh-keys': 'users and their SSH keys (admins)',
   stack: 'the Debian 12 image builds run on (root on the server)',
   version: "Berth's version",
@@ -35,6 +37,7 @@ export const COMMANDS: readonly Command[] = [
   ...appsCommands,
   ...accessCommands,
   ...gitCommands,
+  ...buildsCommands,
   ...sshKeysCommands,
   ...systemCommands,
   help,

@@ -36,6 +36,10 @@
 //          nothing. The stream expires LOG_RETENTION_MS after its last entry
 //          (the durable copy of a log is the builder's file under the data
 //          dir's build-logs/<app>/<id>.log).
+// History  enqueueBuild() also adds the id to the sorted set
+//          `P app:<app>:builds` (score = enqueue time in ms; the newest 100
+//          kept; deleted and renamed with the app by the store), which
+//          ./history.ts reads for builds:list.
 // Cancel   requestCancel() sets `P build:<id>:cancel` = a one-line reason
 //          (expires after a day). The worker checks it (cancelRequested())
 //          at least every few seconds while the build runs and then stops:
@@ -48,7 +52,8 @@
 // without an `end` entry, so a broken worker cannot hang a push forever.
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import { keyLayout } from '../core/store/keys.ts';
 import * as validate from '../core/validate.ts';
 import type { BuildLogEntry, BuildRequest, BuildResult, BuildStatus } from './types.ts';
 
@@ -70,6 +75,11 @@ export const buildLogKey = (redisPrefix: string, id: string): string =>
   `${redisPrefix}build:${checkBuildId(id)}:log`;
 export const buildCancelKey = (redisPrefix: string, id: string): string =>
   `${redisPrefix}build:${checkBuildId(id)}:cancel`;
+/** Sorted set of an app's newest builds (score: enqueue time, ms); the store's `builds(app)` key. */
+export const appBuildsKey = (redisPrefix: string, app: string): string =>
+  keyLayout(redisPrefix).builds(validate.appName(app));
+/** Builds kept in an app's history. */
+export const HISTORY_MAX = 100;
 
 const BUILD_ID = /^[a-z0-9]{8,40}$/;
 
@@ -107,6 +117,9 @@ export async function enqueueBuild(
   if (!request.ref.startsWith('refs/heads/')) throw new Error(`not a branch: ${request.ref}`);
   validate.branchName(request.ref.slice('refs/heads/'.length));
   validate.userName(request.pusher);
+  const connection = queue.opts.connection;
+  if (!(connection instanceof Redis))
+    throw new Error('a build queue from createBuildQueue() is needed');
   const id = buildId();
   const data: BuildRequest = {
     app: request.app,
@@ -123,7 +136,21 @@ export async function enqueueBuild(
     removeOnComplete: keep,
     removeOnFail: keep,
   });
+  // The app's build history (builds:list), newest HISTORY_MAX kept.
+  const history = appBuildsKey(redisPrefixOf(queue), data.app);
+  await connection
+    .multi()
+    .zadd(history, Date.now(), id)
+    .zremrangebyrank(history, 0, -(HISTORY_MAX + 1))
+    .exec();
   return id;
+}
+
+/** The Berth Redis prefix a queue from createBuildQueue() was made for ("berth:bull" → "berth:"). */
+export function redisPrefixOf(queue: BuildQueue): string {
+  const bull = queue.opts.prefix ?? 'bull';
+  if (!bull.endsWith('bull')) throw new Error(`not a Berth build queue (prefix ${bull})`);
+  return bull.slice(0, -'bull'.length);
 }
 
 /** Splits output into the lines the stream holds: no newline, and only what follows a last \r. */

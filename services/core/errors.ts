@@ -153,6 +153,12 @@ export const ERRORS = {
     404,
     'run "berth releases {app}" to see them',
   ),
+  BERTH_E_BUILD_NOT_FOUND: spec(
+    'app "{app}" has no build {build}',
+    EXIT.failed,
+    404,
+    'run "berth builds:list {app}" to see its builds',
+  ),
   BERTH_E_USER_EXISTS: spec('user "{user}" already exists', EXIT.failed, 409, 'pick another name'),
   BERTH_E_USER_HAS_APPS: spec(
     'user "{user}" owns apps: {apps}',

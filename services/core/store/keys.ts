@@ -32,6 +32,8 @@ export interface KeyLayout {
   release(app: string, version: number): string;
   /** set: the app's domains (mirror of the global index). */
   appDomains(app: string): string;
+  /** sorted set: the app's newest builds (member = build id, score = enqueue time in ms). */
+  builds(app: string): string;
   /** hash: domain -> app, the global index that makes a domain belong to one app. */
   readonly domains: string;
   /** hash: certificate metadata of a domain. */
@@ -60,6 +62,7 @@ export function keyLayout(prefix: string): KeyLayout {
     releases: (a) => `${prefix}app:${a}:releases`,
     release: (a, v) => `${prefix}app:${a}:release:${v}`,
     appDomains: (a) => `${prefix}app:${a}:domains`,
+    builds: (a) => `${prefix}app:${a}:builds`,
     domains: `${prefix}domains`,
     cert: (d) => `${prefix}cert:${d}`,
     certs: `${prefix}certs`,
@@ -86,6 +89,7 @@ function K.releaseSeq(a) return P .. 'app:' .. a .. ':release-seq' end
 function K.releases(a) return P .. 'app:' .. a .. ':releases' end
 function K.release(a, v) return P .. 'app:' .. a .. ':release:' .. v end
 function K.appDomains(a) return P .. 'app:' .. a .. ':domains' end
+function K.builds(a) return P .. 'app:' .. a .. ':builds' end
 K.domains = P .. 'domains'
 function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'
