@@ -124,8 +124,8 @@ function banner(config: Config, endpoints: Endpoint[], ms: number): string {
     ...endpoints.map((e) => `       ${e.name.padEnd(34)} ${e.url}`),
     `       ${'data directory'.padEnd(34)} ${config.dataDir}`,
     '',
-    '       Add the first admin key (as root on this machine):',
-    '         berth ssh-keys:add admin < ~/.ssh/id_ed25519.pub',
+    '       Add the first admin key (as root on this machine, in this directory):',
+    '         npx berth ssh-keys:add admin < id_ed25519.pub',
     `       or start with BERTH_ADMIN_PUBKEY=/path/to/key.pub. Ctrl-C stops Berth.`,
     '',
   ];

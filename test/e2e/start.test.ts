@@ -71,7 +71,7 @@ describe('berth start', () => {
     });
     const web = `http://127.0.0.1:${p.env.BERTH_WEB_PORT}`;
     assert.ok(p.stderr.some((l) => l.includes(`status page (admin, loopback)`) && l.includes(web)));
-    assert.ok(p.stderr.some((l) => l.includes('berth ssh-keys:add admin')));
+    assert.ok(p.stderr.some((l) => l.includes('npx berth ssh-keys:add admin')));
     assert.deepEqual((await get(`${web}/healthz`)).status, 200);
 
     const added = await berth(['ssh-keys:add', 'admin'], p.env, keys.publicPath);
