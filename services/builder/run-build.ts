@@ -1,9 +1,9 @@
 // One build from start to image, in the order a person reads it in the log:
 // the commit (from the push's quarantine or the repository), how to build it
-// (detect.ts), the context archive (source.ts), the Docker build
-// (dockerfile.ts). Stopping is the caller's: every step honours `signal`,
-// and the build rejects with the signal's reason. The scratch directory is
-// removed whatever happens.
+// (detect.ts), the context archive (source.ts) less what .dockerignore lists
+// (dockerignore.ts), the Docker build (dockerfile.ts). Stopping is the
+// caller's: every step honours `signal`, and the build rejects with the
+// signal's reason. The scratch directory is removed whatever happens.
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -12,6 +12,7 @@ import type { BuildLog } from './build-log.ts';
 import { detectBuilder } from './detect.ts';
 import { buildDockerfile } from './dockerfile.ts';
 import { describeDockerfile } from './dockerfile-syntax.ts';
+import { DOCKERIGNORE, dockerignoreFilter, filterTar } from './dockerignore.ts';
 import { CommitSource, makeWorkDir, type SourcePaths } from './source.ts';
 import type { BuildRequest, BuildResult } from './types.ts';
 
@@ -49,9 +50,24 @@ export async function runBuild(deps: BuildDeps, run: BuildRun): Promise<BuildRes
   const info = describeDockerfile(await source.readFile(detection.dockerfile));
   const work = await makeWorkDir(deps.paths.root, run.id);
   try {
-    const contextTar = path.join(work, 'context.tar');
+    let contextTar = path.join(work, 'commit.tar');
     await source.exportArchive(contextTar);
     signal.throwIfAborted();
+    // As `docker build`: what the root's .dockerignore lists is not sent.
+    const ignore = await source.entry(DOCKERIGNORE);
+    if (ignore?.type === 'blob' && ignore.mode !== '120000') {
+      const excluded = dockerignoreFilter(
+        await source.readFile(DOCKERIGNORE),
+        detection.dockerfile,
+      );
+      const filtered = path.join(work, 'context.tar');
+      const left = await filterTar(contextTar, filtered, excluded);
+      contextTar = filtered;
+      log.detail(
+        `${DOCKERIGNORE}: ${left} ${left === 1 ? 'path' : 'paths'} left out of the context`,
+      );
+      signal.throwIfAborted();
+    }
     const image = buildImageRef(request.app, run.id);
     const built = await buildDockerfile({
       docker: deps.docker,

@@ -324,6 +324,56 @@ describe('the builder', () => {
     t.diagnostic(`cold build ${Math.round(first.ms)} ms, warm build ${Math.round(second.ms)} ms`);
   });
 
+  test('leaves what .dockerignore lists out of the context, and changing it keeps the cache', async () => {
+    const app = await newApp();
+    const rev1 = await commit(app, {
+      '.dockerignore': '# not sent\nsecret.txt\nlogs/\n*.tmp\n!keep.tmp\n',
+      Dockerfile: [
+        'FROM debian:bookworm-slim',
+        `ENV BERTH_TEST_RUN=${dockerRun.runId}`,
+        'COPY . /app',
+        'RUN ls -A /app > /listing',
+        'CMD ["cat", "/listing"]',
+        '',
+      ].join('\n'),
+      'index.txt': 'index\n',
+      'secret.txt': 'secret one\n',
+      'x.tmp': 'scratch\n',
+      'keep.tmp': 'kept\n',
+    });
+    // git tracks no empty directory: logs/ needs a file.
+    const work = path.join(scratch, 'work', app);
+    await mkdir(path.join(work, 'logs'));
+    const rev2 = await commit(app, { 'logs/app.log': 'a log line\n' });
+    assert.notEqual(rev1, rev2);
+    const first = await build(main, app, rev2);
+    assert.equal(
+      first.result.status,
+      'succeeded',
+      `${first.result.error}\n${first.lines.join('\n')}`,
+    );
+    assert.ok(
+      first.lines.includes('       .dockerignore: 4 paths left out of the context'),
+      first.lines.join('\n'),
+    );
+    const listing = (await runImage(`berth/${app}:${first.id}`)).replace(/\r/g, '').split('\n');
+    for (const name of ['Dockerfile', 'keep.tmp', 'index.txt']) {
+      assert.ok(listing.includes(name), `${name} is in ${listing.join(' ')}`);
+    }
+    for (const name of ['secret.txt', 'logs', 'x.tmp']) {
+      assert.ok(!listing.includes(name), `${name} is not in ${listing.join(' ')}`);
+    }
+
+    // Only ignored files changed: the COPY step (3) comes from the cache.
+    const rev3 = await commit(app, { 'secret.txt': 'secret two\n', 'logs/app.log': 'another\n' });
+    const second = await build(main, app, rev3);
+    assert.equal(second.result.status, 'succeeded', second.lines.join('\n'));
+    const step = (n: number) => second.lines.findIndex((l) => l.startsWith(`       Step ${n}/`));
+    const cached = (n: number) =>
+      second.lines.slice(step(n), step(n + 1)).includes('        ---> Using cache');
+    assert.deepEqual([2, 3, 4].map(cached), [true, true, true], second.lines.join('\n'));
+  });
+
   test('reads the commit from the push quarantine; a quarantine that is gone fails clearly', async () => {
     const app = await newApp();
     const work = path.join(scratch, 'work', app);
