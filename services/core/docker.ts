@@ -22,10 +22,6 @@ export const LABELS = {
   release: 'berth.release',
   /** The instance number of a container within its process type. */
   instance: 'berth.instance',
-  /** The build that made an image. */
-  build: 'berth.build',
-  /** The commit (40 hex) an image was built from. */
-  commit: 'berth.commit',
   /** The stack an image is (bookworm) on the stack image itself. */
   stack: 'berth.stack',
   /** Tests: the run that created the object, so that the run can remove it. */

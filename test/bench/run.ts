@@ -7,10 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
+import { buildScenario } from './scenarios/build.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
 
-const SCENARIOS: readonly Scenario[] = [startScenario, sshVersionScenario];
+const SCENARIOS: readonly Scenario[] = [startScenario, sshVersionScenario, buildScenario];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 async function main(names: string[]): Promise<number> {

@@ -78,8 +78,6 @@ describe('the local Docker Engine', () => {
       process: 'berth.process',
       release: 'berth.release',
       instance: 'berth.instance',
-      build: 'berth.build',
-      commit: 'berth.commit',
       stack: 'berth.stack',
       testRun: 'berth.test-run',
     });
