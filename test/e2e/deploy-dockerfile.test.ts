@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { LABELS } from '../../services/core/docker.ts';
-import { testDocker } from '../harness/docker.ts';
+import { removeAppImages, testDocker } from '../harness/docker.ts';
 import { startPlatform } from '../harness/platform.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -47,16 +47,7 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     const app = `df${randomBytes(4).toString('hex')}`;
     const layers = new Set<string>();
     t.after(async () => {
-      const images = await docker.listImages({
-        all: true,
-        filters: { label: [`${LABELS.app}=${app}`] },
-      });
-      for (const image of images.sort((a, b) => b.Created - a.Created)) {
-        await docker
-          .getImage(image.Id)
-          .remove({ force: true })
-          .catch(() => {});
-      }
+      await removeAppImages(docker, app);
       for (const id of [...layers].reverse()) {
         await docker
           .getImage(id)

@@ -5,9 +5,10 @@
 //
 // The repositories expect ioredis' default reply shapes (RESP2, or RESP3 with
 // the "legacy" mapping).
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { BerthError } from '../errors.ts';
+import { connectRedis } from '../redis.ts';
 import { Apps } from './apps.ts';
 import { Certs } from './certs.ts';
 import { ConfigVarsRepo } from './config-vars.ts';
@@ -93,17 +94,6 @@ export class Store {
   }
 }
 
-/** The URL with any password hidden, for messages. */
-function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
-
 /**
  * Connects to config.redisUrl, checks the schema under config.redisPrefix and
  * returns a store that owns the connection (close() it).
@@ -116,27 +106,7 @@ export async function openStore(
     onError?: (error: Error) => void;
   } = {},
 ): Promise<Store> {
-  const redis = new Redis(config.redisUrl, { lazyConnect: true });
-  // The socket's own error says more than ioredis' "Connection is closed".
-  let socketError: Error | undefined;
-  const firstError = (e: Error) => {
-    socketError ??= e;
-  };
-  redis.on('error', firstError);
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (e) {
-    redis.disconnect();
-    const cause = socketError ?? e;
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new BerthError(
-      'BERTH_E_REDIS_UNAVAILABLE',
-      { url: shownUrl(config.redisUrl), reason },
-      { cause },
-    );
-  }
-  redis.off('error', firstError);
+  const redis = await connectRedis(config.redisUrl);
   if (options.onError) redis.on('error', options.onError);
   const store = new Store(redis, config.redisPrefix, { ...options, ownsConnection: true });
   try {
