@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { LABELS } from '../../services/core/docker.ts';
 import { removeAppImages, testDocker } from '../harness/docker.ts';
-import { startPlatform } from '../harness/platform.ts';
+import { platformKnownHosts, startPlatform } from '../harness/platform.ts';
+import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -67,12 +68,8 @@ describe('git push of a Dockerfile app to a running Berth', () => {
       'the builder lists no endpoint',
     );
     const port = p.env.BERTH_SSH_PORT ?? '';
-    const hostKey = (
-      await readFile(path.join(dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
-    ).trim();
-    const knownHosts = path.join(dir, 'known_hosts');
-    await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
-    const sshCommand = `ssh -i ${admin.privatePath} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${knownHosts}`;
+    const knownHosts = await platformKnownHosts(p, path.join(dir, 'known_hosts'));
+    const sshCommand = opensshCommand({ key: admin.privatePath, knownHosts });
 
     const work = path.join(dir, app);
     const git = (...args: string[]) => execFileP('git', args, { cwd: work });

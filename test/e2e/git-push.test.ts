@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { dataPaths } from '../../services/core/paths.ts';
 import { removeAppImages, testDocker } from '../harness/docker.ts';
-import { startPlatform } from '../harness/platform.ts';
+import { platformKnownHosts, startPlatform } from '../harness/platform.ts';
 import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -54,11 +54,7 @@ describe('git push over SSH to a running Berth', () => {
       await p.stopRedis();
     });
     const port = p.env.BERTH_SSH_PORT ?? '';
-    const hostKey = (
-      await readFile(path.join(dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
-    ).trim();
-    const knownHosts = path.join(dir, 'known_hosts');
-    await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
+    const knownHosts = await platformKnownHosts(p, path.join(dir, 'known_hosts'));
     const sshOpts = (key: string) => opensshCommand({ key, knownHosts });
 
     // ssh berth@HOST version, with the real OpenSSH client.

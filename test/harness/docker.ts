@@ -151,19 +151,25 @@ export async function cleanupDocker(runId: string, client?: Docker): Promise<Cle
   return report;
 }
 
-/**
- * Removes the images the platform built for `app` (label berth.app), newest
- * first, for tests whose builds run inside `npm start` and so carry no test label.
- */
-export async function removeAppImages(docker: Docker, app: string): Promise<void> {
-  const images = await docker.listImages({
-    all: true,
-    filters: { label: [`${LABELS.app}=${app}`] },
-  });
+/** Removes every image carrying label=value, newest first (children before parents). */
+export async function removeImagesByLabel(
+  docker: Docker,
+  label: string,
+  value: string,
+): Promise<void> {
+  const images = await docker.listImages({ all: true, filters: { label: [`${label}=${value}`] } });
   for (const image of images.sort((a, b) => b.Created - a.Created)) {
     await docker
       .getImage(image.Id)
       .remove({ force: true })
       .catch(() => {});
   }
+}
+
+/**
+ * Removes the images the platform built for `app` (label berth.app), for
+ * tests whose builds run inside `npm start` and so carry no test label.
+ */
+export function removeAppImages(docker: Docker, app: string): Promise<void> {
+  return removeImagesByLabel(docker, LABELS.app, app);
 }

@@ -2,7 +2,7 @@
 // its own data directory, free ports, its own Redis (started by Berth itself
 // on a free port, as on a fresh machine) and a fresh key prefix.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +123,17 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
       }
     },
   };
+}
+
+/**
+ * Writes a known_hosts file holding the platform's SSH host key for
+ * [127.0.0.1]:<its SSH port>, so the OpenSSH client checks the key strictly.
+ */
+export async function platformKnownHosts(p: Platform, file: string): Promise<string> {
+  const dataDir = p.env.BERTH_DATA_DIR ?? '';
+  const hostKey = (
+    await readFile(path.join(dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+  ).trim();
+  await writeFile(file, `[127.0.0.1]:${p.env.BERTH_SSH_PORT} ${hostKey}\n`);
+  return file;
 }

@@ -34,20 +34,13 @@ import type { DataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { ensureRepo } from '../../services/git-receiver/repos.ts';
 import { cleanupDocker, testDocker, testDockerRun } from '../harness/docker.ts';
+import { testGitEnv } from '../harness/git.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const execFileP = promisify(execFile);
 const searchPath = systemSearchPath(process.env.PATH);
-const GIT_ENV = {
-  PATH: searchPath,
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-};
+const GIT_ENV = testGitEnv({ PATH: searchPath });
 const git = async (args: string[], cwd: string, env: Record<string, string> = {}) =>
   (await execFileP('git', args, { cwd, env: { ...GIT_ENV, ...env } })).stdout.trim();
 

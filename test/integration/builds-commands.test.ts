@@ -26,6 +26,7 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { LUA_LAYOUT, Store } from '../../services/core/store/index.ts';
 import { type FakeBuilder, startFakeBuilder } from '../fixtures/fake-builder.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
+import { testGitEnv } from '../harness/git.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -66,15 +67,7 @@ after(async () => {
 
 // ------------------------------------------------------------------ helpers
 
-const gitEnv = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-};
+const gitEnv = testGitEnv();
 
 async function git(gitDir: string, args: string[], input?: string): Promise<string> {
   const child = execFileP('git', [`--git-dir=${gitDir}`, ...args], { env: gitEnv });

@@ -39,6 +39,7 @@ import {
   type GitStdioServer,
   startGitStdioServer,
 } from '../fixtures/git-stdio-server.ts';
+import { testGitEnv } from '../harness/git.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -90,22 +91,13 @@ after(async () => {
 // ------------------------------------------------------------------ helpers
 
 function clientEnv(user: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+  return testGitEnv({
     HOME: home,
-    LANG: 'C',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_AUTHOR_NAME: 'Test',
-    GIT_AUTHOR_EMAIL: 'test@example.com',
-    GIT_COMMITTER_NAME: 'Test',
-    GIT_COMMITTER_EMAIL: 'test@example.com',
-    GIT_TERMINAL_PROMPT: '0',
     GIT_SSH_COMMAND: `'${process.execPath}' '${GIT_OVER_STDIO}'`,
     GIT_SSH_VARIANT: 'ssh',
     BERTH_TEST_GIT_SOCKET: socketPath,
     BERTH_TEST_GIT_USER: user,
-  };
+  });
 }
 
 interface Run {

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../../infra/bootstrap/data-dir.ts';
+import { ensureDockerEngine } from '../../../infra/bootstrap/docker-engine.ts';
+import { silentProgress } from '../../../infra/bootstrap/progress.ts';
 import { startRedisServer } from '../../../infra/redis-server.ts';
 import { createBuildQueue, enqueueBuild, followBuild } from '../../../services/builder/queue.ts';
 import { startBuildWorker } from '../../../services/builder/worker.ts';
@@ -18,6 +20,7 @@ import { loadConfig } from '../../../services/core/config.ts';
 import { createDockerClient, LABELS } from '../../../services/core/docker.ts';
 import { systemSearchPath } from '../../../services/core/programs.ts';
 import { ensureRepo } from '../../../services/git-receiver/repos.ts';
+import { removeImagesByLabel } from '../../harness/docker.ts';
 import { freePort } from '../../harness/ports.ts';
 import { figure, type Scenario } from '../scenario.ts';
 
@@ -47,7 +50,15 @@ export const buildScenario: Scenario = {
     });
     const redis = new Redis(redisServer.url);
     const connection = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-    const docker = await createDockerClient(loadConfig({}));
+    // Like npm test: an engine that is not running is started for the run, then stopped.
+    const config = loadConfig({ DOCKER_HOST: process.env.DOCKER_HOST });
+    const engine = await ensureDockerEngine({
+      config,
+      progress: silentProgress,
+      logDir: scratch,
+      searchPath: systemSearchPath(process.env.PATH),
+    });
+    const docker = await createDockerClient(config);
     const paths = await prepareDataDir(path.join(scratch, 'data'));
     const searchPath = systemSearchPath(process.env.PATH);
     const prefix = 'bench:';
@@ -141,16 +152,8 @@ export const buildScenario: Scenario = {
       await queue.close();
       connection.disconnect();
       redis.disconnect();
-      const images = await docker.listImages({
-        all: true,
-        filters: { label: [`${LABELS.testRun}=${benchLabel}`] },
-      });
-      for (const image of images.sort((a, b) => b.Created - a.Created)) {
-        await docker
-          .getImage(image.Id)
-          .remove({ force: true })
-          .catch(() => {});
-      }
+      await removeImagesByLabel(docker, LABELS.testRun, benchLabel);
+      if (engine.startedByUs) await engine.stop();
       try {
         process.kill(redisServer.pid, 'SIGKILL');
       } catch {}
