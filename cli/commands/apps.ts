@@ -3,7 +3,6 @@ import { createInterface } from 'node:readline';
 import { appInfo, createApp, destroyApp, listApps, renameApp } from '../../services/apps/apps.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import { removeRepo, renameRepo } from '../../services/git-receiver/repos.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
@@ -107,10 +106,7 @@ export const appsCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const [to = ''] = args;
-      const paths = dataPaths(ctx.config().dataDir);
-      await renameApp(await ctx.store(), app, to, {
-        moveFiles: (from, target) => renameRepo(paths, from, target),
-      });
+      await renameApp(await ctx.store(), app, to, dataPaths(ctx.config().dataDir));
       ctx.stdout.write(`-----> Renamed ${app.name} to ${to}\n`);
       ctx.stdout.write(`       git remote set-url deploy ${sshUrl(ctx)}/${to}\n`);
       return EXIT.ok;
@@ -145,10 +141,7 @@ export const appsCommands: readonly Command[] = [
           });
         }
       }
-      const paths = dataPaths(ctx.config().dataDir);
-      await destroyApp(await ctx.store(), ctx.actor, app.name, {
-        removeFiles: (name) => removeRepo(paths, name),
-      });
+      await destroyApp(await ctx.store(), ctx.actor, app.name, dataPaths(ctx.config().dataDir));
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
       return EXIT.ok;
     },

@@ -3,7 +3,6 @@
 import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import { setRepoHead } from '../../services/git-receiver/repos.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
@@ -17,9 +16,7 @@ export const gitCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const [key = '', value] = args;
-      await setGitSetting(await ctx.store(), app, key, value);
-      // Clones check out the branch that deploys.
-      await setRepoHead(dataPaths(ctx.config().dataDir), app.name, value ?? 'main');
+      await setGitSetting(await ctx.store(), dataPaths(ctx.config().dataDir), app, key, value);
       ctx.stdout.write(`-----> Set ${key} to ${value ?? 'main'} for ${app.name}\n`);
       return EXIT.ok;
     },

@@ -2,8 +2,10 @@
 // command, and later the web API call these, never the store directly).
 import { type Actor, isAdmin } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
+import type { DataPaths } from '../core/paths.ts';
 import type { App, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { removeRepo, renameRepo, setRepoHead } from '../git-receiver/repos.ts';
 import { authorizeApp, mayAccess } from './access.ts';
 
 /**
@@ -63,10 +65,8 @@ export async function appInfo(store: Store, app: App, sshUrl: string): Promise<A
   return { app, current, domains, gitUrl: `${sshUrl}/${app.name}` };
 }
 
-export interface DestroyDeps {
-  /** Removes what lives outside Redis (the git repository; later containers and images). */
-  removeFiles(app: string): Promise<void>;
-}
+/** Where an app's files live (its git repository under repos/). */
+export type AppFiles = Pick<DataPaths, 'repos'>;
 
 /**
  * Destroys the app: its state in Redis first (so a concurrent push sees it
@@ -76,11 +76,12 @@ export async function destroyApp(
   store: Store,
   actor: Actor,
   name: string,
-  deps: DestroyDeps,
+  files: AppFiles,
 ): Promise<void> {
   await authorizeApp(store, actor, name, 'destroy');
   await store.apps.destroy(name);
-  await deps.removeFiles(name);
+  // Later issues add the app's containers and images here.
+  await removeRepo(files, name);
 }
 
 /**
@@ -91,12 +92,12 @@ export async function renameApp(
   store: Store,
   app: App,
   to: string,
-  deps: { moveFiles(from: string, to: string): Promise<void> },
+  files: AppFiles,
 ): Promise<void> {
   validate.appName(to);
   await store.apps.rename(app.name, to);
   try {
-    await deps.moveFiles(app.name, to);
+    await renameRepo(files, app.name, to);
   } catch (e) {
     // The files did not move: put the state back so the two still agree.
     await store.apps.rename(to, app.name).catch(() => {});
@@ -123,6 +124,7 @@ export type GitSetting = (typeof GIT_SETTINGS)[number];
 
 export async function setGitSetting(
   store: Store,
+  files: AppFiles,
   app: App,
   key: string,
   value: string | undefined,
@@ -133,5 +135,8 @@ export async function setGitSetting(
     });
   }
   // No value: back to the default, as Dokku's git:set does.
-  await store.apps.setDeployBranch(app.name, value ?? 'main');
+  const branch = value ?? 'main';
+  await store.apps.setDeployBranch(app.name, branch);
+  // Clones check out the branch that deploys.
+  await setRepoHead(files, app.name, branch);
 }

@@ -1,6 +1,11 @@
 // Runs Berth commands through the real dispatcher for a given actor, with
 // captured output, against a store on a fresh key prefix.
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { after } from 'node:test';
 import type { CommandContext } from '../../cli/command.ts';
 import { dispatch } from '../../cli/dispatch.ts';
 import type { Actor } from '../../services/core/actor.ts';
@@ -13,10 +18,14 @@ export interface CommandResult {
   stderr: string;
 }
 
-export function commandRunner(
-  store: Store,
-  config: Config = loadConfig({ BERTH_DOMAIN: 'berth.test' }),
-) {
+/** A data directory of the test's own: app commands touch git repositories under it. */
+function scratchConfig(): Config {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-commands-'));
+  after(() => rm(dataDir, { recursive: true, force: true }));
+  return loadConfig({ BERTH_DOMAIN: 'berth.test', BERTH_DATA_DIR: dataDir });
+}
+
+export function commandRunner(store: Store, config: Config = scratchConfig()) {
   return async (actor: Actor, argv: string[], stdin = ''): Promise<CommandResult> => {
     const out = new PassThrough();
     const err = new PassThrough();

@@ -1,9 +1,14 @@
 // The command line as users meet it, through the one dispatcher the SSH
 // server and the local berth share: grammar, permissions, hostile input.
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ROOT } from '../../services/core/actor.ts';
+import { loadConfig } from '../../services/core/config.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { ensureRepo } from '../../services/git-receiver/repos.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
@@ -234,5 +239,31 @@ describe('apps:rename', () => {
     );
     assert.equal((await run(bob, ['apps:rename', 'new-name', 'Bad;name'])).code, 2);
     assert.equal(await keyCount(), before);
+  });
+});
+
+describe("the app's git repository follows the commands", () => {
+  test('git:set moves HEAD, apps:rename moves the repository, apps:destroy removes it', async () => {
+    const dataDir = await tempDir();
+    const files = dataPaths(dataDir);
+    const local = commandRunner(
+      store,
+      loadConfig({ BERTH_DOMAIN: 'berth.test', BERTH_DATA_DIR: dataDir }),
+    );
+    assert.equal((await local(bob, ['apps:create', 'repo-app'])).code, 0);
+    await ensureRepo(files, 'repo-app');
+    assert.equal((await local(bob, ['git:set', 'repo-app', 'deploy-branch', 'prod'])).code, 0);
+    const head = () => readFile(path.join(files.repos, 'repo-app.git', 'HEAD'), 'utf8');
+    assert.equal((await head()).trim(), 'ref: refs/heads/prod');
+    assert.equal((await local(bob, ['apps:rename', 'repo-app', 'repo-two'])).code, 0);
+    assert.deepEqual(
+      (await readdir(files.repos)).filter((d) => !d.startsWith('.')),
+      ['repo-two.git'],
+    );
+    assert.equal((await local(bob, ['apps:destroy', 'repo-two', '--force'])).code, 0);
+    assert.deepEqual(
+      (await readdir(files.repos)).filter((d) => !d.startsWith('.')),
+      [],
+    );
   });
 });
