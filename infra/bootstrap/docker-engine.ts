@@ -193,7 +193,9 @@ async function startDockerd(o: {
   const answer = await waitForEngine(
     o.config,
     o.timeoutMs,
-    () => exit === undefined,
+    // The exit event can come late on a busy machine (seen: not within 60 s
+    // under a full test run); /proc knows at once that it is a zombie or gone.
+    () => exit === undefined && (pid === undefined || isAlive(pid)),
     async () => {
       const line = await lastLogLine(logPath, logStart);
       if (line) step.update(line);
@@ -210,7 +212,10 @@ async function startDockerd(o: {
     return { startedByUs: true, pid, logPath, stop: () => stopProcess('dockerd', pid, exited) };
   }
   const last = await lastLogLine(logPath, logStart);
-  if (exit === undefined && pid !== undefined) await stopProcess('dockerd', pid, exited, 10_000);
+  if (exit === undefined && pid !== undefined) {
+    if (isAlive(pid)) await stopProcess('dockerd', pid, exited, 10_000);
+    else await Promise.race([exited, sleep(5000)]); // gone: its exit status is on the way
+  }
   const how = exit !== undefined ? `dockerd exited (${exit})` : answer.reason;
   throw new BerthError('BERTH_E_DOCKER_UNAVAILABLE', {
     host: dockerHostLabel(o.config),

@@ -214,6 +214,31 @@ export async function finishBuild(
   return wrote === 1;
 }
 
+/**
+ * Replaces the app's newest build while it still waits for a builder: takes
+ * its job off the queue and ends it failed with `error`, which its follower
+ * (the push that asked for it) reports. Resolves the build's id, or undefined
+ * when the newest build runs, has ended, or there is none: a job a worker
+ * has taken is locked, and removing it does nothing.
+ */
+export async function supersedeQueuedBuild(
+  queue: BuildQueue,
+  app: string,
+  error: string,
+): Promise<string | undefined> {
+  const connection = queue.opts.connection;
+  if (!(connection instanceof Redis))
+    throw new Error('a build queue from createBuildQueue() is needed');
+  const prefix = redisPrefixOf(queue);
+  const [id] = await connection.zrevrange(appBuildsKey(prefix, app), 0, 0);
+  if (id === undefined) return undefined;
+  const state = await queue.getJobState(id);
+  if (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed') return undefined;
+  if ((await queue.remove(id)) !== 1) return undefined;
+  await finishBuild(connection, prefix, id, { status: 'failed', error });
+  return id;
+}
+
 /** Asks the worker to stop the build (see "Cancel" above). */
 export async function requestCancel(
   redis: Redis,

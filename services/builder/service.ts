@@ -7,7 +7,7 @@ import { dataPaths } from '../core/paths.ts';
 import { connectRedis } from '../core/redis.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { removeStaleWorkDirs } from './source.ts';
-import { BUILD_DEFAULTS, type BuildWorkerOptions, startBuildWorker } from './worker.ts';
+import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
 /** Worker options besides what the service context gives (tests shorten the timings). */
 export type BuilderTuning = Partial<
@@ -24,14 +24,16 @@ export async function start(
   const paths = dataPaths(config.dataDir);
   await mkdir(paths.buildLogs, { recursive: true, mode: 0o750 });
   const docker = await createDockerClient(config);
-  const timeoutMs = tuning.timeoutMs ?? BUILD_DEFAULTS.timeoutMs;
+  const timeoutMs = tuning.timeoutMs ?? config.buildTimeoutMs;
   // Scratch left by a builder that was killed; a running build's is younger.
   await removeStaleWorkDirs(config.dataDir, timeoutMs + 3600_000);
   const connection = await connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (e) => log.warn({ err: e }, 'redis'));
   try {
     const builder = await startBuildWorker({
+      ...(config.buildConcurrency === undefined ? {} : { concurrency: config.buildConcurrency }),
       ...tuning,
+      timeoutMs,
       connection,
       redisPrefix: config.redisPrefix,
       docker,

@@ -23,11 +23,9 @@
 // `running` forever; followBuild() would also end the follow of a job that
 // failed without an entry. Issue 4 still has to test this by killing a worker.
 //
-// NOT YET (issue 4, later steps): one build per app at a time. Today two
-// pushes to one app cannot build at once because the git receiver holds the
-// app's push lock while its build runs, but a rebuild command must take the
-// same per-app lock (or BullMQ groups) before it enqueues; and "a newer push
-// replaces the app's waiting build" is not done.
+// One build per app at a time is not this worker's job: whoever enqueues a
+// build holds the app's build lock (./app-lock.ts) until it has ended, so
+// the queue never holds two runnable builds of one app.
 import os from 'node:os';
 import { Worker } from 'bullmq';
 import type Docker from 'dockerode';
@@ -47,7 +45,7 @@ import {
 import { runBuild } from './run-build.ts';
 
 export const BUILD_DEFAULTS = {
-  /** A build running longer is stopped and fails (`timed out after 30 min`). */
+  /** A build running longer is stopped and fails; the service passes BERTH_BUILD_TIMEOUT. */
   timeoutMs: 30 * 60_000,
   /** How often a running build looks for its cancel key. */
   cancelPollMs: 2000,

@@ -31,6 +31,10 @@ export interface Config {
   /** The Debian 12 image builds and buildpacks run on. */
   readonly stackImage: string;
   readonly logLevel: LogLevel;
+  /** A build running longer is stopped and fails (ms). */
+  readonly buildTimeoutMs: number;
+  /** Builds at once, all apps together; undefined: the builder's default for the machine. */
+  readonly buildConcurrency: number | undefined;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -49,6 +53,8 @@ export const DEFAULTS = {
   BERTH_ADMIN_PUBKEY: '',
   BERTH_STACK_IMAGE: 'berth/stack:bookworm',
   BERTH_LOG_LEVEL: 'info',
+  BERTH_BUILD_TIMEOUT: '30m',
+  BERTH_BUILD_CONCURRENCY: 'auto',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -65,6 +71,15 @@ export class ConfigError extends Error {
 const IMAGE_REF = /^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
 const PREFIX = /^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*:?$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const DURATION = /^([1-9][0-9]{0,5})(s|m|h)$/;
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** "90s", "30m", "2h" in ms; throws the reason for anything else. */
+function parseDuration(v: string): number {
+  const m = DURATION.exec(v);
+  if (!m) throw 'use a number with s, m or h, such as 45m';
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
 
 export function loadConfig(env: Env): Config {
   const problems: BerthError[] = [];
@@ -195,6 +210,24 @@ export function loadConfig(env: Env): Config {
     },
     'info',
   );
+  const buildTimeoutMs = read(
+    'BERTH_BUILD_TIMEOUT',
+    (v) => {
+      const ms = parseDuration(v);
+      if (ms < 10_000 || ms > 24 * 3_600_000) throw 'use between 10s and 24h';
+      return ms;
+    },
+    0,
+  );
+  const buildConcurrency = read(
+    'BERTH_BUILD_CONCURRENCY',
+    (v) => {
+      if (v === 'auto') return undefined;
+      if (!/^[1-9][0-9]?$/.test(v)) throw 'use auto or a number of builds from 1 to 99';
+      return Number(v);
+    },
+    undefined,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -212,6 +245,8 @@ export function loadConfig(env: Env): Config {
     adminPubkeyPath,
     stackImage,
     logLevel,
+    buildTimeoutMs,
+    buildConcurrency,
   });
 }
 
@@ -232,5 +267,15 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ADMIN_PUBKEY: config.adminPubkeyPath ?? '',
     BERTH_STACK_IMAGE: config.stackImage,
     BERTH_LOG_LEVEL: config.logLevel,
+    BERTH_BUILD_TIMEOUT: formatDurationVar(config.buildTimeoutMs),
+    BERTH_BUILD_CONCURRENCY:
+      config.buildConcurrency === undefined ? 'auto' : String(config.buildConcurrency),
   };
+}
+
+/** The shortest BERTH_BUILD_TIMEOUT spelling of a duration parseDuration accepts. */
+function formatDurationVar(ms: number): string {
+  if (ms % UNIT_MS.h === 0) return `${ms / UNIT_MS.h}h`;
+  if (ms % UNIT_MS.m === 0) return `${ms / UNIT_MS.m}m`;
+  return `${Math.round(ms / 1000)}s`;
 }

@@ -275,6 +275,12 @@ export const ERRORS = {
     "the build's containers were stopped; make the build faster or raise the builder's timeout",
   ),
   BERTH_E_BUILD_CANCELLED: spec('cancelled: {reason}', EXIT.failed, 409),
+  BERTH_E_BUILD_SUPERSEDED: spec(
+    'a newer {what} to {app}{by} replaced this one while it waited; nothing was built from it',
+    EXIT.failed,
+    409,
+    'the newer one builds next; push again if this commit should go live instead',
+  ),
   BERTH_E_BUILD_STALLED: spec(
     'the builder running this build stopped and it was not finished ({reason})',
     EXIT.failed,

@@ -11,26 +11,27 @@
 //                                       "remote: ..." ◀── lines ◀─┤ follow its log stream
 //                       refs updated only on exit 0 ◀── status ◀──┘ succeeded → 0, else 1
 //
-// Pushes to one app are serialized by a Redis lock (SET NX PX, renewed while
-// the push runs) taken before git-receive-pack starts, so the second push sees
-// the refs the first one left and its own build's result. When the client goes
-// away mid-build, git is stopped before it updates any ref, the build is asked
-// to cancel, and the lock is released once the build has ended (or after a
+// Pushes to one app are serialized by the app's build lock
+// (../builder/app-lock.ts) taken before git-receive-pack starts, so the next
+// push sees the refs the previous one left. While a push waits for the lock, a
+// newer push replaces it (and the holder's build, if no builder has taken it
+// yet): only the newest waiting push is built. When the client goes away
+// mid-build, git is stopped before it updates any ref, the build is asked to
+// cancel, and the lock is released once the build has ended (or after a
 // grace period); a Berth that dies holding the lock loses it after its TTL.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { authorizeApp } from '../apps/access.ts';
+import { acquireAppLock } from '../builder/app-lock.ts';
 import {
   type BuildQueue,
   type BuildResult,
   enqueueBuild,
   followBuild,
   requestCancel,
+  supersedeQueuedBuild,
 } from '../builder/queue.ts';
 import { type Actor, actorName, isAdmin } from '../core/actor.ts';
 import { BerthError, EXIT, errorLine, isBerthError } from '../core/errors.ts';
@@ -89,60 +90,6 @@ export function parseGitCommand(
   if (name !== 'git-receive-pack' && name !== 'git-upload-pack') return undefined;
   // More than one argument is not a repository; validate.repoPath refuses it with one line.
   return { service: name, repoArg: extra.length > 0 ? words.slice(1).join(' ') : repoArg };
-}
-
-// ---------------------------------------------------------------- push lock
-
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-
-interface PushLock {
-  release(): Promise<void>;
-}
-
-/** The key of an app's push lock (docs: `P push-lock:<app>`). */
-export const pushLockKey = (redisPrefix: string, app: string): string =>
-  `${redisPrefix}push-lock:${validate.appName(app)}`;
-
-async function acquirePushLock(
-  redis: Redis,
-  key: string,
-  opts: {
-    ttlMs: number;
-    pollMs: number;
-    signal: AbortSignal;
-    onWait: () => void;
-    onLost: () => void;
-  },
-): Promise<PushLock> {
-  const token = randomBytes(16).toString('hex');
-  let waited = false;
-  for (;;) {
-    opts.signal.throwIfAborted();
-    if ((await redis.set(key, token, 'PX', opts.ttlMs, 'NX')) === 'OK') break;
-    if (!waited) opts.onWait();
-    waited = true;
-    await sleep(opts.pollMs, undefined, { signal: opts.signal });
-  }
-  const renew = setInterval(
-    () => {
-      redis.eval(RENEW, 1, key, token, opts.ttlMs).then(
-        (ok) => {
-          if (ok !== 0) return;
-          clearInterval(renew);
-          opts.onLost();
-        },
-        () => {}, // Redis unreachable: the next round tells; after the TTL the lock is lost.
-      );
-    },
-    Math.max(50, Math.floor(opts.ttlMs / 3)),
-  );
-  return {
-    async release() {
-      clearInterval(renew);
-      await redis.eval(RELEASE, 1, key, token).catch(() => {}); // expires on its own otherwise
-    },
-  };
 }
 
 // ------------------------------------------------------------------ git run
@@ -388,15 +335,28 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
     if (io.signal.aborted) onClientGone();
     io.signal.addEventListener('abort', onClientGone, { once: true });
     try {
-      const lock = await acquirePushLock(redis, pushLockKey(prefix, app.name), {
+      const who = actorName(actor);
+      const replaced = new BerthError('BERTH_E_BUILD_SUPERSEDED', {
+        what: 'push',
+        app: app.name,
+        by: ` by ${who}`,
+      }).toLine();
+      const lock = await acquireAppLock(redis, prefix, app.name, {
+        who,
+        what: 'push',
         ttlMs: lockTtlMs,
         pollMs: lockPollMs,
         signal: push.signal,
-        onWait: () => io.stderr.write(`-----> Waiting for another push to ${app.name} to finish\n`),
+        onWait: async (first) => {
+          if (first) io.stderr.write(`-----> Waiting for another push to ${app.name} to finish\n`);
+          // The holder's build, if it still waits for a builder, gives way to this push.
+          const id = await supersedeQueuedBuild(queue, app.name, replaced);
+          if (id !== undefined) log?.info({ app: app.name, build: id }, 'queued build replaced');
+        },
         onLost: () => {
-          io.stderr.write(`berth: lost the push lock of ${app.name}; push again\n`);
-          log?.warn({ app: app.name }, 'push lock lost');
-          push.abort(new BerthError('BERTH_E_CONFLICT', { what: `the push lock of ${app.name}` }));
+          io.stderr.write(`berth: lost the build lock of ${app.name}; push again\n`);
+          log?.warn({ app: app.name }, 'build lock lost');
+          push.abort(new BerthError('BERTH_E_CONFLICT', { what: `the build lock of ${app.name}` }));
         },
       });
       try {

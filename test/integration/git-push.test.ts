@@ -11,10 +11,14 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { splitCommandLine } from '../../cli/command-line.ts';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
+import { appLockKey } from '../../services/builder/app-lock.ts';
 import {
   appendBuildLog,
+  BUILD_QUEUE,
   type BuildQueue,
   buildLogKey,
   createBuildQueue,
@@ -22,10 +26,12 @@ import {
   finishBuild,
   followBuild,
   parseLogEntry,
+  queuePrefix,
+  supersedeQueuedBuild,
 } from '../../services/builder/queue.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { createGitHandler, parseGitCommand, pushLockKey } from '../../services/git-receiver/git.ts';
+import { createGitHandler, parseGitCommand } from '../../services/git-receiver/git.ts';
 import {
   ensureRepo,
   removeRepo,
@@ -292,6 +298,44 @@ describe('the build queue contract', () => {
     assert.equal(result.status, 'failed');
     assert.match(result.error ?? '', /stopped without reporting a result \(job unknown\)/);
   });
+
+  test('a build waiting for a builder is replaced with an error its follower sees; a running one is not', async () => {
+    const swap = `${prefix}swap:`; // its own queue: a worker takes the oldest job
+    const q = createBuildQueue(redis, swap);
+    after(() => q.close());
+    const waiting = await enqueueBuild(q, {
+      app: 'swap',
+      rev,
+      ref: 'refs/heads/main',
+      pusher: 'ada',
+    });
+    const following = followBuild(redis, swap, waiting, () => {}, AbortSignal.timeout(5000));
+    assert.equal(await supersedeQueuedBuild(q, 'swap', 'replaced by a newer push'), waiting);
+    assert.deepEqual(await following, { status: 'failed', error: 'replaced by a newer push' });
+    assert.equal(await q.getJob(waiting), undefined, 'off the queue');
+    assert.equal(await supersedeQueuedBuild(q, 'swap', 'again'), undefined, 'it has ended');
+
+    // A worker takes the next one (BullMQ locks an active job): it stays.
+    const running = await enqueueBuild(q, {
+      app: 'swap',
+      rev,
+      ref: 'refs/heads/main',
+      pusher: 'ada',
+    });
+    const worker = new Worker(BUILD_QUEUE, null, {
+      connection: redis.duplicate({ maxRetriesPerRequest: null }),
+      prefix: queuePrefix(swap),
+      autorun: false,
+    });
+    after(async () => {
+      await worker.close();
+      worker.opts.connection instanceof Redis && worker.opts.connection.disconnect();
+    });
+    const job = await worker.getNextJob('test-token');
+    assert.equal(job?.id, running);
+    assert.equal(await supersedeQueuedBuild(q, 'swap', 'no'), undefined);
+    assert.equal(await q.getJobState(running), 'active');
+  });
 });
 
 describe('bare repositories', () => {
@@ -525,32 +569,49 @@ describe('git push', () => {
     first = next;
   });
 
-  test('two pushes to one app at once are serialized, each with its own result', async () => {
-    const slow = spec({ lines: 8, delayMs: 80 });
+  test('pushes to one app build one after the other; a newer waiting push replaces the older', async () => {
+    const slow = spec({ lines: 10, delayMs: 100 });
     const a = await workTree('duo', { '.fake-build': slow, 'a.txt': 'a\n' });
-    const b = await workTree('duo', { '.fake-build': slow, 'b.txt': 'b\n' });
-    // The app exists before the race, so both pushes are plain pushes.
+    const b = await workTree('duo', { 'b.txt': 'b\n' });
+    const c = await workTree('duo', { 'c.txt': 'c\n' });
     await store.apps.create({ name: 'duo', owner: 'ada' });
-    const revA = await gitOk(['rev-parse', 'HEAD'], a);
-    const revB = await gitOk(['rev-parse', 'HEAD'], b);
-    const [ra, rb] = await Promise.all([
-      git(['push', '--force', 'origin', 'main'], { cwd: a }),
-      git(['push', '--force', 'origin', 'main'], { cwd: b }),
-    ]);
-    assert.equal(ra.code, 0, ra.stderr);
-    assert.equal(rb.code, 0, rb.stderr);
-    assert.match(ra.stderr, new RegExp(`Building duo from ${revA.slice(0, 7)}`));
-    assert.match(rb.stderr, new RegExp(`Building duo from ${revB.slice(0, 7)}`));
-    assert.doesNotMatch(ra.stderr, new RegExp(`Building duo from ${revB.slice(0, 7)}`));
-    const waited = [ra, rb].filter((r) =>
-      /^-----> Waiting for another push to duo to finish$/m.test(r.stderr),
+    const [revA, revB, revC] = await Promise.all(
+      [a, b, c].map((d) => gitOk(['rev-parse', 'HEAD'], d)),
     );
-    assert.equal(waited.length, 1, 'the second push waited');
+    const when = (pattern: RegExp) => {
+      let seen!: () => void;
+      const promise = new Promise<void>((resolve) => {
+        seen = resolve;
+      });
+      return { promise, onLine: (line: string) => pattern.test(line) && seen() };
+    };
+    // A builds; B waits for it; C arrives while B waits and takes B's place.
+    const aBuilding = when(/step 1 of 10/);
+    const pushA = git(['push', '--force', 'origin', 'main'], { cwd: a, onLine: aBuilding.onLine });
+    await aBuilding.promise;
+    const bWaiting = when(/^-----> Waiting for another push to duo to finish$/);
+    const pushB = git(['push', '--force', 'origin', 'main'], { cwd: b, onLine: bWaiting.onLine });
+    await bWaiting.promise;
+    const pushC = git(['push', '--force', 'origin', 'main'], { cwd: c, user: 'ada' });
+    const [ra, rb, rc] = await Promise.all([pushA, pushB, pushC]);
+    assert.equal(ra.code, 0, ra.stderr);
+    assert.notEqual(rb.code, 0, rb.stderr);
+    assert.match(
+      rb.stderr,
+      /a newer push to duo by ada replaced this one while it waited; nothing was built from it/,
+    );
+    assert.equal(rc.code, 0, rc.stderr);
+    assert.match(rc.stderr, /^-----> Waiting for another push to duo to finish$/m);
     const builds = (await buildsOf('duo')).sort((x, y) => x.start - y.start);
-    assert.equal(builds.length, 2);
+    assert.deepEqual(
+      builds.map((x) => x.rev),
+      [revA, revC],
+      'B was never built',
+    );
     const [one, two] = builds as [(typeof builds)[0], (typeof builds)[0]];
     assert.ok(one.end <= two.start, `builds overlap: ${JSON.stringify(builds)}`);
-    assert.equal(await bareRev('duo', 'refs/heads/main'), two.rev, 'the later push is deployed');
+    assert.notEqual(revB, revC);
+    assert.equal(await bareRev('duo', 'refs/heads/main'), revC, 'the newest push is deployed');
   });
 
   test('a client killed mid-build leaves no lock held and the repository intact', async () => {
@@ -579,7 +640,7 @@ describe('git push', () => {
 
     const killed = (await buildsOf('kill')).find((b) => b.rev === doomed);
     assert.equal(killed?.status, 'failed', 'the abandoned build was cancelled');
-    assert.equal(await redis.exists(pushLockKey(prefix, 'kill')), 0);
+    assert.equal(await redis.exists(appLockKey(prefix, 'kill')), 0);
     const fsck = await execFileP('git', [
       `--git-dir=${path.join(paths.repos, 'kill.git')}`,
       'fsck',
@@ -603,7 +664,7 @@ describe('git push', () => {
     const dir = await workTree('stale');
     await store.apps.create({ name: 'stale', owner: 'ada' });
     // As if a Berth process had died mid-push: nobody renews or releases it.
-    await redis.set(pushLockKey(prefix, 'stale'), 'dead-berth', 'PX', 1500);
+    await redis.set(appLockKey(prefix, 'stale'), 'dead-berth', 'PX', 1500);
     const started = Date.now();
     const r = await git(['push', 'origin', 'main'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);

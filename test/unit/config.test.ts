@@ -25,6 +25,8 @@ describe('loadConfig', () => {
     assert.equal(c.acmeDirectoryUrl, DEFAULTS.BERTH_ACME_DIRECTORY_URL);
     assert.equal(c.acmeEmail, undefined);
     assert.equal(c.dockerHost, undefined);
+    assert.equal(c.buildTimeoutMs, 30 * 60_000);
+    assert.equal(c.buildConcurrency, undefined);
     assert.ok(Object.isFrozen(c));
   });
 
@@ -84,8 +86,26 @@ describe('loadConfig', () => {
     assert.equal(c.dataDir, '/srv/berth');
   });
 
+  test('build timeout and concurrency: durations with a unit, auto or a count', () => {
+    const c = loadConfig({ BERTH_BUILD_TIMEOUT: '90s', BERTH_BUILD_CONCURRENCY: '3' });
+    assert.equal(c.buildTimeoutMs, 90_000);
+    assert.equal(c.buildConcurrency, 3);
+    assert.equal(loadConfig({ BERTH_BUILD_TIMEOUT: '2h' }).buildTimeoutMs, 7_200_000);
+    const lines = problemsOf({
+      BERTH_BUILD_TIMEOUT: '30',
+      BERTH_BUILD_CONCURRENCY: '0',
+    });
+    assert.deepEqual(lines, [
+      'BERTH_BUILD_TIMEOUT="30": use a number with s, m or h, such as 45m — fix the environment variable and start again',
+      'BERTH_BUILD_CONCURRENCY="0": use auto or a number of builds from 1 to 99 — fix the environment variable and start again',
+    ]);
+    assert.match(problemsOf({ BERTH_BUILD_TIMEOUT: '5s' })[0] ?? '', /between 10s and 24h/);
+  });
+
   test('configToEnv round-trips', () => {
     const c = loadConfig({ BERTH_SSH_PORT: '2022', BERTH_ACME_EMAIL: 'ops@example.com' });
     assert.deepEqual(loadConfig(configToEnv(c)), c);
+    const d = loadConfig({ BERTH_BUILD_TIMEOUT: '600s', BERTH_BUILD_CONCURRENCY: '2' });
+    assert.deepEqual(loadConfig(configToEnv(d)), d);
   });
 });
