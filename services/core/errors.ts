@@ -287,6 +287,24 @@ export const ERRORS = {
     500,
     'push again; the builder log says why it stopped',
   ),
+  BERTH_E_NODE_VERSION: spec(
+    'no Node.js release satisfies engines.node {range}; the available majors are {majors}',
+    EXIT.failed,
+    422,
+    'change engines.node in package.json to a range that includes one of them, such as "{example}"',
+  ),
+  BERTH_E_NODE_REGISTRY: spec(
+    'cannot reach the npm registry {registry} ({reason}) and no cached Node.js satisfies {range} (cached: {cached})',
+    EXIT.failed,
+    503,
+    "check this machine's access to the registry, or set engines.node in package.json to a cached version",
+  ),
+  BERTH_E_NODE_DOWNLOAD: spec(
+    'installing {what} from {url} failed: {reason}',
+    EXIT.failed,
+    502,
+    'build again; if it fails again, check the npm registry or mirror it comes from',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

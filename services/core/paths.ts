@@ -12,6 +12,8 @@ export const DATA_LAYOUT = {
   logs: 'logs',
   redis: 'redis',
   stack: 'stack',
+  /** Language runtimes fetched on the host for buildpack builds (node/<version>). */
+  runtimes: 'runtimes',
   /** The SSH server's host key. */
   ssh: 'ssh',
 } as const;
