@@ -16,13 +16,12 @@ import { parseArgs } from 'node:util';
 import { ensureDockerEngine } from '../infra/bootstrap/docker-engine.ts';
 import { ensurePackages } from '../infra/bootstrap/packages.ts';
 import { createProgress } from '../infra/bootstrap/progress.ts';
-import { ensureStackImage } from '../infra/bootstrap/stack-image.ts';
 import { startRedisServer } from '../infra/redis-server.ts';
 import { loadConfig } from '../services/core/config.ts';
 import { createDockerClient } from '../services/core/docker.ts';
 import { errorLine } from '../services/core/errors.ts';
 import { systemSearchPath } from '../services/core/programs.ts';
-import { cleanupDocker } from './harness/docker.ts';
+import { cleanupDocker, ensureTestStackImage } from './harness/docker.ts';
 import { freePort } from './harness/ports.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -71,7 +70,7 @@ async function main(): Promise<number> {
       if (engine.startedByUs) cleanups.push(() => engine.stop());
       const docker = await createDockerClient(config);
       cleanups.push(() => cleanupDocker(runId));
-      await ensureStackImage({ docker, image: config.stackImage, progress, workDir: scratch });
+      await ensureTestStackImage(docker, scratch, progress);
       const redis = await startRedisServer({
         dir: path.join(scratch, 'redis'),
         port: await freePort(),

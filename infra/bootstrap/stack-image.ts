@@ -1,14 +1,21 @@
 // The stack image: the Debian 12 (bookworm) image that builds and apps run on.
-// Where a registry answers, it is debian:bookworm-slim plus Berth's labels;
-// where none does (the usual case here), a root filesystem made by mmdebstrap
-// from the host's own apt sources, imported into the Engine. It is built once
-// and kept: ensureStackImage returns in milliseconds when it exists.
+// A root filesystem made by mmdebstrap from the host's own apt sources, with
+// the packages the buildpacks need (STACK_PACKAGES), imported into the Engine.
+// It is built once and kept: ensureStackImage returns in milliseconds when it
+// exists and carries the revision of this package list; an image made from
+// another list (or before there was one) is rebuilt and replaced.
+//
+// It is always mmdebstrap, even where a registry would answer: a pulled
+// debian:bookworm-slim lacks the packages, and installing them needs apt in a
+// container, which has no route to a mirror here. mmdebstrap runs on the
+// host, which does.
 //
 // The image is also tagged debian:bookworm-slim when nothing has that tag, so
 // that ordinary Dockerfiles (FROM debian:bookworm-slim) build offline; a
 // debian:bookworm-slim of the user's own is never replaced.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -19,7 +26,6 @@ import {
   inspectImage,
   removeImage,
   tagImage,
-  tryPull,
 } from '../../services/core/docker-images.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import type { Progress, Step } from './progress.ts';
@@ -31,12 +37,48 @@ export const STACK_DEBIAN_VERSION = '12';
 export const BASE_IMAGE = 'debian:bookworm-slim';
 
 /**
+ * What the buildpacks (buildpacks/) need from the stack, installed without
+ * their Recommends (mmdebstrap's default) to keep the image small:
+ * python3 and python3-venv (the venv's pip comes from python3-venv's wheels)
+ * for the python buildpack, nginx-light for the static buildpack's server,
+ * ca-certificates for HTTPS package indexes and apps' own HTTPS requests.
+ * Changing this list changes STACK_REVISION, so every machine rebuilds its
+ * stack at its next start.
+ */
+export const STACK_PACKAGES: readonly string[] = Object.freeze([
+  'ca-certificates',
+  'nginx-light',
+  'python3',
+  'python3-venv',
+]);
+
+/** mmdebstrap's arguments: the host's apt sources, a tar on stdout. */
+const MMDEBSTRAP_ARGS: readonly string[] = [
+  '--variant=apt',
+  `--include=${STACK_PACKAGES.join(',')}`,
+  STACK,
+  '-',
+];
+
+/**
+ * Names what the image is made of: a hash of mmdebstrap's arguments (suite,
+ * variant, package list). An image whose berth.stack.revision differs, or that
+ * has none (made before the stack had packages), is out of date.
+ */
+export const STACK_REVISION = createHash('sha256')
+  .update(MMDEBSTRAP_ARGS.join('\0'))
+  .digest('hex')
+  .slice(0, 12);
+
+/**
  * The labels on the stack image. Not berth.managed: image labels are inherited,
  * so every image a user builds FROM debian:bookworm-slim would carry it, and a
- * clean-up by that label could delete the user's images.
+ * clean-up by that label could delete the user's images. (The revision is
+ * inherited too, which tells which stack an app image was built on.)
  */
 export const STACK_LABELS: Readonly<Record<string, string>> = Object.freeze({
   [LABELS.stack]: STACK,
+  [LABELS.stackRevision]: STACK_REVISION,
 });
 
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -60,21 +102,24 @@ export interface EnsureStackImageOptions {
   rebuild?: boolean;
   /** Scratch space for mmdebstrap (it builds the root filesystem here first). */
   workDir: string;
-  /** How long a pull may go without an answer from the registry (default 5 s). */
-  pullTimeoutMs?: number;
-  /** Try a registry first (default true); false goes straight to mmdebstrap. */
-  pull?: boolean;
+  /**
+   * Also tag it debian:bookworm-slim by the rules above (default true). False
+   * leaves that tag alone: a stack under a tag of its own (a test's, on an
+   * Engine shared with a running Berth) must not move the machine's.
+   */
+  tagBase?: boolean;
 }
 
 export interface StackImageResult {
   /** sha256:... of the image tagged `image`. */
   imageId: string;
   /**
-   * existing: nothing was built; pulled: on debian:bookworm-slim from a registry;
-   * local-base: on a debian:bookworm-slim the machine already had (not Berth's);
+   * existing: nothing was built (the image has the current revision);
    * mmdebstrap: a root filesystem made here from the host's apt sources.
    */
-  source: 'existing' | 'pulled' | 'local-base' | 'mmdebstrap';
+  source: 'existing' | 'mmdebstrap';
+  /** STACK_REVISION, which the image now carries. */
+  revision: string;
   durationMs: number;
   /** The image debian:bookworm-slim points to now (undefined: none). */
   baseImageId: string | undefined;
@@ -82,18 +127,35 @@ export interface StackImageResult {
   removedImageId?: string;
 }
 
-/** Makes sure `image` exists, building it when it does not (or when asked to). */
+/**
+ * Makes sure `image` exists with the current STACK_REVISION, building it when
+ * it does not exist, is of another revision, or when asked to.
+ */
 export async function ensureStackImage(o: EnsureStackImageOptions): Promise<StackImageResult> {
   const started = Date.now();
   const { docker, image, progress } = o;
+  const tagBase = o.tagBase ?? true;
   const old = await inspectImage(docker, image);
-  if (old && !o.rebuild) {
-    const baseImageId = await tagBaseIfFree(docker, old.Id, undefined);
-    return { imageId: old.Id, source: 'existing', durationMs: Date.now() - started, baseImageId };
+  const oldRevision = old?.Config?.Labels?.[LABELS.stackRevision];
+  if (old && !o.rebuild && oldRevision === STACK_REVISION) {
+    const baseImageId = tagBase
+      ? await tagBaseIfFree(docker, old.Id, undefined)
+      : (await inspectImage(docker, BASE_IMAGE))?.Id;
+    return {
+      imageId: old.Id,
+      source: 'existing',
+      revision: STACK_REVISION,
+      durationMs: Date.now() - started,
+      baseImageId,
+    };
   }
 
+  const why =
+    old && !o.rebuild
+      ? `, its packages changed: revision ${oldRevision ?? '(none)'} → ${STACK_REVISION}`
+      : '';
   const step = progress.step(
-    `${old ? 'Rebuilding' : 'Building'} the stack image ${image} (Debian 12)`,
+    `${old ? 'Rebuilding' : 'Building'} the stack image ${image} (Debian 12${why})`,
   );
   let built: Built | undefined;
   try {
@@ -108,7 +170,9 @@ export async function ensureStackImage(o: EnsureStackImageOptions): Promise<Stac
     step.fail(reason);
     throw new BerthError('BERTH_E_STACK_BUILD', { image, reason }, { cause: e });
   }
-  const baseImageId = await tagBaseIfFree(docker, built.id, old?.Id);
+  const baseImageId = tagBase
+    ? await tagBaseIfFree(docker, built.id, old?.Id)
+    : (await inspectImage(docker, BASE_IMAGE))?.Id;
   let removedImageId: string | undefined;
   if (old && old.Id !== built.id) {
     // Still tagged elsewhere, or used by a container or a child image: the Engine refuses, and it stays.
@@ -120,6 +184,7 @@ export async function ensureStackImage(o: EnsureStackImageOptions): Promise<Stac
   return {
     imageId: built.id,
     source: built.source,
+    revision: STACK_REVISION,
     durationMs,
     baseImageId,
     ...(removedImageId ? { removedImageId } : {}),
@@ -134,67 +199,24 @@ interface Built {
 }
 
 async function buildStack(o: EnsureStackImageOptions, step: Step): Promise<Built> {
-  const { docker } = o;
-  const base = await inspectImage(docker, BASE_IMAGE);
-  const baseIsOurs = base?.Config?.Labels?.[LABELS.stack] !== undefined;
-  const usersBase = base !== undefined && !baseIsOurs;
-  let pullFailure = 'pulling was not tried';
-  // A debian:bookworm-slim of the user's own is used as it is, except that a
-  // rebuild first asks the registry for the current one.
-  if (o.pull !== false && (!usersBase || o.rebuild)) {
-    step.update(`pulling ${BASE_IMAGE}`);
-    const pulled = await tryPull(docker, BASE_IMAGE, o.pullTimeoutMs ?? 5000, (line) =>
-      step.update(line),
-    );
-    if (pulled.ok) return { id: await buildOnBase(o, step), source: 'pulled' };
-    pullFailure = pulled.reason;
-    step.update(`no registry (${pulled.reason})`);
-  }
-  if (usersBase) {
-    step.update(`building on the local ${BASE_IMAGE} ${shortId(base.Id)}`);
-    return { id: await buildOnBase(o, step), source: 'local-base' };
-  }
-  step.update('building with mmdebstrap');
-  const { id, bytes } = await mmdebstrapImport(o, step, pullFailure);
+  step.update(`building with mmdebstrap (${STACK_PACKAGES.join(', ')})`);
+  const { id, bytes } = await mmdebstrapImport(o, step);
   return { id, source: 'mmdebstrap', detail: `${(bytes / 1e6).toFixed(0)} MB imported` };
 }
 
-/** debian:bookworm-slim with the stack's configuration and labels (an offline build). */
-async function buildOnBase(o: EnsureStackImageOptions, step: Step): Promise<string> {
-  const dir = await mkdtemp(path.join(await ensureDir(o.workDir), 'stack-build-'));
-  try {
-    const dockerfile = [`FROM ${BASE_IMAGE}`, ...IMAGE_CHANGES].join('\n');
-    await writeFile(path.join(dir, 'Dockerfile'), `${dockerfile}\n`);
-    const stream = await o.docker.buildImage(
-      { context: dir, src: ['Dockerfile'] },
-      { rm: true, forcerm: true, labels: { ...STACK_LABELS } },
-    );
-    let id: string | undefined;
-    await followStream(o.docker, stream, (event) => {
-      if (event.aux?.ID) id = event.aux.ID;
-      if (event.stream) step.update(event.stream);
-    });
-    if (!id) throw new Error('the build gave no image id');
-    return id;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /**
- * `mmdebstrap --variant=apt bookworm -` (the host's apt sources, a tar on
- * stdout) streamed into the Engine's image import. The import is only
+ * `mmdebstrap --variant=apt --include=... bookworm -` (the host's apt sources,
+ * a tar on stdout) streamed into the Engine's image import. The import is only
  * completed when mmdebstrap exits 0, so a failure leaves no image.
  */
 async function mmdebstrapImport(
   o: EnsureStackImageOptions,
   step: Step,
-  pullFailure: string,
 ): Promise<{ id: string; bytes: number }> {
   const tmp = await mkdtemp(path.join(await ensureDir(o.workDir), 'mmdebstrap-'));
   let child: ChildProcess | undefined;
   try {
-    child = spawn('mmdebstrap', ['--variant=apt', STACK, '-'], {
+    child = spawn('mmdebstrap', [...MMDEBSTRAP_ARGS], {
       stdio: ['ignore', 'pipe', 'pipe'],
       // mmdebstrap makes the root filesystem in $TMPDIR before writing the tar.
       env: { ...process.env, TMPDIR: tmp },
@@ -212,7 +234,7 @@ async function mmdebstrapImport(
       proc.on('error', (e) =>
         resolve(
           (e as NodeJS.ErrnoException).code === 'ENOENT'
-            ? `mmdebstrap is not installed (apt-get install -y mmdebstrap), and ${BASE_IMAGE} could not be pulled: ${pullFailure}`
+            ? 'mmdebstrap is not installed: apt-get install -y mmdebstrap (npm start installs it)'
             : e.message,
         ),
       );

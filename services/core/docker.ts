@@ -24,6 +24,8 @@ export const LABELS = {
   instance: 'berth.instance',
   /** The stack an image is (bookworm) on the stack image itself. */
   stack: 'berth.stack',
+  /** What the stack image was made from (STACK_REVISION); another value means rebuild it. */
+  stackRevision: 'berth.stack.revision',
   /** Tests: the run that created the object, so that the run can remove it. */
   testRun: 'berth.test-run',
 } as const;

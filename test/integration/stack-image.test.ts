@@ -1,32 +1,36 @@
-// The stack image against the real Engine. It is built only when it does not
-// exist yet (a cold build takes a minute or two); it is never rebuilt here.
+// The stack image against the real Engine. The test stack (testStackImage) is
+// built only when it is missing or of another revision (a cold build takes a
+// minute); the revision test rebuilds a stack under a tag of the test's own.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
-import { createProgress, silentProgress } from '../../infra/bootstrap/progress.ts';
+import { silentProgress } from '../../infra/bootstrap/progress.ts';
 import {
   BASE_IMAGE,
   ensureStackImage,
   STACK_LABELS,
+  STACK_REVISION,
   type StackImageResult,
 } from '../../infra/bootstrap/stack-image.ts';
-import { DEFAULTS } from '../../services/core/config.ts';
 import { type DockerConnection, LABELS } from '../../services/core/docker.ts';
-import { splitImageRef } from '../../services/core/docker-images.ts';
+import { inspectImage, splitImageRef } from '../../services/core/docker-images.ts';
 import {
   cleanupDocker,
   ensureTestDockerEngine,
+  ensureTestStackImage,
   newTestRunId,
   type TestDockerRun,
   testDocker,
   testDockerRun,
   testLabels,
+  testStackImage,
 } from '../harness/docker.ts';
 import { tempDir } from '../harness/tmp.ts';
 
-const STACK_IMAGE = DEFAULTS.BERTH_STACK_IMAGE;
+const STACK_IMAGE = testStackImage();
+const MB = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 /** Runs a command in a container of `image` labelled for this test; its output and exit code. */
 async function runIn(
@@ -89,12 +93,7 @@ describe('the stack image', () => {
     await ensureTestDockerEngine();
     t = { ...(await testDocker()), ...run };
     // A cold build shows its progress (it takes a while); a warm one prints nothing.
-    first = await ensureStackImage({
-      docker: t.docker,
-      image: STACK_IMAGE,
-      progress: createProgress(process.stderr),
-      workDir: await tempDir('berth-stack'),
-    });
+    first = await ensureTestStackImage(t.docker, await tempDir('berth-stack'));
     if (first.source !== 'existing') {
       process.stderr.write(`# stack image built from ${first.source} in ${first.durationMs} ms\n`);
     }
@@ -104,6 +103,7 @@ describe('the stack image', () => {
     const info = await t.docker.getImage(STACK_IMAGE).inspect();
     assert.equal(info.Id, first.imageId);
     for (const [k, v] of Object.entries(STACK_LABELS)) assert.equal(info.Config.Labels?.[k], v);
+    assert.equal(info.Config.Labels?.[LABELS.stackRevision], STACK_REVISION);
     // Images built FROM the stack inherit its labels: berth.managed must not be one.
     assert.equal(info.Config.Labels?.[LABELS.managed], undefined);
     assert.deepEqual(info.Config.Cmd, ['bash']);
@@ -115,6 +115,80 @@ describe('the stack image', () => {
     assert.match(r.out, /^12\./);
   });
 
+  test('has what the buildpacks need: python3 with venv and pip, nginx with gzip_static, CA certificates', async () => {
+    const r = await runIn(
+      t.docker,
+      STACK_IMAGE,
+      [
+        'sh',
+        '-c',
+        // No network: the venv's pip comes from python3-venv's bundled wheels.
+        'python3 -m venv /tmp/venv && /tmp/venv/bin/pip --version && nginx -V 2>&1 && test -s /etc/ssl/certs/ca-certificates.crt && echo certs-ok',
+      ],
+      t.labels,
+    );
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^pip \d+\.\d+.* \(python 3\.11\)/m);
+    assert.match(r.out, /--with-http_gzip_static_module/);
+    assert.match(r.out, /certs-ok/);
+    const info = await t.docker.getImage(STACK_IMAGE).inspect();
+    process.stderr.write(`# stack image ${STACK_IMAGE}: ${MB(info.Size)}\n`);
+  });
+
+  test('an image of an older revision is rebuilt with the current packages and replaced', async () => {
+    // A stack image of another revision under a tag of this test's own: the
+    // machine's stack and debian:bookworm-slim are not touched.
+    const tag = `berth-test/stack-${t.runId.replace(/\./g, '-')}:bookworm`;
+    const old = await build(
+      t.docker,
+      `FROM ${STACK_IMAGE}\nLABEL ${LABELS.stackRevision}=0-old\n`,
+      {
+        t: tag,
+        labels: t.labels,
+      },
+    );
+    const baseBefore = (await inspectImage(t.docker, BASE_IMAGE))?.Id;
+    let rebuilt: StackImageResult | undefined;
+    try {
+      rebuilt = await ensureStackImage({
+        docker: t.docker,
+        image: tag,
+        progress: silentProgress,
+        workDir: await tempDir('berth-stack'),
+        tagBase: false,
+      });
+      assert.equal(rebuilt.source, 'mmdebstrap');
+      assert.notEqual(rebuilt.imageId, old.id);
+      assert.equal(rebuilt.removedImageId, old.id);
+      assert.equal(await inspectImage(t.docker, old.id), undefined);
+      const info = await t.docker.getImage(tag).inspect();
+      assert.equal(info.Id, rebuilt.imageId);
+      assert.equal(info.Config.Labels?.[LABELS.stackRevision], STACK_REVISION);
+      assert.equal((await inspectImage(t.docker, BASE_IMAGE))?.Id, baseBefore);
+      const r = await runIn(t.docker, tag, ['python3', '-c', 'print("py-ok")'], t.labels);
+      assert.equal(r.out, 'py-ok');
+      process.stderr.write(
+        `# rebuilt stack (mmdebstrap with packages): ${rebuilt.durationMs} ms, ${MB(info.Size)}\n`,
+      );
+
+      const again = await ensureStackImage({
+        docker: t.docker,
+        image: tag,
+        progress: silentProgress,
+        workDir: await tempDir('berth-stack'),
+        tagBase: false,
+      });
+      assert.equal(again.source, 'existing');
+      assert.equal(again.imageId, rebuilt.imageId);
+    } finally {
+      // The rebuilt stack carries no test label (nor would a real one): remove it by name.
+      await t.docker
+        .getImage(rebuilt?.imageId ?? tag)
+        .remove({ force: true })
+        .catch(() => {});
+    }
+  });
+
   test('debian:bookworm-slim resolves (to the stack image unless the machine has its own)', async () => {
     const base = await t.docker.getImage(BASE_IMAGE).inspect();
     assert.equal(base.Id, first.baseImageId);
@@ -124,12 +198,11 @@ describe('the stack image', () => {
 
   test('a second ensure finds it and rebuilds nothing, well under a second', async () => {
     const started = Date.now();
-    const again = await ensureStackImage({
-      docker: t.docker,
-      image: STACK_IMAGE,
-      progress: silentProgress,
-      workDir: await tempDir('berth-stack'),
-    });
+    const again = await ensureTestStackImage(
+      t.docker,
+      await tempDir('berth-stack'),
+      silentProgress,
+    );
     const took = Date.now() - started;
     assert.equal(again.source, 'existing');
     assert.equal(again.imageId, first.imageId);

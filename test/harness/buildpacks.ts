@@ -1,0 +1,256 @@
+// The builder's buildpack contract (buildpacks/README.md), run by hand against
+// the real Engine, so that the buildpacks are tested without the builder: one
+// build container from the stack image with the app in /app, the cache volume
+// at /berth/cache, the config at /berth/env and the buildpacks read-only at
+// /berth/buildpacks; detect, compile and release run in it, and the container
+// is committed as the app image. Apps then run as the builder's launcher runs
+// them: the .profile.d scripts sourced, then `bash -c <command>` with PORT set.
+import { execFile, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+import { tempDir } from './tmp.ts';
+
+export const BUILDPACKS_DIR = fileURLToPath(new URL('../../buildpacks', import.meta.url));
+export const FIXTURE_APPS_DIR = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
+export const BUILDPACK_ORDER = ['node', 'python', 'static', 'procfile'] as const;
+export type BuildpackName = (typeof BUILDPACK_ORDER)[number];
+
+/** The port apps are given at run time in these tests. */
+export const APP_PORT = 5000;
+
+/**
+ * The launcher the builder puts in front of every process (Heroku's): source
+ * /app/.profile.d/*.sh, then run the command with bash from /app.
+ */
+export const LAUNCHER = [
+  'cd /app',
+  'for f in /app/.profile.d/*.sh; do if [ -f "$f" ]; then . "$f"; fi; done',
+  'exec bash -c "$1"',
+].join('\n');
+
+export interface Ran {
+  code: number;
+  out: string;
+}
+
+/** Runs `cmd` in a running container as root from /app; stdout and stderr as one text. */
+export async function execIn(
+  docker: Docker,
+  container: Docker.Container,
+  cmd: string[],
+): Promise<Ran> {
+  const exec = await container.exec({
+    Cmd: cmd,
+    AttachStdout: true,
+    AttachStderr: true,
+    WorkingDir: '/app',
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  const { ExitCode } = await exec.inspect();
+  return { code: ExitCode ?? -1, out: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** Copies the contents of host directory `from` into `to` in the container (tar, as docker cp does). */
+export async function copyInto(container: Docker.Container, from: string, to: string) {
+  const tar = spawn('tar', ['-C', from, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
+  await container.putArchive(tar.stdout, { path: to });
+  const code = await exited;
+  if (code !== 0) throw new Error(`tar -C ${from} exited with ${code}`);
+}
+
+export interface BuildOptions {
+  docker: Docker;
+  stackImage: string;
+  /** Put on the build container, its cache volume and the image committed from it. */
+  labels: Record<string, string>;
+  /** The app's files (a fixture directory). */
+  appDir: string;
+  /** The buildpack to run detect, compile and release of. */
+  buildpack: BuildpackName;
+  /** A Node.js runtime to copy to /app/.heroku/node, as the builder provides one for package.json apps. */
+  nodeRuntime?: string;
+  /**
+   * An npm package folder to add to that runtime (lib/node_modules/npm, with
+   * bin/npm and bin/npx), laid out as in Node.js's own release tarballs.
+   */
+  npm?: string;
+  /** Config vars, one file each in ENV_DIR. */
+  env?: Record<string, string>;
+  /** A name for the cache volume (created when missing); a fresh one by default. */
+  cacheVolume?: string;
+}
+
+export interface BuildResult {
+  detect: Ran;
+  compile: Ran;
+  release: Ran;
+  /** What /app holds at its top level after compile (the image's /app). */
+  files: string[];
+  /** The committed app image (only when compile succeeded). */
+  image?: string;
+}
+
+/** The host's own npm package folder (`npm root -g`/npm), to stand in for a runtime's npm. */
+export async function hostNpm(): Promise<string> {
+  const { stdout } = await promisify(execFile)('npm', ['root', '-g']);
+  return path.join(stdout.trim(), 'npm');
+}
+
+/** The Docker bridge's address on the host: what build containers reach the host by. */
+export async function bridgeGateway(docker: Docker): Promise<string> {
+  const info = (await docker.getNetwork('bridge').inspect()) as {
+    IPAM?: { Config?: { Gateway?: string }[] };
+  };
+  const gateway = info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+  if (!gateway) throw new Error('the bridge network has no gateway address');
+  return gateway;
+}
+
+/** Runs the contract; the build container is removed whatever happens. */
+export async function buildWithBuildpack(o: BuildOptions): Promise<BuildResult> {
+  const { docker } = o;
+  const envDir = await tempDir('berth-env');
+  for (const [key, value] of Object.entries(o.env ?? {})) {
+    await writeFile(path.join(envDir, key), value);
+  }
+  const volume = o.cacheVolume ?? `berth-test-cache-${Math.random().toString(36).slice(2, 10)}`;
+  await docker.createVolume({ Name: volume, Labels: o.labels });
+  const container = await docker.createContainer({
+    Image: o.stackImage,
+    Cmd: ['sleep', 'infinity'],
+    WorkingDir: '/app',
+    Env: ['HOME=/app', 'STACK=bookworm'],
+    Labels: o.labels,
+    HostConfig: {
+      Binds: [
+        `${BUILDPACKS_DIR}:/berth/buildpacks:ro`,
+        `${envDir}:/berth/env:ro`,
+        `${volume}:/berth/cache`,
+      ],
+    },
+  });
+  try {
+    await container.start();
+    await copyInto(container, o.appDir, '/app');
+    if (o.nodeRuntime) {
+      await execIn(docker, container, ['mkdir', '-p', '/app/.heroku/node']);
+      await copyInto(container, o.nodeRuntime, '/app/.heroku/node');
+    }
+    if (o.npm) {
+      const lib = '/app/.heroku/node/lib/node_modules/npm';
+      await execIn(docker, container, ['mkdir', '-p', lib]);
+      await copyInto(container, o.npm, lib);
+      for (const tool of ['npm', 'npx']) {
+        await execIn(docker, container, [
+          'ln',
+          '-sf',
+          `../lib/node_modules/npm/bin/${tool}-cli.js`,
+          `/app/.heroku/node/bin/${tool}`,
+        ]);
+      }
+    }
+    const bin = (name: string) => `/berth/buildpacks/${o.buildpack}/bin/${name}`;
+    const detect = await execIn(docker, container, [bin('detect'), '/app']);
+    const compile = await execIn(docker, container, [
+      bin('compile'),
+      '/app',
+      '/berth/cache',
+      '/berth/env',
+    ]);
+    const release = await execIn(docker, container, [bin('release'), '/app']);
+    const files = (await execIn(docker, container, ['ls', '-A', '/app'])).out
+      .split('\n')
+      .filter(Boolean);
+    if (compile.code !== 0) return { detect, compile, release, files };
+    await container.kill();
+    // The image carries the container's labels, so the test run's clean-up finds it.
+    const { Id } = (await container.commit({})) as { Id: string };
+    return { detect, compile, release, files, image: Id };
+  } finally {
+    await container.remove({ force: true }).catch(() => {});
+  }
+}
+
+/** The last line of a build's output, the one the builder shows as the reason it failed. */
+export function lastLine(text: string): string {
+  return text.trimEnd().split('\n').at(-1) ?? '';
+}
+
+export interface RunningApp {
+  container: Docker.Container;
+  /** http://<container IP on the bridge>:<PORT> */
+  url: string;
+}
+
+/** Starts `command` from `image` through the launcher with PORT set, and waits until it answers HTTP. */
+export async function runApp(
+  docker: Docker,
+  image: string,
+  command: string,
+  labels: Record<string, string>,
+): Promise<RunningApp> {
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: ['bash', '-c', LAUNCHER, 'launcher', command],
+    WorkingDir: '/app',
+    Env: [`PORT=${APP_PORT}`],
+    Labels: labels,
+  });
+  await container.start();
+  const info = await container.inspect();
+  const url = `http://${info.NetworkSettings.Networks.bridge?.IPAddress}:${APP_PORT}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await httpGet(`${url}/`);
+      return { container, url };
+    } catch (e) {
+      const state = (await container.inspect()).State;
+      if (!state.Running || Date.now() > deadline) {
+        const logs = ((await container.logs({ stdout: true, stderr: true })) as Buffer).toString();
+        await container.remove({ force: true }).catch(() => {});
+        throw new Error(
+          `${command} did not answer on ${url} (${state.Running ? 'still running' : `exited ${state.ExitCode}`}): ${(e as Error).message}\n${logs}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** As sent: not decompressed. */
+  body: Buffer;
+}
+
+/** A plain GET (node:http, so that nothing decompresses or adds headers behind the test's back). */
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,147 @@
+// A small npm registry the test itself serves, since build containers have no
+// route to the public one: packages made on the spot (package/package.json and
+// the files given, as npm pack lays them out) or packed from the public
+// registry on the host (npm pack, cached between runs), their metadata at
+// /<name> and their tarballs at /<name>/-/<name>-<version>.tgz. It counts the
+// tarballs it serves, so a test can tell a cached install from a downloading one.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from './tmp.ts';
+
+const run = promisify(execFile);
+
+export interface TestPackage {
+  name: string;
+  version: string;
+  /** Files besides package.json, by path inside the package. */
+  files?: Record<string, string>;
+  /** Or a tarball made by npm pack (publicPackage). */
+  tgz?: string;
+}
+
+const PACK_CACHE = path.join(os.homedir(), '.cache', 'berth-test', 'npm-pack');
+
+/** A package of the public registry, packed on the host once and kept between runs. */
+export async function publicPackage(name: string, version: string): Promise<TestPackage> {
+  const tgz = path.join(PACK_CACHE, `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`);
+  try {
+    await access(tgz);
+    return { name, version, tgz };
+  } catch {}
+  const tmp = await tempDir('berth-npm-pack');
+  const { stdout } = await run('npm', ['pack', '--silent', `${name}@${version}`], { cwd: tmp });
+  await mkdir(PACK_CACHE, { recursive: true });
+  await rename(path.join(tmp, stdout.trim()), `${tgz}.${process.pid}`);
+  await rename(`${tgz}.${process.pid}`, tgz);
+  return { name, version, tgz };
+}
+
+export interface PublishedPackage extends TestPackage {
+  /** Its package.json. */
+  manifest: Record<string, unknown>;
+  /** Where the registry serves the tarball. */
+  tarball: string;
+  /** sha512-... as npm lock files hold it. */
+  integrity: string;
+}
+
+export interface TestRegistry {
+  /** http://host:port/ (NPM_CONFIG_REGISTRY). */
+  url: string;
+  packages: PublishedPackage[];
+  /** Tarballs served since the start, of one package or of all. */
+  tarballsServed(name?: string): number;
+  close(): Promise<void>;
+}
+
+/** Serves `packages` on `host` (the Docker bridge's gateway, for build containers to reach it). */
+export async function startTestRegistry(
+  host: string,
+  packages: TestPackage[],
+): Promise<TestRegistry> {
+  const dir = await tempDir('berth-registry');
+  const tarballs = new Map<string, Buffer>();
+  const published: PublishedPackage[] = [];
+  const served = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const url = decodeURIComponent(req.url ?? '/');
+    const tgz = tarballs.get(url);
+    if (tgz) {
+      const name = url.slice(1, url.indexOf('/-/'));
+      served.set(name, (served.get(name) ?? 0) + 1);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(tgz);
+      return;
+    }
+    const pkgs = published.filter((p) => `/${p.name}` === url);
+    if (pkgs.length === 0) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found"}');
+      return;
+    }
+    const versions = Object.fromEntries(
+      pkgs.map((p) => [
+        p.version,
+        { ...p.manifest, dist: { tarball: p.tarball, integrity: p.integrity } },
+      ]),
+    );
+    const latest = pkgs.at(-1)?.version;
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ name: pkgs[0]?.name, 'dist-tags': { latest }, versions }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host}:${port}/`;
+
+  for (const p of packages) {
+    const file = p.tgz ?? (await pack(p, dir));
+    const tgz = await readFile(file);
+    // The registry's version entry is the package.json (npm links bins from its "bin").
+    const manifest = JSON.parse(
+      (await run('tar', ['-xzOf', file, 'package/package.json'], { maxBuffer: 1 << 20 })).stdout,
+    );
+    const urlPath = `/${p.name}/-/${p.name}-${p.version}.tgz`;
+    tarballs.set(urlPath, tgz);
+    published.push({
+      ...p,
+      manifest,
+      tarball: `${url}${urlPath.slice(1)}`,
+      integrity: `sha512-${createHash('sha512').update(tgz).digest('base64')}`,
+    });
+  }
+
+  return {
+    url,
+    packages: published,
+    tarballsServed: (name) =>
+      name === undefined
+        ? [...served.values()].reduce((a, b) => a + b, 0)
+        : (served.get(name) ?? 0),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** package/package.json and the package's files in a .tgz, as npm pack makes it. */
+async function pack(p: TestPackage, dir: string): Promise<string> {
+  const root = path.join(dir, `${p.name}-${p.version}`);
+  const files = {
+    ...p.files,
+    'package.json': JSON.stringify({ name: p.name, version: p.version }),
+  };
+  for (const [file, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(root, 'package', file)), { recursive: true });
+    await writeFile(path.join(root, 'package', file), text);
+  }
+  const out = path.join(root, 'package.tgz');
+  await run('tar', ['-C', root, '--owner=0', '--group=0', '-czf', out, 'package']);
+  await rm(path.join(root, 'package'), { recursive: true });
+  return out;
+}
