@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import { namespaceOf } from './command.ts';
 import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
+import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
 import { gitCommands } from './commands/git.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
@@ -14,6 +15,9 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   access: 'let other users push to an app',
   git: 'how a push deploys',
   builds: "an app's builds: list, inspect, follow and cancel them",
+  builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
+  'builder-dockerfile': "a Dockerfile build's path and build args",
+  buildpacks: 'pin the buildpacks an app builds with',
   'ssh-keys': 'users and their SSH keys (admins)',
   stack: 'the Debian 12 image builds run on (root on the server)',
   version: "Berth's version",
@@ -38,6 +42,7 @@ export const COMMANDS: readonly Command[] = [
   ...accessCommands,
   ...gitCommands,
   ...buildsCommands,
+  ...builderCommands,
   ...sshKeysCommands,
   ...systemCommands,
   help,

@@ -1,7 +1,8 @@
 // apps:* — create, list, inspect and destroy apps.
 import { createInterface } from 'node:readline';
 import { appInfo, createApp, destroyApp, listApps, renameApp } from '../../services/apps/apps.ts';
-import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
+import { BerthError, EXIT, errorLine } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
@@ -141,8 +142,25 @@ export const appsCommands: readonly Command[] = [
           });
         }
       }
-      await destroyApp(await ctx.store(), ctx.actor, app.name, dataPaths(ctx.config().dataDir));
+      const engine = await createDockerClient(ctx.config()).catch((e: unknown) => {
+        ctx.stderr.write(
+          ` !     ${errorLine(e)}\n !     The app's images stay until "berth builds:prune".\n`,
+        );
+        return undefined;
+      });
+      const removed = await destroyApp(
+        await ctx.store(),
+        ctx.actor,
+        app.name,
+        dataPaths(ctx.config().dataDir),
+        engine,
+      );
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
+      if (removed && removed.removed.length > 0) {
+        ctx.stdout.write(
+          `       Removed ${removed.removed.length} images and volumes from the Docker Engine\n`,
+        );
+      }
       return EXIT.ok;
     },
   },

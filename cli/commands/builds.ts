@@ -1,6 +1,7 @@
 // builds:* — an app's builds: the list, one build, its output (live while it
 // runs) and cancelling one. The queue contract is in services/builder/queue.ts.
 import { readFile } from 'node:fs/promises';
+import { authorizeApp, requireAdmin } from '../../services/apps/access.ts';
 import { buildLogFile } from '../../services/builder/build-log.ts';
 import {
   type BuildInfo,
@@ -18,7 +19,9 @@ import {
   printable,
   requestCancel,
 } from '../../services/builder/queue.ts';
+import { pruneAll, pruneApp } from '../../services/builder/retention.ts';
 import { actorName } from '../../services/core/actor.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { Store } from '../../services/core/store/index.ts';
@@ -235,6 +238,31 @@ export const buildsCommands: readonly Command[] = [
           );
         return EXIT.ok;
       });
+    },
+  },
+  {
+    name: 'builds:prune',
+    usage: '[APP]',
+    summary:
+      "remove an app's older images and failed builds' layers (no APP: every app's, and what destroyed apps left; admins)",
+    access: 'anyone',
+    arity: [0, 1],
+    async run({ ctx, args }) {
+      const store = await ctx.store();
+      const config = ctx.config();
+      const name = args[0];
+      if (name === undefined) requireAdmin(ctx.actor, 'builds:prune without an app');
+      else await authorizeApp(store, ctx.actor, name, 'push');
+      const docker = await createDockerClient(config);
+      const r =
+        name === undefined
+          ? await pruneAll(docker, store, config.imageRetention)
+          : await pruneApp(docker, store, name, config.imageRetention);
+      ctx.stdout.write(
+        `-----> Removed ${r.removed.length} ${r.removed.length === 1 ? 'image' : 'images and volumes'}, kept ${r.kept.length} (the newest ${config.imageRetention} per app, and those in use)\n`,
+      );
+      for (const ref of r.removed) ctx.stdout.write(`       removed ${ref}\n`);
+      return EXIT.ok;
     },
   },
 ];

@@ -1,6 +1,7 @@
 // git:* — how pushes to an app deploy.
 
 import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
+import { deployFromImage } from '../../services/builder/from-image.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { Command } from '../command.ts';
@@ -19,6 +20,27 @@ export const gitCommands: readonly Command[] = [
       await setGitSetting(await ctx.store(), dataPaths(ctx.config().dataDir), app, key, value);
       ctx.stdout.write(`-----> Set ${key} to ${value ?? 'main'} for ${app.name}\n`);
       return EXIT.ok;
+    },
+  },
+  {
+    name: 'git:from-image',
+    usage: 'APP IMAGE',
+    summary: 'deploy an image already on the Docker Engine (or pullable) instead of a push',
+    access: { app: 'push' },
+    arity: [1, 1],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const result = await deployFromImage({
+        store: await ctx.store(),
+        actor: ctx.actor,
+        app: app.name,
+        image: args[0] ?? '',
+        onLine: (line) => ctx.stdout.write(`${line}\n`),
+        signal: ctx.signal,
+      });
+      if (result.status === 'succeeded') return EXIT.ok;
+      ctx.stderr.write(`berth: ${result.error ?? 'the deploy failed'}\n`);
+      return EXIT.failed;
     },
   },
   {

@@ -41,12 +41,14 @@ export const BASE_IMAGE = 'debian:bookworm-slim';
  * their Recommends (mmdebstrap's default) to keep the image small:
  * python3 and python3-venv (the venv's pip comes from python3-venv's wheels)
  * for the python buildpack, nginx-light for the static buildpack's server,
- * ca-certificates for HTTPS package indexes and apps' own HTTPS requests.
+ * ca-certificates for HTTPS package indexes and apps' own HTTPS requests,
+ * libatomic1 for Node.js 26 and later (their binaries link it).
  * Changing this list changes STACK_REVISION, so every machine rebuilds its
  * stack at its next start.
  */
 export const STACK_PACKAGES: readonly string[] = Object.freeze([
   'ca-certificates',
+  'libatomic1',
   'nginx-light',
   'python3',
   'python3-venv',

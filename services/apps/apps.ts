@@ -1,5 +1,8 @@
 // App lifecycle: the service functions behind apps:* (SSH, the local berth
 // command, and later the web API call these, never the store directly).
+
+import type Docker from 'dockerode';
+import { type PruneResult, removeAppArtifacts } from '../builder/retention.ts';
 import { type Actor, isAdmin } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
@@ -70,18 +73,23 @@ export type AppFiles = Pick<DataPaths, 'repos'>;
 
 /**
  * Destroys the app: its state in Redis first (so a concurrent push sees it
- * gone), then its files. The caller has had the name confirmed.
+ * gone), then its files, then its images and build cache on the Engine
+ * (undefined `engine`: the Engine did not answer; builds:prune removes them
+ * later). The caller has had the name confirmed. Resolves what was removed
+ * from the Engine.
  */
 export async function destroyApp(
   store: Store,
   actor: Actor,
   name: string,
   files: AppFiles,
-): Promise<void> {
+  engine: Docker | undefined,
+): Promise<PruneResult | undefined> {
   await authorizeApp(store, actor, name, 'destroy');
   await store.apps.destroy(name);
-  // Later issues add the app's containers and images here.
   await removeRepo(files, name);
+  // Issue 5 adds the app's containers here, before its images.
+  return engine ? removeAppArtifacts(engine, store, name) : undefined;
 }
 
 /**

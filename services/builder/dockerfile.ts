@@ -34,6 +34,8 @@ export interface DockerfileBuild {
   labels: Record<string, string>;
   buildArgs: Record<string, string>;
   log: BuildLog;
+  /** Each layer image the build makes or reuses, as Docker reports it (` ---> <id>`). */
+  onLayer?: (id: string) => void;
   /** Aborting stops the build; the build rejects with the signal's reason. */
   signal: AbortSignal;
 }
@@ -61,7 +63,10 @@ class Progress {
   layers: string[] = [];
   private readonly lines = new LineSplitter();
 
-  constructor(private readonly log: BuildLog) {}
+  constructor(
+    private readonly log: BuildLog,
+    private readonly onLayer?: (id: string) => void,
+  ) {}
 
   event(e: StreamEvent) {
     if (e.aux?.ID) this.imageId = e.aux.ID;
@@ -91,7 +96,10 @@ class Progress {
     if (/^ ---> Using cache$/.test(line)) this.cachedSteps++;
     else if (running) this.container = running[1];
     else if (/^Removing intermediate container /.test(line)) this.container = undefined;
-    else if (layer?.[1]) this.layers.push(layer[1]);
+    else if (layer?.[1]) {
+      this.layers.push(layer[1]);
+      this.onLayer?.(layer[1]);
+    }
   }
 }
 
@@ -160,7 +168,7 @@ export async function buildDockerfile(build: DockerfileBuild): Promise<Dockerfil
       );
     }
   }
-  const progress = new Progress(log);
+  const progress = new Progress(log, build.onLayer);
   let stream: NodeJS.ReadableStream;
   try {
     stream = await docker.buildImage(createReadStream(build.contextTar), {

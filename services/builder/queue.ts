@@ -28,7 +28,9 @@
 //          nobody races a pub/sub subscription.
 // End      the last entry of every build, written with finishBuild():
 //            type=end  status=succeeded|failed  [error=<one line>]  [image=<ref>]
-//          (`image`: the image a successful build made, berth/<app>:<id>).
+//                      [processes=<JSON: process type → command or null>]
+//          (`image`: the image a successful build made, berth/<app>:<id>;
+//          `processes`: its process types, see BuildResult).
 //          A worker writes it exactly once, also when the build throws, times
 //          out or is cancelled; nothing is appended after it. finishBuild
 //          itself keeps the first end: a second call (a worker that lost its
@@ -55,9 +57,23 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { keyLayout } from '../core/store/keys.ts';
 import * as validate from '../core/validate.ts';
-import type { BuildLogEntry, BuildRequest, BuildResult, BuildStatus } from './types.ts';
+import type {
+  BuildLogEntry,
+  BuildRequest,
+  BuildResult,
+  BuildStatus,
+  GitBuildRequest,
+  ImageBuildRequest,
+} from './types.ts';
 
-export type { BuildLogEntry, BuildRequest, BuildResult, BuildStatus } from './types.ts';
+export type {
+  BuildLogEntry,
+  BuildRequest,
+  BuildResult,
+  BuildStatus,
+  GitBuildRequest,
+  ImageBuildRequest,
+} from './types.ts';
 
 export const BUILD_QUEUE = 'builds';
 export const BUILD_JOB = 'build';
@@ -107,28 +123,39 @@ export function createBuildQueue(connection: Redis, redisPrefix: string): BuildQ
 
 const SHA1 = /^[0-9a-f]{40}$/;
 
-/** Checks the request, adds the job and returns the build id. */
-export async function enqueueBuild(
-  queue: BuildQueue,
-  request: Omit<BuildRequest, 'requestedAt'> & { requestedAt?: string },
-): Promise<string> {
-  validate.appName(request.app);
+type NewRequest<R> = Omit<R, 'requestedAt'> & { requestedAt?: string };
+
+/** The job data of a request, checked: nothing unchecked reaches git or the Engine from Redis. */
+function checkedRequest(
+  request: NewRequest<GitBuildRequest> | NewRequest<ImageBuildRequest>,
+): BuildRequest {
+  const base = {
+    app: validate.appName(request.app),
+    pusher: validate.userName(request.pusher),
+    requestedAt: request.requestedAt ?? new Date().toISOString(),
+  };
+  if (request.image !== undefined) return { ...base, image: validate.imageRef(request.image) };
   if (!SHA1.test(request.rev)) throw new Error(`not a commit id: ${request.rev}`);
   if (!request.ref.startsWith('refs/heads/')) throw new Error(`not a branch: ${request.ref}`);
   validate.branchName(request.ref.slice('refs/heads/'.length));
-  validate.userName(request.pusher);
+  return {
+    ...base,
+    rev: request.rev,
+    ref: request.ref,
+    ...(request.quarantine === undefined ? {} : { quarantine: request.quarantine }),
+  };
+}
+
+/** Checks the request, adds the job and returns the build id. */
+export async function enqueueBuild(
+  queue: BuildQueue,
+  request: NewRequest<GitBuildRequest> | NewRequest<ImageBuildRequest>,
+): Promise<string> {
+  const data = checkedRequest(request);
   const connection = queue.opts.connection;
   if (!(connection instanceof Redis))
     throw new Error('a build queue from createBuildQueue() is needed');
   const id = buildId();
-  const data: BuildRequest = {
-    app: request.app,
-    rev: request.rev,
-    ref: request.ref,
-    pusher: request.pusher,
-    requestedAt: request.requestedAt ?? new Date().toISOString(),
-    ...(request.quarantine === undefined ? {} : { quarantine: request.quarantine }),
-  };
   const keep = { age: LOG_RETENTION_MS / 1000, count: 1000 };
   await queue.add(BUILD_JOB, data, {
     jobId: id,
@@ -210,6 +237,7 @@ export async function finishBuild(
   const fields = ['type', 'end', 'status', result.status];
   if (result.error !== undefined) fields.push('error', splitLines(result.error).join(' '));
   if (result.image !== undefined) fields.push('image', splitLines(result.image).join(' '));
+  if (result.processes !== undefined) fields.push('processes', JSON.stringify(result.processes));
   const wrote = await redis.eval(FINISH_ONCE, 1, key, LOG_RETENTION_MS, ...fields);
   return wrote === 1;
 }
@@ -273,14 +301,30 @@ export function parseLogEntry(fields: readonly string[]): BuildLogEntry | undefi
     const status: BuildStatus = f.get('status') === 'succeeded' ? 'succeeded' : 'failed';
     const error = f.get('error');
     const image = f.get('image');
+    const processes = parseProcesses(f.get('processes'));
     return {
       type: 'end',
       status,
       ...(error === undefined ? {} : { error }),
       ...(image === undefined ? {} : { image }),
+      ...(processes === undefined ? {} : { processes }),
     };
   }
   return undefined;
+}
+
+/** The end entry's process types; undefined when absent or not the expected shape. */
+function parseProcesses(text: string | undefined): Record<string, string | null> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (!entries.every(([, v]) => v === null || typeof v === 'string')) return undefined;
+    return Object.fromEntries(entries) as Record<string, string | null>;
+  } catch {
+    return undefined;
+  }
 }
 
 // Keeps tabs and SGR colour sequences (ESC [ digits ; m); every other control
@@ -341,6 +385,7 @@ export async function followBuild(
               status: entry.status,
               ...(entry.error === undefined ? {} : { error: printable(entry.error) }),
               ...(entry.image === undefined ? {} : { image: printable(entry.image) }),
+              ...(entry.processes === undefined ? {} : { processes: entry.processes }),
             };
           }
         }

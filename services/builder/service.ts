@@ -39,6 +39,8 @@ export async function start(
       docker,
       paths,
       searchPath,
+      stackImage: config.stackImage,
+      imageRetention: config.imageRetention,
       log,
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { BerthError } from '../core/errors.ts';
 import { dataPaths } from '../core/paths.ts';
 import { gitEnv, repoDir, runGit } from '../git-receiver/repos.ts';
-import type { BuildRequest } from './types.ts';
+import type { GitBuildRequest } from './types.ts';
 
 export interface SourcePaths {
   /** The data directory. */
@@ -42,7 +42,7 @@ export class CommitSource {
    */
   static async open(
     paths: SourcePaths,
-    request: BuildRequest,
+    request: GitBuildRequest,
     searchPath: string,
   ): Promise<CommitSource> {
     const fail = (reason: string, cause?: unknown) =>

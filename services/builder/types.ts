@@ -2,18 +2,22 @@
 // enqueues a build and follows it) and the builder (which runs it). The
 // contract they implement is described at the top of ./queue.ts.
 
-/** What a push asks the builder to do: the job data of a `builds` queue job. */
-export interface BuildRequest {
+/** What every build request has. */
+interface RequestBase {
   /** The app (validate.appName). */
   app: string;
+  /** Who asked (a user name, or `root`). */
+  pusher: string;
+  /** When the build was asked for (ISO 8601, UTC). */
+  requestedAt: string;
+}
+
+/** A push (or a rebuild) asks for a commit to be built: the job data of a `builds` queue job. */
+export interface GitBuildRequest extends RequestBase {
   /** The commit to build: 40 lower-case hex digits. */
   rev: string;
   /** The ref that was pushed, `refs/heads/<deploy branch>`. */
   ref: string;
-  /** Who pushed (a user name, or `root`). */
-  pusher: string;
-  /** When the build was asked for (ISO 8601, UTC). */
-  requestedAt: string;
   /**
    * While the push waits for its build, `rev` and the objects pushed with it
    * are only in the push's quarantine directory (git moves them into the
@@ -24,7 +28,19 @@ export interface BuildRequest {
    * the repository (a rebuild).
    */
   quarantine?: string;
+  image?: undefined;
 }
+
+/** git:from-image asks for a prebuilt image to become the app's next image. */
+export interface ImageBuildRequest extends RequestBase {
+  /** An image on the Engine or pullable (validate.imageRef). */
+  image: string;
+  rev?: undefined;
+  ref?: undefined;
+  quarantine?: undefined;
+}
+
+export type BuildRequest = GitBuildRequest | ImageBuildRequest;
 
 export type BuildStatus = 'succeeded' | 'failed';
 
@@ -38,6 +54,12 @@ export interface BuildResult {
    * Absent from the results of builders older than this field.
    */
   image?: string;
+  /**
+   * The app's process types (Procfile, else the buildpack's defaults), when
+   * it succeeded: type → command; null for `web` of a Dockerfile image that
+   * runs its own ENTRYPOINT/CMD. Absent from builders older than this field.
+   */
+  processes?: Record<string, string | null>;
 }
 
 /** One entry of a build's log stream. */

@@ -30,9 +30,11 @@ import os from 'node:os';
 import { Worker } from 'bullmq';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
+import { DEFAULTS } from '../core/config.ts';
 import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataPaths } from '../core/paths.ts';
+import { Store } from '../core/store/index.ts';
 import { BuildLog, buildLogFile, ERROR } from './build-log.ts';
 import {
   BUILD_QUEUE,
@@ -80,7 +82,15 @@ export interface BuildWorkerOptions {
   connection: Redis;
   redisPrefix: string;
   docker: Docker;
-  paths: Pick<DataPaths, 'root' | 'repos' | 'buildLogs'>;
+  paths: Pick<DataPaths, 'root' | 'repos' | 'buildLogs' | 'runtimes'>;
+  /** The image buildpack builds start from; default Config's default (berth/stack:bookworm). */
+  stackImage?: string;
+  /** Where Node.js runtimes come from; default the public npm registry. */
+  runtimeRegistry?: string;
+  /** Default: the buildpacks/ folder of this checkout. */
+  buildpacksDir?: string;
+  /** Images kept per app (BERTH_IMAGE_RETENTION); default 5. */
+  imageRetention?: number;
   /** PATH to find git in. */
   searchPath: string;
   log?: Logger;
@@ -143,6 +153,8 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
   const cancelPollMs = o.cancelPollMs ?? BUILD_DEFAULTS.cancelPollMs;
   const abortGraceMs = o.abortGraceMs ?? BUILD_DEFAULTS.abortGraceMs;
   const stopGraceMs = o.stopGraceMs ?? BUILD_DEFAULTS.stopGraceMs;
+  // App build settings and config vars (BullMQ blocks on a connection of its own).
+  const store = new Store(redis, prefix);
   /** The stop function of every running build, by build id. */
   const running = new Map<string, (reason: BerthError) => void>();
 
@@ -206,7 +218,17 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
       }
       control.signal.throwIfAborted();
       const work = runBuild(
-        { docker: o.docker, paths: o.paths, searchPath: o.searchPath, labels: o.labels ?? {} },
+        {
+          docker: o.docker,
+          store,
+          paths: o.paths,
+          searchPath: o.searchPath,
+          stackImage: o.stackImage ?? DEFAULTS.BERTH_STACK_IMAGE,
+          ...(o.runtimeRegistry ? { runtimeRegistry: o.runtimeRegistry } : {}),
+          ...(o.buildpacksDir ? { buildpacksDir: o.buildpacksDir } : {}),
+          ...(o.imageRetention ? { imageRetention: o.imageRetention } : {}),
+          labels: o.labels ?? {},
+        },
         { id, request, log, signal: control.signal },
       );
       // A step that ignores the stop does not hold the build's end.

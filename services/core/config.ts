@@ -35,6 +35,8 @@ export interface Config {
   readonly buildTimeoutMs: number;
   /** Builds at once, all apps together; undefined: the builder's default for the machine. */
   readonly buildConcurrency: number | undefined;
+  /** Images kept per app: those of its newest N builds and N releases. */
+  readonly imageRetention: number;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -55,6 +57,7 @@ export const DEFAULTS = {
   BERTH_LOG_LEVEL: 'info',
   BERTH_BUILD_TIMEOUT: '30m',
   BERTH_BUILD_CONCURRENCY: 'auto',
+  BERTH_IMAGE_RETENTION: '5',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -228,6 +231,14 @@ export function loadConfig(env: Env): Config {
     },
     undefined,
   );
+  const imageRetention = read(
+    'BERTH_IMAGE_RETENTION',
+    (v) => {
+      if (!/^[1-9][0-9]?$/.test(v)) throw 'use a number of images from 1 to 99';
+      return Number(v);
+    },
+    0,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -247,6 +258,7 @@ export function loadConfig(env: Env): Config {
     logLevel,
     buildTimeoutMs,
     buildConcurrency,
+    imageRetention,
   });
 }
 
@@ -270,6 +282,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BUILD_TIMEOUT: formatDurationVar(config.buildTimeoutMs),
     BERTH_BUILD_CONCURRENCY:
       config.buildConcurrency === undefined ? 'auto' : String(config.buildConcurrency),
+    BERTH_IMAGE_RETENTION: String(config.imageRetention),
   };
 }
 

@@ -116,3 +116,31 @@ export async function inspectImage(
     throw e;
   }
 }
+
+export interface CommitOptions {
+  /** `repo:tag` of the new image. */
+  ref: string;
+  comment: string;
+  /** The image's configuration; what it leaves out comes from the container's. */
+  config: Record<string, unknown>;
+}
+
+/**
+ * `docker commit`: the container's file system changes (never its mounts) as
+ * a new image; resolves its id. dockerode sends `_query` as the query string
+ * and `_body` as the JSON body, which is where the Engine reads the config.
+ */
+export async function commitContainer(
+  container: Docker.Container,
+  o: CommitOptions,
+): Promise<string> {
+  const { repo, tag } = splitImageRef(o.ref);
+  const options = {
+    _query: { container: container.id, repo, tag, comment: o.comment },
+    _body: o.config,
+  };
+  const result = (await container.commit(options as Record<string, unknown>)) as { Id?: string };
+  if (typeof result?.Id !== 'string')
+    throw new Error(`docker commit gave no image id for ${o.ref}`);
+  return result.Id;
+}

@@ -26,6 +26,18 @@ export const LABELS = {
   stack: 'berth.stack',
   /** What the stack image was made from (STACK_REVISION); another value means rebuild it. */
   stackRevision: 'berth.stack.revision',
+  /** The build an image or build container belongs to (buildpack builds). */
+  build: 'berth.build',
+  /** The commit a buildpack image was built from. */
+  commit: 'berth.commit',
+  /** JSON: an image's process types (type → command). */
+  processes: 'berth.processes',
+  /** The buildpacks that made an image, comma-separated. */
+  buildpacks: 'berth.buildpacks',
+  /** A runtime image (berth/runtime-node:*): the id of the stack image it was made on. */
+  stackId: 'berth.stack-id',
+  /** A runtime image: what it adds to the stack (node-22.11.0). */
+  runtime: 'berth.runtime',
   /** Tests: the run that created the object, so that the run can remove it. */
   testRun: 'berth.test-run',
 } as const;

@@ -257,9 +257,40 @@ export const ERRORS = {
     'push again',
   ),
   BERTH_E_BUILD_NO_DOCKERFILE: spec(
-    'No Dockerfile found at the root of the repository; Berth builds Dockerfile apps for now (buildpacks are coming)',
+    '{path} is not in the commit, and the app builds from a Dockerfile ({why})',
     EXIT.failed,
     422,
+    'add it, point builder-dockerfile:set APP dockerfile-path at it, or let Berth detect the builder: builder:set APP selected',
+  ),
+  BERTH_E_BUILD_NO_BUILDPACK: spec(
+    'no Dockerfile, and none of the buildpacks ({tried}) recognises this app',
+    EXIT.failed,
+    422,
+    'add a Dockerfile, a package.json, requirements.txt, index.html or a Procfile, or pin a buildpack with buildpacks:set',
+  ),
+  BERTH_E_BUILD_NO_PROCESSES: spec(
+    'the build names no process to run: no Procfile, and the buildpack has no default',
+    EXIT.failed,
+    422,
+    'add a Procfile with a line such as web: ./bin/server',
+  ),
+  BERTH_E_NO_BUILDER: spec(
+    'no builder is running, so nothing can be built or deployed',
+    EXIT.failed,
+    503,
+    'check that the builder service runs (see the log of npm start), then try again',
+  ),
+  BERTH_E_IMAGE_MISSING: spec(
+    'image {image} is not on this machine and cannot be pulled: {reason}',
+    EXIT.failed,
+    422,
+    'load it first (docker load, or docker pull where a registry answers), then run git:from-image again',
+  ),
+  BERTH_E_BUILD_IMAGE_ONLY: spec(
+    '{app} deploys prebuilt images (builder:set {app} selected image), so a push is not built',
+    EXIT.failed,
+    409,
+    'deploy with git:from-image {app} IMAGE, or build pushes again: builder:set {app} selected',
   ),
   BERTH_E_BUILD_BASE_IMAGE: spec(
     'base image {image} is not on this machine and cannot be pulled: {reason}',

@@ -141,3 +141,48 @@ export function port(value: string, { allowZero = false } = {}): number {
   if (n > 65535 || (n === 0 && !allowZero)) invalid('port', value, 'not a port number (1-65535)');
   return n;
 }
+
+/**
+ * A file's path inside the app's repository (a Dockerfile path): relative,
+ * with `/` between parts, no `.` or `..` part, printable ASCII without
+ * spaces or quotes, so it is the same path in git, in a tar and on the disk.
+ */
+export function repoFilePath(value: string): string {
+  const bad =
+    value.length === 0 ||
+    value.length > 255 ||
+    !/^[A-Za-z0-9._/+@-]+$/.test(value) ||
+    value.startsWith('/') ||
+    value.endsWith('/') ||
+    value.split('/').some((part) => part === '' || part === '.' || part === '..');
+  if (bad) {
+    invalid(
+      'path',
+      value,
+      'use a path inside the repository such as docker/Dockerfile.web (letters, digits, . _ - + @ and /)',
+    );
+  }
+  return value;
+}
+
+const BUILDPACK = /^[a-z][a-z0-9-]{0,30}$/;
+
+/** A buildpack's name: a folder under buildpacks/ (node, python, static, procfile). */
+export function buildpackName(value: string): string {
+  if (!BUILDPACK.test(value)) {
+    invalid('buildpack', value, 'use the name of one of the buildpacks Berth ships, such as node');
+  }
+  return value;
+}
+
+// Docker's reference grammar, restricted: [registry[:port]/]path[:tag][@digest].
+const IMAGE_REF =
+  /^(?:[a-zA-Z0-9.-]+(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+/** A Docker image reference such as nginx:1.25, registry.example.com:5000/team/api:v3 or one @sha256:... */
+export function imageRef(value: string): string {
+  if (value.length > 255 || !IMAGE_REF.test(value)) {
+    invalid('image', value, 'use an image reference such as team/api:1.4 or registry:5000/api:v2');
+  }
+  return value;
+}

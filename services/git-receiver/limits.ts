@@ -17,11 +17,15 @@ export interface SshLimits {
    */
   idleTimeoutMs: number;
   /**
-   * Connections open at once from one source: an IPv4 address, or an IPv6 /64
-   * (one machine usually has a whole /64). Excess connections are closed at
-   * once, before the SSH handshake. Default 10.
+   * Connections not yet authenticated at once from one source: an IPv4
+   * address, or an IPv6 /64 (one machine usually has a whole /64). Excess
+   * connections are closed at once, before the SSH handshake. Default 30
+   * (where OpenSSH's MaxStartups 10:30:100 refuses 30% of new ones). It
+   * bounds what a stranger can hold; signed-in
+   * connections (a CI runner or an office behind one address pushing many
+   * apps at once) count only towards maxConnections.
    */
-  maxConnectionsPerSource: number;
+  maxUnauthenticatedPerSource: number;
   /** Connections open at once in total. Default 256. */
   maxConnections: number;
   /** Failed authentication requests on one connection before it is dropped. Default 6 (OpenSSH's MaxAuthTries). */
@@ -41,7 +45,7 @@ export interface SshLimits {
 export const DEFAULT_LIMITS: Readonly<SshLimits> = Object.freeze({
   authTimeoutMs: 20_000,
   idleTimeoutMs: 10 * 60_000,
-  maxConnectionsPerSource: 10,
+  maxUnauthenticatedPerSource: 30,
   maxConnections: 256,
   maxAuthAttempts: 6,
   maxSessionsPerConnection: 10,
@@ -100,33 +104,43 @@ export function sourceKey(address: string | undefined): string {
     .join(':')}::/64`;
 }
 
-/** Counts open connections per source and in total. */
+/** Counts open connections in total, and those not yet authenticated per source. */
 export class ConnectionCounter {
-  private readonly bySource = new Map<string, number>();
+  private readonly pendingBySource = new Map<string, number>();
   private total = 0;
 
   constructor(
-    private readonly limits: Pick<SshLimits, 'maxConnections' | 'maxConnectionsPerSource'>,
+    private readonly limits: Pick<SshLimits, 'maxConnections' | 'maxUnauthenticatedPerSource'>,
   ) {}
 
   /**
    * Takes a slot for a new connection from `source`; returns why not when a
-   * cap is reached. Call release(source) once when a taken slot's connection ends.
+   * cap is reached. Call authenticated(source) when it signs in, and
+   * release(source, signedIn) once when a taken slot's connection ends.
    */
   acquire(source: string): 'ok' | 'source' | 'total' {
     if (this.total >= this.limits.maxConnections) return 'total';
-    const count = this.bySource.get(source) ?? 0;
-    if (count >= this.limits.maxConnectionsPerSource) return 'source';
-    this.bySource.set(source, count + 1);
+    const count = this.pendingBySource.get(source) ?? 0;
+    if (count >= this.limits.maxUnauthenticatedPerSource) return 'source';
+    this.pendingBySource.set(source, count + 1);
     this.total++;
     return 'ok';
   }
 
-  release(source: string): void {
-    const count = this.bySource.get(source) ?? 0;
-    if (count <= 1) this.bySource.delete(source);
-    else this.bySource.set(source, count - 1);
+  /** The connection signed in: it no longer counts against its source. */
+  authenticated(source: string): void {
+    this.dropPending(source);
+  }
+
+  release(source: string, signedIn: boolean): void {
+    if (!signedIn) this.dropPending(source);
     this.total = Math.max(0, this.total - 1);
+  }
+
+  private dropPending(source: string): void {
+    const count = this.pendingBySource.get(source) ?? 0;
+    if (count <= 1) this.pendingBySource.delete(source);
+    else this.pendingBySource.set(source, count - 1);
   }
 
   get size(): number {

@@ -54,6 +54,8 @@ interface Connection {
   authTimer?: NodeJS.Timeout;
   idleTimer?: NodeJS.Timeout;
   closed: boolean;
+  /** Authenticated: it no longer counts against its source's cap. */
+  signedIn: boolean;
 }
 
 export function createSshServer(options: SshServerOptions): SshServer {
@@ -121,7 +123,7 @@ export function createSshServer(options: SshServerOptions): SshServer {
     for (const command of conn.running) command.gone();
     connections.delete(conn);
     byPeer.delete(conn.peer);
-    counter.release(conn.source);
+    counter.release(conn.source, conn.signedIn);
     conn.log.debug('connection closed');
     if (connections.size === 0) for (const resolve of onDrained) resolve();
   };
@@ -141,10 +143,10 @@ export function createSshServer(options: SshServerOptions): SshServer {
         {
           remote,
           source,
-          limit: slot === 'source' ? limits.maxConnectionsPerSource : limits.maxConnections,
+          limit: slot === 'source' ? limits.maxUnauthenticatedPerSource : limits.maxConnections,
         },
         slot === 'source'
-          ? 'connection refused: too many open from this source'
+          ? 'connection refused: too many not signed in from this source'
           : 'connection refused: too many open in total',
       );
       socket.destroy();
@@ -161,6 +163,7 @@ export function createSshServer(options: SshServerOptions): SshServer {
       sessions: 0,
       running: new Set(),
       closed: false,
+      signedIn: false,
     };
     connections.add(conn);
     byPeer.set(conn.peer, conn);
@@ -190,6 +193,8 @@ export function createSshServer(options: SshServerOptions): SshServer {
     });
     client.on('ready', () => {
       clearTimeout(conn.authTimer);
+      conn.signedIn = true;
+      counter.authenticated(conn.source);
       updateIdle(conn);
     });
     client.on('session', (acceptSession, reject) => {

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Platform, platformEnv, startPlatform } from '../harness/platform.ts';
+import { type Platform, platformEnv, servicesOf, startPlatform } from '../harness/platform.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -36,25 +36,6 @@ function berth(args: string[], env: Record<string, string>, stdinFile?: string) 
     });
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-/** The pids of Berth service processes started for this data directory. */
-async function servicesOf(dataDir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const [cmdline, environ] = await Promise.all([
-      readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
-      readFile(`/proc/${entry}/environ`, 'utf8').catch(() => ''),
-    ]);
-    if (
-      /services\/[a-z-]+\/main\.ts/.test(cmdline) &&
-      environ.split('\0').includes(`BERTH_DATA_DIR=${dataDir}`)
-    ) {
-      found.push(Number(entry));
-    }
-  }
-  return found;
 }
 
 const get = (url: string) =>

@@ -5,33 +5,23 @@
 // /berth/buildpacks; detect, compile and release run in it, and the container
 // is committed as the app image. Apps then run as the builder's launcher runs
 // them: the .profile.d scripts sourced, then `bash -c <command>` with PORT set.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type Docker from 'dockerode';
+import { LAUNCHER } from '../../services/builder/buildpack-build.ts';
+import { BUILDPACKS_DIR, DEFAULT_BUILDPACKS } from '../../services/builder/shipped-buildpacks.ts';
 import { tempDir } from './tmp.ts';
 
-export const BUILDPACKS_DIR = fileURLToPath(new URL('../../buildpacks', import.meta.url));
 export const FIXTURE_APPS_DIR = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
-export const BUILDPACK_ORDER = ['node', 'python', 'static', 'procfile'] as const;
-export type BuildpackName = (typeof BUILDPACK_ORDER)[number];
+export { BUILDPACKS_DIR, DEFAULT_BUILDPACKS as BUILDPACK_ORDER };
+export type BuildpackName = (typeof DEFAULT_BUILDPACKS)[number];
 
 /** The port apps are given at run time in these tests. */
 export const APP_PORT = 5000;
-
-/**
- * The launcher the builder puts in front of every process (Heroku's): source
- * /app/.profile.d/*.sh, then run the command with bash from /app.
- */
-export const LAUNCHER = [
-  'cd /app',
-  'for f in /app/.profile.d/*.sh; do if [ -f "$f" ]; then . "$f"; fi; done',
-  'exec bash -c "$1"',
-].join('\n');
 
 export interface Ran {
   code: number;
@@ -81,13 +71,8 @@ export interface BuildOptions {
   appDir: string;
   /** The buildpack to run detect, compile and release of. */
   buildpack: BuildpackName;
-  /** A Node.js runtime to copy to /app/.heroku/node, as the builder provides one for package.json apps. */
+  /** A Node.js runtime (with npm) to copy to /app/.heroku/node, as the builder provides one for package.json apps. */
   nodeRuntime?: string;
-  /**
-   * An npm package folder to add to that runtime (lib/node_modules/npm, with
-   * bin/npm and bin/npx), laid out as in Node.js's own release tarballs.
-   */
-  npm?: string;
   /** Config vars, one file each in ENV_DIR. */
   env?: Record<string, string>;
   /** A name for the cache volume (created when missing); a fresh one by default. */
@@ -102,12 +87,6 @@ export interface BuildResult {
   files: string[];
   /** The committed app image (only when compile succeeded). */
   image?: string;
-}
-
-/** The host's own npm package folder (`npm root -g`/npm), to stand in for a runtime's npm. */
-export async function hostNpm(): Promise<string> {
-  const { stdout } = await promisify(execFile)('npm', ['root', '-g']);
-  return path.join(stdout.trim(), 'npm');
 }
 
 /** The Docker bridge's address on the host: what build containers reach the host by. */
@@ -150,19 +129,6 @@ export async function buildWithBuildpack(o: BuildOptions): Promise<BuildResult> 
       await execIn(docker, container, ['mkdir', '-p', '/app/.heroku/node']);
       await copyInto(container, o.nodeRuntime, '/app/.heroku/node');
     }
-    if (o.npm) {
-      const lib = '/app/.heroku/node/lib/node_modules/npm';
-      await execIn(docker, container, ['mkdir', '-p', lib]);
-      await copyInto(container, o.npm, lib);
-      for (const tool of ['npm', 'npx']) {
-        await execIn(docker, container, [
-          'ln',
-          '-sf',
-          `../lib/node_modules/npm/bin/${tool}-cli.js`,
-          `/app/.heroku/node/bin/${tool}`,
-        ]);
-      }
-    }
     const bin = (name: string) => `/berth/buildpacks/${o.buildpack}/bin/${name}`;
     const detect = await execIn(docker, container, [bin('detect'), '/app']);
     const compile = await execIn(docker, container, [
@@ -196,16 +162,21 @@ export interface RunningApp {
   url: string;
 }
 
-/** Starts `command` from `image` through the launcher with PORT set, and waits until it answers HTTP. */
+/**
+ * Starts `command` (undefined: the image's own, its web process) from `image`
+ * through the launcher with PORT set, and waits until it answers HTTP.
+ */
 export async function runApp(
   docker: Docker,
   image: string,
-  command: string,
+  command: string | undefined,
   labels: Record<string, string>,
 ): Promise<RunningApp> {
   const container = await docker.createContainer({
     Image: image,
-    Cmd: ['bash', '-c', LAUNCHER, 'launcher', command],
+    // The builder's own entrypoint, as a buildpack image made by the builder has
+    // it. (Setting an entrypoint clears the image's CMD, so only with a command.)
+    ...(command === undefined ? {} : { Entrypoint: LAUNCHER, Cmd: [command] }),
     WorkingDir: '/app',
     Env: [`PORT=${APP_PORT}`],
     Labels: labels,
@@ -224,7 +195,7 @@ export async function runApp(
         const logs = ((await container.logs({ stdout: true, stderr: true })) as Buffer).toString();
         await container.remove({ force: true }).catch(() => {});
         throw new Error(
-          `${command} did not answer on ${url} (${state.Running ? 'still running' : `exited ${state.ExitCode}`}): ${(e as Error).message}\n${logs}`,
+          `${command ?? image} did not answer on ${url} (${state.Running ? 'still running' : `exited ${state.ExitCode}`}): ${(e as Error).message}\n${logs}`,
         );
       }
       await new Promise((r) => setTimeout(r, 100));

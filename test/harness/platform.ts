@@ -2,7 +2,7 @@
 // its own data directory, free ports, its own Redis (started by Berth itself
 // on a free port, as on a fresh machine) and a fresh key prefix.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -136,4 +136,23 @@ export async function platformKnownHosts(p: Platform, file: string): Promise<str
   ).trim();
   await writeFile(file, `[127.0.0.1]:${p.env.BERTH_SSH_PORT} ${hostKey}\n`);
   return file;
+}
+
+/** The pids of Berth's service processes (all, or one service's) started for this data directory. */
+export async function servicesOf(dataDir: string, service = '[a-z-]+'): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const [cmdline, environ] = await Promise.all([
+      readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
+      readFile(`/proc/${entry}/environ`, 'utf8').catch(() => ''),
+    ]);
+    if (
+      new RegExp(`services/${service}/main\\.ts`).test(cmdline) &&
+      environ.split('\0').includes(`BERTH_DATA_DIR=${dataDir}`)
+    ) {
+      found.push(Number(entry));
+    }
+  }
+  return found;
 }

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
+import { destroyApp } from '../../services/apps/apps.ts';
 import { buildLogFile } from '../../services/builder/build-log.ts';
 import {
   type BuildQueue,
@@ -24,14 +25,17 @@ import {
   followBuild,
   requestCancel,
 } from '../../services/builder/queue.ts';
+import { leftoversKey } from '../../services/builder/retention.ts';
 import {
   type BuildWorker,
   type BuildWorkerOptions,
   startBuildWorker,
 } from '../../services/builder/worker.ts';
+import { ROOT } from '../../services/core/actor.ts';
 import { LABELS } from '../../services/core/docker.ts';
 import type { DataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
+import { Store } from '../../services/core/store/index.ts';
 import { ensureRepo } from '../../services/git-receiver/repos.ts';
 import { cleanupDocker, testDocker, testDockerRun } from '../harness/docker.ts';
 import { testGitEnv } from '../harness/git.ts';
@@ -109,9 +113,12 @@ after(async () => {
 });
 
 let apps = 0;
-/** A fresh app name and its bare repository. */
-async function newApp(): Promise<string> {
+/** A fresh app, in the store under `prefix` (the builder's), and its bare repository. */
+async function newApp(prefix: string = main.prefix): Promise<string> {
   const app = `bt${dockerRun.runId.replace(/[^a-z0-9]/g, '').slice(-8)}${++apps}`;
+  const store = new Store(await redisClient(prefix), prefix);
+  if (!(await store.users.get('ada'))) await store.users.create('ada', 'admin');
+  await store.apps.create({ name: app, owner: 'ada' });
   await ensureRepo(paths, app);
   return app;
 }
@@ -123,7 +130,10 @@ async function commit(app: string, files: Record<string, string | null>): Promis
   await git(['init', '-q', '-b', 'main'], work);
   for (const [name, content] of Object.entries(files)) {
     if (content === null) await rm(path.join(work, name), { force: true });
-    else await writeFile(path.join(work, name), content);
+    else {
+      await mkdir(path.dirname(path.join(work, name)), { recursive: true });
+      await writeFile(path.join(work, name), content);
+    }
   }
   await git(['add', '-A'], work);
   await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
@@ -294,8 +304,10 @@ describe('the builder', () => {
     assert.equal(labels[LABELS.managed], 'true');
     assert.equal(labels[LABELS.app], app);
     // Only labels that are the same on every build (each costs a LABEL step);
-    // berth.stack comes with the base image.
-    const ours = Object.keys(labels).filter((k) => k.startsWith('berth.') && k !== LABELS.stack);
+    // berth.stack and its revision come with the base image.
+    const ours = Object.keys(labels).filter(
+      (k) => k.startsWith('berth.') && k !== LABELS.stack && k !== LABELS.stackRevision,
+    );
     assert.deepEqual(ours.sort(), [LABELS.app, LABELS.managed, LABELS.testRun]);
     assert.equal(labels[LABELS.testRun], dockerRun.runId);
     assert.equal((await docker.getImage(`berth/${app}:latest`).inspect()).Id, inspect.Id);
@@ -442,14 +454,14 @@ describe('the builder', () => {
     );
   });
 
-  test('a commit without a Dockerfile fails with one clear line', async () => {
+  test('a commit with no Dockerfile that no buildpack recognises fails with one clear line', async () => {
     const app = await newApp();
     const rev = await commit(app, { 'index.js': 'console.log(1)\n' });
     const built = await build(main, app, rev);
     assert.deepEqual(built.result, {
       status: 'failed',
       error:
-        'No Dockerfile found at the root of the repository; Berth builds Dockerfile apps for now (buildpacks are coming)',
+        'no Dockerfile, and none of the buildpacks (node, python, static, procfile) recognises this app — add a Dockerfile, a package.json, requirements.txt, index.html or a Procfile, or pin a buildpack with buildpacks:set',
     });
   });
 
@@ -481,7 +493,7 @@ describe('the builder', () => {
   test('a build running past its timeout is stopped and says so', async (t) => {
     const short = await startBuilder({ timeoutMs: 4000 });
     t.after(() => stopBuilder(short));
-    const app = await newApp();
+    const app = await newApp(short.prefix);
     const rev = await commit(app, slowFiles());
     const built = await build(short, app, rev);
     assert.equal(built.result.status, 'failed');
@@ -494,7 +506,7 @@ describe('the builder', () => {
   test('a stopping builder lets a build run for its grace period, then cancels it', async (t) => {
     const b = await startBuilder({ stopGraceMs: 1000 });
     t.after(() => stopBuilder(b));
-    const app = await newApp();
+    const app = await newApp(b.prefix);
     const rev = await commit(app, slowFiles());
     let closing: Promise<number> | undefined;
     const built = await build(b, app, rev, {
@@ -521,7 +533,7 @@ describe('the builder', () => {
     const queue = createBuildQueue(redis, prefix);
     t.after(() => queue.close());
     const timing = { lockDurationMs: 2000, stalledIntervalMs: 1000 };
-    const app = await newApp();
+    const app = await newApp(prefix);
     const rev = await commit(app, {
       Dockerfile: `FROM debian:bookworm-slim\nENV BERTH_TEST_RUN=${dockerRun.runId}\nRUN sleep 5\n`,
     });
@@ -575,5 +587,163 @@ describe('the builder', () => {
     t.diagnostic(
       `kill → retried in ${Math.round(retriedMs)} ms; second kill → failed in ${Math.round(endedMs)} ms; whole ${Math.round(performance.now() - started)} ms`,
     );
+  });
+});
+
+/** Follows a git:from-image request to its end, as the command does. */
+async function deployImage(b: Builder, app: string, image: string): Promise<Built> {
+  const started = performance.now();
+  const id = await enqueueBuild(b.queue, { app, image, pusher: 'ada' });
+  const lines: string[] = [];
+  const result = await followBuild(
+    b.redis,
+    b.prefix,
+    id,
+    (line) => lines.push(line),
+    AbortSignal.timeout(60_000),
+    { queue: b.queue },
+  );
+  return { id, rev: '', result, lines, ms: performance.now() - started };
+}
+
+const storeOf = (b: Builder) => new Store(b.redis, b.prefix);
+const tagsOf = async (app: string) =>
+  (await docker.listImages({ filters: { reference: [`berth/${app}`] } }))
+    .flatMap((i) => i.RepoTags ?? [])
+    .sort();
+
+describe('build settings, prebuilt images and retention', () => {
+  test('a Dockerfile at the path builder-dockerfile:set gave, with build args from the config', async () => {
+    const app = await newApp();
+    const store = storeOf(main);
+    await store.apps.setBuildSetting(app, 'dockerfilePath', 'docker/web.Dockerfile');
+    await store.apps.setBuildSetting(app, 'buildArgs', ['GREETING', 'MISSING']);
+    await store.config.set(app, { GREETING: 'hello from the config' });
+    const rev = await commit(app, {
+      // The root Dockerfile would fail: the build must not use it.
+      Dockerfile: 'FROM debian:bookworm-slim\nRUN exit 9\n',
+      'docker/web.Dockerfile': [
+        'FROM debian:bookworm-slim',
+        `ENV BERTH_TEST_RUN=${dockerRun.runId}`,
+        'ARG GREETING',
+        'RUN echo "$GREETING" > /greeting',
+        'CMD ["cat", "/greeting"]',
+        '',
+      ].join('\n'),
+    });
+    const built = await build(main, app, rev);
+    assert.equal(built.result.status, 'succeeded', built.lines.join('\n'));
+    assert.ok(
+      built.lines.includes(
+        '-----> Dockerfile build (docker/web.Dockerfile, the path builder-dockerfile:set gave)',
+      ),
+      built.lines.join('\n'),
+    );
+    assert.ok(built.lines.some((l) => /Build arg MISSING is not set/.test(l)));
+    assert.ok(built.lines.includes("       Build args from the app's config: GREETING"));
+    assert.deepEqual(built.result.processes, { web: null });
+    assert.match(await runImage(built.result.image ?? ''), /hello from the config/);
+    const detected = (await store.apps.buildSettings(app)).detected;
+    assert.equal(detected?.builder, 'dockerfile');
+    assert.equal(detected?.build, built.id);
+
+    // builder:set selected dockerfile with the path gone: one clear line.
+    await store.apps.setBuildSetting(app, 'builder', 'dockerfile');
+    await store.apps.setBuildSetting(app, 'dockerfilePath', 'nowhere/Dockerfile');
+    const missing = await build(main, app, rev);
+    assert.match(
+      missing.result.error ?? '',
+      /^nowhere\/Dockerfile is not in the commit, and the app builds from a Dockerfile \(builder:set selected dockerfile\) — /,
+    );
+  });
+
+  test('git:from-image tags a prebuilt image as the next image; an image-only app refuses pushes', async () => {
+    const source = await newApp();
+    const made = await build(main, source, await commit(source, appFiles('prebuilt')));
+    assert.equal(made.result.status, 'succeeded');
+    const prebuilt = await docker.getImage(made.result.image ?? '').inspect();
+
+    const app = await newApp();
+    await storeOf(main).apps.setBuildSetting(app, 'builder', 'image');
+    const push = await build(main, app, await commit(app, appFiles('pushed')));
+    assert.equal(push.result.status, 'failed');
+    assert.match(push.result.error ?? '', new RegExp(`^${app} deploys prebuilt images`));
+
+    const deployed = await deployImage(main, app, made.result.image ?? '');
+    assert.equal(deployed.result.status, 'succeeded', deployed.lines.join('\n'));
+    assert.equal(deployed.result.image, `berth/${app}:${deployed.id}`);
+    assert.deepEqual(deployed.result.processes, { web: null });
+    const tagged = await docker.getImage(deployed.result.image ?? '').inspect();
+    assert.equal(tagged.Id, prebuilt.Id, 'the same image, not a copy');
+    assert.match(await runImage(deployed.result.image ?? ''), /prebuilt/);
+
+    const absent = await deployImage(main, app, 'berth-test/absent:1');
+    assert.equal(absent.result.status, 'failed');
+    assert.match(
+      absent.result.error ?? '',
+      /^image berth-test\/absent:1 is not on this machine and cannot be pulled: .* — load it first/,
+    );
+  });
+
+  test("after each success an app keeps its newest images; a failed build's layers go too", async (t) => {
+    const b = await startBuilder({ imageRetention: 2 });
+    t.after(() => stopBuilder(b));
+    const app = await newApp(b.prefix);
+    const ok = async (hello: string) => {
+      const built = await build(b, app, await commit(app, appFiles(hello)));
+      assert.equal(built.result.status, 'succeeded', built.lines.join('\n'));
+      return built.id;
+    };
+    const first = await ok('one');
+    const second = await ok('two');
+    // A failing step after a new layer: the layer stays (cache), noted for later.
+    const failed = await build(
+      b,
+      app,
+      await commit(app, {
+        ...appFiles('three'),
+        Dockerfile: `${appFiles('three').Dockerfile}RUN exit 4\n`,
+      }),
+    );
+    assert.equal(failed.result.status, 'failed');
+    const leftovers = await b.redis.hgetall(leftoversKey(b.prefix));
+    const left = Object.keys(leftovers).find((id) => leftovers[id] === app);
+    assert.ok(left, 'the failed build noted its last layer');
+    assert.deepEqual(
+      await tagsOf(app),
+      [`berth/${app}:${first}`, `berth/${app}:${second}`, `berth/${app}:latest`].sort(),
+    );
+
+    const fourth = await ok('four');
+    assert.deepEqual(
+      await tagsOf(app),
+      [`berth/${app}:${second}`, `berth/${app}:${fourth}`, `berth/${app}:latest`].sort(),
+      'the oldest image went',
+    );
+    assert.equal(await b.redis.hget(leftoversKey(b.prefix), left), null);
+    await assert.rejects(docker.getImage(left).inspect(), { statusCode: 404 });
+  });
+
+  test("destroying an app removes its images and its cache volume, nothing of anyone else's", async () => {
+    const app = await newApp();
+    const built = await build(main, app, await commit(app, appFiles('doomed')));
+    assert.equal(built.result.status, 'succeeded');
+    await docker.createVolume({
+      Name: `berth-cache-${app}`,
+      Labels: { [LABELS.managed]: 'true', [LABELS.app]: app, ...dockerRun.labels },
+    });
+    // A volume someone else made under a Berth-like name stays.
+    const other = await newApp();
+    await docker.createVolume({ Name: `berth-cache-${other}`, Labels: dockerRun.labels });
+    const removed = await destroyApp(storeOf(main), ROOT, app, paths, docker);
+    assert.deepEqual(
+      removed?.removed.sort(),
+      [`berth/${app}:${built.id}`, `berth/${app}:latest`, `volume berth-cache-${app}`].sort(),
+    );
+    assert.deepEqual(await tagsOf(app), []);
+    await assert.rejects(docker.getVolume(`berth-cache-${app}`).inspect(), { statusCode: 404 });
+    await destroyApp(storeOf(main), ROOT, other, paths, docker);
+    assert.ok(await docker.getVolume(`berth-cache-${other}`).inspect(), "not Berth's: kept");
+    await docker.getVolume(`berth-cache-${other}`).remove();
   });
 });

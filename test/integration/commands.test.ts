@@ -267,3 +267,91 @@ describe("the app's git repository follows the commands", () => {
     );
   });
 });
+
+describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', () => {
+  test('settings are set, reported and reset; bad values are one line and change nothing', async () => {
+    assert.equal((await run(bob, ['apps:create', 'built'])).code, 0);
+    const report = async () =>
+      JSON.parse((await run(bob, ['builder:report', 'built', '--format', 'json'])).stdout);
+    assert.deepEqual(await report(), {
+      selected: null,
+      dockerfilePath: 'Dockerfile',
+      buildArgs: [],
+      buildpacks: [],
+      detected: null,
+    });
+    for (const argv of [
+      ['builder:set', 'built', 'selected', 'buildpacks'],
+      ['builder-dockerfile:set', 'built', 'dockerfile-path', 'docker/Dockerfile.web'],
+      ['builder-dockerfile:set', 'built', 'build-args', 'NPM_TOKEN,SENTRY_DSN', 'NPM_TOKEN'],
+      ['buildpacks:set', 'built', 'python', 'node'],
+      ['buildpacks:add', 'built', 'static', '--index', '1'],
+      ['buildpacks:remove', 'built', 'python'],
+    ]) {
+      const r = await run(bob, argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+    }
+    assert.deepEqual(await report(), {
+      selected: 'buildpacks',
+      dockerfilePath: 'docker/Dockerfile.web',
+      buildArgs: ['NPM_TOKEN', 'SENTRY_DSN'],
+      buildpacks: ['static', 'node'],
+      detected: null,
+    });
+    const text = (await run(bob, ['builder:report', 'built'])).stdout;
+    assert.match(text, /^=====> built builder information$/m);
+    assert.match(text, /Builder buildpacks: +static, node$/m);
+    assert.match(text, /Builder last build: +none yet$/m);
+
+    const before = await report();
+    for (const [argv, expected] of [
+      [['builder:set', 'built', 'selected', 'heroku'], /unknown builder "heroku"/],
+      [['builder:set', 'built', 'flavour', 'x'], /unknown builder setting "flavour"/],
+      [['builder-dockerfile:set', 'built', 'dockerfile-path', '../../etc/passwd'], /invalid path/],
+      [['builder-dockerfile:set', 'built', 'dockerfile-path', '/abs'], /invalid path/],
+      [['builder-dockerfile:set', 'built', 'build-args', 'BERTH_SECRET'], /reserved for Berth/],
+      [['builder-dockerfile:set', 'built', 'build-args', 'A-B'], /invalid config key/],
+      [
+        ['buildpacks:set', 'built', 'https://github.com/heroku/heroku-buildpack-ruby'],
+        /invalid buildpack/,
+      ],
+      [
+        ['buildpacks:set', 'built', 'ruby'],
+        /there is no buildpack ruby; Berth ships node, python, static, procfile/,
+      ],
+      [['buildpacks:set', 'built', 'node', 'node'], /node is listed twice/],
+      [['buildpacks:add', 'built', 'node'], /node is pinned already/],
+      [['buildpacks:remove', 'built', 'python'], /python is not pinned/],
+      [['buildpacks:add', 'built', 'python', '--index', '0'], /--index must be a position from 1/],
+    ] as const) {
+      const r = await run(bob, [...argv]);
+      assert.notEqual(r.code, 0, argv.join(' '));
+      assert.ok(oneLine(r.stderr), r.stderr);
+      assert.match(r.stderr, expected);
+    }
+    assert.deepEqual(await report(), before, 'nothing changed');
+
+    for (const argv of [
+      ['builder:set', 'built', 'selected'],
+      ['builder-dockerfile:set', 'built', 'dockerfile-path'],
+      ['builder-dockerfile:set', 'built', 'build-args'],
+      ['buildpacks:clear', 'built'],
+    ]) {
+      assert.equal((await run(bob, argv)).code, 0, argv.join(' '));
+    }
+    assert.deepEqual(await report(), {
+      selected: null,
+      dockerfilePath: 'Dockerfile',
+      buildArgs: [],
+      buildpacks: [],
+      detected: null,
+    });
+    const list = JSON.parse(
+      (await run(bob, ['buildpacks:list', 'built', '--format', 'json'])).stdout,
+    );
+    assert.deepEqual(list, { pinned: [], available: ['node', 'python', 'static', 'procfile'] });
+    // Someone without access: the app does not exist for them.
+    const r = await run(dave, ['builder:set', 'built', 'selected', 'image']);
+    assert.match(r.stderr, /app "built" does not exist/);
+  });
+});

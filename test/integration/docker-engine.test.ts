@@ -79,6 +79,13 @@ describe('the local Docker Engine', () => {
       release: 'berth.release',
       instance: 'berth.instance',
       stack: 'berth.stack',
+      stackRevision: 'berth.stack.revision',
+      build: 'berth.build',
+      commit: 'berth.commit',
+      processes: 'berth.processes',
+      buildpacks: 'berth.buildpacks',
+      stackId: 'berth.stack-id',
+      runtime: 'berth.runtime',
       testRun: 'berth.test-run',
     });
     const names = Object.values(LABELS);

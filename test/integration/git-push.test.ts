@@ -217,7 +217,7 @@ async function buildsOf(app: string) {
     const end = last ? parseLogEntry(last[1]) : undefined;
     out.push({
       id: job.id,
-      rev: job.data.rev,
+      rev: job.data.rev ?? '',
       start: Math.min(...ms),
       end: Math.max(...ms),
       ...(end?.type === 'end' ? { status: end.status } : {}),

@@ -532,20 +532,39 @@ const closedWithin = (socket: net.Socket, ms: number) =>
   });
 
 describe('connection limits', () => {
-  test('connections beyond the per-source cap are closed at once, before any SSH', async () => {
-    const s = await startServer({ maxConnectionsPerSource: 3 });
+  test('connections not signed in beyond the per-source cap are closed at once, before any SSH', async () => {
+    const s = await startServer({ maxUnauthenticatedPerSource: 3 });
     const open = await Promise.all([1, 2, 3].map(() => rawConnect(s.port)));
     for (const c of open) assert.match(await c.banner, /^SSH-2\.0-Berth/);
     const excess = await rawConnect(s.port);
     assert.equal(await excess.banner, '', 'no SSH banner for the excess connection');
     assert.equal(await closedWithin(excess.socket, 1000), true);
-    assert.ok(logLines.some((l) => l.msg === 'connection refused: too many open from this source'));
+    assert.ok(
+      logLines.some((l) => l.msg === 'connection refused: too many not signed in from this source'),
+    );
     // A closed connection frees its slot.
     open[0]?.socket.destroy();
     await sleep(100);
     const next = await rawConnect(s.port);
     assert.match(await next.banner, /^SSH-2\.0-Berth/);
     for (const c of [...open, next]) c.socket.destroy();
+  });
+
+  test('signed-in connections do not count against the per-source cap', async () => {
+    const s = await startServer({ maxUnauthenticatedPerSource: 2 });
+    // Five from one address, as a CI runner pushing five apps, each started
+    // once the one before has signed in: all five run at the same time.
+    const runs: Promise<SshResult>[] = [];
+    const slowCalls = () => calls.filter((c) => c.command === 'slow').length;
+    const before = slowCalls();
+    for (let i = 1; i <= 5; i++) {
+      runs.push(ssh(s, alice.privatePath, [target, 'slow']));
+      for (let w = 0; w < 200 && slowCalls() < before + i; w++) await sleep(5);
+    }
+    for (const r of await Promise.all(runs)) {
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stdout, /slow done/);
+    }
   });
 
   test('a connection that never authenticates is dropped after the auth timeout', async () => {
@@ -561,8 +580,10 @@ describe('connection limits', () => {
 
   test('close() lets a running command finish and send its status', async () => {
     const s = await startServer();
+    const slowCalls = () => calls.filter((c) => c.command === 'slow').length;
+    const before = slowCalls();
     const running = ssh(s, alice.privatePath, [target, 'slow']);
-    for (let i = 0; i < 100 && calls.at(-1)?.command !== 'slow'; i++) await sleep(10);
+    for (let i = 0; i < 100 && slowCalls() === before; i++) await sleep(10);
     await s.server.close();
     const r = await running;
     assert.equal(r.code, 4, r.stderr);

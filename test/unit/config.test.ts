@@ -27,6 +27,7 @@ describe('loadConfig', () => {
     assert.equal(c.dockerHost, undefined);
     assert.equal(c.buildTimeoutMs, 30 * 60_000);
     assert.equal(c.buildConcurrency, undefined);
+    assert.equal(c.imageRetention, 5);
     assert.ok(Object.isFrozen(c));
   });
 

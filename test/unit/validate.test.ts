@@ -136,3 +136,42 @@ describe('validate.repoPath and branchName', () => {
     }
   });
 });
+
+describe('validate.repoFilePath, buildpackName, imageRef', () => {
+  test('a Dockerfile path inside the repository', () => {
+    for (const ok of ['Dockerfile', 'docker/Dockerfile.web', 'a/b/c+d@e_f-g'])
+      assert.equal(validate.repoFilePath(ok), ok);
+    for (const bad of [
+      '',
+      '/etc/passwd',
+      '../Dockerfile',
+      'a/../../b',
+      './Dockerfile',
+      'docker/',
+      'a//b',
+      'my file',
+      'x\ny',
+      '$(id)',
+      'a'.repeat(256),
+    ]) {
+      refused(() => validate.repoFilePath(bad));
+    }
+  });
+  test('a buildpack name is a folder name, nothing more', () => {
+    assert.equal(validate.buildpackName('node'), 'node');
+    for (const bad of ['', 'Node', '../node', 'https://github.com/x/y', 'a b', '-x'])
+      refused(() => validate.buildpackName(bad));
+  });
+  test('image references as Docker spells them', () => {
+    for (const ok of [
+      'nginx',
+      'team/api:1.4',
+      'registry.example.com:5000/team/api:v2',
+      'berth/app:mx1a2b3c',
+      `api@sha256:${'a'.repeat(64)}`,
+    ])
+      assert.equal(validate.imageRef(ok), ok);
+    for (const bad of ['', 'Team/API', 'api:', 'api:-x', '--rm', 'a b', 'api;id', 'x'.repeat(256)])
+      refused(() => validate.imageRef(bad));
+  });
+});

@@ -5,7 +5,14 @@ import { BerthError } from '../errors.ts';
 import * as validate from '../validate.ts';
 import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
-import { type App, AppSchema, decode } from './records.ts';
+import {
+  type App,
+  AppSchema,
+  type BuildSettingField,
+  type BuildSettings,
+  BuildSettingsSchema,
+  decode,
+} from './records.ts';
 
 export interface NewApp {
   name: string;
@@ -95,7 +102,7 @@ if field == 'owner' then
   -- The owner has every right already; keeping it a collaborator too would outlive a transfer.
   redis.call('SREM', K.collaborators(name), value)
 end
-redis.call('HSET', K.app(name), field, value)
+if value == '' then redis.call('HDEL', K.app(name), field) else redis.call('HSET', K.app(name), field, value) end
 return {'ok'}
 `,
 );
@@ -197,6 +204,36 @@ export class Apps {
    */
   async rename(from: string, to: string): Promise<void> {
     await rename.run(this.ctx, [validate.appName(from), validate.appName(to)]);
+  }
+
+  /** How the app's builds are made (defaults where nothing was set); BERTH_E_APP_NOT_FOUND. */
+  async buildSettings(name: string): Promise<BuildSettings> {
+    validate.appName(name);
+    const key = this.ctx.keys.app(name);
+    const hash = await this.ctx.redis.hgetall(key);
+    if (isEmpty(hash)) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+    return decode(BuildSettingsSchema, key, hash);
+  }
+
+  /**
+   * Sets one build setting (null: back to its default). The value is checked
+   * by the same schema that reads it, so nothing unreadable is stored.
+   */
+  async setBuildSetting<F extends BuildSettingField>(
+    name: string,
+    field: F,
+    value: BuildSettings[F],
+  ): Promise<void> {
+    validate.appName(name);
+    const stored =
+      value === null || (Array.isArray(value) && value.length === 0)
+        ? ''
+        : typeof value === 'string'
+          ? value
+          : JSON.stringify(value);
+    // Callers pass checked values; this keeps a slip from storing what get() cannot read.
+    if (stored !== '') BuildSettingsSchema.shape[field].parse(stored);
+    await setField.run(this.ctx, [name, field, stored]);
   }
 
   /** Gives the app to another existing user (apps:transfer). */

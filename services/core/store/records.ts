@@ -64,6 +64,40 @@ export const AppSchema = z.object({
 });
 export type App = z.output<typeof AppSchema>;
 
+/** How an app's builds are made: `builder:set`, `builder-dockerfile:set`, `buildpacks:set`. */
+export const BUILDERS = ['dockerfile', 'buildpacks', 'image'] as const;
+export type Builder = (typeof BUILDERS)[number];
+
+/** What the latest build chose, for builder:report. */
+export const DetectionSchema = z.object({
+  build: z.string(),
+  at: timestamp,
+  builder: z.enum(BUILDERS),
+  /** The buildpacks that ran, in order (buildpack builds). */
+  buildpacks: z.array(named(validate.buildpackName, 'buildpack')).optional(),
+  reason: z.string(),
+});
+export type Detection = z.output<typeof DetectionSchema>;
+
+/** Kept in the app's hash beside the App fields (which AppSchema does not read). */
+export const BuildSettingsSchema = z.object({
+  /** null: detected at each build (a Dockerfile, else the buildpacks). */
+  builder: nullable(z.enum(BUILDERS)),
+  /** null: `Dockerfile` at the root. */
+  dockerfilePath: nullable(named(validate.repoFilePath, 'path')),
+  /** Config keys whose values a Dockerfile build gets as build args. */
+  buildArgs: json(z.array(named(validate.envKey, 'config key')))
+    .optional()
+    .transform((v) => v ?? []),
+  /** Buildpacks pinned in order; empty: detected (a .buildpacks file, else every shipped one in order). */
+  buildpacks: json(z.array(named(validate.buildpackName, 'buildpack')))
+    .optional()
+    .transform((v) => v ?? []),
+  detected: nullable(json(DetectionSchema)),
+});
+export type BuildSettings = z.output<typeof BuildSettingsSchema>;
+export type BuildSettingField = keyof BuildSettings;
+
 export const UserSchema = z.object({
   name: named(validate.userName, 'user name'),
   role: z.enum(ROLES),
