@@ -8,10 +8,16 @@ import { fileURLToPath } from 'node:url';
 import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
 import { buildScenario } from './scenarios/build.ts';
+import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
 
-const SCENARIOS: readonly Scenario[] = [startScenario, sshVersionScenario, buildScenario];
+const SCENARIOS: readonly Scenario[] = [
+  startScenario,
+  sshVersionScenario,
+  buildScenario,
+  nodeBuildScenario,
+];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 async function main(names: string[]): Promise<number> {
