@@ -35,6 +35,7 @@ export const ENV_DIR = '/berth/env';
 export const PACKS_DIR = '/berth/buildpacks';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const baseEnv = [`PATH=${PATH}`, `HOME=${BUILD_DIR}`, 'STACK=bookworm', 'LANG=C.UTF-8'];
 
 /**
  * The image's entrypoint: profile.d first, then the command (Procfile
@@ -133,7 +134,8 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     Image: b.baseImage,
     Cmd: ['sleep', 'infinity'],
     WorkingDir: BUILD_DIR,
-    Env: [`PATH=${PATH}`, `HOME=${BUILD_DIR}`, 'STACK=bookworm', 'LANG=C.UTF-8'],
+    // SOURCE_VERSION is Heroku's name for the commit during a build; GIT_REV Berth's.
+    Env: [...baseEnv, `SOURCE_VERSION=${b.rev}`, `GIT_REV=${b.rev}`],
     Labels: { ...b.labels, [LABELS.build]: b.id },
     HostConfig: {
       Init: true,
@@ -213,7 +215,8 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
         Entrypoint: LAUNCHER,
         Cmd: web === undefined ? [] : [web],
         WorkingDir: BUILD_DIR,
-        Env: [`PATH=${PATH}`, `HOME=${BUILD_DIR}`, 'STACK=bookworm', 'LANG=C.UTF-8'],
+        // The app knows the commit it runs as GIT_REV.
+        Env: [...baseEnv, `GIT_REV=${b.rev}`],
         Labels: {
           ...b.labels,
           [LABELS.build]: b.id,

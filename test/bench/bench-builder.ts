@@ -109,10 +109,14 @@ export async function benchBuilder(
         redis,
         prefix,
         id,
-        (l) => lines.push(l),
+        (l) =>
+          lines.push(
+            process.env.BERTH_BENCH_TRACE ? `${Math.round(performance.now() - t0)} ${l}` : l,
+          ),
         new AbortController().signal,
         { queue },
       );
+      if (process.env.BERTH_BENCH_TRACE) console.log(lines.join('\n'));
       if (result.status !== 'succeeded') {
         throw new Error(`Berth build failed: ${result.error}\n${lines.join('\n')}`);
       }

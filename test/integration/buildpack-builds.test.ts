@@ -48,6 +48,7 @@ import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const execFileP = promisify(execFile);
+const HANG_BUILDPACKS = path.join(import.meta.dirname, '..', 'fixtures', 'buildpacks');
 const searchPath = systemSearchPath(process.env.PATH);
 const GIT_ENV = testGitEnv({ PATH: searchPath });
 const git = async (args: string[], cwd: string) =>
@@ -169,6 +170,7 @@ describe('buildpack apps through the builder', () => {
     assert.equal(labels[LABELS.commit], rev);
     assert.equal(labels[LABELS.buildpacks], 'node');
     assert.equal(labels[LABELS.build], b.result.image?.split(':')[1]);
+    assert.ok(image.Config.Env?.includes(`GIT_REV=${rev}`), 'the app knows its commit');
     const res = await answer(b.result.image ?? '');
     assert.match(res.body.toString(), /^node-plain on v\d+\.\d+\.\d+, NODE_ENV=production$/m);
     t.diagnostic(`node-plain: ${Math.round(b.ms)} ms; ${res.body.toString().trim()}`);
@@ -192,8 +194,8 @@ describe('buildpack apps through the builder', () => {
     const before = registry.tarballsServed();
     const rev2 = await commit(app, work, {
       'server.js': (await readFile(path.join(work, 'server.js'), 'utf8')).replace(
-        'devDependency ${dev}',
-        'dev dependency ${dev}',
+        /devDependency (?=\$\{dev\})/,
+        'dev dependency ',
       ),
     });
     const warm = await build(app, rev2);
@@ -287,6 +289,60 @@ describe('buildpack apps through the builder', () => {
       p.result.error,
       'Procfile:2: not a process line; write `type: command`, such as `web: npm start`',
     );
+  });
+
+  test('a buildpack compile that never ends is stopped by the timeout, its container with it', async (t) => {
+    const hangConnection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
+    const hangPrefix = testPrefix();
+    const hangRedis = await redisClient(hangPrefix);
+    const hangStore = new Store(hangRedis, hangPrefix);
+    const hangQueue = createBuildQueue(hangRedis, hangPrefix);
+    const hanging = await startBuildWorker({
+      connection: hangConnection,
+      redisPrefix: hangPrefix,
+      docker,
+      paths: { ...paths, runtimes: TEST_RUNTIMES },
+      searchPath,
+      stackImage: testStackImage(),
+      buildpacksDir: HANG_BUILDPACKS,
+      labels: run.labels,
+      timeoutMs: 4000,
+    });
+    t.after(async () => {
+      await hanging.close();
+      await hangQueue.close();
+      hangConnection.disconnect();
+    });
+    await hangStore.users.create('ada', 'admin');
+    const app = `hang${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}`;
+    await hangStore.apps.create({ name: app, owner: 'ada' });
+    await ensureRepo(paths, app);
+    const work = path.join(scratch, 'work', app);
+    await mkdir(work, { recursive: true });
+    await git(['init', '-q', '-b', 'main'], work);
+    const rev = await commit(app, work, { 'README.md': 'hangs\n' });
+    const started = performance.now();
+    const id = await enqueueBuild(hangQueue, { app, rev, ref: 'refs/heads/main', pusher: 'ada' });
+    const lines: string[] = [];
+    const result = await followBuild(
+      hangRedis,
+      hangPrefix,
+      id,
+      (l) => lines.push(l),
+      AbortSignal.timeout(60_000),
+      { queue: hangQueue },
+    );
+    const ms = performance.now() - started;
+    assert.ok(lines.includes('-----> Hanging for ever'), lines.join('\n'));
+    assert.equal(result.status, 'failed');
+    assert.match(result.error ?? '', /^timed out after 4 s — /);
+    assert.ok(ms < 15_000, `ended after ${Math.round(ms)} ms`);
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.build}=${id}`] },
+    });
+    assert.deepEqual(left, [], 'the build container is gone');
+    t.diagnostic(`timeout 4 s: the hanging buildpack build ended after ${Math.round(ms)} ms`);
   });
 });
 
