@@ -176,8 +176,8 @@ export async function runApp(
     Image: image,
     // The builder's own entrypoint, as a buildpack image made by the builder has
     // it. (Setting an entrypoint clears the image's CMD, so only with a command.)
-    ...(command === undefined ? {} : { Entrypoint: LAUNCHER, Cmd: [command] }),
-    WorkingDir: '/app',
+    ...(command === undefined ? {} : { Entrypoint: LAUNCHER, Cmd: [command], WorkingDir: '/app' }),
+
     Env: [`PORT=${APP_PORT}`],
     Labels: labels,
   });

@@ -1,4 +1,5 @@
-// Issue 4's acceptance for buildpack apps, through the real builder
+// Issue 4's acceptance for apps built by buildpacks (and one by its
+// Dockerfile), through the real builder
 // (services/builder/worker.ts → run-build.ts → buildpack-build.ts) with the
 // real Engine, real git, the run's Redis and the stack image: each fixture app
 // (test/fixtures/apps) is committed into an app's bare repository, built as a
@@ -159,6 +160,27 @@ async function answer(image: string) {
 }
 
 describe('buildpack apps through the builder', () => {
+  test('a Dockerfile app: its CMD is web, and it answers on $PORT', async () => {
+    const { app, rev } = await appFrom(undefined, {
+      Dockerfile: [
+        'FROM debian:bookworm-slim',
+        `ENV BERTH_TEST_RUN=${run.runId}`,
+        'WORKDIR /srv',
+        'COPY index.html /srv/',
+        // python3 is in the stack (debian:bookworm-slim here is Berth's stack image).
+        'CMD ["sh", "-c", "exec python3 -m http.server \\"$PORT\\""]',
+        '',
+      ].join('\n'),
+      'index.html': '<h1>a Dockerfile app</h1>\n',
+    });
+    const b = await build(app, rev);
+    ok(b);
+    assert.deepEqual(b.result.processes, { web: null });
+    const res = await answer(b.result.image ?? '');
+    assert.equal(res.status, 200);
+    assert.match(res.body.toString(), /a Dockerfile app/);
+  });
+
   test('node, no dependencies: the current LTS, node server.js, labels on the image', async (t) => {
     const { app, rev } = await appFrom('node-plain');
     const b = await build(app, rev);
