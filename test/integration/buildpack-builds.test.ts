@@ -223,6 +223,13 @@ describe('buildpack apps through the builder', () => {
     const warm = await build(app, rev2);
     ok(warm);
     assert.equal(registry.tarballsServed(), before, 'the warm build downloaded nothing');
+    assert.ok(
+      warm.lines.includes(
+        '       node_modules from the build cache (package.json and package-lock.json unchanged)',
+      ),
+      warm.lines.join('\n'),
+    );
+    assert.ok(!cold.lines.some((l) => /node_modules from the build cache/.test(l)));
     assert.match((await answer(warm.result.image ?? '')).body.toString(), /dev dependency pruned/);
     t.diagnostic(`node-deps: cold ${Math.round(cold.ms)} ms, warm ${Math.round(warm.ms)} ms`);
   });

@@ -5,6 +5,7 @@
 //
 //   check FILE           prints nothing when FILE is a JSON object, else why not
 //   script FILE NAME     whether scripts.NAME is set
+//   install-scripts FILE whether the app has a script npm runs at install time
 //   dependencies FILE    whether any dependencies (of any kind) are declared
 //   dev-dependencies FILE  whether devDependencies are declared
 //   package-manager FILE prints "yarn 1.22.22" from "packageManager": "yarn@1.22.22+sha..."
@@ -47,6 +48,12 @@ function main() {
       const script = pkg.scripts?.[name];
       return typeof script === 'string' && script.trim() !== '' ? 0 : 1;
     }
+    case 'install-scripts':
+      return ['preinstall', 'install', 'postinstall', 'prepare'].some(
+        (s) => typeof pkg.scripts?.[s] === 'string' && pkg.scripts[s].trim() !== '',
+      )
+        ? 0
+        : 1;
     case 'dependencies':
       return ['dependencies', 'devDependencies', 'optionalDependencies'].some((k) =>
         nonEmpty(pkg[k]),
