@@ -5,6 +5,7 @@ import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
 import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
+import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { systemCommands } from './commands/system.ts';
@@ -14,6 +15,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   apps: 'create, list, inspect and destroy apps',
   access: 'let other users push to an app',
   git: 'how a push deploys',
+  config: "an app's config vars (its environment)",
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -41,6 +43,7 @@ export const COMMANDS: readonly Command[] = [
   ...appsCommands,
   ...accessCommands,
   ...gitCommands,
+  ...configCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

@@ -274,6 +274,12 @@ export const ERRORS = {
     422,
     'add a Procfile with a line such as web: ./bin/server',
   ),
+  BERTH_E_CONFIG_NOT_SET: spec(
+    '{key} is not set for app "{app}"',
+    EXIT.failed,
+    404,
+    'run "berth config:keys {app}" to see what is set',
+  ),
   BERTH_E_NO_BUILDER: spec(
     'no builder is running, so nothing can be built or deployed',
     EXIT.failed,

@@ -355,3 +355,88 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
     assert.match(r.stderr, /app "built" does not exist/);
   });
 });
+
+describe('config vars: config:set|unset|get|show|keys', () => {
+  test('set, read in every form, unset; values never echoed by set', async () => {
+    assert.equal((await run(bob, ['apps:create', 'conf'])).code, 0);
+    const set = await run(bob, [
+      'config:set',
+      'conf',
+      'DATABASE_URL=postgres://u:p@db/x?a=b',
+      'GREETING=hello world',
+      'EMPTY=',
+    ]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^-----> Set DATABASE_URL, EMPTY, GREETING for conf$/m);
+    assert.doesNotMatch(set.stdout, /postgres|hello/, 'values are not printed');
+    const multi = Buffer.from("line one\nit's two").toString('base64');
+    assert.equal((await run(bob, ['config:set', 'conf', `MULTI=${multi}`, '--encoded'])).code, 0);
+
+    assert.equal(
+      (await run(carol, ['config:get', 'conf', 'GREETING'])).code,
+      1,
+      'carol has no access',
+    );
+    assert.equal((await run(bob, ['config:get', 'conf', 'GREETING'])).stdout, 'hello world\n');
+    const missing = await run(bob, ['config:get', 'conf', 'NOPE']);
+    assert.equal(missing.code, 1);
+    assert.equal(
+      missing.stderr,
+      'berth: NOPE is not set for app "conf" — run "berth config:keys conf" to see what is set\n',
+    );
+    assert.deepEqual(
+      JSON.parse((await run(bob, ['config:show', 'conf', '--format', 'json'])).stdout),
+      {
+        DATABASE_URL: 'postgres://u:p@db/x?a=b',
+        EMPTY: '',
+        GREETING: 'hello world',
+        MULTI: "line one\nit's two",
+      },
+    );
+    const text = (await run(bob, ['config:show', 'conf'])).stdout;
+    assert.match(text, /^=====> conf config vars$/m);
+    assert.match(text, /^ {7}MULTI: +line one\\nit's two$/m);
+    const shell = (await run(bob, ['config:show', 'conf', '--shell'])).stdout;
+    assert.match(shell, /^MULTI='line one\nit'\\''s two'$/m);
+    assert.deepEqual(
+      JSON.parse((await run(bob, ['config:keys', 'conf', '--format', 'json'])).stdout),
+      ['DATABASE_URL', 'EMPTY', 'GREETING', 'MULTI'],
+    );
+
+    const unset = await run(bob, ['config:unset', 'conf', 'EMPTY', 'NEVER_SET']);
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.match(unset.stdout, /^-----> Unset EMPTY for conf$/m);
+    assert.equal(
+      (await run(bob, ['config:keys', 'conf'])).stdout,
+      'DATABASE_URL\nGREETING\nMULTI\n',
+    );
+  });
+
+  test('bad keys and values are one line and change nothing', async () => {
+    assert.equal((await run(bob, ['apps:create', 'conf2'])).code, 0);
+    assert.equal((await run(bob, ['config:set', 'conf2', 'KEEP=1'])).code, 0);
+    const nul = Buffer.from('a\0b').toString('base64');
+    for (const [argv, expected] of [
+      [['config:set', 'conf2', 'BERTH_X=1'], /reserved for Berth/],
+      [['config:set', 'conf2', '1BAD=1'], /invalid config key "1BAD"/],
+      [['config:set', 'conf2', 'NOEQUALS'], /"NOEQUALS" is not KEY=VALUE/],
+      [['config:set', 'conf2', '=x'], /is not KEY=VALUE/],
+      [['config:set', 'conf2', 'OK=1', 'BAD-KEY=2'], /invalid config key "BAD-KEY"/],
+      [['config:set', 'conf2', `NUL=${nul}`, '--encoded'], /NUL byte/],
+      [['config:set', 'conf2', 'X=not base64!', '--encoded'], /the value of X is not base64/],
+      [['config:set', 'conf2'], /missing argument; usage: berth config:set APP KEY=VALUE/],
+      [['config:unset', 'conf2', 'a;b'], /invalid config key/],
+      [['config:get', 'conf2', '$(id)'], /invalid config key/],
+    ] as const) {
+      const r = await run(bob, [...argv]);
+      assert.notEqual(r.code, 0, argv.join(' '));
+      assert.ok(oneLine(r.stderr), r.stderr);
+      assert.match(r.stderr, expected);
+      assert.doesNotMatch(r.stderr, /a\0b/);
+    }
+    assert.deepEqual(
+      JSON.parse((await run(bob, ['config:show', 'conf2', '--format', 'json'])).stdout),
+      { KEEP: '1' },
+    );
+  });
+});
