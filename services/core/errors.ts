@@ -280,6 +280,12 @@ export const ERRORS = {
     404,
     'run "berth config:keys {app}" to see what is set',
   ),
+  BERTH_E_INSTANCE_START: spec(
+    'a {type} process of app "{app}" could not start: {reason}',
+    EXIT.failed,
+    500,
+    'check the image and the command (Procfile) of that process type',
+  ),
   BERTH_E_NO_BUILDER: spec(
     'no builder is running, so nothing can be built or deployed',
     EXIT.failed,

@@ -1,0 +1,210 @@
+// The docker-local scheduler: instances are containers on this machine's
+// Docker Engine, on one bridge network of Berth's where apps reach each other
+// by name (the web instances of app `api` answer as `api`, other types as
+// `<type>.api`, round-robin by DNS). Containers are named and labelled by
+// app, process type, release and instance; they restart unless stopped (a
+// crash-looping one backs off, Docker's doubling delay) and their logs are
+// rotated (json-file, 3 × 10 MB).
+import type Docker from 'dockerode';
+import { LAUNCHER } from '../builder/buildpack-build.ts';
+import { LABELS, MANAGED_LABELS } from '../core/docker.ts';
+import { BerthError } from '../core/errors.ts';
+import * as validate from '../core/validate.ts';
+import type { Instance, InstanceSpec, InstanceState, Scheduler } from './scheduler.ts';
+
+export const NETWORK = 'berth';
+const PROCESS_TYPE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
+
+export interface DockerLocalOptions {
+  /** The network apps run on; default `berth`. */
+  network?: string;
+  /** More labels on every container and the network (tests: berth.test-run). */
+  labels?: Readonly<Record<string, string>>;
+}
+
+const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
+
+/** How a Procfile command runs in an image: through Berth's launcher, or a shell. */
+function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
+  const entrypoint = image.Config?.Entrypoint ?? [];
+  const launcher = JSON.stringify(entrypoint) === JSON.stringify(LAUNCHER);
+  // A buildpack image runs it with bash after .profile.d; any other image gets
+  // a shell line, handed to its own ENTRYPOINT when it has one (as `docker run
+  // IMAGE sh -c ...` would).
+  return launcher ? [command] : ['/bin/sh', '-c', command];
+}
+
+function stateOf(info: Docker.ContainerInspectInfo): InstanceState {
+  const s = info.State;
+  if (s.Restarting) return 'restarting';
+  if (s.Running) return 'running';
+  if (s.Status === 'created') return 'starting';
+  return 'exited';
+}
+
+export class DockerLocal implements Scheduler {
+  private readonly network: string;
+  private readonly labels: Readonly<Record<string, string>>;
+  private networkReady: Promise<void> | undefined;
+
+  constructor(
+    private readonly docker: Docker,
+    o: DockerLocalOptions = {},
+  ) {
+    this.network = o.network ?? NETWORK;
+    this.labels = o.labels ?? {};
+  }
+
+  /** Berth's network, made when missing (two at once: the second finds it). */
+  ensureNetwork(): Promise<void> {
+    this.networkReady ??= (async () => {
+      try {
+        await this.docker.getNetwork(this.network).inspect();
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+        await this.docker
+          .createNetwork({
+            Name: this.network,
+            Driver: 'bridge',
+            CheckDuplicate: true,
+            Labels: { ...MANAGED_LABELS, ...this.labels },
+          })
+          .catch((err: unknown) => {
+            if (statusOf(err) !== 409) throw err;
+          });
+      }
+    })().catch((e: unknown) => {
+      this.networkReady = undefined;
+      throw e;
+    });
+    return this.networkReady;
+  }
+
+  async start(spec: InstanceSpec): Promise<Instance> {
+    const app = validate.appName(spec.app);
+    if (!PROCESS_TYPE.test(spec.type)) throw new Error(`not a process type: ${spec.type}`);
+    for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
+    }
+    await this.ensureNetwork();
+    const image = await this.docker.getImage(spec.image).inspect();
+    const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
+      ([k, v]) => `${k}=${v}`,
+    );
+    const container = await this.docker.createContainer({
+      name: `${app}.${spec.type}.${spec.instance}.v${spec.release}`,
+      Image: spec.image,
+      ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
+      Env: env,
+      StopTimeout: spec.stopTimeoutSec,
+      Labels: {
+        ...MANAGED_LABELS,
+        ...this.labels,
+        [LABELS.app]: app,
+        [LABELS.process]: spec.type,
+        [LABELS.release]: String(spec.release),
+        [LABELS.instance]: String(spec.instance),
+      },
+      HostConfig: {
+        RestartPolicy: { Name: 'unless-stopped' },
+        LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
+        NetworkMode: this.network,
+        Init: true,
+      },
+      NetworkingConfig: {
+        EndpointsConfig: {
+          [this.network]: { Aliases: [spec.type === 'web' ? app : `${spec.type}.${app}`] },
+        },
+      },
+    });
+    try {
+      await container.start();
+    } catch (e) {
+      await container.remove({ force: true }).catch(() => {});
+      throw new BerthError('BERTH_E_INSTANCE_START', {
+        app,
+        type: spec.type,
+        reason: (e as Error).message.replace(/^\(HTTP code \d+\) [a-z ]+ - /, ''),
+      });
+    }
+    return this.describe(await container.inspect(), spec.port);
+  }
+
+  async list(app: string): Promise<Instance[]> {
+    const found = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.managed}=true`, `${LABELS.app}=${validate.appName(app)}`] },
+    });
+    const instances: Instance[] = [];
+    for (const c of found) {
+      try {
+        const info = await this.docker.getContainer(c.Id).inspect();
+        const port = Number(
+          info.Config.Env?.find((e) => e.startsWith('PORT='))?.slice('PORT='.length),
+        );
+        instances.push(this.describe(info, Number.isSafeInteger(port) ? port : undefined));
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e; // removed meanwhile
+      }
+    }
+    return instances.sort(
+      (a, b) => a.type.localeCompare(b.type) || a.release - b.release || a.instance - b.instance,
+    );
+  }
+
+  async stop(instance: Instance): Promise<void> {
+    const container = this.docker.getContainer(instance.id);
+    try {
+      // No t: the Engine waits the container's own StopTimeout, then kills.
+      await container.stop();
+    } catch (e) {
+      // 304: not running; 404: gone already.
+      if (statusOf(e) !== 304 && statusOf(e) !== 404) throw e;
+    }
+    await container.remove({ force: true }).catch((e: unknown) => {
+      if (statusOf(e) !== 404) throw e;
+    });
+  }
+
+  async logs(instance: Instance, lines: number): Promise<string[]> {
+    const container = this.docker.getContainer(instance.id);
+    const raw = (await container.logs({
+      stdout: true,
+      stderr: true,
+      tail: lines,
+      follow: false,
+    })) as unknown as Buffer;
+    // Not a TTY: the Engine multiplexes the two streams with 8-byte frame headers.
+    const chunks: Buffer[] = [];
+    let offset = 0;
+    while (offset + 8 <= raw.length) {
+      const size = raw.readUInt32BE(offset + 4);
+      chunks.push(raw.subarray(offset + 8, offset + 8 + size));
+      offset += 8 + size;
+    }
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .slice(-lines);
+  }
+
+  private describe(info: Docker.ContainerInspectInfo, port: number | undefined): Instance {
+    const labels = info.Config.Labels ?? {};
+    const ip = info.NetworkSettings.Networks?.[this.network]?.IPAddress;
+    const state = stateOf(info);
+    return {
+      id: info.Id,
+      app: labels[LABELS.app] ?? '',
+      type: labels[LABELS.process] ?? '',
+      release: Number(labels[LABELS.release]),
+      instance: Number(labels[LABELS.instance]),
+      state,
+      address: state === 'running' && ip && port ? `${ip}:${port}` : undefined,
+      startedAt: info.State.StartedAt || undefined,
+      restarts: info.RestartCount ?? 0,
+      exitCode: state === 'running' ? undefined : info.State.ExitCode,
+    };
+  }
+}

@@ -1,0 +1,58 @@
+// What the deployer asks of whatever runs containers. The rollout
+// (start new, check health, switch routes, drain old) is written against this
+// interface only, so that Docker Swarm can implement it next to docker-local:
+// images are addressed by tag, instances by (app, process type, release,
+// instance number), and the scheduler reports what actually runs, which is
+// what reconciling after a crash compares with the desired state.
+
+/** One process of a release to start. */
+export interface InstanceSpec {
+  app: string;
+  /** Procfile process type (web, worker, ...). */
+  type: string;
+  /** The release version the instance runs. */
+  release: number;
+  /** 1-based, unique per (app, type, release). */
+  instance: number;
+  /** An image reference the scheduler can run (berth/<app>:<build id>). */
+  image: string;
+  /** The command line (bash -c through the image's launcher); null: the image's own CMD. */
+  command: string | null;
+  /** The process environment: the release's config, PORT and Berth's own. */
+  env: Readonly<Record<string, string>>;
+  /** The port a web process listens on (PORT). */
+  port: number;
+  /** Seconds between SIGTERM and SIGKILL when the instance is stopped. */
+  stopTimeoutSec: number;
+}
+
+export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';
+
+/** An instance as it is now. */
+export interface Instance {
+  /** The scheduler's own id (a container id for docker-local). */
+  id: string;
+  app: string;
+  type: string;
+  release: number;
+  instance: number;
+  state: InstanceState;
+  /** host:port other containers and the router reach it at, while it runs. */
+  address: string | undefined;
+  startedAt: string | undefined;
+  /** Times it was restarted after exiting (its restart policy). */
+  restarts: number;
+  /** The last exit code, once it has exited. */
+  exitCode: number | undefined;
+}
+
+export interface Scheduler {
+  /** Starts one instance; resolves once it runs (not: once it is healthy). */
+  start(spec: InstanceSpec): Promise<Instance>;
+  /** Every instance of the app Berth started and has not removed, running or not. */
+  list(app: string): Promise<Instance[]>;
+  /** SIGTERM, then SIGKILL after the instance's stop timeout; then removes it. */
+  stop(instance: Instance): Promise<void>;
+  /** The last `lines` lines the instance wrote (stdout and stderr). */
+  logs(instance: Instance, lines: number): Promise<string[]>;
+}
