@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { appBuildsKey } from '../../services/builder/queue.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { dataPaths } from '../../services/core/paths.ts';
@@ -438,5 +439,23 @@ describe('config vars: config:set|unset|get|show|keys', () => {
       JSON.parse((await run(bob, ['config:show', 'conf2', '--format', 'json'])).stdout),
       { KEEP: '1' },
     );
+  });
+});
+
+describe('git:from-image', () => {
+  test('a bad image reference is one line; with no builder running it says so, and nothing is queued', async () => {
+    assert.equal((await run(bob, ['apps:create', 'prebuilt'])).code, 0);
+    const bad = await run(bob, ['git:from-image', 'prebuilt', '--rm']);
+    assert.notEqual(bad.code, 0);
+    assert.ok(oneLine(bad.stderr), bad.stderr);
+    const bad2 = await run(bob, ['git:from-image', 'prebuilt', 'Team/API:1']);
+    assert.match(bad2.stderr, /^berth: invalid image "Team\/API:1": use an image reference/);
+    const none = await run(bob, ['git:from-image', 'prebuilt', 'team/api:1.4']);
+    assert.equal(none.code, 1);
+    assert.equal(
+      none.stderr,
+      'berth: no builder is running, so nothing can be built or deployed — check that the builder service runs (see the log of npm start), then try again\n',
+    );
+    assert.equal(await redis.zcard(appBuildsKey(prefix, 'prebuilt')), 0);
   });
 });
