@@ -8,6 +8,7 @@ import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
 import type { App, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { DockerLocal } from '../deployer/docker-local.ts';
 import { removeRepo, renameRepo, setRepoHead } from '../git-receiver/repos.ts';
 import { authorizeApp, mayAccess } from './access.ts';
 
@@ -73,7 +74,8 @@ export type AppFiles = Pick<DataPaths, 'repos'>;
 
 /**
  * Destroys the app: its state in Redis first (so a concurrent push sees it
- * gone), then its files, then its images and build cache on the Engine
+ * gone, and its routes go), then its files, then its containers, images and
+ * build cache on the Engine
  * (undefined `engine`: the Engine did not answer; builds:prune removes them
  * later). The caller has had the name confirmed. Resolves what was removed
  * from the Engine.
@@ -88,8 +90,11 @@ export async function destroyApp(
   await authorizeApp(store, actor, name, 'destroy');
   await store.apps.destroy(name);
   await removeRepo(files, name);
-  // Issue 5 adds the app's containers here, before its images.
-  return engine ? removeAppArtifacts(engine, store, name) : undefined;
+  if (!engine) return undefined;
+  // Its containers first: an image a container uses cannot be removed.
+  const scheduler = new DockerLocal(engine);
+  for (const instance of await scheduler.list(name)) await scheduler.stop(instance);
+  return removeAppArtifacts(engine, store, name);
 }
 
 /**

@@ -7,13 +7,13 @@
 // `release` is not a long-running process: the deployer runs it once before
 // a rollout (issue 5); it is kept here like any other type.
 import { BerthError } from '../core/errors.ts';
+import * as validate from '../core/validate.ts';
 
 export const PROCFILE = 'Procfile';
 
 /** Process type → command, in the order of the file. */
 export type ProcessTypes = Record<string, string>;
 
-const TYPE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const LINE = /^([^:\s]+)\s*:\s*(.*)$/;
 const MAX_COMMAND = 4096;
 
@@ -33,11 +33,13 @@ export function parseProcfile(text: string, file = PROCFILE): ProcessTypes {
       throw bad(file, n, 'not a process line; write `type: command`, such as `web: npm start`');
     }
     const [, type = '', command = ''] = m;
-    if (!TYPE.test(type)) {
+    try {
+      validate.processType(type);
+    } catch {
       throw bad(
         file,
         n,
-        `"${type.slice(0, 70)}" is not a process type name (letters, digits, - and _, up to 63)`,
+        `"${type.slice(0, 70)}" is not a process type name (lower-case letters, digits, - and _, starting with a letter, up to 63)`,
       );
     }
     if (command === '') throw bad(file, n, `process type ${type} has no command`);

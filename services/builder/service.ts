@@ -6,6 +6,9 @@ import { createDockerClient } from '../core/docker.ts';
 import { dataPaths } from '../core/paths.ts';
 import { connectRedis } from '../core/redis.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
+import { Store } from '../core/store/index.ts';
+import { deployBuilds } from '../deployer/deploy.ts';
+import { DockerLocal } from '../deployer/docker-local.ts';
 import { removeStaleWorkDirs } from './source.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
@@ -41,6 +44,8 @@ export async function start(
       searchPath,
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
+      // Until the deployer is a service of its own, the builder makes each image live.
+      deploy: deployBuilds(new Store(connection, config.redisPrefix), new DockerLocal(docker)),
       log,
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');

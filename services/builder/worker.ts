@@ -91,6 +91,12 @@ export interface BuildWorkerOptions {
   buildpacksDir?: string;
   /** Images kept per app (BERTH_IMAGE_RETENTION); default 5. */
   imageRetention?: number;
+  /**
+   * Makes a successful build's image live (the builder service passes the
+   * deployer); its lines go to the same log, before the end entry, so the
+   * push waits for the release too. Absent: builds only make images.
+   */
+  deploy?: (run: DeployRun) => Promise<BuildResult>;
   /** PATH to find git in. */
   searchPath: string;
   log?: Logger;
@@ -104,6 +110,15 @@ export interface BuildWorkerOptions {
   abortGraceMs?: number;
   /** More labels for every image built (tests: berth.test-run). */
   labels?: Readonly<Record<string, string>>;
+}
+
+export interface DeployRun {
+  id: string;
+  request: BuildRequest;
+  /** The successful build's result (its image and process types). */
+  result: BuildResult;
+  log: BuildLog;
+  signal: AbortSignal;
 }
 
 export interface BuildWorker {
@@ -230,6 +245,10 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           labels: o.labels ?? {},
         },
         { id, request, log, signal: control.signal },
+      ).then((built) =>
+        built.status === 'succeeded' && o.deploy
+          ? o.deploy({ id, request, result: built, log, signal: control.signal })
+          : built,
       );
       // A step that ignores the stop does not hold the build's end.
       const abandoned = new Promise<never>((_, reject) => {

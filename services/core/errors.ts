@@ -286,6 +286,18 @@ export const ERRORS = {
     500,
     'check the image and the command (Procfile) of that process type',
   ),
+  BERTH_E_DEPLOY_CHECK: spec(
+    '{instance} of app "{app}" did not become ready: {reason}',
+    EXIT.failed,
+    422,
+    'the previous release keeps serving; make the process listen on $PORT (see the lines above), then push again',
+  ),
+  BERTH_E_DEPLOY_NO_PROCESS: spec(
+    'app "{app}" is scaled to run {type} processes, but the image has no {type} process',
+    EXIT.failed,
+    422,
+    'add it to the Procfile, or scale it to 0',
+  ),
   BERTH_E_NO_BUILDER: spec(
     'no builder is running, so nothing can be built or deployed',
     EXIT.failed,

@@ -186,3 +186,21 @@ export function imageRef(value: string): string {
   }
   return value;
 }
+
+const PROCESS_TYPE = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/**
+ * A process type (Procfile, ps:scale): lower-case letters, digits, `_` and
+ * `-`, starting with a letter, at most 63, since it becomes part of container
+ * names, network aliases and labels.
+ */
+export function processType(value: string): string {
+  if (!PROCESS_TYPE.test(value)) {
+    invalid(
+      'process type',
+      value,
+      'use lower-case letters, digits, "_" and "-", starting with a letter, at most 63',
+    );
+  }
+  return value;
+}

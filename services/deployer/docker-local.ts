@@ -13,7 +13,6 @@ import * as validate from '../core/validate.ts';
 import type { Instance, InstanceSpec, InstanceState, Scheduler } from './scheduler.ts';
 
 export const NETWORK = 'berth';
-const PROCESS_TYPE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 
 export interface DockerLocalOptions {
@@ -83,7 +82,7 @@ export class DockerLocal implements Scheduler {
 
   async start(spec: InstanceSpec): Promise<Instance> {
     const app = validate.appName(spec.app);
-    if (!PROCESS_TYPE.test(spec.type)) throw new Error(`not a process type: ${spec.type}`);
+    validate.processType(spec.type);
     for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
       if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
     }

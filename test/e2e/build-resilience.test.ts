@@ -15,10 +15,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { removeAppImages, testDocker } from '../harness/docker.ts';
+import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
 import {
   type Platform,
   platformKnownHosts,
+  SERVE_ON_PORT,
   servicesOf,
   startPlatform,
 } from '../harness/platform.ts';
@@ -114,11 +115,11 @@ describe('builds under failure and load (default timings)', () => {
     const s = await setUp(t);
     const app = `kw${randomBytes(3).toString('hex')}`;
     const { docker } = await testDocker();
-    t.after(() => removeAppImages(docker, app));
+    t.after(() => removeAppFromEngine(docker, app));
     const tree = await workTree(s, app);
     await tree.commit(
       {
-        Dockerfile: `FROM debian:bookworm-slim\nCOPY n.txt /n.txt\nRUN sleep 6 && echo slept\nCMD ["cat", "/n.txt"]\n`,
+        Dockerfile: `FROM debian:bookworm-slim\nCOPY n.txt /n.txt\nRUN sleep 6 && echo slept\n${SERVE_ON_PORT}\n`,
         'n.txt': 'one\n',
       },
       'first',
@@ -161,7 +162,7 @@ describe('builds under failure and load (default timings)', () => {
     const suffix = randomBytes(3).toString('hex');
     const apps = [0, 1, 2, 3, 4].map((i) => `burst${i}${suffix}`);
     t.after(async () => {
-      for (const app of apps) await removeAppImages(docker, app);
+      for (const app of apps) await removeAppFromEngine(docker, app);
     });
     // Four commits per app, each a child of the one before; pushed by id.
     const plan: { app: string; n: number; rev: string; cwd: string }[] = [];
@@ -170,7 +171,7 @@ describe('builds under failure and load (default timings)', () => {
       for (let n = 1; n <= 4; n++) {
         const rev = await tree.commit(
           {
-            Dockerfile: `FROM debian:bookworm-slim\nCOPY n.txt /n.txt\nRUN cat /n.txt && sleep 0.3\nCMD ["cat", "/n.txt"]\n`,
+            Dockerfile: `FROM debian:bookworm-slim\nCOPY n.txt /n.txt\nRUN cat /n.txt && sleep 0.3\n${SERVE_ON_PORT}\n`,
             'n.txt': `${app} ${n}\n`,
           },
           `push ${n}`,

@@ -12,9 +12,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import { LABELS } from '../../services/core/docker.ts';
-import { removeAppImages, testDocker } from '../harness/docker.ts';
-import { platformKnownHosts, startPlatform } from '../harness/platform.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { getRoutes } from '../../services/deployer/routes.ts';
+import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
+import { platformKnownHosts, SERVE_ON_PORT, startPlatform } from '../harness/platform.ts';
 import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -48,7 +51,7 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     const app = `df${randomBytes(4).toString('hex')}`;
     const layers = new Set<string>();
     t.after(async () => {
-      await removeAppImages(docker, app);
+      await removeAppFromEngine(docker, app);
       for (const id of [...layers].reverse()) {
         await docker
           .getImage(id)
@@ -63,6 +66,9 @@ describe('git push of a Dockerfile app to a running Berth', () => {
       await p.stop();
       await p.stopRedis();
     });
+    const redis = new Redis(p.env.REDIS_URL ?? '');
+    t.after(() => redis.disconnect());
+    const prefix = p.env.BERTH_REDIS_PREFIX ?? '';
     assert.ok(
       !p.stderr.some((l) => /builder/.test(l) && /https?:\/\//.test(l)),
       'the builder lists no endpoint',
@@ -85,7 +91,8 @@ describe('git push of a Dockerfile app to a running Berth', () => {
         'COPY hello.txt /hello.txt',
         'ARG GIT_REV',
         'RUN echo "$GIT_REV" > /rev',
-        'CMD ["cat", "/hello.txt"]',
+        'WORKDIR /',
+        SERVE_ON_PORT,
         '',
       ].join('\n'),
     );
@@ -116,6 +123,15 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     const image = await docker.getImage(built ?? '').inspect();
     assert.equal(image.Config.Labels?.[LABELS.app], app);
     assert.equal((await docker.getImage(`berth/${app}:latest`).inspect()).Id, image.Id);
+    // The push waited for the release: v1 runs, and the route table points at it.
+    assert.ok(push.lines.includes(`remote: -----> v1 of ${app} is live`), push.out);
+    const serving = async () => {
+      const entry = await getRoutes(redis, prefix, app);
+      const backend = entry?.backends[0];
+      const res = await fetch(`http://${backend}/hello.txt`, { signal: AbortSignal.timeout(5000) });
+      return { release: entry?.release, body: await res.text() };
+    };
+    assert.deepEqual(await serving(), { release: 1, body: 'hello from a push\n' });
 
     // A broken Dockerfile: the push is rejected with the line that failed.
     await writeFile(
@@ -136,6 +152,27 @@ describe('git push of a Dockerfile app to a running Berth', () => {
       failed.out,
     );
     assert.match(failed.out, /\[remote rejected\] main -> main/);
+
+    // An image whose web process exits: the release fails, v1 keeps serving.
+    await writeFile(
+      path.join(work, 'Dockerfile'),
+      'FROM debian:bookworm-slim\nCMD ["sh", "-c", "echo cannot start >&2; exit 1"]\n',
+    );
+    await git('commit', '-qam', 'exits');
+    const exits = await run('git', ['push', 'deploy', 'main'], work);
+    assert.notEqual(exits.code, 0, exits.out);
+    assert.ok(exits.lines.includes('remote:          cannot start'), exits.out);
+    assert.ok(
+      exits.lines.some((l) =>
+        l.startsWith(
+          `remote:  !     web.1 of app "${app}" did not become ready: the process exited before accepting connections on port 5000`,
+        ),
+      ),
+      exits.out,
+    );
+    assert.deepEqual(await serving(), { release: 1, body: 'hello from a push\n' });
+    const v2 = await new Store(redis, prefix).releases.get(app, 2);
+    assert.equal(v2?.status, 'failed');
 
     // Ctrl-C: the builder (idle) stops with the rest.
     const stopped = await p.stop();

@@ -11,8 +11,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { dataPaths } from '../../services/core/paths.ts';
-import { removeAppImages, testDocker } from '../harness/docker.ts';
-import { platformKnownHosts, startPlatform } from '../harness/platform.ts';
+import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
+import { platformKnownHosts, SERVE_ON_PORT, startPlatform } from '../harness/platform.ts';
 import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -76,7 +76,7 @@ describe('git push over SSH to a running Berth', () => {
     // An app's checkout with a deploy remote.
     // A name of this run's own: the images are berth/<app>:*, on a shared Engine.
     const app = `shop${randomBytes(3).toString('hex')}`;
-    t.after(async () => removeAppImages((await testDocker()).docker, app));
+    t.after(async () => removeAppFromEngine((await testDocker()).docker, app));
     const work = path.join(dir, app);
     const git = (...args: string[]) => execFileP('git', args, { cwd: work });
     await execFileP('git', ['init', '-q', '-b', 'main', work]);
@@ -87,7 +87,7 @@ describe('git push over SSH to a running Berth', () => {
     // A step that prints over a second and a half, to see the lines arrive live.
     await writeFile(
       path.join(work, 'Dockerfile'),
-      'FROM debian:bookworm-slim\nRUN for i in 1 2 3 4 5 6; do echo "step $i"; sleep 0.3; done\nCOPY index.js /app/\n',
+      `FROM debian:bookworm-slim\nRUN for i in 1 2 3 4 5 6; do echo "step $i"; sleep 0.3; done\nCOPY index.js /app/\n${SERVE_ON_PORT}\n`,
     );
     await writeFile(path.join(work, 'index.js'), 'console.log("hi")\n');
     await git('add', '.');

@@ -200,9 +200,23 @@ export async function removeImagesByLabel(
 }
 
 /**
- * Removes the images the platform built for `app` (label berth.app), for
- * tests whose builds run inside `npm start` and so carry no test label.
+ * Removes what the platform made for `app` (label berth.app): its containers,
+ * then its images and its build cache volume, for tests whose builds and
+ * deploys run inside `npm start` and so carry no test label.
  */
-export function removeAppImages(docker: Docker, app: string): Promise<void> {
-  return removeImagesByLabel(docker, LABELS.app, app);
+export async function removeAppFromEngine(docker: Docker, app: string): Promise<void> {
+  const filters = { label: [`${LABELS.app}=${app}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) {
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
+  }
+  await removeImagesByLabel(docker, LABELS.app, app);
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) {
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => {});
+  }
 }

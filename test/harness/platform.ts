@@ -156,3 +156,10 @@ export async function servicesOf(dataDir: string, service = '[a-z-]+'): Promise<
   }
   return found;
 }
+
+/**
+ * A Dockerfile CMD that serves the working directory over HTTP on $PORT
+ * (python3 is in the stack image, which FROM debian:bookworm-slim is here),
+ * so that an app pushed in a test passes the deploy's readiness check.
+ */
+export const SERVE_ON_PORT = 'CMD ["sh", "-c", "exec python3 -m http.server \\"$PORT\\""]';

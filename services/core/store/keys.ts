@@ -34,6 +34,8 @@ export interface KeyLayout {
   appDomains(app: string): string;
   /** sorted set: the app's newest builds (member = build id, score = enqueue time in ms). */
   builds(app: string): string;
+  /** string (JSON): the app's route table entry, written by the deployer, read by the router. */
+  routes(app: string): string;
   /** hash: domain -> app, the global index that makes a domain belong to one app. */
   readonly domains: string;
   /** hash: certificate metadata of a domain. */
@@ -63,6 +65,7 @@ export function keyLayout(prefix: string): KeyLayout {
     release: (a, v) => `${prefix}app:${a}:release:${v}`,
     appDomains: (a) => `${prefix}app:${a}:domains`,
     builds: (a) => `${prefix}app:${a}:builds`,
+    routes: (a) => `${prefix}app:${a}:routes`,
     domains: `${prefix}domains`,
     cert: (d) => `${prefix}cert:${d}`,
     certs: `${prefix}certs`,
@@ -90,6 +93,7 @@ function K.releases(a) return P .. 'app:' .. a .. ':releases' end
 function K.release(a, v) return P .. 'app:' .. a .. ':release:' .. v end
 function K.appDomains(a) return P .. 'app:' .. a .. ':domains' end
 function K.builds(a) return P .. 'app:' .. a .. ':builds' end
+function K.routes(a) return P .. 'app:' .. a .. ':routes' end
 K.domains = P .. 'domains'
 function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'

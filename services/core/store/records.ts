@@ -119,7 +119,7 @@ export type SshKey = z.output<typeof SshKeySchema>;
 
 /** Process type -> number of containers, as `ps:scale web=2 worker=1` sets it. */
 export const FormationSchema = z.record(
-  z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'not a process type'),
+  named(validate.processType, 'process type'),
   z.number().int().min(0).max(1000),
 );
 export type Formation = z.output<typeof FormationSchema>;
@@ -127,6 +127,13 @@ export type Formation = z.output<typeof FormationSchema>;
 /** Env key -> value. */
 export const ConfigVarsSchema = z.record(z.string(), z.string());
 export type ConfigVars = z.output<typeof ConfigVarsSchema>;
+
+/** Process type -> command (null: the image's own ENTRYPOINT/CMD), from the build. */
+export const ProcessesSchema = z.record(
+  named(validate.processType, 'process type'),
+  z.string().nullable(),
+);
+export type Processes = z.output<typeof ProcessesSchema>;
 
 export const ReleaseSchema = z.object({
   app: named(validate.appName, 'app name'),
@@ -136,6 +143,10 @@ export const ReleaseSchema = z.object({
   /** The app's config vars when the release was made. */
   config: json(ConfigVarsSchema),
   formation: json(FormationSchema),
+  /** The image's process types; {} for releases made before this field. */
+  processes: json(ProcessesSchema)
+    .optional()
+    .transform((v) => v ?? {}),
   /** What changed, e.g. "Deploy 3f2a1c9" or "Set FOO config vars". */
   description: z.string(),
   /** The user who made the change. */

@@ -11,6 +11,8 @@ import {
   decode,
   type Formation,
   FormationSchema,
+  type Processes,
+  ProcessesSchema,
   RELEASE_STATUSES,
   type Release,
   ReleaseSchema,
@@ -22,6 +24,8 @@ export interface NewRelease {
   image?: string | null;
   /** Omitted: the formation of the base release, or {} for the first release. */
   formation?: Formation;
+  /** Omitted: the process types of the base release, or {} (they come with a new image). */
+  processes?: Processes;
   description: string;
   by: string;
   /** Default 'pending'; the deployer marks it succeeded or failed. */
@@ -32,7 +36,7 @@ const create = new Script(
   'releases.create',
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local description, by, createdAt, status = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local description, by, createdAt, status, processes = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -42,13 +46,14 @@ end
 if imageMode == 'inherit' then image = base and redis.call('HGET', base, 'image') or false end
 if imageMode == 'none' then image = false end
 if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
+if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
 local vars = redis.call('HGETALL', K.config(app))
 local config = {}
 for i = 1, #vars, 2 do config[vars[i]] = vars[i + 1] end
 local version = redis.call('INCR', K.releaseSeq(app))
 local key = K.release(app, version)
 redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(config),
-  'formation', formation, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
+  'formation', formation, 'processes', processes, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
 if image then redis.call('HSET', key, 'image', image) end
 redis.call('ZADD', K.releases(app), version, version)
 return {'ok', redis.call('HGETALL', key)}
@@ -132,6 +137,18 @@ export class Releases {
       }
       formation = JSON.stringify(checked.data);
     }
+    let processes = '';
+    if (input.processes !== undefined) {
+      const checked = ProcessesSchema.safeParse(input.processes);
+      if (!checked.success) {
+        invalid(
+          'processes',
+          JSON.stringify(input.processes).slice(0, 80),
+          'use process types with commands',
+        );
+      }
+      processes = JSON.stringify(checked.data);
+    }
     // Descriptions are printed in release listings: one line, no control characters.
     if (/[\x00-\x1f\x7f]/.test(input.description) || input.description.length > 500) {
       invalid('release description', input.description, 'one line of at most 500 characters');
@@ -145,6 +162,7 @@ export class Releases {
       validate.userName(input.by),
       this.ctx.now().toISOString(),
       status(input.status ?? 'pending'),
+      processes,
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

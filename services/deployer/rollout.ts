@@ -1,0 +1,133 @@
+// A release goes live: for each process type with instances in its formation
+// (web first), start the new release's instances, wait until each is ready
+// (web: accepts TCP on its PORT; others: still running after a short uptime),
+// then switch the app's routes to the new web instances in one step, and only
+// then retire the previous release's instances. When an instance is not
+// ready, the new instances go away, the old ones keep serving, and the
+// rollout fails with the check's result and the last lines the instance
+// wrote. (Not yet, issue 5: app.json healthchecks, the release phase, a
+// drain period before old instances stop, reconciling after a crash.)
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { BerthError } from '../core/errors.ts';
+import type { Release } from '../core/store/index.ts';
+import { waitForTcp } from './health.ts';
+import { setRoutes } from './routes.ts';
+import type { Instance, Scheduler } from './scheduler.ts';
+
+export const ROLLOUT_DEFAULTS = {
+  /** PORT of every process, as Heroku and Dokku set it. */
+  port: 5000,
+  /** SIGTERM, then SIGKILL after this long. */
+  stopTimeoutSec: 30,
+  /** A web instance that accepts no connection within this long fails the rollout. */
+  readyTimeoutMs: 60_000,
+  /** A non-web instance must still run after this long. */
+  uptimeMs: 2000,
+} as const;
+
+export interface RolloutLog {
+  heading(text: string): void;
+  detail(text: string): void;
+}
+
+export interface RolloutDeps {
+  scheduler: Scheduler;
+  /** The route table's connection and prefix. */
+  redis: Redis;
+  redisPrefix: string;
+  log: RolloutLog;
+  signal: AbortSignal;
+  port?: number;
+  stopTimeoutSec?: number;
+  readyTimeoutMs?: number;
+  uptimeMs?: number;
+}
+
+/** The order types go in: web first (it takes traffic), then the others by name. */
+const order = (types: string[]) =>
+  types.sort((a, b) => (a === 'web' ? -1 : b === 'web' ? 1 : a.localeCompare(b)));
+
+const tail = (lines: string[]) => lines.slice(-5).map((l) => l.slice(0, 200));
+
+export async function rollout(d: RolloutDeps, release: Release): Promise<Instance[]> {
+  const { scheduler, log, signal } = d;
+  const port = d.port ?? ROLLOUT_DEFAULTS.port;
+  if (release.image === null) throw new Error(`release v${release.version} has no image`);
+  const image = release.image;
+  const before = await scheduler.list(release.app);
+  const started: Instance[] = [];
+  const alive = (id: string) => async () =>
+    (await scheduler.list(release.app)).some((i) => i.id === id && i.state === 'running');
+  try {
+    for (const type of order(Object.keys(release.formation))) {
+      const count = release.formation[type] ?? 0;
+      if (count === 0) continue;
+      if (!(type in release.processes)) {
+        throw new BerthError('BERTH_E_DEPLOY_NO_PROCESS', { app: release.app, type });
+      }
+      log.heading(
+        `Starting ${count} ${type} ${count === 1 ? 'instance' : 'instances'} of v${release.version}`,
+      );
+      for (let n = 1; n <= count; n++) {
+        signal.throwIfAborted();
+        const instance = await scheduler.start({
+          app: release.app,
+          type,
+          release: release.version,
+          instance: n,
+          image,
+          command: release.processes[type] ?? null,
+          env: release.config,
+          port,
+          stopTimeoutSec: d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec,
+        });
+        started.push(instance);
+        const check =
+          type === 'web'
+            ? await waitForTcp({
+                address: instance.address ?? `unknown:${port}`,
+                timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+                alive: alive(instance.id),
+                signal,
+              })
+            : await (async () => {
+                const t0 = performance.now();
+                await sleep(d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs, undefined, { signal });
+                const ms = Math.round(performance.now() - t0);
+                return (await alive(instance.id)())
+                  ? ({ ok: true, ms, attempts: 1 } as const)
+                  : ({ ok: false, ms, attempts: 1, reason: 'the process exited' } as const);
+              })();
+        if (!check.ok) {
+          log.detail(`${type}.${n} is not ready: ${check.reason}; its last lines:`);
+          for (const line of tail(await scheduler.logs(instance, 20).catch(() => []))) {
+            log.detail(`  ${line}`);
+          }
+          throw new BerthError('BERTH_E_DEPLOY_CHECK', {
+            app: release.app,
+            instance: `${type}.${n}`,
+            reason: check.reason,
+          });
+        }
+        log.detail(`${type}.${n} ready in ${check.ms} ms`);
+      }
+    }
+    // One write moves the app's traffic to the new web instances.
+    const web = started
+      .filter((i) => i.type === 'web' && i.address)
+      .map((i) => i.address as string);
+    await setRoutes(d.redis, d.redisPrefix, release.app, release.version, web);
+  } catch (e) {
+    for (const instance of started) await scheduler.stop(instance).catch(() => {});
+    throw e;
+  }
+  const old = before.filter((i) => i.release !== release.version);
+  if (old.length > 0) {
+    log.heading(
+      `Stopping ${old.length} ${old.length === 1 ? 'instance' : 'instances'} of the previous release`,
+    );
+    for (const instance of old) await scheduler.stop(instance).catch(() => {});
+  }
+  return started;
+}

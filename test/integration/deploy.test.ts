@@ -1,0 +1,129 @@
+// The deploy step (services/deployer/deploy.ts and rollout.ts) with the
+// docker-local scheduler against the real Engine and the run's Redis: each
+// image becomes a release; the new instances are ready before the route
+// table moves to them, and the previous release's instances go after; a
+// release whose instance does not become ready fails, goes away, and leaves
+// the previous one running and routed.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type Docker from 'dockerode';
+import { destroyApp } from '../../services/apps/apps.ts';
+import { ROOT } from '../../services/core/actor.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { deployImage } from '../../services/deployer/deploy.ts';
+import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { getRoutes } from '../../services/deployer/routes.ts';
+import {
+  cleanupDocker,
+  ensureTestStackImage,
+  testDocker,
+  testDockerRun,
+  testStackImage,
+} from '../harness/docker.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const run = testDockerRun();
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+let docker: Docker;
+let scheduler: DockerLocal;
+
+before(async () => {
+  docker = (await testDocker()).docker;
+  await ensureTestStackImage(docker, await tempDir('berth-stack'));
+  scheduler = new DockerLocal(docker, {
+    network: `berth-test-${run.runId.replace(/[^a-z0-9]/g, '')}`,
+    labels: run.labels,
+  });
+  await store.users.create('ada', 'admin');
+});
+after(() => cleanupDocker(run.runId, docker));
+
+const serve = (text: string) =>
+  `mkdir -p /srv && echo ${text} > /srv/index.html && cd /srv && exec python3 -m http.server "$PORT"`;
+
+describe('deploying an image', () => {
+  test('each release replaces the last only once it is ready; a failing one leaves it serving', async (t) => {
+    const app = `dp${randomBytes(3).toString('hex')}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    const lines: string[] = [];
+    const d = {
+      store,
+      scheduler,
+      log: {
+        heading: (l: string) => lines.push(`-----> ${l}`),
+        detail: (l: string) => lines.push(`       ${l}`),
+      },
+      signal: AbortSignal.timeout(120_000),
+      stopTimeoutSec: 2,
+      readyTimeoutMs: 20_000,
+    };
+    const deploy = (text: string) =>
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: serve(text) },
+        by: 'ada',
+        description: `Deploy ${text}`,
+      });
+    const body = async () => {
+      const entry = await getRoutes(redis, prefix, app);
+      const res = await fetch(`http://${entry?.backends[0]}/`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      return `v${entry?.release} ${(await res.text()).trim()}`;
+    };
+
+    const started = performance.now();
+    const v1 = await deploy('one');
+    const firstMs = performance.now() - started;
+    assert.equal(v1.version, 1);
+    assert.deepEqual(v1.formation, { web: 1 }, 'the first release runs one web instance');
+    assert.equal(await body(), 'v1 one');
+
+    const t2 = performance.now();
+    await deploy('two');
+    const secondMs = performance.now() - t2;
+    assert.equal(await body(), 'v2 two');
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => [i.type, i.release, i.state]),
+      [['web', 2, 'running']],
+      'v1 stopped after the switch',
+    );
+
+    // A web process that never listens: v3 fails, v2 keeps serving.
+    await assert.rejects(
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: 'echo "no port for me" >&2; exit 2' },
+        by: 'ada',
+        description: 'Deploy broken',
+      }),
+      { code: 'BERTH_E_DEPLOY_CHECK' },
+    );
+    assert.ok(lines.includes('         no port for me'), lines.join('\n'));
+    assert.equal(await body(), 'v2 two');
+    assert.equal((await store.releases.get(app, 3))?.status, 'failed');
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => i.release),
+      [2],
+      'the failed release left nothing running',
+    );
+    // The next release builds on v2 (the newest that did not fail).
+    const v4 = await deploy('four');
+    assert.deepEqual(v4.formation, { web: 1 });
+    assert.equal(await body(), 'v4 four');
+    t.diagnostic(
+      `first deploy ${Math.round(firstMs)} ms; a redeploy (start, ready, switch, stop old) ${Math.round(secondMs)} ms`,
+    );
+    // apps:destroy stops what runs before it removes the images and the routes.
+    const files = { repos: await tempDir('berth-repos') };
+    await destroyApp(store, ROOT, app, files, docker);
+    assert.deepEqual(await scheduler.list(app), []);
+    assert.equal(await getRoutes(redis, prefix, app), undefined);
+  });
+});
