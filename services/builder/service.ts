@@ -9,6 +9,7 @@ import type { RunningService, ServiceContext } from '../core/service.ts';
 import { Store } from '../core/store/index.ts';
 import { deployBuilds } from '../deployer/deploy.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
+import { reconcile } from '../deployer/reconcile.ts';
 import { removeStaleWorkDirs } from './source.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
@@ -33,6 +34,14 @@ export async function start(
   const connection = await connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (e) => log.warn({ err: e }, 'redis'));
   try {
+    const store = new Store(connection, config.redisPrefix);
+    const scheduler = new DockerLocal(docker);
+    // Before any build: what runs is brought in line with the releases
+    // (a rollout this process was doing when it stopped ended with it).
+    const fixed = await reconcile({ store, scheduler, log, readyTimeoutMs: 5000 });
+    if (fixed.failed.length + fixed.stopped + fixed.started + fixed.rerouted.length > 0) {
+      log.info(fixed, 'apps reconciled with their releases');
+    }
     const builder = await startBuildWorker({
       ...(config.buildConcurrency === undefined ? {} : { concurrency: config.buildConcurrency }),
       ...tuning,
@@ -45,7 +54,7 @@ export async function start(
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
       // Until the deployer is a service of its own, the builder makes each image live.
-      deploy: deployBuilds(new Store(connection, config.redisPrefix), new DockerLocal(docker)),
+      deploy: deployBuilds(store, scheduler),
       log,
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');

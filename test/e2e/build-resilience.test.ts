@@ -179,16 +179,30 @@ describe('builds under failure and load (default timings)', () => {
         plan.push({ app, n, rev, cwd: tree.work });
       }
     }
-    // Round by round (push 1 of every app, then push 2, ...), 100 ms apart,
-    // so that each app's pushes have a clear order.
-    plan.sort((a, b) => a.n - b.n || a.app.localeCompare(b.app));
+    // Round by round: push 1 of every app at once, then push 2, ... A round
+    // starts once every push of the round before has reached the server (its
+    // first line came back), so each app's pushes arrive in their order: the
+    // newest push is the one that arrived last, not the one launched last.
     const started = performance.now();
-    const results = await Promise.all(
-      plan.map(async (p, i) => {
-        await new Promise((r) => setTimeout(r, i * 100));
-        return { ...p, result: await push(p.cwd, ['deploy', `${p.rev}:refs/heads/main`]) };
-      }),
-    );
+    const running: Promise<(typeof plan)[0] & { result: Push }>[] = [];
+    for (let n = 1; n <= 4; n++) {
+      const round = plan.filter((p) => p.n === n);
+      const arrived = round.map((p) => {
+        let seen!: () => void;
+        const first = new Promise<void>((resolve) => {
+          seen = resolve;
+        });
+        running.push(
+          push(p.cwd, ['deploy', `${p.rev}:refs/heads/main`], () => seen()).then((result) => {
+            seen();
+            return { ...p, result };
+          }),
+        );
+        return first;
+      });
+      await Promise.all(arrived);
+    }
+    const results = await Promise.all(running);
     const totalMs = performance.now() - started;
 
     const built = results.filter((r) => r.result.code === 0);

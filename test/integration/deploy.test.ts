@@ -13,6 +13,7 @@ import { ROOT } from '../../services/core/actor.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { reconcile } from '../../services/deployer/reconcile.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
 import {
   cleanupDocker,
@@ -120,6 +121,47 @@ describe('deploying an image', () => {
     t.diagnostic(
       `first deploy ${Math.round(firstMs)} ms; a redeploy (start, ready, switch, stop old) ${Math.round(secondMs)} ms`,
     );
+    // Berth stopped in the middle of a rollout (v5 pending, one v5 instance
+    // started) and v4's container was lost: reconcile fails v5, stops its
+    // instance, starts v4's web.1 again and routes to it.
+    const v5 = await store.releases.create(app, {
+      image: testStackImage(),
+      processes: { web: serve('five') },
+      description: 'Deploy five',
+      by: 'ada',
+    });
+    await scheduler.start({
+      app,
+      type: 'web',
+      release: v5.version,
+      instance: 1,
+      image: testStackImage(),
+      command: serve('five'),
+      env: {},
+      port: 5000,
+      stopTimeoutSec: 2,
+    });
+    for (const i of await scheduler.list(app)) {
+      if (i.release === 4) await docker.getContainer(i.id).remove({ force: true });
+    }
+    const t6 = performance.now();
+    const fixed = await reconcile({ store, scheduler, stopTimeoutSec: 2, readyTimeoutMs: 20_000 });
+    const reconcileMs = performance.now() - t6;
+    // (The new web.1 may get the lost one's address back; then the route stands as it was.)
+    assert.deepEqual(
+      { failed: fixed.failed, stopped: fixed.stopped, started: fixed.started },
+      { failed: [`${app} v5`], stopped: 1, started: 1 },
+    );
+    assert.equal((await store.releases.get(app, 5))?.status, 'failed');
+    assert.equal(await body(), 'v4 four');
+    const again = await reconcile({ store, scheduler });
+    assert.deepEqual(
+      again.rerouted.filter((a) => a === app),
+      [],
+      'a second pass changes nothing',
+    );
+    t.diagnostic(`reconcile after an interrupted rollout: ${Math.round(reconcileMs)} ms`);
+
     // apps:destroy stops what runs before it removes the images and the routes.
     const files = { repos: await tempDir('berth-repos') };
     await destroyApp(store, ROOT, app, files, docker);

@@ -1,0 +1,113 @@
+// When Berth starts, what runs is brought in line with what should run,
+// app by app:
+//   - a release still `pending` was being rolled out when Berth stopped (or
+//     was killed): nothing finishes it now, so it is `failed`;
+//   - instances of any release but the app's current one (the newest that
+//     succeeded) are leftovers of such a rollout, or of one that was never
+//     cleaned up: they are stopped;
+//   - instances the current release's formation asks for and that are gone
+//     (removed, or lost with the Engine's state) are started again;
+//   - the route table is rebuilt from the current release's web instances
+//     that actually run. Healthy instances are left alone.
+// The builder service runs this before it takes builds, so no rollout of
+// this machine runs at the same time.
+import type { Redis } from 'ioredis';
+import { errorLine } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Store } from '../core/store/index.ts';
+import { waitForTcp } from './health.ts';
+import { ROLLOUT_DEFAULTS } from './rollout.ts';
+import { getRoutes, setRoutes } from './routes.ts';
+import type { Instance, Scheduler } from './scheduler.ts';
+
+export interface ReconcileResult {
+  /** app vN of every release marked failed. */
+  failed: string[];
+  /** Instances stopped. */
+  stopped: number;
+  /** Instances started. */
+  started: number;
+  /** Apps whose route table changed. */
+  rerouted: string[];
+}
+
+export interface ReconcileDeps {
+  store: Store;
+  scheduler: Scheduler;
+  redis?: Redis;
+  log?: Logger;
+  port?: number;
+  stopTimeoutSec?: number;
+  readyTimeoutMs?: number;
+}
+
+export async function reconcile(d: ReconcileDeps): Promise<ReconcileResult> {
+  const result: ReconcileResult = { failed: [], stopped: 0, started: 0, rerouted: [] };
+  for (const app of await d.store.apps.names()) {
+    try {
+      await reconcileApp(d, app, result);
+    } catch (e) {
+      // One app's trouble does not keep the others down.
+      d.log?.error({ err: e, app }, `reconciling ${app} failed: ${errorLine(e)}`);
+    }
+  }
+  return result;
+}
+
+async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): Promise<void> {
+  const { store, scheduler } = d;
+  const redis = d.redis ?? store.redis;
+  const prefix = store.keys.prefix;
+  for (const release of await store.releases.list(app)) {
+    if (release.status !== 'pending') continue;
+    await store.releases.setStatus(app, release.version, 'failed');
+    r.failed.push(`${app} v${release.version}`);
+  }
+  const current = await store.releases.current(app);
+  const instances = await scheduler.list(app);
+  for (const i of instances) {
+    if (current && i.release === current.version) continue;
+    await scheduler.stop(i);
+    r.stopped++;
+  }
+  if (!current?.image) return;
+  const mine = instances.filter((i) => i.release === current.version);
+  const running: Instance[] = mine.filter((i) => i.state === 'running');
+  for (const [type, count] of Object.entries(current.formation)) {
+    if (!(type in current.processes)) continue;
+    for (let n = 1; n <= count; n++) {
+      if (mine.some((i) => i.type === type && i.instance === n)) continue;
+      const started = await scheduler.start({
+        app,
+        type,
+        release: current.version,
+        instance: n,
+        image: current.image,
+        command: current.processes[type] ?? null,
+        env: current.config,
+        port: d.port ?? ROLLOUT_DEFAULTS.port,
+        stopTimeoutSec: d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec,
+      });
+      r.started++;
+      if (type === 'web' && started.address) {
+        const ready = await waitForTcp({
+          address: started.address,
+          timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+        });
+        if (ready.ok) running.push(started);
+      }
+    }
+  }
+  const backends = running
+    .filter((i) => i.type === 'web' && i.address)
+    .map((i) => i.address as string)
+    .sort();
+  const routed = await getRoutes(redis, prefix, app);
+  const same =
+    routed?.release === current.version &&
+    JSON.stringify([...routed.backends].sort()) === JSON.stringify(backends);
+  if (!same) {
+    await setRoutes(redis, prefix, app, current.version, backends);
+    r.rerouted.push(app);
+  }
+}
