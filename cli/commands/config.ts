@@ -1,21 +1,52 @@
 // config:* — an app's environment (config vars).
 import { configOf, parseAssignments, setConfig, unsetConfig } from '../../services/apps/config.ts';
+import { releaseConfig } from '../../services/apps/releases.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
+import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
-import type { Command } from '../command.ts';
+import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
 /** A value as a POSIX shell word: single quotes, with ' written as '\''. */
 const shellQuote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
 
-// Until the deployer runs apps (issue 5), a change takes effect at the next build.
-const WHEN = '       Builds use them from the next one on.\n';
+/**
+ * A config change goes live as a new release when the app runs one (unless
+ * --no-restart: then at the next deploy); builds use it from the next one on.
+ */
+async function apply(ctx: CommandContext, app: App, options: OptionValues, what: string) {
+  if (options['no-restart'] === true) {
+    ctx.stdout.write('       Not restarted (--no-restart): the next deploy uses them.\n');
+    return;
+  }
+  const store = await ctx.store();
+  if (!(await store.releases.current(app.name))?.image) {
+    ctx.stdout.write('       The app has not been deployed yet: its first deploy uses them.\n');
+    return;
+  }
+  await releaseConfig(
+    {
+      store,
+      docker: await createDockerClient(ctx.config()),
+      actor: ctx.actor,
+      log: {
+        heading: (t) => ctx.stdout.write(`-----> ${t}\n`),
+        detail: (t) => ctx.stdout.write(`       ${t}\n`),
+      },
+      signal: ctx.signal,
+    },
+    app,
+    what,
+  );
+}
 
 export const configCommands: readonly Command[] = [
   {
     name: 'config:set',
     usage: 'APP KEY=VALUE... [--encoded] [--no-restart]',
-    summary: 'set config vars (--encoded: the values are base64)',
+    summary:
+      'set config vars and release them (--encoded: base64 values; --no-restart: at the next deploy)',
     access: { app: 'push' },
     options: { encoded: { type: 'boolean' }, 'no-restart': { type: 'boolean' } },
     arity: [1, Number.POSITIVE_INFINITY],
@@ -24,7 +55,8 @@ export const configCommands: readonly Command[] = [
       const vars = parseAssignments(args, options.encoded === true);
       const keys = await setConfig(await ctx.store(), app, vars);
       // Keys only: values are often secrets, and terminals are shared and recorded.
-      ctx.stdout.write(`-----> Set ${keys.join(', ')} for ${app.name}\n${WHEN}`);
+      ctx.stdout.write(`-----> Set ${keys.join(', ')} for ${app.name}\n`);
+      await apply(ctx, app, options, `Set ${keys.join(', ')} config vars`);
       return EXIT.ok;
     },
   },
@@ -35,14 +67,15 @@ export const configCommands: readonly Command[] = [
     access: { app: 'push' },
     options: { 'no-restart': { type: 'boolean' } },
     arity: [1, Number.POSITIVE_INFINITY],
-    async run({ ctx, app, args }) {
+    async run({ ctx, app, args, options }) {
       if (!app) return EXIT.failed;
       const removed = await unsetConfig(await ctx.store(), app, args);
-      ctx.stdout.write(
-        removed.length > 0
-          ? `-----> Unset ${removed.join(', ')} for ${app.name}\n${WHEN}`
-          : `-----> None of ${args.join(', ')} was set for ${app.name}\n`,
-      );
+      if (removed.length === 0) {
+        ctx.stdout.write(`-----> None of ${args.join(', ')} was set for ${app.name}\n`);
+        return EXIT.ok;
+      }
+      ctx.stdout.write(`-----> Unset ${removed.join(', ')} for ${app.name}\n`);
+      await apply(ctx, app, options, `Unset ${removed.join(', ')} config vars`);
       return EXIT.ok;
     },
   },

@@ -298,6 +298,18 @@ export const ERRORS = {
     422,
     'add it to the Procfile, or scale it to 0',
   ),
+  BERTH_E_NO_RELEASE: spec(
+    'app "{app}" has no release with an image yet',
+    EXIT.failed,
+    409,
+    'push it first (git push deploy main), or deploy an image with git:from-image',
+  ),
+  BERTH_E_NO_ROLLBACK_TARGET: spec(
+    'app "{app}" has no earlier release to roll back to',
+    EXIT.failed,
+    409,
+    'run "berth releases {app}" to see its releases',
+  ),
   BERTH_E_NO_BUILDER: spec(
     'no builder is running, so nothing can be built or deployed',
     EXIT.failed,

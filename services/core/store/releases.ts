@@ -8,6 +8,7 @@ import * as validate from '../validate.ts';
 import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
 import {
+  type ConfigVars,
   decode,
   type Formation,
   FormationSchema,
@@ -26,6 +27,11 @@ export interface NewRelease {
   formation?: Formation;
   /** Omitted: the process types of the base release, or {} (they come with a new image). */
   processes?: Processes;
+  /**
+   * Omitted: the app's config now. Given: it replaces the app's config too,
+   * in the same step (a rollback takes the old release's config back).
+   */
+  config?: ConfigVars;
   description: string;
   by: string;
   /** Default 'pending'; the deployer marks it succeeded or failed. */
@@ -36,7 +42,7 @@ const create = new Script(
   'releases.create',
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local description, by, createdAt, status, processes = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local description, by, createdAt, status, processes, newConfig = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -47,6 +53,10 @@ if imageMode == 'inherit' then image = base and redis.call('HGET', base, 'image'
 if imageMode == 'none' then image = false end
 if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
 if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
+if newConfig ~= '' then
+  redis.call('DEL', K.config(app))
+  for k, v in pairs(cjson.decode(newConfig)) do redis.call('HSET', K.config(app), k, v) end
+end
 local vars = redis.call('HGETALL', K.config(app))
 local config = {}
 for i = 1, #vars, 2 do config[vars[i]] = vars[i + 1] end
@@ -149,6 +159,15 @@ export class Releases {
       }
       processes = JSON.stringify(checked.data);
     }
+    let config = '';
+    if (input.config !== undefined) {
+      for (const [key, value] of Object.entries(input.config)) {
+        validate.envKey(key);
+        if (typeof value !== 'string' || value.includes('\0'))
+          invalid('config value of', key, 'not a text without NUL');
+      }
+      config = JSON.stringify(input.config);
+    }
     // Descriptions are printed in release listings: one line, no control characters.
     if (/[\x00-\x1f\x7f]/.test(input.description) || input.description.length > 500) {
       invalid('release description', input.description, 'one line of at most 500 characters');
@@ -163,6 +182,7 @@ export class Releases {
       this.ctx.now().toISOString(),
       status(input.status ?? 'pending'),
       processes,
+      config,
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

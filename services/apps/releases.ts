@@ -1,0 +1,89 @@
+// What an app's owner does with releases: roll back, scale, and let a config
+// change go live. Each makes a new release through releaseChange (the app's
+// build lock, a rollout, a status), so a release history reads like Heroku's.
+import { BerthError } from '../core/errors.ts';
+import type { App, Formation, Release } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { type ReleaseChange, releaseChange } from '../deployer/release-change.ts';
+
+type Run = Pick<ReleaseChange, 'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning'>;
+
+const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
+
+/** "v12" or "12" → 12. */
+export function releaseVersion(text: string): number {
+  const m = /^v?([1-9][0-9]{0,8})$/.exec(text);
+  if (!m) throw usage(`"${text.slice(0, 20)}" is not a release such as v12`);
+  return Number(m[1]);
+}
+
+/** releases:rollback APP [vN]: vN's image, processes and config as a new release (default: the one before the current). */
+export async function rollback(run: Run, app: App, target?: number): Promise<Release> {
+  const { store } = run;
+  let to: Release | undefined;
+  if (target !== undefined) {
+    to = await store.releases.get(app.name, target);
+    if (!to)
+      throw new BerthError('BERTH_E_RELEASE_NOT_FOUND', { app: app.name, version: `v${target}` });
+    if (!to.image) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app: app.name });
+  } else {
+    const current = await store.releases.current(app.name);
+    const older = (await store.releases.list(app.name)).filter(
+      (r) => r.status === 'succeeded' && r.image && current && r.version < current.version,
+    );
+    to = older[0];
+    if (!to) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app: app.name });
+  }
+  return releaseChange({
+    ...run,
+    app: app.name,
+    change: { from: to },
+    description: `Rollback to v${to.version}`,
+  });
+}
+
+/** "web=3" assignments → counts, each type checked; counts 0-100. */
+export function parseScale(args: readonly string[]): Formation {
+  const formation: Formation = {};
+  for (const arg of args) {
+    const m = /^([^=]+)=([0-9]{1,6})$/.exec(arg);
+    if (!m) throw usage(`"${arg.slice(0, 40)}" is not TYPE=COUNT, such as web=2`);
+    const count = Number(m[2]);
+    if (count > 100) throw usage(`at most 100 instances of a process type, not ${count}`);
+    formation[validate.processType(m[1] as string)] = count;
+  }
+  return formation;
+}
+
+/** ps:scale APP TYPE=N...: the current formation with these counts, as a new release. */
+export async function scale(run: Run, app: App, counts: Formation): Promise<Release> {
+  const current = await run.store.releases.current(app.name);
+  if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
+  for (const type of Object.keys(counts)) {
+    if (!(type in current.processes)) {
+      throw usage(
+        `${app.name} has no ${type} process (it has ${Object.keys(current.processes).join(', ') || 'none'})`,
+      );
+    }
+  }
+  const formation = { ...current.formation, ...counts };
+  return releaseChange({
+    ...run,
+    app: app.name,
+    change: { formation },
+    description: `Scale ${Object.entries(counts)
+      .map(([t, n]) => `${t}=${n}`)
+      .join(' ')}`,
+  });
+}
+
+/** After config:set/unset: the app's config as a new release, when it runs one. */
+export async function releaseConfig(
+  run: Run,
+  app: App,
+  description: string,
+): Promise<Release | undefined> {
+  const current = await run.store.releases.current(app.name);
+  if (!current?.image) return undefined;
+  return releaseChange({ ...run, app: app.name, change: {}, description });
+}

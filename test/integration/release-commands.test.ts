@@ -1,0 +1,152 @@
+// releases, releases:info, releases:rollback, ps:scale, ps:report and
+// config:set going live, through the command dispatcher (as over SSH) with
+// the real Engine: an app whose releases serve different text, on Berth's
+// network; each command's release is rolled out and the route table moves.
+// The app's containers are removed by its label at the end.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type Docker from 'dockerode';
+import { loadConfig } from '../../services/core/config.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { deployImage } from '../../services/deployer/deploy.ts';
+import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { getRoutes } from '../../services/deployer/routes.ts';
+import { commandRunner, userActor } from '../harness/commands.ts';
+import {
+  ensureTestStackImage,
+  removeAppFromEngine,
+  testDocker,
+  testStackImage,
+} from '../harness/docker.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+const app = `rc${randomBytes(3).toString('hex')}`;
+const ada = userActor('ada', 'admin');
+let docker: Docker;
+let run: ReturnType<typeof commandRunner>;
+
+before(async () => {
+  docker = (await testDocker()).docker;
+  await ensureTestStackImage(docker, await tempDir('berth-stack'));
+  run = commandRunner(
+    store,
+    loadConfig({ BERTH_DATA_DIR: await tempDir('berth-rc'), DOCKER_HOST: process.env.DOCKER_HOST }),
+  );
+  await store.users.create('ada', 'admin');
+  await store.apps.create({ name: app, owner: 'ada' });
+});
+after(() => removeAppFromEngine(docker, app));
+
+/** A web process serving "<text> GREETING=<its GREETING>". */
+const serve = (text: string) =>
+  `mkdir -p /tmp/s && echo "${text} GREETING=$GREETING" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
+
+async function served(): Promise<string> {
+  const entry = await getRoutes(redis, prefix, app);
+  const texts = new Set<string>();
+  for (const backend of entry?.backends ?? []) {
+    const res = await fetch(`http://${backend}/`, { signal: AbortSignal.timeout(5000) });
+    texts.add((await res.text()).trim());
+  }
+  return `v${entry?.release} x${entry?.backends.length} ${[...texts].join('|')}`;
+}
+
+describe('release commands on a running app', () => {
+  test('config:set releases, ps:scale scales, releases:rollback goes back; the history shows each', async (t) => {
+    const d = {
+      store,
+      scheduler: new DockerLocal(docker),
+      log: { heading: () => {}, detail: () => {} },
+      signal: AbortSignal.timeout(60_000),
+    };
+    for (const text of ['one', 'two']) {
+      await deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: serve(text) },
+        by: 'ada',
+        description: `Deploy ${text}`,
+      });
+    }
+    assert.equal(await served(), 'v2 x1 two GREETING=');
+
+    const set = await run(ada, ['config:set', app, 'GREETING=hi']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /-----> Releasing v3 of .* \(Set GREETING config vars\)/);
+    assert.equal(await served(), 'v3 x1 two GREETING=hi');
+
+    const scaled = await run(ada, ['ps:scale', app, 'web=2']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    assert.equal(await served(), 'v4 x2 two GREETING=hi');
+    const ps = JSON.parse((await run(ada, ['ps:report', app, '--format', 'json'])).stdout);
+    assert.deepEqual(
+      ps.map((i: { type: string; instance: number; release: number; state: string }) => [
+        i.type,
+        i.instance,
+        i.release,
+        i.state,
+      ]),
+      [
+        ['web', 1, 4, 'running'],
+        ['web', 2, 4, 'running'],
+      ],
+    );
+    assert.match((await run(ada, ['ps:scale', app])).stdout, /^web +2$/m);
+
+    // Back to v1: its image, its processes and its config (no GREETING), at the current scale.
+    const started = performance.now();
+    const back = await run(ada, ['releases:rollback', app, 'v1']);
+    const rollbackMs = performance.now() - started;
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(await served(), 'v5 x2 one GREETING=');
+    assert.deepEqual(
+      JSON.parse((await run(ada, ['config:show', app, '--format', 'json'])).stdout),
+      {},
+      "the app's config went back with it",
+    );
+    // Without a version: the release before the current one (v4).
+    assert.equal((await run(ada, ['releases:rollback', app])).code, 0);
+    assert.equal(await served(), 'v6 x2 two GREETING=hi');
+
+    const history = JSON.parse((await run(ada, ['releases', app, '--format', 'json'])).stdout);
+    assert.deepEqual(
+      history.map((r: { version: number; description: string; status: string }) => [
+        r.version,
+        r.description,
+        r.status,
+      ]),
+      [
+        [6, 'Rollback to v4', 'succeeded'],
+        [5, 'Rollback to v1', 'succeeded'],
+        [4, 'Scale web=2', 'succeeded'],
+        [3, 'Set GREETING config vars', 'succeeded'],
+        [2, 'Deploy two', 'succeeded'],
+        [1, 'Deploy one', 'succeeded'],
+      ],
+    );
+    const info = (await run(ada, ['releases:info', app, 'v3'])).stdout;
+    assert.match(info, /^ {7}Config keys: +GREETING$/m);
+    assert.doesNotMatch(info, /hi/, 'config values are not shown');
+
+    for (const [argv, expected] of [
+      [['releases:rollback', app, 'v99'], /has no release v99/],
+      [['releases:rollback', app, 'latest'], /"latest" is not a release such as v12/],
+      [['ps:scale', app, 'worker=1'], /has no worker process \(it has web\)/],
+      [['ps:scale', app, 'web=1000'], /at most 100 instances/],
+      [['ps:scale', app, 'Web=1'], /invalid process type/],
+    ] as const) {
+      const r = await run(ada, [...argv]);
+      assert.notEqual(r.code, 0, argv.join(' '));
+      assert.match(r.stderr, expected);
+    }
+    assert.equal(await served(), 'v6 x2 two GREETING=hi', 'refused commands changed nothing');
+    t.diagnostic(
+      `releases:rollback v1, command to the old content served: ${Math.round(rollbackMs)} ms`,
+    );
+  });
+});
