@@ -35,6 +35,7 @@ async function apply(ctx: CommandContext, app: App, options: OptionValues, what:
         detail: (t) => ctx.stdout.write(`       ${t}\n`),
       },
       signal: ctx.signal,
+      tuning: { drainMs: ctx.config().drainTimeoutMs },
     },
     app,
     what,

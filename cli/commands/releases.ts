@@ -23,6 +23,7 @@ async function changeRun(ctx: CommandContext) {
     actor: ctx.actor,
     log: logTo(ctx),
     signal: ctx.signal,
+    tuning: { drainMs: ctx.config().drainTimeoutMs },
   };
 }
 

@@ -5,6 +5,7 @@ import { BerthError } from '../core/errors.ts';
 import type { App, Formation, Release } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { type ReleaseChange, releaseChange } from '../deployer/release-change.ts';
+import { RELEASE_PHASE } from '../deployer/rollout.ts';
 
 type Run = Pick<ReleaseChange, 'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning'>;
 
@@ -50,7 +51,10 @@ export function parseScale(args: readonly string[]): Formation {
     if (!m) throw usage(`"${arg.slice(0, 40)}" is not TYPE=COUNT, such as web=2`);
     const count = Number(m[2]);
     if (count > 100) throw usage(`at most 100 instances of a process type, not ${count}`);
-    formation[validate.processType(m[1] as string)] = count;
+    const type = validate.processType(m[1] as string);
+    if (type === RELEASE_PHASE)
+      throw usage('release runs once before each rollout; it is not scaled');
+    formation[type] = count;
   }
   return formation;
 }

@@ -54,7 +54,10 @@ export async function start(
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
       // Until the deployer is a service of its own, the builder makes each image live.
-      deploy: deployBuilds(store, scheduler),
+      deploy: deployBuilds(store, scheduler, {
+        drainMs: config.drainTimeoutMs,
+        onRetireError: (e) => log.warn({ err: e }, 'stopping a replaced instance failed'),
+      }),
       log,
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');

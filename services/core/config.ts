@@ -37,6 +37,8 @@ export interface Config {
   readonly buildConcurrency: number | undefined;
   /** Images kept per app: those of its newest N builds and N releases. */
   readonly imageRetention: number;
+  /** How long a replaced release's instances keep running after the switch (ms). */
+  readonly drainTimeoutMs: number;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -58,6 +60,7 @@ export const DEFAULTS = {
   BERTH_BUILD_TIMEOUT: '30m',
   BERTH_BUILD_CONCURRENCY: 'auto',
   BERTH_IMAGE_RETENTION: '5',
+  BERTH_DRAIN_TIMEOUT: '30s',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -239,6 +242,16 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
+  const drainTimeoutMs = read(
+    'BERTH_DRAIN_TIMEOUT',
+    (v) => {
+      if (v === '0') return 0;
+      const ms = parseDuration(v);
+      if (ms > 3_600_000) throw 'use 0 or up to 1h';
+      return ms;
+    },
+    0,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -259,6 +272,7 @@ export function loadConfig(env: Env): Config {
     buildTimeoutMs,
     buildConcurrency,
     imageRetention,
+    drainTimeoutMs,
   });
 }
 
@@ -283,6 +297,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BUILD_CONCURRENCY:
       config.buildConcurrency === undefined ? 'auto' : String(config.buildConcurrency),
     BERTH_IMAGE_RETENTION: String(config.imageRetention),
+    BERTH_DRAIN_TIMEOUT:
+      config.drainTimeoutMs === 0 ? '0' : formatDurationVar(config.drainTimeoutMs),
   };
 }
 

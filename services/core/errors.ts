@@ -292,6 +292,12 @@ export const ERRORS = {
     422,
     'the previous release keeps serving; make the process listen on $PORT (see the lines above), then push again',
   ),
+  BERTH_E_DEPLOY_RELEASE_PHASE: spec(
+    'the release phase of app "{app}" failed (exit code {code}): {last}',
+    EXIT.failed,
+    422,
+    "nothing was changed; fix the Procfile's release command (its output is above) and push again",
+  ),
   BERTH_E_DEPLOY_NO_PROCESS: spec(
     'app "{app}" is scaled to run {type} processes, but the image has no {type} process',
     EXIT.failed,

@@ -63,7 +63,10 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
 export function deployBuilds(
   store: Store,
   scheduler: Scheduler,
-  tuning: Pick<DeployDeps, 'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs'> = {},
+  tuning: Pick<
+    DeployDeps,
+    'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs' | 'drainMs' | 'onRetireError'
+  > = {},
 ): (run: DeployRun) => Promise<BuildResult> {
   return async ({ request, result, log, signal }) => {
     if (result.image === undefined) return result;

@@ -5,12 +5,20 @@
 // app, process type, release and instance; they restart unless stopped (a
 // crash-looping one backs off, Docker's doubling delay) and their logs are
 // rotated (json-file, 3 × 10 MB).
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../builder/buildpack-build.ts';
 import { LABELS, MANAGED_LABELS } from '../core/docker.ts';
 import { BerthError } from '../core/errors.ts';
 import * as validate from '../core/validate.ts';
-import type { Instance, InstanceSpec, InstanceState, Scheduler } from './scheduler.ts';
+import type {
+  Instance,
+  InstanceSpec,
+  InstanceState,
+  OneOffResult,
+  Scheduler,
+} from './scheduler.ts';
 
 export const NETWORK = 'berth';
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
@@ -80,7 +88,8 @@ export class DockerLocal implements Scheduler {
     return this.networkReady;
   }
 
-  async start(spec: InstanceSpec): Promise<Instance> {
+  /** The container for `spec`: a long-running instance, or a one-off that runs once. */
+  private async create(spec: InstanceSpec, once: boolean): Promise<Docker.Container> {
     const app = validate.appName(spec.app);
     validate.processType(spec.type);
     for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
@@ -91,8 +100,11 @@ export class DockerLocal implements Scheduler {
     const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
       ([k, v]) => `${k}=${v}`,
     );
-    const container = await this.docker.createContainer({
-      name: `${app}.${spec.type}.${spec.instance}.v${spec.release}`,
+    const name = once
+      ? `${app}.${spec.type}.once.v${spec.release}.${randomBytes(3).toString('hex')}`
+      : `${app}.${spec.type}.${spec.instance}.v${spec.release}`;
+    return this.docker.createContainer({
+      name,
       Image: spec.image,
       ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
       Env: env,
@@ -106,28 +118,82 @@ export class DockerLocal implements Scheduler {
         [LABELS.instance]: String(spec.instance),
       },
       HostConfig: {
-        RestartPolicy: { Name: 'unless-stopped' },
+        // A one-off runs once; an instance comes back when it exits, with Docker's backoff.
+        RestartPolicy: { Name: once ? 'no' : 'unless-stopped' },
         LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
         NetworkMode: this.network,
         Init: true,
       },
       NetworkingConfig: {
         EndpointsConfig: {
-          [this.network]: { Aliases: [spec.type === 'web' ? app : `${spec.type}.${app}`] },
+          [this.network]: once
+            ? {}
+            : { Aliases: [spec.type === 'web' ? app : `${spec.type}.${app}`] },
         },
       },
     });
+  }
+
+  private async startOrExplain(container: Docker.Container, spec: InstanceSpec) {
     try {
       await container.start();
     } catch (e) {
       await container.remove({ force: true }).catch(() => {});
       throw new BerthError('BERTH_E_INSTANCE_START', {
-        app,
+        app: spec.app,
         type: spec.type,
         reason: (e as Error).message.replace(/^\(HTTP code \d+\) [a-z ]+ - /, ''),
       });
     }
+  }
+
+  async start(spec: InstanceSpec): Promise<Instance> {
+    const container = await this.create(spec, false);
+    await this.startOrExplain(container, spec);
     return this.describe(await container.inspect(), spec.port);
+  }
+
+  async runOnce(
+    spec: InstanceSpec,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<OneOffResult> {
+    signal.throwIfAborted();
+    const container = await this.create(spec, true);
+    const kill = () => void container.kill().catch(() => {});
+    signal.addEventListener('abort', kill, { once: true });
+    try {
+      // Attached before it starts, so no line is missed.
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      const lines: string[] = [];
+      const out = new PassThrough();
+      let rest = '';
+      out.setEncoding('utf8').on('data', (chunk: string) => {
+        const parts = (rest + chunk).split('\n');
+        rest = parts.pop() ?? '';
+        for (const line of parts) {
+          lines.push(line);
+          onLine(line);
+        }
+      });
+      container.modem.demuxStream(stream, out, out);
+      const ended = new Promise<void>((resolve) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+      });
+      await this.startOrExplain(container, spec);
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      await ended;
+      if (rest !== '') {
+        lines.push(rest);
+        onLine(rest);
+      }
+      signal.throwIfAborted();
+      return { exitCode: StatusCode, lines: lines.slice(-20) };
+    } finally {
+      signal.removeEventListener('abort', kill);
+      await container.remove({ force: true }).catch(() => {});
+    }
   }
 
   async list(app: string): Promise<Instance[]> {

@@ -26,8 +26,8 @@ export interface ReleaseChange {
   description: string;
   log: RolloutLog;
   signal: AbortSignal;
-  /** Tests: shorter stops and checks. */
-  tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string };
+  /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
+  tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string; drainMs?: number };
 }
 
 export async function releaseChange(c: ReleaseChange): Promise<Release> {
@@ -75,6 +75,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
           signal,
           ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
           ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
+          ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),
         },
         release,
       );

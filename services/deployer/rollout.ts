@@ -5,8 +5,9 @@
 // then retire the previous release's instances. When an instance is not
 // ready, the new instances go away, the old ones keep serving, and the
 // rollout fails with the check's result and the last lines the instance
-// wrote. (Not yet, issue 5: app.json healthchecks, the release phase, a
-// drain period before old instances stop, reconciling after a crash.)
+// wrote. A `release` process runs once first (RELEASE_PHASE). The previous
+// release's instances stop after a drain period (BERTH_DRAIN_TIMEOUT). (Not
+// yet, issue 5: app.json healthchecks.)
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../core/errors.ts';
@@ -14,6 +15,9 @@ import type { Release } from '../core/store/index.ts';
 import { waitForTcp } from './health.ts';
 import { setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
+
+/** The process type that runs once before a rollout instead of staying up. */
+export const RELEASE_PHASE = 'release';
 
 export const ROLLOUT_DEFAULTS = {
   /** PORT of every process, as Heroku and Dokku set it. */
@@ -24,6 +28,8 @@ export const ROLLOUT_DEFAULTS = {
   readyTimeoutMs: 60_000,
   /** A non-web instance must still run after this long. */
   uptimeMs: 2000,
+  /** The previous release's instances keep running this long after the switch (BERTH_DRAIN_TIMEOUT). */
+  drainMs: 30_000,
 } as const;
 
 export interface RolloutLog {
@@ -42,6 +48,9 @@ export interface RolloutDeps {
   stopTimeoutSec?: number;
   readyTimeoutMs?: number;
   uptimeMs?: number;
+  drainMs?: number;
+  /** Where a retirement that fails in the background is reported. */
+  onRetireError?: (e: unknown) => void;
 }
 
 /** The order types go in: web first (it takes traffic), then the others by name. */
@@ -59,10 +68,44 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   const started: Instance[] = [];
   const alive = (id: string) => async () =>
     (await scheduler.list(release.app)).some((i) => i.id === id && i.state === 'running');
+  const stopTimeoutSec = d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec;
+  // The release phase (Heroku's): the Procfile's `release` command runs once,
+  // to its end, before any instance of the release starts; failing, it stops
+  // the deploy with nothing changed (a migration that failed, say).
+  const phase = release.processes[RELEASE_PHASE];
+  if (phase !== undefined && phase !== null) {
+    log.heading(`Running the release phase: ${phase}`);
+    const ran = await scheduler.runOnce(
+      {
+        app: release.app,
+        type: RELEASE_PHASE,
+        release: release.version,
+        instance: 0,
+        image,
+        command: phase,
+        env: release.config,
+        port,
+        stopTimeoutSec,
+      },
+      (line) => log.detail(line),
+      signal,
+    );
+    if (ran.exitCode !== 0) {
+      throw new BerthError('BERTH_E_DEPLOY_RELEASE_PHASE', {
+        app: release.app,
+        code: ran.exitCode,
+        last:
+          ran.lines
+            .filter((l) => l.trim() !== '')
+            .at(-1)
+            ?.slice(0, 200) ?? '(no output)',
+      });
+    }
+  }
   try {
     for (const type of order(Object.keys(release.formation))) {
       const count = release.formation[type] ?? 0;
-      if (count === 0) continue;
+      if (count === 0 || type === RELEASE_PHASE) continue;
       if (!(type in release.processes)) {
         throw new BerthError('BERTH_E_DEPLOY_NO_PROCESS', { app: release.app, type });
       }
@@ -80,7 +123,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
           command: release.processes[type] ?? null,
           env: release.config,
           port,
-          stopTimeoutSec: d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec,
+          stopTimeoutSec,
         });
         started.push(instance);
         const check =
@@ -123,11 +166,23 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
     throw e;
   }
   const old = before.filter((i) => i.release !== release.version);
-  if (old.length > 0) {
+  const drainMs = d.drainMs ?? ROLLOUT_DEFAULTS.drainMs;
+  const retire = async () => {
+    for (const instance of old) await scheduler.stop(instance).catch(d.onRetireError ?? (() => {}));
+  };
+  if (old.length > 0 && drainMs === 0) {
     log.heading(
       `Stopping ${old.length} ${old.length === 1 ? 'instance' : 'instances'} of the previous release`,
     );
-    for (const instance of old) await scheduler.stop(instance).catch(() => {});
+    await retire();
+  } else if (old.length > 0) {
+    // The deploy is done: the old instances get no new requests and finish
+    // what they serve, then stop, without holding the push. A Berth that
+    // stops first leaves them to the next start's reconcile.
+    log.detail(
+      `The previous release's ${old.length} ${old.length === 1 ? 'instance stops' : 'instances stop'} in ${Math.round(drainMs / 1000)} s, once it has finished what it serves`,
+    );
+    setTimeout(() => void retire(), drainMs).unref();
   }
   return started;
 }

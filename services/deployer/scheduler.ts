@@ -46,6 +46,13 @@ export interface Instance {
   exitCode: number | undefined;
 }
 
+/** How a one-off process ended. */
+export interface OneOffResult {
+  exitCode: number;
+  /** The last lines it wrote (stdout and stderr). */
+  lines: string[];
+}
+
 export interface Scheduler {
   /** Starts one instance; resolves once it runs (not: once it is healthy). */
   start(spec: InstanceSpec): Promise<Instance>;
@@ -55,4 +62,14 @@ export interface Scheduler {
   stop(instance: Instance): Promise<void>;
   /** The last `lines` lines the instance wrote (stdout and stderr). */
   logs(instance: Instance, lines: number): Promise<string[]>;
+  /**
+   * Runs a process once to its end (the release phase): each line it writes
+   * to `onLine` as it comes, then its exit code; removed afterwards. Aborting
+   * kills it.
+   */
+  runOnce(
+    spec: InstanceSpec,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<OneOffResult>;
 }

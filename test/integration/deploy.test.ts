@@ -61,6 +61,7 @@ describe('deploying an image', () => {
       signal: AbortSignal.timeout(120_000),
       stopTimeoutSec: 2,
       readyTimeoutMs: 20_000,
+      drainMs: 0,
     };
     const deploy = (text: string) =>
       deployImage(d, {
@@ -167,5 +168,104 @@ describe('deploying an image', () => {
     await destroyApp(store, ROOT, app, files, docker);
     assert.deepEqual(await scheduler.list(app), []);
     assert.equal(await getRoutes(redis, prefix, app), undefined);
+  });
+
+  test('the release phase runs once before the rollout; when it fails nothing changes', async () => {
+    const app = `rp${randomBytes(3).toString('hex')}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    const lines: string[] = [];
+    const d = {
+      store,
+      scheduler,
+      log: {
+        heading: (l: string) => lines.push(`-----> ${l}`),
+        detail: (l: string) => lines.push(`       ${l}`),
+      },
+      signal: AbortSignal.timeout(60_000),
+      stopTimeoutSec: 2,
+      drainMs: 0,
+    };
+    const v1 = await deployImage(d, {
+      app,
+      image: testStackImage(),
+      processes: { web: serve('one'), release: 'echo "migrating for $GREETING"' },
+      by: 'ada',
+      description: 'Deploy one',
+    });
+    assert.equal(v1.status, 'succeeded');
+    assert.ok(
+      lines.includes('-----> Running the release phase: echo "migrating for $GREETING"'),
+      lines.join('\n'),
+    );
+    assert.ok(lines.includes('       migrating for '), lines.join('\n'));
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => i.type),
+      ['web'],
+      'the phase left no container',
+    );
+
+    await assert.rejects(
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: serve('two'), release: 'echo "migration 7 failed" >&2; exit 5' },
+        by: 'ada',
+        description: 'Deploy two',
+      }),
+      {
+        message: `the release phase of app "${app}" failed (exit code 5): migration 7 failed`,
+      },
+    );
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => [i.type, i.release]),
+      [['web', 1]],
+      'v1 still runs, nothing of v2 started',
+    );
+    assert.equal((await getRoutes(redis, prefix, app))?.release, 1);
+    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+  });
+
+  test('the replaced release keeps running through the drain period, then stops', async () => {
+    const app = `dr${randomBytes(3).toString('hex')}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    const d = {
+      store,
+      scheduler,
+      log: { heading: () => {}, detail: () => {} },
+      signal: AbortSignal.timeout(60_000),
+      stopTimeoutSec: 2,
+      drainMs: 1500,
+    };
+    const deploy = (text: string) =>
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: serve(text) },
+        by: 'ada',
+        description: text,
+      });
+    await deploy('one');
+    const switched = performance.now();
+    await deploy('two');
+    assert.equal((await getRoutes(redis, prefix, app))?.release, 2, 'traffic is on v2 at once');
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => [i.release, i.state]),
+      [
+        [1, 'running'],
+        [2, 'running'],
+      ],
+      'v1 drains',
+    );
+    let left = await scheduler.list(app);
+    while (left.some((i) => i.release === 1) && performance.now() - switched < 15_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await scheduler.list(app);
+    }
+    assert.deepEqual(
+      left.map((i) => i.release),
+      [2],
+    );
+    assert.ok(performance.now() - switched >= 1400, 'not before the drain period');
+    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
   });
 });

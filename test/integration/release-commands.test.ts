@@ -35,7 +35,11 @@ before(async () => {
   await ensureTestStackImage(docker, await tempDir('berth-stack'));
   run = commandRunner(
     store,
-    loadConfig({ BERTH_DATA_DIR: await tempDir('berth-rc'), DOCKER_HOST: process.env.DOCKER_HOST }),
+    loadConfig({
+      BERTH_DATA_DIR: await tempDir('berth-rc'),
+      DOCKER_HOST: process.env.DOCKER_HOST,
+      BERTH_DRAIN_TIMEOUT: '0',
+    }),
   );
   await store.users.create('ada', 'admin');
   await store.apps.create({ name: app, owner: 'ada' });
@@ -63,6 +67,7 @@ describe('release commands on a running app', () => {
       scheduler: new DockerLocal(docker),
       log: { heading: () => {}, detail: () => {} },
       signal: AbortSignal.timeout(60_000),
+      drainMs: 0,
     };
     for (const text of ['one', 'two']) {
       await deployImage(d, {

@@ -28,6 +28,8 @@ describe('loadConfig', () => {
     assert.equal(c.buildTimeoutMs, 30 * 60_000);
     assert.equal(c.buildConcurrency, undefined);
     assert.equal(c.imageRetention, 5);
+    assert.equal(c.drainTimeoutMs, 30_000);
+    assert.equal(loadConfig({ BERTH_DRAIN_TIMEOUT: '0' }).drainTimeoutMs, 0);
     assert.ok(Object.isFrozen(c));
   });
 
@@ -106,7 +108,11 @@ describe('loadConfig', () => {
   test('configToEnv round-trips', () => {
     const c = loadConfig({ BERTH_SSH_PORT: '2022', BERTH_ACME_EMAIL: 'ops@example.com' });
     assert.deepEqual(loadConfig(configToEnv(c)), c);
-    const d = loadConfig({ BERTH_BUILD_TIMEOUT: '600s', BERTH_BUILD_CONCURRENCY: '2' });
+    const d = loadConfig({
+      BERTH_BUILD_TIMEOUT: '600s',
+      BERTH_BUILD_CONCURRENCY: '2',
+      BERTH_DRAIN_TIMEOUT: '0',
+    });
     assert.deepEqual(loadConfig(configToEnv(d)), d);
   });
 });
