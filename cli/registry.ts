@@ -7,6 +7,7 @@ import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
 import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
+import { logsCommands } from './commands/logs.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { systemCommands } from './commands/system.ts';
@@ -19,6 +20,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   config: "an app's config vars (its environment)",
   releases: "an app's release history, and rolling back",
   ps: "an app's processes: scale them, see them",
+  logs: "an app's output, across instances and deploys",
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -48,6 +50,7 @@ export const COMMANDS: readonly Command[] = [
   ...gitCommands,
   ...configCommands,
   ...releasesCommands,
+  ...logsCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

@@ -3,8 +3,10 @@ import { configOf, parseAssignments, setConfig, unsetConfig } from '../../servic
 import { releaseConfig } from '../../services/apps/releases.ts';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
+import { logArchiveOf } from '../../services/deployer/app-logs.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
@@ -36,6 +38,7 @@ async function apply(ctx: CommandContext, app: App, options: OptionValues, what:
       },
       signal: ctx.signal,
       tuning: { drainMs: ctx.config().drainTimeoutMs },
+      logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
     },
     app,
     what,

@@ -3,7 +3,9 @@
 import { parseScale, releaseVersion, rollback, scale } from '../../services/apps/releases.ts';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import type { Release } from '../../services/core/store/index.ts';
+import { logArchiveOf } from '../../services/deployer/app-logs.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import type { RolloutLog } from '../../services/deployer/rollout.ts';
 import type { Command, CommandContext } from '../command.ts';
@@ -24,6 +26,7 @@ async function changeRun(ctx: CommandContext) {
     log: logTo(ctx),
     signal: ctx.signal,
     tuning: { drainMs: ctx.config().drainTimeoutMs },
+    logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
   };
 }
 

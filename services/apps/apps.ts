@@ -1,6 +1,7 @@
 // App lifecycle: the service functions behind apps:* (SSH, the local berth
 // command, and later the web API call these, never the store directly).
 
+import { rm } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { type PruneResult, removeAppArtifacts } from '../builder/retention.ts';
 import { type Actor, isAdmin } from '../core/actor.ts';
@@ -8,6 +9,7 @@ import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
 import type { App, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { appLogDir, logArchiveOf } from '../deployer/app-logs.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
 import { removeRepo, renameRepo, setRepoHead } from '../git-receiver/repos.ts';
 import { authorizeApp, mayAccess } from './access.ts';
@@ -70,7 +72,7 @@ export async function appInfo(store: Store, app: App, sshUrl: string): Promise<A
 }
 
 /** Where an app's files live (its git repository under repos/). */
-export type AppFiles = Pick<DataPaths, 'repos'>;
+export type AppFiles = Pick<DataPaths, 'repos'> & Partial<Pick<DataPaths, 'logs'>>;
 
 /**
  * Destroys the app: its state in Redis first (so a concurrent push sees it
@@ -90,6 +92,8 @@ export async function destroyApp(
   await authorizeApp(store, actor, name, 'destroy');
   await store.apps.destroy(name);
   await removeRepo(files, name);
+  if (files.logs)
+    await rm(appLogDir(logArchiveOf({ logs: files.logs }), name), { recursive: true, force: true });
   if (!engine) return undefined;
   // Its containers first: an image a container uses cannot be removed.
   const scheduler = new DockerLocal(engine);

@@ -7,7 +7,10 @@ import * as validate from '../core/validate.ts';
 import { type ReleaseChange, releaseChange } from '../deployer/release-change.ts';
 import { RELEASE_PHASE } from '../deployer/rollout.ts';
 
-type Run = Pick<ReleaseChange, 'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning'>;
+type Run = Pick<
+  ReleaseChange,
+  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive'
+>;
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
 

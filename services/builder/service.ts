@@ -7,6 +7,7 @@ import { dataPaths } from '../core/paths.ts';
 import { connectRedis } from '../core/redis.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { Store } from '../core/store/index.ts';
+import { logArchiveOf } from '../deployer/app-logs.ts';
 import { deployBuilds } from '../deployer/deploy.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
 import { reconcile } from '../deployer/reconcile.ts';
@@ -35,7 +36,7 @@ export async function start(
   connection.on('error', (e) => log.warn({ err: e }, 'redis'));
   try {
     const store = new Store(connection, config.redisPrefix);
-    const scheduler = new DockerLocal(docker);
+    const scheduler = new DockerLocal(docker, { logArchive: logArchiveOf(paths) });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
     const fixed = await reconcile({ store, scheduler, log, readyTimeoutMs: 5000 });

@@ -12,6 +12,7 @@ import { LAUNCHER } from '../builder/buildpack-build.ts';
 import { LABELS, MANAGED_LABELS } from '../core/docker.ts';
 import { BerthError } from '../core/errors.ts';
 import * as validate from '../core/validate.ts';
+import { archiveContainer, demuxLogs } from './app-logs.ts';
 import type {
   Instance,
   InstanceSpec,
@@ -28,6 +29,8 @@ export interface DockerLocalOptions {
   network?: string;
   /** More labels on every container and the network (tests: berth.test-run). */
   labels?: Readonly<Record<string, string>>;
+  /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
+  logArchive?: string;
 }
 
 const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
@@ -53,6 +56,7 @@ function stateOf(info: Docker.ContainerInspectInfo): InstanceState {
 export class DockerLocal implements Scheduler {
   private readonly network: string;
   private readonly labels: Readonly<Record<string, string>>;
+  private readonly logArchive: string | undefined;
   private networkReady: Promise<void> | undefined;
 
   constructor(
@@ -61,6 +65,7 @@ export class DockerLocal implements Scheduler {
   ) {
     this.network = o.network ?? NETWORK;
     this.labels = o.labels ?? {};
+    this.logArchive = o.logArchive;
   }
 
   /** Berth's network, made when missing (two at once: the second finds it). */
@@ -225,31 +230,22 @@ export class DockerLocal implements Scheduler {
       await container.stop();
     } catch (e) {
       // 304: not running; 404: gone already.
-      if (statusOf(e) !== 304 && statusOf(e) !== 404) throw e;
+      if (statusOf(e) === 404) return;
+      if (statusOf(e) !== 304) throw e;
     }
+    // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
+    if (this.logArchive)
+      await archiveContainer(this.docker, this.logArchive, instance).catch(() => {});
     await container.remove({ force: true }).catch((e: unknown) => {
       if (statusOf(e) !== 404) throw e;
     });
   }
 
   async logs(instance: Instance, lines: number): Promise<string[]> {
-    const container = this.docker.getContainer(instance.id);
-    const raw = (await container.logs({
-      stdout: true,
-      stderr: true,
-      tail: lines,
-      follow: false,
-    })) as unknown as Buffer;
-    // Not a TTY: the Engine multiplexes the two streams with 8-byte frame headers.
-    const chunks: Buffer[] = [];
-    let offset = 0;
-    while (offset + 8 <= raw.length) {
-      const size = raw.readUInt32BE(offset + 4);
-      chunks.push(raw.subarray(offset + 8, offset + 8 + size));
-      offset += 8 + size;
-    }
-    return Buffer.concat(chunks)
-      .toString('utf8')
+    const raw = (await this.docker
+      .getContainer(instance.id)
+      .logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+    return demuxLogs(raw)
       .split('\n')
       .filter((l) => l !== '')
       .slice(-lines);

@@ -24,6 +24,8 @@ export interface ReleaseChange {
     config?: ConfigVars;
   };
   description: string;
+  /** Where removed containers' last lines are kept (logArchiveOf). */
+  logArchive?: string;
   log: RolloutLog;
   signal: AbortSignal;
   /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
@@ -61,10 +63,10 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
       by: actorName(c.actor),
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
-    const scheduler = new DockerLocal(
-      c.docker,
-      c.tuning?.network ? { network: c.tuning.network } : {},
-    );
+    const scheduler = new DockerLocal(c.docker, {
+      ...(c.tuning?.network ? { network: c.tuning.network } : {}),
+      ...(c.logArchive ? { logArchive: c.logArchive } : {}),
+    });
     try {
       await rollout(
         {

@@ -48,7 +48,7 @@ after(() => removeAppFromEngine(docker, app));
 
 /** A web process serving "<text> GREETING=<its GREETING>". */
 const serve = (text: string) =>
-  `mkdir -p /tmp/s && echo "${text} GREETING=$GREETING" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
+  `export PYTHONUNBUFFERED=1; mkdir -p /tmp/s && echo "${text} GREETING=$GREETING" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
 
 async function served(): Promise<string> {
   const entry = await getRoutes(redis, prefix, app);
@@ -150,6 +150,17 @@ describe('release commands on a running app', () => {
       assert.match(r.stderr, expected);
     }
     assert.equal(await served(), 'v6 x2 two GREETING=hi', 'refused commands changed nothing');
+
+    // The app's output across its instances and deploys: the replaced
+    // releases' containers are gone, their requests are still in the logs.
+    const logs = (await run(ada, ['logs', app, '-n', '1000'])).stdout.trim().split('\n');
+    const requests = logs.filter((l) => /app\[web\.[12]\]: .*"GET \/ HTTP\/1\.1" 200/.test(l));
+    assert.ok(requests.length >= 10, logs.join('\n'));
+    const times = logs.map((l) => l.split(' ')[0] ?? '');
+    assert.deepEqual([...times].sort(), times, 'in time order');
+    assert.equal((await run(ada, ['logs', app, '-n', '3'])).stdout.trim().split('\n').length, 3);
+    assert.equal((await run(ada, ['logs', app, '-p', 'worker'])).stdout, '');
+    assert.match((await run(ada, ['logs', app, '-n', '0'])).stderr, /-n takes a number of lines/);
     t.diagnostic(
       `releases:rollback v1, command to the old content served: ${Math.round(rollbackMs)} ms`,
     );

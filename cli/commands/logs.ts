@@ -1,0 +1,79 @@
+// logs — an app's output, across its instances and its deploys.
+import { PassThrough } from 'node:stream';
+import { createDockerClient } from '../../services/core/docker.ts';
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
+import { appLogs, formatLine, logArchiveOf } from '../../services/deployer/app-logs.ts';
+import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import type { Command } from '../command.ts';
+
+export const logsCommands: readonly Command[] = [
+  {
+    name: 'logs',
+    usage: 'APP [-n LINES] [-p TYPE] [-t]',
+    summary: "the app's output, newest last (-t: then follow it live; -p: one process type)",
+    access: { app: 'read' },
+    options: {
+      num: { type: 'string', short: 'n' },
+      ps: { type: 'string', short: 'p' },
+      tail: { type: 'boolean', short: 't' },
+    },
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const count = options.num === undefined ? 100 : Number(options.num);
+      if (!Number.isInteger(count) || count < 1 || count > 10_000) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: '-n takes a number of lines from 1 to 10000',
+        });
+      }
+      const type = typeof options.ps === 'string' ? validate.processType(options.ps) : undefined;
+      const docker = await createDockerClient(ctx.config());
+      const scheduler = new DockerLocal(docker);
+      const instances = await scheduler.list(app.name);
+      const archive = logArchiveOf(dataPaths(ctx.config().dataDir));
+      const lines = await appLogs(docker, archive, app.name, instances, {
+        count,
+        ...(type ? { type } : {}),
+      });
+      for (const l of lines) ctx.stdout.write(`${formatLine(l)}\n`);
+      if (options.tail !== true) return EXIT.ok;
+
+      // Live: every running instance's new lines, until the client goes away.
+      const since = Math.floor(Date.now() / 1000);
+      const follows = instances
+        .filter((i) => i.state === 'running' && (type === undefined || i.type === type))
+        .map(async (i) => {
+          const stream = (await docker.getContainer(i.id).logs({
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            follow: true,
+            since,
+          })) as NodeJS.ReadableStream & { destroy(): void };
+          ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
+          const out = new PassThrough();
+          let rest = '';
+          out.setEncoding('utf8').on('data', (chunk: string) => {
+            const parts = (rest + chunk).split('\n');
+            rest = parts.pop() ?? '';
+            for (const raw of parts) {
+              const space = raw.indexOf(' ');
+              ctx.stdout.write(
+                `${raw.slice(0, space)} app[${i.type}.${i.instance}]: ${raw.slice(space + 1)}\n`,
+              );
+            }
+          });
+          docker.modem.demuxStream(stream, out, out);
+          await new Promise<void>((resolve) => {
+            stream.on('end', resolve);
+            stream.on('close', resolve);
+            stream.on('error', () => resolve());
+          });
+        });
+      await Promise.all(follows);
+      return EXIT.ok;
+    },
+  },
+];
