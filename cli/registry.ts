@@ -9,6 +9,7 @@ import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
 import { logsCommands } from './commands/logs.ts';
 import { releasesCommands } from './commands/releases.ts';
+import { runCommands } from './commands/run.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { systemCommands } from './commands/system.ts';
 
@@ -21,6 +22,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   releases: "an app's release history, and rolling back",
   ps: "an app's processes: scale them, see them",
   logs: "an app's output, across instances and deploys",
+  run: 'one-off processes from the current release',
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -51,6 +53,7 @@ export const COMMANDS: readonly Command[] = [
   ...configCommands,
   ...releasesCommands,
   ...logsCommands,
+  ...runCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

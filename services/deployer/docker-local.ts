@@ -94,7 +94,11 @@ export class DockerLocal implements Scheduler {
   }
 
   /** The container for `spec`: a long-running instance, or a one-off that runs once. */
-  private async create(spec: InstanceSpec, once: boolean): Promise<Docker.Container> {
+  private async create(
+    spec: InstanceSpec,
+    once: boolean,
+    autoRemove = false,
+  ): Promise<Docker.Container> {
     const app = validate.appName(spec.app);
     validate.processType(spec.type);
     for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
@@ -125,6 +129,7 @@ export class DockerLocal implements Scheduler {
       HostConfig: {
         // A one-off runs once; an instance comes back when it exits, with Docker's backoff.
         RestartPolicy: { Name: once ? 'no' : 'unless-stopped' },
+        AutoRemove: autoRemove,
         LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
         NetworkMode: this.network,
         Init: true,
@@ -156,6 +161,12 @@ export class DockerLocal implements Scheduler {
     const container = await this.create(spec, false);
     await this.startOrExplain(container, spec);
     return this.describe(await container.inspect(), spec.port);
+  }
+
+  async runDetached(spec: InstanceSpec): Promise<string> {
+    const container = await this.create(spec, true, true);
+    await this.startOrExplain(container, spec);
+    return (await container.inspect()).Name.replace(/^\//, '');
   }
 
   async runOnce(

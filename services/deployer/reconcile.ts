@@ -66,7 +66,8 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   const current = await store.releases.current(app);
   const instances = await scheduler.list(app);
   for (const i of instances) {
-    if (current && i.release === current.version) continue;
+    // One-off processes (instance 0) end on their own.
+    if ((current && i.release === current.version) || i.instance === 0) continue;
     await scheduler.stop(i);
     r.stopped++;
   }

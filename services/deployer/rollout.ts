@@ -165,7 +165,8 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
     for (const instance of started) await scheduler.stop(instance).catch(() => {});
     throw e;
   }
-  const old = before.filter((i) => i.release !== release.version);
+  // One-off processes (run:detached) end on their own; they are not retired.
+  const old = before.filter((i) => i.release !== release.version && i.instance > 0);
   const drainMs = d.drainMs ?? ROLLOUT_DEFAULTS.drainMs;
   const retire = async () => {
     for (const instance of old) await scheduler.stop(instance).catch(d.onRetireError ?? (() => {}));

@@ -72,4 +72,6 @@ export interface Scheduler {
     onLine: (line: string) => void,
     signal: AbortSignal,
   ): Promise<OneOffResult>;
+  /** Starts a process once and leaves it running on its own (removed when it ends); its name. */
+  runDetached(spec: InstanceSpec): Promise<string>;
 }

@@ -151,6 +151,17 @@ describe('release commands on a running app', () => {
     }
     assert.equal(await served(), 'v6 x2 two GREETING=hi', 'refused commands changed nothing');
 
+    // One-off processes from the current release, with its config.
+    const ran = await run(ada, ['run', app, 'echo', '"$GREETING from run"']);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'hi from run\n');
+    assert.equal((await run(ada, ['run', app, 'exit 7'])).code, 7, "the exit code is run's");
+    const detached = await run(ada, ['run:detached', app, 'sleep', '1']);
+    assert.match(
+      detached.stdout,
+      new RegExp(`^-----> Started ${app}\\.run\\.once\\.v6\\.[0-9a-f]{6}$`, 'm'),
+    );
+
     // The app's output across its instances and deploys: the replaced
     // releases' containers are gone, their requests are still in the logs.
     const logs = (await run(ada, ['logs', app, '-n', '1000'])).stdout.trim().split('\n');

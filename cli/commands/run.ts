@@ -1,0 +1,45 @@
+// run, run:detached — one-off processes from the current release.
+import { runCommand, runDetached } from '../../services/apps/run.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
+import { EXIT } from '../../services/core/errors.ts';
+import type { Command } from '../command.ts';
+
+export const runCommands: readonly Command[] = [
+  {
+    name: 'run',
+    usage: 'APP COMMAND...',
+    summary:
+      "run a command once in a new container of the app's current release; its exit code is run's",
+    access: { app: 'push' },
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      return runCommand(
+        await ctx.store(),
+        await createDockerClient(ctx.config()),
+        app,
+        args.join(' '),
+        (line) => ctx.stdout.write(`${line}\n`),
+        ctx.signal,
+      );
+    },
+  },
+  {
+    name: 'run:detached',
+    usage: 'APP COMMAND...',
+    summary: 'start a command in the background (see it with logs); prints its name',
+    access: { app: 'push' },
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const name = await runDetached(
+        await ctx.store(),
+        await createDockerClient(ctx.config()),
+        app,
+        args.join(' '),
+      );
+      ctx.stdout.write(`-----> Started ${name}\n`);
+      return EXIT.ok;
+    },
+  },
+];

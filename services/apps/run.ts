@@ -1,0 +1,50 @@
+// run and run:detached: a one-off process from the app's current release,
+// with its config, as Heroku's `heroku run` and Dokku's `dokku run`. The
+// command is one shell line (run through the image's launcher or /bin/sh).
+// Not yet: standard input and a terminal (ssh -t) for interactive sessions.
+import type Docker from 'dockerode';
+import { BerthError } from '../core/errors.ts';
+import type { App, Release, Store } from '../core/store/index.ts';
+import { DockerLocal } from '../deployer/docker-local.ts';
+import { ROLLOUT_DEFAULTS } from '../deployer/rollout.ts';
+import type { InstanceSpec } from '../deployer/scheduler.ts';
+
+export const RUN_TYPE = 'run';
+
+async function oneOff(store: Store, app: App, command: string): Promise<InstanceSpec> {
+  if (command.trim() === '')
+    throw new BerthError('BERTH_E_USAGE', { reason: 'give the command to run' });
+  if (command.includes('\0'))
+    throw new BerthError('BERTH_E_USAGE', { reason: 'the command contains a NUL byte' });
+  const current: Release | undefined = await store.releases.current(app.name);
+  if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
+  return {
+    app: app.name,
+    type: RUN_TYPE,
+    release: current.version,
+    instance: 0,
+    image: current.image,
+    command,
+    env: current.config,
+    port: ROLLOUT_DEFAULTS.port,
+    stopTimeoutSec: 10,
+  };
+}
+
+/** Runs the command to its end; its output to `onLine`; resolves its exit code. */
+export async function runCommand(
+  store: Store,
+  docker: Docker,
+  app: App,
+  command: string,
+  onLine: (line: string) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  const spec = await oneOff(store, app, command);
+  return (await new DockerLocal(docker).runOnce(spec, onLine, signal)).exitCode;
+}
+
+/** Starts the command and returns at once; resolves the process's name. */
+export async function runDetached(store: Store, docker: Docker, app: App, command: string) {
+  return new DockerLocal(docker).runDetached(await oneOff(store, app, command));
+}
