@@ -11,6 +11,7 @@ import { LABELS, MANAGED_LABELS } from '../core/docker.ts';
 import { inspectImage, tagImage, tryPull } from '../core/docker-images.ts';
 import { BerthError, errorLine } from '../core/errors.ts';
 import type { Detection, Store } from '../core/store/index.ts';
+import { APP_JSON, parseHealthchecks } from '../deployer/app-json.ts';
 import type { BuildLog } from './build-log.ts';
 import { buildWithBuildpacks } from './buildpack-build.ts';
 import { detectBuilder } from './detect.ts';
@@ -136,6 +137,11 @@ async function gitBuild(
     signal.throwIfAborted();
     const image = buildImageRef(request.app, run.id);
     const tags = [image, `${appImageRepo(request.app)}:latest`];
+    // app.json's healthchecks are checked now, so a mistake fails the build, not the deploy.
+    const appJson =
+      (await source.entry(APP_JSON))?.type === 'blob'
+        ? parseHealthchecks(await source.readFile(APP_JSON))
+        : {};
     const procfile =
       (await source.entry(PROCFILE))?.type === 'blob' ? await source.readFile(PROCFILE) : undefined;
     let result: BuildResult;
@@ -194,7 +200,7 @@ async function gitBuild(
     }
     log.heading(`Built ${image} (${seconds(performance.now() - started)}${summary})`);
     await applyRetention(deps, run);
-    return result;
+    return { ...result, healthchecks: appJson };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

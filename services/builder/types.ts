@@ -60,6 +60,11 @@ export interface BuildResult {
    * runs its own ENTRYPOINT/CMD. Absent from builders older than this field.
    */
   processes?: Record<string, string | null>;
+  /**
+   * The commit's app.json startup healthchecks by process type, for the
+   * deploy step in the same process (not written to the log stream).
+   */
+  healthchecks?: Record<string, unknown[]>;
 }
 
 /** One entry of a build's log stream. */

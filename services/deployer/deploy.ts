@@ -18,6 +18,8 @@ export interface DeployInput {
   by: string;
   /** What changed, e.g. "Deploy 3f2a1c9". */
   description: string;
+  /** app.json startup checks by process type (none: the default checks). */
+  healthchecks?: Record<string, unknown[]>;
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -40,6 +42,7 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
   const release = await store.releases.create(input.app, {
     image: input.image,
     processes: input.processes,
+    healthchecks: input.healthchecks ?? {},
     formation: formationFor(previous, input.processes),
     description: input.description,
     by: input.by,
@@ -76,6 +79,7 @@ export function deployBuilds(
         app: request.app,
         image: result.image,
         processes: result.processes ?? { web: null },
+        healthchecks: result.healthchecks ?? {},
         by: request.pusher,
         description:
           request.rev === undefined

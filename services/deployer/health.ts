@@ -72,3 +72,70 @@ export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
     await sleep(c.intervalMs ?? 50, undefined, c.signal ? { signal: c.signal } : {});
   }
 }
+
+export interface HttpCheck {
+  /** host:port */
+  address: string;
+  path: string;
+  /** The body must contain it, when given. */
+  content?: string;
+  attempts: number;
+  /** Seconds each attempt may take. */
+  timeout: number;
+  /** Seconds between attempts. */
+  wait: number;
+  /** Seconds before the first attempt. */
+  initialDelay: number;
+  /** Seconds the process must still run after the check passed. */
+  uptime: number;
+  signal?: AbortSignal;
+  alive?: () => Promise<boolean>;
+}
+
+/** app.json's startup check: a 2xx (with `content` in the body) within its attempts. */
+export async function checkHttp(c: HttpCheck): Promise<CheckResult> {
+  const started = performance.now();
+  const opts = c.signal ? { signal: c.signal } : {};
+  const ms = () => Math.round(performance.now() - started);
+  if (c.initialDelay > 0) await sleep(c.initialDelay * 1000, undefined, opts);
+  let last = 'not tried';
+  for (let attempt = 1; attempt <= c.attempts; attempt++) {
+    c.signal?.throwIfAborted();
+    try {
+      const res = await fetch(`http://${c.address}${c.path}`, {
+        signal: AbortSignal.timeout(c.timeout * 1000),
+        redirect: 'manual',
+      });
+      const body = await res.text();
+      if (res.status < 200 || res.status > 299) last = `${c.path} answered ${res.status}`;
+      else if (c.content !== undefined && !body.includes(c.content)) {
+        last = `${c.path} answered ${res.status} without "${c.content.slice(0, 60)}" in its body`;
+      } else {
+        if (c.uptime > 0) {
+          await sleep(c.uptime * 1000, undefined, opts);
+          if (c.alive && !(await c.alive())) {
+            return {
+              ok: false,
+              ms: ms(),
+              attempts: attempt,
+              reason: `the process exited within ${c.uptime} s of passing ${c.path}`,
+            };
+          }
+        }
+        return { ok: true, ms: ms(), attempts: attempt };
+      }
+    } catch (e) {
+      last = `${c.path}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${c.timeout} s` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)}`;
+    }
+    if (c.alive && !(await c.alive())) {
+      return { ok: false, ms: ms(), attempts: attempt, reason: `the process exited (${last})` };
+    }
+    if (attempt < c.attempts && c.wait > 0) await sleep(c.wait * 1000, undefined, opts);
+  }
+  return {
+    ok: false,
+    ms: ms(),
+    attempts: c.attempts,
+    reason: `${last}, after ${c.attempts} attempts`,
+  };
+}

@@ -53,6 +53,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
     const release = await store.releases.create(c.app, {
       image: base.image,
       processes: base.processes,
+      healthchecks: base.healthchecks,
       formation: c.change.formation ?? current?.formation ?? base.formation,
       ...(c.change.config
         ? { config: c.change.config }

@@ -12,7 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../core/errors.ts';
 import type { Release } from '../core/store/index.ts';
-import { waitForTcp } from './health.ts';
+import { type Healthchecks, parseHealthchecks } from './app-json.ts';
+import { type CheckResult, checkHttp, waitForTcp } from './health.ts';
 import { setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
 
@@ -51,6 +52,60 @@ export interface RolloutDeps {
   drainMs?: number;
   /** Where a retirement that fails in the background is reported. */
   onRetireError?: (e: unknown) => void;
+}
+
+/**
+ * Whether a new instance is ready: its app.json startup checks, else the
+ * default — web: accepts TCP on its PORT; others: still run after a moment.
+ */
+async function readyCheck(
+  d: RolloutDeps,
+  release: Release,
+  type: string,
+  instance: Instance,
+  alive: () => Promise<boolean>,
+): Promise<CheckResult> {
+  const port = d.port ?? ROLLOUT_DEFAULTS.port;
+  const address = instance.address ?? `unknown:${port}`;
+  const checks = healthchecksOf(release)[type] ?? [];
+  const http = checks.filter((c) => c.path !== undefined);
+  if (http.length > 0) {
+    // The process must accept connections before a path can answer.
+    const up = await waitForTcp({
+      address,
+      timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+      alive,
+      signal: d.signal,
+    });
+    if (!up.ok) return up;
+    let last: CheckResult = up;
+    for (const c of http) {
+      last = await checkHttp({ ...c, path: c.path as string, address, alive, signal: d.signal });
+      if (!last.ok) return last;
+      d.log.detail(`${type}.${instance.instance}: ${c.name ?? c.path} passed`);
+    }
+    return { ...last, ms: up.ms + last.ms };
+  }
+  if (type === 'web') {
+    return waitForTcp({
+      address,
+      timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+      alive,
+      signal: d.signal,
+    });
+  }
+  const t0 = performance.now();
+  await sleep(d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs, undefined, { signal: d.signal });
+  const ms = Math.round(performance.now() - t0);
+  return (await alive())
+    ? { ok: true, ms, attempts: 1 }
+    : { ok: false, ms, attempts: 1, reason: 'the process exited' };
+}
+
+/** The release's app.json startup checks, read again with their rules (defaults filled in). */
+function healthchecksOf(release: Release): Healthchecks {
+  if (Object.keys(release.healthchecks).length === 0) return {};
+  return parseHealthchecks(JSON.stringify({ healthchecks: release.healthchecks }));
 }
 
 /** The order types go in: web first (it takes traffic), then the others by name. */
@@ -126,22 +181,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
           stopTimeoutSec,
         });
         started.push(instance);
-        const check =
-          type === 'web'
-            ? await waitForTcp({
-                address: instance.address ?? `unknown:${port}`,
-                timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
-                alive: alive(instance.id),
-                signal,
-              })
-            : await (async () => {
-                const t0 = performance.now();
-                await sleep(d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs, undefined, { signal });
-                const ms = Math.round(performance.now() - t0);
-                return (await alive(instance.id)())
-                  ? ({ ok: true, ms, attempts: 1 } as const)
-                  : ({ ok: false, ms, attempts: 1, reason: 'the process exited' } as const);
-              })();
+        const check = await readyCheck(d, release, type, instance, alive(instance.id));
         if (!check.ok) {
           log.detail(`${type}.${n} is not ready: ${check.reason}; its last lines:`);
           for (const line of tail(await scheduler.logs(instance, 20).catch(() => []))) {

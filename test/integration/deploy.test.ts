@@ -268,4 +268,56 @@ describe('deploying an image', () => {
     assert.ok(performance.now() - switched >= 1400, 'not before the drain period');
     await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
   });
+
+  test('app.json startup checks decide the rollout: a path that does not answer 2xx keeps the old release', async () => {
+    const app = `hc${randomBytes(3).toString('hex')}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    const lines: string[] = [];
+    const d = {
+      store,
+      scheduler,
+      log: {
+        heading: (l: string) => lines.push(`-----> ${l}`),
+        detail: (l: string) => lines.push(`       ${l}`),
+      },
+      signal: AbortSignal.timeout(60_000),
+      stopTimeoutSec: 2,
+      drainMs: 0,
+    };
+    // index.html says "one"; /health is the same file, so it contains "one" too.
+    const v1 = await deployImage(d, {
+      app,
+      image: testStackImage(),
+      processes: { web: `${serve('one')}` },
+      healthchecks: {
+        web: [{ name: 'home', path: '/index.html', content: 'one', attempts: 5, wait: 0 }],
+      },
+      by: 'ada',
+      description: 'Deploy one',
+    });
+    assert.equal(v1.status, 'succeeded');
+    assert.ok(lines.includes('       web.1: home passed'), lines.join('\n'));
+
+    const failing = performance.now();
+    await assert.rejects(
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: serve('two') },
+        healthchecks: { web: [{ path: '/health', attempts: 2, timeout: 1, wait: 0 }] },
+        by: 'ada',
+        description: 'Deploy two',
+      }),
+      {
+        message: `web.1 of app "${app}" did not become ready: /health answered 404, after 2 attempts`,
+      },
+    );
+    assert.ok(performance.now() - failing < 10_000);
+    assert.equal((await getRoutes(redis, prefix, app))?.release, 1);
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => i.release),
+      [1],
+    );
+    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+  });
 });

@@ -147,6 +147,10 @@ export const ReleaseSchema = z.object({
   processes: json(ProcessesSchema)
     .optional()
     .transform((v) => v ?? {}),
+  /** app.json healthchecks by process type (services/deployer/app-json.ts reads them). */
+  healthchecks: json(z.record(z.string(), z.array(z.unknown())))
+    .optional()
+    .transform((v) => v ?? {}),
   /** What changed, e.g. "Deploy 3f2a1c9" or "Set FOO config vars". */
   description: z.string(),
   /** The user who made the change. */

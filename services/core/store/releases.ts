@@ -27,6 +27,8 @@ export interface NewRelease {
   formation?: Formation;
   /** Omitted: the process types of the base release, or {} (they come with a new image). */
   processes?: Processes;
+  /** Omitted: those of the base release (they come with a new image, from its app.json). */
+  healthchecks?: Record<string, unknown[]>;
   /**
    * Omitted: the app's config now. Given: it replaces the app's config too,
    * in the same step (a rollback takes the old release's config back).
@@ -42,7 +44,7 @@ const create = new Script(
   'releases.create',
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local description, by, createdAt, status, processes, newConfig = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -53,6 +55,7 @@ if imageMode == 'inherit' then image = base and redis.call('HGET', base, 'image'
 if imageMode == 'none' then image = false end
 if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
 if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
+if checks == '' then checks = base and redis.call('HGET', base, 'healthchecks') or '{}' end
 if newConfig ~= '' then
   redis.call('DEL', K.config(app))
   for k, v in pairs(cjson.decode(newConfig)) do redis.call('HSET', K.config(app), k, v) end
@@ -63,7 +66,7 @@ for i = 1, #vars, 2 do config[vars[i]] = vars[i + 1] end
 local version = redis.call('INCR', K.releaseSeq(app))
 local key = K.release(app, version)
 redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(config),
-  'formation', formation, 'processes', processes, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
+  'formation', formation, 'processes', processes, 'healthchecks', checks, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
 if image then redis.call('HSET', key, 'image', image) end
 redis.call('ZADD', K.releases(app), version, version)
 return {'ok', redis.call('HGETALL', key)}
@@ -183,6 +186,7 @@ export class Releases {
       status(input.status ?? 'pending'),
       processes,
       config,
+      input.healthchecks === undefined ? '' : JSON.stringify(input.healthchecks),
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);
