@@ -5,6 +5,7 @@ import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
 import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
+import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
 import { logsCommands } from './commands/logs.ts';
@@ -23,6 +24,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   ps: "an app's processes: scale them, see them",
   logs: "an app's output, across instances and deploys",
   run: 'one-off processes from the current release',
+  checks: 'how a rollout checks new instances before traffic moves to them',
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -54,6 +56,7 @@ export const COMMANDS: readonly Command[] = [
   ...releasesCommands,
   ...logsCommands,
   ...runCommands,
+  ...checksCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

@@ -49,7 +49,15 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
   try {
-    await rollout({ ...d, redis: d.redis ?? store.redis, redisPrefix: store.keys.prefix }, release);
+    await rollout(
+      {
+        ...d,
+        redis: d.redis ?? store.redis,
+        redisPrefix: store.keys.prefix,
+        checks: await store.apps.deploySettings(input.app),
+      },
+      release,
+    );
   } catch (e) {
     await store.releases.setStatus(input.app, release.version, 'failed').catch(() => {});
     throw e;

@@ -76,6 +76,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
           redisPrefix: store.keys.prefix,
           log: c.log,
           signal,
+          checks: await store.apps.deploySettings(c.app),
           ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
           ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
           ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../core/errors.ts';
-import type { Release } from '../core/store/index.ts';
+import type { DeploySettings, Release } from '../core/store/index.ts';
 import { type Healthchecks, parseHealthchecks } from './app-json.ts';
 import { type CheckResult, checkHttp, waitForTcp } from './health.ts';
 import { setRoutes } from './routes.ts';
@@ -50,6 +50,8 @@ export interface RolloutDeps {
   readyTimeoutMs?: number;
   uptimeMs?: number;
   drainMs?: number;
+  /** checks:disable and checks:skip of the app; absent: every type is checked. */
+  checks?: DeploySettings;
   /** Where a retirement that fails in the background is reported. */
   onRetireError?: (e: unknown) => void;
 }
@@ -108,6 +110,10 @@ function healthchecksOf(release: Release): Healthchecks {
   return parseHealthchecks(JSON.stringify({ healthchecks: release.healthchecks }));
 }
 
+/** Whether a checks:* list (types, or `_all_`) covers `type`. */
+const appliesTo = (types: readonly string[] | undefined, type: string) =>
+  types !== undefined && (types.includes('_all_') || types.includes(type));
+
 /** The order types go in: web first (it takes traffic), then the others by name. */
 const order = (types: string[]) =>
   types.sort((a, b) => (a === 'web' ? -1 : b === 'web' ? 1 : a.localeCompare(b)));
@@ -164,6 +170,16 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
       if (!(type in release.processes)) {
         throw new BerthError('BERTH_E_DEPLOY_NO_PROCESS', { app: release.app, type });
       }
+      const disabled = appliesTo(d.checks?.checksDisabled, type);
+      const skipped = disabled || appliesTo(d.checks?.checksSkipped, type);
+      if (disabled) {
+        // checks:disable: no zero-downtime for this type — the old ones go first.
+        const going = before.filter(
+          (i) => i.type === type && i.release !== release.version && i.instance > 0,
+        );
+        if (going.length > 0) log.heading(`Stopping the ${type} instances first (checks:disable)`);
+        for (const i of going) await scheduler.stop(i).catch(() => {});
+      }
       log.heading(
         `Starting ${count} ${type} ${count === 1 ? 'instance' : 'instances'} of v${release.version}`,
       );
@@ -181,7 +197,9 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
           stopTimeoutSec,
         });
         started.push(instance);
-        const check = await readyCheck(d, release, type, instance, alive(instance.id));
+        const check = skipped
+          ? ({ ok: true, ms: 0, attempts: 0 } as const)
+          : await readyCheck(d, release, type, instance, alive(instance.id));
         if (!check.ok) {
           log.detail(`${type}.${n} is not ready: ${check.reason}; its last lines:`);
           for (const line of tail(await scheduler.logs(instance, 20).catch(() => []))) {
@@ -193,7 +211,11 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
             reason: check.reason,
           });
         }
-        log.detail(`${type}.${n} ready in ${check.ms} ms`);
+        log.detail(
+          skipped
+            ? `${type}.${n} started (checks ${disabled ? 'disabled' : 'skipped'})`
+            : `${type}.${n} ready in ${check.ms} ms`,
+        );
       }
     }
     // One write moves the app's traffic to the new web instances.

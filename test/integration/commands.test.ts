@@ -459,3 +459,28 @@ describe('git:from-image', () => {
     assert.equal(await redis.zcard(appBuildsKey(prefix, 'prebuilt')), 0);
   });
 });
+
+describe('checks:*', () => {
+  test('disable, skip and enable by type or for all; bad types refused', async () => {
+    assert.equal((await run(bob, ['apps:create', 'checked'])).code, 0);
+    const report = async () =>
+      JSON.parse((await run(bob, ['checks:report', 'checked', '--format', 'json'])).stdout);
+    assert.deepEqual(await report(), { checksDisabled: [], checksSkipped: [] });
+    assert.equal((await run(bob, ['checks:skip', 'checked', 'worker,web'])).code, 0);
+    assert.equal((await run(bob, ['checks:disable', 'checked', 'clock'])).code, 0);
+    assert.deepEqual(await report(), {
+      checksDisabled: ['clock'],
+      checksSkipped: ['web', 'worker'],
+    });
+    assert.equal((await run(bob, ['checks:enable', 'checked', 'web'])).code, 0);
+    assert.deepEqual(await report(), { checksDisabled: ['clock'], checksSkipped: ['worker'] });
+    assert.equal((await run(bob, ['checks:skip', 'checked'])).code, 0);
+    assert.deepEqual(await report(), { checksDisabled: ['clock'], checksSkipped: ['_all_'] });
+    const bad = await run(bob, ['checks:skip', 'checked', 'Web!']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid process type "Web!"/);
+    assert.equal((await run(bob, ['checks:enable', 'checked'])).code, 0);
+    assert.deepEqual(await report(), { checksDisabled: [], checksSkipped: [] });
+    assert.match((await run(bob, ['checks:report', 'checked'])).stdout, /Checks disabled: +none$/m);
+  });
+});

@@ -320,4 +320,47 @@ describe('deploying an image', () => {
     );
     await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
   });
+
+  test('checks:skip takes an instance that runs as ready; checks:disable stops the old ones first', async () => {
+    const app = `ck${randomBytes(3).toString('hex')}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    const lines: string[] = [];
+    const d = {
+      store,
+      scheduler,
+      log: {
+        heading: (l: string) => lines.push(`-----> ${l}`),
+        detail: (l: string) => lines.push(`       ${l}`),
+      },
+      signal: AbortSignal.timeout(60_000),
+      stopTimeoutSec: 2,
+      drainMs: 0,
+      readyTimeoutMs: 2000,
+    };
+    const deploy = (web: string) =>
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web },
+        by: 'ada',
+        description: 'x',
+      });
+    // Never listens: with checks it fails, with checks:skip it goes live.
+    await assert.rejects(deploy('exec sleep 600'), { code: 'BERTH_E_DEPLOY_CHECK' });
+    await store.apps.setDeploySetting(app, 'checksSkipped', ['web']);
+    const v2 = await deploy('exec sleep 600');
+    assert.equal(v2.status, 'succeeded');
+    assert.ok(lines.includes('       web.1 started (checks skipped)'), lines.join('\n'));
+
+    await store.apps.setDeploySetting(app, 'checksSkipped', []);
+    await store.apps.setDeploySetting(app, 'checksDisabled', ['_all_']);
+    await deploy(serve('three'));
+    const i = lines.indexOf('-----> Stopping the web instances first (checks:disable)');
+    assert.ok(i > 0 && lines.indexOf('-----> Starting 1 web instance of v3') > i, lines.join('\n'));
+    assert.deepEqual(
+      (await scheduler.list(app)).map((x) => x.release),
+      [3],
+    );
+    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+  });
 });

@@ -11,6 +11,9 @@ import {
   type BuildSettingField,
   type BuildSettings,
   BuildSettingsSchema,
+  type DeploySettingField,
+  type DeploySettings,
+  DeploySettingsSchema,
   decode,
 } from './records.ts';
 
@@ -234,6 +237,22 @@ export class Apps {
           : JSON.stringify(value);
     // Callers pass checked values; this keeps a slip from storing what get() cannot read.
     if (stored !== '') BuildSettingsSchema.shape[field].parse(stored);
+    await setField.run(this.ctx, [name, field, stored]);
+  }
+
+  /** How the app's rollouts check new instances (checks:*); BERTH_E_APP_NOT_FOUND. */
+  async deploySettings(name: string): Promise<DeploySettings> {
+    validate.appName(name);
+    const key = this.ctx.keys.app(name);
+    const hash = await this.ctx.redis.hgetall(key);
+    if (isEmpty(hash)) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+    return decode(DeploySettingsSchema, key, hash);
+  }
+
+  async setDeploySetting(name: string, field: DeploySettingField, types: readonly string[]) {
+    validate.appName(name);
+    const stored = types.length === 0 ? '' : JSON.stringify(types);
+    if (stored !== '') DeploySettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored]);
   }
 

@@ -96,6 +96,23 @@ export const BuildSettingsSchema = z.object({
   detected: nullable(json(DetectionSchema)),
 });
 export type BuildSettings = z.output<typeof BuildSettingsSchema>;
+
+/** Process types a checks:* setting applies to; `_all_` for every type (Dokku's spelling). */
+const checkTypes = json(
+  z.array(z.union([z.literal('_all_'), named(validate.processType, 'process type')])),
+)
+  .optional()
+  .transform((v) => v ?? []);
+
+/** How an app's rollouts check new instances: checks:disable and checks:skip, kept in the app's hash. */
+export const DeploySettingsSchema = z.object({
+  /** No checks, and the old instances stop before the new ones start (downtime). */
+  checksDisabled: checkTypes,
+  /** No checks: a new instance is taken as ready once it runs. */
+  checksSkipped: checkTypes,
+});
+export type DeploySettings = z.output<typeof DeploySettingsSchema>;
+export type DeploySettingField = keyof DeploySettings;
 export type BuildSettingField = keyof BuildSettings;
 
 export const UserSchema = z.object({
