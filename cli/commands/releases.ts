@@ -5,8 +5,10 @@ import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { Release } from '../../services/core/store/index.ts';
+import * as validate from '../../services/core/validate.ts';
 import { logArchiveOf } from '../../services/deployer/app-logs.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { restart } from '../../services/deployer/release-change.ts';
 import type { RolloutLog } from '../../services/deployer/rollout.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report, table } from '../output.ts';
@@ -157,6 +159,23 @@ export const releasesCommands: readonly Command[] = [
         return EXIT.ok;
       }
       await scale(await changeRun(ctx), app, parseScale(args));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'ps:restart',
+    usage: 'APP [TYPE]',
+    summary: "start the current release's instances again (of one type), rolled out as a deploy",
+    access: { app: 'push' },
+    arity: [0, 1],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      await restart({
+        ...(await changeRun(ctx)),
+        app: app.name,
+        ...(args[0] === undefined ? {} : { type: validate.processType(args[0]) }),
+      });
+      ctx.stdout.write(`-----> Restarted ${args[0] ?? 'every process'} of ${app.name}\n`);
       return EXIT.ok;
     },
   },

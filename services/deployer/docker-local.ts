@@ -109,9 +109,11 @@ export class DockerLocal implements Scheduler {
     const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
       ([k, v]) => `${k}=${v}`,
     );
+    // A suffix, since a restart runs the same release's instance again beside the old one.
+    const suffix = randomBytes(3).toString('hex');
     const name = once
-      ? `${app}.${spec.type}.once.v${spec.release}.${randomBytes(3).toString('hex')}`
-      : `${app}.${spec.type}.${spec.instance}.v${spec.release}`;
+      ? `${app}.${spec.type}.once.v${spec.release}.${suffix}`
+      : `${app}.${spec.type}.${spec.instance}.v${spec.release}.${suffix}`;
     return this.docker.createContainer({
       name,
       Image: spec.image,

@@ -72,7 +72,27 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
     r.stopped++;
   }
   if (!current?.image) return;
-  const mine = instances.filter((i) => i.release === current.version);
+  // One container per (type, instance): a restart cut short can leave two.
+  const mine: Instance[] = [];
+  for (const i of instances.filter((x) => x.release === current.version && x.instance > 0)) {
+    const twin = mine.find((m) => m.type === i.type && m.instance === i.instance);
+    if (!twin) {
+      mine.push(i);
+      continue;
+    }
+    const keep =
+      twin.state === 'running' && i.state !== 'running'
+        ? twin
+        : i.state === 'running' && twin.state !== 'running'
+          ? i
+          : (twin.startedAt ?? '') >= (i.startedAt ?? '')
+            ? twin
+            : i;
+    const drop = keep === twin ? i : twin;
+    await scheduler.stop(drop);
+    r.stopped++;
+    mine.splice(mine.indexOf(twin), 1, keep);
+  }
   const running: Instance[] = mine.filter((i) => i.state === 'running');
   for (const [type, count] of Object.entries(current.formation)) {
     if (!(type in current.processes)) continue;

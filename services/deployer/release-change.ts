@@ -32,11 +32,13 @@ export interface ReleaseChange {
   tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string; drainMs?: number };
 }
 
-export async function releaseChange(c: ReleaseChange): Promise<Release> {
-  const { store } = c;
-  const lost = new AbortController();
-  const signal = AbortSignal.any([c.signal, lost.signal]);
-  const lock = await acquireAppLock(store.redis, store.keys.prefix, c.app, {
+/** The app's build lock for a change, with what losing it aborts. */
+async function lockFor(
+  c: Pick<ReleaseChange, 'store' | 'actor' | 'app' | 'log'>,
+  signal: AbortSignal,
+  lost: AbortController,
+) {
+  return acquireAppLock(c.store.redis, c.store.keys.prefix, c.app, {
     who: actorName(c.actor),
     what: 'change',
     signal,
@@ -46,6 +48,58 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
     onLost: () =>
       lost.abort(new BerthError('BERTH_E_CONFLICT', { what: `the build lock of ${c.app}` })),
   });
+}
+
+/**
+ * ps:restart: the current release's instances (of one type, or all) again,
+ * rolled out as a deploy is (new ones ready, switch, old ones drained); no
+ * new release, as on Heroku.
+ */
+export async function restart(
+  c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
+): Promise<Release> {
+  const lost = new AbortController();
+  const signal = AbortSignal.any([c.signal, lost.signal]);
+  const lock = await lockFor(c, signal, lost);
+  try {
+    const current = await c.store.releases.current(c.app);
+    if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: c.app });
+    if (c.type !== undefined && !((current.formation[c.type] ?? 0) > 0)) {
+      throw new BerthError('BERTH_E_USAGE', { reason: `${c.app} runs no ${c.type} instances` });
+    }
+    c.log.heading(`Restarting ${c.type ?? 'every process'} of ${c.app} (v${current.version})`);
+    const scheduler = new DockerLocal(c.docker, {
+      ...(c.tuning?.network ? { network: c.tuning.network } : {}),
+      ...(c.logArchive ? { logArchive: c.logArchive } : {}),
+    });
+    await rollout(
+      {
+        scheduler,
+        redis: c.store.redis,
+        redisPrefix: c.store.keys.prefix,
+        log: c.log,
+        signal,
+        checks: await c.store.apps.deploySettings(c.app),
+        ...(c.type === undefined ? {} : { onlyType: c.type }),
+        // The release phase ran when this release was made.
+        releasePhase: false,
+        ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
+        ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
+        ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),
+      },
+      current,
+    );
+    return current;
+  } finally {
+    await lock.release();
+  }
+}
+
+export async function releaseChange(c: ReleaseChange): Promise<Release> {
+  const { store } = c;
+  const lost = new AbortController();
+  const signal = AbortSignal.any([c.signal, lost.signal]);
+  const lock = await lockFor(c, signal, lost);
   try {
     const current = await store.releases.current(c.app);
     const base = c.change.from ?? current;

@@ -50,6 +50,10 @@ export interface RolloutDeps {
   readyTimeoutMs?: number;
   uptimeMs?: number;
   drainMs?: number;
+  /** Run the Procfile's release command first (default true; false for a restart). */
+  releasePhase?: boolean;
+  /** Only this process type (ps:restart TYPE): the others are left as they run. */
+  onlyType?: string;
   /** checks:disable and checks:skip of the app; absent: every type is checked. */
   checks?: DeploySettings;
   /** Where a retirement that fails in the background is reported. */
@@ -134,7 +138,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   // to its end, before any instance of the release starts; failing, it stops
   // the deploy with nothing changed (a migration that failed, say).
   const phase = release.processes[RELEASE_PHASE];
-  if (phase !== undefined && phase !== null) {
+  if (phase !== undefined && phase !== null && d.releasePhase !== false) {
     log.heading(`Running the release phase: ${phase}`);
     const ran = await scheduler.runOnce(
       {
@@ -167,6 +171,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
     for (const type of order(Object.keys(release.formation))) {
       const count = release.formation[type] ?? 0;
       if (count === 0 || type === RELEASE_PHASE) continue;
+      if (d.onlyType !== undefined && type !== d.onlyType) continue;
       if (!(type in release.processes)) {
         throw new BerthError('BERTH_E_DEPLOY_NO_PROCESS', { app: release.app, type });
       }
@@ -174,9 +179,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
       const skipped = disabled || appliesTo(d.checks?.checksSkipped, type);
       if (disabled) {
         // checks:disable: no zero-downtime for this type — the old ones go first.
-        const going = before.filter(
-          (i) => i.type === type && i.release !== release.version && i.instance > 0,
-        );
+        const going = before.filter((i) => i.type === type && i.instance > 0);
         if (going.length > 0) log.heading(`Stopping the ${type} instances first (checks:disable)`);
         for (const i of going) await scheduler.stop(i).catch(() => {});
       }
@@ -218,17 +221,23 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
         );
       }
     }
-    // One write moves the app's traffic to the new web instances.
-    const web = started
-      .filter((i) => i.type === 'web' && i.address)
-      .map((i) => i.address as string);
-    await setRoutes(d.redis, d.redisPrefix, release.app, release.version, web);
+    // One write moves the app's traffic to the new web instances (when only
+    // another type was restarted, web keeps running and its route stands).
+    if (d.onlyType === undefined || d.onlyType === 'web') {
+      const web = started
+        .filter((i) => i.type === 'web' && i.address)
+        .map((i) => i.address as string);
+      await setRoutes(d.redis, d.redisPrefix, release.app, release.version, web);
+    }
   } catch (e) {
     for (const instance of started) await scheduler.stop(instance).catch(() => {});
     throw e;
   }
-  // One-off processes (run:detached) end on their own; they are not retired.
-  const old = before.filter((i) => i.release !== release.version && i.instance > 0);
+  // Whatever ran before this rollout goes (the same release too: a restart);
+  // one-off processes (run:detached) end on their own and are not retired.
+  const old = before.filter(
+    (i) => i.instance > 0 && (d.onlyType === undefined || i.type === d.onlyType),
+  );
   const drainMs = d.drainMs ?? ROLLOUT_DEFAULTS.drainMs;
   const retire = async () => {
     for (const instance of old) await scheduler.stop(instance).catch(d.onRetireError ?? (() => {}));

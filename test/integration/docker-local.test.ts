@@ -84,7 +84,7 @@ describe('the docker-local scheduler', () => {
       );
     }
     const info = await docker.getContainer(one.id).inspect();
-    assert.equal(info.Name, `/${app}.web.1.v1`);
+    assert.match(info.Name, new RegExp(`^/${app}\\.web\\.1\\.v1\\.[0-9a-f]{6}$`));
     assert.equal(info.Config.Labels?.[LABELS.process], 'web');
     assert.equal(info.Config.Labels?.[LABELS.release], '1');
     assert.ok(info.Config.Env?.includes('GREETING=hello'));

@@ -151,6 +151,22 @@ describe('release commands on a running app', () => {
     }
     assert.equal(await served(), 'v6 x2 two GREETING=hi', 'refused commands changed nothing');
 
+    // A restart: new containers of the same release, no new release.
+    const before = JSON.parse((await run(ada, ['ps:report', app, '--format', 'json'])).stdout);
+    const restarted = await run(ada, ['ps:restart', app]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    const after = JSON.parse((await run(ada, ['ps:report', app, '--format', 'json'])).stdout);
+    assert.equal(after.length, 2);
+    for (const i of after) {
+      assert.equal(i.release, 6);
+      assert.ok(!before.some((b: { id: string }) => b.id === i.id), 'new containers');
+    }
+    assert.equal(await served(), 'v6 x2 two GREETING=hi');
+    assert.match(
+      (await run(ada, ['ps:restart', app, 'worker'])).stderr,
+      /runs no worker instances/,
+    );
+
     // One-off processes from the current release, with its config.
     const ran = await run(ada, ['run', app, 'echo', '"$GREETING from run"']);
     assert.equal(ran.code, 0, ran.stderr);
