@@ -15,6 +15,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { LABELS } from '../../services/core/docker.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { getRoutes } from '../../services/deployer/routes.ts';
 import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
 import {
   type Platform,
@@ -249,5 +253,76 @@ describe('builds under failure and load (default timings)', () => {
     t.diagnostic(
       `20 pushes to 5 apps: ${built.length} built, ${replaced.length} replaced by a newer push, all ended in ${Math.round(totalMs)} ms`,
     );
+  });
+
+  test('kill -9 of the builder during a rollout: after the restart the app is on one release, serving, nothing orphaned', async (t) => {
+    const s = await setUp(t);
+    const app = `kr${randomBytes(3).toString('hex')}`;
+    const { docker } = await testDocker();
+    t.after(() => removeAppFromEngine(docker, app));
+    const redis = new Redis(s.platform.env.REDIS_URL ?? '');
+    t.after(() => redis.disconnect());
+    const prefix = s.platform.env.BERTH_REDIS_PREFIX ?? '';
+    const tree = await workTree(s, app);
+    const serving = async () => {
+      const entry = await getRoutes(redis, prefix, app);
+      const res = await fetch(`http://${entry?.backends[0]}/n.txt`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      return `v${entry?.release} ${(await res.text()).trim()}`;
+    };
+    await tree.commit(
+      {
+        Dockerfile: `FROM debian:bookworm-slim\nCOPY n.txt /n.txt\nWORKDIR /\n${SERVE_ON_PORT}\n`,
+        'n.txt': 'one\n',
+      },
+      'first',
+    );
+    assert.equal((await push(tree.work, ['deploy', 'main'])).code, 0);
+    assert.equal(await serving(), 'v1 one');
+
+    // v2's web process takes 4 s to listen: the builder dies while the rollout waits for it.
+    await tree.commit(
+      {
+        Dockerfile: `FROM debian:bookworm-slim\nCOPY n.txt /n.txt\nWORKDIR /\nCMD ["sh", "-c", "sleep 4; exec python3 -m http.server \\"$PORT\\""]\n`,
+        'n.txt': 'two\n',
+      },
+      'slow start',
+    );
+    const dataDir = path.join(s.dir, 'data');
+    let killedAt = 0;
+    const second = await push(tree.work, ['deploy', 'main'], (line) => {
+      if (killedAt === 0 && /Starting 1 web instance of v2/.test(line)) {
+        killedAt = performance.now();
+        void servicesOf(dataDir, 'builder').then((pids) =>
+          process.kill(pids[0] as number, 'SIGKILL'),
+        );
+      }
+    });
+    assert.ok(killedAt > 0, second.lines.join('\n'));
+    const endedMs = performance.now() - killedAt;
+    // The restarted builder reconciled (v2 failed, its instance gone, v1 routed),
+    // then built the push again: it ends deployed as v3.
+    assert.equal(second.code, 0, second.lines.join('\n'));
+    const store = new Store(redis, prefix);
+    assert.deepEqual(
+      (await store.releases.list(app)).map((r) => [r.version, r.status]),
+      [
+        [3, 'succeeded'],
+        [2, 'failed'],
+        [1, 'succeeded'],
+      ],
+    );
+    assert.equal(await serving(), 'v3 two');
+    // Only v3 runs once v1 has drained (30 s by default): no instance of v2 is left.
+    const containers = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.app}=${app}`] },
+    });
+    assert.ok(
+      !containers.some((c) => c.Labels[LABELS.release] === '2'),
+      JSON.stringify(containers.map((c) => c.Names)),
+    );
+    t.diagnostic(`kill -9 during the rollout → push ended ${Math.round(endedMs)} ms later on v3`);
   });
 });
