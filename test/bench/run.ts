@@ -9,6 +9,7 @@ import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
+import { redeployScenario } from './scenarios/redeploy.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
 
@@ -17,6 +18,7 @@ const SCENARIOS: readonly Scenario[] = [
   sshVersionScenario,
   buildScenario,
   nodeBuildScenario,
+  redeployScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
