@@ -2,7 +2,8 @@
 // run when none runs, as npm test does), a data directory, a store with one
 // app, a build worker and the app's work tree; commit() + build() time one
 // build as a push has it (enqueue → build → end entry). Every image carries
-// the run's bench label and goes in close().
+// the run's bench label and goes in close(). BERTH_BENCH_TRACE=1 prints each
+// build's log with the ms at which every line arrived, to see where time goes.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
