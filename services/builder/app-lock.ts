@@ -133,3 +133,29 @@ export async function acquireAppLock(
     },
   };
 }
+
+/**
+ * The app's lock if nobody holds it or waits for it, else undefined at once:
+ * for work that can skip an app this time (the periodic reconcile).
+ */
+export async function tryAppLock(
+  redis: Redis,
+  redisPrefix: string,
+  app: string,
+  ttlMs = 30_000,
+): Promise<AppLock | undefined> {
+  const key = appLockKey(redisPrefix, app);
+  if ((await redis.exists(appLockNextKey(redisPrefix, app))) === 1) return undefined;
+  const token = randomBytes(16).toString('hex');
+  if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
+  const renew = setInterval(
+    () => void redis.eval(RENEW, 1, key, token, ttlMs).catch(() => {}),
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
+  return {
+    async release() {
+      clearInterval(renew);
+      await redis.eval(RELEASE, 1, key, token).catch(() => {});
+    },
+  };
+}

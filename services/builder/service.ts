@@ -10,7 +10,8 @@ import { Store } from '../core/store/index.ts';
 import { logArchiveOf } from '../deployer/app-logs.ts';
 import { deployBuilds } from '../deployer/deploy.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
-import { reconcile } from '../deployer/reconcile.ts';
+import { RECONCILE_INTERVAL_MS, reconcile } from '../deployer/reconcile.ts';
+import { tryAppLock } from './app-lock.ts';
 import { removeStaleWorkDirs } from './source.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
@@ -39,7 +40,13 @@ export async function start(
     const scheduler = new DockerLocal(docker, { logArchive: logArchiveOf(paths) });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
-    const fixed = await reconcile({ store, scheduler, log, readyTimeoutMs: 5000 });
+    const fixed = await reconcile({
+      store,
+      scheduler,
+      log,
+      readyTimeoutMs: 5000,
+      drainMs: config.drainTimeoutMs,
+    });
     if (fixed.failed.length + fixed.stopped + fixed.started + fixed.rerouted.length > 0) {
       log.info(fixed, 'apps reconciled with their releases');
     }
@@ -62,9 +69,34 @@ export async function start(
       log,
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');
+    // Then again and again, app by app under its lock: what the Engine lost
+    // or moved while Berth runs comes back and is routed.
+    let reconciling = false;
+    const again = setInterval(() => {
+      if (reconciling) return;
+      reconciling = true;
+      reconcile({
+        store,
+        scheduler,
+        log,
+        lock: (app) => tryAppLock(connection, config.redisPrefix, app),
+        drainMs: config.drainTimeoutMs,
+      })
+        .then((r) => {
+          if (r.failed.length + r.stopped + r.started + r.rerouted.length > 0) {
+            log.info(r, 'apps reconciled with their releases');
+          }
+        })
+        .catch((e: unknown) => log.warn({ err: e }, 'reconcile failed'))
+        .finally(() => {
+          reconciling = false;
+        });
+    }, RECONCILE_INTERVAL_MS);
+    again.unref();
     return {
       endpoints: [],
       async stop() {
+        clearInterval(again);
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});

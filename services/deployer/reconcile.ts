@@ -9,8 +9,10 @@
 //     (removed, or lost with the Engine's state) are started again;
 //   - the route table is rebuilt from the current release's web instances
 //     that actually run. Healthy instances are left alone.
-// The builder service runs this before it takes builds, so no rollout of
-// this machine runs at the same time.
+// The builder service runs this before it takes builds, and then every
+// RECONCILE_INTERVAL_MS with each app's build lock (an app whose push or
+// change is under way is skipped), so containers the Engine lost or moved
+// (a dockerd restart gives them new addresses) are routed again.
 import type { Redis } from 'ioredis';
 import { errorLine } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -19,6 +21,8 @@ import { waitForTcp } from './health.ts';
 import { ROLLOUT_DEFAULTS } from './rollout.ts';
 import { getRoutes, setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
+
+export const RECONCILE_INTERVAL_MS = 10_000;
 
 export interface ReconcileResult {
   /** app vN of every release marked failed. */
@@ -39,16 +43,28 @@ export interface ReconcileDeps {
   port?: number;
   stopTimeoutSec?: number;
   readyTimeoutMs?: number;
+  /** BERTH_DRAIN_TIMEOUT: a new current release's predecessors are left to drain this long. */
+  drainMs?: number;
+  /**
+   * While Berth runs: takes the app's build lock, or says it is busy (a push
+   * or a change is under way), and the app is skipped this time. Absent (at
+   * start, before any build runs): every app is reconciled.
+   */
+  lock?: (app: string) => Promise<{ release(): Promise<void> } | undefined>;
 }
 
 export async function reconcile(d: ReconcileDeps): Promise<ReconcileResult> {
   const result: ReconcileResult = { failed: [], stopped: 0, started: 0, rerouted: [] };
   for (const app of await d.store.apps.names()) {
+    const lock = d.lock ? await d.lock(app) : undefined;
+    if (d.lock && !lock) continue;
     try {
       await reconcileApp(d, app, result);
     } catch (e) {
       // One app's trouble does not keep the others down.
       d.log?.error({ err: e, app }, `reconciling ${app} failed: ${errorLine(e)}`);
+    } finally {
+      await lock?.release();
     }
   }
   return result;
@@ -65,7 +81,18 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   }
   const current = await store.releases.current(app);
   const instances = await scheduler.list(app);
+  // A release that went live moments ago has predecessors still draining
+  // (the rollout stops them itself when the drain period ends).
+  const drainUntil =
+    current === undefined
+      ? 0
+      : Date.parse(current.createdAt) +
+        (d.drainMs ?? ROLLOUT_DEFAULTS.drainMs) +
+        (d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs) +
+        60_000;
+  const draining = Date.now() < drainUntil;
   for (const i of instances) {
+    if (draining && current && i.release < current.version && i.state === 'running') continue;
     // One-off processes (instance 0) end on their own.
     if ((current && i.release === current.version) || i.instance === 0) continue;
     await scheduler.stop(i);

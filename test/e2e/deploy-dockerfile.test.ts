@@ -133,6 +133,37 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     };
     assert.deepEqual(await serving(), { release: 1, body: 'hello from a push\n' });
 
+    // The Engine loses the container (as a dockerd restart can): while Berth
+    // runs, the builder's reconcile starts it again and routes to it.
+    const lost = performance.now();
+    const removed = new Set<string>();
+    for (const c of await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.app}=${app}`] },
+    })) {
+      await docker.getContainer(c.Id).remove({ force: true });
+      removed.add(c.Id);
+    }
+    // Until the route names a new container of the app (an address can come
+    // back on another container: the network hands addresses out again).
+    let back: { release: number | undefined; body: string } | undefined;
+    while (performance.now() - lost < 40_000) {
+      const fresh = (
+        await docker.listContainers({ filters: { label: [`${LABELS.app}=${app}`] } })
+      ).filter((c) => !removed.has(c.Id));
+      const addresses = fresh.map(
+        (c) => `${Object.values(c.NetworkSettings.Networks)[0]?.IPAddress}:5000`,
+      );
+      const routed = (await getRoutes(redis, prefix, app))?.backends ?? [];
+      back = routed.some((b) => addresses.includes(b))
+        ? await serving().catch(() => undefined)
+        : undefined;
+      if (back) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.deepEqual(back, { release: 1, body: 'hello from a push\n' });
+    const recoveredMs = performance.now() - lost;
+
     // A broken Dockerfile: the push is rejected with the line that failed.
     await writeFile(
       path.join(work, 'Dockerfile'),
@@ -178,7 +209,7 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     const stopped = await p.stop();
     assert.ok(stopped.clean, p.stderr.join('\n'));
     t.diagnostic(
-      `platform ready ${Math.round(p.readyMs)} ms; push with a cold build ${Math.round(pushMs)} ms; Ctrl-C to stopped ${Math.round(stopped.ms)} ms; whole test ${Math.round(performance.now() - started)} ms`,
+      `platform ready ${Math.round(p.readyMs)} ms; push with a cold build ${Math.round(pushMs)} ms; a lost container served again after ${Math.round(recoveredMs)} ms; Ctrl-C to stopped ${Math.round(stopped.ms)} ms; whole test ${Math.round(performance.now() - started)} ms`,
     );
   });
 });
