@@ -1,14 +1,12 @@
 // config:* — an app's environment (config vars).
 import { configOf, parseAssignments, setConfig, unsetConfig } from '../../services/apps/config.ts';
 import { releaseConfig } from '../../services/apps/releases.ts';
-import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { dataPaths } from '../../services/core/paths.ts';
 import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
-import { logArchiveOf } from '../../services/deployer/app-logs.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
+import { releaseRun } from '../release-run.ts';
 
 /** A value as a POSIX shell word: single quotes, with ' written as '\''. */
 const shellQuote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
@@ -27,22 +25,7 @@ async function apply(ctx: CommandContext, app: App, options: OptionValues, what:
     ctx.stdout.write('       The app has not been deployed yet: its first deploy uses them.\n');
     return;
   }
-  await releaseConfig(
-    {
-      store,
-      docker: await createDockerClient(ctx.config()),
-      actor: ctx.actor,
-      log: {
-        heading: (t) => ctx.stdout.write(`-----> ${t}\n`),
-        detail: (t) => ctx.stdout.write(`       ${t}\n`),
-      },
-      signal: ctx.signal,
-      tuning: { drainMs: ctx.config().drainTimeoutMs },
-      logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
-    },
-    app,
-    what,
-  );
+  await releaseConfig(await releaseRun(ctx), app, what);
 }
 
 export const configCommands: readonly Command[] = [

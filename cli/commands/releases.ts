@@ -3,34 +3,13 @@
 import { parseScale, releaseVersion, rollback, scale } from '../../services/apps/releases.ts';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { dataPaths } from '../../services/core/paths.ts';
 import type { Release } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
-import { logArchiveOf } from '../../services/deployer/app-logs.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { restart } from '../../services/deployer/release-change.ts';
-import type { RolloutLog } from '../../services/deployer/rollout.ts';
-import type { Command, CommandContext } from '../command.ts';
+import type { Command } from '../command.ts';
 import { formatOf, json, report, table } from '../output.ts';
-
-/** The rollout's lines, as a push shows them. */
-const logTo = (ctx: CommandContext): RolloutLog => ({
-  heading: (t) => ctx.stdout.write(`-----> ${t}\n`),
-  detail: (t) => ctx.stdout.write(`       ${t}\n`),
-});
-
-/** What a release change needs besides the app. */
-async function changeRun(ctx: CommandContext) {
-  return {
-    store: await ctx.store(),
-    docker: await createDockerClient(ctx.config()),
-    actor: ctx.actor,
-    log: logTo(ctx),
-    signal: ctx.signal,
-    tuning: { drainMs: ctx.config().drainTimeoutMs },
-    logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
-  };
-}
+import { releaseRun } from '../release-run.ts';
 
 const summary = (r: Release) => ({
   version: r.version,
@@ -137,7 +116,7 @@ export const releasesCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const target = args[0] === undefined ? undefined : releaseVersion(args[0]);
-      await rollback(await changeRun(ctx), app, target);
+      await rollback(await releaseRun(ctx), app, target);
       return EXIT.ok;
     },
   },
@@ -158,7 +137,7 @@ export const releasesCommands: readonly Command[] = [
         ctx.stdout.write(`=====> ${app.name} formation\n${table(rows)}`);
         return EXIT.ok;
       }
-      await scale(await changeRun(ctx), app, parseScale(args));
+      await scale(await releaseRun(ctx), app, parseScale(args));
       return EXIT.ok;
     },
   },
@@ -171,7 +150,7 @@ export const releasesCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       await restart({
-        ...(await changeRun(ctx)),
+        ...(await releaseRun(ctx)),
         app: app.name,
         ...(args[0] === undefined ? {} : { type: validate.processType(args[0]) }),
       });

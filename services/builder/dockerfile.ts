@@ -9,7 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { describeDockerError } from '../core/docker.ts';
+import { describeDockerError, dockerStatus } from '../core/docker.ts';
 import {
   followStream,
   inspectImage,
@@ -145,7 +145,7 @@ async function reapContainer(docker: Docker, id: string | undefined, log: BuildL
     try {
       await container.inspect();
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return;
+      if (dockerStatus(e) === 404) return;
     }
     await sleep(200);
   }
@@ -183,7 +183,7 @@ export async function buildDockerfile(build: DockerfileBuild): Promise<Dockerfil
   } catch (e) {
     if (signal.aborted) throw signal.reason;
     // The Engine refuses a Dockerfile it cannot parse before building (HTTP 400).
-    if ((e as { statusCode?: number }).statusCode === undefined) throw e;
+    if (dockerStatus(e) === undefined) throw e;
     throw failure(build, progress, describeDockerError(e).replace(/^HTTP \d+: /, ''));
   }
   // An {error} event (a failing step) or a broken stream (an abort) rejects.

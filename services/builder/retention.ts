@@ -18,7 +18,7 @@
 // volumes by Berth's name and label.
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-import { LABELS } from '../core/docker.ts';
+import { dockerStatus, LABELS } from '../core/docker.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { appImageRepo, cacheVolumeName } from './image-names.ts';
@@ -34,16 +34,14 @@ export interface PruneResult {
   kept: string[];
 }
 
-const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
-
 /** Removes one image reference; false when the Engine refuses (in use, has children). */
 async function removeRef(docker: Docker, ref: string): Promise<boolean> {
   try {
     await docker.getImage(ref).remove();
     return true;
   } catch (e) {
-    if (statusOf(e) === 404) return true;
-    if (statusOf(e) === 409) return false;
+    if (dockerStatus(e) === 404) return true;
+    if (dockerStatus(e) === 409) return false;
     throw e;
   }
 }
@@ -145,7 +143,7 @@ export async function removeAppArtifacts(
       result.removed.push(`volume ${info.Name}`);
     }
   } catch (e) {
-    if (statusOf(e) !== 404) throw e;
+    if (dockerStatus(e) !== 404) throw e;
   }
   return result;
 }

@@ -2,7 +2,7 @@
 // builders: following a progress stream (pull, build, import) to its end,
 // pulling with a deadline, tagging, removing and inspecting.
 import type Docker from 'dockerode';
-import { describeDockerError } from './docker.ts';
+import { describeDockerError, dockerStatus } from './docker.ts';
 
 export interface StreamEvent {
   status?: string;
@@ -98,7 +98,7 @@ export async function removeImage(docker: Docker, id: string, force: boolean): P
     await docker.getImage(id).remove({ force });
     return true;
   } catch (e) {
-    const status = (e as { statusCode?: number }).statusCode;
+    const status = dockerStatus(e);
     if (status === 409) return false;
     if (status === 404) return true;
     throw e;
@@ -112,7 +112,7 @@ export async function inspectImage(
   try {
     return await docker.getImage(ref).inspect();
   } catch (e) {
-    if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+    if (dockerStatus(e) === 404) return undefined;
     throw e;
   }
 }

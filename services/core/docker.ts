@@ -44,6 +44,10 @@ export const LABELS = {
 
 export type LabelName = (typeof LABELS)[keyof typeof LABELS];
 
+/** The HTTP status of an Engine API error (404 no such object, 409 in use, 304 not modified). */
+export const dockerStatus = (e: unknown): number | undefined =>
+  (e as { statusCode?: number } | undefined)?.statusCode;
+
 /** The label every object Berth creates carries. */
 export const MANAGED_LABELS: Readonly<Record<string, string>> = Object.freeze({
   [LABELS.managed]: 'true',

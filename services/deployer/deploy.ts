@@ -48,22 +48,31 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     by: input.by,
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
+  return goLive(d, release);
+}
+
+/**
+ * Rolls out a release just made and records how it went: `succeeded`, or
+ * `failed` with the error thrown on. The one place a release leaves `pending`.
+ */
+export async function goLive(d: Omit<DeployDeps, 'checks'>, release: Release): Promise<Release> {
+  const { store } = d;
   try {
     await rollout(
       {
         ...d,
         redis: d.redis ?? store.redis,
         redisPrefix: store.keys.prefix,
-        checks: await store.apps.deploySettings(input.app),
+        checks: await store.apps.deploySettings(release.app),
       },
       release,
     );
   } catch (e) {
-    await store.releases.setStatus(input.app, release.version, 'failed').catch(() => {});
+    await store.releases.setStatus(release.app, release.version, 'failed').catch(() => {});
     throw e;
   }
-  await store.releases.setStatus(input.app, release.version, 'succeeded');
-  d.log.heading(`v${release.version} of ${input.app} is live`);
+  await store.releases.setStatus(release.app, release.version, 'succeeded');
+  d.log.heading(`v${release.version} of ${release.app} is live`);
   return { ...release, status: 'succeeded' };
 }
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../builder/buildpack-build.ts';
-import { LABELS, MANAGED_LABELS } from '../core/docker.ts';
+import { dockerStatus, LABELS, MANAGED_LABELS } from '../core/docker.ts';
 import { BerthError } from '../core/errors.ts';
 import * as validate from '../core/validate.ts';
 import { archiveContainer, demuxLogs } from './app-logs.ts';
@@ -32,8 +32,6 @@ export interface DockerLocalOptions {
   /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
   logArchive?: string;
 }
-
-const statusOf = (e: unknown) => (e as { statusCode?: number }).statusCode;
 
 /** How a Procfile command runs in an image: through Berth's launcher, or a shell. */
 function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
@@ -74,7 +72,7 @@ export class DockerLocal implements Scheduler {
       try {
         await this.docker.getNetwork(this.network).inspect();
       } catch (e) {
-        if (statusOf(e) !== 404) throw e;
+        if (dockerStatus(e) !== 404) throw e;
         await this.docker
           .createNetwork({
             Name: this.network,
@@ -83,7 +81,7 @@ export class DockerLocal implements Scheduler {
             Labels: { ...MANAGED_LABELS, ...this.labels },
           })
           .catch((err: unknown) => {
-            if (statusOf(err) !== 409) throw err;
+            if (dockerStatus(err) !== 409) throw err;
           });
       }
     })().catch((e: unknown) => {
@@ -228,7 +226,7 @@ export class DockerLocal implements Scheduler {
         );
         instances.push(this.describe(info, Number.isSafeInteger(port) ? port : undefined));
       } catch (e) {
-        if (statusOf(e) !== 404) throw e; // removed meanwhile
+        if (dockerStatus(e) !== 404) throw e; // removed meanwhile
       }
     }
     return instances.sort(
@@ -243,14 +241,14 @@ export class DockerLocal implements Scheduler {
       await container.stop();
     } catch (e) {
       // 304: not running; 404: gone already.
-      if (statusOf(e) === 404) return;
-      if (statusOf(e) !== 304) throw e;
+      if (dockerStatus(e) === 404) return;
+      if (dockerStatus(e) !== 304) throw e;
     }
     // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
     if (this.logArchive)
       await archiveContainer(this.docker, this.logArchive, instance).catch(() => {});
     await container.remove({ force: true }).catch((e: unknown) => {
-      if (statusOf(e) !== 404) throw e;
+      if (dockerStatus(e) !== 404) throw e;
     });
   }
 

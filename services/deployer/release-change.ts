@@ -7,6 +7,7 @@ import { acquireAppLock } from '../builder/app-lock.ts';
 import { type Actor, actorName } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import type { ConfigVars, Formation, Release, Store } from '../core/store/index.ts';
+import { goLive } from './deploy.ts';
 import { DockerLocal } from './docker-local.ts';
 import { type RolloutLog, rollout } from './rollout.ts';
 
@@ -30,6 +31,23 @@ export interface ReleaseChange {
   signal: AbortSignal;
   /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
   tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string; drainMs?: number };
+}
+
+/** The scheduler and rollout settings a command's change rolls out with. */
+function rolloutFor(c: Omit<ReleaseChange, 'change' | 'description'>, signal: AbortSignal) {
+  const scheduler = new DockerLocal(c.docker, {
+    ...(c.tuning?.network ? { network: c.tuning.network } : {}),
+    ...(c.logArchive ? { logArchive: c.logArchive } : {}),
+  });
+  return {
+    store: c.store,
+    scheduler,
+    log: c.log,
+    signal,
+    ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
+    ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
+    ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),
+  };
 }
 
 /** The app's build lock for a change, with what losing it aborts. */
@@ -68,24 +86,16 @@ export async function restart(
       throw new BerthError('BERTH_E_USAGE', { reason: `${c.app} runs no ${c.type} instances` });
     }
     c.log.heading(`Restarting ${c.type ?? 'every process'} of ${c.app} (v${current.version})`);
-    const scheduler = new DockerLocal(c.docker, {
-      ...(c.tuning?.network ? { network: c.tuning.network } : {}),
-      ...(c.logArchive ? { logArchive: c.logArchive } : {}),
-    });
+    const d = rolloutFor(c, signal);
     await rollout(
       {
-        scheduler,
+        ...d,
         redis: c.store.redis,
         redisPrefix: c.store.keys.prefix,
-        log: c.log,
-        signal,
         checks: await c.store.apps.deploySettings(c.app),
         ...(c.type === undefined ? {} : { onlyType: c.type }),
         // The release phase ran when this release was made.
         releasePhase: false,
-        ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
-        ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
-        ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),
       },
       current,
     );
@@ -118,32 +128,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
       by: actorName(c.actor),
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
-    const scheduler = new DockerLocal(c.docker, {
-      ...(c.tuning?.network ? { network: c.tuning.network } : {}),
-      ...(c.logArchive ? { logArchive: c.logArchive } : {}),
-    });
-    try {
-      await rollout(
-        {
-          scheduler,
-          redis: store.redis,
-          redisPrefix: store.keys.prefix,
-          log: c.log,
-          signal,
-          checks: await store.apps.deploySettings(c.app),
-          ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
-          ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
-          ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),
-        },
-        release,
-      );
-    } catch (e) {
-      await store.releases.setStatus(c.app, release.version, 'failed').catch(() => {});
-      throw e;
-    }
-    await store.releases.setStatus(c.app, release.version, 'succeeded');
-    c.log.heading(`v${release.version} of ${c.app} is live`);
-    return { ...release, status: 'succeeded' };
+    return await goLive(rolloutFor(c, signal), release);
   } finally {
     await lock.release();
   }
