@@ -1,6 +1,6 @@
 // logs — an app's output, across its instances and its deploys.
-import { PassThrough } from 'node:stream';
 import { createDockerClient } from '../../services/core/docker.ts';
+import { streamLines } from '../../services/core/docker-exec.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
@@ -53,24 +53,14 @@ export const logsCommands: readonly Command[] = [
             since,
           })) as NodeJS.ReadableStream & { destroy(): void };
           ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
-          const out = new PassThrough();
-          let rest = '';
-          out.setEncoding('utf8').on('data', (chunk: string) => {
-            const parts = (rest + chunk).split('\n');
-            rest = parts.pop() ?? '';
-            for (const raw of parts) {
-              const space = raw.indexOf(' ');
-              ctx.stdout.write(
-                `${raw.slice(0, space)} app[${i.type}.${i.instance}]: ${raw.slice(space + 1)}\n`,
-              );
-            }
-          });
-          docker.modem.demuxStream(stream, out, out);
-          await new Promise<void>((resolve) => {
-            stream.on('end', resolve);
-            stream.on('close', resolve);
-            stream.on('error', () => resolve());
-          });
+          // A stream the client's going away destroyed ends the follow, not the command.
+          await streamLines(docker.modem, stream, (raw) => {
+            const space = raw.indexOf(' ');
+            const line = { time: raw.slice(0, space), source: `${i.type}.${i.instance}` };
+            ctx.stdout.write(
+              `${formatLine({ ...line, release: i.release, text: raw.slice(space + 1) })}\n`,
+            );
+          }).catch(() => {});
         });
       await Promise.all(follows);
       return EXIT.ok;

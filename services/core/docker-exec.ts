@@ -1,5 +1,6 @@
 // Runs a command in a running container (docker exec) with an argument
-// array, never a shell string, and hands its output over line by line.
+// array, never a shell string, and hands its output over line by line; and
+// the line splitting of every multiplexed Engine stream (exec, attach, logs).
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 
@@ -34,6 +35,34 @@ function lines(stream: PassThrough, onLine: (line: string) => void, collect?: st
   };
 }
 
+/**
+ * The lines of a multiplexed Engine stream (a container without a TTY:
+ * attach, logs, exec), stdout and stderr interleaved as they come. Resolves
+ * when the stream ends, after the last line (also one without a newline).
+ */
+export async function streamLines(
+  modem: Docker['modem'],
+  stream: NodeJS.ReadableStream,
+  onLine: (line: string, from: 'stdout' | 'stderr') => void,
+  collectStdout?: string[],
+): Promise<void> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const endOut = lines(out, (l) => onLine(l, 'stdout'), collectStdout);
+  const endErr = lines(err, (l) => onLine(l, 'stderr'));
+  modem.demuxStream(stream, out, err);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+  } finally {
+    endOut();
+    endErr();
+  }
+}
+
 export async function execInContainer(
   container: Docker.Container,
   cmd: readonly string[],
@@ -48,31 +77,16 @@ export async function execInContainer(
     ...(o.workingDir ? { WorkingDir: o.workingDir } : {}),
   });
   const stream = await exec.start({ hijack: true, stdin: false });
-  const out = new PassThrough();
-  const err = new PassThrough();
   const collected: string[] = [];
-  const endOut = lines(out, (l) => o.onLine?.(l, 'stdout'), collected);
-  const endErr = lines(err, (l) => o.onLine?.(l, 'stderr'));
-  container.modem.demuxStream(stream, out, err);
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      stream.destroy();
-      reject(o.signal?.reason);
-    };
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    const done = () => {
-      o.signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    stream.on('end', done);
-    stream.on('close', done);
-    stream.on('error', (e) => {
-      o.signal?.removeEventListener('abort', onAbort);
-      reject(e);
-    });
-  });
-  endOut();
-  endErr();
+  const done = streamLines(container.modem, stream, (l, from) => o.onLine?.(l, from), collected);
+  const onAbort = () => stream.destroy();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await done;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+  o.signal?.throwIfAborted();
   const info = await exec.inspect();
   return { exitCode: info.ExitCode ?? -1, stdout: collected.join('') };
 }

@@ -6,10 +6,10 @@
 // crash-looping one backs off, Docker's doubling delay) and their logs are
 // rotated (json-file, 3 × 10 MB).
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../builder/buildpack-build.ts';
 import { dockerStatus, LABELS, MANAGED_LABELS } from '../core/docker.ts';
+import { streamLines } from '../core/docker-exec.ts';
 import { BerthError } from '../core/errors.ts';
 import * as validate from '../core/validate.ts';
 import { archiveContainer, demuxLogs } from './app-logs.ts';
@@ -182,28 +182,13 @@ export class DockerLocal implements Scheduler {
       // Attached before it starts, so no line is missed.
       const stream = await container.attach({ stream: true, stdout: true, stderr: true });
       const lines: string[] = [];
-      const out = new PassThrough();
-      let rest = '';
-      out.setEncoding('utf8').on('data', (chunk: string) => {
-        const parts = (rest + chunk).split('\n');
-        rest = parts.pop() ?? '';
-        for (const line of parts) {
-          lines.push(line);
-          onLine(line);
-        }
-      });
-      container.modem.demuxStream(stream, out, out);
-      const ended = new Promise<void>((resolve) => {
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-      });
+      const ended = streamLines(container.modem, stream, (line) => {
+        lines.push(line);
+        onLine(line);
+      }).catch(() => {});
       await this.startOrExplain(container, spec);
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       await ended;
-      if (rest !== '') {
-        lines.push(rest);
-        onLine(rest);
-      }
       signal.throwIfAborted();
       return { exitCode: StatusCode, lines: lines.slice(-20) };
     } finally {
