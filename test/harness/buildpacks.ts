@@ -9,11 +9,11 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../../services/builder/buildpack-build.ts';
 import { BUILDPACKS_DIR, DEFAULT_BUILDPACKS } from '../../services/builder/shipped-buildpacks.ts';
+import { execInContainer } from '../../services/core/docker-exec.ts';
 import { tempDir } from './tmp.ts';
 
 export const FIXTURE_APPS_DIR = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
@@ -30,27 +30,17 @@ export interface Ran {
 
 /** Runs `cmd` in a running container as root from /app; stdout and stderr as one text. */
 export async function execIn(
-  docker: Docker,
+  _docker: Docker,
   container: Docker.Container,
   cmd: string[],
 ): Promise<Ran> {
-  const exec = await container.exec({
-    Cmd: cmd,
-    AttachStdout: true,
-    AttachStderr: true,
-    WorkingDir: '/app',
+  // The builder's own exec (services/core/docker-exec.ts), its lines collected as one text.
+  const lines: string[] = [];
+  const { exitCode } = await execInContainer(container, cmd, {
+    workingDir: '/app',
+    onLine: (line) => lines.push(line),
   });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  const sink = new PassThrough();
-  sink.on('data', (c: Buffer) => chunks.push(c));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  const { ExitCode } = await exec.inspect();
-  return { code: ExitCode ?? -1, out: Buffer.concat(chunks).toString('utf8') };
+  return { code: exitCode, out: lines.map((l) => `${l}\n`).join('') };
 }
 
 /** Copies the contents of host directory `from` into `to` in the container (tar, as docker cp does). */
