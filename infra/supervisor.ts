@@ -25,6 +25,7 @@ export const SERVICES: readonly ServiceSpec[] = [
   { name: 'web', entry: 'services/web/main.ts' },
   { name: 'git-receiver', entry: 'services/git-receiver/main.ts' },
   { name: 'builder', entry: 'services/builder/main.ts' },
+  { name: 'router', entry: 'proxy/main.ts' },
 ];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -39,6 +39,10 @@ export interface Config {
   readonly imageRetention: number;
   /** How long a replaced release's instances keep running after the switch (ms). */
   readonly drainTimeoutMs: number;
+  /** Router processes; undefined: one per CPU thread. */
+  readonly routerProcesses: number | undefined;
+  /** A backend that sends no response headers, or no data, for this long gets its request a 504 (ms). */
+  readonly upstreamTimeoutMs: number;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -61,6 +65,8 @@ export const DEFAULTS = {
   BERTH_BUILD_CONCURRENCY: 'auto',
   BERTH_IMAGE_RETENTION: '5',
   BERTH_DRAIN_TIMEOUT: '30s',
+  BERTH_ROUTER_PROCESSES: 'auto',
+  BERTH_UPSTREAM_TIMEOUT: '60s',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -252,6 +258,24 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
+  const routerProcesses = read(
+    'BERTH_ROUTER_PROCESSES',
+    (v) => {
+      if (v === 'auto') return undefined;
+      if (!/^[1-9][0-9]?$/.test(v)) throw 'use auto or a number of processes from 1 to 99';
+      return Number(v);
+    },
+    undefined,
+  );
+  const upstreamTimeoutMs = read(
+    'BERTH_UPSTREAM_TIMEOUT',
+    (v) => {
+      const ms = parseDuration(v);
+      if (ms > 3_600_000) throw 'use up to 1h';
+      return ms;
+    },
+    0,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -273,6 +297,8 @@ export function loadConfig(env: Env): Config {
     buildConcurrency,
     imageRetention,
     drainTimeoutMs,
+    routerProcesses,
+    upstreamTimeoutMs,
   });
 }
 
@@ -299,6 +325,9 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_IMAGE_RETENTION: String(config.imageRetention),
     BERTH_DRAIN_TIMEOUT:
       config.drainTimeoutMs === 0 ? '0' : formatDurationVar(config.drainTimeoutMs),
+    BERTH_ROUTER_PROCESSES:
+      config.routerProcesses === undefined ? 'auto' : String(config.routerProcesses),
+    BERTH_UPSTREAM_TIMEOUT: formatDurationVar(config.upstreamTimeoutMs),
   };
 }
 

@@ -10,6 +10,7 @@ import type { Figure, Scenario } from './scenario.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
+import { rolloutScenario } from './scenarios/rollout.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
 
@@ -19,6 +20,7 @@ const SCENARIOS: readonly Scenario[] = [
   buildScenario,
   nodeBuildScenario,
   redeployScenario,
+  rolloutScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

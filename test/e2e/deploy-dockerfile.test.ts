@@ -18,6 +18,7 @@ import { Store } from '../../services/core/store/index.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
 import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
 import { platformKnownHosts, SERVE_ON_PORT, startPlatform } from '../harness/platform.ts';
+import { request } from '../harness/router.ts';
 import { opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -125,11 +126,13 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     assert.equal((await docker.getImage(`berth/${app}:latest`).inspect()).Id, image.Id);
     // The push waited for the release: v1 runs, and the route table points at it.
     assert.ok(push.lines.includes(`remote: -----> v1 of ${app} is live`), push.out);
+    // Served through Berth's router at <app>.<BERTH_DOMAIN>, as a user reaches it.
+    const httpPort = Number(p.env.BERTH_HTTP_PORT);
     const serving = async () => {
       const entry = await getRoutes(redis, prefix, app);
-      const backend = entry?.backends[0];
-      const res = await fetch(`http://${backend}/hello.txt`, { signal: AbortSignal.timeout(5000) });
-      return { release: entry?.release, body: await res.text() };
+      const res = await request(httpPort, `${app}.localhost`, { path: '/hello.txt' });
+      if (res.status !== 200) throw new Error(`router answered ${res.status}: ${res.body}`);
+      return { release: entry?.release, body: res.body };
     };
     assert.deepEqual(await serving(), { release: 1, body: 'hello from a push\n' });
 

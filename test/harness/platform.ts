@@ -6,6 +6,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVICES } from '../../infra/supervisor.ts';
 import { freePort } from './ports.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -138,8 +139,16 @@ export async function platformKnownHosts(p: Platform, file: string): Promise<str
   return file;
 }
 
-/** The pids of Berth's service processes (all, or one service's) started for this data directory. */
-export async function servicesOf(dataDir: string, service = '[a-z-]+'): Promise<number[]> {
+/**
+ * The pids of Berth's service processes (all, or one service's, with the
+ * processes a service starts from its own folder, such as router workers)
+ * started for this data directory.
+ */
+export async function servicesOf(dataDir: string, service?: string): Promise<number[]> {
+  const folders = SERVICES.filter((s) => service === undefined || s.name === service).map((s) =>
+    path.dirname(s.entry),
+  );
+  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:main|worker)\\.ts`);
   const found: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -147,10 +156,7 @@ export async function servicesOf(dataDir: string, service = '[a-z-]+'): Promise<
       readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
       readFile(`/proc/${entry}/environ`, 'utf8').catch(() => ''),
     ]);
-    if (
-      new RegExp(`services/${service}/main\\.ts`).test(cmdline) &&
-      environ.split('\0').includes(`BERTH_DATA_DIR=${dataDir}`)
-    ) {
+    if (entryPattern.test(cmdline) && environ.split('\0').includes(`BERTH_DATA_DIR=${dataDir}`)) {
       found.push(Number(entry));
     }
   }

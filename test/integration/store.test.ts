@@ -691,7 +691,8 @@ describe('layout', () => {
     const k = keyLayout(prefix);
     const lua = `${LUA_LAYOUT}
 return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.releaseSeq('a'),
-  K.releases('a'), K.release('a', 7), K.appDomains('a'), K.domains, K.cert('d.example'), K.certs,
+  K.releases('a'), K.release('a', 7), K.appDomains('a'), K.builds('a'), K.routes('a'),
+  K.routesChannel, K.domains, K.cert('d.example'), K.certs,
   K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x')}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
@@ -703,6 +704,9 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.releases('a'),
       k.release('a', 7),
       k.appDomains('a'),
+      k.builds('a'),
+      k.routes('a'),
+      k.routesChannel,
       k.domains,
       k.cert('d.example'),
       k.certs,

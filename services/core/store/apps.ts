@@ -35,6 +35,7 @@ if redis.call('EXISTS', K.user(owner)) == 0 then return {'BERTH_E_USER_NOT_FOUND
 redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name))
 redis.call('HSET', K.app(name), 'name', name, 'owner', owner, 'createdAt', createdAt, 'deployBranch', branch)
 redis.call('SADD', K.apps, name)
+redis.call('PUBLISH', K.routesChannel, name)
 return {'ok'}
 `,
 );
@@ -58,6 +59,7 @@ for _, d in ipairs(redis.call('SMEMBERS', K.appDomains(name))) do
 end
 redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name))
 redis.call('SREM', K.apps, name)
+redis.call('PUBLISH', K.routesChannel, name)
 return {'ok'}
 `,
 );
@@ -92,6 +94,8 @@ redis.call('RENAME', K.app(from), K.app(to))
 redis.call('HSET', K.app(to), 'name', to)
 redis.call('SREM', K.apps, from)
 redis.call('SADD', K.apps, to)
+redis.call('PUBLISH', K.routesChannel, from)
+redis.call('PUBLISH', K.routesChannel, to)
 return {'ok'}
 `,
 );

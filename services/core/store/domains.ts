@@ -16,6 +16,7 @@ if holder == app then return {'ok', 0} end
 if holder then return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', holder} end
 redis.call('HSET', K.domains, domain, app)
 redis.call('SADD', K.appDomains(app), domain)
+redis.call('PUBLISH', K.routesChannel, app)
 return {'ok', 1}
 `,
 );
@@ -33,6 +34,7 @@ redis.call('SREM', K.appDomains(app), domain)
 -- A certificate's metadata only means something while the domain is served.
 redis.call('DEL', K.cert(domain))
 redis.call('SREM', K.certs, domain)
+redis.call('PUBLISH', K.routesChannel, app)
 return {'ok'}
 `,
 );

@@ -36,6 +36,11 @@ export interface KeyLayout {
   builds(app: string): string;
   /** string (JSON): the app's route table entry, written by the deployer, read by the router. */
   routes(app: string): string;
+  /**
+   * pub/sub channel: an app's name, published whenever what the router serves
+   * for it may have changed (its routes, its domains, the app itself).
+   */
+  readonly routesChannel: string;
   /** hash: domain -> app, the global index that makes a domain belong to one app. */
   readonly domains: string;
   /** hash: certificate metadata of a domain. */
@@ -66,6 +71,7 @@ export function keyLayout(prefix: string): KeyLayout {
     appDomains: (a) => `${prefix}app:${a}:domains`,
     builds: (a) => `${prefix}app:${a}:builds`,
     routes: (a) => `${prefix}app:${a}:routes`,
+    routesChannel: `${prefix}routes`,
     domains: `${prefix}domains`,
     cert: (d) => `${prefix}cert:${d}`,
     certs: `${prefix}certs`,
@@ -94,6 +100,7 @@ function K.release(a, v) return P .. 'app:' .. a .. ':release:' .. v end
 function K.appDomains(a) return P .. 'app:' .. a .. ':domains' end
 function K.builds(a) return P .. 'app:' .. a .. ':builds' end
 function K.routes(a) return P .. 'app:' .. a .. ':routes' end
+K.routesChannel = P .. 'routes'
 K.domains = P .. 'domains'
 function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'

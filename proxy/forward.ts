@@ -1,0 +1,272 @@
+// The router's request path: Host → app → one of its backends, through
+// http-proxy-3 (the maintained fork of http-proxy's API). Everything here
+// runs on every request, so it is lookups and header edits, nothing more.
+//
+// http-proxy leaves to its user what Berth needs most around a deploy:
+//   - a backend that refuses a connection is skipped for a while (passive
+//     health) and the request goes to another instance when it has no body
+//     (nothing was sent, so nothing can run twice);
+//   - a pooled keep-alive socket the backend closed just as it was reused
+//     fails with ECONNRESET: that request is sent again on a fresh socket;
+//   - a backend that stops answering gets a 504 after the upstream timeout;
+//     one that drops the connection mid-response cuts the client's response
+//     too (the status line is already out), so the client sees it failed.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
+import type { Logger } from '../services/core/log.ts';
+import { type ErrorStatus, sendError } from './error-pages.ts';
+import { requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
+import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
+import { type Backend, markFailed, pickBackend, type RouteTable } from './route-table.ts';
+
+/**
+ * Idle time after which the router closes a pooled connection to a backend.
+ * Shorter than the backends' own (Node.js 5 s, gunicorn 2 s is the outlier),
+ * so the router, not the backend, ends an idle connection and a request is
+ * rarely sent on a socket the backend is closing.
+ */
+const UPSTREAM_IDLE_MS = 1900;
+/** Attempts per request: the first plus retries to other instances. */
+const MAX_ATTEMPTS = 3;
+/** Name the status page's requests are counted under. */
+export const STATUS_PAGE_APP = '-';
+
+export interface RouterOptions {
+  table: RouteTable;
+  /** BERTH_DOMAIN: its bare name serves the status page. */
+  domain: string;
+  /**
+   * Where the web service listens (loopback); undefined keeps the status
+   * page off the public port (it has no sign-in yet).
+   */
+  statusPage: URL | undefined;
+  proto: 'http' | 'https';
+  /** The port clients connect to, for X-Forwarded-Port. */
+  port: number;
+  /** No response headers, or no data for this long, from a backend: 504. */
+  upstreamTimeoutMs: number;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** What the router tracks for one request across its attempts. */
+interface Exchange {
+  readonly id: string;
+  readonly app: string;
+  readonly started: number;
+  /** Whether the request may be sent again: it has no body. */
+  readonly retriable: boolean;
+  attempts: number;
+  backend: Backend | undefined;
+  proxyReq: http.ClientRequest | undefined;
+  timedOut: boolean;
+  /** Set when the router ends the exchange itself (an error page, a cut response). */
+  status: number | undefined;
+}
+
+const EXCHANGE = Symbol('berth.exchange');
+type RoutedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
+
+/** Connection errors after which nothing reached the backend's application. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+const EMPTY_BODY = () => Readable.from([]);
+
+export interface Router {
+  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  close(): void;
+}
+
+export function createRouter(o: RouterOptions): Router {
+  const agent = new http.Agent({
+    keepAlive: true,
+    timeout: UPSTREAM_IDLE_MS,
+    // The most recently used socket is the least likely to be closing.
+    scheduling: 'lifo',
+    maxFreeSockets: 1024,
+  });
+  const proxy = createProxyServer({ agent });
+
+  proxy.on('proxyReq', (proxyReq, req) => {
+    const x = (req as RoutedRequest)[EXCHANGE];
+    if (!x) return;
+    x.proxyReq = proxyReq;
+    proxyReq.setTimeout(o.upstreamTimeoutMs, () => {
+      x.timedOut = true;
+      proxyReq.destroy();
+    });
+  });
+  proxy.on('proxyRes', (proxyRes, req) => {
+    // The backend's connection handling is between it and the router.
+    const closing = /\bclose\b/i.test(req.headers.connection ?? '');
+    stripHopByHop(proxyRes.headers);
+    // http-proxy's own pass then answers keep-alive for HTTP/1.1 clients.
+    if (closing) proxyRes.headers.connection = 'close';
+  });
+  // Errors all come to the per-request callback; this keeps an unexpected
+  // one from taking the process down.
+  proxy.on('error', (err) => o.log.warn({ err }, 'proxy error outside a request'));
+
+  function finish(res: ServerResponse, x: Exchange, status: ErrorStatus, reason: string): void {
+    x.status = status;
+    sendError(res, status, reason, x.id);
+  }
+
+  function attempt(req: RoutedRequest, res: ServerResponse, x: Exchange, backend: Backend) {
+    x.attempts++;
+    x.backend = backend;
+    x.proxyReq = undefined;
+    x.timedOut = false;
+    proxy.web(
+      req,
+      res,
+      { target: backend.target, buffer: x.attempts > 1 ? EMPTY_BODY() : undefined },
+      (err: NodeJS.ErrnoException) => failed(req, res, x, backend, err),
+    );
+  }
+
+  function failed(
+    req: RoutedRequest,
+    res: ServerResponse,
+    x: Exchange,
+    backend: Backend,
+    err: NodeJS.ErrnoException,
+  ): void {
+    // A late error from an attempt already given up on.
+    if (x.backend !== backend || x.status !== undefined) return;
+    if (res.destroyed || req.socket.destroyed) return; // the client left; 'close' counts it
+    const code = err.code ?? '';
+    if (x.timedOut) {
+      finish(res, x, 504, `${x.app} did not answer within ${o.upstreamTimeoutMs / 1000} s`);
+      return;
+    }
+    if (res.headersSent) {
+      // Part of the response is out: cut the client's connection so it cannot
+      // take a truncated body for a whole one.
+      x.status = 502;
+      o.log.warn(
+        { app: x.app, backend: backend.address, code, id: x.id },
+        'backend dropped a response',
+      );
+      res.destroy();
+      return;
+    }
+    const stalePooled = code === 'ECONNRESET' && x.proxyReq?.reusedSocket === true;
+    const now = performance.now();
+    if (!stalePooled) markFailed(backend, now);
+    const route = o.table.lookup(requestHost(req));
+    if (
+      x.retriable &&
+      x.attempts < MAX_ATTEMPTS &&
+      route &&
+      (stalePooled || NOT_CONNECTED.has(code) || code === 'ECONNRESET')
+    ) {
+      const next = stalePooled ? backend : pickBackend(route, now);
+      if (next && (stalePooled || next.failedUntil <= now)) {
+        attempt(req, res, x, next);
+        return;
+      }
+    }
+    o.log.warn({ app: x.app, backend: backend.address, code, id: x.id }, 'backend unreachable');
+    finish(res, x, 502, `${x.app} did not accept the connection (${code || err.message})`);
+  }
+
+  function onRequest(req: RoutedRequest, res: ServerResponse): void {
+    const started = performance.now();
+    const host = requestHost(req);
+    const id = requestId(req.headers['x-request-id']);
+    const statusPage = host === o.domain;
+    const route = statusPage ? undefined : o.table.lookup(host);
+    const x: Exchange = {
+      id,
+      app: statusPage ? STATUS_PAGE_APP : (route?.app ?? ''),
+      started,
+      retriable: req.headers['content-length'] === undefined && !req.headers['transfer-encoding'],
+      attempts: 0,
+      backend: undefined,
+      proxyReq: undefined,
+      timedOut: false,
+      status: undefined,
+    };
+    req[EXCHANGE] = x;
+    if (x.app !== '') {
+      res.once('close', () => {
+        const status = res.writableFinished
+          ? (x.status ?? res.statusCode)
+          : (x.status ?? CLIENT_ABORTED);
+        o.metrics.record(x.app, status, performance.now() - x.started);
+      });
+    }
+    if (!host) {
+      finish(res, x, 400, 'the request has no Host header');
+      return;
+    }
+    if (!statusPage && !route) {
+      finish(res, x, 404, `no app is served at ${host}`);
+      return;
+    }
+
+    stripHopByHop(req.headers);
+    setForwarded(req, o.proto, o.port, id);
+    res.setHeader('x-request-id', id);
+    if (statusPage) {
+      if (!o.statusPage) {
+        finish(
+          res,
+          x,
+          404,
+          `the status page is not public yet; on the server it is at http://127.0.0.1:<BERTH_WEB_PORT>/`,
+        );
+        return;
+      }
+      proxy.web(req, res, { target: o.statusPage }, () =>
+        finish(res, x, 502, 'the status page is not running'),
+      );
+      return;
+    }
+    const backend = route && pickBackend(route, started);
+    if (!backend) {
+      finish(
+        res,
+        x,
+        503,
+        `${x.app} has no running web instance: it is stopped, or its first release is still deploying`,
+      );
+      return;
+    }
+    attempt(req, res, x, backend);
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const host = requestHost(req);
+    const route = host === o.domain ? undefined : o.table.lookup(host);
+    const backend = route && pickBackend(route, performance.now());
+    socket.on('error', () => socket.destroy());
+    if (!backend) {
+      const status = route ? '503 Service Unavailable' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    const id = requestId(req.headers['x-request-id']);
+    stripHopByHop(req.headers, true);
+    setForwarded(req, o.proto, o.port, id);
+    proxy.ws(req, socket, head, { target: backend.target }, (err: NodeJS.ErrnoException) => {
+      if (NOT_CONNECTED.has(err.code ?? '')) markFailed(backend, performance.now());
+      if (socket.writable && !socket.destroyed) {
+        socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      } else socket.destroy();
+    });
+  }
+
+  return {
+    onRequest,
+    onUpgrade,
+    close() {
+      agent.destroy();
+      proxy.close();
+    },
+  };
+}

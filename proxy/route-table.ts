@@ -1,0 +1,104 @@
+// The router's in-memory route table: which app a Host belongs to and which
+// backends serve it. Lookups happen on every request, so they are one Map
+// get; changes come from Redis (route-sync.ts) and replace an app's entry
+// in place, never the table.
+
+/** One instance of an app's web process, as the router sees it. */
+export interface Backend {
+  /** "ip:port", as the deployer wrote it. */
+  readonly address: string;
+  /** Parsed once: http-proxy takes a URL object without parsing it again. */
+  readonly target: URL;
+  /** Passive health: after a failed connection the backend is skipped until then (ms, monotonic). */
+  failedUntil: number;
+}
+
+/** What a host resolves to. */
+export interface AppRoute {
+  readonly app: string;
+  /** The release whose instances these are; 0 before the first deploy. */
+  readonly release: number;
+  /** Empty: the app exists but has no running web instance (stopped, or not deployed yet). */
+  readonly backends: readonly Backend[];
+  /** Round-robin position. */
+  next: number;
+}
+
+/** An app's entry as Redis has it (route-sync.ts reads it). */
+export interface AppState {
+  release: number;
+  backends: readonly string[];
+  /** Custom domains, canonical (lower case, punycode). */
+  domains: readonly string[];
+}
+
+/** How long a backend that refused or dropped a connection is skipped. */
+const FAILED_FOR_MS = 2000;
+
+export class RouteTable {
+  private readonly byHost = new Map<string, AppRoute>();
+  private readonly byApp = new Map<string, { route: AppRoute; hosts: readonly string[] }>();
+
+  /** @param domain BERTH_DOMAIN: every app is served at <app>.<domain>. */
+  constructor(private readonly domain: string) {}
+
+  /** The app served at a host (lower case, no port), or undefined when no app is. */
+  lookup(host: string): AppRoute | undefined {
+    return this.byHost.get(host);
+  }
+
+  /** Puts an app's current state in place of its old entry; undefined removes the app. */
+  set(app: string, state: AppState | undefined): void {
+    const previous = this.byApp.get(app);
+    for (const host of previous?.hosts ?? []) {
+      if (this.byHost.get(host)?.app === app) this.byHost.delete(host);
+    }
+    this.byApp.delete(app);
+    if (!state) return;
+
+    // A backend that stays keeps its failure state: a redeploy of other
+    // instances must not send traffic back to one that just refused it.
+    const known = new Map(previous?.route.backends.map((b) => [b.address, b]));
+    const route: AppRoute = {
+      app,
+      release: state.release,
+      backends: state.backends.map(
+        (address) =>
+          known.get(address) ?? { address, target: new URL(`http://${address}`), failedUntil: 0 },
+      ),
+      next: 0,
+    };
+    const hosts = [`${app}.${this.domain}`, ...state.domains];
+    for (const host of hosts) this.byHost.set(host, route);
+    this.byApp.set(app, { route, hosts });
+  }
+
+  /** Every app the table holds (for a full reload to drop the ones gone). */
+  apps(): string[] {
+    return [...this.byApp.keys()];
+  }
+}
+
+/**
+ * The next backend by round-robin, skipping those that failed recently;
+ * when all have, the one whose failure is oldest (it may be back).
+ */
+export function pickBackend(route: AppRoute, now: number): Backend | undefined {
+  const { backends } = route;
+  const n = backends.length;
+  let fallback: Backend | undefined;
+  for (let i = 0; i < n; i++) {
+    const index = (route.next + i) % n;
+    const b = backends[index] as Backend;
+    if (b.failedUntil <= now) {
+      route.next = index + 1;
+      return b;
+    }
+    if (!fallback || b.failedUntil < fallback.failedUntil) fallback = b;
+  }
+  return fallback;
+}
+
+export function markFailed(backend: Backend, now: number): void {
+  backend.failedUntil = now + FAILED_FOR_MS;
+}

@@ -1,0 +1,129 @@
+// Berth's router as its own service process (proxy/main.ts, the way the
+// supervisor runs it), on a free port against the test's Redis prefix, plus
+// small HTTP clients that talk to it on loopback with a chosen Host.
+import { type ChildProcess, fork } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ServiceMessage } from '../../services/core/service.ts';
+import { freePort } from './ports.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface TestRouter {
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** The caller stops it (an after hook registered in a before hook would run at once). */
+export async function startRouter(o: {
+  redisUrl: string;
+  prefix: string;
+  domain?: string;
+  env?: Record<string, string>;
+}): Promise<TestRouter> {
+  const port = await freePort();
+  const child = fork(path.join(ROOT, 'proxy/main.ts'), [], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    env: {
+      ...process.env,
+      BERTH_HTTP_PORT: String(port),
+      BERTH_HTTPS_PORT: String(await freePort()),
+      BERTH_WEB_PORT: String(await freePort()),
+      BERTH_SSH_PORT: String(await freePort()),
+      BERTH_DOMAIN: o.domain ?? 'berth.test',
+      REDIS_URL: o.redisUrl,
+      BERTH_REDIS_PREFIX: o.prefix,
+      BERTH_LOG_LEVEL: 'error',
+      ...o.env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (m: ServiceMessage) => {
+      if (m.type === 'ready') resolve();
+      if (m.type === 'failed') reject(new Error(m.error));
+    });
+    child.once('exit', (code) => reject(new Error(`router exited with ${code} before ready`)));
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return { port, child, stop };
+}
+
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request to the router on loopback for `host` (a fresh connection unless an agent is given). */
+export function request(
+  port: number,
+  host: string,
+  o: {
+    path?: string;
+    method?: string;
+    headers?: http.OutgoingHttpHeaders;
+    body?: string;
+    agent?: http.Agent | false;
+  } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: o.path ?? '/',
+        method: o.method ?? 'GET',
+        headers: { host, ...o.headers },
+        agent: o.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+/** A backend on loopback: answers with `name` and what it received, unless `handler` says otherwise. */
+export async function startBackend(
+  name: string,
+  handler?: http.RequestListener,
+): Promise<{ address: string; server: http.Server; requests: http.IncomingHttpHeaders[] }> {
+  const requests: http.IncomingHttpHeaders[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req.headers);
+    if (handler) return handler(req, res);
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ name, headers: req.headers, url: req.url }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+  return { address: `127.0.0.1:${port}`, server, requests };
+}
