@@ -9,6 +9,7 @@ import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
 import { logsCommands } from './commands/logs.ts';
+import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { runCommands } from './commands/run.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
@@ -21,7 +22,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   git: 'how a push deploys',
   config: "an app's config vars (its environment)",
   releases: "an app's release history, and rolling back",
-  ps: "an app's processes: scale them, see them",
+  ps: "an app's processes: scale, restart, stop, start, rebuild, report",
   logs: "an app's output, across instances and deploys",
   run: 'one-off processes from the current release',
   checks: 'how a rollout checks new instances before traffic moves to them',
@@ -54,6 +55,7 @@ export const COMMANDS: readonly Command[] = [
   ...gitCommands,
   ...configCommands,
   ...releasesCommands,
+  ...psCommands,
   ...logsCommands,
   ...runCommands,
   ...checksCommands,

@@ -39,8 +39,11 @@ export const checksCommands: readonly Command[] = [
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
       const s = await (await ctx.store()).apps.deploySettings(app.name);
-      if (formatOf(options) === 'json') ctx.stdout.write(json(s));
-      else {
+      if (formatOf(options) === 'json') {
+        ctx.stdout.write(
+          json({ checksDisabled: s.checksDisabled, checksSkipped: s.checksSkipped }),
+        );
+      } else {
         ctx.stdout.write(
           report(`${app.name} checks information`, [
             ['Checks disabled', shown(s.checksDisabled)],

@@ -1,7 +1,7 @@
 // git:* — how pushes to an app deploy.
 
 import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
-import { deployFromImage } from '../../services/builder/from-image.ts';
+import { deployFromImage } from '../../services/builder/command-build.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { Command } from '../command.ts';

@@ -63,7 +63,7 @@ export async function goLive(d: Omit<DeployDeps, 'checks'>, release: Release): P
         ...d,
         redis: d.redis ?? store.redis,
         redisPrefix: store.keys.prefix,
-        checks: await store.apps.deploySettings(release.app),
+        settings: await store.apps.deploySettings(release.app),
       },
       release,
     );

@@ -8,7 +8,8 @@
 //   - instances the current release's formation asks for and that are gone
 //     (removed, or lost with the Engine's state) are started again;
 //   - the route table is rebuilt from the current release's web instances
-//     that actually run. Healthy instances are left alone.
+//     that actually run. Healthy instances are left alone;
+//   - process types ps:stop stopped stay stopped.
 // The builder service runs this before it takes builds, and then every
 // RECONCILE_INTERVAL_MS with each app's build lock (an app whose push or
 // change is under way is skipped), so containers the Engine lost or moved
@@ -18,7 +19,7 @@ import { errorLine } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { waitForTcp } from './health.ts';
-import { ROLLOUT_DEFAULTS } from './rollout.ts';
+import { appliesTo, ROLLOUT_DEFAULTS } from './rollout.ts';
 import { getRoutes, setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
 
@@ -99,9 +100,16 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
     r.stopped++;
   }
   if (!current?.image) return;
-  // One container per (type, instance): a restart cut short can leave two.
+  // ps:stop's types stay stopped (a stop cut short is finished here).
+  const { stopped } = await store.apps.deploySettings(app);
   const mine: Instance[] = [];
   for (const i of instances.filter((x) => x.release === current.version && x.instance > 0)) {
+    if (appliesTo(stopped, i.type)) {
+      await scheduler.stop(i);
+      r.stopped++;
+      continue;
+    }
+    // One container per (type, instance): a restart cut short can leave two.
     const twin = mine.find((m) => m.type === i.type && m.instance === i.instance);
     if (!twin) {
       mine.push(i);
@@ -122,7 +130,7 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   }
   const running: Instance[] = mine.filter((i) => i.state === 'running');
   for (const [type, count] of Object.entries(current.formation)) {
-    if (!(type in current.processes)) continue;
+    if (!(type in current.processes) || appliesTo(stopped, type)) continue;
     for (let n = 1; n <= count; n++) {
       if (mine.some((i) => i.type === type && i.instance === n)) continue;
       const started = await scheduler.start({

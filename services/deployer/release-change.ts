@@ -9,7 +9,8 @@ import { BerthError } from '../core/errors.ts';
 import type { ConfigVars, Formation, Release, Store } from '../core/store/index.ts';
 import { goLive } from './deploy.ts';
 import { DockerLocal } from './docker-local.ts';
-import { type RolloutLog, rollout } from './rollout.ts';
+import { appliesTo, type RolloutLog, rollout } from './rollout.ts';
+import { setRoutes } from './routes.ts';
 
 export interface ReleaseChange {
   store: Store;
@@ -76,41 +77,150 @@ async function lockFor(
 export async function restart(
   c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
 ): Promise<Release> {
-  const lost = new AbortController();
-  const signal = AbortSignal.any([c.signal, lost.signal]);
-  const lock = await lockFor(c, signal, lost);
-  try {
-    const current = await c.store.releases.current(c.app);
-    if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: c.app });
-    if (c.type !== undefined && !((current.formation[c.type] ?? 0) > 0)) {
-      throw new BerthError('BERTH_E_USAGE', { reason: `${c.app} runs no ${c.type} instances` });
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    const settings = await c.store.apps.deploySettings(c.app);
+    const types = c.type === undefined ? undefined : [requireType(c, current, c.type)];
+    const stopped = (types ?? Object.keys(current.formation)).filter((t) =>
+      appliesTo(settings.stopped, t),
+    );
+    if (c.type !== undefined && stopped.length > 0) {
+      throw new BerthError('BERTH_E_USAGE', {
+        reason: `${c.type} of ${c.app} is stopped; "ps:start ${c.app} ${c.type}" starts it`,
+      });
     }
     c.log.heading(`Restarting ${c.type ?? 'every process'} of ${c.app} (v${current.version})`);
-    const d = rolloutFor(c, signal);
     await rollout(
       {
-        ...d,
+        ...rolloutFor(c, signal),
         redis: c.store.redis,
         redisPrefix: c.store.keys.prefix,
-        checks: await c.store.apps.deploySettings(c.app),
-        ...(c.type === undefined ? {} : { onlyType: c.type }),
+        settings,
+        ...(types ? { types } : {}),
         // The release phase ran when this release was made.
         releasePhase: false,
       },
       current,
     );
     return current;
+  });
+}
+
+/**
+ * ps:stop: the app's instances (of one type, or all) stop and stay stopped —
+ * through deploys, config changes and restarts of Berth — until ps:start.
+ * Web traffic gets the router's 503 at once; in-flight requests finish
+ * within the stop timeout (SIGTERM first).
+ */
+export async function stopProcesses(
+  c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
+): Promise<string[]> {
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    const types =
+      c.type === undefined ? ['_all_'] : [requireType(c, current, c.type, { running: false })];
+    const settings = await c.store.apps.deploySettings(c.app);
+    await c.store.apps.setDeploySetting(c.app, 'stopped', union(settings.stopped, types));
+    const d = rolloutFor(c, signal);
+    const going = (await d.scheduler.list(c.app)).filter(
+      (i) => i.instance > 0 && (c.type === undefined || i.type === c.type),
+    );
+    if (going.some((i) => i.type === 'web')) {
+      // Traffic first, so no request is sent to an instance being stopped.
+      await setRoutes(c.store.redis, c.store.keys.prefix, c.app, current.version, []);
+    }
+    c.log.heading(
+      `Stopping ${going.length} ${going.length === 1 ? 'instance' : 'instances'} of ${c.app}`,
+    );
+    for (const i of going) {
+      await d.scheduler.stop(i);
+      c.log.detail(`${i.type}.${i.instance} stopped`);
+    }
+    return going.map((i) => `${i.type}.${i.instance}`);
+  });
+}
+
+/** ps:start: what ps:stop stopped (one type, or all) runs again, rolled out as a deploy. */
+export async function startProcesses(
+  c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
+): Promise<Release> {
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    if (c.type !== undefined) requireType(c, current, c.type);
+    const settings = await c.store.apps.deploySettings(c.app);
+    const stoppedTypes = Object.keys(current.formation).filter(
+      (t) => (current.formation[t] ?? 0) > 0 && appliesTo(settings.stopped, t),
+    );
+    const types = c.type === undefined ? stoppedTypes : stoppedTypes.filter((t) => t === c.type);
+    // `_all_` with one type started: the others stay stopped by name.
+    const left =
+      c.type === undefined
+        ? []
+        : settings.stopped.includes('_all_')
+          ? stoppedTypes.filter((t) => t !== c.type)
+          : settings.stopped.filter((t) => t !== c.type);
+    await c.store.apps.setDeploySetting(c.app, 'stopped', left);
+    if (types.length === 0) {
+      c.log.heading(`${c.type ?? 'Every process'} of ${c.app} already runs`);
+      return current;
+    }
+    c.log.heading(`Starting ${types.join(', ')} of ${c.app} (v${current.version})`);
+    await rollout(
+      {
+        ...rolloutFor(c, signal),
+        redis: c.store.redis,
+        redisPrefix: c.store.keys.prefix,
+        settings: { ...settings, stopped: left },
+        types,
+        releasePhase: false,
+      },
+      current,
+    );
+    return current;
+  });
+}
+
+const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])].sort();
+
+/** Runs `f` under the app's build lock (waiting for a build or change under way). */
+async function withLock<T>(
+  c: Pick<ReleaseChange, 'store' | 'actor' | 'app' | 'log' | 'signal'>,
+  f: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const lost = new AbortController();
+  const signal = AbortSignal.any([c.signal, lost.signal]);
+  const lock = await lockFor(c, signal, lost);
+  try {
+    return await f(signal);
   } finally {
     await lock.release();
   }
 }
 
+async function currentRelease(c: Pick<ReleaseChange, 'store' | 'app'>): Promise<Release> {
+  const current = await c.store.releases.current(c.app);
+  if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: c.app });
+  return current;
+}
+
+/** `type` when the current formation runs instances of it; else one line saying so. */
+function requireType(
+  c: Pick<ReleaseChange, 'app'>,
+  current: Release,
+  type: string,
+  o: { running?: boolean } = {},
+): string {
+  if (!((current.formation[type] ?? 0) > 0)) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: `${c.app} runs no ${type} instances${o.running === false ? '' : ` ("ps:scale ${c.app} ${type}=1" adds one)`}`,
+    });
+  }
+  return type;
+}
+
 export async function releaseChange(c: ReleaseChange): Promise<Release> {
   const { store } = c;
-  const lost = new AbortController();
-  const signal = AbortSignal.any([c.signal, lost.signal]);
-  const lock = await lockFor(c, signal, lost);
-  try {
+  return withLock(c, async (signal) => {
     const current = await store.releases.current(c.app);
     const base = c.change.from ?? current;
     if (!base?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: c.app });
@@ -128,8 +238,6 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
       by: actorName(c.actor),
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
-    return await goLive(rolloutFor(c, signal), release);
-  } finally {
-    await lock.release();
-  }
+    return goLive(rolloutFor(c, signal), release);
+  });
 }

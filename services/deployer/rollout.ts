@@ -1,13 +1,13 @@
 // A release goes live: for each process type with instances in its formation
 // (web first), start the new release's instances, wait until each is ready
-// (web: accepts TCP on its PORT; others: still running after a short uptime),
-// then switch the app's routes to the new web instances in one step, and only
-// then retire the previous release's instances. When an instance is not
-// ready, the new instances go away, the old ones keep serving, and the
-// rollout fails with the check's result and the last lines the instance
-// wrote. A `release` process runs once first (RELEASE_PHASE). The previous
-// release's instances stop after a drain period (BERTH_DRAIN_TIMEOUT). (Not
-// yet, issue 5: app.json healthchecks.)
+// (its app.json startup checks; by default web: accepts TCP on its PORT,
+// others: still running after a short uptime), then switch the app's routes
+// to the new web instances in one step, and only then retire the previous
+// release's instances. When an instance is not ready, the new instances go
+// away, the old ones keep serving, and the rollout fails with the check's
+// result and the last lines the instance wrote. A `release` process runs once
+// first (RELEASE_PHASE). The previous release's instances stop after a drain
+// period (BERTH_DRAIN_TIMEOUT). Types ps:stop stopped are left stopped.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../core/errors.ts';
@@ -52,10 +52,10 @@ export interface RolloutDeps {
   drainMs?: number;
   /** Run the Procfile's release command first (default true; false for a restart). */
   releasePhase?: boolean;
-  /** Only this process type (ps:restart TYPE): the others are left as they run. */
-  onlyType?: string;
-  /** checks:disable and checks:skip of the app; absent: every type is checked. */
-  checks?: DeploySettings;
+  /** Only these process types (ps:restart TYPE, ps:start): the others are left as they run. */
+  types?: readonly string[];
+  /** checks:disable, checks:skip and ps:stop of the app; absent: every type is checked and runs. */
+  settings?: DeploySettings;
   /** Where a retirement that fails in the background is reported. */
   onRetireError?: (e: unknown) => void;
 }
@@ -114,8 +114,8 @@ function healthchecksOf(release: Release): Healthchecks {
   return parseHealthchecks(JSON.stringify({ healthchecks: release.healthchecks }));
 }
 
-/** Whether a checks:* list (types, or `_all_`) covers `type`. */
-const appliesTo = (types: readonly string[] | undefined, type: string) =>
+/** Whether a checks:* or ps:stop list (types, or `_all_`) covers `type`. */
+export const appliesTo = (types: readonly string[] | undefined, type: string) =>
   types !== undefined && (types.includes('_all_') || types.includes(type));
 
 /** The order types go in: web first (it takes traffic), then the others by name. */
@@ -131,6 +131,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   const image = release.image;
   const before = await scheduler.list(release.app);
   const started: Instance[] = [];
+  const included = (type: string) => d.types === undefined || d.types.includes(type);
   const alive = (id: string) => async () =>
     (await scheduler.list(release.app)).some((i) => i.id === id && i.state === 'running');
   const stopTimeoutSec = d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec;
@@ -171,12 +172,18 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
     for (const type of order(Object.keys(release.formation))) {
       const count = release.formation[type] ?? 0;
       if (count === 0 || type === RELEASE_PHASE) continue;
-      if (d.onlyType !== undefined && type !== d.onlyType) continue;
+      if (!included(type)) continue;
       if (!(type in release.processes)) {
         throw new BerthError('BERTH_E_DEPLOY_NO_PROCESS', { app: release.app, type });
       }
-      const disabled = appliesTo(d.checks?.checksDisabled, type);
-      const skipped = disabled || appliesTo(d.checks?.checksSkipped, type);
+      if (appliesTo(d.settings?.stopped, type)) {
+        log.heading(
+          `${type} of ${release.app} is stopped (ps:stop): v${release.version} starts it at ps:start`,
+        );
+        continue;
+      }
+      const disabled = appliesTo(d.settings?.checksDisabled, type);
+      const skipped = disabled || appliesTo(d.settings?.checksSkipped, type);
       if (disabled) {
         // checks:disable: no zero-downtime for this type — the old ones go first.
         const going = before.filter((i) => i.type === type && i.instance > 0);
@@ -223,7 +230,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
     }
     // One write moves the app's traffic to the new web instances (when only
     // another type was restarted, web keeps running and its route stands).
-    if (d.onlyType === undefined || d.onlyType === 'web') {
+    if (included('web')) {
       const web = started
         .filter((i) => i.type === 'web' && i.address)
         .map((i) => i.address as string);
@@ -235,9 +242,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   }
   // Whatever ran before this rollout goes (the same release too: a restart);
   // one-off processes (run:detached) end on their own and are not retired.
-  const old = before.filter(
-    (i) => i.instance > 0 && (d.onlyType === undefined || i.type === d.onlyType),
-  );
+  const old = before.filter((i) => i.instance > 0 && included(i.type));
   const drainMs = d.drainMs ?? ROLLOUT_DEFAULTS.drainMs;
   const retire = async () => {
     for (const instance of old) await scheduler.stop(instance).catch(d.onRetireError ?? (() => {}));

@@ -17,9 +17,10 @@ import { LABELS } from '../../services/core/docker.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
 import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
+import { startLoad } from '../harness/load.ts';
 import { platformKnownHosts, SERVE_ON_PORT, startPlatform } from '../harness/platform.ts';
 import { request } from '../harness/router.ts';
-import { opensshCommand } from '../harness/ssh.ts';
+import { opensshArgs, opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -167,6 +168,25 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     assert.deepEqual(back, { release: 1, body: 'hello from a push\n' });
     const recoveredMs = performance.now() - lost;
 
+    // ps:rebuild: the pushed commit built again and released as v2, its build live in the output.
+    const rebuilt = await run(
+      'ssh',
+      [
+        ...opensshArgs({ port, key: admin.privatePath, knownHosts }),
+        'berth@127.0.0.1',
+        'ps:rebuild',
+        app,
+      ],
+      work,
+    );
+    assert.equal(rebuilt.code, 0, rebuilt.out);
+    assert.ok(
+      rebuilt.lines.includes(`-----> Building ${app} from ${rev.slice(0, 7)}`),
+      rebuilt.out,
+    );
+    assert.ok(rebuilt.lines.includes(`-----> v2 of ${app} is live`), rebuilt.out);
+    assert.deepEqual(await serving(), { release: 2, body: 'hello from a push\n' });
+
     // A broken Dockerfile: the push is rejected with the line that failed.
     await writeFile(
       path.join(work, 'Dockerfile'),
@@ -193,7 +213,17 @@ describe('git push of a Dockerfile app to a running Berth', () => {
       'FROM debian:bookworm-slim\nCMD ["sh", "-c", "echo cannot start >&2; exit 1"]\n',
     );
     await git('commit', '-qam', 'exits');
+    // Requests go on through the router all along the failing deploy.
+    const load = startLoad({
+      port: httpPort,
+      host: `${app}.localhost`,
+      path: '/hello.txt',
+      connections: 4,
+      maxMs: 120_000,
+      phase: 'failing deploy',
+    });
     const exits = await run('git', ['push', 'deploy', 'main'], work);
+    const [during] = await load.stop();
     assert.notEqual(exits.code, 0, exits.out);
     assert.ok(exits.lines.includes('remote:          cannot start'), exits.out);
     assert.ok(
@@ -204,15 +234,21 @@ describe('git push of a Dockerfile app to a running Berth', () => {
       ),
       exits.out,
     );
-    assert.deepEqual(await serving(), { release: 1, body: 'hello from a push\n' });
-    const v2 = await new Store(redis, prefix).releases.get(app, 2);
-    assert.equal(v2?.status, 'failed');
+    assert.deepEqual(await serving(), { release: 2, body: 'hello from a push\n' });
+    assert.ok(during && during.requests > 0);
+    assert.equal(
+      during.non2xx + during.errors,
+      0,
+      `failed requests: ${during.examples.join('; ')}`,
+    );
+    const v3 = await new Store(redis, prefix).releases.get(app, 3);
+    assert.equal(v3?.status, 'failed');
 
     // Ctrl-C: the builder (idle) stops with the rest.
     const stopped = await p.stop();
     assert.ok(stopped.clean, p.stderr.join('\n'));
     t.diagnostic(
-      `platform ready ${Math.round(p.readyMs)} ms; push with a cold build ${Math.round(pushMs)} ms; a lost container served again after ${Math.round(recoveredMs)} ms; Ctrl-C to stopped ${Math.round(stopped.ms)} ms; whole test ${Math.round(performance.now() - started)} ms`,
+      `platform ready ${Math.round(p.readyMs)} ms; ${during?.requests} requests during the failing deploy, none failed; push with a cold build ${Math.round(pushMs)} ms; a lost container served again after ${Math.round(recoveredMs)} ms; Ctrl-C to stopped ${Math.round(stopped.ms)} ms; whole test ${Math.round(performance.now() - started)} ms`,
     );
   });
 });

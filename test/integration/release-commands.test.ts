@@ -11,6 +11,7 @@ import { loadConfig } from '../../services/core/config.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { reconcile } from '../../services/deployer/reconcile.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import {
@@ -190,6 +191,48 @@ describe('release commands on a running app', () => {
     assert.match((await run(ada, ['logs', app, '-n', '0'])).stderr, /-n takes a number of lines/);
     t.diagnostic(
       `releases:rollback v1, command to the old content served: ${Math.round(rollbackMs)} ms`,
+    );
+  });
+
+  test('ps:stop stops the app until ps:start, through a config change and a reconcile', async () => {
+    const stopped = await run(ada, ['ps:stop', app]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(
+      stopped.stdout,
+      /-----> Stopped every process of .*; "ps:start .*" starts it again/,
+    );
+    assert.deepEqual((await getRoutes(redis, prefix, app))?.backends, []);
+    // Instances of the formation (the previous test's run:detached may still be ending).
+    const report = async () =>
+      (
+        JSON.parse((await run(ada, ['ps:report', app, '--format', 'json'])).stdout) as {
+          instance: number;
+        }[]
+      ).filter((i) => i.instance > 0);
+    assert.deepEqual(await report(), []);
+
+    // A change makes its release, and the app stays stopped.
+    const set = await run(ada, ['config:set', app, 'GREETING=later']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /web of .* is stopped \(ps:stop\): v7 starts it at ps:start/);
+    assert.deepEqual(await report(), []);
+    // As does Berth's reconcile (after a restart of Berth, and every 10 s).
+    const r = await reconcile({ store, scheduler: new DockerLocal(docker), drainMs: 0 });
+    assert.equal(r.started, 0);
+    assert.deepEqual(await report(), []);
+    assert.match(
+      (await run(ada, ['ps:restart', app, 'web'])).stderr,
+      /web of .* is stopped; "ps:start .* web" starts it/,
+    );
+
+    const started = await run(ada, ['ps:start', app]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(await served(), 'v7 x2 two GREETING=later');
+    assert.match((await run(ada, ['ps:start', app])).stdout, /already runs/);
+    assert.equal(
+      JSON.parse((await run(ada, ['releases', app, '--format', 'json'])).stdout)[0].version,
+      7,
+      'stop and start make no release',
     );
   });
 });

@@ -104,12 +104,17 @@ const checkTypes = json(
   .optional()
   .transform((v) => v ?? []);
 
-/** How an app's rollouts check new instances: checks:disable and checks:skip, kept in the app's hash. */
+/**
+ * How an app's instances run, kept in the app's hash: how rollouts check
+ * new instances (checks:disable, checks:skip) and which types ps:stop stopped.
+ */
 export const DeploySettingsSchema = z.object({
   /** No checks, and the old instances stop before the new ones start (downtime). */
   checksDisabled: checkTypes,
   /** No checks: a new instance is taken as ready once it runs. */
   checksSkipped: checkTypes,
+  /** Stopped by ps:stop: no instance runs, through deploys and restarts of Berth, until ps:start. */
+  stopped: checkTypes,
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
 export type DeploySettingField = keyof DeploySettings;

@@ -5,8 +5,8 @@
 // counted to the phase it started in; the goal is no failed request at all,
 // and the p99 during each phase is set against the p99 with nothing changing.
 
+import { startLoad } from '../../harness/load.ts';
 import { benchApp } from '../berth-app.ts';
-import { startLoad } from '../load.ts';
 import { type Figure, figure, type Scenario } from '../scenario.ts';
 
 const CONNECTIONS = 8;
@@ -29,13 +29,13 @@ export const rolloutScenario: Scenario = {
         host: b.host,
         connections: CONNECTIONS,
         maxMs: 10 * 60_000,
+        phase: 'no change',
       });
       const timed = async (what: string, step: () => Promise<unknown>) => {
         const t0 = performance.now();
         await step();
         log(`${what}: ${Math.round(performance.now() - t0)} ms`);
       };
-      load.phase('no change');
       await new Promise((r) => setTimeout(r, QUIET_MS));
       load.phase('redeploys');
       for (let i = 1; i <= REDEPLOYS; i++) {
@@ -59,7 +59,6 @@ export const rolloutScenario: Scenario = {
       const figures: Figure[] = [];
       const quiet = results.find((r) => r.phase === 'no change');
       for (const r of results) {
-        if (r.phase === 'start') continue;
         log(
           `${r.phase}: ${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} connection errors, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms${r.examples.length ? ` (${r.examples.join('; ')})` : ''}`,
         );

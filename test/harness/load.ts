@@ -1,11 +1,10 @@
-// A steady request load for benchmarks: N keep-alive connections, each
+// A steady request load for tests and benchmarks: N keep-alive connections, each
 // sending the next GET as soon as the last answer ends, to one Host on a
 // loopback port. Bounded: it stops when asked or after `maxMs`, and each
 // request after `timeoutMs`. Every request is accounted to the phase that was
 // current when it started, so "during the deploys" and "with no deploy" come
 // from one run.
 import http from 'node:http';
-import { median } from './scenario.ts';
 
 export interface PhaseResult {
   phase: string;
@@ -38,13 +37,15 @@ export function startLoad(o: {
   connections: number;
   maxMs: number;
   timeoutMs?: number;
+  /** The first phase's name (default 'start'). */
+  phase?: string;
 }): Load {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
   const phases = new Map<
     string,
     { latencies: number[]; non2xx: number; errors: number; examples: string[] }
   >();
-  let current = 'start';
+  let current = o.phase ?? 'start';
   let running = true;
   const deadline = setTimeout(() => {
     running = false;
@@ -114,7 +115,7 @@ export function startLoad(o: {
           requests: p.latencies.length + p.errors,
           non2xx: p.non2xx,
           errors: p.errors,
-          p50Ms: median(sorted),
+          p50Ms: quantile(sorted, 0.5),
           p99Ms: quantile(sorted, 0.99),
           examples: p.examples,
         };

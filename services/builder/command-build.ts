@@ -1,8 +1,8 @@
-// git:from-image: a prebuilt image becomes the app's next image, for teams
-// that build in their own CI. It goes through the build queue like a push —
-// the app's build lock, a build id, a log, builds:list — so an app still has
-// one build at a time and one history; the builder tags the image
-// berth/<app>:<id> (./run-build.ts) instead of building.
+// Builds a command asks for — git:from-image (a prebuilt image becomes the
+// app's next image) and ps:rebuild (the deploy branch's last pushed commit
+// built again) — go through the build queue like a push: the app's build
+// lock, a build id, a log, builds:list. So an app still has one build at a
+// time and one history; the command prints the build's lines as they come.
 import { type Actor, actorName } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Store } from '../core/store/index.ts';
@@ -16,19 +16,20 @@ import {
   requestCancel,
 } from './queue.ts';
 
-export interface FromImage {
+export interface CommandBuild {
   store: Store;
   actor: Actor;
   app: string;
-  image: string;
   /** Each line of the build's log, as it comes. */
   onLine: (line: string) => void;
   /** Aborted: the caller went away; the build is cancelled. */
   signal: AbortSignal;
 }
 
-export async function deployFromImage(o: FromImage): Promise<BuildResult> {
-  const image = validate.imageRef(o.image);
+/** What to build: an image (git:from-image) or a commit already in the app's repository. */
+export type CommandBuildSource = { image: string } | { rev: string; ref: string };
+
+async function buildFromCommand(o: CommandBuild, source: CommandBuildSource): Promise<BuildResult> {
   const { redis } = o.store;
   const prefix = o.store.keys.prefix;
   const queue = createBuildQueue(redis, prefix);
@@ -48,7 +49,7 @@ export async function deployFromImage(o: FromImage): Promise<BuildResult> {
         lost.abort(new BerthError('BERTH_E_CONFLICT', { what: `the build lock of ${o.app}` })),
     });
     try {
-      const id = await enqueueBuild(queue, { app: o.app, image, pusher: who });
+      const id = await enqueueBuild(queue, { app: o.app, pusher: who, ...source });
       const cancel = () =>
         void requestCancel(redis, prefix, id, 'the command was interrupted').catch(() => {});
       signal.addEventListener('abort', cancel, { once: true });
@@ -63,4 +64,16 @@ export async function deployFromImage(o: FromImage): Promise<BuildResult> {
   } finally {
     await queue.close();
   }
+}
+
+/** git:from-image: the image becomes the app's next release. */
+export function deployFromImage(o: CommandBuild & { image: string }): Promise<BuildResult> {
+  return buildFromCommand(o, { image: validate.imageRef(o.image) });
+}
+
+/** ps:rebuild: `rev` (the deploy branch's head in the app's repository) built and released again. */
+export function rebuildCommit(
+  o: CommandBuild & { rev: string; branch: string },
+): Promise<BuildResult> {
+  return buildFromCommand(o, { rev: o.rev, ref: `refs/heads/${validate.branchName(o.branch)}` });
 }

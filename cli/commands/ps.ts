@@ -1,0 +1,143 @@
+// ps:* — what runs of an app: scale, restart, stop, start, rebuild, report.
+import { rebuild } from '../../services/apps/rebuild.ts';
+import { parseScale, scale } from '../../services/apps/releases.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
+import { EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
+import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { restart, startProcesses, stopProcesses } from '../../services/deployer/release-change.ts';
+import type { Command } from '../command.ts';
+import { formatOf, json, table } from '../output.ts';
+import { releaseRun } from '../release-run.ts';
+
+/** The optional TYPE argument, checked. */
+const typeArg = (args: string[]) =>
+  args[0] === undefined ? {} : { type: validate.processType(args[0]) };
+
+export const psCommands: readonly Command[] = [
+  {
+    name: 'ps:scale',
+    usage: 'APP [TYPE=COUNT...]',
+    summary: 'how many instances of each process type run (no counts: show them)',
+    access: { app: 'push' },
+    arity: [0, Number.POSITIVE_INFINITY],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      if (args.length === 0) {
+        const current = await (await ctx.store()).releases.current(app.name);
+        const rows = Object.keys(current?.processes ?? {}).map((t) => [
+          t,
+          String(current?.formation[t] ?? 0),
+        ]);
+        ctx.stdout.write(`=====> ${app.name} formation\n${table(rows)}`);
+        return EXIT.ok;
+      }
+      await scale(await releaseRun(ctx), app, parseScale(args));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'ps:restart',
+    usage: 'APP [TYPE]',
+    summary: "start the current release's instances again (of one type), rolled out as a deploy",
+    access: { app: 'push' },
+    arity: [0, 1],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      await restart({ ...(await releaseRun(ctx)), app: app.name, ...typeArg(args) });
+      ctx.stdout.write(`-----> Restarted ${args[0] ?? 'every process'} of ${app.name}\n`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'ps:stop',
+    usage: 'APP [TYPE]',
+    summary:
+      "stop the app's instances (of one type); they stay stopped through deploys until ps:start",
+    access: { app: 'push' },
+    arity: [0, 1],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      await stopProcesses({ ...(await releaseRun(ctx)), app: app.name, ...typeArg(args) });
+      ctx.stdout.write(
+        `-----> Stopped ${args[0] ?? 'every process'} of ${app.name}; "ps:start ${app.name}" starts it again\n`,
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'ps:start',
+    usage: 'APP [TYPE]',
+    summary: 'start what ps:stop stopped (of one type), rolled out as a deploy',
+    access: { app: 'push' },
+    arity: [0, 1],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      await startProcesses({ ...(await releaseRun(ctx)), app: app.name, ...typeArg(args) });
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'ps:rebuild',
+    usage: 'APP',
+    summary: 'build the deploy branch as last pushed again and release it',
+    access: { app: 'push' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      const result = await rebuild({
+        store: await ctx.store(),
+        actor: ctx.actor,
+        app: app.name,
+        paths: dataPaths(ctx.config().dataDir),
+        onLine: (line) => ctx.stdout.write(`${line}\n`),
+        signal: ctx.signal,
+      });
+      if (result.status === 'succeeded') return EXIT.ok;
+      ctx.stderr.write(`berth: ${result.error ?? 'the rebuild failed'}\n`);
+      return EXIT.failed;
+    },
+  },
+  {
+    name: 'ps:report',
+    usage: 'APP [--format json]',
+    summary: "each of the app's instances: state, release, uptime, restarts, last exit code",
+    access: { app: 'read' },
+    json: true,
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const instances = await new DockerLocal(await createDockerClient(ctx.config())).list(
+        app.name,
+      );
+      if (formatOf(options) === 'json') {
+        ctx.stdout.write(json(instances));
+        return EXIT.ok;
+      }
+      const uptime = (since: string | undefined) => {
+        if (!since) return '-';
+        const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+        return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+      };
+      ctx.stdout.write(`=====> ${app.name} processes\n`);
+      ctx.stdout.write(
+        table([
+          ['INSTANCE', 'RELEASE', 'STATE', 'UP', 'RESTARTS', 'EXIT'],
+          ...instances.map((i) => [
+            `${i.type}.${i.instance}`,
+            `v${i.release}`,
+            // A process that keeps exiting is shown as crashed, with its code.
+            i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0)
+              ? 'crashed'
+              : i.state,
+            i.state === 'running' ? uptime(i.startedAt) : '-',
+            String(i.restarts),
+            i.exitCode === undefined ? '-' : String(i.exitCode),
+          ]),
+        ]),
+      );
+      return EXIT.ok;
+    },
+  },
+];
