@@ -11,8 +11,10 @@ import { gitCommands } from './commands/git.ts';
 import { logsCommands } from './commands/logs.ts';
 import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
+import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
+import { storageCommands } from './commands/storage.ts';
 import { systemCommands } from './commands/system.ts';
 
 /** What each namespace is for, in the order `help` lists them. */
@@ -25,6 +27,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   ps: "an app's processes: scale, restart, stop, start, rebuild, report",
   logs: "an app's output, across instances and deploys",
   run: 'one-off processes from the current release',
+  storage: "an app's volumes, kept across deploys and rollbacks",
+  resource: "memory and CPU limits of an app's processes",
   checks: 'how a rollout checks new instances before traffic moves to them',
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
@@ -56,6 +60,8 @@ export const COMMANDS: readonly Command[] = [
   ...configCommands,
   ...releasesCommands,
   ...psCommands,
+  ...resourceCommands,
+  ...storageCommands,
   ...logsCommands,
   ...runCommands,
   ...checksCommands,

@@ -1,10 +1,12 @@
 // apps:* — create, list, inspect and destroy apps.
 import { createInterface } from 'node:readline';
+import type Docker from 'dockerode';
 import { appInfo, createApp, destroyApp, listApps, renameApp } from '../../services/apps/apps.ts';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT, errorLine } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import type { Command, CommandContext } from '../command.ts';
+import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
 const sshUrl = (ctx: CommandContext) => {
@@ -12,23 +14,89 @@ const sshUrl = (ctx: CommandContext) => {
   return `ssh://berth@${c.domain}:${c.sshPort}`;
 };
 
-/** Reads one line a person types, for confirmations; undefined when stdin ends first. */
-function readLine(ctx: CommandContext, timeoutMs = 120_000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: ctx.stdin });
-    let settled = false;
-    const done = (line: string | undefined) => {
-      if (settled) return;
-      // Settled before close(): closing emits 'close', which calls done again.
-      settled = true;
-      clearTimeout(timer);
-      resolve(line);
-      rl.close();
-    };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    rl.once('line', (line) => done(line.trim()));
-    rl.once('close', () => done(undefined));
+/**
+ * Answers a person types, one line per question, for confirmations. One
+ * reader for all of a command's questions: a reader per question would lose
+ * answers typed (or piped) ahead, which arrive in one chunk.
+ */
+function answers(ctx: CommandContext) {
+  const rl = createInterface({ input: ctx.stdin });
+  const queued: string[] = [];
+  let waiting: ((line: string | undefined) => void) | undefined;
+  let ended = false;
+  rl.on('line', (line) => {
+    if (waiting) waiting(line.trim());
+    else queued.push(line.trim());
   });
+  rl.on('close', () => {
+    ended = true;
+    waiting?.(undefined);
+  });
+  return {
+    /** The next line; undefined when stdin ends or nobody answers in time. */
+    next(timeoutMs = 120_000): Promise<string | undefined> {
+      if (queued.length > 0) return Promise.resolve(queued.shift());
+      if (ended) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => settle(undefined), timeoutMs);
+        const settle = (line: string | undefined) => {
+          clearTimeout(timer);
+          waiting = undefined;
+          resolve(line);
+        };
+        waiting = settle;
+      });
+    },
+    close: () => rl.close(),
+  };
+}
+
+/**
+ * apps:destroy's questions: the app's name (unless --force or --confirm),
+ * then, separately, whether its storage volumes go with their data (unless
+ * --remove-storage; never removed without one of the two).
+ */
+async function destroyQuestions(
+  ctx: CommandContext,
+  app: string,
+  options: OptionValues,
+  confirmed: boolean,
+): Promise<{ engine: Docker | undefined; removeStorage: boolean }> {
+  const typing = answers(ctx);
+  try {
+    if (!confirmed) {
+      ctx.stderr.write(
+        ` !     This destroys ${app}: its releases, config, domains and git repository.\n` +
+          ` !     Type the app name to confirm, or run again with --confirm ${app}: `,
+      );
+      const typed = await typing.next();
+      ctx.stderr.write('\n');
+      if (typed !== app) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `confirmation ${typed === undefined ? 'not given' : `"${typed}" does not match`}; nothing was destroyed (use --confirm ${app})`,
+        });
+      }
+    }
+    const engine = await createDockerClient(ctx.config()).catch((e: unknown) => {
+      ctx.stderr.write(
+        ` !     ${errorLine(e)}\n !     The app's images stay until "berth builds:prune".\n`,
+      );
+      return undefined;
+    });
+    let removeStorage = options['remove-storage'] === true;
+    const storage = engine ? await new DockerLocal(engine).storageVolumes(app) : [];
+    if (storage.length > 0 && !removeStorage && !confirmed) {
+      ctx.stderr.write(
+        ` !     ${app} has ${storage.length} storage ${storage.length === 1 ? 'volume' : 'volumes'} (${storage.map((v) => v.name).join(', ')}).\n` +
+          ' !     Type yes to remove them with their data; anything else keeps them: ',
+      );
+      removeStorage = (await typing.next()) === 'yes';
+      ctx.stderr.write('\n');
+    }
+    return { engine, removeStorage };
+  } finally {
+    typing.close();
+  }
 }
 
 export const appsCommands: readonly Command[] = [
@@ -115,50 +183,43 @@ export const appsCommands: readonly Command[] = [
   },
   {
     name: 'apps:destroy',
-    usage: 'APP [--force | --confirm APP]',
-    summary: 'destroy an app and everything Berth keeps for it (asks for the name)',
+    usage: 'APP [--force | --confirm APP] [--remove-storage]',
+    summary:
+      'destroy an app and everything Berth keeps for it (asks for the name, and before removing its storage)',
     access: { app: 'destroy' },
     arity: [0, 0],
-    options: { force: { type: 'boolean' }, confirm: { type: 'string' } },
+    options: {
+      force: { type: 'boolean' },
+      confirm: { type: 'string' },
+      'remove-storage': { type: 'boolean' },
+    },
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
-      let confirmed = options.force === true || options.confirm === app.name;
+      const confirmed = options.force === true || options.confirm === app.name;
       if (!confirmed && options.confirm !== undefined) {
         throw new BerthError('BERTH_E_USAGE', {
           reason: `--confirm ${String(options.confirm)} does not match the app name ${app.name}`,
         });
       }
-      if (!confirmed) {
-        ctx.stderr.write(
-          ` !     This destroys ${app.name}: its releases, config, domains and git repository.\n` +
-            ` !     Type the app name to confirm, or run again with --confirm ${app.name}: `,
-        );
-        const typed = await readLine(ctx);
-        ctx.stderr.write('\n');
-        confirmed = typed === app.name;
-        if (!confirmed) {
-          throw new BerthError('BERTH_E_USAGE', {
-            reason: `confirmation ${typed === undefined ? 'not given' : `"${typed}" does not match`}; nothing was destroyed (use --confirm ${app.name})`,
-          });
-        }
-      }
-      const engine = await createDockerClient(ctx.config()).catch((e: unknown) => {
-        ctx.stderr.write(
-          ` !     ${errorLine(e)}\n !     The app's images stay until "berth builds:prune".\n`,
-        );
-        return undefined;
-      });
+      const { engine, removeStorage } = await destroyQuestions(ctx, app.name, options, confirmed);
       const removed = await destroyApp(
         await ctx.store(),
         ctx.actor,
         app.name,
         dataPaths(ctx.config().dataDir),
         engine,
+        { removeStorage },
       );
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
       if (removed && removed.removed.length > 0) {
         ctx.stdout.write(
           `       Removed ${removed.removed.length} images and volumes from the Docker Engine\n`,
+        );
+      }
+      const kept = removed?.kept.filter((k) => k.startsWith('volume ')) ?? [];
+      if (kept.length > 0) {
+        ctx.stdout.write(
+          `       Kept its storage with the data: ${kept.map((k) => k.slice(7)).join(', ')} (docker volume rm removes it)\n`,
         );
       }
       return EXIT.ok;

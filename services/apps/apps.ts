@@ -88,6 +88,7 @@ export async function destroyApp(
   name: string,
   files: AppFiles,
   engine: Docker | undefined,
+  o: { removeStorage: boolean } = { removeStorage: false },
 ): Promise<PruneResult | undefined> {
   await authorizeApp(store, actor, name, 'destroy');
   await store.apps.destroy(name);
@@ -95,10 +96,18 @@ export async function destroyApp(
   if (files.logs)
     await rm(appLogDir(logArchiveOf({ logs: files.logs }), name), { recursive: true, force: true });
   if (!engine) return undefined;
-  // Its containers first: an image a container uses cannot be removed.
+  // Its containers first: an image or volume a container uses cannot be removed.
   const scheduler = new DockerLocal(engine);
   for (const instance of await scheduler.list(name)) await scheduler.stop(instance);
-  return removeAppArtifacts(engine, store, name);
+  const result = await removeAppArtifacts(engine, store, name);
+  // Storage holds the app's data: removed only when the person said so.
+  for (const v of await scheduler.storageVolumes(name)) {
+    if (o.removeStorage) {
+      await scheduler.removeStorage(name, v.name);
+      result.removed.push(`volume ${v.volume}`);
+    } else result.kept.push(`volume ${v.volume}`);
+  }
+  return result;
 }
 
 /**

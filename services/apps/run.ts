@@ -6,6 +6,7 @@ import type Docker from 'dockerode';
 import { BerthError } from '../core/errors.ts';
 import type { App, Release, Store } from '../core/store/index.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
+import { instanceSpec } from '../deployer/instance-spec.ts';
 import { ROLLOUT_DEFAULTS } from '../deployer/rollout.ts';
 import type { InstanceSpec } from '../deployer/scheduler.ts';
 
@@ -18,17 +19,13 @@ async function oneOff(store: Store, app: App, command: string): Promise<Instance
     throw new BerthError('BERTH_E_USAGE', { reason: 'the command contains a NUL byte' });
   const current: Release | undefined = await store.releases.current(app.name);
   if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
-  return {
-    app: app.name,
+  return instanceSpec(current, await store.apps.deploySettings(app.name), {
     type: RUN_TYPE,
-    release: current.version,
     instance: 0,
-    image: current.image,
     command,
-    env: current.config,
     port: ROLLOUT_DEFAULTS.port,
     stopTimeoutSec: 10,
-  };
+  });
 }
 
 /** Runs the command to its end; its output to `onLine`; resolves its exit code. */

@@ -22,6 +22,8 @@ export const LABELS = {
   release: 'berth.release',
   /** The instance number of a container within its process type. */
   instance: 'berth.instance',
+  /** The name within its app of a storage volume (storage:mount). */
+  storage: 'berth.storage',
   /** The stack an image is (bookworm) on the stack image itself. */
   stack: 'berth.stack',
   /** What the stack image was made from (STACK_REVISION); another value means rebuild it. */

@@ -204,3 +204,75 @@ export function processType(value: string): string {
   }
   return value;
 }
+
+const STORAGE_NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+
+/** A storage volume's name within its app (storage:mount APP NAME:/path). */
+export function storageName(value: string): string {
+  if (!STORAGE_NAME.test(value)) {
+    invalid(
+      'storage name',
+      value,
+      'use 2 to 32 lower-case letters, digits and "-", starting with a letter, such as uploads',
+    );
+  }
+  return value;
+}
+
+/** Where a volume is mounted in the app's containers: absolute, normalized, not a system directory. */
+export function containerPath(value: string): string {
+  const parts = value.split('/').slice(1);
+  const bad =
+    !value.startsWith('/') ||
+    value.length > 255 ||
+    !/^[A-Za-z0-9._/+@-]+$/.test(value) ||
+    parts.some((part) => part === '' || part === '.' || part === '..');
+  if (bad) {
+    invalid(
+      'container path',
+      value,
+      'use an absolute path such as /app/uploads (letters, digits, . _ - + @ and /)',
+    );
+  }
+  const top = parts[0] ?? '';
+  if (
+    parts.length === 1 &&
+    ['bin', 'dev', 'etc', 'lib', 'lib64', 'proc', 'sbin', 'sys', 'usr', 'app'].includes(top)
+  ) {
+    invalid(
+      'container path',
+      value,
+      'mount below a directory, not over a system one or /app itself (such as /app/uploads or /data)',
+    );
+  }
+  if (['proc', 'sys', 'dev'].includes(top)) {
+    invalid(
+      'container path',
+      value,
+      'the kernel owns /proc, /sys and /dev; use a path such as /data',
+    );
+  }
+  return value;
+}
+
+const MEMORY = /^([1-9][0-9]{0,6})(k|m|g)$/;
+const MEMORY_UNIT = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
+
+/** A memory limit such as 512m or 2g, in bytes (at least 6m, the Engine's floor). */
+export function memorySize(value: string): number {
+  const m = MEMORY.exec(value.toLowerCase());
+  const bytes = m ? Number(m[1]) * MEMORY_UNIT[m[2] as keyof typeof MEMORY_UNIT] : 0;
+  if (!m || bytes < 6 * 1024 ** 2 || bytes > 1024 ** 4) {
+    invalid('memory size', value, 'use a number with k, m or g between 6m and 1024g, such as 512m');
+  }
+  return bytes;
+}
+
+/** A CPU limit such as 1, 0.5 or 2.5 (in CPUs, at most two decimals). */
+export function cpuCount(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]{1,3}(?:\.[0-9]{1,2})?$/.test(value) || !(n >= 0.01) || n > 256) {
+    invalid('CPU count', value, 'use a number of CPUs from 0.01 to 256, such as 0.5 or 2');
+  }
+  return n;
+}

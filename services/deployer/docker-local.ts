@@ -22,6 +22,10 @@ import type {
 } from './scheduler.ts';
 
 export const NETWORK = 'berth';
+
+/** The Docker volume of an app's storage (names have no dots, so no two apps' volumes meet). */
+export const storageVolume = (app: string, name: string) =>
+  `berth-storage.${validate.appName(app)}.${validate.storageName(name)}`;
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 
 export interface DockerLocalOptions {
@@ -133,6 +137,27 @@ export class DockerLocal implements Scheduler {
         LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
         NetworkMode: this.network,
         Init: true,
+        // The app's storage: named volumes, made (labelled) on first use, kept across deploys.
+        Mounts: (spec.mounts ?? []).map((m) => ({
+          Type: 'volume' as const,
+          Source: storageVolume(app, m.name),
+          Target: validate.containerPath(m.path),
+          VolumeOptions: {
+            // A new volume starts with what the image has at the path (Docker's default).
+            NoCopy: false,
+            DriverConfig: { Name: 'local', Options: {} },
+            Labels: {
+              ...MANAGED_LABELS,
+              ...this.labels,
+              [LABELS.app]: app,
+              [LABELS.storage]: m.name,
+            },
+          },
+        })),
+        ...(spec.limits?.memory
+          ? { Memory: spec.limits.memory, MemorySwap: spec.limits.memory }
+          : {}),
+        ...(spec.limits?.cpus ? { NanoCpus: Math.round(spec.limits.cpus * 1e9) } : {}),
       },
       NetworkingConfig: {
         EndpointsConfig: {
@@ -195,6 +220,45 @@ export class DockerLocal implements Scheduler {
       signal.removeEventListener('abort', kill);
       await container.remove({ force: true }).catch(() => {});
     }
+  }
+
+  /** The app's storage volume `name`, made (labelled as Berth's) when missing; its Docker name. */
+  async ensureStorage(app: string, name: string): Promise<string> {
+    const volume = storageVolume(app, name);
+    await this.docker.createVolume({
+      Name: volume,
+      Labels: { ...MANAGED_LABELS, ...this.labels, [LABELS.app]: app, [LABELS.storage]: name },
+    });
+    return volume;
+  }
+
+  /** The app's storage volumes on the Engine (mounted or not), by name within the app. */
+  async storageVolumes(app: string): Promise<{ name: string; volume: string }[]> {
+    const { Volumes } = await this.docker.listVolumes({
+      filters: {
+        label: [`${LABELS.managed}=true`, `${LABELS.app}=${validate.appName(app)}`, LABELS.storage],
+      },
+    });
+    return (Volumes ?? [])
+      .map((v) => ({ name: v.Labels?.[LABELS.storage] ?? '', volume: v.Name }))
+      .filter((v) => {
+        try {
+          return v.volume === storageVolume(app, v.name);
+        } catch {
+          return false; // a label Berth did not write
+        }
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Removes one of the app's storage volumes and its data (no container may use it). */
+  async removeStorage(app: string, name: string): Promise<void> {
+    await this.docker
+      .getVolume(storageVolume(app, name))
+      .remove()
+      .catch((e: unknown) => {
+        if (dockerStatus(e) !== 404) throw e;
+      });
   }
 
   async list(app: string): Promise<Instance[]> {

@@ -19,6 +19,7 @@ import { errorLine } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { waitForTcp } from './health.ts';
+import { instanceSpec } from './instance-spec.ts';
 import { appliesTo, ROLLOUT_DEFAULTS } from './rollout.ts';
 import { getRoutes, setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
@@ -101,7 +102,8 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   }
   if (!current?.image) return;
   // ps:stop's types stay stopped (a stop cut short is finished here).
-  const { stopped } = await store.apps.deploySettings(app);
+  const settings = await store.apps.deploySettings(app);
+  const { stopped } = settings;
   const mine: Instance[] = [];
   for (const i of instances.filter((x) => x.release === current.version && x.instance > 0)) {
     if (appliesTo(stopped, i.type)) {
@@ -133,17 +135,14 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
     if (!(type in current.processes) || appliesTo(stopped, type)) continue;
     for (let n = 1; n <= count; n++) {
       if (mine.some((i) => i.type === type && i.instance === n)) continue;
-      const started = await scheduler.start({
-        app,
-        type,
-        release: current.version,
-        instance: n,
-        image: current.image,
-        command: current.processes[type] ?? null,
-        env: current.config,
-        port: d.port ?? ROLLOUT_DEFAULTS.port,
-        stopTimeoutSec: d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec,
-      });
+      const started = await scheduler.start(
+        instanceSpec(current, settings, {
+          type,
+          instance: n,
+          port: d.port ?? ROLLOUT_DEFAULTS.port,
+          stopTimeoutSec: d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec,
+        }),
+      );
       r.started++;
       if (type === 'web' && started.address) {
         const ready = await waitForTcp({

@@ -34,8 +34,11 @@ export interface ReleaseChange {
   tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string; drainMs?: number };
 }
 
+/** What a change that makes no release of its own (restart, stop, start) needs. */
+export type ChangeDeps = Omit<ReleaseChange, 'change' | 'description'>;
+
 /** The scheduler and rollout settings a command's change rolls out with. */
-function rolloutFor(c: Omit<ReleaseChange, 'change' | 'description'>, signal: AbortSignal) {
+function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
   const scheduler = new DockerLocal(c.docker, {
     ...(c.tuning?.network ? { network: c.tuning.network } : {}),
     ...(c.logArchive ? { logArchive: c.logArchive } : {}),
@@ -74,9 +77,7 @@ async function lockFor(
  * rolled out as a deploy is (new ones ready, switch, old ones drained); no
  * new release, as on Heroku.
  */
-export async function restart(
-  c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
-): Promise<Release> {
+export async function restart(c: ChangeDeps & { type?: string }): Promise<Release> {
   return withLock(c, async (signal) => {
     const current = await currentRelease(c);
     const settings = await c.store.apps.deploySettings(c.app);
@@ -112,9 +113,7 @@ export async function restart(
  * Web traffic gets the router's 503 at once; in-flight requests finish
  * within the stop timeout (SIGTERM first).
  */
-export async function stopProcesses(
-  c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
-): Promise<string[]> {
+export async function stopProcesses(c: ChangeDeps & { type?: string }): Promise<string[]> {
   return withLock(c, async (signal) => {
     const current = await currentRelease(c);
     const types =
@@ -141,9 +140,7 @@ export async function stopProcesses(
 }
 
 /** ps:start: what ps:stop stopped (one type, or all) runs again, rolled out as a deploy. */
-export async function startProcesses(
-  c: Omit<ReleaseChange, 'change' | 'description'> & { type?: string },
-): Promise<Release> {
+export async function startProcesses(c: ChangeDeps & { type?: string }): Promise<Release> {
   return withLock(c, async (signal) => {
     const current = await currentRelease(c);
     if (c.type !== undefined) requireType(c, current, c.type);

@@ -14,6 +14,7 @@ import { BerthError } from '../core/errors.ts';
 import type { DeploySettings, Release } from '../core/store/index.ts';
 import { type Healthchecks, parseHealthchecks } from './app-json.ts';
 import { type CheckResult, checkHttp, waitForTcp } from './health.ts';
+import { instanceSpec } from './instance-spec.ts';
 import { setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
 
@@ -128,7 +129,6 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   const { scheduler, log, signal } = d;
   const port = d.port ?? ROLLOUT_DEFAULTS.port;
   if (release.image === null) throw new Error(`release v${release.version} has no image`);
-  const image = release.image;
   const before = await scheduler.list(release.app);
   const started: Instance[] = [];
   const included = (type: string) => d.types === undefined || d.types.includes(type);
@@ -142,17 +142,13 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   if (phase !== undefined && phase !== null && d.releasePhase !== false) {
     log.heading(`Running the release phase: ${phase}`);
     const ran = await scheduler.runOnce(
-      {
-        app: release.app,
+      instanceSpec(release, d.settings, {
         type: RELEASE_PHASE,
-        release: release.version,
         instance: 0,
-        image,
         command: phase,
-        env: release.config,
         port,
         stopTimeoutSec,
-      },
+      }),
       (line) => log.detail(line),
       signal,
     );
@@ -195,17 +191,9 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
       );
       for (let n = 1; n <= count; n++) {
         signal.throwIfAborted();
-        const instance = await scheduler.start({
-          app: release.app,
-          type,
-          release: release.version,
-          instance: n,
-          image,
-          command: release.processes[type] ?? null,
-          env: release.config,
-          port,
-          stopTimeoutSec,
-        });
+        const instance = await scheduler.start(
+          instanceSpec(release, d.settings, { type, instance: n, port, stopTimeoutSec }),
+        );
         started.push(instance);
         const check = skipped
           ? ({ ok: true, ms: 0, attempts: 0 } as const)

@@ -24,6 +24,10 @@ export interface InstanceSpec {
   port: number;
   /** Seconds between SIGTERM and SIGKILL when the instance is stopped. */
   stopTimeoutSec: number;
+  /** The app's storage volumes (storage:mount), by name within the app. */
+  mounts?: readonly { name: string; path: string }[];
+  /** resource:limit for this process type: memory in bytes, CPUs. */
+  limits?: { memory?: number; cpus?: number };
 }
 
 export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';

@@ -78,6 +78,7 @@ describe('the local Docker Engine', () => {
       process: 'berth.process',
       release: 'berth.release',
       instance: 'berth.instance',
+      storage: 'berth.storage',
       stack: 'berth.stack',
       stackRevision: 'berth.stack.revision',
       build: 'berth.build',

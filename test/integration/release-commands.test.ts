@@ -235,4 +235,113 @@ describe('release commands on a running app', () => {
       'stop and start make no release',
     );
   });
+
+  test('storage:mount keeps data across deploys and rollbacks; resource:limit reaches the containers', async () => {
+    const mounted = await run(ada, ['storage:mount', app, 'data:/data']);
+    assert.equal(mounted.code, 0, mounted.stderr);
+    assert.match(mounted.stdout, /Mounted berth-storage\..*\.data at \/data; restarting/);
+    assert.equal((await run(ada, ['run', app, 'echo kept > /data/f'])).code, 0);
+    const set = await run(ada, ['config:set', app, 'GREETING=again']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((await run(ada, ['releases:rollback', app])).code, 0);
+    assert.equal((await run(ada, ['run', app, 'cat /data/f'])).stdout, 'kept\n');
+    assert.equal(await served(), 'v9 x2 two GREETING=later');
+    assert.deepEqual(
+      JSON.parse((await run(ada, ['storage:list', app, '--format', 'json'])).stdout),
+      [{ name: 'data', path: '/data', volume: `berth-storage.${app}.data` }],
+    );
+
+    const limited = await run(ada, [
+      'resource:limit',
+      app,
+      '--memory',
+      '64m',
+      '--cpus',
+      '0.5',
+      'web',
+    ]);
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.match(limited.stdout, /Limited web to 64 MB of memory, 0\.5 CPUs; restarting/);
+    for (const c of await docker.listContainers({
+      filters: { label: [`berth.app=${app}`, 'berth.process=web'] },
+    })) {
+      const { HostConfig, Mounts } = await docker.getContainer(c.Id).inspect();
+      assert.equal(HostConfig.Memory, 64 * 1024 ** 2);
+      assert.equal(HostConfig.NanoCpus, 5e8);
+      assert.deepEqual(
+        Mounts.map((m) => [m.Name, m.Destination]),
+        [[`berth-storage.${app}.data`, '/data']],
+      );
+    }
+    assert.match(
+      (await run(ada, ['resource:report', app])).stdout,
+      /^web +64 MB of memory, 0\.5 CPUs$/m,
+    );
+
+    for (const [argv, expected] of [
+      [['storage:mount', app, 'data:/proc/x'], /the kernel owns \/proc/],
+      [['storage:mount', app, 'data:/'], /invalid container path/],
+      [['storage:mount', app, 'Data:/d'], /invalid storage name/],
+      [['storage:mount', app, 'other:/data'], /\/data already has data mounted/],
+      [['storage:mount', app, 'nocolon'], /is not NAME:\/path/],
+      [['resource:limit', app, '--memory', '1x'], /invalid memory size/],
+      [['resource:limit', app, '--cpus', '200'], /more than this machine's \d+ CPUs/],
+      [['resource:limit', app], /give --memory, --cpus or both/],
+    ] as const) {
+      const r = await run(ada, [...argv]);
+      assert.notEqual(r.code, 0, argv.join(' '));
+      assert.match(r.stderr, expected);
+    }
+
+    const unmounted = await run(ada, ['storage:unmount', app, 'data:/data']);
+    assert.equal(unmounted.code, 0, unmounted.stderr);
+    assert.equal((await run(ada, ['run', app, 'test -e /data/f'])).code, 1, 'not mounted any more');
+    assert.deepEqual(
+      JSON.parse((await run(ada, ['storage:list', app, '--format', 'json'])).stdout),
+      [{ name: 'data', path: null, volume: `berth-storage.${app}.data` }],
+      'the volume and its data are kept',
+    );
+    assert.equal((await run(ada, ['resource:limit-clear', app, 'web', '--no-restart'])).code, 0);
+    assert.deepEqual(
+      JSON.parse((await run(ada, ['resource:report', app, '--format', 'json'])).stdout),
+      {},
+    );
+  });
+
+  test('apps:destroy asks before it removes storage, separately from the name; --force keeps it', async () => {
+    const volumeExists = async (name: string) =>
+      docker
+        .getVolume(name)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        );
+    for (const [suffix, answer, removed] of [
+      ['keep', 'no', false],
+      ['drop', 'yes', true],
+    ] as const) {
+      const other = `${app}-${suffix}`;
+      after(() => removeAppFromEngine(docker, other));
+      await store.apps.create({ name: other, owner: 'ada' });
+      const mounted = await run(ada, ['storage:mount', other, 'files:/files']);
+      assert.match(mounted.stdout, /gets it with its first deploy/);
+      const volume = `berth-storage.${other}.files`;
+      assert.ok(await volumeExists(volume));
+      // Both answers typed ahead, as a pipe delivers them: one chunk.
+      const r = await run(ada, ['apps:destroy', other], `${other}\n${answer}\n`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /has 1 storage volume \(files\)\.\n ! {5}Type yes to remove them/);
+      assert.equal(await volumeExists(volume), !removed);
+      if (!removed)
+        assert.match(
+          r.stdout,
+          new RegExp(`Kept its storage with the data: ${volume.replaceAll('.', '\\.')}`),
+        );
+    }
+    const forced = await run(ada, ['apps:destroy', app, '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.doesNotMatch(forced.stderr, /Type yes/);
+    assert.ok(await volumeExists(`berth-storage.${app}.data`), '--force alone never removes data');
+  });
 });

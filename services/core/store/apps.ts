@@ -253,9 +253,15 @@ export class Apps {
     return decode(DeploySettingsSchema, key, hash);
   }
 
-  async setDeploySetting(name: string, field: DeploySettingField, types: readonly string[]) {
+  async setDeploySetting<F extends DeploySettingField>(
+    name: string,
+    field: F,
+    value: DeploySettings[F],
+  ): Promise<void> {
     validate.appName(name);
-    const stored = types.length === 0 ? '' : JSON.stringify(types);
+    const empty = Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0;
+    const stored = empty ? '' : JSON.stringify(value);
+    // Callers pass checked values; this keeps a slip from storing what deploySettings() cannot read.
     if (stored !== '') DeploySettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored]);
   }

@@ -20,15 +20,18 @@ export type CertSource = (typeof CERT_SOURCES)[number];
 
 const timestamp = z.iso.datetime();
 
+/** Whether a value passes one of validate.ts' checks unchanged. */
+const passes = (check: (v: string) => unknown, v: string) => {
+  try {
+    return check(v) === v;
+  } catch {
+    return false;
+  }
+};
+
 /** A string field that must pass one of validate.ts' checks (a hand-edited name must not slip through). */
 const named = (check: (v: string) => string, what: string) =>
-  z.string().refine((v) => {
-    try {
-      return check(v) === v;
-    } catch {
-      return false;
-    }
-  }, `not a valid ${what}`);
+  z.string().refine((v) => passes(check, v), `not a valid ${what}`);
 
 /** An optional hash field, read back as null when absent. */
 const nullable = <T extends z.ZodType>(schema: T) =>
@@ -105,8 +108,10 @@ const checkTypes = json(
   .transform((v) => v ?? []);
 
 /**
- * How an app's instances run, kept in the app's hash: how rollouts check
- * new instances (checks:disable, checks:skip) and which types ps:stop stopped.
+ * How an app's instances run, kept in the app's hash (not in its releases, so
+ * a rollback keeps them): how rollouts check new instances (checks:disable,
+ * checks:skip), which types ps:stop stopped, the app's storage volumes and
+ * its resource limits.
  */
 export const DeploySettingsSchema = z.object({
   /** No checks, and the old instances stop before the new ones start (downtime). */
@@ -115,6 +120,36 @@ export const DeploySettingsSchema = z.object({
   checksSkipped: checkTypes,
   /** Stopped by ps:stop: no instance runs, through deploys and restarts of Berth, until ps:start. */
   stopped: checkTypes,
+  /** storage:mount: the app's named volumes and where its containers see them. */
+  storage: json(
+    z.array(
+      z.object({
+        name: named(validate.storageName, 'storage name'),
+        path: named(validate.containerPath, 'container path'),
+      }),
+    ),
+  )
+    .optional()
+    .transform((v) => v ?? []),
+  /** resource:limit: by process type, or `_all_` for every type without its own. */
+  resources: json(
+    z.record(
+      z
+        .string()
+        .refine((k) => k === '_all_' || passes(validate.processType, k), 'not a process type'),
+      z.object({
+        /** Bytes. */
+        memory: z
+          .number()
+          .int()
+          .min(6 * 1024 ** 2)
+          .optional(),
+        cpus: z.number().min(0.01).max(256).optional(),
+      }),
+    ),
+  )
+    .optional()
+    .transform((v) => v ?? {}),
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
 export type DeploySettingField = keyof DeploySettings;

@@ -1,0 +1,87 @@
+// storage:mount|unmount|list — an app's named volumes, kept across deploys and rollbacks.
+import {
+  mountStorage,
+  type SettingChange,
+  unmountStorage,
+} from '../../services/apps/instance-settings.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
+import { EXIT } from '../../services/core/errors.ts';
+import { DockerLocal, storageVolume } from '../../services/deployer/docker-local.ts';
+import type { Command, CommandContext, OptionValues } from '../command.ts';
+import { formatOf, json, table } from '../output.ts';
+import { releaseRun } from '../release-run.ts';
+
+/** A setting change of `app` from a command, restarting unless --no-restart. */
+export async function settingChange(
+  ctx: CommandContext,
+  app: string,
+  options: OptionValues,
+): Promise<SettingChange> {
+  return { ...(await releaseRun(ctx)), app, restart: options['no-restart'] !== true };
+}
+
+export const storageCommands: readonly Command[] = [
+  {
+    name: 'storage:mount',
+    usage: 'APP NAME:/path [--no-restart]',
+    summary: "mount the app's volume NAME (made when missing) at /path; kept across deploys",
+    access: { app: 'push' },
+    options: { 'no-restart': { type: 'boolean' } },
+    arity: [1, 1],
+    async run({ ctx, app, args, options }) {
+      if (!app) return EXIT.failed;
+      await mountStorage(await settingChange(ctx, app.name, options), args[0] ?? '');
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'storage:unmount',
+    usage: 'APP NAME:/path [--no-restart]',
+    summary: 'unmount it; the volume and its data are kept',
+    access: { app: 'push' },
+    options: { 'no-restart': { type: 'boolean' } },
+    arity: [1, 1],
+    async run({ ctx, app, args, options }) {
+      if (!app) return EXIT.failed;
+      await unmountStorage(await settingChange(ctx, app.name, options), args[0] ?? '');
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'storage:list',
+    usage: 'APP [--format json]',
+    summary: "the app's mounts, and volumes of its that nothing mounts",
+    access: { app: 'read' },
+    json: true,
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const { storage } = await (await ctx.store()).apps.deploySettings(app.name);
+      const volumes = await new DockerLocal(await createDockerClient(ctx.config())).storageVolumes(
+        app.name,
+      );
+      const rows = [
+        ...storage.map((s) => ({ ...s, volume: storageVolume(app.name, s.name) })),
+        ...volumes
+          .filter((v) => !storage.some((s) => s.name === v.name))
+          .map((v) => ({ name: v.name, path: null, volume: v.volume })),
+      ];
+      if (formatOf(options) === 'json') {
+        ctx.stdout.write(json(rows));
+        return EXIT.ok;
+      }
+      ctx.stdout.write(`=====> ${app.name} storage\n`);
+      if (rows.length === 0) {
+        ctx.stdout.write(`       none; storage:mount ${app.name} NAME:/path adds one\n`);
+        return EXIT.ok;
+      }
+      ctx.stdout.write(
+        table([
+          ['NAME', 'PATH', 'VOLUME'],
+          ...rows.map((r) => [r.name, r.path ?? '(not mounted)', r.volume]),
+        ]),
+      );
+      return EXIT.ok;
+    },
+  },
+];
