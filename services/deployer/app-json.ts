@@ -6,10 +6,11 @@
 //       "initialDelay": 0, "uptime": 0 } ] } }
 //
 // `path` asks the instance over HTTP on its PORT (a 2xx whose body contains
-// `content`, when given); without a path the check is the default one: the
-// process accepts TCP connections. `uptime`: seconds it must still run after.
-// Only startup checks decide a rollout (liveness and readiness checks are
-// accepted and not run yet). Not yet: `command` checks.
+// `content`, when given); `command` (an argv array) runs in the instance and
+// passes on exit 0 (with `content` in its output, when given); with neither
+// the check is the default one: the process accepts TCP connections.
+// `uptime`: seconds it must still run after. Only startup checks decide a
+// rollout (liveness and readiness checks are accepted and not run yet).
 import { z } from 'zod';
 import { BerthError } from '../core/errors.ts';
 import * as validate from '../core/validate.ts';
@@ -24,6 +25,8 @@ const CheckSchema = z.object({
     .regex(/^\/[\x21-\x7e]*$/, 'a path starting with /')
     .max(500)
     .optional(),
+  /** Run in the instance (argv, no shell); passes on exit 0. */
+  command: z.array(z.string().min(1).max(1000)).min(1).max(50).optional(),
   content: z.string().max(1000).optional(),
   attempts: z.number().int().min(1).max(100).default(5),
   timeout: z.number().int().min(1).max(300).default(5),

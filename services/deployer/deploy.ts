@@ -55,7 +55,7 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
  * Rolls out a release just made and records how it went: `succeeded`, or
  * `failed` with the error thrown on. The one place a release leaves `pending`.
  */
-export async function goLive(d: Omit<DeployDeps, 'checks'>, release: Release): Promise<Release> {
+export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release): Promise<Release> {
   const { store } = d;
   try {
     await rollout(

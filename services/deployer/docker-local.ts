@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../builder/buildpack-build.ts';
 import { dockerStatus, LABELS, MANAGED_LABELS } from '../core/docker.ts';
-import { streamLines } from '../core/docker-exec.ts';
+import { execInContainer, streamLines } from '../core/docker-exec.ts';
 import { BerthError } from '../core/errors.ts';
 import * as validate from '../core/validate.ts';
 import { archiveContainer, demuxLogs } from './app-logs.ts';
@@ -299,6 +299,17 @@ export class DockerLocal implements Scheduler {
     await container.remove({ force: true }).catch((e: unknown) => {
       if (dockerStatus(e) !== 404) throw e;
     });
+  }
+
+  async exec(
+    instance: Instance,
+    argv: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; output: string }> {
+    const r = await execInContainer(this.docker.getContainer(instance.id), argv, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { exitCode: r.exitCode, output: r.stdout };
   }
 
   async logs(instance: Instance, lines: number): Promise<string[]> {

@@ -1,7 +1,8 @@
 // Is a new instance ready? The default check, as Dokku's: the process accepts
 // TCP connections on its PORT. No fixed sleep: the check is tried every
 // `intervalMs` from the moment the instance runs, and the instance is ready
-// the moment one attempt succeeds. (app.json healthchecks: issue 5, later.)
+// the moment one attempt succeeds. app.json startup checks (./app-json.ts)
+// ask a path over HTTP or run a command in the instance, with their attempts.
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -73,12 +74,8 @@ export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
   }
 }
 
-export interface HttpCheck {
-  /** host:port */
-  address: string;
-  path: string;
-  /** The body must contain it, when given. */
-  content?: string;
+/** When and how often an app.json startup check is tried (Dokku's fields, in seconds). */
+export interface Attempts {
   attempts: number;
   /** Seconds each attempt may take. */
   timeout: number;
@@ -92,8 +89,15 @@ export interface HttpCheck {
   alive?: () => Promise<boolean>;
 }
 
-/** app.json's startup check: a 2xx (with `content` in the body) within its attempts. */
-export async function checkHttp(c: HttpCheck): Promise<CheckResult> {
+/**
+ * Tries `probe` (undefined: passed; else why not) within the attempts, then
+ * holds the uptime; `what` names the check in the reasons.
+ */
+async function withAttempts(
+  c: Attempts,
+  what: string,
+  probe: () => Promise<string | undefined>,
+): Promise<CheckResult> {
   const started = performance.now();
   const opts = c.signal ? { signal: c.signal } : {};
   const ms = () => Math.round(performance.now() - started);
@@ -101,32 +105,22 @@ export async function checkHttp(c: HttpCheck): Promise<CheckResult> {
   let last = 'not tried';
   for (let attempt = 1; attempt <= c.attempts; attempt++) {
     c.signal?.throwIfAborted();
-    try {
-      const res = await fetch(`http://${c.address}${c.path}`, {
-        signal: AbortSignal.timeout(c.timeout * 1000),
-        redirect: 'manual',
-      });
-      const body = await res.text();
-      if (res.status < 200 || res.status > 299) last = `${c.path} answered ${res.status}`;
-      else if (c.content !== undefined && !body.includes(c.content)) {
-        last = `${c.path} answered ${res.status} without "${c.content.slice(0, 60)}" in its body`;
-      } else {
-        if (c.uptime > 0) {
-          await sleep(c.uptime * 1000, undefined, opts);
-          if (c.alive && !(await c.alive())) {
-            return {
-              ok: false,
-              ms: ms(),
-              attempts: attempt,
-              reason: `the process exited within ${c.uptime} s of passing ${c.path}`,
-            };
-          }
+    const failed = await probe();
+    if (failed === undefined) {
+      if (c.uptime > 0) {
+        await sleep(c.uptime * 1000, undefined, opts);
+        if (c.alive && !(await c.alive())) {
+          return {
+            ok: false,
+            ms: ms(),
+            attempts: attempt,
+            reason: `the process exited within ${c.uptime} s of passing ${what}`,
+          };
         }
-        return { ok: true, ms: ms(), attempts: attempt };
       }
-    } catch (e) {
-      last = `${c.path}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${c.timeout} s` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)}`;
+      return { ok: true, ms: ms(), attempts: attempt };
     }
+    last = failed;
     if (c.alive && !(await c.alive())) {
       return { ok: false, ms: ms(), attempts: attempt, reason: `the process exited (${last})` };
     }
@@ -138,4 +132,64 @@ export async function checkHttp(c: HttpCheck): Promise<CheckResult> {
     attempts: c.attempts,
     reason: `${last}, after ${c.attempts} attempts`,
   };
+}
+
+export interface HttpCheck extends Attempts {
+  /** host:port */
+  address: string;
+  path: string;
+  /** The body must contain it, when given. */
+  content?: string;
+}
+
+/** app.json's startup check by path: a 2xx (with `content` in the body) within its attempts. */
+export function checkHttp(c: HttpCheck): Promise<CheckResult> {
+  return withAttempts(c, c.path, async () => {
+    try {
+      const res = await fetch(`http://${c.address}${c.path}`, {
+        signal: AbortSignal.timeout(c.timeout * 1000),
+        redirect: 'manual',
+      });
+      const body = await res.text();
+      if (res.status < 200 || res.status > 299) return `${c.path} answered ${res.status}`;
+      if (c.content !== undefined && !body.includes(c.content)) {
+        return `${c.path} answered ${res.status} without "${c.content.slice(0, 60)}" in its body`;
+      }
+      return undefined;
+    } catch (e) {
+      return `${c.path}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${c.timeout} s` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)}`;
+    }
+  });
+}
+
+export interface CommandCheck extends Attempts {
+  /** The command, run in the instance (argv, no shell). */
+  command: readonly string[];
+  /** Its output must contain it, when given. */
+  content?: string;
+  /** Runs the command in the instance within the time given. */
+  exec: (
+    argv: readonly string[],
+    timeoutMs: number,
+  ) => Promise<{ exitCode: number; output: string }>;
+}
+
+/** app.json's startup check by command: exit 0 (with `content` in its output) within its attempts. */
+export function checkCommand(c: CommandCheck): Promise<CheckResult> {
+  const shown = c.command.join(' ').slice(0, 80);
+  return withAttempts(c, shown, async () => {
+    try {
+      const r = await c.exec(c.command, c.timeout * 1000);
+      const lastLine = r.output.trim().split('\n').at(-1)?.slice(0, 120) ?? '';
+      if (r.exitCode !== 0) {
+        return `${shown} exited with ${r.exitCode}${lastLine ? ` (${lastLine})` : ''}`;
+      }
+      if (c.content !== undefined && !r.output.includes(c.content)) {
+        return `${shown} printed no "${c.content.slice(0, 60)}"`;
+      }
+      return undefined;
+    } catch (e) {
+      return `${shown}: ${(e as Error).name === 'TimeoutError' ? `did not end within ${c.timeout} s` : (e as Error).message}`;
+    }
+  });
 }

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { BerthError } from '../core/errors.ts';
 import type { DeploySettings, Release } from '../core/store/index.ts';
 import { type Healthchecks, parseHealthchecks } from './app-json.ts';
-import { type CheckResult, checkHttp, waitForTcp } from './health.ts';
+import { type CheckResult, checkCommand, checkHttp, waitForTcp } from './health.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { setRoutes } from './routes.ts';
 import type { Instance, Scheduler } from './scheduler.ts';
@@ -74,24 +74,41 @@ async function readyCheck(
 ): Promise<CheckResult> {
   const port = d.port ?? ROLLOUT_DEFAULTS.port;
   const address = instance.address ?? `unknown:${port}`;
-  const checks = healthchecksOf(release)[type] ?? [];
-  const http = checks.filter((c) => c.path !== undefined);
-  if (http.length > 0) {
-    // The process must accept connections before a path can answer.
-    const up = await waitForTcp({
-      address,
-      timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
-      alive,
-      signal: d.signal,
-    });
-    if (!up.ok) return up;
-    let last: CheckResult = up;
-    for (const c of http) {
-      last = await checkHttp({ ...c, path: c.path as string, address, alive, signal: d.signal });
-      if (!last.ok) return last;
-      d.log.detail(`${type}.${instance.instance}: ${c.name ?? c.path} passed`);
+  const checks = (healthchecksOf(release)[type] ?? []).filter(
+    (c) => c.path !== undefined || c.command !== undefined,
+  );
+  if (checks.length > 0) {
+    let ms = 0;
+    // A path can only answer once the process accepts connections.
+    if (checks.some((c) => c.path !== undefined)) {
+      const up = await waitForTcp({
+        address,
+        timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+        alive,
+        signal: d.signal,
+      });
+      if (!up.ok) return up;
+      ms = up.ms;
     }
-    return { ...last, ms: up.ms + last.ms };
+    let last: CheckResult = { ok: true, ms: 0, attempts: 0 };
+    for (const c of checks) {
+      last =
+        c.path !== undefined
+          ? await checkHttp({ ...c, path: c.path, address, alive, signal: d.signal })
+          : await checkCommand({
+              ...c,
+              command: c.command ?? [],
+              exec: (argv, timeoutMs) => d.scheduler.exec(instance, argv, timeoutMs),
+              alive,
+              signal: d.signal,
+            });
+      if (!last.ok) return last;
+      ms += last.ms;
+      d.log.detail(
+        `${type}.${instance.instance}: ${c.name ?? c.path ?? c.command?.join(' ')} passed`,
+      );
+    }
+    return { ...last, ms };
   }
   if (type === 'web') {
     return waitForTcp({

@@ -78,4 +78,10 @@ export interface Scheduler {
   ): Promise<OneOffResult>;
   /** Starts a process once and leaves it running on its own (removed when it ends); its name. */
   runDetached(spec: InstanceSpec): Promise<string>;
+  /** Runs a command inside a running instance (app.json command checks); aborted after `timeoutMs`. */
+  exec(
+    instance: Instance,
+    argv: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; output: string }>;
 }

@@ -321,6 +321,59 @@ describe('deploying an image', () => {
     await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
   });
 
+  test('app.json command checks run in the new instance: exit 0 passes, a failing command keeps the old release', async () => {
+    const app = `cc${randomBytes(3).toString('hex')}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    const lines: string[] = [];
+    const d = {
+      store,
+      scheduler,
+      log: {
+        heading: (l: string) => lines.push(`-----> ${l}`),
+        detail: (l: string) => lines.push(`       ${l}`),
+      },
+      signal: AbortSignal.timeout(60_000),
+      stopTimeoutSec: 2,
+      drainMs: 0,
+    };
+    // Ready only once it wrote its marker file, a moment after it starts.
+    const v1 = await deployImage(d, {
+      app,
+      image: testStackImage(),
+      processes: { web: 'sleep 1; touch /tmp/ready; exec sleep 600' },
+      healthchecks: {
+        web: [{ name: 'ready file', command: ['test', '-f', '/tmp/ready'], attempts: 10, wait: 1 }],
+      },
+      by: 'ada',
+      description: 'Deploy one',
+    });
+    assert.equal(v1.status, 'succeeded');
+    assert.ok(lines.includes('       web.1: ready file passed'), lines.join('\n'));
+
+    await assert.rejects(
+      deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: 'exec sleep 600' },
+        healthchecks: {
+          web: [
+            { command: ['sh', '-c', 'echo not yet; exit 3'], attempts: 2, timeout: 2, wait: 0 },
+          ],
+        },
+        by: 'ada',
+        description: 'Deploy two',
+      }),
+      {
+        message: `web.1 of app "${app}" did not become ready: sh -c echo not yet; exit 3 exited with 3 (not yet), after 2 attempts`,
+      },
+    );
+    assert.deepEqual(
+      (await scheduler.list(app)).map((i) => i.release),
+      [1],
+    );
+    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+  });
+
   test('checks:skip takes an instance that runs as ready; checks:disable stops the old ones first', async () => {
     const app = `ck${randomBytes(3).toString('hex')}`;
     await store.apps.create({ name: app, owner: 'ada' });
