@@ -4,13 +4,16 @@
 // on this shared machine hits every target alike. Targets:
 //   direct   wrk → the backend (what the client and backend cost by themselves);
 //   pipe     wrk → a plain node:http pipe with a keep-alive agent, its own
-//            process (test/bench/plain-pipe.ts): the ceiling for a Node.js path;
+//            process: the ceiling for a Node.js data path;
 //   router   wrk → Berth's router (proxy/main.ts, the real service, with Redis,
 //            an app whose route points at the backend, its headers and metrics);
-//   nginx    wrk → Debian's nginx configured as Dokku configures it.
-// The proxies get the same number of processes (the router's
-// BERTH_ROUTER_PROCESSES, the pipe's cluster workers, nginx's
-// worker_processes): 1, as the issue's reference figures, then 2.
+//   nginx    wrk → Debian's nginx configured as Dokku configures it;
+// and, to tell what limits the router:
+//   http-proxy    the pipe's job done by http-proxy-3's proxy.web alone;
+//   http-request  the router's success path on http.request, not proxy.web.
+// (test/bench/proxy-variants.ts has the three Node.js variants.) Every proxy
+// gets the same number of processes (BERTH_ROUTER_PROCESSES, cluster workers,
+// nginx's worker_processes): 1, as the issue's reference figures, then 2.
 //
 // The backend is Debian's nginx answering a small fixed body from memory:
 // 75–80k req/s on one core here, 7× what a Node.js proxy forwards, and the
@@ -49,7 +52,7 @@ const HOST = `${APP}.${DOMAIN}`;
 const BODY = 'Hello from the benchmark backend: a small static body, 64 bytes.\n'.slice(0, 64);
 /** Programs the scenario runs → their Debian packages. */
 const PROGRAMS = { wrk: 'wrk', nginx: 'nginx', 'redis-server': 'redis-server' };
-const PIPE = fileURLToPath(new URL('../plain-pipe.ts', import.meta.url));
+const VARIANTS = fileURLToPath(new URL('../proxy-variants.ts', import.meta.url));
 
 interface Target {
   name: string;
@@ -136,7 +139,7 @@ async function startRedis(dir: string, stops: (() => Promise<void>)[]): Promise<
   return redis.url;
 }
 
-/** The three proxies with `processes` processes each, in front of the backend. */
+/** The proxies with `processes` processes each, in front of the backend. */
 async function startProxies(
   dir: string,
   processes: number,
@@ -145,13 +148,17 @@ async function startProxies(
   stops: (() => Promise<void>)[],
 ): Promise<Target[]> {
   const backend = `127.0.0.1:${backendPort}`;
-  const pipePort = await freePort();
-  const pipe = fork(PIPE, [String(pipePort), backend, String(processes)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  stops.push(() => stopChild(pipe, 'SIGTERM'));
-  await untilListening(pipePort, pipe, () => 'the plain pipe');
+  const targets: Target[] = [];
+  for (const variant of ['pipe', 'http-proxy', 'http-request']) {
+    const port = await freePort();
+    const child = fork(VARIANTS, [variant, String(port), backend, String(processes)], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    stops.push(() => stopChild(child, 'SIGTERM'));
+    await untilListening(port, child, () => `the ${variant} variant`);
+    targets.push({ name: variant, port });
+  }
 
   // Each router gets a prefix of its own: the app is created once per prefix.
   const prefix = `berth-bench-${processes}:`;
@@ -184,11 +191,8 @@ async function startProxies(
     }),
   );
   stops.push(nginx.stop);
-  return [
-    { name: 'pipe', port: pipePort },
-    { name: 'router', port: router.port },
-    { name: 'nginx', port: nginxPort },
-  ];
+  targets.push({ name: 'router', port: router.port }, { name: 'nginx', port: nginxPort });
+  return targets;
 }
 
 /** Throws when a target answered with errors: its req/s would not be a proxy's. */
@@ -206,36 +210,30 @@ function figuresFor(processes: number, results: Map<string, WrkResult[]>): Figur
   const label = `${processes}p`;
   const figures: Figure[] = [];
   for (const [name, rs] of results) {
+    const samples = (key: keyof WrkResult) => rs.map((r) => r[key]);
     figures.push(
-      figure(
-        `${label} ${name}: throughput`,
-        'req/s',
-        rs.map((r) => r.requestsPerSecond),
-      ),
-      figure(
-        `${label} ${name}: p50`,
-        'ms',
-        rs.map((r) => r.p50Ms),
-      ),
-      figure(
-        `${label} ${name}: p99`,
-        'ms',
-        rs.map((r) => r.p99Ms),
-      ),
+      figure(`${label} ${name}: throughput`, 'req/s', samples('requestsPerSecond')),
+      figure(`${label} ${name}: p50`, 'ms', samples('p50Ms')),
+      figure(`${label} ${name}: p99`, 'ms', samples('p99Ms')),
     );
   }
-  /** Per round: the router's figure over another target's in the same round. */
-  const ratio = (other: string, key: 'requestsPerSecond' | 'p99Ms') =>
-    of('router').map((r, i) => r[key] / ((of(other)[i] as WrkResult)[key] as number));
+  /** Per round: one target's figure over another's in the same round. */
+  const ratio = (a: string, b: string, key: 'requestsPerSecond' | 'p99Ms') =>
+    of(a).map((r, i) => r[key] / ((of(b)[i] as WrkResult)[key] as number));
+  const rps = 'requestsPerSecond';
   figures.push(
+    figure(`${label} router/pipe throughput (bar ≥ 0.8)`, 'ratio', ratio('router', 'pipe', rps)),
+    figure(`${label} router/pipe p99 (bar ≤ 2)`, 'ratio', ratio('router', 'pipe', 'p99Ms')),
+    figure(`${label} router/nginx throughput`, 'ratio', ratio('router', 'nginx', rps)),
+    figure(`${label} router/nginx p99`, 'ratio', ratio('router', 'nginx', 'p99Ms')),
+    // What limits the router: http-proxy-3 by itself, and the router's work on http.request.
+    figure(`${label} http-proxy/pipe throughput`, 'ratio', ratio('http-proxy', 'pipe', rps)),
+    figure(`${label} http-request/pipe throughput`, 'ratio', ratio('http-request', 'pipe', rps)),
     figure(
-      `${label} router/pipe throughput (bar ≥ 0.8)`,
+      `${label} router/http-request throughput`,
       'ratio',
-      ratio('pipe', 'requestsPerSecond'),
+      ratio('router', 'http-request', rps),
     ),
-    figure(`${label} router/pipe p99 (bar ≤ 2)`, 'ratio', ratio('pipe', 'p99Ms')),
-    figure(`${label} router/nginx throughput`, 'ratio', ratio('nginx', 'requestsPerSecond')),
-    figure(`${label} router/nginx p99`, 'ratio', ratio('nginx', 'p99Ms')),
   );
   return figures;
 }
