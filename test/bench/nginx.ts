@@ -39,6 +39,10 @@ ${http}
 `;
 }
 
+/** A string for inside '…' in nginx's config (its parser knows these escapes). */
+const nginxString = (s: string) =>
+  s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n');
+
 /**
  * The backend: a small fixed body from memory, no access log. Connections
  * are kept as long as clients want (nginx closes one every 1000 requests by
@@ -56,7 +60,7 @@ export function staticConfig(dir: string, o: { port: number; workers: number; bo
     keepalive_timeout 75s;
     location / {
       default_type text/plain;
-      return 200 '${o.body}';
+      return 200 '${nginxString(o.body)}';
     }
   }`,
   );

@@ -6,7 +6,8 @@
 //   pipe     wrk → a plain node:http pipe with a keep-alive agent, its own
 //            process: the ceiling for a Node.js data path;
 //   router   wrk → Berth's router (proxy/main.ts, the real service, with Redis,
-//            an app whose route points at the backend, its headers and metrics);
+//            an app whose route points at the backend, its headers and metrics;
+//            it listens on every interface, as in production, on a free port);
 //   nginx    wrk → Debian's nginx configured as Dokku configures it;
 // and, to tell what limits the router:
 //   http-proxy    the pipe's job done by http-proxy-3's proxy.web alone;
@@ -15,11 +16,12 @@
 // gets the same number of processes (BERTH_ROUTER_PROCESSES, cluster workers,
 // nginx's worker_processes): 1, as the issue's reference figures, then 2.
 //
-// The backend is Debian's nginx answering a small fixed body from memory:
-// 75–80k req/s on one core here, 7× what a Node.js proxy forwards, and the
-// cheapest answer per request, which leaves the most of the 2 cores to the
-// proxy under test (wrk and the backend share them with it). A Node.js
-// backend would cost about as much CPU per request as the proxy itself.
+// The backend is Debian's nginx answering a small fixed body from memory
+// (one worker per CPU thread): 75–80k req/s on one core here, 7× what a
+// Node.js proxy forwards, and the cheapest answer per request, which leaves
+// the most of the 2 cores to the proxy under test (wrk and the backend share
+// them with it). A Node.js backend would cost about as much CPU per request
+// as the proxy itself and blur the comparison.
 //
 // The bar (the router issue): at least 0.8× the pipe's throughput with a p99
 // no more than 2× the pipe's.
@@ -49,7 +51,7 @@ const PROCESS_COUNTS = [1, 2];
 const APP = 'bench';
 const DOMAIN = 'berth.test';
 const HOST = `${APP}.${DOMAIN}`;
-const BODY = 'Hello from the benchmark backend: a small static body, 64 bytes.\n'.slice(0, 64);
+const BODY = `${'b'.repeat(63)}\n`;
 /** Programs the scenario runs → their Debian packages. */
 const PROGRAMS = { wrk: 'wrk', nginx: 'nginx', 'redis-server': 'redis-server' };
 const VARIANTS = fileURLToPath(new URL('../proxy-variants.ts', import.meta.url));
@@ -61,7 +63,7 @@ interface Target {
 
 export const proxyScenario: Scenario = {
   name: 'proxy',
-  description: `wrk, ${CONNECTIONS} connections: direct vs plain node pipe vs Berth's router vs nginx (Dokku's config), ${ROUNDS} rounds × ${SECONDS} s, ${PROCESS_COUNTS.join(' and ')} process(es) each`,
+  description: `wrk, ${CONNECTIONS} connections: direct, plain node pipe, http-proxy-3 alone, the router's path on http.request, Berth's router, nginx (Dokku's config); ${ROUNDS} rounds × ${SECONDS} s, ${PROCESS_COUNTS.join(' and ')} process(es) each`,
   async run(log) {
     await ensurePackages({
       progress: createProgress(process.stderr),
