@@ -1,6 +1,7 @@
 // The Debian packages Berth runs on, installed when a program they provide is
 // missing. Checking for the programs (not asking dpkg) keeps a warm start fast
 // and lets an operator provide them any other way.
+import { rm, writeFile } from 'node:fs/promises';
 import { BerthError } from '../../services/core/errors.ts';
 import { findProgram } from '../../services/core/programs.ts';
 import type { Progress } from './progress.ts';
@@ -33,7 +34,21 @@ export interface EnsurePackagesOptions {
   searchPath: string;
   isRoot: boolean;
   programs?: Readonly<Record<string, string>>;
+  /**
+   * Package → the system service it ships, which must stay off: not started
+   * by the install, not enabled at boot (a benchmark's nginx must never hold
+   * port 80, where Berth's router listens). Only the services of packages
+   * this call installs are touched; an operator's own stay as they are.
+   */
+  keepStopped?: Readonly<Record<string, string>>;
 }
+
+/**
+ * invoke-rc.d and deb-systemd-invoke ask this program before a maintainer
+ * script starts a service; exit code 101 means "not now"
+ * (/usr/share/doc/init-system-helpers/README.policy-rc.d).
+ */
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
 
 /** Installs what is missing with apt-get; a no-op taking milliseconds when nothing is. */
 export async function ensurePackages(o: EnsurePackagesOptions): Promise<string[]> {
@@ -53,12 +68,41 @@ export async function ensurePackages(o: EnsurePackagesOptions): Promise<string[]
     step.fail(reason);
     throw new BerthError('BERTH_E_INSTALL', { packages, reason });
   }
-  const install = await run('apt-get', [...aptOpts, 'install', '-y', ...missing], { step, env });
+  const services = missing.flatMap((p) => o.keepStopped?.[p] ?? []);
+  // An existing policy is the operator's and stays; ours goes after the install.
+  const holdServices =
+    services.length > 0 &&
+    (await writeFile(POLICY_RC_D, '#!/bin/sh\nexit 101\n', { mode: 0o755, flag: 'wx' }).then(
+      () => true,
+      () => false,
+    ));
+  const install = await run('apt-get', [...aptOpts, 'install', '-y', ...missing], {
+    step,
+    env,
+  }).finally(() => (holdServices ? rm(POLICY_RC_D, { force: true }) : undefined));
   if (install.code !== 0) {
     const reason = install.tail.filter((l) => /^E:/.test(l)).at(-1) ?? install.tail.at(-1) ?? '';
     step.fail(reason);
     throw new BerthError('BERTH_E_INSTALL', { packages, reason });
   }
+  for (const service of services) await keepOff(service, o.searchPath, env);
   step.done(`installed ${packages}`);
   return missing;
+}
+
+/**
+ * Stops a service (in case an operator's policy let the install start it)
+ * and takes it out of boot, where the package's postinst enabled it. Each
+ * tool may be missing or find nothing to do; neither is an error.
+ */
+async function keepOff(service: string, searchPath: string, env: NodeJS.ProcessEnv) {
+  // invoke-rc.d stops it under systemd or SysV init alike.
+  const tools: [string, string[]][] = [
+    ['invoke-rc.d', [service, 'stop']],
+    ['systemctl', ['disable', `${service}.service`]],
+    ['update-rc.d', [service, 'disable']],
+  ];
+  for (const [tool, args] of tools) {
+    if ((await findProgram(tool, searchPath)) !== undefined) await run(tool, args, { env });
+  }
 }

@@ -9,6 +9,7 @@ import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
+import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
@@ -21,6 +22,7 @@ const SCENARIOS: readonly Scenario[] = [
   nodeBuildScenario,
   redeployScenario,
   rolloutScenario,
+  proxyScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -258,6 +258,43 @@ describe('headers', () => {
     assert.match(sent['x-request-id'] as string, /^[0-9a-f-]{36}$/);
   });
 
+  test("the client's Connection decides the client side: close is answered and done, keep-alive kept", async () => {
+    // The backend keeps its connection to the router open either way.
+    const a = await startBackend('a', (req, res) => {
+      req.resume();
+      res.setHeader('connection', 'keep-alive');
+      res.end('{"name":"a"}');
+    });
+    const name = await app([a.address]);
+    /** One raw request; what came back before the router closed, or 300 ms passed. */
+    const raw = (head: string) =>
+      new Promise<{ text: string; closed: boolean }>((resolve, reject) => {
+        const s = net.connect(router.port, '127.0.0.1', () =>
+          s.write(`${head}\r\nHost: ${name}.berth.test\r\n\r\n`),
+        );
+        let text = '';
+        s.on('data', (d) => {
+          text += d;
+        });
+        s.on('end', () => resolve({ text, closed: true }));
+        s.on('error', reject);
+        setTimeout(() => {
+          s.destroy();
+          resolve({ text, closed: false });
+        }, 300);
+      });
+    const close = await raw('GET / HTTP/1.1\r\nConnection: close');
+    assert.match(close.text, /^HTTP\/1\.1 200 /);
+    assert.match(close.text, /\r\nconnection: close\r\n/i);
+    assert.ok(close.closed, 'the router closes the connection the client asked to close');
+    const http10 = await raw('GET / HTTP/1.0');
+    assert.match(http10.text, /\r\nconnection: close\r\n/i);
+    assert.ok(http10.closed);
+    const keep = await raw('GET / HTTP/1.1');
+    assert.match(keep.text, /\r\nconnection: keep-alive\r\n/i);
+    assert.ok(!keep.closed);
+  });
+
   test('oversized headers: 431; a malformed request line: 400; the router goes on', async () => {
     const a = await startBackend('a');
     const name = await app([a.address]);
