@@ -28,6 +28,8 @@ import { type Backend, markFailed, pickBackend, type RouteTable } from './route-
  * rarely sent on a socket the backend is closing.
  */
 const UPSTREAM_IDLE_MS = 1900;
+/** A backend that takes longer to accept a connection is taken as down (Heroku's router: 5 s). */
+const CONNECT_TIMEOUT_MS = 5000;
 /** Attempts per request: the first plus retries to other instances. */
 const MAX_ATTEMPTS = 3;
 /** Name the status page's requests are counted under. */
@@ -63,6 +65,8 @@ interface Exchange {
   backend: Backend | undefined;
   proxyReq: http.ClientRequest | undefined;
   timedOut: boolean;
+  /** The attempt's connection was not made within CONNECT_TIMEOUT_MS. */
+  connectTimedOut: boolean;
   /** Set when the router ends the exchange itself (an error page, a cut response). */
   status: number | undefined;
 }
@@ -89,6 +93,7 @@ export function createRouter(o: RouterOptions): Router {
     scheduling: 'lifo',
     maxFreeSockets: 1024,
   });
+  const connectMs = Math.min(CONNECT_TIMEOUT_MS, o.upstreamTimeoutMs);
   const proxy = createProxyServer({
     agent,
     // The router writes the response head itself (the 'proxyRes' listener):
@@ -105,9 +110,24 @@ export function createRouter(o: RouterOptions): Router {
     if (!x) return;
     x.proxyReq = proxyReq;
     proxyReq.setTimeout(o.upstreamTimeoutMs, () => {
-      x.timedOut = true;
+      // Never connected is a backend down (502), not one too slow (504).
+      if (proxyReq.socket?.connecting) x.connectTimedOut = true;
+      else x.timedOut = true;
       proxyReq.destroy();
     });
+    // An address with nothing behind it any more (a container gone with the
+    // Engine) drops packets: without this the request would wait for the
+    // upstream timeout instead of going to another instance.
+    const socket = proxyReq.socket;
+    if (socket?.connecting) {
+      const timer = setTimeout(() => {
+        x.connectTimedOut = true;
+        proxyReq.destroy();
+      }, connectMs);
+      const clear = () => clearTimeout(timer);
+      socket.once('connect', clear);
+      socket.once('close', clear);
+    }
   });
   proxy.on('proxyRes', (proxyRes, req, res) => {
     const x = (req as RoutedRequest)[EXCHANGE];
@@ -141,6 +161,7 @@ export function createRouter(o: RouterOptions): Router {
     x.backend = backend;
     x.proxyReq = undefined;
     x.timedOut = false;
+    x.connectTimedOut = false;
     proxy.web(
       req,
       res,
@@ -159,7 +180,7 @@ export function createRouter(o: RouterOptions): Router {
     // A late error from an attempt already given up on.
     if (x.backend !== backend || x.status !== undefined) return;
     if (res.destroyed || req.socket.destroyed) return; // the client left; 'close' counts it
-    const code = err.code ?? '';
+    const code = x.connectTimedOut ? 'ETIMEDOUT' : (err.code ?? '');
     if (x.timedOut) {
       finish(res, x, 504, `${x.app} did not answer within ${o.upstreamTimeoutMs / 1000} s`);
       return;
@@ -192,7 +213,12 @@ export function createRouter(o: RouterOptions): Router {
       }
     }
     o.log.warn({ app: x.app, backend: backend.address, code, id: x.id }, 'backend unreachable');
-    finish(res, x, 502, `${x.app} did not accept the connection (${code || err.message})`);
+    finish(
+      res,
+      x,
+      502,
+      `${x.app} did not accept the connection (${x.connectTimedOut ? `no answer within ${connectMs / 1000} s` : code || err.message})`,
+    );
   }
 
   function onRequest(req: RoutedRequest, res: ServerResponse): void {
@@ -210,6 +236,7 @@ export function createRouter(o: RouterOptions): Router {
       backend: undefined,
       proxyReq: undefined,
       timedOut: false,
+      connectTimedOut: false,
       status: undefined,
     };
     req[EXCHANGE] = x;

@@ -10,7 +10,8 @@ import { Store } from '../core/store/index.ts';
 import { logArchiveOf } from '../deployer/app-logs.ts';
 import { deployBuilds } from '../deployer/deploy.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
-import { RECONCILE_INTERVAL_MS, reconcile } from '../deployer/reconcile.ts';
+import { reconcile } from '../deployer/reconcile.ts';
+import { startReconciler } from '../deployer/reconciler.ts';
 import { tryAppLock } from './app-lock.ts';
 import { removeStaleWorkDirs } from './source.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
@@ -69,34 +70,20 @@ export async function start(
       log,
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');
-    // Then again and again, app by app under its lock: what the Engine lost
-    // or moved while Berth runs comes back and is routed.
-    let reconciling = false;
-    const again = setInterval(() => {
-      if (reconciling) return;
-      reconciling = true;
-      reconcile({
-        store,
-        scheduler,
-        log,
-        lock: (app) => tryAppLock(connection, config.redisPrefix, app),
-        drainMs: config.drainTimeoutMs,
-      })
-        .then((r) => {
-          if (r.failed.length + r.stopped + r.started + r.rerouted.length > 0) {
-            log.info(r, 'apps reconciled with their releases');
-          }
-        })
-        .catch((e: unknown) => log.warn({ err: e }, 'reconcile failed'))
-        .finally(() => {
-          reconciling = false;
-        });
-    }, RECONCILE_INTERVAL_MS);
-    again.unref();
+    // Then while Berth runs, app by app under its lock: what the Engine lost,
+    // restarted or moved comes back and is routed.
+    const reconciler = startReconciler({
+      store,
+      scheduler,
+      docker,
+      log,
+      lock: (app) => tryAppLock(connection, config.redisPrefix, app),
+      drainMs: config.drainTimeoutMs,
+    });
     return {
       endpoints: [],
       async stop() {
-        clearInterval(again);
+        reconciler.stop();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});

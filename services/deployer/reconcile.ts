@@ -6,14 +6,18 @@
 //     succeeded) are leftovers of such a rollout, or of one that was never
 //     cleaned up: they are stopped;
 //   - instances the current release's formation asks for and that are gone
-//     (removed, or lost with the Engine's state) are started again;
+//     (removed, or lost with the Engine's state), or exited with nothing to
+//     restart them, are started again;
 //   - the route table is rebuilt from the current release's web instances
 //     that actually run. Healthy instances are left alone;
 //   - process types ps:stop stopped stay stopped.
-// The builder service runs this before it takes builds, and then every
-// RECONCILE_INTERVAL_MS with each app's build lock (an app whose push or
-// change is under way is skipped), so containers the Engine lost or moved
-// (a dockerd restart gives them new addresses) are routed again.
+// The builder service runs this before it takes builds, then for an app as
+// soon as the Engine reports one of its containers started or died
+// (./engine-events.ts), for every app when the Engine comes back after a
+// restart, and every RECONCILE_INTERVAL_MS in any case; each time with the
+// app's build lock (an app whose push or change is under way is skipped).
+// So containers the Engine lost or moved (a dockerd restart gives them new
+// addresses) are routed again within moments.
 import type { Redis } from 'ioredis';
 import { errorLine } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -53,11 +57,14 @@ export interface ReconcileDeps {
    * start, before any build runs): every app is reconciled.
    */
   lock?: (app: string) => Promise<{ release(): Promise<void> } | undefined>;
+  /** Only these apps (the Engine said their containers changed); absent: every app. */
+  apps?: readonly string[];
 }
 
 export async function reconcile(d: ReconcileDeps): Promise<ReconcileResult> {
   const result: ReconcileResult = { failed: [], stopped: 0, started: 0, rerouted: [] };
-  for (const app of await d.store.apps.names()) {
+  const all = await d.store.apps.names();
+  for (const app of d.apps ? all.filter((a) => d.apps?.includes(a)) : all) {
     const lock = d.lock ? await d.lock(app) : undefined;
     if (d.lock && !lock) continue;
     try {
@@ -129,6 +136,15 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
     await scheduler.stop(drop);
     r.stopped++;
     mine.splice(mine.indexOf(twin), 1, keep);
+  }
+  // An instance that exited and is not restarting has nothing to bring it
+  // back (the Engine was killed under it, or stopped it), and one created but
+  // never started is a start cut short (with the app's lock held, no rollout
+  // of Berth's is starting it): both are replaced below.
+  for (const i of mine.filter((x) => x.state === 'exited' || x.state === 'starting')) {
+    await scheduler.stop(i);
+    r.stopped++;
+    mine.splice(mine.indexOf(i), 1);
   }
   const running: Instance[] = mine.filter((i) => i.state === 'running');
   for (const [type, count] of Object.entries(current.formation)) {

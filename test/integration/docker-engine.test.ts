@@ -3,21 +3,14 @@
 // other test files), and a private dockerd of this file's own (its own
 // socket, pid file, data and exec roots) that is killed and restarted.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { describe, type TestContext, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type DockerEngine,
-  ensureDockerEngine,
-  type LocalEngineLayout,
-} from '../../infra/bootstrap/docker-engine.ts';
+import { ensureDockerEngine } from '../../infra/bootstrap/docker-engine.ts';
 import { silentProgress } from '../../infra/bootstrap/progress.ts';
-import { runOk } from '../../infra/bootstrap/run.ts';
 import {
   CLIENT_MAX_API_VERSION,
   compareApiVersions,
@@ -30,6 +23,7 @@ import {
 import { BerthError } from '../../services/core/errors.ts';
 import { ensureTestDockerEngine, testDockerTarget } from '../harness/docker.ts';
 import { freePort } from '../harness/ports.ts';
+import { privateEngine } from '../harness/private-engine.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -136,38 +130,7 @@ describe('pingDocker and DOCKER_HOST', () => {
 });
 
 describe('a private dockerd', { skip: !isRoot && 'needs root' }, () => {
-  // Its own socket, pid file, roots and bridge, and no iptables rules, so it
-  // leaves the shared engine alone. (Not --bridge=none: that makes dockerd
-  // delete docker0, the shared engine's bridge.) Stopped and removed when the
-  // test ends, with the bind mount dockerd puts on its data root (left behind
-  // when dockerd is killed) and the bridge.
-  const made = async (t: TestContext) => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-dockerd-'));
-    const bridge = `berth${randomBytes(4).toString('hex')}`;
-    const engines: DockerEngine[] = [];
-    t.after(async () => {
-      for (const e of engines) if (e.startedByUs) await e.stop();
-      const mounts = (await readFile('/proc/mounts', 'utf8'))
-        .split('\n')
-        .map((l) => l.split(' ')[1] ?? '')
-        .filter((m) => m.startsWith(`${dir}/`))
-        .reverse();
-      for (const m of mounts) await runOk('umount', ['--lazy', m]);
-      await rm(dir, { recursive: true, force: true });
-      await runOk('ip', ['link', 'del', bridge]);
-    });
-    await runOk('ip', ['link', 'add', bridge, 'type', 'bridge']);
-    // An address from the benchmarking range, which no engine hands out.
-    await runOk('ip', ['addr', 'add', '198.18.251.1/24', 'dev', bridge]);
-    const layout: LocalEngineLayout = {
-      socketPath: path.join(dir, 'docker.sock'),
-      pidFile: path.join(dir, 'docker.pid'),
-      dataRoot: path.join(dir, 'data'),
-      execRoot: path.join(dir, 'exec'),
-      extraArgs: [`--bridge=${bridge}`, '--iptables=false', '--ip-masq=false'],
-    };
-    return { dir, layout, engines, config: { dockerHost: `unix://${layout.socketPath}` } };
-  };
+  const made = privateEngine;
 
   test('starts, survives a kill -9 (stale pid files), and stops', async (t) => {
     const { dir, layout, config, engines } = await made(t);

@@ -2,6 +2,7 @@
 // real Redis, real HTTP backends on loopback: routing by Host, route changes
 // by pub/sub, passive health, timeouts, error pages, headers, websockets.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -172,6 +173,41 @@ describe('failures of backends', () => {
     const r = await request(router.port, `${name}.berth.test`);
     assert.equal(r.status, 502);
     assert.match(r.body, new RegExp(`${name} did not accept the connection \\(ECONNREFUSED\\)`));
+  });
+
+  test('an address that never accepts (SYNs dropped): 502 after the connect timeout (5 s, or a shorter upstream one)', async (t) => {
+    // A real full accept queue: a listener with a backlog of 1, frozen by
+    // SIGSTOP, its queue filled; the kernel then drops further SYNs.
+    const listener = spawn(
+      process.execPath,
+      [
+        '-e',
+        "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { process.stdout.write(String(this.address().port) + '\\n'); })",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    t.after(() => listener.kill('SIGKILL'));
+    const port = Number(
+      await new Promise<string>((r) => listener.stdout.once('data', (d) => r(String(d)))),
+    );
+    listener.kill('SIGSTOP');
+    const fillers = Array.from({ length: 4 }, () =>
+      net.connect(port, '127.0.0.1').on('error', () => {}),
+    );
+    t.after(() => {
+      for (const f of fillers) f.destroy();
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const name = await app();
+    await setRoutes(redis, prefix, name, 1, [`127.0.0.1:${port}`]);
+    const t0 = performance.now();
+    let r = await request(router.port, `${name}.berth.test`);
+    while (r.status === 503) r = await request(router.port, `${name}.berth.test`);
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 502);
+    // This router's BERTH_UPSTREAM_TIMEOUT is 1 s.
+    assert.match(r.body, /did not accept the connection \(no answer within 1 s\)/);
+    assert.ok(ms > 900 && ms < 4000, `${Math.round(ms)} ms`);
   });
 
   test('a backend that does not answer in BERTH_UPSTREAM_TIMEOUT: 504', async () => {

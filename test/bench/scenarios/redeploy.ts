@@ -5,12 +5,12 @@
 // — pair by pair in one run. Berth runs under `npm start` with its own data
 // directory and Redis; the push goes over SSH with the real OpenSSH client.
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { berthWithApp } from '../../harness/berth-app.ts';
 import { testDocker } from '../../harness/docker.ts';
-import { benchApp } from '../berth-app.ts';
 import { figure, type Scenario } from '../scenario.ts';
 
 const run = promisify(execFile);
@@ -34,12 +34,16 @@ export const redeployScenario: Scenario = {
   description: `Node.js app, one file changed: git push to new content served by the router vs docker build + docker run + first answer, ${PAIRS} pairs`,
   async run(log) {
     const { docker } = await testDocker();
-    const b = await benchApp('redeploy', { BERTH_DRAIN_TIMEOUT: '0' });
+    const b = await berthWithApp('redeploy', { BERTH_DRAIN_TIMEOUT: '0' });
     const plainImage = `${b.app}-plain`;
     const plainContainers: string[] = [];
     try {
       // The first push: Node.js is fetched, the runtime image made (not measured).
       await b.push();
+      // server.js answering with the marker in its body.
+      const server = await readFile(path.join(b.work, 'server.js'), 'utf8');
+      const change = (marker: string) =>
+        b.commitFile('server.js', server.replace('node-plain on', `${marker} node-plain on`));
       const runtime = (
         await docker.listImages({ filters: { reference: ['berth/runtime-node'] } })
       ).flatMap((i) => i.RepoTags ?? [])[0];
@@ -72,7 +76,7 @@ export const redeployScenario: Scenario = {
       const plainMs: number[] = [];
       const ratios: number[] = [];
       for (let i = 1; i <= PAIRS; i++) {
-        await b.change(`berth-${i}`);
+        await change(`berth-${i}`);
         const bm = await berth(`berth-${i}`);
         const pm = await plain(`berth-${i}`);
         berthMs.push(bm);

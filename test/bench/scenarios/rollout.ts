@@ -4,9 +4,10 @@
 // changed 5 times by config:set, and scaled web=1→4→1. Every request is
 // counted to the phase it started in; the goal is no failed request at all,
 // and the p99 during each phase is set against the p99 with nothing changing.
-
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { berthWithApp } from '../../harness/berth-app.ts';
 import { startLoad } from '../../harness/load.ts';
-import { benchApp } from '../berth-app.ts';
 import { type Figure, figure, type Scenario } from '../scenario.ts';
 
 const CONNECTIONS = 8;
@@ -20,9 +21,13 @@ export const rolloutScenario: Scenario = {
   async run(log) {
     // Replaced instances drain 5 s: ten redeploys in a row would otherwise
     // keep ten releases' containers alive at once on a 2-core machine.
-    const b = await benchApp('rollout', { BERTH_DRAIN_TIMEOUT: '5s' });
+    const b = await berthWithApp('rollout', { BERTH_DRAIN_TIMEOUT: '5s' });
     try {
       await b.push();
+      // server.js answering with the marker in its body.
+      const server = await readFile(path.join(b.work, 'server.js'), 'utf8');
+      const change = (marker: string) =>
+        b.commitFile('server.js', server.replace('node-plain on', `${marker} node-plain on`));
       await b.untilServed('node-plain on');
       const load = startLoad({
         port: b.routerPort,
@@ -39,7 +44,7 @@ export const rolloutScenario: Scenario = {
       await new Promise((r) => setTimeout(r, QUIET_MS));
       load.phase('redeploys');
       for (let i = 1; i <= REDEPLOYS; i++) {
-        await b.change(`v-${i}`);
+        await change(`v-${i}`);
         await timed(`redeploy ${i}`, async () => {
           await b.push();
           await b.untilServed(`v-${i}`);

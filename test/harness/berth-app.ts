@@ -1,21 +1,23 @@
 // A running Berth (`npm start`, its own data directory and Redis) with one
-// Node.js app pushed over SSH by the real OpenSSH client and served by the
-// router: what the deploy benchmarks start from.
+// app from test/fixtures/apps checked out, pushed over SSH by the real
+// OpenSSH client and served by the router: what the deploy benchmarks and
+// end-to-end tests start from.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { FIXTURE_APPS_DIR } from '../harness/buildpacks.ts';
-import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
-import { type Platform, platformKnownHosts, startPlatform } from '../harness/platform.ts';
-import { request } from '../harness/router.ts';
-import { opensshArgs, opensshCommand } from '../harness/ssh.ts';
-import { makeKeyPair } from '../harness/ssh-keys.ts';
+import { connectDocker } from '../../services/core/docker.ts';
+import { FIXTURE_APPS_DIR } from './buildpacks.ts';
+import { removeAppFromEngine, testDockerTarget } from './docker.ts';
+import { type Platform, platformKnownHosts, startPlatform } from './platform.ts';
+import { request } from './router.ts';
+import { opensshArgs, opensshCommand } from './ssh.ts';
+import { makeKeyPair } from './ssh-keys.ts';
 
 const run = promisify(execFile);
 
-export interface BenchApp {
+export interface BerthWithApp {
   platform: Platform;
   dir: string;
   app: string;
@@ -27,8 +29,8 @@ export interface BenchApp {
   git(...args: string[]): Promise<{ stdout: string }>;
   /** `git push deploy main`; rejects when the push fails. */
   push(): Promise<void>;
-  /** Commits server.js answering with `marker` in its body. */
-  change(marker: string): Promise<void>;
+  /** Writes a file of the checkout (relative path) and commits it. */
+  commitFile(file: string, content: string): Promise<void>;
   /** A Berth command over SSH as the admin; rejects when it fails. */
   command(...args: string[]): Promise<string>;
   /** Polls the router until the app's body contains `marker`. */
@@ -36,7 +38,12 @@ export interface BenchApp {
   close(): Promise<void>;
 }
 
-export async function benchApp(label: string, env: Record<string, string> = {}): Promise<BenchApp> {
+export async function berthWithApp(
+  label: string,
+  env: Record<string, string> = {},
+  /** A folder of test/fixtures/apps. */
+  fixture = 'node-plain',
+): Promise<BerthWithApp> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `berth-bench-${label}-`));
   const app = `${label}${Math.random().toString(36).slice(2, 6)}`;
   const admin = await makeKeyPair(dir, 'admin');
@@ -46,7 +53,7 @@ export async function benchApp(label: string, env: Record<string, string> = {}):
   });
   const knownHosts = await platformKnownHosts(platform, path.join(dir, 'known_hosts'));
   const work = path.join(dir, app);
-  await cp(path.join(FIXTURE_APPS_DIR, 'node-plain'), work, { recursive: true });
+  await cp(path.join(FIXTURE_APPS_DIR, fixture), work, { recursive: true });
   const git = (...args: string[]) => run('git', args, { cwd: work });
   await git('init', '-q', '-b', 'main');
   await git('config', 'user.email', 'b@b');
@@ -56,7 +63,6 @@ export async function benchApp(label: string, env: Record<string, string> = {}):
   await git('remote', 'add', 'deploy', `ssh://berth@127.0.0.1:${sshPort}/${app}`);
   await git('add', '-A');
   await git('commit', '-qm', 'first');
-  const server = await readFile(path.join(work, 'server.js'), 'utf8');
   const routerPort = Number(platform.env.BERTH_HTTP_PORT);
   const host = `${app}.localhost`;
 
@@ -77,12 +83,10 @@ export async function benchApp(label: string, env: Record<string, string> = {}):
     host,
     git,
     push,
-    async change(marker) {
-      await writeFile(
-        path.join(work, 'server.js'),
-        server.replace('node-plain on', `${marker} node-plain on`),
-      );
-      await git('commit', '-qam', marker);
+    async commitFile(file, content) {
+      await writeFile(path.join(work, file), content);
+      await git('add', file);
+      await git('commit', '-qm', `change ${file}`);
     },
     async command(...args) {
       const { stdout } = await run('ssh', [
@@ -102,7 +106,10 @@ export async function benchApp(label: string, env: Record<string, string> = {}):
       throw new Error(`${marker} was not served within ${limitMs} ms`);
     },
     async close() {
-      const { docker } = await testDocker();
+      // The platform's own engine (a test may give it a private one).
+      const { docker } = await connectDocker({
+        dockerHost: platform.env.DOCKER_HOST ?? testDockerTarget().dockerHost,
+      });
       await platform.stop();
       await platform.stopRedis();
       await removeAppFromEngine(docker, app);
