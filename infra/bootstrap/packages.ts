@@ -17,6 +17,14 @@ export const REQUIRED_PROGRAMS: Readonly<Record<string, string>> = {
   'ssh-keygen': 'openssh-client',
 };
 
+/**
+ * Package → its system service, kept off when Berth installs the package:
+ * Berth runs its own redis-server (AOF, under the data directory), and the
+ * package's own on 6379 would stand in its place at the default REDIS_URL,
+ * without AOF.
+ */
+export const KEEP_STOPPED: Readonly<Record<string, string>> = { 'redis-server': 'redis-server' };
+
 /** The packages whose programs are missing, in a stable order. */
 export async function missingPackages(
   searchPath: string,
@@ -37,8 +45,9 @@ export interface EnsurePackagesOptions {
   /**
    * Package → the system service it ships, which must stay off: not started
    * by the install, not enabled at boot (a benchmark's nginx must never hold
-   * port 80, where Berth's router listens). Only the services of packages
-   * this call installs are touched; an operator's own stay as they are.
+   * port 80, where Berth's router listens), besides KEEP_STOPPED. Only the
+   * services of packages this call installs are touched; an operator's own
+   * stay as they are.
    */
   keepStopped?: Readonly<Record<string, string>>;
 }
@@ -68,7 +77,8 @@ export async function ensurePackages(o: EnsurePackagesOptions): Promise<string[]
     step.fail(reason);
     throw new BerthError('BERTH_E_INSTALL', { packages, reason });
   }
-  const services = missing.flatMap((p) => o.keepStopped?.[p] ?? []);
+  const keep = { ...KEEP_STOPPED, ...o.keepStopped };
+  const services = missing.flatMap((p) => keep[p] ?? []);
   // An existing policy is the operator's and stays; ours goes after the install.
   const holdServices =
     services.length > 0 &&
