@@ -4,9 +4,23 @@ import { streamLines } from '../../services/core/docker-exec.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
-import { appLogs, formatLine, logArchiveOf } from '../../services/deployer/app-logs.ts';
+import {
+  appLogs,
+  archivedLines,
+  formatLine,
+  logArchiveOf,
+} from '../../services/deployer/app-logs.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import type { Command } from '../command.ts';
+
+/** -n: how many lines (default 100). */
+function lineCount(value: string | boolean | undefined): number {
+  const count = value === undefined ? 100 : Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 10_000) {
+    throw new BerthError('BERTH_E_USAGE', { reason: '-n takes a number of lines from 1 to 10000' });
+  }
+  return count;
+}
 
 export const logsCommands: readonly Command[] = [
   {
@@ -22,12 +36,7 @@ export const logsCommands: readonly Command[] = [
     arity: [0, 0],
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
-      const count = options.num === undefined ? 100 : Number(options.num);
-      if (!Number.isInteger(count) || count < 1 || count > 10_000) {
-        throw new BerthError('BERTH_E_USAGE', {
-          reason: '-n takes a number of lines from 1 to 10000',
-        });
-      }
+      const count = lineCount(options.num);
       const type = typeof options.ps === 'string' ? validate.processType(options.ps) : undefined;
       const docker = await createDockerClient(ctx.config());
       const scheduler = new DockerLocal(docker);
@@ -63,6 +72,36 @@ export const logsCommands: readonly Command[] = [
           }).catch(() => {});
         });
       await Promise.all(follows);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'logs:failed',
+    usage: 'APP [-n LINES]',
+    summary: 'the last failed deploy: why it failed, and what its new instances wrote',
+    access: { app: 'read' },
+    options: { num: { type: 'string', short: 'n' } },
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const count = lineCount(options.num);
+      const failed = await (await ctx.store()).releases.lastFailed(app.name);
+      if (!failed) {
+        ctx.stdout.write(`=====> ${app.name} has no failed deploy\n`);
+        return EXIT.ok;
+      }
+      ctx.stdout.write(
+        `=====> v${failed.version} of ${app.name} failed (${failed.description}, by ${failed.by}, ${failed.createdAt})\n`,
+      );
+      if (failed.error) ctx.stdout.write(` !     ${failed.error}\n`);
+      // Its instances were removed when it failed; their last lines were kept.
+      const archive = logArchiveOf(dataPaths(ctx.config().dataDir));
+      const lines = (await archivedLines(archive, app.name))
+        .filter((l) => l.release === failed.version)
+        .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0))
+        .slice(-count);
+      if (lines.length === 0) ctx.stdout.write('       (its instances wrote nothing)\n');
+      for (const l of lines) ctx.stdout.write(`${formatLine(l)}\n`);
       return EXIT.ok;
     },
   },

@@ -13,6 +13,7 @@ const summary = (r: Release) => ({
   createdAt: r.createdAt,
   image: r.image,
   status: r.status,
+  error: r.error,
   formation: r.formation,
 });
 
@@ -77,7 +78,7 @@ export const releasesCommands: readonly Command[] = [
       else {
         ctx.stdout.write(
           report(`${app.name} v${r.version}`, [
-            ['Status', r.status],
+            ['Status', r.error ? `${r.status}: ${r.error}` : r.status],
             ['Change', r.description],
             ['By', r.by],
             ['Created', r.createdAt],

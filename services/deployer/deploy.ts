@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { BuildResult } from '../builder/types.ts';
 import type { DeployRun } from '../builder/worker.ts';
+import { errorLine } from '../core/errors.ts';
 import type { Formation, Processes, Release, Store } from '../core/store/index.ts';
 import { type RolloutDeps, rollout } from './rollout.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -68,7 +69,9 @@ export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release):
       release,
     );
   } catch (e) {
-    await store.releases.setStatus(release.app, release.version, 'failed').catch(() => {});
+    await store.releases
+      .setStatus(release.app, release.version, 'failed', errorLine(e))
+      .catch(() => {});
     throw e;
   }
   await store.releases.setStatus(release.app, release.version, 'succeeded');

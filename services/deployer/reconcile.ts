@@ -85,7 +85,12 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   const prefix = store.keys.prefix;
   for (const release of await store.releases.list(app)) {
     if (release.status !== 'pending') continue;
-    await store.releases.setStatus(app, release.version, 'failed');
+    await store.releases.setStatus(
+      app,
+      release.version,
+      'failed',
+      'Berth stopped while this release was rolled out; the previous one kept running',
+    );
     r.failed.push(`${app} v${release.version}`);
   }
   const current = await store.releases.current(app);

@@ -243,6 +243,27 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     );
     const v3 = await new Store(redis, prefix).releases.get(app, 3);
     assert.equal(v3?.status, 'failed');
+    // logs:failed: the reason and the failed instance's own lines, kept after it was removed.
+    const failedLogs = await run(
+      'ssh',
+      [
+        ...opensshArgs({ port, key: admin.privatePath, knownHosts }),
+        'berth@127.0.0.1',
+        'logs:failed',
+        app,
+      ],
+      work,
+    );
+    assert.equal(failedLogs.code, 0, failedLogs.out);
+    assert.match(
+      failedLogs.out,
+      new RegExp(`^=====> v3 of ${app} failed \\(Deploy [0-9a-f]{7}, by admin, `, 'm'),
+    );
+    assert.match(
+      failedLogs.out,
+      /^ ! {5}web\.1 of app .* did not become ready: the process exited/m,
+    );
+    assert.match(failedLogs.out, /^\S+ app\[web\.1\]: cannot start$/m);
 
     // Ctrl-C: the builder (idle) stops with the rest.
     const stopped = await p.stop();

@@ -214,6 +214,8 @@ export const ReleaseSchema = z.object({
   by: named(validate.userName, 'user name'),
   createdAt: timestamp,
   status: z.enum(RELEASE_STATUSES),
+  /** Why a failed release failed (one line); null otherwise. */
+  error: nullable(z.string().max(1000)),
 });
 export type Release = z.output<typeof ReleaseSchema>;
 

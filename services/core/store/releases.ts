@@ -76,11 +76,13 @@ return {'ok', redis.call('HGETALL', key)}
 const setStatus = new Script(
   'releases.setStatus',
   `
-local app, version, status = ARGV[2], ARGV[3], ARGV[4]
+local app, version, status, err = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', K.release(app, version)) == 0 then
   return {'BERTH_E_RELEASE_NOT_FOUND', 'app', app, 'version', 'v' .. version}
 end
 redis.call('HSET', K.release(app, version), 'status', status)
+if err ~= '' then redis.call('HSET', K.release(app, version), 'error', err)
+else redis.call('HDEL', K.release(app, version), 'error') end
 return {'ok'}
 `,
 );
@@ -197,8 +199,11 @@ export class Releases {
     app: string,
     releaseVersion: number,
     releaseStatus: ReleaseStatus,
+    /** Why it failed: one line, kept with the release (logs:failed, releases:info). */
+    error?: string,
   ): Promise<void> {
-    const args = [validate.appName(app), version(releaseVersion), status(releaseStatus)];
+    const reason = (error ?? '').replace(/[\r\n]+/g, ' ').slice(0, 1000);
+    const args = [validate.appName(app), version(releaseVersion), status(releaseStatus), reason];
     await setStatus.run(this.ctx, args);
   }
 
@@ -222,6 +227,11 @@ export class Releases {
   /** The newest release, whatever its status. */
   async latest(app: string): Promise<Release | undefined> {
     return (await this.find(app, 1, ''))[0];
+  }
+
+  /** The newest release that failed (logs:failed). */
+  async lastFailed(app: string): Promise<Release | undefined> {
+    return (await this.find(app, 1, 'failed'))[0];
   }
 
   /** The newest succeeded release: what should be running. */
