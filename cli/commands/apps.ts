@@ -6,8 +6,10 @@ import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT, errorLine } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { moveInstances } from '../../services/deployer/release-change.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
+import { releaseRun } from '../release-run.ts';
 
 const sshUrl = (ctx: CommandContext) => {
   const c = ctx.config();
@@ -177,6 +179,7 @@ export const appsCommands: readonly Command[] = [
       const [to = ''] = args;
       await renameApp(await ctx.store(), app, to, dataPaths(ctx.config().dataDir));
       ctx.stdout.write(`-----> Renamed ${app.name} to ${to}\n`);
+      await moveInstances({ ...(await releaseRun(ctx)), app: to, from: app.name });
       ctx.stdout.write(`       git remote set-url deploy ${sshUrl(ctx)}/${to}\n`);
       return EXIT.ok;
     },

@@ -1,7 +1,7 @@
 // App lifecycle: the service functions behind apps:* (SSH, the local berth
 // command, and later the web API call these, never the store directly).
 
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { type PruneResult, removeAppArtifacts } from '../builder/retention.ts';
 import { type Actor, isAdmin } from '../core/actor.ts';
@@ -111,8 +111,10 @@ export async function destroyApp(
 }
 
 /**
- * Renames the app: its state in one step, then its git repository. A push
- * to the old name afterwards gets "does not exist", like any unknown app.
+ * Renames the app: its state in one step, then its git repository and its
+ * kept logs. A push to the old name afterwards gets "does not exist", like
+ * any unknown app. Refused while storage is mounted: volumes are named for
+ * the app, and the app under its new name would start on empty ones.
  */
 export async function renameApp(
   store: Store,
@@ -121,6 +123,12 @@ export async function renameApp(
   files: AppFiles,
 ): Promise<void> {
   validate.appName(to);
+  const { storage } = await store.apps.deploySettings(app.name);
+  if (storage.length > 0) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: `${app.name} has storage mounted (${storage.map((m) => `${m.name}:${m.path}`).join(', ')}), whose volumes are named for the app; copy the data out and storage:unmount first`,
+    });
+  }
   await store.apps.rename(app.name, to);
   try {
     await renameRepo(files, app.name, to);
@@ -128,6 +136,10 @@ export async function renameApp(
     // The files did not move: put the state back so the two still agree.
     await store.apps.rename(to, app.name).catch(() => {});
     throw e;
+  }
+  if (files.logs) {
+    const archive = logArchiveOf({ logs: files.logs });
+    await rename(appLogDir(archive, app.name), appLogDir(archive, to)).catch(() => {});
   }
 }
 

@@ -177,6 +177,21 @@ export async function startProcesses(c: ChangeDeps & { type?: string }): Promise
   });
 }
 
+/**
+ * After apps:rename: the app's instances again under its new name (their
+ * labels, names and network aliases carry it), rolled out as a restart; the
+ * router keeps sending the new name's traffic to the old instances until the
+ * new ones are ready (the route moved with the app), then they stop.
+ */
+export async function moveInstances(c: ChangeDeps & { from: string }): Promise<number> {
+  const scheduler = rolloutFor(c, c.signal).scheduler;
+  const old = (await scheduler.list(c.from)).filter((i) => i.instance > 0);
+  if (old.length === 0) return 0;
+  if ((await c.store.releases.current(c.app))?.image) await restart(c);
+  for (const i of old) await scheduler.stop(i);
+  return old.length;
+}
+
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])].sort();
 
 /** Runs `f` under the app's build lock (waiting for a build or change under way). */

@@ -51,6 +51,9 @@ export async function platformEnv(dataDir: string, extra: Record<string, string>
     BERTH_WEB_PORT: String(await freePort()),
     REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
     BERTH_REDIS_PREFIX: `berth-test-${path.basename(dataDir)}:`,
+    // One router process: test files run four at a time on two cores, and
+    // the router's own tests run two processes of it.
+    BERTH_ROUTER_PROCESSES: '1',
     ...extra,
   };
 }

@@ -308,6 +308,42 @@ describe('release commands on a running app', () => {
     );
   });
 
+  test('apps:rename moves running instances to the new name; refused while storage is mounted', async () => {
+    const renamed = `${app}n`;
+    after(() => removeAppFromEngine(docker, renamed));
+    const containersOf = async (name: string) =>
+      (await docker.listContainers({ filters: { label: [`berth.app=${name}`] } })).filter(
+        (c) => c.Labels['berth.instance'] !== '0',
+      );
+    const before = await containersOf(app);
+    assert.ok(before.length > 0);
+    const r = await run(ada, ['apps:rename', app, renamed]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`-----> Restarting every process of ${renamed}`));
+    assert.deepEqual(await containersOf(app), [], 'the old name runs nothing');
+    assert.equal((await containersOf(renamed)).length, before.length);
+    const entry = await getRoutes(redis, prefix, renamed);
+    const res = await fetch(`http://${entry?.backends[0]}/`, { signal: AbortSignal.timeout(5000) });
+    assert.match(await res.text(), /GREETING=later/);
+    assert.match(
+      (await run(ada, ['logs', renamed, '-n', '1000'])).stdout,
+      /"GET \/ HTTP\/1\.1" 200/,
+      'the kept logs moved with the app',
+    );
+
+    assert.equal((await run(ada, ['storage:mount', renamed, 'data:/data'])).code, 0);
+    const refused = await run(ada, ['apps:rename', renamed, app]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /has storage mounted \(data:\/data\).*storage:unmount first/);
+    assert.equal(
+      (await run(ada, ['storage:unmount', renamed, 'data:/data', '--no-restart'])).code,
+      0,
+    );
+    assert.notEqual((await run(ada, ['storage:unmount', renamed, 'data:/data'])).code, 0);
+    assert.equal((await run(ada, ['apps:rename', renamed, app])).code, 0);
+    assert.deepEqual(await containersOf(renamed), []);
+  });
+
   test('apps:destroy asks before it removes storage, separately from the name; --force keeps it', async () => {
     const volumeExists = async (name: string) =>
       docker
