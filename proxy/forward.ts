@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../services/core/log.ts';
 import { type ErrorStatus, sendError } from './error-pages.ts';
-import { requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
+import { forwardsAsSent, requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
 import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
 import { type Backend, markFailed, pickBackend, type RouteTable } from './route-table.ts';
 
@@ -165,7 +165,12 @@ export function createRouter(o: RouterOptions): Router {
     proxy.web(
       req,
       res,
-      { target: backend.target, buffer: x.attempts > 1 ? EMPTY_BODY() : undefined },
+      {
+        target: backend.target,
+        buffer: x.attempts > 1 ? EMPTY_BODY() : undefined,
+        // Spares http-proxy-3's `new URL` of the path where it would change nothing.
+        toProxy: forwardsAsSent(req.url),
+      },
       (err: NodeJS.ErrnoException) => failed(req, res, x, backend, err),
     );
   }
@@ -221,6 +226,13 @@ export function createRouter(o: RouterOptions): Router {
     );
   }
 
+  /** res's 'close' listener: the exchange's status and time go to the metrics. */
+  function recordExchange(this: ServerResponse): void {
+    const x = (this.req as RoutedRequest)[EXCHANGE] as Exchange;
+    const status = x.status ?? (this.writableFinished ? this.statusCode : CLIENT_ABORTED);
+    o.metrics.record(x.app, status, performance.now() - x.started);
+  }
+
   function onRequest(req: RoutedRequest, res: ServerResponse): void {
     const started = performance.now();
     const host = requestHost(req);
@@ -240,15 +252,9 @@ export function createRouter(o: RouterOptions): Router {
       status: undefined,
     };
     req[EXCHANGE] = x;
-    if (x.app !== '') {
-      // 'close' comes once; on() spares once()'s wrapper on every request.
-      res.on('close', () => {
-        const status = res.writableFinished
-          ? (x.status ?? res.statusCode)
-          : (x.status ?? CLIENT_ABORTED);
-        o.metrics.record(x.app, status, performance.now() - x.started);
-      });
-    }
+    // 'close' comes once; on() spares once()'s wrapper, and one listener for
+    // all requests a closure per request.
+    if (x.app !== '') res.on('close', recordExchange);
     if (!host) {
       finish(res, x, 400, 'the request has no Host header');
       return;

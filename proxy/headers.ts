@@ -77,3 +77,19 @@ export function setForwarded(
   h['x-forwarded-port'] = String(port);
   h['x-request-id'] = id;
 }
+
+// A request-target that WHATWG URL parsing gives back unchanged: a path and
+// query of characters it never percent-encodes, no dot segment (also
+// %2e-encoded), no backslash, fragment, leading "//" or empty query.
+const AS_SENT = /^\/(?!\/)[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*$/;
+const DOT_SEGMENT = /\/\.|%2e/i;
+
+/**
+ * Whether the request-target can be forwarded as sent: http-proxy-3 parses
+ * every request's path with `new URL` (the largest cost it has that an option
+ * can spare) and forwards the parsed path; for these targets that is the
+ * target itself, so its `toProxy` option (send req.url as is) changes nothing.
+ */
+export function forwardsAsSent(url: string | undefined): boolean {
+  return url !== undefined && AS_SENT.test(url) && !DOT_SEGMENT.test(url) && !url.endsWith('?');
+}

@@ -6,6 +6,14 @@
 //                 a keep-alive agent, the answer piped back; the ceiling.
 //   http-proxy    the same through http-proxy-3's proxy.web, nothing else:
 //                 what the library costs by itself.
+//   http-proxy-1.18  the same through http-proxy 1.18.1 (the original, which
+//                 http-proxy-3 forked), to compare the two libraries alone.
+//   router-1.18   the router's own code (proxy/forward.ts, createRouter) with
+//                 http-proxy 1.18.1 in place of http-proxy-3: a resolve hook
+//                 hands forward.ts test/bench/http-proxy-1.18.ts for its
+//                 import. Same server settings and route table as
+//                 http-request; the real router (Redis, cluster) is measured
+//                 as "router".
 //   http-request  the router's success path (proxy/forward.ts: Host lookup,
 //                 request id, hop-by-hop headers, X-Forwarded-*, round-robin,
 //                 upstream timeout, abort on client close, metrics) on
@@ -15,10 +23,13 @@
 //                 filled here; the router's Redis is idle during a run anyway.
 import cluster from 'node:cluster';
 import http from 'node:http';
+import { register } from 'node:module';
+import httpProxy1 from 'http-proxy';
 import { createProxyServer } from 'http-proxy-3';
 import { requestHost, requestId, setForwarded, stripHopByHop } from '../../proxy/headers.ts';
 import { CLIENT_ABORTED, Metrics } from '../../proxy/metrics.ts';
 import { pickBackend, RouteTable } from '../../proxy/route-table.ts';
+import { createLogger } from '../../services/core/log.ts';
 
 const [variant = '', port = '', backend = '', processes = '1'] = process.argv.slice(2);
 const [backendHost, backendPort] = backend.split(':');
@@ -51,6 +62,44 @@ function httpProxy(): http.RequestListener {
   return (req, res) => proxy.web(req, res, { target }, () => res.destroy());
 }
 
+function httpProxy118(): http.RequestListener {
+  const proxy = httpProxy1.createProxyServer({ agent: new http.Agent({ keepAlive: true }) });
+  const target = `http://${backend}`;
+  return (req, res) => proxy.web(req, res, { target }, () => res.destroy());
+}
+
+/** The variants' own route table, as route-sync.ts would fill it for the bench's app. */
+function benchTable(): RouteTable {
+  const table = new RouteTable('berth.test');
+  table.set('bench', { release: 1, backends: [backend], domains: [] });
+  return table;
+}
+
+/** forward.ts's import of http-proxy-3 resolves to the 1.18.1 adapter in this process. */
+const HTTP_PROXY_118_HOOK = `
+export async function resolve(specifier, context, next) {
+  if (specifier === 'http-proxy-3' && context.parentURL?.endsWith('/proxy/forward.ts')) {
+    return next(${JSON.stringify(new URL('./http-proxy-1.18.ts', import.meta.url).href)}, context);
+  }
+  return next(specifier, context);
+}`;
+
+async function router118(): Promise<http.RequestListener> {
+  register(`data:text/javascript,${encodeURIComponent(HTTP_PROXY_118_HOOK)}`);
+  const { createRouter } = await import('../../proxy/forward.ts');
+  const router = createRouter({
+    table: benchTable(),
+    domain: 'berth.test',
+    statusPage: undefined,
+    proto: 'http',
+    port: Number(port),
+    upstreamTimeoutMs: 60_000,
+    metrics: new Metrics(),
+    log: createLogger('router', { level: 'error' }),
+  });
+  return router.onRequest;
+}
+
 function httpRequest(): http.RequestListener {
   // As proxy/forward.ts and proxy/worker.ts set them.
   const agent = new http.Agent({
@@ -60,8 +109,7 @@ function httpRequest(): http.RequestListener {
     maxFreeSockets: 1024,
   });
   const upstreamTimeoutMs = 60_000;
-  const table = new RouteTable('berth.test');
-  table.set('bench', { release: 1, backends: [backend], domains: [] });
+  const table = benchTable();
   const metrics = new Metrics();
   return (req, res) => {
     const started = performance.now();
@@ -103,11 +151,15 @@ function httpRequest(): http.RequestListener {
   };
 }
 
-const VARIANTS: Record<string, () => http.RequestListener> = {
+const VARIANTS: Record<string, () => http.RequestListener | Promise<http.RequestListener>> = {
   pipe,
   'http-proxy': httpProxy,
+  'http-proxy-1.18': httpProxy118,
   'http-request': httpRequest,
+  'router-1.18': router118,
 };
+/** Served with the router's server settings (proxy/worker.ts). */
+const ROUTER_LIKE = new Set(['http-request', 'router-1.18']);
 
 if (cluster.isPrimary) {
   if (!VARIANTS[variant]) throw new Error(`no variant ${variant}: ${Object.keys(VARIANTS)}`);
@@ -116,14 +168,13 @@ if (cluster.isPrimary) {
   // The bench stops the primary; its workers exit when their IPC channel closes.
   process.on('SIGTERM', () => process.exit(0));
 } else {
-  const listener = (VARIANTS[variant] as () => http.RequestListener)();
-  const server =
-    variant === 'http-request'
-      ? http.createServer(
-          { headersTimeout: 15_000, requestTimeout: 0, connectionsCheckingInterval: 1000 },
-          listener,
-        )
-      : http.createServer(listener);
-  if (variant === 'http-request') server.keepAliveTimeout = 60_000;
+  const listener = await (VARIANTS[variant] as () => http.RequestListener)();
+  const server = ROUTER_LIKE.has(variant)
+    ? http.createServer(
+        { headersTimeout: 15_000, requestTimeout: 0, connectionsCheckingInterval: 1000 },
+        listener,
+      )
+    : http.createServer(listener);
+  if (ROUTER_LIKE.has(variant)) server.keepAliveTimeout = 60_000;
   server.listen(Number(port), '127.0.0.1');
 }
