@@ -30,13 +30,16 @@ let appSeq = 0;
 async function app(backends: string[] = []): Promise<string> {
   const name = `app${++appSeq}`;
   await store.apps.create({ name, owner: 'alice' });
-  if (backends.length > 0) {
-    await setRoutes(redis, prefix, name, 1, backends);
-    // The router reloads the app once per message; wait until both are in.
-    await until(async () => (await request(router.port, `${name}.berth.test`)).status !== 503);
-  } else {
-    await until(async () => (await request(router.port, `${name}.berth.test`)).status === 503);
-  }
+  if (backends.length > 0) await setRoutes(redis, prefix, name, 1, backends);
+  // Each router process reloads the app once per message; wait until every
+  // process has both (fresh connections land on either of the two).
+  const expected = (status: number) => (backends.length > 0 ? status !== 503 : status === 503);
+  await until(async () => {
+    for (let i = 0; i < 10; i++) {
+      if (!expected((await request(router.port, `${name}.berth.test`)).status)) return false;
+    }
+    return true;
+  });
   return name;
 }
 
