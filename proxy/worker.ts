@@ -64,14 +64,17 @@ try {
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    // Bounded whatever happens (Redis gone, a connection that never ends):
+    // a router process must never outlive its service.
+    setTimeout(() => process.exit(0), STOP_GRACE_MS + 5000).unref();
     const forced = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
     forced.unref();
-    server.close(async () => {
+    server.close(() => {
       clearTimeout(forced);
       router.close();
-      await sync.stop();
+      // No QUIT or UNSUBSCRIBE: with Redis down they would wait for it.
       subscriber.disconnect();
-      await redis.quit().catch(() => {});
+      redis.disconnect();
       process.exit(0);
     });
     server.closeIdleConnections();

@@ -106,13 +106,14 @@ export async function berthWithApp(
       throw new Error(`${marker} was not served within ${limitMs} ms`);
     },
     async close() {
-      // The platform's own engine (a test may give it a private one).
-      const { docker } = await connectDocker({
-        dockerHost: platform.env.DOCKER_HOST ?? testDockerTarget().dockerHost,
-      });
+      // The platform first: nothing below may keep it running.
       await platform.stop();
       await platform.stopRedis();
-      await removeAppFromEngine(docker, app);
+      // Then the app's containers and images on the platform's own engine
+      // (a test may give it a private one, which may be gone by now).
+      await connectDocker({ dockerHost: platform.env.DOCKER_HOST ?? testDockerTarget().dockerHost })
+        .then(({ docker }) => removeAppFromEngine(docker, app))
+        .catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -80,6 +80,15 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
   };
   const stderr: string[] = [];
   const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+  const redisPidFile = path.join(o.dataDir, 'redis', 'redis.pid');
+  const killRedis = async () => {
+    const pid = Number((await readFile(redisPidFile, 'utf8').catch(() => '')).trim());
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  };
   const readyMs = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       signal('SIGKILL');
@@ -96,9 +105,12 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
       clearTimeout(timer);
       reject(new Error(`berth start exited with ${code} before ready:\n${stderr.join('\n')}`));
     });
+  }).catch(async (e: unknown) => {
+    // The Redis Berth started for this platform outlives Berth by design: not here.
+    await killRedis();
+    throw e;
   });
   // Read now: a test's temporary data directory may be gone when it cleans up.
-  const redisPidFile = path.join(o.dataDir, 'redis', 'redis.pid');
   const redisPid = Number((await readFile(redisPidFile, 'utf8').catch(() => '')).trim());
   return {
     child,
