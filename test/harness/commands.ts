@@ -26,13 +26,20 @@ function scratchConfig(): Config {
 }
 
 export function commandRunner(store: Store, config: Config = scratchConfig()) {
-  return async (actor: Actor, argv: string[], stdin = ''): Promise<CommandResult> => {
+  return async (
+    actor: Actor,
+    argv: string[],
+    stdin = '',
+    /** The client going away (a follow ends with it); `onOutput` sees stdout as it comes. */
+    o: { signal?: AbortSignal; onOutput?: (text: string) => void } = {},
+  ): Promise<CommandResult> => {
     const out = new PassThrough();
     const err = new PassThrough();
     let stdout = '';
     let stderr = '';
     out.on('data', (d) => {
       stdout += d;
+      o.onOutput?.(stdout);
     });
     err.on('data', (d) => {
       stderr += d;
@@ -45,7 +52,7 @@ export function commandRunner(store: Store, config: Config = scratchConfig()) {
       config: () => config,
       store: async () => store,
       host: undefined,
-      signal: new AbortController().signal,
+      signal: o.signal ?? new AbortController().signal,
     };
     const code = await dispatch(argv, ctx);
     return { code, stdout, stderr };

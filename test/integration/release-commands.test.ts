@@ -308,6 +308,42 @@ describe('release commands on a running app', () => {
     );
   });
 
+  test('logs -t follows the running instances live until the client goes away', async (t) => {
+    const client = new AbortController();
+    const marker = `live-${randomBytes(3).toString('hex')}`;
+    let printedHistory: () => void = () => {};
+    const history = new Promise<void>((r) => {
+      printedHistory = r;
+    });
+    let seenLive: () => void = () => {};
+    const live = new Promise<void>((r) => {
+      seenLive = r;
+    });
+    const following = run(ada, ['logs', app, '-t', '-n', '1'], '', {
+      signal: client.signal,
+      onOutput: (text) => {
+        printedHistory();
+        if (text.includes(`GET /${marker}`)) seenLive();
+      },
+    });
+    // The history (one line) is out before the request is made, so the
+    // marker can only come from the live follow.
+    await history;
+    const entry = await getRoutes(redis, prefix, app);
+    await fetch(`http://${entry?.backends[0]}/${marker}`).then((r) => r.text());
+    const t0 = performance.now();
+    await Promise.race([
+      live,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the line did not arrive within 10 s')), 10_000),
+      ),
+    ]);
+    const ms = performance.now() - t0;
+    client.abort();
+    assert.equal((await following).code, 0, 'the follow ends when the client goes away');
+    t.diagnostic(`logs -t: a request's access line printed ${Math.round(ms)} ms after its answer`);
+  });
+
   test('apps:rename moves running instances to the new name; refused while storage is mounted', async () => {
     const renamed = `${app}n`;
     after(() => removeAppFromEngine(docker, renamed));
