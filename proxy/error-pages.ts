@@ -2,6 +2,7 @@
 // case it is and carries the request id, so a user's report can be matched
 // with the router's log line.
 import type { ServerResponse } from 'node:http';
+import { escapeHtml } from '../services/web/html.ts';
 
 export const STATUS_TEXT = {
   400: 'Bad Request',
@@ -12,15 +13,6 @@ export const STATUS_TEXT = {
   504: 'Gateway Timeout',
 } as const;
 export type ErrorStatus = keyof typeof STATUS_TEXT;
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
 
 /** Sends the page (HTML for browsers, one line of text otherwise); does nothing once headers went out. */
 export function sendError(

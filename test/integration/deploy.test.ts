@@ -11,7 +11,7 @@ import type Docker from 'dockerode';
 import { destroyApp } from '../../services/apps/apps.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { deployImage } from '../../services/deployer/deploy.ts';
+import { type DeployDeps, deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { reconcile } from '../../services/deployer/reconcile.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
@@ -46,23 +46,35 @@ after(() => cleanupDocker(run.runId, docker));
 const serve = (text: string) =>
   `mkdir -p /srv && echo ${text} > /srv/index.html && cd /srv && exec python3 -m http.server "$PORT"`;
 
+/**
+ * A new app of the test's own, and the deployer's deps for it (overrides in
+ * `o`); `lines` collects the rollout's output as a push shows it.
+ */
+async function newApp(name: string, o: Partial<DeployDeps> = {}) {
+  const app = `${name}${randomBytes(3).toString('hex')}`;
+  await store.apps.create({ name: app, owner: 'ada' });
+  const lines: string[] = [];
+  const d: DeployDeps = {
+    store,
+    scheduler,
+    log: {
+      heading: (l: string) => lines.push(`-----> ${l}`),
+      detail: (l: string) => lines.push(`       ${l}`),
+    },
+    signal: AbortSignal.timeout(60_000),
+    stopTimeoutSec: 2,
+    drainMs: 0,
+    ...o,
+  };
+  return { app, lines, d };
+}
+
 describe('deploying an image', () => {
   test('each release replaces the last only once it is ready; a failing one leaves it serving', async (t) => {
-    const app = `dp${randomBytes(3).toString('hex')}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    const lines: string[] = [];
-    const d = {
-      store,
-      scheduler,
-      log: {
-        heading: (l: string) => lines.push(`-----> ${l}`),
-        detail: (l: string) => lines.push(`       ${l}`),
-      },
+    const { app, lines, d } = await newApp('dp', {
       signal: AbortSignal.timeout(120_000),
-      stopTimeoutSec: 2,
       readyTimeoutMs: 20_000,
-      drainMs: 0,
-    };
+    });
     const deploy = (text: string) =>
       deployImage(d, {
         app,
@@ -171,20 +183,7 @@ describe('deploying an image', () => {
   });
 
   test('the release phase runs once before the rollout; when it fails nothing changes', async () => {
-    const app = `rp${randomBytes(3).toString('hex')}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    const lines: string[] = [];
-    const d = {
-      store,
-      scheduler,
-      log: {
-        heading: (l: string) => lines.push(`-----> ${l}`),
-        detail: (l: string) => lines.push(`       ${l}`),
-      },
-      signal: AbortSignal.timeout(60_000),
-      stopTimeoutSec: 2,
-      drainMs: 0,
-    };
+    const { app, lines, d } = await newApp('rp');
     const v1 = await deployImage(d, {
       app,
       image: testStackImage(),
@@ -226,16 +225,7 @@ describe('deploying an image', () => {
   });
 
   test('the replaced release keeps running through the drain period, then stops', async () => {
-    const app = `dr${randomBytes(3).toString('hex')}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    const d = {
-      store,
-      scheduler,
-      log: { heading: () => {}, detail: () => {} },
-      signal: AbortSignal.timeout(60_000),
-      stopTimeoutSec: 2,
-      drainMs: 1500,
-    };
+    const { app, d } = await newApp('dr', { drainMs: 1500 });
     const deploy = (text: string) =>
       deployImage(d, {
         app,
@@ -270,20 +260,7 @@ describe('deploying an image', () => {
   });
 
   test('app.json startup checks decide the rollout: a path that does not answer 2xx keeps the old release', async () => {
-    const app = `hc${randomBytes(3).toString('hex')}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    const lines: string[] = [];
-    const d = {
-      store,
-      scheduler,
-      log: {
-        heading: (l: string) => lines.push(`-----> ${l}`),
-        detail: (l: string) => lines.push(`       ${l}`),
-      },
-      signal: AbortSignal.timeout(60_000),
-      stopTimeoutSec: 2,
-      drainMs: 0,
-    };
+    const { app, lines, d } = await newApp('hc');
     // index.html says "one"; /health is the same file, so it contains "one" too.
     const v1 = await deployImage(d, {
       app,
@@ -322,20 +299,7 @@ describe('deploying an image', () => {
   });
 
   test('app.json command checks run in the new instance: exit 0 passes, a failing command keeps the old release', async () => {
-    const app = `cc${randomBytes(3).toString('hex')}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    const lines: string[] = [];
-    const d = {
-      store,
-      scheduler,
-      log: {
-        heading: (l: string) => lines.push(`-----> ${l}`),
-        detail: (l: string) => lines.push(`       ${l}`),
-      },
-      signal: AbortSignal.timeout(60_000),
-      stopTimeoutSec: 2,
-      drainMs: 0,
-    };
+    const { app, lines, d } = await newApp('cc');
     // Ready only once it wrote its marker file, a moment after it starts.
     const v1 = await deployImage(d, {
       app,
@@ -375,21 +339,7 @@ describe('deploying an image', () => {
   });
 
   test('checks:skip takes an instance that runs as ready; checks:disable stops the old ones first', async () => {
-    const app = `ck${randomBytes(3).toString('hex')}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    const lines: string[] = [];
-    const d = {
-      store,
-      scheduler,
-      log: {
-        heading: (l: string) => lines.push(`-----> ${l}`),
-        detail: (l: string) => lines.push(`       ${l}`),
-      },
-      signal: AbortSignal.timeout(60_000),
-      stopTimeoutSec: 2,
-      drainMs: 0,
-      readyTimeoutMs: 2000,
-    };
+    const { app, lines, d } = await newApp('ck', { readyTimeoutMs: 2000 });
     const deploy = (web: string) =>
       deployImage(d, {
         app,
