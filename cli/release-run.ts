@@ -1,7 +1,11 @@
 // What a command that makes a release (config:set, releases:rollback,
 // ps:scale, ps:restart) hands the deployer: the store, the Engine, who asks,
-// where the rollout's lines go, and the operator's settings.
+// where the rollout's lines go, and the operator's settings; and what one that
+// builds (git:from-image, ps:rebuild) hands the build queue.
+import type { CommandBuild } from '../services/builder/command-build.ts';
+import type { BuildResult } from '../services/builder/queue.ts';
 import { createDockerClient } from '../services/core/docker.ts';
+import { EXIT } from '../services/core/errors.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { logArchiveOf } from '../services/deployer/app-logs.ts';
 import type { RolloutLog } from '../services/deployer/rollout.ts';
@@ -23,4 +27,22 @@ export async function releaseRun(ctx: CommandContext) {
     tuning: { drainMs: ctx.config().drainTimeoutMs },
     logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
   };
+}
+
+/** A build a command asks for: the build's lines go to the command's output as they come. */
+export async function buildRun(ctx: CommandContext, app: string): Promise<CommandBuild> {
+  return {
+    store: await ctx.store(),
+    actor: ctx.actor,
+    app,
+    onLine: (line) => ctx.stdout.write(`${line}\n`),
+    signal: ctx.signal,
+  };
+}
+
+/** The command's exit for how its build ended: the error, one line, when it failed. */
+export function buildExit(ctx: CommandContext, result: BuildResult, failed: string): number {
+  if (result.status === 'succeeded') return EXIT.ok;
+  ctx.stderr.write(`berth: ${result.error ?? failed}\n`);
+  return EXIT.failed;
 }

@@ -6,6 +6,7 @@ import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
+import { buildExit, buildRun } from '../release-run.ts';
 
 export const gitCommands: readonly Command[] = [
   {
@@ -31,16 +32,10 @@ export const gitCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const result = await deployFromImage({
-        store: await ctx.store(),
-        actor: ctx.actor,
-        app: app.name,
+        ...(await buildRun(ctx, app.name)),
         image: args[0] ?? '',
-        onLine: (line) => ctx.stdout.write(`${line}\n`),
-        signal: ctx.signal,
       });
-      if (result.status === 'succeeded') return EXIT.ok;
-      ctx.stderr.write(`berth: ${result.error ?? 'the deploy failed'}\n`);
-      return EXIT.failed;
+      return buildExit(ctx, result, 'the deploy failed');
     },
   },
   {

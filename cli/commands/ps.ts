@@ -9,7 +9,7 @@ import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { restart, startProcesses, stopProcesses } from '../../services/deployer/release-change.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
-import { releaseRun } from '../release-run.ts';
+import { buildExit, buildRun, releaseRun } from '../release-run.ts';
 
 /** The optional TYPE argument, checked. */
 const typeArg = (args: string[]) =>
@@ -87,16 +87,10 @@ export const psCommands: readonly Command[] = [
     async run({ ctx, app }) {
       if (!app) return EXIT.failed;
       const result = await rebuild({
-        store: await ctx.store(),
-        actor: ctx.actor,
-        app: app.name,
+        ...(await buildRun(ctx, app.name)),
         paths: dataPaths(ctx.config().dataDir),
-        onLine: (line) => ctx.stdout.write(`${line}\n`),
-        signal: ctx.signal,
       });
-      if (result.status === 'succeeded') return EXIT.ok;
-      ctx.stderr.write(`berth: ${result.error ?? 'the rebuild failed'}\n`);
-      return EXIT.failed;
+      return buildExit(ctx, result, 'the rebuild failed');
     },
   },
   {
