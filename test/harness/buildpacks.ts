@@ -5,15 +5,16 @@
 // /berth/buildpacks; detect, compile and release run in it, and the container
 // is committed as the app image. Apps then run as the builder's launcher runs
 // them: the .profile.d scripts sourced, then `bash -c <command>` with PORT set.
+
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, urlToHttpOptions } from 'node:url';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../../services/builder/buildpack-build.ts';
 import { BUILDPACKS_DIR, DEFAULT_BUILDPACKS } from '../../services/builder/shipped-buildpacks.ts';
 import { execInContainer } from '../../services/core/docker-exec.ts';
+import { type HttpAnswer, httpRequest } from './http.ts';
 import { tempDir } from './tmp.ts';
 
 export const FIXTURE_APPS_DIR = fileURLToPath(new URL('../fixtures/apps', import.meta.url));
@@ -193,25 +194,9 @@ export async function runApp(
   }
 }
 
-export interface HttpAnswer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  /** As sent: not decompressed. */
-  body: Buffer;
+/** A plain GET, answered within 5 s. */
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return httpRequest({ ...urlToHttpOptions(new URL(url)), headers, timeoutMs: 5000 });
 }
 
-/** A plain GET (node:http, so that nothing decompresses or adds headers behind the test's back). */
-export function httpGet(url: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-    req.on('error', reject);
-  });
-}
+export type { HttpAnswer };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ServiceMessage } from '../../services/core/service.ts';
+import { httpRequest } from './http.ts';
 import { freePort } from './ports.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -65,7 +66,7 @@ export interface Answer {
 }
 
 /** One request to the router on loopback for `host` (a fresh connection unless an agent is given). */
-export function request(
+export async function request(
   port: number,
   host: string,
   o: {
@@ -76,32 +77,16 @@ export function request(
     agent?: http.Agent | false;
   } = {},
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: o.path ?? '/',
-        method: o.method ?? 'GET',
-        headers: { host, ...o.headers },
-        agent: o.agent ?? false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(o.body);
+  const answer = await httpRequest({
+    host: '127.0.0.1',
+    port,
+    path: o.path ?? '/',
+    method: o.method ?? 'GET',
+    headers: { host, ...o.headers },
+    agent: o.agent ?? false,
+    ...(o.body === undefined ? {} : { body: o.body }),
   });
+  return { ...answer, body: answer.body.toString() };
 }
 
 /** A backend on loopback: answers with `name` and what it received, unless `handler` says otherwise. */
