@@ -7,6 +7,7 @@ import type { AppAction } from '../services/apps/access.ts';
 import type { Actor } from '../services/core/actor.ts';
 import type { Config } from '../services/core/config.ts';
 import type { App, Store } from '../services/core/store/index.ts';
+import type { ClientTerminal } from '../services/core/terminal.ts';
 
 export interface CommandIo {
   stdin: NodeJS.ReadableStream;
@@ -24,6 +25,8 @@ export interface CommandContext extends CommandIo {
   host: HostFacts | undefined;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** The client's terminal (ssh -t); stdout and stderr already end lines for it. */
+  terminal?: ClientTerminal;
 }
 
 /**
@@ -54,6 +57,11 @@ export interface Command {
   options?: NonNullable<ParseArgsConfig['options']>;
   /** Its first argument is an app name although access is not per app (apps:create). */
   takesApp?: boolean;
+  /**
+   * Hands the client's terminal to a program with a TTY of its own (run):
+   * stdin comes raw, keystroke by keystroke. Other commands read it as lines.
+   */
+  ownsTerminal?: true;
   /** Takes --format json (data commands). */
   json?: boolean;
   /** How many positional arguments after the app: [min, max]; max Infinity for lists. */

@@ -28,9 +28,10 @@ function takeRemoteFlag(argv: string[]): string | undefined {
 async function overSsh(argv: string[], url: string): Promise<number> {
   const remote = parseRemoteUrl(url);
   const ssh = await sshCommand(process.cwd());
-  const child = spawn(ssh.file, [...ssh.args, ...sshArgs(remote, remoteArgv(argv, remote))], {
-    stdio: 'inherit',
-  });
+  // A terminal on both ends: `berth run bash` gets a pty, as `ssh -t` would.
+  const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  const args = sshArgs(remote, remoteArgv(argv, remote), terminal);
+  const child = spawn(ssh.file, [...ssh.args, ...args], { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.on('error', (e) =>
       reject(

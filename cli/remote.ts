@@ -99,9 +99,14 @@ export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
   return out;
 }
 
-/** The ssh command line that runs argv on the remote's server. */
-export function sshArgs(remote: Remote, argv: readonly string[]): string[] {
+/**
+ * The ssh command line that runs argv on the remote's server; `terminal`
+ * asks for a pty (-t), which a command that owns the terminal (run) uses.
+ */
+export function sshArgs(remote: Remote, argv: readonly string[], terminal = false): string[] {
+  const tty = terminal && findCommand(argv[0] ?? '')?.ownsTerminal === true;
   return [
+    ...(tty ? ['-t'] : []),
     ...(remote.port ? ['-p', String(remote.port)] : []),
     `${remote.user}@${remote.host}`,
     '--',

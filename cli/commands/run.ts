@@ -9,8 +9,9 @@ export const runCommands: readonly Command[] = [
     name: 'run',
     usage: 'APP COMMAND...',
     summary:
-      "run a command once in a new container of the app's current release; its exit code is run's",
+      "run a command once in a new container of the app's current release, attached to your input and output (a terminal with ssh -t); its exit code is run's",
     access: { app: 'push' },
+    ownsTerminal: true,
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
@@ -19,7 +20,12 @@ export const runCommands: readonly Command[] = [
         await createDockerClient(ctx.config()),
         app,
         args.join(' '),
-        (line) => ctx.stdout.write(`${line}\n`),
+        {
+          stdin: ctx.stdin,
+          stdout: ctx.stdout,
+          stderr: ctx.stderr,
+          ...(ctx.terminal ? { terminal: ctx.terminal } : {}),
+        },
         ctx.signal,
       );
     },

@@ -1,14 +1,15 @@
 // run and run:detached: a one-off process from the app's current release,
 // with its config, as Heroku's `heroku run` and Dokku's `dokku run`. The
 // command is one shell line (run through the image's launcher or /bin/sh).
-// Not yet: standard input and a terminal (ssh -t) for interactive sessions.
+// `run` is attached to the client: its stdin, its output, and its terminal
+// (ssh -t) as the container's TTY, so `run APP bash` is an interactive shell.
 import type Docker from 'dockerode';
 import { BerthError } from '../core/errors.ts';
 import type { App, Release, Store } from '../core/store/index.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
 import { instanceSpec } from '../deployer/instance-spec.ts';
 import { ROLLOUT_DEFAULTS } from '../deployer/rollout.ts';
-import type { InstanceSpec } from '../deployer/scheduler.ts';
+import type { AttachedIo, InstanceSpec } from '../deployer/scheduler.ts';
 
 export const RUN_TYPE = 'run';
 
@@ -28,17 +29,17 @@ async function oneOff(store: Store, app: App, command: string): Promise<Instance
   });
 }
 
-/** Runs the command to its end; its output to `onLine`; resolves its exit code. */
+/** Runs the command to its end attached to `io`; resolves its exit code. */
 export async function runCommand(
   store: Store,
   docker: Docker,
   app: App,
   command: string,
-  onLine: (line: string) => void,
+  io: AttachedIo,
   signal: AbortSignal,
 ): Promise<number> {
   const spec = await oneOff(store, app, command);
-  return (await new DockerLocal(docker).runOnce(spec, onLine, signal)).exitCode;
+  return new DockerLocal(docker).runAttached(spec, io, signal);
 }
 
 /** Starts the command and returns at once; resolves the process's name. */

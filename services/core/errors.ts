@@ -214,12 +214,6 @@ export const ERRORS = {
     400,
     'pass a command, e.g. "ssh -p {port} berth@HOST help"',
   ),
-  BERTH_E_SSH_NO_PTY: spec(
-    '"{command}" does not run in a terminal (ssh -t)',
-    EXIT.usage,
-    400,
-    'run it again without -t',
-  ),
   BERTH_E_SSH_CMD_TOO_LONG: spec(
     'the command is {length} characters long; the most is {max}',
     EXIT.usage,

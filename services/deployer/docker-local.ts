@@ -6,14 +6,17 @@
 // crash-looping one backs off, Docker's doubling delay) and their logs are
 // rotated (json-file, 3 × 10 MB).
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../builder/buildpack-build.ts';
 import { dockerStatus, LABELS, MANAGED_LABELS } from '../core/docker.ts';
 import { execInContainer, streamLines } from '../core/docker-exec.ts';
 import { BerthError } from '../core/errors.ts';
+import type { TerminalSize } from '../core/terminal.ts';
 import * as validate from '../core/validate.ts';
 import { archiveContainer, demuxLogs } from './app-logs.ts';
 import type {
+  AttachedIo,
   Instance,
   InstanceSpec,
   InstanceState,
@@ -36,6 +39,9 @@ export interface DockerLocalOptions {
   /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
   logArchive?: string;
 }
+
+/** How long a one-off's last output may take to arrive after it exited. */
+const OUTPUT_DRAIN_MS = 2000;
 
 /** How a Procfile command runs in an image: through Berth's launcher, or a shell. */
 function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
@@ -99,7 +105,7 @@ export class DockerLocal implements Scheduler {
   private async create(
     spec: InstanceSpec,
     once: boolean,
-    autoRemove = false,
+    o: { autoRemove?: boolean; stdin?: boolean; tty?: TerminalSize } = {},
   ): Promise<Docker.Container> {
     const app = validate.appName(spec.app);
     validate.processType(spec.type);
@@ -122,6 +128,9 @@ export class DockerLocal implements Scheduler {
       ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
       Env: env,
       StopTimeout: spec.stopTimeoutSec,
+      // A one-off attached to a client: its stdin closes when the client's ends.
+      ...(o.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
+      ...(o.tty ? { Tty: true } : {}),
       Labels: {
         ...MANAGED_LABELS,
         ...this.labels,
@@ -133,7 +142,11 @@ export class DockerLocal implements Scheduler {
       HostConfig: {
         // A one-off runs once; an instance comes back when it exits, with Docker's backoff.
         RestartPolicy: { Name: once ? 'no' : 'unless-stopped' },
-        AutoRemove: autoRemove,
+        AutoRemove: o.autoRemove ?? false,
+        // Engines from API 1.42 make the TTY this size from the start; older ones are resized after.
+        ...(o.tty && o.tty.rows > 0 && o.tty.cols > 0
+          ? { ConsoleSize: [o.tty.rows, o.tty.cols] }
+          : {}),
         LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
         NetworkMode: this.network,
         Init: true,
@@ -189,7 +202,7 @@ export class DockerLocal implements Scheduler {
   }
 
   async runDetached(spec: InstanceSpec): Promise<string> {
-    const container = await this.create(spec, true, true);
+    const container = await this.create(spec, true, { autoRemove: true });
     await this.startOrExplain(container, spec);
     return (await container.inspect()).Name.replace(/^\//, '');
   }
@@ -217,6 +230,65 @@ export class DockerLocal implements Scheduler {
       signal.throwIfAborted();
       return { exitCode: StatusCode, lines: lines.slice(-20) };
     } finally {
+      signal.removeEventListener('abort', kill);
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /**
+   * Runs a one-off attached to `io` to its end and resolves its exit code:
+   * io.stdin is its stdin (the end of it closes the process's); with a
+   * terminal it runs in a TTY of the terminal's size, resized along with it.
+   * The container is removed afterwards; aborting `signal` kills it.
+   */
+  async runAttached(spec: InstanceSpec, io: AttachedIo, signal: AbortSignal): Promise<number> {
+    signal.throwIfAborted();
+    const { terminal } = io;
+    const container = await this.create(
+      terminal ? { ...spec, env: { ...spec.env, TERM: terminal.term } } : spec,
+      true,
+      { stdin: true, ...(terminal ? { tty: terminal.size } : {}) },
+    );
+    const kill = () => void container.kill().catch(() => {});
+    signal.addEventListener('abort', kill, { once: true });
+    let stream: Duplex | undefined;
+    let unsubscribe: (() => void) | undefined;
+    try {
+      // Attached before it starts, so no output is missed.
+      stream = (await container.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as unknown as Duplex;
+      const attached = stream;
+      attached.on('error', () => {});
+      const ended = new Promise<void>((resolve) => {
+        attached.once('end', resolve);
+        attached.once('close', resolve);
+      });
+      if (terminal) attached.pipe(terminal.output, { end: false });
+      else container.modem.demuxStream(attached, io.stdout, io.stderr);
+      await this.startOrExplain(container, spec);
+      if (terminal) {
+        const resize = ({ rows, cols }: TerminalSize) =>
+          rows > 0 && cols > 0 ? container.resize({ h: rows, w: cols }) : Promise.resolve();
+        // Sized before any input, so a program that reads first sees its size.
+        await resize(terminal.size).catch(() => {});
+        unsubscribe = terminal.onResize((size) => void resize(size).catch(() => {}));
+      }
+      io.stdin.pipe(attached);
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      await Promise.race([ended, new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())]);
+      signal.throwIfAborted();
+      return StatusCode;
+    } finally {
+      unsubscribe?.();
+      if (stream) {
+        io.stdin.unpipe(stream);
+        stream.destroy();
+      }
       signal.removeEventListener('abort', kill);
       await container.remove({ force: true }).catch(() => {});
     }

@@ -5,6 +5,17 @@
 // instance number), and the scheduler reports what actually runs, which is
 // what reconciling after a crash compares with the desired state.
 
+import type { ClientTerminal } from '../core/terminal.ts';
+
+/** Where a one-off's input and output go (`run`). */
+export interface AttachedIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** The client's terminal: the container gets a TTY of its size, its output to terminal.output. */
+  terminal?: ClientTerminal;
+}
+
 /** One process of a release to start. */
 export interface InstanceSpec {
   app: string;
@@ -76,6 +87,11 @@ export interface Scheduler {
     onLine: (line: string) => void,
     signal: AbortSignal,
   ): Promise<OneOffResult>;
+  /**
+   * Runs a process once with the client's stdin, stdout and stderr (and its
+   * terminal, when it has one) attached; its exit code; removed afterwards.
+   */
+  runAttached(spec: InstanceSpec, io: AttachedIo, signal: AbortSignal): Promise<number>;
   /** Starts a process once and leaves it running on its own (removed when it ends); its name. */
   runDetached(spec: InstanceSpec): Promise<string>;
   /** Runs a command inside a running instance (app.json command checks); aborted after `timeoutMs`. */

@@ -9,18 +9,26 @@
 // - ssh2 never calls a write's callback once the channel is closed, so a
 //   handler writing to a client that went away would wait forever. After
 //   release(), writes are dropped and a pending callback is called.
+// With a terminal (ssh -t) the client's side is raw: Berth's own output gets
+// "\r\n" line ends, and a command may cook stdin into lines (line-discipline.ts).
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import type ssh2 from 'ssh2';
 import { BerthError, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { SessionIo } from './session.ts';
+import type { Terminal } from '../core/terminal.ts';
+import { cookLines, toCrlf } from './line-discipline.ts';
+import type { SessionIo, SshTerminal } from './session.ts';
 
 export class ChannelWriter extends Writable {
   private pending: (() => void) | undefined;
   private released = false;
 
-  constructor(private readonly target: NodeJS.WritableStream) {
+  constructor(
+    private readonly target: NodeJS.WritableStream,
+    /** Lines end "\r\n" (for a client's raw terminal). */
+    private readonly crlf = false,
+  ) {
     super();
   }
 
@@ -35,6 +43,7 @@ export class ChannelWriter extends Writable {
       callback();
     };
     this.pending = done;
+    if (this.crlf) chunk = toCrlf(chunk);
     // An error here means the channel is gone: the data has nowhere to go.
     this.target.write(chunk, () => done());
   }
@@ -76,6 +85,8 @@ export interface ChannelRun {
   channel: ssh2.ServerChannel;
   /** The env requests the session accepted. */
   env: Readonly<Record<string, string>>;
+  /** The pty the session accepted (ssh -t), if any. */
+  terminal?: Terminal;
   log: Logger;
   /** Called when the command starts and when it has ended (status sent or client gone). */
   started(command: RunningCommand): void;
@@ -86,8 +97,9 @@ export interface ChannelRun {
  * Runs `run` with the channel's streams. Its status goes to the client; an
  * exception becomes one line on stderr (a BerthError's own line and exit
  * code; anything else "internal error (id)", status 1, details in the log).
- * Everything written reaches the client before the status. Never rejects;
- * resolves with the status.
+ * Everything written reaches the client before the status. Ctrl-C typed
+ * into cooked input aborts the command and makes the status 130. Never
+ * rejects; resolves with the status.
  */
 export async function runOnChannel(
   o: ChannelRun,
@@ -99,8 +111,25 @@ export async function runOnChannel(
   // stream destroys it at the end, and destroying the channel would close it
   // before the exit status is sent (the client then sees no status, exit 255).
   const stdin = channel.pipe(new PassThrough());
-  const stdout = new ChannelWriter(channel);
-  const stderr = new ChannelWriter(channel.stderr);
+  const stdout = new ChannelWriter(channel, o.terminal !== undefined);
+  const stderr = new ChannelWriter(channel.stderr, o.terminal !== undefined);
+  const raw = o.terminal && new ChannelWriter(channel);
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+    controller.abort(new Error('interrupted (Ctrl-C)'));
+  };
+  const base = o.terminal;
+  const terminal: SshTerminal | undefined = base &&
+    raw && {
+      term: base.term,
+      get size() {
+        return base.size;
+      },
+      onResize: (listener) => base.onResize(listener),
+      output: raw,
+      cookedInput: () => stdin.pipe(cookLines((text) => stdout.write(text), interrupt)),
+    };
   let clientGone = false;
   // The session's 'close' comes with the client's CHANNEL_CLOSE; the channel's
   // own 'close' waits until stdin is read to its end, which a handler may never do.
@@ -109,6 +138,7 @@ export async function runOnChannel(
     clientGone = true;
     stdout.release();
     stderr.release();
+    raw?.release();
     controller.abort(new Error('the client went away'));
   };
   const command: RunningCommand = { controller, gone };
@@ -124,13 +154,16 @@ export async function runOnChannel(
       stderr,
       env: Object.freeze({ ...o.env }),
       signal: controller.signal,
+      ...(terminal ? { terminal } : {}),
     });
     if (!Number.isInteger(code) || code < 0 || code > 255) {
       o.log.error({ code }, 'exec handler resolved with an invalid exit status');
       code = 1;
     }
   } catch (e) {
-    if (isBerthError(e)) {
+    if (interrupted) {
+      code = 130;
+    } else if (isBerthError(e)) {
       code = e.exitCode;
       stderr.write(`berth: ${e.toLine()}\n`);
     } else {
@@ -141,7 +174,8 @@ export async function runOnChannel(
     }
   }
   try {
-    await Promise.all([stdout.flush(), stderr.flush()]);
+    if (interrupted) code = 130;
+    await Promise.all([stdout.flush(), stderr.flush(), raw?.flush()]);
     // Done: the client's CLOSE from here on is an answer, not a Ctrl-C.
     session.off('close', gone);
     if (!clientGone && channel.writable) {

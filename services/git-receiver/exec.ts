@@ -3,6 +3,7 @@
 import type { CommandContext } from '../../cli/command.ts';
 import { splitCommandLine } from '../../cli/command-line.ts';
 import { dispatch } from '../../cli/dispatch.ts';
+import { findCommand } from '../../cli/registry.ts';
 import type { Config } from '../core/config.ts';
 import { errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -28,9 +29,11 @@ export function createExecHandler(deps: ExecDeps): ExecHandler {
     }
     const git = parseGitCommand(argv);
     if (git) return deps.git(actor, git.service, git.repoArg, io);
+    const { terminal } = io;
     const ctx: CommandContext = {
       actor,
-      stdin: io.stdin,
+      stdin:
+        terminal && !findCommand(argv[0] ?? '')?.ownsTerminal ? terminal.cookedInput() : io.stdin,
       stdout: io.stdout,
       stderr: io.stderr,
       signal: io.signal,
@@ -38,6 +41,7 @@ export function createExecHandler(deps: ExecDeps): ExecHandler {
       store: async () => deps.store,
       // Over SSH nobody is root on the server: local-only commands are refused.
       host: undefined,
+      ...(terminal ? { terminal } : {}),
     };
     return dispatch(argv, ctx, deps.log);
   };

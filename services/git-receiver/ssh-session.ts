@@ -1,10 +1,12 @@
 // One SSH session of an authenticated client: which requests it may make.
-// exec runs the command; env passes GIT_PROTOCOL only; a shell gets one line
-// saying what to do instead; pty, x11, agent forwarding, signals and
-// subsystems (sftp included) are refused.
+// exec runs the command; env passes GIT_PROTOCOL only; a pty (ssh -t) and
+// its window changes are accepted and handed to the command as a Terminal;
+// a shell gets one line saying what to do instead; x11, agent forwarding,
+// signals and subsystems (sftp included) are refused.
 import type ssh2 from 'ssh2';
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { makeTerminal, terminalSize } from '../core/terminal.ts';
 import type { UserActor } from './auth.ts';
 import { type RunningCommand, runOnChannel } from './exec-channel.ts';
 import type { SshLimits } from './limits.ts';
@@ -35,9 +37,12 @@ export interface SessionContext {
 export function handleSession(session: ssh2.Session, ctx: SessionContext): void {
   const { actor, log } = ctx;
   const env: Record<string, string> = {};
-  let ptyRequested = false;
+  let terminal: ReturnType<typeof makeTerminal> | undefined;
   const run = (channel: ssh2.ServerChannel, fn: Parameters<typeof runOnChannel>[1]) =>
-    runOnChannel({ session, channel, env, log, started: ctx.started, ended: ctx.ended }, fn);
+    runOnChannel(
+      { session, channel, env, log, started: ctx.started, ended: ctx.ended, terminal },
+      fn,
+    );
 
   // `reject` is undefined when the client asked for no reply (OpenSSH's env requests).
   session.on('env', (accept, reject, info) => {
@@ -48,18 +53,21 @@ export function handleSession(session: ssh2.Session, ctx: SessionContext): void 
       reject?.();
     }
   });
-  // HOOK (a terminal for `run`, a later issue): the client sends pty-req
-  // before exec, and OpenSSH sends both before any reply. To allow a pty for
-  // some commands, hold this request's reply here and give it from the exec
-  // handler once the command is known (replies must go out in request order:
-  // the pty's first, then the exec's).
-  session.on('pty', (_accept, reject) => {
-    ptyRequested = true;
-    reject?.();
+  // Accepted for every command, since the reply cannot wait for the exec
+  // request (some clients, ssh2's, send that only after it). No TTY is made
+  // here: `run` gives its container one of this size, and Berth's own
+  // commands get line ends and line editing for the client's raw terminal
+  // (exec-channel.ts, exec.ts).
+  session.on('pty', (accept, _reject, info) => {
+    terminal = makeTerminal(info.term, terminalSize(info.rows, info.cols));
+    accept?.();
+  });
+  session.on('window-change', (accept, _reject, info) => {
+    accept?.();
+    terminal?.resize(terminalSize(info.rows, info.cols));
   });
   session.on('x11', (_accept, reject) => reject?.());
   session.on('auth-agent', (_accept, reject) => reject?.());
-  session.on('window-change', (_accept, reject) => reject?.());
   session.on('signal', (_accept, reject) => reject?.());
   session.on('sftp', (_accept, reject) => {
     log.info({ subsystem: 'sftp' }, 'refused: subsystem');
@@ -91,11 +99,7 @@ export function handleSession(session: ssh2.Session, ctx: SessionContext): void 
     log.info({ command: shownCommand(command) }, 'exec');
     void run(channel, async (io) => {
       let refusal: BerthError | undefined;
-      if (ptyRequested) {
-        refusal = new BerthError('BERTH_E_SSH_NO_PTY', {
-          command: (command.split(/\s/, 1)[0] ?? '').slice(0, 64).replace(/[\x00-\x1f\x7f]/g, '?'),
-        });
-      } else if (command.length > ctx.limits.maxCommandLength) {
+      if (command.length > ctx.limits.maxCommandLength) {
         refusal = new BerthError('BERTH_E_SSH_CMD_TOO_LONG', {
           length: command.length,
           max: ctx.limits.maxCommandLength,

@@ -31,6 +31,8 @@ export interface BerthWithApp {
   push(): Promise<void>;
   /** Writes a file of the checkout (relative path) and commits it. */
   commitFile(file: string, content: string): Promise<void>;
+  /** `ssh` arguments up to and with the destination, as the admin. */
+  ssh: string[];
   /** A Berth command over SSH as the admin; rejects when it fails. */
   command(...args: string[]): Promise<string>;
   /** Polls the router until the app's body contains `marker`. */
@@ -63,6 +65,10 @@ export async function berthWithApp(
   await git('remote', 'add', 'deploy', `ssh://berth@127.0.0.1:${sshPort}/${app}`);
   await git('add', '-A');
   await git('commit', '-qm', 'first');
+  const ssh = [
+    ...opensshArgs({ port: sshPort, key: admin.privatePath, knownHosts }),
+    'berth@127.0.0.1',
+  ];
   const routerPort = Number(platform.env.BERTH_HTTP_PORT);
   const host = `${app}.localhost`;
 
@@ -83,17 +89,14 @@ export async function berthWithApp(
     host,
     git,
     push,
+    ssh,
     async commitFile(file, content) {
       await writeFile(path.join(work, file), content);
       await git('add', file);
       await git('commit', '-qm', `change ${file}`);
     },
     async command(...args) {
-      const { stdout } = await run('ssh', [
-        ...opensshArgs({ port: sshPort, key: admin.privatePath, knownHosts }),
-        'berth@127.0.0.1',
-        ...args,
-      ]);
+      const { stdout } = await run('ssh', [...ssh, ...args]);
       return stdout;
     },
     async untilServed(marker, limitMs = 120_000) {

@@ -53,13 +53,27 @@ const calls: { user: string; command: string; env: Record<string, string> }[] = 
 /** Set when a command's signal fires (the client went away). */
 const aborted: string[] = [];
 
-// Echoes who asked and what; `exit N` exits N, `cat` copies stdin, `wait`
-// runs until the client goes away, `throw` throws, `slow` takes 300 ms.
+// Echoes who asked and what (and the terminal, with ssh -t); `exit N` exits
+// N, `cat` copies stdin, `wait` runs until the client goes away, `throw`
+// throws, `slow` takes 300 ms, `resize` prints the terminal's next size.
 const echo: ExecHandler = async (actor, command, io) => {
   calls.push({ user: actor.user, command, env: { ...io.env } });
   io.stdout.write(`user=${actor.user} role=${actor.role} command=${JSON.stringify(command)}\n`);
   io.stdout.write(`env=${JSON.stringify(io.env)}\n`);
   io.stderr.write('a line on stderr\n');
+  const { terminal } = io;
+  if (terminal)
+    io.stdout.write(`terminal=${terminal.term} ${terminal.size.rows}x${terminal.size.cols}\n`);
+  if (command === 'resize' && terminal) {
+    await new Promise<void>((resolve) => {
+      const stop = terminal.onResize(({ rows, cols }) => {
+        io.stdout.write(`resized=${rows}x${cols}\n`);
+        stop();
+        resolve();
+      });
+    });
+    return 0;
+  }
   if (command === 'cat') {
     io.stdin.pipe(io.stdout);
     await new Promise((resolve) => io.stdin.on('end', resolve));
@@ -198,12 +212,13 @@ describe('the OpenSSH client', () => {
     assert.equal(ok?.fingerprint, alice.fingerprint);
   });
 
-  test('a pty (ssh -t) is refused and the command does not run', async () => {
-    const before = calls.length;
-    const r = await ssh(main, alice.privatePath, ['-tt', target, 'version']);
-    assert.equal(r.code, 255);
-    assert.match(r.stderr, /PTY allocation request failed/);
-    assert.equal(calls.length, before);
+  test('with a pty (ssh -tt) the command runs with the terminal; its lines end \\r\\n', async () => {
+    const r = await ssh(main, alice.privatePath, ['-tt', target, 'exit 3'], {
+      env: { TERM: 'vt220' },
+    });
+    assert.equal(r.code, 3, r.stderr);
+    // ssh -tt with stdin not a terminal reports no size.
+    assert.match(r.stdout, /^user=alice .*\r\n.*\r\nterminal=vt220 0x0\r\n$/s);
   });
 
   test('a shell (no command) is refused with a line saying what to do', async () => {
@@ -422,6 +437,36 @@ function ssh2Login(
 }
 
 describe("ssh2's client", () => {
+  test("a pty's size and its window changes reach the command", async () => {
+    const s = await startServer();
+    const client = new ssh2.Client();
+    const ready = new Promise<void>((resolve, reject) => {
+      client.on('ready', resolve);
+      client.on('error', reject);
+    });
+    client.connect({
+      host: '127.0.0.1',
+      port: s.port,
+      username: 'berth',
+      privateKey: await readFile(alice.privatePath),
+    });
+    await ready;
+    const out = await new Promise<string>((resolve, reject) => {
+      client.exec('resize', { pty: { rows: 24, cols: 80, term: 'xterm-256color' } }, (e, ch) => {
+        if (e) return reject(e);
+        let text = '';
+        ch.on('data', (d: Buffer) => {
+          text += d;
+          if (text.includes('terminal=')) ch.setWindow(40, 120, 0, 0);
+        });
+        ch.stderr.on('data', () => {});
+        ch.on('close', () => resolve(text));
+      });
+    });
+    client.end();
+    assert.match(out, /terminal=xterm-256color 24x80\r\nresized=40x120\r\n$/);
+  });
+
   test('a listed public key with a signature from another private key is refused', async () => {
     const s = await startServer();
     const listed = ssh2.utils.parseKey(alice.publicLine);

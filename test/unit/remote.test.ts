@@ -59,3 +59,10 @@ test('words survive the trip through ssh: quoted here, split the same on the ser
     'version',
   ]);
 });
+
+test('a terminal is asked for (ssh -t) only for a command that owns it, and only from a terminal', () => {
+  const remote = parseRemoteUrl('berth@h:api');
+  assert.deepEqual(sshArgs(remote, ['run', 'api', 'bash'], true).slice(0, 2), ['-t', 'berth@h']);
+  assert.equal(sshArgs(remote, ['run', 'api', 'bash'], false)[0], 'berth@h');
+  assert.equal(sshArgs(remote, ['apps:info', 'api'], true)[0], 'berth@h');
+});
