@@ -344,6 +344,80 @@ describe('release commands on a running app', () => {
     t.diagnostic(`logs -t: a request's access line printed ${Math.round(ms)} ms after its answer`);
   });
 
+  test('a crash-looping process is shown crashed with its exit code, backs off, and leaves other apps alone', async (t) => {
+    const crashing = `${app}c`;
+    after(() => removeAppFromEngine(docker, crashing));
+    await store.apps.create({ name: crashing, owner: 'ada' });
+    // Up for the deploy's uptime check, then exiting 3 on every start after the first.
+    await deployImage(
+      {
+        store,
+        scheduler: new DockerLocal(docker),
+        log: { heading: () => {}, detail: () => {} },
+        signal: AbortSignal.timeout(60_000),
+        drainMs: 0,
+      },
+      {
+        app: crashing,
+        image: testStackImage(),
+        processes: {
+          web: serve('crashy'),
+          worker: 'test -e /tmp/ran && exit 3; touch /tmp/ran; sleep 2.5; exit 3',
+        },
+        by: 'ada',
+        description: 'Deploy a worker that crashes',
+      },
+    );
+    const scaled = await run(ada, ['ps:scale', crashing, 'worker=1']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    const other = await getRoutes(redis, prefix, app);
+    const otherBefore = (await new DockerLocal(docker).list(app)).map((i) => [i.id, i.restarts]);
+    // The other app is requested all along, one request at a time.
+    let requests = 0;
+    const failures: string[] = [];
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        requests++;
+        try {
+          const res = await fetch(`http://${other?.backends[0]}/`, {
+            signal: AbortSignal.timeout(5000),
+          });
+          await res.text();
+          if (res.status !== 200) failures.push(String(res.status));
+        } catch (e) {
+          failures.push((e as Error).message);
+        }
+      }
+    })();
+    const t0 = performance.now();
+    let report = '';
+    while (performance.now() - t0 < 12_000) {
+      report = (await run(ada, ['ps:report', crashing])).stdout;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    loading = false;
+    await load;
+    const worker = (await new DockerLocal(docker).list(crashing)).find((i) => i.type === 'worker');
+    assert.match(report, /^worker\.1 +v2 +crashed +- +\d+ +3$/m, report);
+    // Docker's doubling delay (0.1, 0.2, 0.4 ... s) after the first exit at ~2.5 s: about 7
+    // restarts in 12 s, where restarting at once would make hundreds.
+    assert.ok(
+      worker && worker.restarts >= 2 && worker.restarts <= 12,
+      `restarts: ${worker?.restarts}`,
+    );
+    assert.match(report, /^web\.1 +v2 +running /m, 'its web process is not disturbed either');
+    assert.deepEqual(failures, [], `the other app answered all ${requests} requests`);
+    assert.deepEqual(
+      (await new DockerLocal(docker).list(app)).map((i) => [i.id, i.restarts]),
+      otherBefore,
+      "the other app's instances are the same, never restarted",
+    );
+    t.diagnostic(
+      `crash loop: ${worker?.restarts} restarts in 12 s; other app: ${requests} requests, 0 failed`,
+    );
+  });
+
   test('apps:rename moves running instances to the new name; refused while storage is mounted', async () => {
     const renamed = `${app}n`;
     after(() => removeAppFromEngine(docker, renamed));
