@@ -184,6 +184,12 @@ export const ERRORS = {
     404,
     'add it to an app first with "berth domains:add APP {domain}"',
   ),
+  BERTH_E_CERT_INVALID: spec(
+    'the certificate for {domain} is not usable: {reason}',
+    EXIT.usage,
+    400,
+    'give the PEM certificate chain (the certificate for the domain first) and its private key',
+  ),
   BERTH_E_CERT_NOT_FOUND: spec(
     'no certificate is recorded for {domain}',
     EXIT.failed,

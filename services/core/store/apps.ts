@@ -55,6 +55,7 @@ for _, d in ipairs(redis.call('SMEMBERS', K.appDomains(name))) do
     redis.call('HDEL', K.domains, d)
     redis.call('DEL', K.cert(d))
     redis.call('SREM', K.certs, d)
+    redis.call('PUBLISH', K.certsChannel, d)
   end
 end
 redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name))

@@ -64,6 +64,8 @@ hset_list(key, set)
 for i = 6 + nset * 2, #ARGV do redis.call('HDEL', key, ARGV[i]) end
 redis.call('HSET', key, 'domain', domain)
 redis.call('SADD', K.certs, domain)
+-- A replace comes with new files; a patch is the renewer's bookkeeping only.
+if mode == 'replace' then redis.call('PUBLISH', K.certsChannel, domain) end
 return {'ok', redis.call('HGETALL', key)}
 `,
 );
@@ -73,6 +75,7 @@ const remove = new Script(
   `
 local domain = ARGV[2]
 redis.call('SREM', K.certs, domain)
+redis.call('PUBLISH', K.certsChannel, domain)
 return {'ok', redis.call('DEL', K.cert(domain))}
 `,
 );

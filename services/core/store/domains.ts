@@ -34,6 +34,7 @@ redis.call('SREM', K.appDomains(app), domain)
 -- A certificate's metadata only means something while the domain is served.
 redis.call('DEL', K.cert(domain))
 redis.call('SREM', K.certs, domain)
+redis.call('PUBLISH', K.certsChannel, domain)
 redis.call('PUBLISH', K.routesChannel, app)
 return {'ok'}
 `,

@@ -47,6 +47,13 @@ export interface KeyLayout {
   cert(domain: string): string;
   /** set: domains that have certificate metadata (the renewer's work list). */
   readonly certs: string;
+  /**
+   * pub/sub channel: a domain, published whenever its certificate may have
+   * changed (set, removed, or the domain removed): routers drop what they hold.
+   */
+  readonly certsChannel: string;
+  /** string with a TTL: the key authorization of a pending ACME HTTP-01 challenge. */
+  acmeChallenge(token: string): string;
   /** set: every user name. */
   readonly users: string;
   /** hash: a user's record. */
@@ -75,6 +82,8 @@ export function keyLayout(prefix: string): KeyLayout {
     domains: `${prefix}domains`,
     cert: (d) => `${prefix}cert:${d}`,
     certs: `${prefix}certs`,
+    certsChannel: `${prefix}certs-changed`,
+    acmeChallenge: (t) => `${prefix}acme-challenge:${t}`,
     users: `${prefix}users`,
     user: (u) => `${prefix}user:${u}`,
     userKeys: (u) => `${prefix}user:${u}:keys`,
@@ -104,6 +113,8 @@ K.routesChannel = P .. 'routes'
 K.domains = P .. 'domains'
 function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'
+K.certsChannel = P .. 'certs-changed'
+function K.acmeChallenge(t) return P .. 'acme-challenge:' .. t end
 K.users = P .. 'users'
 function K.user(u) return P .. 'user:' .. u end
 function K.userKeys(u) return P .. 'user:' .. u .. ':keys' end
