@@ -8,6 +8,7 @@ import { buildsCommands } from './commands/builds.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
+import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
@@ -62,6 +63,7 @@ export const COMMANDS: readonly Command[] = [
   ...psCommands,
   ...resourceCommands,
   ...storageCommands,
+  ...letsencryptCommands,
   ...logsCommands,
   ...runCommands,
   ...checksCommands,

@@ -7,6 +7,7 @@ import { errorLine } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { connectRedis } from '../services/core/redis.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
+import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { createRouter } from './forward.ts';
 import { Metrics } from './metrics.ts';
 import { syncRoutes } from './route-sync.ts';
@@ -27,7 +28,8 @@ try {
   const redis = await connectRedis(config.redisUrl);
   const subscriber = redis.duplicate();
   const table = new RouteTable(config.domain);
-  const sync = syncRoutes({ redis, subscriber, keys: keyLayout(config.redisPrefix), table, log });
+  const keys = keyLayout(config.redisPrefix);
+  const sync = syncRoutes({ redis, subscriber, keys, table, log });
   await sync.ready;
 
   const router = createRouter({
@@ -50,7 +52,10 @@ try {
       // How often the header timeout is enforced (Node.js' default is 30 s).
       connectionsCheckingInterval: 1000,
     },
-    router.onRequest,
+    (req, res) => {
+      if (isChallenge(req)) void answerChallenge(req, res, redis, keys);
+      else router.onRequest(req, res);
+    },
   );
   server.keepAliveTimeout = CLIENT_IDLE_MS;
   server.on('upgrade', router.onUpgrade);

@@ -3,7 +3,7 @@
 // certificate first), mode 0600, replaced in one rename so a router never
 // reads half of a new pair. Redis holds only what the file is (store/certs.ts).
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
@@ -100,6 +100,7 @@ export async function installCert(
   if ((await store.domains.owner(name)) === undefined) {
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   }
+  await mkdir(paths.certs, { recursive: true, mode: 0o700 });
   const file = certFile(paths, name);
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${pair.key.trimEnd()}\n${pair.chain.trimEnd()}\n`, { mode: 0o600 });
@@ -118,6 +119,7 @@ export async function installCert(
     lastRenewalAt: new Date(),
     lastError: null,
     nextAttemptAt: null,
+    failures: null,
   });
   return info;
 }

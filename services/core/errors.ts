@@ -190,6 +190,18 @@ export const ERRORS = {
     400,
     'give the PEM certificate chain (the certificate for the domain first) and its private key',
   ),
+  BERTH_E_ACME: spec(
+    'no certificate for {domain}: {reason}',
+    EXIT.failed,
+    502,
+    'check that the domain points at this server and port 80 reaches Berth; Berth tries again by itself (see "berth certs:report")',
+  ),
+  BERTH_E_ACME_BUSY: spec(
+    'a certificate for {domain} is being ordered already',
+    EXIT.failed,
+    409,
+    'wait for that order to end, then see "berth certs:report"',
+  ),
   BERTH_E_CERT_NOT_FOUND: spec(
     'no certificate is recorded for {domain}',
     EXIT.failed,

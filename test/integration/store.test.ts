@@ -476,6 +476,7 @@ describe('domains and certificates', () => {
       lastRenewalAt: '2030-01-01T00:00:00.000Z',
       lastError: null,
       nextAttemptAt: null,
+      failures: null,
     });
     const failed = await store.certs.patch(d, {
       lastError: 'urn:ietf:params:acme:error:connection\n  timeout',

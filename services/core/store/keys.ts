@@ -54,6 +54,8 @@ export interface KeyLayout {
   readonly certsChannel: string;
   /** string with a TTL: the key authorization of a pending ACME HTTP-01 challenge. */
   acmeChallenge(token: string): string;
+  /** string with a TTL: held while an ACME order for the domain runs (one at a time). */
+  acmeLock(domain: string): string;
   /** set: every user name. */
   readonly users: string;
   /** hash: a user's record. */
@@ -84,6 +86,7 @@ export function keyLayout(prefix: string): KeyLayout {
     certs: `${prefix}certs`,
     certsChannel: `${prefix}certs-changed`,
     acmeChallenge: (t) => `${prefix}acme-challenge:${t}`,
+    acmeLock: (d) => `${prefix}acme-lock:${d}`,
     users: `${prefix}users`,
     user: (u) => `${prefix}user:${u}`,
     userKeys: (u) => `${prefix}user:${u}:keys`,
@@ -115,6 +118,7 @@ function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'
 K.certsChannel = P .. 'certs-changed'
 function K.acmeChallenge(t) return P .. 'acme-challenge:' .. t end
+function K.acmeLock(d) return P .. 'acme-lock:' .. d end
 K.users = P .. 'users'
 function K.user(u) return P .. 'user:' .. u end
 function K.userKeys(u) return P .. 'user:' .. u .. ':keys' end
