@@ -1,15 +1,18 @@
 // domains:* — the names an app is served at besides <app>.<BERTH_DOMAIN>, as
 // Dokku's commands. Every change is all-or-nothing and reaches every router
 // at once (the store publishes it).
+import { authorizeApp } from '../../services/apps/access.ts';
 import {
+  addGlobalDomains,
   type ChangeMode,
   changeDomains,
   type DomainEntry,
   type DomainsSetting,
   domainsReport,
 } from '../../services/apps/domains.ts';
-import { EXIT } from '../../services/core/errors.ts';
+import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 
@@ -19,6 +22,14 @@ const settingOf = (ctx: CommandContext): DomainsSetting => {
 };
 
 const list = (names: readonly string[]) => names.join(', ');
+
+/** Lines of a table under a report's ===== title. */
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => `       ${line}\n`)
+    .join('');
 
 const change = (
   name: string,
@@ -106,26 +117,78 @@ export const domainsCommands: readonly Command[] = [
   ),
   {
     name: 'domains:report',
-    usage: 'APP [--format json]',
-    summary: "the app's default host and custom domains, each with its certificate",
-    access: { app: 'read' },
+    usage: 'APP [--format json] | --global',
+    summary:
+      "the app's default and global hosts and custom domains, each with its certificate; or the global domains",
+    // Not { app: 'read' }: with --global there is no app. The laptop client
+    // still puts its app first (takesApp), which --global ignores.
+    access: 'anyone',
+    takesApp: true,
+    options: { global: { type: 'boolean' } },
     json: true,
-    arity: [0, 0],
-    async run({ ctx, app, options }) {
-      if (!app) return EXIT.failed;
-      const entries = await domainsReport(await ctx.store(), app, settingOf(ctx));
-      if (formatOf(options) === 'json') {
+    arity: [0, 1],
+    async run({ ctx, args, options }) {
+      const store = await ctx.store();
+      const format = formatOf(options);
+      const { base } = settingOf(ctx);
+      if (options.global === true) {
+        const globals = await store.domains.globals();
+        if (format === 'json') ctx.stdout.write(json({ base, globals }));
+        else {
+          const rows = [[base, 'BERTH_DOMAIN'], ...globals.map((g) => [g, 'global'])];
+          ctx.stdout.write(
+            `=====> global domains (every app at APP.DOMAIN)\n${indent(table(rows))}`,
+          );
+        }
+        return EXIT.ok;
+      }
+      const [name] = args;
+      if (name === undefined) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason:
+            'name the app, or give --global; usage: berth domains:report APP [--format json] | --global',
+        });
+      }
+      const app = await authorizeApp(store, ctx.actor, validate.appName(name), 'read');
+      const entries = await domainsReport(store, app, { base });
+      if (format === 'json') {
         ctx.stdout.write(json({ app: app.name, domains: entries }));
         return EXIT.ok;
       }
       const now = new Date();
       const rows = entries.map((e) => [e.domain, e.kind, certificateLine(e, now)]);
+      ctx.stdout.write(`=====> ${app.name} domains\n${indent(table(rows))}`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'domains:add-global',
+    usage: 'DOMAIN...',
+    summary: 'serve every app at APP.DOMAIN too (admins; all or none)',
+    access: 'admin',
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, args }) {
+      const added = await addGlobalDomains(await ctx.store(), settingOf(ctx).base, args);
       ctx.stdout.write(
-        `=====> ${app.name} domains\n${table(rows)
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => `       ${line}\n`)
-          .join('')}`,
+        added.length > 0
+          ? `-----> Added global ${list(added)}: every app is also served at ${list(added.map((g) => `APP.${g}`))}\n`
+          : '       these were global domains already; nothing changed\n',
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'domains:remove-global',
+    usage: 'DOMAIN...',
+    summary: 'stop serving every app under these global domains (admins)',
+    access: 'admin',
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, args }) {
+      const removed = await (await ctx.store()).domains.removeGlobals(args);
+      ctx.stdout.write(
+        removed.length > 0
+          ? `-----> Removed global ${list(removed)}\n`
+          : '       none of these was a global domain; nothing changed\n',
       );
       return EXIT.ok;
     },

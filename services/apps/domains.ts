@@ -1,7 +1,7 @@
 // An app's custom domains, the names it is served at besides its default
-// host <app>.<BERTH_DOMAIN>: which names it may have, the changes the
-// domains:* commands make (each all-or-nothing, in one store script), and
-// what domains:report shows.
+// host <app>.<BERTH_DOMAIN> (and <app>.<global domain> for each global
+// domain): which names it may have, the changes the domains:* commands make
+// (each all-or-nothing, in one store script), and what domains:report shows.
 import { rm } from 'node:fs/promises';
 import { certFile } from '../certs/cert-files.ts';
 import type { Actor } from '../core/actor.ts';
@@ -39,7 +39,8 @@ function isAppName(label: string): boolean {
  * the base itself (the status page) and any <name>.<base> that is or may
  * become an app's default host: a custom domain there would shadow that app,
  * and an app created later would shadow it back. The same answer whether that
- * app exists or not, so the refusal does not tell which apps exist.
+ * app exists or not, so the refusal does not tell which apps exist. (The
+ * store script refuses the same under each global domain, atomically.)
  */
 export function customDomains(app: string, names: readonly string[], base: string): string[] {
   const canonical = [...new Set(names.map(validate.domain))];
@@ -117,21 +118,28 @@ async function redactHolder(store: Store, actor: Actor, e: unknown): Promise<unk
 
 export interface DomainEntry {
   domain: string;
-  /** default: <app>.<BERTH_DOMAIN>, always served; custom: added by domains:add or :set. */
-  kind: 'default' | 'custom';
+  /**
+   * default: <app>.<BERTH_DOMAIN>, always served; global: <app>.<a global
+   * domain>; custom: added by domains:add or :set.
+   */
+  kind: 'default' | 'global' | 'custom';
   /** What Berth records about the domain's certificate; null without one. */
   certificate: Omit<CertMeta, 'domain'> | null;
 }
 
-/** The app's default host, then its custom domains (sorted), each with its certificate. */
+/** The app's default host, its global hosts, then its custom domains (sorted), each with its certificate. */
 export async function domainsReport(
   store: Store,
   app: App,
   setting: Pick<DomainsSetting, 'base'>,
 ): Promise<DomainEntry[]> {
-  const custom = await store.domains.list(app.name);
+  const [custom, globals] = await Promise.all([
+    store.domains.list(app.name),
+    store.domains.globals(),
+  ]);
   const hosts = [
     { domain: defaultHost(app.name, setting.base), kind: 'default' as const },
+    ...globals.map((g) => ({ domain: defaultHost(app.name, g), kind: 'global' as const })),
     ...custom.map((domain) => ({ domain, kind: 'custom' as const })),
   ];
   return Promise.all(
@@ -142,4 +150,25 @@ export async function domainsReport(
       return { ...h, certificate };
     }),
   );
+}
+
+/**
+ * Adds global domains (admins): every app is then also served at
+ * <app>.<global>. Refused, all of them, for BERTH_DOMAIN itself (the apps are
+ * served under it already) and when an app's custom domain is in the way.
+ */
+export async function addGlobalDomains(
+  store: Store,
+  base: string,
+  names: readonly string[],
+): Promise<string[]> {
+  const domains = [...new Set(names.map(validate.domain))];
+  if (domains.includes(base)) {
+    throw new BerthError('BERTH_E_DOMAIN_RESERVED', {
+      domain: base,
+      base,
+      reason: 'it is BERTH_DOMAIN, under which every app is served already',
+    });
+  }
+  return store.domains.addGlobals(domains);
 }

@@ -372,8 +372,114 @@ describe('who may change domains', () => {
   });
 });
 
+describe('global domains', () => {
+  test('admins add and remove them; every app is reported at APP.GLOBAL; --global lists them', async () => {
+    const { shop } = await apps();
+    const forbidden = await run(bob, ['domains:add-global', 'apps.example']);
+    assert.equal(forbidden.code, 1);
+    assert.match(forbidden.stderr, /^berth: domains:add-global is for admins — /);
+    const own = await run(alice, ['domains:add-global', 'Berth.Test']);
+    assert.equal(own.code, 1);
+    assert.match(own.stderr, /^berth: berth\.test cannot be a custom domain: it is BERTH_DOMAIN/);
+
+    const r = await run(alice, ['domains:add-global', 'Apps.Example', 'apps.example']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      '-----> Added global apps.example: every app is also served at APP.apps.example\n',
+    );
+    try {
+      assert.equal(
+        (await run(dave, ['domains:report', '--global'])).stdout,
+        '=====> global domains (every app at APP.DOMAIN)\n' +
+          '       berth.test    BERTH_DOMAIN\n' +
+          '       apps.example  global\n',
+      );
+      // The laptop client puts its app first; --global ignores it.
+      const data = JSON.parse(
+        (await run(dave, ['domains:report', shop, '--global', '--format', 'json'])).stdout,
+      );
+      assert.deepEqual(data, { base: 'berth.test', globals: ['apps.example'] });
+      const report = JSON.parse(
+        (await run(bob, ['domains:report', shop, '--format', 'json'])).stdout,
+      );
+      assert.deepEqual(
+        report.domains.map((d: { domain: string; kind: string }) => [d.domain, d.kind]),
+        [
+          [`${shop}.berth.test`, 'default'],
+          [`${shop}.apps.example`, 'global'],
+        ],
+      );
+
+      // Under a global domain, the same names are reserved as under BERTH_DOMAIN.
+      const before = await snapshot();
+      for (const [host, reason] of [
+        ['apps.example', 'it is a global domain'],
+        ['other.apps.example', 'every APP.apps.example is the default host of the app named APP'],
+      ]) {
+        const refused = await run(bob, [
+          'domains:add',
+          shop,
+          `fine-${shop}.example.com`,
+          host as string,
+        ]);
+        assert.equal(refused.code, 1, host);
+        assert.equal(
+          refused.stderr,
+          `berth: ${host} cannot be a custom domain: ${reason} — use a domain of your own; every app is served at APP.apps.example already\n`,
+        );
+      }
+      assert.equal(await snapshot(), before);
+      assert.equal((await run(bob, ['domains:add', shop, `www.${shop}.apps.example`])).code, 0);
+    } finally {
+      assert.equal(
+        (await run(alice, ['domains:remove-global', 'apps.example'])).stdout,
+        '-----> Removed global apps.example\n',
+      );
+    }
+    assert.equal(
+      (await run(alice, ['domains:remove-global', 'apps.example'])).stdout,
+      '       none of these was a global domain; nothing changed\n',
+    );
+    assert.equal((await run(bob, ['domains:remove-global', 'apps.example'])).code, 1);
+  });
+
+  test("a global domain is refused, all of them, while an app's custom domain is in the way", async () => {
+    const { shop, blog } = await apps();
+    await run(carol, ['domains:add', blog, `${shop}.in-the-way.example`]);
+    const before = await snapshot();
+    const r = await run(alice, ['domains:add-global', 'free.example', 'in-the-way.example']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^berth: domain ${shop}\\.in-the-way\\.example already belongs to app "${blog}" — `,
+      ),
+    );
+    assert.equal(await snapshot(), before);
+    assert.deepEqual(await store.domains.globals(), []);
+  });
+
+  test('domains:report needs an app or --global', async () => {
+    const r = await run(bob, ['domains:report']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^berth: name the app, or give --global; usage: /);
+  });
+});
+
+let router: TestRouter;
+/** Polls the router until `host` answers `status`; how long it took. */
+async function until(host: string, status: number) {
+  const t0 = performance.now();
+  for (;;) {
+    const r = await request(router.port, host);
+    if (r.status === status) return { r, ms: performance.now() - t0 };
+    if (performance.now() - t0 > 2000) assert.fail(`${host}: ${r.status}, not ${status}`);
+    await new Promise((res) => setTimeout(res, 5));
+  }
+}
+
 describe('through a real router', () => {
-  let router: TestRouter;
   before(async () => {
     router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix });
   });
@@ -383,15 +489,6 @@ describe('through a real router', () => {
     const { shop } = await apps();
     const backend = await startBackend('shop-backend');
     await setRoutes(redis, prefix, shop, 1, [backend.address]);
-    const until = async (host: string, status: number) => {
-      const t0 = performance.now();
-      for (;;) {
-        const r = await request(router.port, host);
-        if (r.status === status) return { r, ms: performance.now() - t0 };
-        if (performance.now() - t0 > 2000) assert.fail(`${host}: ${r.status}, not ${status}`);
-        await new Promise((res) => setTimeout(res, 5));
-      }
-    };
     await until(`${shop}.berth.test`, 200);
     const custom = `www.${shop}.example.com`;
     assert.equal((await request(router.port, custom)).status, 404);
@@ -404,6 +501,20 @@ describe('through a real router', () => {
     assert.equal((await run(bob, ['domains:remove', shop, custom])).code, 0);
     const gone = await until(custom, 404);
     assert.ok(gone.ms < 1000, `404 after ${gone.ms} ms`);
+    assert.equal((await request(router.port, `${shop}.berth.test`)).status, 200);
+  });
+
+  test('a global domain serves every app under it at once; removed, a 404', async () => {
+    const { shop } = await apps();
+    const backend = await startBackend('global-backend');
+    await setRoutes(redis, prefix, shop, 1, [backend.address]);
+    const host = `${shop}.routed.example`;
+    assert.equal((await request(router.port, host)).status, 404);
+    assert.equal((await run(alice, ['domains:add-global', 'routed.example'])).code, 0);
+    const served = await until(host, 200);
+    assert.equal(JSON.parse(served.r.body).name, 'global-backend');
+    assert.equal((await run(alice, ['domains:remove-global', 'routed.example'])).code, 0);
+    await until(host, 404);
     assert.equal((await request(router.port, `${shop}.berth.test`)).status, 200);
   });
 });

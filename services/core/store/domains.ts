@@ -6,6 +6,16 @@ import * as validate from '../validate.ts';
 import { execAll, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
 
+// validate.appName's rule, in Lua (keep the two in step): is a label a name
+// some app has or could be given, so that <label>.<global domain> is or may
+// become its default host?
+const APP_LIKE = `
+local function app_like(label)
+  return label ~= nil and #label <= 30 and label:match('^[a-z][a-z0-9-]*$') ~= nil
+    and label:sub(-1) ~= '-' and label:sub(1, 4) ~= 'xn--'
+end
+`;
+
 // One script for every change of an app's domains, so that adding, setting
 // and removing several names is all-or-nothing: every name is checked before
 // the first write (Redis does not roll back a script that fails half-way).
@@ -13,7 +23,7 @@ import { Script } from './lua.ts';
 // Returns {'ok', added, removed}.
 const change = new Script(
   'domains.change',
-  `
+  `${APP_LIKE}
 local app, mode = ARGV[2], ARGV[3]
 local names = argv_from(4)
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
@@ -23,6 +33,16 @@ for _, domain in ipairs(names) do
     if holder ~= app then return {'BERTH_E_DOMAIN_NOT_FOUND', 'domain', domain, 'app', app} end
   elseif holder and holder ~= app then
     return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', holder}
+  elseif mode ~= 'remove' then
+    -- Checked here, not by the caller, so a global domain added meanwhile counts.
+    local label, rest = domain:match('^([^.]+)%.(.+)$')
+    if redis.call('SISMEMBER', K.globalDomains, domain) == 1 then
+      return {'BERTH_E_DOMAIN_RESERVED', 'domain', domain, 'base', domain, 'reason', 'it is a global domain'}
+    end
+    if rest and app_like(label) and redis.call('SISMEMBER', K.globalDomains, rest) == 1 then
+      return {'BERTH_E_DOMAIN_RESERVED', 'domain', domain, 'base', rest,
+        'reason', 'every APP.' .. rest .. ' is the default host of the app named APP'}
+    end
   end
 end
 local added, removed = {}, {}
@@ -57,6 +77,44 @@ for _, domain in ipairs(removed) do
 end
 if #added + #removed > 0 then redis.call('PUBLISH', K.routesChannel, app) end
 return {'ok', added, removed}
+`,
+);
+
+// Global domains: every app is also served at <app>.<global>. Refused when
+// an app's custom domain is the global domain itself or such a default host,
+// which it would shadow. PUBLISH '*': every router reloads every app's hosts.
+const addGlobal = new Script(
+  'domains.addGlobal',
+  `${APP_LIKE}
+local names = argv_from(2)
+local custom = redis.call('HGETALL', K.domains)
+for _, global in ipairs(names) do
+  for i = 1, #custom, 2 do
+    local domain, app = custom[i], custom[i + 1]
+    local label, rest = domain:match('^([^.]+)%.(.+)$')
+    if domain == global or (rest == global and app_like(label)) then
+      return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', app}
+    end
+  end
+end
+local added = {}
+for _, global in ipairs(names) do
+  if redis.call('SADD', K.globalDomains, global) == 1 then added[#added + 1] = global end
+end
+if #added > 0 then redis.call('PUBLISH', K.routesChannel, '*') end
+return {'ok', added}
+`,
+);
+
+const removeGlobal = new Script(
+  'domains.removeGlobal',
+  `
+local removed = {}
+for _, global in ipairs(argv_from(2)) do
+  if redis.call('SREM', K.globalDomains, global) == 1 then removed[#removed + 1] = global end
+end
+if #removed > 0 then redis.call('PUBLISH', K.routesChannel, '*') end
+return {'ok', removed}
 `,
 );
 
@@ -105,15 +163,43 @@ export class Domains {
     return this.change(app, 'remove', domains);
   }
 
+  /** The global domains, sorted. */
+  async globals(): Promise<string[]> {
+    return (await this.ctx.redis.smembers(this.ctx.keys.globalDomains)).sort();
+  }
+
+  /**
+   * Adds global domains, all or none: BERTH_E_DOMAIN_TAKEN (naming the app)
+   * when an app's custom domain is one of them or <label>.<one of them>. The names added.
+   */
+  async addGlobals(domains: readonly string[]): Promise<string[]> {
+    const names = [...new Set(domains.map(validate.domain))];
+    const [added] = await this.withHolder(addGlobal.run(this.ctx, names));
+    return (added as string[]).sort();
+  }
+
+  /** Removes global domains; the names that were global. */
+  async removeGlobals(domains: readonly string[]): Promise<string[]> {
+    const names = [...new Set(domains.map(validate.domain))];
+    const [removed] = await removeGlobal.run(this.ctx, names);
+    return (removed as string[]).sort();
+  }
+
   private async change(
     app: string,
     mode: 'add' | 'set' | 'remove',
     domains: readonly string[],
   ): Promise<DomainChange> {
     const names = [...new Set(domains.map(validate.domain))];
+    const [added, removed] = await this.withHolder(
+      change.run(this.ctx, [validate.appName(app), mode, ...names]),
+    );
+    return { added: (added as string[]).sort(), removed: (removed as string[]).sort() };
+  }
+
+  private async withHolder<T>(running: Promise<T>): Promise<T> {
     try {
-      const [added, removed] = await change.run(this.ctx, [validate.appName(app), mode, ...names]);
-      return { added: (added as string[]).sort(), removed: (removed as string[]).sort() };
+      return await running;
     } catch (e) {
       // The message names the holder; callers that may not show it replace the error.
       if (e instanceof BerthError && e.code === 'BERTH_E_DOMAIN_TAKEN') {
