@@ -141,11 +141,18 @@ export const ERRORS = {
     409,
     'remove it first with "berth ssh-keys:remove {fingerprint}"',
   ),
+  // {holder} is 'app "NAME"', or 'another app' for a caller who may not see that app.
   BERTH_E_DOMAIN_TAKEN: spec(
-    'domain {domain} already belongs to app "{app}"',
+    'domain {domain} already belongs to {holder}',
     EXIT.failed,
     409,
-    'remove it from that app first',
+    'it must be removed from that app first; or pick another domain',
+  ),
+  BERTH_E_DOMAIN_RESERVED: spec(
+    '{domain} cannot be a custom domain: {reason}',
+    EXIT.failed,
+    409,
+    'use a domain of your own; every app is served at APP.{base} already',
   ),
   BERTH_E_RELEASE_NOT_FOUND: spec(
     'app "{app}" has no release {version}',

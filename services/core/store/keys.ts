@@ -38,11 +38,14 @@ export interface KeyLayout {
   routes(app: string): string;
   /**
    * pub/sub channel: an app's name, published whenever what the router serves
-   * for it may have changed (its routes, its domains, the app itself).
+   * for it may have changed (its routes, its domains, the app itself); `*`
+   * when every app's hosts may have (the global domains changed).
    */
   readonly routesChannel: string;
   /** hash: domain -> app, the global index that makes a domain belong to one app. */
   readonly domains: string;
+  /** set: global domains: every app is also served at <app>.<global domain>. */
+  readonly globalDomains: string;
   /** hash: certificate metadata of a domain. */
   cert(domain: string): string;
   /** set: domains that have certificate metadata (the renewer's work list). */
@@ -82,6 +85,7 @@ export function keyLayout(prefix: string): KeyLayout {
     routes: (a) => `${prefix}app:${a}:routes`,
     routesChannel: `${prefix}routes`,
     domains: `${prefix}domains`,
+    globalDomains: `${prefix}global-domains`,
     cert: (d) => `${prefix}cert:${d}`,
     certs: `${prefix}certs`,
     certsChannel: `${prefix}certs-changed`,
@@ -114,6 +118,7 @@ function K.builds(a) return P .. 'app:' .. a .. ':builds' end
 function K.routes(a) return P .. 'app:' .. a .. ':routes' end
 K.routesChannel = P .. 'routes'
 K.domains = P .. 'domains'
+K.globalDomains = P .. 'global-domains'
 function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'
 K.certsChannel = P .. 'certs-changed'
