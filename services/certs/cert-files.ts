@@ -27,7 +27,7 @@ export interface CertInfo {
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1-----/g;
 
 /** The file of a domain's certificate. */
-export const certFile = (paths: DataPaths, domain: string) =>
+export const certFile = (paths: Pick<DataPaths, 'certs'>, domain: string) =>
   path.join(paths.certs, `${validate.domain(domain)}.pem`);
 
 /** Splits PEM text into the private key and the certificates, in their order. */

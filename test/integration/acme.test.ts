@@ -187,3 +187,15 @@ describe('ACME certificates from Pebble', () => {
     assert.equal((await run(ada, ['letsencrypt:auto-renew', 'nope'])).code, 1);
   });
 });
+
+describe('an app with certificates destroyed', () => {
+  test("takes its certificates' files (private keys) with it", async () => {
+    const paths = dataPaths(dataDir);
+    assert.ok(await readCertFile(paths, 'shop.example.test'));
+    const r = await run(ada, ['apps:destroy', 'shop', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await readCertFile(paths, 'shop.example.test'), undefined);
+    assert.equal(await readCertFile(paths, 'www.shop.example.test'), undefined);
+    assert.equal(await store.certs.get('shop.example.test'), undefined);
+  });
+});
