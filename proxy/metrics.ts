@@ -1,35 +1,29 @@
 // Per-app request counts by status class and a latency histogram, in memory
 // in each router process: a few numbers per app, updated on every request
-// with no allocation. Publishing them (status page, /metrics) reads snapshot().
-
-/** Upper bounds of the latency buckets, in ms (Prometheus-style: cumulative when exported). */
-export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const;
-
-/** Status classes counted: 1xx..5xx, and 'aborted' for a client that left before the answer. */
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'aborted'] as const;
-
-export interface AppMetrics {
-  /** Indexed like STATUS_CLASSES. */
-  readonly byClass: number[];
-  /** Indexed like LATENCY_BUCKETS_MS, plus one for slower (non-cumulative). */
-  readonly latency: number[];
-  latencySumMs: number;
-}
+// with no allocation. Every few seconds they are added to Redis
+// (store/metrics.ts), where the status page and /metrics read the sum of all
+// router processes, and the memory starts again from zero.
+import type { Logger } from '../services/core/log.ts';
+import type { Store } from '../services/core/store/index.ts';
+import {
+  emptyCounts,
+  LATENCY_BUCKETS_MS,
+  type RequestCounts,
+} from '../services/core/store/metrics.ts';
 
 /** Status recorded when the client went away before the response ended (nginx's 499). */
 export const CLIENT_ABORTED = 499;
 
+/** How often counts go to Redis: the status page's charts are per minute. */
+const PUBLISH_EVERY_MS = 5000;
+
 export class Metrics {
-  private readonly apps = new Map<string, AppMetrics>();
+  private apps = new Map<string, RequestCounts>();
 
   record(app: string, status: number, ms: number): void {
     let m = this.apps.get(app);
     if (!m) {
-      m = {
-        byClass: STATUS_CLASSES.map(() => 0),
-        latency: [...LATENCY_BUCKETS_MS, Infinity].map(() => 0),
-        latencySumMs: 0,
-      };
+      m = emptyCounts();
       this.apps.set(app, m);
     }
     const cls =
@@ -38,10 +32,70 @@ export class Metrics {
     let i = 0;
     while (i < LATENCY_BUCKETS_MS.length && ms > (LATENCY_BUCKETS_MS[i] as number)) i++;
     m.latency[i] = (m.latency[i] as number) + 1;
-    m.latencySumMs += ms;
+    m.latencySumUs += ms * 1000;
   }
 
-  snapshot(): ReadonlyMap<string, Readonly<AppMetrics>> {
-    return this.apps;
+  /** The counts since the last take, and zero from now on. */
+  take(): Map<string, RequestCounts> {
+    const taken = this.apps;
+    this.apps = new Map();
+    return taken;
   }
+
+  /** Counts that could not be published go back, to be added to the next attempt. */
+  giveBack(counts: ReadonlyMap<string, RequestCounts>): void {
+    for (const [app, c] of counts) {
+      const m = this.apps.get(app);
+      if (!m) {
+        this.apps.set(app, c);
+        continue;
+      }
+      c.byClass.forEach((n, i) => {
+        m.byClass[i] = (m.byClass[i] as number) + n;
+      });
+      c.latency.forEach((n, i) => {
+        m.latency[i] = (m.latency[i] as number) + n;
+      });
+      m.latencySumUs += c.latencySumUs;
+    }
+  }
+}
+
+/**
+ * Adds the process's counts to Redis every few seconds, and once more on
+ * stop. Counts are filed under the minute they are published in (up to 5 s
+ * late at a minute's edge). Redis being away loses nothing: they wait.
+ */
+export function publishMetrics(metrics: Metrics, store: Store, log: Logger) {
+  let publishing: Promise<void> = Promise.resolve();
+  let warned = false;
+  const publish = () => {
+    publishing = publishing.then(async () => {
+      const counts = metrics.take();
+      if (counts.size === 0) return;
+      const at = new Date();
+      const left = new Map(counts);
+      try {
+        for (const [app, c] of counts) {
+          await store.metrics.add(app, at, c);
+          left.delete(app);
+        }
+        warned = false;
+      } catch (e) {
+        metrics.giveBack(left);
+        if (!warned) log.warn({ err: e }, 'publishing request metrics failed; they wait for Redis');
+        warned = true;
+      }
+    });
+    return publishing;
+  };
+  const timer = setInterval(publish, PUBLISH_EVERY_MS);
+  timer.unref();
+  return {
+    /** Publishes what is left; bounded, as a stopping router must be. */
+    async stop(timeoutMs = 2000): Promise<void> {
+      clearInterval(timer);
+      await Promise.race([publish(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    },
+  };
 }

@@ -6,10 +6,11 @@ import { loadConfig } from '../services/core/config.ts';
 import { errorLine } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { connectRedis } from '../services/core/redis.ts';
+import { Store } from '../services/core/store/index.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
 import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { createRouter } from './forward.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics, publishMetrics } from './metrics.ts';
 import { syncRoutes } from './route-sync.ts';
 import { RouteTable } from './route-table.ts';
 
@@ -32,6 +33,8 @@ try {
   const sync = syncRoutes({ redis, subscriber, keys, table, log });
   await sync.ready;
 
+  const metrics = new Metrics();
+  const published = publishMetrics(metrics, new Store(redis, config.redisPrefix), log);
   const router = createRouter({
     table,
     domain: config.domain,
@@ -41,7 +44,7 @@ try {
     proto: 'http',
     port: config.httpPort,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
-    metrics: new Metrics(),
+    metrics,
     log,
   });
   const server = http.createServer(
@@ -74,9 +77,10 @@ try {
     setTimeout(() => process.exit(0), STOP_GRACE_MS + 5000).unref();
     const forced = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
     forced.unref();
-    server.close(() => {
+    server.close(async () => {
       clearTimeout(forced);
       router.close();
+      await published.stop();
       // No QUIT or UNSUBSCRIBE: with Redis down they would wait for it.
       subscriber.disconnect();
       redis.disconnect();

@@ -19,6 +19,8 @@ export interface Config {
   readonly httpsPort: number;
   /** The status page and JSON API on loopback, for the admin. */
   readonly webPort: number;
+  /** Prometheus' /metrics on loopback, for the admin (never behind the router). */
+  readonly metricsPort: number;
   readonly redisUrl: string;
   /** Every Redis key Berth writes starts with this, so instances can share a Redis. */
   readonly redisPrefix: string;
@@ -55,6 +57,7 @@ export const DEFAULTS = {
   BERTH_HTTP_PORT: '80',
   BERTH_HTTPS_PORT: '443',
   BERTH_WEB_PORT: '8080',
+  BERTH_METRICS_PORT: '9180',
   REDIS_URL: 'redis://127.0.0.1:6379',
   BERTH_REDIS_PREFIX: 'berth:',
   BERTH_ACME_DIRECTORY_URL: 'https://acme-v02.api.letsencrypt.org/directory',
@@ -130,11 +133,13 @@ export function loadConfig(env: Env): Config {
   const httpPort = read('BERTH_HTTP_PORT', port, 0);
   const httpsPort = read('BERTH_HTTPS_PORT', port, 0);
   const webPort = read('BERTH_WEB_PORT', port, 0);
+  const metricsPort = read('BERTH_METRICS_PORT', port, 0);
   const ports: [ConfigVar, number][] = [
     ['BERTH_SSH_PORT', sshPort],
     ['BERTH_HTTP_PORT', httpPort],
     ['BERTH_HTTPS_PORT', httpsPort],
     ['BERTH_WEB_PORT', webPort],
+    ['BERTH_METRICS_PORT', metricsPort],
   ];
   for (const [i, [name, p]] of ports.entries()) {
     const clash = ports.slice(0, i).find(([, q]) => q === p && p !== 0);
@@ -296,6 +301,7 @@ export function loadConfig(env: Env): Config {
     httpPort,
     httpsPort,
     webPort,
+    metricsPort,
     redisUrl,
     redisPrefix,
     acmeDirectoryUrl,
@@ -323,6 +329,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_HTTP_PORT: String(config.httpPort),
     BERTH_HTTPS_PORT: String(config.httpsPort),
     BERTH_WEB_PORT: String(config.webPort),
+    BERTH_METRICS_PORT: String(config.metricsPort),
     REDIS_URL: config.redisUrl,
     BERTH_REDIS_PREFIX: config.redisPrefix,
     BERTH_ACME_DIRECTORY_URL: config.acmeDirectoryUrl,

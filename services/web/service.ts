@@ -1,18 +1,48 @@
-// The web service: the status page and JSON API on loopback.
+// The web service: the status page and JSON API on loopback, and Prometheus'
+// /metrics on a loopback port of its own (never behind the router).
+import http from 'node:http';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
 import { build } from './app.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 
 export async function start({ config, log }: ServiceContext): Promise<RunningService> {
   const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });
   const app = build({ store, log, domain: config.domain });
   // Loopback only: the router publishes the page at the bare domain (issue 7).
   await app.listen({ host: '127.0.0.1', port: config.webPort });
+  const metrics = http.createServer((req, res) => {
+    if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    store.metrics.totals().then(
+      (totals) => {
+        const body = renderMetrics(totals);
+        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (e: unknown) => {
+        log.warn({ err: e }, '/metrics failed');
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('Redis does not answer\n');
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    metrics.once('error', reject);
+    metrics.listen(config.metricsPort, '127.0.0.1', () => resolve());
+  });
   return {
     endpoints: [
       { name: 'status page (admin, loopback)', url: `http://127.0.0.1:${config.webPort}/` },
+      {
+        name: 'Prometheus metrics (admin, loopback)',
+        url: `http://127.0.0.1:${config.metricsPort}/metrics`,
+      },
     ],
     async stop() {
+      metrics.closeAllConnections();
+      await new Promise((r) => metrics.close(r));
       await app.close();
       await store.close();
     },

@@ -49,6 +49,7 @@ export async function platformEnv(dataDir: string, extra: Record<string, string>
     BERTH_HTTP_PORT: String(await freePort()),
     BERTH_HTTPS_PORT: String(await freePort()),
     BERTH_WEB_PORT: String(await freePort()),
+    BERTH_METRICS_PORT: String(await freePort()),
     REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
     BERTH_REDIS_PREFIX: `berth-test-${path.basename(dataDir)}:`,
     // One router process: test files run four at a time on two cores, and

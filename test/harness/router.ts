@@ -34,6 +34,7 @@ export async function startRouter(o: {
       BERTH_HTTP_PORT: String(port),
       BERTH_HTTPS_PORT: String(await freePort()),
       BERTH_WEB_PORT: String(await freePort()),
+      BERTH_METRICS_PORT: String(await freePort()),
       BERTH_SSH_PORT: String(await freePort()),
       BERTH_DOMAIN: o.domain ?? 'berth.test',
       REDIS_URL: o.redisUrl,

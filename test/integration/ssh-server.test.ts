@@ -683,6 +683,7 @@ describe('the git-receiver service', () => {
       BERTH_DATA_DIR: dataDir,
       BERTH_SSH_PORT: String(await freePort()),
       BERTH_WEB_PORT: String(await freePort()),
+      BERTH_METRICS_PORT: String(await freePort()),
       REDIS_URL: await sharedRedisUrl(),
       BERTH_REDIS_PREFIX: prefix,
     });

@@ -51,6 +51,7 @@ test('the platform runs in-process too: the web service answers on its port', as
     BERTH_DATA_DIR: await tempDir(),
     BERTH_SSH_PORT: String(await freePort()),
     BERTH_WEB_PORT: String(await freePort()),
+    BERTH_METRICS_PORT: String(await freePort()),
     BERTH_HTTP_PORT: String(await freePort()),
     BERTH_HTTPS_PORT: String(await freePort()),
     REDIS_URL: await sharedRedisUrl(),

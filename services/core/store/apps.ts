@@ -32,7 +32,7 @@ local name, owner, createdAt, branch = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', K.app(name)) == 1 then return {'BERTH_E_APP_EXISTS', 'app', name} end
 if redis.call('EXISTS', K.user(owner)) == 0 then return {'BERTH_E_USER_NOT_FOUND', 'user', owner} end
 -- Sub-keys of an app of the same name can only be debris from a hand edit; start clean.
-redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name))
+redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name))
 redis.call('HSET', K.app(name), 'name', name, 'owner', owner, 'createdAt', createdAt, 'deployBranch', branch)
 redis.call('SADD', K.apps, name)
 redis.call('PUBLISH', K.routesChannel, name)
@@ -58,7 +58,7 @@ for _, d in ipairs(redis.call('SMEMBERS', K.appDomains(name))) do
     redis.call('PUBLISH', K.certsChannel, d)
   end
 end
-redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name))
+redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name))
 redis.call('SREM', K.apps, name)
 redis.call('PUBLISH', K.routesChannel, name)
 return {'ok'}
@@ -72,7 +72,7 @@ local from, to = ARGV[2], ARGV[3]
 if redis.call('EXISTS', K.app(from)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', from} end
 if redis.call('EXISTS', K.app(to)) == 1 then return {'BERTH_E_APP_EXISTS', 'app', to} end
 -- Debris under the new name (a hand edit) would be merged into the app; start clean.
-redis.call('DEL', K.collaborators(to), K.config(to), K.releaseSeq(to), K.releases(to), K.appDomains(to), K.builds(to), K.routes(to))
+redis.call('DEL', K.collaborators(to), K.config(to), K.releaseSeq(to), K.releases(to), K.appDomains(to), K.builds(to), K.routes(to), K.metrics(to), K.metricsMinutes(to), K.metricsTotal(to))
 local function move(a, b) if redis.call('EXISTS', a) == 1 then redis.call('RENAME', a, b) end end
 local last = tonumber(redis.call('GET', K.releaseSeq(from)) or '0')
 for v = 1, last do
@@ -91,6 +91,9 @@ move(K.releases(from), K.releases(to))
 move(K.appDomains(from), K.appDomains(to))
 move(K.builds(from), K.builds(to))
 move(K.routes(from), K.routes(to))
+move(K.metrics(from), K.metrics(to))
+move(K.metricsMinutes(from), K.metricsMinutes(to))
+move(K.metricsTotal(from), K.metricsTotal(to))
 redis.call('RENAME', K.app(from), K.app(to))
 redis.call('HSET', K.app(to), 'name', to)
 redis.call('SREM', K.apps, from)

@@ -16,6 +16,7 @@ import type { StoreContext } from './context.ts';
 import { Domains } from './domains.ts';
 import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.ts';
 import { Script } from './lua.ts';
+import { Metrics } from './metrics.ts';
 import { Releases } from './releases.ts';
 import { Users } from './users.ts';
 
@@ -25,7 +26,7 @@ export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
-export { Apps, Certs, ConfigVarsRepo, Domains, Releases, Users };
+export { Apps, Certs, ConfigVarsRepo, Domains, Metrics, Releases, Users };
 
 export interface StoreOptions {
   /** The clock for timestamps; default the system clock. */
@@ -51,6 +52,8 @@ export class Store {
   readonly config: ConfigVarsRepo;
   readonly domains: Domains;
   readonly certs: Certs;
+  /** Request counts the routers publish. */
+  readonly metrics: Metrics;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -66,6 +69,7 @@ export class Store {
     this.config = new ConfigVarsRepo(ctx);
     this.domains = new Domains(ctx);
     this.certs = new Certs(ctx);
+    this.metrics = new Metrics(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

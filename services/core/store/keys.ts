@@ -34,6 +34,12 @@ export interface KeyLayout {
   appDomains(app: string): string;
   /** sorted set: the app's newest builds (member = build id, score = enqueue time in ms). */
   builds(app: string): string;
+  /** hash: the app's request counts per minute, `<minute>.<field>` → count (store/metrics.ts). */
+  metrics(app: string): string;
+  /** sorted set: the minutes the metrics hash holds (score = member = minute number). */
+  metricsMinutes(app: string): string;
+  /** hash: the app's request counts since it was created, field → count. */
+  metricsTotal(app: string): string;
   /** string (JSON): the app's route table entry, written by the deployer, read by the router. */
   routes(app: string): string;
   /**
@@ -83,6 +89,9 @@ export function keyLayout(prefix: string): KeyLayout {
     appDomains: (a) => `${prefix}app:${a}:domains`,
     builds: (a) => `${prefix}app:${a}:builds`,
     routes: (a) => `${prefix}app:${a}:routes`,
+    metrics: (a) => `${prefix}app:${a}:metrics`,
+    metricsMinutes: (a) => `${prefix}app:${a}:metrics-minutes`,
+    metricsTotal: (a) => `${prefix}app:${a}:metrics-total`,
     routesChannel: `${prefix}routes`,
     domains: `${prefix}domains`,
     globalDomains: `${prefix}global-domains`,
@@ -116,6 +125,9 @@ function K.release(a, v) return P .. 'app:' .. a .. ':release:' .. v end
 function K.appDomains(a) return P .. 'app:' .. a .. ':domains' end
 function K.builds(a) return P .. 'app:' .. a .. ':builds' end
 function K.routes(a) return P .. 'app:' .. a .. ':routes' end
+function K.metrics(a) return P .. 'app:' .. a .. ':metrics' end
+function K.metricsMinutes(a) return P .. 'app:' .. a .. ':metrics-minutes' end
+function K.metricsTotal(a) return P .. 'app:' .. a .. ':metrics-total' end
 K.routesChannel = P .. 'routes'
 K.domains = P .. 'domains'
 K.globalDomains = P .. 'global-domains'

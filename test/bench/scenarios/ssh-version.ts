@@ -106,6 +106,7 @@ export const sshVersionScenario: Scenario = {
         BERTH_DATA_DIR: path.join(dir, 'data'),
         BERTH_SSH_PORT: String(await freePort()),
         BERTH_WEB_PORT: String(await freePort()),
+        BERTH_METRICS_PORT: String(await freePort()),
         REDIS_URL: redis.url,
         BERTH_REDIS_PREFIX: 'berth-bench:',
       });
