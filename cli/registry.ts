@@ -8,7 +8,9 @@ import { buildsCommands } from './commands/builds.ts';
 import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
+import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
+import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
@@ -24,6 +26,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   access: 'let other users push to an app',
   git: 'how a push deploys',
   config: "an app's config vars (its environment)",
+  domains: 'the names an app is served at besides APP.<BERTH_DOMAIN>',
   releases: "an app's release history, and rolling back",
   ps: "an app's processes: scale, restart, stop, start, rebuild, report",
   logs: "an app's output, across instances and deploys",
@@ -60,10 +63,12 @@ export const COMMANDS: readonly Command[] = [
   ...accessCommands,
   ...gitCommands,
   ...configCommands,
+  ...domainsCommands,
   ...releasesCommands,
   ...psCommands,
   ...resourceCommands,
   ...storageCommands,
+  ...letsencryptCommands,
   ...logsCommands,
   ...runCommands,
   ...checksCommands,

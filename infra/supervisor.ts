@@ -26,6 +26,7 @@ export const SERVICES: readonly ServiceSpec[] = [
   { name: 'git-receiver', entry: 'services/git-receiver/main.ts' },
   { name: 'builder', entry: 'services/builder/main.ts' },
   { name: 'router', entry: 'proxy/main.ts' },
+  { name: 'certs', entry: 'services/certs/main.ts' },
 ];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,9 +1,10 @@
 // Keeps a RouteTable equal to what Redis says, without polling: every change
 // to an app's routes, domains or existence is followed by `PUBLISH P routes
 // <app>` (services/deployer/routes.ts and the store's scripts), and this
-// reloads just that app. After (re)subscribing, everything is reloaded once,
-// since messages published while the connection was down are gone. The
-// app's HTTPS switches (certs:set) come with it, from the app's record.
+// reloads just that app; `*` (the global domains changed) reloads them all.
+// After (re)subscribing, everything is reloaded once, since messages
+// published while the connection was down are gone. The app's HTTPS
+// switches (certs:set) come with it, from the app's record.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../services/core/log.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
@@ -75,13 +76,19 @@ export function syncRoutes(o: RouteSyncOptions): RouteSync {
   }
 
   async function loadAll(): Promise<void> {
-    const apps = new Set(await o.redis.smembers(o.keys.apps));
+    const [apps, globals] = await Promise.all([
+      o.redis.smembers(o.keys.apps).then((names) => new Set(names)),
+      o.redis.smembers(o.keys.globalDomains),
+    ]);
+    o.table.setGlobals(globals.sort());
     for (const gone of o.table.apps()) if (!apps.has(gone)) o.table.set(gone, undefined);
     await Promise.all([...apps].map(loadApp));
   }
 
   o.subscriber.on('message', (channel: string, app: string) => {
-    if (channel === o.keys.routesChannel) void loadApp(app);
+    if (channel !== o.keys.routesChannel) return;
+    if (app !== '*') void loadApp(app);
+    else loadAll().catch((e: unknown) => o.log.error({ err: e }, 'could not reload the routes'));
   });
   let loaded = false;
   const ready = (async () => {

@@ -45,6 +45,7 @@ const FAILED_FOR_MS = 2000;
 export class RouteTable {
   private readonly byHost = new Map<string, AppRoute>();
   private readonly byApp = new Map<string, { route: AppRoute; hosts: readonly string[] }>();
+  private globals: readonly string[] = [];
 
   /** @param domain BERTH_DOMAIN: every app is served at <app>.<domain>. */
   constructor(private readonly domain: string) {}
@@ -77,9 +78,21 @@ export class RouteTable {
       ),
       next: 0,
     };
-    const hosts = [`${app}.${this.domain}`, ...state.domains];
+    const hosts = [
+      `${app}.${this.domain}`,
+      ...this.globals.map((global) => `${app}.${global}`),
+      ...state.domains,
+    ];
     for (const host of hosts) this.byHost.set(host, route);
     this.byApp.set(app, { route, hosts });
+  }
+
+  /**
+   * Global domains: every app is also served at <app>.<global>. Takes effect
+   * for each app at its next set(); route-sync reloads every app after this.
+   */
+  setGlobals(globals: readonly string[]): void {
+    this.globals = [...globals];
   }
 
   /** Every app the table holds (for a full reload to drop the ones gone). */

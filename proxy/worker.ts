@@ -11,6 +11,7 @@ import { createLogger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { connectRedis } from '../services/core/redis.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
+import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
 import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
@@ -76,7 +77,10 @@ try {
     next: router.onRequest,
   });
   const servers = [
-    http.createServer(limits, onHttp),
+    http.createServer(limits, (req, res) => {
+      if (isChallenge(req)) void answerChallenge(req, res, redis, keys);
+      else onHttp(req, res);
+    }),
     https.createServer(
       {
         ...limits,

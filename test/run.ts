@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDockerEngine } from '../infra/bootstrap/docker-engine.ts';
-import { ensurePackages } from '../infra/bootstrap/packages.ts';
+import { ensurePackages, REQUIRED_PROGRAMS } from '../infra/bootstrap/packages.ts';
 import { createProgress } from '../infra/bootstrap/progress.ts';
 import { startRedisServer } from '../infra/redis-server.ts';
 import { loadConfig } from '../services/core/config.ts';
@@ -66,6 +66,8 @@ async function main(): Promise<number> {
         progress,
         searchPath,
         isRoot: process.getuid?.() === 0,
+        // Let's Encrypt's test CA and its DNS server, for the ACME tests.
+        programs: { ...REQUIRED_PROGRAMS, pebble: 'pebble', 'pebble-challtestsrv': 'pebble' },
       });
       const engine = await ensureDockerEngine({ config, progress, logDir: scratch, searchPath });
       if (engine.startedByUs) cleanups.push(() => engine.stop());

@@ -4,6 +4,7 @@
 import { rename, rm } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { type PruneResult, removeAppArtifacts } from '../builder/retention.ts';
+import { certFile } from '../certs/cert-files.ts';
 import { type Actor, isAdmin } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
@@ -72,7 +73,7 @@ export async function appInfo(store: Store, app: App, sshUrl: string): Promise<A
 }
 
 /** Where an app's files live (its git repository under repos/). */
-export type AppFiles = Pick<DataPaths, 'repos'> & Partial<Pick<DataPaths, 'logs'>>;
+export type AppFiles = Pick<DataPaths, 'repos'> & Partial<Pick<DataPaths, 'logs' | 'certs'>>;
 
 /**
  * Destroys the app: its state in Redis first (so a concurrent push sees it
@@ -91,8 +92,14 @@ export async function destroyApp(
   o: { removeStorage: boolean } = { removeStorage: false },
 ): Promise<PruneResult | undefined> {
   await authorizeApp(store, actor, name, 'destroy');
+  const domains = await store.domains.list(name);
   await store.apps.destroy(name);
   await removeRepo(files, name);
+  // Its certificates' files (the store removed what they are): private keys are not left behind.
+  if (files.certs) {
+    for (const domain of domains)
+      await rm(certFile({ certs: files.certs }, domain), { force: true });
+  }
   if (files.logs)
     await rm(appLogDir(logArchiveOf({ logs: files.logs }), name), { recursive: true, force: true });
   if (!engine) return undefined;

@@ -3,7 +3,7 @@
 // certificate first), mode 0600, replaced in one rename so a router never
 // reads half of a new pair. Redis holds only what the file is (store/certs.ts).
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
@@ -27,7 +27,7 @@ export interface CertInfo {
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1-----/g;
 
 /** The file of a domain's certificate. */
-export const certFile = (paths: DataPaths, domain: string) =>
+export const certFile = (paths: Pick<DataPaths, 'certs'>, domain: string) =>
   path.join(paths.certs, `${validate.domain(domain)}.pem`);
 
 /** Splits PEM text into the private key and the certificates, in their order. */
@@ -100,6 +100,7 @@ export async function installCert(
   if ((await store.domains.owner(name)) === undefined) {
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   }
+  await mkdir(paths.certs, { recursive: true, mode: 0o700 });
   const file = certFile(paths, name);
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${pair.key.trimEnd()}\n${pair.chain.trimEnd()}\n`, { mode: 0o600 });
@@ -118,6 +119,7 @@ export async function installCert(
     lastRenewalAt: new Date(),
     lastError: null,
     nextAttemptAt: null,
+    failures: null,
   });
   return info;
 }

@@ -24,6 +24,8 @@ export interface Config {
   readonly redisPrefix: string;
   readonly acmeDirectoryUrl: string;
   readonly acmeEmail: string | undefined;
+  /** Fetch an HTTP-01 answer from this host before the CA is asked to (off where the host cannot resolve app domains). */
+  readonly acmeSelfCheck: boolean;
   /** undefined: the local socket. */
   readonly dockerHost: string | undefined;
   /** Path of a public key whose owner becomes the first admin at start. */
@@ -57,6 +59,7 @@ export const DEFAULTS = {
   BERTH_REDIS_PREFIX: 'berth:',
   BERTH_ACME_DIRECTORY_URL: 'https://acme-v02.api.letsencrypt.org/directory',
   BERTH_ACME_EMAIL: '',
+  BERTH_ACME_SELF_CHECK: 'on',
   DOCKER_HOST: '',
   BERTH_ADMIN_PUBKEY: '',
   BERTH_STACK_IMAGE: 'berth/stack:bookworm',
@@ -185,6 +188,14 @@ export function loadConfig(env: Env): Config {
     },
     undefined,
   );
+  const acmeSelfCheck = read(
+    'BERTH_ACME_SELF_CHECK',
+    (v) => {
+      if (v !== 'on' && v !== 'off') throw 'use on or off';
+      return v === 'on';
+    },
+    true,
+  );
   const dockerHost = read(
     'DOCKER_HOST',
     (v) => {
@@ -289,6 +300,7 @@ export function loadConfig(env: Env): Config {
     redisPrefix,
     acmeDirectoryUrl,
     acmeEmail,
+    acmeSelfCheck,
     dockerHost,
     adminPubkeyPath,
     stackImage,
@@ -315,6 +327,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_REDIS_PREFIX: config.redisPrefix,
     BERTH_ACME_DIRECTORY_URL: config.acmeDirectoryUrl,
     BERTH_ACME_EMAIL: config.acmeEmail ?? '',
+    BERTH_ACME_SELF_CHECK: config.acmeSelfCheck ? 'on' : 'off',
     DOCKER_HOST: config.dockerHost ?? '',
     BERTH_ADMIN_PUBKEY: config.adminPubkeyPath ?? '',
     BERTH_STACK_IMAGE: config.stackImage,

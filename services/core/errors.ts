@@ -141,11 +141,18 @@ export const ERRORS = {
     409,
     'remove it first with "berth ssh-keys:remove {fingerprint}"',
   ),
+  // {holder} is 'app "NAME"', or 'another app' for a caller who may not see that app.
   BERTH_E_DOMAIN_TAKEN: spec(
-    'domain {domain} already belongs to app "{app}"',
+    'domain {domain} already belongs to {holder}',
     EXIT.failed,
     409,
-    'remove it from that app first',
+    'it must be removed from that app first; or pick another domain',
+  ),
+  BERTH_E_DOMAIN_RESERVED: spec(
+    '{domain} cannot be a custom domain: {reason}',
+    EXIT.failed,
+    409,
+    'use a domain of your own; every app is served at APP.{base} already',
   ),
   BERTH_E_RELEASE_NOT_FOUND: spec(
     'app "{app}" has no release {version}',
@@ -207,6 +214,18 @@ export const ERRORS = {
     EXIT.failed,
     404,
     'run "berth certs:report {app}" to see its domains and their certificates',
+  ),
+  BERTH_E_ACME: spec(
+    'no certificate for {domain}: {reason}',
+    EXIT.failed,
+    502,
+    'check that the domain points at this server and port 80 reaches Berth; Berth tries again by itself (see "berth certs:report")',
+  ),
+  BERTH_E_ACME_BUSY: spec(
+    'a certificate for {domain} is being ordered already',
+    EXIT.failed,
+    409,
+    'wait for that order to end, then see "berth certs:report"',
   ),
   BERTH_E_CERT_NOT_FOUND: spec(
     'no certificate is recorded for {domain}',

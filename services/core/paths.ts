@@ -9,6 +9,8 @@ export const DATA_LAYOUT = {
   /** Scratch space of running builds (the exported source), removed after each. */
   buildWork: 'build-work',
   certs: 'certs',
+  /** ACME account keys, one per directory URL. */
+  acme: 'acme',
   logs: 'logs',
   redis: 'redis',
   stack: 'stack',

@@ -205,6 +205,14 @@ export function processType(value: string): string {
   return value;
 }
 
+const ACME_TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+
+/** An ACME challenge token (base64url, RFC 8555 §8.3), as it appears in /.well-known/acme-challenge/. */
+export function acmeToken(value: string): string {
+  if (!ACME_TOKEN.test(value)) invalid('ACME token', value, 'base64url, 16 to 256 characters');
+  return value;
+}
+
 const STORAGE_NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 
 /** A storage volume's name within its app (storage:mount APP NAME:/path). */

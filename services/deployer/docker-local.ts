@@ -275,7 +275,18 @@ export class DockerLocal implements Scheduler {
         const resize = ({ rows, cols }: TerminalSize) =>
           rows > 0 && cols > 0 ? container.resize({ h: rows, w: cols }) : Promise.resolve();
         // Sized before any input, so a program that reads first sees its size.
-        await resize(terminal.size).catch(() => {});
+        // (An Engine before API 1.42 ignores ConsoleSize; and like docker's
+        // CLI, a resize right after the start is retried while the TTY is set up.)
+        for (let attempt = 0; attempt < 10; attempt++) {
+          if (
+            await resize(terminal.size).then(
+              () => true,
+              () => false,
+            )
+          )
+            break;
+          await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+        }
         unsubscribe = terminal.onResize((size) => void resize(size).catch(() => {}));
       }
       io.stdin.pipe(attached);

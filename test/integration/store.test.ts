@@ -476,6 +476,7 @@ describe('domains and certificates', () => {
       lastRenewalAt: '2030-01-01T00:00:00.000Z',
       lastError: null,
       nextAttemptAt: null,
+      failures: null,
     });
     const failed = await store.certs.patch(d, {
       lastError: 'urn:ietf:params:acme:error:connection\n  timeout',
@@ -692,7 +693,7 @@ describe('layout', () => {
     const lua = `${LUA_LAYOUT}
 return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.releaseSeq('a'),
   K.releases('a'), K.release('a', 7), K.appDomains('a'), K.builds('a'), K.routes('a'),
-  K.routesChannel, K.domains, K.cert('d.example'), K.certs,
+  K.routesChannel, K.domains, K.globalDomains, K.cert('d.example'), K.certs,
   K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x')}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
@@ -708,6 +709,7 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.routes('a'),
       k.routesChannel,
       k.domains,
+      k.globalDomains,
       k.cert('d.example'),
       k.certs,
       k.users,

@@ -6,6 +6,7 @@
 // Metadata exists only for a domain some app has (or, with `platform`, for a
 // domain Berth serves itself such as the status page's), so that removing the
 // domain or destroying the app can take its metadata with it.
+import { randomBytes } from 'node:crypto';
 import { BerthError } from '../errors.ts';
 import * as validate from '../validate.ts';
 import { isEmpty, pairsToObject, type StoreContext } from './context.ts';
@@ -30,6 +31,7 @@ export interface CertInput {
   lastRenewalAt?: Time;
   lastError?: string | null;
   nextAttemptAt?: Time;
+  failures?: number | null;
 }
 
 /** Fields to change; null clears a field, an absent one stays as it is. */
@@ -44,6 +46,7 @@ const FIELDS = [
   'lastRenewalAt',
   'lastError',
   'nextAttemptAt',
+  'failures',
 ] as const;
 const TIMES = new Set<string>(['notBefore', 'notAfter', 'lastRenewalAt', 'nextAttemptAt']);
 
@@ -91,6 +94,17 @@ return out
 `,
 );
 
+const unlock = new Script(
+  'certs.unlock',
+  `
+if redis.call('GET', K.acmeLock(ARGV[2])) == ARGV[3] then redis.call('DEL', K.acmeLock(ARGV[2])) end
+return {'ok'}
+`,
+);
+
+/** How long a challenge's answer is kept if its order never cleans up (a killed process). */
+const CHALLENGE_TTL_S = 600;
+
 function invalid(kind: string, value: string, reason: string): never {
   const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value).slice(1, -1);
   throw new BerthError('BERTH_E_INVALID_NAME', { kind, value: shown, reason });
@@ -104,6 +118,12 @@ function field(name: string, value: unknown): string | null {
       invalid('certificate source', String(value), `use ${CERT_SOURCES.join(' or ')}`);
     }
     return value as string;
+  }
+  if (name === 'failures') {
+    if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > 999_999) {
+      invalid('certificate failures', String(value), 'a count');
+    }
+    return String(value);
   }
   if (TIMES.has(name)) {
     const date = value instanceof Date ? value : new Date(String(value));
@@ -159,6 +179,30 @@ export class Certs {
         return this.parse(domain, pairsToObject(hash));
       })
       .sort((a, b) => (a.domain < b.domain ? -1 : 1));
+  }
+
+  /** Publishes the answer to an HTTP-01 challenge for every router process. */
+  async setChallenge(token: string, keyAuthorization: string): Promise<void> {
+    const key = this.ctx.keys.acmeChallenge(validate.acmeToken(token));
+    await this.ctx.redis.set(key, keyAuthorization, 'EX', CHALLENGE_TTL_S);
+  }
+
+  async removeChallenge(token: string): Promise<void> {
+    await this.ctx.redis.del(this.ctx.keys.acmeChallenge(validate.acmeToken(token)));
+  }
+
+  /**
+   * Takes the domain's ACME lock for `ms` (it expires by itself if the holder
+   * dies); the release function, or undefined when another order holds it.
+   */
+  async lock(domain: string, ms: number): Promise<(() => Promise<void>) | undefined> {
+    const name = validate.domain(domain);
+    const token = randomBytes(8).toString('hex');
+    const taken = await this.ctx.redis.set(this.ctx.keys.acmeLock(name), token, 'PX', ms, 'NX');
+    if (taken !== 'OK') return undefined;
+    return async () => {
+      await unlock.run(this.ctx, [name, token]);
+    };
   }
 
   private async write(

@@ -6,39 +6,123 @@ import * as validate from '../validate.ts';
 import { execAll, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
 
-const add = new Script(
-  'domains.add',
-  `
-local app, domain = ARGV[2], ARGV[3]
+// validate.appName's rule, in Lua (keep the two in step): is a label a name
+// some app has or could be given, so that <label>.<global domain> is or may
+// become its default host?
+const APP_LIKE = `
+local function app_like(label)
+  return label ~= nil and #label <= 30 and label:match('^[a-z][a-z0-9-]*$') ~= nil
+    and label:sub(-1) ~= '-' and label:sub(1, 4) ~= 'xn--'
+end
+`;
+
+// One script for every change of an app's domains, so that adding, setting
+// and removing several names is all-or-nothing: every name is checked before
+// the first write (Redis does not roll back a script that fails half-way).
+// ARGV: app, mode (add | set | remove), then the canonical names.
+// Returns {'ok', added, removed}.
+const change = new Script(
+  'domains.change',
+  `${APP_LIKE}
+local app, mode = ARGV[2], ARGV[3]
+local names = argv_from(4)
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
-local holder = redis.call('HGET', K.domains, domain)
-if holder == app then return {'ok', 0} end
-if holder then return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', holder} end
-redis.call('HSET', K.domains, domain, app)
-redis.call('SADD', K.appDomains(app), domain)
-redis.call('PUBLISH', K.routesChannel, app)
-return {'ok', 1}
+for _, domain in ipairs(names) do
+  local holder = redis.call('HGET', K.domains, domain)
+  if mode == 'remove' then
+    if holder ~= app then return {'BERTH_E_DOMAIN_NOT_FOUND', 'domain', domain, 'app', app} end
+  elseif holder and holder ~= app then
+    return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', holder}
+  elseif mode ~= 'remove' then
+    -- Checked here, not by the caller, so a global domain added meanwhile counts.
+    local label, rest = domain:match('^([^.]+)%.(.+)$')
+    if redis.call('SISMEMBER', K.globalDomains, domain) == 1 then
+      return {'BERTH_E_DOMAIN_RESERVED', 'domain', domain, 'base', domain, 'reason', 'it is a global domain'}
+    end
+    if rest and app_like(label) and redis.call('SISMEMBER', K.globalDomains, rest) == 1 then
+      return {'BERTH_E_DOMAIN_RESERVED', 'domain', domain, 'base', rest,
+        'reason', 'every APP.' .. rest .. ' is the default host of the app named APP'}
+    end
+  end
+end
+local added, removed = {}, {}
+if mode == 'remove' then
+  removed = names
+else
+  local wanted = {}
+  for _, domain in ipairs(names) do
+    wanted[domain] = true
+    if redis.call('HGET', K.domains, domain) ~= app then
+      redis.call('HSET', K.domains, domain, app)
+      redis.call('SADD', K.appDomains(app), domain)
+      added[#added + 1] = domain
+    end
+  end
+  if mode == 'set' then
+    for _, domain in ipairs(redis.call('SMEMBERS', K.appDomains(app))) do
+      if not wanted[domain] then removed[#removed + 1] = domain end
+    end
+  end
+end
+for _, domain in ipairs(removed) do
+  redis.call('SREM', K.appDomains(app), domain)
+  -- The index is the authority: a stray set member must not take another app's domain.
+  if redis.call('HGET', K.domains, domain) == app then
+    redis.call('HDEL', K.domains, domain)
+    -- A certificate's metadata only means something while the domain is served.
+    redis.call('DEL', K.cert(domain))
+    redis.call('SREM', K.certs, domain)
+    redis.call('PUBLISH', K.certsChannel, domain)
+  end
+end
+if #added + #removed > 0 then redis.call('PUBLISH', K.routesChannel, app) end
+return {'ok', added, removed}
 `,
 );
 
-const remove = new Script(
-  'domains.remove',
-  `
-local app, domain = ARGV[2], ARGV[3]
-if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
-if redis.call('HGET', K.domains, domain) ~= app then
-  return {'BERTH_E_DOMAIN_NOT_FOUND', 'domain', domain, 'app', app}
+// Global domains: every app is also served at <app>.<global>. Refused when
+// an app's custom domain is the global domain itself or such a default host,
+// which it would shadow. PUBLISH '*': every router reloads every app's hosts.
+const addGlobal = new Script(
+  'domains.addGlobal',
+  `${APP_LIKE}
+local names = argv_from(2)
+local custom = redis.call('HGETALL', K.domains)
+for _, global in ipairs(names) do
+  for i = 1, #custom, 2 do
+    local domain, app = custom[i], custom[i + 1]
+    local label, rest = domain:match('^([^.]+)%.(.+)$')
+    if domain == global or (rest == global and app_like(label)) then
+      return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', app}
+    end
+  end
 end
-redis.call('HDEL', K.domains, domain)
-redis.call('SREM', K.appDomains(app), domain)
--- A certificate's metadata only means something while the domain is served.
-redis.call('DEL', K.cert(domain))
-redis.call('SREM', K.certs, domain)
-redis.call('PUBLISH', K.certsChannel, domain)
-redis.call('PUBLISH', K.routesChannel, app)
-return {'ok'}
+local added = {}
+for _, global in ipairs(names) do
+  if redis.call('SADD', K.globalDomains, global) == 1 then added[#added + 1] = global end
+end
+if #added > 0 then redis.call('PUBLISH', K.routesChannel, '*') end
+return {'ok', added}
 `,
 );
+
+const removeGlobal = new Script(
+  'domains.removeGlobal',
+  `
+local removed = {}
+for _, global in ipairs(argv_from(2)) do
+  if redis.call('SREM', K.globalDomains, global) == 1 then removed[#removed + 1] = global end
+end
+if #removed > 0 then redis.call('PUBLISH', K.routesChannel, '*') end
+return {'ok', removed}
+`,
+);
+
+/** What a change did: names newly the app's, and names it no longer has (sorted). */
+export interface DomainChange {
+  added: string[];
+  removed: string[];
+}
 
 export class Domains {
   constructor(private readonly ctx: StoreContext) {}
@@ -49,13 +133,85 @@ export class Domains {
    */
   async add(app: string, domain: string): Promise<string> {
     const name = validate.domain(domain);
-    await add.run(this.ctx, [validate.appName(app), name]);
+    await this.change(app, 'add', [name]);
     return name;
   }
 
   /** Detaches the domain and forgets its certificate metadata; BERTH_E_DOMAIN_NOT_FOUND if not the app's. */
   async remove(app: string, domain: string): Promise<void> {
-    await remove.run(this.ctx, [validate.appName(app), validate.domain(domain)]);
+    await this.change(app, 'remove', [domain]);
+  }
+
+  /**
+   * Attaches every name, or none: BERTH_E_DOMAIN_TAKEN (naming the first
+   * taken one and its app) with nothing changed when another app has any.
+   */
+  addMany(app: string, domains: readonly string[]): Promise<DomainChange> {
+    return this.change(app, 'add', domains);
+  }
+
+  /**
+   * Makes exactly these the app's domains (none: clears them), all or nothing
+   * as addMany; the ones dropped lose their certificate metadata.
+   */
+  set(app: string, domains: readonly string[]): Promise<DomainChange> {
+    return this.change(app, 'set', domains);
+  }
+
+  /** Detaches every name, or none: BERTH_E_DOMAIN_NOT_FOUND when any is not the app's. */
+  removeMany(app: string, domains: readonly string[]): Promise<DomainChange> {
+    return this.change(app, 'remove', domains);
+  }
+
+  /** The global domains, sorted. */
+  async globals(): Promise<string[]> {
+    return (await this.ctx.redis.smembers(this.ctx.keys.globalDomains)).sort();
+  }
+
+  /**
+   * Adds global domains, all or none: BERTH_E_DOMAIN_TAKEN (naming the app)
+   * when an app's custom domain is one of them or <label>.<one of them>. The names added.
+   */
+  async addGlobals(domains: readonly string[]): Promise<string[]> {
+    const names = [...new Set(domains.map(validate.domain))];
+    const [added] = await this.withHolder(addGlobal.run(this.ctx, names));
+    return (added as string[]).sort();
+  }
+
+  /** Removes global domains; the names that were global. */
+  async removeGlobals(domains: readonly string[]): Promise<string[]> {
+    const names = [...new Set(domains.map(validate.domain))];
+    const [removed] = await removeGlobal.run(this.ctx, names);
+    return (removed as string[]).sort();
+  }
+
+  private async change(
+    app: string,
+    mode: 'add' | 'set' | 'remove',
+    domains: readonly string[],
+  ): Promise<DomainChange> {
+    const names = [...new Set(domains.map(validate.domain))];
+    const [added, removed] = await this.withHolder(
+      change.run(this.ctx, [validate.appName(app), mode, ...names]),
+    );
+    return { added: (added as string[]).sort(), removed: (removed as string[]).sort() };
+  }
+
+  private async withHolder<T>(running: Promise<T>): Promise<T> {
+    try {
+      return await running;
+    } catch (e) {
+      // The message names the holder; callers that may not show it replace the error.
+      if (e instanceof BerthError && e.code === 'BERTH_E_DOMAIN_TAKEN') {
+        const { domain, app: holder } = e.params;
+        throw new BerthError('BERTH_E_DOMAIN_TAKEN', {
+          domain: String(domain),
+          app: String(holder),
+          holder: `app "${holder}"`,
+        });
+      }
+      throw e;
+    }
   }
 
   /** The app's domains, sorted; BERTH_E_APP_NOT_FOUND without the app. */

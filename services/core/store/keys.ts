@@ -38,11 +38,14 @@ export interface KeyLayout {
   routes(app: string): string;
   /**
    * pub/sub channel: an app's name, published whenever what the router serves
-   * for it may have changed (its routes, its domains, the app itself).
+   * for it may have changed (its routes, its domains, the app itself); `*`
+   * when every app's hosts may have (the global domains changed).
    */
   readonly routesChannel: string;
   /** hash: domain -> app, the global index that makes a domain belong to one app. */
   readonly domains: string;
+  /** set: global domains: every app is also served at <app>.<global domain>. */
+  readonly globalDomains: string;
   /** hash: certificate metadata of a domain. */
   cert(domain: string): string;
   /** set: domains that have certificate metadata (the renewer's work list). */
@@ -54,6 +57,8 @@ export interface KeyLayout {
   readonly certsChannel: string;
   /** string with a TTL: the key authorization of a pending ACME HTTP-01 challenge. */
   acmeChallenge(token: string): string;
+  /** string with a TTL: held while an ACME order for the domain runs (one at a time). */
+  acmeLock(domain: string): string;
   /** set: every user name. */
   readonly users: string;
   /** hash: a user's record. */
@@ -80,10 +85,12 @@ export function keyLayout(prefix: string): KeyLayout {
     routes: (a) => `${prefix}app:${a}:routes`,
     routesChannel: `${prefix}routes`,
     domains: `${prefix}domains`,
+    globalDomains: `${prefix}global-domains`,
     cert: (d) => `${prefix}cert:${d}`,
     certs: `${prefix}certs`,
     certsChannel: `${prefix}certs-changed`,
     acmeChallenge: (t) => `${prefix}acme-challenge:${t}`,
+    acmeLock: (d) => `${prefix}acme-lock:${d}`,
     users: `${prefix}users`,
     user: (u) => `${prefix}user:${u}`,
     userKeys: (u) => `${prefix}user:${u}:keys`,
@@ -111,10 +118,12 @@ function K.builds(a) return P .. 'app:' .. a .. ':builds' end
 function K.routes(a) return P .. 'app:' .. a .. ':routes' end
 K.routesChannel = P .. 'routes'
 K.domains = P .. 'domains'
+K.globalDomains = P .. 'global-domains'
 function K.cert(d) return P .. 'cert:' .. d end
 K.certs = P .. 'certs'
 K.certsChannel = P .. 'certs-changed'
 function K.acmeChallenge(t) return P .. 'acme-challenge:' .. t end
+function K.acmeLock(d) return P .. 'acme-lock:' .. d end
 K.users = P .. 'users'
 function K.user(u) return P .. 'user:' .. u end
 function K.userKeys(u) return P .. 'user:' .. u .. ':keys' end

@@ -257,6 +257,13 @@ export const CertMetaSchema = z.object({
   lastError: nullable(z.string()),
   /** When the renewer should try next (backoff after failures). */
   nextAttemptAt: nullable(timestamp),
+  /** Failed attempts in a row since the last success (the backoff doubles with each). */
+  failures: nullable(
+    z
+      .string()
+      .regex(/^\d{1,6}$/)
+      .transform(Number),
+  ),
 });
 export type CertMeta = z.output<typeof CertMetaSchema>;
 

@@ -1,0 +1,196 @@
+// domains:* — the names an app is served at besides <app>.<BERTH_DOMAIN>, as
+// Dokku's commands. Every change is all-or-nothing and reaches every router
+// at once (the store publishes it).
+import { authorizeApp } from '../../services/apps/access.ts';
+import {
+  addGlobalDomains,
+  type ChangeMode,
+  changeDomains,
+  type DomainEntry,
+  type DomainsSetting,
+  domainsReport,
+} from '../../services/apps/domains.ts';
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { formatOf, json, table } from '../output.ts';
+
+const settingOf = (ctx: CommandContext): DomainsSetting => {
+  const config = ctx.config();
+  return { base: config.domain, paths: dataPaths(config.dataDir) };
+};
+
+const list = (names: readonly string[]) => names.join(', ');
+
+/** Lines of a table under a report's ===== title. */
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => `       ${line}\n`)
+    .join('');
+
+const change = (
+  name: string,
+  mode: ChangeMode | 'clear',
+  usage: string,
+  summary: string,
+  print: (app: string, r: { current: string[]; added: string[]; removed: string[] }) => string,
+): Command => ({
+  name,
+  usage,
+  summary,
+  access: { app: 'push' },
+  arity: mode === 'clear' ? [0, 0] : [1, Number.POSITIVE_INFINITY],
+  async run({ ctx, app, args }) {
+    if (!app) return EXIT.failed;
+    const store = await ctx.store();
+    const { added, removed } = await changeDomains(
+      store,
+      ctx.actor,
+      settingOf(ctx),
+      app,
+      mode === 'clear' ? 'set' : mode,
+      args,
+    );
+    const current = await store.domains.list(app.name);
+    ctx.stdout.write(print(app.name, { current, added, removed }));
+    return EXIT.ok;
+  },
+});
+
+/** One line about a domain's certificate, as domains:report shows it. */
+function certificateLine(entry: DomainEntry, now: Date): string {
+  const c = entry.certificate;
+  if (c === null) return 'no certificate';
+  const failed = c.lastError === null ? '' : `; last attempt failed: ${c.lastError}`;
+  if (c.notAfter === null) return `certificate pending (${c.source})${failed}`;
+  const day = c.notAfter.slice(0, 10);
+  const state = new Date(c.notAfter) <= now ? `expired ${day}` : `valid until ${day}`;
+  return `certificate (${c.source}) ${state}${failed}`;
+}
+
+export const domainsCommands: readonly Command[] = [
+  change(
+    'domains:add',
+    'add',
+    'APP DOMAIN...',
+    'serve the app at these domains too (all or none)',
+    (app, { added }) =>
+      added.length > 0
+        ? `-----> Added ${list(added)} to ${app}\n`
+        : `       ${app} already had these domains; nothing changed\n`,
+  ),
+  change(
+    'domains:remove',
+    'remove',
+    'APP DOMAIN...',
+    'stop serving the app at these domains (all or none)',
+    (app, { removed }) => `-----> Removed ${list(removed)} from ${app}\n`,
+  ),
+  change(
+    'domains:set',
+    'set',
+    'APP DOMAIN...',
+    "make these exactly the app's custom domains (all or none)",
+    (app, { current, added, removed }) =>
+      `-----> ${app}'s custom domains: ${list(current)}\n` +
+      (added.length + removed.length === 0
+        ? '       (unchanged)\n'
+        : `       ${[
+            added.length > 0 ? `added ${list(added)}` : '',
+            removed.length > 0 ? `removed ${list(removed)}` : '',
+          ]
+            .filter(Boolean)
+            .join('; ')}\n`),
+  ),
+  change(
+    'domains:clear',
+    'clear',
+    'APP',
+    'remove every custom domain of the app (its default host stays)',
+    (app, { removed }) =>
+      removed.length > 0
+        ? `-----> Removed every custom domain of ${app}: ${list(removed)}\n`
+        : `       ${app} had no custom domains\n`,
+  ),
+  {
+    name: 'domains:report',
+    usage: 'APP [--format json] | --global',
+    summary:
+      "the app's default and global hosts and custom domains, each with its certificate; or the global domains",
+    // Not { app: 'read' }: with --global there is no app. The laptop client
+    // still puts its app first (takesApp), which --global ignores.
+    access: 'anyone',
+    takesApp: true,
+    options: { global: { type: 'boolean' } },
+    json: true,
+    arity: [0, 1],
+    async run({ ctx, args, options }) {
+      const store = await ctx.store();
+      const format = formatOf(options);
+      const { base } = settingOf(ctx);
+      if (options.global === true) {
+        const globals = await store.domains.globals();
+        if (format === 'json') ctx.stdout.write(json({ base, globals }));
+        else {
+          const rows = [[base, 'BERTH_DOMAIN'], ...globals.map((g) => [g, 'global'])];
+          ctx.stdout.write(
+            `=====> global domains (every app at APP.DOMAIN)\n${indent(table(rows))}`,
+          );
+        }
+        return EXIT.ok;
+      }
+      const [name] = args;
+      if (name === undefined) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason:
+            'name the app, or give --global; usage: berth domains:report APP [--format json] | --global',
+        });
+      }
+      const app = await authorizeApp(store, ctx.actor, validate.appName(name), 'read');
+      const entries = await domainsReport(store, app, { base });
+      if (format === 'json') {
+        ctx.stdout.write(json({ app: app.name, domains: entries }));
+        return EXIT.ok;
+      }
+      const now = new Date();
+      const rows = entries.map((e) => [e.domain, e.kind, certificateLine(e, now)]);
+      ctx.stdout.write(`=====> ${app.name} domains\n${indent(table(rows))}`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'domains:add-global',
+    usage: 'DOMAIN...',
+    summary: 'serve every app at APP.DOMAIN too (admins; all or none)',
+    access: 'admin',
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, args }) {
+      const added = await addGlobalDomains(await ctx.store(), settingOf(ctx).base, args);
+      ctx.stdout.write(
+        added.length > 0
+          ? `-----> Added global ${list(added)}: every app is also served at ${list(added.map((g) => `APP.${g}`))}\n`
+          : '       these were global domains already; nothing changed\n',
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'domains:remove-global',
+    usage: 'DOMAIN...',
+    summary: 'stop serving every app under these global domains (admins)',
+    access: 'admin',
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, args }) {
+      const removed = await (await ctx.store()).domains.removeGlobals(args);
+      ctx.stdout.write(
+        removed.length > 0
+          ? `-----> Removed global ${list(removed)}\n`
+          : '       none of these was a global domain; nothing changed\n',
+      );
+      return EXIT.ok;
+    },
+  },
+];

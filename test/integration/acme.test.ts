@@ -1,0 +1,201 @@
+// Certificates by ACME HTTP-01 against Pebble (Debian's, a real ACME CA)
+// through a real router process: Pebble resolves test domains to 127.0.0.1
+// and fetches the challenge from the router, which answers it from Redis.
+// letsencrypt:enable gets a certificate that chains to Pebble's root; the
+// renewer renews a short-lived one by itself (the serial changes); a failed
+// order keeps the served certificate and records its error and next attempt.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import https from 'node:https';
+import { after, before, describe, test } from 'node:test';
+import acme from 'acme-client';
+import { retryDelayMs } from '../../services/certs/acme.ts';
+import { certFile, readCertFile } from '../../services/certs/cert-files.ts';
+import { startRenewer } from '../../services/certs/renewer.ts';
+import { loadConfig } from '../../services/core/config.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { commandRunner, userActor } from '../harness/commands.ts';
+import { type Pebble, startPebble } from '../harness/pebble.ts';
+import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { startRouter, type TestRouter } from '../harness/router.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+const ada = userActor('ada', 'admin');
+const VALIDITY_S = 24;
+let router: TestRouter;
+let pebble: Pebble;
+let run: ReturnType<typeof commandRunner>;
+let dataDir: string;
+
+before(async () => {
+  router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix });
+  pebble = await startPebble({ httpPort: router.port, validitySeconds: VALIDITY_S });
+  // Pebble's own listener has a certificate of the test's making: trusted for this
+  // process's ACME client as NODE_EXTRA_CA_CERTS trusts it for Berth's services.
+  acme.axios.defaults.httpsAgent = new https.Agent({ ca: await readFile(pebble.listenerCaFile) });
+  dataDir = await tempDir('berth-acme');
+  run = commandRunner(
+    store,
+    loadConfig({
+      BERTH_DATA_DIR: dataDir,
+      BERTH_DOMAIN: 'berth.test',
+      BERTH_ACME_DIRECTORY_URL: pebble.directoryUrl,
+      BERTH_ACME_SELF_CHECK: 'off',
+    }),
+  );
+  await store.users.create('ada', 'admin');
+});
+after(async () => {
+  await pebble?.stop();
+  await router?.stop();
+});
+
+/** The certificate a domain's file holds. */
+async function served(domain: string) {
+  const pair = await readCertFile(dataPaths(dataDir), domain);
+  assert.ok(pair, `${domain} has a certificate file`);
+  return new X509Certificate(pair.chain);
+}
+
+describe('ACME certificates from Pebble', () => {
+  test('letsencrypt:enable gets a certificate for each domain, chained to the CA root', async (t) => {
+    await store.apps.create({ name: 'shop', owner: 'ada' });
+    await store.domains.add('shop', 'shop.example.test');
+    await store.domains.add('shop', 'www.shop.example.test');
+    const t0 = performance.now();
+    const r = await run(ada, ['letsencrypt:enable', 'shop']);
+    const ms = Math.round(performance.now() - t0);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Answering the CA's HTTP-01 check for shop\.example\.test/);
+    assert.match(r.stdout, /-----> www\.shop\.example\.test: certificate until /);
+    const cert = await served('shop.example.test');
+    assert.equal(cert.checkHost('shop.example.test'), 'shop.example.test');
+    const meta = await store.certs.get('shop.example.test');
+    assert.equal(meta?.source, 'acme');
+    assert.equal(meta?.serial, cert.serialNumber);
+    assert.equal(meta?.lastError, null);
+    // The chain ends at Pebble's root (its intermediate is in the file).
+    const pair = await readCertFile(dataPaths(dataDir), 'shop.example.test');
+    const [, intermediate] = (pair?.chain ?? '').split(/(?<=-----END CERTIFICATE-----\n)/);
+    assert.ok(intermediate);
+    const root = new X509Certificate(await readFile(await pebble.rootFile()));
+    assert.ok(cert.verify(new X509Certificate(intermediate).publicKey));
+    assert.ok(new X509Certificate(intermediate).verify(root.publicKey), 'chains to the root');
+    const mode = (await import('node:fs')).statSync(
+      certFile(dataPaths(dataDir), 'shop.example.test'),
+    ).mode;
+    assert.equal(mode & 0o777, 0o600, 'the key is readable by Berth only');
+    assert.equal(
+      await redis.keys(`${prefix}acme-challenge:*`).then((k) => k.length),
+      0,
+      'challenges cleaned up',
+    );
+    const list = JSON.parse((await run(ada, ['letsencrypt:list', '--format', 'json'])).stdout);
+    assert.deepEqual(
+      list.map((c: { app: string; domain: string }) => [c.app, c.domain]),
+      [
+        ['shop', 'shop.example.test'],
+        ['shop', 'www.shop.example.test'],
+      ],
+    );
+    t.diagnostic(`letsencrypt:enable for 2 domains: ${ms} ms`);
+  });
+
+  test('the renewer renews a certificate a third of its lifetime before it ends, by itself', async (t) => {
+    const before = await store.certs.get('shop.example.test');
+    assert.ok(before?.notAfter && before.notBefore);
+    const subscriber = redis.duplicate();
+    const renewer = startRenewer(
+      {
+        store,
+        paths: dataPaths(dataDir),
+        directoryUrl: pebble.directoryUrl,
+        email: undefined,
+        selfCheck: false,
+      },
+      { subscriber, log: createLogger('certs', { level: 'silent' }) },
+    );
+    t.after(async () => {
+      await renewer.stop();
+      subscriber.disconnect();
+    });
+    const lifetime = Date.parse(before.notAfter) - Date.parse(before.notBefore);
+    const renewAt = Date.parse(before.notAfter) - lifetime / 3;
+    const deadline = Date.parse(before.notAfter) + 10_000;
+    let after = before;
+    while (after.serial === before.serial && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      after = (await store.certs.get('shop.example.test')) ?? after;
+    }
+    assert.notEqual(after.serial, before.serial, 'renewed: a new serial');
+    assert.equal(
+      (await served('shop.example.test')).serialNumber,
+      after.serial,
+      'the file was replaced',
+    );
+    const lateMs = Date.parse(after.lastRenewalAt ?? '') - renewAt;
+    assert.ok(lateMs >= 0, 'not before a third of the lifetime was left');
+    t.diagnostic(
+      `lifetime ${Math.round(lifetime / 1000)} s; renewed ${Math.round(lateMs)} ms after the third-left point; serial ${before.serial?.slice(0, 8)}… → ${after.serial?.slice(0, 8)}…`,
+    );
+  });
+
+  test('a failed order keeps the served certificate and records the error and the next attempt', async () => {
+    const before = await store.certs.get('www.shop.example.test');
+    await router.stop(); // Pebble's HTTP-01 check now finds nothing listening.
+    const r = await run(ada, ['letsencrypt:enable', 'shop']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /www\.shop\.example\.test: no certificate for www\.shop\.example\.test: .*connection refused/i,
+    );
+    const after = await store.certs.get('www.shop.example.test');
+    assert.equal(after?.serial, before?.serial, 'the served certificate stays');
+    assert.equal(after?.failures, 1);
+    assert.match(after?.lastError ?? '', /connection refused/i);
+    const wait = Date.parse(after?.nextAttemptAt ?? '') - Date.now();
+    assert.ok(
+      wait > retryDelayMs(1) - 60_000 && wait <= retryDelayMs(1),
+      `next attempt in ${wait} ms`,
+    );
+    const listed = (await run(ada, ['letsencrypt:list'])).stdout;
+    assert.match(listed, /www\.shop\.example\.test .*connection refused/i);
+  });
+
+  test('refusals: an app without a domain of its own, a busy order, an unknown app', async () => {
+    await store.apps.create({ name: 'bare', owner: 'ada' });
+    const r = await run(ada, ['letsencrypt:enable', 'bare']);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /has no domain of its own; add one with "berth domains:add bare DOMAIN"/,
+    );
+    const release = await store.certs.lock('shop.example.test', 10_000);
+    assert.ok(release);
+    const busy = await run(ada, ['letsencrypt:enable', 'shop']);
+    await release();
+    assert.match(
+      busy.stderr,
+      /shop\.example\.test: a certificate for shop\.example\.test is being ordered already/,
+    );
+    assert.equal((await run(ada, ['letsencrypt:auto-renew', 'nope'])).code, 1);
+  });
+});
+
+describe('an app with certificates destroyed', () => {
+  test("takes its certificates' files (private keys) with it", async () => {
+    const paths = dataPaths(dataDir);
+    assert.ok(await readCertFile(paths, 'shop.example.test'));
+    const r = await run(ada, ['apps:destroy', 'shop', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await readCertFile(paths, 'shop.example.test'), undefined);
+    assert.equal(await readCertFile(paths, 'www.shop.example.test'), undefined);
+    assert.equal(await store.certs.get('shop.example.test'), undefined);
+  });
+});
