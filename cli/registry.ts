@@ -5,6 +5,7 @@ import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
 import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
+import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { domainsCommands } from './commands/domains.ts';
@@ -33,6 +34,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   storage: "an app's volumes, kept across deploys and rollbacks",
   resource: "memory and CPU limits of an app's processes",
   checks: 'how a rollout checks new instances before traffic moves to them',
+  certs: "an app's certificates for its domains, HTTPS redirect and HSTS",
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -70,6 +72,7 @@ export const COMMANDS: readonly Command[] = [
   ...logsCommands,
   ...runCommands,
   ...checksCommands,
+  ...certsCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

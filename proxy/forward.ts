@@ -14,6 +14,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../services/core/log.ts';
 import { type ErrorStatus, sendError } from './error-pages.ts';
@@ -45,9 +46,11 @@ export interface RouterOptions {
    * no sign-in yet).
    */
   statusPage: URL | undefined;
-  proto: 'http' | 'https';
-  /** The port clients connect to, for X-Forwarded-Port. */
-  port: number;
+  /**
+   * The ports clients connect to, for X-Forwarded-Port. One router serves
+   * both listeners: a request's protocol is its connection's (TLS or not).
+   */
+  ports: { http: number; https: number };
   /** No response headers, or no data for this long, from a backend: 504. */
   upstreamTimeoutMs: number;
   metrics: Metrics;
@@ -69,6 +72,8 @@ interface Exchange {
   connectTimedOut: boolean;
   /** Set when the router ends the exchange itself (an error page, a cut response). */
   status: number | undefined;
+  /** Strict-Transport-Security for the response (an HTTPS request to an app with certs:set hsts on). */
+  hsts: string | undefined;
 }
 
 const EXCHANGE = Symbol('berth.exchange');
@@ -144,6 +149,10 @@ export function createRouter(o: RouterOptions): Router {
     delete headers['transfer-encoding'];
     // A backend's own id wins, as it did when http-proxy copied its headers over ours.
     if (x && headers['x-request-id'] === undefined) headers['x-request-id'] = x.id;
+    // Likewise its own HSTS policy, if it sends one.
+    if (x?.hsts !== undefined && headers['strict-transport-security'] === undefined) {
+      headers['strict-transport-security'] = x.hsts;
+    }
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
     proxyRes.pipe(res);
   });
@@ -239,6 +248,7 @@ export function createRouter(o: RouterOptions): Router {
     const id = requestId(req.headers['x-request-id']);
     const statusPage = host === o.domain;
     const route = statusPage ? undefined : o.table.lookup(host);
+    const secure = (req.socket as TLSSocket).encrypted === true;
     const x: Exchange = {
       id,
       app: statusPage ? STATUS_PAGE_APP : (route?.app ?? ''),
@@ -250,6 +260,7 @@ export function createRouter(o: RouterOptions): Router {
       timedOut: false,
       connectTimedOut: false,
       status: undefined,
+      hsts: secure ? route?.hsts : undefined,
     };
     req[EXCHANGE] = x;
     // 'close' comes once; on() spares once()'s wrapper, and one listener for
@@ -265,7 +276,7 @@ export function createRouter(o: RouterOptions): Router {
     }
 
     stripHopByHop(req.headers);
-    setForwarded(req, o.proto, o.port, id);
+    setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
     if (statusPage) {
       if (!o.statusPage) {
         finish(
@@ -306,7 +317,8 @@ export function createRouter(o: RouterOptions): Router {
     }
     const id = requestId(req.headers['x-request-id']);
     stripHopByHop(req.headers, true);
-    setForwarded(req, o.proto, o.port, id);
+    const secure = (req.socket as TLSSocket).encrypted === true;
+    setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
     proxy.ws(req, socket, head, { target: backend.target }, (err: NodeJS.ErrnoException) => {
       if (NOT_CONNECTED.has(err.code ?? '')) markFailed(backend, performance.now());
       if (socket.writable && !socket.destroyed) {

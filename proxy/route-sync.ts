@@ -1,11 +1,14 @@
 // Keeps a RouteTable equal to what Redis says, without polling: every change
 // to an app's routes, domains or existence is followed by `PUBLISH P routes
 // <app>` (services/deployer/routes.ts and the store's scripts), and this
-// reloads just that app; `*` (the global domains changed) reloads them all. After (re)subscribing, everything is reloaded once,
-// since messages published while the connection was down are gone.
+// reloads just that app; `*` (the global domains changed) reloads them all.
+// After (re)subscribing, everything is reloaded once, since messages
+// published while the connection was down are gone. The app's HTTPS
+// switches (certs:set) come with it, from the app's record.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../services/core/log.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
+import { decode, HttpsSettingsSchema } from '../services/core/store/records.ts';
 import { parseRouteEntry } from '../services/deployer/routes.ts';
 import type { AppState, RouteTable } from './route-table.ts';
 
@@ -50,9 +53,9 @@ export function syncRoutes(o: RouteSyncOptions): RouteSync {
   }
 
   async function readApp(app: string): Promise<AppState | undefined> {
-    const [exists, routes, domains] = (await o.redis
+    const [record, routes, domains] = (await o.redis
       .multi()
-      .exists(o.keys.app(app))
+      .hgetall(o.keys.app(app))
       .get(o.keys.routes(app))
       .smembers(o.keys.appDomains(app))
       .exec()
@@ -61,13 +64,14 @@ export function syncRoutes(o: RouteSyncOptions): RouteSync {
           if (err) throw err;
           return value;
         }),
-      )) as [number, string | null, string[]];
-    if (exists === 0) return undefined;
+      )) as [Record<string, string>, string | null, string[]];
+    if (Object.keys(record).length === 0) return undefined;
     const entry = routes === null ? undefined : parseRouteEntry(o.keys.routes(app), routes);
     return {
       release: entry?.release ?? 0,
       backends: entry?.backends ?? [],
       domains: [...domains].sort(),
+      https: decode(HttpsSettingsSchema, o.keys.app(app), record),
     };
   }
 

@@ -2,6 +2,7 @@
 // backends serve it. Lookups happen on every request, so they are one Map
 // get; changes come from Redis (route-sync.ts) and replace an app's entry
 // in place, never the table.
+import type { HttpsSettings } from '../services/core/store/records.ts';
 
 /** One instance of an app's web process, as the router sees it. */
 export interface Backend {
@@ -16,6 +17,10 @@ export interface Backend {
 /** What a host resolves to. */
 export interface AppRoute {
   readonly app: string;
+  /** Plain HTTP to a host of the app that has a certificate is redirected to HTTPS. */
+  readonly httpsRedirect: boolean;
+  /** The Strict-Transport-Security value for the app's HTTPS responses; undefined: none. */
+  readonly hsts: string | undefined;
   /** The release whose instances these are; 0 before the first deploy. */
   readonly release: number;
   /** Empty: the app exists but has no running web instance (stopped, or not deployed yet). */
@@ -30,6 +35,8 @@ export interface AppState {
   backends: readonly string[];
   /** Custom domains, canonical (lower case, punycode). */
   domains: readonly string[];
+  /** certs:set switches. */
+  https: HttpsSettings;
 }
 
 /** How long a backend that refused or dropped a connection is skipped. */
@@ -62,6 +69,8 @@ export class RouteTable {
     const known = new Map(previous?.route.backends.map((b) => [b.address, b]));
     const route: AppRoute = {
       app,
+      httpsRedirect: state.https.httpsRedirect,
+      hsts: state.https.hsts ? `max-age=${state.https.hstsMaxAge}` : undefined,
       release: state.release,
       backends: state.backends.map(
         (address) =>

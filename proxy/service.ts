@@ -1,6 +1,6 @@
 // The router service: a node:cluster primary that runs BERTH_ROUTER_PROCESSES
-// router processes (proxy/worker.ts) on the HTTP port and replaces any that
-// dies. The primary itself handles no traffic.
+// router processes (proxy/worker.ts) on the HTTP and HTTPS ports and replaces
+// any that dies. The primary itself handles no traffic.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
   let stopping = false;
   let deathsInARow = 0;
 
-  /** Resolves when the worker listens; rejects with its exit if it dies first. */
+  /** Resolves when the worker listens on both ports; rejects with its exit if it dies first. */
   const fork = (): Promise<Worker> =>
     new Promise((resolve, reject) => {
       // The workers get this service's configuration, not whatever the
@@ -34,11 +34,13 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
         reject(
           new BerthError('BERTH_E_SERVICE_FAILED', {
             service: 'router',
-            reason: `a router process exited (${signal ?? `code ${code}`}) before it listened on port ${config.httpPort}`,
+            reason: `a router process exited (${signal ?? `code ${code}`}) before it listened on ports ${config.httpPort} and ${config.httpsPort}`,
           }),
         );
       worker.once('exit', onExit);
-      worker.once('listening', () => {
+      let listening = 0;
+      worker.on('listening', () => {
+        if (++listening < 2) return;
         worker.off('exit', onExit);
         deathsInARow = 0;
         worker.once('exit', (code, signal) => {
@@ -59,13 +61,20 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     });
 
   await Promise.all(Array.from({ length: count }, fork));
-  log.info({ processes: count, port: config.httpPort }, 'router listening');
+  log.info(
+    { processes: count, port: config.httpPort, httpsPort: config.httpsPort },
+    'router listening',
+  );
 
   return {
     endpoints: [
       {
         name: 'apps (router)',
         url: `http://<app>.${config.domain}${config.httpPort === 80 ? '' : `:${config.httpPort}`}/`,
+      },
+      {
+        name: 'apps (router, HTTPS)',
+        url: `https://<app>.${config.domain}${config.httpsPort === 443 ? '' : `:${config.httpsPort}`}/`,
       },
     ],
     async stop() {

@@ -1,15 +1,22 @@
-// One router process: its own Redis connections and route table, serving the
-// HTTP port that all router processes share (node:cluster hands them one
-// listening socket). Started and stopped by proxy/service.ts.
+// One router process: its own Redis connections, route table and certificate
+// cache, serving the HTTP and HTTPS ports that all router processes share
+// (node:cluster hands them one listening socket each). Started and stopped
+// by proxy/service.ts.
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { loadConfig } from '../services/core/config.ts';
 import { errorLine } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
+import { dataPaths } from '../services/core/paths.ts';
 import { connectRedis } from '../services/core/redis.ts';
 import { Store } from '../services/core/store/index.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
 import { answerChallenge, isChallenge } from './acme-challenge.ts';
+import { CertificateCache, followCertChanges } from './certificates.ts';
+import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
+import { redirectToHttps } from './https-redirect.ts';
 import { Metrics, publishMetrics } from './metrics.ts';
 import { syncRoutes } from './route-sync.ts';
 import { RouteTable } from './route-table.ts';
@@ -18,6 +25,8 @@ import { RouteTable } from './route-table.ts';
 const HEADERS_TIMEOUT_MS = 15_000;
 /** An idle client connection is kept this long between requests (nginx: 75 s). */
 const CLIENT_IDLE_MS = 60_000;
+/** A client has this long to finish the TLS handshake (Node.js' default is 120 s). */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** On stop, requests in flight get this long to finish before connections are closed. */
 const STOP_GRACE_MS = 10_000;
 
@@ -31,7 +40,16 @@ try {
   const table = new RouteTable(config.domain);
   const keys = keyLayout(config.redisPrefix);
   const sync = syncRoutes({ redis, subscriber, keys, table, log });
-  await sync.ready;
+  const fallback = await fallbackCertificate();
+  const certs = new CertificateCache({
+    paths: dataPaths(config.dataDir),
+    fallback: tls.createSecureContext(fallback),
+    // The apps' hosts and the bare domain (the status page's, which may get
+    // a certificate of the platform's own).
+    serves: (host) => host === config.domain || table.lookup(host) !== undefined,
+    log,
+  });
+  await Promise.all([sync.ready, followCertChanges({ subscriber, keys, cache: certs, log })]);
 
   const metrics = new Metrics();
   const published = publishMetrics(metrics, new Store(redis, config.redisPrefix), log);
@@ -41,32 +59,51 @@ try {
     // The page lists every app and owner and has no sign-in yet (issue 7):
     // it stays on loopback until it has.
     statusPage: undefined,
-    proto: 'http',
-    port: config.httpPort,
+    ports: { http: config.httpPort, https: config.httpsPort },
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics,
     log,
   });
-  const server = http.createServer(
-    {
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      // Uploads may take long; a stalled one ends by the socket's idle timeout.
-      requestTimeout: 0,
-      // How often the header timeout is enforced (Node.js' default is 30 s).
-      connectionsCheckingInterval: 1000,
-    },
-    (req, res) => {
-      if (isChallenge(req)) void answerChallenge(req, res, redis, keys);
-      else router.onRequest(req, res);
-    },
-  );
-  server.keepAliveTimeout = CLIENT_IDLE_MS;
-  server.on('upgrade', router.onUpgrade);
-  server.on('error', (e) => {
-    log.fatal({ err: e }, 'router listener failed');
-    process.exit(1);
+  const limits = {
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    // Uploads may take long; a stalled one ends by the socket's idle timeout.
+    requestTimeout: 0,
+    // How often the header timeout is enforced (Node.js' default is 30 s).
+    connectionsCheckingInterval: 1000,
+  };
+  const onHttp = redirectToHttps({
+    table,
+    certs,
+    httpsPort: config.httpsPort,
+    metrics,
+    next: router.onRequest,
   });
-  server.listen(config.httpPort);
+  const servers = [
+    http.createServer(limits, (req, res) => {
+      if (isChallenge(req)) void answerChallenge(req, res, redis, keys);
+      else onHttp(req, res);
+    }),
+    https.createServer(
+      {
+        ...limits,
+        // No SNI: the fallback; a host's own certificate comes from the callback.
+        ...fallback,
+        SNICallback: certs.sniCallback,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      },
+      router.onRequest,
+    ),
+  ] as const;
+  for (const server of servers) {
+    server.keepAliveTimeout = CLIENT_IDLE_MS;
+    server.on('upgrade', router.onUpgrade);
+    server.on('error', (e) => {
+      log.fatal({ err: e }, 'router listener failed');
+      process.exit(1);
+    });
+  }
+  servers[0].listen(config.httpPort);
+  servers[1].listen(config.httpsPort);
 
   let stopping = false;
   const stop = () => {
@@ -75,18 +112,24 @@ try {
     // Bounded whatever happens (Redis gone, a connection that never ends):
     // a router process must never outlive its service.
     setTimeout(() => process.exit(0), STOP_GRACE_MS + 5000).unref();
-    const forced = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
+    const forced = setTimeout(() => {
+      for (const server of servers) server.closeAllConnections();
+    }, STOP_GRACE_MS);
     forced.unref();
-    server.close(async () => {
-      clearTimeout(forced);
-      router.close();
-      await published.stop();
-      // No QUIT or UNSUBSCRIBE: with Redis down they would wait for it.
-      subscriber.disconnect();
-      redis.disconnect();
-      process.exit(0);
-    });
-    server.closeIdleConnections();
+    let open = servers.length;
+    for (const server of servers) {
+      server.close(async () => {
+        if (--open > 0) return;
+        clearTimeout(forced);
+        router.close();
+        await published.stop();
+        // No QUIT or UNSUBSCRIBE: with Redis down they would wait for it.
+        subscriber.disconnect();
+        redis.disconnect();
+        process.exit(0);
+      });
+      server.closeIdleConnections();
+    }
   };
   process.on('message', (m: { type?: string }) => {
     if (m?.type === 'stop') stop();

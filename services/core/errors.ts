@@ -197,6 +197,24 @@ export const ERRORS = {
     400,
     'give the PEM certificate chain (the certificate for the domain first) and its private key',
   ),
+  BERTH_E_CERT_INPUT: spec(
+    'the input is not a certificate: {reason}',
+    EXIT.usage,
+    400,
+    'pipe a PEM bundle (certificate chain and private key) or a tar with server.crt and server.key, as in "berth certs:add APP < bundle.pem"',
+  ),
+  BERTH_E_CERT_NO_DOMAIN: spec(
+    'the certificate names {names}; none of them is a domain of app "{app}" ({domains})',
+    EXIT.failed,
+    422,
+    'add the domain first with "berth domains:add {app} DOMAIN", or give a certificate for one of its domains',
+  ),
+  BERTH_E_CERT_NONE: spec(
+    'app "{app}" has no certificate added with certs:add',
+    EXIT.failed,
+    404,
+    'run "berth certs:report {app}" to see its domains and their certificates',
+  ),
   BERTH_E_ACME: spec(
     'no certificate for {domain}: {reason}',
     EXIT.failed,

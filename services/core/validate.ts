@@ -284,3 +284,20 @@ export function cpuCount(value: string): number {
   }
   return n;
 }
+
+/** A switch as commands take it: on or off (also true/false, as Dokku's nginx:set spells them). */
+export function onOff(value: string): boolean {
+  const v = value.toLowerCase();
+  if (v === 'on' || v === 'true') return true;
+  if (v === 'off' || v === 'false') return false;
+  return invalid('switch', value, 'use on or off');
+}
+
+/** An HSTS max-age in seconds: 0 (browsers forget the policy) to about two years. */
+export function hstsMaxAge(value: string): number {
+  const n = Number(value);
+  if (!/^(0|[1-9][0-9]{0,8})$/.test(value) || n > 63_072_000) {
+    invalid('HSTS max-age', value, 'use a number of seconds from 0 to 63072000, such as 31536000');
+  }
+  return n;
+}

@@ -71,7 +71,12 @@ function httpProxy118(): http.RequestListener {
 /** The variants' own route table, as route-sync.ts would fill it for the bench's app. */
 function benchTable(): RouteTable {
   const table = new RouteTable('berth.test');
-  table.set('bench', { release: 1, backends: [backend], domains: [] });
+  table.set('bench', {
+    release: 1,
+    backends: [backend],
+    domains: [],
+    https: { httpsRedirect: false, hsts: false, hstsMaxAge: 0 },
+  });
   return table;
 }
 
@@ -91,8 +96,7 @@ async function router118(): Promise<http.RequestListener> {
     table: benchTable(),
     domain: 'berth.test',
     statusPage: undefined,
-    proto: 'http',
-    port: Number(port),
+    ports: { http: Number(port), https: 443 },
     upstreamTimeoutMs: 60_000,
     metrics: new Metrics(),
     log: createLogger('router', { level: 'error' }),

@@ -29,7 +29,7 @@ export function commandRunner(store: Store, config: Config = scratchConfig()) {
   return async (
     actor: Actor,
     argv: string[],
-    stdin = '',
+    stdin: string | Buffer = '',
     /** The client going away (a follow ends with it); `onOutput` sees stdout as it comes. */
     o: { signal?: AbortSignal; onOutput?: (text: string) => void } = {},
   ): Promise<CommandResult> => {

@@ -14,6 +14,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface TestRouter {
   port: number;
+  httpsPort: number;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -26,13 +27,14 @@ export async function startRouter(o: {
   env?: Record<string, string>;
 }): Promise<TestRouter> {
   const port = await freePort();
+  const httpsPort = await freePort();
   const child = fork(path.join(ROOT, 'proxy/main.ts'), [], {
     cwd: ROOT,
     execArgv: ['--import', 'tsx'],
     env: {
       ...process.env,
       BERTH_HTTP_PORT: String(port),
-      BERTH_HTTPS_PORT: String(await freePort()),
+      BERTH_HTTPS_PORT: String(httpsPort),
       BERTH_WEB_PORT: String(await freePort()),
       BERTH_METRICS_PORT: String(await freePort()),
       BERTH_SSH_PORT: String(await freePort()),
@@ -57,7 +59,7 @@ export async function startRouter(o: {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     });
-  return { port, child, stop };
+  return { port, httpsPort, child, stop };
 }
 
 export interface Answer {

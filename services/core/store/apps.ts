@@ -15,6 +15,9 @@ import {
   type DeploySettings,
   DeploySettingsSchema,
   decode,
+  type HttpsSettingField,
+  type HttpsSettings,
+  HttpsSettingsSchema,
 } from './records.ts';
 
 export interface NewApp {
@@ -115,6 +118,8 @@ if field == 'owner' then
   redis.call('SREM', K.collaborators(name), value)
 end
 if value == '' then redis.call('HDEL', K.app(name), field) else redis.call('HSET', K.app(name), field, value) end
+-- Settings the router serves by (HTTPS redirect, HSTS) reach it with the app's routes.
+if ARGV[5] == 'routes' then redis.call('PUBLISH', K.routesChannel, name) end
 return {'ok'}
 `,
 );
@@ -268,6 +273,32 @@ export class Apps {
     // Callers pass checked values; this keeps a slip from storing what deploySettings() cannot read.
     if (stored !== '') DeploySettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored]);
+  }
+
+  /** How the router serves the app over HTTPS (certs:set); BERTH_E_APP_NOT_FOUND. */
+  async httpsSettings(name: string): Promise<HttpsSettings> {
+    validate.appName(name);
+    const key = this.ctx.keys.app(name);
+    const hash = await this.ctx.redis.hgetall(key);
+    if (isEmpty(hash)) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+    return decode(HttpsSettingsSchema, key, hash);
+  }
+
+  /**
+   * Sets one HTTPS setting (null: back to its default) and tells every router
+   * process (`P routes`), which serves by it from the next request.
+   */
+  async setHttpsSetting<F extends HttpsSettingField>(
+    name: string,
+    field: F,
+    value: HttpsSettings[F] | null,
+  ): Promise<void> {
+    validate.appName(name);
+    const stored =
+      value === null ? '' : typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
+    // Callers pass checked values; this keeps a slip from storing what httpsSettings() cannot read.
+    if (stored !== '') HttpsSettingsSchema.shape[field].parse(stored);
+    await setField.run(this.ctx, [name, field, stored, 'routes']);
   }
 
   /** Gives the app to another existing user (apps:transfer). */

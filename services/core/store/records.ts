@@ -152,6 +152,31 @@ export const DeploySettingsSchema = z.object({
     .transform((v) => v ?? {}),
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
+
+/** HSTS max-age (seconds) when `certs:set APP hsts on` gives none: one year. */
+export const DEFAULT_HSTS_MAX_AGE = 31_536_000;
+
+const onOff = z.enum(['on', 'off']).transform((v) => v === 'on');
+
+/**
+ * How the router serves an app over HTTPS (certs:set), kept in the app's hash
+ * so apps:rename and apps:destroy carry them; the router reads them with the
+ * app's routes (proxy/route-sync.ts).
+ */
+export const HttpsSettingsSchema = z.object({
+  /** Plain HTTP to a host with a certificate gets a 308 to HTTPS; default on. */
+  httpsRedirect: onOff.optional().transform((v) => v ?? true),
+  /** Strict-Transport-Security on HTTPS responses; default off. */
+  hsts: onOff.optional().transform((v) => v ?? false),
+  hstsMaxAge: z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,9})$/, 'not a number of seconds')
+    .transform(Number)
+    .optional()
+    .transform((v) => v ?? DEFAULT_HSTS_MAX_AGE),
+});
+export type HttpsSettings = z.output<typeof HttpsSettingsSchema>;
+export type HttpsSettingField = keyof HttpsSettings;
 export type DeploySettingField = keyof DeploySettings;
 export type BuildSettingField = keyof BuildSettings;
 

@@ -1,0 +1,169 @@
+// certs:add|remove|report|set — an app's own certificates for its domains,
+// and how the router serves it over HTTPS (redirect, HSTS). ACME's
+// certificates are letsencrypt:*'s; certs:report shows both.
+import {
+  type AppCertReport,
+  addAppCert,
+  appCertReport,
+  CERT_INPUT_LIMIT,
+  readCertInput,
+  removeAppCerts,
+} from '../../services/certs/manual.ts';
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { formatOf, json, report } from '../output.ts';
+
+/** Reads stdin as bytes (a tar is binary), refusing more than CERT_INPUT_LIMIT. */
+async function readInput(ctx: CommandContext): Promise<Buffer> {
+  if ((ctx.stdin as NodeJS.ReadStream).isTTY) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: 'pass the certificate on standard input: berth certs:add APP < bundle.pem',
+    });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.stdin) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += b.length;
+    if (size > CERT_INPUT_LIMIT) {
+      throw new BerthError('BERTH_E_CERT_INPUT', { reason: 'more than 1 MB was given' });
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** certs:set's keys, Dokku's nginx:set spelling, and the app record's field each sets. */
+const SETTINGS = {
+  redirect: 'httpsRedirect',
+  hsts: 'hsts',
+  'hsts-max-age': 'hstsMaxAge',
+} as const;
+type SettingKey = keyof typeof SETTINGS;
+
+const onOff = (on: boolean) => (on ? 'on' : 'off');
+const when = (iso: string | null) => iso ?? 'never';
+
+function reportText(r: AppCertReport): string {
+  let text = report(`${r.app} HTTPS`, [
+    ['Redirect to HTTPS', `${onOff(r.https.httpsRedirect)} (hosts with a certificate)`],
+    ['HSTS', `${onOff(r.https.hsts)} (max-age ${r.https.hstsMaxAge})`],
+    [
+      'Domains',
+      r.domains.length > 0 ? String(r.domains.length) : `none; domains:add ${r.app} adds one`,
+    ],
+  ]);
+  for (const { domain, certificate: c } of r.domains) {
+    text += report(
+      domain,
+      c === null
+        ? [['Certificate', 'none (the fallback certificate is served; no redirect)']]
+        : [
+            ['Source', c.source],
+            ['Issuer', c.issuer ?? '(none issued yet)'],
+            ['Serial', c.serial ?? '-'],
+            ['Not after', c.notAfter ?? '-'],
+            ['Days left', c.daysLeft === null ? '-' : String(c.daysLeft)],
+            ['Last renewal', when(c.lastRenewalAt)],
+            ['Last error', c.lastError ?? 'none'],
+            ['Next attempt', when(c.nextAttemptAt)],
+          ],
+    );
+  }
+  return text;
+}
+
+export const certsCommands: readonly Command[] = [
+  {
+    name: 'certs:add',
+    usage: 'APP < bundle.pem | server.tar',
+    summary:
+      "add a certificate for the app's domains it names: a PEM bundle (chain and key) or a tar with server.crt and server.key",
+    access: { app: 'push' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      const pair = readCertInput(await readInput(ctx));
+      const paths = dataPaths(ctx.config().dataDir);
+      const installed = await addAppCert(await ctx.store(), paths, app.name, pair);
+      const [first] = installed;
+      ctx.stdout.write(
+        `-----> Added the certificate for ${installed.map((i) => i.domain).join(', ')} to ${app.name}\n` +
+          (first
+            ? `       issuer ${first.info.issuer}, serial ${first.info.serial}, valid until ${first.info.notAfter.toISOString()}\n`
+            : ''),
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'certs:remove',
+    usage: 'APP [DOMAIN...]',
+    summary: 'remove the certificates of these domains (none named: those certs:add added)',
+    access: { app: 'push' },
+    arity: [0, Infinity],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const paths = dataPaths(ctx.config().dataDir);
+      const removed = await removeAppCerts(await ctx.store(), paths, app.name, args);
+      ctx.stdout.write(
+        `-----> Removed the certificate of ${removed.join(', ')} from ${app.name}\n`,
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'certs:report',
+    usage: 'APP [--format json]',
+    summary: "the app's HTTPS switches and each domain's certificate: source, expiry, renewal",
+    access: { app: 'read' },
+    json: true,
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const r = await appCertReport(await ctx.store(), app.name);
+      ctx.stdout.write(formatOf(options) === 'json' ? json(r) : reportText(r));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'certs:set',
+    usage: 'APP redirect|hsts|hsts-max-age [VALUE]',
+    summary:
+      'redirect on|off (HTTP to HTTPS, default on), hsts on|off (default off), hsts-max-age SECONDS; no VALUE: the default',
+    access: { app: 'push' },
+    arity: [1, 2],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const [key = '', value] = args;
+      if (!Object.hasOwn(SETTINGS, key)) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `certs:set takes ${Object.keys(SETTINGS).join(', ')}, not "${key}"`,
+        });
+      }
+      const field = SETTINGS[key as SettingKey];
+      const store = await ctx.store();
+      if (field === 'hstsMaxAge') {
+        await store.apps.setHttpsSetting(
+          app.name,
+          field,
+          value === undefined ? null : validate.hstsMaxAge(value),
+        );
+      } else {
+        await store.apps.setHttpsSetting(
+          app.name,
+          field,
+          value === undefined ? null : validate.onOff(value),
+        );
+      }
+      const now = await store.apps.httpsSettings(app.name);
+      const shown = field === 'hstsMaxAge' ? String(now[field]) : onOff(now[field]);
+      ctx.stdout.write(
+        `-----> ${key} is ${shown} for ${app.name}${value === undefined ? ' (the default)' : ''}; the router serves by it from the next request\n`,
+      );
+      return EXIT.ok;
+    },
+  },
+];

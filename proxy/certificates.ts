@@ -1,0 +1,124 @@
+// The certificates a router process serves over HTTPS, by SNI: each domain's
+// PEM file (services/certs/cert-files.ts) turned into a TLS SecureContext on
+// its first handshake and kept until `P certs-changed` names the domain, so
+// a replaced certificate is served from the next handshake on, with no
+// restart. Anything without a certificate of its own gets the fallback.
+import tls, { type SecureContext } from 'node:tls';
+import type { Redis } from 'ioredis';
+import { readCertFile } from '../services/certs/cert-files.ts';
+import type { Logger } from '../services/core/log.ts';
+import type { DataPaths } from '../services/core/paths.ts';
+import type { KeyLayout } from '../services/core/store/keys.ts';
+
+export interface CertificateCacheOptions {
+  paths: DataPaths;
+  /** Served when a host has no certificate of its own. */
+  fallback: SecureContext;
+  /**
+   * Whether the router serves `host` at all: only those hosts' files are
+   * read, so a client's made-up SNI names cost no disk read and no entry.
+   */
+  serves(host: string): boolean;
+  log: Logger;
+}
+
+/** null: the host has no usable certificate (no file, or one that did not load). */
+type Entry = SecureContext | null | Promise<SecureContext | null>;
+
+type SniCallback = (err: Error | null, ctx?: SecureContext) => void;
+
+/** A host as SNI or a Host header names it, in the store's spelling. */
+const canonical = (name: string): string =>
+  (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+
+export class CertificateCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly o: CertificateCacheOptions) {}
+
+  /** tls.Server's SNICallback: the host's certificate, or the fallback. Never fails. */
+  readonly sniCallback = (servername: string, done: SniCallback): void => {
+    const found = this.lookup(canonical(servername));
+    if (found instanceof Promise) void found.then((ctx) => done(null, ctx ?? this.o.fallback));
+    else done(null, found ?? this.o.fallback);
+  };
+
+  /**
+   * Whether a certificate of the host's own is served (the HTTPS redirect
+   * depends on it): known at once after the first look, a promise before.
+   */
+  has(host: string): boolean | Promise<boolean> {
+    const found = this.lookup(host);
+    return found instanceof Promise ? found.then((ctx) => ctx !== null) : found !== null;
+  }
+
+  /** Forgets a domain's certificate: the next handshake reads its file again. */
+  drop(domain: string): void {
+    this.entries.delete(canonical(domain));
+  }
+
+  /** Forgets every certificate (after a Redis reconnect, changes may have been missed). */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  private lookup(host: string): Entry {
+    if (host === '' || !this.o.serves(host)) {
+      // A host no longer served (its app destroyed) leaves nothing behind.
+      this.entries.delete(host);
+      return null;
+    }
+    const known = this.entries.get(host);
+    if (known !== undefined) return known;
+    const loading: Promise<SecureContext | null> = this.load(host).then((ctx) => {
+      // Dropped while loading: the next handshake loads again; this one's result is not kept.
+      if (this.entries.get(host) === loading) this.entries.set(host, ctx);
+      return ctx;
+    });
+    this.entries.set(host, loading);
+    return loading;
+  }
+
+  /** Never rejects: a file that fails is logged once (until the domain changes) and served as none. */
+  private async load(host: string): Promise<SecureContext | null> {
+    try {
+      const pair = await readCertFile(this.o.paths, host);
+      if (pair === undefined) return null;
+      if (pair.key === '' || pair.chain === '') {
+        throw new Error('the file holds no private key or no certificate');
+      }
+      return tls.createSecureContext({ key: pair.key, cert: pair.chain });
+    } catch (e) {
+      this.o.log.error(
+        { err: e, domain: host },
+        `cannot load the certificate of ${host}; serving the fallback certificate until it changes`,
+      );
+      return null;
+    }
+  }
+}
+
+/**
+ * Drops a domain from the cache whenever `P certs-changed` names it, on the
+ * router's subscriber connection (shared with route-sync.ts); resolves once
+ * subscribed.
+ */
+export async function followCertChanges(o: {
+  subscriber: Redis;
+  keys: KeyLayout;
+  cache: CertificateCache;
+  log: Logger;
+}): Promise<void> {
+  o.subscriber.on('message', (channel: string, domain: string) => {
+    if (channel === o.keys.certsChannel) o.cache.drop(domain);
+  });
+  let subscribed = false;
+  // ioredis resubscribes after a reconnect; what was published in between is lost.
+  o.subscriber.on('ready', () => {
+    if (!subscribed) return;
+    o.log.info('reconnected to Redis; reading every certificate again');
+    o.cache.clear();
+  });
+  await o.subscriber.subscribe(o.keys.certsChannel);
+  subscribed = true;
+}

@@ -1,0 +1,71 @@
+// Plain HTTP to a host that has a certificate of its own goes to HTTPS: a
+// 308 (RFC 9110 15.4.9: the method and body are kept, unlike 301/302) to the
+// same host and path on BERTH_HTTPS_PORT, unless the app switched it off
+// (certs:set APP redirect off). Hosts on the fallback certificate are served
+// over HTTP as they are: sending a browser to a certificate it must refuse
+// would be worse. ACME's HTTP-01 challenges are never redirected.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { requestHost } from './headers.ts';
+import type { Metrics } from './metrics.ts';
+import type { RouteTable } from './route-table.ts';
+
+/** RFC 8555 8.3: the CA fetches the token over plain HTTP, on port 80. */
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+export interface HttpsRedirectOptions {
+  table: RouteTable;
+  /** Whether the router serves a certificate of the host's own (proxy/certificates.ts). */
+  certs: { has(host: string): boolean | Promise<boolean> };
+  httpsPort: number;
+  metrics: Metrics;
+  /** Where every request that is not redirected goes. */
+  next: RequestListener;
+}
+
+/** The path and query of a request-target, for origin-form ("/a?b") and absolute-form ("http://h/a?b"). */
+function pathOf(target: string | undefined): string {
+  if (target === undefined || target === '') return '/';
+  if (target.startsWith('/')) return target;
+  try {
+    const url = new URL(target);
+    return `${url.pathname}${url.search}`;
+  } catch {
+    return '/';
+  }
+}
+
+/** The plain HTTP listener's request handler. */
+export function redirectToHttps(o: HttpsRedirectOptions): RequestListener {
+  const port = o.httpsPort === 443 ? '' : `:${o.httpsPort}`;
+
+  function redirect(req: IncomingMessage, res: ServerResponse, host: string, app: string) {
+    const started = performance.now();
+    // `host` is one the route table knows (canonical), never the client's
+    // spelling: a Host header cannot turn this into an open redirect.
+    res.writeHead(308, {
+      location: `https://${host}${port}${pathOf(req.url)}`,
+      'content-length': 0,
+      'cache-control': 'no-store',
+    });
+    res.end();
+    o.metrics.record(app, 308, performance.now() - started);
+  }
+
+  return (req, res) => {
+    const host = requestHost(req);
+    const route = host === '' ? undefined : o.table.lookup(host);
+    if (!route?.httpsRedirect || pathOf(req.url).startsWith(ACME_CHALLENGE_PREFIX)) {
+      o.next(req, res);
+      return;
+    }
+    const has = o.certs.has(host);
+    if (has === true) redirect(req, res, host, route.app);
+    else if (has === false) o.next(req, res);
+    else
+      void has.then((yes) => {
+        if (res.destroyed) return;
+        if (yes) redirect(req, res, host, route.app);
+        else o.next(req, res);
+      });
+  };
+}
