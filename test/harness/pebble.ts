@@ -4,12 +4,12 @@
 // 127.0.0.1, so that test domains such as shop.example.test resolve to the
 // router. Pebble sends its HTTP-01 checks to `httpPort` (the router's).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ports.ts';
-import { tempDir } from './tmp.ts';
 
 const run = promisify(execFile);
 
@@ -48,7 +48,8 @@ export async function startPebble(o: {
   /** Lifetime of the certificates it issues, in seconds. */
   validitySeconds?: number;
 }): Promise<Pebble> {
-  const dir = await tempDir('berth-pebble');
+  // Removed by stop(), not by the test runner: a before() hook's after() would run at once.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-pebble-'));
   const cert = path.join(dir, 'listener.pem');
   const key = path.join(dir, 'listener-key.pem');
   await run('openssl', [

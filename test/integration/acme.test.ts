@@ -31,7 +31,7 @@ const VALIDITY_S = 24;
 let router: TestRouter;
 let pebble: Pebble;
 let run: ReturnType<typeof commandRunner>;
-let dataDir: string;
+const dataDir = await tempDir('berth-acme');
 
 before(async () => {
   router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix });
@@ -39,7 +39,6 @@ before(async () => {
   // Pebble's own listener has a certificate of the test's making: trusted for this
   // process's ACME client as NODE_EXTRA_CA_CERTS trusts it for Berth's services.
   acme.axios.defaults.httpsAgent = new https.Agent({ ca: await readFile(pebble.listenerCaFile) });
-  dataDir = await tempDir('berth-acme');
   run = commandRunner(
     store,
     loadConfig({
