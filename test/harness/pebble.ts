@@ -16,8 +16,14 @@ const run = promisify(execFile);
 export interface Pebble {
   /** The ACME directory URL (BERTH_ACME_DIRECTORY_URL). */
   directoryUrl: string;
-  /** The CA certificate of Pebble's own HTTPS listener (NODE_EXTRA_CA_CERTS for ACME clients). */
+  /** The CA certificate of Pebble's own HTTPS listener. */
   listenerCaFile: string;
+  /**
+   * For NODE_EXTRA_CA_CERTS of the processes that talk to Pebble: the
+   * listener's certificate added to whatever this process trusts that way
+   * already (this machine's own bundle, say), which replacing it would lose.
+   */
+  extraCaCertsFile: string;
   /** Pebble's issuing root, written to a file (for curl --cacert). */
   rootFile(): Promise<string>;
   stop(): Promise<void>;
@@ -138,6 +144,11 @@ export async function startPebble(o: {
     await rm(dir, { recursive: true, force: true });
   };
   const ca = await readFile(cert);
+  const extraCaCertsFile = path.join(dir, 'extra-ca-certs.pem');
+  const inherited = process.env.NODE_EXTRA_CA_CERTS
+    ? await readFile(process.env.NODE_EXTRA_CA_CERTS, 'utf8').catch(() => '')
+    : '';
+  await writeFile(extraCaCertsFile, `${inherited.trimEnd()}\n${ca.toString()}`);
   const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -152,6 +163,7 @@ export async function startPebble(o: {
   return {
     directoryUrl,
     listenerCaFile: cert,
+    extraCaCertsFile,
     async rootFile() {
       const root = await get(`https://127.0.0.1:${mgmtPort}/roots/0`, ca);
       const file = path.join(dir, 'root.pem');
