@@ -82,6 +82,8 @@ const EMPTY_BODY = () => Readable.from([]);
 export interface Router {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** The server's 'checkContinue': a request that waits for "100 Continue" before its body. */
+  onCheckContinue(req: IncomingMessage, res: ServerResponse): void;
   close(): void;
 }
 
@@ -146,14 +148,66 @@ export function createRouter(o: RouterOptions): Router {
     if (x && headers['x-request-id'] === undefined) headers['x-request-id'] = x.id;
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
     proxyRes.pipe(res);
+    // A backend that closes its connection cleanly (a FIN, no error) before
+    // the end of its body: the pipe just stops, and the client would wait for
+    // the rest forever. Cut it, as for a reset (failed() below).
+    if (x) {
+      const backend = x.backend;
+      proxyRes.once('close', () => {
+        if (!proxyRes.complete && backend) cut(res, x, backend, 'closed');
+      });
+    }
   });
   // Errors all come to the per-request callback; this keeps an unexpected
   // one from taking the process down.
   proxy.on('error', (err) => o.log.warn({ err }, 'proxy error outside a request'));
 
+  // Websockets. http-proxy-3 only end()s one side when the other closes, and
+  // keeps the backend request when the client leaves before the 101: a peer
+  // that never answers the FIN (or a client gone mid-handshake) would hold
+  // both sockets, and their fds, for good.
+  const upgraded = new WeakSet<Socket>();
+  proxy.on('proxyReqWs', (proxyReq, _req, client) => {
+    // A backend that does not answer the upgrade gets the upstream timeout, as a request does.
+    proxyReq.setTimeout(o.upstreamTimeoutMs, () => proxyReq.destroy());
+    const gone = () => proxyReq.destroy();
+    client.once('close', gone);
+    proxyReq.once('upgrade', (_res, backendSocket: Socket) => {
+      upgraded.add(client);
+      client.off('close', gone);
+      proxyReq.setTimeout(0);
+      if (client.destroyed) backendSocket.destroy();
+      client.once('close', () => backendSocket.destroy());
+      // What the backend sent is flushed to the client first.
+      backendSocket.once('close', () => client.destroySoon());
+    });
+  });
+
+  /** An answer to an upgrade that is not passed on; the connection then closes whatever the client does. */
+  function refuse(socket: Socket, status: string): void {
+    if (socket.destroyed) return;
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroySoon();
+  }
+
   function finish(res: ServerResponse, x: Exchange, status: ErrorStatus, reason: string): void {
     x.status = status;
     sendError(res, status, reason, x.id);
+  }
+
+  /**
+   * Part of the response is out and the backend is gone: cut the client's
+   * connection so it cannot take a truncated body for a whole one.
+   */
+  function cut(res: ServerResponse, x: Exchange, backend: Backend, code: string): void {
+    // Finished, or the client left first (its 'close' counted it as aborted).
+    if (x.status !== undefined || res.writableFinished || res.destroyed) return;
+    x.status = 502;
+    o.log.warn(
+      { app: x.app, backend: backend.address, code, id: x.id },
+      'backend dropped a response',
+    );
+    res.destroy();
   }
 
   function attempt(req: RoutedRequest, res: ServerResponse, x: Exchange, backend: Backend) {
@@ -191,14 +245,7 @@ export function createRouter(o: RouterOptions): Router {
       return;
     }
     if (res.headersSent) {
-      // Part of the response is out: cut the client's connection so it cannot
-      // take a truncated body for a whole one.
-      x.status = 502;
-      o.log.warn(
-        { app: x.app, backend: backend.address, code, id: x.id },
-        'backend dropped a response',
-      );
-      res.destroy();
+      cut(res, x, backend, code);
       return;
     }
     const stalePooled = code === 'ECONNRESET' && x.proxyReq?.reusedSocket === true;
@@ -300,24 +347,34 @@ export function createRouter(o: RouterOptions): Router {
     const backend = route && pickBackend(route, performance.now());
     socket.on('error', () => socket.destroy());
     if (!backend) {
-      const status = route ? '503 Service Unavailable' : '404 Not Found';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      refuse(socket, route ? '503 Service Unavailable' : '404 Not Found');
       return;
     }
     const id = requestId(req.headers['x-request-id']);
     stripHopByHop(req.headers, true);
     setForwarded(req, o.proto, o.port, id);
     proxy.ws(req, socket, head, { target: backend.target }, (err: NodeJS.ErrnoException) => {
+      // After the 101 the connection carries the app's protocol, not HTTP:
+      // an error there (the backend reset) just ends it.
+      if (upgraded.has(socket)) return void socket.destroy();
       if (NOT_CONNECTED.has(err.code ?? '')) markFailed(backend, performance.now());
-      if (socket.writable && !socket.destroyed) {
-        socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      } else socket.destroy();
+      refuse(socket, '502 Bad Gateway');
     });
+  }
+
+  function onCheckContinue(req: RoutedRequest, res: ServerResponse): void {
+    res.writeContinue();
+    // Answered here: the backend need not answer it again, and http-proxy-3
+    // skips its 'proxyReq' event (so the upstream timeouts) for a request
+    // that still carries Expect.
+    delete req.headers.expect;
+    onRequest(req, res);
   }
 
   return {
     onRequest,
     onUpgrade,
+    onCheckContinue,
     close() {
       agent.destroy();
       proxy.close();

@@ -12,8 +12,11 @@ import { Metrics } from './metrics.ts';
 import { syncRoutes } from './route-sync.ts';
 import { RouteTable } from './route-table.ts';
 
-/** A client has this long to send a request's headers (slow-header clients are cut off). */
-const HEADERS_TIMEOUT_MS = 15_000;
+/**
+ * A request's line and headers together may be this large; more is a 431
+ * (nginx, Dokku's proxy, allows 4 buffers of 8 KB; Node.js' default is 16 KB).
+ */
+const MAX_HEADER_BYTES = 32 * 1024;
 /** An idle client connection is kept this long between requests (nginx: 75 s). */
 const CLIENT_IDLE_MS = 60_000;
 /** On stop, requests in flight get this long to finish before connections are closed. */
@@ -44,7 +47,9 @@ try {
   });
   const server = http.createServer(
     {
-      headersTimeout: HEADERS_TIMEOUT_MS,
+      // A client has this long to send a request's headers (slow-header clients are cut off).
+      headersTimeout: config.routerHeadersTimeoutMs,
+      maxHeaderSize: MAX_HEADER_BYTES,
       // Uploads may take long; a stalled one ends by the socket's idle timeout.
       requestTimeout: 0,
       // How often the header timeout is enforced (Node.js' default is 30 s).
@@ -54,6 +59,7 @@ try {
   );
   server.keepAliveTimeout = CLIENT_IDLE_MS;
   server.on('upgrade', router.onUpgrade);
+  server.on('checkContinue', router.onCheckContinue);
   server.on('error', (e) => {
     log.fatal({ err: e }, 'router listener failed');
     process.exit(1);
