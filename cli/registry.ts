@@ -9,6 +9,7 @@ import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { gitCommands } from './commands/git.ts';
 import { logsCommands } from './commands/logs.ts';
+import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { resourceCommands } from './commands/resource.ts';
@@ -30,6 +31,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   storage: "an app's volumes, kept across deploys and rollbacks",
   resource: "memory and CPU limits of an app's processes",
   checks: 'how a rollout checks new instances before traffic moves to them',
+  proxy: "how the router treats an app's traffic: the request body limit",
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -65,6 +67,7 @@ export const COMMANDS: readonly Command[] = [
   ...logsCommands,
   ...runCommands,
   ...checksCommands,
+  ...proxyCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../services/core/log.ts';
+import { formatSize } from '../services/core/validate.ts';
 import { type ErrorStatus, sendError } from './error-pages.ts';
 import { forwardsAsSent, requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
 import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
@@ -30,6 +31,12 @@ import { type Backend, markFailed, pickBackend, type RouteTable } from './route-
 const UPSTREAM_IDLE_MS = 1900;
 /** A backend that takes longer to accept a connection is taken as down (Heroku's router: 5 s). */
 const CONNECT_TIMEOUT_MS = 5000;
+/**
+ * After a 413 the rest of the body is read and dropped for at most this long
+ * (nginx's lingering_timeout), so that a client still sending reads the 413
+ * instead of a reset; then the connection is closed.
+ */
+const LINGER_MS = 5000;
 /** Attempts per request: the first plus retries to other instances. */
 const MAX_ATTEMPTS = 3;
 /** Name the status page's requests are counted under. */
@@ -50,6 +57,8 @@ export interface RouterOptions {
   port: number;
   /** No response headers, or no data for this long, from a backend: 504. */
   upstreamTimeoutMs: number;
+  /** BERTH_MAX_BODY_SIZE: the body limit of apps without their own (bytes; 0: none). */
+  maxBodySize: number;
   metrics: Metrics;
   log: Logger;
 }
@@ -110,6 +119,11 @@ export function createRouter(o: RouterOptions): Router {
   proxy.on('proxyReq', (proxyReq, req) => {
     const x = (req as RoutedRequest)[EXCHANGE];
     if (!x) return;
+    if (x.status !== undefined) {
+      // Refused before its connection was made (a body over the limit).
+      proxyReq.destroy();
+      return;
+    }
     x.proxyReq = proxyReq;
     proxyReq.setTimeout(o.upstreamTimeoutMs, () => {
       // Never connected is a backend down (502), not one too slow (504).
@@ -273,6 +287,53 @@ export function createRouter(o: RouterOptions): Router {
     );
   }
 
+  /**
+   * The body limit (nginx's client_max_body_size): a Content-Length over it
+   * is refused at once; a chunked body is counted as it streams and refused
+   * when it passes the limit, its backend request aborted (the backend never
+   * gets a whole request), unless the backend has begun its answer, when the
+   * client's connection is cut instead. True when refused already.
+   */
+  function overLimit(req: RoutedRequest, res: ServerResponse, x: Exchange, limit: number): boolean {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined) {
+      if (Number(declared) <= limit) return false;
+      tooLarge(req, res, x, limit);
+      return true;
+    }
+    if (req.headers['transfer-encoding'] === undefined) return false;
+    let seen = 0;
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limit) return;
+      req.off('data', count);
+      if (res.headersSent) {
+        x.status = 413;
+        res.destroy();
+      } else tooLarge(req, res, x, limit);
+      x.proxyReq?.destroy();
+    };
+    // Beside http-proxy's pipe, which attaches in this same tick: both see every chunk.
+    req.on('data', count);
+    return false;
+  }
+
+  function tooLarge(req: RoutedRequest, res: ServerResponse, x: Exchange, limit: number): void {
+    finish(
+      res,
+      x,
+      413,
+      `the request body is larger than ${formatSize(limit)}, the limit for ${x.app}`,
+    );
+    if (req.complete) return;
+    req.unpipe();
+    req.resume();
+    const linger = setTimeout(() => req.socket.destroy(), LINGER_MS);
+    linger.unref();
+    req.once('end', () => clearTimeout(linger));
+    req.socket.once('close', () => clearTimeout(linger));
+  }
+
   /** res's 'close' listener: the exchange's status and time go to the metrics. */
   function recordExchange(this: ServerResponse): void {
     const x = (this.req as RoutedRequest)[EXCHANGE] as Exchange;
@@ -328,6 +389,8 @@ export function createRouter(o: RouterOptions): Router {
       );
       return;
     }
+    const limit = route?.maxBodySize ?? o.maxBodySize;
+    if (limit > 0 && overLimit(req, res, x, limit)) return;
     const backend = route && pickBackend(route, started);
     if (!backend) {
       finish(
@@ -363,6 +426,17 @@ export function createRouter(o: RouterOptions): Router {
   }
 
   function onCheckContinue(req: RoutedRequest, res: ServerResponse): void {
+    const host = requestHost(req);
+    const route = host === o.domain ? undefined : o.table.lookup(host);
+    const limit = route?.maxBodySize ?? o.maxBodySize;
+    if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) {
+      // Refused before the client sends its body (RFC 9110 10.1.1): no
+      // "100 Continue", and the connection closes after the 413, since the
+      // body the request announced never comes.
+      res.shouldKeepAlive = false;
+      onRequest(req, res);
+      return;
+    }
     res.writeContinue();
     // Answered here: the backend need not answer it again, and http-proxy-3
     // skips its 'proxyReq' event (so the upstream timeouts) for a request

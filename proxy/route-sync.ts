@@ -4,8 +4,10 @@
 // reloads just that app. After (re)subscribing, everything is reloaded once,
 // since messages published while the connection was down are gone.
 import type { Redis } from 'ioredis';
+import { BerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
+import { ProxySettingsSchema } from '../services/core/store/records.ts';
 import { parseRouteEntry } from '../services/deployer/routes.ts';
 import type { AppState, RouteTable } from './route-table.ts';
 
@@ -50,24 +52,33 @@ export function syncRoutes(o: RouteSyncOptions): RouteSync {
   }
 
   async function readApp(app: string): Promise<AppState | undefined> {
-    const [exists, routes, domains] = (await o.redis
+    const [exists, routes, domains, maxBodySize] = (await o.redis
       .multi()
       .exists(o.keys.app(app))
       .get(o.keys.routes(app))
       .smembers(o.keys.appDomains(app))
+      .hget(o.keys.app(app), 'maxBodySize')
       .exec()
       .then((results) =>
         (results ?? []).map(([err, value]) => {
           if (err) throw err;
           return value;
         }),
-      )) as [number, string | null, string[]];
+      )) as [number, string | null, string[], string | null];
     if (exists === 0) return undefined;
     const entry = routes === null ? undefined : parseRouteEntry(o.keys.routes(app), routes);
+    const limit = ProxySettingsSchema.shape.maxBodySize.safeParse(maxBodySize ?? undefined);
+    if (!limit.success) {
+      throw new BerthError('BERTH_E_STORE_CORRUPT', {
+        key: o.keys.app(app),
+        reason: `maxBodySize: ${limit.error.issues[0]?.message}`,
+      });
+    }
     return {
       release: entry?.release ?? 0,
       backends: entry?.backends ?? [],
       domains: [...domains].sort(),
+      maxBodySize: limit.data,
     };
   }
 

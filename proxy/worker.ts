@@ -42,6 +42,7 @@ try {
     proto: 'http',
     port: config.httpPort,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxBodySize: config.maxBodySize,
     metrics: new Metrics(),
     log,
   });

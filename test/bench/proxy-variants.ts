@@ -94,6 +94,7 @@ async function router118(): Promise<http.RequestListener> {
     proto: 'http',
     port: Number(port),
     upstreamTimeoutMs: 60_000,
+    maxBodySize: 0,
     metrics: new Metrics(),
     log: createLogger('router', { level: 'error' }),
   });

@@ -473,7 +473,7 @@ describe('the router under hostile traffic', () => {
     for (const c of closed) assert.match(c.text, /^(HTTP\/1\.1 408 |$)/);
     assert.ok(served > 10, `${served} requests served meanwhile`);
     t.diagnostic(
-      `50 slow clients (half a head, a trickle, or nothing) cut after ${Math.round(first)}–${Math.round(slowest)} ms; ${served} requests served meanwhile`,
+      `50 slow clients (a third each: half a head, a trickle, nothing) cut after ${Math.round(first)}–${Math.round(slowest)} ms; ${served} requests served meanwhile`,
     );
   });
 

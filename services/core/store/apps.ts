@@ -15,6 +15,8 @@ import {
   type DeploySettings,
   DeploySettingsSchema,
   decode,
+  type ProxySettings,
+  ProxySettingsSchema,
 } from './records.ts';
 
 export interface NewApp {
@@ -112,6 +114,19 @@ if field == 'owner' then
   redis.call('SREM', K.collaborators(name), value)
 end
 if value == '' then redis.call('HDEL', K.app(name), field) else redis.call('HSET', K.app(name), field, value) end
+return {'ok'}
+`,
+);
+
+// A proxy setting changes what the router does with the app's traffic: every
+// router process reloads the app, as for a change of its routes.
+const setProxyField = new Script(
+  'apps.setProxyField',
+  `
+local name, field, value = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', K.app(name)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', name} end
+if value == '' then redis.call('HDEL', K.app(name), field) else redis.call('HSET', K.app(name), field, value) end
+redis.call('PUBLISH', K.routesChannel, name)
 return {'ok'}
 `,
 );
@@ -265,6 +280,24 @@ export class Apps {
     // Callers pass checked values; this keeps a slip from storing what deploySettings() cannot read.
     if (stored !== '') DeploySettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored]);
+  }
+
+  /** How the router treats the app's traffic (proxy:*); BERTH_E_APP_NOT_FOUND. */
+  async proxySettings(name: string): Promise<ProxySettings> {
+    validate.appName(name);
+    const key = this.ctx.keys.app(name);
+    const hash = await this.ctx.redis.hgetall(key);
+    if (isEmpty(hash)) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+    return decode(ProxySettingsSchema, key, hash);
+  }
+
+  /** The app's request body limit in bytes (0: none; null: back to BERTH_MAX_BODY_SIZE); routers follow at once. */
+  async setMaxBodySize(name: string, bytes: number | null): Promise<void> {
+    validate.appName(name);
+    const stored = bytes === null ? '' : String(bytes);
+    // Callers pass checked values; this keeps a slip from storing what the router cannot read.
+    if (stored !== '') ProxySettingsSchema.shape.maxBodySize.parse(stored);
+    await setProxyField.run(this.ctx, [name, 'maxBodySize', stored]);
   }
 
   /** Gives the app to another existing user (apps:transfer). */
