@@ -12,6 +12,7 @@ import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
+import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { resourceCommands } from './commands/resource.ts';
@@ -35,6 +36,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   resource: "memory and CPU limits of an app's processes",
   checks: 'how a rollout checks new instances before traffic moves to them',
   certs: "an app's certificates for its domains, HTTPS redirect and HSTS",
+  proxy: "how the router treats an app's traffic: the request body limit",
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',
   'builder-dockerfile': "a Dockerfile build's path and build args",
@@ -73,6 +75,7 @@ export const COMMANDS: readonly Command[] = [
   ...runCommands,
   ...checksCommands,
   ...certsCommands,
+  ...proxyCommands,
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,

@@ -17,6 +17,7 @@ import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../services/core/log.ts';
+import { formatSize } from '../services/core/validate.ts';
 import { type ErrorStatus, sendError } from './error-pages.ts';
 import { forwardsAsSent, requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
 import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
@@ -31,6 +32,12 @@ import { type Backend, markFailed, pickBackend, type RouteTable } from './route-
 const UPSTREAM_IDLE_MS = 1900;
 /** A backend that takes longer to accept a connection is taken as down (Heroku's router: 5 s). */
 const CONNECT_TIMEOUT_MS = 5000;
+/**
+ * After a 413 the rest of the body is read and dropped for at most this long
+ * (nginx's lingering_timeout), so that a client still sending reads the 413
+ * instead of a reset; then the connection is closed.
+ */
+const LINGER_MS = 5000;
 /** Attempts per request: the first plus retries to other instances. */
 const MAX_ATTEMPTS = 3;
 /** Name the status page's requests are counted under. */
@@ -53,6 +60,8 @@ export interface RouterOptions {
   ports: { http: number; https: number };
   /** No response headers, or no data for this long, from a backend: 504. */
   upstreamTimeoutMs: number;
+  /** BERTH_MAX_BODY_SIZE: the body limit of apps without their own (bytes; 0: none). */
+  maxBodySize: number;
   metrics: Metrics;
   log: Logger;
 }
@@ -87,6 +96,8 @@ const EMPTY_BODY = () => Readable.from([]);
 export interface Router {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** The server's 'checkContinue': a request that waits for "100 Continue" before its body. */
+  onCheckContinue(req: IncomingMessage, res: ServerResponse): void;
   close(): void;
 }
 
@@ -113,6 +124,11 @@ export function createRouter(o: RouterOptions): Router {
   proxy.on('proxyReq', (proxyReq, req) => {
     const x = (req as RoutedRequest)[EXCHANGE];
     if (!x) return;
+    if (x.status !== undefined) {
+      // Refused before its connection was made (a body over the limit).
+      proxyReq.destroy();
+      return;
+    }
     x.proxyReq = proxyReq;
     proxyReq.setTimeout(o.upstreamTimeoutMs, () => {
       // Never connected is a backend down (502), not one too slow (504).
@@ -155,14 +171,66 @@ export function createRouter(o: RouterOptions): Router {
     }
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
     proxyRes.pipe(res);
+    // A backend that closes its connection cleanly (a FIN, no error) before
+    // the end of its body: the pipe just stops, and the client would wait for
+    // the rest forever. Cut it, as for a reset (failed() below).
+    if (x) {
+      const backend = x.backend;
+      proxyRes.once('close', () => {
+        if (!proxyRes.complete && backend) cut(res, x, backend, 'closed');
+      });
+    }
   });
   // Errors all come to the per-request callback; this keeps an unexpected
   // one from taking the process down.
   proxy.on('error', (err) => o.log.warn({ err }, 'proxy error outside a request'));
 
+  // Websockets. http-proxy-3 only end()s one side when the other closes, and
+  // keeps the backend request when the client leaves before the 101: a peer
+  // that never answers the FIN (or a client gone mid-handshake) would hold
+  // both sockets, and their fds, for good.
+  const upgraded = new WeakSet<Socket>();
+  proxy.on('proxyReqWs', (proxyReq, _req, client) => {
+    // A backend that does not answer the upgrade gets the upstream timeout, as a request does.
+    proxyReq.setTimeout(o.upstreamTimeoutMs, () => proxyReq.destroy());
+    const gone = () => proxyReq.destroy();
+    client.once('close', gone);
+    proxyReq.once('upgrade', (_res, backendSocket: Socket) => {
+      upgraded.add(client);
+      client.off('close', gone);
+      proxyReq.setTimeout(0);
+      if (client.destroyed) backendSocket.destroy();
+      client.once('close', () => backendSocket.destroy());
+      // What the backend sent is flushed to the client first.
+      backendSocket.once('close', () => client.destroySoon());
+    });
+  });
+
+  /** An answer to an upgrade that is not passed on; the connection then closes whatever the client does. */
+  function refuse(socket: Socket, status: string): void {
+    if (socket.destroyed) return;
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroySoon();
+  }
+
   function finish(res: ServerResponse, x: Exchange, status: ErrorStatus, reason: string): void {
     x.status = status;
     sendError(res, status, reason, x.id);
+  }
+
+  /**
+   * Part of the response is out and the backend is gone: cut the client's
+   * connection so it cannot take a truncated body for a whole one.
+   */
+  function cut(res: ServerResponse, x: Exchange, backend: Backend, code: string): void {
+    // Finished, or the client left first (its 'close' counted it as aborted).
+    if (x.status !== undefined || res.writableFinished || res.destroyed) return;
+    x.status = 502;
+    o.log.warn(
+      { app: x.app, backend: backend.address, code, id: x.id },
+      'backend dropped a response',
+    );
+    res.destroy();
   }
 
   function attempt(req: RoutedRequest, res: ServerResponse, x: Exchange, backend: Backend) {
@@ -200,14 +268,7 @@ export function createRouter(o: RouterOptions): Router {
       return;
     }
     if (res.headersSent) {
-      // Part of the response is out: cut the client's connection so it cannot
-      // take a truncated body for a whole one.
-      x.status = 502;
-      o.log.warn(
-        { app: x.app, backend: backend.address, code, id: x.id },
-        'backend dropped a response',
-      );
-      res.destroy();
+      cut(res, x, backend, code);
       return;
     }
     const stalePooled = code === 'ECONNRESET' && x.proxyReq?.reusedSocket === true;
@@ -233,6 +294,53 @@ export function createRouter(o: RouterOptions): Router {
       502,
       `${x.app} did not accept the connection (${x.connectTimedOut ? `no answer within ${connectMs / 1000} s` : code || err.message})`,
     );
+  }
+
+  /**
+   * The body limit (nginx's client_max_body_size): a Content-Length over it
+   * is refused at once; a chunked body is counted as it streams and refused
+   * when it passes the limit, its backend request aborted (the backend never
+   * gets a whole request), unless the backend has begun its answer, when the
+   * client's connection is cut instead. True when refused already.
+   */
+  function overLimit(req: RoutedRequest, res: ServerResponse, x: Exchange, limit: number): boolean {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined) {
+      if (Number(declared) <= limit) return false;
+      tooLarge(req, res, x, limit);
+      return true;
+    }
+    if (req.headers['transfer-encoding'] === undefined) return false;
+    let seen = 0;
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limit) return;
+      req.off('data', count);
+      if (res.headersSent) {
+        x.status = 413;
+        res.destroy();
+      } else tooLarge(req, res, x, limit);
+      x.proxyReq?.destroy();
+    };
+    // Beside http-proxy's pipe, which attaches in this same tick: both see every chunk.
+    req.on('data', count);
+    return false;
+  }
+
+  function tooLarge(req: RoutedRequest, res: ServerResponse, x: Exchange, limit: number): void {
+    finish(
+      res,
+      x,
+      413,
+      `the request body is larger than ${formatSize(limit)}, the limit for ${x.app}`,
+    );
+    if (req.complete) return;
+    req.unpipe();
+    req.resume();
+    const linger = setTimeout(() => req.socket.destroy(), LINGER_MS);
+    linger.unref();
+    req.once('end', () => clearTimeout(linger));
+    req.socket.once('close', () => clearTimeout(linger));
   }
 
   /** res's 'close' listener: the exchange's status and time go to the metrics. */
@@ -292,6 +400,8 @@ export function createRouter(o: RouterOptions): Router {
       );
       return;
     }
+    const limit = route?.maxBodySize ?? o.maxBodySize;
+    if (limit > 0 && overLimit(req, res, x, limit)) return;
     const backend = route && pickBackend(route, started);
     if (!backend) {
       finish(
@@ -311,8 +421,7 @@ export function createRouter(o: RouterOptions): Router {
     const backend = route && pickBackend(route, performance.now());
     socket.on('error', () => socket.destroy());
     if (!backend) {
-      const status = route ? '503 Service Unavailable' : '404 Not Found';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      refuse(socket, route ? '503 Service Unavailable' : '404 Not Found');
       return;
     }
     const id = requestId(req.headers['x-request-id']);
@@ -320,16 +429,38 @@ export function createRouter(o: RouterOptions): Router {
     const secure = (req.socket as TLSSocket).encrypted === true;
     setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
     proxy.ws(req, socket, head, { target: backend.target }, (err: NodeJS.ErrnoException) => {
+      // After the 101 the connection carries the app's protocol, not HTTP:
+      // an error there (the backend reset) just ends it.
+      if (upgraded.has(socket)) return void socket.destroy();
       if (NOT_CONNECTED.has(err.code ?? '')) markFailed(backend, performance.now());
-      if (socket.writable && !socket.destroyed) {
-        socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      } else socket.destroy();
+      refuse(socket, '502 Bad Gateway');
     });
+  }
+
+  function onCheckContinue(req: RoutedRequest, res: ServerResponse): void {
+    const host = requestHost(req);
+    const route = host === o.domain ? undefined : o.table.lookup(host);
+    const limit = route?.maxBodySize ?? o.maxBodySize;
+    if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) {
+      // Refused before the client sends its body (RFC 9110 10.1.1): no
+      // "100 Continue", and the connection closes after the 413, since the
+      // body the request announced never comes.
+      res.shouldKeepAlive = false;
+      onRequest(req, res);
+      return;
+    }
+    res.writeContinue();
+    // Answered here: the backend need not answer it again, and http-proxy-3
+    // skips its 'proxyReq' event (so the upstream timeouts) for a request
+    // that still carries Expect.
+    delete req.headers.expect;
+    onRequest(req, res);
   }
 
   return {
     onRequest,
     onUpgrade,
+    onCheckContinue,
     close() {
       agent.destroy();
       proxy.close();

@@ -8,7 +8,11 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../services/core/log.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
-import { decode, HttpsSettingsSchema } from '../services/core/store/records.ts';
+import {
+  decode,
+  HttpsSettingsSchema,
+  ProxySettingsSchema,
+} from '../services/core/store/records.ts';
 import { parseRouteEntry } from '../services/deployer/routes.ts';
 import type { AppState, RouteTable } from './route-table.ts';
 
@@ -72,6 +76,7 @@ export function syncRoutes(o: RouteSyncOptions): RouteSync {
       backends: entry?.backends ?? [],
       domains: [...domains].sort(),
       https: decode(HttpsSettingsSchema, o.keys.app(app), record),
+      maxBodySize: decode(ProxySettingsSchema, o.keys.app(app), record).maxBodySize,
     };
   }
 

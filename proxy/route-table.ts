@@ -25,6 +25,8 @@ export interface AppRoute {
   readonly release: number;
   /** Empty: the app exists but has no running web instance (stopped, or not deployed yet). */
   readonly backends: readonly Backend[];
+  /** Request bodies larger than this get a 413 (bytes; 0: no limit; null: the router's default). */
+  readonly maxBodySize: number | null;
   /** Round-robin position. */
   next: number;
 }
@@ -37,6 +39,8 @@ export interface AppState {
   domains: readonly string[];
   /** certs:set switches. */
   https: HttpsSettings;
+  /** proxy:set max-body-size, in bytes; null (or absent): the router's default. */
+  maxBodySize?: number | null;
 }
 
 /** How long a backend that refused or dropped a connection is skipped. */
@@ -76,6 +80,7 @@ export class RouteTable {
         (address) =>
           known.get(address) ?? { address, target: new URL(`http://${address}`), failedUntil: 0 },
       ),
+      maxBodySize: state.maxBodySize ?? null,
       next: 0,
     };
     const hosts = [

@@ -21,8 +21,11 @@ import { Metrics, publishMetrics } from './metrics.ts';
 import { syncRoutes } from './route-sync.ts';
 import { RouteTable } from './route-table.ts';
 
-/** A client has this long to send a request's headers (slow-header clients are cut off). */
-const HEADERS_TIMEOUT_MS = 15_000;
+/**
+ * A request's line and headers together may be this large; more is a 431
+ * (nginx, Dokku's proxy, allows 4 buffers of 8 KB; Node.js' default is 16 KB).
+ */
+const MAX_HEADER_BYTES = 32 * 1024;
 /** An idle client connection is kept this long between requests (nginx: 75 s). */
 const CLIENT_IDLE_MS = 60_000;
 /** A client has this long to finish the TLS handshake (Node.js' default is 120 s). */
@@ -61,11 +64,14 @@ try {
     statusPage: undefined,
     ports: { http: config.httpPort, https: config.httpsPort },
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxBodySize: config.maxBodySize,
     metrics,
     log,
   });
   const limits = {
-    headersTimeout: HEADERS_TIMEOUT_MS,
+    // A client has this long to send a request's headers (slow-header clients are cut off).
+    headersTimeout: config.routerHeadersTimeoutMs,
+    maxHeaderSize: MAX_HEADER_BYTES,
     // Uploads may take long; a stalled one ends by the socket's idle timeout.
     requestTimeout: 0,
     // How often the header timeout is enforced (Node.js' default is 30 s).
@@ -97,6 +103,7 @@ try {
   for (const server of servers) {
     server.keepAliveTimeout = CLIENT_IDLE_MS;
     server.on('upgrade', router.onUpgrade);
+    server.on('checkContinue', router.onCheckContinue);
     server.on('error', (e) => {
       log.fatal({ err: e }, 'router listener failed');
       process.exit(1);

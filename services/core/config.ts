@@ -47,6 +47,10 @@ export interface Config {
   readonly routerProcesses: number | undefined;
   /** A backend that sends no response headers, or no data, for this long gets its request a 504 (ms). */
   readonly upstreamTimeoutMs: number;
+  /** A client that has not sent a request's whole head within this is disconnected (ms). */
+  readonly routerHeadersTimeoutMs: number;
+  /** Request bodies larger than this get a 413, for apps without their own limit (bytes; 0: none). */
+  readonly maxBodySize: number;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -73,6 +77,8 @@ export const DEFAULTS = {
   BERTH_DRAIN_TIMEOUT: '30s',
   BERTH_ROUTER_PROCESSES: 'auto',
   BERTH_UPSTREAM_TIMEOUT: '60s',
+  BERTH_ROUTER_HEADERS_TIMEOUT: '15s',
+  BERTH_MAX_BODY_SIZE: '100m',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -292,6 +298,16 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
+  const routerHeadersTimeoutMs = read(
+    'BERTH_ROUTER_HEADERS_TIMEOUT',
+    (v) => {
+      const ms = parseDuration(v);
+      if (ms > 300_000) throw 'use 1s to 5m';
+      return ms;
+    },
+    0,
+  );
+  const maxBodySize = read('BERTH_MAX_BODY_SIZE', validate.bodySize, 0);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -317,6 +333,8 @@ export function loadConfig(env: Env): Config {
     drainTimeoutMs,
     routerProcesses,
     upstreamTimeoutMs,
+    routerHeadersTimeoutMs,
+    maxBodySize,
   });
 }
 
@@ -348,6 +366,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ROUTER_PROCESSES:
       config.routerProcesses === undefined ? 'auto' : String(config.routerProcesses),
     BERTH_UPSTREAM_TIMEOUT: formatDurationVar(config.upstreamTimeoutMs),
+    BERTH_ROUTER_HEADERS_TIMEOUT: formatDurationVar(config.routerHeadersTimeoutMs),
+    BERTH_MAX_BODY_SIZE: validate.formatSize(config.maxBodySize),
   };
 }
 

@@ -179,6 +179,12 @@ export const ERRORS = {
     404,
     'run "berth ssh-keys:list" to see the keys',
   ),
+  BERTH_E_UNKNOWN_SETTING: spec(
+    '{command} has no setting "{key}"',
+    EXIT.usage,
+    400,
+    'use one of: {settings}',
+  ),
   BERTH_E_DOMAIN_NOT_FOUND: spec(
     'domain {domain} is not a domain of app "{app}"',
     EXIT.failed,

@@ -301,3 +301,38 @@ export function hstsMaxAge(value: string): number {
   }
   return n;
 }
+
+const BODY_SIZE = /^(0|[1-9][0-9]{0,12})([kmg]?)$/;
+const SIZE_UNIT = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
+/** 1 TiB: past any upload an app should take through the router, well inside a safe integer. */
+const MAX_BODY_SIZE = 1024 ** 4;
+
+/**
+ * A request body limit as nginx's client_max_body_size spells it (Dokku's
+ * equivalent): bytes, or a number with k, m or g (1024-based, any case);
+ * 0 means no limit. Returns bytes.
+ */
+export function bodySize(value: string): number {
+  const m = BODY_SIZE.exec(value.toLowerCase());
+  const bytes = m ? Number(m[1]) * SIZE_UNIT[m[2] as keyof typeof SIZE_UNIT] : -1;
+  if (!m || bytes > MAX_BODY_SIZE) {
+    invalid(
+      'body size',
+      value,
+      'use bytes or a number with k, m or g up to 1024g, such as 10m; 0 for no limit',
+    );
+  }
+  return bytes;
+}
+
+/** The shortest spelling bodySize reads back as the same bytes (10485760 → "10m"). */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['g', SIZE_UNIT.g],
+    ['m', SIZE_UNIT.m],
+    ['k', SIZE_UNIT.k],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}

@@ -98,6 +98,7 @@ async function router118(): Promise<http.RequestListener> {
     statusPage: undefined,
     ports: { http: Number(port), https: 443 },
     upstreamTimeoutMs: 60_000,
+    maxBodySize: 0,
     metrics: new Metrics(),
     log: createLogger('router', { level: 'error' }),
   });

@@ -386,3 +386,65 @@ test('websockets: the upgrade goes through and data flows both ways', async () =
   });
   assert.equal(reply, 'ping');
 });
+
+test('websockets: an upgrade the backend never answers is a 502 after the upstream timeout; a client gone before the 101 closes the backend request', async () => {
+  let closedUnder = 0;
+  const silent = await startBackend('silent');
+  silent.server.on('upgrade', (_req, socket) => {
+    socket.on('error', () => {});
+    // The router's FIN (the backend keeps its own side half open).
+    socket.on('end', () => closedUnder++);
+  });
+  const name = await app([silent.address]);
+  const head =
+    `GET / HTTP/1.1\r\nHost: ${name}.berth.test\r\nConnection: Upgrade\r\n` +
+    'Upgrade: websocket\r\n\r\n';
+  const t0 = performance.now();
+  const text = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(router.port, '127.0.0.1', () => s.write(head));
+    let got = '';
+    s.on('data', (d) => {
+      got += d;
+    });
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+  });
+  assert.match(text, /^HTTP\/1\.1 502 /);
+  const ms = performance.now() - t0;
+  assert.ok(ms > 900 && ms < 3000, `${Math.round(ms)} ms`);
+  // This one leaves before any answer: the router drops its backend request.
+  const before = closedUnder;
+  const s = net.connect(router.port, '127.0.0.1', () => s.write(head));
+  s.on('error', () => {});
+  await new Promise((r) => setTimeout(r, 200));
+  s.destroy();
+  await until(async () => closedUnder > before, 900);
+});
+
+test('Expect: 100-continue: "100 Continue" from the router, and the upstream timeout still applies (504)', async () => {
+  const silent = await hostile('silent', () => {});
+  const name = await app([silent.address]);
+  const t0 = performance.now();
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port: router.port,
+      method: 'POST',
+      agent: false,
+      headers: {
+        host: `${name}.berth.test`,
+        'content-length': '2',
+        expect: '100-continue',
+        ...ACT,
+      },
+    });
+    req.on('continue', () => req.end('hi'));
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
+  assert.equal(status, 504);
+  assert.ok(performance.now() - t0 < 3000);
+});

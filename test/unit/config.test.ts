@@ -112,7 +112,24 @@ describe('loadConfig', () => {
       BERTH_BUILD_TIMEOUT: '600s',
       BERTH_BUILD_CONCURRENCY: '2',
       BERTH_DRAIN_TIMEOUT: '0',
+      BERTH_MAX_BODY_SIZE: '0',
+      BERTH_ROUTER_HEADERS_TIMEOUT: '90s',
     });
     assert.deepEqual(loadConfig(configToEnv(d)), d);
+  });
+
+  test("the router's header timeout and the default body limit", () => {
+    const c = loadConfig({});
+    assert.equal(c.routerHeadersTimeoutMs, 15_000);
+    assert.equal(c.maxBodySize, 100 * 1024 ** 2);
+    const d = loadConfig({ BERTH_ROUTER_HEADERS_TIMEOUT: '2s', BERTH_MAX_BODY_SIZE: '512K' });
+    assert.equal(d.routerHeadersTimeoutMs, 2000);
+    assert.equal(d.maxBodySize, 512 * 1024);
+    assert.equal(loadConfig({ BERTH_MAX_BODY_SIZE: '0' }).maxBodySize, 0, '0: no limit');
+    assert.match(problemsOf({ BERTH_ROUTER_HEADERS_TIMEOUT: '10m' })[0] ?? '', /use 1s to 5m/);
+    assert.match(
+      problemsOf({ BERTH_MAX_BODY_SIZE: '10MB' })[0] ?? '',
+      /^BERTH_MAX_BODY_SIZE="10MB": use bytes or a number with k, m or g/,
+    );
   });
 });

@@ -175,3 +175,28 @@ describe('validate.repoFilePath, buildpackName, imageRef', () => {
       refused(() => validate.imageRef(bad));
   });
 });
+
+describe('validate.bodySize', () => {
+  test("nginx's client_max_body_size spelling, in bytes; 0 is no limit", () => {
+    assert.equal(validate.bodySize('0'), 0);
+    assert.equal(validate.bodySize('1048576'), 1024 ** 2);
+    assert.equal(validate.bodySize('512k'), 512 * 1024);
+    assert.equal(validate.bodySize('10M'), 10 * 1024 ** 2);
+    assert.equal(validate.bodySize('1024g'), 1024 ** 4);
+    for (const bad of ['', '-1', '10mb', '1.5m', '010m', 'm', '1025g', '1t', ' 1m', '1m\n', '0x10'])
+      refused(() => validate.bodySize(bad));
+  });
+  test('formatSize is the shortest spelling that reads back the same', () => {
+    for (const [bytes, text] of [
+      [0, '0'],
+      [1000, '1000'],
+      [1024, '1k'],
+      [1536 * 1024, '1536k'],
+      [100 * 1024 ** 2, '100m'],
+      [2 * 1024 ** 3, '2g'],
+    ] as const) {
+      assert.equal(validate.formatSize(bytes), text);
+      assert.equal(validate.bodySize(text), bytes);
+    }
+  });
+});

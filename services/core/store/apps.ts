@@ -18,6 +18,8 @@ import {
   type HttpsSettingField,
   type HttpsSettings,
   HttpsSettingsSchema,
+  type ProxySettings,
+  ProxySettingsSchema,
 } from './records.ts';
 
 export interface NewApp {
@@ -118,7 +120,7 @@ if field == 'owner' then
   redis.call('SREM', K.collaborators(name), value)
 end
 if value == '' then redis.call('HDEL', K.app(name), field) else redis.call('HSET', K.app(name), field, value) end
--- Settings the router serves by (HTTPS redirect, HSTS) reach it with the app's routes.
+-- Settings the router serves by (HTTPS redirect, HSTS, body limit) reach it with the app's routes.
 if ARGV[5] == 'routes' then redis.call('PUBLISH', K.routesChannel, name) end
 return {'ok'}
 `,
@@ -299,6 +301,24 @@ export class Apps {
     // Callers pass checked values; this keeps a slip from storing what httpsSettings() cannot read.
     if (stored !== '') HttpsSettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored, 'routes']);
+  }
+
+  /** How the router treats the app's traffic (proxy:*); BERTH_E_APP_NOT_FOUND. */
+  async proxySettings(name: string): Promise<ProxySettings> {
+    validate.appName(name);
+    const key = this.ctx.keys.app(name);
+    const hash = await this.ctx.redis.hgetall(key);
+    if (isEmpty(hash)) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+    return decode(ProxySettingsSchema, key, hash);
+  }
+
+  /** The app's request body limit in bytes (0: none; null: back to BERTH_MAX_BODY_SIZE); routers follow at once. */
+  async setMaxBodySize(name: string, bytes: number | null): Promise<void> {
+    validate.appName(name);
+    const stored = bytes === null ? '' : String(bytes);
+    // Callers pass checked values; this keeps a slip from storing what the router cannot read.
+    if (stored !== '') ProxySettingsSchema.shape.maxBodySize.parse(stored);
+    await setField.run(this.ctx, [name, 'maxBodySize', stored, 'routes']);
   }
 
   /** Gives the app to another existing user (apps:transfer). */

@@ -177,6 +177,21 @@ export const HttpsSettingsSchema = z.object({
 });
 export type HttpsSettings = z.output<typeof HttpsSettingsSchema>;
 export type HttpsSettingField = keyof HttpsSettings;
+
+/**
+ * How the router treats an app's traffic (proxy:set), kept in the app's hash
+ * and read by the router with the app's routes.
+ */
+export const ProxySettingsSchema = z.object({
+  /** Bytes; 0: no limit; null: BERTH_MAX_BODY_SIZE. */
+  maxBodySize: nullable(
+    z
+      .string()
+      .regex(/^(?:0|[1-9][0-9]{0,12})$/, 'not a number of bytes')
+      .transform(Number),
+  ),
+});
+export type ProxySettings = z.output<typeof ProxySettingsSchema>;
 export type DeploySettingField = keyof DeploySettings;
 export type BuildSettingField = keyof BuildSettings;
 
