@@ -101,12 +101,26 @@ describe('proxy:set and proxy:report', () => {
   });
 });
 
+/** Bodies the sink backend received whole, and requests it saw cut off. */
+const received: number[] = [];
+let cutOff = 0;
+// Started at the file's top level: startBackend's after() registered inside a
+// before() hook can run as soon as that hook ends, closing the backend early.
+const backend = await startBackend('sink', (req, res) => {
+  let bytes = 0;
+  req.on('data', (d: Buffer) => {
+    bytes += d.length;
+  });
+  req.on('end', () => {
+    received.push(bytes);
+    res.end(`got ${bytes}`);
+  });
+  req.on('aborted', () => cutOff++);
+});
+
 describe('the router enforces it', () => {
   const LIMIT = 64 * 1024;
   let router: TestRouter;
-  /** Bodies the backend received whole, and requests it saw cut off. */
-  const received: number[] = [];
-  let cutOff = 0;
   let app: string;
   let host: string;
 
@@ -115,17 +129,6 @@ describe('the router enforces it', () => {
       redisUrl: await sharedRedisUrl(),
       prefix,
       env: { BERTH_ROUTER_PROCESSES: '1', BERTH_MAX_BODY_SIZE: '64k' },
-    });
-    const backend = await startBackend('sink', (req, res) => {
-      let bytes = 0;
-      req.on('data', (d: Buffer) => {
-        bytes += d.length;
-      });
-      req.on('end', () => {
-        received.push(bytes);
-        res.end(`got ${bytes}`);
-      });
-      req.on('aborted', () => cutOff++);
     });
     app = 'sink';
     host = `${app}.berth.test`;
