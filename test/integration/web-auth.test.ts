@@ -116,6 +116,26 @@ describe('sign-in links', () => {
     }
   });
 
+  test('over a real listener too, two browsers racing with one link: one session', async () => {
+    const real = build({ store: store2, log: silent, domain: 'berth.test' });
+    const base = await real.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const path = await loginPath();
+      const answers = await Promise.all(
+        [1, 2].map(() => fetch(`${base}${path}`, { redirect: 'manual' })),
+      );
+      assert.deepEqual(answers.map((a) => a.status).sort(), [303, 410]);
+      const won = answers.find((a) => a.status === 303);
+      const cookie = (won?.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      shownSecrets.push(cookie.split('=')[1] ?? '');
+      const home = await fetch(`${base}/`, { headers: { cookie } });
+      assert.equal(home.status, 200);
+      assert.match(await home.text(), /alice/);
+    } finally {
+      await real.close();
+    }
+  });
+
   test('a link expires (a short TTL here; users get 5 minutes)', async () => {
     const link = await createLoginLink(store, config, alice, { ttlMs: 50 });
     shownSecrets.push(link.url.split('/').pop() ?? '');
