@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import { namespaceOf } from './command.ts';
 import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
+import { authCommands } from './commands/auth.ts';
 import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
 import { certsCommands } from './commands/certs.ts';
@@ -42,6 +43,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   'builder-dockerfile': "a Dockerfile build's path and build args",
   buildpacks: 'pin the buildpacks an app builds with',
   'ssh-keys': 'users and their SSH keys (admins)',
+  auth: 'sign in to the web app, and API tokens for scripts',
   stack: 'the Debian 12 image builds run on (root on the server)',
   version: "Berth's version",
   start: 'run Berth (root on the server)',
@@ -79,6 +81,7 @@ export const COMMANDS: readonly Command[] = [
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,
+  ...authCommands,
   ...systemCommands,
   help,
 ];

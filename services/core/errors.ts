@@ -239,6 +239,36 @@ export const ERRORS = {
     404,
     'add one with "berth certs:add" or enable ACME for the domain',
   ),
+  BERTH_E_LOGIN_LINK_INVALID: spec(
+    'this sign-in link was used already, has expired or never existed',
+    EXIT.failed,
+    410,
+    'run "auth:login" again (ssh -p PORT berth@HOST auth:login) for a new link; each link works once, for 5 minutes',
+  ),
+  BERTH_E_UNAUTHENTICATED: spec(
+    'not signed in: {reason}',
+    EXIT.failed,
+    401,
+    'sign in with the link "auth:login" prints, or send "Authorization: Bearer TOKEN" with a token from "auth:token"',
+  ),
+  BERTH_E_CSRF: spec(
+    'the request has no valid CSRF token',
+    EXIT.failed,
+    403,
+    'reload the page and try again; scripts send the X-CSRF-Token header or use an API token',
+  ),
+  BERTH_E_TOKEN_NOT_FOUND: spec(
+    'no API token {id}',
+    EXIT.failed,
+    404,
+    'run "berth auth:tokens" to see your tokens',
+  ),
+  BERTH_E_API_NOT_FOUND: spec(
+    'no API endpoint {method} {path}',
+    EXIT.failed,
+    404,
+    'the API is under /api/v1, such as GET /api/v1/apps',
+  ),
   BERTH_E_STORE_CORRUPT: spec(
     'the record at Redis key {key} is malformed: {reason}',
     EXIT.failed,

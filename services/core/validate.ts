@@ -302,6 +302,48 @@ export function hstsMaxAge(value: string): number {
   return n;
 }
 
+/** An API token's name (auth:token --name): a label for people, shown in auth:tokens. */
+export function tokenName(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
+    invalid('token name', value, 'use 1 to 64 letters, digits, . _ or -, such as ci-deploy');
+  }
+  return value;
+}
+
+const DURATION = /^([1-9][0-9]{0,5})(m|h|d)$/;
+const DURATION_UNIT = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * A lifetime such as 90m, 12h or 30d, in milliseconds, between `min` and
+ * `max` (auth:token --expires; one spelling for every duration a user types).
+ */
+export function duration(
+  value: string,
+  { min = 60_000, max = 365 * 86_400_000 }: { min?: number; max?: number } = {},
+): number {
+  const m = DURATION.exec(value.toLowerCase());
+  const ms = m ? Number(m[1]) * DURATION_UNIT[m[2] as keyof typeof DURATION_UNIT] : 0;
+  if (!m || ms < min || ms > max) {
+    invalid(
+      'duration',
+      value,
+      `use a number with m (minutes), h (hours) or d (days) from ${formatDuration(min)} to ${formatDuration(max)}, such as 30d`,
+    );
+  }
+  return ms;
+}
+
+/** The shortest spelling duration() reads back as the same milliseconds (2592000000 → "30d"). */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', DURATION_UNIT.d],
+    ['h', DURATION_UNIT.h],
+  ] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${Math.round(ms / DURATION_UNIT.m)}m`;
+}
+
 const BODY_SIZE = /^(0|[1-9][0-9]{0,12})([kmg]?)$/;
 const SIZE_UNIT = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
 /** 1 TiB: past any upload an app should take through the router, well inside a safe integer. */

@@ -8,7 +8,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 
 export async function start({ config, log }: ServiceContext): Promise<RunningService> {
   const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });
-  const app = build({ store, log, domain: config.domain });
+  const app = build({ store, log, domain: config.domain, sshPort: config.sshPort });
   // Loopback only: the router publishes the page at the bare domain (issue 7).
   await app.listen({ host: '127.0.0.1', port: config.webPort });
   const metrics = http.createServer((req, res) => {

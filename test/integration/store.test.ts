@@ -694,7 +694,8 @@ describe('layout', () => {
 return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.releaseSeq('a'),
   K.releases('a'), K.release('a', 7), K.appDomains('a'), K.builds('a'), K.routes('a'),
   K.routesChannel, K.domains, K.globalDomains, K.cert('d.example'), K.certs,
-  K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x')}`;
+  K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x'), K.loginLink('h'), K.session('h'),
+  K.apiToken('i'), K.userTokens('u'), K.apiTokens}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
       k.apps,
@@ -716,6 +717,11 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.user('u'),
       k.userKeys('u'),
       k.sshKey('SHA256:x'),
+      k.loginLink('h'),
+      k.session('h'),
+      k.apiToken('i'),
+      k.userTokens('u'),
+      k.apiTokens,
     ]);
   });
 

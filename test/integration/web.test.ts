@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createLoginLink } from '../../services/accounts/sign-in.ts';
+import { ROOT } from '../../services/core/actor.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
@@ -20,9 +22,21 @@ test('/healthz answers 200 with the store up', async () => {
   assert.equal(r.json().status, 'ok');
 });
 
-test('the status page lists the apps with their current release', async () => {
-  assert.match((await app.inject({ url: '/' })).body, /No apps yet/);
+test('the status page lists the apps with their current release, signed in', async () => {
+  // Behind sign-in although on loopback (services/web/app.ts says why).
+  const anonymous = await app.inject({ url: '/' });
+  assert.equal(anonymous.statusCode, 401);
+  assert.match(anonymous.body, /auth:login/);
   await store.users.create('alice', 'admin');
+  const signIn = async () => {
+    const link = await createLoginLink(store, { webPort: 8080, domain: 'berth.test' }, ROOT, {
+      user: 'alice',
+    });
+    const r = await app.inject({ url: new URL(link.url).pathname });
+    return { cookie: String(r.headers['set-cookie']).split(';')[0] ?? '' };
+  };
+  const headers = await signIn();
+  assert.match((await app.inject({ url: '/', headers })).body, /No apps yet/);
   await store.apps.create({ name: 'api', owner: 'alice' });
   await store.apps.create({ name: 'www', owner: 'alice' });
   const rel = await store.releases.create('api', {
@@ -31,7 +45,7 @@ test('the status page lists the apps with their current release', async () => {
     by: 'alice',
     status: 'succeeded',
   });
-  const r = await app.inject({ url: '/' });
+  const r = await app.inject({ url: '/', headers });
   assert.equal(r.statusCode, 200);
   assert.match(r.headers['content-type'] as string, /text\/html/);
   assert.match(r.body, /2 apps/);

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { BerthError } from '../errors.ts';
 import { connectRedis } from '../redis.ts';
+import { ApiTokens } from './api-tokens.ts';
 import { Apps } from './apps.ts';
 import { Certs } from './certs.ts';
 import { ConfigVarsRepo } from './config-vars.ts';
@@ -18,15 +19,17 @@ import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.t
 import { Script } from './lua.ts';
 import { Metrics } from './metrics.ts';
 import { Releases } from './releases.ts';
+import { SignIns } from './sign-ins.ts';
 import { Users } from './users.ts';
 
+export { type TokenCheck, tokenId } from './api-tokens.ts';
 export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
-export { Apps, Certs, ConfigVarsRepo, Domains, Metrics, Releases, Users };
+export { ApiTokens, Apps, Certs, ConfigVarsRepo, Domains, Metrics, Releases, SignIns, Users };
 
 export interface StoreOptions {
   /** The clock for timestamps; default the system clock. */
@@ -54,6 +57,9 @@ export class Store {
   readonly certs: Certs;
   /** Request counts the routers publish. */
   readonly metrics: Metrics;
+  /** One-time sign-in links and browser sessions. */
+  readonly signIns: SignIns;
+  readonly apiTokens: ApiTokens;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -70,6 +76,8 @@ export class Store {
     this.domains = new Domains(ctx);
     this.certs = new Certs(ctx);
     this.metrics = new Metrics(ctx);
+    this.signIns = new SignIns(ctx);
+    this.apiTokens = new ApiTokens(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

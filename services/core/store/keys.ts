@@ -73,6 +73,16 @@ export interface KeyLayout {
   userKeys(user: string): string;
   /** hash: one SSH key, found in O(1) by fingerprint. */
   sshKey(fingerprint: string): string;
+  /** string with a TTL: the user a one-time sign-in link (by its secret's SHA-256) signs in. */
+  loginLink(hash: string): string;
+  /** hash with a TTL: a browser session, by the SHA-256 of its cookie. */
+  session(hash: string): string;
+  /** hash: one API token, by its id (the first 16 hex digits of its secret's SHA-256). */
+  apiToken(id: string): string;
+  /** set: ids of a user's API tokens. */
+  userTokens(user: string): string;
+  /** set: ids of every API token (auth:tokens --all). */
+  readonly apiTokens: string;
 }
 
 export function keyLayout(prefix: string): KeyLayout {
@@ -104,6 +114,11 @@ export function keyLayout(prefix: string): KeyLayout {
     user: (u) => `${prefix}user:${u}`,
     userKeys: (u) => `${prefix}user:${u}:keys`,
     sshKey: (fp) => `${prefix}key:${fp}`,
+    loginLink: (h) => `${prefix}login:${h}`,
+    session: (h) => `${prefix}session:${h}`,
+    apiToken: (id) => `${prefix}token:${id}`,
+    userTokens: (u) => `${prefix}user:${u}:tokens`,
+    apiTokens: `${prefix}tokens`,
   };
 }
 
@@ -140,6 +155,11 @@ K.users = P .. 'users'
 function K.user(u) return P .. 'user:' .. u end
 function K.userKeys(u) return P .. 'user:' .. u .. ':keys' end
 function K.sshKey(f) return P .. 'key:' .. f end
+function K.loginLink(h) return P .. 'login:' .. h end
+function K.session(h) return P .. 'session:' .. h end
+function K.apiToken(id) return P .. 'token:' .. id end
+function K.userTokens(u) return P .. 'user:' .. u .. ':tokens' end
+K.apiTokens = P .. 'tokens'
 `;
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;

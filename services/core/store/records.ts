@@ -214,6 +214,33 @@ export const SshKeySchema = z.object({
 });
 export type SshKey = z.output<typeof SshKeySchema>;
 
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'not a SHA-256 in hex');
+
+/** A browser session (the cookie itself is never stored, only its SHA-256 in the key). */
+export const SessionSchema = z.object({
+  user: named(validate.userName, 'user name'),
+  /** The user's createdAt when the session began: a removed and re-created user is someone else. */
+  userCreatedAt: timestamp,
+  /** The session's CSRF token, sent back in forms and the X-CSRF-Token header. */
+  csrf: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not a CSRF token'),
+  createdAt: timestamp,
+  expiresAt: timestamp,
+});
+export type Session = z.output<typeof SessionSchema>;
+
+/** An API token's record; its secret is never stored, only `hash`. */
+export const ApiTokenSchema = z.object({
+  id: z.string().regex(/^[0-9a-f]{16}$/, 'not a token id'),
+  hash: sha256,
+  name: named(validate.tokenName, 'token name'),
+  user: named(validate.userName, 'user name'),
+  userCreatedAt: timestamp,
+  createdAt: timestamp,
+  expiresAt: timestamp,
+  lastUsedAt: nullable(timestamp),
+});
+export type ApiToken = z.output<typeof ApiTokenSchema>;
+
 /** Process type -> number of containers, as `ps:scale web=2 worker=1` sets it. */
 export const FormationSchema = z.record(
   named(validate.processType, 'process type'),

@@ -58,7 +58,12 @@ for _, fp in ipairs(redis.call('SMEMBERS', K.userKeys(name))) do
   if redis.call('HGET', K.sshKey(fp), 'user') == name then redis.call('DEL', K.sshKey(fp)) end
 end
 for _, app in ipairs(apps) do redis.call('SREM', K.collaborators(app), name) end
-redis.call('DEL', K.user(name), K.userKeys(name))
+-- API tokens go with the user; sessions fail on their own (their user is gone).
+for _, id in ipairs(redis.call('SMEMBERS', K.userTokens(name))) do
+  redis.call('DEL', K.apiToken(id))
+  redis.call('SREM', K.apiTokens, id)
+end
+redis.call('DEL', K.user(name), K.userKeys(name), K.userTokens(name))
 redis.call('SREM', K.users, name)
 return {'ok'}
 `,

@@ -1,0 +1,132 @@
+// Who is asking, for every web request (issue 7). A request carries either an
+// API token ("Authorization: Bearer berth_...") or a session cookie from a
+// sign-in link; either becomes the same Actor the SSH commands run as, so
+// services/apps/access.ts decides per app for the web exactly as for SSH.
+//
+// Routes say what they need in their config: `auth: 'public'` (health, the
+// sign-in link), `'api'` (401 JSON without credentials) or `'page'` (a 401
+// page saying how to sign in); a route that says nothing is 'api' under
+// /api/ and 'page' elsewhere, so a new route is never public by accident.
+// A request authenticated by its cookie that changes state must carry the
+// session's CSRF token (form field _csrf or header X-CSRF-Token); one with a
+// bearer token needs none, since browsers never send it on their own.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateToken } from '../accounts/api-tokens.ts';
+import { resolveSession, SESSION_COOKIE } from '../accounts/sign-in.ts';
+import type { Actor } from '../core/actor.ts';
+import { BerthError } from '../core/errors.ts';
+import { sameSecret } from '../core/secret.ts';
+import type { Session, Store } from '../core/store/index.ts';
+
+export type AuthMode = 'public' | 'api' | 'page';
+
+export type RequestAuth =
+  | { via: 'token'; actor: Actor }
+  | { via: 'session'; actor: Actor; session: Session; cookie: string };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+  }
+  interface FastifyRequest {
+    /** Set by the auth hook on every route that is not public. */
+    auth: RequestAuth | undefined;
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export const isApiPath = (url: string): boolean => url === '/api' || url.startsWith('/api/');
+
+/** The value of one cookie, or undefined. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * Whether the browser reached Berth over HTTPS: the router says so in
+ * X-Forwarded-Proto (it overwrites whatever the client sent, proxy/headers.ts),
+ * or the connection itself is TLS.
+ */
+export function overHttps(req: FastifyRequest): boolean {
+  return req.headers['x-forwarded-proto'] === 'https' || req.protocol === 'https';
+}
+
+/** The Set-Cookie value for the session cookie (an empty value with Max-Age 0 clears it). */
+export function sessionCookie(req: FastifyRequest, value: string, maxAgeMs: number): string {
+  const attributes = [
+    `${SESSION_COOKIE}=${value}`,
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${Math.floor(maxAgeMs / 1000)}`,
+  ];
+  // Secure only under HTTPS: a Secure cookie set over plain HTTP (the loopback
+  // port) would never be sent back, and signing in there could not work.
+  if (overHttps(req)) attributes.push('Secure');
+  return attributes.join('; ');
+}
+
+/** Who sent the request, from its bearer token or its session cookie; undefined for nobody. */
+async function identify(store: Store, req: FastifyRequest): Promise<RequestAuth | undefined> {
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined) {
+    // A request that names credentials is judged by them, never by a cookie beside them.
+    const m = /^Bearer +(\S+) *$/i.exec(authorization);
+    if (!m?.[1]) {
+      throw new BerthError('BERTH_E_UNAUTHENTICATED', {
+        reason: 'the Authorization header must be "Bearer TOKEN"',
+      });
+    }
+    return { via: 'token', actor: await authenticateToken(store, m[1]) };
+  }
+  const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
+  if (cookie === undefined) return undefined;
+  const found = await resolveSession(store, cookie);
+  return found && { via: 'session', actor: found.actor, session: found.session, cookie };
+}
+
+/** Refuses a state-changing request made with a session cookie that lacks the session's CSRF token. */
+export function checkCsrf(req: FastifyRequest): void {
+  const auth = req.auth;
+  if (auth?.via !== 'session' || SAFE_METHODS.has(req.method)) return;
+  const header = req.headers['x-csrf-token'];
+  const field = (req.body as Record<string, unknown> | undefined)?._csrf;
+  const sent = typeof header === 'string' ? header : typeof field === 'string' ? field : '';
+  if (!sameSecret(sent, auth.session.csrf)) throw new BerthError('BERTH_E_CSRF');
+}
+
+/** The request's actor; for routes behind the auth hook it is always there. */
+export function actorOf(req: FastifyRequest): Actor {
+  if (!req.auth) throw new BerthError('BERTH_E_UNAUTHENTICATED', { reason: 'no credentials' });
+  return req.auth.actor;
+}
+
+/** Installs the auth hook and the form body parser on the root instance. */
+export function installAuth(app: FastifyInstance, store: Store): void {
+  app.decorateRequest('auth', undefined);
+  // HTML forms post urlencoded bodies; fastify parses only JSON by itself.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 64 * 1024 },
+    (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+  );
+  // preHandler: after the body is parsed, so a form's _csrf field is there.
+  app.addHook('preHandler', async (req: FastifyRequest, _reply: FastifyReply) => {
+    // No route matched: the not-found answer tells nobody anything.
+    if (req.routeOptions.url === undefined) return;
+    const mode = req.routeOptions.config.auth ?? (isApiPath(req.url) ? 'api' : 'page');
+    if (mode === 'public') return;
+    req.auth = await identify(store, req);
+    if (!req.auth) {
+      throw new BerthError('BERTH_E_UNAUTHENTICATED', {
+        reason: mode === 'api' ? 'no API token and no session' : 'no session',
+      });
+    }
+    checkCsrf(req);
+  });
+}

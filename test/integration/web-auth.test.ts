@@ -1,0 +1,498 @@
+// Signing in to the web app and API tokens (issue 7): one-time links,
+// sessions, CSRF, bearer tokens and per-app visibility, against a real Redis,
+// the real command dispatcher and the real fastify app (inject).
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { createLoginLink } from '../../services/accounts/sign-in.ts';
+import { ROOT } from '../../services/core/actor.ts';
+import { loadConfig } from '../../services/core/config.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { build } from '../../services/web/app.ts';
+import { commandRunner, userActor } from '../harness/commands.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+await store.checkSchema();
+// A second connection and a second web app: "two uses at once" race in Redis,
+// as two browsers reaching two web processes would.
+const store2 = new Store(await redisClient(prefix), prefix);
+const silent = createLogger('web', { level: 'silent' });
+const web = build({ store, log: silent, domain: 'berth.test' });
+const web2 = build({ store: store2, log: silent, domain: 'berth.test' });
+after(() => Promise.all([web.close(), web2.close()]));
+
+const config = loadConfig({ BERTH_DOMAIN: 'berth.test', BERTH_WEB_PORT: '8080' });
+const run = commandRunner(store);
+
+await store.users.create('alice', 'user');
+await store.users.create('bob', 'user');
+await store.users.create('root-admin', 'admin');
+const alice = userActor('alice');
+const bob = userActor('bob');
+const admin = userActor('root-admin', 'admin');
+await store.apps.create({ name: 'shop', owner: 'alice' });
+await store.apps.create({ name: 'blog', owner: 'bob' });
+await store.apps.create({ name: 'wiki', owner: 'bob' });
+await store.apps.addCollaborator('wiki', 'alice');
+await store.releases.create('shop', {
+  image: 'berth/shop:1',
+  description: 'Deploy 3f2a1c9',
+  by: 'alice',
+  status: 'succeeded',
+  config: { SECRET_KEY: 'hunter2' },
+});
+
+/** Every secret this file was shown; none may appear anywhere in Redis. */
+const shownSecrets: string[] = [];
+
+/** The path of the link `auth:login` printed. */
+async function loginPath(actor = alice): Promise<string> {
+  const r = await run(actor, ['auth:login']);
+  assert.equal(r.code, 0, r.stderr);
+  const m = /http:\/\/127\.0\.0\.1:\d+(\/auth\/login\/(\S+))/.exec(r.stdout);
+  assert.ok(m?.[1] && m[2], r.stdout);
+  shownSecrets.push(m[2]);
+  return m[1];
+}
+
+const setCookie = (r: { headers: Record<string, unknown> }): string => {
+  const h = r.headers['set-cookie'];
+  return String(Array.isArray(h) ? h[0] : (h ?? ''));
+};
+
+/** Signs in through a fresh link; returns the cookie header and the session's CSRF token. */
+async function signIn(actor = alice, app = web) {
+  const r = await app.inject({ url: await loginPath(actor) });
+  assert.equal(r.statusCode, 303, r.body);
+  assert.equal(r.headers.location, '/');
+  const pair = setCookie(r).split(';')[0] ?? '';
+  shownSecrets.push(pair.split('=')[1] ?? '');
+  const home = await app.inject({ url: '/', headers: { cookie: pair } });
+  assert.equal(home.statusCode, 200, home.body);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(home.body)?.[1];
+  assert.ok(csrf);
+  return { cookie: pair, csrf, home: home.body };
+}
+
+async function newToken(actor = alice, extra: string[] = []) {
+  const r = await run(actor, ['auth:token', '--format', 'json', ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+  const issued = JSON.parse(r.stdout) as { id: string; token: string; name: string };
+  shownSecrets.push(issued.token);
+  return issued;
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe('sign-in links', () => {
+  test('auth:login prints a loopback link that signs in once and only once', async () => {
+    const r = await run(alice, ['auth:login']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Sign-in link for alice \(works once, for 5 minutes\)/);
+    assert.match(r.stdout, /loopback/);
+    const path = await loginPath();
+    const first = await web.inject({ url: path });
+    assert.equal(first.statusCode, 303);
+    assert.equal(first.headers['cache-control'], 'no-store');
+    const second = await web.inject({ url: path });
+    assert.equal(second.statusCode, 410);
+    assert.match(second.headers['content-type'] as string, /text\/html/);
+    assert.match(second.body, /used already, has expired/);
+    assert.match(second.body, /auth:login/);
+    assert.equal(second.headers['set-cookie'], undefined);
+  });
+
+  test('of two uses at once through two web processes, exactly one signs in', async () => {
+    for (let i = 0; i < 20; i++) {
+      const path = await loginPath();
+      const results = await Promise.all([web.inject({ url: path }), web2.inject({ url: path })]);
+      const codes = results.map((x) => x.statusCode).sort();
+      assert.deepEqual(codes, [303, 410], `round ${i}`);
+    }
+  });
+
+  test('over a real listener too, two browsers racing with one link: one session', async () => {
+    const real = build({ store: store2, log: silent, domain: 'berth.test' });
+    const base = await real.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const path = await loginPath();
+      const answers = await Promise.all(
+        [1, 2].map(() => fetch(`${base}${path}`, { redirect: 'manual' })),
+      );
+      assert.deepEqual(answers.map((a) => a.status).sort(), [303, 410]);
+      const won = answers.find((a) => a.status === 303);
+      const cookie = (won?.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      shownSecrets.push(cookie.split('=')[1] ?? '');
+      const home = await fetch(`${base}/`, { headers: { cookie } });
+      assert.equal(home.status, 200);
+      assert.match(await home.text(), /alice/);
+    } finally {
+      await real.close();
+    }
+  });
+
+  test('a link expires (a short TTL here; users get 5 minutes)', async () => {
+    const link = await createLoginLink(store, config, alice, { ttlMs: 50 });
+    shownSecrets.push(link.url.split('/').pop() ?? '');
+    assert.ok(link.url.startsWith('http://127.0.0.1:8080/auth/login/'));
+    await sleep(150);
+    const r = await web.inject({ url: new URL(link.url).pathname });
+    assert.equal(r.statusCode, 410);
+  });
+
+  test('garbage and unknown links are refused the same way', async () => {
+    for (const token of ['x', 'A'.repeat(43), '<script>', `${'A'.repeat(42)}%00`]) {
+      const r = await web.inject({ url: `/auth/login/${encodeURIComponent(token)}` });
+      assert.equal(r.statusCode, 410, token);
+      assert.ok(!r.body.includes('<script>'));
+    }
+  });
+
+  test('root names the user; a user cannot sign in as another', async () => {
+    assert.equal((await run(ROOT, ['auth:login'])).code, 2);
+    const asRoot = await run(ROOT, ['auth:login', '--user', 'bob', '--format', 'json']);
+    assert.equal(asRoot.code, 0, asRoot.stderr);
+    const link = JSON.parse(asRoot.stdout) as { url: string; user: string };
+    shownSecrets.push(link.url.split('/').pop() ?? '');
+    assert.equal(link.user, 'bob');
+    const other = await run(alice, ['auth:login', '--user', 'bob']);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /is for root on the server/);
+    const nobody = await run(ROOT, ['auth:login', '--user', 'nobody']);
+    assert.match(nobody.stderr, /user "nobody" does not exist/);
+  });
+});
+
+describe('sessions', () => {
+  test('the cookie is HttpOnly, SameSite=Strict, Path=/, and Secure only under HTTPS', async () => {
+    const plain = await web.inject({ url: await loginPath() });
+    const cookie = setCookie(plain);
+    assert.match(cookie, /^berth_session=[A-Za-z0-9_-]{43}; /);
+    for (const flag of ['HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=43200']) {
+      assert.ok(cookie.split('; ').includes(flag), `${flag} in ${cookie}`);
+    }
+    assert.ok(!/Secure/i.test(cookie), cookie);
+    const tls = await web.inject({
+      url: await loginPath(),
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    assert.ok(setCookie(tls).split('; ').includes('Secure'), setCookie(tls));
+  });
+
+  test('signed in, the page lists only the apps the user may see', async () => {
+    const { home } = await signIn(alice);
+    assert.match(home, />shop</);
+    assert.match(home, />wiki</);
+    assert.ok(!home.includes('>blog<'));
+  });
+
+  test('without a session the page says how to sign in; a stale cookie is no session', async () => {
+    for (const headers of [{}, { cookie: `berth_session=${'A'.repeat(43)}` }]) {
+      const r = await web.inject({ url: '/', headers });
+      assert.equal(r.statusCode, 401);
+      assert.match(r.body, /auth:login/);
+    }
+  });
+
+  test('sign-out needs the CSRF token and ends the session server-side', async () => {
+    const { cookie, csrf } = await signIn(alice);
+    const form = { 'content-type': 'application/x-www-form-urlencoded', cookie };
+    for (const payload of ['', '_csrf=wrong', `_csrf=${'A'.repeat(43)}`]) {
+      const refused = await web.inject({
+        method: 'POST',
+        url: '/auth/logout',
+        headers: form,
+        payload,
+      });
+      assert.equal(refused.statusCode, 403, payload);
+      assert.match(refused.body, /CSRF/);
+    }
+    assert.equal((await web.inject({ url: '/', headers: { cookie } })).statusCode, 200);
+    const hash = (await redis.keys(`${prefix}session:*`)).length;
+    const out = await web.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      headers: form,
+      payload: `_csrf=${encodeURIComponent(csrf)}`,
+    });
+    assert.equal(out.statusCode, 200, out.body);
+    assert.match(setCookie(out), /^berth_session=; .*Max-Age=0/);
+    assert.equal((await redis.keys(`${prefix}session:*`)).length, hash - 1);
+    // The browser could keep the cookie; the server no longer knows it.
+    assert.equal((await web.inject({ url: '/', headers: { cookie } })).statusCode, 401);
+  });
+
+  test('the CSRF token works as a header too (scripts in the page)', async () => {
+    const { cookie, csrf } = await signIn(alice);
+    const r = await web.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      headers: { cookie, 'x-csrf-token': csrf },
+    });
+    assert.equal(r.statusCode, 200);
+  });
+
+  test('a session ends when its time is up (short here; 12 h for users)', async () => {
+    const brief = build({ store, log: silent, domain: 'berth.test', sessionTtlMs: 100 });
+    try {
+      const r = await brief.inject({ url: await loginPath() });
+      const cookie = setCookie(r).split(';')[0] ?? '';
+      assert.equal((await brief.inject({ url: '/', headers: { cookie } })).statusCode, 200);
+      await sleep(200);
+      assert.equal((await brief.inject({ url: '/', headers: { cookie } })).statusCode, 401);
+    } finally {
+      await brief.close();
+    }
+  });
+
+  test('a session checks its expiry itself, whatever the key TTL says', async () => {
+    const { cookie } = await signIn(alice);
+    const later = new Store(redis, prefix, { now: () => new Date(Date.now() + 13 * 3_600_000) });
+    const future = build({ store: later, log: silent, domain: 'berth.test' });
+    try {
+      assert.equal((await future.inject({ url: '/', headers: { cookie } })).statusCode, 401);
+    } finally {
+      await future.close();
+    }
+  });
+});
+
+describe('API tokens', () => {
+  test('auth:token prints a token once; auth:tokens lists it without the secret', async () => {
+    const r = await run(alice, ['auth:token', '--name', 'ci', '--expires', '7d']);
+    assert.equal(r.code, 0, r.stderr);
+    const secret = /^ {7}(berth_[A-Za-z0-9_-]{43})$/m.exec(r.stdout)?.[1];
+    assert.ok(secret, r.stdout);
+    shownSecrets.push(secret);
+    const id = /API token ([0-9a-f]{16}) "ci" for alice/.exec(r.stdout)?.[1];
+    assert.ok(id);
+    const text = await run(alice, ['auth:tokens']);
+    assert.match(text.stdout, new RegExp(`${id}\\s+ci\\s+alice`));
+    assert.ok(!text.stdout.includes(secret));
+    const listed = JSON.parse((await run(alice, ['auth:tokens', '--format', 'json'])).stdout);
+    const mine = listed.find((t: { id: string }) => t.id === id);
+    assert.deepEqual(Object.keys(mine).sort(), [
+      'createdAt',
+      'expiresAt',
+      'id',
+      'lastUsedAt',
+      'name',
+      'user',
+    ]);
+    assert.ok(Date.parse(mine.expiresAt) - Date.now() > 6.9 * 86_400_000);
+    assert.equal(mine.lastUsedAt, null);
+    // Used once, it says when.
+    const api = await web.inject({ url: '/api/v1/apps', headers: bearer(secret) });
+    assert.equal(api.statusCode, 200);
+    const used = JSON.parse((await run(alice, ['auth:tokens', '--format', 'json'])).stdout);
+    assert.ok(used.find((t: { id: string }) => t.id === id).lastUsedAt);
+  });
+
+  test("users see their own tokens; --all is for admins; others' ids are not found", async () => {
+    const a = await newToken(alice, ['--name', 'alice-1']);
+    const b = await newToken(bob, ['--name', 'bob-1']);
+    const bobs = JSON.parse((await run(bob, ['auth:tokens', '--format', 'json'])).stdout);
+    assert.ok(bobs.every((t: { user: string }) => t.user === 'bob'));
+    assert.ok(bobs.some((t: { id: string }) => t.id === b.id));
+    const all = await run(bob, ['auth:tokens', '--all']);
+    assert.equal(all.code, 1);
+    assert.match(all.stderr, /is for admins/);
+    const everyone = JSON.parse(
+      (await run(admin, ['auth:tokens', '--all', '--format', 'json'])).stdout,
+    );
+    const ids = everyone.map((t: { id: string }) => t.id);
+    assert.ok(ids.includes(a.id) && ids.includes(b.id));
+    const probe = await run(bob, ['auth:revoke', a.id]);
+    assert.equal(probe.code, 1);
+    assert.match(probe.stderr, new RegExp(`no API token ${a.id}`));
+    assert.equal(
+      (await web.inject({ url: '/api/v1/apps', headers: bearer(a.token) })).statusCode,
+      200,
+    );
+  });
+
+  test('a revoked, expired, unknown or malformed token is a 401 with the registry code', async () => {
+    const t = await newToken(alice);
+    assert.equal(
+      (await web.inject({ url: '/api/v1/apps', headers: bearer(t.token) })).statusCode,
+      200,
+    );
+    const revoked = await run(alice, ['auth:revoke', t.id]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, new RegExp(`revoked API token ${t.id} of alice`));
+
+    const expiring = await newToken(alice, ['--expires', '1h']);
+    const later = new Store(redis, prefix, { now: () => new Date(Date.now() + 2 * 3_600_000) });
+    const future = build({ store: later, log: silent, domain: 'berth.test' });
+    after(() => future.close());
+
+    const cases: [string, typeof web, Record<string, string>, RegExp][] = [
+      ['revoked', web, bearer(t.token), /unknown or was revoked/],
+      ['expired', future, bearer(expiring.token), /has expired/],
+      ['unknown', web, bearer(`berth_${'A'.repeat(43)}`), /unknown or was revoked/],
+      ['garbage', web, bearer('hunter2'), /not a Berth API token/],
+      ['not bearer', web, { authorization: 'Basic YWxpY2U6eA==' }, /must be "Bearer TOKEN"/],
+      ['nothing', web, {}, /no API token and no session/],
+    ];
+    for (const [what, app, headers, message] of cases) {
+      const r = await app.inject({ url: '/api/v1/apps', headers });
+      assert.equal(r.statusCode, 401, what);
+      assert.equal(r.headers['www-authenticate'], 'Bearer', what);
+      const body = r.json();
+      assert.equal(body.error.code, 'BERTH_E_UNAUTHENTICATED', what);
+      assert.match(body.error.message, message, what);
+      assert.match(body.error.hint, /auth:token/, what);
+    }
+    // A bearer token is judged alone: a good cookie beside a revoked token does not help.
+    const { cookie } = await signIn(alice);
+    const both = await web.inject({ url: '/api/v1/apps', headers: { ...bearer(t.token), cookie } });
+    assert.equal(both.statusCode, 401);
+  });
+
+  test('durations and names are validated by one function each', async () => {
+    for (const bad of ['30', '0d', '1s', '366d', '-1d', '1y', '30 d']) {
+      const r = await run(alice, ['auth:token', `--expires=${bad}`]);
+      assert.equal(r.code, 2, bad);
+      assert.match(r.stderr, /invalid duration/, bad);
+    }
+    for (const good of ['90m', '12h', '365d']) {
+      assert.equal((await run(alice, ['auth:token', '--expires', good])).code, 0, good);
+    }
+    const name = await run(alice, ['auth:token', '--name', '<b>x</b>']);
+    assert.equal(name.code, 2);
+    assert.match(name.stderr, /invalid token name/);
+  });
+
+  test('removing a user ends their tokens and sessions', async () => {
+    await store.users.create('carol', 'user');
+    const carol = userActor('carol');
+    const t = await newToken(carol);
+    const { cookie } = await signIn(carol);
+    await store.users.remove('carol');
+    // Made again under the same name, it is someone else.
+    await store.users.create('carol', 'user');
+    assert.equal(
+      (await web.inject({ url: '/api/v1/apps', headers: bearer(t.token) })).statusCode,
+      401,
+    );
+    assert.equal((await web.inject({ url: '/', headers: { cookie } })).statusCode, 401);
+    assert.deepEqual(await store.apiTokens.list('carol'), []);
+  });
+});
+
+describe('the API sees what SSH sees', () => {
+  test('GET /api/v1/apps lists the apps the actor may see, with their current release', async () => {
+    const t = await newToken(alice);
+    const r = await web.inject({ url: '/api/v1/apps', headers: bearer(t.token) });
+    assert.equal(r.statusCode, 200);
+    const { apps } = r.json();
+    assert.deepEqual(
+      apps.map((a: { name: string }) => a.name),
+      ['shop', 'wiki'],
+    );
+    const shop = apps[0];
+    assert.equal(shop.owner, 'alice');
+    assert.equal(shop.release.version, 1);
+    assert.equal(shop.release.description, 'Deploy 3f2a1c9');
+    assert.ok(!JSON.stringify(r.json()).includes('hunter2'), 'config values are not listed');
+    const ssh = JSON.parse((await run(alice, ['apps:list', '--format', 'json'])).stdout);
+    assert.deepEqual(
+      ssh.map((a: { name: string }) => a.name),
+      ['shop', 'wiki'],
+    );
+    const all = await web.inject({
+      url: '/api/v1/apps',
+      headers: bearer((await newToken(admin)).token),
+    });
+    assert.deepEqual(
+      all.json().apps.map((a: { name: string }) => a.name),
+      ['blog', 'shop', 'wiki'],
+    );
+  });
+
+  test("another user's app by URL is a 404 exactly like a missing one", async () => {
+    const t = await newToken(alice);
+    const get = (name: string) =>
+      web.inject({ url: `/api/v1/apps/${name}`, headers: bearer(t.token) });
+    const blog = await get('blog');
+    const none = await get('nosuch');
+    assert.equal(blog.statusCode, 404);
+    assert.equal(none.statusCode, 404);
+    assert.deepEqual(
+      JSON.parse(blog.body.replaceAll('blog', 'NAME')),
+      JSON.parse(none.body.replaceAll('nosuch', 'NAME')),
+    );
+    assert.equal(blog.json().error.code, 'BERTH_E_APP_NOT_FOUND');
+    const wiki = await get('wiki');
+    assert.equal(wiki.statusCode, 200);
+    assert.equal(wiki.json().app.owner, 'bob');
+    assert.deepEqual(wiki.json().app.collaborators, ['alice']);
+    assert.equal(wiki.json().app.gitUrl, 'ssh://berth@berth.test:2222/wiki');
+    // The browser session reaches the API too, with the same rights.
+    const { cookie } = await signIn(alice);
+    assert.equal(
+      (await web.inject({ url: '/api/v1/apps/blog', headers: { cookie } })).statusCode,
+      404,
+    );
+    assert.equal(
+      (await web.inject({ url: '/api/v1/apps/shop', headers: { cookie } })).statusCode,
+      200,
+    );
+  });
+
+  test('an unknown endpoint is a JSON 404 with the registry code', async () => {
+    const r = await web.inject({ url: '/api/v1/nothing' });
+    assert.equal(r.statusCode, 404);
+    assert.equal(r.json().error.code, 'BERTH_E_API_NOT_FOUND');
+  });
+});
+
+/** Every key under the prefix with its whole content, as text. */
+async function dumpAll(client: Redis): Promise<string> {
+  const parts: string[] = [];
+  for (const key of await client.keys(`${prefix}*`)) {
+    const type = await client.type(key);
+    const value =
+      type === 'string'
+        ? await client.get(key)
+        : type === 'hash'
+          ? await client.hgetall(key)
+          : type === 'set'
+            ? await client.smembers(key)
+            : type === 'zset'
+              ? await client.zrange(key, '0', '-1')
+              : type;
+    parts.push(key, JSON.stringify(value));
+  }
+  return parts.join('\n');
+}
+
+test('no secret shown to a user is stored in Redis in clear', async () => {
+  // One of each kind still alive at the end, so their records are there to scan.
+  await newToken(alice);
+  await signIn(alice);
+  await loginPath();
+  const everything = await dumpAll(redis);
+  assert.ok(everything.includes(`${prefix}token:`) && everything.includes(`${prefix}session:`));
+  assert.ok(everything.includes(`${prefix}login:`));
+  assert.ok(shownSecrets.length > 30);
+  for (const secret of shownSecrets) {
+    assert.ok(secret.length >= 43, secret);
+    assert.ok(!everything.includes(secret), `a secret is stored in clear: ${secret.slice(0, 12)}…`);
+    // Nor its base64url body without the berth_ prefix.
+    assert.ok(!everything.includes(secret.replace(/^berth_/, '')));
+  }
+});
+
+test('help lists the auth commands', async () => {
+  const r = await run(alice, ['help', 'auth']);
+  for (const c of ['auth:login', 'auth:token', 'auth:tokens', 'auth:revoke']) {
+    assert.match(r.stdout, new RegExp(c));
+  }
+  assert.match((await run(alice, ['help'])).stdout, /auth +sign in to the web app/);
+});
