@@ -8,15 +8,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
 import net from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Store } from '../../services/core/store/index.ts';
 import { setRoutes } from '../../services/deployer/routes.ts';
 import { httpRequest } from '../harness/http.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { request, startBackend, startRouter, type TestRouter } from '../harness/router.ts';
 
-/** The router's header timeout for this file (BERTH_ROUTER_HEADERS_TIMEOUT). */
-const HEADERS_TIMEOUT_MS = 1000;
+/** The router's header timeout for this file (BERTH_ROUTER_HEADERS_TIMEOUT): short for the slow-header test, long enough that a loaded machine (the full suite) does not cut the other tests' clients. */
+const HEADERS_TIMEOUT_MS = 3000;
 const ABORTS = 10_000;
 const WEBSOCKETS = 1000;
 /** Hostile clients at once: bounded, so the test measures the router, not the machine. */
@@ -126,77 +126,78 @@ async function app(backend: string): Promise<string> {
   return name;
 }
 
-before(async () => {
-  await store.users.create('alice', 'admin');
-  router = await startRouter({
-    redisUrl: await sharedRedisUrl(),
-    prefix,
-    env: {
-      BERTH_ROUTER_PROCESSES: '1',
-      BERTH_UPSTREAM_TIMEOUT: '5s',
-      BERTH_ROUTER_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS / 1000}s`,
-    },
-  });
-  worker = workerPid(router.child.pid as number);
-
-  const echo = await startBackend('echo');
-  // Answers /ready; anything else is read and never answered.
-  const slow = await startBackend('slow', (req, res) => {
-    if (req.url === '/ready') return void res.end('ready');
-    req.resume();
-    res.on('close', () => {
-      if (!res.writableFinished) closedUnderBackend.slow++;
-    });
-    arrive(req);
-  });
-  // Reads uploads slowly: a chunk, then a pause, as an app writing to a disk would.
-  const upload = await startBackend('upload', (req, res) => {
-    if (req.url === '/ready') return void res.end('ready');
-    req.on('data', () => {
-      req.pause();
-      setTimeout(() => req.resume(), 5);
-    });
-    req.on('end', () => res.end('stored'));
-    res.on('close', () => {
-      if (!res.writableFinished) closedUnderBackend.upload++;
-    });
-    arrive(req);
-  });
-  const reset = await startBackend('reset', resetting);
-  // Websockets by hand: 101, then echo. It never closes a connection on its
-  // own: after the client's FIN it goes on writing, which a router that
-  // closed its side answers with a reset (then EPIPE), and one that kept it
-  // half open takes for ever.
-  const ws = await startBackend('ws');
-  ws.server.on('upgrade', (req, socket: net.Socket) => {
-    socket.on('error', () => {});
-    socket.on('end', () => {
-      const timer = setInterval(() => socket.write('still here'), 50);
-      socket.on('close', () => clearInterval(timer));
-    });
-    socket.on('close', () => wsBackendClosed++);
-    socket.write(
-      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
-    );
-    socket.on('data', (d) => socket.write(d));
-    wsSockets.set(String(req.headers['x-test-id']), socket);
-  });
-  after(() => {
-    for (const s of wsSockets.values()) s.destroy();
-  });
-  backendConnections = {
-    slow: connectionsOf(slow.server),
-    upload: connectionsOf(upload.server),
-    ws: connectionsOf(ws.server),
-  };
-  apps = {
-    echo: await app(echo.address),
-    slow: await app(slow.address),
-    upload: await app(upload.address),
-    reset: await app(reset.address),
-    ws: await app(ws.address),
-  };
+// Set up at the file's top level, not in a before() hook: the after() that
+// startBackend registers would run as soon as such a hook ended, closing the
+// backends under the tests.
+await store.users.create('alice', 'admin');
+router = await startRouter({
+  redisUrl: await sharedRedisUrl(),
+  prefix,
+  env: {
+    BERTH_ROUTER_PROCESSES: '1',
+    BERTH_UPSTREAM_TIMEOUT: '5s',
+    BERTH_ROUTER_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS / 1000}s`,
+  },
 });
+worker = workerPid(router.child.pid as number);
+
+const echo = await startBackend('echo');
+// Answers /ready; anything else is read and never answered.
+const slow = await startBackend('slow', (req, res) => {
+  if (req.url === '/ready') return void res.end('ready');
+  req.resume();
+  res.on('close', () => {
+    if (!res.writableFinished) closedUnderBackend.slow++;
+  });
+  arrive(req);
+});
+// Reads uploads slowly: a chunk, then a pause, as an app writing to a disk would.
+const upload = await startBackend('upload', (req, res) => {
+  if (req.url === '/ready') return void res.end('ready');
+  req.on('data', () => {
+    req.pause();
+    setTimeout(() => req.resume(), 5);
+  });
+  req.on('end', () => res.end('stored'));
+  res.on('close', () => {
+    if (!res.writableFinished) closedUnderBackend.upload++;
+  });
+  arrive(req);
+});
+const reset = await startBackend('reset', resetting);
+// Websockets by hand: 101, then echo. It never closes a connection on its
+// own: after the client's FIN it goes on writing, which a router that
+// closed its side answers with a reset (then EPIPE), and one that kept it
+// half open takes for ever.
+const ws = await startBackend('ws');
+ws.server.on('upgrade', (req, socket: net.Socket) => {
+  socket.on('error', () => {});
+  socket.on('end', () => {
+    const timer = setInterval(() => socket.write('still here'), 50);
+    socket.on('close', () => clearInterval(timer));
+  });
+  socket.on('close', () => wsBackendClosed++);
+  socket.write(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+  );
+  socket.on('data', (d) => socket.write(d));
+  wsSockets.set(String(req.headers['x-test-id']), socket);
+});
+after(() => {
+  for (const s of wsSockets.values()) s.destroy();
+});
+backendConnections = {
+  slow: connectionsOf(slow.server),
+  upload: connectionsOf(upload.server),
+  ws: connectionsOf(ws.server),
+};
+apps = {
+  echo: await app(echo.address),
+  slow: await app(slow.address),
+  upload: await app(upload.address),
+  reset: await app(reset.address),
+  ws: await app(ws.address),
+};
 after(() => router?.stop());
 
 /** The reset backend: how it breaks is chosen by the path. */
@@ -287,8 +288,20 @@ async function abortingClient(i: number): Promise<void> {
   } else {
     s.write(`GET /wait HTTP/1.1\r\nHost: ${apps.slow}.berth.test\r\nX-Test-Id: ${id}\r\n\r\n`);
   }
-  await here;
+  // Bounded: a request the backend never gets fails the test instead of hanging it.
+  await within(here, `${id}: the backend did not get the request`);
   s.destroy();
+}
+
+/** `p`, or a rejection naming `what` after 15 s. */
+function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Opens a websocket through the router by hand; resolves once the 101 and an echo came back. */
@@ -306,7 +319,7 @@ async function openWebsocket(id: string): Promise<net.Socket> {
       `Upgrade: websocket\r\nX-Test-Id: ${id}\r\n\r\n`,
   );
   let text = '';
-  await new Promise<void>((resolve, reject) => {
+  const echoed = new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
       text += d;
       if (text.includes('\r\n\r\n') && !text.endsWith('\r\n\r\n')) {
@@ -320,6 +333,7 @@ async function openWebsocket(id: string): Promise<net.Socket> {
     s.on('data', onData);
     s.once('close', () => reject(new Error(`closed before the echo: ${JSON.stringify(text)}`)));
   });
+  await within(echoed, `websocket ${id}: no 101 and echo`);
   assert.ok(text.endsWith(`ping ${id}`), text);
   return s;
 }
