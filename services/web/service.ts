@@ -34,9 +34,9 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
   });
   return {
     endpoints: [
-      { name: 'status page (admin, loopback)', url: `http://127.0.0.1:${config.webPort}/` },
+      { name: 'status page (loopback; auth:login)', url: `http://127.0.0.1:${config.webPort}/` },
       {
-        name: 'Prometheus metrics (admin, loopback)',
+        name: 'metrics (Prometheus, loopback)',
         url: `http://127.0.0.1:${config.metricsPort}/metrics`,
       },
     ],

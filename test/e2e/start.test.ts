@@ -51,7 +51,9 @@ describe('berth start', () => {
       await p?.stopRedis();
     });
     const web = `http://127.0.0.1:${p.env.BERTH_WEB_PORT}`;
-    assert.ok(p.stderr.some((l) => l.includes(`status page (admin, loopback)`) && l.includes(web)));
+    assert.ok(
+      p.stderr.some((l) => l.includes(`status page (loopback; auth:login)`) && l.includes(web)),
+    );
     assert.ok(p.stderr.some((l) => l.includes('npx berth ssh-keys:add admin')));
     assert.deepEqual((await get(`${web}/healthz`)).status, 200);
 

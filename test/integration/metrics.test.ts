@@ -111,7 +111,7 @@ describe('request metrics', () => {
       searchPath: '',
     });
     after(() => web.stop());
-    const url = web.endpoints.find((e) => e.name.startsWith('Prometheus'))?.url ?? '';
+    const url = web.endpoints.find((e) => e.name.startsWith('metrics (Prometheus'))?.url ?? '';
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'loopback only');
     const res = await fetch(url);
     assert.equal(res.status, 200);
