@@ -97,13 +97,23 @@ async function main(): Promise<number> {
       cleanups.push(async () => process.kill(redis.pid, 'SIGKILL'));
       env.BERTH_TEST_REDIS_URL = redis.url;
     }
-    return await runNodeTests(files, env);
+    // Files that restart a Docker Engine run after the others, alone: the
+    // iptables and network work of two engines under a loaded machine made a
+    // restarted container fail to come back while other files ran beside it.
+    const solo = files.filter((f) => SOLO.includes(path.normalize(f)));
+    const shared = files.filter((f) => !SOLO.includes(path.normalize(f)));
+    let code = shared.length > 0 ? await runNodeTests(shared, env) : 0;
+    for (const file of solo) code = (await runNodeTests([file], env)) || code;
+    return code;
   } finally {
     for (const cleanup of cleanups.reverse()) {
       await cleanup().catch((e: unknown) => process.stderr.write(`cleanup: ${errorLine(e)}\n`));
     }
   }
 }
+
+/** Test files that need the machine to themselves (see main). */
+const SOLO = ['test/e2e/engine-restart.test.ts'];
 
 function runNodeTests(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = [
