@@ -28,7 +28,7 @@ export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export * from './records.ts';
-export type { NewRelease } from './releases.ts';
+export type { NewRelease, ReleaseHead, ReleaseHeads } from './releases.ts';
 export { ApiTokens, Apps, Certs, ConfigVarsRepo, Domains, Metrics, Releases, SignIns, Users };
 
 export interface StoreOptions {
