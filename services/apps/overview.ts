@@ -1,18 +1,12 @@
 // Every app the actor may see, with the state the apps page and
 // GET /api/v1/apps show (issue 7): status, current release, last deploy,
 // URLs, instance counts. Read from the store alone, in a constant number of
-// round trips however many apps there are (the apps list, one Lua script for
-// the releases, one pipeline for routes, ps:stop settings and domains): the
+// round trips however many apps there are (the apps list, then one Lua script
+// for releases, ps:stop settings, routes and domains, store/app-states.ts): the
 // page must stay well under 100 ms with 200 apps. The Docker Engine is not
 // asked; the route table says whether web instances serve.
 import type { Actor } from '../core/actor.ts';
-import {
-  type App,
-  DeploySettingsSchema,
-  type Formation,
-  type ReleaseHead,
-  type Store,
-} from '../core/store/index.ts';
+import type { App, Formation, ReleaseHead, Store } from '../core/store/index.ts';
 import { appliesTo } from '../deployer/rollout.ts';
 import { parseRouteEntry, type RouteEntry } from '../deployer/routes.ts';
 import { listApps } from './apps.ts';
@@ -78,36 +72,16 @@ export interface AppOverview {
   routed: number;
 }
 
-/** One app's state from the rows the batch read; exported for the app page, which reads one. */
 async function overviewsOf(store: Store, apps: readonly App[], base: string) {
-  const names = apps.map((a) => a.name);
-  const pipeline = store.redis.pipeline();
-  for (const name of names) {
-    pipeline.hget(store.keys.app(name), 'stopped');
-    pipeline.get(store.keys.routes(name));
-    pipeline.smembers(store.keys.appDomains(name));
-  }
-  const [heads, replies] = await Promise.all([
-    store.releases.heads(names),
-    names.length === 0 ? Promise.resolve([]) : pipeline.exec(),
-  ]);
-  const value = (i: number): unknown => {
-    const [error, v] = replies?.[i] ?? [null, null];
-    if (error) throw error;
-    return v;
-  };
-  return apps.map((app, i): AppOverview => {
-    const stoppedText = value(3 * i) as string | null;
-    const routeText = value(3 * i + 1) as string | null;
-    const domains = ((value(3 * i + 2) as string[] | null) ?? []).sort();
-    const stopped = DeploySettingsSchema.shape.stopped.parse(stoppedText ?? undefined);
+  const states = await store.appStates.read(apps.map((a) => a.name));
+  return apps.map((app): AppOverview => {
+    const state = states.get(app.name);
+    const { latest, current, lastFailed } = state ?? {};
+    const stopped = state?.stopped ?? [];
     const route =
-      routeText === null ? undefined : parseRouteEntry(store.keys.routes(app.name), routeText);
-    const { latest, current, lastFailed } = heads.get(app.name) ?? {
-      latest: undefined,
-      current: undefined,
-      lastFailed: undefined,
-    };
+      state?.routes === undefined
+        ? undefined
+        : parseRouteEntry(store.keys.routes(app.name), state.routes);
     return {
       name: app.name,
       owner: app.owner,
@@ -117,7 +91,10 @@ async function overviewsOf(store: Store, apps: readonly App[], base: string) {
       current,
       latest,
       lastFailed,
-      urls: [`http://${defaultHost(app.name, base)}`, ...domains.map((d) => `http://${d}`)],
+      urls: [
+        `http://${defaultHost(app.name, base)}`,
+        ...(state?.domains ?? []).map((d) => `http://${d}`),
+      ],
       formation: current?.formation ?? {},
       stopped,
       routed: route?.release === current?.version ? (route?.backends.length ?? 0) : 0,

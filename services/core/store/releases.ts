@@ -3,7 +3,6 @@
 // of the app. Creating one allocates the version and writes the record in one
 // script, so concurrent deploys and config changes get distinct consecutive
 // versions and each release's config is exactly the config at that moment.
-import type { z } from 'zod';
 import { BerthError } from '../errors.ts';
 import * as validate from '../validate.ts';
 import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
@@ -105,70 +104,6 @@ end
 return out
 `,
 );
-
-// For the apps page (issue 7): per app in ARGV[3..], its newest release, its
-// newest succeeded one and the version of its newest failed one, in one round
-// trip however many apps there are. The scan stops once all three are found.
-// Only the fields in ARGV[2] (space-separated) come back: never the config
-// snapshot, which a list has no use for (and whose values stay in Redis).
-const heads = new Script(
-  'releases.heads',
-  `
-local fields = {}
-for f in string.gmatch(ARGV[2], '%S+') do fields[#fields + 1] = f end
-local out = {'ok'}
-for i = 3, #ARGV do
-  local app = ARGV[i]
-  local latest, current, failed = '', '', ''
-  for _, v in ipairs(redis.call('ZREVRANGE', K.releases(app), 0, -1)) do
-    local status = redis.call('HGET', K.release(app, v), 'status')
-    if latest == '' then latest = v end
-    if current == '' and status == 'succeeded' then current = v end
-    if failed == '' and status == 'failed' then failed = v end
-    if current ~= '' and failed ~= '' then break end
-  end
-  local latestFields = latest ~= '' and redis.call('HMGET', K.release(app, latest), unpack(fields)) or {}
-  local currentFields = (current ~= '' and current ~= latest) and redis.call('HMGET', K.release(app, current), unpack(fields)) or {}
-  out[#out + 1] = {latest, latestFields, current, currentFields, failed}
-end
-return out
-`,
-);
-
-/** The fields of a release a list of apps shows: no config, processes or healthchecks. */
-const HEAD_FIELDS = [
-  'app',
-  'version',
-  'image',
-  'formation',
-  'description',
-  'by',
-  'createdAt',
-  'status',
-  'error',
-] as const;
-const ReleaseHeadSchema = ReleaseSchema.pick({
-  app: true,
-  version: true,
-  image: true,
-  formation: true,
-  description: true,
-  by: true,
-  createdAt: true,
-  status: true,
-  error: true,
-});
-export type ReleaseHead = z.output<typeof ReleaseHeadSchema>;
-
-/** What the apps page needs of one app's releases (Releases.heads). */
-export interface ReleaseHeads {
-  /** The newest release, whatever its status: the last deploy or change. */
-  latest: ReleaseHead | undefined;
-  /** The newest succeeded release: what should be running. */
-  current: ReleaseHead | undefined;
-  /** The version of the newest failed release, if any. */
-  lastFailed: number | undefined;
-}
 
 // Registries, names, tags and digests; no spaces or shell metacharacters.
 const IMAGE = /^[a-z0-9][a-z0-9._/:@-]{0,254}$/;
@@ -302,54 +237,6 @@ export class Releases {
   /** The newest succeeded release: what should be running. */
   async current(app: string): Promise<Release | undefined> {
     return (await this.find(app, 1, 'succeeded'))[0];
-  }
-
-  /**
-   * latest(), current() and lastFailed() of many apps in one script (one
-   * round trip), for pages that list every app. Apps without releases (or
-   * missing) get undefined fields.
-   */
-  async heads(apps: readonly string[]): Promise<Map<string, ReleaseHeads>> {
-    const result = new Map<string, ReleaseHeads>();
-    if (apps.length === 0) return result;
-    for (const app of apps) validate.appName(app);
-    const rows = await heads.run(this.ctx, [HEAD_FIELDS.join(' '), ...apps]);
-    const head = (app: string, v: string, values: unknown): ReleaseHead | undefined => {
-      if (!v) return undefined;
-      const list = Array.isArray(values) ? values : [];
-      const record: Record<string, string> = {};
-      HEAD_FIELDS.forEach((f, i) => {
-        // HMGET answers nil (false in Lua, null here) for a field the hash lacks.
-        const value = list[i];
-        if (value !== null && value !== undefined && value !== false) record[f] = String(value);
-      });
-      const key = this.ctx.keys.release(app, Number(v));
-      const parsed = decode(ReleaseHeadSchema, key, record);
-      if (parsed.app !== app || parsed.version !== Number(v)) {
-        throw new BerthError('BERTH_E_STORE_CORRUPT', {
-          key,
-          reason: 'app or version does not match the key',
-        });
-      }
-      return parsed;
-    };
-    rows.forEach((row, i) => {
-      const app = apps[i] as string;
-      const [latest, latestFields, current, currentFields, failed] = row as [
-        string,
-        unknown,
-        string,
-        unknown,
-        string,
-      ];
-      const latestHead = head(app, latest, latestFields);
-      result.set(app, {
-        latest: latestHead,
-        current: current === latest ? latestHead : head(app, current, currentFields),
-        lastFailed: failed ? Number(failed) : undefined,
-      });
-    });
-    return result;
   }
 
   private async find(app: string, limit: number, only: ReleaseStatus | ''): Promise<Release[]> {
