@@ -4,17 +4,15 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { listApps } from '../apps/apps.ts';
-import { actorName } from '../core/actor.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
 import { apiRoutes } from './api.ts';
-import { actorOf, installAuth } from './auth.ts';
+import { appPageRoutes, type EngineClient } from './app-page.ts';
+import { appsPageRoutes } from './apps-page.ts';
+import { installAuth } from './auth.ts';
 import { installErrors } from './errors.ts';
-import { html } from './html.ts';
-import { page } from './layout.ts';
-import { signInRoutes, signOutForm } from './sign-in-routes.ts';
+import { signInRoutes } from './sign-in-routes.ts';
 
 export interface WebOptions {
   store: Store;
@@ -24,6 +22,13 @@ export interface WebOptions {
   sshPort?: number;
   /** How long a browser session lasts; default SESSION_TTL_MS (tests shorten it). */
   sessionTtlMs?: number;
+  /**
+   * The Docker Engine, for the app page's instance list (ps:report); asked
+   * with a short timeout (engineTimeoutMs, default 1 s) so a slow Engine never
+   * makes a page slow. Absent: the page says no Engine is configured.
+   */
+  engine?: EngineClient;
+  engineTimeoutMs?: number;
 }
 
 export function build(o: WebOptions): FastifyInstance {
@@ -53,36 +58,14 @@ export function build(o: WebOptions): FastifyInstance {
       .send({ status: ok ? 'ok' : 'unavailable', version: VERSION, redis });
   });
 
-  // The apps the signed-in actor may see. Behind sign-in, although it
-  // listens on loopback: the router will forward the bare domain to this
-  // port (issue 7), and those requests come from loopback too, so "on
-  // loopback" cannot mean "the admin". Root on the server signs in with
-  // `berth auth:login --user NAME`.
-  app.get('/', { config: { auth: 'page' } }, async (req, reply) => {
-    const auth = req.auth;
-    const actor = actorOf(req);
-    const apps = await listApps(o.store, actor);
-    const rows = await Promise.all(
-      apps.map(async (a) => {
-        const current = await o.store.releases.current(a.name);
-        return html`<tr><td><a href="http://${a.name}.${o.domain}/">${a.name}</a></td><td>${a.owner}</td><td>${current ? `v${current.version}` : '—'}</td><td>${current?.createdAt ?? ''}</td></tr>`;
-      }),
-    );
-    const body = html`<header><h1>Berth</h1><span>${actorName(actor)}</span>${auth?.via === 'session' ? signOutForm(auth.session.csrf) : ''}</header>
-<p>${apps.length} ${apps.length === 1 ? 'app' : 'apps'}</p>
-${
-  apps.length === 0
-    ? html`<p>No apps yet.</p>`
-    : html`<table><thead><tr><th>app</th><th>owner</th><th>release</th><th>since</th></tr></thead><tbody>${rows}</tbody></table>`
-}`;
-    return reply
-      .header('cache-control', 'no-store')
-      .type('text/html; charset=utf-8')
-      .send(page('Berth', body));
-  });
-
+  appsPageRoutes(app, o);
+  appPageRoutes(app, o);
   signInRoutes(app, o);
-  apiRoutes(app, { store: o.store, sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}` });
+  apiRoutes(app, {
+    store: o.store,
+    domain: o.domain,
+    sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`,
+  });
 
   return app;
 }

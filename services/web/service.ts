@@ -1,6 +1,8 @@
 // The web service: the status page and JSON API on loopback, and Prometheus'
 // /metrics on a loopback port of its own (never behind the router).
 import http from 'node:http';
+import type Docker from 'dockerode';
+import { createDockerClient } from '../core/docker.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
 import { build } from './app.ts';
@@ -8,7 +10,23 @@ import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 
 export async function start({ config, log }: ServiceContext): Promise<RunningService> {
   const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });
-  const app = build({ store, log, domain: config.domain, sshPort: config.sshPort });
+  // Connected on first use, and again after a failure: the web app starts
+  // (and serves its pages) whether or not the Engine answers.
+  let engine: Promise<Docker> | undefined;
+  const engineClient = () => {
+    engine ??= createDockerClient(config).catch((e: unknown) => {
+      engine = undefined;
+      throw e;
+    });
+    return engine;
+  };
+  const app = build({
+    store,
+    log,
+    domain: config.domain,
+    sshPort: config.sshPort,
+    engine: engineClient,
+  });
   // Loopback only: the router publishes the page at the bare domain (issue 7).
   await app.listen({ host: '127.0.0.1', port: config.webPort });
   const metrics = http.createServer((req, res) => {

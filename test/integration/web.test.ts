@@ -49,7 +49,8 @@ test('the status page lists the apps with their current release, signed in', asy
   assert.equal(r.statusCode, 200);
   assert.match(r.headers['content-type'] as string, /text\/html/);
   assert.match(r.body, /2 apps/);
-  assert.match(r.body, /href="http:\/\/api\.berth\.test\/">api<\/a>/);
+  assert.match(r.body, /href="\/apps\/api">api<\/a>/);
+  assert.match(r.body, /href="http:\/\/api\.berth\.test\/">http:\/\/api\.berth\.test<\/a>/);
   assert.match(r.body, new RegExp(`v${rel.version}`));
 });
 

@@ -10,6 +10,7 @@ import type { Config } from '../config.ts';
 import { BerthError } from '../errors.ts';
 import { connectRedis } from '../redis.ts';
 import { ApiTokens } from './api-tokens.ts';
+import { AppStates } from './app-states.ts';
 import { Apps } from './apps.ts';
 import { Certs } from './certs.ts';
 import { ConfigVarsRepo } from './config-vars.ts';
@@ -23,13 +24,25 @@ import { SignIns } from './sign-ins.ts';
 import { Users } from './users.ts';
 
 export { type TokenCheck, tokenId } from './api-tokens.ts';
+export type { AppState, ReleaseHead } from './app-states.ts';
 export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
-export { ApiTokens, Apps, Certs, ConfigVarsRepo, Domains, Metrics, Releases, SignIns, Users };
+export {
+  ApiTokens,
+  AppStates,
+  Apps,
+  Certs,
+  ConfigVarsRepo,
+  Domains,
+  Metrics,
+  Releases,
+  SignIns,
+  Users,
+};
 
 export interface StoreOptions {
   /** The clock for timestamps; default the system clock. */
@@ -50,6 +63,8 @@ return {'ok', redis.call('GET', K.schema)}
 export class Store {
   readonly keys: KeyLayout;
   readonly apps: Apps;
+  /** What lists of apps show of each, for many apps in one round trip. */
+  readonly appStates: AppStates;
   readonly users: Users;
   readonly releases: Releases;
   readonly config: ConfigVarsRepo;
@@ -70,6 +85,7 @@ export class Store {
     this.keys = keyLayout(checkPrefix(prefix));
     const ctx: StoreContext = { redis, keys: this.keys, now: options.now ?? (() => new Date()) };
     this.apps = new Apps(ctx);
+    this.appStates = new AppStates(ctx);
     this.users = new Users(ctx);
     this.releases = new Releases(ctx);
     this.config = new ConfigVarsRepo(ctx);

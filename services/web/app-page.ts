@@ -1,0 +1,138 @@
+// The app page at /apps/:app (issue 7): processes and instances, releases,
+// domains and certificates, config keys. An app the actor may not see is the
+// same 404 as a missing one (authorizeApp). Config values never reach the
+// HTML: only the key names (revealing them is later work).
+import type Docker from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import { authorizeApp } from '../apps/access.ts';
+import { configOf } from '../apps/config.ts';
+import { domainsReport } from '../apps/domains.ts';
+import { appOverview } from '../apps/overview.ts';
+import type { Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { DockerLocal } from '../deployer/docker-local.ts';
+import type { Instance } from '../deployer/scheduler.ts';
+import { formationText, lastDeploy } from './apps-page.ts';
+import { actorOf } from './auth.ts';
+import { html, type Safe } from './html.ts';
+import { page, signedInHeader, statusWord, time } from './layout.ts';
+import { signOutForm } from './sign-in-routes.ts';
+
+/** Releases the page lists, newest first. */
+export const PAGE_RELEASES = 20;
+/** How long the page waits for the Docker Engine's instance list. */
+export const ENGINE_TIMEOUT_MS = 1000;
+
+export type EngineClient = () => Promise<Docker>;
+
+export type InstancesResult = { instances: Instance[] } | { note: string };
+
+/** ps:report's instances, or why there are none to show, within timeoutMs. */
+export async function instancesWithin(
+  engine: EngineClient | undefined,
+  app: string,
+  timeoutMs = ENGINE_TIMEOUT_MS,
+): Promise<InstancesResult> {
+  if (!engine) return { note: 'No Docker Engine is configured for the web app.' };
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<InstancesResult>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve({
+          note: `Engine not answering (no instance list within ${timeoutMs} ms); the counts above are what the release asks for.`,
+        }),
+      timeoutMs,
+    );
+  });
+  const asked = (async (): Promise<InstancesResult> => {
+    try {
+      return { instances: await new DockerLocal(await engine()).list(app) };
+    } catch (e) {
+      return { note: `Engine not answering: ${(e as Error).message}` };
+    }
+  })();
+  try {
+    return await Promise.race([asked, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function uptime(since: string | undefined, now: number): string {
+  if (!since) return '—';
+  const s = Math.max(0, Math.round((now - Date.parse(since)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+function instancesTable(r: InstancesResult): Safe {
+  if ('note' in r) return html`<p class="note">${r.note}</p>`;
+  if (r.instances.length === 0) return html`<p>No instances on the Engine.</p>`;
+  const now = Date.now();
+  return html`<table><thead><tr><th>instance</th><th>release</th><th>state</th><th>up</th><th>restarts</th><th>exit</th></tr></thead><tbody>${r.instances.map(
+    (i) =>
+      // A process that keeps exiting is shown as crashed, as ps:report does.
+      html`<tr><td>${i.type}.${i.instance}</td><td>v${i.release}</td><td>${i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0) ? 'crashed' : i.state}</td><td>${i.state === 'running' ? uptime(i.startedAt, now) : '—'}</td><td>${i.restarts}</td><td>${i.exitCode ?? '—'}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+export function appPageRoutes(
+  app: FastifyInstance,
+  o: { store: Store; domain: string; engine?: EngineClient; engineTimeoutMs?: number },
+) {
+  app.get<{ Params: { app: string } }>(
+    '/apps/:app',
+    { config: { auth: 'page' } },
+    async (req, reply) => {
+      const name = validate.appName(req.params.app);
+      const found = await authorizeApp(o.store, actorOf(req), name, 'read');
+      const [overview, releases, domains, config, instances] = await Promise.all([
+        appOverview(o.store, found, o.domain),
+        o.store.releases.list(name, { limit: PAGE_RELEASES }),
+        domainsReport(o.store, found, { base: o.domain }),
+        configOf(o.store, found),
+        instancesWithin(o.engine, name, o.engineTimeoutMs),
+      ]);
+      const keys = Object.keys(config).sort();
+      const types = Object.keys(overview.formation).sort();
+      const body = html`${signedInHeader(req, signOutForm)}
+<h2>${name} ${statusWord(overview.status)}</h2>
+<p>Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
+Current release ${overview.current ? `v${overview.current.version}` : '—'}; last deploy ${lastDeploy(overview)}</p>
+${overview.latest?.status === 'failed' && overview.latest.error ? html`<p class="note">v${overview.latest.version} failed: ${overview.latest.error}</p>` : ''}
+<h3>Processes</h3>
+${
+  types.length === 0
+    ? html`<p>No processes yet.</p>`
+    : html`<table><thead><tr><th>type</th><th>instances</th><th></th></tr></thead><tbody>${types.map(
+        (t) =>
+          html`<tr><td>${t}</td><td>${overview.formation[t]}</td><td>${overview.stopped.includes(t) || overview.stopped.includes('_all_') ? 'stopped (ps:stop)' : ''}</td></tr>`,
+      )}</tbody></table><p><small>${formationText(overview.formation)}; the router sends requests to ${overview.routed} web ${overview.routed === 1 ? 'instance' : 'instances'}.</small></p>`
+}
+${instancesTable(instances)}
+<h3>Releases</h3>
+${
+  releases.length === 0
+    ? html`<p>No releases yet.</p>`
+    : html`<table><thead><tr><th>release</th><th>what changed</th><th>by</th><th>when</th><th>status</th></tr></thead><tbody>${releases.map(
+        (r) =>
+          html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td></tr>`,
+      )}</tbody></table>${releases.length === PAGE_RELEASES ? html`<p><small>The newest ${PAGE_RELEASES}; <code>releases</code> over SSH lists more.</small></p>` : ''}`
+}
+<h3>Domains</h3>
+<table><thead><tr><th>domain</th><th>kind</th><th>certificate</th><th>expires</th><th>last error</th></tr></thead><tbody>${domains.map(
+        (d) =>
+          html`<tr><td><a href="http://${d.domain}/">${d.domain}</a></td><td>${d.kind}</td><td>${d.certificate ? `${d.certificate.source}${d.certificate.issuer ? ` (${d.certificate.issuer})` : ''}` : 'none'}</td><td>${time(d.certificate?.notAfter)}</td><td>${d.certificate?.lastError ?? ''}</td></tr>`,
+      )}</tbody></table>
+<h3>Config</h3>
+${
+  keys.length === 0
+    ? html`<p>No config vars.</p>`
+    : html`<p>${keys.length} ${keys.length === 1 ? 'key' : 'keys'}; values are hidden (<code>config:show</code> over SSH shows them).</p><ul>${keys.map((k) => html`<li><code>${k}</code></li>`)}</ul>`
+}`;
+      return reply
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(page(`${name} · Berth`, body));
+    },
+  );
+}

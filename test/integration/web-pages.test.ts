@@ -1,0 +1,346 @@
+// The apps page (/) and the app page (/apps/:app) with their JSON twins
+// (issue 7), against a real Redis and the real fastify app (inject), signed in
+// through one-time links as a browser is.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type Docker from 'dockerode';
+import { createLoginLink } from '../../services/accounts/sign-in.ts';
+import { type Actor, ROOT } from '../../services/core/actor.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { setRoutes } from '../../services/deployer/routes.ts';
+import { build } from '../../services/web/app.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+await store.checkSchema();
+const silent = createLogger('web', { level: 'silent' });
+// An Engine that never answers: the app page must say so, not hang.
+const deafEngine = () => new Promise<Docker>(() => {});
+const web = build({
+  store,
+  log: silent,
+  domain: 'berth.test',
+  engine: deafEngine,
+  engineTimeoutMs: 150,
+});
+after(() => web.close());
+
+const linkConfig = { webPort: 8080, domain: 'berth.test' };
+
+/** A session cookie for the user, through a one-time link. */
+async function signIn(user: string, app = web, s = store): Promise<{ cookie: string }> {
+  const link = await createLoginLink(s, linkConfig, ROOT as Actor, { user });
+  const r = await app.inject({ url: new URL(link.url).pathname });
+  assert.equal(r.statusCode, 303, r.body);
+  return { cookie: String(r.headers['set-cookie']).split(';')[0] ?? '' };
+}
+
+const HOSTILE = '<script>alert(1)</script>';
+const SECRET = 'sk_live_Zq8-very-secret-value';
+
+await store.users.create('alice', 'user');
+await store.users.create('bob', 'user');
+await store.users.create('boss', 'admin');
+await store.apps.create({ name: 'shop', owner: 'alice' });
+await store.apps.create({ name: 'wiki', owner: 'bob' });
+await store.apps.create({ name: 'blog', owner: 'bob' });
+await store.apps.create({ name: 'fresh', owner: 'alice' });
+await store.apps.create({ name: 'halted', owner: 'alice' });
+await store.apps.create({ name: 'broken', owner: 'alice' });
+await store.apps.addCollaborator('wiki', 'alice');
+
+// shop: v1 running with a hostile commit message and a secret config value.
+await store.config.set('shop', { STRIPE_KEY: SECRET });
+await store.releases.create('shop', {
+  image: 'berth/shop:1',
+  description: `Deploy 3f2a1c9 ${HOSTILE}`,
+  by: 'alice',
+  status: 'succeeded',
+  formation: { web: 2, worker: 1 },
+});
+await setRoutes(redis, prefix, 'shop', 1, ['10.0.0.2:5000', '10.0.0.3:5000']);
+await store.domains.add('shop', 'shop.example.com');
+await store.certs.set('shop.example.com', {
+  source: 'acme',
+  issuer: `Evil CA ${HOSTILE}`,
+  notAfter: '2031-01-01T00:00:00.000Z',
+  lastError: `order failed: <img src=x onerror=alert(2)>`,
+});
+// halted: deployed, then ps:stop.
+await store.releases.create('halted', {
+  image: 'berth/halted:1',
+  description: 'Deploy aaaaaaa',
+  by: 'alice',
+  status: 'succeeded',
+  formation: { web: 1 },
+});
+await setRoutes(redis, prefix, 'halted', 1, []);
+await store.apps.setDeploySetting('halted', 'stopped', ['_all_']);
+// broken: v1 running, v2 failed with a hostile error line.
+await store.releases.create('broken', {
+  image: 'berth/broken:1',
+  description: 'Deploy bbbbbbb',
+  by: 'alice',
+  status: 'succeeded',
+  formation: { web: 1 },
+});
+await setRoutes(redis, prefix, 'broken', 1, ['10.0.0.9:5000']);
+await store.releases.create('broken', {
+  image: 'berth/broken:2',
+  description: 'Deploy ccccccc',
+  by: 'alice',
+  status: 'failed',
+});
+await store.releases.setStatus('broken', 2, 'failed', `web.1 exited: ${HOSTILE}`);
+
+const alice = await signIn('alice');
+const bob = await signIn('bob');
+const boss = await signIn('boss');
+
+/** The row of one app on the apps page. */
+const rowOf = (body: string, app: string): string => {
+  const m = new RegExp(`<tr><td><a href="/apps/${app}">${app}</a>.*?</tr>`, 's').exec(body);
+  assert.ok(m, `no row for ${app}`);
+  return m[0];
+};
+
+describe('the apps page', () => {
+  test('a user sees the apps they own or collaborate on; an admin sees all', async () => {
+    const mine = await web.inject({ url: '/', headers: alice });
+    assert.equal(mine.statusCode, 200);
+    const names = (body: string) =>
+      [...body.matchAll(/<a href="\/apps\/([^"]+)">/g)].map((m) => m[1]);
+    assert.deepEqual(names(mine.body), ['broken', 'fresh', 'halted', 'shop', 'wiki']);
+    assert.deepEqual(names((await web.inject({ url: '/', headers: bob })).body), ['blog', 'wiki']);
+    assert.deepEqual(names((await web.inject({ url: '/', headers: boss })).body), [
+      'blog',
+      'broken',
+      'fresh',
+      'halted',
+      'shop',
+      'wiki',
+    ]);
+    assert.equal((await web.inject({ url: '/' })).statusCode, 401);
+  });
+
+  test('each app: status, current release, last deploy, URLs, instance counts', async () => {
+    const body = (await web.inject({ url: '/', headers: alice })).body;
+    const shop = rowOf(body, 'shop');
+    assert.match(shop, /s-running">running</);
+    assert.match(shop, /<td>v1<\/td>/);
+    assert.match(shop, /href="http:\/\/shop\.berth\.test\/"/);
+    assert.match(shop, /href="http:\/\/shop\.example\.com\/"/);
+    assert.match(shop, /web=2 worker=1/);
+    assert.match(rowOf(body, 'halted'), />stopped</);
+    assert.match(rowOf(body, 'fresh'), />not deployed</);
+    const broken = rowOf(body, 'broken');
+    assert.match(broken, /s-failed">failed</);
+    assert.match(broken, /<td>v1<\/td>/, 'v1 is still the current release');
+    assert.match(broken, /v2 <span class="status s-failed">failed<\/span>/);
+    assert.match(rowOf(body, 'wiki'), />not deployed</);
+  });
+
+  test('a pending release is deploying; web instances with nothing routed are crashed', async () => {
+    await store.apps.create({ name: 'moving', owner: 'bob' });
+    await store.releases.create('moving', {
+      image: 'berth/moving:1',
+      description: 'Deploy 1',
+      by: 'bob',
+      status: 'pending',
+    });
+    await store.apps.create({ name: 'down', owner: 'bob' });
+    await store.releases.create('down', {
+      image: 'berth/down:1',
+      description: 'Deploy 1',
+      by: 'bob',
+      status: 'succeeded',
+      formation: { web: 1 },
+    });
+    await setRoutes(redis, prefix, 'down', 1, []);
+    const body = (await web.inject({ url: '/', headers: bob })).body;
+    assert.match(rowOf(body, 'moving'), />deploying</);
+    assert.match(rowOf(body, 'down'), />crashed</);
+  });
+
+  test('HTML in commit messages is shown escaped', async () => {
+    const body = (await web.inject({ url: '/', headers: alice })).body;
+    assert.ok(!body.includes('<script>'), 'no raw <script>');
+    assert.match(body, /Deploy 3f2a1c9 &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  });
+
+  test('GET /api/v1/apps carries the same status, URLs and counts', async () => {
+    const r = await web.inject({ url: '/api/v1/apps', headers: alice });
+    assert.equal(r.statusCode, 200);
+    const apps = r.json().apps as { name: string; status: string; urls: string[] }[];
+    const by = Object.fromEntries(apps.map((a) => [a.name, a]));
+    assert.equal(by.shop?.status, 'running');
+    assert.deepEqual(by.shop?.urls, ['http://shop.berth.test', 'http://shop.example.com']);
+    assert.equal(by.halted?.status, 'stopped');
+    assert.equal(by.broken?.status, 'failed');
+    assert.equal(by.fresh?.status, 'not deployed');
+    assert.equal(by.blog, undefined);
+    assert.ok(!r.body.includes(SECRET));
+  });
+});
+
+describe('the app page', () => {
+  test('another user’s app by URL is the same 404 as a missing app', async () => {
+    const hidden = await web.inject({ url: '/apps/blog', headers: alice });
+    const missing = await web.inject({ url: '/apps/nosuchapp', headers: alice });
+    assert.equal(hidden.statusCode, 404);
+    assert.equal(missing.statusCode, 404);
+    assert.equal(hidden.body.replaceAll('blog', 'X'), missing.body.replaceAll('nosuchapp', 'X'));
+    for (const path of ['', '/releases', '/domains']) {
+      const a = await web.inject({ url: `/api/v1/apps/blog${path}`, headers: alice });
+      const b = await web.inject({ url: `/api/v1/apps/nosuchapp${path}`, headers: alice });
+      assert.equal(a.statusCode, 404, path);
+      assert.equal(b.statusCode, 404, path);
+      assert.equal(a.json().error.code, b.json().error.code);
+    }
+    // A collaborator and an admin may look.
+    assert.equal((await web.inject({ url: '/apps/wiki', headers: alice })).statusCode, 200);
+    assert.equal((await web.inject({ url: '/apps/shop', headers: boss })).statusCode, 200);
+  });
+
+  test('processes, releases, domains, certificates and config keys, values never', async () => {
+    const r = await web.inject({ url: '/apps/shop', headers: alice });
+    assert.equal(r.statusCode, 200);
+    const body = r.body;
+    assert.match(body, /<td>web<\/td><td>2<\/td>/);
+    assert.match(body, /<td>worker<\/td><td>1<\/td>/);
+    assert.match(body, /router sends requests to 2 web instances/);
+    assert.match(body, /<td>v1<\/td><td>Deploy 3f2a1c9 &lt;script&gt;/);
+    assert.match(
+      body,
+      /shop\.example\.com<\/a><\/td><td>custom<\/td><td>acme \(Evil CA &lt;script&gt;/,
+    );
+    assert.match(body, /2031-01-01 00:00 UTC/);
+    assert.match(body, /order failed: &lt;img src=x onerror=alert\(2\)&gt;/);
+    assert.match(body, /<code>STRIPE_KEY<\/code>/);
+    assert.ok(!body.includes(SECRET), 'the config value is not in the HTML');
+    assert.ok(!body.includes('sk_live'), 'not even a part of it');
+    assert.ok(!body.includes('<script>') && !body.includes('<img'), 'nothing hostile unescaped');
+  });
+
+  test('an Engine that does not answer is said, quickly', async () => {
+    const started = performance.now();
+    const r = await web.inject({ url: '/apps/shop', headers: alice });
+    const ms = performance.now() - started;
+    assert.match(r.body, /Engine not answering \(no instance list within 150 ms\)/);
+    assert.ok(ms < 1000, `${ms} ms`);
+    const none = build({ store, log: silent, domain: 'berth.test' });
+    const page = await none.inject({ url: '/apps/shop', headers: await signIn('alice', none) });
+    assert.match(page.body, /No Docker Engine is configured/);
+    await none.close();
+  });
+
+  test('status words and the failed deploy’s error, escaped', async () => {
+    const halted = (await web.inject({ url: '/apps/halted', headers: alice })).body;
+    assert.match(halted, /<h2>halted <span class="status s-stopped">stopped<\/span>/);
+    assert.match(halted, /stopped \(ps:stop\)/);
+    const fresh = (await web.inject({ url: '/apps/fresh', headers: alice })).body;
+    assert.match(fresh, /not deployed/);
+    assert.match(fresh, /No releases yet/);
+    const broken = (await web.inject({ url: '/apps/broken', headers: alice })).body;
+    assert.match(broken, /<h2>broken <span class="status s-failed">failed<\/span>/);
+    assert.match(broken, /v2 failed: web\.1 exited: &lt;script&gt;/);
+    assert.ok(!broken.includes('<script>'));
+    // Newest first.
+    assert.ok(broken.indexOf('<td>v2</td>') < broken.indexOf('<td>v1</td>'));
+  });
+
+  test('GET /api/v1/apps/:app/releases and /domains, as the SSH commands answer', async () => {
+    const releases = await web.inject({ url: '/api/v1/apps/broken/releases', headers: alice });
+    assert.equal(releases.statusCode, 200);
+    const list = releases.json().releases as { version: number; status: string; error: string }[];
+    assert.deepEqual(
+      list.map((x) => [x.version, x.status]),
+      [
+        [2, 'failed'],
+        [1, 'succeeded'],
+      ],
+    );
+    assert.match(list[0]?.error ?? '', /web\.1 exited/);
+    const shopReleases = await web.inject({ url: '/api/v1/apps/shop/releases', headers: alice });
+    assert.ok(!shopReleases.body.includes(SECRET), 'no config snapshot in the API');
+    const domains = await web.inject({ url: '/api/v1/apps/shop/domains', headers: alice });
+    assert.equal(domains.statusCode, 200);
+    const d = domains.json() as {
+      domains: { domain: string; kind: string; certificate: { source: string } | null }[];
+      https: unknown;
+    };
+    assert.deepEqual(
+      d.domains.map((x) => [x.domain, x.kind, x.certificate?.source ?? null]),
+      [
+        ['shop.berth.test', 'default', null],
+        ['shop.example.com', 'custom', 'acme'],
+      ],
+    );
+    assert.ok(d.https);
+    const one = await web.inject({ url: '/api/v1/apps/broken', headers: alice });
+    assert.equal(one.json().app.status, 'failed');
+    assert.equal(one.json().app.lastFailed, 2);
+    assert.equal(one.json().app.release.version, 1);
+  });
+});
+
+describe('speed', () => {
+  test('the apps page with 200 apps, server time', async (t) => {
+    const p = testPrefix();
+    const r = await redisClient(p);
+    const s = new Store(r, p);
+    await s.checkSchema();
+    await s.users.create('busy', 'user');
+    const statuses = ['succeeded', 'succeeded', 'failed', 'pending'] as const;
+    for (let i = 0; i < 200; i += 20) {
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, j) => {
+          const n = i + j;
+          const name = `app-${String(n).padStart(3, '0')}`;
+          await s.apps.create({ name, owner: 'busy' });
+          await s.config.set(name, { DATABASE_URL: `postgres://u:p@db/${n}`, SECRET: SECRET });
+          // Three releases each: the page must look past the newest for the current one.
+          for (let v = 1; v <= 3; v++) {
+            await s.releases.create(name, {
+              image: `berth/${name}:${v}`,
+              description: `Deploy ${v} <b>${n}</b>`,
+              by: 'busy',
+              status: v < 3 ? 'succeeded' : (statuses[n % 4] as (typeof statuses)[number]),
+              formation: { web: 1 + (n % 3), worker: n % 2 },
+            });
+          }
+          await setRoutes(r, p, name, 2, [`10.0.${n % 250}.1:5000`]);
+          if (n % 5 === 0) await s.domains.add(name, `${name}.example.org`);
+        }),
+      );
+    }
+    const app = build({ store: s, log: silent, domain: 'berth.test' });
+    // Server time: fastify's own clock from the request's arrival to the reply sent.
+    const times: number[] = [];
+    app.addHook('onResponse', async (req, reply) => {
+      if (req.url === '/') times.push(reply.elapsedTime);
+    });
+    const headers = await signIn('busy', app, s);
+    const rounds = 15;
+    let body = '';
+    for (let i = 0; i < rounds; i++) {
+      const res = await app.inject({ url: '/', headers });
+      assert.equal(res.statusCode, 200);
+      body = res.body;
+    }
+    await app.close();
+    assert.match(body, /200 apps/);
+    assert.ok(!body.includes('<b>'));
+    assert.ok(!body.includes(SECRET));
+    // The first request warms up (Lua script load, JIT); the median is the figure.
+    const sorted = [...times].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+    t.diagnostic(
+      `apps page, 200 apps (3 releases each): server time median ${median.toFixed(1)} ms, min ${sorted[0]?.toFixed(1)} ms, max ${sorted.at(-1)?.toFixed(1)} ms over ${rounds} requests; HTML ${Math.round(body.length / 1024)} KB`,
+    );
+    assert.ok(median < 100, `median ${median} ms`);
+  });
+});
