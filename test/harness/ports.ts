@@ -1,17 +1,28 @@
 import net from 'node:net';
 
-/** A TCP port that was free a moment ago on loopback (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Ports are handed out below Linux's ephemeral range (32768–60999 by
+// default), from which the kernel also picks the local ports of outgoing
+// connections: a port found free there can be taken by some test's client
+// connection before the service that was given it binds it (an EADDRINUSE
+// under the full suite's load). Random within the range, so that test files
+// running at once rarely pick the same one.
+const LOW = 20_000;
+const HIGH = 32_000;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A TCP port that was free a moment ago on loopback, outside the ephemeral range. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${LOW} and ${HIGH} after 100 tries`);
 }
