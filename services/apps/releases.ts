@@ -7,7 +7,7 @@ import * as validate from '../core/validate.ts';
 import { type ReleaseChange, releaseChange } from '../deployer/release-change.ts';
 import { RELEASE_PHASE } from '../deployer/rollout.ts';
 
-type Run = Pick<
+export type ReleaseRun = Pick<
   ReleaseChange,
   'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive'
 >;
@@ -21,23 +21,34 @@ export function releaseVersion(text: string): number {
   return Number(m[1]);
 }
 
-/** releases:rollback APP [vN]: vN's image, processes and config as a new release (default: the one before the current). */
-export async function rollback(run: Run, app: App, target?: number): Promise<Release> {
-  const { store } = run;
-  let to: Release | undefined;
+/**
+ * The release a rollback to `target` takes its image, processes and config
+ * from; without a target, the newest succeeded release before the current one.
+ * The web's confirmation page shows it before anything changes.
+ */
+export async function rollbackTarget(
+  store: ReleaseRun['store'],
+  app: string,
+  target?: number,
+): Promise<Release> {
   if (target !== undefined) {
-    to = await store.releases.get(app.name, target);
-    if (!to)
-      throw new BerthError('BERTH_E_RELEASE_NOT_FOUND', { app: app.name, version: `v${target}` });
-    if (!to.image) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app: app.name });
-  } else {
-    const current = await store.releases.current(app.name);
-    const older = (await store.releases.list(app.name)).filter(
-      (r) => r.status === 'succeeded' && r.image && current && r.version < current.version,
-    );
-    to = older[0];
-    if (!to) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app: app.name });
+    const to = await store.releases.get(app, target);
+    if (!to) throw new BerthError('BERTH_E_RELEASE_NOT_FOUND', { app, version: `v${target}` });
+    if (!to.image) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app });
+    return to;
   }
+  const current = await store.releases.current(app);
+  const older = (await store.releases.list(app)).filter(
+    (r) => r.status === 'succeeded' && r.image && current && r.version < current.version,
+  );
+  const to = older[0];
+  if (!to) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app });
+  return to;
+}
+
+/** releases:rollback APP [vN]: vN's image, processes and config as a new release (default: the one before the current). */
+export async function rollback(run: ReleaseRun, app: App, target?: number): Promise<Release> {
+  const to = await rollbackTarget(run.store, app.name, target);
   return releaseChange({
     ...run,
     app: app.name,
@@ -63,7 +74,7 @@ export function parseScale(args: readonly string[]): Formation {
 }
 
 /** ps:scale APP TYPE=N...: the current formation with these counts, as a new release. */
-export async function scale(run: Run, app: App, counts: Formation): Promise<Release> {
+export async function scale(run: ReleaseRun, app: App, counts: Formation): Promise<Release> {
   const current = await run.store.releases.current(app.name);
   if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
   for (const type of Object.keys(counts)) {
@@ -86,7 +97,7 @@ export async function scale(run: Run, app: App, counts: Formation): Promise<Rele
 
 /** After config:set/unset: the app's config as a new release, when it runs one. */
 export async function releaseConfig(
-  run: Run,
+  run: ReleaseRun,
   app: App,
   description: string,
 ): Promise<Release | undefined> {

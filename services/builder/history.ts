@@ -40,6 +40,8 @@ const LAST_LINE_BYTES = 64 * 1024;
 
 type End = { status: 'succeeded' | 'failed'; error?: string; image?: string };
 
+export type { End as BuildEnd };
+
 async function streamEnd(redis: Redis, prefix: string, id: string): Promise<End | undefined> {
   const last = (await redis.xrevrange(buildLogKey(prefix, id), '+', '-', 'COUNT', 1))[0];
   const entry = last ? parseLogEntry(last[1]) : undefined;
@@ -172,4 +174,54 @@ export async function latestBuild(
   options: HistoryOptions = {},
 ): Promise<BuildInfo | undefined> {
   return (await listBuilds(redis, prefix, queue, app, { ...options, limit: 1 }))[0];
+}
+
+/** A build's log as it stands: its lines (printable()) and, once it has ended, the result. */
+export interface BuildLogSoFar {
+  lines: string[];
+  end?: End;
+  /** Where the lines came from: the live stream, the durable file, or nowhere any more. */
+  from: 'stream' | 'file' | 'gone';
+}
+
+/**
+ * The lines written so far (the stream's, or the durable file's once the
+ * stream has expired), for a page that shows a build as it was at load and
+ * then follows it live from line `lines.length`.
+ */
+export async function buildLogSoFar(
+  redis: Redis,
+  prefix: string,
+  app: string,
+  id: string,
+  options: HistoryOptions = {},
+): Promise<BuildLogSoFar> {
+  const entries = await redis.xrange(buildLogKey(prefix, id), '-', '+');
+  if (entries.length > 0) {
+    const lines: string[] = [];
+    let end: End | undefined;
+    for (const [, fields] of entries) {
+      const entry = parseLogEntry(fields);
+      if (entry?.type === 'line') lines.push(printable(entry.text));
+      else if (entry?.type === 'end') {
+        end = {
+          status: entry.status,
+          ...(entry.error === undefined ? {} : { error: printable(entry.error) }),
+          ...(entry.image === undefined ? {} : { image: printable(entry.image) }),
+        };
+      }
+    }
+    return { lines, from: 'stream', ...(end ? { end } : {}) };
+  }
+  if (options.buildLogs) {
+    try {
+      const text = await readFile(buildLogFile(options.buildLogs, app, id), 'utf8');
+      const lines = text.replace(/\n$/, '').split('\n').map(printable);
+      const end = await fileEnd(options.buildLogs, app, id);
+      // The file's last line is the result line the worker closed it with.
+      if (end) lines.pop();
+      return { lines, from: 'file', ...(end ? { end } : {}) };
+    } catch {}
+  }
+  return { lines: [], from: 'gone' };
 }

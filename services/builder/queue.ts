@@ -343,6 +343,8 @@ export interface FollowOptions {
   blockMs?: number;
   /** How long a finished job may stay without an `end` entry (ms); default 3000. */
   stallMs?: number;
+  /** CLIENT SETNAME of the follower's own connection, so an operator (and a test) can see it. */
+  connectionName?: string;
 }
 
 /**
@@ -363,7 +365,9 @@ export async function followBuild(
   const blockMs = options.blockMs ?? 1000;
   const stallMs = options.stallMs ?? 3000;
   signal.throwIfAborted();
-  const reader = redis.duplicate();
+  const reader = redis.duplicate(
+    options.connectionName === undefined ? {} : { connectionName: options.connectionName },
+  );
   reader.on('error', () => {}); // Commands report their own errors.
   const stop = () => reader.disconnect();
   signal.addEventListener('abort', stop, { once: true });

@@ -4,11 +4,13 @@
 // HTML: only the key names (revealing them is later work).
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
-import { authorizeApp } from '../apps/access.ts';
+import { authorizeApp, mayAccess } from '../apps/access.ts';
 import { configOf } from '../apps/config.ts';
 import { domainsReport } from '../apps/domains.ts';
 import { appOverview } from '../apps/overview.ts';
-import type { Store } from '../core/store/index.ts';
+import { type BuildInfo, type HistoryOptions, listBuilds } from '../builder/history.ts';
+import type { BuildQueue } from '../builder/queue.ts';
+import type { Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
 import type { Instance } from '../deployer/scheduler.ts';
@@ -20,6 +22,8 @@ import { signOutForm } from './sign-in-routes.ts';
 
 /** Releases the page lists, newest first. */
 export const PAGE_RELEASES = 20;
+/** Builds the page links, newest first. */
+export const PAGE_BUILDS = 5;
 /** How long the page waits for the Docker Engine's instance list. */
 export const ENGINE_TIMEOUT_MS = 1000;
 
@@ -75,27 +79,66 @@ function instancesTable(r: InstancesResult): Safe {
   )}</tbody></table>`;
 }
 
+/** The newest builds as links to their log pages. */
+function buildsTable(app: string, builds: BuildInfo[]): Safe {
+  if (builds.length === 0) return html`<p>No builds yet.</p>`;
+  return html`<table><thead><tr><th>build</th><th>commit</th><th>by</th><th>when</th><th>status</th></tr></thead><tbody>${builds.map(
+    (b) =>
+      html`<tr><td><a href="/apps/${app}/builds/${b.id}">${b.id}</a></td><td>${b.rev?.slice(0, 7) ?? '—'}</td><td>${b.pusher ?? '—'}</td><td>${time(b.requestedAt)}</td><td>${statusWord(b.status)}${b.error ? html`<br><small>${b.error}</small>` : ''}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** What the page says after a rollback from it (?rolledBack=N, set by the POST's redirect). */
+async function rollbackOutcome(store: Store, app: string, value: unknown): Promise<Safe> {
+  if (typeof value !== 'string' || !/^[1-9][0-9]{0,8}$/.test(value)) return html``;
+  const r = await store.releases.get(app, Number(value));
+  if (!r) return html``;
+  return html`<p class="note" id="outcome">${r.description}: v${r.version} ${r.status === 'succeeded' ? 'is live' : r.status}${r.error ? html` (${r.error})` : ''}.</p>`;
+}
+
+/** A "Roll back to vN" link (to the confirmation page) for a release one may go back to. */
+function rollbackControl(app: string, r: Release, current: number | undefined): Safe | string {
+  if (r.status !== 'succeeded' || !r.image || current === undefined || r.version === current)
+    return '';
+  return html`<a href="/apps/${app}/rollback?to=${r.version}">Roll back to v${r.version}</a>`;
+}
+
 export function appPageRoutes(
   app: FastifyInstance,
-  o: { store: Store; domain: string; engine?: EngineClient; engineTimeoutMs?: number },
+  o: {
+    store: Store;
+    domain: string;
+    engine?: EngineClient;
+    engineTimeoutMs?: number;
+    builds?: { queue: BuildQueue; history: HistoryOptions };
+  },
 ) {
-  app.get<{ Params: { app: string } }>(
+  app.get<{ Params: { app: string }; Querystring: { rolledBack?: string } }>(
     '/apps/:app',
     { config: { auth: 'page' } },
     async (req, reply) => {
       const name = validate.appName(req.params.app);
       const found = await authorizeApp(o.store, actorOf(req), name, 'read');
-      const [overview, releases, domains, config, instances] = await Promise.all([
+      const canRollBack = mayAccess(actorOf(req), found, 'push');
+      const [overview, releases, domains, config, instances, builds, outcome] = await Promise.all([
         appOverview(o.store, found, o.domain),
         o.store.releases.list(name, { limit: PAGE_RELEASES }),
         domainsReport(o.store, found, { base: o.domain }),
         configOf(o.store, found),
         instancesWithin(o.engine, name, o.engineTimeoutMs),
+        o.builds
+          ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
+              ...o.builds.history,
+              limit: PAGE_BUILDS,
+            })
+          : [],
+        rollbackOutcome(o.store, name, req.query.rolledBack),
       ]);
       const keys = Object.keys(config).sort();
       const types = Object.keys(overview.formation).sort();
       const body = html`${signedInHeader(req, signOutForm)}
 <h2>${name} ${statusWord(overview.status)}</h2>
+${outcome}
 <p>Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
 Current release ${overview.current ? `v${overview.current.version}` : '—'}; last deploy ${lastDeploy(overview)}</p>
 ${overview.latest?.status === 'failed' && overview.latest.error ? html`<p class="note">v${overview.latest.version} failed: ${overview.latest.error}</p>` : ''}
@@ -113,11 +156,13 @@ ${instancesTable(instances)}
 ${
   releases.length === 0
     ? html`<p>No releases yet.</p>`
-    : html`<table><thead><tr><th>release</th><th>what changed</th><th>by</th><th>when</th><th>status</th></tr></thead><tbody>${releases.map(
+    : html`<table><thead><tr><th>release</th><th>what changed</th><th>by</th><th>when</th><th>status</th>${canRollBack ? html`<th></th>` : ''}</tr></thead><tbody>${releases.map(
         (r) =>
-          html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td></tr>`,
+          html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td>${canRollBack ? html`<td>${rollbackControl(name, r, overview.current?.version)}</td>` : ''}</tr>`,
       )}</tbody></table>${releases.length === PAGE_RELEASES ? html`<p><small>The newest ${PAGE_RELEASES}; <code>releases</code> over SSH lists more.</small></p>` : ''}`
 }
+<h3>Builds</h3>
+${buildsTable(name, builds)}
 <h3>Domains</h3>
 <table><thead><tr><th>domain</th><th>kind</th><th>certificate</th><th>expires</th><th>last error</th></tr></thead><tbody>${domains.map(
         (d) =>

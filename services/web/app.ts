@@ -4,6 +4,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { createBuildQueue } from '../builder/queue.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
@@ -11,7 +12,9 @@ import { apiRoutes } from './api.ts';
 import { appPageRoutes, type EngineClient } from './app-page.ts';
 import { appsPageRoutes } from './apps-page.ts';
 import { installAuth } from './auth.ts';
+import { buildPageRoutes } from './build-page.ts';
 import { installErrors } from './errors.ts';
+import { type RollbackOptions, rollbackRoutes } from './rollback-routes.ts';
 import { signInRoutes } from './sign-in-routes.ts';
 
 export interface WebOptions {
@@ -29,6 +32,10 @@ export interface WebOptions {
    */
   engine?: EngineClient;
   engineTimeoutMs?: number;
+  /** `<data dir>/build-logs`, for builds whose log stream has expired. */
+  buildLogs?: string;
+  /** What a rollback rolls out with: BERTH_DRAIN_TIMEOUT, the log archive, test tuning. */
+  releases?: Omit<RollbackOptions, 'store' | 'engine'>;
 }
 
 export function build(o: WebOptions): FastifyInstance {
@@ -58,8 +65,19 @@ export function build(o: WebOptions): FastifyInstance {
       .send({ status: ok ? 'ok' : 'unavailable', version: VERSION, redis });
   });
 
+  // The build queue on the store's connection (it leaves the connection open on close).
+  const queue = createBuildQueue(o.store.redis, o.store.keys.prefix);
+  app.addHook('onClose', () => queue.close());
+  const history = o.buildLogs ? { buildLogs: o.buildLogs } : {};
+
   appsPageRoutes(app, o);
-  appPageRoutes(app, o);
+  appPageRoutes(app, { ...o, builds: { queue, history } });
+  buildPageRoutes(app, { store: o.store, queue, history });
+  rollbackRoutes(app, {
+    store: o.store,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...o.releases,
+  });
   signInRoutes(app, o);
   apiRoutes(app, {
     store: o.store,

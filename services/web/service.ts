@@ -3,8 +3,10 @@
 import http from 'node:http';
 import type Docker from 'dockerode';
 import { createDockerClient } from '../core/docker.ts';
+import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
+import { logArchiveOf } from '../deployer/app-logs.ts';
 import { build } from './app.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 
@@ -26,6 +28,11 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     domain: config.domain,
     sshPort: config.sshPort,
     engine: engineClient,
+    buildLogs: dataPaths(config.dataDir).buildLogs,
+    releases: {
+      drainMs: config.drainTimeoutMs,
+      logArchive: logArchiveOf(dataPaths(config.dataDir)),
+    },
   });
   // Loopback only: the router publishes the page at the bare domain (issue 7).
   await app.listen({ host: '127.0.0.1', port: config.webPort });

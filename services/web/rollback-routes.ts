@@ -1,0 +1,132 @@
+// Rolling back from the app page and the API (issue 7), through the same
+// service function as `releases:rollback` over SSH (services/apps/releases.ts)
+// with the same right (push) and the same run: the Engine, the operator's drain
+// timeout and log archive. The page asks first: GET /apps/:app/rollback?to=N
+// says what will happen; its form POSTs with the session's CSRF token (the
+// auth hook refuses a cookie request without it, 403, before anything runs).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { authorizeApp } from '../apps/access.ts';
+import { type ReleaseRun, releaseVersion, rollback, rollbackTarget } from '../apps/releases.ts';
+import { BerthError } from '../core/errors.ts';
+import type { Release, Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { releaseSummary } from './api.ts';
+import type { EngineClient } from './app-page.ts';
+import { actorOf } from './auth.ts';
+import { html } from './html.ts';
+import { page, signedInHeader, time } from './layout.ts';
+import { signOutForm } from './sign-in-routes.ts';
+
+/** How long a rollback from the web may take before it is given up (the rollout's own checks are shorter). */
+export const ROLLBACK_TIMEOUT_MS = 5 * 60_000;
+
+export interface RollbackOptions {
+  store: Store;
+  engine?: EngineClient;
+  /** BERTH_DRAIN_TIMEOUT: how long old instances keep serving after the switch. */
+  drainMs?: number;
+  /** Where removed containers' last lines are kept (logArchiveOf). */
+  logArchive?: string;
+  /** Tests: shorter stops and checks. */
+  tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string };
+}
+
+/** The optional target version, from a form field, a query or JSON; undefined when absent. */
+export function targetVersion(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    throw new BerthError('BERTH_E_USAGE', { reason: '"to" takes a release such as 12 or v12' });
+  }
+  return releaseVersion(String(value));
+}
+
+export function rollbackRoutes(app: FastifyInstance, o: RollbackOptions) {
+  const { store } = o;
+
+  /** What `releases:rollback` is handed by the CLI (cli/release-run.ts), for the web. */
+  async function runFor(req: FastifyRequest, lines: string[]): Promise<ReleaseRun> {
+    if (!o.engine) {
+      throw new BerthError('BERTH_E_USAGE', {
+        reason: 'the web app has no Docker Engine configured; roll back over SSH',
+      });
+    }
+    return {
+      store,
+      docker: await o.engine(),
+      actor: actorOf(req),
+      log: { heading: (t) => lines.push(t), detail: (t) => lines.push(`  ${t}`) },
+      // Not the request's: a browser that navigates away must not stop a rollout halfway.
+      signal: AbortSignal.timeout(ROLLBACK_TIMEOUT_MS),
+      tuning: { ...o.tuning, ...(o.drainMs === undefined ? {} : { drainMs: o.drainMs }) },
+      ...(o.logArchive ? { logArchive: o.logArchive } : {}),
+    };
+  }
+
+  /** The app when the actor may roll it back; the same 404 as a missing app otherwise. */
+  async function pushable(req: FastifyRequest, appName: string) {
+    const name = validate.appName(appName);
+    try {
+      return await authorizeApp(store, actorOf(req), name, 'push');
+    } catch (e) {
+      if (e instanceof BerthError && e.code === 'BERTH_E_FORBIDDEN')
+        throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
+      throw e;
+    }
+  }
+
+  app.get<{ Params: { app: string }; Querystring: { to?: string } }>(
+    '/apps/:app/rollback',
+    { config: { auth: 'page' } },
+    async (req, reply) => {
+      const found = await pushable(req, req.params.app);
+      const to = await rollbackTarget(store, found.name, targetVersion(req.query.to));
+      const current = await store.releases.current(found.name);
+      const csrf = req.auth?.via === 'session' ? req.auth.session.csrf : '';
+      const keys = Object.keys(to.config).sort();
+      const body = html`${signedInHeader(req, signOutForm)}
+<h2>Roll back <a href="/apps/${found.name}">${found.name}</a> to v${to.version}?</h2>
+<p>This makes a new release with v${to.version}'s image, processes and config, at the current scale, and rolls it out: new instances start, the router switches to them once they are ready, the old ones are stopped.</p>
+<table><tbody>
+<tr><th>now</th><td>${current ? html`v${current.version}: ${current.description} (${current.image ?? '—'})` : '—'}</td></tr>
+<tr><th>back to</th><td>v${to.version}: ${to.description}, by ${to.by}, ${time(to.createdAt)}</td></tr>
+<tr><th>image</th><td><code>${to.image ?? '—'}</code></td></tr>
+<tr><th>config</th><td>${keys.length === 0 ? 'no config vars' : keys.join(', ')} (the app's config goes back to v${to.version}'s)</td></tr>
+</tbody></table>
+<form method="post" action="/apps/${found.name}/rollback"><input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="to" value="${to.version}"><button type="submit">Roll back to v${to.version}</button> <a href="/apps/${found.name}">Cancel</a></form>`;
+      return reply
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(page(`Roll back ${found.name} · Berth`, body));
+    },
+  );
+
+  // The auth hook has checked the CSRF token by now (a cookie request without it is a 403).
+  app.post<{ Params: { app: string }; Body: Record<string, unknown> | undefined }>(
+    '/apps/:app/rollback',
+    { config: { auth: 'page' } },
+    async (req, reply) => {
+      const found = await pushable(req, req.params.app);
+      const target = targetVersion(req.body?.to);
+      const lines: string[] = [];
+      const release = await rollback(await runFor(req, lines), found, target);
+      return reply.redirect(`/apps/${found.name}?rolledBack=${release.version}`, 303);
+    },
+  );
+
+  app.post<{ Params: { app: string }; Body: Record<string, unknown> | undefined }>(
+    '/api/v1/apps/:app/rollback',
+    async (req) => {
+      const found = await pushable(req, req.params.app);
+      const body = req.body;
+      if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body)))
+        throw new BerthError('BERTH_E_USAGE', { reason: 'the body is a JSON object: {"to": 12}' });
+      const lines: string[] = [];
+      const release: Release = await rollback(
+        await runFor(req, lines),
+        found,
+        targetVersion(body?.to),
+      );
+      return { app: found.name, release: releaseSummary(release), log: lines };
+    },
+  );
+}
