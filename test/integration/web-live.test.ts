@@ -1,0 +1,445 @@
+// Rollback from the app page and the API, and a build's log live by
+// Server-Sent Events (issue 7), against a real Redis, the real Docker Engine
+// (the test stack image serving a different text per release) and a real
+// HTTP server on port 0 read by a real HTTP client. The app's containers are
+// removed by its label at the end.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type Docker from 'dockerode';
+import { issueToken } from '../../services/accounts/api-tokens.ts';
+import { createLoginLink } from '../../services/accounts/sign-in.ts';
+import { BuildLog, buildLogFile } from '../../services/builder/build-log.ts';
+import { createBuildQueue, enqueueBuild, finishBuild } from '../../services/builder/queue.ts';
+import { type Actor, ROOT } from '../../services/core/actor.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { deployImage } from '../../services/deployer/deploy.ts';
+import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { getRoutes } from '../../services/deployer/routes.ts';
+import { build } from '../../services/web/app.ts';
+import { followerName } from '../../services/web/build-page.ts';
+import { userActor } from '../harness/commands.ts';
+import {
+  ensureTestStackImage,
+  removeAppFromEngine,
+  testDocker,
+  testStackImage,
+} from '../harness/docker.ts';
+import { redisClient, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+await store.checkSchema();
+const app = `wl${randomBytes(3).toString('hex')}`;
+const HOSTILE = '<script>alert(1)</script>';
+let docker: Docker;
+let web: ReturnType<typeof build>;
+let base: string;
+let buildLogs: string;
+
+before(async () => {
+  docker = (await testDocker()).docker;
+  await ensureTestStackImage(docker, await tempDir('berth-stack'));
+  buildLogs = await tempDir('berth-build-logs');
+  web = build({
+    store,
+    log: createLogger('web', { level: 'silent' }),
+    domain: 'berth.test',
+    engine: async () => docker,
+    buildLogs,
+    releases: { drainMs: 0 },
+  });
+  base = await web.listen({ host: '127.0.0.1', port: 0 });
+  await store.users.create('alice', 'user');
+  await store.users.create('mallory', 'user');
+  await store.apps.create({ name: app, owner: 'alice' });
+});
+after(async () => {
+  await web.close();
+  await removeAppFromEngine(docker, app);
+});
+
+/** A session cookie and its CSRF token (read from a page's sign-out form). */
+async function signIn(user: string): Promise<{ cookie: string; csrf: string }> {
+  const link = await createLoginLink(
+    store,
+    { webPort: 8080, domain: 'berth.test' },
+    ROOT as Actor,
+    {
+      user,
+    },
+  );
+  const r = await web.inject({ url: new URL(link.url).pathname });
+  assert.equal(r.statusCode, 303, r.body);
+  const cookie = String(r.headers['set-cookie']).split(';')[0] ?? '';
+  const home = await web.inject({ url: '/', headers: { cookie } });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(home.body)?.[1];
+  assert.ok(csrf, 'the page carries the CSRF token');
+  return { cookie, csrf };
+}
+
+/** A web process serving "<text>". */
+const serve = (text: string) =>
+  `export PYTHONUNBUFFERED=1; mkdir -p /tmp/s && echo "${text}" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
+
+/** "v2 two": the routed release and what its instances serve. */
+async function served(): Promise<string> {
+  const entry = await getRoutes(redis, prefix, app);
+  const texts = new Set<string>();
+  for (const backend of entry?.backends ?? []) {
+    const res = await fetch(`http://${backend}/`, { signal: AbortSignal.timeout(5000) });
+    texts.add((await res.text()).trim());
+  }
+  return `v${entry?.release} ${[...texts].join('|')}`;
+}
+
+describe('rollback', () => {
+  test('from the page with the CSRF token, not without it, not by another user; and by the API', async (t) => {
+    const d = {
+      store,
+      scheduler: new DockerLocal(docker),
+      log: { heading: () => {}, detail: () => {} },
+      signal: AbortSignal.timeout(60_000),
+      drainMs: 0,
+    };
+    for (const text of ['one', 'two']) {
+      await deployImage(d, {
+        app,
+        image: testStackImage(),
+        processes: { web: serve(text) },
+        by: 'alice',
+        description: `Deploy ${text}`,
+      });
+    }
+    assert.equal(await served(), 'v2 two');
+    const alice = await signIn('alice');
+    const mallory = await signIn('mallory');
+
+    const appPage = await web.inject({ url: `/apps/${app}`, headers: { cookie: alice.cookie } });
+    assert.match(
+      appPage.body,
+      new RegExp(`<a href="/apps/${app}/rollback\\?to=1">Roll back to v1</a>`),
+    );
+    assert.doesNotMatch(appPage.body, /Roll back to v2/, 'not to the current release');
+
+    const confirm = await web.inject({
+      url: `/apps/${app}/rollback?to=1`,
+      headers: { cookie: alice.cookie },
+    });
+    assert.equal(confirm.statusCode, 200);
+    assert.match(confirm.body, /Roll back .* to v1\?/);
+    assert.match(confirm.body, /v1: Deploy one/);
+    assert.ok(confirm.body.includes(`name="_csrf" value="${alice.csrf}"`));
+    assert.match(confirm.body, /<input type="hidden" name="to" value="1">/);
+    // Hostile and malformed versions are refused before anything is looked up.
+    for (const to of ['0', 'v1;rm', HOSTILE, '99999999999']) {
+      const r = await web.inject({
+        url: `/apps/${app}/rollback?to=${encodeURIComponent(to)}`,
+        headers: { cookie: alice.cookie },
+      });
+      assert.equal(r.statusCode, 400, to);
+      assert.ok(!r.body.includes('<script>alert'), 'escaped');
+    }
+    assert.equal(
+      (await web.inject({ url: `/apps/${app}/rollback?to=7`, headers: { cookie: alice.cookie } }))
+        .statusCode,
+      404,
+    );
+
+    // Without the CSRF token (a cross-site form): 403, nothing changed.
+    const forged = await web.inject({
+      method: 'POST',
+      url: `/apps/${app}/rollback`,
+      headers: { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ to: '1' }).toString(),
+    });
+    assert.equal(forged.statusCode, 403);
+    assert.match(forged.body, /no valid CSRF token/);
+    assert.equal((await store.releases.list(app)).length, 2);
+    assert.equal(await served(), 'v2 two');
+
+    // Someone who may not see the app: the same 404 as a missing app, page and POST alike.
+    const missing = await web.inject({
+      url: '/apps/nosuchapp/rollback?to=1',
+      headers: { cookie: mallory.cookie },
+    });
+    for (const r of [
+      await web.inject({ url: `/apps/${app}/rollback?to=1`, headers: { cookie: mallory.cookie } }),
+      await web.inject({
+        method: 'POST',
+        url: `/apps/${app}/rollback`,
+        headers: { cookie: mallory.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ to: '1', _csrf: mallory.csrf }).toString(),
+      }),
+    ]) {
+      assert.equal(r.statusCode, 404);
+      assert.equal(r.body.replaceAll(app, 'X'), missing.body.replaceAll('nosuchapp', 'X'));
+    }
+    assert.equal((await store.releases.list(app)).length, 2);
+
+    // With the token: a new release with v1's image and processes, live.
+    const started = performance.now();
+    const done = await web.inject({
+      method: 'POST',
+      url: `/apps/${app}/rollback`,
+      headers: { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ to: '1', _csrf: alice.csrf }).toString(),
+    });
+    const pageMs = performance.now() - started;
+    assert.equal(done.statusCode, 303, done.body);
+    assert.equal(done.headers.location, `/apps/${app}?rolledBack=3`);
+    assert.equal(await served(), 'v3 one');
+    const v3 = await store.releases.get(app, 3);
+    const v1 = await store.releases.get(app, 1);
+    assert.equal(v3?.description, 'Rollback to v1');
+    assert.equal(v3?.by, 'alice');
+    assert.equal(v3?.image, v1?.image);
+    assert.deepEqual(v3?.processes, v1?.processes);
+    const after3 = await web.inject({
+      url: String(done.headers.location),
+      headers: { cookie: alice.cookie },
+    });
+    assert.match(after3.body, /<p class="note" id="outcome">Rollback to v1: v3 is live\.<\/p>/);
+
+    // The API, with a bearer token: no CSRF token needed; the new release as JSON.
+    const { secret } = await issueToken(store, userActor('alice', 'user'));
+    const { secret: mallorySecret } = await issueToken(store, userActor('mallory', 'user'));
+    const denied = await web.inject({
+      method: 'POST',
+      url: `/api/v1/apps/${app}/rollback`,
+      headers: { authorization: `Bearer ${mallorySecret}` },
+      payload: { to: 2 },
+    });
+    assert.equal(denied.statusCode, 404);
+    assert.equal(denied.json().error.code, 'BERTH_E_APP_NOT_FOUND');
+    const bad = await web.inject({
+      method: 'POST',
+      url: `/api/v1/apps/${app}/rollback`,
+      headers: { authorization: `Bearer ${secret}` },
+      payload: { to: 'v2; reboot' },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().error.code, 'BERTH_E_USAGE');
+    const apiStarted = performance.now();
+    const api = await web.inject({
+      method: 'POST',
+      url: `/api/v1/apps/${app}/rollback`,
+      headers: { authorization: `Bearer ${secret}` },
+      payload: { to: 2 },
+    });
+    const apiMs = performance.now() - apiStarted;
+    assert.equal(api.statusCode, 200, api.body);
+    const body = api.json();
+    assert.equal(body.release.version, 4);
+    assert.equal(body.release.description, 'Rollback to v2');
+    assert.equal(body.release.status, 'succeeded');
+    assert.equal(await served(), 'v4 two');
+    // No "to": the release before the current one, as releases:rollback does (v3).
+    const plain = await web.inject({
+      method: 'POST',
+      url: `/api/v1/apps/${app}/rollback`,
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    assert.equal(plain.statusCode, 200, plain.body);
+    assert.equal(plain.json().release.description, 'Rollback to v3');
+    assert.equal(await served(), 'v5 one');
+    t.diagnostic(
+      `rollback from the page ${pageMs.toFixed(0)} ms, by the API ${apiMs.toFixed(0)} ms (drain 0)`,
+    );
+  });
+});
+
+/** An SSE reader over a real HTTP connection: each event as it arrives. */
+async function openStream(url: string, cookie: string, signal: AbortSignal) {
+  const res = await fetch(url, { headers: { cookie }, signal });
+  assert.equal(res.status, 200);
+  assert.match(String(res.headers.get('content-type')), /^text\/event-stream/);
+  const events: { event: string; data: string; id?: string; at: number }[] = [];
+  const waiters: (() => void)[] = [];
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let i = buffer.indexOf('\n\n'); i !== -1; i = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, i);
+          buffer = buffer.slice(i + 2);
+          const e = { event: 'message', data: '', at: performance.now() } as (typeof events)[0];
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) e.event = line.slice(7);
+            else if (line.startsWith('id: ')) e.id = line.slice(4);
+            else if (line.startsWith('data: ')) data.push(line.slice(6));
+          }
+          if (block.startsWith(':')) continue;
+          e.data = data.join('\n');
+          events.push(e);
+          for (const w of waiters.splice(0)) w();
+        }
+      }
+    } catch {}
+    for (const w of waiters.splice(0)) w();
+  })();
+  const next = async (count: number, timeoutMs = 10_000) => {
+    const until = Date.now() + timeoutMs;
+    while (events.length < count) {
+      assert.ok(Date.now() < until, `no event ${count} within ${timeoutMs} ms`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+    return events[count - 1];
+  };
+  return { events, next, done };
+}
+
+const followers = async (id: string) =>
+  ((await redis.client('LIST')) as string)
+    .split('\n')
+    .filter((l) => l.includes(`name=${followerName(id)} `)).length;
+
+describe('a build log, live', () => {
+  test('the page, then each line the builder writes arrives by SSE; the end event closes it; escaped', async (t) => {
+    const queue = createBuildQueue(redis, prefix);
+    const id = await enqueueBuild(queue, {
+      app,
+      pusher: 'alice',
+      rev: 'a'.repeat(40),
+      ref: 'refs/heads/main',
+    });
+    await queue.close();
+    const log = await BuildLog.open({
+      redis,
+      redisPrefix: prefix,
+      buildId: id,
+      file: buildLogFile(buildLogs, app, id),
+    });
+    log.heading('Building with the Dockerfile');
+    log.detail(`Step 1/2 ${HOSTILE}`);
+    await log.flush();
+    const alice = await signIn('alice');
+
+    const appPage = await web.inject({ url: `/apps/${app}`, headers: { cookie: alice.cookie } });
+    assert.ok(appPage.body.includes(`<a href="/apps/${app}/builds/${id}">${id}</a>`));
+    const page = await web.inject({
+      url: `/apps/${app}/builds/${id}`,
+      headers: { cookie: alice.cookie },
+    });
+    assert.equal(page.statusCode, 200);
+    assert.ok(page.body.includes('Step 1/2 &lt;script&gt;alert(1)&lt;/script&gt;'));
+    assert.ok(!page.body.includes(HOSTILE), 'the log line is escaped');
+    assert.match(page.body, /data-lines="2" data-ended="false"/);
+    assert.match(page.body, /new EventSource\(/);
+    assert.match(page.body, /createTextNode/, 'lines are added as text, never as HTML');
+    // Another user's view of the build, and a build of another app: 404.
+    const mallory = await signIn('mallory');
+    assert.equal(
+      (await web.inject({ url: `/apps/${app}/builds/${id}`, headers: { cookie: mallory.cookie } }))
+        .statusCode,
+      404,
+    );
+    assert.equal(
+      (
+        await web.inject({
+          url: `/apps/${app}/builds/zzzzzzzzzz`,
+          headers: { cookie: alice.cookie },
+        })
+      ).statusCode,
+      404,
+    );
+
+    const ac = new AbortController();
+    const s = await openStream(`${base}/apps/${app}/builds/${id}/stream`, alice.cookie, ac.signal);
+    assert.equal((await s.next(2))?.data, `       Step 1/2 ${HOSTILE}`, 'SSE data is text');
+    assert.equal(s.events[0]?.id, '1');
+    assert.equal(await followers(id), 1, 'one Redis connection follows the build');
+
+    // Each new line: from the builder's write to its arrival at the client.
+    const delays: number[] = [];
+    for (let i = 1; i <= 20; i += 1) {
+      const wrote = performance.now();
+      log.detail(`line ${i}`);
+      const e = await s.next(2 + i);
+      assert.equal(e?.data, `       line ${i}`);
+      delays.push((e?.at ?? 0) - wrote);
+    }
+    delays.sort((a, b) => a - b);
+    await log.close('-----> Build succeeded');
+    await finishBuild(redis, prefix, id, { status: 'succeeded', image: 'berth/x:1' });
+    const end = await s.next(23);
+    assert.equal(end?.event, 'end');
+    assert.deepEqual(JSON.parse(end?.data ?? ''), {
+      status: 'succeeded',
+      line: '-----> Build succeeded',
+    });
+    await s.done;
+    assert.equal(await followers(id), 0, 'the follower closed at the end');
+    t.diagnostic(
+      `build log line, write to SSE arrival: median ${delays[10]?.toFixed(1)} ms, max ${delays[19]?.toFixed(1)} ms (20 lines)`,
+    );
+
+    // Resuming after line 21 (Last-Event-ID / ?after=): only the rest, then the end.
+    const resumed = await openStream(
+      `${base}/apps/${app}/builds/${id}/stream?after=21`,
+      alice.cookie,
+      AbortSignal.timeout(10_000),
+    );
+    await resumed.done;
+    assert.deepEqual(
+      resumed.events.map((e) => [e.event, e.id]),
+      [
+        ['line', '22'],
+        ['end', undefined],
+      ],
+    );
+    const endedPage = await web.inject({
+      url: `/apps/${app}/builds/${id}`,
+      headers: { cookie: alice.cookie },
+    });
+    assert.match(endedPage.body, /data-ended="true"/);
+    assert.match(endedPage.body, /-----&gt; Build succeeded\n<\/pre>/);
+  });
+
+  test('a client that goes away leaves no Redis connection behind', async (t) => {
+    const queue = createBuildQueue(redis, prefix);
+    const id = await enqueueBuild(queue, {
+      app,
+      pusher: 'alice',
+      rev: 'b'.repeat(40),
+      ref: 'refs/heads/main',
+    });
+    await queue.close();
+    const log = await BuildLog.open({
+      redis,
+      redisPrefix: prefix,
+      buildId: id,
+      file: buildLogFile(buildLogs, app, id),
+    });
+    log.heading('Building');
+    await log.flush();
+    const alice = await signIn('alice');
+    const ac = new AbortController();
+    const s = await openStream(`${base}/apps/${app}/builds/${id}/stream`, alice.cookie, ac.signal);
+    await s.next(1);
+    assert.equal(await followers(id), 1);
+    const gone = performance.now();
+    ac.abort();
+    await s.done;
+    let left = 1;
+    while (left > 0 && performance.now() - gone < 5000) {
+      await new Promise((r) => setTimeout(r, 20));
+      left = await followers(id);
+    }
+    assert.equal(left, 0, 'the follower is gone');
+    t.diagnostic(
+      `follower connection closed ${(performance.now() - gone).toFixed(0)} ms after the client left`,
+    );
+    await log.close('-----> Build succeeded');
+    await finishBuild(redis, prefix, id, { status: 'succeeded' });
+  });
+});
