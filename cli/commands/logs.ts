@@ -1,12 +1,12 @@
 // logs — an app's output, across its instances and its deploys.
 import { createDockerClient } from '../../services/core/docker.ts';
-import { streamLines } from '../../services/core/docker-exec.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
 import {
   appLogs,
   archivedLines,
+  followAppLogs,
   formatLine,
   logArchiveOf,
 } from '../../services/deployer/app-logs.ts';
@@ -50,28 +50,12 @@ export const logsCommands: readonly Command[] = [
       if (options.tail !== true) return EXIT.ok;
 
       // Live: every running instance's new lines, until the client goes away.
-      const since = Math.floor(Date.now() / 1000);
-      const follows = instances
-        .filter((i) => i.state === 'running' && (type === undefined || i.type === type))
-        .map(async (i) => {
-          const stream = (await docker.getContainer(i.id).logs({
-            stdout: true,
-            stderr: true,
-            timestamps: true,
-            follow: true,
-            since,
-          })) as NodeJS.ReadableStream & { destroy(): void };
-          ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
-          // A stream the client's going away destroyed ends the follow, not the command.
-          await streamLines(docker.modem, stream, (raw) => {
-            const space = raw.indexOf(' ');
-            const line = { time: raw.slice(0, space), source: `${i.type}.${i.instance}` };
-            ctx.stdout.write(
-              `${formatLine({ ...line, release: i.release, text: raw.slice(space + 1) })}\n`,
-            );
-          }).catch(() => {});
-        });
-      await Promise.all(follows);
+      await followAppLogs(
+        docker,
+        instances,
+        { since: Math.floor(Date.now() / 1000), signal: ctx.signal, ...(type ? { type } : {}) },
+        (l) => ctx.stdout.write(`${formatLine(l)}\n`),
+      );
       return EXIT.ok;
     },
   },

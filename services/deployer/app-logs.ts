@@ -7,6 +7,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { streamLines } from '../core/docker-exec.ts';
 import type { DataPaths } from '../core/paths.ts';
 import * as validate from '../core/validate.ts';
 import type { Instance } from './scheduler.ts';
@@ -126,3 +127,45 @@ export async function appLogs(
 
 /** A line as `logs` prints it, Heroku style. */
 export const formatLine = (l: LogLine) => `${l.time} app[${l.source}]: ${l.text}`;
+
+/**
+ * `logs -t` and the web's live tail: every running instance's (of one type)
+ * new lines since `since` (Unix seconds), as they are written, until the
+ * signal aborts or every followed container stops. A replaced release's new
+ * instances are not picked up: the caller asks again.
+ */
+export async function followAppLogs(
+  docker: Docker,
+  instances: Instance[],
+  o: { since: number; type?: string; signal: AbortSignal },
+  onLine: (line: LogLine) => void,
+): Promise<void> {
+  const follows = instances
+    .filter((i) => i.state === 'running' && (o.type === undefined || i.type === o.type))
+    .map(async (i) => {
+      if (o.signal.aborted) return;
+      const stream = (await docker.getContainer(i.id).logs({
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        follow: true,
+        since: o.since,
+      })) as NodeJS.ReadableStream & { destroy(): void };
+      const stop = () => stream.destroy();
+      if (o.signal.aborted) stop();
+      o.signal.addEventListener('abort', stop, { once: true });
+      // A stream the caller's going away destroyed ends the follow, not the caller.
+      await streamLines(docker.modem, stream, (raw) => {
+        const space = raw.indexOf(' ');
+        onLine({
+          time: raw.slice(0, space),
+          source: sourceOf(i),
+          release: i.release,
+          text: raw.slice(space + 1),
+        });
+      })
+        .catch(() => {})
+        .finally(() => o.signal.removeEventListener('abort', stop));
+    });
+  await Promise.all(follows);
+}

@@ -18,6 +18,7 @@ import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { html, type Safe } from './html.ts';
 import { page, signedInHeader, statusWord, time } from './layout.ts';
+import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';
 
 /** Releases the page lists, newest first. */
@@ -161,6 +162,10 @@ ${
           html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td>${canRollBack ? html`<td>${rollbackControl(name, r, overview.current?.version)}</td>` : ''}</tr>`,
       )}</tbody></table>${releases.length === PAGE_RELEASES ? html`<p><small>The newest ${PAGE_RELEASES}; <code>releases</code> over SSH lists more.</small></p>` : ''}`
 }
+<h3>Logs</h3>
+<p><button type="button" id="tail-logs" hidden>Tail the log live</button> <small>Or over SSH: <code>logs ${name} -t</code>.</small></p>
+<pre id="runtime-log" data-stream="/apps/${name}/logs/stream"></pre>
+${LIVE_SCRIPT}
 <h3>Builds</h3>
 ${buildsTable(name, builds)}
 <h3>Domains</h3>

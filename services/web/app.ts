@@ -14,6 +14,8 @@ import { appsPageRoutes } from './apps-page.ts';
 import { installAuth } from './auth.ts';
 import { buildPageRoutes } from './build-page.ts';
 import { installErrors } from './errors.ts';
+import { liveScriptRoute } from './live-script.ts';
+import { logsStreamRoutes } from './logs-stream.ts';
 import { type RollbackOptions, rollbackRoutes } from './rollback-routes.ts';
 import { signInRoutes } from './sign-in-routes.ts';
 
@@ -70,9 +72,15 @@ export function build(o: WebOptions): FastifyInstance {
   app.addHook('onClose', () => queue.close());
   const history = o.buildLogs ? { buildLogs: o.buildLogs } : {};
 
+  liveScriptRoute(app);
   appsPageRoutes(app, o);
   appPageRoutes(app, { ...o, builds: { queue, history } });
   buildPageRoutes(app, { store: o.store, queue, history });
+  logsStreamRoutes(app, {
+    store: o.store,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.releases?.logArchive ? { logArchive: o.releases.logArchive } : {}),
+  });
   rollbackRoutes(app, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),

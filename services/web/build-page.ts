@@ -18,8 +18,9 @@ import { type BuildQueue, buildLogKey, followBuild } from '../builder/queue.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { actorOf } from './auth.ts';
-import { html, Safe } from './html.ts';
+import { html } from './html.ts';
 import { page, signedInHeader, time } from './layout.ts';
+import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';
 import { EventStream, eventStreams, resumeAfter } from './sse.ts';
 
@@ -38,28 +39,6 @@ export const followerName = (id: string) => `berth-web-build-${id}`;
 /** How a build ended, as the `end` event's data and the page's last line. */
 export const endLine = (e: BuildEnd) =>
   e.status === 'succeeded' ? '-----> Build succeeded' : ` !     ${e.error ?? 'the build failed'}`;
-
-// Appends each line as text (never as HTML), and stops the EventSource at the
-// end so the browser does not reconnect to a finished build. A reconnect after
-// a dropped connection resumes after the last line seen (Last-Event-ID).
-const SCRIPT = new Safe(`<script>
-(function () {
-  var log = document.getElementById('log');
-  var state = document.getElementById('build-state');
-  if (!log || !window.EventSource || log.dataset.ended === 'true') return;
-  var es = new EventSource(log.dataset.stream + '?after=' + log.dataset.lines);
-  es.addEventListener('line', function (e) {
-    log.appendChild(document.createTextNode(e.data + '\\n'));
-  });
-  es.addEventListener('end', function (e) {
-    var end = JSON.parse(e.data);
-    log.appendChild(document.createTextNode(end.line + '\\n'));
-    state.textContent = end.status;
-    state.className = 'status s-' + end.status;
-    es.close();
-  });
-})();
-</script>`);
 
 export function buildPageRoutes(app: FastifyInstance, o: BuildPageOptions) {
   const { store } = o;
@@ -89,7 +68,7 @@ export function buildPageRoutes(app: FastifyInstance, o: BuildPageOptions) {
 ${log.from === 'gone' ? html`<p class="note">The output of this build is no longer kept.</p>` : ''}
 <pre id="log" data-stream="/apps/${name}/builds/${build.id}/stream" data-lines="${log.lines.length}" data-ended="${done}">${text}${text ? '\n' : ''}</pre>
 ${done ? '' : html`<noscript><p>Reload the page for newer lines.</p></noscript>`}
-${SCRIPT}`;
+${LIVE_SCRIPT}`;
       return reply
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')

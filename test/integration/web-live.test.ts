@@ -50,7 +50,7 @@ before(async () => {
     domain: 'berth.test',
     engine: async () => docker,
     buildLogs,
-    releases: { drainMs: 0 },
+    releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
   });
   base = await web.listen({ host: '127.0.0.1', port: 0 });
   await store.users.create('alice', 'user');
@@ -252,6 +252,41 @@ describe('rollback', () => {
   });
 });
 
+describe('the runtime log, live', () => {
+  test("a request's access line reaches the SSE client; another user gets 404", async (t) => {
+    // The app runs the last rollback's release (python's http.server logs each request).
+    const alice = await signIn('alice');
+    const mallory = await signIn('mallory');
+    const hidden = await fetch(`${base}/apps/${app}/logs/stream`, {
+      headers: { cookie: mallory.cookie },
+    });
+    assert.equal(hidden.status, 404);
+    await hidden.body?.cancel();
+    const ac = new AbortController();
+    const s = await openStream(`${base}/apps/${app}/logs/stream?n=5`, alice.cookie, ac.signal);
+    const seen = s.events.length;
+    const entry = await getRoutes(redis, prefix, app);
+    const probe = `probe-${randomBytes(3).toString('hex')}`;
+    // The Engine's follow may start a moment after the answer: ask until a line comes.
+    const asked = performance.now();
+    let arrived: { data: string; at: number } | undefined;
+    let answeredAt = 0;
+    for (let i = 0; i < 50 && !arrived; i += 1) {
+      await (await fetch(`http://${entry?.backends[0]}/${probe}`)).text();
+      answeredAt = performance.now();
+      await new Promise((r) => setTimeout(r, 100));
+      arrived = s.events.slice(seen).find((e) => e.data.includes(`GET /${probe}`));
+    }
+    assert.ok(arrived, 'the access line arrived');
+    assert.match(arrived.data, /^\S+ app\[web\.1\]: .*"GET \/probe-[0-9a-f]+ HTTP/);
+    ac.abort();
+    await s.done;
+    t.diagnostic(
+      `runtime log: first probe to its line ${(arrived.at - asked).toFixed(0)} ms (last answer to line ${(arrived.at - answeredAt).toFixed(0)} ms)`,
+    );
+  });
+});
+
 /** An SSE reader over a real HTTP connection: each event as it arrives. */
 async function openStream(url: string, cookie: string, signal: AbortSignal) {
   const res = await fetch(url, { headers: { cookie }, signal });
@@ -334,8 +369,16 @@ describe('a build log, live', () => {
     assert.ok(page.body.includes('Step 1/2 &lt;script&gt;alert(1)&lt;/script&gt;'));
     assert.ok(!page.body.includes(HOSTILE), 'the log line is escaped');
     assert.match(page.body, /data-lines="2" data-ended="false"/);
-    assert.match(page.body, /new EventSource\(/);
-    assert.match(page.body, /createTextNode/, 'lines are added as text, never as HTML');
+    assert.ok(page.body.includes('<script src="/assets/live.js" defer></script>'));
+    assert.ok(!page.body.includes('<script>'), 'no inline script');
+    // The script is served by the web app itself, to anyone (it holds nothing secret).
+    const js = await fetch(`${base}/assets/live.js`);
+    assert.equal(js.status, 200);
+    assert.match(String(js.headers.get('content-type')), /^text\/javascript/);
+    const source = await js.text();
+    assert.match(source, /new EventSource\(/);
+    assert.match(source, /createTextNode/, 'lines are added as text, never as HTML');
+    assert.doesNotMatch(source, /innerHTML|insertAdjacentHTML|document\.write/);
     // Another user's view of the build, and a build of another app: 404.
     const mallory = await signIn('mallory');
     assert.equal(

@@ -1,0 +1,68 @@
+// The app's runtime log live, /apps/:app/logs/stream (issue 7), by
+// Server-Sent Events: the last lines (`logs -n`), then every running
+// instance's new lines as `logs -t` follows them (followAppLogs), until the
+// browser goes away (the Engine's log streams are destroyed then) or the
+// followed instances stop, when an `end` event says to ask again.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorizeApp } from '../apps/access.ts';
+import { BerthError } from '../core/errors.ts';
+import type { Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { appLogs, followAppLogs, formatLine } from '../deployer/app-logs.ts';
+import { DockerLocal } from '../deployer/docker-local.ts';
+import type { EngineClient } from './app-page.ts';
+import { actorOf } from './auth.ts';
+import { EventStream, eventStreams } from './sse.ts';
+
+/** ?n=: the lines sent before the live ones (default 100, as `logs`). */
+export function recentCount(value: unknown): number {
+  if (value === undefined) return 100;
+  const text = String(value);
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 10_000)
+    throw new BerthError('BERTH_E_USAGE', { reason: 'n= takes a number of lines from 1 to 10000' });
+  return Number(text);
+}
+
+export function logsStreamRoutes(
+  app: FastifyInstance,
+  o: { store: Store; engine?: EngineClient; logArchive?: string },
+) {
+  const streams = eventStreams(app);
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const params = req.params as { app: string };
+    const query = req.query as { n?: string; ps?: string };
+    const name = validate.appName(params.app);
+    const found = await authorizeApp(o.store, actorOf(req), name, 'read');
+    const count = recentCount(query.n);
+    const type = query.ps === undefined ? undefined : validate.processType(query.ps);
+    if (!o.engine)
+      throw new BerthError('BERTH_E_USAGE', {
+        reason: 'the web app has no Docker Engine configured; `logs -t` over SSH follows the log',
+      });
+    const docker = await o.engine();
+    const instances = await new DockerLocal(docker).list(found.name);
+    const since = Math.floor(Date.now() / 1000);
+    const recent = o.logArchive
+      ? await appLogs(docker, o.logArchive, found.name, instances, {
+          count,
+          ...(type ? { type } : {}),
+        })
+      : [];
+    const s = new EventStream(reply, streams);
+    for (const l of recent) s.send('line', formatLine(l));
+    await followAppLogs(
+      docker,
+      instances,
+      { since, signal: s.signal, ...(type ? { type } : {}) },
+      (l) => s.send('line', formatLine(l)),
+    );
+    s.send(
+      'end',
+      JSON.stringify({ reason: 'the instances followed have stopped; reload for the new ones' }),
+    );
+    s.end();
+    return reply;
+  };
+  app.get('/apps/:app/logs/stream', { config: { auth: 'page' } }, handler);
+  app.get('/api/v1/apps/:app/logs/stream', handler);
+}
