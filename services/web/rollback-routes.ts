@@ -62,16 +62,13 @@ export function rollbackRoutes(app: FastifyInstance, o: RollbackOptions) {
     };
   }
 
-  /** The app when the actor may roll it back; the same 404 as a missing app otherwise. */
+  /**
+   * The app when the actor may roll it back (push, as releases:rollback asks);
+   * authorizeApp answers the same 404 as for a missing app to anyone who may
+   * not see it.
+   */
   async function pushable(req: FastifyRequest, appName: string) {
-    const name = validate.appName(appName);
-    try {
-      return await authorizeApp(store, actorOf(req), name, 'push');
-    } catch (e) {
-      if (e instanceof BerthError && e.code === 'BERTH_E_FORBIDDEN')
-        throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
-      throw e;
-    }
+    return authorizeApp(store, actorOf(req), validate.appName(appName), 'push');
   }
 
   app.get<{ Params: { app: string }; Querystring: { to?: string } }>(
@@ -109,6 +106,7 @@ export function rollbackRoutes(app: FastifyInstance, o: RollbackOptions) {
       const target = targetVersion(req.body?.to);
       const lines: string[] = [];
       const release = await rollback(await runFor(req, lines), found, target);
+      req.log.info({ app: found.name, release: release.version, rollout: lines }, 'rolled back');
       return reply.redirect(`/apps/${found.name}?rolledBack=${release.version}`, 303);
     },
   );

@@ -257,6 +257,23 @@ describe('the runtime log, live', () => {
     // The app runs the last rollback's release (python's http.server logs each request).
     const alice = await signIn('alice');
     const mallory = await signIn('mallory');
+    const appPage = await web.inject({ url: `/apps/${app}`, headers: { cookie: alice.cookie } });
+    assert.ok(
+      appPage.body.includes(`<pre id="runtime-log" data-stream="/apps/${app}/logs/stream">`),
+    );
+    // The API twin, with a bearer token.
+    const { secret } = await issueToken(store, userActor('alice', 'user'));
+    const api = await fetch(`${base}/api/v1/apps/${app}/logs/stream?n=1`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    assert.equal(api.status, 200);
+    assert.match(String(api.headers.get('content-type')), /^text\/event-stream/);
+    await api.body?.cancel();
+    const badN = await fetch(`${base}/api/v1/apps/${app}/logs/stream?n=0`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    assert.equal(badN.status, 400);
+    assert.equal(((await badN.json()) as { error: { code: string } }).error.code, 'BERTH_E_USAGE');
     const hidden = await fetch(`${base}/apps/${app}/logs/stream`, {
       headers: { cookie: mallory.cookie },
     });
