@@ -20,6 +20,7 @@ import { html, type Safe } from './html.ts';
 import { page, signedInHeader, statusWord, time } from './layout.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';
+import { CHART_HOURS, trafficChart } from './traffic-chart.ts';
 
 /** Releases the page lists, newest first. */
 export const PAGE_RELEASES = 20;
@@ -121,20 +122,23 @@ export function appPageRoutes(
       const name = validate.appName(req.params.app);
       const found = await authorizeApp(o.store, actorOf(req), name, 'read');
       const canRollBack = mayAccess(actorOf(req), found, 'push');
-      const [overview, releases, domains, config, instances, builds, outcome] = await Promise.all([
-        appOverview(o.store, found, o.domain),
-        o.store.releases.list(name, { limit: PAGE_RELEASES }),
-        domainsReport(o.store, found, { base: o.domain }),
-        configOf(o.store, found),
-        instancesWithin(o.engine, name, o.engineTimeoutMs),
-        o.builds
-          ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
-              ...o.builds.history,
-              limit: PAGE_BUILDS,
-            })
-          : [],
-        rollbackOutcome(o.store, name, req.query.rolledBack),
-      ]);
+      const now = new Date();
+      const [overview, releases, domains, config, instances, builds, outcome, traffic] =
+        await Promise.all([
+          appOverview(o.store, found, o.domain),
+          o.store.releases.list(name, { limit: PAGE_RELEASES }),
+          domainsReport(o.store, found, { base: o.domain }),
+          configOf(o.store, found),
+          instancesWithin(o.engine, name, o.engineTimeoutMs),
+          o.builds
+            ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
+                ...o.builds.history,
+                limit: PAGE_BUILDS,
+              })
+            : [],
+          rollbackOutcome(o.store, name, req.query.rolledBack),
+          o.store.metrics.minutes(name, new Date(now.getTime() - CHART_HOURS * 3600_000), now),
+        ]);
       const keys = Object.keys(config).sort();
       const types = Object.keys(overview.formation).sort();
       const body = html`${signedInHeader(req, signOutForm)}
@@ -153,6 +157,8 @@ ${
       )}</tbody></table><p><small>${formationText(overview.formation)}; the router sends requests to ${overview.routed} web ${overview.routed === 1 ? 'instance' : 'instances'}.</small></p>`
 }
 ${instancesTable(instances)}
+<h3>Traffic</h3>
+${trafficChart(traffic)}
 <h3>Releases</h3>
 ${
   releases.length === 0

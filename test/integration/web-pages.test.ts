@@ -8,6 +8,7 @@ import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { type Actor, ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { emptyCounts } from '../../services/core/store/metrics.ts';
 import { setRoutes } from '../../services/deployer/routes.ts';
 import { build } from '../../services/web/app.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
@@ -223,6 +224,27 @@ describe('the app page', () => {
     assert.ok(!body.includes(SECRET), 'the config value is not in the HTML');
     assert.ok(!body.includes('sk_live'), 'not even a part of it');
     assert.ok(!body.includes('<script>') && !body.includes('<img'), 'nothing hostile unescaped');
+  });
+
+  test("the traffic chart draws the routers' counts per minute, with their sums in words", async () => {
+    const quiet = await web.inject({ url: '/apps/shop', headers: alice });
+    assert.match(quiet.body, /No requests through the router in the last 3 hours/);
+    const counts = emptyCounts();
+    counts.byClass[1] = 40; // 2xx
+    counts.byClass[4] = 2; // 5xx
+    counts.latency[0] = 41; // ≤ 5 ms
+    counts.latency[6] = 1; // ≤ 500 ms
+    counts.latencySumUs = 41 * 2000 + 400_000;
+    await store.metrics.add('shop', new Date(Date.now() - 120_000), counts);
+    await store.metrics.add('shop', new Date(), counts);
+    const body = (await web.inject({ url: '/apps/shop', headers: alice })).body;
+    assert.match(body, /<svg role="img" aria-label="Requests per minute by status class"/);
+    assert.equal(body.match(/<g><title>/g)?.length, 2, 'one bar per minute with requests');
+    assert.match(
+      body,
+      /<title>\d\d:\d\d UTC: 42 requests \(2xx 40, 3xx 0, 4xx 0, 5xx 2, aborted 0\), p99 ≤ 500 ms<\/title>/,
+    );
+    assert.match(body, /84 requests, 4 5xx, p99 ≤ 500 ms, mean 11\.5 ms/);
   });
 
   test('an Engine that does not answer is said, quickly', async () => {
