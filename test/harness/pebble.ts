@@ -124,14 +124,8 @@ export async function startPebble(o: {
   started(dns, 'challtestsrv', log);
   const pebble = spawn('pebble', ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    // No random sleep before checks, no nonces rejected on purpose, and every
-    // order checked afresh (no authorization reused from an earlier one).
-    env: {
-      ...process.env,
-      PEBBLE_VA_NOSLEEP: '1',
-      PEBBLE_WFE_NONCEREJECT: '0',
-      PEBBLE_AUTHZREUSE: '0',
-    },
+    // No random sleep before checks, no nonces rejected on purpose.
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
   });
   started(pebble, 'pebble', log);
   const stop = async () => {
