@@ -16,6 +16,9 @@ import { tryAppLock } from './app-lock.ts';
 import { removeStaleWorkDirs } from './source.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
+/** The longest the reconciler waits on a Docker request without a byte of answer. */
+const RECONCILE_REQUEST_TIMEOUT_MS = 45_000;
+
 /** Worker options besides what the service context gives (tests shorten the timings). */
 export type BuilderTuning = Partial<
   Pick<
@@ -71,10 +74,16 @@ export async function start(
     });
     log.info({ concurrency: builder.worker.opts.concurrency }, 'builder waiting for builds');
     // Then while Berth runs, app by app under its lock: what the Engine lost,
-    // restarted or moved comes back and is routed.
+    // restarted or moved comes back and is routed. Its Docker requests are
+    // bounded (a stop waits at most an app's 30 s stop timeout): one left
+    // unanswered by an Engine going down would otherwise hold the app's lock,
+    // and with it every later pass, for good. The event stream stays unbounded.
     const reconciler = startReconciler({
       store,
-      scheduler,
+      scheduler: new DockerLocal(
+        await createDockerClient(config, { requestTimeoutMs: RECONCILE_REQUEST_TIMEOUT_MS }),
+        { logArchive: logArchiveOf(paths) },
+      ),
       docker,
       log,
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),

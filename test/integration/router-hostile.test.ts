@@ -541,7 +541,8 @@ describe('the router under hostile traffic', () => {
 
     const within = (u: Usage) => u.fds <= start.fds * 1.1 && u.rssKb <= start.rssKb * 1.1;
     const t1 = performance.now();
-    const end = await poll(() => usageOf(worker), within, 15_000);
+    // Up to 30 s: V8 gives memory back in idle-time collections, later on a loaded machine.
+    const end = await poll(() => usageOf(worker), within, 30_000);
     t.diagnostic(
       `router process ${worker}: ${shown(start)} before; ${shown(peak)} at most during the round (${(roundMs / 1000).toFixed(1)} s); ` +
         `${shown(end)} ${((performance.now() - t1) / 1000).toFixed(1)} s later`,
