@@ -2,13 +2,12 @@
 // socket, pid file, data and exec roots and default bridge, and no iptables
 // rules, so it leaves the shared engine (and the tests using it) alone. (Not
 // --bridge=none: that makes dockerd delete docker0, the shared engine's
-// bridge.) Its own networks (Berth's `berth` network made in it) take their
-// subnets from a pool of its own in the benchmarking range, so they never
-// use up the address pools the shared engine draws from. Removed when the
-// test ends, with the bind mount dockerd puts on its data root (left behind
-// when dockerd is killed), the bridge, and the bridges of its networks,
-// which dockerd leaves on the host when it stops (each kept a route and,
-// run after run, they used up the shared engine's pools).
+// bridge.) Removed when the test ends, with the bind mount dockerd puts on
+// its data root (left behind when dockerd is killed), the bridge, and the
+// bridges of the networks made in it (Berth's `berth` network), which
+// dockerd leaves on the host when it stops: each kept a subnet's route and,
+// run after run, they used up the address pools the shared engine draws from.
+// (Not --default-address-pool for them: with it, docker0 was found deleted.)
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -32,7 +31,7 @@ export interface PrivateEngine {
 export async function privateEngine(t: TestContext): Promise<PrivateEngine> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-dockerd-'));
   const bridge = `berth${randomBytes(4).toString('hex')}`;
-  const pool = `198.19.${randomInt(0, 256)}`;
+  const bridgesBefore = new Set(await bridgeDevices());
   const engines: DockerEngine[] = [];
   t.after(async () => {
     for (const e of engines) if (e.startedByUs) await e.stop();
@@ -44,7 +43,16 @@ export async function privateEngine(t: TestContext): Promise<PrivateEngine> {
     for (const m of mounts) await runOk('umount', ['--lazy', m]);
     await rm(dir, { recursive: true, force: true });
     await runOk('ip', ['link', 'del', bridge]);
-    for (const device of await devicesWithin(pool)) await runOk('ip', ['link', 'del', device]);
+    // The shared engine's own bridges are named for its networks: never those.
+    const shared = new Set(
+      (await execFileP('docker', ['network', 'ls', '-q']).catch(() => ({ stdout: '' }))).stdout
+        .split('\n')
+        .map((id) => `br-${id.trim().slice(0, 12)}`),
+    );
+    for (const device of await bridgeDevices()) {
+      if (!bridgesBefore.has(device) && !shared.has(device))
+        await runOk('ip', ['link', 'del', device]);
+    }
   });
   await runOk('ip', ['link', 'add', bridge, 'type', 'bridge']);
   // An address from the benchmarking range (198.18.0.0/15), which no engine
@@ -55,26 +63,16 @@ export async function privateEngine(t: TestContext): Promise<PrivateEngine> {
     pidFile: path.join(dir, 'docker.pid'),
     dataRoot: path.join(dir, 'data'),
     execRoot: path.join(dir, 'exec'),
-    extraArgs: [
-      `--bridge=${bridge}`,
-      '--iptables=false',
-      '--ip-masq=false',
-      `--default-address-pool=base=${pool}.0/24,size=26`,
-    ],
+    extraArgs: [`--bridge=${bridge}`, '--iptables=false', '--ip-masq=false'],
   };
   return { dir, layout, engines, config: { dockerHost: `unix://${layout.socketPath}` } };
 }
 
-/** The network devices with an IPv4 address in `prefix`.0/24 (the private engine's networks). */
-async function devicesWithin(prefix: string): Promise<string[]> {
-  const { stdout } = await execFileP('ip', ['-o', '-4', 'addr', 'show']);
-  return [
-    ...new Set(
-      stdout
-        .split('\n')
-        .filter((l) => l.includes(` inet ${prefix}.`))
-        .map((l) => (l.split(/\s+/)[1] ?? '').replace(/@.*$/, ''))
-        .filter((d) => d !== ''),
-    ),
-  ];
+/** The host's bridges of Docker networks (br-<network id>). */
+async function bridgeDevices(): Promise<string[]> {
+  const { stdout } = await execFileP('ip', ['-o', 'link', 'show', 'type', 'bridge']);
+  return stdout
+    .split('\n')
+    .map((l) => (l.split(': ')[1] ?? '').replace(/@.*$/, ''))
+    .filter((d) => d.startsWith('br-'));
 }
