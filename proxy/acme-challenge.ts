@@ -6,11 +6,13 @@ import type { Redis } from 'ioredis';
 import type { KeyLayout } from '../services/core/store/keys.ts';
 import * as validate from '../services/core/validate.ts';
 
-const PREFIX = '/.well-known/acme-challenge/';
+/** Where the CA asks (RFC 8555 §8.3); never redirected to HTTPS (https-redirect.ts). */
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 /** Whether the request is for a challenge path (any host: the CA asks by the domain's name). */
 export const isChallenge = (req: http.IncomingMessage) =>
-  (req.method === 'GET' || req.method === 'HEAD') && (req.url ?? '').startsWith(PREFIX);
+  (req.method === 'GET' || req.method === 'HEAD') &&
+  (req.url ?? '').startsWith(ACME_CHALLENGE_PREFIX);
 
 /** Answers a challenge request: the key authorization, or 404 for a token nobody waits on. */
 export async function answerChallenge(
@@ -19,7 +21,7 @@ export async function answerChallenge(
   redis: Redis,
   keys: KeyLayout,
 ): Promise<void> {
-  const token = (req.url ?? '').slice(PREFIX.length).split('?')[0] ?? '';
+  const token = (req.url ?? '').slice(ACME_CHALLENGE_PREFIX.length).split('?')[0] ?? '';
   let answer: string | null = null;
   try {
     answer = await redis.get(keys.acmeChallenge(validate.acmeToken(token)));

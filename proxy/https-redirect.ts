@@ -5,12 +5,10 @@
 // over HTTP as they are: sending a browser to a certificate it must refuse
 // would be worse. ACME's HTTP-01 challenges are never redirected.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { ACME_CHALLENGE_PREFIX } from './acme-challenge.ts';
 import { requestHost } from './headers.ts';
 import type { Metrics } from './metrics.ts';
 import type { RouteTable } from './route-table.ts';
-
-/** RFC 8555 8.3: the CA fetches the token over plain HTTP, on port 80. */
-export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 export interface HttpsRedirectOptions {
   table: RouteTable;

@@ -1,6 +1,7 @@
 // letsencrypt:enable|disable|list|auto-renew — certificates from the ACME CA
 // (BERTH_ACME_DIRECTORY_URL) for an app's domains, renewed by the certs service.
-import type { AcmeOptions } from '../../services/certs/acme.ts';
+import { type AcmeOptions, acmeOptions } from '../../services/certs/acme.ts';
+import { daysLeft } from '../../services/certs/cert-files.ts';
 import {
   type DomainResult,
   disableLetsencrypt,
@@ -9,19 +10,13 @@ import {
   renewDue,
 } from '../../services/certs/letsencrypt.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 
 async function acmeOf(ctx: CommandContext): Promise<AcmeOptions> {
-  const config = ctx.config();
   return {
-    store: await ctx.store(),
-    paths: dataPaths(config.dataDir),
-    directoryUrl: config.acmeDirectoryUrl,
-    email: config.acmeEmail,
-    selfCheck: config.acmeSelfCheck,
+    ...acmeOptions(ctx.config(), await ctx.store()),
     onProgress: (line) => ctx.stdout.write(`       ${line}\n`),
   };
 }
@@ -35,9 +30,6 @@ function report(ctx: CommandContext, results: DomainResult[]): number {
   }
   return results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
 }
-
-const daysLeft = (notAfter: string | null) =>
-  notAfter === null ? '-' : String(Math.floor((Date.parse(notAfter) - Date.now()) / 86_400_000));
 
 export const letsencryptCommands: readonly Command[] = [
   {
@@ -90,7 +82,7 @@ export const letsencryptCommands: readonly Command[] = [
             c.app ?? '-',
             c.domain,
             c.notAfter ?? '-',
-            daysLeft(c.notAfter),
+            String(daysLeft(c.notAfter) ?? '-'),
             c.nextAttemptAt ?? '-',
             c.lastError ?? '-',
           ]),

@@ -9,8 +9,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import acme from 'acme-client';
+import type { Config } from '../core/config.ts';
 import { BerthError } from '../core/errors.ts';
-import type { DataPaths } from '../core/paths.ts';
+import { type DataPaths, dataPaths } from '../core/paths.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { type CertInfo, installCert } from './cert-files.ts';
@@ -27,6 +28,20 @@ export interface AcmeOptions {
   selfCheck: boolean;
   /** One line per step, for the person waiting (letsencrypt:enable). */
   onProgress?: (line: string) => void;
+}
+
+/** The ACME options Berth's configuration gives (the certs service and the commands use these). */
+export function acmeOptions(
+  config: Pick<Config, 'dataDir' | 'acmeDirectoryUrl' | 'acmeEmail' | 'acmeSelfCheck'>,
+  store: Store,
+): AcmeOptions {
+  return {
+    store,
+    paths: dataPaths(config.dataDir),
+    directoryUrl: config.acmeDirectoryUrl,
+    email: config.acmeEmail,
+    selfCheck: config.acmeSelfCheck,
+  };
 }
 
 /** An order that takes longer has failed (the lock then expires by itself). */

@@ -70,6 +70,10 @@ export function checkCertPair(domain: string, pair: CertPair, now = new Date()):
   return { issuer, serial: cert.serialNumber, notBefore, notAfter };
 }
 
+/** Whole days until `notAfter` (negative once expired); null when there is no certificate. */
+export const daysLeft = (notAfter: string | null, now = new Date()): number | null =>
+  notAfter === null ? null : Math.floor((Date.parse(notAfter) - now.getTime()) / 86_400_000);
+
 /** The pair of a domain, or undefined when it has no file. */
 export async function readCertFile(
   paths: DataPaths,

@@ -11,6 +11,7 @@ import {
   type CertInfo,
   type CertPair,
   checkCertPair,
+  daysLeft,
   installCert,
   removeCert,
   splitPem,
@@ -174,11 +175,7 @@ export async function appCertReport(
       const meta = await store.certs.get(domain);
       if (meta === undefined) return { domain, certificate: null };
       const { domain: _, ...rest } = meta;
-      const daysLeft =
-        meta.notAfter === null
-          ? null
-          : Math.floor((new Date(meta.notAfter).getTime() - now.getTime()) / 86_400_000);
-      return { domain, certificate: { ...rest, daysLeft } };
+      return { domain, certificate: { ...rest, daysLeft: daysLeft(meta.notAfter, now) } };
     }),
   );
   return { app, https, domains: rows };
