@@ -15,6 +15,7 @@ import { type DeployDeps, deployImage } from '../../services/deployer/deploy.ts'
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { reconcile } from '../../services/deployer/reconcile.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
+import { serveText } from '../harness/deploy.ts';
 import {
   cleanupDocker,
   ensureTestStackImage,
@@ -42,9 +43,6 @@ before(async () => {
   await store.users.create('ada', 'admin');
 });
 after(() => cleanupDocker(run.runId, docker));
-
-const serve = (text: string) =>
-  `mkdir -p /srv && echo ${text} > /srv/index.html && cd /srv && exec python3 -m http.server "$PORT"`;
 
 /**
  * A new app of the test's own, and the deployer's deps for it (overrides in
@@ -79,7 +77,7 @@ describe('deploying an image', () => {
       deployImage(d, {
         app,
         image: testStackImage(),
-        processes: { web: serve(text) },
+        processes: { web: serveText(text) },
         by: 'ada',
         description: `Deploy ${text}`,
       });
@@ -139,7 +137,7 @@ describe('deploying an image', () => {
     // instance, starts v4's web.1 again and routes to it.
     const v5 = await store.releases.create(app, {
       image: testStackImage(),
-      processes: { web: serve('five') },
+      processes: { web: serveText('five') },
       description: 'Deploy five',
       by: 'ada',
     });
@@ -149,7 +147,7 @@ describe('deploying an image', () => {
       release: v5.version,
       instance: 1,
       image: testStackImage(),
-      command: serve('five'),
+      command: serveText('five'),
       env: {},
       port: 5000,
       stopTimeoutSec: 2,
@@ -187,7 +185,7 @@ describe('deploying an image', () => {
     const v1 = await deployImage(d, {
       app,
       image: testStackImage(),
-      processes: { web: serve('one'), release: 'echo "migrating for $GREETING"' },
+      processes: { web: serveText('one'), release: 'echo "migrating for $GREETING"' },
       by: 'ada',
       description: 'Deploy one',
     });
@@ -207,7 +205,7 @@ describe('deploying an image', () => {
       deployImage(d, {
         app,
         image: testStackImage(),
-        processes: { web: serve('two'), release: 'echo "migration 7 failed" >&2; exit 5' },
+        processes: { web: serveText('two'), release: 'echo "migration 7 failed" >&2; exit 5' },
         by: 'ada',
         description: 'Deploy two',
       }),
@@ -230,7 +228,7 @@ describe('deploying an image', () => {
       deployImage(d, {
         app,
         image: testStackImage(),
-        processes: { web: serve(text) },
+        processes: { web: serveText(text) },
         by: 'ada',
         description: text,
       });
@@ -265,7 +263,7 @@ describe('deploying an image', () => {
     const v1 = await deployImage(d, {
       app,
       image: testStackImage(),
-      processes: { web: `${serve('one')}` },
+      processes: { web: `${serveText('one')}` },
       healthchecks: {
         web: [{ name: 'home', path: '/index.html', content: 'one', attempts: 5, wait: 0 }],
       },
@@ -280,7 +278,7 @@ describe('deploying an image', () => {
       deployImage(d, {
         app,
         image: testStackImage(),
-        processes: { web: serve('two') },
+        processes: { web: serveText('two') },
         healthchecks: { web: [{ path: '/health', attempts: 2, timeout: 1, wait: 0 }] },
         by: 'ada',
         description: 'Deploy two',
@@ -357,7 +355,7 @@ describe('deploying an image', () => {
 
     await store.apps.setDeploySetting(app, 'checksSkipped', []);
     await store.apps.setDeploySetting(app, 'checksDisabled', ['_all_']);
-    await deploy(serve('three'));
+    await deploy(serveText('three'));
     const i = lines.indexOf('-----> Stopping the web instances first (checks:disable)');
     assert.ok(i > 0 && lines.indexOf('-----> Starting 1 web instance of v3') > i, lines.join('\n'));
     assert.deepEqual(

@@ -14,6 +14,7 @@ import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { reconcile } from '../../services/deployer/reconcile.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
+import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import {
   ensureTestStackImage,
   removeAppFromEngine,
@@ -48,28 +49,16 @@ before(async () => {
 after(() => removeAppFromEngine(docker, app));
 
 /** A web process serving "<text> GREETING=<its GREETING>". */
-const serve = (text: string) =>
-  `export PYTHONUNBUFFERED=1; mkdir -p /tmp/s && echo "${text} GREETING=$GREETING" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
+const serve = (text: string) => serveText(`${text} GREETING=$GREETING`);
 
 async function served(): Promise<string> {
-  const entry = await getRoutes(redis, prefix, app);
-  const texts = new Set<string>();
-  for (const backend of entry?.backends ?? []) {
-    const res = await fetch(`http://${backend}/`, { signal: AbortSignal.timeout(5000) });
-    texts.add((await res.text()).trim());
-  }
-  return `v${entry?.release} x${entry?.backends.length} ${[...texts].join('|')}`;
+  const { release, backends, texts } = await routedContent(redis, prefix, app);
+  return `v${release} x${backends} ${texts.join('|')}`;
 }
 
 describe('release commands on a running app', () => {
   test('config:set releases, ps:scale scales, releases:rollback goes back; the history shows each', async (t) => {
-    const d = {
-      store,
-      scheduler: new DockerLocal(docker),
-      log: { heading: () => {}, detail: () => {} },
-      signal: AbortSignal.timeout(60_000),
-      drainMs: 0,
-    };
+    const d = quietDeployDeps(store, new DockerLocal(docker));
     for (const text of ['one', 'two']) {
       await deployImage(d, {
         app,
@@ -349,25 +338,16 @@ describe('release commands on a running app', () => {
     after(() => removeAppFromEngine(docker, crashing));
     await store.apps.create({ name: crashing, owner: 'ada' });
     // Up for the deploy's uptime check, then exiting 3 on every start after the first.
-    await deployImage(
-      {
-        store,
-        scheduler: new DockerLocal(docker),
-        log: { heading: () => {}, detail: () => {} },
-        signal: AbortSignal.timeout(60_000),
-        drainMs: 0,
+    await deployImage(quietDeployDeps(store, new DockerLocal(docker)), {
+      app: crashing,
+      image: testStackImage(),
+      processes: {
+        web: serve('crashy'),
+        worker: 'test -e /tmp/ran && exit 3; touch /tmp/ran; sleep 2.5; exit 3',
       },
-      {
-        app: crashing,
-        image: testStackImage(),
-        processes: {
-          web: serve('crashy'),
-          worker: 'test -e /tmp/ran && exit 3; touch /tmp/ran; sleep 2.5; exit 3',
-        },
-        by: 'ada',
-        description: 'Deploy a worker that crashes',
-      },
-    );
+      by: 'ada',
+      description: 'Deploy a worker that crashes',
+    });
     const scaled = await run(ada, ['ps:scale', crashing, 'worker=1']);
     assert.equal(scaled.code, 0, scaled.stderr);
     const other = await getRoutes(redis, prefix, app);

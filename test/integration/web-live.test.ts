@@ -20,6 +20,7 @@ import { getRoutes } from '../../services/deployer/routes.ts';
 import { build } from '../../services/web/app.ts';
 import { followerName } from '../../services/web/build-page.ts';
 import { userActor } from '../harness/commands.ts';
+import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import {
   ensureTestStackImage,
   removeAppFromEngine,
@@ -81,35 +82,20 @@ async function signIn(user: string): Promise<{ cookie: string; csrf: string }> {
   return { cookie, csrf };
 }
 
-/** A web process serving "<text>". */
-const serve = (text: string) =>
-  `export PYTHONUNBUFFERED=1; mkdir -p /tmp/s && echo "${text}" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
-
 /** "v2 two": the routed release and what its instances serve. */
 async function served(): Promise<string> {
-  const entry = await getRoutes(redis, prefix, app);
-  const texts = new Set<string>();
-  for (const backend of entry?.backends ?? []) {
-    const res = await fetch(`http://${backend}/`, { signal: AbortSignal.timeout(5000) });
-    texts.add((await res.text()).trim());
-  }
-  return `v${entry?.release} ${[...texts].join('|')}`;
+  const { release, texts } = await routedContent(redis, prefix, app);
+  return `v${release} ${texts.join('|')}`;
 }
 
 describe('rollback', () => {
   test('from the page with the CSRF token, not without it, not by another user; and by the API', async (t) => {
-    const d = {
-      store,
-      scheduler: new DockerLocal(docker),
-      log: { heading: () => {}, detail: () => {} },
-      signal: AbortSignal.timeout(60_000),
-      drainMs: 0,
-    };
+    const d = quietDeployDeps(store, new DockerLocal(docker));
     for (const text of ['one', 'two']) {
       await deployImage(d, {
         app,
         image: testStackImage(),
-        processes: { web: serve(text) },
+        processes: { web: serveText(text) },
         by: 'alice',
         description: `Deploy ${text}`,
       });

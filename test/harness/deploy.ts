@@ -1,0 +1,45 @@
+// Releases of the test stack image for tests that deploy with the real
+// Engine but no build: a web process that serves a text, the deployer's deps
+// when the rollout's lines are not read, and what the route serves now.
+import type { Redis } from 'ioredis';
+import type { Store } from '../../services/core/store/index.ts';
+import type { DeployDeps } from '../../services/deployer/deploy.ts';
+import { getRoutes } from '../../services/deployer/routes.ts';
+import type { Scheduler } from '../../services/deployer/scheduler.ts';
+
+/**
+ * A web process command serving "<text>" at / on $PORT (python3 is in the
+ * stack image). Shell expansions in `text` (such as $GREETING) are expanded
+ * in the container.
+ */
+export const serveText = (text: string) =>
+  `export PYTHONUNBUFFERED=1; mkdir -p /tmp/s && echo "${text}" > /tmp/s/index.html && cd /tmp/s && exec python3 -m http.server "$PORT"`;
+
+/** The deployer's deps for a test that does not read the rollout's lines. */
+export const quietDeployDeps = (
+  store: Store,
+  scheduler: Scheduler,
+  o: Partial<DeployDeps> = {},
+): DeployDeps => ({
+  store,
+  scheduler,
+  log: { heading: () => {}, detail: () => {} },
+  signal: AbortSignal.timeout(60_000),
+  drainMs: 0,
+  ...o,
+});
+
+/** The app's routed release, how many backends it has, and the texts they serve. */
+export async function routedContent(
+  redis: Redis,
+  prefix: string,
+  app: string,
+): Promise<{ release: number | undefined; backends: number; texts: string[] }> {
+  const entry = await getRoutes(redis, prefix, app);
+  const texts = new Set<string>();
+  for (const backend of entry?.backends ?? []) {
+    const res = await fetch(`http://${backend}/`, { signal: AbortSignal.timeout(5000) });
+    texts.add((await res.text()).trim());
+  }
+  return { release: entry?.release, backends: entry?.backends.length ?? 0, texts: [...texts] };
+}
