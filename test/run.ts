@@ -97,9 +97,11 @@ async function main(): Promise<number> {
       cleanups.push(async () => process.kill(redis.pid, 'SIGKILL'));
       env.BERTH_TEST_REDIS_URL = redis.url;
     }
-    // Files that restart a Docker Engine run after the others, alone: the
-    // iptables and network work of two engines under a loaded machine made a
-    // restarted container fail to come back while other files ran beside it.
+    // Files that stop and kill a Docker Engine run after the others, alone:
+    // they time how fast apps come back, and their cleanup tells the bridges
+    // their engine left on the host from others' by what appeared meanwhile
+    // (test/harness/private-engine.ts). (They were first made solo for a
+    // failure that turned out to be the reconciler's, since fixed.)
     const solo = files.filter((f) => SOLO.includes(path.normalize(f)));
     const shared = files.filter((f) => !SOLO.includes(path.normalize(f)));
     let code = shared.length > 0 ? await runNodeTests(shared, env) : 0;
