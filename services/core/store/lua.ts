@@ -20,6 +20,15 @@ local function hset_list(key, list)
     redis.call('HSET', key, unpack(list, i, math.min(i + 199, #list)))
   end
 end
+-- A credential's record (SSH key, session...) with the record of the user it
+-- names in its 'user' field: {'ok'} when there is none, else {'ok', record, user}.
+local function record_with_user(key)
+  local record = redis.call('HGETALL', key)
+  if #record == 0 then return {'ok'} end
+  local user
+  for i = 1, #record, 2 do if record[i] == 'user' then user = record[i + 1] end end
+  return {'ok', record, user and redis.call('HGETALL', K.user(user)) or {}}
+end
 -- ARGV[from..] as a Lua list.
 local function argv_from(from)
   local list = {}

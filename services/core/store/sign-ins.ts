@@ -40,11 +40,7 @@ return {'ok', user}
 const resolveSession = new Script(
   'signIns.resolveSession',
   `
-local session = redis.call('HGETALL', K.session(ARGV[2]))
-if #session == 0 then return {'ok'} end
-local user
-for i = 1, #session, 2 do if session[i] == 'user' then user = session[i + 1] end end
-return {'ok', session, user and redis.call('HGETALL', K.user(user)) or {}}
+return record_with_user(K.session(ARGV[2]))
 `,
 );
 

@@ -132,11 +132,7 @@ return out
 const identify = new Script(
   'users.identify',
   `
-local key = redis.call('HGETALL', K.sshKey(ARGV[2]))
-if #key == 0 then return {'ok'} end
-local user
-for i = 1, #key, 2 do if key[i] == 'user' then user = key[i + 1] end end
-return {'ok', key, user and redis.call('HGETALL', K.user(user)) or {}}
+return record_with_user(K.sshKey(ARGV[2]))
 `,
 );
 
