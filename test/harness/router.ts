@@ -92,7 +92,14 @@ export async function request(
   return { ...answer, body: answer.body.toString() };
 }
 
-/** A backend on loopback: answers with `name` and what it received, unless `handler` says otherwise. */
+/**
+ * A backend on loopback: answers with `name` and what it received, unless
+ * `handler` says otherwise. Closed when the test (or file) ends.
+ *
+ * Call it at a file's top level or in a test, not in a before() hook: the
+ * after() it registers would belong to the hook and run as soon as the hook
+ * ends (it closed a backend and deleted Pebble's files under the full suite).
+ */
 export async function startBackend(
   name: string,
   handler?: http.RequestListener,
