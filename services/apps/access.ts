@@ -7,11 +7,21 @@ import { BerthError } from '../core/errors.ts';
 import type { App, Store } from '../core/store/index.ts';
 
 /**
- * read: see the app and its state; push: push code and run app commands
- * (config, scale, ...); manage: add or remove collaborators, rename;
- * destroy: destroy the app.
+ * read: see the app and its state, config keys included; config: see its
+ * config values (config:show, config:get, the API and the page's reveal);
+ * push: push code and run app commands (config, scale, ...); manage: add or
+ * remove collaborators, rename; destroy: destroy the app.
  */
-export type AppAction = 'read' | 'push' | 'manage' | 'destroy';
+export type AppAction = 'read' | 'config' | 'push' | 'manage' | 'destroy';
+
+/** How a refusal names what was refused. */
+const DOING: Record<AppAction, string> = {
+  read: 'seeing',
+  config: 'seeing the config values of',
+  push: 'changing',
+  manage: 'managing',
+  destroy: 'destroying',
+};
 
 const OWNER_ONLY: ReadonlySet<AppAction> = new Set(['manage', 'destroy']);
 
@@ -34,8 +44,8 @@ export async function authorizeApp(
   if (!visible) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
   if (!mayAccess(actor, app, action)) {
     throw new BerthError('BERTH_E_FORBIDDEN', {
-      action: `${action === 'destroy' ? 'destroying' : 'managing'} app "${name}"`,
-      who: 'its owner and admins',
+      action: `${DOING[action]} app "${name}"`,
+      who: OWNER_ONLY.has(action) ? 'its owner and admins' : 'its owner, collaborators and admins',
     });
   }
   return app;
