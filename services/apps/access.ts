@@ -26,6 +26,8 @@ const DOING: Record<AppAction, string> = {
 const OWNER_ONLY: ReadonlySet<AppAction> = new Set(['manage', 'destroy']);
 
 export function mayAccess(actor: Actor, app: App, action: AppAction): boolean {
+  // A read-only token sees what its user sees, and nothing more: not even config values.
+  if (actor.kind === 'user' && actor.readOnly && action !== 'read') return false;
   if (isAdmin(actor)) return true;
   if (actor.kind !== 'user') return false;
   if (app.owner === actor.user) return true;
@@ -45,7 +47,12 @@ export async function authorizeApp(
   if (!mayAccess(actor, app, action)) {
     throw new BerthError('BERTH_E_FORBIDDEN', {
       action: `${DOING[action]} app "${name}"`,
-      who: OWNER_ONLY.has(action) ? 'its owner and admins' : 'its owner, collaborators and admins',
+      who:
+        actor.kind === 'user' && actor.readOnly
+          ? 'tokens that may write (this API token is read-only; auth:token without --read-only issues one)'
+          : OWNER_ONLY.has(action)
+            ? 'its owner and admins'
+            : 'its owner, collaborators and admins',
     });
   }
   return app;
