@@ -140,7 +140,9 @@ function matchesSpec(method: string, route: string, a: Answer): void {
   const op = spec.paths[route.replace(/:([a-z]+)/g, '{$1}')]?.[method.toLowerCase()];
   assert.ok(op, `${method} ${route} is described`);
   const response = op.responses[String(a.status)] ?? op.responses.default;
-  const content = (response?.content as Record<string, { schema: Json }>)['application/json'];
+  const content = (response?.content as Record<string, { schema: Json }> | undefined)?.[
+    'application/json'
+  ];
   assert.ok(content, `${method} ${route} ${a.status} has a JSON schema`);
   const validate = ajv.compile({ ...content.schema, components: spec.components });
   assert.ok(
