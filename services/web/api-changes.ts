@@ -11,7 +11,7 @@ import { parseScale, releaseConfig, scale } from '../apps/releases.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { restart } from '../deployer/release-change.ts';
-import { accepted } from './api.ts';
+import { accepted, optionalBody } from './api.ts';
 import {
   appParams,
   changeAccepted,
@@ -197,6 +197,7 @@ export function apiChangeRoutes(
   app.post<{ Params: { app: string }; Body: { type?: string } | undefined }>(
     '/api/v1/apps/:app/restart',
     {
+      preValidation: optionalBody,
       schema: { params: appParams, body: restartBody, response: { 202: restartAccepted } },
       config: {
         doc: {

@@ -60,6 +60,15 @@ export function accepted(
     .send({ app, ...extra, release: releaseSummary(release) });
 }
 
+/**
+ * For routes whose JSON body is optional (rollback, restart): a request
+ * without one is validated as {} (fastify would check `undefined` against
+ * the object schema and refuse it).
+ */
+export async function optionalBody(req: FastifyRequest): Promise<void> {
+  if (req.body === undefined || req.body === null) req.body = {};
+}
+
 /** What the apps page shows of an app, as JSON. */
 function overviewJson(o: AppOverview) {
   return {

@@ -10,7 +10,7 @@ import { releaseVersion, rollback, rollbackTarget } from '../apps/releases.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
-import { accepted } from './api.ts';
+import { accepted, optionalBody } from './api.ts';
 import { appParams, changeAccepted, rollbackBody } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
 import { html } from './html.ts';
@@ -86,6 +86,7 @@ export function rollbackRoutes(app: FastifyInstance, o: { store: Store; rollouts
   app.post<{ Params: { app: string }; Body: { to?: number | string } | null | undefined }>(
     '/api/v1/apps/:app/rollback',
     {
+      preValidation: optionalBody,
       schema: {
         params: appParams,
         body: rollbackBody,
