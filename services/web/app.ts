@@ -14,6 +14,7 @@ import { appPageRoutes, type EngineClient } from './app-page.ts';
 import { appsPageRoutes } from './apps-page.ts';
 import { installAuth } from './auth.ts';
 import { buildPageRoutes } from './build-page.ts';
+import { configPageRoutes } from './config-page.ts';
 import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
@@ -81,6 +82,7 @@ export function build(o: WebOptions): FastifyInstance {
   appsPageRoutes(app, o);
   appPageRoutes(app, { ...o, builds: { queue, history } });
   buildPageRoutes(app, { store: o.store, queue, history });
+  configPageRoutes(app, { store: o.store });
   logsStreamRoutes(app, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type Docker from 'dockerode';
+import { issueToken } from '../../services/accounts/api-tokens.ts';
 import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { type Actor, ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
@@ -11,6 +12,7 @@ import { Store } from '../../services/core/store/index.ts';
 import { emptyCounts } from '../../services/core/store/metrics.ts';
 import { setRoutes } from '../../services/deployer/routes.ts';
 import { build } from '../../services/web/app.ts';
+import { userActor } from '../harness/commands.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 
 const prefix = testPrefix();
@@ -239,12 +241,90 @@ describe('the app page', () => {
     await store.metrics.add('shop', new Date(), counts);
     const body = (await web.inject({ url: '/apps/shop', headers: alice })).body;
     assert.match(body, /<svg role="img" aria-label="Requests per minute by status class"/);
-    assert.equal(body.match(/<g><title>/g)?.length, 2, 'one bar per minute with requests');
+    const [traffic = '', latency = ''] = body.split('aria-label="Request latency');
+    assert.equal(traffic.match(/<g><title>/g)?.length, 2, 'one bar per minute with requests');
+    assert.equal(latency.match(/<g><title>/g)?.length, 2, 'one column per minute with requests');
     assert.match(
       body,
       /<title>\d\d:\d\d UTC: 42 requests \(2xx 40, 3xx 0, 4xx 0, 5xx 2, aborted 0\), p99 ≤ 500 ms<\/title>/,
     );
     assert.match(body, /84 requests, 4 5xx, p99 ≤ 500 ms, mean 11\.5 ms/);
+    // The latency heatmap beside it: a column per minute, a cell per bucket with requests.
+    assert.match(
+      body,
+      /<svg role="img" aria-label="Request latency per minute, by histogram bucket"/,
+    );
+    assert.match(
+      body,
+      /<title>\d\d:\d\d UTC: 42 requests, p50 ≤ 5 ms, p99 ≤ 500 ms, mean 11\.5 ms<\/title><rect [^>]*fill-opacity="0\.98"><\/rect><rect [^>]*fill-opacity="0\.17"><\/rect><\/g>/,
+    );
+    assert.match(body, /p50 ≤ 5 ms, p99 ≤ 500 ms, mean 11\.5 ms; slowest minute \d\d:\d\d UTC/);
+  });
+
+  test('config values: hidden by default, revealed by an explicit POST for those allowed, escaped', async () => {
+    await store.config.set('shop', { HTML_VALUE: HOSTILE });
+    const page = await web.inject({ url: '/apps/shop', headers: alice });
+    assert.ok(
+      !page.body.includes(SECRET) && !page.body.includes('alert(1)</'),
+      'no value by default',
+    );
+    assert.match(page.body, /<li><code>HTML_VALUE<\/code><\/li><li><code>STRIPE_KEY<\/code><\/li>/);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+    assert.match(
+      page.body,
+      new RegExp(
+        `<form method="post" action="/apps/shop/config/reveal"><input type="hidden" name="_csrf" value="${csrf}"><button type="submit">Reveal values</button></form>`,
+      ),
+    );
+    // A GET shows nothing: revealing is a POST, never a page a link, a prefetch or a cache can hold.
+    assert.equal(
+      (await web.inject({ url: '/apps/shop/config/reveal', headers: alice })).statusCode,
+      404,
+    );
+    const form = (fields: Record<string, string>) => ({
+      method: 'POST' as const,
+      url: '/apps/shop/config/reveal',
+      headers: { ...alice, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(fields).toString(),
+    });
+    const noCsrf = await web.inject(form({}));
+    assert.equal(noCsrf.statusCode, 403);
+    assert.ok(!noCsrf.body.includes(SECRET));
+    const shown = await web.inject(form({ _csrf: csrf }));
+    assert.equal(shown.statusCode, 200);
+    assert.equal(shown.headers['cache-control'], 'no-store');
+    assert.match(
+      shown.body,
+      new RegExp(`<td><code>STRIPE_KEY</code></td><td><code>${SECRET}</code></td>`),
+    );
+    assert.match(shown.body, /<td><code>&lt;script&gt;alert\(1\)&lt;\/script&gt;<\/code><\/td>/);
+    assert.ok(!shown.body.includes('<script>'), 'the value is escaped');
+    // Another user: the same 404 as a missing app, with or without a CSRF token of their own.
+    const bobPage = await web.inject({ url: '/apps/wiki', headers: bob });
+    const bobCsrf = /name="_csrf" value="([^"]+)"/.exec(bobPage.body)?.[1] ?? '';
+    const theirs = await web.inject({
+      ...form({ _csrf: bobCsrf }),
+      headers: { ...bob, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(theirs.statusCode, 404);
+    assert.ok(!theirs.body.includes(SECRET));
+  });
+
+  test('a reader who may not see values: keys only, no reveal, refused', async () => {
+    const { secret } = await issueToken(store, userActor('alice'), { readOnly: true });
+    const headers = { authorization: `Bearer ${secret}` };
+    const page = await web.inject({ url: '/apps/shop', headers });
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /<code>STRIPE_KEY<\/code>/);
+    assert.ok(!page.body.includes(SECRET) && !page.body.includes('sk_live'));
+    assert.ok(!page.body.includes('Reveal values'));
+    assert.match(page.body, /may not see the values/);
+    const reveal = await web.inject({ method: 'POST', url: '/apps/shop/config/reveal', headers });
+    assert.equal(reveal.statusCode, 403);
+    assert.ok(!reveal.body.includes(SECRET));
+    const json = await web.inject({ url: '/api/v1/apps/shop/config', headers });
+    assert.equal(json.json().values, undefined);
+    assert.ok(!json.body.includes(SECRET));
   });
 
   test('an Engine that does not answer is said, quickly', async () => {
