@@ -52,7 +52,12 @@ export function rollouts(app: FastifyInstance, o: ReleaseRunOptions): Rollouts {
   // leaves the previous one serving) rather than waiting minutes for them.
   const closing = new AbortController();
   app.addHook('onClose', async () => {
-    closing.abort(new BerthError('BERTH_E_USAGE', { reason: 'the web service is stopping' }));
+    closing.abort(
+      new BerthError('BERTH_E_CHANGE_INTERRUPTED', {
+        what: 'a change from the web',
+        reason: 'the web service is stopping',
+      }),
+    );
     await Promise.allSettled(running);
   });
 
