@@ -79,6 +79,11 @@ export const ERROR_SCHEMA = {
   },
 } as const;
 
+function bodyRequired(schema: unknown): boolean {
+  const s = schema as { minProperties?: number; required?: string[] };
+  return (s.minProperties ?? 0) > 0 || (s.required ?? []).length > 0;
+}
+
 function operation(r: Collected): JsonSchema {
   const responses: Record<string, JsonSchema> = {};
   const declared = (r.schema.response ?? {}) as Record<string, JsonSchema>;
@@ -115,7 +120,8 @@ function operation(r: Collected): JsonSchema {
     ...(r.schema.body
       ? {
           requestBody: {
-            required: true,
+            // A body schema that {} satisfies is optional (such routes take no body as {}: api.ts optionalBody).
+            required: bodyRequired(r.schema.body),
             content: { 'application/json': { schema: r.schema.body } },
           },
         }

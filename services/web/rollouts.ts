@@ -7,7 +7,9 @@
 // new release exists, pending) with 202 and where to watch it, while the
 // rollout goes on here; its lines go to the service log, its outcome to the
 // release's status. Errors found before the rollout starts (a bad count, no
-// release yet, the wrong right) are the answer itself. The page's rollback
+// release yet, the wrong right) are the answer itself. A build or change of
+// the app in progress holds the app's lock: the answer waits for it, as the
+// SSH command does, since the release to point at exists only then. The page's rollback
 // still waits (runFor), since the page shows the outcome.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ReleaseRun } from '../apps/releases.ts';
