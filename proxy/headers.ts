@@ -78,18 +78,18 @@ export function setForwarded(
   h['x-request-id'] = id;
 }
 
-// A request-target that WHATWG URL parsing gives back unchanged: a path and
-// query of characters it never percent-encodes, no dot segment (also
-// %2e-encoded), no backslash, fragment, leading "//" or empty query.
-const AS_SENT = /^\/(?!\/)[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*$/;
-const DOT_SEGMENT = /\/\.|%2e/i;
-
 /**
- * Whether the request-target can be forwarded as sent: http-proxy-3 parses
- * every request's path with `new URL` (the largest cost it has that an option
- * can spare) and forwards the parsed path; for these targets that is the
- * target itself, so its `toProxy` option (send req.url as is) changes nothing.
+ * The request-target to send to a backend: as the client sent it (a path,
+ * or "*" for OPTIONS), as nginx's proxy_pass without a URI sends it; an
+ * absolute-form target ("http://host/path?q") becomes its path and query,
+ * the form a proxy sends an origin server (RFC 9112 3.2.1).
  */
-export function forwardsAsSent(url: string | undefined): boolean {
-  return url !== undefined && AS_SENT.test(url) && !DOT_SEGMENT.test(url) && !url.endsWith('?');
+export function originForm(url: string | undefined): string {
+  if (!url) return '/';
+  if (url.startsWith('/') || !ABSOLUTE_FORM.test(url)) return url;
+  const authority = url.indexOf('//') + 2;
+  let end = authority;
+  while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+  return url[end] === '/' ? url.slice(end) : `/${url.slice(end)}`;
 }
+const ABSOLUTE_FORM = /^https?:\/\//i;

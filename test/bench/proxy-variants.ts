@@ -4,16 +4,10 @@
 // Variants:
 //   pipe          the least a Node.js proxy does: a request to the backend on
 //                 a keep-alive agent, the answer piped back; the ceiling.
-//   http-proxy    the same through http-proxy-3's proxy.web, nothing else:
-//                 what the library costs by itself.
+//   http-proxy-3  the same through http-proxy-3's proxy.web, nothing else:
+//                 the maintained fork, which the router used before.
 //   http-proxy-1.18  the same through http-proxy 1.18.1 (the original, which
-//                 http-proxy-3 forked), to compare the two libraries alone.
-//   router-1.18   the router's own code (proxy/forward.ts, createRouter) with
-//                 http-proxy 1.18.1 in place of http-proxy-3: a resolve hook
-//                 hands forward.ts test/bench/http-proxy-1.18.ts for its
-//                 import. Same server settings and route table as
-//                 http-request; the real router (Redis, cluster) is measured
-//                 as "router".
+//                 the router is built on): what the library costs by itself.
 //   http-request  the router's success path (proxy/forward.ts: Host lookup,
 //                 request id, hop-by-hop headers, X-Forwarded-*, round-robin,
 //                 upstream timeout, abort on client close, metrics) on
@@ -23,13 +17,11 @@
 //                 filled here; the router's Redis is idle during a run anyway.
 import cluster from 'node:cluster';
 import http from 'node:http';
-import { register } from 'node:module';
 import httpProxy1 from 'http-proxy';
 import { createProxyServer } from 'http-proxy-3';
 import { requestHost, requestId, setForwarded, stripHopByHop } from '../../proxy/headers.ts';
 import { CLIENT_ABORTED, Metrics } from '../../proxy/metrics.ts';
 import { pickBackend, RouteTable } from '../../proxy/route-table.ts';
-import { createLogger } from '../../services/core/log.ts';
 
 const [variant = '', port = '', backend = '', processes = '1'] = process.argv.slice(2);
 const [backendHost, backendPort] = backend.split(':');
@@ -56,7 +48,7 @@ function pipe(): http.RequestListener {
   };
 }
 
-function httpProxy(): http.RequestListener {
+function httpProxy3(): http.RequestListener {
   const proxy = createProxyServer({ agent: new http.Agent({ keepAlive: true }) });
   const target = new URL(`http://${backend}`);
   return (req, res) => proxy.web(req, res, { target }, () => res.destroy());
@@ -78,31 +70,6 @@ function benchTable(): RouteTable {
     https: { httpsRedirect: false, hsts: false, hstsMaxAge: 0 },
   });
   return table;
-}
-
-/** forward.ts's import of http-proxy-3 resolves to the 1.18.1 adapter in this process. */
-const HTTP_PROXY_118_HOOK = `
-export async function resolve(specifier, context, next) {
-  if (specifier === 'http-proxy-3' && context.parentURL?.endsWith('/proxy/forward.ts')) {
-    return next(${JSON.stringify(new URL('./http-proxy-1.18.ts', import.meta.url).href)}, context);
-  }
-  return next(specifier, context);
-}`;
-
-async function router118(): Promise<http.RequestListener> {
-  register(`data:text/javascript,${encodeURIComponent(HTTP_PROXY_118_HOOK)}`);
-  const { createRouter } = await import('../../proxy/forward.ts');
-  const router = createRouter({
-    table: benchTable(),
-    domain: 'berth.test',
-    statusPage: undefined,
-    ports: { http: Number(port), https: 443 },
-    upstreamTimeoutMs: 60_000,
-    maxBodySize: 0,
-    metrics: new Metrics(),
-    log: createLogger('router', { level: 'error' }),
-  });
-  return router.onRequest;
 }
 
 function httpRequest(): http.RequestListener {
@@ -158,13 +125,12 @@ function httpRequest(): http.RequestListener {
 
 const VARIANTS: Record<string, () => http.RequestListener | Promise<http.RequestListener>> = {
   pipe,
-  'http-proxy': httpProxy,
+  'http-proxy-3': httpProxy3,
   'http-proxy-1.18': httpProxy118,
   'http-request': httpRequest,
-  'router-1.18': router118,
 };
 /** Served with the router's server settings (proxy/worker.ts). */
-const ROUTER_LIKE = new Set(['http-request', 'router-1.18']);
+const ROUTER_LIKE = new Set(['http-request']);
 
 if (cluster.isPrimary) {
   if (!VARIANTS[variant]) throw new Error(`no variant ${variant}: ${Object.keys(VARIANTS)}`);

@@ -336,6 +336,43 @@ describe('headers', () => {
     assert.ok(!keep.closed);
   });
 
+  test('the request-target reaches the backend as the client sent it (repeated slashes, dot segments); absolute-form as its path', async () => {
+    const seen: string[] = [];
+    const a = await startBackend('a', (req, res) => {
+      seen.push(req.url ?? '');
+      res.end(JSON.stringify({ name: 'a' }));
+    });
+    const name = await app([a.address]);
+    seen.length = 0;
+    // Written on a raw socket: an HTTP client would normalize some of these.
+    const targets: [string, string][] = [
+      ['/a//b///c?x=//y', '/a//b///c?x=//y'],
+      ['//other.example/x', '//other.example/x'],
+      ['/a/../b/./c', '/a/../b/./c'],
+      ['/%41%2e%2E/?q=%20', '/%41%2e%2E/?q=%20'],
+      ['http://other.example//p?q=1', '//p?q=1'],
+    ];
+    for (const [target] of targets) {
+      const head = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(router.port, '127.0.0.1', () =>
+          s.write(
+            `GET ${target} HTTP/1.1\r\nHost: ${name}.berth.test\r\nConnection: close\r\n\r\n`,
+          ),
+        );
+        let text = '';
+        s.on('data', (d) => {
+          text += d;
+        });
+        s.on('end', () => resolve(text));
+        s.on('error', reject);
+      });
+      assert.match(head, /^HTTP\/1\.1 200 /, target);
+    }
+    assert.deepEqual(
+      seen,
+      targets.map(([, sent]) => sent),
+    );
+  });
   test('oversized headers: 431; a malformed request line: 400; the router goes on', async () => {
     const a = await startBackend('a');
     const name = await app([a.address]);
@@ -362,7 +399,7 @@ test('websockets: the upgrade goes through and data flows both ways', async () =
   echo.server.on('upgrade', (req, socket) => {
     socket.write(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `X-Seen-Forwarded-For: ${req.headers['x-forwarded-for']}\r\n\r\n`,
+        `X-Seen-Forwarded-For: ${req.headers['x-forwarded-for']}\r\nX-Seen-Path: ${req.url}\r\n\r\n`,
     );
     socket.pipe(socket);
   });
@@ -371,10 +408,12 @@ test('websockets: the upgrade goes through and data flows both ways', async () =
     const req = http.request({
       host: '127.0.0.1',
       port: router.port,
+      path: '/socket//x?y=1',
       headers: { host: `${name}.berth.test`, connection: 'Upgrade', upgrade: 'websocket' },
     });
     req.on('upgrade', (res, socket) => {
       assert.equal(res.headers['x-seen-forwarded-for'], '127.0.0.1');
+      assert.equal(res.headers['x-seen-path'], '/socket//x?y=1');
       socket.write('ping');
       socket.once('data', (d) => {
         socket.destroy();
