@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface NginxProcess {
   port: number;
+  /** The master's; its workers are its children. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -136,6 +138,7 @@ export async function startNginx(dir: string, port: number, config: string): Pro
   await untilListening(port, child, () => `nginx (${file}) ${stderr.trim()}`);
   return {
     port,
+    pid: child.pid as number,
     // SIGTERM: the master stops its workers, then itself.
     stop: () => stopChild(child, 'SIGTERM'),
   };

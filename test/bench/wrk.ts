@@ -39,6 +39,8 @@ export async function runWrk(o: {
   connections: number;
   threads: number;
   seconds: number;
+  /** The CPUs wrk runs on (taskset's list syntax); all when absent. */
+  cpus?: string;
 }): Promise<WrkResult> {
   const args = [
     `-t${o.threads}`,
@@ -52,7 +54,9 @@ export async function runWrk(o: {
     o.script,
     `http://127.0.0.1:${o.port}/`,
   ];
-  const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = o.cpus
+    ? spawn('taskset', ['-c', o.cpus, 'wrk', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();

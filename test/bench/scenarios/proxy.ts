@@ -17,6 +17,11 @@
 // (test/bench/proxy-variants.ts has the Node.js variants.) Every proxy
 // gets the same number of processes (BERTH_ROUTER_PROCESSES, cluster workers,
 // nginx's worker_processes): 1, as the issue's reference figures, then 2.
+// With 1 process, the proxy under test has a core to itself (CPU 1; wrk and
+// the backend share CPU 0, pinned with taskset): the figures are then each
+// proxy's own cost per request, not how the scheduler shared two cores among
+// three busy processes (noise that moved one target's rounds by a quarter). With
+// 2 processes nothing is pinned: that is the router as it runs here.
 //
 // The backend is Debian's nginx answering a small fixed body from memory
 // (one worker per CPU thread): 75–80k req/s on one core here, 7× what a
@@ -41,6 +46,7 @@ import { openStore } from '../../../services/core/store/index.ts';
 import { setRoutes } from '../../../services/deployer/routes.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startRouter } from '../../harness/router.ts';
+import { pinTree } from '../cpu.ts';
 import { dokkuProxyConfig, startNginx, staticConfig, stopChild, untilListening } from '../nginx.ts';
 import { type Figure, figure, type Scenario } from '../scenario.ts';
 import { runWrk, type WrkResult, wrkScript } from '../wrk.ts';
@@ -63,7 +69,14 @@ const VARIANTS = fileURLToPath(new URL('../proxy-variants.ts', import.meta.url))
 interface Target {
   name: string;
   port: number;
+  /** The proxy's process (its primary or master), to pin; none for direct. */
+  pid?: number;
 }
+
+/** With one process each: the proxy's core, and the one wrk and the backend share. */
+const PROXY_CPU = '1';
+const LOAD_CPU = '0';
+const ALL_CPUS = `0-${os.availableParallelism() - 1}`;
 
 export const proxyScenario: Scenario = {
   name: 'proxy',
@@ -95,16 +108,27 @@ export const proxyScenario: Scenario = {
       stops.push(backend.stop);
       const redisUrl = await startRedis(path.join(dir, 'redis'), stops);
 
-      const measure = (t: Target, seconds: number) =>
-        runWrk({ script, port: t.port, host: HOST, connections: CONNECTIONS, threads: 1, seconds });
       const figures: Figure[] = [];
       for (const processes of PROCESS_COUNTS) {
         const proxies: (() => Promise<void>)[] = [];
         stops.push(() => stopEach(proxies));
-        const targets = [
+        const targets: Target[] = [
           { name: 'direct', port: backendPort },
           ...(await startProxies(dir, processes, backendPort, redisUrl, proxies)),
         ];
+        const pinned = processes === 1 && os.availableParallelism() >= 2;
+        await pinTree(backend.pid, pinned ? LOAD_CPU : ALL_CPUS);
+        for (const t of targets) if (t.pid) await pinTree(t.pid, pinned ? PROXY_CPU : ALL_CPUS);
+        const measure = (t: Target, seconds: number) =>
+          runWrk({
+            script,
+            port: t.port,
+            host: HOST,
+            connections: CONNECTIONS,
+            threads: 1,
+            seconds,
+            ...(pinned ? { cpus: LOAD_CPU } : {}),
+          });
         // Unmeasured: JIT, pooled connections, page cache.
         for (const t of targets) check(t, await measure(t, WARMUP_SECONDS));
 
@@ -163,7 +187,7 @@ async function startProxies(
     });
     stops.push(() => stopChild(child, 'SIGTERM'));
     await untilListening(port, child, () => `the ${variant} variant`);
-    targets.push({ name: variant, port });
+    targets.push({ name: variant, port, pid: child.pid as number });
   }
 
   // Each router gets a prefix of its own: the app is created once per prefix.
@@ -197,7 +221,10 @@ async function startProxies(
     }),
   );
   stops.push(nginx.stop);
-  targets.push({ name: 'router', port: router.port }, { name: 'nginx', port: nginxPort });
+  targets.push(
+    { name: 'router', port: router.port, pid: router.child.pid as number },
+    { name: 'nginx', port: nginxPort, pid: nginx.pid },
+  );
   return targets;
 }
 
