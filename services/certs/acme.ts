@@ -28,15 +28,21 @@ export interface AcmeOptions {
   selfCheck: boolean;
   /** One line per step, for the person waiting (letsencrypt:enable). */
   onProgress?: (line: string) => void;
+  /**
+   * BERTH_DOMAIN: the one domain no app has that still gets certificates
+   * (the status page's, letsencrypt:enable --platform). Absent: app domains only.
+   */
+  platformDomain?: string;
 }
 
 /** The ACME options Berth's configuration gives (the certs service and the commands use these). */
 export function acmeOptions(
-  config: Pick<Config, 'dataDir' | 'acmeDirectoryUrl' | 'acmeEmail' | 'acmeSelfCheck'>,
+  config: Pick<Config, 'dataDir' | 'acmeDirectoryUrl' | 'acmeEmail' | 'acmeSelfCheck' | 'domain'>,
   store: Store,
 ): AcmeOptions {
   return {
     store,
+    platformDomain: config.domain,
     paths: dataPaths(config.dataDir),
     directoryUrl: config.acmeDirectoryUrl,
     email: config.acmeEmail,
@@ -124,15 +130,24 @@ function reasonOf(e: unknown): string {
   return message.replace(/\s+/g, ' ').trim().slice(0, 500) || 'unknown error';
 }
 
+/** Whether `domain` gets certificates: an app has it, or it is BERTH_DOMAIN itself. */
+export async function certifiable(
+  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+  domain: string,
+) {
+  return domain === o.platformDomain || (await o.store.domains.owner(domain)) !== undefined;
+}
+
 /**
- * Obtains a certificate for `domain` (one of an app's domains) and installs
- * it; its details. On failure records the error and the next attempt, and
- * throws BERTH_E_ACME with the CA's reason.
+ * Obtains a certificate for `domain` (one of an app's domains, or the
+ * platform's) and installs it; its details. On failure records the error and
+ * the next attempt, and throws BERTH_E_ACME with the CA's reason.
  */
 export async function obtainCertificate(o: AcmeOptions, domain: string): Promise<CertInfo> {
   const name = validate.domain(domain);
   const { store } = o;
-  if ((await store.domains.owner(name)) === undefined) {
+  const platform = name === o.platformDomain;
+  if (!(await certifiable(o, name))) {
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   }
   const release = await store.certs.lock(name, ORDER_LIMIT_MS);
@@ -160,7 +175,9 @@ export async function obtainCertificate(o: AcmeOptions, domain: string): Promise
         if (challenge.type === 'http-01') await store.certs.removeChallenge(challenge.token);
       },
     });
-    const info = await installCert(store, o.paths, name, { chain, key: key.toString() }, 'acme');
+    const info = await installCert(store, o.paths, name, { chain, key: key.toString() }, 'acme', {
+      platform,
+    });
     progress(
       `Certificate for ${name} installed: ${info.issuer}, serial ${info.serial}, valid until ${info.notAfter.toISOString()}`,
     );
@@ -177,7 +194,7 @@ export async function obtainCertificate(o: AcmeOptions, domain: string): Promise
     };
     // A domain still being served by an earlier certificate keeps it.
     if (previous) await store.certs.patch(name, failure);
-    else await store.certs.set(name, { source: 'acme', ...failure });
+    else await store.certs.set(name, { source: 'acme', ...failure }, { platform });
     throw new BerthError('BERTH_E_ACME', { domain: name, reason });
   } finally {
     await release();

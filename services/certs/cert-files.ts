@@ -91,6 +91,8 @@ export async function readCertFile(
  * Checks the pair, replaces the domain's file, then records what it is (which
  * tells every router to read it again). The metadata goes last, so a crash
  * between the two leaves a served file that the next install or renewal fixes.
+ * `platform`: the domain is one Berth serves itself (BERTH_DOMAIN, the status
+ * page's), which no app has; the caller has checked that it is.
  */
 export async function installCert(
   store: Store,
@@ -98,10 +100,11 @@ export async function installCert(
   domain: string,
   pair: CertPair,
   source: CertSource,
+  { platform = false } = {},
 ): Promise<CertInfo> {
   const name = validate.domain(domain);
   const info = checkCertPair(name, pair);
-  if ((await store.domains.owner(name)) === undefined) {
+  if (!platform && (await store.domains.owner(name)) === undefined) {
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   }
   await mkdir(paths.certs, { recursive: true, mode: 0o700 });
@@ -114,17 +117,21 @@ export async function installCert(
     await rm(tmp, { force: true });
     throw e;
   }
-  await store.certs.set(name, {
-    source,
-    issuer: info.issuer,
-    serial: info.serial,
-    notBefore: info.notBefore,
-    notAfter: info.notAfter,
-    lastRenewalAt: new Date(),
-    lastError: null,
-    nextAttemptAt: null,
-    failures: null,
-  });
+  await store.certs.set(
+    name,
+    {
+      source,
+      issuer: info.issuer,
+      serial: info.serial,
+      notBefore: info.notBefore,
+      notAfter: info.notAfter,
+      lastRenewalAt: new Date(),
+      lastError: null,
+      nextAttemptAt: null,
+      failures: null,
+    },
+    { platform },
+  );
   return info;
 }
 

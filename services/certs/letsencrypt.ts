@@ -3,7 +3,7 @@
 // The renewer (renewer.ts) keeps every `acme` certificate fresh afterwards.
 import { BerthError } from '../core/errors.ts';
 import type { CertMeta } from '../core/store/index.ts';
-import { type AcmeOptions, obtainCertificate } from './acme.ts';
+import { type AcmeOptions, certifiable, obtainCertificate } from './acme.ts';
 import { type CertInfo, removeCert } from './cert-files.ts';
 import { dueAt } from './renewer.ts';
 
@@ -52,24 +52,63 @@ export async function disableLetsencrypt(o: AcmeOptions, app: string): Promise<s
   return removed;
 }
 
-/** Every ACME certificate with its app, for letsencrypt:list. */
+/** Every ACME certificate with its app (or `platform` for BERTH_DOMAIN's), for letsencrypt:list. */
 export async function listLetsencrypt(
-  o: Pick<AcmeOptions, 'store'>,
-): Promise<(CertMeta & { app: string | undefined })[]> {
+  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+): Promise<(CertMeta & { app: string | undefined; platform: boolean })[]> {
   const all = (await o.store.certs.list()).filter((c) => c.source === 'acme');
-  return Promise.all(all.map(async (c) => ({ ...c, app: await o.store.domains.owner(c.domain) })));
+  return Promise.all(
+    all.map(async (c) => ({
+      ...c,
+      app: await o.store.domains.owner(c.domain),
+      platform: c.domain === o.platformDomain,
+    })),
+  );
 }
 
-/** Renews now the app's (or every app's) ACME certificates that are due; one result each. */
+/**
+ * Renews now the app's (or every app's and the platform's) ACME certificates
+ * that are due; one result each. A domain no longer served is left out, as
+ * the renewer leaves it (renewer.ts).
+ */
 export async function renewDue(o: AcmeOptions, app?: string): Promise<DomainResult[]> {
   const mine = app === undefined ? undefined : new Set(await o.store.domains.list(app));
   const now = Date.now();
-  const due = (await o.store.certs.list())
-    .filter((c) => mine === undefined || mine.has(c.domain))
-    .filter((c) => {
-      const at = dueAt(c);
-      return at !== undefined && at <= now;
-    })
-    .map((c) => c.domain);
+  const due: string[] = [];
+  for (const c of await o.store.certs.list()) {
+    if (mine !== undefined && !mine.has(c.domain)) continue;
+    const at = dueAt(c);
+    if (at === undefined || at > now || !(await certifiable(o, c.domain))) continue;
+    due.push(c.domain);
+  }
   return order(o, due);
+}
+
+/**
+ * BERTH_DOMAIN, whose certificate is the platform's own (the status page's);
+ * a usage error where no CA can certify it (localhost) or none is configured.
+ */
+export function platformDomainOf(o: Pick<AcmeOptions, 'platformDomain'>): string {
+  const domain = o.platformDomain;
+  if (domain === undefined) {
+    throw new BerthError('BERTH_E_USAGE', { reason: 'no BERTH_DOMAIN is configured' });
+  }
+  if (domain === 'localhost' || domain.endsWith('.localhost')) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: `BERTH_DOMAIN is ${domain}, which no CA certifies; set BERTH_DOMAIN to a name that points at this server first`,
+    });
+  }
+  return domain;
+}
+
+/** Orders a certificate for BERTH_DOMAIN (letsencrypt:enable --platform). */
+export async function enablePlatformLetsencrypt(o: AcmeOptions): Promise<DomainResult[]> {
+  return order(o, [platformDomainOf(o)]);
+}
+
+/** Removes BERTH_DOMAIN's ACME certificate; whether it had one. */
+export async function disablePlatformLetsencrypt(o: AcmeOptions): Promise<boolean> {
+  const domain = o.platformDomain;
+  if (domain === undefined || (await o.store.certs.get(domain))?.source !== 'acme') return false;
+  return removeCert(o.store, o.paths, domain);
 }

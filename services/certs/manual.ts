@@ -170,13 +170,18 @@ export async function appCertReport(
     store.apps.httpsSettings(app),
     store.domains.list(app),
   ]);
-  const rows = await Promise.all(
-    domains.map(async (domain): Promise<DomainCertReport> => {
-      const meta = await store.certs.get(domain);
-      if (meta === undefined) return { domain, certificate: null };
-      const { domain: _, ...rest } = meta;
-      return { domain, certificate: { ...rest, daysLeft: daysLeft(meta.notAfter, now) } };
-    }),
-  );
+  const rows = await Promise.all(domains.map((domain) => domainCertReport(store, domain, now)));
   return { app, https, domains: rows };
+}
+
+/** One domain's row of certs:report (the platform's too: platform.ts). */
+export async function domainCertReport(
+  store: Store,
+  domain: string,
+  now = new Date(),
+): Promise<DomainCertReport> {
+  const meta = await store.certs.get(domain);
+  if (meta === undefined) return { domain, certificate: null };
+  const { domain: _, ...rest } = meta;
+  return { domain, certificate: { ...rest, daysLeft: daysLeft(meta.notAfter, now) } };
 }
