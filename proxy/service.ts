@@ -66,11 +66,14 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     'router listening',
   );
 
+  const httpPort = config.httpPort === 80 ? '' : `:${config.httpPort}`;
   return {
     endpoints: [
+      // HTTPS once BERTH_DOMAIN has a certificate: the router then redirects there.
+      { name: 'status page (router)', url: `http://${config.domain}${httpPort}/` },
       {
         name: 'apps (router)',
-        url: `http://<app>.${config.domain}${config.httpPort === 80 ? '' : `:${config.httpPort}`}/`,
+        url: `http://<app>.${config.domain}${httpPort}/`,
       },
       {
         name: 'apps (router, HTTPS)',
