@@ -62,7 +62,12 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
 
   await Promise.all(Array.from({ length: count }, fork));
   log.info(
-    { processes: count, port: config.httpPort, httpsPort: config.httpsPort },
+    {
+      processes: count,
+      address: config.routerBind ?? 'all interfaces',
+      port: config.httpPort,
+      httpsPort: config.httpsPort,
+    },
     'router listening',
   );
 

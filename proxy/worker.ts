@@ -110,8 +110,10 @@ try {
       process.exit(1);
     });
   }
-  servers[0].listen(config.httpPort);
-  servers[1].listen(config.httpsPort);
+  // Every interface unless BERTH_ROUTER_BIND names one address (a host with
+  // another proxy in front, or a public and a private interface).
+  servers[0].listen(config.httpPort, config.routerBind);
+  servers[1].listen(config.httpsPort, config.routerBind);
 
   let stopping = false;
   const stop = () => {

@@ -51,6 +51,8 @@ export interface Config {
   readonly routerHeadersTimeoutMs: number;
   /** Request bodies larger than this get a 413, for apps without their own limit (bytes; 0: none). */
   readonly maxBodySize: number;
+  /** The address the router's HTTP and HTTPS ports listen on; undefined: every interface. */
+  readonly routerBind: string | undefined;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -79,6 +81,7 @@ export const DEFAULTS = {
   BERTH_UPSTREAM_TIMEOUT: '60s',
   BERTH_ROUTER_HEADERS_TIMEOUT: '15s',
   BERTH_MAX_BODY_SIZE: '100m',
+  BERTH_ROUTER_BIND: 'all',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -308,6 +311,11 @@ export function loadConfig(env: Env): Config {
     0,
   );
   const maxBodySize = read('BERTH_MAX_BODY_SIZE', validate.bodySize, 0);
+  const routerBind = read(
+    'BERTH_ROUTER_BIND',
+    (v) => (v === 'all' ? undefined : validate.listenAddress(v)),
+    undefined,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -335,6 +343,7 @@ export function loadConfig(env: Env): Config {
     upstreamTimeoutMs,
     routerHeadersTimeoutMs,
     maxBodySize,
+    routerBind,
   });
 }
 
@@ -368,6 +377,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_UPSTREAM_TIMEOUT: formatDurationVar(config.upstreamTimeoutMs),
     BERTH_ROUTER_HEADERS_TIMEOUT: formatDurationVar(config.routerHeadersTimeoutMs),
     BERTH_MAX_BODY_SIZE: validate.formatSize(config.maxBodySize),
+    BERTH_ROUTER_BIND: config.routerBind ?? 'all',
   };
 }
 
