@@ -107,7 +107,7 @@ export const certsCommands: readonly Command[] = [
   {
     ...ADD,
     summary:
-      "add a certificate for the app's domains it names: a PEM bundle (chain and key) or a tar with server.crt and server.key; --platform: BERTH_DOMAIN's (admins)",
+      "add a certificate for the app's hosts it names (its default host too): a PEM bundle (chain and key) or a tar with server.crt and server.key; --platform: BERTH_DOMAIN's (admins)",
     // Not { app: 'push' }: with --platform there is no app (platform-target.ts).
     access: 'anyone',
     takesApp: true,
@@ -128,7 +128,7 @@ export const certsCommands: readonly Command[] = [
                 info: await addPlatformCert(store, paths, target.domain, pair),
               },
             ]
-          : await addAppCert(store, paths, target.app.name, pair);
+          : await addAppCert(store, paths, target.app.name, pair, ctx.config().domain);
       const [first] = installed;
       const to = target.kind === 'platform' ? 'the status page' : target.app.name;
       ctx.stdout.write(
@@ -161,7 +161,13 @@ export const certsCommands: readonly Command[] = [
         );
         return EXIT.ok;
       }
-      const removed = await removeAppCerts(store, paths, target.app.name, target.args);
+      const removed = await removeAppCerts(
+        store,
+        paths,
+        target.app.name,
+        target.args,
+        ctx.config().domain,
+      );
       ctx.stdout.write(
         `-----> Removed the certificate of ${removed.join(', ')} from ${target.app.name}\n`,
       );
@@ -188,7 +194,7 @@ export const certsCommands: readonly Command[] = [
         ctx.stdout.write(asJson ? json(r) : platformText(r));
         return EXIT.ok;
       }
-      const r = await appCertReport(store, target.app.name);
+      const r = await appCertReport(store, target.app.name, new Date(), ctx.config().domain);
       ctx.stdout.write(asJson ? json(r) : reportText(r));
       return EXIT.ok;
     },

@@ -44,7 +44,7 @@ export const letsencryptCommands: readonly Command[] = [
   {
     ...ENABLE,
     summary:
-      "get certificates for the app's domains from the ACME CA (HTTP-01), renewed by themselves; --platform: for BERTH_DOMAIN, the status page (admins)",
+      "get certificates for the app's default host and domains from the ACME CA (HTTP-01), renewed by themselves; --platform: for BERTH_DOMAIN, the status page (admins)",
     // Not { app: 'manage' }: with --platform there is no app (platform-target.ts).
     access: 'anyone',
     takesApp: true,

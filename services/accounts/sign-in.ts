@@ -8,6 +8,7 @@ import type { Config } from '../core/config.ts';
 import { BerthError } from '../core/errors.ts';
 import { newSecret, sha256hex } from '../core/secret.ts';
 import type { Session, Store } from '../core/store/index.ts';
+import { localOnlyDomain } from '../core/validate.ts';
 
 /** How long a sign-in link works: long enough to paste it, short enough to be useless later. */
 export const LOGIN_LINK_TTL_MS = 5 * 60_000;
@@ -29,9 +30,6 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
 export type WebBaseConfig = Pick<Config, 'webPort' | 'domain'> &
   Partial<Pick<Config, 'httpPort' | 'httpsPort'>>;
 
-/** Names that resolve to the machine itself wherever they are used (RFC 6761 6.3). */
-const onlyLocal = (domain: string) => domain === 'localhost' || domain.endsWith('.localhost');
-
 /**
  * Where a browser reaches the web app; sign-in links start here. The one place
  * that decides it (docs/configuration.md says the same):
@@ -52,7 +50,7 @@ export function webBaseUrl(
   note: string;
 } {
   const loopback = `http://127.0.0.1:${config.webPort}`;
-  if (onlyLocal(config.domain)) {
+  if (localOnlyDomain(config.domain)) {
     return {
       url: loopback,
       note: `BERTH_DOMAIN is ${config.domain}, so the link is the web app's loopback port; from another machine, tunnel it first: ssh -L ${config.webPort}:127.0.0.1:${config.webPort} root@SERVER`,
@@ -100,7 +98,7 @@ export async function createLoginLink(
   await store.signIns.createLink(sha256hex(secret), user, ttlMs);
   const base = webBaseUrl(
     config,
-    !onlyLocal(config.domain) && (await hasPlatformCert(store, config.domain)),
+    !localOnlyDomain(config.domain) && (await hasPlatformCert(store, config.domain)),
   );
   return {
     url: `${base.url}/auth/login/${secret}`,

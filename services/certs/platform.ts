@@ -30,7 +30,7 @@ export async function addPlatformCert(
 ): Promise<CertInfo> {
   const name = validate.domain(domain);
   checkCertPair(name, pair);
-  return installCert(store, paths, name, pair, 'manual', { platform: true });
+  return installCert(store, paths, name, pair, 'manual', { builtIn: true });
 }
 
 /** Removes BERTH_DOMAIN's certificate, whatever its source; BERTH_E_CERT_NOT_FOUND without one. */

@@ -28,6 +28,8 @@ export interface Config {
   readonly acmeEmail: string | undefined;
   /** Fetch an HTTP-01 answer from this host before the CA is asked to (off where the host cannot resolve app domains). */
   readonly acmeSelfCheck: boolean;
+  /** letsencrypt:enable APP orders a certificate for <app>.<domain> too. */
+  readonly acmeDefaultHosts: boolean;
   /** undefined: the local socket. */
   readonly dockerHost: string | undefined;
   /** Path of a public key whose owner becomes the first admin at start. */
@@ -69,6 +71,7 @@ export const DEFAULTS = {
   BERTH_ACME_DIRECTORY_URL: 'https://acme-v02.api.letsencrypt.org/directory',
   BERTH_ACME_EMAIL: '',
   BERTH_ACME_SELF_CHECK: 'on',
+  BERTH_ACME_DEFAULT_HOSTS: 'on',
   DOCKER_HOST: '',
   BERTH_ADMIN_PUBKEY: '',
   BERTH_STACK_IMAGE: 'berth/stack:bookworm',
@@ -210,6 +213,14 @@ export function loadConfig(env: Env): Config {
     },
     true,
   );
+  const acmeDefaultHosts = read(
+    'BERTH_ACME_DEFAULT_HOSTS',
+    (v) => {
+      if (v !== 'on' && v !== 'off') throw 'use on or off';
+      return v === 'on';
+    },
+    true,
+  );
   const dockerHost = read(
     'DOCKER_HOST',
     (v) => {
@@ -331,6 +342,7 @@ export function loadConfig(env: Env): Config {
     acmeDirectoryUrl,
     acmeEmail,
     acmeSelfCheck,
+    acmeDefaultHosts,
     dockerHost,
     adminPubkeyPath,
     stackImage,
@@ -362,6 +374,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ACME_DIRECTORY_URL: config.acmeDirectoryUrl,
     BERTH_ACME_EMAIL: config.acmeEmail ?? '',
     BERTH_ACME_SELF_CHECK: config.acmeSelfCheck ? 'on' : 'off',
+    BERTH_ACME_DEFAULT_HOSTS: config.acmeDefaultHosts ? 'on' : 'off',
     DOCKER_HOST: config.dockerHost ?? '',
     BERTH_ADMIN_PUBKEY: config.adminPubkeyPath ?? '',
     BERTH_STACK_IMAGE: config.stackImage,

@@ -135,6 +135,14 @@ export function domain(value: string): string {
   return ascii;
 }
 
+/**
+ * Whether a (canonical) domain names this machine wherever it is used:
+ * localhost and *.localhost (RFC 6761 6.3). No CA certifies such a name, and
+ * a link at it works only on the machine itself.
+ */
+export const localOnlyDomain = (canonical: string): boolean =>
+  canonical === 'localhost' || canonical.endsWith('.localhost');
+
 /** A TCP port number, 1-65535 (0 only where `allowZero`, meaning "any free port"). */
 export function port(value: string, { allowZero = false } = {}): number {
   if (!/^[0-9]{1,5}$/.test(value)) invalid('port', value, 'not a port number (1-65535)');

@@ -4,7 +4,9 @@
 // renewer (as the certs service configures it) renews it by itself like an
 // app's, letsencrypt:list shows it, and letsencrypt:disable --platform
 // removes it. A certificate left from an earlier BERTH_DOMAIN is not ordered
-// again and again.
+// again and again. An app's default host <app>.<BERTH_DOMAIN> gets one with
+// the app's letsencrypt:enable (BERTH_ACME_DEFAULT_HOSTS, on by default),
+// which goes with the app when it is renamed or destroyed.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import https from 'node:https';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import acme from 'acme-client';
+import { renameApp } from '../../services/apps/apps.ts';
 import { acmeOptions } from '../../services/certs/acme.ts';
 import { readCertFile } from '../../services/certs/cert-files.ts';
 import { startRenewer } from '../../services/certs/renewer.ts';
@@ -36,18 +39,19 @@ let router: TestRouter;
 let pebble: Pebble;
 let config: ReturnType<typeof loadConfig>;
 let run: ReturnType<typeof commandRunner>;
+const configEnv = () => ({
+  BERTH_DATA_DIR: dataDir,
+  BERTH_DOMAIN: DOMAIN,
+  BERTH_ACME_DIRECTORY_URL: pebble.directoryUrl,
+  BERTH_ACME_SELF_CHECK: 'off',
+});
 
 before(async () => {
   router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix, domain: DOMAIN });
   pebble = await startPebble({ httpPort: router.port, validitySeconds: VALIDITY_S });
   // Pebble's own listener has a certificate of the test's making.
   acme.axios.defaults.httpsAgent = new https.Agent({ ca: await readFile(pebble.listenerCaFile) });
-  config = loadConfig({
-    BERTH_DATA_DIR: dataDir,
-    BERTH_DOMAIN: DOMAIN,
-    BERTH_ACME_DIRECTORY_URL: pebble.directoryUrl,
-    BERTH_ACME_SELF_CHECK: 'off',
-  });
+  config = loadConfig(configEnv());
   run = commandRunner(store, config);
   await store.users.create('ada', 'admin');
 });
@@ -56,9 +60,9 @@ after(async () => {
   await router?.stop();
 });
 
-const served = async () => {
-  const pair = await readCertFile(dataPaths(dataDir), DOMAIN);
-  assert.ok(pair, `${DOMAIN} has a certificate file`);
+const served = async (domain = DOMAIN) => {
+  const pair = await readCertFile(dataPaths(dataDir), domain);
+  assert.ok(pair, `${domain} has a certificate file`);
   return new X509Certificate(pair.chain);
 };
 
@@ -156,5 +160,66 @@ describe('the platform certificate from Pebble', () => {
     assert.match(r.stdout, /Removed the ACME certificate of platform\.berth\.test/);
     assert.equal(await readCertFile(dataPaths(dataDir), DOMAIN), undefined);
     assert.equal(await store.certs.get(DOMAIN), undefined);
+  });
+});
+
+describe("an app's default host", () => {
+  test('letsencrypt:enable APP certifies <app>.<BERTH_DOMAIN> too; rename and destroy take it away', async () => {
+    await store.apps.create({ name: 'shop', owner: 'ada' });
+    await store.domains.add('shop', 'shop.example.test');
+    const host = `shop.${DOMAIN}`;
+    const r = await run(ada, ['letsencrypt:enable', 'shop']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /-----> shop\.platform\.berth\.test: certificate until /);
+    assert.match(r.stdout, /-----> shop\.example\.test: certificate until /);
+    assert.equal((await served(host)).checkHost(host), host);
+    const list = JSON.parse((await run(ada, ['letsencrypt:list', '--format', 'json'])).stdout);
+    assert.deepEqual(
+      list
+        .filter((c: { domain: string }) => c.domain !== 'old.berth.test')
+        .map((c: { app?: string; domain: string }) => [c.app, c.domain]),
+      [
+        ['shop', 'shop.example.test'],
+        ['shop', host],
+      ],
+    );
+    const report = JSON.parse(
+      (await run(ada, ['certs:report', 'shop', '--format', 'json'])).stdout,
+    );
+    assert.equal(report.domains[0].domain, host);
+    assert.equal(report.domains[0].certificate.source, 'acme');
+
+    // Renamed: the old default host is served no more, so its certificate goes.
+    const shop = await store.apps.get('shop');
+    assert.ok(shop);
+    await renameApp(store, shop, 'store', dataPaths(dataDir), { base: DOMAIN });
+    assert.equal(await store.certs.get(host), undefined);
+    assert.equal(await readCertFile(dataPaths(dataDir), host), undefined);
+    assert.ok(await store.certs.get('shop.example.test'), 'the custom domain keeps its own');
+
+    const again = await run(ada, ['letsencrypt:enable', 'store']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(await readCertFile(dataPaths(dataDir), `store.${DOMAIN}`));
+    const destroyed = await run(ada, ['apps:destroy', 'store', '--force']);
+    assert.equal(destroyed.code, 0, destroyed.stderr);
+    assert.equal(await store.certs.get(`store.${DOMAIN}`), undefined);
+    assert.equal(await readCertFile(dataPaths(dataDir), `store.${DOMAIN}`), undefined);
+    assert.deepEqual(
+      (await store.certs.list()).map((c) => c.domain),
+      ['old.berth.test'],
+      'only the stale certificate of the earlier test is left',
+    );
+  });
+
+  test('BERTH_ACME_DEFAULT_HOSTS=off leaves the default host out', async () => {
+    await store.apps.create({ name: 'blog', owner: 'ada' });
+    const off = commandRunner(
+      store,
+      loadConfig({ ...configEnv(), BERTH_ACME_DEFAULT_HOSTS: 'off' }),
+    );
+    const r = await off(ada, ['letsencrypt:enable', 'blog']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /has no domain of its own, and its default host gets no certificate/);
+    assert.equal(await store.certs.get(`blog.${DOMAIN}`), undefined);
   });
 });

@@ -102,7 +102,9 @@ describe('certs:* --platform', () => {
     // An app's commands are untouched by it.
     const app = await run(bob, ['certs:report', 'shop', '--format', 'json']);
     assert.equal(app.code, 0, app.stderr);
-    assert.deepEqual(JSON.parse(app.stdout).domains, []);
+    assert.deepEqual(JSON.parse(app.stdout).domains, [
+      { domain: 'shop.berth.test', certificate: null },
+    ]);
     // Not an ACME certificate: letsencrypt:disable --platform leaves it.
     assert.match(
       (await run(ada, ['letsencrypt:disable', '--platform'])).stdout,
