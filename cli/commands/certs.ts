@@ -83,10 +83,8 @@ function reportText(r: AppCertReport): string {
   let text = report(`${r.app} HTTPS`, [
     ['Redirect to HTTPS', `${onOff(r.https.httpsRedirect)} (hosts with a certificate)`],
     ['HSTS', `${onOff(r.https.hsts)} (max-age ${r.https.hstsMaxAge})`],
-    [
-      'Domains',
-      r.domains.length > 0 ? String(r.domains.length) : `none; domains:add ${r.app} adds one`,
-    ],
+    // The default host and the custom domains (certs:report passes BERTH_DOMAIN).
+    ['Hosts', `${r.domains.length} (domains:add ${r.app} adds one)`],
   ]);
   for (const { domain, certificate } of r.domains) text += report(domain, certRows(certificate));
   return text;
