@@ -41,8 +41,8 @@ export const authCommands: readonly Command[] = [
   },
   {
     name: 'auth:token',
-    usage: `[--name NAME] [--expires 30d] [--user NAME] [--format json]`,
-    summary: `issue an API token (shown once; --expires in m, h or d, default ${DEFAULT_TOKEN_LIFETIME})`,
+    usage: `[--name NAME] [--expires 30d] [--read-only] [--user NAME] [--format json]`,
+    summary: `issue an API token (shown once; --expires in m, h or d, default ${DEFAULT_TOKEN_LIFETIME}; --read-only: it may only look, config values not included)`,
     access: 'anyone',
     json: true,
     arity: [0, 0],
@@ -50,19 +50,21 @@ export const authCommands: readonly Command[] = [
       name: { type: 'string' },
       expires: { type: 'string' },
       user: { type: 'string' },
+      'read-only': { type: 'boolean' },
     },
     async run({ ctx, options }) {
       const { secret, token } = await issueToken(await ctx.store(), ctx.actor, {
         name: optionalString(options.name),
         expires: optionalString(options.expires),
         user: optionalString(options.user),
+        readOnly: options['read-only'] === true,
       });
       if (formatOf(options) === 'json') {
         ctx.stdout.write(json({ ...token, token: secret }));
         return EXIT.ok;
       }
       ctx.stdout.write(
-        `-----> API token ${token.id} "${token.name}" for ${token.user}, expires ${token.expiresAt}\n` +
+        `-----> ${token.scope === 'read' ? 'Read-only API token' : 'API token'} ${token.id} "${token.name}" for ${token.user}, expires ${token.expiresAt}\n` +
           `       ${secret}\n` +
           '       It is shown only this once. Send it as "Authorization: Bearer TOKEN";\n' +
           `       revoke it with "berth auth:revoke ${token.id}".\n`,
@@ -91,11 +93,12 @@ export const authCommands: readonly Command[] = [
       const now = new Date().toISOString();
       ctx.stdout.write(
         table([
-          ['id', 'name', 'user', 'created', 'expires', 'last used'],
+          ['id', 'name', 'user', 'scope', 'created', 'expires', 'last used'],
           ...tokens.map((t) => [
             t.id,
             t.name,
             t.user,
+            t.scope,
             t.createdAt,
             t.expiresAt <= now ? `${t.expiresAt} (expired)` : t.expiresAt,
             t.lastUsedAt ?? 'never',

@@ -70,7 +70,7 @@ export const configCommands: readonly Command[] = [
     name: 'config:get',
     usage: 'APP KEY',
     summary: 'print one config var (exit 1 when it is not set)',
-    access: { app: 'read' },
+    access: { app: 'config' },
     arity: [1, 1],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
@@ -87,7 +87,7 @@ export const configCommands: readonly Command[] = [
     name: 'config:show',
     usage: 'APP [--format json] [--shell]',
     summary: "the app's config vars with their values (--shell: KEY='value' lines)",
-    access: { app: 'read' },
+    access: { app: 'config' },
     json: true,
     options: { shell: { type: 'boolean' } },
     arity: [0, 0],

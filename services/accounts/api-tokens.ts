@@ -1,6 +1,7 @@
 // API tokens (issue 7): what scripts send as "Authorization: Bearer TOKEN".
 // Issued over SSH (auth:token), shown once, stored as a SHA-256 only; listed
-// and revoked by id. A token acts as its user, with the user's current role.
+// and revoked by id. A token acts as its user, with the user's current role;
+// a read-only one (auth:token --read-only) only sees, for dashboards and monitors.
 import { type Actor, isAdmin } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import { newSecret, sha256hex } from '../core/secret.ts';
@@ -23,7 +24,13 @@ export const tokenInfo = ({ hash: _h, userCreatedAt: _u, ...info }: ApiToken): T
 export async function issueToken(
   store: Store,
   actor: Actor,
-  o: { name?: string | undefined; expires?: string | undefined; user?: string | undefined } = {},
+  o: {
+    name?: string | undefined;
+    expires?: string | undefined;
+    user?: string | undefined;
+    /** A token that may only read (no changes, no config values). */
+    readOnly?: boolean | undefined;
+  } = {},
 ): Promise<{ secret: string; token: TokenInfo }> {
   const user = userFor(actor, o.user, 'auth:token');
   const name = validate.tokenName(o.name ?? DEFAULT_TOKEN_NAME);
@@ -34,6 +41,7 @@ export async function issueToken(
     name,
     user,
     expiresAt: new Date(Date.now() + lifetime),
+    scope: o.readOnly ? 'read' : 'write',
   });
   return { secret, token: tokenInfo(token) };
 }
@@ -76,5 +84,6 @@ export async function authenticateToken(store: Store, secret: string): Promise<A
     user: check.user.name,
     role: check.user.role,
     credential: `token:${check.token.id}`,
+    ...(check.token.scope === 'read' ? { readOnly: true } : {}),
   };
 }

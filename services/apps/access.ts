@@ -7,15 +7,27 @@ import { BerthError } from '../core/errors.ts';
 import type { App, Store } from '../core/store/index.ts';
 
 /**
- * read: see the app and its state; push: push code and run app commands
- * (config, scale, ...); manage: add or remove collaborators, rename;
- * destroy: destroy the app.
+ * read: see the app and its state, config keys included; config: see its
+ * config values (config:show, config:get, the API and the page's reveal);
+ * push: push code and run app commands (config, scale, ...); manage: add or
+ * remove collaborators, rename; destroy: destroy the app.
  */
-export type AppAction = 'read' | 'push' | 'manage' | 'destroy';
+export type AppAction = 'read' | 'config' | 'push' | 'manage' | 'destroy';
+
+/** How a refusal names what was refused. */
+const DOING: Record<AppAction, string> = {
+  read: 'seeing',
+  config: 'seeing the config values of',
+  push: 'changing',
+  manage: 'managing',
+  destroy: 'destroying',
+};
 
 const OWNER_ONLY: ReadonlySet<AppAction> = new Set(['manage', 'destroy']);
 
 export function mayAccess(actor: Actor, app: App, action: AppAction): boolean {
+  // A read-only token sees what its user sees, and nothing more: not even config values.
+  if (actor.kind === 'user' && actor.readOnly && action !== 'read') return false;
   if (isAdmin(actor)) return true;
   if (actor.kind !== 'user') return false;
   if (app.owner === actor.user) return true;
@@ -34,8 +46,13 @@ export async function authorizeApp(
   if (!visible) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
   if (!mayAccess(actor, app, action)) {
     throw new BerthError('BERTH_E_FORBIDDEN', {
-      action: `${action === 'destroy' ? 'destroying' : 'managing'} app "${name}"`,
-      who: 'its owner and admins',
+      action: `${DOING[action]} app "${name}"`,
+      who:
+        actor.kind === 'user' && actor.readOnly
+          ? 'tokens that may write (this API token is read-only; auth:token without --read-only issues one)'
+          : OWNER_ONLY.has(action)
+            ? 'its owner and admins'
+            : 'its owner, collaborators and admins',
     });
   }
   return app;

@@ -9,7 +9,7 @@ import { RELEASE_PHASE } from '../deployer/rollout.ts';
 
 export type ReleaseRun = Pick<
   ReleaseChange,
-  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive'
+  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive' | 'onRollout'
 >;
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });

@@ -10,6 +10,8 @@ export type Actor =
       role: Role;
       /** The SSH key's SHA256 fingerprint, or the API token's id. */
       credential: string;
+      /** A read-only API token (auth:token --read-only): it may see, never change, whatever the role. */
+      readOnly?: boolean;
     }
   | { kind: 'root' };
 

@@ -311,6 +311,12 @@ export const ERRORS = {
     409,
     'run the command again',
   ),
+  BERTH_E_CHANGE_INTERRUPTED: spec(
+    '{what} was stopped before it finished: {reason}',
+    EXIT.failed,
+    503,
+    'the previous release keeps serving; make the change again once Berth runs',
+  ),
   BERTH_E_GIT_FAILED: spec(
     'git {command} failed: {reason}',
     EXIT.failed,

@@ -26,6 +26,13 @@ export interface ReleaseChange {
     config?: ConfigVars;
   };
   description: string;
+  /**
+   * Called when the rollout is about to start (the lock is held, the checks
+   * passed), with the release that rolls out: a new one, recorded as pending,
+   * or for a restart the current one. The web API answers 202 then and lets
+   * the rollout go on.
+   */
+  onRollout?: (release: Release) => void;
   /** Where removed containers' last lines are kept (logArchiveOf). */
   logArchive?: string;
   log: RolloutLog;
@@ -91,6 +98,7 @@ export async function restart(c: ChangeDeps & { type?: string }): Promise<Releas
       });
     }
     c.log.heading(`Restarting ${c.type ?? 'every process'} of ${c.app} (v${current.version})`);
+    c.onRollout?.(current);
     await rollout(
       {
         ...rolloutFor(c, signal),
@@ -250,6 +258,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
       by: actorName(c.actor),
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
+    c.onRollout?.(release);
     return goLive(rolloutFor(c, signal), release);
   });
 }

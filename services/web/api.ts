@@ -1,16 +1,34 @@
-// The JSON API, /api/v1 (issue 7). Each route calls the same service
-// functions as the SSH command it mirrors (apps:list, apps:info, releases,
-// domains:report, certs:report), so access rules and answers agree; an app
-// the actor may not see is a 404 exactly like a missing one
-// (services/apps/access.ts).
-import type { FastifyInstance } from 'fastify';
+// The JSON API, /api/v1 (issue 7): what the app's data reads. Each route
+// calls the same service functions as the SSH command it mirrors (apps:list,
+// apps:info, releases, domains:report, certs:report, builds:list,
+// builds:info), so access rules and answers agree; an app the actor may not
+// see is a 404 exactly like a missing one (services/apps/access.ts). Each
+// route's JSON Schemas (api-schemas.ts) are its OpenAPI description
+// (openapi.ts). Changes are in api-changes.ts and rollback-routes.ts.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeApp } from '../apps/access.ts';
 import { appInfo } from '../apps/apps.ts';
 import { domainsReport } from '../apps/domains.ts';
 import { type AppOverview, appOverview, appsOverview } from '../apps/overview.ts';
+import { releaseVersion } from '../apps/releases.ts';
+import { buildInfo, type HistoryOptions, listBuilds } from '../builder/history.ts';
+import type { BuildQueue } from '../builder/queue.ts';
 import { appCertReport } from '../certs/manual.ts';
+import { BerthError } from '../core/errors.ts';
 import type { ReleaseHead, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import {
+  appParams,
+  appResponse,
+  appsResponse,
+  buildParams,
+  buildResponse,
+  buildsResponse,
+  domainsResponse,
+  releaseParams,
+  releaseResponse,
+  releasesResponse,
+} from './api-schemas.ts';
 import { actorOf } from './auth.ts';
 
 /** A release as the API shows it: no config snapshot (values are shown only to those allowed). */
@@ -18,6 +36,37 @@ export function releaseSummary(r: ReleaseHead | undefined) {
   if (!r) return null;
   const { version, image, description, by, createdAt, status, error, formation } = r;
   return { version, image, description, by, createdAt, status, error, formation };
+}
+
+/** Where the API shows one release: what a 202 points at. */
+export const releasePath = (app: string, version: number) =>
+  `/api/v1/apps/${app}/releases/${version}`;
+
+/**
+ * The answer to a change that rolls out: 202 with the release (pending) and
+ * its Location; `release` undefined: the change finished without a rollout.
+ */
+export function accepted(
+  reply: FastifyReply,
+  app: string,
+  release: ReleaseHead | undefined,
+  extra: Record<string, unknown> = {},
+  location = release && releasePath(app, release.version),
+) {
+  if (!release) return reply.code(200).send({ app, ...extra, release: null });
+  return reply
+    .code(202)
+    .header('location', location)
+    .send({ app, ...extra, release: releaseSummary(release) });
+}
+
+/**
+ * For routes whose JSON body is optional (rollback, restart): a request
+ * without one is validated as {} (fastify would check `undefined` against
+ * the object schema and refuse it).
+ */
+export async function optionalBody(req: FastifyRequest): Promise<void> {
+  if (req.body === undefined || req.body === null) req.body = {};
 }
 
 /** What the apps page shows of an app, as JSON. */
@@ -35,60 +84,178 @@ function overviewJson(o: AppOverview) {
 
 /** Releases the API returns at most (the releases command's limit). */
 const API_RELEASES = 50;
+/** Builds the API lists at most (builds:list's limit). */
+const API_BUILDS = 100;
+
+type AppRequest = FastifyRequest<{ Params: { app: string } }>;
 
 export function apiRoutes(
   app: FastifyInstance,
-  o: { store: Store; sshUrl: string; domain: string },
+  o: {
+    store: Store;
+    sshUrl: string;
+    domain: string;
+    builds: { queue: BuildQueue; history: HistoryOptions };
+  },
 ) {
   const { store } = o;
+  /** The app when the actor may see it; the same 404 as a missing app otherwise. */
+  const readable = (req: AppRequest) =>
+    authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'read');
 
-  app.get('/api/v1/apps', async (req) => {
-    const apps = await appsOverview(store, actorOf(req), o.domain);
-    return {
-      apps: apps.map((a) => ({
-        name: a.name,
-        owner: a.owner,
-        createdAt: a.createdAt,
-        release: releaseSummary(a.current),
-        ...overviewJson(a),
-      })),
-    };
-  });
-
-  app.get<{ Params: { app: string } }>('/api/v1/apps/:app', async (req) => {
-    const name = validate.appName(req.params.app);
-    const found = await authorizeApp(store, actorOf(req), name, 'read');
-    const [info, overview] = await Promise.all([
-      appInfo(store, found, o.sshUrl),
-      appOverview(store, found, o.domain),
-    ]);
-    return {
-      app: {
-        ...info.app,
-        domains: info.domains,
-        gitUrl: info.gitUrl,
-        release: releaseSummary(info.current),
-        ...overviewJson(overview),
+  app.get(
+    '/api/v1/apps',
+    {
+      schema: { response: { 200: appsResponse } },
+      config: {
+        doc: {
+          summary: 'The apps one may see (apps:list)',
+          description: 'Admins: every app; others: the apps they own or collaborate on.',
+        },
       },
-    };
-  });
+    },
+    async (req) => {
+      const apps = await appsOverview(store, actorOf(req), o.domain);
+      return {
+        apps: apps.map((a) => ({
+          name: a.name,
+          owner: a.owner,
+          createdAt: a.createdAt,
+          release: releaseSummary(a.current),
+          ...overviewJson(a),
+        })),
+      };
+    },
+  );
 
-  // As `releases APP --format json`: newest first, no config values.
-  app.get<{ Params: { app: string } }>('/api/v1/apps/:app/releases', async (req) => {
-    const name = validate.appName(req.params.app);
-    const found = await authorizeApp(store, actorOf(req), name, 'read');
-    const list = await store.releases.list(found.name, { limit: API_RELEASES });
-    return { app: found.name, releases: list.map(releaseSummary) };
-  });
+  app.get<{ Params: { app: string } }>(
+    '/api/v1/apps/:app',
+    {
+      schema: { params: appParams, response: { 200: appResponse } },
+      config: { doc: { summary: 'One app (apps:info), with its status' } },
+    },
+    async (req) => {
+      const found = await readable(req);
+      const [info, overview] = await Promise.all([
+        appInfo(store, found, o.sshUrl),
+        appOverview(store, found, o.domain),
+      ]);
+      return {
+        app: {
+          ...info.app,
+          domains: info.domains,
+          gitUrl: info.gitUrl,
+          release: releaseSummary(info.current),
+          ...overviewJson(overview),
+        },
+      };
+    },
+  );
 
-  // As `domains:report APP --format json`, with certs:report's HTTPS settings and days left.
-  app.get<{ Params: { app: string } }>('/api/v1/apps/:app/domains', async (req) => {
-    const name = validate.appName(req.params.app);
-    const found = await authorizeApp(store, actorOf(req), name, 'read');
-    const [domains, certs] = await Promise.all([
-      domainsReport(store, found, { base: o.domain }),
-      appCertReport(store, found.name),
-    ]);
-    return { app: found.name, domains, https: certs.https };
-  });
+  app.get<{ Params: { app: string } }>(
+    '/api/v1/apps/:app/releases',
+    {
+      schema: { params: appParams, response: { 200: releasesResponse } },
+      config: {
+        doc: { summary: `The newest ${API_RELEASES} releases, newest first (releases)` },
+      },
+    },
+    async (req) => {
+      const found = await readable(req);
+      const list = await store.releases.list(found.name, { limit: API_RELEASES });
+      return { app: found.name, releases: list.map(releaseSummary) };
+    },
+  );
+
+  app.get<{ Params: { app: string; version: string } }>(
+    '/api/v1/apps/:app/releases/:version',
+    {
+      schema: { params: releaseParams, response: { 200: releaseResponse } },
+      config: {
+        doc: {
+          summary: 'One release (releases:info), without its config',
+          description:
+            'What a change answered with 202 points at: its status is pending while it rolls out, then succeeded or failed (with the error).',
+        },
+      },
+    },
+    async (req) => {
+      const found = await readable(req);
+      const version = releaseVersion(req.params.version);
+      const release = await store.releases.get(found.name, version);
+      if (!release)
+        throw new BerthError('BERTH_E_RELEASE_NOT_FOUND', {
+          app: found.name,
+          version: `v${version}`,
+        });
+      return { app: found.name, release: releaseSummary(release) };
+    },
+  );
+
+  app.get<{ Params: { app: string } }>(
+    '/api/v1/apps/:app/domains',
+    {
+      schema: { params: appParams, response: { 200: domainsResponse } },
+      config: {
+        doc: {
+          summary: "The app's domains and certificates (domains:report, certs:report)",
+          description:
+            "Each host with its certificate (source, issuer, expiry, the last renewal's error), and the app's HTTPS settings.",
+        },
+      },
+    },
+    async (req) => {
+      const found = await readable(req);
+      const [domains, certs] = await Promise.all([
+        domainsReport(store, found, { base: o.domain }),
+        appCertReport(store, found.name),
+      ]);
+      return { app: found.name, domains, https: certs.https };
+    },
+  );
+
+  app.get<{ Params: { app: string } }>(
+    '/api/v1/apps/:app/builds',
+    {
+      schema: { params: appParams, response: { 200: buildsResponse } },
+      config: {
+        doc: {
+          summary: `The app's builds, newest first, at most ${API_BUILDS} (builds:list)`,
+          description: 'The deploy status of each push: queued, running, succeeded or failed.',
+        },
+      },
+    },
+    async (req) => {
+      const found = await readable(req);
+      const builds = await listBuilds(store.redis, store.keys.prefix, o.builds.queue, found.name, {
+        ...o.builds.history,
+        limit: API_BUILDS,
+      });
+      return { app: found.name, builds };
+    },
+  );
+
+  app.get<{ Params: { app: string; id: string } }>(
+    '/api/v1/apps/:app/builds/:id',
+    {
+      schema: { params: buildParams, response: { 200: buildResponse } },
+      config: { doc: { summary: 'One build and its status (builds:info)' } },
+    },
+    async (req) => {
+      const found = await readable(req);
+      const build = await buildInfo(
+        store.redis,
+        store.keys.prefix,
+        o.builds.queue,
+        found.name,
+        req.params.id,
+        o.builds.history,
+      );
+      return {
+        app: found.name,
+        build,
+        stream: `/api/v1/apps/${found.name}/builds/${build.id}/stream`,
+      };
+    },
+  );
 }

@@ -1,7 +1,8 @@
 // The app page at /apps/:app (issue 7): processes and instances, releases,
 // domains and certificates, config keys. An app the actor may not see is the
-// same 404 as a missing one (authorizeApp). Config values never reach the
-// HTML: only the key names (revealing them is later work).
+// same 404 as a missing one (authorizeApp). Config values never reach this
+// page's HTML: only the key names, and a button to reveal them for those
+// allowed (config-page.ts).
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { authorizeApp, mayAccess } from '../apps/access.ts';
@@ -16,7 +17,9 @@ import { DockerLocal } from '../deployer/docker-local.ts';
 import type { Instance } from '../deployer/scheduler.ts';
 import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
+import { configSection } from './config-page.ts';
 import { html, type Safe } from './html.ts';
+import { latencyChart } from './latency-chart.ts';
 import { page, signedInHeader, statusWord, time } from './layout.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';
@@ -159,6 +162,7 @@ ${
 ${instancesTable(instances)}
 <h3>Traffic</h3>
 ${trafficChart(traffic)}
+${latencyChart(traffic, CHART_HOURS)}
 <h3>Releases</h3>
 ${
   releases.length === 0
@@ -180,11 +184,7 @@ ${buildsTable(name, builds)}
           html`<tr><td><a href="http://${d.domain}/">${d.domain}</a></td><td>${d.kind}</td><td>${d.certificate ? `${d.certificate.source}${d.certificate.issuer ? ` (${d.certificate.issuer})` : ''}` : 'none'}</td><td>${time(d.certificate?.notAfter)}</td><td>${d.certificate?.lastError ?? ''}</td></tr>`,
       )}</tbody></table>
 <h3>Config</h3>
-${
-  keys.length === 0
-    ? html`<p>No config vars.</p>`
-    : html`<p>${keys.length} ${keys.length === 1 ? 'key' : 'keys'}; values are hidden (<code>config:show</code> over SSH shows them).</p><ul>${keys.map((k) => html`<li><code>${k}</code></li>`)}</ul>`
-}`;
+${configSection(req, found, keys)}`;
       return reply
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')

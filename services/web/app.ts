@@ -9,14 +9,18 @@ import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
 import { apiRoutes } from './api.ts';
+import { apiChangeRoutes } from './api-changes.ts';
 import { appPageRoutes, type EngineClient } from './app-page.ts';
 import { appsPageRoutes } from './apps-page.ts';
 import { installAuth } from './auth.ts';
 import { buildPageRoutes } from './build-page.ts';
+import { configPageRoutes } from './config-page.ts';
 import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
+import { installOpenApi } from './openapi.ts';
 import { type RollbackOptions, rollbackRoutes } from './rollback-routes.ts';
+import { rollouts } from './rollouts.ts';
 import { signInRoutes } from './sign-in-routes.ts';
 
 export interface WebOptions {
@@ -36,7 +40,7 @@ export interface WebOptions {
   engineTimeoutMs?: number;
   /** `<data dir>/build-logs`, for builds whose log stream has expired. */
   buildLogs?: string;
-  /** What a rollback rolls out with: BERTH_DRAIN_TIMEOUT, the log archive, test tuning. */
+  /** What rollbacks, scales, config changes and restarts roll out with: BERTH_DRAIN_TIMEOUT, the log archive, test tuning. */
   releases?: Omit<RollbackOptions, 'store' | 'engine'>;
 }
 
@@ -64,6 +68,8 @@ export function build(o: WebOptions): FastifyInstance {
   });
   installErrors(app);
   installAuth(app, o.store);
+  // Before any /api/v1 route, so that each one is in the description.
+  installOpenApi(app);
 
   // Liveness and readiness for operators and the supervisor: 200 only when
   // the state store answers.
@@ -92,21 +98,30 @@ export function build(o: WebOptions): FastifyInstance {
   appsPageRoutes(app, o);
   appPageRoutes(app, { ...o, builds: { queue, history } });
   buildPageRoutes(app, { store: o.store, queue, history });
+  configPageRoutes(app, { store: o.store });
   logsStreamRoutes(app, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.releases?.logArchive ? { logArchive: o.releases.logArchive } : {}),
   });
-  rollbackRoutes(app, {
+  const changes = rollouts(app, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),
     ...o.releases,
   });
+  rollbackRoutes(app, { store: o.store, rollouts: changes });
   signInRoutes(app, o);
   apiRoutes(app, {
     store: o.store,
     domain: o.domain,
     sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`,
+    builds: { queue, history },
+  });
+  apiChangeRoutes(app, {
+    store: o.store,
+    rollouts: changes,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.engineTimeoutMs === undefined ? {} : { engineTimeoutMs: o.engineTimeoutMs }),
   });
 
   return app;

@@ -4,8 +4,8 @@
 // Server-Sent Events from /apps/:app/builds/:id/stream. The stream follows the
 // build's Redis Stream exactly as `builds:output` does (followBuild: a
 // connection of its own, XREAD BLOCK), and closes that connection the moment
-// the browser goes away.
-import type { FastifyInstance } from 'fastify';
+// the browser goes away. /api/v1/apps/:app/builds/:id/stream is the same stream.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeApp } from '../apps/access.ts';
 import {
   type BuildEnd,
@@ -17,6 +17,7 @@ import {
 import { type BuildQueue, buildLogKey, followBuild } from '../builder/queue.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { buildParams } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
 import { html } from './html.ts';
 import { page, signedInHeader, time } from './layout.ts';
@@ -78,67 +79,81 @@ ${LIVE_SCRIPT}`;
 
   // The log as events: `line` (id = its number from 1), then one `end` with
   // {status, error?, line}; the lines up to ?after=N or Last-Event-ID are skipped.
-  app.get<{ Params: { app: string; id: string } }>(
-    '/apps/:app/builds/:id/stream',
-    { config: { auth: 'page' } },
-    async (req, reply) => {
-      const { name, build } = await find(req, req.params.app, req.params.id);
-      const after = resumeAfter(req);
-      const sendEnd = (s: EventStream, end: BuildEnd) =>
-        s.send(
-          'end',
-          JSON.stringify({
-            status: end.status,
-            ...(end.error === undefined ? {} : { error: end.error }),
-            line: endLine(end),
-          }),
-        );
-      // Only the durable file is left: it is complete, so no follower is needed.
-      const streamGone = (await store.redis.exists(buildLogKey(prefix, build.id))) === 0;
-      if (ended(build) && streamGone) {
-        const log = await buildLogSoFar(store.redis, prefix, name, build.id, o.history);
-        const s = new EventStream(reply, streams);
-        log.lines.forEach((line, i) => {
-          if (i + 1 > after) s.send('line', line, i + 1);
-        });
-        sendEnd(
-          s,
-          log.end ??
-            (build.status === 'succeeded'
-              ? { status: 'succeeded' }
-              : {
-                  status: 'failed',
-                  error: build.error ?? 'how the build ended is no longer known',
-                }),
-        );
-        s.end();
-        return reply;
-      }
+  const stream = async (
+    req: FastifyRequest<{ Params: { app: string; id: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const { name, build } = await find(req, req.params.app, req.params.id);
+    const after = resumeAfter(req);
+    const sendEnd = (s: EventStream, end: BuildEnd) =>
+      s.send(
+        'end',
+        JSON.stringify({
+          status: end.status,
+          ...(end.error === undefined ? {} : { error: end.error }),
+          line: endLine(end),
+        }),
+      );
+    // Only the durable file is left: it is complete, so no follower is needed.
+    const streamGone = (await store.redis.exists(buildLogKey(prefix, build.id))) === 0;
+    if (ended(build) && streamGone) {
+      const log = await buildLogSoFar(store.redis, prefix, name, build.id, o.history);
       const s = new EventStream(reply, streams);
-      let n = 0;
-      try {
-        const result = await followBuild(
-          store.redis,
-          prefix,
-          build.id,
-          (line) => {
-            n += 1;
-            if (n > after) s.send('line', line, n);
-          },
-          s.signal,
-          { queue: o.queue, connectionName: followerName(build.id) },
-        );
-        sendEnd(s, result);
-      } catch (e) {
-        // The client went away: followBuild has closed its connection; nothing to answer.
-        if (!s.signal.aborted) {
-          req.log.warn({ err: e, build: build.id }, 'build log stream failed');
-          s.send('failure', 'the log could not be read; reload the page');
-        }
-      } finally {
-        s.end();
-      }
+      log.lines.forEach((line, i) => {
+        if (i + 1 > after) s.send('line', line, i + 1);
+      });
+      sendEnd(
+        s,
+        log.end ??
+          (build.status === 'succeeded'
+            ? { status: 'succeeded' }
+            : {
+                status: 'failed',
+                error: build.error ?? 'how the build ended is no longer known',
+              }),
+      );
+      s.end();
       return reply;
+    }
+    const s = new EventStream(reply, streams);
+    let n = 0;
+    try {
+      const result = await followBuild(
+        store.redis,
+        prefix,
+        build.id,
+        (line) => {
+          n += 1;
+          if (n > after) s.send('line', line, n);
+        },
+        s.signal,
+        { queue: o.queue, connectionName: followerName(build.id) },
+      );
+      sendEnd(s, result);
+    } catch (e) {
+      // The client went away: followBuild has closed its connection; nothing to answer.
+      if (!s.signal.aborted) {
+        req.log.warn({ err: e, build: build.id }, 'build log stream failed');
+        s.send('failure', 'the log could not be read; reload the page');
+      }
+    } finally {
+      s.end();
+    }
+    return reply;
+  };
+  app.get('/apps/:app/builds/:id/stream', { config: { auth: 'page' } }, stream);
+  app.get(
+    '/api/v1/apps/:app/builds/:id/stream',
+    {
+      schema: { params: buildParams },
+      config: {
+        doc: {
+          summary: "A build's log, live (builds:output)",
+          eventStream:
+            'Server-Sent Events: each line as a `line` event numbered by its id, then one `end` event with {status, error?, line}; Last-Event-ID or ?after=N resumes after that line.',
+        },
+      },
     },
+    stream,
   );
 }

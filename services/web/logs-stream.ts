@@ -10,6 +10,7 @@ import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { appLogs, followAppLogs, formatLine } from '../deployer/app-logs.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
+import { appParams } from './api-schemas.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
 import { EventStream, eventStreams } from './sse.ts';
@@ -64,5 +65,27 @@ export function logsStreamRoutes(
     return reply;
   };
   app.get('/apps/:app/logs/stream', { config: { auth: 'page' } }, handler);
-  app.get('/api/v1/apps/:app/logs/stream', handler);
+  app.get(
+    '/api/v1/apps/:app/logs/stream',
+    {
+      schema: {
+        params: appParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            n: { type: 'string', description: 'Lines sent before the live ones, 1-10000 (100)' },
+            ps: { type: 'string', description: 'Only this process type' },
+          },
+        },
+      },
+      config: {
+        doc: {
+          summary: "The app's runtime log, live (logs -t)",
+          eventStream:
+            "Server-Sent Events: the last lines, then each running instance's new lines, each as a `line` event as `logs -t` prints them; an `end` event when the followed instances stop.",
+        },
+      },
+    },
+    handler,
+  );
 }

@@ -6,30 +6,20 @@
 // auth hook refuses a cookie request without it, 403, before anything runs).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authorizeApp } from '../apps/access.ts';
-import { type ReleaseRun, releaseVersion, rollback, rollbackTarget } from '../apps/releases.ts';
+import { releaseVersion, rollback, rollbackTarget } from '../apps/releases.ts';
 import { BerthError } from '../core/errors.ts';
-import type { Release, Store } from '../core/store/index.ts';
+import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
-import { releaseSummary } from './api.ts';
-import type { EngineClient } from './app-page.ts';
+import { accepted, optionalBody } from './api.ts';
+import { appParams, changeAccepted, rollbackBody } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
 import { html } from './html.ts';
 import { page, signedInHeader, time } from './layout.ts';
+import type { ReleaseRunOptions, Rollouts } from './rollouts.ts';
 import { signOutForm } from './sign-in-routes.ts';
 
-/** How long a rollback from the web may take before it is given up (the rollout's own checks are shorter). */
-export const ROLLBACK_TIMEOUT_MS = 5 * 60_000;
-
-export interface RollbackOptions {
-  store: Store;
-  engine?: EngineClient;
-  /** BERTH_DRAIN_TIMEOUT: how long old instances keep serving after the switch. */
-  drainMs?: number;
-  /** Where removed containers' last lines are kept (logArchiveOf). */
-  logArchive?: string;
-  /** Tests: shorter stops and checks. */
-  tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string };
-}
+/** What a rollback rolls out with; see rollouts.ts. */
+export type RollbackOptions = ReleaseRunOptions;
 
 /** The optional target version, from a form field, a query or JSON; undefined when absent. */
 export function targetVersion(value: unknown): number | undefined {
@@ -40,27 +30,9 @@ export function targetVersion(value: unknown): number | undefined {
   return releaseVersion(String(value));
 }
 
-export function rollbackRoutes(app: FastifyInstance, o: RollbackOptions) {
+export function rollbackRoutes(app: FastifyInstance, o: { store: Store; rollouts: Rollouts }) {
   const { store } = o;
-
-  /** What `releases:rollback` is handed by the CLI (cli/release-run.ts), for the web. */
-  async function runFor(req: FastifyRequest, lines: string[]): Promise<ReleaseRun> {
-    if (!o.engine) {
-      throw new BerthError('BERTH_E_USAGE', {
-        reason: 'the web app has no Docker Engine configured; roll back over SSH',
-      });
-    }
-    return {
-      store,
-      docker: await o.engine(),
-      actor: actorOf(req),
-      log: { heading: (t) => lines.push(t), detail: (t) => lines.push(`  ${t}`) },
-      // Not the request's: a browser that navigates away must not stop a rollout halfway.
-      signal: AbortSignal.timeout(ROLLBACK_TIMEOUT_MS),
-      tuning: { ...o.tuning, ...(o.drainMs === undefined ? {} : { drainMs: o.drainMs }) },
-      ...(o.logArchive ? { logArchive: o.logArchive } : {}),
-    };
-  }
+  const runFor = o.rollouts.runFor;
 
   /**
    * The app when the actor may roll it back (push, as releases:rollback asks);
@@ -111,20 +83,30 @@ export function rollbackRoutes(app: FastifyInstance, o: RollbackOptions) {
     },
   );
 
-  app.post<{ Params: { app: string }; Body: Record<string, unknown> | undefined }>(
+  app.post<{ Params: { app: string }; Body: { to?: number | string } | null | undefined }>(
     '/api/v1/apps/:app/rollback',
-    async (req) => {
+    {
+      preValidation: optionalBody,
+      schema: {
+        params: appParams,
+        body: rollbackBody,
+        response: { 202: changeAccepted },
+      },
+      config: {
+        doc: {
+          summary: 'Roll back (releases:rollback)',
+          description:
+            "A new release with an earlier release's image, processes and config, at the current scale; push right. Answers 202 with the new release (pending) once it is recorded; GET the Location until its status is succeeded or failed.",
+        },
+      },
+    },
+    async (req, reply) => {
       const found = await pushable(req, req.params.app);
-      const body = req.body;
-      if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body)))
-        throw new BerthError('BERTH_E_USAGE', { reason: 'the body is a JSON object: {"to": 12}' });
-      const lines: string[] = [];
-      const release: Release = await rollback(
-        await runFor(req, lines),
-        found,
-        targetVersion(body?.to),
+      const target = targetVersion(req.body?.to);
+      const release = await o.rollouts.begin(req, `rollback of ${found.name}`, (run) =>
+        rollback(run, found, target),
       );
-      return { app: found.name, release: releaseSummary(release), log: lines };
+      return accepted(reply, found.name, release);
     },
   );
 }

@@ -2,12 +2,9 @@
 // last hours, from the routers' counts (store/metrics.ts), as inline SVG:
 // no script, no external service, readable without colour (each bar has a
 // title with its numbers, and a line of text sums the window up).
-import {
-  LATENCY_BUCKETS_MS,
-  type MinuteCounts,
-  type RequestCounts,
-} from '../core/store/metrics.ts';
+import type { MinuteCounts, RequestCounts } from '../core/store/metrics.ts';
 import { html, type Safe } from './html.ts';
+import { meanOf, quantileOf, windowTotal } from './latency-chart.ts';
 
 /** The hours the chart covers. */
 export const CHART_HOURS = 3;
@@ -26,41 +23,10 @@ const LAYERS = [
 const sum = (ns: readonly number[]) => ns.reduce((a, b) => a + b, 0);
 
 /** The latency under which 99% of the requests fell, from the histogram's buckets. */
-export function p99Of(c: RequestCounts): string {
-  const total = sum(c.latency);
-  if (total === 0) return '–';
-  let seen = 0;
-  for (let i = 0; i < c.latency.length; i++) {
-    seen += c.latency[i] ?? 0;
-    if (seen >= total * 0.99) {
-      const bound = LATENCY_BUCKETS_MS[i];
-      return bound === undefined ? `over ${LATENCY_BUCKETS_MS.at(-1)} ms` : `≤ ${bound} ms`;
-    }
-  }
-  return '–';
-}
-
-/** Every minute's counts added up. */
-function total(minutes: readonly MinuteCounts[]): RequestCounts {
-  const t: RequestCounts = {
-    byClass: [0, 0, 0, 0, 0, 0],
-    latency: LATENCY_BUCKETS_MS.map(() => 0).concat(0),
-    latencySumUs: 0,
-  };
-  for (const m of minutes) {
-    m.byClass.forEach((n, i) => {
-      t.byClass[i] = (t.byClass[i] ?? 0) + n;
-    });
-    m.latency.forEach((n, i) => {
-      t.latency[i] = (t.latency[i] ?? 0) + n;
-    });
-    t.latencySumUs += m.latencySumUs;
-  }
-  return t;
-}
+export const p99Of = (c: RequestCounts): string => quantileOf(c, 0.99);
 
 export function trafficChart(minutes: readonly MinuteCounts[]): Safe {
-  const all = total(minutes);
+  const all = windowTotal(minutes);
   const requests = sum(all.byClass);
   if (requests === 0) {
     return html`<p>No requests through the router in the last ${CHART_HOURS} hours.</p>`;
@@ -84,5 +50,5 @@ export function trafficChart(minutes: readonly MinuteCounts[]): Safe {
   });
   const errors = all.byClass[4] ?? 0;
   return html`<svg role="img" aria-label="Requests per minute by status class" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" height="${HEIGHT}" preserveAspectRatio="none" style="max-width:${WIDTH}px;background:#f6f6f6">${bars}</svg>
-<p><small>Last ${CHART_HOURS} hours, per minute, busiest ${peak}/min: ${requests} requests, ${errors} 5xx, p99 ${p99Of(all)}, mean ${(all.latencySumUs / 1000 / Math.max(1, sum(all.latency))).toFixed(1)} ms. ${LAYERS.map((l) => html`<span style="color:${l.colour}">■</span> ${l.name} `)}</small></p>`;
+<p><small>Last ${CHART_HOURS} hours, per minute, busiest ${peak}/min: ${requests} requests, ${errors} 5xx, p99 ${p99Of(all)}, mean ${meanOf(all)}. ${LAYERS.map((l) => html`<span style="color:${l.colour}">■</span> ${l.name} `)}</small></p>`;
 }

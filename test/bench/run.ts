@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
+import { appsPageScenario } from './scenarios/apps-page.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
@@ -23,6 +24,7 @@ const SCENARIOS: readonly Scenario[] = [
   redeployScenario,
   rolloutScenario,
   proxyScenario,
+  appsPageScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

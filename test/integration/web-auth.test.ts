@@ -295,8 +295,10 @@ describe('API tokens', () => {
       'id',
       'lastUsedAt',
       'name',
+      'scope',
       'user',
     ]);
+    assert.equal(mine.scope, 'write');
     assert.ok(Date.parse(mine.expiresAt) - Date.now() > 6.9 * 86_400_000);
     assert.equal(mine.lastUsedAt, null);
     // Used once, it says when.
@@ -304,6 +306,13 @@ describe('API tokens', () => {
     assert.equal(api.statusCode, 200);
     const used = JSON.parse((await run(alice, ['auth:tokens', '--format', 'json'])).stdout);
     assert.ok(used.find((t: { id: string }) => t.id === id).lastUsedAt);
+    // --read-only: said when issued and listed (web-api.test.ts tries what it may do).
+    const reader = await run(alice, ['auth:token', '--name', 'dash', '--read-only']);
+    assert.match(reader.stdout, /^-----> Read-only API token [0-9a-f]{16} "dash" for alice/);
+    shownSecrets.push(/^ {7}(berth_[A-Za-z0-9_-]{43})$/m.exec(reader.stdout)?.[1] ?? '');
+    const scopes = await run(alice, ['auth:tokens']);
+    assert.match(scopes.stdout, /\sdash\s+alice\s+read\s/);
+    assert.match(scopes.stdout, /\sci\s+alice\s+write\s/);
   });
 
   test("users see their own tokens; --all is for admins; others' ids are not found", async () => {

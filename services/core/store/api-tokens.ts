@@ -5,18 +5,26 @@ import { BerthError } from '../errors.ts';
 import * as validate from '../validate.ts';
 import { isEmpty, pairsToObject, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
-import { type ApiToken, ApiTokenSchema, decode, type User, UserSchema } from './records.ts';
+import {
+  type ApiToken,
+  ApiTokenSchema,
+  decode,
+  TOKEN_SCOPES,
+  type TokenScope,
+  type User,
+  UserSchema,
+} from './records.ts';
 
 const create = new Script(
   'apiTokens.create',
   `
-local id, hash, name, user, createdAt, expiresAt = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local id, hash, name, user, createdAt, expiresAt, scope = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local userCreatedAt = redis.call('HGET', K.user(user), 'createdAt')
 if not userCreatedAt then return {'BERTH_E_USER_NOT_FOUND', 'user', user} end
 -- Two tokens whose SHA-256s share 64 bits: never in practice, but never silently.
 if redis.call('EXISTS', K.apiToken(id)) == 1 then return {'BERTH_E_CONFLICT', 'what', 'token ' .. id} end
 redis.call('HSET', K.apiToken(id), 'id', id, 'hash', hash, 'name', name, 'user', user,
-  'userCreatedAt', userCreatedAt, 'createdAt', createdAt, 'expiresAt', expiresAt)
+  'userCreatedAt', userCreatedAt, 'createdAt', createdAt, 'expiresAt', expiresAt, 'scope', scope)
 redis.call('SADD', K.userTokens(user), id)
 redis.call('SADD', K.apiTokens, id)
 return {'ok', userCreatedAt}
@@ -91,12 +99,17 @@ export class ApiTokens {
     name: string;
     user: string;
     expiresAt: Date;
+    scope?: TokenScope;
   }): Promise<ApiToken> {
     const id = t.hash.slice(0, 16);
     const createdAt = this.ctx.now().toISOString();
     const expiresAt = t.expiresAt.toISOString();
     const name = validate.tokenName(t.name);
     const user = validate.userName(t.user);
+    const scope = t.scope ?? 'write';
+    if (!TOKEN_SCOPES.includes(scope)) {
+      throw new BerthError('BERTH_E_USAGE', { reason: 'a token is read or write' });
+    }
     const [userCreatedAt] = await create.run(this.ctx, [
       id,
       t.hash,
@@ -104,6 +117,7 @@ export class ApiTokens {
       user,
       createdAt,
       expiresAt,
+      scope,
     ]);
     return {
       id,
@@ -114,6 +128,7 @@ export class ApiTokens {
       createdAt,
       expiresAt,
       lastUsedAt: null,
+      scope,
     };
   }
 

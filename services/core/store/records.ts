@@ -15,6 +15,9 @@ export const ROLES = ['admin', 'user'] as const;
 export type Role = (typeof ROLES)[number];
 export const RELEASE_STATUSES = ['pending', 'succeeded', 'failed'] as const;
 export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+/** What an API token may do: read (see apps, no config values, no changes) or write (all its user may). */
+export const TOKEN_SCOPES = ['read', 'write'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
 export const CERT_SOURCES = ['manual', 'acme'] as const;
 export type CertSource = (typeof CERT_SOURCES)[number];
 
@@ -238,6 +241,11 @@ export const ApiTokenSchema = z.object({
   createdAt: timestamp,
   expiresAt: timestamp,
   lastUsedAt: nullable(timestamp),
+  /** Absent on tokens issued before scopes: those may write. */
+  scope: z
+    .enum(TOKEN_SCOPES)
+    .optional()
+    .transform((v) => v ?? 'write'),
 });
 export type ApiToken = z.output<typeof ApiTokenSchema>;
 
