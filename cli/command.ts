@@ -58,6 +58,11 @@ export interface Command {
   /** Its first argument is an app name although access is not per app (apps:create). */
   takesApp?: boolean;
   /**
+   * Flags with which a takesApp command is about no app (certs:add
+   * --platform): the laptop client then fills in none from its git remote.
+   */
+  appless?: readonly string[];
+  /**
    * Hands the client's terminal to a program with a TTY of its own (run):
    * stdin comes raw, keystroke by keystroke. Other commands read it as lines.
    */

@@ -36,7 +36,9 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   storage: "an app's volumes, kept across deploys and rollbacks",
   resource: "memory and CPU limits of an app's processes",
   checks: 'how a rollout checks new instances before traffic moves to them',
-  certs: "an app's certificates for its domains, HTTPS redirect and HSTS",
+  certs: "an app's certificates for its hosts, HTTPS redirect and HSTS; --platform: BERTH_DOMAIN's",
+  letsencrypt:
+    "certificates from Let's Encrypt (ACME HTTP-01) for an app's hosts or, with --platform, BERTH_DOMAIN",
   proxy: "how the router treats an app's traffic: the request body limit",
   builds: "an app's builds: list, inspect, follow and cancel them",
   builder: 'how pushes are built: a Dockerfile, buildpacks or a prebuilt image',

@@ -95,7 +95,10 @@ export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
   }
   const [name] = out;
   const command = name === undefined ? undefined : findCommand(name);
-  if (command && (typeof command.access === 'object' || command.takesApp)) out.splice(1, 0, app);
+  const appless = command?.appless?.some((flag) => out.includes(flag)) === true;
+  if (command && !appless && (typeof command.access === 'object' || command.takesApp)) {
+    out.splice(1, 0, app);
+  }
   return out;
 }
 

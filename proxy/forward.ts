@@ -66,8 +66,8 @@ export interface RouterOptions {
   domain: string;
   /**
    * Where the web service listens (loopback, an origin: a path would not be
-   * prepended); undefined keeps the status page off the public port (it has
-   * no sign-in yet).
+   * prepended); proxy/worker.ts passes BERTH_WEB_PORT. Undefined: the bare
+   * domain gets a 404 page instead.
    */
   statusPage: URL | undefined;
   /**

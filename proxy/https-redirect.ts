@@ -3,15 +3,21 @@
 // same host and path on BERTH_HTTPS_PORT, unless the app switched it off
 // (certs:set APP redirect off). Hosts on the fallback certificate are served
 // over HTTP as they are: sending a browser to a certificate it must refuse
-// would be worse. ACME's HTTP-01 challenges are never redirected.
+// would be worse. ACME's HTTP-01 challenges are never redirected. The bare
+// BERTH_DOMAIN (the status page) is redirected once it has a certificate of
+// its own (certs:add --platform, letsencrypt:enable --platform): its session
+// cookie is Secure only under HTTPS, and it has no switch to turn that off.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ACME_CHALLENGE_PREFIX } from './acme-challenge.ts';
+import { STATUS_PAGE_APP } from './forward.ts';
 import { requestHost } from './headers.ts';
 import type { Metrics } from './metrics.ts';
 import type { RouteTable } from './route-table.ts';
 
 export interface HttpsRedirectOptions {
   table: RouteTable;
+  /** BERTH_DOMAIN: its bare name is the status page's. */
+  domain: string;
   /** Whether the router serves a certificate of the host's own (proxy/certificates.ts). */
   certs: { has(host: string): boolean | Promise<boolean> };
   httpsPort: number;
@@ -38,8 +44,8 @@ export function redirectToHttps(o: HttpsRedirectOptions): RequestListener {
 
   function redirect(req: IncomingMessage, res: ServerResponse, host: string, app: string) {
     const started = performance.now();
-    // `host` is one the route table knows (canonical), never the client's
-    // spelling: a Host header cannot turn this into an open redirect.
+    // `host` is one the route table knows or BERTH_DOMAIN (canonical), never
+    // the client's spelling: a Host header cannot make this an open redirect.
     res.writeHead(308, {
       location: `https://${host}${port}${pathOf(req.url)}`,
       'content-length': 0,
@@ -51,18 +57,26 @@ export function redirectToHttps(o: HttpsRedirectOptions): RequestListener {
 
   return (req, res) => {
     const host = requestHost(req);
-    const route = host === '' ? undefined : o.table.lookup(host);
-    if (!route?.httpsRedirect || pathOf(req.url).startsWith(ACME_CHALLENGE_PREFIX)) {
+    // The app whose host it is, when that app wants the redirect; the status
+    // page always does (it is no app, so it has no route).
+    let app: string | undefined;
+    if (host === o.domain) app = STATUS_PAGE_APP;
+    else if (host !== '') {
+      const route = o.table.lookup(host);
+      if (route?.httpsRedirect) app = route.app;
+    }
+    if (app === undefined || pathOf(req.url).startsWith(ACME_CHALLENGE_PREFIX)) {
       o.next(req, res);
       return;
     }
+    const to = app;
     const has = o.certs.has(host);
-    if (has === true) redirect(req, res, host, route.app);
+    if (has === true) redirect(req, res, host, to);
     else if (has === false) o.next(req, res);
     else
       void has.then((yes) => {
         if (res.destroyed) return;
-        if (yes) redirect(req, res, host, route.app);
+        if (yes) redirect(req, res, host, to);
         else o.next(req, res);
       });
   };

@@ -62,15 +62,23 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
 
   await Promise.all(Array.from({ length: count }, fork));
   log.info(
-    { processes: count, port: config.httpPort, httpsPort: config.httpsPort },
+    {
+      processes: count,
+      address: config.routerBind ?? 'all interfaces',
+      port: config.httpPort,
+      httpsPort: config.httpsPort,
+    },
     'router listening',
   );
 
+  const httpPort = config.httpPort === 80 ? '' : `:${config.httpPort}`;
   return {
     endpoints: [
+      // HTTPS once BERTH_DOMAIN has a certificate: the router then redirects there.
+      { name: 'status page (router)', url: `http://${config.domain}${httpPort}/` },
       {
         name: 'apps (router)',
-        url: `http://<app>.${config.domain}${config.httpPort === 80 ? '' : `:${config.httpPort}`}/`,
+        url: `http://<app>.${config.domain}${httpPort}/`,
       },
       {
         name: 'apps (router, HTTPS)',

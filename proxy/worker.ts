@@ -59,9 +59,9 @@ try {
   const router = createRouter({
     table,
     domain: config.domain,
-    // The page lists every app and owner and has no sign-in yet (issue 7):
-    // it stays on loopback until it has.
-    statusPage: undefined,
+    // The bare domain is the web app's (services/web), on its loopback port:
+    // every page needs a session, so publishing it shows nobody anything.
+    statusPage: new URL(`http://127.0.0.1:${config.webPort}`),
     ports: { http: config.httpPort, https: config.httpsPort },
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     maxBodySize: config.maxBodySize,
@@ -79,6 +79,7 @@ try {
   };
   const onHttp = redirectToHttps({
     table,
+    domain: config.domain,
     certs,
     httpsPort: config.httpsPort,
     metrics,
@@ -109,8 +110,10 @@ try {
       process.exit(1);
     });
   }
-  servers[0].listen(config.httpPort);
-  servers[1].listen(config.httpsPort);
+  // Every interface unless BERTH_ROUTER_BIND names one address (a host with
+  // another proxy in front, or a public and a private interface).
+  servers[0].listen(config.httpPort, config.routerBind);
+  servers[1].listen(config.httpsPort, config.routerBind);
 
   let stopping = false;
   const stop = () => {

@@ -177,7 +177,9 @@ export const appsCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const [to = ''] = args;
-      await renameApp(await ctx.store(), app, to, dataPaths(ctx.config().dataDir));
+      await renameApp(await ctx.store(), app, to, dataPaths(ctx.config().dataDir), {
+        base: ctx.config().domain,
+      });
       ctx.stdout.write(`-----> Renamed ${app.name} to ${to}\n`);
       await moveInstances({ ...(await releaseRun(ctx)), app: to, from: app.name });
       ctx.stdout.write(`       git remote set-url deploy ${sshUrl(ctx)}/${to}\n`);
@@ -211,7 +213,7 @@ export const appsCommands: readonly Command[] = [
         app.name,
         dataPaths(ctx.config().dataDir),
         engine,
-        { removeStorage },
+        { removeStorage, base: ctx.config().domain },
       );
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
       if (removed && removed.removed.length > 0) {

@@ -1,19 +1,29 @@
 // certs:add|remove|report|set — an app's own certificates for its domains,
 // and how the router serves it over HTTPS (redirect, HSTS). ACME's
-// certificates are letsencrypt:*'s; certs:report shows both.
+// certificates are letsencrypt:*'s; certs:report shows both. With
+// --platform (admins), add, remove and report are about the bare
+// BERTH_DOMAIN's certificate, the status page's (services/certs/platform.ts).
 import {
   type AppCertReport,
   addAppCert,
   appCertReport,
   CERT_INPUT_LIMIT,
+  type DomainCertReport,
   readCertInput,
   removeAppCerts,
 } from '../../services/certs/manual.ts';
+import {
+  addPlatformCert,
+  type PlatformCertReport,
+  platformCertReport,
+  removePlatformCert,
+} from '../../services/certs/platform.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
+import { PLATFORM_FLAG, PLATFORM_OPTION, targetOf } from '../platform-target.ts';
 
 /** Reads stdin as bytes (a tar is binary), refusing more than CERT_INPUT_LIMIT. */
 async function readInput(ctx: CommandContext): Promise<Buffer> {
@@ -46,51 +56,81 @@ type SettingKey = keyof typeof SETTINGS;
 const onOff = (on: boolean) => (on ? 'on' : 'off');
 const when = (iso: string | null) => iso ?? 'never';
 
+/** One domain's certificate, as certs:report shows it. */
+function certRows(c: DomainCertReport['certificate']): [string, string][] {
+  return c === null
+    ? [['Certificate', 'none (the fallback certificate is served; no redirect)']]
+    : [
+        ['Source', c.source],
+        ['Issuer', c.issuer ?? '(none issued yet)'],
+        ['Serial', c.serial ?? '-'],
+        ['Not after', c.notAfter ?? '-'],
+        ['Days left', c.daysLeft === null ? '-' : String(c.daysLeft)],
+        ['Last renewal', when(c.lastRenewalAt)],
+        ['Last error', c.lastError ?? 'none'],
+        ['Next attempt', when(c.nextAttemptAt)],
+      ];
+}
+
+function platformText(r: PlatformCertReport): string {
+  return report(`${r.domain} (BERTH_DOMAIN: the status page)`, [
+    ['Redirect to HTTPS', 'on (while it has a certificate)'],
+    ...certRows(r.certificate),
+  ]);
+}
+
 function reportText(r: AppCertReport): string {
   let text = report(`${r.app} HTTPS`, [
     ['Redirect to HTTPS', `${onOff(r.https.httpsRedirect)} (hosts with a certificate)`],
     ['HSTS', `${onOff(r.https.hsts)} (max-age ${r.https.hstsMaxAge})`],
-    [
-      'Domains',
-      r.domains.length > 0 ? String(r.domains.length) : `none; domains:add ${r.app} adds one`,
-    ],
+    // The default host and the custom domains (certs:report passes BERTH_DOMAIN).
+    ['Hosts', `${r.domains.length} (domains:add ${r.app} adds one)`],
   ]);
-  for (const { domain, certificate: c } of r.domains) {
-    text += report(
-      domain,
-      c === null
-        ? [['Certificate', 'none (the fallback certificate is served; no redirect)']]
-        : [
-            ['Source', c.source],
-            ['Issuer', c.issuer ?? '(none issued yet)'],
-            ['Serial', c.serial ?? '-'],
-            ['Not after', c.notAfter ?? '-'],
-            ['Days left', c.daysLeft === null ? '-' : String(c.daysLeft)],
-            ['Last renewal', when(c.lastRenewalAt)],
-            ['Last error', c.lastError ?? 'none'],
-            ['Next attempt', when(c.nextAttemptAt)],
-          ],
-    );
-  }
+  for (const { domain, certificate } of r.domains) text += report(domain, certRows(certificate));
   return text;
 }
 
+// Name and usage, for the usage errors of platform-target.ts too.
+const ADD = {
+  name: 'certs:add',
+  usage: 'APP < bundle.pem | server.tar  |  --platform < bundle.pem',
+} as const;
+const REMOVE = { name: 'certs:remove', usage: 'APP [DOMAIN...]  |  --platform' } as const;
+const REPORT = {
+  name: 'certs:report',
+  usage: 'APP [--format json]  |  --platform [--format json]',
+} as const;
+
 export const certsCommands: readonly Command[] = [
   {
-    name: 'certs:add',
-    usage: 'APP < bundle.pem | server.tar',
+    ...ADD,
     summary:
-      "add a certificate for the app's domains it names: a PEM bundle (chain and key) or a tar with server.crt and server.key",
-    access: { app: 'push' },
-    arity: [0, 0],
-    async run({ ctx, app }) {
-      if (!app) return EXIT.failed;
+      "add a certificate for the app's hosts it names (its default host too): a PEM bundle (chain and key) or a tar with server.crt and server.key; --platform: BERTH_DOMAIN's (admins)",
+    // Not { app: 'push' }: with --platform there is no app (platform-target.ts).
+    access: 'anyone',
+    takesApp: true,
+    appless: [PLATFORM_FLAG],
+    options: PLATFORM_OPTION,
+    arity: [0, 1],
+    async run(call) {
+      const target = await targetOf(ADD, call, 'push', [0, 0]);
+      const { ctx } = call;
       const pair = readCertInput(await readInput(ctx));
       const paths = dataPaths(ctx.config().dataDir);
-      const installed = await addAppCert(await ctx.store(), paths, app.name, pair);
+      const store = await ctx.store();
+      const installed =
+        target.kind === 'platform'
+          ? [
+              {
+                domain: target.domain,
+                info: await addPlatformCert(store, paths, target.domain, pair),
+              },
+            ]
+          : await addAppCert(store, paths, target.app.name, pair, ctx.config().domain);
       const [first] = installed;
+      const to = target.kind === 'platform' ? 'the status page' : target.app.name;
       ctx.stdout.write(
-        `-----> Added the certificate for ${installed.map((i) => i.domain).join(', ')} to ${app.name}\n` +
+        `-----> Added the certificate for ${installed.map((i) => i.domain).join(', ')} to ${to}\n` +
           (first
             ? `       issuer ${first.info.issuer}, serial ${first.info.serial}, valid until ${first.info.notAfter.toISOString()}\n`
             : ''),
@@ -99,32 +139,61 @@ export const certsCommands: readonly Command[] = [
     },
   },
   {
-    name: 'certs:remove',
-    usage: 'APP [DOMAIN...]',
-    summary: 'remove the certificates of these domains (none named: those certs:add added)',
-    access: { app: 'push' },
+    ...REMOVE,
+    summary:
+      "remove the certificates of these domains (none named: those certs:add added); --platform: BERTH_DOMAIN's (admins)",
+    access: 'anyone',
+    takesApp: true,
+    appless: [PLATFORM_FLAG],
+    options: PLATFORM_OPTION,
     arity: [0, Infinity],
-    async run({ ctx, app, args }) {
-      if (!app) return EXIT.failed;
+    async run(call) {
+      const target = await targetOf(REMOVE, call, 'push', [0, Infinity]);
+      const { ctx } = call;
       const paths = dataPaths(ctx.config().dataDir);
-      const removed = await removeAppCerts(await ctx.store(), paths, app.name, args);
+      const store = await ctx.store();
+      if (target.kind === 'platform') {
+        await removePlatformCert(store, paths, target.domain);
+        ctx.stdout.write(
+          `-----> Removed the certificate of ${target.domain}; the status page is served with the fallback certificate, and over plain HTTP without a redirect\n`,
+        );
+        return EXIT.ok;
+      }
+      const removed = await removeAppCerts(
+        store,
+        paths,
+        target.app.name,
+        target.args,
+        ctx.config().domain,
+      );
       ctx.stdout.write(
-        `-----> Removed the certificate of ${removed.join(', ')} from ${app.name}\n`,
+        `-----> Removed the certificate of ${removed.join(', ')} from ${target.app.name}\n`,
       );
       return EXIT.ok;
     },
   },
   {
-    name: 'certs:report',
-    usage: 'APP [--format json]',
-    summary: "the app's HTTPS switches and each domain's certificate: source, expiry, renewal",
-    access: { app: 'read' },
+    ...REPORT,
+    summary:
+      "the app's HTTPS switches and each domain's certificate: source, expiry, renewal; --platform: BERTH_DOMAIN's (admins)",
+    access: 'anyone',
+    takesApp: true,
+    appless: [PLATFORM_FLAG],
+    options: PLATFORM_OPTION,
     json: true,
-    arity: [0, 0],
-    async run({ ctx, app, options }) {
-      if (!app) return EXIT.failed;
-      const r = await appCertReport(await ctx.store(), app.name);
-      ctx.stdout.write(formatOf(options) === 'json' ? json(r) : reportText(r));
+    arity: [0, 1],
+    async run(call) {
+      const target = await targetOf(REPORT, call, 'read', [0, 0]);
+      const { ctx, options } = call;
+      const store = await ctx.store();
+      const asJson = formatOf(options) === 'json';
+      if (target.kind === 'platform') {
+        const r = await platformCertReport(store, target.domain);
+        ctx.stdout.write(asJson ? json(r) : platformText(r));
+        return EXIT.ok;
+      }
+      const r = await appCertReport(store, target.app.name, new Date(), ctx.config().domain);
+      ctx.stdout.write(asJson ? json(r) : reportText(r));
       return EXIT.ok;
     },
   },

@@ -1,11 +1,15 @@
 // letsencrypt:enable|disable|list|auto-renew — certificates from the ACME CA
-// (BERTH_ACME_DIRECTORY_URL) for an app's domains, renewed by the certs service.
+// (BERTH_ACME_DIRECTORY_URL) for an app's domains, renewed by the certs
+// service; with --platform (admins), for the bare BERTH_DOMAIN, the status
+// page's (cli/platform-target.ts).
 import { type AcmeOptions, acmeOptions } from '../../services/certs/acme.ts';
 import { daysLeft } from '../../services/certs/cert-files.ts';
 import {
   type DomainResult,
   disableLetsencrypt,
+  disablePlatformLetsencrypt,
   enableLetsencrypt,
+  enablePlatformLetsencrypt,
   listLetsencrypt,
   renewDue,
 } from '../../services/certs/letsencrypt.ts';
@@ -13,6 +17,11 @@ import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
+import { PLATFORM_FLAG, PLATFORM_OPTION, targetOf } from '../platform-target.ts';
+
+// Name and usage, for the usage errors of platform-target.ts too.
+const ENABLE = { name: 'letsencrypt:enable', usage: 'APP  |  --platform' } as const;
+const DISABLE = { name: 'letsencrypt:disable', usage: 'APP  |  --platform' } as const;
 
 async function acmeOf(ctx: CommandContext): Promise<AcmeOptions> {
   return {
@@ -33,30 +42,51 @@ function report(ctx: CommandContext, results: DomainResult[]): number {
 
 export const letsencryptCommands: readonly Command[] = [
   {
-    name: 'letsencrypt:enable',
-    usage: 'APP',
+    ...ENABLE,
     summary:
-      "get certificates for the app's domains from the ACME CA (HTTP-01); renewed by themselves",
-    access: { app: 'manage' },
-    arity: [0, 0],
-    async run({ ctx, app }) {
-      if (!app) return EXIT.failed;
-      ctx.stdout.write(`-----> Getting certificates for ${app.name}\n`);
-      return report(ctx, await enableLetsencrypt(await acmeOf(ctx), app.name));
+      "get certificates for the app's default host and domains from the ACME CA (HTTP-01), renewed by themselves; --platform: for BERTH_DOMAIN, the status page (admins)",
+    // Not { app: 'manage' }: with --platform there is no app (platform-target.ts).
+    access: 'anyone',
+    takesApp: true,
+    appless: [PLATFORM_FLAG],
+    options: PLATFORM_OPTION,
+    arity: [0, 1],
+    async run(call) {
+      const target = await targetOf(ENABLE, call, 'manage', [0, 0]);
+      const { ctx } = call;
+      if (target.kind === 'platform') {
+        ctx.stdout.write(`-----> Getting a certificate for ${target.domain} (the status page)\n`);
+        return report(ctx, await enablePlatformLetsencrypt(await acmeOf(ctx)));
+      }
+      ctx.stdout.write(`-----> Getting certificates for ${target.app.name}\n`);
+      return report(ctx, await enableLetsencrypt(await acmeOf(ctx), target.app.name));
     },
   },
   {
-    name: 'letsencrypt:disable',
-    usage: 'APP',
-    summary: "remove the app's ACME certificates (HTTPS falls back to a self-signed one)",
-    access: { app: 'manage' },
-    arity: [0, 0],
-    async run({ ctx, app }) {
-      if (!app) return EXIT.failed;
-      const removed = await disableLetsencrypt(await acmeOf(ctx), app.name);
+    ...DISABLE,
+    summary:
+      "remove the app's ACME certificates (HTTPS falls back to a self-signed one); --platform: BERTH_DOMAIN's (admins)",
+    access: 'anyone',
+    takesApp: true,
+    appless: [PLATFORM_FLAG],
+    options: PLATFORM_OPTION,
+    arity: [0, 1],
+    async run(call) {
+      const target = await targetOf(DISABLE, call, 'manage', [0, 0]);
+      const { ctx } = call;
+      if (target.kind === 'platform') {
+        const had = await disablePlatformLetsencrypt(await acmeOf(ctx));
+        ctx.stdout.write(
+          had
+            ? `-----> Removed the ACME certificate of ${target.domain}\n`
+            : `-----> ${target.domain} has no ACME certificate\n`,
+        );
+        return EXIT.ok;
+      }
+      const removed = await disableLetsencrypt(await acmeOf(ctx), target.app.name);
       ctx.stdout.write(
         removed.length === 0
-          ? `-----> ${app.name} has no ACME certificate\n`
+          ? `-----> ${target.app.name} has no ACME certificate\n`
           : `-----> Removed the ACME certificates of ${removed.join(', ')}\n`,
       );
       return EXIT.ok;
@@ -65,12 +95,16 @@ export const letsencryptCommands: readonly Command[] = [
   {
     name: 'letsencrypt:list',
     usage: '[--format json]',
-    summary: 'every ACME certificate: app, domain, expiry, last renewal error',
+    summary:
+      'every ACME certificate: app ((platform) for BERTH_DOMAIN), domain, expiry, last renewal error',
     access: 'admin',
     json: true,
     arity: [0, 0],
     async run({ ctx, options }) {
-      const all = await listLetsencrypt({ store: await ctx.store() });
+      const all = await listLetsencrypt({
+        store: await ctx.store(),
+        platformDomain: ctx.config().domain,
+      });
       if (formatOf(options) === 'json') {
         ctx.stdout.write(json(all));
         return EXIT.ok;
@@ -79,7 +113,7 @@ export const letsencryptCommands: readonly Command[] = [
         table([
           ['APP', 'DOMAIN', 'NOT AFTER', 'DAYS LEFT', 'NEXT ATTEMPT', 'LAST ERROR'],
           ...all.map((c) => [
-            c.app ?? '-',
+            c.platform ? '(platform)' : (c.app ?? '-'),
             c.domain,
             c.notAfter ?? '-',
             String(daysLeft(c.notAfter) ?? '-'),

@@ -8,6 +8,7 @@ import type { Config } from '../core/config.ts';
 import { BerthError } from '../core/errors.ts';
 import { newSecret, sha256hex } from '../core/secret.ts';
 import type { Session, Store } from '../core/store/index.ts';
+import { localOnlyDomain } from '../core/validate.ts';
 
 /** How long a sign-in link works: long enough to paste it, short enough to be useless later. */
 export const LOGIN_LINK_TTL_MS = 5 * 60_000;
@@ -25,22 +26,53 @@ export const SESSION_COOKIE = 'berth_session';
 
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
+/** What decides where sign-in links point: BERTH_DOMAIN and the ports (absent ports: 80 and 443, the defaults). */
+export type WebBaseConfig = Pick<Config, 'webPort' | 'domain'> &
+  Partial<Pick<Config, 'httpPort' | 'httpsPort'>>;
+
 /**
  * Where a browser reaches the web app; sign-in links start here. The one place
- * that decides it: the router does not publish the web app at the bare
- * BERTH_DOMAIN yet (issue 7's next step), so this is the loopback port, which
- * the admin reaches on the server or through an SSH tunnel. When the router
- * serves it, this becomes `https://<BERTH_DOMAIN>` (http without a certificate).
+ * that decides it (docs/configuration.md says the same):
+ *   - the router at the bare BERTH_DOMAIN, over HTTPS once the domain has a
+ *     certificate of its own (certs:add --platform, letsencrypt:enable
+ *     --platform), else over plain HTTP;
+ *   - the loopback port when BERTH_DOMAIN is localhost (or *.localhost): that
+ *     name reaches no server from anyone's laptop, so a router URL at it
+ *     would work only where the loopback port works too, and the loopback
+ *     port is the one an SSH tunnel can carry.
  */
-export function webBaseUrl(config: Pick<Config, 'webPort' | 'domain'>): {
+export function webBaseUrl(
+  config: WebBaseConfig,
+  platformCert: boolean,
+): {
   url: string;
   /** Said next to the link, so the user knows how to open it. */
   note: string;
 } {
+  const loopback = `http://127.0.0.1:${config.webPort}`;
+  if (localOnlyDomain(config.domain)) {
+    return {
+      url: loopback,
+      note: `BERTH_DOMAIN is ${config.domain}, so the link is the web app's loopback port; from another machine, tunnel it first: ssh -L ${config.webPort}:127.0.0.1:${config.webPort} root@SERVER`,
+    };
+  }
+  if (platformCert) {
+    const port = config.httpsPort ?? 443;
+    return {
+      url: `https://${config.domain}${port === 443 ? '' : `:${port}`}`,
+      note: `on the server itself, the same path on ${loopback} works too`,
+    };
+  }
+  const port = config.httpPort ?? 80;
   return {
-    url: `http://127.0.0.1:${config.webPort}`,
-    note: `the web app answers on the server's loopback port for now; from another machine, tunnel it first: ssh -L ${config.webPort}:127.0.0.1:${config.webPort} root@SERVER`,
+    url: `http://${config.domain}${port === 80 ? '' : `:${port}`}`,
+    note: `${config.domain} has no certificate, so the link goes over plain HTTP; an admin adds one with "berth letsencrypt:enable --platform" (or certs:add --platform)`,
   };
+}
+
+/** Whether BERTH_DOMAIN has a certificate installed (a failed first ACME order leaves metadata without one). */
+async function hasPlatformCert(store: Store, domain: string): Promise<boolean> {
+  return ((await store.certs.get(domain))?.notAfter ?? null) !== null;
 }
 
 export interface LoginLink {
@@ -56,7 +88,7 @@ export interface LoginLink {
  */
 export async function createLoginLink(
   store: Store,
-  config: Pick<Config, 'webPort' | 'domain'>,
+  config: WebBaseConfig,
   actor: Actor,
   o: { user?: string | undefined; ttlMs?: number } = {},
 ): Promise<LoginLink> {
@@ -64,7 +96,10 @@ export async function createLoginLink(
   const ttlMs = o.ttlMs ?? LOGIN_LINK_TTL_MS;
   const secret = newSecret();
   await store.signIns.createLink(sha256hex(secret), user, ttlMs);
-  const base = webBaseUrl(config);
+  const base = webBaseUrl(
+    config,
+    !localOnlyDomain(config.domain) && (await hasPlatformCert(store, config.domain)),
+  );
   return {
     url: `${base.url}/auth/login/${secret}`,
     user,

@@ -4,7 +4,7 @@
 import { rename, rm } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { type PruneResult, removeAppArtifacts } from '../builder/retention.ts';
-import { certFile } from '../certs/cert-files.ts';
+import { certFile, removeCert } from '../certs/cert-files.ts';
 import { type Actor, isAdmin } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import type { DataPaths } from '../core/paths.ts';
@@ -89,7 +89,7 @@ export async function destroyApp(
   name: string,
   files: AppFiles,
   engine: Docker | undefined,
-  o: { removeStorage: boolean } = { removeStorage: false },
+  o: { removeStorage: boolean; base?: string } = { removeStorage: false },
 ): Promise<PruneResult | undefined> {
   await authorizeApp(store, actor, name, 'destroy');
   const domains = await store.domains.list(name);
@@ -99,6 +99,7 @@ export async function destroyApp(
   if (files.certs) {
     for (const domain of domains)
       await rm(certFile({ certs: files.certs }, domain), { force: true });
+    await removeDefaultHostCert(store, files, name, o.base);
   }
   if (files.logs)
     await rm(appLogDir(logArchiveOf({ logs: files.logs }), name), { recursive: true, force: true });
@@ -128,6 +129,7 @@ export async function renameApp(
   app: App,
   to: string,
   files: AppFiles,
+  o: { base?: string } = {},
 ): Promise<void> {
   validate.appName(to);
   const { storage } = await store.apps.deploySettings(app.name);
@@ -148,6 +150,25 @@ export async function renameApp(
     const archive = logArchiveOf({ logs: files.logs });
     await rename(appLogDir(archive, app.name), appLogDir(archive, to)).catch(() => {});
   }
+  // The old default host is served no more; the new one gets a certificate
+  // from letsencrypt:enable, as any new host does.
+  await removeDefaultHostCert(store, files, app.name, o.base);
+}
+
+/**
+ * Removes the certificate of the app's default host <app>.<base> (ACME's,
+ * BERTH_ACME_DEFAULT_HOSTS), metadata and file. It is outside the domains
+ * index, so the store's destroy and rename cannot see it; a crash before
+ * this leaves metadata the renewer skips (certs/acme.ts builtInHost).
+ */
+async function removeDefaultHostCert(
+  store: Store,
+  files: AppFiles,
+  app: string,
+  base: string | undefined,
+): Promise<void> {
+  if (base === undefined || files.certs === undefined) return;
+  await removeCert(store, { certs: files.certs }, `${app}.${base}`);
 }
 
 export async function addCollaborator(store: Store, app: App, user: string): Promise<boolean> {

@@ -28,15 +28,32 @@ export interface AcmeOptions {
   selfCheck: boolean;
   /** One line per step, for the person waiting (letsencrypt:enable). */
   onProgress?: (line: string) => void;
+  /**
+   * BERTH_DOMAIN: the status page's domain, which no app has and which still
+   * gets certificates (letsencrypt:enable --platform), as do the apps'
+   * default hosts under it. Absent: app domains only.
+   */
+  platformDomain?: string;
+  /**
+   * BERTH_ACME_DEFAULT_HOSTS: letsencrypt:enable APP orders one for the
+   * app's default host <app>.<BERTH_DOMAIN> too, as Dokku does for its
+   * default vhost. Absent: off.
+   */
+  defaultHosts?: boolean;
 }
 
 /** The ACME options Berth's configuration gives (the certs service and the commands use these). */
 export function acmeOptions(
-  config: Pick<Config, 'dataDir' | 'acmeDirectoryUrl' | 'acmeEmail' | 'acmeSelfCheck'>,
+  config: Pick<
+    Config,
+    'dataDir' | 'acmeDirectoryUrl' | 'acmeEmail' | 'acmeSelfCheck' | 'acmeDefaultHosts' | 'domain'
+  >,
   store: Store,
 ): AcmeOptions {
   return {
     store,
+    platformDomain: config.domain,
+    defaultHosts: config.acmeDefaultHosts,
     paths: dataPaths(config.dataDir),
     directoryUrl: config.acmeDirectoryUrl,
     email: config.acmeEmail,
@@ -125,16 +142,61 @@ function reasonOf(e: unknown): string {
 }
 
 /**
- * Obtains a certificate for `domain` (one of an app's domains) and installs
- * it; its details. On failure records the error and the next attempt, and
- * throws BERTH_E_ACME with the CA's reason.
+ * The app's default host when it gets ACME certificates (BERTH_ACME_DEFAULT_HOSTS
+ * on, and a BERTH_DOMAIN a CA can certify), else undefined.
+ */
+export function acmeDefaultHost(
+  o: Pick<AcmeOptions, 'platformDomain' | 'defaultHosts'>,
+  app: string,
+): string | undefined {
+  const base = o.platformDomain;
+  if (!o.defaultHosts || base === undefined || validate.localOnlyDomain(base)) return undefined;
+  return `${validate.appName(app)}.${base}`;
+}
+
+/**
+ * A host Berth serves by itself, outside the domains index: 'platform' for
+ * BERTH_DOMAIN, the app's name for an existing app's default host, else undefined.
+ */
+export async function builtInHost(
+  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+  domain: string,
+): Promise<'platform' | { app: string } | undefined> {
+  const base = o.platformDomain;
+  if (base === undefined) return undefined;
+  if (domain === base) return 'platform';
+  if (!domain.endsWith(`.${base}`)) return undefined;
+  const label = domain.slice(0, -base.length - 1);
+  try {
+    validate.appName(label);
+  } catch {
+    return undefined;
+  }
+  return (await o.store.apps.get(label)) === undefined ? undefined : { app: label };
+}
+
+/** Whether `domain` gets certificates: an app has it, or Berth serves it by itself (builtInHost). */
+export async function certifiable(
+  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+  domain: string,
+): Promise<boolean> {
+  return (
+    (await o.store.domains.owner(domain)) !== undefined ||
+    (await builtInHost(o, domain)) !== undefined
+  );
+}
+
+/**
+ * Obtains a certificate for `domain` (one of an app's domains, an app's
+ * default host, or the platform's) and installs it; its details. On failure records the error and
+ * the next attempt, and throws BERTH_E_ACME with the CA's reason.
  */
 export async function obtainCertificate(o: AcmeOptions, domain: string): Promise<CertInfo> {
   const name = validate.domain(domain);
   const { store } = o;
-  if ((await store.domains.owner(name)) === undefined) {
-    throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
-  }
+  const indexed = (await store.domains.owner(name)) !== undefined;
+  const builtIn = !indexed && (await builtInHost(o, name)) !== undefined;
+  if (!indexed && !builtIn) throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   const release = await store.certs.lock(name, ORDER_LIMIT_MS);
   if (release === undefined) throw new BerthError('BERTH_E_ACME_BUSY', { domain: name });
   const progress = o.onProgress ?? (() => {});
@@ -160,7 +222,9 @@ export async function obtainCertificate(o: AcmeOptions, domain: string): Promise
         if (challenge.type === 'http-01') await store.certs.removeChallenge(challenge.token);
       },
     });
-    const info = await installCert(store, o.paths, name, { chain, key: key.toString() }, 'acme');
+    const info = await installCert(store, o.paths, name, { chain, key: key.toString() }, 'acme', {
+      builtIn,
+    });
     progress(
       `Certificate for ${name} installed: ${info.issuer}, serial ${info.serial}, valid until ${info.notAfter.toISOString()}`,
     );
@@ -177,7 +241,7 @@ export async function obtainCertificate(o: AcmeOptions, domain: string): Promise
     };
     // A domain still being served by an earlier certificate keeps it.
     if (previous) await store.certs.patch(name, failure);
-    else await store.certs.set(name, { source: 'acme', ...failure });
+    else await store.certs.set(name, { source: 'acme', ...failure }, { platform: builtIn });
     throw new BerthError('BERTH_E_ACME', { domain: name, reason });
   } finally {
     await release();

@@ -91,6 +91,10 @@ export async function readCertFile(
  * Checks the pair, replaces the domain's file, then records what it is (which
  * tells every router to read it again). The metadata goes last, so a crash
  * between the two leaves a served file that the next install or renewal fixes.
+ * `builtIn`: the domain is one Berth serves by itself, not an app's custom
+ * domain (BERTH_DOMAIN, the status page's, or an app's default host
+ * <app>.<BERTH_DOMAIN>), so it is not in the domains index; the caller has
+ * checked that it is (acme.ts builtInHost).
  */
 export async function installCert(
   store: Store,
@@ -98,10 +102,11 @@ export async function installCert(
   domain: string,
   pair: CertPair,
   source: CertSource,
+  { builtIn = false } = {},
 ): Promise<CertInfo> {
   const name = validate.domain(domain);
   const info = checkCertPair(name, pair);
-  if ((await store.domains.owner(name)) === undefined) {
+  if (!builtIn && (await store.domains.owner(name)) === undefined) {
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   }
   await mkdir(paths.certs, { recursive: true, mode: 0o700 });
@@ -114,22 +119,31 @@ export async function installCert(
     await rm(tmp, { force: true });
     throw e;
   }
-  await store.certs.set(name, {
-    source,
-    issuer: info.issuer,
-    serial: info.serial,
-    notBefore: info.notBefore,
-    notAfter: info.notAfter,
-    lastRenewalAt: new Date(),
-    lastError: null,
-    nextAttemptAt: null,
-    failures: null,
-  });
+  await store.certs.set(
+    name,
+    {
+      source,
+      issuer: info.issuer,
+      serial: info.serial,
+      notBefore: info.notBefore,
+      notAfter: info.notAfter,
+      lastRenewalAt: new Date(),
+      lastError: null,
+      nextAttemptAt: null,
+      failures: null,
+    },
+    // The store's name for a domain outside its index.
+    { platform: builtIn },
+  );
   return info;
 }
 
 /** Removes a domain's certificate: its metadata (routers drop it), then its file. */
-export async function removeCert(store: Store, paths: DataPaths, domain: string): Promise<boolean> {
+export async function removeCert(
+  store: Store,
+  paths: Pick<DataPaths, 'certs'>,
+  domain: string,
+): Promise<boolean> {
   const name = validate.domain(domain);
   const had = await store.certs.remove(name);
   await rm(certFile(paths, name), { force: true });

@@ -85,8 +85,24 @@ function namesOf(chain: string): string[] {
 }
 
 /**
- * Installs the pair for every domain of the app that the certificate names
- * (wildcards included). BERTH_E_CERT_NO_DOMAIN when it names none of them;
+ * The app's hosts a certificate may be for: its default host <app>.<base>
+ * when BERTH_DOMAIN is given (a wildcard *.<base> certificate names it), then
+ * its custom domains; and which of them is the default host.
+ */
+async function hostsOf(
+  store: Store,
+  app: string,
+  base: string | undefined,
+): Promise<{ hosts: string[]; defaultHost: string | undefined }> {
+  const custom = await store.domains.list(app);
+  const defaultHost = base === undefined ? undefined : `${app}.${base}`;
+  return { hosts: defaultHost === undefined ? custom : [defaultHost, ...custom], defaultHost };
+}
+
+/**
+ * Installs the pair for every host of the app that the certificate names
+ * (wildcards included): its custom domains and, given BERTH_DOMAIN as `base`,
+ * its default host. BERTH_E_CERT_NO_DOMAIN when it names none of them;
  * BERTH_E_CERT_INVALID (a key that does not match, not valid now) before any is written.
  */
 export async function addAppCert(
@@ -94,9 +110,10 @@ export async function addAppCert(
   paths: DataPaths,
   app: string,
   pair: CertPair,
+  base?: string,
 ): Promise<{ domain: string; info: CertInfo }[]> {
   const names = namesOf(pair.chain);
-  const domains = await store.domains.list(app);
+  const { hosts: domains, defaultHost } = await hostsOf(store, app, base);
   const cert = new X509Certificate(pair.chain);
   const named = domains.filter((d) => cert.checkHost(d) !== undefined);
   if (named.length === 0) {
@@ -110,23 +127,29 @@ export async function addAppCert(
   for (const domain of named) checkCertPair(domain, pair);
   const installed = [];
   for (const domain of named) {
-    installed.push({ domain, info: await installCert(store, paths, domain, pair, 'manual') });
+    const builtIn = domain === defaultHost;
+    installed.push({
+      domain,
+      info: await installCert(store, paths, domain, pair, 'manual', { builtIn }),
+    });
   }
   return installed;
 }
 
 /**
- * Removes the certificates of the named domains of the app (any source), or
- * with none named, those the app's users added (source manual). Every name
- * is checked before anything is removed. Returns the domains done.
+ * Removes the certificates of the named hosts of the app (any source), or
+ * with none named, those the app's users added (source manual); its default
+ * host counts when BERTH_DOMAIN is given as `base`. Every name is checked
+ * before anything is removed. Returns the hosts done.
  */
 export async function removeAppCerts(
   store: Store,
   paths: DataPaths,
   app: string,
   named: readonly string[],
+  base?: string,
 ): Promise<string[]> {
-  const domains = await store.domains.list(app);
+  const { hosts: domains } = await hostsOf(store, app, base);
   const targets: string[] = [];
   if (named.length === 0) {
     for (const domain of domains) {
@@ -160,23 +183,32 @@ export interface AppCertReport {
   domains: DomainCertReport[];
 }
 
-/** What certs:report shows: the app's HTTPS switches and each domain's certificate. */
+/**
+ * What certs:report shows: the app's HTTPS switches and each host's
+ * certificate (the default host first when BERTH_DOMAIN is given as `base`).
+ */
 export async function appCertReport(
   store: Store,
   app: string,
   now = new Date(),
+  base?: string,
 ): Promise<AppCertReport> {
-  const [https, domains] = await Promise.all([
+  const [https, { hosts: domains }] = await Promise.all([
     store.apps.httpsSettings(app),
-    store.domains.list(app),
+    hostsOf(store, app, base),
   ]);
-  const rows = await Promise.all(
-    domains.map(async (domain): Promise<DomainCertReport> => {
-      const meta = await store.certs.get(domain);
-      if (meta === undefined) return { domain, certificate: null };
-      const { domain: _, ...rest } = meta;
-      return { domain, certificate: { ...rest, daysLeft: daysLeft(meta.notAfter, now) } };
-    }),
-  );
+  const rows = await Promise.all(domains.map((domain) => domainCertReport(store, domain, now)));
   return { app, https, domains: rows };
+}
+
+/** One domain's row of certs:report (the platform's too: platform.ts). */
+export async function domainCertReport(
+  store: Store,
+  domain: string,
+  now = new Date(),
+): Promise<DomainCertReport> {
+  const meta = await store.certs.get(domain);
+  if (meta === undefined) return { domain, certificate: null };
+  const { domain: _, ...rest } = meta;
+  return { domain, certificate: { ...rest, daysLeft: daysLeft(meta.notAfter, now) } };
 }

@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/log.ts';
 import type { CertMeta } from '../core/store/index.ts';
-import { type AcmeOptions, obtainCertificate } from './acme.ts';
+import { type AcmeOptions, certifiable, obtainCertificate } from './acme.ts';
 
 const DAY_MS = 24 * 3600_000;
 /** The shortest sleep, so a certificate that keeps being due cannot spin the loop. */
@@ -48,6 +48,16 @@ export function startRenewer(
       if (due === undefined) continue;
       if (due > now) {
         next = Math.min(next, due);
+        continue;
+      }
+      // Metadata of a domain nobody serves any more: a BERTH_DOMAIN changed
+      // since its certificate was ordered (an app's domain takes its
+      // metadata with it when removed). Ordering it would fail every time.
+      if (!(await certifiable(acme, meta.domain))) {
+        o.log.warn(
+          { domain: meta.domain },
+          'not renewing the certificate of a domain Berth no longer serves; remove it with certs:remove',
+        );
         continue;
       }
       try {

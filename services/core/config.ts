@@ -28,6 +28,8 @@ export interface Config {
   readonly acmeEmail: string | undefined;
   /** Fetch an HTTP-01 answer from this host before the CA is asked to (off where the host cannot resolve app domains). */
   readonly acmeSelfCheck: boolean;
+  /** letsencrypt:enable APP orders a certificate for <app>.<domain> too. */
+  readonly acmeDefaultHosts: boolean;
   /** undefined: the local socket. */
   readonly dockerHost: string | undefined;
   /** Path of a public key whose owner becomes the first admin at start. */
@@ -51,6 +53,8 @@ export interface Config {
   readonly routerHeadersTimeoutMs: number;
   /** Request bodies larger than this get a 413, for apps without their own limit (bytes; 0: none). */
   readonly maxBodySize: number;
+  /** The address the router's HTTP and HTTPS ports listen on; undefined: every interface. */
+  readonly routerBind: string | undefined;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -67,6 +71,7 @@ export const DEFAULTS = {
   BERTH_ACME_DIRECTORY_URL: 'https://acme-v02.api.letsencrypt.org/directory',
   BERTH_ACME_EMAIL: '',
   BERTH_ACME_SELF_CHECK: 'on',
+  BERTH_ACME_DEFAULT_HOSTS: 'on',
   DOCKER_HOST: '',
   BERTH_ADMIN_PUBKEY: '',
   BERTH_STACK_IMAGE: 'berth/stack:bookworm',
@@ -79,6 +84,7 @@ export const DEFAULTS = {
   BERTH_UPSTREAM_TIMEOUT: '60s',
   BERTH_ROUTER_HEADERS_TIMEOUT: '15s',
   BERTH_MAX_BODY_SIZE: '100m',
+  BERTH_ROUTER_BIND: 'all',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -207,6 +213,14 @@ export function loadConfig(env: Env): Config {
     },
     true,
   );
+  const acmeDefaultHosts = read(
+    'BERTH_ACME_DEFAULT_HOSTS',
+    (v) => {
+      if (v !== 'on' && v !== 'off') throw 'use on or off';
+      return v === 'on';
+    },
+    true,
+  );
   const dockerHost = read(
     'DOCKER_HOST',
     (v) => {
@@ -308,6 +322,11 @@ export function loadConfig(env: Env): Config {
     0,
   );
   const maxBodySize = read('BERTH_MAX_BODY_SIZE', validate.bodySize, 0);
+  const routerBind = read(
+    'BERTH_ROUTER_BIND',
+    (v) => (v === 'all' ? undefined : validate.listenAddress(v)),
+    undefined,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -323,6 +342,7 @@ export function loadConfig(env: Env): Config {
     acmeDirectoryUrl,
     acmeEmail,
     acmeSelfCheck,
+    acmeDefaultHosts,
     dockerHost,
     adminPubkeyPath,
     stackImage,
@@ -335,6 +355,7 @@ export function loadConfig(env: Env): Config {
     upstreamTimeoutMs,
     routerHeadersTimeoutMs,
     maxBodySize,
+    routerBind,
   });
 }
 
@@ -353,6 +374,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ACME_DIRECTORY_URL: config.acmeDirectoryUrl,
     BERTH_ACME_EMAIL: config.acmeEmail ?? '',
     BERTH_ACME_SELF_CHECK: config.acmeSelfCheck ? 'on' : 'off',
+    BERTH_ACME_DEFAULT_HOSTS: config.acmeDefaultHosts ? 'on' : 'off',
     DOCKER_HOST: config.dockerHost ?? '',
     BERTH_ADMIN_PUBKEY: config.adminPubkeyPath ?? '',
     BERTH_STACK_IMAGE: config.stackImage,
@@ -368,6 +390,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_UPSTREAM_TIMEOUT: formatDurationVar(config.upstreamTimeoutMs),
     BERTH_ROUTER_HEADERS_TIMEOUT: formatDurationVar(config.routerHeadersTimeoutMs),
     BERTH_MAX_BODY_SIZE: validate.formatSize(config.maxBodySize),
+    BERTH_ROUTER_BIND: config.routerBind ?? 'all',
   };
 }
 

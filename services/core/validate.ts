@@ -2,6 +2,7 @@
 // user or an operator hands to Berth passes one of these functions before it
 // reaches the disk, a process, Redis or the Docker API. Each returns the value
 // in its canonical form or throws BERTH_E_INVALID_NAME with a one-line reason.
+import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { BerthError } from './errors.ts';
 
@@ -134,12 +135,33 @@ export function domain(value: string): string {
   return ascii;
 }
 
+/**
+ * Whether a (canonical) domain names this machine wherever it is used:
+ * localhost and *.localhost (RFC 6761 6.3). No CA certifies such a name, and
+ * a link at it works only on the machine itself.
+ */
+export const localOnlyDomain = (canonical: string): boolean =>
+  canonical === 'localhost' || canonical.endsWith('.localhost');
+
 /** A TCP port number, 1-65535 (0 only where `allowZero`, meaning "any free port"). */
 export function port(value: string, { allowZero = false } = {}): number {
   if (!/^[0-9]{1,5}$/.test(value)) invalid('port', value, 'not a port number (1-65535)');
   const n = Number(value);
   if (n > 65535 || (n === 0 && !allowZero)) invalid('port', value, 'not a port number (1-65535)');
   return n;
+}
+
+/**
+ * An address to listen on: an IPv4 or IPv6 literal (brackets around IPv6
+ * are dropped, as in a URL), never a host name, which would be resolved at
+ * every start and could listen somewhere else than meant.
+ */
+export function listenAddress(value: string): string {
+  const bare = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+  if (isIP(bare) === 0) {
+    invalid('listen address', value, 'use an IPv4 or IPv6 address, such as 0.0.0.0 or ::1');
+  }
+  return bare;
 }
 
 /**

@@ -44,8 +44,24 @@ export interface WebOptions {
   releases?: Omit<RollbackOptions, 'store' | 'engine'>;
 }
 
+/**
+ * fastify's trustProxy: X-Forwarded-Proto/-Host/-For are believed from the
+ * peer that connected, and only when it is on loopback, which is where the
+ * router connects from (proxy/worker.ts, to 127.0.0.1:BERTH_WEB_PORT). The
+ * web app listens on loopback alone, so a client elsewhere never gets this
+ * far; one hop only, so req.ip is the client address the router appended,
+ * never one a client wrote into its own X-Forwarded-For.
+ */
+export function fromLoopbackProxy(address: string, hop: number): boolean {
+  return (
+    hop === 0 &&
+    (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'))
+  );
+}
+
 export function build(o: WebOptions): FastifyInstance {
   const app = Fastify({
+    trustProxy: fromLoopbackProxy,
     loggerInstance: o.log as FastifyBaseLogger,
     // One line per request would drown the platform's own log; the router keeps access metrics.
     logController: new LogController({ disableRequestLogging: true }),

@@ -48,12 +48,13 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /**
- * Whether the browser reached Berth over HTTPS: the router says so in
- * X-Forwarded-Proto (it overwrites whatever the client sent, proxy/headers.ts),
- * or the connection itself is TLS.
+ * Whether the browser reached Berth over HTTPS: fastify's req.protocol, which
+ * believes X-Forwarded-Proto only from the loopback router (app.ts
+ * fromLoopbackProxy; the router overwrites whatever the client sent there,
+ * proxy/headers.ts), or the connection itself is TLS.
  */
 export function overHttps(req: FastifyRequest): boolean {
-  return req.headers['x-forwarded-proto'] === 'https' || req.protocol === 'https';
+  return req.protocol === 'https';
 }
 
 /** The Set-Cookie value for the session cookie (an empty value with Max-Age 0 clears it). */

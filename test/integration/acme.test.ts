@@ -47,6 +47,8 @@ before(async () => {
       BERTH_DOMAIN: 'berth.test',
       BERTH_ACME_DIRECTORY_URL: pebble.directoryUrl,
       BERTH_ACME_SELF_CHECK: 'off',
+      // Apps' default hosts: test/integration/acme-platform.test.ts.
+      BERTH_ACME_DEFAULT_HOSTS: 'off',
     }),
   );
   await store.users.create('ada', 'admin');
@@ -177,7 +179,7 @@ describe('ACME certificates from Pebble', () => {
     assert.equal(r.code, 2);
     assert.match(
       r.stderr,
-      /has no domain of its own; add one with "berth domains:add bare DOMAIN"/,
+      /has no domain of its own, and its default host gets no certificate \(BERTH_ACME_DEFAULT_HOSTS=off.*\); add one with "berth domains:add bare DOMAIN"/,
     );
     const release = await store.certs.lock('shop.example.test', 10_000);
     assert.ok(release);

@@ -137,7 +137,7 @@ describe('certs:add', () => {
         'names no domain of the app',
         `${elsewhere.cert}${elsewhere.key}`,
         1,
-        /names elsewhere\.example\.test; none of them is a domain of app "certs\d+" \(refuse\.example\.test\)/,
+        /names elsewhere\.example\.test; none of them is a domain of app "certs\d+" \(certs\d+\.berth\.test, refuse\.example\.test\)/,
       ],
       ['garbage', 'hello world\n', 2, /not a certificate: neither PEM text nor a tar archive/],
       ['binary garbage', Buffer.from([0, 1, 2, 255, 254, 10]), 2, /neither PEM text nor a tar/],
@@ -176,15 +176,31 @@ describe('certs:add', () => {
     assert.equal(await snapshot(), before);
   });
 
-  test('an app without domains: the refusal says to add one', async () => {
+  test('an app without custom domains: the refusal names its default host and says to add one', async () => {
     const name = await app([]);
     const c = await makeCert(['lonely.example.test']);
     const r = await run(bob, ['certs:add', name], `${c.cert}${c.key}`);
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /\(it has none\) — add the domain first with "berth domains:add certs\d+ DOMAIN"/,
+      /\(certs\d+\.berth\.test\) — add the domain first with "berth domains:add certs\d+ DOMAIN"/,
     );
+  });
+
+  test("a wildcard certificate for BERTH_DOMAIN's subdomains serves the default host too", async () => {
+    const name = await app(['own.example.test']);
+    const c = await makeCert(['*.berth.test']);
+    const r = await run(bob, ['certs:add', name], `${c.cert}${c.key}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(`Added the certificate for ${name}\\.berth\\.test to ${name}`),
+    );
+    assert.equal((await store.certs.get(`${name}.berth.test`))?.serial, c.serial);
+    const removed = await run(bob, ['certs:remove', name]);
+    assert.match(removed.stdout, new RegExp(`of ${name}\\.berth\\.test from`));
+    assert.equal(await store.certs.get(`${name}.berth.test`), undefined);
+    await assert.rejects(stat(certFile(paths, `${name}.berth.test`)), { code: 'ENOENT' });
   });
 });
 
@@ -213,6 +229,7 @@ describe('certs:remove and certs:report', () => {
         d.certificate?.serial ?? null,
       ]),
       [
+        [`${name}.berth.test`, null],
         ['r1.example.test', c.serial],
         ['r2.example.test', c.serial],
         ['r3.example.test', null],

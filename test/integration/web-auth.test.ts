@@ -54,7 +54,7 @@ const shownSecrets: string[] = [];
 async function loginPath(actor = alice): Promise<string> {
   const r = await run(actor, ['auth:login']);
   assert.equal(r.code, 0, r.stderr);
-  const m = /http:\/\/127\.0\.0\.1:\d+(\/auth\/login\/(\S+))/.exec(r.stdout);
+  const m = /https?:\/\/[^/\s]+(\/auth\/login\/(\S+))/.exec(r.stdout);
   assert.ok(m?.[1] && m[2], r.stdout);
   shownSecrets.push(m[2]);
   return m[1];
@@ -90,11 +90,14 @@ async function newToken(actor = alice, extra: string[] = []) {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe('sign-in links', () => {
-  test('auth:login prints a loopback link that signs in once and only once', async () => {
+  test('auth:login prints a link at the bare domain that signs in once and only once', async () => {
     const r = await run(alice, ['auth:login']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Sign-in link for alice \(works once, for 5 minutes\)/);
-    assert.match(r.stdout, /loopback/);
+    // Through the router, over plain HTTP while the domain has no certificate
+    // (test/integration/router-status-page.test.ts follows it there).
+    assert.match(r.stdout, /^ {7}http:\/\/berth\.test\/auth\/login\/\S+$/m);
+    assert.match(r.stdout, /no certificate, so the link goes over plain HTTP/);
     const path = await loginPath();
     const first = await web.inject({ url: path });
     assert.equal(first.statusCode, 303);
@@ -139,7 +142,7 @@ describe('sign-in links', () => {
   test('a link expires (a short TTL here; users get 5 minutes)', async () => {
     const link = await createLoginLink(store, config, alice, { ttlMs: 50 });
     shownSecrets.push(link.url.split('/').pop() ?? '');
-    assert.ok(link.url.startsWith('http://127.0.0.1:8080/auth/login/'));
+    assert.ok(link.url.startsWith('http://berth.test/auth/login/'));
     await sleep(150);
     const r = await web.inject({ url: new URL(link.url).pathname });
     assert.equal(r.statusCode, 410);
@@ -182,6 +185,16 @@ describe('sessions', () => {
       headers: { 'x-forwarded-proto': 'https' },
     });
     assert.ok(setCookie(tls).split('; ').includes('Secure'), setCookie(tls));
+    // X-Forwarded-Proto counts only from a loopback peer (the router), never
+    // from a client elsewhere (the web app listens on loopback; this is the
+    // second line of defence).
+    const spoofed = await web.inject({
+      url: await loginPath(),
+      remoteAddress: '203.0.113.9',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(spoofed.statusCode, 303);
+    assert.ok(!/Secure/i.test(setCookie(spoofed)), setCookie(spoofed));
   });
 
   test('signed in, the page lists only the apps the user may see', async () => {

@@ -114,8 +114,27 @@ describe('loadConfig', () => {
       BERTH_DRAIN_TIMEOUT: '0',
       BERTH_MAX_BODY_SIZE: '0',
       BERTH_ROUTER_HEADERS_TIMEOUT: '90s',
+      BERTH_ROUTER_BIND: '[::1]',
+      BERTH_ACME_DEFAULT_HOSTS: 'off',
     });
     assert.deepEqual(loadConfig(configToEnv(d)), d);
+  });
+
+  test("the router's bind address: every interface, or one IP address", () => {
+    assert.equal(loadConfig({}).routerBind, undefined);
+    assert.equal(loadConfig({ BERTH_ROUTER_BIND: 'all' }).routerBind, undefined);
+    assert.equal(loadConfig({}).acmeDefaultHosts, true);
+    assert.equal(loadConfig({ BERTH_ACME_DEFAULT_HOSTS: 'off' }).acmeDefaultHosts, false);
+    assert.match(problemsOf({ BERTH_ACME_DEFAULT_HOSTS: 'no' })[0] ?? '', /use on or off/);
+    assert.equal(loadConfig({ BERTH_ROUTER_BIND: '127.0.0.2' }).routerBind, '127.0.0.2');
+    assert.equal(loadConfig({ BERTH_ROUTER_BIND: '[2001:db8::1]' }).routerBind, '2001:db8::1');
+    for (const bad of ['example.com', '10.0.0.256', '0.0.0.0:80', ' 10.0.0.1']) {
+      assert.match(
+        problemsOf({ BERTH_ROUTER_BIND: bad })[0] ?? '',
+        /^BERTH_ROUTER_BIND=".*": use an IPv4 or IPv6 address/,
+        bad,
+      );
+    }
   });
 
   test("the router's header timeout and the default body limit", () => {

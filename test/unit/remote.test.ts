@@ -46,6 +46,9 @@ test('the app from the remote goes first for app commands, unless --app names an
   assert.deepEqual(remoteArgv(['apps:info', '--app', 'web'], remote), ['apps:info', 'web']);
   assert.deepEqual(remoteArgv(['apps:list'], remote), ['apps:list']);
   assert.deepEqual(remoteArgv(['help', 'apps'], remote), ['help', 'apps']);
+  // --platform: about BERTH_DOMAIN, no app (the server refuses one).
+  assert.deepEqual(remoteArgv(['certs:add', '--platform'], remote), ['certs:add', '--platform']);
+  assert.deepEqual(remoteArgv(['letsencrypt:enable'], remote), ['letsencrypt:enable', 'api']);
 });
 
 test('words survive the trip through ssh: quoted here, split the same on the server', () => {

@@ -1,0 +1,194 @@
+// The status page at the bare BERTH_DOMAIN (issues 6 and 7): a real router
+// process forwards it to the real web app on its loopback port, with the
+// forwarded headers apps get, so the web app knows the scheme and host the
+// browser used. Signing in through the router sets a Secure cookie under
+// HTTPS only; with a platform certificate the router serves it by SNI and
+// redirects plain HTTP (the ACME challenge path excepted), and auth:login's
+// link follows.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
+import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
+import { createLoginLink } from '../../services/accounts/sign-in.ts';
+import { addPlatformCert, removePlatformCert } from '../../services/certs/platform.ts';
+import { ROOT } from '../../services/core/actor.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { build } from '../../services/web/app.ts';
+import { makeCert } from '../harness/certs.ts';
+import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { type Answer, request, startRouter, type TestRouter } from '../harness/router.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const DOMAIN = 'berth.test';
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+await store.checkSchema();
+const paths = dataPaths(await tempDir('berth-status-page'));
+const web = build({ store, log: createLogger('web', { level: 'silent' }), domain: DOMAIN });
+// As services/web/service.ts listens: loopback only.
+await web.listen({ host: '127.0.0.1', port: 0 });
+const webPort = (web.server.address() as AddressInfo).port;
+let router: TestRouter;
+
+before(async () => {
+  await mkdir(paths.certs, { recursive: true });
+  await store.users.create('alice', 'admin');
+  router = await startRouter({
+    redisUrl: await sharedRedisUrl(),
+    prefix,
+    domain: DOMAIN,
+    env: { BERTH_DATA_DIR: paths.root, BERTH_WEB_PORT: String(webPort) },
+  });
+});
+after(async () => {
+  await router?.stop();
+  await web.close();
+});
+
+/** One HTTPS request on a fresh connection, SNI and Host both `host`. */
+function httpsGet(host: string, path = '/', headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: router.httpsPort,
+        servername: host,
+        path,
+        headers: { host, ...headers },
+        rejectUnauthorized: false,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The serial of the certificate the router presents for `servername`. */
+function servedSerial(servername: string): Promise<{ serial: string; cn: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      { host: '127.0.0.1', port: router.httpsPort, servername, rejectUnauthorized: false },
+      () => {
+        const cert = socket.getPeerCertificate();
+        socket.destroy();
+        const cn = cert.subject?.CN;
+        resolve({ serial: cert.serialNumber, cn: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? '') });
+      },
+    );
+    socket.on('error', reject);
+  });
+}
+
+/** Polls until the check holds (certificate changes reach the router asynchronously). */
+async function until(check: () => Promise<boolean>, ms = 3000): Promise<void> {
+  const t0 = performance.now();
+  while (!(await check())) {
+    if (performance.now() - t0 > ms) throw new Error(`not so after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** auth:login's link for alice, as the router's ports make it. */
+const link = () =>
+  createLoginLink(
+    store,
+    { webPort, domain: DOMAIN, httpPort: router.port, httpsPort: router.httpsPort },
+    ROOT,
+    { user: 'alice' },
+  );
+
+describe('the status page at the bare domain', () => {
+  test('HTTP to the bare domain reaches the web app, with the request id; pages need a session', async () => {
+    const health = await request(router.port, DOMAIN, { path: '/healthz' });
+    assert.equal(health.status, 200, health.body);
+    assert.equal((JSON.parse(health.body) as { status: string }).status, 'ok');
+    assert.ok(health.headers['x-request-id'], 'the router gave it a request id');
+    // Any spelling of the host: case, a port, a trailing dot.
+    for (const host of ['Berth.Test', `berth.test:${router.port}`, 'berth.test.']) {
+      const page = await request(router.port, host);
+      assert.equal(page.status, 401, host);
+      assert.match(page.body, /auth:login/);
+    }
+    // An app's host is still the app's (none here: the router's 404 page), not the status page.
+    const other = await request(router.port, `shop.${DOMAIN}`);
+    assert.equal(other.status, 404);
+    assert.doesNotMatch(other.body, /auth:login/);
+  });
+
+  test('signing in through the router over HTTP: the link is the router URL, the cookie not Secure', async () => {
+    const l = await link();
+    assert.ok(l.url.startsWith(`http://${DOMAIN}:${router.port}/auth/login/`), l.url);
+    assert.match(l.note, /plain HTTP.*letsencrypt:enable --platform/);
+    // A client's own X-Forwarded-Proto is overwritten by the router: no Secure cookie over HTTP.
+    const r = await request(router.port, DOMAIN, {
+      path: new URL(l.url).pathname,
+      headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' },
+    });
+    assert.equal(r.status, 303, r.body);
+    assert.equal(r.headers.location, '/');
+    const cookie = String(r.headers['set-cookie']);
+    assert.match(cookie, /HttpOnly/);
+    assert.doesNotMatch(cookie, /Secure/);
+    const page = await request(router.port, DOMAIN, {
+      headers: { cookie: cookie.split(';')[0] ?? '' },
+    });
+    assert.equal(page.status, 200, page.body);
+  });
+
+  test('with a platform certificate: served by SNI, HTTP redirected (not the ACME path), a Secure cookie, an https link', async (t) => {
+    const cert = await makeCert([DOMAIN]);
+    await addPlatformCert(store, paths, DOMAIN, { key: cert.key, chain: cert.cert });
+    await until(async () => (await servedSerial(DOMAIN)).serial === cert.serial);
+    const t0 = performance.now();
+    await until(async () => (await request(router.port, DOMAIN)).status === 308);
+    t.diagnostic(`redirecting ${Math.round(performance.now() - t0)} ms after the SNI switch`);
+
+    const redirect = await request(router.port, `${DOMAIN}:80`, { path: '/apps/x?y=1' });
+    assert.equal(redirect.headers.location, `https://${DOMAIN}:${router.httpsPort}/apps/x?y=1`);
+    const challenge = await request(router.port, DOMAIN, {
+      path: '/.well-known/acme-challenge/no-such-token-here',
+    });
+    assert.equal(challenge.status, 404, 'the challenge path is answered, not redirected');
+    assert.match(challenge.body, /no such ACME challenge/);
+
+    const l = await link();
+    assert.ok(l.url.startsWith(`https://${DOMAIN}:${router.httpsPort}/auth/login/`), l.url);
+    const r = await httpsGet(DOMAIN, new URL(l.url).pathname);
+    assert.equal(r.status, 303, r.body);
+    const cookie = String(r.headers['set-cookie']);
+    assert.match(cookie, /; Secure/);
+    assert.match(cookie, /SameSite=Strict/);
+    const page = await httpsGet(DOMAIN, '/', { cookie: cookie.split(';')[0] ?? '' });
+    assert.equal(page.status, 200, page.body);
+    assert.match(page.body, /Sign out/);
+
+    // Removed: the fallback certificate again, and plain HTTP served as it is.
+    await removePlatformCert(store, paths, DOMAIN);
+    await until(async () => (await servedSerial(DOMAIN)).cn === FALLBACK_NAME);
+    await until(async () => (await request(router.port, DOMAIN)).status === 401);
+    assert.ok((await link()).url.startsWith(`http://${DOMAIN}:${router.port}/`));
+  });
+
+  test('with the web app down the bare domain gets the router 502 page; the router keeps running', async () => {
+    await web.close();
+    const r = await request(router.port, DOMAIN);
+    assert.equal(r.status, 502);
+    assert.match(r.body, /the status page is not running/);
+    assert.equal(router.child.exitCode, null);
+  });
+});
