@@ -66,10 +66,9 @@ export interface RouterOptions {
   domain: string;
   /**
    * Where the web service listens (loopback, an origin: a path would not be
-   * prepended); proxy/worker.ts passes BERTH_WEB_PORT. Undefined: the bare
-   * domain gets a 404 page instead.
+   * prepended); proxy/worker.ts passes BERTH_WEB_PORT.
    */
-  statusPage: URL | undefined;
+  statusPage: URL;
   /**
    * The ports clients connect to, for X-Forwarded-Port. One router serves
    * both listeners: a request's protocol is its connection's (TLS or not).
@@ -416,15 +415,6 @@ export function createRouter(o: RouterOptions): Router {
     stripHopByHop(req.headers);
     setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
     if (statusPage) {
-      if (!o.statusPage) {
-        finish(
-          res,
-          x,
-          404,
-          `the status page is not public yet; on the server it is at http://127.0.0.1:<BERTH_WEB_PORT>/`,
-        );
-        return;
-      }
       proxy.web(req, res, { target: o.statusPage }, () =>
         finish(res, x, 502, 'the status page is not running'),
       );
