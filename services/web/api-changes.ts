@@ -6,8 +6,8 @@
 // to watch (rollouts.ts says why); reads answer at once.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type AppAction, authorizeApp, mayAccess } from '../apps/access.ts';
-import { configOf, parseAssignments, setConfig, unsetConfig } from '../apps/config.ts';
-import { parseScale, releaseConfig, scale } from '../apps/releases.ts';
+import { configOf } from '../apps/config.ts';
+import { parseScale, scale } from '../apps/releases.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { restart } from '../deployer/release-change.ts';
@@ -26,6 +26,7 @@ import {
 } from './api-schemas.ts';
 import { type EngineClient, instancesWithin } from './app-page.ts';
 import { actorOf } from './auth.ts';
+import { beginConfigChange } from './config-change.ts';
 import type { Rollouts } from './rollouts.ts';
 
 type AppRequest = FastifyRequest<{ Params: { app: string } }>;
@@ -127,29 +128,12 @@ export function apiChangeRoutes(
   async function changeConfig(
     req: AppRequest,
     reply: Parameters<typeof accepted>[0],
-    set: [string, string][],
+    set: Record<string, string>,
     unset: string[],
   ) {
     const found = await appFor(req, 'push');
-    // Every key checked before anything changes (config:set's own parser).
-    const vars = set.length > 0 ? parseAssignments(set.map(([k, v]) => `${k}=${v}`)) : {};
-    const removing = unset.map((k) => validate.envKey(k));
-    let changed: string[] = [];
-    const release = await o.rollouts.begin(req, `config change of ${found.name}`, async (run) => {
-      const setKeys = set.length > 0 ? await setConfig(store, found, vars) : [];
-      const removed = removing.length > 0 ? await unsetConfig(store, found, removing) : [];
-      changed = [...setKeys, ...removed].sort();
-      if (changed.length === 0) return undefined;
-      const what = [
-        setKeys.length > 0 ? `Set ${setKeys.join(', ')}` : '',
-        removed.length > 0 ? `${setKeys.length > 0 ? 'unset' : 'Unset'} ${removed.join(', ')}` : '',
-      ]
-        .filter(Boolean)
-        .join('; ');
-      // As config:set: a new release when the app runs one; else its first deploy uses them.
-      return releaseConfig(run, found, `${what} config vars`);
-    });
-    return accepted(reply, found.name, release, { keys: changed });
+    const { release, keys } = await beginConfigChange(o, req, found, set, unset);
+    return accepted(reply, found.name, release, { keys });
   }
 
   app.patch<{ Params: { app: string }; Body: Record<string, string | null> }>(
@@ -170,7 +154,9 @@ export function apiChangeRoutes(
     },
     async (req, reply) => {
       const entries = Object.entries(req.body);
-      const set = entries.filter((e): e is [string, string] => typeof e[1] === 'string');
+      const set = Object.fromEntries(
+        entries.filter((e): e is [string, string] => typeof e[1] === 'string'),
+      );
       const unset = entries.filter(([, v]) => v === null).map(([k]) => k);
       return changeConfig(req, reply, set, unset);
     },
@@ -191,7 +177,7 @@ export function apiChangeRoutes(
         },
       },
     },
-    async (req, reply) => changeConfig(req, reply, [], [req.params.key]),
+    async (req, reply) => changeConfig(req, reply, {}, [req.params.key]),
   );
 
   app.post<{ Params: { app: string }; Body: { type?: string } | undefined }>(
