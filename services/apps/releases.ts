@@ -57,14 +57,19 @@ export async function rollback(run: ReleaseRun, app: App, target?: number): Prom
   });
 }
 
-/** "web=3" assignments → counts, each type checked; counts 0-100. */
+/** The most instances of one process type ps:scale (and the page's scale form) allows. */
+export const MAX_INSTANCES = 100;
+
+/** "web=3" assignments → counts, each type checked; counts 0-MAX_INSTANCES. */
 export function parseScale(args: readonly string[]): Formation {
   const formation: Formation = {};
   for (const arg of args) {
     const m = /^([^=]+)=([0-9]{1,6})$/.exec(arg);
     if (!m) throw usage(`"${arg.slice(0, 40)}" is not TYPE=COUNT, such as web=2`);
     const count = Number(m[2]);
-    if (count > 100) throw usage(`at most 100 instances of a process type, not ${count}`);
+    if (count > MAX_INSTANCES) {
+      throw usage(`at most ${MAX_INSTANCES} instances of a process type, not ${count}`);
+    }
     const type = validate.processType(m[1] as string);
     if (type === RELEASE_PHASE)
       throw usage('release runs once before each rollout; it is not scaled');

@@ -1,20 +1,23 @@
 // The app page at /apps/:app (issue 7): processes and instances, releases,
-// domains and certificates, config keys. An app the actor may not see is the
+// domains and certificates, config keys, and for those who may change the
+// app its controls (app-controls.ts). An app the actor may not see is the
 // same 404 as a missing one (authorizeApp). Config values never reach this
 // page's HTML: only the key names, and a button to reveal them for those
 // allowed (config-page.ts).
 import type Docker from 'dockerode';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorizeApp, mayAccess } from '../apps/access.ts';
 import { configOf } from '../apps/config.ts';
 import { domainsReport } from '../apps/domains.ts';
 import { appOverview } from '../apps/overview.ts';
 import { type BuildInfo, type HistoryOptions, listBuilds } from '../builder/history.ts';
 import type { BuildQueue } from '../builder/queue.ts';
-import type { Release, Store } from '../core/store/index.ts';
+import type { App, Formation, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
+import { RELEASE_PHASE } from '../deployer/rollout.ts';
 import type { Instance } from '../deployer/scheduler.ts';
+import { csrfOf, type OutcomeQuery, outcomeOf, restartButton, scaleForm } from './app-controls.ts';
 import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { configSection } from './config-page.ts';
@@ -93,14 +96,6 @@ function buildsTable(app: string, builds: BuildInfo[]): Safe {
   )}</tbody></table>`;
 }
 
-/** What the page says after a rollback from it (?rolledBack=N, set by the POST's redirect). */
-async function rollbackOutcome(store: Store, app: string, value: unknown): Promise<Safe> {
-  if (typeof value !== 'string' || !/^[1-9][0-9]{0,8}$/.test(value)) return html``;
-  const r = await store.releases.get(app, Number(value));
-  if (!r) return html``;
-  return html`<p class="note" id="outcome">${r.description}: v${r.version} ${r.status === 'succeeded' ? 'is live' : r.status}${r.error ? html` (${r.error})` : ''}.</p>`;
-}
-
 /** A "Roll back to vN" link (to the confirmation page) for a release one may go back to. */
 function rollbackControl(app: string, r: Release, current: number | undefined): Safe | string {
   if (r.status !== 'succeeded' || !r.image || current === undefined || r.version === current)
@@ -108,45 +103,65 @@ function rollbackControl(app: string, r: Release, current: number | undefined): 
   return html`<a href="/apps/${app}/rollback?to=${r.version}">Roll back to v${r.version}</a>`;
 }
 
-export function appPageRoutes(
-  app: FastifyInstance,
-  o: {
-    store: Store;
-    domain: string;
-    engine?: EngineClient;
-    engineTimeoutMs?: number;
-    builds?: { queue: BuildQueue; history: HistoryOptions };
-  },
-) {
-  app.get<{ Params: { app: string }; Querystring: { rolledBack?: string } }>(
-    '/apps/:app',
-    { config: { auth: 'page' } },
-    async (req, reply) => {
-      const name = validate.appName(req.params.app);
-      const found = await authorizeApp(o.store, actorOf(req), name, 'read');
-      const canRollBack = mayAccess(actorOf(req), found, 'push');
-      const now = new Date();
-      const [overview, releases, domains, config, instances, builds, outcome, traffic] =
-        await Promise.all([
-          appOverview(o.store, found, o.domain),
-          o.store.releases.list(name, { limit: PAGE_RELEASES }),
-          domainsReport(o.store, found, { base: o.domain }),
-          configOf(o.store, found),
-          instancesWithin(o.engine, name, o.engineTimeoutMs),
-          o.builds
-            ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
-                ...o.builds.history,
-                limit: PAGE_BUILDS,
-              })
-            : [],
-          rollbackOutcome(o.store, name, req.query.rolledBack),
-          o.store.metrics.minutes(name, new Date(now.getTime() - CHART_HOURS * 3600_000), now),
-        ]);
-      const keys = Object.keys(config).sort();
-      const types = Object.keys(overview.formation).sort();
-      const body = html`${signedInHeader(req, signOutForm)}
+export interface AppPageOptions {
+  store: Store;
+  domain: string;
+  engine?: EngineClient;
+  engineTimeoutMs?: number;
+  builds?: { queue: BuildQueue; history: HistoryOptions };
+}
+
+/**
+ * Answers with the app page of an app the actor may see, `notice` at its top:
+ * the GET below, and a control's POST that met an error (control-routes.ts),
+ * which shows the page again with the error where the outcome goes.
+ */
+export type RenderAppPage = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  found: App,
+  notice: Safe,
+) => Promise<FastifyReply>;
+
+/** The process types a row shows: those with a count, and every one the image has (0 too, to scale up). */
+function processTypes(formation: Formation, current: Release | undefined): string[] {
+  const types = new Set([...Object.keys(formation), ...Object.keys(current?.processes ?? {})]);
+  types.delete(RELEASE_PHASE);
+  return [...types].sort();
+}
+
+export function appPageRoutes(app: FastifyInstance, o: AppPageOptions): RenderAppPage {
+  const render: RenderAppPage = async (req, reply, found, notice) => {
+    const name = found.name;
+    // Those who may change the app (as ps:scale, ps:restart, config:set) get its controls.
+    const canChange = mayAccess(actorOf(req), found, 'push');
+    const csrf = csrfOf(req);
+    const now = new Date();
+    const [overview, releases, domains, config, instances, builds, traffic, current] =
+      await Promise.all([
+        appOverview(o.store, found, o.domain),
+        o.store.releases.list(name, { limit: PAGE_RELEASES }),
+        domainsReport(o.store, found, { base: o.domain }),
+        configOf(o.store, found),
+        instancesWithin(o.engine, name, o.engineTimeoutMs),
+        o.builds
+          ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
+              ...o.builds.history,
+              limit: PAGE_BUILDS,
+            })
+          : [],
+        o.store.metrics.minutes(name, new Date(now.getTime() - CHART_HOURS * 3600_000), now),
+        // The processes the image has, for the scale forms (the overview has counts only).
+        canChange ? o.store.releases.current(name) : undefined,
+      ]);
+    const keys = Object.keys(config).sort();
+    const types = processTypes(overview.formation, current);
+    // Scaling and restarting need a deployed release (scale and restart refuse otherwise).
+    const running = canChange && current?.image !== undefined;
+    const scalable = (t: string) => running && current !== undefined && t in current.processes;
+    const body = html`${signedInHeader(req, signOutForm)}
 <h2>${name} ${statusWord(overview.status)}</h2>
-${outcome}
+${notice}
 <p>Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
 Current release ${overview.current ? `v${overview.current.version}` : '—'}; last deploy ${lastDeploy(overview)}</p>
 ${overview.latest?.status === 'failed' && overview.latest.error ? html`<p class="note">v${overview.latest.version} failed: ${overview.latest.error}</p>` : ''}
@@ -154,11 +169,12 @@ ${overview.latest?.status === 'failed' && overview.latest.error ? html`<p class=
 ${
   types.length === 0
     ? html`<p>No processes yet.</p>`
-    : html`<table><thead><tr><th>type</th><th>instances</th><th></th></tr></thead><tbody>${types.map(
+    : html`<table><thead><tr><th>type</th><th>instances</th><th></th>${running ? html`<th>scale</th>` : ''}</tr></thead><tbody>${types.map(
         (t) =>
-          html`<tr><td>${t}</td><td>${overview.formation[t]}</td><td>${overview.stopped.includes(t) || overview.stopped.includes('_all_') ? 'stopped (ps:stop)' : ''}</td></tr>`,
+          html`<tr><td>${t}</td><td>${overview.formation[t] ?? 0}</td><td>${overview.stopped.includes(t) || overview.stopped.includes('_all_') ? 'stopped (ps:stop)' : ''}</td>${running ? html`<td>${scalable(t) ? scaleForm(name, t, overview.formation[t] ?? 0, csrf) : ''}</td>` : ''}</tr>`,
       )}</tbody></table><p><small>${formationText(overview.formation)}; the router sends requests to ${overview.routed} web ${overview.routed === 1 ? 'instance' : 'instances'}.</small></p>`
 }
+${running ? restartButton(name) : ''}
 ${instancesTable(instances)}
 <h3>Traffic</h3>
 ${trafficChart(traffic)}
@@ -167,9 +183,9 @@ ${latencyChart(traffic, CHART_HOURS)}
 ${
   releases.length === 0
     ? html`<p>No releases yet.</p>`
-    : html`<table><thead><tr><th>release</th><th>what changed</th><th>by</th><th>when</th><th>status</th>${canRollBack ? html`<th></th>` : ''}</tr></thead><tbody>${releases.map(
+    : html`<table><thead><tr><th>release</th><th>what changed</th><th>by</th><th>when</th><th>status</th>${canChange ? html`<th></th>` : ''}</tr></thead><tbody>${releases.map(
         (r) =>
-          html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td>${canRollBack ? html`<td>${rollbackControl(name, r, overview.current?.version)}</td>` : ''}</tr>`,
+          html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td>${canChange ? html`<td>${rollbackControl(name, r, overview.current?.version)}</td>` : ''}</tr>`,
       )}</tbody></table>${releases.length === PAGE_RELEASES ? html`<p><small>The newest ${PAGE_RELEASES}; <code>releases</code> over SSH lists more.</small></p>` : ''}`
 }
 <h3>Logs</h3>
@@ -180,15 +196,25 @@ ${LIVE_SCRIPT}
 ${buildsTable(name, builds)}
 <h3>Domains</h3>
 <table><thead><tr><th>domain</th><th>kind</th><th>certificate</th><th>expires</th><th>last error</th></tr></thead><tbody>${domains.map(
-        (d) =>
-          html`<tr><td><a href="http://${d.domain}/">${d.domain}</a></td><td>${d.kind}</td><td>${d.certificate ? `${d.certificate.source}${d.certificate.issuer ? ` (${d.certificate.issuer})` : ''}` : 'none'}</td><td>${time(d.certificate?.notAfter)}</td><td>${d.certificate?.lastError ?? ''}</td></tr>`,
-      )}</tbody></table>
+      (d) =>
+        html`<tr><td><a href="http://${d.domain}/">${d.domain}</a></td><td>${d.kind}</td><td>${d.certificate ? `${d.certificate.source}${d.certificate.issuer ? ` (${d.certificate.issuer})` : ''}` : 'none'}</td><td>${time(d.certificate?.notAfter)}</td><td>${d.certificate?.lastError ?? ''}</td></tr>`,
+    )}</tbody></table>
 <h3>Config</h3>
-${configSection(req, found, keys)}`;
-      return reply
-        .header('cache-control', 'no-store')
-        .type('text/html; charset=utf-8')
-        .send(page(`${name} · Berth`, body));
+${configSection(req, found, keys, canChange)}`;
+    return reply
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(page(`${name} · Berth`, body));
+  };
+
+  app.get<{ Params: { app: string }; Querystring: OutcomeQuery }>(
+    '/apps/:app',
+    { config: { auth: 'page' } },
+    async (req, reply) => {
+      const name = validate.appName(req.params.app);
+      const found = await authorizeApp(o.store, actorOf(req), name, 'read');
+      return render(req, reply, found, await outcomeOf(o.store, name, req.query));
     },
   );
+  return render;
 }

@@ -15,6 +15,7 @@ import { appsPageRoutes } from './apps-page.ts';
 import { installAuth } from './auth.ts';
 import { buildPageRoutes } from './build-page.ts';
 import { configPageRoutes } from './config-page.ts';
+import { controlRoutes } from './control-routes.ts';
 import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
@@ -96,7 +97,7 @@ export function build(o: WebOptions): FastifyInstance {
 
   liveScriptRoute(app);
   appsPageRoutes(app, o);
-  appPageRoutes(app, { ...o, builds: { queue, history } });
+  const renderAppPage = appPageRoutes(app, { ...o, builds: { queue, history } });
   buildPageRoutes(app, { store: o.store, queue, history });
   configPageRoutes(app, { store: o.store });
   logsStreamRoutes(app, {
@@ -110,6 +111,7 @@ export function build(o: WebOptions): FastifyInstance {
     ...o.releases,
   });
   rollbackRoutes(app, { store: o.store, rollouts: changes });
+  controlRoutes(app, { store: o.store, rollouts: changes, render: renderAppPage });
   signInRoutes(app, o);
   apiRoutes(app, {
     store: o.store,

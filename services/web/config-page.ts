@@ -11,19 +11,33 @@ import { configOf } from '../apps/config.ts';
 import { actorName } from '../core/actor.ts';
 import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { csrfOf, removeKeyForm, setKeyForm } from './app-controls.ts';
 import { actorOf } from './auth.ts';
 import { html, type Safe } from './html.ts';
 import { page, signedInHeader } from './layout.ts';
 import { signOutForm } from './sign-in-routes.ts';
 
-/** The app page's config section: keys, and the reveal button for those allowed. */
-export function configSection(req: FastifyRequest, app: App, keys: readonly string[]): Safe {
-  if (keys.length === 0) return html`<p>No config vars.</p>`;
-  const csrf = req.auth?.via === 'session' ? req.auth.session.csrf : '';
+/**
+ * The app page's config section: keys, the reveal button for those allowed,
+ * and for those who may change the app (`canChange`: push, as config:set) a
+ * remove button per key and the form that sets one.
+ */
+export function configSection(
+  req: FastifyRequest,
+  app: App,
+  keys: readonly string[],
+  canChange: boolean,
+): Safe {
+  const csrf = csrfOf(req);
+  const setForm = canChange ? setKeyForm(app.name, csrf) : '';
+  if (keys.length === 0) return html`<p>No config vars.</p>${setForm}`;
   const reveal = mayAccess(actorOf(req), app, 'config')
     ? html`<form method="post" action="/apps/${app.name}/config/reveal"><input type="hidden" name="_csrf" value="${csrf}"><button type="submit">Reveal values</button></form>`
     : html`<p><small>Your credentials may not see the values (a read-only API token).</small></p>`;
-  return html`<p>${keys.length} ${keys.length === 1 ? 'key' : 'keys'}; values are hidden.</p><ul id="config-keys">${keys.map((k) => html`<li><code>${k}</code></li>`)}</ul>${reveal}`;
+  return html`<p>${keys.length} ${keys.length === 1 ? 'key' : 'keys'}; values are hidden.</p><ul id="config-keys">${keys.map(
+    (k) =>
+      html`<li><code>${k}</code>${canChange ? html` ${removeKeyForm(app.name, k, csrf)}` : ''}</li>`,
+  )}</ul>${reveal}${setForm}`;
 }
 
 export function configPageRoutes(app: FastifyInstance, o: { store: Store }) {

@@ -10,7 +10,8 @@ const STYLE =
   'td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}' +
   'header{display:flex;gap:1rem;align-items:baseline}header form{margin-left:auto}code{background:#f3f3f3;padding:.1rem .3rem}' +
   '.status{font-weight:600}.s-running{color:#17702a}.s-deploying{color:#8a5a00}.s-crashed,.s-failed{color:#b00020}' +
-  '.s-stopped,.s-not-deployed{color:#666}.note{color:#8a5a00}';
+  '.s-stopped,.s-not-deployed{color:#666}.note{color:#8a5a00}.error{color:#b00020;font-weight:600}' +
+  'form.inline{display:inline}input[type=number]{width:4.5em}';
 
 export function page(title: string, body: Safe): string {
   return html`<!doctype html>

@@ -269,7 +269,10 @@ describe('the app page', () => {
       !page.body.includes(SECRET) && !page.body.includes('alert(1)</'),
       'no value by default',
     );
-    assert.match(page.body, /<li><code>HTML_VALUE<\/code><\/li><li><code>STRIPE_KEY<\/code><\/li>/);
+    assert.deepEqual(
+      [...page.body.matchAll(/<li><code>([A-Z_]+)<\/code>/g)].map((m) => m[1]),
+      ['HTML_VALUE', 'STRIPE_KEY'],
+    );
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
     assert.match(
       page.body,

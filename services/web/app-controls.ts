@@ -1,0 +1,93 @@
+// The app page's own controls (issue 7, as a Heroku dashboard has them):
+// a scale form per process type, a restart button, a form to set a config
+// var and a remove button per key. Each is a plain form that POSTs with the
+// session's CSRF token (control-routes.ts answers it), so the page needs no
+// JavaScript. Only those who may change the app (push, the right ps:scale,
+// ps:restart and config:set ask for) get them; no value is ever written
+// into them. Also the one line at the top of the page saying how the last
+// change went, from the query its POST redirected to, or the error it met.
+import type { FastifyRequest } from 'fastify';
+import { MAX_INSTANCES } from '../apps/releases.ts';
+import type { BerthError } from '../core/errors.ts';
+import type { Store } from '../core/store/index.ts';
+import { html, type Safe } from './html.ts';
+
+/** The session's CSRF token for a form; a request with an API token needs none. */
+export const csrfOf = (req: FastifyRequest): string =>
+  req.auth?.via === 'session' ? req.auth.session.csrf : '';
+
+const csrfField = (csrf: string): Safe => html`<input type="hidden" name="_csrf" value="${csrf}">`;
+
+/** The scale form in a process type's row: a count, posted to /apps/APP/formation. */
+export function scaleForm(app: string, type: string, count: number, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/formation" class="inline">${csrfField(csrf)}<input type="hidden" name="type" value="${type}"><input type="number" name="count" value="${count}" min="0" max="${MAX_INSTANCES}" required aria-label="${type} instances"> <button type="submit">Scale</button></form>`;
+}
+
+/** The way to the restart's confirmation page (a GET: it changes nothing by itself). */
+export function restartButton(app: string): Safe {
+  return html`<form method="get" action="/apps/${app}/restart"><button type="submit">Restart</button> <small>every process, after a confirmation</small></form>`;
+}
+
+/** A key's remove button. */
+export function removeKeyForm(app: string, key: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/config/unset" class="inline">${csrfField(csrf)}<input type="hidden" name="key" value="${key}"><button type="submit" aria-label="Remove ${key}">Remove</button></form>`;
+}
+
+/**
+ * The form that sets one config var. It is always empty, also when shown
+ * again after an error: a value typed into it is never sent back in a page.
+ * The value is a textarea so that values with newlines (a PEM key) can be set.
+ */
+export function setKeyForm(app: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/config" id="config-set">${csrfField(csrf)}<label>Key <input name="key" required maxlength="255" pattern="[A-Za-z_][A-Za-z0-9_]*" autocomplete="off" spellcheck="false"></label> <label>Value <textarea name="value" rows="1" cols="40" autocomplete="off" spellcheck="false"></textarea></label> <button type="submit">Set</button></form>
+<p><small>Setting a key that is set replaces its value. Each change is a new release, rolled out as a deploy when the app runs one.</small></p>`;
+}
+
+const VERSION = /^[1-9][0-9]{0,8}$/;
+
+/** How the page words a release's status. */
+function statusText(status: string, error: string | null | undefined): Safe {
+  if (status === 'succeeded') return html`is live`;
+  if (status === 'pending') return html`is rolling out (reload to follow it)`;
+  return html`${status}${error ? html` (${error})` : ''}`;
+}
+
+/** Fixed words for a config change that made no release: nothing from the URL reaches the page. */
+const CONFIG_OUTCOMES = new Map([
+  ['recorded', 'Config changed; the app is not deployed yet, so its first deploy uses it.'],
+  ['unchanged', 'Nothing changed: that key was not set.'],
+]);
+
+export interface OutcomeQuery {
+  rolledBack?: string;
+  changed?: string;
+  restarted?: string;
+  config?: string;
+}
+
+/**
+ * The line saying how the change a form made went, from the query its POST
+ * redirected to: ?rolledBack=N or ?changed=N (the release it made, with its
+ * status now), ?restarted=N, ?config=recorded|unchanged. Only versions and
+ * fixed words are read from the URL, so a link cannot make the page say
+ * anything else.
+ */
+export async function outcomeOf(store: Store, app: string, q: OutcomeQuery): Promise<Safe> {
+  const note = (text: Safe | string) => html`<p class="note" id="outcome">${text}</p>`;
+  const version = q.changed ?? q.rolledBack;
+  if (typeof version === 'string' && VERSION.test(version)) {
+    const r = await store.releases.get(app, Number(version));
+    if (r) return note(html`${r.description}: v${r.version} ${statusText(r.status, r.error)}.`);
+  }
+  if (typeof q.restarted === 'string' && VERSION.test(q.restarted)) {
+    const r = await store.releases.get(app, Number(q.restarted));
+    if (r) return note(`Restarted every process of v${r.version}: new instances serve.`);
+  }
+  const words = typeof q.config === 'string' ? CONFIG_OUTCOMES.get(q.config) : undefined;
+  return words ? note(words) : html``;
+}
+
+/** The line for a control's POST that met an error: what was tried, and the registry's line. */
+export function errorNotice(tried: string, e: BerthError): Safe {
+  return html`<p class="error" id="outcome" role="alert">${tried}: ${e.toLine()}</p>`;
+}

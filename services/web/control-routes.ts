@@ -1,0 +1,161 @@
+// What the app page's controls post (issue 7; the forms are in
+// app-controls.ts): scale, restart, set and remove a config var, through the
+// same service functions as ps:scale, ps:restart, config:set and
+// config:unset over SSH and the JSON API, with the same right (push) and the
+// same refusals: another user's app is the 404 of a missing one, a read-only
+// token a 403, and a cookie request without the session's CSRF token a 403
+// from the auth hook before anything here runs.
+//
+// A change that worked redirects (303) to the app page with a query saying
+// which release it made (app-controls.ts outcomeOf), as the rollback does. A
+// change refused for what was asked (a count that is not one, over ps:scale's
+// limit, an unknown process type, a bad key) answers the app page itself with
+// the registry's line at its top, in the error's status, and changes nothing.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorizeApp } from '../apps/access.ts';
+import { parseScale, scale } from '../apps/releases.ts';
+import { BerthError, isBerthError } from '../core/errors.ts';
+import type { App, Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { restart } from '../deployer/release-change.ts';
+import { csrfOf, errorNotice } from './app-controls.ts';
+import type { RenderAppPage } from './app-page.ts';
+import { formationText } from './apps-page.ts';
+import { actorOf } from './auth.ts';
+import { beginConfigChange } from './config-change.ts';
+import { html } from './html.ts';
+import { page, signedInHeader } from './layout.ts';
+import type { Rollouts } from './rollouts.ts';
+import { signOutForm } from './sign-in-routes.ts';
+
+type FormRequest = FastifyRequest<{ Params: { app: string }; Body: unknown }>;
+
+/** One text field of a posted form; a missing or non-text one is a usage error. */
+export function formField(body: unknown, name: string): string {
+  const value = (body as Record<string, unknown> | null | undefined)?.[name];
+  if (typeof value !== 'string') {
+    throw new BerthError('BERTH_E_USAGE', { reason: `the form has no "${name}" field` });
+  }
+  return value;
+}
+
+/**
+ * A textarea's value as it was typed: browsers send every line break in it
+ * as CRLF (HTML's form submission normalizes them), which would put a \r
+ * into a value with newlines, such as a PEM key, that config:set would not.
+ */
+export const typedText = (value: string): string => value.replace(/\r\n/g, '\n');
+
+export function controlRoutes(
+  app: FastifyInstance,
+  o: { store: Store; rollouts: Rollouts; render: RenderAppPage },
+) {
+  const { store } = o;
+
+  /** The app when the actor may change it (push, as the commands and the API ask). */
+  const changeable = (req: FastifyRequest<{ Params: { app: string } }>) =>
+    authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'push');
+
+  /**
+   * Runs a control's change once the actor may make it: redirects to the app
+   * page's outcome when it worked; shows the app page with the error when it
+   * was refused for what was asked (4xx). Anything else is the error page.
+   */
+  async function attempt(
+    req: FormRequest,
+    reply: FastifyReply,
+    tried: string,
+    change: (found: App) => Promise<string>,
+  ) {
+    const found = await changeable(req);
+    let query: string;
+    try {
+      query = await change(found);
+    } catch (e) {
+      if (!isBerthError(e) || e.httpStatus >= 500) throw e;
+      req.log.info({ app: found.name, code: e.code }, `${tried}: refused`);
+      return o.render(req, reply.code(e.httpStatus), found, errorNotice(tried, e));
+    }
+    return reply.redirect(`/apps/${found.name}${query}`, 303);
+  }
+
+  // ps:scale TYPE=COUNT for one type: a new release, answered once it rolls out.
+  app.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/formation',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attempt(req, reply, 'Could not scale', async (found) => {
+        const type = validate.processType(formField(req.body, 'type'));
+        // ps:scale's own parser: digits only, at most MAX_INSTANCES.
+        const counts = parseScale([`${type}=${formField(req.body, 'count')}`]);
+        const release = await o.rollouts.begin(req, `scale of ${found.name}`, (run) =>
+          scale(run, found, counts),
+        );
+        return release ? `?changed=${release.version}` : '';
+      }),
+  );
+
+  // The restart's confirmation: what will happen. A GET, so it changes nothing.
+  app.get<{ Params: { app: string } }>(
+    '/apps/:app/restart',
+    { config: { auth: 'page' } },
+    async (req, reply) => {
+      const found = await changeable(req);
+      const current = await store.releases.current(found.name);
+      if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: found.name });
+      const settings = await store.apps.deploySettings(found.name);
+      const body = html`${signedInHeader(req, signOutForm)}
+<h2>Restart <a href="/apps/${found.name}">${found.name}</a>?</h2>
+<p>Every process of v${current.version} (${formationText(current.formation)}) starts again: new instances start, the router switches to them once they are ready, and the old ones stop once they have finished what they serve. No new release is made, as with <code>ps:restart ${found.name}</code> over SSH.</p>
+${settings.stopped.length > 0 ? html`<p>Processes stopped with <code>ps:stop</code> stay stopped.</p>` : ''}
+<form method="post" action="/apps/${found.name}/restart"><input type="hidden" name="_csrf" value="${csrfOf(req)}"><button type="submit">Restart</button> <a href="/apps/${found.name}">Cancel</a></form>`;
+      return reply
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(page(`Restart ${found.name} · Berth`, body));
+    },
+  );
+
+  // ps:restart: waits for the rollout, as the page's rollback does, so the
+  // page can say it is done (a restart makes no release whose status to show).
+  app.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/restart',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attempt(req, reply, 'Could not restart', async (found) => {
+        const lines: string[] = [];
+        const release = await restart({
+          ...(await o.rollouts.runFor(req, lines)),
+          app: found.name,
+        });
+        req.log.info({ app: found.name, release: release.version, rollout: lines }, 'restarted');
+        return `?restarted=${release.version}`;
+      }),
+  );
+
+  // config:set KEY=VALUE for one key. The value is never logged nor sent back.
+  app.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/config',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attempt(req, reply, 'Could not set the config var', async (found) => {
+        const key = validate.envKey(formField(req.body, 'key'));
+        const value = typedText(formField(req.body, 'value'));
+        const { release } = await beginConfigChange(o, req, found, { [key]: value }, []);
+        return release ? `?changed=${release.version}` : '?config=recorded';
+      }),
+  );
+
+  // config:unset KEY.
+  app.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/config/unset',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attempt(req, reply, 'Could not remove the config var', async (found) => {
+        const key = validate.envKey(formField(req.body, 'key'));
+        const { release, keys } = await beginConfigChange(o, req, found, {}, [key]);
+        if (release) return `?changed=${release.version}`;
+        return keys.length > 0 ? '?config=recorded' : '?config=unchanged';
+      }),
+  );
+}
