@@ -277,7 +277,8 @@ describe('changes by the API', () => {
     const again = await api('DELETE', `/api/v1/apps/${app}/config/GREETING`, { auth: alice });
     assert.deepEqual(again.body, { app, keys: [], release: null }, 'nothing to unset');
     // Keys go through config:set's checks; nothing is set when one is wrong.
-    for (const body of [{ BERTH_X: '1' }, { '1A': '1', OK: '1' }, { A: {} }]) {
+    // "A=B" is a bad key, never A set to "B=c".
+    for (const body of [{ BERTH_X: '1' }, { '1A': '1', OK: '1' }, { A: {} }, { 'A=B': 'c' }]) {
       const bad = await api('PATCH', `/api/v1/apps/${app}/config`, { auth: alice, body });
       assert.equal(bad.status, 400, JSON.stringify(body));
     }
