@@ -69,6 +69,15 @@ export function build(o: WebOptions): FastifyInstance {
   });
   installErrors(app);
   installAuth(app, o.store);
+  // No answer of Berth's is shown in another page's frame. Apps are served at
+  // subdomains of BERTH_DOMAIN, the same site as the status page, so the
+  // SameSite=Strict session cookie goes along to a frame an app's page puts
+  // up, and the app page's one-click buttons (Remove, Scale, Reveal values)
+  // could be clicked by a user who thinks they click the app's own page.
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', "frame-ancestors 'none'");
+  });
   // Before any /api/v1 route, so that each one is in the description.
   installOpenApi(app);
 

@@ -73,7 +73,7 @@ export function controlRoutes(
       query = await change(found);
     } catch (e) {
       if (!isBerthError(e) || e.httpStatus >= 500) throw e;
-      req.log.info({ app: found.name, code: e.code }, `${tried}: refused`);
+      req.log.info({ app: found.name, tried, code: e.code }, 'page control refused');
       return o.render(req, reply.code(e.httpStatus), found, errorNotice(tried, e));
     }
     return reply.redirect(`/apps/${found.name}${query}`, 303);

@@ -173,6 +173,12 @@ describe('who gets the controls', () => {
     }
   });
 
+  test('no page is shown in a frame (an app at a subdomain is the same site)', async () => {
+    const r = await web.inject({ url: `/apps/${app}`, headers: { cookie: alice.cookie } });
+    assert.equal(r.headers['x-frame-options'], 'DENY');
+    assert.equal(r.headers['content-security-policy'], "frame-ancestors 'none'");
+  });
+
   test('a read-only token: the page without a form that changes anything', async () => {
     const body = await pageOf({ bearer: reader });
     assert.match(body, /<code>STRIPE_KEY<\/code>/);
