@@ -151,14 +151,14 @@ export function appPageRoutes(app: FastifyInstance, o: AppPageOptions): RenderAp
             })
           : [],
         o.store.metrics.minutes(name, new Date(now.getTime() - CHART_HOURS * 3600_000), now),
-        // The processes the image has, for the scale forms (the overview has counts only).
-        canChange ? o.store.releases.current(name) : undefined,
+        // The processes the image has, also those at 0 (the overview has counts only).
+        o.store.releases.current(name),
       ]);
     const keys = Object.keys(config).sort();
     const types = processTypes(overview.formation, current);
     // Scaling and restarting need a deployed release (scale and restart refuse otherwise).
-    const running = canChange && current?.image !== undefined;
-    const scalable = (t: string) => running && current !== undefined && t in current.processes;
+    const running = canChange && Boolean(current?.image);
+    const scalable = (t: string) => running && t in (current?.processes ?? {});
     const body = html`${signedInHeader(req, signOutForm)}
 <h2>${name} ${statusWord(overview.status)}</h2>
 ${notice}

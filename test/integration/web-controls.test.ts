@@ -184,6 +184,11 @@ describe('who gets the controls', () => {
     assert.match(body, /<code>STRIPE_KEY<\/code>/);
     for (const form of FORMS) assert.ok(!body.includes(form), form);
     assert.ok(!body.includes('>Scale<') && !body.includes('>Remove<'));
+    // The same processes as the owner sees, counts only.
+    assert.match(
+      body,
+      /<tr><td>web<\/td><td>\d<\/td><td><\/td><\/tr><tr><td>worker<\/td><td>0<\/td><td><\/td><\/tr>/,
+    );
     assert.ok(!body.includes(SECRET));
   });
 });
