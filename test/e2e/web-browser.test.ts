@@ -32,6 +32,8 @@ import { tempDir } from '../harness/tmp.ts';
 /** Lines the watched build's Dockerfile step prints, one every TICK_MS. */
 const TICKS = 16;
 const TICK_MS = 400;
+/** A build log line that would run script if a page took it for HTML. */
+const HOSTILE = '<img src=x onerror="window.__berthXss=1">';
 /** How long a condition may take before the test fails (a busy 2-core machine). */
 const WAIT_MS = 60_000;
 
@@ -243,14 +245,25 @@ describe('the status page in headless Chromium', () => {
 
     // Alice opens her app from the list.
     const page = a.page;
+    // What the pages' script throws, and what the browser logs as an error
+    // (a 404 or 401 page's "Failed to load resource" is expected here).
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(`uncaught: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+        pageErrors.push(`console: ${m.text()}`);
+      }
+    });
     await page.goto(`${base}/`);
     await page.getByRole('link', { name: aliceApp, exact: true }).click();
     await page.waitForURL(`${base}/apps/${aliceApp}`);
     assert.match(await textOf(page, 'body'), /Current release v1/);
 
     // A push whose Dockerfile step prints its own clock now and then.
+    // Then a line of markup, which must show as text, live and on a reload.
     const rev = await commit('release two', [
       `RUN for i in $(seq 1 ${TICKS}); do sleep ${TICK_MS / 1000}; echo "tick $i $(date +%s%3N)"; done`,
+      `RUN echo '${HOSTILE}'`,
     ]);
     const pushed = git('push', 'deploy', 'main');
     // The app page as a person watches it: reloaded until the push's build shows.
@@ -271,22 +284,27 @@ describe('the status page in headless Chromium', () => {
     // The live script follows the build to its end.
     await page.locator('#build-state', { hasText: 'succeeded' }).waitFor();
     const text = await textOf(page, '#log');
-    for (let i = 1; i <= TICKS; i++) assert.match(text, new RegExp(`tick ${i} \\d{13}`));
+    for (let i = 1; i <= TICKS; i++) {
+      // Each line once: the stream resumed right after the lines the HTML had.
+      const times = text.match(new RegExp(`tick ${i} \\d{13}\n`, 'g'))?.length ?? 0;
+      assert.equal(times, 1, `tick ${i} shows ${times} times`);
+    }
     assert.match(text, /-----> Build succeeded/);
+    assert.ok(text.includes(`\n       ${HOSTILE}\n`), 'the markup line shows as text');
+    assert.equal(await page.locator('#log img').count(), 0);
     await page.screenshot({ path: path.join(shots, 'build-page.png'), fullPage: true });
 
-    // Lines the page added one by one (those in the HTML at load came in one
-    // node with the lines before them) against the builder's write and the
-    // step's own clock.
+    // When each line reached the page, against when the builder wrote it.
+    // Lines the page added one by one came from the stream (those in the
+    // HTML at load came in one node with the lines before them); of those,
+    // the ones written before the stream's response began were caught up on
+    // connecting, not followed live, and are not timed.
     const seen = (await page.evaluate('window.__berthLines')) as { at: number; text: string }[];
-    const live = seen.flatMap((s) => {
-      const m = /^ *tick (\d+) (\d{13})\n$/.exec(s.text);
-      return m ? [{ at: s.at, tick: Number(m[1]), printed: Number(m[2]) }] : [];
-    });
-    assert.ok(
-      live.length >= TICKS / 4,
-      `only ${live.length} of ${TICKS} lines arrived live (${atLoad} lines at load)`,
-    );
+    const streamOpened = (await page.evaluate(`(() => {
+      const e = performance.getEntriesByType('resource').find((r) => r.name.includes('/stream?'));
+      return e ? performance.timeOrigin + e.responseStart : null;
+    })()`)) as number | null;
+    assert.ok(streamOpened !== null, 'the page followed the build stream');
     // The builder's writes, read from the platform's own Redis: a stream
     // entry's id is Redis' clock (ms) when the entry was added.
     const redis = new Redis(p.env.REDIS_URL ?? '', { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -299,15 +317,35 @@ describe('the status page in headless Chromium', () => {
       const m = /^ *tick (\d+) /.exec(fields[fields.indexOf('text') + 1] ?? '');
       if (m) written.set(Number(m[1]), Number(id.split('-')[0]));
     }
-    const fromWrite = live.map((l) => l.at - (written.get(l.tick) ?? Number.NaN));
+    const streamed = seen.flatMap((s) => {
+      const m = /^ *tick (\d+) (\d{13})\n$/.exec(s.text);
+      const tick = Number(m?.[1]);
+      const write = written.get(tick);
+      return m && write !== undefined ? [{ at: s.at, tick, printed: Number(m[2]), write }] : [];
+    });
+    const live = streamed.filter((l) => l.write >= streamOpened);
     assert.ok(
-      fromWrite.every((ms) => Number.isFinite(ms) && ms >= 0),
+      live.length >= TICKS / 4,
+      `only ${live.length} of ${TICKS} lines followed live (${atLoad} lines at load, ${streamed.length} by the stream)`,
+    );
+    const fromWrite = live.map((l) => l.at - l.write);
+    assert.ok(
+      fromWrite.every((ms) => ms >= 0),
       `XADD → page: ${fromWrite}`,
     );
-    t.diagnostic(`build log line, builder's write (XADD) → on the page: ${figures(fromWrite)}`);
+    t.diagnostic(
+      `build log line, builder's write (XADD) → on the page: ${figures(fromWrite)} ` +
+        `(${streamed.length - live.length} more caught up on connecting)`,
+    );
     t.diagnostic(
       `build log line, printed by the Dockerfile step → on the page: ${figures(live.map((l) => l.at - l.printed))}`,
     );
+
+    // Reloaded, the whole log comes from the server's HTML: escaped there too.
+    await page.reload();
+    assert.ok((await textOf(page, '#log')).includes(`\n       ${HOSTILE}\n`));
+    assert.equal(await page.locator('#log img').count(), 0);
+    assert.equal(await page.evaluate('window.__berthXss'), undefined, 'the markup never ran');
 
     // The push finishes (v2 goes live); the app page shows it.
     assert.equal((await pushed).code, 0, 'second push');
@@ -344,6 +382,7 @@ describe('the status page in headless Chromium', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Signed out' }).waitFor();
     assert.equal((await page.goto(`${base}/`))?.status(), 401);
+    assert.deepEqual(pageErrors, []);
     t.diagnostic(`screenshots in ${shots}`);
   });
 });
