@@ -44,6 +44,10 @@ export const LIVE_JS = `'use strict';
     log.textContent = '';
     es = new EventSource(log.dataset.stream + '?n=50');
     button.textContent = 'Stop';
+    // Each connection, a reconnect too (the web app restarted, the network
+    // dropped), starts with the last lines again: start the view afresh, or
+    // they would show twice.
+    es.addEventListener('open', function () { log.textContent = ''; });
     es.addEventListener('line', function (e) {
       log.appendChild(document.createTextNode(e.data + '\\n'));
       while (log.childNodes.length > 500) log.removeChild(log.firstChild);
