@@ -23,7 +23,12 @@ import type { Page } from 'playwright-core';
 import { buildLogKey } from '../../services/builder/queue.ts';
 import { artifactsDir, launchChromium } from '../harness/browser.ts';
 import { newTestRunId, removeAppFromEngine, testDocker } from '../harness/docker.ts';
-import { platformKnownHosts, SERVE_ON_PORT, startPlatform } from '../harness/platform.ts';
+import {
+  platformKnownHosts,
+  SERVE_ON_PORT,
+  servicesOf,
+  startPlatform,
+} from '../harness/platform.ts';
 import { request } from '../harness/router.ts';
 import { opensshArgs, opensshCommand } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
@@ -32,6 +37,8 @@ import { tempDir } from '../harness/tmp.ts';
 /** Lines the watched build's Dockerfile step prints, one every TICK_MS. */
 const TICKS = 16;
 const TICK_MS = 400;
+/** Lines of the build the web service restarts under. */
+const BEATS = 8;
 /** A build log line that would run script if a page took it for HTML. */
 const HOSTILE = '<img src=x onerror="window.__berthXss=1">';
 /** How long a condition may take before the test fails (a busy 2-core machine). */
@@ -115,8 +122,9 @@ describe('the status page in headless Chromium', () => {
     const admin = await makeKeyPair(dir, 'admin');
     const alice = await makeKeyPair(dir, 'alice');
     const bob = await makeKeyPair(dir, 'bob');
+    const dataDir = path.join(dir, 'data');
     const p = await startPlatform({
-      dataDir: path.join(dir, 'data'),
+      dataDir,
       // A rollback's old instances stop at once: nothing is serving them here.
       env: { BERTH_ADMIN_PUBKEY: admin.publicPath, BERTH_DRAIN_TIMEOUT: '0' },
     });
@@ -127,6 +135,12 @@ describe('the status page in headless Chromium', () => {
     const sshPort = p.env.BERTH_SSH_PORT ?? '';
     const webPort = Number(p.env.BERTH_WEB_PORT);
     const routerPort = Number(p.env.BERTH_HTTP_PORT);
+    /** Kills the web service's process; the supervisor starts it again within seconds. */
+    const killWeb = async () => {
+      const pids = await servicesOf(dataDir, 'web');
+      assert.ok(pids.length > 0, 'the web service runs');
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+    };
     const knownHosts = await platformKnownHosts(p, path.join(dir, 'known_hosts'));
     const ssh = (key: string, args: string[], stdinFile?: string) =>
       runProgram(
@@ -245,6 +259,21 @@ describe('the status page in headless Chromium', () => {
 
     // Alice opens her app from the list.
     const page = a.page;
+    /** From the app page, as a person watches it: reloaded until the commit's build shows, then opened. */
+    const openBuild = async (commitRev: string) => {
+      await page.goto(`${base}/apps/${aliceApp}`);
+      const link = page
+        .locator('tr', { hasText: commitRev.slice(0, 7) })
+        .locator('a[href*="/builds/"]');
+      const deadline = performance.now() + WAIT_MS;
+      while ((await link.count()) === 0) {
+        assert.ok(performance.now() < deadline, 'the build never showed on the app page');
+        await page.waitForTimeout(200);
+        await page.reload();
+      }
+      await link.click();
+      await page.waitForURL(/\/builds\//);
+    };
     // What the pages' script throws, and what the browser logs as an error
     // (a 404 or 401 page's "Failed to load resource" is expected here).
     const pageErrors: string[] = [];
@@ -266,19 +295,8 @@ describe('the status page in headless Chromium', () => {
       `RUN echo '${HOSTILE}'`,
     ]);
     const pushed = git('push', 'deploy', 'main');
-    // The app page as a person watches it: reloaded until the push's build shows.
-    const buildLink = page
-      .locator('tr', { hasText: rev.slice(0, 7) })
-      .locator('a[href*="/builds/"]');
-    const deadline = performance.now() + WAIT_MS;
-    while ((await buildLink.count()) === 0) {
-      assert.ok(performance.now() < deadline, 'the build never showed on the app page');
-      await page.waitForTimeout(200);
-      await page.reload();
-    }
     await page.addInitScript(RECORD_LOG_LINES);
-    await buildLink.click();
-    await page.waitForURL(/\/builds\//);
+    await openBuild(rev);
     const buildId = page.url().split('/').at(-1) ?? '';
     const atLoad = Number(await page.locator('#log').getAttribute('data-lines'));
     // The live script follows the build to its end.
@@ -375,8 +393,59 @@ describe('the status page in headless Chromium', () => {
     await page.locator('#runtime-log', { hasText: 'GET' }).waitFor();
     assert.equal((await request(routerPort, `${aliceApp}.localhost`, { path: probe })).status, 404);
     await page.locator('#runtime-log', { hasText: `GET ${probe} ` }).waitFor();
+    // Each line once (each carries the Engine's time in nanoseconds): the
+    // recent lines and the followed ones meet without overlap.
+    const once = (text: string) => {
+      const lines = text.split('\n').filter((l) => l !== '');
+      assert.equal(new Set(lines).size, lines.length, `a line twice in the tail:\n${text}`);
+    };
+    once(await textOf(page, '#runtime-log'));
+
+    // The web service dies and the supervisor starts it again: the tail
+    // reconnects by itself and starts afresh (the server sends the last lines
+    // on each connection), so no line shows twice.
+    await killWeb();
+    const deadline2 = performance.now() + WAIT_MS;
+    for (let n = 1; ; n++) {
+      // A request with a fresh path now and then, until one shows: the tail is back.
+      const again = `${probe}-again${n}`;
+      await request(routerPort, `${aliceApp}.localhost`, { path: again });
+      const shown = await page
+        .locator('#runtime-log', { hasText: `GET ${again} ` })
+        .waitFor({ timeout: 1000 })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (shown) break;
+      assert.ok(performance.now() < deadline2, 'the runtime log tail never came back');
+    }
+    const tail = await textOf(page, '#runtime-log');
+    assert.ok(tail.includes(`GET ${probe} `), 'the line before the restart is still there');
+    once(tail);
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.getByRole('button', { name: 'Tail the log live' }).waitFor();
+
+    // The same while a build's page follows its log: the page resumes after
+    // the last line it had (Last-Event-ID), each line once, to the end.
+    const rev4 = await commit('release four', [
+      `RUN for i in $(seq 1 ${BEATS}); do sleep ${TICK_MS / 1000}; echo "beat $i"; done`,
+    ]);
+    const pushed4 = git('push', 'deploy', 'main');
+    await openBuild(rev4);
+    await page.locator('#log', { hasText: 'beat 3\n' }).waitFor();
+    await killWeb();
+    await page.locator('#build-state', { hasText: 'succeeded' }).waitFor();
+    const resumed = await textOf(page, '#log');
+    for (let i = 1; i <= BEATS; i++) {
+      const times = resumed.split(`beat ${i}\n`).length - 1;
+      assert.equal(times, 1, `beat ${i} shows ${times} times`);
+    }
+    const connections = await page.evaluate(
+      `performance.getEntriesByType('resource').filter((r) => r.name.includes('/stream?')).length`,
+    );
+    assert.ok(Number(connections) >= 2, `the page reconnected (${connections} connections)`);
+    assert.equal((await pushed4).code, 0, 'third push');
 
     // Signing out ends the session: the apps page asks for a new sign-in.
     await page.getByRole('button', { name: 'Sign out' }).click();
