@@ -117,6 +117,14 @@ async function loadTiming(page: Page) {
 
 describe('the status page in headless Chromium', () => {
   test('sign in by link, only own apps, a push live on the build page, rollback from the page', async (t) => {
+    // Where the test's time goes, printed at the end (it shares 2 cores with other files).
+    const phases: string[] = [];
+    let last = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases.push(`${name} ${((now - last) / 1000).toFixed(1)} s`);
+      last = now;
+    };
     const dir = await tempDir('berth-browser');
     const shots = await artifactsDir();
     const admin = await makeKeyPair(dir, 'admin');
@@ -154,6 +162,7 @@ describe('the status page in headless Chromium', () => {
       return done.out;
     };
 
+    phase('platform');
     // Two users (not admins: an admin sees every app), each with an app.
     // Names of this run's own: the images are berth/<app>:*, on a shared Engine.
     const suffix = randomBytes(3).toString('hex');
@@ -205,6 +214,7 @@ describe('the status page in headless Chromium', () => {
     await commit('release one', []);
     await must(git('push', 'deploy', 'main'), 'first push');
 
+    phase('users, apps, first push');
     const browser = await launchChromium();
     t.after(() => browser.close());
     const base = `http://127.0.0.1:${webPort}`;
@@ -221,6 +231,7 @@ describe('the status page in headless Chromium', () => {
       return { page, url: link.url as string, landed };
     };
 
+    phase('Chromium');
     // Sign-in: the link leads to the apps page, which lists Alice's app only.
     const a = await signIn(alice.privatePath);
     assert.equal(a.landed?.status(), 200);
@@ -288,6 +299,7 @@ describe('the status page in headless Chromium', () => {
     await page.waitForURL(`${base}/apps/${aliceApp}`);
     assert.match(await textOf(page, 'body'), /Current release v1/);
 
+    phase('sign-in, apps pages');
     // A push whose Dockerfile step prints its own clock now and then.
     // Then a line of markup, which must show as text, live and on a reload.
     const rev = await commit('release two', [
@@ -374,6 +386,7 @@ describe('the status page in headless Chromium', () => {
       (await request(routerPort, `${aliceApp}.localhost`).catch(() => undefined))?.body.trim();
     assert.equal(await served(), 'release two');
 
+    phase('push watched live');
     // Roll back from the page: the link, the confirmation, the button.
     await page.getByRole('link', { name: 'Roll back to v1' }).click();
     await page.waitForURL(`${base}/apps/${aliceApp}/rollback?to=1`);
@@ -384,6 +397,7 @@ describe('the status page in headless Chromium', () => {
     assert.equal(await served(), 'release one');
     await page.screenshot({ path: path.join(shots, 'app-page-rolled-back.png'), fullPage: true });
 
+    phase('rollback');
     // The runtime log, tailed live: a request's line from the app (python's
     // http.server logs each request to stderr) shows up without a reload.
     await page.getByRole('button', { name: 'Tail the log live' }).click();
@@ -401,6 +415,7 @@ describe('the status page in headless Chromium', () => {
     };
     once(await textOf(page, '#runtime-log'));
 
+    phase('runtime log tail');
     // The web service dies and the supervisor starts it again: the tail
     // reconnects by itself and starts afresh (the server sends the last lines
     // on each connection), so no line shows twice.
@@ -426,6 +441,7 @@ describe('the status page in headless Chromium', () => {
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.getByRole('button', { name: 'Tail the log live' }).waitFor();
 
+    phase('web restart under the tail');
     // The same while a build's page follows its log: the page resumes after
     // the last line it had (Last-Event-ID), each line once, to the end.
     const rev4 = await commit('release four', [
@@ -447,11 +463,14 @@ describe('the status page in headless Chromium', () => {
     assert.ok(Number(connections) >= 2, `the page reconnected (${connections} connections)`);
     assert.equal((await pushed4).code, 0, 'third push');
 
+    phase('web restart under a build');
     // Signing out ends the session: the apps page asks for a new sign-in.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Signed out' }).waitFor();
     assert.equal((await page.goto(`${base}/`))?.status(), 401);
     assert.deepEqual(pageErrors, []);
+    phase('sign-out');
+    t.diagnostic(`phases: ${phases.join(', ')}`);
     t.diagnostic(`screenshots in ${shots}`);
   });
 });
