@@ -5,7 +5,10 @@
 // Alice signs in through an auth:login link, opens her app, starts a
 // `git push` and watches its build log lines arrive on the build page, then
 // rolls back from the page and sees the release change (and the router serve
-// the old release's content). Screenshots go to artifactsDir().
+// the old release's content), tails the runtime log, and signs out. The web
+// service is killed twice on the way (the supervisor starts it again): the
+// runtime log tail and a build's page must carry on by themselves, no line
+// twice. Screenshots go to artifactsDir().
 //
 // Also measured in the page (same machine clock everywhere): when each build
 // log line appears in the DOM (a MutationObserver in the page) against when
@@ -218,7 +221,7 @@ describe('the status page in headless Chromium', () => {
     const browser = await launchChromium();
     t.after(() => browser.close());
     const base = `http://127.0.0.1:${webPort}`;
-    /** A browser profile of its own, signed in as `user` through an auth:login link. */
+    /** A browser profile of its own, signed in through an auth:login link the key's user asked for. */
     const signIn = async (key: string) => {
       const link = JSON.parse(
         await must(ssh(key, ['auth:login', '--format', 'json']), 'auth:login'),
