@@ -44,6 +44,8 @@ const TICK_MS = 400;
 const KILL_AFTER = 12;
 /** A build log line that would run script if a page took it for HTML. */
 const HOSTILE = '<img src=x onerror="window.__berthXss=1">';
+/** BERTH_DOMAIN, which the browser resolves to 127.0.0.1. */
+const DOMAIN = 'berth.test';
 /** How long a condition may take before the test fails (a busy 2-core machine). */
 const WAIT_MS = 60_000;
 
@@ -137,7 +139,12 @@ describe('the status page in headless Chromium', () => {
     const p = await startPlatform({
       dataDir,
       // A rollback's old instances stop at once: nothing is serving them here.
-      env: { BERTH_ADMIN_PUBKEY: admin.publicPath, BERTH_DRAIN_TIMEOUT: '0' },
+      env: {
+        BERTH_ADMIN_PUBKEY: admin.publicPath,
+        // The pages as owners reach them: through the router, at the bare domain.
+        BERTH_DOMAIN: DOMAIN,
+        BERTH_DRAIN_TIMEOUT: '0',
+      },
     });
     t.after(async () => {
       await p.stop();
@@ -218,9 +225,10 @@ describe('the status page in headless Chromium', () => {
     await must(git('push', 'deploy', 'main'), 'first push');
 
     phase('users, apps, first push');
-    const browser = await launchChromium();
+    const browser = await launchChromium({ loopbackDomains: [DOMAIN] });
     t.after(() => browser.close());
-    const base = `http://127.0.0.1:${webPort}`;
+    // auth:login's link: the bare domain through the router (no certificate: plain HTTP).
+    const base = `http://${DOMAIN}:${routerPort}`;
     /** A browser profile of its own, signed in through an auth:login link the key's user asked for. */
     const signIn = async (key: string) => {
       const link = JSON.parse(
@@ -393,7 +401,7 @@ describe('the status page in headless Chromium', () => {
     assert.match(await textOf(page, 'body'), /Current release v2/);
     await page.screenshot({ path: path.join(shots, 'app-page.png'), fullPage: true });
     const served = async () =>
-      (await request(routerPort, `${aliceApp}.localhost`).catch(() => undefined))?.body.trim();
+      (await request(routerPort, `${aliceApp}.${DOMAIN}`).catch(() => undefined))?.body.trim();
     assert.equal(await served(), 'release two');
 
     phase('push watched live, web restart under it');
@@ -415,7 +423,7 @@ describe('the status page in headless Chromium', () => {
     const probe = `/browser-${randomBytes(4).toString('hex')}`;
     // The tail has started once its first lines (the last 50 of the log) are in.
     await page.locator('#runtime-log', { hasText: 'GET' }).waitFor();
-    assert.equal((await request(routerPort, `${aliceApp}.localhost`, { path: probe })).status, 404);
+    assert.equal((await request(routerPort, `${aliceApp}.${DOMAIN}`, { path: probe })).status, 404);
     await page.locator('#runtime-log', { hasText: `GET ${probe} ` }).waitFor();
     // Each line once (each carries the Engine's time in nanoseconds): the
     // recent lines and the followed ones meet without overlap.
@@ -434,7 +442,7 @@ describe('the status page in headless Chromium', () => {
     for (let n = 1; ; n++) {
       // A request with a fresh path now and then, until one shows: the tail is back.
       const again = `${probe}-again${n}`;
-      await request(routerPort, `${aliceApp}.localhost`, { path: again });
+      await request(routerPort, `${aliceApp}.${DOMAIN}`, { path: again });
       const shown = await page
         .locator('#runtime-log', { hasText: `GET ${again} ` })
         .waitFor({ timeout: 1000 })

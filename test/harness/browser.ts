@@ -26,15 +26,27 @@ export const CHROMIUM_ARGS: readonly string[] = [
   '--disable-sync',
 ];
 
-/** Debian's Chromium, headless. The caller closes it (in an after() of a test or the file). */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Debian's Chromium, headless. The caller closes it (in an after() of a test
+ * or the file). `loopbackDomains`: names that the browser resolves, with
+ * every name under them, to 127.0.0.1 (Chromium's own resolver rules), as a
+ * wildcard DNS record would point them at the server: a test's BERTH_DOMAIN
+ * such as berth.test, whose status page and apps the router serves.
+ */
+export async function launchChromium(o: { loopbackDomains?: string[] } = {}): Promise<Browser> {
   const executablePath = await findProgram('chromium', systemSearchPath(process.env.PATH));
   if (executablePath === undefined) {
     throw new Error(
       'chromium is not installed: `npm test` installs it (Debian package chromium); or apt-get install -y chromium',
     );
   }
-  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS] });
+  const rules = (o.loopbackDomains ?? []).flatMap((d) => [
+    `MAP ${d} 127.0.0.1`,
+    `MAP *.${d} 127.0.0.1`,
+  ]);
+  const args = [...CHROMIUM_ARGS];
+  if (rules.length > 0) args.push(`--host-resolver-rules=${rules.join(',')}`);
+  return chromium.launch({ executablePath, headless: true, args });
 }
 
 /**
