@@ -1,11 +1,13 @@
 // The status page in a real browser (issue 7's first acceptance point):
 // headless Chromium (Debian's, driven by playwright-core) against `npm start`,
 // with users, apps and pushes made over SSH by the real OpenSSH client and
-// git. Two users each own an app, so "only one's own apps" is seen both ways.
-// Alice signs in through an auth:login link, opens her app, starts a
-// `git push` and watches its build log lines arrive on the build page, then
-// rolls back from the page and sees the release change (and the router serve
-// the old release's content), tails the runtime log, and signs out. The web
+// git. The browser reaches the pages as owners do: through Berth's router at
+// the bare BERTH_DOMAIN. Two users each own an app, so "only one's own apps"
+// is seen both ways. Alice signs in through an auth:login link, opens her
+// app, starts a `git push` and watches its build log lines arrive on the
+// build page, then rolls back from the page and sees the release change (and
+// the router serve the old release's content), tails the runtime log, and
+// signs out. The web
 // service is killed on the way, once under the build's page and once under
 // the runtime log's tail (the supervisor starts it again): both must carry
 // on by themselves, no line twice. Screenshots go to artifactsDir().
@@ -151,7 +153,6 @@ describe('the status page in headless Chromium', () => {
       await p.stopRedis();
     });
     const sshPort = p.env.BERTH_SSH_PORT ?? '';
-    const webPort = Number(p.env.BERTH_WEB_PORT);
     const routerPort = Number(p.env.BERTH_HTTP_PORT);
     /** Kills the web service's process; the supervisor starts it again within seconds. */
     const killWeb = async () => {
