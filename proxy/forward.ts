@@ -198,11 +198,13 @@ export function createRouter(o: RouterOptions): Router {
     proxyRes.pipe(res);
     // A backend that closes its connection cleanly (a FIN, no error) before
     // the end of its body: the pipe just stops, and the client would wait for
-    // the rest forever. Cut it, as for a reset (failed() below).
+    // the rest forever. Cut it, as for a reset (failed() below). The status
+    // page's too: its event streams (a build's log) are open when the web
+    // service restarts, and a browser reconnects only once the stream is cut.
     if (x) {
-      const backend = x.backend;
+      const from = x.backend?.address ?? o.statusPage.host;
       proxyRes.once('close', () => {
-        if (!proxyRes.complete && backend) cut(res, x, backend, 'closed');
+        if (!proxyRes.complete) cut(res, x, from, 'closed');
       });
     }
   });
@@ -249,14 +251,11 @@ export function createRouter(o: RouterOptions): Router {
    * Part of the response is out and the backend is gone: cut the client's
    * connection so it cannot take a truncated body for a whole one.
    */
-  function cut(res: ServerResponse, x: Exchange, backend: Backend, code: string): void {
+  function cut(res: ServerResponse, x: Exchange, from: string, code: string): void {
     // Finished, or the client left first (its 'close' counted it as aborted).
     if (x.status !== undefined || res.writableFinished || res.destroyed) return;
     x.status = 502;
-    o.log.warn(
-      { app: x.app, backend: backend.address, code, id: x.id },
-      'backend dropped a response',
-    );
+    o.log.warn({ app: x.app, backend: from, code, id: x.id }, 'backend dropped a response');
     res.destroy();
   }
 
@@ -290,7 +289,7 @@ export function createRouter(o: RouterOptions): Router {
       return;
     }
     if (res.headersSent) {
-      cut(res, x, backend, code);
+      cut(res, x, backend.address, code);
       return;
     }
     const stalePooled = code === 'ECONNRESET' && x.proxyReq?.reusedSocket === true;
@@ -415,8 +414,11 @@ export function createRouter(o: RouterOptions): Router {
     stripHopByHop(req.headers);
     setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
     if (statusPage) {
-      proxy.web(req, res, { target: o.statusPage }, () =>
-        finish(res, x, 502, 'the status page is not running'),
+      proxy.web(req, res, { target: o.statusPage }, (err: NodeJS.ErrnoException) =>
+        // Part of a response out (an event stream) when the web service died: cut it, as for an app.
+        res.headersSent
+          ? cut(res, x, o.statusPage.host, err.code ?? 'error')
+          : finish(res, x, 502, 'the status page is not running'),
       );
       return;
     }

@@ -66,8 +66,16 @@ async function main(): Promise<number> {
         progress,
         searchPath,
         isRoot: process.getuid?.() === 0,
-        // Let's Encrypt's test CA and its DNS server, for the ACME tests.
-        programs: { ...REQUIRED_PROGRAMS, pebble: 'pebble', 'pebble-challtestsrv': 'pebble' },
+        programs: {
+          ...REQUIRED_PROGRAMS,
+          // Let's Encrypt's test CA and its DNS server, for the ACME tests.
+          pebble: 'pebble',
+          'pebble-challtestsrv': 'pebble',
+          // Debian's Chromium, which the browser tests drive with playwright-core
+          // (never a browser build of Playwright's own: nothing but Debian's
+          // packages and npm can be fetched here).
+          chromium: 'chromium',
+        },
       });
       const engine = await ensureDockerEngine({ config, progress, logDir: scratch, searchPath });
       if (engine.startedByUs) cleanups.push(() => engine.stop());

@@ -42,6 +42,8 @@ export const logsCommands: readonly Command[] = [
       const scheduler = new DockerLocal(docker);
       const instances = await scheduler.list(app.name);
       const archive = logArchiveOf(dataPaths(ctx.config().dataDir));
+      // Before the recent lines are read, so that a line written meanwhile is followed.
+      const since = Math.floor(Date.now() / 1000);
       const lines = await appLogs(docker, archive, app.name, instances, {
         count,
         ...(type ? { type } : {}),
@@ -53,7 +55,12 @@ export const logsCommands: readonly Command[] = [
       await followAppLogs(
         docker,
         instances,
-        { since: Math.floor(Date.now() / 1000), signal: ctx.signal, ...(type ? { type } : {}) },
+        {
+          since,
+          after: lines.at(-1)?.time,
+          signal: ctx.signal,
+          ...(type ? { type } : {}),
+        },
         (l) => ctx.stdout.write(`${formatLine(l)}\n`),
       );
       return EXIT.ok;

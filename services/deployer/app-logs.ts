@@ -133,11 +133,18 @@ export const formatLine = (l: LogLine) => `${l.time} app[${l.source}]: ${l.text}
  * new lines since `since` (Unix seconds), as they are written, until the
  * signal aborts or every followed container stops. A replaced release's new
  * instances are not picked up: the caller asks again.
+ *
+ * `after`: the time of the last line the caller has shown already (the last
+ * of appLogs'), whose lines and older ones are skipped. The Engine's `since`
+ * counts whole seconds, so without it the lines of the second the follow
+ * starts in came twice: once in the recent lines, once followed (seen in a
+ * browser's tail). A line older than the last one shown either was shown or
+ * was older than what the caller asked for.
  */
 export async function followAppLogs(
   docker: Docker,
   instances: Instance[],
-  o: { since: number; type?: string; signal: AbortSignal },
+  o: { since: number; after?: string | undefined; type?: string; signal: AbortSignal },
   onLine: (line: LogLine) => void,
 ): Promise<void> {
   const follows = instances
@@ -157,6 +164,9 @@ export async function followAppLogs(
       // A stream the caller's going away destroyed ends the follow, not the caller.
       await streamLines(docker.modem, stream, (raw) => {
         const space = raw.indexOf(' ');
+        // The Engine's timestamps are fixed-width RFC 3339 with nanoseconds
+        // (as appLogs' sort relies on too), so strings compare as times.
+        if (o.after !== undefined && raw.slice(0, space) <= o.after) return;
         onLine({
           time: raw.slice(0, space),
           source: sourceOf(i),

@@ -54,7 +54,7 @@ export function logsStreamRoutes(
     await followAppLogs(
       docker,
       instances,
-      { since, signal: s.signal, ...(type ? { type } : {}) },
+      { since, after: recent.at(-1)?.time, signal: s.signal, ...(type ? { type } : {}) },
       (l) => s.send('line', formatLine(l)),
     );
     s.send(

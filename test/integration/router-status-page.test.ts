@@ -7,6 +7,7 @@
 // link follows.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -21,7 +22,13 @@ import { Store } from '../../services/core/store/index.ts';
 import { build } from '../../services/web/app.ts';
 import { makeCert } from '../harness/certs.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
-import { type Answer, request, startRouter, type TestRouter } from '../harness/router.ts';
+import {
+  type Answer,
+  request,
+  startBackend,
+  startRouter,
+  type TestRouter,
+} from '../harness/router.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const DOMAIN = 'berth.test';
@@ -190,5 +197,45 @@ describe('the status page at the bare domain', () => {
     assert.equal(r.status, 502);
     assert.match(r.body, /the status page is not running/);
     assert.equal(router.child.exitCode, null);
+  });
+});
+
+describe('a status page response under way when the web app goes', () => {
+  test('the client sees the cut at once, so a browser reconnects its event stream', async (t) => {
+    // A web app that opens an event stream, sends one event, then dies (its
+    // connection closes mid-body, as when the web service is killed).
+    const dying = await startBackend('web', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: line\ndata: one\n\n');
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const own = await startRouter({
+      redisUrl: await sharedRedisUrl(),
+      prefix,
+      domain: DOMAIN,
+      env: {
+        BERTH_DATA_DIR: paths.root,
+        BERTH_WEB_PORT: dying.address.split(':')[1] ?? '',
+        BERTH_ROUTER_PROCESSES: '1',
+      },
+    });
+    t.after(() => own.stop());
+    const t0 = performance.now();
+    const ended = await new Promise<string>((resolve) => {
+      const req = http.get(
+        { host: '127.0.0.1', port: own.port, path: '/', headers: { host: DOMAIN }, agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve('ended as if complete'));
+          res.on('error', (e) => resolve(`cut: ${e.message}`));
+          res.on('aborted', () => resolve('cut: aborted'));
+        },
+      );
+      req.on('error', (e) => resolve(`cut: ${e.message}`));
+      // Before the fix the router kept the client waiting for good.
+      setTimeout(() => resolve('still open after 5 s'), 5000).unref();
+    });
+    assert.match(ended, /^cut: /);
+    assert.ok(performance.now() - t0 < 2000, `cut after ${Math.round(performance.now() - t0)} ms`);
   });
 });
