@@ -251,12 +251,16 @@ describe('sessions', () => {
   });
 
   test('a session ends when its time is up (short here; 12 h for users)', async () => {
-    const brief = build({ store, log: silent, domain: 'berth.test', sessionTtlMs: 100 });
+    // 2 s: long enough that a loaded machine (the full suite) still makes
+    // the first request inside it; 100 ms failed there once.
+    const ttl = 2000;
+    const brief = build({ store, log: silent, domain: 'berth.test', sessionTtlMs: ttl });
     try {
       const r = await brief.inject({ url: await loginPath() });
+      const signedIn = performance.now();
       const cookie = setCookie(r).split(';')[0] ?? '';
       assert.equal((await brief.inject({ url: '/', headers: { cookie } })).statusCode, 200);
-      await sleep(200);
+      await sleep(ttl + 100 - (performance.now() - signedIn));
       assert.equal((await brief.inject({ url: '/', headers: { cookie } })).statusCode, 401);
     } finally {
       await brief.close();
