@@ -37,11 +37,13 @@ import type { Logger } from '../services/core/log.ts';
 import { formatSize } from '../services/core/validate.ts';
 import { type ErrorStatus, sendError } from './error-pages.ts';
 import { originForm, requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
+import { closeIdleSockets } from './idle-sockets.ts';
 import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
 import { type Backend, markFailed, pickBackend, type RouteTable } from './route-table.ts';
 
 /**
- * Idle time after which the router closes a pooled connection to a backend.
+ * Idle time after which the router closes a pooled connection to a backend
+ * (at the latest: idle-sockets.ts closes it after half of this to all of it).
  * Shorter than the backends' own (Node.js 5 s, gunicorn 2 s is the outlier),
  * so the router, not the backend, ends an idle connection and a request is
  * rarely sent on a socket the backend is closing.
@@ -120,11 +122,11 @@ export interface Router {
 export function createRouter(o: RouterOptions): Router {
   const agent = new http.Agent({
     keepAlive: true,
-    timeout: UPSTREAM_IDLE_MS,
     // The most recently used socket is the least likely to be closing.
     scheduling: 'lifo',
     maxFreeSockets: 1024,
   });
+  const stopIdleSweep = closeIdleSockets(agent, UPSTREAM_IDLE_MS);
   const connectMs = Math.min(CONNECT_TIMEOUT_MS, o.upstreamTimeoutMs);
   const proxy = httpProxy.createProxyServer({
     agent,
@@ -484,6 +486,7 @@ export function createRouter(o: RouterOptions): Router {
     onUpgrade,
     onCheckContinue,
     close() {
+      stopIdleSweep();
       agent.destroy();
       proxy.close();
     },

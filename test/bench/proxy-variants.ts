@@ -20,6 +20,7 @@ import http from 'node:http';
 import httpProxy1 from 'http-proxy';
 import { createProxyServer } from 'http-proxy-3';
 import { requestHost, requestId, setForwarded, stripHopByHop } from '../../proxy/headers.ts';
+import { closeIdleSockets } from '../../proxy/idle-sockets.ts';
 import { CLIENT_ABORTED, Metrics } from '../../proxy/metrics.ts';
 import { pickBackend, RouteTable } from '../../proxy/route-table.ts';
 
@@ -74,12 +75,8 @@ function benchTable(): RouteTable {
 
 function httpRequest(): http.RequestListener {
   // As proxy/forward.ts and proxy/worker.ts set them.
-  const agent = new http.Agent({
-    keepAlive: true,
-    timeout: 1900,
-    scheduling: 'lifo',
-    maxFreeSockets: 1024,
-  });
+  const agent = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 1024 });
+  closeIdleSockets(agent, 1900);
   const upstreamTimeoutMs = 60_000;
   const table = benchTable();
   const metrics = new Metrics();

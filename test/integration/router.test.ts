@@ -170,6 +170,31 @@ describe('route changes', () => {
   });
 });
 
+test('pooled backend connections: kept while in use, closed by the router after 1–2 s idle, before the backend would', async () => {
+  const a = await startBackend('a');
+  // Far longer than the router's idle time: only the router closes these.
+  a.server.keepAliveTimeout = 30_000;
+  const open = new Set<net.Socket>();
+  let lastClose = 0;
+  a.server.on('connection', (socket: net.Socket) => {
+    open.add(socket);
+    socket.on('close', () => {
+      open.delete(socket);
+      lastClose = performance.now();
+    });
+  });
+  const name = await app([a.address]);
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await request(router.port, `${name}.berth.test`)).status, 200);
+  }
+  const idleFrom = performance.now();
+  assert.ok(open.size > 0, 'the router keeps its backend connections open');
+  await until(async () => open.size === 0, 4000);
+  const idle = lastClose - idleFrom;
+  // idle-sockets.ts: after half of UPSTREAM_IDLE_MS (1.9 s) to all of it.
+  assert.ok(idle >= 900 && idle <= 2400, `closed after ${Math.round(idle)} ms idle`);
+});
+
 describe('failures of backends', () => {
   test('no instance accepts: 502 that names the app', async () => {
     const dead = await startBackend('dead');
