@@ -61,6 +61,16 @@ export interface Instance {
   exitCode: number | undefined;
 }
 
+/** What a running instance uses, as `docker stats` shows it. */
+export interface InstanceUsage {
+  /** Percent of one CPU over the sample (200% is two CPUs busy). */
+  cpuPercent: number;
+  /** Memory in use, page cache left out (as `docker stats`). */
+  memoryBytes: number;
+  /** Its memory limit (resource:limit), or the machine's when it has none. */
+  memoryLimitBytes: number;
+}
+
 /** How a one-off process ended. */
 export interface OneOffResult {
   exitCode: number;

@@ -211,6 +211,17 @@ const instanceSchema = {
     startedAt: { type: 'string' },
     restarts: { type: 'integer' },
     exitCode: { type: 'integer' },
+    usage: {
+      type: 'object',
+      description:
+        'While it runs: CPU over 0.2 s (percent of one CPU) and memory without page cache, as docker stats',
+      required: ['cpuPercent', 'memoryBytes', 'memoryLimitBytes'],
+      properties: {
+        cpuPercent: { type: 'number' },
+        memoryBytes: { type: 'integer' },
+        memoryLimitBytes: { type: 'integer' },
+      },
+    },
   },
 } as const;
 

@@ -16,7 +16,7 @@ import type { App, Formation, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { DockerLocal } from '../deployer/docker-local.ts';
 import { RELEASE_PHASE } from '../deployer/rollout.ts';
-import type { Instance } from '../deployer/scheduler.ts';
+import type { Instance, InstanceUsage } from '../deployer/scheduler.ts';
 import { csrfOf, type OutcomeQuery, outcomeOf, restartButton, scaleForm } from './app-controls.ts';
 import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
@@ -37,34 +37,64 @@ export const ENGINE_TIMEOUT_MS = 1000;
 
 export type EngineClient = () => Promise<Docker>;
 
-export type InstancesResult = { instances: Instance[] } | { note: string };
+/** An instance as the page and the API show it: with its CPU and memory while it runs. */
+export type ShownInstance = Instance & { usage?: InstanceUsage };
 
-/** ps:report's instances, or why there are none to show, within timeoutMs. */
+export type InstancesResult = { instances: ShownInstance[] } | { note: string };
+
+/**
+ * ps:report's instances, or why there are none to show, within timeoutMs;
+ * with what the running ones use (sampled over 200 ms) when that too comes
+ * within timeoutMs, the list is shown without it otherwise.
+ */
 export async function instancesWithin(
   engine: EngineClient | undefined,
   app: string,
   timeoutMs = ENGINE_TIMEOUT_MS,
 ): Promise<InstancesResult> {
   if (!engine) return { note: 'No Docker Engine is configured for the web app.' };
+  const started = performance.now();
+  const listed = await within(
+    timeoutMs,
+    (async () => {
+      try {
+        const local = new DockerLocal(await engine());
+        return { local, instances: await local.list(app) };
+      } catch (e) {
+        return { note: `Engine not answering: ${(e as Error).message}` };
+      }
+    })(),
+  );
+  if (listed === undefined) {
+    return {
+      note: `Engine not answering (no instance list within ${timeoutMs} ms); the counts above are what the release asks for.`,
+    };
+  }
+  if ('note' in listed) return listed;
+  const running = listed.instances.filter((i) => i.state === 'running').map((i) => i.id);
+  const usage =
+    running.length === 0
+      ? undefined
+      : await within(
+          timeoutMs - (performance.now() - started),
+          listed.local.usage(running).catch(() => undefined),
+        );
+  return {
+    instances: listed.instances.map((i) => {
+      const u = usage?.get(i.id);
+      return u ? { ...i, usage: u } : i;
+    }),
+  };
+}
+
+/** `p`'s value, or undefined when it takes longer than `ms`. */
+async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<InstancesResult>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve({
-          note: `Engine not answering (no instance list within ${timeoutMs} ms); the counts above are what the release asks for.`,
-        }),
-      timeoutMs,
-    );
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
   });
-  const asked = (async (): Promise<InstancesResult> => {
-    try {
-      return { instances: await new DockerLocal(await engine()).list(app) };
-    } catch (e) {
-      return { note: `Engine not answering: ${(e as Error).message}` };
-    }
-  })();
   try {
-    return await Promise.race([asked, late]);
+    return await Promise.race([p, late]);
   } finally {
     clearTimeout(timer);
   }
@@ -80,11 +110,20 @@ function instancesTable(r: InstancesResult): Safe {
   if ('note' in r) return html`<p class="note">${r.note}</p>`;
   if (r.instances.length === 0) return html`<p>No instances on the Engine.</p>`;
   const now = Date.now();
-  return html`<table><thead><tr><th>instance</th><th>release</th><th>state</th><th>up</th><th>restarts</th><th>exit</th></tr></thead><tbody>${r.instances.map(
+  return html`<table><thead><tr><th>instance</th><th>release</th><th>state</th><th>up</th><th>restarts</th><th>exit</th><th>CPU</th><th>memory</th></tr></thead><tbody>${r.instances.map(
     (i) =>
       // A process that keeps exiting is shown as crashed, as ps:report does.
-      html`<tr><td>${i.type}.${i.instance}</td><td>v${i.release}</td><td>${i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0) ? 'crashed' : i.state}</td><td>${i.state === 'running' ? uptime(i.startedAt, now) : '—'}</td><td>${i.restarts}</td><td>${i.exitCode ?? '—'}</td></tr>`,
-  )}</tbody></table>`;
+      html`<tr><td>${i.type}.${i.instance}</td><td>v${i.release}</td><td>${i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0) ? 'crashed' : i.state}</td><td>${i.state === 'running' ? uptime(i.startedAt, now) : '—'}</td><td>${i.restarts}</td><td>${i.exitCode ?? '—'}</td>${usageCells(i.usage)}</tr>`,
+  )}</tbody></table><p><small>CPU: percent of one CPU over 0.2 s; memory without page cache, of its limit (as docker stats); — when the Engine did not give them in time.</small></p>`;
+}
+
+const MIB = 1024 * 1024;
+
+function usageCells(u: InstanceUsage | undefined): Safe {
+  if (!u) return html`<td>—</td><td>—</td>`;
+  const mib = (n: number) =>
+    n >= 10 * 1024 * MIB ? `${(n / 1024 / MIB).toFixed(1)} GiB` : `${(n / MIB).toFixed(1)} MiB`;
+  return html`<td>${u.cpuPercent.toFixed(1)}%</td><td>${mib(u.memoryBytes)}${u.memoryLimitBytes > 0 ? html` <small>of ${mib(u.memoryLimitBytes)}</small>` : ''}</td>`;
 }
 
 /** The newest builds as links to their log pages. */

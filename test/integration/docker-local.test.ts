@@ -130,6 +130,38 @@ describe('the docker-local scheduler', () => {
     assert.deepEqual(await scheduler.list(app), []);
   });
 
+  test('usage: CPU and memory of running instances, as docker stats counts them', async () => {
+    const busy = await scheduler.start(
+      spec({
+        type: 'worker',
+        command: 'while :; do :; done',
+        limits: { memory: 64 * 1024 * 1024 },
+      }),
+    );
+    const idle = await scheduler.start(
+      spec({ type: 'worker', instance: 2, command: 'exec sleep 600' }),
+    );
+    try {
+      const usage = await scheduler.usage([busy.id, idle.id, 'no-such-container']);
+      const b = usage.get(busy.id);
+      const i = usage.get(idle.id);
+      assert.ok(b && i, 'both running instances are measured');
+      assert.equal(usage.has('no-such-container'), false, 'one gone is left out');
+      // A busy loop takes a CPU when it gets one; the suite shares two.
+      assert.ok(
+        b.cpuPercent > 20 && b.cpuPercent > i.cpuPercent + 10,
+        `busy ${b.cpuPercent}%, idle ${i.cpuPercent}%`,
+      );
+      assert.ok(i.cpuPercent < 10, `idle ${i.cpuPercent}%`);
+      assert.ok(b.memoryBytes > 0 && b.memoryBytes < 64 * 1024 * 1024);
+      assert.equal(b.memoryLimitBytes, 64 * 1024 * 1024, 'resource:limit is the limit');
+      assert.ok(i.memoryLimitBytes > 64 * 1024 * 1024, "no limit: the machine's memory");
+    } finally {
+      await scheduler.stop(busy);
+      await scheduler.stop(idle);
+    }
+  });
+
   test('the TCP check gives up on an exited process at once, and on silence at its timeout', async () => {
     const quiet = await scheduler.start(spec({ command: 'exec sleep 600' }));
     const silent = await waitForTcp({ address: quiet.address ?? '', timeoutMs: 500 });

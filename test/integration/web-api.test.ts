@@ -42,6 +42,8 @@ const web = build({
   log: createLogger('web', { level: 'silent' }),
   domain: 'berth.test',
   engine: async () => docker,
+  // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
+  engineTimeoutMs: 10_000,
   buildLogs: await tempDir('berth-build-logs'),
   releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
 });
@@ -228,6 +230,11 @@ describe('changes by the API', () => {
     assert.deepEqual(formation.body.formation, { web: 2 });
     const instances = formation.body.instances as Json[];
     assert.equal(instances.filter((i) => i.state === 'running').length, 2);
+    // The Engine's figures for each running instance, as on the app page.
+    for (const i of instances.filter((i) => i.state === 'running')) {
+      const usage = i.usage as { cpuPercent: number; memoryBytes: number } | undefined;
+      assert.ok(usage && usage.memoryBytes > 0 && usage.cpuPercent >= 0, JSON.stringify(i));
+    }
     matchesSpec('GET', '/api/v1/apps/:app/formation', formation);
     // ps:scale's own checks, as the registry's usage error.
     for (const body of [

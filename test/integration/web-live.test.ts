@@ -50,6 +50,8 @@ before(async () => {
     log: createLogger('web', { level: 'silent' }),
     domain: 'berth.test',
     engine: async () => docker,
+    // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
+    engineTimeoutMs: 10_000,
     buildLogs,
     releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
   });
@@ -121,6 +123,11 @@ describe('rollback', () => {
       new RegExp(`<a href="/apps/${app}/rollback\\?to=1">Roll back to v1</a>`),
     );
     assert.doesNotMatch(appPage.body, /Roll back to v2/, 'not to the current release');
+    // The running instance with the Engine's CPU and memory figures.
+    assert.match(
+      appPage.body,
+      /<td>web\.1<\/td><td>v2<\/td><td>running<\/td>.*?<td>\d+\.\d%<\/td><td>\d+\.\d MiB/,
+    );
 
     const confirm = await web.inject({
       url: `/apps/${app}/rollback?to=1`,
