@@ -8,50 +8,22 @@
 // CSRF token). The app's containers are removed by its label at the end.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { issueToken, revokeToken } from '../../services/accounts/api-tokens.ts';
 import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { createBuildQueue, enqueueBuild } from '../../services/builder/queue.ts';
 import { type Actor, ROOT } from '../../services/core/actor.ts';
-import { createLogger } from '../../services/core/log.ts';
-import { Store } from '../../services/core/store/index.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { build } from '../../services/web/app.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
-import {
-  ensureTestStackImage,
-  removeAppFromEngine,
-  testDocker,
-  testStackImage,
-} from '../harness/docker.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { testStackImage } from '../harness/docker.ts';
+import { webWithEngine } from '../harness/web.ts';
 
-const prefix = testPrefix();
-const redis = await redisClient(prefix);
-const store = new Store(redis, prefix);
-await store.checkSchema();
 const app = `wa${randomBytes(3).toString('hex')}`;
-const { docker } = await testDocker();
-await ensureTestStackImage(docker, await tempDir('berth-stack'));
-const web = build({
-  store,
-  log: createLogger('web', { level: 'silent' }),
-  domain: 'berth.test',
-  engine: async () => docker,
-  // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
-  engineTimeoutMs: 10_000,
-  buildLogs: await tempDir('berth-build-logs'),
-  releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
-});
+const { prefix, redis, store, docker, web } = await webWithEngine(app);
 const base = await web.listen({ host: '127.0.0.1', port: 0 });
-after(async () => {
-  await web.close();
-  await removeAppFromEngine(docker, app);
-});
 
 await store.users.create('alice', 'user');
 await store.users.create('mallory', 'user');

@@ -1,0 +1,46 @@
+// The web app as the tests of its changes need it: a fresh key prefix on
+// the shared Redis, the real Docker Engine with the test stack image, and
+// the app's build logs and log archive in directories of the test's own.
+// Call it at a file's top level, never in a before() hook: the after()
+// registered here would run when the hook ends.
+import { after } from 'node:test';
+import type Docker from 'dockerode';
+import { createLogger } from '../../services/core/log.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { build } from '../../services/web/app.ts';
+import { ensureTestStackImage, removeAppFromEngine, testDocker } from './docker.ts';
+import { redisClient, testPrefix } from './redis.ts';
+import { tempDir } from './tmp.ts';
+
+export interface WebWithEngine {
+  prefix: string;
+  redis: Awaited<ReturnType<typeof redisClient>>;
+  store: Store;
+  docker: Docker;
+  web: ReturnType<typeof build>;
+}
+
+/** The web app with the Engine; closed, and `app`'s containers removed, after the file. */
+export async function webWithEngine(app: string): Promise<WebWithEngine> {
+  const prefix = testPrefix();
+  const redis = await redisClient(prefix);
+  const store = new Store(redis, prefix);
+  await store.checkSchema();
+  const { docker } = await testDocker();
+  await ensureTestStackImage(docker, await tempDir('berth-stack'));
+  const web = build({
+    store,
+    log: createLogger('web', { level: 'silent' }),
+    domain: 'berth.test',
+    engine: async () => docker,
+    // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
+    engineTimeoutMs: 10_000,
+    buildLogs: await tempDir('berth-build-logs'),
+    releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
+  });
+  after(async () => {
+    await web.close();
+    await removeAppFromEngine(docker, app);
+  });
+  return { prefix, redis, store, docker, web };
+}
