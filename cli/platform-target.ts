@@ -15,6 +15,18 @@ import type { Command, Invocation } from './command.ts';
 export const PLATFORM_OPTION = { platform: { type: 'boolean' } } as const;
 export const PLATFORM_FLAG = '--platform';
 
+/**
+ * What a command about an app or, with --platform, about BERTH_DOMAIN
+ * declares: anyone may call it (targetOf asks the app's right, or an admin
+ * for --platform), and the laptop client fills in no app beside --platform.
+ */
+export const APP_OR_PLATFORM = {
+  access: 'anyone',
+  takesApp: true,
+  appless: [PLATFORM_FLAG],
+  options: PLATFORM_OPTION,
+} satisfies Pick<Command, 'access' | 'takesApp' | 'appless' | 'options'>;
+
 export type Target =
   | { kind: 'app'; app: App; args: string[] }
   | { kind: 'platform'; domain: string };

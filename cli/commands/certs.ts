@@ -23,7 +23,7 @@ import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
-import { PLATFORM_FLAG, PLATFORM_OPTION, targetOf } from '../platform-target.ts';
+import { APP_OR_PLATFORM, targetOf } from '../platform-target.ts';
 
 /** Reads stdin as bytes (a tar is binary), refusing more than CERT_INPUT_LIMIT. */
 async function readInput(ctx: CommandContext): Promise<Buffer> {
@@ -107,10 +107,7 @@ export const certsCommands: readonly Command[] = [
     summary:
       "add a certificate for the app's hosts it names (its default host too): a PEM bundle (chain and key) or a tar with server.crt and server.key; --platform: BERTH_DOMAIN's (admins)",
     // Not { app: 'push' }: with --platform there is no app (platform-target.ts).
-    access: 'anyone',
-    takesApp: true,
-    appless: [PLATFORM_FLAG],
-    options: PLATFORM_OPTION,
+    ...APP_OR_PLATFORM,
     arity: [0, 1],
     async run(call) {
       const target = await targetOf(ADD, call, 'push', [0, 0]);
@@ -142,10 +139,7 @@ export const certsCommands: readonly Command[] = [
     ...REMOVE,
     summary:
       "remove the certificates of these domains (none named: those certs:add added); --platform: BERTH_DOMAIN's (admins)",
-    access: 'anyone',
-    takesApp: true,
-    appless: [PLATFORM_FLAG],
-    options: PLATFORM_OPTION,
+    ...APP_OR_PLATFORM,
     arity: [0, Infinity],
     async run(call) {
       const target = await targetOf(REMOVE, call, 'push', [0, Infinity]);
@@ -176,10 +170,7 @@ export const certsCommands: readonly Command[] = [
     ...REPORT,
     summary:
       "the app's HTTPS switches and each domain's certificate: source, expiry, renewal; --platform: BERTH_DOMAIN's (admins)",
-    access: 'anyone',
-    takesApp: true,
-    appless: [PLATFORM_FLAG],
-    options: PLATFORM_OPTION,
+    ...APP_OR_PLATFORM,
     json: true,
     arity: [0, 1],
     async run(call) {

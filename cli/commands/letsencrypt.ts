@@ -17,7 +17,7 @@ import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
-import { PLATFORM_FLAG, PLATFORM_OPTION, targetOf } from '../platform-target.ts';
+import { APP_OR_PLATFORM, targetOf } from '../platform-target.ts';
 
 // Name and usage, for the usage errors of platform-target.ts too.
 const ENABLE = { name: 'letsencrypt:enable', usage: 'APP  |  --platform' } as const;
@@ -46,10 +46,7 @@ export const letsencryptCommands: readonly Command[] = [
     summary:
       "get certificates for the app's default host and domains from the ACME CA (HTTP-01), renewed by themselves; --platform: for BERTH_DOMAIN, the status page (admins)",
     // Not { app: 'manage' }: with --platform there is no app (platform-target.ts).
-    access: 'anyone',
-    takesApp: true,
-    appless: [PLATFORM_FLAG],
-    options: PLATFORM_OPTION,
+    ...APP_OR_PLATFORM,
     arity: [0, 1],
     async run(call) {
       const target = await targetOf(ENABLE, call, 'manage', [0, 0]);
@@ -66,10 +63,7 @@ export const letsencryptCommands: readonly Command[] = [
     ...DISABLE,
     summary:
       "remove the app's ACME certificates (HTTPS falls back to a self-signed one); --platform: BERTH_DOMAIN's (admins)",
-    access: 'anyone',
-    takesApp: true,
-    appless: [PLATFORM_FLAG],
-    options: PLATFORM_OPTION,
+    ...APP_OR_PLATFORM,
     arity: [0, 1],
     async run(call) {
       const target = await targetOf(DISABLE, call, 'manage', [0, 0]);
