@@ -15,14 +15,21 @@
 //                 and server settings. Retries and error pages are left out:
 //                 they do not run when the backend answers. The route table is
 //                 filled here; the router's Redis is idle during a run anyway.
+//   router-code   the router's own request path (proxy/forward.ts,
+//                 createRouter) in a bare server with the router's settings:
+//                 no Redis, no HTTPS listener, no metrics publishing, no
+//                 redirect wrapper, on 127.0.0.1. Paired with "router" (the
+//                 service), it tells what the service around forward.ts costs.
 import cluster from 'node:cluster';
 import http from 'node:http';
 import httpProxy1 from 'http-proxy';
 import { createProxyServer } from 'http-proxy-3';
+import { createRouter } from '../../proxy/forward.ts';
 import { requestHost, requestId, setForwarded, stripHopByHop } from '../../proxy/headers.ts';
 import { closeIdleSockets } from '../../proxy/idle-sockets.ts';
 import { CLIENT_ABORTED, Metrics } from '../../proxy/metrics.ts';
 import { pickBackend, RouteTable } from '../../proxy/route-table.ts';
+import { createLogger } from '../../services/core/log.ts';
 
 const [variant = '', port = '', backend = '', processes = '1'] = process.argv.slice(2);
 const [backendHost, backendPort] = backend.split(':');
@@ -71,6 +78,20 @@ function benchTable(): RouteTable {
     https: { httpsRedirect: false, hsts: false, hstsMaxAge: 0 },
   });
   return table;
+}
+
+function routerCode(): http.RequestListener {
+  return createRouter({
+    table: benchTable(),
+    domain: 'berth.test',
+    // Never asked: the bench's requests are for its app's host.
+    statusPage: new URL('http://127.0.0.1:9'),
+    ports: { http: Number(port), https: 443 },
+    upstreamTimeoutMs: 60_000,
+    maxBodySize: 100 * 1024 * 1024,
+    metrics: new Metrics(),
+    log: createLogger('router', { level: 'error' }),
+  }).onRequest;
 }
 
 function httpRequest(): http.RequestListener {
@@ -125,9 +146,10 @@ const VARIANTS: Record<string, () => http.RequestListener | Promise<http.Request
   'http-proxy-3': httpProxy3,
   'http-proxy-1.18': httpProxy118,
   'http-request': httpRequest,
+  'router-code': routerCode,
 };
 /** Served with the router's server settings (proxy/worker.ts). */
-const ROUTER_LIKE = new Set(['http-request']);
+const ROUTER_LIKE = new Set(['http-request', 'router-code']);
 
 if (cluster.isPrimary) {
   if (!VARIANTS[variant]) throw new Error(`no variant ${variant}: ${Object.keys(VARIANTS)}`);

@@ -13,7 +13,8 @@
 //   http-proxy-1.18  the pipe's job done by http-proxy 1.18.1's proxy.web
 //                 alone (the library the router is built on);
 //   http-proxy-3  the same by http-proxy-3, its maintained fork;
-//   http-request  the router's success path on http.request, not proxy.web.
+//   http-request  the router's success path on http.request, not proxy.web;
+//   router-code   proxy/forward.ts in a bare server: the router less its service.
 // (test/bench/proxy-variants.ts has the Node.js variants.) Every proxy
 // gets the same number of processes (BERTH_ROUTER_PROCESSES, cluster workers,
 // nginx's worker_processes): 1, as the issue's reference figures, then 2.
@@ -80,7 +81,7 @@ const ALL_CPUS = `0-${os.availableParallelism() - 1}`;
 
 export const proxyScenario: Scenario = {
   name: 'proxy',
-  description: `wrk, ${CONNECTIONS} connections: direct, plain node pipe, http-proxy 1.18.1 alone, http-proxy-3 alone, the router's path on http.request, Berth's router, nginx (Dokku's config); ${ROUNDS} rounds × ${SECONDS} s, ${PROCESS_COUNTS.join(' and ')} process(es) each`,
+  description: `wrk, ${CONNECTIONS} connections: direct, plain node pipe, http-proxy 1.18.1 alone, http-proxy-3 alone, the router's path on http.request, forward.ts in a bare server, Berth's router, nginx (Dokku's config); ${ROUNDS} rounds × ${SECONDS} s, ${PROCESS_COUNTS.join(' and ')} process(es) each`,
   async run(log) {
     await ensurePackages({
       progress: createProgress(process.stderr),
@@ -179,7 +180,13 @@ async function startProxies(
 ): Promise<Target[]> {
   const backend = `127.0.0.1:${backendPort}`;
   const targets: Target[] = [];
-  for (const variant of ['pipe', 'http-proxy-1.18', 'http-proxy-3', 'http-request']) {
+  for (const variant of [
+    'pipe',
+    'http-proxy-1.18',
+    'http-proxy-3',
+    'http-request',
+    'router-code',
+  ]) {
     const port = await freePort();
     const child = fork(VARIANTS, [variant, String(port), backend, String(processes)], {
       execArgv: ['--import', 'tsx'],
@@ -267,6 +274,7 @@ function figuresFor(processes: number, results: Map<string, WrkResult[]>): Figur
     ),
     figure(`${label} http-proxy-3/pipe throughput`, 'ratio', ratio('http-proxy-3', 'pipe', rps)),
     figure(`${label} http-request/pipe throughput`, 'ratio', ratio('http-request', 'pipe', rps)),
+    figure(`${label} router/router-code throughput`, 'ratio', ratio('router', 'router-code', rps)),
     figure(
       `${label} router/http-proxy-1.18 throughput`,
       'ratio',
