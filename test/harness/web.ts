@@ -18,6 +18,8 @@ export interface WebWithEngine {
   store: Store;
   docker: Docker;
   web: ReturnType<typeof build>;
+  /** The web app's `<data dir>/build-logs`. */
+  buildLogs: string;
 }
 
 /** The web app with the Engine; closed, and `app`'s containers removed, after the file. */
@@ -28,6 +30,7 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
   await store.checkSchema();
   const { docker } = await testDocker();
   await ensureTestStackImage(docker, await tempDir('berth-stack'));
+  const buildLogs = await tempDir('berth-build-logs');
   const web = build({
     store,
     log: createLogger('web', { level: 'silent' }),
@@ -35,12 +38,12 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
     engine: async () => docker,
     // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
     engineTimeoutMs: 10_000,
-    buildLogs: await tempDir('berth-build-logs'),
+    buildLogs,
     releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
   });
   after(async () => {
     await web.close();
     await removeAppFromEngine(docker, app);
   });
-  return { prefix, redis, store, docker, web };
+  return { prefix, redis, store, docker, web, buildLogs };
 }

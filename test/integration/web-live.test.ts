@@ -5,65 +5,30 @@
 // removed by its label at the end.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import type Docker from 'dockerode';
+import { describe, test } from 'node:test';
 import { issueToken } from '../../services/accounts/api-tokens.ts';
 import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { BuildLog, buildLogFile } from '../../services/builder/build-log.ts';
 import { createBuildQueue, enqueueBuild, finishBuild } from '../../services/builder/queue.ts';
 import { type Actor, ROOT } from '../../services/core/actor.ts';
-import { createLogger } from '../../services/core/log.ts';
-import { Store } from '../../services/core/store/index.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
-import { build } from '../../services/web/app.ts';
 import { followerName } from '../../services/web/build-page.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
-import {
-  ensureTestStackImage,
-  removeAppFromEngine,
-  testDocker,
-  testStackImage,
-} from '../harness/docker.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { testStackImage } from '../harness/docker.ts';
+import { webWithEngine } from '../harness/web.ts';
 
-const prefix = testPrefix();
-const redis = await redisClient(prefix);
-const store = new Store(redis, prefix);
-await store.checkSchema();
 const app = `wl${randomBytes(3).toString('hex')}`;
 const HOSTILE = '<script>alert(1)</script>';
-let docker: Docker;
-let web: ReturnType<typeof build>;
-let base: string;
-let buildLogs: string;
-
-before(async () => {
-  docker = (await testDocker()).docker;
-  await ensureTestStackImage(docker, await tempDir('berth-stack'));
-  buildLogs = await tempDir('berth-build-logs');
-  web = build({
-    store,
-    log: createLogger('web', { level: 'silent' }),
-    domain: 'berth.test',
-    engine: async () => docker,
-    // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
-    engineTimeoutMs: 10_000,
-    buildLogs,
-    releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
-  });
-  base = await web.listen({ host: '127.0.0.1', port: 0 });
-  await store.users.create('alice', 'user');
-  await store.users.create('mallory', 'user');
-  await store.apps.create({ name: app, owner: 'alice' });
-});
-after(async () => {
-  await web.close();
-  await removeAppFromEngine(docker, app);
-});
+// At the top level, not in a before() hook, where the harness's after()
+// cleanups could run as soon as the hook ended.
+const { prefix, redis, store, docker, web, buildLogs } = await webWithEngine(app);
+const base = await web.listen({ host: '127.0.0.1', port: 0 });
+await store.users.create('alice', 'user');
+await store.users.create('mallory', 'user');
+await store.apps.create({ name: app, owner: 'alice' });
 
 /** A session cookie and its CSRF token (read from a page's sign-out form). */
 async function signIn(user: string): Promise<{ cookie: string; csrf: string }> {
