@@ -3,8 +3,12 @@
 // the app's build logs and log archive in directories of the test's own.
 // Call it at a file's top level, never in a before() hook: the after()
 // registered here would run when the hook ends.
+import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import type Docker from 'dockerode';
+import { createLoginLink } from '../../services/accounts/sign-in.ts';
+import { createBuildQueue, enqueueBuild } from '../../services/builder/queue.ts';
+import { ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { build } from '../../services/web/app.ts';
@@ -46,4 +50,41 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
     await removeAppFromEngine(docker, app);
   });
   return { prefix, redis, store, docker, web, buildLogs };
+}
+
+/** A browser session as the tests hold it: the cookie header, and the CSRF token its forms carry. */
+export interface Session {
+  cookie: string;
+  csrf: string;
+}
+
+/**
+ * Signs `user` in through a one-time link, as `auth:login` prints one, and
+ * reads the session's CSRF token from the apps page's sign-out form.
+ */
+export async function signIn(
+  web: ReturnType<typeof build>,
+  store: Store,
+  user: string,
+): Promise<Session> {
+  const link = await createLoginLink(store, { webPort: 8080, domain: 'berth.test' }, ROOT, {
+    user,
+  });
+  const r = await web.inject({ url: new URL(link.url).pathname });
+  assert.equal(r.statusCode, 303, r.body);
+  const cookie = String(r.headers['set-cookie']).split(';')[0] ?? '';
+  const home = await web.inject({ url: '/', headers: { cookie } });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(home.body)?.[1];
+  assert.ok(csrf, 'the page carries the CSRF token');
+  return { cookie, csrf };
+}
+
+/** A build of `app` at `rev` in the build queue, as a push leaves it; its id. */
+export async function queuedBuild(o: WebWithEngine, app: string, rev: string): Promise<string> {
+  const queue = createBuildQueue(o.redis, o.prefix);
+  try {
+    return await enqueueBuild(queue, { app, pusher: 'alice', rev, ref: 'refs/heads/main' });
+  } finally {
+    await queue.close();
+  }
 }

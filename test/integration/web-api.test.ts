@@ -12,17 +12,17 @@ import { describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { issueToken, revokeToken } from '../../services/accounts/api-tokens.ts';
 import { createLoginLink } from '../../services/accounts/sign-in.ts';
-import { createBuildQueue, enqueueBuild } from '../../services/builder/queue.ts';
 import { type Actor, ROOT } from '../../services/core/actor.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
-import { webWithEngine } from '../harness/web.ts';
+import { queuedBuild, webWithEngine } from '../harness/web.ts';
 
 const app = `wa${randomBytes(3).toString('hex')}`;
-const { prefix, redis, store, docker, web } = await webWithEngine(app);
+const setup = await webWithEngine(app);
+const { prefix, redis, store, docker, web } = setup;
 const base = await web.listen({ host: '127.0.0.1', port: 0 });
 
 await store.users.create('alice', 'user');
@@ -144,14 +144,7 @@ describe('the OpenAPI description', () => {
   });
 
   test('answers match it: reads, a change, an error', async () => {
-    const queue = createBuildQueue(redis, prefix);
-    const id = await enqueueBuild(queue, {
-      app,
-      pusher: 'alice',
-      rev: 'c'.repeat(40),
-      ref: 'refs/heads/main',
-    });
-    await queue.close();
+    const id = await queuedBuild(setup, app, 'c'.repeat(40));
     const reads: [string, string][] = [
       ['/api/v1/apps', '/api/v1/apps'],
       [`/api/v1/apps/${app}`, '/api/v1/apps/:app'],

@@ -11,14 +11,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { issueToken } from '../../services/accounts/api-tokens.ts';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
-import { type Actor, ROOT } from '../../services/core/actor.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
-import { webWithEngine } from '../harness/web.ts';
+import { type Session, signIn as signInAs, webWithEngine } from '../harness/web.ts';
 
 const app = `wc${randomBytes(3).toString('hex')}`;
 const HOSTILE = '<script>alert(1)</script>';
@@ -41,27 +39,7 @@ await deployImage(quietDeployDeps(store, new DockerLocal(docker)), {
   description: 'Deploy one',
 });
 
-interface Session {
-  cookie: string;
-  csrf: string;
-}
-
-/** A session cookie through a one-time link, and its CSRF token (from a page's sign-out form). */
-async function signIn(user: string): Promise<Session> {
-  const link = await createLoginLink(
-    store,
-    { webPort: 8080, domain: 'berth.test' },
-    ROOT as Actor,
-    { user },
-  );
-  const r = await web.inject({ url: new URL(link.url).pathname });
-  assert.equal(r.statusCode, 303, r.body);
-  const cookie = String(r.headers['set-cookie']).split(';')[0] ?? '';
-  const home = await web.inject({ url: '/', headers: { cookie } });
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(home.body)?.[1];
-  assert.ok(csrf, 'the page carries the CSRF token');
-  return { cookie, csrf };
-}
+const signIn = (user: string) => signInAs(web, store, user);
 
 const alice = await signIn('alice');
 const bob = await signIn('bob');

@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { issueToken } from '../../services/accounts/api-tokens.ts';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { BuildLog, buildLogFile } from '../../services/builder/build-log.ts';
-import { createBuildQueue, enqueueBuild, finishBuild } from '../../services/builder/queue.ts';
-import { type Actor, ROOT } from '../../services/core/actor.ts';
+import { finishBuild } from '../../services/builder/queue.ts';
 import { deployImage } from '../../services/deployer/deploy.ts';
 import { DockerLocal } from '../../services/deployer/docker-local.ts';
 import { getRoutes } from '../../services/deployer/routes.ts';
@@ -18,36 +16,20 @@ import { followerName } from '../../services/web/build-page.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
-import { webWithEngine } from '../harness/web.ts';
+import { queuedBuild, signIn as signInAs, webWithEngine } from '../harness/web.ts';
 
 const app = `wl${randomBytes(3).toString('hex')}`;
 const HOSTILE = '<script>alert(1)</script>';
 // At the top level, not in a before() hook, where the harness's after()
 // cleanups could run as soon as the hook ended.
-const { prefix, redis, store, docker, web, buildLogs } = await webWithEngine(app);
+const setup = await webWithEngine(app);
+const { prefix, redis, store, docker, web, buildLogs } = setup;
 const base = await web.listen({ host: '127.0.0.1', port: 0 });
 await store.users.create('alice', 'user');
 await store.users.create('mallory', 'user');
 await store.apps.create({ name: app, owner: 'alice' });
 
-/** A session cookie and its CSRF token (read from a page's sign-out form). */
-async function signIn(user: string): Promise<{ cookie: string; csrf: string }> {
-  const link = await createLoginLink(
-    store,
-    { webPort: 8080, domain: 'berth.test' },
-    ROOT as Actor,
-    {
-      user,
-    },
-  );
-  const r = await web.inject({ url: new URL(link.url).pathname });
-  assert.equal(r.statusCode, 303, r.body);
-  const cookie = String(r.headers['set-cookie']).split(';')[0] ?? '';
-  const home = await web.inject({ url: '/', headers: { cookie } });
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(home.body)?.[1];
-  assert.ok(csrf, 'the page carries the CSRF token');
-  return { cookie, csrf };
-}
+const signIn = (user: string) => signInAs(web, store, user);
 
 /** The status of the release a 202 pointed at, once it is no longer pending. */
 async function settled(location: string, secret: string): Promise<string> {
@@ -330,14 +312,7 @@ const followers = async (id: string) =>
 
 describe('a build log, live', () => {
   test('the page, then each line the builder writes arrives by SSE; the end event closes it; escaped', async (t) => {
-    const queue = createBuildQueue(redis, prefix);
-    const id = await enqueueBuild(queue, {
-      app,
-      pusher: 'alice',
-      rev: 'a'.repeat(40),
-      ref: 'refs/heads/main',
-    });
-    await queue.close();
+    const id = await queuedBuild(setup, app, 'a'.repeat(40));
     const log = await BuildLog.open({
       redis,
       redisPrefix: prefix,
@@ -439,14 +414,7 @@ describe('a build log, live', () => {
   });
 
   test('a client that goes away leaves no Redis connection behind', async (t) => {
-    const queue = createBuildQueue(redis, prefix);
-    const id = await enqueueBuild(queue, {
-      app,
-      pusher: 'alice',
-      rev: 'b'.repeat(40),
-      ref: 'refs/heads/main',
-    });
-    await queue.close();
+    const id = await queuedBuild(setup, app, 'b'.repeat(40));
     const log = await BuildLog.open({
       redis,
       redisPrefix: prefix,
