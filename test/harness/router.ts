@@ -3,8 +3,10 @@
 // small HTTP clients that talk to it on loopback with a chosen Host.
 import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { after } from 'node:test';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { ServiceMessage } from '../../services/core/service.ts';
 import { httpRequest } from './http.ts';
@@ -90,6 +92,64 @@ export async function request(
     ...(o.body === undefined ? {} : { body: o.body }),
   });
   return { ...answer, body: answer.body.toString() };
+}
+
+/** One HTTPS request to the router on a fresh connection, SNI and Host both `host` (any certificate accepted). */
+export function httpsRequest(
+  port: number,
+  host: string,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: host,
+        path,
+        headers: { host, ...headers },
+        rejectUnauthorized: false,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The certificate a TLS handshake with the router presented: its serial and common name. */
+export interface Peer {
+  serial: string;
+  cn: string;
+}
+
+/** One TLS handshake on a fresh connection; without a servername, no SNI (Node.js sends none to an IP address). */
+export function handshake(port: number, servername?: string): Promise<Peer> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ...(servername === undefined ? {} : { servername }),
+      rejectUnauthorized: false,
+    });
+    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
+    socket.once('error', reject);
+    socket.once('secureConnect', () => {
+      const cert = socket.getPeerCertificate();
+      socket.end();
+      const cn = cert.subject?.CN;
+      resolve({ serial: cert.serialNumber, cn: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? '') });
+    });
+  });
 }
 
 /**

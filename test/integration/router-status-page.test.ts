@@ -8,10 +8,8 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
 import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
 import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { addPlatformCert, removePlatformCert } from '../../services/certs/platform.ts';
@@ -23,7 +21,8 @@ import { build } from '../../services/web/app.ts';
 import { makeCert } from '../harness/certs.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import {
-  type Answer,
+  handshake,
+  httpsRequest,
   request,
   startBackend,
   startRouter,
@@ -57,49 +56,6 @@ after(async () => {
   await router?.stop();
   await web.close();
 });
-
-/** One HTTPS request on a fresh connection, SNI and Host both `host`. */
-function httpsGet(host: string, path = '/', headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port: router.httpsPort,
-        servername: host,
-        path,
-        headers: { host, ...headers },
-        rejectUnauthorized: false,
-        agent: false,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => {
-          body += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** The serial of the certificate the router presents for `servername`. */
-function servedSerial(servername: string): Promise<{ serial: string; cn: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(
-      { host: '127.0.0.1', port: router.httpsPort, servername, rejectUnauthorized: false },
-      () => {
-        const cert = socket.getPeerCertificate();
-        socket.destroy();
-        const cn = cert.subject?.CN;
-        resolve({ serial: cert.serialNumber, cn: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? '') });
-      },
-    );
-    socket.on('error', reject);
-  });
-}
 
 /** Polls until the check holds (certificate changes reach the router asynchronously). */
 async function until(check: () => Promise<boolean>, ms = 3000): Promise<void> {
@@ -160,7 +116,7 @@ describe('the status page at the bare domain', () => {
   test('with a platform certificate: served by SNI, HTTP redirected (not the ACME path), a Secure cookie, an https link', async (t) => {
     const cert = await makeCert([DOMAIN]);
     await addPlatformCert(store, paths, DOMAIN, { key: cert.key, chain: cert.cert });
-    await until(async () => (await servedSerial(DOMAIN)).serial === cert.serial);
+    await until(async () => (await handshake(router.httpsPort, DOMAIN)).serial === cert.serial);
     const t0 = performance.now();
     await until(async () => (await request(router.port, DOMAIN)).status === 308);
     t.diagnostic(`redirecting ${Math.round(performance.now() - t0)} ms after the SNI switch`);
@@ -175,18 +131,20 @@ describe('the status page at the bare domain', () => {
 
     const l = await link();
     assert.ok(l.url.startsWith(`https://${DOMAIN}:${router.httpsPort}/auth/login/`), l.url);
-    const r = await httpsGet(DOMAIN, new URL(l.url).pathname);
+    const r = await httpsRequest(router.httpsPort, DOMAIN, new URL(l.url).pathname);
     assert.equal(r.status, 303, r.body);
     const cookie = String(r.headers['set-cookie']);
     assert.match(cookie, /; Secure/);
     assert.match(cookie, /SameSite=Strict/);
-    const page = await httpsGet(DOMAIN, '/', { cookie: cookie.split(';')[0] ?? '' });
+    const page = await httpsRequest(router.httpsPort, DOMAIN, '/', {
+      cookie: cookie.split(';')[0] ?? '',
+    });
     assert.equal(page.status, 200, page.body);
     assert.match(page.body, /Sign out/);
 
     // Removed: the fallback certificate again, and plain HTTP served as it is.
     await removePlatformCert(store, paths, DOMAIN);
-    await until(async () => (await servedSerial(DOMAIN)).cn === FALLBACK_NAME);
+    await until(async () => (await handshake(router.httpsPort, DOMAIN)).cn === FALLBACK_NAME);
     await until(async () => (await request(router.port, DOMAIN)).status === 401);
     assert.ok((await link()).url.startsWith(`http://${DOMAIN}:${router.port}/`));
   });

@@ -4,9 +4,7 @@
 // process, the fallback for everything else, the HTTP→HTTPS redirect and HSTS.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
 import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
 import { certFile, installCert, removeCert } from '../../services/certs/cert-files.ts';
 import { dataPaths } from '../../services/core/paths.ts';
@@ -14,7 +12,14 @@ import { Store } from '../../services/core/store/index.ts';
 import { setRoutes } from '../../services/deployer/routes.ts';
 import { makeCert, type TestCert } from '../harness/certs.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
-import { request, startBackend, startRouter, type TestRouter } from '../harness/router.ts';
+import {
+  handshake,
+  httpsRequest,
+  request,
+  startBackend,
+  startRouter,
+  type TestRouter,
+} from '../harness/router.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
@@ -34,61 +39,8 @@ before(async () => {
 });
 after(() => router.stop());
 
-interface Peer {
-  serial: string;
-  cn: string;
-}
-
-/** One TLS handshake on a fresh connection; the certificate the router presented. */
-function handshake(servername?: string): Promise<Peer> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: '127.0.0.1',
-      port: router.httpsPort,
-      // Without servername Node.js sends no SNI to an IP address.
-      ...(servername === undefined ? {} : { servername }),
-      rejectUnauthorized: false,
-    });
-    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
-    socket.once('error', reject);
-    socket.once('secureConnect', () => {
-      const cert = socket.getPeerCertificate();
-      socket.end();
-      const cn = cert.subject?.CN;
-      resolve({ serial: cert.serialNumber, cn: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? '') });
-    });
-  });
-}
-
-/** One HTTPS request on a fresh connection, SNI and Host both `host`. */
-function httpsGet(
-  host: string,
-  path = '/',
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port: router.httpsPort,
-        servername: host,
-        path,
-        headers: { host },
-        rejectUnauthorized: false,
-        agent: false,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => {
-          body += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** The certificate the router presents for `servername` (none: no SNI). */
+const handshakeWith = (servername?: string) => handshake(router.httpsPort, servername);
 
 /** Polls until the check holds (changes reach the router processes asynchronously). */
 async function until(check: () => Promise<boolean>, ms = 3000): Promise<number> {
@@ -133,17 +85,17 @@ describe('certificates by SNI', () => {
     await install('a.example.test', a);
     await install('b.example.test', b);
     for (let i = 0; i < 6; i++) {
-      assert.deepEqual(await handshake('a.example.test'), {
+      assert.deepEqual(await handshakeWith('a.example.test'), {
         serial: a.serial,
         cn: 'a.example.test',
       });
-      assert.deepEqual(await handshake('B.Example.Test'), {
+      assert.deepEqual(await handshakeWith('B.Example.Test'), {
         serial: b.serial,
         cn: 'b.example.test',
       });
     }
     for (const name of [undefined, 'nobody.example.test', 'bare.example.test', 'tls1.berth.test']) {
-      const peer = await handshake(name);
+      const peer = await handshakeWith(name);
       assert.equal(peer.cn, FALLBACK_NAME, String(name));
     }
   });
@@ -152,7 +104,7 @@ describe('certificates by SNI', () => {
     const { name } = await app(['proxied.example.test']);
     await install('proxied.example.test', await makeCert(['proxied.example.test']));
     for (const host of ['proxied.example.test', `${name}.berth.test`]) {
-      const r = await httpsGet(host, '/path?q=1');
+      const r = await httpsRequest(router.httpsPort, host, '/path?q=1');
       assert.equal(r.status, 200, host);
       const seen = JSON.parse(r.body) as { url: string; headers: Record<string, string> };
       assert.equal(seen.url, '/path?q=1');
@@ -160,7 +112,7 @@ describe('certificates by SNI', () => {
       assert.equal(seen.headers['x-forwarded-port'], String(router.httpsPort));
       assert.equal(seen.headers['x-forwarded-host'], host);
     }
-    const unknown = await httpsGet('nothing.example.test');
+    const unknown = await httpsRequest(router.httpsPort, 'nothing.example.test');
     assert.equal(
       unknown.status,
       404,
@@ -176,7 +128,7 @@ describe('certificates by SNI', () => {
     // Both processes hold the first in their cache.
     await until(
       onEveryProcess(
-        async () => (await handshake('swap.example.test')).serial === first.serial,
+        async () => (await handshakeWith('swap.example.test')).serial === first.serial,
         20,
       ),
     );
@@ -185,29 +137,32 @@ describe('certificates by SNI', () => {
     await install('swap.example.test', second);
     const installed = performance.now() - t0;
     let stale = 0;
-    while ((await handshake('swap.example.test')).serial !== second.serial) stale++;
+    while ((await handshakeWith('swap.example.test')).serial !== second.serial) stale++;
     const served = performance.now() - t0;
     // From then on, every fresh connection (either process) gets the new one.
     let old = 0;
     for (let i = 0; i < 40; i++) {
-      if ((await handshake('swap.example.test')).serial !== second.serial) old++;
+      if ((await handshakeWith('swap.example.test')).serial !== second.serial) old++;
     }
     assert.equal(old, 0, 'no process serves the old certificate after the change');
     t.diagnostic(
-      `installCert returned after ${installed.toFixed(1)} ms; the new certificate was served ${served.toFixed(1)} ms after installCert began, after ${stale} handshake(s) with the old one; then 40/40 new`,
+      `installCert returned after ${installed.toFixed(1)} ms; the new certificate was served ${served.toFixed(1)} ms after installCert began, after ${stale} handshakeWith(s) with the old one; then 40/40 new`,
     );
     // The time is a figure, not a check: on a loaded machine installCert alone took 155 ms.
 
     await removeCert(store, paths, 'swap.example.test');
     await until(
-      onEveryProcess(async () => (await handshake('swap.example.test')).cn === FALLBACK_NAME, 20),
+      onEveryProcess(
+        async () => (await handshakeWith('swap.example.test')).cn === FALLBACK_NAME,
+        20,
+      ),
     );
   });
 
   test('both processes take connections (each has its own fallback certificate)', async () => {
     const serials = new Set<string>();
     await until(async () => {
-      serials.add((await handshake()).serial);
+      serials.add((await handshakeWith()).serial);
       return serials.size === 2;
     }, 5000);
   });
@@ -222,7 +177,10 @@ describe('certificates by SNI', () => {
     await writeFile(certFile(paths, 'broken.example.test'), 'not a certificate\n');
     await redis.publish(store.keys.certsChannel, 'broken.example.test');
     await until(
-      onEveryProcess(async () => (await handshake('broken.example.test')).cn === FALLBACK_NAME, 20),
+      onEveryProcess(
+        async () => (await handshakeWith('broken.example.test')).cn === FALLBACK_NAME,
+        20,
+      ),
     );
     // A key that does not match its certificate.
     const other = await makeCert(['broken.example.test']);
@@ -230,11 +188,14 @@ describe('certificates by SNI', () => {
     await writeFile(certFile(paths, 'broken.example.test'), `${other.key}${mine.cert}`);
     await redis.publish(store.keys.certsChannel, 'broken.example.test');
     await until(
-      onEveryProcess(async () => (await handshake('broken.example.test')).cn === FALLBACK_NAME, 20),
+      onEveryProcess(
+        async () => (await handshakeWith('broken.example.test')).cn === FALLBACK_NAME,
+        20,
+      ),
     );
-    assert.equal((await handshake('fine.example.test')).serial, fine.serial);
+    assert.equal((await handshakeWith('fine.example.test')).serial, fine.serial);
     assert.equal(
-      (await httpsGet('broken.example.test')).status,
+      (await httpsRequest(router.httpsPort, 'broken.example.test')).status,
       200,
       'still served, on the fallback',
     );
@@ -286,23 +247,27 @@ describe('HTTP to HTTPS', () => {
     const { name } = await app(['hsts.example.test']);
     await install('hsts.example.test', await makeCert(['hsts.example.test']));
     assert.equal(
-      (await httpsGet('hsts.example.test')).headers['strict-transport-security'],
+      (await httpsRequest(router.httpsPort, 'hsts.example.test')).headers[
+        'strict-transport-security'
+      ],
       undefined,
     );
     await store.apps.setHttpsSetting(name, 'hsts', true);
     await until(
       onEveryProcess(
         async () =>
-          (await httpsGet('hsts.example.test')).headers['strict-transport-security'] ===
-          'max-age=31536000',
+          (await httpsRequest(router.httpsPort, 'hsts.example.test')).headers[
+            'strict-transport-security'
+          ] === 'max-age=31536000',
       ),
     );
     await store.apps.setHttpsSetting(name, 'hstsMaxAge', 600);
     await until(
       onEveryProcess(
         async () =>
-          (await httpsGet('hsts.example.test')).headers['strict-transport-security'] ===
-          'max-age=600',
+          (await httpsRequest(router.httpsPort, 'hsts.example.test')).headers[
+            'strict-transport-security'
+          ] === 'max-age=600',
       ),
     );
     await store.apps.setHttpsSetting(name, 'httpsRedirect', false);
