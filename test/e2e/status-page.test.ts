@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { startPebble } from '../harness/pebble.ts';
 import { platformKnownHosts, servicesOf, startPlatform } from '../harness/platform.ts';
 import { freePort } from '../harness/ports.ts';
+import { handshake } from '../harness/router.ts';
 import { opensshArgs } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -25,19 +25,7 @@ const DOMAIN = 'berth.test';
 const VALIDITY_S = 30;
 
 /** The serial of the certificate the router presents for DOMAIN. */
-function servedSerial(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(
-      { host: '127.0.0.1', port, servername: DOMAIN, rejectUnauthorized: false },
-      () => {
-        const serial = socket.getPeerCertificate().serialNumber;
-        socket.destroy();
-        resolve(serial);
-      },
-    );
-    socket.on('error', reject);
-  });
-}
+const servedSerial = async (port: number) => (await handshake(port, DOMAIN)).serial;
 
 interface Curled {
   status: number;

@@ -8,31 +8,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
-import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { berthWithApp } from '../harness/berth-app.ts';
 import { startPebble } from '../harness/pebble.ts';
 import { servicesOf } from '../harness/platform.ts';
 import { freePort } from '../harness/ports.ts';
+import { handshake } from '../harness/router.ts';
 
 const run = promisify(execFile);
 const DOMAIN = 'shop.example.test';
 const VALIDITY_S = 30;
 
 /** The serial of the certificate the router presents for DOMAIN. */
-function servedSerial(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(
-      { host: '127.0.0.1', port, servername: DOMAIN, rejectUnauthorized: false },
-      () => {
-        const serial = socket.getPeerCertificate().serialNumber;
-        socket.destroy();
-        resolve(serial);
-      },
-    );
-    socket.on('error', reject);
-  });
-}
+const servedSerial = async (port: number) => (await handshake(port, DOMAIN)).serial;
 
 describe('HTTPS with a certificate from an ACME CA', () => {
   test('letsencrypt:enable gets a certificate curl verifies; it renews by itself and is served at once', async (t) => {
