@@ -74,3 +74,13 @@ export async function redisClient(prefix: string): Promise<Redis> {
   redis = new Redis(await sharedRedisUrl(), { lazyConnect: false });
   return redis;
 }
+
+/**
+ * Every key under `prefix` with its value (DUMP, so any type), as one string:
+ * equal before and after means a refused command changed nothing in Redis.
+ */
+export async function prefixSnapshot(redis: Redis, prefix: string): Promise<string> {
+  const keys = (await redis.keys(`${prefix}*`)).sort();
+  const values = await Promise.all(keys.map((k) => redis.dumpBuffer(k)));
+  return JSON.stringify(keys.map((k, i) => [k, values[i]?.toString('base64')]));
+}

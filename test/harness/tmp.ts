@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -15,4 +15,11 @@ export async function tempDir(label = 'berth-test'): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `${label}-`));
   after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** The files directly in `dir` with their contents, as one string (for before/after comparisons). */
+export async function filesSnapshot(dir: string): Promise<string> {
+  const files = (await readdir(dir)).sort();
+  const contents = await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8')));
+  return JSON.stringify(files.map((f, i) => [f, contents[i]]));
 }

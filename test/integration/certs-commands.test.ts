@@ -3,7 +3,7 @@
 // change nothing, removal, the report, and the HTTPS switches.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -14,8 +14,8 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { makeCert, opensslCert } from '../harness/certs.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';
+import { filesSnapshot, tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
 const redis = await redisClient(prefix);
@@ -43,18 +43,8 @@ async function app(domains: string[]): Promise<string> {
 }
 
 /** Everything a refusal must leave as it was: the prefix's keys and values, and the files. */
-async function snapshot(): Promise<string> {
-  const keys = (await redis.keys(`${prefix}*`)).sort();
-  const values = await Promise.all(keys.map((k) => redis.dumpBuffer(k)));
-  const files = await readdir(paths.certs);
-  const contents = await Promise.all(files.map((f) => readFile(path.join(paths.certs, f), 'utf8')));
-  return JSON.stringify({
-    keys,
-    values: values.map((v) => v?.toString('base64')),
-    files,
-    contents,
-  });
-}
+const snapshot = async () =>
+  JSON.stringify([await prefixSnapshot(redis, prefix), await filesSnapshot(paths.certs)]);
 
 const oneLine = (s: string) => s.endsWith('\n') && s.trim().split('\n').length === 1;
 

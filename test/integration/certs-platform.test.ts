@@ -4,7 +4,6 @@
 // only, one-line refusals that change nothing, and the app form unchanged.
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { certFile } from '../../services/certs/cert-files.ts';
 import { loadConfig } from '../../services/core/config.ts';
@@ -12,8 +11,8 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { makeCert } from '../harness/certs.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';
+import { filesSnapshot, tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
 const redis = await redisClient(prefix);
@@ -32,18 +31,8 @@ await store.users.create('bob', 'user');
 await store.apps.create({ name: 'shop', owner: 'bob' });
 
 /** Everything a refusal must leave as it was: the prefix's keys and values, and the files. */
-async function snapshot(): Promise<string> {
-  const keys = (await redis.keys(`${prefix}*`)).sort();
-  const values = await Promise.all(keys.map((k) => redis.dumpBuffer(k)));
-  const files = await readdir(paths.certs);
-  const contents = await Promise.all(files.map((f) => readFile(path.join(paths.certs, f), 'utf8')));
-  return JSON.stringify({
-    keys,
-    values: values.map((v) => v?.toString('base64')),
-    files,
-    contents,
-  });
-}
+const snapshot = async () =>
+  JSON.stringify([await prefixSnapshot(redis, prefix), await filesSnapshot(paths.certs)]);
 
 const oneLine = (s: string) => s.endsWith('\n') && s.trim().split('\n').length === 1;
 

@@ -11,7 +11,7 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { setRoutes } from '../../services/deployer/routes.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
-import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { prefixSnapshot, redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { request, startBackend, startRouter, type TestRouter } from '../harness/router.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -44,11 +44,7 @@ async function apps(): Promise<{ shop: string; blog: string }> {
 }
 
 const domainsOf = (app: string) => store.domains.list(app);
-const snapshot = async () => {
-  const keys = (await redis.keys(`${prefix}*`)).sort();
-  const values = await Promise.all(keys.map((k) => redis.dumpBuffer(k)));
-  return JSON.stringify(keys.map((k, i) => [k, values[i]?.toString('base64')]));
-};
+const snapshot = () => prefixSnapshot(redis, prefix);
 const oneLine = (s: string) => s.trim().split('\n').length === 1;
 const exists = (file: string) =>
   stat(file).then(
