@@ -7,7 +7,6 @@
 // rotated (json-file, 3 × 10 MB).
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LAUNCHER } from '../builder/buildpack-build.ts';
 import { dockerStatus, LABELS, MANAGED_LABELS } from '../core/docker.ts';
@@ -347,31 +346,30 @@ export class DockerLocal implements Scheduler {
   }
 
   /**
-   * CPU and memory of running instances (by id), from two one-shot samples
-   * `sampleMs` apart: a one-shot sample answers at once but has no previous
-   * one to compute CPU from, and a streamed one takes the Engine a second.
+   * CPU and memory of running instances (by id), as `docker stats` shows
+   * them: CPU over the Engine's last two readings, which it takes once a
+   * second, so an answer takes it up to 2 s. (A one-shot reading has no
+   * previous one to compute CPU from, and it too waits for the next reading.)
    * Instances gone meanwhile are left out.
    */
-  async usage(ids: readonly string[], sampleMs = 200): Promise<Map<string, InstanceUsage>> {
-    const sample = (id: string) =>
-      this.docker
-        .getContainer(id)
-        // one-shot (API 1.41): no wait for a second reading inside the Engine.
-        .stats({ stream: false, 'one-shot': true })
-        .catch((e: unknown) => {
-          if (dockerStatus(e) === 404) return undefined; // removed meanwhile
-          throw e;
-        });
-    const first = await Promise.all(ids.map(sample));
-    await sleep(sampleMs);
-    const second = await Promise.all(ids.map(sample));
+  async usage(ids: readonly string[]): Promise<Map<string, InstanceUsage>> {
+    const samples = await Promise.all(
+      ids.map((id) =>
+        this.docker
+          .getContainer(id)
+          .stats({ stream: false })
+          .catch((e: unknown) => {
+            if (dockerStatus(e) === 404) return undefined; // removed meanwhile
+            throw e;
+          }),
+      ),
+    );
     const usage = new Map<string, InstanceUsage>();
     ids.forEach((id, i) => {
-      const a = first[i];
-      const b = second[i];
-      if (!a || !b) return;
-      const cpu = b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage;
-      const system = (b.cpu_stats.system_cpu_usage ?? 0) - (a.cpu_stats.system_cpu_usage ?? 0);
+      const b = samples[i];
+      if (!b) return;
+      const cpu = b.cpu_stats.cpu_usage.total_usage - b.precpu_stats.cpu_usage.total_usage;
+      const system = (b.cpu_stats.system_cpu_usage ?? 0) - (b.precpu_stats.system_cpu_usage ?? 0);
       const cpus = b.cpu_stats.online_cpus || b.cpu_stats.cpu_usage.percpu_usage?.length || 1;
       // As docker's CLI: cgroup v2 counts page cache in usage as inactive_file, v1 as total_inactive_file.
       const stats = (b.memory_stats.stats ?? {}) as Record<string, number | undefined>;

@@ -214,7 +214,7 @@ const instanceSchema = {
     usage: {
       type: 'object',
       description:
-        'While it runs: CPU over 0.2 s (percent of one CPU) and memory without page cache, as docker stats',
+        "While it runs: CPU over the Engine's last second (percent of one CPU) and memory without page cache, as docker stats",
       required: ['cpuPercent', 'memoryBytes', 'memoryLimitBytes'],
       properties: {
         cpuPercent: { type: 'number' },

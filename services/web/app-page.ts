@@ -34,6 +34,12 @@ export const PAGE_RELEASES = 20;
 export const PAGE_BUILDS = 5;
 /** How long the page waits for the Docker Engine's instance list. */
 export const ENGINE_TIMEOUT_MS = 1000;
+/**
+ * How long the page waits, after the list, for the running instances' CPU
+ * and memory: the Engine answers them after up to two of its once-a-second
+ * readings (DockerLocal.usage).
+ */
+export const USAGE_TIMEOUT_MS = 2500;
 
 export type EngineClient = () => Promise<Docker>;
 
@@ -44,8 +50,8 @@ export type InstancesResult = { instances: ShownInstance[] } | { note: string };
 
 /**
  * ps:report's instances, or why there are none to show, within timeoutMs;
- * with what the running ones use (sampled over 200 ms) when that too comes
- * within timeoutMs, the list is shown without it otherwise.
+ * with what the running ones use when that comes within USAGE_TIMEOUT_MS
+ * more (or timeoutMs, if longer), the list is shown without it otherwise.
  */
 export async function instancesWithin(
   engine: EngineClient | undefined,
@@ -53,7 +59,6 @@ export async function instancesWithin(
   timeoutMs = ENGINE_TIMEOUT_MS,
 ): Promise<InstancesResult> {
   if (!engine) return { note: 'No Docker Engine is configured for the web app.' };
-  const started = performance.now();
   const listed = await within(
     timeoutMs,
     (async () => {
@@ -76,7 +81,7 @@ export async function instancesWithin(
     running.length === 0
       ? undefined
       : await within(
-          timeoutMs - (performance.now() - started),
+          Math.max(USAGE_TIMEOUT_MS, timeoutMs),
           listed.local.usage(running).catch(() => undefined),
         );
   return {
@@ -114,7 +119,7 @@ function instancesTable(r: InstancesResult): Safe {
     (i) =>
       // A process that keeps exiting is shown as crashed, as ps:report does.
       html`<tr><td>${i.type}.${i.instance}</td><td>v${i.release}</td><td>${i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0) ? 'crashed' : i.state}</td><td>${i.state === 'running' ? uptime(i.startedAt, now) : '—'}</td><td>${i.restarts}</td><td>${i.exitCode ?? '—'}</td>${usageCells(i.usage)}</tr>`,
-  )}</tbody></table><p><small>CPU: percent of one CPU over 0.2 s; memory without page cache, of its limit (as docker stats); — when the Engine did not give them in time.</small></p>`;
+  )}</tbody></table><p><small>CPU: percent of one CPU over the Engine's last second; memory without page cache, of its limit (as docker stats); — when the Engine did not give them in time.</small></p>`;
 }
 
 const MIB = 1024 * 1024;

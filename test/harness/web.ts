@@ -40,7 +40,8 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
     log: createLogger('web', { level: 'silent' }),
     domain: 'berth.test',
     engine: async () => docker,
-    // The page's 1 s is for people; on a loaded machine the CPU and memory sample may take longer.
+    // The page's 1 s for the instance list is for people; the full suite's
+    // load can make the Engine slower than that.
     engineTimeoutMs: 10_000,
     buildLogs,
     releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
