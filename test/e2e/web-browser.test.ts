@@ -400,6 +400,11 @@ describe('the status page in headless Chromium', () => {
     assert.equal((await pushed).code, 0, 'second push');
     await page.goto(`${base}/apps/${aliceApp}`);
     assert.match(await textOf(page, 'body'), /Current release v2/);
+    // The running instance's CPU and memory from the Engine, with the page's
+    // own time limits (a user may reload once or twice on a busy machine).
+    const usageShown = /web\.1\s*v2\s*running.*?\d+\.\d%\s*\d+\.\d MiB/;
+    for (let i = 0; i < 3 && !usageShown.test(await textOf(page, 'body')); i++) await page.reload();
+    assert.match(await textOf(page, 'body'), usageShown);
     await page.screenshot({ path: path.join(shots, 'app-page.png'), fullPage: true });
     const served = async () =>
       (await request(routerPort, `${aliceApp}.${DOMAIN}`).catch(() => undefined))?.body.trim();
