@@ -18,11 +18,22 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
-/** A TCP port that was free a moment ago on loopback, outside the ephemeral range. */
+/**
+ * Ports this process handed out already: a port is only bound later by
+ * whoever got it, so without this two calls could return the same one (a
+ * router given one port for SSH and HTTPS, refused by its config check).
+ */
+const handedOut = new Set<number>();
+
+/** A TCP port that was free a moment ago on loopback, outside the ephemeral range, never the same twice in a process. */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (await canListen(port)) return port;
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(`no free port between ${LOW} and ${HIGH} after 100 tries`);
 }
