@@ -1,6 +1,17 @@
 // The router's request path: Host → app → one of its backends, through
 // http-proxy 1.18.1. Everything here runs on every request, so it is lookups
-// and header edits, nothing more.
+// and header edits, nothing more. Some habits that show in its figures (npm
+// run bench proxy, CPU profiles of the router under wrk):
+//   - no timer per request (socket-sweeps.ts), and no per-request entry in a
+//     long-lived collection: either keeps requests alive past the young
+//     generation's garbage collection;
+//   - no named function made per request (a `const f = () => ...` in a
+//     request's path, an object literal's method): Berth runs under tsx,
+//     which keeps function names (esbuild's keepNames), and naming a
+//     function costs more than the rest of what it does here. Callbacks are
+//     passed inline, per-request objects with methods are classes;
+//   - the backend's response headers are taken from its raw list, never
+//     Node.js' headers object (headers.ts responseHeaders).
 //
 // Why 1.18.1 and not http-proxy-3, its maintained fork with the same API:
 // on this path every microsecond shows (npm run bench proxy), and 1.18.1
@@ -30,20 +41,27 @@
 //     too (the status line is already out), so the client sees it failed.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Stream } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../services/core/log.ts';
 import { formatSize } from '../services/core/validate.ts';
 import { type ErrorStatus, sendError } from './error-pages.ts';
-import { originForm, requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
-import { closeIdleSockets } from './idle-sockets.ts';
+import {
+  originForm,
+  requestHost,
+  requestId,
+  responseHeaders,
+  setForwarded,
+  stripHopByHop,
+} from './headers.ts';
 import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
 import { type Backend, markFailed, pickBackend, type RouteTable } from './route-table.ts';
+import { closeIdleSockets, timeOutStalledSockets, UPSTREAM_TIMEOUT } from './socket-sweeps.ts';
 
 /**
  * Idle time after which the router closes a pooled connection to a backend
- * (at the latest: idle-sockets.ts closes it after half of this to all of it).
+ * (at the latest: socket-sweeps.ts closes it after half of this to all of it).
  * Shorter than the backends' own (Node.js 5 s, gunicorn 2 s is the outlier),
  * so the router, not the backend, ends an idle connection and a request is
  * rarely sent on a socket the backend is closing.
@@ -94,7 +112,6 @@ interface Exchange {
   attempts: number;
   backend: Backend | undefined;
   proxyReq: http.ClientRequest | undefined;
-  timedOut: boolean;
   /** The attempt's connection was not made within CONNECT_TIMEOUT_MS. */
   connectTimedOut: boolean;
   /** Set when the router ends the exchange itself (an error page, a cut response). */
@@ -109,7 +126,53 @@ type RoutedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
 /** Connection errors after which nothing reached the backend's application. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 
-const EMPTY_BODY = () => Readable.from([]);
+/**
+ * http-proxy's `buffer` option: what it pipes into the backend request
+ * right after making it, in place of the client's request (http-proxy only
+ * calls its pipe()). The router's own first
+ *   - sets the request-target as the client sent it, as nginx's proxy_pass
+ *     without a URI does (http-proxy's own path merges repeated slashes,
+ *     '/a//b' → '/a/b'; the router has it build none: ignorePath);
+ *   - keeps the backend request for the exchange (aborts, limits);
+ * then ends a request that has no body at once: no stream pipe set up and
+ * taken down for nothing (the server reads the empty request itself), and
+ * a retry sends the same nothing again.
+ */
+class RequestBody {
+  constructor(
+    private readonly req: RoutedRequest,
+    private readonly x: Exchange,
+  ) {}
+
+  pipe(proxyReq: http.ClientRequest): http.ClientRequest {
+    this.x.proxyReq = proxyReq;
+    proxyReq.path = originForm(this.req.url);
+    if (this.x.retriable) proxyReq.end();
+    else this.req.pipe(proxyReq);
+    return proxyReq;
+  }
+}
+
+function requestBody(req: RoutedRequest, x: Exchange): Stream {
+  return new RequestBody(req, x) as unknown as Stream;
+}
+
+/**
+ * proxyRes.pipe(res) less the pipe's bookkeeping (it adds, and later
+ * removes, seven listeners per response, which shows on this path): the
+ * body is written on as it comes, and the backend is read no faster than
+ * the client takes it. A client gone stops nothing here: the exchange's
+ * 'close' destroys the backend request (closeExchange).
+ */
+function forwardBody(from: IncomingMessage, to: ServerResponse): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  from.once('end', () => to.end());
+}
 
 export interface Router {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
@@ -127,6 +190,7 @@ export function createRouter(o: RouterOptions): Router {
     maxFreeSockets: 1024,
   });
   const stopIdleSweep = closeIdleSockets(agent, UPSTREAM_IDLE_MS);
+  const stopStallSweep = timeOutStalledSockets(agent, o.upstreamTimeoutMs);
   const connectMs = Math.min(CONNECT_TIMEOUT_MS, o.upstreamTimeoutMs);
   const proxy = httpProxy.createProxyServer({
     agent,
@@ -134,35 +198,21 @@ export function createRouter(o: RouterOptions): Router {
     // one writeHead instead of http-proxy's five passes and a setHeader per
     // header, and never a second head after an error page.
     selfHandleResponse: true,
-    // Targets are origins (a backend's ip:port, the status page's root):
-    // nothing to prepend.
+    // Targets are origins (a backend's ip:port, the status page's root),
+    // and the request-target is the router's to set (requestBody below):
+    // http-proxy builds no path, and parses no URL.
     prependPath: false,
-    // The path is set on the backend request below ('proxyReq'): spares
-    // http-proxy's url.parse of every request's.
+    ignorePath: true,
     toProxy: true,
   });
 
   proxy.on('proxyReq', (proxyReq, req) => {
-    const x = (req as RoutedRequest)[EXCHANGE];
-    if (!x) return;
+    const x = (req as RoutedRequest)[EXCHANGE] as Exchange;
     if (x.status !== undefined) {
       // Refused before its connection was made (a body over the limit).
       proxyReq.destroy();
       return;
     }
-    x.proxyReq = proxyReq;
-    // http-proxy's path merges repeated slashes: the backend gets the
-    // request-target as the client sent it, as nginx's proxy_pass without a
-    // URI does. 'proxyReq' comes with the socket, before the request's end()
-    // writes the head (no agent queue: maxSockets is unlimited).
-    const path = originForm(req.url);
-    if (proxyReq.path !== path) proxyReq.path = path;
-    proxyReq.setTimeout(o.upstreamTimeoutMs, () => {
-      // Never connected is a backend down (502), not one too slow (504).
-      if (proxyReq.socket?.connecting) x.connectTimedOut = true;
-      else x.timedOut = true;
-      proxyReq.destroy();
-    });
     // An address with nothing behind it any more (a container gone with the
     // Engine) drops packets: without this the request would wait for the
     // upstream timeout instead of going to another instance.
@@ -178,37 +228,31 @@ export function createRouter(o: RouterOptions): Router {
     }
   });
   proxy.on('proxyRes', (proxyRes, req, res) => {
-    const x = (req as RoutedRequest)[EXCHANGE];
-    if (res.headersSent || x?.status !== undefined) {
+    const x = (req as RoutedRequest)[EXCHANGE] as Exchange;
+    if (res.headersSent || x.status !== undefined) {
       // Answered already (an error page): this response has nowhere to go.
       proxyRes.resume();
       return;
     }
-    const headers = proxyRes.headers;
     // The backend's connection handling is between it and the router; the
     // client's (keep-alive or close, HTTP/1.0 or 1.1) is Node.js' to answer,
     // and so is the framing of the body (http-proxy's removeChunked pass).
-    stripHopByHop(headers);
-    delete headers['transfer-encoding'];
-    // A backend's own id wins, as it did when http-proxy copied its headers over ours.
-    if (x && headers['x-request-id'] === undefined) headers['x-request-id'] = x.id;
-    // Likewise its own HSTS policy, if it sends one.
-    if (x?.hsts !== undefined && headers['strict-transport-security'] === undefined) {
-      headers['strict-transport-security'] = x.hsts;
-    }
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
-    proxyRes.pipe(res);
+    // A backend's own request id and HSTS policy win over the router's.
+    res.writeHead(
+      proxyRes.statusCode ?? 502,
+      proxyRes.statusMessage,
+      responseHeaders(proxyRes.rawHeaders, x.id, x.hsts),
+    );
+    forwardBody(proxyRes, res);
     // A backend that closes its connection cleanly (a FIN, no error) before
     // the end of its body: the pipe just stops, and the client would wait for
     // the rest forever. Cut it, as for a reset (failed() below). The status
     // page's too: its event streams (a build's log) are open when the web
     // service restarts, and a browser reconnects only once the stream is cut.
-    if (x) {
-      const from = x.backend?.address ?? o.statusPage.host;
-      proxyRes.once('close', () => {
-        if (!proxyRes.complete) cut(res, x, from, 'closed');
-      });
-    }
+    const from = x.backend?.address ?? o.statusPage.host;
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete) cut(res, x, from, 'closed');
+    });
   });
   // Errors all come to the per-request callback; this keeps an unexpected
   // one from taking the process down.
@@ -220,16 +264,32 @@ export function createRouter(o: RouterOptions): Router {
   // both sockets, and their fds, for good.
   const upgraded = new WeakSet<Socket>();
   proxy.on('proxyReqWs', (proxyReq, req, client) => {
-    // As for requests ('proxyReq'); emitted before http-proxy's end() of it.
+    // As for requests (requestBody); emitted before http-proxy's end() of it.
+    // A backend that does not answer the upgrade gets the upstream timeout,
+    // as a request does (socket-sweeps.ts: the socket is the agent's until the 101).
     proxyReq.path = originForm(req.url);
-    // A backend that does not answer the upgrade gets the upstream timeout, as a request does.
-    proxyReq.setTimeout(o.upstreamTimeoutMs, () => proxyReq.destroy());
+    // Until the 101 nothing reads the client's socket (Node.js hands it
+    // over paused), so a client that leaves would go unnoticed until the
+    // upstream timeout. It is read here, and what it sends (the start of the
+    // app's protocol, if it does not wait) is put back for http-proxy's pipe.
+    const early: Buffer[] = [];
+    const keep = (chunk: Buffer) => early.push(chunk);
     const gone = () => proxyReq.destroy();
-    client.once('close', gone);
-    proxyReq.once('upgrade', (_res, backendSocket: Socket) => {
-      upgraded.add(client);
+    const stopWatching = () => {
+      client.off('data', keep);
+      client.off('end', gone);
       client.off('close', gone);
-      proxyReq.setTimeout(0);
+      client.pause();
+      if (early.length > 0) client.unshift(Buffer.concat(early));
+    };
+    client.on('data', keep);
+    client.once('end', gone);
+    client.once('close', gone);
+    // Not upgraded: the answer goes to the client (http-proxy pipes it), which may half-close meanwhile.
+    proxyReq.once('response', stopWatching);
+    proxyReq.once('upgrade', (_res, backendSocket: Socket) => {
+      stopWatching();
+      upgraded.add(client);
       if (client.destroyed) backendSocket.destroy();
       client.once('close', () => backendSocket.destroy());
       // What the backend sent is flushed to the client first.
@@ -265,12 +325,11 @@ export function createRouter(o: RouterOptions): Router {
     x.attempts++;
     x.backend = backend;
     x.proxyReq = undefined;
-    x.timedOut = false;
     x.connectTimedOut = false;
     proxy.web(
       req,
       res,
-      { target: backend.target, buffer: x.attempts > 1 ? EMPTY_BODY() : undefined },
+      { target: backend.target, buffer: requestBody(req, x) },
       (err: NodeJS.ErrnoException) => failed(req, res, x, backend, err),
     );
   }
@@ -286,7 +345,7 @@ export function createRouter(o: RouterOptions): Router {
     if (x.backend !== backend || x.status !== undefined) return;
     if (res.destroyed || req.socket.destroyed) return; // the client left; 'close' counts it
     const code = x.connectTimedOut ? 'ETIMEDOUT' : (err.code ?? '');
-    if (x.timedOut) {
+    if (err.code === UPSTREAM_TIMEOUT) {
       finish(res, x, 504, `${x.app} did not answer within ${o.upstreamTimeoutMs / 1000} s`);
       return;
     }
@@ -395,7 +454,6 @@ export function createRouter(o: RouterOptions): Router {
       attempts: 0,
       backend: undefined,
       proxyReq: undefined,
-      timedOut: false,
       connectTimedOut: false,
       status: undefined,
       hsts: secure ? route?.hsts : undefined,
@@ -416,11 +474,15 @@ export function createRouter(o: RouterOptions): Router {
     stripHopByHop(req.headers);
     setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
     if (statusPage) {
-      proxy.web(req, res, { target: o.statusPage }, (err: NodeJS.ErrnoException) =>
-        // Part of a response out (an event stream) when the web service died: cut it, as for an app.
-        res.headersSent
-          ? cut(res, x, o.statusPage.host, err.code ?? 'error')
-          : finish(res, x, 502, 'the status page is not running'),
+      proxy.web(
+        req,
+        res,
+        { target: o.statusPage, buffer: requestBody(req, x) },
+        (err: NodeJS.ErrnoException) =>
+          // Part of a response out (an event stream) when the web service died: cut it, as for an app.
+          res.headersSent
+            ? cut(res, x, o.statusPage.host, err.code ?? 'error')
+            : finish(res, x, 502, 'the status page is not running'),
       );
       return;
     }
@@ -487,6 +549,7 @@ export function createRouter(o: RouterOptions): Router {
     onCheckContinue,
     close() {
       stopIdleSweep();
+      stopStallSweep();
       agent.destroy();
       proxy.close();
     },

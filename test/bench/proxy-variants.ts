@@ -26,9 +26,9 @@ import httpProxy1 from 'http-proxy';
 import { createProxyServer } from 'http-proxy-3';
 import { createRouter } from '../../proxy/forward.ts';
 import { requestHost, requestId, setForwarded, stripHopByHop } from '../../proxy/headers.ts';
-import { closeIdleSockets } from '../../proxy/idle-sockets.ts';
 import { CLIENT_ABORTED, Metrics } from '../../proxy/metrics.ts';
 import { pickBackend, RouteTable } from '../../proxy/route-table.ts';
+import { closeIdleSockets } from '../../proxy/socket-sweeps.ts';
 import { createLogger } from '../../services/core/log.ts';
 
 const [variant = '', port = '', backend = '', processes = '1'] = process.argv.slice(2);

@@ -191,7 +191,7 @@ test('pooled backend connections: kept while in use, closed by the router after 
   assert.ok(open.size > 0, 'the router keeps its backend connections open');
   await until(async () => open.size === 0, 4000);
   const idle = lastClose - idleFrom;
-  // idle-sockets.ts: after half of UPSTREAM_IDLE_MS (1.9 s) to all of it.
+  // socket-sweeps.ts: after half of UPSTREAM_IDLE_MS (1.9 s) to all of it.
   assert.ok(idle >= 900 && idle <= 2400, `closed after ${Math.round(idle)} ms idle`);
 });
 
@@ -453,6 +453,45 @@ test('websockets: the upgrade goes through and data flows both ways', async () =
   assert.equal(reply, 'ping');
 });
 
+// A lost byte leaves the client waiting: the time limit makes that a failure.
+test('websockets: bytes a client sends before the 101 reach the backend after it, in order', {
+  timeout: 5000,
+}, async () => {
+  const late = await startBackend('late');
+  late.server.on('upgrade', (_req, socket, head) => {
+    // Answers after the client's early bytes are at the router.
+    setTimeout(() => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      );
+      if (head.length > 0) socket.unshift(head);
+      socket.pipe(socket);
+    }, 150);
+  });
+  const name = await app([late.address]);
+  const echoed = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(router.port, '127.0.0.1', () => {
+      s.write(
+        `GET / HTTP/1.1\r\nHost: ${name}.berth.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\none,`,
+      );
+      setTimeout(() => s.write('two,'), 50);
+      setTimeout(() => s.write('three'), 300);
+    });
+    let got = '';
+    s.on('data', (d) => {
+      got += d;
+      const body = got.split('\r\n\r\n')[1] ?? '';
+      if (body.length >= 'one,two,three'.length) {
+        s.destroy();
+        resolve(body);
+      }
+    });
+    s.on('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+    s.on('error', reject);
+  });
+  assert.equal(echoed, 'one,two,three');
+});
+
 test('websockets: an upgrade the backend never answers is a 502 after the upstream timeout; a client gone before the 101 closes the backend request', async () => {
   let closedUnder = 0;
   const silent = await startBackend('silent');
@@ -484,7 +523,9 @@ test('websockets: an upgrade the backend never answers is a 502 after the upstre
   s.on('error', () => {});
   await new Promise((r) => setTimeout(r, 200));
   s.destroy();
-  await until(async () => closedUnder > before, 900);
+  // Well before the upstream timeout (1 s from the request at the soonest),
+  // so this is the router noticing the client left.
+  await until(async () => closedUnder > before, 500);
 });
 
 test('Expect: 100-continue: "100 Continue" from the router, and the upstream timeout still applies (504)', async () => {
