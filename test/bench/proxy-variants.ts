@@ -8,13 +8,6 @@
 //                 the maintained fork, which the router used before.
 //   http-proxy-1.18  the same through http-proxy 1.18.1 (the original, which
 //                 the router is built on): what the library costs by itself.
-//   http-request  the router's success path (proxy/forward.ts: Host lookup,
-//                 request id, hop-by-hop headers, X-Forwarded-*, round-robin,
-//                 upstream timeout, abort on client close, metrics) on
-//                 http.request instead of proxy.web, with the router's agent
-//                 and server settings. Retries and error pages are left out:
-//                 they do not run when the backend answers. The route table is
-//                 filled here; the router's Redis is idle during a run anyway.
 //   router-code   the router's own request path (proxy/forward.ts,
 //                 createRouter) in a bare server with the router's settings:
 //                 no Redis, no HTTPS listener, no metrics publishing, no
@@ -25,10 +18,8 @@ import http from 'node:http';
 import httpProxy1 from 'http-proxy';
 import { createProxyServer } from 'http-proxy-3';
 import { createRouter } from '../../proxy/forward.ts';
-import { requestHost, requestId, setForwarded, stripHopByHop } from '../../proxy/headers.ts';
-import { CLIENT_ABORTED, Metrics } from '../../proxy/metrics.ts';
-import { pickBackend, RouteTable } from '../../proxy/route-table.ts';
-import { closeIdleSockets } from '../../proxy/socket-sweeps.ts';
+import { Metrics } from '../../proxy/metrics.ts';
+import { RouteTable } from '../../proxy/route-table.ts';
 import { createLogger } from '../../services/core/log.ts';
 
 const [variant = '', port = '', backend = '', processes = '1'] = process.argv.slice(2);
@@ -94,62 +85,14 @@ function routerCode(): http.RequestListener {
   }).onRequest;
 }
 
-function httpRequest(): http.RequestListener {
-  // As proxy/forward.ts and proxy/worker.ts set them.
-  const agent = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 1024 });
-  closeIdleSockets(agent, 1900);
-  const upstreamTimeoutMs = 60_000;
-  const table = benchTable();
-  const metrics = new Metrics();
-  return (req, res) => {
-    const started = performance.now();
-    const host = requestHost(req);
-    const id = requestId(req.headers['x-request-id']);
-    const route = table.lookup(host);
-    const b = route && pickBackend(route, started);
-    if (!route || !b) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.on('close', () => {
-      const status = res.writableFinished ? res.statusCode : CLIENT_ABORTED;
-      metrics.record(route.app, status, performance.now() - started);
-    });
-    stripHopByHop(req.headers);
-    setForwarded(req, 'http', Number(port), id);
-    const upstream = http.request({
-      host: b.target.hostname,
-      port: b.target.port,
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-      agent,
-    });
-    upstream.setTimeout(upstreamTimeoutMs, () => upstream.destroy());
-    upstream.on('error', () => res.destroy());
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    upstream.on('response', (answer) => {
-      stripHopByHop(answer.headers);
-      delete answer.headers['transfer-encoding'];
-      answer.headers['x-request-id'] ??= id;
-      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
-      answer.pipe(res);
-    });
-    req.pipe(upstream);
-  };
-}
-
 const VARIANTS: Record<string, () => http.RequestListener | Promise<http.RequestListener>> = {
   pipe,
   'http-proxy-3': httpProxy3,
   'http-proxy-1.18': httpProxy118,
-  'http-request': httpRequest,
   'router-code': routerCode,
 };
 /** Served with the router's server settings (proxy/worker.ts). */
-const ROUTER_LIKE = new Set(['http-request', 'router-code']);
+const ROUTER_LIKE = new Set(['router-code']);
 
 if (cluster.isPrimary) {
   if (!VARIANTS[variant]) throw new Error(`no variant ${variant}: ${Object.keys(VARIANTS)}`);

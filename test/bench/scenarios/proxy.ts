@@ -13,7 +13,6 @@
 //   http-proxy-1.18  the pipe's job done by http-proxy 1.18.1's proxy.web
 //                 alone (the library the router is built on);
 //   http-proxy-3  the same by http-proxy-3, its maintained fork;
-//   http-request  the router's success path on http.request, not proxy.web;
 //   router-code   proxy/forward.ts in a bare server: the router less its service.
 // (test/bench/proxy-variants.ts has the Node.js variants.) Every proxy
 // gets the same number of processes (BERTH_ROUTER_PROCESSES, cluster workers,
@@ -180,13 +179,7 @@ async function startProxies(
 ): Promise<Target[]> {
   const backend = `127.0.0.1:${backendPort}`;
   const targets: Target[] = [];
-  for (const variant of [
-    'pipe',
-    'http-proxy-1.18',
-    'http-proxy-3',
-    'http-request',
-    'router-code',
-  ]) {
+  for (const variant of ['pipe', 'http-proxy-1.18', 'http-proxy-3', 'router-code']) {
     const port = await freePort();
     const child = fork(VARIANTS, [variant, String(port), backend, String(processes)], {
       execArgv: ['--import', 'tsx'],
@@ -266,14 +259,13 @@ function figuresFor(processes: number, results: Map<string, WrkResult[]>): Figur
     figure(`${label} router/pipe p99 (bar ≤ 2)`, 'ratio', ratio('router', 'pipe', 'p99Ms')),
     figure(`${label} router/nginx throughput`, 'ratio', ratio('router', 'nginx', rps)),
     figure(`${label} router/nginx p99`, 'ratio', ratio('router', 'nginx', 'p99Ms')),
-    // What limits the router: its library by itself, and its work without the library.
+    // What limits the router: its library by itself, and the service around forward.ts.
     figure(
       `${label} http-proxy-1.18/pipe throughput`,
       'ratio',
       ratio('http-proxy-1.18', 'pipe', rps),
     ),
     figure(`${label} http-proxy-3/pipe throughput`, 'ratio', ratio('http-proxy-3', 'pipe', rps)),
-    figure(`${label} http-request/pipe throughput`, 'ratio', ratio('http-request', 'pipe', rps)),
     figure(`${label} router/router-code throughput`, 'ratio', ratio('router', 'router-code', rps)),
     figure(
       `${label} router/http-proxy-1.18 throughput`,
