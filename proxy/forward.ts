@@ -279,16 +279,21 @@ export function createRouter(o: RouterOptions): Router {
       client.off('data', keep);
       client.off('end', gone);
       client.off('close', gone);
-      client.pause();
-      if (early.length > 0) client.unshift(Buffer.concat(early));
     };
     client.on('data', keep);
     client.once('end', gone);
     client.once('close', gone);
-    // Not upgraded: the answer goes to the client (http-proxy pipes it), which may half-close meanwhile.
-    proxyReq.once('response', stopWatching);
+    proxyReq.once('response', () => {
+      // Not upgraded: http-proxy pipes the answer to the client and ends the
+      // connection. What the client still sends is read and dropped, so its
+      // FIN is seen and the connection closes.
+      stopWatching();
+      client.resume();
+    });
     proxyReq.once('upgrade', (_res, backendSocket: Socket) => {
       stopWatching();
+      client.pause();
+      if (early.length > 0) client.unshift(Buffer.concat(early));
       upgraded.add(client);
       if (client.destroyed) backendSocket.destroy();
       client.once('close', () => backendSocket.destroy());
@@ -345,7 +350,7 @@ export function createRouter(o: RouterOptions): Router {
     if (x.backend !== backend || x.status !== undefined) return;
     if (res.destroyed || req.socket.destroyed) return; // the client left; 'close' counts it
     const code = x.connectTimedOut ? 'ETIMEDOUT' : (err.code ?? '');
-    if (err.code === UPSTREAM_TIMEOUT) {
+    if (err.code === UPSTREAM_TIMEOUT && !res.headersSent) {
       finish(res, x, 504, `${x.app} did not answer within ${o.upstreamTimeoutMs / 1000} s`);
       return;
     }

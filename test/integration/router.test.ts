@@ -250,6 +250,25 @@ describe('failures of backends', () => {
     assert.ok(performance.now() - t0 < 3000);
   });
 
+  // Before the cut was made, the client waited for the rest forever: the time limit makes that a failure.
+  test('a backend that stops mid-response for BERTH_UPSTREAM_TIMEOUT: the client sees the cut', {
+    timeout: 10_000,
+  }, async () => {
+    const stalled = await hostile('stalled', (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+    });
+    const name = await app([stalled.address]);
+    const t0 = performance.now();
+    await assert.rejects(
+      request(router.port, `${name}.berth.test`, { headers: ACT }),
+      /aborted|ECONNRESET|socket hang up/,
+    );
+    const ms = performance.now() - t0;
+    // 1 s with no byte, found by a sweep every 0.25 s.
+    assert.ok(ms > 900 && ms < 3000, `${Math.round(ms)} ms`);
+  });
+
   test('a backend that resets mid-response: the client sees the cut, the router goes on', async () => {
     const reset = await hostile('reset', (_req, res) => {
       res.writeHead(200, { 'content-length': '1000' });
