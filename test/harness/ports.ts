@@ -1,4 +1,7 @@
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 // Ports are handed out below Linux's ephemeral range (32768–60999 by
 // default), from which the kernel also picks the local ports of outgoing
@@ -25,15 +28,71 @@ function canListen(port: number): Promise<boolean> {
  */
 const handedOut = new Set<number>();
 
-/** A TCP port that was free a moment ago on loopback, outside the ephemeral range, never the same twice in a process. */
+/**
+ * The same between the test files that run at once (npm test runs four),
+ * each in its own process: a port handed out is claimed by a file named
+ * for it holding the process id, made only if absent, and removed when the
+ * process exits. A claim whose process is gone (killed) is taken over.
+ */
+const CLAIMS = path.join(os.tmpdir(), 'berth-test-ports');
+
+function claim(port: number): boolean {
+  mkdirSync(CLAIMS, { recursive: true });
+  const file = path.join(CLAIMS, String(port));
+  const take = () => {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (take()) return true;
+  let holder = 0;
+  try {
+    holder = Number(readFileSync(file, 'utf8'));
+  } catch {
+    // released meanwhile
+  }
+  if (isAlive(holder)) return false;
+  // A stale claim: removed, then taken as new, so of two processes taking
+  // it over at once only one gets it.
+  try {
+    unlinkSync(file);
+  } catch {
+    // the other one removed it first
+  }
+  return take();
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+process.on('exit', () => {
+  for (const port of handedOut) {
+    try {
+      unlinkSync(path.join(CLAIMS, String(port)));
+    } catch {
+      // taken over, or removed already
+    }
+  }
+});
+
+/** A TCP port that was free a moment ago on loopback, outside the ephemeral range, never the same twice among the test files running. */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (handedOut.has(port)) continue;
-    if (await canListen(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    if (handedOut.has(port) || !claim(port)) continue;
+    handedOut.add(port);
+    if (await canListen(port)) return port;
   }
   throw new Error(`no free port between ${LOW} and ${HIGH} after 100 tries`);
 }
