@@ -176,6 +176,7 @@ function forwardBody(from: IncomingMessage, to: ServerResponse): void {
 
 export interface Router {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** A websocket handshake (the worker answers other upgrades as plain requests: plain-upgrade.ts). */
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   /** The server's 'checkContinue': a request that waits for "100 Continue" before its body. */
   onCheckContinue(req: IncomingMessage, res: ServerResponse): void;

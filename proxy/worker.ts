@@ -4,6 +4,7 @@
 // by proxy/service.ts.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { loadConfig } from '../services/core/config.ts';
 import { errorLine } from '../services/core/errors.ts';
@@ -18,6 +19,7 @@ import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
 import { redirectToHttps } from './https-redirect.ts';
 import { Metrics, publishMetrics } from './metrics.ts';
+import { answerWithoutUpgrade, isWebsocketUpgrade } from './plain-upgrade.ts';
 import { syncRoutes } from './route-sync.ts';
 import { RouteTable } from './route-table.ts';
 
@@ -103,7 +105,10 @@ try {
   ] as const;
   for (const server of servers) {
     server.keepAliveTimeout = CLIENT_IDLE_MS;
-    server.on('upgrade', router.onUpgrade);
+    server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      if (isWebsocketUpgrade(req)) router.onUpgrade(req, socket, head);
+      else answerWithoutUpgrade(req, socket, (r, res) => server.emit('request', r, res));
+    });
     server.on('checkContinue', router.onCheckContinue);
     server.on('error', (e) => {
       log.fatal({ err: e }, 'router listener failed');

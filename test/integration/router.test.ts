@@ -472,6 +472,44 @@ test('websockets: the upgrade goes through and data flows both ways', async () =
   assert.equal(reply, 'ping');
 });
 
+test('an upgrade other than websocket (curl --http2 asks for h2c) is answered as the plain request it also is', async () => {
+  const a = await startBackend('a');
+  const name = await app([a.address]);
+  const curl = (...args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn('curl', ['-sS', '-i', '-H', `Host: ${name}.berth.test`, ...args]);
+      let out = '';
+      c.stdout.on('data', (d) => {
+        out += d;
+      });
+      c.stderr.on('data', (d) => {
+        out += d;
+      });
+      c.on('close', (code) => resolve({ code, out }));
+    });
+  const got = await curl('--http2', `http://127.0.0.1:${router.port}/h2c?x=1`);
+  assert.equal(got.code, 0, got.out);
+  assert.match(got.out, /^HTTP\/1\.1 200 /);
+  assert.match(got.out, /"url":"\/h2c\?x=1"/);
+  // The upgrade, and the headers it named, are not passed on.
+  const seen = a.requests.at(-1) ?? {};
+  assert.equal(seen.upgrade, undefined);
+  assert.equal(seen['http2-settings'], undefined);
+  // A body can no longer be read once Node.js hands the connection over: refused, clearly.
+  const post = await curl(
+    '-H',
+    'Connection: Upgrade',
+    '-H',
+    'Upgrade: h2c',
+    '-d',
+    'x=1',
+    `http://127.0.0.1:${router.port}/`,
+  );
+  assert.match(post.out, /^HTTP\/1\.1 501 /);
+  // The router goes on.
+  assert.equal((await request(router.port, `${name}.berth.test`)).status, 200);
+});
+
 // A lost byte leaves the client waiting: the time limit makes that a failure.
 test('websockets: bytes a client sends before the 101 reach the backend after it, in order', {
   timeout: 5000,
