@@ -16,7 +16,14 @@ import {
 } from '../../services/core/docker.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import { findProgram, systemSearchPath } from '../../services/core/programs.ts';
-import { isAlive, livePid, processAgeMs, stopProcess } from './processes.ts';
+import {
+  isAlive,
+  livePid,
+  parentPid,
+  processAgeMs,
+  readFileSyncSafe,
+  stopProcess,
+} from './processes.ts';
 import type { Progress, Step } from './progress.ts';
 
 /** Where a local dockerd keeps its socket and state. */
@@ -256,17 +263,36 @@ async function waitForEngine(
  * dies too but can stay a zombie for a while (when the init does not reap it
  * at once), and dockerd would then wait 15 s for that zombie and give up with
  * "timeout waiting for containerd to start". A pid file that names no live
- * containerd therefore goes.
+ * containerd therefore goes. Nor is one that is still running always
+ * reusable: right after the kill it is dying (dockerd starts it with a
+ * parent-death signal), and under load that can take a moment that dockerd
+ * then spends waiting for it. A containerd whose parent is no longer a
+ * dockerd is given ORPHAN_EXIT_MS to go first.
  */
 async function clearStaleContainerd(execRoot: string, progress: Progress): Promise<void> {
   const pidFile = path.join(execRoot, 'containerd', 'containerd.pid');
-  const state = await livePid(pidFile, 'containerd');
+  let state = await livePid(pidFile, 'containerd');
+  if (state.state === 'alive' && !hasDockerdParent(state.pid)) {
+    const deadline = Date.now() + ORPHAN_EXIT_MS;
+    while (state.state === 'alive' && Date.now() < deadline) {
+      await sleep(100);
+      state = await livePid(pidFile, 'containerd');
+    }
+  }
   if (state.state === 'alive') {
     progress.info(`containerd (pid ${state.pid}) from an earlier dockerd runs; dockerd reuses it`);
   } else if (state.state === 'stale') {
     progress.info(`removing ${pidFile}: ${state.why}`);
     await removeIfUnchanged(pidFile, state.text);
   }
+}
+
+/** How long a containerd left by a killed dockerd is given to exit before it is taken as reusable. */
+const ORPHAN_EXIT_MS = 5000;
+
+function hasDockerdParent(pid: number): boolean {
+  const parent = parentPid(pid);
+  return parent !== undefined && readFileSyncSafe(`/proc/${parent}/comm`)?.trim() === 'dockerd';
 }
 
 /** The last non-empty line dockerd wrote since `from`, its msg="..." when it has one. */

@@ -57,6 +57,14 @@ export function isAlive(pid: number): boolean {
   return processState(pid) !== 'Z';
 }
 
+/** The pid of a process's parent, from /proc; undefined when it is gone. */
+export function parentPid(pid: number): number | undefined {
+  // "pid (comm) S ppid ...".
+  const stat = readFileSyncSafe(`/proc/${pid}/stat`);
+  const ppid = Number(stat?.slice(stat.lastIndexOf(')') + 4).split(' ')[0]);
+  return Number.isInteger(ppid) && ppid > 0 ? ppid : undefined;
+}
+
 export function processState(pid: number): string | undefined {
   // "pid (comm) S ...": the state follows the last ")".
   const stat = readFileSyncSafe(`/proc/${pid}/stat`);
