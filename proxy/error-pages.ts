@@ -2,6 +2,7 @@
 // case it is and carries the request id, so a user's report can be matched
 // with the router's log line.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { escapeHtml } from '../services/web/html.ts';
 
 export const STATUS_TEXT = {
@@ -36,4 +37,14 @@ export function sendError(
     'x-request-id': requestId,
   });
   res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * An answer on a connection Node.js has handed over (an upgrade request):
+ * a bare status line, and the connection closes whatever the client does.
+ */
+export function refuseOnSocket(socket: Socket, status: string): void {
+  if (socket.destroyed) return;
+  socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroySoon();
 }

@@ -46,7 +46,7 @@ import type { TLSSocket } from 'node:tls';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../services/core/log.ts';
 import { formatSize } from '../services/core/validate.ts';
-import { type ErrorStatus, sendError } from './error-pages.ts';
+import { type ErrorStatus, refuseOnSocket, sendError } from './error-pages.ts';
 import {
   originForm,
   requestHost,
@@ -303,13 +303,6 @@ export function createRouter(o: RouterOptions): Router {
     });
   });
 
-  /** An answer to an upgrade that is not passed on; the connection then closes whatever the client does. */
-  function refuse(socket: Socket, status: string): void {
-    if (socket.destroyed) return;
-    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    socket.destroySoon();
-  }
-
   function finish(res: ServerResponse, x: Exchange, status: ErrorStatus, reason: string): void {
     x.status = status;
     sendError(res, status, reason, x.id);
@@ -513,7 +506,7 @@ export function createRouter(o: RouterOptions): Router {
     const backend = route && pickBackend(route, performance.now());
     socket.on('error', () => socket.destroy());
     if (!backend) {
-      refuse(socket, route ? '503 Service Unavailable' : '404 Not Found');
+      refuseOnSocket(socket, route ? '503 Service Unavailable' : '404 Not Found');
       return;
     }
     const id = requestId(req.headers['x-request-id']);
@@ -525,7 +518,7 @@ export function createRouter(o: RouterOptions): Router {
       // an error there (the backend reset) just ends it.
       if (upgraded.has(socket)) return void socket.destroy();
       if (NOT_CONNECTED.has(err.code ?? '')) markFailed(backend, performance.now());
-      refuse(socket, '502 Bad Gateway');
+      refuseOnSocket(socket, '502 Bad Gateway');
     });
   }
 

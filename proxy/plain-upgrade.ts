@@ -7,6 +7,7 @@
 // plain HTTP/1.1 requests they also are, by the listener's own request path.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { refuseOnSocket } from './error-pages.ts';
 
 /** Whether http-proxy would proxy this upgrade: a websocket handshake (a GET with Upgrade: websocket). */
 export function isWebsocketUpgrade(req: IncomingMessage): boolean {
@@ -28,7 +29,7 @@ export function answerWithoutUpgrade(
   socket.on('error', () => socket.destroy());
   const length = req.headers['content-length'];
   if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    refuseOnSocket(socket, '501 Not Implemented');
     return;
   }
   const res = new http.ServerResponse(req);
