@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isAlive } from '../../infra/bootstrap/processes.ts';
 
 // Ports are handed out below Linux's ephemeral range (32768–60999 by
 // default), from which the kernel also picks the local ports of outgoing
@@ -54,7 +55,7 @@ function claim(port: number): boolean {
   } catch {
     // released meanwhile
   }
-  if (isAlive(holder)) return false;
+  if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) return false;
   // A stale claim: removed, then taken as new, so of two processes taking
   // it over at once only one gets it.
   try {
@@ -63,17 +64,6 @@ function claim(port: number): boolean {
     // the other one removed it first
   }
   return take();
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, another user's.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 process.on('exit', () => {
