@@ -3,11 +3,11 @@
 // so parsing, help text, permissions and errors are the same everywhere.
 import type { ParseArgsConfig } from 'node:util';
 import type { HostFacts } from '../infra/start.ts';
-import type { AppAction } from '../services/apps/access.ts';
 import type { Actor } from '../services/core/actor.ts';
 import type { Config } from '../services/core/config.ts';
 import type { App, Store } from '../services/core/store/index.ts';
 import type { ClientTerminal } from '../services/core/terminal.ts';
+import type { AppAction } from '../services/platform/apps/access.ts';
 
 export interface CommandIo {
   stdin: NodeJS.ReadableStream;

@@ -4,10 +4,10 @@
 // the registry's exit code. The SSH server and the local `berth` both call
 // this, so a command behaves the same however it arrives.
 import { parseArgs } from 'node:util';
-import { authorizeApp, requireAdmin } from '../services/apps/access.ts';
 import { BerthError, EXIT, errorLine, isBerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
 import * as validate from '../services/core/validate.ts';
+import { authorizeApp, requireAdmin } from '../services/platform/apps/access.ts';
 import type { Command, CommandContext } from './command.ts';
 import { commandUsage, findCommand } from './registry.ts';
 

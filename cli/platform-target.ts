@@ -5,10 +5,11 @@
 // way the dispatcher would: --platform is for admins and takes no app; an
 // app is authorized for the action. The laptop client fills in no app when
 // the flag is given (Command.appless), so a stray app is refused, not ignored.
-import { type AppAction, authorizeApp, requireAdmin } from '../services/apps/access.ts';
+
 import { BerthError } from '../services/core/errors.ts';
 import type { App } from '../services/core/store/index.ts';
 import * as validate from '../services/core/validate.ts';
+import { type AppAction, authorizeApp, requireAdmin } from '../services/platform/apps/access.ts';
 import type { Command, Invocation } from './command.ts';
 
 /** The option, for a command's `options` and `appless`. */

@@ -2,13 +2,14 @@
 // ps:scale, ps:restart) hands the deployer: the store, the Engine, who asks,
 // where the rollout's lines go, and the operator's settings; and what one that
 // builds (git:from-image, ps:rebuild) hands the build queue.
-import type { CommandBuild } from '../services/builder/command-build.ts';
-import type { BuildResult } from '../services/builder/queue.ts';
+
 import { createDockerClient } from '../services/core/docker.ts';
 import { EXIT } from '../services/core/errors.ts';
 import { dataPaths } from '../services/core/paths.ts';
-import { logArchiveOf } from '../services/deployer/app-logs.ts';
-import type { RolloutLog } from '../services/deployer/rollout.ts';
+import type { CommandBuild } from '../services/platform/build/command-build.ts';
+import type { BuildResult } from '../services/platform/build/queue.ts';
+import type { RolloutLog } from '../services/platform/release/rollout.ts';
+import { logArchiveOf } from '../services/platform/scheduler/app-logs.ts';
 import type { CommandContext } from './command.ts';
 
 /** The rollout's lines, as a push shows them. */

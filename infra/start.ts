@@ -3,7 +3,6 @@
 // Each step is quick when its work is already done, so a second start is
 // serving within seconds.
 import { readFile } from 'node:fs/promises';
-import { ensureAdminKeys } from '../services/accounts/ssh-keys.ts';
 import type { Config } from '../services/core/config.ts';
 import { createDockerClient } from '../services/core/docker.ts';
 import { BerthError } from '../services/core/errors.ts';
@@ -11,6 +10,7 @@ import { createLogger, type Logger } from '../services/core/log.ts';
 import type { DataPaths } from '../services/core/paths.ts';
 import type { Endpoint } from '../services/core/service.ts';
 import { checkDurability, openStore } from '../services/core/store/index.ts';
+import { ensureAdminKeys } from '../services/platform/accounts/ssh-keys.ts';
 import { prepareDataDir } from './bootstrap/data-dir.ts';
 import { ensureDockerEngine } from './bootstrap/docker-engine.ts';
 import { ensurePackages } from './bootstrap/packages.ts';

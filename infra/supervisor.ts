@@ -23,7 +23,7 @@ export interface ServiceSpec {
 /** Every service `npm start` runs; later issues add theirs here. */
 export const SERVICES: readonly ServiceSpec[] = [
   { name: 'web', entry: 'services/web/main.ts' },
-  { name: 'git-receiver', entry: 'services/git-receiver/main.ts' },
+  { name: 'ssh', entry: 'services/ssh/main.ts' },
   { name: 'builder', entry: 'services/builder/main.ts' },
   { name: 'router', entry: 'proxy/main.ts' },
   { name: 'certs', entry: 'services/certs/main.ts' },

@@ -1,6 +1,6 @@
 // ACME HTTP-01 answers: the CA fetches http://<domain>/.well-known/acme-challenge/<token>
 // from whichever router process its connection lands on, so the answer comes
-// from Redis (services/certs/acme.ts puts it there), never from a process's memory.
+// from Redis (services/platform/certs/acme.ts puts it there), never from a process's memory.
 import type http from 'node:http';
 import type { Redis } from 'ioredis';
 import type { KeyLayout } from '../services/core/store/keys.ts';

@@ -1,14 +1,14 @@
 // The certificates a router process serves over HTTPS, by SNI: each domain's
-// PEM file (services/certs/cert-files.ts) turned into a TLS SecureContext on
+// PEM file (services/platform/certs/cert-files.ts) turned into a TLS SecureContext on
 // its first handshake and kept until `P certs-changed` names the domain, so
 // a replaced certificate is served from the next handshake on, with no
 // restart. Anything without a certificate of its own gets the fallback.
 import tls, { type SecureContext } from 'node:tls';
 import type { Redis } from 'ioredis';
-import { readCertFile } from '../services/certs/cert-files.ts';
 import type { Logger } from '../services/core/log.ts';
 import type { DataPaths } from '../services/core/paths.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
+import { readCertFile } from '../services/platform/certs/cert-files.ts';
 
 export interface CertificateCacheOptions {
   paths: DataPaths;

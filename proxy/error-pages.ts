@@ -3,7 +3,7 @@
 // with the router's log line.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { escapeHtml } from '../services/web/html.ts';
+import { escapeHtml } from '../services/core/html.ts';
 
 export const STATUS_TEXT = {
   400: 'Bad Request',

@@ -1,6 +1,6 @@
 // Keeps a RouteTable equal to what Redis says, without polling: every change
 // to an app's routes, domains or existence is followed by `PUBLISH P routes
-// <app>` (services/deployer/routes.ts and the store's scripts), and this
+// <app>` (services/platform/routes/routes.ts and the store's scripts), and this
 // reloads just that app; `*` (the global domains changed) reloads them all.
 // After (re)subscribing, everything is reloaded once, since messages
 // published while the connection was down are gone. The app's HTTPS
@@ -13,7 +13,7 @@ import {
   HttpsSettingsSchema,
   ProxySettingsSchema,
 } from '../services/core/store/records.ts';
-import { parseRouteEntry } from '../services/deployer/routes.ts';
+import { parseRouteEntry } from '../services/platform/routes/routes.ts';
 import type { AppState, RouteTable } from './route-table.ts';
 
 export interface RouteSyncOptions {

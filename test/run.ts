@@ -16,12 +16,12 @@ import { parseArgs } from 'node:util';
 import { ensureDockerEngine } from '../infra/bootstrap/docker-engine.ts';
 import { ensurePackages, REQUIRED_PROGRAMS } from '../infra/bootstrap/packages.ts';
 import { createProgress } from '../infra/bootstrap/progress.ts';
-import { startRedisServer } from '../infra/redis-server.ts';
+import { startRedisServer } from '../infra/bootstrap/redis-server.ts';
 import { loadConfig } from '../services/core/config.ts';
 import { createDockerClient } from '../services/core/docker.ts';
 import { errorLine } from '../services/core/errors.ts';
 import { systemSearchPath } from '../services/core/programs.ts';
-import { NETWORK } from '../services/deployer/docker-local.ts';
+import { NETWORK } from '../services/platform/scheduler/docker-local.ts';
 import { cleanupDocker, ensureTestStackImage } from './harness/docker.ts';
 import { freePort } from './harness/ports.ts';
 

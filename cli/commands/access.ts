@@ -1,6 +1,7 @@
 // access:* — collaborators, who may push to an app and run its commands.
-import { addCollaborator, removeCollaborator } from '../../services/apps/apps.ts';
+
 import { EXIT } from '../../services/core/errors.ts';
+import { addCollaborator, removeCollaborator } from '../../services/platform/apps/apps.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 

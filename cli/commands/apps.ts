@@ -1,12 +1,18 @@
 // apps:* — create, list, inspect and destroy apps.
 import { createInterface } from 'node:readline';
 import type Docker from 'dockerode';
-import { appInfo, createApp, destroyApp, listApps, renameApp } from '../../services/apps/apps.ts';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT, errorLine } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { moveInstances } from '../../services/deployer/release-change.ts';
+import {
+  appInfo,
+  createApp,
+  destroyApp,
+  listApps,
+  renameApp,
+} from '../../services/platform/apps/apps.ts';
+import { moveInstances } from '../../services/platform/release/release-change.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { releaseRun } from '../release-run.ts';

@@ -1,12 +1,13 @@
 // auth:* — signing in to the web app and API tokens (issue 7).
+
+import { EXIT } from '../../services/core/errors.ts';
 import {
   DEFAULT_TOKEN_LIFETIME,
   issueToken,
   listTokens,
   revokeToken,
-} from '../../services/accounts/api-tokens.ts';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
-import { EXIT } from '../../services/core/errors.ts';
+} from '../../services/platform/accounts/api-tokens.ts';
+import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 

@@ -1,4 +1,7 @@
 // builder:*, builder-dockerfile:*, buildpacks:* — how an app's pushes are built.
+
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { BUILDERS } from '../../services/core/store/index.ts';
 import {
   addBuildpack,
   builderReport,
@@ -8,10 +11,8 @@ import {
   setBuilder,
   setBuildpacks,
   setDockerfileSetting,
-} from '../../services/apps/build-settings.ts';
-import { shippedBuildpacks } from '../../services/builder/shipped-buildpacks.ts';
-import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { BUILDERS } from '../../services/core/store/index.ts';
+} from '../../services/platform/apps/build-settings.ts';
+import { shippedBuildpacks } from '../../services/platform/build/shipped-buildpacks.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 

@@ -1,15 +1,20 @@
 // builds:* — an app's builds: the list, one build, its output (live while it
-// runs) and cancelling one. The queue contract is in services/builder/queue.ts.
+// runs) and cancelling one. The queue contract is in services/platform/build/queue.ts.
 import { readFile } from 'node:fs/promises';
-import { authorizeApp, requireAdmin } from '../../services/apps/access.ts';
-import { buildLogFile } from '../../services/builder/build-log.ts';
+import { actorName } from '../../services/core/actor.ts';
+import { createDockerClient } from '../../services/core/docker.ts';
+import { EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import type { Store } from '../../services/core/store/index.ts';
+import { authorizeApp, requireAdmin } from '../../services/platform/apps/access.ts';
+import { buildLogFile } from '../../services/platform/build/build-log.ts';
 import {
   type BuildInfo,
   buildInfo,
   type HistoryOptions,
   latestBuild,
   listBuilds,
-} from '../../services/builder/history.ts';
+} from '../../services/platform/build/history.ts';
 import {
   type BuildQueue,
   buildLogKey,
@@ -18,13 +23,8 @@ import {
   followBuild,
   printable,
   requestCancel,
-} from '../../services/builder/queue.ts';
-import { pruneAll, pruneApp } from '../../services/builder/retention.ts';
-import { actorName } from '../../services/core/actor.ts';
-import { createDockerClient } from '../../services/core/docker.ts';
-import { EXIT } from '../../services/core/errors.ts';
-import { dataPaths } from '../../services/core/paths.ts';
-import type { Store } from '../../services/core/store/index.ts';
+} from '../../services/platform/build/queue.ts';
+import { pruneAll, pruneApp } from '../../services/platform/build/retention.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report, table } from '../output.ts';
 

@@ -2,7 +2,11 @@
 // and how the router serves it over HTTPS (redirect, HSTS). ACME's
 // certificates are letsencrypt:*'s; certs:report shows both. With
 // --platform (admins), add, remove and report are about the bare
-// BERTH_DOMAIN's certificate, the status page's (services/certs/platform.ts).
+// BERTH_DOMAIN's certificate, the status page's (services/platform/certs/platform-cert.ts).
+
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
 import {
   type AppCertReport,
   addAppCert,
@@ -11,16 +15,13 @@ import {
   type DomainCertReport,
   readCertInput,
   removeAppCerts,
-} from '../../services/certs/manual.ts';
+} from '../../services/platform/certs/manual.ts';
 import {
   addPlatformCert,
   type PlatformCertReport,
   platformCertReport,
   removePlatformCert,
-} from '../../services/certs/platform.ts';
-import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { dataPaths } from '../../services/core/paths.ts';
-import * as validate from '../../services/core/validate.ts';
+} from '../../services/platform/certs/platform-cert.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { APP_OR_PLATFORM, targetOf } from '../platform-target.ts';

@@ -1,7 +1,8 @@
 // checks:disable|skip|enable|report — how rollouts check new instances.
-import { parseTypes, setChecks } from '../../services/apps/checks.ts';
+
 import { EXIT } from '../../services/core/errors.ts';
 import type { DeploySettings } from '../../services/core/store/index.ts';
+import { parseTypes, setChecks } from '../../services/platform/apps/checks.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 

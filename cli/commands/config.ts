@@ -1,9 +1,15 @@
 // config:* — an app's environment (config vars).
-import { configOf, parseAssignments, setConfig, unsetConfig } from '../../services/apps/config.ts';
-import { releaseConfig } from '../../services/apps/releases.ts';
+
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
+import {
+  configOf,
+  parseAssignments,
+  setConfig,
+  unsetConfig,
+} from '../../services/platform/apps/config.ts';
+import { releaseConfig } from '../../services/platform/release/releases.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { releaseRun } from '../release-run.ts';

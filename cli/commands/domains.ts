@@ -1,7 +1,11 @@
 // domains:* — the names an app is served at besides <app>.<BERTH_DOMAIN>, as
 // Dokku's commands. Every change is all-or-nothing and reaches every router
 // at once (the store publishes it).
-import { authorizeApp } from '../../services/apps/access.ts';
+
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import * as validate from '../../services/core/validate.ts';
+import { authorizeApp } from '../../services/platform/apps/access.ts';
 import {
   addGlobalDomains,
   type ChangeMode,
@@ -9,10 +13,7 @@ import {
   type DomainEntry,
   type DomainsSetting,
   domainsReport,
-} from '../../services/apps/domains.ts';
-import { BerthError, EXIT } from '../../services/core/errors.ts';
-import { dataPaths } from '../../services/core/paths.ts';
-import * as validate from '../../services/core/validate.ts';
+} from '../../services/platform/apps/domains.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 

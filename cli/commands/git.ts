@@ -1,9 +1,9 @@
 // git:* — how pushes to an app deploy.
 
-import { GIT_SETTINGS, setGitSetting } from '../../services/apps/apps.ts';
-import { deployFromImage } from '../../services/builder/command-build.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
+import { GIT_SETTINGS, setGitSetting } from '../../services/platform/apps/apps.ts';
+import { deployFromImage } from '../../services/platform/build/command-build.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { buildExit, buildRun } from '../release-run.ts';

@@ -2,8 +2,11 @@
 // (BERTH_ACME_DIRECTORY_URL) for an app's domains, renewed by the certs
 // service; with --platform (admins), for the bare BERTH_DOMAIN, the status
 // page's (cli/platform-target.ts).
-import { type AcmeOptions, acmeOptions } from '../../services/certs/acme.ts';
-import { daysLeft } from '../../services/certs/cert-files.ts';
+
+import { BerthError, EXIT } from '../../services/core/errors.ts';
+import * as validate from '../../services/core/validate.ts';
+import { type AcmeOptions, acmeOptions } from '../../services/platform/certs/acme.ts';
+import { daysLeft } from '../../services/platform/certs/cert-files.ts';
 import {
   type DomainResult,
   disableLetsencrypt,
@@ -12,9 +15,7 @@ import {
   enablePlatformLetsencrypt,
   listLetsencrypt,
   renewDue,
-} from '../../services/certs/letsencrypt.ts';
-import { BerthError, EXIT } from '../../services/core/errors.ts';
-import * as validate from '../../services/core/validate.ts';
+} from '../../services/platform/certs/letsencrypt.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { APP_OR_PLATFORM, targetOf } from '../platform-target.ts';

@@ -9,8 +9,8 @@ import {
   followAppLogs,
   formatLine,
   logArchiveOf,
-} from '../../services/deployer/app-logs.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
+} from '../../services/platform/scheduler/app-logs.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command } from '../command.ts';
 
 /** -n: how many lines (default 100). */

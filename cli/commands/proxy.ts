@@ -1,11 +1,12 @@
 // proxy:set|report — how the router treats an app's traffic.
+
+import { EXIT } from '../../services/core/errors.ts';
 import {
   describeBodySize,
   PROXY_SETTINGS,
   proxyReport,
   setProxySetting,
-} from '../../services/apps/proxy-settings.ts';
-import { EXIT } from '../../services/core/errors.ts';
+} from '../../services/platform/apps/proxy-settings.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 

@@ -1,12 +1,17 @@
 // ps:* — what runs of an app: scale, restart, stop, start, rebuild, report.
-import { rebuild } from '../../services/apps/rebuild.ts';
-import { parseScale, scale } from '../../services/apps/releases.ts';
+
 import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { restart, startProcesses, stopProcesses } from '../../services/deployer/release-change.ts';
+import { rebuild } from '../../services/platform/build/rebuild.ts';
+import {
+  restart,
+  startProcesses,
+  stopProcesses,
+} from '../../services/platform/release/release-change.ts';
+import { parseScale, scale } from '../../services/platform/release/releases.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { buildExit, buildRun, releaseRun } from '../release-run.ts';

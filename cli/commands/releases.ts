@@ -1,7 +1,8 @@
 // releases, releases:info, releases:rollback — an app's release history.
-import { releaseVersion, rollback } from '../../services/apps/releases.ts';
+
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import type { Release } from '../../services/core/store/index.ts';
+import { releaseVersion, rollback } from '../../services/platform/release/releases.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report, table } from '../output.ts';
 import { releaseRun } from '../release-run.ts';

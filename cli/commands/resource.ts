@@ -1,7 +1,8 @@
 // resource:limit|limit-clear|report — memory and CPUs of an app's instances.
-import { describeLimits, setLimits } from '../../services/apps/instance-settings.ts';
+
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
+import { describeLimits, setLimits } from '../../services/platform/apps/instance-settings.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { settingChange } from './storage.ts';

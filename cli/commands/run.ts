@@ -1,7 +1,8 @@
 // run, run:detached — one-off processes from the current release.
-import { runCommand, runDetached } from '../../services/apps/run.ts';
+
 import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
+import { runCommand, runDetached } from '../../services/platform/release/one-off.ts';
 import type { Command } from '../command.ts';
 
 export const runCommands: readonly Command[] = [

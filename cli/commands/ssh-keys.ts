@@ -1,8 +1,9 @@
 // ssh-keys:* — the users and their SSH keys (admins only).
-import { addSshKey } from '../../services/accounts/ssh-keys.ts';
+
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { ROLES, type Role } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
+import { addSshKey } from '../../services/platform/accounts/ssh-keys.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 

@@ -1,12 +1,13 @@
 // storage:mount|unmount|list — an app's named volumes, kept across deploys and rollbacks.
+
+import { createDockerClient } from '../../services/core/docker.ts';
+import { EXIT } from '../../services/core/errors.ts';
 import {
   mountStorage,
   type SettingChange,
   unmountStorage,
-} from '../../services/apps/instance-settings.ts';
-import { createDockerClient } from '../../services/core/docker.ts';
-import { EXIT } from '../../services/core/errors.ts';
-import { DockerLocal, storageVolume } from '../../services/deployer/docker-local.ts';
+} from '../../services/platform/apps/instance-settings.ts';
+import { DockerLocal, storageVolume } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { releaseRun } from '../release-run.ts';

@@ -3,8 +3,8 @@
 // files under the data directory. It keeps running after Berth stops, like
 // the Docker Engine, so the next start is quick and no state moves.
 import { BerthError } from '../../services/core/errors.ts';
-import { pingRedis, startRedisServer } from '../redis-server.ts';
 import type { Progress } from './progress.ts';
+import { pingRedis, startRedisServer } from './redis-server.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 

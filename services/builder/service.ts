@@ -7,13 +7,13 @@ import { dataPaths } from '../core/paths.ts';
 import { connectRedis } from '../core/redis.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { Store } from '../core/store/index.ts';
-import { logArchiveOf } from '../deployer/app-logs.ts';
-import { deployBuilds } from '../deployer/deploy.ts';
-import { DockerLocal } from '../deployer/docker-local.ts';
-import { reconcile } from '../deployer/reconcile.ts';
-import { startReconciler } from '../deployer/reconciler.ts';
-import { tryAppLock } from './app-lock.ts';
-import { removeStaleWorkDirs } from './source.ts';
+import { removeStaleWorkDirs } from '../platform/build/source.ts';
+import { tryAppLock } from '../platform/locks/app-lock.ts';
+import { deployBuilds } from '../platform/release/deploy.ts';
+import { reconcile } from '../platform/release/reconcile.ts';
+import { startReconciler } from '../platform/release/reconcile-loop.ts';
+import { logArchiveOf } from '../platform/scheduler/app-logs.ts';
+import { DockerLocal } from '../platform/scheduler/docker-local.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
 /** The longest the reconciler waits on a Docker request without a byte of answer. */

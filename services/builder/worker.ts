@@ -1,5 +1,5 @@
 // The builder's side of the build queue (the contract is at the top of
-// ./queue.ts): a BullMQ Worker on `builds` that runs each job with
+// ../platform/build/queue.ts): a BullMQ Worker on `builds` that runs each job with
 // runBuild(), writes its output to the log stream and to the log file, and
 // ends every build with exactly one `end` entry — when it succeeds, fails,
 // throws, times out, is cancelled, or the worker is stopped.
@@ -24,7 +24,7 @@
 // failed without an entry. Issue 4 still has to test this by killing a worker.
 //
 // One build per app at a time is not this worker's job: whoever enqueues a
-// build holds the app's build lock (./app-lock.ts) until it has ended, so
+// build holds the app's build lock (../platform/locks/app-lock.ts) until it has ended, so
 // the queue never holds two runnable builds of one app.
 import os from 'node:os';
 import { Worker } from 'bullmq';
@@ -35,7 +35,7 @@ import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataPaths } from '../core/paths.ts';
 import { Store } from '../core/store/index.ts';
-import { BuildLog, buildLogFile, ERROR } from './build-log.ts';
+import { BuildLog, buildLogFile, ERROR } from '../platform/build/build-log.ts';
 import {
   BUILD_QUEUE,
   type BuildRequest,
@@ -43,8 +43,9 @@ import {
   cancelRequested,
   finishBuild,
   queuePrefix,
-} from './queue.ts';
-import { runBuild } from './run-build.ts';
+} from '../platform/build/queue.ts';
+import { runBuild } from '../platform/build/run-build.ts';
+import type { DeployRun } from '../platform/release/deploy.ts';
 
 export const BUILD_DEFAULTS = {
   /** A build running longer is stopped and fails; the service passes BERTH_BUILD_TIMEOUT. */
@@ -110,15 +111,6 @@ export interface BuildWorkerOptions {
   abortGraceMs?: number;
   /** More labels for every image built (tests: berth.test-run). */
   labels?: Readonly<Record<string, string>>;
-}
-
-export interface DeployRun {
-  id: string;
-  request: BuildRequest;
-  /** The successful build's result (its image and process types). */
-  result: BuildResult;
-  log: BuildLog;
-  signal: AbortSignal;
 }
 
 export interface BuildWorker {

@@ -3,8 +3,8 @@
 // itself, with the same functions, so they can show their progress.
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
-import { acmeOptions } from './acme.ts';
-import { startRenewer } from './renewer.ts';
+import { acmeOptions } from '../platform/certs/acme.ts';
+import { startRenewer } from '../platform/certs/renewer.ts';
 
 export async function start({ config, log }: ServiceContext): Promise<RunningService> {
   const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });

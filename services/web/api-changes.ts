@@ -5,12 +5,12 @@
 // A change that rolls out answers 202 once it is recorded, with the release
 // to watch (rollouts.ts says why); reads answer at once.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type AppAction, authorizeApp, mayAccess } from '../apps/access.ts';
-import { configOf } from '../apps/config.ts';
-import { parseScale, scale } from '../apps/releases.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
-import { restart } from '../deployer/release-change.ts';
+import { type AppAction, authorizeApp, mayAccess } from '../platform/apps/access.ts';
+import { configOf } from '../platform/apps/config.ts';
+import { restart } from '../platform/release/release-change.ts';
+import { parseScale, scale } from '../platform/release/releases.ts';
 import { accepted, optionalBody } from './api.ts';
 import {
   appParams,

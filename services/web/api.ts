@@ -2,21 +2,21 @@
 // calls the same service functions as the SSH command it mirrors (apps:list,
 // apps:info, releases, domains:report, certs:report, builds:list,
 // builds:info), so access rules and answers agree; an app the actor may not
-// see is a 404 exactly like a missing one (services/apps/access.ts). Each
+// see is a 404 exactly like a missing one (services/platform/apps/access.ts). Each
 // route's JSON Schemas (api-schemas.ts) are its OpenAPI description
 // (openapi.ts). Changes are in api-changes.ts and rollback-routes.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authorizeApp } from '../apps/access.ts';
-import { appInfo } from '../apps/apps.ts';
-import { domainsReport } from '../apps/domains.ts';
-import { type AppOverview, appOverview, appsOverview } from '../apps/overview.ts';
-import { releaseVersion } from '../apps/releases.ts';
-import { buildInfo, type HistoryOptions, listBuilds } from '../builder/history.ts';
-import type { BuildQueue } from '../builder/queue.ts';
-import { appCertReport } from '../certs/manual.ts';
 import { BerthError } from '../core/errors.ts';
 import type { ReleaseHead, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { authorizeApp } from '../platform/apps/access.ts';
+import { appInfo } from '../platform/apps/apps.ts';
+import { domainsReport } from '../platform/apps/domains.ts';
+import { type AppOverview, appOverview, appsOverview } from '../platform/apps/overview.ts';
+import { buildInfo, type HistoryOptions, listBuilds } from '../platform/build/history.ts';
+import type { BuildQueue } from '../platform/build/queue.ts';
+import { appCertReport } from '../platform/certs/manual.ts';
+import { releaseVersion } from '../platform/release/releases.ts';
 import {
   appParams,
   appResponse,

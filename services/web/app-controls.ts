@@ -7,10 +7,10 @@
 // into them. Also the one line at the top of the page saying how the last
 // change went, from the query its POST redirected to, or the error it met.
 import type { FastifyRequest } from 'fastify';
-import { MAX_INSTANCES } from '../apps/releases.ts';
 import type { BerthError } from '../core/errors.ts';
+import { html, type Safe } from '../core/html.ts';
 import type { Store } from '../core/store/index.ts';
-import { html, type Safe } from './html.ts';
+import { MAX_INSTANCES } from '../platform/release/releases.ts';
 
 /** The session's CSRF token for a form; a request with an API token needs none. */
 export const csrfOf = (req: FastifyRequest): string =>

@@ -1,12 +1,12 @@
 // The apps page at / (issue 7): every app the signed-in actor may see, with
 // its status, current release, last deploy, URLs and instance counts. Read
-// from the store in a constant number of round trips (services/apps/overview.ts),
+// from the store in a constant number of round trips (services/platform/apps/overview.ts),
 // so it stays fast with hundreds of apps; no JavaScript needed.
 import type { FastifyInstance } from 'fastify';
-import { type AppOverview, appsOverview } from '../apps/overview.ts';
+import { html, type Safe } from '../core/html.ts';
 import type { Formation, Store } from '../core/store/index.ts';
+import { type AppOverview, appsOverview } from '../platform/apps/overview.ts';
 import { actorOf } from './auth.ts';
-import { html, type Safe } from './html.ts';
 import { page, signedInHeader, statusWord, time } from './layout.ts';
 import { signOutForm } from './sign-in-routes.ts';
 

@@ -1,7 +1,7 @@
 // Who is asking, for every web request (issue 7). A request carries either an
 // API token ("Authorization: Bearer berth_...") or a session cookie from a
 // sign-in link; either becomes the same Actor the SSH commands run as, so
-// services/apps/access.ts decides per app for the web exactly as for SSH.
+// services/platform/apps/access.ts decides per app for the web exactly as for SSH.
 //
 // Routes say what they need in their config: `auth: 'public'` (health, the
 // sign-in link), `'api'` (401 JSON without credentials) or `'page'` (a 401
@@ -11,12 +11,12 @@
 // session's CSRF token (form field _csrf or header X-CSRF-Token); one with a
 // bearer token needs none, since browsers never send it on their own.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateToken } from '../accounts/api-tokens.ts';
-import { resolveSession, SESSION_COOKIE } from '../accounts/sign-in.ts';
 import type { Actor } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 import { sameSecret } from '../core/secret.ts';
 import type { Session, Store } from '../core/store/index.ts';
+import { authenticateToken } from '../platform/accounts/api-tokens.ts';
+import { resolveSession, SESSION_COOKIE } from '../platform/accounts/sign-in.ts';
 
 export type AuthMode = 'public' | 'api' | 'page';
 

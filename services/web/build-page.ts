@@ -6,20 +6,20 @@
 // connection of its own, XREAD BLOCK), and closes that connection the moment
 // the browser goes away. /api/v1/apps/:app/builds/:id/stream is the same stream.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authorizeApp } from '../apps/access.ts';
+import { html } from '../core/html.ts';
+import type { Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { authorizeApp } from '../platform/apps/access.ts';
 import {
   type BuildEnd,
   type BuildInfo,
   buildInfo,
   buildLogSoFar,
   type HistoryOptions,
-} from '../builder/history.ts';
-import { type BuildQueue, buildLogKey, followBuild } from '../builder/queue.ts';
-import type { Store } from '../core/store/index.ts';
-import * as validate from '../core/validate.ts';
+} from '../platform/build/history.ts';
+import { type BuildQueue, buildLogKey, followBuild } from '../platform/build/queue.ts';
 import { buildParams } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
-import { html } from './html.ts';
 import { page, signedInHeader, time } from './layout.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';

@@ -1,13 +1,13 @@
 // A config change from the web (issue 7): the API's PATCH and DELETE and the
 // app page's set and remove forms make it through this one function, with
-// config:set's and config:unset's service functions (services/apps/config.ts)
+// config:set's and config:unset's service functions (services/platform/apps/config.ts)
 // and, when the app runs a release, a new release of the result as the
 // commands make (releaseConfig).
 import type { FastifyRequest } from 'fastify';
-import { setConfig, unsetConfig } from '../apps/config.ts';
-import { releaseConfig } from '../apps/releases.ts';
 import type { App, ConfigVars, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { setConfig, unsetConfig } from '../platform/apps/config.ts';
+import { releaseConfig } from '../platform/release/releases.ts';
 import type { Rollouts } from './rollouts.ts';
 
 export interface ConfigChange {

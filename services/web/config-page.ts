@@ -6,14 +6,14 @@
 // config:show over SSH) get the button or the values; anyone else who may
 // see the app gets the same keys-only page. Each reveal is logged (app, who).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorizeApp, mayAccess } from '../apps/access.ts';
-import { configOf } from '../apps/config.ts';
 import { actorName } from '../core/actor.ts';
+import { html, type Safe } from '../core/html.ts';
 import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { authorizeApp, mayAccess } from '../platform/apps/access.ts';
+import { configOf } from '../platform/apps/config.ts';
 import { csrfOf, removeKeyForm, setKeyForm } from './app-controls.ts';
 import { actorOf } from './auth.ts';
-import { html, type Safe } from './html.ts';
 import { page, signedInHeader } from './layout.ts';
 import { signOutForm } from './sign-in-routes.ts';
 

@@ -12,18 +12,18 @@
 // limit, an unknown process type, a bad key) answers the app page itself with
 // the registry's line at its top, in the error's status, and changes nothing.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authorizeApp } from '../apps/access.ts';
-import { parseScale, scale } from '../apps/releases.ts';
 import { BerthError, isBerthError } from '../core/errors.ts';
+import { html } from '../core/html.ts';
 import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
-import { restart } from '../deployer/release-change.ts';
+import { authorizeApp } from '../platform/apps/access.ts';
+import { restart } from '../platform/release/release-change.ts';
+import { parseScale, scale } from '../platform/release/releases.ts';
 import { csrfOf, errorNotice } from './app-controls.ts';
 import type { RenderAppPage } from './app-page.ts';
 import { formationText } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { beginConfigChange } from './config-change.ts';
-import { html } from './html.ts';
 import { page, signedInHeader } from './layout.ts';
 import type { Rollouts } from './rollouts.ts';
 import { signOutForm } from './sign-in-routes.ts';

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, isBerthError } from '../core/errors.ts';
+import { html } from '../core/html.ts';
 import { isApiPath } from './auth.ts';
-import { html } from './html.ts';
 import { page } from './layout.ts';
 
 /** The registry's error for anything thrown, and the HTTP status to answer with. */

@@ -6,12 +6,13 @@
 // cell as dark as that bucket's share of the minute's requests. Each column's
 // title gives its p50, p99 and mean in words, and a line sums the window up,
 // so it reads without colour and without a script.
+
+import { html, type Safe } from '../core/html.ts';
 import {
   LATENCY_BUCKETS_MS,
   type MinuteCounts,
   type RequestCounts,
 } from '../core/store/metrics.ts';
-import { html, type Safe } from './html.ts';
 
 const WIDTH = 720;
 const HEIGHT = 120;

@@ -2,8 +2,8 @@
 // asset itself and runs offline (issue 7).
 import type { FastifyRequest } from 'fastify';
 import { actorName } from '../core/actor.ts';
+import { html, Safe } from '../core/html.ts';
 import { VERSION } from '../core/version.ts';
-import { html, Safe } from './html.ts';
 
 const STYLE =
   'body{font:15px/1.4 system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse}' +

@@ -13,7 +13,7 @@
 // and a page outlives a restart of the web service (seen in the browser
 // test: a build's page went silent for good behind the router).
 import type { FastifyInstance } from 'fastify';
-import { html } from './html.ts';
+import { html } from '../core/html.ts';
 
 export const LIVE_JS_PATH = '/assets/live.js';
 

@@ -4,12 +4,12 @@
 // browser goes away (the Engine's log streams are destroyed then) or the
 // followed instances stop, when an `end` event says to ask again.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authorizeApp } from '../apps/access.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
-import { appLogs, followAppLogs, formatLine } from '../deployer/app-logs.ts';
-import { DockerLocal } from '../deployer/docker-local.ts';
+import { authorizeApp } from '../platform/apps/access.ts';
+import { appLogs, followAppLogs, formatLine } from '../platform/scheduler/app-logs.ts';
+import { DockerLocal } from '../platform/scheduler/docker-local.ts';
 import { appParams } from './api-schemas.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';

@@ -1,19 +1,19 @@
 // Rolling back from the app page and the API (issue 7), through the same
-// service function as `releases:rollback` over SSH (services/apps/releases.ts)
+// service function as `releases:rollback` over SSH (services/platform/release/releases.ts)
 // with the same right (push) and the same run: the Engine, the operator's drain
 // timeout and log archive. The page asks first: GET /apps/:app/rollback?to=N
 // says what will happen; its form POSTs with the session's CSRF token (the
 // auth hook refuses a cookie request without it, 403, before anything runs).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorizeApp } from '../apps/access.ts';
-import { releaseVersion, rollback, rollbackTarget } from '../apps/releases.ts';
 import { BerthError } from '../core/errors.ts';
+import { html } from '../core/html.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
+import { authorizeApp } from '../platform/apps/access.ts';
+import { releaseVersion, rollback, rollbackTarget } from '../platform/release/releases.ts';
 import { accepted, optionalBody } from './api.ts';
 import { appParams, changeAccepted, rollbackBody } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
-import { html } from './html.ts';
 import { page, signedInHeader, time } from './layout.ts';
 import type { ReleaseRunOptions, Rollouts } from './rollouts.ts';
 import { signOutForm } from './sign-in-routes.ts';

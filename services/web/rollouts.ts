@@ -12,9 +12,9 @@
 // SSH command does, since the release to point at exists only then. The page's rollback
 // still waits (runFor), since the page shows the outcome.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ReleaseRun } from '../apps/releases.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Release, Store } from '../core/store/index.ts';
+import type { ReleaseRun } from '../platform/release/releases.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
 

@@ -6,9 +6,9 @@ import { createDockerClient } from '../core/docker.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
-import { logArchiveOf } from '../deployer/app-logs.ts';
-import { build } from './app.ts';
+import { logArchiveOf } from '../platform/scheduler/app-logs.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
+import { build } from './server.ts';
 
 export async function start({ config, log }: ServiceContext): Promise<RunningService> {
   const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });

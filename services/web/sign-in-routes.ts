@@ -1,10 +1,10 @@
 // The browser side of signing in (issue 7): the one-time link auth:login
 // prints, and signing out.
 import type { FastifyInstance } from 'fastify';
-import { endSession, SESSION_COOKIE, startSession } from '../accounts/sign-in.ts';
+import { html } from '../core/html.ts';
 import type { Store } from '../core/store/index.ts';
+import { endSession, SESSION_COOKIE, startSession } from '../platform/accounts/sign-in.ts';
 import { cookieValue, sessionCookie } from './auth.ts';
-import { html } from './html.ts';
 import { page } from './layout.ts';
 
 export function signInRoutes(app: FastifyInstance, o: { store: Store; sessionTtlMs?: number }) {

@@ -2,8 +2,9 @@
 // last hours, from the routers' counts (store/metrics.ts), as inline SVG:
 // no script, no external service, readable without colour (each bar has a
 // title with its numbers, and a line of text sums the window up).
+
+import { html, type Safe } from '../core/html.ts';
 import type { MinuteCounts, RequestCounts } from '../core/store/metrics.ts';
-import { html, type Safe } from './html.ts';
 import { meanOf, quantileOf, windowTotal } from './latency-chart.ts';
 
 /** The hours the chart covers. */

@@ -15,14 +15,18 @@ import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
 import { ensureDockerEngine } from '../../infra/bootstrap/docker-engine.ts';
 import { silentProgress } from '../../infra/bootstrap/progress.ts';
-import { startRedisServer } from '../../infra/redis-server.ts';
-import { createBuildQueue, enqueueBuild, followBuild } from '../../services/builder/queue.ts';
+import { startRedisServer } from '../../infra/bootstrap/redis-server.ts';
 import { type BuildWorkerOptions, startBuildWorker } from '../../services/builder/worker.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { createDockerClient, LABELS } from '../../services/core/docker.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { ensureRepo } from '../../services/git-receiver/repos.ts';
+import {
+  createBuildQueue,
+  enqueueBuild,
+  followBuild,
+} from '../../services/platform/build/queue.ts';
+import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { removeImagesByLabel } from '../harness/docker.ts';
 import { freePort } from '../harness/ports.ts';
 

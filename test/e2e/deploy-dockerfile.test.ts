@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { LABELS } from '../../services/core/docker.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { getRoutes } from '../../services/deployer/routes.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
 import { startLoad } from '../harness/load.ts';
 import { platformKnownHosts, SERVE_ON_PORT, startPlatform } from '../harness/platform.ts';

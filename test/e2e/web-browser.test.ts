@@ -25,7 +25,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
-import { buildLogKey } from '../../services/builder/queue.ts';
+import { buildLogKey } from '../../services/platform/build/queue.ts';
 import { artifactsDir, launchChromium } from '../harness/browser.ts';
 import { newTestRunId, removeAppFromEngine, testDocker } from '../harness/docker.ts';
 import {

@@ -11,9 +11,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, urlToHttpOptions } from 'node:url';
 import type Docker from 'dockerode';
-import { LAUNCHER } from '../../services/builder/buildpack-build.ts';
-import { BUILDPACKS_DIR, DEFAULT_BUILDPACKS } from '../../services/builder/shipped-buildpacks.ts';
 import { execInContainer } from '../../services/core/docker-exec.ts';
+import { LAUNCHER } from '../../services/platform/build/buildpack-build.ts';
+import {
+  BUILDPACKS_DIR,
+  DEFAULT_BUILDPACKS,
+} from '../../services/platform/build/shipped-buildpacks.ts';
 import { type HttpAnswer, httpRequest } from './http.ts';
 import { tempDir } from './tmp.ts';
 

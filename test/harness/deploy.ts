@@ -3,9 +3,9 @@
 // when the rollout's lines are not read, and what the route serves now.
 import type { Redis } from 'ioredis';
 import type { Store } from '../../services/core/store/index.ts';
-import type { DeployDeps } from '../../services/deployer/deploy.ts';
-import { getRoutes } from '../../services/deployer/routes.ts';
-import type { Scheduler } from '../../services/deployer/scheduler.ts';
+import type { DeployDeps } from '../../services/platform/release/deploy.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
+import type { Scheduler } from '../../services/platform/scheduler/scheduler.ts';
 
 /**
  * A web process command serving "<text>" at / on $PORT (python3 is in the

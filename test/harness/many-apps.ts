@@ -5,7 +5,7 @@
 // every fifth, a custom domain. Descriptions carry HTML, to be escaped.
 
 import type { Store } from '../../services/core/store/index.ts';
-import { setRoutes } from '../../services/deployer/routes.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
 
 /** A config value that must never reach the page. */
 export const MANY_APPS_SECRET = 'sk_live_Zq8-very-secret-value';

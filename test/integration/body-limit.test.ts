@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Store } from '../../services/core/store/index.ts';
-import { setRoutes } from '../../services/deployer/routes.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { request, startBackend, startRouter, type TestRouter } from '../harness/router.ts';

@@ -15,17 +15,6 @@ import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
-import { destroyApp } from '../../services/apps/apps.ts';
-import { buildLogFile } from '../../services/builder/build-log.ts';
-import {
-  type BuildQueue,
-  type BuildResult,
-  createBuildQueue,
-  enqueueBuild,
-  followBuild,
-  requestCancel,
-} from '../../services/builder/queue.ts';
-import { leftoversKey } from '../../services/builder/retention.ts';
 import {
   type BuildWorker,
   type BuildWorkerOptions,
@@ -36,7 +25,18 @@ import { LABELS } from '../../services/core/docker.ts';
 import type { DataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { ensureRepo } from '../../services/git-receiver/repos.ts';
+import { destroyApp } from '../../services/platform/apps/apps.ts';
+import { buildLogFile } from '../../services/platform/build/build-log.ts';
+import {
+  type BuildQueue,
+  type BuildResult,
+  createBuildQueue,
+  enqueueBuild,
+  followBuild,
+  requestCancel,
+} from '../../services/platform/build/queue.ts';
+import { leftoversKey } from '../../services/platform/build/retention.ts';
+import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { cleanupDocker, testDocker, testDockerRun } from '../harness/docker.ts';
 import { testGitEnv } from '../harness/git.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';

@@ -17,18 +17,18 @@ import { gunzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
+import { type BuildWorker, startBuildWorker } from '../../services/builder/worker.ts';
+import { LABELS } from '../../services/core/docker.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
+import { Store } from '../../services/core/store/index.ts';
 import {
   type BuildQueue,
   type BuildResult,
   createBuildQueue,
   enqueueBuild,
   followBuild,
-} from '../../services/builder/queue.ts';
-import { type BuildWorker, startBuildWorker } from '../../services/builder/worker.ts';
-import { LABELS } from '../../services/core/docker.ts';
-import { systemSearchPath } from '../../services/core/programs.ts';
-import { Store } from '../../services/core/store/index.ts';
-import { ensureRepo } from '../../services/git-receiver/repos.ts';
+} from '../../services/platform/build/queue.ts';
+import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { bridgeGateway, FIXTURE_APPS_DIR, httpGet, runApp } from '../harness/buildpacks.ts';
 import {
   cleanupDocker,

@@ -2,7 +2,7 @@
 // dispatcher, with real Redis and a real BullMQ queue. The builds are run by
 // test/fixtures/fake-builder.ts, a worker that STANDS IN FOR THE DOCKER BUILD
 // (test/integration/builder.test.ts covers the real one): it follows the
-// queue contract (services/builder/queue.ts) and reads a `.fake-build` file
+// queue contract (services/platform/build/queue.ts) and reads a `.fake-build` file
 // from the commit to know how long to run and whether to fail.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -13,17 +13,17 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { CommandContext } from '../../cli/command.ts';
 import { dispatch } from '../../cli/dispatch.ts';
+import { ROOT } from '../../services/core/actor.ts';
+import { loadConfig } from '../../services/core/config.ts';
+import { dataPaths } from '../../services/core/paths.ts';
+import { LUA_LAYOUT, Store } from '../../services/core/store/index.ts';
 import {
   type BuildQueue,
   buildLogKey,
   createBuildQueue,
   enqueueBuild,
   followBuild,
-} from '../../services/builder/queue.ts';
-import { ROOT } from '../../services/core/actor.ts';
-import { loadConfig } from '../../services/core/config.ts';
-import { dataPaths } from '../../services/core/paths.ts';
-import { LUA_LAYOUT, Store } from '../../services/core/store/index.ts';
+} from '../../services/platform/build/queue.ts';
 import { type FakeBuilder, startFakeBuilder } from '../fixtures/fake-builder.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { testGitEnv } from '../harness/git.ts';

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { certFile } from '../../services/certs/cert-files.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { certFile } from '../../services/platform/certs/cert-files.ts';
 import { makeCert } from '../harness/certs.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';

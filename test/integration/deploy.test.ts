@@ -1,4 +1,4 @@
-// The deploy step (services/deployer/deploy.ts and rollout.ts) with the
+// The deploy step (services/platform/release/deploy.ts and rollout.ts) with the
 // docker-local scheduler against the real Engine and the run's Redis: each
 // image becomes a release; the new instances are ready before the route
 // table moves to them, and the previous release's instances go after; a
@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
-import { destroyApp } from '../../services/apps/apps.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { type DeployDeps, deployImage } from '../../services/deployer/deploy.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { reconcile } from '../../services/deployer/reconcile.ts';
-import { getRoutes } from '../../services/deployer/routes.ts';
+import { destroyApp } from '../../services/platform/apps/apps.ts';
+import { type DeployDeps, deployImage } from '../../services/platform/release/deploy.ts';
+import { reconcile } from '../../services/platform/release/reconcile.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import { serveText } from '../harness/deploy.ts';
 import {
   cleanupDocker,

@@ -1,4 +1,4 @@
-// The docker-local scheduler (services/deployer/docker-local.ts) and the TCP
+// The docker-local scheduler (services/platform/scheduler/docker-local.ts) and the TCP
 // readiness check against the real Engine: instances from the stack image
 // (python3's http.server on $PORT), on a network of this file's own (Berth's
 // is `berth`), labelled with this run's test label so the run removes them.
@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LABELS } from '../../services/core/docker.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { waitForTcp } from '../../services/deployer/health.ts';
-import type { InstanceSpec } from '../../services/deployer/scheduler.ts';
+import { waitForTcp } from '../../services/platform/release/health.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import type { InstanceSpec } from '../../services/platform/scheduler/scheduler.ts';
 import {
   cleanupDocker,
   ensureTestStackImage,

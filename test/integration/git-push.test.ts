@@ -3,7 +3,7 @@
 // the session over a unix socket to this process, where the handler runs as
 // the SSH server will run it. Builds are done by test/fixtures/fake-builder.ts,
 // a real BullMQ worker that STANDS IN FOR ISSUE 4's BUILDER: it follows the
-// queue contract (services/builder/queue.ts) and fails when the pushed commit
+// queue contract (services/platform/build/queue.ts) and fails when the pushed commit
 // has a `.fake-build` file saying so.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -15,7 +15,8 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { splitCommandLine } from '../../cli/command-line.ts';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
-import { appLockKey } from '../../services/builder/app-lock.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
+import { Store } from '../../services/core/store/index.ts';
 import {
   appendBuildLog,
   BUILD_QUEUE,
@@ -28,17 +29,16 @@ import {
   parseLogEntry,
   queuePrefix,
   supersedeQueuedBuild,
-} from '../../services/builder/queue.ts';
-import { systemSearchPath } from '../../services/core/programs.ts';
-import { Store } from '../../services/core/store/index.ts';
-import { createGitHandler, parseGitCommand } from '../../services/git-receiver/git.ts';
+} from '../../services/platform/build/queue.ts';
 import {
   ensureRepo,
   removeRepo,
   renameRepo,
   repoDir,
   setRepoHead,
-} from '../../services/git-receiver/repos.ts';
+} from '../../services/platform/git/repos.ts';
+import { appLockKey } from '../../services/platform/locks/app-lock.ts';
+import { createGitHandler, parseGitCommand } from '../../services/ssh/git-service.ts';
 import { type FakeBuilder, startFakeBuilder } from '../fixtures/fake-builder.ts';
 import {
   GIT_OVER_STDIO,

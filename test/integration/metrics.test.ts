@@ -13,7 +13,7 @@ import {
   MINUTES_KEPT,
   type RequestCounts,
 } from '../../services/core/store/metrics.ts';
-import { setRoutes } from '../../services/deployer/routes.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { start } from '../../services/web/service.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';

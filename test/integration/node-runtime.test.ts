@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ensureNodeRuntime, type NodeRuntime } from '../../services/builder/node-runtime.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import { findProgram, systemSearchPath } from '../../services/core/programs.ts';
+import { ensureNodeRuntime, type NodeRuntime } from '../../services/platform/build/node-runtime.ts';
 import { freePort } from '../harness/ports.ts';
 import { tempDir } from '../harness/tmp.ts';
 

@@ -9,10 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 import { loadConfig } from '../../services/core/config.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { deployImage } from '../../services/deployer/deploy.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { reconcile } from '../../services/deployer/reconcile.ts';
-import { getRoutes } from '../../services/deployer/routes.ts';
+import { deployImage } from '../../services/platform/release/deploy.ts';
+import { reconcile } from '../../services/platform/release/reconcile.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import {

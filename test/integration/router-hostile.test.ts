@@ -10,7 +10,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Store } from '../../services/core/store/index.ts';
-import { setRoutes } from '../../services/deployer/routes.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { httpRequest } from '../harness/http.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { request, startBackend, startRouter, type TestRouter } from '../harness/router.ts';

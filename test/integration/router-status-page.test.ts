@@ -11,13 +11,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
-import { addPlatformCert, removePlatformCert } from '../../services/certs/platform.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { build } from '../../services/web/app.ts';
+import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
+import {
+  addPlatformCert,
+  removePlatformCert,
+} from '../../services/platform/certs/platform-cert.ts';
+import { build } from '../../services/web/server.ts';
 import { makeCert } from '../harness/certs.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import {

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
-import { certFile, installCert, removeCert } from '../../services/certs/cert-files.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { setRoutes } from '../../services/deployer/routes.ts';
+import { certFile, installCert, removeCert } from '../../services/platform/certs/cert-files.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { makeCert, type TestCert } from '../harness/certs.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import {

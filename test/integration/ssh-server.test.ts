@@ -17,15 +17,15 @@ import { createLogger } from '../../services/core/log.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { VERSION } from '../../services/core/version.ts';
+import type { ExecHandler } from '../../services/ssh/exec-request.ts';
 import {
   generateEd25519Key,
   HOST_KEY_FILE,
   loadOrCreateHostKey,
-} from '../../services/git-receiver/host-key.ts';
-import type { SshLimits } from '../../services/git-receiver/limits.ts';
-import { start } from '../../services/git-receiver/service.ts';
-import type { ExecHandler } from '../../services/git-receiver/session.ts';
-import { createSshServer, type SshServer } from '../../services/git-receiver/ssh-server.ts';
+} from '../../services/ssh/host-key.ts';
+import type { SshLimits } from '../../services/ssh/limits.ts';
+import { start } from '../../services/ssh/service.ts';
+import { createSshServer, type SshServer } from '../../services/ssh/ssh-server.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { opensshArgs } from '../harness/ssh.ts';
@@ -108,7 +108,7 @@ const sink = new Writable({
     cb();
   },
 });
-const log = createLogger('git-receiver', { level: 'debug', destination: sink });
+const log = createLogger('ssh', { level: 'debug', destination: sink });
 
 interface Running {
   server: SshServer;
@@ -676,7 +676,7 @@ describe('the host key', () => {
   });
 });
 
-describe('the git-receiver service', () => {
+describe('the ssh service', () => {
   test('starts on BERTH_SSH_PORT with a host key under the data dir; commands reach the dispatcher', async () => {
     const dataDir = path.join(dir, 'service-data');
     const config = loadConfig({
@@ -689,7 +689,7 @@ describe('the git-receiver service', () => {
     });
     const running = await start({
       config,
-      log: createLogger('git-receiver', { level: 'silent' }),
+      log: createLogger('ssh', { level: 'silent' }),
       searchPath: systemSearchPath(process.env.PATH),
     });
     try {

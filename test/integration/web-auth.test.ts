@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { build } from '../../services/web/app.ts';
+import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
+import { build } from '../../services/web/server.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { issueToken } from '../../services/accounts/api-tokens.ts';
-import { deployImage } from '../../services/deployer/deploy.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
+import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
+import { deployImage } from '../../services/platform/release/deploy.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';

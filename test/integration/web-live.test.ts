@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { issueToken } from '../../services/accounts/api-tokens.ts';
-import { BuildLog, buildLogFile } from '../../services/builder/build-log.ts';
-import { finishBuild } from '../../services/builder/queue.ts';
-import { deployImage } from '../../services/deployer/deploy.ts';
-import { DockerLocal } from '../../services/deployer/docker-local.ts';
-import { getRoutes } from '../../services/deployer/routes.ts';
+import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
+import { BuildLog, buildLogFile } from '../../services/platform/build/build-log.ts';
+import { finishBuild } from '../../services/platform/build/queue.ts';
+import { deployImage } from '../../services/platform/release/deploy.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
+import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import { followerName } from '../../services/web/build-page.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';

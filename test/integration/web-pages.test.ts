@@ -4,14 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type Docker from 'dockerode';
-import { issueToken } from '../../services/accounts/api-tokens.ts';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { type Actor, ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { emptyCounts } from '../../services/core/store/metrics.ts';
-import { setRoutes } from '../../services/deployer/routes.ts';
-import { build } from '../../services/web/app.ts';
+import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
+import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
+import { build } from '../../services/web/server.ts';
 import { userActor } from '../harness/commands.ts';
 import { MANY_APPS_SECRET, seedApps } from '../harness/many-apps.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLoginLink } from '../../services/accounts/sign-in.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { loadConfig } from '../../services/core/config.ts';
+import { escapeHtml, html } from '../../services/core/html.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { build } from '../../services/web/app.ts';
-import { escapeHtml, html } from '../../services/web/html.ts';
+import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
+import { build } from '../../services/web/server.ts';
 import { startInProcess } from '../harness/in-process.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
@@ -23,7 +23,7 @@ test('/healthz answers 200 with the store up', async () => {
 });
 
 test('the status page lists the apps with their current release, signed in', async () => {
-  // Behind sign-in although on loopback (services/web/app.ts says why).
+  // Behind sign-in although on loopback (services/web/server.ts says why).
   const anonymous = await app.inject({ url: '/' });
   assert.equal(anonymous.statusCode, 401);
   assert.match(anonymous.body, /auth:login/);

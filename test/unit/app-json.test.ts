@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseHealthchecks } from '../../services/deployer/app-json.ts';
+import { parseHealthchecks } from '../../services/platform/build/app-json.ts';
 
 describe('app.json healthchecks', () => {
   test("Dokku's format, with its defaults; only startup checks decide a rollout", () => {

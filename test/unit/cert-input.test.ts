@@ -1,12 +1,12 @@
-// certs:add's input reader (services/certs/manual.ts, tar.ts) with archives
+// certs:add's input reader (services/platform/certs/manual.ts, tar.ts) with archives
 // built byte by byte: the tar variants GNU tar and bsdtar write, and hostile
 // ones (paths that climb out, cut short, damaged headers); the switches' values.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { readCertInput } from '../../services/certs/manual.ts';
-import { looksLikeTar, tarFiles } from '../../services/certs/tar.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
+import { readCertInput } from '../../services/platform/certs/manual.ts';
+import { looksLikeTar, tarFiles } from '../../services/platform/certs/tar.ts';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';

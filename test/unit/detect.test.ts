@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { detectBuilder, parseBuildpacksFile } from '../../services/builder/detect.ts';
 import type { BuildSettings } from '../../services/core/store/index.ts';
+import { detectBuilder, parseBuildpacksFile } from '../../services/platform/build/detect.ts';
 
 const SHIPPED = ['node', 'python', 'static', 'procfile'];
 

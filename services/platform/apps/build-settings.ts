@@ -1,0 +1,126 @@
+// How an app's pushes are built, as Dokku's builder:*, builder-dockerfile:*
+// and buildpacks:* commands set it. Every value is checked here (the same
+// validating function for its kind as everywhere) before it is stored; the
+// builder reads the settings at the start of each build (services/platform/build/detect.ts).
+
+import { BerthError } from '../../core/errors.ts';
+import {
+  type App,
+  BUILDERS,
+  type Builder,
+  type BuildSettings,
+  type Store,
+} from '../../core/store/index.ts';
+import * as validate from '../../core/validate.ts';
+import { shippedBuildpacks } from '../build/shipped-buildpacks.ts';
+
+const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
+
+/** builder:set APP selected [dockerfile|buildpacks|image]; no value: detect at each build. */
+export async function setBuilder(store: Store, app: App, key: string, value: string | undefined) {
+  if (key !== 'selected') throw usage(`unknown builder setting "${key}"; use selected`);
+  if (value !== undefined && !(BUILDERS as readonly string[]).includes(value)) {
+    throw usage(`unknown builder "${value}"; use ${BUILDERS.join(', ')}, or nothing to detect it`);
+  }
+  await store.apps.setBuildSetting(app.name, 'builder', (value as Builder | undefined) ?? null);
+}
+
+export const DOCKERFILE_SETTINGS = ['dockerfile-path', 'build-args'] as const;
+
+/**
+ * builder-dockerfile:set APP dockerfile-path [PATH] | build-args [KEY...]:
+ * no value resets. Build args name config vars; their values are read at
+ * each build, so a secret is never copied into the settings.
+ */
+export async function setDockerfileSetting(
+  store: Store,
+  app: App,
+  key: string,
+  values: readonly string[],
+): Promise<void> {
+  if (key === 'dockerfile-path') {
+    if (values.length > 1) throw usage('dockerfile-path takes one path');
+    const file = values[0] === undefined ? null : validate.repoFilePath(values[0]);
+    await store.apps.setBuildSetting(app.name, 'dockerfilePath', file);
+    return;
+  }
+  if (key === 'build-args') {
+    const keys = [...new Set(values.flatMap((v) => v.split(',')).filter((k) => k !== ''))];
+    await store.apps.setBuildSetting(app.name, 'buildArgs', keys.map(validate.envKey));
+    return;
+  }
+  throw usage(`unknown builder-dockerfile setting "${key}"; use ${DOCKERFILE_SETTINGS.join(', ')}`);
+}
+
+/** A buildpack name that Berth ships, or BERTH_E_USAGE listing the ones it does. */
+async function shipped(name: string): Promise<string> {
+  const all = await shippedBuildpacks();
+  const checked = validate.buildpackName(name);
+  if (!all.includes(checked)) {
+    throw usage(
+      `there is no buildpack ${checked}; Berth ships ${all.join(', ')} (it builds offline and fetches no buildpack)`,
+    );
+  }
+  return checked;
+}
+
+/** buildpacks:set APP NAME...: pins these, in this order. */
+export async function setBuildpacks(store: Store, app: App, names: readonly string[]) {
+  const list: string[] = [];
+  for (const n of names) {
+    const name = await shipped(n);
+    if (list.includes(name)) throw usage(`${name} is listed twice`);
+    list.push(name);
+  }
+  await store.apps.setBuildSetting(app.name, 'buildpacks', list);
+  return list;
+}
+
+/** buildpacks:add APP NAME [--index N] (1-based; default: last). */
+export async function addBuildpack(store: Store, app: App, name: string, index?: number) {
+  const current = (await store.apps.buildSettings(app.name)).buildpacks;
+  const checked = await shipped(name);
+  if (current.includes(checked)) throw usage(`${checked} is pinned already`);
+  const at =
+    index === undefined ? current.length : Math.min(Math.max(index - 1, 0), current.length);
+  const list = [...current.slice(0, at), checked, ...current.slice(at)];
+  await store.apps.setBuildSetting(app.name, 'buildpacks', list);
+  return list;
+}
+
+/** buildpacks:remove APP NAME. */
+export async function removeBuildpack(store: Store, app: App, name: string) {
+  const current = (await store.apps.buildSettings(app.name)).buildpacks;
+  const checked = validate.buildpackName(name);
+  if (!current.includes(checked)) throw usage(`${checked} is not pinned for ${app.name}`);
+  const list = current.filter((n) => n !== checked);
+  await store.apps.setBuildSetting(app.name, 'buildpacks', list);
+  return list;
+}
+
+/** buildpacks:clear APP: back to detection. */
+export async function clearBuildpacks(store: Store, app: App) {
+  await store.apps.setBuildSetting(app.name, 'buildpacks', []);
+}
+
+export interface BuilderReport {
+  /** null: detected at each build. */
+  selected: Builder | null;
+  dockerfilePath: string;
+  buildArgs: string[];
+  /** Pinned with buildpacks:set; empty: detected. */
+  buildpacks: string[];
+  /** What the latest successful build chose and why. */
+  detected: BuildSettings['detected'];
+}
+
+export async function builderReport(store: Store, app: App): Promise<BuilderReport> {
+  const s = await store.apps.buildSettings(app.name);
+  return {
+    selected: s.builder,
+    dockerfilePath: s.dockerfilePath ?? 'Dockerfile',
+    buildArgs: s.buildArgs,
+    buildpacks: s.buildpacks,
+    detected: s.detected,
+  };
+}

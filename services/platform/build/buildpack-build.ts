@@ -1,0 +1,238 @@
+// A buildpack build with the Heroku buildpack API, in one container:
+//
+//   container from the base image (the stack, or the stack plus the Node.js
+//   runtime: ./node-image.ts), `sleep infinity` under docker-init
+//     /app                      BUILD_DIR: the commit's files, then the slug
+//     /berth/cache              CACHE_DIR: the app's cache volume, kept between builds
+//     /berth/env                ENV_DIR: one file per config var (read-only)
+//     /berth/buildpacks/<name>  the buildpacks Berth ships (read-only)
+//   exec bin/detect /app         for each candidate until one says yes
+//                                (every pinned one must say yes, and all of them run)
+//   exec bin/compile /app /berth/cache /berth/env    output streamed to the build log
+//   exec bin/release /app        the last buildpack's default_process_types (YAML)
+//   commit the container         only /app and what compile changed outside the
+//                                mounts; mounts are never part of an image
+//
+// The image runs its processes as Heroku does: `bash -c <command>` in /app
+// after sourcing /app/.profile.d/*.sh (LAUNCHER below), so `docker run IMAGE`
+// starts `web` and `docker run IMAGE <command>` runs a one-off command.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { parse as parseYaml } from 'yaml';
+import { LABELS } from '../../core/docker.ts';
+import { execInContainer } from '../../core/docker-exec.ts';
+import { commitContainer, tagImage } from '../../core/docker-images.ts';
+import { BerthError } from '../../core/errors.ts';
+import type { BuildLog } from './build-log.ts';
+import { cacheVolumeName } from './image-names.ts';
+import { type ProcessTypes, parseProcfile } from './procfile.ts';
+import { BUILDPACKS_DIR } from './shipped-buildpacks.ts';
+
+export const BUILD_DIR = '/app';
+export const CACHE_DIR = '/berth/cache';
+export const ENV_DIR = '/berth/env';
+export const PACKS_DIR = '/berth/buildpacks';
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const baseEnv = [`PATH=${PATH}`, `HOME=${BUILD_DIR}`, 'STACK=bookworm', 'LANG=C.UTF-8'];
+
+/**
+ * The image's entrypoint: profile.d first, then the command (Procfile
+ * commands are shell command lines, run by bash as on Heroku). `$0` is the
+ * launcher's name, so "$*" is exactly the command given.
+ */
+export const LAUNCHER = [
+  '/bin/bash',
+  '-c',
+  'shopt -s nullglob; for f in /app/.profile.d/*.sh; do . "$f"; done; exec /bin/bash -c "$*"',
+  'berth-launch',
+];
+
+export interface BuildpackBuild {
+  docker: Docker;
+  app: string;
+  id: string;
+  rev: string;
+  /** The commit's files as a tar archive (source.ts). */
+  contextTar: string;
+  /** The commit's Procfile, if it has one. */
+  procfile: string | undefined;
+  /** Buildpacks to ask, in order. */
+  candidates: readonly string[];
+  /** Pinned (buildpacks:set, .buildpacks): every one must apply, and all run. */
+  pinned: boolean;
+  /** The image the build container starts from. */
+  baseImage: string;
+  /** The app's config vars (ENV_DIR). */
+  env: Readonly<Record<string, string>>;
+  /** A scratch directory of this build (ENV_DIR is written here). */
+  workDir: string;
+  /** Default BUILDPACKS_DIR. */
+  buildpacksDir?: string;
+  /** Tags: the first is the build's own. */
+  tags: readonly string[];
+  /** Labels for the build container, its cache volume and the image. */
+  labels: Readonly<Record<string, string>>;
+  log: BuildLog;
+  signal: AbortSignal;
+}
+
+export interface BuildpackResult {
+  imageId: string;
+  buildpacks: string[];
+  processes: ProcessTypes;
+}
+
+/** default_process_types from bin/release's YAML; BERTH_E_BUILD_FAILED when it is not that. */
+export function parseRelease(text: string, buildpack: string): ProcessTypes {
+  if (text.trim() === '') return {};
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new BerthError('BERTH_E_BUILD_FAILED', {
+      where: `buildpack ${buildpack}: bin/release`,
+      reason: `its output is not YAML (${(e as Error).message.split('\n')[0]})`,
+    });
+  }
+  const types = (doc as { default_process_types?: unknown } | null)?.default_process_types;
+  if (types === undefined || types === null) return {};
+  if (typeof types !== 'object' || Array.isArray(types)) {
+    throw new BerthError('BERTH_E_BUILD_FAILED', {
+      where: `buildpack ${buildpack}: bin/release`,
+      reason: 'default_process_types is not a map of process type to command',
+    });
+  }
+  // The same rules as a Procfile's lines.
+  const asProcfile = Object.entries(types as Record<string, unknown>)
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join('\n');
+  return parseProcfile(asProcfile, `buildpack ${buildpack}: default_process_types line`);
+}
+
+/** ENV_DIR as the buildpack API has it: a file per variable, named by the key. */
+async function writeEnvDir(dir: string, env: Readonly<Record<string, string>>): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const [key, value] of Object.entries(env)) {
+    await writeFile(path.join(dir, key), value, { mode: 0o600 });
+  }
+}
+
+export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackResult> {
+  const { docker, log, signal } = b;
+  const packsDir = b.buildpacksDir ?? BUILDPACKS_DIR;
+  const [tag, ...moreTags] = b.tags;
+  if (tag === undefined) throw new Error('buildWithBuildpacks: no tag');
+  const envDir = path.join(b.workDir, 'env');
+  await writeEnvDir(envDir, b.env);
+  const volume = cacheVolumeName(b.app);
+  await docker.createVolume({ Name: volume, Labels: { ...b.labels } });
+  signal.throwIfAborted();
+
+  const container = await docker.createContainer({
+    Image: b.baseImage,
+    Cmd: ['sleep', 'infinity'],
+    WorkingDir: BUILD_DIR,
+    // SOURCE_VERSION is Heroku's name for the commit during a build; GIT_REV Berth's.
+    Env: [...baseEnv, `SOURCE_VERSION=${b.rev}`, `GIT_REV=${b.rev}`],
+    Labels: { ...b.labels, [LABELS.build]: b.id },
+    HostConfig: {
+      Init: true,
+      Binds: [`${packsDir}:${PACKS_DIR}:ro`, `${envDir}:${ENV_DIR}:ro`],
+      Mounts: [{ Type: 'volume', Source: volume, Target: CACHE_DIR }],
+    },
+  });
+  // A stop (cancel, timeout) kills the container, which ends whatever runs in it.
+  const kill = () => void container.kill().catch(() => {});
+  signal.addEventListener('abort', kill, { once: true });
+  try {
+    await container.start();
+    await container.putArchive(b.contextTar, { path: BUILD_DIR });
+    const run = (cmd: string[], onLine?: (line: string) => void) =>
+      execInContainer(container, cmd, { signal, ...(onLine ? { onLine } : {}) });
+
+    // Detect: the first that applies, or every pinned one.
+    const chosen: string[] = [];
+    for (const name of b.candidates) {
+      const detect = await run([`${PACKS_DIR}/${name}/bin/detect`, BUILD_DIR]);
+      if (detect.exitCode === 0) {
+        const said = detect.stdout.trim().split('\n')[0] || name;
+        log.heading(`${said} app detected (buildpack ${name})`);
+        chosen.push(name);
+        if (!b.pinned) break;
+      } else if (b.pinned) {
+        throw new BerthError('BERTH_E_BUILD_FAILED', {
+          where: `buildpack ${name}`,
+          reason: 'its bin/detect says this app is not for it; unpin it with buildpacks:clear',
+        });
+      }
+    }
+    if (chosen.length === 0) {
+      throw new BerthError('BERTH_E_BUILD_NO_BUILDPACK', { tried: b.candidates.join(', ') });
+    }
+
+    let release: ProcessTypes = {};
+    for (const name of chosen) {
+      let last = '';
+      const compile = await run(
+        [`${PACKS_DIR}/${name}/bin/compile`, BUILD_DIR, CACHE_DIR, ENV_DIR],
+        (line) => {
+          log.write(line);
+          if (line.trim() !== '') last = line.trim();
+        },
+      );
+      if (compile.exitCode !== 0) {
+        // Buildpacks end a failure with their own ` !     ` line saying why.
+        const why = last.replace(/^!\s*/, '') || `exit code ${compile.exitCode}`;
+        throw new BerthError('BERTH_E_BUILD_FAILED', {
+          where: `buildpack ${name}`,
+          reason: why,
+        });
+      }
+    }
+    const lastPack = chosen[chosen.length - 1] as string;
+    const rel = await run([`${PACKS_DIR}/${lastPack}/bin/release`, BUILD_DIR]);
+    if (rel.exitCode !== 0) {
+      throw new BerthError('BERTH_E_BUILD_FAILED', {
+        where: `buildpack ${lastPack}: bin/release`,
+        reason: `exit code ${rel.exitCode}`,
+      });
+    }
+    release = parseRelease(rel.stdout, lastPack);
+    // The Procfile wins over the buildpack's defaults, type by type.
+    const processes = { ...release, ...(b.procfile ? parseProcfile(b.procfile) : {}) };
+    if (Object.keys(processes).length === 0) throw new BerthError('BERTH_E_BUILD_NO_PROCESSES');
+    for (const [type, command] of Object.entries(processes)) log.detail(`${type}: ${command}`);
+
+    signal.throwIfAborted();
+    await container.kill().catch(() => {}); // sleep is all that runs; a stopped container commits the same
+    const web = processes.web ?? Object.values(processes)[0];
+    const imageId = await commitContainer(container, {
+      ref: tag,
+      comment: `berth build ${b.id} of ${b.rev}`,
+      config: {
+        Entrypoint: LAUNCHER,
+        Cmd: web === undefined ? [] : [web],
+        WorkingDir: BUILD_DIR,
+        // The app knows the commit it runs as GIT_REV.
+        Env: [...baseEnv, `GIT_REV=${b.rev}`],
+        Labels: {
+          ...b.labels,
+          [LABELS.build]: b.id,
+          [LABELS.commit]: b.rev,
+          [LABELS.processes]: JSON.stringify(processes),
+          [LABELS.buildpacks]: chosen.join(','),
+        },
+      },
+    });
+    for (const more of moreTags) await tagImage(docker, imageId, more);
+    return { imageId: imageId, buildpacks: chosen, processes };
+  } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    throw e;
+  } finally {
+    signal.removeEventListener('abort', kill);
+    await container.remove({ force: true }).catch(() => {});
+  }
+}

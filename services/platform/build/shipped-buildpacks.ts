@@ -1,0 +1,24 @@
+// The buildpacks Berth ships: one folder each under buildpacks/ with the
+// Heroku buildpack API (bin/detect, bin/compile, bin/release). Berth builds
+// offline, so these are the only buildpacks an app can use.
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+export const BUILDPACKS_DIR = path.resolve(import.meta.dirname, '../../../buildpacks');
+/** The order buildpacks are asked in when an app pins none, as Heroku's default list. */
+export const DEFAULT_BUILDPACKS = ['node', 'python', 'static', 'procfile'] as const;
+
+/** The buildpacks shipped (folders with a bin/detect), the default ones first in their order. */
+export async function shippedBuildpacks(dir: string = BUILDPACKS_DIR): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const detect = await stat(path.join(dir, entry.name, 'bin', 'detect')).catch(() => undefined);
+    if (detect?.isFile()) names.push(entry.name);
+  }
+  const rank = (n: string) => {
+    const i = (DEFAULT_BUILDPACKS as readonly string[]).indexOf(n);
+    return i === -1 ? DEFAULT_BUILDPACKS.length : i;
+  };
+  return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}

@@ -1,0 +1,140 @@
+// The commit a build is for, read from the app's bare repository: its files
+// (to detect how to build) and the whole tree as a tar archive (the Docker
+// build context) made with `git archive`, so no checkout and no `.git`.
+//
+// While a push waits for its build, the pushed objects are only in the push's
+// quarantine directory (BuildRequest.quarantine); git reads them there with
+// GIT_OBJECT_DIRECTORY=<quarantine> and the repository's own objects as the
+// alternate. Without a quarantine the commit is in the repository proper.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError } from '../../core/errors.ts';
+import { dataPaths } from '../../core/paths.ts';
+import { gitEnv, repoDir, runGit } from '../git/repos.ts';
+import type { GitBuildRequest } from './types.ts';
+
+export interface SourcePaths {
+  /** The data directory. */
+  root: string;
+  /** dataPaths(root).repos */
+  repos: string;
+}
+
+export interface TreeEntry {
+  /** git's mode: 100644 a file, 100755 an executable, 120000 a symlink, 040000 a directory. */
+  mode: string;
+  type: 'blob' | 'tree' | 'commit';
+}
+
+/** A commit to build and the git environment that can read it. */
+export class CommitSource {
+  private constructor(
+    readonly app: string,
+    readonly rev: string,
+    readonly gitDir: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  /**
+   * Checks that `request.rev` is a commit this machine can read (in the
+   * quarantine it names, or in the repository). BERTH_E_BUILD_SOURCE when not.
+   */
+  static async open(
+    paths: SourcePaths,
+    request: GitBuildRequest,
+    searchPath: string,
+  ): Promise<CommitSource> {
+    const fail = (reason: string, cause?: unknown) =>
+      new BerthError(
+        'BERTH_E_BUILD_SOURCE',
+        { rev: request.rev.slice(0, 7), app: request.app, reason },
+        { cause },
+      );
+    // Job data comes from Redis: a rev that is not a commit id never reaches git's arguments.
+    if (!/^[0-9a-f]{40}$/.test(request.rev)) throw fail('not a commit id');
+    const gitDir = repoDir(paths, request.app);
+    const objects = await realpath(path.join(gitDir, 'objects')).catch(() => undefined);
+    if (objects === undefined) throw fail(`the app has no repository at ${gitDir}`);
+    const env = gitEnv(searchPath, paths.repos);
+    if (request.quarantine !== undefined) {
+      // Job data comes from Redis: read only a quarantine inside this repository.
+      const q = await realpath(request.quarantine).catch(() => undefined);
+      if (q === undefined) {
+        throw fail('the pushed objects are gone (the push that asked for this build has ended)');
+      }
+      if (path.dirname(q) !== objects)
+        throw fail(`${request.quarantine} is not a quarantine of the repository`);
+      env.GIT_OBJECT_DIRECTORY = q;
+      env.GIT_ALTERNATE_OBJECT_DIRECTORIES = objects;
+    }
+    const type = await runGit([`--git-dir=${gitDir}`, 'cat-file', '-t', request.rev], env).catch(
+      (e: unknown) => {
+        throw fail('the commit is not in the repository', e);
+      },
+    );
+    if (type.trim() !== 'commit') throw fail(`it is a ${type.trim()}, not a commit`);
+    return new CommitSource(request.app, request.rev, gitDir, env);
+  }
+
+  /** The entry at `name` (a path from the root of the tree), or undefined. */
+  async entry(name: string): Promise<TreeEntry | undefined> {
+    const out = await runGit(
+      [`--git-dir=${this.gitDir}`, 'ls-tree', '-z', this.rev, '--', name],
+      this.env,
+    );
+    // <mode> SP <type> SP <object> TAB <path> NUL
+    const m = /^(\d{6}) (blob|tree|commit) [0-9a-f]+\t([^\0]*)\0/.exec(out);
+    if (!m || m[3] !== name) return undefined;
+    return { mode: m[1] as string, type: m[2] as TreeEntry['type'] };
+  }
+
+  /** The content of the file at `name` (utf8). */
+  readFile(name: string): Promise<string> {
+    return runGit(
+      [`--git-dir=${this.gitDir}`, 'cat-file', 'blob', `${this.rev}:${name}`],
+      this.env,
+    );
+  }
+
+  /** Writes the commit's tree as a tar archive to `file`. */
+  exportArchive(file: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'git',
+        [`--git-dir=${this.gitDir}`, 'archive', '--format=tar', `--output=${file}`, this.rev],
+        { env: this.env },
+        (error, _stdout, stderr) => {
+          if (!error) return resolve();
+          const reason = stderr.trim().split('\n').pop() || error.message;
+          reject(new BerthError('BERTH_E_GIT_FAILED', { command: 'archive', reason }));
+        },
+      );
+    });
+  }
+}
+
+/** A fresh scratch directory for build `id`; remove it when the build ends. */
+export async function makeWorkDir(dataDir: string, id: string): Promise<string> {
+  const root = dataPaths(dataDir).buildWork;
+  await mkdir(root, { recursive: true, mode: 0o750 });
+  return mkdtemp(path.join(root, `${id}-`));
+}
+
+/**
+ * Removes scratch directories older than `olderThanMs` (left by a builder that
+ * was killed); a running build's directory is younger than the build timeout.
+ */
+export async function removeStaleWorkDirs(dataDir: string, olderThanMs: number): Promise<number> {
+  const root = dataPaths(dataDir).buildWork;
+  const names = await readdir(root).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    const dir = path.join(root, name);
+    const s = await stat(dir).catch(() => undefined);
+    if (s === undefined || Date.now() - s.mtimeMs < olderThanMs) continue;
+    await rm(dir, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}

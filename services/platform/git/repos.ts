@@ -1,0 +1,178 @@
+// The apps' bare git repositories, `<data dir>/repos/<app>.git`. Only names
+// that passed validate.appName become paths here, and git runs with argument
+// arrays and an environment of our making (no user's or system git config).
+//
+// A repository keeps git's defaults, as any git remote does (a non-fast-forward
+// push needs `git push --force`), except what deploys need:
+// - the pre-receive hook that deploys (hooks/pre-receive.mjs, kept current on
+//   every push, so a new Berth's hook reaches old repositories);
+// - a reflog (core.logAllRefUpdates), so an operator can see what was pushed when;
+// - HEAD on the deploy branch, so a clone checks out what is deployed.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BerthError } from '../../core/errors.ts';
+import type { DataPaths } from '../../core/paths.ts';
+import { systemSearchPath } from '../../core/programs.ts';
+import * as validate from '../../core/validate.ts';
+
+export type RepoPaths = Pick<DataPaths, 'repos'>;
+
+export interface GitOptions {
+  /** PATH to find git in; default the standard system directories. */
+  searchPath?: string;
+}
+
+/** The hook every repository gets, as hooks/pre-receive. */
+export const PRE_RECEIVE_SOURCE = fileURLToPath(
+  new URL('./hooks/pre-receive.mjs', import.meta.url),
+);
+
+/**
+ * The environment Berth runs git in: the search path, a HOME of Berth's, and
+ * neither the system's nor a user's git config (a global core.hooksPath or
+ * receive.* setting would change what a push does).
+ */
+export function gitEnv(searchPath: string, home: string): Record<string, string> {
+  return {
+    PATH: searchPath,
+    HOME: home,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+  };
+}
+
+/** Runs git with an argument array; BERTH_E_GIT_FAILED with its stderr when it fails. */
+export function runGit(
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'git',
+      args,
+      { env, cwd, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if (!error) {
+          resolve(stdout);
+          return;
+        }
+        const reason = stderr.trim().split('\n').pop() || error.message;
+        reject(new BerthError('BERTH_E_GIT_FAILED', { command: args[0] ?? '', reason }));
+      },
+    );
+  });
+}
+
+/** `<repos>/<app>.git`, for a valid app name. */
+export function repoDir(paths: RepoPaths, app: string): string {
+  return path.join(paths.repos, `${validate.appName(app)}.git`);
+}
+
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
+
+/** Installs (or refreshes) Berth's hook; atomic, so a running push sees the old or the new. */
+async function installHooks(dir: string): Promise<void> {
+  const hooks = path.join(dir, 'hooks');
+  const target = path.join(hooks, 'pre-receive');
+  const source = await readFile(PRE_RECEIVE_SOURCE);
+  const current = await readFile(target).catch(() => undefined);
+  if (current?.equals(source)) return;
+  await mkdir(hooks, { recursive: true });
+  const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, source, { mode: 0o755 });
+  await chmod(tmp, 0o755);
+  await rename(tmp, target);
+}
+
+/**
+ * The app's bare repository, made when missing (git init --bare, HEAD on
+ * `headBranch`, default main) and its hook brought up to date. Idempotent and
+ * safe to race: a new repository is made aside and renamed into place.
+ */
+export async function ensureRepo(
+  paths: RepoPaths,
+  app: string,
+  options: GitOptions & { headBranch?: string } = {},
+): Promise<string> {
+  const dir = repoDir(paths, app);
+  if (await exists(path.join(dir, 'HEAD'))) {
+    await installHooks(dir);
+    return dir;
+  }
+  const branch = validate.branchName(options.headBranch ?? 'main');
+  const env = gitEnv(options.searchPath ?? systemSearchPath(undefined), paths.repos);
+  await mkdir(paths.repos, { recursive: true, mode: 0o750 });
+  const tmp = path.join(paths.repos, `.new-${app}-${randomBytes(4).toString('hex')}.git`);
+  try {
+    // No template: no sample hooks, nothing but what Berth puts there.
+    await runGit(
+      ['init', '--bare', '--quiet', `--initial-branch=${branch}`, '--template=', tmp],
+      env,
+    );
+    await runGit([`--git-dir=${tmp}`, 'config', 'core.logAllRefUpdates', 'true'], env);
+    await installHooks(tmp);
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // Another push made it first (rename onto a non-empty directory fails).
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      await installHooks(dir);
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** Points HEAD at the deploy branch (git:set APP deploy-branch), so clones check it out. */
+export async function setRepoHead(
+  paths: RepoPaths,
+  app: string,
+  branch: string,
+  options: GitOptions = {},
+): Promise<void> {
+  const dir = repoDir(paths, app);
+  if (!(await exists(path.join(dir, 'HEAD')))) return;
+  const env = gitEnv(options.searchPath ?? systemSearchPath(undefined), paths.repos);
+  const ref = `refs/heads/${validate.branchName(branch)}`;
+  await runGit([`--git-dir=${dir}`, 'symbolic-ref', 'HEAD', ref], env);
+}
+
+/** Removes the app's repository; a repository that is half removed never looks like one. */
+export async function removeRepo(paths: RepoPaths, app: string): Promise<void> {
+  const dir = repoDir(paths, app);
+  const trash = path.join(paths.repos, `.trash-${app}-${randomBytes(4).toString('hex')}`);
+  try {
+    await rename(dir, trash);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await rm(trash, { recursive: true, force: true });
+}
+
+/** Moves the repository with the app (apps:rename); nothing to do when it has none yet. */
+export async function renameRepo(paths: RepoPaths, from: string, to: string): Promise<void> {
+  const source = repoDir(paths, from);
+  const target = repoDir(paths, to);
+  if (!(await exists(source))) return;
+  if (await exists(target)) throw new BerthError('BERTH_E_REPO_EXISTS', { app: to, path: target });
+  try {
+    await rename(source, target);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new BerthError('BERTH_E_REPO_EXISTS', { app: to, path: target });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,122 @@
+// A successful build becomes a release and goes live: the release records
+// the image, its process types, the app's config at that moment and the
+// formation (the last release's, or one web instance for an app's first),
+// and is rolled out (./rollout.ts). Its status says how that went, so a
+// release is never left `pending` by a rollout that ended.
+import type { Redis } from 'ioredis';
+import { errorLine } from '../../core/errors.ts';
+import type { Formation, Processes, Release, Store } from '../../core/store/index.ts';
+import type { BuildLog } from '../build/build-log.ts';
+import type { BuildRequest, BuildResult } from '../build/types.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import { type RolloutDeps, rollout } from './rollout.ts';
+
+/** What the build worker hands the deployer for a successful build. */
+export interface DeployRun {
+  id: string;
+  request: BuildRequest;
+  /** The successful build's result (its image and process types). */
+  result: BuildResult;
+  log: BuildLog;
+  signal: AbortSignal;
+}
+
+export interface DeployInput {
+  app: string;
+  image: string;
+  processes: Processes;
+  /** Who asked (the pusher). */
+  by: string;
+  /** What changed, e.g. "Deploy 3f2a1c9". */
+  description: string;
+  /** app.json startup checks by process type (none: the default checks). */
+  healthchecks?: Record<string, unknown[]>;
+}
+
+export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
+  store: Store;
+  scheduler: Scheduler;
+  redis?: Redis;
+}
+
+/** The formation of the new release: the previous one's, for the types the image still has. */
+function formationFor(previous: Release | undefined, processes: Processes): Formation {
+  const kept = Object.entries(previous?.formation ?? {}).filter(([type]) => type in processes);
+  if (kept.length > 0) return Object.fromEntries(kept);
+  // An app's first release, as on Heroku: one web instance when there is a web process.
+  return 'web' in processes ? { web: 1 } : {};
+}
+
+export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Release> {
+  const { store } = d;
+  const previous = await store.releases.current(input.app);
+  const release = await store.releases.create(input.app, {
+    image: input.image,
+    processes: input.processes,
+    healthchecks: input.healthchecks ?? {},
+    formation: formationFor(previous, input.processes),
+    description: input.description,
+    by: input.by,
+  });
+  d.log.heading(`Releasing v${release.version} of ${input.app}`);
+  return goLive(d, release);
+}
+
+/**
+ * Rolls out a release just made and records how it went: `succeeded`, or
+ * `failed` with the error thrown on. The one place a release leaves `pending`.
+ */
+export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release): Promise<Release> {
+  const { store } = d;
+  try {
+    await rollout(
+      {
+        ...d,
+        redis: d.redis ?? store.redis,
+        redisPrefix: store.keys.prefix,
+        settings: await store.apps.deploySettings(release.app),
+      },
+      release,
+    );
+  } catch (e) {
+    await store.releases
+      .setStatus(release.app, release.version, 'failed', errorLine(e))
+      .catch(() => {});
+    throw e;
+  }
+  await store.releases.setStatus(release.app, release.version, 'succeeded');
+  d.log.heading(`v${release.version} of ${release.app} is live`);
+  return { ...release, status: 'succeeded' };
+}
+
+/**
+ * The builder's deploy step (BuildWorkerOptions.deploy): a successful build's
+ * image becomes the app's next release, rolled out with `scheduler`.
+ */
+export function deployBuilds(
+  store: Store,
+  scheduler: Scheduler,
+  tuning: Pick<
+    DeployDeps,
+    'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs' | 'drainMs' | 'onRetireError'
+  > = {},
+): (run: DeployRun) => Promise<BuildResult> {
+  return async ({ request, result, log, signal }) => {
+    if (result.image === undefined) return result;
+    await deployImage(
+      { ...tuning, store, scheduler, log, signal },
+      {
+        app: request.app,
+        image: result.image,
+        processes: result.processes ?? { web: null },
+        healthchecks: result.healthchecks ?? {},
+        by: request.pusher,
+        description:
+          request.rev === undefined
+            ? `Deploy ${request.image}`
+            : `Deploy ${request.rev.slice(0, 7)}`,
+      },
+    );
+    return result;
+  };
+}

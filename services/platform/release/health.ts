@@ -1,0 +1,195 @@
+// Is a new instance ready? The default check, as Dokku's: the process accepts
+// TCP connections on its PORT. No fixed sleep: the check is tried every
+// `intervalMs` from the moment the instance runs, and the instance is ready
+// the moment one attempt succeeds. app.json startup checks (../build/app-json.ts)
+// ask a path over HTTP or run a command in the instance, with their attempts.
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface TcpCheck {
+  /** host:port */
+  address: string;
+  /** Give up after this long; default 60 s. */
+  timeoutMs?: number;
+  /** Between attempts; default 50 ms. */
+  intervalMs?: number;
+  /** Each connection attempt's own limit; default 1 s. */
+  attemptMs?: number;
+  signal?: AbortSignal;
+  /** Asked between attempts: false stops waiting (the process exited). */
+  alive?: () => Promise<boolean>;
+}
+
+export type CheckResult =
+  | { ok: true; ms: number; attempts: number }
+  | { ok: false; ms: number; attempts: number; reason: string };
+
+function connectOnce(host: string, port: number, ms: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (why: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(why);
+    };
+    const timer = setTimeout(() => done(`no answer within ${ms} ms`), ms);
+    socket.once('connect', () => done(undefined));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+  });
+}
+
+/** Tries until a TCP connection to `address` succeeds or the check gives up. */
+export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
+  const colon = c.address.lastIndexOf(':');
+  const host = c.address.slice(0, colon);
+  const port = Number(c.address.slice(colon + 1));
+  const timeoutMs = c.timeoutMs ?? 60_000;
+  const started = performance.now();
+  let attempts = 0;
+  let last = 'not tried';
+  for (;;) {
+    c.signal?.throwIfAborted();
+    attempts++;
+    const why = await connectOnce(host, port, c.attemptMs ?? 1000);
+    const ms = Math.round(performance.now() - started);
+    if (why === undefined) return { ok: true, ms, attempts };
+    last = why;
+    if (c.alive && !(await c.alive())) {
+      return {
+        ok: false,
+        ms,
+        attempts,
+        reason: `the process exited before accepting connections on port ${port}`,
+      };
+    }
+    if (ms >= timeoutMs) {
+      return {
+        ok: false,
+        ms,
+        attempts,
+        reason: `nothing accepted connections on port ${port} within ${Math.round(timeoutMs / 1000)} s (${last})`,
+      };
+    }
+    await sleep(c.intervalMs ?? 50, undefined, c.signal ? { signal: c.signal } : {});
+  }
+}
+
+/** When and how often an app.json startup check is tried (Dokku's fields, in seconds). */
+export interface Attempts {
+  attempts: number;
+  /** Seconds each attempt may take. */
+  timeout: number;
+  /** Seconds between attempts. */
+  wait: number;
+  /** Seconds before the first attempt. */
+  initialDelay: number;
+  /** Seconds the process must still run after the check passed. */
+  uptime: number;
+  signal?: AbortSignal;
+  alive?: () => Promise<boolean>;
+}
+
+/**
+ * Tries `probe` (undefined: passed; else why not) within the attempts, then
+ * holds the uptime; `what` names the check in the reasons.
+ */
+async function withAttempts(
+  c: Attempts,
+  what: string,
+  probe: () => Promise<string | undefined>,
+): Promise<CheckResult> {
+  const started = performance.now();
+  const opts = c.signal ? { signal: c.signal } : {};
+  const ms = () => Math.round(performance.now() - started);
+  if (c.initialDelay > 0) await sleep(c.initialDelay * 1000, undefined, opts);
+  let last = 'not tried';
+  for (let attempt = 1; attempt <= c.attempts; attempt++) {
+    c.signal?.throwIfAborted();
+    const failed = await probe();
+    if (failed === undefined) {
+      if (c.uptime > 0) {
+        await sleep(c.uptime * 1000, undefined, opts);
+        if (c.alive && !(await c.alive())) {
+          return {
+            ok: false,
+            ms: ms(),
+            attempts: attempt,
+            reason: `the process exited within ${c.uptime} s of passing ${what}`,
+          };
+        }
+      }
+      return { ok: true, ms: ms(), attempts: attempt };
+    }
+    last = failed;
+    if (c.alive && !(await c.alive())) {
+      return { ok: false, ms: ms(), attempts: attempt, reason: `the process exited (${last})` };
+    }
+    if (attempt < c.attempts && c.wait > 0) await sleep(c.wait * 1000, undefined, opts);
+  }
+  return {
+    ok: false,
+    ms: ms(),
+    attempts: c.attempts,
+    reason: `${last}, after ${c.attempts} attempts`,
+  };
+}
+
+export interface HttpCheck extends Attempts {
+  /** host:port */
+  address: string;
+  path: string;
+  /** The body must contain it, when given. */
+  content?: string;
+}
+
+/** app.json's startup check by path: a 2xx (with `content` in the body) within its attempts. */
+export function checkHttp(c: HttpCheck): Promise<CheckResult> {
+  return withAttempts(c, c.path, async () => {
+    try {
+      const res = await fetch(`http://${c.address}${c.path}`, {
+        signal: AbortSignal.timeout(c.timeout * 1000),
+        redirect: 'manual',
+      });
+      const body = await res.text();
+      if (res.status < 200 || res.status > 299) return `${c.path} answered ${res.status}`;
+      if (c.content !== undefined && !body.includes(c.content)) {
+        return `${c.path} answered ${res.status} without "${c.content.slice(0, 60)}" in its body`;
+      }
+      return undefined;
+    } catch (e) {
+      return `${c.path}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${c.timeout} s` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)}`;
+    }
+  });
+}
+
+export interface CommandCheck extends Attempts {
+  /** The command, run in the instance (argv, no shell). */
+  command: readonly string[];
+  /** Its output must contain it, when given. */
+  content?: string;
+  /** Runs the command in the instance within the time given. */
+  exec: (
+    argv: readonly string[],
+    timeoutMs: number,
+  ) => Promise<{ exitCode: number; output: string }>;
+}
+
+/** app.json's startup check by command: exit 0 (with `content` in its output) within its attempts. */
+export function checkCommand(c: CommandCheck): Promise<CheckResult> {
+  const shown = c.command.join(' ').slice(0, 80);
+  return withAttempts(c, shown, async () => {
+    try {
+      const r = await c.exec(c.command, c.timeout * 1000);
+      const lastLine = r.output.trim().split('\n').at(-1)?.slice(0, 120) ?? '';
+      if (r.exitCode !== 0) {
+        return `${shown} exited with ${r.exitCode}${lastLine ? ` (${lastLine})` : ''}`;
+      }
+      if (c.content !== undefined && !r.output.includes(c.content)) {
+        return `${shown} printed no "${c.content.slice(0, 60)}"`;
+      }
+      return undefined;
+    } catch (e) {
+      return `${shown}: ${(e as Error).name === 'TimeoutError' ? `did not end within ${c.timeout} s` : (e as Error).message}`;
+    }
+  });
+}

@@ -1,0 +1,35 @@
+// What an instance of a release runs with, in one place for rollouts, the
+// release phase, reconcile and one-off runs: the release's image, command and
+// config, and the app's settings that outlive releases (storage, limits).
+import type { DeploySettings, Release } from '../../core/store/index.ts';
+import type { InstanceSpec } from '../scheduler/scheduler.ts';
+
+export function instanceSpec(
+  release: Release,
+  settings: Pick<DeploySettings, 'storage' | 'resources'> | undefined,
+  o: {
+    type: string;
+    /** 1-based; 0 for a one-off. */
+    instance: number;
+    /** The release's command for `type` unless given (one-offs). */
+    command?: string | null;
+    port: number;
+    stopTimeoutSec: number;
+  },
+): InstanceSpec {
+  if (release.image === null) throw new Error(`release v${release.version} has no image`);
+  const limits = settings?.resources[o.type] ?? settings?.resources._all_;
+  return {
+    app: release.app,
+    type: o.type,
+    release: release.version,
+    instance: o.instance,
+    image: release.image,
+    command: o.command === undefined ? (release.processes[o.type] ?? null) : o.command,
+    env: release.config,
+    port: o.port,
+    stopTimeoutSec: o.stopTimeoutSec,
+    ...(settings && settings.storage.length > 0 ? { mounts: settings.storage } : {}),
+    ...(limits ? { limits } : {}),
+  };
+}

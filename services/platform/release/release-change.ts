@@ -1,0 +1,264 @@
+// A change that is not a build — a rollback, a new formation (ps:scale), new
+// config — makes a release like a push does and rolls it out the same way,
+// under the app's build lock, so it never races a push or another change.
+// Called by the commands (over SSH, the local berth) and later the web API.
+import type Docker from 'dockerode';
+import { type Actor, actorName } from '../../core/actor.ts';
+import { BerthError } from '../../core/errors.ts';
+import type { ConfigVars, Formation, Release, Store } from '../../core/store/index.ts';
+import { acquireAppLock } from '../locks/app-lock.ts';
+import { setRoutes } from '../routes/routes.ts';
+import { DockerLocal } from '../scheduler/docker-local.ts';
+import { goLive } from './deploy.ts';
+import { appliesTo, type RolloutLog, rollout } from './rollout.ts';
+
+export interface ReleaseChange {
+  store: Store;
+  docker: Docker;
+  actor: Actor;
+  app: string;
+  /** What the new release takes from elsewhere; the rest comes from the current release. */
+  change: {
+    /** A release to take image, processes and config from (a rollback). */
+    from?: Release;
+    formation?: Formation;
+    /** The complete new config (it becomes the app's config too). */
+    config?: ConfigVars;
+  };
+  description: string;
+  /**
+   * Called when the rollout is about to start (the lock is held, the checks
+   * passed), with the release that rolls out: a new one, recorded as pending,
+   * or for a restart the current one. The web API answers 202 then and lets
+   * the rollout go on.
+   */
+  onRollout?: (release: Release) => void;
+  /** Where removed containers' last lines are kept (logArchiveOf). */
+  logArchive?: string;
+  log: RolloutLog;
+  signal: AbortSignal;
+  /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
+  tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string; drainMs?: number };
+}
+
+/** What a change that makes no release of its own (restart, stop, start) needs. */
+export type ChangeDeps = Omit<ReleaseChange, 'change' | 'description'>;
+
+/** The scheduler and rollout settings a command's change rolls out with. */
+function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
+  const scheduler = new DockerLocal(c.docker, {
+    ...(c.tuning?.network ? { network: c.tuning.network } : {}),
+    ...(c.logArchive ? { logArchive: c.logArchive } : {}),
+  });
+  return {
+    store: c.store,
+    scheduler,
+    log: c.log,
+    signal,
+    ...(c.tuning?.stopTimeoutSec ? { stopTimeoutSec: c.tuning.stopTimeoutSec } : {}),
+    ...(c.tuning?.readyTimeoutMs ? { readyTimeoutMs: c.tuning.readyTimeoutMs } : {}),
+    ...(c.tuning?.drainMs === undefined ? {} : { drainMs: c.tuning.drainMs }),
+  };
+}
+
+/** The app's build lock for a change, with what losing it aborts. */
+async function lockFor(
+  c: Pick<ReleaseChange, 'store' | 'actor' | 'app' | 'log'>,
+  signal: AbortSignal,
+  lost: AbortController,
+) {
+  return acquireAppLock(c.store.redis, c.store.keys.prefix, c.app, {
+    who: actorName(c.actor),
+    what: 'change',
+    signal,
+    onWait: (first) => {
+      if (first) c.log.heading(`Waiting for the build or change of ${c.app} in progress`);
+    },
+    onLost: () =>
+      lost.abort(new BerthError('BERTH_E_CONFLICT', { what: `the build lock of ${c.app}` })),
+  });
+}
+
+/**
+ * ps:restart: the current release's instances (of one type, or all) again,
+ * rolled out as a deploy is (new ones ready, switch, old ones drained); no
+ * new release, as on Heroku.
+ */
+export async function restart(c: ChangeDeps & { type?: string }): Promise<Release> {
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    const settings = await c.store.apps.deploySettings(c.app);
+    const types = c.type === undefined ? undefined : [requireType(c, current, c.type)];
+    const stopped = (types ?? Object.keys(current.formation)).filter((t) =>
+      appliesTo(settings.stopped, t),
+    );
+    if (c.type !== undefined && stopped.length > 0) {
+      throw new BerthError('BERTH_E_USAGE', {
+        reason: `${c.type} of ${c.app} is stopped; "ps:start ${c.app} ${c.type}" starts it`,
+      });
+    }
+    c.log.heading(`Restarting ${c.type ?? 'every process'} of ${c.app} (v${current.version})`);
+    c.onRollout?.(current);
+    await rollout(
+      {
+        ...rolloutFor(c, signal),
+        redis: c.store.redis,
+        redisPrefix: c.store.keys.prefix,
+        settings,
+        ...(types ? { types } : {}),
+        // The release phase ran when this release was made.
+        releasePhase: false,
+      },
+      current,
+    );
+    return current;
+  });
+}
+
+/**
+ * ps:stop: the app's instances (of one type, or all) stop and stay stopped —
+ * through deploys, config changes and restarts of Berth — until ps:start.
+ * Web traffic gets the router's 503 at once; in-flight requests finish
+ * within the stop timeout (SIGTERM first).
+ */
+export async function stopProcesses(c: ChangeDeps & { type?: string }): Promise<string[]> {
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    const types =
+      c.type === undefined ? ['_all_'] : [requireType(c, current, c.type, { running: false })];
+    const settings = await c.store.apps.deploySettings(c.app);
+    await c.store.apps.setDeploySetting(c.app, 'stopped', union(settings.stopped, types));
+    const d = rolloutFor(c, signal);
+    const going = (await d.scheduler.list(c.app)).filter(
+      (i) => i.instance > 0 && (c.type === undefined || i.type === c.type),
+    );
+    if (going.some((i) => i.type === 'web')) {
+      // Traffic first, so no request is sent to an instance being stopped.
+      await setRoutes(c.store.redis, c.store.keys.prefix, c.app, current.version, []);
+    }
+    c.log.heading(
+      `Stopping ${going.length} ${going.length === 1 ? 'instance' : 'instances'} of ${c.app}`,
+    );
+    for (const i of going) {
+      await d.scheduler.stop(i);
+      c.log.detail(`${i.type}.${i.instance} stopped`);
+    }
+    return going.map((i) => `${i.type}.${i.instance}`);
+  });
+}
+
+/** ps:start: what ps:stop stopped (one type, or all) runs again, rolled out as a deploy. */
+export async function startProcesses(c: ChangeDeps & { type?: string }): Promise<Release> {
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    if (c.type !== undefined) requireType(c, current, c.type);
+    const settings = await c.store.apps.deploySettings(c.app);
+    const stoppedTypes = Object.keys(current.formation).filter(
+      (t) => (current.formation[t] ?? 0) > 0 && appliesTo(settings.stopped, t),
+    );
+    const types = c.type === undefined ? stoppedTypes : stoppedTypes.filter((t) => t === c.type);
+    // `_all_` with one type started: the others stay stopped by name.
+    const left =
+      c.type === undefined
+        ? []
+        : settings.stopped.includes('_all_')
+          ? stoppedTypes.filter((t) => t !== c.type)
+          : settings.stopped.filter((t) => t !== c.type);
+    await c.store.apps.setDeploySetting(c.app, 'stopped', left);
+    if (types.length === 0) {
+      c.log.heading(`${c.type ?? 'Every process'} of ${c.app} already runs`);
+      return current;
+    }
+    c.log.heading(`Starting ${types.join(', ')} of ${c.app} (v${current.version})`);
+    await rollout(
+      {
+        ...rolloutFor(c, signal),
+        redis: c.store.redis,
+        redisPrefix: c.store.keys.prefix,
+        settings: { ...settings, stopped: left },
+        types,
+        releasePhase: false,
+      },
+      current,
+    );
+    return current;
+  });
+}
+
+/**
+ * After apps:rename: the app's instances again under its new name (their
+ * labels, names and network aliases carry it), rolled out as a restart; the
+ * router keeps sending the new name's traffic to the old instances until the
+ * new ones are ready (the route moved with the app), then they stop.
+ */
+export async function moveInstances(c: ChangeDeps & { from: string }): Promise<number> {
+  const scheduler = rolloutFor(c, c.signal).scheduler;
+  const old = (await scheduler.list(c.from)).filter((i) => i.instance > 0);
+  if (old.length === 0) return 0;
+  if ((await c.store.releases.current(c.app))?.image) await restart(c);
+  for (const i of old) await scheduler.stop(i);
+  return old.length;
+}
+
+const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])].sort();
+
+/** Runs `f` under the app's build lock (waiting for a build or change under way). */
+async function withLock<T>(
+  c: Pick<ReleaseChange, 'store' | 'actor' | 'app' | 'log' | 'signal'>,
+  f: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const lost = new AbortController();
+  const signal = AbortSignal.any([c.signal, lost.signal]);
+  const lock = await lockFor(c, signal, lost);
+  try {
+    return await f(signal);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function currentRelease(c: Pick<ReleaseChange, 'store' | 'app'>): Promise<Release> {
+  const current = await c.store.releases.current(c.app);
+  if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: c.app });
+  return current;
+}
+
+/** `type` when the current formation runs instances of it; else one line saying so. */
+function requireType(
+  c: Pick<ReleaseChange, 'app'>,
+  current: Release,
+  type: string,
+  o: { running?: boolean } = {},
+): string {
+  if (!((current.formation[type] ?? 0) > 0)) {
+    throw new BerthError('BERTH_E_USAGE', {
+      reason: `${c.app} runs no ${type} instances${o.running === false ? '' : ` ("ps:scale ${c.app} ${type}=1" adds one)`}`,
+    });
+  }
+  return type;
+}
+
+export async function releaseChange(c: ReleaseChange): Promise<Release> {
+  const { store } = c;
+  return withLock(c, async (signal) => {
+    const current = await store.releases.current(c.app);
+    const base = c.change.from ?? current;
+    if (!base?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: c.app });
+    const release = await store.releases.create(c.app, {
+      image: base.image,
+      processes: base.processes,
+      healthchecks: base.healthchecks,
+      formation: c.change.formation ?? current?.formation ?? base.formation,
+      ...(c.change.config
+        ? { config: c.change.config }
+        : c.change.from
+          ? { config: base.config }
+          : {}),
+      description: c.description,
+      by: actorName(c.actor),
+    });
+    c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
+    c.onRollout?.(release);
+    return goLive(rolloutFor(c, signal), release);
+  });
+}

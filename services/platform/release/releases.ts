@@ -1,0 +1,112 @@
+// What an app's owner does with releases: roll back, scale, and let a config
+// change go live. Each makes a new release through releaseChange (the app's
+// build lock, a rollout, a status), so a release history reads like Heroku's.
+import { BerthError } from '../../core/errors.ts';
+import type { App, Formation, Release } from '../../core/store/index.ts';
+import * as validate from '../../core/validate.ts';
+import { type ReleaseChange, releaseChange } from './release-change.ts';
+import { RELEASE_PHASE } from './rollout.ts';
+
+export type ReleaseRun = Pick<
+  ReleaseChange,
+  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive' | 'onRollout'
+>;
+
+const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
+
+/** "v12" or "12" → 12. */
+export function releaseVersion(text: string): number {
+  const m = /^v?([1-9][0-9]{0,8})$/.exec(text);
+  if (!m) throw usage(`"${text.slice(0, 20)}" is not a release such as v12`);
+  return Number(m[1]);
+}
+
+/**
+ * The release a rollback to `target` takes its image, processes and config
+ * from; without a target, the newest succeeded release before the current one.
+ * The web's confirmation page shows it before anything changes.
+ */
+export async function rollbackTarget(
+  store: ReleaseRun['store'],
+  app: string,
+  target?: number,
+): Promise<Release> {
+  if (target !== undefined) {
+    const to = await store.releases.get(app, target);
+    if (!to) throw new BerthError('BERTH_E_RELEASE_NOT_FOUND', { app, version: `v${target}` });
+    if (!to.image) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app });
+    return to;
+  }
+  const current = await store.releases.current(app);
+  const older = (await store.releases.list(app)).filter(
+    (r) => r.status === 'succeeded' && r.image && current && r.version < current.version,
+  );
+  const to = older[0];
+  if (!to) throw new BerthError('BERTH_E_NO_ROLLBACK_TARGET', { app });
+  return to;
+}
+
+/** releases:rollback APP [vN]: vN's image, processes and config as a new release (default: the one before the current). */
+export async function rollback(run: ReleaseRun, app: App, target?: number): Promise<Release> {
+  const to = await rollbackTarget(run.store, app.name, target);
+  return releaseChange({
+    ...run,
+    app: app.name,
+    change: { from: to },
+    description: `Rollback to v${to.version}`,
+  });
+}
+
+/** The most instances of one process type ps:scale (and the page's scale form) allows. */
+export const MAX_INSTANCES = 100;
+
+/** "web=3" assignments → counts, each type checked; counts 0-MAX_INSTANCES. */
+export function parseScale(args: readonly string[]): Formation {
+  const formation: Formation = {};
+  for (const arg of args) {
+    const m = /^([^=]+)=([0-9]{1,6})$/.exec(arg);
+    if (!m) throw usage(`"${arg.slice(0, 40)}" is not TYPE=COUNT, such as web=2`);
+    const count = Number(m[2]);
+    if (count > MAX_INSTANCES) {
+      throw usage(`at most ${MAX_INSTANCES} instances of a process type, not ${count}`);
+    }
+    const type = validate.processType(m[1] as string);
+    if (type === RELEASE_PHASE)
+      throw usage('release runs once before each rollout; it is not scaled');
+    formation[type] = count;
+  }
+  return formation;
+}
+
+/** ps:scale APP TYPE=N...: the current formation with these counts, as a new release. */
+export async function scale(run: ReleaseRun, app: App, counts: Formation): Promise<Release> {
+  const current = await run.store.releases.current(app.name);
+  if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
+  for (const type of Object.keys(counts)) {
+    if (!(type in current.processes)) {
+      throw usage(
+        `${app.name} has no ${type} process (it has ${Object.keys(current.processes).join(', ') || 'none'})`,
+      );
+    }
+  }
+  const formation = { ...current.formation, ...counts };
+  return releaseChange({
+    ...run,
+    app: app.name,
+    change: { formation },
+    description: `Scale ${Object.entries(counts)
+      .map(([t, n]) => `${t}=${n}`)
+      .join(' ')}`,
+  });
+}
+
+/** After config:set/unset: the app's config as a new release, when it runs one. */
+export async function releaseConfig(
+  run: ReleaseRun,
+  app: App,
+  description: string,
+): Promise<Release | undefined> {
+  const current = await run.store.releases.current(app.name);
+  if (!current?.image) return undefined;
+  return releaseChange({ ...run, app: app.name, change: {}, description });
+}

@@ -1,0 +1,464 @@
+// The docker-local scheduler: instances are containers on this machine's
+// Docker Engine, on one bridge network of Berth's where apps reach each other
+// by name (the web instances of app `api` answer as `api`, other types as
+// `<type>.api`, round-robin by DNS). Containers are named and labelled by
+// app, process type, release and instance; they restart unless stopped (a
+// crash-looping one backs off, Docker's doubling delay) and their logs are
+// rotated (json-file, 3 × 10 MB).
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import { dockerStatus, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
+import { execInContainer, streamLines } from '../../core/docker-exec.ts';
+import { BerthError } from '../../core/errors.ts';
+import type { TerminalSize } from '../../core/terminal.ts';
+import * as validate from '../../core/validate.ts';
+import { LAUNCHER } from '../build/buildpack-build.ts';
+import { archiveContainer, demuxLogs } from './app-logs.ts';
+import type {
+  AttachedIo,
+  Instance,
+  InstanceSpec,
+  InstanceState,
+  InstanceUsage,
+  OneOffResult,
+  Scheduler,
+} from './scheduler.ts';
+
+export const NETWORK = 'berth';
+
+/** The Docker volume of an app's storage (names have no dots, so no two apps' volumes meet). */
+export const storageVolume = (app: string, name: string) =>
+  `berth-storage.${validate.appName(app)}.${validate.storageName(name)}`;
+const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
+
+export interface DockerLocalOptions {
+  /** The network apps run on; default `berth`. */
+  network?: string;
+  /** More labels on every container and the network (tests: berth.test-run). */
+  labels?: Readonly<Record<string, string>>;
+  /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
+  logArchive?: string;
+}
+
+/** How long a one-off's last output may take to arrive after it exited. */
+const OUTPUT_DRAIN_MS = 2000;
+
+/** How a Procfile command runs in an image: through Berth's launcher, or a shell. */
+function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
+  const entrypoint = image.Config?.Entrypoint ?? [];
+  const launcher = JSON.stringify(entrypoint) === JSON.stringify(LAUNCHER);
+  // A buildpack image runs it with bash after .profile.d; any other image gets
+  // a shell line, handed to its own ENTRYPOINT when it has one (as `docker run
+  // IMAGE sh -c ...` would).
+  return launcher ? [command] : ['/bin/sh', '-c', command];
+}
+
+function stateOf(info: Docker.ContainerInspectInfo): InstanceState {
+  const s = info.State;
+  if (s.Restarting) return 'restarting';
+  if (s.Running) return 'running';
+  if (s.Status === 'created') return 'starting';
+  return 'exited';
+}
+
+export class DockerLocal implements Scheduler {
+  private readonly network: string;
+  private readonly labels: Readonly<Record<string, string>>;
+  private readonly logArchive: string | undefined;
+  private networkReady: Promise<void> | undefined;
+
+  constructor(
+    private readonly docker: Docker,
+    o: DockerLocalOptions = {},
+  ) {
+    this.network = o.network ?? NETWORK;
+    this.labels = o.labels ?? {};
+    this.logArchive = o.logArchive;
+  }
+
+  /** Berth's network, made when missing (two at once: the second finds it). */
+  ensureNetwork(): Promise<void> {
+    this.networkReady ??= (async () => {
+      try {
+        await this.docker.getNetwork(this.network).inspect();
+      } catch (e) {
+        if (dockerStatus(e) !== 404) throw e;
+        await this.docker
+          .createNetwork({
+            Name: this.network,
+            Driver: 'bridge',
+            CheckDuplicate: true,
+            Labels: { ...MANAGED_LABELS, ...this.labels },
+          })
+          .catch((err: unknown) => {
+            if (dockerStatus(err) !== 409) throw err;
+          });
+      }
+    })().catch((e: unknown) => {
+      this.networkReady = undefined;
+      throw e;
+    });
+    return this.networkReady;
+  }
+
+  /** The container for `spec`: a long-running instance, or a one-off that runs once. */
+  private async create(
+    spec: InstanceSpec,
+    once: boolean,
+    o: { autoRemove?: boolean; stdin?: boolean; tty?: TerminalSize } = {},
+  ): Promise<Docker.Container> {
+    const app = validate.appName(spec.app);
+    validate.processType(spec.type);
+    for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
+    }
+    await this.ensureNetwork();
+    const image = await this.docker.getImage(spec.image).inspect();
+    const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
+      ([k, v]) => `${k}=${v}`,
+    );
+    // A suffix, since a restart runs the same release's instance again beside the old one.
+    const suffix = randomBytes(3).toString('hex');
+    const name = once
+      ? `${app}.${spec.type}.once.v${spec.release}.${suffix}`
+      : `${app}.${spec.type}.${spec.instance}.v${spec.release}.${suffix}`;
+    return this.docker.createContainer({
+      name,
+      Image: spec.image,
+      ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
+      Env: env,
+      StopTimeout: spec.stopTimeoutSec,
+      // A one-off attached to a client: its stdin closes when the client's ends.
+      ...(o.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
+      ...(o.tty ? { Tty: true } : {}),
+      Labels: {
+        ...MANAGED_LABELS,
+        ...this.labels,
+        [LABELS.app]: app,
+        [LABELS.process]: spec.type,
+        [LABELS.release]: String(spec.release),
+        [LABELS.instance]: String(spec.instance),
+      },
+      HostConfig: {
+        // A one-off runs once; an instance comes back when it exits, with Docker's backoff.
+        RestartPolicy: { Name: once ? 'no' : 'unless-stopped' },
+        AutoRemove: o.autoRemove ?? false,
+        // Engines from API 1.42 make the TTY this size from the start; older ones are resized after.
+        ...(o.tty && o.tty.rows > 0 && o.tty.cols > 0
+          ? { ConsoleSize: [o.tty.rows, o.tty.cols] }
+          : {}),
+        LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
+        NetworkMode: this.network,
+        Init: true,
+        // The app's storage: named volumes, made (labelled) on first use, kept across deploys.
+        Mounts: (spec.mounts ?? []).map((m) => ({
+          Type: 'volume' as const,
+          Source: storageVolume(app, m.name),
+          Target: validate.containerPath(m.path),
+          VolumeOptions: {
+            // A new volume starts with what the image has at the path (Docker's default).
+            NoCopy: false,
+            DriverConfig: { Name: 'local', Options: {} },
+            Labels: {
+              ...MANAGED_LABELS,
+              ...this.labels,
+              [LABELS.app]: app,
+              [LABELS.storage]: m.name,
+            },
+          },
+        })),
+        ...(spec.limits?.memory
+          ? { Memory: spec.limits.memory, MemorySwap: spec.limits.memory }
+          : {}),
+        ...(spec.limits?.cpus ? { NanoCpus: Math.round(spec.limits.cpus * 1e9) } : {}),
+      },
+      NetworkingConfig: {
+        EndpointsConfig: {
+          [this.network]: once
+            ? {}
+            : { Aliases: [spec.type === 'web' ? app : `${spec.type}.${app}`] },
+        },
+      },
+    });
+  }
+
+  private async startOrExplain(container: Docker.Container, spec: InstanceSpec) {
+    try {
+      await container.start();
+    } catch (e) {
+      await container.remove({ force: true }).catch(() => {});
+      throw new BerthError('BERTH_E_INSTANCE_START', {
+        app: spec.app,
+        type: spec.type,
+        reason: (e as Error).message.replace(/^\(HTTP code \d+\) [a-z ]+ - /, ''),
+      });
+    }
+  }
+
+  async start(spec: InstanceSpec): Promise<Instance> {
+    const container = await this.create(spec, false);
+    await this.startOrExplain(container, spec);
+    return this.describe(await container.inspect(), spec.port);
+  }
+
+  async runDetached(spec: InstanceSpec): Promise<string> {
+    const container = await this.create(spec, true, { autoRemove: true });
+    await this.startOrExplain(container, spec);
+    return (await container.inspect()).Name.replace(/^\//, '');
+  }
+
+  async runOnce(
+    spec: InstanceSpec,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<OneOffResult> {
+    signal.throwIfAborted();
+    const container = await this.create(spec, true);
+    const kill = () => void container.kill().catch(() => {});
+    signal.addEventListener('abort', kill, { once: true });
+    try {
+      // Attached before it starts, so no line is missed.
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      const lines: string[] = [];
+      const ended = streamLines(container.modem, stream, (line) => {
+        lines.push(line);
+        onLine(line);
+      }).catch(() => {});
+      await this.startOrExplain(container, spec);
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      await ended;
+      signal.throwIfAborted();
+      return { exitCode: StatusCode, lines: lines.slice(-20) };
+    } finally {
+      signal.removeEventListener('abort', kill);
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /**
+   * Runs a one-off attached to `io` to its end and resolves its exit code:
+   * io.stdin is its stdin (the end of it closes the process's); with a
+   * terminal it runs in a TTY of the terminal's size, resized along with it.
+   * The container is removed afterwards; aborting `signal` kills it.
+   */
+  async runAttached(spec: InstanceSpec, io: AttachedIo, signal: AbortSignal): Promise<number> {
+    signal.throwIfAborted();
+    const { terminal } = io;
+    const container = await this.create(
+      terminal ? { ...spec, env: { ...spec.env, TERM: terminal.term } } : spec,
+      true,
+      { stdin: true, ...(terminal ? { tty: terminal.size } : {}) },
+    );
+    const kill = () => void container.kill().catch(() => {});
+    signal.addEventListener('abort', kill, { once: true });
+    let stream: Duplex | undefined;
+    let unsubscribe: (() => void) | undefined;
+    try {
+      // Attached before it starts, so no output is missed.
+      stream = (await container.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as unknown as Duplex;
+      const attached = stream;
+      attached.on('error', () => {});
+      const ended = new Promise<void>((resolve) => {
+        attached.once('end', resolve);
+        attached.once('close', resolve);
+      });
+      if (terminal) attached.pipe(terminal.output, { end: false });
+      else container.modem.demuxStream(attached, io.stdout, io.stderr);
+      await this.startOrExplain(container, spec);
+      if (terminal) {
+        const resize = ({ rows, cols }: TerminalSize) =>
+          rows > 0 && cols > 0 ? container.resize({ h: rows, w: cols }) : Promise.resolve();
+        // Sized before any input, so a program that reads first sees its size.
+        // (An Engine before API 1.42 ignores ConsoleSize; and like docker's
+        // CLI, a resize right after the start is retried while the TTY is set up.)
+        for (let attempt = 0; attempt < 10; attempt++) {
+          if (
+            await resize(terminal.size).then(
+              () => true,
+              () => false,
+            )
+          )
+            break;
+          await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+        }
+        unsubscribe = terminal.onResize((size) => void resize(size).catch(() => {}));
+      }
+      io.stdin.pipe(attached);
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      await Promise.race([ended, new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())]);
+      signal.throwIfAborted();
+      return StatusCode;
+    } finally {
+      unsubscribe?.();
+      if (stream) {
+        io.stdin.unpipe(stream);
+        stream.destroy();
+      }
+      signal.removeEventListener('abort', kill);
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /** The app's storage volume `name`, made (labelled as Berth's) when missing; its Docker name. */
+  async ensureStorage(app: string, name: string): Promise<string> {
+    const volume = storageVolume(app, name);
+    await this.docker.createVolume({
+      Name: volume,
+      Labels: { ...MANAGED_LABELS, ...this.labels, [LABELS.app]: app, [LABELS.storage]: name },
+    });
+    return volume;
+  }
+
+  /** The app's storage volumes on the Engine (mounted or not), by name within the app. */
+  async storageVolumes(app: string): Promise<{ name: string; volume: string }[]> {
+    const { Volumes } = await this.docker.listVolumes({
+      filters: {
+        label: [`${LABELS.managed}=true`, `${LABELS.app}=${validate.appName(app)}`, LABELS.storage],
+      },
+    });
+    return (Volumes ?? [])
+      .map((v) => ({ name: v.Labels?.[LABELS.storage] ?? '', volume: v.Name }))
+      .filter((v) => {
+        try {
+          return v.volume === storageVolume(app, v.name);
+        } catch {
+          return false; // a label Berth did not write
+        }
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Removes one of the app's storage volumes and its data (no container may use it). */
+  async removeStorage(app: string, name: string): Promise<void> {
+    await this.docker
+      .getVolume(storageVolume(app, name))
+      .remove()
+      .catch((e: unknown) => {
+        if (dockerStatus(e) !== 404) throw e;
+      });
+  }
+
+  /**
+   * CPU and memory of running instances (by id), as `docker stats` shows
+   * them: CPU over the Engine's last two readings, which it takes once a
+   * second, so an answer takes it up to 2 s. (A one-shot reading has no
+   * previous one to compute CPU from, and it too waits for the next reading.)
+   * Instances gone meanwhile are left out.
+   */
+  async usage(ids: readonly string[]): Promise<Map<string, InstanceUsage>> {
+    const samples = await Promise.all(
+      ids.map((id) =>
+        this.docker
+          .getContainer(id)
+          .stats({ stream: false })
+          .catch((e: unknown) => {
+            if (dockerStatus(e) === 404) return undefined; // removed meanwhile
+            throw e;
+          }),
+      ),
+    );
+    const usage = new Map<string, InstanceUsage>();
+    ids.forEach((id, i) => {
+      const b = samples[i];
+      if (!b) return;
+      const cpu = b.cpu_stats.cpu_usage.total_usage - b.precpu_stats.cpu_usage.total_usage;
+      const system = (b.cpu_stats.system_cpu_usage ?? 0) - (b.precpu_stats.system_cpu_usage ?? 0);
+      const cpus = b.cpu_stats.online_cpus || b.cpu_stats.cpu_usage.percpu_usage?.length || 1;
+      // As docker's CLI: cgroup v2 counts page cache in usage as inactive_file, v1 as total_inactive_file.
+      const stats = (b.memory_stats.stats ?? {}) as Record<string, number | undefined>;
+      const cache = stats.inactive_file ?? stats.total_inactive_file ?? 0;
+      usage.set(id, {
+        cpuPercent: system > 0 && cpu >= 0 ? (cpu / system) * cpus * 100 : 0,
+        memoryBytes: Math.max(0, (b.memory_stats.usage ?? 0) - cache),
+        memoryLimitBytes: b.memory_stats.limit ?? 0,
+      });
+    });
+    return usage;
+  }
+
+  async list(app: string): Promise<Instance[]> {
+    const found = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.managed}=true`, `${LABELS.app}=${validate.appName(app)}`] },
+    });
+    const instances: Instance[] = [];
+    for (const c of found) {
+      try {
+        const info = await this.docker.getContainer(c.Id).inspect();
+        const port = Number(
+          info.Config.Env?.find((e) => e.startsWith('PORT='))?.slice('PORT='.length),
+        );
+        instances.push(this.describe(info, Number.isSafeInteger(port) ? port : undefined));
+      } catch (e) {
+        if (dockerStatus(e) !== 404) throw e; // removed meanwhile
+      }
+    }
+    return instances.sort(
+      (a, b) => a.type.localeCompare(b.type) || a.release - b.release || a.instance - b.instance,
+    );
+  }
+
+  async stop(instance: Instance): Promise<void> {
+    const container = this.docker.getContainer(instance.id);
+    try {
+      // No t: the Engine waits the container's own StopTimeout, then kills.
+      await container.stop();
+    } catch (e) {
+      // 304: not running; 404: gone already.
+      if (dockerStatus(e) === 404) return;
+      if (dockerStatus(e) !== 304) throw e;
+    }
+    // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
+    if (this.logArchive)
+      await archiveContainer(this.docker, this.logArchive, instance).catch(() => {});
+    await container.remove({ force: true }).catch((e: unknown) => {
+      if (dockerStatus(e) !== 404) throw e;
+    });
+  }
+
+  async exec(
+    instance: Instance,
+    argv: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; output: string }> {
+    const r = await execInContainer(this.docker.getContainer(instance.id), argv, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { exitCode: r.exitCode, output: r.stdout };
+  }
+
+  async logs(instance: Instance, lines: number): Promise<string[]> {
+    const raw = (await this.docker
+      .getContainer(instance.id)
+      .logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+    return demuxLogs(raw)
+      .split('\n')
+      .filter((l) => l !== '')
+      .slice(-lines);
+  }
+
+  private describe(info: Docker.ContainerInspectInfo, port: number | undefined): Instance {
+    const labels = info.Config.Labels ?? {};
+    const ip = info.NetworkSettings.Networks?.[this.network]?.IPAddress;
+    const state = stateOf(info);
+    return {
+      id: info.Id,
+      app: labels[LABELS.app] ?? '',
+      type: labels[LABELS.process] ?? '',
+      release: Number(labels[LABELS.release]),
+      instance: Number(labels[LABELS.instance]),
+      state,
+      address: state === 'running' && ip && port ? `${ip}:${port}` : undefined,
+      startedAt: info.State.StartedAt || undefined,
+      restarts: info.RestartCount ?? 0,
+      exitCode: state === 'running' ? undefined : info.State.ExitCode,
+    };
+  }
+}

@@ -1,0 +1,113 @@
+// What the deployer asks of whatever runs containers. The rollout
+// (start new, check health, switch routes, drain old) is written against this
+// interface only, so that Docker Swarm can implement it next to docker-local:
+// images are addressed by tag, instances by (app, process type, release,
+// instance number), and the scheduler reports what actually runs, which is
+// what reconciling after a crash compares with the desired state.
+
+import type { ClientTerminal } from '../../core/terminal.ts';
+
+/** Where a one-off's input and output go (`run`). */
+export interface AttachedIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** The client's terminal: the container gets a TTY of its size, its output to terminal.output. */
+  terminal?: ClientTerminal;
+}
+
+/** One process of a release to start. */
+export interface InstanceSpec {
+  app: string;
+  /** Procfile process type (web, worker, ...). */
+  type: string;
+  /** The release version the instance runs. */
+  release: number;
+  /** 1-based, unique per (app, type, release). */
+  instance: number;
+  /** An image reference the scheduler can run (berth/<app>:<build id>). */
+  image: string;
+  /** The command line (bash -c through the image's launcher); null: the image's own CMD. */
+  command: string | null;
+  /** The process environment: the release's config, PORT and Berth's own. */
+  env: Readonly<Record<string, string>>;
+  /** The port a web process listens on (PORT). */
+  port: number;
+  /** Seconds between SIGTERM and SIGKILL when the instance is stopped. */
+  stopTimeoutSec: number;
+  /** The app's storage volumes (storage:mount), by name within the app. */
+  mounts?: readonly { name: string; path: string }[];
+  /** resource:limit for this process type: memory in bytes, CPUs. */
+  limits?: { memory?: number; cpus?: number };
+}
+
+export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';
+
+/** An instance as it is now. */
+export interface Instance {
+  /** The scheduler's own id (a container id for docker-local). */
+  id: string;
+  app: string;
+  type: string;
+  release: number;
+  instance: number;
+  state: InstanceState;
+  /** host:port other containers and the router reach it at, while it runs. */
+  address: string | undefined;
+  startedAt: string | undefined;
+  /** Times it was restarted after exiting (its restart policy). */
+  restarts: number;
+  /** The last exit code, once it has exited. */
+  exitCode: number | undefined;
+}
+
+/** What a running instance uses, as `docker stats` shows it. */
+export interface InstanceUsage {
+  /** Percent of one CPU over the sample (200% is two CPUs busy). */
+  cpuPercent: number;
+  /** Memory in use, page cache left out (as `docker stats`). */
+  memoryBytes: number;
+  /** Its memory limit (resource:limit), or the machine's when it has none. */
+  memoryLimitBytes: number;
+}
+
+/** How a one-off process ended. */
+export interface OneOffResult {
+  exitCode: number;
+  /** The last lines it wrote (stdout and stderr). */
+  lines: string[];
+}
+
+export interface Scheduler {
+  /** Starts one instance; resolves once it runs (not: once it is healthy). */
+  start(spec: InstanceSpec): Promise<Instance>;
+  /** Every instance of the app Berth started and has not removed, running or not. */
+  list(app: string): Promise<Instance[]>;
+  /** SIGTERM, then SIGKILL after the instance's stop timeout; then removes it. */
+  stop(instance: Instance): Promise<void>;
+  /** The last `lines` lines the instance wrote (stdout and stderr). */
+  logs(instance: Instance, lines: number): Promise<string[]>;
+  /**
+   * Runs a process once to its end (the release phase): each line it writes
+   * to `onLine` as it comes, then its exit code; removed afterwards. Aborting
+   * kills it.
+   */
+  runOnce(
+    spec: InstanceSpec,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<OneOffResult>;
+  /**
+   * Runs a process once with the client's stdin, stdout and stderr (and its
+   * terminal, when it has one) attached; its exit code; removed afterwards.
+   */
+  runAttached(spec: InstanceSpec, io: AttachedIo, signal: AbortSignal): Promise<number>;
+  /** Starts a process once and leaves it running on its own (removed when it ends); its name. */
+  runDetached(spec: InstanceSpec): Promise<string>;
+  /** Runs a command inside a running instance (app.json command checks); aborted after `timeoutMs`. */
+  exec(
+    instance: Instance,
+    argv: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; output: string }>;
+}

@@ -1,0 +1,402 @@
+// git push and git fetch/clone over an SSH exec channel: the SSH server hands
+// over who is asking, the git service and the repository argument, and the
+// channel's streams. This module checks the name (validate.repoPath) and the
+// rights (authorizeApp), then runs git-receive-pack or git-upload-pack on the
+// app's bare repository with an argument array and an environment of its own.
+//
+// A push of the deploy branch deploys, and the push waits for it:
+//
+//   git push ─▶ git-receive-pack ─▶ hooks/pre-receive.mjs ──unix socket──▶ this process
+//                                                                 │ enqueue the build
+//                                       "remote: ..." ◀── lines ◀─┤ follow its log stream
+//                       refs updated only on exit 0 ◀── status ◀──┘ succeeded → 0, else 1
+//
+// Pushes to one app are serialized by the app's build lock
+// (../platform/locks/app-lock.ts) taken before git-receive-pack starts, so the next
+// push sees the refs the previous one left. While a push waits for the lock, a
+// newer push replaces it (and the holder's build, if no builder has taken it
+// yet): only the newest waiting push is built. When the client goes away
+// mid-build, git is stopped before it updates any ref, the build is asked to
+// cancel, and the lock is released once the build has ended (or after a
+// grace period); a Berth that dies holding the lock loses it after its TTL.
+import { spawn } from 'node:child_process';
+import { realpath } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Actor, actorName, isAdmin } from '../core/actor.ts';
+import { BerthError, EXIT, errorLine, isBerthError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { App, Store } from '../core/store/index.ts';
+import * as validate from '../core/validate.ts';
+import { authorizeApp } from '../platform/apps/access.ts';
+import {
+  type BuildQueue,
+  type BuildResult,
+  enqueueBuild,
+  followBuild,
+  requestCancel,
+  supersedeQueuedBuild,
+} from '../platform/build/queue.ts';
+import { ensureRepo, gitEnv, type RepoPaths, runGit } from '../platform/git/repos.ts';
+import { acquireAppLock } from '../platform/locks/app-lock.ts';
+import type { SessionIo } from './exec-request.ts';
+import { type HookHandler, openHookServer, ZERO_SHA } from './hook-server.ts';
+
+export type GitService = 'git-receive-pack' | 'git-upload-pack';
+export type UserActor = Extract<Actor, { kind: 'user' }>;
+
+export type GitHandler = (
+  actor: UserActor,
+  service: GitService,
+  repoArg: string,
+  io: SessionIo,
+) => Promise<number>;
+
+export interface GitHandlerDeps {
+  /** Apps and users; its connection also holds the push locks and reads build logs. */
+  store: Store;
+  paths: RepoPaths;
+  queue: BuildQueue;
+  /** PATH for git (computed once at the entry point: infra/bootstrap/programs.ts). */
+  searchPath: string;
+  log?: Logger;
+  /** Where the per-push hook socket directories go; default os.tmpdir(). Keep it short (socket paths ≤ 107 bytes). */
+  runtimeDir?: string;
+  /** The push lock's TTL, renewed every third of it; default 30 s. */
+  lockTtlMs?: number;
+  /** How often a waiting push retries the lock; default 250 ms. */
+  lockPollMs?: number;
+  /** After the client went away: how long to wait for the cancelled build to end before releasing the lock; default 60 s. */
+  cancelGraceMs?: number;
+  /** A push stops waiting for its build after this long and fails; default 2 h. */
+  maxBuildMs?: number;
+}
+
+/** The env request value git sends (GIT_PROTOCOL=version=2); anything else is dropped. */
+const GIT_PROTOCOL = /^[A-Za-z0-9=:.,_-]{1,100}$/;
+
+/**
+ * The words of an exec command (split by cli/command-line.ts, which undoes
+ * git's quoting: `git-receive-pack '/app.git'`) → the git service and its
+ * repository argument; undefined when it is not a git service (a Berth
+ * command). The argument is checked later by validate.repoPath.
+ */
+export function parseGitCommand(
+  argv: readonly string[],
+): { service: GitService; repoArg: string } | undefined {
+  // Old clients send "git receive-pack"; git itself sends "git-receive-pack".
+  const words = argv[0] === 'git' ? [`git-${argv[1] ?? ''}`, ...argv.slice(2)] : [...argv];
+  const [name, repoArg = '', ...extra] = words;
+  if (name !== 'git-receive-pack' && name !== 'git-upload-pack') return undefined;
+  // More than one argument is not a repository; validate.repoPath refuses it with one line.
+  return { service: name, repoArg: extra.length > 0 ? words.slice(1).join(' ') : repoArg };
+}
+
+// ------------------------------------------------------------------ git run
+
+/**
+ * Runs `git <receive-pack|upload-pack> <dir>` on the channel's streams;
+ * resolves with git's exit status.
+ *
+ * On abort git gets end of input and its output is drained, so it ends by
+ * itself: receive-pack, whose hook the hook server disconnects at the same
+ * moment, sees the hook fail, rejects the push and removes its quarantine
+ * (SIGTERM would leave the quarantine behind). Only a git still running
+ * `stopAfterMs` later is killed. `finishing()` true means the hook has passed
+ * and git only updates refs: it is left to finish.
+ */
+function runService(
+  service: 'receive-pack' | 'upload-pack',
+  dir: string,
+  env: Record<string, string>,
+  io: SessionIo,
+  signal: AbortSignal,
+  finishing: () => boolean = () => false,
+  stopAfterMs = 10_000,
+): Promise<number> {
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', [service, dir], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.on('error', () => {}); // git may exit before reading everything
+    io.stdin.pipe(child.stdin);
+    child.stdout.pipe(io.stdout as NodeJS.WritableStream, { end: false });
+    child.stderr.pipe(io.stderr as NodeJS.WritableStream, { end: false });
+    const timers: NodeJS.Timeout[] = [];
+    const later = (ms: number, fn: () => void) => {
+      const t = setTimeout(fn, ms);
+      t.unref();
+      timers.push(t);
+    };
+    const onAbort = () => {
+      io.stdin.unpipe(child.stdin);
+      child.stdin.end();
+      // Nobody reads git's output any more; keep it flowing so git never blocks.
+      child.stdout.unpipe();
+      child.stderr.unpipe();
+      child.stdout.resume();
+      child.stderr.resume();
+      if (finishing()) return;
+      later(stopAfterMs, () => {
+        child.kill('SIGTERM');
+        later(5000, () => child.kill('SIGKILL'));
+      });
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(new BerthError('BERTH_E_GIT_FAILED', { command: service, reason: e.message }));
+    });
+    child.on('close', (code) => {
+      signal.removeEventListener('abort', onAbort);
+      io.stdin.unpipe(child.stdin);
+      for (const t of timers) clearTimeout(t);
+      resolve(code ?? EXIT.failed);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- handler
+
+/** The quarantine directory the hook reported, if it really is one of this repository's. */
+async function checkedQuarantine(
+  reported: string | undefined,
+  objects: string,
+): Promise<string | undefined> {
+  if (reported === undefined) return undefined;
+  const real = await realpath(reported).catch(() => undefined);
+  if (real === undefined || path.dirname(real) !== objects) return undefined;
+  return /^(?:tmp_objdir-)?incoming-[A-Za-z0-9]+$/.test(path.basename(real)) ? real : undefined;
+}
+
+export function createGitHandler(deps: GitHandlerDeps): GitHandler {
+  const { store, paths, queue, log } = deps;
+  const redis = store.redis;
+  const prefix = store.keys.prefix;
+  const runtimeDir = deps.runtimeDir ?? os.tmpdir();
+  const lockTtlMs = deps.lockTtlMs ?? 30_000;
+  const lockPollMs = deps.lockPollMs ?? 250;
+  const cancelGraceMs = deps.cancelGraceMs ?? 60_000;
+  const maxBuildMs = deps.maxBuildMs ?? 2 * 3600_000;
+  // The hook is `#!/usr/bin/env node`: the node running Berth comes first.
+  const searchPath = [path.dirname(process.execPath), deps.searchPath].join(path.delimiter);
+
+  function serviceEnv(io: SessionIo): Record<string, string> {
+    const env = gitEnv(searchPath, paths.repos);
+    const protocol = io.env.GIT_PROTOCOL;
+    if (protocol !== undefined && GIT_PROTOCOL.test(protocol)) env.GIT_PROTOCOL = protocol;
+    return env;
+  }
+
+  /** The app if the actor may push to it; an admin's first push creates it. */
+  async function authorize(actor: UserActor, app: string, service: GitService, io: SessionIo) {
+    try {
+      return await authorizeApp(store, actor, app, 'push');
+    } catch (e) {
+      const create =
+        service === 'git-receive-pack' &&
+        isAdmin(actor) &&
+        isBerthError(e) &&
+        e.code === 'BERTH_E_APP_NOT_FOUND';
+      if (!create) throw e;
+    }
+    try {
+      await store.apps.create({ name: app, owner: actor.user });
+      io.stderr.write(`-----> Created app ${app}\n`);
+      log?.info({ app, user: actor.user }, 'app created by its first push');
+    } catch (e) {
+      // Two first pushes at once: the other one created it.
+      if (!isBerthError(e) || e.code !== 'BERTH_E_APP_EXISTS') throw e;
+    }
+    return authorizeApp(store, actor, app, 'push');
+  }
+
+  /** Follows the build to its end; when the push is abandoned, cancels it and waits a grace period. */
+  async function awaitBuild(
+    id: string,
+    onLine: (line: string) => void,
+    pushGone: AbortSignal,
+  ): Promise<BuildResult> {
+    const follow = new AbortController();
+    const deadline = setTimeout(
+      () =>
+        follow.abort(
+          new Error(`the build did not end within ${Math.round(maxBuildMs / 60_000)} min`),
+        ),
+      maxBuildMs,
+    );
+    let grace: NodeJS.Timeout | undefined;
+    const onGone = () => {
+      log?.info({ build: id }, 'push abandoned; cancelling its build');
+      void requestCancel(redis, prefix, id, 'the push was interrupted').catch(() => {});
+      // Not started yet: take it off the queue (an active job is locked and stays).
+      void queue.remove(id).catch(() => 0);
+      grace = setTimeout(
+        () => follow.abort(new Error('the build did not stop after it was cancelled')),
+        cancelGraceMs,
+      );
+    };
+    if (pushGone.aborted) onGone();
+    else pushGone.addEventListener('abort', onGone, { once: true });
+    try {
+      return await followBuild(redis, prefix, id, onLine, follow.signal, { queue });
+    } catch (e) {
+      if (!follow.signal.aborted) throw e;
+      return { status: 'failed', error: errorLine(follow.signal.reason) };
+    } finally {
+      clearTimeout(deadline);
+      if (grace) clearTimeout(grace);
+      pushGone.removeEventListener('abort', onGone);
+    }
+  }
+
+  /** The pre-receive decision for one push to `app` by `actor`. */
+  function preReceive(
+    actor: UserActor,
+    app: string,
+    dir: string,
+    state: { accepted: boolean },
+  ): HookHandler {
+    return async ({ updates, quarantine }, reply, signal) => {
+      const current = await store.apps.get(app);
+      if (current === undefined) {
+        reply.line(` !     App ${app} was destroyed during the push`);
+        return 1;
+      }
+      const branch = current.deployBranch;
+      const update = updates.find((u) => u.ref === `refs/heads/${branch}`);
+      if (update === undefined) {
+        // Other branches and tags are stored, not deployed.
+        state.accepted = true;
+        return 0;
+      }
+      if (update.new === ZERO_SHA) {
+        reply.line(` !     ${branch} is the deploy branch of ${app}; it cannot be deleted`);
+        reply.line(` !     Pick another first: berth git:set ${app} deploy-branch BRANCH`);
+        return 1;
+      }
+      // Where git keeps the pushed objects until the hook says yes (checked, not trusted).
+      const objects = await realpath(path.join(dir, 'objects'));
+      const q = await checkedQuarantine(quarantine, objects);
+      const env = {
+        ...gitEnv(searchPath, paths.repos),
+        ...(q === undefined
+          ? {}
+          : { GIT_OBJECT_DIRECTORY: q, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects }),
+      };
+      const type = await runGit([`--git-dir=${dir}`, 'cat-file', '-t', update.new], env).catch(
+        () => '',
+      );
+      if (type.trim() !== 'commit') {
+        reply.line(` !     ${branch} must point to a commit; ${update.new} is not one`);
+        return 1;
+      }
+      // A build nobody will run would hold the push (and the app's lock) for
+      // hours: with no builder connected, say so now and keep the old code.
+      if ((await queue.getWorkersCount()) === 0) {
+        reply.line(
+          ' !     No builder is running, so this push cannot be built; nothing was deployed.',
+        );
+        reply.line(
+          ' !     Check that the builder service runs (see the log of npm start), then push again.',
+        );
+        return 1;
+      }
+      const id = await enqueueBuild(queue, {
+        app,
+        rev: update.new,
+        ref: update.ref,
+        pusher: actorName(actor),
+        ...(q === undefined ? {} : { quarantine: q }),
+      });
+      log?.info({ app, build: id, rev: update.new, user: actor.user }, 'build enqueued');
+      const result = await awaitBuild(
+        id,
+        (line) => {
+          if (!signal.aborted) reply.line(line);
+        },
+        signal,
+      );
+      log?.info({ app, build: id, status: result.status, error: result.error }, 'build ended');
+      if (signal.aborted) return 1;
+      if (result.status !== 'succeeded') {
+        if (result.error !== undefined) reply.line(` !     ${result.error}`);
+        reply.line(` !     Push rejected: the build failed, so ${branch} was not updated.`);
+        reply.line(` !     Fix it and push again.`);
+        return 1;
+      }
+      state.accepted = true;
+      return 0;
+    };
+  }
+
+  async function receive(actor: UserActor, app: App, dir: string, io: SessionIo) {
+    const push = new AbortController();
+    const onClientGone = () => push.abort(new Error('the client went away'));
+    if (io.signal.aborted) onClientGone();
+    io.signal.addEventListener('abort', onClientGone, { once: true });
+    try {
+      const who = actorName(actor);
+      const replaced = new BerthError('BERTH_E_BUILD_SUPERSEDED', {
+        what: 'push',
+        app: app.name,
+        by: ` by ${who}`,
+      }).toLine();
+      const lock = await acquireAppLock(redis, prefix, app.name, {
+        who,
+        what: 'push',
+        ttlMs: lockTtlMs,
+        pollMs: lockPollMs,
+        signal: push.signal,
+        onWait: async (first) => {
+          if (first) io.stderr.write(`-----> Waiting for another push to ${app.name} to finish\n`);
+          // The holder's build, if it still waits for a builder, gives way to this push.
+          const id = await supersedeQueuedBuild(queue, app.name, replaced);
+          if (id !== undefined) log?.info({ app: app.name, build: id }, 'queued build replaced');
+        },
+        onLost: () => {
+          io.stderr.write(`berth: lost the build lock of ${app.name}; push again\n`);
+          log?.warn({ app: app.name }, 'build lock lost');
+          push.abort(new BerthError('BERTH_E_CONFLICT', { what: `the build lock of ${app.name}` }));
+        },
+      });
+      try {
+        const state = { accepted: false };
+        const hooks = await openHookServer(
+          runtimeDir,
+          preReceive(actor, app.name, dir, state),
+          push.signal,
+        );
+        try {
+          const env = { ...serviceEnv(io), BERTH_HOOK_SOCKET: hooks.socketPath };
+          return await runService('receive-pack', dir, env, io, push.signal, () => state.accepted);
+        } finally {
+          await hooks.close();
+        }
+      } finally {
+        await lock.release();
+      }
+    } finally {
+      io.signal.removeEventListener('abort', onClientGone);
+    }
+  }
+
+  return async (actor, service, repoArg, io) => {
+    try {
+      const name = validate.repoPath(repoArg);
+      const app = await authorize(actor, name, service, io);
+      const dir = await ensureRepo(paths, name, {
+        searchPath,
+        headBranch: app.deployBranch,
+      });
+      if (service === 'git-upload-pack') {
+        return await runService('upload-pack', dir, serviceEnv(io), io, io.signal);
+      }
+      return await receive(actor, app, dir, io);
+    } catch (e) {
+      if (io.signal.aborted) return EXIT.failed;
+      if (!isBerthError(e)) log?.error({ err: e, service, user: actor.user }, 'git service failed');
+      io.stderr.write(`berth: ${errorLine(e)}\n`);
+      return isBerthError(e) ? e.exitCode : EXIT.failed;
+    }
+  };
+}

@@ -1,0 +1,4 @@
+import { runService } from '../core/service.ts';
+import { start } from './service.ts';
+
+await runService('ssh', (ctx) => start(ctx));

@@ -1,0 +1,83 @@
+// The ssh service: the SSH front door on BERTH_SSH_PORT. It owns the
+// host key under the data directory and hands every exec request to an
+// ExecHandler: the command dispatcher (git-receive-pack, apps:create, ...).
+
+import { dataPaths } from '../core/paths.ts';
+import type { RunningService, ServiceContext } from '../core/service.ts';
+import { openStore } from '../core/store/index.ts';
+import { createBuildQueue } from '../platform/build/queue.ts';
+import { createExecHandler } from './exec-handler.ts';
+import type { ExecHandler } from './exec-request.ts';
+import { createGitHandler } from './git-service.ts';
+import { loadOrCreateHostKey } from './host-key.ts';
+import type { SshLimits } from './limits.ts';
+import { createSshServer } from './ssh-server.ts';
+
+export interface GitReceiverDeps {
+  /** Runs each exec request; default: git services and the command dispatcher. */
+  onExec?: ExecHandler;
+  limits?: Partial<SshLimits>;
+}
+
+export async function start(
+  { config, log, searchPath }: ServiceContext,
+  deps: GitReceiverDeps = {},
+): Promise<RunningService> {
+  const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });
+  const queue = createBuildQueue(store.redis, config.redisPrefix);
+  try {
+    const hostKey = await loadOrCreateHostKey(dataPaths(config.dataDir).ssh);
+    if (hostKey.tightened)
+      log.warn({ path: hostKey.path }, 'host key was readable by others; made it 0600');
+    const server = createSshServer({
+      hostKey: hostKey.privateKey,
+      store,
+      log,
+      onExec:
+        deps.onExec ??
+        createExecHandler({
+          config,
+          store,
+          log,
+          git: createGitHandler({
+            store,
+            paths: dataPaths(config.dataDir),
+            queue,
+            searchPath,
+            log,
+          }),
+        }),
+      ...(deps.limits ? { limits: deps.limits } : {}),
+    });
+    await server.listen(config.sshPort, '0.0.0.0');
+    try {
+      await server.listen(config.sshPort, '::');
+    } catch (e) {
+      // A machine without IPv6 (many containers): IPv4 alone is fine.
+      log.info({ reason: (e as Error).message }, 'not listening on IPv6');
+    }
+    log.info(
+      {
+        port: config.sshPort,
+        hostKey: hostKey.fingerprint,
+        hostKeyPath: hostKey.path,
+        created: hostKey.created,
+      },
+      'ssh server listening',
+    );
+    return {
+      endpoints: [
+        { name: 'SSH (git push, commands)', url: `ssh://berth@${config.domain}:${config.sshPort}` },
+      ],
+      async stop() {
+        await server.close();
+        await queue.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await queue.close();
+    await store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,139 @@
+// The web status page and JSON API (issue 7 grows it: sign-in, app pages,
+// live logs). build() makes the fastify instance without listening, so tests
+// use inject() or a real server on port 0.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from '../core/log.ts';
+import type { Store } from '../core/store/index.ts';
+import { VERSION } from '../core/version.ts';
+import { createBuildQueue } from '../platform/build/queue.ts';
+import { apiRoutes } from './api.ts';
+import { apiChangeRoutes } from './api-changes.ts';
+import { appPageRoutes, type EngineClient } from './app-page.ts';
+import { appsPageRoutes } from './apps-page.ts';
+import { installAuth } from './auth.ts';
+import { buildPageRoutes } from './build-page.ts';
+import { configPageRoutes } from './config-page.ts';
+import { controlRoutes } from './control-routes.ts';
+import { installErrors } from './errors.ts';
+import { liveScriptRoute } from './live-script.ts';
+import { logsStreamRoutes } from './logs-stream.ts';
+import { installOpenApi } from './openapi.ts';
+import { type RollbackOptions, rollbackRoutes } from './rollback-routes.ts';
+import { rollouts } from './rollouts.ts';
+import { signInRoutes } from './sign-in-routes.ts';
+
+export interface WebOptions {
+  store: Store;
+  log: Logger;
+  domain: string;
+  /** For the git URLs the API shows; default 2222. */
+  sshPort?: number;
+  /** How long a browser session lasts; default SESSION_TTL_MS (tests shorten it). */
+  sessionTtlMs?: number;
+  /**
+   * The Docker Engine, for the app page's instance list (ps:report); asked
+   * with a short timeout (engineTimeoutMs, default 1 s) so a slow Engine never
+   * makes a page slow. Absent: the page says no Engine is configured.
+   */
+  engine?: EngineClient;
+  engineTimeoutMs?: number;
+  /** `<data dir>/build-logs`, for builds whose log stream has expired. */
+  buildLogs?: string;
+  /** What rollbacks, scales, config changes and restarts roll out with: BERTH_DRAIN_TIMEOUT, the log archive, test tuning. */
+  releases?: Omit<RollbackOptions, 'store' | 'engine'>;
+}
+
+/**
+ * fastify's trustProxy: X-Forwarded-Proto/-Host/-For are believed from the
+ * peer that connected, and only when it is on loopback, which is where the
+ * router connects from (proxy/worker.ts, to 127.0.0.1:BERTH_WEB_PORT). The
+ * web app listens on loopback alone, so a client elsewhere never gets this
+ * far; one hop only, so req.ip is the client address the router appended,
+ * never one a client wrote into its own X-Forwarded-For.
+ */
+export function fromLoopbackProxy(address: string, hop: number): boolean {
+  return (
+    hop === 0 &&
+    (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'))
+  );
+}
+
+export function build(o: WebOptions): FastifyInstance {
+  const app = Fastify({
+    trustProxy: fromLoopbackProxy,
+    loggerInstance: o.log as FastifyBaseLogger,
+    // One line per request would drown the platform's own log; the router keeps access metrics.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  installErrors(app);
+  installAuth(app, o.store);
+  // No answer of Berth's is shown in another page's frame. Apps are served at
+  // subdomains of BERTH_DOMAIN, the same site as the status page, so the
+  // SameSite=Strict session cookie goes along to a frame an app's page puts
+  // up, and the app page's one-click buttons (Remove, Scale, Reveal values)
+  // could be clicked by a user who thinks they click the app's own page.
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', "frame-ancestors 'none'");
+  });
+  // Before any /api/v1 route, so that each one is in the description.
+  installOpenApi(app);
+
+  // Liveness and readiness for operators and the supervisor: 200 only when
+  // the state store answers.
+  app.get('/healthz', { config: { auth: 'public' } }, async (_req, reply) => {
+    // Bounded: ioredis queues commands while it reconnects, and a health
+    // check must answer while Redis is down.
+    const redis = await Promise.race([
+      o.store.redis.ping().then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+      sleep(1000, `no answer within 1 s (connection ${o.store.redis.status})`),
+    ]);
+    const ok = redis === 'ok';
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'unavailable', version: VERSION, redis });
+  });
+
+  // The build queue on the store's connection (it leaves the connection open on close).
+  const queue = createBuildQueue(o.store.redis, o.store.keys.prefix);
+  app.addHook('onClose', () => queue.close());
+  const history = o.buildLogs ? { buildLogs: o.buildLogs } : {};
+
+  liveScriptRoute(app);
+  appsPageRoutes(app, o);
+  const renderAppPage = appPageRoutes(app, { ...o, builds: { queue, history } });
+  buildPageRoutes(app, { store: o.store, queue, history });
+  configPageRoutes(app, { store: o.store });
+  logsStreamRoutes(app, {
+    store: o.store,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.releases?.logArchive ? { logArchive: o.releases.logArchive } : {}),
+  });
+  const changes = rollouts(app, {
+    store: o.store,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...o.releases,
+  });
+  rollbackRoutes(app, { store: o.store, rollouts: changes });
+  controlRoutes(app, { store: o.store, rollouts: changes, render: renderAppPage });
+  signInRoutes(app, o);
+  apiRoutes(app, {
+    store: o.store,
+    domain: o.domain,
+    sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`,
+    builds: { queue, history },
+  });
+  apiChangeRoutes(app, {
+    store: o.store,
+    rollouts: changes,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.engineTimeoutMs === undefined ? {} : { engineTimeoutMs: o.engineTimeoutMs }),
+  });
+
+  return app;
+}
