@@ -1,7 +1,8 @@
 // What a command that makes a release (config:set, releases:rollback,
 // ps:scale, ps:restart) hands the deployer: the store, the Engine, who asks,
 // where the rollout's lines go, and the operator's settings; and what one that
-// builds (git:from-image, ps:rebuild) hands the build queue.
+// builds (git:from-image, ps:rebuild) hands the build queue; and the app's
+// scheduler, for a command that reads its instances, logs or storage.
 
 import { createDockerClient } from '../services/core/docker.ts';
 import { EXIT } from '../services/core/errors.ts';
@@ -10,6 +11,8 @@ import type { CommandBuild } from '../services/platform/build/command-build.ts';
 import type { BuildResult } from '../services/platform/build/queue.ts';
 import type { RolloutLog } from '../services/platform/release/rollout.ts';
 import { logArchiveOf } from '../services/platform/scheduler/app-logs.ts';
+import type { Scheduler } from '../services/platform/scheduler/scheduler.ts';
+import { schedulerFor } from '../services/platform/scheduler/schedulers.ts';
 import type { CommandContext } from './command.ts';
 
 /** The rollout's lines, as a push shows them. */
@@ -28,6 +31,14 @@ export async function releaseRun(ctx: CommandContext) {
     tuning: { drainMs: ctx.config().drainTimeoutMs },
     logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
   };
+}
+
+/** The scheduler that runs the app's instances, for a command that looks at them or their storage. */
+export async function appScheduler(ctx: CommandContext, app: string): Promise<Scheduler> {
+  return schedulerFor(await ctx.store(), app, {
+    docker: await createDockerClient(ctx.config()),
+    logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
+  });
 }
 
 /** A build a command asks for: the build's lines go to the command's output as they come. */

@@ -3,13 +3,23 @@
 // get; changes come from Redis (route-sync.ts) and replace an app's entry
 // in place, never the table.
 import type { HttpsSettings } from '../services/core/store/records.ts';
+import { splitBackendAddress } from '../services/core/validate.ts';
+
+/** Where http-proxy connects: what it copies from a target (a URL object has the same fields). */
+export interface BackendTarget {
+  readonly protocol: 'http:';
+  /** The bare host, IPv6 without brackets: the socket's, not a URL's, spelling. */
+  readonly host: string;
+  readonly hostname: string;
+  readonly port: number;
+}
 
 /** One instance of an app's web process, as the router sees it. */
 export interface Backend {
-  /** "ip:port", as the deployer wrote it. */
+  /** host:port as the scheduler reported it: IPv4, [IPv6] or a DNS name (validate.backendAddress). */
   readonly address: string;
-  /** Parsed once: http-proxy takes a URL object without parsing it again. */
-  readonly target: URL;
+  /** Made once per backend, so no request parses an address. */
+  readonly target: BackendTarget;
   /** Passive health: after a failed connection the backend is skipped until then (ms, monotonic). */
   failedUntil: number;
 }
@@ -78,7 +88,7 @@ export class RouteTable {
       release: state.release,
       backends: state.backends.map(
         (address) =>
-          known.get(address) ?? { address, target: new URL(`http://${address}`), failedUntil: 0 },
+          known.get(address) ?? { address, target: backendTarget(address), failedUntil: 0 },
       ),
       maxBodySize: state.maxBodySize ?? null,
       next: 0,
@@ -104,6 +114,11 @@ export class RouteTable {
   apps(): string[] {
     return [...this.byApp.keys()];
   }
+}
+
+function backendTarget(address: string): BackendTarget {
+  const { host, port } = splitBackendAddress(address);
+  return { protocol: 'http:', host, hostname: host, port };
 }
 
 /**

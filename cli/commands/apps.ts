@@ -12,7 +12,7 @@ import {
   renameApp,
 } from '../../services/platform/apps/apps.ts';
 import { moveInstances } from '../../services/platform/release/release-change.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { releaseRun } from '../release-run.ts';
@@ -92,7 +92,9 @@ async function destroyQuestions(
       return undefined;
     });
     let removeStorage = options['remove-storage'] === true;
-    const storage = engine ? await new DockerLocal(engine).storageVolumes(app) : [];
+    const storage = engine
+      ? await (await schedulerFor(await ctx.store(), app, { docker: engine })).storageVolumes(app)
+      : [];
     if (storage.length > 0 && !removeStorage && !confirmed) {
       ctx.stderr.write(
         ` !     ${app} has ${storage.length} storage ${storage.length === 1 ? 'volume' : 'volumes'} (${storage.map((v) => v.name).join(', ')}).\n` +

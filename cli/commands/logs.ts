@@ -1,5 +1,4 @@
 // logs — an app's output, across its instances and its deploys.
-import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
@@ -10,8 +9,8 @@ import {
   formatLine,
   logArchiveOf,
 } from '../../services/platform/scheduler/app-logs.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command } from '../command.ts';
+import { appScheduler } from '../release-run.ts';
 
 /** -n: how many lines (default 100). */
 function lineCount(value: string | boolean | undefined): number {
@@ -38,13 +37,12 @@ export const logsCommands: readonly Command[] = [
       if (!app) return EXIT.failed;
       const count = lineCount(options.num);
       const type = typeof options.ps === 'string' ? validate.processType(options.ps) : undefined;
-      const docker = await createDockerClient(ctx.config());
-      const scheduler = new DockerLocal(docker);
+      const scheduler = await appScheduler(ctx, app.name);
       const instances = await scheduler.list(app.name);
       const archive = logArchiveOf(dataPaths(ctx.config().dataDir));
       // Before the recent lines are read, so that a line written meanwhile is followed.
       const since = Math.floor(Date.now() / 1000);
-      const lines = await appLogs(docker, archive, app.name, instances, {
+      const lines = await appLogs(scheduler, archive, app.name, instances, {
         count,
         ...(type ? { type } : {}),
       });
@@ -53,7 +51,7 @@ export const logsCommands: readonly Command[] = [
 
       // Live: every running instance's new lines, until the client goes away.
       await followAppLogs(
-        docker,
+        scheduler,
         instances,
         {
           since,

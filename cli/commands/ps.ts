@@ -1,6 +1,5 @@
 // ps:* — what runs of an app: scale, restart, stop, start, rebuild, report.
 
-import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
@@ -11,10 +10,9 @@ import {
   stopProcesses,
 } from '../../services/platform/release/release-change.ts';
 import { parseScale, scale } from '../../services/platform/release/releases.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
-import { buildExit, buildRun, releaseRun } from '../release-run.ts';
+import { appScheduler, buildExit, buildRun, releaseRun } from '../release-run.ts';
 
 /** The optional TYPE argument, checked. */
 const typeArg = (args: string[]) =>
@@ -107,9 +105,7 @@ export const psCommands: readonly Command[] = [
     arity: [0, 0],
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
-      const instances = await new DockerLocal(await createDockerClient(ctx.config())).list(
-        app.name,
-      );
+      const instances = await (await appScheduler(ctx, app.name)).list(app.name);
       if (formatOf(options) === 'json') {
         ctx.stdout.write(json(instances));
         return EXIT.ok;

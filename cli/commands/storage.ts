@@ -1,16 +1,14 @@
 // storage:mount|unmount|list — an app's named volumes, kept across deploys and rollbacks.
 
-import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import {
   mountStorage,
   type SettingChange,
   unmountStorage,
 } from '../../services/platform/apps/instance-settings.ts';
-import { DockerLocal, storageVolume } from '../../services/platform/scheduler/docker-local.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
-import { releaseRun } from '../release-run.ts';
+import { appScheduler, releaseRun } from '../release-run.ts';
 
 /** A setting change of `app` from a command, restarting unless --no-restart. */
 export async function settingChange(
@@ -58,11 +56,13 @@ export const storageCommands: readonly Command[] = [
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
       const { storage } = await (await ctx.store()).apps.deploySettings(app.name);
-      const volumes = await new DockerLocal(await createDockerClient(ctx.config())).storageVolumes(
-        app.name,
-      );
+      const volumes = await (await appScheduler(ctx, app.name)).storageVolumes(app.name);
       const rows = [
-        ...storage.map((s) => ({ ...s, volume: storageVolume(app.name, s.name) })),
+        // A mount's volume is made with it; null: removed since, behind Berth's back.
+        ...storage.map((s) => ({
+          ...s,
+          volume: volumes.find((v) => v.name === s.name)?.volume ?? null,
+        })),
         ...volumes
           .filter((v) => !storage.some((s) => s.name === v.name))
           .map((v) => ({ name: v.name, path: null, volume: v.volume })),
@@ -79,7 +79,7 @@ export const storageCommands: readonly Command[] = [
       ctx.stdout.write(
         table([
           ['NAME', 'PATH', 'VOLUME'],
-          ...rows.map((r) => [r.name, r.path ?? '(not mounted)', r.volume]),
+          ...rows.map((r) => [r.name, r.path ?? '(not mounted)', r.volume ?? '(missing)']),
         ]),
       );
       return EXIT.ok;

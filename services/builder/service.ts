@@ -13,7 +13,7 @@ import { deployBuilds } from '../platform/release/deploy.ts';
 import { reconcile } from '../platform/release/reconcile.ts';
 import { startReconciler } from '../platform/release/reconcile-loop.ts';
 import { logArchiveOf } from '../platform/scheduler/app-logs.ts';
-import { DockerLocal } from '../platform/scheduler/docker-local.ts';
+import { appSchedulers, everyScheduler } from '../platform/scheduler/schedulers.ts';
 import { type BuildWorkerOptions, startBuildWorker } from './worker.ts';
 
 /** The longest the reconciler waits on a Docker request without a byte of answer. */
@@ -41,12 +41,13 @@ export async function start(
   connection.on('error', (e) => log.warn({ err: e }, 'redis'));
   try {
     const store = new Store(connection, config.redisPrefix);
-    const scheduler = new DockerLocal(docker, { logArchive: logArchiveOf(paths) });
+    const logArchive = logArchiveOf(paths);
+    const schedulerOf = appSchedulers(store, { docker, logArchive });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
     const fixed = await reconcile({
       store,
-      scheduler,
+      schedulerOf,
       log,
       readyTimeoutMs: 5000,
       drainMs: config.drainTimeoutMs,
@@ -66,7 +67,7 @@ export async function start(
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
       // Until the deployer is a service of its own, the builder makes each image live.
-      deploy: deployBuilds(store, scheduler, {
+      deploy: deployBuilds(store, schedulerOf, {
         drainMs: config.drainTimeoutMs,
         onRetireError: (e) => log.warn({ err: e }, 'stopping a replaced instance failed'),
       }),
@@ -78,13 +79,14 @@ export async function start(
     // bounded (a stop waits at most an app's 30 s stop timeout): one left
     // unanswered by an Engine going down would otherwise hold the app's lock,
     // and with it every later pass, for good. The event stream stays unbounded.
+    const bounded = {
+      docker: await createDockerClient(config, { requestTimeoutMs: RECONCILE_REQUEST_TIMEOUT_MS }),
+      logArchive,
+    };
     const reconciler = startReconciler({
       store,
-      scheduler: new DockerLocal(
-        await createDockerClient(config, { requestTimeoutMs: RECONCILE_REQUEST_TIMEOUT_MS }),
-        { logArchive: logArchiveOf(paths) },
-      ),
-      docker,
+      schedulerOf: appSchedulers(store, bounded),
+      watched: everyScheduler({ docker, logArchive }),
       log,
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),
       drainMs: config.drainTimeoutMs,

@@ -359,6 +359,12 @@ export const ERRORS = {
     404,
     'run "berth config:keys {app}" to see what is set',
   ),
+  BERTH_E_SCHEDULER_UNKNOWN: spec(
+    'no scheduler named "{scheduler}" (there are: {known})',
+    EXIT.usage,
+    400,
+    'choose one of those',
+  ),
   BERTH_E_INSTANCE_START: spec(
     'a {type} process of app "{app}" could not start: {reason}',
     EXIT.failed,

@@ -164,6 +164,57 @@ export function listenAddress(value: string): string {
   return bare;
 }
 
+/** A DNS name a scheduler gives an instance: dot-separated labels, the last not all digits (no IPv4 look-alike). */
+const isBackendName = (host: string) => {
+  const labels = host.split('.');
+  return (
+    host.length <= 253 &&
+    labels.every((l) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(l)) &&
+    !/^[0-9]+$/.test(labels[labels.length - 1] ?? '')
+  );
+};
+
+/**
+ * Where the router reaches an instance, as a scheduler reports it: `host:port`
+ * with an IPv4 address, a bracketed IPv6 address (`[fd00::5]:5000`) or a DNS
+ * name (a Swarm task's `tasks.web.api`). Returned unchanged.
+ */
+export function backendAddress(value: string): string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^[\]:]+)):([0-9]{1,5})$/.exec(value);
+  const [, v6, other, p] = m ?? [];
+  const host = v6 ?? other ?? '';
+  const ok =
+    m !== null &&
+    (v6 !== undefined ? isIP(v6) === 6 : isIP(host) === 4 || isBackendName(host)) &&
+    Number(p) >= 1 &&
+    Number(p) <= 65535;
+  if (!ok) invalid('backend address', value, 'not a host:port ([IPv6]:port for IPv6)');
+  return value;
+}
+
+/** A backend address's host (IPv6 without its brackets) and port, for a socket. */
+export function splitBackendAddress(value: string): { host: string; port: number } {
+  backendAddress(value);
+  const colon = value.lastIndexOf(':');
+  const host = value.slice(0, colon);
+  return {
+    host: host.startsWith('[') ? host.slice(1, -1) : host,
+    port: Number(value.slice(colon + 1)),
+  };
+}
+
+/** What a scheduler is registered as (scheduler:set APP selected NAME): docker-local, ... */
+export function schedulerName(value: string): string {
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(value)) {
+    invalid(
+      'scheduler name',
+      value,
+      'lower-case letters, digits and dashes, starting with a letter',
+    );
+  }
+  return value;
+}
+
 /**
  * A file's path inside the app's repository (a Dockerfile path): relative,
  * with `/` between parts, no `.` or `..` part, printable ASCII without

@@ -56,7 +56,7 @@ export function apiChangeRoutes(
       const [current, settings, engine] = await Promise.all([
         store.releases.current(found.name),
         store.apps.deploySettings(found.name),
-        instancesWithin(o.engine, found.name, o.engineTimeoutMs),
+        instancesWithin(o.store, o.engine, found.name, o.engineTimeoutMs),
       ]);
       const formation = Object.fromEntries(
         Object.keys(current?.processes ?? {})

@@ -16,8 +16,8 @@ import { appOverview } from '../platform/apps/overview.ts';
 import { type BuildInfo, type HistoryOptions, listBuilds } from '../platform/build/history.ts';
 import type { BuildQueue } from '../platform/build/queue.ts';
 import { RELEASE_PHASE } from '../platform/release/rollout.ts';
-import { DockerLocal } from '../platform/scheduler/docker-local.ts';
 import type { Instance, InstanceUsage } from '../platform/scheduler/scheduler.ts';
+import { schedulerFor } from '../platform/scheduler/schedulers.ts';
 import { csrfOf, type OutcomeQuery, outcomeOf, restartButton, scaleForm } from './app-controls.ts';
 import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
@@ -37,7 +37,7 @@ export const ENGINE_TIMEOUT_MS = 1000;
 /**
  * How long the page waits, after the list, for the running instances' CPU
  * and memory: the Engine answers them after up to two of its once-a-second
- * readings (DockerLocal.usage).
+ * readings (the scheduler's usage).
  */
 export const USAGE_TIMEOUT_MS = 2500;
 
@@ -54,6 +54,7 @@ export type InstancesResult = { instances: ShownInstance[] } | { note: string };
  * more (or timeoutMs, if longer), the list is shown without it otherwise.
  */
 export async function instancesWithin(
+  store: Store,
   engine: EngineClient | undefined,
   app: string,
   timeoutMs = ENGINE_TIMEOUT_MS,
@@ -63,8 +64,8 @@ export async function instancesWithin(
     timeoutMs,
     (async () => {
       try {
-        const local = new DockerLocal(await engine());
-        return { local, instances: await local.list(app) };
+        const scheduler = await schedulerFor(store, app, { docker: await engine() });
+        return { scheduler, instances: await scheduler.list(app) };
       } catch (e) {
         return { note: `Engine not answering: ${(e as Error).message}` };
       }
@@ -82,7 +83,7 @@ export async function instancesWithin(
       ? undefined
       : await within(
           Math.max(USAGE_TIMEOUT_MS, timeoutMs),
-          listed.local.usage(running).catch(() => undefined),
+          listed.scheduler.usage(running).catch(() => undefined),
         );
   return {
     instances: listed.instances.map((i) => {
@@ -187,7 +188,7 @@ export function appPageRoutes(app: FastifyInstance, o: AppPageOptions): RenderAp
         o.store.releases.list(name, { limit: PAGE_RELEASES }),
         domainsReport(o.store, found, { base: o.domain }),
         configOf(o.store, found),
-        instancesWithin(o.engine, name, o.engineTimeoutMs),
+        instancesWithin(o.store, o.engine, name, o.engineTimeoutMs),
         o.builds
           ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
               ...o.builds.history,

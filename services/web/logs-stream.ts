@@ -9,7 +9,7 @@ import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
 import { appLogs, followAppLogs, formatLine } from '../platform/scheduler/app-logs.ts';
-import { DockerLocal } from '../platform/scheduler/docker-local.ts';
+import { schedulerFor } from '../platform/scheduler/schedulers.ts';
 import { appParams } from './api-schemas.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
@@ -40,11 +40,11 @@ export function logsStreamRoutes(
       throw new BerthError('BERTH_E_USAGE', {
         reason: 'the web app has no Docker Engine configured; `logs -t` over SSH follows the log',
       });
-    const docker = await o.engine();
-    const instances = await new DockerLocal(docker).list(found.name);
+    const scheduler = await schedulerFor(o.store, found.name, { docker: await o.engine() });
+    const instances = await scheduler.list(found.name);
     const since = Math.floor(Date.now() / 1000);
     const recent = o.logArchive
-      ? await appLogs(docker, o.logArchive, found.name, instances, {
+      ? await appLogs(scheduler, o.logArchive, found.name, instances, {
           count,
           ...(type ? { type } : {}),
         })
@@ -52,7 +52,7 @@ export function logsStreamRoutes(
     const s = new EventStream(reply, streams);
     for (const l of recent) s.send('line', formatLine(l));
     await followAppLogs(
-      docker,
+      scheduler,
       instances,
       { since, after: recent.at(-1)?.time, signal: s.signal, ...(type ? { type } : {}) },
       (l) => s.send('line', formatLine(l)),

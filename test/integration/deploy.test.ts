@@ -14,7 +14,8 @@ import { destroyApp } from '../../services/platform/apps/apps.ts';
 import { type DeployDeps, deployImage } from '../../services/platform/release/deploy.ts';
 import { reconcile } from '../../services/platform/release/reconcile.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import type { Scheduler } from '../../services/platform/scheduler/scheduler.ts';
+import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { serveText } from '../harness/deploy.ts';
 import {
   cleanupDocker,
@@ -31,12 +32,13 @@ const prefix = testPrefix();
 const redis = await redisClient(prefix);
 const store = new Store(redis, prefix);
 let docker: Docker;
-let scheduler: DockerLocal;
+let scheduler: Scheduler;
 
 before(async () => {
   docker = (await testDocker()).docker;
   await ensureTestStackImage(docker, await tempDir('berth-stack'));
-  scheduler = new DockerLocal(docker, {
+  scheduler = schedulerNamed('docker-local', {
+    docker,
     network: `berth-test-${run.runId.replace(/[^a-z0-9]/g, '')}`,
     labels: run.labels,
   });
@@ -156,7 +158,12 @@ describe('deploying an image', () => {
       if (i.release === 4) await docker.getContainer(i.id).remove({ force: true });
     }
     const t6 = performance.now();
-    const fixed = await reconcile({ store, scheduler, stopTimeoutSec: 2, readyTimeoutMs: 20_000 });
+    const fixed = await reconcile({
+      store,
+      schedulerOf: async () => scheduler,
+      stopTimeoutSec: 2,
+      readyTimeoutMs: 20_000,
+    });
     const reconcileMs = performance.now() - t6;
     // (The new web.1 may get the lost one's address back; then the route stands as it was.)
     assert.deepEqual(
@@ -165,7 +172,7 @@ describe('deploying an image', () => {
     );
     assert.equal((await store.releases.get(app, 5))?.status, 'failed');
     assert.equal(await body(), 'v4 four');
-    const again = await reconcile({ store, scheduler });
+    const again = await reconcile({ store, schedulerOf: async () => scheduler });
     assert.deepEqual(
       again.rerouted.filter((a) => a === app),
       [],

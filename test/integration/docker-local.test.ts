@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LABELS } from '../../services/core/docker.ts';
 import { waitForTcp } from '../../services/platform/release/health.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
-import type { InstanceSpec } from '../../services/platform/scheduler/scheduler.ts';
+import type { InstanceSpec, Scheduler } from '../../services/platform/scheduler/scheduler.ts';
+import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import {
   cleanupDocker,
   ensureTestStackImage,
@@ -23,12 +23,13 @@ import { tempDir } from '../harness/tmp.ts';
 const run = testDockerRun();
 const network = `berth-test-${run.runId.replace(/[^a-z0-9]/g, '')}`;
 let docker: Docker;
-let scheduler: DockerLocal;
+let scheduler: Scheduler;
 
 before(async () => {
   docker = (await testDocker()).docker;
   await ensureTestStackImage(docker, await tempDir('berth-stack'));
-  scheduler = new DockerLocal(docker, { network, labels: run.labels });
+  // The registry's docker-local, the one Berth's own code gets.
+  scheduler = schedulerNamed('docker-local', { docker, network, labels: run.labels });
 });
 after(() => cleanupDocker(run.runId, docker));
 

@@ -12,7 +12,7 @@ import { Store } from '../../services/core/store/index.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { reconcile } from '../../services/platform/release/reconcile.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import { appSchedulers, schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import {
@@ -58,7 +58,7 @@ async function served(): Promise<string> {
 
 describe('release commands on a running app', () => {
   test('config:set releases, ps:scale scales, releases:rollback goes back; the history shows each', async (t) => {
-    const d = quietDeployDeps(store, new DockerLocal(docker));
+    const d = quietDeployDeps(store, schedulerNamed('docker-local', { docker }));
     for (const text of ['one', 'two']) {
       await deployImage(d, {
         app,
@@ -206,7 +206,7 @@ describe('release commands on a running app', () => {
     assert.match(set.stdout, /web of .* is stopped \(ps:stop\): v7 starts it at ps:start/);
     assert.deepEqual(await report(), []);
     // As does Berth's reconcile (after a restart of Berth, and every 10 s).
-    const r = await reconcile({ store, scheduler: new DockerLocal(docker), drainMs: 0 });
+    const r = await reconcile({ store, schedulerOf: appSchedulers(store, { docker }), drainMs: 0 });
     assert.equal(r.started, 0);
     assert.deepEqual(await report(), []);
     assert.match(
@@ -338,7 +338,7 @@ describe('release commands on a running app', () => {
     after(() => removeAppFromEngine(docker, crashing));
     await store.apps.create({ name: crashing, owner: 'ada' });
     // Up for the deploy's uptime check, then exiting 3 on every start after the first.
-    await deployImage(quietDeployDeps(store, new DockerLocal(docker)), {
+    await deployImage(quietDeployDeps(store, schedulerNamed('docker-local', { docker })), {
       app: crashing,
       image: testStackImage(),
       processes: {
@@ -351,7 +351,10 @@ describe('release commands on a running app', () => {
     const scaled = await run(ada, ['ps:scale', crashing, 'worker=1']);
     assert.equal(scaled.code, 0, scaled.stderr);
     const other = await getRoutes(redis, prefix, app);
-    const otherBefore = (await new DockerLocal(docker).list(app)).map((i) => [i.id, i.restarts]);
+    const otherBefore = (await schedulerNamed('docker-local', { docker }).list(app)).map((i) => [
+      i.id,
+      i.restarts,
+    ]);
     // The other app is requested all along, one request at a time.
     let requests = 0;
     const failures: string[] = [];
@@ -378,7 +381,9 @@ describe('release commands on a running app', () => {
     }
     loading = false;
     await load;
-    const worker = (await new DockerLocal(docker).list(crashing)).find((i) => i.type === 'worker');
+    const worker = (await schedulerNamed('docker-local', { docker }).list(crashing)).find(
+      (i) => i.type === 'worker',
+    );
     assert.match(report, /^worker\.1 +v2 +crashed +- +\d+ +3$/m, report);
     // Docker's doubling delay (0.1, 0.2, 0.4 ... s) after the first exit at ~2.5 s: about 7
     // restarts in 12 s, where restarting at once would make hundreds.
@@ -389,7 +394,7 @@ describe('release commands on a running app', () => {
     assert.match(report, /^web\.1 +v2 +running /m, 'its web process is not disturbed either');
     assert.deepEqual(failures, [], `the other app answered all ${requests} requests`);
     assert.deepEqual(
-      (await new DockerLocal(docker).list(app)).map((i) => [i.id, i.restarts]),
+      (await schedulerNamed('docker-local', { docker }).list(app)).map((i) => [i.id, i.restarts]),
       otherBefore,
       "the other app's instances are the same, never restarted",
     );

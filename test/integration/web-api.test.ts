@@ -14,7 +14,7 @@ import { type Actor, ROOT } from '../../services/core/actor.ts';
 import { issueToken, revokeToken } from '../../services/platform/accounts/api-tokens.ts';
 import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
@@ -32,7 +32,7 @@ await store.apps.create({ name: 'hidden', owner: 'mallory' });
 await store.apps.create({ name: 'fresh', owner: 'alice' });
 await store.config.set(app, { GREETING: 'hello <b>world</b>' });
 // v1: the stack image's web process, serving the value of GREETING.
-await deployImage(quietDeployDeps(store, new DockerLocal(docker)), {
+await deployImage(quietDeployDeps(store, schedulerNamed('docker-local', { docker })), {
   app,
   image: testStackImage(),
   processes: { web: serveText('$GREETING') },

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
@@ -31,7 +31,7 @@ await store.apps.addCollaborator(app, 'bob');
 await store.apps.create({ name: 'fresh', owner: 'alice' });
 await store.config.set(app, { GREETING: 'hello', STRIPE_KEY: SECRET });
 // v1: the stack image's web process serving GREETING, and a worker the image has at 0.
-await deployImage(quietDeployDeps(store, new DockerLocal(docker)), {
+await deployImage(quietDeployDeps(store, schedulerNamed('docker-local', { docker })), {
   app,
   image: testStackImage(),
   processes: { web: serveText('$GREETING'), worker: 'exec sleep 3600' },
@@ -347,7 +347,7 @@ describe('restart', () => {
       ),
     );
     const running = async () =>
-      (await new DockerLocal(docker).list(app))
+      (await schedulerNamed('docker-local', { docker }).list(app))
         .filter((i) => i.state === 'running' && i.type === 'web')
         .map((i) => `${i.instance}@${i.startedAt}`)
         .sort();

@@ -11,7 +11,7 @@ import { BuildLog, buildLogFile } from '../../services/platform/build/build-log.
 import { finishBuild } from '../../services/platform/build/queue.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
-import { DockerLocal } from '../../services/platform/scheduler/docker-local.ts';
+import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { followerName } from '../../services/web/build-page.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
@@ -50,7 +50,7 @@ async function served(): Promise<string> {
 
 describe('rollback', () => {
   test('from the page with the CSRF token, not without it, not by another user; and by the API', async (t) => {
-    const d = quietDeployDeps(store, new DockerLocal(docker));
+    const d = quietDeployDeps(store, schedulerNamed('docker-local', { docker }));
     for (const text of ['one', 'two']) {
       await deployImage(d, {
         app,

@@ -200,3 +200,47 @@ describe('validate.bodySize', () => {
     }
   });
 });
+
+describe('validate.backendAddress, splitBackendAddress, schedulerName', () => {
+  test('an instance is reached at IPv4, [IPv6] or a DNS name, with a port', () => {
+    for (const ok of [
+      '172.18.0.5:5000',
+      '[fd00::5]:80',
+      '[::ffff:172.18.0.5]:5000',
+      'tasks.web.api:5000',
+      'web_1:8080',
+    ]) {
+      assert.equal(validate.backendAddress(ok), ok);
+    }
+    assert.deepEqual(validate.splitBackendAddress('[fd00::5]:80'), { host: 'fd00::5', port: 80 });
+    assert.deepEqual(validate.splitBackendAddress('172.18.0.5:5000'), {
+      host: '172.18.0.5',
+      port: 5000,
+    });
+  });
+  test('anything else is refused before it reaches a socket', () => {
+    for (const bad of [
+      '',
+      '172.18.0.5',
+      '172.18.0.5:0',
+      '172.18.0.5:65536',
+      '999.1.1.1:80',
+      'fd00::5:80',
+      '[fd00::5]',
+      '[not-v6]:80',
+      'http://a:80',
+      'a b:80',
+      'a/b:80',
+      '-a:80',
+      'Upper:80',
+      'a:80\n',
+    ]) {
+      refused(() => validate.backendAddress(bad));
+    }
+  });
+  test('a scheduler is named like a plugin', () => {
+    assert.equal(validate.schedulerName('docker-local'), 'docker-local');
+    for (const bad of ['', 'Docker', '1x', 'a b', '../x', 'x'.repeat(33)])
+      refused(() => validate.schedulerName(bad));
+  });
+});

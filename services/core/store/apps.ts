@@ -270,8 +270,15 @@ export class Apps {
     value: DeploySettings[F],
   ): Promise<void> {
     validate.appName(name);
-    const empty = Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0;
-    const stored = empty ? '' : JSON.stringify(value);
+    // Lists and maps are JSON; a name (the scheduler) is itself; empty or null: the default.
+    const stored =
+      value === null
+        ? ''
+        : typeof value === 'string'
+          ? value
+          : (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0)
+            ? ''
+            : JSON.stringify(value);
     // Callers pass checked values; this keeps a slip from storing what deploySettings() cannot read.
     if (stored !== '') DeploySettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored]);

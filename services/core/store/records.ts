@@ -113,8 +113,8 @@ const checkTypes = json(
 /**
  * How an app's instances run, kept in the app's hash (not in its releases, so
  * a rollback keeps them): how rollouts check new instances (checks:disable,
- * checks:skip), which types ps:stop stopped, the app's storage volumes and
- * its resource limits.
+ * checks:skip), which types ps:stop stopped, the app's storage volumes, its
+ * resource limits and the scheduler that runs them.
  */
 export const DeploySettingsSchema = z.object({
   /** No checks, and the old instances stop before the new ones start (downtime). */
@@ -153,6 +153,8 @@ export const DeploySettingsSchema = z.object({
   )
     .optional()
     .transform((v) => v ?? {}),
+  /** What runs the app's instances (services/platform/scheduler/schedulers.ts); null: docker-local. */
+  scheduler: nullable(named(validate.schedulerName, 'scheduler name')),
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
 

@@ -12,7 +12,7 @@ import { type PruneResult, removeAppArtifacts } from '../build/retention.ts';
 import { certFile, removeCert } from '../certs/cert-files.ts';
 import { removeRepo, renameRepo, setRepoHead } from '../git/repos.ts';
 import { appLogDir, logArchiveOf } from '../scheduler/app-logs.ts';
-import { DockerLocal } from '../scheduler/docker-local.ts';
+import { schedulerFor } from '../scheduler/schedulers.ts';
 import { authorizeApp, mayAccess } from './access.ts';
 
 /**
@@ -93,6 +93,8 @@ export async function destroyApp(
 ): Promise<PruneResult | undefined> {
   await authorizeApp(store, actor, name, 'destroy');
   const domains = await store.domains.list(name);
+  // Chosen while the app's setting is there to say which.
+  const scheduler = engine ? await schedulerFor(store, name, { docker: engine }) : undefined;
   await store.apps.destroy(name);
   await removeRepo(files, name);
   // Its certificates' files (the store removed what they are): private keys are not left behind.
@@ -103,9 +105,8 @@ export async function destroyApp(
   }
   if (files.logs)
     await rm(appLogDir(logArchiveOf({ logs: files.logs }), name), { recursive: true, force: true });
-  if (!engine) return undefined;
+  if (!engine || !scheduler) return undefined;
   // Its containers first: an image or volume a container uses cannot be removed.
-  const scheduler = new DockerLocal(engine);
   for (const instance of await scheduler.list(name)) await scheduler.stop(instance);
   const result = await removeAppArtifacts(engine, store, name);
   // Storage holds the app's data: removed only when the person said so.

@@ -6,7 +6,7 @@ import { BerthError } from '../../core/errors.ts';
 import type { DeploySettings } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { type ChangeDeps, restart } from '../release/release-change.ts';
-import { DockerLocal } from '../scheduler/docker-local.ts';
+import { schedulerFor } from '../scheduler/schedulers.ts';
 
 export interface SettingChange extends ChangeDeps {
   /** false: saved only; the next deploy or ps:restart applies it (--no-restart). */
@@ -56,7 +56,8 @@ export async function mountStorage(c: SettingChange, mount: string): Promise<voi
       reason: `${m.path} already has ${taken.name} mounted; "storage:unmount ${c.app} ${taken.name}:${taken.path}" first`,
     });
   }
-  const volume = await new DockerLocal(c.docker).ensureStorage(c.app, m.name);
+  const scheduler = await schedulerFor(c.store, c.app, { docker: c.docker });
+  const volume = await scheduler.ensureStorage(c.app, m.name);
   await c.store.apps.setDeploySetting(c.app, 'storage', [...storage, m]);
   await apply(c, `Mounted ${volume} at ${m.path}`);
 }

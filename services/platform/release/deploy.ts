@@ -9,6 +9,7 @@ import type { Formation, Processes, Release, Store } from '../../core/store/inde
 import type { BuildLog } from '../build/build-log.ts';
 import type { BuildRequest, BuildResult } from '../build/types.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { SchedulerOf } from '../scheduler/schedulers.ts';
 import { type RolloutDeps, rollout } from './rollout.ts';
 
 /** What the build worker hands the deployer for a successful build. */
@@ -91,11 +92,11 @@ export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release):
 
 /**
  * The builder's deploy step (BuildWorkerOptions.deploy): a successful build's
- * image becomes the app's next release, rolled out with `scheduler`.
+ * image becomes the app's next release, rolled out by the app's scheduler.
  */
 export function deployBuilds(
   store: Store,
-  scheduler: Scheduler,
+  schedulerOf: SchedulerOf,
   tuning: Pick<
     DeployDeps,
     'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs' | 'drainMs' | 'onRetireError'
@@ -104,7 +105,7 @@ export function deployBuilds(
   return async ({ request, result, log, signal }) => {
     if (result.image === undefined) return result;
     await deployImage(
-      { ...tuning, store, scheduler, log, signal },
+      { ...tuning, store, scheduler: await schedulerOf(request.app), log, signal },
       {
         app: request.app,
         image: result.image,

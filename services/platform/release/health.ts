@@ -5,9 +5,10 @@
 // ask a path over HTTP or run a command in the instance, with their attempts.
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { splitBackendAddress } from '../../core/validate.ts';
 
 export interface TcpCheck {
-  /** host:port */
+  /** host:port (validate.backendAddress) */
   address: string;
   /** Give up after this long; default 60 s. */
   timeoutMs?: number;
@@ -40,9 +41,7 @@ function connectOnce(host: string, port: number, ms: number): Promise<string | u
 
 /** Tries until a TCP connection to `address` succeeds or the check gives up. */
 export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
-  const colon = c.address.lastIndexOf(':');
-  const host = c.address.slice(0, colon);
-  const port = Number(c.address.slice(colon + 1));
+  const { host, port } = splitBackendAddress(c.address);
   const timeoutMs = c.timeoutMs ?? 60_000;
   const started = performance.now();
   let attempts = 0;
@@ -135,7 +134,7 @@ async function withAttempts(
 }
 
 export interface HttpCheck extends Attempts {
-  /** host:port */
+  /** host:port (validate.backendAddress) */
   address: string;
   path: string;
   /** The body must contain it, when given. */

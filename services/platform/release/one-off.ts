@@ -6,8 +6,8 @@
 import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.ts';
 import type { App, Release, Store } from '../../core/store/index.ts';
-import { DockerLocal } from '../scheduler/docker-local.ts';
 import type { AttachedIo, InstanceSpec } from '../scheduler/scheduler.ts';
+import { schedulerFor } from '../scheduler/schedulers.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { ROLLOUT_DEFAULTS } from './rollout.ts';
 
@@ -39,10 +39,11 @@ export async function runCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const spec = await oneOff(store, app, command);
-  return new DockerLocal(docker).runAttached(spec, io, signal);
+  return (await schedulerFor(store, app.name, { docker })).runAttached(spec, io, signal);
 }
 
 /** Starts the command and returns at once; resolves the process's name. */
 export async function runDetached(store: Store, docker: Docker, app: App, command: string) {
-  return new DockerLocal(docker).runDetached(await oneOff(store, app, command));
+  const spec = await oneOff(store, app, command);
+  return (await schedulerFor(store, app.name, { docker })).runDetached(spec);
 }

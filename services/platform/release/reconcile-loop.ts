@@ -1,10 +1,10 @@
-// Keeps reconciling while Berth runs: an app at once when the Engine reports
-// a change to one of its containers, every app when the Engine comes back
-// after a restart, and every app every RECONCILE_INTERVAL_MS regardless.
-// Passes never overlap; what is asked for during a pass runs right after it.
-import type Docker from 'dockerode';
+// Keeps reconciling while Berth runs: an app at once when a scheduler
+// reports a change to one of its instances, every app when a scheduler
+// answers again after an outage (an Engine restart), and every app every
+// RECONCILE_INTERVAL_MS regardless. Passes never overlap; what is asked for
+// during a pass runs right after it.
 import type { Logger } from '../../core/log.ts';
-import { watchEngine } from '../scheduler/engine-events.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
 import { RECONCILE_INTERVAL_MS, type ReconcileDeps, reconcile } from './reconcile.ts';
 
 /** Events come in bursts (a rollout starts and stops several containers): gather them this long. */
@@ -17,7 +17,11 @@ export interface Reconciler {
 }
 
 export function startReconciler(
-  d: Omit<ReconcileDeps, 'apps' | 'log'> & { docker: Docker; log: Logger },
+  d: Omit<ReconcileDeps, 'apps' | 'log'> & {
+    /** Every scheduler apps may run on (everyScheduler), each watched for changes. */
+    watched: readonly Scheduler[];
+    log: Logger;
+  },
 ): Reconciler {
   const pending = new Set<string>();
   let everything = false;
@@ -57,13 +61,15 @@ export function startReconciler(
 
   const interval = setInterval(() => kick(), RECONCILE_INTERVAL_MS);
   interval.unref();
-  const watch = watchEngine(d.docker, { onApp: kick, onReconnect: () => kick(), log: d.log });
+  const watches = d.watched.map((s) =>
+    s.watch({ onApp: kick, onReconnect: () => kick(), log: d.log }),
+  );
   return {
     kick,
     stop() {
       clearInterval(interval);
       if (timer) clearTimeout(timer);
-      watch.stop();
+      for (const w of watches) w.stop();
     },
   };
 }

@@ -12,18 +12,20 @@
 //     that actually run. Healthy instances are left alone;
 //   - process types ps:stop stopped stay stopped.
 // The builder service runs this before it takes builds, then for an app as
-// soon as the Engine reports one of its containers started or died
-// (../scheduler/engine-events.ts), for every app when the Engine comes back after a
-// restart, and every RECONCILE_INTERVAL_MS in any case; each time with the
-// app's build lock (an app whose push or change is under way is skipped).
-// So containers the Engine lost or moved (a dockerd restart gives them new
-// addresses) are routed again within moments.
+// soon as its scheduler reports one of its instances started or died
+// (./reconcile-loop.ts; docker-local hears it from the Engine's events), for
+// every app when a scheduler answers again after an outage, and every
+// RECONCILE_INTERVAL_MS in any case; each time with the app's build lock (an
+// app whose push or change is under way is skipped). So instances the Engine
+// lost or moved (a dockerd restart gives them new addresses) are routed again
+// within moments.
 import type { Redis } from 'ioredis';
 import { errorLine } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Store } from '../../core/store/index.ts';
 import { getRoutes, setRoutes } from '../routes/routes.ts';
-import type { Instance, Scheduler } from '../scheduler/scheduler.ts';
+import type { Instance } from '../scheduler/scheduler.ts';
+import type { SchedulerOf } from '../scheduler/schedulers.ts';
 import { waitForTcp } from './health.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { appliesTo, ROLLOUT_DEFAULTS } from './rollout.ts';
@@ -43,7 +45,8 @@ export interface ReconcileResult {
 
 export interface ReconcileDeps {
   store: Store;
-  scheduler: Scheduler;
+  /** Each app's scheduler (appSchedulers). */
+  schedulerOf: SchedulerOf;
   redis?: Redis;
   log?: Logger;
   port?: number;
@@ -80,7 +83,8 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileResult> {
 }
 
 async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): Promise<void> {
-  const { store, scheduler } = d;
+  const { store } = d;
+  const scheduler = await d.schedulerOf(app);
   const redis = d.redis ?? store.redis;
   const prefix = store.keys.prefix;
   for (const release of await store.releases.list(app)) {

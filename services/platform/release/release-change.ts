@@ -8,7 +8,7 @@ import { BerthError } from '../../core/errors.ts';
 import type { ConfigVars, Formation, Release, Store } from '../../core/store/index.ts';
 import { acquireAppLock } from '../locks/app-lock.ts';
 import { setRoutes } from '../routes/routes.ts';
-import { DockerLocal } from '../scheduler/docker-local.ts';
+import { schedulerFor } from '../scheduler/schedulers.ts';
 import { goLive } from './deploy.ts';
 import { appliesTo, type RolloutLog, rollout } from './rollout.ts';
 
@@ -45,8 +45,9 @@ export interface ReleaseChange {
 export type ChangeDeps = Omit<ReleaseChange, 'change' | 'description'>;
 
 /** The scheduler and rollout settings a command's change rolls out with. */
-function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
-  const scheduler = new DockerLocal(c.docker, {
+async function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
+  const scheduler = await schedulerFor(c.store, c.app, {
+    docker: c.docker,
     ...(c.tuning?.network ? { network: c.tuning.network } : {}),
     ...(c.logArchive ? { logArchive: c.logArchive } : {}),
   });
@@ -101,7 +102,7 @@ export async function restart(c: ChangeDeps & { type?: string }): Promise<Releas
     c.onRollout?.(current);
     await rollout(
       {
-        ...rolloutFor(c, signal),
+        ...(await rolloutFor(c, signal)),
         redis: c.store.redis,
         redisPrefix: c.store.keys.prefix,
         settings,
@@ -128,7 +129,7 @@ export async function stopProcesses(c: ChangeDeps & { type?: string }): Promise<
       c.type === undefined ? ['_all_'] : [requireType(c, current, c.type, { running: false })];
     const settings = await c.store.apps.deploySettings(c.app);
     await c.store.apps.setDeploySetting(c.app, 'stopped', union(settings.stopped, types));
-    const d = rolloutFor(c, signal);
+    const d = await rolloutFor(c, signal);
     const going = (await d.scheduler.list(c.app)).filter(
       (i) => i.instance > 0 && (c.type === undefined || i.type === c.type),
     );
@@ -172,7 +173,7 @@ export async function startProcesses(c: ChangeDeps & { type?: string }): Promise
     c.log.heading(`Starting ${types.join(', ')} of ${c.app} (v${current.version})`);
     await rollout(
       {
-        ...rolloutFor(c, signal),
+        ...(await rolloutFor(c, signal)),
         redis: c.store.redis,
         redisPrefix: c.store.keys.prefix,
         settings: { ...settings, stopped: left },
@@ -192,7 +193,7 @@ export async function startProcesses(c: ChangeDeps & { type?: string }): Promise
  * new ones are ready (the route moved with the app), then they stop.
  */
 export async function moveInstances(c: ChangeDeps & { from: string }): Promise<number> {
-  const scheduler = rolloutFor(c, c.signal).scheduler;
+  const { scheduler } = await rolloutFor(c, c.signal);
   const old = (await scheduler.list(c.from)).filter((i) => i.instance > 0);
   if (old.length === 0) return 0;
   if ((await c.store.releases.current(c.app))?.image) await restart(c);
@@ -259,6 +260,6 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
     c.onRollout?.(release);
-    return goLive(rolloutFor(c, signal), release);
+    return goLive(await rolloutFor(c, signal), release);
   });
 }

@@ -1,7 +1,7 @@
 // The route table: the contract between the deployer, which writes it when a
 // rollout switches traffic, and the router (issue 6), which serves from it.
 //
-//   P app:<app>:routes   string, JSON { release, backends: ["ip:port", ...], updatedAt }
+//   P app:<app>:routes   string, JSON { release, backends: ["host:port", ...], updatedAt }
 //                        (deleted and renamed with the app by the store)
 //   PUBLISH P routes <app>   after every change, so every router process
 //                        reloads that app's entry at once instead of polling
@@ -15,14 +15,20 @@ import { BerthError } from '../../core/errors.ts';
 import { keyLayout } from '../../core/store/keys.ts';
 import * as validate from '../../core/validate.ts';
 
-/** An IPv4 address and port: where the deployer found an instance on the Berth network. */
-const BACKEND =
-  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d):(?:[1-9]\d{0,4})$/;
+/** Whether the scheduler's address for an instance is one (validate.backendAddress). */
+const isBackend = (v: string) => {
+  try {
+    validate.backendAddress(v);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const RouteEntrySchema = z.object({
   release: z.number().int().nonnegative(),
-  /** ip:port of each web instance to send requests to. */
-  backends: z.array(z.string().regex(BACKEND, 'not an ip:port')),
+  /** Where to send requests: each web instance's host:port, as its scheduler reported it. */
+  backends: z.array(z.string().refine(isBackend, 'not a host:port')),
   updatedAt: z.iso.datetime(),
 });
 

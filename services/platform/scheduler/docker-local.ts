@@ -14,21 +14,25 @@ import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
 import { LAUNCHER } from '../build/buildpack-build.ts';
-import { archiveContainer, demuxLogs } from './app-logs.ts';
+import { archiveInstance, parseTimedLines, sourceOf } from './app-logs.ts';
+import { watchEngine } from './engine-events.ts';
 import type {
   AttachedIo,
   Instance,
   InstanceSpec,
   InstanceState,
   InstanceUsage,
+  LogLine,
   OneOffResult,
   Scheduler,
+  SchedulerEvents,
+  StorageVolume,
 } from './scheduler.ts';
 
 export const NETWORK = 'berth';
 
 /** The Docker volume of an app's storage (names have no dots, so no two apps' volumes meet). */
-export const storageVolume = (app: string, name: string) =>
+const storageVolume = (app: string, name: string) =>
   `berth-storage.${validate.appName(app)}.${validate.storageName(name)}`;
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 
@@ -39,6 +43,18 @@ export interface DockerLocalOptions {
   labels?: Readonly<Record<string, string>>;
   /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
   logArchive?: string;
+}
+
+/** The Engine's multiplexed log stream (8-byte frame headers) as text. */
+function demuxLogs(raw: Buffer): string {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length) {
+    const size = raw.readUInt32BE(offset + 4);
+    chunks.push(raw.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** How long a one-off's last output may take to arrive after it exited. */
@@ -63,6 +79,7 @@ function stateOf(info: Docker.ContainerInspectInfo): InstanceState {
 }
 
 export class DockerLocal implements Scheduler {
+  readonly name = 'docker-local';
   private readonly network: string;
   private readonly labels: Readonly<Record<string, string>>;
   private readonly logArchive: string | undefined;
@@ -317,7 +334,7 @@ export class DockerLocal implements Scheduler {
   }
 
   /** The app's storage volumes on the Engine (mounted or not), by name within the app. */
-  async storageVolumes(app: string): Promise<{ name: string; volume: string }[]> {
+  async storageVolumes(app: string): Promise<StorageVolume[]> {
     const { Volumes } = await this.docker.listVolumes({
       filters: {
         label: [`${LABELS.managed}=true`, `${LABELS.app}=${validate.appName(app)}`, LABELS.storage],
@@ -416,8 +433,7 @@ export class DockerLocal implements Scheduler {
       if (dockerStatus(e) !== 304) throw e;
     }
     // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
-    if (this.logArchive)
-      await archiveContainer(this.docker, this.logArchive, instance).catch(() => {});
+    if (this.logArchive) await archiveInstance(this, this.logArchive, instance).catch(() => {});
     await container.remove({ force: true }).catch((e: unknown) => {
       if (dockerStatus(e) !== 404) throw e;
     });
@@ -442,6 +458,54 @@ export class DockerLocal implements Scheduler {
       .split('\n')
       .filter((l) => l !== '')
       .slice(-lines);
+  }
+
+  async logLines(instance: Instance, tail: number): Promise<LogLine[]> {
+    const raw = (await this.docker.getContainer(instance.id).logs({
+      stdout: true,
+      stderr: true,
+      timestamps: true,
+      tail,
+      follow: false,
+    })) as unknown as Buffer;
+    return parseTimedLines(demuxLogs(raw), sourceOf(instance), instance.release);
+  }
+
+  async followLogs(
+    instance: Instance,
+    o: { since: number; signal: AbortSignal },
+    onLine: (line: LogLine) => void,
+  ): Promise<void> {
+    if (o.signal.aborted) return;
+    const stream = (await this.docker.getContainer(instance.id).logs({
+      stdout: true,
+      stderr: true,
+      timestamps: true,
+      follow: true,
+      since: o.since,
+    })) as NodeJS.ReadableStream & { destroy(): void };
+    const stop = () => stream.destroy();
+    if (o.signal.aborted) stop();
+    o.signal.addEventListener('abort', stop, { once: true });
+    const source = sourceOf(instance);
+    try {
+      // A stream the caller's going away destroyed ends the follow, not the caller.
+      await streamLines(this.docker.modem, stream, (raw) => {
+        const space = raw.indexOf(' ');
+        onLine({
+          time: raw.slice(0, space),
+          source,
+          release: instance.release,
+          text: raw.slice(space + 1),
+        });
+      }).catch(() => {});
+    } finally {
+      o.signal.removeEventListener('abort', stop);
+    }
+  }
+
+  watch(events: SchedulerEvents): { stop(): void } {
+    return watchEngine(this.docker, events);
   }
 
   private describe(info: Docker.ContainerInspectInfo, port: number | undefined): Instance {

@@ -1,10 +1,13 @@
-// What the deployer asks of whatever runs containers. The rollout
-// (start new, check health, switch routes, drain old) is written against this
-// interface only, so that Docker Swarm can implement it next to docker-local:
-// images are addressed by tag, instances by (app, process type, release,
-// instance number), and the scheduler reports what actually runs, which is
-// what reconciling after a crash compares with the desired state.
+// What Berth asks of whatever runs an app's containers: its instances, its
+// storage, their usage, their logs, news of changes, and where the router
+// reaches them. Everything outside this folder is written against this
+// interface only, and gets an app's scheduler from schedulerFor
+// (./schedulers.ts), so a second scheduler (Docker Swarm) plugs in with no
+// change elsewhere: images are addressed by tag, instances by (app, process
+// type, release, instance number), and the scheduler reports what actually
+// runs, which is what reconciling after a crash compares with the desired state.
 
+import type { Logger } from '../../core/log.ts';
 import type { ClientTerminal } from '../../core/terminal.ts';
 
 /** Where a one-off's input and output go (`run`). */
@@ -52,7 +55,11 @@ export interface Instance {
   release: number;
   instance: number;
   state: InstanceState;
-  /** host:port other containers and the router reach it at, while it runs. */
+  /**
+   * Where the router and the startup checks reach it while it runs:
+   * `host:port` with an IPv4 address, `[IPv6]:port` or a DNS name
+   * (validate.backendAddress).
+   */
   address: string | undefined;
   startedAt: string | undefined;
   /** Times it was restarted after exiting (its restart policy). */
@@ -78,7 +85,36 @@ export interface OneOffResult {
   lines: string[];
 }
 
+/** One line an instance wrote, with the time the scheduler received it. */
+export interface LogLine {
+  /** ISO 8601, fixed width with nanoseconds, so strings compare as times. */
+  time: string;
+  /** web.1 */
+  source: string;
+  release: number;
+  text: string;
+}
+
+/** One of an app's storage volumes (storage:mount). */
+export interface StorageVolume {
+  /** The name within the app. */
+  name: string;
+  /** The scheduler's own name for it (a Docker volume's). */
+  volume: string;
+}
+
+/** What a scheduler says when what runs changed behind Berth's back. */
+export interface SchedulerEvents {
+  /** An instance of `app` started, died or went away. */
+  onApp(app: string): void;
+  /** The scheduler was unreachable and answers again: anything may have changed. */
+  onReconnect(): void;
+  log: Logger;
+}
+
 export interface Scheduler {
+  /** Its registered name (scheduler:set APP selected NAME). */
+  readonly name: string;
   /** Starts one instance; resolves once it runs (not: once it is healthy). */
   start(spec: InstanceSpec): Promise<Instance>;
   /** Every instance of the app Berth started and has not removed, running or not. */
@@ -87,6 +123,17 @@ export interface Scheduler {
   stop(instance: Instance): Promise<void>;
   /** The last `lines` lines the instance wrote (stdout and stderr). */
   logs(instance: Instance, lines: number): Promise<string[]>;
+  /** The last `tail` lines the instance wrote, with their times. */
+  logLines(instance: Instance, tail: number): Promise<LogLine[]>;
+  /**
+   * Each line a running instance writes from `since` (Unix seconds) on, as it
+   * comes, until the signal aborts or the instance stops.
+   */
+  followLogs(
+    instance: Instance,
+    o: { since: number; signal: AbortSignal },
+    onLine: (line: LogLine) => void,
+  ): Promise<void>;
   /**
    * Runs a process once to its end (the release phase): each line it writes
    * to `onLine` as it comes, then its exit code; removed afterwards. Aborting
@@ -110,4 +157,14 @@ export interface Scheduler {
     argv: readonly string[],
     timeoutMs: number,
   ): Promise<{ exitCode: number; output: string }>;
+  /** The app's storage volume `name`, made when missing; the scheduler's name for it. */
+  ensureStorage(app: string, name: string): Promise<string>;
+  /** The app's storage volumes (mounted or not), by name within the app. */
+  storageVolumes(app: string): Promise<StorageVolume[]>;
+  /** Removes one of the app's storage volumes and its data (no instance may use it). */
+  removeStorage(app: string, name: string): Promise<void>;
+  /** CPU and memory of running instances, by id; instances gone meanwhile are left out. */
+  usage(ids: readonly string[]): Promise<Map<string, InstanceUsage>>;
+  /** Tells `events` of changes to Berth's instances until stopped. */
+  watch(events: SchedulerEvents): { stop(): void };
 }

@@ -1,0 +1,90 @@
+// Which scheduler runs an app. Each app names one (its `scheduler` setting,
+// as Dokku's per-app scheduler; docker-local unless set), and this module is
+// the one place a scheduler is made: everything else asks schedulerFor(app).
+// A second scheduler (Docker Swarm) registers its factory here and needs no
+// change anywhere else.
+import type Docker from 'dockerode';
+import { BerthError } from '../../core/errors.ts';
+import type { Store } from '../../core/store/index.ts';
+import * as validate from '../../core/validate.ts';
+import { DockerLocal } from './docker-local.ts';
+import type { Scheduler } from './scheduler.ts';
+
+export const DEFAULT_SCHEDULER = 'docker-local';
+
+/** What a process makes its schedulers with. */
+export interface SchedulerDeps {
+  /** The process's Engine client. */
+  docker: Docker;
+  /** Where a removed instance's last lines are kept (./app-logs.ts); absent: not kept. */
+  logArchive?: string;
+  /** The network apps run on; default the scheduler's own (tests: one of theirs). */
+  network?: string;
+  /** More labels on what the scheduler makes (tests: berth.test-run). */
+  labels?: Readonly<Record<string, string>>;
+}
+
+export type SchedulerFactory = (deps: SchedulerDeps) => Scheduler;
+
+const factories = new Map<string, SchedulerFactory>([
+  [
+    DEFAULT_SCHEDULER,
+    (d) =>
+      new DockerLocal(d.docker, {
+        ...(d.logArchive === undefined ? {} : { logArchive: d.logArchive }),
+        ...(d.network === undefined ? {} : { network: d.network }),
+        ...(d.labels === undefined ? {} : { labels: d.labels }),
+      }),
+  ],
+]);
+
+/** Makes `name` available to apps; returns the function that takes it back. */
+export function registerScheduler(name: string, factory: SchedulerFactory): () => void {
+  if (factories.has(validate.schedulerName(name))) {
+    throw new Error(`a scheduler named ${name} is registered already`);
+  }
+  factories.set(name, factory);
+  return () => {
+    if (factories.get(name) === factory) factories.delete(name);
+  };
+}
+
+/** The registered schedulers' names, sorted. */
+export const schedulerNames = (): string[] => [...factories.keys()].sort();
+
+/** The scheduler registered as `name`; BERTH_E_SCHEDULER_UNKNOWN for any other. */
+export function schedulerNamed(name: string, deps: SchedulerDeps): Scheduler {
+  const factory = factories.get(validate.schedulerName(name));
+  if (factory === undefined) {
+    throw new BerthError('BERTH_E_SCHEDULER_UNKNOWN', {
+      scheduler: name,
+      known: schedulerNames().join(', '),
+    });
+  }
+  return factory(deps);
+}
+
+/** The scheduler the app's setting names (scheduler:set APP selected NAME; default docker-local). */
+export async function schedulerFor(
+  store: Store,
+  app: string,
+  deps: SchedulerDeps,
+): Promise<Scheduler> {
+  return schedulerNamed(
+    (await store.apps.deploySettings(app)).scheduler ?? DEFAULT_SCHEDULER,
+    deps,
+  );
+}
+
+/** An app's scheduler, for a process that holds one store and one Engine client. */
+export type SchedulerOf = (app: string) => Promise<Scheduler>;
+
+/** schedulerFor bound to a process's store and Engine client. */
+export const appSchedulers =
+  (store: Store, deps: SchedulerDeps): SchedulerOf =>
+  (app) =>
+    schedulerFor(store, app, deps);
+
+/** One of each registered scheduler, for what watches them all (the reconciler). */
+export const everyScheduler = (deps: SchedulerDeps): Scheduler[] =>
+  schedulerNames().map((name) => schedulerNamed(name, deps));
