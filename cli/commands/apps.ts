@@ -4,6 +4,7 @@ import type Docker from 'dockerode';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { BerthError, EXIT, errorLine } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
+import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import {
   appInfo,
   createApp,
@@ -185,8 +186,12 @@ export const appsCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const [to = ''] = args;
-      await renameApp(await ctx.store(), app, to, dataPaths(ctx.config().dataDir), {
+      await renameApp(app, to, {
+        store: await ctx.store(),
+        files: dataPaths(ctx.config().dataDir),
+        docker: undefined,
         base: ctx.config().domain,
+        hooks: APP_HOOKS,
       });
       ctx.stdout.write(`-----> Renamed ${app.name} to ${to}\n`);
       await moveInstances({ ...(await releaseRun(ctx)), app: to, from: app.name });
@@ -216,12 +221,16 @@ export const appsCommands: readonly Command[] = [
       }
       const { engine, removeStorage } = await destroyQuestions(ctx, app.name, options, confirmed);
       const removed = await destroyApp(
-        await ctx.store(),
         ctx.actor,
         app.name,
-        dataPaths(ctx.config().dataDir),
-        engine,
-        { removeStorage, base: ctx.config().domain },
+        {
+          store: await ctx.store(),
+          files: dataPaths(ctx.config().dataDir),
+          docker: engine,
+          base: ctx.config().domain,
+          hooks: APP_HOOKS,
+        },
+        { removeStorage },
       );
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
       if (removed && removed.removed.length > 0) {

@@ -2,8 +2,8 @@
 
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import { GIT_SETTINGS, setGitSetting } from '../../services/platform/apps/apps.ts';
 import { deployFromImage } from '../../services/platform/build/command-build.ts';
+import { GIT_SETTINGS, setGitSetting } from '../../services/platform/git/settings.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { buildExit, buildRun } from '../release-run.ts';

@@ -18,6 +18,7 @@ import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import { renameApp } from '../../services/platform/apps/apps.ts';
 import { acmeOptions } from '../../services/platform/certs/acme.ts';
 import { readCertFile } from '../../services/platform/certs/cert-files.ts';
@@ -192,7 +193,13 @@ describe("an app's default host", () => {
     // Renamed: the old default host is served no more, so its certificate goes.
     const shop = await store.apps.get('shop');
     assert.ok(shop);
-    await renameApp(store, shop, 'store', dataPaths(dataDir), { base: DOMAIN });
+    await renameApp(shop, 'store', {
+      store,
+      files: dataPaths(dataDir),
+      docker: undefined,
+      base: DOMAIN,
+      hooks: APP_HOOKS,
+    });
     assert.equal(await store.certs.get(host), undefined);
     assert.equal(await readCertFile(dataPaths(dataDir), host), undefined);
     assert.ok(await store.certs.get('shop.example.test'), 'the custom domain keeps its own');

@@ -25,6 +25,7 @@ import { LABELS } from '../../services/core/docker.ts';
 import type { DataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import { destroyApp } from '../../services/platform/apps/apps.ts';
 import { buildLogFile } from '../../services/platform/build/build-log.ts';
 import {
@@ -735,14 +736,24 @@ describe('build settings, prebuilt images and retention', () => {
     // A volume someone else made under a Berth-like name stays.
     const other = await newApp();
     await docker.createVolume({ Name: `berth-cache-${other}`, Labels: dockerRun.labels });
-    const removed = await destroyApp(storeOf(main), ROOT, app, paths, docker);
+    const removed = await destroyApp(ROOT, app, {
+      store: storeOf(main),
+      files: paths,
+      docker,
+      hooks: APP_HOOKS,
+    });
     assert.deepEqual(
       removed?.removed.sort(),
       [`berth/${app}:${built.id}`, `berth/${app}:latest`, `volume berth-cache-${app}`].sort(),
     );
     assert.deepEqual(await tagsOf(app), []);
     await assert.rejects(docker.getVolume(`berth-cache-${app}`).inspect(), { statusCode: 404 });
-    await destroyApp(storeOf(main), ROOT, other, paths, docker);
+    await destroyApp(ROOT, other, {
+      store: storeOf(main),
+      files: paths,
+      docker,
+      hooks: APP_HOOKS,
+    });
     assert.ok(await docker.getVolume(`berth-cache-${other}`).inspect(), "not Berth's: kept");
     await docker.getVolume(`berth-cache-${other}`).remove();
   });

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 import { ROOT } from '../../services/core/actor.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import { destroyApp } from '../../services/platform/apps/apps.ts';
 import { type DeployDeps, deployImage } from '../../services/platform/release/deploy.ts';
 import { reconcile } from '../../services/platform/release/reconcile.ts';
@@ -182,7 +183,7 @@ describe('deploying an image', () => {
 
     // apps:destroy stops what runs before it removes the images and the routes.
     const files = { repos: await tempDir('berth-repos') };
-    await destroyApp(store, ROOT, app, files, docker);
+    await destroyApp(ROOT, app, { store, files, docker, hooks: APP_HOOKS });
     assert.deepEqual(await scheduler.list(app), []);
     assert.equal(await getRoutes(redis, prefix, app), undefined);
   });
@@ -226,7 +227,12 @@ describe('deploying an image', () => {
       'v1 still runs, nothing of v2 started',
     );
     assert.equal((await getRoutes(redis, prefix, app))?.release, 1);
-    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+    await destroyApp(ROOT, app, {
+      store,
+      files: { repos: await tempDir('berth-repos') },
+      docker,
+      hooks: APP_HOOKS,
+    });
   });
 
   test('the replaced release keeps running through the drain period, then stops', async () => {
@@ -261,7 +267,12 @@ describe('deploying an image', () => {
       [2],
     );
     assert.ok(performance.now() - switched >= 1400, 'not before the drain period');
-    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+    await destroyApp(ROOT, app, {
+      store,
+      files: { repos: await tempDir('berth-repos') },
+      docker,
+      hooks: APP_HOOKS,
+    });
   });
 
   test('app.json startup checks decide the rollout: a path that does not answer 2xx keeps the old release', async () => {
@@ -300,7 +311,12 @@ describe('deploying an image', () => {
       (await scheduler.list(app)).map((i) => i.release),
       [1],
     );
-    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+    await destroyApp(ROOT, app, {
+      store,
+      files: { repos: await tempDir('berth-repos') },
+      docker,
+      hooks: APP_HOOKS,
+    });
   });
 
   test('app.json command checks run in the new instance: exit 0 passes, a failing command keeps the old release', async () => {
@@ -340,7 +356,12 @@ describe('deploying an image', () => {
       (await scheduler.list(app)).map((i) => i.release),
       [1],
     );
-    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+    await destroyApp(ROOT, app, {
+      store,
+      files: { repos: await tempDir('berth-repos') },
+      docker,
+      hooks: APP_HOOKS,
+    });
   });
 
   test('checks:skip takes an instance that runs as ready; checks:disable stops the old ones first', async () => {
@@ -369,6 +390,11 @@ describe('deploying an image', () => {
       (await scheduler.list(app)).map((x) => x.release),
       [3],
     );
-    await destroyApp(store, ROOT, app, { repos: await tempDir('berth-repos') }, docker);
+    await destroyApp(ROOT, app, {
+      store,
+      files: { repos: await tempDir('berth-repos') },
+      docker,
+      hooks: APP_HOOKS,
+    });
   });
 });

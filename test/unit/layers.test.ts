@@ -1,8 +1,9 @@
 // The layout's rules, checked on every import of the production code (see
 // docs/design.md, "The layers"):
 //   - core (services/core) imports nothing above it;
-//   - platform (services/platform/<part>) imports core and platform only:
-//     no process, no transport, no cli/;
+//   - platform (services/platform/<part>, and the files at its top that put
+//     its parts together) imports core and platform only: no process, no
+//     transport, no cli/;
 //   - a process (services/ssh, services/builder, services/web,
 //     services/certs, and proxy/ for the router) imports core, platform and
 //     cli/, never another process;
@@ -10,8 +11,8 @@
 //     bootstrap), never a process;
 //   - infra/ imports core and platform, never a process (it starts them by
 //     their entry file) nor cli/;
-//   - no cycle between parts (a part is core, each platform folder, each
-//     process, cli/ and infra/), nor between files.
+//   - no cycle between parts (a part is core, each platform folder, the top
+//     of platform/, each process, cli/ and infra/), nor between files.
 // The same checker runs on made-up imports below, so a rule that stopped
 // catching anything would fail here too.
 import assert from 'node:assert/strict';
@@ -38,8 +39,10 @@ interface Import {
 function partOf(file: string): Part | undefined {
   const [top, second, third] = file.split('/');
   if (top === 'services' && second === 'core') return { layer: 'core', name: 'services/core' };
-  if (top === 'services' && second === 'platform' && third !== undefined && !third.includes('.')) {
-    return { layer: 'platform', name: `services/platform/${third}` };
+  if (top === 'services' && second === 'platform' && third !== undefined) {
+    // A file at the top of platform/ puts its parts together (app-hooks.ts).
+    const part = third.includes('.') ? 'services/platform' : `services/platform/${third}`;
+    return { layer: 'platform', name: part };
   }
   const proc = PROCESSES.find((p) => file.startsWith(`${p}/`));
   if (proc !== undefined) return { layer: 'process', name: proc };

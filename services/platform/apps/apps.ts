@@ -1,19 +1,13 @@
-// App lifecycle: the service functions behind apps:* (SSH, the local berth
-// command, and later the web API call these, never the store directly).
+// Apps: the service functions behind apps:* (SSH, the local berth command and
+// the web API call these, never the store directly). What an app's features
+// keep for it follows a rename or a destroy through ./lifecycle.ts.
 
-import { rename, rm } from 'node:fs/promises';
-import type Docker from 'dockerode';
 import { type Actor, isAdmin } from '../../core/actor.ts';
 import { BerthError } from '../../core/errors.ts';
-import type { DataPaths } from '../../core/paths.ts';
 import type { App, Release, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
-import { type PruneResult, removeAppArtifacts } from '../build/retention.ts';
-import { certFile, removeCert } from '../certs/cert-files.ts';
-import { removeRepo, renameRepo, setRepoHead } from '../git/repos.ts';
-import { appLogDir, logArchiveOf } from '../scheduler/app-logs.ts';
-import { schedulerFor } from '../scheduler/schedulers.ts';
 import { authorizeApp, mayAccess } from './access.ts';
+import type { AppHooks, DestroyedApp, DestroyReport, LifecycleDeps } from './lifecycle.ts';
 
 /**
  * The user who will own an app the actor creates: the actor itself, or for
@@ -72,104 +66,62 @@ export async function appInfo(store: Store, app: App, sshUrl: string): Promise<A
   return { app, current, domains, gitUrl: `${sshUrl}/${app.name}` };
 }
 
-/** Where an app's files live (its git repository under repos/). */
-export type AppFiles = Pick<DataPaths, 'repos'> & Partial<Pick<DataPaths, 'logs' | 'certs'>>;
-
 /**
- * Destroys the app: its state in Redis first (so a concurrent push sees it
- * gone, and its routes go), then its files, then its containers, images and
- * build cache on the Engine
- * (undefined `engine`: the Engine did not answer; builds:prune removes them
- * later). The caller has had the name confirmed. Resolves what was removed
- * from the Engine.
+ * Destroys the app: its record in Redis first (so a concurrent push sees it
+ * gone, and its routes go), then whatever its features keep for it (the
+ * lifecycle hooks: files, then instances, images and storage on the Engine,
+ * when it answers; builds:prune removes those later otherwise). The caller
+ * has had the name confirmed. Resolves what was removed from the Engine and
+ * what was kept; undefined when the Engine did not answer.
  */
 export async function destroyApp(
-  store: Store,
   actor: Actor,
   name: string,
-  files: AppFiles,
-  engine: Docker | undefined,
-  o: { removeStorage: boolean; base?: string } = { removeStorage: false },
-): Promise<PruneResult | undefined> {
-  await authorizeApp(store, actor, name, 'destroy');
-  const domains = await store.domains.list(name);
-  // Chosen while the app's setting is there to say which.
-  const scheduler = engine ? await schedulerFor(store, name, { docker: engine }) : undefined;
-  await store.apps.destroy(name);
-  await removeRepo(files, name);
-  // Its certificates' files (the store removed what they are): private keys are not left behind.
-  if (files.certs) {
-    for (const domain of domains)
-      await rm(certFile({ certs: files.certs }, domain), { force: true });
-    await removeDefaultHostCert(store, files, name, o.base);
-  }
-  if (files.logs)
-    await rm(appLogDir(logArchiveOf({ logs: files.logs }), name), { recursive: true, force: true });
-  if (!engine || !scheduler) return undefined;
-  // Its containers first: an image or volume a container uses cannot be removed.
-  for (const instance of await scheduler.list(name)) await scheduler.stop(instance);
-  const result = await removeAppArtifacts(engine, store, name);
-  // Storage holds the app's data: removed only when the person said so.
-  for (const v of await scheduler.storageVolumes(name)) {
-    if (o.removeStorage) {
-      await scheduler.removeStorage(name, v.name);
-      result.removed.push(`volume ${v.volume}`);
-    } else result.kept.push(`volume ${v.volume}`);
-  }
-  return result;
+  d: LifecycleDeps,
+  o: { removeStorage: boolean } = { removeStorage: false },
+): Promise<DestroyReport | undefined> {
+  await authorizeApp(d.store, actor, name, 'destroy');
+  // What the hooks need of the record, read while it is there.
+  const gone: DestroyedApp = {
+    app: name,
+    domains: await d.store.domains.list(name),
+    settings: await d.store.apps.deploySettings(name),
+    removeStorage: o.removeStorage,
+  };
+  await d.store.apps.destroy(name);
+  const report: DestroyReport = { removed: [], kept: [] };
+  for (const hooks of d.hooks) await hooks.destroyed?.(d, gone, report);
+  return d.docker ? report : undefined;
 }
 
 /**
- * Renames the app: its state in one step, then its git repository and its
- * kept logs. A push to the old name afterwards gets "does not exist", like
- * any unknown app. Refused while storage is mounted: volumes are named for
- * the app, and the app under its new name would start on empty ones.
+ * Renames the app: its record in one step, then whatever its features keep
+ * for it (the lifecycle hooks: its git repository, kept logs, certificates).
+ * A push to the old name afterwards gets "does not exist", like any unknown
+ * app. Refused while storage is mounted: volumes are named for the app, and
+ * the app under its new name would start on empty ones.
  */
-export async function renameApp(
-  store: Store,
-  app: App,
-  to: string,
-  files: AppFiles,
-  o: { base?: string } = {},
-): Promise<void> {
+export async function renameApp(app: App, to: string, d: LifecycleDeps): Promise<void> {
   validate.appName(to);
-  const { storage } = await store.apps.deploySettings(app.name);
+  const { storage } = await d.store.apps.deploySettings(app.name);
   if (storage.length > 0) {
     throw new BerthError('BERTH_E_USAGE', {
       reason: `${app.name} has storage mounted (${storage.map((m) => `${m.name}:${m.path}`).join(', ')}), whose volumes are named for the app; copy the data out and storage:unmount first`,
     });
   }
-  await store.apps.rename(app.name, to);
-  try {
-    await renameRepo(files, app.name, to);
-  } catch (e) {
-    // The files did not move: put the state back so the two still agree.
-    await store.apps.rename(to, app.name).catch(() => {});
-    throw e;
+  await d.store.apps.rename(app.name, to);
+  const done: AppHooks[] = [];
+  for (const hooks of d.hooks) {
+    try {
+      await hooks.renamed?.(d, app.name, to);
+      done.push(hooks);
+    } catch (e) {
+      // What moved goes back, so the record and the belongings still agree.
+      for (const h of done.reverse()) await h.renamed?.(d, to, app.name).catch(() => {});
+      await d.store.apps.rename(to, app.name).catch(() => {});
+      throw e;
+    }
   }
-  if (files.logs) {
-    const archive = logArchiveOf({ logs: files.logs });
-    await rename(appLogDir(archive, app.name), appLogDir(archive, to)).catch(() => {});
-  }
-  // The old default host is served no more; the new one gets a certificate
-  // from letsencrypt:enable, as any new host does.
-  await removeDefaultHostCert(store, files, app.name, o.base);
-}
-
-/**
- * Removes the certificate of the app's default host <app>.<base> (ACME's,
- * BERTH_ACME_DEFAULT_HOSTS), metadata and file. It is outside the domains
- * index, so the store's destroy and rename cannot see it; a crash before
- * this leaves metadata the renewer skips (certs/acme.ts builtInHost).
- */
-async function removeDefaultHostCert(
-  store: Store,
-  files: AppFiles,
-  app: string,
-  base: string | undefined,
-): Promise<void> {
-  if (base === undefined || files.certs === undefined) return;
-  await removeCert(store, { certs: files.certs }, `${app}.${base}`);
 }
 
 export async function addCollaborator(store: Store, app: App, user: string): Promise<boolean> {
@@ -183,27 +135,4 @@ export async function addCollaborator(store: Store, app: App, user: string): Pro
 
 export async function removeCollaborator(store: Store, app: App, user: string): Promise<boolean> {
   return store.apps.removeCollaborator(app.name, validate.userName(user));
-}
-
-/** Settings `git:set APP KEY VALUE` changes; Dokku names them the same. */
-export const GIT_SETTINGS = ['deploy-branch'] as const;
-export type GitSetting = (typeof GIT_SETTINGS)[number];
-
-export async function setGitSetting(
-  store: Store,
-  files: AppFiles,
-  app: App,
-  key: string,
-  value: string | undefined,
-): Promise<void> {
-  if (!(GIT_SETTINGS as readonly string[]).includes(key)) {
-    throw new BerthError('BERTH_E_USAGE', {
-      reason: `unknown git setting "${key}"; use ${GIT_SETTINGS.join(', ')}`,
-    });
-  }
-  // No value: back to the default, as Dokku's git:set does.
-  const branch = value ?? 'main';
-  await store.apps.setDeployBranch(app.name, branch);
-  // Clones check out the branch that deploys.
-  await setRepoHead(files, app.name, branch);
 }

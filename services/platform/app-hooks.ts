@@ -1,0 +1,112 @@
+// What each feature does when an app is renamed or destroyed (apps/lifecycle.ts),
+// listed once, in the order the hooks run. A new feature that keeps something
+// per app (a backing service, say) adds its hooks here; apps.ts stays as it is.
+//
+// Destroy order matters on the Engine: an image or volume a container uses
+// cannot be removed, so instances stop before images and storage go.
+import { rename, rm } from 'node:fs/promises';
+import type { AppHooks, LifecycleDeps } from './apps/lifecycle.ts';
+import { removeAppArtifacts } from './build/retention.ts';
+import { certFile, removeCert } from './certs/cert-files.ts';
+import { removeRepo, renameRepo } from './git/repos.ts';
+import { appLogDir, logArchiveOf } from './scheduler/app-logs.ts';
+import { DEFAULT_SCHEDULER, schedulerNamed } from './scheduler/schedulers.ts';
+
+/** The app's git repository, renamed and removed with it; first, since a rename fails here if anywhere. */
+const gitRepository: AppHooks = {
+  name: 'git repository',
+  renamed: (d, from, to) => renameRepo(d.files, from, to),
+  destroyed: (d, gone) => removeRepo(d.files, gone.app),
+};
+
+/**
+ * The certificate of the app's default host <app>.<base> (ACME's,
+ * BERTH_ACME_DEFAULT_HOSTS), metadata and file. It is outside the domains
+ * index, so the store's destroy and rename cannot see it; a crash before
+ * this leaves metadata the renewer skips (certs/acme.ts builtInHost).
+ */
+async function removeDefaultHostCert(d: LifecycleDeps, app: string): Promise<void> {
+  if (d.base === undefined || d.files.certs === undefined) return;
+  await removeCert(d.store, { certs: d.files.certs }, `${app}.${d.base}`);
+}
+
+/**
+ * Certificate files: a destroyed app's go (the store removed what they are),
+ * so no private key is left behind. A renamed app's old default host is
+ * served no more; the new one gets a certificate from letsencrypt:enable, as
+ * any new host does.
+ */
+const certificates: AppHooks = {
+  name: 'certificates',
+  renamed: (d, from) => removeDefaultHostCert(d, from),
+  async destroyed(d, gone) {
+    const certs = d.files.certs;
+    if (certs === undefined) return;
+    for (const domain of gone.domains) await rm(certFile({ certs }, domain), { force: true });
+    await removeDefaultHostCert(d, gone.app);
+  },
+};
+
+/** The kept logs of removed instances (logs still shows them after a rename). */
+const keptLogs: AppHooks = {
+  name: 'kept logs',
+  async renamed(d, from, to) {
+    if (!d.files.logs) return;
+    const archive = logArchiveOf({ logs: d.files.logs });
+    await rename(appLogDir(archive, from), appLogDir(archive, to)).catch(() => {});
+  },
+  async destroyed(d, gone) {
+    if (!d.files.logs) return;
+    const dir = appLogDir(logArchiveOf({ logs: d.files.logs }), gone.app);
+    await rm(dir, { recursive: true, force: true });
+  },
+};
+
+/** The scheduler the destroyed app ran on, as its setting said. */
+const schedulerOf = (d: LifecycleDeps, gone: { settings: { scheduler: string | null } }) =>
+  d.docker && schedulerNamed(gone.settings.scheduler ?? DEFAULT_SCHEDULER, { docker: d.docker });
+
+/** Its instances stop (and are removed) first. */
+const instances: AppHooks = {
+  name: 'instances',
+  async destroyed(d, gone) {
+    const scheduler = schedulerOf(d, gone);
+    if (!scheduler) return;
+    for (const instance of await scheduler.list(gone.app)) await scheduler.stop(instance);
+  },
+};
+
+/** Its images and build cache. */
+const images: AppHooks = {
+  name: 'images',
+  async destroyed(d, gone, report) {
+    if (!d.docker) return;
+    const result = await removeAppArtifacts(d.docker, d.store, gone.app);
+    report.removed.push(...result.removed);
+    report.kept.push(...result.kept);
+  },
+};
+
+/** Storage holds the app's data: removed only when the person said so. */
+const storage: AppHooks = {
+  name: 'storage',
+  async destroyed(d, gone, report) {
+    const scheduler = schedulerOf(d, gone);
+    if (!scheduler) return;
+    for (const v of await scheduler.storageVolumes(gone.app)) {
+      if (gone.removeStorage) {
+        await scheduler.removeStorage(gone.app, v.name);
+        report.removed.push(`volume ${v.volume}`);
+      } else report.kept.push(`volume ${v.volume}`);
+    }
+  },
+};
+
+export const APP_HOOKS: readonly AppHooks[] = [
+  gitRepository,
+  keptLogs,
+  certificates,
+  instances,
+  images,
+  storage,
+];
