@@ -37,7 +37,7 @@ import {
   requestCancel,
   supersedeQueuedBuild,
 } from '../platform/build/queue.ts';
-import { ensureRepo, gitEnv, type RepoPaths, runGit } from '../platform/git/repos.ts';
+import { ensureRepo, gitEnv, type RepoPaths, repoGit } from '../platform/git/repos.ts';
 import { acquireAppLock } from '../platform/locks/app-lock.ts';
 import type { SessionIo } from './exec-request.ts';
 import { type HookHandler, openHookServer, ZERO_SHA } from './hook-server.ts';
@@ -283,9 +283,9 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
           ? {}
           : { GIT_OBJECT_DIRECTORY: q, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects }),
       };
-      const type = await runGit([`--git-dir=${dir}`, 'cat-file', '-t', update.new], env).catch(
-        () => '',
-      );
+      const type = await repoGit(dir, env)
+        .catFile(['-t', update.new])
+        .catch(() => '');
       if (type.trim() !== 'commit') {
         reply.line(` !     ${branch} must point to a commit; ${update.new} is not one`);
         return 1;

@@ -6,12 +6,12 @@
 // quarantine directory (BuildRequest.quarantine); git reads them there with
 // GIT_OBJECT_DIRECTORY=<quarantine> and the repository's own objects as the
 // alternate. Without a quarantine the commit is in the repository proper.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { SimpleGit } from 'simple-git';
 import { BerthError } from '../../core/errors.ts';
 import { dataPaths } from '../../core/paths.ts';
-import { gitEnv, repoDir, runGit } from '../git/repos.ts';
+import { gitEnv, gitStep, repoDir, repoGit } from '../git/repos.ts';
 import type { GitBuildRequest } from './types.ts';
 
 export interface SourcePaths {
@@ -27,13 +27,16 @@ export interface TreeEntry {
   type: 'blob' | 'tree' | 'commit';
 }
 
-/** A commit to build and the git environment that can read it. */
+/** A file larger than this is not read into memory (a Procfile, app.json, package.json are small). */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** A commit to build and the git (repository and environment) that can read it. */
 export class CommitSource {
   private constructor(
     readonly app: string,
     readonly rev: string,
     readonly gitDir: string,
-    private readonly env: Record<string, string>,
+    private readonly git: SimpleGit,
   ) {}
 
   /**
@@ -68,20 +71,18 @@ export class CommitSource {
       env.GIT_OBJECT_DIRECTORY = q;
       env.GIT_ALTERNATE_OBJECT_DIRECTORIES = objects;
     }
-    const type = await runGit([`--git-dir=${gitDir}`, 'cat-file', '-t', request.rev], env).catch(
-      (e: unknown) => {
-        throw fail('the commit is not in the repository', e);
-      },
-    );
+    const git = repoGit(gitDir, env);
+    const type = await git.catFile(['-t', request.rev]).catch((e: unknown) => {
+      throw fail('the commit is not in the repository', e);
+    });
     if (type.trim() !== 'commit') throw fail(`it is a ${type.trim()}, not a commit`);
-    return new CommitSource(request.app, request.rev, gitDir, env);
+    return new CommitSource(request.app, request.rev, gitDir, git);
   }
 
   /** The entry at `name` (a path from the root of the tree), or undefined. */
   async entry(name: string): Promise<TreeEntry | undefined> {
-    const out = await runGit(
-      [`--git-dir=${this.gitDir}`, 'ls-tree', '-z', this.rev, '--', name],
-      this.env,
+    const out = await gitStep('ls-tree', () =>
+      this.git.raw(['ls-tree', '-z', this.rev, '--', name]),
     );
     // <mode> SP <type> SP <object> TAB <path> NUL
     const m = /^(\d{6}) (blob|tree|commit) [0-9a-f]+\t([^\0]*)\0/.exec(out);
@@ -89,28 +90,24 @@ export class CommitSource {
     return { mode: m[1] as string, type: m[2] as TreeEntry['type'] };
   }
 
-  /** The content of the file at `name` (utf8). */
-  readFile(name: string): Promise<string> {
-    return runGit(
-      [`--git-dir=${this.gitDir}`, 'cat-file', 'blob', `${this.rev}:${name}`],
-      this.env,
-    );
+  /** The content of the file at `name` (utf8), at most MAX_FILE_BYTES. */
+  async readFile(name: string): Promise<string> {
+    const object = `${this.rev}:${name}`;
+    const size = Number(await gitStep('cat-file', () => this.git.catFile(['-s', object])));
+    if (!(size <= MAX_FILE_BYTES)) {
+      throw new BerthError('BERTH_E_GIT_FAILED', {
+        command: 'cat-file',
+        reason: `${name} is ${size} bytes, more than the ${MAX_FILE_BYTES} read from a commit`,
+      });
+    }
+    return gitStep('cat-file', () => this.git.catFile(['blob', object]));
   }
 
   /** Writes the commit's tree as a tar archive to `file`. */
-  exportArchive(file: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        'git',
-        [`--git-dir=${this.gitDir}`, 'archive', '--format=tar', `--output=${file}`, this.rev],
-        { env: this.env },
-        (error, _stdout, stderr) => {
-          if (!error) return resolve();
-          const reason = stderr.trim().split('\n').pop() || error.message;
-          reject(new BerthError('BERTH_E_GIT_FAILED', { command: 'archive', reason }));
-        },
-      );
-    });
+  async exportArchive(file: string): Promise<void> {
+    await gitStep('archive', () =>
+      this.git.raw(['archive', '--format=tar', `--output=${file}`, this.rev]),
+    );
   }
 }
 

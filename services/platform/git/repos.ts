@@ -1,6 +1,9 @@
 // The apps' bare git repositories, `<data dir>/repos/<app>.git`. Only names
-// that passed validate.appName become paths here, and git runs with argument
-// arrays and an environment of our making (no user's or system git config).
+// that passed validate.appName become paths here, and git runs through
+// simple-git (repoGit) with argument arrays and an environment of our making
+// (no user's or system git config). Only a push's and a fetch's
+// git-receive-pack and git-upload-pack are spawned directly
+// (services/ssh/git-service.ts), since they stream over the SSH channel.
 //
 // A repository keeps git's defaults, as any git remote does (a non-fast-forward
 // push needs `git push --force`), except what deploys need:
@@ -8,11 +11,11 @@
 //   every push, so a new Berth's hook reaches old repositories);
 // - a reflog (core.logAllRefUpdates), so an operator can see what was pushed when;
 // - HEAD on the deploy branch, so a clone checks out what is deployed.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type SimpleGit, simpleGit } from 'simple-git';
 import { BerthError } from '../../core/errors.ts';
 import type { DataPaths } from '../../core/paths.ts';
 import { systemSearchPath } from '../../core/programs.ts';
@@ -44,27 +47,42 @@ export function gitEnv(searchPath: string, home: string): Record<string, string>
   };
 }
 
-/** Runs git with an argument array; BERTH_E_GIT_FAILED with its stderr when it fails. */
-export function runGit(
-  args: readonly string[],
-  env: Record<string, string>,
-  cwd?: string,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      args,
-      { env, cwd, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve(stdout);
-          return;
-        }
-        const reason = stderr.trim().split('\n').pop() || error.message;
-        reject(new BerthError('BERTH_E_GIT_FAILED', { command: args[0] ?? '', reason }));
-      },
-    );
-  });
+/** The variables Berth gives git (gitEnv, and a push's quarantine); simple-git refuses any other. */
+const GIT_VARIABLES = [
+  'PATH',
+  'HOME',
+  'GIT_CONFIG_NOSYSTEM',
+  'GIT_CONFIG_GLOBAL',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+];
+
+/**
+ * git on one repository (a bare repository is its own git directory),
+ * through simple-git: argument arrays, the environment given and nothing
+ * else, and strict mode, so an option, a config key or a variable that could
+ * run a program is refused before git starts.
+ */
+export function repoGit(dir: string, env: Record<string, string>): SimpleGit {
+  return simpleGit({
+    baseDir: dir,
+    strict: true,
+    allowEnvironment: GIT_VARIABLES,
+    allowConfig: ['core.logAllRefUpdates'],
+    // Only for `git init --template=` (empty: no sample hooks), Berth's own constant.
+    unsafe: { allowUnsafeTemplateDir: true },
+  }).env(env);
+}
+
+/** A git step's failure as BERTH_E_GIT_FAILED: which command, and git's last line. */
+export async function gitStep<T>(command: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    const reason = text.trim().split('\n').pop() || text;
+    throw new BerthError('BERTH_E_GIT_FAILED', { command, reason });
+  }
 }
 
 /** `<repos>/<app>.git`, for a valid app name. */
@@ -112,12 +130,13 @@ export async function ensureRepo(
   await mkdir(paths.repos, { recursive: true, mode: 0o750 });
   const tmp = path.join(paths.repos, `.new-${app}-${randomBytes(4).toString('hex')}.git`);
   try {
+    await mkdir(tmp);
+    const git = repoGit(tmp, env);
     // No template: no sample hooks, nothing but what Berth puts there.
-    await runGit(
-      ['init', '--bare', '--quiet', `--initial-branch=${branch}`, '--template=', tmp],
-      env,
+    await gitStep('init', () =>
+      git.init(true, ['--quiet', `--initial-branch=${branch}`, '--template=']),
     );
-    await runGit([`--git-dir=${tmp}`, 'config', 'core.logAllRefUpdates', 'true'], env);
+    await gitStep('config', () => git.addConfig('core.logAllRefUpdates', 'true'));
     await installHooks(tmp);
     try {
       await rename(tmp, dir);
@@ -144,7 +163,7 @@ export async function setRepoHead(
   if (!(await exists(path.join(dir, 'HEAD')))) return;
   const env = gitEnv(options.searchPath ?? systemSearchPath(undefined), paths.repos);
   const ref = `refs/heads/${validate.branchName(branch)}`;
-  await runGit([`--git-dir=${dir}`, 'symbolic-ref', 'HEAD', ref], env);
+  await gitStep('symbolic-ref', () => repoGit(dir, env).raw(['symbolic-ref', 'HEAD', ref]));
 }
 
 /** Removes the app's repository; a repository that is half removed never looks like one. */
