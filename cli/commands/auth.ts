@@ -1,4 +1,4 @@
-// auth:* — signing in to the web app and API tokens (issue 7).
+// auth:* — signing in to the web app and API tokens.
 
 import { EXIT } from '../../services/core/errors.ts';
 import {

@@ -66,7 +66,7 @@ export async function start(
       searchPath,
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
-      // Until the deployer is a service of its own, the builder makes each image live.
+      // Each image goes live from here, so a push waits for its release too.
       deploy: deployBuilds(store, schedulerOf, {
         drainMs: config.drainTimeoutMs,
         onRetireError: (e) => log.warn({ err: e }, 'stopping a replaced instance failed'),

@@ -21,7 +21,8 @@
 // its `end` entry. So a build whose worker died ends, retried or failed, within
 // about lockDuration + 2 × stalledInterval (≈ 40 s) of the death, never
 // `running` forever; followBuild() would also end the follow of a job that
-// failed without an entry. Issue 4 still has to test this by killing a worker.
+// failed without an entry (test/e2e/build-resilience.test.ts kills a builder
+// mid-build).
 //
 // One build per app at a time is not this worker's job: whoever enqueues a
 // build holds the app's build lock (../platform/locks/app-lock.ts) until it has ended, so

@@ -1,4 +1,4 @@
-// The JSON API's changes (issue 7): scale (ps:scale), config (config,
+// The JSON API's changes: scale (ps:scale), config (config,
 // config:set, config:unset) and restart (ps:restart), through the same
 // service functions as the SSH commands and with the same rights (push to
 // change; seeing config values is the 'config' right, as config:show's).

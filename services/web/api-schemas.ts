@@ -1,4 +1,4 @@
-// The JSON Schemas of the API's answers and requests (issue 7), defined once:
+// The JSON Schemas of the API's answers and requests, defined once:
 // fastify validates request bodies with them and serializes answers through
 // them (so a field not listed here never leaves the server, config values in
 // a release included), and services/web/openapi.ts publishes them. Names,

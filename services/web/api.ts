@@ -1,4 +1,4 @@
-// The JSON API, /api/v1 (issue 7): what the app's data reads. Each route
+// The JSON API, /api/v1: what the app's data reads. Each route
 // calls the same service functions as the SSH command it mirrors (apps:list,
 // apps:info, releases, domains:report, certs:report, builds:list,
 // builds:info), so access rules and answers agree; an app the actor may not

@@ -1,4 +1,4 @@
-// The app page's own controls (issue 7, as a Heroku dashboard has them):
+// The app page's own controls (as a Heroku dashboard has them):
 // a scale form per process type, a restart button, a form to set a config
 // var and a remove button per key. Each is a plain form that POSTs with the
 // session's CSRF token (control-routes.ts answers it), so the page needs no

@@ -1,4 +1,4 @@
-// The app page at /apps/:app (issue 7): processes and instances, releases,
+// The app page at /apps/:app: processes and instances, releases,
 // domains and certificates, config keys, and for those who may change the
 // app its controls (app-controls.ts). An app the actor may not see is the
 // same 404 as a missing one (authorizeApp). Config values never reach this

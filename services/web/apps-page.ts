@@ -1,4 +1,4 @@
-// The apps page at / (issue 7): every app the signed-in actor may see, with
+// The apps page at /: every app the signed-in actor may see, with
 // its status, current release, last deploy, URLs and instance counts. Read
 // from the store in a constant number of round trips (services/platform/apps/overview.ts),
 // so it stays fast with hundreds of apps; no JavaScript needed.
@@ -32,7 +32,7 @@ function row(o: AppOverview): Safe {
 
 export function appsPageRoutes(app: FastifyInstance, o: { store: Store; domain: string }) {
   // Behind sign-in although it listens on loopback: the router will forward
-  // the bare domain to this port (issue 7), and those requests come from
+  // the bare domain to this port, and those requests come from
   // loopback too, so "on loopback" cannot mean "the admin".
   app.get('/', { config: { auth: 'page' } }, async (req, reply) => {
     const apps = await appsOverview(o.store, actorOf(req), o.domain);

@@ -1,4 +1,4 @@
-// Who is asking, for every web request (issue 7). A request carries either an
+// Who is asking, for every web request. A request carries either an
 // API token ("Authorization: Bearer berth_...") or a session cookie from a
 // sign-in link; either becomes the same Actor the SSH commands run as, so
 // services/platform/apps/access.ts decides per app for the web exactly as for SSH.

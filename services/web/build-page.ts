@@ -1,4 +1,4 @@
-// A build's log on its own page, /apps/:app/builds/:id (issue 7): the lines
+// A build's log on its own page, /apps/:app/builds/:id: the lines
 // as they stood when the page loaded (so it works without JavaScript), then,
 // with the small script below, every new line as the builder writes it, by
 // Server-Sent Events from /apps/:app/builds/:id/stream. The stream follows the

@@ -1,4 +1,4 @@
-// A config change from the web (issue 7): the API's PATCH and DELETE and the
+// A config change from the web: the API's PATCH and DELETE and the
 // app page's set and remove forms make it through this one function, with
 // config:set's and config:unset's service functions (services/platform/apps/config.ts)
 // and, when the app runs a release, a new release of the result as the

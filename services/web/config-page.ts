@@ -1,4 +1,4 @@
-// Config values on the app page (issue 7): hidden unless revealed. The app
+// Config values on the app page: hidden unless revealed. The app
 // page lists the keys only; "Reveal values" is a POST (with the session's
 // CSRF token) so that values are shown by an explicit action, never in a
 // page a GET can fetch, prefetch, cache or leave in a browser's history.

@@ -1,4 +1,4 @@
-// What the app page's controls post (issue 7; the forms are in
+// What the app page's controls post (the forms are in
 // app-controls.ts): scale, restart, set and remove a config var, through the
 // same service functions as ps:scale, ps:restart, config:set and
 // config:unset over SSH and the JSON API, with the same right (push) and the

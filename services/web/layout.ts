@@ -1,5 +1,5 @@
 // The frame every HTML page shares. Styles are inline: Berth serves every
-// asset itself and runs offline (issue 7).
+// asset itself and runs offline.
 import type { FastifyRequest } from 'fastify';
 import { actorName } from '../core/actor.ts';
 import { html, Safe } from '../core/html.ts';

@@ -1,5 +1,5 @@
 // The pages' only JavaScript, served by the web app itself at
-// /assets/live.js (no CDN: Berth runs offline, issue 7). It adds live updates
+// /assets/live.js (no CDN: Berth runs offline). It adds live updates
 // to pages that work without it: a build's log follows its SSE stream, and
 // the app page's log tail starts on a click. Every line is added as a text
 // node, never as HTML. Each stream is closed at its `end` event so the

@@ -1,4 +1,4 @@
-// The app's runtime log live, /apps/:app/logs/stream (issue 7), by
+// The app's runtime log live, /apps/:app/logs/stream, by
 // Server-Sent Events: the last lines (`logs -n`), then every running
 // instance's new lines as `logs -t` follows them (followAppLogs), until the
 // browser goes away (the Engine's log streams are destroyed then) or the

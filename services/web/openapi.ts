@@ -1,4 +1,4 @@
-// The API's OpenAPI description (issue 7), derived from the routes
+// The API's OpenAPI description, derived from the routes
 // themselves: every route under /api/v1 declares its JSON Schemas once, in
 // fastify's own `schema` option (fastify validates requests and serializes
 // responses with them), and this module collects them as fastify registers

@@ -1,4 +1,4 @@
-// Rolling back from the app page and the API (issue 7), through the same
+// Rolling back from the app page and the API, through the same
 // service function as `releases:rollback` over SSH (services/platform/release/releases.ts)
 // with the same right (push) and the same run: the Engine, the operator's drain
 // timeout and log archive. The page asks first: GET /apps/:app/rollback?to=N

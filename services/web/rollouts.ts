@@ -1,4 +1,4 @@
-// Changes the web app rolls out (issue 7): rollback, scale, config, restart,
+// Changes the web app rolls out: rollback, scale, config, restart,
 // through the same service functions as their SSH commands, handed what
 // cli/release-run.ts hands them over SSH: the store, the Engine, who asks,
 // the operator's drain timeout and log archive.

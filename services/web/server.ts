@@ -1,4 +1,4 @@
-// The web status page and JSON API (issue 7 grows it: sign-in, app pages,
+// The web status page and JSON API (sign-in, app pages,
 // live logs). build() makes the fastify instance without listening, so tests
 // use inject() or a real server on port 0.
 

@@ -34,7 +34,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
       logArchive: logArchiveOf(dataPaths(config.dataDir)),
     },
   });
-  // Loopback only: the router publishes the page at the bare domain (issue 7).
+  // Loopback only: the router publishes the page at the bare domain.
   await app.listen({ host: '127.0.0.1', port: config.webPort });
   const metrics = http.createServer((req, res) => {
     if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {

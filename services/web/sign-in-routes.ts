@@ -1,4 +1,4 @@
-// The browser side of signing in (issue 7): the one-time link auth:login
+// The browser side of signing in: the one-time link auth:login
 // prints, and signing out.
 import type { FastifyInstance } from 'fastify';
 import { html } from '../core/html.ts';

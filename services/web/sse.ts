@@ -1,4 +1,4 @@
-// Server-Sent Events for the live pages (issue 7): the build log now, the
+// Server-Sent Events for the live pages: the build log now, the
 // runtime log later. One EventStream per request: it takes the response over
 // from fastify, says when the client has gone (its signal aborts, so a
 // follower's Redis connection is closed at once), and ends every stream when

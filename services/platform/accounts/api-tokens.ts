@@ -1,4 +1,4 @@
-// API tokens (issue 7): what scripts send as "Authorization: Bearer TOKEN".
+// API tokens: what scripts send as "Authorization: Bearer TOKEN".
 // Issued over SSH (auth:token), shown once, stored as a SHA-256 only; listed
 // and revoked by id. A token acts as its user, with the user's current role;
 // a read-only one (auth:token --read-only) only sees, for dashboards and monitors.

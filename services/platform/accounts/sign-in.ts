@@ -1,4 +1,4 @@
-// Signing in to the web app without passwords (issue 7): a user who is
+// Signing in to the web app without passwords: a user who is
 // already signed in over SSH asks for a one-time link (auth:login), and
 // opening it starts a browser session. The link, the session cookie and the
 // CSRF token are 32 random bytes each; Redis keeps only SHA-256s of the first

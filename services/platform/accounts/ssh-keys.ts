@@ -1,5 +1,5 @@
 // Adding SSH keys to users: the one function behind `berth ssh-keys:add` on
-// the server, BERTH_ADMIN_PUBKEY at start, and (issue 3) the SSH command.
+// the server and over SSH, and BERTH_ADMIN_PUBKEY at start.
 import { BerthError } from '../../core/errors.ts';
 import type { Role, SshKey, Store } from '../../core/store/index.ts';
 

@@ -1,9 +1,9 @@
-// An app's config vars as the config:* commands (and later the web API) change
-// and read them. Keys pass validate.envKey (BERTH_* is Berth's); values may be
+// An app's config vars as the config:* commands and the web API change and
+// read them. Keys pass validate.envKey (BERTH_* is Berth's); values may be
 // any text but NUL (the store checks, naming the key and never the value, as
-// values are often secrets). Builds read them now (ENV_DIR of buildpacks,
-// build args); the deployer (issue 5) will make a release of each change and
-// roll it out.
+// values are often secrets). Builds read them (ENV_DIR of buildpacks, build
+// args), and each change makes a release that rolls out
+// (../release/release-change.ts).
 import { BerthError } from '../../core/errors.ts';
 import type { App, ConfigVars, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';

@@ -1,5 +1,5 @@
 // Every app the actor may see, with the state the apps page and
-// GET /api/v1/apps show (issue 7): status, current release, last deploy,
+// GET /api/v1/apps show: status, current release, last deploy,
 // URLs, instance counts. Read from the store alone, in a constant number of
 // round trips however many apps there are (the apps list, then one Lua script
 // for releases, ps:stop settings, routes and domains, store/app-states.ts): the

@@ -1,5 +1,5 @@
 // One build's output, written twice: to the build's Redis stream (what a
-// `git push` and later `builds:output` follow live, see ./queue.ts) and to
+// `git push` and `builds:output` follow live, see ./queue.ts) and to
 // `<data dir>/build-logs/<app>/<build id>.log`, the durable copy that outlives
 // the stream. Lines keep their order; a burst (a Docker step printing a
 // thousand lines) goes out in a few batched writes rather than one per line.

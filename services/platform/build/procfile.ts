@@ -5,7 +5,7 @@
 // `-` and `_`, starting with a letter or digit, at most 63 characters.
 //
 // `release` is not a long-running process: the deployer runs it once before
-// a rollout (issue 5); it is kept here like any other type.
+// a rollout; it is kept here like any other type.
 import { BerthError } from '../../core/errors.ts';
 import * as validate from '../../core/validate.ts';
 

@@ -1,5 +1,5 @@
 // The build queue: the contract between whoever asks for a build (a git push,
-// later `builds:rebuild`) and the builder that runs it (issue 4). Both sides
+// git:from-image, ps:rebuild) and the builder that runs it. Both sides
 // use the functions in this file, so the key names and entry shapes live here
 // and nowhere else.
 //

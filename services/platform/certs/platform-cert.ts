@@ -1,5 +1,5 @@
 // The platform's own certificate: the one for the bare BERTH_DOMAIN, where
-// the router serves the status page (issue 7). No app has that domain
+// the router serves the status page. No app has that domain
 // (domains:add refuses it), so these are admin commands of their own
 // (certs:add --platform, certs:remove --platform, certs:report --platform);
 // the ACME side is letsencrypt.ts' (letsencrypt:enable --platform), and the

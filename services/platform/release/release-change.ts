@@ -1,7 +1,7 @@
 // A change that is not a build — a rollback, a new formation (ps:scale), new
 // config — makes a release like a push does and rolls it out the same way,
 // under the app's build lock, so it never races a push or another change.
-// Called by the commands (over SSH, the local berth) and later the web API.
+// Called by the commands (over SSH, the local berth) and the web API.
 import type Docker from 'dockerode';
 import { type Actor, actorName } from '../../core/actor.ts';
 import { BerthError } from '../../core/errors.ts';

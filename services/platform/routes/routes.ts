@@ -1,5 +1,5 @@
 // The route table: the contract between the deployer, which writes it when a
-// rollout switches traffic, and the router (issue 6), which serves from it.
+// rollout switches traffic, and the router, which serves from it.
 //
 //   P app:<app>:routes   string, JSON { release, backends: ["host:port", ...], updatedAt }
 //                        (deleted and renamed with the app by the store)
