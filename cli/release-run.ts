@@ -9,6 +9,7 @@ import { EXIT } from '../services/core/errors.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import type { CommandBuild } from '../services/platform/build/command-build.ts';
 import type { BuildResult } from '../services/platform/build/queue.ts';
+import { rolloutSettings } from '../services/platform/release/releases.ts';
 import type { RolloutLog } from '../services/platform/release/rollout.ts';
 import { logArchiveOf } from '../services/platform/scheduler/app-logs.ts';
 import type { Scheduler } from '../services/platform/scheduler/scheduler.ts';
@@ -28,8 +29,7 @@ export async function releaseRun(ctx: CommandContext) {
     actor: ctx.actor,
     log: logTo(ctx),
     signal: ctx.signal,
-    tuning: { drainMs: ctx.config().drainTimeoutMs },
-    logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
+    ...rolloutSettings(ctx.config()),
   };
 }
 

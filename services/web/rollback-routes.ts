@@ -15,11 +15,8 @@ import { accepted, optionalBody } from './api.ts';
 import { appParams, changeAccepted, rollbackBody } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
 import { page, signedInHeader, time } from './layout.ts';
-import type { ReleaseRunOptions, Rollouts } from './rollouts.ts';
+import type { Rollouts } from './rollouts.ts';
 import { signOutForm } from './sign-in-routes.ts';
-
-/** What a rollback rolls out with; see rollouts.ts. */
-export type RollbackOptions = ReleaseRunOptions;
 
 /** The optional target version, from a form field, a query or JSON; undefined when absent. */
 export function targetVersion(value: unknown): number | undefined {

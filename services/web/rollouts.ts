@@ -1,7 +1,7 @@
 // Changes the web app rolls out: rollback, scale, config, restart,
 // through the same service functions as their SSH commands, handed what
-// cli/release-run.ts hands them over SSH: the store, the Engine, who asks,
-// the operator's drain timeout and log archive.
+// they get over SSH (cli/release-run.ts): the store, the Engine, who asks,
+// and the operator's rolloutSettings (drain timeout, log archive).
 //
 // The API answers such a change as Heroku's does: once it is recorded (the
 // new release exists, pending) with 202 and where to watch it, while the
@@ -14,7 +14,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BerthError } from '../core/errors.ts';
 import type { Release, Store } from '../core/store/index.ts';
-import type { ReleaseRun } from '../platform/release/releases.ts';
+import type { ReleaseRun, RolloutSettings } from '../platform/release/releases.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
 
@@ -24,12 +24,8 @@ export const CHANGE_TIMEOUT_MS = 5 * 60_000;
 export interface ReleaseRunOptions {
   store: Store;
   engine?: EngineClient;
-  /** BERTH_DRAIN_TIMEOUT: how long old instances keep serving after the switch. */
-  drainMs?: number;
-  /** Where removed containers' last lines are kept (logArchiveOf). */
-  logArchive?: string;
-  /** Tests: shorter stops and checks. */
-  tuning?: { stopTimeoutSec?: number; readyTimeoutMs?: number; network?: string };
+  /** rolloutSettings(config); tests: shorter stops and checks too. */
+  settings?: RolloutSettings;
 }
 
 export interface Rollouts {
@@ -76,8 +72,7 @@ export function rollouts(app: FastifyInstance, o: ReleaseRunOptions): Rollouts {
       log: { heading: (t) => lines.push(t), detail: (t) => lines.push(`  ${t}`) },
       // Not the request's: a client that goes away must not stop a rollout halfway.
       signal: AbortSignal.any([AbortSignal.timeout(CHANGE_TIMEOUT_MS), closing.signal]),
-      tuning: { ...o.tuning, ...(o.drainMs === undefined ? {} : { drainMs: o.drainMs }) },
-      ...(o.logArchive ? { logArchive: o.logArchive } : {}),
+      ...o.settings,
     };
   }
 

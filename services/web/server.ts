@@ -8,6 +8,7 @@ import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
 import { createBuildQueue } from '../platform/build/queue.ts';
+import type { RolloutSettings } from '../platform/release/releases.ts';
 import { apiRoutes } from './api.ts';
 import { apiChangeRoutes } from './api-changes.ts';
 import { appPageRoutes, type EngineClient } from './app-page.ts';
@@ -20,7 +21,7 @@ import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
 import { installOpenApi } from './openapi.ts';
-import { type RollbackOptions, rollbackRoutes } from './rollback-routes.ts';
+import { rollbackRoutes } from './rollback-routes.ts';
 import { rollouts } from './rollouts.ts';
 import { signInRoutes } from './sign-in-routes.ts';
 
@@ -41,8 +42,8 @@ export interface WebOptions {
   engineTimeoutMs?: number;
   /** `<data dir>/build-logs`, for builds whose log stream has expired. */
   buildLogs?: string;
-  /** What rollbacks, scales, config changes and restarts roll out with: BERTH_DRAIN_TIMEOUT, the log archive, test tuning. */
-  releases?: Omit<RollbackOptions, 'store' | 'engine'>;
+  /** What rollbacks, scales, config changes and restarts roll out with (rolloutSettings; tests: tuning too). */
+  releases?: RolloutSettings;
 }
 
 /**
@@ -117,7 +118,7 @@ export function build(o: WebOptions): FastifyInstance {
   const changes = rollouts(app, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),
-    ...o.releases,
+    ...(o.releases ? { settings: o.releases } : {}),
   });
   rollbackRoutes(app, { store: o.store, rollouts: changes });
   controlRoutes(app, { store: o.store, rollouts: changes, render: renderAppPage });

@@ -6,7 +6,7 @@ import { createDockerClient } from '../core/docker.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
-import { logArchiveOf } from '../platform/scheduler/app-logs.ts';
+import { rolloutSettings } from '../platform/release/releases.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 import { build } from './server.ts';
 
@@ -29,10 +29,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     sshPort: config.sshPort,
     engine: engineClient,
     buildLogs: dataPaths(config.dataDir).buildLogs,
-    releases: {
-      drainMs: config.drainTimeoutMs,
-      logArchive: logArchiveOf(dataPaths(config.dataDir)),
-    },
+    releases: rolloutSettings(config),
   });
   // Loopback only: the router publishes the page at the bare domain.
   await app.listen({ host: '127.0.0.1', port: config.webPort });

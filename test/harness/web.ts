@@ -44,7 +44,7 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
     // load can make the Engine slower than that.
     engineTimeoutMs: 10_000,
     buildLogs,
-    releases: { drainMs: 0, logArchive: await tempDir('berth-log-archive') },
+    releases: { tuning: { drainMs: 0 }, logArchive: await tempDir('berth-log-archive') },
   });
   after(async () => {
     await web.close();

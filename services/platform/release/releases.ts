@@ -1,9 +1,12 @@
 // What an app's owner does with releases: roll back, scale, and let a config
 // change go live. Each makes a new release through releaseChange (the app's
 // build lock, a rollout, a status), so a release history reads like Heroku's.
+import type { Config } from '../../core/config.ts';
 import { BerthError } from '../../core/errors.ts';
+import { dataPaths } from '../../core/paths.ts';
 import type { App, Formation, Release } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
+import { logArchiveOf } from '../scheduler/app-logs.ts';
 import { type ReleaseChange, releaseChange } from './release-change.ts';
 import { RELEASE_PHASE } from './rollout.ts';
 
@@ -11,6 +14,17 @@ export type ReleaseRun = Pick<
   ReleaseChange,
   'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive' | 'onRollout'
 >;
+
+/** What every change rolls out with from the operator's settings, over SSH and from the web alike. */
+export type RolloutSettings = Pick<ReleaseRun, 'tuning' | 'logArchive'>;
+
+/** BERTH_DRAIN_TIMEOUT, and where removed instances' last lines are kept. */
+export const rolloutSettings = (
+  config: Pick<Config, 'drainTimeoutMs' | 'dataDir'>,
+): RolloutSettings => ({
+  tuning: { drainMs: config.drainTimeoutMs },
+  logArchive: logArchiveOf(dataPaths(config.dataDir)),
+});
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
 
