@@ -41,23 +41,31 @@
 //     too (the status line is already out), so the client sees it failed.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Stream } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../services/core/log.ts';
-import { formatSize } from '../services/core/validate.ts';
-import { type ErrorStatus, refuseOnSocket, sendError } from './error-pages.ts';
+import { overLimit } from './body-limit.ts';
 import {
-  originForm,
-  requestHost,
-  requestId,
-  responseHeaders,
-  setForwarded,
-  stripHopByHop,
-} from './headers.ts';
+  cut,
+  EXCHANGE,
+  type Exchange,
+  finish,
+  NOT_CONNECTED,
+  type RoutedRequest,
+  requestBody,
+} from './exchange.ts';
+import { requestHost, requestId, responseHeaders, setForwarded, stripHopByHop } from './headers.ts';
 import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
-import { type Backend, markFailed, pickBackend, type RouteTable } from './route-table.ts';
+import {
+  type Backend,
+  markAnswered,
+  markRefused,
+  pickBackend,
+  type RouteTable,
+  usable,
+} from './route-table.ts';
 import { closeIdleSockets, timeOutStalledSockets, UPSTREAM_TIMEOUT } from './socket-sweeps.ts';
+import { websockets } from './websockets.ts';
 
 /**
  * Idle time after which the router closes a pooled connection to a backend
@@ -69,12 +77,6 @@ import { closeIdleSockets, timeOutStalledSockets, UPSTREAM_TIMEOUT } from './soc
 const UPSTREAM_IDLE_MS = 1900;
 /** A backend that takes longer to accept a connection is taken as down (Heroku's router: 5 s). */
 const CONNECT_TIMEOUT_MS = 5000;
-/**
- * After a 413 the rest of the body is read and dropped for at most this long
- * (nginx's lingering_timeout), so that a client still sending reads the 413
- * instead of a reset; then the connection is closed.
- */
-const LINGER_MS = 5000;
 /** Attempts per request: the first plus retries to other instances. */
 const MAX_ATTEMPTS = 3;
 /** Name the status page's requests are counted under. */
@@ -100,61 +102,6 @@ export interface RouterOptions {
   maxBodySize: number;
   metrics: Metrics;
   log: Logger;
-}
-
-/** What the router tracks for one request across its attempts. */
-interface Exchange {
-  readonly id: string;
-  readonly app: string;
-  readonly started: number;
-  /** Whether the request may be sent again: it has no body. */
-  readonly retriable: boolean;
-  attempts: number;
-  backend: Backend | undefined;
-  proxyReq: http.ClientRequest | undefined;
-  /** The attempt's connection was not made within CONNECT_TIMEOUT_MS. */
-  connectTimedOut: boolean;
-  /** Set when the router ends the exchange itself (an error page, a cut response). */
-  status: number | undefined;
-  /** Strict-Transport-Security for the response (an HTTPS request to an app with certs:set hsts on). */
-  hsts: string | undefined;
-}
-
-const EXCHANGE = Symbol('berth.exchange');
-type RoutedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
-
-/** Connection errors after which nothing reached the backend's application. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
-
-/**
- * http-proxy's `buffer` option: what it pipes into the backend request
- * right after making it, in place of the client's request (http-proxy only
- * calls its pipe()). The router's own first
- *   - sets the request-target as the client sent it, as nginx's proxy_pass
- *     without a URI does (http-proxy's own path merges repeated slashes,
- *     '/a//b' → '/a/b'; the router has it build none: ignorePath);
- *   - keeps the backend request for the exchange (aborts, limits);
- * then ends a request that has no body at once: no stream pipe set up and
- * taken down for nothing (the server reads the empty request itself), and
- * a retry sends the same nothing again.
- */
-class RequestBody {
-  constructor(
-    private readonly req: RoutedRequest,
-    private readonly x: Exchange,
-  ) {}
-
-  pipe(proxyReq: http.ClientRequest): http.ClientRequest {
-    this.x.proxyReq = proxyReq;
-    proxyReq.path = originForm(this.req.url);
-    if (this.x.retriable) proxyReq.end();
-    else this.req.pipe(proxyReq);
-    return proxyReq;
-  }
-}
-
-function requestBody(req: RoutedRequest, x: Exchange): Stream {
-  return new RequestBody(req, x) as unknown as Stream;
 }
 
 /**
@@ -235,6 +182,7 @@ export function createRouter(o: RouterOptions): Router {
       proxyRes.resume();
       return;
     }
+    if (x.backend) markAnswered(x.backend);
     // The backend's connection handling is between it and the router; the
     // client's (keep-alive or close, HTTP/1.0 or 1.1) is Node.js' to answer,
     // and so is the framing of the body (http-proxy's removeChunked pass).
@@ -252,73 +200,13 @@ export function createRouter(o: RouterOptions): Router {
     // service restarts, and a browser reconnects only once the stream is cut.
     const from = x.backend?.address ?? o.statusPage.host;
     proxyRes.once('close', () => {
-      if (!proxyRes.complete) cut(res, x, from, 'closed');
+      if (!proxyRes.complete) cut(res, x, from, 'closed', o.log);
     });
   });
   // Errors all come to the per-request callback; this keeps an unexpected
   // one from taking the process down.
   proxy.on('error', (err) => o.log.warn({ err }, 'proxy error outside a request'));
-
-  // Websockets. http-proxy only end()s one side when the other closes, and
-  // keeps the backend request when the client leaves before the 101: a peer
-  // that never answers the FIN (or a client gone mid-handshake) would hold
-  // both sockets, and their fds, for good.
-  const upgraded = new WeakSet<Socket>();
-  proxy.on('proxyReqWs', (proxyReq, req, client) => {
-    // As for requests (requestBody); emitted before http-proxy's end() of it.
-    // A backend that does not answer the upgrade gets the upstream timeout,
-    // as a request does (socket-sweeps.ts: the socket is the agent's until the 101).
-    proxyReq.path = originForm(req.url);
-    // Until the 101 nothing reads the client's socket (Node.js hands it
-    // over paused), so a client that leaves would go unnoticed until the
-    // upstream timeout. It is read here, and what it sends (the start of the
-    // app's protocol, if it does not wait) is put back for http-proxy's pipe.
-    const early: Buffer[] = [];
-    const keep = (chunk: Buffer) => early.push(chunk);
-    const gone = () => proxyReq.destroy();
-    const stopWatching = () => {
-      client.off('data', keep);
-      client.off('end', gone);
-      client.off('close', gone);
-    };
-    client.on('data', keep);
-    client.once('end', gone);
-    client.once('close', gone);
-    proxyReq.once('response', () => {
-      // Not upgraded: http-proxy pipes the answer to the client and ends the
-      // connection. What the client still sends is read and dropped, so its
-      // FIN is seen and the connection closes.
-      stopWatching();
-      client.resume();
-    });
-    proxyReq.once('upgrade', (_res, backendSocket: Socket) => {
-      stopWatching();
-      client.pause();
-      if (early.length > 0) client.unshift(Buffer.concat(early));
-      upgraded.add(client);
-      if (client.destroyed) backendSocket.destroy();
-      client.once('close', () => backendSocket.destroy());
-      // What the backend sent is flushed to the client first.
-      backendSocket.once('close', () => client.destroySoon());
-    });
-  });
-
-  function finish(res: ServerResponse, x: Exchange, status: ErrorStatus, reason: string): void {
-    x.status = status;
-    sendError(res, status, reason, x.id);
-  }
-
-  /**
-   * Part of the response is out and the backend is gone: cut the client's
-   * connection so it cannot take a truncated body for a whole one.
-   */
-  function cut(res: ServerResponse, x: Exchange, from: string, code: string): void {
-    // Finished, or the client left first (its 'close' counted it as aborted).
-    if (x.status !== undefined || res.writableFinished || res.destroyed) return;
-    x.status = 502;
-    o.log.warn({ app: x.app, backend: from, code, id: x.id }, 'backend dropped a response');
-    res.destroy();
-  }
+  const { onUpgrade } = websockets(proxy, o);
 
   function attempt(req: RoutedRequest, res: ServerResponse, x: Exchange, backend: Backend) {
     x.attempts++;
@@ -349,12 +237,12 @@ export function createRouter(o: RouterOptions): Router {
       return;
     }
     if (res.headersSent) {
-      cut(res, x, backend.address, code);
+      cut(res, x, backend.address, code, o.log);
       return;
     }
     const stalePooled = code === 'ECONNRESET' && x.proxyReq?.reusedSocket === true;
     const now = performance.now();
-    if (!stalePooled) markFailed(backend, now);
+    if (!stalePooled) markRefused(backend, now);
     const route = o.table.lookup(requestHost(req));
     if (
       x.retriable &&
@@ -363,7 +251,7 @@ export function createRouter(o: RouterOptions): Router {
       (stalePooled || NOT_CONNECTED.has(code) || code === 'ECONNRESET')
     ) {
       const next = stalePooled ? backend : pickBackend(route, now);
-      if (next && (stalePooled || next.failedUntil <= now)) {
+      if (next && (stalePooled || usable(next, now))) {
         attempt(req, res, x, next);
         return;
       }
@@ -375,53 +263,6 @@ export function createRouter(o: RouterOptions): Router {
       502,
       `${x.app} did not accept the connection (${x.connectTimedOut ? `no answer within ${connectMs / 1000} s` : code || err.message})`,
     );
-  }
-
-  /**
-   * The body limit (nginx's client_max_body_size): a Content-Length over it
-   * is refused at once; a chunked body is counted as it streams and refused
-   * when it passes the limit, its backend request aborted (the backend never
-   * gets a whole request), unless the backend has begun its answer, when the
-   * client's connection is cut instead. True when refused already.
-   */
-  function overLimit(req: RoutedRequest, res: ServerResponse, x: Exchange, limit: number): boolean {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined) {
-      if (Number(declared) <= limit) return false;
-      tooLarge(req, res, x, limit);
-      return true;
-    }
-    if (req.headers['transfer-encoding'] === undefined) return false;
-    let seen = 0;
-    const count = (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen <= limit) return;
-      req.off('data', count);
-      if (res.headersSent) {
-        x.status = 413;
-        res.destroy();
-      } else tooLarge(req, res, x, limit);
-      x.proxyReq?.destroy();
-    };
-    // Beside http-proxy's pipe, which attaches in this same tick: both see every chunk.
-    req.on('data', count);
-    return false;
-  }
-
-  function tooLarge(req: RoutedRequest, res: ServerResponse, x: Exchange, limit: number): void {
-    finish(
-      res,
-      x,
-      413,
-      `the request body is larger than ${formatSize(limit)}, the limit for ${x.app}`,
-    );
-    if (req.complete) return;
-    req.unpipe();
-    req.resume();
-    const linger = setTimeout(() => req.socket.destroy(), LINGER_MS);
-    linger.unref();
-    req.once('end', () => clearTimeout(linger));
-    req.socket.once('close', () => clearTimeout(linger));
   }
 
   /**
@@ -480,7 +321,7 @@ export function createRouter(o: RouterOptions): Router {
         (err: NodeJS.ErrnoException) =>
           // Part of a response out (an event stream) when the web service died: cut it, as for an app.
           res.headersSent
-            ? cut(res, x, o.statusPage.host, err.code ?? 'error')
+            ? cut(res, x, o.statusPage.host, err.code ?? 'error', o.log)
             : finish(res, x, 502, 'the status page is not running'),
       );
       return;
@@ -498,28 +339,6 @@ export function createRouter(o: RouterOptions): Router {
       return;
     }
     attempt(req, res, x, backend);
-  }
-
-  function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const host = requestHost(req);
-    const route = host === o.domain ? undefined : o.table.lookup(host);
-    const backend = route && pickBackend(route, performance.now());
-    socket.on('error', () => socket.destroy());
-    if (!backend) {
-      refuseOnSocket(socket, route ? '503 Service Unavailable' : '404 Not Found');
-      return;
-    }
-    const id = requestId(req.headers['x-request-id']);
-    stripHopByHop(req.headers, true);
-    const secure = (req.socket as TLSSocket).encrypted === true;
-    setForwarded(req, secure ? 'https' : 'http', secure ? o.ports.https : o.ports.http, id);
-    proxy.ws(req, socket, head, { target: backend.target }, (err: NodeJS.ErrnoException) => {
-      // After the 101 the connection carries the app's protocol, not HTTP:
-      // an error there (the backend reset) just ends it.
-      if (upgraded.has(socket)) return void socket.destroy();
-      if (NOT_CONNECTED.has(err.code ?? '')) markFailed(backend, performance.now());
-      refuseOnSocket(socket, '502 Bad Gateway');
-    });
   }
 
   function onCheckContinue(req: RoutedRequest, res: ServerResponse): void {

@@ -14,14 +14,25 @@ export interface BackendTarget {
   readonly port: number;
 }
 
+/**
+ * A backend's health as this router process has seen it (passive: from its
+ * own connections, no probes): `healthy`, or `refused` after it refused or
+ * dropped a connection, when it is skipped until `retryAt` and then tried
+ * again; its next answer makes it healthy. Draining is the deployer's: a
+ * replaced release's instances leave the route in the step the new ones
+ * join it, and finish what they have on their own connections.
+ */
+export type BackendState = 'healthy' | 'refused';
+
 /** One instance of an app's web process, as the router sees it. */
 export interface Backend {
   /** host:port as the scheduler reported it: IPv4, [IPv6] or a DNS name (validate.backendAddress). */
   readonly address: string;
   /** Made once per backend, so no request parses an address. */
   readonly target: BackendTarget;
-  /** Passive health: after a failed connection the backend is skipped until then (ms, monotonic). */
-  failedUntil: number;
+  state: BackendState;
+  /** When a refused backend is tried again (ms, monotonic). */
+  retryAt: number;
 }
 
 /** What a host resolves to. */
@@ -54,7 +65,7 @@ export interface AppState {
 }
 
 /** How long a backend that refused or dropped a connection is skipped. */
-const FAILED_FOR_MS = 2000;
+const REFUSED_FOR_MS = 2000;
 
 export class RouteTable {
   private readonly byHost = new Map<string, AppRoute>();
@@ -88,7 +99,12 @@ export class RouteTable {
       release: state.release,
       backends: state.backends.map(
         (address) =>
-          known.get(address) ?? { address, target: backendTarget(address), failedUntil: 0 },
+          known.get(address) ?? {
+            address,
+            target: backendTarget(address),
+            state: 'healthy',
+            retryAt: 0,
+          },
       ),
       maxBodySize: state.maxBodySize ?? null,
       next: 0,
@@ -121,9 +137,13 @@ function backendTarget(address: string): BackendTarget {
   return { protocol: 'http:', host, hostname: host, port };
 }
 
+/** Whether a request may go to the backend now: healthy, or refused long enough ago. */
+export const usable = (b: Backend, now: number): boolean =>
+  b.state === 'healthy' || b.retryAt <= now;
+
 /**
- * The next backend by round-robin, skipping those that failed recently;
- * when all have, the one whose failure is oldest (it may be back).
+ * The next backend by round-robin, skipping those refused recently; when all
+ * are, the one that refused longest ago (it may be back).
  */
 export function pickBackend(route: AppRoute, now: number): Backend | undefined {
   const { backends } = route;
@@ -132,15 +152,21 @@ export function pickBackend(route: AppRoute, now: number): Backend | undefined {
   for (let i = 0; i < n; i++) {
     const index = (route.next + i) % n;
     const b = backends[index] as Backend;
-    if (b.failedUntil <= now) {
+    if (usable(b, now)) {
       route.next = index + 1;
       return b;
     }
-    if (!fallback || b.failedUntil < fallback.failedUntil) fallback = b;
+    if (!fallback || b.retryAt < fallback.retryAt) fallback = b;
   }
   return fallback;
 }
 
-export function markFailed(backend: Backend, now: number): void {
-  backend.failedUntil = now + FAILED_FOR_MS;
+export function markRefused(backend: Backend, now: number): void {
+  backend.state = 'refused';
+  backend.retryAt = now + REFUSED_FOR_MS;
+}
+
+/** The backend answered: healthy again, if it was not. */
+export function markAnswered(backend: Backend): void {
+  if (backend.state !== 'healthy') backend.state = 'healthy';
 }
