@@ -11,8 +11,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
-import { decidePublicKey, type UserActor } from './auth.ts';
-import type { RunningCommand } from './exec-channel.ts';
+import { ClientConnection } from './connection.ts';
 import type { ExecHandler } from './exec-request.ts';
 import { ConnectionCounter, resolveLimits, type SshLimits, sourceKey } from './limits.ts';
 import { handleSession } from './session.ts';
@@ -38,35 +37,15 @@ export interface SshServer {
   address(): net.AddressInfo | null;
 }
 
-interface Connection {
-  id: string;
-  socket: net.Socket;
-  /** The peer's address and port, as ssh2's connection event names it. */
-  peer: string;
-  source: string;
-  log: Logger;
-  client?: ssh2.Connection;
-  actor?: UserActor;
-  failures: number;
-  sessions: number;
-  /** The commands running on this connection. */
-  running: Set<RunningCommand>;
-  authTimer?: NodeJS.Timeout;
-  idleTimer?: NodeJS.Timeout;
-  closed: boolean;
-  /** Authenticated: it no longer counts against its source's cap. */
-  signedIn: boolean;
-}
-
 export function createSshServer(options: SshServerOptions): SshServer {
   const limits = resolveLimits(options.limits);
   // `module`, not `component`: the service's logger already binds the latter.
   const log = options.log.child({ module: 'ssh-server' });
   const counter = new ConnectionCounter(limits);
   const listeners: net.Server[] = [];
-  const connections = new Set<Connection>();
+  const connections = new Set<ClientConnection>();
   // ssh2 names a connection by its peer's address; that is how its events find ours.
-  const byPeer = new Map<string, Connection>();
+  const byPeer = new Map<string, ClientConnection>();
   const peerOf = (ip: string | undefined, port: number | undefined) => `${ip}|${port}`;
   let closing = false;
   let listenPort = 0;
@@ -91,36 +70,9 @@ export function createSshServer(options: SshServerOptions): SshServer {
   });
   server.on('error', (e: Error) => log.error({ err: e }, 'ssh server error'));
 
-  const updateIdle = (conn: Connection) => {
-    clearTimeout(conn.idleTimer);
-    conn.idleTimer = undefined;
-    if (conn.closed || conn.actor === undefined || conn.running.size > 0) return;
-    if (closing) {
-      shutdown(conn);
-      return;
-    }
-    conn.idleTimer = setTimeout(() => {
-      conn.log.info({ idleMs: limits.idleTimeoutMs }, 'closing an idle connection');
-      shutdown(conn);
-    }, limits.idleTimeoutMs);
-  };
-
-  /** Ends the connection politely (SSH disconnect), then for sure. */
-  const shutdown = (conn: Connection) => {
+  const onSocketClosed = (conn: ClientConnection) => {
     if (conn.closed) return;
-    try {
-      conn.client?.end();
-    } catch {}
-    if (conn.client === undefined) conn.socket.destroy();
-    setTimeout(() => conn.socket.destroy(), 1000).unref();
-  };
-
-  const onSocketClosed = (conn: Connection) => {
-    if (conn.closed) return;
-    conn.closed = true;
-    clearTimeout(conn.authTimer);
-    clearTimeout(conn.idleTimer);
-    for (const command of conn.running) command.gone();
+    conn.onClosed();
     connections.delete(conn);
     byPeer.delete(conn.peer);
     counter.release(conn.source, conn.signedIn);
@@ -153,25 +105,17 @@ export function createSshServer(options: SshServerOptions): SshServer {
       return;
     }
     const id = randomBytes(4).toString('hex');
-    const conn: Connection = {
+    const conn = new ClientConnection(
       id,
       socket,
-      peer: peerOf(socket.remoteAddress, socket.remotePort),
+      peerOf(socket.remoteAddress, socket.remotePort),
       source,
-      log: log.child({ conn: id, remote }),
-      failures: 0,
-      sessions: 0,
-      running: new Set(),
-      closed: false,
-      signedIn: false,
-    };
+      log.child({ conn: id, remote }),
+      limits,
+    );
     connections.add(conn);
     byPeer.set(conn.peer, conn);
     socket.once('close', () => onSocketClosed(conn));
-    conn.authTimer = setTimeout(() => {
-      conn.log.info({ timeoutMs: limits.authTimeoutMs }, 'dropped: not authenticated in time');
-      socket.destroy();
-    }, limits.authTimeoutMs);
     socket.setNoDelay(true);
     server.injectSocket(socket);
   };
@@ -186,16 +130,15 @@ export function createSshServer(options: SshServerOptions): SshServer {
     // Client-side errors (resets, garbage, keepalive timeouts) end the connection; nothing to raise.
     client.on('error', (e: Error) => conn.log.debug({ err: e.message }, 'connection error'));
     client.on('authentication', (ctx) => {
-      authenticate(conn, ctx).catch((e: unknown) => {
+      conn.authenticate(ctx, options.store.users).catch((e: unknown) => {
         conn.log.error({ err: e }, 'authentication failed');
         ctx.reject(['publickey']);
       });
     });
     client.on('ready', () => {
-      clearTimeout(conn.authTimer);
-      conn.signedIn = true;
+      conn.onSignedIn();
       counter.authenticated(conn.source);
-      updateIdle(conn);
+      conn.updateIdle(closing);
     });
     client.on('session', (acceptSession, reject) => {
       if (closing || conn.sessions >= limits.maxSessionsPerConnection) {
@@ -216,11 +159,11 @@ export function createSshServer(options: SshServerOptions): SshServer {
         port: () => listenPort,
         started: (command) => {
           conn.running.add(command);
-          updateIdle(conn);
+          conn.updateIdle(closing);
         },
         ended: (command) => {
           conn.running.delete(command);
-          updateIdle(conn);
+          conn.updateIdle(closing);
         },
       });
     });
@@ -233,49 +176,6 @@ export function createSshServer(options: SshServerOptions): SshServer {
       reject?.();
     });
   });
-
-  const authenticate = async (conn: Connection, ctx: ssh2.AuthContext) => {
-    const fields = { username: JSON.stringify(ctx.username.slice(0, 64)), method: ctx.method };
-    if (ctx.method !== 'publickey') {
-      // "none" is every client's opening question; the others are refused outright.
-      if (ctx.method !== 'none') refuse(conn, ctx, { ...fields, reason: 'method not offered' });
-      else ctx.reject(['publickey']);
-      return;
-    }
-    const decision = await decidePublicKey(options.store.users, ctx);
-    if (conn.closed) return;
-    switch (decision.kind) {
-      case 'acceptable':
-        conn.log.debug({ ...fields, fingerprint: decision.fingerprint }, 'key acceptable');
-        ctx.accept();
-        return;
-      case 'authenticated':
-        conn.actor = decision.actor;
-        conn.log = conn.log.child({ user: decision.actor.user });
-        conn.log.info(
-          { ...fields, fingerprint: decision.actor.credential, role: decision.actor.role },
-          'authenticated',
-        );
-        ctx.accept();
-        return;
-      case 'refused': {
-        const { reason, fingerprint, user, error } = decision;
-        if (error !== undefined) conn.log.error({ err: error, fingerprint }, 'key lookup failed');
-        refuse(conn, ctx, { ...fields, reason, fingerprint, ...(user ? { user } : {}) });
-        return;
-      }
-    }
-  };
-
-  const refuse = (conn: Connection, ctx: ssh2.AuthContext, fields: Record<string, string>) => {
-    conn.failures++;
-    conn.log.info({ ...fields, attempt: conn.failures }, 'authentication refused');
-    ctx.reject(['publickey']);
-    if (conn.failures >= limits.maxAuthAttempts) {
-      conn.log.info({ attempts: conn.failures }, 'dropped: too many failed authentications');
-      shutdown(conn);
-    }
-  };
 
   return {
     listen(port, host) {
@@ -306,7 +206,7 @@ export function createSshServer(options: SshServerOptions): SshServer {
       });
       for (const conn of connections) {
         if (conn.actor === undefined) conn.socket.destroy();
-        else updateIdle(conn); // closes it now, or when its commands finish
+        else conn.updateIdle(closing); // closes it now, or when its commands finish
       }
       const grace = setTimeout(() => {
         for (const conn of connections) {
@@ -319,7 +219,7 @@ export function createSshServer(options: SshServerOptions): SshServer {
           for (const command of conn.running) {
             command.controller.abort(new Error('the server is shutting down'));
           }
-          shutdown(conn);
+          conn.shutdown();
         }
       }, limits.closeGraceMs);
       await drained;
