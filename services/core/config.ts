@@ -111,26 +111,53 @@ function parseDuration(v: string): number {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
-export function loadConfig(env: Env): Config {
-  const problems: BerthError[] = [];
-  const raw = (name: ConfigVar): string => {
-    const v = env[name];
-    return v === undefined || v === '' ? DEFAULTS[name] : v;
-  };
-  const bad = (name: ConfigVar, reason: string, code: ErrorCode = 'BERTH_E_CONFIG') =>
-    problems.push(new BerthError(code, { name, value: JSON.stringify(raw(name)), reason }));
+/**
+ * Reads variables through their validating function and gathers every
+ * problem, so that one start reports all of them, each on a line of its own.
+ */
+class EnvReader {
+  readonly problems: BerthError[] = [];
 
-  // Runs one validating function; its failure becomes a line about the variable.
-  function read<T>(name: ConfigVar, parse: (v: string) => T, fallback: T): T {
+  constructor(private readonly env: Env) {}
+
+  private raw(name: ConfigVar): string {
+    const v = this.env[name];
+    return v === undefined || v === '' ? DEFAULTS[name] : v;
+  }
+
+  bad(name: ConfigVar, reason: string, code: ErrorCode = 'BERTH_E_CONFIG'): void {
+    this.problems.push(
+      new BerthError(code, { name, value: JSON.stringify(this.raw(name)), reason }),
+    );
+  }
+
+  /** The variable through `parse`; a failure becomes a line about the variable, and `fallback` stands in. */
+  read<T>(name: ConfigVar, parse: (v: string) => T, fallback: T): T {
     try {
-      return parse(raw(name));
+      return parse(this.raw(name));
     } catch (e) {
-      bad(name, e instanceof BerthError ? String(e.params.reason) : String(e));
+      this.bad(name, e instanceof BerthError ? String(e.params.reason) : String(e));
       return fallback;
     }
   }
+}
 
-  const dataDir = read(
+// Parsers several variables share. Each throws the reason, as a string.
+const onOff = (v: string): boolean => {
+  if (v !== 'on' && v !== 'off') throw 'use on or off';
+  return v === 'on';
+};
+/** auto, or a count from 1 to 99 of `what`. */
+const autoOrCount = (what: string) => (v: string) => {
+  if (v === 'auto') return undefined;
+  if (!/^[1-9][0-9]?$/.test(v)) throw `use auto or a number of ${what} from 1 to 99`;
+  return Number(v);
+};
+const port = (v: string) => validate.port(v);
+
+/** Where Berth keeps its files and where it is reached. */
+function places(r: EnvReader) {
+  const dataDir = r.read(
     'BERTH_DATA_DIR',
     (v) => {
       if (!path.isAbsolute(v)) throw 'must be an absolute path';
@@ -139,13 +166,12 @@ export function loadConfig(env: Env): Config {
     },
     '',
   );
-  const domain = read('BERTH_DOMAIN', validate.domain, '');
-  const port = (v: string) => validate.port(v);
-  const sshPort = read('BERTH_SSH_PORT', port, 0);
-  const httpPort = read('BERTH_HTTP_PORT', port, 0);
-  const httpsPort = read('BERTH_HTTPS_PORT', port, 0);
-  const webPort = read('BERTH_WEB_PORT', port, 0);
-  const metricsPort = read('BERTH_METRICS_PORT', port, 0);
+  const domain = r.read('BERTH_DOMAIN', validate.domain, '');
+  const sshPort = r.read('BERTH_SSH_PORT', port, 0);
+  const httpPort = r.read('BERTH_HTTP_PORT', port, 0);
+  const httpsPort = r.read('BERTH_HTTPS_PORT', port, 0);
+  const webPort = r.read('BERTH_WEB_PORT', port, 0);
+  const metricsPort = r.read('BERTH_METRICS_PORT', port, 0);
   const ports: [ConfigVar, number][] = [
     ['BERTH_SSH_PORT', sshPort],
     ['BERTH_HTTP_PORT', httpPort],
@@ -155,10 +181,14 @@ export function loadConfig(env: Env): Config {
   ];
   for (const [i, [name, p]] of ports.entries()) {
     const clash = ports.slice(0, i).find(([, q]) => q === p && p !== 0);
-    if (clash) bad(name, `the same port as ${clash[0]}; each service needs its own`);
+    if (clash) r.bad(name, `the same port as ${clash[0]}; each service needs its own`);
   }
+  return { dataDir, domain, sshPort, httpPort, httpsPort, webPort, metricsPort };
+}
 
-  const redisUrl = read(
+/** The Redis that keeps Berth's state, and the prefix of its keys. */
+function redis(r: EnvReader) {
+  const redisUrl = r.read(
     'REDIS_URL',
     (v) => {
       let u: URL;
@@ -174,7 +204,7 @@ export function loadConfig(env: Env): Config {
     },
     '',
   );
-  const redisPrefix = read(
+  const redisPrefix = r.read(
     'BERTH_REDIS_PREFIX',
     (v) => {
       if (v.length > 64 || !PREFIX.test(v)) throw 'use letters, digits, "_", ".", "-" and ":"';
@@ -182,7 +212,12 @@ export function loadConfig(env: Env): Config {
     },
     '',
   );
-  const acmeDirectoryUrl = read(
+  return { redisUrl, redisPrefix };
+}
+
+/** Certificates from an ACME CA (Let's Encrypt by default). */
+function acme(r: EnvReader) {
+  const acmeDirectoryUrl = r.read(
     'BERTH_ACME_DIRECTORY_URL',
     (v) => {
       let u: URL;
@@ -196,7 +231,7 @@ export function loadConfig(env: Env): Config {
     },
     '',
   );
-  const acmeEmail = read(
+  const acmeEmail = r.read(
     'BERTH_ACME_EMAIL',
     (v) => {
       if (v === '') return undefined;
@@ -205,23 +240,14 @@ export function loadConfig(env: Env): Config {
     },
     undefined,
   );
-  const acmeSelfCheck = read(
-    'BERTH_ACME_SELF_CHECK',
-    (v) => {
-      if (v !== 'on' && v !== 'off') throw 'use on or off';
-      return v === 'on';
-    },
-    true,
-  );
-  const acmeDefaultHosts = read(
-    'BERTH_ACME_DEFAULT_HOSTS',
-    (v) => {
-      if (v !== 'on' && v !== 'off') throw 'use on or off';
-      return v === 'on';
-    },
-    true,
-  );
-  const dockerHost = read(
+  const acmeSelfCheck = r.read('BERTH_ACME_SELF_CHECK', onOff, true);
+  const acmeDefaultHosts = r.read('BERTH_ACME_DEFAULT_HOSTS', onOff, true);
+  return { acmeDirectoryUrl, acmeEmail, acmeSelfCheck, acmeDefaultHosts };
+}
+
+/** The machine Berth runs on: its Docker Engine, the first admin, the stack image, the log. */
+function machine(r: EnvReader) {
+  const dockerHost = r.read(
     'DOCKER_HOST',
     (v) => {
       if (v === '') return undefined;
@@ -232,7 +258,7 @@ export function loadConfig(env: Env): Config {
     },
     undefined,
   );
-  const adminPubkeyPath = read(
+  const adminPubkeyPath = r.read(
     'BERTH_ADMIN_PUBKEY',
     (v) => {
       if (v === '') return undefined;
@@ -241,7 +267,7 @@ export function loadConfig(env: Env): Config {
     },
     undefined,
   );
-  const stackImage = read(
+  const stackImage = r.read(
     'BERTH_STACK_IMAGE',
     (v) => {
       if (!IMAGE_REF.test(v)) throw 'not an image reference such as berth/stack:bookworm';
@@ -249,7 +275,7 @@ export function loadConfig(env: Env): Config {
     },
     '',
   );
-  const logLevel = read(
+  const logLevel = r.read(
     'BERTH_LOG_LEVEL',
     (v) => {
       if (!(LOG_LEVELS as readonly string[]).includes(v))
@@ -258,7 +284,12 @@ export function loadConfig(env: Env): Config {
     },
     'info',
   );
-  const buildTimeoutMs = read(
+  return { dockerHost, adminPubkeyPath, stackImage, logLevel };
+}
+
+/** How builds run and what they leave. */
+function builds(r: EnvReader) {
+  const buildTimeoutMs = r.read(
     'BERTH_BUILD_TIMEOUT',
     (v) => {
       const ms = parseDuration(v);
@@ -267,16 +298,8 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
-  const buildConcurrency = read(
-    'BERTH_BUILD_CONCURRENCY',
-    (v) => {
-      if (v === 'auto') return undefined;
-      if (!/^[1-9][0-9]?$/.test(v)) throw 'use auto or a number of builds from 1 to 99';
-      return Number(v);
-    },
-    undefined,
-  );
-  const imageRetention = read(
+  const buildConcurrency = r.read('BERTH_BUILD_CONCURRENCY', autoOrCount('builds'), undefined);
+  const imageRetention = r.read(
     'BERTH_IMAGE_RETENTION',
     (v) => {
       if (!/^[1-9][0-9]?$/.test(v)) throw 'use a number of images from 1 to 99';
@@ -284,7 +307,12 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
-  const drainTimeoutMs = read(
+  return { buildTimeoutMs, buildConcurrency, imageRetention };
+}
+
+/** How traffic reaches the apps: the router, and the drain of a replaced release. */
+function traffic(r: EnvReader) {
+  const drainTimeoutMs = r.read(
     'BERTH_DRAIN_TIMEOUT',
     (v) => {
       if (v === '0') return 0;
@@ -294,16 +322,8 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
-  const routerProcesses = read(
-    'BERTH_ROUTER_PROCESSES',
-    (v) => {
-      if (v === 'auto') return undefined;
-      if (!/^[1-9][0-9]?$/.test(v)) throw 'use auto or a number of processes from 1 to 99';
-      return Number(v);
-    },
-    undefined,
-  );
-  const upstreamTimeoutMs = read(
+  const routerProcesses = r.read('BERTH_ROUTER_PROCESSES', autoOrCount('processes'), undefined);
+  const upstreamTimeoutMs = r.read(
     'BERTH_UPSTREAM_TIMEOUT',
     (v) => {
       const ms = parseDuration(v);
@@ -312,7 +332,7 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
-  const routerHeadersTimeoutMs = read(
+  const routerHeadersTimeoutMs = r.read(
     'BERTH_ROUTER_HEADERS_TIMEOUT',
     (v) => {
       const ms = parseDuration(v);
@@ -321,42 +341,35 @@ export function loadConfig(env: Env): Config {
     },
     0,
   );
-  const maxBodySize = read('BERTH_MAX_BODY_SIZE', validate.bodySize, 0);
-  const routerBind = read(
+  const maxBodySize = r.read('BERTH_MAX_BODY_SIZE', validate.bodySize, 0);
+  const routerBind = r.read(
     'BERTH_ROUTER_BIND',
     (v) => (v === 'all' ? undefined : validate.listenAddress(v)),
     undefined,
   );
-
-  if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({
-    dataDir,
-    domain,
-    sshPort,
-    httpPort,
-    httpsPort,
-    webPort,
-    metricsPort,
-    redisUrl,
-    redisPrefix,
-    acmeDirectoryUrl,
-    acmeEmail,
-    acmeSelfCheck,
-    acmeDefaultHosts,
-    dockerHost,
-    adminPubkeyPath,
-    stackImage,
-    logLevel,
-    buildTimeoutMs,
-    buildConcurrency,
-    imageRetention,
+  return {
     drainTimeoutMs,
     routerProcesses,
     upstreamTimeoutMs,
     routerHeadersTimeoutMs,
     maxBodySize,
     routerBind,
-  });
+  };
+}
+
+/** The configuration from `env`, section by section; ConfigError with every problem found. */
+export function loadConfig(env: Env): Config {
+  const r = new EnvReader(env);
+  const config: Config = {
+    ...places(r),
+    ...redis(r),
+    ...acme(r),
+    ...machine(r),
+    ...builds(r),
+    ...traffic(r),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze(config);
 }
 
 /** The environment that gives a child process this same configuration. */
