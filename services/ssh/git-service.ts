@@ -4,7 +4,8 @@
 // rights (authorizeApp), then runs git-receive-pack or git-upload-pack on the
 // app's bare repository with an argument array and an environment of its own.
 //
-// A push of the deploy branch deploys, and the push waits for it:
+// A push of the deploy branch deploys, and the push waits for it (the hook's
+// side is push-build.ts):
 //
 //   git push ─▶ git-receive-pack ─▶ hooks/pre-receive.mjs ──unix socket──▶ this process
 //                                                                 │ enqueue the build
@@ -20,30 +21,23 @@
 // cancel, and the lock is released once the build has ended (or after a
 // grace period); a Berth that dies holding the lock loses it after its TTL.
 import { spawn } from 'node:child_process';
-import { realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Actor, actorName, isAdmin } from '../core/actor.ts';
+import { actorName, isAdmin } from '../core/actor.ts';
 import { BerthError, EXIT, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
-import {
-  type BuildQueue,
-  type BuildResult,
-  enqueueBuild,
-  followBuild,
-  requestCancel,
-  supersedeQueuedBuild,
-} from '../platform/build/queue.ts';
-import { ensureRepo, gitEnv, type RepoPaths, repoGit } from '../platform/git/repos.ts';
+import { type BuildQueue, supersedeQueuedBuild } from '../platform/build/queue.ts';
+import { ensureRepo, gitEnv, type RepoPaths } from '../platform/git/repos.ts';
 import { acquireAppLock } from '../platform/locks/app-lock.ts';
+import type { UserActor } from './auth.ts';
 import type { SessionIo } from './exec-request.ts';
-import { type HookHandler, openHookServer, ZERO_SHA } from './hook-server.ts';
+import { openHookServer } from './hook-server.ts';
+import { type PushBuildDeps, preReceive } from './push-build.ts';
 
 export type GitService = 'git-receive-pack' | 'git-upload-pack';
-export type UserActor = Extract<Actor, { kind: 'user' }>;
 
 export type GitHandler = (
   actor: UserActor,
@@ -157,17 +151,6 @@ function runService(
 
 // ---------------------------------------------------------------- handler
 
-/** The quarantine directory the hook reported, if it really is one of this repository's. */
-async function checkedQuarantine(
-  reported: string | undefined,
-  objects: string,
-): Promise<string | undefined> {
-  if (reported === undefined) return undefined;
-  const real = await realpath(reported).catch(() => undefined);
-  if (real === undefined || path.dirname(real) !== objects) return undefined;
-  return /^(?:tmp_objdir-)?incoming-[A-Za-z0-9]+$/.test(path.basename(real)) ? real : undefined;
-}
-
 export function createGitHandler(deps: GitHandlerDeps): GitHandler {
   const { store, paths, queue, log } = deps;
   const redis = store.redis;
@@ -179,6 +162,15 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
   const maxBuildMs = deps.maxBuildMs ?? 2 * 3600_000;
   // The hook is `#!/usr/bin/env node`: the node running Berth comes first.
   const searchPath = [path.dirname(process.execPath), deps.searchPath].join(path.delimiter);
+  const pushBuild: PushBuildDeps = {
+    store,
+    queue,
+    paths,
+    searchPath,
+    cancelGraceMs,
+    maxBuildMs,
+    ...(log ? { log } : {}),
+  };
 
   function serviceEnv(io: SessionIo): Record<string, string> {
     const env = gitEnv(searchPath, paths.repos);
@@ -208,125 +200,6 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
       if (!isBerthError(e) || e.code !== 'BERTH_E_APP_EXISTS') throw e;
     }
     return authorizeApp(store, actor, app, 'push');
-  }
-
-  /** Follows the build to its end; when the push is abandoned, cancels it and waits a grace period. */
-  async function awaitBuild(
-    id: string,
-    onLine: (line: string) => void,
-    pushGone: AbortSignal,
-  ): Promise<BuildResult> {
-    const follow = new AbortController();
-    const deadline = setTimeout(
-      () =>
-        follow.abort(
-          new Error(`the build did not end within ${Math.round(maxBuildMs / 60_000)} min`),
-        ),
-      maxBuildMs,
-    );
-    let grace: NodeJS.Timeout | undefined;
-    const onGone = () => {
-      log?.info({ build: id }, 'push abandoned; cancelling its build');
-      void requestCancel(redis, prefix, id, 'the push was interrupted').catch(() => {});
-      // Not started yet: take it off the queue (an active job is locked and stays).
-      void queue.remove(id).catch(() => 0);
-      grace = setTimeout(
-        () => follow.abort(new Error('the build did not stop after it was cancelled')),
-        cancelGraceMs,
-      );
-    };
-    if (pushGone.aborted) onGone();
-    else pushGone.addEventListener('abort', onGone, { once: true });
-    try {
-      return await followBuild(redis, prefix, id, onLine, follow.signal, { queue });
-    } catch (e) {
-      if (!follow.signal.aborted) throw e;
-      return { status: 'failed', error: errorLine(follow.signal.reason) };
-    } finally {
-      clearTimeout(deadline);
-      if (grace) clearTimeout(grace);
-      pushGone.removeEventListener('abort', onGone);
-    }
-  }
-
-  /** The pre-receive decision for one push to `app` by `actor`. */
-  function preReceive(
-    actor: UserActor,
-    app: string,
-    dir: string,
-    state: { accepted: boolean },
-  ): HookHandler {
-    return async ({ updates, quarantine }, reply, signal) => {
-      const current = await store.apps.get(app);
-      if (current === undefined) {
-        reply.line(` !     App ${app} was destroyed during the push`);
-        return 1;
-      }
-      const branch = current.deployBranch;
-      const update = updates.find((u) => u.ref === `refs/heads/${branch}`);
-      if (update === undefined) {
-        // Other branches and tags are stored, not deployed.
-        state.accepted = true;
-        return 0;
-      }
-      if (update.new === ZERO_SHA) {
-        reply.line(` !     ${branch} is the deploy branch of ${app}; it cannot be deleted`);
-        reply.line(` !     Pick another first: berth git:set ${app} deploy-branch BRANCH`);
-        return 1;
-      }
-      // Where git keeps the pushed objects until the hook says yes (checked, not trusted).
-      const objects = await realpath(path.join(dir, 'objects'));
-      const q = await checkedQuarantine(quarantine, objects);
-      const env = {
-        ...gitEnv(searchPath, paths.repos),
-        ...(q === undefined
-          ? {}
-          : { GIT_OBJECT_DIRECTORY: q, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects }),
-      };
-      const type = await repoGit(dir, env)
-        .catFile(['-t', update.new])
-        .catch(() => '');
-      if (type.trim() !== 'commit') {
-        reply.line(` !     ${branch} must point to a commit; ${update.new} is not one`);
-        return 1;
-      }
-      // A build nobody will run would hold the push (and the app's lock) for
-      // hours: with no builder connected, say so now and keep the old code.
-      if ((await queue.getWorkersCount()) === 0) {
-        reply.line(
-          ' !     No builder is running, so this push cannot be built; nothing was deployed.',
-        );
-        reply.line(
-          ' !     Check that the builder service runs (see the log of npm start), then push again.',
-        );
-        return 1;
-      }
-      const id = await enqueueBuild(queue, {
-        app,
-        rev: update.new,
-        ref: update.ref,
-        pusher: actorName(actor),
-        ...(q === undefined ? {} : { quarantine: q }),
-      });
-      log?.info({ app, build: id, rev: update.new, user: actor.user }, 'build enqueued');
-      const result = await awaitBuild(
-        id,
-        (line) => {
-          if (!signal.aborted) reply.line(line);
-        },
-        signal,
-      );
-      log?.info({ app, build: id, status: result.status, error: result.error }, 'build ended');
-      if (signal.aborted) return 1;
-      if (result.status !== 'succeeded') {
-        if (result.error !== undefined) reply.line(` !     ${result.error}`);
-        reply.line(` !     Push rejected: the build failed, so ${branch} was not updated.`);
-        reply.line(` !     Fix it and push again.`);
-        return 1;
-      }
-      state.accepted = true;
-      return 0;
-    };
   }
 
   async function receive(actor: UserActor, app: App, dir: string, io: SessionIo) {
@@ -363,7 +236,7 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
         const state = { accepted: false };
         const hooks = await openHookServer(
           runtimeDir,
-          preReceive(actor, app.name, dir, state),
+          preReceive(pushBuild, actor, app.name, dir, state),
           push.signal,
         );
         try {

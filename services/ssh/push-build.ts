@@ -1,0 +1,171 @@
+// What a push of an app's deploy branch does in its pre-receive hook (the
+// git side is git-service.ts): check the update, enqueue the build, stream the
+// build's lines back to the pusher as they come, and say yes only when the
+// build (and its release) succeeded, so git updates the branch only then. A
+// push abandoned by its client cancels its build.
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { actorName } from '../core/actor.ts';
+import { errorLine } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Store } from '../core/store/index.ts';
+import {
+  type BuildQueue,
+  type BuildResult,
+  enqueueBuild,
+  followBuild,
+  requestCancel,
+} from '../platform/build/queue.ts';
+import { gitEnv, type RepoPaths, repoGit } from '../platform/git/repos.ts';
+import type { UserActor } from './auth.ts';
+import { type HookHandler, ZERO_SHA } from './hook-server.ts';
+
+export interface PushBuildDeps {
+  store: Store;
+  queue: BuildQueue;
+  paths: RepoPaths;
+  /** PATH for git, the running node's directory first. */
+  searchPath: string;
+  log?: Logger;
+  /** After the client went away: how long to wait for the cancelled build to end. */
+  cancelGraceMs: number;
+  /** A push stops waiting for its build after this long and fails. */
+  maxBuildMs: number;
+}
+
+/** The quarantine directory the hook reported, if it really is one of this repository's. */
+async function checkedQuarantine(
+  reported: string | undefined,
+  objects: string,
+): Promise<string | undefined> {
+  if (reported === undefined) return undefined;
+  const real = await realpath(reported).catch(() => undefined);
+  if (real === undefined || path.dirname(real) !== objects) return undefined;
+  return /^(?:tmp_objdir-)?incoming-[A-Za-z0-9]+$/.test(path.basename(real)) ? real : undefined;
+}
+
+/** Follows the build to its end; when the push is abandoned, cancels it and waits a grace period. */
+async function awaitBuild(
+  d: PushBuildDeps,
+  id: string,
+  onLine: (line: string) => void,
+  pushGone: AbortSignal,
+): Promise<BuildResult> {
+  const follow = new AbortController();
+  const deadline = setTimeout(
+    () =>
+      follow.abort(
+        new Error(`the build did not end within ${Math.round(d.maxBuildMs / 60_000)} min`),
+      ),
+    d.maxBuildMs,
+  );
+  let grace: NodeJS.Timeout | undefined;
+  const onGone = () => {
+    d.log?.info({ build: id }, 'push abandoned; cancelling its build');
+    void requestCancel(d.store.redis, d.store.keys.prefix, id, 'the push was interrupted').catch(
+      () => {},
+    );
+    // Not started yet: take it off the queue (an active job is locked and stays).
+    void d.queue.remove(id).catch(() => 0);
+    grace = setTimeout(
+      () => follow.abort(new Error('the build did not stop after it was cancelled')),
+      d.cancelGraceMs,
+    );
+  };
+  if (pushGone.aborted) onGone();
+  else pushGone.addEventListener('abort', onGone, { once: true });
+  try {
+    return await followBuild(d.store.redis, d.store.keys.prefix, id, onLine, follow.signal, {
+      queue: d.queue,
+    });
+  } catch (e) {
+    if (!follow.signal.aborted) throw e;
+    return { status: 'failed', error: errorLine(follow.signal.reason) };
+  } finally {
+    clearTimeout(deadline);
+    if (grace) clearTimeout(grace);
+    pushGone.removeEventListener('abort', onGone);
+  }
+}
+
+/** The pre-receive decision for one push to `app` by `actor`. */
+export function preReceive(
+  d: PushBuildDeps,
+  actor: UserActor,
+  app: string,
+  dir: string,
+  state: { accepted: boolean },
+): HookHandler {
+  return async ({ updates, quarantine }, reply, signal) => {
+    const current = await d.store.apps.get(app);
+    if (current === undefined) {
+      reply.line(` !     App ${app} was destroyed during the push`);
+      return 1;
+    }
+    const branch = current.deployBranch;
+    const update = updates.find((u) => u.ref === `refs/heads/${branch}`);
+    if (update === undefined) {
+      // Other branches and tags are stored, not deployed.
+      state.accepted = true;
+      return 0;
+    }
+    if (update.new === ZERO_SHA) {
+      reply.line(` !     ${branch} is the deploy branch of ${app}; it cannot be deleted`);
+      reply.line(` !     Pick another first: berth git:set ${app} deploy-branch BRANCH`);
+      return 1;
+    }
+    // Where git keeps the pushed objects until the hook says yes (checked, not trusted).
+    const objects = await realpath(path.join(dir, 'objects'));
+    const q = await checkedQuarantine(quarantine, objects);
+    const env = {
+      ...gitEnv(d.searchPath, d.paths.repos),
+      ...(q === undefined
+        ? {}
+        : { GIT_OBJECT_DIRECTORY: q, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects }),
+    };
+    const type = await repoGit(dir, env)
+      .catFile(['-t', update.new])
+      .catch(() => '');
+    if (type.trim() !== 'commit') {
+      reply.line(` !     ${branch} must point to a commit; ${update.new} is not one`);
+      return 1;
+    }
+    // A build nobody will run would hold the push (and the app's lock) for
+    // hours: with no builder connected, say so now and keep the old code.
+    if ((await d.queue.getWorkersCount()) === 0) {
+      reply.line(
+        ' !     No builder is running, so this push cannot be built; nothing was deployed.',
+      );
+      reply.line(
+        ' !     Check that the builder service runs (see the log of npm start), then push again.',
+      );
+      return 1;
+    }
+    const id = await enqueueBuild(d.queue, {
+      app,
+      rev: update.new,
+      ref: update.ref,
+      pusher: actorName(actor),
+      ...(q === undefined ? {} : { quarantine: q }),
+    });
+    d.log?.info({ app, build: id, rev: update.new, user: actor.user }, 'build enqueued');
+    const result = await awaitBuild(
+      d,
+      id,
+      (line) => {
+        if (!signal.aborted) reply.line(line);
+      },
+      signal,
+    );
+    d.log?.info({ app, build: id, status: result.status, error: result.error }, 'build ended');
+    if (signal.aborted) return 1;
+    if (result.status !== 'succeeded') {
+      if (result.error !== undefined) reply.line(` !     ${result.error}`);
+      reply.line(` !     Push rejected: the build failed, so ${branch} was not updated.`);
+      reply.line(` !     Fix it and push again.`);
+      return 1;
+    }
+    state.accepted = true;
+    return 0;
+  };
+}
