@@ -32,14 +32,14 @@ import type { Rollouts } from './rollouts.ts';
 type AppRequest = FastifyRequest<{ Params: { app: string } }>;
 
 export function apiChangeRoutes(
-  app: FastifyInstance,
+  server: FastifyInstance,
   o: { store: Store; rollouts: Rollouts; engine?: EngineClient; engineTimeoutMs?: number },
 ) {
   const { store } = o;
   const appFor = (req: AppRequest, action: AppAction) =>
     authorizeApp(store, actorOf(req), validate.appName(req.params.app), action);
 
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/api/v1/apps/:app/formation',
     {
       schema: { params: appParams, response: { 200: formationResponse } },
@@ -74,7 +74,7 @@ export function apiChangeRoutes(
     },
   );
 
-  app.patch<{ Params: { app: string }; Body: Record<string, number> }>(
+  server.patch<{ Params: { app: string }; Body: Record<string, number> }>(
     '/api/v1/apps/:app/formation',
     {
       schema: { params: appParams, body: formationBody, response: { 202: changeAccepted } },
@@ -97,7 +97,7 @@ export function apiChangeRoutes(
     },
   );
 
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/api/v1/apps/:app/config',
     {
       schema: { params: appParams, response: { 200: configResponse } },
@@ -136,7 +136,7 @@ export function apiChangeRoutes(
     return accepted(reply, found.name, release, { keys });
   }
 
-  app.patch<{ Params: { app: string }; Body: Record<string, string | null> }>(
+  server.patch<{ Params: { app: string }; Body: Record<string, string | null> }>(
     '/api/v1/apps/:app/config',
     {
       schema: {
@@ -162,7 +162,7 @@ export function apiChangeRoutes(
     },
   );
 
-  app.delete<{ Params: { app: string; key: string } }>(
+  server.delete<{ Params: { app: string; key: string } }>(
     '/api/v1/apps/:app/config/:key',
     {
       schema: {
@@ -180,7 +180,7 @@ export function apiChangeRoutes(
     async (req, reply) => changeConfig(req, reply, {}, [req.params.key]),
   );
 
-  app.post<{ Params: { app: string }; Body: { type?: string } | undefined }>(
+  server.post<{ Params: { app: string }; Body: { type?: string } | undefined }>(
     '/api/v1/apps/:app/restart',
     {
       preValidation: optionalBody,

@@ -90,7 +90,7 @@ const API_BUILDS = 100;
 type AppRequest = FastifyRequest<{ Params: { app: string } }>;
 
 export function apiRoutes(
-  app: FastifyInstance,
+  server: FastifyInstance,
   o: {
     store: Store;
     sshUrl: string;
@@ -103,7 +103,7 @@ export function apiRoutes(
   const readable = (req: AppRequest) =>
     authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'read');
 
-  app.get(
+  server.get(
     '/api/v1/apps',
     {
       schema: { response: { 200: appsResponse } },
@@ -128,7 +128,7 @@ export function apiRoutes(
     },
   );
 
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/api/v1/apps/:app',
     {
       schema: { params: appParams, response: { 200: appResponse } },
@@ -152,7 +152,7 @@ export function apiRoutes(
     },
   );
 
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/api/v1/apps/:app/releases',
     {
       schema: { params: appParams, response: { 200: releasesResponse } },
@@ -167,7 +167,7 @@ export function apiRoutes(
     },
   );
 
-  app.get<{ Params: { app: string; version: string } }>(
+  server.get<{ Params: { app: string; version: string } }>(
     '/api/v1/apps/:app/releases/:version',
     {
       schema: { params: releaseParams, response: { 200: releaseResponse } },
@@ -192,7 +192,7 @@ export function apiRoutes(
     },
   );
 
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/api/v1/apps/:app/domains',
     {
       schema: { params: appParams, response: { 200: domainsResponse } },
@@ -214,7 +214,7 @@ export function apiRoutes(
     },
   );
 
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/api/v1/apps/:app/builds',
     {
       schema: { params: appParams, response: { 200: buildsResponse } },
@@ -235,7 +235,7 @@ export function apiRoutes(
     },
   );
 
-  app.get<{ Params: { app: string; id: string } }>(
+  server.get<{ Params: { app: string; id: string } }>(
     '/api/v1/apps/:app/builds/:id',
     {
       schema: { params: buildParams, response: { 200: buildResponse } },

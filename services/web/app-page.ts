@@ -175,7 +175,7 @@ function processTypes(formation: Formation, current: Release | undefined): strin
   return [...types].sort();
 }
 
-export function appPageRoutes(app: FastifyInstance, o: AppPageOptions): RenderAppPage {
+export function appPageRoutes(server: FastifyInstance, o: AppPageOptions): RenderAppPage {
   const render: RenderAppPage = async (req, reply, found, notice) => {
     const name = found.name;
     // Those who may change the app (as ps:scale, ps:restart, config:set) get its controls.
@@ -252,7 +252,7 @@ ${configSection(req, found, keys, canChange)}`;
       .send(page(`${name} · Berth`, body));
   };
 
-  app.get<{ Params: { app: string }; Querystring: OutcomeQuery }>(
+  server.get<{ Params: { app: string }; Querystring: OutcomeQuery }>(
     '/apps/:app',
     { config: { auth: 'page' } },
     async (req, reply) => {

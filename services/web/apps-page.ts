@@ -30,11 +30,11 @@ function row(o: AppOverview): Safe {
   return html`<tr><td><a href="${href}">${o.name}</a></td><td>${statusWord(o.status)}</td><td>${o.current ? `v${o.current.version}` : '—'}</td><td>${lastDeploy(o)}</td><td>${o.urls.map((u, i) => html`${i > 0 ? html`<br>` : ''}<a href="${u}/">${u}</a>`)}</td><td>${formationText(o.formation)}</td></tr>`;
 }
 
-export function appsPageRoutes(app: FastifyInstance, o: { store: Store; domain: string }) {
+export function appsPageRoutes(server: FastifyInstance, o: { store: Store; domain: string }) {
   // Behind sign-in although it listens on loopback: the router will forward
   // the bare domain to this port, and those requests come from
   // loopback too, so "on loopback" cannot mean "the admin".
-  app.get('/', { config: { auth: 'page' } }, async (req, reply) => {
+  server.get('/', { config: { auth: 'page' } }, async (req, reply) => {
     const apps = await appsOverview(o.store, actorOf(req), o.domain);
     const body = html`${signedInHeader(req, signOutForm)}
 <p>${apps.length} ${apps.length === 1 ? 'app' : 'apps'}</p>

@@ -49,7 +49,7 @@ export function cookieValue(header: string | undefined, name: string): string | 
 
 /**
  * Whether the browser reached Berth over HTTPS: fastify's req.protocol, which
- * believes X-Forwarded-Proto only from the loopback router (app.ts
+ * believes X-Forwarded-Proto only from the loopback router (server.ts
  * fromLoopbackProxy; the router overwrites whatever the client sent there,
  * proxy/headers.ts), or the connection itself is TLS.
  */
@@ -108,16 +108,16 @@ export function actorOf(req: FastifyRequest): Actor {
 }
 
 /** Installs the auth hook and the form body parser on the root instance. */
-export function installAuth(app: FastifyInstance, store: Store): void {
-  app.decorateRequest('auth', undefined);
+export function installAuth(server: FastifyInstance, store: Store): void {
+  server.decorateRequest('auth', undefined);
   // HTML forms post urlencoded bodies; fastify parses only JSON by itself.
-  app.addContentTypeParser(
+  server.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: 64 * 1024 },
     (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
   );
   // preHandler: after the body is parsed, so a form's _csrf field is there.
-  app.addHook('preHandler', async (req: FastifyRequest, _reply: FastifyReply) => {
+  server.addHook('preHandler', async (req: FastifyRequest, _reply: FastifyReply) => {
     // No route matched: the not-found answer tells nobody anything.
     if (req.routeOptions.url === undefined) return;
     const mode = req.routeOptions.config.auth ?? (isApiPath(req.url) ? 'api' : 'page');

@@ -41,10 +41,10 @@ export const followerName = (id: string) => `berth-web-build-${id}`;
 export const endLine = (e: BuildEnd) =>
   e.status === 'succeeded' ? '-----> Build succeeded' : ` !     ${e.error ?? 'the build failed'}`;
 
-export function buildPageRoutes(app: FastifyInstance, o: BuildPageOptions) {
+export function buildPageRoutes(server: FastifyInstance, o: BuildPageOptions) {
   const { store } = o;
   const prefix = store.keys.prefix;
-  const streams = eventStreams(app);
+  const streams = eventStreams(server);
 
   /** The app (404 unless the actor may see it) and its build (404 unless it is the app's). */
   async function find(actorReq: Parameters<typeof actorOf>[0], appName: string, id: string) {
@@ -54,7 +54,7 @@ export function buildPageRoutes(app: FastifyInstance, o: BuildPageOptions) {
     return { name: found.name, build };
   }
 
-  app.get<{ Params: { app: string; id: string } }>(
+  server.get<{ Params: { app: string; id: string } }>(
     '/apps/:app/builds/:id',
     { config: { auth: 'page' } },
     async (req, reply) => {
@@ -141,8 +141,8 @@ ${LIVE_SCRIPT}`;
     }
     return reply;
   };
-  app.get('/apps/:app/builds/:id/stream', { config: { auth: 'page' } }, stream);
-  app.get(
+  server.get('/apps/:app/builds/:id/stream', { config: { auth: 'page' } }, stream);
+  server.get(
     '/api/v1/apps/:app/builds/:id/stream',
     {
       schema: { params: buildParams },

@@ -40,9 +40,9 @@ export function configSection(
   )}</ul>${reveal}${setForm}`;
 }
 
-export function configPageRoutes(app: FastifyInstance, o: { store: Store }) {
+export function configPageRoutes(server: FastifyInstance, o: { store: Store }) {
   // The auth hook has checked the CSRF token by now (a cookie request without it is a 403).
-  app.post<{ Params: { app: string } }>(
+  server.post<{ Params: { app: string } }>(
     '/apps/:app/config/reveal',
     { config: { auth: 'page' } },
     async (req, reply) => {

@@ -47,7 +47,7 @@ export function formField(body: unknown, name: string): string {
 export const typedText = (value: string): string => value.replace(/\r\n/g, '\n');
 
 export function controlRoutes(
-  app: FastifyInstance,
+  server: FastifyInstance,
   o: { store: Store; rollouts: Rollouts; render: RenderAppPage },
 ) {
   const { store } = o;
@@ -80,7 +80,7 @@ export function controlRoutes(
   }
 
   // ps:scale TYPE=COUNT for one type: a new release, answered once it rolls out.
-  app.post<{ Params: { app: string }; Body: unknown }>(
+  server.post<{ Params: { app: string }; Body: unknown }>(
     '/apps/:app/formation',
     { config: { auth: 'page' } },
     async (req, reply) =>
@@ -96,7 +96,7 @@ export function controlRoutes(
   );
 
   // The restart's confirmation: what will happen. A GET, so it changes nothing.
-  app.get<{ Params: { app: string } }>(
+  server.get<{ Params: { app: string } }>(
     '/apps/:app/restart',
     { config: { auth: 'page' } },
     async (req, reply) => {
@@ -118,7 +118,7 @@ ${settings.stopped.length > 0 ? html`<p>Processes stopped with <code>ps:stop</co
 
   // ps:restart: waits for the rollout, as the page's rollback does, so the
   // page can say it is done (a restart makes no release whose status to show).
-  app.post<{ Params: { app: string }; Body: unknown }>(
+  server.post<{ Params: { app: string }; Body: unknown }>(
     '/apps/:app/restart',
     { config: { auth: 'page' } },
     async (req, reply) =>
@@ -134,7 +134,7 @@ ${settings.stopped.length > 0 ? html`<p>Processes stopped with <code>ps:stop</co
   );
 
   // config:set KEY=VALUE for one key. The value is never logged nor sent back.
-  app.post<{ Params: { app: string }; Body: unknown }>(
+  server.post<{ Params: { app: string }; Body: unknown }>(
     '/apps/:app/config',
     { config: { auth: 'page' } },
     async (req, reply) =>
@@ -147,7 +147,7 @@ ${settings.stopped.length > 0 ? html`<p>Processes stopped with <code>ps:stop</co
   );
 
   // config:unset KEY.
-  app.post<{ Params: { app: string }; Body: unknown }>(
+  server.post<{ Params: { app: string }; Body: unknown }>(
     '/apps/:app/config/unset',
     { config: { auth: 'page' } },
     async (req, reply) =>

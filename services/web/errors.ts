@@ -54,9 +54,9 @@ ${
   return reply.type('text/html; charset=utf-8').send(page(title, body));
 }
 
-export function installErrors(app: FastifyInstance): void {
-  app.setErrorHandler((e, req, reply) => sendError(req, reply, e));
-  app.setNotFoundHandler((req, reply) =>
+export function installErrors(server: FastifyInstance): void {
+  server.setErrorHandler((e, req, reply) => sendError(req, reply, e));
+  server.setNotFoundHandler((req, reply) =>
     sendError(
       req,
       reply,

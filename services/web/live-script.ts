@@ -102,8 +102,8 @@ function follow(url, on) {
 })();
 `;
 
-export function liveScriptRoute(app: FastifyInstance) {
-  app.get(LIVE_JS_PATH, { config: { auth: 'public' } }, async (_req, reply) =>
+export function liveScriptRoute(server: FastifyInstance) {
+  server.get(LIVE_JS_PATH, { config: { auth: 'public' } }, async (_req, reply) =>
     reply
       .header('cache-control', 'public, max-age=300')
       .type('text/javascript; charset=utf-8')

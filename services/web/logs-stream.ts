@@ -25,10 +25,10 @@ export function recentCount(value: unknown): number {
 }
 
 export function logsStreamRoutes(
-  app: FastifyInstance,
+  server: FastifyInstance,
   o: { store: Store; engine?: EngineClient; logArchive?: string },
 ) {
-  const streams = eventStreams(app);
+  const streams = eventStreams(server);
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const params = req.params as { app: string };
     const query = req.query as { n?: string; ps?: string };
@@ -64,8 +64,8 @@ export function logsStreamRoutes(
     s.end();
     return reply;
   };
-  app.get('/apps/:app/logs/stream', { config: { auth: 'page' } }, handler);
-  app.get(
+  server.get('/apps/:app/logs/stream', { config: { auth: 'page' } }, handler);
+  server.get(
     '/api/v1/apps/:app/logs/stream',
     {
       schema: {

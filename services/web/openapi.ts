@@ -135,9 +135,9 @@ function operation(r: Collected): JsonSchema {
  * registering them) and serves their description at OPENAPI_PATH, publicly:
  * it names no app and no user, and a client needs it before it has a token.
  */
-export function installOpenApi(app: FastifyInstance): void {
+export function installOpenApi(server: FastifyInstance): void {
   const routes: Collected[] = [];
-  app.addHook('onRoute', (r: RouteOptions) => {
+  server.addHook('onRoute', (r: RouteOptions) => {
     if (!r.url.startsWith(`${API_PREFIX}/`) || r.url === OPENAPI_PATH) return;
     for (const method of [r.method].flat()) {
       // fastify adds HEAD beside each GET by itself; the description keeps to what routes declare.
@@ -146,7 +146,7 @@ export function installOpenApi(app: FastifyInstance): void {
     }
   });
   let document: JsonSchema | undefined;
-  app.get(
+  server.get(
     OPENAPI_PATH,
     {
       config: {

@@ -27,7 +27,7 @@ export function targetVersion(value: unknown): number | undefined {
   return releaseVersion(String(value));
 }
 
-export function rollbackRoutes(app: FastifyInstance, o: { store: Store; rollouts: Rollouts }) {
+export function rollbackRoutes(server: FastifyInstance, o: { store: Store; rollouts: Rollouts }) {
   const { store } = o;
   const runFor = o.rollouts.runFor;
 
@@ -40,7 +40,7 @@ export function rollbackRoutes(app: FastifyInstance, o: { store: Store; rollouts
     return authorizeApp(store, actorOf(req), validate.appName(appName), 'push');
   }
 
-  app.get<{ Params: { app: string }; Querystring: { to?: string } }>(
+  server.get<{ Params: { app: string }; Querystring: { to?: string } }>(
     '/apps/:app/rollback',
     { config: { auth: 'page' } },
     async (req, reply) => {
@@ -67,7 +67,7 @@ export function rollbackRoutes(app: FastifyInstance, o: { store: Store; rollouts
   );
 
   // The auth hook has checked the CSRF token by now (a cookie request without it is a 403).
-  app.post<{ Params: { app: string }; Body: Record<string, unknown> | undefined }>(
+  server.post<{ Params: { app: string }; Body: Record<string, unknown> | undefined }>(
     '/apps/:app/rollback',
     { config: { auth: 'page' } },
     async (req, reply) => {
@@ -80,7 +80,7 @@ export function rollbackRoutes(app: FastifyInstance, o: { store: Store; rollouts
     },
   );
 
-  app.post<{ Params: { app: string }; Body: { to?: number | string } | null | undefined }>(
+  server.post<{ Params: { app: string }; Body: { to?: number | string } | null | undefined }>(
     '/api/v1/apps/:app/rollback',
     {
       preValidation: optionalBody,

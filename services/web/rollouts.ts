@@ -44,12 +44,12 @@ export interface Rollouts {
   ): Promise<Release | undefined>;
 }
 
-export function rollouts(app: FastifyInstance, o: ReleaseRunOptions): Rollouts {
+export function rollouts(server: FastifyInstance, o: ReleaseRunOptions): Rollouts {
   const running = new Set<Promise<void>>();
   // Closing the web app stops its rollouts (each marks its release failed and
   // leaves the previous one serving) rather than waiting minutes for them.
   const closing = new AbortController();
-  app.addHook('onClose', async () => {
+  server.addHook('onClose', async () => {
     closing.abort(
       new BerthError('BERTH_E_CHANGE_INTERRUPTED', {
         what: 'a change from the web',

@@ -62,29 +62,29 @@ export function fromLoopbackProxy(address: string, hop: number): boolean {
 }
 
 export function build(o: WebOptions): FastifyInstance {
-  const app = Fastify({
+  const server = Fastify({
     trustProxy: fromLoopbackProxy,
     loggerInstance: o.log as FastifyBaseLogger,
     // One line per request would drown the platform's own log; the router keeps access metrics.
     logController: new LogController({ disableRequestLogging: true }),
   });
-  installErrors(app);
-  installAuth(app, o.store);
+  installErrors(server);
+  installAuth(server, o.store);
   // No answer of Berth's is shown in another page's frame. Apps are served at
   // subdomains of BERTH_DOMAIN, the same site as the status page, so the
   // SameSite=Strict session cookie goes along to a frame an app's page puts
   // up, and the app page's one-click buttons (Remove, Scale, Reveal values)
   // could be clicked by a user who thinks they click the app's own page.
-  app.addHook('onSend', async (_req, reply) => {
+  server.addHook('onSend', async (_req, reply) => {
     reply.header('x-frame-options', 'DENY');
     reply.header('content-security-policy', "frame-ancestors 'none'");
   });
   // Before any /api/v1 route, so that each one is in the description.
-  installOpenApi(app);
+  installOpenApi(server);
 
   // Liveness and readiness for operators and the supervisor: 200 only when
   // the state store answers.
-  app.get('/healthz', { config: { auth: 'public' } }, async (_req, reply) => {
+  server.get('/healthz', { config: { auth: 'public' } }, async (_req, reply) => {
     // Bounded: ioredis queues commands while it reconnects, and a health
     // check must answer while Redis is down.
     const redis = await Promise.race([
@@ -102,39 +102,39 @@ export function build(o: WebOptions): FastifyInstance {
 
   // The build queue on the store's connection (it leaves the connection open on close).
   const queue = createBuildQueue(o.store.redis, o.store.keys.prefix);
-  app.addHook('onClose', () => queue.close());
+  server.addHook('onClose', () => queue.close());
   const history = o.buildLogs ? { buildLogs: o.buildLogs } : {};
 
-  liveScriptRoute(app);
-  appsPageRoutes(app, o);
-  const renderAppPage = appPageRoutes(app, { ...o, builds: { queue, history } });
-  buildPageRoutes(app, { store: o.store, queue, history });
-  configPageRoutes(app, { store: o.store });
-  logsStreamRoutes(app, {
+  liveScriptRoute(server);
+  appsPageRoutes(server, o);
+  const renderAppPage = appPageRoutes(server, { ...o, builds: { queue, history } });
+  buildPageRoutes(server, { store: o.store, queue, history });
+  configPageRoutes(server, { store: o.store });
+  logsStreamRoutes(server, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.releases?.logArchive ? { logArchive: o.releases.logArchive } : {}),
   });
-  const changes = rollouts(app, {
+  const changes = rollouts(server, {
     store: o.store,
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.releases ? { settings: o.releases } : {}),
   });
-  rollbackRoutes(app, { store: o.store, rollouts: changes });
-  controlRoutes(app, { store: o.store, rollouts: changes, render: renderAppPage });
-  signInRoutes(app, o);
-  apiRoutes(app, {
+  rollbackRoutes(server, { store: o.store, rollouts: changes });
+  controlRoutes(server, { store: o.store, rollouts: changes, render: renderAppPage });
+  signInRoutes(server, o);
+  apiRoutes(server, {
     store: o.store,
     domain: o.domain,
     sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`,
     builds: { queue, history },
   });
-  apiChangeRoutes(app, {
+  apiChangeRoutes(server, {
     store: o.store,
     rollouts: changes,
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.engineTimeoutMs === undefined ? {} : { engineTimeoutMs: o.engineTimeoutMs }),
   });
 
-  return app;
+  return server;
 }

@@ -22,7 +22,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     });
     return engine;
   };
-  const app = build({
+  const server = build({
     store,
     log,
     domain: config.domain,
@@ -32,7 +32,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     releases: rolloutSettings(config),
   });
   // Loopback only: the router publishes the page at the bare domain.
-  await app.listen({ host: '127.0.0.1', port: config.webPort });
+  await server.listen({ host: '127.0.0.1', port: config.webPort });
   const metrics = http.createServer((req, res) => {
     if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
@@ -65,7 +65,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     async stop() {
       metrics.closeAllConnections();
       await new Promise((r) => metrics.close(r));
-      await app.close();
+      await server.close();
       await store.close();
     },
   };

@@ -7,10 +7,10 @@ import { endSession, SESSION_COOKIE, startSession } from '../platform/accounts/s
 import { cookieValue, sessionCookie } from './auth.ts';
 import { page } from './layout.ts';
 
-export function signInRoutes(app: FastifyInstance, o: { store: Store; sessionTtlMs?: number }) {
+export function signInRoutes(server: FastifyInstance, o: { store: Store; sessionTtlMs?: number }) {
   // A GET, so that pasting the link into a browser is all it takes. The link
   // is used up by the first request that reaches here (store/sign-ins.ts).
-  app.get<{ Params: { token: string } }>(
+  server.get<{ Params: { token: string } }>(
     '/auth/login/:token',
     { config: { auth: 'public' } },
     async (req, reply) => {
@@ -31,7 +31,7 @@ export function signInRoutes(app: FastifyInstance, o: { store: Store; sessionTtl
   );
 
   // The auth hook has checked the session and its CSRF token by now.
-  app.post('/auth/logout', { config: { auth: 'page' } }, async (req, reply) => {
+  server.post('/auth/logout', { config: { auth: 'page' } }, async (req, reply) => {
     if (req.auth?.via === 'session') await endSession(o.store, req.auth.cookie);
     return reply
       .header('set-cookie', sessionCookie(req, '', 0))

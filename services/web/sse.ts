@@ -2,7 +2,7 @@
 // runtime log later. One EventStream per request: it takes the response over
 // from fastify, says when the client has gone (its signal aborts, so a
 // follower's Redis connection is closed at once), and ends every stream when
-// the web app closes, so that app.close() never waits on a browser.
+// the web app closes, so that closing it never waits on a browser.
 // The format is the WHATWG HTML "server-sent events" section: `event:`,
 // `id:` and one `data:` line per line of data, a blank line after each event.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -57,9 +57,9 @@ export class EventStream {
 }
 
 /** The set of open streams of one web app, all ended when the app closes. */
-export function eventStreams(app: FastifyInstance): Set<EventStream> {
+export function eventStreams(server: FastifyInstance): Set<EventStream> {
   const streams = new Set<EventStream>();
-  app.addHook('onClose', async () => {
+  server.addHook('onClose', async () => {
     for (const s of streams) s.end();
   });
   return streams;
