@@ -3,6 +3,10 @@
 // the line splitting of every multiplexed Engine stream (exec, attach, logs).
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
+import { LineSplitter } from './lines.ts';
+
+/** The most of a command's stdout kept whole (bin/detect's name, bin/release's YAML are small). */
+export const MAX_COLLECTED = 1024 * 1024;
 
 export interface ExecOptions {
   env?: string[];
@@ -15,23 +19,28 @@ export interface ExecOptions {
 
 export interface ExecResult {
   exitCode: number;
-  /** The whole of stdout (for small outputs such as bin/detect's and bin/release's). */
+  /** stdout, its first MAX_COLLECTED characters (for small outputs such as bin/detect's and bin/release's). */
   stdout: string;
 }
 
-/** Splits a byte stream into lines; the last one without a newline is given at the end. */
+/**
+ * Splits a byte stream into bounded lines (./lines.ts); the last one without
+ * a newline is given at the end. `collect` gets the text itself, up to
+ * MAX_COLLECTED characters.
+ */
 function lines(stream: PassThrough, onLine: (line: string) => void, collect?: string[]) {
-  let rest = '';
+  const splitter = new LineSplitter();
+  let collected = 0;
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
-    collect?.push(chunk);
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop() ?? '';
-    for (const p of parts) onLine(p.replace(/\r$/, ''));
+    if (collect && collected < MAX_COLLECTED) {
+      collect.push(chunk.slice(0, MAX_COLLECTED - collected));
+      collected += chunk.length;
+    }
+    for (const line of splitter.push(chunk)) onLine(line);
   });
   return () => {
-    if (rest !== '') onLine(rest);
-    rest = '';
+    for (const line of splitter.end()) onLine(line);
   };
 }
 

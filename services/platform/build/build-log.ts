@@ -4,11 +4,17 @@
 // the stream. Lines keep their order; a burst (a Docker step printing a
 // thousand lines) goes out in a few batched writes rather than one per line.
 // A failing Redis does not fail the build: the file still gets every line.
+//
+// Both are bounded, since a build's output is the app's to choose: lines are
+// cut at MAX_LINE (../../core/lines.ts), and past MAX_BUILD_OUTPUT a build's
+// lines are no longer kept, but for its last TAIL_LINES, which are written
+// when it ends (where the error that ended it usually is). The log says so.
 
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { cutMark, MAX_LINE } from '../../core/lines.ts';
 import * as validate from '../../core/validate.ts';
 import { appendBuildLog } from './queue.ts';
 
@@ -32,8 +38,18 @@ export interface BuildLogTarget {
   onWriteError?: (error: unknown) => void;
 }
 
+/** The most of one build's output kept, in characters (lines and their newlines): 10 MB. */
+export const MAX_BUILD_OUTPUT = 10 * 1024 * 1024;
+/** The last lines of an output over MAX_BUILD_OUTPUT, written when the build ends. */
+export const TAIL_LINES = 100;
+
 export class BuildLog {
   private pending: string[] = [];
+  /** Characters kept so far. */
+  private kept = 0;
+  /** Past MAX_BUILD_OUTPUT: the last TAIL_LINES lines, and how many went unkept. */
+  private tail: string[] | undefined;
+  private unkept = 0;
   private draining: Promise<void> | undefined;
   private closed = false;
   private reported = false;
@@ -49,10 +65,31 @@ export class BuildLog {
     return new BuildLog(target, await open(target.file, 'a', 0o640));
   }
 
-  /** One or more lines as they are (several when `text` has newlines). */
+  /** One or more lines as they are (several when `text` has newlines), within the bounds. */
   write(text: string): void {
     if (this.closed) return;
-    this.pending.push(...text.replace(/\r\n/g, '\n').replace(/\n$/, '').split('\n'));
+    for (const whole of text.replace(/\r\n/g, '\n').replace(/\n$/, '').split('\n')) {
+      const line =
+        whole.length > MAX_LINE
+          ? whole.slice(0, MAX_LINE) + cutMark(whole.length - MAX_LINE)
+          : whole;
+      if (this.tail === undefined && this.kept + line.length + 1 <= MAX_BUILD_OUTPUT) {
+        this.kept += line.length + 1;
+        this.pending.push(line);
+        continue;
+      }
+      if (this.tail === undefined) {
+        this.tail = [];
+        this.pending.push(
+          `${ERROR}The build's output passed ${MAX_BUILD_OUTPUT / 1024 ** 2} MB: the rest is not kept, but for its last ${TAIL_LINES} lines at the end. The build goes on.`,
+        );
+      }
+      this.tail.push(line);
+      if (this.tail.length > TAIL_LINES) {
+        this.tail.shift();
+        this.unkept++;
+      }
+    }
     this.draining ??= this.drain();
   }
 
@@ -77,6 +114,12 @@ export class BuildLog {
    * entry says the same to followers) and closes it. Later writes are dropped.
    */
   async close(lastLine: string): Promise<void> {
+    if (this.tail !== undefined && !this.closed) {
+      if (this.unkept > 0) this.pending.push(`${ERROR}... ${this.unkept} lines not kept ...`);
+      this.pending.push(...this.tail);
+      this.tail = [];
+      this.draining ??= this.drain();
+    }
     await this.flush();
     this.closed = true;
     try {
@@ -109,25 +152,5 @@ export class BuildLog {
     if (this.reported) return;
     this.reported = true;
     this.target.onWriteError?.(e);
-  }
-}
-
-/** Turns chunks of output into whole lines (a chunk may end mid-line). */
-export class LineSplitter {
-  private rest = '';
-
-  /** The complete lines in `chunk` together with what came before it. */
-  push(chunk: string): string[] {
-    const text = this.rest + chunk;
-    const lines = text.split('\n');
-    this.rest = lines.pop() ?? '';
-    return lines;
-  }
-
-  /** What is left without a final newline (at most one line). */
-  end(): string[] {
-    const rest = this.rest;
-    this.rest = '';
-    return rest === '' ? [] : [rest];
   }
 }

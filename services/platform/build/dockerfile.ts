@@ -18,8 +18,8 @@ import {
   tagImage,
 } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
+import { LineSplitter } from '../../core/lines.ts';
 import type { BuildLog } from './build-log.ts';
-import { LineSplitter } from './build-log.ts';
 import { type DockerfileInfo, fromImage, type Instruction } from './dockerfile-syntax.ts';
 
 export interface DockerfileBuild {

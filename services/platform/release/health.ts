@@ -141,6 +141,31 @@ export interface HttpCheck extends Attempts {
   content?: string;
 }
 
+/**
+ * How much of a check's answer is read: the app's to send, so bounded. An
+ * answer that goes on (an event stream, an endless body) is read this far,
+ * then dropped; `content` must be within it.
+ */
+export const MAX_CHECK_BODY = 64 * 1024;
+
+/** The first `max` characters of a response's body; the rest is not read (the connection is closed). */
+async function bodyStart(res: Response, max: number): Promise<string> {
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    while (text.length < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return text.slice(0, max);
+}
+
 /** app.json's startup check by path: a 2xx (with `content` in the body) within its attempts. */
 export function checkHttp(c: HttpCheck): Promise<CheckResult> {
   return withAttempts(c, c.path, async () => {
@@ -149,7 +174,7 @@ export function checkHttp(c: HttpCheck): Promise<CheckResult> {
         signal: AbortSignal.timeout(c.timeout * 1000),
         redirect: 'manual',
       });
-      const body = await res.text();
+      const body = await bodyStart(res, MAX_CHECK_BODY);
       if (res.status < 200 || res.status > 299) return `${c.path} answered ${res.status}`;
       if (c.content !== undefined && !body.includes(c.content)) {
         return `${c.path} answered ${res.status} without "${c.content.slice(0, 60)}" in its body`;
