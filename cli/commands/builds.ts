@@ -5,7 +5,7 @@ import { actorName } from '../../services/core/actor.ts';
 import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import type { Store } from '../../services/core/store/index.ts';
+import type { App, Store } from '../../services/core/store/index.ts';
 import { authorizeApp, requireAdmin } from '../../services/platform/apps/access.ts';
 import { buildLogFile } from '../../services/platform/build/build-log.ts';
 import {
@@ -71,12 +71,12 @@ const ended = (b: BuildInfo) => b.status !== 'queued' && b.status !== 'running';
 async function pick(
   ctx: CommandContext,
   b: Builds,
-  app: string,
+  app: App,
   id: string | undefined,
 ): Promise<BuildInfo | undefined> {
   if (id !== undefined) return buildInfo(b.store.redis, b.prefix, b.queue, app, id, b.options);
-  const latest = await latestBuild(b.store.redis, b.prefix, b.queue, app, b.options);
-  if (!latest) ctx.stdout.write(`=====> ${app} has no builds yet\n`);
+  const latest = await latestBuild(b.store.redis, b.prefix, b.queue, app.name, b.options);
+  if (!latest) ctx.stdout.write(`=====> ${app.name} has no builds yet\n`);
   return latest;
 }
 
@@ -120,7 +120,7 @@ export const buildsCommands: readonly Command[] = [
       if (!app) return EXIT.failed;
       const format = formatOf(options);
       const x = await withBuilds(ctx, (b) =>
-        buildInfo(b.store.redis, b.prefix, b.queue, app.name, args[0] ?? '', b.options),
+        buildInfo(b.store.redis, b.prefix, b.queue, app, args[0] ?? '', b.options),
       );
       if (format === 'json') ctx.stdout.write(json(x));
       else {
@@ -147,7 +147,7 @@ export const buildsCommands: readonly Command[] = [
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       return withBuilds(ctx, async (b) => {
-        const x = await pick(ctx, b, app.name, args[0]);
+        const x = await pick(ctx, b, app, args[0]);
         if (!x) return EXIT.failed;
         const redis = b.store.redis;
         const streamGone = (await redis.exists(buildLogKey(b.prefix, x.id))) === 0;
@@ -196,7 +196,7 @@ export const buildsCommands: readonly Command[] = [
         const redis = b.store.redis;
         let x: BuildInfo | undefined;
         if (args[0] !== undefined) {
-          x = await buildInfo(redis, b.prefix, b.queue, app.name, args[0], b.options);
+          x = await buildInfo(redis, b.prefix, b.queue, app, args[0], b.options);
         } else {
           const recent = await listBuilds(redis, b.prefix, b.queue, app.name, {
             ...b.options,

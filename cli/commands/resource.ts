@@ -1,4 +1,5 @@
-// resource:limit|limit-clear|report — memory and CPUs of an app's instances.
+// resource:limit|limit-clear|report — memory, CPUs and processes of an app's
+// instances; where the app sets none, BERTH_DEFAULT_MEMORY and _PIDS apply.
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
@@ -10,20 +11,26 @@ import { settingChange } from './storage.ts';
 export const resourceCommands: readonly Command[] = [
   {
     name: 'resource:limit',
-    usage: 'APP [--memory 512m] [--cpus 1] [TYPE] [--no-restart]',
-    summary: 'limit the memory and CPUs of a process type (no TYPE: every type without its own)',
+    usage: 'APP [--memory 512m] [--cpus 1] [--pids 512] [TYPE] [--no-restart]',
+    summary:
+      'limit the memory, CPUs and processes of a process type (no TYPE: every type without its own)',
     access: { app: 'push' },
     options: {
       memory: { type: 'string' },
       cpus: { type: 'string' },
+      pids: { type: 'string' },
       'no-restart': { type: 'boolean' },
     },
     arity: [0, 1],
     async run({ ctx, app, args, options }) {
       if (!app) return EXIT.failed;
-      if (options.memory === undefined && options.cpus === undefined) {
+      if (
+        options.memory === undefined &&
+        options.cpus === undefined &&
+        options.pids === undefined
+      ) {
         throw new BerthError('BERTH_E_USAGE', {
-          reason: `give --memory, --cpus or both (resource:limit-clear ${app.name} removes limits)`,
+          reason: `give --memory, --cpus, --pids or several (resource:limit-clear ${app.name} removes limits)`,
         });
       }
       await setLimits(await settingChange(ctx, app.name, options), args[0], {
@@ -31,6 +38,7 @@ export const resourceCommands: readonly Command[] = [
           ? { memory: validate.memorySize(options.memory) }
           : {}),
         ...(typeof options.cpus === 'string' ? { cpus: validate.cpuCount(options.cpus) } : {}),
+        ...(typeof options.pids === 'string' ? { pids: validate.pidsLimit(options.pids) } : {}),
       });
       return EXIT.ok;
     },
@@ -51,7 +59,7 @@ export const resourceCommands: readonly Command[] = [
   {
     name: 'resource:report',
     usage: 'APP [--format json]',
-    summary: "the app's limits by process type",
+    summary: "the app's limits by process type, and the defaults for types without their own",
     access: { app: 'read' },
     json: true,
     arity: [0, 0],
@@ -67,7 +75,13 @@ export const resourceCommands: readonly Command[] = [
         type === '_all_' ? '(every type)' : type,
         describeLimits(l),
       ]);
-      ctx.stdout.write(rows.length > 0 ? table(rows) : '       none\n');
+      // What a type gets where the app sets nothing: the operator's defaults.
+      const { memory, pids } = ctx.config().defaultLimits;
+      rows.push([
+        '(default)',
+        describeLimits({ ...(memory > 0 ? { memory } : {}), ...(pids > 0 ? { pids } : {}) }),
+      ]);
+      ctx.stdout.write(table(rows));
       return EXIT.ok;
     },
   },

@@ -3,7 +3,13 @@
 import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { runCommand, runDetached } from '../../services/platform/release/one-off.ts';
-import type { Command } from '../command.ts';
+import type { Command, CommandContext } from '../command.ts';
+
+/** A one-off's Engine, and the limits of instances whose app set none. */
+const runDeps = async (ctx: CommandContext) => ({
+  docker: await createDockerClient(ctx.config()),
+  limits: ctx.config().defaultLimits,
+});
 
 export const runCommands: readonly Command[] = [
   {
@@ -18,7 +24,7 @@ export const runCommands: readonly Command[] = [
       if (!app) return EXIT.failed;
       return runCommand(
         await ctx.store(),
-        await createDockerClient(ctx.config()),
+        await runDeps(ctx),
         app,
         args.join(' '),
         {
@@ -39,12 +45,7 @@ export const runCommands: readonly Command[] = [
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
-      const name = await runDetached(
-        await ctx.store(),
-        await createDockerClient(ctx.config()),
-        app,
-        args.join(' '),
-      );
+      const name = await runDetached(await ctx.store(), await runDeps(ctx), app, args.join(' '));
       ctx.stdout.write(`-----> Started ${name}\n`);
       return EXIT.ok;
     },

@@ -42,7 +42,8 @@ export async function start(
   try {
     const store = new Store(connection, config.redisPrefix);
     const logArchive = logArchiveOf(paths);
-    const schedulerOf = appSchedulers(store, { docker, logArchive });
+    const limits = config.defaultLimits;
+    const schedulerOf = appSchedulers(store, { docker, logArchive, limits });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
     const fixed = await reconcile({
@@ -82,6 +83,7 @@ export async function start(
     const bounded = {
       docker: await createDockerClient(config, { requestTimeoutMs: RECONCILE_REQUEST_TIMEOUT_MS }),
       logArchive,
+      limits,
     };
     const reconciler = startReconciler({
       store,

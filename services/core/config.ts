@@ -55,6 +55,14 @@ export interface Config {
   readonly maxBodySize: number;
   /** The address the router's HTTP and HTTPS ports listen on; undefined: every interface. */
   readonly routerBind: string | undefined;
+  /** Limits of an app's instances and one-off runs without their own (resource:limit). */
+  readonly defaultLimits: DefaultLimits;
+}
+
+/** What an instance gets where its app set no limit: memory in bytes, processes; 0: none. */
+export interface DefaultLimits {
+  readonly memory: number;
+  readonly pids: number;
 }
 
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
@@ -85,6 +93,8 @@ export const DEFAULTS = {
   BERTH_ROUTER_HEADERS_TIMEOUT: '15s',
   BERTH_MAX_BODY_SIZE: '100m',
   BERTH_ROUTER_BIND: 'all',
+  BERTH_DEFAULT_MEMORY: '512m',
+  BERTH_DEFAULT_PIDS: '512',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -357,6 +367,17 @@ function traffic(r: EnvReader) {
   };
 }
 
+/**
+ * What an app's instances may use when its owner set nothing (resource:limit):
+ * Heroku's standard dyno has 512 MB, and a process limit keeps a fork bomb
+ * in one container from taking the machine's pids.
+ */
+function limits(r: EnvReader) {
+  const memory = r.read('BERTH_DEFAULT_MEMORY', (v) => (v === '0' ? 0 : validate.memorySize(v)), 0);
+  const pids = r.read('BERTH_DEFAULT_PIDS', (v) => (v === '0' ? 0 : validate.pidsLimit(v)), 0);
+  return { defaultLimits: Object.freeze({ memory, pids }) };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -367,6 +388,7 @@ export function loadConfig(env: Env): Config {
     ...machine(r),
     ...builds(r),
     ...traffic(r),
+    ...limits(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -404,6 +426,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ROUTER_HEADERS_TIMEOUT: formatDurationVar(config.routerHeadersTimeoutMs),
     BERTH_MAX_BODY_SIZE: validate.formatSize(config.maxBodySize),
     BERTH_ROUTER_BIND: config.routerBind ?? 'all',
+    BERTH_DEFAULT_MEMORY: validate.formatSize(config.defaultLimits.memory),
+    BERTH_DEFAULT_PIDS: String(config.defaultLimits.pids),
   };
 }
 

@@ -349,6 +349,15 @@ export function memorySize(value: string): number {
   return bytes;
 }
 
+/** A limit on an instance's processes and threads: 16 to 1,000,000. */
+export function pidsLimit(value: string): number {
+  const n = /^[0-9]{1,7}$/.test(value) ? Number(value) : 0;
+  if (n < 16 || n > 1_000_000) {
+    invalid('process limit', value, 'use a number of processes from 16 to 1000000');
+  }
+  return n;
+}
+
 /** A CPU limit such as 1, 0.5 or 2.5 (in CPUs, at most two decimals). */
 export function cpuCount(value: string): number {
   const n = Number(value);

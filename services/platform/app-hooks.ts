@@ -5,6 +5,8 @@
 // Destroy order matters on the Engine: an image or volume a container uses
 // cannot be removed, so instances stop before images and storage go.
 import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import * as validate from '../core/validate.ts';
 import type { AppHooks, LifecycleDeps } from './apps/lifecycle.ts';
 import { removeAppArtifacts } from './build/retention.ts';
 import { certFile, removeCert } from './certs/cert-files.ts';
@@ -62,6 +64,28 @@ const keptLogs: AppHooks = {
   },
 };
 
+/**
+ * Its builds' log files (`<build-logs>/<app>/`): moved with a rename, removed
+ * with the app, so a later app of the same name never shows them (its
+ * builds:info also refuses builds older than itself: build/history.ts).
+ */
+const buildLogs: AppHooks = {
+  name: 'build logs',
+  async renamed(d, from, to) {
+    if (!d.files.buildLogs) return;
+    const dir = (app: string) => path.join(d.files.buildLogs as string, validate.appName(app));
+    // None yet, or a leftover of an earlier app of the new name: the logs stay where they are.
+    await rename(dir(from), dir(to)).catch(() => {});
+  },
+  async destroyed(d, gone) {
+    if (!d.files.buildLogs) return;
+    await rm(path.join(d.files.buildLogs, validate.appName(gone.app)), {
+      recursive: true,
+      force: true,
+    });
+  },
+};
+
 /** The scheduler the destroyed app ran on, as its setting said. */
 const schedulerOf = (d: LifecycleDeps, gone: { settings: { scheduler: string | null } }) =>
   d.docker && schedulerNamed(gone.settings.scheduler ?? DEFAULT_SCHEDULER, { docker: d.docker });
@@ -104,6 +128,7 @@ const storage: AppHooks = {
 
 export const APP_HOOKS: readonly AppHooks[] = [
   gitRepository,
+  buildLogs,
   keptLogs,
   certificates,
   instances,

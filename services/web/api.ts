@@ -247,7 +247,7 @@ export function apiRoutes(
         store.redis,
         store.keys.prefix,
         o.builds.queue,
-        found.name,
+        found,
         req.params.id,
         o.builds.history,
       );

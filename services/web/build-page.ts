@@ -50,7 +50,7 @@ export function buildPageRoutes(server: FastifyInstance, o: BuildPageOptions) {
   async function find(actorReq: Parameters<typeof actorOf>[0], appName: string, id: string) {
     const name = validate.appName(appName);
     const found = await authorizeApp(store, actorOf(actorReq), name, 'read');
-    const build = await buildInfo(store.redis, prefix, o.queue, found.name, id, o.history);
+    const build = await buildInfo(store.redis, prefix, o.queue, found, id, o.history);
     return { name: found.name, build };
   }
 

@@ -5,16 +5,25 @@
 // way a repository rename on a full disk would.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
 import { ROOT } from '../../services/core/actor.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import { destroyApp, renameApp } from '../../services/platform/apps/apps.ts';
 import type { AppHooks, LifecycleDeps } from '../../services/platform/apps/lifecycle.ts';
+import { buildLogFile } from '../../services/platform/build/build-log.ts';
+import { buildInfo } from '../../services/platform/build/history.ts';
+import { createBuildQueue, enqueueBuild } from '../../services/platform/build/queue.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
-const store = new Store(await redisClient(prefix), prefix);
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+const queue = createBuildQueue(redis, prefix);
+after(() => queue.close());
 await store.users.create('ada', 'admin');
 
 async function newApp(): Promise<string> {
@@ -85,5 +94,37 @@ describe('app lifecycle hooks', () => {
     await renameApp(found, to, await deps([moving]));
     assert.equal(await store.apps.exists(to), true);
     assert.deepEqual(moves.at(-1), `${app}→${to}`);
+  });
+
+  test("a new app of a destroyed app's name gets none of its builds or their logs", async () => {
+    const app = await newApp();
+    const buildLogs = await tempDir('berth-build-logs');
+    const id = await enqueueBuild(queue, {
+      app,
+      rev: 'a'.repeat(40),
+      ref: 'refs/heads/main',
+      pusher: 'ada',
+    });
+    const file = buildLogFile(buildLogs, app, id);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, 'secret build output\n');
+    await destroyApp(ROOT, app, {
+      store,
+      files: { repos: await tempDir('berth-repos'), buildLogs },
+      docker: undefined,
+      hooks: APP_HOOKS,
+    });
+    await assert.rejects(stat(path.dirname(file)), { code: 'ENOENT' }, 'its build logs went');
+
+    // The next user to take the name, with the old build's id in hand.
+    await store.users.create('mallory', 'user').catch(() => {});
+    const reborn = await store.apps.create({ name: app, owner: 'mallory' });
+    assert.ok((await queue.getJob(id))?.data.app === app, 'the old job is still in the queue');
+    await assert.rejects(
+      buildInfo(redis, prefix, queue, reborn, id, { buildLogs }),
+      (e: unknown) =>
+        e instanceof Error &&
+        /BERTH_E_BUILD_NOT_FOUND|no build/i.test(`${(e as { code?: string }).code} ${e.message}`),
+    );
   });
 });

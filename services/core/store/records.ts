@@ -148,6 +148,8 @@ export const DeploySettingsSchema = z.object({
           .min(6 * 1024 ** 2)
           .optional(),
         cpus: z.number().min(0.01).max(256).optional(),
+        /** Processes and threads. */
+        pids: z.number().int().min(16).max(1_000_000).optional(),
       }),
     ),
   )

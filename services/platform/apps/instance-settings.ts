@@ -98,12 +98,14 @@ export async function setLimits(
   }
   const { resources } = await c.store.apps.deploySettings(c.app);
   const next = { ...resources };
-  if (limits.memory === undefined && limits.cpus === undefined) delete next[key];
+  const none =
+    limits.memory === undefined && limits.cpus === undefined && limits.pids === undefined;
+  if (none) delete next[key];
   else next[key] = { ...next[key], ...limits };
   await c.store.apps.setDeploySetting(c.app, 'resources', next);
   await apply(
     c,
-    limits.memory === undefined && limits.cpus === undefined
+    none
       ? `Cleared the limits of ${type ?? 'every process type'}`
       : `Limited ${type ?? 'every process type'} to ${describeLimits(next[key] ?? {})}`,
   );
@@ -113,5 +115,6 @@ export function describeLimits(l: Limits): string {
   const parts: string[] = [];
   if (l.memory !== undefined) parts.push(`${Math.round(l.memory / 1024 ** 2)} MB of memory`);
   if (l.cpus !== undefined) parts.push(`${l.cpus} ${l.cpus === 1 ? 'CPU' : 'CPUs'}`);
+  if (l.pids !== undefined) parts.push(`${l.pids} processes`);
   return parts.join(', ') || 'no limits';
 }

@@ -8,8 +8,9 @@ import type Docker from 'dockerode';
 import type { DataPaths } from '../../core/paths.ts';
 import type { DeploySettings, Store } from '../../core/store/index.ts';
 
-/** Where an app's files live: its git repository under repos/, its kept logs and certificates. */
-export type AppFiles = Pick<DataPaths, 'repos'> & Partial<Pick<DataPaths, 'logs' | 'certs'>>;
+/** Where an app's files live: its git repository under repos/, its kept logs, build logs and certificates. */
+export type AppFiles = Pick<DataPaths, 'repos'> &
+  Partial<Pick<DataPaths, 'logs' | 'certs' | 'buildLogs'>>;
 
 /** What the hooks work with. */
 export interface LifecycleDeps {

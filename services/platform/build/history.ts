@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../../core/errors.ts';
+import type { App } from '../../core/store/index.ts';
 import { buildLogFile, ERROR } from './build-log.ts';
 import { appBuildsKey, type BuildQueue, buildLogKey, parseLogEntry, printable } from './queue.ts';
 
@@ -144,22 +145,27 @@ export async function listBuilds(
   return Promise.all(builds);
 }
 
-/** One build of the app; BERTH_E_BUILD_NOT_FOUND unless the app has it. */
+/**
+ * One build of the app; BERTH_E_BUILD_NOT_FOUND unless the app has it. A
+ * build asked for before the app was created was an earlier app's of the
+ * same name (destroyed, or renamed away): it is not this one's to show.
+ */
 export async function buildInfo(
   redis: Redis,
   prefix: string,
   queue: BuildQueue,
-  app: string,
+  of: Pick<App, 'name' | 'createdAt'>,
   id: string,
   options: HistoryOptions = {},
 ): Promise<BuildInfo> {
+  const app = of.name;
   const notFound = () => new BerthError('BERTH_E_BUILD_NOT_FOUND', { app, build: id.slice(0, 40) });
   if (!BUILD_ID.test(id)) throw notFound();
   const score = await redis.zscore(appBuildsKey(prefix, app), id);
   if (score === null) {
     // Trimmed from the history but still a job of this app.
     const job = await queue.getJob(id);
-    if (job?.data.app !== app) throw notFound();
+    if (job?.data.app !== app || job.timestamp < Date.parse(of.createdAt)) throw notFound();
     return describeBuild(redis, prefix, queue, app, id, job.timestamp, waitingIds(queue), options);
   }
   return describeBuild(redis, prefix, queue, app, id, Number(score), waitingIds(queue), options);

@@ -3,11 +3,10 @@
 // command is one shell line (run through the image's launcher or /bin/sh).
 // `run` is attached to the client: its stdin, its output, and its terminal
 // (ssh -t) as the container's TTY, so `run APP bash` is an interactive shell.
-import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.ts';
 import type { App, Release, Store } from '../../core/store/index.ts';
 import type { AttachedIo, InstanceSpec } from '../scheduler/scheduler.ts';
-import { schedulerFor } from '../scheduler/schedulers.ts';
+import { type SchedulerDeps, schedulerFor } from '../scheduler/schedulers.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { ROLLOUT_DEFAULTS } from './rollout.ts';
 
@@ -32,18 +31,18 @@ async function oneOff(store: Store, app: App, command: string): Promise<Instance
 /** Runs the command to its end attached to `io`; resolves its exit code. */
 export async function runCommand(
   store: Store,
-  docker: Docker,
+  deps: SchedulerDeps,
   app: App,
   command: string,
   io: AttachedIo,
   signal: AbortSignal,
 ): Promise<number> {
   const spec = await oneOff(store, app, command);
-  return (await schedulerFor(store, app.name, { docker })).runAttached(spec, io, signal);
+  return (await schedulerFor(store, app.name, deps)).runAttached(spec, io, signal);
 }
 
 /** Starts the command and returns at once; resolves the process's name. */
-export async function runDetached(store: Store, docker: Docker, app: App, command: string) {
+export async function runDetached(store: Store, deps: SchedulerDeps, app: App, command: string) {
   const spec = await oneOff(store, app, command);
-  return (await schedulerFor(store, app.name, { docker })).runDetached(spec);
+  return (await schedulerFor(store, app.name, deps)).runDetached(spec);
 }

@@ -4,6 +4,7 @@
 // Called by the commands (over SSH, the local berth) and the web API.
 import type Docker from 'dockerode';
 import { type Actor, actorName } from '../../core/actor.ts';
+import type { DefaultLimits } from '../../core/config.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { ConfigVars, Formation, Release, Store } from '../../core/store/index.ts';
 import { acquireAppLock } from '../locks/app-lock.ts';
@@ -35,6 +36,8 @@ export interface ReleaseChange {
   onRollout?: (release: Release) => void;
   /** Where removed containers' last lines are kept (logArchiveOf). */
   logArchive?: string;
+  /** Limits of instances whose app set none (BERTH_DEFAULT_*). */
+  limits?: DefaultLimits;
   log: RolloutLog;
   signal: AbortSignal;
   /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
@@ -50,6 +53,7 @@ async function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
     docker: c.docker,
     ...(c.tuning?.network ? { network: c.tuning.network } : {}),
     ...(c.logArchive ? { logArchive: c.logArchive } : {}),
+    ...(c.limits ? { limits: c.limits } : {}),
   });
   return {
     store: c.store,

@@ -12,18 +12,19 @@ import { RELEASE_PHASE } from './rollout.ts';
 
 export type ReleaseRun = Pick<
   ReleaseChange,
-  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive' | 'onRollout'
+  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive' | 'limits' | 'onRollout'
 >;
 
 /** What every change rolls out with from the operator's settings, over SSH and from the web alike. */
-export type RolloutSettings = Pick<ReleaseRun, 'tuning' | 'logArchive'>;
+export type RolloutSettings = Pick<ReleaseRun, 'tuning' | 'logArchive' | 'limits'>;
 
-/** BERTH_DRAIN_TIMEOUT, and where removed instances' last lines are kept. */
+/** BERTH_DRAIN_TIMEOUT, where removed instances' last lines are kept, BERTH_DEFAULT_* limits. */
 export const rolloutSettings = (
-  config: Pick<Config, 'drainTimeoutMs' | 'dataDir'>,
+  config: Pick<Config, 'drainTimeoutMs' | 'dataDir' | 'defaultLimits'>,
 ): RolloutSettings => ({
   tuning: { drainMs: config.drainTimeoutMs },
   logArchive: logArchiveOf(dataPaths(config.dataDir)),
+  limits: config.defaultLimits,
 });
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import type { DefaultLimits } from '../../core/config.ts';
 import { dockerStatus, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
@@ -43,6 +44,8 @@ export interface DockerLocalOptions {
   labels?: Readonly<Record<string, string>>;
   /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
   logArchive?: string;
+  /** Limits of instances whose app set none (BERTH_DEFAULT_*); absent: none. */
+  defaults?: DefaultLimits;
 }
 
 /** The Engine's multiplexed log stream (8-byte frame headers) as text. */
@@ -83,6 +86,7 @@ export class DockerLocal implements Scheduler {
   private readonly network: string;
   private readonly labels: Readonly<Record<string, string>>;
   private readonly logArchive: string | undefined;
+  private readonly defaults: DefaultLimits;
   private networkReady: Promise<void> | undefined;
 
   constructor(
@@ -92,6 +96,7 @@ export class DockerLocal implements Scheduler {
     this.network = o.network ?? NETWORK;
     this.labels = o.labels ?? {};
     this.logArchive = o.logArchive;
+    this.defaults = o.defaults ?? { memory: 0, pids: 0 };
   }
 
   /** Berth's network, made when missing (two at once: the second finds it). */
@@ -132,6 +137,8 @@ export class DockerLocal implements Scheduler {
     }
     await this.ensureNetwork();
     const image = await this.docker.getImage(spec.image).inspect();
+    const memory = spec.limits?.memory ?? this.defaults.memory;
+    const pids = spec.limits?.pids ?? this.defaults.pids;
     const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
       ([k, v]) => `${k}=${v}`,
     );
@@ -185,9 +192,10 @@ export class DockerLocal implements Scheduler {
             },
           },
         })),
-        ...(spec.limits?.memory
-          ? { Memory: spec.limits.memory, MemorySwap: spec.limits.memory }
-          : {}),
+        ...(memory > 0 ? { Memory: memory, MemorySwap: memory } : {}),
+        ...(pids > 0 ? { PidsLimit: pids } : {}),
+        // Raw sockets let a container forge packets on the apps' network; no app needs them.
+        CapDrop: ['NET_RAW'],
         ...(spec.limits?.cpus ? { NanoCpus: Math.round(spec.limits.cpus * 1e9) } : {}),
       },
       NetworkingConfig: {

@@ -40,8 +40,8 @@ export interface InstanceSpec {
   stopTimeoutSec: number;
   /** The app's storage volumes (storage:mount), by name within the app. */
   mounts?: readonly { name: string; path: string }[];
-  /** resource:limit for this process type: memory in bytes, CPUs. */
-  limits?: { memory?: number; cpus?: number };
+  /** resource:limit for this process type: memory in bytes, CPUs, processes. */
+  limits?: { memory?: number; cpus?: number; pids?: number };
 }
 
 export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';

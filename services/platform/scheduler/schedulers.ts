@@ -4,6 +4,7 @@
 // A second scheduler (Docker Swarm) registers its factory here and needs no
 // change anywhere else.
 import type Docker from 'dockerode';
+import type { DefaultLimits } from '../../core/config.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
@@ -22,6 +23,8 @@ export interface SchedulerDeps {
   network?: string;
   /** More labels on what the scheduler makes (tests: berth.test-run). */
   labels?: Readonly<Record<string, string>>;
+  /** Limits of instances whose app set none (config.defaultLimits); absent: none. */
+  limits?: DefaultLimits;
 }
 
 export type SchedulerFactory = (deps: SchedulerDeps) => Scheduler;
@@ -34,6 +37,7 @@ const factories = new Map<string, SchedulerFactory>([
         ...(d.logArchive === undefined ? {} : { logArchive: d.logArchive }),
         ...(d.network === undefined ? {} : { network: d.network }),
         ...(d.labels === undefined ? {} : { labels: d.labels }),
+        ...(d.limits === undefined ? {} : { defaults: d.limits }),
       }),
   ],
 ]);
