@@ -275,7 +275,7 @@ describe('release commands on a running app', () => {
       [['storage:mount', app, 'nocolon'], /is not NAME:\/path/],
       [['resource:limit', app, '--memory', '1x'], /invalid memory size/],
       [['resource:limit', app, '--cpus', '200'], /more than this machine's \d+ CPUs/],
-      [['resource:limit', app], /give --memory, --cpus or both/],
+      [['resource:limit', app], /give --memory, --cpus, --pids or several/],
     ] as const) {
       const r = await run(ada, [...argv]);
       assert.notEqual(r.code, 0, argv.join(' '));
