@@ -707,6 +707,26 @@ describe('build settings, prebuilt images and retention', () => {
       }),
     );
     assert.equal(failed.result.status, 'failed');
+    // A step failing right after FROM left no layer of its own: the base image is nobody's leftover.
+    const early = await build(
+      b,
+      app,
+      await commit(app, {
+        ...appFiles('early'),
+        Dockerfile: 'FROM debian:bookworm-slim\nRUN exit 3\n',
+      }),
+    );
+    assert.equal(early.result.status, 'failed');
+    // Docker's build output names layers by their short id.
+    const base = (await docker.getImage('debian:bookworm-slim').inspect()).Id.replace(
+      /^sha256:/,
+      '',
+    );
+    const noted = Object.keys(await b.redis.hgetall(leftoversKey(b.prefix)));
+    assert.ok(
+      !noted.some((id) => base.startsWith(id)),
+      `the base image ${base} noted as a leftover`,
+    );
     const leftovers = await b.redis.hgetall(leftoversKey(b.prefix));
     const left = Object.keys(leftovers).find((id) => leftovers[id] === app);
     assert.ok(left, 'the failed build noted its last layer');

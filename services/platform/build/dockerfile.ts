@@ -48,8 +48,9 @@ export interface DockerfileResult {
   steps: number;
   /**
    * The layer images the build made or reused, from Docker's ` ---> <id>`
-   * lines (a failed build leaves its finished layers behind, untagged, as
-   * `docker build` does; they are the cache of the next attempt).
+   * lines, less the FROM steps' base images (a failed build leaves its
+   * finished layers behind, untagged, as `docker build` does; they are the
+   * cache of the next attempt).
    */
   layers: string[];
 }
@@ -91,12 +92,15 @@ class Progress {
       this.container = undefined;
       return;
     }
+    // A FROM step's " ---> id" is its base image (the stack, another instance's
+    // image): never this build's layer, so never a leftover to remove.
+    const fromStep = /^FROM\s/i.test(this.step?.text ?? '');
     const running = /^ ---> Running in ([0-9a-f]{12,64})$/.exec(line);
     const layer = /^ ---> ([0-9a-f]{12,64})$/.exec(line);
     if (/^ ---> Using cache$/.test(line)) this.cachedSteps++;
     else if (running) this.container = running[1];
     else if (/^Removing intermediate container /.test(line)) this.container = undefined;
-    else if (layer?.[1]) {
+    else if (layer?.[1] && !fromStep) {
       this.layers.push(layer[1]);
       this.onLayer?.(layer[1]);
     }
