@@ -23,6 +23,15 @@ export class ClientConnection {
   closed = false;
   /** Authenticated: it no longer counts against its source's cap. */
   signedIn = false;
+  /** Whom its slot counts under once signed in. */
+  signedInAs: { user: string; admin: boolean } | undefined;
+  /** The client said it speaks SSH; then finished the key exchange (a flood's connections do neither). */
+  heardFrom = false;
+  handshaken = false;
+  /** Since when it has run no command (ms, monotonic); Infinity while one runs. */
+  idleSince = Number.POSITIVE_INFINITY;
+  /** Its slot is given back (when it closes, or at once when the server drops it for another). */
+  released = false;
 
   constructor(
     readonly id: string,
@@ -40,9 +49,15 @@ export class ClientConnection {
   }
 
   /** Authenticated: the sign-in timer stops, and the idle timer takes over. */
-  onSignedIn(): void {
+  onSignedIn(as: { user: string; admin: boolean }): void {
     clearTimeout(this.authTimer);
     this.signedIn = true;
+    this.signedInAs = as;
+  }
+
+  /** Running no command (an `ssh -N`, or between commands). */
+  get idle(): boolean {
+    return this.signedIn && this.running.size === 0;
   }
 
   /** The socket closed: its timers stop, and its commands learn their client is gone. */
@@ -60,6 +75,8 @@ export class ClientConnection {
   updateIdle(serverClosing: boolean): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.running.size > 0) this.idleSince = Number.POSITIVE_INFINITY;
+    else if (this.idleSince === Number.POSITIVE_INFINITY) this.idleSince = performance.now();
     if (this.closed || this.actor === undefined || this.running.size > 0) return;
     if (serverClosing) {
       this.shutdown();

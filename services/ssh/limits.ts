@@ -26,8 +26,27 @@ export interface SshLimits {
    * apps at once) count only towards maxConnections.
    */
   maxUnauthenticatedPerSource: number;
-  /** Connections open at once in total. Default 256. */
+  /**
+   * Connections not signed in yet, from every source together. Default 64.
+   * One more drops the one that has waited longest: a client with a key
+   * signs in within a second, so connections that never do (a flood from
+   * many addresses) cannot hold the door shut for anyone else.
+   */
+  maxUnauthenticated: number;
+  /** Signed-in connections at once, every user together. Default 256. */
   maxConnections: number;
+  /**
+   * Signed-in connections of one user. Default 32. One more closes that
+   * user's connection that has run nothing longest; when all of them run
+   * commands, the new one is refused.
+   */
+  maxConnectionsPerUser: number;
+  /**
+   * Of maxConnections, this many only admins may take, so that an admin can
+   * always get in. Default 16. When the others' share is full, one more
+   * closes the idle connection of another user that has run nothing longest.
+   */
+  adminReserve: number;
   /** Failed authentication requests on one connection before it is dropped. Default 6 (OpenSSH's MaxAuthTries). */
   maxAuthAttempts: number;
   /** Sessions (channels) open at once on one connection. Default 10 (OpenSSH's MaxSessions). */
@@ -46,7 +65,10 @@ export const DEFAULT_LIMITS: Readonly<SshLimits> = Object.freeze({
   authTimeoutMs: 20_000,
   idleTimeoutMs: 10 * 60_000,
   maxUnauthenticatedPerSource: 30,
+  maxUnauthenticated: 64,
   maxConnections: 256,
+  maxConnectionsPerUser: 32,
+  adminReserve: 16,
   maxAuthAttempts: 6,
   maxSessionsPerConnection: 10,
   maxCommandLength: 4096,
@@ -104,46 +126,78 @@ export function sourceKey(address: string | undefined): string {
     .join(':')}::/64`;
 }
 
-/** Counts open connections in total, and those not yet authenticated per source. */
+/** Why a connection may not take a slot: a cap, and what the server can do about it. */
+export type Refusal =
+  /** Its source has too many not signed in: refuse it. */
+  | 'source'
+  /** Too many not signed in from all sources: drop the one waiting longest, then ask again. */
+  | 'unauthenticated'
+  /** The user has maxConnectionsPerUser: close one of theirs that is idle, then ask again. */
+  | 'user'
+  /** Non-admins hold their whole share: close another user's idle one, then ask again. */
+  | 'others';
+
+/**
+ * Counts connections by what they are: not signed in (per source and in
+ * all), and signed in (per user, and the non-admins' share). The server
+ * decides which connection to close when a cap is reached; this only counts.
+ */
 export class ConnectionCounter {
   private readonly pendingBySource = new Map<string, number>();
-  private total = 0;
+  private pending = 0;
+  private readonly byUser = new Map<string, number>();
+  private others = 0;
 
   constructor(
-    private readonly limits: Pick<SshLimits, 'maxConnections' | 'maxUnauthenticatedPerSource'>,
+    private readonly limits: Pick<
+      SshLimits,
+      | 'maxConnections'
+      | 'maxUnauthenticatedPerSource'
+      | 'maxUnauthenticated'
+      | 'maxConnectionsPerUser'
+      | 'adminReserve'
+    >,
   ) {}
 
-  /**
-   * Takes a slot for a new connection from `source`; returns why not when a
-   * cap is reached. Call authenticated(source) when it signs in, and
-   * release(source, signedIn) once when a taken slot's connection ends.
-   */
-  acquire(source: string): 'ok' | 'source' | 'total' {
-    if (this.total >= this.limits.maxConnections) return 'total';
+  /** A slot for a new connection from `source`, not signed in yet; or why not. */
+  acquire(source: string): 'ok' | Refusal {
     const count = this.pendingBySource.get(source) ?? 0;
     if (count >= this.limits.maxUnauthenticatedPerSource) return 'source';
+    if (this.pending >= this.limits.maxUnauthenticated) return 'unauthenticated';
     this.pendingBySource.set(source, count + 1);
-    this.total++;
+    this.pending++;
     return 'ok';
   }
 
-  /** The connection signed in: it no longer counts against its source. */
-  authenticated(source: string): void {
+  /** The connection from `source` signed in as `user`: it moves to the user's count, or why not. */
+  signIn(source: string, user: string, admin: boolean): 'ok' | Refusal {
+    const mine = this.byUser.get(user) ?? 0;
+    if (mine >= this.limits.maxConnectionsPerUser) return 'user';
+    if (!admin && this.others >= this.limits.maxConnections - this.limits.adminReserve) {
+      return 'others';
+    }
     this.dropPending(source);
+    this.byUser.set(user, mine + 1);
+    if (!admin) this.others++;
+    return 'ok';
   }
 
-  release(source: string, signedIn: boolean): void {
-    if (!signedIn) this.dropPending(source);
-    this.total = Math.max(0, this.total - 1);
+  /** Once, when a connection that took a slot ends (or is dropped). */
+  release(source: string, signedIn: { user: string; admin: boolean } | undefined): void {
+    if (signedIn === undefined) {
+      this.dropPending(source);
+      return;
+    }
+    const mine = (this.byUser.get(signedIn.user) ?? 1) - 1;
+    if (mine <= 0) this.byUser.delete(signedIn.user);
+    else this.byUser.set(signedIn.user, mine);
+    if (!signedIn.admin) this.others = Math.max(0, this.others - 1);
   }
 
   private dropPending(source: string): void {
     const count = this.pendingBySource.get(source) ?? 0;
     if (count <= 1) this.pendingBySource.delete(source);
     else this.pendingBySource.set(source, count - 1);
-  }
-
-  get size(): number {
-    return this.total;
+    this.pending = Math.max(0, this.pending - 1);
   }
 }

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import ssh2 from 'ssh2';
+import { isAdmin } from '../core/actor.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { ClientConnection } from './connection.ts';
@@ -75,9 +76,45 @@ export function createSshServer(options: SshServerOptions): SshServer {
     conn.onClosed();
     connections.delete(conn);
     byPeer.delete(conn.peer);
-    counter.release(conn.source, conn.signedIn);
+    release(conn);
     conn.log.debug('connection closed');
     if (connections.size === 0) for (const resolve of onDrained) resolve();
+  };
+
+  const release = (conn: ClientConnection) => {
+    if (conn.released) return;
+    conn.released = true;
+    counter.release(conn.source, conn.signedInAs);
+  };
+
+  /** Closes `conn` to make room for another, giving its slot back at once. */
+  const dropForRoom = (conn: ClientConnection, why: string) => {
+    conn.log.info({ user: conn.signedInAs?.user }, why);
+    release(conn);
+    if (conn.signedIn) conn.shutdown();
+    else conn.socket.destroy();
+  };
+
+  /**
+   * The connection not signed in that most likely never will: one that has
+   * said nothing, then one that has not finished the key exchange, then the
+   * one waiting longest. A real client gets through all three in well under
+   * a second; a flood's connections stay in the first.
+   */
+  const unlikeliestPending = (): ClientConnection | undefined => {
+    const pending = [...connections].filter((c) => !c.signedIn && !c.released);
+    return pending.find((c) => !c.heardFrom) ?? pending.find((c) => !c.handshaken) ?? pending[0];
+  };
+
+  /** The signed-in connection (of `user`, or of any non-admin) that has been idle longest. */
+  const longestIdle = (except: ClientConnection, user?: string): ClientConnection | undefined => {
+    let found: ClientConnection | undefined;
+    for (const c of connections) {
+      if (c === except || c.released || !c.idle || c.signedInAs === undefined) continue;
+      if (user === undefined ? c.signedInAs.admin : c.signedInAs.user !== user) continue;
+      if (found === undefined || c.idleSince < found.idleSince) found = c;
+    }
+    return found;
   };
 
   const accept = (socket: net.Socket) => {
@@ -89,17 +126,22 @@ export function createSshServer(options: SshServerOptions): SshServer {
       socket.destroy();
       return;
     }
-    const slot = counter.acquire(source);
+    let slot = counter.acquire(source);
+    const waiting = slot === 'unauthenticated' ? unlikeliestPending() : undefined;
+    if (waiting !== undefined) {
+      dropForRoom(waiting, 'dropped for a newer connection: too many not signed in');
+      slot = counter.acquire(source);
+    }
     if (slot !== 'ok') {
       log.warn(
         {
           remote,
           source,
-          limit: slot === 'source' ? limits.maxUnauthenticatedPerSource : limits.maxConnections,
+          limit: slot === 'source' ? limits.maxUnauthenticatedPerSource : limits.maxUnauthenticated,
         },
         slot === 'source'
           ? 'connection refused: too many not signed in from this source'
-          : 'connection refused: too many open in total',
+          : 'connection refused: too many not signed in',
       );
       socket.destroy();
       return;
@@ -127,6 +169,10 @@ export function createSshServer(options: SshServerOptions): SshServer {
       return;
     }
     conn.client = client;
+    conn.heardFrom = true;
+    client.once('handshake', () => {
+      conn.handshaken = true;
+    });
     // Client-side errors (resets, garbage, keepalive timeouts) end the connection; nothing to raise.
     client.on('error', (e: Error) => conn.log.debug({ err: e.message }, 'connection error'));
     client.on('authentication', (ctx) => {
@@ -136,8 +182,38 @@ export function createSshServer(options: SshServerOptions): SshServer {
       });
     });
     client.on('ready', () => {
-      conn.onSignedIn();
-      counter.authenticated(conn.source);
+      const actor = conn.actor;
+      if (actor === undefined) return;
+      const as = { user: actor.user, admin: isAdmin(actor) };
+      let outcome = counter.signIn(conn.source, as.user, as.admin);
+      // The user's own longest-idle connection makes room, else (the
+      // non-admins' share full) anyone's but an admin's.
+      const idle =
+        outcome === 'user'
+          ? longestIdle(conn, as.user)
+          : outcome === 'others'
+            ? longestIdle(conn)
+            : undefined;
+      if (idle !== undefined) {
+        dropForRoom(
+          idle,
+          outcome === 'user'
+            ? `closed for a newer connection of ${as.user}: at most ${limits.maxConnectionsPerUser} at once`
+            : "closed for a newer connection: the users' share of connections is full",
+        );
+        outcome = counter.signIn(conn.source, as.user, as.admin);
+      }
+      if (outcome !== 'ok') {
+        conn.log.warn(
+          { limit: outcome === 'user' ? limits.maxConnectionsPerUser : limits.maxConnections },
+          outcome === 'user'
+            ? 'refused: every connection of this user runs a command'
+            : "refused: the users' share of connections is full of running commands",
+        );
+        conn.shutdown();
+        return;
+      }
+      conn.onSignedIn(as);
       conn.updateIdle(closing);
     });
     client.on('session', (acceptSession, reject) => {

@@ -3,7 +3,7 @@
 // signature, offer a password), raw TCP for the connection limits.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -549,9 +549,16 @@ describe("ssh2's client", () => {
 });
 
 /** A raw TCP connection: resolves with what the server sent and whether it closed within `ms`. */
-function rawConnect(port: number): Promise<{ socket: net.Socket; banner: Promise<string> }> {
+function rawConnect(
+  port: number,
+  localAddress?: string,
+): Promise<{ socket: net.Socket; banner: Promise<string> }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      ...(localAddress ? { localAddress } : {}),
+    });
     let data = '';
     const banner = new Promise<string>((done) => {
       socket.on('data', (d) => {
@@ -564,6 +571,50 @@ function rawConnect(port: number): Promise<{ socket: net.Socket; banner: Promise
     socket.once('connect', () => resolve({ socket, banner }));
     socket.once('error', reject);
   });
+}
+
+interface Held {
+  child: ChildProcess;
+  /** Resolves when the client's connection has ended. */
+  closed: Promise<void>;
+}
+
+/** `ssh -N`: a signed-in connection that runs nothing, held open until killed or closed by the server. */
+function holdOpen(s: Running, key: string): Held {
+  const child = spawn(
+    'ssh',
+    ['-N', ...opensshArgs({ port: s.port, key, knownHosts: s.knownHosts }), target],
+    { stdio: 'ignore' },
+  );
+  const closed = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, closed };
+}
+
+/** How many times `user` has signed in, by the server's log. */
+const signIns = (user: string) =>
+  logLines.filter((l) => l.msg === 'authenticated' && l.user === user).length;
+
+/** `p`, or a failure saying what did not happen within `ms`. */
+async function within<T>(p: Promise<T> | undefined, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([
+      p ?? Promise.reject(new Error(`nothing to wait for: ${what}`)),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  for (const stop = performance.now() + ms; !check(); ) {
+    if (performance.now() > stop) throw new Error('timed out waiting');
+    await sleep(20);
+  }
 }
 
 const closedWithin = (socket: net.Socket, ms: number) =>
@@ -610,6 +661,74 @@ describe('connection limits', () => {
       assert.equal(r.code, 4, r.stderr);
       assert.match(r.stdout, /slow done/);
     }
+  });
+
+  test("one user's idle connections past maxConnectionsPerUser close, longest idle first", async (t) => {
+    const s = await startServer({ maxConnectionsPerUser: 3 });
+    const held: Held[] = [];
+    t.after(() => {
+      for (const h of held) h.child.kill();
+    });
+    for (let i = 0; i < 6; i++) {
+      const before = signIns('bob');
+      held.push(holdOpen(s, bob.privatePath));
+      await until(() => signIns('bob') > before);
+    }
+    await within(
+      Promise.all(held.slice(0, 3).map((h) => h.closed)),
+      5000,
+      'the oldest three close',
+    );
+    for (const h of held.slice(3)) assert.equal(h.child.exitCode, null, 'the three newest stay');
+    // A command still gets in (the oldest idle one makes room), and so does anyone else.
+    assert.equal((await ssh(s, bob.privatePath, [target, 'exit 0'])).code, 0);
+    await within(held[3]?.closed, 5000, 'the oldest idle one closes');
+    assert.equal((await ssh(s, alice.privatePath, [target, 'exit 0'])).code, 0);
+    assert.ok(
+      logLines.some((l) => String(l.msg).startsWith('closed for a newer connection of bob')),
+    );
+  });
+
+  test("the users' share leaves admins a reserve, and a newcomer closes the longest idle", async (t) => {
+    const s = await startServer({ maxConnections: 4, adminReserve: 2, maxConnectionsPerUser: 10 });
+    const held: Held[] = [];
+    t.after(() => {
+      for (const h of held) h.child.kill();
+    });
+    for (let i = 0; i < 2; i++) {
+      const before = signIns('bob');
+      held.push(holdOpen(s, bob.privatePath));
+      await until(() => signIns('bob') > before);
+    }
+    // The users' share (4 - 2) is full: an admin still gets in and closes nobody's.
+    assert.equal((await ssh(s, alice.privatePath, [target, 'exit 0'])).code, 0);
+    assert.deepEqual(
+      held.map((h) => h.child.exitCode),
+      [null, null],
+    );
+    // A user's new one closes the longest idle of the share.
+    assert.equal((await ssh(s, bob.privatePath, [target, 'exit 0'])).code, 0);
+    await within(held[0]?.closed, 5000, 'the longest idle one closes');
+    assert.equal(held[1]?.child.exitCode, null);
+  });
+
+  test('a flood of connections that never sign in, from many addresses, cannot keep an admin out', async (t) => {
+    const s = await startServer({ maxUnauthenticated: 8, maxUnauthenticatedPerSource: 30 });
+    const flood: net.Socket[] = [];
+    t.after(() => {
+      for (const c of flood) c.destroy();
+    });
+    for (let i = 0; i < 40; i++) {
+      flood.push((await rawConnect(s.port, `127.0.0.${2 + (i % 10)}`)).socket);
+    }
+    await sleep(100);
+    assert.ok(flood.filter((c) => !c.destroyed).length <= 8, 'at most 8 of the flood wait');
+    const t0 = performance.now();
+    const r = await ssh(s, alice.privatePath, [target, 'exit 0']);
+    t.diagnostic(
+      `an admin's command answered ${Math.round(performance.now() - t0)} ms into the flood`,
+    );
+    assert.equal(r.code, 0, r.stderr);
   });
 
   test('a connection that never authenticates is dropped after the auth timeout', async () => {
