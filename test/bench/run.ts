@@ -13,12 +13,14 @@ import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
+import { sshCrowdScenario } from './scenarios/ssh-crowd.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
 
 const SCENARIOS: readonly Scenario[] = [
   startScenario,
   sshVersionScenario,
+  sshCrowdScenario,
   buildScenario,
   nodeBuildScenario,
   redeployScenario,
