@@ -27,11 +27,14 @@ export async function startRouter(o: {
   prefix: string;
   domain?: string;
   env?: Record<string, string>;
+  /** The checkout whose router runs; default this one (a bench compares another in the same run). */
+  root?: string;
 }): Promise<TestRouter> {
   const port = await freePort();
   const httpsPort = await freePort();
-  const child = fork(path.join(ROOT, 'proxy/main.ts'), [], {
-    cwd: ROOT,
+  const root = o.root ?? ROOT;
+  const child = fork(path.join(root, 'proxy/main.ts'), [], {
+    cwd: root,
     execArgv: ['--import', 'tsx'],
     env: {
       ...process.env,

@@ -53,7 +53,10 @@ import { runWrk, type WrkResult, wrkScript } from '../wrk.ts';
 
 const CONNECTIONS = 50;
 // A shorter run while exploring: BERTH_BENCH_PROXY_ROUNDS, _SECONDS and
-// _PROCESSES (e.g. "1"); the defaults are the figures' own.
+// _PROCESSES (e.g. "1"); the defaults are the figures' own. BERTH_BENCH_ROUTER_B
+// (the path of another checkout, its npm ci done) adds that checkout's router
+// as the target `router-b`, measured in the same rounds: a before/after of
+// the router with the machine's noise shared.
 const ROUNDS = Number(process.env.BERTH_BENCH_PROXY_ROUNDS || 5);
 const SECONDS = Number(process.env.BERTH_BENCH_PROXY_SECONDS || 5);
 const WARMUP_SECONDS = 2;
@@ -207,6 +210,18 @@ async function startProxies(
     env: { BERTH_ROUTER_PROCESSES: String(processes) },
   });
   stops.push(router.stop);
+  // Another checkout's router beside this one, for a before/after in the same run.
+  const other = process.env.BERTH_BENCH_ROUTER_B;
+  const routerB = other
+    ? await startRouter({
+        redisUrl,
+        prefix,
+        domain: DOMAIN,
+        env: { BERTH_ROUTER_PROCESSES: String(processes) },
+        root: other,
+      })
+    : undefined;
+  if (routerB) stops.push(routerB.stop);
 
   const nginxDir = path.join(dir, `nginx-${processes}`);
   const nginxPort = await freePort();
@@ -223,6 +238,9 @@ async function startProxies(
   stops.push(nginx.stop);
   targets.push(
     { name: 'router', port: router.port, pid: router.child.pid as number },
+    ...(routerB
+      ? [{ name: 'router-b', port: routerB.port, pid: routerB.child.pid as number }]
+      : []),
     { name: 'nginx', port: nginxPort, pid: nginx.pid },
   );
   return targets;
@@ -273,5 +291,11 @@ function figuresFor(processes: number, results: Map<string, WrkResult[]>): Figur
       ratio('router', 'http-proxy-1.18', rps),
     ),
   );
+  if (results.has('router-b')) {
+    figures.push(
+      figure(`${label} router/router-b throughput`, 'ratio', ratio('router', 'router-b', rps)),
+      figure(`${label} router/router-b p99`, 'ratio', ratio('router', 'router-b', 'p99Ms')),
+    );
+  }
   return figures;
 }
