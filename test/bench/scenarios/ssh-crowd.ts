@@ -10,45 +10,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startRedisServer } from '../../../infra/bootstrap/redis-server.ts';
-import { loadConfig } from '../../../services/core/config.ts';
-import { createLogger } from '../../../services/core/log.ts';
-import { systemSearchPath } from '../../../services/core/programs.ts';
-import { openStore } from '../../../services/core/store/index.ts';
-import { VERSION } from '../../../services/core/version.ts';
-import { loadOrCreateHostKey } from '../../../services/ssh/host-key.ts';
-import { start } from '../../../services/ssh/service.ts';
-import { freePort } from '../../harness/ports.ts';
 import { opensshArgs } from '../../harness/ssh.ts';
 import { makeKeyPair } from '../../harness/ssh-keys.ts';
 import { figure, type Scenario } from '../scenario.ts';
+import { sshVersion, startBenchSshService } from '../ssh-service.ts';
 
 const RUNS = 10;
 const IDLE_SESSIONS = 256;
 const FLOOD = 300;
 const SOURCES = 10;
-
-async function sshVersion(port: number, key: string, knownHosts: string): Promise<number> {
-  const t0 = performance.now();
-  const child = spawn(
-    'ssh',
-    [...opensshArgs({ port, key, knownHosts }), 'berth@127.0.0.1', 'version'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const ms = performance.now() - t0;
-  if (code !== 0 || out !== `berth ${VERSION}\n`) {
-    throw new Error(`ssh version exited ${code}: ${out.trim()}`);
-  }
-  return ms;
-}
 
 /** Connections that never sign in, each reopened when it is dropped, until stopped. */
 function flood(port: number) {
@@ -86,37 +56,17 @@ export const sshCrowdScenario: Scenario = {
     const stops: (() => unknown)[] = [];
     const held: ChildProcess[] = [];
     try {
-      const redis = await startRedisServer({
-        dir: path.join(dir, 'redis'),
-        port: await freePort(),
-      });
-      stops.push(() => process.kill(redis.pid, 'SIGKILL'));
-      const config = loadConfig({
-        BERTH_DATA_DIR: path.join(dir, 'data'),
-        BERTH_SSH_PORT: String(await freePort()),
-        BERTH_WEB_PORT: String(await freePort()),
-        BERTH_METRICS_PORT: String(await freePort()),
-        REDIS_URL: redis.url,
-        BERTH_REDIS_PREFIX: 'berth-bench:',
-      });
       const [admin, crowd] = await Promise.all([
         makeKeyPair(dir, 'admin'),
         makeKeyPair(dir, 'crowd'),
       ]);
       if (!admin || !crowd) throw new Error('no keys');
-      const store = await openStore(config);
-      await store.users.create('admin', 'admin');
-      await store.users.addKey('admin', admin.publicLine);
-      await store.users.create('crowd', 'user');
-      await store.users.addKey('crowd', crowd.publicLine);
-      await store.close();
-      const service = await start({
-        config,
-        log: createLogger('ssh', { level: 'error' }),
-        searchPath: systemSearchPath(process.env.PATH),
-      });
+      const service = await startBenchSshService(dir, [
+        { name: 'admin', role: 'admin', publicLine: admin.publicLine },
+        { name: 'crowd', role: 'user', publicLine: crowd.publicLine },
+      ]);
       stops.push(() => service.stop());
-      const hostKey = await loadOrCreateHostKey(path.join(config.dataDir, 'ssh'));
+      const { config, hostKey } = service;
       const knownHosts = path.join(dir, 'known_hosts');
       await writeFile(knownHosts, `[127.0.0.1]:${config.sshPort} ${hostKey.publicKey}\n`);
       const port = config.sshPort;

@@ -8,24 +8,16 @@
 // its own does not, and its default is measured too, for reference: Nagle's
 // algorithm meets delayed ACKs there and stalls the exchange by ~40 ms steps.
 
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { startRedisServer } from '../../../infra/bootstrap/redis-server.ts';
-import { loadConfig } from '../../../services/core/config.ts';
-import { createLogger } from '../../../services/core/log.ts';
-import { systemSearchPath } from '../../../services/core/programs.ts';
-import { openStore } from '../../../services/core/store/index.ts';
 import { VERSION } from '../../../services/core/version.ts';
-import { loadOrCreateHostKey } from '../../../services/ssh/host-key.ts';
-import { start } from '../../../services/ssh/service.ts';
 import { freePort } from '../../harness/ports.ts';
-import { opensshArgs } from '../../harness/ssh.ts';
 import { makeKeyPair } from '../../harness/ssh-keys.ts';
 import { figure, type Scenario } from '../scenario.ts';
+import { sshVersion, startBenchSshService } from '../ssh-service.ts';
 
 const RUNS = 20;
 
@@ -66,63 +58,19 @@ function bareServer(hostKey: string, allowed: ssh2.ParsedKey) {
   };
 }
 
-/** One `ssh ... version`; resolves with its wall time in ms, throws unless it printed the version. */
-async function sshVersion(port: number, key: string, knownHosts: string): Promise<number> {
-  const t0 = performance.now();
-  const child = spawn(
-    'ssh',
-    [...opensshArgs({ port, key, knownHosts }), 'berth@127.0.0.1', 'version'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const ms = performance.now() - t0;
-  if (code !== 0 || out !== `berth ${VERSION}\n`) {
-    throw new Error(`ssh version on port ${port} exited ${code}: ${out.trim()}`);
-  }
-  return ms;
-}
-
 export const sshVersionScenario: Scenario = {
   name: 'ssh-version',
   description: `ssh berth@127.0.0.1 version (OpenSSH client), Berth vs a bare ssh2 server, ${RUNS} pairs`,
   async run(log) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-ssh-'));
-    let redisPid = 0;
     const stops: (() => Promise<void>)[] = [];
     try {
-      const redis = await startRedisServer({
-        dir: path.join(dir, 'redis'),
-        port: await freePort(),
-      });
-      redisPid = redis.pid;
-      const config = loadConfig({
-        BERTH_DATA_DIR: path.join(dir, 'data'),
-        BERTH_SSH_PORT: String(await freePort()),
-        BERTH_WEB_PORT: String(await freePort()),
-        BERTH_METRICS_PORT: String(await freePort()),
-        REDIS_URL: redis.url,
-        BERTH_REDIS_PREFIX: 'berth-bench:',
-      });
       const user = await makeKeyPair(dir, 'bench');
-      const store = await openStore(config);
-      await store.users.create('bench', 'admin');
-      await store.users.addKey('bench', user.publicLine);
-      await store.close();
-
-      const service = await start({
-        config,
-        log: createLogger('ssh', { level: 'warn' }),
-        searchPath: systemSearchPath(process.env.PATH),
-      });
+      const service = await startBenchSshService(dir, [
+        { name: 'bench', role: 'admin', publicLine: user.publicLine },
+      ]);
       stops.push(() => service.stop());
-      const hostKey = await loadOrCreateHostKey(path.join(config.dataDir, 'ssh'));
+      const { config, hostKey } = service;
 
       const allowed = ssh2.utils.parseKey(user.publicLine);
       if (allowed instanceof Error) throw allowed;
@@ -176,11 +124,6 @@ export const sshVersionScenario: Scenario = {
       ];
     } finally {
       for (const stop of stops.reverse()) await stop();
-      if (redisPid > 0) {
-        try {
-          process.kill(redisPid, 'SIGKILL');
-        } catch {}
-      }
       await rm(dir, { recursive: true, force: true });
     }
   },
