@@ -14,6 +14,7 @@ import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { httpRequest } from '../harness/http.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { request, startBackend, startRouter, type TestRouter } from '../harness/router.ts';
+import { within } from '../harness/wait.ts';
 
 /** The router's header timeout for this file (BERTH_ROUTER_HEADERS_TIMEOUT): short for the slow-header test, long enough that a loaded machine (the full suite) does not cut the other tests' clients. */
 const HEADERS_TIMEOUT_MS = 3000;
@@ -291,17 +292,6 @@ async function abortingClient(i: number): Promise<void> {
   // Bounded: a request the backend never gets fails the test instead of hanging it.
   await within(here, `${id}: the backend did not get the request`);
   s.destroy();
-}
-
-/** `p`, or a rejection naming `what` after 15 s. */
-function within<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Opens a websocket through the router by hand; resolves once the 101 and an echo came back. */

@@ -8,7 +8,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { after, describe, test } from 'node:test';
+import { after, describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
 import { loadConfig } from '../../services/core/config.ts';
@@ -31,6 +31,7 @@ import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { opensshArgs } from '../harness/ssh.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { until, within } from '../harness/wait.ts';
 
 const dir = await tempDir('berth-ssh');
 const prefix = testPrefix();
@@ -590,32 +591,26 @@ function holdOpen(s: Running, key: string): Held {
   return { child, closed };
 }
 
+/**
+ * `count` of bob's `ssh -N` connections, each started once the one before
+ * has signed in (so they are idle from oldest to newest); killed after the test.
+ */
+async function holdSignedIn(t: TestContext, s: Running, count: number): Promise<Held[]> {
+  const held: Held[] = [];
+  t.after(() => {
+    for (const h of held) h.child.kill();
+  });
+  for (let i = 0; i < count; i++) {
+    const before = signIns('bob');
+    held.push(holdOpen(s, bob.privatePath));
+    await until('bob signed in', () => signIns('bob') > before);
+  }
+  return held;
+}
+
 /** How many times `user` has signed in, by the server's log. */
 const signIns = (user: string) =>
   logLines.filter((l) => l.msg === 'authenticated' && l.user === user).length;
-
-/** `p`, or a failure saying what did not happen within `ms`. */
-async function within<T>(p: Promise<T> | undefined, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([
-      p ?? Promise.reject(new Error(`nothing to wait for: ${what}`)),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  for (const stop = performance.now() + ms; !check(); ) {
-    if (performance.now() > stop) throw new Error('timed out waiting');
-    await sleep(20);
-  }
-}
 
 const closedWithin = (socket: net.Socket, ms: number) =>
   new Promise<boolean>((resolve) => {
@@ -665,24 +660,16 @@ describe('connection limits', () => {
 
   test("one user's idle connections past maxConnectionsPerUser close, longest idle first", async (t) => {
     const s = await startServer({ maxConnectionsPerUser: 3 });
-    const held: Held[] = [];
-    t.after(() => {
-      for (const h of held) h.child.kill();
-    });
-    for (let i = 0; i < 6; i++) {
-      const before = signIns('bob');
-      held.push(holdOpen(s, bob.privatePath));
-      await until(() => signIns('bob') > before);
-    }
+    const held = await holdSignedIn(t, s, 6);
     await within(
       Promise.all(held.slice(0, 3).map((h) => h.closed)),
+      'the oldest three closed',
       5000,
-      'the oldest three close',
     );
     for (const h of held.slice(3)) assert.equal(h.child.exitCode, null, 'the three newest stay');
     // A command still gets in (the oldest idle one makes room), and so does anyone else.
     assert.equal((await ssh(s, bob.privatePath, [target, 'exit 0'])).code, 0);
-    await within(held[3]?.closed, 5000, 'the oldest idle one closes');
+    await within(held[3]?.closed ?? Promise.reject(), 'the oldest idle one closed', 5000);
     assert.equal((await ssh(s, alice.privatePath, [target, 'exit 0'])).code, 0);
     assert.ok(
       logLines.some((l) => String(l.msg).startsWith('closed for a newer connection of bob')),
@@ -691,15 +678,7 @@ describe('connection limits', () => {
 
   test("the users' share leaves admins a reserve, and a newcomer closes the longest idle", async (t) => {
     const s = await startServer({ maxConnections: 4, adminReserve: 2, maxConnectionsPerUser: 10 });
-    const held: Held[] = [];
-    t.after(() => {
-      for (const h of held) h.child.kill();
-    });
-    for (let i = 0; i < 2; i++) {
-      const before = signIns('bob');
-      held.push(holdOpen(s, bob.privatePath));
-      await until(() => signIns('bob') > before);
-    }
+    const held = await holdSignedIn(t, s, 2);
     // The users' share (4 - 2) is full: an admin still gets in and closes nobody's.
     assert.equal((await ssh(s, alice.privatePath, [target, 'exit 0'])).code, 0);
     assert.deepEqual(
@@ -708,7 +687,7 @@ describe('connection limits', () => {
     );
     // A user's new one closes the longest idle of the share.
     assert.equal((await ssh(s, bob.privatePath, [target, 'exit 0'])).code, 0);
-    await within(held[0]?.closed, 5000, 'the longest idle one closes');
+    await within(held[0]?.closed ?? Promise.reject(), 'the longest idle one closed', 5000);
     assert.equal(held[1]?.child.exitCode, null);
   });
 
