@@ -6,14 +6,12 @@
 
 import { createDockerClient } from '../services/core/docker.ts';
 import { EXIT } from '../services/core/errors.ts';
-import { dataPaths } from '../services/core/paths.ts';
 import type { CommandBuild } from '../services/platform/build/command-build.ts';
 import type { BuildResult } from '../services/platform/build/queue.ts';
 import { rolloutSettings } from '../services/platform/release/releases.ts';
 import type { RolloutLog } from '../services/platform/release/rollout.ts';
-import { logArchiveOf } from '../services/platform/scheduler/app-logs.ts';
 import type { Scheduler } from '../services/platform/scheduler/scheduler.ts';
-import { schedulerFor } from '../services/platform/scheduler/schedulers.ts';
+import { type SchedulerDeps, schedulerFor } from '../services/platform/scheduler/schedulers.ts';
 import type { CommandContext } from './command.ts';
 
 /** The rollout's lines, as a push shows them. */
@@ -33,12 +31,19 @@ export async function releaseRun(ctx: CommandContext) {
   };
 }
 
+/** What a command's schedulers are made with: the Engine and the operator's settings. */
+export async function schedulerDeps(ctx: CommandContext): Promise<SchedulerDeps> {
+  const { logArchive, limits } = rolloutSettings(ctx.config());
+  return {
+    docker: await createDockerClient(ctx.config()),
+    ...(logArchive ? { logArchive } : {}),
+    ...(limits ? { limits } : {}),
+  };
+}
+
 /** The scheduler that runs the app's instances, for a command that looks at them or their storage. */
 export async function appScheduler(ctx: CommandContext, app: string): Promise<Scheduler> {
-  return schedulerFor(await ctx.store(), app, {
-    docker: await createDockerClient(ctx.config()),
-    logArchive: logArchiveOf(dataPaths(ctx.config().dataDir)),
-  });
+  return schedulerFor(await ctx.store(), app, await schedulerDeps(ctx));
 }
 
 /** A build a command asks for: the build's lines go to the command's output as they come. */

@@ -1,15 +1,9 @@
 // run, run:detached — one-off processes from the current release.
 
-import { createDockerClient } from '../../services/core/docker.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { runCommand, runDetached } from '../../services/platform/release/one-off.ts';
-import type { Command, CommandContext } from '../command.ts';
-
-/** A one-off's Engine, and the limits of instances whose app set none. */
-const runDeps = async (ctx: CommandContext) => ({
-  docker: await createDockerClient(ctx.config()),
-  limits: ctx.config().defaultLimits,
-});
+import type { Command } from '../command.ts';
+import { schedulerDeps } from '../release-run.ts';
 
 export const runCommands: readonly Command[] = [
   {
@@ -24,7 +18,7 @@ export const runCommands: readonly Command[] = [
       if (!app) return EXIT.failed;
       return runCommand(
         await ctx.store(),
-        await runDeps(ctx),
+        await schedulerDeps(ctx),
         app,
         args.join(' '),
         {
@@ -45,7 +39,12 @@ export const runCommands: readonly Command[] = [
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
-      const name = await runDetached(await ctx.store(), await runDeps(ctx), app, args.join(' '));
+      const name = await runDetached(
+        await ctx.store(),
+        await schedulerDeps(ctx),
+        app,
+        args.join(' '),
+      );
       ctx.stdout.write(`-----> Started ${name}\n`);
       return EXIT.ok;
     },

@@ -33,7 +33,7 @@ const passes = (check: (v: string) => unknown, v: string) => {
 };
 
 /** A string field that must pass one of validate.ts' checks (a hand-edited name must not slip through). */
-const named = (check: (v: string) => string, what: string) =>
+export const named = (check: (v: string) => string, what: string) =>
   z.string().refine((v) => passes(check, v), `not a valid ${what}`);
 
 /** An optional hash field, read back as null when absent. */

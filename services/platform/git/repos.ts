@@ -62,6 +62,11 @@ const GIT_VARIABLES = [
  * through simple-git: argument arrays, the environment given and nothing
  * else, and strict mode, so an option, a config key or a variable that could
  * run a program is refused before git starts.
+ *
+ * simple-git waits 50 ms more after a command that printed nothing (its
+ * completion plugin; no option turns it off). On a hot path, ask git in a
+ * way that answers something: a folder's listing rather than a missing
+ * file's (../build/source.ts), `archive --verbose`.
  */
 export function repoGit(dir: string, env: Record<string, string>): SimpleGit {
   return simpleGit({

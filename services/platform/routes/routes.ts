@@ -13,22 +13,13 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { BerthError } from '../../core/errors.ts';
 import { keyLayout } from '../../core/store/keys.ts';
+import { named } from '../../core/store/records.ts';
 import * as validate from '../../core/validate.ts';
-
-/** Whether the scheduler's address for an instance is one (validate.backendAddress). */
-const isBackend = (v: string) => {
-  try {
-    validate.backendAddress(v);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const RouteEntrySchema = z.object({
   release: z.number().int().nonnegative(),
   /** Where to send requests: each web instance's host:port, as its scheduler reported it. */
-  backends: z.array(z.string().refine(isBackend, 'not a host:port')),
+  backends: z.array(named(validate.backendAddress, 'backend address')),
   updatedAt: z.iso.datetime(),
 });
 
