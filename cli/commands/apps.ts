@@ -12,6 +12,7 @@ import {
   listApps,
   renameApp,
 } from '../../services/platform/apps/apps.ts';
+import { appStorage } from '../../services/platform/apps/storage.ts';
 import { moveInstances } from '../../services/platform/release/release-change.ts';
 import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
@@ -93,9 +94,12 @@ async function destroyQuestions(
       return undefined;
     });
     let removeStorage = options['remove-storage'] === true;
-    const storage = engine
-      ? await (await schedulerFor(await ctx.store(), app, { docker: engine })).storageVolumes(app)
-      : [];
+    const store = await ctx.store();
+    const record = await store.apps.get(app);
+    const storage =
+      engine && record
+        ? (await appStorage(store, await schedulerFor(store, app, { docker: engine }), record)).own
+        : [];
     if (storage.length > 0 && !removeStorage && !confirmed) {
       ctx.stderr.write(
         ` !     ${app} has ${storage.length} storage ${storage.length === 1 ? 'volume' : 'volumes'} (${storage.map((v) => v.name).join(', ')}).\n` +

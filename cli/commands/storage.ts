@@ -1,11 +1,13 @@
-// storage:mount|unmount|list — an app's named volumes, kept across deploys and rollbacks.
+// storage:mount|unmount|list|hand-over — an app's named volumes, kept across deploys and rollbacks.
 
 import { EXIT } from '../../services/core/errors.ts';
+import type { SettingChange } from '../../services/platform/apps/instance-settings.ts';
 import {
+  appStorage,
+  handOverStorage,
   mountStorage,
-  type SettingChange,
   unmountStorage,
-} from '../../services/platform/apps/instance-settings.ts';
+} from '../../services/platform/apps/storage.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { appScheduler, releaseRun } from '../release-run.ts';
@@ -55,8 +57,9 @@ export const storageCommands: readonly Command[] = [
     arity: [0, 0],
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
-      const { storage } = await (await ctx.store()).apps.deploySettings(app.name);
-      const volumes = await (await appScheduler(ctx, app.name)).storageVolumes(app.name);
+      const store = await ctx.store();
+      const volumes = (await appStorage(store, await appScheduler(ctx, app.name), app)).own;
+      const { storage } = await store.apps.deploySettings(app.name);
       const rows = [
         // A mount's volume is made with it; null: removed since, behind Berth's back.
         ...storage.map((s) => ({
@@ -81,6 +84,24 @@ export const storageCommands: readonly Command[] = [
           ['NAME', 'PATH', 'VOLUME'],
           ...rows.map((r) => [r.name, r.path ?? '(not mounted)', r.volume ?? '(missing)']),
         ]),
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'storage:hand-over',
+    usage: 'APP NAME',
+    summary:
+      'give APP the volume NAME kept from an earlier app of its name, with its data (admins)',
+    access: 'admin',
+    takesApp: true,
+    arity: [2, 2],
+    async run({ ctx, args }) {
+      const [app = '', name = ''] = args;
+      const store = await ctx.store();
+      const volume = await handOverStorage(store, await appScheduler(ctx, app), app, name);
+      ctx.stdout.write(
+        `-----> ${volume} is now ${app}'s; "storage:mount ${app} ${name}:/path" mounts it\n`,
       );
       return EXIT.ok;
     },

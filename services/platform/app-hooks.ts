@@ -8,6 +8,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as validate from '../core/validate.ts';
 import type { AppHooks, LifecycleDeps } from './apps/lifecycle.ts';
+import { ownsVolume } from './apps/storage.ts';
 import { removeAppArtifacts } from './build/retention.ts';
 import { certFile, removeCert } from './certs/cert-files.ts';
 import { removeRepo, renameRepo } from './git/repos.ts';
@@ -111,13 +112,20 @@ const images: AppHooks = {
   },
 };
 
-/** Storage holds the app's data: removed only when the person said so. */
+/**
+ * Storage holds the app's data: removed only when the person said so. Only
+ * the app's own volumes: one kept from an earlier app of its name is not
+ * this person's to remove (apps/storage.ts).
+ */
 const storage: AppHooks = {
   name: 'storage',
   async destroyed(d, gone, report) {
     const scheduler = schedulerOf(d, gone);
     if (!scheduler) return;
-    for (const v of await scheduler.storageVolumes(gone.app)) {
+    const own = (await scheduler.storageVolumes(gone.app)).filter((v) =>
+      ownsVolume(gone, gone.settings.handedStorage, v),
+    );
+    for (const v of own) {
       if (gone.removeStorage) {
         await scheduler.removeStorage(gone.app, v.name);
         report.removed.push(`volume ${v.volume}`);

@@ -113,8 +113,8 @@ const checkTypes = json(
 /**
  * How an app's instances run, kept in the app's hash (not in its releases, so
  * a rollback keeps them): how rollouts check new instances (checks:disable,
- * checks:skip), which types ps:stop stopped, the app's storage volumes, its
- * resource limits and the scheduler that runs them.
+ * checks:skip), which types ps:stop stopped, the app's storage volumes (and
+ * those handed over to it), its resource limits and the scheduler that runs them.
  */
 export const DeploySettingsSchema = z.object({
   /** No checks, and the old instances stop before the new ones start (downtime). */
@@ -132,6 +132,13 @@ export const DeploySettingsSchema = z.object({
       }),
     ),
   )
+    .optional()
+    .transform((v) => v ?? []),
+  /**
+   * storage:hand-over: names of volumes kept from an earlier app of this name
+   * that an admin gave this one (apps/storage.ts says whose a volume is).
+   */
+  handedStorage: json(z.array(named(validate.storageName, 'storage name')))
     .optional()
     .transform((v) => v ?? []),
   /** resource:limit: by process type, or `_all_` for every type without its own. */

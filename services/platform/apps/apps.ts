@@ -80,10 +80,11 @@ export async function destroyApp(
   d: LifecycleDeps,
   o: { removeStorage: boolean } = { removeStorage: false },
 ): Promise<DestroyReport | undefined> {
-  await authorizeApp(d.store, actor, name, 'destroy');
+  const record = await authorizeApp(d.store, actor, name, 'destroy');
   // What the hooks need of the record, read while it is there.
   const gone: DestroyedApp = {
     app: name,
+    createdAt: record.createdAt,
     domains: await d.store.domains.list(name),
     settings: await d.store.apps.deploySettings(name),
     removeStorage: o.removeStorage,

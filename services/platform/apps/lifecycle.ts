@@ -27,6 +27,8 @@ export interface LifecycleDeps {
 /** A destroyed app as it was, read before its record went. */
 export interface DestroyedApp {
   app: string;
+  /** When it was created: what was made for it says so (apps/storage.ts). */
+  createdAt: string;
   domains: readonly string[];
   settings: DeploySettings;
   /** The person said its storage volumes go, with their data. */

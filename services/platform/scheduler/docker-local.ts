@@ -331,12 +331,22 @@ export class DockerLocal implements Scheduler {
     }
   }
 
-  /** The app's storage volume `name`, made (labelled as Berth's) when missing; its Docker name. */
-  async ensureStorage(app: string, name: string): Promise<string> {
+  /**
+   * The app's storage volume `name`, made (labelled as Berth's, and with the
+   * app's createdAt) when missing; its Docker name. Docker answers a create of
+   * a volume that exists with that volume, labels unchanged.
+   */
+  async ensureStorage(app: string, name: string, appCreatedAt: string): Promise<string> {
     const volume = storageVolume(app, name);
     await this.docker.createVolume({
       Name: volume,
-      Labels: { ...MANAGED_LABELS, ...this.labels, [LABELS.app]: app, [LABELS.storage]: name },
+      Labels: {
+        ...MANAGED_LABELS,
+        ...this.labels,
+        [LABELS.app]: app,
+        [LABELS.storage]: name,
+        [LABELS.appCreated]: appCreatedAt,
+      },
     });
     return volume;
   }
@@ -349,7 +359,13 @@ export class DockerLocal implements Scheduler {
       },
     });
     return (Volumes ?? [])
-      .map((v) => ({ name: v.Labels?.[LABELS.storage] ?? '', volume: v.Name }))
+      .map((v) => ({
+        name: v.Labels?.[LABELS.storage] ?? '',
+        volume: v.Name,
+        madeFor: v.Labels?.[LABELS.appCreated] ?? null,
+        // dockerode's type lacks it; every Engine since API 1.24 gives it.
+        createdAt: String((v as { CreatedAt?: string }).CreatedAt ?? ''),
+      }))
       .filter((v) => {
         try {
           return v.volume === storageVolume(app, v.name);

@@ -101,6 +101,10 @@ export interface StorageVolume {
   name: string;
   /** The scheduler's own name for it (a Docker volume's). */
   volume: string;
+  /** The createdAt of the app it was made for; null when made without one (by an older Berth, or Docker on mount). */
+  madeFor: string | null;
+  /** When it was made (ISO 8601; a Docker volume's is to the second). */
+  createdAt: string;
 }
 
 /** What a scheduler says when what runs changed behind Berth's back. */
@@ -157,8 +161,11 @@ export interface Scheduler {
     argv: readonly string[],
     timeoutMs: number,
   ): Promise<{ exitCode: number; output: string }>;
-  /** The app's storage volume `name`, made when missing; the scheduler's name for it. */
-  ensureStorage(app: string, name: string): Promise<string>;
+  /**
+   * The app's storage volume `name`, made when missing and marked as made for
+   * the app created at `appCreatedAt`; the scheduler's name for it.
+   */
+  ensureStorage(app: string, name: string, appCreatedAt: string): Promise<string>;
   /** The app's storage volumes (mounted or not), by name within the app. */
   storageVolumes(app: string): Promise<StorageVolume[]>;
   /** Removes one of the app's storage volumes and its data (no instance may use it). */
