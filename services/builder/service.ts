@@ -67,6 +67,7 @@ export async function start(
       searchPath,
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
+      allowedBaseImages: config.allowedBaseImages,
       // Each image goes live from here, so a push waits for its release too.
       deploy: deployBuilds(store, schedulerOf, {
         drainMs: config.drainTimeoutMs,

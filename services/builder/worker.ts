@@ -93,6 +93,8 @@ export interface BuildWorkerOptions {
   buildpacksDir?: string;
   /** Images kept per app (BERTH_IMAGE_RETENTION); default 5. */
   imageRetention?: number;
+  /** BERTH_ALLOWED_BASE_IMAGES; default its default. */
+  allowedBaseImages?: readonly string[];
   /**
    * Makes a successful build's image live (the builder service passes the
    * deployer); its lines go to the same log, before the end entry, so the
@@ -235,6 +237,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           ...(o.runtimeRegistry ? { runtimeRegistry: o.runtimeRegistry } : {}),
           ...(o.buildpacksDir ? { buildpacksDir: o.buildpacksDir } : {}),
           ...(o.imageRetention ? { imageRetention: o.imageRetention } : {}),
+          ...(o.allowedBaseImages ? { allowedBaseImages: o.allowedBaseImages } : {}),
           labels: o.labels ?? {},
         },
         { id, request, log, signal: control.signal },

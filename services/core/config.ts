@@ -43,6 +43,11 @@ export interface Config {
   readonly buildConcurrency: number | undefined;
   /** Images kept per app: those of its newest N builds and N releases. */
   readonly imageRetention: number;
+  /**
+   * Patterns (`*`: any run of characters) of images an app may build FROM and
+   * deploy with git:from-image besides the stack and its own.
+   */
+  readonly allowedBaseImages: readonly string[];
   /** How long a replaced release's instances keep running after the switch (ms). */
   readonly drainTimeoutMs: number;
   /** Router processes; undefined: one per CPU thread. */
@@ -87,6 +92,7 @@ export const DEFAULTS = {
   BERTH_BUILD_TIMEOUT: '30m',
   BERTH_BUILD_CONCURRENCY: 'auto',
   BERTH_IMAGE_RETENTION: '5',
+  BERTH_ALLOWED_BASE_IMAGES: 'docker.io/library/*',
   BERTH_DRAIN_TIMEOUT: '30s',
   BERTH_ROUTER_PROCESSES: 'auto',
   BERTH_UPSTREAM_TIMEOUT: '60s',
@@ -317,7 +323,12 @@ function builds(r: EnvReader) {
     },
     0,
   );
-  return { buildTimeoutMs, buildConcurrency, imageRetention };
+  const allowedBaseImages = r.read(
+    'BERTH_ALLOWED_BASE_IMAGES',
+    (v) => (v === 'none' ? [] : v.split(',').map((p) => validate.imagePattern(p.trim()))),
+    [],
+  );
+  return { buildTimeoutMs, buildConcurrency, imageRetention, allowedBaseImages };
 }
 
 /** How traffic reaches the apps: the router, and the drain of a replaced release. */
@@ -418,6 +429,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BUILD_CONCURRENCY:
       config.buildConcurrency === undefined ? 'auto' : String(config.buildConcurrency),
     BERTH_IMAGE_RETENTION: String(config.imageRetention),
+    BERTH_ALLOWED_BASE_IMAGES:
+      config.allowedBaseImages.length === 0 ? 'none' : config.allowedBaseImages.join(','),
     BERTH_DRAIN_TIMEOUT:
       config.drainTimeoutMs === 0 ? '0' : formatDurationVar(config.drainTimeoutMs),
     BERTH_ROUTER_PROCESSES:

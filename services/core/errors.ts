@@ -425,6 +425,12 @@ export const ERRORS = {
     422,
     'use one that is (FROM debian:bookworm-slim always is), or build the base image on this machine first',
   ),
+  BERTH_E_IMAGE_NOT_ALLOWED: spec(
+    '{image} is not allowed: {reason}',
+    EXIT.failed,
+    403,
+    "use the stack, one of the app's own images or an image the admin allows (BERTH_ALLOWED_BASE_IMAGES)",
+  ),
   BERTH_E_BUILD_FAILED: spec('{where}: {reason}', EXIT.failed, 422),
   BERTH_E_BUILD_TIMEOUT: spec(
     'timed out after {duration}',

@@ -260,6 +260,23 @@ export function imageRef(value: string): string {
   return value;
 }
 
+const IMAGE_PATTERN = /^[A-Za-z0-9._\-/:@*]{1,255}$/;
+
+/**
+ * A pattern of image references (BERTH_ALLOWED_BASE_IMAGES), matched against
+ * the full reference: docker.io/library/*, ghcr.io/team/*.
+ */
+export function imagePattern(value: string): string {
+  if (!IMAGE_PATTERN.test(value)) {
+    invalid(
+      'image pattern',
+      value,
+      'use a full image reference with * for any run of characters, such as docker.io/library/*',
+    );
+  }
+  return value;
+}
+
 const PROCESS_TYPE = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /**

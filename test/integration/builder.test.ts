@@ -1,204 +1,44 @@
 // The builder (services/builder/worker.ts) against the real Docker Engine, real
-// git and the run's real Redis: commits go into an app's bare repository, a
-// build is enqueued as the git receiver enqueues one, and followBuild() reads
-// it as a push does. Every image carries this file's berth.test-run label
-// (passed through the worker's `labels`); the untagged layers failed builds
-// leave behind (as `docker build` does) are removed by id from their logs.
+// git and the run's real Redis, driven as a push drives it (test/harness/builds.ts).
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import type Docker from 'dockerode';
-import { Redis } from 'ioredis';
-import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
-import {
-  type BuildWorker,
-  type BuildWorkerOptions,
-  startBuildWorker,
-} from '../../services/builder/worker.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { LABELS } from '../../services/core/docker.ts';
-import type { DataPaths } from '../../services/core/paths.ts';
-import { systemSearchPath } from '../../services/core/programs.ts';
+import { tagImage } from '../../services/core/docker-images.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import { destroyApp } from '../../services/platform/apps/apps.ts';
 import { buildLogFile } from '../../services/platform/build/build-log.ts';
 import {
-  type BuildQueue,
-  type BuildResult,
   createBuildQueue,
   enqueueBuild,
   followBuild,
   requestCancel,
 } from '../../services/platform/build/queue.ts';
 import { leftoversKey } from '../../services/platform/build/retention.ts';
-import { ensureRepo } from '../../services/platform/git/repos.ts';
-import { cleanupDocker, testDocker, testDockerRun } from '../harness/docker.ts';
-import { testGitEnv } from '../harness/git.ts';
+import { type Builder, buildHarness } from '../harness/builds.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
 
-const execFileP = promisify(execFile);
-const searchPath = systemSearchPath(process.env.PATH);
-const GIT_ENV = testGitEnv({ PATH: searchPath });
-const git = async (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  (await execFileP('git', args, { cwd, env: { ...GIT_ENV, ...env } })).stdout.trim();
-
-const dockerRun = testDockerRun();
-const scratch = await tempDir('berth-builder');
-const paths: DataPaths = await prepareDataDir(path.join(scratch, 'data'));
-let docker: Docker;
-/** Every ` ---> <id>` layer the builds printed, to remove after. */
-const layers = new Set<string>();
-
-interface Builder {
-  prefix: string;
-  redis: Redis;
-  queue: BuildQueue;
-  connection: Redis;
-  worker: BuildWorker;
-}
-const builders: Builder[] = [];
-
-async function stopBuilder(b: Builder) {
-  if (!builders.includes(b)) return;
-  builders.splice(builders.indexOf(b), 1);
-  await b.worker.close();
-  await b.queue.close();
-  b.connection.disconnect();
-}
-
-async function startBuilder(
-  options: Partial<Omit<BuildWorkerOptions, 'connection'>> & { prefix?: string } = {},
-): Promise<Builder> {
-  const { prefix = testPrefix(), ...tuning } = options;
-  const redis = await redisClient(prefix);
-  const connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
-  const worker = await startBuildWorker({
-    connection,
-    redisPrefix: prefix,
-    docker,
-    paths,
-    searchPath,
-    labels: dockerRun.labels,
-    concurrency: 2,
-    cancelPollMs: 500,
-    ...tuning,
-  });
-  const b = { prefix, redis, queue: createBuildQueue(redis, prefix), connection, worker };
-  builders.push(b);
-  return b;
-}
-
-// At the top level: node:test runs an `after` that a hook registers (as
-// redisClient does) right after that hook.
-docker = (await testDocker()).docker;
-const main = await startBuilder();
-
-after(async () => {
-  for (const b of builders) await stopBuilder(b);
-  // The labelled images first (their untagged parents go with them), then
-  // what failed builds left, newest first; a layer still in use is skipped.
-  await cleanupDocker(dockerRun.runId, docker);
-  for (const id of [...layers].reverse()) {
-    await docker
-      .getImage(id)
-      .remove()
-      .catch(() => {});
-  }
-});
-
-let apps = 0;
-/** A fresh app, in the store under `prefix` (the builder's), and its bare repository. */
-async function newApp(prefix: string = main.prefix): Promise<string> {
-  const app = `bt${dockerRun.runId.replace(/[^a-z0-9]/g, '').slice(-8)}${++apps}`;
-  const store = new Store(await redisClient(prefix), prefix);
-  if (!(await store.users.get('ada'))) await store.users.create('ada', 'admin');
-  await store.apps.create({ name: app, owner: 'ada' });
-  await ensureRepo(paths, app);
-  return app;
-}
-
-/** Commits `files` in the app's work tree and fetches it into the bare repository; the commit id. */
-async function commit(app: string, files: Record<string, string | null>): Promise<string> {
-  const work = path.join(scratch, 'work', app);
-  await mkdir(work, { recursive: true });
-  await git(['init', '-q', '-b', 'main'], work);
-  for (const [name, content] of Object.entries(files)) {
-    if (content === null) await rm(path.join(work, name), { force: true });
-    else {
-      await mkdir(path.dirname(path.join(work, name)), { recursive: true });
-      await writeFile(path.join(work, name), content);
-    }
-  }
-  await git(['add', '-A'], work);
-  await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
-  // A fetch runs no hooks: the commit lands in the repository as after a push.
-  const bare = path.join(paths.repos, `${app}.git`);
-  await git([`--git-dir=${bare}`, 'fetch', '-q', work, '+main:refs/heads/main'], scratch);
-  return git(['rev-parse', 'HEAD'], work);
-}
-
-interface Built {
-  id: string;
-  rev: string;
-  result: BuildResult;
-  lines: string[];
-  ms: number;
-}
-
-/** Enqueues a build of `rev` and follows it to its end, as a push does. */
-async function build(
-  b: Builder,
-  app: string,
-  rev: string,
-  opts: { quarantine?: string; onLine?: (line: string, id: string) => void } = {},
-): Promise<Built> {
-  const started = performance.now();
-  const id = await enqueueBuild(b.queue, {
-    app,
-    rev,
-    ref: 'refs/heads/main',
-    pusher: 'ada',
-    ...(opts.quarantine === undefined ? {} : { quarantine: opts.quarantine }),
-  });
-  const lines: string[] = [];
-  const result = await followBuild(
-    b.redis,
-    b.prefix,
-    id,
-    (line) => {
-      lines.push(line);
-      const layer = /^ {7} ---> ([0-9a-f]{12})$/.exec(line);
-      if (layer?.[1]) layers.add(layer[1]);
-      opts.onLine?.(line, id);
-    },
-    AbortSignal.timeout(90_000),
-    { queue: b.queue },
-  );
-  return { id, rev, result, lines, ms: performance.now() - started };
-}
-
-/** Runs the image and returns what it printed. */
-async function runImage(image: string): Promise<string> {
-  const container = await docker.createContainer({
-    Image: image,
-    Tty: true,
-    Labels: dockerRun.labels,
-  });
-  try {
-    await container.start();
-    await container.wait();
-    return (await container.logs({ stdout: true, stderr: true })).toString('utf8');
-  } finally {
-    await container.remove({ force: true });
-  }
-}
+const {
+  git,
+  dockerRun,
+  scratch,
+  paths,
+  docker,
+  main,
+  startBuilder,
+  stopBuilder,
+  newApp,
+  commit,
+  build,
+  runImage,
+  deployImage,
+} = await buildHarness('berth-builder');
 
 const appFiles = (hello: string) => ({
   Dockerfile: [
@@ -441,16 +281,16 @@ describe('the builder', () => {
 
   test('a base image that is not here and cannot be pulled is named, with what to do', async () => {
     const app = await newApp();
-    const rev = await commit(app, { Dockerfile: 'FROM nosuch/image:1\nRUN true\n' });
+    const rev = await commit(app, { Dockerfile: 'FROM nosuch-image:1\nRUN true\n' });
     const built = await build(main, app, rev);
     assert.equal(built.result.status, 'failed');
     assert.match(
       built.result.error ?? '',
-      /^base image nosuch\/image:1 is not on this machine and cannot be pulled: .+ — use one that is \(FROM debian:bookworm-slim always is\), or build the base image on this machine first$/,
+      /^base image nosuch-image:1 is not on this machine and cannot be pulled: .+ — use one that is \(FROM debian:bookworm-slim always is\), or build the base image on this machine first$/,
     );
     assert.ok(
       built.lines.includes(
-        '       Base image nosuch/image:1 is not on this machine; the Docker Engine will try to pull it',
+        '       Base image nosuch-image:1 is not on this machine; the Docker Engine will try to pull it',
       ),
     );
   });
@@ -591,22 +431,6 @@ describe('the builder', () => {
   });
 });
 
-/** Follows a git:from-image request to its end, as the command does. */
-async function deployImage(b: Builder, app: string, image: string): Promise<Built> {
-  const started = performance.now();
-  const id = await enqueueBuild(b.queue, { app, image, pusher: 'ada' });
-  const lines: string[] = [];
-  const result = await followBuild(
-    b.redis,
-    b.prefix,
-    id,
-    (line) => lines.push(line),
-    AbortSignal.timeout(60_000),
-    { queue: b.queue },
-  );
-  return { id, rev: '', result, lines, ms: performance.now() - started };
-}
-
 const storeOf = (b: Builder) => new Store(b.redis, b.prefix);
 const tagsOf = async (app: string) =>
   (await docker.listImages({ filters: { reference: [`berth/${app}`] } }))
@@ -658,19 +482,25 @@ describe('build settings, prebuilt images and retention', () => {
     );
   });
 
-  test('git:from-image tags a prebuilt image as the next image; an image-only app refuses pushes', async () => {
+  test('git:from-image tags a prebuilt image as the next image; an image-only app refuses pushes', async (t) => {
     const source = await newApp();
     const made = await build(main, source, await commit(source, appFiles('prebuilt')));
     assert.equal(made.result.status, 'succeeded');
     const prebuilt = await docker.getImage(made.result.image ?? '').inspect();
+    // Another app's image is never one to deploy (tenant-images.test.ts); one
+    // the admin allows (BERTH_ALLOWED_BASE_IMAGES) is.
+    const allowed = `berth-test/prebuilt${dockerRun.runId.replace(/[^a-z0-9]/g, '')}:1`;
+    await tagImage(docker, prebuilt.Id, allowed);
+    const b = await startBuilder({ allowedBaseImages: ['docker.io/berth-test/*'] });
+    t.after(() => stopBuilder(b));
 
-    const app = await newApp();
-    await storeOf(main).apps.setBuildSetting(app, 'builder', 'image');
-    const push = await build(main, app, await commit(app, appFiles('pushed')));
+    const app = await newApp(b.prefix);
+    await storeOf(b).apps.setBuildSetting(app, 'builder', 'image');
+    const push = await build(b, app, await commit(app, appFiles('pushed')));
     assert.equal(push.result.status, 'failed');
     assert.match(push.result.error ?? '', new RegExp(`^${app} deploys prebuilt images`));
 
-    const deployed = await deployImage(main, app, made.result.image ?? '');
+    const deployed = await deployImage(b, app, allowed);
     assert.equal(deployed.result.status, 'succeeded', deployed.lines.join('\n'));
     assert.equal(deployed.result.image, `berth/${app}:${deployed.id}`);
     assert.deepEqual(deployed.result.processes, { web: null });
@@ -678,7 +508,7 @@ describe('build settings, prebuilt images and retention', () => {
     assert.equal(tagged.Id, prebuilt.Id, 'the same image, not a copy');
     assert.match(await runImage(deployed.result.image ?? ''), /prebuilt/);
 
-    const absent = await deployImage(main, app, 'berth-test/absent:1');
+    const absent = await deployImage(b, app, 'berth-test/absent:1');
     assert.equal(absent.result.status, 'failed');
     assert.match(
       absent.result.error ?? '',

@@ -7,6 +7,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { DEFAULTS } from '../../core/config.ts';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { inspectImage, tagImage, tryPull } from '../../core/docker-images.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
@@ -19,6 +20,7 @@ import { buildDockerfile } from './dockerfile.ts';
 import { describeDockerfile } from './dockerfile-syntax.ts';
 import { DOCKERIGNORE, dockerignoreFilter, filterTar } from './dockerignore.ts';
 import { appImageRepo, buildImageRef } from './image-names.ts';
+import { checkDockerfile, checkImage, type ImagePolicy } from './image-policy.ts';
 import { ensureNodeImage, parsePackageJson } from './node-image.ts';
 import { ensureNodeRuntime } from './node-runtime.ts';
 import { PROCFILE, type ProcessTypes, parseProcfile } from './procfile.ts';
@@ -42,6 +44,8 @@ export interface BuildDeps {
   buildpacksDir?: string;
   /** Images kept per app after a successful build (BERTH_IMAGE_RETENTION); default 5. */
   imageRetention?: number;
+  /** BERTH_ALLOWED_BASE_IMAGES; default its default (Docker Hub's official images). */
+  allowedBaseImages?: readonly string[];
   /** More labels for every image (tests put berth.test-run here). */
   labels?: Readonly<Record<string, string>>;
 }
@@ -71,6 +75,7 @@ async function imageBuild(
   const { docker } = deps;
   const { log, signal } = run;
   log.heading(`Deploying ${request.app} from the image ${request.image}`);
+  await checkImage(await imagePolicy(deps, request.app), request.image, 'git:from-image');
   let info = await inspectImage(docker, request.image);
   if (info === undefined) {
     log.detail(`${request.image} is not on this machine; pulling it`);
@@ -206,6 +211,18 @@ async function gitBuild(
   }
 }
 
+/** What the app's builds may use (image-policy.ts). */
+async function imagePolicy(deps: BuildDeps, app: string): Promise<ImagePolicy> {
+  const record = await deps.store.apps.get(app);
+  if (!record) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app });
+  return {
+    docker: deps.docker,
+    app: record,
+    stackImage: deps.stackImage,
+    allowed: deps.allowedBaseImages ?? DEFAULTS.BERTH_ALLOWED_BASE_IMAGES.split(','),
+  };
+}
+
 /** Keeps the app's newest images (retention.ts); a failure is logged, and the build stands. */
 async function applyRetention(deps: BuildDeps, run: BuildRun): Promise<void> {
   const keep = deps.imageRetention ?? IMAGE_RETENTION_DEFAULT;
@@ -277,7 +294,8 @@ async function dockerfileBuild(
   buildArgKeys: readonly string[],
 ): Promise<{ result: BuildResult; note: string }> {
   const { request, log, signal } = run;
-  const info = describeDockerfile(await source.readFile(dockerfile));
+  const text = await source.readFile(dockerfile);
+  const declared = describeDockerfile(text).args;
   let contextTar = commitTar;
   // As `docker build`: what the root's .dockerignore lists is not sent.
   const ignore = await source.entry(DOCKERIGNORE);
@@ -292,7 +310,7 @@ async function dockerfileBuild(
   // The commit, for a Dockerfile that asks for it (ARG GIT_REV); passing an
   // undeclared build arg only makes Docker print a warning. Then the config
   // vars builder-dockerfile:set named as build args.
-  const buildArgs: Record<string, string> = info.args.has('GIT_REV') ? { GIT_REV: rev } : {};
+  const buildArgs: Record<string, string> = declared.has('GIT_REV') ? { GIT_REV: rev } : {};
   if (buildArgKeys.length > 0) {
     const config = await deps.store.config.get(request.app);
     for (const key of buildArgKeys) {
@@ -306,6 +324,10 @@ async function dockerfileBuild(
     const passed = buildArgKeys.filter((k) => k in buildArgs);
     if (passed.length > 0) log.detail(`Build args from the app's config: ${passed.join(', ')}`);
   }
+  // What the file names, with the values the build passes, before the Engine fetches or reads it.
+  const info = describeDockerfile(text, buildArgs);
+  await checkDockerfile(await imagePolicy(deps, request.app), info, dockerfile);
+  signal.throwIfAborted();
   let lastLayer: string | undefined;
   const building = buildDockerfile({
     docker: deps.docker,
