@@ -55,7 +55,7 @@ import {
   requestBody,
 } from './exchange.ts';
 import { requestHost, requestId, responseHeaders, setForwarded, stripHopByHop } from './headers.ts';
-import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
+import { CLIENT_ABORTED, type Metrics, STATUS_PAGE_APP } from './metrics.ts';
 import {
   type Backend,
   markAnswered,
@@ -79,8 +79,6 @@ const UPSTREAM_IDLE_MS = 1900;
 const CONNECT_TIMEOUT_MS = 5000;
 /** Attempts per request: the first plus retries to other instances. */
 const MAX_ATTEMPTS = 3;
-/** Name the status page's requests are counted under. */
-export const STATUS_PAGE_APP = '-';
 
 export interface RouterOptions {
   table: RouteTable;
