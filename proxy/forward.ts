@@ -54,7 +54,14 @@ import {
   type RoutedRequest,
   requestBody,
 } from './exchange.ts';
-import { requestHost, requestId, responseHeaders, setForwarded, stripHopByHop } from './headers.ts';
+import {
+  repeatedHost,
+  requestHost,
+  requestId,
+  responseHeaders,
+  setForwarded,
+  stripHopByHop,
+} from './headers.ts';
 import { CLIENT_ABORTED, type Metrics, STATUS_PAGE_APP } from './metrics.ts';
 import {
   type Backend,
@@ -304,6 +311,10 @@ export function createRouter(o: RouterOptions): Router {
       finish(res, x, 400, 'the request has no Host header');
       return;
     }
+    if (repeatedHost(req.rawHeaders)) {
+      finish(res, x, 400, 'the request has more than one Host header');
+      return;
+    }
     if (!statusPage && !route) {
       finish(res, x, 404, `no app is served at ${host}`);
       return;
@@ -343,10 +354,13 @@ export function createRouter(o: RouterOptions): Router {
     const host = requestHost(req);
     const route = host === o.domain ? undefined : o.table.lookup(host);
     const limit = route?.maxBodySize ?? o.maxBodySize;
-    if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) {
+    if (
+      (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) ||
+      repeatedHost(req.rawHeaders)
+    ) {
       // Refused before the client sends its body (RFC 9110 10.1.1): no
-      // "100 Continue", and the connection closes after the 413, since the
-      // body the request announced never comes.
+      // "100 Continue", and the connection closes after the 413 (or the
+      // 400 of a repeated Host), since the body the request announced never comes.
       res.shouldKeepAlive = false;
       onRequest(req, res);
       return;

@@ -17,6 +17,7 @@ import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
 import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
+import { repeatedHost } from './headers.ts';
 import { redirectToHttps } from './https-redirect.ts';
 import { Metrics, publishMetrics } from './metrics.ts';
 import { answerWithoutUpgrade, isWebsocketUpgrade } from './plain-upgrade.ts';
@@ -89,8 +90,10 @@ try {
   });
   const servers = [
     http.createServer(limits, (req, res) => {
-      if (isChallenge(req)) void answerChallenge(req, res, redis, keys);
-      else onHttp(req, res);
+      // A repeated Host is the router's 400 (forward.ts), even on the challenge path.
+      if (isChallenge(req) && !repeatedHost(req.rawHeaders)) {
+        void answerChallenge(req, res, redis, keys);
+      } else onHttp(req, res);
     }),
     https.createServer(
       {
