@@ -126,6 +126,18 @@ function forwardBody(from: IncomingMessage, to: ServerResponse): void {
   from.once('end', () => to.end());
 }
 
+/**
+ * The status of a response that did not finish: the router's body deadline
+ * (BERTH_ROUTER_BODY_TIMEOUT: Node.js answered 408 on the socket and closed
+ * it), or the client gone.
+ */
+function unfinished(res: ServerResponse): number {
+  return (res.req.socket.errored as NodeJS.ErrnoException | null)?.code ===
+    'ERR_HTTP_REQUEST_TIMEOUT'
+    ? 408
+    : CLIENT_ABORTED;
+}
+
 export interface Router {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   /** A websocket handshake (the worker answers other upgrades as plain requests: plain-upgrade.ts). */
@@ -280,7 +292,7 @@ export function createRouter(o: RouterOptions): Router {
     const finished = this.writableFinished;
     if (!finished) x.proxyReq?.destroy();
     if (x.app === '') return; // no app: nothing to count it under
-    const status = x.status ?? (finished ? this.statusCode : CLIENT_ABORTED);
+    const status = x.status ?? (finished ? this.statusCode : unfinished(this));
     o.metrics.record(x.app, status, performance.now() - x.started);
   }
 

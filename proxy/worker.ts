@@ -75,9 +75,14 @@ try {
     // A client has this long to send a request's headers (slow-header clients are cut off).
     headersTimeout: config.routerHeadersTimeoutMs,
     maxHeaderSize: MAX_HEADER_BYTES,
-    // Uploads may take long; a stalled one ends by the socket's idle timeout.
-    requestTimeout: 0,
-    // How often the header timeout is enforced (Node.js' default is 30 s).
+    // A client has this long from a request's start to send all of its body,
+    // then gets 408 and is disconnected (its backend request goes with it:
+    // forward.ts closeExchange). An idle timeout would not do: a body
+    // dripped a byte every few seconds is never idle for long, and held a
+    // connection and a backend exchange for good. Node.js checks it with
+    // the headers' timeout, on the sweep below: no timer per request.
+    requestTimeout: config.routerBodyTimeoutMs,
+    // How often the header and body timeouts are enforced (Node.js' default is 30 s).
     connectionsCheckingInterval: 1000,
   };
   const onHttp = redirectToHttps({
