@@ -103,7 +103,8 @@ try {
     https.createServer(
       {
         ...limits,
-        // No SNI: the fallback; a host's own certificate comes from the callback.
+        // No SNI: the fallback until serveWithoutSni (below) has read
+        // BERTH_DOMAIN's; a host's own certificate comes from the callback.
         ...fallback,
         SNICallback: certs.sniCallback,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -123,6 +124,7 @@ try {
       process.exit(1);
     });
   }
+  await certs.serveWithoutSni(config.domain, servers[1], fallback);
   // Every interface unless BERTH_ROUTER_BIND names one address (a host with
   // another proxy in front, or a public and a private interface).
   servers[0].listen(config.httpPort, config.routerBind);
