@@ -2,13 +2,16 @@
 // PEM file (services/platform/certs/cert-files.ts) turned into a TLS SecureContext on
 // its first handshake and kept until `P certs-changed` names the domain, so
 // a replaced certificate is served from the next handshake on, with no
-// restart. Anything without a certificate of its own gets the fallback.
+// restart. Anything without a certificate of its own gets the fallback; a
+// handshake without SNI gets BERTH_DOMAIN's certificate while it has one
+// (serveWithoutSni).
 import tls, { type SecureContext } from 'node:tls';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../services/core/log.ts';
 import type { DataPaths } from '../services/core/paths.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
 import { readCertFile } from '../services/platform/certs/cert-files.ts';
+import type { PemPair } from './fallback-cert.ts';
 
 export interface CertificateCacheOptions {
   paths: DataPaths;
@@ -31,8 +34,18 @@ type SniCallback = (err: Error | null, ctx?: SecureContext) => void;
 const canonical = (name: string): string =>
   (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
 
+/** Where a handshake without SNI is served from: a host's certificate while it has one. */
+interface NoSni {
+  host: string;
+  server: tls.Server;
+  fallback: PemPair;
+  /** Bumped per reload, so that an older read finishing late never wins. */
+  loads: number;
+}
+
 export class CertificateCache {
   private readonly entries = new Map<string, Entry>();
+  private noSni: NoSni | undefined;
 
   constructor(private readonly o: CertificateCacheOptions) {}
 
@@ -54,12 +67,55 @@ export class CertificateCache {
 
   /** Forgets a domain's certificate: the next handshake reads its file again. */
   drop(domain: string): void {
-    this.entries.delete(canonical(domain));
+    const host = canonical(domain);
+    this.entries.delete(host);
+    if (host === this.noSni?.host) void this.loadNoSni();
   }
 
   /** Forgets every certificate (after a Redis reconnect, changes may have been missed). */
   clear(): void {
     this.entries.clear();
+    if (this.noSni) void this.loadNoSni();
+  }
+
+  /**
+   * Serves `host`'s certificate (BERTH_DOMAIN's: the status page's) to
+   * handshakes that name no host, while it has one, and `fallback` otherwise;
+   * from now on and after every change of it. As nginx's default server: a
+   * client that sends no SNI (openssl s_client to a name without a dot, such
+   * as the default BERTH_DOMAIN localhost; any client given an IP address)
+   * was sent to HTTPS by the redirect (https-redirect.ts), which follows the
+   * host's certificate, and then got the fallback. Resolves once the first
+   * read is applied.
+   */
+  serveWithoutSni(host: string, server: tls.Server, fallback: PemPair): Promise<void> {
+    this.noSni = { host: canonical(host), server, fallback, loads: 0 };
+    return this.loadNoSni();
+  }
+
+  private async loadNoSni(): Promise<void> {
+    const target = this.noSni;
+    if (!target) return;
+    const load = ++target.loads;
+    let pem: PemPair = target.fallback;
+    try {
+      const pair = await readCertFile(this.o.paths, target.host);
+      if (pair !== undefined && pair.key !== '' && pair.chain !== '') {
+        pem = { key: pair.key, cert: pair.chain };
+      }
+    } catch {
+      // Unreadable: load() says so for the SNI path; the fallback is served here too.
+    }
+    if (load !== target.loads) return;
+    try {
+      target.server.setSecureContext(pem);
+    } catch (e) {
+      this.o.log.error(
+        { err: e, domain: target.host },
+        `cannot load the certificate of ${target.host}; serving the fallback certificate to clients without SNI until it changes`,
+      );
+      target.server.setSecureContext(target.fallback);
+    }
   }
 
   private lookup(host: string): Entry {

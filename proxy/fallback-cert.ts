@@ -1,6 +1,6 @@
 // The certificate a router process presents when it has none for the host:
-// no SNI, an unknown host, a host without a certificate, or a file that does
-// not load. Made once per process at start, never stored: it only keeps an
+// an unknown host, a host without a certificate, a file that does not load,
+// or no SNI while BERTH_DOMAIN has no certificate (certificates.ts). Made once per process at start, never stored: it only keeps an
 // HTTPS handshake from hanging or being reset, and no client trusts it.
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';

@@ -54,8 +54,15 @@ import {
   type RoutedRequest,
   requestBody,
 } from './exchange.ts';
-import { requestHost, requestId, responseHeaders, setForwarded, stripHopByHop } from './headers.ts';
-import { CLIENT_ABORTED, type Metrics } from './metrics.ts';
+import {
+  repeatedHost,
+  requestHost,
+  requestId,
+  responseHeaders,
+  setForwarded,
+  stripHopByHop,
+} from './headers.ts';
+import { CLIENT_ABORTED, type Metrics, STATUS_PAGE_APP } from './metrics.ts';
 import {
   type Backend,
   markAnswered,
@@ -79,8 +86,6 @@ const UPSTREAM_IDLE_MS = 1900;
 const CONNECT_TIMEOUT_MS = 5000;
 /** Attempts per request: the first plus retries to other instances. */
 const MAX_ATTEMPTS = 3;
-/** Name the status page's requests are counted under. */
-export const STATUS_PAGE_APP = '-';
 
 export interface RouterOptions {
   table: RouteTable;
@@ -119,6 +124,18 @@ function forwardBody(from: IncomingMessage, to: ServerResponse): void {
     }
   });
   from.once('end', () => to.end());
+}
+
+/**
+ * The status of a response that did not finish: the router's body deadline
+ * (BERTH_ROUTER_BODY_TIMEOUT: Node.js answered 408 on the socket and closed
+ * it), or the client gone.
+ */
+function unfinished(res: ServerResponse): number {
+  return (res.req.socket.errored as NodeJS.ErrnoException | null)?.code ===
+    'ERR_HTTP_REQUEST_TIMEOUT'
+    ? 408
+    : CLIENT_ABORTED;
 }
 
 export interface Router {
@@ -275,7 +292,7 @@ export function createRouter(o: RouterOptions): Router {
     const finished = this.writableFinished;
     if (!finished) x.proxyReq?.destroy();
     if (x.app === '') return; // no app: nothing to count it under
-    const status = x.status ?? (finished ? this.statusCode : CLIENT_ABORTED);
+    const status = x.status ?? (finished ? this.statusCode : unfinished(this));
     o.metrics.record(x.app, status, performance.now() - x.started);
   }
 
@@ -304,6 +321,10 @@ export function createRouter(o: RouterOptions): Router {
     res.on('close', closeExchange);
     if (!host) {
       finish(res, x, 400, 'the request has no Host header');
+      return;
+    }
+    if (repeatedHost(req.rawHeaders)) {
+      finish(res, x, 400, 'the request has more than one Host header');
       return;
     }
     if (!statusPage && !route) {
@@ -345,10 +366,13 @@ export function createRouter(o: RouterOptions): Router {
     const host = requestHost(req);
     const route = host === o.domain ? undefined : o.table.lookup(host);
     const limit = route?.maxBodySize ?? o.maxBodySize;
-    if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) {
+    if (
+      (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) ||
+      repeatedHost(req.rawHeaders)
+    ) {
       // Refused before the client sends its body (RFC 9110 10.1.1): no
-      // "100 Continue", and the connection closes after the 413, since the
-      // body the request announced never comes.
+      // "100 Continue", and the connection closes after the 413 (or the
+      // 400 of a repeated Host), since the body the request announced never comes.
       res.shouldKeepAlive = false;
       onRequest(req, res);
       return;

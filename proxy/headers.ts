@@ -33,12 +33,37 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** The header names a Connection header lists (RFC 9110 7.6.1), lower case; the keep-alive and close options are not names. */
+/**
+ * Whether a request carries Host more than once. RFC 9112 3.2: a server
+ * must answer such a request 400; Node.js keeps the first in req.headers
+ * and drops the others, so a proxy before or behind the router could take
+ * another one for the request's host than the router did. Its raw list
+ * has them all; only four-letter names are compared, so this allocates
+ * nothing on an ordinary request.
+ */
+export function repeatedHost(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 4 || (name !== 'Host' && name.toLowerCase() !== 'host')) continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
+}
+
+/**
+ * The header names a Connection header lists (RFC 9110 7.6.1), lower case;
+ * the keep-alive and close options are not names. Host is never one: it is
+ * end-to-end, and the backend must get the host the router routed by (a
+ * client's "Connection: host" would otherwise strip it, and Node.js would
+ * send the backend's own address in its place).
+ */
 function connectionOptions(connection: string): string[] {
   const names: string[] = [];
   for (const token of connection.split(',')) {
     const n = token.trim().toLowerCase();
-    if (n && n !== 'upgrade' && n !== 'close' && n !== 'keep-alive') names.push(n);
+    if (n && n !== 'upgrade' && n !== 'close' && n !== 'keep-alive' && n !== 'host') names.push(n);
   }
   return names;
 }

@@ -9,9 +9,8 @@
 // cookie is Secure only under HTTPS, and it has no switch to turn that off.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ACME_CHALLENGE_PREFIX } from './acme-challenge.ts';
-import { STATUS_PAGE_APP } from './forward.ts';
-import { requestHost } from './headers.ts';
-import type { Metrics } from './metrics.ts';
+import { repeatedHost, requestHost } from './headers.ts';
+import { type Metrics, STATUS_PAGE_APP } from './metrics.ts';
 import type { RouteTable } from './route-table.ts';
 
 export interface HttpsRedirectOptions {
@@ -65,7 +64,12 @@ export function redirectToHttps(o: HttpsRedirectOptions): RequestListener {
       const route = o.table.lookup(host);
       if (route?.httpsRedirect) app = route.app;
     }
-    if (app === undefined || pathOf(req.url).startsWith(ACME_CHALLENGE_PREFIX)) {
+    if (
+      app === undefined ||
+      pathOf(req.url).startsWith(ACME_CHALLENGE_PREFIX) ||
+      // Refused there (400), not redirected.
+      repeatedHost(req.rawHeaders)
+    ) {
       o.next(req, res);
       return;
     }

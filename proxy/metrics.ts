@@ -3,6 +3,7 @@
 // with no allocation. Every few seconds they are added to Redis
 // (store/metrics.ts), where the status page and /metrics read the sum of all
 // router processes, and the memory starts again from zero.
+import { BerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
 import type { Store } from '../services/core/store/index.ts';
 import {
@@ -13,6 +14,13 @@ import {
 
 /** Status recorded when the client went away before the response ended (nginx's 499). */
 export const CLIENT_ABORTED = 499;
+
+/**
+ * Name the status page's requests (the bare BERTH_DOMAIN) are counted under.
+ * It is no app name, so the store has no place for it: its counts are not
+ * published (the web service's own figures cover its pages).
+ */
+export const STATUS_PAGE_APP = '-';
 
 /** How often counts go to Redis: the status page's charts are per minute. */
 const PUBLISH_EVERY_MS = 5000;
@@ -77,8 +85,20 @@ export function publishMetrics(metrics: Metrics, store: Store, log: Logger) {
       const left = new Map(counts);
       try {
         for (const [app, c] of counts) {
-          await store.metrics.add(app, at, c);
           left.delete(app);
+          if (app === STATUS_PAGE_APP) continue;
+          try {
+            await store.metrics.add(app, at, c);
+          } catch (e) {
+            // A name the store refuses would be refused on every attempt:
+            // given back, it blocked every app counted after it, for good
+            // (one status page request stopped a router process's metrics).
+            if (!(e instanceof BerthError)) {
+              left.set(app, c);
+              throw e;
+            }
+            log.warn({ err: e, app }, 'request counts under a name that is no app were dropped');
+          }
         }
         warned = false;
       } catch (e) {

@@ -8,7 +8,14 @@ import type { TLSSocket } from 'node:tls';
 import type httpProxy from 'http-proxy';
 import { refuseOnSocket } from './error-pages.ts';
 import { NOT_CONNECTED } from './exchange.ts';
-import { originForm, requestHost, requestId, setForwarded, stripHopByHop } from './headers.ts';
+import {
+  originForm,
+  repeatedHost,
+  requestHost,
+  requestId,
+  setForwarded,
+  stripHopByHop,
+} from './headers.ts';
 import { markRefused, pickBackend, type RouteTable } from './route-table.ts';
 
 export interface Websockets {
@@ -69,6 +76,10 @@ export function websockets(
     const route = host === o.domain ? undefined : o.table.lookup(host);
     const backend = route && pickBackend(route, performance.now());
     socket.on('error', () => socket.destroy());
+    if (repeatedHost(req.rawHeaders)) {
+      refuseOnSocket(socket, '400 Bad Request');
+      return;
+    }
     if (!backend) {
       refuseOnSocket(socket, route ? '503 Service Unavailable' : '404 Not Found');
       return;

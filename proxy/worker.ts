@@ -17,6 +17,7 @@ import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
 import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
+import { repeatedHost } from './headers.ts';
 import { redirectToHttps } from './https-redirect.ts';
 import { Metrics, publishMetrics } from './metrics.ts';
 import { answerWithoutUpgrade, isWebsocketUpgrade } from './plain-upgrade.ts';
@@ -74,9 +75,14 @@ try {
     // A client has this long to send a request's headers (slow-header clients are cut off).
     headersTimeout: config.routerHeadersTimeoutMs,
     maxHeaderSize: MAX_HEADER_BYTES,
-    // Uploads may take long; a stalled one ends by the socket's idle timeout.
-    requestTimeout: 0,
-    // How often the header timeout is enforced (Node.js' default is 30 s).
+    // A client has this long from a request's start to send all of its body,
+    // then gets 408 and is disconnected (its backend request goes with it:
+    // forward.ts closeExchange). An idle timeout would not do: a body
+    // dripped a byte every few seconds is never idle for long, and held a
+    // connection and a backend exchange for good. Node.js checks it with
+    // the headers' timeout, on the sweep below: no timer per request.
+    requestTimeout: config.routerBodyTimeoutMs,
+    // How often the header and body timeouts are enforced (Node.js' default is 30 s).
     connectionsCheckingInterval: 1000,
   };
   const onHttp = redirectToHttps({
@@ -89,13 +95,16 @@ try {
   });
   const servers = [
     http.createServer(limits, (req, res) => {
-      if (isChallenge(req)) void answerChallenge(req, res, redis, keys);
-      else onHttp(req, res);
+      // A repeated Host is the router's 400 (forward.ts), even on the challenge path.
+      if (isChallenge(req) && !repeatedHost(req.rawHeaders)) {
+        void answerChallenge(req, res, redis, keys);
+      } else onHttp(req, res);
     }),
     https.createServer(
       {
         ...limits,
-        // No SNI: the fallback; a host's own certificate comes from the callback.
+        // No SNI: the fallback until serveWithoutSni (below) has read
+        // BERTH_DOMAIN's; a host's own certificate comes from the callback.
         ...fallback,
         SNICallback: certs.sniCallback,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
@@ -115,6 +124,7 @@ try {
       process.exit(1);
     });
   }
+  await certs.serveWithoutSni(config.domain, servers[1], fallback);
   // Every interface unless BERTH_ROUTER_BIND names one address (a host with
   // another proxy in front, or a public and a private interface).
   servers[0].listen(config.httpPort, config.routerBind);

@@ -56,6 +56,12 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   /** A client that has not sent a request's whole head within this is disconnected (ms). */
   readonly routerHeadersTimeoutMs: number;
+  /**
+   * A client that has not sent a request's whole body within this of the
+   * request's start gets 408 and is disconnected (ms; 0: no limit; at least
+   * routerHeadersTimeoutMs).
+   */
+  readonly routerBodyTimeoutMs: number;
   /** Request bodies larger than this get a 413, for apps without their own limit (bytes; 0: none). */
   readonly maxBodySize: number;
   /** The address the router's HTTP and HTTPS ports listen on; undefined: every interface. */
@@ -97,6 +103,7 @@ export const DEFAULTS = {
   BERTH_ROUTER_PROCESSES: 'auto',
   BERTH_UPSTREAM_TIMEOUT: '60s',
   BERTH_ROUTER_HEADERS_TIMEOUT: '15s',
+  BERTH_ROUTER_BODY_TIMEOUT: '5m',
   BERTH_MAX_BODY_SIZE: '100m',
   BERTH_ROUTER_BIND: 'all',
   BERTH_DEFAULT_MEMORY: '512m',
@@ -362,6 +369,21 @@ function traffic(r: EnvReader) {
     },
     0,
   );
+  const routerBodyTimeoutMs = r.read(
+    'BERTH_ROUTER_BODY_TIMEOUT',
+    (v) => {
+      if (v === '0') return 0;
+      const ms = parseDuration(v);
+      if (ms > 3_600_000) throw 'use 0 or up to 1h';
+      // Node.js counts both from the request's start and refuses a body
+      // deadline before the headers' one.
+      if (ms < routerHeadersTimeoutMs) {
+        throw `use at least BERTH_ROUTER_HEADERS_TIMEOUT (${formatDurationVar(routerHeadersTimeoutMs)}), or 0`;
+      }
+      return ms;
+    },
+    0,
+  );
   const maxBodySize = r.read('BERTH_MAX_BODY_SIZE', validate.bodySize, 0);
   const routerBind = r.read(
     'BERTH_ROUTER_BIND',
@@ -373,6 +395,7 @@ function traffic(r: EnvReader) {
     routerProcesses,
     upstreamTimeoutMs,
     routerHeadersTimeoutMs,
+    routerBodyTimeoutMs,
     maxBodySize,
     routerBind,
   };
@@ -437,6 +460,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
       config.routerProcesses === undefined ? 'auto' : String(config.routerProcesses),
     BERTH_UPSTREAM_TIMEOUT: formatDurationVar(config.upstreamTimeoutMs),
     BERTH_ROUTER_HEADERS_TIMEOUT: formatDurationVar(config.routerHeadersTimeoutMs),
+    BERTH_ROUTER_BODY_TIMEOUT:
+      config.routerBodyTimeoutMs === 0 ? '0' : formatDurationVar(config.routerBodyTimeoutMs),
     BERTH_MAX_BODY_SIZE: validate.formatSize(config.maxBodySize),
     BERTH_ROUTER_BIND: config.routerBind ?? 'all',
     BERTH_DEFAULT_MEMORY: validate.formatSize(config.defaultLimits.memory),

@@ -272,3 +272,84 @@ describe('the router enforces it', () => {
     await limitIs(LIMIT);
   });
 });
+
+describe('the body deadline (BERTH_ROUTER_BODY_TIMEOUT)', () => {
+  // Short here; 5 minutes by default.
+  const DEADLINE_MS = 2000;
+
+  /**
+   * A POST of `size` bytes on a raw socket, its headers at once and then its
+   * body one byte every `everyMs`: what came back, and when the router closed.
+   */
+  function drip(port: number, host: string, size: number, everyMs: number) {
+    return new Promise<{ text: string; ms: number }>((resolve, reject) => {
+      const t0 = performance.now();
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(`POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${size}\r\n\r\n`);
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (sent === size || s.destroyed) return clearInterval(timer);
+          s.write('x');
+          sent++;
+        }, everyMs);
+        s.on('close', () => clearInterval(timer));
+      });
+      let text = '';
+      s.on('data', (d) => {
+        text += d;
+        // A whole answer to a whole body: done (the connection stays open).
+        if (/^HTTP\/1\.1 200 [\s\S]*got \d+$/.test(text)) s.destroy();
+      });
+      s.on('close', () => resolve({ text, ms: performance.now() - t0 }));
+      s.on('error', reject);
+      setTimeout(() => s.destroy(), 15_000).unref();
+    });
+  }
+
+  test('a body dripped a byte at a time gets 408 and the connection closed at the deadline; its backend request ends; a body in time goes through', async () => {
+    const router = await startRouter({
+      redisUrl: await sharedRedisUrl(),
+      prefix,
+      env: {
+        BERTH_ROUTER_PROCESSES: '1',
+        BERTH_ROUTER_HEADERS_TIMEOUT: '1s',
+        BERTH_ROUTER_BODY_TIMEOUT: `${DEADLINE_MS / 1000}s`,
+      },
+    });
+    after(() => router.stop());
+    await store.apps.create({ name: 'dripped', owner: 'bob' });
+    await setRoutes(redis, prefix, 'dripped', 1, [backend.address]);
+    const host = 'dripped.berth.test';
+    while ((await request(router.port, host)).status !== 200) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const n = received.length;
+    const cut = cutOff;
+    // Never idle for more than 300 ms, and never done: before the fix it held
+    // the connection and the backend's request for as long as it dripped.
+    const slow = await drip(router.port, host, 1000, 300);
+    assert.match(slow.text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+    assert.ok(
+      slow.ms >= DEADLINE_MS * 0.9 && slow.ms < DEADLINE_MS + 2500,
+      `closed after ${Math.round(slow.ms)} ms`,
+    );
+    const t0 = performance.now();
+    while (cutOff === cut && performance.now() - t0 < 2000) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(cutOff, cut + 1, 'the backend saw its request aborted');
+    assert.equal(received.length, n, 'and never a whole body');
+    // A body that is slow but whole within the deadline is served.
+    const inTime = await drip(router.port, host, 4, 200);
+    assert.match(inTime.text, /^HTTP\/1\.1 200 [\s\S]*got 4$/);
+    // Counted as the 408 it was (a 4xx), not as a client that left.
+    const counts = async () => (await store.metrics.totals()).get('dripped')?.byClass ?? [];
+    const t1 = performance.now();
+    const ended = async () => ((await counts())[3] ?? 0) + ((await counts())[5] ?? 0) > 0;
+    while (!(await ended()) && performance.now() - t1 < 12_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [, , , clientErrors, , aborted] = await counts();
+    assert.deepEqual([clientErrors, aborted], [1, 0], '4xx, aborted');
+  });
+});

@@ -166,3 +166,28 @@ describe('request metrics', () => {
     );
   });
 });
+
+describe('the status page beside the apps (issue 16, item 11)', () => {
+  test("a status page request does not stop the router process's per-app metrics", async () => {
+    // One router process, so the status page's request and the app's are counted in the same one.
+    const own = await startRouter({
+      redisUrl: await sharedRedisUrl(),
+      prefix,
+      env: { BERTH_ROUTER_PROCESSES: '1' },
+    });
+    after(() => own.stop());
+    const backend = await startBackend('counted');
+    await store.apps.create({ name: 'counted', owner: 'alice' });
+    await setRoutes(redis, prefix, 'counted', 1, [backend.address]);
+    // The bare domain first (no web service behind it here: the router's 502), then the app.
+    assert.equal((await request(own.port, 'berth.test')).status, 502);
+    const host = 'counted.berth.test';
+    await until(async () => (await request(own.port, host)).status === 200, 5000);
+    for (let i = 0; i < 199; i++) assert.equal((await request(own.port, host)).status, 200);
+    const counted = async () => (await store.metrics.totals()).get('counted')?.byClass[1] ?? 0;
+    // Published every 5 s; before the fix the status page's count, given
+    // back on every attempt, kept the app's from being published: 0.
+    await until(async () => (await counted()) >= 200, 15_000).catch(() => undefined);
+    assert.equal(await counted(), 200);
+  });
+});

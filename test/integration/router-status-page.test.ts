@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
 import { ROOT } from '../../services/core/actor.ts';
+import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
@@ -22,6 +23,7 @@ import {
 } from '../../services/platform/certs/platform-cert.ts';
 import { build } from '../../services/web/server.ts';
 import { makeCert } from '../harness/certs.ts';
+import { commandRunner } from '../harness/commands.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import {
   handshake,
@@ -150,6 +152,50 @@ describe('the status page at the bare domain', () => {
     await until(async () => (await handshake(router.httpsPort, DOMAIN)).cn === FALLBACK_NAME);
     await until(async () => (await request(router.port, DOMAIN)).status === 401);
     assert.ok((await link()).url.startsWith(`http://${DOMAIN}:${router.port}/`));
+  });
+
+  test('after certs:add --platform, clients without SNI are served that certificate too, where the redirect sends them (issue 16)', async (t) => {
+    const run = commandRunner(
+      store,
+      loadConfig({ BERTH_DOMAIN: DOMAIN, BERTH_DATA_DIR: paths.root }),
+    );
+    const cert = await makeCert([DOMAIN]);
+    const added = await run(ROOT, ['certs:add', '--platform'], `${cert.cert}${cert.key}`);
+    assert.equal(added.code, 0, added.stderr);
+    // Every router process (fresh connections land on either).
+    const everywhere = (check: () => Promise<boolean>) => async () => {
+      for (let i = 0; i < 8; i++) if (!(await check())) return false;
+      return true;
+    };
+    await until(everywhere(async () => (await request(router.port, DOMAIN)).status === 308));
+    assert.equal((await handshake(router.httpsPort, DOMAIN)).serial, cert.serial, 'by SNI');
+    // No SNI: what openssl s_client sends for a name without a dot (the
+    // default BERTH_DOMAIN, localhost) and any client given an IP address.
+    // Before the fix the redirect sent them to the fallback certificate.
+    const t0 = performance.now();
+    await until(everywhere(async () => (await handshake(router.httpsPort)).serial === cert.serial));
+    t.diagnostic(`served without SNI ${Math.round(performance.now() - t0)} ms after the redirect`);
+
+    // A repeated Host is refused, not redirected (RFC 9112 3.2).
+    const twice = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(router.port, '127.0.0.1', () =>
+        s.write(
+          `GET / HTTP/1.1\r\nHost: ${DOMAIN}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      let text = '';
+      s.on('data', (d) => {
+        text += d;
+      });
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+    });
+    assert.match(twice, /^HTTP\/1\.1 400 /);
+
+    const removed = await run(ROOT, ['certs:remove', '--platform']);
+    assert.equal(removed.code, 0, removed.stderr);
+    await until(everywhere(async () => (await handshake(router.httpsPort)).cn === FALLBACK_NAME));
+    await until(everywhere(async () => (await request(router.port, DOMAIN)).status === 401));
   });
 
   test('with the web app down the bare domain gets the router 502 page; the router keeps running', async () => {

@@ -53,6 +53,20 @@ async function until(check: () => Promise<boolean>, ms = 2000): Promise<number> 
   return performance.now() - t0;
 }
 
+/** One request on a raw socket (an HTTP client would not send these); all the router sent until it closed (or 3 s). */
+function rawExchange(text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(router.port, '127.0.0.1', () => s.write(text));
+    let got = '';
+    s.on('data', (d) => {
+      got += d;
+    });
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+    setTimeout(() => s.destroy(), 3000).unref();
+  });
+}
+
 const nameOf = (body: string) => (JSON.parse(body) as { name: string }).name;
 
 /**
@@ -419,6 +433,41 @@ describe('headers', () => {
       targets.map(([, sent]) => sent),
     );
   });
+  test('a repeated Host is refused (400) before any backend sees it: requests, Expect and websockets (RFC 9112 3.2)', async () => {
+    const a = await startBackend('a');
+    const name = await app([a.address]);
+    const seen = a.requests.length;
+    const heads = [
+      `GET / HTTP/1.1\r\nHost: ${name}.berth.test\r\nHost: other.berth.test\r\nConnection: close`,
+      // Same value twice, other spellings of the name.
+      `GET / HTTP/1.1\r\nhost: ${name}.berth.test\r\nHOST: ${name}.berth.test\r\nConnection: close`,
+      `POST / HTTP/1.1\r\nHost: ${name}.berth.test\r\nContent-Length: 2\r\nExpect: 100-continue\r\nhost: x.berth.test`,
+      `GET / HTTP/1.1\r\nHost: ${name}.berth.test\r\nHost: x.berth.test\r\nConnection: Upgrade\r\nUpgrade: websocket`,
+    ];
+    for (const head of heads) {
+      const text = await rawExchange(`${head}\r\n\r\n`);
+      assert.match(text, /^HTTP\/1\.1 400 /, head);
+      assert.doesNotMatch(text, /100 Continue/, head);
+    }
+    assert.equal(a.requests.length, seen, 'no backend request');
+    assert.equal((await request(router.port, `${name}.berth.test`)).status, 200);
+  });
+
+  test('"Connection: host" does not strip Host: the backend gets the host the router routed by', async () => {
+    const a = await startBackend('a');
+    const name = await app([a.address]);
+    const text = await rawExchange(
+      `GET / HTTP/1.1\r\nHost: ${name}.berth.test\r\nConnection: close, Host, x-gone\r\nX-Gone: 1\r\n\r\n`,
+    );
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    const sent = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as {
+      headers: http.IncomingHttpHeaders;
+    };
+    assert.equal(sent.headers.host, `${name}.berth.test`);
+    assert.equal(sent.headers['x-forwarded-host'], `${name}.berth.test`);
+    assert.equal(sent.headers['x-gone'], undefined, 'other listed headers are still stripped');
+  });
+
   test('oversized headers: 431; a malformed request line: 400; the router goes on', async () => {
     const a = await startBackend('a');
     const name = await app([a.address]);

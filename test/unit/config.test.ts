@@ -114,6 +114,7 @@ describe('loadConfig', () => {
       BERTH_DRAIN_TIMEOUT: '0',
       BERTH_MAX_BODY_SIZE: '0',
       BERTH_ROUTER_HEADERS_TIMEOUT: '90s',
+      BERTH_ROUTER_BODY_TIMEOUT: '0',
       BERTH_ROUTER_BIND: '[::1]',
       BERTH_ACME_DEFAULT_HOSTS: 'off',
     });
@@ -146,6 +147,16 @@ describe('loadConfig', () => {
     assert.equal(d.maxBodySize, 512 * 1024);
     assert.equal(loadConfig({ BERTH_MAX_BODY_SIZE: '0' }).maxBodySize, 0, '0: no limit');
     assert.match(problemsOf({ BERTH_ROUTER_HEADERS_TIMEOUT: '10m' })[0] ?? '', /use 1s to 5m/);
+    assert.equal(c.routerBodyTimeoutMs, 300_000);
+    assert.equal(loadConfig({ BERTH_ROUTER_BODY_TIMEOUT: '0' }).routerBodyTimeoutMs, 0, '0: none');
+    assert.equal(loadConfig({ BERTH_ROUTER_BODY_TIMEOUT: '90s' }).routerBodyTimeoutMs, 90_000);
+    assert.match(problemsOf({ BERTH_ROUTER_BODY_TIMEOUT: '2h' })[0] ?? '', /use 0 or up to 1h/);
+    // Node.js refuses a body deadline shorter than the headers' (both count from the start).
+    assert.match(
+      problemsOf({ BERTH_ROUTER_HEADERS_TIMEOUT: '30s', BERTH_ROUTER_BODY_TIMEOUT: '20s' })[0] ??
+        '',
+      /^BERTH_ROUTER_BODY_TIMEOUT="20s": use at least BERTH_ROUTER_HEADERS_TIMEOUT \(30s\), or 0/,
+    );
     assert.match(
       problemsOf({ BERTH_MAX_BODY_SIZE: '10MB' })[0] ?? '',
       /^BERTH_MAX_BODY_SIZE="10MB": use bytes or a number with k, m or g/,

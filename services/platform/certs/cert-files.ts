@@ -138,14 +138,20 @@ export async function installCert(
   return info;
 }
 
-/** Removes a domain's certificate: its metadata (routers drop it), then its file. */
+/**
+ * Removes a domain's certificate: its file, then its metadata (which tells
+ * the routers to drop it). In the other order a router reading the file in
+ * between (a handshake, or its no-SNI certificate: proxy/certificates.ts)
+ * kept serving the removed certificate, and redirecting to it, until the
+ * next change. A crash between the two leaves metadata with no file: the
+ * router serves the fallback, and removing again clears it.
+ */
 export async function removeCert(
   store: Store,
   paths: Pick<DataPaths, 'certs'>,
   domain: string,
 ): Promise<boolean> {
   const name = validate.domain(domain);
-  const had = await store.certs.remove(name);
   await rm(certFile(paths, name), { force: true });
-  return had;
+  return store.certs.remove(name);
 }
