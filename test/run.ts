@@ -21,6 +21,7 @@ import { loadConfig } from '../services/core/config.ts';
 import { createDockerClient } from '../services/core/docker.ts';
 import { errorLine } from '../services/core/errors.ts';
 import { systemSearchPath } from '../services/core/programs.ts';
+import { BUILD_NETWORK } from '../services/platform/build/build-limits.ts';
 import { NETWORK } from '../services/platform/scheduler/docker-local.ts';
 import { cleanupDocker, ensureTestStackImage } from './harness/docker.ts';
 import { freePort } from './harness/ports.ts';
@@ -81,21 +82,23 @@ async function main(): Promise<number> {
       if (engine.startedByUs) cleanups.push(() => engine.stop());
       const docker = await createDockerClient(config);
       cleanups.push(() => cleanupDocker(runId));
-      // Platforms started by the tests make Berth's app network; it goes if this run made it.
-      const hadNetwork = await docker
-        .getNetwork(NETWORK)
-        .inspect()
-        .then(
-          () => true,
-          () => false,
-        );
-      if (!hadNetwork) {
-        cleanups.push(() =>
-          docker
-            .getNetwork(NETWORK)
-            .remove()
-            .catch(() => {}),
-        );
+      // Platforms started by the tests make Berth's app and build networks; they go if this run made them.
+      for (const name of [NETWORK, BUILD_NETWORK]) {
+        const had = await docker
+          .getNetwork(name)
+          .inspect()
+          .then(
+            () => true,
+            () => false,
+          );
+        if (!had) {
+          cleanups.push(() =>
+            docker
+              .getNetwork(name)
+              .remove()
+              .catch(() => {}),
+          );
+        }
       }
       await ensureTestStackImage(docker, scratch, progress);
       const redis = await startRedisServer({

@@ -7,6 +7,7 @@ import { dataPaths } from '../core/paths.ts';
 import { connectRedis } from '../core/redis.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { Store } from '../core/store/index.ts';
+import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
 import { deployBuilds } from '../platform/release/deploy.ts';
@@ -56,6 +57,10 @@ export async function start(
     if (fixed.failed.length + fixed.stopped + fixed.started + fixed.rerouted.length > 0) {
       log.info(fixed, 'apps reconciled with their releases');
     }
+    // What builds may use: their network, and the cgroup that limits their processes.
+    const network = await ensureBuildNetwork(docker);
+    const cgroup = await prepareBuildCgroup(docker, config.buildLimits.pids);
+    log.info({ note: cgroup.note }, 'build limits');
     const builder = await startBuildWorker({
       ...(config.buildConcurrency === undefined ? {} : { concurrency: config.buildConcurrency }),
       ...tuning,
@@ -68,6 +73,11 @@ export async function start(
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
       allowedBaseImages: config.allowedBaseImages,
+      resources: {
+        ...config.buildLimits,
+        network,
+        ...(cgroup.parent ? { cgroupParent: cgroup.parent } : {}),
+      },
       // Each image goes live from here, so a push waits for its release too.
       deploy: deployBuilds(store, schedulerOf, {
         drainMs: config.drainTimeoutMs,

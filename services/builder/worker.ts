@@ -36,6 +36,7 @@ import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataPaths } from '../core/paths.ts';
 import { Store } from '../core/store/index.ts';
+import type { BuildResources } from '../platform/build/build-limits.ts';
 import { BuildLog, buildLogFile, ERROR } from '../platform/build/build-log.ts';
 import {
   BUILD_QUEUE,
@@ -95,6 +96,8 @@ export interface BuildWorkerOptions {
   imageRetention?: number;
   /** BERTH_ALLOWED_BASE_IMAGES; default its default. */
   allowedBaseImages?: readonly string[];
+  /** What each build may use (services/platform/build/build-limits.ts); default the Engine's defaults. */
+  resources?: BuildResources;
   /**
    * Makes a successful build's image live (the builder service passes the
    * deployer); its lines go to the same log, before the end entry, so the
@@ -238,6 +241,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           ...(o.buildpacksDir ? { buildpacksDir: o.buildpacksDir } : {}),
           ...(o.imageRetention ? { imageRetention: o.imageRetention } : {}),
           ...(o.allowedBaseImages ? { allowedBaseImages: o.allowedBaseImages } : {}),
+          ...(o.resources ? { resources: o.resources } : {}),
           labels: o.labels ?? {},
         },
         { id, request, log, signal: control.signal },

@@ -68,10 +68,18 @@ export interface Config {
   readonly routerBind: string | undefined;
   /** Limits of an app's instances and one-off runs without their own (resource:limit). */
   readonly defaultLimits: DefaultLimits;
+  /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
+  readonly buildLimits: BuildLimits;
 }
 
 /** What an instance gets where its app set no limit: memory in bytes, processes; 0: none. */
 export interface DefaultLimits {
+  readonly memory: number;
+  readonly pids: number;
+}
+
+/** What builds may use: memory in bytes per build; processes of all builds together; 0: none. */
+export interface BuildLimits {
   readonly memory: number;
   readonly pids: number;
 }
@@ -108,6 +116,8 @@ export const DEFAULTS = {
   BERTH_ROUTER_BIND: 'all',
   BERTH_DEFAULT_MEMORY: '512m',
   BERTH_DEFAULT_PIDS: '512',
+  BERTH_BUILD_MEMORY: '2g',
+  BERTH_BUILD_PIDS: '1024',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -409,7 +419,16 @@ function traffic(r: EnvReader) {
 function limits(r: EnvReader) {
   const memory = r.read('BERTH_DEFAULT_MEMORY', (v) => (v === '0' ? 0 : validate.memorySize(v)), 0);
   const pids = r.read('BERTH_DEFAULT_PIDS', (v) => (v === '0' ? 0 : validate.pidsLimit(v)), 0);
-  return { defaultLimits: Object.freeze({ memory, pids }) };
+  const buildMemory = r.read(
+    'BERTH_BUILD_MEMORY',
+    (v) => (v === '0' ? 0 : validate.memorySize(v)),
+    0,
+  );
+  const buildPids = r.read('BERTH_BUILD_PIDS', (v) => (v === '0' ? 0 : validate.pidsLimit(v)), 0);
+  return {
+    defaultLimits: Object.freeze({ memory, pids }),
+    buildLimits: Object.freeze({ memory: buildMemory, pids: buildPids }),
+  };
 }
 
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
@@ -466,6 +485,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ROUTER_BIND: config.routerBind ?? 'all',
     BERTH_DEFAULT_MEMORY: validate.formatSize(config.defaultLimits.memory),
     BERTH_DEFAULT_PIDS: String(config.defaultLimits.pids),
+    BERTH_BUILD_MEMORY: validate.formatSize(config.buildLimits.memory),
+    BERTH_BUILD_PIDS: String(config.buildLimits.pids),
   };
 }
 

@@ -24,6 +24,7 @@ import { LABELS } from '../../core/docker.ts';
 import { execInContainer } from '../../core/docker-exec.ts';
 import { commitContainer, tagImage } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
+import { type BuildResources, buildHostConfig } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
 import { cacheVolumeName } from './image-names.ts';
 import { type ProcessTypes, parseProcfile } from './procfile.ts';
@@ -68,6 +69,8 @@ export interface BuildpackBuild {
   env: Readonly<Record<string, string>>;
   /** A scratch directory of this build (ENV_DIR is written here). */
   workDir: string;
+  /** Memory, CPU weight, processes and network of the build container; undefined: the Engine's defaults. */
+  resources?: BuildResources;
   /** Default BUILDPACKS_DIR. */
   buildpacksDir?: string;
   /** Tags: the first is the build's own. */
@@ -138,6 +141,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     Env: [...baseEnv, `SOURCE_VERSION=${b.rev}`, `GIT_REV=${b.rev}`],
     Labels: { ...b.labels, [LABELS.build]: b.id },
     HostConfig: {
+      ...buildHostConfig(b.resources),
       Init: true,
       Binds: [`${packsDir}:${PACKS_DIR}:ro`, `${envDir}:${ENV_DIR}:ro`],
       Mounts: [{ Type: 'volume', Source: volume, Target: CACHE_DIR }],

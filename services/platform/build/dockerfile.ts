@@ -19,6 +19,7 @@ import {
 } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
 import { LineSplitter } from '../../core/lines.ts';
+import { type BuildResources, buildOptions } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
 import { type DockerfileInfo, fromImage, type Instruction } from './dockerfile-syntax.ts';
 
@@ -38,6 +39,8 @@ export interface DockerfileBuild {
   onLayer?: (id: string) => void;
   /** Aborting stops the build; the build rejects with the signal's reason. */
   signal: AbortSignal;
+  /** Memory, CPU weight, processes and network of its steps; undefined: the Engine's defaults. */
+  resources?: BuildResources;
 }
 
 export interface DockerfileResult {
@@ -182,6 +185,7 @@ export async function buildDockerfile(build: DockerfileBuild): Promise<Dockerfil
       buildargs: build.buildArgs,
       rm: true,
       forcerm: true,
+      ...buildOptions(build.resources),
       abortSignal: signal,
     } as Docker.ImageBuildOptions);
   } catch (e) {

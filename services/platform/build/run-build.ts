@@ -13,6 +13,7 @@ import { inspectImage, tagImage, tryPull } from '../../core/docker-images.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { Detection, Store } from '../../core/store/index.ts';
 import { APP_JSON, parseHealthchecks } from './app-json.ts';
+import type { BuildResources } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
 import { buildWithBuildpacks } from './buildpack-build.ts';
 import { detectBuilder } from './detect.ts';
@@ -46,6 +47,8 @@ export interface BuildDeps {
   imageRetention?: number;
   /** BERTH_ALLOWED_BASE_IMAGES; default its default (Docker Hub's official images). */
   allowedBaseImages?: readonly string[];
+  /** What each build may use (build-limits.ts); undefined: the Engine's defaults. */
+  resources?: BuildResources;
   /** More labels for every image (tests put berth.test-run here). */
   labels?: Readonly<Record<string, string>>;
 }
@@ -190,6 +193,7 @@ async function gitBuild(
         baseImage,
         env: config,
         workDir: work,
+        ...(deps.resources ? { resources: deps.resources } : {}),
         ...(deps.buildpacksDir ? { buildpacksDir: deps.buildpacksDir } : {}),
         tags,
         labels: { ...MANAGED_LABELS, [LABELS.app]: request.app, ...deps.labels },
@@ -342,6 +346,7 @@ async function dockerfileBuild(
     labels: { ...MANAGED_LABELS, [LABELS.app]: request.app, ...deps.labels },
     buildArgs,
     log,
+    ...(deps.resources ? { resources: deps.resources } : {}),
     onLayer: (id) => {
       lastLayer = id;
     },
