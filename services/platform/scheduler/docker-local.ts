@@ -36,6 +36,12 @@ export const NETWORK = 'berth';
 const storageVolume = (app: string, name: string) =>
   `berth-storage.${validate.appName(app)}.${validate.storageName(name)}`;
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
+/**
+ * How Berth removes a container: with its anonymous volumes (those Docker
+ * makes for an image's VOLUME lines), or each restart and one-off would
+ * leave one behind. The app's storage is named volumes, which `v` keeps.
+ */
+const REMOVE = { force: true, v: true } as const;
 
 export interface DockerLocalOptions {
   /** The network apps run on; default `berth`. */
@@ -212,7 +218,7 @@ export class DockerLocal implements Scheduler {
     try {
       await container.start();
     } catch (e) {
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVE).catch(() => {});
       throw new BerthError('BERTH_E_INSTANCE_START', {
         app: spec.app,
         type: spec.type,
@@ -257,7 +263,7 @@ export class DockerLocal implements Scheduler {
       return { exitCode: StatusCode, lines: lines.slice(-20) };
     } finally {
       signal.removeEventListener('abort', kill);
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVE).catch(() => {});
     }
   }
 
@@ -327,7 +333,7 @@ export class DockerLocal implements Scheduler {
         stream.destroy();
       }
       signal.removeEventListener('abort', kill);
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVE).catch(() => {});
     }
   }
 
@@ -458,7 +464,7 @@ export class DockerLocal implements Scheduler {
     }
     // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
     if (this.logArchive) await archiveInstance(this, this.logArchive, instance).catch(() => {});
-    await container.remove({ force: true }).catch((e: unknown) => {
+    await container.remove(REMOVE).catch((e: unknown) => {
       if (dockerStatus(e) !== 404) throw e;
     });
   }
