@@ -81,22 +81,23 @@ async function main(): Promise<number> {
       if (engine.startedByUs) cleanups.push(() => engine.stop());
       const docker = await createDockerClient(config);
       cleanups.push(() => cleanupDocker(runId));
-      // Platforms started by the tests make Berth's app network; it goes if this run made it.
-      const hadNetwork = await docker
-        .getNetwork(NETWORK)
-        .inspect()
-        .then(
-          () => true,
-          () => false,
-        );
-      if (!hadNetwork) {
-        cleanups.push(() =>
-          docker
-            .getNetwork(NETWORK)
+      // Platforms started by the tests, and deploys through the commands, make
+      // apps' networks (berth.<app>) and shared ones without the test label;
+      // those this run made go at its end, unless a container is still on them.
+      const berthNetworks = async () =>
+        (await docker.listNetworks())
+          .filter((n) => n.Name === NETWORK || n.Name.startsWith(`${NETWORK}.`))
+          .map((n) => n.Name);
+      const before = new Set(await berthNetworks());
+      cleanups.push(async () => {
+        for (const name of await berthNetworks()) {
+          if (before.has(name)) continue;
+          await docker
+            .getNetwork(name)
             .remove()
-            .catch(() => {}),
-        );
-      }
+            .catch(() => {});
+        }
+      });
       await ensureTestStackImage(docker, scratch, progress);
       const redis = await startRedisServer({
         dir: path.join(scratch, 'redis'),

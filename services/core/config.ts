@@ -68,6 +68,8 @@ export interface Config {
   readonly routerBind: string | undefined;
   /** Limits of an app's instances and one-off runs without their own (resource:limit). */
   readonly defaultLimits: DefaultLimits;
+  /** The private IPv4 range (CIDR) app networks take a /26 each from. */
+  readonly appNetworks: string;
 }
 
 /** What an instance gets where its app set no limit: memory in bytes, processes; 0: none. */
@@ -108,6 +110,7 @@ export const DEFAULTS = {
   BERTH_ROUTER_BIND: 'all',
   BERTH_DEFAULT_MEMORY: '512m',
   BERTH_DEFAULT_PIDS: '512',
+  BERTH_APP_NETWORKS: '10.210.0.0/16',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -412,6 +415,15 @@ function limits(r: EnvReader) {
   return { defaultLimits: Object.freeze({ memory, pids }) };
 }
 
+/**
+ * Where apps' networks get their addresses: one network per app, a /26 each
+ * from this range, since Docker's own default pools hold only about 31
+ * bridge networks (docs/configuration.md).
+ */
+function networks(r: EnvReader) {
+  return { appNetworks: r.read('BERTH_APP_NETWORKS', validate.addressPool, '') };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -423,6 +435,7 @@ export function loadConfig(env: Env): Config {
     ...builds(r),
     ...traffic(r),
     ...limits(r),
+    ...networks(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -466,6 +479,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_ROUTER_BIND: config.routerBind ?? 'all',
     BERTH_DEFAULT_MEMORY: validate.formatSize(config.defaultLimits.memory),
     BERTH_DEFAULT_PIDS: String(config.defaultLimits.pids),
+    BERTH_APP_NETWORKS: config.appNetworks,
   };
 }
 
