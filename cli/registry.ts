@@ -13,6 +13,7 @@ import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
+import { networkCommands } from './commands/network.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { releasesCommands } from './commands/releases.ts';
@@ -34,6 +35,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   logs: "an app's output, across instances and deploys",
   run: 'one-off processes from the current release',
   storage: "an app's volumes, kept across deploys and rollbacks",
+  network:
+    'links between apps: each app has a network of its own; admins make shared ones, owners attach apps to them',
   resource: "memory and CPU limits of an app's processes",
   checks: 'how a rollout checks new instances before traffic moves to them',
   certs: "an app's certificates for its hosts, HTTPS redirect and HSTS; --platform: BERTH_DOMAIN's",
@@ -74,6 +77,7 @@ export const COMMANDS: readonly Command[] = [
   ...psCommands,
   ...resourceCommands,
   ...storageCommands,
+  ...networkCommands,
   ...letsencryptCommands,
   ...logsCommands,
   ...runCommands,

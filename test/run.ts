@@ -82,24 +82,27 @@ async function main(): Promise<number> {
       if (engine.startedByUs) cleanups.push(() => engine.stop());
       const docker = await createDockerClient(config);
       cleanups.push(() => cleanupDocker(runId));
-      // Platforms started by the tests make Berth's app and build networks; they go if this run made them.
-      for (const name of [NETWORK, BUILD_NETWORK]) {
-        const had = await docker
-          .getNetwork(name)
-          .inspect()
-          .then(
-            () => true,
-            () => false,
-          );
-        if (!had) {
-          cleanups.push(() =>
-            docker
-              .getNetwork(name)
-              .remove()
-              .catch(() => {}),
-          );
+      // Platforms started by the tests, and deploys through the commands, make
+      // apps' networks (berth.<app>), shared ones without the test label and
+      // the builds' network;
+      // those this run made go at its end, unless a container is still on them.
+      const berthNetworks = async () =>
+        (await docker.listNetworks())
+          .filter(
+            (n) =>
+              n.Name === NETWORK || n.Name === BUILD_NETWORK || n.Name.startsWith(`${NETWORK}.`),
+          )
+          .map((n) => n.Name);
+      const before = new Set(await berthNetworks());
+      cleanups.push(async () => {
+        for (const name of await berthNetworks()) {
+          if (before.has(name)) continue;
+          await docker
+            .getNetwork(name)
+            .remove()
+            .catch(() => {});
         }
-      }
+      });
       await ensureTestStackImage(docker, scratch, progress);
       const redis = await startRedisServer({
         dir: path.join(scratch, 'redis'),

@@ -239,7 +239,7 @@ export const appsCommands: readonly Command[] = [
       ctx.stdout.write(`-----> Destroyed ${app.name}\n`);
       if (removed && removed.removed.length > 0) {
         ctx.stdout.write(
-          `       Removed ${removed.removed.length} images and volumes from the Docker Engine\n`,
+          `       Removed ${removed.removed.length} images, volumes and networks from the Docker Engine\n`,
         );
       }
       const kept = removed?.kept.filter((k) => k.startsWith('volume ')) ?? [];

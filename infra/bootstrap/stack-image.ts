@@ -319,7 +319,7 @@ async function verifyStack(docker: Docker, id: string): Promise<void> {
       );
     }
   } finally {
-    await container.remove({ force: true }).catch(() => {});
+    await container.remove({ force: true, v: true }).catch(() => {});
   }
 }
 

@@ -44,7 +44,8 @@ export async function start(
     const store = new Store(connection, config.redisPrefix);
     const logArchive = logArchiveOf(paths);
     const limits = config.defaultLimits;
-    const schedulerOf = appSchedulers(store, { docker, logArchive, limits });
+    const { appNetworks } = config;
+    const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
     const fixed = await reconcile({
@@ -95,6 +96,7 @@ export async function start(
       docker: await createDockerClient(config, { requestTimeoutMs: RECONCILE_REQUEST_TIMEOUT_MS }),
       logArchive,
       limits,
+      appNetworks,
     };
     const reconciler = startReconciler({
       store,

@@ -70,6 +70,8 @@ export interface Config {
   readonly defaultLimits: DefaultLimits;
   /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
   readonly buildLimits: BuildLimits;
+  /** The private IPv4 range (CIDR) app networks take a /26 each from. */
+  readonly appNetworks: string;
 }
 
 /** What an instance gets where its app set no limit: memory in bytes, processes; 0: none. */
@@ -118,6 +120,7 @@ export const DEFAULTS = {
   BERTH_DEFAULT_PIDS: '512',
   BERTH_BUILD_MEMORY: '2g',
   BERTH_BUILD_PIDS: '1024',
+  BERTH_APP_NETWORKS: '10.210.0.0/16',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -431,6 +434,15 @@ function limits(r: EnvReader) {
   };
 }
 
+/**
+ * Where apps' networks get their addresses: one network per app, a /26 each
+ * from this range, since Docker's own default pools hold only about 31
+ * bridge networks (docs/configuration.md).
+ */
+function networks(r: EnvReader) {
+  return { appNetworks: r.read('BERTH_APP_NETWORKS', validate.addressPool, '') };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -442,6 +454,7 @@ export function loadConfig(env: Env): Config {
     ...builds(r),
     ...traffic(r),
     ...limits(r),
+    ...networks(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -487,6 +500,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_DEFAULT_PIDS: String(config.defaultLimits.pids),
     BERTH_BUILD_MEMORY: validate.formatSize(config.buildLimits.memory),
     BERTH_BUILD_PIDS: String(config.buildLimits.pids),
+    BERTH_APP_NETWORKS: config.appNetworks,
   };
 }
 

@@ -469,6 +469,30 @@ export const ERRORS = {
     502,
     'build again; if it fails again, check the npm registry or mirror it comes from',
   ),
+  BERTH_E_NETWORK_NOT_FOUND: spec(
+    'no network named "{network}"',
+    EXIT.failed,
+    404,
+    'network:list shows the networks; an admin makes one with network:create {network}',
+  ),
+  BERTH_E_NETWORK_EXISTS: spec(
+    'network "{network}" already exists',
+    EXIT.failed,
+    409,
+    'pick another name, or attach apps to it: network:set APP attach-post-deploy {network}',
+  ),
+  BERTH_E_NETWORK_IN_USE: spec(
+    'network "{network}" is in use by {users}',
+    EXIT.failed,
+    409,
+    'detach them first ("network:set APP attach-post-deploy" with no names restarts APP off it), then try again',
+  ),
+  BERTH_E_NETWORK_POOL_FULL: spec(
+    'no free /26 is left in BERTH_APP_NETWORKS ({pool}, {count} networks) for network {network}',
+    EXIT.failed,
+    503,
+    'destroy apps or networks no longer used, or give BERTH_APP_NETWORKS a wider private range and restart Berth',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { BerthError } from './errors.ts';
+import { contains, formatRange, PRIVATE_RANGES, parseIpv4Range, rangeOf } from './ipv4-range.ts';
 
 function invalid(kind: string, value: string, reason: string): never {
   // Show hostile input without letting it break the line or the terminal.
@@ -312,6 +313,55 @@ export function storageName(value: string): string {
       'storage name',
       value,
       'use 2 to 32 lower-case letters, digits and "-", starting with a letter, such as uploads',
+    );
+  }
+  return value;
+}
+
+const NETWORK_NAME = /^[a-z][a-z0-9-]{0,28}[a-z0-9]$/;
+
+/** A shared network's name (network:create NAME), as an app's name is written. */
+export function networkName(value: string): string {
+  if (!NETWORK_NAME.test(value)) {
+    invalid(
+      'network name',
+      value,
+      'use 2 to 30 lower-case letters, digits and "-", starting with a letter, such as shared-db',
+    );
+  }
+  return value;
+}
+
+/** The smallest part of BERTH_APP_NETWORKS: one app network's range (61 addresses for instances). */
+export const APP_SUBNET_BITS = 26;
+
+/**
+ * BERTH_APP_NETWORKS: the private IPv4 range app networks take their /26s
+ * from, written with its first address (10.210.0.0/16); returned as written.
+ */
+export function addressPool(value: string): string {
+  const p = parseIpv4Range(value);
+  if (p === undefined) invalid('address range', value, 'use an IPv4 range such as 10.210.0.0/16');
+  const range = rangeOf(p.address, p.bits);
+  if (p.bits < 8 || p.bits > APP_SUBNET_BITS) {
+    invalid(
+      'address range',
+      value,
+      `use /8 to /${APP_SUBNET_BITS}: each app takes a /${APP_SUBNET_BITS}`,
+    );
+  }
+  if (range.first !== p.address) {
+    invalid(
+      'address range',
+      value,
+      `a /${p.bits} starts at its first address: ${formatRange(range)}`,
+    );
+  }
+  if (!PRIVATE_RANGES.some((r) => contains(r, range))) {
+    invalid(
+      'address range',
+      value,
+      'use a private range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16): apps could not reach the internet hosts of a public one',
     );
   }
   return value;

@@ -134,6 +134,22 @@ const storage: AppHooks = {
   },
 };
 
+/**
+ * Its own network, once its instances are gone; last, so that a one-off
+ * still on it (BERTH_E_NETWORK_IN_USE) leaves the rest removed.
+ */
+const network: AppHooks = {
+  name: 'network',
+  async destroyed(d, gone, report) {
+    const scheduler = schedulerOf(d, gone);
+    if (!scheduler) return;
+    const own = await scheduler.appNetwork(gone.app);
+    if (!own) return;
+    await scheduler.removeAppNetwork(gone.app);
+    report.removed.push(`network ${own.name}`);
+  },
+};
+
 export const APP_HOOKS: readonly AppHooks[] = [
   gitRepository,
   buildLogs,
@@ -142,4 +158,5 @@ export const APP_HOOKS: readonly AppHooks[] = [
   instances,
   images,
   storage,
+  network,
 ];

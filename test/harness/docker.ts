@@ -200,16 +200,23 @@ export async function removeImagesByLabel(
 }
 
 /**
- * Removes what the platform made for `app` (label berth.app): its containers,
- * then its images and its build cache volume, for tests whose builds and
- * deploys run inside `npm start` and so carry no test label.
+ * Removes what the platform made for `app` (label berth.app): its containers
+ * (with their anonymous volumes), its networks, then its images and its
+ * volumes, for tests whose builds and deploys run inside `npm start` or
+ * through the commands and so carry no test label.
  */
 export async function removeAppFromEngine(docker: Docker, app: string): Promise<void> {
   const filters = { label: [`${LABELS.app}=${app}`] };
   for (const c of await docker.listContainers({ all: true, filters })) {
     await docker
       .getContainer(c.Id)
-      .remove({ force: true })
+      .remove({ force: true, v: true })
+      .catch(() => {});
+  }
+  for (const n of await docker.listNetworks({ filters })) {
+    await docker
+      .getNetwork(n.Id)
+      .remove()
       .catch(() => {});
   }
   await removeImagesByLabel(docker, LABELS.app, app);

@@ -1,7 +1,7 @@
 // The docker-local scheduler (services/platform/scheduler/docker-local.ts) and the TCP
 // readiness check against the real Engine: instances from the stack image
-// (python3's http.server on $PORT), on a network of this file's own (Berth's
-// is `berth`), labelled with this run's test label so the run removes them.
+// (python3's http.server on $PORT), on networks of this file's own (Berth's
+// are `berth.<app>`), labelled with this run's test label so the run removes them.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -47,7 +47,7 @@ const spec = (over: Partial<InstanceSpec> = {}): InstanceSpec => ({
   ...over,
 });
 
-/** Runs python in a throwaway container on the network: what another app sees. */
+/** Runs python in a throwaway container on the app's network: what its other processes see. */
 async function fetchFromNetwork(url: string): Promise<string> {
   const container = await docker.createContainer({
     Image: testStackImage(),
@@ -58,7 +58,7 @@ async function fetchFromNetwork(url: string): Promise<string> {
       url,
     ],
     Labels: run.labels,
-    HostConfig: { NetworkMode: network },
+    HostConfig: { NetworkMode: `${network}.${app}` },
   });
   try {
     await container.start();

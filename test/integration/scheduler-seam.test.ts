@@ -149,11 +149,15 @@ describe('a second scheduler for one app', () => {
     const [container] = await docker.listContainers({
       filters: { label: [`berth.app=${moved}`, 'berth.process=web'] },
     });
-    assert.deepEqual(Object.keys(container?.NetworkSettings.Networks ?? {}), [network]);
+    assert.deepEqual(Object.keys(container?.NetworkSettings.Networks ?? {}), [
+      `${network}.${moved}`,
+    ]);
     const [plainContainer] = await docker.listContainers({
       filters: { label: [`berth.app=${plain}`, 'berth.process=web'] },
     });
-    assert.ok(!Object.keys(plainContainer?.NetworkSettings.Networks ?? {}).includes(network));
+    assert.deepEqual(Object.keys(plainContainer?.NetworkSettings.Networks ?? {}), [
+      `berth.${plain}`,
+    ]);
 
     // The route table holds the second scheduler's addresses, and the router serves through them.
     const routes = await getRoutes(redis, prefix, moved);

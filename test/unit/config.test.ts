@@ -138,6 +138,30 @@ describe('loadConfig', () => {
     }
   });
 
+  test('BERTH_APP_NETWORKS: a private IPv4 range, /8 to /26, written from its first address', () => {
+    assert.equal(loadConfig({}).appNetworks, '10.210.0.0/16');
+    for (const good of ['172.20.0.0/14', '192.168.64.0/26', '10.0.0.0/8']) {
+      assert.equal(loadConfig({ BERTH_APP_NETWORKS: good }).appNetworks, good);
+    }
+    const bad: [string, RegExp][] = [
+      ['10.210.0.0', /use an IPv4 range such as 10\.210\.0\.0\/16/],
+      ['10.210.0.0/16,10.211.0.0/16', /use an IPv4 range/],
+      ['10.210.010.0/24', /use an IPv4 range/],
+      ['10.256.0.0/16', /use an IPv4 range/],
+      ['10.210.5.0/16', /a \/16 starts at its first address: 10\.210\.0\.0\/16/],
+      ['10.210.0.0/27', /use \/8 to \/26: each app takes a \/26/],
+      ['10.0.0.0/7', /use \/8 to \/26/],
+      ['8.8.0.0/16', /use a private range/],
+      ['172.15.0.0/16', /use a private range/],
+    ];
+    for (const [value, reason] of bad) {
+      const lines = problemsOf({ BERTH_APP_NETWORKS: value });
+      assert.equal(lines.length, 1, value);
+      assert.match(lines[0] ?? '', /^BERTH_APP_NETWORKS=/, value);
+      assert.match(lines[0] ?? '', reason, value);
+    }
+  });
+
   test("the router's header timeout and the default body limit", () => {
     const c = loadConfig({});
     assert.equal(c.routerHeadersTimeoutMs, 15_000);

@@ -19,6 +19,7 @@ import { Domains } from './domains.ts';
 import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.ts';
 import { Script } from './lua.ts';
 import { Metrics } from './metrics.ts';
+import { Networks } from './networks.ts';
 import { Releases } from './releases.ts';
 import { SignIns } from './sign-ins.ts';
 import { Users } from './users.ts';
@@ -39,6 +40,7 @@ export {
   ConfigVarsRepo,
   Domains,
   Metrics,
+  Networks,
   Releases,
   SignIns,
   Users,
@@ -75,6 +77,8 @@ export class Store {
   /** One-time sign-in links and browser sessions. */
   readonly signIns: SignIns;
   readonly apiTokens: ApiTokens;
+  /** Shared networks admins made (network:create). */
+  readonly networks: Networks;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -94,6 +98,7 @@ export class Store {
     this.metrics = new Metrics(ctx);
     this.signIns = new SignIns(ctx);
     this.apiTokens = new ApiTokens(ctx);
+    this.networks = new Networks(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

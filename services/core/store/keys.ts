@@ -83,6 +83,8 @@ export interface KeyLayout {
   userTokens(user: string): string;
   /** set: ids of every API token (auth:tokens --all). */
   readonly apiTokens: string;
+  /** hash: shared network name -> its record (JSON), network:create. */
+  readonly networks: string;
 }
 
 export function keyLayout(prefix: string): KeyLayout {
@@ -119,6 +121,7 @@ export function keyLayout(prefix: string): KeyLayout {
     apiToken: (id) => `${prefix}token:${id}`,
     userTokens: (u) => `${prefix}user:${u}:tokens`,
     apiTokens: `${prefix}tokens`,
+    networks: `${prefix}networks`,
   };
 }
 
@@ -160,6 +163,7 @@ function K.session(h) return P .. 'session:' .. h end
 function K.apiToken(id) return P .. 'token:' .. id end
 function K.userTokens(u) return P .. 'user:' .. u .. ':tokens' end
 K.apiTokens = P .. 'tokens'
+K.networks = P .. 'networks'
 `;
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;

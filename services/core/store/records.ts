@@ -164,6 +164,13 @@ export const DeploySettingsSchema = z.object({
     .transform((v) => v ?? {}),
   /** What runs the app's instances (services/platform/scheduler/schedulers.ts); null: docker-local. */
   scheduler: nullable(named(validate.schedulerName, 'scheduler name')),
+  /**
+   * network:set APP attach-post-deploy: the shared networks (network:create)
+   * its instances and one-off runs join besides the app's own.
+   */
+  networks: json(z.array(named(validate.networkName, 'network name')))
+    .optional()
+    .transform((v) => v ?? []),
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
 
@@ -207,6 +214,15 @@ export const ProxySettingsSchema = z.object({
 });
 export type ProxySettings = z.output<typeof ProxySettingsSchema>;
 export type DeploySettingField = keyof DeploySettings;
+
+/** A shared network an admin made (network:create), which apps join at their owners' request. */
+export const SharedNetworkSchema = z.object({
+  name: named(validate.networkName, 'network name'),
+  createdAt: z.string(),
+  /** Who made it. */
+  by: z.string(),
+});
+export type SharedNetwork = z.output<typeof SharedNetworkSchema>;
 export type BuildSettingField = keyof BuildSettings;
 
 export const UserSchema = z.object({

@@ -237,6 +237,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     throw e;
   } finally {
     signal.removeEventListener('abort', kill);
-    await container.remove({ force: true }).catch(() => {});
+    // With its anonymous volumes (an image's VOLUME lines), which would outlive it.
+    await container.remove({ force: true, v: true }).catch(() => {});
   }
 }

@@ -156,7 +156,8 @@ async function reapContainer(docker: Docker, id: string | undefined, log: BuildL
     }
     await sleep(200);
   }
-  await container.remove({ force: true }).catch(() => {});
+  // With its anonymous volumes (an image's VOLUME lines), which would outlive it.
+  await container.remove({ force: true, v: true }).catch(() => {});
   log.detail(`Removed the build container ${id.slice(0, 12)}`);
 }
 

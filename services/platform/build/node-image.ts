@@ -93,7 +93,8 @@ export async function ensureNodeImage(
     });
     return { ref, made: true };
   } finally {
-    await container.remove({ force: true }).catch(() => {});
+    // With its anonymous volumes (an image's VOLUME lines), which would outlive it.
+    await container.remove({ force: true, v: true }).catch(() => {});
   }
 }
 

@@ -1,12 +1,13 @@
 // What an instance of a release runs with, in one place for rollouts, the
 // release phase, reconcile and one-off runs: the release's image, command and
-// config, and the app's settings that outlive releases (storage, limits).
+// config, and the app's settings that outlive releases (storage, limits,
+// the shared networks it joins).
 import type { DeploySettings, Release } from '../../core/store/index.ts';
 import type { InstanceSpec } from '../scheduler/scheduler.ts';
 
 export function instanceSpec(
   release: Release,
-  settings: Pick<DeploySettings, 'storage' | 'resources'> | undefined,
+  settings: Pick<DeploySettings, 'storage' | 'resources' | 'networks'> | undefined,
   o: {
     type: string;
     /** 1-based; 0 for a one-off. */
@@ -31,5 +32,6 @@ export function instanceSpec(
     stopTimeoutSec: o.stopTimeoutSec,
     ...(settings && settings.storage.length > 0 ? { mounts: settings.storage } : {}),
     ...(limits ? { limits } : {}),
+    ...(settings && settings.networks.length > 0 ? { networks: settings.networks } : {}),
   };
 }

@@ -38,6 +38,8 @@ export interface ReleaseChange {
   logArchive?: string;
   /** Limits of instances whose app set none (BERTH_DEFAULT_*). */
   limits?: DefaultLimits;
+  /** BERTH_APP_NETWORKS: where app networks take their subnets. */
+  appNetworks?: string;
   log: RolloutLog;
   signal: AbortSignal;
   /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
@@ -54,6 +56,7 @@ async function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
     ...(c.tuning?.network ? { network: c.tuning.network } : {}),
     ...(c.logArchive ? { logArchive: c.logArchive } : {}),
     ...(c.limits ? { limits: c.limits } : {}),
+    ...(c.appNetworks ? { appNetworks: c.appNetworks } : {}),
   });
   return {
     store: c.store,
@@ -192,16 +195,17 @@ export async function startProcesses(c: ChangeDeps & { type?: string }): Promise
 
 /**
  * After apps:rename: the app's instances again under its new name (their
- * labels, names and network aliases carry it), rolled out as a restart; the
+ * labels, names, network and aliases carry it), rolled out as a restart; the
  * router keeps sending the new name's traffic to the old instances until the
- * new ones are ready (the route moved with the app), then they stop.
+ * new ones are ready (the route moved with the app), then they stop, and
+ * the old name's network goes with them.
  */
 export async function moveInstances(c: ChangeDeps & { from: string }): Promise<number> {
   const { scheduler } = await rolloutFor(c, c.signal);
   const old = (await scheduler.list(c.from)).filter((i) => i.instance > 0);
-  if (old.length === 0) return 0;
-  if ((await c.store.releases.current(c.app))?.image) await restart(c);
+  if (old.length > 0 && (await c.store.releases.current(c.app))?.image) await restart(c);
   for (const i of old) await scheduler.stop(i);
+  await scheduler.removeAppNetwork(c.from);
   return old.length;
 }
 

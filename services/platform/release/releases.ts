@@ -12,19 +12,32 @@ import { RELEASE_PHASE } from './rollout.ts';
 
 export type ReleaseRun = Pick<
   ReleaseChange,
-  'store' | 'docker' | 'actor' | 'log' | 'signal' | 'tuning' | 'logArchive' | 'limits' | 'onRollout'
+  | 'store'
+  | 'docker'
+  | 'actor'
+  | 'log'
+  | 'signal'
+  | 'tuning'
+  | 'logArchive'
+  | 'limits'
+  | 'appNetworks'
+  | 'onRollout'
 >;
 
 /** What every change rolls out with from the operator's settings, over SSH and from the web alike. */
-export type RolloutSettings = Pick<ReleaseRun, 'tuning' | 'logArchive' | 'limits'>;
+export type RolloutSettings = Pick<ReleaseRun, 'tuning' | 'logArchive' | 'limits' | 'appNetworks'>;
 
-/** BERTH_DRAIN_TIMEOUT, where removed instances' last lines are kept, BERTH_DEFAULT_* limits. */
+/**
+ * BERTH_DRAIN_TIMEOUT, where removed instances' last lines are kept,
+ * BERTH_DEFAULT_* limits, BERTH_APP_NETWORKS.
+ */
 export const rolloutSettings = (
-  config: Pick<Config, 'drainTimeoutMs' | 'dataDir' | 'defaultLimits'>,
+  config: Pick<Config, 'drainTimeoutMs' | 'dataDir' | 'defaultLimits' | 'appNetworks'>,
 ): RolloutSettings => ({
   tuning: { drainMs: config.drainTimeoutMs },
   logArchive: logArchiveOf(dataPaths(config.dataDir)),
   limits: config.defaultLimits,
+  appNetworks: config.appNetworks,
 });
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });

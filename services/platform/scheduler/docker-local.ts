@@ -1,14 +1,15 @@
 // The docker-local scheduler: instances are containers on this machine's
-// Docker Engine, on one bridge network of Berth's where apps reach each other
-// by name (the web instances of app `api` answer as `api`, other types as
-// `<type>.api`, round-robin by DNS). Containers are named and labelled by
-// app, process type, release and instance; they restart unless stopped (a
-// crash-looping one backs off, Docker's doubling delay) and their logs are
-// rotated (json-file, 3 × 10 MB).
+// Docker Engine. Each app has a bridge network of its own (./docker-networks.ts)
+// where its processes reach each other by name (the web instances of app
+// `api` answer as `api`, other types as `<type>.api`, round-robin by DNS) and
+// no other app's; apps meet only on shared networks their owners attached
+// them to. Containers are named and labelled by app, process type, release
+// and instance; they restart unless stopped (a crash-looping one backs off,
+// Docker's doubling delay) and their logs are rotated (json-file, 3 × 10 MB).
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { DefaultLimits } from '../../core/config.ts';
+import { DEFAULTS, type DefaultLimits } from '../../core/config.ts';
 import { dockerStatus, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
@@ -16,6 +17,7 @@ import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
 import { LAUNCHER } from '../build/buildpack-build.ts';
 import { archiveInstance, parseTimedLines, sourceOf } from './app-logs.ts';
+import { DockerNetworks } from './docker-networks.ts';
 import { watchEngine } from './engine-events.ts';
 import type {
   AttachedIo,
@@ -24,22 +26,36 @@ import type {
   InstanceState,
   InstanceUsage,
   LogLine,
+  NetworkInfo,
   OneOffResult,
   Scheduler,
   SchedulerEvents,
   StorageVolume,
 } from './scheduler.ts';
 
+/**
+ * The prefix of the networks' names: the app `shop`'s is `berth.shop`. Also
+ * the one network every app shared before apps had their own, where
+ * instances an older Berth started are still found (describe).
+ */
 export const NETWORK = 'berth';
 
 /** The Docker volume of an app's storage (names have no dots, so no two apps' volumes meet). */
 const storageVolume = (app: string, name: string) =>
   `berth-storage.${validate.appName(app)}.${validate.storageName(name)}`;
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
+/**
+ * How Berth removes a container: with its anonymous volumes (those Docker
+ * makes for an image's VOLUME lines), or each restart and one-off would
+ * leave one behind. The app's storage is named volumes, which `v` keeps.
+ */
+const REMOVE = { force: true, v: true } as const;
 
 export interface DockerLocalOptions {
-  /** The network apps run on; default `berth`. */
+  /** The prefix of the apps' networks' names; default `berth` (tests: one of their own). */
   network?: string;
+  /** BERTH_APP_NETWORKS: where app networks take their subnets; default its default. */
+  appNetworks?: string;
   /** More labels on every container and the network (tests: berth.test-run). */
   labels?: Readonly<Record<string, string>>;
   /** Where a removed container's last lines are kept (./app-logs.ts); absent: not kept. */
@@ -87,7 +103,7 @@ export class DockerLocal implements Scheduler {
   private readonly labels: Readonly<Record<string, string>>;
   private readonly logArchive: string | undefined;
   private readonly defaults: DefaultLimits;
-  private networkReady: Promise<void> | undefined;
+  private readonly networks: DockerNetworks;
 
   constructor(
     private readonly docker: Docker,
@@ -97,31 +113,28 @@ export class DockerLocal implements Scheduler {
     this.labels = o.labels ?? {};
     this.logArchive = o.logArchive;
     this.defaults = o.defaults ?? { memory: 0, pids: 0 };
+    this.networks = new DockerNetworks(docker, {
+      prefix: this.network,
+      pool: o.appNetworks ?? DEFAULTS.BERTH_APP_NETWORKS,
+      labels: this.labels,
+    });
   }
 
-  /** Berth's network, made when missing (two at once: the second finds it). */
-  ensureNetwork(): Promise<void> {
-    this.networkReady ??= (async () => {
-      try {
-        await this.docker.getNetwork(this.network).inspect();
-      } catch (e) {
-        if (dockerStatus(e) !== 404) throw e;
-        await this.docker
-          .createNetwork({
-            Name: this.network,
-            Driver: 'bridge',
-            CheckDuplicate: true,
-            Labels: { ...MANAGED_LABELS, ...this.labels },
-          })
-          .catch((err: unknown) => {
-            if (dockerStatus(err) !== 409) throw err;
-          });
-      }
-    })().catch((e: unknown) => {
-      this.networkReady = undefined;
-      throw e;
-    });
-    return this.networkReady;
+  appNetwork(app: string): Promise<NetworkInfo | undefined> {
+    return this.networks.info(this.networks.appName(app));
+  }
+
+  /** Its instances are gone first (apps:destroy stops them; a rename moved them). */
+  removeAppNetwork(app: string): Promise<void> {
+    return this.networks.remove(this.networks.appName(app), `of app ${app}`);
+  }
+
+  sharedNetwork(name: string): Promise<NetworkInfo | undefined> {
+    return this.networks.info(this.networks.sharedName(name));
+  }
+
+  removeSharedNetwork(name: string): Promise<void> {
+    return this.networks.remove(this.networks.sharedName(name), name);
   }
 
   /** The container for `spec`: a long-running instance, or a one-off that runs once. */
@@ -135,7 +148,9 @@ export class DockerLocal implements Scheduler {
     for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
       if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
     }
-    await this.ensureNetwork();
+    const network = await this.networks.ensureApp(app);
+    const shared = [];
+    for (const n of spec.networks ?? []) shared.push(await this.networks.ensureShared(n));
     const image = await this.docker.getImage(spec.image).inspect();
     const memory = spec.limits?.memory ?? this.defaults.memory;
     const pids = spec.limits?.pids ?? this.defaults.pids;
@@ -147,7 +162,8 @@ export class DockerLocal implements Scheduler {
     const name = once
       ? `${app}.${spec.type}.once.v${spec.release}.${suffix}`
       : `${app}.${spec.type}.${spec.instance}.v${spec.release}.${suffix}`;
-    return this.docker.createContainer({
+    const alias = once ? {} : { Aliases: [spec.type === 'web' ? app : `${spec.type}.${app}`] };
+    const container = await this.docker.createContainer({
       name,
       Image: spec.image,
       ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
@@ -173,7 +189,7 @@ export class DockerLocal implements Scheduler {
           ? { ConsoleSize: [o.tty.rows, o.tty.cols] }
           : {}),
         LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
-        NetworkMode: this.network,
+        NetworkMode: network,
         Init: true,
         // The app's storage: named volumes, made (labelled) on first use, kept across deploys.
         Mounts: (spec.mounts ?? []).map((m) => ({
@@ -198,21 +214,26 @@ export class DockerLocal implements Scheduler {
         CapDrop: ['NET_RAW'],
         ...(spec.limits?.cpus ? { NanoCpus: Math.round(spec.limits.cpus * 1e9) } : {}),
       },
-      NetworkingConfig: {
-        EndpointsConfig: {
-          [this.network]: once
-            ? {}
-            : { Aliases: [spec.type === 'web' ? app : `${spec.type}.${app}`] },
-        },
-      },
+      NetworkingConfig: { EndpointsConfig: { [network]: alias } },
     });
+    // The shared networks, under the same names, before it starts (Engines
+    // before API 1.44 take one network at create).
+    try {
+      for (const n of shared) {
+        await this.docker.getNetwork(n).connect({ Container: container.id, EndpointConfig: alias });
+      }
+    } catch (e) {
+      await container.remove(REMOVE).catch(() => {});
+      throw e;
+    }
+    return container;
   }
 
   private async startOrExplain(container: Docker.Container, spec: InstanceSpec) {
     try {
       await container.start();
     } catch (e) {
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVE).catch(() => {});
       throw new BerthError('BERTH_E_INSTANCE_START', {
         app: spec.app,
         type: spec.type,
@@ -257,7 +278,7 @@ export class DockerLocal implements Scheduler {
       return { exitCode: StatusCode, lines: lines.slice(-20) };
     } finally {
       signal.removeEventListener('abort', kill);
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVE).catch(() => {});
     }
   }
 
@@ -327,7 +348,7 @@ export class DockerLocal implements Scheduler {
         stream.destroy();
       }
       signal.removeEventListener('abort', kill);
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVE).catch(() => {});
     }
   }
 
@@ -458,7 +479,7 @@ export class DockerLocal implements Scheduler {
     }
     // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
     if (this.logArchive) await archiveInstance(this, this.logArchive, instance).catch(() => {});
-    await container.remove({ force: true }).catch((e: unknown) => {
+    await container.remove(REMOVE).catch((e: unknown) => {
       if (dockerStatus(e) !== 404) throw e;
     });
   }
@@ -534,7 +555,13 @@ export class DockerLocal implements Scheduler {
 
   private describe(info: Docker.ContainerInspectInfo, port: number | undefined): Instance {
     const labels = info.Config.Labels ?? {};
-    const ip = info.NetworkSettings.Networks?.[this.network]?.IPAddress;
+    const networks = info.NetworkSettings.Networks ?? {};
+    // Its app's network; or, for an instance an older Berth started, the
+    // one network all apps shared then (NETWORK): it keeps serving from
+    // there until its app's next rollout replaces it.
+    const ip =
+      networks[`${this.network}.${labels[LABELS.app] ?? ''}`]?.IPAddress ||
+      networks[this.network]?.IPAddress;
     const state = stateOf(info);
     return {
       id: info.Id,

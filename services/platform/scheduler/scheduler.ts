@@ -1,6 +1,6 @@
 // What Berth asks of whatever runs an app's containers: its instances, its
-// storage, their usage, their logs, news of changes, and where the router
-// reaches them. Everything outside this folder is written against this
+// storage, its networks, their usage, their logs, news of changes, and where
+// the router reaches them. Everything outside this folder is written against this
 // interface only, and gets an app's scheduler from schedulerFor
 // (./schedulers.ts), so a second scheduler (Docker Swarm) plugs in with no
 // change elsewhere: images are addressed by tag, instances by (app, process
@@ -42,6 +42,8 @@ export interface InstanceSpec {
   mounts?: readonly { name: string; path: string }[];
   /** resource:limit for this process type: memory in bytes, CPUs, processes. */
   limits?: { memory?: number; cpus?: number; pids?: number };
+  /** Shared networks it joins besides its app's own (network:set APP attach-post-deploy). */
+  networks?: readonly string[];
 }
 
 export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';
@@ -107,6 +109,16 @@ export interface StorageVolume {
   createdAt: string;
 }
 
+/** A network as the scheduler has it (network:info, network:report). */
+export interface NetworkInfo {
+  /** The scheduler's own name for it (a Docker network's). */
+  name: string;
+  /** Its IPv4 range (CIDR). */
+  subnet: string | undefined;
+  /** The instances and one-off runs on it now, by the scheduler's names. */
+  members: string[];
+}
+
 /** What a scheduler says when what runs changed behind Berth's back. */
 export interface SchedulerEvents {
   /** An instance of `app` started, died or went away. */
@@ -170,6 +182,14 @@ export interface Scheduler {
   storageVolumes(app: string): Promise<StorageVolume[]>;
   /** Removes one of the app's storage volumes and its data (no instance may use it). */
   removeStorage(app: string, name: string): Promise<void>;
+  /** The app's own network, on which only its instances are; undefined until one started. */
+  appNetwork(app: string): Promise<NetworkInfo | undefined>;
+  /** Removes the app's own network (apps:destroy, and the old name's after apps:rename). */
+  removeAppNetwork(app: string): Promise<void>;
+  /** A shared network (network:create) as it is; undefined until an instance joined it. */
+  sharedNetwork(name: string): Promise<NetworkInfo | undefined>;
+  /** Removes a shared network (network:destroy); BERTH_E_NETWORK_IN_USE while an instance is on it. */
+  removeSharedNetwork(name: string): Promise<void>;
   /** CPU and memory of running instances, by id; instances gone meanwhile are left out. */
   usage(ids: readonly string[]): Promise<Map<string, InstanceUsage>>;
   /** Tells `events` of changes to Berth's instances until stopped. */

@@ -19,12 +19,14 @@ export interface SchedulerDeps {
   docker: Docker;
   /** Where a removed instance's last lines are kept (./app-logs.ts); absent: not kept. */
   logArchive?: string;
-  /** The network apps run on; default the scheduler's own (tests: one of theirs). */
+  /** The prefix of the apps' networks; default the scheduler's own (tests: one of theirs). */
   network?: string;
   /** More labels on what the scheduler makes (tests: berth.test-run). */
   labels?: Readonly<Record<string, string>>;
   /** Limits of instances whose app set none (config.defaultLimits); absent: none. */
   limits?: DefaultLimits;
+  /** BERTH_APP_NETWORKS: where app networks take their subnets (config.appNetworks); absent: its default. */
+  appNetworks?: string;
 }
 
 export type SchedulerFactory = (deps: SchedulerDeps) => Scheduler;
@@ -38,6 +40,7 @@ const factories = new Map<string, SchedulerFactory>([
         ...(d.network === undefined ? {} : { network: d.network }),
         ...(d.labels === undefined ? {} : { labels: d.labels }),
         ...(d.limits === undefined ? {} : { defaults: d.limits }),
+        ...(d.appNetworks === undefined ? {} : { appNetworks: d.appNetworks }),
       }),
   ],
 ]);
