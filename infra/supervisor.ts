@@ -1,14 +1,26 @@
 // Runs every Berth service as a child process: starts them, waits until each
 // says it is ready, restarts one that dies (with backoff), and on stop sends
 // SIGTERM and waits for each to finish its in-flight work before SIGKILL.
+// The router is the exception that makes the data plane stand alone (issue
+// 16, item 12): it runs in its own session, logs to a file, and outlives a
+// supervisor that dies; the next supervisor finds it by the state file in
+// the data directory and adopts it instead of starting a second one. Only a
+// deliberate stop (Ctrl-C, SIGTERM) stops it. The state file is also what
+// `berth services` shows.
 import { type ChildProcess, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { BerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
+import { dataPaths } from '../services/core/paths.ts';
+import { isAlive, processFacts, signal } from '../services/core/pids.ts';
 import type { Endpoint, ServiceMessage } from '../services/core/service.ts';
+import { VERSION } from '../services/core/version.ts';
+import { type Tail, tailFile } from './log-tail.ts';
 
 export interface ServiceSpec {
   name: string;
@@ -18,6 +30,11 @@ export interface ServiceSpec {
    * (test/harness/in-process.ts calls that `start` directly).
    */
   entry: string;
+  /**
+   * Serves on when the supervisor dies (its own session, its log in
+   * `<data>/logs/<name>.log`); the next supervisor adopts it.
+   */
+  outlivesSupervisor?: boolean;
 }
 
 /** Every service `npm start` runs; later issues add theirs here. */
@@ -25,11 +42,15 @@ export const SERVICES: readonly ServiceSpec[] = [
   { name: 'web', entry: 'services/web/main.ts' },
   { name: 'ssh', entry: 'services/ssh/main.ts' },
   { name: 'builder', entry: 'services/builder/main.ts' },
-  { name: 'router', entry: 'proxy/main.ts' },
+  { name: 'router', entry: 'proxy/main.ts', outlivesSupervisor: true },
   { name: 'certs', entry: 'services/certs/main.ts' },
 ];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** A service that ran this long before it died starts again after the shortest delay. */
+const STABLE_MS = 60_000;
+/** How often a service this supervisor did not start (adopted) is checked for life. */
+const ADOPTED_POLL_MS = 250;
 
 export interface SupervisorOptions {
   config: Config;
@@ -44,25 +65,75 @@ export interface SupervisorOptions {
   stopGraceMs?: number;
 }
 
+export type ServiceState = 'starting' | 'running' | 'restarting' | 'stopped';
+
+/** One line of the state file, `<data>/run/services.json`. */
+export interface ServiceStatus {
+  name: string;
+  pid: number | undefined;
+  state: ServiceState;
+  /** Restarts since the supervisor started (adoption is not one). */
+  restarts: number;
+  /** When the current process started, or was adopted (ISO 8601). */
+  since: string;
+  lastExit?: string;
+  adopted: boolean;
+  /** Configuration and version it runs: adopted only when they are this supervisor's. */
+  fingerprint: string;
+  endpoints: Endpoint[];
+}
+
+export interface StateFile {
+  supervisor: { pid: number; since: string };
+  services: ServiceStatus[];
+}
+
+export function stateFilePath(dataDir: string): string {
+  return path.join(dataDir, 'run', 'services.json');
+}
+
+/** The state file, or undefined when there is none (or it is unreadable). */
+export function readStateFile(dataDir: string): StateFile | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFilePath(dataDir), 'utf8')) as StateFile;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Child {
   spec: ServiceSpec;
-  process: ChildProcess;
+  pid: number | undefined;
+  /** Undefined for an adopted service: it is not this process's child. */
+  process: ChildProcess | undefined;
   restarts: number;
   endpoints: Endpoint[];
+  state: ServiceState;
+  startedAt: number;
+  adopted: boolean;
+  lastExit?: string;
+  /** Resolves when the process has ended. */
+  exited: Promise<void>;
+  tail?: Tail;
 }
 
 export class Supervisor {
   private readonly children = new Map<string, Child>();
   private stopping = false;
+  private readonly since = new Date().toISOString();
+  /** The state file a previous supervisor left. */
+  private previous: StateFile | undefined;
 
   constructor(private readonly o: SupervisorOptions) {}
 
-  /** Starts every service; resolves with their endpoints once all are ready. */
+  /** Starts every service (or adopts it); resolves with their endpoints once all are ready. */
   async start(): Promise<Endpoint[]> {
     const specs = this.o.services ?? SERVICES;
+    // Read before this supervisor writes its own.
+    this.previous = readStateFile(this.o.config.dataDir);
     // Wait for every service to be ready or failed before stopping any, so
     // none is signalled half-way through its own start.
-    const results = await Promise.allSettled(specs.map((spec) => this.spawn(spec, 0)));
+    const results = await Promise.allSettled(specs.map((spec) => this.startOrAdopt(spec)));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
       await this.stop();
@@ -71,15 +142,145 @@ export class Supervisor {
     return specs.flatMap((s) => this.children.get(s.name)?.endpoints ?? []);
   }
 
+  /** What each service is doing now, as `berth services` shows it. */
+  status(): ServiceStatus[] {
+    return [...this.children.values()].map((c) => ({
+      name: c.spec.name,
+      pid: c.pid,
+      state: c.state,
+      restarts: c.restarts,
+      since: new Date(c.startedAt).toISOString(),
+      ...(c.lastExit === undefined ? {} : { lastExit: c.lastExit }),
+      adopted: c.adopted,
+      fingerprint: this.fingerprint(c.spec),
+      endpoints: c.endpoints,
+    }));
+  }
+
+  private fingerprint(spec: ServiceSpec): string {
+    return createHash('sha256')
+      .update(JSON.stringify([VERSION, spec.entry, configToEnv(this.o.config)]))
+      .digest('hex')
+      .slice(0, 16);
+  }
+
+  private writeState(): void {
+    const file = stateFilePath(this.o.config.dataDir);
+    const state: StateFile = {
+      supervisor: { pid: process.pid, since: this.since },
+      services: this.status(),
+    };
+    try {
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+      renameSync(`${file}.tmp`, file);
+    } catch (e) {
+      this.o.log.warn({ err: e, file }, 'cannot write the services state file');
+    }
+  }
+
+  private async startOrAdopt(spec: ServiceSpec): Promise<void> {
+    if (spec.outlivesSupervisor) {
+      const running = this.running(spec);
+      if (running?.fingerprint === this.fingerprint(spec)) return this.adopt(spec, running);
+      if (running?.pid !== undefined) {
+        // Left by a supervisor with another configuration or version: its
+        // replacement must run this one's.
+        this.o.log.info(
+          { service: spec.name, pid: running.pid },
+          'running with another configuration or version; replacing it',
+        );
+        await this.terminate(spec, running.pid, undefined);
+      }
+    }
+    return this.spawn(spec, 0);
+  }
+
+  /** The outliving service a previous supervisor left running, checked to be it. */
+  private running(spec: ServiceSpec): ServiceStatus | undefined {
+    const entry = this.previous?.services.find((s) => s.name === spec.name);
+    const pid = entry?.pid;
+    if (entry === undefined || pid === undefined || !isAlive(pid)) return undefined;
+    // The pid may have been reused since: it must run this entry for this data directory.
+    const facts = processFacts(pid);
+    const isIt =
+      facts?.argv.includes(path.join(ROOT, spec.entry)) === true &&
+      facts.env.includes(`BERTH_DATA_DIR=${this.o.config.dataDir}`);
+    return isIt ? entry : undefined;
+  }
+
+  private adopt(spec: ServiceSpec, running: ServiceStatus): void {
+    const pid = running.pid as number;
+    const child: Child = {
+      spec,
+      pid,
+      process: undefined,
+      restarts: 0,
+      endpoints: running.endpoints,
+      state: 'running',
+      startedAt: Date.now(),
+      adopted: true,
+      // Not our child: no exit event comes, so look.
+      exited: new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (isAlive(pid)) return;
+          clearInterval(timer);
+          resolve();
+        }, ADOPTED_POLL_MS);
+      }),
+      tail: this.tailLog(spec),
+    };
+    this.children.set(spec.name, child);
+    this.o.log.info({ service: spec.name, pid }, 'already running; adopted');
+    this.writeState();
+    void child.exited.then(() => this.onExit(child, 'exited'));
+  }
+
+  private logFile(spec: ServiceSpec): string {
+    const dir = dataPaths(this.o.config.dataDir).logs;
+    mkdirSync(dir, { recursive: true });
+    return path.join(dir, `${spec.name}.log`);
+  }
+
+  private tailLog(spec: ServiceSpec): Tail {
+    return tailFile(this.logFile(spec), (line) => this.o.onLogLine?.(spec.name, line));
+  }
+
   private spawn(spec: ServiceSpec, restarts: number): Promise<void> {
+    const outlives = spec.outlivesSupervisor === true;
+    let tail: Tail | undefined;
+    let stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'pipe', 'pipe', 'ipc'];
+    let logFd: number | undefined;
+    if (outlives) {
+      // A file, not a pipe: the pipe's reader (this process) may die first.
+      tail = this.tailLog(spec);
+      logFd = openSync(this.logFile(spec), 'a');
+      stdio = ['ignore', logFd, logFd, 'ipc'];
+    }
     const child = fork(path.join(ROOT, spec.entry), [], {
       cwd: ROOT,
       execArgv: ['--import', 'tsx'],
       env: { ...this.o.baseEnv, ...configToEnv(this.o.config) },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio,
+      // Its own session: neither the terminal's Ctrl-C or hang-up nor this
+      // process's death reaches it; a deliberate stop signals it.
+      detached: outlives,
     });
-    const entry: Child = { spec, process: child, restarts, endpoints: [] };
+    if (logFd !== undefined) closeSync(logFd);
+    const entry: Child = {
+      spec,
+      pid: child.pid,
+      process: child,
+      restarts,
+      endpoints: [],
+      state: 'starting',
+      startedAt: Date.now(),
+      adopted: false,
+      exited: new Promise<void>((resolve) => child.once('exit', () => resolve())),
+      ...(tail ? { tail } : {}),
+    };
     this.children.set(spec.name, entry);
+    this.writeState();
     const emit = (line: string) => this.o.onLogLine?.(spec.name, line);
     if (child.stdout) createInterface({ input: child.stdout }).on('line', emit);
     if (child.stderr) createInterface({ input: child.stderr }).on('line', emit);
@@ -99,58 +300,96 @@ export class Supervisor {
           ready = true;
           clearTimeout(timer);
           entry.endpoints = m.endpoints;
+          entry.state = 'running';
+          this.writeState();
+          // Nothing ties it to this process any more (runService lets it serve on).
+          if (outlives) child.disconnect();
           resolve();
         } else if (m.type === 'failed' && !ready) {
           fail(m.error);
         }
       });
       child.on('exit', (code, signal) => {
+        const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
         if (!ready) {
-          fail(signal ? `killed by ${signal}` : `exited with code ${code}`);
+          entry.tail?.stop();
+          fail(how);
           return;
         }
-        if (this.stopping) return;
-        // A crash after start: bring it back, slower each time, so a service
-        // that cannot run does not spin the machine.
-        const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5));
-        this.o.log.error(
-          { service: spec.name, code, signal, restartInMs: delay },
-          'service exited; restarting',
-        );
-        setTimeout(() => {
-          if (!this.stopping) {
-            this.spawn(spec, restarts + 1).catch((e: Error) =>
-              this.o.log.error({ service: spec.name, err: e }, 'restart failed'),
-            );
-          }
-        }, delay).unref();
+        this.onExit(entry, how);
       });
     });
+  }
+
+  /** A crash after start: bring it back, slower each time, so a service that cannot run does not spin the machine. */
+  private onExit(entry: Child, how: string): void {
+    entry.tail?.stop();
+    entry.lastExit = `${how} at ${new Date().toISOString()}`;
+    if (this.stopping) return;
+    // A service that ran a good while starts over at the shortest delay.
+    const restarts = Date.now() - entry.startedAt >= STABLE_MS ? 0 : entry.restarts;
+    const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5));
+    entry.state = 'restarting';
+    entry.pid = undefined;
+    this.writeState();
+    this.o.log.error(
+      { service: entry.spec.name, exit: how, restartInMs: delay },
+      'service exited; restarting',
+    );
+    setTimeout(() => {
+      if (!this.stopping) {
+        this.spawn(entry.spec, restarts + 1).catch((e: Error) => {
+          this.o.log.error({ service: entry.spec.name, err: e }, 'restart failed');
+          const failed = this.children.get(entry.spec.name);
+          if (failed) this.onExit(failed, 'failed to start');
+        });
+      }
+    }, delay).unref();
+  }
+
+  /**
+   * SIGTERM, then SIGKILL after the grace period; for a service in its own
+   * session, to its whole process group (what it started lives there).
+   */
+  private async terminate(spec: ServiceSpec, pid: number, exited: Promise<void> | undefined) {
+    const gone = exited ?? waitGone(pid);
+    const grace = this.o.stopGraceMs ?? 35_000;
+    const killer = setTimeout(() => {
+      this.o.log.warn({ service: spec.name }, `still running after ${grace / 1000} s; killing it`);
+      signal(pid, 'SIGKILL');
+      if (spec.outlivesSupervisor) signal(-pid, 'SIGKILL');
+    }, grace);
+    signal(pid, 'SIGTERM');
+    await gone;
+    clearTimeout(killer);
   }
 
   /** SIGTERM to every service, then SIGKILL to those still running after the grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const grace = this.o.stopGraceMs ?? 35_000;
     await Promise.all(
-      [...this.children.values()].map(
-        ({ process: child, spec }) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const killer = setTimeout(() => {
-              this.o.log.warn(
-                { service: spec.name },
-                `still running after ${grace / 1000} s; killing it`,
-              );
-              child.kill('SIGKILL');
-            }, grace);
-            child.once('exit', () => {
-              clearTimeout(killer);
-              resolve();
-            });
-            child.kill('SIGTERM');
-          }),
-      ),
+      [...this.children.values()].map(async (c) => {
+        const running =
+          c.pid !== undefined &&
+          (c.process
+            ? c.process.exitCode === null && c.process.signalCode === null
+            : isAlive(c.pid));
+        if (running) await this.terminate(c.spec, c.pid as number, c.exited);
+        c.tail?.stop();
+        c.state = 'stopped';
+        c.pid = undefined;
+      }),
     );
+    this.writeState();
   }
+}
+
+function waitGone(pid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (isAlive(pid)) return;
+      clearInterval(timer);
+      resolve();
+    }, ADOPTED_POLL_MS);
+  });
 }

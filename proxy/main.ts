@@ -1,4 +1,4 @@
 import { runService } from '../services/core/service.ts';
 import { start } from './service.ts';
 
-await runService('router', start);
+await runService('router', start, { outlivesSupervisor: true });

@@ -1,10 +1,12 @@
 // One router process: its own Redis connections, route table and certificate
 // cache, serving the HTTP and HTTPS ports that all router processes share
-// (node:cluster hands them one listening socket each). Started and stopped
-// by proxy/service.ts.
+// (one kernel socket per port, handed from process to process by
+// proxy/spawn.ts). Managed by the primary (proxy/service.ts) over its
+// control socket, but not tied to it: with the primary killed, a router
+// process serves on and answers to the next primary.
 import http from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { loadConfig } from '../services/core/config.ts';
 import { errorLine } from '../services/core/errors.ts';
@@ -15,6 +17,14 @@ import { Store } from '../services/core/store/index.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
 import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
+import {
+  controlSocketPath,
+  fingerprint,
+  type PrimaryMessage,
+  readMessages,
+  type SpawnMessage,
+  sendMessage,
+} from './control.ts';
 import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
 import { repeatedHost } from './headers.ts';
@@ -23,6 +33,7 @@ import { Metrics, publishMetrics } from './metrics.ts';
 import { answerWithoutUpgrade, isWebsocketUpgrade } from './plain-upgrade.ts';
 import { syncRoutes } from './route-sync.ts';
 import { RouteTable } from './route-table.ts';
+import { type ChildMessage, startRouterProcess } from './spawn.ts';
 
 /**
  * A request's line and headers together may be this large; more is a 431
@@ -35,10 +46,44 @@ const CLIENT_IDLE_MS = 60_000;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** On stop, requests in flight get this long to finish before connections are closed. */
 const STOP_GRACE_MS = 10_000;
+/**
+ * Handing over to other router processes, answers say `Connection: close`
+ * this long before the connections close: a keep-alive client then moves to
+ * another process between requests, instead of racing the close of an idle
+ * connection with its next request (a "socket hang up").
+ */
+const HANDOVER_MS = 1000;
+/** How often a router process without a primary tries to reach the next one. */
+const RECONNECT_MS = 200;
 
 // The primary passed its own environment; this reads it once, like every service.
 const config = loadConfig(process.env);
 const log = createLogger('router', { level: config.logLevel });
+
+/**
+ * The spawner's instructions (proxy/spawn.ts), asked for once the servers
+ * exist; a socket arrives as a listening net.Server whose handle the HTTP or
+ * HTTPS server takes over in the same tick, before it could accept anything.
+ */
+function sockets(): Promise<'bind' | Map<'http' | 'https', net.Server>> {
+  return new Promise((resolve) => {
+    const got = new Map<'http' | 'https', net.Server>();
+    const onMessage = (m: SpawnMessage, handle: unknown) => {
+      if (m.type === 'bind') {
+        process.off('message', onMessage);
+        resolve('bind');
+      } else if (m.type === 'socket' && handle instanceof net.Server) {
+        got.set(m.port, handle);
+        if (got.size === 2) {
+          process.off('message', onMessage);
+          resolve(got);
+        }
+      }
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'want-sockets' } satisfies ChildMessage);
+  });
+}
 
 try {
   const redis = await connectRedis(config.redisUrl);
@@ -93,8 +138,10 @@ try {
     metrics,
     next: router.onRequest,
   });
+  let handingOver = false;
   const servers = [
     http.createServer(limits, (req, res) => {
+      if (handingOver) res.setHeader('connection', 'close');
       // A repeated Host is the router's 400 (forward.ts), even on the challenge path.
       if (isChallenge(req) && !repeatedHost(req.rawHeaders)) {
         void answerChallenge(req, res, redis, keys);
@@ -109,7 +156,10 @@ try {
         SNICallback: certs.sniCallback,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       },
-      router.onRequest,
+      (req, res) => {
+        if (handingOver) res.setHeader('connection', 'close');
+        router.onRequest(req, res);
+      },
     ),
   ] as const;
   for (const server of servers) {
@@ -125,10 +175,20 @@ try {
     });
   }
   await certs.serveWithoutSni(config.domain, servers[1], fallback);
-  // Every interface unless BERTH_ROUTER_BIND names one address (a host with
-  // another proxy in front, or a public and a private interface).
-  servers[0].listen(config.httpPort, config.routerBind);
-  servers[1].listen(config.httpsPort, config.routerBind);
+  const given = await sockets();
+  await Promise.all(
+    servers.map(
+      (server, i) =>
+        new Promise<void>((resolve) => {
+          server.once('listening', () => resolve());
+          if (given !== 'bind') server.listen(given.get(i === 0 ? 'http' : 'https') as net.Server);
+          // Every interface unless BERTH_ROUTER_BIND names one address (a host with
+          // another proxy in front, or a public and a private interface).
+          else server.listen(i === 0 ? config.httpPort : config.httpsPort, config.routerBind);
+        }),
+    ),
+  );
+  process.send?.({ type: 'listening' } satisfies ChildMessage);
 
   let stopping = false;
   const stop = () => {
@@ -156,12 +216,36 @@ try {
       server.closeIdleConnections();
     }
   };
-  process.on('message', (m: { type?: string }) => {
-    if (m?.type === 'stop') stop();
-  });
-  // The primary is gone (killed): no one would stop this process otherwise.
-  process.on('disconnect', stop);
   process.on('SIGTERM', stop);
+
+  // The primary, present or next: connect, say who this is, do as asked; when
+  // the connection ends (the primary killed), serve on and try again.
+  const controlPath = controlSocketPath(config);
+  const mine = fingerprint(config);
+  const connect = () => {
+    if (stopping) return;
+    const control = net.connect(controlPath);
+    control.on('connect', () =>
+      sendMessage(control, { type: 'hello', pid: process.pid, fingerprint: mine }),
+    );
+    readMessages<PrimaryMessage>(control, (m) => {
+      if (m.type === 'stop' && m.handover) {
+        handingOver = true;
+        setTimeout(stop, HANDOVER_MS);
+      } else if (m.type === 'stop') stop();
+      else if (m.type === 'spawn') {
+        const env = { ...process.env, ...m.env };
+        Promise.all(Array.from({ length: m.count }, () => startRouterProcess(env, servers))).then(
+          (pids) => sendMessage(control, { type: 'spawned', id: m.id, pids }),
+          (e: unknown) =>
+            sendMessage(control, { type: 'spawn-failed', id: m.id, reason: errorLine(e) }),
+        );
+      }
+    });
+    control.on('error', () => {});
+    control.on('close', () => setTimeout(connect, RECONNECT_MS).unref());
+  };
+  connect();
 } catch (e) {
   log.fatal({ err: e }, errorLine(e));
   process.exit(1);

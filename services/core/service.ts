@@ -39,9 +39,18 @@ const send = (message: ServiceMessage) => {
   if (process.send) process.send(message);
 };
 
+export interface RunOptions {
+  /**
+   * Serve on when the supervisor is gone (the router: the data plane stands
+   * alone, issue 16); a new supervisor adopts it, and only SIGTERM stops it.
+   */
+  outlivesSupervisor?: boolean;
+}
+
 export async function runService(
   name: string,
   start: (ctx: ServiceContext) => Promise<RunningService>,
+  options: RunOptions = {},
 ): Promise<void> {
   let config: Config;
   try {
@@ -85,8 +94,13 @@ export async function runService(
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  // The supervisor gone (kill -9): a service does not outlive it.
-  process.on('disconnect', () => void stop('disconnect'));
+  // The supervisor gone (kill -9): a service does not outlive it, unless it
+  // is one that must (then a supervisor that disconnects on purpose after
+  // the start is no reason to stop either).
+  process.on('disconnect', () => {
+    if (options.outlivesSupervisor) log.info('supervisor gone; serving on');
+    else void stop('disconnect');
+  });
 
   try {
     running = await start({ config, log, searchPath: systemSearchPath(process.env.PATH) });

@@ -6,10 +6,17 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Store } from '../../services/core/store/index.ts';
+import { setRoutes } from '../../services/platform/routes/routes.ts';
+import { startLoad } from '../harness/load.ts';
 import { type Platform, platformEnv, servicesOf, startPlatform } from '../harness/platform.ts';
+import { request, startBackend } from '../harness/router.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { until } from '../harness/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -83,22 +90,87 @@ describe('berth start', () => {
     );
   });
 
-  test('kill -9 of the start process takes all its services down with it', async (t) => {
+  test('kill -9 of the start process under load: the router serves on, the rest stops, the next start adopts the router', async (t) => {
     const dataDir = path.join(await tempDir(), 'data');
-    const p = await startPlatform({ dataDir, via: 'node' });
-    t.after(() => p.stopRedis());
-    const services = await servicesOf(dataDir);
-    assert.ok(services.length >= 3, `services running: ${services.length}`);
-    assert.equal((await get(`http://127.0.0.1:${p.env.BERTH_WEB_PORT}/healthz`)).status, 200);
+    let p = await startPlatform({ dataDir, via: 'node' });
+    t.after(async () => {
+      await p.stop();
+      // Whatever the test left (the router outlives its supervisor by design).
+      for (const pid of await servicesOf(dataDir)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await p.stopRedis();
+    });
+    const prefix = p.env.BERTH_REDIS_PREFIX ?? '';
+    const redis = new Redis(p.env.REDIS_URL ?? '');
+    t.after(() => redis.disconnect());
+    const store = new Store(redis, prefix);
+    await store.users.create('alice', 'admin');
+    await store.apps.create({ name: 'steady', owner: 'alice' });
+    const backend = await startBackend('steady');
+    await setRoutes(redis, prefix, 'steady', 1, [backend.address]);
+    const httpPort = Number(p.env.BERTH_HTTP_PORT);
+    await until('the app is served', async () => {
+      return (await request(httpPort, 'steady.localhost')).status === 200;
+    });
+    const router = await servicesOf(dataDir, 'router');
+    const others = (await servicesOf(dataDir)).filter((pid) => !router.includes(pid));
+    assert.ok(router.length >= 2 && others.length >= 4, `router ${router}, others ${others}`);
+
+    // Bounded: loopback, 8 keep-alive connections, at most 90 s.
+    const load = startLoad({
+      port: httpPort,
+      host: 'steady.localhost',
+      connections: 8,
+      maxMs: 90_000,
+      timeoutMs: 5000,
+      phase: 'before',
+    });
+    await sleep(1000);
+    load.phase('supervisor dead');
     p.child.kill('SIGKILL');
-    // Each notices its supervisor is gone and stops by itself (bounded at 30 s).
-    const deadline = Date.now() + 40_000;
-    let left = services;
-    while (left.length > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      left = await servicesOf(dataDir);
-    }
-    assert.deepEqual(left, [], 'services still running 40 s after their supervisor died');
+    // The other services notice their supervisor is gone and stop (bounded at 30 s).
+    await until(
+      'the other services stopped',
+      async () => (await servicesOf(dataDir)).every((pid) => router.includes(pid)),
+      40_000,
+    );
+    assert.deepEqual(await servicesOf(dataDir, 'router'), router, 'the router serves on');
+
+    load.phase('next start');
+    const t0 = performance.now();
+    p = await startPlatform({ dataDir, env: p.env, via: 'node' });
+    const backMs = performance.now() - t0;
+    await sleep(1000);
+    const phases = await load.stop();
+    t.diagnostic(JSON.stringify(phases.map(({ examples, ...r }) => r)));
+    t.diagnostic(`services back ${Math.round(backMs)} ms after the next start began`);
+    assert.equal(
+      phases.reduce((n, r) => n + r.errors + r.non2xx, 0),
+      0,
+      JSON.stringify(phases),
+    );
+    assert.ok(
+      phases.every((r) => r.requests > 50),
+      'load ran in every phase',
+    );
+    assert.deepEqual(await servicesOf(dataDir, 'router'), router, 'adopted, not restarted');
+    assert.ok(
+      p.stderr.some((l) => l.includes('status page (router)')),
+      p.stderr.join('\n'),
+    );
+    assert.equal((await get(`http://127.0.0.1:${p.env.BERTH_WEB_PORT}/healthz`)).status, 200);
+
+    // Ctrl-C is a deliberate stop: everything goes, the router too.
+    const { clean } = await p.stop();
+    assert.ok(clean, p.stderr.join('\n'));
+    await until(
+      'every service stopped',
+      async () => (await servicesOf(dataDir)).length === 0,
+      30_000,
+    );
   });
 
   test('BERTH_HTTP_PORT=abc stops start-up with one line, exit 2, nothing created', async () => {

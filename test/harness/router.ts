@@ -29,12 +29,18 @@ export async function startRouter(o: {
   env?: Record<string, string>;
   /** The checkout whose router runs; default this one (a bench compares another in the same run). */
   root?: string;
+  /** Ports of a router started before (a second primary that adopts its router processes). */
+  ports?: { http: number; https: number };
 }): Promise<TestRouter> {
-  const port = await freePort();
-  const httpsPort = await freePort();
+  const port = o.ports?.http ?? (await freePort());
+  const httpsPort = o.ports?.https ?? (await freePort());
   const root = o.root ?? ROOT;
   const child = fork(path.join(root, 'proxy/main.ts'), [], {
     cwd: root,
+    // Its own process group, which its router processes join: they outlive
+    // the primary by design, so the group is what this file ends, whatever
+    // a test did (see the exit hook below).
+    detached: true,
     execArgv: ['--import', 'tsx'],
     env: {
       ...process.env,
@@ -50,6 +56,12 @@ export async function startRouter(o: {
       ...o.env,
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const group = child.pid as number;
+  process.on('exit', () => {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {}
   });
   await new Promise<void>((resolve, reject) => {
     child.on('message', (m: ServiceMessage) => {

@@ -1,0 +1,62 @@
+// Starting one router process (proxy/worker.ts) and giving it its listening
+// sockets: either it binds the ports itself (nothing holds them), or it gets
+// the sockets a running router process listens on, over a short-lived IPC
+// channel (child_process' handle passing), so every router process accepts
+// on the same kernel sockets and a new one starts without a moment in which
+// the ports are closed. The spawner is the primary (first process) or a
+// router process (every later one); the new process outlives either.
+import { fork } from 'node:child_process';
+import type { Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { BerthError } from '../services/core/errors.ts';
+import type { SpawnMessage } from './control.ts';
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+/** A router process connects to Redis and loads the routes before it asks for its sockets. */
+const START_LIMIT_MS = 60_000;
+
+/** What a starting router process says over the IPC channel. */
+export type ChildMessage = { type: 'want-sockets' } | { type: 'listening' };
+
+/** Resolves with the new process's pid once it listens on both ports. */
+export function startRouterProcess(
+  env: NodeJS.ProcessEnv,
+  sockets: 'bind' | readonly [http: Server, https: Server],
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = fork(WORKER, [], {
+      execArgv: ['--import', 'tsx'],
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const fail = (reason: string) => {
+      clearTimeout(timer);
+      reject(new BerthError('BERTH_E_SERVICE_FAILED', { service: 'router', reason }));
+    };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(`a router process did not listen within ${START_LIMIT_MS / 1000} s`);
+    }, START_LIMIT_MS);
+    const onExit = (code: number | null, signal: string | null) =>
+      fail(`a router process exited (${signal ?? `code ${code}`}) before it listened`);
+    child.once('exit', onExit);
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'want-sockets') {
+        // Asked for only once its servers exist: a socket handed over earlier
+        // would accept connections nobody handles.
+        if (sockets === 'bind') child.send({ type: 'bind' } satisfies SpawnMessage);
+        else {
+          child.send({ type: 'socket', port: 'http' } satisfies SpawnMessage, sockets[0]);
+          child.send({ type: 'socket', port: 'https' } satisfies SpawnMessage, sockets[1]);
+        }
+      } else if (m.type === 'listening') {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        // From here it answers to the primary's control socket, not to us.
+        child.disconnect();
+        child.unref();
+        resolve(child.pid as number);
+      }
+    });
+  });
+}
