@@ -74,8 +74,8 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
   const httpPort = config.httpPort === 80 ? '' : `:${config.httpPort}`;
   return {
     endpoints: [
-      // HTTPS once BERTH_DOMAIN has a certificate: the router then redirects there.
-      { name: 'status page (router)', url: `http://${config.domain}${httpPort}/` },
+      // HTTPS once the status page's host has a certificate: the router then redirects there.
+      { name: 'status page (router)', url: `http://${config.statusHost}${httpPort}/` },
       {
         name: 'apps (router)',
         url: `http://<app>.${config.domain}${httpPort}/`,
