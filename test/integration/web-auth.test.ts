@@ -556,11 +556,11 @@ describe('API tokens', () => {
     // The last key: his tokens and sessions stop with it, and the command says so.
     const last = await run(admin, ['ssh-keys:remove', two.fingerprint]);
     assert.equal(last.code, 0, last.stderr);
+    assert.deepEqual(await works(), { tokens: [401, 401], session: 401 });
     assert.match(
       last.stdout,
       /it was dave's last key: revoked 2 API tokens and ended every web session of dave/,
     );
-    assert.deepEqual(await works(), { tokens: [401, 401], session: 401 });
     assert.deepEqual(await store.apiTokens.list('dave'), []);
     // dave stays (he may own apps); a new key and a new link sign him in again.
     await run(admin, ['ssh-keys:add', 'dave'], two.publicLine);
