@@ -8,27 +8,31 @@ import { endSession, linkUser, startSession } from '../platform/accounts/sign-in
 import { cookieValues, sessionCookie, sessionCookieName } from './auth.ts';
 import { page } from './layout.ts';
 
-/** The link must not linger in caches or leak in a Referer header. */
+/**
+ * The link must not linger in caches or leak to another site in a Referer
+ * header. same-origin rather than no-referrer: under no-referrer a browser
+ * sends "Origin: null" with the button's POST (Fetch, "serializing a request
+ * origin"), and that POST must show where it came from.
+ */
 const noStore = (reply: FastifyReply) =>
-  reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+  reply.header('cache-control', 'no-store').header('referrer-policy', 'same-origin');
 
 /**
  * Refuses a sign-in that another site's page made the browser send: else any
  * page (an app's on the same site too) could post its owner's own link from
  * a visitor's browser and sign the visitor in as the attacker (login CSRF).
- * Browsers say where a request comes from in Sec-Fetch-Site, and send Origin
- * with every POST; a client that sends neither (curl, a script) is not a
- * browser someone else's page drives.
+ * Browsers say where a request comes from in Sec-Fetch-Site; those without
+ * it send Origin with every POST. A client that sends neither (curl, a
+ * script) is not a browser someone else's page drives.
  */
 function refuseCrossSite(req: FastifyRequest): void {
   const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
-  if (
-    (typeof site === 'string' && site !== 'same-origin' && site !== 'none') ||
-    (origin !== undefined && origin !== `${req.protocol}://${req.host}`)
-  ) {
-    throw new BerthError('BERTH_E_CSRF');
-  }
+  const crossSite =
+    typeof site === 'string'
+      ? site !== 'same-origin' && site !== 'none'
+      : origin !== undefined && origin !== `${req.protocol}://${req.host}`;
+  if (crossSite) throw new BerthError('BERTH_E_CSRF');
 }
 
 export function signInRoutes(server: FastifyInstance, o: { store: Store; sessionTtlMs?: number }) {

@@ -190,7 +190,7 @@ describe('sign-in links survive scanners and other sites (issue 16)', () => {
       assert.equal(r.statusCode, 200, `${method}: ${r.body}`);
       assert.equal(r.headers['set-cookie'], undefined, method);
       assert.equal(r.headers['cache-control'], 'no-store', method);
-      assert.equal(r.headers['referrer-policy'], 'no-referrer', method);
+      assert.equal(r.headers['referrer-policy'], 'same-origin', method);
     }
     const page = await web.inject({ url: path });
     assert.match(page.body, /signs this browser in as <strong>alice<\/strong>/);
@@ -214,6 +214,8 @@ describe('sign-in links survive scanners and other sites (issue 16)', () => {
     const refusals: Record<string, string>[] = [
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'same-site', origin: 'http://berth.test', host: 'berth.test' },
+      // A browser without Sec-Fetch-Site: by Origin.
       { origin: 'http://shop.berth.test' },
       { origin: 'null' },
     ];
