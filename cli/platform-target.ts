@@ -1,5 +1,5 @@
-// Certificate commands name an app, or with --platform the bare BERTH_DOMAIN
-// (the status page's domain, which no app has): `certs:add APP` or
+// Certificate commands name an app, or with --platform the status page's
+// host (BERTH_STATUS_HOST, else the bare BERTH_DOMAIN, which no app has): `certs:add APP` or
 // `certs:add --platform`. The dispatcher cannot check the app of such a
 // command (its access is per app only without the flag), so this does, the
 // way the dispatcher would: --platform is for admins and takes no app; an
@@ -52,11 +52,11 @@ export async function targetOf(
   const { ctx, args, options } = call;
   if (options.platform === true) {
     requireAdmin(ctx.actor, `${command.name} ${PLATFORM_FLAG}`);
-    const domain = ctx.config().domain;
+    const domain = ctx.config().statusHost;
     if (args.length > 0) {
       throw usage(
         command,
-        `${PLATFORM_FLAG} is for BERTH_DOMAIN (${domain}) and takes no other argument (got "${args[0]}")`,
+        `${PLATFORM_FLAG} is for the status page's host (${domain}) and takes no other argument (got "${args[0]}")`,
       );
     }
     return { kind: 'platform', domain };

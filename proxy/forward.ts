@@ -89,8 +89,11 @@ const MAX_ATTEMPTS = 3;
 
 export interface RouterOptions {
   table: RouteTable;
-  /** BERTH_DOMAIN: its bare name serves the status page. */
-  domain: string;
+  /**
+   * The status page's host (BERTH_STATUS_HOST, else the bare BERTH_DOMAIN):
+   * the one name whose requests go to the web service.
+   */
+  statusHost: string;
   /**
    * Where the web service listens (loopback, an origin: a path would not be
    * prepended); proxy/worker.ts passes BERTH_WEB_PORT.
@@ -300,7 +303,7 @@ export function createRouter(o: RouterOptions): Router {
     const started = performance.now();
     const host = requestHost(req);
     const id = requestId(req.headers['x-request-id']);
-    const statusPage = host === o.domain;
+    const statusPage = host === o.statusHost;
     const route = statusPage ? undefined : o.table.lookup(host);
     const secure = (req.socket as TLSSocket).encrypted === true;
     const x: Exchange = {
@@ -364,7 +367,7 @@ export function createRouter(o: RouterOptions): Router {
 
   function onCheckContinue(req: RoutedRequest, res: ServerResponse): void {
     const host = requestHost(req);
-    const route = host === o.domain ? undefined : o.table.lookup(host);
+    const route = host === o.statusHost ? undefined : o.table.lookup(host);
     const limit = route?.maxBodySize ?? o.maxBodySize;
     if (
       (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) ||

@@ -3,8 +3,8 @@
 // same host and path on BERTH_HTTPS_PORT, unless the app switched it off
 // (certs:set APP redirect off). Hosts on the fallback certificate are served
 // over HTTP as they are: sending a browser to a certificate it must refuse
-// would be worse. ACME's HTTP-01 challenges are never redirected. The bare
-// BERTH_DOMAIN (the status page) is redirected once it has a certificate of
+// would be worse. ACME's HTTP-01 challenges are never redirected. The status
+// page's host (BERTH_STATUS_HOST, else the bare BERTH_DOMAIN) is redirected once it has a certificate of
 // its own (certs:add --platform, letsencrypt:enable --platform): its session
 // cookie is Secure only under HTTPS, and it has no switch to turn that off.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
@@ -15,8 +15,8 @@ import type { RouteTable } from './route-table.ts';
 
 export interface HttpsRedirectOptions {
   table: RouteTable;
-  /** BERTH_DOMAIN: its bare name is the status page's. */
-  domain: string;
+  /** The status page's host (BERTH_STATUS_HOST, else the bare BERTH_DOMAIN). */
+  statusHost: string;
   /** Whether the router serves a certificate of the host's own (proxy/certificates.ts). */
   certs: { has(host: string): boolean | Promise<boolean> };
   httpsPort: number;
@@ -59,7 +59,7 @@ export function redirectToHttps(o: HttpsRedirectOptions): RequestListener {
     // The app whose host it is, when that app wants the redirect; the status
     // page always does (it is no app, so it has no route).
     let app: string | undefined;
-    if (host === o.domain) app = STATUS_PAGE_APP;
+    if (host === o.statusHost) app = STATUS_PAGE_APP;
     else if (host !== '') {
       const route = o.table.lookup(host);
       if (route?.httpsRedirect) app = route.app;

@@ -222,8 +222,8 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
 export function routerEndpoints(config: Config): Endpoint[] {
   const httpPort = config.httpPort === 80 ? '' : `:${config.httpPort}`;
   return [
-    // HTTPS once BERTH_DOMAIN has a certificate: the router then redirects there.
-    { name: 'status page (router)', url: `http://${config.domain}${httpPort}/` },
+    // HTTPS once the status page's host has a certificate: the router then redirects there.
+    { name: 'status page (router)', url: `http://${config.statusHost}${httpPort}/` },
     { name: 'apps (router)', url: `http://<app>.${config.domain}${httpPort}/` },
     {
       name: 'apps (router, HTTPS)',

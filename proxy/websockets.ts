@@ -25,7 +25,7 @@ export interface Websockets {
 
 export function websockets(
   proxy: httpProxy,
-  o: { table: RouteTable; domain: string; ports: { http: number; https: number } },
+  o: { table: RouteTable; statusHost: string; ports: { http: number; https: number } },
 ): Websockets {
   // http-proxy only end()s one side when the other closes, and
   // keeps the backend request when the client leaves before the 101: a peer
@@ -73,7 +73,7 @@ export function websockets(
 
   function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const host = requestHost(req);
-    const route = host === o.domain ? undefined : o.table.lookup(host);
+    const route = host === o.statusHost ? undefined : o.table.lookup(host);
     const backend = route && pickBackend(route, performance.now());
     socket.on('error', () => socket.destroy());
     if (repeatedHost(req.rawHeaders)) {

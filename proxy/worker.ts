@@ -95,9 +95,9 @@ try {
   const certs = new CertificateCache({
     paths: dataPaths(config.dataDir),
     fallback: tls.createSecureContext(fallback),
-    // The apps' hosts and the bare domain (the status page's, which may get
-    // a certificate of the platform's own).
-    serves: (host) => host === config.domain || table.lookup(host) !== undefined,
+    // The apps' hosts and the status page's (which may get a certificate of
+    // the platform's own).
+    serves: (host) => host === config.statusHost || table.lookup(host) !== undefined,
     log,
   });
   await Promise.all([sync.ready, followCertChanges({ subscriber, keys, cache: certs, log })]);
@@ -106,9 +106,10 @@ try {
   const published = publishMetrics(metrics, new Store(redis, config.redisPrefix), log);
   const router = createRouter({
     table,
-    domain: config.domain,
-    // The bare domain is the web app's (services/web), on its loopback port:
-    // every page needs a session, so publishing it shows nobody anything.
+    // BERTH_STATUS_HOST (else the bare domain) is the web app's
+    // (services/web), on its loopback port: every page needs a session, so
+    // publishing it shows nobody anything. No other name reaches it.
+    statusHost: config.statusHost,
     statusPage: new URL(`http://127.0.0.1:${config.webPort}`),
     ports: { http: config.httpPort, https: config.httpsPort },
     upstreamTimeoutMs: config.upstreamTimeoutMs,
@@ -132,7 +133,7 @@ try {
   };
   const onHttp = redirectToHttps({
     table,
-    domain: config.domain,
+    statusHost: config.statusHost,
     certs,
     httpsPort: config.httpsPort,
     metrics,

@@ -19,7 +19,11 @@ import { formatOf, json, table } from '../output.ts';
 
 const settingOf = (ctx: CommandContext): DomainsSetting => {
   const config = ctx.config();
-  return { base: config.domain, paths: dataPaths(config.dataDir) };
+  return {
+    base: config.domain,
+    statusHost: config.statusHost,
+    paths: dataPaths(config.dataDir),
+  };
 };
 
 const list = (names: readonly string[]) => names.join(', ');

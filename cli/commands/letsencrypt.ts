@@ -99,6 +99,7 @@ export const letsencryptCommands: readonly Command[] = [
       const all = await listLetsencrypt({
         store: await ctx.store(),
         platformDomain: ctx.config().domain,
+        statusHost: ctx.config().statusHost,
       });
       if (formatOf(options) === 'json') {
         ctx.stdout.write(json(all));

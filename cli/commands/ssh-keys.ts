@@ -74,15 +74,24 @@ export const sshKeysCommands: readonly Command[] = [
   {
     name: 'ssh-keys:remove',
     usage: 'USER|FINGERPRINT',
-    summary: "remove one key by fingerprint, or a user's keys and the user",
+    summary:
+      "remove one key by fingerprint, or a user's keys and the user; with a user's last key go their API tokens and web sessions",
     access: 'admin',
     arity: [1, 1],
     async run({ ctx, args }) {
       const [target = ''] = args;
       const store = await ctx.store();
       if (target.startsWith('SHA256:')) {
-        const user = await store.users.removeKey(target);
-        ctx.stdout.write(`removed key ${target} of user ${user}\n`);
+        const r = await store.users.removeKey(target);
+        ctx.stdout.write(`removed key ${target} of user ${r.user}\n`);
+        if (r.lastKey) {
+          // Heroku's and Fly's "remove a member" ends every way in; a user
+          // without a key has no way in over SSH, so their tokens and
+          // browser sessions stop at once too (issue 16), not when they expire.
+          ctx.stdout.write(
+            `it was ${r.user}'s last key: revoked ${r.tokensRevoked} API ${r.tokensRevoked === 1 ? 'token' : 'tokens'} and ended every web session of ${r.user}; "berth ssh-keys:add ${r.user}" lets them in again\n`,
+          );
+        }
       } else {
         const name = validate.userName(target);
         if (ctx.actor.kind === 'user' && ctx.actor.user === name) {
@@ -92,7 +101,9 @@ export const sshKeysCommands: readonly Command[] = [
           });
         }
         await store.users.remove(name);
-        ctx.stdout.write(`removed user ${name} and their keys\n`);
+        ctx.stdout.write(
+          `removed user ${name}, their keys and API tokens; their web sessions have ended\n`,
+        );
       }
       return EXIT.ok;
     },

@@ -14,6 +14,11 @@ export interface Config {
   readonly dataDir: string;
   /** Apps are served at <app>.<domain>; the status page at the bare domain. */
   readonly domain: string;
+  /**
+   * Where the status page and JSON API are served through the router:
+   * BERTH_STATUS_HOST, else the bare BERTH_DOMAIN. Only this host reaches them.
+   */
+  readonly statusHost: string;
   readonly sshPort: number;
   readonly httpPort: number;
   readonly httpsPort: number;
@@ -66,6 +71,8 @@ export interface Config {
   readonly maxBodySize: number;
   /** The address the router's HTTP and HTTPS ports listen on; undefined: every interface. */
   readonly routerBind: string | undefined;
+  /** Live streams (logs, build logs) one user may hold open at once in the web app. */
+  readonly liveStreamsPerUser: number;
   /** Limits of an app's instances and one-off runs without their own (resource:limit). */
   readonly defaultLimits: DefaultLimits;
   /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
@@ -90,6 +97,7 @@ export interface BuildLimits {
 export const DEFAULTS = {
   BERTH_DATA_DIR: '/var/lib/berth',
   BERTH_DOMAIN: 'localhost',
+  BERTH_STATUS_HOST: '',
   BERTH_SSH_PORT: '2222',
   BERTH_HTTP_PORT: '80',
   BERTH_HTTPS_PORT: '443',
@@ -121,6 +129,7 @@ export const DEFAULTS = {
   BERTH_BUILD_MEMORY: '2g',
   BERTH_BUILD_PIDS: '1024',
   BERTH_APP_NETWORKS: '10.210.0.0/16',
+  BERTH_LIVE_STREAMS_PER_USER: '16',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -203,6 +212,7 @@ function places(r: EnvReader) {
     '',
   );
   const domain = r.read('BERTH_DOMAIN', validate.domain, '');
+  const statusHost = r.read('BERTH_STATUS_HOST', (v) => statusHostOf(v, domain), domain);
   const sshPort = r.read('BERTH_SSH_PORT', port, 0);
   const httpPort = r.read('BERTH_HTTP_PORT', port, 0);
   const httpsPort = r.read('BERTH_HTTPS_PORT', port, 0);
@@ -219,7 +229,29 @@ function places(r: EnvReader) {
     const clash = ports.slice(0, i).find(([, q]) => q === p && p !== 0);
     if (clash) r.bad(name, `the same port as ${clash[0]}; each service needs its own`);
   }
-  return { dataDir, domain, sshPort, httpPort, httpsPort, webPort, metricsPort };
+  return { dataDir, domain, statusHost, sshPort, httpPort, httpsPort, webPort, metricsPort };
+}
+
+/**
+ * BERTH_STATUS_HOST: empty for the bare BERTH_DOMAIN. A host of its own is
+ * for a status page that shares no site with the apps (issue 16): apps at
+ * <app>.<domain> can set cookies for <domain> and every name under it, and
+ * their pages count as the same site, so a name under BERTH_DOMAIN, or one
+ * BERTH_DOMAIN is under, would gain nothing and is refused. (Whether two
+ * names share a registrable domain takes the Public Suffix List, which
+ * Berth does not carry; docs/configuration.md asks for another one.)
+ */
+function statusHostOf(v: string, domain: string): string {
+  if (v === '') return domain;
+  const host = validate.domain(v);
+  if (host === domain || domain === '') return host;
+  if (host.endsWith(`.${domain}`)) {
+    throw `${host} is under BERTH_DOMAIN (${domain}), where apps can set its cookies; use a host on another registered domain, or leave it empty for ${domain} itself`;
+  }
+  if (domain.endsWith(`.${host}`)) {
+    throw `BERTH_DOMAIN (${domain}) is under ${host}, so apps can set its cookies; use a host on another registered domain, or leave it empty for ${domain} itself`;
+  }
+  return host;
 }
 
 /** The Redis that keeps Berth's state, and the prefix of its keys. */
@@ -443,6 +475,26 @@ function networks(r: EnvReader) {
   return { appNetworks: r.read('BERTH_APP_NETWORKS', validate.addressPool, '') };
 }
 
+/**
+ * What the web app lets one user hold: each live stream (an app's log, a
+ * build's log) keeps a Redis or Docker Engine connection open per followed
+ * instance for as long as the browser stays, so without a cap one user's
+ * tabs or script could open thousands (issue 16: 2,000 streams held 2,003
+ * dockerd connections). 16 is several browser tabs' worth (a browser
+ * allows 6 per host over HTTP/1.1).
+ */
+function web(r: EnvReader) {
+  const liveStreamsPerUser = r.read(
+    'BERTH_LIVE_STREAMS_PER_USER',
+    (v) => {
+      if (!/^[1-9][0-9]{0,3}$/.test(v)) throw 'use a number of streams from 1 to 9999';
+      return Number(v);
+    },
+    0,
+  );
+  return { liveStreamsPerUser };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -455,6 +507,7 @@ export function loadConfig(env: Env): Config {
     ...traffic(r),
     ...limits(r),
     ...networks(r),
+    ...web(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -465,6 +518,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
   return {
     BERTH_DATA_DIR: config.dataDir,
     BERTH_DOMAIN: config.domain,
+    BERTH_STATUS_HOST: config.statusHost === config.domain ? '' : config.statusHost,
     BERTH_SSH_PORT: String(config.sshPort),
     BERTH_HTTP_PORT: String(config.httpPort),
     BERTH_HTTPS_PORT: String(config.httpsPort),
@@ -501,6 +555,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BUILD_MEMORY: validate.formatSize(config.buildLimits.memory),
     BERTH_BUILD_PIDS: String(config.buildLimits.pids),
     BERTH_APP_NETWORKS: config.appNetworks,
+    BERTH_LIVE_STREAMS_PER_USER: String(config.liveStreamsPerUser),
   };
 }
 

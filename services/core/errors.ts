@@ -257,6 +257,18 @@ export const ERRORS = {
     403,
     'reload the page and try again; scripts send the X-CSRF-Token header or use an API token',
   ),
+  BERTH_E_WRONG_HOST: spec(
+    '{host} does not serve the status page',
+    EXIT.failed,
+    421,
+    'open it at {statusHost} (BERTH_STATUS_HOST), or on the server at the loopback port',
+  ),
+  BERTH_E_TOO_MANY_STREAMS: spec(
+    '{user} has {open} live streams open, the most one user may have',
+    EXIT.failed,
+    429,
+    'close another log or build page (or stream) first; an admin can raise BERTH_LIVE_STREAMS_PER_USER',
+  ),
   BERTH_E_TOKEN_NOT_FOUND: spec(
     'no API token {id}',
     EXIT.failed,

@@ -38,13 +38,14 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export const isApiPath = (url: string): boolean => url === '/api' || url.startsWith('/api/');
 
-/** The value of one cookie, or undefined. */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
+/** Every value sent under the cookie name `name`, in the order the header has them. */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
   for (const part of (header ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  return undefined;
+  return values;
 }
 
 /**
@@ -57,10 +58,27 @@ export function overHttps(req: FastifyRequest): boolean {
   return req.protocol === 'https';
 }
 
+/**
+ * The session cookie's name for this request. Over HTTPS it carries the
+ * `__Host-` prefix (RFC 6265bis 4.1.3.2): a browser keeps such a cookie only
+ * when it is Secure, Path=/ and has no Domain, so it belongs to the status
+ * page's own host, and no app on `<app>.<domain>` (the same site) can plant
+ * one for it through `Domain=<domain>`, nor overwrite or shadow it. Over
+ * plain HTTP (the loopback port, a domain without a certificate) a browser
+ * refuses to store a `__Host-` cookie at all, since it cannot be Secure
+ * there, so the plain name is all that can work; on loopback no app shares
+ * the host, and the router sends the status page to HTTPS once it has a
+ * certificate (proxy/https-redirect.ts).
+ */
+export function sessionCookieName(req: FastifyRequest): string {
+  return overHttps(req) ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE;
+}
+
 /** The Set-Cookie value for the session cookie (an empty value with Max-Age 0 clears it). */
 export function sessionCookie(req: FastifyRequest, value: string, maxAgeMs: number): string {
   const attributes = [
-    `${SESSION_COOKIE}=${value}`,
+    `${sessionCookieName(req)}=${value}`,
+    // Path=/ and no Domain attribute: host-only, as a __Host- cookie must be.
     'Path=/',
     'HttpOnly',
     'SameSite=Strict',
@@ -70,6 +88,25 @@ export function sessionCookie(req: FastifyRequest, value: string, maxAgeMs: numb
   // port) would never be sent back, and signing in there could not work.
   if (overHttps(req)) attributes.push('Secure');
   return attributes.join('; ');
+}
+
+/**
+ * The session cookie the request carries, if one. Two or more under the
+ * name are refused rather than one picked: a browser sends every cookie
+ * whose domain matches, so beside the status page's own cookie there can be
+ * one an app on a sibling host set with `Domain=<domain>`, and taking the
+ * first would sign the user in as whoever planted it (or out). Nothing tells
+ * which of them is the status page's own, so the request has no session
+ * until the user clears them (issue 16, item 13).
+ */
+export function sessionCookieOf(req: FastifyRequest): string | undefined {
+  const values = cookieValues(req.headers.cookie, sessionCookieName(req));
+  if (values.length > 1) {
+    throw new BerthError('BERTH_E_UNAUTHENTICATED', {
+      reason: `the request carries ${values.length} ${sessionCookieName(req)} cookies, so none is trusted (a site sharing this domain may have set one); clear the cookies of this site in the browser and sign in again`,
+    });
+  }
+  return values[0];
 }
 
 /** Who sent the request, from its bearer token or its session cookie; undefined for nobody. */
@@ -85,7 +122,7 @@ async function identify(store: Store, req: FastifyRequest): Promise<RequestAuth 
     }
     return { via: 'token', actor: await authenticateToken(store, m[1]) };
   }
-  const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
+  const cookie = sessionCookieOf(req);
   if (cookie === undefined) return undefined;
   const found = await resolveSession(store, cookie);
   return found && { via: 'session', actor: found.actor, session: found.session, cookie };

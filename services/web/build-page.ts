@@ -23,13 +23,15 @@ import { actorOf } from './auth.ts';
 import { page, signedInHeader, time } from './layout.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';
-import { EventStream, eventStreams, resumeAfter } from './sse.ts';
+import { EventStream, type LiveStreams, resumeAfter } from './sse.ts';
 
 export interface BuildPageOptions {
   store: Store;
   /** The build queue (for the build's state, and to notice a builder that died). */
   queue: BuildQueue;
   history: HistoryOptions;
+  /** The web app's live streams, counted per user (sse.ts). */
+  streams: LiveStreams;
 }
 
 const ended = (b: Pick<BuildInfo, 'status'>) => b.status !== 'queued' && b.status !== 'running';
@@ -44,7 +46,7 @@ export const endLine = (e: BuildEnd) =>
 export function buildPageRoutes(server: FastifyInstance, o: BuildPageOptions) {
   const { store } = o;
   const prefix = store.keys.prefix;
-  const streams = eventStreams(server);
+  const { streams } = o;
 
   /** The app (404 unless the actor may see it) and its build (404 unless it is the app's). */
   async function find(actorReq: Parameters<typeof actorOf>[0], appName: string, id: string) {
@@ -85,6 +87,8 @@ ${LIVE_SCRIPT}`;
   ) => {
     const { name, build } = await find(req, req.params.app, req.params.id);
     const after = resumeAfter(req);
+    // Before the follower: each live build log holds a Redis connection of its own.
+    streams.admit(actorOf(req), reply);
     const sendEnd = (s: EventStream, end: BuildEnd) =>
       s.send(
         'end',

@@ -13,7 +13,7 @@ import { schedulerFor } from '../platform/scheduler/schedulers.ts';
 import { appParams } from './api-schemas.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
-import { EventStream, eventStreams } from './sse.ts';
+import { EventStream, type LiveStreams } from './sse.ts';
 
 /** ?n=: the lines sent before the live ones (default 100, as `logs`). */
 export function recentCount(value: unknown): number {
@@ -26,20 +26,23 @@ export function recentCount(value: unknown): number {
 
 export function logsStreamRoutes(
   server: FastifyInstance,
-  o: { store: Store; engine?: EngineClient; logArchive?: string },
+  o: { store: Store; streams: LiveStreams; engine?: EngineClient; logArchive?: string },
 ) {
-  const streams = eventStreams(server);
+  const { streams } = o;
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const params = req.params as { app: string };
     const query = req.query as { n?: string; ps?: string };
     const name = validate.appName(params.app);
-    const found = await authorizeApp(o.store, actorOf(req), name, 'read');
+    const actor = actorOf(req);
+    const found = await authorizeApp(o.store, actor, name, 'read');
     const count = recentCount(query.n);
     const type = query.ps === undefined ? undefined : validate.processType(query.ps);
     if (!o.engine)
       throw new BerthError('BERTH_E_USAGE', {
         reason: 'the web app has no Docker Engine configured; `logs -t` over SSH follows the log',
       });
+    // Before the first Engine request: each followed instance holds a dockerd connection.
+    streams.admit(actor, reply);
     const scheduler = await schedulerFor(o.store, found.name, { docker: await o.engine() });
     const instances = await scheduler.list(found.name);
     const since = Math.floor(Date.now() / 1000);

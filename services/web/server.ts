@@ -4,6 +4,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
@@ -24,11 +25,23 @@ import { installOpenApi } from './openapi.ts';
 import { rollbackRoutes } from './rollback-routes.ts';
 import { rollouts } from './rollouts.ts';
 import { signInRoutes } from './sign-in-routes.ts';
+import { DEFAULT_STREAMS_PER_USER, liveStreams } from './sse.ts';
 
 export interface WebOptions {
   store: Store;
   log: Logger;
   domain: string;
+  /**
+   * BERTH_STATUS_HOST, where the operator gave one: then only requests for
+   * that host (and loopback's, the admin's and the supervisor's) are
+   * answered. Absent: every host the router sends (the bare BERTH_DOMAIN).
+   */
+  statusHost?: string;
+  /**
+   * Live streams one user may hold open at once (BERTH_LIVE_STREAMS_PER_USER;
+   * default 16).
+   */
+  liveStreamsPerUser?: number;
   /** For the git URLs the API shows; default 2222. */
   sshPort?: number;
   /** How long a browser session lasts; default SESSION_TTL_MS (tests shorten it). */
@@ -61,6 +74,27 @@ export function fromLoopbackProxy(address: string, hop: number): boolean {
   );
 }
 
+/** The names a request on the loopback port itself carries. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/**
+ * Answers only requests for the status page's own host (or loopback). The
+ * router sends it no other (proxy/forward.ts); this holds also where another
+ * proxy in front forwards more names to the port, so that the pages and
+ * their cookies never live on a host an app shares a site with.
+ */
+function onlyAt(server: FastifyInstance, statusHost: string): void {
+  server.addHook('onRequest', async (req) => {
+    // req.hostname: X-Forwarded-Host from the loopback router (trustProxy), else Host; no port.
+    const host = req.hostname.toLowerCase();
+    if (host === statusHost || LOOPBACK_HOSTS.has(host)) return;
+    throw new BerthError('BERTH_E_WRONG_HOST', {
+      host: host.slice(0, 100),
+      statusHost,
+    });
+  });
+}
+
 export function build(o: WebOptions): FastifyInstance {
   const server = Fastify({
     trustProxy: fromLoopbackProxy,
@@ -69,6 +103,7 @@ export function build(o: WebOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrors(server);
+  if (o.statusHost !== undefined) onlyAt(server, o.statusHost);
   installAuth(server, o.store);
   // No answer of Berth's is shown in another page's frame. Apps are served at
   // subdomains of BERTH_DOMAIN, the same site as the status page, so the
@@ -105,13 +140,15 @@ export function build(o: WebOptions): FastifyInstance {
   server.addHook('onClose', () => queue.close());
   const history = o.buildLogs ? { buildLogs: o.buildLogs } : {};
 
+  const streams = liveStreams(server, o.liveStreamsPerUser ?? DEFAULT_STREAMS_PER_USER);
   liveScriptRoute(server);
   appsPageRoutes(server, o);
   const renderAppPage = appPageRoutes(server, { ...o, builds: { queue, history } });
-  buildPageRoutes(server, { store: o.store, queue, history });
+  buildPageRoutes(server, { store: o.store, queue, history, streams });
   configPageRoutes(server, { store: o.store });
   logsStreamRoutes(server, {
     store: o.store,
+    streams,
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.releases?.logArchive ? { logArchive: o.releases.logArchive } : {}),
   });

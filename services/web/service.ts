@@ -26,12 +26,14 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     store,
     log,
     domain: config.domain,
+    ...(config.statusHost === config.domain ? {} : { statusHost: config.statusHost }),
+    liveStreamsPerUser: config.liveStreamsPerUser,
     sshPort: config.sshPort,
     engine: engineClient,
     buildLogs: dataPaths(config.dataDir).buildLogs,
     releases: rolloutSettings(config),
   });
-  // Loopback only: the router publishes the page at the bare domain.
+  // Loopback only: the router publishes the page at BERTH_STATUS_HOST, else the bare domain.
   await server.listen({ host: '127.0.0.1', port: config.webPort });
   const metrics = http.createServer((req, res) => {
     if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {

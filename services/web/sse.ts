@@ -1,11 +1,14 @@
-// Server-Sent Events for the live pages: the build log now, the
-// runtime log later. One EventStream per request: it takes the response over
+// Server-Sent Events for the live pages: a build's log and an app's
+// runtime log. One EventStream per request: it takes the response over
 // from fastify, says when the client has gone (its signal aborts, so a
-// follower's Redis connection is closed at once), and ends every stream when
-// the web app closes, so that closing it never waits on a browser.
+// follower's Redis or Engine connection is closed at once), and ends every
+// stream when the web app closes, so that closing it never waits on a
+// browser. LiveStreams counts them per user: each holds connections open
+// for as long as the client stays, so one user may hold only so many.
 // The format is the WHATWG HTML "server-sent events" section: `event:`,
 // `id:` and one `data:` line per line of data, a blank line after each event.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Actor, actorName } from '../core/actor.ts';
 import { BerthError } from '../core/errors.ts';
 
 /** How often a comment line goes out, so idle proxies and dead clients are noticed. */
@@ -18,7 +21,7 @@ export class EventStream {
 
   constructor(
     private readonly reply: FastifyReply,
-    streams: Set<EventStream>,
+    streams: LiveStreams,
   ) {
     this.signal = this.closed.signal;
     reply.hijack();
@@ -31,10 +34,10 @@ export class EventStream {
       connection: 'keep-alive',
     });
     res.flushHeaders();
-    streams.add(this);
+    streams.open.add(this);
     // 'close' on the response: the client went away, or end() ran.
     res.once('close', () => {
-      streams.delete(this);
+      streams.open.delete(this);
       clearInterval(this.keepalive);
       this.closed.abort(new Error('the client closed the event stream'));
     });
@@ -56,11 +59,49 @@ export class EventStream {
   }
 }
 
-/** The set of open streams of one web app, all ended when the app closes. */
-export function eventStreams(server: FastifyInstance): Set<EventStream> {
-  const streams = new Set<EventStream>();
+/** How many live streams one user may hold open at once where nothing else is said. */
+export const DEFAULT_STREAMS_PER_USER = 16;
+
+/** The open streams of one web app, all ended when the app closes, and how many each user holds. */
+export class LiveStreams {
+  readonly open = new Set<EventStream>();
+  private readonly held = new Map<string, number>();
+
+  constructor(readonly perUser: number) {}
+
+  /**
+   * Counts a stream against the actor's user from now until its response
+   * closes (sent, failed, or the client gone), so call it before the stream
+   * opens anything on the Engine or Redis. BERTH_E_TOO_MANY_STREAMS (429)
+   * when the user holds perUser already: one user's tabs or script cannot
+   * hold a connection to dockerd each without end (issue 16), and other
+   * users' streams are not held up by theirs.
+   */
+  admit(actor: Actor, reply: FastifyReply): void {
+    const user = actorName(actor);
+    const open = this.held.get(user) ?? 0;
+    if (open >= this.perUser) {
+      throw new BerthError('BERTH_E_TOO_MANY_STREAMS', { user, open });
+    }
+    this.held.set(user, open + 1);
+    reply.raw.once('close', () => {
+      const left = (this.held.get(user) ?? 1) - 1;
+      if (left > 0) this.held.set(user, left);
+      else this.held.delete(user);
+    });
+  }
+
+  /** How many streams the user holds now. */
+  heldBy(user: string): number {
+    return this.held.get(user) ?? 0;
+  }
+}
+
+/** The web app's live streams: perUser per user, all ended when the app closes. */
+export function liveStreams(server: FastifyInstance, perUser: number): LiveStreams {
+  const streams = new LiveStreams(perUser);
   server.addHook('onClose', async () => {
-    for (const s of streams) s.end();
+    for (const s of streams.open) s.end();
   });
   return streams;
 }

@@ -74,7 +74,7 @@ function benchTable(): RouteTable {
 function routerCode(): http.RequestListener {
   return createRouter({
     table: benchTable(),
-    domain: 'berth.test',
+    statusHost: 'berth.test',
     // Never asked: the bench's requests are for its app's host.
     statusPage: new URL('http://127.0.0.1:9'),
     ports: { http: Number(port), https: 443 },

@@ -100,7 +100,11 @@ describe('the status page at the bare domain, with TLS from an ACME CA', () => {
     assert.match(anonymous.body, /auth:login/);
     const plainLink = loginUrl(await ssh('auth:login'));
     assert.ok(plainLink.startsWith(`http://${DOMAIN}:${httpPort}/auth/login/`), plainLink);
-    const plainSignIn = await curl(plainLink);
+    // Opening the link shows its button and uses nothing up; the button's POST signs in.
+    const shown = await curl(plainLink);
+    assert.equal(shown.status, 200, shown.body);
+    assert.match(shown.body, /<form method="post" action="\/auth\/login\//);
+    const plainSignIn = await curl(plainLink, '-X', 'POST');
     assert.equal(plainSignIn.status, 303, plainSignIn.body);
     assert.match(plainSignIn.headers, /^set-cookie: berth_session=[^;]+;.*HttpOnly/im);
     assert.doesNotMatch(plainSignIn.headers, /^set-cookie:.*Secure/im);
@@ -120,14 +124,16 @@ describe('the status page at the bare domain, with TLS from an ACME CA', () => {
       new RegExp(`^location: https://berth\\.test:${httpsPort}/apps\\?x=1\\r?$`, 'im'),
     );
 
-    // Signing in over verified HTTPS: the link says https, the cookie is Secure.
+    // Signing in over verified HTTPS: the link says https, the cookie is
+    // Secure and __Host- (no app under the domain can set one for it).
     const secureLink = loginUrl(await ssh('auth:login'));
     assert.ok(secureLink.startsWith(`https://${DOMAIN}:${httpsPort}/auth/login/`), secureLink);
-    const signIn = await curl(secureLink, '--cacert', root);
+    const signIn = await curl(secureLink, '--cacert', root, '-X', 'POST');
     assert.equal(signIn.status, 303, signIn.body);
-    const cookie = /^set-cookie: (berth_session=[^;]+);(.*)$/im.exec(signIn.headers);
+    const cookie = /^set-cookie: (__Host-berth_session=[^;]+);(.*)$/im.exec(signIn.headers);
     assert.ok(cookie?.[1] && cookie[2], signIn.headers);
     assert.match(cookie[2], /; Secure/);
+    assert.doesNotMatch(cookie[2], /domain=/i);
     const page = await curl(
       `https://${DOMAIN}:${httpsPort}/`,
       '--cacert',

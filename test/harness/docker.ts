@@ -3,10 +3,13 @@
 // the id. Under `npm test` (test/run.ts) the id of each test file starts with
 // the run's own (BERTH_TEST_RUN), so the runner's final cleanupDocker(runId)
 // also catches what a killed test file left behind.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdir, readlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { type DockerEngine, ensureDockerEngine } from '../../infra/bootstrap/docker-engine.ts';
 import { createProgress, silentProgress } from '../../infra/bootstrap/progress.ts';
@@ -20,6 +23,8 @@ import {
   MANAGED_LABELS,
   pingDocker,
 } from '../../services/core/docker.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** The engine tests use: DOCKER_HOST when the runner sets it, else the local socket. */
 export function testDockerTarget(): DockerTarget {
@@ -226,4 +231,24 @@ export async function removeAppFromEngine(docker: Docker, app: string): Promise<
       .remove()
       .catch(() => {});
   }
+}
+
+/**
+ * How many connections this process holds to the Docker Engine's unix
+ * socket: the Engine's ends of them, which ss lists under the socket's path,
+ * whose peers are sockets of this process (/proc/self/fd). Counted from the
+ * kernel, so nothing in the code under test can hide one.
+ */
+export async function dockerConnections(): Promise<number> {
+  const mine = new Set<string>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/self/fd/${fd}`).catch(() => ''));
+    if (m?.[1]) mine.add(m[1]);
+  }
+  const { stdout } = await execFileAsync('ss', ['-xH']);
+  // u_str ESTAB RECV-Q SEND-Q LOCAL-PATH INODE PEER-PATH PEER-INODE
+  return stdout.split('\n').filter((line) => {
+    const f = line.trim().split(/\s+/);
+    return /docker\.sock$/.test(f[4] ?? '') && mine.has(f[7] ?? '');
+  }).length;
 }

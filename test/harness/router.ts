@@ -115,6 +115,7 @@ export function httpsRequest(
   host: string,
   path = '/',
   headers: Record<string, string> = {},
+  method = 'GET',
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request(
@@ -123,6 +124,7 @@ export function httpsRequest(
         port,
         servername: host,
         path,
+        method,
         headers: { host, ...headers },
         rejectUnauthorized: false,
         agent: false,

@@ -53,6 +53,23 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
   return { prefix, redis, store, docker, web, buildLogs };
 }
 
+/**
+ * Uses a sign-in link as a browser does: its GET shows a page whose button
+ * (a form POST to the same path) signs in; the GET leaves the link unused.
+ * The POST's answer.
+ */
+export async function useSignInLink(
+  web: ReturnType<typeof build>,
+  path: string,
+  headers: Record<string, string> = {},
+) {
+  const page = await web.inject({ url: path, headers });
+  assert.equal(page.statusCode, 200, page.body);
+  const action = /<form method="post" action="([^"]+)">/.exec(page.body)?.[1];
+  assert.equal(action, path, 'the page posts to the link');
+  return web.inject({ method: 'POST', url: path, headers });
+}
+
 /** A browser session as the tests hold it: the cookie header, and the CSRF token its forms carry. */
 export interface Session {
   cookie: string;
@@ -71,7 +88,7 @@ export async function signIn(
   const link = await createLoginLink(store, { webPort: 8080, domain: 'berth.test' }, ROOT, {
     user,
   });
-  const r = await web.inject({ url: new URL(link.url).pathname });
+  const r = await useSignInLink(web, new URL(link.url).pathname);
   assert.equal(r.statusCode, 303, r.body);
   const cookie = String(r.headers['set-cookie']).split(';')[0] ?? '';
   const home = await web.inject({ url: '/', headers: { cookie } });

@@ -183,6 +183,30 @@ describe('domains:add', () => {
     const deeper = await run(bob, ['domains:add', shop, `www.${shop}.berth.test`]);
     assert.equal(deeper.code, 0, deeper.stderr);
   });
+
+  test('with BERTH_STATUS_HOST, no app may take that host or a name under it (issue 16)', async () => {
+    const { shop } = await apps();
+    const own = commandRunner(
+      store,
+      loadConfig({
+        BERTH_DOMAIN: 'berth.test',
+        BERTH_STATUS_HOST: 'status.example.net',
+        BERTH_DATA_DIR: config.dataDir,
+      }),
+    );
+    const before = await snapshot();
+    for (const host of ['status.example.net', 'Www.Status.Example.Net']) {
+      const r = await own(bob, ['domains:add', shop, host]);
+      assert.equal(r.code, 1, host);
+      assert.match(
+        r.stderr,
+        /cannot be a custom domain: it is the status page's host \(BERTH_STATUS_HOST\) or a name under it/,
+      );
+    }
+    assert.equal(await snapshot(), before);
+    // A sibling on that registered domain is the operator's to keep apart (docs/configuration.md).
+    assert.equal((await own(bob, ['domains:add', shop, `${shop}.example.net`])).code, 0);
+  });
 });
 
 describe('domains:set, domains:remove, domains:clear', () => {

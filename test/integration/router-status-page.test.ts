@@ -102,14 +102,20 @@ describe('the status page at the bare domain', () => {
     const l = await link();
     assert.ok(l.url.startsWith(`http://${DOMAIN}:${router.port}/auth/login/`), l.url);
     assert.match(l.note, /plain HTTP.*letsencrypt:enable --platform/);
+    // The link's page, with the button that signs in (the GET uses nothing up).
+    const shown = await request(router.port, DOMAIN, { path: new URL(l.url).pathname });
+    assert.equal(shown.status, 200, shown.body);
+    assert.match(shown.body, /<form method="post" action="\/auth\/login\//);
     // A client's own X-Forwarded-Proto is overwritten by the router: no Secure cookie over HTTP.
     const r = await request(router.port, DOMAIN, {
+      method: 'POST',
       path: new URL(l.url).pathname,
       headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' },
     });
     assert.equal(r.status, 303, r.body);
     assert.equal(r.headers.location, '/');
     const cookie = String(r.headers['set-cookie']);
+    assert.match(cookie, /^berth_session=/);
     assert.match(cookie, /HttpOnly/);
     assert.doesNotMatch(cookie, /Secure/);
     const page = await request(router.port, DOMAIN, {
@@ -136,10 +142,15 @@ describe('the status page at the bare domain', () => {
 
     const l = await link();
     assert.ok(l.url.startsWith(`https://${DOMAIN}:${router.httpsPort}/auth/login/`), l.url);
-    const r = await httpsRequest(router.httpsPort, DOMAIN, new URL(l.url).pathname);
+    const r = await httpsRequest(router.httpsPort, DOMAIN, new URL(l.url).pathname, {}, 'POST');
     assert.equal(r.status, 303, r.body);
     const cookie = String(r.headers['set-cookie']);
+    // __Host-: a browser keeps it only Secure, Path=/ and without Domain, so
+    // no app under the domain can set one for the status page (issue 16).
+    assert.match(cookie, /^__Host-berth_session=/);
     assert.match(cookie, /; Secure/);
+    assert.match(cookie, /; Path=\/;/);
+    assert.doesNotMatch(cookie, /domain=/i);
     assert.match(cookie, /SameSite=Strict/);
     const page = await httpsRequest(router.httpsPort, DOMAIN, '/', {
       cookie: cookie.split(';')[0] ?? '',
@@ -244,5 +255,79 @@ describe('a status page response under way when the web app goes', () => {
     });
     assert.match(ended, /^cut: /);
     assert.ok(performance.now() - t0 < 2000, `cut after ${Math.round(performance.now() - t0)} ms`);
+  });
+});
+
+describe('BERTH_STATUS_HOST: the status page on a host of its own (issue 16)', () => {
+  // A name on another registered domain than the apps': their pages are
+  // another site, so cookies they set never reach the status page.
+  const STATUS = 'status.example';
+  let own: TestRouter;
+  let ownWeb: ReturnType<typeof build>;
+  let ownWebPort: number;
+
+  before(async () => {
+    ownWeb = build({
+      store,
+      log: createLogger('web', { level: 'silent' }),
+      domain: DOMAIN,
+      statusHost: STATUS,
+    });
+    await ownWeb.listen({ host: '127.0.0.1', port: 0 });
+    ownWebPort = (ownWeb.server.address() as AddressInfo).port;
+    own = await startRouter({
+      redisUrl: await sharedRedisUrl(),
+      prefix,
+      domain: DOMAIN,
+      env: {
+        BERTH_DATA_DIR: paths.root,
+        BERTH_WEB_PORT: String(ownWebPort),
+        BERTH_STATUS_HOST: STATUS,
+        BERTH_ROUTER_PROCESSES: '1',
+      },
+    });
+  });
+  after(async () => {
+    await own?.stop();
+    await ownWeb?.close();
+  });
+
+  test('only that host reaches the status page; the bare domain is no longer it', async () => {
+    const page = await request(own.port, STATUS);
+    assert.equal(page.status, 401, page.body);
+    assert.match(page.body, /auth:login/);
+    const bare = await request(own.port, DOMAIN);
+    assert.equal(bare.status, 404, bare.body);
+    assert.match(bare.body, new RegExp(`no app is served at ${DOMAIN.replace('.', '\\.')}`));
+    assert.doesNotMatch(bare.body, /auth:login/);
+  });
+
+  test("auth:login's link is at that host, and signing in there works", async () => {
+    const l = await createLoginLink(
+      store,
+      { webPort: ownWebPort, domain: DOMAIN, statusHost: STATUS, httpPort: own.port },
+      ROOT,
+      { user: 'alice' },
+    );
+    assert.ok(l.url.startsWith(`http://${STATUS}:${own.port}/auth/login/`), l.url);
+    const r = await request(own.port, STATUS, { method: 'POST', path: new URL(l.url).pathname });
+    assert.equal(r.status, 303, r.body);
+    const cookie = String(r.headers['set-cookie']).split(';')[0] ?? '';
+    const home = await request(own.port, STATUS, { headers: { cookie } });
+    assert.equal(home.status, 200, home.body);
+  });
+
+  test('the web app itself answers no other name (another proxy in front forwarding more)', async () => {
+    const base = `127.0.0.1:${ownWebPort}`;
+    const elsewhere = await request(ownWebPort, `shop.${DOMAIN}`);
+    assert.equal(elsewhere.status, 421, elsewhere.body);
+    assert.match(elsewhere.body, /shop\.berth\.test does not serve the status page/i);
+    assert.match(elsewhere.body, /BERTH_E_WRONG_HOST/);
+    const api = await request(ownWebPort, DOMAIN, { path: '/api/v1/apps' });
+    assert.equal(api.status, 421);
+    assert.equal(JSON.parse(api.body).error.code, 'BERTH_E_WRONG_HOST');
+    // The loopback port itself is the admin's, as before.
+    assert.equal((await request(ownWebPort, base)).status, 401);
+    assert.equal((await request(ownWebPort, base, { path: '/healthz' })).status, 200);
   });
 });

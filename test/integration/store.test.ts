@@ -192,7 +192,7 @@ describe('users and SSH keys', () => {
       store.users.removeKey(added.fingerprint, stranger),
       fails('BERTH_E_KEY_NOT_FOUND'),
     );
-    assert.equal(await store.users.removeKey(added.fingerprint, user), user);
+    assert.equal((await store.users.removeKey(added.fingerprint, user)).user, user);
     assert.equal(await store.users.findKey(added.fingerprint), undefined);
     await assert.rejects(store.users.removeKey(added.fingerprint), fails('BERTH_E_KEY_NOT_FOUND'));
     assert.deepEqual(

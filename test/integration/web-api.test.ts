@@ -360,7 +360,11 @@ describe('refusals', () => {
       ROOT as Actor,
       { user: 'alice' },
     );
-    const signIn = await fetch(`${base}${new URL(link.url).pathname}`, { redirect: 'manual' });
+    // The sign-in page's button: a POST (its GET only shows the page).
+    const signIn = await fetch(`${base}${new URL(link.url).pathname}`, {
+      method: 'POST',
+      redirect: 'manual',
+    });
     const cookie = String(signIn.headers.get('set-cookie')).split(';')[0] ?? '';
     const home = await (await fetch(`${base}/`, { headers: { cookie } })).text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(home)?.[1] ?? '';

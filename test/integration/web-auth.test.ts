@@ -13,6 +13,8 @@ import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
 import { build } from '../../services/web/server.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
+import { makeKeyPair } from '../harness/ssh-keys.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
 const redis = await redisClient(prefix);
@@ -65,9 +67,13 @@ const setCookie = (r: { headers: Record<string, unknown> }): string => {
   return String(Array.isArray(h) ? h[0] : (h ?? ''));
 };
 
+/** Uses a sign-in link: the POST its page's button sends (a GET only shows the page). */
+const useLink = (path: string, app = web, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: path, headers });
+
 /** Signs in through a fresh link; returns the cookie header and the session's CSRF token. */
 async function signIn(actor = alice, app = web) {
-  const r = await app.inject({ url: await loginPath(actor) });
+  const r = await useLink(await loginPath(actor), app);
   assert.equal(r.statusCode, 303, r.body);
   assert.equal(r.headers.location, '/');
   const pair = setCookie(r).split(';')[0] ?? '';
@@ -99,10 +105,10 @@ describe('sign-in links', () => {
     assert.match(r.stdout, /^ {7}http:\/\/berth\.test\/auth\/login\/\S+$/m);
     assert.match(r.stdout, /no certificate, so the link goes over plain HTTP/);
     const path = await loginPath();
-    const first = await web.inject({ url: path });
+    const first = await useLink(path);
     assert.equal(first.statusCode, 303);
     assert.equal(first.headers['cache-control'], 'no-store');
-    const second = await web.inject({ url: path });
+    const second = await useLink(path);
     assert.equal(second.statusCode, 410);
     assert.match(second.headers['content-type'] as string, /text\/html/);
     assert.match(second.body, /used already, has expired/);
@@ -113,7 +119,7 @@ describe('sign-in links', () => {
   test('of two uses at once through two web processes, exactly one signs in', async () => {
     for (let i = 0; i < 20; i++) {
       const path = await loginPath();
-      const results = await Promise.all([web.inject({ url: path }), web2.inject({ url: path })]);
+      const results = await Promise.all([useLink(path), useLink(path, web2)]);
       const codes = results.map((x) => x.statusCode).sort();
       assert.deepEqual(codes, [303, 410], `round ${i}`);
     }
@@ -125,7 +131,7 @@ describe('sign-in links', () => {
     try {
       const path = await loginPath();
       const answers = await Promise.all(
-        [1, 2].map(() => fetch(`${base}${path}`, { redirect: 'manual' })),
+        [1, 2].map(() => fetch(`${base}${path}`, { method: 'POST', redirect: 'manual' })),
       );
       assert.deepEqual(answers.map((a) => a.status).sort(), [303, 410]);
       const won = answers.find((a) => a.status === 303);
@@ -144,15 +150,19 @@ describe('sign-in links', () => {
     shownSecrets.push(link.url.split('/').pop() ?? '');
     assert.ok(link.url.startsWith('http://berth.test/auth/login/'));
     await sleep(150);
-    const r = await web.inject({ url: new URL(link.url).pathname });
+    const r = await useLink(new URL(link.url).pathname);
     assert.equal(r.statusCode, 410);
+    // Its page says so at once, rather than offer a button that cannot work.
+    assert.equal((await web.inject({ url: new URL(link.url).pathname })).statusCode, 410);
   });
 
   test('garbage and unknown links are refused the same way', async () => {
     for (const token of ['x', 'A'.repeat(43), '<script>', `${'A'.repeat(42)}%00`]) {
-      const r = await web.inject({ url: `/auth/login/${encodeURIComponent(token)}` });
-      assert.equal(r.statusCode, 410, token);
-      assert.ok(!r.body.includes('<script>'));
+      for (const method of ['GET', 'POST'] as const) {
+        const r = await web.inject({ method, url: `/auth/login/${encodeURIComponent(token)}` });
+        assert.equal(r.statusCode, 410, `${method} ${token}`);
+        assert.ok(!r.body.includes('<script>'));
+      }
     }
   });
 
@@ -171,24 +181,151 @@ describe('sign-in links', () => {
   });
 });
 
+describe('sign-in links survive scanners and other sites (issue 16)', () => {
+  test("a GET or HEAD of a link (a mail scanner's) leaves it working; the page's button signs in", async () => {
+    const path = await loginPath();
+    // What a link scanner or a preview does before the user clicks.
+    for (const method of ['HEAD', 'GET', 'GET'] as const) {
+      const r = await web.inject({ method, url: path });
+      assert.equal(r.statusCode, 200, `${method}: ${r.body}`);
+      assert.equal(r.headers['set-cookie'], undefined, method);
+      assert.equal(r.headers['cache-control'], 'no-store', method);
+      assert.equal(r.headers['referrer-policy'], 'same-origin', method);
+    }
+    const page = await web.inject({ url: path });
+    assert.match(page.body, /signs this browser in as <strong>alice<\/strong>/);
+    const form =
+      /<form method="post" action="([^"]+)"><button type="submit"[^>]*>Sign in as alice<\/button>/.exec(
+        page.body,
+      );
+    assert.equal(form?.[1], path, page.body);
+    // The button's POST is what uses the link up.
+    const used = await useLink(path);
+    assert.equal(used.statusCode, 303, used.body);
+    assert.match(setCookie(used), /^berth_session=/);
+    assert.equal((await web.inject({ url: path })).statusCode, 410);
+    assert.equal((await useLink(path)).statusCode, 410);
+  });
+
+  test("another site's page cannot post a link and sign the visitor in as someone else", async () => {
+    // Mallory's own link, posted from her page (an app on the same site, or
+    // anywhere): the visitor would be signed in as her (login CSRF).
+    const path = await loginPath(bob);
+    const refusals: Record<string, string>[] = [
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'same-site', origin: 'http://berth.test', host: 'berth.test' },
+      // A browser without Sec-Fetch-Site: by Origin.
+      { origin: 'http://shop.berth.test' },
+      { origin: 'null' },
+    ];
+    for (const headers of refusals) {
+      const r = await useLink(path, web, headers);
+      assert.equal(r.statusCode, 403, JSON.stringify(headers));
+      assert.equal(r.headers['set-cookie'], undefined);
+    }
+    // The link was not used up by the refusals: its own button still works.
+    const own = await useLink(path, web, {
+      'sec-fetch-site': 'same-origin',
+      origin: 'http://berth.test',
+      host: 'berth.test',
+    });
+    assert.equal(own.statusCode, 303, own.body);
+  });
+});
+
+describe('session cookies an app sets do not count (issue 16, item 13)', () => {
+  // An app at <app>.berth.test can set a cookie for Domain=berth.test: the
+  // browser then sends it to the status page beside (or instead of) the
+  // status page's own. Mallory plants her own session's cookie that way.
+  test('over HTTPS the cookie is __Host-berth_session: Secure, Path=/, no Domain', async () => {
+    const https = { 'x-forwarded-proto': 'https' };
+    const r = await useLink(await loginPath(), web, https);
+    const cookie = setCookie(r);
+    assert.match(cookie, /^__Host-berth_session=[A-Za-z0-9_-]{43}; /);
+    const attributes = cookie.split('; ');
+    for (const flag of ['Secure', 'Path=/', 'HttpOnly', 'SameSite=Strict']) {
+      assert.ok(attributes.includes(flag), `${flag} in ${cookie}`);
+    }
+    assert.ok(!/domain=/i.test(cookie), cookie);
+    const pair = cookie.split(';')[0] ?? '';
+    shownSecrets.push(pair.split('=')[1] ?? '');
+    const home = await web.inject({ url: '/', headers: { ...https, cookie: pair } });
+    assert.equal(home.statusCode, 200);
+    // The same value under the plain name is no session over HTTPS.
+    const plain = `berth_session=${pair.split('=')[1]}`;
+    assert.equal(
+      (await web.inject({ url: '/', headers: { ...https, cookie: plain } })).statusCode,
+      401,
+    );
+    // Signing out clears the __Host- cookie.
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(home.body)?.[1] ?? '';
+    const out = await web.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      headers: { ...https, cookie: pair, 'x-csrf-token': csrf },
+    });
+    assert.match(setCookie(out), /^__Host-berth_session=; .*Max-Age=0/);
+  });
+
+  test("over HTTPS an app's planted berth_session neither signs the user in as the attacker nor out", async () => {
+    const https = { 'x-forwarded-proto': 'https' };
+    const mallory = (await signIn(bob)).cookie.split('=')[1] ?? '';
+    const own = await useLink(await loginPath(), web, https);
+    const pair = setCookie(own).split(';')[0] ?? '';
+    shownSecrets.push(pair.split('=')[1] ?? '');
+    for (const cookie of [
+      `berth_session=${mallory}; ${pair}`,
+      `${pair}; berth_session=${mallory}`,
+    ]) {
+      const r = await web.inject({ url: '/', headers: { ...https, cookie } });
+      assert.equal(r.statusCode, 200, cookie);
+      assert.match(r.body, /<span>alice<\/span>/);
+      assert.ok(!r.body.includes('<span>bob</span>'));
+    }
+    // Alone, the planted cookie signs nobody in.
+    const planted = await web.inject({
+      url: '/',
+      headers: { ...https, cookie: `berth_session=${mallory}` },
+    });
+    assert.equal(planted.statusCode, 401);
+  });
+
+  test('two session cookies (one planted for the parent domain) are refused, never the first taken', async () => {
+    const mallory = (await signIn(bob)).cookie;
+    const alices = (await signIn(alice)).cookie;
+    for (const cookie of [`${mallory}; ${alices}`, `${alices}; ${mallory}`]) {
+      for (const url of ['/', '/api/v1/apps']) {
+        const r = await web.inject({ url, headers: { cookie } });
+        assert.equal(r.statusCode, 401, `${url} ${cookie}`);
+        assert.match(r.body, /carries 2 berth_session cookies, so none is trusted/);
+        assert.match(r.body, /clear the cookies of this site/);
+        assert.ok(!r.body.includes('bob'), r.body);
+      }
+    }
+    // With the cookies cleared but hers, alice is signed in as herself again.
+    const home = await web.inject({ url: '/', headers: { cookie: alices } });
+    assert.equal(home.statusCode, 200);
+    assert.match(home.body, /<span>alice<\/span>/);
+  });
+});
+
 describe('sessions', () => {
   test('the cookie is HttpOnly, SameSite=Strict, Path=/, and Secure only under HTTPS', async () => {
-    const plain = await web.inject({ url: await loginPath() });
+    const plain = await useLink(await loginPath());
     const cookie = setCookie(plain);
     assert.match(cookie, /^berth_session=[A-Za-z0-9_-]{43}; /);
     for (const flag of ['HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=43200']) {
       assert.ok(cookie.split('; ').includes(flag), `${flag} in ${cookie}`);
     }
     assert.ok(!/Secure/i.test(cookie), cookie);
-    const tls = await web.inject({
-      url: await loginPath(),
-      headers: { 'x-forwarded-proto': 'https' },
-    });
+    const tls = await useLink(await loginPath(), web, { 'x-forwarded-proto': 'https' });
     assert.ok(setCookie(tls).split('; ').includes('Secure'), setCookie(tls));
     // X-Forwarded-Proto counts only from a loopback peer (the router), never
     // from a client elsewhere (the web app listens on loopback; this is the
     // second line of defence).
     const spoofed = await web.inject({
+      method: 'POST',
       url: await loginPath(),
       remoteAddress: '203.0.113.9',
       headers: { 'x-forwarded-proto': 'https' },
@@ -256,7 +393,7 @@ describe('sessions', () => {
     const ttl = 2000;
     const brief = build({ store, log: silent, domain: 'berth.test', sessionTtlMs: ttl });
     try {
-      const r = await brief.inject({ url: await loginPath() });
+      const r = await useLink(await loginPath(), brief);
       const signedIn = performance.now();
       const cookie = setCookie(r).split(';')[0] ?? '';
       assert.equal((await brief.inject({ url: '/', headers: { cookie } })).statusCode, 200);
@@ -392,6 +529,65 @@ describe('API tokens', () => {
     const name = await run(alice, ['auth:token', '--name', '<b>x</b>']);
     assert.equal(name.code, 2);
     assert.match(name.stderr, /invalid token name/);
+  });
+
+  test("removing a user's last SSH key ends their tokens and sessions at once (issue 16)", async () => {
+    const dir = await tempDir('berth-keys');
+    const [one, two] = await Promise.all([makeKeyPair(dir, 'one'), makeKeyPair(dir, 'two')]);
+    for (const key of [one, two]) {
+      const added = await run(admin, ['ssh-keys:add', 'dave'], key.publicLine);
+      assert.equal(added.code, 0, added.stderr);
+    }
+    const dave = userActor('dave');
+    const tokens = [await newToken(dave), await newToken(dave, ['--read-only'])];
+    const { cookie } = await signIn(dave);
+    const works = async () => ({
+      tokens: await Promise.all(
+        tokens.map(
+          async (t) =>
+            (await web.inject({ url: '/api/v1/apps', headers: bearer(t.token) })).statusCode,
+        ),
+      ),
+      session: (await web.inject({ url: '/', headers: { cookie } })).statusCode,
+    });
+    // One key of two: dave still has a way in, and keeps what he signed in with.
+    const first = await run(admin, ['ssh-keys:remove', one.fingerprint]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, `removed key ${one.fingerprint} of user dave\n`);
+    assert.deepEqual(await works(), { tokens: [200, 200], session: 200 });
+    // The last key: his tokens and sessions stop with it, and the command says so.
+    const last = await run(admin, ['ssh-keys:remove', two.fingerprint]);
+    assert.equal(last.code, 0, last.stderr);
+    assert.deepEqual(await works(), { tokens: [401, 401], session: 401 });
+    assert.match(
+      last.stdout,
+      /it was dave's last key: revoked 2 API tokens and ended every web session of dave/,
+    );
+    assert.deepEqual(await store.apiTokens.list('dave'), []);
+    // dave stays (he may own apps); a new key and a new link sign him in again.
+    await run(admin, ['ssh-keys:add', 'dave'], two.publicLine);
+    const again = await signIn(dave);
+    assert.equal(
+      (await web.inject({ url: '/', headers: { cookie: again.cookie } })).statusCode,
+      200,
+    );
+  });
+
+  test("ssh-keys:remove USER says the user's tokens and sessions went with them", async () => {
+    await store.users.create('erin', 'user');
+    const t = await newToken(userActor('erin'));
+    const { cookie } = await signIn(userActor('erin'));
+    const r = await run(admin, ['ssh-keys:remove', 'erin']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /removed user erin, their keys and API tokens; their web sessions have ended/,
+    );
+    assert.equal(
+      (await web.inject({ url: '/api/v1/apps', headers: bearer(t.token) })).statusCode,
+      401,
+    );
+    assert.equal((await web.inject({ url: '/', headers: { cookie } })).statusCode, 401);
   });
 
   test('removing a user ends their tokens and sessions', async () => {

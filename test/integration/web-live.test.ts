@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { createLogger } from '../../services/core/log.ts';
 import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
 import { BuildLog, buildLogFile } from '../../services/platform/build/build-log.ts';
 import { finishBuild } from '../../services/platform/build/queue.ts';
@@ -13,9 +14,11 @@ import { deployImage } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { followerName } from '../../services/web/build-page.ts';
+import { build } from '../../services/web/server.ts';
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
-import { testStackImage } from '../harness/docker.ts';
+import { dockerConnections, testStackImage } from '../harness/docker.ts';
+import { until } from '../harness/wait.ts';
 import { queuedBuild, signIn as signInAs, webWithEngine } from '../harness/web.ts';
 
 const app = `wl${randomBytes(3).toString('hex')}`;
@@ -256,6 +259,76 @@ describe('the runtime log, live', () => {
     t.diagnostic(
       `runtime log: first probe to its line ${(arrived.at - asked).toFixed(0)} ms (last answer to line ${(arrived.at - answeredAt).toFixed(0)} ms)`,
     );
+  });
+});
+
+describe('live streams per user (issue 16)', () => {
+  test('past BERTH_LIVE_STREAMS_PER_USER one user gets a 429 while another still gets a stream; dockerd connections stay bounded', async (t) => {
+    const CAP = 3;
+    const capped = build({
+      store,
+      log: createLogger('web', { level: 'silent' }),
+      domain: 'berth.test',
+      engine: async () => docker,
+      engineTimeoutMs: 10_000,
+      buildLogs,
+      liveStreamsPerUser: CAP,
+    });
+    const cappedBase = await capped.listen({ host: '127.0.0.1', port: 0 });
+    await store.users.create('carol', 'user');
+    await store.apps.addCollaborator(app, 'carol');
+    t.after(() => store.apps.removeCollaborator(app, 'carol'));
+    const alice = await signInAs(capped, store, 'alice');
+    const carol = await signInAs(capped, store, 'carol');
+    const url = `${cappedBase}/apps/${app}/logs/stream?n=1`;
+    const held: { ac: AbortController; s: Awaited<ReturnType<typeof openStream>> }[] = [];
+    // The streams go first: closing the web app waits for its connections.
+    t.after(async () => {
+      for (const h of held) h.ac.abort();
+      await Promise.all(held.map((h) => h.s.done));
+      await capped.close();
+    });
+    const open = async (cookie: string) => {
+      const ac = new AbortController();
+      const s = await openStream(url, cookie, ac.signal);
+      held.push({ ac, s });
+      return held.length - 1;
+    };
+    const before = await dockerConnections();
+    for (let i = 0; i < CAP; i++) await open(alice.cookie);
+    // One more page, and a crowd of them by the API with alice's token.
+    const page = await fetch(url, { headers: { cookie: alice.cookie } });
+    assert.equal(page.status, 429);
+    const text = await page.text();
+    assert.match(text, /alice has 3 live streams open, the most one user may have/i);
+    assert.match(text, /BERTH_E_TOO_MANY_STREAMS/);
+    const { secret } = await issueToken(store, userActor('alice', 'user'));
+    const crowd = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const r = await fetch(`${cappedBase}/api/v1/apps/${app}/logs/stream?n=1`, {
+          headers: { authorization: `Bearer ${secret}` },
+        });
+        const body = (await r.json()) as { error: { code: string } };
+        return `${r.status} ${body.error.code}`;
+      }),
+    );
+    assert.deepEqual(new Set(crowd), new Set(['429 BERTH_E_TOO_MANY_STREAMS']));
+    // Another user is not held up by alice's streams.
+    await open(carol.cookie);
+    const during = (await dockerConnections()) - before;
+    t.diagnostic(
+      `dockerd connections: ${during} for ${CAP} + 1 streams held after ${CAP + 21 + 1} asked (one instance followed each)`,
+    );
+    assert.ok(during <= CAP + 1, `${during} dockerd connections for ${CAP + 1} streams`);
+    // A stream closed gives its place back.
+    const first = held[0];
+    first?.ac.abort();
+    await first?.s.done;
+    await until('alice gets a stream again', async () => {
+      const r = await fetch(url, { headers: { cookie: alice.cookie } });
+      await r.body?.cancel();
+      return r.status === 200;
+    });
   });
 });
 

@@ -15,6 +15,7 @@ import { build } from '../../services/web/server.ts';
 import { userActor } from '../harness/commands.ts';
 import { MANY_APPS_SECRET, seedApps } from '../harness/many-apps.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
+import { useSignInLink } from '../harness/web.ts';
 
 const prefix = testPrefix();
 const redis = await redisClient(prefix);
@@ -37,7 +38,7 @@ const linkConfig = { webPort: 8080, domain: 'berth.test' };
 /** A session cookie for the user, through a one-time link. */
 async function signIn(user: string, app = web, s = store): Promise<{ cookie: string }> {
   const link = await createLoginLink(s, linkConfig, ROOT as Actor, { user });
-  const r = await app.inject({ url: new URL(link.url).pathname });
+  const r = await useSignInLink(app, new URL(link.url).pathname);
   assert.equal(r.statusCode, 303, r.body);
   return { cookie: String(r.headers['set-cookie']).split(';')[0] ?? '' };
 }

@@ -11,6 +11,7 @@ import { startInProcess } from '../harness/in-process.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { useSignInLink } from '../harness/web.ts';
 
 const prefix = testPrefix();
 const store = new Store(await redisClient(prefix), prefix);
@@ -32,7 +33,7 @@ test('the status page lists the apps with their current release, signed in', asy
     const link = await createLoginLink(store, { webPort: 8080, domain: 'berth.test' }, ROOT, {
       user: 'alice',
     });
-    const r = await app.inject({ url: new URL(link.url).pathname });
+    const r = await useSignInLink(app, new URL(link.url).pathname);
     return { cookie: String(r.headers['set-cookie']).split(';')[0] ?? '' };
   };
   const headers = await signIn();

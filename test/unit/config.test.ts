@@ -105,6 +105,41 @@ describe('loadConfig', () => {
     assert.match(problemsOf({ BERTH_BUILD_TIMEOUT: '5s' })[0] ?? '', /between 10s and 24h/);
   });
 
+  test('BERTH_STATUS_HOST: the bare domain by default; a host apps share no cookies with, or refused', () => {
+    assert.equal(loadConfig({ BERTH_DOMAIN: 'apps.example.com' }).statusHost, 'apps.example.com');
+    const own = loadConfig({
+      BERTH_DOMAIN: 'apps.example.com',
+      BERTH_STATUS_HOST: 'Berth.Example.NET',
+    });
+    assert.equal(own.statusHost, 'berth.example.net');
+    assert.deepEqual(loadConfig(configToEnv(own)), own);
+    // Under the apps' domain (or above it), apps set its cookies: refused, with what to do.
+    assert.match(
+      problemsOf({
+        BERTH_DOMAIN: 'apps.example.com',
+        BERTH_STATUS_HOST: 'status.apps.example.com',
+      })[0] ?? '',
+      /^BERTH_STATUS_HOST="status\.apps\.example\.com": status\.apps\.example\.com is under BERTH_DOMAIN \(apps\.example\.com\), where apps can set its cookies; use a host on another registered domain/,
+    );
+    assert.match(
+      problemsOf({ BERTH_DOMAIN: 'apps.example.com', BERTH_STATUS_HOST: 'example.com' })[0] ?? '',
+      /BERTH_DOMAIN \(apps\.example\.com\) is under example\.com, so apps can set its cookies/,
+    );
+    assert.match(problemsOf({ BERTH_STATUS_HOST: 'not a host' })[0] ?? '', /^BERTH_STATUS_HOST=/);
+  });
+
+  test('BERTH_LIVE_STREAMS_PER_USER: 16 by default, 1 to 9999', () => {
+    assert.equal(loadConfig({}).liveStreamsPerUser, 16);
+    assert.equal(loadConfig({ BERTH_LIVE_STREAMS_PER_USER: '4' }).liveStreamsPerUser, 4);
+    for (const bad of ['0', '-1', '10000', 'many']) {
+      assert.match(
+        problemsOf({ BERTH_LIVE_STREAMS_PER_USER: bad })[0] ?? '',
+        /use a number of streams from 1 to 9999/,
+        bad,
+      );
+    }
+  });
+
   test('configToEnv round-trips', () => {
     const c = loadConfig({ BERTH_SSH_PORT: '2022', BERTH_ACME_EMAIL: 'ops@example.com' });
     assert.deepEqual(loadConfig(configToEnv(c)), c);

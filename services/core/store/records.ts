@@ -229,6 +229,8 @@ export const UserSchema = z.object({
   name: named(validate.userName, 'user name'),
   role: z.enum(ROLES),
   createdAt: timestamp,
+  /** When the user's last SSH key was removed: web sessions started until then no longer work. */
+  credentialsRevokedAt: timestamp.optional(),
 });
 export type User = z.output<typeof UserSchema>;
 

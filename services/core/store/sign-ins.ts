@@ -53,6 +53,15 @@ export class SignIns {
   }
 
   /**
+   * The user a link would sign in, without using it up: the page a GET of
+   * the link shows (a mail scanner's GET must leave the link working).
+   * Undefined when the link was used, expired or never existed.
+   */
+  async peekLink(hash: string): Promise<string | undefined> {
+    return (await this.ctx.redis.get(this.ctx.keys.loginLink(hash))) ?? undefined;
+  }
+
+  /**
    * Uses up the link and starts a session with the given cookie hash and CSRF
    * token; returns the user. BERTH_E_LOGIN_LINK_INVALID when the link was
    * used, expired or never existed.
@@ -94,6 +103,13 @@ export class SignIns {
       });
     }
     if (user.createdAt !== session.userCreatedAt) return undefined;
+    // Started before the user's last SSH key was removed (users.removeKey).
+    if (
+      user.credentialsRevokedAt !== undefined &&
+      Date.parse(session.createdAt) <= Date.parse(user.credentialsRevokedAt)
+    ) {
+      return undefined;
+    }
     return { session, user };
   }
 

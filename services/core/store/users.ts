@@ -86,7 +86,7 @@ return {'ok'}
 const removeKey = new Script(
   'users.removeKey',
   `
-local fp, onlyUser = ARGV[2], ARGV[3]
+local fp, onlyUser, now = ARGV[2], ARGV[3], ARGV[4]
 local holder = redis.call('HGET', K.sshKey(fp), 'user')
 -- Someone else's key is reported as absent, so users cannot probe for keys.
 if not holder or (onlyUser ~= '' and holder ~= onlyUser) then
@@ -94,7 +94,21 @@ if not holder or (onlyUser ~= '' and holder ~= onlyUser) then
 end
 redis.call('DEL', K.sshKey(fp))
 redis.call('SREM', K.userKeys(holder), fp)
-return {'ok', holder}
+if redis.call('SCARD', K.userKeys(holder)) > 0 then return {'ok', holder, 0, 0} end
+-- The last key: whoever took it away meant the user out, so what the user
+-- signed in with over SSH goes too, in this same step. API tokens are
+-- deleted; sessions started until now stop working (signIns.resolve
+-- compares their createdAt), without an index of them to walk.
+local tokens = redis.call('SMEMBERS', K.userTokens(holder))
+for _, id in ipairs(tokens) do
+  redis.call('DEL', K.apiToken(id))
+  redis.call('SREM', K.apiTokens, id)
+end
+redis.call('DEL', K.userTokens(holder))
+if redis.call('EXISTS', K.user(holder)) == 1 then
+  redis.call('HSET', K.user(holder), 'credentialsRevokedAt', now)
+end
+return {'ok', holder, 1, #tokens}
 `,
 );
 
@@ -145,6 +159,16 @@ function role(value: string): Role {
     });
   }
   return value as Role;
+}
+
+/** What removing a key did. */
+export interface RemovedKey {
+  /** Whose key it was. */
+  user: string;
+  /** It was the user's last: their API tokens and web sessions were revoked with it. */
+  lastKey: boolean;
+  /** How many API tokens went with it. */
+  tokensRevoked: number;
 }
 
 export class Users {
@@ -200,16 +224,19 @@ export class Users {
   }
 
   /**
-   * Removes a key by fingerprint and returns the user it belonged to. With
-   * `onlyUser`, a key of another user counts as not found.
+   * Removes a key by fingerprint; says whose it was. With `onlyUser`, a key
+   * of another user counts as not found. When it was the user's last key,
+   * the user's API tokens are deleted and their web sessions end, as if the
+   * user were removed (the user stays, with their apps).
    */
-  async removeKey(fingerprint: string, onlyUser?: string): Promise<string> {
+  async removeKey(fingerprint: string, onlyUser?: string): Promise<RemovedKey> {
     const args = [
       keyFingerprint(fingerprint),
       onlyUser === undefined ? '' : validate.userName(onlyUser),
+      this.ctx.now().toISOString(),
     ];
-    const [holder] = await removeKey.run(this.ctx, args);
-    return String(holder);
+    const [holder, last, tokens] = await removeKey.run(this.ctx, args);
+    return { user: String(holder), lastKey: Number(last) === 1, tokensRevoked: Number(tokens) };
   }
 
   /** The key with that fingerprint, in O(1); undefined when nobody registered it. */

@@ -26,17 +26,22 @@ export const SESSION_COOKIE = 'berth_session';
 
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
-/** What decides where sign-in links point: BERTH_DOMAIN and the ports (absent ports: 80 and 443, the defaults). */
+/**
+ * What decides where sign-in links point: the status page's host
+ * (BERTH_STATUS_HOST, else BERTH_DOMAIN; absent statusHost: the domain) and
+ * the ports (absent ports: 80 and 443, the defaults).
+ */
 export type WebBaseConfig = Pick<Config, 'webPort' | 'domain'> &
-  Partial<Pick<Config, 'httpPort' | 'httpsPort'>>;
+  Partial<Pick<Config, 'httpPort' | 'httpsPort' | 'statusHost'>>;
 
 /**
  * Where a browser reaches the web app; sign-in links start here. The one place
  * that decides it (docs/configuration.md says the same):
- *   - the router at the bare BERTH_DOMAIN, over HTTPS once the domain has a
- *     certificate of its own (certs:add --platform, letsencrypt:enable
- *     --platform), else over plain HTTP;
- *   - the loopback port when BERTH_DOMAIN is localhost (or *.localhost): that
+ *   - the router at the status page's host (BERTH_STATUS_HOST, else the bare
+ *     BERTH_DOMAIN), over HTTPS once that host has a certificate of its own
+ *     (certs:add --platform, letsencrypt:enable --platform), else over plain
+ *     HTTP;
+ *   - the loopback port when that host is localhost (or *.localhost): that
  *     name reaches no server from anyone's laptop, so a router URL at it
  *     would work only where the loopback port works too, and the loopback
  *     port is the one an SSH tunnel can carry.
@@ -50,27 +55,31 @@ export function webBaseUrl(
   note: string;
 } {
   const loopback = `http://127.0.0.1:${config.webPort}`;
-  if (localOnlyDomain(config.domain)) {
+  const host = statusHostOf(config);
+  if (localOnlyDomain(host)) {
     return {
       url: loopback,
-      note: `BERTH_DOMAIN is ${config.domain}, so the link is the web app's loopback port; from another machine, tunnel it first: ssh -L ${config.webPort}:127.0.0.1:${config.webPort} root@SERVER`,
+      note: `${host === config.domain ? 'BERTH_DOMAIN' : 'BERTH_STATUS_HOST'} is ${host}, so the link is the web app's loopback port; from another machine, tunnel it first: ssh -L ${config.webPort}:127.0.0.1:${config.webPort} root@SERVER`,
     };
   }
   if (platformCert) {
     const port = config.httpsPort ?? 443;
     return {
-      url: `https://${config.domain}${port === 443 ? '' : `:${port}`}`,
+      url: `https://${host}${port === 443 ? '' : `:${port}`}`,
       note: `on the server itself, the same path on ${loopback} works too`,
     };
   }
   const port = config.httpPort ?? 80;
   return {
-    url: `http://${config.domain}${port === 80 ? '' : `:${port}`}`,
-    note: `${config.domain} has no certificate, so the link goes over plain HTTP; an admin adds one with "berth letsencrypt:enable --platform" (or certs:add --platform)`,
+    url: `http://${host}${port === 80 ? '' : `:${port}`}`,
+    note: `${host} has no certificate, so the link goes over plain HTTP; an admin adds one with "berth letsencrypt:enable --platform" (or certs:add --platform)`,
   };
 }
 
-/** Whether BERTH_DOMAIN has a certificate installed (a failed first ACME order leaves metadata without one). */
+/** The status page's host: BERTH_STATUS_HOST, else the bare BERTH_DOMAIN. */
+const statusHostOf = (config: WebBaseConfig): string => config.statusHost ?? config.domain;
+
+/** Whether the status page's host has a certificate installed (a failed first ACME order leaves metadata without one). */
 async function hasPlatformCert(store: Store, domain: string): Promise<boolean> {
   return ((await store.certs.get(domain))?.notAfter ?? null) !== null;
 }
@@ -96,10 +105,8 @@ export async function createLoginLink(
   const ttlMs = o.ttlMs ?? LOGIN_LINK_TTL_MS;
   const secret = newSecret();
   await store.signIns.createLink(sha256hex(secret), user, ttlMs);
-  const base = webBaseUrl(
-    config,
-    !localOnlyDomain(config.domain) && (await hasPlatformCert(store, config.domain)),
-  );
+  const host = statusHostOf(config);
+  const base = webBaseUrl(config, !localOnlyDomain(host) && (await hasPlatformCert(store, host)));
   return {
     url: `${base.url}/auth/login/${secret}`,
     user,
@@ -135,6 +142,18 @@ export interface StartedSession {
   cookie: string;
   user: string;
   maxAgeMs: number;
+}
+
+/**
+ * The user a sign-in link is for, leaving the link as it is;
+ * BERTH_E_LOGIN_LINK_INVALID when it was used, has expired or never existed.
+ */
+export async function linkUser(store: Store, linkSecret: string): Promise<string> {
+  const user = SECRET.test(linkSecret)
+    ? await store.signIns.peekLink(sha256hex(linkSecret))
+    : undefined;
+  if (user === undefined) throw new BerthError('BERTH_E_LOGIN_LINK_INVALID');
+  return user;
 }
 
 /** Uses up a sign-in link and starts a session; BERTH_E_LOGIN_LINK_INVALID otherwise. */

@@ -17,6 +17,8 @@ export type { DomainChange };
 export interface DomainsSetting {
   /** BERTH_DOMAIN: every app is served at <app>.<base>, the status page at the base. */
   base: string;
+  /** BERTH_STATUS_HOST where the operator gave one (absent: the status page is at the base). */
+  statusHost?: string;
   /** Where certificate files live; a removed domain's file goes with it. */
   paths: DataPaths;
 }
@@ -41,10 +43,25 @@ function isAppName(label: string): boolean {
  * and an app created later would shadow it back. The same answer whether that
  * app exists or not, so the refusal does not tell which apps exist. (The
  * store script refuses the same under each global domain, atomically.)
+ * The status page's own host, and any name under it, are refused too: an
+ * app there would take the status page's requests or share its site (its
+ * cookies).
  */
-export function customDomains(app: string, names: readonly string[], base: string): string[] {
+export function customDomains(
+  app: string,
+  names: readonly string[],
+  base: string,
+  statusHost = base,
+): string[] {
   const canonical = [...new Set(names.map(validate.domain))];
   for (const domain of canonical) {
+    if (statusHost !== base && (domain === statusHost || domain.endsWith(`.${statusHost}`))) {
+      throw new BerthError('BERTH_E_DOMAIN_RESERVED', {
+        domain,
+        base,
+        reason: "it is the status page's host (BERTH_STATUS_HOST) or a name under it",
+      });
+    }
     if (domain === base) {
       throw new BerthError('BERTH_E_DOMAIN_RESERVED', {
         domain,
@@ -87,7 +104,7 @@ export async function changeDomains(
   const domains =
     mode === 'remove'
       ? [...new Set(names.map(validate.domain))]
-      : customDomains(app.name, names, setting.base);
+      : customDomains(app.name, names, setting.base, setting.statusHost);
   let change: DomainChange;
   try {
     if (mode === 'add') change = await store.domains.addMany(app.name, domains);

@@ -35,6 +35,12 @@ export interface AcmeOptions {
    */
   platformDomain?: string;
   /**
+   * BERTH_STATUS_HOST where the operator gave one: then it, not the bare
+   * BERTH_DOMAIN, is the status page's name and gets the platform's
+   * certificate. Absent: the bare platformDomain.
+   */
+  statusHost?: string;
+  /**
    * BERTH_ACME_DEFAULT_HOSTS: letsencrypt:enable APP orders one for the
    * app's default host <app>.<BERTH_DOMAIN> too, as Dokku does for its
    * default vhost. Absent: off.
@@ -46,13 +52,20 @@ export interface AcmeOptions {
 export function acmeOptions(
   config: Pick<
     Config,
-    'dataDir' | 'acmeDirectoryUrl' | 'acmeEmail' | 'acmeSelfCheck' | 'acmeDefaultHosts' | 'domain'
+    | 'dataDir'
+    | 'acmeDirectoryUrl'
+    | 'acmeEmail'
+    | 'acmeSelfCheck'
+    | 'acmeDefaultHosts'
+    | 'domain'
+    | 'statusHost'
   >,
   store: Store,
 ): AcmeOptions {
   return {
     store,
     platformDomain: config.domain,
+    statusHost: config.statusHost,
     defaultHosts: config.acmeDefaultHosts,
     paths: dataPaths(config.dataDir),
     directoryUrl: config.acmeDirectoryUrl,
@@ -156,15 +169,15 @@ export function acmeDefaultHost(
 
 /**
  * A host Berth serves by itself, outside the domains index: 'platform' for
- * BERTH_DOMAIN, the app's name for an existing app's default host, else undefined.
+ * the status page's (BERTH_STATUS_HOST, else BERTH_DOMAIN), the app's name for an existing app's default host, else undefined.
  */
 export async function builtInHost(
-  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+  o: Pick<AcmeOptions, 'store' | 'platformDomain' | 'statusHost'>,
   domain: string,
 ): Promise<'platform' | { app: string } | undefined> {
   const base = o.platformDomain;
+  if (domain === (o.statusHost ?? base)) return 'platform';
   if (base === undefined) return undefined;
-  if (domain === base) return 'platform';
   if (!domain.endsWith(`.${base}`)) return undefined;
   const label = domain.slice(0, -base.length - 1);
   try {
@@ -177,7 +190,7 @@ export async function builtInHost(
 
 /** Whether `domain` gets certificates: an app has it, or Berth serves it by itself (builtInHost). */
 export async function certifiable(
-  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+  o: Pick<AcmeOptions, 'store' | 'platformDomain' | 'statusHost'>,
   domain: string,
 ): Promise<boolean> {
   return (

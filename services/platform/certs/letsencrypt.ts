@@ -73,7 +73,7 @@ export async function disableLetsencrypt(o: AcmeOptions, app: string): Promise<s
 
 /** Every ACME certificate with its app (or `platform` for BERTH_DOMAIN's), for letsencrypt:list. */
 export async function listLetsencrypt(
-  o: Pick<AcmeOptions, 'store' | 'platformDomain'>,
+  o: Pick<AcmeOptions, 'store' | 'platformDomain' | 'statusHost'>,
 ): Promise<(CertMeta & { app: string | undefined; platform: boolean })[]> {
   const all = (await o.store.certs.list()).filter((c) => c.source === 'acme');
   return Promise.all(
@@ -106,23 +106,25 @@ export async function renewDue(o: AcmeOptions, app?: string): Promise<DomainResu
 }
 
 /**
- * BERTH_DOMAIN, whose certificate is the platform's own (the status page's);
- * a usage error where no CA can certify it (localhost) or none is configured.
+ * The status page's host (BERTH_STATUS_HOST, else BERTH_DOMAIN), whose
+ * certificate is the platform's own; a usage error where no CA can certify
+ * it (localhost) or none is configured.
  */
-export function platformDomainOf(o: Pick<AcmeOptions, 'platformDomain'>): string {
-  const domain = o.platformDomain;
+export function platformDomainOf(o: Pick<AcmeOptions, 'platformDomain' | 'statusHost'>): string {
+  const domain = o.statusHost ?? o.platformDomain;
   if (domain === undefined) {
     throw new BerthError('BERTH_E_USAGE', { reason: 'no BERTH_DOMAIN is configured' });
   }
   if (validate.localOnlyDomain(domain)) {
+    const name = domain === o.platformDomain ? 'BERTH_DOMAIN' : 'BERTH_STATUS_HOST';
     throw new BerthError('BERTH_E_USAGE', {
-      reason: `BERTH_DOMAIN is ${domain}, which no CA certifies; set BERTH_DOMAIN to a name that points at this server first`,
+      reason: `${name} is ${domain}, which no CA certifies; set ${name} to a name that points at this server first`,
     });
   }
   return domain;
 }
 
-/** Orders a certificate for BERTH_DOMAIN (letsencrypt:enable --platform). */
+/** Orders a certificate for the status page's host (letsencrypt:enable --platform). */
 export async function enablePlatformLetsencrypt(o: AcmeOptions): Promise<DomainResult[]> {
   return order(o, [platformDomainOf(o)]);
 }
