@@ -3,7 +3,11 @@
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
-import { describeLimits, setLimits } from '../../services/platform/apps/instance-settings.ts';
+import {
+  clearLimits,
+  describeLimits,
+  setLimits,
+} from '../../services/platform/apps/instance-settings.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { settingChange } from './storage.ts';
@@ -46,13 +50,13 @@ export const resourceCommands: readonly Command[] = [
   {
     name: 'resource:limit-clear',
     usage: 'APP [TYPE] [--no-restart]',
-    summary: 'remove the limits of a process type (no TYPE: the default for every type)',
+    summary: "remove a process type's limits (no TYPE: every limit of the app); the defaults apply",
     access: { app: 'push' },
     options: { 'no-restart': { type: 'boolean' } },
     arity: [0, 1],
     async run({ ctx, app, args, options }) {
       if (!app) return EXIT.failed;
-      await setLimits(await settingChange(ctx, app.name, options), args[0], {});
+      await clearLimits(await settingChange(ctx, app.name, options), args[0]);
       return EXIT.ok;
     },
   },

@@ -484,3 +484,27 @@ describe('checks:*', () => {
     assert.match((await run(bob, ['checks:report', 'checked'])).stdout, /Checks disabled: +none$/m);
   });
 });
+
+describe('resource:limit-clear', () => {
+  test('with no type it clears every limit of the app, each type’s own too', async () => {
+    assert.equal((await run(bob, ['apps:create', 'limited'])).code, 0);
+    const report = async () =>
+      JSON.parse((await run(bob, ['resource:report', 'limited', '--format', 'json'])).stdout);
+    for (const argv of [
+      ['--memory', '64m'],
+      ['--memory', '128m', 'web'],
+      ['--pids', '64', 'worker'],
+    ]) {
+      assert.equal((await run(bob, ['resource:limit', 'limited', ...argv])).code, 0);
+    }
+    assert.deepEqual(Object.keys(await report()).sort(), ['_all_', 'web', 'worker']);
+    assert.equal((await run(bob, ['resource:limit-clear', 'limited', 'web'])).code, 0);
+    assert.deepEqual(Object.keys(await report()).sort(), ['_all_', 'worker']);
+    const cleared = await run(bob, ['resource:limit-clear', 'limited']);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.match(cleared.stdout, /Cleared every limit of limited \(every type, worker\)/);
+    assert.deepEqual(await report(), {});
+    const again = await run(bob, ['resource:limit-clear', 'limited']);
+    assert.match(again.stdout, /had no limits of its own; nothing changed/);
+  });
+});

@@ -46,17 +46,31 @@ export async function setLimits(
     }
   }
   const { resources } = await c.store.apps.deploySettings(c.app);
-  const next = { ...resources };
-  const none =
-    limits.memory === undefined && limits.cpus === undefined && limits.pids === undefined;
-  if (none) delete next[key];
-  else next[key] = { ...next[key], ...limits };
+  const next = { ...resources, [key]: { ...resources[key], ...limits } };
   await c.store.apps.setDeploySetting(c.app, 'resources', next);
+  await apply(c, `Limited ${type ?? 'every process type'} to ${describeLimits(next[key] ?? {})}`);
+}
+
+/**
+ * resource:limit-clear: a process type's own limits go (BERTH_DEFAULT_* or
+ * the app's every-type limits apply to it again); with no type, every limit
+ * of the app goes, each type's own too, as the command says.
+ */
+export async function clearLimits(c: SettingChange, type: string | undefined): Promise<void> {
+  const { resources } = await c.store.apps.deploySettings(c.app);
+  const next = type === undefined ? {} : { ...resources };
+  if (type !== undefined) delete next[validate.processType(type)];
+  const cleared = Object.keys(resources).filter((k) => !(k in next));
+  await c.store.apps.setDeploySetting(c.app, 'resources', next);
+  if (cleared.length === 0) {
+    c.log.heading(`${type ?? c.app} had no limits of its own; nothing changed`);
+    return;
+  }
   await apply(
     c,
-    none
-      ? `Cleared the limits of ${type ?? 'every process type'}`
-      : `Limited ${type ?? 'every process type'} to ${describeLimits(next[key] ?? {})}`,
+    type === undefined
+      ? `Cleared every limit of ${c.app} (${cleared.map((k) => (k === '_all_' ? 'every type' : k)).join(', ')}); the defaults apply`
+      : `Cleared the limits of ${type}`,
   );
 }
 
