@@ -299,6 +299,12 @@ export const ERRORS = {
     500,
     'restore it from a backup, or delete it to make a new one (clients then warn "host key changed")',
   ),
+  BERTH_E_SSH_STORE_DOWN: spec(
+    'Berth cannot check who you are right now: its Redis does not answer',
+    EXIT.failed,
+    503,
+    'try again in a minute; if it lasts, an admin checks Redis on the server (npm start starts it)',
+  ),
   BERTH_E_SSH_NO_SHELL: spec(
     'this server has no shell',
     EXIT.usage,

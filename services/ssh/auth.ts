@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { Actor } from '../core/actor.ts';
+import { isBerthError } from '../core/errors.ts';
 import { fingerprint as fingerprintOf, KEY_TYPES } from '../core/ssh-key.ts';
 import type { Store } from '../core/store/index.ts';
 
@@ -17,6 +18,12 @@ export type PublicKeyDecision =
   | { kind: 'acceptable'; fingerprint: string; user: string }
   /** A valid signature by a registered key. */
   | { kind: 'authenticated'; actor: UserActor }
+  /**
+   * The store did not answer in time (Redis down): the client is let in to
+   * be told so in one line, and nothing else (ssh-server.ts), instead of
+   * hanging while Redis' client retries and then hearing only "denied".
+   */
+  | { kind: 'unavailable'; fingerprint: string; error: unknown }
   | {
       kind: 'refused';
       /** Why, for the log only: the client is told nothing but "no". */
@@ -34,6 +41,9 @@ export interface PublicKeyRequest {
   blob?: Buffer | undefined;
   hashAlgo?: string | undefined;
 }
+
+/** How long a key lookup may take before the store counts as down. */
+export const LOOKUP_TIMEOUT_MS = 3000;
 
 const sameBytes = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
 
@@ -55,10 +65,23 @@ export async function decidePublicKey(
   }
 
   let found: Awaited<ReturnType<Store['users']['identify']>>;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    found = await users.identify(offered);
+    found = await Promise.race([
+      users.identify(offered),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${LOOKUP_TIMEOUT_MS} ms`)),
+          LOOKUP_TIMEOUT_MS,
+        );
+      }),
+    ]);
   } catch (error) {
-    return refused('the key lookup failed', { error });
+    // A record Berth cannot read is a refusal; anything else is the store not answering.
+    if (isBerthError(error)) return refused('the key lookup failed', { error });
+    return { kind: 'unavailable', fingerprint, error };
+  } finally {
+    clearTimeout(timer);
   }
   if (found === undefined) return refused('unknown key');
   const { key, user } = found;

@@ -21,6 +21,8 @@ export class ClientConnection {
   private readonly authTimer: NodeJS.Timeout;
   private idleTimer: NodeJS.Timeout | undefined;
   closed = false;
+  /** Let in while the store does not answer, only to be told so (auth.ts). */
+  storeDown = false;
   /** Authenticated: it no longer counts against its source's cap. */
   signedIn = false;
   /** Whom its slot counts under once signed in. */
@@ -107,6 +109,11 @@ export class ClientConnection {
       else ctx.reject(['publickey']);
       return;
     }
+    // The probe found the store down; the signed request that follows would wait as long again.
+    if (this.storeDown) {
+      ctx.accept();
+      return;
+    }
     const decision = await decidePublicKey(users, ctx);
     if (this.closed) return;
     switch (decision.kind) {
@@ -120,6 +127,15 @@ export class ClientConnection {
         this.log.info(
           { ...fields, fingerprint: decision.actor.credential, role: decision.actor.role },
           'authenticated',
+        );
+        ctx.accept();
+        return;
+      case 'unavailable':
+        // It stays unauthenticated: its source's cap and sign-in timer still hold it.
+        this.storeDown = true;
+        this.log.warn(
+          { ...fields, fingerprint: decision.fingerprint, err: decision.error },
+          'key lookup: the store does not answer',
         );
         ctx.accept();
         return;

@@ -117,3 +117,22 @@ export function handleSession(session: ssh2.Session, ctx: SessionContext): void 
     });
   });
 }
+
+/**
+ * A session on a connection let in while the store does not answer
+ * (auth.ts): each command gets one line saying so, and nothing runs.
+ */
+export function sayStoreDown(session: ssh2.Session, log: Logger): void {
+  const error = new BerthError('BERTH_E_SSH_STORE_DOWN');
+  const answer = (channel: ssh2.ServerChannel | undefined) => {
+    if (channel === undefined) return;
+    log.info('refused: the store does not answer');
+    channel.stderr.write(`berth: ${error.toLine()}\n`);
+    channel.exit(error.exitCode);
+    channel.end();
+  };
+  session.on('pty', (accept) => accept?.());
+  session.on('env', (accept) => accept?.());
+  session.on('exec', (accept) => answer(accept()));
+  session.on('shell', (accept) => answer(accept()));
+}

@@ -15,7 +15,7 @@ import type { Store } from '../core/store/index.ts';
 import { ClientConnection } from './connection.ts';
 import type { ExecHandler } from './exec-request.ts';
 import { ConnectionCounter, resolveLimits, type SshLimits, sourceKey } from './limits.ts';
-import { handleSession } from './session.ts';
+import { handleSession, sayStoreDown } from './session.ts';
 
 export interface SshServerOptions {
   /** The host private key (OpenSSH format), e.g. loadOrCreateHostKey(dir).privateKey. */
@@ -219,6 +219,13 @@ export function createSshServer(options: SshServerOptions): SshServer {
     client.on('session', (acceptSession, reject) => {
       if (closing || conn.sessions >= limits.maxSessionsPerConnection) {
         reject();
+        return;
+      }
+      if (conn.storeDown) {
+        conn.sessions++;
+        const session = acceptSession();
+        session.once('close', () => conn.sessions--);
+        sayStoreDown(session, conn.log);
         return;
       }
       const actor = conn.actor;

@@ -1,4 +1,5 @@
-// The ssh service as the SSH benches run it (ssh-version, ssh-crowd): the
+// The ssh service as the SSH benches run it (ssh-version, ssh-crowd), and a
+// test that takes its Redis away (ssh-store-down): the
 // real service with its default limits, a Redis of its own, the users given
 // with their keys; and one timed `ssh ... version` with the OpenSSH client.
 import { spawn } from 'node:child_process';
@@ -20,6 +21,8 @@ export interface BenchSshService {
   hostKey: HostKey;
   /** Stops the service, then its Redis. */
   stop(): Promise<void>;
+  /** Kills its Redis (SIGKILL), the service left running. */
+  killRedis(): void;
 }
 
 export async function startBenchSshService(
@@ -62,6 +65,7 @@ export async function startBenchSshService(
         await service.stop();
         killRedis();
       },
+      killRedis,
     };
   } catch (e) {
     killRedis();
