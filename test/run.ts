@@ -5,6 +5,8 @@
 //
 //   npm test                      every suite
 //   npm test -- --fast            unit tests only: no Docker, no installs (seconds)
+//   npm test -- --hostile         the hostile-input suite: the files that attack
+//                                 Berth as a tenant or a stranger would (HOSTILE)
 //   npm test -- test/unit/x.test.ts ...   just those files
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,13 +45,18 @@ async function findTests(dir: string): Promise<string[]> {
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
-    options: { fast: { type: 'boolean', default: false } },
+    options: {
+      fast: { type: 'boolean', default: false },
+      hostile: { type: 'boolean', default: false },
+    },
     allowPositionals: true,
   });
   const files =
     positionals.length > 0
       ? positionals
-      : (await Promise.all((values.fast ? ['test/unit'] : SUITES).map(findTests))).flat();
+      : values.hostile
+        ? [...HOSTILE]
+        : (await Promise.all((values.fast ? ['test/unit'] : SUITES).map(findTests))).flat();
   const needsMachine = files.some((f) => !f.startsWith('test/unit/'));
 
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'berth-test-run-'));
@@ -133,6 +140,35 @@ async function main(): Promise<number> {
     }
   }
 }
+
+/**
+ * The hostile-input suite: each file reproduces attacks on Berth by a tenant
+ * (another user's images, volumes, network, the machine's processes and
+ * memory, live streams, cookies) or a stranger (floods, slow and malformed
+ * requests), and fails without its fix. They also run in the full suite.
+ */
+const HOSTILE = [
+  'test/unit/image-policy.test.ts',
+  'test/integration/anonymous-volumes.test.ts',
+  'test/integration/app-networks.test.ts',
+  'test/integration/body-limit.test.ts',
+  'test/integration/bounded-output.test.ts',
+  'test/integration/build-limits.test.ts',
+  'test/integration/commands.test.ts',
+  'test/integration/default-limits.test.ts',
+  'test/integration/metrics.test.ts',
+  'test/integration/router-status-page.test.ts',
+  'test/integration/router.test.ts',
+  'test/integration/ssh-server.test.ts',
+  'test/integration/ssh-store-down.test.ts',
+  'test/integration/tenant-images.test.ts',
+  'test/integration/tenant-storage.test.ts',
+  'test/integration/web-auth.test.ts',
+  'test/integration/web-live.test.ts',
+  'test/integration/router-primary.test.ts',
+  'test/e2e/start.test.ts',
+  'test/integration/router-hostile.test.ts',
+];
 
 /** Test files that need the machine to themselves (see main). */
 const SOLO = ['test/e2e/engine-restart.test.ts', 'test/integration/router-hostile.test.ts'];

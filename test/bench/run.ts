@@ -10,6 +10,7 @@ import type { Figure, Scenario } from './scenario.ts';
 import { appsPageScenario } from './scenarios/apps-page.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
+import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
@@ -27,6 +28,7 @@ const SCENARIOS: readonly Scenario[] = [
   rolloutScenario,
   proxyScenario,
   appsPageScenario,
+  noisyNeighbourScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
