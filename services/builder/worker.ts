@@ -38,6 +38,7 @@ import type { DataPaths } from '../core/paths.ts';
 import { Store } from '../core/store/index.ts';
 import type { BuildResources } from '../platform/build/build-limits.ts';
 import { BuildLog, buildLogFile, ERROR } from '../platform/build/build-log.ts';
+import { waiterHeld } from '../platform/build/push-waiter.ts';
 import {
   BUILD_QUEUE,
   type BuildRequest,
@@ -245,11 +246,16 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           labels: o.labels ?? {},
         },
         { id, request, log, signal: control.signal },
-      ).then((built) =>
-        built.status === 'succeeded' && o.deploy
-          ? o.deploy({ id, request, result: built, log, signal: control.signal })
-          : built,
-      );
+      ).then(async (built) => {
+        if (built.status !== 'succeeded' || !o.deploy) return built;
+        // A push that went away (its ssh service with it) never updates its branch.
+        if (request.waited && !(await waiterHeld(store.redis, o.redisPrefix, id))) {
+          throw cancelled(
+            'the push that asked for it is gone, so its branch was not updated; nothing was deployed (push again)',
+          );
+        }
+        return o.deploy({ id, request, result: built, log, signal: control.signal });
+      });
       // A step that ignores the stop does not hold the build's end.
       const abandoned = new Promise<never>((_, reject) => {
         const onStop = () => setTimeout(() => reject(control.signal.reason), abortGraceMs).unref();

@@ -9,6 +9,7 @@ import { actorName } from '../core/actor.ts';
 import { errorLine } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
+import { holdWaiterLease } from '../platform/build/push-waiter.ts';
 import {
   type BuildQueue,
   type BuildResult,
@@ -147,16 +148,23 @@ export function preReceive(
       ref: update.ref,
       pusher: actorName(actor),
       ...(q === undefined ? {} : { quarantine: q }),
+      waited: true,
     });
     d.log?.info({ app, build: id, rev: update.new, user: actor.user }, 'build enqueued');
-    const result = await awaitBuild(
-      d,
-      id,
-      (line) => {
-        if (!signal.aborted) reply.line(line);
-      },
-      signal,
-    );
+    const release = await holdWaiterLease(d.store.redis, d.store.keys.prefix, id);
+    let result: BuildResult;
+    try {
+      result = await awaitBuild(
+        d,
+        id,
+        (line) => {
+          if (!signal.aborted) reply.line(line);
+        },
+        signal,
+      );
+    } finally {
+      await release();
+    }
     d.log?.info({ app, build: id, status: result.status, error: result.error }, 'build ended');
     if (signal.aborted) return 1;
     if (result.status !== 'succeeded') {

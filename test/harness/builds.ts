@@ -105,7 +105,8 @@ export async function buildHarness(name: string) {
   const main = await startBuilder();
 
   after(async () => {
-    for (const b of builders) await stopBuilder(b);
+    // A copy: stopBuilder takes each out of `builders`.
+    for (const b of [...builders]) await stopBuilder(b);
     // The labelled images first (their untagged parents go with them), then
     // what failed builds left, newest first; a layer still in use is skipped.
     await cleanupDocker(dockerRun.runId, docker);

@@ -73,6 +73,8 @@ describe('the local Docker Engine', () => {
       release: 'berth.release',
       instance: 'berth.instance',
       storage: 'berth.storage',
+      appCreated: 'berth.app-created',
+      network: 'berth.network',
       stack: 'berth.stack',
       stackRevision: 'berth.stack.revision',
       build: 'berth.build',

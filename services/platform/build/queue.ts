@@ -48,6 +48,9 @@
 //          deploy nothing, end with status=failed error="cancelled: <reason>".
 //          A push asks for this when its client goes away, because then the
 //          pushed ref is never updated and the build must not go live.
+// Waiter   a push's build (`waited`) goes live only while the push holds
+//          `P build:<id>:waiter` (./push-waiter.ts): one that died with the
+//          ssh service cancels nothing, and its lease lapses instead.
 //
 // followBuild() is the reading side: every line to a callback, then the
 // result. Given the queue, it also notices a job that ended (or vanished)
@@ -143,6 +146,7 @@ function checkedRequest(
     rev: request.rev,
     ref: request.ref,
     ...(request.quarantine === undefined ? {} : { quarantine: request.quarantine }),
+    ...(request.waited ? { waited: true as const } : {}),
   };
 }
 

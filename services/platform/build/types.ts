@@ -28,6 +28,11 @@ export interface GitBuildRequest extends RequestBase {
    * the repository (a rebuild).
    */
   quarantine?: string;
+  /**
+   * A push waits for this build and updates its branch only if it succeeds:
+   * the build goes live only while the push still waits (push-waiter.ts).
+   */
+  waited?: true;
   image?: undefined;
 }
 
@@ -38,6 +43,7 @@ export interface ImageBuildRequest extends RequestBase {
   rev?: undefined;
   ref?: undefined;
   quarantine?: undefined;
+  waited?: undefined;
 }
 
 export type BuildRequest = GitBuildRequest | ImageBuildRequest;
