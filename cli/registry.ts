@@ -16,6 +16,7 @@ import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
+import { quotaCommands } from './commands/quota.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
@@ -48,6 +49,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   'builder-dockerfile': "a Dockerfile build's path and build args",
   buildpacks: 'pin the buildpacks an app builds with',
   'ssh-keys': 'users and their SSH keys (admins)',
+  quota:
+    "per-user caps on apps, instances, process types and build minutes: yours, or (admins) anyone's",
   auth: 'sign in to the web app, and API tokens for scripts',
   stack: 'the Debian 12 image builds run on (root on the server)',
   version: "Berth's version",
@@ -87,6 +90,7 @@ export const COMMANDS: readonly Command[] = [
   ...buildsCommands,
   ...builderCommands,
   ...sshKeysCommands,
+  ...quotaCommands,
   ...authCommands,
   ...systemCommands,
   help,

@@ -157,6 +157,8 @@ const HOSTILE = [
   'test/integration/commands.test.ts',
   'test/integration/default-limits.test.ts',
   'test/integration/metrics.test.ts',
+  'test/integration/push-waiter.test.ts',
+  'test/integration/quotas.test.ts',
   'test/integration/router-status-page.test.ts',
   'test/integration/router.test.ts',
   'test/integration/ssh-server.test.ts',

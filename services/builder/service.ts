@@ -41,7 +41,8 @@ export async function start(
   const connection = await connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (e) => log.warn({ err: e }, 'redis'));
   try {
-    const store = new Store(connection, config.redisPrefix);
+    // The deploy step makes releases: the instances and process types quotas hold there too.
+    const store = new Store(connection, config.redisPrefix, { quotas: config.quotas });
     const logArchive = logArchiveOf(paths);
     const limits = config.defaultLimits;
     const { appNetworks } = config;

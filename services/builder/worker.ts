@@ -185,6 +185,12 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     }
   }
 
+  /** Adds a build's time to its owner's build minutes of today (services/core/store/quotas.ts). */
+  async function chargeBuild(request: BuildRequest, ms: number): Promise<void> {
+    const owner = request.owner ?? (await store.apps.get(request.app))?.owner;
+    if (owner !== undefined) await store.quotas.addBuildTime(owner, ms);
+  }
+
   async function build(id: string, request: BuildRequest, attempt: number, external?: AbortSignal) {
     const started = Date.now();
     let log: BuildLog;
@@ -275,6 +281,11 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     }
     await log.close(
       result.status === 'succeeded' ? '-----> Build succeeded' : `${ERROR}${result.error}`,
+    );
+    // The time this build held a builder goes to its owner's build minutes,
+    // before the end is written, so the owner's next build is judged with it.
+    await chargeBuild(request, Date.now() - started).catch((e: unknown) =>
+      o.log?.warn({ err: e, build: id }, 'could not count the build minutes'),
     );
     await end(id, result);
     o.log?.info(

@@ -79,6 +79,26 @@ export interface Config {
   readonly buildLimits: BuildLimits;
   /** The private IPv4 range (CIDR) app networks take a /26 each from. */
   readonly appNetworks: string;
+  /** What a user may have where an admin set nothing of their own (quota:set); admins have no caps. */
+  readonly quotas: QuotaDefaults;
+}
+
+/** The most process types per app a quota may allow. */
+export const PROCESS_TYPES_MAX = 1000;
+
+/**
+ * Per-user caps (issue 16: one user made 1,000 apps in 13 s and could run
+ * 300 process types × 100 instances). null: no cap.
+ */
+export interface QuotaDefaults {
+  /** Apps a user may own. */
+  readonly apps: number | null;
+  /** Instances across all the apps a user owns (the formations of their releases). */
+  readonly instances: number | null;
+  /** Process types one app of the user's may run at once. */
+  readonly processTypes: number | null;
+  /** Minutes a user's builds may hold a builder per day (UTC). */
+  readonly buildMinutes: number | null;
 }
 
 /** What an instance gets where its app set no limit: memory in bytes, processes; 0: none. */
@@ -130,6 +150,10 @@ export const DEFAULTS = {
   BERTH_BUILD_PIDS: '1024',
   BERTH_APP_NETWORKS: '10.210.0.0/16',
   BERTH_LIVE_STREAMS_PER_USER: '16',
+  BERTH_QUOTA_APPS: '25',
+  BERTH_QUOTA_INSTANCES: '25',
+  BERTH_QUOTA_PROCESS_TYPES: '20',
+  BERTH_QUOTA_BUILD_MINUTES: '120',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -495,6 +519,33 @@ function web(r: EnvReader) {
   return { liveStreamsPerUser };
 }
 
+/**
+ * What a user may have unless an admin set their own (quota:set); admins are
+ * not limited. The defaults are a free tier's, for a server several people
+ * share. Heroku's free tier let a verified account own 100 apps but gave it
+ * 1,000 dyno hours a month, about one dyno running all the time: free dynos
+ * slept after 30 minutes without traffic, so idle apps cost nothing. Nothing
+ * sleeps on a Berth server, so what counts is instances that run: 25 apps
+ * and 25 instances (each app one web instance, or fewer apps scaled up). 20
+ * process types per app is more than a Procfile needs (web, worker, clock
+ * and a few queues). Builds: Heroku stops a build after 15 minutes, and
+ * GitHub gives a free account 2,000 Actions minutes a month (about 66 a
+ * day); 120 minutes a day is four builds that each run into
+ * BERTH_BUILD_TIMEOUT's 30 minutes, or dozens of the usual few-minute ones.
+ * `unlimited` lifts a cap.
+ */
+function quotas(r: EnvReader) {
+  const cap = (max?: number) => (v: string) => validate.quotaCap(v, max);
+  return {
+    quotas: Object.freeze({
+      apps: r.read('BERTH_QUOTA_APPS', cap(), null),
+      instances: r.read('BERTH_QUOTA_INSTANCES', cap(), null),
+      processTypes: r.read('BERTH_QUOTA_PROCESS_TYPES', cap(PROCESS_TYPES_MAX), null),
+      buildMinutes: r.read('BERTH_QUOTA_BUILD_MINUTES', cap(), null),
+    }),
+  };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -508,6 +559,7 @@ export function loadConfig(env: Env): Config {
     ...limits(r),
     ...networks(r),
     ...web(r),
+    ...quotas(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -556,8 +608,14 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BUILD_PIDS: String(config.buildLimits.pids),
     BERTH_APP_NETWORKS: config.appNetworks,
     BERTH_LIVE_STREAMS_PER_USER: String(config.liveStreamsPerUser),
+    BERTH_QUOTA_APPS: capVar(config.quotas.apps),
+    BERTH_QUOTA_INSTANCES: capVar(config.quotas.instances),
+    BERTH_QUOTA_PROCESS_TYPES: capVar(config.quotas.processTypes),
+    BERTH_QUOTA_BUILD_MINUTES: capVar(config.quotas.buildMinutes),
   };
 }
+
+const capVar = (cap: number | null): string => (cap === null ? 'unlimited' : String(cap));
 
 /** The shortest BERTH_BUILD_TIMEOUT spelling of a duration parseDuration accepts. */
 function formatDurationVar(ms: number): string {

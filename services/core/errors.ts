@@ -269,6 +269,13 @@ export const ERRORS = {
     429,
     'close another log or build page (or stream) first; an admin can raise BERTH_LIVE_STREAMS_PER_USER',
   ),
+  // A per-user cap (quota:set, BERTH_QUOTA_*): {quota} is its name in quota:set.
+  BERTH_E_QUOTA: spec(
+    '{reason}: the {quota} quota of {user} is {cap}',
+    EXIT.failed,
+    403,
+    '{remedy}, or ask an admin to raise it (berth quota:set {user} {quota}=N)',
+  ),
   BERTH_E_TOKEN_NOT_FOUND: spec(
     'no API token {id}',
     EXIT.failed,

@@ -425,6 +425,17 @@ export function pidsLimit(value: string): number {
   return n;
 }
 
+/** The most a quota may be set to, by quota (apps, instances, build minutes: 100,000; process types: 1,000). */
+export const QUOTA_MAX = 100_000;
+
+/** A quota's cap: a count from 0 to `max`, or `unlimited` (null). */
+export function quotaCap(value: string, max: number = QUOTA_MAX): number | null {
+  if (value === 'unlimited') return null;
+  const n = /^(0|[1-9][0-9]{0,6})$/.test(value) ? Number(value) : -1;
+  if (n < 0 || n > max) invalid('quota', value, `use a number from 0 to ${max}, or unlimited`);
+  return n;
+}
+
 /** A CPU limit such as 1, 0.5 or 2.5 (in CPUs, at most two decimals). */
 export function cpuCount(value: string): number {
   const n = Number(value);

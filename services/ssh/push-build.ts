@@ -6,7 +6,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { actorName } from '../core/actor.ts';
-import { errorLine } from '../core/errors.ts';
+import { errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { holdWaiterLease } from '../platform/build/push-waiter.ts';
@@ -142,14 +142,26 @@ export function preReceive(
       );
       return 1;
     }
-    const id = await enqueueBuild(d.queue, {
-      app,
-      rev: update.new,
-      ref: update.ref,
-      pusher: actorName(actor),
-      ...(q === undefined ? {} : { quarantine: q }),
-      waited: true,
-    });
+    let id: string;
+    try {
+      id = await enqueueBuild(
+        d.queue,
+        {
+          app,
+          rev: update.new,
+          ref: update.ref,
+          pusher: actorName(actor),
+          ...(q === undefined ? {} : { quarantine: q }),
+          waited: true,
+        },
+        { store: d.store },
+      );
+    } catch (e) {
+      if (!isBerthError(e) || e.code !== 'BERTH_E_QUOTA') throw e;
+      reply.line(` !     ${e.toLine()}`);
+      reply.line(` !     Push rejected: nothing was built, so ${branch} was not updated.`);
+      return 1;
+    }
     d.log?.info({ app, build: id, rev: update.new, user: actor.user }, 'build enqueued');
     const release = await holdWaiterLease(d.store.redis, d.store.keys.prefix, id);
     let result: BuildResult;

@@ -207,7 +207,7 @@ const spec = (s: object) => JSON.stringify(s);
 
 /** The builds enqueued for an app, with their time span from the log stream ids. */
 async function buildsOf(app: string) {
-  const jobs = await queue.getJobs(['completed', 'failed', 'active', 'waiting']);
+  const jobs = await queue.getJobs(['completed', 'failed', 'active', 'waiting', 'prioritized']);
   const out: { id: string; rev: string; start: number; end: number; status?: string }[] = [];
   for (const job of jobs) {
     if (job.data.app !== app || job.id === undefined) continue;
@@ -275,7 +275,15 @@ describe('the build queue contract', () => {
     const job = await q.getJob(id);
     assert.deepEqual(
       { ...job?.data, requestedAt: undefined },
-      { app: 'late', rev, ref: 'refs/heads/main', pusher: 'ada', requestedAt: undefined },
+      // No app "late" in the store: the pusher takes its turn as the owner would.
+      {
+        app: 'late',
+        rev,
+        ref: 'refs/heads/main',
+        pusher: 'ada',
+        owner: 'ada',
+        requestedAt: undefined,
+      },
     );
   });
 
@@ -495,6 +503,33 @@ describe('git push', () => {
     assert.match(clone.stderr, /^berth: app "shop" does not exist — /m);
     assert.deepEqual(await repoListing(), listing);
     assert.equal(await bareRev('shop', 'refs/heads/main'), first);
+  });
+
+  test("a push past its owner's build minutes is refused with one line before anything is queued; the ref stays", async () => {
+    await store.apps.create({ name: 'bobs', owner: 'bob' });
+    // Set by an admin (quota:set bob build-minutes=0): bob's apps may not build today.
+    await store.quotas.set('bob', { 'build-minutes': 0 });
+    try {
+      const dir = await workTree('bobs');
+      const before = await queue.getJobCounts();
+      const r = await git(['push', 'origin', 'main'], { cwd: dir, user: 'bob' });
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        /^remote: {2}! {5}the builds of bob took 0 minutes today \(UTC\): the build-minutes quota of bob is 0 — build again after midnight UTC, or ask an admin to raise it \(berth quota:set bob build-minutes=N\)$/m,
+      );
+      assert.match(
+        r.stderr,
+        /^remote: {2}! {5}Push rejected: nothing was built, so main was not updated\.$/m,
+      );
+      assert.equal(await bareRev('bobs', 'refs/heads/main'), undefined);
+      assert.deepEqual(await queue.getJobCounts(), before, 'nothing was queued');
+      await store.quotas.set('bob', { 'build-minutes': 'default' });
+      const again = await git(['push', 'origin', 'main'], { cwd: dir, user: 'bob' });
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      await store.quotas.set('bob', { 'build-minutes': 'default' });
+    }
   });
 
   test('hostile repository arguments are refused with one line; nothing is created', async () => {

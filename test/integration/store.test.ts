@@ -695,7 +695,7 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
   K.releases('a'), K.release('a', 7), K.appDomains('a'), K.builds('a'), K.routes('a'),
   K.routesChannel, K.domains, K.globalDomains, K.cert('d.example'), K.certs,
   K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x'), K.loginLink('h'), K.session('h'),
-  K.apiToken('i'), K.userTokens('u'), K.apiTokens}`;
+  K.apiToken('i'), K.userTokens('u'), K.apiTokens, K.userQuotas('u'), K.userBuildUsage('u')}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
       k.apps,
@@ -722,6 +722,8 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.apiToken('i'),
       k.userTokens('u'),
       k.apiTokens,
+      k.userQuotas('u'),
+      k.userBuildUsage('u'),
     ]);
   });
 

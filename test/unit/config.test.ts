@@ -140,6 +140,31 @@ describe('loadConfig', () => {
     }
   });
 
+  test('BERTH_QUOTA_*: a free tier by default, a count or unlimited', () => {
+    assert.deepEqual(loadConfig({}).quotas, {
+      apps: 25,
+      instances: 25,
+      processTypes: 20,
+      buildMinutes: 120,
+    });
+    const c = loadConfig({
+      BERTH_QUOTA_APPS: '0',
+      BERTH_QUOTA_INSTANCES: 'unlimited',
+      BERTH_QUOTA_PROCESS_TYPES: '1000',
+      BERTH_QUOTA_BUILD_MINUTES: '30',
+    });
+    assert.deepEqual(c.quotas, { apps: 0, instances: null, processTypes: 1000, buildMinutes: 30 });
+    assert.deepEqual(loadConfig(configToEnv(c)), c);
+    for (const bad of ['-1', 'lots', '100001', '1e3', ' 5']) {
+      assert.match(
+        problemsOf({ BERTH_QUOTA_APPS: bad })[0] ?? '',
+        /^BERTH_QUOTA_APPS=".*": use a number from 0 to 100000, or unlimited — /,
+        bad,
+      );
+    }
+    assert.match(problemsOf({ BERTH_QUOTA_PROCESS_TYPES: '1001' })[0] ?? '', /from 0 to 1000,/);
+  });
+
   test('configToEnv round-trips', () => {
     const c = loadConfig({ BERTH_SSH_PORT: '2022', BERTH_ACME_EMAIL: 'ops@example.com' });
     assert.deepEqual(loadConfig(configToEnv(c)), c);

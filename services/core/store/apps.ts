@@ -5,6 +5,7 @@ import { BerthError } from '../errors.ts';
 import * as validate from '../validate.ts';
 import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
+import { capArg, quotaScript } from './quotas.ts';
 import {
   type App,
   AppSchema,
@@ -30,12 +31,21 @@ export interface NewApp {
   deployBranch?: string;
 }
 
-const create = new Script(
+const create = quotaScript(
   'apps.create',
   `
-local name, owner, createdAt, branch = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local name, owner, createdAt, branch, appsDefault = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if redis.call('EXISTS', K.app(name)) == 1 then return {'BERTH_E_APP_EXISTS', 'app', name} end
 if redis.call('EXISTS', K.user(owner)) == 0 then return {'BERTH_E_USER_NOT_FOUND', 'user', owner} end
+-- Counted and created in one step: two creates at the cap cannot both pass.
+local cap = quota_cap(owner, 'apps', appsDefault)
+if cap then
+  local owned = #owned_apps(owner)
+  if owned >= cap then
+    return quota_error(owner, 'apps', cap, owner .. ' owns ' .. owned .. (owned == 1 and ' app' or ' apps'),
+      'destroy an app no longer needed (apps:destroy)')
+  end
+end
 -- Sub-keys of an app of the same name can only be debris from a hand edit; start clean.
 redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name))
 redis.call('HSET', K.app(name), 'name', name, 'owner', owner, 'createdAt', createdAt, 'deployBranch', branch)
@@ -153,13 +163,18 @@ return out
 export class Apps {
   constructor(private readonly ctx: StoreContext) {}
 
-  /** Creates the app; BERTH_E_APP_EXISTS if the name is taken, BERTH_E_USER_NOT_FOUND for the owner. */
+  /**
+   * Creates the app; BERTH_E_APP_EXISTS if the name is taken,
+   * BERTH_E_USER_NOT_FOUND for the owner, BERTH_E_QUOTA when the owner has
+   * all the apps their quota allows.
+   */
   async create(input: NewApp): Promise<App> {
     const name = validate.appName(input.name);
     const owner = validate.userName(input.owner);
     const deployBranch = validate.branchName(input.deployBranch ?? 'main');
     const createdAt = this.ctx.now().toISOString();
-    await create.run(this.ctx, [name, owner, createdAt, deployBranch]);
+    const cap = capArg(this.ctx.quotas?.apps);
+    await create.run(this.ctx, [name, owner, createdAt, deployBranch, cap]);
     return { name, owner, createdAt, deployBranch, collaborators: [] };
   }
 

@@ -1,5 +1,6 @@
 // What every repository shares: the connection, the key layout and the clock.
 import type { ChainableCommander, Redis } from 'ioredis';
+import type { QuotaDefaults } from '../config.ts';
 import type { KeyLayout } from './keys.ts';
 
 export interface StoreContext {
@@ -7,6 +8,11 @@ export interface StoreContext {
   readonly keys: KeyLayout;
   /** The clock for createdAt and friends; tests may pin it. */
   readonly now: () => Date;
+  /**
+   * What users may have where an admin set nothing of their own
+   * (BERTH_QUOTA_*); absent: no default caps, only those set per user.
+   */
+  readonly quotas?: QuotaDefaults;
 }
 
 /** Runs a MULTI (one consistent snapshot for reads) and returns each reply, throwing the first error. */

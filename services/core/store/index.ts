@@ -6,7 +6,7 @@
 // The repositories expect ioredis' default reply shapes (RESP2, or RESP3 with
 // the "legacy" mapping).
 import type { Redis } from 'ioredis';
-import type { Config } from '../config.ts';
+import type { Config, QuotaDefaults } from '../config.ts';
 import { BerthError } from '../errors.ts';
 import { connectRedis } from '../redis.ts';
 import { ApiTokens } from './api-tokens.ts';
@@ -20,6 +20,7 @@ import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.t
 import { Script } from './lua.ts';
 import { Metrics } from './metrics.ts';
 import { Networks } from './networks.ts';
+import { Quotas } from './quotas.ts';
 import { Releases } from './releases.ts';
 import { SignIns } from './sign-ins.ts';
 import { Users } from './users.ts';
@@ -30,6 +31,7 @@ export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
+export type { QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
 export {
@@ -41,6 +43,7 @@ export {
   Domains,
   Metrics,
   Networks,
+  Quotas,
   Releases,
   SignIns,
   Users,
@@ -51,6 +54,12 @@ export interface StoreOptions {
   now?: () => Date;
   /** close() disconnects the client; default false (the caller owns it). */
   ownsConnection?: boolean;
+  /**
+   * The caps of users an admin set none for (config.quotas, BERTH_QUOTA_*),
+   * enforced where apps and releases are made; default none (caps set per
+   * user with quota:set still hold).
+   */
+  quotas?: QuotaDefaults;
 }
 
 // Claims an empty prefix for this schema, or reports the version already there.
@@ -79,6 +88,8 @@ export class Store {
   readonly apiTokens: ApiTokens;
   /** Shared networks admins made (network:create). */
   readonly networks: Networks;
+  /** Per-user caps and what each user has against them. */
+  readonly quotas: Quotas;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -87,7 +98,12 @@ export class Store {
     options: StoreOptions = {},
   ) {
     this.keys = keyLayout(checkPrefix(prefix));
-    const ctx: StoreContext = { redis, keys: this.keys, now: options.now ?? (() => new Date()) };
+    const ctx: StoreContext = {
+      redis,
+      keys: this.keys,
+      now: options.now ?? (() => new Date()),
+      ...(options.quotas ? { quotas: options.quotas } : {}),
+    };
     this.apps = new Apps(ctx);
     this.appStates = new AppStates(ctx);
     this.users = new Users(ctx);
@@ -99,6 +115,7 @@ export class Store {
     this.signIns = new SignIns(ctx);
     this.apiTokens = new ApiTokens(ctx);
     this.networks = new Networks(ctx);
+    this.quotas = new Quotas(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 
@@ -129,11 +146,12 @@ export class Store {
 
 /**
  * Connects to config.redisUrl, checks the schema under config.redisPrefix and
- * returns a store that owns the connection (close() it).
+ * returns a store that owns the connection (close() it), enforcing
+ * config.quotas when given.
  * BERTH_E_REDIS_UNAVAILABLE when Redis does not answer.
  */
 export async function openStore(
-  config: Pick<Config, 'redisUrl' | 'redisPrefix'>,
+  config: Pick<Config, 'redisUrl' | 'redisPrefix'> & Partial<Pick<Config, 'quotas'>>,
   options: Omit<StoreOptions, 'ownsConnection'> & {
     /** Connection errors after the start (ioredis reconnects by itself); default: ioredis logs them. */
     onError?: (error: Error) => void;
@@ -141,7 +159,11 @@ export async function openStore(
 ): Promise<Store> {
   const redis = await connectRedis(config.redisUrl);
   if (options.onError) redis.on('error', options.onError);
-  const store = new Store(redis, config.redisPrefix, { ...options, ownsConnection: true });
+  const store = new Store(redis, config.redisPrefix, {
+    ...options,
+    ...(config.quotas ? { quotas: config.quotas } : {}),
+    ownsConnection: true,
+  });
   try {
     await store.checkSchema();
   } catch (e) {

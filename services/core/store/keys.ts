@@ -81,6 +81,10 @@ export interface KeyLayout {
   apiToken(id: string): string;
   /** set: ids of a user's API tokens. */
   userTokens(user: string): string;
+  /** hash: the caps an admin set for a user (quota:set), quota → count or `unlimited`. */
+  userQuotas(user: string): string;
+  /** hash: the build time a user's apps used today: `day` (UTC, YYYY-MM-DD), `seconds`. */
+  userBuildUsage(user: string): string;
   /** set: ids of every API token (auth:tokens --all). */
   readonly apiTokens: string;
   /** hash: shared network name -> its record (JSON), network:create. */
@@ -120,6 +124,8 @@ export function keyLayout(prefix: string): KeyLayout {
     session: (h) => `${prefix}session:${h}`,
     apiToken: (id) => `${prefix}token:${id}`,
     userTokens: (u) => `${prefix}user:${u}:tokens`,
+    userQuotas: (u) => `${prefix}user:${u}:quotas`,
+    userBuildUsage: (u) => `${prefix}user:${u}:build-usage`,
     apiTokens: `${prefix}tokens`,
     networks: `${prefix}networks`,
   };
@@ -162,6 +168,8 @@ function K.loginLink(h) return P .. 'login:' .. h end
 function K.session(h) return P .. 'session:' .. h end
 function K.apiToken(id) return P .. 'token:' .. id end
 function K.userTokens(u) return P .. 'user:' .. u .. ':tokens' end
+function K.userQuotas(u) return P .. 'user:' .. u .. ':quotas' end
+function K.userBuildUsage(u) return P .. 'user:' .. u .. ':build-usage' end
 K.apiTokens = P .. 'tokens'
 K.networks = P .. 'networks'
 `;

@@ -278,6 +278,33 @@ export const ApiTokenSchema = z.object({
 });
 export type ApiToken = z.output<typeof ApiTokenSchema>;
 
+/**
+ * The per-user quotas, by the names quota:set takes (issue 16). Their
+ * defaults are BERTH_QUOTA_APPS, _INSTANCES, _PROCESS_TYPES and
+ * _BUILD_MINUTES; admins have none.
+ */
+export const QUOTAS = ['apps', 'instances', 'process-types', 'build-minutes'] as const;
+export type QuotaName = (typeof QUOTAS)[number];
+/** A cap per quota; null: none. */
+export type QuotaCaps = Record<QuotaName, number | null>;
+
+const cap = z.union([
+  z.literal('unlimited').transform(() => null),
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,6})$/, 'not a count')
+    .transform(Number),
+]);
+
+/** The caps an admin set for one user (quota:set); an absent quota is the default. */
+export const UserQuotasSchema = z.object({
+  apps: cap.optional(),
+  instances: cap.optional(),
+  'process-types': cap.optional(),
+  'build-minutes': cap.optional(),
+});
+export type UserQuotas = z.output<typeof UserQuotasSchema>;
+
 /** Process type -> number of containers, as `ps:scale web=2 worker=1` sets it. */
 export const FormationSchema = z.record(
   named(validate.processType, 'process type'),

@@ -7,6 +7,7 @@ import { BerthError } from '../errors.ts';
 import * as validate from '../validate.ts';
 import { execAll, isEmpty, pairsToObject, type StoreContext } from './context.ts';
 import { Script } from './lua.ts';
+import { capArg, quotaScript } from './quotas.ts';
 import {
   type ConfigVars,
   decode,
@@ -40,11 +41,12 @@ export interface NewRelease {
   status?: ReleaseStatus;
 }
 
-const create = new Script(
+const create = quotaScript(
   'releases.create',
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local instancesDefault, typesDefault = ARGV[13], ARGV[14]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -56,6 +58,30 @@ if imageMode == 'none' then image = false end
 if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
 if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
 if checks == '' then checks = base and redis.call('HGET', base, 'healthchecks') or '{}' end
+-- The owner's quotas, against the formation this release runs: only a change
+-- that adds instances or types is checked, so a deploy, a config change or a
+-- scale-down still goes through for a user an admin has since capped lower.
+local owner = redis.call('HGET', K.app(app), 'owner')
+local ncap = quota_cap(owner, 'instances', instancesDefault)
+local tcap = quota_cap(owner, 'process-types', typesDefault)
+if ncap or tcap then
+  local n, types = formation_size(formation)
+  local wasN, wasTypes = formation_size(base and redis.call('HGET', base, 'formation'))
+  if tcap and types > wasTypes and types > tcap then
+    return quota_error(owner, 'process-types', tcap, app .. ' would run ' .. types .. ' process types',
+      'scale a type of ' .. app .. ' to 0 first')
+  end
+  if ncap and n > wasN then
+    local total = n
+    for _, other in ipairs(owned_apps(owner)) do
+      if other ~= app then total = total + (app_size(other)) end
+    end
+    if total > ncap then
+      return quota_error(owner, 'instances', ncap, 'the apps of ' .. owner .. ' would run ' .. total .. ' instances',
+        'scale an app down first (ps:scale APP TYPE=N)')
+    end
+  end
+end
 if newConfig ~= '' then
   redis.call('DEL', K.config(app))
   for k, v in pairs(cjson.decode(newConfig)) do redis.call('HSET', K.config(app), k, v) end
@@ -132,7 +158,9 @@ export class Releases {
   /**
    * Allocates the next version and writes the release, with the app's current
    * config as its snapshot. Image and formation default to those of the base
-   * release: the newest one that did not fail.
+   * release: the newest one that did not fail. BERTH_E_QUOTA when the
+   * formation would take the owner's apps past their instances quota, or
+   * the app past its process types quota.
    */
   async create(app: string, input: NewRelease): Promise<Release> {
     validate.appName(app);
@@ -189,6 +217,8 @@ export class Releases {
       processes,
       config,
       input.healthchecks === undefined ? '' : JSON.stringify(input.healthchecks),
+      capArg(this.ctx.quotas?.instances),
+      capArg(this.ctx.quotas?.processTypes),
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

@@ -22,7 +22,8 @@ const createUser = new Script(
   `
 local name, role, createdAt = ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', K.user(name)) == 1 then return {'BERTH_E_USER_EXISTS', 'user', name} end
-redis.call('DEL', K.userKeys(name))
+-- A new user of an old name inherits neither its keys nor its quotas and build time.
+redis.call('DEL', K.userKeys(name), K.userQuotas(name), K.userBuildUsage(name))
 redis.call('HSET', K.user(name), 'name', name, 'role', role, 'createdAt', createdAt)
 redis.call('SADD', K.users, name)
 return {'ok'}
@@ -63,7 +64,7 @@ for _, id in ipairs(redis.call('SMEMBERS', K.userTokens(name))) do
   redis.call('DEL', K.apiToken(id))
   redis.call('SREM', K.apiTokens, id)
 end
-redis.call('DEL', K.user(name), K.userKeys(name), K.userTokens(name))
+redis.call('DEL', K.user(name), K.userKeys(name), K.userTokens(name), K.userQuotas(name), K.userBuildUsage(name))
 redis.call('SREM', K.users, name)
 return {'ok'}
 `,

@@ -49,7 +49,11 @@ async function buildFromCommand(o: CommandBuild, source: CommandBuildSource): Pr
         lost.abort(new BerthError('BERTH_E_CONFLICT', { what: `the build lock of ${o.app}` })),
     });
     try {
-      const id = await enqueueBuild(queue, { app: o.app, pusher: who, ...source });
+      const id = await enqueueBuild(
+        queue,
+        { app: o.app, pusher: who, ...source },
+        { store: o.store },
+      );
       const cancel = () =>
         void requestCancel(redis, prefix, id, 'the command was interrupted').catch(() => {});
       signal.addEventListener('abort', cancel, { once: true });

@@ -11,8 +11,8 @@
 // Job      name `build`, id = the build id (buildId() below: lower-case letters
 //          and digits, time-ordered, e.g. `mgx3k9a2f01c2d3e`), data = a
 //          BuildRequest (./types.ts): { app, rev (40 hex), ref
-//          (`refs/heads/<branch>`), pusher, requestedAt, quarantine? }. One
-//          attempt; a worker must not retry a build whose `quarantine` is set
+//          (`refs/heads/<branch>`), pusher, owner, requestedAt, quarantine? }.
+//          One attempt; a worker must not retry a build whose `quarantine` is set
 //          once the push that asked for it has ended (the objects are gone).
 //          (A job whose worker died is run once more by BullMQ's stalled-job
 //          check, see ../../builder/worker.ts; with its quarantine gone, that run fails
@@ -38,6 +38,14 @@
 //          nothing. The stream expires LOG_RETENTION_MS after its last entry
 //          (the durable copy of a log is the builder's file under the data
 //          dir's build-logs/<app>/<id>.log).
+// Turns    Users take turns: a job's BullMQ priority is 1 + the builds of its
+//          owner already waiting (a lower number runs first; equal numbers in
+//          the order they came), so a user's tenth waiting build does not
+//          hold up another user's first (issue 16). Every job has a priority,
+//          since BullMQ runs jobs without one before all that have one.
+// Quota    Given the store, enqueueBuild() refuses a build of an app whose
+//          owner has used up today's build minutes (BERTH_E_QUOTA); the
+//          worker adds each build's time to its owner's when it ends.
 // History  enqueueBuild() also adds the id to the sorted set
 //          `P app:<app>:builds` (score = enqueue time in ms; the newest 100
 //          kept; deleted and renamed with the app by the store), which
@@ -58,6 +66,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Store } from '../../core/store/index.ts';
 import { keyLayout } from '../../core/store/keys.ts';
 import * as validate from '../../core/validate.ts';
 import type {
@@ -135,6 +144,7 @@ function checkedRequest(
   const base = {
     app: validate.appName(request.app),
     pusher: validate.userName(request.pusher),
+    ...(request.owner === undefined ? {} : { owner: validate.userName(request.owner) }),
     requestedAt: request.requestedAt ?? new Date().toISOString(),
   };
   if (request.image !== undefined) return { ...base, image: validate.imageRef(request.image) };
@@ -150,20 +160,48 @@ function checkedRequest(
   };
 }
 
-/** Checks the request, adds the job and returns the build id. */
+/** BullMQ's highest priority number (the last to run). */
+const LOWEST_PRIORITY = 2_097_151;
+
+/**
+ * The priority of a new build of `owner`'s: 1 + their builds still waiting,
+ * so each user's first waiting build comes before anyone's second. Two
+ * builds of one user enqueued at the same moment may share a number; they
+ * then run in the order they came.
+ */
+async function turnOf(queue: BuildQueue, owner: string): Promise<number> {
+  const waiting = await queue.getJobs(['prioritized', 'waiting']);
+  const mine = waiting.filter((job) => (job?.data?.owner ?? job?.data?.pusher) === owner).length;
+  return Math.min(mine + 1, LOWEST_PRIORITY);
+}
+
+/**
+ * Checks the request, adds the job and returns the build id. With `store`
+ * (the services pass theirs), the app's owner is looked up for the job, and
+ * a build their quota has no minutes left for today is refused with
+ * BERTH_E_QUOTA before anything is queued.
+ */
 export async function enqueueBuild(
   queue: BuildQueue,
   request: NewRequest<GitBuildRequest> | NewRequest<ImageBuildRequest>,
+  o: { store?: Store } = {},
 ): Promise<string> {
-  const data = checkedRequest(request);
+  const checked = checkedRequest(request);
   const connection = queue.opts.connection;
   if (!(connection instanceof Redis))
     throw new Error('a build queue from createBuildQueue() is needed');
+  const owner = o.store
+    ? (await o.store.quotas.admitBuild(checked.app)).owner
+    : (checked.owner ??
+      (await connection.hget(keyLayout(redisPrefixOf(queue)).app(checked.app), 'owner')) ??
+      checked.pusher);
+  const data: BuildRequest = { ...checked, owner };
   const id = buildId();
   const keep = { age: LOG_RETENTION_MS / 1000, count: 1000 };
   await queue.add(BUILD_JOB, data, {
     jobId: id,
     attempts: 1,
+    priority: await turnOf(queue, owner),
     removeOnComplete: keep,
     removeOnFail: keep,
   });

@@ -8,6 +8,12 @@ interface RequestBase {
   app: string;
   /** Who asked (a user name, or `root`). */
   pusher: string;
+  /**
+   * Whose quota the build counts against, and whose turn it takes in the
+   * queue: the app's owner when it was enqueued (collaborators' pushes count
+   * against the owner). Absent from jobs enqueued before this field.
+   */
+  owner?: string;
   /** When the build was asked for (ISO 8601, UTC). */
   requestedAt: string;
 }
