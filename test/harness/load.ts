@@ -39,6 +39,11 @@ export function startLoad(o: {
   timeoutMs?: number;
   /** The first phase's name (default 'start'). */
   phase?: string;
+  /**
+   * Each connection waits this long after an answer before its next request
+   * (an app's steady traffic, not the most the machine can push); default 0.
+   */
+  pauseMs?: number;
 }): Load {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
   const phases = new Map<
@@ -95,8 +100,12 @@ export function startLoad(o: {
       req.end();
     });
 
+  const pause = o.pauseMs ?? 0;
   const loops = Array.from({ length: o.connections }, async () => {
-    while (running) await once(current);
+    while (running) {
+      await once(current);
+      if (pause > 0 && running) await new Promise((r) => setTimeout(r, pause));
+    }
   });
 
   return {

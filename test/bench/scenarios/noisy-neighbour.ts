@@ -1,6 +1,9 @@
 // A tenant's app under a neighbour's fork bomb and memory hog: a running
-// Berth serves ada's app (node-plain, pushed over SSH) through the router to
-// 8 keep-alive connections, while mallory, a user who is not an admin, runs
+// Berth serves ada's app (node-plain, pushed over SSH) through the router its
+// steady traffic (8 keep-alive connections, each sending a request every
+// 20 ms or so: about 400 requests a second, well below what the machine can
+// serve, since a load that saturates the CPU measures how the CPU is shared,
+// not how the app answers), while mallory, a user who is not an admin, runs
 // in her own app (pushed by her, over SSH with her own key) one-offs that
 // fork until they cannot (every process spinning the CPU) and take memory
 // until they are stopped. Round by round, ada's p99 with the neighbour quiet
@@ -10,7 +13,8 @@ import { execFile } from 'node:child_process';
 import { cp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { connectDocker } from '../../../services/core/docker.ts';
+import type Docker from 'dockerode';
+import { connectDocker, LABELS } from '../../../services/core/docker.ts';
 import { berthWithApp } from '../../harness/berth-app.ts';
 import { FIXTURE_APPS_DIR } from '../../harness/buildpacks.ts';
 import { removeAppFromEngine, testDockerTarget } from '../../harness/docker.ts';
@@ -22,6 +26,8 @@ import { type Figure, figure, type Scenario } from '../scenario.ts';
 
 const run = promisify(execFile);
 const CONNECTIONS = 8;
+/** Between an answer and the connection's next request. */
+const PAUSE_MS = 20;
 const ROUNDS = Number(process.env.BERTH_BENCH_NOISY_ROUNDS || 3);
 const PHASE_MS = 8000;
 /** How long each attack runs: longer than the attack phase, then it ends by itself. */
@@ -49,9 +55,31 @@ while time.time() < end:
     except MemoryError:
         time.sleep(0.1)`;
 
+/** The processes, CPUs (over one second) and memory of `app`'s running containers together. */
+async function attackerUse(app: string) {
+  const { docker } = await connectDocker(testDockerTarget());
+  const containers = await docker.listContainers({ filters: { label: [`${LABELS.app}=${app}`] } });
+  let pids = 0;
+  let cpus = 0;
+  let memoryMb = 0;
+  for (const c of containers) {
+    const s = (await docker
+      .getContainer(c.Id)
+      .stats({ stream: false })) as Docker.ContainerStats & {
+      pids_stats?: { current?: number };
+    };
+    pids += s.pids_stats?.current ?? 0;
+    const cpu = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
+    const system = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
+    if (system > 0) cpus += (cpu / system) * (s.cpu_stats.online_cpus ?? 1);
+    memoryMb += (s.memory_stats.usage ?? 0) / 1024 ** 2;
+  }
+  return { pids, cpus, memoryMb };
+}
+
 export const noisyNeighbourScenario: Scenario = {
   name: 'noisy-neighbour',
-  description: `${CONNECTIONS} connections to one user's app through the router, quiet then under another user's fork bomb and memory hog, ${ROUNDS} rounds`,
+  description: `${CONNECTIONS} connections (a request each ${PAUSE_MS} ms after the last answer) to one user's app through the router, quiet then under another user's fork bomb and memory hog, ${ROUNDS} rounds`,
   async run(log) {
     const b = await berthWithApp('noisy');
     const atk = `${b.app}x`;
@@ -94,6 +122,8 @@ export const noisyNeighbourScenario: Scenario = {
       const attacked: number[] = [];
       const ratios: number[] = [];
       const failed: number[] = [];
+      const attackerPids: number[] = [];
+      const attackerCpus: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         const load = startLoad({
           port: b.routerPort,
@@ -101,6 +131,7 @@ export const noisyNeighbourScenario: Scenario = {
           connections: CONNECTIONS,
           maxMs: 5 * 60_000,
           phase: 'quiet',
+          pauseMs: PAUSE_MS,
         });
         await new Promise((r) => setTimeout(r, PHASE_MS));
         load.phase('starting');
@@ -108,7 +139,15 @@ export const noisyNeighbourScenario: Scenario = {
         // The bomb reaches its limit within a second or two.
         await new Promise((r) => setTimeout(r, 2000));
         load.phase('attack');
-        await new Promise((r) => setTimeout(r, PHASE_MS));
+        // What the attack holds, halfway through: the neighbour's processes and CPU.
+        await new Promise((r) => setTimeout(r, PHASE_MS / 2));
+        const held = await attackerUse(atk);
+        log(
+          `round ${round}: mallory's one-offs hold ${held.pids} processes, ${held.cpus.toFixed(2)} CPUs, ${Math.round(held.memoryMb)} MB`,
+        );
+        attackerPids.push(held.pids);
+        attackerCpus.push(held.cpus);
+        await new Promise((r) => setTimeout(r, PHASE_MS / 2));
         const results = await load.stop();
         const q = results.find((r) => r.phase === 'quiet');
         const a = results.find((r) => r.phase === 'attack');
@@ -128,6 +167,8 @@ export const noisyNeighbourScenario: Scenario = {
         figure('under attack p99', 'ms', attacked),
         figure('under attack / quiet p99 (bar ≤ 2)', 'ratio', ratios),
         figure('failed requests', 'count', failed),
+        figure("the neighbour's processes mid-attack", 'count', attackerPids),
+        figure("the neighbour's CPUs mid-attack", 'ratio', attackerCpus),
       ];
       return figures;
     } finally {
