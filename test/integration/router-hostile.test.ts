@@ -501,7 +501,7 @@ describe('the router under hostile traffic', () => {
     );
   });
 
-  test('after a second round of all of it, the router process has its fds and memory back (within 10%)', async (t) => {
+  test('after a second round of all of it, the router process has its fds and memory back (within 10%), or a third round grows them no more', async (t) => {
     assert.equal(workerPid(router.child.pid as number), worker, 'the router process never died');
     // The warm-up round above left pooled backend connections; they close when idle (1.9 s).
     let last = usageOf(worker).fds;
@@ -520,24 +520,40 @@ describe('the router under hostile traffic', () => {
       peak.fds = Math.max(peak.fds, u.fds);
       peak.rssKb = Math.max(peak.rssKb, u.rssKb);
     }, 50);
-    const t0 = performance.now();
-    await slowHeaderClients(50);
-    await badHeads();
-    await brokenBackends();
-    await clientAborts(ABORTS);
-    await websockets(WEBSOCKETS);
-    const roundMs = performance.now() - t0;
+    const round = async () => {
+      const t0 = performance.now();
+      await slowHeaderClients(50);
+      await badHeads();
+      await brokenBackends();
+      await clientAborts(ABORTS);
+      await websockets(WEBSOCKETS);
+      return performance.now() - t0;
+    };
+    const roundMs = await round();
     clearInterval(sampler);
 
-    const within = (u: Usage) => u.fds <= start.fds * 1.1 && u.rssKb <= start.rssKb * 1.1;
+    const within = (base: Usage) => (u: Usage) =>
+      u.fds <= base.fds * 1.1 && u.rssKb <= base.rssKb * 1.1;
     const t1 = performance.now();
     // Up to 30 s: V8 gives memory back in idle-time collections, later on a loaded machine.
-    const end = await poll(() => usageOf(worker), within, 30_000);
+    const end = await poll(() => usageOf(worker), within(start), 30_000);
     t.diagnostic(
       `router process ${worker}: ${shown(start)} before; ${shown(peak)} at most during the round (${(roundMs / 1000).toFixed(1)} s); ` +
         `${shown(end)} ${((performance.now() - t1) / 1000).toFixed(1)} s later`,
     );
-    assert.ok(within(end), `${shown(end)} is not within 10% of ${shown(start)}`);
+    if (!within(start)(end)) {
+      // V8 may keep a heap it grew to for a while (it did in about one full
+      // run in five): then a third round must not grow it further, as a leak
+      // (memory held per request, per connection) would, round after round.
+      assert.ok(end.fds <= start.fds * 1.1, `${shown(end)}: fds not back to ${shown(start)}`);
+      await round();
+      const third = await poll(() => usageOf(worker), within(end), 30_000);
+      t.diagnostic(`after a third round: ${shown(third)}`);
+      assert.ok(
+        within(end)(third),
+        `${shown(third)} after a third round: still growing from ${shown(end)} (from ${shown(start)} before)`,
+      );
+    }
     assert.equal(workerPid(router.child.pid as number), worker, 'the router process never died');
   });
 });
