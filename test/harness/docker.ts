@@ -19,6 +19,7 @@ import {
   connectDocker,
   type DockerConnection,
   type DockerTarget,
+  dockerStatus,
   LABELS,
   MANAGED_LABELS,
   pingDocker,
@@ -251,4 +252,18 @@ export async function dockerConnections(): Promise<number> {
     const f = line.trim().split(/\s+/);
     return /docker\.sock$/.test(f[4] ?? '') && mine.has(f[7] ?? '');
   }).length;
+}
+
+/** Whether the volume `name` is on the Engine (any other answer than 404 throws). */
+export function volumeExists(docker: Docker, name: string): Promise<boolean> {
+  return docker
+    .getVolume(name)
+    .inspect()
+    .then(
+      () => true,
+      (e: unknown) => {
+        if (dockerStatus(e) === 404) return false;
+        throw e;
+      },
+    );
 }

@@ -160,11 +160,17 @@ export async function platformKnownHosts(p: Platform, file: string): Promise<str
  * processes a service starts from its own folder, such as router workers)
  * started for this data directory.
  */
-export async function servicesOf(dataDir: string, service?: string): Promise<number[]> {
+export async function servicesOf(
+  dataDir: string,
+  service?: string,
+  /** Only the processes running this file of the service's folder. */
+  file: 'main' | 'worker' | 'any' = 'any',
+): Promise<number[]> {
   const folders = SERVICES.filter((s) => service === undefined || s.name === service).map((s) =>
     path.dirname(s.entry),
   );
-  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:main|worker)\\.ts`);
+  const files = file === 'any' ? 'main|worker' : file;
+  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:${files})\\.ts`);
   const found: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 import { loadConfig } from '../../services/core/config.ts';
-import { dockerStatus, LABELS } from '../../services/core/docker.ts';
+import { LABELS } from '../../services/core/docker.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
@@ -20,6 +20,7 @@ import {
   testDocker,
   testDockerRun,
   testStackImage,
+  volumeExists,
 } from '../harness/docker.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -81,18 +82,6 @@ async function volumesMountedSince(since: number): Promise<Set<string>> {
   }
   return volumes;
 }
-
-const volumeExists = (name: string) =>
-  docker
-    .getVolume(name)
-    .inspect()
-    .then(
-      () => true,
-      (e: unknown) => {
-        if (dockerStatus(e) === 404) return false;
-        throw e;
-      },
-    );
 
 before(async () => {
   docker = (await testDocker()).docker;
@@ -157,7 +146,7 @@ describe("an image's anonymous volumes", () => {
     // Two restarts' web instances and a one-off, each with one of its own.
     assert.ok(seen.size >= 3, `${seen.size} anonymous volumes seen`);
     const left = [];
-    for (const v of seen) if (!running.has(v) && (await volumeExists(v))) left.push(v);
+    for (const v of seen) if (!running.has(v) && (await volumeExists(docker, v))) left.push(v);
     assert.deepEqual(left, [], `${left.length} of ${seen.size} anonymous volumes left behind`);
     // The named volume is still there, with its data.
     const volumes = await docker.listVolumes({

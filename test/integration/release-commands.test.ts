@@ -20,6 +20,7 @@ import {
   removeAppFromEngine,
   testDocker,
   testStackImage,
+  volumeExists,
 } from '../harness/docker.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -443,14 +444,6 @@ describe('release commands on a running app', () => {
   });
 
   test('apps:destroy asks before it removes storage, separately from the name; --force keeps it', async () => {
-    const volumeExists = async (name: string) =>
-      docker
-        .getVolume(name)
-        .inspect()
-        .then(
-          () => true,
-          () => false,
-        );
     for (const [suffix, answer, removed] of [
       ['keep', 'no', false],
       ['drop', 'yes', true],
@@ -461,12 +454,12 @@ describe('release commands on a running app', () => {
       const mounted = await run(ada, ['storage:mount', other, 'files:/files']);
       assert.match(mounted.stdout, /gets it with its first deploy/);
       const volume = `berth-storage.${other}.files`;
-      assert.ok(await volumeExists(volume));
+      assert.ok(await volumeExists(docker, volume));
       // Both answers typed ahead, as a pipe delivers them: one chunk.
       const r = await run(ada, ['apps:destroy', other], `${other}\n${answer}\n`);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /has 1 storage volume \(files\)\.\n ! {5}Type yes to remove them/);
-      assert.equal(await volumeExists(volume), !removed);
+      assert.equal(await volumeExists(docker, volume), !removed);
       if (!removed)
         assert.match(
           r.stdout,
@@ -476,6 +469,9 @@ describe('release commands on a running app', () => {
     const forced = await run(ada, ['apps:destroy', app, '--force']);
     assert.equal(forced.code, 0, forced.stderr);
     assert.doesNotMatch(forced.stderr, /Type yes/);
-    assert.ok(await volumeExists(`berth-storage.${app}.data`), '--force alone never removes data');
+    assert.ok(
+      await volumeExists(docker, `berth-storage.${app}.data`),
+      '--force alone never removes data',
+    );
   });
 });

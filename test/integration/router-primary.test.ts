@@ -9,6 +9,7 @@ import { isAlive } from '../../services/core/pids.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { type PhaseResult, startLoad } from '../harness/load.ts';
+import { servicesOf } from '../harness/platform.ts';
 import { freePort } from '../harness/ports.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { request, startBackend, startRouter } from '../harness/router.ts';
@@ -19,22 +20,8 @@ const prefix = testPrefix();
 const redis = await redisClient(prefix);
 const store = new Store(redis, prefix);
 
-/** The router processes (workers) of the router on `port`, by their control connections. */
-async function workersOf(dataDir: string): Promise<number[]> {
-  const { readdir, readFile } = await import('node:fs/promises');
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const [cmdline, environ] = await Promise.all([
-      readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
-      readFile(`/proc/${entry}/environ`, 'utf8').catch(() => ''),
-    ]);
-    if (cmdline.includes('proxy/worker.ts') && environ.includes(`BERTH_DATA_DIR=${dataDir}\0`)) {
-      found.push(Number(entry));
-    }
-  }
-  return found.sort();
-}
+/** The router processes (workers) of the router started for `dataDir`. */
+const workersOf = (dataDir: string) => servicesOf(dataDir, 'router', 'worker');
 
 const failed = (r: PhaseResult[]) => r.reduce((n, p) => n + p.errors + p.non2xx, 0);
 

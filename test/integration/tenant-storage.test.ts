@@ -12,7 +12,7 @@ import { loadConfig } from '../../services/core/config.ts';
 import { LABELS } from '../../services/core/docker.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
-import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
+import { removeAppFromEngine, testDocker, volumeExists } from '../harness/docker.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -29,15 +29,6 @@ const config = loadConfig({
   BERTH_DATA_DIR: await tempDir('berth-tenant-storage'),
   DOCKER_HOST: process.env.DOCKER_HOST,
 });
-
-const volumeExists = (name: string) =>
-  docker
-    .getVolume(name)
-    .inspect()
-    .then(
-      () => true,
-      () => false,
-    );
 
 const listed = async (who: typeof ada) =>
   JSON.parse((await run(who, ['storage:list', app, '--format', 'json'])).stdout) as {
@@ -81,7 +72,10 @@ describe("a destroyed app's kept storage", () => {
     assert.notEqual((await run(mallory, ['storage:hand-over', app, 'data'])).code, 0);
     const gone = await run(mallory, ['apps:destroy', app, '--force', '--remove-storage']);
     assert.equal(gone.code, 0, gone.stderr);
-    assert.ok(await volumeExists(volume), 'the kept volume outlives a later app of its name');
+    assert.ok(
+      await volumeExists(docker, volume),
+      'the kept volume outlives a later app of its name',
+    );
 
     // Its old owner makes the app again; an admin gives the volume back.
     assert.equal((await run(ada, ['apps:create', app])).code, 0);
@@ -99,7 +93,7 @@ describe("a destroyed app's kept storage", () => {
     // Now it is the app's: destroying with --remove-storage removes it.
     const removed = await run(ada, ['apps:destroy', app, '--force', '--remove-storage']);
     assert.equal(removed.code, 0, removed.stderr);
-    assert.equal(await volumeExists(volume), false);
+    assert.equal(await volumeExists(docker, volume), false);
   });
 
   test('a volume made without the app mark is judged by its age', async () => {
@@ -119,6 +113,6 @@ describe("a destroyed app's kept storage", () => {
       (await run(mallory, ['apps:destroy', app, '--force', '--remove-storage'])).code,
       0,
     );
-    assert.ok(await volumeExists(legacy));
+    assert.ok(await volumeExists(docker, legacy));
   });
 });
