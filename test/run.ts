@@ -166,6 +166,7 @@ const HOSTILE = [
   'test/integration/ssh-server.test.ts',
   'test/integration/ssh-store-down.test.ts',
   'test/integration/tenant-images.test.ts',
+  'test/integration/tenant-nonroot.test.ts',
   'test/integration/tenant-storage.test.ts',
   'test/integration/web-auth.test.ts',
   'test/integration/web-live.test.ts',

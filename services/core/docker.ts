@@ -59,6 +59,19 @@ export const MANAGED_LABELS: Readonly<Record<string, string>> = Object.freeze({
   [LABELS.managed]: 'true',
 });
 
+/**
+ * What every container Berth runs for a tenant (instances, one-offs,
+ * buildpack builds, their helpers) goes without: raw sockets, which let a
+ * container forge packets on the apps' network and which no app needs; and
+ * gaining privileges through set-user-ID files or file capabilities (a build
+ * runs as root and could leave a set-user-ID shell in the image for the app's
+ * non-root user to run).
+ */
+export const CONFINED: Readonly<{ CapDrop: string[]; SecurityOpt: string[] }> = Object.freeze({
+  CapDrop: ['NET_RAW'],
+  SecurityOpt: ['no-new-privileges'],
+});
+
 /** The highest Engine API version this client is written against (dockerode 5's documentation). */
 export const CLIENT_MAX_API_VERSION = '1.52';
 

@@ -20,7 +20,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { parse as parseYaml } from 'yaml';
-import { LABELS } from '../../core/docker.ts';
+import { CONFINED, LABELS } from '../../core/docker.ts';
 import { execInContainer } from '../../core/docker-exec.ts';
 import { commitContainer, tagImage } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
@@ -34,6 +34,37 @@ export const BUILD_DIR = '/app';
 export const CACHE_DIR = '/berth/cache';
 export const ENV_DIR = '/berth/env';
 export const PACKS_DIR = '/berth/buildpacks';
+
+/**
+ * The user an app built by buildpacks runs as: not root, so a process that
+ * breaks out of the app's code holds no root in the container (Heroku runs
+ * dynos as a user of their own; Dokku's herokuish images run as
+ * herokuishuser, the same 32767). Numeric, so that the Engine and anything
+ * reading the image's config need no /etc/passwd lookup; the build also
+ * writes it into the image's passwd and group files, for the tools that ask
+ * for the user's name.
+ */
+export const APP_UID = 32767;
+export const APP_USER = `${APP_UID}:${APP_UID}`;
+
+/**
+ * Run as root in the build container before it is committed: the passwd and
+ * group entries, and /app (what the buildpacks wrote there) owned by the app
+ * user, since apps write beside their code as on Heroku (caches, uploads,
+ * SQLite files). The Node.js runtime of the base image stays root's: an app
+ * has no reason to change it, and chowning it would copy 190 MB into every
+ * app image. chown by root also clears set-user-ID bits under /app.
+ */
+const OWN_APP_DIR = [
+  '/bin/sh',
+  '-c',
+  [
+    'set -e',
+    `grep -q '^app:' /etc/group || echo 'app:x:${APP_UID}:' >>/etc/group`,
+    `grep -q '^app:' /etc/passwd || echo 'app:x:${APP_UID}:${APP_UID}:Berth app:/app:/bin/bash' >>/etc/passwd`,
+    `find /app -path /app/.heroku/node -prune -o -exec chown -h ${APP_USER} {} +`,
+  ].join('\n'),
+];
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const baseEnv = [`PATH=${PATH}`, `HOME=${BUILD_DIR}`, 'STACK=bookworm', 'LANG=C.UTF-8'];
@@ -143,6 +174,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     HostConfig: {
       ...buildHostConfig(b.resources),
       Init: true,
+      ...CONFINED,
       Binds: [`${packsDir}:${PACKS_DIR}:ro`, `${envDir}:${ENV_DIR}:ro`],
       Mounts: [{ Type: 'volume', Source: volume, Target: CACHE_DIR }],
     },
@@ -209,6 +241,13 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     if (Object.keys(processes).length === 0) throw new BerthError('BERTH_E_BUILD_NO_PROCESSES');
     for (const [type, command] of Object.entries(processes)) log.detail(`${type}: ${command}`);
 
+    const owned = await run(OWN_APP_DIR);
+    if (owned.exitCode !== 0) {
+      throw new BerthError('BERTH_E_BUILD_FAILED', {
+        where: "making /app the app user's",
+        reason: owned.stdout.trim().split('\n').pop() || `exit code ${owned.exitCode}`,
+      });
+    }
     signal.throwIfAborted();
     await container.kill().catch(() => {}); // sleep is all that runs; a stopped container commits the same
     const web = processes.web ?? Object.values(processes)[0];
@@ -219,6 +258,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
         Entrypoint: LAUNCHER,
         Cmd: web === undefined ? [] : [web],
         WorkingDir: BUILD_DIR,
+        User: APP_USER,
         // The app knows the commit it runs as GIT_REV.
         Env: [...baseEnv, `GIT_REV=${b.rev}`],
         Labels: {

@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { DEFAULTS, type DefaultLimits } from '../../core/config.ts';
-import { dockerStatus, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
+import { CONFINED, dockerStatus, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
-import { LAUNCHER } from '../build/buildpack-build.ts';
+import { APP_USER, LAUNCHER } from '../build/buildpack-build.ts';
 import { archiveInstance, parseTimedLines, sourceOf } from './app-logs.ts';
 import { DockerNetworks } from './docker-networks.ts';
 import { watchEngine } from './engine-events.ts';
@@ -79,10 +79,14 @@ function demuxLogs(raw: Buffer): string {
 /** How long a one-off's last output may take to arrive after it exited. */
 const OUTPUT_DRAIN_MS = 2000;
 
+/** A buildpack image: its entrypoint is Berth's launcher. */
+function usesLauncher(image: Docker.ImageInspectInfo): boolean {
+  return JSON.stringify(image.Config?.Entrypoint ?? []) === JSON.stringify(LAUNCHER);
+}
+
 /** How a Procfile command runs in an image: through Berth's launcher, or a shell. */
 function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
-  const entrypoint = image.Config?.Entrypoint ?? [];
-  const launcher = JSON.stringify(entrypoint) === JSON.stringify(LAUNCHER);
+  const launcher = usesLauncher(image);
   // A buildpack image runs it with bash after .profile.d; any other image gets
   // a shell line, handed to its own ENTRYPOINT when it has one (as `docker run
   // IMAGE sh -c ...` would).
@@ -104,6 +108,8 @@ export class DockerLocal implements Scheduler {
   private readonly logArchive: string | undefined;
   private readonly defaults: DefaultLimits;
   private readonly networks: DockerNetworks;
+  /** Storage volumes given to APP_USER (ownStorage), as `name@createdAt`. */
+  private readonly owned = new Set<string>();
 
   constructor(
     private readonly docker: Docker,
@@ -152,6 +158,7 @@ export class DockerLocal implements Scheduler {
     const shared = [];
     for (const n of spec.networks ?? []) shared.push(await this.networks.ensureShared(n));
     const image = await this.docker.getImage(spec.image).inspect();
+    await this.ownStorage(app, spec, image);
     const memory = spec.limits?.memory ?? this.defaults.memory;
     const pids = spec.limits?.pids ?? this.defaults.pids;
     const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
@@ -192,26 +199,10 @@ export class DockerLocal implements Scheduler {
         NetworkMode: network,
         Init: true,
         // The app's storage: named volumes, made (labelled) on first use, kept across deploys.
-        Mounts: (spec.mounts ?? []).map((m) => ({
-          Type: 'volume' as const,
-          Source: storageVolume(app, m.name),
-          Target: validate.containerPath(m.path),
-          VolumeOptions: {
-            // A new volume starts with what the image has at the path (Docker's default).
-            NoCopy: false,
-            DriverConfig: { Name: 'local', Options: {} },
-            Labels: {
-              ...MANAGED_LABELS,
-              ...this.labels,
-              [LABELS.app]: app,
-              [LABELS.storage]: m.name,
-            },
-          },
-        })),
+        Mounts: (spec.mounts ?? []).map((m) => this.storageMount(app, m)),
         ...(memory > 0 ? { Memory: memory, MemorySwap: memory } : {}),
         ...(pids > 0 ? { PidsLimit: pids } : {}),
-        // Raw sockets let a container forge packets on the apps' network; no app needs them.
-        CapDrop: ['NET_RAW'],
+        ...CONFINED,
         ...(spec.limits?.cpus ? { NanoCpus: Math.round(spec.limits.cpus * 1e9) } : {}),
       },
       NetworkingConfig: { EndpointsConfig: { [network]: alias } },
@@ -349,6 +340,94 @@ export class DockerLocal implements Scheduler {
       }
       signal.removeEventListener('abort', kill);
       await container.remove(REMOVE).catch(() => {});
+    }
+  }
+
+  /** A mount of the app's storage volume, made (labelled) by the Engine on first use. */
+  private storageMount(app: string, m: { name: string; path: string }): Docker.MountSettings {
+    return {
+      Type: 'volume' as const,
+      Source: storageVolume(app, m.name),
+      Target: validate.containerPath(m.path),
+      VolumeOptions: {
+        // A new volume starts with what the image has at the path (Docker's default).
+        NoCopy: false,
+        DriverConfig: { Name: 'local', Options: {} },
+        Labels: {
+          ...MANAGED_LABELS,
+          ...this.labels,
+          [LABELS.app]: app,
+          [LABELS.storage]: m.name,
+        },
+      },
+    };
+  }
+
+  /**
+   * A buildpack image runs as APP_USER, but the Engine makes a volume's
+   * top directory root's when the image has nothing at the mount path, and a
+   * volume an app wrote while it ran as root holds root's files: either way
+   * the app could not write its own storage. So each volume is given to the
+   * app user, once per volume (the `owned` cache, keyed by the volume's
+   * creation time so that a volume made again is done again), by a short
+   * container of the same image run as root with no network. Other images
+   * keep Docker's rule: their user and their files are the Dockerfile's.
+   */
+  private async ownStorage(
+    app: string,
+    spec: InstanceSpec,
+    image: Docker.ImageInspectInfo,
+  ): Promise<void> {
+    if (image.Config?.User !== APP_USER || !usesLauncher(image)) return;
+    for (const m of spec.mounts ?? []) {
+      const mount = this.storageMount(app, m);
+      const created = async () => {
+        const info = await this.docker
+          .getVolume(mount.Source as string)
+          .inspect()
+          .catch(() => undefined);
+        return info && `${info.Name}@${(info as { CreatedAt?: string }).CreatedAt ?? ''}`;
+      };
+      const before = await created();
+      if (before !== undefined && this.owned.has(before)) continue;
+      const container = await this.docker.createContainer({
+        Image: spec.image,
+        User: '0:0',
+        Entrypoint: ['/bin/sh'],
+        // A constant script: the user is an argument, never part of the text.
+        Cmd: [
+          '-c',
+          'owner=$(stat -c %u:%g /volume) && { [ "$owner" = "$1" ] || chown -R "$1" /volume; }',
+          'berth-storage-owner',
+          APP_USER,
+        ],
+        WorkingDir: '/',
+        Labels: { ...MANAGED_LABELS, ...this.labels },
+        HostConfig: {
+          NetworkMode: 'none',
+          Memory: 64 * 1024 * 1024,
+          MemorySwap: 64 * 1024 * 1024,
+          PidsLimit: 16,
+          ...CONFINED,
+          Mounts: [{ ...mount, Target: '/volume' }],
+        },
+      });
+      try {
+        await container.start();
+        const { StatusCode } = (await container.wait()) as { StatusCode: number };
+        if (StatusCode !== 0) {
+          const output = demuxLogs(await container.logs({ stdout: true, stderr: true }));
+          throw new BerthError('BERTH_E_INSTANCE_START', {
+            app,
+            type: spec.type,
+            reason: `storage ${m.name} could not be given to the app's user: ${output.trim().split('\n').pop() || `exit code ${StatusCode}`}`,
+          });
+        }
+      } finally {
+        await container.remove(REMOVE).catch(() => {});
+      }
+      const after = await created();
+      if (after !== undefined) this.owned.add(after);
     }
   }
 
