@@ -85,6 +85,7 @@ export const resourceCommands: readonly Command[] = [
         '(default)',
         describeLimits({ ...(memory > 0 ? { memory } : {}), ...(pids > 0 ? { pids } : {}) }),
       ]);
+      rows.push(['(one-off runs)', 'half the CPU weight of an instance when the CPU is busy']);
       ctx.stdout.write(table(rows));
       return EXIT.ok;
     },

@@ -72,6 +72,13 @@ export const CONFINED: Readonly<{ CapDrop: string[]; SecurityOpt: string[] }> = 
   SecurityOpt: ['no-new-privileges'],
 });
 
+/**
+ * The CPU weight of batch work (one-off runs and builds): Docker's default,
+ * which every app instance has, is 1024, so when the CPU is contended a
+ * tenant's one-offs and builds get half of what a serving instance gets.
+ */
+export const BATCH_CPU_SHARES = 512;
+
 /** The highest Engine API version this client is written against (dockerode 5's documentation). */
 export const CLIENT_MAX_API_VERSION = '1.52';
 

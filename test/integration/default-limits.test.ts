@@ -113,9 +113,21 @@ describe('limits by default', () => {
     assert.equal(info.HostConfig.Memory, 128 * 1024 ** 2);
   });
 
+  test('a one-off has half the CPU weight of an instance', async () => {
+    const r = await run(ada, [
+      'run',
+      app,
+      'cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // cgroup v1 shows 512 shares; on v2 runc maps them to cpu.weight 20 (1024 to 39).
+    assert.match(r.stdout.trim(), /^(512|20)$/);
+  });
+
   test('resource:report shows the defaults, and an app limit takes their place', async () => {
     const report = await run(ada, ['resource:report', app]);
     assert.match(report.stdout, /^\(default\) +128 MB of memory, 64 processes$/m);
+    assert.match(report.stdout, /^\(one-off runs\) +half the CPU weight of an instance/m);
     const set = await run(ada, ['resource:limit', app, '--pids', '32', 'web', '--no-restart']);
     assert.equal(set.code, 0, set.stderr);
     assert.match((await run(ada, ['resource:report', app])).stdout, /^web +32 processes$/m);

@@ -14,12 +14,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { BuildLimits } from '../../core/config.ts';
-import { dockerStatus, MANAGED_LABELS } from '../../core/docker.ts';
+import { BATCH_CPU_SHARES, dockerStatus, MANAGED_LABELS } from '../../core/docker.ts';
 
 /** The network builds run on: a bridge whose containers cannot reach one another, nor the apps' networks. */
 export const BUILD_NETWORK = 'berth-builds';
-/** Docker's default weight is 1024: a build gets half of what a busy app instance gets. */
-export const BUILD_CPU_SHARES = 512;
 
 /** What every build container gets. */
 export interface BuildResources extends BuildLimits {
@@ -106,7 +104,7 @@ export function buildOptions(r: BuildResources | undefined): Record<string, stri
   if (r === undefined) return {};
   return {
     networkmode: r.network,
-    cpushares: BUILD_CPU_SHARES,
+    cpushares: BATCH_CPU_SHARES,
     ...(r.memory > 0 ? { memory: r.memory, memswap: r.memory } : {}),
     ...(r.cgroupParent ? { cgroupparent: r.cgroupParent } : {}),
   };
@@ -117,7 +115,7 @@ export function buildHostConfig(r: BuildResources | undefined): Docker.HostConfi
   if (r === undefined) return {};
   return {
     NetworkMode: r.network,
-    CpuShares: BUILD_CPU_SHARES,
+    CpuShares: BATCH_CPU_SHARES,
     ...(r.memory > 0 ? { Memory: r.memory, MemorySwap: r.memory } : {}),
     ...(r.pids > 0 ? { PidsLimit: r.pids } : {}),
     ...(r.cgroupParent ? { CgroupParent: r.cgroupParent } : {}),

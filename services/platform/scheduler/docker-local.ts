@@ -10,7 +10,13 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { DEFAULTS, type DefaultLimits } from '../../core/config.ts';
-import { CONFINED, dockerStatus, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
+import {
+  BATCH_CPU_SHARES,
+  CONFINED,
+  dockerStatus,
+  LABELS,
+  MANAGED_LABELS,
+} from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
@@ -203,6 +209,7 @@ export class DockerLocal implements Scheduler {
         ...(memory > 0 ? { Memory: memory, MemorySwap: memory } : {}),
         ...(pids > 0 ? { PidsLimit: pids } : {}),
         ...CONFINED,
+        ...(once ? { CpuShares: BATCH_CPU_SHARES } : {}),
         ...(spec.limits?.cpus ? { NanoCpus: Math.round(spec.limits.cpus * 1e9) } : {}),
       },
       NetworkingConfig: { EndpointsConfig: { [network]: alias } },
