@@ -50,7 +50,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   buildpacks: 'pin the buildpacks an app builds with',
   'ssh-keys': 'users and their SSH keys (admins)',
   quota:
-    "per-user caps on apps, instances, process types and build minutes: yours, or (admins) anyone's",
+    "per-user caps on apps, instances, process types, build minutes, push size and disk: yours, or (admins) anyone's",
   auth: 'sign in to the web app, and API tokens for scripts',
   stack: 'the Debian 12 image builds run on (root on the server)',
   version: "Berth's version",

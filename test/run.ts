@@ -146,8 +146,9 @@ async function main(): Promise<number> {
 /**
  * The hostile-input suite: each file reproduces attacks on Berth by a tenant
  * (another user's images, volumes, network, the machine's processes and
- * memory, live streams, cookies) or a stranger (floods, slow and malformed
- * requests), and fails without its fix. They also run in the full suite.
+ * memory, live streams, cookies, the disk through pushes) or a stranger
+ * (floods, slow and malformed requests), and fails without its fix. They
+ * also run in the full suite.
  */
 const HOSTILE = [
   'test/unit/image-policy.test.ts',
@@ -159,6 +160,7 @@ const HOSTILE = [
   'test/integration/commands.test.ts',
   'test/integration/default-limits.test.ts',
   'test/integration/metrics.test.ts',
+  'test/integration/push-quotas.test.ts',
   'test/integration/push-waiter.test.ts',
   'test/integration/quotas.test.ts',
   'test/integration/router-status-page.test.ts',

@@ -1,5 +1,6 @@
-// quota:set|report — per-user caps on apps, instances, process types and
-// build minutes (BERTH_QUOTA_* by default; admins have none).
+// quota:set|report — per-user caps on apps, instances, process types, build
+// minutes, the size of one push and the disk the user's git repositories take
+// (BERTH_QUOTA_* by default; admins have none).
 
 import { EXIT } from '../../services/core/errors.ts';
 import {
@@ -7,7 +8,9 @@ import {
   type QuotaLine,
   type QuotaName,
   type QuotaReport,
+  SIZE_QUOTAS,
 } from '../../services/core/store/index.ts';
+import { describeSize } from '../../services/core/validate.ts';
 import { parseQuotas, quotaReport, setQuotas } from '../../services/platform/accounts/quotas.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
@@ -18,15 +21,20 @@ const COUNTS = {
   instances: 'running across those apps',
   'process-types': 'in the app that runs the most',
   'build-minutes': 'used today (UTC)',
+  'push-size': 'for the git objects one push sends',
+  disk: 'taken by the git repositories of those apps',
 } as const;
 
-/** "5 running across those apps; cap 25 (default)". */
+/** "5 running across those apps; cap 25 (default)"; "1.2m taken by ...; cap 2g (default)". */
 function describe(name: QuotaName, line: QuotaLine): string {
+  const amount = (n: number) => (SIZE_QUOTAS.includes(name) ? describeSize(n) : String(n));
   const cap =
     line.from === 'admin'
       ? 'no cap (admins have none)'
-      : `${line.cap === null ? 'no cap' : `cap ${line.cap}`} (${line.from === 'default' ? 'default' : 'set for this user'})`;
-  return `${line.used} ${COUNTS[name]}; ${cap}`;
+      : `${line.cap === null ? 'no cap' : `cap ${amount(line.cap)}`} (${line.from === 'default' ? 'default' : 'set for this user'})`;
+  return line.used === null
+    ? `${cap} ${COUNTS[name]}`
+    : `${amount(line.used)} ${COUNTS[name]}; ${cap}`;
 }
 
 /** The text quota:set and quota:report print. */
@@ -41,7 +49,7 @@ export const quotaCommands: readonly Command[] = [
     name: 'quota:set',
     usage: 'USER QUOTA=N...',
     summary:
-      "set a user's own caps on apps, instances, process-types, build-minutes (N, unlimited, or default: BERTH_QUOTA_*)",
+      "set a user's own caps on apps, instances, process-types, build-minutes (N), push-size, disk (a size such as 512m or 2g), or unlimited, or default (BERTH_QUOTA_*)",
     access: 'admin',
     arity: [2, Infinity],
     async run({ ctx, args }) {

@@ -99,6 +99,10 @@ export interface QuotaDefaults {
   readonly processTypes: number | null;
   /** Minutes a user's builds may hold a builder per day (UTC). */
   readonly buildMinutes: number | null;
+  /** Bytes of git objects (the pack) one push to an app of the user's may send. */
+  readonly pushSize: number | null;
+  /** Bytes on disk the git repositories of all the apps a user owns may take. */
+  readonly disk: number | null;
 }
 
 /** What an instance gets where its app set no limit: memory in bytes, processes; 0: none. */
@@ -154,6 +158,8 @@ export const DEFAULTS = {
   BERTH_QUOTA_INSTANCES: '25',
   BERTH_QUOTA_PROCESS_TYPES: '20',
   BERTH_QUOTA_BUILD_MINUTES: '120',
+  BERTH_QUOTA_PUSH_SIZE: '512m',
+  BERTH_QUOTA_DISK: '2g',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -532,6 +538,13 @@ function web(r: EnvReader) {
  * GitHub gives a free account 2,000 Actions minutes a month (about 66 a
  * day); 120 minutes a day is four builds that each run into
  * BERTH_BUILD_TIMEOUT's 30 minutes, or dozens of the usual few-minute ones.
+ *
+ * Disk (issue 16: a 1 GB push was taken, and nothing capped what a user's
+ * repositories hold): Heroku refuses a compressed slug over 500 MB and
+ * GitHub a push over 2 GB, so a 512m push takes any source tree with its
+ * assets, while a pushed video or database dump is refused as it streams.
+ * 2g across a user's repositories is four such pushes, or the full history
+ * of 25 apps of ordinary size (most repositories are a few MB).
  * `unlimited` lifts a cap.
  */
 function quotas(r: EnvReader) {
@@ -542,6 +555,8 @@ function quotas(r: EnvReader) {
       instances: r.read('BERTH_QUOTA_INSTANCES', cap(), null),
       processTypes: r.read('BERTH_QUOTA_PROCESS_TYPES', cap(PROCESS_TYPES_MAX), null),
       buildMinutes: r.read('BERTH_QUOTA_BUILD_MINUTES', cap(), null),
+      pushSize: r.read('BERTH_QUOTA_PUSH_SIZE', validate.quotaSize, null),
+      disk: r.read('BERTH_QUOTA_DISK', validate.quotaSize, null),
     }),
   };
 }
@@ -612,10 +627,14 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_QUOTA_INSTANCES: capVar(config.quotas.instances),
     BERTH_QUOTA_PROCESS_TYPES: capVar(config.quotas.processTypes),
     BERTH_QUOTA_BUILD_MINUTES: capVar(config.quotas.buildMinutes),
+    BERTH_QUOTA_PUSH_SIZE: sizeCapVar(config.quotas.pushSize),
+    BERTH_QUOTA_DISK: sizeCapVar(config.quotas.disk),
   };
 }
 
 const capVar = (cap: number | null): string => (cap === null ? 'unlimited' : String(cap));
+const sizeCapVar = (cap: number | null): string =>
+  cap === null ? 'unlimited' : validate.formatSize(cap);
 
 /** The shortest BERTH_BUILD_TIMEOUT spelling of a duration parseDuration accepts. */
 function formatDurationVar(ms: number): string {

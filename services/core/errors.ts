@@ -269,7 +269,8 @@ export const ERRORS = {
     429,
     'close another log or build page (or stream) first; an admin can raise BERTH_LIVE_STREAMS_PER_USER',
   ),
-  // A per-user cap (quota:set, BERTH_QUOTA_*): {quota} is its name in quota:set.
+  // A per-user cap (quota:set, BERTH_QUOTA_*): {quota} is its name in quota:set,
+  // {cap} a count or, for push-size and disk, a size such as 512m.
   BERTH_E_QUOTA: spec(
     '{reason}: the {quota} quota of {user} is {cap}',
     EXIT.failed,

@@ -527,6 +527,44 @@ export function bodySize(value: string): number {
   return bytes;
 }
 
+/**
+ * A size quota's cap (push-size, disk): bytes, or a number with k, m or g
+ * (1024-based) up to 1024g; `unlimited` is null. 0 is a cap of nothing.
+ */
+export function quotaSize(value: string): number | null {
+  if (value === 'unlimited') return null;
+  const m = BODY_SIZE.exec(value.toLowerCase());
+  const bytes = m ? Number(m[1]) * SIZE_UNIT[m[2] as keyof typeof SIZE_UNIT] : -1;
+  if (!m || bytes > MAX_BODY_SIZE) {
+    invalid(
+      'quota',
+      value,
+      'use a size in bytes or with k, m or g up to 1024g, such as 512m, or unlimited',
+    );
+  }
+  return bytes;
+}
+
+/**
+ * A size for people to read in one line, spelled as the settings are: the
+ * exact spelling when there is one (2g), else one decimal of the largest unit
+ * rounded up (1.1m for 1,050,000 bytes), so what is over a cap never reads as
+ * equal to it.
+ */
+export function describeSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['g', SIZE_UNIT.g],
+    ['m', SIZE_UNIT.m],
+    ['k', SIZE_UNIT.k],
+  ] as const) {
+    if (bytes < size) continue;
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+    const tenths = Math.ceil((bytes * 10) / size);
+    return tenths % 10 === 0 ? `${tenths / 10}${unit}` : `${(tenths / 10).toFixed(1)}${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
 /** The shortest spelling bodySize reads back as the same bytes (10485760 → "10m"). */
 export function formatSize(bytes: number): string {
   for (const [unit, size] of [

@@ -20,6 +20,10 @@
 // mid-build, git is stopped before it updates any ref, the build is asked to
 // cancel, and the lock is released once the build has ended (or after a
 // grace period); a Berth that dies holding the lock loses it after its TTL.
+//
+// Under the lock, before git runs, the owner's disk quota is checked and the
+// push-size quota handed to git (../platform/git/push-quota.ts); after git,
+// the repository is measured again for the disk quota.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +34,8 @@ import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
 import { type BuildQueue, supersedeQueuedBuild } from '../platform/build/queue.ts';
+import { admitPush, PackMeter, pushSizeRefusal } from '../platform/git/push-quota.ts';
+import { recordRepoUsage } from '../platform/git/repo-usage.ts';
 import { ensureRepo, gitEnv, type RepoPaths } from '../platform/git/repos.ts';
 import { acquireAppLock } from '../platform/locks/app-lock.ts';
 import type { UserActor } from './auth.ts';
@@ -88,9 +94,20 @@ export function parseGitCommand(
 
 // ------------------------------------------------------------------ git run
 
+interface RunOptions {
+  /** true once the hook has passed and git only updates refs: an abort leaves it to finish. */
+  finishing?: () => boolean;
+  /** After an abort, how long git may take to end by itself before it is killed; default 10 s. */
+  stopAfterMs?: number;
+  /** `-c name=value` options before the service (a push's quotas). */
+  gitConfig?: readonly string[];
+  /** Sees every chunk the client sends git. */
+  onInput?: (chunk: Buffer) => void;
+}
+
 /**
- * Runs `git <receive-pack|upload-pack> <dir>` on the channel's streams;
- * resolves with git's exit status.
+ * Runs `git [-c ...] <receive-pack|upload-pack> <dir>` on the channel's
+ * streams; resolves with git's exit status.
  *
  * On abort git gets end of input and its output is drained, so it ends by
  * itself: receive-pack, whose hook the hook server disconnects at the same
@@ -105,13 +122,17 @@ function runService(
   env: Record<string, string>,
   io: SessionIo,
   signal: AbortSignal,
-  finishing: () => boolean = () => false,
-  stopAfterMs = 10_000,
+  { finishing = () => false, stopAfterMs = 10_000, gitConfig = [], onInput }: RunOptions = {},
 ): Promise<number> {
   signal.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const child = spawn('git', [service, dir], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', [...gitConfig, service, dir], {
+      cwd: dir,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     child.stdin.on('error', () => {}); // git may exit before reading everything
+    if (onInput) io.stdin.on('data', onInput);
     io.stdin.pipe(child.stdin);
     child.stdout.pipe(io.stdout as NodeJS.WritableStream, { end: false });
     child.stderr.pipe(io.stderr as NodeJS.WritableStream, { end: false });
@@ -136,13 +157,18 @@ function runService(
       });
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    const stopCounting = () => {
+      if (onInput) io.stdin.removeListener('data', onInput);
+    };
     child.on('error', (e) => {
       signal.removeEventListener('abort', onAbort);
+      stopCounting();
       reject(new BerthError('BERTH_E_GIT_FAILED', { command: service, reason: e.message }));
     });
     child.on('close', (code) => {
       signal.removeEventListener('abort', onAbort);
       io.stdin.unpipe(child.stdin);
+      stopCounting();
       for (const t of timers) clearTimeout(t);
       resolve(code ?? EXIT.failed);
     });
@@ -233,6 +259,8 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
         },
       });
       try {
+        // Refused here, git never runs: nothing is received, nothing built.
+        const admission = await admitPush(store, paths, app.name);
         const state = { accepted: false };
         const hooks = await openHookServer(
           runtimeDir,
@@ -241,9 +269,27 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
         );
         try {
           const env = { ...serviceEnv(io), BERTH_HOOK_SOCKET: hooks.socketPath };
-          return await runService('receive-pack', dir, env, io, push.signal, () => state.accepted);
+          const meter = new PackMeter();
+          const status = await runService('receive-pack', dir, env, io, push.signal, {
+            finishing: () => state.accepted,
+            gitConfig: admission.gitConfig,
+            onInput: (chunk) => meter.observe(chunk),
+          });
+          const tooLarge = pushSizeRefusal(admission, meter);
+          if (tooLarge) {
+            io.stderr.write(`berth: ${tooLarge.toLine()}\n`);
+            log?.info(
+              { app: app.name, user: actor.user, bytes: meter.packBytes },
+              'push too large',
+            );
+          }
+          return status;
         } finally {
           await hooks.close();
+          // What the push left (also after a refusal or a gc) is the owner's new figure.
+          await recordRepoUsage(store, paths, app.name).catch((e: unknown) =>
+            log?.warn({ err: e, app: app.name }, 'measuring the repository failed'),
+          );
         }
       } finally {
         await lock.release();

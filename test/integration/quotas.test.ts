@@ -35,7 +35,14 @@ const fails = (code: ErrorCode) => (e: unknown) => {
 };
 
 /** Low caps, so a test reaches them in a few steps. */
-const CAPS: QuotaDefaults = { apps: 2, instances: 4, processTypes: 2, buildMinutes: 1 };
+const CAPS: QuotaDefaults = {
+  apps: 2,
+  instances: 4,
+  processTypes: 2,
+  buildMinutes: 1,
+  pushSize: null,
+  disk: null,
+};
 
 const prefix = testPrefix();
 const store = new Store(await redisClient(prefix), prefix, { quotas: CAPS });
@@ -120,7 +127,16 @@ describe('the apps quota', () => {
     assert.equal(peek.code, 1);
     assert.match(peek.stderr, /another user's quotas is for admins/);
     assert.equal((await run(admin, ['quota:report', bob])).code, 0);
-    for (const bad of [['apps=-1'], ['apps=lots'], ['disk=5'], ['process-types=5000'], []]) {
+    for (const bad of [
+      ['apps=-1'],
+      ['apps=lots'],
+      ['memory=5'],
+      ['disk=1.5g'],
+      ['push-size=2t'],
+      ['apps=5g'],
+      ['process-types=5000'],
+      [],
+    ]) {
       const r = await run(admin, ['quota:set', bob, ...bad]);
       assert.notEqual(r.code, 0, bad.join(' '));
       assert.equal(r.stderr.split('\n').length, 2, r.stderr);

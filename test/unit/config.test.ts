@@ -146,14 +146,25 @@ describe('loadConfig', () => {
       instances: 25,
       processTypes: 20,
       buildMinutes: 120,
+      pushSize: 512 * 1024 ** 2,
+      disk: 2 * 1024 ** 3,
     });
     const c = loadConfig({
       BERTH_QUOTA_APPS: '0',
       BERTH_QUOTA_INSTANCES: 'unlimited',
       BERTH_QUOTA_PROCESS_TYPES: '1000',
       BERTH_QUOTA_BUILD_MINUTES: '30',
+      BERTH_QUOTA_PUSH_SIZE: '200k',
+      BERTH_QUOTA_DISK: 'unlimited',
     });
-    assert.deepEqual(c.quotas, { apps: 0, instances: null, processTypes: 1000, buildMinutes: 30 });
+    assert.deepEqual(c.quotas, {
+      apps: 0,
+      instances: null,
+      processTypes: 1000,
+      buildMinutes: 30,
+      pushSize: 200 * 1024,
+      disk: null,
+    });
     assert.deepEqual(loadConfig(configToEnv(c)), c);
     for (const bad of ['-1', 'lots', '100001', '1e3', ' 5']) {
       assert.match(
@@ -163,6 +174,13 @@ describe('loadConfig', () => {
       );
     }
     assert.match(problemsOf({ BERTH_QUOTA_PROCESS_TYPES: '1001' })[0] ?? '', /from 0 to 1000,/);
+    for (const bad of ['1.5g', '2t', 'lots', '-1']) {
+      assert.match(
+        problemsOf({ BERTH_QUOTA_DISK: bad })[0] ?? '',
+        /^BERTH_QUOTA_DISK=".*": use a size in bytes or with k, m or g up to 1024g, such as 512m, or unlimited — /,
+        bad,
+      );
+    }
   });
 
   test('configToEnv round-trips', () => {

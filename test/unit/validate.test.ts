@@ -201,6 +201,31 @@ describe('validate.bodySize', () => {
   });
 });
 
+describe('validate.quotaSize, describeSize', () => {
+  test('a size quota is bytes or k, m, g up to 1024g, or unlimited', () => {
+    assert.equal(validate.quotaSize('unlimited'), null);
+    assert.equal(validate.quotaSize('0'), 0);
+    assert.equal(validate.quotaSize('200k'), 200 * 1024);
+    assert.equal(validate.quotaSize('512M'), 512 * 1024 ** 2);
+    assert.equal(validate.quotaSize('1024g'), 1024 ** 4);
+    for (const bad of ['', '-1', 'lots', '1.5g', '1025g', '1t', ' 1m', 'default'])
+      refused(() => validate.quotaSize(bad));
+  });
+  test('describeSize: the exact spelling, else one decimal rounded up', () => {
+    for (const [bytes, text] of [
+      [0, '0 bytes'],
+      [1000, '1000 bytes'],
+      [200 * 1024, '200k'],
+      [1536 * 1024, '1.5m'],
+      [1_050_000, '1.1m'],
+      [2 * 1024 ** 3 + 1, '2.1g'],
+      [1024 ** 2 - 1, '1024k'],
+    ] as const) {
+      assert.equal(validate.describeSize(bytes), text);
+    }
+  });
+});
+
 describe('validate.backendAddress, splitBackendAddress, schedulerName', () => {
   test('an instance is reached at IPv4, [IPv6] or a DNS name, with a port', () => {
     for (const ok of [

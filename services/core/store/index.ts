@@ -31,7 +31,7 @@ export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
-export type { QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
+export type { PushCaps, QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
 export {

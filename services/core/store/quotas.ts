@@ -11,6 +11,12 @@
 // the releases themselves, the newest one of each app that did not fail
 // (the one running or rolling out), so nothing has to be kept in step.
 // Whatever an app's collaborators do counts against its owner.
+//
+// Disk is the exception: what a repository takes is a file-system figure
+// the store cannot compute. The push measures its app's repository
+// (services/platform/git/repo-usage.ts) and records it in the app's hash
+// (`repoBytes`) before git runs and again after; a user's disk is the sum of
+// their apps' figures, so a push walks one repository, not all of them.
 import type { QuotaDefaults } from '../config.ts';
 import * as validate from '../validate.ts';
 import { pairsToObject, type StoreContext } from './context.ts';
@@ -62,6 +68,15 @@ local function build_seconds(user, today)
   if redis.call('HGET', usage, 'day') ~= today then return 0 end
   return tonumber(redis.call('HGET', usage, 'seconds') or '0')
 end
+-- Bytes the app's git repository took when last measured (by a push); 0: never.
+local function repo_bytes(app)
+  return tonumber(redis.call('HGET', K.app(app), 'repoBytes') or '0') or 0
+end
+local function disk_used(user)
+  local n = 0
+  for _, a in ipairs(owned_apps(user)) do n = n + repo_bytes(a) end
+  return n
+end
 local function quota_error(user, name, cap, reason, remedy)
   return {'BERTH_E_QUOTA', 'user', user, 'quota', name, 'cap', cap, 'reason', reason, 'remedy', remedy}
 end
@@ -82,6 +97,8 @@ export function defaultCaps(d: QuotaDefaults | undefined): QuotaCaps {
     instances: d?.instances ?? null,
     'process-types': d?.processTypes ?? null,
     'build-minutes': d?.buildMinutes ?? null,
+    'push-size': d?.pushSize ?? null,
+    disk: d?.disk ?? null,
   };
 }
 
@@ -112,7 +129,8 @@ for _, a in ipairs(apps) do
   if types > most then most = types end
 end
 return {'ok', #apps, instances, most, build_seconds(user, today),
-  redis.call('HGET', K.user(user), 'role'), redis.call('HGETALL', K.userQuotas(user))}
+  redis.call('HGET', K.user(user), 'role'), redis.call('HGETALL', K.userQuotas(user)),
+  string.format('%.0f', disk_used(user))}
 `,
 );
 
@@ -136,6 +154,35 @@ return {'ok', owner}
 `,
 );
 
+// What a push to \`app\` may do: its owner's push-size and disk caps, and the
+// figure of each app the owner has ('' when never measured).
+const pushCaps = quotaScript(
+  'quotas.pushCaps',
+  `
+local app, pushDefault, diskDefault = ARGV[2], ARGV[3], ARGV[4]
+local owner = redis.call('HGET', K.app(app), 'owner')
+if not owner then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
+local push = quota_cap(owner, 'push-size', pushDefault)
+local disk = quota_cap(owner, 'disk', diskDefault)
+local figures = {}
+for _, a in ipairs(owned_apps(owner)) do
+  figures[#figures + 1] = a
+  figures[#figures + 1] = redis.call('HGET', K.app(a), 'repoBytes') or ''
+end
+return {'ok', owner, push and string.format('%.0f', push) or 'unlimited', disk and string.format('%.0f', disk) or 'unlimited', figures}
+`,
+);
+
+const recordRepo = new Script(
+  'quotas.recordRepo',
+  `
+local app, bytes = ARGV[2], ARGV[3]
+-- A destroyed app's figure goes with its hash; never bring the hash back.
+if redis.call('EXISTS', K.app(app)) == 1 then redis.call('HSET', K.app(app), 'repoBytes', bytes) end
+return {'ok'}
+`,
+);
+
 // Time goes to the day the build ended; a day's first build starts the count again.
 const addBuildSeconds = new Script(
   'quotas.addBuildSeconds',
@@ -152,8 +199,12 @@ return {'ok', redis.call('HINCRBY', usage, 'seconds', seconds)}
 
 /** One quota of a user: what they have and their cap, and where the cap comes from. */
 export interface QuotaLine {
-  /** Apps owned; instances across them; the most process types one app runs; build minutes today (rounded up). */
-  used: number;
+  /**
+   * Apps owned; instances across them; the most process types one app runs;
+   * build minutes today (rounded up); bytes the repositories of the apps
+   * owned take on disk. null for push-size, which caps each push on its own.
+   */
+  used: number | null;
   /** null: none. */
   cap: number | null;
   /** `admin`: admins have no caps; `user`: an admin set it (quota:set); `default`: BERTH_QUOTA_*. */
@@ -165,6 +216,17 @@ export interface QuotaReport {
   quotas: Record<QuotaName, QuotaLine>;
   /** Seconds the user's builds took today (UTC). */
   buildSeconds: number;
+}
+
+/** What a push to an app may send and store (Quotas.pushCaps). */
+export interface PushCaps {
+  owner: string;
+  /** Bytes of pack one push may send; null: no cap. */
+  pushSize: number | null;
+  /** Bytes the owner's repositories may take; null: no cap. */
+  disk: number | null;
+  /** The owner's apps and the bytes each one's repository took when last measured; undefined: never. */
+  repos: Record<string, number | undefined>;
 }
 
 /** A change to a user's caps: a count, null (no cap) or 'default' (back to BERTH_QUOTA_*). */
@@ -195,17 +257,19 @@ export class Quotas {
   /** What the user has against each cap; BERTH_E_USER_NOT_FOUND. */
   async report(user: string): Promise<QuotaReport> {
     validate.userName(user);
-    const [apps, instances, types, seconds, role, own] = await usage.run(this.ctx, [
+    const [apps, instances, types, seconds, role, own, disk] = await usage.run(this.ctx, [
       user,
       utcDay(this.ctx.now()),
     ]);
     const set = decode(UserQuotasSchema, this.ctx.keys.userQuotas(user), pairsToObject(own));
     const defaults = this.defaults;
-    const used: Record<QuotaName, number> = {
+    const used: Record<QuotaName, number | null> = {
       apps: Number(apps),
       instances: Number(instances),
       'process-types': Number(types),
       'build-minutes': Math.ceil(Number(seconds) / 60),
+      'push-size': null,
+      disk: Number(disk),
     };
     const line = (name: QuotaName): QuotaLine => {
       if (role === 'admin') return { used: used[name], cap: null, from: 'admin' };
@@ -221,6 +285,8 @@ export class Quotas {
         instances: line('instances'),
         'process-types': line('process-types'),
         'build-minutes': line('build-minutes'),
+        'push-size': line('push-size'),
+        disk: line('disk'),
       },
       buildSeconds: Number(seconds),
     };
@@ -240,6 +306,32 @@ export class Quotas {
       capArg(this.defaults['build-minutes']),
     ]);
     return { owner: String(owner) };
+  }
+
+  /**
+   * The push-size and disk caps of the app's owner, and the repository
+   * figures of the owner's apps as last recorded (BERTH_E_APP_NOT_FOUND
+   * without the app). The push decides with them (services/platform/git/push-quota.ts).
+   */
+  async pushCaps(app: string): Promise<PushCaps> {
+    const [owner, push, disk, figures] = await pushCaps.run(this.ctx, [
+      validate.appName(app),
+      capArg(this.defaults['push-size']),
+      capArg(this.defaults.disk),
+    ]);
+    const size = (v: unknown) => (v === 'unlimited' ? null : Number(v));
+    const repos: Record<string, number | undefined> = {};
+    const list = figures as string[];
+    for (let i = 0; i < list.length; i += 2) {
+      const bytes = list[i + 1];
+      repos[String(list[i])] = bytes === '' || bytes === undefined ? undefined : Number(bytes);
+    }
+    return { owner: String(owner), pushSize: size(push), disk: size(disk), repos };
+  }
+
+  /** Records the bytes the app's git repository takes now (measured by the caller). */
+  async recordRepoBytes(app: string, bytes: number): Promise<void> {
+    await recordRepo.run(this.ctx, [validate.appName(app), Math.max(0, Math.round(bytes))]);
   }
 
   /** Counts a build's time (ms, rounded up to the second) against the user's minutes of today. */

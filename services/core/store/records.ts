@@ -280,11 +280,21 @@ export type ApiToken = z.output<typeof ApiTokenSchema>;
 
 /**
  * The per-user quotas, by the names quota:set takes (issue 16). Their
- * defaults are BERTH_QUOTA_APPS, _INSTANCES, _PROCESS_TYPES and
- * _BUILD_MINUTES; admins have none.
+ * defaults are BERTH_QUOTA_APPS, _INSTANCES, _PROCESS_TYPES, _BUILD_MINUTES,
+ * _PUSH_SIZE and _DISK; admins have none. The first four are counts, the
+ * last two sizes in bytes (SIZE_QUOTAS).
  */
-export const QUOTAS = ['apps', 'instances', 'process-types', 'build-minutes'] as const;
+export const QUOTAS = [
+  'apps',
+  'instances',
+  'process-types',
+  'build-minutes',
+  'push-size',
+  'disk',
+] as const;
 export type QuotaName = (typeof QUOTAS)[number];
+/** The quotas whose caps are sizes in bytes (512m), not counts. */
+export const SIZE_QUOTAS: readonly QuotaName[] = ['push-size', 'disk'];
 /** A cap per quota; null: none. */
 export type QuotaCaps = Record<QuotaName, number | null>;
 
@@ -295,6 +305,13 @@ const cap = z.union([
     .regex(/^(0|[1-9][0-9]{0,6})$/, 'not a count')
     .transform(Number),
 ]);
+const sizeCap = z.union([
+  z.literal('unlimited').transform(() => null),
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,12})$/, 'not a size in bytes')
+    .transform(Number),
+]);
 
 /** The caps an admin set for one user (quota:set); an absent quota is the default. */
 export const UserQuotasSchema = z.object({
@@ -302,6 +319,8 @@ export const UserQuotasSchema = z.object({
   instances: cap.optional(),
   'process-types': cap.optional(),
   'build-minutes': cap.optional(),
+  'push-size': sizeCap.optional(),
+  disk: sizeCap.optional(),
 });
 export type UserQuotas = z.output<typeof UserQuotasSchema>;
 

@@ -10,13 +10,20 @@ import {
   type QuotaName,
   type QuotaPatch,
   type QuotaReport,
+  SIZE_QUOTAS,
   type Store,
 } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
 
-/** "apps=10 build-minutes=unlimited instances=default" → the change quota:set makes. */
+/** The value of one QUOTA=VALUE: a count, a size (push-size, disk: 512m) or unlimited. */
+function capOf(name: QuotaName, value: string): number | null {
+  if (SIZE_QUOTAS.includes(name)) return validate.quotaSize(value);
+  return validate.quotaCap(value, name === 'process-types' ? PROCESS_TYPES_MAX : undefined);
+}
+
+/** "apps=10 disk=5g build-minutes=unlimited instances=default" → the change quota:set makes. */
 export function parseQuotas(args: readonly string[]): QuotaPatch {
   if (args.length === 0) {
     throw usage(`give QUOTA=N for one or more of ${QUOTAS.join(', ')} (or =unlimited, =default)`);
@@ -31,10 +38,7 @@ export function parseQuotas(args: readonly string[]): QuotaPatch {
       );
     }
     const value = m[2] ?? '';
-    patch[name] =
-      value === 'default'
-        ? 'default'
-        : validate.quotaCap(value, name === 'process-types' ? PROCESS_TYPES_MAX : undefined);
+    patch[name] = value === 'default' ? 'default' : capOf(name, value);
   }
   return patch;
 }
