@@ -67,6 +67,11 @@ export interface Command {
    * stdin comes raw, keystroke by keystroke. Other commands read it as lines.
    */
   ownsTerminal?: true;
+  /**
+   * Everything after the app is the command's, as Dokku's `run` has it:
+   * `run APP ls -la` runs `ls -la`. Options are read only before the app.
+   */
+  passThrough?: true;
   /** Takes --format json (data commands). */
   json?: boolean;
   /** How many positional arguments after the app: [min, max]; max Infinity for lists. */

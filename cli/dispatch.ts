@@ -23,16 +23,36 @@ const usageError = (c: Command, reason: string) =>
     reason: `${reason}; usage: berth ${`${c.name} ${c.usage}`.trimEnd()}`,
   });
 
+/**
+ * A pass-through command's arguments, split where the app is: the options
+ * before it, and the app and everything after it (one `--` right after the
+ * app dropped, as the option parser would). A string option's value may be
+ * the next word, so it is skipped over.
+ */
+function splitAtApp(command: Command, args: readonly string[]): [string[], string[]] {
+  let i = 0;
+  while (i < args.length && (args[i] ?? '').startsWith('-')) {
+    const arg = args[i] ?? '';
+    if (arg === '--') return [args.slice(0, i), args.slice(i + 1)];
+    const option = command.options?.[arg.replace(/^--?/, '')];
+    i += option?.type === 'string' && !arg.includes('=') ? 2 : 1;
+  }
+  const [app, ...after] = args.slice(i);
+  if (app === undefined) return [[...args], []];
+  return [args.slice(0, i), [app, ...(after[0] === '--' ? after.slice(1) : after)]];
+}
+
 async function runCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
   const [first = 'help', ...rest] = argv;
   const name = ALIASES[first] ?? first;
   const command = findCommand(name);
   if (!command) throw new BerthError('BERTH_E_UNKNOWN_COMMAND', { command: first });
+  const [optionArgs, passed] = command.passThrough ? splitAtApp(command, rest) : [rest, []];
 
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
-      args: [...rest],
+      args: [...optionArgs],
       options: {
         ...(command.options ?? {}),
         ...(command.json ? { format: { type: 'string' } } : {}),
@@ -51,7 +71,7 @@ async function runCommand(argv: readonly string[], ctx: CommandContext): Promise
     ctx.stdout.write(commandUsage(command));
     return EXIT.ok;
   }
-  let positionals = parsed.positionals;
+  let positionals = [...parsed.positionals, ...passed];
 
   const access = command.access;
   if (access === 'local' && ctx.host === undefined) {

@@ -88,7 +88,15 @@ export function quoteWord(word: string): string {
 export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
   const out = [...argv];
   let app = remote.app;
-  const flag = out.findIndex((a) => a === '--app' || a === '-a');
+  const isFlag = (a: string | undefined) => a === '--app' || a === '-a';
+  // A pass-through command's words after its options are the user's
+  // (`berth run ls -a`): --app is looked for only among its options.
+  let end = out.length;
+  if (findCommand(out[0] ?? '')?.passThrough) {
+    end = 1;
+    while (out[end]?.startsWith('-') && out[end] !== '--') end += isFlag(out[end]) ? 2 : 1;
+  }
+  const flag = out.slice(0, end).findIndex(isFlag);
   if (flag !== -1) {
     app = validate.appName(out[flag + 1] ?? '');
     out.splice(flag, 2);

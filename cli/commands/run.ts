@@ -13,6 +13,7 @@ export const runCommands: readonly Command[] = [
       "run a command once in a new container of the app's current release, attached to your input and output (a terminal with ssh -t); its exit code is run's",
     access: { app: 'push' },
     ownsTerminal: true,
+    passThrough: true,
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
@@ -36,6 +37,7 @@ export const runCommands: readonly Command[] = [
     usage: 'APP COMMAND...',
     summary: 'start a command in the background (see it with logs); prints its name',
     access: { app: 'push' },
+    passThrough: true,
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;

@@ -113,6 +113,15 @@ describe('limits by default', () => {
     assert.equal(info.HostConfig.Memory, 128 * 1024 ** 2);
   });
 
+  test("run passes every word after the app to the command, options too (Dokku's run)", async () => {
+    const r = await run(ada, ['run', app, 'ls', '-la', '/etc/hostname']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-rw-r--r-- .* \/etc\/hostname$/m);
+    const dashed = await run(ada, ['run', app, '--', 'echo', '--help']);
+    assert.equal(dashed.stdout.trim(), '--help', dashed.stderr);
+    assert.match((await run(ada, ['run', '--help'])).stdout, /^Usage: berth run APP COMMAND/m);
+  });
+
   test('a one-off has half the CPU weight of an instance', async () => {
     const r = await run(ada, [
       'run',

@@ -31,7 +31,7 @@ describe('PackMeter', () => {
   });
 
   test('a deletion sends no pack; what is not a pkt-line counts as pack', () => {
-    assert.equal(measure([Buffer.from(pkt(`${NEW} ${ZERO} refs/heads/x\n`) + '0000')]), 0);
+    assert.equal(measure([Buffer.from(`${pkt(`${NEW} ${ZERO} refs/heads/x\n`)}0000`)]), 0);
     assert.equal(measure([Buffer.from('zzzzPACK')]), 8);
     assert.equal(measure([Buffer.from('0002PACK')]), 8);
   });

@@ -49,6 +49,14 @@ test('the app from the remote goes first for app commands, unless --app names an
   // --platform: about BERTH_DOMAIN, no app (the server refuses one).
   assert.deepEqual(remoteArgv(['certs:add', '--platform'], remote), ['certs:add', '--platform']);
   assert.deepEqual(remoteArgv(['letsencrypt:enable'], remote), ['letsencrypt:enable', 'api']);
+  // run's words are the command's own: -a there is ls's, --app only before them.
+  assert.deepEqual(remoteArgv(['run', 'ls', '-a'], remote), ['run', 'api', 'ls', '-a']);
+  assert.deepEqual(remoteArgv(['run', '--app', 'web', 'ls', '-a'], remote), [
+    'run',
+    'web',
+    'ls',
+    '-a',
+  ]);
 });
 
 test('words survive the trip through ssh: quoted here, split the same on the server', () => {
