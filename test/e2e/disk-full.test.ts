@@ -125,6 +125,19 @@ describe('Berth on a full disk', { skip: mountError }, () => {
     const set1 = await ssh('config:set', app, 'GREETING=one');
     assert.equal(set1.code, 0, set1.out);
 
+    const issued = await ssh('auth:token', '--name', 'disk-full', '--format', 'json');
+    assert.equal(issued.code, 0, issued.out);
+    const token = (JSON.parse(issued.out) as { token: string }).token;
+    const api = (method: string, body?: unknown) =>
+      fetch(`http://127.0.0.1:${p.env.BERTH_WEB_PORT}/api/v1/apps/${app}/config`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+
     // Acknowledged writes straight to Berth's Redis, to find in its AOF at the end.
     const redis = new Redis(p.env.REDIS_URL ?? '', { maxRetriesPerRequest: 1 });
     t.after(() => redis.disconnect());
@@ -173,6 +186,19 @@ describe('Berth on a full disk', { skip: mountError }, () => {
     assert.ok(setLines[0]?.includes(`df -h ${paths.redis} `), setLines[0]);
     const getFull = await ssh('config:get', app, 'GREETING');
     assert.equal(getFull.out.trim(), 'one', getFull.out);
+    // The same change through the JSON API: 507 and the code.
+    const patched = await api('PATCH', { GREETING: 'api' });
+    const answer = (await patched.json()) as { error?: { code: string; message: string } };
+    t.diagnostic(`PATCH config while full: ${patched.status} ${JSON.stringify(answer)}`);
+    assert.equal(patched.status, 507);
+    assert.equal(answer.error?.code, 'BERTH_E_DISK_FULL');
+    const got = await api('GET');
+    const gotBody = await got.text();
+    assert.equal(got.status, 200, gotBody);
+    assert.equal(
+      (JSON.parse(gotBody) as { values: Record<string, string> }).values.GREETING,
+      'one',
+    );
 
     // The router serves on; the request counts it cannot publish (every 5 s)
     // make it log a warning it cannot write.
