@@ -4,8 +4,10 @@
 // the registry's exit code. The SSH server and the local `berth` both call
 // this, so a command behaves the same however it arrives.
 import { parseArgs } from 'node:util';
+import { explainDiskFull, redisDiskFullCaused } from '../services/core/disk-full.ts';
 import { BerthError, EXIT, errorLine, isBerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
+import { redisDataDir } from '../services/core/redis.ts';
 import * as validate from '../services/core/validate.ts';
 import { authorizeApp, requireAdmin } from '../services/platform/apps/access.ts';
 import type { Command, CommandContext } from './command.ts';
@@ -100,7 +102,15 @@ export async function dispatch(
 ): Promise<number> {
   try {
     return await runCommand(argv, ctx);
-  } catch (e) {
+  } catch (thrown) {
+    // A full disk is the operator's to fix, not a failure of the command: one line saying so.
+    const redisDir = redisDiskFullCaused(thrown)
+      ? await ctx.store().then(
+          (s) => redisDataDir(s.redis),
+          () => undefined,
+        )
+      : undefined;
+    const e = explainDiskFull(thrown, redisDir);
     if (!isBerthError(e)) log?.error({ err: e, argv }, 'command failed unexpectedly');
     ctx.stderr.write(`berth: ${errorLine(e)}\n`);
     return isBerthError(e) ? e.exitCode : EXIT.failed;

@@ -100,6 +100,8 @@ export function publishMetrics(metrics: Metrics, store: Store, log: Logger) {
             log.warn({ err: e, app }, 'request counts under a name that is no app were dropped');
           }
         }
+        // Said once the counts go through again (Redis back, or its disk no longer full).
+        if (warned) log.info('publishing request metrics again');
         warned = false;
       } catch (e) {
         metrics.giveBack(left);

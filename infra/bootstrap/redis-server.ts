@@ -1,8 +1,16 @@
 // Starts a redis-server that Berth owns: bound to loopback, its files in a
-// directory of ours, with the append-only file fsync'ed on every write
-// (appendfsync always) so that a change Berth acknowledged survives kill -9 of
-// Redis and a crash of the machine. Platform state is small and written
-// rarely, so the fsync per write costs little.
+// directory of ours, with the append-only file written before each reply and
+// fsync'ed every second (appendfsync everysec), so that a change Berth
+// acknowledged survives kill -9 of Redis (the write() is done; the kernel
+// holds it), and a crash of the machine loses at most the last second.
+//
+// Not "appendfsync always": with it, Redis exits on the first AOF write that
+// fails (redis 7.0 aof.c: "Can't recover from AOF write error when the AOF
+// fsync policy is 'always'. Exiting..."), so a full disk stopped Berth's store
+// for good, nobody being there to start it again. With everysec Redis keeps
+// running, refuses writes (MISCONF) and PING until the write goes through,
+// retries it every second by itself, and takes writes again once there is
+// room (issue 17, item 6; test/integration/disk-full-redis.test.ts).
 import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -34,7 +42,7 @@ export function redisArgs(o: RedisServerOptions): string[] {
     '--appendonly',
     'yes',
     '--appendfsync',
-    'always',
+    'everysec',
     '--save',
     '',
     '--protected-mode',
@@ -95,9 +103,9 @@ export function pingRedis(host: string, port: number, timeoutMs = 1000): Promise
     socket.on('connect', () => socket.write('PING\r\n'));
     socket.on('data', (d) => {
       buffer += d.toString('latin1');
-      // +PONG, or -NOAUTH when a password is needed: either way a Redis answers.
-      if (buffer.includes('\r\n'))
-        finish(buffer.startsWith('+PONG') || buffer.startsWith('-NOAUTH'));
+      // +PONG; -NOAUTH when a password is needed; -MISCONF when it cannot
+      // write its files (a full disk): each time a Redis answers.
+      if (buffer.includes('\r\n')) finish(/^(\+PONG|-NOAUTH|-MISCONF)/.test(buffer));
     });
   });
 }

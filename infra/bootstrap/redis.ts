@@ -2,6 +2,8 @@
 // when that URL is on this machine, start redis-server as a daemon with its
 // files under the data directory. It keeps running after Berth stops, like
 // the Docker Engine, so the next start is quick and no state moves.
+import { realpath } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import { BerthError } from '../../services/core/errors.ts';
 import type { Progress } from './progress.ts';
 import { pingRedis, startRedisServer } from './redis-server.ts';
@@ -18,7 +20,10 @@ export async function ensureRedis(o: EnsureRedisOptions): Promise<{ startedByUs:
   const url = new URL(o.redisUrl);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || 6379);
-  if (await pingRedis(host, port)) return { startedByUs: false };
+  if (await pingRedis(host, port)) {
+    await keepRunningWhenFull(o);
+    return { startedByUs: false };
+  }
   if (!LOOPBACK.has(url.hostname)) {
     throw new BerthError('BERTH_E_REDIS_UNAVAILABLE', {
       url: o.redisUrl,
@@ -38,4 +43,32 @@ export async function ensureRedis(o: EnsureRedisOptions): Promise<{ startedByUs:
   }
   step.done();
   return { startedByUs: true };
+}
+
+/**
+ * A Redis an earlier Berth started (its files in our directory) may still run
+ * with "appendfsync always", which exits when its disk fills
+ * (./redis-server.ts says why Berth no longer uses it): switched to everysec
+ * in place, with no restart. A Redis that is not ours is left as its admin
+ * set it. Best effort: a Redis that forbids CONFIG is left alone.
+ */
+async function keepRunningWhenFull(o: EnsureRedisOptions): Promise<void> {
+  const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    const [, dir] = (await redis.config('GET', 'dir')) as string[];
+    // Redis reports the directory it changed into: the real path.
+    if (dir !== (await realpath(o.dir).catch(() => o.dir))) return;
+    const [, fsync] = (await redis.config('GET', 'appendfsync')) as string[];
+    if (fsync !== 'always') return;
+    await redis.config('SET', 'appendfsync', 'everysec');
+    o.progress.info(
+      'Redis: appendfsync always → everysec, so that it keeps running when its disk fills',
+    );
+  } catch {
+    // Not ours to change, or no CONFIG: as it was.
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -93,6 +93,13 @@ export const ERRORS = {
     503,
     'start Redis or set REDIS_URL to one that answers',
   ),
+  // A full disk (services/core/disk-full.ts): {where} is a directory to run df -h on.
+  BERTH_E_DISK_FULL: spec(
+    'no space left on the disk of {where}: {what}',
+    EXIT.failed,
+    507,
+    'free space there (df -h {where} shows how much is left), then try again; Berth carries on by itself once there is room',
+  ),
   BERTH_E_STACK_BUILD: spec(
     'building the stack image {image} failed: {reason}',
     EXIT.failed,

@@ -2,7 +2,24 @@
 // into BERTH_E_REDIS_UNAVAILABLE with the socket's own reason, and never
 // shows a password from REDIS_URL.
 import { Redis, type RedisOptions } from 'ioredis';
+import { explainDiskFull, isRedisDiskFull } from './disk-full.ts';
 import { BerthError } from './errors.ts';
+
+/** Where each connected Redis keeps its files, as it said at connect (CONFIG GET dir). */
+const dataDirs = new WeakMap<Redis, string>();
+
+/** The directory a client's Redis keeps its files in, when it told us (CONFIG may be forbidden). */
+export function redisDataDir(redis: Redis): string | undefined {
+  return dataDirs.get(redis);
+}
+
+/**
+ * `e` as BERTH_E_DISK_FULL, naming Redis's directory, when the Redis behind
+ * `redis` refused it for a full disk; `e` itself otherwise.
+ */
+export function explainRedisFailure(e: unknown, redis: Redis | undefined): unknown {
+  return explainDiskFull(e, redis ? redisDataDir(redis) : undefined);
+}
 
 /** The URL with any password hidden, for messages. */
 export function shownUrl(url: string): string {
@@ -29,7 +46,11 @@ export async function connectRedis(url: string, options: RedisOptions = {}): Pro
   redis.on('error', firstError);
   try {
     await redis.connect();
-    await redis.ping();
+    // A Redis on a full disk refuses PING too (MISCONF), yet it answers and
+    // serves reads, and takes writes again once there is room.
+    await redis.ping().catch((e: unknown) => {
+      if (!isRedisDiskFull(e)) throw e;
+    });
   } catch (e) {
     redis.disconnect();
     const cause = socketError ?? e;
@@ -38,5 +59,18 @@ export async function connectRedis(url: string, options: RedisOptions = {}): Pro
   } finally {
     redis.off('error', firstError);
   }
+  await rememberDataDir(redis);
   return redis;
+}
+
+async function rememberDataDir(redis: Redis): Promise<void> {
+  try {
+    const reply = (await redis.config('GET', 'dir')) as unknown;
+    const list = Array.isArray(reply) ? reply.map(String) : [];
+    const at = list.indexOf('dir');
+    const dir = at === -1 ? undefined : list[at + 1];
+    if (dir) dataDirs.set(redis, dir);
+  } catch {
+    // Managed Redis services often rename or forbid CONFIG: the line then names no directory.
+  }
 }

@@ -28,8 +28,10 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { actorName, isAdmin } from '../core/actor.ts';
+import { requireFreeSpace } from '../core/disk-full.ts';
 import { BerthError, EXIT, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { explainRedisFailure } from '../core/redis.ts';
 import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
@@ -303,6 +305,9 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
     try {
       const name = validate.repoPath(repoArg);
       const app = await authorize(actor, name, service, io);
+      // A push on a full disk would fail half-way in git's or Redis's words
+      // (unpack failed, MISCONF): refused before anything is written, in one line.
+      if (service === 'git-receive-pack') await requireFreeSpace(paths.repos, 'a push');
       const dir = await ensureRepo(paths, name, {
         searchPath,
         headBranch: app.deployBranch,
@@ -311,7 +316,8 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
         return await runService('upload-pack', dir, serviceEnv(io), io, io.signal);
       }
       return await receive(actor, app, dir, io);
-    } catch (e) {
+    } catch (thrown) {
+      const e = explainRedisFailure(thrown, redis);
       if (io.signal.aborted) return EXIT.failed;
       if (!isBerthError(e)) log?.error({ err: e, service, user: actor.user }, 'git service failed');
       io.stderr.write(`berth: ${errorLine(e)}\n`);

@@ -4,8 +4,10 @@
 // with an id the log carries, so no stack trace reaches a browser.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import { BerthError, isBerthError } from '../core/errors.ts';
 import { html } from '../core/html.ts';
+import { explainRedisFailure } from '../core/redis.ts';
 import { isApiPath } from './auth.ts';
 import { page } from './layout.ts';
 
@@ -54,8 +56,9 @@ ${
   return reply.type('text/html; charset=utf-8').send(page(title, body));
 }
 
-export function installErrors(server: FastifyInstance): void {
-  server.setErrorHandler((e, req, reply) => sendError(req, reply, e));
+/** `redis`: the store's client, so that a full disk under Redis is said as one (BERTH_E_DISK_FULL). */
+export function installErrors(server: FastifyInstance, redis?: Redis): void {
+  server.setErrorHandler((e, req, reply) => sendError(req, reply, explainRedisFailure(e, redis)));
   server.setNotFoundHandler((req, reply) =>
     sendError(
       req,

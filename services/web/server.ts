@@ -102,7 +102,7 @@ export function build(o: WebOptions): FastifyInstance {
     // One line per request would drown the platform's own log; the router keeps access metrics.
     logController: new LogController({ disableRequestLogging: true }),
   });
-  installErrors(server);
+  installErrors(server, o.store.redis);
   if (o.statusHost !== undefined) onlyAt(server, o.statusHost);
   installAuth(server, o.store);
   // No answer of Berth's is shown in another page's frame. Apps are served at

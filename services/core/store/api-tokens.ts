@@ -31,7 +31,9 @@ return {'ok', userCreatedAt}
 `,
 );
 
-// Checks a presented token and records its use in one step. ISO timestamps
+// Checks a presented token and records its use in one step. The record is
+// best effort (pcall): a Redis that takes no writes (its disk full) still
+// lets a valid token in, to read, instead of failing every request. ISO timestamps
 // of one width compare as strings, so the expiry check needs no date parsing.
 // Comparing SHA-256s in non-constant time leaks nothing useful: an attacker
 // cannot steer the hash of a guess toward a stored one.
@@ -42,7 +44,7 @@ local id, hash, now = ARGV[2], ARGV[3], ARGV[4]
 local key = K.apiToken(id)
 if redis.call('HGET', key, 'hash') ~= hash then return {'ok', 'unknown'} end
 if redis.call('HGET', key, 'expiresAt') <= now then return {'ok', 'expired'} end
-redis.call('HSET', key, 'lastUsedAt', now)
+redis.pcall('HSET', key, 'lastUsedAt', now)
 local user = redis.call('HGET', key, 'user')
 return {'ok', 'valid', redis.call('HGETALL', key), redis.call('HGETALL', K.user(user))}
 `,

@@ -1,8 +1,9 @@
 // Redis is Berth's system of record, so an acknowledged write must survive
 // kill -9 of Redis: that takes the append-only file. Redis only has to write()
 // a change to the AOF before it replies, so any appendfsync survives a killed
-// process; appendfsync always (what infra/bootstrap/redis-server.ts uses) also survives
-// a crash of the machine. Snapshots alone (RDB) lose everything since the last one.
+// process; everysec (what infra/bootstrap/redis-server.ts uses, see why there)
+// loses at most a second to a crash of the machine, always nothing, but Redis
+// then exits when its disk fills. Snapshots alone (RDB) lose everything since the last one.
 import type { Redis } from 'ioredis';
 
 /**
@@ -21,7 +22,7 @@ export async function checkDurability(redis: Redis): Promise<string | undefined>
   const list = Array.isArray(reply) ? reply.map(String) : [];
   const value = list[list.indexOf('appendonly') + 1];
   if (value === 'no') {
-    return 'Redis runs with "appendonly no": apps, releases and keys Berth acknowledged are lost if Redis is killed or the machine crashes; set "appendonly yes" and "appendfsync always" in its configuration, or let Berth start its own Redis';
+    return 'Redis runs with "appendonly no": apps, releases and keys Berth acknowledged are lost if Redis is killed or the machine crashes; set "appendonly yes" in its configuration, or let Berth start its own Redis';
   }
   return undefined;
 }
