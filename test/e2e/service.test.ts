@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -204,6 +204,12 @@ describe('berth service:install', () => {
 
   test("a bad --name or --unit-dir, or a unit of someone else's, is one line and writes nothing", async () => {
     const dir = await tempDir('berth-unit');
+    // Directories that exist, whose names would break the unit's lines
+    // (EnvironmentFile= is written with the directory in it).
+    const newline = path.join(dir, 'x\nExecStartPre=');
+    const backslash = path.join(dir, 'x\\');
+    await mkdir(newline);
+    await mkdir(backslash);
     const cases: [string[], RegExp][] = [
       [['--name', 'Berth'], /^berth: invalid unit name "Berth": use 1-64 lower-case/],
       [
@@ -223,12 +229,9 @@ describe('berth service:install', () => {
         /^berth: invalid unit directory ".*\/missing": no such directory/,
       ],
       [['--unit-dir', `${dir}/../x`], /^berth: invalid unit directory .*: no "\." or "\.\."/],
+      [['--unit-dir', newline], /^berth: invalid unit directory .*: no control characters/],
       [
-        ['--unit-dir', `${dir}\nExecStart=/bin/sh`],
-        /^berth: invalid unit directory .*: no control characters/,
-      ],
-      [
-        ['--unit-dir', `${dir}\\`],
+        ['--unit-dir', backslash],
         /^berth: invalid unit directory .*: no control characters, backslashes/,
       ],
       [
@@ -245,13 +248,22 @@ describe('berth service:install', () => {
       ),
     ];
     for (const [i, [command, args, expected]] of runs.entries()) {
-      const withDir = args[0] === '--unit-dir' ? args : [...args, '--unit-dir', dir];
+      // A name of its own where the case is about the directory: were the
+      // directory not refused, systemctl would be asked about no unit of the machine's.
+      const withDir =
+        args[0] !== '--unit-dir'
+          ? [...args, '--unit-dir', dir]
+          : args.length === 2
+            ? [...args, '--name', unitName()]
+            : args;
       // The first through the real process, the rest through the same dispatcher here.
       const r = await (i === 0 ? berthCommand : berthHere)([command, ...withDir], {});
       assert.equal(r.code, 2, `${command} ${JSON.stringify(args)}: ${r.stderr}`);
       assert.match(oneLine(r.stderr), expected);
     }
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual((await readdir(dir, { recursive: true })).sort(), ['x\nExecStartPre=', 'x\\']);
+    await rm(newline, { recursive: true });
+    await rm(backslash, { recursive: true });
 
     // A unit of that name not written by Berth is neither replaced nor removed.
     const name = unitName();
