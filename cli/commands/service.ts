@@ -39,7 +39,7 @@ export const serviceCommands: readonly Command[] = [
   {
     name: 'service:install',
     usage: USAGE,
-    summary: `run Berth as a systemd service: write its unit and an environment file of the BERTH_*, REDIS_URL and DOCKER_HOST settings set now (mode 0600), and enable it to start at boot ${DEFAULTS_NOTE}`,
+    summary: `write Berth's systemd unit and its environment file (the BERTH_*, REDIS_URL and DOCKER_HOST set now; mode 0600) and enable it to start at boot ${DEFAULTS_NOTE}`,
     access: 'local',
     options: OPTIONS,
     arity: [0, 0],
