@@ -128,7 +128,7 @@ export async function installService(o: InstallOptions): Promise<Outcome> {
   const unitText = renderUnit({ name: place.name, node: o.node, envFile: place.envFile });
   const envText = renderEnvFile(place.name, vars);
   await checkDir(place, true);
-  const before = await refuseForeign(place.unitFile);
+  await refuseForeign(place.unitFile);
   await refuseForeign(place.envFile);
 
   await writeAtomic(place.envFile, envText, 0o600);
@@ -141,18 +141,18 @@ export async function installService(o: InstallOptions): Promise<Outcome> {
     ],
     warnings: [],
   };
-  await enable(place, o.searchPath, before.state === 'ours' && before.text !== unitText, out);
+  await enable(place, o.searchPath, out);
   return out;
 }
 
 /** Makes systemd start the unit at boot, where it can; says what to run where it cannot. */
-async function enable(place: Place, searchPath: string, changed: boolean, out: Outcome) {
+async function enable(place: Place, searchPath: string, out: Outcome) {
   const cmd = `systemctl enable ${place.unit}`;
   const systemctl = await Systemctl.find(searchPath);
   const systemd = await systemdState();
   if (systemctl === undefined) {
     out.warnings.push(
-      `systemctl is not installed here: ${place.unit} is not enabled, and Berth will start at boot only once "${cmd}" works; run it on this machine once systemd runs it`,
+      `systemctl is not installed here: ${place.unit} is not enabled, so Berth starts at boot only once "${cmd}" works; run it once systemd is installed and running`,
     );
     return;
   }
@@ -177,8 +177,7 @@ async function enable(place: Place, searchPath: string, changed: boolean, out: O
   out.done.push(`enabled ${place.unit}: Berth starts at boot`);
   const active = await systemctl.run(['is-active', place.unit]);
   if (active.state === 'active') {
-    if (changed)
-      out.done.push(`it is running: "systemctl restart ${place.unit}" applies the new unit`);
+    out.done.push(`it is running: "systemctl restart ${place.unit}" applies what was written`);
   } else {
     out.done.push(
       `start it now with "systemctl start ${place.unit}" (stop a Berth running in the foreground first: both would want the same ports)`,
