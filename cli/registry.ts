@@ -20,6 +20,7 @@ import { quotaCommands } from './commands/quota.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
+import { serviceCommands } from './commands/service.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { storageCommands } from './commands/storage.ts';
 import { systemCommands } from './commands/system.ts';
@@ -54,7 +55,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   auth: 'sign in to the web app, and API tokens for scripts',
   stack: 'the Debian 12 image builds run on (root on the server)',
   version: "Berth's version",
-  start: 'run Berth (root on the server)',
+  start: 'run Berth in the foreground (root on the server)',
+  service: 'run Berth as a systemd service that starts at boot (root on the server)',
   help: 'this help; "help NAMESPACE" for one namespace',
 };
 
@@ -93,6 +95,7 @@ export const COMMANDS: readonly Command[] = [
   ...quotaCommands,
   ...authCommands,
   ...systemCommands,
+  ...serviceCommands,
   help,
 ];
 

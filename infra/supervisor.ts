@@ -51,6 +51,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STABLE_MS = 60_000;
 /** How often a service this supervisor did not start (adopted) is checked for life. */
 const ADOPTED_POLL_MS = 250;
+/**
+ * How long a service may drain after SIGTERM before SIGKILL, unless the
+ * options say otherwise: the router's own stop is bounded at 15 s
+ * (proxy/service.ts), every other service's at 30 s (services/core/service.ts).
+ * The systemd unit's TimeoutStopSec is set from it (infra/systemd/unit.ts).
+ */
+export const STOP_GRACE_MS = 35_000;
 
 export interface SupervisorOptions {
   config: Config;
@@ -353,7 +360,7 @@ export class Supervisor {
    */
   private async terminate(spec: ServiceSpec, pid: number, exited: Promise<void> | undefined) {
     const gone = exited ?? waitGone(pid);
-    const grace = this.o.stopGraceMs ?? 35_000;
+    const grace = this.o.stopGraceMs ?? STOP_GRACE_MS;
     const killer = setTimeout(() => {
       this.o.log.warn({ service: spec.name }, `still running after ${grace / 1000} s; killing it`);
       signal(pid, 'SIGKILL');

@@ -83,6 +83,9 @@ async function main(): Promise<number> {
           // (never a browser build of Playwright's own: nothing but Debian's
           // packages and npm can be fetched here).
           chromium: 'chromium',
+          // systemd's tools check the unit `berth service:install` writes
+          // (test/e2e/service.test.ts), where systemd is not PID 1 too.
+          'systemd-analyze': 'systemd',
         },
       });
       const engine = await ensureDockerEngine({ config, progress, logDir: scratch, searchPath });

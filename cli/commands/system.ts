@@ -10,7 +10,8 @@ import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { VERSION } from '../../services/core/version.ts';
 import type { Command, CommandContext, HostFacts } from '../command.ts';
 
-function localHost(ctx: CommandContext): HostFacts {
+/** What a command that acts on this machine needs; only the server-local `berth` has it. */
+export function localHost(ctx: CommandContext): HostFacts {
   if (!ctx.host)
     throw new BerthError('BERTH_E_FORBIDDEN', {
       action: 'this command',

@@ -112,6 +112,24 @@ export const ERRORS = {
     500,
     'see its log lines above',
   ),
+  BERTH_E_UNIT_FOREIGN: spec(
+    '{path} exists and was not written by "berth service:install"',
+    EXIT.failed,
+    409,
+    'pick another name with --name, or move that file away yourself',
+  ),
+  BERTH_E_UNIT_NOT_INSTALLED: spec(
+    'no Berth unit {unit} in {dir}',
+    EXIT.failed,
+    404,
+    'run "berth service:status" (with the same --name and --unit-dir) to see what is installed',
+  ),
+  BERTH_E_SYSTEMCTL: spec(
+    '"systemctl {args}" failed: {reason}',
+    EXIT.failed,
+    500,
+    'see "systemctl status {unit}" and "journalctl -u {unit}"; nothing was removed',
+  ),
   BERTH_E_FORBIDDEN: spec(
     '{action} is for {who}',
     EXIT.failed,

@@ -104,6 +104,46 @@ export function envKey(value: string): string {
   return value;
 }
 
+// A systemd unit name's prefix (systemd.unit(5) allows more: "@" makes a
+// template and "\\" an escape, neither of which `service:install` writes).
+const UNIT_NAME = /^[a-z](?:[a-z0-9_-]{0,62}[a-z0-9])?$/;
+
+/** The name of Berth's systemd unit, without ".service": berth, berth-staging. */
+export function unitName(value: string): string {
+  if (value.length === 0) invalid('unit name', value, 'it is empty');
+  if (value.endsWith('.service')) {
+    invalid('unit name', value, `give the name without ".service", such as ${value.slice(0, -8)}`);
+  }
+  if (!UNIT_NAME.test(value)) {
+    invalid(
+      'unit name',
+      value,
+      'use 1-64 lower-case letters, digits, "-" and "_", starting with a letter',
+    );
+  }
+  return value;
+}
+
+/**
+ * An absolute path on this machine that goes into a systemd unit file or an
+ * argument of its command line: systemd reads a unit line by line, takes a
+ * trailing backslash for a continuation and trims each value, so control
+ * characters, backslashes and whitespace at either end cannot be written
+ * faithfully and are refused; "%" and quotes are escaped where written.
+ */
+export function hostPath(value: string, kind = 'path'): string {
+  if (!value.startsWith('/'))
+    invalid(kind, value, 'use an absolute path, such as /etc/systemd/system');
+  if (/[\u0000-\u001f\u007f\\]/.test(value) || value.trim() !== value || value.length > 1024) {
+    invalid(kind, value, 'no control characters, backslashes or surrounding spaces');
+  }
+  const parts = value.split('/');
+  if (parts.some((part) => part === '.' || part === '..')) {
+    invalid(kind, value, 'no "." or ".." in the path');
+  }
+  return parts.filter((part, i) => part !== '' || i === 0).join('/') || '/';
+}
+
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**

@@ -1,49 +1,28 @@
 // `berth start` (what `npm start` runs) as a person meets it: real Docker
 // Engine, a Redis that Berth starts itself, real ssh-keygen keys, Ctrl-C.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Store } from '../../services/core/store/index.ts';
 import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { startLoad } from '../harness/load.ts';
-import { type Platform, platformEnv, servicesOf, startPlatform } from '../harness/platform.ts';
+import {
+  berthCommand,
+  type Platform,
+  platformEnv,
+  servicesOf,
+  startPlatform,
+} from '../harness/platform.ts';
 import { request, startBackend } from '../harness/router.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { until } from '../harness/wait.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs `berth ARGS` as a separate process; stdin from a file when given. */
-function berth(args: string[], env: Record<string, string>, stdinFile?: string) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env },
-        stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      },
-    );
-    if (stdinFile && child.stdin) createReadStream(stdinFile).pipe(child.stdin);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const berth = berthCommand;
 
 const get = (url: string) =>
   fetch(url).then(async (r) => ({ status: r.status, body: await r.text() }));

@@ -2,6 +2,7 @@
 // its own data directory, free ports, its own Redis (started by Berth itself
 // on a free port, as on a fresh machine) and a fresh key prefix.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,6 +24,13 @@ export interface PlatformOptions {
    * tests that signal the supervisor itself.
    */
   via?: 'npm' | 'node';
+  /**
+   * Instead of either: this command line, with exactly this environment and
+   * in its own session, stopped by SIGTERM to it alone, as systemd runs and
+   * stops a unit's ExecStart (KillMode=process). `env` above must hold the
+   * same Berth settings, which the test reads its ports from.
+   */
+  exec?: { file: string; args: string[]; cwd: string; env: Record<string, string> };
 }
 
 export interface Platform {
@@ -33,8 +41,8 @@ export interface Platform {
   /** Everything the process wrote to stderr so far. */
   stderr: string[];
   /**
-   * Ctrl-C, as a person would; resolves with how it ended and how long it
-   * took. `clean`: Berth said it stopped and exited 0 (npm itself then ends
+   * Ctrl-C, as a person would (SIGTERM, as systemd would, for `exec`);
+   * resolves with how it ended and how long it took. `clean`: Berth said it stopped and exited 0 (npm itself then ends
    * by the SIGINT it received, as shells expect of Ctrl-C).
    */
   stop(): Promise<{ clean: boolean; ms: number }>;
@@ -62,16 +70,19 @@ export async function platformEnv(dataDir: string, extra: Record<string, string>
 export async function startPlatform(o: PlatformOptions): Promise<Platform> {
   const env = await platformEnv(o.dataDir, o.env);
   const started = performance.now();
-  const viaNpm = (o.via ?? 'npm') === 'npm';
-  const [command, args] = viaNpm
-    ? ['npm', ['start', '--silent']]
-    : [process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start']];
+  const viaNpm = o.exec === undefined && (o.via ?? 'npm') === 'npm';
+  const [command, args] = o.exec
+    ? [o.exec.file, o.exec.args]
+    : viaNpm
+      ? ['npm', ['start', '--silent']]
+      : [process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start']];
   const child = spawn(command, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
+    cwd: o.exec?.cwd ?? ROOT,
+    env: o.exec?.env ?? { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
-    detached: viaNpm,
+    detached: viaNpm || o.exec !== undefined,
   });
+  const stopSignal: NodeJS.Signals = o.exec ? 'SIGTERM' : 'SIGINT';
   // What a terminal's Ctrl-C does: the signal goes to the whole foreground group.
   const signal = (sig: NodeJS.Signals) => {
     try {
@@ -130,7 +141,7 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
         child.once('exit', (code, sig) =>
           resolve({ clean: clean(code, sig), ms: performance.now() - t0 }),
         );
-        signal('SIGINT');
+        signal(stopSignal);
       }),
     async stopRedis() {
       if (redisPid > 0) {
@@ -140,6 +151,31 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
       }
     },
   };
+}
+
+/** Runs `berth ARGS` as a separate process, as root on the server would; stdin from a file when given. */
+export function berthCommand(args: string[], env: Record<string, string>, stdinFile?: string) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      },
+    );
+    if (stdinFile && child.stdin) createReadStream(stdinFile).pipe(child.stdin);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /**

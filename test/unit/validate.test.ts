@@ -269,3 +269,46 @@ describe('validate.backendAddress, splitBackendAddress, schedulerName', () => {
       refused(() => validate.schedulerName(bad));
   });
 });
+
+describe('validate.unitName and hostPath (berth service:install)', () => {
+  test('a unit name is a plain word that cannot leave its directory or make a template', () => {
+    for (const ok of ['berth', 'berth-staging', 'b2', 'berth_2']) {
+      assert.equal(validate.unitName(ok), ok);
+    }
+    for (const bad of [
+      '',
+      'Berth',
+      'berth.service',
+      'berth@',
+      '../x',
+      'a/b',
+      'a b',
+      'x\n[Service]',
+      '-berth',
+      'berth-',
+      '2berth',
+      'b'.repeat(65),
+    ]) {
+      refused(() => validate.unitName(bad));
+    }
+  });
+  test('a path systemd can read back as it is, normalized', () => {
+    assert.equal(validate.hostPath('/etc/systemd/system/'), '/etc/systemd/system');
+    assert.equal(validate.hostPath('//srv//my dir/100%'), '/srv/my dir/100%');
+    assert.equal(validate.hostPath('/'), '/');
+    for (const bad of [
+      'relative',
+      '',
+      '/a/../etc',
+      '/a/./b',
+      '/a\nExecStart=/bin/sh',
+      '/a\\',
+      '/a\0b',
+      ' /a',
+      '/a ',
+      `/${'a'.repeat(1100)}`,
+    ]) {
+      refused(() => validate.hostPath(bad, 'unit directory'));
+    }
+  });
+});
