@@ -440,6 +440,12 @@ export const ERRORS = {
     422,
     'add it to the Procfile, or scale it to 0',
   ),
+  BERTH_E_CONFIG_REQUIRED: spec(
+    'app.json of "{app}" requires config vars it does not have: {keys}',
+    EXIT.failed,
+    409,
+    'set them (config:set {app} KEY=value --no-restart), then push again or run ps:rebuild {app}',
+  ),
   BERTH_E_NO_RELEASE: spec(
     'app "{app}" has no release with an image yet',
     EXIT.failed,

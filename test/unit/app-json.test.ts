@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseHealthchecks } from '../../services/platform/build/app-json.ts';
+import { parseAppJson, parseHealthchecks } from '../../services/platform/build/app-json.ts';
+import { planAppEnv } from '../../services/platform/release/app-env.ts';
 
 describe('app.json healthchecks', () => {
   test("Dokku's format, with its defaults; only startup checks decide a rollout", () => {
@@ -54,5 +55,129 @@ describe('app.json healthchecks', () => {
         text,
       );
     }
+  });
+});
+
+describe('app.json as Dokku and Heroku read it', () => {
+  test("comments and trailing commas, as in Dokku's own test apps", () => {
+    const text = `{
+      // what the app is
+      "name": "commented",
+      /* checks */
+      "healthchecks": { "web": [{ "path": "/" },] },
+    }`;
+    assert.equal(parseAppJson(text).healthchecks.web?.[0]?.path, '/');
+  });
+
+  test('a syntax error names its line and column', () => {
+    assert.throws(
+      () => parseAppJson('{\n  "name": "x",\n  "env": { "A" "b" }\n}'),
+      (e: Error) => e.message === 'app.json: not valid JSON: ColonExpected at line 3, column 16',
+    );
+  });
+
+  test('formation quantities, env entries, and the keys Berth does not use', () => {
+    const m = parseAppJson(
+      JSON.stringify({
+        name: 'shop',
+        description: 'a shop',
+        formation: { web: { quantity: 2, max_parallel: 1 }, worker: { quantity: 1 } },
+        env: {
+          PLAIN: 'default',
+          SECRET_KEY: { description: 'signing', generator: 'secret' },
+          DATABASE_URL: { required: true },
+          OPTIONAL: { value: 'x', required: false },
+          PINNED: { value: 'p', sync: true },
+        },
+        scripts: { dokku: { predeploy: 'x', postdeploy: 'y' } },
+        cron: [{ command: 'x', schedule: '@daily' }],
+        addons: ['heroku-postgresql'],
+      }),
+    );
+    assert.deepEqual(m.formation, { web: 2, worker: 1 });
+    assert.deepEqual(m.env, {
+      PLAIN: { value: 'default', required: true, sync: false },
+      SECRET_KEY: { generator: 'secret', required: true, sync: false },
+      DATABASE_URL: { required: true, sync: false },
+      OPTIONAL: { value: 'x', required: false, sync: false },
+      PINNED: { value: 'p', required: true, sync: true },
+    });
+    assert.deepEqual(m.unused, [
+      'formation.web.max_parallel',
+      'scripts.dokku.predeploy',
+      'scripts.dokku.postdeploy',
+      'cron',
+      'addons',
+    ]);
+    // A formation without quantities sets no scale.
+    assert.equal(parseAppJson('{"formation": {"web": {}}}').formation, undefined);
+  });
+
+  test('bad formation and env entries fail the build naming them', () => {
+    const cases: [string, RegExp][] = [
+      ['{"formation": {"web": {"quantity": -1}}}', /^app\.json: formation\.web\.quantity: /],
+      [
+        '{"formation": {"We b": {"quantity": 1}}}',
+        /^app\.json: formation\.We b: not a process type/,
+      ],
+      ['{"env": {"A-B": "x"}}', /^app\.json: env\.A-B: not a config key/],
+      ['{"env": {"A": {"generator": "uuid"}}}', /^app\.json: env\.A\.generator: /],
+      ['[1]', /^app\.json: not a JSON object/],
+    ];
+    for (const [text, expected] of cases) {
+      assert.throws(
+        () => parseAppJson(text),
+        (e: Error) => expected.test(e.message),
+        text,
+      );
+    }
+  });
+});
+
+describe("app.json env at a deploy, by Dokku's rules", () => {
+  const env = parseAppJson(
+    JSON.stringify({
+      env: {
+        PLAIN: 'default',
+        SECRET_KEY: { generator: 'secret' },
+        OPTIONAL: { required: false },
+        PINNED: { value: 'p', sync: true },
+      },
+    }),
+  ).env;
+
+  test('the first deploy sets defaults and generates secrets, never showing their values', () => {
+    const plan = planAppEnv('shop', env, {}, true);
+    assert.equal(plan.set.PLAIN, 'default');
+    assert.match(plan.set.SECRET_KEY ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(plan.set.PINNED, 'p');
+    assert.equal('OPTIONAL' in plan.set, false);
+    assert.deepEqual(plan.said, [
+      'PLAIN (default)',
+      'SECRET_KEY (generated secret)',
+      'PINNED (sync)',
+    ]);
+  });
+
+  test('later deploys keep what the owner set, sync entries excepted', () => {
+    const config = { PLAIN: 'mine', SECRET_KEY: 'k', PINNED: 'changed' };
+    assert.deepEqual(planAppEnv('shop', env, config, false).set, { PINNED: 'p' });
+  });
+
+  test('required keys still missing refuse the deploy, all named at once', () => {
+    const required = parseAppJson(
+      '{"env": {"DATABASE_URL": {}, "API_KEY": {"required": true}, "X": "1"}}',
+    ).env;
+    assert.throws(
+      () => planAppEnv('shop', required, { X: '1' }, false),
+      (e: Error) =>
+        e.message.startsWith(
+          'app.json of "shop" requires config vars it does not have: DATABASE_URL, API_KEY',
+        ),
+    );
+    assert.deepEqual(
+      planAppEnv('shop', required, { DATABASE_URL: 'u', API_KEY: 'k', X: '1' }, false).set,
+      {},
+    );
   });
 });

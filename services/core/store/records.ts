@@ -358,6 +358,11 @@ export const ReleaseSchema = z.object({
   healthchecks: json(z.record(z.string(), z.array(z.unknown())))
     .optional()
     .transform((v) => v ?? {}),
+  /**
+   * `app.json` when the formation is the app.json's (its `formation` key with a
+   * quantity): ps:scale is then refused, as on Dokku. Absent otherwise.
+   */
+  formationFrom: z.enum(['app.json']).optional(),
   /** What changed, e.g. "Deploy 3f2a1c9" or "Set FOO config vars". */
   description: z.string(),
   /** The user who made the change. */

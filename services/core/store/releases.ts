@@ -30,6 +30,8 @@ export interface NewRelease {
   processes?: Processes;
   /** Omitted: those of the base release (they come with a new image, from its app.json). */
   healthchecks?: Record<string, unknown[]>;
+  /** Omitted: the base release's. null: the formation is ps:scale's again. */
+  formationFrom?: 'app.json' | null;
   /**
    * Omitted: the app's config now. Given: it replaces the app's config too,
    * in the same step (a rollback takes the old release's config back).
@@ -46,7 +48,7 @@ const create = quotaScript(
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local instancesDefault, typesDefault = ARGV[13], ARGV[14]
+local instancesDefault, typesDefault, formationFrom = ARGV[13], ARGV[14], ARGV[15]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -58,6 +60,7 @@ if imageMode == 'none' then image = false end
 if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
 if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
 if checks == '' then checks = base and redis.call('HGET', base, 'healthchecks') or '{}' end
+if formationFrom == '' then formationFrom = base and redis.call('HGET', base, 'formationFrom') or 'none' end
 -- The owner's quotas, against the formation this release runs: only a change
 -- that adds instances or types is checked, so a deploy, a config change or a
 -- scale-down still goes through for a user an admin has since capped lower.
@@ -94,6 +97,7 @@ local key = K.release(app, version)
 redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(config),
   'formation', formation, 'processes', processes, 'healthchecks', checks, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
 if image then redis.call('HSET', key, 'image', image) end
+if formationFrom ~= 'none' then redis.call('HSET', key, 'formationFrom', formationFrom) end
 redis.call('ZADD', K.releases(app), version, version)
 return {'ok', redis.call('HGETALL', key)}
 `,
@@ -219,6 +223,7 @@ export class Releases {
       input.healthchecks === undefined ? '' : JSON.stringify(input.healthchecks),
       capArg(this.ctx.quotas?.instances),
       capArg(this.ctx.quotas?.processTypes),
+      input.formationFrom === undefined ? '' : (input.formationFrom ?? 'none'),
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

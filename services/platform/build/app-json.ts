@@ -1,16 +1,29 @@
-// app.json `healthchecks`, in Dokku's format: for a process type, checks a new
-// instance must pass before traffic moves to it.
+// app.json as Dokku and Heroku read it: JSON with comments (Dokku's own test
+// apps have them), parsed once at build so that a mistake fails the build,
+// not the deploy. What Berth uses:
 //
-//   { "healthchecks": { "web": [ { "type": "startup", "path": "/health",
-//       "content": "ok", "attempts": 5, "timeout": 5, "wait": 1,
-//       "initialDelay": 0, "uptime": 0 } ] } }
+//   healthchecks  Dokku's format: for a process type, checks a new instance
+//                 must pass before traffic moves to it.
+//                   { "healthchecks": { "web": [ { "type": "startup", "path": "/health",
+//                       "content": "ok", "attempts": 5, "timeout": 5, "wait": 1,
+//                       "initialDelay": 0, "uptime": 0 } ] } }
+//                 `path` asks the instance over HTTP on its PORT (a 2xx whose body
+//                 contains `content`, when given); `command` (an argv array) runs
+//                 in the instance and passes on exit 0 (with `content` in its
+//                 output, when given); with neither the check is the default one:
+//                 the process accepts TCP connections. `uptime`: seconds it must
+//                 still run after. Only startup checks decide a rollout
+//                 (liveness and readiness checks are accepted and not run yet).
+//   formation     { "web": { "quantity": 2 }, "worker": { "quantity": 1 } }: with
+//                 any quantity, app.json sets the scale on every deploy (types
+//                 it does not name run 0) and ps:scale is refused, as on Dokku.
+//   env           { "KEY": "default" } or { "KEY": { "value", "required",
+//                 "generator": "secret", "sync" } }, Dokku's rules (deploy.ts
+//                 applies them: ../release/app-env.ts).
 //
-// `path` asks the instance over HTTP on its PORT (a 2xx whose body contains
-// `content`, when given); `command` (an argv array) runs in the instance and
-// passes on exit 0 (with `content` in its output, when given); with neither
-// the check is the default one: the process accepts TCP connections.
-// `uptime`: seconds it must still run after. Only startup checks decide a
-// rollout (liveness and readiness checks are accepted and not run yet).
+// Every other key is named in the build's output as not used, rather than
+// ignored without a word; descriptive keys (name, description, ...) are not.
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import { z } from 'zod';
 import { BerthError } from '../../core/errors.ts';
 import * as validate from '../../core/validate.ts';
@@ -39,34 +52,160 @@ export type Healthcheck = z.output<typeof CheckSchema>;
 /** Process type → its startup checks. */
 export type Healthchecks = Record<string, Healthcheck[]>;
 
-const AppJsonSchema = z.object({
-  healthchecks: z.record(z.string(), z.array(CheckSchema)).optional(),
-});
+const FormationSchema = z.record(
+  z.string(),
+  z.object({ quantity: z.number().int().min(0).max(1000).optional() }).passthrough(),
+);
 
-/** The startup checks of app.json (its text); BERTH_E_BUILD_FAILED naming what is wrong. */
-export function parseHealthchecks(text: string): Healthchecks {
+const EnvSchema = z.record(
+  z.string(),
+  // A string is the entry's default value, as on Heroku and Dokku.
+  z.preprocess(
+    (v) => (typeof v === 'string' ? { value: v } : v),
+    z
+      .object({
+        description: z.string().max(2000).optional(),
+        value: z.string().max(65536).optional(),
+        required: z.boolean().optional(),
+        generator: z.literal('secret').optional(),
+        sync: z.boolean().optional(),
+      })
+      .passthrough(),
+  ),
+);
+
+const AppJsonSchema = z
+  .object({
+    healthchecks: z.record(z.string(), z.array(CheckSchema)).optional(),
+    formation: FormationSchema.optional(),
+    env: EnvSchema.optional(),
+  })
+  .passthrough();
+
+/** One app.json env entry, as Dokku reads it. */
+export interface EnvSpec {
+  /** The default, set when the key has no value (on every deploy with `sync`). */
+  value?: string;
+  /** Default true, as on Dokku and Heroku: a deploy without it is refused. */
+  required: boolean;
+  /** `secret`: 64 random hex digits when the key has no value. */
+  generator?: 'secret';
+  /** Set to `value` on every deploy, over what the app set. */
+  sync: boolean;
+}
+
+export interface AppManifest {
+  healthchecks: Healthchecks;
+  /** Process type → instances, when app.json gives any quantity (it then owns the scale). */
+  formation?: Record<string, number>;
+  env: Record<string, EnvSpec>;
+  /** Keys Berth does not act on, as dotted paths (`scripts.dokku.predeploy`, `addons`). */
+  unused: string[];
+}
+
+/** Keys that describe the app to people and change nothing in a deploy. */
+const DESCRIPTIVE = new Set([
+  'name',
+  'description',
+  'keywords',
+  'website',
+  'repository',
+  'logo',
+  'success_url',
+  'stack',
+]);
+
+export const NO_MANIFEST: AppManifest = Object.freeze({
+  healthchecks: {},
+  env: {},
+  unused: [],
+}) as AppManifest;
+
+/** app.json's text as a manifest; BERTH_E_BUILD_FAILED naming what is wrong, and where. */
+export function parseAppJson(text: string): AppManifest {
   const bad = (reason: string) =>
     new BerthError('BERTH_E_BUILD_FAILED', { where: APP_JSON, reason });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw bad(`not valid JSON (${(e as Error).message.slice(0, 100)})`);
+  const errors: ParseError[] = [];
+  const json: unknown = parseJsonc(text, errors, {
+    allowTrailingComma: true,
+    disallowComments: false,
+  });
+  const first = errors[0];
+  if (first) {
+    const before = text.slice(0, first.offset);
+    const line = before.split('\n').length;
+    const column = first.offset - before.lastIndexOf('\n');
+    throw bad(
+      `not valid JSON: ${printParseErrorCode(first.error)} at line ${line}, column ${column}`,
+    );
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw bad('not a JSON object');
   }
   const parsed = AppJsonSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw bad(`${issue?.path.join('.') ?? 'healthchecks'}: ${issue?.message ?? 'invalid'}`);
+    throw bad(`${issue?.path.join('.') || 'app.json'}: ${issue?.message ?? 'invalid'}`);
   }
-  const checks: Healthchecks = {};
-  for (const [type, list] of Object.entries(parsed.data.healthchecks ?? {})) {
+  const data = parsed.data;
+  const processType = (key: string, type: string) => {
     try {
-      validate.processType(type);
+      return validate.processType(type);
     } catch {
-      throw bad(`healthchecks.${type.slice(0, 60)}: not a process type`);
+      throw bad(`${key}.${type.slice(0, 60)}: not a process type`);
     }
+  };
+
+  const healthchecks: Healthchecks = {};
+  for (const [type, list] of Object.entries(data.healthchecks ?? {})) {
+    processType('healthchecks', type);
     const startup = list.filter((c) => c.type === 'startup');
-    if (startup.length > 0) checks[type] = startup;
+    if (startup.length > 0) healthchecks[type] = startup;
   }
-  return checks;
+
+  const unused: string[] = [];
+  let formation: Record<string, number> | undefined;
+  for (const [type, entry] of Object.entries(data.formation ?? {})) {
+    processType('formation', type);
+    if (entry.quantity !== undefined) formation = { ...formation, [type]: entry.quantity };
+    for (const key of Object.keys(entry)) {
+      if (key !== 'quantity') unused.push(`formation.${type}.${key}`);
+    }
+  }
+
+  const env: Record<string, EnvSpec> = {};
+  for (const [key, entry] of Object.entries(data.env ?? {})) {
+    try {
+      validate.envKey(key);
+    } catch {
+      throw bad(`env.${key.slice(0, 60)}: not a config key (letters, digits and _)`);
+    }
+    env[key] = {
+      ...(entry.value === undefined ? {} : { value: entry.value }),
+      ...(entry.generator ? { generator: entry.generator } : {}),
+      required: entry.required ?? true,
+      sync: entry.sync ?? false,
+    };
+  }
+
+  const used = new Set(['healthchecks', 'formation', 'env']);
+  for (const key of Object.keys(data)) {
+    if (!used.has(key) && !DESCRIPTIVE.has(key)) unused.push(...nestedKeys(key, data[key]));
+  }
+  return { healthchecks, ...(formation ? { formation } : {}), env, unused };
+}
+
+/** `scripts.dokku.predeploy` rather than `scripts`, so the line says what is not run. */
+function nestedKeys(key: string, value: unknown, depth = 0): string[] {
+  if (depth >= 2 || typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return [key];
+  }
+  const inner = Object.entries(value);
+  if (inner.length === 0) return [key];
+  return inner.flatMap(([k, v]) => nestedKeys(`${key}.${k}`, v, depth + 1));
+}
+
+/** The startup checks of app.json (its text); BERTH_E_BUILD_FAILED naming what is wrong. */
+export function parseHealthchecks(text: string): Healthchecks {
+  return parseAppJson(text).healthchecks;
 }

@@ -12,7 +12,7 @@ import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { inspectImage, tagImage, tryPull } from '../../core/docker-images.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { Detection, Store } from '../../core/store/index.ts';
-import { APP_JSON, parseHealthchecks } from './app-json.ts';
+import { APP_JSON, NO_MANIFEST, parseAppJson } from './app-json.ts';
 import type { BuildResources } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
 import { buildWithBuildpacks } from './buildpack-build.ts';
@@ -145,11 +145,14 @@ async function gitBuild(
     signal.throwIfAborted();
     const image = buildImageRef(request.app, run.id);
     const tags = [image, `${appImageRepo(request.app)}:latest`];
-    // app.json's healthchecks are checked now, so a mistake fails the build, not the deploy.
+    // app.json is read now, so a mistake fails the build, not the deploy.
     const appJson =
       (await source.entry(APP_JSON))?.type === 'blob'
-        ? parseHealthchecks(await source.readFile(APP_JSON))
-        : {};
+        ? parseAppJson(await source.readFile(APP_JSON))
+        : NO_MANIFEST;
+    if (appJson.unused.length > 0) {
+      log.detail(`app.json: Berth does not use ${appJson.unused.join(', ')}`);
+    }
     const procfile =
       (await source.entry(PROCFILE))?.type === 'blob' ? await source.readFile(PROCFILE) : undefined;
     let result: BuildResult;
@@ -209,7 +212,12 @@ async function gitBuild(
     }
     log.heading(`Built ${image} (${seconds(performance.now() - started)}${summary})`);
     await applyRetention(deps, run);
-    return { ...result, healthchecks: appJson };
+    return {
+      ...result,
+      healthchecks: appJson.healthchecks,
+      ...(appJson.formation ? { formation: appJson.formation } : {}),
+      ...(Object.keys(appJson.env).length > 0 ? { env: appJson.env } : {}),
+    };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

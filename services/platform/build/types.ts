@@ -1,6 +1,7 @@
 // The types both sides of the build queue share: the git receiver (which
 // enqueues a build and follows it) and the builder (which runs it). The
 // contract they implement is described at the top of ./queue.ts.
+import type { EnvSpec } from './app-json.ts';
 
 /** What every build request has. */
 interface RequestBase {
@@ -77,6 +78,10 @@ export interface BuildResult {
    * deploy step in the same process (not written to the log stream).
    */
   healthchecks?: Record<string, unknown[]>;
+  /** app.json's formation, when it gives quantities (it then sets the scale). */
+  formation?: Record<string, number>;
+  /** app.json's env entries, applied by the deploy step (../release/app-env.ts). */
+  env?: Record<string, EnvSpec>;
 }
 
 /** One entry of a build's log stream. */

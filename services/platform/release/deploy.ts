@@ -6,11 +6,13 @@
 import type { Redis } from 'ioredis';
 import { errorLine } from '../../core/errors.ts';
 import type { Formation, Processes, Release, Store } from '../../core/store/index.ts';
+import type { EnvSpec } from '../build/app-json.ts';
 import type { BuildLog } from '../build/build-log.ts';
 import type { BuildRequest, BuildResult } from '../build/types.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { SchedulerOf } from '../scheduler/schedulers.ts';
-import { type RolloutDeps, rollout } from './rollout.ts';
+import { planAppEnv } from './app-env.ts';
+import { RELEASE_PHASE, type RolloutDeps, rollout } from './rollout.ts';
 
 /** What the build worker hands the deployer for a successful build. */
 export interface DeployRun {
@@ -32,6 +34,10 @@ export interface DeployInput {
   description: string;
   /** app.json startup checks by process type (none: the default checks). */
   healthchecks?: Record<string, unknown[]>;
+  /** app.json's formation quantities: they set the scale (types not named run 0). */
+  formation?: Record<string, number>;
+  /** app.json's env entries (./app-env.ts). */
+  env?: Record<string, EnvSpec>;
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -40,8 +46,20 @@ export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
   redis?: Redis;
 }
 
-/** The formation of the new release: the previous one's, for the types the image still has. */
-function formationFor(previous: Release | undefined, processes: Processes): Formation {
+/**
+ * The formation of the new release: app.json's when it gives one (every
+ * type of the image, 0 where it names none), else the previous one's for
+ * the types the image still has.
+ */
+function formationFor(
+  previous: Release | undefined,
+  processes: Processes,
+  fromAppJson: Record<string, number> | undefined,
+): Formation {
+  if (fromAppJson) {
+    const scaled = Object.keys(processes).filter((t) => t !== RELEASE_PHASE);
+    return Object.fromEntries(scaled.map((t) => [t, fromAppJson[t] ?? 0]));
+  }
   const kept = Object.entries(previous?.formation ?? {}).filter(([type]) => type in processes);
   if (kept.length > 0) return Object.fromEntries(kept);
   // An app's first release, as on Heroku: one web instance when there is a web process.
@@ -51,11 +69,24 @@ function formationFor(previous: Release | undefined, processes: Processes): Form
 export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Release> {
   const { store } = d;
   const previous = await store.releases.current(input.app);
+  if (input.env) {
+    const first = !previous?.image;
+    const plan = planAppEnv(input.app, input.env, await store.config.get(input.app), first);
+    if (plan.said.length > 0) {
+      await store.config.set(input.app, plan.set);
+      d.log.detail(`app.json env: set ${plan.said.join(', ')}`);
+    }
+  }
+  const ignored = Object.keys(input.formation ?? {}).filter((t) => !(t in input.processes));
+  if (ignored.length > 0) {
+    d.log.detail(`app.json formation: no ${ignored.join(', ')} process in this build; left out`);
+  }
   const release = await store.releases.create(input.app, {
     image: input.image,
     processes: input.processes,
     healthchecks: input.healthchecks ?? {},
-    formation: formationFor(previous, input.processes),
+    formation: formationFor(previous, input.processes, input.formation),
+    formationFrom: input.formation ? 'app.json' : null,
     description: input.description,
     by: input.by,
   });
@@ -111,6 +142,8 @@ export function deployBuilds(
         image: result.image,
         processes: result.processes ?? { web: null },
         healthchecks: result.healthchecks ?? {},
+        ...(result.formation ? { formation: result.formation } : {}),
+        ...(result.env ? { env: result.env } : {}),
         by: request.pusher,
         description:
           request.rev === undefined

@@ -110,6 +110,11 @@ export function parseScale(args: readonly string[]): Formation {
 export async function scale(run: ReleaseRun, app: App, counts: Formation): Promise<Release> {
   const current = await run.store.releases.current(app.name);
   if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
+  if (current.formationFrom === 'app.json') {
+    throw usage(
+      `the scale of ${app.name} is set by the formation key of its app.json: change the quantities there and push, or remove the key to scale with ps:scale`,
+    );
+  }
   for (const type of Object.keys(counts)) {
     if (!(type in current.processes)) {
       throw usage(
