@@ -20,7 +20,8 @@ export interface PlatformOptions {
   /**
    * 'npm' (default): `npm start` in its own process group, stopped as Ctrl-C
    * stops it (SIGINT to the group). 'node': the start process alone, for
-   * tests that signal the supervisor itself.
+   * tests that signal the supervisor itself. Both run the compiled code,
+   * as production does.
    */
   via?: 'npm' | 'node';
 }
@@ -65,7 +66,7 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
   const viaNpm = (o.via ?? 'npm') === 'npm';
   const [command, args] = viaNpm
     ? ['npm', ['start', '--silent']]
-    : [process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start']];
+    : [process.execPath, [path.join(ROOT, 'infra/run.mjs'), 'start']];
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -170,7 +171,8 @@ export async function servicesOf(
     path.dirname(s.entry),
   );
   const files = file === 'any' ? 'main|worker' : file;
-  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:${files})\\.ts`);
+  // The source under tsx, or its bundle (.build/<hash>/<folder>/<file>.js).
+  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:${files})\\.(?:ts|js)\\b`);
   const found: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

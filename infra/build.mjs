@@ -1,0 +1,141 @@
+// Compiles Berth's TypeScript once, so no process compiles at run time
+// (issue 17: tsx kept a compiler thread and an esbuild process beside every
+// service). Each process's entry module is bundled with its own sources into
+// plain ES modules under `.build/<hash>/` (the same paths, `.js`; shared code
+// in `chunks/`); npm packages stay imports from node_modules. <hash> covers
+// every source file, package.json and package-lock.json, so a changed source
+// gets a new directory and stale output is never run. The output is written
+// to a temporary directory and renamed into place: a compile that crashes or
+// runs beside another (tests start several Berths at once) never leaves a
+// half-written directory under that name. Plain JavaScript on purpose: it
+// runs before any TypeScript can.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const BUILD_ROOT = path.join(ROOT, '.build');
+
+/**
+ * Every module a process starts from: the services the supervisor runs
+ * (infra/supervisor.ts' SERVICES), the router processes, and the `berth`
+ * command, which runs the supervisor itself (`berth start`).
+ */
+export const ENTRIES = [
+  'cli/main.ts',
+  'services/web/main.ts',
+  'services/ssh/main.ts',
+  'services/builder/main.ts',
+  'services/certs/main.ts',
+  'proxy/main.ts',
+  'proxy/worker.ts',
+];
+
+/** The folders whose files the output depends on (tests and buildpacks are not bundled). */
+const SOURCE_DIRS = ['services', 'proxy', 'cli', 'infra'];
+const SOURCE_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
+
+function listFiles(dir, out) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) listFiles(file, out);
+    else if (entry.isFile()) out.push(file);
+  }
+  return out;
+}
+
+/** The hash of everything the bundles are made from (names and contents). */
+export function sourceHash(root = ROOT) {
+  const files = [
+    ...SOURCE_DIRS.flatMap((d) => listFiles(path.join(root, d), [])),
+    ...SOURCE_FILES.map((f) => path.join(root, f)),
+  ].sort();
+  const hash = createHash('sha256');
+  for (const file of files) {
+    hash.update(`${path.relative(root, file)}\0`);
+    hash.update(readFileSync(file));
+    hash.update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+const exists = (p) => {
+  try {
+    statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The directory of the current bundles, compiling them first when the
+ * sources changed since the last compile. `log` hears one line when it compiles.
+ */
+export async function ensureBuild({ log = () => {} } = {}) {
+  const hash = sourceHash();
+  const dir = path.join(BUILD_ROOT, hash);
+  if (exists(dir)) return dir;
+  log('compiling the TypeScript sources (they changed since the last start)');
+  const started = Date.now();
+  const tmp = path.join(BUILD_ROOT, `tmp-${process.pid}-${Date.now().toString(36)}`);
+  try {
+    // Loaded only when there is something to compile.
+    const esbuild = await import('esbuild');
+    await esbuild.build({
+      absWorkingDir: ROOT,
+      entryPoints: ENTRIES,
+      outdir: tmp,
+      outbase: '.',
+      bundle: true,
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // npm packages load from node_modules as they are; only Berth's own code is bundled.
+      packages: 'external',
+      logLevel: 'warning',
+    });
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      // Another start compiled the same sources first: theirs is as good.
+      if (!exists(dir)) throw e;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  log(`compiled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  removeUnused(hash);
+  return dir;
+}
+
+/**
+ * Removes the bundles of older sources that no process runs any more (a
+ * router left serving by a killed supervisor may still run one), and
+ * temporary directories of compiles whose process is gone.
+ */
+function removeUnused(current) {
+  let names;
+  try {
+    names = readdirSync(BUILD_ROOT);
+  } catch {
+    return;
+  }
+  const cmdlines = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      cmdlines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    } catch {}
+  }
+  for (const name of names) {
+    if (name === current) continue;
+    if (cmdlines.some((c) => c.includes(`${path.join(BUILD_ROOT, name)}/`))) continue;
+    const tmp = /^tmp-(\d+)-/.exec(name);
+    if (tmp && exists(`/proc/${tmp[1]}`)) continue;
+    rmSync(path.join(BUILD_ROOT, name), { recursive: true, force: true });
+  }
+}
