@@ -10,12 +10,19 @@
 // half-written directory under that name. Plain JavaScript on purpose: it
 // runs before any TypeScript can.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const BUILD_ROOT = path.join(ROOT, '.build');
 
 /**
  * Every module a process starts from: the services the supervisor runs
@@ -71,33 +78,39 @@ const exists = (p) => {
 
 /**
  * The directory of the current bundles, compiling them first when the
- * sources changed since the last compile. `log` hears one line when it compiles.
+ * sources changed since the last compile. `log` hears one line when it
+ * compiles; `claim` keeps the directory while this process runs (claim()).
  */
-export async function ensureBuild({ log = () => {} } = {}) {
-  const hash = sourceHash();
-  const dir = path.join(BUILD_ROOT, hash);
-  if (exists(dir)) return dir;
+export async function ensureBuild({ log = () => {}, root = ROOT, claim: claims = false } = {}) {
+  const buildRoot = path.join(root, '.build');
+  const hash = sourceHash(root);
+  const dir = path.join(buildRoot, hash);
+  if (exists(dir)) return claims ? claim(dir) : dir;
   log('compiling the TypeScript sources (they changed since the last start)');
   const started = Date.now();
-  const tmp = path.join(BUILD_ROOT, `tmp-${process.pid}-${Date.now().toString(36)}`);
+  const tmp = path.join(buildRoot, `tmp-${process.pid}-${Date.now().toString(36)}`);
   try {
     // Loaded only when there is something to compile.
     const esbuild = await import('esbuild');
-    await esbuild.build({
-      absWorkingDir: ROOT,
-      entryPoints: ENTRIES,
-      outdir: tmp,
-      outbase: '.',
-      bundle: true,
-      splitting: true,
-      chunkNames: 'chunks/[name]-[hash]',
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      // npm packages load from node_modules as they are; only Berth's own code is bundled.
-      packages: 'external',
-      logLevel: 'warning',
-    });
+    await esbuild
+      .build({
+        absWorkingDir: root,
+        entryPoints: ENTRIES,
+        outdir: tmp,
+        outbase: '.',
+        bundle: true,
+        splitting: true,
+        chunkNames: 'chunks/[name]-[hash]',
+        format: 'esm',
+        platform: 'node',
+        target: 'node20',
+        // npm packages load from node_modules as they are; only Berth's own code is bundled.
+        packages: 'external',
+        logLevel: 'warning',
+      })
+      // esbuild's service process would otherwise live as long as this one
+      // (the supervisor: as long as Berth runs).
+      .finally(() => esbuild.stop());
     try {
       renameSync(tmp, dir);
     } catch (e) {
@@ -108,8 +121,32 @@ export async function ensureBuild({ log = () => {} } = {}) {
     rmSync(tmp, { recursive: true, force: true });
   }
   log(`compiled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  removeUnused(hash);
+  removeUnused(buildRoot, hash);
+  return claims ? claim(dir) : dir;
+}
+
+/**
+ * Marks `dir` as used by this process, so that a compile of newer sources
+ * (a `berth` command run after an edit) leaves it alone while this process
+ * lives: the supervisor imports from it and starts services from it for as
+ * long as Berth runs, and its own command line does not name it.
+ */
+function claim(dir) {
+  const users = path.join(dir, '.users');
+  mkdirSync(users, { recursive: true });
+  writeFileSync(path.join(users, String(process.pid)), '');
   return dir;
+}
+
+/** Whether a process that claimed `dir` still runs. */
+function claimed(dir) {
+  let pids = [];
+  try {
+    pids = readdirSync(path.join(dir, '.users'));
+  } catch {
+    return false;
+  }
+  return pids.some((pid) => /^\d+$/.test(pid) && exists(`/proc/${pid}`));
 }
 
 /**
@@ -117,10 +154,10 @@ export async function ensureBuild({ log = () => {} } = {}) {
  * router left serving by a killed supervisor may still run one), and
  * temporary directories of compiles whose process is gone.
  */
-function removeUnused(current) {
+function removeUnused(buildRoot, current) {
   let names;
   try {
-    names = readdirSync(BUILD_ROOT);
+    names = readdirSync(buildRoot);
   } catch {
     return;
   }
@@ -133,9 +170,10 @@ function removeUnused(current) {
   }
   for (const name of names) {
     if (name === current) continue;
-    if (cmdlines.some((c) => c.includes(`${path.join(BUILD_ROOT, name)}/`))) continue;
+    if (cmdlines.some((c) => c.includes(`${path.join(buildRoot, name)}/`))) continue;
+    if (claimed(path.join(buildRoot, name))) continue;
     const tmp = /^tmp-(\d+)-/.exec(name);
     if (tmp && exists(`/proc/${tmp[1]}`)) continue;
-    rmSync(path.join(BUILD_ROOT, name), { recursive: true, force: true });
+    rmSync(path.join(buildRoot, name), { recursive: true, force: true });
   }
 }

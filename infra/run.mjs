@@ -5,5 +5,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureBuild } from './build.mjs';
 
-const dir = await ensureBuild({ log: (line) => process.stderr.write(`berth: ${line}\n`) });
+const dir = await ensureBuild({
+  claim: true,
+  log: (line) => process.stderr.write(`berth: ${line}\n`),
+});
 await import(pathToFileURL(path.join(dir, 'cli', 'main.js')).href);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -118,6 +118,23 @@ describe('berth start', () => {
     const router = await servicesOf(dataDir, 'router');
     const others = (await servicesOf(dataDir)).filter((pid) => !router.includes(pid));
     assert.ok(router.length >= 2 && others.length >= 4, `router ${router}, others ${others}`);
+    // Every process runs the compiled bundle with plain node: no TypeScript
+    // compiler (tsx's loader, its esbuild service) in any of them (issue 17).
+    for (const pid of [p.child.pid as number, ...router, ...others]) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      assert.ok(!argv.some((a) => /tsx|--import/.test(a)), argv.join(' '));
+      assert.ok(
+        argv.some((a) => a.includes(`${ROOT}.build/`) || a.endsWith('infra/run.mjs')),
+        argv.join(' '),
+      );
+    }
+    const compilers = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+    for (const pid of compilers) {
+      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+      if (comm.trim() !== 'esbuild') continue;
+      const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+      assert.ok(!environ.includes(`BERTH_DATA_DIR=${dataDir}\0`), `esbuild ${pid} runs for Berth`);
+    }
 
     // Bounded: loopback, 8 keep-alive connections, at most 90 s.
     const load = startLoad({
