@@ -9,6 +9,7 @@
 // runs beside another (tests start several Berths at once) never leaves a
 // half-written directory under that name. Plain JavaScript on purpose: it
 // runs before any TypeScript can.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   mkdirSync,
@@ -90,27 +91,14 @@ export async function ensureBuild({ log = () => {}, root = ROOT, claim: claims =
   const started = Date.now();
   const tmp = path.join(buildRoot, `tmp-${process.pid}-${Date.now().toString(36)}`);
   try {
-    // Loaded only when there is something to compile.
-    const esbuild = await import('esbuild');
-    await esbuild
-      .build({
-        absWorkingDir: root,
-        entryPoints: ENTRIES,
-        outdir: tmp,
-        outbase: '.',
-        bundle: true,
-        splitting: true,
-        chunkNames: 'chunks/[name]-[hash]',
-        format: 'esm',
-        platform: 'node',
-        target: 'node20',
-        // npm packages load from node_modules as they are; only Berth's own code is bundled.
-        packages: 'external',
-        logLevel: 'warning',
-      })
-      // esbuild's service process would otherwise live as long as this one
-      // (the supervisor: as long as Berth runs).
-      .finally(() => esbuild.stop());
+    // In a process of its own: esbuild's module and its service process
+    // would otherwise stay in this one (the supervisor: as long as Berth runs).
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), root, tmp], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    if (r.status !== 0) {
+      throw new Error(`compiling the sources failed (${r.error?.message ?? `exit ${r.status}`})`);
+    }
     try {
       renameSync(tmp, dir);
     } catch (e) {
@@ -176,4 +164,29 @@ function removeUnused(buildRoot, current) {
     if (tmp && exists(`/proc/${tmp[1]}`)) continue;
     rmSync(path.join(buildRoot, name), { recursive: true, force: true });
   }
+}
+
+/** Bundles every entry of `root` into `outdir` (run as `node infra/build.mjs ROOT OUTDIR`). */
+async function compile(root, outdir) {
+  const esbuild = await import('esbuild');
+  await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: ENTRIES,
+    outdir,
+    outbase: '.',
+    bundle: true,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    // npm packages load from node_modules as they are; only Berth's own code is bundled.
+    packages: 'external',
+    logLevel: 'warning',
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [root, outdir] = process.argv.slice(2);
+  await compile(root, outdir);
 }

@@ -17,7 +17,13 @@ import { BerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { isAlive, processFacts, signal } from '../services/core/pids.ts';
-import { CODE_ID, entryCommand, ROOT, runsEntry } from '../services/core/runtime.ts';
+import {
+  CODE_ID,
+  entryCommand,
+  IDLE_HEAP_OPTIONS,
+  ROOT,
+  runsEntry,
+} from '../services/core/runtime.ts';
 import type { Endpoint, ServiceMessage } from '../services/core/service.ts';
 import { VERSION } from '../services/core/version.ts';
 import { type Tail, tailFile } from './log-tail.ts';
@@ -262,7 +268,7 @@ export class Supervisor {
     const { file, execArgv } = entryCommand(spec.entry);
     const child = fork(file, [], {
       cwd: ROOT,
-      execArgv,
+      execArgv: outlives ? execArgv : [...execArgv, ...IDLE_HEAP_OPTIONS],
       env: { ...this.o.baseEnv, ...configToEnv(this.o.config) },
       stdio,
       // Its own session: neither the terminal's Ctrl-C or hang-up nor this
