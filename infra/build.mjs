@@ -38,6 +38,8 @@ export const ENTRIES = [
   'services/certs/main.ts',
   'proxy/main.ts',
   'proxy/worker.ts',
+  // `npm start` prepares the machine in a process of its own.
+  'infra/prepare-main.ts',
 ];
 
 /** The folders whose files the output depends on (tests and buildpacks are not bundled). */

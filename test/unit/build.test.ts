@@ -23,7 +23,8 @@ async function sourceTree(): Promise<string> {
 
 test('every process Berth starts has a bundle', () => {
   for (const s of SERVICES) assert.ok(ENTRIES.includes(s.entry), s.entry);
-  for (const e of ['proxy/worker.ts', 'cli/main.ts']) assert.ok(ENTRIES.includes(e), e);
+  for (const e of ['proxy/worker.ts', 'cli/main.ts', 'infra/prepare-main.ts'])
+    assert.ok(ENTRIES.includes(e), e);
 });
 
 test('a changed source or lock file compiles to a new directory; the old one goes unless in use', async () => {
