@@ -89,7 +89,7 @@ export async function ensureBuild({ log = () => {}, root = ROOT, claim: claims =
   const hash = sourceHash(root);
   const dir = path.join(buildRoot, hash);
   if (exists(dir)) return claims ? claim(dir) : dir;
-  log('compiling the TypeScript sources (they changed since the last start)');
+  log('compiling the TypeScript sources to .build/ (once for each change)');
   const started = Date.now();
   const tmp = path.join(buildRoot, `tmp-${process.pid}-${Date.now().toString(36)}`);
   try {
