@@ -7,11 +7,8 @@ import { ROOT } from '../services/core/actor.ts';
 import { type Config, ConfigError, loadConfig } from '../services/core/config.ts';
 import { BerthError, EXIT, errorLine } from '../services/core/errors.ts';
 import { systemSearchPath } from '../services/core/programs.ts';
-import { openStore, type Store } from '../services/core/store/index.ts';
+import type { Store } from '../services/core/store/index.ts';
 import type { CommandContext } from './command.ts';
-import { dispatch } from './dispatch.ts';
-import { findCommand } from './registry.ts';
-import { parseRemoteUrl, remoteArgv, remoteUrl, sshArgs, sshCommand } from './remote.ts';
 
 /** Takes `--remote NAME` out of argv. */
 function takeRemoteFlag(argv: string[]): string | undefined {
@@ -26,6 +23,7 @@ function takeRemoteFlag(argv: string[]): string | undefined {
 }
 
 async function overSsh(argv: string[], url: string): Promise<number> {
+  const { parseRemoteUrl, remoteArgv, sshArgs, sshCommand } = await import('./remote.ts');
   const remote = parseRemoteUrl(url);
   const ssh = await sshCommand(process.cwd());
   // A terminal on both ends: `berth run bash` gets a pty, as `ssh -t` would.
@@ -59,7 +57,7 @@ async function local(argv: string[]): Promise<number> {
       return config;
     },
     store: () => {
-      store ??= openStore(ctx.config());
+      store ??= import('../services/core/store/index.ts').then((m) => m.openStore(ctx.config()));
       return store;
     },
     host: {
@@ -71,14 +69,34 @@ async function local(argv: string[]): Promise<number> {
   try {
     // A bad environment is reported in full (one line per variable) before anything runs.
     if (!['help', 'version', '--help', '-h', '--version'].includes(argv[0] ?? 'help')) ctx.config();
+    const { dispatch } = await import('./dispatch.ts');
     return await dispatch(argv, ctx);
   } finally {
     if (store) await (await store.catch(() => undefined))?.close();
   }
 }
 
+/**
+ * `berth start` as `npm start` runs it: the supervisor, which lives as long
+ * as Berth does, loads only what starting needs, not every command's code.
+ */
+async function startHere(): Promise<number> {
+  const config = loadConfig(process.env);
+  const { start } = await import('../infra/start.ts');
+  return start(config, {
+    searchPath: systemSearchPath(process.env.PATH),
+    isRoot: process.getuid?.() === 0,
+    baseEnv: process.env,
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv.length === 1 && argv[0] === 'start') return startHere();
   const remoteName = takeRemoteFlag(argv);
+  // Loaded here, not at the top: `berth start` runs as the supervisor all
+  // the while Berth runs, and needs none of the commands (issue 17).
+  const { findCommand } = await import('./registry.ts');
+  const { remoteUrl } = await import('./remote.ts');
   const command = argv[0] === undefined ? undefined : findCommand(argv[0]);
   // start and stack:rebuild act on this machine, whatever the checkout says.
   if (command?.access !== 'local') {

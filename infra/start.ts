@@ -1,22 +1,14 @@
 // `npm start`: make this machine ready (packages, Docker Engine, Redis, stack
-// image), then run every Berth service in the foreground until Ctrl-C.
-// Each step is quick when its work is already done, so a second start is
-// serving within seconds.
-import { readFile } from 'node:fs/promises';
-import type { Config } from '../services/core/config.ts';
-import { createDockerClient } from '../services/core/docker.ts';
-import { BerthError } from '../services/core/errors.ts';
+// image; infra/prepare.ts, in a process of its own), then run every Berth
+// service in the foreground until Ctrl-C. Each step is quick when its work
+// is already done, so a second start is serving within seconds.
+import { spawn } from 'node:child_process';
+import { type Config, configToEnv } from '../services/core/config.ts';
+import { EXIT } from '../services/core/errors.ts';
 import { createLogger, type Logger } from '../services/core/log.ts';
-import type { DataPaths } from '../services/core/paths.ts';
+import { entryCommand, ROOT } from '../services/core/runtime.ts';
 import type { Endpoint } from '../services/core/service.ts';
-import { checkDurability, openStore } from '../services/core/store/index.ts';
-import { ensureAdminKeys } from '../services/platform/accounts/ssh-keys.ts';
-import { prepareDataDir } from './bootstrap/data-dir.ts';
-import { ensureDockerEngine } from './bootstrap/docker-engine.ts';
-import { ensurePackages } from './bootstrap/packages.ts';
-import { createProgress, type Progress } from './bootstrap/progress.ts';
-import { ensureRedis } from './bootstrap/redis.ts';
-import { ensureStackImage } from './bootstrap/stack-image.ts';
+import { createProgress } from './bootstrap/progress.ts';
 import { formatLogLine } from './log-format.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -28,33 +20,15 @@ export interface HostFacts {
   baseEnv: NodeJS.ProcessEnv;
 }
 
-/** Everything before the services run; shared by `npm start` and `npm test`. */
-export async function prepareMachine(
-  config: Config,
-  host: HostFacts,
-  progress: Progress,
-): Promise<{ paths: DataPaths; dockerStartedByUs: boolean }> {
-  // The data directory first: a bad one stops start-up before anything is installed.
-  const paths = await prepareDataDir(config.dataDir);
-  await ensurePackages({ progress, searchPath: host.searchPath, isRoot: host.isRoot });
-  const engine = await ensureDockerEngine({
-    config,
-    progress,
-    logDir: paths.logs,
-    searchPath: host.searchPath,
-  });
-  await ensureRedis({ redisUrl: config.redisUrl, dir: paths.redis, progress });
-  const docker = await createDockerClient(config);
-  await ensureStackImage({ docker, image: config.stackImage, progress, workDir: paths.stack });
-  return { paths, dockerStartedByUs: engine.startedByUs };
-}
-
 export async function start(config: Config, host: HostFacts): Promise<number> {
   const started = Date.now();
   const progress = createProgress(process.stderr);
   const log = createLogger('start', { level: config.logLevel });
-  await prepareMachine(config, host, progress);
-  await checkState(config, progress);
+  // In a process of its own, which ends when the machine is ready: what it
+  // loads (the Docker client, the store) would otherwise stay in this one,
+  // the supervisor, for as long as Berth runs (issue 17).
+  const prepared = await prepareInChild(config, host);
+  if (prepared !== 0) return prepared;
 
   const step = progress.step('Starting Berth services');
   const supervisor = new Supervisor({
@@ -94,23 +68,21 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
   });
 }
 
-/** Warns about a Redis that may lose acknowledged writes; adds BERTH_ADMIN_PUBKEY's keys. */
-async function checkState(config: Config, progress: Progress): Promise<void> {
-  const store = await openStore(config);
-  try {
-    const warning = await checkDurability(store.redis);
-    if (warning) progress.info(`WARNING: ${warning}`);
-    if (config.adminPubkeyPath) {
-      const text = await readFile(config.adminPubkeyPath, 'utf8').catch((e: Error) => {
-        throw new BerthError('BERTH_E_KEY_INVALID', {
-          reason: `cannot read BERTH_ADMIN_PUBKEY ${config.adminPubkeyPath}: ${e.message}`,
-        });
-      });
-      for (const line of await ensureAdminKeys(store, text)) progress.info(line);
-    }
-  } finally {
-    await store.close();
-  }
+/**
+ * Runs infra/prepare-main.ts; resolves with its exit status. It reports its
+ * own progress and errors on the inherited stderr.
+ */
+function prepareInChild(config: Config, host: HostFacts): Promise<number> {
+  const { file, execArgv } = entryCommand('infra/prepare-main.ts');
+  const child = spawn(process.execPath, [...execArgv, file], {
+    cwd: ROOT,
+    env: { ...host.baseEnv, ...configToEnv(config) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(EXIT.failed));
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 2 : EXIT.failed)));
+  });
 }
 
 function logStopFailure(log: Logger, e: unknown) {

@@ -12,12 +12,18 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { BerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { isAlive, processFacts, signal } from '../services/core/pids.ts';
+import {
+  CODE_ID,
+  entryCommand,
+  IDLE_HEAP_OPTIONS,
+  ROOT,
+  runsEntry,
+} from '../services/core/runtime.ts';
 import type { Endpoint, ServiceMessage } from '../services/core/service.ts';
 import { VERSION } from '../services/core/version.ts';
 import { type Tail, tailFile } from './log-tail.ts';
@@ -46,7 +52,6 @@ export const SERVICES: readonly ServiceSpec[] = [
   { name: 'certs', entry: 'services/certs/main.ts' },
 ];
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** A service that ran this long before it died starts again after the shortest delay. */
 const STABLE_MS = 60_000;
 /** How often a service this supervisor did not start (adopted) is checked for life. */
@@ -166,7 +171,7 @@ export class Supervisor {
 
   private fingerprint(spec: ServiceSpec): string {
     return createHash('sha256')
-      .update(JSON.stringify([VERSION, spec.entry, configToEnv(this.o.config)]))
+      .update(JSON.stringify([VERSION, CODE_ID, spec.entry, configToEnv(this.o.config)]))
       .digest('hex')
       .slice(0, 16);
   }
@@ -211,7 +216,8 @@ export class Supervisor {
     // The pid may have been reused since: it must run this entry for this data directory.
     const facts = processFacts(pid);
     const isIt =
-      facts?.argv.includes(path.join(ROOT, spec.entry)) === true &&
+      facts !== undefined &&
+      runsEntry(facts.argv, spec.entry) &&
       facts.env.includes(`BERTH_DATA_DIR=${this.o.config.dataDir}`);
     return isIt ? entry : undefined;
   }
@@ -264,9 +270,12 @@ export class Supervisor {
       logFd = openSync(this.logFile(spec), 'a');
       stdio = ['ignore', logFd, logFd, 'ipc'];
     }
-    const child = fork(path.join(ROOT, spec.entry), [], {
+    // The bundle under `npm start`; the source through tsx when this
+    // supervisor runs from sources (development, some tests).
+    const { file, execArgv } = entryCommand(spec.entry);
+    const child = fork(file, [], {
       cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: outlives ? execArgv : [...execArgv, ...IDLE_HEAP_OPTIONS],
       env: { ...this.o.baseEnv, ...configToEnv(this.o.config) },
       stdio,
       // Its own session: neither the terminal's Ctrl-C or hang-up nor this

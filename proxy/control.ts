@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { BerthError } from '../services/core/errors.ts';
+import { CODE_ID } from '../services/core/runtime.ts';
 import { VERSION } from '../services/core/version.ts';
 
 /** What a router process tells the primary. */
@@ -61,7 +62,7 @@ export function controlSocketPath(config: Config): string {
  */
 export function fingerprint(config: Config): string {
   return createHash('sha256')
-    .update(JSON.stringify([VERSION, configToEnv(config)]))
+    .update(JSON.stringify([VERSION, CODE_ID, configToEnv(config)]))
     .digest('hex')
     .slice(0, 16);
 }

@@ -7,11 +7,11 @@
 // router process (every later one); the new process outlives either.
 import { fork } from 'node:child_process';
 import type { Server } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { BerthError } from '../services/core/errors.ts';
+import { entryCommand } from '../services/core/runtime.ts';
 import type { SpawnMessage } from './control.ts';
 
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const WORKER = entryCommand('proxy/worker.ts');
 /** A router process connects to Redis and loads the routes before it asks for its sockets. */
 const START_LIMIT_MS = 60_000;
 
@@ -24,8 +24,8 @@ export function startRouterProcess(
   sockets: 'bind' | readonly [http: Server, https: Server],
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = fork(WORKER, [], {
-      execArgv: ['--import', 'tsx'],
+    const child = fork(WORKER.file, [], {
+      execArgv: WORKER.execArgv,
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// The installed `berth` command: registers tsx so the TypeScript sources run
-// as they are, then hands over to cli/main.ts.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../main.ts');
+// The installed `berth` command: runs the compiled command line (compiling
+// it first when the sources changed), as `npm start` does.
+await import('../../infra/run.mjs');

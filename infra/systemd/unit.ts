@@ -101,10 +101,11 @@ Environment=${quoted(`PATH=${searchPath}`)}
 EnvironmentFile=${literal(envFile)}
 SyslogIdentifier=${name}
 # What npm start runs: the npm dependencies when package-lock.json changed
-# (a git pull), then "berth start" in one process, so that SIGTERM (stop) and
-# SIGHUP (reload) reach the supervisor itself, not a wrapper.
+# (a git pull), then "berth start" in one process (compiled first when the
+# sources changed, with npm start's small young generation), so that SIGTERM
+# (stop) and SIGHUP (reload) reach the supervisor itself, not a wrapper.
 ExecStartPre=/bin/sh ${execArg(path.join(root, 'infra/npm-deps.sh'))}
-ExecStart=${execProgram(node, 'node binary path')} ${execArg(path.join(root, 'cli/bin/berth.js'))} start
+ExecStart=${execProgram(node, 'node binary path')} --max-semi-space-size=1 ${execArg(path.join(root, 'infra/run.mjs'))} start
 ExecReload=/bin/kill -HUP $MAINPID
 # The first start may run npm ci; the rest of the first start (packages, the
 # stack image) happens in the running service, where no start timeout applies.

@@ -3,8 +3,20 @@
 // exactly as `ssh-keygen -lf` does, because the SSH server looks keys up by it
 // on every connection and admins compare it with what their ssh client prints.
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
+import type ssh2 from 'ssh2';
 import { BerthError } from './errors.ts';
+
+/**
+ * ssh2, loaded the first time a key is parsed: every process reads the store,
+ * which knows keys, but only those that add keys parse one, and ssh2 costs
+ * each process that loads it about 5 MB (issue 17).
+ */
+let ssh2Module: typeof ssh2 | undefined;
+const loadSsh2 = (): typeof ssh2 => {
+  ssh2Module ??= createRequire(import.meta.url)('ssh2') as typeof ssh2;
+  return ssh2Module;
+};
 
 /**
  * The key types Berth accepts: those ssh2 can verify signatures for, minus
@@ -111,7 +123,7 @@ export function parsePublicKey(line: string): PublicKey {
     invalid(`the key data is not a ${type} key`);
   }
 
-  const parsed = ssh2.utils.parseKey(`${type} ${base64}`);
+  const parsed = loadSsh2().utils.parseKey(`${type} ${base64}`);
   if (parsed instanceof Error) invalid(`malformed ${type} key`);
   if (parsed.isPrivateKey()) invalid('this is a private key; pass the .pub file instead');
   if (parsed.type !== type || !parsed.getPublicSSH().equals(blob)) {

@@ -9,6 +9,7 @@ import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
 import { appsPageScenario } from './scenarios/apps-page.ts';
 import { buildScenario } from './scenarios/build.ts';
+import { footprintScenario } from './scenarios/footprint.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
@@ -20,6 +21,7 @@ import { startScenario } from './scenarios/start.ts';
 
 const SCENARIOS: readonly Scenario[] = [
   startScenario,
+  footprintScenario,
   sshVersionScenario,
   sshCrowdScenario,
   buildScenario,

@@ -155,7 +155,8 @@ describe('berth service:install', () => {
     const unit = parseUnit(await readFile(unitFile, 'utf8'));
     assert.deepEqual(execArgv(value(unit, 'Service', 'ExecStart')), [
       process.execPath,
-      path.join(ROOT, 'cli/bin/berth.js'),
+      '--max-semi-space-size=1',
+      path.join(ROOT, 'infra/run.mjs'),
       'start',
     ]);
     assert.equal(value(unit, 'Service', 'WorkingDirectory'), ROOT);
@@ -304,7 +305,8 @@ describe('berth service:install', () => {
     const unit = parseUnit(text);
     assert.deepEqual(execArgv(value(unit, 'Service', 'ExecStart')), [
       node,
-      path.join(dir, 'cli/bin/berth.js'),
+      '--max-semi-space-size=1',
+      path.join(dir, 'infra/run.mjs'),
       'start',
     ]);
     assert.equal(value(unit, 'Service', 'WorkingDirectory').replaceAll('%%', '%'), dir);

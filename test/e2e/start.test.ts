@@ -2,10 +2,11 @@
 // Engine, a Redis that Berth starts itself, real ssh-keygen keys, Ctrl-C.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Store } from '../../services/core/store/index.ts';
 import { setRoutes } from '../../services/platform/routes/routes.ts';
@@ -21,6 +22,8 @@ import { request, startBackend } from '../harness/router.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { until } from '../harness/wait.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const berth = berthCommand;
 
@@ -97,6 +100,23 @@ describe('berth start', () => {
     const router = await servicesOf(dataDir, 'router');
     const others = (await servicesOf(dataDir)).filter((pid) => !router.includes(pid));
     assert.ok(router.length >= 2 && others.length >= 4, `router ${router}, others ${others}`);
+    // Every process runs the compiled bundle with plain node: no TypeScript
+    // compiler (tsx's loader, its esbuild service) in any of them (issue 17).
+    for (const pid of [p.child.pid as number, ...router, ...others]) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      assert.ok(!argv.some((a) => /tsx|--import/.test(a)), argv.join(' '));
+      assert.ok(
+        argv.some((a) => a.includes(`${ROOT}.build/`) || a.endsWith('infra/run.mjs')),
+        argv.join(' '),
+      );
+    }
+    const compilers = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+    for (const pid of compilers) {
+      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+      if (comm.trim() !== 'esbuild') continue;
+      const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+      assert.ok(!environ.includes(`BERTH_DATA_DIR=${dataDir}\0`), `esbuild ${pid} runs for Berth`);
+    }
 
     // Bounded: loopback, 8 keep-alive connections, at most 90 s.
     const load = startLoad({

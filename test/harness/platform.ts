@@ -21,7 +21,8 @@ export interface PlatformOptions {
   /**
    * 'npm' (default): `npm start` in its own process group, stopped as Ctrl-C
    * stops it (SIGINT to the group). 'node': the start process alone, for
-   * tests that signal the supervisor itself.
+   * tests that signal the supervisor itself. Both run the compiled code,
+   * as production does.
    */
   via?: 'npm' | 'node';
   /**
@@ -75,7 +76,7 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
     ? [o.exec.file, o.exec.args]
     : viaNpm
       ? ['npm', ['start', '--silent']]
-      : [process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start']];
+      : [process.execPath, [path.join(ROOT, 'infra/run.mjs'), 'start']];
   const child = spawn(command, args, {
     cwd: o.exec?.cwd ?? ROOT,
     env: o.exec?.env ?? { ...process.env, ...env },
@@ -206,7 +207,8 @@ export async function servicesOf(
     path.dirname(s.entry),
   );
   const files = file === 'any' ? 'main|worker' : file;
-  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:${files})\\.ts`);
+  // The source under tsx, or its bundle (.build/<hash>/<folder>/<file>.js).
+  const entryPattern = new RegExp(`(?:^|/)(?:${folders.join('|')})/(?:${files})\\.(?:ts|js)\\b`);
   const found: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -3,8 +3,9 @@
 // offline, so these are the only buildpacks an app can use.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { shipped } from '../../core/runtime.ts';
 
-export const BUILDPACKS_DIR = path.resolve(import.meta.dirname, '../../../buildpacks');
+export const BUILDPACKS_DIR = shipped('buildpacks');
 /** The order buildpacks are asked in when an app pins none, as Heroku's default list. */
 export const DEFAULT_BUILDPACKS = ['node', 'python', 'static', 'procfile'] as const;
 

@@ -8,13 +8,20 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import acme from 'acme-client';
+import type acme from 'acme-client';
 import type { Config } from '../../core/config.ts';
 import { BerthError } from '../../core/errors.ts';
 import { type DataPaths, dataPaths } from '../../core/paths.ts';
 import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { type CertInfo, installCert } from './cert-files.ts';
+
+/**
+ * acme-client, loaded when an order or an account needs it: the certs
+ * service waits for renewals most of its life, and the module costs the
+ * process about 18 MB (issue 17, `npm run bench footprint`).
+ */
+const acmeClientLib = async (): Promise<typeof acme> => (await import('acme-client')).default;
 
 export interface AcmeOptions {
   store: Store;
@@ -100,7 +107,7 @@ async function accountKey(paths: DataPaths, directoryUrl: string): Promise<Buffe
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   await mkdir(paths.acme, { recursive: true, mode: 0o700 });
-  const key = await acme.crypto.createPrivateEcdsaKey('P-256');
+  const key = await (await acmeClientLib()).crypto.createPrivateEcdsaKey('P-256');
   try {
     // wx: two first orders at once keep one key, the first one written.
     await writeFile(file, key, { mode: 0o600, flag: 'wx' });
@@ -133,9 +140,9 @@ async function accountClient(o: AcmeOptions): Promise<acme.Client> {
     backoffMax: 10_000,
   };
   if (saved.startsWith('https://') || saved.startsWith('http://')) {
-    return new acme.Client({ ...options, accountUrl: saved });
+    return new (await acmeClientLib()).Client({ ...options, accountUrl: saved });
   }
-  const client = new acme.Client(options);
+  const client = new (await acmeClientLib()).Client(options);
   try {
     await client.createAccount({ onlyReturnExisting: true });
   } catch {
@@ -215,9 +222,9 @@ export async function obtainCertificate(o: AcmeOptions, domain: string): Promise
   const progress = o.onProgress ?? (() => {});
   try {
     const client = await accountClient(o);
-    const [key, csr] = await acme.crypto.createCsr(
+    const [key, csr] = await (await acmeClientLib()).crypto.createCsr(
       { commonName: name, altNames: [name] },
-      await acme.crypto.createPrivateEcdsaKey('P-256'),
+      await (await acmeClientLib()).crypto.createPrivateEcdsaKey('P-256'),
     );
     progress(`Ordering a certificate for ${name} from ${new URL(o.directoryUrl).host}`);
     const chain = await client.auto({

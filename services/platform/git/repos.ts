@@ -14,11 +14,11 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type SimpleGit, simpleGit } from 'simple-git';
 import { BerthError } from '../../core/errors.ts';
 import type { DataPaths } from '../../core/paths.ts';
 import { systemSearchPath } from '../../core/programs.ts';
+import { shipped } from '../../core/runtime.ts';
 import * as validate from '../../core/validate.ts';
 
 export type RepoPaths = Pick<DataPaths, 'repos'>;
@@ -29,9 +29,7 @@ export interface GitOptions {
 }
 
 /** The hook every repository gets, as hooks/pre-receive. */
-export const PRE_RECEIVE_SOURCE = fileURLToPath(
-  new URL('./hooks/pre-receive.mjs', import.meta.url),
-);
+export const PRE_RECEIVE_SOURCE = shipped('services/platform/git/hooks/pre-receive.mjs');
 
 /**
  * The environment Berth runs git in: the search path, a HOME of Berth's, and

@@ -1,0 +1,64 @@
+// Where Berth's code runs from. `npm start` runs the processes from plain
+// JavaScript that infra/build.mjs bundled into `.build/<hash>/` (no
+// TypeScript compiler in any process: issue 17); development and the tests
+// may run the TypeScript sources with tsx. A bundle no longer sits where its
+// source did, so every file Berth ships beside its code (the git hook, the
+// buildpacks, package.json) is found from the repository root, and every
+// process is started from the same kind of code as the one starting it.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(import.meta.url);
+const built = /^(.*)\/\.build\/([^/]+)\//.exec(here);
+
+/** The repository's root directory (the clone `npm start` runs in). */
+export const ROOT: string = built
+  ? (built[1] as string)
+  : path.resolve(path.dirname(here), '..', '..');
+
+/** The bundle this process runs from (`<root>/.build/<hash>`), or undefined under tsx. */
+export const BUILD_DIR: string | undefined = built
+  ? path.join(ROOT, '.build', built[2] as string)
+  : undefined;
+
+/** A file Berth ships, by its path from the repository root. */
+export const shipped = (relative: string): string => path.join(ROOT, relative);
+
+/**
+ * Node.js options for the processes that mostly wait (the supervisor and the
+ * control services): V8's young generation grows to 16 MB per semi-space
+ * under a burst of work and stays there, about 20 MB a process for nothing
+ * while idle; 1 MB is plenty between requests (`npm run bench footprint`:
+ * 465 MB in all before, 330 MB after). The router processes keep V8's
+ * default: they allocate per request all day long.
+ */
+export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * How to run an entry module, named by its source (`services/web/main.ts`):
+ * its bundle under plain node, or the source through tsx when this process
+ * runs from sources too.
+ */
+export function entryCommand(entry: string): { file: string; execArgv: string[] } {
+  if (BUILD_DIR !== undefined) {
+    return { file: path.join(BUILD_DIR, entry.replace(/\.ts$/, '.js')), execArgv: [] };
+  }
+  return { file: path.join(ROOT, entry), execArgv: ['--import', 'tsx'] };
+}
+
+/**
+ * Which code this process runs: the bundle's hash of the sources, or
+ * `source`. Part of what a supervisor compares before adopting a router a
+ * previous one left: a router running other code is replaced.
+ */
+export const CODE_ID: string = BUILD_DIR === undefined ? 'source' : path.basename(BUILD_DIR);
+
+/** Whether a process's argv runs `entry` of this repository, from any bundle or its source. */
+export function runsEntry(argv: readonly string[], entry: string): boolean {
+  const stem = entry.replace(/\.ts$/, '');
+  return argv.some((a) => {
+    if (a === path.join(ROOT, entry)) return true;
+    const rest = a.startsWith(`${ROOT}/.build/`) ? a.slice(ROOT.length + 8) : undefined;
+    return rest !== undefined && rest.replace(/^[^/]+\//, '') === `${stem}.js`;
+  });
+}
