@@ -33,6 +33,8 @@ export function parseAssignments(args: readonly string[], encoded = false): Conf
 }
 
 export async function setConfig(store: Store, app: App, vars: ConfigVars): Promise<string[]> {
+  // PORT is where the app's processes listen (../release/instance-spec.ts).
+  if (vars.PORT !== undefined) validate.port(vars.PORT);
   await store.config.set(app.name, vars);
   return Object.keys(vars).sort();
 }

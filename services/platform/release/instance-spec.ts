@@ -1,7 +1,10 @@
 // What an instance of a release runs with, in one place for rollouts, the
 // release phase, reconcile and one-off runs: the release's image, command and
 // config, and the app's settings that outlive releases (storage, limits,
-// the shared networks it joins).
+// the shared networks it joins). As on Heroku, the process learns where to
+// listen from PORT (the app's own PORT config var when it set one, which
+// Berth then checks and routes to; else Berth's) and which process it is
+// from DYNO (`web.1`, `worker.2`, `run.1` for a one-off).
 import type { DeploySettings, Release } from '../../core/store/index.ts';
 import type { InstanceSpec } from '../scheduler/scheduler.ts';
 
@@ -20,6 +23,9 @@ export function instanceSpec(
 ): InstanceSpec {
   if (release.image === null) throw new Error(`release v${release.version} has no image`);
   const limits = settings?.resources[o.type] ?? settings?.resources._all_;
+  const own = release.config.PORT;
+  const port =
+    own !== undefined && /^[0-9]{1,5}$/.test(own) && +own > 0 && +own < 65536 ? +own : o.port;
   return {
     app: release.app,
     type: o.type,
@@ -27,8 +33,8 @@ export function instanceSpec(
     instance: o.instance,
     image: release.image,
     command: o.command === undefined ? (release.processes[o.type] ?? null) : o.command,
-    env: release.config,
-    port: o.port,
+    env: { ...release.config, DYNO: `${o.type}.${Math.max(o.instance, 1)}` },
+    port,
     stopTimeoutSec: o.stopTimeoutSec,
     ...(settings && settings.storage.length > 0 ? { mounts: settings.storage } : {}),
     ...(limits ? { limits } : {}),
