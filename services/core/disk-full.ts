@@ -5,6 +5,7 @@
 // that fails so: Redis refuses the whole write, and a push is refused before
 // git writes anything.
 import { statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { BerthError, isBerthError } from './errors.ts';
 
 /**
@@ -73,9 +74,19 @@ function findCause(e: unknown, test: (e: unknown) => boolean): unknown {
   return undefined;
 }
 
-/** Bytes this process may still write under `dir` (root may use the blocks ext4 keeps for it). */
+/**
+ * Bytes this process may still write under `dir` (root may use the blocks
+ * ext4 keeps for it). A `dir` not made yet (an app's first push makes
+ * repos/) is on the disk of its nearest existing parent.
+ */
 export async function freeBytes(dir: string): Promise<number> {
-  const s = await statfs(dir);
+  let at = path.resolve(dir);
+  let s = await statfs(at).catch((e: NodeJS.ErrnoException) => e);
+  while (s instanceof Error && s.code === 'ENOENT' && path.dirname(at) !== at) {
+    at = path.dirname(at);
+    s = await statfs(at).catch((e: NodeJS.ErrnoException) => e);
+  }
+  if (s instanceof Error) throw s;
   const blocks = process.getuid?.() === 0 ? s.bfree : s.bavail;
   return blocks * s.bsize;
 }
