@@ -15,6 +15,7 @@ import {
   FormationSchema,
   type Processes,
   ProcessesSchema,
+  RELEASE_SOURCE,
   RELEASE_STATUSES,
   type Release,
   ReleaseSchema,
@@ -39,6 +40,8 @@ export interface NewRelease {
   by: string;
   /** Default 'pending'; the deployer marks it succeeded or failed. */
   status?: ReleaseStatus;
+  /** What the image was made from (RELEASE_SOURCE): `commit:<sha>` or `image:<ref>`. */
+  source?: string | null;
 }
 
 const create = quotaScript(
@@ -46,7 +49,7 @@ const create = quotaScript(
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local instancesDefault, typesDefault = ARGV[13], ARGV[14]
+local instancesDefault, typesDefault, source = ARGV[13], ARGV[14], ARGV[15]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -94,6 +97,7 @@ local key = K.release(app, version)
 redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(config),
   'formation', formation, 'processes', processes, 'healthchecks', checks, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
 if image then redis.call('HSET', key, 'image', image) end
+if image and source ~= '' then redis.call('HSET', key, 'source', source) end
 redis.call('ZADD', K.releases(app), version, version)
 return {'ok', redis.call('HGETALL', key)}
 `,
@@ -201,6 +205,9 @@ export class Releases {
       }
       config = JSON.stringify(input.config);
     }
+    if (input.source != null && !RELEASE_SOURCE.test(input.source)) {
+      invalid('release source', input.source, 'use commit:<sha> or image:<reference>');
+    }
     // Descriptions are printed in release listings: one line, no control characters.
     if (/[\x00-\x1f\x7f]/.test(input.description) || input.description.length > 500) {
       invalid('release description', input.description, 'one line of at most 500 characters');
@@ -219,6 +226,7 @@ export class Releases {
       input.healthchecks === undefined ? '' : JSON.stringify(input.healthchecks),
       capArg(this.ctx.quotas?.instances),
       capArg(this.ctx.quotas?.processTypes),
+      input.source ?? '',
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

@@ -32,6 +32,8 @@ export interface DeployInput {
   description: string;
   /** app.json startup checks by process type (none: the default checks). */
   healthchecks?: Record<string, unknown[]>;
+  /** What the image was made from (`commit:<sha>`, `image:<ref>`), for berth restore. */
+  source?: string;
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -58,6 +60,7 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     formation: formationFor(previous, input.processes),
     description: input.description,
     by: input.by,
+    ...(input.source ? { source: input.source } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
   return goLive(d, release);
@@ -116,6 +119,7 @@ export function deployBuilds(
           request.rev === undefined
             ? `Deploy ${request.image}`
             : `Deploy ${request.rev.slice(0, 7)}`,
+        source: request.rev === undefined ? `image:${request.image}` : `commit:${request.rev}`,
       },
     );
     return result;
