@@ -6,6 +6,8 @@
 // timed from the newest archive in the folder, so a restarted builder
 // neither skips a day nor takes two backups in a row.
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -52,9 +54,9 @@ export async function runScheduledBackup(d: ScheduleDeps): Promise<string> {
   await mkdir(d.dir, { recursive: true, mode: 0o700 });
   const name = `berth-backup-${stamp(new Date())}.tar.gz`;
   const tmp = path.join(d.dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'wx', 0o600);
+  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
   try {
-    const out = handle.createWriteStream({ autoClose: false });
+    await once(out, 'open');
     await writeBackup(
       {
         redis: d.redis,
@@ -65,14 +67,20 @@ export async function runScheduledBackup(d: ScheduleDeps): Promise<string> {
       },
       out,
     );
-    await new Promise<void>((resolve, reject) =>
-      out.end((e?: Error | null) => (e ? reject(e) : resolve())),
-    );
-    await handle.sync();
-    await handle.close();
+    await new Promise<void>((resolve, reject) => {
+      out.once('error', reject);
+      out.end(() => resolve());
+    });
+    // On the disk before its name says it is whole.
+    const handle = await open(tmp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path.join(d.dir, name));
   } catch (e) {
-    await handle.close().catch(() => {});
+    out.destroy();
     await rm(tmp, { force: true });
     throw e;
   }
@@ -88,10 +96,10 @@ export function startBackupSchedule(d: ScheduleDeps): BackupSchedule {
   let stopped = false;
   const plan = (ms: number) => {
     if (stopped) return;
-    timer = setTimeout(() => void once(), Math.max(0, ms));
+    timer = setTimeout(() => void runOnce(), Math.max(0, ms));
     timer.unref();
   };
-  const once = async () => {
+  const runOnce = async () => {
     try {
       const file = await runScheduledBackup(d);
       const { size } = await stat(file);
