@@ -6,17 +6,20 @@
 // directory and `berth restore < FILE`. Shared by test/integration/backup
 // and the `backup` bench scenario.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { cp, mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connectDocker } from '../../services/core/docker.ts';
+import { readArchive } from '../../services/platform/backup/archive-reader.ts';
+import type { Manifest } from '../../services/platform/backup/manifest.ts';
 import { FIXTURE_APPS_DIR } from './buildpacks.ts';
 import { removeAppFromEngine, testDockerTarget } from './docker.ts';
 import { type Platform, platformKnownHosts, startPlatform } from './platform.ts';
 import { request } from './router.ts';
-import { opensshCommand } from './ssh.ts';
+import { opensshArgs, opensshCommand } from './ssh.ts';
 import { makeKeyPair } from './ssh-keys.ts';
 
 const run = promisify(execFile);
@@ -28,6 +31,8 @@ export interface RoundTrip {
   before: Map<string, string>;
   after: Map<string, string | undefined>;
   archiveBytes: number;
+  /** The manifest of the same backup taken with `ssh berth@HOST backup`, read and checked whole. */
+  overSshManifest: Manifest;
   backupMs: number;
   restoreMs: number;
   restoreStatus: number;
@@ -128,6 +133,25 @@ export async function backupRoundTrip(count: number, label = 'bk'): Promise<Roun
     const backupMs = performance.now() - t0;
     if (backup.status !== 0) throw new Error(`berth backup failed:\n${backup.stderr}`);
     const archiveBytes = (await stat(archive)).size;
+    // The same command over SSH, as an admin: stdout carries the binary archive unchanged.
+    const overSsh = path.join(dir, 'over-ssh.tar.gz');
+    const sshOut = await open(overSsh, 'w', 0o600);
+    const sshArgs = opensshArgs({
+      port: env.BERTH_SSH_PORT ?? '',
+      key: admin.privatePath,
+      knownHosts,
+    });
+    const sshStatus = await new Promise<number>((resolve) => {
+      const child = spawn('ssh', [...sshArgs, 'berth@127.0.0.1', 'backup'], {
+        stdio: ['ignore', sshOut.fd, 'ignore'],
+      });
+      child.on('close', (code) => resolve(code ?? 1));
+    });
+    await sshOut.close();
+    if (sshStatus !== 0) throw new Error(`ssh backup exited ${sshStatus}`);
+    const sshStage = path.join(dir, 'ssh-stage');
+    await mkdir(sshStage);
+    const overSshManifest = (await readArchive(createReadStream(overSsh), sshStage)).manifest;
 
     // The machine wiped: Berth stopped, its Redis gone with its files, the data directory emptied.
     await platform.stop();
@@ -149,6 +173,7 @@ export async function backupRoundTrip(count: number, label = 'bk'): Promise<Roun
       before,
       after,
       archiveBytes,
+      overSshManifest,
       backupMs,
       restoreMs,
       restoreStatus: restore.status,

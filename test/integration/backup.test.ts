@@ -12,6 +12,7 @@ test('a backup restored on a wiped Berth brings every app back serving the same 
   for (const app of r.apps) {
     assert.equal(r.after.get(app), r.before.get(app), `${app} after restore\n${r.restoreStderr}`);
   }
+  assert.deepEqual(r.overSshManifest.apps, [...r.apps].sort());
   assert.match(r.restoreStderr, /restore: done in .*: 2 of 2 apps back/);
   console.log(
     `archive ${r.archiveBytes} bytes, backup ${Math.round(r.backupMs)} ms, restore ${Math.round(r.restoreMs)} ms`,
