@@ -4,6 +4,7 @@ import { namespaceOf } from './command.ts';
 import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
 import { authCommands } from './commands/auth.ts';
+import { backupCommands } from './commands/backup.ts';
 import { builderCommands } from './commands/builder.ts';
 import { buildsCommands } from './commands/builds.ts';
 import { certsCommands } from './commands/certs.ts';
@@ -54,6 +55,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
     "per-user caps on apps, instances, process types, build minutes, push size and disk: yours, or (admins) anyone's",
   auth: 'sign in to the web app, and API tokens for scripts',
   stack: 'the Debian 12 image builds run on (root on the server)',
+  backup: 'the whole platform as one archive on stdout (admins; berth backup > FILE)',
+  restore: 'a backup brought back on a fresh Berth (root on the server; berth restore < FILE)',
   version: "Berth's version",
   start: 'run Berth in the foreground (root on the server)',
   service: 'run Berth as a systemd service that starts at boot (root on the server)',
@@ -96,6 +99,7 @@ export const COMMANDS: readonly Command[] = [
   ...authCommands,
   ...systemCommands,
   ...serviceCommands,
+  ...backupCommands,
   help,
 ];
 

@@ -7,6 +7,7 @@ import { dataPaths } from '../core/paths.ts';
 import { connectRedis } from '../core/redis.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { Store } from '../core/store/index.ts';
+import { startBackupSchedule } from '../platform/backup/schedule.ts';
 import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
@@ -107,9 +108,24 @@ export async function start(
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),
       drainMs: config.drainTimeoutMs,
     });
+    // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
+    const backups =
+      config.backup.dir === undefined
+        ? undefined
+        : startBackupSchedule({
+            redis: connection,
+            config,
+            paths,
+            searchPath,
+            log,
+            dir: config.backup.dir,
+            intervalMs: config.backup.intervalMs,
+            keep: config.backup.keep,
+          });
     return {
       endpoints: [],
       async stop() {
+        backups?.stop();
         reconciler.stop();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.

@@ -253,7 +253,8 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
         },
         { id, request, log, signal: control.signal },
       ).then(async (built) => {
-        if (built.status !== 'succeeded' || !o.deploy) return built;
+        // A restore makes a release's image again: the restore rolls it out.
+        if (built.status !== 'succeeded' || !o.deploy || request.restore) return built;
         // A push that went away (its ssh service with it) never updates its branch.
         if (request.waited && !(await waiterHeld(store.redis, o.redisPrefix, id))) {
           throw cancelled(
@@ -284,9 +285,10 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     );
     // The time this build held a builder goes to its owner's build minutes,
     // before the end is written, so the owner's next build is judged with it.
-    await chargeBuild(request, Date.now() - started).catch((e: unknown) =>
-      o.log?.warn({ err: e, build: id }, 'could not count the build minutes'),
-    );
+    if (!request.restore)
+      await chargeBuild(request, Date.now() - started).catch((e: unknown) =>
+        o.log?.warn({ err: e, build: id }, 'could not count the build minutes'),
+      );
     await end(id, result);
     o.log?.info(
       {

@@ -81,6 +81,15 @@ export interface Config {
   readonly appNetworks: string;
   /** What a user may have where an admin set nothing of their own (quota:set); admins have no caps. */
   readonly quotas: QuotaDefaults;
+  /** Scheduled backups by the builder (BERTH_BACKUP_*); dir undefined: none. */
+  readonly backup: BackupSchedule;
+}
+
+/** Where and how often the builder writes a backup, and how many it keeps. */
+export interface BackupSchedule {
+  readonly dir: string | undefined;
+  readonly intervalMs: number;
+  readonly keep: number;
 }
 
 /** The most process types per app a quota may allow. */
@@ -160,6 +169,9 @@ export const DEFAULTS = {
   BERTH_QUOTA_BUILD_MINUTES: '120',
   BERTH_QUOTA_PUSH_SIZE: '512m',
   BERTH_QUOTA_DISK: '2g',
+  BERTH_BACKUP_DIR: '',
+  BERTH_BACKUP_SCHEDULE: 'daily',
+  BERTH_BACKUP_KEEP: '7',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -561,6 +573,42 @@ function quotas(r: EnvReader) {
   };
 }
 
+/**
+ * Scheduled backups: off until BERTH_BACKUP_DIR names a folder. `daily`, or
+ * every N hours (1h to 720h); the newest BERTH_BACKUP_KEEP archives stay.
+ */
+function backup(r: EnvReader) {
+  const dir = r.read(
+    'BERTH_BACKUP_DIR',
+    (v) => {
+      if (v === '') return undefined;
+      if (!path.isAbsolute(v) || v.includes('\0'))
+        throw 'must be an absolute path, or empty for none';
+      return path.normalize(v).replace(/(.)\/$/, '$1');
+    },
+    undefined,
+  );
+  const intervalMs = r.read(
+    'BERTH_BACKUP_SCHEDULE',
+    (v) => {
+      if (v === 'daily') return 24 * 3_600_000;
+      const m = /^([1-9][0-9]{0,2})h$/.exec(v);
+      if (!m || Number(m[1]) > 720) throw 'use daily, or a number of hours such as 6h (1h to 720h)';
+      return Number(m[1]) * 3_600_000;
+    },
+    24 * 3_600_000,
+  );
+  const keep = r.read(
+    'BERTH_BACKUP_KEEP',
+    (v) => {
+      if (!/^[1-9][0-9]{0,2}$/.test(v)) throw 'use a number of backups from 1 to 999';
+      return Number(v);
+    },
+    7,
+  );
+  return { backup: Object.freeze({ dir, intervalMs, keep }) };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -575,6 +623,7 @@ export function loadConfig(env: Env): Config {
     ...networks(r),
     ...web(r),
     ...quotas(r),
+    ...backup(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -629,6 +678,12 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_QUOTA_BUILD_MINUTES: capVar(config.quotas.buildMinutes),
     BERTH_QUOTA_PUSH_SIZE: sizeCapVar(config.quotas.pushSize),
     BERTH_QUOTA_DISK: sizeCapVar(config.quotas.disk),
+    BERTH_BACKUP_DIR: config.backup.dir ?? '',
+    BERTH_BACKUP_SCHEDULE:
+      config.backup.intervalMs === 24 * 3_600_000
+        ? 'daily'
+        : `${config.backup.intervalMs / 3_600_000}h`,
+    BERTH_BACKUP_KEEP: String(config.backup.keep),
   };
 }
 

@@ -326,6 +326,24 @@ export const ERRORS = {
     500,
     'run the Berth release that matches the data, or point REDIS_URL/BERTH_REDIS_PREFIX elsewhere',
   ),
+  BERTH_E_BACKUP_ARCHIVE: spec(
+    'the archive is not a Berth backup this Berth can restore: {reason}',
+    EXIT.failed,
+    400,
+    'give restore a file berth backup wrote, unchanged; nothing was changed',
+  ),
+  BERTH_E_BACKUP: spec(
+    'the backup failed: {reason}',
+    EXIT.failed,
+    500,
+    'fix the cause and run berth backup again; no archive was kept',
+  ),
+  BERTH_E_RESTORE_NOT_EMPTY: spec(
+    'this Berth already has {count} apps ({apps}); restore would replace them',
+    EXIT.failed,
+    409,
+    'restore onto a fresh Berth, or add --force to replace every app, user and key with the backup',
+  ),
   BERTH_E_HOST_KEY: spec(
     'the SSH host key {path} cannot be used: {reason}',
     EXIT.failed,

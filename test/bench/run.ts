@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { errorLine } from '../../services/core/errors.ts';
 import type { Figure, Scenario } from './scenario.ts';
 import { appsPageScenario } from './scenarios/apps-page.ts';
+import { backupScenario } from './scenarios/backup.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { footprintScenario } from './scenarios/footprint.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
@@ -31,6 +32,7 @@ const SCENARIOS: readonly Scenario[] = [
   proxyScenario,
   appsPageScenario,
   noisyNeighbourScenario,
+  backupScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -342,6 +342,9 @@ export const ProcessesSchema = z.record(
 );
 export type Processes = z.output<typeof ProcessesSchema>;
 
+/** A release's source: the commit its image was built from, or the image git:from-image took. */
+export const RELEASE_SOURCE = /^(commit:[0-9a-f]{40}|image:[\x21-\x7e]{1,255})$/;
+
 export const ReleaseSchema = z.object({
   app: named(validate.appName, 'app name'),
   version: decimal,
@@ -371,6 +374,12 @@ export const ReleaseSchema = z.object({
   status: z.enum(RELEASE_STATUSES),
   /** Why a failed release failed (one line); null otherwise. */
   error: nullable(z.string().max(1000)),
+  /**
+   * What its image was made from, so `berth restore` can make it again:
+   * `commit:<40 hex>` or `image:<reference>`; null for releases made before
+   * this field (restore then reads the description, "Deploy 3f2a1c9").
+   */
+  source: nullable(z.string().regex(RELEASE_SOURCE, 'not commit:<sha> or image:<ref>')),
 });
 export type Release = z.output<typeof ReleaseSchema>;
 

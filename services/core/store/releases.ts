@@ -15,6 +15,7 @@ import {
   FormationSchema,
   type Processes,
   ProcessesSchema,
+  RELEASE_SOURCE,
   RELEASE_STATUSES,
   type Release,
   ReleaseSchema,
@@ -41,6 +42,8 @@ export interface NewRelease {
   by: string;
   /** Default 'pending'; the deployer marks it succeeded or failed. */
   status?: ReleaseStatus;
+  /** What the image was made from (RELEASE_SOURCE): `commit:<sha>` or `image:<ref>`. */
+  source?: string | null;
 }
 
 const create = quotaScript(
@@ -48,7 +51,7 @@ const create = quotaScript(
   `
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local instancesDefault, typesDefault, formationFrom = ARGV[13], ARGV[14], ARGV[15]
+local instancesDefault, typesDefault, formationFrom, source = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -61,6 +64,8 @@ if formation == '' then formation = base and redis.call('HGET', base, 'formation
 if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
 if checks == '' then checks = base and redis.call('HGET', base, 'healthchecks') or '{}' end
 if formationFrom == '' then formationFrom = base and redis.call('HGET', base, 'formationFrom') or 'none' end
+-- An image keeps what it was made from, whichever release runs it.
+if source == '' and imageMode == 'inherit' then source = base and redis.call('HGET', base, 'source') or '' end
 -- The owner's quotas, against the formation this release runs: only a change
 -- that adds instances or types is checked, so a deploy, a config change or a
 -- scale-down still goes through for a user an admin has since capped lower.
@@ -98,6 +103,7 @@ redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(c
   'formation', formation, 'processes', processes, 'healthchecks', checks, 'description', description, 'by', by, 'createdAt', createdAt, 'status', status)
 if image then redis.call('HSET', key, 'image', image) end
 if formationFrom ~= 'none' then redis.call('HSET', key, 'formationFrom', formationFrom) end
+if image and source ~= '' then redis.call('HSET', key, 'source', source) end
 redis.call('ZADD', K.releases(app), version, version)
 return {'ok', redis.call('HGETALL', key)}
 `,
@@ -205,6 +211,9 @@ export class Releases {
       }
       config = JSON.stringify(input.config);
     }
+    if (input.source != null && !RELEASE_SOURCE.test(input.source)) {
+      invalid('release source', input.source, 'use commit:<sha> or image:<reference>');
+    }
     // Descriptions are printed in release listings: one line, no control characters.
     if (/[\x00-\x1f\x7f]/.test(input.description) || input.description.length > 500) {
       invalid('release description', input.description, 'one line of at most 500 characters');
@@ -224,6 +233,7 @@ export class Releases {
       capArg(this.ctx.quotas?.instances),
       capArg(this.ctx.quotas?.processTypes),
       input.formationFrom === undefined ? '' : (input.formationFrom ?? 'none'),
+      input.source ?? '',
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

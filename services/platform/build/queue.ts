@@ -146,6 +146,7 @@ function checkedRequest(
     pusher: validate.userName(request.pusher),
     ...(request.owner === undefined ? {} : { owner: validate.userName(request.owner) }),
     requestedAt: request.requestedAt ?? new Date().toISOString(),
+    ...(request.restore ? { restore: true as const } : {}),
   };
   if (request.image !== undefined) return { ...base, image: validate.imageRef(request.image) };
   if (!SHA1.test(request.rev)) throw new Error(`not a commit id: ${request.rev}`);
@@ -184,9 +185,10 @@ async function turnOf(queue: BuildQueue, owner: string): Promise<number> {
 export async function enqueueBuild(
   queue: BuildQueue,
   request: NewRequest<GitBuildRequest> | NewRequest<ImageBuildRequest>,
-  o: { store?: Store } = {},
+  o: { store?: Store; restoreId?: string } = {},
 ): Promise<string> {
   const checked = checkedRequest(request);
+  if (o.restoreId !== undefined) return enqueueRestore(queue, checked, o.restoreId);
   const connection = queue.opts.connection;
   if (!(connection instanceof Redis))
     throw new Error('a build queue from createBuildQueue() is needed');
@@ -214,6 +216,35 @@ export async function enqueueBuild(
     .exec();
   return id;
 }
+
+/**
+ * A restore's build (berth restore): the id of the image it makes again.
+ * A job or log left by an earlier restore under that id is removed first,
+ * since BullMQ ignores a job whose id it has and a log keeps its first end.
+ * Not added to the app's history, which the restored state already has.
+ */
+async function enqueueRestore(queue: BuildQueue, request: BuildRequest, id: string) {
+  if (!BUILD_ID_PATTERN.test(id)) throw new Error(`not a build id: ${id}`);
+  const connection = queue.opts.connection as Redis;
+  const prefix = redisPrefixOf(queue);
+  await queue.remove(id).catch(() => 0);
+  await connection.del(buildLogKey(prefix, id), buildCancelKey(prefix, id));
+  await queue.add(
+    BUILD_JOB,
+    { ...request, restore: true },
+    {
+      jobId: id,
+      attempts: 1,
+      priority: LOWEST_PRIORITY,
+      removeOnComplete: { age: LOG_RETENTION_MS / 1000, count: 1000 },
+      removeOnFail: { age: LOG_RETENTION_MS / 1000, count: 1000 },
+    },
+  );
+  return id;
+}
+
+/** What buildId() makes. */
+export const BUILD_ID_PATTERN = /^[a-z0-9]{8,40}$/;
 
 /** The Berth Redis prefix a queue from createBuildQueue() was made for ("berth:bull" → "berth:"). */
 export function redisPrefixOf(queue: BuildQueue): string {

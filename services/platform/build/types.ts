@@ -17,6 +17,12 @@ interface RequestBase {
   owner?: string;
   /** When the build was asked for (ISO 8601, UTC). */
   requestedAt: string;
+  /**
+   * berth restore makes an image a release names again: the build keeps
+   * that image's build id (so the release's image is the same name),
+   * deploys nothing and counts against no quota.
+   */
+  restore?: true;
 }
 
 /** A push (or a rebuild) asks for a commit to be built: the job data of a `builds` queue job. */

@@ -38,6 +38,8 @@ export interface DeployInput {
   formation?: Record<string, number>;
   /** app.json's env entries (./app-env.ts). */
   env?: Record<string, EnvSpec>;
+  /** What the image was made from (`commit:<sha>`, `image:<ref>`), for berth restore. */
+  source?: string;
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -89,6 +91,7 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     formationFrom: input.formation ? 'app.json' : null,
     description: input.description,
     by: input.by,
+    ...(input.source ? { source: input.source } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
   return goLive(d, release);
@@ -149,6 +152,7 @@ export function deployBuilds(
           request.rev === undefined
             ? `Deploy ${request.image}`
             : `Deploy ${request.rev.slice(0, 7)}`,
+        source: request.rev === undefined ? `image:${request.image}` : `commit:${request.rev}`,
       },
     );
     return result;

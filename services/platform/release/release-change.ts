@@ -265,6 +265,8 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
           : {}),
       description: c.description,
       by: actorName(c.actor),
+      // The image keeps what it was made from, so a restore can make it again.
+      source: base.source,
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
     c.onRollout?.(release);
