@@ -31,7 +31,7 @@ import os from 'node:os';
 import { Worker } from 'bullmq';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-import { DEFAULTS } from '../core/config.ts';
+import { type BuildNetwork, DEFAULTS } from '../core/config.ts';
 import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { DataPaths } from '../core/paths.ts';
@@ -99,6 +99,8 @@ export interface BuildWorkerOptions {
   allowedBaseImages?: readonly string[];
   /** What each build may use (services/platform/build/build-limits.ts); default the Engine's defaults. */
   resources?: BuildResources;
+  /** The operator's CA bundle and proxies for builds (BERTH_BUILD_*); default none. */
+  network?: BuildNetwork;
   /**
    * Makes a successful build's image live (the builder service passes the
    * deployer); its lines go to the same log, before the end entry, so the
@@ -249,6 +251,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           ...(o.imageRetention ? { imageRetention: o.imageRetention } : {}),
           ...(o.allowedBaseImages ? { allowedBaseImages: o.allowedBaseImages } : {}),
           ...(o.resources ? { resources: o.resources } : {}),
+          ...(o.network ? { network: o.network } : {}),
           labels: o.labels ?? {},
         },
         { id, request, log, signal: control.signal },

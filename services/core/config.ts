@@ -2,6 +2,8 @@
 // (docs/configuration.md), read and validated once at start, then passed down
 // as a frozen object. Nothing else in Berth reads process.env; child processes
 // get their configuration through `configToEnv`.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BerthError, type ErrorCode } from './errors.ts';
 import * as validate from './validate.ts';
@@ -77,6 +79,8 @@ export interface Config {
   readonly defaultLimits: DefaultLimits;
   /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
   readonly buildLimits: BuildLimits;
+  /** What builds need to reach registries on the operator's network: a CA bundle, proxies. */
+  readonly buildNetwork: BuildNetwork;
   /** The private IPv4 range (CIDR) app networks take a /26 each from. */
   readonly appNetworks: string;
   /** What a user may have where an admin set nothing of their own (quota:set); admins have no caps. */
@@ -126,6 +130,28 @@ export interface BuildLimits {
   readonly pids: number;
 }
 
+/**
+ * How builds reach package registries on a network that is not the open
+ * internet (issue 18): a company's TLS-intercepting proxy, or an HTTP(S)
+ * proxy builds must go through.
+ */
+export interface BuildNetwork {
+  /**
+   * The operator's CA certificates (BERTH_BUILD_CA_BUNDLE), trusted in
+   * buildpack builds besides the stack's own; undefined: none.
+   */
+  readonly caBundle: { readonly path: string; readonly pem: string } | undefined;
+  /** BERTH_APP_CA_BUNDLE: apps built by buildpacks trust the bundle when they run, too. */
+  readonly appCaBundle: boolean;
+  readonly httpProxy: string | undefined;
+  readonly httpsProxy: string | undefined;
+  /** Hosts (comma-separated) reached without the proxies. */
+  readonly noProxy: string | undefined;
+}
+
+/** A CA bundle larger than this is not one the operator meant (the whole Mozilla set is ~220 KB). */
+export const CA_BUNDLE_MAX_BYTES = 1024 * 1024;
+
 /** Each variable of the contract with its default; docs/configuration.md mirrors this. */
 export const DEFAULTS = {
   BERTH_DATA_DIR: '/var/lib/berth',
@@ -161,6 +187,11 @@ export const DEFAULTS = {
   BERTH_DEFAULT_PIDS: '512',
   BERTH_BUILD_MEMORY: '2g',
   BERTH_BUILD_PIDS: '1024',
+  BERTH_BUILD_CA_BUNDLE: '',
+  BERTH_APP_CA_BUNDLE: 'off',
+  BERTH_BUILD_HTTP_PROXY: '',
+  BERTH_BUILD_HTTPS_PROXY: '',
+  BERTH_BUILD_NO_PROXY: '',
   BERTH_APP_NETWORKS: '10.210.0.0/16',
   BERTH_LIVE_STREAMS_PER_USER: '16',
   BERTH_QUOTA_APPS: '25',
@@ -509,6 +540,95 @@ function limits(r: EnvReader) {
 }
 
 /**
+ * BERTH_BUILD_CA_BUNDLE: a PEM file of one or more CA certificates, read
+ * once here, so that a missing or unreadable file stops the start instead
+ * of failing every build later, and a change to it takes a restart.
+ */
+function caBundleOf(v: string): { path: string; pem: string } | undefined {
+  if (v === '') return undefined;
+  if (!path.isAbsolute(v)) throw 'must be an absolute path to a PEM file';
+  let size: number;
+  try {
+    const st = statSync(v);
+    if (!st.isFile()) throw 'not a file';
+    size = st.size;
+  } catch (e) {
+    throw typeof e === 'string' ? e : `cannot read it (${(e as NodeJS.ErrnoException).code})`;
+  }
+  if (size > CA_BUNDLE_MAX_BYTES)
+    throw `larger than ${CA_BUNDLE_MAX_BYTES / 1024} KB; not a CA bundle`;
+  let text: string;
+  try {
+    text = readFileSync(v, 'utf8');
+  } catch (e) {
+    throw `cannot read it (${(e as NodeJS.ErrnoException).code})`;
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw `certificate ${i + 1} of ${blocks.length} is not a valid certificate`;
+    }
+  }
+  // Only the certificates: what else a PEM file may hold (keys, comments) stays out of builds.
+  return { path: v, pem: `${blocks.join('\n')}\n` };
+}
+
+/** A proxy for builds: an http:// or https:// URL with a host (credentials allowed). */
+function proxyUrl(v: string): string | undefined {
+  if (v === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw 'not a URL; use http://HOST:PORT';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw 'use an http:// or https:// URL';
+  if (u.hostname === '') throw 'names no host';
+  if (/[\s"'\\]/.test(v)) throw 'must not contain spaces, quotes or backslashes';
+  if (u.hostname === 'localhost' || u.hostname.startsWith('127.') || u.hostname === '[::1]') {
+    throw "loopback is the build container's own, not the host's; use the build network's gateway address (docs/configuration.md)";
+  }
+  return v;
+}
+
+/** BERTH_BUILD_NO_PROXY: host names, domains (.example.com), addresses or CIDRs, comma-separated. */
+function noProxyList(v: string): string | undefined {
+  if (v === '') return undefined;
+  const hosts = v.split(',').map((h) => h.trim());
+  for (const h of hosts) {
+    if (
+      !/^(\*|\.?[A-Za-z0-9*]([A-Za-z0-9.*:-]*[A-Za-z0-9])?(\/[0-9]{1,3})?(:[0-9]{1,5})?)$/.test(h)
+    ) {
+      throw `${JSON.stringify(h)} is not a host, domain, address or CIDR`;
+    }
+  }
+  return hosts.join(',');
+}
+
+/** How builds reach registries: the operator's CA bundle and proxies. */
+function buildNetwork(r: EnvReader) {
+  const before = r.problems.length;
+  const caBundle = r.read('BERTH_BUILD_CA_BUNDLE', caBundleOf, undefined);
+  const caBad = r.problems.length > before;
+  const appCaBundle = r.read('BERTH_APP_CA_BUNDLE', onOff, false);
+  if (appCaBundle && caBundle === undefined && !caBad) {
+    r.bad('BERTH_APP_CA_BUNDLE', 'on needs BERTH_BUILD_CA_BUNDLE, the bundle apps would trust');
+  }
+  return {
+    buildNetwork: Object.freeze({
+      caBundle: caBundle && Object.freeze(caBundle),
+      appCaBundle,
+      httpProxy: r.read('BERTH_BUILD_HTTP_PROXY', proxyUrl, undefined),
+      httpsProxy: r.read('BERTH_BUILD_HTTPS_PROXY', proxyUrl, undefined),
+      noProxy: r.read('BERTH_BUILD_NO_PROXY', noProxyList, undefined),
+    }),
+  };
+}
+
+/**
  * Where apps' networks get their addresses: one network per app, a /26 each
  * from this range, since Docker's own default pools hold only about 31
  * bridge networks (docs/configuration.md).
@@ -620,6 +740,7 @@ export function loadConfig(env: Env): Config {
     ...builds(r),
     ...traffic(r),
     ...limits(r),
+    ...buildNetwork(r),
     ...networks(r),
     ...web(r),
     ...quotas(r),
@@ -670,6 +791,11 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_DEFAULT_PIDS: String(config.defaultLimits.pids),
     BERTH_BUILD_MEMORY: validate.formatSize(config.buildLimits.memory),
     BERTH_BUILD_PIDS: String(config.buildLimits.pids),
+    BERTH_BUILD_CA_BUNDLE: config.buildNetwork.caBundle?.path ?? '',
+    BERTH_APP_CA_BUNDLE: config.buildNetwork.appCaBundle ? 'on' : 'off',
+    BERTH_BUILD_HTTP_PROXY: config.buildNetwork.httpProxy ?? '',
+    BERTH_BUILD_HTTPS_PROXY: config.buildNetwork.httpsProxy ?? '',
+    BERTH_BUILD_NO_PROXY: config.buildNetwork.noProxy ?? '',
     BERTH_APP_NETWORKS: config.appNetworks,
     BERTH_LIVE_STREAMS_PER_USER: String(config.liveStreamsPerUser),
     BERTH_QUOTA_APPS: capVar(config.quotas.apps),

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,16 +62,22 @@ export interface TestRegistry {
   close(): Promise<void>;
 }
 
-/** Serves `packages` on `host` (the Docker bridge's gateway, for build containers to reach it). */
+/**
+ * Serves `packages` on `host` (the Docker bridge's gateway, for build
+ * containers to reach it); over HTTPS with `tls`'s key and certificate, as
+ * a registry behind a TLS-intercepting proxy looks to a build; its URLs then
+ * name `tls.name` when given (a name only a proxy resolves).
+ */
 export async function startTestRegistry(
   host: string,
   packages: TestPackage[],
+  tls?: { key: string; cert: string; name?: string },
 ): Promise<TestRegistry> {
   const dir = await tempDir('berth-registry');
   const tarballs = new Map<string, Buffer>();
   const published: PublishedPackage[] = [];
   const served = new Map<string, number>();
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const url = decodeURIComponent(req.url ?? '/');
     const tgz = tarballs.get(url);
     if (tgz) {
@@ -94,13 +101,14 @@ export async function startTestRegistry(
     res
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ name: pkgs[0]?.name, 'dist-tags': { latest }, versions }));
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, host, resolve);
   });
   const { port } = server.address() as AddressInfo;
-  const url = `http://${host}:${port}/`;
+  const url = `${tls ? 'https' : 'http'}://${tls?.name ?? host}:${port}/`;
 
   for (const p of packages) {
     const file = p.tgz ?? (await pack(p, dir));

@@ -16,6 +16,8 @@ const run = promisify(execFile);
 export interface Pebble {
   /** The ACME directory URL (BERTH_ACME_DIRECTORY_URL). */
   directoryUrl: string;
+  /** pebble-challtestsrv's DNS server (host:port), which answers every name with 127.0.0.1. */
+  dnsServer: string;
   /** The CA certificate of Pebble's own HTTPS listener. */
   listenerCaFile: string;
   /**
@@ -156,6 +158,7 @@ export async function startPebble(o: {
   }
   return {
     directoryUrl,
+    dnsServer: `127.0.0.1:${dnsPort}`,
     listenerCaFile: cert,
     extraCaCertsFile,
     async rootFile() {

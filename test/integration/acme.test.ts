@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import acme from 'acme-client';
@@ -15,9 +17,14 @@ import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { retryDelayMs } from '../../services/platform/certs/acme.ts';
+import {
+  acmeOptions,
+  obtainCertificate,
+  retryDelayMs,
+} from '../../services/platform/certs/acme.ts';
 import { certFile, readCertFile } from '../../services/platform/certs/cert-files.ts';
 import { startRenewer } from '../../services/platform/certs/renewer.ts';
+import { SELF_CHECK_LIMIT_MS } from '../../services/platform/certs/self-check.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { type Pebble, startPebble } from '../harness/pebble.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
@@ -64,6 +71,91 @@ async function served(domain: string) {
   assert.ok(pair, `${domain} has a certificate file`);
   return new X509Certificate(pair.chain);
 }
+
+// Issue 18: with the self-check on, a domain whose DNS did not point here
+// yet printed "Answering the CA's HTTP-01 check" and then nothing for over
+// 4 minutes (acme-client's own check). Berth's is bounded and says why.
+describe('the HTTP-01 self-check (BERTH_ACME_SELF_CHECK on)', () => {
+  /** obtainCertificate with the self-check on; its progress lines, error and time. */
+  async function order(domain: string, o: { port?: number; dns?: boolean; limitMs?: number }) {
+    const lines: string[] = [];
+    const config = loadConfig({
+      BERTH_DATA_DIR: dataDir,
+      BERTH_DOMAIN: 'berth.test',
+      BERTH_ACME_DIRECTORY_URL: pebble.directoryUrl,
+      BERTH_ACME_DEFAULT_HOSTS: 'off',
+    });
+    const t0 = performance.now();
+    const error = await obtainCertificate(
+      {
+        ...acmeOptions(config, store),
+        onProgress: (l) => lines.push(l),
+        ...(o.port ? { selfCheckPort: o.port } : {}),
+        ...(o.dns ? { selfCheckDnsServer: pebble.dnsServer } : {}),
+        ...(o.limitMs ? { selfCheckLimitMs: o.limitMs } : {}),
+      },
+      domain,
+    ).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    return { lines, error, ms: performance.now() - t0 };
+  }
+
+  test('a domain that points here: checked through the router, then issued', async () => {
+    await store.apps.create({ name: 'checked', owner: 'ada' });
+    await store.domains.add('checked', 'checked.example.test');
+    const r = await order('checked.example.test', { port: router.port, dns: true });
+    assert.equal(r.error, undefined, `${r.error?.message}\n${r.lines.join('\n')}`);
+    assert.match(
+      r.lines.join('\n'),
+      /Checking that http:\/\/checked\.example\.test:\d+\/\.well-known\/acme-challenge\/ gives the answer from here, as the CA will fetch it \(up to 30 s\)\n.*checked\.example\.test gives the answer \(\d+\.\d s\); asking the CA to check/,
+    );
+  });
+
+  test('a domain that resolves nowhere, or to another server: bounded, a line per try, and the reason', async (t) => {
+    await store.domains.add('checked', 'checked.berth-nowhere.invalid');
+    await store.domains.add('checked', 'elsewhere.example.test');
+    // Another web server where DNS points (pebble-challtestsrv answers 127.0.0.1): not Berth's router.
+    const other = http.createServer((_req, res) => res.writeHead(404).end('not here\n'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    t.after(() => other.close());
+    const [nowhere, elsewhere] = await Promise.all([
+      // The system's resolver, as in production; the default limit.
+      order('checked.berth-nowhere.invalid', { port: router.port }),
+      order('elsewhere.example.test', {
+        port: (other.address() as AddressInfo).port,
+        dns: true,
+        limitMs: 8000,
+      }),
+    ]);
+    t.diagnostic(
+      `nowhere: ${Math.round(nowhere.ms)} ms; elsewhere: ${Math.round(elsewhere.ms)} ms`,
+    );
+    assert.ok(nowhere.ms < SELF_CHECK_LIMIT_MS + 5000, `gave up after ${nowhere.ms} ms`);
+    assert.match(
+      nowhere.error?.message ?? '',
+      /^no certificate for checked\.berth-nowhere\.invalid: DNS for checked\.berth-nowhere\.invalid does not point here yet: it does not resolve \((ENOTFOUND|EAI_AGAIN)\)\. Check the domain's A\/AAAA records .*, or retry later; the self-check gave up after \d+ s/,
+    );
+    assert.ok(
+      nowhere.lines.filter((l) =>
+        /: it does not resolve \(\w+\); trying again \(\d+ s of 30 s\)$/.test(l),
+      ).length >= 3,
+      nowhere.lines.join('\n'),
+    );
+    assert.ok(elsewhere.ms < 8000 + 5000, `gave up after ${elsewhere.ms} ms`);
+    assert.match(
+      elsewhere.error?.message ?? '',
+      /DNS for elsewhere\.example\.test does not point here yet: it resolves to 127\.0\.0\.1, and a server there answered 404, not the answer\./,
+    );
+    assert.match(
+      (await store.certs.get('elsewhere.example.test'))?.lastError ?? '',
+      /does not point here yet/,
+    );
+    // The tests below list every certificate: this app's go.
+    assert.equal((await run(ada, ['apps:destroy', 'checked', '--force'])).code, 0);
+  });
+});
 
 describe('ACME certificates from Pebble', () => {
   test('letsencrypt:enable gets a certificate for each domain, chained to the CA root', async (t) => {

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
 import { ConfigError, configToEnv, DEFAULTS, loadConfig } from '../../services/core/config.ts';
 
 const problemsOf = (env: Record<string, string>): string[] => {
@@ -263,5 +267,101 @@ describe('loadConfig', () => {
       problemsOf({ BERTH_MAX_BODY_SIZE: '10MB' })[0] ?? '',
       /^BERTH_MAX_BODY_SIZE="10MB": use bytes or a number with k, m or g/,
     );
+  });
+
+  describe("builds on the operator's network: CA bundle and proxies", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-ca-config-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const ca = path.join(dir, 'ca.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        path.join(dir, 'ca.key'),
+        '-out',
+        ca,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=Berth test CA',
+      ],
+      { stdio: 'ignore' },
+    );
+
+    test('a PEM bundle is read once at start, its certificates only; off by default', () => {
+      assert.deepEqual(loadConfig({}).buildNetwork, {
+        caBundle: undefined,
+        appCaBundle: false,
+        httpProxy: undefined,
+        httpsProxy: undefined,
+        noProxy: undefined,
+      });
+      const withNotes = path.join(dir, 'notes.pem');
+      writeFileSync(withNotes, `our proxy's CA\n${execFileSync('cat', [ca])}`);
+      const c = loadConfig({ BERTH_BUILD_CA_BUNDLE: withNotes, BERTH_APP_CA_BUNDLE: 'on' });
+      assert.equal(c.buildNetwork.caBundle?.path, withNotes);
+      assert.match(
+        c.buildNetwork.caBundle?.pem ?? '',
+        /^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/,
+      );
+      assert.equal(c.buildNetwork.appCaBundle, true);
+      assert.deepEqual(loadConfig(configToEnv(c)), c);
+    });
+
+    test('a missing, unreadable, empty, huge or broken bundle stops the start with its reason', () => {
+      const bad = (file: string) => problemsOf({ BERTH_BUILD_CA_BUNDLE: file })[0] ?? '';
+      assert.match(bad('ca.pem'), /^BERTH_BUILD_CA_BUNDLE="ca.pem": must be an absolute path/);
+      assert.match(bad(path.join(dir, 'nope.pem')), /cannot read it \(ENOENT\)/);
+      assert.match(bad(dir), /not a file/);
+      const empty = path.join(dir, 'empty.pem');
+      writeFileSync(empty, 'no certificate here\n');
+      assert.match(bad(empty), /holds no PEM certificate/);
+      const broken = path.join(dir, 'broken.pem');
+      writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+      assert.match(bad(broken), /certificate 1 of 1 is not a valid certificate/);
+      const huge = path.join(dir, 'huge.pem');
+      writeFileSync(huge, Buffer.alloc(2 * 1024 * 1024, 65));
+      assert.match(bad(huge), /larger than 1024 KB/);
+      if (process.getuid?.() !== 0) {
+        const locked = path.join(dir, 'locked.pem');
+        writeFileSync(locked, execFileSync('cat', [ca]));
+        chmodSync(locked, 0);
+        assert.match(bad(locked), /cannot read it \(EACCES\)/);
+      }
+      assert.match(
+        problemsOf({ BERTH_APP_CA_BUNDLE: 'on' })[0] ?? '',
+        /^BERTH_APP_CA_BUNDLE="on": on needs BERTH_BUILD_CA_BUNDLE/,
+      );
+    });
+
+    test('proxies are http(s) URLs off loopback; NO_PROXY a list of hosts', () => {
+      const c = loadConfig({
+        BERTH_BUILD_HTTP_PROXY: 'http://172.18.0.1:3128',
+        BERTH_BUILD_HTTPS_PROXY: 'http://user:secret@proxy.corp.example:8080',
+        BERTH_BUILD_NO_PROXY: 'localhost, .corp.example,10.0.0.0/8,registry:5000',
+      });
+      assert.equal(c.buildNetwork.httpsProxy, 'http://user:secret@proxy.corp.example:8080');
+      assert.equal(c.buildNetwork.noProxy, 'localhost,.corp.example,10.0.0.0/8,registry:5000');
+      assert.deepEqual(loadConfig(configToEnv(c)), c);
+      assert.match(
+        problemsOf({ BERTH_BUILD_HTTPS_PROXY: 'proxy:3128' })[0] ?? '',
+        /^BERTH_BUILD_HTTPS_PROXY="proxy:3128": use an http:\/\/ or https:\/\/ URL/,
+      );
+      assert.match(
+        problemsOf({ BERTH_BUILD_HTTP_PROXY: 'http://127.0.0.1:3128' })[0] ?? '',
+        /loopback is the build container's own/,
+      );
+      assert.match(
+        problemsOf({ BERTH_BUILD_NO_PROXY: 'a b' })[0] ?? '',
+        /"a b" is not a host, domain, address or CIDR/,
+      );
+    });
   });
 });

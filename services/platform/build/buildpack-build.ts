@@ -6,6 +6,7 @@
 //     /berth/cache              CACHE_DIR: the app's cache volume, kept between builds
 //     /berth/env                ENV_DIR: one file per config var (read-only)
 //     /berth/buildpacks/<name>  the buildpacks Berth ships (read-only)
+//     /berth/ca                 with BERTH_BUILD_CA_BUNDLE: the CA bundle (./build-network.ts)
 //   exec bin/detect /app         for each candidate until one says yes
 //                                (every pinned one must say yes, and all of them run)
 //   exec bin/compile /app /berth/cache /berth/env    output streamed to the build log
@@ -20,12 +21,21 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { parse as parseYaml } from 'yaml';
+import type { BuildNetwork } from '../../core/config.ts';
 import { CONFINED, LABELS } from '../../core/docker.ts';
 import { execInContainer } from '../../core/docker-exec.ts';
 import { commitContainer, tagImage } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
 import { type BuildResources, buildHostConfig } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
+import {
+  APP_CA_FILE,
+  buildpackEnv,
+  CA_DIR,
+  COMBINE_CA,
+  COPY_CA_TO_APP,
+  caEnv,
+} from './build-network.ts';
 import { cacheVolumeName } from './image-names.ts';
 import { type ProcessTypes, parseProcfile } from './procfile.ts';
 import { BUILDPACKS_DIR } from './shipped-buildpacks.ts';
@@ -102,6 +112,8 @@ export interface BuildpackBuild {
   workDir: string;
   /** Memory, CPU weight, processes and network of the build container; undefined: the Engine's defaults. */
   resources?: BuildResources;
+  /** The operator's CA bundle and proxies (BERTH_BUILD_*); undefined: none. */
+  network?: BuildNetwork;
   /** Default BUILDPACKS_DIR. */
   buildpacksDir?: string;
   /** Tags: the first is the build's own. */
@@ -160,6 +172,15 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
   if (tag === undefined) throw new Error('buildWithBuildpacks: no tag');
   const envDir = path.join(b.workDir, 'env');
   await writeEnvDir(envDir, b.env);
+  const caBundle = b.network?.caBundle;
+  const binds = [`${packsDir}:${PACKS_DIR}:ro`, `${envDir}:${ENV_DIR}:ro`];
+  if (caBundle) {
+    // Writable: the container combines it with the stack's certificates in place.
+    const caDir = path.join(b.workDir, 'ca');
+    await mkdir(caDir, { recursive: true, mode: 0o755 });
+    await writeFile(path.join(caDir, 'operator.pem'), caBundle.pem, { mode: 0o644 });
+    binds.push(`${caDir}:${CA_DIR}`);
+  }
   const volume = cacheVolumeName(b.app);
   await docker.createVolume({ Name: volume, Labels: { ...b.labels } });
   signal.throwIfAborted();
@@ -175,7 +196,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
       ...buildHostConfig(b.resources),
       Init: true,
       ...CONFINED,
-      Binds: [`${packsDir}:${PACKS_DIR}:ro`, `${envDir}:${ENV_DIR}:ro`],
+      Binds: binds,
       Mounts: [{ Type: 'volume', Source: volume, Target: CACHE_DIR }],
     },
   });
@@ -185,8 +206,33 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
   try {
     await container.start();
     await container.putArchive(b.contextTar, { path: BUILD_DIR });
+    // The operator's CA bundle and proxies go to each step, not into the
+    // container's Env: a commit keeps every variable of the container's Env
+    // that the image's config does not name (the Engine merges them), and a
+    // proxy URL may hold credentials.
+    const env = buildpackEnv(b.network);
     const run = (cmd: string[], onLine?: (line: string) => void) =>
-      execInContainer(container, cmd, { signal, ...(onLine ? { onLine } : {}) });
+      execInContainer(container, cmd, {
+        signal,
+        ...(env.length > 0 ? { env } : {}),
+        ...(onLine ? { onLine } : {}),
+      });
+    if (caBundle) {
+      const combined = await run(COMBINE_CA);
+      if (combined.exitCode !== 0) {
+        throw new BerthError('BERTH_E_BUILD_FAILED', {
+          where: 'the CA bundle (BERTH_BUILD_CA_BUNDLE)',
+          reason: combined.stdout.trim().split('\n').pop() || `exit code ${combined.exitCode}`,
+        });
+      }
+      log.detail(`Trusting the CA certificates of ${caBundle.path} besides the stack's`);
+    }
+    // Named, not shown: a proxy URL may hold credentials.
+    const proxies = [
+      ...(b.network?.httpProxy ? ['BERTH_BUILD_HTTP_PROXY'] : []),
+      ...(b.network?.httpsProxy ? ['BERTH_BUILD_HTTPS_PROXY'] : []),
+    ];
+    if (proxies.length > 0) log.detail(`Through the proxy of ${proxies.join(' and ')}`);
 
     // Detect: the first that applies, or every pinned one.
     const chosen: string[] = [];
@@ -241,6 +287,17 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     if (Object.keys(processes).length === 0) throw new BerthError('BERTH_E_BUILD_NO_PROCESSES');
     for (const [type, command] of Object.entries(processes)) log.detail(`${type}: ${command}`);
 
+    const appCa = caBundle !== undefined && b.network?.appCaBundle === true;
+    if (appCa) {
+      const copied = await run(COPY_CA_TO_APP);
+      if (copied.exitCode !== 0) {
+        throw new BerthError('BERTH_E_BUILD_FAILED', {
+          where: 'the CA bundle for the app (BERTH_APP_CA_BUNDLE)',
+          reason: copied.stdout.trim().split('\n').pop() || `exit code ${copied.exitCode}`,
+        });
+      }
+      log.detail(`The app trusts the same CA bundle (${APP_CA_FILE}; BERTH_APP_CA_BUNDLE)`);
+    }
     const owned = await run(OWN_APP_DIR);
     if (owned.exitCode !== 0) {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
@@ -259,8 +316,8 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
         Cmd: web === undefined ? [] : [web],
         WorkingDir: BUILD_DIR,
         User: APP_USER,
-        // The app knows the commit it runs as GIT_REV.
-        Env: [...baseEnv, `GIT_REV=${b.rev}`],
+        // The app knows the commit it runs as GIT_REV; the app's config may override the CA's.
+        Env: [...baseEnv, `GIT_REV=${b.rev}`, ...(appCa ? caEnv(APP_CA_FILE) : [])],
         Labels: {
           ...b.labels,
           [LABELS.build]: b.id,

@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { DEFAULTS } from '../../core/config.ts';
+import { type BuildNetwork, DEFAULTS } from '../../core/config.ts';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { inspectImage, tagImage, tryPull } from '../../core/docker-images.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
@@ -15,6 +15,7 @@ import type { Detection, Store } from '../../core/store/index.ts';
 import { APP_JSON, NO_MANIFEST, parseAppJson } from './app-json.ts';
 import type { BuildResources } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
+import { dockerfileBuildArgs } from './build-network.ts';
 import { buildWithBuildpacks } from './buildpack-build.ts';
 import { detectBuilder } from './detect.ts';
 import { buildDockerfile } from './dockerfile.ts';
@@ -49,6 +50,8 @@ export interface BuildDeps {
   allowedBaseImages?: readonly string[];
   /** What each build may use (build-limits.ts); undefined: the Engine's defaults. */
   resources?: BuildResources;
+  /** The operator's CA bundle and proxies for builds (build-network.ts); undefined: none. */
+  network?: BuildNetwork;
   /** More labels for every image (tests put berth.test-run here). */
   labels?: Readonly<Record<string, string>>;
 }
@@ -197,6 +200,7 @@ async function gitBuild(
         env: config,
         workDir: work,
         ...(deps.resources ? { resources: deps.resources } : {}),
+        ...(deps.network ? { network: deps.network } : {}),
         ...(deps.buildpacksDir ? { buildpacksDir: deps.buildpacksDir } : {}),
         tags,
         labels: { ...MANAGED_LABELS, [LABELS.app]: request.app, ...deps.labels },
@@ -335,6 +339,16 @@ async function dockerfileBuild(
     }
     const passed = buildArgKeys.filter((k) => k in buildArgs);
     if (passed.length > 0) log.detail(`Build args from the app's config: ${passed.join(', ')}`);
+  }
+  // The operator's proxies as Docker's predefined args (RUN steps see them
+  // without an ARG line; the image's history does not keep them); the app's
+  // own build args win.
+  const proxyArgs = dockerfileBuildArgs(deps.network);
+  for (const [k, v] of Object.entries(proxyArgs)) if (!(k in buildArgs)) buildArgs[k] = v;
+  if (Object.keys(proxyArgs).length > 0) {
+    log.detail(
+      'Proxies of BERTH_BUILD_*_PROXY passed as build args (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)',
+    );
   }
   // What the file names, with the values the build passes, before the Engine fetches or reads it.
   const info = describeDockerfile(text, buildArgs);

@@ -15,6 +15,7 @@ import { type DataPaths, dataPaths } from '../../core/paths.ts';
 import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { type CertInfo, installCert } from './cert-files.ts';
+import { selfCheckChallenge } from './self-check.ts';
 
 /**
  * acme-client, loaded when an order or an account needs it: the certs
@@ -29,10 +30,15 @@ export interface AcmeOptions {
   directoryUrl: string;
   email: string | undefined;
   /**
-   * acme-client's own fetch of the challenge before the CA is asked to
-   * check it; off where this host cannot resolve the domain (tests).
+   * Berth's own fetch of the challenge before the CA is asked to check it
+   * (./self-check.ts: bounded, with a line per try); off where this host
+   * cannot resolve the domain (tests).
    */
   selfCheck: boolean;
+  /** Tests: the self-check's port (default 80), DNS server and limit (default 30 s). */
+  selfCheckPort?: number;
+  selfCheckDnsServer?: string;
+  selfCheckLimitMs?: number;
   /** One line per step, for the person waiting (letsencrypt:enable). */
   onProgress?: (line: string) => void;
   /**
@@ -232,11 +238,24 @@ export async function obtainCertificate(o: AcmeOptions, domain: string): Promise
       ...(o.email ? { email: o.email } : {}),
       termsOfServiceAgreed: true,
       challengePriority: ['http-01'],
-      skipChallengeVerification: !o.selfCheck,
+      // acme-client's own self-check waits minutes without a word (issue
+      // 18); Berth's runs in challengeCreateFn instead.
+      skipChallengeVerification: true,
       challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
         if (challenge.type !== 'http-01') throw new Error(`${challenge.type} is not offered`);
         await store.certs.setChallenge(challenge.token, keyAuthorization);
         progress(`Answering the CA's HTTP-01 check for ${name}`);
+        if (o.selfCheck) {
+          await selfCheckChallenge({
+            domain: name,
+            token: challenge.token,
+            keyAuthorization,
+            onProgress: progress,
+            ...(o.selfCheckPort ? { port: o.selfCheckPort } : {}),
+            ...(o.selfCheckDnsServer ? { dnsServer: o.selfCheckDnsServer } : {}),
+            ...(o.selfCheckLimitMs ? { limitMs: o.selfCheckLimitMs } : {}),
+          });
+        }
       },
       challengeRemoveFn: async (_authz, challenge) => {
         if (challenge.type === 'http-01') await store.certs.removeChallenge(challenge.token);
