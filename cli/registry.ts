@@ -18,6 +18,7 @@ import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
 import { releasesCommands } from './commands/releases.ts';
+import { reloadCommands } from './commands/reload.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
 import { serviceCommands } from './commands/service.ts';
@@ -96,6 +97,7 @@ export const COMMANDS: readonly Command[] = [
   ...authCommands,
   ...systemCommands,
   ...serviceCommands,
+  ...reloadCommands,
   help,
 ];
 
