@@ -19,6 +19,7 @@ import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
 import { releasesCommands } from './commands/releases.ts';
+import { reloadCommands } from './commands/reload.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
 import { serviceCommands } from './commands/service.ts';
@@ -100,6 +101,7 @@ export const COMMANDS: readonly Command[] = [
   ...systemCommands,
   ...serviceCommands,
   ...backupCommands,
+  ...reloadCommands,
   help,
 ];
 

@@ -9,7 +9,7 @@
 // runs beside another (tests start several Berths at once) never leaves a
 // half-written directory under that name. Plain JavaScript on purpose: it
 // runs before any TypeScript can.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   mkdirSync,
@@ -95,11 +95,12 @@ export async function ensureBuild({ log = () => {}, root = ROOT, claim: claims =
   try {
     // In a process of its own: esbuild's module and its service process
     // would otherwise stay in this one (the supervisor: as long as Berth runs).
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), root, tmp], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    // Not waited for synchronously: a reload compiles in a running supervisor.
+    const r = await compileInChild(root, tmp);
     if (r.status !== 0) {
-      throw new Error(`compiling the sources failed (${r.error?.message ?? `exit ${r.status}`})`);
+      // The compiler's first error names the file, line and column.
+      const first = r.stderr.split('\n').find((l) => /: error: /.test(l));
+      throw new Error(`compiling the sources failed: ${first ?? r.error ?? `exit ${r.status}`}`);
     }
     try {
       renameSync(tmp, dir);
@@ -113,6 +114,23 @@ export async function ensureBuild({ log = () => {}, root = ROOT, claim: claims =
   log(`compiled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   removeUnused(buildRoot, hash);
   return claims ? claim(dir) : dir;
+}
+
+/** Runs compile() in a child; its stderr is passed on and kept for the error. */
+function compileInChild(root, tmp) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), root, tmp], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      process.stderr.write(chunk);
+      if (stderr.length < 64 * 1024) stderr += chunk;
+    });
+    child.on('error', (e) => resolve({ status: null, error: e.message, stderr }));
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
 }
 
 /**
@@ -168,24 +186,39 @@ function removeUnused(buildRoot, current) {
   }
 }
 
+/** One line per esbuild message: `file:line:column: error: text`. */
+function messageLine(kind, m) {
+  const at = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : '';
+  return `${at}${kind}: ${m.text}`;
+}
+
 /** Bundles every entry of `root` into `outdir` (run as `node infra/build.mjs ROOT OUTDIR`). */
 async function compile(root, outdir) {
   const esbuild = await import('esbuild');
-  await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: ENTRIES,
-    outdir,
-    outbase: '.',
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // npm packages load from node_modules as they are; only Berth's own code is bundled.
-    packages: 'external',
-    logLevel: 'warning',
-  });
+  let result;
+  try {
+    result = await esbuild.build({
+      absWorkingDir: root,
+      entryPoints: ENTRIES,
+      outdir,
+      outbase: '.',
+      bundle: true,
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // npm packages load from node_modules as they are; only Berth's own code is bundled.
+      packages: 'external',
+      // Printed below, one line each: `berth reload` reports the first error's line.
+      logLevel: 'silent',
+    });
+  } catch (e) {
+    for (const m of e.errors ?? []) process.stderr.write(`${messageLine('error', m)}\n`);
+    if (!e.errors?.length) process.stderr.write(`error: ${e.message}\n`);
+    process.exit(1);
+  }
+  for (const m of result.warnings) process.stderr.write(`${messageLine('warning', m)}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

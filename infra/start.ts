@@ -10,6 +10,7 @@ import { entryCommand, ROOT } from '../services/core/runtime.ts';
 import type { Endpoint } from '../services/core/service.ts';
 import { createProgress } from './bootstrap/progress.ts';
 import { formatLogLine } from './log-format.ts';
+import { RELOAD_SIGNAL, Reloader } from './reload.ts';
 import { Supervisor } from './supervisor.ts';
 
 export interface HostFacts {
@@ -27,6 +28,17 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
   // In a process of its own, which ends when the machine is ready: what it
   // loads (the Docker client, the store) would otherwise stay in this one,
   // the supervisor, for as long as Berth runs (issue 17).
+  // A reload asked for before the services run waits for them (the
+  // default action of these signals would end the supervisor).
+  let reloader: Reloader | undefined;
+  let reloadAsked = false;
+  const onReload = () => {
+    if (reloader) reloader.request();
+    else reloadAsked = true;
+  };
+  process.on(RELOAD_SIGNAL, onReload);
+  // systemd's ExecReload sends SIGHUP; on a terminal, SIGHUP is its hang-up.
+  if (!process.stderr.isTTY) process.on('SIGHUP', onReload);
   const prepared = await prepareInChild(config, host);
   if (prepared !== 0) return prepared;
 
@@ -43,6 +55,12 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
   });
   step.done();
   process.stderr.write(banner(config, endpoints, Date.now() - started));
+  reloader = new Reloader(supervisor, {
+    dataDir: config.dataDir,
+    log,
+    out: (line) => process.stderr.write(`-----> reload: ${line}\n`),
+  });
+  if (reloadAsked) reloader.request();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -52,16 +70,20 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
       process.stderr.write(
         `\n-----> ${signal}: stopping Berth services (in-flight work finishes)\n`,
       );
-      supervisor.stop().then(
-        () => {
-          process.stderr.write('       stopped\n');
-          resolve(0);
-        },
-        (e: unknown) => {
-          logStopFailure(log, e);
-          resolve(1);
-        },
-      );
+      // A reload under way finishes its step first: what it started is then
+      // among the services stopped.
+      void (reloader?.cancel() ?? Promise.resolve())
+        .then(() => supervisor.stop())
+        .then(
+          () => {
+            process.stderr.write('       stopped\n');
+            resolve(0);
+          },
+          (e: unknown) => {
+            logStopFailure(log, e);
+            resolve(1);
+          },
+        );
     };
     process.on('SIGINT', () => stop('Ctrl-C'));
     process.on('SIGTERM', () => stop('SIGTERM'));

@@ -14,11 +14,12 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { BerthError } from '../services/core/errors.ts';
+import type { HandoverMessage } from '../services/core/handover.ts';
 import type { Logger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { isAlive, processFacts, signal } from '../services/core/pids.ts';
 import {
-  CODE_ID,
+  BUILD_DIR,
   entryCommand,
   IDLE_HEAP_OPTIONS,
   ROOT,
@@ -41,15 +42,26 @@ export interface ServiceSpec {
    * `<data>/logs/<name>.log`); the next supervisor adopts it.
    */
   outlivesSupervisor?: boolean;
+  /**
+   * How `berth reload` replaces it (infra/reload.ts): 'overlap' starts the
+   * new process, which takes the old one's listening sockets, before the old
+   * one stops; 'stop-first' stops the old one first (no clients wait on it,
+   * and two would do the same work at once); 'router': the primary is
+   * replaced and it replaces its router processes over the same sockets.
+   * Default: 'overlap'.
+   */
+  reload?: 'overlap' | 'stop-first' | 'router';
 }
 
 /** Every service `npm start` runs; later issues add theirs here. */
 export const SERVICES: readonly ServiceSpec[] = [
-  { name: 'web', entry: 'services/web/main.ts' },
-  { name: 'ssh', entry: 'services/ssh/main.ts' },
-  { name: 'builder', entry: 'services/builder/main.ts' },
-  { name: 'router', entry: 'proxy/main.ts', outlivesSupervisor: true },
-  { name: 'certs', entry: 'services/certs/main.ts' },
+  { name: 'web', entry: 'services/web/main.ts', reload: 'overlap' },
+  { name: 'ssh', entry: 'services/ssh/main.ts', reload: 'overlap' },
+  // A builder's first reconcile takes no app lock (services/builder/service.ts):
+  // beside a running builder it could undo that one's rollout.
+  { name: 'builder', entry: 'services/builder/main.ts', reload: 'stop-first' },
+  { name: 'router', entry: 'proxy/main.ts', outlivesSupervisor: true, reload: 'router' },
+  { name: 'certs', entry: 'services/certs/main.ts', reload: 'stop-first' },
 ];
 
 /** A service that ran this long before it died starts again after the shortest delay. */
@@ -113,7 +125,7 @@ export function readStateFile(dataDir: string): StateFile | undefined {
   }
 }
 
-interface Child {
+export interface Child {
   spec: ServiceSpec;
   pid: number | undefined;
   /** Undefined for an adopted service: it is not this process's child. */
@@ -127,7 +139,20 @@ interface Child {
   /** Resolves when the process has ended. */
   exited: Promise<void>;
   tail?: Tail;
+  /** The bundle it runs (undefined: the sources, through tsx). */
+  codeDir: string | undefined;
+  /** Replaced by a reload: its end is no crash. */
+  retired?: boolean;
+  /** Its last log lines, for a reload that fails to say why. */
+  lastLines: string[];
 }
+
+/** How many of a service's last log lines a failed reload shows. */
+const LAST_LINES = 10;
+
+/** The code a bundle directory holds, as fingerprints name it. */
+export const codeIdOf = (codeDir: string | undefined): string =>
+  codeDir === undefined ? 'source' : path.basename(codeDir);
 
 export class Supervisor {
   private readonly children = new Map<string, Child>();
@@ -135,6 +160,8 @@ export class Supervisor {
   private readonly since = new Date().toISOString();
   /** The state file a previous supervisor left. */
   private previous: StateFile | undefined;
+  /** The bundle services start from: this process's own, until a reload compiles a newer one. */
+  codeDir: string | undefined = BUILD_DIR;
 
   constructor(private readonly o: SupervisorOptions) {}
 
@@ -164,19 +191,36 @@ export class Supervisor {
       since: new Date(c.startedAt).toISOString(),
       ...(c.lastExit === undefined ? {} : { lastExit: c.lastExit }),
       adopted: c.adopted,
-      fingerprint: this.fingerprint(c.spec),
+      fingerprint: this.fingerprint(c.spec, c.codeDir),
       endpoints: c.endpoints,
     }));
   }
 
-  private fingerprint(spec: ServiceSpec): string {
+  /** The service named `name` as it runs now (for reload). */
+  child(name: string): Child | undefined {
+    return this.children.get(name);
+  }
+
+  /** The services this supervisor runs, in the order they were given. */
+  get specs(): readonly ServiceSpec[] {
+    return this.o.services ?? SERVICES;
+  }
+
+  /** Puts `next`, ready, in `old`'s place (a reload); `old`'s end is then no crash. */
+  install(old: Child, next: Child): void {
+    old.retired = true;
+    this.children.set(next.spec.name, next);
+    this.writeState();
+  }
+
+  private fingerprint(spec: ServiceSpec, codeDir = this.codeDir): string {
     return createHash('sha256')
-      .update(JSON.stringify([VERSION, CODE_ID, spec.entry, configToEnv(this.o.config)]))
+      .update(JSON.stringify([VERSION, codeIdOf(codeDir), spec.entry, configToEnv(this.o.config)]))
       .digest('hex')
       .slice(0, 16);
   }
 
-  private writeState(): void {
+  writeState(): void {
     const file = stateFilePath(this.o.config.dataDir);
     const state: StateFile = {
       supervisor: { pid: process.pid, since: this.since },
@@ -205,7 +249,7 @@ export class Supervisor {
         await this.terminate(spec, running.pid, undefined);
       }
     }
-    return this.spawn(spec, 0);
+    await this.spawn(spec, 0);
   }
 
   /** The outliving service a previous supervisor left running, checked to be it. */
@@ -234,19 +278,21 @@ export class Supervisor {
       startedAt: Date.now(),
       adopted: true,
       // Not our child: no exit event comes, so look.
-      exited: new Promise<void>((resolve) => {
-        const timer = setInterval(() => {
-          if (isAlive(pid)) return;
-          clearInterval(timer);
-          resolve();
-        }, ADOPTED_POLL_MS);
-      }),
+      exited: waitGone(pid),
       tail: this.tailLog(spec),
+      // Adopted only when its fingerprint, which names its code, is ours.
+      codeDir: this.codeDir,
+      lastLines: [],
     };
     this.children.set(spec.name, child);
     this.o.log.info({ service: spec.name, pid }, 'already running; adopted');
     this.writeState();
     void child.exited.then(() => this.onExit(child, 'exited'));
+  }
+
+  /** Is it stopping (Ctrl-C, SIGTERM)? A reload then gives up. */
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   private logFile(spec: ServiceSpec): string {
@@ -255,24 +301,44 @@ export class Supervisor {
     return path.join(dir, `${spec.name}.log`);
   }
 
-  private tailLog(spec: ServiceSpec): Tail {
-    return tailFile(this.logFile(spec), (line) => this.o.onLogLine?.(spec.name, line));
+  private tailLog(
+    spec: ServiceSpec,
+    onLine: (line: string) => void = (line) => this.o.onLogLine?.(spec.name, line),
+  ): Tail {
+    return tailFile(this.logFile(spec), onLine);
   }
 
-  private spawn(spec: ServiceSpec, restarts: number): Promise<void> {
+  /**
+   * Starts `spec` from `codeDir`'s bundle; resolves with it once ready. With
+   * a `predecessor` (a reload) it takes that process's listening sockets
+   * (services/core/handover.ts), and the caller puts it in the
+   * predecessor's place once ready.
+   */
+  spawn(
+    spec: ServiceSpec,
+    restarts: number,
+    o: { codeDir?: string | undefined; predecessor?: Child; onChild?: (c: Child) => void } = {},
+  ): Promise<Child> {
     const outlives = spec.outlivesSupervisor === true;
+    const codeDir = 'codeDir' in o ? o.codeDir : this.codeDir;
+    const lastLines: string[] = [];
+    const emit = (line: string) => {
+      lastLines.push(line);
+      if (lastLines.length > LAST_LINES) lastLines.shift();
+      this.o.onLogLine?.(spec.name, line);
+    };
     let tail: Tail | undefined;
     let stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'pipe', 'pipe', 'ipc'];
     let logFd: number | undefined;
     if (outlives) {
       // A file, not a pipe: the pipe's reader (this process) may die first.
-      tail = this.tailLog(spec);
+      tail = this.tailLog(spec, emit);
       logFd = openSync(this.logFile(spec), 'a');
       stdio = ['ignore', logFd, logFd, 'ipc'];
     }
     // The bundle under `npm start`; the source through tsx when this
     // supervisor runs from sources (development, some tests).
-    const { file, execArgv } = entryCommand(spec.entry);
+    const { file, execArgv } = entryCommand(spec.entry, codeDir);
     const child = fork(file, [], {
       cwd: ROOT,
       execArgv: outlives ? execArgv : [...execArgv, ...IDLE_HEAP_OPTIONS],
@@ -294,10 +360,14 @@ export class Supervisor {
       adopted: false,
       exited: new Promise<void>((resolve) => child.once('exit', () => resolve())),
       ...(tail ? { tail } : {}),
+      codeDir,
+      lastLines,
     };
-    this.children.set(spec.name, entry);
-    this.writeState();
-    const emit = (line: string) => this.o.onLogLine?.(spec.name, line);
+    o.onChild?.(entry);
+    if (o.predecessor === undefined) {
+      this.children.set(spec.name, entry);
+      this.writeState();
+    }
     if (child.stdout) createInterface({ input: child.stdout }).on('line', emit);
     if (child.stderr) createInterface({ input: child.stderr }).on('line', emit);
 
@@ -311,16 +381,18 @@ export class Supervisor {
         clearTimeout(timer);
         reject(new BerthError('BERTH_E_SERVICE_FAILED', { service: spec.name, reason }));
       };
-      child.on('message', (m: ServiceMessage) => {
-        if (m.type === 'ready' && !ready) {
+      child.on('message', (m: ServiceMessage | HandoverMessage) => {
+        if (m.type === 'want-socket') {
+          void this.relaySocket(o.predecessor, child, m.key);
+        } else if (m.type === 'ready' && !ready) {
           ready = true;
           clearTimeout(timer);
           entry.endpoints = m.endpoints;
           entry.state = 'running';
-          this.writeState();
+          if (o.predecessor === undefined) this.writeState();
           // Nothing ties it to this process any more (runService lets it serve on).
           if (outlives) child.disconnect();
-          resolve();
+          resolve(entry);
         } else if (m.type === 'failed' && !ready) {
           fail(m.error);
         }
@@ -337,10 +409,43 @@ export class Supervisor {
     });
   }
 
+  /**
+   * A starting service asked for the listening socket `key`: the one its
+   * predecessor holds (asked for over that one's IPC channel), else none.
+   * The handle only passes through: it is closed here once sent on.
+   */
+  private async relaySocket(from: Child | undefined, to: ChildProcess, key: string) {
+    const none = () => to.send({ type: 'no-socket', key } satisfies HandoverMessage);
+    const old = from?.process;
+    if (old === undefined || !old.connected) return none();
+    const got = await new Promise<{ handle: unknown } | undefined>((resolve) => {
+      const timer = setTimeout(() => done(undefined), 10_000);
+      const done = (r: { handle: unknown } | undefined) => {
+        clearTimeout(timer);
+        old.off('message', onMessage);
+        resolve(r);
+      };
+      const onMessage = (m: HandoverMessage, handle: unknown) => {
+        if (m?.key !== key) return;
+        if (m.type === 'socket') done({ handle });
+        else if (m.type === 'no-socket') done(undefined);
+      };
+      old.on('message', onMessage);
+      old.send({ type: 'give-socket', key } satisfies HandoverMessage);
+    });
+    if (got?.handle === undefined || !to.connected) return none();
+    const handle = got.handle as { close?: () => void };
+    to.send({ type: 'socket', key } satisfies HandoverMessage, handle as never, () =>
+      handle.close?.(),
+    );
+  }
+
   /** A crash after start: bring it back, slower each time, so a service that cannot run does not spin the machine. */
-  private onExit(entry: Child, how: string): void {
+  onExit(entry: Child, how: string): void {
     entry.tail?.stop();
     entry.lastExit = `${how} at ${new Date().toISOString()}`;
+    // A process a reload replaced, or one whose successor already runs.
+    if (entry.retired || this.children.get(entry.spec.name) !== entry) return;
     if (this.stopping) return;
     // A service that ran a good while starts over at the shortest delay.
     const restarts = Date.now() - entry.startedAt >= STABLE_MS ? 0 : entry.restarts;
@@ -353,8 +458,9 @@ export class Supervisor {
       'service exited; restarting',
     );
     setTimeout(() => {
-      if (!this.stopping) {
-        this.spawn(entry.spec, restarts + 1).catch((e: Error) => {
+      if (!this.stopping && this.children.get(entry.spec.name) === entry) {
+        // The code it ran (after a reload, newer than this supervisor's).
+        this.spawn(entry.spec, restarts + 1, { codeDir: entry.codeDir }).catch((e: Error) => {
           this.o.log.error({ service: entry.spec.name, err: e }, 'restart failed');
           const failed = this.children.get(entry.spec.name);
           if (failed) this.onExit(failed, 'failed to start');
@@ -367,7 +473,7 @@ export class Supervisor {
    * SIGTERM, then SIGKILL after the grace period; for a service in its own
    * session, to its whole process group (what it started lives there).
    */
-  private async terminate(spec: ServiceSpec, pid: number, exited: Promise<void> | undefined) {
+  async terminate(spec: ServiceSpec, pid: number, exited: Promise<void> | undefined) {
     const gone = exited ?? waitGone(pid);
     const grace = this.o.stopGraceMs ?? STOP_GRACE_MS;
     const killer = setTimeout(() => {
@@ -400,7 +506,8 @@ export class Supervisor {
   }
 }
 
-function waitGone(pid: number): Promise<void> {
+/** Resolves once `pid` has ended (for a process that is not this one's child). */
+export function waitGone(pid: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setInterval(() => {
       if (isAlive(pid)) return;

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { BerthError } from '../services/core/errors.ts';
-import { CODE_ID } from '../services/core/runtime.ts';
+import { CODE_ID, type EntryCommand } from '../services/core/runtime.ts';
 import { VERSION } from '../services/core/version.ts';
 
 /** What a router process tells the primary. */
@@ -21,8 +21,18 @@ export type WorkerMessage =
 
 /** What the primary asks of a router process. */
 export type PrimaryMessage =
-  /** Start `count` router processes that share this one's listening sockets. */
-  | { type: 'spawn'; id: number; count: number; env: Record<string, string> }
+  /**
+   * Start `count` router processes that share this one's listening sockets,
+   * running `worker` (the primary's own code: after `berth reload`, newer
+   * than the code of the router process asked).
+   */
+  | {
+      type: 'spawn';
+      id: number;
+      count: number;
+      env: Record<string, string>;
+      worker?: EntryCommand;
+    }
   /**
    * Finish the requests in flight and exit. `handover`: other router
    * processes serve on, so first tell keep-alive clients to reconnect.

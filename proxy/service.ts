@@ -21,7 +21,7 @@ import {
   sendMessage,
   type WorkerMessage,
 } from './control.ts';
-import { startRouterProcess } from './spawn.ts';
+import { startRouterProcess, WORKER } from './spawn.ts';
 
 /** A router process that died is replaced after this, doubled per death in a row, up to 30 s. */
 const RESTART_DELAY_MS = 500;
@@ -104,7 +104,14 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     if (source) {
       const id = nextId++;
       const reply = new Promise<WorkerMessage>((resolve) => spawnReplies.set(id, resolve));
-      sendMessage(source.socket, { type: 'spawn', id, count: n, env: configToEnv(config) });
+      // This primary's code, which the asked router process may not run (a reload).
+      sendMessage(source.socket, {
+        type: 'spawn',
+        id,
+        count: n,
+        env: configToEnv(config),
+        worker: WORKER,
+      });
       const m = await Promise.race([
         reply,
         until(() => !members.has(source.pid), 60_000, 'no answer to a spawn').then(
@@ -186,7 +193,12 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     }
     await settle();
   } catch (e) {
-    await stopAll();
+    // Router processes of another version that this primary adopted serve
+    // on for the next primary (the supervisor starts the previous version's
+    // again when a reload's fails): only what this one started stops.
+    const adopted = [...members.values()].filter((m) => !m.current);
+    if (adopted.length > 0) await stopAll((m) => m.current);
+    else await stopAll();
     throw e;
   }
   log.info(
@@ -200,11 +212,12 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     'router listening',
   );
 
-  async function stopAll(): Promise<void> {
+  /** Stops every router process (or those `which` picks) and closes the control socket. */
+  async function stopAll(which: (m: Member) => boolean = () => true): Promise<void> {
     stopping = true;
-    const pids = [...members.keys()];
-    for (const m of members.values())
-      sendMessage(m.socket, { type: 'stop' } satisfies PrimaryMessage);
+    const chosen = [...members.values()].filter(which);
+    const pids = chosen.map((m) => m.pid);
+    for (const m of chosen) sendMessage(m.socket, { type: 'stop' } satisfies PrimaryMessage);
     await until(() => pids.every((p) => !isAlive(p)), STOP_LIMIT_MS, '').catch(() => {
       for (const p of pids) if (isAlive(p)) signal(p, 'SIGKILL');
     });
@@ -214,7 +227,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
 
   return {
     endpoints: routerEndpoints(config),
-    stop: stopAll,
+    stop: () => stopAll(),
   };
 }
 

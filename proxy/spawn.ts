@@ -8,24 +8,29 @@
 import { fork } from 'node:child_process';
 import type { Server } from 'node:net';
 import { BerthError } from '../services/core/errors.ts';
-import { entryCommand } from '../services/core/runtime.ts';
+import { type EntryCommand, entryCommand } from '../services/core/runtime.ts';
 import type { SpawnMessage } from './control.ts';
 
-const WORKER = entryCommand('proxy/worker.ts');
+/** This process's own router process code. */
+export const WORKER: EntryCommand = entryCommand('proxy/worker.ts');
 /** A router process connects to Redis and loads the routes before it asks for its sockets. */
 const START_LIMIT_MS = 60_000;
 
 /** What a starting router process says over the IPC channel. */
 export type ChildMessage = { type: 'want-sockets' } | { type: 'listening' };
 
-/** Resolves with the new process's pid once it listens on both ports. */
+/**
+ * Resolves with the new process's pid once it listens on both ports.
+ * `worker`: the code it runs, by default this process's own.
+ */
 export function startRouterProcess(
   env: NodeJS.ProcessEnv,
   sockets: 'bind' | readonly [http: Server, https: Server],
+  worker: EntryCommand = WORKER,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = fork(WORKER.file, [], {
-      execArgv: WORKER.execArgv,
+    const child = fork(worker.file, [], {
+      execArgv: worker.execArgv,
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -236,7 +236,9 @@ try {
       } else if (m.type === 'stop') stop();
       else if (m.type === 'spawn') {
         const env = { ...process.env, ...m.env };
-        Promise.all(Array.from({ length: m.count }, () => startRouterProcess(env, servers))).then(
+        Promise.all(
+          Array.from({ length: m.count }, () => startRouterProcess(env, servers, m.worker)),
+        ).then(
           (pids) => sendMessage(control, { type: 'spawned', id: m.id, pids }),
           (e: unknown) =>
             sendMessage(control, { type: 'spawn-failed', id: m.id, reason: errorLine(e) }),

@@ -103,7 +103,7 @@ SyslogIdentifier=${name}
 # What npm start runs: the npm dependencies when package-lock.json changed
 # (a git pull), then "berth start" in one process (compiled first when the
 # sources changed, with npm start's small young generation), so that SIGTERM
-# (stop) and SIGHUP (reload) reach the supervisor itself, not a wrapper.
+# (stop) and SIGHUP (reload: infra/reload.ts) reach the supervisor itself, not a wrapper.
 ExecStartPre=/bin/sh ${execArg(path.join(root, 'infra/npm-deps.sh'))}
 ExecStart=${execProgram(node, 'node binary path')} --max-semi-space-size=1 ${execArg(path.join(root, 'infra/run.mjs'))} start
 ExecReload=/bin/kill -HUP $MAINPID

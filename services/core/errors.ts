@@ -112,6 +112,18 @@ export const ERRORS = {
     500,
     'see its log lines above',
   ),
+  BERTH_E_NOT_RUNNING: spec(
+    'Berth is not running on the data directory {dataDir}',
+    EXIT.failed,
+    503,
+    'start it with "npm start" or "systemctl start berth" (the same BERTH_DATA_DIR)',
+  ),
+  BERTH_E_RELOAD_FAILED: spec(
+    'reload failed: {reason}',
+    EXIT.failed,
+    500,
+    'the services listed above as running serve on; fix the cause, then run "berth reload" again',
+  ),
   BERTH_E_UNIT_FOREIGN: spec(
     '{path} exists and was not written by "berth service:install"',
     EXIT.failed,

@@ -34,14 +34,21 @@ export const shipped = (relative: string): string => path.join(ROOT, relative);
  */
 export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
 
+/** How to start a process: the file node runs and the options before it. */
+export interface EntryCommand {
+  file: string;
+  execArgv: string[];
+}
+
 /**
  * How to run an entry module, named by its source (`services/web/main.ts`):
  * its bundle under plain node, or the source through tsx when this process
- * runs from sources too.
+ * runs from sources too. `buildDir`: another bundle's (a reload starts the
+ * services from the newly compiled one while the supervisor runs its own).
  */
-export function entryCommand(entry: string): { file: string; execArgv: string[] } {
-  if (BUILD_DIR !== undefined) {
-    return { file: path.join(BUILD_DIR, entry.replace(/\.ts$/, '.js')), execArgv: [] };
+export function entryCommand(entry: string, buildDir = BUILD_DIR): EntryCommand {
+  if (buildDir !== undefined) {
+    return { file: path.join(buildDir, entry.replace(/\.ts$/, '.js')), execArgv: [] };
   }
   return { file: path.join(ROOT, entry), execArgv: ['--import', 'tsx'] };
 }

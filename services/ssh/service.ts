@@ -2,6 +2,7 @@
 // host key under the data directory and hands every exec request to an
 // ExecHandler: the command dispatcher (git-receive-pack, apps:create, ...).
 
+import { inheritedSocket, offerSocket } from '../core/handover.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
@@ -49,9 +50,13 @@ export async function start(
         }),
       ...(deps.limits ? { limits: deps.limits } : {}),
     });
-    await server.listen(config.sshPort, '0.0.0.0');
+    // On a reload, the sockets of the process this one replaces: SSH
+    // sessions running there finish there while this one takes new ones.
+    const v4 = await inheritedSocket('ssh-ipv4');
+    offerSocket('ssh-ipv4', await server.listen(config.sshPort, '0.0.0.0', v4));
     try {
-      await server.listen(config.sshPort, '::');
+      const v6 = await inheritedSocket('ssh-ipv6');
+      offerSocket('ssh-ipv6', await server.listen(config.sshPort, '::', v6));
     } catch (e) {
       // A machine without IPv6 (many containers): IPv4 alone is fine.
       log.info({ reason: (e as Error).message }, 'not listening on IPv6');

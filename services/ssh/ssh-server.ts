@@ -27,8 +27,12 @@ export interface SshServerOptions {
 }
 
 export interface SshServer {
-  /** Starts accepting on one address; call again for another (e.g. 0.0.0.0 and ::). */
-  listen(port: number, host: string): Promise<void>;
+  /**
+   * Starts accepting on one address; call again for another (e.g. 0.0.0.0
+   * and ::). `handle`: on the listening socket a replaced process handed
+   * over (services/core/handover.ts), instead of binding the address.
+   */
+  listen(port: number, host: string, handle?: object): Promise<net.Server>;
   /**
    * Stops accepting, closes idle connections at once and lets running
    * commands finish for limits.closeGraceMs before cutting them off.
@@ -261,11 +265,12 @@ export function createSshServer(options: SshServerOptions): SshServer {
   });
 
   return {
-    listen(port, host) {
+    listen(port, host, handle) {
       return new Promise((resolve, reject) => {
         const tcp = net.createServer({ noDelay: true }, accept);
         tcp.once('error', reject);
-        tcp.listen({ port, host, ipv6Only: host.includes(':') }, () => {
+        const where = handle ? { handle } : { port, host, ipv6Only: host.includes(':') };
+        tcp.listen(where, () => {
           tcp.off('error', reject);
           tcp.on('error', (e) => log.error({ err: e }, 'listener error'));
           listeners.push(tcp);
@@ -273,7 +278,7 @@ export function createSshServer(options: SshServerOptions): SshServer {
           if (listenPort === 0 && address !== null && typeof address === 'object') {
             listenPort = address.port;
           }
-          resolve();
+          resolve(tcp);
         });
       });
     },

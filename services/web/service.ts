@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type Docker from 'dockerode';
 import { createDockerClient } from '../core/docker.ts';
+import { inheritedSocket, offerSocket } from '../core/handover.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
@@ -34,7 +35,17 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     releases: rolloutSettings(config),
   });
   // Loopback only: the router publishes the page at BERTH_STATUS_HOST, else the bare domain.
-  await server.listen({ host: '127.0.0.1', port: config.webPort });
+  // On a reload, the sockets of the process this one replaces (core/handover.ts).
+  const [webSocket, metricsSocket] = [
+    await inheritedSocket('web'),
+    await inheritedSocket('metrics'),
+  ];
+  await server.listen({
+    host: '127.0.0.1',
+    port: config.webPort,
+    ...(webSocket ? { handle: webSocket } : {}),
+  });
+  offerSocket('web', server.server);
   const metrics = http.createServer((req, res) => {
     if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
@@ -54,8 +65,10 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
   });
   await new Promise<void>((resolve, reject) => {
     metrics.once('error', reject);
-    metrics.listen(config.metricsPort, '127.0.0.1', () => resolve());
+    if (metricsSocket) metrics.listen(metricsSocket, () => resolve());
+    else metrics.listen(config.metricsPort, '127.0.0.1', () => resolve());
   });
+  offerSocket('metrics', metrics);
   return {
     endpoints: [
       { name: 'status page (loopback; auth:login)', url: `http://127.0.0.1:${config.webPort}/` },

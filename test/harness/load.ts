@@ -22,6 +22,8 @@ export interface PhaseResult {
 export interface Load {
   /** Requests started from now on count to `name`. */
   phase(name: string): void;
+  /** Requests answered or failed so far, in every phase. */
+  requests(): number;
   stop(): Promise<PhaseResult[]>;
 }
 
@@ -111,6 +113,11 @@ export function startLoad(o: {
   return {
     phase(name) {
       current = name;
+    },
+    requests() {
+      let n = 0;
+      for (const p of phases.values()) n += p.latencies.length + p.errors;
+      return n;
     },
     async stop() {
       running = false;
