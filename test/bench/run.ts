@@ -11,6 +11,7 @@ import { appsPageScenario } from './scenarios/apps-page.ts';
 import { buildScenario } from './scenarios/build.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
+import { powerLossScenario } from './scenarios/power-loss.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
@@ -29,6 +30,7 @@ const SCENARIOS: readonly Scenario[] = [
   proxyScenario,
   appsPageScenario,
   noisyNeighbourScenario,
+  powerLossScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -37,10 +37,11 @@ const run = promisify(execFile);
 /**
  * What every app serves: its name (index.html, from its commit) and, at
  * /mark.txt, the MARK of the config its instance runs with, written when the
- * instance starts, so the body tells which release serves.
+ * instance starts, so the body tells which release serves. START_DELAY (in
+ * the config) holds the start back: a rollout the cut is sure to catch.
  */
 const PROCFILE =
-  'web: sh -c \'printf "%s\\n" "$MARK" > site/mark.txt && exec python3 -m http.server "$PORT" --directory site\'\n';
+  'web: sh -c \'sleep "${START_DELAY:-0}"; printf "%s\\n" "$MARK" > site/mark.txt && exec python3 -m http.server "$PORT" --directory site\'\n';
 
 /** Files of a checkout to write (relative path: content) or remove (null). */
 export type Files = Record<string, string | null>;
