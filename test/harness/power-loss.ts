@@ -40,8 +40,8 @@ const run = promisify(execFile);
  * instance starts, so the body tells which release serves. START_DELAY (in
  * the config) holds the start back: a rollout the cut is sure to catch.
  */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: ${...} here is shell text, not JavaScript
 const PROCFILE =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${...} here is shell text, not JavaScript
   'web: sh -c \'sleep "${START_DELAY:-0}"; printf "%s\\n" "$MARK" > site/mark.txt && exec python3 -m http.server "$PORT" --directory site\'\n';
 
 /** Files of a checkout to write (relative path: content) or remove (null). */
