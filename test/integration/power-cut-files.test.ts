@@ -4,15 +4,22 @@
 // it. The cut is the kernel's own (test/harness/cuttable-disk.ts); kill -9
 // of every process, as test/e2e/power-loss.test.ts does, cannot show this.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { dataPaths } from '../../services/core/paths.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { certFile, installCert, removeCert } from '../../services/platform/certs/cert-files.ts';
+import { ensureRepo, gitEnv } from '../../services/platform/git/repos.ts';
 import { makeCert } from '../harness/certs.ts';
 import { cuttableDisk } from '../harness/cuttable-disk.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
+
+const run = promisify(execFile);
 
 const isRoot = process.getuid?.() === 0;
 
@@ -45,5 +52,33 @@ describe('a power cut after Berth acknowledged', { skip: !isRoot && 'needs root 
     await disk.cut();
     assert.equal(await store.certs.get(domain), undefined);
     assert.equal(await served(), '(no file)');
+  });
+
+  test('git push: the branch and its objects are on the disk when git tells the pusher ok', async () => {
+    const disk = await cuttableDisk(64);
+    const paths = dataPaths(path.join(disk.dir, 'data'));
+    const repo = await ensureRepo(paths, 'shop');
+    // What git does once the pre-receive hook accepted the push (Berth's
+    // hook asks the SSH service, which this test does not run).
+    await rm(path.join(repo, 'hooks', 'pre-receive'));
+    // git receive-pack in Berth's environment (a local push runs it with the pusher's).
+    const env = gitEnv(systemSearchPath(undefined), paths.repos);
+    const work = await tempDir();
+    const git = (...args: string[]) => run('git', args, { cwd: work, env });
+    await git('init', '-q', '-b', 'main');
+    await rm(path.join(work, '.git', 'hooks'), { recursive: true, force: true });
+    await run('sh', ['-c', 'echo "$RANDOM" > a && seq 1 5000 > b'], { cwd: work });
+    await git('add', '-A');
+    await git('-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-qm', 'first');
+    const { stdout: pushed } = await git('rev-parse', 'HEAD');
+    await git('push', '-q', repo, 'main');
+    await disk.cut();
+
+    const inRepo = (...args: string[]) => run('git', args, { cwd: repo, env });
+    const { stdout: branch } = await inRepo('rev-parse', '-q', '--verify', 'refs/heads/main').catch(
+      () => ({ stdout: '(no branch)' }),
+    );
+    assert.equal(branch.trim(), pushed.trim(), 'the pushed branch is there');
+    await inRepo('fsck', '--full', '--no-dangling');
   });
 });
