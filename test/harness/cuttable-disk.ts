@@ -6,7 +6,7 @@
 // again, as after the reboot. (Device-mapper's dm-flakey, the usual tool, is
 // not in this machine's kernel.) Needs root.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -24,8 +24,11 @@ const SHUTDOWN_NOLOGFLUSH = [
 export interface CuttableDisk {
   /** Where it is mounted. */
   dir: string;
-  /** Loses what was not fsync'ed, then mounts the file system again. */
-  cut(): Promise<void>;
+  /**
+   * Loses what was not fsync'ed, then mounts the file system again;
+   * `whileDown` runs in between (kill what keeps files open there).
+   */
+  cut(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 /** Made for the calling test, unmounted and removed when the file ends. */
@@ -44,10 +47,40 @@ export async function cuttableDisk(sizeMb = 32): Promise<CuttableDisk> {
   });
   return {
     dir,
-    async cut() {
+    async cut(whileDown) {
       await run('python3', ['-c', SHUTDOWN_NOLOGFLUSH, dir]);
-      await run('umount', [dir]);
-      await mount();
+      await whileDown?.();
+      // The reboot: a fresh mount, on a fresh loop device. Unmounting can
+      // wait for a process that had a file open there, and the loop device
+      // goes a moment after; a mount made before that got the shut-down file
+      // system back (every write failed) and lost what had been fsync'ed.
+      for (let attempt = 1; ; attempt++) {
+        await retry(() => run('umount', [dir]));
+        await retry(async () => {
+          if ((await run('losetup', ['-j', image])).stdout.trim() !== '') throw new Error('busy');
+        });
+        await mount();
+        const probe = path.join(dir, '.probe');
+        const usable = await writeFile(probe, '').then(
+          () => rm(probe),
+          () => false,
+        );
+        if (usable !== false) return;
+        if (attempt >= 5) throw new Error(`${dir}: still shut down after mounting again`);
+      }
     },
   };
+}
+
+/** `f`, again every 100 ms while it fails, for at most 5 s. */
+async function retry(f: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await f();
+      return;
+    } catch (e) {
+      if (attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

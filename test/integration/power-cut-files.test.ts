@@ -9,6 +9,8 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '../../infra/bootstrap/redis-server.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
@@ -16,6 +18,7 @@ import { certFile, installCert, removeCert } from '../../services/platform/certs
 import { ensureRepo, gitEnv } from '../../services/platform/git/repos.ts';
 import { makeCert } from '../harness/certs.ts';
 import { cuttableDisk } from '../harness/cuttable-disk.ts';
+import { freePort } from '../harness/ports.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -76,9 +79,42 @@ describe('a power cut after Berth acknowledged', { skip: !isRoot && 'needs root 
 
     const inRepo = (...args: string[]) => run('git', args, { cwd: repo, env });
     const { stdout: branch } = await inRepo('rev-parse', '-q', '--verify', 'refs/heads/main').catch(
-      () => ({ stdout: '(no branch)' }),
+      async (e: Error) => ({
+        stdout: `(no branch: ${e.message}; ${(await run('ls', ['-la', repo, path.join(repo, 'refs', 'heads')]).catch((x: Error) => ({ stdout: x.message }))).stdout})`,
+      }),
     );
     assert.equal(branch.trim(), pushed.trim(), 'the pushed branch is there');
     await inRepo('fsck', '--full', '--no-dangling');
+  });
+
+  test('Redis as npm start runs it: a write it answered OK is on the disk (appendfsync always)', async () => {
+    const disk = await cuttableDisk(64);
+    const o = { dir: path.join(disk.dir, 'redis'), port: await freePort() };
+    let server = await startRedisServer(o);
+    // A Redis that has been running a while: its files made at start are on the disk.
+    await run('sync', ['-f', o.dir]);
+    const client = () => {
+      const c = new Redis(`redis://127.0.0.1:${o.port}`, { maxRetriesPerRequest: 1 });
+      c.on('error', () => {});
+      return c;
+    };
+    const before = client();
+    await before.ping();
+    // Written one after another, the cut right after the last OK (everysec
+    // would have fsync'ed none of the last second's).
+    for (let i = 0; i < 20; i++) assert.equal(await before.set(`k${i}`, `v${i}`), 'OK');
+    await disk.cut(async () => {
+      process.kill(server.pid, 'SIGKILL');
+    });
+    before.disconnect();
+    server = await startRedisServer(o);
+    const after = client();
+    try {
+      assert.equal(await after.get('k19'), 'v19', 'the last write answered OK');
+      assert.equal(await after.dbsize(), 20);
+    } finally {
+      after.disconnect();
+      process.kill(server.pid, 'SIGKILL');
+    }
   });
 });
