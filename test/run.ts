@@ -181,7 +181,11 @@ const HOSTILE = [
 ];
 
 /** Test files that need the machine to themselves (see main). */
-const SOLO = ['test/e2e/engine-restart.test.ts', 'test/integration/router-hostile.test.ts'];
+const SOLO = [
+  'test/e2e/engine-restart.test.ts',
+  'test/e2e/power-loss.test.ts',
+  'test/integration/router-hostile.test.ts',
+];
 
 function runNodeTests(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = [

@@ -3,15 +3,15 @@
 // boot after the Docker Engine and the network, comes back when it dies,
 // and stops the way Ctrl-C stops `npm start`. Pure text; install.ts writes it.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ConfigVar, DEFAULTS, type Env } from '../../services/core/config.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
+import { ROOT } from '../../services/core/runtime.ts';
 import * as validate from '../../services/core/validate.ts';
 import { STOP_GRACE_MS } from '../supervisor.ts';
 
 /** The repository: the unit's WorkingDirectory, where `npm start` runs. */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO_ROOT = ROOT;
 
 /**
  * The first line of both files. Uninstall and a second install touch only

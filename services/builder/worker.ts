@@ -17,12 +17,15 @@
 // ONCE (maxStalledCount 1) and it is built again from the start, the log
 // saying so; a push still waiting has its quarantine, so the retry can build
 // it, while for an ended push the retry fails at once ("the pushed objects are
-// gone"). A second stall fails the job, and the 'failed' handler below writes
-// its `end` entry. So a build whose worker died ends, retried or failed, within
-// about lockDuration + 2 × stalledInterval (≈ 40 s) of the death, never
+// gone", or, when its quarantine outlived it, its lease no longer renewed:
+// waiterRenewed). A second stall fails the job, and the 'failed' handler below
+// writes its `end` entry. So a build whose worker died ends, retried or failed,
+// within about lockDuration + 2 × stalledInterval (≈ 40 s) of the death, never
 // `running` forever; followBuild() would also end the follow of a job that
 // failed without an entry (test/e2e/build-resilience.test.ts kills a builder
-// mid-build).
+// mid-build). When no builder is left (a power cut, a kill of all Berth), the
+// next one to start frees such builds at once (./orphaned-builds.ts;
+// test/e2e/power-loss.test.ts).
 //
 // One build per app at a time is not this worker's job: whoever enqueues a
 // build holds the app's build lock (../platform/locks/app-lock.ts) until it has ended, so
@@ -38,7 +41,7 @@ import type { DataPaths } from '../core/paths.ts';
 import { Store } from '../core/store/index.ts';
 import type { BuildResources } from '../platform/build/build-limits.ts';
 import { BuildLog, buildLogFile, ERROR } from '../platform/build/build-log.ts';
-import { waiterHeld } from '../platform/build/push-waiter.ts';
+import { waiterHeld, waiterRenewed } from '../platform/build/push-waiter.ts';
 import {
   BUILD_QUEUE,
   type BuildRequest,
@@ -49,6 +52,7 @@ import {
 } from '../platform/build/queue.ts';
 import { runBuild } from '../platform/build/run-build.ts';
 import type { DeployRun } from '../platform/release/deploy.ts';
+import { freeOrphanedBuilds } from './orphaned-builds.ts';
 
 export const BUILD_DEFAULTS = {
   /** A build running longer is stopped and fails; the service passes BERTH_BUILD_TIMEOUT. */
@@ -143,6 +147,9 @@ export function formatDuration(ms: number): string {
 
 const cancelled = (reason: string) => new BerthError('BERTH_E_BUILD_CANCELLED', { reason });
 
+const PUSH_GONE =
+  'the push that asked for it is gone, so its branch was not updated; nothing was deployed (push again)';
+
 /** Resolves true when `p` settles within `ms`, false otherwise. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -234,6 +241,12 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     try {
       await checkCancel();
       if (attempt > 1) {
+        // After a power cut or a kill of all Berth the push that waited is
+        // gone too (its quarantine may still be on the disk): building would
+        // hold the builder a build's length for a result nothing can deploy.
+        if (request.waited && !(await waiterRenewed(redis, prefix, id))) {
+          throw cancelled(PUSH_GONE);
+        }
         log.heading(
           `The builder running this build stopped; building it again from the start (attempt ${attempt})`,
         );
@@ -260,9 +273,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
         if (built.status !== 'succeeded' || !o.deploy || request.restore) return built;
         // A push that went away (its ssh service with it) never updates its branch.
         if (request.waited && !(await waiterHeld(store.redis, o.redisPrefix, id))) {
-          throw cancelled(
-            'the push that asked for it is gone, so its branch was not updated; nothing was deployed (push again)',
-          );
+          throw cancelled(PUSH_GONE);
         }
         return o.deploy({ id, request, result: built, log, signal: control.signal });
       });
@@ -306,6 +317,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     return result;
   }
 
+  await freeOrphanedBuilds(redis, prefix, o.log);
   const worker = new Worker<BuildRequest, BuildResult>(
     BUILD_QUEUE,
     async (job, _token, signal) => {

@@ -13,6 +13,7 @@ import { buildScenario } from './scenarios/build.ts';
 import { footprintScenario } from './scenarios/footprint.ts';
 import { nodeBuildScenario } from './scenarios/node-build.ts';
 import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
+import { powerLossScenario } from './scenarios/power-loss.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
@@ -33,6 +34,7 @@ const SCENARIOS: readonly Scenario[] = [
   appsPageScenario,
   noisyNeighbourScenario,
   backupScenario,
+  powerLossScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

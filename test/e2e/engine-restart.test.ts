@@ -5,47 +5,16 @@
 // The Engine here is a private dockerd of this test's own (the other test
 // files keep using the shared one), given the stack image from the shared one.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { ensureDockerEngine } from '../../infra/bootstrap/docker-engine.ts';
 import { silentProgress } from '../../infra/bootstrap/progress.ts';
 import { BASE_IMAGE } from '../../infra/bootstrap/stack-image.ts';
 import { berthWithApp } from '../harness/berth-app.ts';
 import { testDockerTarget, testStackImage } from '../harness/docker.ts';
-import { privateEngine } from '../harness/private-engine.ts';
+import { copyImages, privateEngine } from '../harness/private-engine.ts';
 import { request } from '../harness/router.ts';
 
 const isRoot = process.getuid?.() === 0;
-
-/** `docker save` from one engine piped into `docker load` on another (no shell). */
-function copyImages(images: string[], from: string | undefined, to: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const envOf = (host: string | undefined) => {
-      const env = { ...process.env };
-      if (host) env.DOCKER_HOST = host;
-      else delete env.DOCKER_HOST;
-      return env;
-    };
-    const save = spawn('docker', ['save', ...images], {
-      env: envOf(from),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const load = spawn('docker', ['load', '-q'], {
-      env: envOf(to),
-      stdio: ['pipe', 'ignore', 'inherit'],
-    });
-    save.stdout.pipe(load.stdin);
-    let saved: number | null = null;
-    save.on('close', (code) => {
-      saved = code;
-    });
-    load.on('close', (code) =>
-      code === 0 && saved === 0
-        ? resolve()
-        : reject(new Error(`docker save | docker load: ${saved} / ${code}`)),
-    );
-  });
-}
 
 describe('the Docker Engine restarts under a running Berth', {
   skip: !isRoot && 'needs root',

@@ -8,12 +8,11 @@
 // dockerd leaves on the host when it stops: each kept a subnet's route and,
 // run after run, they used up the address pools the shared engine draws from.
 // (Not --default-address-pool for them: with it, docker0 was found deleted.)
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import type { DockerEngine, LocalEngineLayout } from '../../infra/bootstrap/docker-engine.ts';
 import { runOk } from '../../infra/bootstrap/run.ts';
@@ -26,15 +25,31 @@ export interface PrivateEngine {
   /** Every engine started on this layout; stopped at the end. */
   engines: DockerEngine[];
   config: { dockerHost: string };
+  /**
+   * A BERTH_APP_NETWORKS for a Berth on this engine: a random /22 of
+   * 10.211.0.0-10.254.255.255, away from the default 10.210.0.0/16 that
+   * Berths on the shared engine use. The engines do not know each other's
+   * networks, and two host bridges with one subnet take each other's traffic:
+   * an app's instance on one engine was not reachable from the host.
+   */
+  appNetworks: string;
 }
 
-export async function privateEngine(t: TestContext): Promise<PrivateEngine> {
+/** Where the engine's removal is registered: a test's context, or a benchmark's list. */
+export interface Cleanups {
+  after(fn: () => Promise<void>): void;
+}
+
+export async function privateEngine(t: Cleanups): Promise<PrivateEngine> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-dockerd-'));
   const bridge = `berth${randomBytes(4).toString('hex')}`;
   const bridgesBefore = new Set(await bridgeDevices());
   const engines: DockerEngine[] = [];
   t.after(async () => {
-    for (const e of engines) if (e.startedByUs) await e.stop();
+    // Only an engine still running as this layout's dockerd: one the test
+    // killed has left its pid free, and on a busy machine another process
+    // soon has it (pid_max is 32768 here), which a stop would signal.
+    for (const e of engines) if (e.startedByUs && (await isOurs(e.pid, dir))) await e.stop();
     const mounts = (await readFile('/proc/mounts', 'utf8'))
       .split('\n')
       .map((l) => l.split(' ')[1] ?? '')
@@ -65,7 +80,13 @@ export async function privateEngine(t: TestContext): Promise<PrivateEngine> {
     execRoot: path.join(dir, 'exec'),
     extraArgs: [`--bridge=${bridge}`, '--iptables=false', '--ip-masq=false'],
   };
-  return { dir, layout, engines, config: { dockerHost: `unix://${layout.socketPath}` } };
+  return {
+    dir,
+    layout,
+    engines,
+    config: { dockerHost: `unix://${layout.socketPath}` },
+    appNetworks: `10.${randomInt(211, 255)}.${4 * randomInt(0, 64)}.0/22`,
+  };
 }
 
 /** The host's bridges of Docker networks (br-<network id>). */
@@ -75,4 +96,40 @@ async function bridgeDevices(): Promise<string[]> {
     .split('\n')
     .map((l) => (l.split(': ')[1] ?? '').replace(/@.*$/, ''))
     .filter((d) => d.startsWith('br-'));
+}
+
+/** `docker save` from one engine piped into `docker load` on another (no shell). */
+export function copyImages(images: string[], from: string | undefined, to: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const envOf = (host: string | undefined) => {
+      const env = { ...process.env };
+      if (host) env.DOCKER_HOST = host;
+      else delete env.DOCKER_HOST;
+      return env;
+    };
+    const save = spawn('docker', ['save', ...images], {
+      env: envOf(from),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const load = spawn('docker', ['load', '-q'], {
+      env: envOf(to),
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    save.stdout.pipe(load.stdin);
+    let saved: number | null = null;
+    save.on('close', (code) => {
+      saved = code;
+    });
+    load.on('close', (code) =>
+      code === 0 && saved === 0
+        ? resolve()
+        : reject(new Error(`docker save | docker load: ${saved} / ${code}`)),
+    );
+  });
+}
+
+/** True while `pid` is a dockerd whose command line names `dir`. */
+async function isOurs(pid: number, dir: string): Promise<boolean> {
+  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  return path.basename(argv[0] ?? '') === 'dockerd' && argv.some((a) => a.includes(`${dir}/`));
 }

@@ -5,7 +5,11 @@
 // build below is deployed with no push waiting.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { holdWaiterLease } from '../../services/platform/build/push-waiter.ts';
+import {
+  holdWaiterLease,
+  WAITER_TTL_MS,
+  waiterRenewed,
+} from '../../services/platform/build/push-waiter.ts';
 import { enqueueBuild, followBuild } from '../../services/platform/build/queue.ts';
 import type { DeployRun } from '../../services/platform/release/deploy.ts';
 import { buildHarness } from '../harness/builds.ts';
@@ -60,5 +64,18 @@ describe("a push's build", () => {
     assert.equal(gone.result.status, 'failed');
     assert.match(gone.result.error ?? '', /^cancelled: the push that asked for it is gone/);
     assert.ok(!deployed.includes(gone.id), 'nothing was deployed');
+  });
+
+  test('a lease its push renews is told from one left by a push that died (a power cut)', async () => {
+    const release = await holdWaiterLease(builder.redis, builder.prefix, 'renewed');
+    try {
+      assert.equal(await waiterRenewed(builder.redis, builder.prefix, 'renewed'), true);
+    } finally {
+      await release();
+    }
+    // What a push killed with its ssh service leaves: the key, still alive, not renewed.
+    await builder.redis.set(`${builder.prefix}build:left:waiter`, '1', 'PX', WAITER_TTL_MS);
+    assert.equal(await waiterRenewed(builder.redis, builder.prefix, 'left'), false);
+    assert.equal(await waiterRenewed(builder.redis, builder.prefix, 'never'), false);
   });
 });

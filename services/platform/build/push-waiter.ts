@@ -10,6 +10,7 @@
 // deployed only while the lease is held. A lapse between the check and the
 // end of the release is not covered: the check comes right before the
 // release starts.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
 /** The lease lapses this long after its last renewal. */
@@ -41,4 +42,32 @@ export async function holdWaiterLease(
 /** Whether the push that asked for build `id` still waits for it. */
 export async function waiterHeld(redis: Redis, redisPrefix: string, id: string): Promise<boolean> {
   return (await redis.exists(waiterKey(redisPrefix, id))) === 1;
+}
+
+/**
+ * Whether the push that asked for build `id` still renews its lease: its
+ * time to live goes up within one renewal period (and a second). A lease
+ * whose push died with its ssh service (a power cut, a kill of Berth) stays
+ * for up to WAITER_TTL_MS, no longer renewed: a retried build asks this
+ * before it builds anything its push can no longer take.
+ */
+export async function waiterRenewed(
+  redis: Redis,
+  redisPrefix: string,
+  id: string,
+  withinMs: number = WAITER_TTL_MS / 3 + 1000,
+): Promise<boolean> {
+  const key = waiterKey(redisPrefix, id);
+  const first = await redis.pttl(key);
+  if (first < 0) return false;
+  const t0 = Date.now();
+  while (Date.now() - t0 < withinMs) {
+    await sleep(200);
+    const now = await redis.pttl(key);
+    if (now < 0) return false;
+    // Left alone it would be down to first - elapsed; a renewal puts it back
+    // up by the seconds since the previous one.
+    if (now > first - (Date.now() - t0) + 1000) return true;
+  }
+  return false;
 }

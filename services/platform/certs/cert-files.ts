@@ -2,9 +2,10 @@
 // certs/ folder holding the private key and the chain (the domain's
 // certificate first), mode 0600, replaced in one rename so a router never
 // reads half of a new pair. Redis holds only what the file is (store/certs.ts).
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir, writeFileDurably } from '../../core/durable-file.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { DataPaths } from '../../core/paths.ts';
 import type { CertSource, Store } from '../../core/store/index.ts';
@@ -110,15 +111,12 @@ export async function installCert(
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
   }
   await mkdir(paths.certs, { recursive: true, mode: 0o700 });
-  const file = certFile(paths, name);
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, `${pair.key.trimEnd()}\n${pair.chain.trimEnd()}\n`, { mode: 0o600 });
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  // On the disk before Redis records it: the record is what certs:add acknowledges.
+  await writeFileDurably(
+    certFile(paths, name),
+    `${pair.key.trimEnd()}\n${pair.chain.trimEnd()}\n`,
+    0o600,
+  );
   await store.certs.set(
     name,
     {
@@ -153,5 +151,10 @@ export async function removeCert(
 ): Promise<boolean> {
   const name = validate.domain(domain);
   await rm(certFile(paths, name), { force: true });
+  // Gone from the disk too before it is gone from Redis: after a power cut a
+  // file back from the page cache would be served again, unrecorded.
+  await syncDir(paths.certs).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
   return store.certs.remove(name);
 }

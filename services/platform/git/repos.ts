@@ -8,7 +8,9 @@
 // A repository keeps git's defaults, as any git remote does (a non-fast-forward
 // push needs `git push --force`), except what deploys need:
 // - the pre-receive hook that deploys (hooks/pre-receive.mjs, kept current on
-//   every push, so a new Berth's hook reaches old repositories);
+//   every push, so a new Berth's hook reaches old repositories), and the
+//   reference-transaction hook that makes an accepted push durable before
+//   git acknowledges it (hooks/reference-transaction.sh);
 // - a reflog (core.logAllRefUpdates), so an operator can see what was pushed when;
 // - HEAD on the deploy branch, so a clone checks out what is deployed.
 import { randomBytes } from 'node:crypto';
@@ -30,6 +32,13 @@ export interface GitOptions {
 
 /** The hook every repository gets, as hooks/pre-receive. */
 export const PRE_RECEIVE_SOURCE = shipped('services/platform/git/hooks/pre-receive.mjs');
+
+/** Every repository's hooks (name: source), kept current on every push. */
+const HOOKS = {
+  'pre-receive': PRE_RECEIVE_SOURCE,
+  // A push's refs and objects on the disk before git acknowledges it.
+  'reference-transaction': shipped('services/platform/git/hooks/reference-transaction.sh'),
+} as const;
 
 /**
  * The environment Berth runs git in: the search path, a HOME of Berth's, and
@@ -102,15 +111,17 @@ const exists = (p: string) =>
 /** Installs (or refreshes) Berth's hook; atomic, so a running push sees the old or the new. */
 async function installHooks(dir: string): Promise<void> {
   const hooks = path.join(dir, 'hooks');
-  const target = path.join(hooks, 'pre-receive');
-  const source = await readFile(PRE_RECEIVE_SOURCE);
-  const current = await readFile(target).catch(() => undefined);
-  if (current?.equals(source)) return;
-  await mkdir(hooks, { recursive: true });
-  const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, source, { mode: 0o755 });
-  await chmod(tmp, 0o755);
-  await rename(tmp, target);
+  for (const [name, file] of Object.entries(HOOKS)) {
+    const target = path.join(hooks, name);
+    const source = await readFile(file);
+    const current = await readFile(target).catch(() => undefined);
+    if (current?.equals(source)) continue;
+    await mkdir(hooks, { recursive: true });
+    const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, source, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    await rename(tmp, target);
+  }
 }
 
 /**
