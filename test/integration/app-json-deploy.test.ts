@@ -81,7 +81,11 @@ before(async () => {
   await store.users.create('ada', 'user');
   await store.apps.create({ name: app, owner: 'ada' });
 });
-after(() => removeAppFromEngine(docker, app));
+const workerApp = `${app}w`;
+after(async () => {
+  await removeAppFromEngine(docker, app);
+  await removeAppFromEngine(docker, workerApp);
+});
 
 describe('app.json at a deploy', () => {
   test('a required config var missing refuses the deploy, named, with nothing changed', async () => {
@@ -130,6 +134,29 @@ describe('app.json at a deploy', () => {
       'web=1 worker=0 running',
       async () => JSON.stringify(await running()) === '{"web":1}',
       30_000,
+    );
+  });
+
+  test('a worker-only app is told that nothing runs, and how to start it', async () => {
+    await store.apps.create({ name: workerApp, owner: 'ada' });
+    const said: string[] = [];
+    const release = await deployImage(
+      {
+        ...quietDeployDeps(store, schedulerNamed('docker-local', { docker })),
+        log: { heading: (l) => said.push(l), detail: (l) => said.push(l) },
+      },
+      {
+        app: workerApp,
+        image: testStackImage(),
+        processes: { worker: 'exec sleep 1000', clock: 'exec sleep 1000' },
+        by: 'ada',
+        description: 'Deploy',
+      },
+    );
+    assert.deepEqual(release.formation, {});
+    assert.equal(
+      said.at(-1),
+      `nothing runs: ${workerApp} has no web process, and its other types start at 0; start them with ps:scale ${workerApp} worker=1 clock=1`,
     );
   });
 });

@@ -121,6 +121,17 @@ export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release):
   }
   await store.releases.setStatus(release.app, release.version, 'succeeded');
   d.log.heading(`v${release.version} of ${release.app} is live`);
+  // An app without a web process starts with nothing running (Heroku's and
+  // Dokku's default: 0 for other types): say so, and how to start it.
+  const running = Object.values(release.formation).some((n) => n > 0);
+  if (!running) {
+    const types = Object.keys(release.processes).filter((t) => t !== RELEASE_PHASE);
+    d.log.detail(
+      types.length === 0
+        ? `nothing runs: ${release.app} has no process types`
+        : `nothing runs: ${release.app} has no web process, and its other types start at 0; start them with ps:scale ${release.app} ${types.map((t) => `${t}=1`).join(' ')}`,
+    );
+  }
   return { ...release, status: 'succeeded' };
 }
 
