@@ -54,6 +54,13 @@ import { runBuild } from '../platform/build/run-build.ts';
 import type { DeployRun } from '../platform/release/deploy.ts';
 import { freeOrphanedBuilds } from './orphaned-builds.ts';
 
+/** A deploy step's failure: the build itself succeeded (BuildResult.failedAt). */
+class ReleaseFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the release failed');
+  }
+}
+
 export const BUILD_DEFAULTS = {
   /** A build running longer is stopped and fails; the service passes BERTH_BUILD_TIMEOUT. */
   timeoutMs: 30 * 60_000,
@@ -275,7 +282,9 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
         if (request.waited && !(await waiterHeld(store.redis, o.redisPrefix, id))) {
           throw cancelled(PUSH_GONE);
         }
-        return o.deploy({ id, request, result: built, log, signal: control.signal });
+        return o.deploy({ id, request, result: built, log, signal: control.signal }).catch((e) => {
+          throw new ReleaseFailed(e);
+        });
       });
       // A step that ignores the stop does not hold the build's end.
       const abandoned = new Promise<never>((_, reject) => {
@@ -284,9 +293,15 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
       });
       abandoned.catch(() => {});
       result = await Promise.race([work, abandoned]);
-    } catch (e) {
+    } catch (caught) {
+      const released = caught instanceof ReleaseFailed;
+      const e = released ? caught.cause : caught;
       const reason = control.signal.aborted && !isBerthError(e) ? control.signal.reason : e;
-      result = { status: 'failed', error: errorLine(reason) };
+      result = {
+        status: 'failed',
+        error: errorLine(reason),
+        ...(released ? { failedAt: 'release' } : {}),
+      };
       if (!isBerthError(reason)) o.log?.error({ err: e, build: id }, 'build failed unexpectedly');
     } finally {
       clearTimeout(timer);

@@ -456,7 +456,7 @@ export const ERRORS = {
     '{instance} of app "{app}" did not become ready: {reason}',
     EXIT.failed,
     422,
-    'the previous release keeps serving; make the process listen on $PORT (see the lines above), then push again',
+    'the previous release keeps serving; {fix}',
   ),
   BERTH_E_DEPLOY_RELEASE_PHASE: spec(
     'the release phase of app "{app}" failed (exit code {code}): {last}',

@@ -181,7 +181,13 @@ export function preReceive(
     if (signal.aborted) return 1;
     if (result.status !== 'succeeded') {
       if (result.error !== undefined) reply.line(` !     ${result.error}`);
-      reply.line(` !     Push rejected: the build failed, so ${branch} was not updated.`);
+      if (result.failedAt === 'release') {
+        reply.line(
+          ` !     Push rejected: the build succeeded but its release did not go live, so ${branch} was not updated; the previous release serves on.`,
+        );
+      } else {
+        reply.line(` !     Push rejected: the build failed, so ${branch} was not updated.`);
+      }
       reply.line(` !     Fix it and push again.`);
       return 1;
     }

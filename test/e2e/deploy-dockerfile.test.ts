@@ -234,6 +234,13 @@ describe('git push of a Dockerfile app to a running Berth', () => {
       ),
       exits.out,
     );
+    // What to do, for a process that exited; and which step failed.
+    assert.match(
+      exits.out,
+      /it exited: its last lines are above \(logs:failed \S+ shows its whole log\)/,
+    );
+    assert.match(exits.out, /Push rejected: the build succeeded but its release did not go live/);
+    assert.match(exits.out, /^remote: {8}web\.1 is not ready: .*; its last (line|\d+ lines):$/m);
     assert.deepEqual(await serving(), { release: 2, body: 'hello from a push\n' });
     assert.ok(during && during.requests > 0);
     assert.equal(

@@ -311,6 +311,7 @@ export async function finishBuild(
   if (result.error !== undefined) fields.push('error', splitLines(result.error).join(' '));
   if (result.image !== undefined) fields.push('image', splitLines(result.image).join(' '));
   if (result.processes !== undefined) fields.push('processes', JSON.stringify(result.processes));
+  if (result.failedAt !== undefined) fields.push('failedAt', result.failedAt);
   const wrote = await redis.eval(FINISH_ONCE, 1, key, LOG_RETENTION_MS, ...fields);
   return wrote === 1;
 }
@@ -379,6 +380,7 @@ export function parseLogEntry(fields: readonly string[]): BuildLogEntry | undefi
       type: 'end',
       status,
       ...(error === undefined ? {} : { error }),
+      ...(f.get('failedAt') === 'release' ? { failedAt: 'release' as const } : {}),
       ...(image === undefined ? {} : { image }),
       ...(processes === undefined ? {} : { processes }),
     };
@@ -463,6 +465,7 @@ export async function followBuild(
               ...(entry.error === undefined ? {} : { error: printable(entry.error) }),
               ...(entry.image === undefined ? {} : { image: printable(entry.image) }),
               ...(entry.processes === undefined ? {} : { processes: entry.processes }),
+              ...(entry.failedAt === undefined ? {} : { failedAt: entry.failedAt }),
             };
           }
         }

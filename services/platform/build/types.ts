@@ -69,6 +69,11 @@ export interface BuildResult {
   /** One line saying what went wrong, when the build failed. */
   error?: string;
   /**
+   * `release` when the image was built but its release did not go live (a
+   * failed check, a start that failed): the previous release serves on.
+   */
+  failedAt?: 'release';
+  /**
    * The image the build made (`berth/<app>:<build id>`), when it succeeded.
    * Absent from the results of builders older than this field.
    */

@@ -140,7 +140,22 @@ export const appliesTo = (types: readonly string[] | undefined, type: string) =>
 const order = (types: string[]) =>
   types.sort((a, b) => (a === 'web' ? -1 : b === 'web' ? 1 : a.localeCompare(b)));
 
-const tail = (lines: string[]) => lines.slice(-5).map((l) => l.slice(0, 200));
+/** How many of a failed instance's last lines the push shows. */
+const LAST_LINES = 20;
+const tail = (lines: string[]) => lines.slice(-LAST_LINES).map((l) => l.slice(0, 300));
+
+/** What to do about an instance that did not become ready, by how it failed. */
+function fixFor(release: Release, type: string, exited: boolean, address?: string): string {
+  const app = release.app;
+  if (exited) {
+    return `it exited: its last lines are above (logs:failed ${app} shows its whole log); fix it, then push again`;
+  }
+  if ((release.healthchecks[type] ?? []).length > 0) {
+    return `fix what the app.json healthchecks of ${type} ask for, or deploy without them: checks:skip ${app} ${type}`;
+  }
+  const port = address?.split(':').pop() ?? '$PORT';
+  return `make it listen on $PORT (${port} here), or set PORT to the port it listens on (config:set ${app} PORT=N); a process that serves no HTTP is deployed with checks:skip ${app} ${type}`;
+}
 
 export async function rollout(d: RolloutDeps, release: Release): Promise<Instance[]> {
   const { scheduler, log, signal } = d;
@@ -216,14 +231,17 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
           ? ({ ok: true, ms: 0, attempts: 0 } as const)
           : await readyCheck(d, release, type, instance, alive(instance.id));
         if (!check.ok) {
-          log.detail(`${type}.${n} is not ready: ${check.reason}; its last lines:`);
-          for (const line of tail(await scheduler.logs(instance, 20).catch(() => []))) {
-            log.detail(`  ${line}`);
-          }
+          const lines = tail(await scheduler.logs(instance, LAST_LINES).catch(() => []));
+          log.detail(
+            `${type}.${n} is not ready: ${check.reason}; ${lines.length === 0 ? 'it wrote nothing' : `its last ${lines.length === 1 ? 'line' : `${lines.length} lines`}:`}`,
+          );
+          for (const line of lines) log.detail(`  ${line}`);
+          const exited = !(await alive(instance.id)().catch(() => false));
           throw new BerthError('BERTH_E_DEPLOY_CHECK', {
             app: release.app,
             instance: `${type}.${n}`,
             reason: check.reason,
+            fix: fixFor(release, type, exited, instance.address),
           });
         }
         log.detail(
