@@ -23,7 +23,14 @@ export interface TcpCheck {
 
 export type CheckResult =
   | { ok: true; ms: number; attempts: number }
-  | { ok: false; ms: number; attempts: number; reason: string };
+  | {
+      ok: false;
+      ms: number;
+      attempts: number;
+      reason: string;
+      /** The process exited (rather than answering wrong or not at all). */
+      exited?: true;
+    };
 
 function connectOnce(host: string, port: number, ms: number): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -59,6 +66,7 @@ export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
         ms,
         attempts,
         reason: `the process exited before accepting connections on port ${port}`,
+        exited: true,
       };
     }
     if (ms >= timeoutMs) {
@@ -114,6 +122,7 @@ async function withAttempts(
             ms: ms(),
             attempts: attempt,
             reason: `the process exited within ${c.uptime} s of passing ${what}`,
+            exited: true,
           };
         }
       }
@@ -121,7 +130,13 @@ async function withAttempts(
     }
     last = failed;
     if (c.alive && !(await c.alive())) {
-      return { ok: false, ms: ms(), attempts: attempt, reason: `the process exited (${last})` };
+      return {
+        ok: false,
+        ms: ms(),
+        attempts: attempt,
+        reason: `the process exited (${last})`,
+        exited: true,
+      };
     }
     if (attempt < c.attempts && c.wait > 0) await sleep(c.wait * 1000, undefined, opts);
   }

@@ -123,7 +123,7 @@ async function readyCheck(
   const ms = Math.round(performance.now() - t0);
   return (await alive())
     ? { ok: true, ms, attempts: 1 }
-    : { ok: false, ms, attempts: 1, reason: 'the process exited' };
+    : { ok: false, ms, attempts: 1, reason: 'the process exited', exited: true };
 }
 
 /** The release's app.json startup checks, read again with their rules (defaults filled in). */
@@ -145,7 +145,7 @@ const LAST_LINES = 20;
 const tail = (lines: string[]) => lines.slice(-LAST_LINES).map((l) => l.slice(0, 300));
 
 /** What to do about an instance that did not become ready, by how it failed. */
-function fixFor(release: Release, type: string, exited: boolean, address?: string): string {
+function fixFor(release: Release, type: string, exited: boolean, address: string): string {
   const app = release.app;
   if (exited) {
     return `it exited: its last lines are above (logs:failed ${app} shows its whole log); fix it, then push again`;
@@ -153,7 +153,7 @@ function fixFor(release: Release, type: string, exited: boolean, address?: strin
   if ((release.healthchecks[type] ?? []).length > 0) {
     return `fix what the app.json healthchecks of ${type} ask for, or deploy without them: checks:skip ${app} ${type}`;
   }
-  const port = address?.split(':').pop() ?? '$PORT';
+  const port = address.split(':').pop();
   return `make it listen on $PORT (${port} here), or set PORT to the port it listens on (config:set ${app} PORT=N); a process that serves no HTTP is deployed with checks:skip ${app} ${type}`;
 }
 
@@ -236,12 +236,16 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
             `${type}.${n} is not ready: ${check.reason}; ${lines.length === 0 ? 'it wrote nothing' : `its last ${lines.length === 1 ? 'line' : `${lines.length} lines`}:`}`,
           );
           for (const line of lines) log.detail(`  ${line}`);
-          const exited = !(await alive(instance.id)().catch(() => false));
           throw new BerthError('BERTH_E_DEPLOY_CHECK', {
             app: release.app,
             instance: `${type}.${n}`,
             reason: check.reason,
-            fix: fixFor(release, type, exited, instance.address),
+            fix: fixFor(
+              release,
+              type,
+              check.exited === true,
+              instance.address ?? `:${release.config.PORT ?? port}`,
+            ),
           });
         }
         log.detail(
