@@ -10,7 +10,7 @@
 //   npm test -- test/unit/x.test.ts ...   just those files
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,16 @@ async function main(): Promise<number> {
           .map((n) => n.Name);
       const before = new Set(await berthNetworks());
       cleanups.push(async () => {
+        // Which run made a network is not written on it, so while another
+        // test run goes on, its new networks are left alone: removing one
+        // between its creation and its first container failed that run's test.
+        const others = await otherTestRuns(runId);
+        if (others.length > 0) {
+          process.stderr.write(
+            `# networks made during this run are left: another test run is going on (pid ${others.join(', ')})\n`,
+          );
+          return;
+        }
         for (const name of await berthNetworks()) {
           if (before.has(name)) continue;
           await docker
@@ -153,6 +163,18 @@ async function main(): Promise<number> {
  * (floods, slow and malformed requests), and fails without its fix. They
  * also run in the full suite.
  */
+/** Processes of other test runs on this machine (a BERTH_TEST_RUN that is not `runId`). */
+async function otherTestRuns(runId: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'latin1').catch(() => '');
+    const run = environ.split('\0').find((v) => v.startsWith('BERTH_TEST_RUN='));
+    if (run !== undefined && run !== `BERTH_TEST_RUN=${runId}`) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 const HOSTILE = [
   'test/unit/image-policy.test.ts',
   'test/integration/anonymous-volumes.test.ts',

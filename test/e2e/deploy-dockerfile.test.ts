@@ -52,7 +52,14 @@ describe('git push of a Dockerfile app to a running Berth', () => {
     const { docker } = await testDocker();
     const app = `df${randomBytes(4).toString('hex')}`;
     const layers = new Set<string>();
+
+    const started = performance.now();
+    const p = await startPlatform({ dataDir, env: { BERTH_ADMIN_PUBKEY: admin.publicPath } });
     t.after(async () => {
+      await p.stop();
+      await p.stopRedis();
+      // After Berth stops: a running builder's reconciler would start the
+      // app's instances again (they were left running, one per run).
       await removeAppFromEngine(docker, app);
       for (const id of [...layers].reverse()) {
         await docker
@@ -60,13 +67,6 @@ describe('git push of a Dockerfile app to a running Berth', () => {
           .remove()
           .catch(() => {});
       }
-    });
-
-    const started = performance.now();
-    const p = await startPlatform({ dataDir, env: { BERTH_ADMIN_PUBKEY: admin.publicPath } });
-    t.after(async () => {
-      await p.stop();
-      await p.stopRedis();
     });
     const redis = new Redis(p.env.REDIS_URL ?? '');
     t.after(() => redis.disconnect());
