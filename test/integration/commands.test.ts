@@ -285,7 +285,13 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
       ['builder:set', 'built', 'selected', 'buildpacks'],
       ['builder-dockerfile:set', 'built', 'dockerfile-path', 'docker/Dockerfile.web'],
       ['builder-dockerfile:set', 'built', 'build-args', 'NPM_TOKEN,SENTRY_DSN', 'NPM_TOKEN'],
-      ['buildpacks:set', 'built', 'python', 'node'],
+      // Heroku's names for Berth's buildpacks, as a Heroku app's settings have them.
+      [
+        'buildpacks:set',
+        'built',
+        'heroku/python',
+        'https://github.com/heroku/heroku-buildpack-nodejs.git',
+      ],
       ['buildpacks:add', 'built', 'static', '--index', '1'],
       ['buildpacks:remove', 'built', 'python'],
     ]) {

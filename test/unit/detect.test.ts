@@ -88,12 +88,24 @@ describe('parseBuildpacksFile', () => {
       () => parseBuildpacksFile('node\nhttps://github.com/heroku/heroku-buildpack-ruby\n', SHIPPED),
       {
         message:
-          '.buildpacks:2: "https://github.com/heroku/heroku-buildpack-ruby" is not one of the buildpacks Berth ships (node, python, static, procfile); Berth builds offline and fetches no buildpack',
+          '.buildpacks:2: "https://github.com/heroku/heroku-buildpack-ruby" is not one of the buildpacks Berth ships (node, python, static, procfile) nor Heroku\'s name for one (heroku/nodejs, heroku/python, their GitHub URLs); Berth fetches no other buildpack',
       },
     );
     assert.throws(() => parseBuildpacksFile('ruby\n', SHIPPED), {
       message:
         '.buildpacks:1: there is no buildpack ruby; Berth ships node, python, static, procfile',
     });
+  });
+});
+
+describe("Heroku's and Dokku's buildpack names", () => {
+  test('shorthands and GitHub URLs (with .git and a #ref) are the buildpacks Berth ships', () => {
+    const file = [
+      'heroku/nodejs',
+      'https://github.com/heroku/heroku-buildpack-python.git#v250',
+      'https://github.com/dokku/heroku-buildpack-nginx',
+      'git@github.com:heroku/heroku-buildpack-nodejs.git',
+    ].join('\n');
+    assert.deepEqual(parseBuildpacksFile(file, SHIPPED), ['node', 'python', 'static']);
   });
 });

@@ -12,6 +12,7 @@ import {
   type Store,
 } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
+import { buildpackAlias } from '../build/buildpack-aliases.ts';
 import { shippedBuildpacks } from '../build/shipped-buildpacks.ts';
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
@@ -55,10 +56,11 @@ export async function setDockerfileSetting(
 /** A buildpack name that Berth ships, or BERTH_E_USAGE listing the ones it does. */
 async function shipped(name: string): Promise<string> {
   const all = await shippedBuildpacks();
-  const checked = validate.buildpackName(name);
+  // heroku/nodejs and the like: the buildpack of Berth's that does that job.
+  const checked = buildpackAlias(name) ?? validate.buildpackName(name);
   if (!all.includes(checked)) {
     throw usage(
-      `there is no buildpack ${checked}; Berth ships ${all.join(', ')} (it builds offline and fetches no buildpack)`,
+      `there is no buildpack ${checked}; Berth ships ${all.join(', ')} and takes Heroku's names for them (heroku/nodejs, heroku/python); it fetches no other buildpack`,
     );
   }
   return checked;

@@ -10,6 +10,7 @@
 import { BerthError } from '../../core/errors.ts';
 import type { BuildSettings } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
+import { buildpackAlias } from './buildpack-aliases.ts';
 import type { CommitSource } from './source.ts';
 
 export const DOCKERFILE = 'Dockerfile';
@@ -49,7 +50,8 @@ async function isFile(source: Source, file: string): Promise<boolean> {
 /**
  * The buildpack names a `.buildpacks` file lists, one per line (`#`
  * comments and blank lines skipped). Berth runs only the buildpacks it
- * ships: a URL (what Heroku's files hold) is refused with the line.
+ * ships; Heroku's and Dokku's names and URLs for them are taken
+ * (./buildpack-aliases.ts), any other URL is refused with the line.
  */
 export function parseBuildpacksFile(text: string, shipped: readonly string[]): string[] {
   const names: string[] = [];
@@ -59,11 +61,11 @@ export function parseBuildpacksFile(text: string, shipped: readonly string[]): s
     const where = `${BUILDPACKS_FILE}:${i + 1}`;
     let name: string;
     try {
-      name = validate.buildpackName(line);
+      name = buildpackAlias(line) ?? validate.buildpackName(line);
     } catch {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
         where,
-        reason: `"${line.slice(0, 80)}" is not one of the buildpacks Berth ships (${shipped.join(', ')}); Berth builds offline and fetches no buildpack`,
+        reason: `"${line.slice(0, 80)}" is not one of the buildpacks Berth ships (${shipped.join(', ')}) nor Heroku's name for one (heroku/nodejs, heroku/python, their GitHub URLs); Berth fetches no other buildpack`,
       });
     }
     if (!shipped.includes(name)) {
