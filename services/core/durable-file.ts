@@ -2,8 +2,7 @@
 // data is fsync'ed before the rename that puts it in place, and the folder
 // after it, since a rename lives in the folder and the page cache holds
 // both until the kernel writes them back (seconds later). Berth records
-// such a file in Redis (appendfsync always) right after writing it and then
-// acknowledges; without the fsyncs, a power cut in between left Redis naming
+// such a file in Redis right after writing it and then acknowledges; without the fsyncs, a power cut in between left Redis naming
 // a file that was gone (issue 17, item 3: a certificate added with certs:add).
 // The rename is what a reader sees change: never half a file.
 import { randomBytes } from 'node:crypto';

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { syncDir } from '../core/durable-file.ts';
 import { BerthError } from '../core/errors.ts';
 import { fingerprint } from '../core/ssh-key.ts';
 
@@ -78,15 +79,6 @@ async function writeFileSynced(file: string, text: string, mode: number): Promis
   const handle = await open(file, 'wx', mode);
   try {
     await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
     await handle.sync();
   } finally {
     await handle.close();

@@ -69,15 +69,7 @@ test('berth reload: a compile error and a service that cannot start change nothi
       env: { ...(process.env as Record<string, string>), ...env },
     },
   });
-  t.after(async () => {
-    await p.stop();
-    for (const pid of await servicesOf(dataDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-    await p.stopRedis();
-  });
+  t.after(() => p.stopAll());
   const prefix = env.BERTH_REDIS_PREFIX;
   const redis = new Redis(env.REDIS_URL);
   t.after(() => redis.disconnect());

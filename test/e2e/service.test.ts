@@ -355,15 +355,8 @@ describe('berth service:install', () => {
     const [file, ...args] = execArgv(value(unit, 'Service', 'ExecStart'));
 
     const p = await startPlatform({ dataDir, env, exec: { file, args, cwd, env: unitEnv } });
-    t.after(async () => {
-      await p.stop();
-      for (const pid of await servicesOf(dataDir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
-      }
-      await p.stopRedis();
-    });
+    // Whatever the test left too (the router outlives its supervisor by design).
+    t.after(() => p.stopAll());
     const web = `http://127.0.0.1:${env.BERTH_WEB_PORT}`;
     assert.equal((await fetch(`${web}/healthz`)).status, 200);
     const listed = await berthCommand(['ssh-keys:list', '--format', 'json'], env);

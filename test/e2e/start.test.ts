@@ -75,16 +75,8 @@ describe('berth start', () => {
   test('kill -9 of the start process under load: the router serves on, the rest stops, the next start adopts the router', async (t) => {
     const dataDir = path.join(await tempDir(), 'data');
     let p = await startPlatform({ dataDir, via: 'node' });
-    t.after(async () => {
-      await p.stop();
-      // Whatever the test left (the router outlives its supervisor by design).
-      for (const pid of await servicesOf(dataDir)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
-      }
-      await p.stopRedis();
-    });
+    // Whatever the test left too (the router outlives its supervisor by design).
+    t.after(() => p.stopAll());
     const prefix = p.env.BERTH_REDIS_PREFIX ?? '';
     const redis = new Redis(p.env.REDIS_URL ?? '');
     t.after(() => redis.disconnect());

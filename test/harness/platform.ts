@@ -49,6 +49,12 @@ export interface Platform {
   stop(): Promise<{ clean: boolean; ms: number }>;
   /** Stops the Redis that Berth started for this platform (it outlives Berth by design). */
   stopRedis(): Promise<void>;
+  /**
+   * For a test's `after`: stop(), then SIGKILL whatever of this data
+   * directory still runs (the router outlives its supervisor by design; a
+   * test may have killed the supervisor), then stopRedis().
+   */
+  stopAll(): Promise<void>;
 }
 
 export async function platformEnv(dataDir: string, extra: Record<string, string> = {}) {
@@ -125,7 +131,7 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
   });
   // Read now: a test's temporary data directory may be gone when it cleans up.
   const redisPid = Number((await readFile(redisPidFile, 'utf8').catch(() => '')).trim());
-  return {
+  const platform: Platform = {
     child,
     env,
     readyMs,
@@ -151,7 +157,17 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
         } catch {}
       }
     },
+    async stopAll() {
+      await platform.stop();
+      for (const pid of await servicesOf(o.dataDir)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await platform.stopRedis();
+    },
   };
+  return platform;
 }
 
 /** Runs `berth ARGS` as a separate process, as root on the server would; stdin from a file when given. */
