@@ -1,11 +1,44 @@
 // Releases of the test stack image for tests that deploy with the real
-// Engine but no build: a web process that serves a text, the deployer's deps
-// when the rollout's lines are not read, and what the route serves now.
+// Engine but no build: an app of a user's to deploy, a web process that
+// serves a text, the deployer's deps when the rollout's lines are not read,
+// and what the route serves now.
+import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import type { Redis } from 'ioredis';
-import type { Store } from '../../services/core/store/index.ts';
+import { loadConfig } from '../../services/core/config.ts';
+import { Store } from '../../services/core/store/index.ts';
 import type { DeployDeps } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import type { Scheduler } from '../../services/platform/scheduler/scheduler.ts';
+import { commandRunner, userActor } from './commands.ts';
+import { ensureTestStackImage, removeAppFromEngine, testDocker } from './docker.ts';
+import { redisClient, testPrefix } from './redis.ts';
+import { tempDir } from './tmp.ts';
+
+/**
+ * An app named `<label><hex>` of ada (not an admin), in a store under a
+ * prefix of the test's own, with the stack image on the real Engine, the
+ * configuration `env` adds to, and the commands as ada types them; its
+ * containers, network and volumes go after the file's tests. Call it at a
+ * file's top level: a Redis client made in a hook is cleaned up after it.
+ */
+export async function engineApp(label: string, env: Record<string, string> = {}) {
+  const prefix = testPrefix();
+  const store = new Store(await redisClient(prefix), prefix);
+  const app = `${label}${randomBytes(3).toString('hex')}`;
+  const config = loadConfig({
+    BERTH_DATA_DIR: await tempDir(`berth-${label}`),
+    DOCKER_HOST: process.env.DOCKER_HOST,
+    ...env,
+  });
+  const { docker } = await testDocker();
+  await ensureTestStackImage(docker, await tempDir('berth-stack'));
+  await store.users.create('ada', 'user');
+  await store.apps.create({ name: app, owner: 'ada' });
+  after(() => removeAppFromEngine(docker, app));
+  const ada = userActor('ada', 'user');
+  return { prefix, store, app, config, docker, ada, run: commandRunner(store, config) };
+}
 
 /**
  * A web process command serving "<text>" at / on $PORT (python3 is in the

@@ -4,38 +4,18 @@
 // config vars refuse the deploy, naming them, before anything changes; a
 // generated secret is set and never shown.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import type Docker from 'dockerode';
-import { loadConfig } from '../../services/core/config.ts';
-import { Store } from '../../services/core/store/index.ts';
+import { after, describe, test } from 'node:test';
 import { parseAppJson } from '../../services/platform/build/app-json.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
-import { commandRunner, userActor } from '../harness/commands.ts';
-import { quietDeployDeps, serveText } from '../harness/deploy.ts';
-import {
-  ensureTestStackImage,
-  removeAppFromEngine,
-  testDocker,
-  testStackImage,
-} from '../harness/docker.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
+import { removeAppFromEngine, testStackImage } from '../harness/docker.ts';
 import { until } from '../harness/wait.ts';
 
-const prefix = testPrefix();
-const store = new Store(await redisClient(prefix), prefix);
-const app = `aj${randomBytes(3).toString('hex')}`;
-const ada = userActor('ada', 'user');
-const config = loadConfig({
-  BERTH_DATA_DIR: await tempDir('berth-app-json'),
-  DOCKER_HOST: process.env.DOCKER_HOST,
+const { store, app, docker, ada, run } = await engineApp('aj', {
   // The old instances of a ps:scale stop after this.
   BERTH_DRAIN_TIMEOUT: '1s',
 });
-const run = commandRunner(store, config);
-let docker: Docker;
 const lines: string[] = [];
 
 const manifest = parseAppJson(`{
@@ -75,17 +55,8 @@ const running = async () => {
   return count;
 };
 
-before(async () => {
-  docker = (await testDocker()).docker;
-  await ensureTestStackImage(docker, await tempDir('berth-stack'));
-  await store.users.create('ada', 'user');
-  await store.apps.create({ name: app, owner: 'ada' });
-});
 const workerApp = `${app}w`;
-after(async () => {
-  await removeAppFromEngine(docker, app);
-  await removeAppFromEngine(docker, workerApp);
-});
+after(() => removeAppFromEngine(docker, workerApp));
 
 describe('app.json at a deploy', () => {
   test('a required config var missing refuses the deploy, named, with nothing changed', async () => {

@@ -5,43 +5,18 @@
 // socket opens (the container runs as root with Docker's default
 // capabilities).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import type Docker from 'dockerode';
-import { loadConfig } from '../../services/core/config.ts';
-import { Store } from '../../services/core/store/index.ts';
+import { before, describe, test } from 'node:test';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
-import { commandRunner, userActor } from '../harness/commands.ts';
-import { quietDeployDeps, serveText } from '../harness/deploy.ts';
-import {
-  ensureTestStackImage,
-  removeAppFromEngine,
-  testDocker,
-  testStackImage,
-} from '../harness/docker.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
+import { testStackImage } from '../harness/docker.ts';
 
-const prefix = testPrefix();
-const store = new Store(await redisClient(prefix), prefix);
-const app = `lim${randomBytes(3).toString('hex')}`;
-const ada = userActor('ada', 'user');
-let docker: Docker;
-let run: ReturnType<typeof commandRunner>;
-const config = loadConfig({
-  BERTH_DATA_DIR: await tempDir('berth-limits'),
-  DOCKER_HOST: process.env.DOCKER_HOST,
+const { store, app, config, docker, ada, run } = await engineApp('lim', {
   BERTH_DEFAULT_MEMORY: '128m',
   BERTH_DEFAULT_PIDS: '64',
 });
 
 before(async () => {
-  docker = (await testDocker()).docker;
-  await ensureTestStackImage(docker, await tempDir('berth-stack'));
-  run = commandRunner(store, config);
-  await store.users.create('ada', 'user');
-  await store.apps.create({ name: app, owner: 'ada' });
   await deployImage(
     quietDeployDeps(
       store,
@@ -56,7 +31,6 @@ before(async () => {
     },
   );
 });
-after(() => removeAppFromEngine(docker, app));
 
 describe('limits by default', () => {
   test('a fork bomb in a one-off stops at BERTH_DEFAULT_PIDS', async () => {

@@ -4,43 +4,14 @@
 // DYNO names the process (`web.1`, `run.1`), which frameworks read to tell a
 // server from a laptop.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import type Docker from 'dockerode';
-import { loadConfig } from '../../services/core/config.ts';
-import { Store } from '../../services/core/store/index.ts';
+import { describe, test } from 'node:test';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
-import { commandRunner, userActor } from '../harness/commands.ts';
-import { quietDeployDeps, serveText } from '../harness/deploy.ts';
-import {
-  ensureTestStackImage,
-  removeAppFromEngine,
-  testDocker,
-  testStackImage,
-} from '../harness/docker.ts';
-import { redisClient, testPrefix } from '../harness/redis.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
+import { testStackImage } from '../harness/docker.ts';
 
-const prefix = testPrefix();
-const store = new Store(await redisClient(prefix), prefix);
-const app = `pd${randomBytes(3).toString('hex')}`;
-const ada = userActor('ada', 'user');
-const config = loadConfig({
-  BERTH_DATA_DIR: await tempDir('berth-port-dyno'),
-  DOCKER_HOST: process.env.DOCKER_HOST,
-});
-const run = commandRunner(store, config);
-let docker: Docker;
-
-before(async () => {
-  docker = (await testDocker()).docker;
-  await ensureTestStackImage(docker, await tempDir('berth-stack'));
-  await store.users.create('ada', 'user');
-  await store.apps.create({ name: app, owner: 'ada' });
-});
-after(() => removeAppFromEngine(docker, app));
+const { prefix, store, app, docker, ada, run } = await engineApp('pd');
 
 describe('PORT and DYNO', () => {
   test('an app that sets PORT listens, is checked and is routed there; DYNO names the process', async () => {
