@@ -6,6 +6,7 @@
 // Berth then checks and routes to; else Berth's) and which process it is
 // from DYNO (`web.1`, `worker.2`, `run.1` for a one-off).
 import type { DeploySettings, Release } from '../../core/store/index.ts';
+import * as validate from '../../core/validate.ts';
 import type { InstanceSpec } from '../scheduler/scheduler.ts';
 
 export function instanceSpec(
@@ -23,9 +24,8 @@ export function instanceSpec(
 ): InstanceSpec {
   if (release.image === null) throw new Error(`release v${release.version} has no image`);
   const limits = settings?.resources[o.type] ?? settings?.resources._all_;
-  const own = release.config.PORT;
-  const port =
-    own !== undefined && /^[0-9]{1,5}$/.test(own) && +own > 0 && +own < 65536 ? +own : o.port;
+  // config:set checks PORT (validate.port); one set before it did is ignored.
+  const port = portOr(release.config.PORT, o.port);
   return {
     app: release.app,
     type: o.type,
@@ -40,4 +40,14 @@ export function instanceSpec(
     ...(limits ? { limits } : {}),
     ...(settings && settings.networks.length > 0 ? { networks: settings.networks } : {}),
   };
+}
+
+/** `value` as a port number (validate.port), else `fallback`. */
+function portOr(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  try {
+    return validate.port(value);
+  } catch {
+    return fallback;
+  }
 }
