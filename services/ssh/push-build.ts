@@ -15,6 +15,7 @@ import {
   type BuildResult,
   enqueueBuild,
   followBuild,
+  queuedNotice,
   requestCancel,
 } from '../platform/build/queue.ts';
 import { gitEnv, type RepoPaths, repoGit } from '../platform/git/repos.ts';
@@ -78,6 +79,7 @@ async function awaitBuild(
   try {
     return await followBuild(d.store.redis, d.store.keys.prefix, id, onLine, follow.signal, {
       queue: d.queue,
+      onQueued: queuedNotice(onLine, d.maxBuildMs),
     });
   } catch (e) {
     if (!follow.signal.aborted) throw e;

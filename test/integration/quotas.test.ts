@@ -17,6 +17,8 @@ import {
   createBuildQueue,
   enqueueBuild,
   followBuild,
+  queuedNotice,
+  queuePlace,
 } from '../../services/platform/build/queue.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
@@ -358,6 +360,24 @@ describe('build minutes and turns in the build queue', () => {
     const ids: string[] = [];
     for (let i = 1; i <= 5; i++) ids.push(await enqueue(a, `${a}-${i}`));
     const bId = await enqueue(b, `${b}-1`);
+    // Where each stands is what a waiting push is told.
+    assert.deepEqual(await queuePlace(queue, bId), { running: 0, ahead: 1 });
+    assert.deepEqual(await queuePlace(queue, ids[4] ?? ''), { running: 0, ahead: 5 });
+    const told: string[] = [];
+    const follow = new AbortController();
+    const signal = AbortSignal.any([follow.signal, AbortSignal.timeout(10_000)]);
+    const followed = followBuild(redis, p, bId, () => {}, signal, {
+      queue,
+      blockMs: 100,
+      onQueued: queuedNotice((line) => {
+        told.push(line);
+        follow.abort();
+      }, 30 * 60_000),
+    }).catch(() => undefined);
+    await followed;
+    assert.deepEqual(told, [
+      '-----> Waiting for a free builder (0 builds running, 1 waiting before this one); it gives up after 30 min',
+    ]);
     const builder = await h.startBuilder({ prefix: p, concurrency: 1 });
     try {
       for (const id of [...ids, bId]) {

@@ -420,6 +420,60 @@ export interface FollowOptions {
   stallMs?: number;
   /** CLIENT SETNAME of the follower's own connection, so an operator (and a test) can see it. */
   connectionName?: string;
+  /** With the queue: called at each idle read while the build still waits for a builder. */
+  onQueued?: (place: QueuePlace) => void;
+}
+
+/** Where a waiting build stands: the builds that run, and those that run before it. */
+export interface QueuePlace {
+  running: number;
+  ahead: number;
+}
+
+/**
+ * Where build `id` stands in the queue, or undefined once it runs (or is
+ * gone). BullMQ takes the plain waiting list before the prioritized set, and
+ * the set in rank order (priority, then arrival).
+ */
+export async function queuePlace(queue: BuildQueue, id: string): Promise<QueuePlace | undefined> {
+  const [prioritized, waiting, running] = await Promise.all([
+    queue.getRanges(['prioritized'], 0, -1, true),
+    queue.getRanges(['waiting'], 0, -1, true),
+    queue.getActiveCount(),
+  ]);
+  const inWaiting = waiting.indexOf(id);
+  if (inWaiting >= 0) return { running, ahead: inWaiting };
+  const inPrioritized = prioritized.indexOf(id);
+  if (inPrioritized >= 0) return { running, ahead: waiting.length + inPrioritized };
+  return undefined;
+}
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+/**
+ * An onQueued that tells the user, Heroku style, what their build waits for
+ * and how long they may wait: once at the first idle read, then when its
+ * place changes (at most every `everyMs`).
+ */
+export function queuedNotice(
+  onLine: (line: string) => void,
+  giveUpMs: number,
+  everyMs = 15_000,
+): (place: QueuePlace) => void {
+  let said: string | undefined;
+  let saidAt = 0;
+  return ({ running, ahead }) => {
+    const where = `${plural(running, 'build')} running, ${ahead} waiting before this one`;
+    if (said === undefined) {
+      onLine(
+        `-----> Waiting for a free builder (${where}); it gives up after ${Math.round(giveUpMs / 60_000)} min`,
+      );
+    } else if (where !== said && Date.now() - saidAt >= everyMs) {
+      onLine(`       Still waiting: ${where}`);
+    } else return;
+    said = where;
+    saidAt = Date.now();
+  };
 }
 
 /**
@@ -475,6 +529,10 @@ export async function followBuild(
       const state = await options.queue.getJobState(id);
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown') {
         endedAt = undefined;
+        if (options.onQueued !== undefined && (state === 'waiting' || state === 'prioritized')) {
+          const place = await queuePlace(options.queue, id);
+          if (place !== undefined) options.onQueued(place);
+        }
         continue;
       }
       endedAt ??= Date.now();
