@@ -23,7 +23,7 @@ import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { configSection } from './config-page.ts';
 import { latencyChart } from './latency-chart.ts';
-import { page, signedInHeader, statusWord, time } from './layout.ts';
+import { dataTable, page, signedInHeader, statusWord, time } from './layout.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import { signOutForm } from './sign-in-routes.ts';
 import { CHART_HOURS, trafficChart } from './traffic-chart.ts';
@@ -116,29 +116,59 @@ function instancesTable(r: InstancesResult): Safe {
   if ('note' in r) return html`<p class="note">${r.note}</p>`;
   if (r.instances.length === 0) return html`<p>No instances on the Engine.</p>`;
   const now = Date.now();
-  return html`<table><thead><tr><th>instance</th><th>release</th><th>state</th><th>up</th><th>restarts</th><th>exit</th><th>CPU</th><th>memory</th></tr></thead><tbody>${r.instances.map(
-    (i) =>
+  return html`${dataTable(
+    [
+      'instance',
+      'release',
+      'state',
+      'up',
+      { label: 'restarts', num: true },
+      { label: 'exit', num: true },
+      { label: 'CPU', num: true },
+      { label: 'memory', num: true },
+    ],
+    r.instances.map((i) => [
+      `${i.type}.${i.instance}`,
+      `v${i.release}`,
       // A process that keeps exiting is shown as crashed, as ps:report does.
-      html`<tr><td>${i.type}.${i.instance}</td><td>v${i.release}</td><td>${i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0) ? 'crashed' : i.state}</td><td>${i.state === 'running' ? uptime(i.startedAt, now) : '—'}</td><td>${i.restarts}</td><td>${i.exitCode ?? '—'}</td>${usageCells(i.usage)}</tr>`,
-  )}</tbody></table><p><small>CPU: percent of one CPU over the Engine's last second; memory without page cache, of its limit (as docker stats); — when the Engine did not give them in time.</small></p>`;
+      statusWord(
+        i.state === 'restarting' || (i.state === 'exited' && i.restarts > 0) ? 'crashed' : i.state,
+      ),
+      i.state === 'running' ? uptime(i.startedAt, now) : '—',
+      i.restarts,
+      i.exitCode ?? '—',
+      ...usageCells(i.usage),
+    ]),
+    { id: 'instances', label: 'Instances' },
+  )}<p><small>CPU: percent of one CPU over the Engine's last second; memory without page cache, of its limit (as docker stats); — when the Engine did not give them in time.</small></p>`;
 }
 
 const MIB = 1024 * 1024;
 
-function usageCells(u: InstanceUsage | undefined): Safe {
-  if (!u) return html`<td>—</td><td>—</td>`;
+function usageCells(u: InstanceUsage | undefined): (Safe | string)[] {
+  if (!u) return ['—', '—'];
   const mib = (n: number) =>
     n >= 10 * 1024 * MIB ? `${(n / 1024 / MIB).toFixed(1)} GiB` : `${(n / MIB).toFixed(1)} MiB`;
-  return html`<td>${u.cpuPercent.toFixed(1)}%</td><td>${mib(u.memoryBytes)}${u.memoryLimitBytes > 0 ? html` <small>of ${mib(u.memoryLimitBytes)}</small>` : ''}</td>`;
+  return [
+    `${u.cpuPercent.toFixed(1)}%`,
+    html`${mib(u.memoryBytes)}${u.memoryLimitBytes > 0 ? html` <small>of ${mib(u.memoryLimitBytes)}</small>` : ''}`,
+  ];
 }
 
 /** The newest builds as links to their log pages. */
 function buildsTable(app: string, builds: BuildInfo[]): Safe {
   if (builds.length === 0) return html`<p>No builds yet.</p>`;
-  return html`<table><thead><tr><th>build</th><th>commit</th><th>by</th><th>when</th><th>status</th></tr></thead><tbody>${builds.map(
-    (b) =>
-      html`<tr><td><a href="/apps/${app}/builds/${b.id}">${b.id}</a></td><td>${b.rev?.slice(0, 7) ?? '—'}</td><td>${b.pusher ?? '—'}</td><td>${time(b.requestedAt)}</td><td>${statusWord(b.status)}${b.error ? html`<br><small>${b.error}</small>` : ''}</td></tr>`,
-  )}</tbody></table>`;
+  return dataTable(
+    ['build', 'commit', 'by', 'when', 'status'],
+    builds.map((b) => [
+      html`<a href="/apps/${app}/builds/${b.id}">${b.id}</a>`,
+      html`<code>${b.rev?.slice(0, 7) ?? '—'}</code>`,
+      b.pusher ?? '—',
+      time(b.requestedAt),
+      html`${statusWord(b.status)}${b.error ? html`<br><small>${b.error}</small>` : ''}`,
+    ]),
+    { id: 'builds', label: 'Builds' },
+  );
 }
 
 /** A "Roll back to vN" link (to the confirmation page) for a release one may go back to. */
@@ -204,52 +234,98 @@ export function appPageRoutes(server: FastifyInstance, o: AppPageOptions): Rende
     // Scaling and restarting need a deployed release (scale and restart refuse otherwise).
     const running = canChange && Boolean(current?.image);
     const scalable = (t: string) => running && t in (current?.processes ?? {});
-    const body = html`${signedInHeader(req, signOutForm)}
-<h2>${name} ${statusWord(overview.status)}</h2>
+    const header = signedInHeader(req, signOutForm, 'apps');
+    const body = html`<div class="page-head"><h1>${name}</h1> ${statusWord(overview.status)}</div>
 ${notice}
-<p>Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
+<p class="lede">Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
 Current release ${overview.current ? `v${overview.current.version}` : '—'}; last deploy ${lastDeploy(overview)}</p>
 ${overview.latest?.status === 'failed' && overview.latest.error ? html`<p class="note">v${overview.latest.version} failed: ${overview.latest.error}</p>` : ''}
-<h3>Processes</h3>
+<section class="card" aria-labelledby="processes"><h2 id="processes">Processes</h2>
 ${
   types.length === 0
     ? html`<p>No processes yet.</p>`
-    : html`<table><thead><tr><th>type</th><th>instances</th><th></th>${running ? html`<th>scale</th>` : ''}</tr></thead><tbody>${types.map(
-        (t) =>
-          html`<tr><td>${t}</td><td>${overview.formation[t] ?? 0}</td><td>${overview.stopped.includes(t) || overview.stopped.includes('_all_') ? 'stopped (ps:stop)' : ''}</td>${running ? html`<td>${scalable(t) ? scaleForm(name, t, overview.formation[t] ?? 0, csrf) : ''}</td>` : ''}</tr>`,
-      )}</tbody></table><p><small>${formationText(overview.formation)}; the router sends requests to ${overview.routed} web ${overview.routed === 1 ? 'instance' : 'instances'}.</small></p>`
+    : html`${dataTable(
+        [
+          'type',
+          { label: 'instances', num: true },
+          { label: 'state', hidden: true },
+          ...(running ? [{ label: 'scale', hidden: true }] : []),
+        ],
+        types.map((t) => [
+          t,
+          overview.formation[t] ?? 0,
+          overview.stopped.includes(t) || overview.stopped.includes('_all_')
+            ? 'stopped (ps:stop)'
+            : '',
+          ...(running
+            ? [scalable(t) ? scaleForm(name, t, overview.formation[t] ?? 0, csrf) : '']
+            : []),
+        ]),
+        { id: 'processes-table', label: 'Process types' },
+      )}<p><small>${formationText(overview.formation)}; the router sends requests to ${overview.routed} web ${overview.routed === 1 ? 'instance' : 'instances'}.</small></p>`
 }
 ${running ? restartButton(name) : ''}
 ${instancesTable(instances)}
-<h3>Traffic</h3>
+</section>
+<section class="card" aria-labelledby="traffic"><h2 id="traffic">Traffic</h2>
 ${trafficChart(traffic)}
-${latencyChart(traffic, CHART_HOURS)}
-<h3>Releases</h3>
+${latencyChart(traffic)}
+</section>
+<section class="card" aria-labelledby="releases"><h2 id="releases">Releases</h2>
 ${
   releases.length === 0
     ? html`<p>No releases yet.</p>`
-    : html`<table><thead><tr><th>release</th><th>what changed</th><th>by</th><th>when</th><th>status</th>${canChange ? html`<th></th>` : ''}</tr></thead><tbody>${releases.map(
-        (r) =>
-          html`<tr><td>v${r.version}</td><td>${r.description}</td><td>${r.by}</td><td>${time(r.createdAt)}</td><td>${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}</td>${canChange ? html`<td>${rollbackControl(name, r, overview.current?.version)}</td>` : ''}</tr>`,
-      )}</tbody></table>${releases.length === PAGE_RELEASES ? html`<p><small>The newest ${PAGE_RELEASES}; <code>releases</code> over SSH lists more.</small></p>` : ''}`
+    : html`${dataTable(
+        [
+          'release',
+          'what changed',
+          'by',
+          'when',
+          'status',
+          ...(canChange ? [{ label: 'rollback', hidden: true }] : []),
+        ],
+        releases.map((r) => [
+          `v${r.version}`,
+          r.description,
+          r.by,
+          time(r.createdAt),
+          html`${statusWord(r.status)}${r.error ? html`<br><small>${r.error}</small>` : ''}`,
+          ...(canChange ? [rollbackControl(name, r, overview.current?.version)] : []),
+        ]),
+        { id: 'releases-table', label: 'Releases' },
+      )}${releases.length === PAGE_RELEASES ? html`<p><small>The newest ${PAGE_RELEASES}; <code>releases</code> over SSH lists more.</small></p>` : ''}`
 }
-<h3>Logs</h3>
+</section>
+<section class="card" aria-labelledby="logs"><h2 id="logs">Logs</h2>
 <p><button type="button" id="tail-logs" hidden>Tail the log live</button> <small>Or over SSH: <code>logs ${name} -t</code>.</small></p>
 <pre id="runtime-log" data-stream="/apps/${name}/logs/stream"></pre>
 ${LIVE_SCRIPT}
-<h3>Builds</h3>
+</section>
+<section class="card" aria-labelledby="builds-heading"><h2 id="builds-heading">Builds</h2>
 ${buildsTable(name, builds)}
-<h3>Domains</h3>
-<table><thead><tr><th>domain</th><th>kind</th><th>certificate</th><th>expires</th><th>last error</th></tr></thead><tbody>${domains.map(
-      (d) =>
-        html`<tr><td><a href="http://${d.domain}/">${d.domain}</a></td><td>${d.kind}</td><td>${d.certificate ? `${d.certificate.source}${d.certificate.issuer ? ` (${d.certificate.issuer})` : ''}` : 'none'}</td><td>${time(d.certificate?.notAfter)}</td><td>${d.certificate?.lastError ?? ''}</td></tr>`,
-    )}</tbody></table>
-<h3>Config</h3>
-${configSection(req, found, keys, canChange)}`;
+</section>
+<section class="card" aria-labelledby="domains"><h2 id="domains">Domains</h2>
+${dataTable(
+  ['domain', 'kind', 'certificate', 'expires', 'last error'],
+  domains.map((d) => [
+    html`<a href="http://${d.domain}/">${d.domain}</a>`,
+    d.kind,
+    d.certificate
+      ? `${d.certificate.source}${d.certificate.issuer ? ` (${d.certificate.issuer})` : ''}`
+      : 'none',
+    time(d.certificate?.notAfter),
+    d.certificate?.lastError ?? '',
+  ]),
+  { id: 'domains-table', label: 'Domains' },
+)}
+</section>
+<section class="card" aria-labelledby="config"><h2 id="config">Config</h2>
+${configSection(req, found, keys, canChange)}
+</section>`;
     return reply
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')
-      .send(page(`${name} · Berth`, body));
+      .send(page(`${name} · Berth`, body, header));
   };
 
   server.get<{ Params: { app: string }; Querystring: OutcomeQuery }>(

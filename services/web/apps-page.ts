@@ -7,7 +7,7 @@ import { html, type Safe } from '../core/html.ts';
 import type { Formation, Store } from '../core/store/index.ts';
 import { type AppOverview, appsOverview } from '../platform/apps/overview.ts';
 import { actorOf } from './auth.ts';
-import { page, signedInHeader, statusWord, time } from './layout.ts';
+import { dataTable, page, signedInHeader, statusWord, time } from './layout.ts';
 import { signOutForm } from './sign-in-routes.ts';
 
 /** "web=2 worker=1", or "—" for none. */
@@ -25,9 +25,18 @@ export function lastDeploy(o: Pick<AppOverview, 'latest'>): Safe {
   return html`v${r.version} ${statusWord(r.status)} ${time(r.createdAt)}<br><small>${r.description} · ${r.by}</small>`;
 }
 
-function row(o: AppOverview): Safe {
+const APP_COLUMNS = ['app', 'status', 'release', 'last deploy', 'URLs', 'instances'] as const;
+
+function row(o: AppOverview): (Safe | string)[] {
   const href = `/apps/${encodeURIComponent(o.name)}`;
-  return html`<tr><td><a href="${href}">${o.name}</a></td><td>${statusWord(o.status)}</td><td>${o.current ? `v${o.current.version}` : '—'}</td><td>${lastDeploy(o)}</td><td>${o.urls.map((u, i) => html`${i > 0 ? html`<br>` : ''}<a href="${u}/">${u}</a>`)}</td><td>${formationText(o.formation)}</td></tr>`;
+  return [
+    html`<a href="${href}">${o.name}</a>`,
+    statusWord(o.status),
+    o.current ? `v${o.current.version}` : '—',
+    lastDeploy(o),
+    html`${o.urls.map((u, i) => html`${i > 0 ? html`<br>` : ''}<a href="${u}/">${u}</a>`)}`,
+    formationText(o.formation),
+  ];
 }
 
 export function appsPageRoutes(server: FastifyInstance, o: { store: Store; domain: string }) {
@@ -36,17 +45,16 @@ export function appsPageRoutes(server: FastifyInstance, o: { store: Store; domai
   // loopback too, so "on loopback" cannot mean "the admin".
   server.get('/', { config: { auth: 'page' } }, async (req, reply) => {
     const apps = await appsOverview(o.store, actorOf(req), o.domain);
-    const body = html`${signedInHeader(req, signOutForm)}
-<p>${apps.length} ${apps.length === 1 ? 'app' : 'apps'}</p>
+    const header = signedInHeader(req, signOutForm, 'apps');
+    const body = html`<div class="page-head"><h1>Apps</h1><span class="lede">${apps.length} ${apps.length === 1 ? 'app' : 'apps'}</span></div>
 ${
   apps.length === 0
-    ? html`<p>No apps yet. <code>ssh -p PORT berth@HOST apps:create NAME</code> makes one.</p>`
-    : html`<table><thead><tr><th>app</th><th>status</th><th>release</th><th>last deploy</th><th>URLs</th><th>instances</th></tr></thead>
-<tbody>${apps.map(row)}</tbody></table>`
+    ? html`<section class="card"><p>No apps yet. <code>ssh -p PORT berth@HOST apps:create NAME</code> makes one; then <code>git push</code> to it.</p></section>`
+    : html`<section class="card">${dataTable(APP_COLUMNS, apps.map(row), { id: 'apps', label: 'Apps' })}</section>`
 }`;
     return reply
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')
-      .send(page('Berth', body));
+      .send(page('Apps · Berth', body, header));
   });
 }

@@ -65,8 +65,8 @@ export function buildPageRoutes(server: FastifyInstance, o: BuildPageOptions) {
       const done = log.end !== undefined || (ended(build) && log.from !== 'stream');
       const status = log.end?.status ?? build.status;
       const text = [...log.lines, ...(log.end ? [endLine(log.end)] : [])].join('\n');
-      const body = html`${signedInHeader(req, signOutForm)}
-<h2><a href="/apps/${name}">${name}</a> build ${build.id} <span id="build-state" class="status s-${status}">${status}</span></h2>
+      const header = signedInHeader(req, signOutForm, 'apps');
+      const body = html`<div class="page-head"><h1><a href="/apps/${name}">${name}</a> build ${build.id} <span id="build-state" class="status s-${status}">${status}</span></h1></div>
 <p>Commit ${build.rev?.slice(0, 7) ?? '—'}${build.ref ? html` on ${build.ref.replace(/^refs\/heads\//, '')}` : ''}, pushed by ${build.pusher ?? '—'}, ${time(build.requestedAt)}.</p>
 ${log.from === 'gone' ? html`<p class="note">The output of this build is no longer kept.</p>` : ''}
 <pre id="log" data-stream="/apps/${name}/builds/${build.id}/stream" data-lines="${log.lines.length}" data-ended="${done}">${text}${text ? '\n' : ''}</pre>
@@ -75,7 +75,7 @@ ${LIVE_SCRIPT}`;
       return reply
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')
-        .send(page(`${name} build ${build.id} · Berth`, body));
+        .send(page(`${name} build ${build.id} · Berth`, body, header));
     },
   );
 

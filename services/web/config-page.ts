@@ -55,8 +55,8 @@ export function configPageRoutes(server: FastifyInstance, o: { store: Store }) {
       const vars = await configOf(o.store, found);
       const keys = Object.keys(vars).sort();
       req.log.info({ app: found.name, by: actorName(actorOf(req)) }, 'config values revealed');
-      const body = html`${signedInHeader(req, signOutForm)}
-<h2><a href="/apps/${found.name}">${found.name}</a> config vars</h2>
+      const header = signedInHeader(req, signOutForm, 'apps');
+      const body = html`<div class="page-head"><h1><a href="/apps/${found.name}">${found.name}</a> config vars</h1></div>
 ${
   keys.length === 0
     ? html`<p>No config vars.</p>`
@@ -71,7 +71,7 @@ ${
           .header('cache-control', 'no-store')
           .header('referrer-policy', 'no-referrer')
           .type('text/html; charset=utf-8')
-          .send(page(`${found.name} config · Berth`, body))
+          .send(page(`${found.name} config · Berth`, body, header))
       );
     },
   );

@@ -104,15 +104,15 @@ export function controlRoutes(
       const current = await store.releases.current(found.name);
       if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: found.name });
       const settings = await store.apps.deploySettings(found.name);
-      const body = html`${signedInHeader(req, signOutForm)}
-<h2>Restart <a href="/apps/${found.name}">${found.name}</a>?</h2>
+      const header = signedInHeader(req, signOutForm, 'apps');
+      const body = html`<div class="page-head"><h1>Restart <a href="/apps/${found.name}">${found.name}</a>?</h1></div>
 <p>Every process of v${current.version} (${formationText(current.formation)}) starts again: new instances start, the router switches to them once they are ready, and the old ones stop once they have finished what they serve. No new release is made, as with <code>ps:restart ${found.name}</code> over SSH.</p>
 ${settings.stopped.length > 0 ? html`<p>Processes stopped with <code>ps:stop</code> stay stopped.</p>` : ''}
 <form method="post" action="/apps/${found.name}/restart"><input type="hidden" name="_csrf" value="${csrfOf(req)}"><button type="submit">Restart</button> <a href="/apps/${found.name}">Cancel</a></form>`;
       return reply
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')
-        .send(page(`Restart ${found.name} · Berth`, body));
+        .send(page(`Restart ${found.name} · Berth`, body, header));
     },
   );
 

@@ -13,11 +13,23 @@ import {
   type MinuteCounts,
   type RequestCounts,
 } from '../core/store/metrics.ts';
+import {
+  chartSvg,
+  columnWidth,
+  columnX,
+  PLOT,
+  shownMinutes,
+  timeAxis,
+  valueAxis,
+} from './chart-frame.ts';
 
-const WIDTH = 720;
-const HEIGHT = 120;
 const ROWS = LATENCY_BUCKETS_MS.length + 1;
-const COLOUR = '#4a3aa5';
+
+/** An axis label for a bucket's bound: "25 ms", "2.5 s"; undefined: the last, open bucket. */
+function msLabel(bound: number | undefined): string {
+  if (bound === undefined) return `> ${msLabel(LATENCY_BUCKETS_MS.at(-1))}`;
+  return bound < 1000 ? `${bound} ms` : `${bound / 1000} s`;
+}
 
 const sum = (ns: readonly number[]) => ns.reduce((a, b) => a + b, 0);
 
@@ -66,26 +78,33 @@ const bucketName = (i: number) =>
     ? `≤ ${LATENCY_BUCKETS_MS[i]} ms`
     : `over ${LATENCY_BUCKETS_MS.at(-1)} ms`;
 
-export function latencyChart(minutes: readonly MinuteCounts[], hours: number): Safe {
-  const all = windowTotal(minutes);
-  if (sum(all.latency) === 0) return html``;
-  const cellWidth = WIDTH / Math.max(1, minutes.length);
-  const cellHeight = HEIGHT / ROWS;
+export function latencyChart(all: readonly MinuteCounts[]): Safe {
+  const minutes = shownMinutes(all, (m) => sum(m.latency) > 0);
+  const total = windowTotal(minutes);
+  if (sum(total.latency) === 0) return html``;
+  const n = minutes.length;
+  const cellWidth = Math.max(1, columnWidth(n) - (n > 60 ? 0.5 : 2));
+  const cellHeight = PLOT.height / ROWS;
   let slowest: MinuteCounts | undefined;
   const columns = minutes.map((m, i) => {
     const count = sum(m.latency);
-    if (count === 0) return '';
+    if (count === 0) return html``;
     if (!slowest || m.latencySumUs / count > slowest.latencySumUs / sum(slowest.latency))
       slowest = m;
-    const cells = m.latency.map((n, row) =>
-      n === 0
+    const cells = m.latency.map((k, row) =>
+      k === 0
         ? ''
         : // A bucket with any request stays visible, however small its share.
-          html`<rect x="${(i * cellWidth).toFixed(1)}" y="${(HEIGHT - (row + 1) * cellHeight).toFixed(1)}" width="${Math.max(1, cellWidth - 0.5).toFixed(1)}" height="${(cellHeight - 0.5).toFixed(1)}" fill="${COLOUR}" fill-opacity="${(0.15 + 0.85 * (n / count)).toFixed(2)}"></rect>`,
+          html`<rect class="series-latency" x="${columnX(i, n).toFixed(1)}" y="${(PLOT.y + PLOT.height - (row + 1) * cellHeight).toFixed(1)}" width="${cellWidth.toFixed(1)}" height="${(cellHeight - 0.5).toFixed(1)}" fill-opacity="${(0.15 + 0.85 * (k / count)).toFixed(2)}"></rect>`,
     );
     const label = `${m.at.toISOString().slice(11, 16)} UTC: ${count} requests, p50 ${quantileOf(m, 0.5)}, p99 ${quantileOf(m, 0.99)}, mean ${meanOf(m)}`;
     return html`<g><title>${label}</title>${cells}</g>`;
   });
-  return html`<svg role="img" aria-label="Request latency per minute, by histogram bucket" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" height="${HEIGHT}" preserveAspectRatio="none" style="max-width:${WIDTH}px;background:#f6f6f6">${columns}</svg>
-<p><small>Latency, last ${hours} hours, per minute: rows from ${bucketName(0)} (bottom) to ${bucketName(ROWS - 1)} (top), darker for a larger share of the minute's requests. p50 ${quantileOf(all, 0.5)}, p99 ${quantileOf(all, 0.99)}, mean ${meanOf(all)}${slowest ? html`; slowest minute ${slowest.at.toISOString().slice(11, 16)} UTC (mean ${meanOf(slowest)}, p99 ${quantileOf(slowest, 0.99)})` : ''}.</small></p>`;
+  // Rows are buckets: label the first, the middle and the last bound.
+  const rowTicks = [0, Math.floor(ROWS / 2), ROWS - 1].map((row) => ({
+    at: row + 0.5,
+    label: msLabel(row < LATENCY_BUCKETS_MS.length ? (LATENCY_BUCKETS_MS[row] ?? 0) : undefined),
+  }));
+  return html`<figure class="chart" id="latency-chart">${chartSvg('Request latency per minute, by histogram bucket', [valueAxis(rowTicks, ROWS), timeAxis(minutes), ...columns])}
+<figcaption>Latency per minute (UTC), the last ${n} minutes: rows from ${bucketName(0)} (bottom) to ${bucketName(ROWS - 1)} (top), darker for a larger share of the minute's requests. p50 ${quantileOf(total, 0.5)}, p99 ${quantileOf(total, 0.99)}, mean ${meanOf(total)}${slowest ? html`; slowest minute ${slowest.at.toISOString().slice(11, 16)} UTC (mean ${meanOf(slowest)}, p99 ${quantileOf(slowest, 0.99)})` : ''}.</figcaption></figure>`;
 }

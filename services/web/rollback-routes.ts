@@ -49,8 +49,8 @@ export function rollbackRoutes(server: FastifyInstance, o: { store: Store; rollo
       const current = await store.releases.current(found.name);
       const csrf = req.auth?.via === 'session' ? req.auth.session.csrf : '';
       const keys = Object.keys(to.config).sort();
-      const body = html`${signedInHeader(req, signOutForm)}
-<h2>Roll back <a href="/apps/${found.name}">${found.name}</a> to v${to.version}?</h2>
+      const header = signedInHeader(req, signOutForm, 'apps');
+      const body = html`<div class="page-head"><h1>Roll back <a href="/apps/${found.name}">${found.name}</a> to v${to.version}?</h1></div>
 <p>This makes a new release with v${to.version}'s image, processes and config, at the current scale, and rolls it out: new instances start, the router switches to them once they are ready, the old ones are stopped.</p>
 <table><tbody>
 <tr><th>now</th><td>${current ? html`v${current.version}: ${current.description} (${current.image ?? '—'})` : '—'}</td></tr>
@@ -62,7 +62,7 @@ export function rollbackRoutes(server: FastifyInstance, o: { store: Store; rollo
       return reply
         .header('cache-control', 'no-store')
         .type('text/html; charset=utf-8')
-        .send(page(`Roll back ${found.name} · Berth`, body));
+        .send(page(`Roll back ${found.name} · Berth`, body, header));
     },
   );
 

@@ -14,6 +14,7 @@ import { apiRoutes } from './api.ts';
 import { apiChangeRoutes } from './api-changes.ts';
 import { appPageRoutes, type EngineClient } from './app-page.ts';
 import { appsPageRoutes } from './apps-page.ts';
+import { assetRoutes } from './assets.ts';
 import { installAuth } from './auth.ts';
 import { buildPageRoutes } from './build-page.ts';
 import { configPageRoutes } from './config-page.ts';
@@ -142,6 +143,7 @@ export function build(o: WebOptions): FastifyInstance {
 
   const streams = liveStreams(server, o.liveStreamsPerUser ?? DEFAULT_STREAMS_PER_USER);
   liveScriptRoute(server);
+  assetRoutes(server);
   appsPageRoutes(server, o);
   const renderAppPage = appPageRoutes(server, { ...o, builds: { queue, history } });
   buildPageRoutes(server, { store: o.store, queue, history, streams });

@@ -26,7 +26,12 @@ import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
 import { buildLogKey } from '../../services/platform/build/queue.ts';
-import { artifactsDir, launchChromium } from '../harness/browser.ts';
+import {
+  artifactsDir,
+  assertAccessible,
+  launchChromium,
+  screenshotDark,
+} from '../harness/browser.ts';
 import { newTestRunId, removeAppFromEngine, testDocker } from '../harness/docker.ts';
 import {
   platformKnownHosts,
@@ -273,6 +278,8 @@ describe('the status page in headless Chromium', () => {
         `load ${median(loads.map((l) => l.load)).toFixed(1)} ms (max ${Math.max(...loads.map((l) => l.load)).toFixed(1)})`,
     );
     await a.page.screenshot({ path: path.join(shots, 'apps-page.png'), fullPage: true });
+    await assertAccessible(a.page, 'the apps page');
+    await screenshotDark(a.page, path.join(shots, 'apps-page-dark.png'));
 
     // Bob, in another profile: his app only; Alice's is a 404 as a missing app is.
     const b = await signIn(bob.privatePath);
@@ -348,6 +355,7 @@ describe('the status page in headless Chromium', () => {
     assert.ok(text.includes(`\n       ${HOSTILE}\n`), 'the markup line shows as text');
     assert.equal(await page.locator('#log img').count(), 0);
     await page.screenshot({ path: path.join(shots, 'build-page.png'), fullPage: true });
+    await assertAccessible(page, 'the build page');
 
     // When each line reached the page, against when the builder wrote it.
     // Lines the page added one by one came from the stream (those in the
@@ -413,6 +421,8 @@ describe('the status page in headless Chromium', () => {
     for (let i = 0; i < 3 && !usageShown.test(await textOf(page, 'body')); i++) await page.reload();
     assert.match(await textOf(page, 'body'), usageShown);
     await page.screenshot({ path: path.join(shots, 'app-page.png'), fullPage: true });
+    await assertAccessible(page, 'the app page');
+    await screenshotDark(page, path.join(shots, 'app-page-dark.png'));
     const served = async () =>
       (await request(routerPort, `${aliceApp}.${DOMAIN}`).catch(() => undefined))?.body.trim();
     assert.equal(await served(), 'release two');
@@ -421,6 +431,7 @@ describe('the status page in headless Chromium', () => {
     // Roll back from the page: the link, the confirmation, the button.
     await page.getByRole('link', { name: 'Roll back to v1' }).click();
     await page.waitForURL(`${base}/apps/${aliceApp}/rollback?to=1`);
+    await assertAccessible(page, 'the rollback confirmation');
     await page.getByRole('button', { name: 'Roll back to v1' }).click();
     await page.waitForURL(`${base}/apps/${aliceApp}?rolledBack=3`);
     assert.equal((await textOf(page, '#outcome')).trim(), 'Rollback to v1: v3 is live.');

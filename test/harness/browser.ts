@@ -2,10 +2,13 @@
 // `npm test` installs when it is missing, test/run.ts) driven by
 // playwright-core. Never a browser build of Playwright's own: nothing but
 // Debian's packages and npm can be fetched on these machines.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { findProgram, systemSearchPath } from '../../services/core/programs.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,4 +61,61 @@ export async function artifactsDir(): Promise<string> {
   const dir = own === undefined || own === '' ? path.join(ROOT, 'test', 'artifacts') : own;
   await mkdir(dir, { recursive: true });
   return path.resolve(dir);
+}
+
+const AXE_SOURCE = readFileSync(
+  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+  'utf8',
+);
+
+/** One of axe-core's findings, as much of it as a failure message needs. */
+interface AxeFinding {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+/**
+ * Runs axe-core (WCAG 2.1 A and AA, and its best practices) on the page as
+ * it is, in light and in dark mode, and fails on any serious or critical
+ * violation, naming the rule and the elements.
+ */
+export async function assertAccessible(page: Page, what: string): Promise<void> {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    const violations = (await page.evaluate(async () => {
+      const axe = (
+        globalThis as unknown as { axe: { run(o: unknown): Promise<{ violations: unknown[] }> } }
+      ).axe;
+      const result = await axe.run({
+        runOnly: {
+          type: 'tag',
+          values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'],
+        },
+      });
+      return result.violations;
+    })) as AxeFinding[];
+    const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(
+      bad.map(
+        (v) =>
+          `${v.id} (${v.impact}): ${v.help}: ${v.nodes
+            .map((n) => n.target.join(' '))
+            .slice(0, 5)
+            .join(', ')}`,
+      ),
+      [],
+      `${what} in ${colorScheme} mode`,
+    );
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/** A full-page screenshot with the system's dark mode on (the stylesheet follows it). */
+export async function screenshotDark(page: Page, file: string): Promise<void> {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: file, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
 }

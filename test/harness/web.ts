@@ -106,3 +106,11 @@ export async function queuedBuild(o: WebWithEngine, app: string, rev: string): P
     await queue.close();
   }
 }
+
+/**
+ * A page's HTML with the attributes of its table tags dropped (the
+ * `data-label` and `class` that layout.ts's dataTable adds for phones), so
+ * that a test can match a row's cells as `<td>web</td><td>2</td>`.
+ */
+export const bareCells = (page: string): string =>
+  page.replace(/<(table|tr|td|th)\b[^>]*>/g, '<$1>');

@@ -16,7 +16,7 @@ import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts'
 import { userActor } from '../harness/commands.ts';
 import { quietDeployDeps, routedContent, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
-import { type Session, signIn as signInAs, webWithEngine } from '../harness/web.ts';
+import { bareCells, type Session, signIn as signInAs, webWithEngine } from '../harness/web.ts';
 
 const app = `wc${randomBytes(3).toString('hex')}`;
 const HOSTILE = '<script>alert(1)</script>';
@@ -60,16 +60,20 @@ function post(path: string, fields: Record<string, string>, who: Session | { bea
 }
 
 const pageOf = async (who: Session | { bearer: string }, name = app) =>
-  (
-    await web.inject({
-      url: `/apps/${name}`,
-      headers: 'bearer' in who ? { authorization: who.bearer } : { cookie: who.cookie },
-    })
-  ).body;
+  bareCells(
+    (
+      await web.inject({
+        url: `/apps/${name}`,
+        headers: 'bearer' in who ? { authorization: who.bearer } : { cookie: who.cookie },
+      })
+    ).body,
+  );
 
 /** The page a control's redirect leads to. */
 const follow = async (r: { headers: Record<string, unknown> }, who: Session) =>
-  (await web.inject({ url: String(r.headers.location), headers: { cookie: who.cookie } })).body;
+  bareCells(
+    (await web.inject({ url: String(r.headers.location), headers: { cookie: who.cookie } })).body,
+  );
 
 const releaseCount = async (name = app) => (await store.releases.list(name)).length;
 
