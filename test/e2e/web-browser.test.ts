@@ -248,6 +248,7 @@ describe('the status page in headless Chromium', () => {
       // up); pressing it posts the form that signs in and leads on to /.
       const shown = await page.goto(link.url);
       assert.equal(shown?.status(), 200);
+      await assertAccessible(page, 'the sign-in page');
       const [landed] = await Promise.all([
         page.waitForNavigation(),
         page.getByRole('button', { name: /^Sign in as / }).click(),
@@ -423,6 +424,15 @@ describe('the status page in headless Chromium', () => {
     await page.screenshot({ path: path.join(shots, 'app-page.png'), fullPage: true });
     await assertAccessible(page, 'the app page');
     await screenshotDark(page, path.join(shots, 'app-page-dark.png'));
+    // On a phone: the tables become labelled blocks, and nothing is wider than the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.ok(
+      (await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')) as boolean,
+      'the app page fits a 390-pixel screen',
+    );
+    await assertAccessible(page, 'the app page on a phone');
+    await page.screenshot({ path: path.join(shots, 'app-page-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
     const served = async () =>
       (await request(routerPort, `${aliceApp}.${DOMAIN}`).catch(() => undefined))?.body.trim();
     assert.equal(await served(), 'release two');
