@@ -43,6 +43,27 @@ export function setKeyForm(app: string, csrf: string): Safe {
 <p><small>Setting a key that is set replaces its value. Each change is a new release, rolled out as a deploy when the app runs one.</small></p>`;
 }
 
+/** The form that adds a custom domain (domains:add), under the app's domains. */
+export function addDomainForm(app: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/domains" class="inline" id="domain-add">${csrfField(csrf)}<label>Domain <input name="domain" required maxlength="253" autocomplete="off" spellcheck="false" placeholder="www.example.com"></label> <button type="submit">Add</button></form>
+<p><small>Point the domain's DNS at this server first; with Let's Encrypt on, its certificate follows.</small></p>`;
+}
+
+/** A custom domain's remove button (domains:remove). */
+export function removeDomainForm(app: string, domain: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/domains/remove" class="inline">${csrfField(csrf)}<input type="hidden" name="domain" value="${domain}"><button type="submit" aria-label="Remove ${domain}">Remove</button></form>`;
+}
+
+/** The form that lets a user push to the app (access:add), for its owner and admins. */
+export function addCollaboratorForm(app: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/collaborators" class="inline" id="collaborator-add">${csrfField(csrf)}<label>User <input name="user" required maxlength="32" autocomplete="off" spellcheck="false"></label> <button type="submit">Add collaborator</button></form>`;
+}
+
+/** A collaborator's remove button (access:remove). */
+export function removeCollaboratorForm(app: string, user: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/collaborators/remove" class="inline">${csrfField(csrf)}<input type="hidden" name="user" value="${user}"><button type="submit" aria-label="Remove ${user}">Remove</button></form>`;
+}
+
 const VERSION = /^[1-9][0-9]{0,8}$/;
 
 /** How the page words a release's status. */
@@ -58,11 +79,22 @@ const CONFIG_OUTCOMES = new Map([
   ['unchanged', 'Nothing changed: that key was not set.'],
 ]);
 
+/** Fixed words for the domain and collaborator controls (?done=...). */
+const DONE_OUTCOMES = new Map([
+  ['domain-added', 'Domain added: the router serves the app at it now.'],
+  ['domain-kept', 'Nothing changed: the app had that domain already.'],
+  ['domain-removed', 'Domain removed: the router no longer serves the app at it.'],
+  ['collaborator-added', 'Collaborator added: they may push to the app and run its commands.'],
+  ['collaborator-kept', 'Nothing changed: they could push to the app already.'],
+  ['collaborator-removed', 'Collaborator removed.'],
+]);
+
 export interface OutcomeQuery {
   rolledBack?: string;
   changed?: string;
   restarted?: string;
   config?: string;
+  done?: string;
 }
 
 /**
@@ -83,7 +115,9 @@ export async function outcomeOf(store: Store, app: string, q: OutcomeQuery): Pro
     const r = await store.releases.get(app, Number(q.restarted));
     if (r) return note(`Restarted every process of v${r.version}: new instances serve.`);
   }
-  const words = typeof q.config === 'string' ? CONFIG_OUTCOMES.get(q.config) : undefined;
+  const words =
+    (typeof q.config === 'string' ? CONFIG_OUTCOMES.get(q.config) : undefined) ??
+    (typeof q.done === 'string' ? DONE_OUTCOMES.get(q.done) : undefined);
   return words ? note(words) : html``;
 }
 

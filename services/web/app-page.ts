@@ -18,7 +18,17 @@ import type { BuildQueue } from '../platform/build/queue.ts';
 import { RELEASE_PHASE } from '../platform/release/rollout.ts';
 import type { Instance, InstanceUsage } from '../platform/scheduler/scheduler.ts';
 import { schedulerFor } from '../platform/scheduler/schedulers.ts';
-import { csrfOf, type OutcomeQuery, outcomeOf, restartButton, scaleForm } from './app-controls.ts';
+import {
+  addCollaboratorForm,
+  addDomainForm,
+  csrfOf,
+  type OutcomeQuery,
+  outcomeOf,
+  removeCollaboratorForm,
+  removeDomainForm,
+  restartButton,
+  scaleForm,
+} from './app-controls.ts';
 import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { configSection } from './config-page.ts';
@@ -210,6 +220,8 @@ export function appPageRoutes(server: FastifyInstance, o: AppPageOptions): Rende
     const name = found.name;
     // Those who may change the app (as ps:scale, ps:restart, config:set) get its controls.
     const canChange = mayAccess(actorOf(req), found, 'push');
+    // Who may give others access (access:add): the owner and admins.
+    const canManage = mayAccess(actorOf(req), found, 'manage');
     const csrf = csrfOf(req);
     const now = new Date();
     const [overview, releases, domains, config, instances, builds, traffic, current] =
@@ -306,7 +318,14 @@ ${buildsTable(name, builds)}
 </section>
 <section class="card" aria-labelledby="domains"><h2 id="domains">Domains</h2>
 ${dataTable(
-  ['domain', 'kind', 'certificate', 'expires', 'last error'],
+  [
+    'domain',
+    'kind',
+    'certificate',
+    'expires',
+    'last error',
+    ...(canChange ? [{ label: 'remove', hidden: true }] : []),
+  ],
   domains.map((d) => [
     html`<a href="http://${d.domain}/">${d.domain}</a>`,
     d.kind,
@@ -315,10 +334,29 @@ ${dataTable(
       : 'none',
     time(d.certificate?.notAfter),
     d.certificate?.lastError ?? '',
+    ...(canChange ? [d.kind === 'custom' ? removeDomainForm(name, d.domain, csrf) : ''] : []),
   ]),
   { id: 'domains-table', label: 'Domains' },
 )}
+${canChange ? addDomainForm(name, csrf) : ''}
 </section>
+${
+  canManage
+    ? html`<section class="card" aria-labelledby="access"><h2 id="access">Access</h2>
+<p>${found.owner} owns ${name}. ${found.collaborators.length === 0 ? 'No collaborators: only the owner and admins may push.' : 'Collaborators may push and run its commands:'}</p>
+${
+  found.collaborators.length === 0
+    ? ''
+    : dataTable(
+        [{ label: 'collaborator' }, { label: 'remove', hidden: true }],
+        found.collaborators.map((u) => [u, removeCollaboratorForm(name, u, csrf)]),
+        { id: 'collaborators', label: 'Collaborators' },
+      )
+}
+${addCollaboratorForm(name, csrf)}
+</section>`
+    : ''
+}
 <section class="card" aria-labelledby="config"><h2 id="config">Config</h2>
 ${configSection(req, found, keys, canChange)}
 </section>`;

@@ -14,9 +14,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, isBerthError } from '../core/errors.ts';
 import { html } from '../core/html.ts';
+import type { DataPaths } from '../core/paths.ts';
 import type { App, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
+import { addCollaborator, removeCollaborator } from '../platform/apps/apps.ts';
+import { changeDomains, type DomainsSetting } from '../platform/apps/domains.ts';
 import { restart } from '../platform/release/release-change.ts';
 import { parseScale, scale } from '../platform/release/releases.ts';
 import { csrfOf, errorNotice } from './app-controls.ts';
@@ -48,13 +51,22 @@ export const typedText = (value: string): string => value.replace(/\r\n/g, '\n')
 
 export function controlRoutes(
   server: FastifyInstance,
-  o: { store: Store; rollouts: Rollouts; render: RenderAppPage },
+  o: {
+    store: Store;
+    rollouts: Rollouts;
+    render: RenderAppPage;
+    /** What domains:add and :remove check and touch (without paths: no domain controls). */
+    domains: Omit<DomainsSetting, 'paths'> & { paths?: DataPaths };
+  },
 ) {
   const { store } = o;
 
   /** The app when the actor may change it (push, as the commands and the API ask). */
   const changeable = (req: FastifyRequest<{ Params: { app: string } }>) =>
     authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'push');
+  /** The app when the actor may manage it (its owner, an admin: access:add and :remove). */
+  const manageable = (req: FastifyRequest<{ Params: { app: string } }>) =>
+    authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'manage');
 
   /**
    * Runs a control's change once the actor may make it: redirects to the app
@@ -66,8 +78,9 @@ export function controlRoutes(
     reply: FastifyReply,
     tried: string,
     change: (found: App) => Promise<string>,
+    authorize: (req: FormRequest) => Promise<App> = changeable,
   ) {
-    const found = await changeable(req);
+    const found = await authorize(req);
     let query: string;
     try {
       query = await change(found);
@@ -157,5 +170,70 @@ ${settings.stopped.length > 0 ? html`<p>Processes stopped with <code>ps:stop</co
         if (release) return `?changed=${release.version}`;
         return keys.length > 0 ? '?config=recorded' : '?config=unchanged';
       }),
+  );
+
+  // domains:add and domains:remove, one domain at a time, with the same checks.
+  const domainChange = (mode: 'add' | 'remove') => async (req: FormRequest, reply: FastifyReply) =>
+    attempt(
+      req,
+      reply,
+      mode === 'add' ? 'Could not add the domain' : 'Could not remove the domain',
+      async (found) => {
+        const paths = o.domains.paths;
+        if (!paths)
+          throw new BerthError('BERTH_E_USAGE', { reason: 'domains are changed over SSH here' });
+        const { added, removed } = await changeDomains(
+          store,
+          actorOf(req),
+          { ...o.domains, paths },
+          found,
+          mode,
+          [formField(req.body, 'domain').trim()],
+        );
+        if (mode === 'add') return added.length > 0 ? '?done=domain-added' : '?done=domain-kept';
+        return removed.length > 0 ? '?done=domain-removed' : '';
+      },
+    );
+  server.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/domains',
+    { config: { auth: 'page' } },
+    domainChange('add'),
+  );
+  server.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/domains/remove',
+    { config: { auth: 'page' } },
+    domainChange('remove'),
+  );
+
+  // access:add and access:remove: the owner's (and an admin's) right, as over SSH.
+  server.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/collaborators',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attempt(
+        req,
+        reply,
+        'Could not add the collaborator',
+        async (found) =>
+          (await addCollaborator(store, found, formField(req.body, 'user').trim()))
+            ? '?done=collaborator-added'
+            : '?done=collaborator-kept',
+        manageable,
+      ),
+  );
+  server.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/collaborators/remove',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attempt(
+        req,
+        reply,
+        'Could not remove the collaborator',
+        async (found) =>
+          (await removeCollaborator(store, found, formField(req.body, 'user')))
+            ? '?done=collaborator-removed'
+            : '',
+        manageable,
+      ),
   );
 }

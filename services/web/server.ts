@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { DataPaths } from '../core/paths.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
 import { createBuildQueue } from '../platform/build/queue.ts';
@@ -56,6 +57,8 @@ export interface WebOptions {
   engineTimeoutMs?: number;
   /** `<data dir>/build-logs`, for builds whose log stream has expired. */
   buildLogs?: string;
+  /** The data directory's layout, for changes that touch files (a removed domain's certificate). */
+  paths?: DataPaths;
   /** What rollbacks, scales, config changes and restarts roll out with (rolloutSettings; tests: tuning too). */
   releases?: RolloutSettings;
 }
@@ -160,7 +163,16 @@ export function build(o: WebOptions): FastifyInstance {
     ...(o.releases ? { settings: o.releases } : {}),
   });
   rollbackRoutes(server, { store: o.store, rollouts: changes });
-  controlRoutes(server, { store: o.store, rollouts: changes, render: renderAppPage });
+  controlRoutes(server, {
+    store: o.store,
+    rollouts: changes,
+    render: renderAppPage,
+    domains: {
+      base: o.domain,
+      ...(o.statusHost ? { statusHost: o.statusHost } : {}),
+      ...(o.paths ? { paths: o.paths } : {}),
+    },
+  });
   signInRoutes(server, o);
   apiRoutes(server, {
     store: o.store,

@@ -32,6 +32,7 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     sshPort: config.sshPort,
     engine: engineClient,
     buildLogs: dataPaths(config.dataDir).buildLogs,
+    paths: dataPaths(config.dataDir),
     releases: rolloutSettings(config),
   });
   // Loopback only: the router publishes the page at BERTH_STATUS_HOST, else the bare domain.

@@ -8,6 +8,7 @@ import { after } from 'node:test';
 import type Docker from 'dockerode';
 import { ROOT } from '../../services/core/actor.ts';
 import { createLogger } from '../../services/core/log.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
 import { createBuildQueue, enqueueBuild } from '../../services/platform/build/queue.ts';
@@ -44,6 +45,7 @@ export async function webWithEngine(app: string): Promise<WebWithEngine> {
     // load can make the Engine slower than that.
     engineTimeoutMs: 10_000,
     buildLogs,
+    paths: dataPaths(await tempDir('berth-web-data')),
     releases: { tuning: { drainMs: 0 }, logArchive: await tempDir('berth-log-archive') },
   });
   after(async () => {

@@ -392,16 +392,88 @@ describe('restart', () => {
   });
 });
 
+describe('domains', () => {
+  test('the owner and a collaborator add a domain and remove it, as domains:add and :remove do', async () => {
+    const domain = `www.${app}.example.com`;
+    const added = await post(`/apps/${app}/domains`, { domain, _csrf: bob.csrf }, bob);
+    assert.equal(added.statusCode, 303);
+    assert.equal(added.headers.location, `/apps/${app}?done=domain-added`);
+    assert.deepEqual(await store.domains.list(app), [domain]);
+    const shown = await follow(added, bob);
+    assert.equal(outcomeLine(shown), 'Domain added: the router serves the app at it now.');
+    assert.ok(shown.includes(`aria-label="Remove ${domain}"`), 'a remove button for it');
+    const again = await post(`/apps/${app}/domains`, { domain, _csrf: alice.csrf }, alice);
+    assert.equal(again.headers.location, `/apps/${app}?done=domain-kept`);
+    const removed = await post(`/apps/${app}/domains/remove`, { domain, _csrf: alice.csrf }, alice);
+    assert.equal(removed.headers.location, `/apps/${app}?done=domain-removed`);
+    assert.deepEqual(await store.domains.list(app), []);
+  });
+
+  test("bad domains: the registry's line on the page, and nothing changes", async () => {
+    for (const domain of ['not a domain', `${app}.berth.test`, HOSTILE, 'x'.repeat(300)]) {
+      const r = await post(`/apps/${app}/domains`, { domain, _csrf: alice.csrf }, alice);
+      // 400 for a name that is not one, 409 for one Berth keeps for the app itself.
+      assert.ok([400, 409].includes(r.statusCode), `${domain}: ${r.statusCode}`);
+      assert.match(outcomeLine(r.body) ?? '', /^Could not add the domain: /);
+      assert.ok(!r.body.includes(HOSTILE), 'escaped');
+    }
+    assert.deepEqual(await store.domains.list(app), []);
+  });
+});
+
+describe('collaborators', () => {
+  test('the owner adds and removes one; the page shows the Access card to the owner only', async () => {
+    assert.match(await pageOf(alice), /id="collaborator-add"/);
+    assert.doesNotMatch(await pageOf(bob), /id="collaborator-add"/, 'a collaborator cannot');
+    const added = await post(
+      `/apps/${app}/collaborators`,
+      { user: 'mallory', _csrf: alice.csrf },
+      alice,
+    );
+    assert.equal(added.headers.location, `/apps/${app}?done=collaborator-added`);
+    assert.deepEqual((await store.apps.get(app))?.collaborators.sort(), ['bob', 'mallory']);
+    const removed = await post(
+      `/apps/${app}/collaborators/remove`,
+      { user: 'mallory', _csrf: alice.csrf },
+      alice,
+    );
+    assert.equal(removed.headers.location, `/apps/${app}?done=collaborator-removed`);
+    assert.deepEqual((await store.apps.get(app))?.collaborators, ['bob']);
+  });
+
+  test('a collaborator may not give access, nor an unknown user get it; nothing changes', async () => {
+    const byBob = await post(
+      `/apps/${app}/collaborators`,
+      { user: 'mallory', _csrf: bob.csrf },
+      bob,
+    );
+    assert.equal(byBob.statusCode, 403);
+    const unknown = await post(
+      `/apps/${app}/collaborators`,
+      { user: 'nobody', _csrf: alice.csrf },
+      alice,
+    );
+    assert.equal(unknown.statusCode, 404);
+    assert.match(outcomeLine(unknown.body) ?? '', /^Could not add the collaborator: /);
+    assert.deepEqual((await store.apps.get(app))?.collaborators, ['bob']);
+  });
+});
+
 describe('refusals', () => {
   const posts = (name: string): [string, Record<string, string>][] => [
     [`/apps/${name}/formation`, { type: 'web', count: '1' }],
     [`/apps/${name}/restart`, {}],
     [`/apps/${name}/config`, { key: 'X', value: '1' }],
     [`/apps/${name}/config/unset`, { key: 'GREETING' }],
+    [`/apps/${name}/domains`, { domain: `${name}.refused.example.com` }],
+    [`/apps/${name}/domains/remove`, { domain: `${name}.example.com` }],
+    [`/apps/${name}/collaborators`, { user: 'mallory' }],
+    [`/apps/${name}/collaborators/remove`, { user: 'bob' }],
   ];
 
   test("another user's app is the same 404 as a missing one, page and posts alike", async () => {
     const before = await releaseCount();
+    const domainsBefore = await store.domains.list(app);
     const config = await store.config.get(app);
     const gets = [`/apps/${app}`, `/apps/${app}/restart`];
     for (const path of gets) {
@@ -424,6 +496,8 @@ describe('refusals', () => {
     }
     assert.equal(await releaseCount(), before);
     assert.deepEqual(await store.config.get(app), config);
+    assert.deepEqual(await store.domains.list(app), domainsBefore);
+    assert.deepEqual((await store.apps.get(app))?.collaborators, ['bob']);
   });
 
   test('a read-only token: each post a 403, as the API answers it; nothing changes', async () => {
