@@ -1,7 +1,8 @@
 // A buildpack build with the Heroku buildpack API, in one container:
 //
-//   container from the base image (the stack, or the stack plus the Node.js
-//   runtime: ./node-image.ts), `sleep infinity` under docker-init
+//   container from the base image (the stack, the stack plus the Node.js
+//   runtime: ./node-image.ts, or a language's toolchain image:
+//   ./toolchain-image.ts), `sleep infinity` under docker-init
 //     /app                      BUILD_DIR: the commit's files, then the slug
 //     /berth/cache              CACHE_DIR: the app's cache volume, kept between builds
 //     /berth/env                ENV_DIR: one file per config var (read-only)
@@ -13,6 +14,8 @@
 //   exec bin/release /app        the last buildpack's default_process_types (YAML)
 //   commit the container         only /app and what compile changed outside the
 //                                mounts; mounts are never part of an image
+//   (runImage: /app copied into a container of that image, which is committed
+//   instead: a Go app runs on the stack, without the toolchain it built on)
 //
 // The image runs its processes as Heroku does: `bash -c <command>` in /app
 // after sourcing /app/.profile.d/*.sh (LAUNCHER below), so `docker run IMAGE`

@@ -170,7 +170,7 @@ export interface Toolchain {
   packages: readonly string[];
   /** berth/toolchain-<language>:<version> */
   ref: string;
-  /** "Go 1.22 (Debian 12 backports)", for the log. */
+  /** "Go 1.22, Debian 12 backports", for the log. */
   title: string;
 }
 
@@ -183,7 +183,7 @@ export function toolchain(language: Language, offer: Offer): Toolchain {
     suite: offer.suite,
     packages: [...STACK_BASE_PACKAGES, ...offer.packages],
     ref: `${TOOLCHAIN_REPO}-${language}:${offer.version}`,
-    title: `${NAMES[language]} ${offer.version} (${SUITES[offer.suite].debian})`,
+    title: `${NAMES[language]} ${offer.version}, ${SUITES[offer.suite].debian}`,
   };
 }
 
