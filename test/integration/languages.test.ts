@@ -11,11 +11,10 @@
 // app requires only the platform, the Go app only the standard library.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
@@ -31,7 +30,7 @@ import {
   followBuild,
 } from '../../services/platform/build/queue.ts';
 import { ensureRepo } from '../../services/platform/git/repos.ts';
-import { bridgeGateway, FIXTURE_APPS_DIR, httpGet, runApp } from '../harness/buildpacks.ts';
+import { FIXTURE_APPS_DIR, httpGet, runApp } from '../harness/buildpacks.ts';
 import {
   cleanupDocker,
   ensureTestStackImage,
@@ -139,16 +138,6 @@ async function build(app: string, rev: string): Promise<Built> {
 const ok = (b: Built) =>
   assert.equal(b.result.status, 'succeeded', `${b.result.error}\n${b.lines.join('\n')}`);
 
-/** Runs the image's web process and GETs `/`; the container is removed after. */
-async function answer(image: string) {
-  const running = await runApp(docker, image, undefined, run.labels);
-  try {
-    return await httpGet(`${running.url}/`);
-  } finally {
-    await running.container.remove({ force: true });
-  }
-}
-
 const ms = (b: Built) => `${(b.ms / 1000).toFixed(1)} s`;
 /** The log line that says the toolchain image was made now (a cold build), if any. */
 const made = (b: Built) => b.lines.find((l) => /Made berth\/toolchain-/.test(l));
@@ -224,6 +213,7 @@ describe('Go, Ruby, PHP and Python versions through the builder', () => {
       r.first.lines.join('\n'),
     );
     assert.deepEqual(r.first.result.processes, {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${PORT}, expanded at run time
       web: 'bundle exec rackup config.ru -o 0.0.0.0 -p ${PORT:-5000}',
     });
     assert.match(r.body, /^ruby-sinatra on Ruby 3\.3\.\d+, Sinatra 4\.\d+\.\d+$/m);
