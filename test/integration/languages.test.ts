@@ -235,9 +235,9 @@ describe('Go, Ruby, PHP and Python versions through the builder', () => {
     assert.deepEqual(r.first.result.processes, { web: 'heroku-php-nginx' });
     assert.match(r.body, /^php-web on PHP 8\.4\.\d+, PATH \/some\/page\?x=1$/m);
     assert.match(r.body2, /^php-web, again, on PHP 8\.4/m);
-    // The app's own files outside public/ are not served.
-    const src = await answerAt(r.second.result.image ?? '', '/../composer.json');
-    assert.doesNotMatch(src.body.toString(), /berth\/php-web/);
+    // The app's own files outside public/ are not served: the front controller answers.
+    const src = await answerAt(r.second.result.image ?? '', '/composer.json');
+    assert.match(src.body.toString(), /^php-web, again, on PHP 8\.4\.\d+, PATH \/composer\.json$/m);
   });
 
   test("python: .python-version 3.13 runs on Debian 13's Python", async (t) => {
