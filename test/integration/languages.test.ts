@@ -250,6 +250,10 @@ describe('Go, Ruby, PHP and Python versions through the builder', () => {
       r.first.lines.includes('-----> Python 3.13, Debian 13 (.python-version: 3.13)'),
       r.first.lines.join('\n'),
     );
+    assert.ok(
+      r.first.lines.some((l) => /^-----> Python 3\.13\.\d+ \(Debian's, as the app asks\)$/.test(l)),
+      r.first.lines.join('\n'),
+    );
     assert.match(r.body, /^python-pinned on Python 3\.13\.\d+$/m);
     assert.match(r.body2, /^python-pinned, again, on Python 3\.13/m);
   });
