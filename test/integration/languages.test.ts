@@ -294,6 +294,19 @@ describe('Go, Ruby, PHP and Python versions through the builder', () => {
     }
   });
 
+  test('a Gemfile that pins a Ruby patch release Debian does not have is refused saying what to write', async () => {
+    const gemfile = await readFile(path.join(FIXTURE_APPS_DIR, 'ruby-sinatra', 'Gemfile'), 'utf8');
+    const { app, rev } = await appFrom('ruby-sinatra', {
+      Gemfile: gemfile.replace('ruby "~> 3.3"', 'ruby "3.3.0"'),
+    });
+    const b = await build(app, rev);
+    assert.equal(b.result.status, 'failed');
+    assert.match(
+      b.result.error ?? '',
+      /^buildpack ruby: Gemfile: Bundler needs exactly Ruby 3\.3\.0, and Berth has Debian's 3\.3\.\d+: ask for ruby "~> 3\.3" in the Gemfile \(or add a Dockerfile\)$/,
+    );
+  });
+
   test('an app in a language no buildpack knows is told to add a Dockerfile', async () => {
     const { app, rev } = await appFrom(undefined, {
       'Main.java': 'class Main { public static void main(String[] a) {} }\n',
