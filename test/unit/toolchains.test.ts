@@ -15,10 +15,10 @@ import {
   resolvePhp,
   resolvePython,
   resolveRuby,
-  STACK_BASE_PACKAGES,
   satisfiesComposer,
   satisfiesPep440,
-} from '../../services/platform/build/toolchains.ts';
+} from '../../services/platform/build/toolchain-versions.ts';
+import { STACK_BASE_PACKAGES } from '../../services/platform/build/toolchains.ts';
 
 const version = (r: { toolchain: { version: string } } | undefined) => r?.toolchain.version;
 
@@ -37,7 +37,7 @@ describe('toolchains', () => {
     assert.match(r.because, /a minimum; Berth has no Go 1\.20, and 1\.21 is the oldest newer one/);
     assert.equal(version(resolveGo('module x\ngo 1.16\n')), '1.19');
     assert.equal(resolveGo('module x\ngo 1.22\n').toolchain.suite, 'bookworm-backports');
-    assert.equal(resolveGo('module x\ngo 1.22\n').toolchain.ref, 'berth/toolchain-go:1.22');
+    assert.equal(resolveGo('module x\ngo 1.22\n').toolchain.ref, 'berth-toolchain/go:1.22');
     assert.throws(() => resolveGo('module x\ngo 1.99\n'), {
       message:
         "go.mod: go 1.99 is newer than every Go Berth has: Berth provides Go 1.19, 1.21, 1.22, 1.23, 1.24, 1.25, 1.26, 1.27 (Debian's packages); ask for one of them, or add a Dockerfile",

@@ -6,14 +6,8 @@
 // runs on the plain stack; Ruby, PHP and a Python other than the stack's run
 // on their toolchain image.
 import type { CommitSource } from './source.ts';
-import {
-  type Language,
-  type Resolved,
-  resolveGo,
-  resolvePhp,
-  resolvePython,
-  resolveRuby,
-} from './toolchains.ts';
+import { resolveGo, resolvePhp, resolvePython, resolveRuby } from './toolchain-versions.ts';
+import type { Language, Resolved } from './toolchains.ts';
 
 /** The files each buildpack's bin/detect looks for (any one of them). */
 export const MARKERS: Readonly<Record<string, readonly string[]>> = {
