@@ -46,6 +46,10 @@ export const LABELS = {
   runtime: 'berth.runtime',
   /** Tests: the run that created the object, so that the run can remove it. */
   testRun: 'berth.test-run',
+  /** A toolchain image (berth-toolchain/go:1.22): the language and version it carries (go-1.22). */
+  toolchain: 'berth.toolchain',
+  /** What a toolchain image was made from (its suite and packages); another value means make it again. */
+  toolchainRevision: 'berth.toolchain.revision',
 } as const;
 
 export type LabelName = (typeof LABELS)[keyof typeof LABELS];

@@ -426,7 +426,7 @@ export const ERRORS = {
     'no Dockerfile, and none of the buildpacks ({tried}) recognises this app',
     EXIT.failed,
     422,
-    'add a Dockerfile, a package.json, requirements.txt, index.html or a Procfile, or pin a buildpack with buildpacks:set',
+    'add a Dockerfile (Berth builds Node.js, Python, Ruby, PHP and Go apps, static sites and Procfile apps without one)',
   ),
   BERTH_E_BUILD_NO_PROCESSES: spec(
     'the build names no process to run: no Procfile, and the buildpack has no default',

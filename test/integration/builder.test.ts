@@ -302,7 +302,7 @@ describe('the builder', () => {
     assert.deepEqual(built.result, {
       status: 'failed',
       error:
-        'no Dockerfile, and none of the buildpacks (node, python, static, procfile) recognises this app — add a Dockerfile, a package.json, requirements.txt, index.html or a Procfile, or pin a buildpack with buildpacks:set',
+        'no Dockerfile, and none of the buildpacks (ruby, node, python, php, go, static, procfile) recognises this app — add a Dockerfile (Berth builds Node.js, Python, Ruby, PHP and Go apps, static sites and Procfile apps without one)',
     });
   });
 

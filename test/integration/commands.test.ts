@@ -319,12 +319,12 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
       [['builder-dockerfile:set', 'built', 'build-args', 'BERTH_SECRET'], /reserved for Berth/],
       [['builder-dockerfile:set', 'built', 'build-args', 'A-B'], /invalid config key/],
       [
-        ['buildpacks:set', 'built', 'https://github.com/heroku/heroku-buildpack-ruby'],
+        ['buildpacks:set', 'built', 'https://github.com/heroku/heroku-buildpack-clojure'],
         /invalid buildpack/,
       ],
       [
-        ['buildpacks:set', 'built', 'ruby'],
-        /there is no buildpack ruby; Berth ships node, python, static, procfile/,
+        ['buildpacks:set', 'built', 'cobol'],
+        /there is no buildpack cobol; Berth ships ruby, node, python, php, go, static, procfile/,
       ],
       [['buildpacks:set', 'built', 'node', 'node'], /node is listed twice/],
       [['buildpacks:add', 'built', 'node'], /node is pinned already/],
@@ -356,7 +356,10 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
     const list = JSON.parse(
       (await run(bob, ['buildpacks:list', 'built', '--format', 'json'])).stdout,
     );
-    assert.deepEqual(list, { pinned: [], available: ['node', 'python', 'static', 'procfile'] });
+    assert.deepEqual(list, {
+      pinned: [],
+      available: ['ruby', 'node', 'python', 'php', 'go', 'static', 'procfile'],
+    });
     // Someone without access: the app does not exist for them.
     const r = await run(dave, ['builder:set', 'built', 'selected', 'image']);
     assert.match(r.stderr, /app "built" does not exist/);

@@ -111,10 +111,14 @@ describe('buildpack scripts', () => {
       [{ Procfile: 'web: x\n' }, ['procfile']],
       [{ 'package.json': '{}', 'index.html': '', Procfile: '' }, ['node', 'static', 'procfile']],
       [{ 'README.md': '' }, []],
+      [{ 'go.mod': 'module x\n', Procfile: '' }, ['go', 'procfile']],
+      [{ Gemfile: '', 'package.json': '{}' }, ['ruby', 'node']],
+      [{ 'composer.json': '{}' }, ['php']],
+      [{ 'index.php': '', 'index.html': '' }, ['php', 'static']],
     ];
     for (const [files, expected] of cases) {
       const dir = await app(files);
-      const claimed = ['node', 'python', 'static', 'procfile'].filter(
+      const claimed = ['ruby', 'node', 'python', 'php', 'go', 'static', 'procfile'].filter(
         (bp) => script(bp, 'detect', dir).code === 0,
       );
       assert.deepEqual(claimed, expected, Object.keys(files).join(' '));

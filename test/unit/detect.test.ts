@@ -85,15 +85,16 @@ describe('detectBuilder', () => {
 describe('parseBuildpacksFile', () => {
   test('a URL or a name Berth does not ship is refused with its line', () => {
     assert.throws(
-      () => parseBuildpacksFile('node\nhttps://github.com/heroku/heroku-buildpack-ruby\n', SHIPPED),
+      () =>
+        parseBuildpacksFile('node\nhttps://github.com/heroku/heroku-buildpack-clojure\n', SHIPPED),
       {
         message:
-          '.buildpacks:2: "https://github.com/heroku/heroku-buildpack-ruby" is not one of the buildpacks Berth ships (node, python, static, procfile) nor Heroku\'s name for one (heroku/nodejs, heroku/python, their GitHub URLs); Berth fetches no other buildpack',
+          '.buildpacks:2: "https://github.com/heroku/heroku-buildpack-clojure" is not one of the buildpacks Berth ships (node, python, static, procfile) nor Heroku\'s name for one (heroku/nodejs, heroku/python, heroku/go, heroku/ruby, heroku/php, their GitHub URLs); Berth fetches no other buildpack',
       },
     );
-    assert.throws(() => parseBuildpacksFile('ruby\n', SHIPPED), {
+    assert.throws(() => parseBuildpacksFile('cobol\n', SHIPPED), {
       message:
-        '.buildpacks:1: there is no buildpack ruby; Berth ships node, python, static, procfile',
+        '.buildpacks:1: there is no buildpack cobol; Berth ships node, python, static, procfile',
     });
   });
 });

@@ -1,7 +1,8 @@
 // A buildpack build with the Heroku buildpack API, in one container:
 //
-//   container from the base image (the stack, or the stack plus the Node.js
-//   runtime: ./node-image.ts), `sleep infinity` under docker-init
+//   container from the base image (the stack, the stack plus the Node.js
+//   runtime: ./node-image.ts, or a language's toolchain image:
+//   ./toolchain-image.ts), `sleep infinity` under docker-init
 //     /app                      BUILD_DIR: the commit's files, then the slug
 //     /berth/cache              CACHE_DIR: the app's cache volume, kept between builds
 //     /berth/env                ENV_DIR: one file per config var (read-only)
@@ -13,6 +14,8 @@
 //   exec bin/release /app        the last buildpack's default_process_types (YAML)
 //   commit the container         only /app and what compile changed outside the
 //                                mounts; mounts are never part of an image
+//   (runImage: /app copied into a container of that image, which is committed
+//   instead: a Go app runs on the stack, without the toolchain it built on)
 //
 // The image runs its processes as Heroku does: `bash -c <command>` in /app
 // after sourcing /app/.profile.d/*.sh (LAUNCHER below), so `docker run IMAGE`
@@ -106,6 +109,11 @@ export interface BuildpackBuild {
   pinned: boolean;
   /** The image the build container starts from. */
   baseImage: string;
+  /**
+   * The image the app runs on when it is not the build's (Go: the stack,
+   * with what the build left in /app; the toolchain stays behind).
+   */
+  runImage?: string;
   /** The app's config vars (ENV_DIR). */
   env: Readonly<Record<string, string>>;
   /** A scratch directory of this build (ENV_DIR is written here). */
@@ -201,7 +209,11 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     },
   });
   // A stop (cancel, timeout) kills the container, which ends whatever runs in it.
-  const kill = () => void container.kill().catch(() => {});
+  let runContainer: Docker.Container | undefined;
+  const kill = () => {
+    void container.kill().catch(() => {});
+    void runContainer?.kill().catch(() => {});
+  };
   signal.addEventListener('abort', kill, { once: true });
   try {
     await container.start();
@@ -298,7 +310,32 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
       }
       log.detail(`The app trusts the same CA bundle (${APP_CA_FILE}; BERTH_APP_CA_BUNDLE)`);
     }
-    const owned = await run(OWN_APP_DIR);
+    // The container committed: the build's own, or one of the run image with the build's /app.
+    let target = container;
+    let runOn = run;
+    if (b.runImage !== undefined && b.runImage !== b.baseImage) {
+      target = await docker.createContainer({
+        Image: b.runImage,
+        Cmd: ['sleep', 'infinity'],
+        WorkingDir: BUILD_DIR,
+        Env: [...baseEnv],
+        Labels: { ...b.labels, [LABELS.build]: b.id },
+        HostConfig: {
+          ...buildHostConfig(b.resources),
+          Init: true,
+          ...CONFINED,
+          NetworkMode: 'none',
+        },
+      });
+      runContainer = target;
+      await target.start();
+      const slug = await container.getArchive({ path: BUILD_DIR });
+      await target.putArchive(slug, { path: path.dirname(BUILD_DIR) });
+      const inRun = target;
+      runOn = (cmd) => execInContainer(inRun, cmd, { signal });
+      log.detail(`The app runs on ${b.runImage} with /app from the build`);
+    }
+    const owned = await runOn(OWN_APP_DIR);
     if (owned.exitCode !== 0) {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
         where: "making /app the app user's",
@@ -306,9 +343,9 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
       });
     }
     signal.throwIfAborted();
-    await container.kill().catch(() => {}); // sleep is all that runs; a stopped container commits the same
+    await target.kill().catch(() => {}); // sleep is all that runs; a stopped container commits the same
     const web = processes.web ?? Object.values(processes)[0];
-    const imageId = await commitContainer(container, {
+    const imageId = await commitContainer(target, {
       ref: tag,
       comment: `berth build ${b.id} of ${b.rev}`,
       config: {
@@ -336,5 +373,6 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     signal.removeEventListener('abort', kill);
     // With its anonymous volumes (an image's VOLUME lines), which would outlive it.
     await container.remove({ force: true, v: true }).catch(() => {});
+    await runContainer?.remove({ force: true, v: true }).catch(() => {});
   }
 }

@@ -65,7 +65,7 @@ export function parseBuildpacksFile(text: string, shipped: readonly string[]): s
     } catch {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
         where,
-        reason: `"${line.slice(0, 80)}" is not one of the buildpacks Berth ships (${shipped.join(', ')}) nor Heroku's name for one (heroku/nodejs, heroku/python, their GitHub URLs); Berth fetches no other buildpack`,
+        reason: `"${line.slice(0, 80)}" is not one of the buildpacks Berth ships (${shipped.join(', ')}) nor Heroku's name for one (heroku/nodejs, heroku/python, heroku/go, heroku/ruby, heroku/php, their GitHub URLs); Berth fetches no other buildpack`,
       });
     }
     if (!shipped.includes(name)) {

@@ -29,6 +29,8 @@ import { PROCFILE, type ProcessTypes, parseProcfile } from './procfile.ts';
 import { IMAGE_RETENTION_DEFAULT, noteLeftover, pruneApp } from './retention.ts';
 import { shippedBuildpacks } from './shipped-buildpacks.ts';
 import { CommitSource, makeWorkDir, type SourcePaths } from './source.ts';
+import { chooseToolchain } from './toolchain-choice.ts';
+import { ensureToolchainImage } from './toolchain-image.ts';
 import type { BuildRequest, BuildResult, GitBuildRequest, ImageBuildRequest } from './types.ts';
 
 export interface BuildDeps {
@@ -181,7 +183,21 @@ async function gitBuild(
       log.heading(`Buildpack build (${detection.reason})`);
       const config = await deps.store.config.get(request.app);
       let baseImage = deps.stackImage;
-      if (
+      let runImage: string | undefined;
+      // Go, Ruby, PHP and a Python other than the stack's: their toolchain image.
+      const choice = await chooseToolchain(source, detection.candidates);
+      if (choice) {
+        log.heading(`${choice.toolchain.title} (${choice.because})`);
+        const made = await ensureToolchainImage({
+          docker: deps.docker,
+          toolchain: choice.toolchain,
+          workDir: work,
+          onLine: (line) => log.detail(line),
+          signal,
+        });
+        baseImage = made.ref;
+        if (choice.runOnStack) runImage = deps.stackImage;
+      } else if (
         detection.candidates.includes('node') &&
         (await source.entry('package.json'))?.type === 'blob'
       ) {
@@ -197,6 +213,7 @@ async function gitBuild(
         candidates: detection.candidates,
         pinned: detection.pinned,
         baseImage,
+        ...(runImage ? { runImage } : {}),
         env: config,
         workDir: work,
         ...(deps.resources ? { resources: deps.resources } : {}),

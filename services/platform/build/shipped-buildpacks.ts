@@ -6,8 +6,20 @@ import path from 'node:path';
 import { shipped } from '../../core/runtime.ts';
 
 export const BUILDPACKS_DIR = shipped('buildpacks');
-/** The order buildpacks are asked in when an app pins none, as Heroku's default list. */
-export const DEFAULT_BUILDPACKS = ['node', 'python', 'static', 'procfile'] as const;
+/**
+ * The order buildpacks are asked in when an app pins none, as Heroku's
+ * default list (Ruby before Node.js: a Rails app has a package.json too; PHP
+ * after it, as on Heroku), then Berth's static and Procfile buildpacks.
+ */
+export const DEFAULT_BUILDPACKS = [
+  'ruby',
+  'node',
+  'python',
+  'php',
+  'go',
+  'static',
+  'procfile',
+] as const;
 
 /** The buildpacks shipped (folders with a bin/detect), the default ones first in their order. */
 export async function shippedBuildpacks(dir: string = BUILDPACKS_DIR): Promise<string[]> {

@@ -1,0 +1,196 @@
+// The real builder for the language tests (test/integration/lang-*.test.ts,
+// languages.test.ts): a build worker on the run's Redis, the real Engine and
+// git, apps made from the fixture apps under test/fixtures/apps, and their
+// images run with PORT set and asked over HTTP on the bridge. App images and
+// cache volumes carry the run's label and go at the end; the toolchain images
+// (berth-toolchain/*) carry none and are kept between runs, as the stack is.
+// One file per language, so that a cold first run (each toolchain image made
+// by mmdebstrap, a minute or more under load) stays within a file's time.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before } from 'node:test';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+import { Redis } from 'ioredis';
+import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
+import { type BuildWorker, startBuildWorker } from '../../services/builder/worker.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
+import { Store } from '../../services/core/store/index.ts';
+import {
+  type BuildQueue,
+  type BuildResult,
+  createBuildQueue,
+  enqueueBuild,
+  followBuild,
+} from '../../services/platform/build/queue.ts';
+import { ensureRepo } from '../../services/platform/git/repos.ts';
+import { FIXTURE_APPS_DIR, httpGet, runApp } from './buildpacks.ts';
+import {
+  cleanupDocker,
+  ensureTestStackImage,
+  testDocker,
+  testDockerRun,
+  testStackImage,
+} from './docker.ts';
+import { testGitEnv } from './git.ts';
+import { redisClient, sharedRedisUrl, testPrefix } from './redis.ts';
+import { tempDir } from './tmp.ts';
+
+export interface Built {
+  result: BuildResult;
+  lines: string[];
+  ms: number;
+}
+
+const execFileP = promisify(execFile);
+const searchPath = systemSearchPath(process.env.PATH);
+const GIT_ENV = testGitEnv({ PATH: searchPath });
+const git = async (args: string[], cwd: string) =>
+  (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout.trim();
+
+export type LanguageBuilds = Awaited<ReturnType<typeof languageBuilds>>;
+
+/** Call at the top level of a test file (it registers its before and after hooks). */
+export async function languageBuilds(tag: string) {
+  const run = testDockerRun();
+  const prefix = testPrefix();
+  const scratch = await tempDir(`berth-lang-${tag}`);
+  const paths = await prepareDataDir(path.join(scratch, 'data'));
+  // At the top level: node:test runs an `after` a hook registers (as redisClient
+  // does) right after that hook.
+  const redis = await redisClient(prefix);
+  const store = new Store(redis, prefix);
+  const queue: BuildQueue = createBuildQueue(redis, prefix);
+  let docker: Docker;
+  let connection: Redis;
+  let worker: BuildWorker;
+
+  before(async () => {
+    docker = (await testDocker()).docker;
+    await ensureTestStackImage(docker, await tempDir('berth-stack'));
+    await store.users.create('ada', 'admin');
+    connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
+    worker = await startBuildWorker({
+      connection,
+      redisPrefix: prefix,
+      docker,
+      paths: { ...paths, runtimes: path.join(scratch, 'runtimes') },
+      searchPath,
+      stackImage: testStackImage(),
+      labels: run.labels,
+      concurrency: 2,
+    });
+  });
+
+  after(async () => {
+    await worker?.close();
+    await queue?.close();
+    connection?.disconnect();
+    await cleanupDocker(run.runId, docker);
+  });
+
+  let apps = 0;
+  /** A new app with the files of `fixture` (and `extra`) committed; the commit id. */
+  async function appFrom(
+    fixture: string | undefined,
+    extra: Record<string, string> = {},
+  ): Promise<{ app: string; rev: string; work: string }> {
+    const app = `${tag}${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}${++apps}`;
+    await store.apps.create({ name: app, owner: 'ada' });
+    await ensureRepo(paths, app);
+    const work = path.join(scratch, 'work', app);
+    await mkdir(work, { recursive: true });
+    if (fixture) await cp(path.join(FIXTURE_APPS_DIR, fixture), work, { recursive: true });
+    await git(['init', '-q', '-b', 'main'], work);
+    return { app, work, rev: await commit(app, work, extra) };
+  }
+
+  /** Writes `files` into the work tree, commits and fetches it into the app's repository. */
+  async function commit(app: string, work: string, files: Record<string, string>): Promise<string> {
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(work, name)), { recursive: true });
+      await writeFile(path.join(work, name), content);
+    }
+    await git(['add', '-A'], work);
+    await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
+    const bare = path.join(paths.repos, `${app}.git`);
+    await git([`--git-dir=${bare}`, 'fetch', '-q', work, '+main:refs/heads/main'], scratch);
+    return git(['rev-parse', 'HEAD'], work);
+  }
+
+  async function build(app: string, rev: string): Promise<Built> {
+    const started = performance.now();
+    const id = await enqueueBuild(queue, { app, rev, ref: 'refs/heads/main', pusher: 'ada' });
+    const lines: string[] = [];
+    const result = await followBuild(
+      redis,
+      prefix,
+      id,
+      (l) => lines.push(l),
+      // A cold build makes its toolchain image first: minutes on a loaded machine.
+      AbortSignal.timeout(540_000),
+      { queue },
+    );
+    return { result, lines, ms: performance.now() - started };
+  }
+
+  const ok = (b: Built) =>
+    assert.equal(b.result.status, 'succeeded', `${b.result.error}\n${b.lines.join('\n')}`);
+
+  const ms = (b: Built) => `${(b.ms / 1000).toFixed(1)} s`;
+  /** The log line that says the toolchain image was made now (a cold build), if any. */
+  const made = (b: Built) => b.lines.find((l) => /Made berth-toolchain\//.test(l));
+
+  /** The fixture built, a one-line change pushed and built again; both images answer. */
+  async function twice(
+    t: { diagnostic: (s: string) => void },
+    fixture: string,
+    change: { file: string; from: RegExp; to: string },
+    at = '/',
+  ) {
+    const { app, rev, work } = await appFrom(fixture);
+    const first = await build(app, rev);
+    ok(first);
+    const res = await answerAt(first.result.image ?? '', at);
+    assert.equal(res.status, 200);
+    const rev2 = await commit(app, work, {
+      [change.file]: (await readFile(`${work}/${change.file}`, 'utf8')).replace(
+        change.from,
+        change.to,
+      ),
+    });
+    const second = await build(app, rev2);
+    ok(second);
+    const res2 = await answerAt(second.result.image ?? '', at);
+    t.diagnostic(
+      `${fixture}: first push ${ms(first)}${made(first) ? ` (${made(first)?.trim()})` : ' (toolchain image already there)'}, second push ${ms(second)}`,
+    );
+    return { app, first, second, body: res.body.toString(), body2: res2.body.toString() };
+  }
+
+  async function answerAt(image: string, at: string) {
+    const running = await runApp(docker, image, undefined, run.labels);
+    try {
+      return await httpGet(`${running.url}${at}`);
+    } finally {
+      await running.container.remove({ force: true });
+    }
+  }
+
+  const labelsOf = async (image: string | undefined) =>
+    (await docker.getImage(image ?? '').inspect()).Config.Labels ?? {};
+  return {
+    run,
+    store,
+    appFrom,
+    commit,
+    build,
+    ok,
+    twice,
+    answerAt,
+    labelsOf,
+    docker: () => docker,
+  };
+}
