@@ -13,20 +13,11 @@
 // The image is also tagged debian:bookworm-slim when nothing has that tag, so
 // that ordinary Dockerfiles (FROM debian:bookworm-slim) build offline; a
 // debian:bookworm-slim of the user's own is never replaced.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Transform, type TransformCallback } from 'node:stream';
 import type Docker from 'dockerode';
+import { importDebianRootfs } from '../../services/core/debian-image.ts';
 import { describeDockerError, LABELS, MANAGED_LABELS } from '../../services/core/docker.ts';
-import {
-  followStream,
-  inspectImage,
-  removeImage,
-  tagImage,
-} from '../../services/core/docker-images.ts';
+import { inspectImage, removeImage, tagImage } from '../../services/core/docker-images.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import type { Progress, Step } from './progress.ts';
 
@@ -208,92 +199,23 @@ async function buildStack(o: EnsureStackImageOptions, step: Step): Promise<Built
 
 /**
  * `mmdebstrap --variant=apt --include=... bookworm -` (the host's apt sources,
- * a tar on stdout) streamed into the Engine's image import. The import is only
- * completed when mmdebstrap exits 0, so a failure leaves no image.
+ * a tar on stdout) into the Engine's image import (core/debian-image.ts),
+ * every line of mmdebstrap's shown as the step's progress.
  */
-async function mmdebstrapImport(
+function mmdebstrapImport(
   o: EnsureStackImageOptions,
   step: Step,
 ): Promise<{ id: string; bytes: number }> {
-  const tmp = await mkdtemp(path.join(await ensureDir(o.workDir), 'mmdebstrap-'));
-  let child: ChildProcess | undefined;
-  try {
-    child = spawn('mmdebstrap', [...MMDEBSTRAP_ARGS], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // mmdebstrap makes the root filesystem in $TMPDIR before writing the tar.
-      env: { ...process.env, TMPDIR: tmp },
-    });
-    const proc = child;
-    const tail: string[] = [];
-    if (proc.stderr) {
-      createInterface({ input: proc.stderr }).on('line', (line) => {
-        step.update(line);
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      });
-    }
-    const exited = new Promise<string | undefined>((resolve) => {
-      proc.on('error', (e) =>
-        resolve(
-          (e as NodeJS.ErrnoException).code === 'ENOENT'
-            ? 'mmdebstrap is not installed: apt-get install -y mmdebstrap (npm start installs it)'
-            : e.message,
-        ),
-      );
-      proc.on('close', (code, signal) => {
-        if (code === 0) return resolve(undefined);
-        const last = tail
-          .filter((l) => l.trim() !== '')
-          .at(-1)
-          ?.trim();
-        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
-        resolve(`mmdebstrap failed (${how})${last ? `: ${last}` : ''}`);
-      });
-    });
-
-    let bytes = 0;
-    let lastShown = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done: TransformCallback) {
-        bytes += chunk.length;
-        if (Date.now() - lastShown > 500) {
-          lastShown = Date.now();
-          step.update(`importing: ${(bytes / 1e6).toFixed(0)} MB`);
-        }
-        done(null, chunk);
-      },
-      // The end of the tar reaches the Engine only once mmdebstrap succeeded.
-      flush(done: TransformCallback) {
-        exited.then((failure) => done(failure ? new Error(failure) : null));
-      },
-    });
-    if (!proc.stdout) throw new Error('mmdebstrap has no stdout');
-    proc.stdout.pipe(counter);
-
-    const importFailed = new Promise<never>((_, reject) => counter.on('error', reject));
-    const importing = (async () => {
-      const stream = await o.docker.importImage(counter, { changes: IMAGE_CHANGES });
-      let id: string | undefined;
-      await followStream(o.docker, stream, (event) => {
-        if (event.status && /^sha256:[0-9a-f]{64}$/.test(event.status)) id = event.status;
-      });
-      return id;
-    })();
-    // Whichever loses the race must not become an unhandled rejection.
-    importing.catch(() => {});
-    importFailed.catch(() => {});
-    const id = await Promise.race([importing, importFailed]);
-    const failure = await exited;
-    if (failure) {
-      if (id) await removeImage(o.docker, id, true).catch(() => {});
-      throw new Error(failure);
-    }
-    if (!id) throw new Error('the Engine did not say which image it imported');
-    return { id, bytes };
-  } finally {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await rm(tmp, { recursive: true, force: true });
-  }
+  return importDebianRootfs({
+    docker: o.docker,
+    args: MMDEBSTRAP_ARGS,
+    workDir: o.workDir,
+    changes: IMAGE_CHANGES,
+    onLine: (line) => {
+      if (line.startsWith('importing')) step.update(line);
+    },
+    onRawLine: (line) => step.update(line),
+  });
 }
 
 /** Runs `cat /etc/debian_version` in the new image: it must say Debian 12. */
@@ -340,11 +262,6 @@ async function tagBaseIfFree(
   if (base && !ours) return base.Id;
   await tagImage(docker, id, BASE_IMAGE);
   return id;
-}
-
-async function ensureDir(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  return dir;
 }
 
 const shortId = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);

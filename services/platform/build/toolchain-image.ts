@@ -8,15 +8,11 @@
 // A list changed in a new Berth changes the revision, and the image is made
 // again. Toolchain images are not any app's: retention and apps:destroy
 // leave them, as they leave the stack.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Transform, type TransformCallback } from 'node:stream';
 import type Docker from 'dockerode';
+import { importDebianRootfs } from '../../core/debian-image.ts';
 import { describeDockerError, LABELS, MANAGED_LABELS } from '../../core/docker.ts';
-import { followStream, inspectImage, removeImage, tagImage } from '../../core/docker-images.ts';
+import { inspectImage, removeImage, tagImage } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
 import { STACK_BASE_PACKAGES, SUITES, type Toolchain } from './toolchains.ts';
 
@@ -108,92 +104,23 @@ async function makeImage(
   }
 }
 
-/** mmdebstrap's tar into the Engine's import; the import completes only when mmdebstrap exits 0. */
+/** mmdebstrap's tar into the Engine's import (core/debian-image.ts), labelled with the revision. */
 async function mmdebstrapImport(o: ToolchainImageOptions, revision: string): Promise<string> {
   const { toolchain: t } = o;
-  const tmp = await mkdtemp(path.join(o.workDir, 'mmdebstrap-'));
-  let child: ChildProcess | undefined;
-  const kill = () => child?.kill('SIGTERM');
-  o.signal.addEventListener('abort', kill, { once: true });
-  try {
-    child = spawn('mmdebstrap', mmdebstrapArgs(t), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TMPDIR: tmp },
-    });
-    const proc = child;
-    const tail: string[] = [];
-    if (proc.stderr) {
-      createInterface({ input: proc.stderr }).on('line', (line) => {
-        // mmdebstrap's own steps ("I: downloading packages with apt...") are the progress.
-        if (/^I: /.test(line)) o.onLine(line.slice(3));
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      });
-    }
-    const exited = new Promise<string | undefined>((resolve) => {
-      proc.on('error', (e) =>
-        resolve(
-          (e as NodeJS.ErrnoException).code === 'ENOENT'
-            ? 'mmdebstrap is not installed on the server: apt-get install -y mmdebstrap (npm start installs it)'
-            : e.message,
-        ),
-      );
-      proc.on('close', (code, signal) => {
-        if (code === 0) return resolve(undefined);
-        const last = tail.filter((l) => /^E: /.test(l)).at(-1) ?? tail.at(-1);
-        resolve(
-          `mmdebstrap failed (${signal ? `killed by ${signal}` : `exit code ${code}`})${last ? `: ${last.trim()}` : ''}`,
-        );
-      });
-    });
-    let bytes = 0;
-    let shown = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done: TransformCallback) {
-        bytes += chunk.length;
-        if (bytes - shown > 100e6) {
-          shown = bytes;
-          o.onLine(`importing into the Engine: ${(bytes / 1e6).toFixed(0)} MB`);
-        }
-        done(null, chunk);
-      },
-      flush(done: TransformCallback) {
-        exited.then((failure) => done(failure ? new Error(failure) : null));
-      },
-    });
-    if (!proc.stdout) throw new Error('mmdebstrap has no stdout');
-    proc.stdout.pipe(counter);
-    const importFailed = new Promise<never>((_, reject) => counter.on('error', reject));
-    const importing = (async () => {
-      const stream = await o.docker.importImage(counter, {
-        changes: [
-          'CMD ["bash"]',
-          'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-          'ENV LANG=C.UTF-8',
-          `LABEL ${LABELS.toolchain}=${t.language}-${t.version} ${LABELS.toolchainRevision}=${revision}`,
-        ],
-      });
-      let id: string | undefined;
-      await followStream(o.docker, stream, (event) => {
-        if (event.status && /^sha256:[0-9a-f]{64}$/.test(event.status)) id = event.status;
-      });
-      return id;
-    })();
-    importing.catch(() => {});
-    importFailed.catch(() => {});
-    const id = await Promise.race([importing, importFailed]);
-    const failure = await exited;
-    if (failure) {
-      if (id) await removeImage(o.docker, id, true).catch(() => {});
-      throw new Error(failure);
-    }
-    if (!id) throw new Error('the Engine did not say which image it imported');
-    return id;
-  } finally {
-    o.signal.removeEventListener('abort', kill);
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await rm(tmp, { recursive: true, force: true });
-  }
+  const { id } = await importDebianRootfs({
+    docker: o.docker,
+    args: mmdebstrapArgs(t),
+    workDir: o.workDir,
+    changes: [
+      'CMD ["bash"]',
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'ENV LANG=C.UTF-8',
+      `LABEL ${LABELS.toolchain}=${t.language}-${t.version} ${LABELS.toolchainRevision}=${revision}`,
+    ],
+    onLine: o.onLine,
+    signal: o.signal,
+  });
+  return id;
 }
 
 /** Runs the toolchain's version command in the new image; it must name the version. */

@@ -1,0 +1,117 @@
+// A Debian root filesystem made by mmdebstrap on the host, streamed into the
+// Docker Engine's image import: how the stack image, the toolchain images
+// and the datastore images are all made. mmdebstrap runs on the host because
+// the host's apt reaches a mirror and containers here reach none.
+//
+// The import is completed only when mmdebstrap exits 0 (the tar's end is
+// held back until then), so a failure leaves no image behind.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Transform, type TransformCallback } from 'node:stream';
+import type Docker from 'dockerode';
+import { followStream, removeImage } from './docker-images.ts';
+
+export interface DebianImportOptions {
+  docker: Docker;
+  /** mmdebstrap's arguments, ending with the suite, `-` (a tar on stdout) and any archive lines. */
+  args: readonly string[];
+  /** Scratch space for the root filesystem mmdebstrap makes before its tar (a few hundred MB). */
+  workDir: string;
+  /** Dockerfile instructions for the import (CMD, ENV, LABEL). */
+  changes: readonly string[];
+  /** Each of mmdebstrap's own step lines ("downloading packages with apt..."), and the import's size. */
+  onLine: (line: string) => void;
+  /** Every line of mmdebstrap's, for callers that show all of it. */
+  onRawLine?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Runs mmdebstrap into the Engine's import; resolves with the new image's id and size. */
+export async function importDebianRootfs(
+  o: DebianImportOptions,
+): Promise<{ id: string; bytes: number }> {
+  await mkdir(o.workDir, { recursive: true });
+  const tmp = await mkdtemp(path.join(o.workDir, 'mmdebstrap-'));
+  let child: ChildProcess | undefined;
+  const kill = () => child?.kill('SIGTERM');
+  o.signal?.addEventListener('abort', kill, { once: true });
+  try {
+    child = spawn('mmdebstrap', [...o.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // mmdebstrap makes the root filesystem in $TMPDIR before writing the tar.
+      env: { ...process.env, TMPDIR: tmp },
+    });
+    const proc = child;
+    const tail: string[] = [];
+    if (proc.stderr) {
+      createInterface({ input: proc.stderr }).on('line', (line) => {
+        o.onRawLine?.(line);
+        if (/^I: /.test(line)) o.onLine(line.slice(3));
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      });
+    }
+    const exited = new Promise<string | undefined>((resolve) => {
+      proc.on('error', (e) =>
+        resolve(
+          (e as NodeJS.ErrnoException).code === 'ENOENT'
+            ? 'mmdebstrap is not installed on the server: apt-get install -y mmdebstrap (npm start installs it)'
+            : e.message,
+        ),
+      );
+      proc.on('close', (code, signal) => {
+        if (code === 0) return resolve(undefined);
+        const last =
+          tail.filter((l) => /^E: /.test(l)).at(-1) ?? tail.filter((l) => l.trim()).at(-1);
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        resolve(`mmdebstrap failed (${how})${last ? `: ${last.trim()}` : ''}`);
+      });
+    });
+
+    let bytes = 0;
+    let shown = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done: TransformCallback) {
+        bytes += chunk.length;
+        if (bytes - shown > 100e6) {
+          shown = bytes;
+          o.onLine(`importing into the Engine: ${(bytes / 1e6).toFixed(0)} MB`);
+        }
+        done(null, chunk);
+      },
+      // The end of the tar reaches the Engine only once mmdebstrap succeeded.
+      flush(done: TransformCallback) {
+        exited.then((failure) => done(failure ? new Error(failure) : null));
+      },
+    });
+    if (!proc.stdout) throw new Error('mmdebstrap has no stdout');
+    proc.stdout.pipe(counter);
+
+    const importFailed = new Promise<never>((_, reject) => counter.on('error', reject));
+    const importing = (async () => {
+      const stream = await o.docker.importImage(counter, { changes: [...o.changes] });
+      let id: string | undefined;
+      await followStream(o.docker, stream, (event) => {
+        if (event.status && /^sha256:[0-9a-f]{64}$/.test(event.status)) id = event.status;
+      });
+      return id;
+    })();
+    // Whichever loses the race must not become an unhandled rejection.
+    importing.catch(() => {});
+    importFailed.catch(() => {});
+    const id = await Promise.race([importing, importFailed]);
+    const failure = await exited;
+    if (failure) {
+      if (id) await removeImage(o.docker, id, true).catch(() => {});
+      throw new Error(failure);
+    }
+    if (!id) throw new Error('the Engine did not say which image it imported');
+    return { id, bytes };
+  } finally {
+    o.signal?.removeEventListener('abort', kill);
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
