@@ -196,4 +196,32 @@ describe('ports as Dokku does them', () => {
       },
     );
   });
+
+  test('ports:add, remove and clear as Dokku spells them, on an app not deployed yet', async () => {
+    const fresh = `${app}n`;
+    await store.apps.create({ name: fresh, owner: 'ada' });
+    const map = async () => (await run(ada, ['ports:report', fresh, '--ports-map'])).stdout.trim();
+    assert.equal((await run(ada, ['ports:add', fresh, 'http:80:7000'])).code, 0);
+    // The same listener again replaces it.
+    assert.equal((await run(ada, ['ports:add', fresh, 'http:80:7001'])).code, 0);
+    assert.equal(await map(), 'http:80:7001');
+    assert.equal(
+      (await run(ada, ['ports:report', fresh, '--ports-map-json'])).stdout,
+      '[{"scheme":"http","host_port":80,"container_port":7001}]\n',
+    );
+    // A host port alone removes every mapping on it; a mapping that is not there, nothing.
+    assert.equal((await run(ada, ['ports:remove', fresh, 'http:80:9999'])).code, 0);
+    assert.equal(await map(), 'http:80:7001');
+    assert.equal((await run(ada, ['ports:remove', fresh, '80'])).code, 0);
+    assert.equal(await map(), '');
+    const list = await run(ada, ['ports:list', fresh]);
+    assert.match(list.stdout, /^http +80 +5000$/m);
+    assert.match(list.stdout, /web listens on 5000 \(PORT\), from the default/);
+    assert.equal((await run(ada, ['ports:set', fresh, 'http:80:7002'])).code, 0);
+    assert.equal((await run(ada, ['ports:clear', fresh])).code, 0);
+    assert.equal(await map(), '');
+    const bad = await run(ada, ['ports:remove', fresh, 'nonsense']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid port mapping "nonsense"/);
+  });
 });
