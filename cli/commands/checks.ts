@@ -99,8 +99,8 @@ export const checksCommands: readonly Command[] = [
   },
   {
     name: 'checks:report',
-    usage: `APP [--format json | ${REPORT_FLAGS.map((f) => `--${f}`).join(' | ')}]`,
-    summary: 'how rollouts check new instances; a --checks-* flag prints that value alone',
+    usage: 'APP [--format json | --checks-KEY]',
+    summary: `how rollouts check new instances; --checks-KEY prints one value (${REPORT_FLAGS.map((f) => f.replace('checks-', '')).join(', ')})`,
     access: { app: 'read' },
     json: true,
     options: Object.fromEntries(REPORT_FLAGS.map((f) => [f, { type: 'boolean' as const }])),

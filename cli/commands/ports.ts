@@ -123,7 +123,7 @@ export const portsCommands: readonly Command[] = [
   ),
   {
     name: 'ports:report',
-    usage: `APP [--format json | ${REPORT_FLAGS.map((f) => `--${f}`).join(' | ')}]`,
+    usage: 'APP [--format json | --ports-map[-detected][-json]]',
     summary:
       "the app's port mappings and the detected ones; a --ports-* flag prints that value alone",
     access: { app: 'read' },
