@@ -17,10 +17,11 @@ import { deployImage } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { engineApp, quietDeployDeps } from '../harness/deploy.ts';
-import { testStackImage } from '../harness/docker.ts';
+import { removeAppFromEngine, testStackImage } from '../harness/docker.ts';
 import { startLoad } from '../harness/load.ts';
 import { sharedRedisUrl } from '../harness/redis.ts';
 import { request, startRouter } from '../harness/router.ts';
+import { until } from '../harness/wait.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/apps/dockerfile-expose', import.meta.url));
 
@@ -176,7 +177,10 @@ describe('ports as Dokku does them', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /no port mappings .*; web listens on 8000 \(the image's EXPOSE\)/);
     assert.match(r.stdout, /instance stops in 30 s/);
-    assert.equal((await request(router.port, host)).body, 'port 8000\n');
+    // The router takes the new route from its PUBLISH, a moment later.
+    await until('the router serves port 8000', async () => {
+      return (await request(router.port, host)).body === 'port 8000\n';
+    });
     // BERTH_DRAIN_TIMEOUT is 1 s here: the app's 30 s keeps the old one running.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const webs = await docker.listContainers({
@@ -223,5 +227,49 @@ describe('ports as Dokku does them', () => {
     const bad = await run(ada, ['ports:remove', fresh, 'nonsense']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /invalid port mapping "nonsense"/);
+  });
+
+  test('a worker-only app: the push says what runs and how to scale; a worker runs the default wait', async () => {
+    const workers = `${app}w`;
+    await store.apps.create({ name: workers, owner: 'ada' });
+    after(() => removeAppFromEngine(docker, workers));
+    assert.equal((await run(ada, ['checks:set', workers, 'default-wait', '2'])).code, 0);
+    const lines: string[] = [];
+    const started = performance.now();
+    const release = await deployImage(
+      {
+        ...quietDeployDeps(store, schedulerNamed('docker-local', { docker })),
+        log: { heading: (l) => lines.push(l), detail: (l) => lines.push(l) },
+      },
+      {
+        app: workers,
+        image: testStackImage(),
+        processes: { worker: 'exec sleep 1000' },
+        formation: { worker: 1 },
+        by: 'ada',
+        description: 'Deploy',
+      },
+    );
+    const ms = performance.now() - started;
+    assert.equal(release.status, 'succeeded', lines.join('\n'));
+    assert.ok(ms >= 2000, `the worker was taken as running after ${ms} ms`);
+    assert.ok(
+      lines.includes(
+        `runs worker=1 and serves no HTTP (no web instance); ps:scale ${workers} worker=N scales it`,
+      ),
+      lines.join('\n'),
+    );
+    // A worker that exits within the default wait fails the push.
+    await assert.rejects(
+      deployImage(quietDeployDeps(store, schedulerNamed('docker-local', { docker })), {
+        app: workers,
+        image: testStackImage(),
+        processes: { worker: 'sleep 1; exit 3' },
+        formation: { worker: 1 },
+        by: 'ada',
+        description: 'Deploy',
+      }),
+      /worker\.1 of app .* did not become ready: the process exited/,
+    );
   });
 });

@@ -276,8 +276,12 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   const before = await scheduler.list(release.app);
   const started: Instance[] = [];
   const included = (type: string) => d.types === undefined || d.types.includes(type);
+  // Running, and never restarted: its restart policy brings a process that
+  // exited back at once, which must not pass for one that kept running.
   const alive = (id: string) => async () =>
-    (await scheduler.list(release.app)).some((i) => i.id === id && i.state === 'running');
+    (await scheduler.list(release.app)).some(
+      (i) => i.id === id && i.state === 'running' && i.restarts === 0,
+    );
   const stopTimeoutSec = d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec;
   // The release phase (Heroku's): the Procfile's `release` command runs once,
   // to its end, before any instance of the release starts; failing, it stops
