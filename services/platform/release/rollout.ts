@@ -9,16 +9,8 @@
 // first (RELEASE_PHASE). The previous release's instances stop after a drain
 // period (checks:set APP wait-to-retire, else BERTH_DRAIN_TIMEOUT). Types
 // ps:stop stopped are left stopped.
-//
-// A web process without app.json checks that does not accept connections on
-// its PORT is looked at from the default wait on: listening on another port
-// (read from /proc/net/tcp in its network namespace), or on none while idle
-// (a `sleep`, a worker under the web type), fails the rollout at once with
-// the fix, rather than after the whole 60 s wait; one still busy (a slow
-// start) is waited for. Dokku passes a web process that is still running
-// after 10 s; Berth refuses it instead, since the router would then answer
-// 502 to every request while the push said it was live: `checks:skip`
-// gives Dokku's behaviour, a Procfile `worker:` type the right one.
+// A web process without app.json checks that does not listen on its PORT
+// fails soon after the default wait, saying why (./listener-check.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../../core/errors.ts';
@@ -26,16 +18,10 @@ import type { DeploySettings, Release } from '../../core/store/index.ts';
 import { type Healthchecks, parseHealthchecks } from '../build/app-json.ts';
 import { setRoutes } from '../routes/routes.ts';
 import type { Instance, Scheduler } from '../scheduler/scheduler.ts';
-import {
-  type CheckResult,
-  checkCommand,
-  checkHttp,
-  type Listener,
-  listeners,
-  waitForTcp,
-} from './health.ts';
+import { type CheckResult, checkCommand, checkHttp, waitForTcp } from './health.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { containerPort, describeSource } from './listen-port.ts';
+import { waitForListener } from './listener-check.ts';
 
 /** The process type that runs once before a rollout instead of staying up. */
 export const RELEASE_PHASE = 'release';
@@ -133,64 +119,18 @@ async function readyCheck(
   }
   const waitMs = defaultWaitMs(d);
   if (type === 'web') {
-    const listens = () => listensOn(d, instance);
-    const timeoutMs = d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs;
-    let told = false;
-    const result = await waitForTcp({
+    return waitForListener({
+      scheduler: d.scheduler,
+      instance,
       address,
-      timeoutMs,
+      port,
+      timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+      waitMs,
+      idleCpuPercent: ROLLOUT_DEFAULTS.idleCpuPercent,
       alive,
       signal: d.signal,
-      inspect: {
-        afterMs: waitMs,
-        everyMs: 2000,
-        run: async () => {
-          // CPU first: the look at its sockets runs `cat` in its cgroup.
-          const usage = await d.scheduler.usage([instance.id]).catch(() => undefined);
-          const cpu = usage?.get(instance.id)?.cpuPercent;
-          // Busy: still starting (a JVM, a large app); waited for, and the push says so.
-          if (cpu === undefined || cpu >= ROLLOUT_DEFAULTS.idleCpuPercent) {
-            if (!told) {
-              told = true;
-              d.log.detail(
-                `${type}.${instance.instance} does not accept connections on port ${port} yet after ${Math.round(waitMs / 1000)} s; waiting up to ${Math.round(timeoutMs / 1000)} s while it starts`,
-              );
-            }
-            return undefined;
-          }
-          const found = await listens();
-          if (found === undefined) return undefined;
-          const ports = found.filter((l) => !l.loopback).map((l) => l.port);
-          if (ports.includes(port)) return undefined;
-          if (found.some((l) => l.port === port)) {
-            // Bound to 127.0.0.1: the router cannot reach it there.
-            return {
-              reason: `it listens on port ${port} of 127.0.0.1 only, which the router cannot reach`,
-              listens: [],
-              loopback: true as const,
-            };
-          }
-          return ports.length > 0
-            ? {
-                reason: `it listens on port ${ports.join(', ')}, not on ${port} (its PORT)`,
-                listens: ports,
-              }
-            : {
-                reason: `it has run ${Math.round(waitMs / 1000)} s, listens on no port and is idle`,
-                listens: [],
-              };
-        },
-      },
+      log: d.log,
     });
-    if (result.ok || result.exited || result.listens) return result;
-    const ports = (await listens())?.filter((l) => !l.loopback).map((l) => l.port);
-    return ports && ports.length > 0
-      ? {
-          ...result,
-          reason: `${result.reason}; it listens on port ${ports.join(', ')}`,
-          listens: ports,
-        }
-      : result;
   }
   const t0 = performance.now();
   await sleep(waitMs, undefined, { signal: d.signal });
@@ -205,20 +145,6 @@ const defaultWaitMs = (d: RolloutDeps) =>
   d.settings?.defaultWait != null
     ? d.settings.defaultWait * 1000
     : (d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs);
-
-/**
- * What the instance listens on, read from /proc/net/tcp in its network
- * namespace; undefined when that cannot be read (no `cat` in the image).
- */
-async function listensOn(d: RolloutDeps, instance: Instance): Promise<Listener[] | undefined> {
-  try {
-    const r = await d.scheduler.exec(instance, ['cat', '/proc/net/tcp', '/proc/net/tcp6'], 3000);
-    // tcp6 is missing where IPv6 is off; tcp is always there.
-    return r.output.includes('local_address') ? listeners(r.output) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The release's app.json startup checks, read again with their rules (defaults filled in). */
 function healthchecksOf(release: Release): Healthchecks {
