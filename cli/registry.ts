@@ -15,6 +15,7 @@ import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
+import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
@@ -62,6 +63,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   start: 'run Berth in the foreground (root on the server)',
   service: 'run Berth as a systemd service that starts at boot (root on the server)',
   help: 'this help; "help NAMESPACE" for one namespace',
+  ports: "which port of an app's instances the router forwards to (Dokku's http:80:5000 mappings)",
 };
 
 const help: Command = {
@@ -102,6 +104,7 @@ export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
   ...backupCommands,
   ...reloadCommands,
+  ...portsCommands,
   help,
 ];
 

@@ -1,13 +1,54 @@
-// checks:disable|skip|enable|report — how rollouts check new instances.
+// checks:disable|skip|enable|set|report — how rollouts check new instances.
 
 import { EXIT } from '../../services/core/errors.ts';
 import type { DeploySettings } from '../../services/core/store/index.ts';
-import { parseTypes, setChecks } from '../../services/platform/apps/checks.ts';
+import {
+  CHECK_SETTINGS,
+  parseTypes,
+  setCheckSetting,
+  setChecks,
+} from '../../services/platform/apps/checks.ts';
+import { ROLLOUT_DEFAULTS } from '../../services/platform/release/rollout.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 
 const shown = (types: readonly string[]) =>
   types.length === 0 ? 'none' : types.includes('_all_') ? 'all process types' : types.join(', ');
+
+/** A checks:* list as Dokku's report prints it: none, _all_, or web,worker. */
+const listed = (types: readonly string[]) => (types.length === 0 ? 'none' : types.join(','));
+
+/** Dokku's report keys (their flags: --checks-<key>), with Berth's values. */
+function reportRows(s: DeploySettings, drainMs: number): [string, string, string][] {
+  const global = String(Math.round(drainMs / 1000));
+  return [
+    ['disabled-list', 'Checks disabled list', listed(s.checksDisabled)],
+    ['skipped-list', 'Checks skipped list', listed(s.checksSkipped)],
+    ['computed-wait-to-retire', 'Checks computed wait to retire', String(s.waitToRetire ?? global)],
+    ['global-wait-to-retire', 'Checks global wait to retire', global],
+    [
+      'wait-to-retire',
+      'Checks wait to retire',
+      s.waitToRetire === null ? '' : String(s.waitToRetire),
+    ],
+    [
+      'computed-default-wait',
+      'Checks computed default wait',
+      String(s.defaultWait ?? ROLLOUT_DEFAULTS.uptimeMs / 1000),
+    ],
+    ['default-wait', 'Checks default wait', s.defaultWait === null ? '' : String(s.defaultWait)],
+  ];
+}
+
+const REPORT_FLAGS = [
+  'disabled-list',
+  'skipped-list',
+  'computed-wait-to-retire',
+  'global-wait-to-retire',
+  'wait-to-retire',
+  'computed-default-wait',
+  'default-wait',
+].map((k) => `checks-${k}`);
 
 const summary = (s: DeploySettings) =>
   `checks disabled for ${shown(s.checksDisabled)}; skipped for ${shown(s.checksSkipped)}`;
@@ -29,27 +70,63 @@ const action = (name: 'disable' | 'skip' | 'enable', what: string): Command => (
 export const checksCommands: readonly Command[] = [
   action('disable', 'no checks, and old instances stop before new ones start (downtime)'),
   action('skip', 'no checks: a new instance is ready once it runs'),
-  action('enable', 'check new instances again (app.json healthchecks, else TCP on $PORT)'),
+  action(
+    'enable',
+    'check new instances again (app.json healthchecks, else web: TCP on $PORT; others: running after default-wait)',
+  ),
+  {
+    name: 'checks:set',
+    usage: `APP ${CHECK_SETTINGS.join('|')} [SECONDS]`,
+    summary:
+      "wait-to-retire: seconds the previous release's instances keep running after the switch (default BERTH_DRAIN_TIMEOUT); default-wait: seconds a process without checks must keep running (default 10); no SECONDS: the default",
+    access: { app: 'push' },
+    arity: [1, 2],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const [key = '', value] = args;
+      const store = await ctx.store();
+      await setCheckSetting(store, app, key, value);
+      const rows = reportRows(
+        await store.apps.deploySettings(app.name),
+        ctx.config().drainTimeoutMs,
+      );
+      const computed = rows.find(([k]) => k === `computed-${key}`)?.[2];
+      ctx.stdout.write(
+        `-----> ${app.name}: ${key} ${computed} s${value === undefined ? ' (the default)' : ''}, from the next rollout\n`,
+      );
+      return EXIT.ok;
+    },
+  },
   {
     name: 'checks:report',
-    usage: 'APP [--format json]',
-    summary: 'how rollouts check new instances',
+    usage: 'APP [--format json | --checks-KEY]',
+    summary: `how rollouts check new instances; --checks-KEY prints one value (${REPORT_FLAGS.map((f) => f.replace('checks-', '')).join(', ')})`,
     access: { app: 'read' },
     json: true,
+    options: Object.fromEntries(REPORT_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
     arity: [0, 0],
     async run({ ctx, app, options }) {
       if (!app) return EXIT.failed;
       const s = await (await ctx.store()).apps.deploySettings(app.name);
-      if (formatOf(options) === 'json') {
+      const rows = reportRows(s, ctx.config().drainTimeoutMs);
+      const flag = rows.find(([k]) => options[`checks-${k}`] === true);
+      if (flag) {
+        ctx.stdout.write(`${flag[2]}\n`);
+      } else if (formatOf(options) === 'json') {
         ctx.stdout.write(
-          json({ checksDisabled: s.checksDisabled, checksSkipped: s.checksSkipped }),
+          json({
+            checksDisabled: s.checksDisabled,
+            checksSkipped: s.checksSkipped,
+            waitToRetire: s.waitToRetire,
+            defaultWait: s.defaultWait,
+          }),
         );
       } else {
         ctx.stdout.write(
-          report(`${app.name} checks information`, [
-            ['Checks disabled', shown(s.checksDisabled)],
-            ['Checks skipped', shown(s.checksSkipped)],
-          ]),
+          report(
+            `${app.name} checks information`,
+            rows.map(([, label, value]) => [label, value] as const),
+          ),
         );
       }
       return EXIT.ok;

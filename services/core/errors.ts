@@ -476,6 +476,12 @@ export const ERRORS = {
     409,
     'set them (config:set {app} KEY=value --no-restart), then push again or run ps:rebuild {app}',
   ),
+  BERTH_E_PORTS_NO_CERT: spec(
+    'the https mapping {mapping} of app "{app}" needs a certificate',
+    EXIT.failed,
+    409,
+    'add one (certs:add {app} or letsencrypt:enable {app}), then ports:add {app} {mapping}',
+  ),
   BERTH_E_NO_RELEASE: spec(
     'app "{app}" has no release with an image yet',
     EXIT.failed,

@@ -192,6 +192,58 @@ export function port(value: string, { allowZero = false } = {}): number {
   return n;
 }
 
+/** A number of whole seconds, 0 to `max` (checks:set APP wait-to-retire 30). */
+export function seconds(value: string, kind: string, max: number): number {
+  if (!/^[0-9]{1,6}$/.test(value) || Number(value) > max) {
+    invalid(kind, value, `whole seconds from 0 to ${max}`);
+  }
+  return Number(value);
+}
+
+/** A port mapping of ports:* (Dokku's `scheme:host-port:container-port`). */
+export interface PortMapping {
+  scheme: 'http' | 'https';
+  hostPort: number;
+  containerPort: number;
+}
+
+/**
+ * Dokku's `scheme:host-port:container-port` (`http:80:5000`,
+ * `https:443:5000`) as Berth's router can serve it: http or https (the
+ * router speaks HTTP only: no grpc, tcp or udp), and a host port that is
+ * one of the router's listeners for that scheme (`hostPorts`: 80 and
+ * BERTH_HTTP_PORT for http, 443 and BERTH_HTTPS_PORT for https). The
+ * router listens on fixed ports, shared by every app; it opens no port per
+ * app as Dokku's nginx does (docs/dokku-differences.md).
+ */
+export function portMapping(
+  value: string,
+  hostPorts: { http: readonly number[]; https: readonly number[] },
+): PortMapping {
+  const m = /^([a-z0-9]{1,10}):([0-9]{1,5}):([0-9]{1,5})$/.exec(value);
+  if (!m)
+    invalid('port mapping', value, 'use scheme:host-port:container-port, such as http:80:5000');
+  const [, scheme = '', host = '', container = ''] = m;
+  if (scheme !== 'http' && scheme !== 'https') {
+    invalid(
+      'port mapping',
+      value,
+      `Berth's router serves http and https only (no ${scheme}); see docs/dokku-differences.md`,
+    );
+  }
+  const hostPort = port(host);
+  const containerPort = port(container);
+  const allowed = hostPorts[scheme];
+  if (!allowed.includes(hostPort)) {
+    invalid(
+      'port mapping',
+      value,
+      `Berth's router takes ${scheme} on port ${allowed.join(' or ')} only, shared by every app (use ${scheme}:${allowed[0]}:${containerPort}); see docs/dokku-differences.md`,
+    );
+  }
+  return { scheme, hostPort, containerPort };
+}
+
 /**
  * An address to listen on: an IPv4 or IPv6 literal (brackets around IPv6
  * are dropped, as in a URL), never a host name, which would be resolved at

@@ -472,8 +472,12 @@ describe('git:from-image', () => {
 describe('checks:*', () => {
   test('disable, skip and enable by type or for all; bad types refused', async () => {
     assert.equal((await run(bob, ['apps:create', 'checked'])).code, 0);
-    const report = async () =>
-      JSON.parse((await run(bob, ['checks:report', 'checked', '--format', 'json'])).stdout);
+    const report = async () => {
+      const r = JSON.parse(
+        (await run(bob, ['checks:report', 'checked', '--format', 'json'])).stdout,
+      );
+      return { checksDisabled: r.checksDisabled, checksSkipped: r.checksSkipped };
+    };
     assert.deepEqual(await report(), { checksDisabled: [], checksSkipped: [] });
     assert.equal((await run(bob, ['checks:skip', 'checked', 'worker,web'])).code, 0);
     assert.equal((await run(bob, ['checks:disable', 'checked', 'clock'])).code, 0);
@@ -490,7 +494,47 @@ describe('checks:*', () => {
     assert.match(bad.stderr, /invalid process type "Web!"/);
     assert.equal((await run(bob, ['checks:enable', 'checked'])).code, 0);
     assert.deepEqual(await report(), { checksDisabled: [], checksSkipped: [] });
-    assert.match((await run(bob, ['checks:report', 'checked'])).stdout, /Checks disabled: +none$/m);
+    assert.match(
+      (await run(bob, ['checks:report', 'checked'])).stdout,
+      /Checks disabled list: +none$/m,
+    );
+  });
+
+  test("checks:set wait-to-retire and default-wait; checks:report's flags print one value, as Dokku's", async () => {
+    assert.equal((await run(bob, ['apps:create', 'retiring'])).code, 0);
+    const flag = async (f: string) =>
+      (await run(bob, ['checks:report', 'retiring', `--checks-${f}`])).stdout;
+    assert.equal(await flag('wait-to-retire'), '\n');
+    assert.equal(await flag('computed-wait-to-retire'), '30\n');
+    assert.equal(await flag('global-wait-to-retire'), '30\n');
+    assert.equal(await flag('computed-default-wait'), '10\n');
+    const set = await run(bob, ['checks:set', 'retiring', 'wait-to-retire', '60']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, '-----> retiring: wait-to-retire 60 s, from the next rollout\n');
+    assert.equal(await flag('wait-to-retire'), '60\n');
+    assert.equal(await flag('computed-wait-to-retire'), '60\n');
+    assert.equal((await run(bob, ['checks:set', 'retiring', 'default-wait', '3'])).code, 0);
+    assert.equal(await flag('computed-default-wait'), '3\n');
+    assert.equal((await run(bob, ['checks:skip', 'retiring', 'worker'])).code, 0);
+    assert.equal(await flag('skipped-list'), 'worker\n');
+    assert.equal(await flag('disabled-list'), 'none\n');
+    const text = (await run(bob, ['checks:report', 'retiring'])).stdout;
+    assert.match(text, /^ +Checks computed wait to retire: +60$/m);
+    assert.match(text, /^ +Checks global wait to retire: +30$/m);
+    // Bad values and keys: one line, nothing changed.
+    for (const [args, message] of [
+      [['wait-to-retire', 'soon'], /invalid wait-to-retire "soon": whole seconds from 0 to 86400/],
+      [['default-wait', '601'], /invalid default-wait "601": whole seconds from 0 to 600/],
+      [['attempts', '5'], /checks:set has no setting "attempts".*wait-to-retire, default-wait/],
+    ] as const) {
+      const r = await run(bob, ['checks:set', 'retiring', ...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    }
+    assert.equal(await flag('computed-wait-to-retire'), '60\n');
+    const back = await run(bob, ['checks:set', 'retiring', 'wait-to-retire']);
+    assert.match(back.stdout, /wait-to-retire 30 s \(the default\)/);
+    assert.equal(await flag('wait-to-retire'), '\n');
   });
 });
 

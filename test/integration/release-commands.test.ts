@@ -338,7 +338,7 @@ describe('release commands on a running app', () => {
     const crashing = `${app}c`;
     after(() => removeAppFromEngine(docker, crashing));
     await store.apps.create({ name: crashing, owner: 'ada' });
-    // Up for the deploy's uptime check, then exiting 3 on every start after the first.
+    // Up for the deploy's uptime check (its default-wait), then exiting 3 on every start after the first.
     await deployImage(quietDeployDeps(store, schedulerNamed('docker-local', { docker })), {
       app: crashing,
       image: testStackImage(),
@@ -349,6 +349,9 @@ describe('release commands on a running app', () => {
       by: 'ada',
       description: 'Deploy a worker that crashes',
     });
+    // Dokku's default wait (10 s) would catch the worker's exit at 2.5 s: this
+    // app asks for a 2 s one, so the worker passes once and crash-loops after.
+    assert.equal((await run(ada, ['checks:set', crashing, 'default-wait', '2'])).code, 0);
     const scaled = await run(ada, ['ps:scale', crashing, 'worker=1']);
     assert.equal(scaled.code, 0, scaled.stderr);
     const other = await getRoutes(redis, prefix, app);

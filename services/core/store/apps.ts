@@ -291,9 +291,11 @@ export class Apps {
         ? ''
         : typeof value === 'string'
           ? value
-          : (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0)
-            ? ''
-            : JSON.stringify(value);
+          : typeof value === 'number'
+            ? String(value)
+            : (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0)
+              ? ''
+              : JSON.stringify(value);
     // Callers pass checked values; this keeps a slip from storing what deploySettings() cannot read.
     if (stored !== '') DeploySettingsSchema.shape[field].parse(stored);
     await setField.run(this.ctx, [name, field, stored]);

@@ -171,6 +171,39 @@ export const DeploySettingsSchema = z.object({
   networks: json(z.array(named(validate.networkName, 'network name')))
     .optional()
     .transform((v) => v ?? []),
+  /** ports:set|add: the app's port mappings (validate.portMapping); empty: the detected one. */
+  portsMap: json(
+    z.array(
+      z.object({
+        scheme: z.enum(['http', 'https']),
+        hostPort: z.number().int().min(1).max(65535),
+        containerPort: z.number().int().min(1).max(65535),
+      }),
+    ),
+  )
+    .optional()
+    .transform((v) => v ?? []),
+  /**
+   * The TCP ports the app's latest image EXPOSEs, the first one first, as the
+   * deploy read them (Dokku's "port map detected"); empty: none (5000).
+   */
+  portsDetected: json(z.array(z.number().int().min(1).max(65535)))
+    .optional()
+    .transform((v) => v ?? []),
+  /** checks:set APP wait-to-retire: seconds the previous release's instances keep running; null: BERTH_DRAIN_TIMEOUT. */
+  waitToRetire: nullable(
+    z
+      .string()
+      .regex(/^(0|[1-9][0-9]{0,5})$/, 'not seconds')
+      .transform(Number),
+  ),
+  /** checks:set APP default-wait: seconds a process without checks must keep running; null: 10. */
+  defaultWait: nullable(
+    z
+      .string()
+      .regex(/^(0|[1-9][0-9]{0,3})$/, 'not seconds')
+      .transform(Number),
+  ),
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
 

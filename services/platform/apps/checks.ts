@@ -37,3 +37,33 @@ export async function setChecks(
   }
   return store.apps.deploySettings(app.name);
 }
+
+/** checks:set keys Berth's rollout has (Dokku's names). */
+export const CHECK_SETTINGS = ['wait-to-retire', 'default-wait'] as const;
+
+/**
+ * checks:set APP KEY [VALUE]: wait-to-retire (seconds the previous release's
+ * instances keep running after the switch; default BERTH_DRAIN_TIMEOUT) or
+ * default-wait (seconds a process without checks must keep running, and
+ * after which a web process listening on nothing is looked at; default 10).
+ * No value: back to the default. Dokku's `--global` is BERTH_DRAIN_TIMEOUT here.
+ */
+export async function setCheckSetting(
+  store: Store,
+  app: App,
+  key: string,
+  value: string | undefined,
+): Promise<void> {
+  const field =
+    key === 'wait-to-retire' ? 'waitToRetire' : key === 'default-wait' ? 'defaultWait' : undefined;
+  if (field === undefined) {
+    throw new BerthError('BERTH_E_UNKNOWN_SETTING', {
+      command: 'checks:set',
+      key,
+      settings: CHECK_SETTINGS.join(', '),
+    });
+  }
+  const max = field === 'waitToRetire' ? 86_400 : 600;
+  const seconds = value === undefined || value === '' ? null : validate.seconds(value, key, max);
+  await store.apps.setDeploySetting(app.name, field, seconds);
+}

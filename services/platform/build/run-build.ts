@@ -21,6 +21,7 @@ import { detectBuilder } from './detect.ts';
 import { buildDockerfile } from './dockerfile.ts';
 import { describeDockerfile } from './dockerfile-syntax.ts';
 import { DOCKERIGNORE, dockerignoreFilter, filterTar } from './dockerignore.ts';
+import { exposedTcpPorts } from './exposed-ports.ts';
 import { appImageRepo, buildImageRef } from './image-names.ts';
 import { checkDockerfile, checkImage, type ImagePolicy } from './image-policy.ts';
 import { ensureNodeImage, parsePackageJson } from './node-image.ts';
@@ -114,7 +115,12 @@ async function imageBuild(
   await recordDetection(deps, run, { builder: 'image', reason: `git:from-image ${request.image}` });
   log.heading(`Tagged ${info.Id.slice(7, 19)} as ${image}`);
   await applyRetention(deps, run);
-  return { status: 'succeeded', image, processes };
+  return {
+    status: 'succeeded',
+    image,
+    processes,
+    exposedPorts: exposedTcpPorts(info.Config?.ExposedPorts),
+  };
 }
 
 /** The berth.processes label of an image Berth built; undefined when it is not one. */
@@ -229,7 +235,7 @@ async function gitBuild(
         buildpacks: built.buildpacks,
         reason: detection.reason,
       });
-      result = { status: 'succeeded', image, processes: built.processes };
+      result = { status: 'succeeded', image, processes: built.processes, exposedPorts: [] };
     }
     log.heading(`Built ${image} (${seconds(performance.now() - started)}${summary})`);
     await applyRetention(deps, run);
@@ -407,5 +413,10 @@ async function dockerfileBuild(
     web: null,
     ...(procfile ? parseProcfile(procfile) : {}),
   };
-  return { result: { status: 'succeeded', image: tags[0] as string, processes }, note: cached };
+  const image = tags[0] as string;
+  const exposed = (await inspectImage(deps.docker, image))?.Config?.ExposedPorts;
+  return {
+    result: { status: 'succeeded', image, processes, exposedPorts: exposedTcpPorts(exposed, text) },
+    note: cached,
+  };
 }

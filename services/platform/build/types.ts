@@ -93,6 +93,12 @@ export interface BuildResult {
   formation?: Record<string, number>;
   /** app.json's env entries, applied by the deploy step (../release/app-env.ts). */
   env?: Record<string, EnvSpec>;
+  /**
+   * The TCP ports a Dockerfile or prebuilt image EXPOSEs, the first first
+   * (./exposed-ports.ts); [] for a buildpack build (5000). Absent from
+   * builders older than this field.
+   */
+  exposedPorts?: number[];
 }
 
 /** One entry of a build's log stream. */

@@ -40,6 +40,8 @@ export interface DeployInput {
   env?: Record<string, EnvSpec>;
   /** What the image was made from (`commit:<sha>`, `image:<ref>`), for berth restore. */
   source?: string;
+  /** The TCP ports the image EXPOSEs, the first first (BuildResult.exposedPorts); absent: as before. */
+  exposedPorts?: number[];
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -83,6 +85,14 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
   if (ignored.length > 0) {
     d.log.detail(`app.json formation: no ${ignored.join(', ')} process in this build; left out`);
   }
+  if (input.exposedPorts) {
+    const [first, ...more] = input.exposedPorts;
+    if (first !== undefined) {
+      d.log.detail(
+        `EXPOSE ${input.exposedPorts.join(' ')}: web listens on ${first}${more.length > 0 ? ` (the first; ports:set ${input.app} http:80:${more[0]} picks another)` : ''}`,
+      );
+    }
+  }
   const release = await store.releases.create(input.app, {
     image: input.image,
     processes: input.processes,
@@ -94,25 +104,36 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     ...(input.source ? { source: input.source } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
-  return goLive(d, release);
+  return goLive(d, release, input.exposedPorts);
 }
 
 /**
  * Rolls out a release just made and records how it went: `succeeded`, or
  * `failed` with the error thrown on. The one place a release leaves `pending`.
  */
-export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release): Promise<Release> {
+export async function goLive(
+  d: Omit<DeployDeps, 'settings'>,
+  release: Release,
+  exposedPorts?: number[],
+): Promise<Release> {
   const { store } = d;
   try {
+    const settings = await store.apps.deploySettings(release.app);
     await rollout(
       {
         ...d,
         redis: d.redis ?? store.redis,
         redisPrefix: store.keys.prefix,
-        settings: await store.apps.deploySettings(release.app),
+        settings: exposedPorts ? { ...settings, portsDetected: exposedPorts } : settings,
       },
       release,
     );
+    // Dokku's "port map detected", read again at every deploy; kept once the
+    // image serves, so a failed deploy leaves the running release's port.
+    // The app's own mappings (ports:set) and PORT come first (../apps/ports.ts).
+    if (exposedPorts) {
+      await store.apps.setDeploySetting(release.app, 'portsDetected', exposedPorts);
+    }
   } catch (e) {
     await store.releases
       .setStatus(release.app, release.version, 'failed', errorLine(e))
@@ -124,6 +145,13 @@ export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release):
   // An app without a web process starts with nothing running (Heroku's and
   // Dokku's default: 0 for other types): say so, and how to start it.
   const running = Object.values(release.formation).some((n) => n > 0);
+  if (running && !((release.formation.web ?? 0) > 0)) {
+    // A worker-only app: nothing is routed to it; say what runs instead.
+    const runs = Object.entries(release.formation).filter(([, n]) => n > 0);
+    d.log.detail(
+      `runs ${runs.map(([t, n]) => `${t}=${n}`).join(' ')} and serves no HTTP (no web instance); ps:scale ${release.app} ${runs.map(([t]) => `${t}=N`).join(' ')} scales it`,
+    );
+  }
   if (!running) {
     const types = Object.keys(release.processes).filter((t) => t !== RELEASE_PHASE);
     d.log.detail(
@@ -158,6 +186,7 @@ export function deployBuilds(
         healthchecks: result.healthchecks ?? {},
         ...(result.formation ? { formation: result.formation } : {}),
         ...(result.env ? { env: result.env } : {}),
+        ...(result.exposedPorts ? { exposedPorts: result.exposedPorts } : {}),
         by: request.pusher,
         description:
           request.rev === undefined

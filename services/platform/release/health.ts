@@ -1,7 +1,10 @@
-// Is a new instance ready? The default check, as Dokku's: the process accepts
+// Is a new instance ready? The default check of a web process: it accepts
 // TCP connections on its PORT. No fixed sleep: the check is tried every
 // `intervalMs` from the moment the instance runs, and the instance is ready
-// the moment one attempt succeeds. app.json startup checks (../build/app-json.ts)
+// the moment one attempt succeeds. From Dokku's default wait (10 s) on, the
+// rollout may look at what the process listens on (`inspect`, with
+// listeningPorts below) and end the wait with a verdict: listening on
+// another port, or on none at all while idle. app.json startup checks (../build/app-json.ts)
 // ask a path over HTTP or run a command in the instance, with their attempts.
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +22,15 @@ export interface TcpCheck {
   signal?: AbortSignal;
   /** Asked between attempts: false stops waiting (the process exited). */
   alive?: () => Promise<boolean>;
+  /**
+   * Asked from `afterMs` on, every `everyMs`: a verdict ends the wait as
+   * failed (undefined: keep waiting).
+   */
+  inspect?: {
+    afterMs: number;
+    everyMs: number;
+    run: () => Promise<{ reason: string; listens: number[]; loopback?: true } | undefined>;
+  };
 }
 
 export type CheckResult =
@@ -30,6 +42,10 @@ export type CheckResult =
       reason: string;
       /** The process exited (rather than answering wrong or not at all). */
       exited?: true;
+      /** The TCP ports it listens on, when they were looked at (none: empty). */
+      listens?: number[];
+      /** It listens on its PORT on loopback only. */
+      loopback?: true;
     };
 
 function connectOnce(host: string, port: number, ms: number): Promise<string | undefined> {
@@ -53,6 +69,7 @@ export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
   const started = performance.now();
   let attempts = 0;
   let last = 'not tried';
+  let nextInspect = c.inspect?.afterMs ?? Number.POSITIVE_INFINITY;
   for (;;) {
     c.signal?.throwIfAborted();
     attempts++;
@@ -68,6 +85,13 @@ export async function waitForTcp(c: TcpCheck): Promise<CheckResult> {
         reason: `the process exited before accepting connections on port ${port}`,
         exited: true,
       };
+    }
+    if (c.inspect && ms >= nextInspect) {
+      nextInspect = ms + c.inspect.everyMs;
+      const verdict = await c.inspect.run();
+      if (verdict) {
+        return { ok: false, ms: Math.round(performance.now() - started), attempts, ...verdict };
+      }
     }
     if (ms >= timeoutMs) {
       return {
@@ -231,4 +255,41 @@ export function checkCommand(c: CommandCheck): Promise<CheckResult> {
       return `${shown}: ${(e as Error).name === 'TimeoutError' ? `did not end within ${c.timeout} s` : (e as Error).message}`;
     }
   });
+}
+
+/** A TCP listening socket of an instance: its port, and whether only loopback reaches it. */
+export interface Listener {
+  port: number;
+  loopback: boolean;
+}
+
+/** Docker's embedded DNS server listens in every container on 127.0.0.11 (hex, little-endian): not the app's. */
+const DOCKER_DNS = '0B00007F';
+
+/**
+ * The TCP sockets in LISTEN state in /proc/net/tcp and /proc/net/tcp6 text
+ * (`local_address` is hex `IP:PORT`, `st` 0A is LISTEN), by port, sorted;
+ * a port is loopback-only when no socket on it takes other addresses.
+ */
+export function listeners(procNetTcp: string): Listener[] {
+  const ports = new Map<number, boolean>();
+  for (const line of procNetTcp.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || !/^[0-9]+:$/.test(f[0] ?? '') || f[3] !== '0A') continue;
+    const [ip = '', hex = ''] = (f[1] ?? '').split(':');
+    if (ip === DOCKER_DNS) continue;
+    const port = Number.parseInt(hex, 16);
+    if (!(port > 0 && port < 65536)) continue;
+    // 127.0.0.0/8 (its first byte last) or ::1 (IPv6 words little-endian).
+    const loopback = /^[0-9A-F]{6}7F$/.test(ip) || ip === '00000000000000000000000001000000';
+    ports.set(port, (ports.get(port) ?? true) && loopback);
+  }
+  return [...ports].map(([port, loopback]) => ({ port, loopback })).sort((a, b) => a.port - b.port);
+}
+
+/** The ports of `listeners` that other machines can reach. */
+export function listeningPorts(procNetTcp: string): number[] {
+  return listeners(procNetTcp)
+    .filter((l) => !l.loopback)
+    .map((l) => l.port);
 }

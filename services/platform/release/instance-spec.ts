@@ -6,12 +6,14 @@
 // Berth then checks and routes to; else Berth's) and which process it is
 // from DYNO (`web.1`, `worker.2`, `run.1` for a one-off).
 import type { DeploySettings, Release } from '../../core/store/index.ts';
-import * as validate from '../../core/validate.ts';
 import type { InstanceSpec } from '../scheduler/scheduler.ts';
+import { containerPort } from './listen-port.ts';
 
 export function instanceSpec(
   release: Release,
-  settings: Pick<DeploySettings, 'storage' | 'resources' | 'networks'> | undefined,
+  settings:
+    | Pick<DeploySettings, 'storage' | 'resources' | 'networks' | 'portsMap' | 'portsDetected'>
+    | undefined,
   o: {
     type: string;
     /** 1-based; 0 for a one-off. */
@@ -24,8 +26,7 @@ export function instanceSpec(
 ): InstanceSpec {
   if (release.image === null) throw new Error(`release v${release.version} has no image`);
   const limits = settings?.resources[o.type] ?? settings?.resources._all_;
-  // config:set checks PORT (validate.port); one set before it did is ignored.
-  const port = portOr(release.config.PORT, o.port);
+  const { port } = containerPort(settings, release.config, o.port);
   return {
     app: release.app,
     type: o.type,
@@ -40,14 +41,4 @@ export function instanceSpec(
     ...(limits ? { limits } : {}),
     ...(settings && settings.networks.length > 0 ? { networks: settings.networks } : {}),
   };
-}
-
-/** `value` as a port number (validate.port), else `fallback`. */
-function portOr(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  try {
-    return validate.port(value);
-  } catch {
-    return fallback;
-  }
 }

@@ -1,13 +1,16 @@
 // A release goes live: for each process type with instances in its formation
 // (web first), start the new release's instances, wait until each is ready
 // (its app.json startup checks; by default web: accepts TCP on its PORT,
-// others: still running after a short uptime), then switch the app's routes
+// others: still running after Dokku's default wait, 10 s), then switch the app's routes
 // to the new web instances in one step, and only then retire the previous
 // release's instances. When an instance is not ready, the new instances go
 // away, the old ones keep serving, and the rollout fails with the check's
 // result and the last lines the instance wrote. A `release` process runs once
 // first (RELEASE_PHASE). The previous release's instances stop after a drain
-// period (BERTH_DRAIN_TIMEOUT). Types ps:stop stopped are left stopped.
+// period (checks:set APP wait-to-retire, else BERTH_DRAIN_TIMEOUT). Types
+// ps:stop stopped are left stopped.
+// A web process without app.json checks that does not listen on its PORT
+// fails soon after the default wait, saying why (./listener-check.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BerthError } from '../../core/errors.ts';
@@ -17,6 +20,8 @@ import { setRoutes } from '../routes/routes.ts';
 import type { Instance, Scheduler } from '../scheduler/scheduler.ts';
 import { type CheckResult, checkCommand, checkHttp, waitForTcp } from './health.ts';
 import { instanceSpec } from './instance-spec.ts';
+import { containerPort, describeSource } from './listen-port.ts';
+import { waitForListener } from './listener-check.ts';
 
 /** The process type that runs once before a rollout instead of staying up. */
 export const RELEASE_PHASE = 'release';
@@ -28,8 +33,10 @@ export const ROLLOUT_DEFAULTS = {
   stopTimeoutSec: 30,
   /** A web instance that accepts no connection within this long fails the rollout. */
   readyTimeoutMs: 60_000,
-  /** A non-web instance must still run after this long. */
-  uptimeMs: 2000,
+  /** A process without checks must still run after this long (Dokku's default-wait). */
+  uptimeMs: 10_000,
+  /** A web process that listens on nothing and uses under this much CPU (percent of one) is idle. */
+  idleCpuPercent: 2,
   /** The previous release's instances keep running this long after the switch (BERTH_DRAIN_TIMEOUT). */
   drainMs: 30_000,
 } as const;
@@ -72,7 +79,7 @@ async function readyCheck(
   instance: Instance,
   alive: () => Promise<boolean>,
 ): Promise<CheckResult> {
-  const port = d.port ?? ROLLOUT_DEFAULTS.port;
+  const port = containerPort(d.settings, release.config, d.port ?? ROLLOUT_DEFAULTS.port).port;
   const address = instance.address ?? `unknown:${port}`;
   const checks = (healthchecksOf(release)[type] ?? []).filter(
     (c) => c.path !== undefined || c.command !== undefined,
@@ -110,21 +117,34 @@ async function readyCheck(
     }
     return { ...last, ms };
   }
+  const waitMs = defaultWaitMs(d);
   if (type === 'web') {
-    return waitForTcp({
+    return waitForListener({
+      scheduler: d.scheduler,
+      instance,
       address,
+      port,
       timeoutMs: d.readyTimeoutMs ?? ROLLOUT_DEFAULTS.readyTimeoutMs,
+      waitMs,
+      idleCpuPercent: ROLLOUT_DEFAULTS.idleCpuPercent,
       alive,
       signal: d.signal,
+      log: d.log,
     });
   }
   const t0 = performance.now();
-  await sleep(d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs, undefined, { signal: d.signal });
+  await sleep(waitMs, undefined, { signal: d.signal });
   const ms = Math.round(performance.now() - t0);
   return (await alive())
     ? { ok: true, ms, attempts: 1 }
     : { ok: false, ms, attempts: 1, reason: 'the process exited', exited: true };
 }
+
+/** checks:set APP default-wait, else the deployment's, else Dokku's 10 s. */
+const defaultWaitMs = (d: RolloutDeps) =>
+  d.settings?.defaultWait != null
+    ? d.settings.defaultWait * 1000
+    : (d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs);
 
 /** The release's app.json startup checks, read again with their rules (defaults filled in). */
 function healthchecksOf(release: Release): Healthchecks {
@@ -145,27 +165,49 @@ const LAST_LINES = 20;
 const tail = (lines: string[]) => lines.slice(-LAST_LINES).map((l) => l.slice(0, 300));
 
 /** What to do about an instance that did not become ready, by how it failed. */
-function fixFor(release: Release, type: string, exited: boolean, address: string): string {
+function fixFor(
+  release: Release,
+  type: string,
+  check: Extract<CheckResult, { ok: false }>,
+  address: string,
+  waitMs: number,
+): string {
   const app = release.app;
+  const exited = check.exited === true;
+  const port = address.split(':').pop();
+  const other = check.listens?.[0];
+  if (check.loopback) {
+    return `make it listen on all addresses (0.0.0.0 or ::, such as --bind 0.0.0.0:$PORT), not 127.0.0.1`;
+  }
+  if (!exited && other !== undefined && (release.healthchecks[type] ?? []).length === 0) {
+    return `route to the port it listens on with ports:set ${app} http:80:${other} (or config:set ${app} PORT=${other}), or make it listen on $PORT (${port})`;
+  }
+  if (!exited && check.listens?.length === 0) {
+    return `a web process must listen on $PORT (${port}); one that serves no HTTP belongs under another Procfile type (worker: ..., then ps:scale ${app} web=0 worker=1), or deploys as it is with checks:skip ${app} web; one that listens later than ${Math.round(waitMs / 1000)} s: checks:set ${app} default-wait N`;
+  }
   if (exited) {
     return `it exited: its last lines are above (logs:failed ${app} shows its whole log); fix it, then push again`;
   }
   if ((release.healthchecks[type] ?? []).length > 0) {
     return `fix what the app.json healthchecks of ${type} ask for, or deploy without them: checks:skip ${app} ${type}`;
   }
-  const port = address.split(':').pop();
   return `make it listen on $PORT (${port} here), or set PORT to the port it listens on (config:set ${app} PORT=N); a process that serves no HTTP is deployed with checks:skip ${app} ${type}`;
 }
 
 export async function rollout(d: RolloutDeps, release: Release): Promise<Instance[]> {
   const { scheduler, log, signal } = d;
-  const port = d.port ?? ROLLOUT_DEFAULTS.port;
+  const listen = containerPort(d.settings, release.config, d.port ?? ROLLOUT_DEFAULTS.port);
+  const port = listen.port;
   if (release.image === null) throw new Error(`release v${release.version} has no image`);
   const before = await scheduler.list(release.app);
   const started: Instance[] = [];
   const included = (type: string) => d.types === undefined || d.types.includes(type);
+  // Running, and never restarted: its restart policy brings a process that
+  // exited back at once, which must not pass for one that kept running.
   const alive = (id: string) => async () =>
-    (await scheduler.list(release.app)).some((i) => i.id === id && i.state === 'running');
+    (await scheduler.list(release.app)).some(
+      (i) => i.id === id && i.state === 'running' && i.restarts === 0,
+    );
   const stopTimeoutSec = d.stopTimeoutSec ?? ROLLOUT_DEFAULTS.stopTimeoutSec;
   // The release phase (Heroku's): the Procfile's `release` command runs once,
   // to its end, before any instance of the release starts; failing, it stops
@@ -221,6 +263,16 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
       log.heading(
         `Starting ${count} ${type} ${count === 1 ? 'instance' : 'instances'} of v${release.version}`,
       );
+      if (type === 'web' && listen.from !== 'default') {
+        log.detail(`PORT=${port}, checked and routed to: ${describeSource(listen.from)}`);
+      }
+      if (type === 'web' && listen.from === 'ports:set' && release.config.PORT !== undefined) {
+        if (release.config.PORT !== String(port)) {
+          log.detail(
+            `the app's PORT=${release.config.PORT} is not used: its port mapping names ${port} (ports:clear ${release.app} uses PORT)`,
+          );
+        }
+      }
       for (let n = 1; n <= count; n++) {
         signal.throwIfAborted();
         const instance = await scheduler.start(
@@ -240,12 +292,7 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
             app: release.app,
             instance: `${type}.${n}`,
             reason: check.reason,
-            fix: fixFor(
-              release,
-              type,
-              check.exited === true,
-              instance.address ?? `:${release.config.PORT ?? port}`,
-            ),
+            fix: fixFor(release, type, check, instance.address ?? `:${port}`, defaultWaitMs(d)),
           });
         }
         log.detail(
@@ -270,7 +317,10 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   // Whatever ran before this rollout goes (the same release too: a restart);
   // one-off processes (run:detached) end on their own and are not retired.
   const old = before.filter((i) => i.instance > 0 && included(i.type));
-  const drainMs = d.drainMs ?? ROLLOUT_DEFAULTS.drainMs;
+  const drainMs =
+    d.settings?.waitToRetire != null
+      ? d.settings.waitToRetire * 1000
+      : (d.drainMs ?? ROLLOUT_DEFAULTS.drainMs);
   const retire = async () => {
     for (const instance of old) await scheduler.stop(instance).catch(d.onRetireError ?? (() => {}));
   };
