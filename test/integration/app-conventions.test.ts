@@ -35,6 +35,7 @@ import {
   testStackImage,
 } from '../harness/docker.ts';
 import { testGitEnv } from '../harness/git.ts';
+import { type GitHttpServer, startGitHttpServer } from '../harness/git-http.ts';
 import { TEST_RUNTIMES } from '../harness/node-runtime.ts';
 import {
   NODE_DEPS_PACKAGES,
@@ -65,6 +66,33 @@ let connection: Redis;
 let worker: BuildWorker;
 let pypi: PypiIndex;
 let registry: TestRegistry;
+let gitServer: GitHttpServer;
+const HELLO_BUILDPACK = path.join(
+  import.meta.dirname,
+  '..',
+  'fixtures',
+  'buildpack-by-url',
+  'hello',
+);
+
+/**
+ * A third-party buildpack's repository, as on GitHub: tag v1, then a v2
+ * commit on main (each says its version in what it builds).
+ */
+async function helloBuildpackRepo(root: string): Promise<void> {
+  const work = path.join(scratch, 'hello-buildpack');
+  await cp(HELLO_BUILDPACK, work, { recursive: true });
+  const compile = path.join(work, 'bin', 'compile');
+  const template = await readFile(compile, 'utf8');
+  await git(['init', '-q', '-b', 'main'], work);
+  for (const version of ['v1', 'v2']) {
+    await writeFile(compile, template.replaceAll('VERSION', version));
+    await git(['add', '-A'], work);
+    await git(['commit', '-q', '-m', version], work);
+    if (version === 'v1') await git(['tag', 'v1'], work);
+  }
+  await git(['clone', '-q', '--bare', work, path.join(root, 'hello-buildpack.git')], scratch);
+}
 
 /** The node-vite fixture's bundler, a devDependency (test/fixtures/npm/bundle.js). */
 const BUNDLER: TestPackage = {
@@ -83,6 +111,10 @@ before(async () => {
   docker = (await testDocker()).docker;
   await ensureTestStackImage(docker, await tempDir('berth-stack'));
   await store.users.create('ada', 'admin');
+  const gitRoot = path.join(scratch, 'git-server');
+  await mkdir(gitRoot, { recursive: true });
+  await helloBuildpackRepo(gitRoot);
+  gitServer = await startGitHttpServer(gitRoot);
   connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
   worker = await startBuildWorker({
     connection,
@@ -93,6 +125,8 @@ before(async () => {
     stackImage: testStackImage(),
     labels: run.labels,
     concurrency: 2,
+    // The default, and the operator's own git server on loopback.
+    buildpackUrls: ['public-https', gitServer.url],
   });
   const wheels = await debianWheels(docker, testStackImage(), run.labels);
   pypi = await startPypiIndex(await bridgeGateway(docker), wheels);
@@ -102,6 +136,7 @@ before(async () => {
 after(async () => {
   await pypi?.close();
   await registry?.close();
+  await gitServer?.close();
   await worker?.close();
   await queue?.close();
   connection?.disconnect();
@@ -370,6 +405,63 @@ describe('Django, as Heroku builds it', () => {
     assert.match(
       b.result.error ?? '',
       /python manage\.py collectstatic --noinput failed: django\.core\.exceptions\.ImproperlyConfigured: You're using the staticfiles app without having set the STATIC_ROOT setting.*; fix the app \(the output above shows where\), or skip this step with config:set DISABLE_COLLECTSTATIC=1/,
+    );
+  });
+});
+
+describe('third-party buildpacks by git URL', () => {
+  test('a buildpack in .buildpacks is fetched at its #ref, run with the buildpack API, and kept for the next build', async () => {
+    const url = `${gitServer.url}hello-buildpack.git#v1`;
+    const { app, rev, work } = await appFrom('static-site', {
+      '.buildpacks': `${url}\n`,
+      'hello.txt': 'hello from a third-party buildpack',
+    });
+    const fetchesBefore = gitServer.fetches();
+    const b = await build(app, rev);
+    ok(b);
+    assert.ok(gitServer.fetches() > fetchesBefore, 'the builder fetched it');
+    assert.ok(b.lines.includes(`       Fetching buildpack ${url}`), b.lines.join('\n'));
+    assert.ok(b.lines.includes(`-----> Hello app detected (buildpack ${url})`), b.lines.join('\n'));
+    // v1, not main's v2: the ref is honoured.
+    assert.ok(b.lines.includes('-----> Hello buildpack v1'), b.lines.join('\n'));
+    const [page] = await answers(b.result.image ?? '', {}, '/');
+    assert.equal(
+      page?.body.toString(),
+      'hello from a third-party buildpack (hello buildpack v1)\n',
+    );
+
+    const fetched = gitServer.fetches();
+    const again = await build(app, await commit(app, work, { 'hello.txt': 'hello again' }));
+    ok(again);
+    assert.equal(gitServer.fetches(), fetched, 'a pinned ref is fetched once');
+    assert.ok(
+      again.lines.includes(`       Using buildpack ${url} (fetched before; kept for its ref v1)`),
+      again.lines.join('\n'),
+    );
+    const [next] = await answers(again.result.image ?? '', {}, '/');
+    assert.equal(next?.body.toString(), 'hello again (hello buildpack v1)\n');
+  });
+
+  test("without a ref, the default branch; a host that resolves to this server's addresses is refused", async () => {
+    const { app, rev } = await appFrom('static-site', {
+      '.buildpacks': `${gitServer.url}hello-buildpack.git\n`,
+      'hello.txt': 'hello from main',
+    });
+    const b = await build(app, rev);
+    ok(b);
+    const [page] = await answers(b.result.image ?? '', {}, '/');
+    assert.equal(page?.body.toString(), 'hello from main (hello buildpack v2)\n');
+
+    // localhost passes the URL's syntax (a host name) but resolves to loopback.
+    const bad = await appFrom('static-site', {
+      '.buildpacks': 'https://localhost/hello-buildpack.git#v1\n',
+      'hello.txt': 'x',
+    });
+    const refused = await build(bad.app, bad.rev);
+    assert.equal(refused.result.status, 'failed');
+    assert.match(
+      refused.result.error ?? '',
+      /^fetching the buildpack https:\/\/localhost\/hello-buildpack\.git#v1 failed: its host localhost resolves to (127\.0\.0\.1|::1)(, [0-9a-f.:]+)*, an address of this server or its networks; only an operator can allow that \(BERTH_BUILDPACK_URLS\)/,
     );
   });
 });
