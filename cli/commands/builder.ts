@@ -90,15 +90,15 @@ export const builderCommands: readonly Command[] = [
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
-      const list = await setBuildpacks(await ctx.store(), app, args);
+      const list = await setBuildpacks(await ctx.store(), app, args, ctx.config().buildpackUrls);
       ctx.stdout.write(`-----> ${app.name} builds with ${list.join(', ')}\n`);
       return EXIT.ok;
     },
   },
   {
     name: 'buildpacks:add',
-    usage: 'APP NAME [--index N]',
-    summary: 'pin one more buildpack (last, or at position N)',
+    usage: 'APP NAME|URL[#REF] [--index N]',
+    summary: 'pin one more buildpack (last, or at position N): a name, or a git URL',
     access: { app: 'push' },
     options: { index: { type: 'string' } },
     arity: [1, 1],
@@ -108,7 +108,13 @@ export const builderCommands: readonly Command[] = [
       if (index !== undefined && !(Number.isInteger(index) && index >= 1)) {
         throw new BerthError('BERTH_E_USAGE', { reason: '--index must be a position from 1' });
       }
-      const list = await addBuildpack(await ctx.store(), app, args[0] ?? '', index);
+      const list = await addBuildpack(
+        await ctx.store(),
+        app,
+        args[0] ?? '',
+        index,
+        ctx.config().buildpackUrls,
+      );
       ctx.stdout.write(`-----> ${app.name} builds with ${list.join(', ')}\n`);
       return EXIT.ok;
     },

@@ -76,6 +76,7 @@ export async function start(
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
       allowedBaseImages: config.allowedBaseImages,
+      buildpackUrls: config.buildpackUrls,
       network: config.buildNetwork,
       resources: {
         ...config.buildLimits,

@@ -108,6 +108,8 @@ export interface BuildWorkerOptions {
   imageRetention?: number;
   /** BERTH_ALLOWED_BASE_IMAGES; default its default. */
   allowedBaseImages?: readonly string[];
+  /** BERTH_BUILDPACK_URLS; default its default. */
+  buildpackUrls?: readonly string[];
   /** What each build may use (services/platform/build/build-limits.ts); default the Engine's defaults. */
   resources?: BuildResources;
   /** The operator's CA bundle and proxies for builds (BERTH_BUILD_*); default none. */
@@ -270,6 +272,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           ...(o.buildpacksDir ? { buildpacksDir: o.buildpacksDir } : {}),
           ...(o.imageRetention ? { imageRetention: o.imageRetention } : {}),
           ...(o.allowedBaseImages ? { allowedBaseImages: o.allowedBaseImages } : {}),
+          ...(o.buildpackUrls ? { buildpackUrls: o.buildpackUrls } : {}),
           ...(o.resources ? { resources: o.resources } : {}),
           ...(o.network ? { network: o.network } : {}),
           labels: o.labels ?? {},

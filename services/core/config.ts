@@ -55,6 +55,8 @@ export interface Config {
    * deploy with git:from-image besides the stack and its own.
    */
   readonly allowedBaseImages: readonly string[];
+  /** Where third-party buildpacks may come from (BERTH_BUILDPACK_URLS): PUBLIC_HTTPS and URL prefixes. */
+  readonly buildpackUrls: readonly string[];
   /** How long a replaced release's instances keep running after the switch (ms). */
   readonly drainTimeoutMs: number;
   /** Router processes; undefined: one per CPU thread. */
@@ -176,6 +178,7 @@ export const DEFAULTS = {
   BERTH_BUILD_CONCURRENCY: 'auto',
   BERTH_IMAGE_RETENTION: '5',
   BERTH_ALLOWED_BASE_IMAGES: 'docker.io/library/*',
+  BERTH_BUILDPACK_URLS: 'public-https',
   BERTH_DRAIN_TIMEOUT: '30s',
   BERTH_ROUTER_PROCESSES: 'auto',
   BERTH_UPSTREAM_TIMEOUT: '60s',
@@ -453,7 +456,18 @@ function builds(r: EnvReader) {
     (v) => (v === 'none' ? [] : v.split(',').map((p) => validate.imagePattern(p.trim()))),
     [],
   );
-  return { buildTimeoutMs, buildConcurrency, imageRetention, allowedBaseImages };
+  const buildpackUrls = r.read(
+    'BERTH_BUILDPACK_URLS',
+    (v) =>
+      v === 'none'
+        ? []
+        : v
+            .split(',')
+            .map((p) => p.trim())
+            .map((p) => (p === validate.PUBLIC_HTTPS ? p : validate.buildpackUrlPrefix(p))),
+    [],
+  );
+  return { buildTimeoutMs, buildConcurrency, imageRetention, allowedBaseImages, buildpackUrls };
 }
 
 /** How traffic reaches the apps: the router, and the drain of a replaced release. */
@@ -777,6 +791,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_IMAGE_RETENTION: String(config.imageRetention),
     BERTH_ALLOWED_BASE_IMAGES:
       config.allowedBaseImages.length === 0 ? 'none' : config.allowedBaseImages.join(','),
+    BERTH_BUILDPACK_URLS:
+      config.buildpackUrls.length === 0 ? 'none' : config.buildpackUrls.join(','),
     BERTH_DRAIN_TIMEOUT:
       config.drainTimeoutMs === 0 ? '0' : formatDurationVar(config.drainTimeoutMs),
     BERTH_ROUTER_PROCESSES:

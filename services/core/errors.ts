@@ -586,6 +586,18 @@ export const ERRORS = {
     503,
     'destroy apps or networks no longer used, or give BERTH_APP_NETWORKS a wider private range and restart Berth',
   ),
+  BERTH_E_NODE_TOO_OLD: spec(
+    'Node.js {version} ({range}) is older than every npm release supports, so its dependencies cannot be installed',
+    EXIT.failed,
+    422,
+    'change engines.node in package.json to "{example}" (a Node.js that npm runs on)',
+  ),
+  BERTH_E_BUILDPACK_FETCH: spec(
+    'fetching the buildpack {url} failed: {reason}',
+    EXIT.failed,
+    502,
+    'check the URL and its #ref (a branch or tag); Berth fetches buildpacks from git repositories on public https hosts, and from those BERTH_BUILDPACK_URLS adds',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,7 +14,7 @@ export const DATA_LAYOUT = {
   logs: 'logs',
   redis: 'redis',
   stack: 'stack',
-  /** Language runtimes fetched on the host for buildpack builds (node/<version>). */
+  /** Language runtimes fetched on the host for buildpack builds (node/<version>), and third-party buildpacks (buildpacks/<hash>). */
   runtimes: 'runtimes',
   /** The SSH server's host key. */
   ssh: 'ssh',

@@ -2,7 +2,7 @@
 // user or an operator hands to Berth passes one of these functions before it
 // reaches the disk, a process, Redis or the Docker API. Each returns the value
 // in its canonical form or throws BERTH_E_INVALID_NAME with a one-line reason.
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { BerthError } from './errors.ts';
 import { contains, formatRange, PRIVATE_RANGES, parseIpv4Range, rangeOf } from './ipv4-range.ts';
@@ -338,6 +338,179 @@ export function buildpackName(value: string): string {
   if (!BUILDPACK.test(value)) {
     invalid('buildpack', value, 'use the name of one of the buildpacks Berth ships, such as node');
   }
+  return value;
+}
+
+/**
+ * BERTH_BUILDPACK_URLS's word for "any https URL whose host has a public
+ * address": the default, as Heroku and Dokku fetch buildpacks from GitHub.
+ */
+export const PUBLIC_HTTPS = 'public-https';
+
+/** A third-party buildpack: a git repository and the branch or tag to use. */
+export interface BuildpackUrl {
+  /** The repository's URL, without the #ref. */
+  readonly url: string;
+  /** The branch or tag after '#' (Heroku's `#v1`); undefined: the default branch. */
+  readonly ref: string | undefined;
+  /** It starts with one of the operator's BERTH_BUILDPACK_URLS prefixes: trusted as it is. */
+  readonly operatorAllowed: boolean;
+  /** The host git connects to (https only; '' for file: URLs). */
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Addresses a tenant's URL must not reach through the server: the server
+ * itself, the private networks it may sit on (RFC 1918, RFC 4193, CGNAT),
+ * link-local (cloud metadata services at 169.254.169.254), and the
+ * non-unicast ranges.
+ */
+const INTERNAL_V4 = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const) {
+  INTERNAL_V4.addSubnet(net, bits, 'ipv4');
+}
+// Apart: a BlockList matches IPv4 addresses against IPv4-mapped IPv6 rules too.
+const INTERNAL_V6 = new BlockList();
+for (const [net, bits] of [
+  ['::', 127],
+  // IPv4-mapped (::ffff:127.0.0.1) and NAT64 addresses stand for IPv4 ones: none is let in.
+  ['::ffff:0:0', 96],
+  ['64:ff9b::', 96],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  INTERNAL_V6.addSubnet(net, bits, 'ipv6');
+}
+
+/** Whether `ip` is an address on the internet, not one of this server's or its networks'. */
+export function isPublicAddress(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return family === 6 ? !INTERNAL_V6.check(ip, 'ipv6') : !INTERNAL_V4.check(ip, 'ipv4');
+}
+
+const BUILDPACK_URL_CHARS = /^[A-Za-z0-9._~:/?#@!$&()*+;=%[\]-]+$/;
+
+/**
+ * A BERTH_BUILDPACK_URLS prefix: an https, http or file URL ending in "/",
+ * without credentials, so that "https://git.example.com/" cannot be matched
+ * by https://git.example.com.evil.net/.
+ */
+export function buildpackUrlPrefix(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    invalid('buildpack URL prefix', value, 'use a URL such as https://git.example.com/buildpacks/');
+  }
+  if (!['https:', 'http:', 'file:'].includes(u.protocol)) {
+    invalid('buildpack URL prefix', value, 'use an https://, http:// or file:/// URL');
+  }
+  if (u.username || u.password || u.search || u.hash || !value.endsWith('/')) {
+    invalid('buildpack URL prefix', value, 'end it with "/", without a user, password, ? or #');
+  }
+  return u.href;
+}
+
+/**
+ * A third-party buildpack's URL as .buildpacks and buildpacks:add take it
+ * (`https://github.com/owner/buildpack.git#v1`), under the operator's
+ * `allowed` (BERTH_BUILDPACK_URLS): PUBLIC_HTTPS lets in https URLs of hosts
+ * that are not addresses of the server or its networks (a host name's
+ * addresses are checked again when the buildpack is fetched, and git is
+ * pinned to them: ./../platform/build/buildpack-fetch.ts), and each prefix
+ * lets in the URLs that start with it, any address, http and file included.
+ * Nothing else: no ssh or git protocol, no local path, no credentials, so a
+ * URL never reads the server's files nor reaches a service on its network
+ * unless the operator said so.
+ */
+export function buildpackUrl(value: string, allowed: readonly string[]): BuildpackUrl {
+  const kind = 'buildpack URL';
+  if (value.length > 400 || !BUILDPACK_URL_CHARS.test(value)) {
+    invalid(kind, value, 'use a git URL such as https://github.com/owner/buildpack.git#v1');
+  }
+  const hash = value.indexOf('#');
+  const repo = hash === -1 ? value : value.slice(0, hash);
+  const refText = hash === -1 ? undefined : value.slice(hash + 1);
+  let ref: string | undefined;
+  if (refText !== undefined) {
+    try {
+      ref = branchName(refText);
+    } catch {
+      invalid(kind, value, 'after "#" comes a branch or tag name, such as v1 or main');
+    }
+  }
+  let u: URL;
+  try {
+    u = new URL(repo);
+  } catch {
+    invalid(kind, value, 'use a git URL such as https://github.com/owner/buildpack.git#v1');
+  }
+  if (u.username || u.password) invalid(kind, value, 'a buildpack URL holds no user or password');
+  if (u.search) invalid(kind, value, 'a buildpack URL has no "?" part');
+  const url = u.href;
+  const operatorAllowed = allowed.some((p) => p !== PUBLIC_HTTPS && url.startsWith(p));
+  const port = u.port === '' ? (u.protocol === 'http:' ? 80 : 443) : Number(u.port);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (operatorAllowed) {
+    if (!['https:', 'http:', 'file:'].includes(u.protocol)) {
+      invalid(kind, value, 'use an https://, http:// or file:/// URL');
+    }
+    return { url, ref, operatorAllowed, host: u.protocol === 'file:' ? '' : host, port };
+  }
+  const prefixes = allowed.filter((p) => p !== PUBLIC_HTTPS);
+  const also = prefixes.length > 0 ? ` or a URL starting with ${prefixes.join(', ')}` : '';
+  if (!allowed.includes(PUBLIC_HTTPS)) {
+    invalid(
+      kind,
+      value,
+      prefixes.length > 0
+        ? `this server fetches buildpacks only from URLs starting with ${prefixes.join(', ')} (BERTH_BUILDPACK_URLS)`
+        : 'this server fetches no buildpack (BERTH_BUILDPACK_URLS is none); use one Berth ships',
+    );
+  }
+  if (u.protocol !== 'https:') {
+    invalid(kind, value, `use an https:// URL${also} (BERTH_BUILDPACK_URLS)`);
+  }
+  if (isIP(host) !== 0 && !isPublicAddress(host)) {
+    invalid(
+      kind,
+      value,
+      `${host} is an address of this server or its networks; use a public host${also} (BERTH_BUILDPACK_URLS)`,
+    );
+  }
+  return { url, ref, operatorAllowed, host, port };
+}
+
+/** The canonical `url#ref` form of a buildpack URL, as it is stored and shown. */
+export const buildpackUrlText = (b: BuildpackUrl): string =>
+  b.ref === undefined ? b.url : `${b.url}#${b.ref}`;
+
+/** Whether a .buildpacks line or buildpacks:add argument is meant as a URL (not a name). */
+export const looksLikeUrl = (value: string): boolean => /^[A-Za-z][A-Za-z0-9+.-]*:/.test(value);
+
+/**
+ * A pinned buildpack as the store keeps it: a buildpack's name, or a URL in
+ * the canonical form buildpackUrl accepted once (the operator's rule is
+ * applied again when the buildpack is fetched).
+ */
+export function buildpack(value: string): string {
+  if (!looksLikeUrl(value)) return buildpackName(value);
+  const b = buildpackUrl(value, ['https://', 'http://', 'file:///']);
+  if (buildpackUrlText(b) !== value) invalid('buildpack', value, 'not in its canonical form');
   return value;
 }
 

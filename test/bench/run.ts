@@ -16,6 +16,7 @@ import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
 import { powerLossScenario } from './scenarios/power-loss.ts';
 import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
+import { repushScenario } from './scenarios/repush.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
 import { sshCrowdScenario } from './scenarios/ssh-crowd.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
@@ -35,6 +36,7 @@ const SCENARIOS: readonly Scenario[] = [
   noisyNeighbourScenario,
   backupScenario,
   powerLossScenario,
+  repushScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

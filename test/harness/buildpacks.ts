@@ -165,6 +165,8 @@ export async function runApp(
   image: string,
   command: string | undefined,
   labels: Record<string, string>,
+  /** More environment variables (a deploy's DYNO, the app's config). */
+  env: Record<string, string> = {},
 ): Promise<RunningApp> {
   const container = await docker.createContainer({
     Image: image,
@@ -172,7 +174,7 @@ export async function runApp(
     // it. (Setting an entrypoint clears the image's CMD, so only with a command.)
     ...(command === undefined ? {} : { Entrypoint: LAUNCHER, Cmd: [command], WorkingDir: '/app' }),
 
-    Env: [`PORT=${APP_PORT}`],
+    Env: [`PORT=${APP_PORT}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)],
     Labels: labels,
   });
   await container.start();

@@ -25,6 +25,8 @@ export interface TestPackage {
   files?: Record<string, string>;
   /** Or a tarball made by npm pack (publicPackage). */
   tgz?: string;
+  /** More package.json fields (such as "bin"). */
+  manifest?: Record<string, unknown>;
 }
 
 const PACK_CACHE = path.join(os.homedir(), '.cache', 'berth-test', 'npm-pack');
@@ -143,7 +145,7 @@ async function pack(p: TestPackage, dir: string): Promise<string> {
   const root = path.join(dir, `${p.name}-${p.version}`);
   const files = {
     ...p.files,
-    'package.json': JSON.stringify({ name: p.name, version: p.version }),
+    'package.json': JSON.stringify({ ...p.manifest, name: p.name, version: p.version }),
   };
   for (const [file, text] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(root, 'package', file)), { recursive: true });

@@ -319,8 +319,13 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
       [['builder-dockerfile:set', 'built', 'build-args', 'BERTH_SECRET'], /reserved for Berth/],
       [['builder-dockerfile:set', 'built', 'build-args', 'A-B'], /invalid config key/],
       [
-        ['buildpacks:set', 'built', 'https://github.com/heroku/heroku-buildpack-clojure'],
-        /invalid buildpack/,
+        // A URL into the server's network or files: never fetched for a tenant.
+        ['buildpacks:set', 'built', 'https://10.0.0.1/owner/buildpack.git'],
+        /invalid buildpack URL .*10\.0\.0\.1 is an address of this server or its networks/,
+      ],
+      [
+        ['buildpacks:add', 'built', 'file:///etc/passwd'],
+        /invalid buildpack URL .*use an https:\/\/ URL/,
       ],
       [
         ['buildpacks:set', 'built', 'cobol'],

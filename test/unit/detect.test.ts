@@ -83,13 +83,12 @@ describe('detectBuilder', () => {
 });
 
 describe('parseBuildpacksFile', () => {
-  test('a URL or a name Berth does not ship is refused with its line', () => {
+  test('a URL the operator does not let in, or a name Berth does not ship, is refused with its line', () => {
     assert.throws(
-      () =>
-        parseBuildpacksFile('node\nhttps://github.com/heroku/heroku-buildpack-clojure\n', SHIPPED),
+      () => parseBuildpacksFile('node\nhttps://github.com/owner/buildpack-x\n', SHIPPED, []),
       {
         message:
-          '.buildpacks:2: "https://github.com/heroku/heroku-buildpack-clojure" is not one of the buildpacks Berth ships (node, python, static, procfile) nor Heroku\'s name for one (heroku/nodejs, heroku/python, heroku/go, heroku/ruby, heroku/php, their GitHub URLs); Berth fetches no other buildpack',
+          '.buildpacks:2: invalid buildpack URL "https://github.com/owner/buildpack-x": this server fetches no buildpack (BERTH_BUILDPACK_URLS is none); use one Berth ships',
       },
     );
     assert.throws(() => parseBuildpacksFile('cobol\n', SHIPPED), {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BerthError } from '../../services/core/errors.ts';
-import { pickNpmVersion, resolveNodeVersion } from '../../services/platform/build/node-runtime.ts';
+import {
+  npmForNode,
+  pickNpmVersion,
+  resolveNodeVersion,
+} from '../../services/platform/build/node-runtime.ts';
 import { ltsStart } from '../../services/platform/build/node-version.ts';
 import type { PackageVersion, Packument } from '../../services/platform/build/npm-registry.ts';
 import { sha512Digests } from '../../services/platform/build/npm-registry.ts';
@@ -150,6 +154,32 @@ describe('pickNpmVersion', () => {
   });
   test('versions without engines are not guessed at', () => {
     assert.equal(pickNpmVersion(npm, '4.9.1'), undefined);
+  });
+});
+
+describe('npmForNode', () => {
+  const npm: Packument = {
+    name: 'npm',
+    latest: '12.2.2',
+    versions: new Map([
+      npmVersion('6.13.7', undefined),
+      npmVersion('6.14.18', '6 >=6.2.0 || 8 || >=9.3.0'),
+      npmVersion('12.2.2', '^22.22.2 || ^24.15.0 || >=26.0.0'),
+    ]),
+  };
+  const nodes = ['4.9.1', '5.12.0', '6.17.1', '8.17.0', '22.23.5', '24.15.0'];
+  test('an engines.node older than every npm is refused, naming the oldest major npm runs on', () => {
+    assert.throws(
+      () => npmForNode(npm, '4.9.1', nodes, '4.x'),
+      (e: unknown) =>
+        e instanceof BerthError &&
+        e.code === 'BERTH_E_NODE_TOO_OLD' &&
+        e.toLine() ===
+          'Node.js 4.9.1 (engines.node "4.x") is older than every npm release supports, so its dependencies cannot be installed — change engines.node in package.json to ">=6" (a Node.js that npm runs on)',
+    );
+  });
+  test('a version npm supports gets its npm', () => {
+    assert.equal(npmForNode(npm, '8.17.0', nodes, '8')?.version, '6.14.18');
   });
 });
 

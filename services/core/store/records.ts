@@ -80,7 +80,7 @@ export const DetectionSchema = z.object({
   at: timestamp,
   builder: z.enum(BUILDERS),
   /** The buildpacks that ran, in order (buildpack builds). */
-  buildpacks: z.array(named(validate.buildpackName, 'buildpack')).optional(),
+  buildpacks: z.array(named(validate.buildpack, 'buildpack')).optional(),
   reason: z.string(),
 });
 export type Detection = z.output<typeof DetectionSchema>;
@@ -96,7 +96,7 @@ export const BuildSettingsSchema = z.object({
     .optional()
     .transform((v) => v ?? []),
   /** Buildpacks pinned in order; empty: detected (a .buildpacks file, else every shipped one in order). */
-  buildpacks: json(z.array(named(validate.buildpackName, 'buildpack')))
+  buildpacks: json(z.array(named(validate.buildpack, 'buildpack')))
     .optional()
     .transform((v) => v ?? []),
   detected: nullable(json(DetectionSchema)),

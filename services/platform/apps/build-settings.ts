@@ -53,24 +53,37 @@ export async function setDockerfileSetting(
   throw usage(`unknown builder-dockerfile setting "${key}"; use ${DOCKERFILE_SETTINGS.join(', ')}`);
 }
 
-/** A buildpack name that Berth ships, or BERTH_E_USAGE listing the ones it does. */
-async function shipped(name: string): Promise<string> {
-  const all = await shippedBuildpacks();
+/**
+ * A buildpack name that Berth ships (or Heroku's name for one), or a
+ * third-party buildpack's git URL that BERTH_BUILDPACK_URLS (`allowedUrls`)
+ * lets in, in its canonical form; BERTH_E_USAGE or BERTH_E_INVALID_NAME otherwise.
+ */
+async function shipped(name: string, allowedUrls: readonly string[]): Promise<string> {
   // heroku/nodejs and the like: the buildpack of Berth's that does that job.
-  const checked = buildpackAlias(name) ?? validate.buildpackName(name);
+  const alias = buildpackAlias(name);
+  if (alias === undefined && validate.looksLikeUrl(name)) {
+    return validate.buildpackUrlText(validate.buildpackUrl(name, allowedUrls));
+  }
+  const all = await shippedBuildpacks();
+  const checked = alias ?? validate.buildpackName(name);
   if (!all.includes(checked)) {
     throw usage(
-      `there is no buildpack ${checked}; Berth ships ${all.join(', ')} and takes Heroku's names for them (heroku/nodejs, heroku/python); it fetches no other buildpack`,
+      `there is no buildpack ${checked}; Berth ships ${all.join(', ')} and takes Heroku's names for them (heroku/nodejs, heroku/python), or a buildpack's git URL (https://...#v1)`,
     );
   }
   return checked;
 }
 
 /** buildpacks:set APP NAME...: pins these, in this order. */
-export async function setBuildpacks(store: Store, app: App, names: readonly string[]) {
+export async function setBuildpacks(
+  store: Store,
+  app: App,
+  names: readonly string[],
+  allowedUrls: readonly string[] = [],
+) {
   const list: string[] = [];
   for (const n of names) {
-    const name = await shipped(n);
+    const name = await shipped(n, allowedUrls);
     if (list.includes(name)) throw usage(`${name} is listed twice`);
     list.push(name);
   }
@@ -79,9 +92,15 @@ export async function setBuildpacks(store: Store, app: App, names: readonly stri
 }
 
 /** buildpacks:add APP NAME [--index N] (1-based; default: last). */
-export async function addBuildpack(store: Store, app: App, name: string, index?: number) {
+export async function addBuildpack(
+  store: Store,
+  app: App,
+  name: string,
+  index?: number,
+  allowedUrls: readonly string[] = [],
+) {
   const current = (await store.apps.buildSettings(app.name)).buildpacks;
-  const checked = await shipped(name);
+  const checked = await shipped(name, allowedUrls);
   if (current.includes(checked)) throw usage(`${checked} is pinned already`);
   const at =
     index === undefined ? current.length : Math.min(Math.max(index - 1, 0), current.length);
@@ -93,7 +112,10 @@ export async function addBuildpack(store: Store, app: App, name: string, index?:
 /** buildpacks:remove APP NAME. */
 export async function removeBuildpack(store: Store, app: App, name: string) {
   const current = (await store.apps.buildSettings(app.name)).buildpacks;
-  const checked = validate.buildpackName(name);
+  // A URL as it was added, or in its canonical form.
+  const checked = validate.looksLikeUrl(name)
+    ? validate.buildpackUrlText(validate.buildpackUrl(name, ['https://', 'http://', 'file:///']))
+    : validate.buildpackName(name);
   if (!current.includes(checked)) throw usage(`${checked} is not pinned for ${app.name}`);
   const list = current.filter((n) => n !== checked);
   await store.apps.setBuildSetting(app.name, 'buildpacks', list);

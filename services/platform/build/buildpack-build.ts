@@ -7,6 +7,7 @@
 //     /berth/cache              CACHE_DIR: the app's cache volume, kept between builds
 //     /berth/env                ENV_DIR: one file per config var (read-only)
 //     /berth/buildpacks/<name>  the buildpacks Berth ships (read-only)
+//     /berth/fetched/<n>        third-party buildpacks fetched by URL (./buildpack-fetch.ts; read-only)
 //     /berth/ca                 with BERTH_BUILD_CA_BUNDLE: the CA bundle (./build-network.ts)
 //   exec bin/detect /app         for each candidate until one says yes
 //                                (every pinned one must say yes, and all of them run)
@@ -47,6 +48,7 @@ export const BUILD_DIR = '/app';
 export const CACHE_DIR = '/berth/cache';
 export const ENV_DIR = '/berth/env';
 export const PACKS_DIR = '/berth/buildpacks';
+export const FETCHED_DIR = '/berth/fetched';
 
 /**
  * The user an app built by buildpacks runs as: not root, so a process that
@@ -124,6 +126,8 @@ export interface BuildpackBuild {
   network?: BuildNetwork;
   /** Default BUILDPACKS_DIR. */
   buildpacksDir?: string;
+  /** The candidates that are URLs → the host folder each was fetched into. */
+  fetched?: Readonly<Record<string, string>>;
   /** Tags: the first is the build's own. */
   tags: readonly string[];
   /** Labels for the build container, its cache volume and the image. */
@@ -182,6 +186,13 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
   await writeEnvDir(envDir, b.env);
   const caBundle = b.network?.caBundle;
   const binds = [`${packsDir}:${PACKS_DIR}:ro`, `${envDir}:${ENV_DIR}:ro`];
+  // A fetched buildpack by its number, never by its URL: the container's paths stay plain.
+  const fetched = Object.entries(b.fetched ?? {});
+  for (const [i, [, dir]] of fetched.entries()) binds.push(`${dir}:${FETCHED_DIR}/${i}:ro`);
+  const bin = (name: string, script: string) => {
+    const i = fetched.findIndex(([url]) => url === name);
+    return i === -1 ? `${PACKS_DIR}/${name}/bin/${script}` : `${FETCHED_DIR}/${i}/bin/${script}`;
+  };
   if (caBundle) {
     // Writable: the container combines it with the stack's certificates in place.
     const caDir = path.join(b.workDir, 'ca');
@@ -249,7 +260,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     // Detect: the first that applies, or every pinned one.
     const chosen: string[] = [];
     for (const name of b.candidates) {
-      const detect = await run([`${PACKS_DIR}/${name}/bin/detect`, BUILD_DIR]);
+      const detect = await run([bin(name, 'detect'), BUILD_DIR]);
       if (detect.exitCode === 0) {
         const said = detect.stdout.trim().split('\n')[0] || name;
         log.heading(`${said} app detected (buildpack ${name})`);
@@ -269,13 +280,10 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     let release: ProcessTypes = {};
     for (const name of chosen) {
       let last = '';
-      const compile = await run(
-        [`${PACKS_DIR}/${name}/bin/compile`, BUILD_DIR, CACHE_DIR, ENV_DIR],
-        (line) => {
-          log.write(line);
-          if (line.trim() !== '') last = line.trim();
-        },
-      );
+      const compile = await run([bin(name, 'compile'), BUILD_DIR, CACHE_DIR, ENV_DIR], (line) => {
+        log.write(line);
+        if (line.trim() !== '') last = line.trim();
+      });
       if (compile.exitCode !== 0) {
         // Buildpacks end a failure with their own ` !     ` line saying why.
         const why = last.replace(/^!\s*/, '') || `exit code ${compile.exitCode}`;
@@ -286,7 +294,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
       }
     }
     const lastPack = chosen[chosen.length - 1] as string;
-    const rel = await run([`${PACKS_DIR}/${lastPack}/bin/release`, BUILD_DIR]);
+    const rel = await run([bin(lastPack, 'release'), BUILD_DIR]);
     if (rel.exitCode !== 0) {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
         where: `buildpack ${lastPack}: bin/release`,

@@ -48,24 +48,39 @@ async function isFile(source: Source, file: string): Promise<boolean> {
 }
 
 /**
- * The buildpack names a `.buildpacks` file lists, one per line (`#`
- * comments and blank lines skipped). Berth runs only the buildpacks it
- * ships; Heroku's and Dokku's names and URLs for them are taken
- * (./buildpack-aliases.ts), any other URL is refused with the line.
+ * The buildpacks a `.buildpacks` file lists, one per line (`#` comments
+ * and blank lines skipped): the names of those Berth ships, Heroku's and
+ * Dokku's names and URLs for them (./buildpack-aliases.ts), and other git
+ * URLs, which the builder fetches (./buildpack-fetch.ts) when the operator's
+ * BERTH_BUILDPACK_URLS (`allowedUrls`) lets them in; a line that is none of
+ * these is refused with its number.
  */
-export function parseBuildpacksFile(text: string, shipped: readonly string[]): string[] {
+export function parseBuildpacksFile(
+  text: string,
+  shipped: readonly string[],
+  allowedUrls: readonly string[] = [],
+): string[] {
   const names: string[] = [];
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const where = `${BUILDPACKS_FILE}:${i + 1}`;
     let name: string;
+    if (buildpackAlias(line) === undefined && validate.looksLikeUrl(line)) {
+      try {
+        name = validate.buildpackUrlText(validate.buildpackUrl(line, allowedUrls));
+      } catch (e) {
+        throw new BerthError('BERTH_E_BUILD_FAILED', { where, reason: (e as Error).message });
+      }
+      if (!names.includes(name)) names.push(name);
+      continue;
+    }
     try {
       name = buildpackAlias(line) ?? validate.buildpackName(line);
     } catch {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
         where,
-        reason: `"${line.slice(0, 80)}" is not one of the buildpacks Berth ships (${shipped.join(', ')}) nor Heroku's name for one (heroku/nodejs, heroku/python, heroku/go, heroku/ruby, heroku/php, their GitHub URLs); Berth fetches no other buildpack`,
+        reason: `"${line.slice(0, 80)}" is not one of the buildpacks Berth ships (${shipped.join(', ')}) nor Heroku's name for one (heroku/nodejs, heroku/python, heroku/go, heroku/ruby, heroku/php, their GitHub URLs), nor a buildpack's git URL (https://...#v1)`,
       });
     }
     if (!shipped.includes(name)) {
@@ -85,6 +100,8 @@ export async function detectBuilder(
   app: string,
   /** The buildpacks Berth ships, in their default order (read only when needed). */
   shipped: () => Promise<readonly string[]>,
+  /** BERTH_BUILDPACK_URLS: where third-party buildpacks may come from. */
+  allowedUrls: readonly string[] = [],
 ): Promise<Detection> {
   if (settings.builder === 'image') throw new BerthError('BERTH_E_BUILD_IMAGE_ONLY', { app });
   const dockerfile = settings.dockerfilePath ?? DOCKERFILE;
@@ -112,7 +129,11 @@ export async function detectBuilder(
     };
   }
   if (await isFile(source, BUILDPACKS_FILE)) {
-    const listed = parseBuildpacksFile(await source.readFile(BUILDPACKS_FILE), await shipped());
+    const listed = parseBuildpacksFile(
+      await source.readFile(BUILDPACKS_FILE),
+      await shipped(),
+      allowedUrls,
+    );
     if (listed.length > 0) {
       return {
         builder: 'buildpacks',

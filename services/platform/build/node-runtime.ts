@@ -92,6 +92,37 @@ export function pickNpmVersion(npm: Packument, nodeVersion: string): PackageVers
   return candidates.sort((a, b) => semver.rcompare(a.version, b.version))[0];
 }
 
+/**
+ * The npm for Node.js `nodeVersion` (pickNpmVersion), or BERTH_E_NODE_TOO_OLD
+ * naming the oldest major of `nodeVersions` that one runs on: an engines.node
+ * older than every npm that says it supports it (Node.js 4, 5, 7) is refused
+ * with the change to make, not built with a guessed npm.
+ */
+export function npmForNode(
+  npm: Packument,
+  nodeVersion: string,
+  nodeVersions: readonly string[],
+  range: string | undefined,
+): PackageVersion {
+  const found = pickNpmVersion(npm, nodeVersion);
+  if (found !== undefined) return found;
+  const newestOfMajor = new Map<number, string>();
+  for (const v of nodeVersions) {
+    if (semver.valid(v) === null || semver.prerelease(v)) continue;
+    const m = semver.major(v);
+    const seen = newestOfMajor.get(m);
+    if (seen === undefined || semver.gt(v, seen)) newestOfMajor.set(m, v);
+  }
+  const oldest = [...newestOfMajor.entries()]
+    .sort(([a], [b]) => a - b)
+    .find(([m, v]) => m > semver.major(nodeVersion) && pickNpmVersion(npm, v) !== undefined)?.[0];
+  throw new BerthError('BERTH_E_NODE_TOO_OLD', {
+    version: nodeVersion,
+    range: range?.trim() ? `engines.node "${range.trim()}"` : 'the current LTS',
+    example: oldest === undefined ? 'a newer major' : `>=${oldest}`,
+  });
+}
+
 /** The complete runtime at `dir`, or undefined when there is none. */
 async function readRuntime(dir: string, version: string): Promise<NodeRuntime | undefined> {
   try {
@@ -130,9 +161,11 @@ export async function ensureNodeRuntime(options: NodeRuntimeOptions): Promise<No
   let version: string;
   let nodeEntry: PackageVersion;
   let npm: Packument;
+  let nodeVersions: string[];
   try {
     const nodes = await fetchPackument(registry, NODE_PACKAGE, { signal, timeoutMs });
-    version = resolveNodeVersion(options.range, [...nodes.versions.keys()], today);
+    nodeVersions = [...nodes.versions.keys()];
+    version = resolveNodeVersion(options.range, nodeVersions, today);
     const cached = await readRuntime(path.join(root, version), version);
     if (cached) {
       progress(`Using cached Node.js ${version}`);
@@ -145,14 +178,7 @@ export async function ensureNodeRuntime(options: NodeRuntimeOptions): Promise<No
     if (!(e instanceof RegistryUnreachable)) throw e;
     return useCached(root, options.range, today, registry, e.message, progress);
   }
-  const npmEntry = pickNpmVersion(npm, version);
-  if (npmEntry === undefined) {
-    throw new BerthError('BERTH_E_NODE_DOWNLOAD', {
-      what: `npm for Node.js ${version}`,
-      url: `${registry}npm`,
-      reason: `no npm release declares support for Node.js ${version} in its engines.node`,
-    });
-  }
+  const npmEntry = npmForNode(npm, version, nodeVersions, options.range);
   return provision({ root, version, nodeEntry, npmEntry, signal, timeoutMs, progress });
 }
 

@@ -12,11 +12,13 @@ import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { inspectImage, tagImage, tryPull } from '../../core/docker-images.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { Detection, Store } from '../../core/store/index.ts';
+import * as validate from '../../core/validate.ts';
 import { APP_JSON, NO_MANIFEST, parseAppJson } from './app-json.ts';
 import type { BuildResources } from './build-limits.ts';
 import type { BuildLog } from './build-log.ts';
 import { dockerfileBuildArgs } from './build-network.ts';
 import { buildWithBuildpacks } from './buildpack-build.ts';
+import { fetchBuildpack } from './buildpack-fetch.ts';
 import { detectBuilder } from './detect.ts';
 import { buildDockerfile } from './dockerfile.ts';
 import { describeDockerfile } from './dockerfile-syntax.ts';
@@ -49,6 +51,8 @@ export interface BuildDeps {
   buildpacksDir?: string;
   /** Images kept per app after a successful build (BERTH_IMAGE_RETENTION); default 5. */
   imageRetention?: number;
+  /** BERTH_BUILDPACK_URLS; default its default (public https URLs). */
+  buildpackUrls?: readonly string[];
   /** BERTH_ALLOWED_BASE_IMAGES; default its default (Docker Hub's official images). */
   allowedBaseImages?: readonly string[];
   /** What each build may use (build-limits.ts); undefined: the Engine's defaults. */
@@ -146,8 +150,13 @@ async function gitBuild(
   const source = await CommitSource.open(deps.paths, request, deps.searchPath);
   signal.throwIfAborted();
   const settings = await deps.store.apps.buildSettings(request.app);
-  const detection = await detectBuilder(source, settings, request.app, () =>
-    shippedBuildpacks(deps.buildpacksDir),
+  const buildpackUrls = deps.buildpackUrls ?? [validate.PUBLIC_HTTPS];
+  const detection = await detectBuilder(
+    source,
+    settings,
+    request.app,
+    () => shippedBuildpacks(deps.buildpacksDir),
+    buildpackUrls,
   );
   const work = await makeWorkDir(deps.paths.root, run.id);
   try {
@@ -209,7 +218,22 @@ async function gitBuild(
       ) {
         baseImage = await nodeBaseImage(deps, run, await source.readFile('package.json'));
       }
+      // Third-party buildpacks by URL: fetched on the host, mounted read-only.
+      const fetched: Record<string, string> = {};
+      for (const candidate of detection.candidates) {
+        if (!validate.looksLikeUrl(candidate)) continue;
+        fetched[candidate] = await fetchBuildpack({
+          value: candidate,
+          allowed: buildpackUrls,
+          cacheDir: path.join(deps.paths.runtimes, 'buildpacks'),
+          workDir: work,
+          searchPath: deps.searchPath,
+          signal,
+          progress: (line) => log.detail(line),
+        });
+      }
       const built = await buildWithBuildpacks({
+        fetched,
         docker: deps.docker,
         app: request.app,
         id: run.id,
