@@ -10,6 +10,7 @@ import { buildsCommands } from './commands/builds.ts';
 import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
+import { cronCommands } from './commands/cron.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
@@ -62,6 +63,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   start: 'run Berth in the foreground (root on the server)',
   service: 'run Berth as a systemd service that starts at boot (root on the server)',
   help: 'this help; "help NAMESPACE" for one namespace',
+  cron: "an app's scheduled tasks (app.json cron): list, run now, suspend, resume, their last output",
 };
 
 const help: Command = {
@@ -102,6 +104,7 @@ export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
   ...backupCommands,
   ...reloadCommands,
+  ...cronCommands,
   help,
 ];
 

@@ -6,12 +6,14 @@
 import type { Redis } from 'ioredis';
 import { errorLine } from '../../core/errors.ts';
 import type { Formation, Processes, Release, Store } from '../../core/store/index.ts';
-import type { EnvSpec } from '../build/app-json.ts';
+import type { CronSpec, EnvSpec } from '../build/app-json.ts';
 import type { BuildLog } from '../build/build-log.ts';
 import type { BuildRequest, BuildResult } from '../build/types.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { SchedulerOf } from '../scheduler/schedulers.ts';
 import { planAppEnv } from './app-env.ts';
+import { checkCron, syncCron } from './cron.ts';
+import { type DeployScripts, runDeployTask } from './deploy-scripts.ts';
 import { RELEASE_PHASE, type RolloutDeps, rollout } from './rollout.ts';
 
 /** What the build worker hands the deployer for a successful build. */
@@ -40,12 +42,20 @@ export interface DeployInput {
   env?: Record<string, EnvSpec>;
   /** What the image was made from (`commit:<sha>`, `image:<ref>`), for berth restore. */
   source?: string;
+  /** app.json's scripts.dokku.predeploy / postdeploy (./deploy-scripts.ts). */
+  scripts?: DeployScripts;
+  /** app.json's cron tasks (./cron.ts); absent: the previous release's. */
+  cron?: CronSpec[];
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
   store: Store;
   scheduler: Scheduler;
   redis?: Redis;
+  /** BERTH_CRON_SECONDS: cron schedules may have a seconds field. */
+  cronSeconds?: boolean;
+  /** How long predeploy and postdeploy may run (DEPLOY_TASK_TIMEOUT_MS). */
+  deployTaskTimeoutMs?: number;
 }
 
 /**
@@ -70,6 +80,11 @@ function formationFor(
 
 export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Release> {
   const { store } = d;
+  // Checked first: a bad schedule fails the deploy before anything changes.
+  const cron =
+    input.cron === undefined
+      ? undefined
+      : checkCron(input.app, input.cron, { seconds: d.cronSeconds === true });
   const previous = await store.releases.current(input.app);
   if (input.env) {
     const first = !previous?.image;
@@ -92,25 +107,33 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     description: input.description,
     by: input.by,
     ...(input.source ? { source: input.source } : {}),
+    ...(cron ? { cron } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
-  return goLive(d, release);
+  return goLive(d, release, input.scripts);
 }
 
 /**
  * Rolls out a release just made and records how it went: `succeeded`, or
  * `failed` with the error thrown on. The one place a release leaves `pending`.
  */
-export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release): Promise<Release> {
+export async function goLive(
+  d: Omit<DeployDeps, 'settings'>,
+  release: Release,
+  scripts: DeployScripts = {},
+): Promise<Release> {
   const { store } = d;
+  const settings = await store.apps.deploySettings(release.app);
+  const task = {
+    ...d,
+    settings,
+    ...(d.deployTaskTimeoutMs ? { timeoutMs: d.deployTaskTimeoutMs } : {}),
+  };
   try {
+    // Before any instance starts (and before the Procfile's release command), as on Dokku.
+    if (scripts.predeploy) await runDeployTask(task, release, 'predeploy', scripts.predeploy);
     await rollout(
-      {
-        ...d,
-        redis: d.redis ?? store.redis,
-        redisPrefix: store.keys.prefix,
-        settings: await store.apps.deploySettings(release.app),
-      },
+      { ...d, redis: d.redis ?? store.redis, redisPrefix: store.keys.prefix, settings },
       release,
     );
   } catch (e) {
@@ -121,6 +144,19 @@ export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release):
   }
   await store.releases.setStatus(release.app, release.version, 'succeeded');
   d.log.heading(`v${release.version} of ${release.app} is live`);
+  // The live release's cron tasks replace the previous one's schedule.
+  try {
+    const tasks = await syncCron(store, release.app);
+    if (tasks.length > 0 || release.cron.length > 0) {
+      d.log.detail(
+        `cron: ${tasks.length} ${tasks.length === 1 ? 'task' : 'tasks'} scheduled (cron:list ${release.app})`,
+      );
+    }
+  } catch (e) {
+    d.log.detail(
+      `cron: the schedule was not updated (${errorLine(e)}); the builder retries at its next start`,
+    );
+  }
   // An app without a web process starts with nothing running (Heroku's and
   // Dokku's default: 0 for other types): say so, and how to start it.
   const running = Object.values(release.formation).some((n) => n > 0);
@@ -132,6 +168,8 @@ export async function goLive(d: Omit<DeployDeps, 'settings'>, release: Release):
         : `nothing runs: ${release.app} has no web process, and its other types start at 0; start them with ps:scale ${release.app} ${types.map((t) => `${t}=1`).join(' ')}`,
     );
   }
+  // After traffic moved; failing, it fails the push but changes nothing (Dokku's rule).
+  if (scripts.postdeploy) await runDeployTask(task, release, 'postdeploy', scripts.postdeploy);
   return { ...release, status: 'succeeded' };
 }
 
@@ -144,7 +182,14 @@ export function deployBuilds(
   schedulerOf: SchedulerOf,
   tuning: Pick<
     DeployDeps,
-    'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs' | 'drainMs' | 'onRetireError'
+    | 'port'
+    | 'stopTimeoutSec'
+    | 'readyTimeoutMs'
+    | 'uptimeMs'
+    | 'drainMs'
+    | 'onRetireError'
+    | 'cronSeconds'
+    | 'deployTaskTimeoutMs'
   > = {},
 ): (run: DeployRun) => Promise<BuildResult> {
   return async ({ request, result, log, signal }) => {
@@ -158,6 +203,8 @@ export function deployBuilds(
         healthchecks: result.healthchecks ?? {},
         ...(result.formation ? { formation: result.formation } : {}),
         ...(result.env ? { env: result.env } : {}),
+        ...(result.scripts ? { scripts: result.scripts } : {}),
+        ...(result.cron ? { cron: result.cron } : {}),
         by: request.pusher,
         description:
           request.rev === undefined

@@ -18,6 +18,7 @@ import {
   MANAGED_LABELS,
 } from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
+import { commitContainer } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
@@ -256,6 +257,7 @@ export class DockerLocal implements Scheduler {
     spec: InstanceSpec,
     onLine: (line: string) => void,
     signal: AbortSignal,
+    o: { commitAs?: string } = {},
   ): Promise<OneOffResult> {
     signal.throwIfAborted();
     const container = await this.create(spec, true);
@@ -266,14 +268,33 @@ export class DockerLocal implements Scheduler {
       const stream = await container.attach({ stream: true, stdout: true, stderr: true });
       const lines: string[] = [];
       const ended = streamLines(container.modem, stream, (line) => {
-        lines.push(line);
+        // Only the last lines are kept: a cron run may write for a day.
+        if (lines.push(line) > 20) lines.shift();
         onLine(line);
       }).catch(() => {});
       await this.startOrExplain(container, spec);
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       await ended;
       signal.throwIfAborted();
-      return { exitCode: StatusCode, lines: lines.slice(-20) };
+      if (StatusCode === 0 && o.commitAs !== undefined) {
+        const { Config: c } = await this.docker.getImage(spec.image).inspect();
+        await commitContainer(container, {
+          ref: o.commitAs,
+          comment: `berth predeploy of ${spec.app} v${spec.release}`,
+          // The image's own settings: the container's would bake in the
+          // predeploy command and the release's config (secrets) as its Env.
+          config: {
+            Cmd: c.Cmd,
+            Entrypoint: c.Entrypoint,
+            Env: c.Env,
+            WorkingDir: c.WorkingDir,
+            User: c.User,
+            ExposedPorts: c.ExposedPorts,
+            Labels: c.Labels,
+          },
+        });
+      }
+      return { exitCode: StatusCode, lines };
     } finally {
       signal.removeEventListener('abort', kill);
       await container.remove(REMOVE).catch(() => {});
