@@ -100,6 +100,13 @@ function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
   return launcher ? [command] : ['/bin/sh', '-c', command];
 }
 
+/** `export K='v'` lines a shell reads back exactly (keys are config keys: validate.envKey). */
+function exportsOf(env: Readonly<Record<string, string>>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${validate.envKey(k)}='${v.replaceAll("'", "'\\''")}'`)
+    .join('\n');
+}
+
 function stateOf(info: Docker.ContainerInspectInfo): InstanceState {
   const s = info.State;
   if (s.Restarting) return 'restarting';
@@ -154,7 +161,7 @@ export class DockerLocal implements Scheduler {
   private async create(
     spec: InstanceSpec,
     once: boolean,
-    o: { autoRemove?: boolean; stdin?: boolean; tty?: TerminalSize } = {},
+    o: { autoRemove?: boolean; stdin?: boolean; tty?: TerminalSize; bareEnv?: boolean } = {},
   ): Promise<Docker.Container> {
     const app = validate.appName(spec.app);
     validate.processType(spec.type);
@@ -181,7 +188,8 @@ export class DockerLocal implements Scheduler {
       name,
       Image: spec.image,
       ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
-      Env: env,
+      // bareEnv: the image's own (runOnce's commitAs gives the process its env on stdin).
+      ...(o.bareEnv ? {} : { Env: env }),
       StopTimeout: spec.stopTimeoutSec,
       // A one-off attached to a client: its stdin closes when the client's ends.
       ...(o.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
@@ -260,12 +268,28 @@ export class DockerLocal implements Scheduler {
     o: { commitAs?: string } = {},
   ): Promise<OneOffResult> {
     signal.throwIfAborted();
-    const container = await this.create(spec, true);
+    // A run to be committed keeps the release's config out of the container's
+    // Env: a commit merges every variable of it into the image (secrets in a
+    // layer anyone with the image reads). It reads them from its stdin instead.
+    const commit = o.commitAs !== undefined && spec.command !== null;
+    const container = await this.create(
+      commit ? { ...spec, command: `eval "$(cat)"\n${spec.command}` } : spec,
+      true,
+      commit ? { stdin: true, bareEnv: true } : {},
+    );
     const kill = () => void container.kill().catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
     try {
       // Attached before it starts, so no line is missed.
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      const stream = commit
+        ? ((await container.attach({
+            stream: true,
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            hijack: true,
+          })) as unknown as Duplex)
+        : await container.attach({ stream: true, stdout: true, stderr: true });
       const lines: string[] = [];
       const ended = streamLines(container.modem, stream, (line) => {
         // Only the last lines are kept: a cron run may write for a day.
@@ -273,10 +297,12 @@ export class DockerLocal implements Scheduler {
         onLine(line);
       }).catch(() => {});
       await this.startOrExplain(container, spec);
+      if (commit)
+        (stream as Duplex).end(`${exportsOf({ ...spec.env, PORT: String(spec.port) })}\n`);
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       await ended;
       signal.throwIfAborted();
-      if (StatusCode === 0 && o.commitAs !== undefined) {
+      if (StatusCode === 0 && commit && o.commitAs !== undefined) {
         const { Config: c } = await this.docker.getImage(spec.image).inspect();
         await commitContainer(container, {
           ref: o.commitAs,
