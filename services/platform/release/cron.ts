@@ -312,6 +312,8 @@ export interface CronWorkerOptions {
   /** Runs at once (cron runs wait on their processes, not on the CPU). */
   concurrency?: number;
   timeoutMs?: number;
+  /** LATE_MS unless given (tests with seconds schedules). */
+  lateMs?: number;
 }
 
 /**
@@ -363,7 +365,7 @@ export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> 
       const base: Pick<CronRun, 'trigger' | 'dueAt' | 'late'> = {
         trigger: job.data.manual ? 'cron:run' : 'schedule',
         ...(due === undefined ? {} : { dueAt: new Date(due).toISOString() }),
-        ...(due !== undefined && now - due > LATE_MS ? { late: true } : {}),
+        ...(due !== undefined && now - due > (o.lateMs ?? LATE_MS) ? { late: true } : {}),
       };
       const keys = cronKeys(prefix, app);
       const timeoutMs = o.timeoutMs ?? CRON_TIMEOUT_MS;
