@@ -43,10 +43,11 @@ const task = (command: string, schedule: string, more: Partial<CronSpec> = {}): 
   ...more,
 });
 
-const deploy = (cron: CronSpec[], scripts: DeployScripts = {}) =>
+const deploy = (cron: CronSpec[], scripts: DeployScripts = {}, deployTaskTimeoutMs?: number) =>
   deployImage(
     {
       ...quietDeployDeps(store, schedulerNamed('docker-local', { docker })),
+      ...(deployTaskTimeoutMs ? { deployTaskTimeoutMs } : {}),
       cronSeconds: true,
       log: { heading: (l) => lines.push(l), detail: (l) => lines.push(l) },
     },
@@ -103,6 +104,28 @@ describe('app.json cron and postdeploy', () => {
     assert.equal((await store.releases.current(app))?.status, 'succeeded');
     assert.equal((await getRoutes(store.redis, prefix, app))?.release, 1);
     assert.ok(lines.includes('postdeploy failed (exit code 4); its last line:'), lines.join('\n'));
+  });
+
+  test('a predeploy that runs too long is stopped and changes nothing', async () => {
+    const t0 = Date.now();
+    await assert.rejects(
+      deploy([], { predeploy: 'echo migrating; sleep 60' }, 2000),
+      (e: Error) => {
+        assert.equal(
+          e.message,
+          `predeploy failed for app "${app}" (stopped after 2 s, the longest it may run): migrating`,
+        );
+        return true;
+      },
+    );
+    assert.ok(Date.now() - t0 < 20_000, 'stopped at its limit');
+    assert.equal((await store.releases.current(app))?.version, 1);
+    assert.equal((await getRoutes(store.redis, prefix, app))?.release, 1);
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: [`berth.app=${app}`, 'berth.process=predeploy'] },
+    });
+    assert.equal(left.length, 0, 'its container is removed');
   });
 
   test('a task runs on its schedule in the current release, with its config; status and output kept', async () => {

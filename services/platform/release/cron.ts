@@ -40,6 +40,7 @@ import * as validate from '../../core/validate.ts';
 import type { CronSpec } from '../build/app-json.ts';
 import { queuePrefix } from '../build/queue.ts';
 import type { SchedulerOf } from '../scheduler/schedulers.ts';
+import { seconds } from './deploy-scripts.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { RUN_TYPE } from './one-off.ts';
 import { ROLLOUT_DEFAULTS } from './rollout.ts';
@@ -450,7 +451,7 @@ export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> 
         const why = control.signal.aborted
           ? 'stopped: a newer run replaced it (concurrency_policy replace)'
           : signal.aborted
-            ? `stopped after ${validate.formatDuration(timeoutMs)}, the longest a cron run may take`
+            ? `stopped after ${seconds(timeoutMs)}, the longest a cron run may take`
             : errorLine(e);
         await record(store, app, id, {
           ...base,

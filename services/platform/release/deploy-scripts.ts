@@ -29,6 +29,10 @@ import { ROLLOUT_DEFAULTS, type RolloutLog } from './rollout.ts';
 
 export const DEPLOY_TASK_TIMEOUT_MS = 10 * 60_000;
 
+/** A time limit as the push says it: `90 s`, `10m`. */
+export const seconds = (ms: number): string =>
+  ms < 120_000 ? `${Math.round(ms / 1000)} s` : validate.formatDuration(ms);
+
 /** How many of a failed task's last lines the push shows again at the end. */
 const LAST_LINES = 20;
 
@@ -61,7 +65,8 @@ export async function runDeployTask(
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = AbortSignal.any([d.signal, timeout]);
   let exitCode: number | undefined;
-  let lines: string[] = [];
+  // Kept here too: a task stopped at its limit returns none.
+  const lines: string[] = [];
   try {
     const ran = await d.scheduler.runOnce(
       instanceSpec(release, d.settings, {
@@ -71,13 +76,15 @@ export async function runDeployTask(
         port: d.port ?? ROLLOUT_DEFAULTS.port,
         stopTimeoutSec: 10,
       }),
-      (line) => d.log.detail(line),
+      (line) => {
+        if (lines.push(line) > LAST_LINES) lines.shift();
+        d.log.detail(line);
+      },
       signal,
       // Dokku commits what predeploy changed into the image the release runs.
       phase === 'predeploy' && release.image ? { commitAs: release.image } : {},
     );
     exitCode = ran.exitCode;
-    lines = ran.lines;
   } catch (e) {
     // The push went away (or Berth stops): that is not the task's failure.
     if (!timeout.aborted) throw e;
@@ -88,7 +95,7 @@ export async function runDeployTask(
   }
   const how =
     exitCode === undefined
-      ? `stopped after ${validate.formatDuration(timeoutMs)}, the longest it may run`
+      ? `stopped after ${seconds(timeoutMs)}, the longest it may run`
       : `exit code ${exitCode}`;
   const last = lines.filter((l) => l.trim() !== '').slice(-LAST_LINES);
   d.log.detail(
