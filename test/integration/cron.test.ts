@@ -166,6 +166,24 @@ describe('app.json cron and postdeploy', () => {
     );
   });
 
+  test('concurrency_policy replace stops the running run when the next is due', async () => {
+    const release = await deploy([
+      task('echo started; sleep 30', '*/2 * * * * *', { concurrency: 'replace' }),
+    ]);
+    const id = cronTasks(release)[0]?.id ?? '';
+    const starts = new Set<string>();
+    let most = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 9000) {
+      most = Math.max(most, await oneOffs());
+      const r = await lastRun(id);
+      if (r?.status === 'running') starts.add(r.startedAt);
+      await sleep(200);
+    }
+    assert.ok(starts.size >= 2, `a new run started while the last one slept: ${[...starts]}`);
+    assert.ok(most <= 2, `the replaced run is stopped (${most} at once)`);
+  });
+
   test('a run missed while the scheduler was stopped runs once at its start, shown late', async () => {
     const release = await deploy([task('echo caught up', '*/3 * * * * *')]);
     const id = cronTasks(release)[0]?.id ?? '';

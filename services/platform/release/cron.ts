@@ -371,7 +371,7 @@ export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> 
       const keys = cronKeys(prefix, app);
       const timeoutMs = o.timeoutMs ?? CRON_TIMEOUT_MS;
       const hold = `${app}/${id}`;
-      if (task.concurrency === 'replace') running.get(hold)?.abort();
+      if (task.concurrency === 'replace') running.get(hold)?.abort('replaced');
       if (task.concurrency !== 'allow') {
         let got = await store.redis.set(
           keys.running(id),
@@ -449,7 +449,9 @@ export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> 
       } catch (e) {
         await flush().catch(() => {});
         const why = control.signal.aborted
-          ? 'stopped: a newer run replaced it (concurrency_policy replace)'
+          ? control.signal.reason === 'replaced'
+            ? 'stopped: a newer run replaced it (concurrency_policy replace)'
+            : 'Berth stopped during this run'
           : signal.aborted
             ? `stopped after ${seconds(timeoutMs)}, the longest a cron run may take`
             : errorLine(e);
@@ -480,7 +482,7 @@ export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> 
   worker.on('error', (e) => log.warn({ err: e }, 'cron worker'));
   return {
     async close() {
-      for (const c of running.values()) c.abort();
+      for (const c of running.values()) c.abort('stopping');
       await worker.close();
     },
   };
