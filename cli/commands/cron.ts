@@ -160,8 +160,8 @@ export const cronCommands: readonly Command[] = [
   },
   {
     name: 'cron:report',
-    usage: `[APP] [${REPORT_FLAGS.map((f) => `--cron-${f}`).join('|')}] [--format json]`,
-    summary: 'cron tasks of an app, or of every app you may see: how many, suspended, the next run',
+    usage: '[APP] [--cron-FLAG] [--format json]',
+    summary: `cron tasks of an app, or of every app you may see: how many, suspended, the next run; one of them alone with ${REPORT_FLAGS.map((f) => `--cron-${f}`).join(', ')}`,
     access: 'anyone',
     json: true,
     options: Object.fromEntries(

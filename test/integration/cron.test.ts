@@ -147,6 +147,14 @@ describe('app.json cron and postdeploy', () => {
     );
     const report = await run(ada, ['cron:report', app]);
     assert.match(report.stdout, /=====> cr[0-9a-f]+ cron information\n {7}Cron task count: +1\n/);
+    // Without an app: every app the user may see, in Dokku's grammar.
+    const all = await run(ada, ['cron:report']);
+    assert.match(
+      all.stdout,
+      new RegExp(`=====> ${app} cron information\n {7}Cron task count: +1\n`),
+    );
+    const flag = await run(ada, ['cron:report', app, '--cron-suspended-count']);
+    assert.equal(flag.stdout, '0\n');
   });
 
   test('two runs of a task never overlap under forbid (the default): the one due is skipped, and said so', async () => {
