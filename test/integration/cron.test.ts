@@ -67,7 +67,7 @@ async function startWorker() {
   const connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
   await releaseStaleRuns(store);
   await syncAllCron(store, log);
-  const worker = startCronWorker({ connection, store, schedulerOf, log, lateMs: 1500 });
+  const worker = startCronWorker({ connection, store, schedulerOf, log, lateMs: 2500 });
   return {
     async close() {
       await worker.close();
@@ -129,7 +129,9 @@ describe('app.json cron and postdeploy', () => {
   });
 
   test('a task runs on its schedule in the current release, with its config; status and output kept', async () => {
-    const release = await deploy([task('echo "tick $GREETING $DYNO"', '*/2 * * * * *')]);
+    const release = await deploy([
+      task(`printf 'tick %s %s\\033[2J\\n' "$GREETING" "$DYNO"`, '*/2 * * * * *'),
+    ]);
     const [t] = cronTasks(release);
     const id = t?.id ?? '';
     await until(
@@ -138,12 +140,12 @@ describe('app.json cron and postdeploy', () => {
       20_000,
     );
     const logs = await run(ada, ['cron:logs', app, id]);
-    assert.equal(logs.stdout, 'tick hej run.1\n');
+    assert.equal(logs.stdout, 'tick hej run.1[2J\n', 'the escape character is dropped');
     const listed = await run(ada, ['cron:list', app]);
     assert.match(listed.stdout, /^ID +SCHEDULE +COMMAND +NEXT +LAST\n/);
     assert.match(
       listed.stdout,
-      new RegExp(`${id}  \\*/2 \\* \\* \\* \\* \\*  echo .* succeeded 20`),
+      new RegExp(`${id}  \\*/2 \\* \\* \\* \\* \\*  printf .* succeeded 20`),
     );
     const report = await run(ada, ['cron:report', app]);
     assert.match(report.stdout, /=====> cr[0-9a-f]+ cron information\n {7}Cron task count: +1\n/);

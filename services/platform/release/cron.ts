@@ -38,7 +38,7 @@ import type { Logger } from '../../core/log.ts';
 import type { Release, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import type { CronSpec } from '../build/app-json.ts';
-import { queuePrefix } from '../build/queue.ts';
+import { printable, queuePrefix } from '../build/queue.ts';
 import type { SchedulerOf } from '../scheduler/schedulers.ts';
 import { seconds } from './deploy-scripts.ts';
 import { instanceSpec } from './instance-spec.ts';
@@ -433,7 +433,8 @@ export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> 
         const result = await scheduler.runOnce(
           spec,
           (line) => {
-            buffered.push(line.slice(0, LINE_CHARS));
+            // Shown on terminals by cron:logs: no escape sequences from the app.
+            buffered.push(printable(line).slice(0, LINE_CHARS));
             if (buffered.length > OUTPUT_LINES) buffered.shift();
           },
           signal,
