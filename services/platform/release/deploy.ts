@@ -174,6 +174,31 @@ export async function goLive(
 }
 
 /**
+ * A restore makes an image again from its commit: predeploy's changes were
+ * committed into the image, so it runs again, with the config of the
+ * release that runs the image (the current one when several do).
+ */
+async function predeployAgain(
+  store: Store,
+  app: string,
+  scheduler: Scheduler,
+  result: BuildResult,
+  log: DeployRun['log'],
+  signal: AbortSignal,
+): Promise<void> {
+  const command = result.scripts?.predeploy;
+  if (!command || result.image === undefined) return;
+  const current = await store.releases.current(app);
+  const release =
+    current?.image === result.image
+      ? current
+      : (await store.releases.list(app, { limit: 100_000 })).find((r) => r.image === result.image);
+  if (!release) return;
+  const settings = await store.apps.deploySettings(app);
+  await runDeployTask({ scheduler, log, signal, settings }, release, 'predeploy', command);
+}
+
+/**
  * The builder's deploy step (BuildWorkerOptions.deploy): a successful build's
  * image becomes the app's next release, rolled out by the app's scheduler.
  */
@@ -194,6 +219,10 @@ export function deployBuilds(
 ): (run: DeployRun) => Promise<BuildResult> {
   return async ({ request, result, log, signal }) => {
     if (result.image === undefined) return result;
+    if (request.restore) {
+      await predeployAgain(store, request.app, await schedulerOf(request.app), result, log, signal);
+      return result;
+    }
     await deployImage(
       { ...tuning, store, scheduler: await schedulerOf(request.app), log, signal },
       {
