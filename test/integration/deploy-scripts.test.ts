@@ -151,4 +151,42 @@ describe('app.json deployment tasks and cron, pushed', () => {
     assert.equal((await served('/predeploy.txt')).release, 1);
     assert.equal((await store.releases.list(app)).length, 2, 'v2 (failed) only; no v3');
   });
+
+  test("a Dockerfile image's ENTRYPOINT sees the config in predeploy; the committed image keeps its own settings", async () => {
+    const other = await h.newApp(prefix);
+    after(() => removeAppFromEngine(h.docker, other));
+    await store.config.set(other, { GREETING: 'hallo' });
+    const built = await h.build(
+      builder,
+      other,
+      await h.commit(other, {
+        // As many images' docker-entrypoint.sh do: it needs the app's config.
+        'entry.sh':
+          '[ -n "$GREETING" ] || { echo "entrypoint: GREETING is not set" >&2; exit 9; }\nexec "$@"\n',
+        Dockerfile: [
+          'FROM debian:bookworm-slim',
+          'RUN mkdir -p /srv/site && echo hi > /srv/site/index.html',
+          'COPY entry.sh /entry.sh',
+          'WORKDIR /srv/site',
+          'ENTRYPOINT ["/bin/sh", "/entry.sh"]',
+          'CMD ["sh", "-c", "exec python3 -m http.server $PORT"]',
+          '',
+        ].join('\n'),
+        'app.json': JSON.stringify({
+          scripts: { dokku: { predeploy: 'echo "predeployed $GREETING" > p.txt' } },
+        }),
+      }),
+    );
+    assert.equal(built.result.status, 'succeeded', built.lines.join('\n'));
+    const entry = await getRoutes(store.redis, prefix, other);
+    const res = await fetch(`http://${entry?.backends[0]}/p.txt`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal((await res.text()).trim(), 'predeployed hallo');
+    const release = await store.releases.current(other);
+    const { Config: c } = await h.docker.getImage(release?.image ?? '').inspect();
+    assert.deepEqual(c.Entrypoint, ['/bin/sh', '/entry.sh']);
+    assert.deepEqual(c.Cmd, ['sh', '-c', 'exec python3 -m http.server $PORT']);
+    assert.ok(!c.Env.some((e) => /^(GREETING|PORT|DYNO)=/.test(e)), c.Env.join(' '));
+  });
 });

@@ -100,6 +100,12 @@ function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
   return launcher ? [command] : ['/bin/sh', '-c', command];
 }
 
+/**
+ * A container's ENTRYPOINT that reads `export` lines from stdin, then runs
+ * the image's own entrypoint and command with that env (runOnce's commitAs).
+ */
+const READ_ENV = ['/bin/sh', '-c', 'eval "$(cat)" && exec "$@"'];
+
 /** `export K='v'` lines a shell reads back exactly (keys are config keys: validate.envKey). */
 function exportsOf(env: Readonly<Record<string, string>>): string {
   return Object.entries(env)
@@ -161,7 +167,13 @@ export class DockerLocal implements Scheduler {
   private async create(
     spec: InstanceSpec,
     once: boolean,
-    o: { autoRemove?: boolean; stdin?: boolean; tty?: TerminalSize; bareEnv?: boolean } = {},
+    o: {
+      autoRemove?: boolean;
+      stdin?: boolean;
+      tty?: TerminalSize;
+      bareEnv?: boolean;
+      entrypoint?: string[];
+    } = {},
   ): Promise<Docker.Container> {
     const app = validate.appName(spec.app);
     validate.processType(spec.type);
@@ -188,6 +200,7 @@ export class DockerLocal implements Scheduler {
       name,
       Image: spec.image,
       ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
+      ...(o.entrypoint ? { Entrypoint: o.entrypoint } : {}),
       // bareEnv: the image's own (runOnce's commitAs gives the process its env on stdin).
       ...(o.bareEnv ? {} : { Env: env }),
       StopTimeout: spec.stopTimeoutSec,
@@ -272,10 +285,19 @@ export class DockerLocal implements Scheduler {
     // Env: a commit merges every variable of it into the image (secrets in a
     // layer anyone with the image reads). It reads them from its stdin instead.
     const commit = o.commitAs !== undefined && spec.command !== null;
+    // The env is read before the image's own ENTRYPOINT (or the launcher,
+    // before .profile.d) runs, as a process's env is at run time.
+    const entrypoint = commit
+      ? [
+          ...READ_ENV,
+          'sh',
+          ...([] as string[]).concat((await this.imageConfig(spec.image)).Entrypoint ?? []),
+        ]
+      : undefined;
     const container = await this.create(
-      commit ? { ...spec, command: `eval "$(cat)"\n${spec.command}` } : spec,
+      spec,
       true,
-      commit ? { stdin: true, bareEnv: true } : {},
+      entrypoint ? { stdin: true, bareEnv: true, entrypoint } : {},
     );
     const kill = () => void container.kill().catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
@@ -303,15 +325,18 @@ export class DockerLocal implements Scheduler {
       await ended;
       signal.throwIfAborted();
       if (StatusCode === 0 && commit && o.commitAs !== undefined) {
-        const { Config: c } = await this.docker.getImage(spec.image).inspect();
+        const c = await this.imageConfig(spec.image);
         await commitContainer(container, {
           ref: o.commitAs,
           comment: `berth predeploy of ${spec.app} v${spec.release}`,
           // The image's own settings: the container's would bake in the
           // predeploy command and the release's config (secrets) as its Env.
           config: {
-            Cmd: c.Cmd,
-            Entrypoint: c.Entrypoint,
+            // Docker takes a missing Entrypoint (and, without one, Cmd) from
+            // the container: an empty one keeps the wrapper out. (An image
+            // with neither gets the command as its Cmd; it runs nothing alone.)
+            Cmd: c.Cmd ?? [],
+            Entrypoint: c.Entrypoint ?? [],
             Env: c.Env,
             WorkingDir: c.WorkingDir,
             User: c.User,
@@ -427,6 +452,10 @@ export class DockerLocal implements Scheduler {
    * container of the same image run as root with no network. Other images
    * keep Docker's rule: their user and their files are the Dockerfile's.
    */
+  private async imageConfig(image: string) {
+    return (await this.docker.getImage(image).inspect()).Config;
+  }
+
   private async ownStorage(
     app: string,
     spec: InstanceSpec,
