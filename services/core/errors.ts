@@ -468,19 +468,19 @@ export const ERRORS = {
     'predeploy failed for app "{app}" ({how}): {last}',
     EXIT.failed,
     422,
-    "nothing was changed, the previous release keeps serving; fix app.json's scripts.dokku.predeploy (its last lines are above) and push again",
+    "nothing changed, the previous release keeps serving; fix app.json's scripts.dokku.predeploy (its last lines are above), push again",
   ),
   BERTH_E_DEPLOY_POSTDEPLOY: spec(
     'postdeploy failed for app "{app}" ({how}): {last}',
     EXIT.failed,
     422,
-    "v{version} is live and serves (postdeploy runs after traffic moved, as on Dokku); fix app.json's scripts.dokku.postdeploy (its last lines are above)",
+    'v{version} is live and serves: postdeploy runs after traffic moved (as on Dokku); fix scripts.dokku.postdeploy (its lines are above)',
   ),
   BERTH_E_DEPLOY_CRON_SCHEDULE: spec(
     'app.json {task} of app "{app}": {reason}',
     EXIT.failed,
     422,
-    'nothing was changed; give a cron schedule of five fields (minute hour day-of-month month day-of-week, e.g. "*/5 * * * *") or @hourly, @daily, @weekly, @monthly, @yearly, and push again',
+    'nothing changed; use five fields (minute hour day-of-month month day-of-week, as "*/5 * * * *") or @hourly, @daily...; push again',
   ),
   BERTH_E_CRON_NOT_FOUND: spec(
     'app "{app}" has no cron task "{id}"',

@@ -125,10 +125,7 @@ describe('app.json deployment tasks and cron, pushed', () => {
       out,
       /predeploy failed \(exit code 3\); its last 2 lines:\n\s+ {2}migrating\n\s+ {2}table locked/,
     );
-    assert.match(
-      built.result.error ?? '',
-      /nothing was changed, the previous release keeps serving/,
-    );
+    assert.match(built.result.error ?? '', /nothing changed, the previous release keeps serving/);
     assert.doesNotMatch(out, /Starting 1 web instance of v2/);
     assert.deepEqual(await served('/predeploy.txt'), {
       release: 1,
