@@ -10,6 +10,7 @@ import { buildsCommands } from './commands/builds.ts';
 import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
+import { cronCommands } from './commands/cron.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
@@ -64,6 +65,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   service: 'run Berth as a systemd service that starts at boot (root on the server)',
   help: 'this help; "help NAMESPACE" for one namespace',
   ports: "which port of an app's instances the router forwards to (Dokku's http:80:5000 mappings)",
+  cron: "an app's scheduled tasks (app.json cron): list, run now, suspend, resume, their last output",
 };
 
 const help: Command = {
@@ -105,6 +107,7 @@ export const COMMANDS: readonly Command[] = [
   ...backupCommands,
   ...reloadCommands,
   ...portsCommands,
+  ...cronCommands,
   help,
 ];
 

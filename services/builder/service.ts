@@ -11,6 +11,7 @@ import { startBackupSchedule } from '../platform/backup/schedule.ts';
 import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
+import { releaseStaleRuns, startCronWorker, syncAllCron } from '../platform/release/cron.ts';
 import { deployBuilds } from '../platform/release/deploy.ts';
 import { reconcile } from '../platform/release/reconcile.ts';
 import { startReconciler } from '../platform/release/reconcile-loop.ts';
@@ -87,6 +88,7 @@ export async function start(
       deploy: deployBuilds(store, schedulerOf, {
         drainMs: config.drainTimeoutMs,
         onRetireError: (e) => log.warn({ err: e }, 'stopping a replaced instance failed'),
+        cronSeconds: config.cronSeconds,
       }),
       log,
     });
@@ -110,6 +112,12 @@ export async function start(
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),
       drainMs: config.drainTimeoutMs,
     });
+    // app.json cron tasks: what a builder stopped mid-run left is let go, the
+    // schedules are made those of the releases, then due runs run (one
+    // missed while the builder was away first, once: ../platform/release/cron.ts).
+    await releaseStaleRuns(store);
+    await syncAllCron(store, log);
+    const cron = startCronWorker({ connection, store, schedulerOf, log });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
@@ -129,6 +137,7 @@ export async function start(
       async stop() {
         backups?.stop();
         reconciler.stop();
+        await cron.close();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});

@@ -280,7 +280,10 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
         { id, request, log, signal: control.signal },
       ).then(async (built) => {
         // A restore makes a release's image again: the restore rolls it out.
-        if (built.status !== 'succeeded' || !o.deploy || request.restore) return built;
+        // Only app.json's predeploy runs again (the deploy step knows how),
+        // since its changes were part of the image.
+        if (built.status !== 'succeeded' || !o.deploy) return built;
+        if (request.restore && !built.scripts?.predeploy) return built;
         // A push that went away (its ssh service with it) never updates its branch.
         if (request.waited && !(await waiterHeld(store.redis, o.redisPrefix, id))) {
           throw cancelled(PUSH_GONE);

@@ -77,6 +77,8 @@ export interface Config {
   readonly routerBind: string | undefined;
   /** Live streams (logs, build logs) one user may hold open at once in the web app. */
   readonly liveStreamsPerUser: number;
+  /** app.json cron schedules may have a leading seconds field (tests; Dokku has none). */
+  readonly cronSeconds: boolean;
   /** Limits of an app's instances and one-off runs without their own (resource:limit). */
   readonly defaultLimits: DefaultLimits;
   /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
@@ -206,6 +208,7 @@ export const DEFAULTS = {
   BERTH_BACKUP_DIR: '',
   BERTH_BACKUP_SCHEDULE: 'daily',
   BERTH_BACKUP_KEEP: '7',
+  BERTH_CRON_SECONDS: 'off',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -759,6 +762,8 @@ export function loadConfig(env: Env): Config {
     ...web(r),
     ...quotas(r),
     ...backup(r),
+    // Off on a server, as on Dokku: a job every few seconds is a worker process, not cron.
+    cronSeconds: r.read('BERTH_CRON_SECONDS', onOff, false),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -826,6 +831,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
         ? 'daily'
         : `${config.backup.intervalMs / 3_600_000}h`,
     BERTH_BACKUP_KEEP: String(config.backup.keep),
+    BERTH_CRON_SECONDS: config.cronSeconds ? 'on' : 'off',
   };
 }
 

@@ -464,6 +464,30 @@ export const ERRORS = {
     422,
     "nothing was changed; fix the Procfile's release command (its output is above) and push again",
   ),
+  BERTH_E_DEPLOY_PREDEPLOY: spec(
+    'predeploy failed for app "{app}" ({how}): {last}',
+    EXIT.failed,
+    422,
+    "nothing changed, the previous release keeps serving; fix app.json's scripts.dokku.predeploy (its last lines are above), push again",
+  ),
+  BERTH_E_DEPLOY_POSTDEPLOY: spec(
+    'postdeploy failed for app "{app}" ({how}): {last}',
+    EXIT.failed,
+    422,
+    'v{version} is live and serves: postdeploy runs after traffic moved (as on Dokku); fix scripts.dokku.postdeploy (its lines are above)',
+  ),
+  BERTH_E_DEPLOY_CRON_SCHEDULE: spec(
+    'app.json {task} of app "{app}": {reason}',
+    EXIT.failed,
+    422,
+    'nothing changed; use five fields (minute hour day-of-month month day-of-week, as "*/5 * * * *") or @hourly, @daily...; push again',
+  ),
+  BERTH_E_CRON_NOT_FOUND: spec(
+    'app "{app}" has no cron task "{id}"',
+    EXIT.failed,
+    404,
+    'cron:list {app} shows its tasks and their ids',
+  ),
   BERTH_E_DEPLOY_NO_PROCESS: spec(
     'app "{app}" is scaled to run {type} processes, but the image has no {type} process',
     EXIT.failed,

@@ -841,3 +841,77 @@ export function formatSize(bytes: number): string {
   }
   return String(bytes);
 }
+
+// Cron schedules, as Dokku's app.json `cron` takes them (standard cron: five
+// fields, or a macro), checked here so that a bad one fails the deploy with
+// one line instead of a job that never runs. Seconds (a sixth, leading field)
+// only where the operator allows them (BERTH_CRON_SECONDS, for tests).
+const CRON_MACROS = new Set([
+  '@yearly',
+  '@annually',
+  '@monthly',
+  '@weekly',
+  '@daily',
+  '@midnight',
+  '@hourly',
+]);
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: string[] }[] = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: MONTHS },
+  // 7 is Sunday too, as in Vixie cron.
+  { name: 'day of week', min: 0, max: 7, names: DAYS },
+];
+
+/** A cron schedule (`*／5 * * * *`, `@daily`), trimmed, with single spaces. */
+export function cronSchedule(value: string, { seconds = false } = {}): string {
+  const bad = (reason: string): never => invalid('cron schedule', value, reason);
+  const text = value.trim().replace(/\s+/g, ' ');
+  if (text.length === 0) bad('it is empty');
+  if (text.length > 200) bad('at most 200 characters');
+  if (text.startsWith('@')) {
+    if (!CRON_MACROS.has(text.toLowerCase())) {
+      bad(`use five fields or one of ${[...CRON_MACROS].join(' ')}`);
+    }
+    return text.toLowerCase();
+  }
+  const parts = text.split(' ');
+  const fields =
+    seconds && parts.length === 6
+      ? [{ name: 'second', min: 0, max: 59 }, ...CRON_FIELDS]
+      : CRON_FIELDS;
+  if (parts.length !== fields.length) {
+    bad(
+      parts.length === 6
+        ? 'seconds are not supported: use five fields (minute hour day-of-month month day-of-week)'
+        : `it has ${parts.length} fields; use five (minute hour day-of-month month day-of-week)`,
+    );
+  }
+  parts.forEach((part, i) => {
+    const f = fields[i] as (typeof fields)[number] & { names?: string[] };
+    const number = (s: string): number => {
+      const named = f.names?.indexOf(s.toLowerCase()) ?? -1;
+      if (named >= 0) return named + (f.name === 'month' ? 1 : 0);
+      if (!/^\d{1,2}$/.test(s)) bad(`${f.name} "${s}" is not a number`);
+      const n = Number(s);
+      if (n < f.min || n > f.max) bad(`${f.name} ${n} is outside ${f.min}-${f.max}`);
+      return n;
+    };
+    for (const item of part.split(',')) {
+      const [range = '', step, extra] = item.split('/');
+      if (extra !== undefined) bad(`${f.name} "${item}" has two steps`);
+      if (step !== undefined && (!/^\d{1,2}$/.test(step) || Number(step) === 0)) {
+        bad(`${f.name} step "${step}" is not a positive number`);
+      }
+      if (range === '*' || (range === '?' && f.name.startsWith('day of'))) continue;
+      const [from = '', to, more] = range.split('-');
+      if (more !== undefined) bad(`${f.name} "${range}" is not a range`);
+      const a = number(from);
+      if (to !== undefined && number(to) < a) bad(`${f.name} range "${range}" runs backwards`);
+    }
+  });
+  return text;
+}

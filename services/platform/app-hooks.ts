@@ -12,6 +12,7 @@ import { ownsVolume } from './apps/storage.ts';
 import { removeAppArtifacts } from './build/retention.ts';
 import { certFile, removeCert } from './certs/cert-files.ts';
 import { removeRepo, renameRepo } from './git/repos.ts';
+import { removeCron, syncCron } from './release/cron.ts';
 import { appLogDir, logArchiveOf } from './scheduler/app-logs.ts';
 import { DEFAULT_SCHEDULER, schedulerNamed } from './scheduler/schedulers.ts';
 
@@ -150,6 +151,22 @@ const network: AppHooks = {
   },
 };
 
+/**
+ * app.json cron: the schedules and the runs' records go with the app. A
+ * renamed app's records start over under the new name (the schedules follow
+ * its releases); a run already due of the old name finds no app and runs nothing.
+ */
+const cronSchedule: AppHooks = {
+  name: 'cron schedule',
+  async renamed(d, from, to) {
+    await removeCron(d.store, from);
+    await syncCron(d.store, to);
+  },
+  async destroyed(d, gone) {
+    await removeCron(d.store, gone.app);
+  },
+};
+
 export const APP_HOOKS: readonly AppHooks[] = [
   gitRepository,
   buildLogs,
@@ -159,4 +176,5 @@ export const APP_HOOKS: readonly AppHooks[] = [
   images,
   storage,
   network,
+  cronSchedule,
 ];

@@ -63,12 +63,17 @@ function berth(
   });
 }
 
-async function body(port: number, host: string): Promise<string | undefined> {
-  const r = await request(port, host).catch(() => undefined);
+async function body(port: number, host: string, at = '/'): Promise<string | undefined> {
+  const r = await request(port, host, { path: at }).catch(() => undefined);
   return r?.status === 200 ? r.body : undefined;
 }
 
-export async function backupRoundTrip(count: number, label = 'bk'): Promise<RoundTrip> {
+export async function backupRoundTrip(
+  count: number,
+  label = 'bk',
+  /** Files added to each app (an app.json, say), and the path whose body is compared. */
+  o: { files?: Record<string, string>; path?: string } = {},
+): Promise<RoundTrip> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `berth-backup-${label}-`));
   const dataDir = path.join(dir, 'data');
   const admin = await makeKeyPair(dir, 'admin');
@@ -93,6 +98,9 @@ export async function backupRoundTrip(count: number, label = 'bk'): Promise<Roun
             path.join(work, 'index.html'),
             `<h1>${app} restored ${Date.now()}</h1>\n`,
           );
+          for (const [name, text] of Object.entries(o.files ?? {})) {
+            await writeFile(path.join(work, name), text);
+          }
           const git = (...args: string[]) => run('git', args, { cwd: work });
           await git('init', '-q', '-b', 'main');
           await git('config', 'user.email', 'b@b');
@@ -113,7 +121,7 @@ export async function backupRoundTrip(count: number, label = 'bk'): Promise<Roun
           await git('push', '-q', 'deploy', 'main');
           const deadline = Date.now() + 120_000;
           for (;;) {
-            const b = await body(port, `${app}.localhost`);
+            const b = await body(port, `${app}.localhost`, o.path);
             if (b?.includes(app)) {
               before.set(app, b);
               break;
@@ -167,7 +175,7 @@ export async function backupRoundTrip(count: number, label = 'bk'): Promise<Roun
     const restoreMs = performance.now() - t1;
     await input.close();
     const after = new Map<string, string | undefined>();
-    for (const app of apps) after.set(app, await body(port, `${app}.localhost`));
+    for (const app of apps) after.set(app, await body(port, `${app}.localhost`, o.path));
     return {
       apps,
       before,

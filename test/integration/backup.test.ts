@@ -18,3 +18,23 @@ test('a backup restored on a wiped Berth brings every app back serving the same 
     `archive ${r.archiveBytes} bytes, backup ${Math.round(r.backupMs)} ms, restore ${Math.round(r.restoreMs)} ms`,
   );
 });
+
+test('an app whose app.json predeploy changed its image is restored with that change (it runs again)', {
+  timeout: 900_000,
+}, async () => {
+  const r = await backupRoundTrip(1, 'bp', {
+    // What predeploy writes is served only from the image it was committed to.
+    files: {
+      'app.json': JSON.stringify({
+        scripts: {
+          dokku: { predeploy: 'sed s/restored/predeployed/ index.html > predeployed.txt' },
+        },
+      }),
+    },
+    path: '/predeployed.txt',
+  });
+  assert.equal(r.restoreStatus, 0, r.restoreStderr);
+  const [app = ''] = r.apps;
+  assert.match(r.before.get(app) ?? '', /predeployed/);
+  assert.equal(r.after.get(app), r.before.get(app), `${app} after restore\n${r.restoreStderr}`);
+});

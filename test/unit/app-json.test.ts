@@ -89,8 +89,8 @@ describe('app.json as Dokku and Heroku read it', () => {
           OPTIONAL: { value: 'x', required: false },
           PINNED: { value: 'p', sync: true },
         },
-        scripts: { dokku: { predeploy: 'x', postdeploy: 'y' } },
-        cron: [{ command: 'x', schedule: '@daily' }],
+        scripts: { dokku: { predeploy: 'x', postdeploy: 'y' }, postdeploy: 'seed' },
+        cron: [{ command: 'x', schedule: '@daily', concurrency_policy: 'allow', mailto: 'a' }],
         addons: ['heroku-postgresql'],
       }),
     );
@@ -102,13 +102,22 @@ describe('app.json as Dokku and Heroku read it', () => {
       OPTIONAL: { value: 'x', required: false, sync: false },
       PINNED: { value: 'p', required: true, sync: true },
     });
+    assert.deepEqual(m.scripts, { predeploy: 'x', postdeploy: 'y' });
+    assert.deepEqual(m.cron, [
+      { command: 'x', schedule: '@daily', concurrency: 'allow', maintenance: false },
+    ]);
+    // Heroku's scripts.postdeploy (once, after an app is created) is not run: it is said so.
     assert.deepEqual(m.unused, [
       'formation.web.max_parallel',
-      'scripts.dokku.predeploy',
-      'scripts.dokku.postdeploy',
-      'cron',
+      'scripts.postdeploy',
+      'cron.0.mailto',
       'addons',
     ]);
+    // A cron task without a policy does not overlap itself.
+    assert.equal(
+      parseAppJson('{"cron": [{"command": "x", "schedule": "@daily"}]}').cron[0]?.concurrency,
+      'forbid',
+    );
     // A formation without quantities sets no scale.
     assert.equal(parseAppJson('{"formation": {"web": {}}}').formation, undefined);
   });
@@ -123,6 +132,12 @@ describe('app.json as Dokku and Heroku read it', () => {
       ['{"env": {"A-B": "x"}}', /^app\.json: env\.A-B: not a config key/],
       ['{"env": {"A": {"generator": "uuid"}}}', /^app\.json: env\.A\.generator: /],
       ['[1]', /^app\.json: not a JSON object/],
+      ['{"cron": [{"schedule": "@daily"}]}', /^app\.json: cron\.0\.command: /],
+      [
+        '{"cron": [{"command": "x", "schedule": "@daily", "concurrency_policy": "never"}]}',
+        /^app\.json: cron\.0\.concurrency_policy: /,
+      ],
+      ['{"scripts": {"dokku": {"predeploy": ""}}}', /^app\.json: scripts\.dokku\.predeploy: /],
     ];
     for (const [text, expected] of cases) {
       assert.throws(

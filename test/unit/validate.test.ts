@@ -312,3 +312,52 @@ describe('validate.unitName and hostPath (berth service:install)', () => {
     }
   });
 });
+
+describe('validate.cronSchedule', () => {
+  test("Dokku's schedules: five fields, names, ranges, steps, lists, macros", () => {
+    for (const s of [
+      '*/5 * * * *',
+      '0 1 * * *',
+      '0 0 1 1 *',
+      '15,45 9-17 * * mon-fri',
+      '0 0 * JAN,jul 0',
+      '0 0 * * 7',
+      '*/10 0-20/5 ? * *',
+    ]) {
+      assert.equal(validate.cronSchedule(s), s);
+    }
+    assert.equal(validate.cronSchedule('  @Daily '), '@daily');
+    assert.equal(validate.cronSchedule('0  1 *   * *'), '0 1 * * *');
+  });
+
+  test('a bad schedule is one line saying what is wrong', () => {
+    const cases: [string, RegExp][] = [
+      ['', /it is empty/],
+      ['* * * *', /it has 4 fields; use five/],
+      ['*/5 * * * * *', /seconds are not supported/],
+      ['60 * * * *', /minute 60 is outside 0-59/],
+      ['* 24 * * *', /hour 24 is outside 0-23/],
+      ['* * 0 * *', /day of month 0 is outside 1-31/],
+      ['* * * 13 *', /month 13 is outside 1-12/],
+      ['* * * * funday', /day of week "funday" is not a number/],
+      ['*/0 * * * *', /step "0" is not a positive number/],
+      ['5-1 * * * *', /runs backwards/],
+      ['@reboot', /use five fields or one of/],
+      ['* * * * *; rm -rf /', /it has 8 fields/],
+    ];
+    for (const [s, reason] of cases) {
+      assert.throws(
+        () => validate.cronSchedule(s),
+        (e: BerthError) =>
+          e.code === 'BERTH_E_INVALID_NAME' && reason.test(e.message) && !e.message.includes('\n'),
+        s,
+      );
+    }
+  });
+
+  test('seconds only where the operator allows them (BERTH_CRON_SECONDS)', () => {
+    assert.equal(validate.cronSchedule('*/5 * * * * *', { seconds: true }), '*/5 * * * * *');
+    assert.equal(validate.cronSchedule('*/5 * * * *', { seconds: true }), '*/5 * * * *');
+    assert.throws(() => validate.cronSchedule('60 * * * * *', { seconds: true }), /second 60/);
+  });
+});

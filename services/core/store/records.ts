@@ -394,6 +394,10 @@ export const ReleaseSchema = z.object({
   healthchecks: json(z.record(z.string(), z.array(z.unknown())))
     .optional()
     .transform((v) => v ?? {}),
+  /** app.json cron tasks (services/platform/release/cron.ts schedules them); [] without. */
+  cron: json(z.array(z.unknown()))
+    .optional()
+    .transform((v) => v ?? []),
   /**
    * `app.json` when the formation is the app.json's (its `formation` key with a
    * quantity): ps:scale is then refused, as on Dokku. Absent otherwise.

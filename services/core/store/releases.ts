@@ -31,6 +31,8 @@ export interface NewRelease {
   processes?: Processes;
   /** Omitted: those of the base release (they come with a new image, from its app.json). */
   healthchecks?: Record<string, unknown[]>;
+  /** app.json's cron tasks. Omitted: those of the base release (they come with a new image). */
+  cron?: unknown[];
   /** Omitted: the base release's. null: the formation is ps:scale's again. */
   formationFrom?: 'app.json' | null;
   /**
@@ -52,6 +54,7 @@ const create = quotaScript(
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 local instancesDefault, typesDefault, formationFrom, source = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+local cron = ARGV[17]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -63,6 +66,7 @@ if imageMode == 'none' then image = false end
 if formation == '' then formation = base and redis.call('HGET', base, 'formation') or '{}' end
 if processes == '' then processes = base and redis.call('HGET', base, 'processes') or '{}' end
 if checks == '' then checks = base and redis.call('HGET', base, 'healthchecks') or '{}' end
+if cron == '' then cron = base and redis.call('HGET', base, 'cron') or '[]' end
 if formationFrom == '' then formationFrom = base and redis.call('HGET', base, 'formationFrom') or 'none' end
 -- An image keeps what it was made from, whichever release runs it.
 if source == '' and imageMode == 'inherit' then source = base and redis.call('HGET', base, 'source') or '' end
@@ -104,6 +108,7 @@ redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(c
 if image then redis.call('HSET', key, 'image', image) end
 if formationFrom ~= 'none' then redis.call('HSET', key, 'formationFrom', formationFrom) end
 if image and source ~= '' then redis.call('HSET', key, 'source', source) end
+if cron ~= '[]' then redis.call('HSET', key, 'cron', cron) end
 redis.call('ZADD', K.releases(app), version, version)
 return {'ok', redis.call('HGETALL', key)}
 `,
@@ -234,6 +239,7 @@ export class Releases {
       capArg(this.ctx.quotas?.processTypes),
       input.formationFrom === undefined ? '' : (input.formationFrom ?? 'none'),
       input.source ?? '',
+      input.cron === undefined ? '' : JSON.stringify(input.cron),
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);

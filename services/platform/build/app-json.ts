@@ -20,6 +20,17 @@
 //   env           { "KEY": "default" } or { "KEY": { "value", "required",
 //                 "generator": "secret", "sync" } }, Dokku's rules (deploy.ts
 //                 applies them: ../release/app-env.ts).
+//   scripts.dokku.predeploy / postdeploy
+//                 one shell line each, Dokku's deployment tasks: predeploy runs in
+//                 the new image with the new config before any instance starts (its
+//                 changes are committed to the image; failing, it stops the deploy
+//                 and nothing changes), postdeploy once the new release serves
+//                 (../release/deploy-scripts.ts). Heroku's `scripts.postdeploy` (once,
+//                 after an app is created) is not run, and said so.
+//   cron          [{ "command": "...", "schedule": "*/5 * * * *",
+//                   "concurrency_policy": "forbid", "maintenance": false }]:
+//                 one-off runs of the current release on a schedule
+//                 (../release/cron.ts; the schedule is checked at deploy).
 //
 // Every other key is named in the build's output as not used, rather than
 // ignored without a word; descriptive keys (name, description, ...) are not.
@@ -74,13 +85,52 @@ const EnvSchema = z.record(
   ),
 );
 
+/** A shell line run in a container of the app's image (predeploy, postdeploy, cron). */
+const CommandLine = z
+  .string()
+  .min(1)
+  .max(4000)
+  .refine((v) => !v.includes('\0') && v.trim() !== '', 'a command line');
+
+const CronSchema = z
+  .object({
+    command: CommandLine,
+    schedule: z.string().max(200),
+    // Dokku's: allow (runs may overlap), forbid (a run due while one runs is
+    // skipped), replace (the running one is stopped). Berth's default is
+    // forbid: two runs of a job overlapping is rarely what a job expects.
+    concurrency_policy: z.enum(['allow', 'forbid', 'replace']).optional(),
+    maintenance: z.boolean().optional(),
+  })
+  .passthrough();
+
+const ScriptsSchema = z
+  .object({
+    dokku: z
+      .object({ predeploy: CommandLine.optional(), postdeploy: CommandLine.optional() })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
+
 const AppJsonSchema = z
   .object({
     healthchecks: z.record(z.string(), z.array(CheckSchema)).optional(),
     formation: FormationSchema.optional(),
     env: EnvSchema.optional(),
+    scripts: ScriptsSchema.optional(),
+    cron: z.array(CronSchema).max(100).optional(),
   })
   .passthrough();
+
+/** One app.json cron task, as Dokku reads it (the schedule is checked at deploy). */
+export interface CronSpec {
+  command: string;
+  schedule: string;
+  concurrency: 'allow' | 'forbid' | 'replace';
+  /** Dokku's `maintenance`: the task is kept but does not run. */
+  maintenance: boolean;
+}
 
 /** One app.json env entry, as Dokku reads it. */
 export interface EnvSpec {
@@ -99,6 +149,9 @@ export interface AppManifest {
   /** Process type → instances, when app.json gives any quantity (it then owns the scale). */
   formation?: Record<string, number>;
   env: Record<string, EnvSpec>;
+  /** scripts.dokku.predeploy and postdeploy, when given. */
+  scripts: { predeploy?: string; postdeploy?: string };
+  cron: CronSpec[];
   /** Keys Berth does not act on, as dotted paths (`scripts.dokku.predeploy`, `addons`). */
   unused: string[];
 }
@@ -118,6 +171,8 @@ const DESCRIPTIVE = new Set([
 export const NO_MANIFEST: AppManifest = Object.freeze({
   healthchecks: {},
   env: {},
+  scripts: {},
+  cron: [],
   unused: [],
 }) as AppManifest;
 
@@ -188,11 +243,37 @@ export function parseAppJson(text: string): AppManifest {
     };
   }
 
-  const used = new Set(['healthchecks', 'formation', 'env']);
+  const scripts: AppManifest['scripts'] = {};
+  const dokku = data.scripts?.dokku;
+  if (dokku?.predeploy !== undefined) scripts.predeploy = dokku.predeploy;
+  if (dokku?.postdeploy !== undefined) scripts.postdeploy = dokku.postdeploy;
+  for (const [key, value] of Object.entries(data.scripts ?? {})) {
+    if (key === 'dokku') {
+      for (const k of Object.keys(value as object)) {
+        if (k !== 'predeploy' && k !== 'postdeploy') unused.push(`scripts.dokku.${k}`);
+      }
+    } else unused.push(...nestedKeys(`scripts.${key}`, value, 1));
+  }
+
+  const cron: CronSpec[] = (data.cron ?? []).map((c, i) => {
+    for (const key of Object.keys(c)) {
+      if (!['command', 'schedule', 'concurrency_policy', 'maintenance'].includes(key)) {
+        unused.push(`cron.${i}.${key}`);
+      }
+    }
+    return {
+      command: c.command,
+      schedule: c.schedule,
+      concurrency: c.concurrency_policy ?? 'forbid',
+      maintenance: c.maintenance ?? false,
+    };
+  });
+
+  const used = new Set(['healthchecks', 'formation', 'env', 'scripts', 'cron']);
   for (const key of Object.keys(data)) {
     if (!used.has(key) && !DESCRIPTIVE.has(key)) unused.push(...nestedKeys(key, data[key]));
   }
-  return { healthchecks, ...(formation ? { formation } : {}), env, unused };
+  return { healthchecks, ...(formation ? { formation } : {}), env, scripts, cron, unused };
 }
 
 /** `scripts.dokku.predeploy` rather than `scripts`, so the line says what is not run. */

@@ -268,6 +268,9 @@ async function gitBuild(
       healthchecks: appJson.healthchecks,
       ...(appJson.formation ? { formation: appJson.formation } : {}),
       ...(Object.keys(appJson.env).length > 0 ? { env: appJson.env } : {}),
+      ...(Object.keys(appJson.scripts).length > 0 ? { scripts: appJson.scripts } : {}),
+      // Always given, so a deploy whose app.json dropped its cron drops the schedule.
+      cron: appJson.cron,
     };
   } finally {
     await rm(work, { recursive: true, force: true });

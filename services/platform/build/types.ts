@@ -1,7 +1,7 @@
 // The types both sides of the build queue share: the git receiver (which
 // enqueues a build and follows it) and the builder (which runs it). The
 // contract they implement is described at the top of ./queue.ts.
-import type { EnvSpec } from './app-json.ts';
+import type { CronSpec, EnvSpec } from './app-json.ts';
 
 /** What every build request has. */
 interface RequestBase {
@@ -99,6 +99,10 @@ export interface BuildResult {
    * builders older than this field.
    */
   exposedPorts?: number[];
+  /** app.json's scripts.dokku.predeploy / postdeploy, run by the deploy step. */
+  scripts?: { predeploy?: string; postdeploy?: string };
+  /** app.json's cron tasks, scheduled by the deploy step once the release is live. */
+  cron?: CronSpec[];
 }
 
 /** One entry of a build's log stream. */

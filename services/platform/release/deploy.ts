@@ -6,12 +6,14 @@
 import type { Redis } from 'ioredis';
 import { errorLine } from '../../core/errors.ts';
 import type { Formation, Processes, Release, Store } from '../../core/store/index.ts';
-import type { EnvSpec } from '../build/app-json.ts';
+import type { CronSpec, EnvSpec } from '../build/app-json.ts';
 import type { BuildLog } from '../build/build-log.ts';
 import type { BuildRequest, BuildResult } from '../build/types.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { SchedulerOf } from '../scheduler/schedulers.ts';
 import { planAppEnv } from './app-env.ts';
+import { checkCron, syncCron } from './cron.ts';
+import { type DeployScripts, runDeployTask } from './deploy-scripts.ts';
 import { RELEASE_PHASE, type RolloutDeps, rollout } from './rollout.ts';
 
 /** What the build worker hands the deployer for a successful build. */
@@ -42,12 +44,20 @@ export interface DeployInput {
   source?: string;
   /** The TCP ports the image EXPOSEs, the first first (BuildResult.exposedPorts); absent: as before. */
   exposedPorts?: number[];
+  /** app.json's scripts.dokku.predeploy / postdeploy (./deploy-scripts.ts). */
+  scripts?: DeployScripts;
+  /** app.json's cron tasks (./cron.ts); absent: the previous release's. */
+  cron?: CronSpec[];
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
   store: Store;
   scheduler: Scheduler;
   redis?: Redis;
+  /** BERTH_CRON_SECONDS: cron schedules may have a seconds field. */
+  cronSeconds?: boolean;
+  /** How long predeploy and postdeploy may run (DEPLOY_TASK_TIMEOUT_MS). */
+  deployTaskTimeoutMs?: number;
 }
 
 /**
@@ -72,6 +82,11 @@ function formationFor(
 
 export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Release> {
   const { store } = d;
+  // Checked first: a bad schedule fails the deploy before anything changes.
+  const cron =
+    input.cron === undefined
+      ? undefined
+      : checkCron(input.app, input.cron, { seconds: d.cronSeconds === true });
   const previous = await store.releases.current(input.app);
   if (input.env) {
     const first = !previous?.image;
@@ -102,9 +117,13 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     description: input.description,
     by: input.by,
     ...(input.source ? { source: input.source } : {}),
+    ...(cron ? { cron } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
-  return goLive(d, release, input.exposedPorts);
+  return goLive(d, release, {
+    ...(input.exposedPorts ? { exposedPorts: input.exposedPorts } : {}),
+    ...(input.scripts ? { scripts: input.scripts } : {}),
+  });
 }
 
 /**
@@ -114,11 +133,19 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
 export async function goLive(
   d: Omit<DeployDeps, 'settings'>,
   release: Release,
-  exposedPorts?: number[],
+  o: { exposedPorts?: number[]; scripts?: DeployScripts } = {},
 ): Promise<Release> {
   const { store } = d;
+  const { exposedPorts, scripts = {} } = o;
+  const settings = await store.apps.deploySettings(release.app);
+  const task = {
+    ...d,
+    settings,
+    ...(d.deployTaskTimeoutMs ? { timeoutMs: d.deployTaskTimeoutMs } : {}),
+  };
   try {
-    const settings = await store.apps.deploySettings(release.app);
+    // Before any instance starts (and before the Procfile's release command), as on Dokku.
+    if (scripts.predeploy) await runDeployTask(task, release, 'predeploy', scripts.predeploy);
     await rollout(
       {
         ...d,
@@ -142,6 +169,19 @@ export async function goLive(
   }
   await store.releases.setStatus(release.app, release.version, 'succeeded');
   d.log.heading(`v${release.version} of ${release.app} is live`);
+  // The live release's cron tasks replace the previous one's schedule.
+  try {
+    const tasks = await syncCron(store, release.app);
+    if (tasks.length > 0 || release.cron.length > 0) {
+      d.log.detail(
+        `cron: ${tasks.length} ${tasks.length === 1 ? 'task' : 'tasks'} scheduled (cron:list ${release.app})`,
+      );
+    }
+  } catch (e) {
+    d.log.detail(
+      `cron: the schedule was not updated (${errorLine(e)}); the builder retries at its next start`,
+    );
+  }
   // An app without a web process starts with nothing running (Heroku's and
   // Dokku's default: 0 for other types): say so, and how to start it.
   const running = Object.values(release.formation).some((n) => n > 0);
@@ -160,7 +200,34 @@ export async function goLive(
         : `nothing runs: ${release.app} has no web process, and its other types start at 0; start them with ps:scale ${release.app} ${types.map((t) => `${t}=1`).join(' ')}`,
     );
   }
+  // After traffic moved; failing, it fails the push but changes nothing (Dokku's rule).
+  if (scripts.postdeploy) await runDeployTask(task, release, 'postdeploy', scripts.postdeploy);
   return { ...release, status: 'succeeded' };
+}
+
+/**
+ * A restore makes an image again from its commit: predeploy's changes were
+ * committed into the image, so it runs again, with the config of the
+ * release that runs the image (the current one when several do).
+ */
+async function predeployAgain(
+  store: Store,
+  app: string,
+  scheduler: Scheduler,
+  result: BuildResult,
+  log: DeployRun['log'],
+  signal: AbortSignal,
+): Promise<void> {
+  const command = result.scripts?.predeploy;
+  if (!command || result.image === undefined) return;
+  const current = await store.releases.current(app);
+  const release =
+    current?.image === result.image
+      ? current
+      : (await store.releases.list(app, { limit: 100_000 })).find((r) => r.image === result.image);
+  if (!release) return;
+  const settings = await store.apps.deploySettings(app);
+  await runDeployTask({ scheduler, log, signal, settings }, release, 'predeploy', command);
 }
 
 /**
@@ -172,11 +239,22 @@ export function deployBuilds(
   schedulerOf: SchedulerOf,
   tuning: Pick<
     DeployDeps,
-    'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs' | 'drainMs' | 'onRetireError'
+    | 'port'
+    | 'stopTimeoutSec'
+    | 'readyTimeoutMs'
+    | 'uptimeMs'
+    | 'drainMs'
+    | 'onRetireError'
+    | 'cronSeconds'
+    | 'deployTaskTimeoutMs'
   > = {},
 ): (run: DeployRun) => Promise<BuildResult> {
   return async ({ request, result, log, signal }) => {
     if (result.image === undefined) return result;
+    if (request.restore) {
+      await predeployAgain(store, request.app, await schedulerOf(request.app), result, log, signal);
+      return result;
+    }
     await deployImage(
       { ...tuning, store, scheduler: await schedulerOf(request.app), log, signal },
       {
@@ -187,6 +265,8 @@ export function deployBuilds(
         ...(result.formation ? { formation: result.formation } : {}),
         ...(result.env ? { env: result.env } : {}),
         ...(result.exposedPorts ? { exposedPorts: result.exposedPorts } : {}),
+        ...(result.scripts ? { scripts: result.scripts } : {}),
+        ...(result.cron ? { cron: result.cron } : {}),
         by: request.pusher,
         description:
           request.rev === undefined

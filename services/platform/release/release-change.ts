@@ -257,6 +257,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
       image: base.image,
       processes: base.processes,
       healthchecks: base.healthchecks,
+      cron: base.cron,
       formation: c.change.formation ?? current?.formation ?? base.formation,
       ...(c.change.config
         ? { config: c.change.config }

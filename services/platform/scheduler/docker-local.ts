@@ -18,6 +18,7 @@ import {
   MANAGED_LABELS,
 } from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
+import { commitContainer } from '../../core/docker-images.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
@@ -99,6 +100,19 @@ function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
   return launcher ? [command] : ['/bin/sh', '-c', command];
 }
 
+/**
+ * A container's ENTRYPOINT that reads `export` lines from stdin, then runs
+ * the image's own entrypoint and command with that env (runOnce's commitAs).
+ */
+const READ_ENV = ['/bin/sh', '-c', 'eval "$(cat)" && exec "$@"'];
+
+/** `export K='v'` lines a shell reads back exactly (keys are config keys: validate.envKey). */
+function exportsOf(env: Readonly<Record<string, string>>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${validate.envKey(k)}='${v.replaceAll("'", "'\\''")}'`)
+    .join('\n');
+}
+
 function stateOf(info: Docker.ContainerInspectInfo): InstanceState {
   const s = info.State;
   if (s.Restarting) return 'restarting';
@@ -153,7 +167,13 @@ export class DockerLocal implements Scheduler {
   private async create(
     spec: InstanceSpec,
     once: boolean,
-    o: { autoRemove?: boolean; stdin?: boolean; tty?: TerminalSize } = {},
+    o: {
+      autoRemove?: boolean;
+      stdin?: boolean;
+      tty?: TerminalSize;
+      bareEnv?: boolean;
+      entrypoint?: string[];
+    } = {},
   ): Promise<Docker.Container> {
     const app = validate.appName(spec.app);
     validate.processType(spec.type);
@@ -180,7 +200,9 @@ export class DockerLocal implements Scheduler {
       name,
       Image: spec.image,
       ...(spec.command === null ? {} : { Cmd: commandFor(image, spec.command) }),
-      Env: env,
+      ...(o.entrypoint ? { Entrypoint: o.entrypoint } : {}),
+      // bareEnv: the image's own (runOnce's commitAs gives the process its env on stdin).
+      ...(o.bareEnv ? {} : { Env: env }),
       StopTimeout: spec.stopTimeoutSec,
       // A one-off attached to a client: its stdin closes when the client's ends.
       ...(o.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
@@ -256,24 +278,74 @@ export class DockerLocal implements Scheduler {
     spec: InstanceSpec,
     onLine: (line: string) => void,
     signal: AbortSignal,
+    o: { commitAs?: string } = {},
   ): Promise<OneOffResult> {
     signal.throwIfAborted();
-    const container = await this.create(spec, true);
+    // A run to be committed keeps the release's config out of the container's
+    // Env: a commit merges every variable of it into the image (secrets in a
+    // layer anyone with the image reads). It reads them from its stdin instead.
+    const commit = o.commitAs !== undefined && spec.command !== null;
+    // The env is read before the image's own ENTRYPOINT (or the launcher,
+    // before .profile.d) runs, as a process's env is at run time.
+    const entrypoint = commit
+      ? [
+          ...READ_ENV,
+          'sh',
+          ...([] as string[]).concat((await this.imageConfig(spec.image)).Entrypoint ?? []),
+        ]
+      : undefined;
+    const container = await this.create(
+      spec,
+      true,
+      entrypoint ? { stdin: true, bareEnv: true, entrypoint } : {},
+    );
     const kill = () => void container.kill().catch(() => {});
     signal.addEventListener('abort', kill, { once: true });
     try {
       // Attached before it starts, so no line is missed.
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      const stream = commit
+        ? ((await container.attach({
+            stream: true,
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            hijack: true,
+          })) as unknown as Duplex)
+        : await container.attach({ stream: true, stdout: true, stderr: true });
       const lines: string[] = [];
       const ended = streamLines(container.modem, stream, (line) => {
-        lines.push(line);
+        // Only the last lines are kept: a cron run may write for a day.
+        if (lines.push(line) > 20) lines.shift();
         onLine(line);
       }).catch(() => {});
       await this.startOrExplain(container, spec);
+      if (commit)
+        (stream as Duplex).end(`${exportsOf({ ...spec.env, PORT: String(spec.port) })}\n`);
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       await ended;
       signal.throwIfAborted();
-      return { exitCode: StatusCode, lines: lines.slice(-20) };
+      if (StatusCode === 0 && commit && o.commitAs !== undefined) {
+        const c = await this.imageConfig(spec.image);
+        await commitContainer(container, {
+          ref: o.commitAs,
+          comment: `berth predeploy of ${spec.app} v${spec.release}`,
+          // The image's own settings: the container's would bake in the
+          // predeploy command and the release's config (secrets) as its Env.
+          config: {
+            // Docker takes a missing Entrypoint (and, without one, Cmd) from
+            // the container: an empty one keeps the wrapper out. (An image
+            // with neither gets the command as its Cmd; it runs nothing alone.)
+            Cmd: c.Cmd ?? [],
+            Entrypoint: c.Entrypoint ?? [],
+            Env: c.Env,
+            WorkingDir: c.WorkingDir,
+            User: c.User,
+            ExposedPorts: c.ExposedPorts,
+            Labels: c.Labels,
+          },
+        });
+      }
+      return { exitCode: StatusCode, lines };
     } finally {
       signal.removeEventListener('abort', kill);
       await container.remove(REMOVE).catch(() => {});
@@ -380,6 +452,10 @@ export class DockerLocal implements Scheduler {
    * container of the same image run as root with no network. Other images
    * keep Docker's rule: their user and their files are the Dockerfile's.
    */
+  private async imageConfig(image: string) {
+    return (await this.docker.getImage(image).inspect()).Config;
+  }
+
   private async ownStorage(
     app: string,
     spec: InstanceSpec,

@@ -153,12 +153,15 @@ export interface Scheduler {
   /**
    * Runs a process once to its end (the release phase): each line it writes
    * to `onLine` as it comes, then its exit code; removed afterwards. Aborting
-   * kills it.
+   * kills it. With `commitAs` (app.json's predeploy, whose changes Dokku
+   * keeps), a run that exits 0 is committed as that image first, with the
+   * configuration of the image it ran (never its env, which holds config).
    */
   runOnce(
     spec: InstanceSpec,
     onLine: (line: string) => void,
     signal: AbortSignal,
+    o?: { commitAs?: string },
   ): Promise<OneOffResult>;
   /**
    * Runs a process once with the client's stdin, stdout and stderr (and its
