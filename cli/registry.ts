@@ -10,6 +10,7 @@ import { buildsCommands } from './commands/builds.ts';
 import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
+import { datastoreCommands } from './commands/datastores.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
@@ -62,6 +63,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   start: 'run Berth in the foreground (root on the server)',
   service: 'run Berth as a systemd service that starts at boot (root on the server)',
   help: 'this help; "help NAMESPACE" for one namespace',
+  postgres:
+    'PostgreSQL services: a server in a container of its own, its data on a volume, linked to apps by DATABASE_URL',
 };
 
 const help: Command = {
@@ -102,6 +105,7 @@ export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
   ...backupCommands,
   ...reloadCommands,
+  ...datastoreCommands,
   help,
 ];
 

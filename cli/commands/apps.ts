@@ -29,7 +29,7 @@ const sshUrl = (ctx: CommandContext) => {
  * reader for all of a command's questions: a reader per question would lose
  * answers typed (or piped) ahead, which arrive in one chunk.
  */
-function answers(ctx: CommandContext) {
+export function answers(ctx: CommandContext) {
   const rl = createInterface({ input: ctx.stdin });
   const queued: string[] = [];
   let waiting: ((line: string | undefined) => void) | undefined;

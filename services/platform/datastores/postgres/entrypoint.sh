@@ -8,7 +8,8 @@
 #   health    exits 0 when the server accepts a query;
 #   client    psql on the database (connect);
 #   dump      pg_dump of the database, custom format, to stdout (export);
-#   restore   pg_restore of such a dump from stdin into the database (import).
+#   restore   pg_restore of such a dump from stdin into the database (import);
+#   else      the command as given (psql in a one-off of the image).
 # The commands after init run in the server's container as the postgres
 # user over the local socket (peer authentication): no password needed.
 set -eu
@@ -57,7 +58,8 @@ restore)
     --exit-on-error --single-transaction -d "$(database)"
   ;;
 *)
-  echo "berth: unknown datastore command $1" >&2
-  exit 2
+  # Anything else runs as given, as the official images' entry points do, so
+  # the image also serves as a client's (a one-off running psql).
+  exec "$@"
   ;;
 esac
