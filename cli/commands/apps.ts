@@ -193,7 +193,8 @@ export const appsCommands: readonly Command[] = [
       await renameApp(app, to, {
         store: await ctx.store(),
         files: dataPaths(ctx.config().dataDir),
-        docker: undefined,
+        // A linked datastore moves to the new name's network (datastores/links.ts).
+        docker: await createDockerClient(ctx.config()).catch(() => undefined),
         base: ctx.config().domain,
         hooks: APP_HOOKS,
       });

@@ -8,6 +8,7 @@
 // service and its data.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { LABELS } from '../../services/core/docker.ts';
 import { imageRef } from '../../services/platform/datastores/image.ts';
@@ -22,16 +23,20 @@ import { removeAppFromEngine, testStackImage } from '../harness/docker.ts';
 
 const { store, app, docker, ada, run } = await engineApp('dsa', { BERTH_DRAIN_TIMEOUT: '1s' });
 const other = `${app}x`;
+const renamed = `${app}r`;
 const db = `db-${randomBytes(3).toString('hex')}`;
 const db2 = `${db}-two`;
 const image = imageRef(postgres, kindVersion(postgres, undefined));
 const scheduler = schedulerNamed('docker-local', { docker });
 const bob = userActor('bob', 'user');
 const figures: Record<string, string> = {};
+/** What export wrote (the export test), for the import tests after it. */
+let dump = Buffer.alloc(0);
 
 after(async () => {
   for (const name of [db, db2]) await removeDatastoreFromEngine(docker, 'postgres', name);
   await removeAppFromEngine(docker, other);
+  await removeAppFromEngine(docker, renamed);
   process.stderr.write(`# datastore figures: ${JSON.stringify(figures)}\n`);
 });
 
@@ -256,7 +261,7 @@ describe('postgres services', { concurrency: false }, () => {
     const ds = await store.datastores.get('postgres', db);
     assert.ok(ds);
     await exportDatastore({ docker }, postgres, ds, out, AbortSignal.timeout(60_000));
-    const dump = Buffer.concat(chunks);
+    dump = Buffer.concat(chunks);
     assert.equal(dump.subarray(0, 5).toString(), 'PGDMP');
     await sqlVia(db, "DELETE FROM t WHERE n > 500; INSERT INTO t VALUES (5000, 'later');");
     assert.notEqual(await sqlVia(db, CHECKSUM), before);
@@ -305,7 +310,24 @@ describe('postgres services', { concurrency: false }, () => {
       /import into PostgreSQL service .* refused, nothing changed: .*pg_restore/,
     );
     assert.equal(garbage.stderr.trim().split('\n').length, 1, garbage.stderr);
-    // A real dump cut short is refused the same way.
+    // A real dump cut short is refused the same way, and one past the bound.
+    const cut = await run(ada, ['postgres:import', db], dump.subarray(0, dump.length - 200));
+    assert.equal(cut.code, 1);
+    assert.match(cut.stderr, /refused, nothing changed: .*pg_restore/);
+    const { importDatastore } = await import('../../services/platform/datastores/data.ts');
+    const ds = await store.datastores.get('postgres', db);
+    assert.ok(ds);
+    await assert.rejects(
+      importDatastore(
+        { docker },
+        postgres,
+        ds,
+        Readable.from([dump]),
+        AbortSignal.timeout(30_000),
+        1000,
+      ),
+      /refused, nothing changed: it is larger than 1000 bytes/,
+    );
     assert.equal(await sqlVia(db, CHECKSUM), checksum);
     assert.equal(JSON.stringify(await store.datastores.list()), services);
     assert.equal((await docker.listContainers({ all: true, ...ours })).length, containers);
@@ -324,10 +346,26 @@ describe('postgres services', { concurrency: false }, () => {
     assert.equal((await run(ada, ['postgres:linked', db, app])).code, 1);
   });
 
+  test('apps:rename: the link moves with the app, whose new instances reach the service', async () => {
+    assert.equal((await run(ada, ['postgres:link', db, app])).code, 0);
+    const r = await run(ada, ['apps:rename', app, renamed]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(await store.datastores.links('postgres', db), [
+      { app: renamed, alias: 'DATABASE' },
+    ]);
+    const url = (await store.config.get(renamed)).DATABASE_URL ?? '';
+    const q = await psqlFrom(renamed, { DATABASE_URL: url }, 'SELECT count(*) FROM t');
+    assert.equal(q.code, 0, q.out);
+    assert.match(q.out, /^1000$/m);
+    const networks = Object.keys(
+      (await docker.getContainer(`berth-postgres-${db}`).inspect()).NetworkSettings.Networks ?? {},
+    ).sort();
+    assert.deepEqual(networks, [`berth.datastore.postgres.${db}`, `berth.${renamed}`]);
+  });
+
   test('apps:destroy keeps the service and its data, and unlinks it', async () => {
-    assert.equal((await run(ada, ['postgres:link', db, app, '--no-restart'])).code, 0);
     const checksum = await sqlVia(db, CHECKSUM);
-    const r = await run(ada, ['apps:destroy', app, '--force']);
+    const r = await run(ada, ['apps:destroy', renamed, '--force']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.ok(await store.datastores.get('postgres', db));
     assert.deepEqual(await store.datastores.links('postgres', db), []);
