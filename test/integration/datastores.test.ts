@@ -270,6 +270,53 @@ describe('postgres services', { concurrency: false }, () => {
     assert.equal(await sqlVia(db, CHECKSUM), before);
   });
 
+  test('connect on a terminal: psql with a TTY of the terminal size', async () => {
+    const ds = await store.datastores.get('postgres', db);
+    assert.ok(ds);
+    const { connectDatastore } = await import('../../services/platform/datastores/data.ts');
+    const { makeTerminal } = await import('../../services/core/terminal.ts');
+    const { PassThrough } = await import('node:stream');
+    const output = new PassThrough();
+    let shown = '';
+    output.on('data', (c: Buffer) => {
+      shown += c.toString();
+    });
+    const stdin = new PassThrough();
+    const terminal = { ...makeTerminal('xterm', { rows: 40, cols: 132 }), output };
+    const done = connectDatastore(
+      { docker },
+      postgres,
+      ds,
+      { stdin, stdout: output, stderr: output, terminal },
+      AbortSignal.timeout(30_000),
+    );
+    stdin.write("SELECT 'answer ' || 6 * 7;\n");
+    stdin.write('\\! stty size\n');
+    stdin.write('\\q\n');
+    assert.equal(await done, 0);
+    assert.match(shown, /answer 42/);
+    assert.match(shown, /40 132/);
+  });
+
+  test('kill -9 of the server: Docker starts it again and every committed row is there', async () => {
+    const checksum = await sqlVia(db, CHECKSUM);
+    const container = docker.getContainer(`berth-postgres-${db}`);
+    const before = await container.inspect();
+    process.kill(before.State.Pid, 'SIGKILL');
+    const started = Date.now();
+    let status = '';
+    while (Date.now() - started < 60_000) {
+      status = (await run(ada, ['postgres:info', db, '--health'])).stdout.trim();
+      const now = await container.inspect();
+      if (status === 'ok' && now.State.Pid !== before.State.Pid) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(status, 'ok');
+    figures.killedBackIn = `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    assert.equal((await container.inspect()).RestartCount, before.RestartCount + 1);
+    assert.equal(await sqlVia(db, CHECKSUM), checksum);
+  });
+
   test('hostile input is refused in one line and changes nothing', async () => {
     const checksum = await sqlVia(db, CHECKSUM);
     const services = JSON.stringify(await store.datastores.list());
@@ -294,6 +341,8 @@ describe('postgres services', { concurrency: false }, () => {
       [['postgres:link', db, other, '--alias', 'BERTH_DB'], /invalid alias/],
       [['postgres:link', db, other, '--alias', 'A B'], /invalid alias/],
       [['postgres:info', db, '--dsn', '--status'], /at most one/],
+      [['postgres:link', db, '../etc'], /invalid app name/],
+      [['postgres:link', db, 'ghost-app'], /app "ghost-app" does not exist/],
     ];
     for (const [argv, message] of cases) {
       const r = await run(ada, argv);
