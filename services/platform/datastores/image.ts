@@ -22,8 +22,14 @@ async function recipe(kind: DatastoreKind, version: KindVersion) {
   const source = shipped(kind.entrypoint);
   const entrypoint = await readFile(source);
   const packages = ['ca-certificates', ...version.packages];
+  const config = [
+    `ENTRYPOINT ["${ENTRYPOINT}"]`,
+    'CMD ["serve"]',
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'ENV LANG=C.UTF-8',
+  ];
   const revision = createHash('sha256')
-    .update(`${version.suite}\0${packages.join(',')}\0`)
+    .update(`${version.suite}\0${packages.join(',')}\0${config.join('\0')}\0`)
     .update(entrypoint)
     .digest('hex')
     .slice(0, 12);
@@ -32,10 +38,7 @@ async function recipe(kind: DatastoreKind, version: KindVersion) {
     packages,
     uploads: [{ source, target: ENTRYPOINT, mode: '755' }],
     changes: [
-      `ENTRYPOINT ["${ENTRYPOINT}"]`,
-      'CMD ["serve"]',
-      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      'ENV LANG=C.UTF-8',
+      ...config,
       `LABEL ${LABELS.datastore}=${kind.name} ${LABELS.datastoreVersion}=${version.version} ${LABELS.datastoreRevision}=${revision}`,
     ],
   };
