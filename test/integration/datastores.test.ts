@@ -34,7 +34,8 @@ const figures: Record<string, string> = {};
 let dump = Buffer.alloc(0);
 
 after(async () => {
-  for (const name of [db, db2]) await removeDatastoreFromEngine(docker, 'postgres', name);
+  for (const name of [db, db2, `${db}-old`])
+    await removeDatastoreFromEngine(docker, 'postgres', name);
   await removeAppFromEngine(docker, other);
   await removeAppFromEngine(docker, renamed);
   process.stderr.write(`# datastore figures: ${JSON.stringify(figures)}\n`);
@@ -352,6 +353,22 @@ describe('postgres services', { concurrency: false }, () => {
       // A password is never repeated back.
       if (argv.includes('--password')) assert.ok(!r.stderr.includes('abcdef0123'), r.stderr);
     }
+    // A volume of the name on the Engine (an earlier service's data) is left as it is.
+    const leftover = `${db}-old`;
+    await docker.createVolume({
+      Name: `berth-postgres-${leftover}`,
+      Labels: { [LABELS.datastore]: 'postgres', [LABELS.datastoreName]: leftover },
+    });
+    const refused = await run(ada, ['postgres:create', leftover]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /a volume named berth-postgres-.*-old is already on the Docker Engine/,
+    );
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    await docker.getVolume(`berth-postgres-${leftover}`).inspect();
+    assert.equal(await store.datastores.get('postgres', leftover), undefined);
+    await docker.getVolume(`berth-postgres-${leftover}`).remove();
     const garbage = await run(ada, ['postgres:import', db], Buffer.from('DROP TABLE t;\n'));
     assert.equal(garbage.code, 1);
     assert.match(

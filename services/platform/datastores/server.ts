@@ -64,6 +64,29 @@ export async function createServer(
   image: string,
 ): Promise<void> {
   const name = serverName(ds.kind, ds.name);
+  // `docker volume create` hands back a volume that exists: one left by an
+  // earlier service of the name (its record lost, say) holds data, which a
+  // failed create must not remove. Such leftovers are refused, untouched.
+  for (const [what, exists] of [
+    ['volume', () => d.docker.getVolume(name).inspect()],
+    ['container', () => d.docker.getContainer(name).inspect()],
+  ] as const) {
+    const found = await exists().then(
+      () => true,
+      (e: unknown) => {
+        if (dockerStatus(e) === 404) return false;
+        throw e;
+      },
+    );
+    if (found) {
+      throw new BerthError('BERTH_E_DATASTORE_START', {
+        title: kind.title,
+        name: ds.name,
+        kind: ds.kind,
+        reason: `a ${what} named ${name} is already on the Docker Engine (an earlier service's, with its data?); nothing was changed: pick another name, or look at it and remove it (docker ${what} rm ${name})`,
+      });
+    }
+  }
   try {
     await d.docker.createVolume({ Name: name, Labels: labelsOf(d, ds) });
     await initVolume(d, kind, ds, image);
