@@ -11,6 +11,7 @@ import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { cronCommands } from './commands/cron.ts';
+import { datastoreCommands } from './commands/datastores.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
@@ -66,6 +67,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   help: 'this help; "help NAMESPACE" for one namespace',
   ports: "which port of an app's instances the router forwards to (Dokku's http:80:5000 mappings)",
   cron: "an app's scheduled tasks (app.json cron): list, run now, suspend, resume, their last output",
+  postgres:
+    'PostgreSQL services: a server in a container of its own, its data on a volume, linked to apps by DATABASE_URL',
 };
 
 const help: Command = {
@@ -108,6 +111,7 @@ export const COMMANDS: readonly Command[] = [
   ...reloadCommands,
   ...portsCommands,
   ...cronCommands,
+  ...datastoreCommands,
   help,
 ];
 

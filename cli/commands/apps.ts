@@ -29,7 +29,7 @@ const sshUrl = (ctx: CommandContext) => {
  * reader for all of a command's questions: a reader per question would lose
  * answers typed (or piped) ahead, which arrive in one chunk.
  */
-function answers(ctx: CommandContext) {
+export function answers(ctx: CommandContext) {
   const rl = createInterface({ input: ctx.stdin });
   const queued: string[] = [];
   let waiting: ((line: string | undefined) => void) | undefined;
@@ -193,7 +193,8 @@ export const appsCommands: readonly Command[] = [
       await renameApp(app, to, {
         store: await ctx.store(),
         files: dataPaths(ctx.config().dataDir),
-        docker: undefined,
+        // A linked datastore moves to the new name's network (datastores/links.ts).
+        docker: await createDockerClient(ctx.config()).catch(() => undefined),
         base: ctx.config().domain,
         hooks: APP_HOOKS,
       });

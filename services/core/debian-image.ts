@@ -13,6 +13,32 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type Docker from 'dockerode';
 import { followStream, removeImage } from './docker-images.ts';
 
+/** An image described by what it is made of, for mmdebstrapArgs. */
+export interface MmdebstrapImage {
+  /** The Debian suite (bookworm, trixie), from the host's apt sources. */
+  suite: string;
+  /** Packages beyond the essentials (mmdebstrap leaves out their Recommends). */
+  packages: readonly string[];
+  /** Files copied into the root filesystem before it is packed, with their mode (an entry point). */
+  uploads?: readonly { source: string; target: string; mode: string }[];
+}
+
+/** mmdebstrap's arguments for `image`: a tar on stdout. */
+export function mmdebstrapArgs(image: MmdebstrapImage): string[] {
+  const hooks = (image.uploads ?? []).flatMap((u) => [
+    `--customize-hook=upload ${u.source} ${u.target}`,
+    // "$1" is the root filesystem: mmdebstrap runs the hook with sh.
+    `--customize-hook=chmod ${u.mode} "$1${u.target}"`,
+  ]);
+  return [
+    '--variant=apt',
+    ...(image.packages.length > 0 ? [`--include=${image.packages.join(',')}`] : []),
+    ...hooks,
+    image.suite,
+    '-',
+  ];
+}
+
 export interface DebianImportOptions {
   docker: Docker;
   /** mmdebstrap's arguments, ending with the suite, `-` (a tar on stdout) and any archive lines. */

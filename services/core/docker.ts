@@ -50,6 +50,18 @@ export const LABELS = {
   toolchain: 'berth.toolchain',
   /** What a toolchain image was made from (its suite and packages); another value means make it again. */
   toolchainRevision: 'berth.toolchain.revision',
+  /**
+   * A datastore's kind (postgres) on its container and volume, and on its
+   * kind's images. Never with berth.app: what selects an app's objects
+   * (reconciling, retention, apps:destroy) never sees a datastore.
+   */
+  datastore: 'berth.datastore',
+  /** A datastore's name on its container and volume. */
+  datastoreName: 'berth.datastore.name',
+  /** A datastore image's version (15). */
+  datastoreVersion: 'berth.datastore.version',
+  /** What a datastore image was made from (packages and entry point); another value means rebuild it. */
+  datastoreRevision: 'berth.datastore.revision',
 } as const;
 
 export type LabelName = (typeof LABELS)[keyof typeof LABELS];

@@ -622,6 +622,66 @@ export const ERRORS = {
     502,
     'check the URL and its #ref (a branch or tag); Berth fetches buildpacks from git repositories on public https hosts, and from those BERTH_BUILDPACK_URLS adds',
   ),
+  BERTH_E_DATASTORE_NOT_FOUND: spec(
+    'no {title} service named "{name}"',
+    EXIT.failed,
+    404,
+    '{kind}:list shows yours; {kind}:create {name} makes one',
+  ),
+  BERTH_E_DATASTORE_EXISTS: spec(
+    '{title} service "{name}" already exists',
+    EXIT.failed,
+    409,
+    'pick another name, or link it: {kind}:link {name} APP',
+  ),
+  BERTH_E_DATASTORE_VERSION: spec(
+    '{title} has no version "{version}" Berth can build',
+    EXIT.usage,
+    400,
+    'use --image-version with one of {versions}',
+  ),
+  BERTH_E_DATASTORE_IMAGE: spec(
+    'building the image {image} failed: {reason}',
+    EXIT.failed,
+    500,
+    'nothing was made; check that the host reaches its Debian mirror (apt-get update), then try again',
+  ),
+  BERTH_E_DATASTORE_START: spec(
+    '{title} service "{name}" did not start: {reason}',
+    EXIT.failed,
+    500,
+    'see {kind}:logs {name}; nothing of it was kept',
+  ),
+  BERTH_E_DATASTORE_LINKED: spec(
+    '{title} service "{name}" is linked to {apps}',
+    EXIT.failed,
+    409,
+    'unlink it first ({kind}:unlink {name} APP); --force does not destroy a linked service',
+  ),
+  BERTH_E_DATASTORE_LINK: spec(
+    '{title} service "{name}" {reason}',
+    EXIT.failed,
+    409,
+    '{kind}:links {name} shows its links, {kind}:app-links APP those of an app',
+  ),
+  BERTH_E_DATASTORE_ALIAS_TAKEN: spec(
+    'app "{app}" already has {key} set',
+    EXIT.failed,
+    409,
+    'give another --alias, or config:unset {app} {key} first',
+  ),
+  BERTH_E_DATASTORE_STOPPED: spec(
+    '{title} service "{name}" is not running',
+    EXIT.failed,
+    409,
+    'start it: {kind}:start {name}',
+  ),
+  BERTH_E_DATASTORE_IMPORT: spec(
+    'import into {title} service "{name}" refused, nothing changed: {reason}',
+    EXIT.failed,
+    422,
+    'give a dump {kind}:export made',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -597,6 +597,56 @@ export function networkName(value: string): string {
   return value;
 }
 
+const DATASTORE_NAME = /^[a-z][a-z0-9-]{0,28}[a-z0-9]$/;
+
+/**
+ * A datastore's name (postgres:create NAME), written as an app's name: it is
+ * part of the container's name and of the host name linked apps reach it by.
+ */
+export function datastoreName(value: string): string {
+  if (!DATASTORE_NAME.test(value)) {
+    invalid(
+      'service name',
+      value,
+      'use 2 to 30 lower-case letters, digits and "-", starting with a letter, such as shop-db',
+    );
+  }
+  return value;
+}
+
+/**
+ * A password given to a datastore (--password): letters, digits and
+ * "-._~", the characters a URL carries unescaped, so that the linked
+ * DATABASE_URL is the password as given; 16 to 128 of them.
+ */
+export function datastorePassword(value: string): string {
+  if (!/^[A-Za-z0-9._~-]{16,128}$/.test(value)) {
+    // The value is a secret: the message never repeats it.
+    throw new BerthError('BERTH_E_INVALID_NAME', {
+      kind: 'password',
+      value: '(not shown)',
+      reason:
+        'use 16 to 128 letters, digits and "-._~", or leave --password out and Berth makes one',
+    });
+  }
+  return value;
+}
+
+/**
+ * The alias of a link (link APP --alias NAME): the config var is
+ * `<ALIAS>_URL`, so an env key's characters, upper-case, without `_URL`.
+ */
+export function linkAlias(value: string): string {
+  if (!/^[A-Z][A-Z0-9_]{0,39}$/.test(value) || value.startsWith('BERTH_')) {
+    invalid(
+      'alias',
+      value,
+      'use 1 to 40 upper-case letters, digits and "_", starting with a letter (not BERTH_), such as DATABASE',
+    );
+  }
+  return value;
+}
+
 /** The smallest part of BERTH_APP_NETWORKS: one app network's range (61 addresses for instances). */
 export const APP_SUBNET_BITS = 26;
 

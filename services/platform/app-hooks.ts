@@ -11,6 +11,7 @@ import type { AppHooks, LifecycleDeps } from './apps/lifecycle.ts';
 import { ownsVolume } from './apps/storage.ts';
 import { removeAppArtifacts } from './build/retention.ts';
 import { certFile, removeCert } from './certs/cert-files.ts';
+import { datastoreLinks } from './datastores/links.ts';
 import { removeRepo, renameRepo } from './git/repos.ts';
 import { removeCron, syncCron } from './release/cron.ts';
 import { appLogDir, logArchiveOf } from './scheduler/app-logs.ts';
@@ -175,6 +176,8 @@ export const APP_HOOKS: readonly AppHooks[] = [
   instances,
   images,
   storage,
+  // Before the network: a datastore's container on it would keep it.
+  datastoreLinks,
   network,
   cronSchedule,
 ];

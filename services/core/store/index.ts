@@ -15,6 +15,7 @@ import { Apps } from './apps.ts';
 import { Certs } from './certs.ts';
 import { ConfigVarsRepo } from './config-vars.ts';
 import type { StoreContext } from './context.ts';
+import { Datastores } from './datastores.ts';
 import { Domains } from './domains.ts';
 import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.ts';
 import { Script } from './lua.ts';
@@ -29,6 +30,7 @@ export { type TokenCheck, tokenId } from './api-tokens.ts';
 export type { AppState, ReleaseHead } from './app-states.ts';
 export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
+export type { DatastoreLink } from './datastores.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export type { PushCaps, QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
@@ -40,6 +42,7 @@ export {
   Apps,
   Certs,
   ConfigVarsRepo,
+  Datastores,
   Domains,
   Metrics,
   Networks,
@@ -90,6 +93,8 @@ export class Store {
   readonly networks: Networks;
   /** Per-user caps and what each user has against them. */
   readonly quotas: Quotas;
+  /** Datastores (postgres:create) and their links to apps. */
+  readonly datastores: Datastores;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -116,6 +121,7 @@ export class Store {
     this.apiTokens = new ApiTokens(ctx);
     this.networks = new Networks(ctx);
     this.quotas = new Quotas(ctx);
+    this.datastores = new Datastores(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

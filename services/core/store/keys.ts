@@ -89,6 +89,10 @@ export interface KeyLayout {
   readonly apiTokens: string;
   /** hash: shared network name -> its record (JSON), network:create. */
   readonly networks: string;
+  /** hash: a kind's datastores (postgres:create), name -> its record (JSON). */
+  datastores(kind: string): string;
+  /** hash: the apps a datastore is linked to, app -> alias (postgres:link). */
+  datastoreLinks(kind: string, name: string): string;
 }
 
 export function keyLayout(prefix: string): KeyLayout {
@@ -128,6 +132,8 @@ export function keyLayout(prefix: string): KeyLayout {
     userBuildUsage: (u) => `${prefix}user:${u}:build-usage`,
     apiTokens: `${prefix}tokens`,
     networks: `${prefix}networks`,
+    datastores: (k) => `${prefix}datastores:${k}`,
+    datastoreLinks: (k, n) => `${prefix}datastore:${k}:${n}:links`,
   };
 }
 
@@ -172,6 +178,8 @@ function K.userQuotas(u) return P .. 'user:' .. u .. ':quotas' end
 function K.userBuildUsage(u) return P .. 'user:' .. u .. ':build-usage' end
 K.apiTokens = P .. 'tokens'
 K.networks = P .. 'networks'
+function K.datastores(k) return P .. 'datastores:' .. k end
+function K.datastoreLinks(k, n) return P .. 'datastore:' .. k .. ':' .. n .. ':links' end
 `;
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;

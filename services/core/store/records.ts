@@ -256,6 +256,26 @@ export const SharedNetworkSchema = z.object({
   by: z.string(),
 });
 export type SharedNetwork = z.output<typeof SharedNetworkSchema>;
+
+/** The kinds of datastore Berth runs (services/platform/datastores/kinds.ts has each one's folder). */
+export const DATASTORE_KINDS = ['postgres', 'redis', 'mysql'] as const;
+export type DatastoreKindName = (typeof DATASTORE_KINDS)[number];
+
+/** A datastore (postgres:create): its server runs in a container of its own, its data on a volume. */
+export const DatastoreSchema = z.object({
+  kind: z.enum(DATASTORE_KINDS),
+  name: named(validate.datastoreName, 'datastore name'),
+  /** As --image-version gave it (15). */
+  version: z.string().regex(/^[0-9][0-9.]{0,9}$/, 'not a version'),
+  /** The user who made it: they and admins see it. */
+  owner: z.string(),
+  createdAt: timestamp,
+  /** The server's password: a secret, shown only by info --dsn and in linked apps' config. */
+  password: named(validate.datastorePassword, 'datastore password'),
+  /** The container's memory limit in bytes (--memory). */
+  memory: z.number().int().positive(),
+});
+export type Datastore = z.output<typeof DatastoreSchema>;
 export type BuildSettingField = keyof BuildSettings;
 
 export const UserSchema = z.object({

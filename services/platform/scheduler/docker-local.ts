@@ -155,6 +155,10 @@ export class DockerLocal implements Scheduler {
     return this.networks.remove(this.networks.appName(app), `of app ${app}`);
   }
 
+  ensureAppNetwork(app: string): Promise<string> {
+    return this.networks.ensureApp(app);
+  }
+
   sharedNetwork(name: string): Promise<NetworkInfo | undefined> {
     return this.networks.info(this.networks.sharedName(name));
   }

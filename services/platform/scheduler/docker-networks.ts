@@ -68,6 +68,21 @@ export class DockerNetworks {
     return name;
   }
 
+  /**
+   * A datastore's own network (services/platform/datastores/), the only one
+   * it is on until it is linked to an app; made when missing; its name. No
+   * app's name has a dot, so none is an app's.
+   */
+  async ensureDatastore(kind: string, name: string): Promise<string> {
+    const net = this.datastoreName(kind, name);
+    await this.ensure(net, { [LABELS.datastore]: kind, [LABELS.datastoreName]: name });
+    return net;
+  }
+
+  datastoreName(kind: string, name: string): string {
+    return `${this.o.prefix}.datastore.${kind}.${validate.datastoreName(name)}`;
+  }
+
   /** The network as it is now, or undefined when it does not exist. */
   async info(name: string): Promise<NetworkInfo | undefined> {
     try {

@@ -189,6 +189,8 @@ export interface Scheduler {
   appNetwork(app: string): Promise<NetworkInfo | undefined>;
   /** Removes the app's own network (apps:destroy, and the old name's after apps:rename). */
   removeAppNetwork(app: string): Promise<void>;
+  /** The app's own network, made when missing; the scheduler's name for it (a datastore's link joins it). */
+  ensureAppNetwork(app: string): Promise<string>;
   /** A shared network (network:create) as it is; undefined until an instance joined it. */
   sharedNetwork(name: string): Promise<NetworkInfo | undefined>;
   /** Removes a shared network (network:destroy); BERTH_E_NETWORK_IN_USE while an instance is on it. */
