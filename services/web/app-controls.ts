@@ -81,6 +81,7 @@ const CONFIG_OUTCOMES = new Map([
 
 /** Fixed words for the domain and collaborator controls (?done=...). */
 const DONE_OUTCOMES = new Map([
+  ['app-created', 'App created: add the git remote below and push to deploy it.'],
   ['domain-added', 'Domain added: the router serves the app at it now.'],
   ['domain-kept', 'Nothing changed: the app had that domain already.'],
   ['domain-removed', 'Domain removed: the router no longer serves the app at it.'],

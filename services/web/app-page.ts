@@ -190,6 +190,8 @@ function rollbackControl(app: string, r: Release, current: number | undefined): 
 
 export interface AppPageOptions {
   store: Store;
+  /** Where users push (ssh://berth@HOST:PORT), for the git remote line. */
+  sshUrl?: string;
   domain: string;
   engine?: EngineClient;
   engineTimeoutMs?: number;
@@ -252,6 +254,15 @@ ${notice}
 <p class="lede">Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
 Current release ${overview.current ? `v${overview.current.version}` : '—'}; last deploy ${lastDeploy(overview)}</p>
 ${overview.latest?.status === 'failed' && overview.latest.error ? html`<p class="note">v${overview.latest.version} failed: ${overview.latest.error}</p>` : ''}
+${
+  !current?.image && o.sshUrl && canChange
+    ? html`<section class="card" aria-labelledby="deploy"><h2 id="deploy">Deploy it</h2>
+<p>From the app's git repository on your machine:</p>
+<pre id="git-remote">git remote add deploy ${o.sshUrl}/${name}
+git push deploy ${found.deployBranch}</pre>
+<p><small>Your SSH key must be Berth's (ssh-keys:add); the push builds the app and prints each step.</small></p></section>`
+    : ''
+}
 <section class="card" aria-labelledby="processes"><h2 id="processes">Processes</h2>
 ${
   types.length === 0

@@ -10,7 +10,10 @@ import { VERSION } from '../core/version.ts';
 import { STYLESHEET_HREF } from './assets.ts';
 
 /** The sections of the bar at the top, as they exist. */
-const SECTIONS = [{ id: 'apps', label: 'Apps', href: '/' }] as const;
+const SECTIONS = [
+  { id: 'apps', label: 'Apps', href: '/' },
+  { id: 'account', label: 'Account', href: '/account' },
+] as const;
 export type Section = (typeof SECTIONS)[number]['id'];
 
 /** A whole HTML page: `header` (signedInHeader) above `body`, which goes in <main>. */

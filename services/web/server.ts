@@ -11,6 +11,7 @@ import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
 import { createBuildQueue } from '../platform/build/queue.ts';
 import type { RolloutSettings } from '../platform/release/releases.ts';
+import { accountPageRoutes } from './account-page.ts';
 import { apiRoutes } from './api.ts';
 import { apiChangeRoutes } from './api-changes.ts';
 import { appPageRoutes, type EngineClient } from './app-page.ts';
@@ -147,8 +148,11 @@ export function build(o: WebOptions): FastifyInstance {
   const streams = liveStreams(server, o.liveStreamsPerUser ?? DEFAULT_STREAMS_PER_USER);
   liveScriptRoute(server);
   assetRoutes(server);
-  appsPageRoutes(server, o);
-  const renderAppPage = appPageRoutes(server, { ...o, builds: { queue, history } });
+  // Where users push: the git remote the pages and the API show.
+  const sshUrl = `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`;
+  appsPageRoutes(server, { ...o, sshUrl });
+  accountPageRoutes(server, o);
+  const renderAppPage = appPageRoutes(server, { ...o, sshUrl, builds: { queue, history } });
   buildPageRoutes(server, { store: o.store, queue, history, streams });
   configPageRoutes(server, { store: o.store });
   logsStreamRoutes(server, {
@@ -177,7 +181,7 @@ export function build(o: WebOptions): FastifyInstance {
   apiRoutes(server, {
     store: o.store,
     domain: o.domain,
-    sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`,
+    sshUrl,
     builds: { queue, history },
   });
   apiChangeRoutes(server, {

@@ -281,6 +281,12 @@ describe('the status page in headless Chromium', () => {
     await a.page.screenshot({ path: path.join(shots, 'apps-page.png'), fullPage: true });
     await assertAccessible(a.page, 'the apps page');
     await screenshotDark(a.page, path.join(shots, 'apps-page-dark.png'));
+    // The account page: a token made there is shown once.
+    await a.page.getByRole('link', { name: 'Account' }).click();
+    await a.page.getByRole('button', { name: 'Create token' }).click();
+    assert.match(await textOf(a.page, '#new-token-secret'), /^berth_[A-Za-z0-9_-]{43}$/);
+    await assertAccessible(a.page, 'the account page');
+    await a.page.goto(`${base}/`);
 
     // Bob, in another profile: his app only; Alice's is a 404 as a missing app is.
     const b = await signIn(bob.privatePath);
