@@ -91,7 +91,7 @@ try {
   const table = new RouteTable(config.domain);
   const keys = keyLayout(config.redisPrefix);
   const sync = syncRoutes({ redis, subscriber, keys, table, log });
-  const fallback = await fallbackCertificate();
+  const fallback = fallbackCertificate();
   const certs = new CertificateCache({
     paths: dataPaths(config.dataDir),
     fallback: tls.createSecureContext(fallback),
