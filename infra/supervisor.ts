@@ -341,7 +341,7 @@ export class Supervisor {
     const { file, execArgv } = entryCommand(spec.entry, codeDir);
     const child = fork(file, [], {
       cwd: ROOT,
-      execArgv: outlives ? execArgv : [...execArgv, ...IDLE_HEAP_OPTIONS],
+      execArgv: [...execArgv, ...IDLE_HEAP_OPTIONS],
       env: { ...this.o.baseEnv, ...configToEnv(this.o.config) },
       stdio,
       // Its own session: neither the terminal's Ctrl-C or hang-up nor this

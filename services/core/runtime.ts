@@ -25,12 +25,13 @@ export const BUILD_DIR: string | undefined = built
 export const shipped = (relative: string): string => path.join(ROOT, relative);
 
 /**
- * Node.js options for the processes that mostly wait (the supervisor and the
- * control services): V8's young generation grows to 16 MB per semi-space
- * under a burst of work and stays there, about 20 MB a process for nothing
- * while idle; 1 MB is plenty between requests (`npm run bench footprint`:
- * 465 MB in all before, 330 MB after). The router processes keep V8's
- * default: they allocate per request all day long.
+ * Node.js options for every Berth process (the supervisor, the services, the
+ * router's primary and its router processes): V8's young generation grows
+ * to 16 MB per semi-space under a burst of work and stays there, about 20 MB
+ * a process for nothing while idle; 1 MB is plenty between requests (`npm
+ * run bench footprint`: 465 MB in all before, 330 MB after). The router
+ * processes allocate per request all day long, yet proxy the same with it
+ * (`npm run bench proxy`, the router against main's in the same rounds).
  */
 export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
 
