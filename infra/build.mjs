@@ -35,7 +35,6 @@ export const ENTRIES = [
   'services/web/main.ts',
   'services/ssh/main.ts',
   'services/builder/main.ts',
-  'services/certs/main.ts',
   'proxy/main.ts',
   'proxy/worker.ts',
   // `npm start` prepares the machine in a process of its own.

@@ -61,7 +61,6 @@ export const SERVICES: readonly ServiceSpec[] = [
   // beside a running builder it could undo that one's rollout.
   { name: 'builder', entry: 'services/builder/main.ts', reload: 'stop-first' },
   { name: 'router', entry: 'proxy/main.ts', outlivesSupervisor: true, reload: 'router' },
-  { name: 'certs', entry: 'services/certs/main.ts', reload: 'stop-first' },
 ];
 
 /** A service that ran this long before it died starts again after the shortest delay. */

@@ -4,9 +4,9 @@
 //   - platform (services/platform/<part>, and the files at its top that put
 //     its parts together) imports core and platform only: no process, no
 //     transport, no cli/;
-//   - a process (services/ssh, services/builder, services/web,
-//     services/certs, and proxy/ for the router) imports core, platform and
-//     cli/, never another process;
+//   - a process (services/ssh, services/builder, services/web, and proxy/
+//     for the router) imports core, platform and cli/, never another
+//     process;
 //   - cli/ imports core, platform and infra/ (`berth start` runs the
 //     bootstrap), never a process;
 //   - infra/ imports core and platform, never a process (it starts them by
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PRODUCTION = ['services', 'proxy', 'cli', 'infra'];
-const PROCESSES = ['services/ssh', 'services/builder', 'services/web', 'services/certs', 'proxy'];
+const PROCESSES = ['services/ssh', 'services/builder', 'services/web', 'proxy'];
 
 type Layer = 'core' | 'platform' | 'process' | 'cli' | 'infra';
 interface Part {

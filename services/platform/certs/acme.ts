@@ -61,7 +61,7 @@ export interface AcmeOptions {
   defaultHosts?: boolean;
 }
 
-/** The ACME options Berth's configuration gives (the certs service and the commands use these). */
+/** The ACME options Berth's configuration gives (the web service's renewer and the commands use these). */
 export function acmeOptions(
   config: Pick<
     Config,
