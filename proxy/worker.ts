@@ -13,8 +13,8 @@ import { errorLine } from '../services/core/errors.ts';
 import { createLogger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { connectRedis } from '../services/core/redis.ts';
-import { Store } from '../services/core/store/index.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
+import { Metrics as MetricsStore } from '../services/core/store/metrics.ts';
 import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
 import {
@@ -103,7 +103,13 @@ try {
   await Promise.all([sync.ready, followCertChanges({ subscriber, keys, cache: certs, log })]);
 
   const metrics = new Metrics();
-  const published = publishMetrics(metrics, new Store(redis, config.redisPrefix), log);
+  // The metrics repository alone: the whole Store would load zod and every
+  // record's schema into each router process (app-records.ts).
+  const published = publishMetrics(
+    metrics,
+    new MetricsStore({ redis, keys, now: () => new Date() }),
+    log,
+  );
   const router = createRouter({
     table,
     // BERTH_STATUS_HOST (else the bare domain) is the web app's

@@ -52,3 +52,12 @@ test('a router process loads no X.509 library (its fallback certificate is writt
   assert.ok(worker, 'proxy/worker.ts is bundled');
   assert.ok(!worker.has('@peculiar/x509'), [...worker].join(' '));
 });
+
+test('a router process loads no zod (it reads its records by hand, proxy/app-records.ts)', async () => {
+  const packages = await startPackages();
+  for (const entry of ['proxy/worker.ts', 'proxy/main.ts']) {
+    const loaded = packages.get(entry);
+    assert.ok(loaded, `${entry} is bundled`);
+    assert.ok(!loaded.has('zod'), `${entry}: ${[...loaded].join(' ')}`);
+  }
+});
