@@ -25,15 +25,22 @@ export const BUILD_DIR: string | undefined = built
 export const shipped = (relative: string): string => path.join(ROOT, relative);
 
 /**
- * Node.js options for every Berth process (the supervisor, the services, the
- * router's primary and its router processes): V8's young generation grows
- * to 16 MB per semi-space under a burst of work and stays there, about 20 MB
- * a process for nothing while idle; 1 MB is plenty between requests (`npm
- * run bench footprint`: 465 MB in all before, 330 MB after). The router
- * processes allocate per request all day long, yet proxy the same with it
- * (`npm run bench proxy`, the router against main's in the same rounds).
+ * Node.js options for the processes that mostly wait (the supervisor, the
+ * control services, the router's primary): V8's young generation grows to
+ * 16 MB per semi-space under a burst of work and stays there, about 20 MB a
+ * process for nothing while idle; 1 MB is plenty between requests (`npm run
+ * bench footprint`: 465 MB in all before, 330 MB after).
  */
 export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * The router processes allocate per request all day long: 4 MB semi-spaces
+ * keep most of the saving while idle, and proxied as fast as V8's default
+ * in `npm run bench proxy` (the router against the default's in the same
+ * rounds: throughput ratio 0.99, where two runs of the same code give
+ * 0.94). With 1 MB, two such runs gave 1.06 and 0.84: too close to call.
+ */
+export const ROUTER_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=4'];
 
 /** How to start a process: the file node runs and the options before it. */
 export interface EntryCommand {
