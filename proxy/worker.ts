@@ -10,6 +10,7 @@ import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { loadConfig } from '../services/core/config.ts';
 import { errorLine } from '../services/core/errors.ts';
+import { collectStartGarbage } from '../services/core/idle-gc.ts';
 import { createLogger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { connectRedis } from '../services/core/redis.ts';
@@ -196,6 +197,7 @@ try {
     ),
   );
   process.send?.({ type: 'listening' } satisfies ChildMessage);
+  collectStartGarbage();
 
   let stopping = false;
   const stop = () => {

@@ -5,6 +5,7 @@
 
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { errorLine } from './errors.ts';
+import { collectStartGarbage } from './idle-gc.ts';
 import { createLogger, type Logger } from './log.ts';
 import { systemSearchPath } from './programs.ts';
 
@@ -115,4 +116,5 @@ export async function runService(
   }
   log.info({ endpoints: running.endpoints }, 'ready');
   send({ type: 'ready', service: name, endpoints: running.endpoints });
+  collectStartGarbage();
 }
