@@ -16,6 +16,7 @@ import { dataPaths } from '../services/core/paths.ts';
 import { connectRedis } from '../services/core/redis.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
 import { Metrics as MetricsStore } from '../services/core/store/metrics.ts';
+import { readFallbackCertificate } from '../services/platform/certs/fallback-cert.ts';
 import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
 import {
@@ -26,7 +27,6 @@ import {
   type SpawnMessage,
   sendMessage,
 } from './control.ts';
-import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
 import { repeatedHost } from './headers.ts';
 import { redirectToHttps } from './https-redirect.ts';
@@ -92,9 +92,11 @@ try {
   const table = new RouteTable(config.domain);
   const keys = keyLayout(config.redisPrefix);
   const sync = syncRoutes({ redis, subscriber, keys, table, log });
-  const fallback = fallbackCertificate();
+  const paths = dataPaths(config.dataDir);
+  // Made by the primary before it starts any router process (proxy/service.ts).
+  const fallback = await readFallbackCertificate(paths);
   const certs = new CertificateCache({
-    paths: dataPaths(config.dataDir),
+    paths,
     fallback: tls.createSecureContext(fallback),
     // The apps' hosts and the status page's (which may get a certificate of
     // the platform's own).
