@@ -31,7 +31,7 @@ export type BuilderTuning = Partial<
 >;
 
 export async function start(
-  { config, log, searchPath }: ServiceContext,
+  { config, log, searchPath, replacing }: ServiceContext,
   tuning: BuilderTuning = {},
 ): Promise<RunningService> {
   const paths = dataPaths(config.dataDir);
@@ -51,10 +51,16 @@ export async function start(
     const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
+    // Beside the builder this process replaces (a reload), whose builds and
+    // rollouts run on while it drains, only apps nobody holds are touched:
+    // a rollout of that one's, under its app's lock, would be undone.
     const fixed = await reconcile({
       store,
       schedulerOf,
       log,
+      ...(replacing
+        ? { lock: (app: string) => tryAppLock(connection, config.redisPrefix, app) }
+        : {}),
       readyTimeoutMs: 5000,
       drainMs: config.drainTimeoutMs,
     });

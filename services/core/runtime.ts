@@ -49,7 +49,7 @@ export interface EntryCommand {
 }
 
 /**
- * How to run an entry module, named by its source (`services/web/main.ts`):
+ * How to run an entry module, named by its source (`services/control/main.ts`):
  * its bundle under plain node, or the source through tsx when this process
  * runs from sources too. `buildDir`: another bundle's (a reload starts the
  * services from the newly compiled one while the supervisor runs its own).
