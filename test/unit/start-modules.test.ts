@@ -54,3 +54,9 @@ test('router processes and their primary load no X.509 library (prepare makes th
     assert.ok(!loaded.has('@peculiar/x509'), `${entry}: ${[...loaded].join(' ')}`);
   }
 });
+
+test('the ssh process loads no Docker client until a command talks to the Engine', async () => {
+  const ssh = (await startPackages()).get('services/ssh/main.ts');
+  assert.ok(ssh, 'services/ssh/main.ts is bundled');
+  assert.ok(!ssh.has('dockerode'), [...ssh].join(' '));
+});
