@@ -55,8 +55,9 @@ test('router processes and their primary load no X.509 library (prepare makes th
   }
 });
 
-test('the ssh process loads no Docker client until a command talks to the Engine', async () => {
+test('the ssh process loads neither a Docker client nor BullMQ until a command or push needs it', async () => {
   const ssh = (await startPackages()).get('services/ssh/main.ts');
   assert.ok(ssh, 'services/ssh/main.ts is bundled');
   assert.ok(!ssh.has('dockerode'), [...ssh].join(' '));
+  assert.ok(!ssh.has('bullmq'), [...ssh].join(' '));
 });
