@@ -29,9 +29,16 @@ export const shipped = (relative: string): string => path.join(ROOT, relative);
  * control services, the router's primary): V8's young generation grows to
  * 16 MB per semi-space under a burst of work and stays there, about 20 MB a
  * process for nothing while idle; 1 MB is plenty between requests (`npm run
- * bench footprint`: 465 MB in all before, 330 MB after).
+ * bench footprint`: 465 MB in all before, 330 MB after). And no optimizing
+ * compiler (`--no-opt`: V8's interpreter and its baseline compiler only):
+ * TurboFan compiles the hot functions of the start's burst of work, and its
+ * code and the memory its compiler threads took stay for the life of the
+ * process; without it, idle with no apps, control 47 → 41 MiB, ssh 36 → 26
+ * MiB, all of Berth 153 → 133 MB. These processes mostly wait on Redis, the
+ * Engine, git and the network; the router processes, which run per request,
+ * keep it (ROUTER_HEAP_OPTIONS).
  */
-export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1', '--no-opt'];
 
 /**
  * The router processes allocate per request all day long: 4 MB semi-spaces
