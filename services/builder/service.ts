@@ -133,7 +133,9 @@ export async function start(
     // app.json cron tasks: what a builder stopped mid-run left is let go, the
     // schedules are made those of the releases, then due runs run (one
     // missed while the builder was away first, once: ../platform/release/cron.ts).
-    await releaseStaleRuns(store);
+    // Beside the builder this one replaces (a reload), that one's runs are
+    // not stale: they finish while it drains.
+    if (!replacing) await releaseStaleRuns(store);
     await syncAllCron(store, log);
     const cron = startCronWorker({ connection, store, schedulerOf, log });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
