@@ -137,7 +137,7 @@ export async function start(
     // not stale: they finish while it drains.
     if (!replacing) await releaseStaleRuns(store);
     await syncAllCron(store, log);
-    const cron = startCronWorker({ connection, store, schedulerOf, log });
+    const cron = await startCronWorker({ connection, store, schedulerOf, log });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
