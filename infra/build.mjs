@@ -32,10 +32,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  */
 export const ENTRIES = [
   'cli/main.ts',
-  'services/web/main.ts',
+  'services/control/main.ts',
   'services/ssh/main.ts',
-  'services/builder/main.ts',
-  'services/certs/main.ts',
   'proxy/main.ts',
   'proxy/worker.ts',
   // `npm start` prepares the machine in a process of its own.

@@ -6,6 +6,7 @@ import { BerthError, EXIT, errorLine } from '../services/core/errors.ts';
 import { systemSearchPath } from '../services/core/programs.ts';
 import { createProgress } from './bootstrap/progress.ts';
 import { checkState, prepareMachine } from './prepare.ts';
+import { writePreparedStamp } from './prepared-stamp.ts';
 
 try {
   const config = loadConfig(process.env);
@@ -20,6 +21,7 @@ try {
     progress,
   );
   await checkState(config, progress);
+  await writePreparedStamp(config);
   process.exit(EXIT.ok);
 } catch (e) {
   if (e instanceof ConfigError) {

@@ -9,6 +9,7 @@ import { BerthError } from '../services/core/errors.ts';
 import type { DataPaths } from '../services/core/paths.ts';
 import { checkDurability, openStore } from '../services/core/store/index.ts';
 import { ensureAdminKeys } from '../services/platform/accounts/ssh-keys.ts';
+import { ensureFallbackCertificate } from '../services/platform/certs/fallback-cert.ts';
 import { prepareDataDir } from './bootstrap/data-dir.ts';
 import { ensureDockerEngine } from './bootstrap/docker-engine.ts';
 import { ensurePackages } from './bootstrap/packages.ts';
@@ -25,6 +26,8 @@ export async function prepareMachine(
 ): Promise<{ paths: DataPaths; dockerStartedByUs: boolean }> {
   // The data directory first: a bad one stops start-up before anything is installed.
   const paths = await prepareDataDir(config.dataDir);
+  // Here, in a process that ends, rather than in the router's long-lived primary.
+  await ensureFallbackCertificate(paths);
   await ensurePackages({ progress, searchPath: host.searchPath, isRoot: host.isRoot });
   const engine = await ensureDockerEngine({
     config,

@@ -5,7 +5,7 @@
 // ServiceSpec.reload: web and ssh start beside the old process and take its
 // listening sockets (services/core/handover.ts), and the old one drains
 // (SSH sessions running there finish there, for at most its stop grace);
-// builder and certs stop first, then start (no client waits on them; two
+// the builder stops first, then starts (no client waits on it; two
 // builders would reconcile the same apps without a lock); the router's
 // primary is killed as in a crash, its router processes serving on, and the
 // new primary adopts them and replaces them by router processes of the new

@@ -10,6 +10,7 @@ import { entryCommand, ROOT } from '../services/core/runtime.ts';
 import type { Endpoint } from '../services/core/service.ts';
 import { createProgress } from './bootstrap/progress.ts';
 import { formatLogLine } from './log-format.ts';
+import { looksPrepared } from './prepared-stamp.ts';
 import { RELOAD_SIGNAL, Reloader } from './reload.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -39,8 +40,16 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
   process.on(RELOAD_SIGNAL, onReload);
   // systemd's ExecReload sends SIGHUP; on a terminal, SIGHUP is its hang-up.
   if (!process.stderr.isTTY) process.on('SIGHUP', onReload);
-  const prepared = await prepareInChild(config, host);
-  if (prepared !== 0) return prepared;
+  // On a warm start (prepared before for this configuration and code, Redis
+  // and the Engine answering) the services start while the preparation
+  // checks everything again; should it find something wrong after all, the
+  // services stop and start-up fails with its reason, as on a cold start.
+  const warm = await looksPrepared(config);
+  const preparing = prepareInChild(config, host);
+  if (!warm) {
+    const prepared = await preparing;
+    if (prepared !== 0) return prepared;
+  }
 
   const step = progress.step('Starting Berth services');
   const supervisor = new Supervisor({
@@ -49,7 +58,17 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
     baseEnv: host.baseEnv,
     onLogLine: (_service, line) => process.stdout.write(`${formatLogLine(line)}\n`),
   });
-  const endpoints = await supervisor.start().catch((e: unknown) => {
+  const starting = supervisor.start();
+  if (warm) {
+    // Settled first, so that a failed start is not left unhandled meanwhile.
+    const [prepared] = await Promise.all([preparing, starting.catch(() => undefined)]);
+    if (prepared !== 0) {
+      step.fail('the preparation failed (above)');
+      await supervisor.stop().catch((e: unknown) => logStopFailure(log, e));
+      return prepared;
+    }
+  }
+  const endpoints = await starting.catch((e: unknown) => {
     step.fail((e as Error).message);
     throw e;
   });

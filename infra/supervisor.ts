@@ -25,7 +25,7 @@ import {
   ROOT,
   runsEntry,
 } from '../services/core/runtime.ts';
-import type { Endpoint, ServiceMessage } from '../services/core/service.ts';
+import { type Endpoint, REPLACES_ENV, type ServiceMessage } from '../services/core/service.ts';
 import { VERSION } from '../services/core/version.ts';
 import { type Tail, tailFile } from './log-tail.ts';
 
@@ -53,15 +53,16 @@ export interface ServiceSpec {
   reload?: 'overlap' | 'stop-first' | 'router';
 }
 
-/** Every service `npm start` runs; later issues add theirs here. */
+/**
+ * Every service `npm start` runs; later issues add theirs here. The control
+ * process runs web, ssh and the builder as parts of one process
+ * (services/control/service.ts); on a reload its builder part allows for the
+ * old one's (its first reconcile takes each app's lock).
+ */
 export const SERVICES: readonly ServiceSpec[] = [
-  { name: 'web', entry: 'services/web/main.ts', reload: 'overlap' },
+  { name: 'control', entry: 'services/control/main.ts', reload: 'overlap' },
   { name: 'ssh', entry: 'services/ssh/main.ts', reload: 'overlap' },
-  // A builder's first reconcile takes no app lock (services/builder/service.ts):
-  // beside a running builder it could undo that one's rollout.
-  { name: 'builder', entry: 'services/builder/main.ts', reload: 'stop-first' },
   { name: 'router', entry: 'proxy/main.ts', outlivesSupervisor: true, reload: 'router' },
-  { name: 'certs', entry: 'services/certs/main.ts', reload: 'stop-first' },
 ];
 
 /** A service that ran this long before it died starts again after the shortest delay. */
@@ -341,8 +342,12 @@ export class Supervisor {
     const { file, execArgv } = entryCommand(spec.entry, codeDir);
     const child = fork(file, [], {
       cwd: ROOT,
-      execArgv: outlives ? execArgv : [...execArgv, ...IDLE_HEAP_OPTIONS],
-      env: { ...this.o.baseEnv, ...configToEnv(this.o.config) },
+      execArgv: [...execArgv, ...IDLE_HEAP_OPTIONS],
+      env: {
+        ...this.o.baseEnv,
+        ...configToEnv(this.o.config),
+        ...(o.predecessor?.pid === undefined ? {} : { [REPLACES_ENV]: String(o.predecessor.pid) }),
+      },
       stdio,
       // Its own session: neither the terminal's Ctrl-C or hang-up nor this
       // process's death reaches it; a deliberate stop signals it.

@@ -11,7 +11,7 @@ import type { Logger } from '../services/core/log.ts';
 import type { DataPaths } from '../services/core/paths.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
 import { readCertFile } from '../services/platform/certs/cert-files.ts';
-import type { PemPair } from './fallback-cert.ts';
+import type { PemPair } from '../services/platform/certs/fallback-cert.ts';
 
 export interface CertificateCacheOptions {
   paths: DataPaths;

@@ -5,7 +5,7 @@
 // router processes, and the memory starts again from zero.
 import { BerthError } from '../services/core/errors.ts';
 import type { Logger } from '../services/core/log.ts';
-import type { Store } from '../services/core/store/index.ts';
+import type { Metrics as MetricsStore } from '../services/core/store/metrics.ts';
 import {
   emptyCounts,
   LATENCY_BUCKETS_MS,
@@ -74,7 +74,7 @@ export class Metrics {
  * stop. Counts are filed under the minute they are published in (up to 5 s
  * late at a minute's edge). Redis being away loses nothing: they wait.
  */
-export function publishMetrics(metrics: Metrics, store: Store, log: Logger) {
+export function publishMetrics(metrics: Metrics, store: Pick<MetricsStore, 'add'>, log: Logger) {
   let publishing: Promise<void> = Promise.resolve();
   let warned = false;
   const publish = () => {
@@ -88,7 +88,7 @@ export function publishMetrics(metrics: Metrics, store: Store, log: Logger) {
           left.delete(app);
           if (app === STATUS_PAGE_APP) continue;
           try {
-            await store.metrics.add(app, at, c);
+            await store.add(app, at, c);
           } catch (e) {
             // A name the store refuses would be refused on every attempt:
             // given back, it blocked every app counted after it, for good

@@ -8,12 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../services/core/log.ts';
 import type { KeyLayout } from '../services/core/store/keys.ts';
-import {
-  decode,
-  HttpsSettingsSchema,
-  ProxySettingsSchema,
-} from '../services/core/store/records.ts';
-import { parseRouteEntry } from '../services/platform/routes/routes.ts';
+import { readHttpsSettings, readProxySettings, readRouteEntry } from './app-records.ts';
 import type { AppState, RouteTable } from './route-table.ts';
 
 export interface RouteSyncOptions {
@@ -70,13 +65,13 @@ export function syncRoutes(o: RouteSyncOptions): RouteSync {
         }),
       )) as [Record<string, string>, string | null, string[]];
     if (Object.keys(record).length === 0) return undefined;
-    const entry = routes === null ? undefined : parseRouteEntry(o.keys.routes(app), routes);
+    const entry = routes === null ? undefined : readRouteEntry(o.keys.routes(app), routes);
     return {
       release: entry?.release ?? 0,
       backends: entry?.backends ?? [],
       domains: [...domains].sort(),
-      https: decode(HttpsSettingsSchema, o.keys.app(app), record),
-      maxBodySize: decode(ProxySettingsSchema, o.keys.app(app), record).maxBodySize,
+      https: readHttpsSettings(o.keys.app(app), record),
+      maxBodySize: readProxySettings(o.keys.app(app), record).maxBodySize,
     };
   }
 

@@ -11,8 +11,10 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { BerthError } from '../services/core/errors.ts';
+import { dataPaths } from '../services/core/paths.ts';
 import { isAlive, signal } from '../services/core/pids.ts';
 import type { Endpoint, RunningService, ServiceContext } from '../services/core/service.ts';
+import { ensureFallbackCertificate } from '../services/platform/certs/fallback-cert.ts';
 import {
   controlSocketPath,
   fingerprint,
@@ -169,6 +171,12 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
   };
 
   try {
+    // Router processes read it at start. Normally made already while the
+    // machine was prepared (infra/prepare.ts), in a process that then ends:
+    // the X.509 library loads here only for a router started on its own.
+    if (await ensureFallbackCertificate(dataPaths(config.dataDir))) {
+      log.info('made the fallback certificate');
+    }
     if (!(await portsFree(config))) {
       // Someone listens on the ports: router processes a killed primary left
       // (they reconnect within moments) or another program.

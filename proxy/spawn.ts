@@ -8,11 +8,19 @@
 import { fork } from 'node:child_process';
 import type { Server } from 'node:net';
 import { BerthError } from '../services/core/errors.ts';
-import { type EntryCommand, entryCommand } from '../services/core/runtime.ts';
+import { type EntryCommand, entryCommand, ROUTER_HEAP_OPTIONS } from '../services/core/runtime.ts';
 import type { SpawnMessage } from './control.ts';
 
-/** This process's own router process code. */
-export const WORKER: EntryCommand = entryCommand('proxy/worker.ts');
+/**
+ * This process's own router process code, with a young generation smaller
+ * than V8's default (ROUTER_HEAP_OPTIONS: about 10 MB less each while idle,
+ * at no cost in throughput `npm run bench proxy` could tell from noise).
+ */
+const ownWorker = entryCommand('proxy/worker.ts');
+export const WORKER: EntryCommand = {
+  file: ownWorker.file,
+  execArgv: [...ownWorker.execArgv, ...ROUTER_HEAP_OPTIONS],
+};
 /** A router process connects to Redis and loads the routes before it asks for its sockets. */
 const START_LIMIT_MS = 60_000;
 

@@ -10,11 +10,13 @@ import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { loadConfig } from '../services/core/config.ts';
 import { errorLine } from '../services/core/errors.ts';
+import { collectStartGarbage } from '../services/core/idle-gc.ts';
 import { createLogger } from '../services/core/log.ts';
 import { dataPaths } from '../services/core/paths.ts';
 import { connectRedis } from '../services/core/redis.ts';
-import { Store } from '../services/core/store/index.ts';
 import { keyLayout } from '../services/core/store/keys.ts';
+import { Metrics as MetricsStore } from '../services/core/store/metrics.ts';
+import { readFallbackCertificate } from '../services/platform/certs/fallback-cert.ts';
 import { answerChallenge, isChallenge } from './acme-challenge.ts';
 import { CertificateCache, followCertChanges } from './certificates.ts';
 import {
@@ -25,7 +27,6 @@ import {
   type SpawnMessage,
   sendMessage,
 } from './control.ts';
-import { fallbackCertificate } from './fallback-cert.ts';
 import { createRouter } from './forward.ts';
 import { repeatedHost } from './headers.ts';
 import { redirectToHttps } from './https-redirect.ts';
@@ -91,9 +92,11 @@ try {
   const table = new RouteTable(config.domain);
   const keys = keyLayout(config.redisPrefix);
   const sync = syncRoutes({ redis, subscriber, keys, table, log });
-  const fallback = await fallbackCertificate();
+  const paths = dataPaths(config.dataDir);
+  // Made by the primary before it starts any router process (proxy/service.ts).
+  const fallback = await readFallbackCertificate(paths);
   const certs = new CertificateCache({
-    paths: dataPaths(config.dataDir),
+    paths,
     fallback: tls.createSecureContext(fallback),
     // The apps' hosts and the status page's (which may get a certificate of
     // the platform's own).
@@ -103,7 +106,13 @@ try {
   await Promise.all([sync.ready, followCertChanges({ subscriber, keys, cache: certs, log })]);
 
   const metrics = new Metrics();
-  const published = publishMetrics(metrics, new Store(redis, config.redisPrefix), log);
+  // The metrics repository alone: the whole Store would load zod and every
+  // record's schema into each router process (app-records.ts).
+  const published = publishMetrics(
+    metrics,
+    new MetricsStore({ redis, keys, now: () => new Date() }),
+    log,
+  );
   const router = createRouter({
     table,
     // BERTH_STATUS_HOST (else the bare domain) is the web app's
@@ -190,6 +199,7 @@ try {
     ),
   );
   process.send?.({ type: 'listening' } satisfies ChildMessage);
+  collectStartGarbage();
 
   let stopping = false;
   const stop = () => {

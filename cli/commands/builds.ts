@@ -18,7 +18,6 @@ import {
 import {
   type BuildQueue,
   buildLogKey,
-  createBuildQueue,
   finishBuild,
   followBuild,
   printable,
@@ -42,6 +41,7 @@ interface Builds {
 async function withBuilds<T>(ctx: CommandContext, f: (b: Builds) => Promise<T>): Promise<T> {
   const store = await ctx.store();
   const prefix = store.keys.prefix;
+  const { createBuildQueue } = await import('../../services/platform/build/queue-open.ts');
   const queue = createBuildQueue(store.redis, prefix);
   const dataDir = ctx.config().dataDir;
   const options = dataDir ? { buildLogs: dataPaths(dataDir).buildLogs } : {};

@@ -1,6 +1,6 @@
 // letsencrypt:enable|disable|list|auto-renew — certificates from the ACME CA
-// (BERTH_ACME_DIRECTORY_URL) for an app's domains, renewed by the certs
-// service; with --platform (admins), for the bare BERTH_DOMAIN, the status
+// (BERTH_ACME_DIRECTORY_URL) for an app's domains, renewed by the web
+// service's renewer; with --platform (admins), for the bare BERTH_DOMAIN, the status
 // page's (cli/platform-target.ts).
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';

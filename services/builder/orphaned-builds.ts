@@ -2,7 +2,7 @@
 // gone left active (see freeOrphanedBuilds).
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/log.ts';
-import { createBuildQueue } from '../platform/build/queue.ts';
+import { createBuildQueue } from '../platform/build/queue-open.ts';
 
 /**
  * Builds left active by builders that are all gone (the machine lost power,

@@ -31,16 +31,22 @@ export type BuilderTuning = Partial<
 >;
 
 export async function start(
-  { config, log, searchPath }: ServiceContext,
+  { config, log, searchPath, replacing }: ServiceContext,
   tuning: BuilderTuning = {},
 ): Promise<RunningService> {
   const paths = dataPaths(config.dataDir);
-  await mkdir(paths.buildLogs, { recursive: true, mode: 0o750 });
-  const docker = await createDockerClient(config);
   const timeoutMs = tuning.timeoutMs ?? config.buildTimeoutMs;
-  // Scratch left by a builder that was killed; a running build's is younger.
-  await removeStaleWorkDirs(config.dataDir, timeoutMs + 3600_000);
-  const connection = await connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
+  // Steps that wait on different things (the Engine, the disk, Redis) run
+  // side by side: the builder's start is most of Berth's start (issue 17).
+  const [docker, connection] = await allOrClose(
+    createDockerClient(config),
+    connectRedis(config.redisUrl, { maxRetriesPerRequest: null }),
+    (async () => {
+      await mkdir(paths.buildLogs, { recursive: true, mode: 0o750 });
+      // Scratch left by a builder that was killed; a running build's is younger.
+      await removeStaleWorkDirs(config.dataDir, timeoutMs + 3600_000);
+    })(),
+  );
   connection.on('error', (e) => log.warn({ err: e }, 'redis'));
   try {
     // The deploy step makes releases: the instances and process types quotas hold there too.
@@ -49,21 +55,33 @@ export async function start(
     const limits = config.defaultLimits;
     const { appNetworks } = config;
     const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks });
+    // What builds may use: their network, and the cgroup that limits their
+    // processes; made while the apps are reconciled. Handled, so that a
+    // failing reconcile leaves no rejection unheard.
+    const limitsReady = Promise.all([
+      ensureBuildNetwork(docker),
+      prepareBuildCgroup(docker, config.buildLimits.pids),
+    ]);
+    limitsReady.catch(() => {});
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
+    // Beside the builder this process replaces (a reload), whose builds and
+    // rollouts run on while it drains, only apps nobody holds are touched:
+    // a rollout of that one's, under its app's lock, would be undone.
     const fixed = await reconcile({
       store,
       schedulerOf,
       log,
+      ...(replacing
+        ? { lock: (app: string) => tryAppLock(connection, config.redisPrefix, app) }
+        : {}),
       readyTimeoutMs: 5000,
       drainMs: config.drainTimeoutMs,
     });
     if (fixed.failed.length + fixed.stopped + fixed.started + fixed.rerouted.length > 0) {
       log.info(fixed, 'apps reconciled with their releases');
     }
-    // What builds may use: their network, and the cgroup that limits their processes.
-    const network = await ensureBuildNetwork(docker);
-    const cgroup = await prepareBuildCgroup(docker, config.buildLimits.pids);
+    const [network, cgroup] = await limitsReady;
     log.info({ note: cgroup.note }, 'build limits');
     const builder = await startBuildWorker({
       ...(config.buildConcurrency === undefined ? {} : { concurrency: config.buildConcurrency }),
@@ -115,9 +133,11 @@ export async function start(
     // app.json cron tasks: what a builder stopped mid-run left is let go, the
     // schedules are made those of the releases, then due runs run (one
     // missed while the builder was away first, once: ../platform/release/cron.ts).
-    await releaseStaleRuns(store);
+    // Beside the builder this one replaces (a reload), that one's runs are
+    // not stale: they finish while it drains.
+    if (!replacing) await releaseStaleRuns(store);
     await syncAllCron(store, log);
-    const cron = startCronWorker({ connection, store, schedulerOf, log });
+    const cron = await startCronWorker({ connection, store, schedulerOf, log });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
@@ -148,4 +168,21 @@ export async function start(
     connection.disconnect();
     throw e;
   }
+}
+
+/**
+ * Waits for every step; when one fails, closes the Redis connection another
+ * made (the second), then rethrows the first failure.
+ */
+async function allOrClose<D, R extends { disconnect(): void }>(
+  docker: Promise<D>,
+  redis: Promise<R>,
+  rest: Promise<void>,
+): Promise<[D, R]> {
+  const [d, r, x] = await Promise.allSettled([docker, redis, rest]);
+  if (d.status === 'fulfilled' && r.status === 'fulfilled' && x.status === 'fulfilled') {
+    return [d.value, r.value];
+  }
+  if (r.status === 'fulfilled') r.value.disconnect();
+  throw [d, r, x].find((o) => o.status === 'rejected')?.reason;
 }

@@ -6,7 +6,7 @@
 // docker-modem falls back on DOCKER_HOST, DOCKER_CERT_PATH, ... from the
 // process environment for every option it is not given; the options below are
 // all given explicitly, so the engine Berth uses is the one in Config.
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Config } from './config.ts';
 import { BerthError } from './errors.ts';
 
@@ -152,8 +152,19 @@ function dockerOptions(
  * newest API). Use it only to ask the engine for its version: the rest of
  * Berth uses the negotiated client from connectDocker.
  */
-export function unversionedDocker(config: DockerTarget, timeoutMs?: number): Docker {
-  return new Docker(dockerOptions(config, timeoutMs === undefined ? {} : { timeoutMs }));
+async function unversionedDocker(config: DockerTarget, timeoutMs?: number): Promise<Docker> {
+  const Client = await dockerode();
+  return new Client(dockerOptions(config, timeoutMs === undefined ? {} : { timeoutMs }));
+}
+
+/**
+ * dockerode, imported when a process first talks to the Engine: with its
+ * HTTP and stream modules it costs about 15 MB in a process that loads it,
+ * for good (issue 17), and the ssh process needs it only for the commands
+ * that reach the Engine.
+ */
+async function dockerode(): Promise<typeof Docker> {
+  return (await import('dockerode')).default;
 }
 
 /** Compares two API versions such as "1.41" and "1.52" (negative when a < b). */
@@ -226,7 +237,7 @@ export async function connectDocker(
   config: DockerTarget,
   options: ConnectOptions = {},
 ): Promise<DockerConnection> {
-  const probe = unversionedDocker(config, options.timeoutMs ?? 5000);
+  const probe = await unversionedDocker(config, options.timeoutMs ?? 5000);
   const engine = toEngineVersion(await probe.version());
   const apiVersion = negotiateApiVersion(engine.apiVersion);
   if (engine.minApiVersion && compareApiVersions(apiVersion, engine.minApiVersion) < 0) {
@@ -237,7 +248,8 @@ export async function connectDocker(
       reason: `it needs API ${engine.minApiVersion} or newer; this Berth speaks at most ${CLIENT_MAX_API_VERSION}`,
     });
   }
-  const docker = new Docker(
+  const Client = await dockerode();
+  const docker = new Client(
     dockerOptions(config, {
       version: `v${apiVersion}`,
       ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
@@ -277,9 +289,9 @@ export type PingResult =
 
 /** Whether the engine answers within timeoutMs; never throws. */
 export async function pingDocker(config: DockerTarget, timeoutMs = 2000): Promise<PingResult> {
-  const probe = unversionedDocker(config, timeoutMs);
   let timer: NodeJS.Timeout | undefined;
   try {
+    const probe = await unversionedDocker(config, timeoutMs);
     const v = await Promise.race([
       probe.version(),
       new Promise<never>((_, reject) => {

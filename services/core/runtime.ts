@@ -25,14 +25,29 @@ export const BUILD_DIR: string | undefined = built
 export const shipped = (relative: string): string => path.join(ROOT, relative);
 
 /**
- * Node.js options for the processes that mostly wait (the supervisor and the
- * control services): V8's young generation grows to 16 MB per semi-space
- * under a burst of work and stays there, about 20 MB a process for nothing
- * while idle; 1 MB is plenty between requests (`npm run bench footprint`:
- * 465 MB in all before, 330 MB after). The router processes keep V8's
- * default: they allocate per request all day long.
+ * Node.js options for the processes that mostly wait (the supervisor, the
+ * control services, the router's primary): V8's young generation grows to
+ * 16 MB per semi-space under a burst of work and stays there, about 20 MB a
+ * process for nothing while idle; 1 MB is plenty between requests (`npm run
+ * bench footprint`: 465 MB in all before, 330 MB after). And no optimizing
+ * compiler (`--no-opt`: V8's interpreter and its baseline compiler only):
+ * TurboFan compiles the hot functions of the start's burst of work, and its
+ * code and the memory its compiler threads took stay for the life of the
+ * process; without it, idle with no apps, control 47 → 41 MiB, ssh 36 → 26
+ * MiB, all of Berth 153 → 133 MB. These processes mostly wait on Redis, the
+ * Engine, git and the network; the router processes, which run per request,
+ * keep it (ROUTER_HEAP_OPTIONS).
  */
-export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+export const IDLE_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=1', '--no-opt'];
+
+/**
+ * The router processes allocate per request all day long: 4 MB semi-spaces
+ * keep most of the saving while idle, and proxied as fast as V8's default
+ * in `npm run bench proxy` (the router against the default's in the same
+ * rounds: throughput ratio 0.99, where two runs of the same code give
+ * 0.94). With 1 MB, two such runs gave 1.06 and 0.84: too close to call.
+ */
+export const ROUTER_HEAP_OPTIONS: readonly string[] = ['--max-semi-space-size=4'];
 
 /** How to start a process: the file node runs and the options before it. */
 export interface EntryCommand {
@@ -41,7 +56,7 @@ export interface EntryCommand {
 }
 
 /**
- * How to run an entry module, named by its source (`services/web/main.ts`):
+ * How to run an entry module, named by its source (`services/control/main.ts`):
  * its bundle under plain node, or the source through tsx when this process
  * runs from sources too. `buildDir`: another bundle's (a reload starts the
  * services from the newly compiled one while the supervisor runs its own).

@@ -5,6 +5,7 @@
 
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { errorLine } from './errors.ts';
+import { collectStartGarbage } from './idle-gc.ts';
 import { createLogger, type Logger } from './log.ts';
 import { systemSearchPath } from './programs.ts';
 
@@ -28,7 +29,18 @@ export interface ServiceContext {
   log: Logger;
   /** PATH plus the system directories, to find git, dockerd and the like. */
   searchPath: string;
+  /**
+   * This process replaces one that still runs (`berth reload`, 'overlap'):
+   * work only one process may do at a time must allow for the other.
+   */
+  replacing?: boolean;
 }
+
+/**
+ * Set by the supervisor in the environment of a process it starts beside
+ * the one it replaces (the pid of that one). Not a setting.
+ */
+export const REPLACES_ENV = 'BERTH_REPLACES_PID';
 
 /** Messages a service sends its supervisor over the IPC channel. */
 export type ServiceMessage =
@@ -103,7 +115,12 @@ export async function runService(
   });
 
   try {
-    running = await start({ config, log, searchPath: systemSearchPath(process.env.PATH) });
+    running = await start({
+      config,
+      log,
+      searchPath: systemSearchPath(process.env.PATH),
+      replacing: Boolean(process.env[REPLACES_ENV]),
+    });
   } catch (e) {
     log.error({ err: e }, 'failed to start');
     send({ type: 'failed', service: name, error: errorLine(e) });
@@ -115,4 +132,5 @@ export async function runService(
   }
   log.info({ endpoints: running.endpoints }, 'ready');
   send({ type: 'ready', service: name, endpoints: running.endpoints });
+  collectStartGarbage();
 }

@@ -58,7 +58,8 @@ export interface GitHandlerDeps {
   /** Apps and users; its connection also holds the push locks and reads build logs. */
   store: Store;
   paths: RepoPaths;
-  queue: BuildQueue;
+  /** The build queue, made on first use. */
+  queue: () => Promise<BuildQueue>;
   /** PATH for git (computed once at the entry point: infra/bootstrap/programs.ts). */
   searchPath: string;
   log?: Logger;
@@ -251,7 +252,7 @@ export function createGitHandler(deps: GitHandlerDeps): GitHandler {
         onWait: async (first) => {
           if (first) io.stderr.write(`-----> Waiting for another push to ${app.name} to finish\n`);
           // The holder's build, if it still waits for a builder, gives way to this push.
-          const id = await supersedeQueuedBuild(queue, app.name, replaced);
+          const id = await supersedeQueuedBuild(await queue(), app.name, replaced);
           if (id !== undefined) log?.info({ app: app.name, build: id }, 'queued build replaced');
         },
         onLost: () => {

@@ -24,7 +24,8 @@ import { type HookHandler, ZERO_SHA } from './hook-server.ts';
 
 export interface PushBuildDeps {
   store: Store;
-  queue: BuildQueue;
+  /** The build queue, made on first use. */
+  queue: () => Promise<BuildQueue>;
   paths: RepoPaths;
   /** PATH for git, the running node's directory first. */
   searchPath: string;
@@ -68,7 +69,10 @@ async function awaitBuild(
       () => {},
     );
     // Not started yet: take it off the queue (an active job is locked and stays).
-    void d.queue.remove(id).catch(() => 0);
+    void d
+      .queue()
+      .then((q) => q.remove(id))
+      .catch(() => 0);
     grace = setTimeout(
       () => follow.abort(new Error('the build did not stop after it was cancelled')),
       d.cancelGraceMs,
@@ -78,7 +82,7 @@ async function awaitBuild(
   else pushGone.addEventListener('abort', onGone, { once: true });
   try {
     return await followBuild(d.store.redis, d.store.keys.prefix, id, onLine, follow.signal, {
-      queue: d.queue,
+      queue: await d.queue(),
       onQueued: queuedNotice(onLine, d.maxBuildMs),
     });
   } catch (e) {
@@ -135,7 +139,8 @@ export function preReceive(
     }
     // A build nobody will run would hold the push (and the app's lock) for
     // hours: with no builder connected, say so now and keep the old code.
-    if ((await d.queue.getWorkersCount()) === 0) {
+    const queue = await d.queue();
+    if ((await queue.getWorkersCount()) === 0) {
       reply.line(
         ' !     No builder is running, so this push cannot be built; nothing was deployed.',
       );
@@ -147,7 +152,7 @@ export function preReceive(
     let id: string;
     try {
       id = await enqueueBuild(
-        d.queue,
+        queue,
         {
           app,
           rev: update.new,

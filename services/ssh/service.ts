@@ -6,7 +6,8 @@ import { inheritedSocket, offerSocket } from '../core/handover.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
-import { createBuildQueue } from '../platform/build/queue.ts';
+import type { BuildQueue } from '../platform/build/queue.ts';
+
 import { createExecHandler } from './exec-handler.ts';
 import type { ExecHandler } from './exec-request.ts';
 import { createGitHandler } from './git-service.ts';
@@ -25,7 +26,15 @@ export async function start(
   deps: GitReceiverDeps = {},
 ): Promise<RunningService> {
   const store = await openStore(config, { onError: (e) => log.warn({ err: e }, 'redis') });
-  const queue = createBuildQueue(store.redis, config.redisPrefix);
+  // Made at the first push (queue-open.ts says why).
+  let queue: Promise<BuildQueue> | undefined;
+  const buildQueue = () =>
+    (queue ??= import('../platform/build/queue-open.ts').then((m) =>
+      m.createBuildQueue(store.redis, config.redisPrefix),
+    ));
+  const closeQueue = async () => {
+    if (queue) await (await queue).close();
+  };
   try {
     const hostKey = await loadOrCreateHostKey(dataPaths(config.dataDir).ssh);
     if (hostKey.tightened)
@@ -43,7 +52,7 @@ export async function start(
           git: createGitHandler({
             store,
             paths: dataPaths(config.dataDir),
-            queue,
+            queue: buildQueue,
             searchPath,
             log,
           }),
@@ -76,12 +85,12 @@ export async function start(
       ],
       async stop() {
         await server.close();
-        await queue.close();
+        await closeQueue();
         await store.close();
       },
     };
   } catch (e) {
-    await queue.close();
+    await closeQueue();
     await store.close();
     throw e;
   }

@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import type { DataPaths } from '../core/paths.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
-import { createBuildQueue } from '../platform/build/queue.ts';
+import { createBuildQueue } from '../platform/build/queue-open.ts';
 import type { RolloutSettings } from '../platform/release/releases.ts';
 import { accountPageRoutes } from './account-page.ts';
 import { apiRoutes } from './api.ts';

@@ -1,5 +1,12 @@
-// The web service: the status page and JSON API on loopback, and Prometheus'
-// /metrics on a loopback port of its own (never behind the router).
+// The web service: the status page and JSON API on loopback, Prometheus'
+// /metrics on a loopback port of its own (never behind the router), and the
+// renewal of ACME certificates in the background (platform/certs/renewer.ts;
+// orders asked for by a person, letsencrypt:enable, run in the command
+// itself). The renewer ran in a process of its own until issue 17: 20 MB
+// for a timer that wakes once a day. Two renewers side by side (a reload
+// starts the new web beside the old) never order the same certificate at
+// once: an order holds the domain's lock in Redis (platform/certs/acme.ts),
+// as a command's does.
 import http from 'node:http';
 import type Docker from 'dockerode';
 import { createDockerClient } from '../core/docker.ts';
@@ -7,6 +14,8 @@ import { inheritedSocket, offerSocket } from '../core/handover.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { RunningService, ServiceContext } from '../core/service.ts';
 import { openStore } from '../core/store/index.ts';
+import { acmeOptions } from '../platform/certs/acme.ts';
+import { startRenewer } from '../platform/certs/renewer.ts';
 import { rolloutSettings } from '../platform/release/releases.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 import { build } from './server.ts';
@@ -70,6 +79,9 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     else metrics.listen(config.metricsPort, '127.0.0.1', () => resolve());
   });
   offerSocket('metrics', metrics);
+  const subscriber = store.redis.duplicate();
+  subscriber.on('error', (e) => log.warn({ err: e }, 'redis'));
+  const renewer = startRenewer(acmeOptions(config, store), { subscriber, log });
   return {
     endpoints: [
       { name: 'status page (loopback; auth:login)', url: `http://127.0.0.1:${config.webPort}/` },
@@ -82,6 +94,8 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
       metrics.closeAllConnections();
       await new Promise((r) => metrics.close(r));
       await server.close();
+      await renewer.stop();
+      subscriber.disconnect();
       await store.close();
     },
   };

@@ -21,11 +21,8 @@ import { loadConfig } from '../../services/core/config.ts';
 import { createDockerClient, LABELS } from '../../services/core/docker.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import {
-  createBuildQueue,
-  enqueueBuild,
-  followBuild,
-} from '../../services/platform/build/queue.ts';
+import { enqueueBuild, followBuild } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { removeImagesByLabel } from '../harness/docker.ts';
 import { freePort } from '../harness/ports.ts';

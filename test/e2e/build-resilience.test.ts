@@ -1,7 +1,8 @@
 // The build queue under the failures issue 4 names, at Berth's default
 // timings, through `npm start`, the real OpenSSH client, real git and the
 // real Docker Engine:
-//   - kill -9 of the builder service in the middle of a build: the
+//   - kill -9 of the builder (the control process, which it shares with
+//     the web) in the middle of a build: the
 //     supervisor starts it again, BullMQ hands the dead worker's build to the
 //     new one, which builds it again from the start; the push that waits
 //     sees that and ends 0 — within a minute of the kill;
@@ -134,8 +135,8 @@ describe('builds under failure and load (default timings)', () => {
     const first = await push(tree.work, ['deploy', 'main'], (line) => {
       if (killedAt === 0 && / ---> Running in /.test(line)) {
         killedAt = performance.now();
-        void servicesOf(dataDir, 'builder').then((pids) => {
-          assert.equal(pids.length, 1, 'one builder service');
+        void servicesOf(dataDir, 'control').then((pids) => {
+          assert.equal(pids.length, 1, 'one control process (web and the builder)');
           process.kill(pids[0] as number, 'SIGKILL');
         });
       }
@@ -294,7 +295,7 @@ describe('builds under failure and load (default timings)', () => {
     const second = await push(tree.work, ['deploy', 'main'], (line) => {
       if (killedAt === 0 && /Starting 1 web instance of v2/.test(line)) {
         killedAt = performance.now();
-        void servicesOf(dataDir, 'builder').then((pids) =>
+        void servicesOf(dataDir, 'control').then((pids) =>
           process.kill(pids[0] as number, 'SIGKILL'),
         );
       }

@@ -5,7 +5,7 @@
 // the router; letsencrypt:enable --platform over SSH gets the domain a
 // certificate that curl verifies against Pebble's root, after which plain
 // HTTP is redirected, auth:login prints the https URL and the session cookie
-// is Secure; the certs service renews the certificate by itself and the
+// is Secure; the web service renews the certificate by itself and the
 // router serves the new one without a restart.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -148,7 +148,7 @@ describe('the status page at the bare domain, with TLS from an ACME CA', () => {
     };
     assert.equal(report.certificate.source, 'acme');
 
-    // Renewed by the certs service once a third of the lifetime is left, served at once.
+    // Renewed by the web service once a third of the lifetime is left, served at once.
     const routers = await servicesOf(p.env.BERTH_DATA_DIR ?? '', 'router');
     const serial = await servedSerial(httpsPort);
     assert.equal(serial.toUpperCase(), report.certificate.serial.toUpperCase());

@@ -2,7 +2,7 @@
 // it: `npm start` with Pebble (Debian's) as BERTH_ACME_DIRECTORY_URL, an app
 // pushed over SSH, `domains:add` and `letsencrypt:enable` over SSH, then
 // curl verifying the router's HTTPS answer against Pebble's root for that
-// host name. Pebble issues certificates living 30 s, so the certs service
+// host name. Pebble issues certificates living 30 s, so the web service
 // renews by itself within the test, and the router serves the new one
 // without a restart (the serial changes, the router's pids do not).
 import assert from 'node:assert/strict';
@@ -79,7 +79,7 @@ describe('HTTPS with a certificate from an ACME CA', () => {
     assert.equal(mine?.source, 'acme');
     assert.equal(mine?.serial.toUpperCase(), serial.toUpperCase());
 
-    // Renewal by the certs service once a third of the 30 s is left; served at once.
+    // Renewal by the web service once a third of the 30 s is left; served at once.
     const t1 = performance.now();
     let renewed = serial;
     while (renewed === serial && performance.now() - t1 < VALIDITY_S * 1000 + 15_000) {

@@ -159,9 +159,9 @@ describe('the status page in headless Chromium', () => {
     });
     const sshPort = p.env.BERTH_SSH_PORT ?? '';
     const routerPort = Number(p.env.BERTH_HTTP_PORT);
-    /** Kills the web service's process; the supervisor starts it again within seconds. */
+    /** Kills the process the web runs in (control); the supervisor starts it again within seconds. */
     const killWeb = async () => {
-      const pids = await servicesOf(dataDir, 'web');
+      const pids = await servicesOf(dataDir, 'control');
       assert.ok(pids.length > 0, 'the web service runs');
       for (const pid of pids) process.kill(pid, 'SIGKILL');
     };

@@ -24,10 +24,10 @@ import { Store } from '../../services/core/store/index.ts';
 import {
   type BuildQueue,
   type BuildResult,
-  createBuildQueue,
   enqueueBuild,
   followBuild,
 } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { cleanupDocker, testDocker, testDockerRun } from './docker.ts';
 import { testGitEnv } from './git.ts';

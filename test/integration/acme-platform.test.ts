@@ -1,7 +1,7 @@
 // The platform's certificate by ACME HTTP-01 against Pebble (Debian's, a
 // real ACME CA) through a real router process: letsencrypt:enable --platform
 // gets the bare BERTH_DOMAIN a certificate chained to Pebble's root, the
-// renewer (as the certs service configures it) renews it by itself like an
+// renewer (as the web service configures it) renews it by itself like an
 // app's, letsencrypt:list shows it, and letsencrypt:disable --platform
 // removes it. A certificate left from an earlier BERTH_DOMAIN is not ordered
 // again and again. An app's default host <app>.<BERTH_DOMAIN> gets one with

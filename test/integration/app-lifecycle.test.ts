@@ -15,7 +15,8 @@ import { destroyApp, renameApp } from '../../services/platform/apps/apps.ts';
 import type { AppHooks, LifecycleDeps } from '../../services/platform/apps/lifecycle.ts';
 import { buildLogFile } from '../../services/platform/build/build-log.ts';
 import { buildInfo } from '../../services/platform/build/history.ts';
-import { createBuildQueue, enqueueBuild } from '../../services/platform/build/queue.ts';
+import { enqueueBuild } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { redisClient, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 

@@ -14,12 +14,8 @@ import { Store } from '../../services/core/store/index.ts';
 import { APP_HOOKS } from '../../services/platform/app-hooks.ts';
 import { destroyApp } from '../../services/platform/apps/apps.ts';
 import { buildLogFile } from '../../services/platform/build/build-log.ts';
-import {
-  createBuildQueue,
-  enqueueBuild,
-  followBuild,
-  requestCancel,
-} from '../../services/platform/build/queue.ts';
+import { enqueueBuild, followBuild, requestCancel } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { leftoversKey } from '../../services/platform/build/retention.ts';
 import { type Builder, buildHarness } from '../harness/builds.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';

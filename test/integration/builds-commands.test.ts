@@ -20,10 +20,10 @@ import { LUA_LAYOUT, Store } from '../../services/core/store/index.ts';
 import {
   type BuildQueue,
   buildLogKey,
-  createBuildQueue,
   enqueueBuild,
   followBuild,
 } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { type FakeBuilder, startFakeBuilder } from '../fixtures/fake-builder.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { testGitEnv } from '../harness/git.ts';

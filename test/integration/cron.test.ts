@@ -67,7 +67,7 @@ async function startWorker() {
   const connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
   await releaseStaleRuns(store);
   await syncAllCron(store, log);
-  const worker = startCronWorker({ connection, store, schedulerOf, log, lateMs: 2500 });
+  const worker = await startCronWorker({ connection, store, schedulerOf, log, lateMs: 2500 });
   return {
     async close() {
       await worker.close();
@@ -234,7 +234,7 @@ describe('app.json cron and postdeploy', () => {
   test('cron:suspend stops the schedule, cron:resume brings it back; an unknown id is one line', async () => {
     const id = cronTasks(await store.releases.current(app))[0]?.id ?? '';
     assert.equal((await run(ada, ['cron:suspend', app, id])).code, 0);
-    const queue = cronQueue(store.redis, prefix);
+    const queue = await cronQueue(store.redis, prefix);
     try {
       const ids = async () => (await queue.getJobSchedulers(0, -1)).map((s) => s.key);
       assert.deepEqual(await ids(), []);

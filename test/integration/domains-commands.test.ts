@@ -52,7 +52,7 @@ const exists = (file: string) =>
     () => false,
   );
 
-/** A certificate as the certs service leaves it: metadata in Redis, a PEM file on disk. */
+/** A certificate as the renewer leaves it: metadata in Redis, a PEM file on disk. */
 async function fakeCert(domain: string, notAfter = '2099-01-01T00:00:00.000Z') {
   await store.certs.set(domain, { source: 'manual', issuer: 'Test CA', notAfter });
   await writeFile(certFile(paths, domain), 'PEM\n', { mode: 0o600 });

@@ -22,7 +22,6 @@ import {
   BUILD_QUEUE,
   type BuildQueue,
   buildLogKey,
-  createBuildQueue,
   enqueueBuild,
   finishBuild,
   followBuild,
@@ -30,6 +29,7 @@ import {
   queuePrefix,
   supersedeQueuedBuild,
 } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import {
   ensureRepo,
   removeRepo,
@@ -78,7 +78,7 @@ before(async () => {
   const handler = createGitHandler({
     store,
     paths,
-    queue,
+    queue: async () => queue,
     searchPath: systemSearchPath(process.env.PATH),
     runtimeDir: scratch,
     lockTtlMs: LOCK_TTL_MS,
@@ -420,7 +420,7 @@ describe('git push', () => {
       createGitHandler({
         store,
         paths,
-        queue: lonelyQueue,
+        queue: async () => lonelyQueue,
         searchPath: systemSearchPath(process.env.PATH),
         runtimeDir: scratch,
       }),

@@ -10,11 +10,11 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   BUILD_QUEUE,
-  createBuildQueue,
   enqueueBuild,
   followBuild,
   queuePrefix,
 } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { buildHarness } from '../harness/builds.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 

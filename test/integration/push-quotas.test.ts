@@ -17,7 +17,7 @@ import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import { createBuildQueue } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { loadOrCreateHostKey } from '../../services/ssh/host-key.ts';
 import { start } from '../../services/ssh/service.ts';
 import { startFakeBuilder } from '../fixtures/fake-builder.ts';

@@ -14,12 +14,12 @@ import { createLogger } from '../../services/core/log.ts';
 import { type Formation, Store } from '../../services/core/store/index.ts';
 import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
 import {
-  createBuildQueue,
   enqueueBuild,
   followBuild,
   queuedNotice,
   queuePlace,
 } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { build as buildWeb } from '../../services/web/server.ts';

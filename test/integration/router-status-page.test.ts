@@ -10,13 +10,13 @@ import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
 import { ROOT } from '../../services/core/actor.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { createLoginLink } from '../../services/platform/accounts/sign-in.ts';
+import { FALLBACK_NAME } from '../../services/platform/certs/fallback-cert.ts';
 import {
   addPlatformCert,
   removePlatformCert,

@@ -3,12 +3,18 @@
 // certificate by SNI, a replaced one served from the next handshake on every
 // process, the fallback for everything else, the HTTP→HTTPS redirect and HSTS.
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { FALLBACK_NAME } from '../../proxy/fallback-cert.ts';
+import tls from 'node:tls';
 import { dataPaths } from '../../services/core/paths.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { certFile, installCert, removeCert } from '../../services/platform/certs/cert-files.ts';
+import {
+  FALLBACK_NAME,
+  readFallbackCertificate,
+} from '../../services/platform/certs/fallback-cert.ts';
 import { setRoutes } from '../../services/platform/routes/routes.ts';
 import { makeCert, type TestCert } from '../harness/certs.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
@@ -59,6 +65,43 @@ const onEveryProcess =
     for (let i = 0; i < n; i++) if (!(await check())) return false;
     return true;
   };
+
+/**
+ * The router process that accepted a fresh TLS connection (found by its
+ * socket in /proc), and the serial of the certificate it presented, no SNI.
+ */
+async function servingProcess(): Promise<{ pid: number; serial: string }> {
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port: router.httpsPort,
+    rejectUnauthorized: false,
+  });
+  try {
+    await once(socket, 'secureConnect');
+    const serial = socket.getPeerCertificate().serialNumber;
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+    // The router's end: local port the HTTPS port, remote port this socket's.
+    const ends = `:${hex(router.httpsPort)} [0-9A-F]+:${hex(socket.localPort ?? 0)} `;
+    let inode: string | undefined;
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      for (const line of (await readFile(table, 'utf8')).split('\n')) {
+        if (new RegExp(ends).test(line)) inode = line.trim().split(/\s+/)[9];
+      }
+    }
+    assert.ok(inode, 'the connection is in /proc/net');
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const fds = await readdir(`/proc/${entry}/fd`).catch(() => []);
+      for (const fd of fds) {
+        const target = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '');
+        if (target === `socket:[${inode}]`) return { pid: Number(entry), serial };
+      }
+    }
+    throw new Error(`no process holds socket ${inode}`);
+  } finally {
+    socket.destroy();
+  }
+}
 
 let appSeq = 0;
 /** An app with a backend and the given custom domains, routed on every router process. */
@@ -159,12 +202,19 @@ describe('certificates by SNI', () => {
     );
   });
 
-  test('both processes take connections (each has its own fallback certificate)', async () => {
+  test('both processes take connections, with the one fallback certificate stored for them', async () => {
+    const pids = new Set<number>();
     const serials = new Set<string>();
     await until(async () => {
-      serials.add((await handshakeWith()).serial);
-      return serials.size === 2;
+      const { pid, serial } = await servingProcess();
+      pids.add(pid);
+      serials.add(serial);
+      return pids.size === 2;
     }, 5000);
+    assert.deepEqual(
+      serials,
+      new Set([new X509Certificate((await readFallbackCertificate(paths)).cert).serialNumber]),
+    );
   });
 
   test('a certificate file that does not load is served as none; the router keeps running', async () => {

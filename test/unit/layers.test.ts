@@ -4,9 +4,12 @@
 //   - platform (services/platform/<part>, and the files at its top that put
 //     its parts together) imports core and platform only: no process, no
 //     transport, no cli/;
-//   - a process (services/ssh, services/builder, services/web,
-//     services/certs, and proxy/ for the router) imports core, platform and
-//     cli/, never another process;
+//   - a process (services/ssh, services/builder, services/web, and proxy/
+//     for the router) imports core, platform and cli/, never another
+//     process;
+//   - the control process (services/control) runs the parts web, ssh and
+//     builder in one process: it imports them, core and platform, and
+//     nothing imports it;
 //   - cli/ imports core, platform and infra/ (`berth start` runs the
 //     bootstrap), never a process;
 //   - infra/ imports core and platform, never a process (it starts them by
@@ -23,9 +26,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PRODUCTION = ['services', 'proxy', 'cli', 'infra'];
-const PROCESSES = ['services/ssh', 'services/builder', 'services/web', 'services/certs', 'proxy'];
+const PROCESSES = ['services/ssh', 'services/builder', 'services/web', 'proxy'];
 
-type Layer = 'core' | 'platform' | 'process' | 'cli' | 'infra';
+type Layer = 'core' | 'platform' | 'process' | 'control' | 'cli' | 'infra';
 interface Part {
   layer: Layer;
   /** The folder the cycle check and the messages name, e.g. services/platform/build. */
@@ -44,6 +47,9 @@ function partOf(file: string): Part | undefined {
     const part = third.includes('.') ? 'services/platform' : `services/platform/${third}`;
     return { layer: 'platform', name: part };
   }
+  if (top === 'services' && second === 'control') {
+    return { layer: 'control', name: 'services/control' };
+  }
   const proc = PROCESSES.find((p) => file.startsWith(`${p}/`));
   if (proc !== undefined) return { layer: 'process', name: proc };
   if (top === 'cli') return { layer: 'cli', name: 'cli' };
@@ -55,6 +61,7 @@ const ALLOWED: Record<Layer, readonly Layer[]> = {
   core: ['core'],
   platform: ['core', 'platform'],
   process: ['core', 'platform', 'cli'],
+  control: ['core', 'platform', 'process'],
   cli: ['core', 'platform', 'cli', 'infra'],
   infra: ['core', 'platform', 'infra'],
 };
@@ -190,6 +197,14 @@ describe('the layers', () => {
         /proxy\/forward\.ts \(process\) imports/,
       ],
       [{ from: 'services/web/api.ts', to: 'services/builder/worker.ts' }, /\(process\) imports/],
+      [
+        { from: 'services/web/api.ts', to: 'services/control/service.ts' },
+        /\(process\) imports services\/control\/service\.ts \(control/,
+      ],
+      [
+        { from: 'services/control/service.ts', to: 'cli/registry.ts' },
+        /\(control\) imports cli\/registry\.ts/,
+      ],
       [
         { from: 'cli/commands/ps.ts', to: 'services/ssh/server.ts' },
         /cli\/commands\/ps\.ts \(cli\) imports/,

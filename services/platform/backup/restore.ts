@@ -18,7 +18,7 @@ import type { Release, Store } from '../../core/store/index.ts';
 import { SCHEMA_VERSION } from '../../core/store/keys.ts';
 import * as validate from '../../core/validate.ts';
 import { appImageRepo } from '../build/image-names.ts';
-import { BUILD_ID_PATTERN, createBuildQueue, enqueueBuild, followBuild } from '../build/queue.ts';
+import { BUILD_ID_PATTERN, type BuildQueue, enqueueBuild, followBuild } from '../build/queue.ts';
 import { ensureRepo, gitEnv, removeRepo, repoDir, repoGit, setRepoHead } from '../git/repos.ts';
 import { type AppLock, acquireAppLock } from '../locks/app-lock.ts';
 import { reconcile } from '../release/reconcile.ts';
@@ -119,6 +119,7 @@ export async function restoreBackup(
   const { store, paths, progress } = d;
   const prefix = store.keys.prefix;
   await checkTarget(store, o.force);
+  const { createBuildQueue } = await import('../build/queue-open.ts');
   const queue = createBuildQueue(store.redis, prefix);
   const locks = new Map<string, AppLock>();
   const stage = await mkdtemp(path.join(paths.root, '.restore-'));
@@ -245,7 +246,7 @@ export async function restoreBackup(
 /** One app: its images made again, oldest first, then its current release rolled out. */
 async function restoreApp(
   d: RestoreDeps,
-  queue: ReturnType<typeof createBuildQueue>,
+  queue: BuildQueue,
   app: string,
   o: RestoreOptions,
   signal: AbortSignal,

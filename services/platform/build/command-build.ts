@@ -8,13 +8,7 @@ import { BerthError } from '../../core/errors.ts';
 import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { acquireAppLock } from '../locks/app-lock.ts';
-import {
-  type BuildResult,
-  createBuildQueue,
-  enqueueBuild,
-  followBuild,
-  requestCancel,
-} from './queue.ts';
+import { type BuildResult, enqueueBuild, followBuild, requestCancel } from './queue.ts';
 
 export interface CommandBuild {
   store: Store;
@@ -32,6 +26,7 @@ export type CommandBuildSource = { image: string } | { rev: string; ref: string 
 async function buildFromCommand(o: CommandBuild, source: CommandBuildSource): Promise<BuildResult> {
   const { redis } = o.store;
   const prefix = o.store.keys.prefix;
+  const { createBuildQueue } = await import('./queue-open.ts');
   const queue = createBuildQueue(redis, prefix);
   try {
     if ((await queue.getWorkersCount()) === 0) throw new BerthError('BERTH_E_NO_BUILDER');

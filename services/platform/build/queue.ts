@@ -7,7 +7,7 @@
 //
 // Queue    BullMQ queue named `builds` with BullMQ's `prefix` = `P bull` (its
 //          keys are `P bull:builds:*`), so several Berth instances can share
-//          one Redis. Build with createBuildQueue().
+//          one Redis. Build with createBuildQueue() (./queue-open.ts).
 // Job      name `build`, id = the build id (buildId() below: lower-case letters
 //          and digits, time-ordered, e.g. `mgx3k9a2f01c2d3e`), data = a
 //          BuildRequest (./types.ts): { app, rev (40 hex), ref
@@ -64,7 +64,7 @@
 // result. Given the queue, it also notices a job that ended (or vanished)
 // without an `end` entry, so a broken worker cannot hang a push forever.
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Store } from '../../core/store/index.ts';
 import { keyLayout } from '../../core/store/keys.ts';
@@ -120,17 +120,6 @@ function checkBuildId(id: string): string {
 /** A new build id: time-ordered (base-36 milliseconds) then 8 random hex digits. */
 export function buildId(now: number = Date.now()): string {
   return `${now.toString(36)}${randomBytes(4).toString('hex')}`;
-}
-
-/**
- * The `builds` queue on `connection` (an ioredis client the caller owns and
- * closes; queue.close() leaves it open).
- */
-export function createBuildQueue(connection: Redis, redisPrefix: string): BuildQueue {
-  return new Queue<BuildRequest, BuildResult, typeof BUILD_JOB>(BUILD_QUEUE, {
-    connection,
-    prefix: queuePrefix(redisPrefix),
-  });
 }
 
 const SHA1 = /^[0-9a-f]{40}$/;

@@ -18,8 +18,8 @@ import { type CertInfo, installCert } from './cert-files.ts';
 import { selfCheckChallenge } from './self-check.ts';
 
 /**
- * acme-client, loaded when an order or an account needs it: the certs
- * service waits for renewals most of its life, and the module costs the
+ * acme-client, loaded when an order or an account needs it: the renewer
+ * (in the web service) waits most of its life, and the module costs the
  * process about 18 MB (issue 17, `npm run bench footprint`).
  */
 const acmeClientLib = async (): Promise<typeof acme> => (await import('acme-client')).default;
@@ -61,7 +61,7 @@ export interface AcmeOptions {
   defaultHosts?: boolean;
 }
 
-/** The ACME options Berth's configuration gives (the certs service and the commands use these). */
+/** The ACME options Berth's configuration gives (the web service's renewer and the commands use these). */
 export function acmeOptions(
   config: Pick<
     Config,

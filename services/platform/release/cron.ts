@@ -31,7 +31,10 @@
 //          list `P cron:<app>:<id>:output`: the last run's last OUTPUT_LINES
 //          lines. Both go with the app (its destroy hook).
 import { createHash } from 'node:crypto';
-import { type Job, Queue, Worker } from 'bullmq';
+// bullmq's values are imported where a queue or worker is made: app hooks
+// and the cron:* commands load this module in the ssh process, which loads
+// BullMQ only when it first needs it (issue 17; build/queue-open.ts).
+import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
@@ -122,7 +125,8 @@ export const cronKeys = (prefix: string, app: string) => ({
 
 const schedulerId = (app: string, id: string) => `${app}/${id}`;
 
-export function cronQueue(connection: Redis, redisPrefix: string): CronQueue {
+export async function cronQueue(connection: Redis, redisPrefix: string): Promise<CronQueue> {
+  const { Queue } = await import('bullmq');
   return new Queue<CronJob, void, string>(CRON_QUEUE, {
     connection,
     prefix: queuePrefix(redisPrefix),
@@ -130,7 +134,7 @@ export function cronQueue(connection: Redis, redisPrefix: string): CronQueue {
 }
 
 async function withQueue<T>(store: Store, fn: (q: CronQueue) => Promise<T>): Promise<T> {
-  const queue = cronQueue(store.redis, store.keys.prefix);
+  const queue = await cronQueue(store.redis, store.keys.prefix);
   try {
     return await fn(queue);
   } finally {
@@ -342,7 +346,8 @@ export async function releaseStaleRuns(store: Store): Promise<void> {
 }
 
 /** The builder's cron worker: runs each due task as a one-off of the current release. */
-export function startCronWorker(o: CronWorkerOptions): { close(): Promise<void> } {
+export async function startCronWorker(o: CronWorkerOptions): Promise<{ close(): Promise<void> }> {
+  const { Worker } = await import('bullmq');
   const { store, log } = o;
   const prefix = store.keys.prefix;
   // This process's running runs, so `replace` can stop one.

@@ -1,4 +1,4 @@
 import { runService } from '../core/service.ts';
 import { start } from './service.ts';
 
-await runService('builder', start);
+await runService('control', start);

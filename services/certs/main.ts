@@ -1,4 +1,0 @@
-import { runService } from '../core/service.ts';
-import { start } from './service.ts';
-
-await runService('certs', start);
