@@ -308,7 +308,7 @@ ${
           ...(canChange ? [{ label: 'rollback', hidden: true }] : []),
         ],
         releases.map((r) => [
-          `v${r.version}`,
+          html`<a href="/apps/${name}/releases/${r.version}">v${r.version}</a>`,
           r.description,
           r.by,
           time(r.createdAt),

@@ -25,6 +25,7 @@ import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
 import { installOpenApi } from './openapi.ts';
+import { releasePageRoutes } from './release-page.ts';
 import { rollbackRoutes } from './rollback-routes.ts';
 import { rollouts } from './rollouts.ts';
 import { signInRoutes } from './sign-in-routes.ts';
@@ -152,6 +153,7 @@ export function build(o: WebOptions): FastifyInstance {
   const sshUrl = `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`;
   appsPageRoutes(server, { ...o, sshUrl });
   accountPageRoutes(server, o);
+  releasePageRoutes(server, o);
   const renderAppPage = appPageRoutes(server, { ...o, sshUrl, builds: { queue, history } });
   buildPageRoutes(server, { store: o.store, queue, history, streams });
   configPageRoutes(server, { store: o.store });

@@ -219,7 +219,10 @@ describe('the app page', () => {
     assert.match(body, /<td>web<\/td><td>2<\/td>/);
     assert.match(body, /<td>worker<\/td><td>1<\/td>/);
     assert.match(body, /router sends requests to 2 web instances/);
-    assert.match(body, /<td>v1<\/td><td>Deploy 3f2a1c9 &lt;script&gt;/);
+    assert.match(
+      body,
+      /<td><a href="\/apps\/shop\/releases\/1">v1<\/a><\/td><td>Deploy 3f2a1c9 &lt;script&gt;/,
+    );
     assert.match(
       body,
       /shop\.example\.com<\/a><\/td><td>custom<\/td><td>acme \(Evil CA &lt;script&gt;/,
@@ -358,7 +361,7 @@ describe('the app page', () => {
     assert.match(broken, /v2 failed: web\.1 exited: &lt;script&gt;/);
     assert.ok(!broken.includes('<script>'));
     // Newest first.
-    assert.ok(broken.indexOf('<td>v2</td>') < broken.indexOf('<td>v1</td>'));
+    assert.ok(broken.indexOf('/releases/2">v2<') < broken.indexOf('/releases/1">v1<'));
   });
 
   test('GET /api/v1/apps/:app/releases and /domains, as the SSH commands answer', async () => {
@@ -393,6 +396,48 @@ describe('the app page', () => {
     assert.equal(one.json().app.status, 'failed');
     assert.equal(one.json().app.lastFailed, 2);
     assert.equal(one.json().app.release.version, 1);
+  });
+});
+
+describe("a release's page", () => {
+  test('what it changed against the one before: image, config keys (never values), formation', async () => {
+    const first = bareCells(
+      (await web.inject({ url: '/apps/shop/releases/1', headers: alice })).body,
+    );
+    assert.match(first, /<h1><a href="\/apps\/shop">shop<\/a> v1<\/h1>/);
+    assert.match(
+      first,
+      /<td>image<\/td><td><code>none<\/code> → <code>berth\/shop:1<\/code><\/td>/,
+    );
+    assert.match(first, /<td>config added<\/td><td><code>STRIPE_KEY<\/code><\/td>/);
+    assert.match(first, /<td>web instances<\/td><td>0 → 2<\/td>/);
+    assert.ok(!first.includes(SECRET), 'no config value');
+    assert.ok(!first.includes('<script>'), 'the description is escaped');
+    const failed = bareCells(
+      (await web.inject({ url: '/apps/broken/releases/2', headers: alice })).body,
+    );
+    assert.match(failed, /What changed since v1/);
+    assert.match(
+      failed,
+      /<td>image<\/td><td><code>berth\/broken:1<\/code> → <code>berth\/broken:2<\/code>/,
+    );
+    assert.match(failed, /It failed: web\.1 exited: &lt;script&gt;/);
+    assert.doesNotMatch(failed, /Roll back to v2/, 'a failed release is no target');
+  });
+
+  test("another user's app, or a release that is not there, is a 404", async () => {
+    const theirs = await web.inject({ url: '/apps/shop/releases/1', headers: bob });
+    const missing = await web.inject({ url: '/apps/nosuch/releases/1', headers: bob });
+    assert.equal(theirs.statusCode, 404);
+    assert.equal(theirs.body.replaceAll('shop', 'X'), missing.body.replaceAll('nosuch', 'X'));
+    assert.equal(
+      (await web.inject({ url: '/apps/shop/releases/99', headers: alice })).statusCode,
+      404,
+    );
+    assert.equal(
+      (await web.inject({ url: '/apps/shop/releases/x', headers: alice })).statusCode,
+      400,
+    );
   });
 });
 
