@@ -6,7 +6,7 @@
 // connection of its own, XREAD BLOCK), and closes that connection the moment
 // the browser goes away. /api/v1/apps/:app/builds/:id/stream is the same stream.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { html } from '../core/html.ts';
+import { html, Safe } from '../core/html.ts';
 import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
@@ -18,6 +18,7 @@ import {
   type HistoryOptions,
 } from '../platform/build/history.ts';
 import { type BuildQueue, buildLogKey, followBuild } from '../platform/build/queue.ts';
+import { ansiHtml } from './ansi.ts';
 import { buildParams } from './api-schemas.ts';
 import { actorOf } from './auth.ts';
 import { page, signedInHeader, time } from './layout.ts';
@@ -64,12 +65,16 @@ export function buildPageRoutes(server: FastifyInstance, o: BuildPageOptions) {
       const log = await buildLogSoFar(store.redis, prefix, name, build.id, o.history);
       const done = log.end !== undefined || (ended(build) && log.from !== 'stream');
       const status = log.end?.status ?? build.status;
-      const text = [...log.lines, ...(log.end ? [endLine(log.end)] : [])].join('\n');
+      const text = new Safe(
+        [...log.lines, ...(log.end ? [endLine(log.end)] : [])]
+          .map((l) => ansiHtml(l).text)
+          .join('\n'),
+      );
       const header = signedInHeader(req, signOutForm, 'apps');
       const body = html`<div class="page-head"><h1><a href="/apps/${name}">${name}</a> build ${build.id} <span id="build-state" class="status s-${status}">${status}</span></h1></div>
 <p>Commit ${build.rev?.slice(0, 7) ?? '—'}${build.ref ? html` on ${build.ref.replace(/^refs\/heads\//, '')}` : ''}, pushed by ${build.pusher ?? '—'}, ${time(build.requestedAt)}.</p>
 ${log.from === 'gone' ? html`<p class="note">The output of this build is no longer kept.</p>` : ''}
-<pre id="log" data-stream="/apps/${name}/builds/${build.id}/stream" data-lines="${log.lines.length}" data-ended="${done}">${text}${text ? '\n' : ''}</pre>
+<pre id="log" data-stream="/apps/${name}/builds/${build.id}/stream" data-lines="${log.lines.length}" data-ended="${done}">${text}${text.text ? '\n' : ''}</pre>
 ${done ? '' : html`<noscript><p>Reload the page for newer lines.</p></noscript>`}
 ${LIVE_SCRIPT}`;
       return reply
@@ -86,6 +91,7 @@ ${LIVE_SCRIPT}`;
     reply: FastifyReply,
   ) => {
     const { name, build } = await find(req, req.params.app, req.params.id);
+
     const after = resumeAfter(req);
     // Before the follower: each live build log holds a Redis connection of its own.
     streams.admit(actorOf(req), reply);

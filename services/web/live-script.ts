@@ -50,6 +50,34 @@ function follow(url, on) {
   };
 }
 
+// One build log line, its colours (SGR sequences) as spans of the classes
+// services/web/ansi.ts gives the lines rendered at load; text only through
+// text nodes, so nothing in a line can become markup.
+function appendColoured(log, text) {
+  var re = /\\x1b\\[([0-9;]*)m/g, last = 0, m, fg = '', bold = false;
+  function put(s) {
+    if (!s) return;
+    if (!fg && !bold) { log.appendChild(document.createTextNode(s)); return; }
+    var span = document.createElement('span');
+    span.className = (fg ? 'ansi-' + fg : '') + (bold ? (fg ? ' ' : '') + 'ansi-bold' : '');
+    span.textContent = s;
+    log.appendChild(span);
+  }
+  while ((m = re.exec(text))) {
+    put(text.slice(last, m.index));
+    (m[1] === '' ? ['0'] : m[1].split(';')).forEach(function (code) {
+      var c = Number(code);
+      if (c === 0) { fg = ''; bold = false; }
+      else if (c === 1) bold = true;
+      else if (c === 22) bold = false;
+      else if (c === 39) fg = '';
+      else if ((c >= 30 && c <= 37) || (c >= 90 && c <= 97)) fg = String(c);
+    });
+    last = re.lastIndex;
+  }
+  put(text.slice(last).replace(/\\x1b/g, '') + '\\n');
+}
+
 // A build's log: #log, with the lines rendered at load counted in data-lines.
 (function () {
   var log = document.getElementById('log');
@@ -60,7 +88,7 @@ function follow(url, on) {
   var stop = follow(function () { return log.dataset.stream + '?after=' + after; }, {
     line: function (e) {
       after = Number(e.lastEventId) || after + 1;
-      log.appendChild(document.createTextNode(e.data + '\\n'));
+      appendColoured(log, e.data);
     },
     end: function (e) {
       var end = JSON.parse(e.data);
