@@ -15,6 +15,7 @@ import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
+import { notificationsCommands } from './commands/notifications.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
@@ -62,6 +63,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   start: 'run Berth in the foreground (root on the server)',
   service: 'run Berth as a systemd service that starts at boot (root on the server)',
   help: 'this help; "help NAMESPACE" for one namespace',
+  notifications:
+    "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
 };
 
 const help: Command = {
@@ -102,6 +105,7 @@ export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
   ...backupCommands,
   ...reloadCommands,
+  ...notificationsCommands,
   help,
 ];
 

@@ -11,6 +11,7 @@ import { startBackupSchedule } from '../platform/backup/schedule.ts';
 import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
+import { startNotifier } from '../platform/notify/delivery.ts';
 import { deployBuilds } from '../platform/release/deploy.ts';
 import { reconcile } from '../platform/release/reconcile.ts';
 import { startReconciler } from '../platform/release/reconcile-loop.ts';
@@ -109,6 +110,13 @@ export async function start(
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),
       drainMs: config.drainTimeoutMs,
     });
+    // Apps' webhooks: the outbox's events delivered (services/platform/notify/).
+    const notifier = await startNotifier({
+      connection,
+      redisPrefix: config.redisPrefix,
+      allowPrivateTargets: config.webhookPrivateTargets,
+      log,
+    });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
@@ -128,6 +136,7 @@ export async function start(
       async stop() {
         backups?.stop();
         reconciler.stop();
+        await notifier.close();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});

@@ -580,6 +580,18 @@ export const ERRORS = {
     503,
     'destroy apps or networks no longer used, or give BERTH_APP_NETWORKS a wider private range and restart Berth',
   ),
+  BERTH_E_WEBHOOK_NOT_FOUND: spec(
+    'app "{app}" has no webhook {id}',
+    EXIT.failed,
+    404,
+    'list them with notifications:list {app}',
+  ),
+  BERTH_E_WEBHOOK_LIMIT: spec(
+    'app "{app}" has {max} webhooks, the most an app may have',
+    EXIT.failed,
+    409,
+    'remove one first (notifications:remove {app} ID)',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

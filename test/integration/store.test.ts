@@ -695,7 +695,8 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
   K.releases('a'), K.release('a', 7), K.appDomains('a'), K.builds('a'), K.routes('a'),
   K.routesChannel, K.domains, K.globalDomains, K.cert('d.example'), K.certs,
   K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x'), K.loginLink('h'), K.session('h'),
-  K.apiToken('i'), K.userTokens('u'), K.apiTokens, K.userQuotas('u'), K.userBuildUsage('u')}`;
+  K.apiToken('i'), K.userTokens('u'), K.apiTokens, K.userQuotas('u'), K.userBuildUsage('u'),
+  K.hooks('a'), K.deliveries('a'), K.deliveryOrder('a'), K.events, K.eventOnce('a', 'w')}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
       k.apps,
@@ -724,6 +725,11 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.apiTokens,
       k.userQuotas('u'),
       k.userBuildUsage('u'),
+      k.hooks('a'),
+      k.deliveries('a'),
+      k.deliveryOrder('a'),
+      k.events,
+      k.eventOnce('a', 'w'),
     ]);
   });
 

@@ -20,6 +20,7 @@ import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.t
 import { Script } from './lua.ts';
 import { Metrics } from './metrics.ts';
 import { Networks } from './networks.ts';
+import { Notifications } from './notifications.ts';
 import { Quotas } from './quotas.ts';
 import { Releases } from './releases.ts';
 import { SignIns } from './sign-ins.ts';
@@ -31,6 +32,7 @@ export type { NewApp } from './apps.ts';
 export type { CertInput, CertPatch } from './certs.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
+export * from './notifications.ts';
 export type { PushCaps, QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
@@ -90,6 +92,8 @@ export class Store {
   readonly networks: Networks;
   /** Per-user caps and what each user has against them. */
   readonly quotas: Quotas;
+  /** Each app's webhooks, the events waiting for them, their deliveries. */
+  readonly notifications: Notifications;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -116,6 +120,7 @@ export class Store {
     this.apiTokens = new ApiTokens(ctx);
     this.networks = new Networks(ctx);
     this.quotas = new Quotas(ctx);
+    this.notifications = new Notifications(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

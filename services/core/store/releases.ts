@@ -44,6 +44,10 @@ export interface NewRelease {
   status?: ReleaseStatus;
   /** What the image was made from (RELEASE_SOURCE): `commit:<sha>` or `image:<ref>`. */
   source?: string | null;
+  /** The build that made it (a push's), for its notifications. */
+  build?: string;
+  /** A rollback: the version it takes back (its success is `deploy.rolled-back`). */
+  rollbackTo?: number;
 }
 
 const create = quotaScript(
@@ -52,6 +56,7 @@ const create = quotaScript(
 local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 local instancesDefault, typesDefault, formationFrom, source = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+local build, rollbackTo = ARGV[17], ARGV[18]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -104,7 +109,16 @@ redis.call('HSET', key, 'app', app, 'version', version, 'config', cjson.encode(c
 if image then redis.call('HSET', key, 'image', image) end
 if formationFrom ~= 'none' then redis.call('HSET', key, 'formationFrom', formationFrom) end
 if image and source ~= '' then redis.call('HSET', key, 'source', source) end
+if build ~= '' then redis.call('HSET', key, 'build', build) end
+if rollbackTo ~= '' then redis.call('HSET', key, 'rollbackTo', rollbackTo) end
 redis.call('ZADD', K.releases(app), version, version)
+-- A release no build made (a rollback, a config change, a scale) starts its
+-- deploy here; a push's started when the builder took its build.
+if build == '' and status == 'pending' then
+  local data = {at = createdAt, stage = 'release', version = version, status = status, description = description}
+  if rollbackTo ~= '' then data.rollbackTo = tonumber(rollbackTo) end
+  emit_event(app, 'deploy.started', cjson.encode(data))
+end
 return {'ok', redis.call('HGETALL', key)}
 `,
 );
@@ -112,13 +126,27 @@ return {'ok', redis.call('HGETALL', key)}
 const setStatus = new Script(
   'releases.setStatus',
   `
-local app, version, status, err = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', K.release(app, version)) == 0 then
+local app, version, status, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local key = K.release(app, version)
+if redis.call('EXISTS', key) == 0 then
   return {'BERTH_E_RELEASE_NOT_FOUND', 'app', app, 'version', 'v' .. version}
 end
-redis.call('HSET', K.release(app, version), 'status', status)
-if err ~= '' then redis.call('HSET', K.release(app, version), 'error', err)
-else redis.call('HDEL', K.release(app, version), 'error') end
+redis.call('HSET', key, 'status', status)
+if err ~= '' then redis.call('HSET', key, 'error', err)
+else redis.call('HDEL', key, 'error') end
+-- How the deploy ended, for the app's webhooks, in the same step as the status.
+if status ~= 'pending' then
+  local rollbackTo = redis.call('HGET', key, 'rollbackTo')
+  local event = 'deploy.succeeded'
+  if status == 'failed' then event = 'deploy.failed' elseif rollbackTo then event = 'deploy.rolled-back' end
+  local data = {at = at, stage = 'release', version = tonumber(version), status = status,
+    description = redis.call('HGET', key, 'description')}
+  if err ~= '' then data.error = err end
+  if rollbackTo then data.rollbackTo = tonumber(rollbackTo) end
+  local build = redis.call('HGET', key, 'build')
+  if build then data.build = build end
+  emit_event(app, event, cjson.encode(data))
+end
 return {'ok'}
 `,
 );
@@ -154,6 +182,11 @@ function status(value: string): ReleaseStatus {
     invalid('release status', value, `use ${RELEASE_STATUSES.join(', ')}`);
   }
   return value as ReleaseStatus;
+}
+
+function buildId(value: string): string {
+  if (!/^[a-z0-9]{8,40}$/.test(value)) invalid('build id', value, 'not a build id');
+  return value;
 }
 
 function version(value: number): number {
@@ -234,6 +267,8 @@ export class Releases {
       capArg(this.ctx.quotas?.processTypes),
       input.formationFrom === undefined ? '' : (input.formationFrom ?? 'none'),
       input.source ?? '',
+      input.build === undefined ? '' : buildId(input.build),
+      input.rollbackTo === undefined ? '' : version(input.rollbackTo),
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);
@@ -248,7 +283,13 @@ export class Releases {
     error?: string,
   ): Promise<void> {
     const reason = (error ?? '').replace(/[\r\n]+/g, ' ').slice(0, 1000);
-    const args = [validate.appName(app), version(releaseVersion), status(releaseStatus), reason];
+    const args = [
+      validate.appName(app),
+      version(releaseVersion),
+      status(releaseStatus),
+      reason,
+      this.ctx.now().toISOString(),
+    ];
     await setStatus.run(this.ctx, args);
   }
 

@@ -40,6 +40,8 @@ export interface DeployInput {
   env?: Record<string, EnvSpec>;
   /** What the image was made from (`commit:<sha>`, `image:<ref>`), for berth restore. */
   source?: string;
+  /** The build that made the image, named in the release's notifications. */
+  build?: string;
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -92,6 +94,7 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     description: input.description,
     by: input.by,
     ...(input.source ? { source: input.source } : {}),
+    ...(input.build ? { build: input.build } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
   return goLive(d, release);
@@ -147,7 +150,7 @@ export function deployBuilds(
     'port' | 'stopTimeoutSec' | 'readyTimeoutMs' | 'uptimeMs' | 'drainMs' | 'onRetireError'
   > = {},
 ): (run: DeployRun) => Promise<BuildResult> {
-  return async ({ request, result, log, signal }) => {
+  return async ({ id, request, result, log, signal }) => {
     if (result.image === undefined) return result;
     await deployImage(
       { ...tuning, store, scheduler: await schedulerOf(request.app), log, signal },
@@ -164,6 +167,7 @@ export function deployBuilds(
             ? `Deploy ${request.image}`
             : `Deploy ${request.rev.slice(0, 7)}`,
         source: request.rev === undefined ? `image:${request.image}` : `commit:${request.rev}`,
+        build: id,
       },
     );
     return result;

@@ -1,0 +1,378 @@
+// Deploy notifications end to end: real pushes built and deployed by the
+// builder (test/harness/builds.ts) on the real Engine, the release commands
+// through the dispatcher, the outbox in the run's Redis, the delivery worker
+// (services/platform/notify/delivery.ts) posting to a receiver on loopback
+// that this test runs. The receiver is on loopback, so the notifier runs with
+// the operator's BERTH_WEBHOOK_PRIVATE_TARGETS=allow; a second one without it
+// shows the same receiver refused.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../services/core/config.ts';
+import { type Delivery, Store } from '../../services/core/store/index.ts';
+import { startNotifier } from '../../services/platform/notify/delivery.ts';
+import { isPublicAddress } from '../../services/platform/notify/target.ts';
+import { deployBuilds, deployImage } from '../../services/platform/release/deploy.ts';
+import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
+import { buildHarness } from '../harness/builds.ts';
+import { commandRunner, userActor } from '../harness/commands.ts';
+import { quietDeployDeps, serveText } from '../harness/deploy.ts';
+import { ensureTestStackImage, removeAppFromEngine, testStackImage } from '../harness/docker.ts';
+import { prefixSnapshot, redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
+import { until } from '../harness/wait.ts';
+
+const { docker, startBuilder, newApp, commit, build } = await buildHarness('berth-notify');
+
+interface Received {
+  headers: http.IncomingHttpHeaders;
+  raw: string;
+  body: Record<string, unknown>;
+  answered: number;
+}
+
+/** A webhook receiver on loopback: records every request, answers `codes` in turn, then 200. */
+async function receiver() {
+  const got: Received[] = [];
+  const codes: number[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const answered = codes.shift() ?? 200;
+      got.push({ headers: req.headers, raw, body: JSON.parse(raw), answered });
+      res.writeHead(answered).end(answered === 200 ? 'ok' : 'try later');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+  return { got, codes, url: `http://127.0.0.1:${port}/hooks/berth?token=x` };
+}
+
+const signed = (secret: string, raw: string) =>
+  `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+const ada = userActor('ada', 'admin');
+const config = loadConfig({
+  BERTH_DATA_DIR: await tempDir('berth-notify-data'),
+  DOCKER_HOST: process.env.DOCKER_HOST,
+  BERTH_DRAIN_TIMEOUT: '0',
+});
+const run = commandRunner(store, config);
+const scheduler = schedulerNamed('docker-local', { docker });
+const apps: string[] = [];
+
+async function notifier(p: string, allowPrivateTargets: boolean) {
+  const connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
+  const n = await startNotifier({
+    connection,
+    redisPrefix: p,
+    allowPrivateTargets,
+    attempts: 4,
+    backoffMs: 300,
+    blockMs: 200,
+  });
+  after(async () => {
+    await n.close();
+    connection.disconnect();
+  });
+  return n;
+}
+
+before(async () => {
+  await ensureTestStackImage(docker, await tempDir('berth-stack'));
+});
+after(async () => {
+  for (const app of apps) await removeAppFromEngine(docker, app);
+});
+
+/** Adds a webhook with notifications:add; its id and secret. */
+async function addHook(app: string, url: string, extra: string[] = []) {
+  const added = await run(ada, ['notifications:add', app, url, '--format', 'json', ...extra]);
+  assert.equal(added.code, 0, added.stderr);
+  return JSON.parse(added.stdout) as { id: string; secret: string; url: string };
+}
+
+describe('deploy notifications', () => {
+  test('a push that deploys, one whose build fails and a rollback each reach the webhook signed; a 500 is retried', async () => {
+    const builder = await startBuilder({
+      prefix,
+      deploy: deployBuilds(store, async () => scheduler, { drainMs: 0 }),
+    });
+    assert.ok(builder);
+    await notifier(prefix, true);
+    const app = await newApp(prefix);
+    apps.push(app);
+    const r = await receiver();
+    const hook = await addHook(app, r.url);
+    assert.match(hook.secret, /^whsec_/);
+    // The listing hides the URL's path (the token of a Slack or Discord webhook).
+    assert.equal(hook.url, `${new URL(r.url).origin}/…`);
+    const listed = await run(ada, ['notifications:list', app]);
+    assert.ok(!listed.stdout.includes('token=x') && !listed.stdout.includes('whsec_'));
+
+    // The receiver's first answer is a 500: that delivery is tried again.
+    r.codes.push(500);
+    const dockerfile = (extra: string) =>
+      `FROM ${testStackImage()}\n${extra}CMD ${serveText('notify')}\n`;
+    const ok = await build(builder, app, await commit(app, { Dockerfile: dockerfile('') }));
+    assert.equal(ok.result.status, 'succeeded', ok.lines.join('\n'));
+    await until(
+      'deploy.started (after a 500) and deploy.succeeded delivered',
+      () => r.got.filter((g) => g.answered === 200).length >= 2,
+      20_000,
+    );
+    const started = r.got.filter((g) => g.body.event === 'deploy.started');
+    assert.deepEqual(
+      started.map((g) => g.answered),
+      [500, 200],
+    );
+    assert.equal(started[0]?.raw, started[1]?.raw, 'a retry sends the same body');
+    const succeeded = r.got.find((g) => g.body.event === 'deploy.succeeded');
+    assert.ok(succeeded);
+    assert.equal(succeeded.body.app, app);
+    assert.equal(succeeded.body.version, 1);
+    assert.equal(succeeded.body.build, ok.id);
+    assert.equal(succeeded.body.status, 'succeeded');
+    assert.equal(succeeded.headers['x-berth-event'], 'deploy.succeeded');
+    assert.equal(succeeded.headers['x-berth-delivery'], succeeded.body.delivery);
+    for (const g of r.got) assert.equal(g.headers['x-berth-signature'], signed(hook.secret, g.raw));
+    assert.notEqual(signed('whsec_other', succeeded.raw), succeeded.headers['x-berth-signature']);
+
+    // The deliveries list shows both attempts of the retried one.
+    const listing = await run(ada, ['notifications:deliveries', app, '--format', 'json']);
+    const deliveries = JSON.parse(listing.stdout) as Delivery[];
+    const retried = deliveries.find((d) => d.event === 'deploy.started');
+    assert.equal(retried?.state, 'delivered');
+    assert.deepEqual(
+      retried?.attempts.map((a) => a.code),
+      [500, 200],
+    );
+    assert.match(retried?.attempts[0]?.error ?? '', /answered 500/);
+    const text = await run(ada, ['notifications:deliveries', app]);
+    assert.match(text.stdout, /deploy\.started\s+wh_[0-9a-f]{8}\s+delivered\s+2\s+200/);
+
+    // A push whose build fails.
+    const failing = await build(
+      builder,
+      app,
+      await commit(app, { Dockerfile: dockerfile('RUN echo broken; exit 3\n') }),
+    );
+    assert.equal(failing.result.status, 'failed');
+    await until(
+      'deploy.failed delivered',
+      () => r.got.some((g) => g.body.event === 'deploy.failed'),
+      20_000,
+    );
+    const failed = r.got.find((g) => g.body.event === 'deploy.failed');
+    assert.equal(failed?.body.stage, 'build');
+    assert.equal(failed?.body.build, failing.id);
+    assert.match(String(failed?.body.error), /exit code: 3|returned a non-zero code: 3/);
+
+    // A second release, then a rollback to the first.
+    await deployImage(quietDeployDeps(store, scheduler), {
+      app,
+      image: testStackImage(),
+      processes: { web: serveText('two') },
+      by: 'ada',
+      description: 'Deploy two',
+    });
+    const back = await run(ada, ['releases:rollback', app, 'v1']);
+    assert.equal(back.code, 0, back.stderr);
+    await until(
+      'deploy.rolled-back delivered',
+      () => r.got.some((g) => g.body.event === 'deploy.rolled-back'),
+      20_000,
+    );
+    const rolled = r.got.find((g) => g.body.event === 'deploy.rolled-back');
+    assert.equal(rolled?.body.version, 3);
+    assert.equal(rolled?.body.rollbackTo, 1);
+    assert.equal(rolled?.headers['x-berth-signature'], signed(hook.secret, rolled?.raw ?? ''));
+    // Each event once (a retried one arrives after later ones: they are not held back).
+    assert.deepEqual(
+      r.got
+        .filter((g) => g.answered === 200)
+        .map((g) => String(g.body.event))
+        .sort(),
+      [
+        'deploy.started',
+        'deploy.succeeded',
+        'deploy.started',
+        'deploy.failed',
+        'deploy.started',
+        'deploy.succeeded',
+        'deploy.started',
+        'deploy.rolled-back',
+      ].sort(),
+    );
+  });
+
+  test('Slack and Discord webhooks get one line; --events picks what a webhook gets', async () => {
+    const p = testPrefix();
+    const s = new Store(await redisClient(p), p);
+    await notifier(p, true);
+    await s.users.create('ada', 'admin');
+    const app = 'chat';
+    await s.apps.create({ name: app, owner: 'ada' });
+    const slack = await receiver();
+    const discord = await receiver();
+    const runHere = commandRunner(s, config);
+    for (const [r, type] of [
+      [slack, 'slack'],
+      [discord, 'discord'],
+    ] as const) {
+      const added = await runHere(ada, [
+        'notifications:add',
+        app,
+        r.url,
+        '--type',
+        type,
+        '--events',
+        'deploy.failed,deploy.rolled-back',
+      ]);
+      assert.equal(added.code, 0, added.stderr);
+    }
+    const v1 = await s.releases.create(app, {
+      image: 'berth/x:1',
+      description: 'Deploy 1',
+      by: 'ada',
+    });
+    await s.releases.setStatus(app, v1.version, 'succeeded');
+    const v2 = await s.releases.create(app, {
+      image: 'berth/x:2',
+      description: 'Deploy 2',
+      by: 'ada',
+    });
+    await s.releases.setStatus(app, v2.version, 'failed', 'the web process did not start');
+    await until(
+      'both receivers got the failure',
+      () => slack.got.length > 0 && discord.got.length > 0,
+    );
+    assert.deepEqual(slack.got[0]?.body, {
+      text: 'chat: release v2 failed (Deploy 2): the web process did not start',
+    });
+    assert.deepEqual(discord.got[0]?.body, {
+      content: 'chat: release v2 failed (Deploy 2): the web process did not start',
+    });
+    // deploy.started and deploy.succeeded were not asked for.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(slack.got.length, 1);
+  });
+
+  test('a webhook at a loopback address is refused without BERTH_WEBHOOK_PRIVATE_TARGETS=allow', async () => {
+    const p = testPrefix();
+    const s = new Store(await redisClient(p), p);
+    await notifier(p, false);
+    await s.users.create('ada', 'admin');
+    await s.apps.create({ name: 'inside', owner: 'ada' });
+    const r = await receiver();
+    const runHere = commandRunner(s, config);
+    // The same receiver by a name that resolves to it, and by its address.
+    const byName = r.url.replace('127.0.0.1', 'localhost');
+    for (const url of [r.url, byName]) {
+      assert.equal((await runHere(ada, ['notifications:add', 'inside', url])).code, 0);
+    }
+    const v1 = await s.releases.create('inside', {
+      image: 'berth/x:1',
+      description: 'Deploy 1',
+      by: 'ada',
+    });
+    await s.releases.setStatus('inside', v1.version, 'succeeded');
+    await until('both deliveries recorded as failed', async () => {
+      const ds = await s.notifications.deliveries('inside');
+      return ds.filter((d) => d.event === 'deploy.succeeded' && d.state === 'failed').length === 2;
+    });
+    const ds = await s.notifications.deliveries('inside');
+    for (const d of ds) {
+      assert.equal(d.attempts.length, 1, 'a refused target is not retried');
+      assert.match(d.attempts[0]?.error ?? '', /is not a public address/);
+    }
+    assert.equal(r.got.length, 0, 'nothing reached the loopback receiver');
+    for (const a of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.16.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      '::',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      'fd00::1',
+      'fe80::1',
+      '64:ff9b::a00:1',
+      '2002:7f00:1::1',
+      '224.0.0.1',
+      '255.255.255.255',
+    ]) {
+      assert.equal(isPublicAddress(a), false, a);
+    }
+    for (const a of ['1.1.1.1', '8.8.8.8', '2606:4700:4700::1111'])
+      assert.equal(isPublicAddress(a), true, a);
+  });
+
+  test('hostile input is refused in one line and changes nothing; read-only tokens and collaborators', async () => {
+    const p = testPrefix();
+    const r2 = await redisClient(p);
+    const s = new Store(r2, p);
+    await s.users.create('ada', 'admin');
+    await s.users.create('bob');
+    await s.users.create('eve');
+    await s.apps.create({ name: 'shop', owner: 'bob' });
+    const runHere = commandRunner(s, config);
+    const bob = userActor('bob');
+    const before = await prefixSnapshot(r2, p);
+    const bad: [string[], RegExp][] = [
+      [['ftp://example.com/x'], /use http:\/\/ or https:\/\//],
+      [['javascript:alert(1)'], /use http:\/\/ or https:\/\//],
+      [['https://user:pw@example.com/x'], /no user name or password/],
+      [['https://example.com/a\nb'], /spaces, control/],
+      [['https://example.com/x#frag'], /no #fragment/],
+      [[`https://example.com/${'a'.repeat(3000)}`], /at most 2000/],
+      [['not a url'], /spaces, control/],
+      [['https://'], /not a URL/],
+      [['https://example.com/x', '--events', 'deploy.exploded'], /invalid event "deploy.exploded"/],
+      [['https://example.com/x', '--type', 'teams'], /invalid webhook format "teams"/],
+    ];
+    for (const [args, reason] of bad) {
+      const res = await runHere(bob, ['notifications:add', 'shop', ...args]);
+      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stderr, reason);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    }
+    const missing = await runHere(bob, ['notifications:remove', 'shop', 'wh_00000000']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /BERTH_E_WEBHOOK_NOT_FOUND|has no webhook wh_00000000/);
+    assert.equal(await prefixSnapshot(r2, p), before, 'nothing changed');
+
+    // A stranger does not see the app; a read-only token lists but does not add.
+    const eve = await runHere(userActor('eve'), ['notifications:list', 'shop']);
+    assert.match(eve.stderr, /app "shop" (does not exist|not found)|BERTH_E_APP_NOT_FOUND/i);
+    const readOnly = { ...bob, readOnly: true } as ReturnType<typeof userActor>;
+    assert.equal((await runHere(readOnly, ['notifications:list', 'shop'])).code, 0);
+    const refused = await runHere(readOnly, ['notifications:add', 'shop', 'https://example.com/x']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /read-only/);
+    assert.equal(await prefixSnapshot(r2, p), before, 'nothing changed');
+
+    // The owner adds up to the cap; the next is refused.
+    for (let i = 0; i < 10; i++) {
+      assert.equal(
+        (await runHere(bob, ['notifications:add', 'shop', `https://example.com/${i}`])).code,
+        0,
+      );
+    }
+    const eleventh = await runHere(bob, ['notifications:add', 'shop', 'https://example.com/11']);
+    assert.equal(eleventh.code, 1);
+    assert.match(eleventh.stderr, /has 10 webhooks/);
+  });
+});
