@@ -11,10 +11,14 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../services/core/config.ts';
+import { createLogger } from '../../services/core/log.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { type Delivery, Store } from '../../services/core/store/index.ts';
+import { startRenewer } from '../../services/platform/certs/renewer.ts';
 import { startNotifier } from '../../services/platform/notify/delivery.ts';
 import { isPublicAddress } from '../../services/platform/notify/target.ts';
 import { deployBuilds, deployImage } from '../../services/platform/release/deploy.ts';
+import { reconcile } from '../../services/platform/release/reconcile.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { buildHarness } from '../harness/builds.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
@@ -318,6 +322,86 @@ describe('deploy notifications', () => {
     }
     for (const a of ['1.1.1.1', '8.8.8.8', '2606:4700:4700::1111'])
       assert.equal(isPublicAddress(a), true, a);
+  });
+
+  test('an instance that keeps crashing is told once; a certificate renewal that fails is told', async () => {
+    const p = testPrefix();
+    const r2 = await redisClient(p);
+    const s = new Store(r2, p);
+    await notifier(p, true);
+    await s.users.create('ada', 'admin');
+    const app = `crash${Date.now().toString(36).slice(-6)}`;
+    await s.apps.create({ name: app, owner: 'ada' });
+    apps.push(app);
+    const r = await receiver();
+    const added = await commandRunner(s, config)(ada, [
+      'notifications:add',
+      app,
+      r.url,
+      '--events',
+      'instance.crash-looping,cert.renewal-failed',
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    // It serves long enough to go live, then exits; started again by the
+    // Engine in the same container, it finds its mark and exits at once.
+    const web = `if [ -e /tmp/ran ]; then echo again; exit 7; fi; touch /tmp/ran; timeout 5 sh -c '${serveText('once')}'; exit 7`;
+    await deployImage(quietDeployDeps(s, scheduler), {
+      app,
+      image: testStackImage(),
+      processes: { web },
+      by: 'ada',
+      description: 'Deploy crashing',
+    });
+    const schedulerOf = async () => scheduler;
+    await until(
+      'instance.crash-looping delivered',
+      async () => {
+        await reconcile({ store: s, schedulerOf, readyTimeoutMs: 1000, drainMs: 0 });
+        return r.got.some((g) => g.body.event === 'instance.crash-looping');
+      },
+      45_000,
+    );
+    const loop = r.got.find((g) => g.body.event === 'instance.crash-looping');
+    assert.equal(loop?.body.instance, 'web.1');
+    assert.ok(Number(loop?.body.restarts) >= 3);
+    assert.equal(loop?.body.error, 'exit code 7');
+    // More passes, more restarts: still once.
+    await reconcile({ store: s, schedulerOf, readyTimeoutMs: 1000, drainMs: 0 });
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.equal(r.got.filter((g) => g.body.event === 'instance.crash-looping').length, 1);
+
+    // A certificate of the app's that is due, with a CA that has no directory
+    // (one that refuses connections is retried by acme-client for a minute).
+    const ca = http.createServer((_req, res) => res.writeHead(404).end('no directory here\n'));
+    await new Promise<void>((res) => ca.listen(0, '127.0.0.1', res));
+    after(() => new Promise<void>((res) => ca.close(() => res())));
+    const domain = `${app}.example.test`;
+    await s.domains.add(app, domain);
+    await s.certs.set(domain, { source: 'acme' });
+    const subscriber = r2.duplicate();
+    const renewer = startRenewer(
+      {
+        store: s,
+        paths: dataPaths(await tempDir('berth-notify-acme')),
+        directoryUrl: `http://127.0.0.1:${(ca.address() as { port: number }).port}/directory`,
+        email: undefined,
+        selfCheck: false,
+      },
+      { subscriber, log: createLogger('certs', { level: 'silent' }) },
+    );
+    try {
+      await until(
+        'cert.renewal-failed delivered',
+        () => r.got.some((g) => g.body.event === 'cert.renewal-failed'),
+        20_000,
+      );
+    } finally {
+      await renewer.stop();
+      subscriber.disconnect();
+    }
+    const cert = r.got.find((g) => g.body.event === 'cert.renewal-failed');
+    assert.equal(cert?.body.domain, domain);
+    assert.match(String(cert?.body.error), /404|directory/i);
   });
 
   test('hostile input is refused in one line and changes nothing; read-only tokens and collaborators', async () => {
