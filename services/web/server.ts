@@ -22,6 +22,7 @@ import { controlRoutes } from './control-routes.ts';
 import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
+import { notificationsApiRoutes } from './notifications.ts';
 import { installOpenApi } from './openapi.ts';
 import { rollbackRoutes } from './rollback-routes.ts';
 import { rollouts } from './rollouts.ts';
@@ -168,6 +169,7 @@ export function build(o: WebOptions): FastifyInstance {
     sshUrl: `ssh://berth@${o.domain}:${o.sshPort ?? 2222}`,
     builds: { queue, history },
   });
+  notificationsApiRoutes(server, { store: o.store });
   apiChangeRoutes(server, {
     store: o.store,
     rollouts: changes,

@@ -14,12 +14,15 @@ import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { type Delivery, Store } from '../../services/core/store/index.ts';
+import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
 import { startRenewer } from '../../services/platform/certs/renewer.ts';
 import { startNotifier } from '../../services/platform/notify/delivery.ts';
+import { addWebhook } from '../../services/platform/notify/hooks.ts';
 import { isPublicAddress } from '../../services/platform/notify/target.ts';
 import { deployBuilds, deployImage } from '../../services/platform/release/deploy.ts';
 import { reconcile } from '../../services/platform/release/reconcile.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
+import { build as buildWeb } from '../../services/web/server.ts';
 import { buildHarness } from '../harness/builds.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { quietDeployDeps, serveText } from '../harness/deploy.ts';
@@ -27,6 +30,7 @@ import { ensureTestStackImage, removeAppFromEngine, testStackImage } from '../ha
 import { prefixSnapshot, redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { until } from '../harness/wait.ts';
+import { bareCells, signIn } from '../harness/web.ts';
 
 const { docker, startBuilder, newApp, commit, build } = await buildHarness('berth-notify');
 
@@ -458,5 +462,65 @@ describe('deploy notifications', () => {
     const eleventh = await runHere(bob, ['notifications:add', 'shop', 'https://example.com/11']);
     assert.equal(eleventh.code, 1);
     assert.match(eleventh.stderr, /has 10 webhooks/);
+  });
+
+  test('the app page and GET /api/v1/apps/:app/notifications show webhooks and deliveries to those who see the app', async () => {
+    const p = testPrefix();
+    const s = new Store(await redisClient(p), p);
+    await s.checkSchema();
+    await s.users.create('alice');
+    await s.users.create('mallory');
+    await s.apps.create({ name: 'site', owner: 'alice' });
+    const hook = await addWebhook(s, 'site', 'alice', {
+      url: 'https://hooks.slack.com/services/T0/B0/SECRETPATH',
+      format: 'slack',
+      events: 'deploy.failed',
+    });
+    await s.notifications.recordDelivery({
+      id: `1700000000000-0.${hook.id}`,
+      hook: hook.id,
+      event: 'deploy.failed',
+      app: 'site',
+      state: 'delivered',
+      attempts: [
+        { at: '2030-01-01T00:00:00.000Z', code: 500, error: 'answered 500', ms: 12 },
+        { at: '2030-01-01T00:00:05.000Z', code: 200, ms: 9 },
+      ],
+    });
+    const web = buildWeb({
+      store: s,
+      log: createLogger('web', { level: 'silent' }),
+      domain: 'berth.test',
+    });
+    after(() => web.close());
+    const bearer = async (user: string, readOnly = false) =>
+      `Bearer ${(await issueToken(s, userActor(user), { readOnly })).secret}`;
+    const get = async (auth: string) =>
+      web.inject({ url: '/api/v1/apps/site/notifications', headers: { authorization: auth } });
+    for (const auth of [await bearer('alice'), await bearer('alice', true)]) {
+      const r = await get(auth);
+      assert.equal(r.statusCode, 200, r.body);
+      const body = r.json() as {
+        webhooks: { id: string; url: string; events: string[] }[];
+        deliveries: Delivery[];
+      };
+      assert.deepEqual(
+        body.webhooks.map((h) => [h.id, h.url, h.events]),
+        [[hook.id, 'https://hooks.slack.com/…', ['deploy.failed']]],
+      );
+      assert.deepEqual(
+        body.deliveries[0]?.attempts.map((a) => a.code),
+        [500, 200],
+      );
+      assert.ok(!r.body.includes('SECRETPATH') && !r.body.includes(hook.secret));
+    }
+    assert.equal((await get(await bearer('mallory'))).statusCode, 404);
+    const session = await signIn(web, s, 'alice');
+    const pageHtml = (await web.inject({ url: '/apps/site', headers: { cookie: session.cookie } }))
+      .body;
+    assert.match(pageHtml, /<h2 id="notifications">Notifications<\/h2>/);
+    assert.ok(pageHtml.includes(hook.id) && pageHtml.includes('https://hooks.slack.com/…'));
+    assert.ok(!pageHtml.includes('SECRETPATH') && !pageHtml.includes(hook.secret));
+    assert.match(bareCells(pageHtml), /deploy\.failed/);
   });
 });
