@@ -16,7 +16,7 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { type Delivery, Store } from '../../services/core/store/index.ts';
 import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
 import { startRenewer } from '../../services/platform/certs/renewer.ts';
-import { startNotifier } from '../../services/platform/notify/delivery.ts';
+import { NOTIFY_GROUP, startNotifier } from '../../services/platform/notify/delivery.ts';
 import { addWebhook } from '../../services/platform/notify/hooks.ts';
 import { isPublicAddress } from '../../services/platform/notify/target.ts';
 import { deployBuilds, deployImage } from '../../services/platform/release/deploy.ts';
@@ -406,6 +406,49 @@ describe('deploy notifications', () => {
     const cert = r.got.find((g) => g.body.event === 'cert.renewal-failed');
     assert.equal(cert?.body.domain, domain);
     assert.match(String(cert?.body.error), /404|directory/i);
+  });
+
+  test('an event waits in the outbox for a notifier that was not running, or died after reading it', async () => {
+    const p = testPrefix();
+    const r2 = await redisClient(p);
+    const s = new Store(r2, p);
+    await s.users.create('ada', 'admin');
+    await s.apps.create({ name: 'later', owner: 'ada' });
+    const r = await receiver();
+    assert.equal(
+      (await commandRunner(s, config)(ada, ['notifications:add', 'later', r.url])).code,
+      0,
+    );
+    // No notifier runs: the change is acknowledged, its event kept.
+    const v1 = await s.releases.create('later', {
+      image: 'berth/x:1',
+      description: 'Deploy 1',
+      by: 'ada',
+    });
+    await s.releases.setStatus('later', v1.version, 'succeeded');
+    // A notifier reads both events and dies before queueing their deliveries.
+    const reader = r2.duplicate();
+    const taken = await s.notifications.readEvents(reader, NOTIFY_GROUP, 'dead:1', 100, false);
+    reader.disconnect();
+    assert.deepEqual(
+      taken.map((e) => e.event),
+      ['deploy.started', 'deploy.succeeded'],
+    );
+    const connection = new Redis(await sharedRedisUrl(), { maxRetriesPerRequest: null });
+    const n = await startNotifier({
+      connection,
+      redisPrefix: p,
+      allowPrivateTargets: true,
+      blockMs: 200,
+      staleMs: 500,
+    });
+    after(async () => {
+      await n.close();
+      connection.disconnect();
+    });
+    await until('both delivered by the next notifier', () => r.got.length === 2, 15_000);
+    assert.deepEqual(r.got.map((g) => g.body.event).sort(), ['deploy.started', 'deploy.succeeded']);
+    assert.equal(await r2.xlen(s.keys.events), 0, 'the outbox is empty once they are queued');
   });
 
   test('hostile input is refused in one line and changes nothing; read-only tokens and collaborators', async () => {

@@ -23,7 +23,9 @@ import { request } from './messages.ts';
 import { postTo, TargetRefused } from './target.ts';
 
 export const NOTIFY_QUEUE = 'notifications';
-const GROUP = 'deliveries';
+/** The outbox's consumer group. */
+export const NOTIFY_GROUP = 'deliveries';
+const GROUP = NOTIFY_GROUP;
 
 export const NOTIFY_DEFAULTS = {
   /** Tries per delivery: 5 s, 10 s, 20 s, 40 s, 80 s apart, about 2.5 min in all. */
@@ -52,6 +54,7 @@ export interface NotifierOptions {
   timeoutMs?: number;
   concurrency?: number;
   blockMs?: number;
+  staleMs?: number;
 }
 
 export interface Notifier {
@@ -153,11 +156,20 @@ export async function startNotifier(o: NotifierOptions): Promise<Notifier> {
       events.map((e) => e.id),
     );
   };
+  const staleMs = o.staleMs ?? NOTIFY_DEFAULTS.staleMs;
   const loop = (async () => {
     let pending = true;
+    let claimedAt = 0;
     while (!stopped) {
       try {
-        if (pending) await store.notifications.claimStale(GROUP, consumer, NOTIFY_DEFAULTS.staleMs);
+        // What a dispatcher that died took and left (checked at start and
+        // every staleMs: another dispatcher may die while this one runs),
+        // then its own unacknowledged entries, then new ones.
+        if (Date.now() - claimedAt >= staleMs) {
+          await store.notifications.claimStale(GROUP, consumer, staleMs);
+          claimedAt = Date.now();
+          pending = true;
+        }
         const blockMs = o.blockMs ?? NOTIFY_DEFAULTS.blockMs;
         const events = await store.notifications.readEvents(
           reader,
@@ -166,7 +178,6 @@ export async function startNotifier(o: NotifierOptions): Promise<Notifier> {
           blockMs,
           pending,
         );
-        // Its own unacknowledged entries first; then new ones.
         if (pending && events.length === 0) pending = false;
         await dispatch(events);
       } catch (e) {
