@@ -17,6 +17,7 @@ import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
+import { notificationsCommands } from './commands/notifications.ts';
 import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
@@ -69,6 +70,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   cron: "an app's scheduled tasks (app.json cron): list, run now, suspend, resume, their last output",
   postgres:
     'PostgreSQL services: a server in a container of its own, its data on a volume, linked to apps by DATABASE_URL',
+  notifications:
+    "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
 };
 
 const help: Command = {
@@ -112,6 +115,7 @@ export const COMMANDS: readonly Command[] = [
   ...portsCommands,
   ...cronCommands,
   ...datastoreCommands,
+  ...notificationsCommands,
   help,
 ];
 

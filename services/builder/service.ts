@@ -11,6 +11,7 @@ import { startBackupSchedule } from '../platform/backup/schedule.ts';
 import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
+import { startNotifier } from '../platform/notify/delivery.ts';
 import { releaseStaleRuns, startCronWorker, syncAllCron } from '../platform/release/cron.ts';
 import { deployBuilds } from '../platform/release/deploy.ts';
 import { reconcile } from '../platform/release/reconcile.ts';
@@ -138,6 +139,13 @@ export async function start(
     if (!replacing) await releaseStaleRuns(store);
     await syncAllCron(store, log);
     const cron = await startCronWorker({ connection, store, schedulerOf, log });
+    // Apps' webhooks: the outbox's events delivered (services/platform/notify/).
+    const notifier = await startNotifier({
+      connection,
+      redisPrefix: config.redisPrefix,
+      allowPrivateTargets: config.webhookPrivateTargets,
+      log,
+    });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
@@ -158,6 +166,7 @@ export async function start(
         backups?.stop();
         reconciler.stop();
         await cron.close();
+        await notifier.close();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});

@@ -191,10 +191,12 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
   const running = new Map<string, (reason: BerthError) => void>();
 
   /** The end entry, retried through a short Redis outage; rejects when Redis stays away. */
-  async function end(id: string, result: BuildResult): Promise<void> {
+  async function end(id: string, result: BuildResult, request: BuildRequest): Promise<void> {
+    // A restore's builds are the restore's business, not the app's webhooks'.
+    const notify = request.restore ? undefined : { app: request.app };
     for (let attempt = 1; ; attempt++) {
       try {
-        await finishBuild(redis, prefix, id, result);
+        await finishBuild(redis, prefix, id, result, notify);
         return;
       } catch (e) {
         if (attempt >= 5) throw e;
@@ -225,7 +227,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
         status: 'failed',
         error: `cannot write the build log under ${o.paths.buildLogs}: ${errorLine(e)}`,
       };
-      await end(id, result);
+      await end(id, result, request);
       return result;
     }
     const control = new AbortController();
@@ -245,6 +247,21 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     const onExternal = () => stop(cancelled(errorLine(external?.reason ?? 'by the builder')));
     external?.addEventListener('abort', onExternal, { once: true });
     o.log?.info({ build: id, app: request.app, rev: request.rev, attempt }, 'build started');
+    // Once per build: a build run again after its builder died began already.
+    if (!request.restore) {
+      const description = `Deploy ${request.rev === undefined ? request.image : request.rev.slice(0, 7)}`;
+      const data = {
+        at: new Date().toISOString(),
+        stage: 'build' as const,
+        build: id,
+        description,
+      };
+      await store.notifications
+        .emitOnce(request.app, `build.${id}`, 86_400, 'deploy.started', data)
+        .catch((e: unknown) =>
+          o.log?.warn({ err: e, build: id }, 'could not raise deploy.started'),
+        );
+    }
 
     let result: BuildResult;
     try {
@@ -324,7 +341,7 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
       await chargeBuild(request, Date.now() - started).catch((e: unknown) =>
         o.log?.warn({ err: e, build: id }, 'could not count the build minutes'),
       );
-    await end(id, result);
+    await end(id, result, request);
     o.log?.info(
       {
         build: id,
@@ -362,8 +379,9 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
   worker.on('failed', (job, err) => {
     if (job?.id === undefined) return;
     const error = new BerthError('BERTH_E_BUILD_STALLED', { reason: err.message }).toLine();
-    void finishBuild(redis, prefix, job.id, { status: 'failed', error }).catch((e: unknown) =>
-      o.log?.warn({ err: e, build: job.id }, 'could not end a failed build'),
+    const notify = job.data?.restore ? undefined : { app: job.data.app };
+    void finishBuild(redis, prefix, job.id, { status: 'failed', error }, notify).catch(
+      (e: unknown) => o.log?.warn({ err: e, build: job.id }, 'could not end a failed build'),
     );
   });
   worker.on('error', (e) => o.log?.warn({ err: e }, 'build queue'));

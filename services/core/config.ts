@@ -79,6 +79,8 @@ export interface Config {
   readonly liveStreamsPerUser: number;
   /** app.json cron schedules may have a leading seconds field (tests; Dokku has none). */
   readonly cronSeconds: boolean;
+  /** Webhooks may reach loopback, private and link-local addresses (BERTH_WEBHOOK_PRIVATE_TARGETS=allow). */
+  readonly webhookPrivateTargets: boolean;
   /** Limits of an app's instances and one-off runs without their own (resource:limit). */
   readonly defaultLimits: DefaultLimits;
   /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
@@ -209,6 +211,7 @@ export const DEFAULTS = {
   BERTH_BACKUP_SCHEDULE: 'daily',
   BERTH_BACKUP_KEEP: '7',
   BERTH_CRON_SECONDS: 'off',
+  BERTH_WEBHOOK_PRIVATE_TARGETS: 'refuse',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -746,6 +749,24 @@ function backup(r: EnvReader) {
   return { backup: Object.freeze({ dir, intervalMs, keep }) };
 }
 
+/**
+ * Where apps' webhooks may point. `refuse` (the default): only public
+ * addresses, so a tenant cannot make Berth reach its Redis, a cloud's
+ * metadata service or the operator's internal services; `allow` for
+ * operators whose receivers are on their own network (and for tests).
+ */
+function notifications(r: EnvReader) {
+  const webhookPrivateTargets = r.read(
+    'BERTH_WEBHOOK_PRIVATE_TARGETS',
+    (v) => {
+      if (v !== 'refuse' && v !== 'allow') throw 'use refuse or allow';
+      return v === 'allow';
+    },
+    false,
+  );
+  return { webhookPrivateTargets };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -764,6 +785,7 @@ export function loadConfig(env: Env): Config {
     ...backup(r),
     // Off on a server, as on Dokku: a job every few seconds is a worker process, not cron.
     cronSeconds: r.read('BERTH_CRON_SECONDS', onOff, false),
+    ...notifications(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -832,6 +854,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
         : `${config.backup.intervalMs / 3_600_000}h`,
     BERTH_BACKUP_KEEP: String(config.backup.keep),
     BERTH_CRON_SECONDS: config.cronSeconds ? 'on' : 'off',
+    BERTH_WEBHOOK_PRIVATE_TARGETS: config.webhookPrivateTargets ? 'allow' : 'refuse',
   };
 }
 

@@ -682,6 +682,18 @@ export const ERRORS = {
     422,
     'give a dump {kind}:export made',
   ),
+  BERTH_E_WEBHOOK_NOT_FOUND: spec(
+    'app "{app}" has no webhook {id}',
+    EXIT.failed,
+    404,
+    'list them with notifications:list {app}',
+  ),
+  BERTH_E_WEBHOOK_LIMIT: spec(
+    'app "{app}" has {max} webhooks, the most an app may have',
+    EXIT.failed,
+    409,
+    'remove one first (notifications:remove {app} ID)',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -965,3 +965,37 @@ export function cronSchedule(value: string, { seconds = false } = {}): string {
   });
   return text;
 }
+
+/** The longest webhook URL: Slack's and Discord's are under 200 characters. */
+export const WEBHOOK_URL_MAX = 2000;
+
+/**
+ * A webhook's URL (notifications:add): http or https, a host, no user name
+ * or password (they would be shown in every listing), no fragment, one line
+ * of printable ASCII at most WEBHOOK_URL_MAX long; returned as the URL
+ * standard serializes it. Where it may point is decided at each delivery
+ * (services/platform/notify/target.ts), since a name can resolve anywhere.
+ */
+export function webhookUrl(value: string): string {
+  if (value.length === 0) invalid('webhook URL', value, 'it is empty');
+  if (value.length > WEBHOOK_URL_MAX)
+    invalid('webhook URL', value, `at most ${WEBHOOK_URL_MAX} characters`);
+  // Checked before parsing: the URL parser silently drops tabs and newlines.
+  if (!/^[\x21-\x7e]+$/.test(value))
+    invalid('webhook URL', value, 'spaces, control and non-ASCII characters are not allowed');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return invalid('webhook URL', value, 'not a URL such as https://example.com/hook');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    invalid('webhook URL', value, 'use http:// or https://');
+  if (url.username !== '' || url.password !== '')
+    invalid('webhook URL', value, 'no user name or password in it; put a token in the path');
+  if (url.hostname === '') invalid('webhook URL', value, 'it names no host');
+  if (url.hash !== '') invalid('webhook URL', value, 'no #fragment');
+  if (url.href.length > WEBHOOK_URL_MAX)
+    invalid('webhook URL', value, `at most ${WEBHOOK_URL_MAX} characters`);
+  return url.href;
+}

@@ -35,6 +35,7 @@ import { configSection } from './config-page.ts';
 import { latencyChart } from './latency-chart.ts';
 import { dataTable, page, signedInHeader, statusWord, time } from './layout.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
+import { notificationsSection } from './notifications.ts';
 import { signOutForm } from './sign-in-routes.ts';
 import { CHART_HOURS, trafficChart } from './traffic-chart.ts';
 
@@ -249,6 +250,7 @@ export function appPageRoutes(server: FastifyInstance, o: AppPageOptions): Rende
     const running = canChange && Boolean(current?.image);
     const scalable = (t: string) => running && t in (current?.processes ?? {});
     const header = signedInHeader(req, signOutForm, 'apps');
+    const notifications = await notificationsSection(o.store, name);
     const body = html`<div class="page-head"><h1>${name}</h1> ${statusWord(overview.status)}</div>
 ${notice}
 <p class="lede">Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
@@ -370,7 +372,8 @@ ${addCollaboratorForm(name, csrf)}
 }
 <section class="card" aria-labelledby="config"><h2 id="config">Config</h2>
 ${configSection(req, found, keys, canChange)}
-</section>`;
+</section>
+${notifications}`;
     return reply
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')

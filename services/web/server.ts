@@ -24,6 +24,7 @@ import { controlRoutes } from './control-routes.ts';
 import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
+import { notificationsApiRoutes } from './notifications.ts';
 import { installOpenApi } from './openapi.ts';
 import { releasePageRoutes } from './release-page.ts';
 import { rollbackRoutes } from './rollback-routes.ts';
@@ -186,6 +187,7 @@ export function build(o: WebOptions): FastifyInstance {
     sshUrl,
     builds: { queue, history },
   });
+  notificationsApiRoutes(server, { store: o.store });
   apiChangeRoutes(server, {
     store: o.store,
     rollouts: changes,

@@ -696,7 +696,8 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
   K.routesChannel, K.domains, K.globalDomains, K.cert('d.example'), K.certs,
   K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x'), K.loginLink('h'), K.session('h'),
   K.apiToken('i'), K.userTokens('u'), K.apiTokens, K.userQuotas('u'), K.userBuildUsage('u'),
-  K.networks, K.datastores('postgres'), K.datastoreLinks('postgres', 'db')}`;
+  K.networks, K.datastores('postgres'), K.datastoreLinks('postgres', 'db'),
+  K.hooks('a'), K.deliveries('a'), K.deliveryOrder('a'), K.events, K.eventOnce('a', 'w')}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
       k.apps,
@@ -728,6 +729,11 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.networks,
       k.datastores('postgres'),
       k.datastoreLinks('postgres', 'db'),
+      k.hooks('a'),
+      k.deliveries('a'),
+      k.deliveryOrder('a'),
+      k.events,
+      k.eventOnce('a', 'w'),
     ]);
   });
 

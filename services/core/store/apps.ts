@@ -47,7 +47,7 @@ if cap then
   end
 end
 -- Sub-keys of an app of the same name can only be debris from a hand edit; start clean.
-redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name))
+redis.call('DEL', K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name), K.hooks(name), K.deliveries(name), K.deliveryOrder(name))
 redis.call('HSET', K.app(name), 'name', name, 'owner', owner, 'createdAt', createdAt, 'deployBranch', branch)
 redis.call('SADD', K.apps, name)
 redis.call('PUBLISH', K.routesChannel, name)
@@ -73,7 +73,7 @@ for _, d in ipairs(redis.call('SMEMBERS', K.appDomains(name))) do
     redis.call('PUBLISH', K.certsChannel, d)
   end
 end
-redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name))
+redis.call('DEL', K.app(name), K.collaborators(name), K.config(name), K.releaseSeq(name), K.releases(name), K.appDomains(name), K.builds(name), K.routes(name), K.metrics(name), K.metricsMinutes(name), K.metricsTotal(name), K.hooks(name), K.deliveries(name), K.deliveryOrder(name))
 redis.call('SREM', K.apps, name)
 redis.call('PUBLISH', K.routesChannel, name)
 return {'ok'}
@@ -87,7 +87,7 @@ local from, to = ARGV[2], ARGV[3]
 if redis.call('EXISTS', K.app(from)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', from} end
 if redis.call('EXISTS', K.app(to)) == 1 then return {'BERTH_E_APP_EXISTS', 'app', to} end
 -- Debris under the new name (a hand edit) would be merged into the app; start clean.
-redis.call('DEL', K.collaborators(to), K.config(to), K.releaseSeq(to), K.releases(to), K.appDomains(to), K.builds(to), K.routes(to), K.metrics(to), K.metricsMinutes(to), K.metricsTotal(to))
+redis.call('DEL', K.collaborators(to), K.config(to), K.releaseSeq(to), K.releases(to), K.appDomains(to), K.builds(to), K.routes(to), K.metrics(to), K.metricsMinutes(to), K.metricsTotal(to), K.hooks(to), K.deliveries(to), K.deliveryOrder(to))
 local function move(a, b) if redis.call('EXISTS', a) == 1 then redis.call('RENAME', a, b) end end
 local last = tonumber(redis.call('GET', K.releaseSeq(from)) or '0')
 for v = 1, last do
@@ -108,7 +108,7 @@ move(K.builds(from), K.builds(to))
 move(K.routes(from), K.routes(to))
 move(K.metrics(from), K.metrics(to))
 move(K.metricsMinutes(from), K.metricsMinutes(to))
-move(K.metricsTotal(from), K.metricsTotal(to))
+move(K.metricsTotal(from), K.metricsTotal(to), K.hooks(to), K.deliveries(to), K.deliveryOrder(to))
 redis.call('RENAME', K.app(from), K.app(to))
 redis.call('HSET', K.app(to), 'name', to)
 redis.call('SREM', K.apps, from)

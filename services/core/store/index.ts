@@ -21,6 +21,7 @@ import { checkPrefix, type KeyLayout, keyLayout, SCHEMA_VERSION } from './keys.t
 import { Script } from './lua.ts';
 import { Metrics } from './metrics.ts';
 import { Networks } from './networks.ts';
+import { Notifications } from './notifications.ts';
 import { Quotas } from './quotas.ts';
 import { Releases } from './releases.ts';
 import { SignIns } from './sign-ins.ts';
@@ -33,6 +34,7 @@ export type { CertInput, CertPatch } from './certs.ts';
 export type { DatastoreLink } from './datastores.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
+export * from './notifications.ts';
 export type { PushCaps, QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
@@ -95,6 +97,8 @@ export class Store {
   readonly quotas: Quotas;
   /** Datastores (postgres:create) and their links to apps. */
   readonly datastores: Datastores;
+  /** Each app's webhooks, the events waiting for them, their deliveries. */
+  readonly notifications: Notifications;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -122,6 +126,7 @@ export class Store {
     this.networks = new Networks(ctx);
     this.quotas = new Quotas(ctx);
     this.datastores = new Datastores(ctx);
+    this.notifications = new Notifications(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

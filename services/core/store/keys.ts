@@ -93,6 +93,16 @@ export interface KeyLayout {
   datastores(kind: string): string;
   /** hash: the apps a datastore is linked to, app -> alias (postgres:link). */
   datastoreLinks(kind: string, name: string): string;
+  /** hash: the app's webhooks (notifications:add), id → record (JSON). */
+  hooks(app: string): string;
+  /** hash: the app's newest webhook deliveries, delivery id → record (JSON). */
+  deliveries(app: string): string;
+  /** sorted set: the delivery ids the deliveries hash holds (score: when first tried, ms). */
+  deliveryOrder(app: string): string;
+  /** stream: events of apps that have webhooks, waiting to be delivered (the outbox). */
+  readonly events: string;
+  /** string with a TTL: an event already raised for `what` (a crash loop), so it is raised once. */
+  eventOnce(app: string, what: string): string;
 }
 
 export function keyLayout(prefix: string): KeyLayout {
@@ -134,6 +144,11 @@ export function keyLayout(prefix: string): KeyLayout {
     networks: `${prefix}networks`,
     datastores: (k) => `${prefix}datastores:${k}`,
     datastoreLinks: (k, n) => `${prefix}datastore:${k}:${n}:links`,
+    hooks: (a) => `${prefix}app:${a}:hooks`,
+    deliveries: (a) => `${prefix}app:${a}:deliveries`,
+    deliveryOrder: (a) => `${prefix}app:${a}:delivery-order`,
+    events: `${prefix}events`,
+    eventOnce: (a, w) => `${prefix}app:${a}:event-once:${w}`,
   };
 }
 
@@ -180,6 +195,11 @@ K.apiTokens = P .. 'tokens'
 K.networks = P .. 'networks'
 function K.datastores(k) return P .. 'datastores:' .. k end
 function K.datastoreLinks(k, n) return P .. 'datastore:' .. k .. ':' .. n .. ':links' end
+function K.hooks(a) return P .. 'app:' .. a .. ':hooks' end
+function K.deliveries(a) return P .. 'app:' .. a .. ':deliveries' end
+function K.deliveryOrder(a) return P .. 'app:' .. a .. ':delivery-order' end
+K.events = P .. 'events'
+function K.eventOnce(a, w) return P .. 'app:' .. a .. ':event-once:' .. w end
 `;
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -12,8 +12,24 @@ import { BerthError, ERRORS, type ErrorCode } from '../errors.ts';
 import type { StoreContext } from './context.ts';
 import { LUA_LAYOUT } from './keys.ts';
 
+/** Events the outbox keeps at most (trimmed oldest first, ~); a delivery worker reads them within moments. */
+export const EVENTS_MAX = 10_000;
+
+/**
+ * emit_event(app, event, data_json): an event for the app's webhooks
+ * (./notifications.ts), appended to the outbox stream in the same script as
+ * the change it reports, so an acknowledged change never loses its event to
+ * a crash; nothing when the app has no webhooks.
+ */
+export const LUA_EVENTS = `
+local function emit_event(app, event, data)
+  if redis.call('EXISTS', K.hooks(app)) == 0 then return end
+  redis.call('XADD', K.events, 'MAXLEN', '~', ${EVENTS_MAX}, '*', 'event', event, 'app', app, 'data', data)
+end
+`;
+
 // Helpers every script may use, after the key layout.
-const LUA_HELPERS = `
+const LUA_HELPERS = `${LUA_EVENTS}
 -- HSET key f1 v1 f2 v2 ... from a Lua list, in chunks to stay under unpack's limit.
 local function hset_list(key, list)
   for i = 1, #list, 200 do

@@ -437,6 +437,10 @@ export const ReleaseSchema = z.object({
    * this field (restore then reads the description, "Deploy 3f2a1c9").
    */
   source: nullable(z.string().regex(RELEASE_SOURCE, 'not commit:<sha> or image:<ref>')),
+  /** The build that made it (a push's); absent for releases no build made. */
+  build: z.string().optional(),
+  /** A rollback's: the version it took back. */
+  rollbackTo: decimal.optional(),
 });
 export type Release = z.output<typeof ReleaseSchema>;
 

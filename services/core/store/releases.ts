@@ -46,6 +46,10 @@ export interface NewRelease {
   status?: ReleaseStatus;
   /** What the image was made from (RELEASE_SOURCE): `commit:<sha>` or `image:<ref>`. */
   source?: string | null;
+  /** The build that made it (a push's), for its notifications. */
+  build?: string;
+  /** A rollback: the version it takes back (its success is `deploy.rolled-back`). */
+  rollbackTo?: number;
 }
 
 const create = quotaScript(
@@ -55,6 +59,7 @@ local app, imageMode, image, formation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local description, by, createdAt, status, processes, newConfig, checks = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 local instancesDefault, typesDefault, formationFrom, source = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 local cron = ARGV[17]
+local build, rollbackTo = ARGV[18], ARGV[19]
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
 -- The base is the newest release that did not fail: pending ones are what is being rolled out.
 local base
@@ -109,7 +114,16 @@ if image then redis.call('HSET', key, 'image', image) end
 if formationFrom ~= 'none' then redis.call('HSET', key, 'formationFrom', formationFrom) end
 if image and source ~= '' then redis.call('HSET', key, 'source', source) end
 if cron ~= '[]' then redis.call('HSET', key, 'cron', cron) end
+if build ~= '' then redis.call('HSET', key, 'build', build) end
+if rollbackTo ~= '' then redis.call('HSET', key, 'rollbackTo', rollbackTo) end
 redis.call('ZADD', K.releases(app), version, version)
+-- A release no build made (a rollback, a config change, a scale) starts its
+-- deploy here; a push's started when the builder took its build.
+if build == '' and status == 'pending' then
+  local data = {at = createdAt, stage = 'release', version = version, status = status, description = description}
+  if rollbackTo ~= '' then data.rollbackTo = tonumber(rollbackTo) end
+  emit_event(app, 'deploy.started', cjson.encode(data))
+end
 return {'ok', redis.call('HGETALL', key)}
 `,
 );
@@ -117,13 +131,27 @@ return {'ok', redis.call('HGETALL', key)}
 const setStatus = new Script(
   'releases.setStatus',
   `
-local app, version, status, err = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', K.release(app, version)) == 0 then
+local app, version, status, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local key = K.release(app, version)
+if redis.call('EXISTS', key) == 0 then
   return {'BERTH_E_RELEASE_NOT_FOUND', 'app', app, 'version', 'v' .. version}
 end
-redis.call('HSET', K.release(app, version), 'status', status)
-if err ~= '' then redis.call('HSET', K.release(app, version), 'error', err)
-else redis.call('HDEL', K.release(app, version), 'error') end
+redis.call('HSET', key, 'status', status)
+if err ~= '' then redis.call('HSET', key, 'error', err)
+else redis.call('HDEL', key, 'error') end
+-- How the deploy ended, for the app's webhooks, in the same step as the status.
+if status ~= 'pending' then
+  local rollbackTo = redis.call('HGET', key, 'rollbackTo')
+  local event = 'deploy.succeeded'
+  if status == 'failed' then event = 'deploy.failed' elseif rollbackTo then event = 'deploy.rolled-back' end
+  local data = {at = at, stage = 'release', version = tonumber(version), status = status,
+    description = redis.call('HGET', key, 'description')}
+  if err ~= '' then data.error = err end
+  if rollbackTo then data.rollbackTo = tonumber(rollbackTo) end
+  local build = redis.call('HGET', key, 'build')
+  if build then data.build = build end
+  emit_event(app, event, cjson.encode(data))
+end
 return {'ok'}
 `,
 );
@@ -159,6 +187,11 @@ function status(value: string): ReleaseStatus {
     invalid('release status', value, `use ${RELEASE_STATUSES.join(', ')}`);
   }
   return value as ReleaseStatus;
+}
+
+function buildId(value: string): string {
+  if (!/^[a-z0-9]{8,40}$/.test(value)) invalid('build id', value, 'not a build id');
+  return value;
 }
 
 function version(value: number): number {
@@ -240,6 +273,8 @@ export class Releases {
       input.formationFrom === undefined ? '' : (input.formationFrom ?? 'none'),
       input.source ?? '',
       input.cron === undefined ? '' : JSON.stringify(input.cron),
+      input.build === undefined ? '' : buildId(input.build),
+      input.rollbackTo === undefined ? '' : version(input.rollbackTo),
     ];
     const [hash] = await create.run(this.ctx, args);
     const record = pairsToObject(hash);
@@ -254,7 +289,13 @@ export class Releases {
     error?: string,
   ): Promise<void> {
     const reason = (error ?? '').replace(/[\r\n]+/g, ' ').slice(0, 1000);
-    const args = [validate.appName(app), version(releaseVersion), status(releaseStatus), reason];
+    const args = [
+      validate.appName(app),
+      version(releaseVersion),
+      status(releaseStatus),
+      reason,
+      this.ctx.now().toISOString(),
+    ];
     await setStatus.run(this.ctx, args);
   }
 

@@ -15,7 +15,8 @@
 //             build:* (build log streams, which expire after 7 days, cancel
 //             and waiter flags), build-lock:*, build-leftovers (image ids
 //             of failed builds; images are not in a backup), acme-challenge:*,
-//             acme-lock:* (an ACME order under way), app:*:routes (the
+//             acme-lock:* (an ACME order under way), events (the webhook
+//             outbox: a restored Berth tells nobody of old deploys), app:*:routes (the
 //             restore's rollout writes them for the new instances), and any
 //             key of a kind Berth does not know (another instance whose
 //             prefix starts with this one's).
@@ -48,6 +49,7 @@ export const LEFT_OUT = [
   'build-leftovers (failed builds’ image ids)',
   'acme-challenge:*, acme-lock:* (ACME orders under way)',
   'app:*:routes (written again by the rollout after restore)',
+  'events (webhook events not yet delivered)',
 ];
 
 const SNAPSHOT = `

@@ -67,7 +67,8 @@ import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Store } from '../../core/store/index.ts';
-import { keyLayout } from '../../core/store/keys.ts';
+import { keyLayout, LUA_LAYOUT } from '../../core/store/keys.ts';
+import { LUA_EVENTS } from '../../core/store/lua.ts';
 import * as validate from '../../core/validate.ts';
 import type {
   BuildLogEntry,
@@ -267,9 +268,12 @@ export async function appendBuildLog(
   await multi.exec();
 }
 
-// Appends the end entry unless the stream already ends with one, in one step.
-// KEYS[1] the log stream; ARGV[1] the retention (ms), ARGV[2..] the entry's fields.
-const FINISH_ONCE = `
+// Appends the end entry unless the stream already ends with one, in one step;
+// with an app, a build that failed also raises its deploy.failed event there.
+// KEYS[1] the log stream; ARGV[1] the Redis prefix, ARGV[2] the retention
+// (ms), ARGV[3] the app ('' for no event), ARGV[4] the event's data (JSON),
+// ARGV[5..] the entry's fields.
+const FINISH_ONCE = `${LUA_LAYOUT}${LUA_EVENTS}
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 if last then
   local f = last[2]
@@ -278,9 +282,10 @@ if last then
   end
 end
 local fields = {}
-for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[1], '*', unpack(fields))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then emit_event(ARGV[3], 'deploy.failed', ARGV[4]) end
 return 1
 `;
 
@@ -294,6 +299,8 @@ export async function finishBuild(
   redisPrefix: string,
   id: string,
   result: BuildResult,
+  /** The app whose webhooks hear of a failed build (a release's failure is the release's event). */
+  notify?: { app: string },
 ): Promise<boolean> {
   const key = buildLogKey(redisPrefix, id);
   const fields = ['type', 'end', 'status', result.status];
@@ -301,7 +308,27 @@ export async function finishBuild(
   if (result.image !== undefined) fields.push('image', splitLines(result.image).join(' '));
   if (result.processes !== undefined) fields.push('processes', JSON.stringify(result.processes));
   if (result.failedAt !== undefined) fields.push('failedAt', result.failedAt);
-  const wrote = await redis.eval(FINISH_ONCE, 1, key, LOG_RETENTION_MS, ...fields);
+  const failed = notify && result.status === 'failed' && result.failedAt !== 'release';
+  const event = failed
+    ? JSON.stringify({
+        at: new Date().toISOString(),
+        stage: 'build',
+        status: 'failed',
+        build: id,
+        ...(result.error === undefined ? {} : { error: splitLines(result.error).join(' ') }),
+      })
+    : '';
+  const app = failed ? validate.appName(notify.app) : '';
+  const wrote = await redis.eval(
+    FINISH_ONCE,
+    1,
+    key,
+    redisPrefix,
+    LOG_RETENTION_MS,
+    app,
+    event,
+    ...fields,
+  );
   return wrote === 1;
 }
 

@@ -5,6 +5,7 @@
 // earliest such moment, at most a day apart ("checked daily") and at start,
 // and again whenever a certificate changes (a new one may be due sooner).
 import type { Redis } from 'ioredis';
+import { errorLine } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { CertMeta } from '../../core/store/index.ts';
 import { type AcmeOptions, certifiable, obtainCertificate } from './acme.ts';
@@ -22,6 +23,28 @@ export function dueAt(meta: CertMeta): number | undefined {
   const end = Date.parse(meta.notAfter);
   const renewAt = end - (end - start) / 3;
   return retry === undefined ? renewAt : Math.max(renewAt, retry);
+}
+
+/**
+ * cert.renewal-failed for the webhooks of the app the domain belongs to
+ * (none for the platform's own domains), once per failure acme.ts recorded:
+ * its backoff already spaces them out.
+ */
+async function tellOwner(store: AcmeOptions['store'], domain: string, e: unknown): Promise<void> {
+  const app = await store.domains.owner(domain);
+  if (app === undefined) return;
+  const failures = (await store.certs.get(domain))?.failures ?? 0;
+  await store.notifications.emitOnce(
+    app,
+    `cert.${domain}.${failures}`,
+    30 * 86_400,
+    'cert.renewal-failed',
+    {
+      at: new Date().toISOString(),
+      domain,
+      error: errorLine(e),
+    },
+  );
 }
 
 export interface Renewer {
@@ -68,6 +91,9 @@ export function startRenewer(
         );
       } catch (e) {
         o.log.warn({ domain: meta.domain, err: e }, 'certificate renewal failed');
+        await tellOwner(store, meta.domain, e).catch((err: unknown) =>
+          o.log.warn({ domain: meta.domain, err }, 'could not raise cert.renewal-failed'),
+        );
       }
       // Its new due time (or its retry) is read on the next pass.
       next = Math.min(next, Date.now() + MIN_WAIT_MS);

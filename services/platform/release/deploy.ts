@@ -48,6 +48,8 @@ export interface DeployInput {
   scripts?: DeployScripts;
   /** app.json's cron tasks (./cron.ts); absent: the previous release's. */
   cron?: CronSpec[];
+  /** The build that made the image, named in the release's notifications. */
+  build?: string;
 }
 
 export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
@@ -118,6 +120,7 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     by: input.by,
     ...(input.source ? { source: input.source } : {}),
     ...(cron ? { cron } : {}),
+    ...(input.build ? { build: input.build } : {}),
   });
   d.log.heading(`Releasing v${release.version} of ${input.app}`);
   return goLive(d, release, {
@@ -249,7 +252,7 @@ export function deployBuilds(
     | 'deployTaskTimeoutMs'
   > = {},
 ): (run: DeployRun) => Promise<BuildResult> {
-  return async ({ request, result, log, signal }) => {
+  return async ({ id, request, result, log, signal }) => {
     if (result.image === undefined) return result;
     if (request.restore) {
       await predeployAgain(store, request.app, await schedulerOf(request.app), result, log, signal);
@@ -273,6 +276,7 @@ export function deployBuilds(
             ? `Deploy ${request.image}`
             : `Deploy ${request.rev.slice(0, 7)}`,
         source: request.rev === undefined ? `image:${request.image}` : `commit:${request.rev}`,
+        build: id,
       },
     );
     return result;

@@ -32,6 +32,40 @@ import { appliesTo, ROLLOUT_DEFAULTS } from './rollout.ts';
 
 export const RECONCILE_INTERVAL_MS = 10_000;
 
+/**
+ * Restarts after which an instance is crash-looping: the Engine restarts a
+ * dying container at once, then 0.2 s, 0.4 s, ... later, so three come
+ * within a second or two of a process that cannot start, while an app that
+ * crashed once in a while has counted far fewer.
+ */
+export const CRASH_LOOP_RESTARTS = 3;
+
+/**
+ * instance.crash-looping for the app's webhooks, once per container: each
+ * death brings a pass here (the Engine's events), and every pass would
+ * otherwise raise it again.
+ */
+async function noteCrashLoops(
+  store: Store,
+  app: string,
+  version: number,
+  instances: readonly Instance[],
+  log: Logger | undefined,
+): Promise<void> {
+  for (const i of instances.filter((x) => x.restarts >= CRASH_LOOP_RESTARTS)) {
+    const data = {
+      at: new Date().toISOString(),
+      version,
+      instance: `${i.type}.${i.instance}`,
+      restarts: i.restarts,
+      ...(i.exitCode === undefined ? {} : { error: `exit code ${i.exitCode}` }),
+    };
+    await store.notifications
+      .emitOnce(app, `crash.${i.id}`, 7 * 86_400, 'instance.crash-looping', data)
+      .catch((e: unknown) => log?.warn({ err: e, app }, 'could not raise instance.crash-looping'));
+  }
+}
+
 export interface ReconcileResult {
   /** app vN of every release marked failed. */
   failed: string[];
@@ -168,6 +202,7 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
     await retire(i);
     mine.splice(mine.indexOf(i), 1);
   }
+  await noteCrashLoops(store, app, current.version, mine, d.log);
   const running: Instance[] = mine.filter((i) => i.state === 'running');
   for (const [type, count] of Object.entries(current.formation)) {
     if (!(type in current.processes) || appliesTo(stopped, type)) continue;

@@ -268,6 +268,7 @@ export async function releaseChange(c: ReleaseChange): Promise<Release> {
       by: actorName(c.actor),
       // The image keeps what it was made from, so a restore can make it again.
       source: base.source,
+      ...(c.change.from ? { rollbackTo: c.change.from.version } : {}),
     });
     c.log.heading(`Releasing v${release.version} of ${c.app} (${c.description})`);
     c.onRollout?.(release);
