@@ -11,6 +11,7 @@ import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { cronCommands } from './commands/cron.ts';
+import { datastoreBackupCommands } from './commands/datastore-backups.ts';
 import { datastoreCommands } from './commands/datastores.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
@@ -112,6 +113,7 @@ export const COMMANDS: readonly Command[] = [
   ...portsCommands,
   ...cronCommands,
   ...datastoreCommands,
+  ...datastoreBackupCommands,
   help,
 ];
 

@@ -10,6 +10,10 @@ import { Store } from '../core/store/index.ts';
 import { startBackupSchedule } from '../platform/backup/schedule.ts';
 import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
+import {
+  startDatastoreBackupWorker,
+  syncAllBackupSchedules,
+} from '../platform/datastores/backup-schedule.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
 import { releaseStaleRuns, startCronWorker, syncAllCron } from '../platform/release/cron.ts';
 import { deployBuilds } from '../platform/release/deploy.ts';
@@ -118,6 +122,17 @@ export async function start(
     await releaseStaleRuns(store);
     await syncAllCron(store, log);
     const cron = startCronWorker({ connection, store, schedulerOf, log });
+    // Datastores' scheduled backups (postgres:backup-schedule), on the job queue like cron.
+    await syncAllBackupSchedules(store, log);
+    const datastoreBackups = startDatastoreBackupWorker({
+      connection,
+      store,
+      log,
+      docker,
+      appNetworks,
+      dataDir: config.dataDir,
+      keep: config.datastoreBackupKeep,
+    });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
@@ -128,6 +143,7 @@ export async function start(
             paths,
             searchPath,
             log,
+            docker,
             dir: config.backup.dir,
             intervalMs: config.backup.intervalMs,
             keep: config.backup.keep,
@@ -138,6 +154,7 @@ export async function start(
         backups?.stop();
         reconciler.stop();
         await cron.close();
+        await datastoreBackups.close();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});
