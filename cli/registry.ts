@@ -11,6 +11,7 @@ import { certsCommands } from './commands/certs.ts';
 import { checksCommands } from './commands/checks.ts';
 import { configCommands } from './commands/config.ts';
 import { cronCommands } from './commands/cron.ts';
+import { datastoreBackupCommands } from './commands/datastore-backups.ts';
 import { datastoreCommands } from './commands/datastores.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
@@ -116,6 +117,7 @@ export const COMMANDS: readonly Command[] = [
   ...cronCommands,
   ...datastoreCommands,
   ...notificationsCommands,
+  ...datastoreBackupCommands,
   help,
 ];
 

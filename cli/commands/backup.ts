@@ -41,6 +41,8 @@ export const backupCommands: readonly Command[] = [
           paths: dataPaths(config.dataDir),
           searchPath: ctx.host?.searchPath ?? systemSearchPath(undefined),
           progress: progress(ctx),
+          docker: await createDockerClient(config),
+          signal: ctx.signal,
         },
         ctx.stdout,
       );
@@ -77,6 +79,8 @@ export const backupCommands: readonly Command[] = [
           signal: ctx.signal,
           imageRetention: config.imageRetention,
           drainMs: config.drainTimeoutMs,
+          docker,
+          ...(config.appNetworks ? { appNetworks: config.appNetworks } : {}),
         },
         ctx.stdin,
         { force: options.force === true, currentOnly: options['only-current'] === true },

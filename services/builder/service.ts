@@ -10,6 +10,10 @@ import { Store } from '../core/store/index.ts';
 import { startBackupSchedule } from '../platform/backup/schedule.ts';
 import { ensureBuildNetwork, prepareBuildCgroup } from '../platform/build/build-limits.ts';
 import { removeStaleWorkDirs } from '../platform/build/source.ts';
+import {
+  startDatastoreBackupWorker,
+  syncAllBackupSchedules,
+} from '../platform/datastores/backup-schedule.ts';
 import { tryAppLock } from '../platform/locks/app-lock.ts';
 import { startNotifier } from '../platform/notify/delivery.ts';
 import { releaseStaleRuns, startCronWorker, syncAllCron } from '../platform/release/cron.ts';
@@ -146,6 +150,17 @@ export async function start(
       allowPrivateTargets: config.webhookPrivateTargets,
       log,
     });
+    // Datastores' scheduled backups (postgres:backup-schedule), on the job queue like cron.
+    await syncAllBackupSchedules(store, log);
+    const datastoreBackups = await startDatastoreBackupWorker({
+      connection,
+      store,
+      log,
+      docker,
+      appNetworks,
+      dataDir: config.dataDir,
+      keep: config.datastoreBackupKeep,
+    });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =
       config.backup.dir === undefined
@@ -156,6 +171,7 @@ export async function start(
             paths,
             searchPath,
             log,
+            docker,
             dir: config.backup.dir,
             intervalMs: config.backup.intervalMs,
             keep: config.backup.keep,
@@ -167,6 +183,7 @@ export async function start(
         reconciler.stop();
         await cron.close();
         await notifier.close();
+        await datastoreBackups.close();
         await builder.close();
         // QUIT waits for a reply; with Redis down it would wait for ever.
         if (connection.status === 'ready') await connection.quit().catch(() => {});

@@ -93,6 +93,8 @@ export interface Config {
   readonly quotas: QuotaDefaults;
   /** Scheduled backups by the builder (BERTH_BACKUP_*); dir undefined: none. */
   readonly backup: BackupSchedule;
+  /** How many backups each datastore keeps unless it has its own setting (backup-set-keep). */
+  readonly datastoreBackupKeep: number;
 }
 
 /** Where and how often the builder writes a backup, and how many it keeps. */
@@ -212,6 +214,7 @@ export const DEFAULTS = {
   BERTH_BACKUP_KEEP: '7',
   BERTH_CRON_SECONDS: 'off',
   BERTH_WEBHOOK_PRIVATE_TARGETS: 'refuse',
+  BERTH_DATASTORE_BACKUP_KEEP: '7',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -786,6 +789,14 @@ export function loadConfig(env: Env): Config {
     // Off on a server, as on Dokku: a job every few seconds is a worker process, not cron.
     cronSeconds: r.read('BERTH_CRON_SECONDS', onOff, false),
     ...notifications(r),
+    datastoreBackupKeep: r.read(
+      'BERTH_DATASTORE_BACKUP_KEEP',
+      (v) => {
+        if (!/^[1-9][0-9]{0,2}$/.test(v)) throw 'use a number of backups from 1 to 999';
+        return Number(v);
+      },
+      7,
+    ),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -855,6 +866,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BACKUP_KEEP: String(config.backup.keep),
     BERTH_CRON_SECONDS: config.cronSeconds ? 'on' : 'off',
     BERTH_WEBHOOK_PRIVATE_TARGETS: config.webhookPrivateTargets ? 'allow' : 'refuse',
+    BERTH_DATASTORE_BACKUP_KEEP: String(config.datastoreBackupKeep),
   };
 }
 

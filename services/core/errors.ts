@@ -694,6 +694,24 @@ export const ERRORS = {
     409,
     'remove one first (notifications:remove {app} ID)',
   ),
+  BERTH_E_DATASTORE_BACKUP_NOT_FOUND: spec(
+    '{title} service "{name}" has no backup "{id}"',
+    EXIT.failed,
+    404,
+    '{kind}:backup-list {name} shows its backups (an id is its time, such as 20261207T212500123Z)',
+  ),
+  BERTH_E_DATASTORE_BACKUP: spec(
+    'backup of {title} service "{name}" failed: {reason}',
+    EXIT.failed,
+    500,
+    'nothing of it was kept; see {kind}:logs {name}, then try again',
+  ),
+  BERTH_E_DATASTORE_BACKUP_BAD: spec(
+    'backup {id} of {title} service "{name}" is not usable: {reason}',
+    EXIT.failed,
+    422,
+    'nothing was changed; restore another backup ({kind}:backup-list {name})',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

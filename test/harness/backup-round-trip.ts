@@ -40,7 +40,7 @@ export interface RoundTrip {
 }
 
 /** Runs the local `berth` as root on the server would, with the platform's environment. */
-function berth(
+export function berth(
   env: Record<string, string>,
   args: string[],
   stdio: { stdin?: number; stdout?: number },

@@ -19,6 +19,7 @@ import {
 } from '../../services/platform/backup/redis-snapshot.ts';
 import { checkTarget } from '../../services/platform/backup/restore.ts';
 import { BACKUP_FILE, runScheduledBackup } from '../../services/platform/backup/schedule.ts';
+import { testDocker } from '../harness/docker.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
@@ -53,6 +54,7 @@ test('scheduled backups: Berth keys only, whole files at 0600, the oldest pruned
     paths,
     searchPath: systemSearchPath(undefined),
     log: { debug() {}, info() {}, error() {} } as never,
+    docker: (await testDocker()).docker,
     dir: backups,
     intervalMs: 3_600_000,
     keep: 2,

@@ -41,7 +41,7 @@ function manifest(files: Manifest['sections']['files']['files'] = []): Manifest 
       },
       repos: { repos: [], empty: [] },
       files: { files },
-      services: {},
+      services: { datastores: [], left: [] },
     },
   };
 }

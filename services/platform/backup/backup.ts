@@ -19,13 +19,16 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { DataPaths } from '../../core/paths.ts';
+import { Store } from '../../core/store/index.ts';
 import { SCHEMA_VERSION } from '../../core/store/keys.ts';
 import { VERSION } from '../../core/version.ts';
 import { gitEnv, repoDir, repoGit } from '../git/repos.ts';
+import { dumpDatastores } from './datastores-section.ts';
 import {
   FILE_DIRS,
   type FileDir,
@@ -45,6 +48,9 @@ export interface BackupDeps {
   searchPath: string;
   /** Progress, one line at a time (stderr). */
   progress: (line: string) => void;
+  /** The Engine the datastores run on: each one's dump goes in the archive. */
+  docker: Docker;
+  signal?: AbortSignal;
 }
 
 interface Staged {
@@ -158,6 +164,18 @@ export async function writeBackup(d: BackupDeps, out: NodeJS.WritableStream): Pr
     }
     d.progress(`backup: ${files.length} certificate and key files`);
 
+    // After the snapshot, which holds their records and links.
+    const services = await dumpDatastores(
+      {
+        store: new Store(d.redis, prefix),
+        docker: d.docker,
+        ...(config.appNetworks ? { appNetworks: config.appNetworks } : {}),
+      },
+      stage,
+      d.progress,
+      d.signal ?? new AbortController().signal,
+    );
+
     const redisEntry: Staged = {
       entry: { name: 'redis.jsonl', size: redisBody.length, sha256: hashBody(redisBody) },
       body: redisBody,
@@ -174,7 +192,7 @@ export async function writeBackup(d: BackupDeps, out: NodeJS.WritableStream): Pr
         redis: { entry: redisEntry.entry, keys: snapshot.keys.length, excluded: LEFT_OUT },
         repos: { repos: repos.map((r) => ({ app: r.app, entry: r.staged.entry })), empty },
         files: { files: files.map((f) => ({ dir: f.dir, path: f.path, entry: f.staged.entry })) },
-        services: {},
+        services: services.section,
       },
     };
     const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
@@ -186,6 +204,10 @@ export async function writeBackup(d: BackupDeps, out: NodeJS.WritableStream): Pr
       redisEntry,
       ...repos.map((r) => r.staged),
       ...files.map((f) => f.staged),
+      ...services.section.datastores.map((s) => ({
+        entry: s.entry,
+        file: services.files.get(s.entry.name) as string,
+      })),
     ];
     const mtime = snapshot.at;
     async function* tar(): AsyncGenerator<Buffer> {

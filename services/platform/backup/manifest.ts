@@ -6,6 +6,7 @@
 // know a section refuses the archive rather than skip what it holds.
 import { z } from 'zod';
 import * as validate from '../../core/validate.ts';
+import { KINDS } from '../datastores/kinds.ts';
 import { badArchive } from './tar.ts';
 
 export const FORMAT = 'berth-backup';
@@ -14,7 +15,7 @@ export const FORMAT_VERSION = 1;
 
 /** Entry names a backup has; anything else in an archive is refused. */
 export const ENTRY_NAME =
-  /^(manifest\.json|redis\.jsonl|repos\/[0-9]{4,6}\.bundle|files\/[0-9]{4,6})$/;
+  /^(manifest\.json|redis\.jsonl|repos\/[0-9]{4,6}\.bundle|files\/[0-9]{4,6}|datastores\/[0-9]{4,6}\.dump)$/;
 
 /** The most one entry of each kind may hold: a restore reads no more than this. */
 export const LIMITS = {
@@ -24,6 +25,8 @@ export const LIMITS = {
   file: 1024 * 1024,
   /** One app's repository as a git bundle. */
   bundle: 16 * 1024 * 1024 * 1024,
+  /** One datastore's dump. */
+  dump: 64 * 1024 * 1024 * 1024,
   entries: 100_000,
 } as const;
 
@@ -50,6 +53,16 @@ const appName = z.string().refine((v) => {
     return false;
   }
 }, 'not an app name');
+
+const datastoreKind = z.enum(KINDS.map((k) => k.name) as [string, ...string[]]);
+const datastoreName = z.string().refine((v) => {
+  try {
+    validate.datastoreName(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a datastore name');
 
 export const ManifestSchema = z.object({
   format: z.literal(FORMAT),
@@ -89,10 +102,32 @@ export const ManifestSchema = z.object({
         )
         .max(10_000),
     }),
-    /** Backing services' dumps, by service; none yet. A restore refuses what it cannot restore. */
-    services: z.record(z.string(), z.unknown()).refine((v) => Object.keys(v).length === 0, {
-      message: 'holds backing services this Berth cannot restore',
-    }),
+    /**
+     * Backing services' dumps (./datastores-section.ts); absent in archives
+     * made before them. A part this Berth does not know is refused (strict),
+     * never skipped.
+     */
+    services: z
+      .object({
+        datastores: z
+          .array(
+            z.object({
+              kind: datastoreKind,
+              name: datastoreName,
+              version: z.string().max(20),
+              entry,
+            }),
+          )
+          .max(10_000)
+          .default([]),
+        left: z
+          .array(
+            z.object({ kind: datastoreKind, name: datastoreName, reason: z.string().max(200) }),
+          )
+          .max(10_000)
+          .default([]),
+      })
+      .strict(),
   }),
 });
 export type Manifest = z.output<typeof ManifestSchema>;
@@ -103,6 +138,7 @@ export function limitOf(name: string): number {
   if (name === 'manifest.json') return LIMITS.manifest;
   if (name === 'redis.jsonl') return LIMITS.redis;
   if (name.startsWith('repos/')) return LIMITS.bundle;
+  if (name.startsWith('datastores/')) return LIMITS.dump;
   return LIMITS.file;
 }
 
@@ -144,5 +180,6 @@ export function entriesOf(m: Manifest): ManifestEntry[] {
     m.sections.redis.entry,
     ...m.sections.repos.repos.map((r) => r.entry),
     ...m.sections.files.files.map((f) => f.entry),
+    ...m.sections.services.datastores.map((s) => s.entry),
   ];
 }

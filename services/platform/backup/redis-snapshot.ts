@@ -9,7 +9,10 @@
 //   kept      schema, apps, app:* (records, config, releases, domains, build
 //             history, metrics), domains, global-domains, cert:*, certs,
 //             users, user:*, key:*, tokens, token:*, networks, session:*,
-//             login:* (these two with their expiry);
+//             login:* (these two with their expiry), datastores:*,
+//             datastore:* and datastore-backup:* (backing services' records,
+//             links and backup settings; their data is in the archive's
+//             services section);
 //   left out  bull:* (the build queue: a build queued or running when the
 //             backup is taken is not in it, and finished jobs are history),
 //             build:* (build log streams, which expire after 7 days, cancel
@@ -40,6 +43,12 @@ export const KEPT_KINDS = [
   'networks',
   'session',
   'login',
+  // Backing services: their records (with passwords) and links, and their
+  // backup settings (schedule, count); their data is the manifest's
+  // services section.
+  'datastores',
+  'datastore',
+  'datastore-backup',
 ] as const;
 
 export const LEFT_OUT = [

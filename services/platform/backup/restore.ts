@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type Docker from 'dockerode';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { DataPaths } from '../../core/paths.ts';
 import type { Release, Store } from '../../core/store/index.ts';
@@ -24,6 +25,7 @@ import { type AppLock, acquireAppLock } from '../locks/app-lock.ts';
 import { reconcile } from '../release/reconcile.ts';
 import type { SchedulerOf } from '../scheduler/schedulers.ts';
 import { readArchive } from './archive-reader.ts';
+import { restoreDatastores } from './datastores-section.ts';
 import { parseSnapshotLine, restoreSnapshot, type SnapshotKey } from './redis-snapshot.ts';
 import { badArchive } from './tar.ts';
 
@@ -37,6 +39,9 @@ export interface RestoreDeps {
   /** BERTH_IMAGE_RETENTION: how many of an app's newest release images are made again. */
   imageRetention: number;
   drainMs?: number;
+  /** The Engine the backup's datastores are made again on, and BERTH_APP_NETWORKS for theirs. */
+  docker: Docker;
+  appNetworks?: string;
 }
 
 export interface RestoreOptions {
@@ -224,16 +229,31 @@ export async function restoreBackup(
       );
     }
 
-    const outcomes = await Promise.all(
-      manifest.apps.map((app) => restoreApp(d, queue, app, o, signal)),
+    // Before the apps roll out, so that each finds its database at its start.
+    const services = await restoreDatastores(
+      {
+        store,
+        docker: d.docker,
+        ...(d.appNetworks ? { appNetworks: d.appNetworks } : {}),
+        schedulerOf: d.schedulerOf,
+        workDir: paths.stack,
+        progress,
+        signal,
+      },
+      manifest.sections.services,
+      files,
     );
+    const outcomes = [
+      ...(await Promise.all(manifest.apps.map((app) => restoreApp(d, queue, app, o, signal)))),
+      ...services.map((s) => ({ app: s.service, ok: false, note: s.why })),
+    ];
     for (const app of manifest.apps) {
       await locks.get(app)?.release();
       locks.delete(app);
     }
     const failed = outcomes.filter((a) => !a.ok);
     progress(
-      `restore: done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcomes.length - failed.length} of ${outcomes.length} apps back${failed.length ? `; not back: ${failed.map((a) => a.app).join(', ')}` : ''}`,
+      `restore: done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcomes.length - failed.length} of ${outcomes.length - services.length} apps back${manifest.sections.services.datastores.length > 0 ? `, ${manifest.sections.services.datastores.length - services.length} of ${manifest.sections.services.datastores.length} datastores` : ''}${failed.length ? `; not back: ${failed.map((a) => a.app).join(', ')}` : ''}`,
     );
     return outcomes;
   } finally {

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { errorLine } from '../../core/errors.ts';
@@ -33,6 +34,7 @@ export interface ScheduleDeps {
   paths: DataPaths;
   searchPath: string;
   log: Logger;
+  docker: Docker;
   /** The folder, the interval and how many to keep (config.backup, or a test's). */
   dir: string;
   intervalMs: number;
@@ -64,6 +66,7 @@ export async function runScheduledBackup(d: ScheduleDeps): Promise<string> {
         paths: d.paths,
         searchPath: d.searchPath,
         progress: (line) => d.log.debug(line),
+        docker: d.docker,
       },
       out,
     );

@@ -44,7 +44,7 @@ function tailOf(max = 2000) {
 }
 
 /** Runs `cmd` in the server, stdin from `input` when given; its exit code and last stderr. */
-async function execStream(
+export async function execStream(
   container: Docker.Container,
   cmd: readonly string[],
   io: { stdin?: NodeJS.ReadableStream; stdout: NodeJS.WritableStream },
@@ -149,7 +149,7 @@ export async function importDatastore(
   }
 }
 
-const lastLine = (text: string) =>
+export const lastLine = (text: string) =>
   text
     .split('\n')
     .map((l) => l.trim())

@@ -6,6 +6,7 @@ import { type Actor, actorName, isAdmin } from '../../core/actor.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Datastore, DatastoreLink, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
+import { removeBackupSettings } from './backup-schedule.ts';
 import { ensureDatastoreImage, type ImageProgress, imageRef } from './image.ts';
 import { type DatastoreKind, databaseName } from './kind.ts';
 import { kindVersion } from './kinds.ts';
@@ -139,6 +140,8 @@ export async function destroyDatastore(d: DatastoreDeps, kind: DatastoreKind, ds
     });
   }
   await removeServer(d, ds);
+  // Its schedule and settings go; the backups taken stay in their folder.
+  await removeBackupSettings(d.store, ds);
 }
 
 /** start, stop, restart: the server's container, as `docker start|stop|restart` do. */

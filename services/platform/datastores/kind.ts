@@ -48,6 +48,14 @@ export interface DatastoreKind {
   dumpCommand: readonly string[];
   /** Reads a dump of export from stdin into the datastore (import). */
   restoreCommand: readonly string[];
+  /**
+   * What `backup --verify` compares (optional: without it a dump is verified
+   * by its restore alone): `live` prints a count of what the running
+   * datastore holds (tables, keys), `dump` the same count of a dump read
+   * from stdin, so that a dump restored into a scratch server is checked
+   * to hold all that its own table of contents names.
+   */
+  countCommands?: { live: readonly string[]; dump: readonly string[] };
 }
 
 /** The database name a datastore serves: its name, with "_" for "-" (as Dokku does). */
