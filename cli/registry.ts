@@ -25,6 +25,7 @@ import { releasesCommands } from './commands/releases.ts';
 import { reloadCommands } from './commands/reload.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
+import { schedulerCommands } from './commands/scheduler.ts';
 import { serviceCommands } from './commands/service.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { storageCommands } from './commands/storage.ts';
@@ -69,6 +70,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   cron: "an app's scheduled tasks (app.json cron): list, run now, suspend, resume, their last output",
   postgres:
     'PostgreSQL services: a server in a container of its own, its data on a volume, linked to apps by DATABASE_URL',
+  scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
 };
 
 const help: Command = {
@@ -112,6 +114,7 @@ export const COMMANDS: readonly Command[] = [
   ...portsCommands,
   ...cronCommands,
   ...datastoreCommands,
+  ...schedulerCommands,
   help,
 ];
 

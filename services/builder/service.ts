@@ -47,8 +47,8 @@ export async function start(
     const store = new Store(connection, config.redisPrefix, { quotas: config.quotas });
     const logArchive = logArchiveOf(paths);
     const limits = config.defaultLimits;
-    const { appNetworks } = config;
-    const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks });
+    const { appNetworks, swarm } = config;
+    const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks, swarm });
     // Before any build: what runs is brought in line with the releases
     // (a rollout this process was doing when it stopped ended with it).
     const fixed = await reconcile({
@@ -103,6 +103,7 @@ export async function start(
       logArchive,
       limits,
       appNetworks,
+      swarm,
     };
     const reconciler = startReconciler({
       store,
