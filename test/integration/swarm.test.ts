@@ -157,6 +157,32 @@ describe('apps on Docker Swarm', () => {
     assert.equal(new Set(await answers(15)).size, 3);
   });
 
+  test('resource:limit becomes the service limits, with a restart on any exit', async () => {
+    const r = await run(ada, ['resource:limit', app, '--memory', '256m', '--pids', '200', 'web']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const s = await scheduler();
+    await until(
+      '3 tasks of the limited release',
+      async () => {
+        const now = await s.list(app);
+        return now.length === 3 && now.every((i) => i.state === 'running');
+      },
+      60_000,
+    );
+    const [spec] = JSON.parse(
+      await swarm.exec(swarm.nodes[0] as string, [
+        'service',
+        'inspect',
+        (await swarm.exec(swarm.nodes[0] as string, ['service', 'ls', '-q'])).trim(),
+      ]),
+    ) as { Spec: { TaskTemplate: { Resources: unknown; RestartPolicy: { Condition: string } } } }[];
+    assert.deepEqual(spec?.Spec.TaskTemplate.Resources, {
+      Limits: { MemoryBytes: 256 * 1024 ** 2, Pids: 200 },
+    });
+    assert.equal(spec?.Spec.TaskTemplate.RestartPolicy.Condition, 'any');
+    assert.equal(new Set(await answers(15)).size, 3);
+  });
+
   test('the scheduler cannot change while the app runs on the swarm', async () => {
     const r = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
     assert.notEqual(r.code, 0);
