@@ -27,6 +27,7 @@ import { releasesCommands } from './commands/releases.ts';
 import { reloadCommands } from './commands/reload.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
+import { schedulerCommands } from './commands/scheduler.ts';
 import { serviceCommands } from './commands/service.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { storageCommands } from './commands/storage.ts';
@@ -73,6 +74,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
     'PostgreSQL services: a server in a container of its own, its data on a volume, linked to apps by DATABASE_URL',
   notifications:
     "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
+  scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
 };
 
 const help: Command = {
@@ -118,6 +120,7 @@ export const COMMANDS: readonly Command[] = [
   ...datastoreCommands,
   ...notificationsCommands,
   ...datastoreBackupCommands,
+  ...schedulerCommands,
   help,
 ];
 

@@ -33,12 +33,13 @@ export async function releaseRun(ctx: CommandContext) {
 
 /** What a command's schedulers are made with: the Engine and the operator's settings. */
 export async function schedulerDeps(ctx: CommandContext): Promise<SchedulerDeps> {
-  const { logArchive, limits, appNetworks } = rolloutSettings(ctx.config());
+  const { logArchive, limits, appNetworks, swarm } = rolloutSettings(ctx.config());
   return {
     docker: await createDockerClient(ctx.config()),
     ...(logArchive ? { logArchive } : {}),
     ...(limits ? { limits } : {}),
     ...(appNetworks ? { appNetworks } : {}),
+    ...(swarm ? { swarm } : {}),
   };
 }
 

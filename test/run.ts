@@ -207,6 +207,7 @@ const SOLO = [
   'test/e2e/engine-restart.test.ts',
   'test/e2e/power-loss.test.ts',
   'test/integration/router-hostile.test.ts',
+  'test/integration/swarm.test.ts',
 ];
 
 function runNodeTests(files: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -58,8 +58,8 @@ export async function start(
     const store = new Store(connection, config.redisPrefix, { quotas: config.quotas });
     const logArchive = logArchiveOf(paths);
     const limits = config.defaultLimits;
-    const { appNetworks } = config;
-    const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks });
+    const { appNetworks, swarm } = config;
+    const schedulerOf = appSchedulers(store, { docker, logArchive, limits, appNetworks, swarm });
     // What builds may use: their network, and the cgroup that limits their
     // processes; made while the apps are reconciled. Handled, so that a
     // failing reconcile leaves no rejection unheard.
@@ -126,6 +126,7 @@ export async function start(
       logArchive,
       limits,
       appNetworks,
+      swarm,
     };
     const reconciler = startReconciler({
       store,

@@ -95,6 +95,15 @@ export interface Config {
   readonly backup: BackupSchedule;
   /** How many backups each datastore keeps unless it has its own setting (backup-set-keep). */
   readonly datastoreBackupKeep: number;
+  /** The Docker Swarm the `swarm` scheduler runs apps on (BERTH_SWARM_*); manager undefined: none. */
+  readonly swarm: SwarmSettings;
+}
+
+export interface SwarmSettings {
+  /** A manager node's Engine API: unix:///path/to/docker.sock or tcp://HOST:PORT. */
+  readonly manager: string | undefined;
+  /** The attachable overlay network the apps' tasks join (made by the operator, with its subnet). */
+  readonly network: string;
 }
 
 /** Where and how often the builder writes a backup, and how many it keeps. */
@@ -212,6 +221,8 @@ export const DEFAULTS = {
   BERTH_BACKUP_DIR: '',
   BERTH_BACKUP_SCHEDULE: 'daily',
   BERTH_BACKUP_KEEP: '7',
+  BERTH_SWARM_MANAGER: '',
+  BERTH_SWARM_NETWORK: 'berth-swarm',
   BERTH_CRON_SECONDS: 'off',
   BERTH_WEBHOOK_PRIVATE_TARGETS: 'refuse',
   BERTH_DATASTORE_BACKUP_KEEP: '7',
@@ -661,6 +672,29 @@ function networks(r: EnvReader) {
 }
 
 /**
+ * The swarm scheduler's cluster (docs/configuration.md): the manager's Engine
+ * API and the overlay its tasks join. Unset, apps can only be docker-local.
+ */
+function swarm(r: EnvReader) {
+  return {
+    swarm: {
+      manager: r.read(
+        'BERTH_SWARM_MANAGER',
+        (v) => {
+          if (v === '') return undefined;
+          if (!/^(unix:\/\/\/\S+|tcp:\/\/[^\s/]+:\d+)$/.test(v)) {
+            throw 'use unix:///path/to/docker.sock or tcp://HOST:PORT';
+          }
+          return v;
+        },
+        undefined,
+      ),
+      network: r.read('BERTH_SWARM_NETWORK', validate.networkName, 'berth-swarm'),
+    },
+  };
+}
+
+/**
  * What the web app lets one user hold: each live stream (an app's log, a
  * build's log) keeps a Redis or Docker Engine connection open per followed
  * instance for as long as the browser stays, so without a cap one user's
@@ -786,6 +820,7 @@ export function loadConfig(env: Env): Config {
     ...web(r),
     ...quotas(r),
     ...backup(r),
+    ...swarm(r),
     // Off on a server, as on Dokku: a job every few seconds is a worker process, not cron.
     cronSeconds: r.read('BERTH_CRON_SECONDS', onOff, false),
     ...notifications(r),
@@ -851,6 +886,8 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_BUILD_HTTPS_PROXY: config.buildNetwork.httpsProxy ?? '',
     BERTH_BUILD_NO_PROXY: config.buildNetwork.noProxy ?? '',
     BERTH_APP_NETWORKS: config.appNetworks,
+    BERTH_SWARM_MANAGER: config.swarm.manager ?? '',
+    BERTH_SWARM_NETWORK: config.swarm.network,
     BERTH_LIVE_STREAMS_PER_USER: String(config.liveStreamsPerUser),
     BERTH_QUOTA_APPS: capVar(config.quotas.apps),
     BERTH_QUOTA_INSTANCES: capVar(config.quotas.instances),

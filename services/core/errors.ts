@@ -712,6 +712,24 @@ export const ERRORS = {
     422,
     'nothing was changed; restore another backup ({kind}:backup-list {name})',
   ),
+  BERTH_E_SWARM_UNSUPPORTED: spec(
+    'app "{app}" runs on the swarm scheduler, which cannot {what} yet',
+    EXIT.failed,
+    501,
+    'run it on this machine instead: scheduler:set {app} selected docker-local',
+  ),
+  BERTH_E_SCHEDULER_IN_USE: spec(
+    'app "{app}" has {count} instances running on {scheduler}',
+    EXIT.failed,
+    409,
+    'stop them first (ps:stop {app}), set the scheduler, then ps:start {app}',
+  ),
+  BERTH_E_SWARM_UNREACHABLE: spec(
+    'the swarm scheduler cannot reach a manager: {reason}',
+    EXIT.failed,
+    503,
+    "set BERTH_SWARM_MANAGER to a manager node's Engine API (docs/configuration.md)",
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -244,6 +244,20 @@ describe('loadConfig', () => {
     }
   });
 
+  test('BERTH_SWARM_MANAGER: a unix socket or tcp://HOST:PORT; BERTH_SWARM_NETWORK a network name', () => {
+    assert.deepEqual(loadConfig({}).swarm, { manager: undefined, network: 'berth-swarm' });
+    for (const good of ['unix:///run/swarm.sock', 'tcp://10.0.0.5:2375', 'tcp://manager-1:2376']) {
+      assert.equal(loadConfig({ BERTH_SWARM_MANAGER: good }).swarm.manager, good);
+    }
+    assert.equal(loadConfig({ BERTH_SWARM_NETWORK: 'apps-overlay' }).swarm.network, 'apps-overlay');
+    for (const bad of ['10.0.0.5:2375', 'tcp://10.0.0.5', 'unix://relative.sock', 'ssh://m:22']) {
+      const lines = problemsOf({ BERTH_SWARM_MANAGER: bad });
+      assert.equal(lines.length, 1, bad);
+      assert.match(lines[0] ?? '', /^BERTH_SWARM_MANAGER=.*unix:\/\/\/path\/to\/docker\.sock/, bad);
+    }
+    assert.equal(problemsOf({ BERTH_SWARM_NETWORK: 'Bad Name' }).length, 1);
+  });
+
   test("the router's header timeout and the default body limit", () => {
     const c = loadConfig({});
     assert.equal(c.routerHeadersTimeoutMs, 15_000);

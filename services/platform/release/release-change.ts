@@ -4,7 +4,7 @@
 // Called by the commands (over SSH, the local berth) and the web API.
 import type Docker from 'dockerode';
 import { type Actor, actorName } from '../../core/actor.ts';
-import type { DefaultLimits } from '../../core/config.ts';
+import type { DefaultLimits, SwarmSettings } from '../../core/config.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { ConfigVars, Formation, Release, Store } from '../../core/store/index.ts';
 import { acquireAppLock } from '../locks/app-lock.ts';
@@ -40,6 +40,8 @@ export interface ReleaseChange {
   limits?: DefaultLimits;
   /** BERTH_APP_NETWORKS: where app networks take their subnets. */
   appNetworks?: string;
+  /** BERTH_SWARM_*: where an app on the swarm scheduler runs. */
+  swarm?: SwarmSettings;
   log: RolloutLog;
   signal: AbortSignal;
   /** BERTH_DRAIN_TIMEOUT (drainMs); tests: shorter stops and checks. */
@@ -57,6 +59,7 @@ async function rolloutFor(c: ChangeDeps, signal: AbortSignal) {
     ...(c.logArchive ? { logArchive: c.logArchive } : {}),
     ...(c.limits ? { limits: c.limits } : {}),
     ...(c.appNetworks ? { appNetworks: c.appNetworks } : {}),
+    ...(c.swarm ? { swarm: c.swarm } : {}),
   });
   return {
     store: c.store,

@@ -21,23 +21,28 @@ export type ReleaseRun = Pick<
   | 'logArchive'
   | 'limits'
   | 'appNetworks'
+  | 'swarm'
   | 'onRollout'
 >;
 
 /** What every change rolls out with from the operator's settings, over SSH and from the web alike. */
-export type RolloutSettings = Pick<ReleaseRun, 'tuning' | 'logArchive' | 'limits' | 'appNetworks'>;
+export type RolloutSettings = Pick<
+  ReleaseRun,
+  'tuning' | 'logArchive' | 'limits' | 'appNetworks' | 'swarm'
+>;
 
 /**
  * BERTH_DRAIN_TIMEOUT, where removed instances' last lines are kept,
  * BERTH_DEFAULT_* limits, BERTH_APP_NETWORKS.
  */
 export const rolloutSettings = (
-  config: Pick<Config, 'drainTimeoutMs' | 'dataDir' | 'defaultLimits' | 'appNetworks'>,
+  config: Pick<Config, 'drainTimeoutMs' | 'dataDir' | 'defaultLimits' | 'appNetworks' | 'swarm'>,
 ): RolloutSettings => ({
   tuning: { drainMs: config.drainTimeoutMs },
   logArchive: logArchiveOf(dataPaths(config.dataDir)),
   limits: config.defaultLimits,
   appNetworks: config.appNetworks,
+  swarm: config.swarm,
 });
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });

@@ -4,12 +4,14 @@
 // A second scheduler (Docker Swarm) registers its factory here and needs no
 // change anywhere else.
 import type Docker from 'dockerode';
-import type { DefaultLimits } from '../../core/config.ts';
+import type { DefaultLimits, SwarmSettings } from '../../core/config.ts';
+import { connectDocker } from '../../core/docker.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { DockerLocal } from './docker-local.ts';
 import type { Scheduler } from './scheduler.ts';
+import { SWARM_SCHEDULER, Swarm } from './swarm.ts';
 
 export const DEFAULT_SCHEDULER = 'docker-local';
 
@@ -27,6 +29,8 @@ export interface SchedulerDeps {
   limits?: DefaultLimits;
   /** BERTH_APP_NETWORKS: where app networks take their subnets (config.appNetworks); absent: its default. */
   appNetworks?: string;
+  /** BERTH_SWARM_*: the swarm scheduler's manager and overlay (config.swarm); absent: no swarm. */
+  swarm?: SwarmSettings;
 }
 
 export type SchedulerFactory = (deps: SchedulerDeps) => Scheduler;
@@ -41,6 +45,24 @@ const factories = new Map<string, SchedulerFactory>([
         ...(d.labels === undefined ? {} : { labels: d.labels }),
         ...(d.limits === undefined ? {} : { defaults: d.limits }),
         ...(d.appNetworks === undefined ? {} : { appNetworks: d.appNetworks }),
+      }),
+  ],
+  [
+    SWARM_SCHEDULER,
+    // A client of the manager, made once per scheduler; no request until one is needed.
+    (d) =>
+      new Swarm({
+        manager:
+          d.swarm?.manager === undefined
+            ? undefined
+            : async () => {
+                const manager = d.swarm?.manager;
+                if (manager === undefined) throw new Error('no swarm manager');
+                return (await connectDocker({ dockerHost: manager })).docker;
+              },
+        network: d.swarm?.network ?? 'berth-swarm',
+        ...(d.labels === undefined ? {} : { labels: d.labels }),
+        ...(d.limits === undefined ? {} : { defaults: d.limits }),
       }),
   ],
 ]);

@@ -1,0 +1,204 @@
+// The swarm scheduler on a 3-node Docker Swarm made on this machine
+// (test/harness/swarm.ts): an app set to `swarm` deploys its web process as
+// a Swarm service of 2 tasks, the router in the test serves it from the
+// tasks' addresses on the nodes, ps:scale makes it 3, its logs are read, and
+// ps:stop removes it from the swarm. Heavy (three Docker Engines, an image
+// through a registry): it runs alone (test/run.ts's SOLO).
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { deployImage } from '../../services/platform/release/deploy.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
+import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
+import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
+import { newTestRunId, testDocker, testStackImage } from '../harness/docker.ts';
+import { sharedRedisUrl } from '../harness/redis.ts';
+import { request, startRouter } from '../harness/router.ts';
+import { startSwarm } from '../harness/swarm.ts';
+import { until } from '../harness/wait.ts';
+
+const { docker: shared } = await testDocker();
+const started = Date.now();
+const swarm = await startSwarm(shared, { runId: newTestRunId() });
+after(() => swarm.remove());
+const { prefix, store, app, config, docker, ada, run } = await engineApp('sw', {
+  BERTH_SWARM_MANAGER: swarm.manager,
+  BERTH_SWARM_NETWORK: swarm.overlay,
+  // The previous release's tasks stop this long after the route switched.
+  BERTH_DRAIN_TIMEOUT: '1s',
+});
+const distributeMs = await swarm.distribute(testStackImage());
+process.stderr.write(
+  `# swarm: node image ${swarm.figures.nodeImageMs} ms (0: cached), 3 engines ready ${swarm.figures.enginesReadyMs} ms, swarm formed ${swarm.figures.swarmFormedMs} ms, stack image into the nodes ${distributeMs} ms, all ${Date.now() - started} ms\n`,
+);
+const router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix });
+after(() => router.stop());
+const host = `${app}.berth.test`;
+const scheduler = async () => schedulerFor(store, app, { docker, swarm: config.swarm });
+const nodeAddresses = new Set(Object.values(swarm.addresses));
+
+/** The bodies of `n` requests through the router. */
+async function answers(n: number): Promise<string[]> {
+  const bodies: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = await request(router.port, host);
+    assert.equal(a.status, 200, a.body);
+    bodies.push(a.body.trim());
+  }
+  return bodies;
+}
+
+describe('apps on Docker Swarm', () => {
+  test('scheduler:set selects swarm', async () => {
+    const r = await run(ada, ['scheduler:set', app, 'selected', 'swarm']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await scheduler()).name, 'swarm');
+    const report = await run(ada, ['scheduler:report', app, '--format', 'json']);
+    assert.deepEqual(JSON.parse(report.stdout), { app, selected: 'swarm' });
+  });
+
+  test('a deploy runs a task on a node and the router serves it', async () => {
+    const t0 = Date.now();
+    const release = await deployImage(
+      quietDeployDeps(store, await scheduler(), { signal: AbortSignal.timeout(240_000) }),
+      {
+        app,
+        image: testStackImage(),
+        // Each task says which container answered.
+        processes: { web: serveText('hello from $(hostname)') },
+        by: 'ada',
+        description: 'Deploy on the swarm',
+      },
+    );
+    assert.equal(release.status, 'succeeded');
+    process.stderr.write(`# swarm: deploy of 1 web task ${Date.now() - t0} ms\n`);
+    const instances = await (await scheduler()).list(app);
+    assert.equal(instances.length, 1);
+    assert.equal(instances[0]?.state, 'running');
+    // <node address>:<port the node published>: the router reaches the task directly.
+    const [address] = (instances[0]?.address ?? '').split(':');
+    assert.ok(nodeAddresses.has(address ?? ''), `${instances[0]?.address} is not a node's address`);
+    assert.deepEqual((await getRoutes(store.redis, prefix, app))?.backends, [
+      instances[0]?.address,
+    ]);
+    assert.match((await answers(1))[0] ?? '', /^hello from /);
+    // A service of the release, in the swarm's own words.
+    const services = await swarm.exec(swarm.nodes[0] as string, [
+      'service',
+      'ls',
+      '--format',
+      '{{.Name}} {{.Replicas}}',
+    ]);
+    assert.match(services, new RegExp(`^${app}-web-v${release.version}-[0-9a-f]{6} 1/1$`, 'm'));
+  });
+
+  test('ps:scale web=2 runs 2 tasks and the router serves both', async () => {
+    const t0 = Date.now();
+    const r = await run(ada, ['ps:scale', app, 'web=2']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    process.stderr.write(`# swarm: ps:scale web=2 ${Date.now() - t0} ms\n`);
+    const s = await scheduler();
+    // The previous release's task stops after the drain.
+    let instances = await s.list(app);
+    await until(
+      '2 running tasks',
+      async () => {
+        instances = await s.list(app);
+        return instances.length === 2 && instances.every((i) => i.state === 'running');
+      },
+      60_000,
+    );
+    for (const i of instances) {
+      const [address] = (i.address ?? '').split(':');
+      assert.ok(nodeAddresses.has(address ?? ''), `${i.address} is not a node's address`);
+    }
+    assert.deepEqual(
+      [...((await getRoutes(store.redis, prefix, app))?.backends ?? [])].sort(),
+      instances.map((i) => i.address).sort(),
+    );
+    const bodies = new Set(await answers(10));
+    assert.ok(
+      [...bodies].every((b) => b.startsWith('hello from ')),
+      [...bodies].join('\n'),
+    );
+    assert.equal(bodies.size, 2, `the router reached ${[...bodies].join(', ')}`);
+  });
+
+  test("an instance's logs come from its task", async () => {
+    const s = await scheduler();
+    const [first] = await s.list(app);
+    assert.ok(first);
+    // python's http.server logs each request it served.
+    await until(
+      'a request in its log',
+      async () => (await s.logs(first, 20)).some((x) => /GET \/ HTTP/.test(x)),
+      20_000,
+    );
+    const timed = await s.logLines(first, 5);
+    assert.ok(timed.every((l) => l.source === 'web.1' && /^\d{4}-\d\d-\d\dT/.test(l.time)));
+  });
+
+  test('ps:scale web=3 runs a third task and routes to all three', async () => {
+    const r = await run(ada, ['ps:scale', app, 'web=3']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const s = await scheduler();
+    // The previous release's 2 tasks stop after the drain.
+    let instances = await s.list(app);
+    await until(
+      '3 running tasks',
+      async () => {
+        instances = await s.list(app);
+        return instances.length === 3 && instances.every((i) => i.state === 'running');
+      },
+      60_000,
+    );
+    const routes = await getRoutes(store.redis, prefix, app);
+    assert.equal(routes?.backends.length, 3);
+    assert.deepEqual([...(routes?.backends ?? [])].sort(), instances.map((i) => i.address).sort());
+    assert.equal(new Set(await answers(15)).size, 3);
+  });
+
+  test('resource:limit becomes the service limits, with a restart on any exit', async () => {
+    const r = await run(ada, ['resource:limit', app, '--memory', '256m', '--pids', '200', 'web']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const s = await scheduler();
+    await until(
+      '3 tasks of the limited release',
+      async () => {
+        const now = await s.list(app);
+        return now.length === 3 && now.every((i) => i.state === 'running');
+      },
+      60_000,
+    );
+    const [spec] = JSON.parse(
+      await swarm.exec(swarm.nodes[0] as string, [
+        'service',
+        'inspect',
+        (await swarm.exec(swarm.nodes[0] as string, ['service', 'ls', '-q'])).trim(),
+      ]),
+    ) as { Spec: { TaskTemplate: { Resources: unknown; RestartPolicy: { Condition: string } } } }[];
+    assert.deepEqual(spec?.Spec.TaskTemplate.Resources, {
+      Limits: { MemoryBytes: 256 * 1024 ** 2, Pids: 200 },
+    });
+    assert.equal(spec?.Spec.TaskTemplate.RestartPolicy.Condition, 'any');
+    assert.equal(new Set(await answers(15)).size, 3);
+  });
+
+  test('the scheduler cannot change while the app runs on the swarm', async () => {
+    const r = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /has 3 instances running on swarm/);
+    assert.equal((await store.apps.deploySettings(app)).scheduler, 'swarm');
+  });
+
+  test('ps:stop removes its services from the swarm', async () => {
+    const r = await run(ada, ['ps:stop', app]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const s = await scheduler();
+    await until('no task left', async () => (await s.list(app)).length === 0, 60_000);
+    const services = await swarm.exec(swarm.nodes[0] as string, ['service', 'ls', '-q']);
+    assert.equal(services.trim(), '');
+    assert.notEqual((await request(router.port, host)).status, 200);
+    const back = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
+    assert.equal(back.code, 0, back.stderr);
+  });
+});
