@@ -25,10 +25,13 @@ sql() { mariadb --no-defaults --protocol=socket --socket="$SOCKET" -uroot "$@"; 
 
 case "${1:-serve}" in
 init)
-  if [ -d "$DATA/mysql" ]; then
-    echo "berth: $DATA already holds a MariaDB data directory; not initialising" >&2
+  if [ -e "$DATA/berth-database" ]; then
+    echo "berth: $DATA already holds a service's data; not initialising" >&2
     exit 1
   fi
+  # A new volume starts as a copy of the image's $DATA, which the package
+  # filled with a data directory of its own: the service's is made afresh.
+  find "$DATA" -mindepth 1 -delete
   # Both go into SQL below: only what needs no quoting is let through.
   case "$BERTH_DATABASE" in '' | *[!a-z0-9_]*)
     echo "berth: invalid database name" >&2
