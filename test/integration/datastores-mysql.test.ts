@@ -46,6 +46,7 @@ const deploy = (name: string, text: string) =>
 
 // The mariadb client takes no URL: the one-off takes DATABASE_URL apart.
 const FROM_URL =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh's parameter expansions, not a template
   'u=${DATABASE_URL#mysql://}; user=${u%%:*}; u=${u#*:}; pass=${u%%@*}; u=${u#*@}; host=${u%%:*}; u=${u#*:}; port=${u%%/*}; name=${u#*/}; ' +
   'exec timeout 10 mariadb --connect-timeout=3 -h "$host" -P "$port" -u "$user" -p"$pass" -N "$name"';
 
