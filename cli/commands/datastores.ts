@@ -118,7 +118,7 @@ function commandsFor(kind: DatastoreKind): Command[] {
     {
       name: `${k}:create`,
       usage: 'NAME [--image-version V] [--password P] [--memory SIZE]',
-      summary: `make a ${kind.title} service: its own container and data volume, reachable by no app until linked (versions: ${versions}, default ${kind.versions.at(-1)?.version}; --password: 16 to 128 of A-Z a-z 0-9 -._~, else one is made; --memory: default 512m). The first of a version builds its image from Debian's packages (1–2 min)`,
+      summary: `make a ${kind.title} service: its own container and data volume, reachable by no app until linked (versions: ${versions}, default ${kind.versions.at(-1)?.version}; --password: 16 to 128 of A-Z a-z 0-9 -._~, else one is made; --memory: default 512m). The first of a version builds its image from Debian's packages (1–4 min)`,
       access: 'anyone',
       options: {
         'image-version': { type: 'string' },
