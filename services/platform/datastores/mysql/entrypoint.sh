@@ -86,9 +86,11 @@ serve)
   *) pool=$((limit / 4)) ;;
   esac
   [ "$pool" -ge 33554432 ] || pool=33554432
+  # Its maximum as well: 10.11.19 otherwise reserves address space for a
+  # pool of petabytes once the size is given, and aborts when it cannot.
   # exec: mariadbd is the container's main process and gets its signals.
   exec $AS_MYSQL mariadbd --no-defaults --datadir="$DATA" --socket="$SOCKET" \
-    --bind-address=0.0.0.0 --port=3306 --innodb-buffer-pool-size="$pool" \
+    --bind-address=0.0.0.0 --port=3306 --innodb-buffer-pool-size="$pool" --innodb-buffer-pool-size-max="$pool" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --skip-name-resolve --log-error=/dev/stderr
   ;;
