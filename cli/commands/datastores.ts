@@ -1,4 +1,4 @@
-// postgres:* (and, as their folders come, redis:* and mysql:*) — backing
+// postgres:*, redis:* and mysql:* — backing
 // services in Dokku's service-plugin grammar, made for each kind in
 // services/platform/datastores/kinds.ts. A datastore is its owner's: others
 // are told it does not exist; admins see every one.
@@ -11,6 +11,7 @@ import { authorizeApp } from '../../services/platform/apps/access.ts';
 import {
   connectDatastore,
   datastoreLogs,
+  enterDatastore,
   exportDatastore,
   importDatastore,
 } from '../../services/platform/datastores/data.ts';
@@ -23,6 +24,11 @@ import {
   requireDatastore,
   visibleDatastores,
 } from '../../services/platform/datastores/datastores.ts';
+import {
+  exposeDatastore,
+  exposedText,
+  unexposeDatastore,
+} from '../../services/platform/datastores/expose.ts';
 import type { DatastoreKind } from '../../services/platform/datastores/kind.ts';
 import { KINDS } from '../../services/platform/datastores/kinds.ts';
 import { linkDatastore, unlinkDatastore } from '../../services/platform/datastores/links.ts';
@@ -102,16 +108,17 @@ const INFO_FLAGS = {
   links: 'the apps linked',
   'data-dir': 'the volume that holds its data',
   health: "the health check's result",
+  'exposed-ports': 'where expose publishes it on the host (ADDRESS:PORT->PORT), or -',
 } as const;
 
 function commandsFor(kind: DatastoreKind): Command[] {
   const k = kind.name;
-  const versions = kind.versions.map((v) => v.version).join(', ');
+  const versions = kind.versions.map((v) => `${v.version} (Debian ${v.suite})`).join(', ');
   return [
     {
       name: `${k}:create`,
       usage: 'NAME [--image-version V] [--password P] [--memory SIZE]',
-      summary: `make a ${kind.title} service: its own container and data volume, reachable by no app until linked (versions: ${versions}, default ${kind.versions.at(-1)?.version}; --password: 16 to 128 of A-Z a-z 0-9 -._~, else one is made; --memory: default 512m). The first of a version builds its image from Debian's packages (1–2 min)`,
+      summary: `make a ${kind.title} service: its own container and data volume, reachable by no app until linked (versions: ${versions}, default ${kind.versions.at(-1)?.version}; --password: 16 to 128 of A-Z a-z 0-9 -._~, else one is made; --memory: default 512m). The first of a version builds its image from Debian's packages (1–4 min)`,
       access: 'anyone',
       options: {
         'image-version': { type: 'string' },
@@ -233,6 +240,7 @@ function commandsFor(kind: DatastoreKind): Command[] {
           { showPassword: flags[0] === 'dsn' },
         );
         const links = info.links.map((l) => `${l.app} (${l.alias}_URL)`).join(' ');
+        const exposedPorts = ds.exposed ? `${exposedText(ds.exposed)}->${kind.port}` : '-';
         const values: Record<string, string> = {
           dsn: info.dsn,
           status: info.status,
@@ -242,6 +250,7 @@ function commandsFor(kind: DatastoreKind): Command[] {
           links,
           'data-dir': info.dataDir,
           health: info.health,
+          'exposed-ports': exposedPorts,
         };
         if (flags[0] !== undefined) {
           ctx.stdout.write(`${values[flags[0]] ?? ''}\n`);
@@ -265,6 +274,7 @@ function commandsFor(kind: DatastoreKind): Command[] {
             ['Owner', info.owner],
             ['Created', info.createdAt],
             ['Links', links || '-'],
+            ['Exposed ports', exposedPorts],
           ]),
         );
         return EXIT.ok;
@@ -382,9 +392,72 @@ function commandsFor(kind: DatastoreKind): Command[] {
       },
     },
     {
+      name: `${k}:enter`,
+      usage: 'NAME [COMMAND...]',
+      summary: `a shell in the ${kind.title} service's container, as its root (ssh -t for a terminal), or COMMAND run there; the service's owner and admins`,
+      access: 'anyone',
+      ownsTerminal: true,
+      // COMMAND's own options are its own: `enter NAME ls -la`.
+      passThrough: true,
+      arity: [1, Infinity],
+      async run({ ctx, args }) {
+        const ds = await named(ctx, kind, args[0], 'change');
+        return enterDatastore(
+          await engine(ctx),
+          kind,
+          ds,
+          args.slice(1),
+          {
+            stdin: ctx.stdin,
+            stdout: ctx.stdout,
+            stderr: ctx.stderr,
+            ...(ctx.terminal ? { terminal: ctx.terminal } : {}),
+          },
+          ctx.signal,
+        );
+      },
+    },
+    {
+      name: `${k}:expose`,
+      usage: 'NAME [ADDRESS:]PORT',
+      summary: `publish the ${kind.title} service's port ${kind.port} on the host's PORT (1024-65535), on 127.0.0.1 unless ADDRESS is given (another address: admins only, as it opens the service to other hosts); its container is made again with it, linked apps reconnect`,
+      access: 'anyone',
+      arity: [2, 2],
+      async run({ ctx, args }) {
+        const ds = await named(ctx, kind, args[0], 'change');
+        const exposed = await exposeDatastore(
+          { ...(await engine(ctx)), store: await ctx.store(), actor: ctx.actor },
+          kind,
+          ds,
+          args[1] ?? '',
+        );
+        ctx.stdout.write(
+          `-----> ${kind.title} service ${ds.name} published on ${exposedText(exposed)}\n`,
+        );
+        return EXIT.ok;
+      },
+    },
+    {
+      name: `${k}:unexpose`,
+      usage: 'NAME',
+      summary: `stop publishing the ${kind.title} service's port on the host (linked apps still reach it)`,
+      access: 'anyone',
+      arity: [1, 1],
+      async run({ ctx, args }) {
+        const ds = await named(ctx, kind, args[0], 'change');
+        await unexposeDatastore(
+          { ...(await engine(ctx)), store: await ctx.store(), actor: ctx.actor },
+          kind,
+          ds,
+        );
+        ctx.stdout.write(`-----> ${kind.title} service ${ds.name} no longer published\n`);
+        return EXIT.ok;
+      },
+    },
+    {
       name: `${k}:export`,
       usage: 'NAME > FILE',
-      summary: `a dump of the ${kind.title} service to stdout (pg_dump's custom format), for ${k}:import`,
+      summary: `a dump of the ${kind.title} service to stdout (${kind.dumpFormat}), for ${k}:import`,
       access: 'anyone',
       arity: [1, 1],
       async run({ ctx, args }) {
@@ -396,7 +469,7 @@ function commandsFor(kind: DatastoreKind): Command[] {
     {
       name: `${k}:import`,
       usage: 'NAME < FILE',
-      summary: `restore a dump ${k}:export made, from stdin, in one transaction: what it holds replaces what the service has; a file that is not one changes nothing`,
+      summary: `restore a dump ${k}:export made, from stdin: what it holds replaces what the service has; a file that is not one, or is cut short, changes nothing`,
       access: 'anyone',
       arity: [1, 1],
       async run({ ctx, args }) {

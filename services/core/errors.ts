@@ -730,6 +730,12 @@ export const ERRORS = {
     503,
     "set BERTH_SWARM_MANAGER to a manager node's Engine API (docs/configuration.md)",
   ),
+  BERTH_E_DATASTORE_EXPOSE: spec(
+    '{title} service "{name}" {reason}',
+    EXIT.failed,
+    409,
+    '{kind}:info {name} --exposed-ports shows where it is published; {kind}:unexpose {name} closes it',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

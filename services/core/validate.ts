@@ -632,6 +632,36 @@ export function datastorePassword(value: string): string {
   return value;
 }
 
+/** Where expose publishes a datastore's port on the host. */
+export interface Exposure {
+  /** An IP literal, IPv6 without brackets. */
+  address: string;
+  port: number;
+}
+
+/**
+ * expose's `[ADDRESS:]PORT`: a host port (1024-65535: ports below are the
+ * host's own services'), on ADDRESS (an IPv4 literal, or IPv6 in brackets:
+ * `[::1]:6379`), 127.0.0.1 when none is given. Never a host name, which
+ * would be resolved by Docker at each start.
+ */
+export function exposure(value: string): Exposure {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[0-9.]+):)?([0-9]{1,5})$/.exec(value);
+  if (!m) {
+    invalid('address', value, 'use PORT or ADDRESS:PORT, such as 16379 or 127.0.0.1:16379');
+  }
+  const [, address, portText] = m as RegExpExecArray;
+  const n = port(portText ?? '');
+  if (n < 1024) invalid('port', value, 'use a port from 1024 to 65535');
+  return { address: address === undefined ? '127.0.0.1' : listenAddress(address), port: n };
+}
+
+/** Whether an address is the host's loopback (127.0.0.0/8, ::1): reachable from the host alone. */
+export function isLoopback(address: string): boolean {
+  if (isIP(address) === 4) return address.split('.')[0] === '127';
+  return isIP(address) === 6 && /^(0{0,4}:){2,7}0{0,3}1$|^::1$/.test(address);
+}
+
 /**
  * The alias of a link (link APP --alias NAME): the config var is
  * `<ALIAS>_URL`, so an env key's characters, upper-case, without `_URL`.

@@ -361,3 +361,35 @@ describe('validate.cronSchedule', () => {
     assert.throws(() => validate.cronSchedule('60 * * * * *', { seconds: true }), /second 60/);
   });
 });
+
+describe('exposure (expose NAME [ADDRESS:]PORT) and isLoopback', () => {
+  test('a port alone is on 127.0.0.1; an address is kept, IPv6 without its brackets', () => {
+    assert.deepEqual(validate.exposure('16379'), { address: '127.0.0.1', port: 16379 });
+    assert.deepEqual(validate.exposure('0.0.0.0:5432'), { address: '0.0.0.0', port: 5432 });
+    assert.deepEqual(validate.exposure('[::1]:3306'), { address: '::1', port: 3306 });
+  });
+  test('host names, ports below 1024 or past 65535, and anything else are refused', () => {
+    for (const bad of [
+      '',
+      'localhost:6379',
+      '80',
+      '127.0.0.1:0',
+      '127.0.0.1:65536',
+      '1.2.3:6379',
+      '::1:6379',
+      '127.0.0.1:6379;id',
+      ' 6379',
+      '6379\n',
+    ]) {
+      assert.throws(() => validate.exposure(bad), BerthError, JSON.stringify(bad));
+    }
+  });
+  test('loopback is 127.0.0.0/8 and ::1, nothing else', () => {
+    for (const a of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1']) {
+      assert.equal(validate.isLoopback(a), true, a);
+    }
+    for (const a of ['0.0.0.0', '::', '10.0.0.1', '::ffff:127.0.0.1', '192.168.1.1', 'fe80::1']) {
+      assert.equal(validate.isLoopback(a), false, a);
+    }
+  });
+});

@@ -46,6 +46,17 @@ return {'ok', 'added'}
 `,
 );
 
+// ARGV: kind, name, record (JSON). Replaces the record while it exists.
+const replaceScript = new Script(
+  'datastores.replace',
+  `
+local kind, name, record = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HEXISTS', K.datastores(kind), name) == 0 then return {'ok', 'gone'} end
+redis.call('HSET', K.datastores(kind), name, record)
+return {'ok', 'replaced'}
+`,
+);
+
 export class Datastores {
   constructor(private readonly ctx: StoreContext) {}
 
@@ -96,6 +107,24 @@ export class Datastores {
       ...unknown[],
     ];
     return reply[0] === 'linked' ? reply.slice(1).map(String).sort() : [];
+  }
+
+  /**
+   * Where expose publishes it (undefined: nowhere): the record with it, or
+   * undefined when the datastore is gone meanwhile.
+   */
+  async setExposed(ds: Datastore, exposed: Datastore['exposed']): Promise<Datastore | undefined> {
+    const { exposed: _old, ...rest } = ds;
+    const record = decode(DatastoreSchema, this.ctx.keys.datastores(ds.kind), {
+      ...rest,
+      ...(exposed ? { exposed } : {}),
+    });
+    const [status] = await replaceScript.run(this.ctx, [
+      record.kind,
+      validate.datastoreName(record.name),
+      JSON.stringify(record),
+    ]);
+    return status === 'replaced' ? record : undefined;
   }
 
   /** The datastore's links, by app. */

@@ -6,6 +6,8 @@
 // Records are Redis hashes of strings: numbers are decimal, nested values
 // (config snapshot, formation) are JSON, timestamps are ISO 8601 (UTC), and a
 // field is absent where the record says null.
+
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BerthError } from '../errors.ts';
 import { KEY_TYPES } from '../ssh-key.ts';
@@ -274,6 +276,10 @@ export const DatastoreSchema = z.object({
   password: named(validate.datastorePassword, 'datastore password'),
   /** The container's memory limit in bytes (--memory). */
   memory: z.number().int().positive(),
+  /** Where expose publishes its port on the host (none: reachable on Berth's networks only). */
+  exposed: z
+    .object({ address: z.string().refine((a) => isIP(a) !== 0), port: z.number().int() })
+    .optional(),
 });
 export type Datastore = z.output<typeof DatastoreSchema>;
 export type BuildSettingField = keyof BuildSettings;

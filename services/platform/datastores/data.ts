@@ -1,6 +1,7 @@
 // What goes in and out of a running datastore through `docker exec` in its
 // container: export (the kind's dump to stdout), import (its restore, from
-// stdin, bounded), connect (its client on the person's terminal) and logs.
+// stdin, bounded), connect (its client on the person's terminal), enter (a
+// shell there) and logs.
 // The commands run as the kind's entry point has them, over the server's
 // local socket, so no password travels.
 import { type Duplex, Transform } from 'node:stream';
@@ -157,37 +158,64 @@ export const lastLine = (text: string) =>
     .at(-1)
     ?.slice(0, 300) ?? '';
 
+/** What connect and enter attach to: the person's stdin, stdout, stderr and terminal (ssh -t). */
+export interface AttachIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  terminal?: ClientTerminal;
+}
+
 /**
  * connect: the kind's client in the server's container, on the person's
  * terminal (ssh -t) or, without one, on their stdin and stdout (SQL piped
  * in); its exit code.
  */
-export async function connectDatastore(
+export function connectDatastore(
   d: EngineDeps,
   kind: DatastoreKind,
   ds: Datastore,
-  io: {
-    stdin: NodeJS.ReadableStream;
-    stdout: NodeJS.WritableStream;
-    stderr: NodeJS.WritableStream;
-    terminal?: ClientTerminal;
-  },
+  io: AttachIo,
+  signal: AbortSignal,
+): Promise<number> {
+  return attachToServer(d, kind, ds, kind.clientCommand, io, signal);
+}
+
+/**
+ * enter: a shell in the server's container (bash on a terminal, sh reading
+ * stdin without one), or `command` as given (an argument array, no shell);
+ * its exit code.
+ */
+export function enterDatastore(
+  d: EngineDeps,
+  kind: DatastoreKind,
+  ds: Datastore,
+  command: readonly string[],
+  io: AttachIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const cmd = command.length > 0 ? command : io.terminal ? ['/bin/bash', '-l'] : ['/bin/sh'];
+  return attachToServer(d, kind, ds, cmd, io, signal);
+}
+
+/** `cmd` in the server's container on the person's terminal, or their stdin and stdout. */
+async function attachToServer(
+  d: EngineDeps,
+  kind: DatastoreKind,
+  ds: Datastore,
+  cmd: readonly string[],
+  io: AttachIo,
   signal: AbortSignal,
 ): Promise<number> {
   const container = await running(d, kind, ds);
   const { terminal } = io;
   if (!terminal) {
-    const r = await execStream(
-      container,
-      kind.clientCommand,
-      { stdin: io.stdin, stdout: io.stdout },
-      signal,
-    );
+    const r = await execStream(container, cmd, { stdin: io.stdin, stdout: io.stdout }, signal);
     if (r.stderr) io.stderr.write(`${r.stderr}\n`);
     return r.exitCode;
   }
   const exec = await container.exec({
-    Cmd: [...kind.clientCommand],
+    Cmd: [...cmd],
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,

@@ -190,6 +190,8 @@ export interface DatastoreInfo {
   image: string;
   memory: number;
   links: DatastoreLink[];
+  /** Where expose publishes its port on the host, or null. */
+  exposed: { address: string; port: number } | null;
 }
 
 export async function datastoreInfo(
@@ -217,6 +219,7 @@ export async function datastoreInfo(
     image: imageRef(kind, kindVersion(kind, ds.version)),
     memory: ds.memory,
     links: await d.store.datastores.links(kind.name, ds.name),
+    exposed: ds.exposed ?? null,
   };
 }
 

@@ -89,7 +89,7 @@ async function build(
   if (old?.Config?.Labels?.[LABELS.datastoreRevision] === revision) return ref;
   const started = Date.now();
   o.progress.heading(
-    `${old ? 'Rebuilding' : 'Building'} the ${kind.title} ${version.version} image from Debian's packages (1–2 min, once)`,
+    `${old ? 'Rebuilding' : 'Building'} the ${kind.title} ${version.version} image from Debian's packages (1–4 min, once)`,
   );
   let last = 0;
   let id: string;

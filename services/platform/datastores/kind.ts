@@ -40,6 +40,10 @@ export interface DatastoreKind {
   defaultAlias: string;
   /** The URL a linked app gets. */
   url(o: { host: string; password: string; database: string }): string;
+  /** The signal that stops the server cleanly and at once (the container's StopSignal). */
+  stopSignal: 'SIGINT' | 'SIGTERM';
+  /** What export writes, as help says it. */
+  dumpFormat: string;
   /** Exits 0 when the server answers (run in its container). */
   healthCommand: readonly string[];
   /** An interactive client (connect). */

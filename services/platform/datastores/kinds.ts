@@ -1,11 +1,13 @@
-// Every kind of datastore Berth runs, one folder each. Redis and MySQL are
-// one more folder and one more line here; the commands (cli/commands/
+// Every kind of datastore Berth runs, one folder each; another kind is one
+// more folder and one more line here; the commands (cli/commands/
 // datastores.ts) and the store follow from this list.
 import { BerthError } from '../../core/errors.ts';
 import type { DatastoreKind, KindVersion } from './kind.ts';
+import { mysql } from './mysql/kind.ts';
 import { postgres } from './postgres/kind.ts';
+import { redis } from './redis/kind.ts';
 
-export const KINDS: readonly DatastoreKind[] = [postgres];
+export const KINDS: readonly DatastoreKind[] = [postgres, redis, mysql];
 
 export type KindName = DatastoreKind['name'];
 

@@ -91,27 +91,7 @@ export async function createServer(
     await d.docker.createVolume({ Name: name, Labels: labelsOf(d, ds) });
     await initVolume(d, kind, ds, image);
     const network = await datastoreNetworks(d).ensureDatastore(ds.kind, ds.name);
-    const container = await d.docker.createContainer({
-      name,
-      Image: image,
-      Cmd: ['serve'],
-      Env: [`BERTH_DATABASE=${databaseName(ds.name)}`],
-      Labels: labelsOf(d, ds),
-      // Postgres stops at once, cleanly, on SIGINT ("fast" shutdown); the default SIGTERM waits for clients.
-      StopSignal: 'SIGINT',
-      StopTimeout: 30,
-      HostConfig: {
-        RestartPolicy: { Name: 'unless-stopped' },
-        Memory: ds.memory,
-        MemorySwap: ds.memory,
-        PidsLimit: SERVER_PIDS,
-        Mounts: [{ Type: 'volume', Source: name, Target: kind.dataPath }],
-        NetworkMode: network,
-        LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
-        ...CONFINED,
-      },
-      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [name] } } },
-    });
+    const container = await createServerContainer(d, kind, ds, image, network);
     await container.start();
     await waitHealthy(d, kind, ds);
   } catch (e) {
@@ -129,6 +109,49 @@ export async function createServer(
       { cause: e },
     );
   }
+}
+
+/**
+ * The server's container (not started), on its own network, its port
+ * published on the host where `ds.exposed` says (expose), nowhere else.
+ */
+export function createServerContainer(
+  d: EngineDeps,
+  kind: DatastoreKind,
+  ds: Datastore,
+  image: string,
+  network: string,
+) {
+  const name = serverName(ds.kind, ds.name);
+  const port = `${kind.port}/tcp`;
+  return d.docker.createContainer({
+    name,
+    Image: image,
+    Cmd: ['serve'],
+    Env: [`BERTH_DATABASE=${databaseName(ds.name)}`],
+    Labels: labelsOf(d, ds),
+    StopSignal: kind.stopSignal,
+    StopTimeout: 30,
+    ...(ds.exposed ? { ExposedPorts: { [port]: {} } } : {}),
+    HostConfig: {
+      RestartPolicy: { Name: 'unless-stopped' },
+      Memory: ds.memory,
+      MemorySwap: ds.memory,
+      PidsLimit: SERVER_PIDS,
+      Mounts: [{ Type: 'volume', Source: name, Target: kind.dataPath }],
+      NetworkMode: network,
+      LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
+      ...(ds.exposed
+        ? {
+            PortBindings: {
+              [port]: [{ HostIp: ds.exposed.address, HostPort: String(ds.exposed.port) }],
+            },
+          }
+        : {}),
+      ...CONFINED,
+    },
+    NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [name] } } },
+  });
 }
 
 /** The one-off `init` on the new volume, the password written to its stdin. */
