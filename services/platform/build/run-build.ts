@@ -35,6 +35,7 @@ import { CommitSource, makeWorkDir, type SourcePaths } from './source.ts';
 import { chooseToolchain } from './toolchain-choice.ts';
 import { ensureToolchainImage } from './toolchain-image.ts';
 import type { BuildRequest, BuildResult, GitBuildRequest, ImageBuildRequest } from './types.ts';
+import { findVenvLayer } from './venv-layer.ts';
 
 export interface BuildDeps {
   docker: Docker;
@@ -218,6 +219,12 @@ async function gitBuild(
       ) {
         baseImage = await nodeBaseImage(deps, run, await source.readFile('package.json'));
       }
+      // Python: the app's venv as a layer of its own (venv-layer.ts), unless
+      // the commit brings a .venv, which the buildpack replaces.
+      const venv =
+        detection.candidates.includes('python') && (await source.entry('.venv')) === undefined
+          ? { layer: await findVenvLayer(deps.docker, request.app, baseImage) }
+          : undefined;
       // Third-party buildpacks by URL: fetched on the host, mounted read-only.
       const fetched: Record<string, string> = {};
       for (const candidate of detection.candidates) {
@@ -244,6 +251,7 @@ async function gitBuild(
         pinned: detection.pinned,
         baseImage,
         ...(runImage ? { runImage } : {}),
+        ...(venv ? { venv } : {}),
         env: config,
         workDir: work,
         ...(deps.resources ? { resources: deps.resources } : {}),
