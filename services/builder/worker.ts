@@ -50,6 +50,7 @@ import {
   finishBuild,
   queuePrefix,
 } from '../platform/build/queue.ts';
+import { IMAGE_RETENTION_DEFAULT, pruneApp } from '../platform/build/retention.ts';
 import { runBuild } from '../platform/build/run-build.ts';
 import type { DeployRun } from '../platform/release/deploy.ts';
 import { freeOrphanedBuilds } from './orphaned-builds.ts';
@@ -287,7 +288,6 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
           stackImage: o.stackImage ?? DEFAULTS.BERTH_STACK_IMAGE,
           ...(o.runtimeRegistry ? { runtimeRegistry: o.runtimeRegistry } : {}),
           ...(o.buildpacksDir ? { buildpacksDir: o.buildpacksDir } : {}),
-          ...(o.imageRetention ? { imageRetention: o.imageRetention } : {}),
           ...(o.allowedBaseImages ? { allowedBaseImages: o.allowedBaseImages } : {}),
           ...(o.buildpackUrls ? { buildpackUrls: o.buildpackUrls } : {}),
           ...(o.resources ? { resources: o.resources } : {}),
@@ -342,6 +342,27 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
         o.log?.warn({ err: e, build: id }, 'could not count the build minutes'),
       );
     await end(id, result, request);
+    // Retention once the push has its answer: removing an old image's layers
+    // takes seconds (tens under load when it holds a whole environment), and
+    // nothing the push reports depends on it. A build whose release failed
+    // made its image all the same.
+    if (result.status === 'succeeded' || result.failedAt === 'release') {
+      const keep = o.imageRetention ?? IMAGE_RETENTION_DEFAULT;
+      await pruneApp(o.docker, store, request.app, keep).then(
+        (pruned) => {
+          if (pruned.removed.length > 0)
+            o.log?.info(
+              { app: request.app, removed: pruned.removed, keep },
+              'removed older images',
+            );
+        },
+        (e: unknown) =>
+          o.log?.warn(
+            { err: e, app: request.app },
+            'could not remove older images (builds:prune tries again)',
+          ),
+      );
+    }
     o.log?.info(
       {
         build: id,

@@ -62,6 +62,10 @@ export const LABELS = {
   datastoreVersion: 'berth.datastore.version',
   /** What a datastore image was made from (packages and entry point); another value means rebuild it. */
   datastoreRevision: 'berth.datastore.revision',
+  /** A Python app's venv layer (berth/<app>:venv): the id of the image it was made on. */
+  baseId: 'berth.base-id',
+  /** A Python app's venv layer: the buildpack's key of requirements.txt and Python. */
+  venvKey: 'berth.venv-key',
 } as const;
 
 export type LabelName = (typeof LABELS)[keyof typeof LABELS];

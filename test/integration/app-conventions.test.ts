@@ -25,6 +25,7 @@ import {
   followBuild,
 } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
+import { venvLayerRef } from '../../services/platform/build/venv-layer.ts';
 import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { bridgeGateway, FIXTURE_APPS_DIR, httpGet, runApp } from '../harness/buildpacks.ts';
 import {
@@ -357,7 +358,12 @@ describe('Django, as Heroku builds it', () => {
     assert.equal(style?.status, 200);
     assert.match(style?.body.toString() ?? '', /font-family: sans-serif/);
 
-    // Only the code changes: the venv comes back from the build cache, pip downloads nothing.
+    // The first build saved its venv as the app's layer (venv-layer.ts).
+    const layer = await docker.getImage(venvLayerRef(app)).inspect();
+    const venvLayers = layer.RootFS.Layers ?? [];
+
+    // Only the code changes: the build starts from the venv layer, pip downloads
+    // and installs nothing, and the venv is not saved again.
     const before = pypi.downloads();
     const rev2 = await commit(app, work, {
       'hello/views.py': `${await readFile(path.join(work, 'hello', 'views.py'), 'utf8')}\n# changed\n`,
@@ -367,13 +373,45 @@ describe('Django, as Heroku builds it', () => {
     assert.equal(pypi.downloads(), before, 'the re-push downloaded nothing');
     assert.ok(
       warm.lines.includes(
-        '-----> Reusing the virtual environment from the build cache (requirements.txt and Python unchanged)',
+        '-----> Reusing the virtual environment /app/.venv (requirements.txt and Python unchanged)',
       ),
       warm.lines.join('\n'),
     );
     assert.ok(!warm.lines.some((l) => /pip install -r/.test(l)), warm.lines.join('\n'));
+    assert.ok(!warm.lines.some((l) => /Saved the virtual environment/.test(l)));
+    // The app image is the venv layer's layers plus one of its own, which holds
+    // the code and static files, not the venv again (60 MB; the app's code and
+    // static files are well under 5 MB).
+    const image = await docker.getImage(warm.result.image ?? '').inspect();
+    const layers = image.RootFS.Layers ?? [];
+    assert.deepEqual(layers.slice(0, venvLayers.length), venvLayers);
+    assert.equal(layers.length, venvLayers.length + 1);
+    const [top] = await docker.getImage(warm.result.image ?? '').history();
+    assert.ok(top.Size < 5_000_000, `the re-push's own layer is ${top.Size} bytes`);
+    assert.equal((await docker.getImage(venvLayerRef(app)).inspect()).Id, layer.Id);
     const [again] = await answers(warm.result.image ?? '', config, '/');
     assert.equal(again?.status, 200);
+
+    // A changed requirements.txt (gunicorn dropped) makes the venv anew: never the old one.
+    const requirements = await readFile(path.join(work, 'requirements.txt'), 'utf8');
+    const rev3 = await commit(app, work, {
+      'requirements.txt': requirements.replace(/^gunicorn==.*\n/m, ''),
+    });
+    const changed = await build(app, rev3);
+    ok(changed);
+    const text = changed.lines.join('\n');
+    assert.match(text, /-----> Creating the virtual environment \/app\/\.venv/);
+    assert.match(text, /-----> Installing requirements \(pip install -r requirements\.txt\)/);
+    assert.match(text, /Saved the virtual environment as a layer of its own/);
+    assert.notEqual((await docker.getImage(venvLayerRef(app)).inspect()).Id, layer.Id);
+    assert.match(
+      await oneOff(changed.result.image ?? '', 'python -c "import gunicorn" && echo stale'),
+      /ModuleNotFoundError: No module named 'gunicorn'/,
+    );
+    assert.match(
+      await oneOff(changed.result.image ?? '', 'python -c "import django; print(django.VERSION)"'),
+      /\(3, 2, 25/,
+    );
     t.diagnostic(`django: cold ${Math.round(cold.ms)} ms, warm ${Math.round(warm.ms)} ms`);
   });
 

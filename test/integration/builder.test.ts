@@ -19,6 +19,7 @@ import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { leftoversKey } from '../../services/platform/build/retention.ts';
 import { type Builder, buildHarness } from '../harness/builds.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
+import { until } from '../harness/wait.ts';
 
 const {
   git,
@@ -562,12 +563,15 @@ describe('build settings, prebuilt images and retention', () => {
     );
 
     const fourth = await ok('four');
-    assert.deepEqual(
-      await tagsOf(app),
-      [`berth/${app}:${second}`, `berth/${app}:${fourth}`, `berth/${app}:latest`].sort(),
-      'the oldest image went',
+    // Retention runs once the push has its answer (worker.ts): soon after, not before.
+    const want = [`berth/${app}:${second}`, `berth/${app}:${fourth}`, `berth/${app}:latest`].sort();
+    await until(
+      'the oldest image and the leftover gone',
+      async () =>
+        JSON.stringify(await tagsOf(app)) === JSON.stringify(want) &&
+        (await b.redis.hget(leftoversKey(b.prefix), left)) === null,
+      60_000,
     );
-    assert.equal(await b.redis.hget(leftoversKey(b.prefix), left), null);
     await assert.rejects(docker.getImage(left).inspect(), { statusCode: 404 });
   });
 

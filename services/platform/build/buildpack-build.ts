@@ -12,6 +12,8 @@
 //   exec bin/detect /app         for each candidate until one says yes
 //                                (every pinned one must say yes, and all of them run)
 //   exec bin/compile /app /berth/cache /berth/env    output streamed to the build log
+//   (Python: the container starts from the app's venv layer when it has one,
+//   and a new venv is saved as that layer: ./venv-layer.ts)
 //   exec bin/release /app        the last buildpack's default_process_types (YAML)
 //   commit the container         only /app and what compile changed outside the
 //                                mounts; mounts are never part of an image
@@ -43,6 +45,9 @@ import {
 import { cacheVolumeName } from './image-names.ts';
 import { type ProcessTypes, parseProcfile } from './procfile.ts';
 import { BUILDPACKS_DIR } from './shipped-buildpacks.ts';
+import { saveVenvLayer, type VenvLayer } from './venv-layer.ts';
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export const BUILD_DIR = '/app';
 export const CACHE_DIR = '/berth/cache';
@@ -77,7 +82,11 @@ const OWN_APP_DIR = [
     'set -e',
     `grep -q '^app:' /etc/group || echo 'app:x:${APP_UID}:' >>/etc/group`,
     `grep -q '^app:' /etc/passwd || echo 'app:x:${APP_UID}:${APP_UID}:Berth app:/app:/bin/bash' >>/etc/passwd`,
-    `find /app -path /app/.heroku/node -prune -o -exec chown -h ${APP_USER} {} +`,
+    // Only what is not the app user's yet (or carries a set-ID bit): a file
+    // of a lower layer that is already theirs (a Python app's venv layer,
+    // ./venv-layer.ts) is left alone, since changing it, even to the same
+    // owner, copies it into this build's layer and saves it again.
+    `find /app -path /app/.heroku/node -prune -o \\( ! -user ${APP_UID} -o ! -group ${APP_UID} -o -perm /6000 \\) -exec chown -h ${APP_USER} {} +`,
   ].join('\n'),
 ];
 
@@ -116,6 +125,11 @@ export interface BuildpackBuild {
    * with what the build left in /app; the toolchain stays behind).
    */
   runImage?: string;
+  /**
+   * A Python app's venv layer: present, the build keeps one; `layer`, the
+   * app's current one on baseImage, which the build container starts from.
+   */
+  venv?: { layer: VenvLayer | undefined };
   /** The app's config vars (ENV_DIR). */
   env: Readonly<Record<string, string>>;
   /** A scratch directory of this build (ENV_DIR is written here). */
@@ -204,8 +218,9 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
   await docker.createVolume({ Name: volume, Labels: { ...b.labels } });
   signal.throwIfAborted();
 
+  const venvLayer = b.venv?.layer;
   const container = await docker.createContainer({
-    Image: b.baseImage,
+    Image: venvLayer?.ref ?? b.baseImage,
     Cmd: ['sleep', 'infinity'],
     WorkingDir: BUILD_DIR,
     // SOURCE_VERSION is Heroku's name for the commit during a build; GIT_REV Berth's.
@@ -293,6 +308,24 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
         });
       }
     }
+    if (b.venv) {
+      const t0 = performance.now();
+      const saved = await saveVenvLayer({
+        docker,
+        app: b.app,
+        baseImage: b.baseImage,
+        build: container,
+        usedKey: venvLayer?.key,
+        owner: APP_USER,
+        labels: b.labels,
+        signal,
+      });
+      if (saved) {
+        log.detail(
+          `Saved the virtual environment as a layer of its own for the next pushes (${seconds(performance.now() - t0)})`,
+        );
+      }
+    }
     const lastPack = chosen[chosen.length - 1] as string;
     const rel = await run([bin(lastPack, 'release'), BUILD_DIR]);
     if (rel.exitCode !== 0) {
@@ -343,6 +376,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
       runOn = (cmd) => execInContainer(inRun, cmd, { signal });
       log.detail(`The app runs on ${b.runImage} with /app from the build`);
     }
+    const t0 = performance.now();
     const owned = await runOn(OWN_APP_DIR);
     if (owned.exitCode !== 0) {
       throw new BerthError('BERTH_E_BUILD_FAILED', {
@@ -373,6 +407,7 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
       },
     });
     for (const more of moreTags) await tagImage(docker, imageId, more);
+    log.detail(`Saved the app's image (${seconds(performance.now() - t0)})`);
     return { imageId: imageId, buildpacks: chosen, processes };
   } catch (e) {
     if (signal.aborted) throw signal.reason;

@@ -1,7 +1,8 @@
 // Disk: what Berth's builds leave on the Docker Engine, and only that.
 //
 // Each build tags its image berth/<app>:<build id> (and moves
-// berth/<app>:latest). After a successful build the app keeps the images of
+// berth/<app>:latest; a Python app's build may move berth/<app>:venv, its
+// venv layer, which stays until apps:destroy). After a successful build the app keeps the images of
 // its newest `keep` builds (BERTH_IMAGE_RETENTION, default 5), the image
 // :latest points to, and every image one of its newest `keep` releases runs
 // (rollback needs them); older tags are removed, and the Engine removes an
@@ -22,6 +23,7 @@ import { dockerStatus, LABELS } from '../../core/docker.ts';
 import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { appImageRepo, cacheVolumeName } from './image-names.ts';
+import { VENV_TAG } from './venv-layer.ts';
 
 export const IMAGE_RETENTION_DEFAULT = 5;
 
@@ -86,7 +88,8 @@ export async function pruneApp(
   const protectedRefs = new Set(releases.map((r) => r.image).filter((i): i is string => !!i));
   const keptIds = new Set<string>();
   for (const t of tags) {
-    if (t.ref.endsWith(':latest')) continue;
+    // :venv is a Python app's venv layer (venv-layer.ts), the base of its next build.
+    if (t.ref.endsWith(':latest') || t.ref.endsWith(`:${VENV_TAG}`)) continue;
     const keepIt =
       keptIds.has(t.id) || keptIds.size < keep || t.id === latest || protectedRefs.has(t.ref);
     if (keepIt) {

@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import { type BuildNetwork, DEFAULTS } from '../../core/config.ts';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { inspectImage, tagImage, tryPull } from '../../core/docker-images.ts';
-import { BerthError, errorLine } from '../../core/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import type { Detection, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { APP_JSON, NO_MANIFEST, parseAppJson } from './app-json.ts';
@@ -29,12 +29,13 @@ import { checkDockerfile, checkImage, type ImagePolicy } from './image-policy.ts
 import { ensureNodeImage, parsePackageJson } from './node-image.ts';
 import { ensureNodeRuntime } from './node-runtime.ts';
 import { PROCFILE, type ProcessTypes, parseProcfile } from './procfile.ts';
-import { IMAGE_RETENTION_DEFAULT, noteLeftover, pruneApp } from './retention.ts';
+import { noteLeftover } from './retention.ts';
 import { shippedBuildpacks } from './shipped-buildpacks.ts';
 import { CommitSource, makeWorkDir, type SourcePaths } from './source.ts';
 import { chooseToolchain } from './toolchain-choice.ts';
 import { ensureToolchainImage } from './toolchain-image.ts';
 import type { BuildRequest, BuildResult, GitBuildRequest, ImageBuildRequest } from './types.ts';
+import { findVenvLayer } from './venv-layer.ts';
 
 export interface BuildDeps {
   docker: Docker;
@@ -49,8 +50,6 @@ export interface BuildDeps {
   runtimeRegistry?: string;
   /** Default BUILDPACKS_DIR. */
   buildpacksDir?: string;
-  /** Images kept per app after a successful build (BERTH_IMAGE_RETENTION); default 5. */
-  imageRetention?: number;
   /** BERTH_BUILDPACK_URLS; default its default (public https URLs). */
   buildpackUrls?: readonly string[];
   /** BERTH_ALLOWED_BASE_IMAGES; default its default (Docker Hub's official images). */
@@ -118,7 +117,6 @@ async function imageBuild(
     log.detail(`${type}: ${command ?? "(the image's CMD)"}`);
   await recordDetection(deps, run, { builder: 'image', reason: `git:from-image ${request.image}` });
   log.heading(`Tagged ${info.Id.slice(7, 19)} as ${image}`);
-  await applyRetention(deps, run);
   return {
     status: 'succeeded',
     image,
@@ -218,6 +216,12 @@ async function gitBuild(
       ) {
         baseImage = await nodeBaseImage(deps, run, await source.readFile('package.json'));
       }
+      // Python: the app's venv as a layer of its own (venv-layer.ts), unless
+      // the commit brings a .venv, which the buildpack replaces.
+      const venv =
+        detection.candidates.includes('python') && (await source.entry('.venv')) === undefined
+          ? { layer: await findVenvLayer(deps.docker, request.app, baseImage) }
+          : undefined;
       // Third-party buildpacks by URL: fetched on the host, mounted read-only.
       const fetched: Record<string, string> = {};
       for (const candidate of detection.candidates) {
@@ -244,6 +248,7 @@ async function gitBuild(
         pinned: detection.pinned,
         baseImage,
         ...(runImage ? { runImage } : {}),
+        ...(venv ? { venv } : {}),
         env: config,
         workDir: work,
         ...(deps.resources ? { resources: deps.resources } : {}),
@@ -262,7 +267,6 @@ async function gitBuild(
       result = { status: 'succeeded', image, processes: built.processes, exposedPorts: [] };
     }
     log.heading(`Built ${image} (${seconds(performance.now() - started)}${summary})`);
-    await applyRetention(deps, run);
     return {
       ...result,
       healthchecks: appJson.healthchecks,
@@ -287,21 +291,6 @@ async function imagePolicy(deps: BuildDeps, app: string): Promise<ImagePolicy> {
     stackImage: deps.stackImage,
     allowed: deps.allowedBaseImages ?? DEFAULTS.BERTH_ALLOWED_BASE_IMAGES.split(','),
   };
-}
-
-/** Keeps the app's newest images (retention.ts); a failure is logged, and the build stands. */
-async function applyRetention(deps: BuildDeps, run: BuildRun): Promise<void> {
-  const keep = deps.imageRetention ?? IMAGE_RETENTION_DEFAULT;
-  try {
-    const pruned = await pruneApp(deps.docker, deps.store, run.request.app, keep);
-    if (pruned.removed.length > 0) {
-      run.log.detail(
-        `Removed ${pruned.removed.length} older ${pruned.removed.length === 1 ? 'image' : 'images'} of ${run.request.app} (keeping the newest ${keep})`,
-      );
-    }
-  } catch (e) {
-    run.log.detail(`Could not remove older images: ${errorLine(e)} (builds:prune tries again)`);
-  }
 }
 
 /** What this build chose, for builder:report (a failure to record it does not fail the build). */

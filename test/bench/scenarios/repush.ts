@@ -8,10 +8,17 @@
 // Python: the python-django fixture (Django, gunicorn, WhiteNoise from a
 // simple index this scenario serves on the Docker bridge, made of Debian's
 // packages: test/harness/pypi-index.ts), collectstatic included on both sides.
-// Go: added beside it with the Go buildpack (one more entry in APPS).
+// Go: the go-web fixture (net/http, no modules to download) on the Go
+// toolchain image the builder makes (berth-toolchain/go:1.22), next to the
+// multi-stage Dockerfile a user would write: build on the same toolchain
+// image, run on the stack. The Engine here has the classic builder (no
+// BuildKit cache mounts), so the plain build's Go build cache is its layer
+// cache: a changed source file compiles the standard library again there,
+// while Berth keeps GOCACHE in the app's cache volume.
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULTS } from '../../../services/core/config.ts';
+import { TOOLCHAIN_REPO } from '../../../services/platform/build/toolchains.ts';
 import { bridgeGateway, FIXTURE_APPS_DIR } from '../../harness/buildpacks.ts';
 import { debianWheels, startPypiIndex } from '../../harness/pypi-index.ts';
 import { type BenchBuilder, benchBuilder, plainDockerBuild } from '../bench-builder.ts';
@@ -67,8 +74,32 @@ const python: RepushApp = {
   },
 };
 
-/** The apps measured, each in a builder of its own. Go comes here with the Go buildpack. */
-const APPS: readonly RepushApp[] = [python];
+const go: RepushApp = {
+  language: 'Go',
+  async setup(b) {
+    await cp(path.join(FIXTURE_APPS_DIR, 'go-web'), b.work, { recursive: true });
+    const main = await readFile(path.join(b.work, 'main.go'), 'utf8');
+    return {
+      files: (n) => ({ 'main.go': `${main}\n// change ${n}\n` }),
+      dockerfile: [
+        `FROM ${TOOLCHAIN_REPO}/go:1.22 AS build`,
+        'WORKDIR /src',
+        'COPY go.mod ./',
+        'RUN PATH=$(echo /usr/lib/go-*/bin):$PATH go mod download',
+        'COPY . .',
+        'RUN PATH=$(echo /usr/lib/go-*/bin):$PATH CGO_ENABLED=0 go build -trimpath -o /out/ ./...',
+        `FROM ${DEFAULTS.BERTH_STACK_IMAGE}`,
+        'COPY --from=build /out/ /app/bin/',
+        'CMD ["/app/bin/go-web"]',
+        '',
+      ].join('\n'),
+      close: async () => {},
+    };
+  },
+};
+
+/** The apps measured, each in a builder of its own. */
+const APPS: readonly RepushApp[] = [python, go];
 
 async function measure(app: RepushApp, log: (line: string) => void): Promise<Figure[]> {
   const b = await benchBuilder();
