@@ -69,9 +69,11 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   cron: "an app's scheduled tasks (app.json cron): list, run now, suspend, resume, their last output",
   postgres:
     'PostgreSQL services: a server in a container of its own, its data on a volume, linked to apps by DATABASE_URL',
+  urls: "an app's URLs, one a line (urls APP)",
+  url: "an app's first URL (url APP)",
 };
 
-const help: Command = {
+export const helpCommand: Command = {
   name: 'help',
   usage: '[NAMESPACE|COMMAND]',
   summary: 'list the namespaces, or the commands of one',
@@ -112,8 +114,12 @@ export const COMMANDS: readonly Command[] = [
   ...portsCommands,
   ...cronCommands,
   ...datastoreCommands,
-  help,
+  helpCommand,
 ];
+
+/** A namespace with commands (`dokku config` is `help config`). */
+export const isNamespace = (name: string): boolean =>
+  COMMANDS.some((c) => namespaceOf(c.name) === name && c.name !== name);
 
 export const findCommand = (name: string): Command | undefined =>
   COMMANDS.find((c) => c.name === name);

@@ -4,6 +4,7 @@
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
+import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
 import { authorizeApp } from '../../services/platform/apps/access.ts';
 import {
@@ -198,4 +199,40 @@ export const domainsCommands: readonly Command[] = [
       return EXIT.ok;
     },
   },
+  {
+    name: 'urls',
+    usage: 'APP',
+    summary:
+      "the app's URLs, one a line: https:// for hosts with a certificate, else http:// (Dokku's urls)",
+    access: { app: 'read' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      ctx.stdout.write((await appUrls(ctx, app)).map((u) => `${u}\n`).join(''));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'url',
+    usage: 'APP',
+    summary: "the app's first URL (its default host), for scripts",
+    access: { app: 'read' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      ctx.stdout.write(`${(await appUrls(ctx, app))[0] ?? ''}\n`);
+      return EXIT.ok;
+    },
+  },
 ];
+
+/** Each host of the app as a URL, with the router's port when it is not the scheme's own. */
+async function appUrls(ctx: CommandContext, app: App): Promise<string[]> {
+  const c = ctx.config();
+  const entries = await domainsReport(await ctx.store(), app, { base: settingOf(ctx).base });
+  return entries.map((e) =>
+    e.certificate
+      ? `https://${e.domain}${c.httpsPort === 443 ? '' : `:${c.httpsPort}`}`
+      : `http://${e.domain}${c.httpPort === 80 ? '' : `:${c.httpPort}`}`,
+  );
+}

@@ -682,6 +682,12 @@ export const ERRORS = {
     422,
     'give a dump {kind}:export made',
   ),
+  BERTH_E_APP_LOCKED: spec(
+    'app "{app}" is locked: pushes and deploys are refused',
+    EXIT.failed,
+    423,
+    'unlock it with apps:unlock {app}',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
