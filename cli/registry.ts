@@ -144,7 +144,9 @@ export function helpText(topic?: string): string {
   const rows = Object.entries(NAMESPACES).map(([n, what]) => `    ${n.padEnd(width)}  ${what}\n`);
   return (
     'Usage: berth COMMAND [APP] [ARGS...]\n' +
-    '       ssh -p PORT berth@HOST COMMAND [APP] [ARGS...]\n\n' +
+    '       ssh -p PORT berth@HOST COMMAND [APP] [ARGS...]\n' +
+    "       Dokku's global flags go before COMMAND: --app APP (then no APP after it), --quiet,\n" +
+    '       --force, --trace; -v / --version. A report flag prints one value: checks:report APP --checks-disabled-list\n\n' +
     `Namespaces ("berth help NAMESPACE" lists its commands):\n${rows.join('')}`
   );
 }
