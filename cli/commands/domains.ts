@@ -17,6 +17,7 @@ import {
 } from '../../services/platform/apps/domains.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
+import { writeReport } from '../report.ts';
 
 const settingOf = (ctx: CommandContext): DomainsSetting => {
   const config = ctx.config();
@@ -123,7 +124,7 @@ export const domainsCommands: readonly Command[] = [
   ),
   {
     name: 'domains:report',
-    usage: 'APP [--format json] | --global',
+    usage: 'APP [--format json] [--domains-KEY] | --global',
     summary:
       "the app's default and global hosts and custom domains, each with its certificate; or the global domains",
     // Not { app: 'read' }: with --global there is no app. The laptop client
@@ -132,8 +133,10 @@ export const domainsCommands: readonly Command[] = [
     takesApp: true,
     options: { global: { type: 'boolean' } },
     json: true,
+    report: true,
     arity: [0, 1],
-    async run({ ctx, args, options }) {
+    async run(call) {
+      const { ctx, args, options } = call;
       const store = await ctx.store();
       const format = formatOf(options);
       const { base } = settingOf(ctx);
@@ -157,6 +160,24 @@ export const domainsCommands: readonly Command[] = [
       }
       const app = await authorizeApp(store, ctx.actor, validate.appName(name), 'read');
       const entries = await domainsReport(store, app, { base });
+      if (call.reportFlag !== undefined) {
+        // Dokku's keys, for scripts: vhosts space-separated, as Dokku prints them.
+        const hosts = (kinds: readonly DomainEntry['kind'][]) =>
+          entries
+            .filter((e) => kinds.includes(e.kind))
+            .map((e) => e.domain)
+            .join(' ');
+        return writeReport(call, {
+          namespace: 'domains',
+          title: `${app.name} domains information`,
+          rows: [
+            ['Domains app enabled', 'true'],
+            ['Domains app vhosts', hosts(['default', 'custom'])],
+            ['Domains global enabled', 'true'],
+            ['Domains global vhosts', (await store.domains.globals()).join(' ')],
+          ],
+        });
+      }
       if (format === 'json') {
         ctx.stdout.write(json({ app: app.name, domains: entries }));
         return EXIT.ok;

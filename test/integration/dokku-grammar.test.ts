@@ -283,6 +283,14 @@ describe('urls, help forms', () => {
     );
     assert.equal((await run(bob, ['url', 'rep'])).stdout, 'http://rep.berth.test\n');
     assert.equal((await run(eve, ['url', 'rep'])).code, 1);
+    assert.equal(
+      (await run(bob, ['domains:report', 'rep', '--domains-app-vhosts'])).stdout,
+      'rep.berth.test www.example.test\n',
+    );
+    await refused(
+      ['domains:report', 'rep', '--domains-nope'],
+      /^berth: --domains-nope is not a domains:report flag/,
+    );
   });
 
   test('NAMESPACE and NAMESPACE:help print the namespace’s help', async () => {
