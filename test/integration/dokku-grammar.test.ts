@@ -118,6 +118,7 @@ describe('reports: one mechanism, Dokku keys', () => {
     assert.equal(await one(['storage:report', 'rep', '--storage-build-mounts']), '\n');
     assert.equal(await one(['ps:report', 'rep', '--deployed']), 'false\n');
     assert.equal(await one(['ps:report', 'rep', '--ps-can-scale']), 'true\n');
+    assert.equal(await one(['network:report', 'rep', '--network-attach-post-deploy']), '\n');
     // The text report shows the same labels the flags come from.
     assert.match(await one(['git:report', 'rep']), /^ {7}Git deploy branch: +main$/m);
   });
@@ -140,6 +141,10 @@ describe('reports: one mechanism, Dokku keys', () => {
     await refused(
       ['git:report', 'rep', '--git-deploy-branch', '--git-url'],
       /^berth: give one report flag, not --git-deploy-branch and --git-url/,
+    );
+    await refused(
+      ['network:report', '--network-subnet'],
+      /^berth: name the app for --network-subnet/,
     );
     // A flag is not taken as one on commands that are no reports.
     await refused(['config:get', 'rep', 'A', '--git-url'], /^berth: Unknown option '--git-url'/);
