@@ -47,3 +47,43 @@ export function splitCommandLine(line: string): string[] {
   if (inWord) words.push(word);
   return words;
 }
+
+/** Dokku's global flags, read before the command name (`dokku --app shop config:set A=1`). */
+export interface GlobalFlags {
+  /** The app the command is about; the command then takes no APP argument. */
+  app?: string;
+  /** Drop the `----->` / `=====>` header lines, as Dokku's --quiet does. */
+  quiet: boolean;
+  /** Passed to the command as its own --force (apps:destroy, ...). */
+  force: boolean;
+  /** Print the command as Berth read it, and its exit code, on stderr. */
+  trace: boolean;
+}
+
+/**
+ * Takes the global flags off the front of argv. `-v` / `--version` there is
+ * the version command; anything else starting with `-` stops the scan (the
+ * command's own options, or --help).
+ */
+export function takeGlobalFlags(argv: readonly string[]): {
+  flags: GlobalFlags;
+  rest: string[];
+} {
+  const flags: GlobalFlags = { quiet: false, force: false, trace: false };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '--quiet') flags.quiet = true;
+    else if (a === '--force') flags.force = true;
+    else if (a === '--trace') flags.trace = true;
+    else if (a === '-v' || a === '--version') return { flags, rest: ['version'] };
+    else if (a === '--app' || a === '-a') {
+      const app = argv[i + 1];
+      if (app === undefined || app.startsWith('-')) throw usage('--app needs an app name');
+      flags.app = app;
+      i++;
+    } else if (a.startsWith('--app=')) flags.app = a.slice('--app='.length);
+    else break;
+  }
+  return { flags, rest: argv.slice(i) };
+}

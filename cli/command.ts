@@ -45,6 +45,8 @@ export interface Invocation {
   /** Positional arguments after the app. */
   args: string[];
   options: OptionValues;
+  /** A *:report command's one-value flag (--checks-disabled-list), checked by cli/report.ts. */
+  reportFlag?: string;
 }
 
 export interface Command {
@@ -72,6 +74,11 @@ export interface Command {
    * `run APP ls -la` runs `ls -la`. Options are read only before the app.
    */
   passThrough?: true;
+  /**
+   * A Dokku-style report: any --FLAG it does not declare is a one-value
+   * flag for cli/report.ts (derived from the report's labels), not an error.
+   */
+  report?: true;
   /** Takes --format json (data commands). */
   json?: boolean;
   /** How many positional arguments after the app: [min, max]; max Infinity for lists. */

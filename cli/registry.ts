@@ -75,9 +75,11 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   notifications:
     "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
+  urls: "an app's URLs, one a line (urls APP)",
+  url: "an app's first URL (url APP)",
 };
 
-const help: Command = {
+export const helpCommand: Command = {
   name: 'help',
   usage: '[NAMESPACE|COMMAND]',
   summary: 'list the namespaces, or the commands of one',
@@ -121,8 +123,12 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
-  help,
+  helpCommand,
 ];
+
+/** A namespace with commands (`dokku config` is `help config`). */
+export const isNamespace = (name: string): boolean =>
+  COMMANDS.some((c) => namespaceOf(c.name) === name && c.name !== name);
 
 export const findCommand = (name: string): Command | undefined =>
   COMMANDS.find((c) => c.name === name);
@@ -147,7 +153,9 @@ export function helpText(topic?: string): string {
   const rows = Object.entries(NAMESPACES).map(([n, what]) => `    ${n.padEnd(width)}  ${what}\n`);
   return (
     'Usage: berth COMMAND [APP] [ARGS...]\n' +
-    '       ssh -p PORT berth@HOST COMMAND [APP] [ARGS...]\n\n' +
+    '       ssh -p PORT berth@HOST COMMAND [APP] [ARGS...]\n' +
+    "       Dokku's global flags go before COMMAND: --app APP (then no APP after it), --quiet,\n" +
+    '       --force, --trace; -v / --version. A report flag prints one value: checks:report APP --checks-disabled-list\n\n' +
     `Namespaces ("berth help NAMESPACE" lists its commands):\n${rows.join('')}`
   );
 }

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { BerthError } from '../services/core/errors.ts';
 import * as validate from '../services/core/validate.ts';
+import { takeGlobalFlags } from './command-line.ts';
 import { findCommand } from './registry.ts';
 
 const run = promisify(execFile);
@@ -86,8 +87,16 @@ export function quoteWord(word: string): string {
  * about an app, unless `--app NAME` / `-a NAME` names another.
  */
 export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
-  const out = [...argv];
-  let app = remote.app;
+  // Dokku's global flags may come first (`berth --app shop --quiet config`):
+  // --app is the client's to fill in; the others go on to the server.
+  const { flags, rest } = takeGlobalFlags(argv);
+  const out = [...rest];
+  let app = flags.app === undefined ? remote.app : validate.appName(flags.app);
+  const passed = [
+    ...(flags.quiet ? ['--quiet'] : []),
+    ...(flags.trace ? ['--trace'] : []),
+    ...(flags.force ? ['--force'] : []),
+  ];
   const isFlag = (a: string | undefined) => a === '--app' || a === '-a';
   // A pass-through command's words after its options are the user's
   // (`berth run ls -a`): --app is looked for only among its options.
@@ -107,7 +116,7 @@ export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
   if (command && !appless && (typeof command.access === 'object' || command.takesApp)) {
     out.splice(1, 0, app);
   }
-  return out;
+  return [...passed, ...out];
 }
 
 /**

@@ -13,11 +13,13 @@ import {
   renameApp,
 } from '../../services/platform/apps/apps.ts';
 import { appStorage } from '../../services/platform/apps/storage.ts';
+import { repoDir } from '../../services/platform/git/repos.ts';
 import { moveInstances } from '../../services/platform/release/release-change.ts';
 import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
 import { releaseRun } from '../release-run.ts';
+import { writeReport } from '../report.ts';
 
 const sshUrl = (ctx: CommandContext) => {
   const c = ctx.config();
@@ -135,16 +137,106 @@ export const appsCommands: readonly Command[] = [
   {
     name: 'apps:list',
     usage: '[--format json]',
-    summary: 'list the apps you may see',
+    summary:
+      'list the apps you may see (--format json: their names, as Dokku prints them; apps:info APP --format json has the details)',
     access: 'anyone',
     json: true,
     arity: [0, 0],
     async run({ ctx, options }) {
       const apps = await listApps(await ctx.store(), ctx.actor);
-      if (formatOf(options) === 'json') ctx.stdout.write(json(apps));
-      else if (apps.length === 0) ctx.stdout.write('You have no apps.\n');
-      else ctx.stdout.write(`=====> My Apps\n${apps.map((a) => `${a.name}\n`).join('')}`);
+      if (formatOf(options) === 'json') {
+        // Dokku's shape: ["node-js-app","python-app"], [] when there are none.
+        ctx.stdout.write(`${JSON.stringify(apps.map((a) => a.name))}\n`);
+        return EXIT.ok;
+      }
+      ctx.stdout.write('=====> My Apps\n');
+      // Dokku's words, on stderr as its warning, exit 0: scripts match on them.
+      if (apps.length === 0) ctx.stderr.write(" !     You haven't deployed any applications yet\n");
+      else ctx.stdout.write(apps.map((a) => `${a.name}\n`).join(''));
       return EXIT.ok;
+    },
+  },
+  {
+    name: 'apps:exists',
+    usage: 'APP',
+    summary: 'exit 0 if the app exists (and you may see it), else 1: for scripts',
+    access: { app: 'read' },
+    arity: [0, 0],
+    async run() {
+      // The dispatcher has found the app and checked it is yours to see.
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'apps:report',
+    usage: 'APP [--format json | --app-KEY]',
+    summary:
+      "Dokku's app report: created at, dir, deploy source, locked; --app-locked (or another key) prints that value alone",
+    access: { app: 'read' },
+    json: true,
+    report: true,
+    arity: [0, 0],
+    async run(call) {
+      const { ctx, app } = call;
+      if (!app) return EXIT.failed;
+      const store = await ctx.store();
+      const current = await store.releases.current(app.name);
+      const deployed = current?.image ? current : undefined;
+      return writeReport(call, {
+        namespace: 'app',
+        title: `${app.name} app information`,
+        rows: [
+          ['App created at', String(Math.floor(Date.parse(app.createdAt) / 1000))],
+          ['App dir', repoDir(dataPaths(ctx.config().dataDir), app.name)],
+          ['App deploy source', deployed ? 'berth' : ''],
+          ['App deploy source metadata', deployed ? deployed.description : ''],
+          ['App locked', String(await store.apps.isLocked(app.name))],
+        ],
+      });
+    },
+  },
+  {
+    name: 'apps:lock',
+    usage: 'APP',
+    summary: 'refuse pushes and deploys of the app until apps:unlock (running instances stay)',
+    access: { app: 'manage' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      await (await ctx.store()).apps.setLocked(app.name, true);
+      ctx.stdout.write('-----> Deploy lock created\n');
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'apps:unlock',
+    usage: 'APP',
+    summary: 'allow pushes and deploys of the app again',
+    access: { app: 'manage' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      const store = await ctx.store();
+      if (!(await store.apps.isLocked(app.name))) {
+        ctx.stdout.write(`       ${app.name} was not locked; nothing changed\n`);
+        return EXIT.ok;
+      }
+      await store.apps.setLocked(app.name, false);
+      ctx.stdout.write('-----> Deploy lock removed\n');
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'apps:locked',
+    usage: 'APP',
+    summary: 'exit 0 if the app is locked (apps:lock), else 1: for scripts',
+    access: { app: 'read' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      const locked = await (await ctx.store()).apps.isLocked(app.name);
+      ctx.stdout.write(locked ? 'Deploy lock exists\n' : 'Deploy lock does not exist\n');
+      return locked ? EXIT.ok : EXIT.failed;
     },
   },
   {

@@ -15,6 +15,7 @@ import {
 import { shippedBuildpacks } from '../../services/platform/build/shipped-buildpacks.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
+import { writeReport } from '../report.ts';
 
 const pinned = (list: readonly string[]) => (list.length > 0 ? list.join(', ') : 'none (detected)');
 
@@ -37,34 +38,38 @@ export const builderCommands: readonly Command[] = [
   },
   {
     name: 'builder:report',
-    usage: 'APP [--format json]',
-    summary: 'how the app is built, and what the last build chose and why',
+    usage: 'APP [--format json | --builder-KEY]',
+    summary:
+      'how the app is built, and what the last build chose and why; --builder-selected (or another key) prints that value alone',
     access: { app: 'read' },
     json: true,
+    report: true,
     arity: [0, 0],
-    async run({ ctx, app, options }) {
+    async run(call) {
+      const { ctx, app } = call;
       if (!app) return EXIT.failed;
       const r = await builderReport(await ctx.store(), app);
-      if (formatOf(options) === 'json') {
-        ctx.stdout.write(json(r));
-        return EXIT.ok;
-      }
       const last = r.detected;
-      ctx.stdout.write(
-        report(`${app.name} builder information`, [
-          ['Builder selected', r.selected ?? 'none (detected at each build)'],
+      return writeReport(call, {
+        namespace: 'builder',
+        title: `${app.name} builder information`,
+        rows: [
+          ['Builder computed selected', r.selected ?? last?.builder ?? ''],
+          // Berth detects the builder at each build unless the app pins one.
+          ['Builder global selected', ''],
+          ['Builder selected', r.selected ?? ''],
           ['Builder dockerfile path', r.dockerfilePath],
           ['Builder build args', r.buildArgs.length > 0 ? r.buildArgs.join(', ') : 'none'],
-          ['Builder buildpacks', pinned(r.buildpacks)],
+          ['Builder pinned buildpacks', pinned(r.buildpacks)],
           [
             'Builder last build',
             last
               ? `${last.builder}${last.buildpacks ? ` (${last.buildpacks.join(', ')})` : ''} — ${last.reason} [build ${last.build}, ${last.at}]`
               : 'none yet',
           ],
-        ]),
-      );
-      return EXIT.ok;
+        ],
+        data: r,
+      });
     },
   },
   {
@@ -167,6 +172,36 @@ export const builderCommands: readonly Command[] = [
         ]),
       );
       return EXIT.ok;
+    },
+  },
+  {
+    name: 'buildpacks:report',
+    usage: 'APP [--format json | --buildpacks-KEY]',
+    summary:
+      "the app's pinned buildpacks, and the ones Berth ships; --buildpacks-list prints the pinned ones alone",
+    access: { app: 'read' },
+    json: true,
+    report: true,
+    arity: [0, 0],
+    async run(call) {
+      const { ctx, app } = call;
+      if (!app) return EXIT.failed;
+      const r = await builderReport(await ctx.store(), app);
+      const available = await shippedBuildpacks();
+      return writeReport(call, {
+        namespace: 'buildpacks',
+        title: `${app.name} buildpacks information`,
+        rows: [
+          // Builds run on Berth's one stack (stack:rebuild), not a per-app one.
+          ['Buildpacks computed stack', 'berth (Debian 12)'],
+          ['Buildpacks global stack', ''],
+          ['Buildpacks list', r.buildpacks.join(',')],
+          ['Buildpacks stack', ''],
+          ['Pinned', pinned(r.buildpacks)],
+          ['Available', available.join(', ')],
+        ],
+        data: { pinned: r.buildpacks, available },
+      });
     },
   },
 ];

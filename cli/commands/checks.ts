@@ -10,7 +10,7 @@ import {
 } from '../../services/platform/apps/checks.ts';
 import { ROLLOUT_DEFAULTS } from '../../services/platform/release/rollout.ts';
 import type { Command } from '../command.ts';
-import { formatOf, json, report } from '../output.ts';
+import { writeReport } from '../report.ts';
 
 const shown = (types: readonly string[]) =>
   types.length === 0 ? 'none' : types.includes('_all_') ? 'all process types' : types.join(', ');
@@ -39,16 +39,6 @@ function reportRows(s: DeploySettings, drainMs: number): [string, string, string
     ['default-wait', 'Checks default wait', s.defaultWait === null ? '' : String(s.defaultWait)],
   ];
 }
-
-const REPORT_FLAGS = [
-  'disabled-list',
-  'skipped-list',
-  'computed-wait-to-retire',
-  'global-wait-to-retire',
-  'wait-to-retire',
-  'computed-default-wait',
-  'default-wait',
-].map((k) => `checks-${k}`);
 
 const summary = (s: DeploySettings) =>
   `checks disabled for ${shown(s.checksDisabled)}; skipped for ${shown(s.checksSkipped)}`;
@@ -100,36 +90,27 @@ export const checksCommands: readonly Command[] = [
   {
     name: 'checks:report',
     usage: 'APP [--format json | --checks-KEY]',
-    summary: `how rollouts check new instances; --checks-KEY prints one value (${REPORT_FLAGS.map((f) => f.replace('checks-', '')).join(', ')})`,
+    summary:
+      'how rollouts check new instances; --checks-disabled-list (or another key) prints that value alone',
     access: { app: 'read' },
     json: true,
-    options: Object.fromEntries(REPORT_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
+    report: true,
     arity: [0, 0],
-    async run({ ctx, app, options }) {
+    async run(call) {
+      const { ctx, app } = call;
       if (!app) return EXIT.failed;
       const s = await (await ctx.store()).apps.deploySettings(app.name);
-      const rows = reportRows(s, ctx.config().drainTimeoutMs);
-      const flag = rows.find(([k]) => options[`checks-${k}`] === true);
-      if (flag) {
-        ctx.stdout.write(`${flag[2]}\n`);
-      } else if (formatOf(options) === 'json') {
-        ctx.stdout.write(
-          json({
-            checksDisabled: s.checksDisabled,
-            checksSkipped: s.checksSkipped,
-            waitToRetire: s.waitToRetire,
-            defaultWait: s.defaultWait,
-          }),
-        );
-      } else {
-        ctx.stdout.write(
-          report(
-            `${app.name} checks information`,
-            rows.map(([, label, value]) => [label, value] as const),
-          ),
-        );
-      }
-      return EXIT.ok;
+      return writeReport(call, {
+        namespace: 'checks',
+        title: `${app.name} checks information`,
+        rows: reportRows(s, ctx.config().drainTimeoutMs).map(([, label, value]) => [label, value]),
+        data: {
+          checksDisabled: s.checksDisabled,
+          checksSkipped: s.checksSkipped,
+          waitToRetire: s.waitToRetire,
+          defaultWait: s.defaultWait,
+        },
+      });
     },
   },
 ];

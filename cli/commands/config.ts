@@ -9,6 +9,12 @@ import {
   setConfig,
   unsetConfig,
 } from '../../services/platform/apps/config.ts';
+import {
+  EXPORT_FORMATS,
+  exportConfig,
+  IMPORT_FORMATS,
+  parseConfigFile,
+} from '../../services/platform/apps/config-files.ts';
 import { releaseConfig } from '../../services/platform/release/releases.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
@@ -75,16 +81,15 @@ export const configCommands: readonly Command[] = [
   {
     name: 'config:get',
     usage: 'APP KEY',
-    summary: 'print one config var (exit 1 when it is not set)',
+    summary: 'print one config var (not set: nothing printed, exit 1, as on Dokku)',
     access: { app: 'config' },
     arity: [1, 1],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
       const key = validate.envKey(args[0] ?? '');
       const value = (await configOf(await ctx.store(), app))[key];
-      if (value === undefined) {
-        throw new BerthError('BERTH_E_CONFIG_NOT_SET', { app: app.name, key });
-      }
+      // As Dokku: nothing printed, exit 1, so `VALUE=$(berth config:get APP K) || ...` works.
+      if (value === undefined) return EXIT.failed;
       ctx.stdout.write(`${value}\n`);
       return EXIT.ok;
     },
@@ -136,4 +141,97 @@ export const configCommands: readonly Command[] = [
       return EXIT.ok;
     },
   },
+  {
+    name: 'config:clear',
+    usage: 'APP [--no-restart]',
+    summary: 'remove every config var of the app, and release that',
+    access: { app: 'push' },
+    options: { 'no-restart': { type: 'boolean' } },
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const keys = Object.keys(await configOf(await ctx.store(), app));
+      if (keys.length === 0) {
+        ctx.stdout.write(`-----> ${app.name} has no config vars; nothing changed\n`);
+        return EXIT.ok;
+      }
+      const removed = await unsetConfig(await ctx.store(), app, keys);
+      ctx.stdout.write(`-----> Cleared ${removed.length} config vars of ${app.name}\n`);
+      await apply(ctx, app, options, 'Cleared config vars');
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'config:export',
+    usage: `APP [--format ${EXPORT_FORMATS.join('|')}]`,
+    summary:
+      'the app\'s config vars for a shell or a file (default exports: eval "$(berth config:export APP)")',
+    access: { app: 'config' },
+    options: { format: { type: 'string' } },
+    arity: [0, 0],
+    async run({ ctx, app, options }) {
+      if (!app) return EXIT.failed;
+      const format = String(options.format ?? 'exports');
+      const text = exportConfig(await configOf(await ctx.store(), app), format);
+      ctx.stdout.write(text === '' ? '' : `${text}\n`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'config:import',
+    usage: `APP [-] [--format ${IMPORT_FORMATS.join('|')}] [--replace] [--no-restart] < FILE`,
+    summary:
+      'set the config vars of an envfile or JSON object read from stdin (up to 1 MB; all or none; --replace: unset the others)',
+    access: { app: 'push' },
+    options: {
+      format: { type: 'string' },
+      replace: { type: 'boolean' },
+      'no-restart': { type: 'boolean' },
+    },
+    arity: [0, 1],
+    async run({ ctx, app, args, options }) {
+      if (!app) return EXIT.failed;
+      if (args[0] !== undefined && args[0] !== '-') {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `Berth reads the file from stdin, not from the server: berth config:import ${app.name} < ${args[0].slice(0, 60)}`,
+        });
+      }
+      const format = String(options.format ?? 'envfile');
+      if (!(IMPORT_FORMATS as readonly string[]).includes(format))
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `--format must be one of ${IMPORT_FORMATS.join(', ')}`,
+        });
+      const vars = parseConfigFile(await readBounded(ctx, IMPORT_LIMIT), format);
+      const store = await ctx.store();
+      const keys = await setConfig(store, app, vars);
+      const others =
+        options.replace === true
+          ? Object.keys(await configOf(store, app)).filter((k) => !(k in vars))
+          : [];
+      if (others.length > 0) await unsetConfig(store, app, others);
+      ctx.stdout.write(
+        `-----> Set ${keys.join(', ')} for ${app.name}${others.length > 0 ? `; unset ${others.sort().join(', ')}` : ''}\n`,
+      );
+      await apply(ctx, app, options, `Imported ${keys.length} config vars`);
+      return EXIT.ok;
+    },
+  },
 ];
+
+/** config:import's input: a config file, not a dump. */
+const IMPORT_LIMIT = 1024 * 1024;
+
+async function readBounded(ctx: CommandContext, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.stdin) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += b.length;
+    if (size > limit)
+      throw new BerthError('BERTH_E_USAGE', {
+        reason: `the input is larger than ${limit / 1024 / 1024} MB; nothing was set`,
+      });
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

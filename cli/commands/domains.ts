@@ -4,6 +4,7 @@
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
+import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
 import { authorizeApp } from '../../services/platform/apps/access.ts';
 import {
@@ -16,6 +17,7 @@ import {
 } from '../../services/platform/apps/domains.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
+import { writeReport } from '../report.ts';
 
 const settingOf = (ctx: CommandContext): DomainsSetting => {
   const config = ctx.config();
@@ -122,7 +124,7 @@ export const domainsCommands: readonly Command[] = [
   ),
   {
     name: 'domains:report',
-    usage: 'APP [--format json] | --global',
+    usage: 'APP [--format json] [--domains-KEY] | --global',
     summary:
       "the app's default and global hosts and custom domains, each with its certificate; or the global domains",
     // Not { app: 'read' }: with --global there is no app. The laptop client
@@ -131,8 +133,10 @@ export const domainsCommands: readonly Command[] = [
     takesApp: true,
     options: { global: { type: 'boolean' } },
     json: true,
+    report: true,
     arity: [0, 1],
-    async run({ ctx, args, options }) {
+    async run(call) {
+      const { ctx, args, options } = call;
       const store = await ctx.store();
       const format = formatOf(options);
       const { base } = settingOf(ctx);
@@ -156,6 +160,24 @@ export const domainsCommands: readonly Command[] = [
       }
       const app = await authorizeApp(store, ctx.actor, validate.appName(name), 'read');
       const entries = await domainsReport(store, app, { base });
+      if (call.reportFlag !== undefined) {
+        // Dokku's keys, for scripts: vhosts space-separated, as Dokku prints them.
+        const hosts = (kinds: readonly DomainEntry['kind'][]) =>
+          entries
+            .filter((e) => kinds.includes(e.kind))
+            .map((e) => e.domain)
+            .join(' ');
+        return writeReport(call, {
+          namespace: 'domains',
+          title: `${app.name} domains information`,
+          rows: [
+            ['Domains app enabled', 'true'],
+            ['Domains app vhosts', hosts(['default', 'custom'])],
+            ['Domains global enabled', 'true'],
+            ['Domains global vhosts', (await store.domains.globals()).join(' ')],
+          ],
+        });
+      }
       if (format === 'json') {
         ctx.stdout.write(json({ app: app.name, domains: entries }));
         return EXIT.ok;
@@ -198,4 +220,40 @@ export const domainsCommands: readonly Command[] = [
       return EXIT.ok;
     },
   },
+  {
+    name: 'urls',
+    usage: 'APP',
+    summary:
+      "the app's URLs, one a line: https:// for hosts with a certificate, else http:// (Dokku's urls)",
+    access: { app: 'read' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      ctx.stdout.write((await appUrls(ctx, app)).map((u) => `${u}\n`).join(''));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'url',
+    usage: 'APP',
+    summary: "the app's first URL (its default host), for scripts",
+    access: { app: 'read' },
+    arity: [0, 0],
+    async run({ ctx, app }) {
+      if (!app) return EXIT.failed;
+      ctx.stdout.write(`${(await appUrls(ctx, app))[0] ?? ''}\n`);
+      return EXIT.ok;
+    },
+  },
 ];
+
+/** Each host of the app as a URL, with the router's port when it is not the scheme's own. */
+async function appUrls(ctx: CommandContext, app: App): Promise<string[]> {
+  const c = ctx.config();
+  const entries = await domainsReport(await ctx.store(), app, { base: settingOf(ctx).base });
+  return entries.map((e) =>
+    e.certificate
+      ? `https://${e.domain}${c.httpsPort === 443 ? '' : `:${c.httpsPort}`}`
+      : `http://${e.domain}${c.httpPort === 80 ? '' : `:${c.httpPort}`}`,
+  );
+}

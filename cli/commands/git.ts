@@ -5,8 +5,8 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { deployFromImage } from '../../services/platform/build/command-build.ts';
 import { GIT_SETTINGS, setGitSetting } from '../../services/platform/git/settings.ts';
 import type { Command } from '../command.ts';
-import { formatOf, json, report } from '../output.ts';
 import { buildExit, buildRun } from '../release-run.ts';
+import { writeReport } from '../report.ts';
 
 export const gitCommands: readonly Command[] = [
   {
@@ -40,27 +40,33 @@ export const gitCommands: readonly Command[] = [
   },
   {
     name: 'git:report',
-    usage: 'APP [--format json]',
-    summary: "show the app's git settings",
+    usage: 'APP [--format json | --git-KEY]',
+    summary:
+      "show the app's git settings; --git-deploy-branch (or another key) prints that value alone",
     access: { app: 'read' },
     json: true,
+    report: true,
     arity: [0, 0],
-    async run({ ctx, app, options }) {
+    async run(call) {
+      const { ctx, app } = call;
       if (!app) return EXIT.failed;
       const c = ctx.config();
       const data = {
         deployBranch: app.deployBranch,
         url: `ssh://berth@${c.domain}:${c.sshPort}/${app.name}`,
       };
-      if (formatOf(options) === 'json') ctx.stdout.write(json(data));
-      else
-        ctx.stdout.write(
-          report(`${app.name} git information`, [
-            ['Git deploy branch', data.deployBranch],
-            ['Git URL', data.url],
-          ]),
-        );
-      return EXIT.ok;
+      return writeReport(call, {
+        namespace: 'git',
+        title: `${app.name} git information`,
+        rows: [
+          // Berth has no platform-wide deploy branch setting: main is the default.
+          ['Git computed deploy branch', app.deployBranch],
+          ['Git deploy branch', app.deployBranch],
+          ['Git global deploy branch', 'main'],
+          ['Git URL', data.url],
+        ],
+        data,
+      });
     },
   },
 ];

@@ -16,6 +16,7 @@ import { everyScheduler } from '../../services/platform/scheduler/schedulers.ts'
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { appScheduler, schedulerDeps } from '../release-run.ts';
+import { writeReport } from '../report.ts';
 import { settingChange } from './storage.ts';
 
 const ATTACH = 'attach-post-deploy';
@@ -111,16 +112,23 @@ export const networkCommands: readonly Command[] = [
   },
   {
     name: 'network:report',
-    usage: '[APP] [--format json]',
+    usage: '[APP] [--format json] [--network-KEY]',
     summary:
-      "an app's network and the shared networks it is attached to (no APP: every app you can see)",
+      "an app's network and the shared networks it is attached to (no APP: every app you can see); --network-attach-post-deploy (or another key) prints that value alone",
     // Not { app: 'read' }: without an app it reports each app the person may see.
     access: 'anyone',
     takesApp: true,
     json: true,
+    report: true,
     arity: [0, 1],
-    async run({ ctx, args, options }) {
+    async run(call) {
+      const { ctx, args, options } = call;
       const store = await ctx.store();
+      if (call.reportFlag !== undefined && args[0] === undefined) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `name the app for ${call.reportFlag}: berth network:report APP ${call.reportFlag}`,
+        });
+      }
       const apps =
         args[0] === undefined
           ? (await store.apps.list()).filter((a) => mayAccess(ctx.actor, a, 'read'))
@@ -134,6 +142,20 @@ export const networkCommands: readonly Command[] = [
           network: own?.name ?? null,
           subnet: own?.subnet ?? null,
           attachPostDeploy: networks,
+        });
+      }
+      const [one] = reports;
+      if (call.reportFlag !== undefined && one) {
+        return writeReport(call, {
+          namespace: 'network',
+          title: `${one.app} network information`,
+          rows: [
+            ['Network attach post deploy', one.attachPostDeploy.join(' ')],
+            ['Network computed attach post deploy', one.attachPostDeploy.join(' ')],
+            // Each app's instances start on a network of their own (Dokku's initial network).
+            ['Network computed initial network', one.network ?? ''],
+            ['Network subnet', one.subnet ?? ''],
+          ],
         });
       }
       if (formatOf(options) === 'json') {

@@ -8,7 +8,7 @@ import {
   setProxySetting,
 } from '../../services/platform/apps/proxy-settings.ts';
 import type { Command } from '../command.ts';
-import { formatOf, json, report } from '../output.ts';
+import { writeReport } from '../report.ts';
 
 export const proxyCommands: readonly Command[] = [
   {
@@ -36,26 +36,32 @@ export const proxyCommands: readonly Command[] = [
   },
   {
     name: 'proxy:report',
-    usage: 'APP [--format json]',
-    summary: "how the router treats the app's traffic",
+    usage: 'APP [--format json | --proxy-KEY]',
+    summary:
+      "how the router treats the app's traffic; --proxy-type (or another key) prints that value alone",
     access: { app: 'read' },
     json: true,
+    report: true,
     arity: [0, 0],
-    async run({ ctx, app, options }) {
+    async run(call) {
+      const { ctx, app } = call;
       if (!app) return EXIT.failed;
       const r = await proxyReport(await ctx.store(), app, ctx.config());
-      if (formatOf(options) === 'json') {
-        ctx.stdout.write(json(r));
-        return EXIT.ok;
-      }
       const source =
         r.maxBodySizeSource === 'app' ? 'set for the app' : 'the default, BERTH_MAX_BODY_SIZE';
-      ctx.stdout.write(
-        report(`${app.name} proxy information`, [
+      return writeReport(call, {
+        namespace: 'proxy',
+        title: `${app.name} proxy information`,
+        rows: [
+          // Berth's own router is the only proxy, always in front of web.
+          ['Proxy computed type', 'berth'],
+          ['Proxy enabled', 'true'],
+          ['Proxy global type', 'berth'],
+          ['Proxy type', 'berth'],
           ['Max body size', `${describeBodySize(r.maxBodySize)} (${source})`],
-        ]),
-      );
-      return EXIT.ok;
+        ],
+        data: r,
+      });
     },
   },
 ];

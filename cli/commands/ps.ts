@@ -10,9 +10,11 @@ import {
   stopProcesses,
 } from '../../services/platform/release/release-change.ts';
 import { parseScale, scale } from '../../services/platform/release/releases.ts';
+import { ROLLOUT_DEFAULTS } from '../../services/platform/release/rollout.ts';
 import type { Command } from '../command.ts';
-import { formatOf, json, table } from '../output.ts';
+import { report, table } from '../output.ts';
 import { appScheduler, buildExit, buildRun, releaseRun } from '../release-run.ts';
+import { writeReport } from '../report.ts';
 
 /** The optional TYPE argument, checked. */
 const typeArg = (args: string[]) =>
@@ -98,26 +100,41 @@ export const psCommands: readonly Command[] = [
   },
   {
     name: 'ps:report',
-    usage: 'APP [--format json]',
-    summary: "each of the app's instances: state, release, uptime, restarts, last exit code",
+    usage: 'APP [--format json | --ps-KEY | --deployed | --processes | --running]',
+    summary:
+      "each of the app's instances: state, release, uptime, restarts, last exit code; Dokku's flags (--running, --ps-can-scale...) print one value",
     access: { app: 'read' },
     json: true,
+    report: true,
     arity: [0, 0],
-    async run({ ctx, app, options }) {
+    async run(call) {
+      const { ctx, app } = call;
       if (!app) return EXIT.failed;
       const instances = await (await appScheduler(ctx, app.name)).list(app.name);
-      if (formatOf(options) === 'json') {
-        ctx.stdout.write(json(instances));
-        return EXIT.ok;
-      }
+      const current = await (await ctx.store()).releases.current(app.name);
+      const running = instances.filter((i) => i.state === 'running').length;
       const uptime = (since: string | undefined) => {
         if (!since) return '-';
         const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
         return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
       };
-      ctx.stdout.write(`=====> ${app.name} processes\n`);
-      ctx.stdout.write(
-        table([
+      const rows: [string, string][] = [
+        ['Deployed', String(Boolean(current?.image))],
+        ['Processes', String(instances.length)],
+        // app.json's formation owns the counts: ps:scale is refused then, as on Dokku.
+        ['Ps can scale', String(current?.formationFrom !== 'app.json')],
+        // Berth's supervisor restarts crashed instances itself, with back-off.
+        ['Ps computed restart policy', 'unless-stopped'],
+        ['Ps computed stop timeout seconds', String(ROLLOUT_DEFAULTS.stopTimeoutSec)],
+        ['Running', running > 0 ? (running === instances.length ? 'true' : 'mixed') : 'false'],
+      ];
+      return writeReport(call, {
+        namespace: 'ps',
+        title: `${app.name} ps information`,
+        rows,
+        // Berth's JSON: the instances, as it has always printed them.
+        data: instances,
+        text: `${report(`${app.name} ps information`, rows)}=====> ${app.name} processes\n${table([
           ['INSTANCE', 'RELEASE', 'STATE', 'UP', 'RESTARTS', 'EXIT'],
           ...instances.map((i) => [
             `${i.type}.${i.instance}`,
@@ -130,9 +147,8 @@ export const psCommands: readonly Command[] = [
             String(i.restarts),
             i.exitCode === undefined ? '-' : String(i.exitCode),
           ]),
-        ]),
-      );
-      return EXIT.ok;
+        ])}`,
+      });
     },
   },
 ];

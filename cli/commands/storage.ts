@@ -11,6 +11,7 @@ import {
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { appScheduler, releaseRun } from '../release-run.ts';
+import { writeReport } from '../report.ts';
 
 /** A setting change of `app` from a command, restarting unless --no-restart. */
 export async function settingChange(
@@ -86,6 +87,37 @@ export const storageCommands: readonly Command[] = [
         ]),
       );
       return EXIT.ok;
+    },
+  },
+  {
+    name: 'storage:report',
+    usage: 'APP [--format json | --storage-KEY]',
+    summary:
+      "Dokku's storage report: the -v mounts of deploys and runs; --storage-deploy-mounts (or another key) prints that value alone",
+    access: { app: 'read' },
+    json: true,
+    report: true,
+    arity: [0, 0],
+    async run(call) {
+      const { ctx, app } = call;
+      if (!app) return EXIT.failed;
+      const store = await ctx.store();
+      const volumes = (await appStorage(store, await appScheduler(ctx, app.name), app)).own;
+      const { storage } = await store.apps.deploySettings(app.name);
+      const mounts = storage
+        .map((s) => `-v ${volumes.find((v) => v.name === s.name)?.volume ?? s.name}:${s.path}`)
+        .join(' ');
+      return writeReport(call, {
+        namespace: 'storage',
+        title: `${app.name} storage information`,
+        rows: [
+          // Builds never see an app's volumes; instances and one-off runs all do.
+          ['Storage build mounts', ''],
+          ['Storage deploy mounts', mounts],
+          ['Storage run mounts', mounts],
+        ],
+        data: { mounts: storage },
+      });
     },
   },
   {

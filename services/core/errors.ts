@@ -736,6 +736,12 @@ export const ERRORS = {
     409,
     '{kind}:info {name} --exposed-ports shows where it is published; {kind}:unexpose {name} closes it',
   ),
+  BERTH_E_APP_LOCKED: spec(
+    'app "{app}" is locked: pushes and deploys are refused',
+    EXIT.failed,
+    423,
+    'unlock it with apps:unlock {app}',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

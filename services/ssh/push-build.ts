@@ -6,7 +6,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { actorName } from '../core/actor.ts';
-import { errorLine, isBerthError } from '../core/errors.ts';
+import { BerthError, errorLine, isBerthError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store/index.ts';
 import { holdWaiterLease } from '../platform/build/push-waiter.ts';
@@ -137,6 +137,12 @@ export function preReceive(
       reply.line(` !     ${branch} must point to a commit; ${update.new} is not one`);
       return 1;
     }
+    // apps:lock: refused before anything is built, and the branch keeps its old commit.
+    if (await d.store.apps.isLocked(app)) {
+      reply.line(` !     ${new BerthError('BERTH_E_APP_LOCKED', { app }).toLine()}`);
+      reply.line(` !     Push rejected: nothing was built, so ${branch} was not updated.`);
+      return 1;
+    }
     // A build nobody will run would hold the push (and the app's lock) for
     // hours: with no builder connected, say so now and keep the old code.
     const queue = await d.queue();
@@ -164,7 +170,8 @@ export function preReceive(
         { store: d.store },
       );
     } catch (e) {
-      if (!isBerthError(e) || e.code !== 'BERTH_E_QUOTA') throw e;
+      if (!isBerthError(e) || (e.code !== 'BERTH_E_QUOTA' && e.code !== 'BERTH_E_APP_LOCKED'))
+        throw e;
       reply.line(` !     ${e.toLine()}`);
       reply.line(` !     Push rejected: nothing was built, so ${branch} was not updated.`);
       return 1;

@@ -532,6 +532,28 @@ describe('git push', () => {
     }
   });
 
+  test('a push to a locked app (apps:lock) is refused with one line before anything is queued; the ref stays', async () => {
+    await store.apps.create({ name: 'frozen', owner: 'bob' });
+    await store.apps.setLocked('frozen', true);
+    const dir = await workTree('frozen');
+    const before = await queue.getJobCounts();
+    const r = await git(['push', 'origin', 'main'], { cwd: dir, user: 'bob' });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      /^remote: {2}! {5}app "frozen" is locked: pushes and deploys are refused — unlock it with apps:unlock frozen$/m,
+    );
+    assert.match(
+      r.stderr,
+      /^remote: {2}! {5}Push rejected: nothing was built, so main was not updated\.$/m,
+    );
+    assert.equal(await bareRev('frozen', 'refs/heads/main'), undefined);
+    assert.deepEqual(await queue.getJobCounts(), before, 'nothing was queued');
+    await store.apps.setLocked('frozen', false);
+    const again = await git(['push', 'origin', 'main'], { cwd: dir, user: 'bob' });
+    assert.equal(again.code, 0, again.stderr);
+  });
+
   test('hostile repository arguments are refused with one line; nothing is created', async () => {
     const listing = await repoListing();
     const apps = await store.apps.names();

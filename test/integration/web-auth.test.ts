@@ -623,10 +623,7 @@ describe('the API sees what SSH sees', () => {
     assert.equal(shop.release.description, 'Deploy 3f2a1c9');
     assert.ok(!JSON.stringify(r.json()).includes('hunter2'), 'config values are not listed');
     const ssh = JSON.parse((await run(alice, ['apps:list', '--format', 'json'])).stdout);
-    assert.deepEqual(
-      ssh.map((a: { name: string }) => a.name),
-      ['shop', 'wiki'],
-    );
+    assert.deepEqual(ssh, ['shop', 'wiki']);
     const all = await web.inject({
       url: '/api/v1/apps',
       headers: bearer((await newToken(admin)).token),

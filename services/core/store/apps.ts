@@ -345,6 +345,17 @@ export class Apps {
     await setField.run(this.ctx, [name, 'maxBodySize', stored, 'routes']);
   }
 
+  /** apps:lock|unlock: a locked app's pushes and deploys are refused (BERTH_E_APP_LOCKED). */
+  async setLocked(name: string, locked: boolean): Promise<void> {
+    await setField.run(this.ctx, [validate.appName(name), 'locked', locked ? 'true' : '']);
+  }
+
+  async isLocked(name: string): Promise<boolean> {
+    return (
+      (await this.ctx.redis.hget(this.ctx.keys.app(validate.appName(name)), 'locked')) === 'true'
+    );
+  }
+
   /** Gives the app to another existing user (apps:transfer). */
   async setOwner(name: string, owner: string): Promise<void> {
     await setField.run(this.ctx, [validate.appName(name), 'owner', validate.userName(owner)]);

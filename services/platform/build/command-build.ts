@@ -29,6 +29,9 @@ async function buildFromCommand(o: CommandBuild, source: CommandBuildSource): Pr
   const { createBuildQueue } = await import('./queue-open.ts');
   const queue = createBuildQueue(redis, prefix);
   try {
+    // apps:lock first: that is the user's to undo, and says why before anything else.
+    if (await o.store.apps.isLocked(o.app))
+      throw new BerthError('BERTH_E_APP_LOCKED', { app: o.app });
     if ((await queue.getWorkersCount()) === 0) throw new BerthError('BERTH_E_NO_BUILDER');
     const who = actorName(o.actor);
     const lost = new AbortController();

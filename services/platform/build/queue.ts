@@ -66,6 +66,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { BerthError } from '../../core/errors.ts';
 import type { Store } from '../../core/store/index.ts';
 import { keyLayout, LUA_LAYOUT } from '../../core/store/keys.ts';
 import { LUA_EVENTS } from '../../core/store/lua.ts';
@@ -182,6 +183,11 @@ export async function enqueueBuild(
   const connection = queue.opts.connection;
   if (!(connection instanceof Redis))
     throw new Error('a build queue from createBuildQueue() is needed');
+  // apps:lock: every way to a new release (push, git:from-image, ps:rebuild) comes here.
+  if (
+    (await connection.hget(keyLayout(redisPrefixOf(queue)).app(checked.app), 'locked')) === 'true'
+  )
+    throw new BerthError('BERTH_E_APP_LOCKED', { app: checked.app });
   const owner = o.store
     ? (await o.store.quotas.admitBuild(checked.app)).owner
     : (checked.owner ??

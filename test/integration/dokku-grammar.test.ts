@@ -1,0 +1,311 @@
+// Dokku's command grammar as a Dokku user's scripts use it (issue 20),
+// through the one dispatcher the SSH server and the local berth share:
+// global flags before the command, one-value report flags, Dokku's JSON,
+// the messages and exit codes scripts match on, and the new commands.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { remoteArgv } from '../../cli/remote.ts';
+import { isBerthError } from '../../services/core/errors.ts';
+import { Store } from '../../services/core/store/index.ts';
+import { enqueueBuild } from '../../services/platform/build/queue.ts';
+import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
+import { commandRunner, userActor } from '../harness/commands.ts';
+import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';
+
+const prefix = testPrefix();
+const redis = await redisClient(prefix);
+const store = new Store(redis, prefix);
+const run = commandRunner(store);
+const ada = userActor('ada', 'admin');
+const bob = userActor('bob');
+const eve = userActor('eve');
+for (const u of [ada, bob, eve]) if (u.kind === 'user') await store.users.create(u.user, u.role);
+const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+/** Runs argv and checks it was refused in one line with exit 2, and that Redis did not change. */
+async function refused(argv: string[], pattern: RegExp, actor = bob) {
+  const before = await prefixSnapshot(redis, prefix);
+  const r = await run(actor, argv);
+  assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+  assert.ok(oneLine(r.stderr), r.stderr);
+  assert.match(r.stderr, pattern);
+  assert.equal(await prefixSnapshot(redis, prefix), before, `${argv.join(' ')} changed nothing`);
+}
+
+describe('global flags before the command', () => {
+  test('--app APP: the command then takes no APP argument', async () => {
+    assert.equal((await run(bob, ['--app', 'flagged', 'apps:create'])).code, 0);
+    const set = await run(bob, ['--app', 'flagged', 'config:set', '--no-restart', 'A=1']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((await run(bob, ['--app=flagged', 'config:get', 'A'])).stdout, '1\n');
+    assert.equal(
+      (await run(bob, ['--app', 'flagged', 'git:report', '--git-deploy-branch'])).stdout,
+      'main\n',
+    );
+  });
+
+  test('--app on a command about no app, or without a name: one line, nothing changed', async () => {
+    await refused(['--app', 'flagged', 'version'], /^berth: --app: version is not about an app/);
+    await refused(['--app'], /^berth: --app needs an app name/);
+    await refused(['--app', '--quiet', 'apps:list'], /^berth: --app needs an app name/);
+    await refused(['--app', '../x', 'config:get', 'A'], /^berth: invalid app name/);
+  });
+
+  test('--quiet drops the header lines, as Dokku prints `dokku --quiet apps:list`', async () => {
+    const loud = await run(bob, ['apps:list']);
+    assert.match(loud.stdout, /^=====> My Apps\n/);
+    const quiet = await run(bob, ['--quiet', 'apps:list']);
+    assert.equal(quiet.code, 0);
+    assert.equal(quiet.stdout, 'flagged\n');
+    const set = await run(bob, ['--quiet', 'config:set', 'flagged', '--no-restart', 'B=2']);
+    assert.doesNotMatch(set.stdout, /----->/);
+    assert.match(set.stdout, /Not restarted/);
+  });
+
+  test('--force is the command’s --force; -v and --version print the version', async () => {
+    assert.equal((await run(bob, ['apps:create', 'forced'])).code, 0);
+    const destroyed = await run(bob, ['--force', '--app', 'forced', 'apps:destroy']);
+    assert.equal(destroyed.code, 0, destroyed.stderr);
+    assert.equal(await store.apps.exists('forced'), false);
+    for (const v of ['-v', '--version'])
+      assert.match((await run(eve, [v])).stdout, /^berth \d+\.\d+\.\d+\n$/);
+  });
+
+  test('--trace says on stderr what Berth was asked, as whom, and the exit code', async () => {
+    const r = await run(bob, ['--trace', 'config:get', 'flagged', 'A']);
+    assert.equal(r.stdout, '1\n');
+    assert.equal(r.stderr, '+ berth config:get flagged A (as bob)\n+ exit 0\n');
+    const bad = await run(bob, ['--trace', 'apps:explode']);
+    assert.match(
+      bad.stderr,
+      /^\+ berth apps:explode \(as bob\)\nberth: unknown command.*\n\+ exit 2\n$/,
+    );
+  });
+
+  test('the laptop client: the app from the git remote, or --app before the command', () => {
+    const remote = { user: 'berth', host: 'h', port: undefined, app: 'api' };
+    assert.deepEqual(remoteArgv(['--quiet', 'config:get', 'A'], remote), [
+      '--quiet',
+      'config:get',
+      'api',
+      'A',
+    ]);
+    assert.deepEqual(remoteArgv(['--app', 'web', '--trace', 'ps:report'], remote), [
+      '--trace',
+      'ps:report',
+      'web',
+    ]);
+  });
+});
+
+describe('reports: one mechanism, Dokku keys', () => {
+  test('a report flag prints the value alone, for every report', async () => {
+    assert.equal((await run(bob, ['apps:create', 'rep'])).code, 0);
+    await run(bob, ['checks:disable', 'rep', 'worker']);
+    const one = async (argv: string[]) => {
+      const r = await run(bob, argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.equal(await one(['checks:report', 'rep', '--checks-disabled-list']), 'worker\n');
+    assert.equal(await one(['git:report', 'rep', '--git-deploy-branch']), 'main\n');
+    assert.equal(await one(['proxy:report', 'rep', '--proxy-type']), 'berth\n');
+    assert.equal(await one(['builder:report', 'rep', '--builder-selected']), '\n');
+    await run(bob, ['builder:set', 'rep', 'selected', 'dockerfile']);
+    assert.equal(await one(['builder:report', 'rep', '--builder-selected']), 'dockerfile\n');
+    assert.equal(await one(['buildpacks:report', 'rep', '--buildpacks-list']), '\n');
+    assert.equal(await one(['apps:report', 'rep', '--app-locked']), 'false\n');
+    assert.match(await one(['apps:report', 'rep', '--app-created-at']), /^\d{10}\n$/);
+    assert.equal(await one(['storage:report', 'rep', '--storage-build-mounts']), '\n');
+    assert.equal(await one(['ps:report', 'rep', '--deployed']), 'false\n');
+    assert.equal(await one(['ps:report', 'rep', '--ps-can-scale']), 'true\n');
+    assert.equal(await one(['network:report', 'rep', '--network-attach-post-deploy']), '\n');
+    // The text report shows the same labels the flags come from.
+    assert.match(await one(['git:report', 'rep']), /^ {7}Git deploy branch: +main$/m);
+  });
+
+  test('--format json: an object keyed by Dokku’s report keys (the flag without --NAMESPACE-)', async () => {
+    const data = JSON.parse((await run(bob, ['checks:report', 'rep', '--format', 'json'])).stdout);
+    assert.equal(data['disabled-list'], 'worker');
+    assert.equal(data['computed-wait-to-retire'], '30');
+    const git = JSON.parse((await run(bob, ['git:report', 'rep', '--format', 'json'])).stdout);
+    assert.equal(git['deploy-branch'], 'main');
+    const apps = JSON.parse((await run(bob, ['apps:report', 'rep', '--format', 'json'])).stdout);
+    assert.equal(apps.locked, 'false');
+  });
+
+  test('an unknown report flag, or two: one line, exit 2, nothing changed', async () => {
+    await refused(
+      ['checks:report', 'rep', '--checks-nope'],
+      /^berth: --checks-nope is not a checks:report flag; its flags: --checks-disabled-list /,
+    );
+    await refused(
+      ['git:report', 'rep', '--git-deploy-branch', '--git-url'],
+      /^berth: give one report flag, not --git-deploy-branch and --git-url/,
+    );
+    await refused(
+      ['network:report', '--network-subnet'],
+      /^berth: name the app for --network-subnet/,
+    );
+    // A flag is not taken as one on commands that are no reports.
+    await refused(['config:get', 'rep', 'A', '--git-url'], /^berth: Unknown option '--git-url'/);
+  });
+});
+
+describe('apps', () => {
+  test("apps:list: Dokku's JSON (names) and its words when there are none", async () => {
+    const none = await run(eve, ['apps:list']);
+    assert.equal(none.code, 0);
+    assert.equal(none.stdout, '=====> My Apps\n');
+    assert.equal(none.stderr, " !     You haven't deployed any applications yet\n");
+    assert.equal((await run(eve, ['apps:list', '--format', 'json'])).stdout, '[]\n');
+    assert.deepEqual(JSON.parse((await run(bob, ['apps:list', '--format', 'json'])).stdout), [
+      'flagged',
+      'rep',
+    ]);
+  });
+
+  test('apps:exists: exit 0 for an app you may see, 1 otherwise (another user’s too)', async () => {
+    assert.equal((await run(bob, ['apps:exists', 'rep'])).code, 0);
+    const missing = await run(bob, ['apps:exists', 'nothing-here']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /does not exist/);
+    assert.equal((await run(eve, ['apps:exists', 'rep'])).code, 1);
+  });
+
+  test('apps:lock refuses deploys in one line until apps:unlock; apps:locked for scripts', async () => {
+    assert.equal((await run(bob, ['apps:locked', 'rep'])).code, 1);
+    const lock = await run(bob, ['apps:lock', 'rep']);
+    assert.equal(lock.stdout, '-----> Deploy lock created\n');
+    assert.equal((await run(bob, ['apps:locked', 'rep'])).code, 0);
+    assert.equal((await run(bob, ['apps:report', 'rep', '--app-locked'])).stdout, 'true\n');
+    const deploy = await run(bob, ['git:from-image', 'rep', 'nginx:alpine']);
+    assert.equal(deploy.code, 1);
+    assert.equal(
+      deploy.stderr,
+      'berth: app "rep" is locked: pushes and deploys are refused — unlock it with apps:unlock rep\n',
+    );
+    // A push's build goes through the queue, which refuses it too.
+    const queue = createBuildQueue(redis, prefix);
+    after(() => queue.close());
+    await assert.rejects(
+      enqueueBuild(queue, {
+        app: 'rep',
+        rev: 'a'.repeat(40),
+        ref: 'refs/heads/main',
+        pusher: 'bob',
+      }),
+      (e) => isBerthError(e) && e.code === 'BERTH_E_APP_LOCKED',
+    );
+    assert.equal((await run(eve, ['apps:unlock', 'rep'])).code, 1, 'not eve’s app');
+    assert.equal((await run(bob, ['apps:unlock', 'rep'])).stdout, '-----> Deploy lock removed\n');
+    assert.equal((await run(bob, ['apps:locked', 'rep'])).code, 1);
+  });
+});
+
+describe('config', () => {
+  test('config:get of an unset key: nothing printed, exit 1', async () => {
+    assert.deepEqual(await run(bob, ['config:get', 'rep', 'UNSET']), {
+      code: 1,
+      stdout: '',
+      stderr: '',
+    });
+  });
+
+  test('config:export in each of Dokku’s formats', async () => {
+    await run(bob, ['config:set', 'rep', '--no-restart', "Q=it's", 'N=42', 'S=a "b" $c']);
+    const exp = async (format?: string) =>
+      (
+        await run(bob, [
+          'config:export',
+          'rep',
+          ...(format === undefined ? [] : ['--format', format]),
+        ])
+      ).stdout;
+    assert.equal(await exp(), "export N='42'\nexport Q='it'\\''s'\nexport S='a \"b\" $c'\n");
+    assert.equal(await exp('shell'), "N='42' Q='it'\\''s' S='a \"b\" $c'\n");
+    assert.equal(
+      await exp('docker-args'),
+      "--env=N='42' --env=Q='it'\\''s' --env=S='a \"b\" $c'\n",
+    );
+    assert.equal(await exp('envfile'), 'N=42\nQ="it\'s"\nS="a \\"b\\" \\$c"\n');
+    assert.deepEqual(JSON.parse(await exp('json')), { N: '42', Q: "it's", S: 'a "b" $c' });
+    await refused(['config:export', 'rep', '--format', 'yaml'], /^berth: --format must be one of/);
+  });
+
+  test('config:import reads an envfile or JSON from stdin, all or nothing; envfile round-trips', async () => {
+    const envfile = (await run(bob, ['config:export', 'rep', '--format', 'envfile'])).stdout;
+    assert.equal((await run(bob, ['config:clear', 'rep', '--no-restart'])).code, 0);
+    assert.equal((await run(bob, ['config:keys', 'rep'])).stdout, '');
+    const imported = await run(bob, ['config:import', 'rep', '--no-restart'], envfile);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.deepEqual(
+      JSON.parse((await run(bob, ['config:show', 'rep', '--format', 'json'])).stdout),
+      { N: '42', Q: "it's", S: 'a "b" $c' },
+    );
+    const fromJson = await run(
+      bob,
+      ['config:import', 'rep', '--format', 'json', '--replace', '--no-restart'],
+      '{"ONLY": "x", "N": 7}',
+    );
+    assert.equal(fromJson.code, 0, fromJson.stderr);
+    assert.deepEqual(
+      JSON.parse((await run(bob, ['config:show', 'rep', '--format', 'json'])).stdout),
+      { N: '7', ONLY: 'x' },
+    );
+  });
+
+  test('hostile imports are refused in one line and set nothing', async () => {
+    const refusedWith = async (stdin: string, pattern: RegExp, extra: string[] = []) => {
+      const before = await prefixSnapshot(redis, prefix);
+      const r = await run(bob, ['config:import', 'rep', '--no-restart', ...extra], stdin);
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(oneLine(r.stderr), r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.equal(await prefixSnapshot(redis, prefix), before);
+    };
+    await refusedWith('GOOD=1\nthis is not an assignment\n', /^berth: line 2 is not KEY=VALUE/);
+    await refusedWith('GOOD=1\nBAD KEY=2\n', /line 2 is not KEY=VALUE/);
+    await refusedWith('GOOD=1\nBERTH_X=2\n', /BERTH_X/);
+    await refusedWith('A="unclosed\n', /line 1: a " is not closed/);
+    await refusedWith('', /No config vars to set/);
+    await refusedWith('[1,2]', /the JSON must be an object/, ['--format', 'json']);
+    await refusedWith('{"A": {"b": 1}}', /the value of A must be a string/, ['--format', 'json']);
+    await refusedWith(`A=${'x'.repeat(1024 * 1024)}`, /larger than 1 MB/);
+    await refusedWith('A=1', /--format must be one of envfile, json/, ['--format', 'yaml']);
+    await refused(
+      ['config:import', 'rep', '/etc/shadow'],
+      /^berth: Berth reads the file from stdin, not from the server/,
+    );
+  });
+});
+
+describe('urls, help forms', () => {
+  test('urls lists each host as a URL; url the first', async () => {
+    await run(bob, ['domains:add', 'rep', 'www.example.test']);
+    assert.equal(
+      (await run(bob, ['urls', 'rep'])).stdout,
+      'http://rep.berth.test\nhttp://www.example.test\n',
+    );
+    assert.equal((await run(bob, ['url', 'rep'])).stdout, 'http://rep.berth.test\n');
+    assert.equal((await run(eve, ['url', 'rep'])).code, 1);
+    assert.equal(
+      (await run(bob, ['domains:report', 'rep', '--domains-app-vhosts'])).stdout,
+      'rep.berth.test www.example.test\n',
+    );
+    await refused(
+      ['domains:report', 'rep', '--domains-nope'],
+      /^berth: --domains-nope is not a domains:report flag/,
+    );
+  });
+
+  test('NAMESPACE and NAMESPACE:help print the namespace’s help', async () => {
+    const help = (await run(bob, ['help', 'config'])).stdout;
+    assert.match(help, /config:export APP/);
+    assert.equal((await run(bob, ['config'])).stdout, help);
+    assert.equal((await run(bob, ['config:help'])).stdout, help);
+    const r = await run(bob, ['nothing:help']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown command "nothing:help"/);
+  });
+});
