@@ -84,6 +84,14 @@ describe('the local Docker Engine', () => {
       stackId: 'berth.stack-id',
       runtime: 'berth.runtime',
       testRun: 'berth.test-run',
+      toolchain: 'berth.toolchain',
+      toolchainRevision: 'berth.toolchain.revision',
+      datastore: 'berth.datastore',
+      datastoreName: 'berth.datastore.name',
+      datastoreVersion: 'berth.datastore.version',
+      datastoreRevision: 'berth.datastore.revision',
+      baseId: 'berth.base-id',
+      venvKey: 'berth.venv-key',
     });
     const names = Object.values(LABELS);
     assert.equal(new Set(names).size, names.length);

@@ -233,7 +233,7 @@ describe('a second scheduler for one app', () => {
     assert.equal(r.code, 2);
     assert.equal(
       r.stderr,
-      'berth: no scheduler named "nomad" (there are: docker-local, second) — choose one of those\n',
+      'berth: no scheduler named "nomad" (there are: docker-local, second, swarm) — choose one of those\n',
     );
   });
 });

@@ -646,7 +646,11 @@ export class DockerLocal implements Scheduler {
     // Its last lines outlive it, for `logs` (a failure to keep them does not keep it).
     if (this.logArchive) await archiveInstance(this, this.logArchive, instance).catch(() => {});
     await container.remove(REMOVE).catch((e: unknown) => {
-      if (dockerStatus(e) !== 404) throw e;
+      // 404: gone; 409 "removal … already in progress": another stop of it
+      // (a drain's retirement, the reconciler) is removing it.
+      if (dockerStatus(e) === 404) return;
+      if (dockerStatus(e) === 409 && /removal .* already in progress/.test(String(e))) return;
+      throw e;
     });
   }
 
