@@ -7,26 +7,18 @@
 // One file per language, so that a cold first run (each toolchain image made
 // by mmdebstrap, a minute or more under load) stays within a file's time.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
 import { type BuildWorker, startBuildWorker } from '../../services/builder/worker.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import {
-  type BuildQueue,
-  type BuildResult,
-  enqueueBuild,
-  followBuild,
-} from '../../services/platform/build/queue.ts';
+import type { BuildQueue } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
-import { ensureRepo } from '../../services/platform/git/repos.ts';
-import { FIXTURE_APPS_DIR, httpGet, runApp } from './buildpacks.ts';
+import { httpGet, runApp } from './buildpacks.ts';
 import {
   cleanupDocker,
   ensureTestStackImage,
@@ -34,21 +26,13 @@ import {
   testDockerRun,
   testStackImage,
 } from './docker.ts';
-import { testGitEnv } from './git.ts';
+import { type Built, fixtureRepos } from './fixture-repos.ts';
 import { redisClient, sharedRedisUrl, testPrefix } from './redis.ts';
 import { tempDir } from './tmp.ts';
 
-export interface Built {
-  result: BuildResult;
-  lines: string[];
-  ms: number;
-}
+export type { Built };
 
-const execFileP = promisify(execFile);
 const searchPath = systemSearchPath(process.env.PATH);
-const GIT_ENV = testGitEnv({ PATH: searchPath });
-const git = async (args: string[], cwd: string) =>
-  (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout.trim();
 
 export type LanguageBuilds = Awaited<ReturnType<typeof languageBuilds>>;
 
@@ -91,53 +75,17 @@ export async function languageBuilds(tag: string) {
     await cleanupDocker(run.runId, docker);
   });
 
-  let apps = 0;
-  /** A new app with the files of `fixture` (and `extra`) committed; the commit id. */
-  async function appFrom(
-    fixture: string | undefined,
-    extra: Record<string, string> = {},
-  ): Promise<{ app: string; rev: string; work: string }> {
-    const app = `${tag}${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}${++apps}`;
-    await store.apps.create({ name: app, owner: 'ada' });
-    await ensureRepo(paths, app);
-    const work = path.join(scratch, 'work', app);
-    await mkdir(work, { recursive: true });
-    if (fixture) await cp(path.join(FIXTURE_APPS_DIR, fixture), work, { recursive: true });
-    await git(['init', '-q', '-b', 'main'], work);
-    return { app, work, rev: await commit(app, work, extra) };
-  }
-
-  /** Writes `files` into the work tree, commits and fetches it into the app's repository. */
-  async function commit(app: string, work: string, files: Record<string, string>): Promise<string> {
-    for (const [name, content] of Object.entries(files)) {
-      await mkdir(path.dirname(path.join(work, name)), { recursive: true });
-      await writeFile(path.join(work, name), content);
-    }
-    await git(['add', '-A'], work);
-    await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
-    const bare = path.join(paths.repos, `${app}.git`);
-    await git([`--git-dir=${bare}`, 'fetch', '-q', work, '+main:refs/heads/main'], scratch);
-    return git(['rev-parse', 'HEAD'], work);
-  }
-
-  async function build(app: string, rev: string): Promise<Built> {
-    const started = performance.now();
-    const id = await enqueueBuild(queue, { app, rev, ref: 'refs/heads/main', pusher: 'ada' });
-    const lines: string[] = [];
-    const result = await followBuild(
-      redis,
-      prefix,
-      id,
-      (l) => lines.push(l),
-      // A cold build makes its toolchain image first: minutes on a loaded machine.
-      AbortSignal.timeout(540_000),
-      { queue },
-    );
-    return { result, lines, ms: performance.now() - started };
-  }
-
-  const ok = (b: Built) =>
-    assert.equal(b.result.status, 'succeeded', `${b.result.error}\n${b.lines.join('\n')}`);
+  const { appFrom, commit, build, ok } = fixtureRepos({
+    store,
+    redis,
+    prefix,
+    queue,
+    repos: paths.repos,
+    scratch,
+    namePrefix: `${tag}${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}`,
+    // A cold build makes its toolchain image first: minutes on a loaded machine.
+    buildTimeoutMs: 540_000,
+  });
 
   const ms = (b: Built) => `${(b.ms / 1000).toFixed(1)} s`;
   /** The log line that says the toolchain image was made now (a cold build), if any. */

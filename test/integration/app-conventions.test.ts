@@ -7,26 +7,18 @@
 // simple index this file serves on the bridge (test/harness/pypi-index.ts),
 // npm packages from a small registry (test/harness/npm-registry.ts).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { prepareDataDir } from '../../infra/bootstrap/data-dir.ts';
 import { type BuildWorker, startBuildWorker } from '../../services/builder/worker.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import {
-  type BuildQueue,
-  type BuildResult,
-  enqueueBuild,
-  followBuild,
-} from '../../services/platform/build/queue.ts';
+import type { BuildQueue } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { venvLayerRef } from '../../services/platform/build/venv-layer.ts';
-import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { bridgeGateway, FIXTURE_APPS_DIR, httpGet, runApp } from '../harness/buildpacks.ts';
 import {
   cleanupDocker,
@@ -35,7 +27,7 @@ import {
   testDockerRun,
   testStackImage,
 } from '../harness/docker.ts';
-import { testGitEnv } from '../harness/git.ts';
+import { fixtureRepos, git } from '../harness/fixture-repos.ts';
 import { type GitHttpServer, startGitHttpServer } from '../harness/git-http.ts';
 import { TEST_RUNTIMES } from '../harness/node-runtime.ts';
 import {
@@ -49,11 +41,7 @@ import { debianWheels, type PypiIndex, startPypiIndex } from '../harness/pypi-in
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
-const execFileP = promisify(execFile);
 const searchPath = systemSearchPath(process.env.PATH);
-const GIT_ENV = testGitEnv({ PATH: searchPath });
-const git = async (args: string[], cwd: string) =>
-  (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout.trim();
 
 const run = testDockerRun();
 const prefix = testPrefix();
@@ -144,60 +132,15 @@ after(async () => {
   await cleanupDocker(run.runId, docker);
 });
 
-let apps = 0;
-/** A new app with the files of `fixture` (and `extra`) committed, and its config. */
-async function appFrom(
-  fixture: string,
-  extra: Record<string, string> = {},
-  config: Record<string, string> = {},
-): Promise<{ app: string; rev: string; work: string }> {
-  const app = `cv${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}${++apps}`;
-  await store.apps.create({ name: app, owner: 'ada' });
-  if (Object.keys(config).length > 0) await store.config.set(app, config);
-  await ensureRepo(paths, app);
-  const work = path.join(scratch, 'work', app);
-  await mkdir(work, { recursive: true });
-  await cp(path.join(FIXTURE_APPS_DIR, fixture), work, { recursive: true });
-  await git(['init', '-q', '-b', 'main'], work);
-  return { app, work, rev: await commit(app, work, extra) };
-}
-
-/** Writes `files` into the work tree, commits and fetches it into the app's repository. */
-async function commit(app: string, work: string, files: Record<string, string>): Promise<string> {
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(work, name)), { recursive: true });
-    await writeFile(path.join(work, name), content);
-  }
-  await git(['add', '-A'], work);
-  await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
-  const bare = path.join(paths.repos, `${app}.git`);
-  await git([`--git-dir=${bare}`, 'fetch', '-q', work, '+main:refs/heads/main'], scratch);
-  return git(['rev-parse', 'HEAD'], work);
-}
-
-interface Built {
-  result: BuildResult;
-  lines: string[];
-  ms: number;
-}
-
-async function build(app: string, rev: string): Promise<Built> {
-  const started = performance.now();
-  const id = await enqueueBuild(queue, { app, rev, ref: 'refs/heads/main', pusher: 'ada' });
-  const lines: string[] = [];
-  const result = await followBuild(
-    redis,
-    prefix,
-    id,
-    (l) => lines.push(l),
-    AbortSignal.timeout(300_000),
-    { queue },
-  );
-  return { result, lines, ms: performance.now() - started };
-}
-
-const ok = (b: Built) =>
-  assert.equal(b.result.status, 'succeeded', `${b.result.error}\n${b.lines.join('\n')}`);
+const { appFrom, commit, build, ok } = fixtureRepos({
+  store,
+  redis,
+  prefix,
+  queue,
+  repos: paths.repos,
+  scratch,
+  namePrefix: `cv${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}`,
+});
 
 /** Runs the image's web process as a deploy does (DYNO=web.1 and `env`), GETs each path. */
 async function answers(image: string, env: Record<string, string>, ...paths: string[]) {

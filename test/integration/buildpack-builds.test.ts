@@ -8,11 +8,9 @@
 // cache shared by test runs; npm dependencies come from a small registry this
 // file serves on the bridge (build containers have no route to the internet).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
@@ -21,12 +19,7 @@ import { type BuildWorker, startBuildWorker } from '../../services/builder/worke
 import { LABELS } from '../../services/core/docker.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
-import {
-  type BuildQueue,
-  type BuildResult,
-  enqueueBuild,
-  followBuild,
-} from '../../services/platform/build/queue.ts';
+import { type BuildQueue, enqueueBuild, followBuild } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
 import { ensureRepo } from '../../services/platform/git/repos.ts';
 import { bridgeGateway, FIXTURE_APPS_DIR, httpGet, runApp } from '../harness/buildpacks.ts';
@@ -37,7 +30,7 @@ import {
   testDockerRun,
   testStackImage,
 } from '../harness/docker.ts';
-import { testGitEnv } from '../harness/git.ts';
+import { type Built, fixtureRepos, git } from '../harness/fixture-repos.ts';
 import { TEST_RUNTIMES } from '../harness/node-runtime.ts';
 import {
   NODE_DEPS_PACKAGES,
@@ -48,12 +41,8 @@ import {
 import { redisClient, sharedRedisUrl, testPrefix } from '../harness/redis.ts';
 import { tempDir } from '../harness/tmp.ts';
 
-const execFileP = promisify(execFile);
 const HANG_BUILDPACKS = path.join(import.meta.dirname, '..', 'fixtures', 'buildpacks');
 const searchPath = systemSearchPath(process.env.PATH);
-const GIT_ENV = testGitEnv({ PATH: searchPath });
-const git = async (args: string[], cwd: string) =>
-  (await execFileP('git', args, { cwd, env: GIT_ENV })).stdout.trim();
 
 const run = testDockerRun();
 const prefix = testPrefix();
@@ -96,58 +85,15 @@ after(async () => {
   await cleanupDocker(run.runId, docker);
 });
 
-let apps = 0;
-/** A new app with the files of `fixture` (and `extra`) committed; the commit id. */
-async function appFrom(
-  fixture: string | undefined,
-  extra: Record<string, string> = {},
-): Promise<{ app: string; rev: string; work: string }> {
-  const app = `bp${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}${++apps}`;
-  await store.apps.create({ name: app, owner: 'ada' });
-  await ensureRepo(paths, app);
-  const work = path.join(scratch, 'work', app);
-  await mkdir(work, { recursive: true });
-  if (fixture) await cp(path.join(FIXTURE_APPS_DIR, fixture), work, { recursive: true });
-  await git(['init', '-q', '-b', 'main'], work);
-  return { app, work, rev: await commit(app, work, extra) };
-}
-
-/** Writes `files` into the work tree, commits and fetches it into the app's repository. */
-async function commit(app: string, work: string, files: Record<string, string>): Promise<string> {
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(work, name)), { recursive: true });
-    await writeFile(path.join(work, name), content);
-  }
-  await git(['add', '-A'], work);
-  await git(['commit', '-q', '--allow-empty', '-m', 'change'], work);
-  const bare = path.join(paths.repos, `${app}.git`);
-  await git([`--git-dir=${bare}`, 'fetch', '-q', work, '+main:refs/heads/main'], scratch);
-  return git(['rev-parse', 'HEAD'], work);
-}
-
-interface Built {
-  result: BuildResult;
-  lines: string[];
-  ms: number;
-}
-
-async function build(app: string, rev: string): Promise<Built> {
-  const started = performance.now();
-  const id = await enqueueBuild(queue, { app, rev, ref: 'refs/heads/main', pusher: 'ada' });
-  const lines: string[] = [];
-  const result = await followBuild(
-    redis,
-    prefix,
-    id,
-    (l) => lines.push(l),
-    AbortSignal.timeout(300_000),
-    { queue },
-  );
-  return { result, lines, ms: performance.now() - started };
-}
-
-const ok = (b: Built) =>
-  assert.equal(b.result.status, 'succeeded', `${b.result.error}\n${b.lines.join('\n')}`);
+const { appFrom, commit, build, ok } = fixtureRepos({
+  store,
+  redis,
+  prefix,
+  queue,
+  repos: paths.repos,
+  scratch,
+  namePrefix: `bp${run.runId.replace(/[^a-z0-9]/g, '').slice(-6)}`,
+});
 
 /** Runs the image's web process and GETs `/`; the container is removed after. */
 async function answer(image: string) {
