@@ -7,11 +7,11 @@ import { after } from 'node:test';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../../services/core/config.ts';
 import { Store } from '../../services/core/store/index.ts';
-import type { DeployDeps } from '../../services/platform/release/deploy.ts';
+import { type DeployDeps, deployImage } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import type { Scheduler } from '../../services/platform/scheduler/scheduler.ts';
 import { commandRunner, userActor } from './commands.ts';
-import { ensureTestStackImage, removeAppFromEngine, testDocker } from './docker.ts';
+import { ensureTestStackImage, removeAppFromEngine, testDocker, testStackImage } from './docker.ts';
 import { redisClient, testPrefix } from './redis.ts';
 import { tempDir } from './tmp.ts';
 
@@ -75,4 +75,44 @@ export async function routedContent(
     texts.add((await res.text()).trim());
   }
   return { release: entry?.release, backends: entry?.backends.length ?? 0, texts: [...texts] };
+}
+
+/** Deploys the stack image as `app`, its web process serving `text` (a release by ada). */
+export const deployText = (store: Store, scheduler: Scheduler, app: string, text: string) =>
+  deployImage(quietDeployDeps(store, scheduler), {
+    app,
+    image: testStackImage(),
+    processes: { web: serveText(text) },
+    by: 'ada',
+    description: `Deploy ${text}`,
+  });
+
+/**
+ * A one-off container of `image` on `app`'s network (as `run` makes one),
+ * running `command` with sh and `env`: its output and exit code.
+ */
+export async function oneOffOn(
+  scheduler: Scheduler,
+  app: string,
+  image: string,
+  command: string,
+  env: Record<string, string>,
+): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const result = await scheduler.runOnce(
+    {
+      app,
+      type: 'run',
+      release: 1,
+      instance: 0,
+      image,
+      command,
+      env,
+      port: 5000,
+      stopTimeoutSec: 1,
+    },
+    (line) => lines.push(line),
+    AbortSignal.timeout(60_000),
+  );
+  return { code: result.exitCode, out: lines.join('\n') };
 }

@@ -12,12 +12,11 @@ import { LABELS } from '../../services/core/docker.ts';
 import { imageRef } from '../../services/platform/datastores/image.ts';
 import { kindVersion } from '../../services/platform/datastores/kinds.ts';
 import { mysql } from '../../services/platform/datastores/mysql/kind.ts';
-import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { userActor } from '../harness/commands.ts';
 import { removeDatastoreFromEngine } from '../harness/datastores.ts';
-import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
-import { removeAppFromEngine, testStackImage } from '../harness/docker.ts';
+import { deployText, engineApp, oneOffOn } from '../harness/deploy.ts';
+import { removeAppFromEngine } from '../harness/docker.ts';
 import { freePort } from '../harness/ports.ts';
 
 const { store, app, docker, ada, run } = await engineApp('dsm', { BERTH_DRAIN_TIMEOUT: '1s' });
@@ -35,14 +34,7 @@ after(async () => {
   process.stderr.write(`# mysql figures: ${JSON.stringify(figures)}\n`);
 });
 
-const deploy = (name: string, text: string) =>
-  deployImage(quietDeployDeps(store, scheduler), {
-    app: name,
-    image: testStackImage(),
-    processes: { web: serveText(text) },
-    by: 'ada',
-    description: `Deploy ${text}`,
-  });
+const deploy = (name: string, text: string) => deployText(store, scheduler, name, text);
 
 // The mariadb client takes no URL: the one-off takes DATABASE_URL apart.
 const FROM_URL =
@@ -52,23 +44,9 @@ const FROM_URL =
 
 /** SQL from a one-off of the MariaDB image on `appName`'s network, through DATABASE_URL. */
 async function sqlFrom(appName: string, url: string, sql: string) {
-  const lines: string[] = [];
-  const result = await scheduler.runOnce(
-    {
-      app: appName,
-      type: 'run',
-      release: 1,
-      instance: 0,
-      image,
-      command: `echo "${sql}" | sh -c '${FROM_URL}'`,
-      env: { DATABASE_URL: url },
-      port: 5000,
-      stopTimeoutSec: 1,
-    },
-    (line) => lines.push(line),
-    AbortSignal.timeout(60_000),
-  );
-  return { code: result.exitCode, out: lines.join('\n') };
+  return oneOffOn(scheduler, appName, image, `echo "${sql}" | sh -c '${FROM_URL}'`, {
+    DATABASE_URL: url,
+  });
 }
 
 /** SQL through mysql:connect (stdin, no terminal): its output. */

@@ -15,12 +15,11 @@ import { exportDatastore } from '../../services/platform/datastores/data.ts';
 import { imageRef } from '../../services/platform/datastores/image.ts';
 import { kindVersion } from '../../services/platform/datastores/kinds.ts';
 import { redis } from '../../services/platform/datastores/redis/kind.ts';
-import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { userActor } from '../harness/commands.ts';
 import { removeDatastoreFromEngine } from '../harness/datastores.ts';
-import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
-import { removeAppFromEngine, testStackImage } from '../harness/docker.ts';
+import { deployText, engineApp, oneOffOn } from '../harness/deploy.ts';
+import { removeAppFromEngine } from '../harness/docker.ts';
 import { freePort } from '../harness/ports.ts';
 
 const { store, app, docker, ada, run } = await engineApp('dsr', { BERTH_DRAIN_TIMEOUT: '1s' });
@@ -38,34 +37,11 @@ after(async () => {
   process.stderr.write(`# redis figures: ${JSON.stringify(figures)}\n`);
 });
 
-const deploy = (name: string, text: string) =>
-  deployImage(quietDeployDeps(store, scheduler), {
-    app: name,
-    image: testStackImage(),
-    processes: { web: serveText(text) },
-    by: 'ada',
-    description: `Deploy ${text}`,
-  });
+const deploy = (name: string, text: string) => deployText(store, scheduler, name, text);
 
 /** A one-off of the Redis image on `appName`'s network running `command` (sh): its output and exit code. */
 async function clientFrom(appName: string, env: Record<string, string>, command: string) {
-  const lines: string[] = [];
-  const result = await scheduler.runOnce(
-    {
-      app: appName,
-      type: 'run',
-      release: 1,
-      instance: 0,
-      image,
-      command,
-      env,
-      port: 5000,
-      stopTimeoutSec: 1,
-    },
-    (line) => lines.push(line),
-    AbortSignal.timeout(60_000),
-  );
-  return { code: result.exitCode, out: lines.join('\n') };
+  return oneOffOn(scheduler, appName, image, command, env);
 }
 
 // The key space's checksum, whatever the order of its keys: each key with its type and value.

@@ -14,12 +14,11 @@ import { LABELS } from '../../services/core/docker.ts';
 import { imageRef } from '../../services/platform/datastores/image.ts';
 import { kindVersion } from '../../services/platform/datastores/kinds.ts';
 import { postgres } from '../../services/platform/datastores/postgres/kind.ts';
-import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { userActor } from '../harness/commands.ts';
 import { removeDatastoreFromEngine } from '../harness/datastores.ts';
-import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
-import { removeAppFromEngine, testStackImage } from '../harness/docker.ts';
+import { deployText, engineApp, oneOffOn } from '../harness/deploy.ts';
+import { removeAppFromEngine } from '../harness/docker.ts';
 
 const { store, app, docker, ada, run } = await engineApp('dsa', { BERTH_DRAIN_TIMEOUT: '1s' });
 const other = `${app}x`;
@@ -41,34 +40,17 @@ after(async () => {
   process.stderr.write(`# datastore figures: ${JSON.stringify(figures)}\n`);
 });
 
-const deploy = (name: string, text: string) =>
-  deployImage(quietDeployDeps(store, scheduler), {
-    app: name,
-    image: testStackImage(),
-    processes: { web: serveText(text) },
-    by: 'ada',
-    description: `Deploy ${text}`,
-  });
+const deploy = (name: string, text: string) => deployText(store, scheduler, name, text);
 
 /** A one-off of the PostgreSQL image on `appName`'s network, with `env`: psql's output and exit code. */
 async function psqlFrom(appName: string, env: Record<string, string>, sql: string) {
-  const lines: string[] = [];
-  const result = await scheduler.runOnce(
-    {
-      app: appName,
-      type: 'run',
-      release: 1,
-      instance: 0,
-      image,
-      command: `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -tAc "${sql}"`,
-      env: { PGCONNECT_TIMEOUT: '3', ...env },
-      port: 5000,
-      stopTimeoutSec: 1,
-    },
-    (line) => lines.push(line),
-    AbortSignal.timeout(60_000),
+  return oneOffOn(
+    scheduler,
+    appName,
+    image,
+    `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -tAc "${sql}"`,
+    { PGCONNECT_TIMEOUT: '3', ...env },
   );
-  return { code: result.exitCode, out: lines.join('\n') };
 }
 
 /** SQL through postgres:connect (stdin, no terminal): its output. */
