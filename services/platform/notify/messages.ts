@@ -4,27 +4,16 @@
 // HMAC-SHA256 of the raw body with the webhook's secret, in
 // `X-Berth-Signature: sha256=<hex>`, as GitHub signs its webhooks.
 import { createHmac } from 'node:crypto';
-import type { Hook, OutboxEvent } from '../../core/store/index.ts';
+import type { EventData, Hook, OutboxEvent } from '../../core/store/index.ts';
 import { VERSION } from '../../core/version.ts';
 
-/** The json format's body (README "Notifications" documents it). */
-export interface EventBody {
+/** The json format's body (README "Notifications" documents it): the event's data, named. */
+export type EventBody = {
   event: string;
   app: string;
   /** The same for every attempt: a receiver that saw it may ignore a repeat. */
   delivery: string;
-  at: string;
-  stage?: 'build' | 'release';
-  version?: number;
-  status?: string;
-  error?: string;
-  build?: string;
-  description?: string;
-  rollbackTo?: number;
-  domain?: string;
-  instance?: string;
-  restarts?: number;
-}
+} & EventData;
 
 export function eventBody(e: OutboxEvent, delivery: string): EventBody {
   return { event: e.event, app: e.app, delivery, ...e.data };
