@@ -2,7 +2,7 @@
 // process entry is bundled, a changed source gets a new bundle (stale output
 // never runs), and a compile leaves no half-written directory behind.
 import assert from 'node:assert/strict';
-import { cp, readdir, stat, writeFile } from 'node:fs/promises';
+import { cp, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ENTRIES, ensureBuild, ROOT, sourceHash } from '../../infra/build.mjs';
@@ -18,6 +18,8 @@ async function sourceTree(): Promise<string> {
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) {
     await cp(path.join(ROOT, f), path.join(dir, f));
   }
+  // The bundles include the npm packages: the compile reads them from here.
+  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }
 
