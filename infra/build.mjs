@@ -205,6 +205,24 @@ const ESM_SHIMS = [
   'const __dirname = __berthDirname(__filename);',
 ].join('\n');
 
+/**
+ * dockerode's `./session` and `./buildkit` (BuildKit over gRPC and protobuf,
+ * for builds Berth never asks for) replaced by
+ * infra/bundle/dockerode-buildkit.cjs, which says so if ever called.
+ */
+const withoutDockerodeBuildKit = {
+  name: 'without-dockerode-buildkit',
+  setup(build) {
+    const stub = path.join(
+      build.initialOptions.absWorkingDir,
+      'infra/bundle/dockerode-buildkit.cjs',
+    );
+    build.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) =>
+      /[\\/]node_modules[\\/]dockerode[\\/]lib$/.test(args.resolveDir) ? { path: stub } : undefined,
+    );
+  },
+};
+
 /** One line per esbuild message: `file:line:column: error: text`. */
 function messageLine(kind, m) {
   const at = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : '';
@@ -240,6 +258,7 @@ async function compile(root, outdir) {
       // CommonJS packages in an ES module bundle still call require() for
       // Node's own modules, and some read __dirname.
       banner: { js: ESM_SHIMS },
+      plugins: [withoutDockerodeBuildKit],
       // Printed below, one line each: `berth reload` reports the first error's line.
       logLevel: 'silent',
     });
