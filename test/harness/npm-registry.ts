@@ -287,3 +287,18 @@ export async function lockedPublicPackages(lockFile: string): Promise<TestPackag
   }
   return packages;
 }
+
+/** The node-vite fixture's bundler, a devDependency (test/fixtures/npm/bundle.js). */
+export async function nodeViteBundler(): Promise<TestPackage> {
+  return {
+    name: 'berth-fixture-bundler',
+    version: '1.0.0',
+    manifest: { bin: { 'berth-fixture-bundle': 'bundle.js' } },
+    files: {
+      'bundle.js': await readFile(
+        path.join(import.meta.dirname, '..', 'fixtures', 'npm', 'bundle.js'),
+        'utf8',
+      ),
+    },
+  };
+}

@@ -33,8 +33,8 @@ import { TEST_RUNTIMES } from '../harness/node-runtime.ts';
 import {
   NODE_DEPS_PACKAGES,
   nodeDepsLockfile,
+  nodeViteBundler,
   startTestRegistry,
-  type TestPackage,
   type TestRegistry,
 } from '../harness/npm-registry.ts';
 import { debianWheels, type PypiIndex, startPypiIndex } from '../harness/pypi-index.ts';
@@ -83,18 +83,8 @@ async function helloBuildpackRepo(root: string): Promise<void> {
   await git(['clone', '-q', '--bare', work, path.join(root, 'hello-buildpack.git')], scratch);
 }
 
-/** The node-vite fixture's bundler, a devDependency (test/fixtures/npm/bundle.js). */
-const BUNDLER: TestPackage = {
-  name: 'berth-fixture-bundler',
-  version: '1.0.0',
-  manifest: { bin: { 'berth-fixture-bundle': 'bundle.js' } },
-  files: {
-    'bundle.js': await readFile(
-      path.join(import.meta.dirname, '..', 'fixtures', 'npm', 'bundle.js'),
-      'utf8',
-    ),
-  },
-};
+/** The node-vite fixture's bundler, a devDependency. */
+const BUNDLER = await nodeViteBundler();
 
 before(async () => {
   docker = (await testDocker()).docker;

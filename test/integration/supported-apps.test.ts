@@ -4,8 +4,8 @@
 // (services/builder/worker.ts → run-build.ts), rolled out by the real deploy
 // step (deploy.ts → rollout.ts) on the real Engine, and asked over HTTP
 // through the real router: a Flask app, an Express API with its lock file, a
-// Django app on a PostgreSQL service of Berth's linked to it (DATABASE_URL),
-// and a worker-only app. The other fixtures' whole-way tests are listed in
+// Vite single-page app, a Django app on a PostgreSQL service of Berth's
+// linked to it (DATABASE_URL), and a worker-only app. The other fixtures' whole-way tests are listed in
 // docs/supported-apps.md. Builds have no route to PyPI or npm's registry:
 // the Python wheels come from a simple index this file serves
 // (test/harness/pypi-index.ts, made from Debian's packages), the npm
@@ -31,6 +31,7 @@ import { ensureTestStackImage, removeAppFromEngine, testStackImage } from '../ha
 import { TEST_RUNTIMES } from '../harness/node-runtime.ts';
 import {
   lockedPublicPackages,
+  nodeViteBundler,
   startTestRegistry,
   type TestRegistry,
 } from '../harness/npm-registry.ts';
@@ -78,10 +79,12 @@ before(async () => {
     ...new Set([...DJANGO_DEBS, ...FLASK_DEBS]),
   ]);
   pypi = await startPypiIndex(await bridgeGateway(h.docker), wheels);
-  registry = await startTestRegistry(
-    await bridgeGateway(h.docker),
-    await lockedPublicPackages(path.join(FIXTURE_APPS_DIR, 'node-express', 'package-lock.json')),
-  );
+  registry = await startTestRegistry(await bridgeGateway(h.docker), [
+    ...(await lockedPublicPackages(
+      path.join(FIXTURE_APPS_DIR, 'node-express', 'package-lock.json'),
+    )),
+    await nodeViteBundler(),
+  ]);
 });
 after(async () => {
   await pypi?.close();
@@ -110,7 +113,10 @@ async function pushed(
   after(() => removeAppFromEngine(h.docker, app));
   if (Object.keys(config).length > 0) await store.config.set(app, config);
   await before?.(app);
-  const built = await h.build(builder, app, await h.commit(app, await fixtureFiles(fixture)));
+  // A cold pip install and the venv layer's save take minutes on a loaded machine.
+  const built = await h.build(builder, app, await h.commit(app, await fixtureFiles(fixture)), {
+    timeoutMs: 300_000,
+  });
   const text = built.lines.join('\n');
   assert.equal(built.result.status, 'succeeded', `${built.result.error}\n${text}`);
   figures[fixture] = `${(built.ms / 1000).toFixed(1)} s from push to live`;
@@ -148,6 +154,18 @@ describe('getting-started apps, pushed unchanged, live through the router', () =
     const api = await viaRouter(app, '/api/greeting?name=berth');
     assert.equal(api.status, 200);
     assert.deepEqual(JSON.parse(api.body), { greeting: 'hello, berth', express: '4.22.3' });
+  });
+
+  test('a Vite single-page app: its bundler builds dist/, which the static buildpack serves', async () => {
+    const { app, text } = await pushed('node-vite', { NPM_CONFIG_REGISTRY: registry.url });
+    assert.ok(text.includes('-----> Static site in dist/ (static.json root)'), text);
+    const page = await viaRouter(app);
+    assert.equal(page.status, 200);
+    const script = /src="(\/assets\/index-[0-9a-f]{8}\.js)"/.exec(page.body)?.[1];
+    assert.ok(script, page.body);
+    const bundle = await viaRouter(app, script);
+    assert.equal(bundle.status, 200);
+    assert.match(bundle.body, /Hello from a Vite-style app/);
   });
 
   test('a Django app on a linked PostgreSQL service: collectstatic at build, DATABASE_URL used, static files served', async () => {
