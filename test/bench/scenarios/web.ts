@@ -26,9 +26,8 @@ import { Redis } from 'ioredis';
 import type { Browser } from 'playwright-core';
 import { startRedisServer } from '../../../infra/bootstrap/redis-server.ts';
 import { Store } from '../../../services/core/store/index.ts';
-import { emptyCounts } from '../../../services/core/store/metrics.ts';
 import { launchChromium } from '../../harness/browser.ts';
-import { seedApps } from '../../harness/many-apps.ts';
+import { seedApps, seedTraffic } from '../../harness/many-apps.ts';
 import { freePort } from '../../harness/ports.ts';
 import { type Figure, figure, median, type Scenario } from '../scenario.ts';
 
@@ -212,21 +211,6 @@ async function baselineRoot(log: (line: string) => void): Promise<string> {
   return dir;
 }
 
-/** Three hours of an app's traffic, every minute different, as routers record it. */
-async function seedMetrics(store: Store, app: string): Promise<void> {
-  const now = Date.now();
-  for (let m = 0; m < CHART_MINUTES; m++) {
-    const c = emptyCounts();
-    const n = 200 + ((m * 37) % 400);
-    c.byClass = [0, n, m % 7, 5 + (m % 11), m % 13 === 0 ? 9 : 0, m % 3];
-    c.latency = [n / 2, n / 4, n / 8, n / 16, 10, 5, 3, 2, 1, m % 2, 0, m % 29 === 0 ? 1 : 0].map(
-      Math.floor,
-    );
-    c.latencySumUs = n * 9_000;
-    await store.metrics.add(app, new Date(now - m * 60_000), c);
-  }
-}
-
 const kb = (bytes: number) => Math.round((bytes / 1024) * 10) / 10;
 
 export const webScenario: Scenario = {
@@ -246,7 +230,7 @@ export const webScenario: Scenario = {
         const store = new Store(redis, PREFIX);
         await store.checkSchema();
         await seedApps(store, OWNER, APPS);
-        await seedMetrics(store, CHART_APP);
+        await seedTraffic(store, CHART_APP, CHART_MINUTES);
       } finally {
         redis.disconnect();
       }
