@@ -8,7 +8,8 @@
 //     browser asks), from Chromium's Resource Timing (transferSize), the
 //     page alone and with its stylesheet and script on a cold cache;
 //   - in first paint: `first-contentful-paint` of the Paint Timing API in
-//     Debian's Chromium (headless, a fresh context each load).
+//     Debian's Chromium (headless, a fresh context each load), on loopback
+//     and over a link throttled as a user's (DevTools' network emulation).
 // "now" is the web service of this checkout; "base" the same files of a
 // baseline commit (BERTH_BENCH_BASE, a git ref; default: where HEAD left
 // main), extracted under .bench/ so that it resolves this checkout's
@@ -142,6 +143,17 @@ function get(
   });
 }
 
+/** The link the browser loads over: loopback as it is, or throttled as a user's connection. */
+interface Link {
+  name: string;
+  mbit?: number;
+  latencyMs?: number;
+}
+const LINKS: readonly Link[] = [
+  { name: 'loopback' },
+  { name: '10 Mbit/s, 40 ms', mbit: 10, latencyMs: 40 },
+];
+
 interface Load {
   fcp: number;
   /** The page's own response, headers and body, as Chromium counts it. */
@@ -151,11 +163,27 @@ interface Load {
 }
 
 /** One cold load of the page in a fresh browser context. */
-async function loadInChromium(browser: Browser, side: Side, urlPath: string): Promise<Load> {
+async function loadInChromium(
+  browser: Browser,
+  side: Side,
+  urlPath: string,
+  link: Link,
+): Promise<Load> {
   const context = await browser.newContext();
   try {
     await context.addCookies([{ ...side.cookie, url: side.origin }]);
     const page = await context.newPage();
+    if (link.mbit !== undefined) {
+      // DevTools' network throttling, as its "Fast 4G"-like presets do it.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: link.latencyMs ?? 0,
+        downloadThroughput: (link.mbit * 1e6) / 8,
+        uploadThroughput: (link.mbit * 1e6) / 8,
+      });
+    }
     const res = await page.goto(`${side.origin}${urlPath}`, { waitUntil: 'load' });
     if (res?.status() !== 200) throw new Error(`${side.label} ${urlPath}: ${res?.status()}`);
     return await page.evaluate(async () => {
@@ -268,36 +296,42 @@ export const webScenario: Scenario = {
       // In Chromium: first contentful paint and what it transferred.
       browser = await launchChromium();
       for (const p of PAGES) {
-        const loads = new Map<Side, Load[]>(sides.map((s) => [s, []]));
-        // One unmeasured load each: the first launches the renderer's caches.
-        for (const side of sides) await loadInChromium(browser, side, p.path);
-        for (let i = 0; i < LOADS; i++) {
-          for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
-            loads.get(side)?.push(await loadInChromium(browser, side, p.path));
+        for (const link of LINKS) {
+          const loads = new Map<Side, Load[]>(sides.map((s) => [s, []]));
+          // One unmeasured load each: the first launches the renderer's caches.
+          for (const side of sides) await loadInChromium(browser, side, p.path, link);
+          for (let i = 0; i < LOADS; i++) {
+            for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+              loads.get(side)?.push(await loadInChromium(browser, side, p.path, link));
+            }
           }
-        }
-        for (const side of sides) {
-          const l = loads.get(side) ?? [];
-          figures.push(
-            figure(
-              `${p.name}, first contentful paint, ${side.label}`,
-              'ms',
-              l.map((x) => x.fcp),
-            ),
-            figure(
-              `${p.name}, transferred (page), ${side.label}`,
-              'KB',
-              l.map((x) => kb(x.pageBytes)),
-            ),
-            figure(
-              `${p.name}, transferred (with assets, cold), ${side.label}`,
-              'KB',
-              l.map((x) => kb(x.allBytes)),
-            ),
-          );
-          log(
-            `${p.name} in Chromium, ${side.label}: first paint ${median(l.map((x) => x.fcp)).toFixed(0)} ms, ${kb(median(l.map((x) => x.pageBytes)))} KB page, ${kb(median(l.map((x) => x.allBytes)))} KB with assets`,
-          );
+          for (const side of sides) {
+            const l = loads.get(side) ?? [];
+            figures.push(
+              figure(
+                `${p.name}, first contentful paint (${link.name}), ${side.label}`,
+                'ms',
+                l.map((x) => x.fcp),
+              ),
+            );
+            if (link.mbit === undefined) {
+              figures.push(
+                figure(
+                  `${p.name}, transferred (page), ${side.label}`,
+                  'KB',
+                  l.map((x) => kb(x.pageBytes)),
+                ),
+                figure(
+                  `${p.name}, transferred (with assets, cold), ${side.label}`,
+                  'KB',
+                  l.map((x) => kb(x.allBytes)),
+                ),
+              );
+            }
+            log(
+              `${p.name} in Chromium over ${link.name}, ${side.label}: first paint ${median(l.map((x) => x.fcp)).toFixed(0)} ms, ${kb(median(l.map((x) => x.pageBytes)))} KB page, ${kb(median(l.map((x) => x.allBytes)))} KB with assets`,
+            );
+          }
         }
       }
       return figures;
