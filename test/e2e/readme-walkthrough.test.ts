@@ -20,7 +20,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { removeAppFromEngine, testDocker } from '../harness/docker.ts';
-import { startPlatform } from '../harness/platform.ts';
+import { type Platform, startPlatform } from '../harness/platform.ts';
 import {
   missingOutput,
   readWalkthrough,
@@ -101,7 +101,10 @@ describe("README.md's first-deploy walkthrough", () => {
     const key = await makeKeyPair(dir, 'id_ed25519');
     const suffix = randomBytes(3).toString('hex');
     const apps = { hello: `hello-${suffix}`, shop: `shop-${suffix}` };
+    let platform: Platform | undefined;
+    // Berth first (it would start an instance again), then what it made.
     t.after(async () => {
+      await platform?.stopAll();
       const { docker } = await testDocker();
       for (const app of Object.values(apps)) await removeAppFromEngine(docker, app);
     });
@@ -117,7 +120,7 @@ describe("README.md's first-deploy walkthrough", () => {
     }
     assert.equal(words.join(' '), 'npm start', start?.line);
     const p = await startPlatform({ dataDir, env: settings });
-    t.after(() => p.stopAll());
+    platform = p;
     const port = {
       ssh: p.env.BERTH_SSH_PORT ?? '',
       web: p.env.BERTH_WEB_PORT ?? '',
