@@ -21,6 +21,7 @@ import { rolloutScenario } from './scenarios/rollout.ts';
 import { sshCrowdScenario } from './scenarios/ssh-crowd.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
+import { webScenario } from './scenarios/web.ts';
 
 const SCENARIOS: readonly Scenario[] = [
   startScenario,
@@ -37,6 +38,7 @@ const SCENARIOS: readonly Scenario[] = [
   backupScenario,
   powerLossScenario,
   repushScenario,
+  webScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
