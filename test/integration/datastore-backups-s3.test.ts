@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -293,5 +294,36 @@ describe('postgres backups to S3, encrypted', { concurrency: false }, () => {
     assert.equal(hash.digest('hex'), createHash('sha256').update(bytes).digest('hex'));
     await removeKey(b, 'parts/big');
     assert.deepEqual(await listKeys(b, 'parts/'), []);
+  });
+
+  test('a download that stops mid-way fails in one line after the stated pause, not never', async () => {
+    // An endpoint that answers and sends part of the object, then nothing (a fault s3rver cannot make).
+    const stalled = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '1000000' });
+      res.write(Buffer.alloc(1000, 1));
+    });
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    try {
+      const b = {
+        s3: {
+          ...(config.datastoreS3 as NonNullable<typeof config.datastoreS3>),
+          endpoint: `http://127.0.0.1:${(stalled.address() as { port: number }).port}`,
+        },
+        name: bucket,
+      };
+      const t0 = Date.now();
+      const stream = await getStream(b, 'x.dump.enc');
+      await assert.rejects(
+        (async () => {
+          for await (const _ of stream);
+        })(),
+        /stopped sending x\.dump\.enc for 10 s/,
+      );
+      const ms = Date.now() - t0;
+      assert.ok(ms >= ANSWER_MS - 500 && ms < ANSWER_MS + 5000, `${ms} ms`);
+    } finally {
+      stalled.closeAllConnections();
+      stalled.close();
+    }
   });
 });

@@ -108,6 +108,7 @@ export async function takeS3Backup(
   const id = newBackupId();
   const at = new Date();
   const started = Date.now();
+  let uploaded: string | undefined;
   try {
     let written: { size: number; sha256: string };
     try {
@@ -129,7 +130,8 @@ export async function takeS3Backup(
     await rm(plain, { force: true });
     const storedSize = (await stat(sealed)).size;
     const prefix = s3Prefix(kind.name, ds.name);
-    await putFile(o.bucket, `${prefix}${id}.dump.enc`, sealed, storedSize, o.signal);
+    uploaded = `${prefix}${id}.dump.enc`;
+    await putFile(o.bucket, uploaded, sealed, storedSize, o.signal);
     const backup: S3Backup = {
       id,
       kind: kind.name,
@@ -149,8 +151,14 @@ export async function takeS3Backup(
       `${JSON.stringify(backup, null, 2)}\n`,
       o.signal,
     );
-    await pruneS3Backups(o.bucket, kind, ds, o.keep, o.signal);
+    uploaded = undefined;
+    // Not cut by the signal: a prune stopped between a record and its dump leaves the dump behind.
+    await pruneS3Backups(o.bucket, kind, ds, o.keep);
     return backup;
+  } catch (e) {
+    // A dump with no record is never listed, so nothing would ever remove it: it goes now.
+    if (uploaded) await removeKey(o.bucket, uploaded).catch(() => {});
+    throw e;
   } finally {
     await rm(plain, { force: true });
     await rm(sealed, { force: true });

@@ -7,9 +7,10 @@
 //
 // Every call has a time limit and no retry of its own: an endpoint that
 // does not answer is one line (BERTH_E_DATASTORE_ENDPOINT) within ANSWER_MS,
-// not a command that hangs.
+// not a command that hangs. A download has no limit on its whole, only on
+// its pauses (getStream).
 import { open, readFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { AwsClient } from 'aws4fetch';
 import type { DatastoreS3 } from '../../core/config.ts';
 import { BerthError } from '../../core/errors.ts';
@@ -91,9 +92,8 @@ async function call(
     `${b.s3.endpoint}/${b.name}${key === '' ? '' : `/${key.split('/').map(encodeURIComponent).join('/')}`}`,
   );
   for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, v);
-  const limit = o.signal
-    ? AbortSignal.any([o.signal, AbortSignal.timeout(ms)])
-    : AbortSignal.timeout(ms);
+  const limits = [AbortSignal.timeout(ms), ...(o.signal ? [o.signal] : [])];
+  const limit = limits.length === 1 ? (limits[0] as AbortSignal) : AbortSignal.any(limits);
   try {
     const c = await client(b.s3);
     const res = await c.fetch(url.toString(), {
@@ -217,11 +217,48 @@ export async function getText(b: Bucket, key: string, signal?: AbortSignal): Pro
   return (await call(b, `GET ${key}`, 'GET', key, { signal })).text();
 }
 
-/** The object's bytes as a stream, all of them within PART_MS. */
+/**
+ * The object's bytes as a stream: the answer within ANSWER_MS, then no
+ * pause longer than ANSWER_MS between two pieces of it (a large dump may
+ * take as long as it takes to come; an endpoint that stops sending fails
+ * it in one line, BERTH_E_DATASTORE_ENDPOINT).
+ */
 export async function getStream(b: Bucket, key: string, signal?: AbortSignal): Promise<Readable> {
-  const r = await call(b, `GET ${key}`, 'GET', key, { signal, ms: PART_MS });
-  if (!r.body) throw fail(b, `sent no body for ${key}`);
-  return Readable.fromWeb(r.body as import('node:stream/web').ReadableStream);
+  const idle = new AbortController();
+  let timer = setTimeout(() => idle.abort(), ANSWER_MS);
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(), ANSWER_MS);
+  };
+  const limit = signal ? AbortSignal.any([signal, idle.signal]) : idle.signal;
+  let r: Response;
+  try {
+    r = await call(b, `GET ${key}`, 'GET', key, { signal: limit, ms: 2 ** 31 - 1 });
+  } catch (e) {
+    clearTimeout(timer);
+    if (idle.signal.aborted && !signal?.aborted) {
+      throw fail(b, `did not answer GET ${key} within ${ANSWER_MS / 1000} s`, e);
+    }
+    throw e;
+  }
+  if (!r.body) {
+    clearTimeout(timer);
+    throw fail(b, `sent no body for ${key}`);
+  }
+  touch();
+  const body = Readable.fromWeb(r.body as import('node:stream/web').ReadableStream);
+  const out = new PassThrough();
+  body.on('data', touch);
+  body.on('end', () => clearTimeout(timer));
+  body.on('error', (e) => {
+    clearTimeout(timer);
+    out.destroy(
+      idle.signal.aborted && !signal?.aborted
+        ? fail(b, `stopped sending ${key} for ${ANSWER_MS / 1000} s`, e)
+        : e,
+    );
+  });
+  return body.pipe(out);
 }
 
 export async function removeKey(b: Bucket, key: string, signal?: AbortSignal): Promise<void> {
