@@ -161,6 +161,7 @@ export async function start(
       appNetworks,
       dataDir: config.dataDir,
       keep: config.datastoreBackupKeep,
+      s3: config.datastoreS3,
     });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =

@@ -1029,3 +1029,39 @@ export function webhookUrl(value: string): string {
     invalid('webhook URL', value, `at most ${WEBHOOK_URL_MAX} characters`);
   return url.href;
 }
+
+/**
+ * An S3 bucket's name (postgres:backup NAME BUCKET), by S3's rules for new
+ * buckets: 3 to 63 lower-case letters, digits, "." and "-", starting and
+ * ending with a letter or digit, no "..", not an IPv4 address. It is a
+ * path segment of every request, so nothing else may pass.
+ */
+export function s3Bucket(value: string): string {
+  if (
+    !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value) ||
+    value.includes('..') ||
+    /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/.test(value)
+  ) {
+    invalid(
+      'bucket name',
+      value,
+      'use 3 to 63 lower-case letters, digits, "." and "-", starting and ending with a letter or digit, such as shop-backups',
+    );
+  }
+  return value;
+}
+
+/**
+ * A backup passphrase (backup-set-encryption): 12 to 1024 characters, none
+ * of them control characters. Never repeated in a message.
+ */
+export function backupPassphrase(value: string): string {
+  if ([...value].length < 12 || value.length > 1024 || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new BerthError('BERTH_E_INVALID_NAME', {
+      kind: 'passphrase',
+      value: '(not shown)',
+      reason: 'use 12 to 1024 characters, no control characters (a few words make a good one)',
+    });
+  }
+  return value;
+}

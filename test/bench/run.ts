@@ -18,6 +18,7 @@ import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { repushScenario } from './scenarios/repush.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
+import { servicesScenario } from './scenarios/services.ts';
 import { sshCrowdScenario } from './scenarios/ssh-crowd.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
@@ -39,6 +40,7 @@ const SCENARIOS: readonly Scenario[] = [
   powerLossScenario,
   repushScenario,
   webScenario,
+  servicesScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
