@@ -6,11 +6,14 @@
 // through a registry): it runs alone (test/run.ts's SOLO).
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { createLogger } from '../../services/core/log.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
+import { startReconciler } from '../../services/platform/release/reconcile-loop.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { newTestRunId, testDocker, testStackImage } from '../harness/docker.ts';
+import { startLoad } from '../harness/load.ts';
 import { sharedRedisUrl } from '../harness/redis.ts';
 import { request, startRouter } from '../harness/router.ts';
 import { startSwarm } from '../harness/swarm.ts';
@@ -181,6 +184,138 @@ describe('apps on Docker Swarm', () => {
     });
     assert.equal(spec?.Spec.TaskTemplate.RestartPolicy.Condition, 'any');
     assert.equal(new Set(await answers(15)).size, 3);
+  });
+
+  test('10 redeploys, a config change and a rollback under keep-alive load: no request fails', {
+    timeout: 400_000,
+  }, async () => {
+    const load = startLoad({
+      port: router.port,
+      host,
+      connections: 4,
+      maxMs: 380_000,
+      timeoutMs: 30_000,
+    });
+    const times: number[] = [];
+    try {
+      load.phase('redeploys');
+      for (let i = 0; i < 10; i++) {
+        const t0 = Date.now();
+        const r = await run(ada, ['ps:restart', app]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        times.push(Date.now() - t0);
+      }
+      load.phase('config change');
+      const t1 = Date.now();
+      const c = await run(ada, ['config:set', app, 'GREETING=hi']);
+      assert.equal(c.code, 0, c.stdout + c.stderr);
+      const configMs = Date.now() - t1;
+      load.phase('rollback');
+      const t2 = Date.now();
+      const b = await run(ada, ['releases:rollback', app]);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      const rollbackMs = Date.now() - t2;
+      load.phase('after');
+      await new Promise((r) => setTimeout(r, 1000));
+      const phases = await load.stop();
+      process.stderr.write(
+        `# swarm: 10 redeploys of web=3 ${times.map((t) => (t / 1000).toFixed(1)).join(', ')} s; config:set ${(configMs / 1000).toFixed(1)} s; rollback ${(rollbackMs / 1000).toFixed(1)} s; requests ${phases.map((p) => `${p.phase}: ${p.requests} sent, ${p.errors + p.non2xx} failed, p99 ${Math.round(p.p99Ms)} ms`).join('; ')}\n`,
+      );
+      for (const p of phases) {
+        assert.equal(p.errors + p.non2xx, 0, `${p.phase}: ${p.examples.join('; ')}`);
+      }
+      // The rollback's release has the config from before config:set.
+      const current = await store.releases.current(app);
+      assert.equal(current?.config.GREETING, undefined);
+    } finally {
+      await load.stop();
+    }
+    const s = await scheduler();
+    await until(
+      "3 tasks of the rollback's release",
+      async () => {
+        const now = await s.list(app);
+        return now.length === 3 && now.every((i) => i.state === 'running');
+      },
+      60_000,
+    );
+  });
+
+  test('a worker node killed under GET load: no GET fails, the app is at full scale again', {
+    timeout: 120_000,
+  }, async () => {
+    const s = await scheduler();
+    const nodeOf = (address: string | undefined) =>
+      Object.entries(swarm.addresses).find(([, a]) => address?.startsWith(`${a}:`))?.[0];
+    const before = await s.list(app);
+    const placed = before.map((i) => nodeOf(i.address));
+    assert.equal(new Set(placed).size, 3, `the 3 tasks run on ${placed.join(', ')}`);
+    // What Berth's builder runs: the reconciler, told by the swarm scheduler's watch.
+    const reconciler = startReconciler({
+      store,
+      schedulerOf: scheduler,
+      watched: [s],
+      log: createLogger('reconcile', { level: 'error' }),
+      drainMs: 1000,
+    });
+    const load = startLoad({
+      port: router.port,
+      host,
+      connections: 6,
+      maxMs: 100_000,
+      timeoutMs: 30_000,
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      const lost = swarm.nodes[2] as string;
+      const lostAddress = swarm.addresses[lost] as string;
+      load.phase('node lost');
+      const t0 = Date.now();
+      await shared.getContainer(lost).kill();
+      let routedAroundMs = 0;
+      let fullMs = 0;
+      await until(
+        'the app at full scale on the nodes left, and routed there',
+        async () => {
+          const backends = (await getRoutes(store.redis, prefix, app))?.backends ?? [];
+          const away = backends.every((b) => !b.startsWith(`${lostAddress}:`));
+          if (away && routedAroundMs === 0) routedAroundMs = Date.now() - t0;
+          const now = await s.list(app);
+          const full =
+            away &&
+            backends.length === 3 &&
+            now.filter((i) => i.state === 'running' && i.address).length === 3;
+          if (full && fullMs === 0) fullMs = Date.now() - t0;
+          return full;
+        },
+        90_000,
+      );
+      load.phase('after');
+      await new Promise((r) => setTimeout(r, 2000));
+      const phases = await load.stop();
+      const lossPhase = phases.find((p) => p.phase === 'node lost');
+      process.stderr.write(
+        `# swarm: node lost: dead node out of the route after ${routedAroundMs} ms, 3 tasks running and routed after ${fullMs} ms; GETs ${phases.map((p) => `${p.phase}: ${p.requests} sent, ${p.errors + p.non2xx} failed, p99 ${Math.round(p.p99Ms)} ms, slowest ${Math.round(p.maxMs)} ms`).join('; ')}\n`,
+      );
+      for (const p of phases) {
+        assert.equal(p.errors + p.non2xx, 0, `${p.phase}: ${p.examples.join('; ')}`);
+      }
+      assert.ok((lossPhase?.requests ?? 0) > 0);
+      assert.equal(new Set(await answers(15)).size, 3);
+      // Swarm replaced the lost task in its service, still of 3 replicas (it
+      // counts the lost one as running as well, "4/3", until the node is
+      // back); the reconciler added no service or replica beside it.
+      const services = await swarm.exec(swarm.nodes[0] as string, [
+        'service',
+        'ls',
+        '--format',
+        '{{.Name}} {{.Replicas}}',
+      ]);
+      assert.match(services.trim(), new RegExp(`^${app}-web-v\\d+-[0-9a-f]{6} \\d/3$`));
+    } finally {
+      reconciler.stop();
+      await load.stop();
+    }
   });
 
   test('the scheduler cannot change while the app runs on the swarm', async () => {
