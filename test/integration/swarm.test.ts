@@ -10,7 +10,7 @@ import { createLogger } from '../../services/core/log.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { startReconciler } from '../../services/platform/release/reconcile-loop.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
-import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
+import { schedulerFor, schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { newTestRunId, testDocker, testStackImage } from '../harness/docker.ts';
 import { startLoad } from '../harness/load.ts';
@@ -318,11 +318,61 @@ describe('apps on Docker Swarm', () => {
     }
   });
 
-  test('the scheduler cannot change while the app runs on the swarm', async () => {
-    const r = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /has 3 instances running on swarm/);
-    assert.equal((await store.apps.deploySettings(app)).scheduler, 'swarm');
+  test('scheduler:set moves the running app to docker-local and back under keep-alive load: no request fails', {
+    timeout: 240_000,
+  }, async () => {
+    const load = startLoad({
+      port: router.port,
+      host,
+      connections: 4,
+      maxMs: 220_000,
+      timeoutMs: 30_000,
+    });
+    const here = schedulerNamed('docker-local', { docker });
+    try {
+      load.phase('to docker-local');
+      const t0 = Date.now();
+      const r = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const toLocalMs = Date.now() - t0;
+      assert.equal((await scheduler()).name, 'docker-local');
+      const swarmSide = schedulerNamed('swarm', { docker, swarm: config.swarm });
+      await until(
+        "the swarm's tasks stopped after the drain",
+        async () => (await swarmSide.list(app)).length === 0,
+        60_000,
+      );
+      const local = (await here.list(app)).filter((i) => i.state === 'running');
+      assert.equal(local.length, 3);
+      assert.deepEqual(
+        [...((await getRoutes(store.redis, prefix, app))?.backends ?? [])].sort(),
+        local.map((i) => i.address).sort(),
+      );
+      load.phase('back to swarm');
+      const t1 = Date.now();
+      const back = await run(ada, ['scheduler:set', app, 'selected', 'swarm']);
+      assert.equal(back.code, 0, back.stdout + back.stderr);
+      const toSwarmMs = Date.now() - t1;
+      await until(
+        'the local containers stopped after the drain',
+        async () => (await here.list(app)).length === 0,
+        60_000,
+      );
+      load.phase('after');
+      await new Promise((r) => setTimeout(r, 1000));
+      const phases = await load.stop();
+      process.stderr.write(
+        `# swarm: scheduler:set to docker-local ${(toLocalMs / 1000).toFixed(1)} s, back to swarm ${(toSwarmMs / 1000).toFixed(1)} s; requests ${phases.map((p) => `${p.phase}: ${p.requests} sent, ${p.errors + p.non2xx} failed, p99 ${Math.round(p.p99Ms)} ms`).join('; ')}\n`,
+      );
+      for (const p of phases) {
+        assert.equal(p.errors + p.non2xx, 0, `${p.phase}: ${p.examples.join('; ')}`);
+      }
+      const tasks = await swarmSide.list(app);
+      assert.equal(tasks.filter((i) => i.state === 'running').length, 3);
+      assert.equal(new Set(await answers(15)).size, 3);
+    } finally {
+      await load.stop();
+    }
   });
 
   test('ps:stop removes its services from the swarm', async () => {

@@ -112,6 +112,9 @@ const idParts = (id: string) => {
   return { serviceId, taskId };
 };
 
+/** The manager's 404: the service (or task) is gone. */
+const notFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Docker's multiplexed log stream as text (no TTY: 8-byte frame headers). */
@@ -227,9 +230,12 @@ export class Swarm implements Scheduler {
       ID: string;
       Spec: { Labels?: Record<string, string> };
     }[]) {
-      instances.push(
-        ...this.describeTasks(s.ID, s.Spec.Labels ?? {}, await this.tasksOf(s.ID), nodes),
-      );
+      // A service removed since it was listed (a rollout's drain ending) has no tasks.
+      const tasks = await this.tasksOf(s.ID).catch((e: unknown) => {
+        if (notFound(e)) return [];
+        throw e;
+      });
+      instances.push(...this.describeTasks(s.ID, s.Spec.Labels ?? {}, tasks, nodes));
     }
     return instances.sort(
       (a, b) => a.type.localeCompare(b.type) || a.release - b.release || a.instance - b.instance,
@@ -397,7 +403,7 @@ export class Swarm implements Scheduler {
       const gone = await this.setReplicas(serviceId, (r) => Math.max(0, r - 1)).then(
         () => false,
         (e: unknown) => {
-          if ((e as { statusCode?: number }).statusCode === 404) return true;
+          if (notFound(e)) return true;
           throw e;
         },
       );
