@@ -742,6 +742,12 @@ export const ERRORS = {
     423,
     'unlock it with apps:unlock {app}',
   ),
+  BERTH_E_SWARM_NODE_UNKNOWN: spec(
+    'swarm node "{node}" not found: {reason}',
+    EXIT.failed,
+    404,
+    'nodes:list shows the nodes with their hostnames and ids',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

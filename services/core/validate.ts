@@ -1029,3 +1029,19 @@ export function webhookUrl(value: string): string {
     invalid('webhook URL', value, `at most ${WEBHOOK_URL_MAX} characters`);
   return url.href;
 }
+
+/** A swarm node's hostname or id (nodes:*), as Docker spells them. */
+export function swarmNodeName(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(value)) {
+    invalid('node', value, "a node's hostname or id, as nodes:list shows them");
+  }
+  return value;
+}
+
+/** A node label's key (nodes:label; placement constraints read node.labels.KEY). */
+export function nodeLabelKey(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) {
+    invalid('label key', value, 'letters, digits, dots, dashes and underscores');
+  }
+  return value;
+}

@@ -11,6 +11,7 @@ import { deployImage } from '../../services/platform/release/deploy.ts';
 import { startReconciler } from '../../services/platform/release/reconcile-loop.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { schedulerFor, schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
+import { userActor } from '../harness/commands.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { newTestRunId, testDocker, testStackImage } from '../harness/docker.ts';
 import { startLoad } from '../harness/load.ts';
@@ -385,5 +386,86 @@ describe('apps on Docker Swarm', () => {
     assert.notEqual((await request(router.port, host)).status, 200);
     const back = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
     assert.equal(back.code, 0, back.stderr);
+  });
+  test('nodes:list, report, label and drain (admins); a user is refused, a bad name changes nothing', async () => {
+    await store.users.create('root-sw', 'admin');
+    const admin = userActor('root-sw', 'admin');
+    const listed = await run(admin, ['nodes:list', '--format', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const nodes = JSON.parse(listed.stdout) as {
+      hostname: string;
+      role: string;
+      leader: boolean;
+      state: string;
+      availability: string;
+      address: string;
+    }[];
+    assert.deepEqual(nodes.map((n) => n.hostname).sort(), [...swarm.nodes].sort());
+    assert.deepEqual(
+      nodes.filter((n) => n.leader).map((n) => n.hostname),
+      [swarm.nodes[0]],
+    );
+    // The worker killed above is down; the others are ready.
+    assert.deepEqual(
+      nodes.map((n) => `${n.hostname} ${n.state}`).sort(),
+      swarm.nodes.map((n, i) => `${n} ${i === 2 ? 'down' : 'ready'}`).sort(),
+    );
+    const worker = swarm.nodes[1] as string;
+    const report = await run(admin, ['nodes:report', worker]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, new RegExp(`Address: +${swarm.addresses[worker]}`));
+
+    const label = await run(admin, ['nodes:label', worker, 'zone=a', 'tier=web']);
+    assert.equal(label.code, 0, label.stderr);
+    const unlabel = await run(admin, ['nodes:label', worker, 'tier']);
+    assert.equal(unlabel.code, 0, unlabel.stderr);
+    const labels = JSON.parse(
+      await swarm.exec(swarm.nodes[0] as string, [
+        'node',
+        'inspect',
+        '--format',
+        '{{json .Spec.Labels}}',
+        worker,
+      ]),
+    );
+    assert.deepEqual(labels, { zone: 'a' });
+
+    const drain = await run(admin, ['nodes:drain', worker]);
+    assert.equal(drain.code, 0, drain.stderr);
+    const availability = () =>
+      swarm.exec(swarm.nodes[0] as string, [
+        'node',
+        'inspect',
+        '--format',
+        '{{.Spec.Availability}}',
+        worker,
+      ]);
+    assert.equal((await availability()).trim(), 'drain');
+    const undo = await run(admin, ['nodes:drain', worker, '--undo']);
+    assert.equal(undo.code, 0, undo.stderr);
+    assert.equal((await availability()).trim(), 'active');
+
+    const user = await run(ada, ['nodes:drain', worker]);
+    assert.notEqual(user.code, 0);
+    const unknown = await run(admin, ['nodes:drain', 'no-such-node']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /swarm node "no-such-node" not found/);
+    const hostile = await run(admin, ['nodes:label', `${worker};x`, 'zone=b']);
+    assert.notEqual(hostile.code, 0);
+    const badKey = await run(admin, ['nodes:label', worker, 'zo ne=b']);
+    assert.notEqual(badKey.code, 0);
+    assert.equal((await availability()).trim(), 'active');
+    assert.deepEqual(
+      JSON.parse(
+        await swarm.exec(swarm.nodes[0] as string, [
+          'node',
+          'inspect',
+          '--format',
+          '{{json .Spec.Labels}}',
+          worker,
+        ]),
+      ),
+      { zone: 'a' },
+    );
   });
 });

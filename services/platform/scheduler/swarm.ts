@@ -151,6 +151,11 @@ export class Swarm implements Scheduler {
     return this.client;
   }
 
+  /** The manager's Engine client (nodes:*); BERTH_E_SWARM_UNREACHABLE without BERTH_SWARM_MANAGER. */
+  manager(): Promise<Docker> {
+    return this.docker();
+  }
+
   private unsupported(app: string, what: string): never {
     throw new BerthError('BERTH_E_SWARM_UNSUPPORTED', { app, what });
   }
