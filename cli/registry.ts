@@ -18,6 +18,7 @@ import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
+import { nodesCommands } from './commands/nodes.ts';
 import { notificationsCommands } from './commands/notifications.ts';
 import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
@@ -75,6 +76,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   notifications:
     "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
+  nodes: "the swarm's nodes: list, report, drain, label (admins)",
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
 };
@@ -123,6 +125,7 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
+  ...nodesCommands,
   helpCommand,
 ];
 

@@ -131,7 +131,7 @@ export async function start(
     const reconciler = startReconciler({
       store,
       schedulerOf: appSchedulers(store, bounded),
-      watched: everyScheduler({ docker, logArchive }),
+      watched: everyScheduler({ docker, logArchive, swarm }),
       log,
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),
       drainMs: config.drainTimeoutMs,

@@ -766,6 +766,12 @@ export const ERRORS = {
     422,
     'nothing was changed; set the passphrase it was taken with ({kind}:backup-set-encryption {name} PASSPHRASE) and restore again',
   ),
+  BERTH_E_SWARM_NODE_UNKNOWN: spec(
+    'swarm node "{node}" not found: {reason}',
+    EXIT.failed,
+    404,
+    'nodes:list shows the nodes with their hostnames and ids',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1051,6 +1051,14 @@ export function s3Bucket(value: string): string {
   return value;
 }
 
+/** A swarm node's hostname or id (nodes:*), as Docker spells them. */
+export function swarmNodeName(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(value)) {
+    invalid('node', value, "a node's hostname or id, as nodes:list shows them");
+  }
+  return value;
+}
+
 /**
  * A backup passphrase (backup-set-encryption): 12 to 1024 characters, none
  * of them control characters. Never repeated in a message.
@@ -1062,6 +1070,14 @@ export function backupPassphrase(value: string): string {
       value: '(not shown)',
       reason: 'use 12 to 1024 characters, no control characters (a few words make a good one)',
     });
+  }
+  return value;
+}
+
+/** A node label's key (nodes:label; placement constraints read node.labels.KEY). */
+export function nodeLabelKey(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) {
+    invalid('label key', value, 'letters, digits, dots, dashes and underscores');
   }
   return value;
 }
