@@ -718,12 +718,6 @@ export const ERRORS = {
     501,
     'run it on this machine instead: scheduler:set {app} selected docker-local',
   ),
-  BERTH_E_SCHEDULER_IN_USE: spec(
-    'app "{app}" has {count} instances running on {scheduler}',
-    EXIT.failed,
-    409,
-    'stop them first (ps:stop {app}), set the scheduler, then ps:start {app}',
-  ),
   BERTH_E_SWARM_UNREACHABLE: spec(
     'the swarm scheduler cannot reach a manager: {reason}',
     EXIT.failed,
