@@ -9,6 +9,10 @@
 // script, JSON): streams (Server-Sent Events, written to the socket as they
 // come) and small bodies go as they are. Brotli at a low quality when the
 // client takes it (fast enough for answers made per request), else gzip.
+// Pages carry the session's CSRF token; a BREACH-style guess at it needs a
+// page that echoes what the attacker puts in the request, and none does
+// (outcome notes map query values to fixed texts, app-controls.ts outcomeOf):
+// keep it so.
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
