@@ -29,20 +29,22 @@ after(() => router.stop());
 
 /**
  * An HTTP backend in its own process (so it can be killed or frozen for
- * real), answering its name; listening with a backlog of 1, so that once
- * frozen its accept queue fills and the kernel drops further SYNs, as for
- * an address whose host is gone.
+ * real), answering its name. `backlog` 1 for one to freeze: its accept
+ * queue then fills and the kernel drops further SYNs, as for an address
+ * whose host is gone (with it, a loaded machine also makes a live backend
+ * reset new connections, so only the freeze test uses it).
  */
 async function backendProcess(
   name: string,
   port = 0,
+  backlog = 511,
 ): Promise<{ child: ChildProcess; address: string; port: number }> {
   const child = spawn(
     process.execPath,
     [
       '-e',
       `const s = require('http').createServer((q, r) => { q.resume(); r.end(${JSON.stringify(name)}); });
-       s.listen({ port: ${port}, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(s.address().port + '\\n'));`,
+       s.listen({ port: ${port}, host: '127.0.0.1', backlog: ${backlog} }, () => process.stdout.write(s.address().port + '\\n'));`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -109,7 +111,7 @@ describe('passive health and retry', () => {
     timeout: 40_000,
   }, async (t) => {
     const a = await backendProcess('a');
-    const b = await backendProcess('b');
+    const b = await backendProcess('b', 0, 1);
     const name = await app([a.address, b.address]);
     const load = startLoad({
       port: router.port,
