@@ -51,6 +51,7 @@ async function engine(ctx: CommandContext): Promise<EngineDeps> {
   return {
     docker: await createDockerClient(config),
     ...(config.appNetworks ? { appNetworks: config.appNetworks } : {}),
+    ...(ctx.dockerLabels ? { labels: ctx.dockerLabels } : {}),
   };
 }
 

@@ -141,6 +141,14 @@ describe('postgres upgrade and clone', { concurrency: false }, () => {
     });
     const info = await docker.getContainer(`berth-postgres-${db}`).inspect();
     assert.equal(info.Config.Image, 'berth-datastore/postgres:17');
+    // Under the runner, the new container and volume carry its run's id, as the old ones did.
+    const testRun = process.env.BERTH_TEST_RUN;
+    if (testRun) {
+      const volume = await docker.getVolume(`berth-postgres-${db}.17`).inspect();
+      for (const labels of [info.Config.Labels, volume.Labels]) {
+        assert.ok(labels?.[LABELS.testRun]?.startsWith(`${testRun}.`), JSON.stringify(labels));
+      }
+    }
     assert.equal(info.HostConfig.RestartPolicy?.Name, 'unless-stopped');
     assert.deepEqual(
       Object.keys(info.NetworkSettings.Networks ?? {}).sort(),
