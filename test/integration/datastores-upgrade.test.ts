@@ -114,6 +114,13 @@ describe('postgres upgrade and clone', { concurrency: false }, () => {
 
   test('postgres 15 → 17: every row kept, the linked app reads them by the same URL', async () => {
     await sqlVia(db, 'DROP EXTENSION adminpack;');
+    // As an upgrade cut short by a crash leaves it: off the app's network, a .next container beside it.
+    await docker.getNetwork(`berth.${app}`).disconnect({ Container: `berth-postgres-${db}` });
+    await docker.createContainer({
+      name: `berth-postgres-${db}.next`,
+      Image: 'berth-datastore/postgres:17',
+      Labels: { [LABELS.datastore]: 'postgres', [LABELS.datastoreName]: db },
+    });
     const url = (await store.config.get(app)).DATABASE_URL ?? '';
     const before = await sqlVia(db, CHECKSUM);
     const started = Date.now();

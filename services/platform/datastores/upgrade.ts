@@ -19,6 +19,7 @@ import type { DatastoreDeps } from './datastores.ts';
 import { ensureDatastoreImage } from './image.ts';
 import type { DatastoreKind } from './kind.ts';
 import { kindVersion } from './kinds.ts';
+import { linkedNetworks } from './links.ts';
 import {
   createServerContainer,
   datastoreNetworks,
@@ -89,8 +90,14 @@ export async function upgradeDatastore(
   });
   const next: Datastore = { ...ds, version: target.version, volume: `${name}.${target.version}` };
   const own = await datastoreNetworks(d).ensureDatastore(ds.kind, ds.name);
-  // The apps' networks it is on: those its links joined.
-  const apps = Object.keys(state.networks).filter((n) => n !== own);
+  // The apps' networks: those it is on, and its links' (an upgrade cut
+  // short by a crash left it off them).
+  const apps = [
+    ...new Set([
+      ...Object.keys(state.networks).filter((n) => n !== own),
+      ...(await linkedNetworks(d, ds)),
+    ]),
+  ];
   // By id: the names move at the switch.
   const old = d.docker.getContainer(state.id ?? name);
   let fresh = d.docker.getContainer(nextName(ds));
