@@ -27,6 +27,12 @@ export interface CommandContext extends CommandIo {
   signal: AbortSignal;
   /** The client's terminal (ssh -t); stdout and stderr already end lines for it. */
   terminal?: ClientTerminal;
+  /**
+   * More labels on the datastores' containers, volumes and networks the
+   * command makes (tests: berth.test-run, so that what a killed test run
+   * left is found by its id).
+   */
+  dockerLabels?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -45,6 +45,7 @@ async function deps(ctx: CommandContext): Promise<BackupDeps> {
   return {
     docker: await createDockerClient(config),
     ...(config.appNetworks ? { appNetworks: config.appNetworks } : {}),
+    ...(ctx.dockerLabels ? { labels: ctx.dockerLabels } : {}),
     dataDir: config.dataDir,
   };
 }

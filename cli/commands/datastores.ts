@@ -8,6 +8,7 @@ import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
 import { authorizeApp } from '../../services/platform/apps/access.ts';
+import { cloneDatastore } from '../../services/platform/datastores/clone.ts';
 import {
   connectDatastore,
   datastoreLogs,
@@ -33,6 +34,7 @@ import type { DatastoreKind } from '../../services/platform/datastores/kind.ts';
 import { KINDS } from '../../services/platform/datastores/kinds.ts';
 import { linkDatastore, unlinkDatastore } from '../../services/platform/datastores/links.ts';
 import type { EngineDeps } from '../../services/platform/datastores/server.ts';
+import { upgradeDatastore } from '../../services/platform/datastores/upgrade.ts';
 import { releaseConfig } from '../../services/platform/release/releases.ts';
 import type { Command, CommandContext, OptionValues } from '../command.ts';
 import { formatOf, json, report, table } from '../output.ts';
@@ -49,6 +51,7 @@ async function engine(ctx: CommandContext): Promise<EngineDeps> {
   return {
     docker: await createDockerClient(config),
     ...(config.appNetworks ? { appNetworks: config.appNetworks } : {}),
+    ...(ctx.dockerLabels ? { labels: ctx.dockerLabels } : {}),
   };
 }
 
@@ -138,6 +141,67 @@ function commandsFor(kind: DatastoreKind): Command[] {
         });
         ctx.stdout.write(
           `=====> ${kind.title} ${datastore.version} service ${name} created in ${((Date.now() - started) / 1000).toFixed(1)} s\n` +
+            `       "${k}:link ${name} APP" gives APP its ${kind.defaultAlias}_URL\n`,
+        );
+        return EXIT.ok;
+      },
+    },
+    {
+      name: `${k}:upgrade`,
+      usage: 'NAME [--image-version V]',
+      summary: `move a ${kind.title} service to a newer version (default ${kind.versions.at(-1)?.version}) by a dump and a restore: the new server starts beside the old one, linked apps lose the service while its data is copied (their writes until then are all kept), then reach the new one by the same URL (no app restarts); the old data volume goes once the new one serves. A failure leaves the old one serving; older versions are refused`,
+      access: 'anyone',
+      options: { 'image-version': { type: 'string' } },
+      arity: [1, 1],
+      async run({ ctx, args, options }) {
+        const ds = await named(ctx, kind, args[0], 'change');
+        const started = Date.now();
+        const r = await upgradeDatastore(
+          await deps(ctx),
+          kind,
+          ds,
+          typeof options['image-version'] === 'string' ? options['image-version'] : undefined,
+          ctx.signal,
+        );
+        ctx.stdout.write(
+          r.upgraded
+            ? `=====> ${kind.title} service ${ds.name} upgraded from ${ds.version} to ${r.datastore.version} in ${((Date.now() - started) / 1000).toFixed(1)} s (${r.bytes} bytes of dump)\n`
+            : `=====> ${kind.title} service ${ds.name} already runs ${ds.version}; nothing done\n`,
+        );
+        return EXIT.ok;
+      },
+    },
+    {
+      name: `${k}:clone`,
+      usage: 'NAME NEW [--image-version V] [--password P] [--memory SIZE]',
+      summary: `make ${kind.title} service NEW holding a copy of NAME's data (a dump of NAME, which serves on, restored into it): as ${k}:create makes one, on NAME's version and memory unless given, with a password of its own, linked to nothing; a copy that fails leaves nothing`,
+      access: 'anyone',
+      options: {
+        'image-version': { type: 'string' },
+        password: { type: 'string' },
+        memory: { type: 'string' },
+      },
+      arity: [2, 2],
+      async run({ ctx, args, options }) {
+        const source = await named(ctx, kind, args[0], 'read');
+        const name = args[1] ?? '';
+        const started = Date.now();
+        const { datastore, bytes } = await cloneDatastore(
+          await deps(ctx),
+          kind,
+          source,
+          name,
+          {
+            ...(typeof options['image-version'] === 'string'
+              ? { version: options['image-version'] }
+              : {}),
+            ...(typeof options.password === 'string' ? { password: options.password } : {}),
+            ...(typeof options.memory === 'string' ? { memory: options.memory } : {}),
+          },
+          ctx.signal,
+        );
+        ctx.stdout.write(
+          `=====> ${kind.title} ${datastore.version} service ${name} cloned from ${source.name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${bytes} bytes of dump)\n` +
             `       "${k}:link ${name} APP" gives APP its ${kind.defaultAlias}_URL\n`,
         );
         return EXIT.ok;

@@ -766,6 +766,12 @@ export const ERRORS = {
     404,
     'nodes:list shows the nodes with their hostnames and ids',
   ),
+  BERTH_E_DATASTORE_UPGRADE: spec(
+    '{title} service "{name}" was not upgraded: {reason}',
+    EXIT.failed,
+    409,
+    'it serves as before, on {title} {version}, with its data; {kind}:info {name} shows it',
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

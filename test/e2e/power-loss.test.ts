@@ -5,13 +5,18 @@
 // certificate; every change Berth acknowledged right before the cut must be
 // there; a build and a deploy caught by the cut must end, not stay running
 // or half-switched. The time from `npm start` to every app served is the
-// figure (`npm run bench power-loss` takes it for 10 apps). The Engine is a
+// figure (`npm run bench power-loss` takes it for 10 apps). A PostgreSQL
+// service goes through the same cut: every row it acknowledged (psql's
+// COMMIT answered) is there once the Engine has restarted it. The Engine is a
 // private dockerd of this test's own (test/harness/private-engine.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { Store } from '../../services/core/store/index.ts';
+import { imageRef } from '../../services/platform/datastores/image.ts';
+import { kindVersion } from '../../services/platform/datastores/kinds.ts';
+import { postgres } from '../../services/platform/datastores/postgres/kind.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { makeCert } from '../harness/certs.ts';
 import {
@@ -69,7 +74,12 @@ async function allServed(fleet: Fleet, expected: Expected[], since: number, limi
 
 describe('a power cut', { skip: !isRoot && 'needs root (a private dockerd)' }, () => {
   test('one npm start brings every app back as it was, with every acknowledged change', async (t) => {
-    const fleet = await powerLossFleet(t, { label: 'power', apps: 4 });
+    const fleet = await powerLossFleet(t, {
+      label: 'power',
+      apps: 4,
+      // Copied into the private engine, not built there again.
+      images: [imageRef(postgres, kindVersion(postgres, undefined))],
+    });
     // Closed here, not in an after hook: those run in the order registered,
     // and the private engine's (registered first) would be gone by then.
     try {
@@ -88,6 +98,17 @@ describe('a power cut', { skip: !isRoot && 'needs root (a private dockerd)' }, (
       await fleet.command('domains:add', secured.name, domain);
       const cert = await makeCert([domain]);
       await fleet.commandWithInput(`${cert.key}${cert.cert}`, 'certs:add', secured.name);
+
+      // A PostgreSQL service with committed rows: psql answers only once each COMMIT is done.
+      const db = `${scaled.name}-db`;
+      await fleet.command('postgres:create', db);
+      const sql = (text: string) =>
+        fleet.commandWithInput(`\\pset tuples_only on\n${text}\n`, 'postgres:connect', db);
+      await sql(
+        "CREATE TABLE t (n int PRIMARY KEY, s text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 1000) g;",
+      );
+      const ROWS =
+        "SELECT count(*) || ' ' || md5(string_agg(n || ':' || s, ',' ORDER BY n)) FROM t;";
 
       // Acknowledged right before the cut: each must survive it.
       await fleet.command('ps:scale', scaled.name, 'web=2');
@@ -128,6 +149,10 @@ describe('a power cut', { skip: !isRoot && 'needs root (a private dockerd)' }, (
       const otherDomain = `api.${secured.name}.test`;
       await fleet.command('domains:add', secured.name, otherDomain);
       await fleet.command('config:set', changed.name, 'LAST=1', '--no-restart');
+      // Rows committed one by one, each answered, the last right before the cut.
+      for (let n = 1001; n <= 1050; n++) await sql(`INSERT INTO t VALUES (${n}, 'late ${n}');`);
+      const rowsBefore = (await sql(ROWS)).trim();
+      assert.match(rowsBefore, /^1050 [0-9a-f]{32}$/);
 
       const cut = await fleet.cutPower();
       // What the clients were told when the line went dead (not acknowledged: may go either way).
@@ -203,6 +228,17 @@ describe('a power cut', { skip: !isRoot && 'needs root (a private dockerd)' }, (
       assert.equal(
         (await fleet.command('config:get', changed.name, 'MARK')).trim(),
         `${changed.name}-late`,
+      );
+      // The PostgreSQL service: started again by the Engine (restart policy), every committed row there.
+      await until(
+        `PostgreSQL service ${db} answering`,
+        async () =>
+          (await fleet.command('postgres:info', db, '--health').catch(() => '')).trim() === 'ok',
+        60_000,
+      );
+      assert.equal((await sql(ROWS)).trim(), rowsBefore);
+      t.diagnostic(
+        `PostgreSQL service ${db}: ${rowsBefore.split(' ')[0]} rows before the cut and after`,
       );
 
       // The build the cut caught ends failed, saying why, and the app takes a push again.

@@ -11,6 +11,7 @@ import { dispatch } from '../../cli/dispatch.ts';
 import type { Actor } from '../../services/core/actor.ts';
 import { type Config, loadConfig } from '../../services/core/config.ts';
 import type { Store } from '../../services/core/store/index.ts';
+import { newTestRunId, testLabels } from './docker.ts';
 
 export interface CommandResult {
   code: number;
@@ -26,6 +27,10 @@ function scratchConfig(): Config {
 }
 
 export function commandRunner(store: Store, config: Config = scratchConfig()) {
+  // Under the runner (BERTH_TEST_RUN), the datastores the commands make carry
+  // the run's id, so that the runner's last clean-up finds what a killed
+  // test file left.
+  const runLabels = process.env.BERTH_TEST_RUN ? { dockerLabels: testLabels(newTestRunId()) } : {};
   return async (
     actor: Actor,
     argv: string[],
@@ -53,6 +58,7 @@ export function commandRunner(store: Store, config: Config = scratchConfig()) {
       store: async () => store,
       host: undefined,
       signal: o.signal ?? new AbortController().signal,
+      ...runLabels,
     };
     const code = await dispatch(argv, ctx);
     return { code, stdout, stderr };

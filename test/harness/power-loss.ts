@@ -196,7 +196,13 @@ async function victims(
 
 export async function powerLossFleet(
   t: Cleanups,
-  o: { label: string; apps: number; log?: (line: string) => void },
+  o: {
+    label: string;
+    apps: number;
+    log?: (line: string) => void;
+    /** More images the private engine gets from the shared one (a datastore's, not built again). */
+    images?: string[];
+  },
 ): Promise<Fleet> {
   const log = o.log ?? ((line: string) => process.stderr.write(`# ${o.label}: ${line}\n`));
   const engine = await privateEngine(t);
@@ -208,7 +214,7 @@ export async function powerLossFleet(
   };
   engine.engines.push(await ensureDockerEngine(engineOpts));
   await copyImages(
-    [testStackImage(), BASE_IMAGE],
+    [testStackImage(), BASE_IMAGE, ...(o.images ?? [])],
     testDockerTarget().dockerHost,
     engine.config.dockerHost,
   );

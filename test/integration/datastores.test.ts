@@ -303,9 +303,14 @@ describe('postgres services', { concurrency: false }, () => {
   test('hostile input is refused in one line and changes nothing', async () => {
     const checksum = await sqlVia(db, CHECKSUM);
     const services = JSON.stringify(await store.datastores.list());
-    // Only datastores' containers: other test runs share the Engine.
-    const ours = { filters: { label: [LABELS.datastore] } };
-    const containers = (await docker.listContainers({ all: true, ...ours })).length;
+    // Only the containers of the names these cases use: other test files and
+    // runs make and remove datastores on the same Engine meanwhile.
+    const named = new Set([db, db2, 'okname', `${db}-old`]);
+    const ours = async () =>
+      (await docker.listContainers({ all: true, filters: { label: [LABELS.datastore] } })).filter(
+        (c) => named.has(c.Labels[LABELS.datastoreName] ?? ''),
+      ).length;
+    const containers = await ours();
     const cases: [string[], RegExp][] = [
       [['postgres:create', 'Shop'], /invalid service name "Shop"/],
       [['postgres:create', '../etc'], /invalid service name/],
@@ -378,7 +383,7 @@ describe('postgres services', { concurrency: false }, () => {
     );
     assert.equal(await sqlVia(db, CHECKSUM), checksum);
     assert.equal(JSON.stringify(await store.datastores.list()), services);
-    assert.equal((await docker.listContainers({ all: true, ...ours })).length, containers);
+    assert.equal(await ours(), containers);
     assert.equal((await store.config.get(other)).DATABASE_URL, undefined);
   });
 

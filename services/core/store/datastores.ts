@@ -127,6 +127,20 @@ export class Datastores {
     return status === 'replaced' ? record : undefined;
   }
 
+  /**
+   * The record as `ds` has it now (upgrade: its version and volume), while
+   * the datastore exists; undefined when it is gone meanwhile.
+   */
+  async replace(ds: Datastore): Promise<Datastore | undefined> {
+    const record = decode(DatastoreSchema, this.ctx.keys.datastores(ds.kind), ds);
+    const [status] = await replaceScript.run(this.ctx, [
+      record.kind,
+      validate.datastoreName(record.name),
+      JSON.stringify(record),
+    ]);
+    return status === 'replaced' ? record : undefined;
+  }
+
   /** The datastore's links, by app. */
   async links(kind: DatastoreKindName, name: string): Promise<DatastoreLink[]> {
     const all = await this.ctx.redis.hgetall(

@@ -276,6 +276,15 @@ export const DatastoreSchema = z.object({
   password: named(validate.datastorePassword, 'datastore password'),
   /** The container's memory limit in bytes (--memory). */
   memory: z.number().int().positive(),
+  /**
+   * The Docker volume that holds its data, when not the container's name:
+   * upgrade restores into a new volume (`berth-<kind>-<name>.<version>`)
+   * and keeps the old one until the new server answers.
+   */
+  volume: z
+    .string()
+    .regex(/^berth-[a-z0-9][a-z0-9.-]{0,80}$/, 'not a datastore volume')
+    .optional(),
   /** Where expose publishes its port on the host (none: reachable on Berth's networks only). */
   exposed: z
     .object({ address: z.string().refine((a) => isIP(a) !== 0), port: z.number().int() })

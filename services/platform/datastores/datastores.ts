@@ -18,6 +18,7 @@ import {
   removeServer,
   serverName,
   serverState,
+  volumeName,
   waitHealthy,
 } from './server.ts';
 
@@ -215,7 +216,7 @@ export async function datastoreInfo(
     health: check.ok ? 'ok' : `failing: ${check.detail}`,
     id: state.id ?? null,
     internalIp: own?.[1] || null,
-    dataDir: `volume ${serverName(ds.kind, ds.name)}`,
+    dataDir: `volume ${volumeName(ds)}`,
     image: imageRef(kind, kindVersion(kind, ds.version)),
     memory: ds.memory,
     links: await d.store.datastores.links(kind.name, ds.name),

@@ -141,6 +141,23 @@ const schedulerOf = (docker: Docker, settings: { scheduler: string | null }) =>
   schedulerNamed(settings.scheduler ?? DEFAULT_SCHEDULER, { docker });
 
 /**
+ * The networks of the apps a datastore is linked to, as their schedulers
+ * name them (an app without one yet has none): where its server must be.
+ */
+export async function linkedNetworks(
+  d: EngineDeps & { store: Store },
+  ds: Pick<Datastore, 'kind' | 'name'>,
+): Promise<string[]> {
+  const networks: string[] = [];
+  for (const { app } of await d.store.datastores.links(ds.kind, ds.name)) {
+    const settings = await d.store.apps.deploySettings(app);
+    const network = await schedulerOf(d.docker, settings).appNetwork(app);
+    if (network) networks.push(network.name);
+  }
+  return networks;
+}
+
+/**
  * An app's links when the app goes or is renamed. Destroyed: the datastores
  * stay, with their data, unlinked from it and off its network (before the
  * network goes: a container still on it would keep it). Renamed: the links

@@ -19,6 +19,10 @@ import { type DatastoreKind, databaseName } from './kind.ts';
 export const serverName = (kind: string, name: string) =>
   `berth-${kind}-${validate.datastoreName(name)}`;
 
+/** The volume that holds its data: the container's name, or the one upgrade made. */
+export const volumeName = (ds: Pick<Datastore, 'kind' | 'name' | 'volume'>) =>
+  ds.volume ?? serverName(ds.kind, ds.name);
+
 /** A datastore's server is a handful of processes per connection: room for Postgres' 100. */
 export const SERVER_PIDS = 512;
 /** Its memory limit when create gives none (--memory). */
@@ -45,7 +49,7 @@ export function datastoreNetworks(d: EngineDeps): DockerNetworks {
   });
 }
 
-const labelsOf = (d: EngineDeps, ds: Pick<Datastore, 'kind' | 'name'>) => ({
+export const labelsOf = (d: EngineDeps, ds: Pick<Datastore, 'kind' | 'name'>) => ({
   ...MANAGED_LABELS,
   ...d.labels,
   [LABELS.datastore]: ds.kind,
@@ -64,12 +68,13 @@ export async function createServer(
   image: string,
 ): Promise<void> {
   const name = serverName(ds.kind, ds.name);
+  const volume = volumeName(ds);
   // `docker volume create` hands back a volume that exists: one left by an
   // earlier service of the name (its record lost, say) holds data, which a
   // failed create must not remove. Such leftovers are refused, untouched.
-  for (const [what, exists] of [
-    ['volume', () => d.docker.getVolume(name).inspect()],
-    ['container', () => d.docker.getContainer(name).inspect()],
+  for (const [what, named, exists] of [
+    ['volume', volume, () => d.docker.getVolume(volume).inspect()],
+    ['container', name, () => d.docker.getContainer(name).inspect()],
   ] as const) {
     const found = await exists().then(
       () => true,
@@ -83,12 +88,12 @@ export async function createServer(
         title: kind.title,
         name: ds.name,
         kind: ds.kind,
-        reason: `a ${what} named ${name} is already on the Docker Engine (an earlier service's, with its data?); nothing was changed: pick another name, or look at it and remove it (docker ${what} rm ${name})`,
+        reason: `a ${what} named ${named} is already on the Docker Engine (an earlier service's, with its data?); nothing was changed: pick another name, or look at it and remove it (docker ${what} rm ${named})`,
       });
     }
   }
   try {
-    await d.docker.createVolume({ Name: name, Labels: labelsOf(d, ds) });
+    await d.docker.createVolume({ Name: volume, Labels: labelsOf(d, ds) });
     await initVolume(d, kind, ds, image);
     const network = await datastoreNetworks(d).ensureDatastore(ds.kind, ds.name);
     const container = await createServerContainer(d, kind, ds, image, network);
@@ -121,11 +126,14 @@ export function createServerContainer(
   ds: Datastore,
   image: string,
   network: string,
+  /** Its container's name: the server's, or the one upgrade starts beside it. */
+  container = serverName(ds.kind, ds.name),
 ) {
+  // The host name linked apps reach it by, whatever the container is called.
   const name = serverName(ds.kind, ds.name);
   const port = `${kind.port}/tcp`;
   return d.docker.createContainer({
-    name,
+    name: container,
     Image: image,
     Cmd: ['serve'],
     Env: [`BERTH_DATABASE=${databaseName(ds.name)}`],
@@ -138,7 +146,7 @@ export function createServerContainer(
       Memory: ds.memory,
       MemorySwap: ds.memory,
       PidsLimit: SERVER_PIDS,
-      Mounts: [{ Type: 'volume', Source: name, Target: kind.dataPath }],
+      Mounts: [{ Type: 'volume', Source: volumeName(ds), Target: kind.dataPath }],
       NetworkMode: network,
       LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
       ...(ds.exposed
@@ -155,7 +163,7 @@ export function createServerContainer(
 }
 
 /** The one-off `init` on the new volume, the password written to its stdin. */
-async function initVolume(d: EngineDeps, kind: DatastoreKind, ds: Datastore, image: string) {
+export async function initVolume(d: EngineDeps, kind: DatastoreKind, ds: Datastore, image: string) {
   const container = await d.docker.createContainer({
     Image: image,
     Cmd: ['init'],
@@ -166,7 +174,7 @@ async function initVolume(d: EngineDeps, kind: DatastoreKind, ds: Datastore, ima
     Labels: labelsOf(d, ds),
     HostConfig: {
       Memory: ds.memory,
-      Mounts: [{ Type: 'volume', Source: serverName(ds.kind, ds.name), Target: kind.dataPath }],
+      Mounts: [{ Type: 'volume', Source: volumeName(ds), Target: kind.dataPath }],
       NetworkMode: 'none',
       ...CONFINED,
     },
@@ -200,11 +208,16 @@ async function initVolume(d: EngineDeps, kind: DatastoreKind, ds: Datastore, ima
 }
 
 /** Waits until the kind's health check passes; BERTH_E_DATASTORE_START when it never does. */
-export async function waitHealthy(d: EngineDeps, kind: DatastoreKind, ds: Datastore) {
+export async function waitHealthy(
+  d: EngineDeps,
+  kind: DatastoreKind,
+  ds: Datastore,
+  container = serverName(ds.kind, ds.name),
+) {
   const until = Date.now() + READY_MS;
   let last = '';
   while (Date.now() < until) {
-    const check = await health(d, kind, ds);
+    const check = await health(d, kind, ds, container);
     if (check.ok) return;
     last = check.detail;
     await new Promise((r) => setTimeout(r, 250));
@@ -240,9 +253,10 @@ export async function health(
   d: EngineDeps,
   kind: DatastoreKind,
   ds: Pick<Datastore, 'kind' | 'name'>,
+  name = serverName(ds.kind, ds.name),
 ): Promise<{ ok: boolean; detail: string }> {
   try {
-    const container = d.docker.getContainer(serverName(ds.kind, ds.name));
+    const container = d.docker.getContainer(name);
     const lines: string[] = [];
     const r = await execInContainer(container, kind.healthCommand, {
       onLine: (l) => lines.push(l),
@@ -281,7 +295,7 @@ function demuxText(buf: Buffer): string {
 }
 
 /** Removes the container, then its own network and the volume with the data. */
-export async function removeServer(d: EngineDeps, ds: Pick<Datastore, 'kind' | 'name'>) {
+export async function removeServer(d: EngineDeps, ds: Pick<Datastore, 'kind' | 'name' | 'volume'>) {
   const name = serverName(ds.kind, ds.name);
   try {
     await d.docker.getContainer(name).remove({ force: true });
@@ -290,6 +304,15 @@ export async function removeServer(d: EngineDeps, ds: Pick<Datastore, 'kind' | '
   }
   const networks = datastoreNetworks(d);
   await networks.remove(networks.datastoreName(ds.kind, ds.name), name);
+  await removeVolume(d, ds, volumeName(ds));
+}
+
+/** Removes a volume of the datastore's (labelled so); nothing when it is gone. */
+export async function removeVolume(
+  d: EngineDeps,
+  ds: Pick<Datastore, 'kind' | 'name'>,
+  name: string,
+) {
   try {
     const volume = d.docker.getVolume(name);
     const info = await volume.inspect();
