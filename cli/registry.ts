@@ -13,6 +13,7 @@ import { configCommands } from './commands/config.ts';
 import { cronCommands } from './commands/cron.ts';
 import { datastoreBackupCommands } from './commands/datastore-backups.ts';
 import { datastoreCommands } from './commands/datastores.ts';
+import { dockerOptionsCommands } from './commands/docker-options.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
@@ -77,6 +78,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
+  'docker-options':
+    "Docker options of an app's containers (admins): a safe allow-list (--shm-size, --ulimit, --add-host, -v of allowed host paths...)",
 };
 
 export const helpCommand: Command = {
@@ -123,6 +126,7 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
+  ...dockerOptionsCommands,
   helpCommand,
 ];
 

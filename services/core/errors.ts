@@ -742,6 +742,7 @@ export const ERRORS = {
     423,
     'unlock it with apps:unlock {app}',
   ),
+  BERTH_E_DOCKER_OPTION_REFUSED: spec('docker option {option} refused: {reason}', EXIT.usage, 400),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
