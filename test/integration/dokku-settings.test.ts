@@ -329,3 +329,68 @@ describe('docker-options', () => {
     assert.equal(await ok(bob, ['docker-options:report', 'shop', '--docker-options-deploy']), '\n');
   });
 });
+
+describe('storage: host directories (admins), volumes (tenants)', () => {
+  test('storage:create, list-entries, info, mount, unmount, destroy', async () => {
+    await ok(ada, ['storage:create', 'media']);
+    await ok(ada, ['storage:create', 'shared', path.join(allowed, 'real')]);
+    const entries = JSON.parse(await ok(ada, ['storage:list-entries', '--format', 'json']));
+    assert.deepEqual(
+      entries.map((e: { name: string; path: string }) => [e.name, e.path]),
+      [
+        ['media', path.join(dataDir, 'storage', 'media')],
+        ['shared', path.join(allowed, 'real')],
+      ],
+    );
+    await ok(ada, ['storage:mount', 'shop', 'media', '--container-dir', '/media']);
+    await ok(ada, ['storage:mount', 'shop', `${allowed}/real:/shared:ro`]);
+    assert.equal(
+      await ok(bob, ['storage:report', 'shop', '--storage-run-mounts']),
+      `-v ${dataDir}/storage/media:/media -v ${allowed}/real:/shared:ro\n`,
+    );
+    assert.match(await ok(ada, ['storage:info', 'media']), /Mounted by: +shop/);
+    await refused(['storage:destroy', 'media'], /mounted by shop/, ada);
+    await ok(ada, ['storage:unmount', 'shop', 'media', '--container-dir', '/media']);
+    await ok(ada, ['storage:unmount', 'shop', `${allowed}/real:/shared:ro`]);
+    assert.equal(await ok(bob, ['storage:report', 'shop', '--storage-run-mounts']), '\n');
+    await ok(ada, ['storage:destroy', 'media']);
+    await ok(ada, ['storage:destroy', 'shared']);
+  });
+
+  test('owners and strangers: no host directories, no entries', async () => {
+    await refused(['storage:create', 'mine'], FORBIDDEN, bob, 1);
+    await refused(['storage:list-entries'], FORBIDDEN, bob, 1);
+    await refused(['storage:info', 'media'], FORBIDDEN, bob, 1);
+    await refused(['storage:destroy', 'media'], FORBIDDEN, bob, 1);
+    await refused(['storage:mount', 'shop', `${dataDir}/storage/x:/x`], FORBIDDEN, bob, 1);
+    await refused(['storage:mount', 'shop', 'media', '--container-dir', '/m'], FORBIDDEN, bob, 1);
+    await refused(['storage:mount', 'shop', '/etc:/x'], NOT_FOUND, eve, 1);
+  });
+
+  test('hostile names and paths are refused in one line, nothing changed', async () => {
+    for (const [argv, why] of [
+      [['storage:create', '../x'], /invalid storage name/],
+      [['storage:create', 'Bad_Name'], /invalid storage name/],
+      [['storage:create', 'etc', '/etc'], /system directory/],
+      [['storage:create', 'up', `${dataDir}/storage/../repos`], /absolute and normalized/],
+      [['storage:create', 'out', '/srv/elsewhere'], /outside/],
+      [['storage:create', 'sock', '/var/run/docker.sock'], /Docker socket|system directory/],
+      [['storage:create', 'link', `${allowed}/link`], /symlink/],
+      [['storage:mount', 'shop', '/etc/shadow:/x'], /system directory/],
+      [['storage:mount', 'shop', `${allowed}/real:/x:rw:z`], /HOST:CONTAINER/],
+      [['storage:mount', 'shop', `${allowed}/real:../x`], /container path/],
+      [['storage:mount', 'shop', 'nope', '--container-dir', '/x'], /no storage entry nope/],
+      [
+        ['storage:mount', 'shop', `${allowed}/real:/x --privileged`],
+        /quotes|value without|refused/,
+      ],
+    ] as const) {
+      await refused([...argv], why, ada);
+    }
+  });
+
+  test('tenants keep their volumes: NAME:/path is still a volume name, checked as before', async () => {
+    await refused(['storage:mount', 'shop', '../up:/uploads'], /invalid storage name/);
+    await refused(['storage:mount', 'shop', 'up:/proc'], /container path/);
+  });
+});

@@ -698,7 +698,7 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
   K.apiToken('i'), K.userTokens('u'), K.apiTokens, K.userQuotas('u'), K.userBuildUsage('u'),
   K.networks, K.datastores('postgres'), K.datastoreLinks('postgres', 'db'),
   K.hooks('a'), K.deliveries('a'), K.deliveryOrder('a'), K.events, K.eventOnce('a', 'w'),
-  K.globalSettings, K.globalConfig}`;
+  K.globalSettings, K.globalConfig, K.storageEntries}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
       k.apps,
@@ -737,6 +737,7 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.eventOnce('a', 'w'),
       k.globalSettings,
       k.globalConfig,
+      k.storageEntries,
     ]);
   });
 

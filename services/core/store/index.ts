@@ -36,6 +36,7 @@ export type { DatastoreLink } from './datastores.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export * from './notifications.ts';
+export type { StorageEntry } from './platform-settings.ts';
 export type { PushCaps, QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';

@@ -107,6 +107,8 @@ export interface KeyLayout {
   readonly globalSettings: string;
   /** hash: global config vars (config:set --global), env key -> value, under every app's own. */
   readonly globalConfig: string;
+  /** hash: named host directories admins registered (storage:create), name -> record (JSON). */
+  readonly storageEntries: string;
 }
 
 export function keyLayout(prefix: string): KeyLayout {
@@ -155,6 +157,7 @@ export function keyLayout(prefix: string): KeyLayout {
     eventOnce: (a, w) => `${prefix}app:${a}:event-once:${w}`,
     globalSettings: `${prefix}global-settings`,
     globalConfig: `${prefix}global-config`,
+    storageEntries: `${prefix}storage-entries`,
   };
 }
 
@@ -208,6 +211,7 @@ K.events = P .. 'events'
 function K.eventOnce(a, w) return P .. 'app:' .. a .. ':event-once:' .. w end
 K.globalSettings = P .. 'global-settings'
 K.globalConfig = P .. 'global-config'
+K.storageEntries = P .. 'storage-entries'
 `;
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -3,6 +3,8 @@
 // the settings and the global config vars. An app's own setting or var wins
 // over these; these win over Berth's built-in defaults and BERTH_* variables
 // of the same meaning (docs/dokku-differences.md, "Global settings").
+
+import { z } from 'zod';
 import * as validate from '../validate.ts';
 import { configValue } from './config-vars.ts';
 import type { StoreContext } from './context.ts';
@@ -11,7 +13,18 @@ import {
   type GlobalSettingField,
   type GlobalSettings,
   GlobalSettingsSchema,
+  named,
 } from './records.ts';
+
+/** A named host directory an admin registered (storage:create). */
+export const StorageEntrySchema = z.object({
+  name: named(validate.storageName, 'storage name'),
+  /** Absolute, checked by core/docker-options.ts hostPath when registered. */
+  path: z.string().startsWith('/'),
+  createdAt: z.string(),
+  by: z.string(),
+});
+export type StorageEntry = z.output<typeof StorageEntrySchema>;
 
 export class PlatformSettings {
   constructor(private readonly ctx: StoreContext) {}
@@ -53,5 +66,36 @@ export class PlatformSettings {
   async unsetConfig(keys: readonly string[]): Promise<number> {
     const names = keys.map((k) => validate.envKey(k));
     return names.length === 0 ? 0 : this.ctx.redis.hdel(this.ctx.keys.globalConfig, ...names);
+  }
+
+  /** Registers a storage entry; false when the name is taken. */
+  async addStorageEntry(entry: StorageEntry): Promise<boolean> {
+    const checked = StorageEntrySchema.parse(entry);
+    const added = await this.ctx.redis.hsetnx(
+      this.ctx.keys.storageEntries,
+      checked.name,
+      JSON.stringify(checked),
+    );
+    return added === 1;
+  }
+
+  async storageEntries(): Promise<StorageEntry[]> {
+    const key = this.ctx.keys.storageEntries;
+    const hash = await this.ctx.redis.hgetall(key);
+    return Object.values(hash)
+      .map((text) => decode(StorageEntrySchema, key, JSON.parse(text)))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async storageEntry(name: string): Promise<StorageEntry | undefined> {
+    const key = this.ctx.keys.storageEntries;
+    const text = await this.ctx.redis.hget(key, validate.storageName(name));
+    return text === null ? undefined : decode(StorageEntrySchema, key, JSON.parse(text));
+  }
+
+  async removeStorageEntry(name: string): Promise<boolean> {
+    return (
+      (await this.ctx.redis.hdel(this.ctx.keys.storageEntries, validate.storageName(name))) === 1
+    );
   }
 }
