@@ -45,7 +45,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   ps: "an app's processes: scale, restart, stop, start, rebuild, report",
   logs: "an app's output, across instances and deploys",
   run: 'one-off processes from the current release',
-  storage: "an app's volumes, kept across deploys and rollbacks",
+  storage:
+    "an app's volumes, kept across deploys and rollbacks; admins: host directories (storage:create, storage:mount APP /host:/path)",
   network:
     'links between apps: each app has a network of its own; admins make shared ones, owners attach apps to them',
   resource: "memory and CPU limits of an app's processes",
