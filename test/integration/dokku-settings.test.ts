@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { remoteArgv } from '../../cli/remote.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { Store } from '../../services/core/store/index.ts';
+import { restoreSnapshot, takeSnapshot } from '../../services/platform/backup/redis-snapshot.ts';
 import { instanceSpec } from '../../services/platform/release/instance-spec.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';
@@ -392,5 +393,25 @@ describe('storage: host directories (admins), volumes (tenants)', () => {
   test('tenants keep their volumes: NAME:/path is still a volume name, checked as before', async () => {
     await refused(['storage:mount', 'shop', '../up:/uploads'], /invalid storage name/);
     await refused(['storage:mount', 'shop', 'up:/proc'], /container path/);
+  });
+});
+
+describe('durable', () => {
+  test('a backup keeps the global settings, global config vars and storage entries', async () => {
+    await ok(ada, ['ps:set', '--global', 'stop-timeout-seconds', '20']);
+    await ok(ada, ['config:set', '--global', 'KEPT=1']);
+    await ok(ada, ['storage:create', 'kept']);
+    const snapshot = await takeSnapshot(redis, prefix);
+    const other = testPrefix();
+    await restoreSnapshot(redis, other, snapshot.keys);
+    const restored = new Store(redis, other);
+    assert.equal((await restored.platform.get()).stopTimeoutSeconds, 20);
+    assert.deepEqual(await restored.platform.config(), { KEPT: '1', REGION: 'eu' });
+    assert.equal(
+      (await restored.platform.storageEntry('kept'))?.path,
+      path.join(dataDir, 'storage', 'kept'),
+    );
+    const keys = await redis.keys(`${other}*`);
+    if (keys.length > 0) await redis.del(...keys);
   });
 });
