@@ -208,6 +208,10 @@ describe('config --global', () => {
       await ok(bob, ['config:show', 'shop', '--merged', '--format', 'json']),
     );
     assert.deepEqual(merged, { REGION: 'eu', SHARED: 'mine' });
+    assert.equal(
+      await ok(bob, ['config:export', 'shop', '--merged', '--format', 'envfile']),
+      'REGION="eu"\nSHARED="mine"\n',
+    );
     const spec = instanceSpec(
       {
         app: 'shop',
