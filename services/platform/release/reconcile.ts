@@ -202,15 +202,22 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   // as its policy left it (ps:report shows it), until ps:restart or a deploy.
   const policy = settings.restartPolicy ?? settings.global?.restartPolicy ?? 'unless-stopped';
   const keepsExited = policy === 'no' || policy.startsWith('on-failure');
-  const replaced = (x: Instance) =>
-    x.state === 'starting' || (x.state === 'exited' && !(keepsExited && x.exitCode !== undefined));
-  for (const i of mine.filter(replaced)) {
+  const replaced = scheduler.keepsCount
+    ? []
+    : mine.filter(
+        (x) =>
+          x.state === 'starting' ||
+          (x.state === 'exited' && !(keepsExited && x.exitCode !== undefined)),
+      );
+  for (const i of replaced) {
     await retire(i);
     mine.splice(mine.indexOf(i), 1);
   }
   await noteCrashLoops(store, app, current.version, mine, d.log);
   const running: Instance[] = mine.filter((i) => i.state === 'running');
-  for (const [type, count] of Object.entries(current.formation)) {
+  // A scheduler that keeps the count (Swarm) replaces its lost instances
+  // itself; one started here besides would be one too many once it has.
+  for (const [type, count] of scheduler.keepsCount ? [] : Object.entries(current.formation)) {
     if (!(type in current.processes) || appliesTo(stopped, type)) continue;
     for (let n = 1; n <= count; n++) {
       if (mine.some((i) => i.type === type && i.instance === n)) continue;
