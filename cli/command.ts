@@ -71,6 +71,13 @@ export interface Command {
    */
   appless?: readonly string[];
   /**
+   * Takes Dokku's `--global` in place of APP: the command is then about the
+   * platform-wide default (services/core/store/platform-settings.ts), run
+   * with no app. 'admin': admins only (a change, or values that may be
+   * secret); 'read': anyone signed in. The dispatcher declares the option.
+   */
+  global?: 'admin' | 'read';
+  /**
    * Hands the client's terminal to a program with a TTY of its own (run):
    * stdin comes raw, keystroke by keystroke. Other commands read it as lines.
    */

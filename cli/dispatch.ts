@@ -63,7 +63,7 @@ const takesApp = (c: Command) => typeof c.access === 'object' || c.takesApp === 
  */
 function takeReportFlag(command: Command, args: string[]): [string[], string | undefined] {
   if (!command.report) return [args, undefined];
-  const declared = new Set([...Object.keys(command.options ?? {}), 'format', 'help']);
+  const declared = new Set([...Object.keys(command.options ?? {}), 'format', 'help', 'global']);
   let flag: string | undefined;
   const kept = args.filter((a) => {
     if (!/^--[a-z0-9]/.test(a) || declared.has(a.slice(2).split('=')[0] ?? '')) return true;
@@ -101,6 +101,7 @@ async function runCommand(
       options: {
         ...(command.options ?? {}),
         ...(command.json ? { format: { type: 'string' } } : {}),
+        ...(command.global ? { global: { type: 'boolean' } } : {}),
         help: { type: 'boolean' },
       },
       allowPositionals: true,
@@ -124,7 +125,10 @@ async function runCommand(
   }
   if (access === 'admin') requireAdmin(ctx.actor, command.name);
   let app: Awaited<ReturnType<typeof authorizeApp>> | undefined;
-  if (typeof access === 'object') {
+  const global = command.global !== undefined && options.global === true;
+  if (global && command.global === 'admin') requireAdmin(ctx.actor, `${command.name} --global`);
+  // Dokku's --global stands where APP would: the platform-wide default.
+  if (typeof access === 'object' && !global) {
     const [appArg, ...afterApp] = positionals;
     if (appArg === undefined) throw usageError(command, 'name the app');
     app = await authorizeApp(await ctx.store(), ctx.actor, validate.appName(appArg), access.app);

@@ -13,6 +13,7 @@ import { configCommands } from './commands/config.ts';
 import { cronCommands } from './commands/cron.ts';
 import { datastoreBackupCommands } from './commands/datastore-backups.ts';
 import { datastoreCommands } from './commands/datastores.ts';
+import { dockerOptionsCommands } from './commands/docker-options.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
@@ -45,7 +46,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   ps: "an app's processes: scale, restart, stop, start, rebuild, report",
   logs: "an app's output, across instances and deploys",
   run: 'one-off processes from the current release',
-  storage: "an app's volumes, kept across deploys and rollbacks",
+  storage:
+    "an app's volumes, kept across deploys and rollbacks; admins: host directories (storage:create, storage:mount APP /host:/path)",
   network:
     'links between apps: each app has a network of its own; admins make shared ones, owners attach apps to them',
   resource: "memory and CPU limits of an app's processes",
@@ -79,6 +81,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   nodes: "the swarm's nodes: list, report, drain, label (admins)",
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
+  'docker-options':
+    "Docker options of an app's containers (admins): a safe allow-list (--shm-size, --ulimit, --add-host, -v of allowed host paths...)",
 };
 
 export const helpCommand: Command = {
@@ -125,6 +129,7 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
+  ...dockerOptionsCommands,
   ...nodesCommands,
   helpCommand,
 ];

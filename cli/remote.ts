@@ -112,7 +112,9 @@ export function remoteArgv(argv: readonly string[], remote: Remote): string[] {
   }
   const [name] = out;
   const command = name === undefined ? undefined : findCommand(name);
-  const appless = command?.appless?.some((flag) => out.includes(flag)) === true;
+  const appless =
+    command?.appless?.some((flag) => out.includes(flag)) === true ||
+    (command?.global !== undefined && out.includes('--global'));
   if (command && !appless && (typeof command.access === 'object' || command.takesApp)) {
     out.splice(1, 0, app);
   }

@@ -19,8 +19,16 @@ const shown = (types: readonly string[]) =>
 const listed = (types: readonly string[]) => (types.length === 0 ? 'none' : types.join(','));
 
 /** Dokku's report keys (their flags: --checks-<key>), with Berth's values. */
-function reportRows(s: DeploySettings, drainMs: number): [string, string, string][] {
-  const global = String(Math.round(drainMs / 1000));
+function reportRows(
+  s: Pick<
+    DeploySettings,
+    'checksDisabled' | 'checksSkipped' | 'waitToRetire' | 'defaultWait' | 'global'
+  >,
+  drainMs: number,
+): [string, string, string][] {
+  // checks:set --global's, else BERTH_DRAIN_TIMEOUT: what an app without its own gets.
+  const global = String(s.global.waitToRetire ?? Math.round(drainMs / 1000));
+  const globalWait = String(s.global.defaultWait ?? ROLLOUT_DEFAULTS.uptimeMs / 1000);
   return [
     ['disabled-list', 'Checks disabled list', listed(s.checksDisabled)],
     ['skipped-list', 'Checks skipped list', listed(s.checksSkipped)],
@@ -31,14 +39,19 @@ function reportRows(s: DeploySettings, drainMs: number): [string, string, string
       'Checks wait to retire',
       s.waitToRetire === null ? '' : String(s.waitToRetire),
     ],
-    [
-      'computed-default-wait',
-      'Checks computed default wait',
-      String(s.defaultWait ?? ROLLOUT_DEFAULTS.uptimeMs / 1000),
-    ],
+    ['computed-default-wait', 'Checks computed default wait', String(s.defaultWait ?? globalWait)],
+    ['global-default-wait', 'Checks global default wait', globalWait],
     ['default-wait', 'Checks default wait', s.defaultWait === null ? '' : String(s.defaultWait)],
   ];
 }
+
+/** Nothing of an app's own, for the global report. */
+const NO_APP_SETTINGS = {
+  checksDisabled: [] as string[],
+  checksSkipped: [] as string[],
+  waitToRetire: null,
+  defaultWait: null,
+};
 
 const summary = (s: DeploySettings) =>
   `checks disabled for ${shown(s.checksDisabled)}; skipped for ${shown(s.checksSkipped)}`;
@@ -66,16 +79,22 @@ export const checksCommands: readonly Command[] = [
   ),
   {
     name: 'checks:set',
-    usage: `APP ${CHECK_SETTINGS.join('|')} [SECONDS]`,
+    usage: `APP|--global ${CHECK_SETTINGS.join('|')} [SECONDS]`,
     summary:
-      "wait-to-retire: seconds the previous release's instances keep running after the switch (default BERTH_DRAIN_TIMEOUT); default-wait: seconds a process without checks must keep running (default 10); no SECONDS: the default",
+      "wait-to-retire: seconds the previous release's instances keep running after the switch (default BERTH_DRAIN_TIMEOUT); default-wait: seconds a process without checks must keep running (default 10); --global (admins): for apps that set none; no SECONDS: the default",
     access: { app: 'push' },
+    global: 'admin',
     arity: [1, 2],
     async run({ ctx, app, args }) {
-      if (!app) return EXIT.failed;
       const [key = '', value] = args;
       const store = await ctx.store();
       await setCheckSetting(store, app, key, value);
+      if (!app) {
+        ctx.stdout.write(
+          `-----> ${key} of every app without its own: ${value === undefined || value === '' ? '(the default)' : `${value} s`}, from their next rollout\n`,
+        );
+        return EXIT.ok;
+      }
       const rows = reportRows(
         await store.apps.deploySettings(app.name),
         ctx.config().drainTimeoutMs,
@@ -89,17 +108,29 @@ export const checksCommands: readonly Command[] = [
   },
   {
     name: 'checks:report',
-    usage: 'APP [--format json | --checks-KEY]',
+    usage: 'APP|--global [--format json | --checks-KEY]',
     summary:
       'how rollouts check new instances; --checks-disabled-list (or another key) prints that value alone',
     access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
     arity: [0, 0],
     async run(call) {
       const { ctx, app } = call;
-      if (!app) return EXIT.failed;
-      const s = await (await ctx.store()).apps.deploySettings(app.name);
+      const store = await ctx.store();
+      if (!app) {
+        const rows = reportRows(
+          { ...NO_APP_SETTINGS, global: await store.platform.get() },
+          ctx.config().drainTimeoutMs,
+        ).filter(([key]) => key.startsWith('global-'));
+        return writeReport(call, {
+          namespace: 'checks',
+          title: 'Global checks information',
+          rows: rows.map(([, label, value]) => [label, value]),
+        });
+      }
+      const s = await store.apps.deploySettings(app.name);
       return writeReport(call, {
         namespace: 'checks',
         title: `${app.name} checks information`,

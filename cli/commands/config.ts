@@ -7,6 +7,7 @@ import {
   configOf,
   parseAssignments,
   setConfig,
+  setGlobalConfig,
   unsetConfig,
 } from '../../services/platform/apps/config.ts';
 import {
@@ -43,15 +44,22 @@ async function apply(ctx: CommandContext, app: App, options: OptionValues, what:
 export const configCommands: readonly Command[] = [
   {
     name: 'config:set',
-    usage: 'APP KEY=VALUE... [--encoded] [--no-restart]',
+    usage: 'APP|--global KEY=VALUE... [--encoded] [--no-restart]',
     summary:
-      'set config vars and release them (--encoded: base64 values; --no-restart: at the next deploy)',
+      "set config vars and release them (--encoded: base64 values; --no-restart: at the next deploy); --global (admins): every app's, under its own, from its next deploy or restart",
     access: { app: 'push' },
+    global: 'admin',
     options: { encoded: { type: 'boolean' }, 'no-restart': { type: 'boolean' } },
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args, options }) {
-      if (!app) return EXIT.failed;
       const vars = parseAssignments(args, options.encoded === true);
+      if (!app) {
+        const keys = await setGlobalConfig(await ctx.store(), vars);
+        ctx.stdout.write(
+          `-----> Set ${keys.join(', ')} globally: every app without its own gets them from its next deploy or restart\n`,
+        );
+        return EXIT.ok;
+      }
       const keys = await setConfig(await ctx.store(), app, vars);
       // Keys only: values are often secrets, and terminals are shared and recorded.
       ctx.stdout.write(`-----> Set ${keys.join(', ')} for ${app.name}\n`);
@@ -61,13 +69,22 @@ export const configCommands: readonly Command[] = [
   },
   {
     name: 'config:unset',
-    usage: 'APP KEY... [--no-restart]',
-    summary: 'remove config vars',
+    usage: 'APP|--global KEY... [--no-restart]',
+    summary: 'remove config vars (--global, admins: global ones)',
     access: { app: 'push' },
+    global: 'admin',
     options: { 'no-restart': { type: 'boolean' } },
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args, options }) {
-      if (!app) return EXIT.failed;
+      if (!app) {
+        const n = await (await ctx.store()).platform.unsetConfig(args);
+        ctx.stdout.write(
+          n === 0
+            ? `-----> None of ${args.join(', ')} was set globally\n`
+            : `-----> Unset ${n} global config vars; apps get it from their next deploy or restart\n`,
+        );
+        return EXIT.ok;
+      }
       const removed = await unsetConfig(await ctx.store(), app, args);
       if (removed.length === 0) {
         ctx.stdout.write(`-----> None of ${args.join(', ')} was set for ${app.name}\n`);
@@ -80,14 +97,15 @@ export const configCommands: readonly Command[] = [
   },
   {
     name: 'config:get',
-    usage: 'APP KEY',
+    usage: 'APP|--global KEY',
     summary: 'print one config var (not set: nothing printed, exit 1, as on Dokku)',
     access: { app: 'config' },
+    global: 'admin',
     arity: [1, 1],
     async run({ ctx, app, args }) {
-      if (!app) return EXIT.failed;
       const key = validate.envKey(args[0] ?? '');
-      const value = (await configOf(await ctx.store(), app))[key];
+      const store = await ctx.store();
+      const value = (app ? await configOf(store, app) : await store.platform.config())[key];
       // As Dokku: nothing printed, exit 1, so `VALUE=$(berth config:get APP K) || ...` works.
       if (value === undefined) return EXIT.failed;
       ctx.stdout.write(`${value}\n`);
@@ -96,28 +114,32 @@ export const configCommands: readonly Command[] = [
   },
   {
     name: 'config:show',
-    usage: 'APP [--format json] [--shell]',
-    summary: "the app's config vars with their values (--shell: KEY='value' lines)",
+    usage: 'APP|--global [--format json] [--shell] [--merged]',
+    summary:
+      "the app's config vars with their values (--shell: KEY='value' lines; --merged: with the global ones under them); --global (admins): the global ones",
     access: { app: 'config' },
+    global: 'admin',
     json: true,
-    options: { shell: { type: 'boolean' } },
+    options: { shell: { type: 'boolean' }, merged: { type: 'boolean' } },
     arity: [0, 0],
     async run({ ctx, app, options }) {
-      if (!app) return EXIT.failed;
-      const vars = await configOf(await ctx.store(), app);
+      const vars = await shownConfig(ctx, app, options);
+      const title = app ? `${app.name} config vars` : 'global config vars';
       const keys = Object.keys(vars).sort();
       if (formatOf(options) === 'json') {
         ctx.stdout.write(json(Object.fromEntries(keys.map((k) => [k, vars[k]]))));
       } else if (options.shell === true) {
         ctx.stdout.write(keys.map((k) => `${k}=${shellQuote(vars[k] ?? '')}\n`).join(''));
       } else if (keys.length === 0) {
-        ctx.stdout.write(`=====> ${app.name} has no config vars\n`);
+        ctx.stdout.write(
+          `=====> ${app ? app.name : 'the platform'} has no ${app ? '' : 'global '}config vars\n`,
+        );
       } else {
         // One line per var: a value's own newlines are shown as \n.
         const shown = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('\n', '\\n');
         ctx.stdout.write(
           report(
-            `${app.name} config vars`,
+            title,
             keys.map((k) => [k, shown(vars[k] ?? '')] as const),
           ),
         );
@@ -163,16 +185,16 @@ export const configCommands: readonly Command[] = [
   },
   {
     name: 'config:export',
-    usage: `APP [--format ${EXPORT_FORMATS.join('|')}]`,
+    usage: `APP|--global [--format ${EXPORT_FORMATS.join('|')}] [--merged]`,
     summary:
-      'the app\'s config vars for a shell or a file (default exports: eval "$(berth config:export APP)")',
+      'the app\'s config vars for a shell or a file (default exports: eval "$(berth config:export APP)"; --merged: with the global ones under them; --global, admins: the global ones)',
     access: { app: 'config' },
-    options: { format: { type: 'string' } },
+    global: 'admin',
+    options: { format: { type: 'string' }, merged: { type: 'boolean' } },
     arity: [0, 0],
     async run({ ctx, app, options }) {
-      if (!app) return EXIT.failed;
       const format = String(options.format ?? 'exports');
-      const text = exportConfig(await configOf(await ctx.store(), app), format);
+      const text = exportConfig(await shownConfig(ctx, app, options), format);
       ctx.stdout.write(text === '' ? '' : `${text}\n`);
       return EXIT.ok;
     },
@@ -217,6 +239,21 @@ export const configCommands: readonly Command[] = [
     },
   },
 ];
+
+/**
+ * The vars config:show and config:export print: the app's own; with
+ * --merged, what its instances see (the global ones under its own); with
+ * --global (no app), the global ones.
+ */
+async function shownConfig(
+  ctx: CommandContext,
+  app: App | undefined,
+  options: OptionValues,
+): Promise<Record<string, string>> {
+  const store = await ctx.store();
+  if (!app) return store.platform.config();
+  return options.merged === true ? store.config.merged(app.name) : configOf(store, app);
+}
 
 /** config:import's input: a config file, not a dump. */
 const IMPORT_LIMIT = 1024 * 1024;

@@ -1,7 +1,14 @@
 // logs — an app's output, across its instances and its deploys.
+
+import { isAdmin } from '../../services/core/actor.ts';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
+import {
+  LOGS_PROPERTIES,
+  propertyRows,
+  setProperty,
+} from '../../services/platform/apps/process-settings.ts';
 import {
   appLogs,
   archivedLines,
@@ -11,6 +18,7 @@ import {
 } from '../../services/platform/scheduler/app-logs.ts';
 import type { Command } from '../command.ts';
 import { appScheduler } from '../release-run.ts';
+import { writeReport } from '../report.ts';
 
 /** -n: how many lines (default 100). */
 function lineCount(value: string | boolean | undefined): number {
@@ -92,6 +100,51 @@ export const logsCommands: readonly Command[] = [
       if (lines.length === 0) ctx.stdout.write('       (its instances wrote nothing)\n');
       for (const l of lines) ctx.stdout.write(`${formatLine(l)}\n`);
       return EXIT.ok;
+    },
+  },
+  {
+    name: 'logs:set',
+    usage: 'APP|--global max-size [SIZE|unlimited]',
+    summary:
+      'max-size: how much output each instance keeps before Docker rotates it (three files of SIZE, 1m to 1g; default 10m; unlimited: admins); --global (admins): for apps that set none; no SIZE: the default. Applied from the next deploy or ps:restart',
+    access: { app: 'push' },
+    global: 'admin',
+    arity: [1, 2],
+    async run({ ctx, app, args }) {
+      const [key = '', value] = args;
+      const admin = isAdmin(ctx.actor);
+      await setProperty(await ctx.store(), 'logs:set', LOGS_PROPERTIES, app, key, value, admin);
+      const target = app === undefined ? 'every app without its own' : app.name;
+      ctx.stdout.write(
+        `-----> ${key} of ${target}: ${value === undefined || value === '' ? '(the default)' : value}; applied from the next deploy or ps:restart\n`,
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'logs:report',
+    usage: 'APP|--global [--format json | --logs-KEY]',
+    summary:
+      "how much of the app's output Docker keeps (max-size: the app's, the global, the one applied)",
+    access: { app: 'read' },
+    global: 'read',
+    json: true,
+    report: true,
+    arity: [0, 0],
+    async run(call) {
+      const { ctx, app } = call;
+      const store = await ctx.store();
+      const settings = app === undefined ? undefined : await store.apps.deploySettings(app.name);
+      return writeReport(call, {
+        namespace: 'logs',
+        title: app === undefined ? 'Global logs information' : `${app.name} logs information`,
+        rows: propertyRows(
+          'logs',
+          LOGS_PROPERTIES,
+          settings,
+          settings?.global ?? (await store.platform.get()),
+        ),
+      });
     },
   },
 ];

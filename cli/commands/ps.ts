@@ -1,8 +1,14 @@
 // ps:* — what runs of an app: scale, restart, stop, start, rebuild, report.
 
+import { isAdmin } from '../../services/core/actor.ts';
 import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
+import {
+  PS_PROPERTIES,
+  propertyRows,
+  setProperty,
+} from '../../services/platform/apps/process-settings.ts';
 import { rebuild } from '../../services/platform/build/rebuild.ts';
 import {
   restart,
@@ -10,7 +16,6 @@ import {
   stopProcesses,
 } from '../../services/platform/release/release-change.ts';
 import { parseScale, scale } from '../../services/platform/release/releases.ts';
-import { ROLLOUT_DEFAULTS } from '../../services/platform/release/rollout.ts';
 import type { Command } from '../command.ts';
 import { report, table } from '../output.ts';
 import { appScheduler, buildExit, buildRun, releaseRun } from '../release-run.ts';
@@ -99,19 +104,47 @@ export const psCommands: readonly Command[] = [
     },
   },
   {
+    name: 'ps:set',
+    usage: `APP|--global ${Object.keys(PS_PROPERTIES).join('|')} [VALUE]`,
+    summary:
+      'restart-policy (no, always, unless-stopped, on-failure[:N]), stop-timeout-seconds (SIGTERM to SIGKILL) or procfile-path (from the next build) of the app, or (admins) --global for apps that set none; no VALUE: the default. Applied from the next deploy or ps:restart',
+    access: { app: 'push' },
+    global: 'admin',
+    arity: [1, 2],
+    async run({ ctx, app, args }) {
+      const [key = '', value] = args;
+      const store = await ctx.store();
+      await setProperty(store, 'ps:set', PS_PROPERTIES, app, key, value, isAdmin(ctx.actor));
+      const target = app === undefined ? 'every app without its own' : app.name;
+      ctx.stdout.write(
+        `-----> ${key} of ${target}: ${value === undefined || value === '' ? '(the default)' : value}; applied from the next ${key === 'procfile-path' ? 'build' : `deploy or ps:restart`}\n`,
+      );
+      return EXIT.ok;
+    },
+  },
+  {
     name: 'ps:report',
-    usage: 'APP [--format json | --ps-KEY | --deployed | --processes | --running]',
+    usage: 'APP|--global [--format json | --ps-KEY | --deployed | --processes | --running]',
     summary:
       "each of the app's instances: state, release, uptime, restarts, last exit code; Dokku's flags (--running, --ps-can-scale...) print one value",
     access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
     arity: [0, 0],
     async run(call) {
       const { ctx, app } = call;
-      if (!app) return EXIT.failed;
+      const store = await ctx.store();
+      if (!app) {
+        return writeReport(call, {
+          namespace: 'ps',
+          title: 'Global ps information',
+          rows: propertyRows('ps', PS_PROPERTIES, undefined, await store.platform.get()),
+        });
+      }
+      const settings = await store.apps.deploySettings(app.name);
       const instances = await (await appScheduler(ctx, app.name)).list(app.name);
-      const current = await (await ctx.store()).releases.current(app.name);
+      const current = await store.releases.current(app.name);
       const running = instances.filter((i) => i.state === 'running').length;
       const uptime = (since: string | undefined) => {
         if (!since) return '-';
@@ -123,9 +156,7 @@ export const psCommands: readonly Command[] = [
         ['Processes', String(instances.length)],
         // app.json's formation owns the counts: ps:scale is refused then, as on Dokku.
         ['Ps can scale', String(current?.formationFrom !== 'app.json')],
-        // Berth's supervisor restarts crashed instances itself, with back-off.
-        ['Ps computed restart policy', 'unless-stopped'],
-        ['Ps computed stop timeout seconds', String(ROLLOUT_DEFAULTS.stopTimeoutSec)],
+        ...propertyRows('ps', PS_PROPERTIES, settings, settings.global),
         ['Running', running > 0 ? (running === instances.length ? 'true' : 'mixed') : 'false'],
       ];
       return writeReport(call, {

@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { hostPath } from './docker-options.ts';
 import { BerthError, type ErrorCode } from './errors.ts';
 import * as validate from './validate.ts';
 
@@ -83,6 +84,11 @@ export interface Config {
   readonly webhookPrivateTargets: boolean;
   /** Limits of an app's instances and one-off runs without their own (resource:limit). */
   readonly defaultLimits: DefaultLimits;
+  /**
+   * Host paths admins may bind into apps (docker-options -v, storage:mount
+   * APP /host:/container) besides $BERTH_DATA_DIR/storage; BERTH_STORAGE_ALLOWED_PATHS.
+   */
+  readonly storageAllowedPaths: readonly string[];
   /** Limits of builds (BERTH_BUILD_MEMORY, BERTH_BUILD_PIDS). */
   readonly buildLimits: BuildLimits;
   /** What builds need to reach registries on the operator's network: a CA bundle, proxies. */
@@ -239,6 +245,7 @@ export const DEFAULTS = {
   BERTH_CRON_SECONDS: 'off',
   BERTH_WEBHOOK_PRIVATE_TARGETS: 'refuse',
   BERTH_DATASTORE_BACKUP_KEEP: '7',
+  BERTH_STORAGE_ALLOWED_PATHS: '',
   BERTH_DATASTORE_S3_ENDPOINT: '',
   BERTH_DATASTORE_S3_REGION: 'us-east-1',
   BERTH_DATASTORE_S3_KEY_ID: '',
@@ -822,6 +829,21 @@ function notifications(r: EnvReader) {
 }
 
 /**
+ * BERTH_STORAGE_ALLOWED_PATHS: comma-separated absolute host paths, none of
+ * them a system directory or the Docker socket (core/docker-options.ts).
+ */
+function allowedHostPaths(v: string): string[] {
+  if (v === '') return [];
+  return v.split(',').map((p) => {
+    try {
+      return hostPath('BERTH_STORAGE_ALLOWED_PATHS', p.trim(), undefined);
+    } catch (e) {
+      throw e instanceof BerthError ? String(e.params.reason) : String(e);
+    }
+  });
+}
+
+/**
  * BERTH_DATASTORE_S3_*: the endpoint datastore backups may be sent
  * to (`postgres:backup NAME BUCKET`), with its keys. The secret is read
  * from a file here, once, so that it is in no process's environment and a
@@ -932,6 +954,7 @@ export function loadConfig(env: Env): Config {
       },
       7,
     ),
+    storageAllowedPaths: r.read('BERTH_STORAGE_ALLOWED_PATHS', allowedHostPaths, []),
     ...datastoreS3(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
@@ -1005,6 +1028,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_CRON_SECONDS: config.cronSeconds ? 'on' : 'off',
     BERTH_WEBHOOK_PRIVATE_TARGETS: config.webhookPrivateTargets ? 'allow' : 'refuse',
     BERTH_DATASTORE_BACKUP_KEEP: String(config.datastoreBackupKeep),
+    BERTH_STORAGE_ALLOWED_PATHS: config.storageAllowedPaths.join(','),
     BERTH_DATASTORE_S3_ENDPOINT: config.datastoreS3?.endpoint ?? '',
     BERTH_DATASTORE_S3_REGION: config.datastoreS3?.region ?? 'us-east-1',
     BERTH_DATASTORE_S3_KEY_ID: config.datastoreS3?.accessKeyId ?? '',

@@ -736,6 +736,7 @@ export const ERRORS = {
     423,
     'unlock it with apps:unlock {app}',
   ),
+  BERTH_E_DOCKER_OPTION_REFUSED: spec('docker option {option} refused: {reason}', EXIT.usage, 400),
   BERTH_E_DATASTORE_NO_ENDPOINT: spec(
     'this server sends no backups to S3: BERTH_DATASTORE_S3_ENDPOINT is not set',
     EXIT.failed,

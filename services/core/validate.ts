@@ -748,15 +748,23 @@ export function containerPath(value: string): string {
   return value;
 }
 
-const MEMORY = /^([1-9][0-9]{0,6})(k|m|g)$/;
+// Docker's units (k, m, g), also spelled kb/mb/gb or kib/mib/gib as people
+// write them (`--memory 512MB`); a bare number is megabytes, as Dokku's
+// docker-local scheduler reads `resource:limit --memory 100`. Binary units
+// throughout, as the Engine counts them.
+const MEMORY = /^([1-9][0-9]{0,6})(?:(k|m|g)(?:i?b)?)?$/;
 const MEMORY_UNIT = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
 
-/** A memory limit such as 512m or 2g, in bytes (at least 6m, the Engine's floor). */
+/** A memory limit such as 512m, 512MB or 2g (a bare number: MB), in bytes (at least 6m, the Engine's floor). */
 export function memorySize(value: string): number {
   const m = MEMORY.exec(value.toLowerCase());
-  const bytes = m ? Number(m[1]) * MEMORY_UNIT[m[2] as keyof typeof MEMORY_UNIT] : 0;
+  const bytes = m ? Number(m[1]) * MEMORY_UNIT[(m[2] ?? 'm') as keyof typeof MEMORY_UNIT] : 0;
   if (!m || bytes < 6 * 1024 ** 2 || bytes > 1024 ** 4) {
-    invalid('memory size', value, 'use a number with k, m or g between 6m and 1024g, such as 512m');
+    invalid(
+      'memory size',
+      value,
+      'use a number with k, m or g (or KB, MB, GB) between 6m and 1024g, such as 512m or 512MB; a bare number is MB',
+    );
   }
   return bytes;
 }
@@ -1078,6 +1086,64 @@ export function backupPassphrase(value: string): string {
 export function nodeLabelKey(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) {
     invalid('label key', value, 'letters, digits, dots, dashes and underscores');
+  }
+  return value;
+}
+
+/**
+ * A Docker restart policy as Dokku's `ps:set APP restart-policy` takes it:
+ * no, always, unless-stopped, on-failure or on-failure:N (N from 1 to 1000).
+ */
+export function restartPolicy(value: string): string {
+  if (!/^(?:no|always|unless-stopped|on-failure(?::(?:[1-9][0-9]{0,2}|1000))?)$/.test(value)) {
+    invalid(
+      'restart policy',
+      value,
+      'use no, always, unless-stopped, on-failure or on-failure:N (N from 1 to 1000)',
+    );
+  }
+  return value;
+}
+
+/**
+ * A Procfile path relative to the root of the app's source (`ps:set APP
+ * procfile-path .dokku/Procfile`): never absolute, no `..`, no hidden
+ * escapes; the build reads it from the commit, not from the disk.
+ */
+export function procfilePath(value: string): string {
+  const parts = value.split('/');
+  if (
+    value.length === 0 ||
+    value.length > 255 ||
+    !/^[A-Za-z0-9._+@-][A-Za-z0-9._/+@-]*$/.test(value) ||
+    parts.some((p) => p === '' || p === '.' || p === '..')
+  ) {
+    invalid(
+      'Procfile path',
+      value,
+      'use a path relative to the repository root such as Procfile or .dokku/Procfile (no .., not absolute)',
+    );
+  }
+  return value;
+}
+
+/** The most an app's container log may keep before Docker rotates it (logs:set max-size). */
+export const LOG_MAX_SIZE_CAP = 1024 ** 3;
+
+/**
+ * Dokku's `logs:set APP max-size`: a number with k, m or g, from 1m to 1g
+ * (each instance keeps up to three such files), or `unlimited` (no rotation).
+ */
+export function logMaxSize(value: string): string {
+  if (value === 'unlimited') return value;
+  const m = /^([1-9][0-9]{0,6})(k|m|g)$/.exec(value);
+  const bytes = m ? Number(m[1]) * MEMORY_UNIT[m[2] as keyof typeof MEMORY_UNIT] : 0;
+  if (!m || bytes < 1024 ** 2 || bytes > LOG_MAX_SIZE_CAP) {
+    invalid(
+      'log max size',
+      value,
+      'use a number with k, m or g from 1m to 1g, such as 20m, or unlimited',
+    );
   }
   return value;
 }

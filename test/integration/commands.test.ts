@@ -439,7 +439,10 @@ describe('config vars: config:set|unset|get|show|keys', () => {
       [['config:set', 'conf2', 'OK=1', 'BAD-KEY=2'], /invalid config key "BAD-KEY"/],
       [['config:set', 'conf2', `NUL=${nul}`, '--encoded'], /NUL byte/],
       [['config:set', 'conf2', 'X=not base64!', '--encoded'], /the value of X is not base64/],
-      [['config:set', 'conf2'], /missing argument; usage: berth config:set APP KEY=VALUE/],
+      [
+        ['config:set', 'conf2'],
+        /missing argument; usage: berth config:set APP\|--global KEY=VALUE/,
+      ],
       [['config:unset', 'conf2', 'a;b'], /invalid config key/],
       [['config:get', 'conf2', '$(id)'], /invalid config key/],
     ] as const) {

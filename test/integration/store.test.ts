@@ -697,7 +697,8 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
   K.users, K.user('u'), K.userKeys('u'), K.sshKey('SHA256:x'), K.loginLink('h'), K.session('h'),
   K.apiToken('i'), K.userTokens('u'), K.apiTokens, K.userQuotas('u'), K.userBuildUsage('u'),
   K.networks, K.datastores('postgres'), K.datastoreLinks('postgres', 'db'),
-  K.hooks('a'), K.deliveries('a'), K.deliveryOrder('a'), K.events, K.eventOnce('a', 'w')}`;
+  K.hooks('a'), K.deliveries('a'), K.deliveryOrder('a'), K.events, K.eventOnce('a', 'w'),
+  K.globalSettings, K.globalConfig, K.storageEntries}`;
     assert.deepEqual(await redis.eval(lua, 0, prefix), [
       k.schema,
       k.apps,
@@ -734,6 +735,9 @@ return {K.schema, K.apps, K.app('a'), K.collaborators('a'), K.config('a'), K.rel
       k.deliveryOrder('a'),
       k.events,
       k.eventOnce('a', 'w'),
+      k.globalSettings,
+      k.globalConfig,
+      k.storageEntries,
     ]);
   });
 

@@ -16,6 +16,7 @@ import {
   type DeploySettings,
   DeploySettingsSchema,
   decode,
+  GlobalSettingsSchema,
   type HttpsSettingField,
   type HttpsSettings,
   HttpsSettingsSchema,
@@ -273,10 +274,17 @@ export class Apps {
   /** How the app's rollouts check new instances (checks:*); BERTH_E_APP_NOT_FOUND. */
   async deploySettings(name: string): Promise<DeploySettings> {
     validate.appName(name);
-    const key = this.ctx.keys.app(name);
-    const hash = await this.ctx.redis.hgetall(key);
+    const { redis, keys } = this.ctx;
+    const key = keys.app(name);
+    const [hash, globals, globalConfig] = (await execAll(
+      redis.multi().hgetall(key).hgetall(keys.globalSettings).hgetall(keys.globalConfig),
+    )) as [Record<string, string>, Record<string, string>, Record<string, string>];
     if (isEmpty(hash)) throw new BerthError('BERTH_E_APP_NOT_FOUND', { app: name });
-    return decode(DeploySettingsSchema, key, hash);
+    return {
+      ...decode(DeploySettingsSchema, key, hash),
+      global: decode(GlobalSettingsSchema, keys.globalSettings, globals),
+      globalConfig: { ...globalConfig },
+    };
   }
 
   async setDeploySetting<F extends DeploySettingField>(

@@ -31,7 +31,8 @@ return {'ok', removed}
 `,
 );
 
-function value(key: string, text: string): string {
+/** A config value as an environment string can hold it (also for config:set --global). */
+export function configValue(key: string, text: string): string {
   // The error names the key, never the value: values are often secrets.
   const bad = (reason: string): never => {
     throw new BerthError('BERTH_E_INVALID_NAME', { kind: 'config value of', value: key, reason });
@@ -58,12 +59,22 @@ export class ConfigVarsRepo {
     return { ...(hash as ConfigVars) };
   }
 
+  /**
+   * What a build and an instance see: the global config vars
+   * (config:set --global) with the app's own over them.
+   */
+  async merged(app: string): Promise<ConfigVars> {
+    const own = await this.get(app);
+    const global = await this.ctx.redis.hgetall(this.ctx.keys.globalConfig);
+    return { ...global, ...own };
+  }
+
   /** Sets the given vars together (others stay as they are). */
   async set(app: string, vars: Readonly<ConfigVars>): Promise<void> {
     validate.appName(app);
     const fields: string[] = [];
     for (const [key, text] of Object.entries(vars))
-      fields.push(validate.envKey(key), value(key, text));
+      fields.push(validate.envKey(key), configValue(key, text));
     await set.run(this.ctx, [app, ...fields]);
   }
 

@@ -22,6 +22,7 @@ import { Script } from './lua.ts';
 import { Metrics } from './metrics.ts';
 import { Networks } from './networks.ts';
 import { Notifications } from './notifications.ts';
+import { PlatformSettings } from './platform-settings.ts';
 import { Quotas } from './quotas.ts';
 import { Releases } from './releases.ts';
 import { SignIns } from './sign-ins.ts';
@@ -35,6 +36,7 @@ export type { DatastoreLink } from './datastores.ts';
 export { checkDurability } from './durability.ts';
 export { type KeyLayout, keyLayout, LUA_LAYOUT, SCHEMA_VERSION } from './keys.ts';
 export * from './notifications.ts';
+export type { StorageEntry } from './platform-settings.ts';
 export type { PushCaps, QuotaLine, QuotaPatch, QuotaReport } from './quotas.ts';
 export * from './records.ts';
 export type { NewRelease } from './releases.ts';
@@ -48,6 +50,7 @@ export {
   Domains,
   Metrics,
   Networks,
+  PlatformSettings,
   Quotas,
   Releases,
   SignIns,
@@ -99,6 +102,8 @@ export class Store {
   readonly datastores: Datastores;
   /** Each app's webhooks, the events waiting for them, their deliveries. */
   readonly notifications: Notifications;
+  /** The platform-wide defaults (`--global`) and the global config vars. */
+  readonly platform: PlatformSettings;
   private readonly ownsConnection: boolean;
 
   constructor(
@@ -127,6 +132,7 @@ export class Store {
     this.quotas = new Quotas(ctx);
     this.datastores = new Datastores(ctx);
     this.notifications = new Notifications(ctx);
+    this.platform = new PlatformSettings(ctx);
     this.ownsConnection = options.ownsConnection ?? false;
   }
 

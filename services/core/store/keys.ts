@@ -103,6 +103,12 @@ export interface KeyLayout {
   readonly events: string;
   /** string with a TTL: an event already raised for `what` (a crash loop), so it is raised once. */
   eventOnce(app: string, what: string): string;
+  /** hash: the platform-wide defaults admins set with `--global` (records.ts GlobalSettingsSchema). */
+  readonly globalSettings: string;
+  /** hash: global config vars (config:set --global), env key -> value, under every app's own. */
+  readonly globalConfig: string;
+  /** hash: named host directories admins registered (storage:create), name -> record (JSON). */
+  readonly storageEntries: string;
 }
 
 export function keyLayout(prefix: string): KeyLayout {
@@ -149,6 +155,9 @@ export function keyLayout(prefix: string): KeyLayout {
     deliveryOrder: (a) => `${prefix}app:${a}:delivery-order`,
     events: `${prefix}events`,
     eventOnce: (a, w) => `${prefix}app:${a}:event-once:${w}`,
+    globalSettings: `${prefix}global-settings`,
+    globalConfig: `${prefix}global-config`,
+    storageEntries: `${prefix}storage-entries`,
   };
 }
 
@@ -200,6 +209,9 @@ function K.deliveries(a) return P .. 'app:' .. a .. ':deliveries' end
 function K.deliveryOrder(a) return P .. 'app:' .. a .. ':delivery-order' end
 K.events = P .. 'events'
 function K.eventOnce(a, w) return P .. 'app:' .. a .. ':event-once:' .. w end
+K.globalSettings = P .. 'global-settings'
+K.globalConfig = P .. 'global-config'
+K.storageEntries = P .. 'storage-entries'
 `;
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -206,8 +206,75 @@ export const DeploySettingsSchema = z.object({
       .regex(/^(0|[1-9][0-9]{0,3})$/, 'not seconds')
       .transform(Number),
   ),
+  /** ps:set APP restart-policy (validate.restartPolicy); null: the global one, else unless-stopped. */
+  restartPolicy: nullable(named(validate.restartPolicy, 'restart policy')),
+  /** ps:set APP stop-timeout-seconds; null: the global one, else 30. */
+  stopTimeoutSeconds: nullable(
+    z
+      .string()
+      .regex(/^(0|[1-9][0-9]{0,3})$/, 'not seconds')
+      .transform(Number),
+  ),
+  /** ps:set APP procfile-path (validate.procfilePath); null: the global one, else Procfile. */
+  procfilePath: nullable(named(validate.procfilePath, 'Procfile path')),
+  /** logs:set APP max-size (validate.logMaxSize: 10m, or unlimited); null: the global one, else 10m. */
+  logMaxSize: nullable(named(validate.logMaxSize, 'log max size')),
+  /**
+   * docker-options:add APP PHASE OPTION (admins): the options as given, by
+   * phase, each re-checked by services/platform/apps/docker-options.ts
+   * whenever a container is made from them.
+   */
+  dockerOptions: json(
+    z.object({
+      deploy: z.array(z.string().max(4096)).max(64).default([]),
+      run: z.array(z.string().max(4096)).max(64).default([]),
+    }),
+  )
+    .optional()
+    .transform((v) => v ?? { deploy: [], run: [] }),
 });
-export type DeploySettings = z.output<typeof DeploySettingsSchema>;
+export type AppDeploySettings = z.output<typeof DeploySettingsSchema>;
+/**
+ * An app's own settings, with the platform's defaults beside them (`global`,
+ * read in the same round trip): where an app sets nothing, the global value
+ * applies (instance-spec.ts, rollout.ts); reports show both.
+ */
+export type DeploySettings = AppDeploySettings & {
+  global: GlobalSettings;
+  /** config:set --global: under the release's own config in each instance's environment. */
+  globalConfig: Readonly<Record<string, string>>;
+};
+
+/**
+ * Platform-wide defaults an admin sets with `--global` (`ps:set --global
+ * restart-policy always`, `checks:set --global wait-to-retire 60`...), one
+ * hash. An app's own setting wins over these; these win over the built-in
+ * defaults and BERTH_* variables of the same meaning.
+ */
+export const GlobalSettingsSchema = z.object({
+  waitToRetire: DeploySettingsSchema.shape.waitToRetire,
+  defaultWait: DeploySettingsSchema.shape.defaultWait,
+  restartPolicy: DeploySettingsSchema.shape.restartPolicy,
+  stopTimeoutSeconds: DeploySettingsSchema.shape.stopTimeoutSeconds,
+  procfilePath: DeploySettingsSchema.shape.procfilePath,
+  logMaxSize: DeploySettingsSchema.shape.logMaxSize,
+  /** resource:limit --global: limits of every process type of apps that set none (over BERTH_DEFAULT_*). */
+  resources: nullable(
+    json(
+      z.object({
+        memory: z
+          .number()
+          .int()
+          .min(6 * 1024 ** 2)
+          .optional(),
+        cpus: z.number().min(0.01).max(256).optional(),
+        pids: z.number().int().min(16).max(1_000_000).optional(),
+      }),
+    ),
+  ),
+});
+export type GlobalSettings = z.output<typeof GlobalSettingsSchema>;
+export type GlobalSettingField = keyof GlobalSettings;
 
 /** HSTS max-age (seconds) when `certs:set APP hsts on` gives none: one year. */
 export const DEFAULT_HSTS_MAX_AGE = 31_536_000;
@@ -248,7 +315,7 @@ export const ProxySettingsSchema = z.object({
   ),
 });
 export type ProxySettings = z.output<typeof ProxySettingsSchema>;
-export type DeploySettingField = keyof DeploySettings;
+export type DeploySettingField = keyof AppDeploySettings;
 
 /** A shared network an admin made (network:create), which apps join at their owners' request. */
 export const SharedNetworkSchema = z.object({

@@ -46,11 +46,13 @@ export const CHECK_SETTINGS = ['wait-to-retire', 'default-wait'] as const;
  * instances keep running after the switch; default BERTH_DRAIN_TIMEOUT) or
  * default-wait (seconds a process without checks must keep running, and
  * after which a web process listening on nothing is looked at; default 10).
- * No value: back to the default. Dokku's `--global` is BERTH_DRAIN_TIMEOUT here.
+ * No value: back to the default. `--global` (no app): the default of apps
+ * that set none, over BERTH_DRAIN_TIMEOUT and Berth's 10 s.
  */
 export async function setCheckSetting(
   store: Store,
-  app: App,
+  /** undefined: checks:set --global, the default of apps that set none. */
+  app: App | undefined,
   key: string,
   value: string | undefined,
 ): Promise<void> {
@@ -65,5 +67,6 @@ export async function setCheckSetting(
   }
   const max = field === 'waitToRetire' ? 86_400 : 600;
   const seconds = value === undefined || value === '' ? null : validate.seconds(value, key, max);
-  await store.apps.setDeploySetting(app.name, field, seconds);
+  if (app === undefined) await store.platform.set(field, seconds);
+  else await store.apps.setDeploySetting(app.name, field, seconds);
 }

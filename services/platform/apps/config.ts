@@ -39,6 +39,19 @@ export async function setConfig(store: Store, app: App, vars: ConfigVars): Promi
   return Object.keys(vars).sort();
 }
 
+/**
+ * config:set --global: vars every app's instances and builds get under their
+ * own (store/config-vars.ts merged). PORT is refused: it would move where
+ * every app listens.
+ */
+export async function setGlobalConfig(store: Store, vars: ConfigVars): Promise<string[]> {
+  if (vars.PORT !== undefined) {
+    throw usage("PORT is each app's own (config:set APP PORT=N or ports:set); not a global var");
+  }
+  await store.platform.setConfig(vars);
+  return Object.keys(vars).sort();
+}
+
 /** Removes the keys; resolves those that were set. */
 export async function unsetConfig(store: Store, app: App, keys: readonly string[]) {
   if (keys.length === 0) throw usage('give at least one KEY');

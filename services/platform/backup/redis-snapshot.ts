@@ -12,7 +12,9 @@
 //             login:* (these two with their expiry), datastores:*,
 //             datastore:* and datastore-backup:* (backing services' records,
 //             links and backup settings; their data is in the archive's
-//             services section);
+//             services section), global-settings, global-config and
+//             storage-entries (the --global defaults, global config vars,
+//             admins' host directories; the directories' files are not kept);
 //   left out  bull:* (the build queue: a build queued or running when the
 //             backup is taken is not in it, and finished jobs are history),
 //             build:* (build log streams, which expire after 7 days, cancel
@@ -49,6 +51,10 @@ export const KEPT_KINDS = [
   'datastores',
   'datastore',
   'datastore-backup',
+  // The platform-wide defaults (--global), global config vars and storage entries.
+  'global-settings',
+  'global-config',
+  'storage-entries',
 ] as const;
 
 export const LEFT_OUT = [

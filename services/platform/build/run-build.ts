@@ -171,8 +171,16 @@ async function gitBuild(
     if (appJson.unused.length > 0) {
       log.detail(`app.json: Berth does not use ${appJson.unused.join(', ')}`);
     }
+    // ps:set APP procfile-path (else --global's, else Procfile), relative to
+    // the commit's root and read from the commit (validate.procfilePath); a
+    // path that is not there is no Procfile, as on Dokku.
+    const running = await deps.store.apps.deploySettings(request.app);
+    const procfilePath = running.procfilePath ?? running.global.procfilePath ?? PROCFILE;
+    if (procfilePath !== PROCFILE) log.detail(`Procfile: ${procfilePath} (ps:set procfile-path)`);
     const procfile =
-      (await source.entry(PROCFILE))?.type === 'blob' ? await source.readFile(PROCFILE) : undefined;
+      (await source.entry(procfilePath))?.type === 'blob'
+        ? await source.readFile(procfilePath)
+        : undefined;
     let result: BuildResult;
     let summary = '';
     if (detection.builder === 'dockerfile') {
@@ -194,7 +202,7 @@ async function gitBuild(
       await recordDetection(deps, run, { builder: 'dockerfile', reason: detection.reason });
     } else {
       log.heading(`Buildpack build (${detection.reason})`);
-      const config = await deps.store.config.get(request.app);
+      const config = await deps.store.config.merged(request.app);
       let baseImage = deps.stackImage;
       let runImage: string | undefined;
       // Go, Ruby, PHP and a Python other than the stack's: their toolchain image.
@@ -367,7 +375,7 @@ async function dockerfileBuild(
   // vars builder-dockerfile:set named as build args.
   const buildArgs: Record<string, string> = declared.has('GIT_REV') ? { GIT_REV: rev } : {};
   if (buildArgKeys.length > 0) {
-    const config = await deps.store.config.get(request.app);
+    const config = await deps.store.config.merged(request.app);
     for (const key of buildArgKeys) {
       const value = config[key];
       if (value === undefined)

@@ -5,6 +5,7 @@
 // listen from PORT (the app's own PORT config var when it set one, which
 // Berth then checks and routes to; else Berth's) and which process it is
 // from DYNO (`web.1`, `worker.2`, `run.1` for a one-off).
+import { dockerOptionFields } from '../../core/docker-options.ts';
 import type { DeploySettings, Release } from '../../core/store/index.ts';
 import type { InstanceSpec } from '../scheduler/scheduler.ts';
 import { containerPort } from './listen-port.ts';
@@ -12,7 +13,18 @@ import { containerPort } from './listen-port.ts';
 export function instanceSpec(
   release: Release,
   settings:
-    | Pick<DeploySettings, 'storage' | 'resources' | 'networks' | 'portsMap' | 'portsDetected'>
+    | (Pick<DeploySettings, 'storage' | 'resources' | 'networks' | 'portsMap' | 'portsDetected'> &
+        Partial<
+          Pick<
+            DeploySettings,
+            | 'restartPolicy'
+            | 'stopTimeoutSeconds'
+            | 'logMaxSize'
+            | 'dockerOptions'
+            | 'global'
+            | 'globalConfig'
+          >
+        >)
     | undefined,
   o: {
     type: string;
@@ -25,8 +37,23 @@ export function instanceSpec(
   },
 ): InstanceSpec {
   if (release.image === null) throw new Error(`release v${release.version} has no image`);
-  const limits = settings?.resources[o.type] ?? settings?.resources._all_;
+  // The type's own limits, the app's every-type ones, then resource:limit --global's.
+  const limits =
+    settings?.resources[o.type] ??
+    settings?.resources._all_ ??
+    settings?.global?.resources ??
+    undefined;
   const { port } = containerPort(settings, release.config, o.port);
+  // ps:set and logs:set: the app's value, else the --global one; the
+  // scheduler's own default where neither is set. A one-off (instance 0)
+  // runs once and is stopped by its caller's own timeout.
+  const longRunning = o.instance > 0;
+  const restartPolicy = settings?.restartPolicy ?? settings?.global?.restartPolicy ?? null;
+  const stopTimeout = settings?.stopTimeoutSeconds ?? settings?.global?.stopTimeoutSeconds ?? null;
+  const logMaxSize = settings?.logMaxSize ?? settings?.global?.logMaxSize ?? null;
+  const options = settings?.dockerOptions
+    ? dockerOptionFields(settings.dockerOptions, longRunning ? 'deploy' : 'run')
+    : undefined;
   return {
     app: release.app,
     type: o.type,
@@ -34,11 +61,19 @@ export function instanceSpec(
     instance: o.instance,
     image: release.image,
     command: o.command === undefined ? (release.processes[o.type] ?? null) : o.command,
-    env: { ...release.config, DYNO: `${o.type}.${Math.max(o.instance, 1)}` },
+    // config:set --global under the app's own (the release's), which wins.
+    env: {
+      ...settings?.globalConfig,
+      ...release.config,
+      DYNO: `${o.type}.${Math.max(o.instance, 1)}`,
+    },
     port,
-    stopTimeoutSec: o.stopTimeoutSec,
+    stopTimeoutSec: longRunning && stopTimeout !== null ? stopTimeout : o.stopTimeoutSec,
     ...(settings && settings.storage.length > 0 ? { mounts: settings.storage } : {}),
     ...(limits ? { limits } : {}),
     ...(settings && settings.networks.length > 0 ? { networks: settings.networks } : {}),
+    ...(longRunning && restartPolicy !== null ? { restartPolicy } : {}),
+    ...(logMaxSize !== null ? { logMaxSize } : {}),
+    ...(options ? { dockerOptions: options } : {}),
   };
 }

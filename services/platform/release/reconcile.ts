@@ -198,9 +198,17 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   // back (the Engine was killed under it, or stopped it), and one created but
   // never started is a start cut short (with the app's lock held, no rollout
   // of Berth's is starting it): both are replaced below.
+  // ps:set restart-policy no or on-failure: an instance that exited is left
+  // as its policy left it (ps:report shows it), until ps:restart or a deploy.
+  const policy = settings.restartPolicy ?? settings.global?.restartPolicy ?? 'unless-stopped';
+  const keepsExited = policy === 'no' || policy.startsWith('on-failure');
   const replaced = scheduler.keepsCount
     ? []
-    : mine.filter((x) => x.state === 'exited' || x.state === 'starting');
+    : mine.filter(
+        (x) =>
+          x.state === 'starting' ||
+          (x.state === 'exited' && !(keepsExited && x.exitCode !== undefined)),
+      );
   for (const i of replaced) {
     await retire(i);
     mine.splice(mine.indexOf(i), 1);

@@ -145,11 +145,11 @@ async function readyCheck(
     : { ok: false, ms, attempts: 1, reason: 'the process exited', exited: true };
 }
 
-/** checks:set APP default-wait, else the deployment's, else Dokku's 10 s. */
-const defaultWaitMs = (d: RolloutDeps) =>
-  d.settings?.defaultWait != null
-    ? d.settings.defaultWait * 1000
-    : (d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs);
+/** checks:set APP default-wait, else checks:set --global's, else the deployment's, else Dokku's 10 s. */
+const defaultWaitMs = (d: RolloutDeps) => {
+  const seconds = d.settings?.defaultWait ?? d.settings?.global?.defaultWait ?? null;
+  return seconds !== null ? seconds * 1000 : (d.uptimeMs ?? ROLLOUT_DEFAULTS.uptimeMs);
+};
 
 /** The release's app.json startup checks, read again with their rules (defaults filled in). */
 function healthchecksOf(release: Release): Healthchecks {
@@ -328,10 +328,10 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
     instance,
     scheduler: before.includes(instance) ? scheduler : (d.elsewhere?.scheduler ?? scheduler),
   }));
+  // The app's wait-to-retire, else checks:set --global's, else BERTH_DRAIN_TIMEOUT.
+  const retireSeconds = d.settings?.waitToRetire ?? d.settings?.global?.waitToRetire ?? null;
   const drainMs =
-    d.settings?.waitToRetire != null
-      ? d.settings.waitToRetire * 1000
-      : (d.drainMs ?? ROLLOUT_DEFAULTS.drainMs);
+    retireSeconds !== null ? retireSeconds * 1000 : (d.drainMs ?? ROLLOUT_DEFAULTS.drainMs);
   const retire = async () => {
     for (const o of old) await o.scheduler.stop(o.instance).catch(d.onRetireError ?? (() => {}));
   };

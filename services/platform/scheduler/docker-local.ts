@@ -19,6 +19,7 @@ import {
 } from '../../core/docker.ts';
 import { execInContainer, streamLines } from '../../core/docker-exec.ts';
 import { commitContainer } from '../../core/docker-images.ts';
+import { noSymlinks } from '../../core/docker-options.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
@@ -51,6 +52,31 @@ export const NETWORK = 'berth';
 const storageVolume = (app: string, name: string) =>
   `berth-storage.${validate.appName(app)}.${validate.storageName(name)}`;
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
+
+/** logs:set max-size: Docker's json-file rotation, three files; `unlimited`: no rotation (Dokku omits the option). */
+const logOptions = (maxSize: string | undefined): Record<string, string> =>
+  maxSize === 'unlimited'
+    ? {}
+    : maxSize === undefined
+      ? LOG_OPTIONS
+      : { ...LOG_OPTIONS, 'max-size': maxSize };
+
+/**
+ * ps:set restart-policy as the Engine takes it (`on-failure:5` is a name and
+ * a count); Berth's default stays unless-stopped: its reconciler and the
+ * crash-loop notice watch what restarts.
+ */
+function restartPolicyOf(policy: string | undefined): {
+  Name: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  MaximumRetryCount?: number;
+} {
+  const [name = 'unless-stopped', count] = validate
+    .restartPolicy(policy ?? 'unless-stopped')
+    .split(':');
+  return name === 'on-failure'
+    ? { Name: 'on-failure', ...(count ? { MaximumRetryCount: Number(count) } : {}) }
+    : { Name: name as 'no' | 'always' | 'unless-stopped' };
+}
 /**
  * How Berth removes a container: with its anonymous volumes (those Docker
  * makes for an image's VOLUME lines), or each restart and one-off would
@@ -191,7 +217,10 @@ export class DockerLocal implements Scheduler {
     await this.ownStorage(app, spec, image);
     const memory = spec.limits?.memory ?? this.defaults.memory;
     const pids = spec.limits?.pids ?? this.defaults.pids;
-    const env = Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
+    const opts = spec.dockerOptions ?? {};
+    for (const b of opts.binds ?? []) noSymlinks(`--volume=${b.source}:${b.target}`, b.source);
+    // docker-options' --env sits under the app's config, which wins.
+    const env = Object.entries({ ...opts.env, ...spec.env, PORT: String(spec.port) }).map(
       ([k, v]) => `${k}=${v}`,
     );
     // A suffix, since a restart runs the same release's instance again beside the old one.
@@ -208,10 +237,13 @@ export class DockerLocal implements Scheduler {
       // bareEnv: the image's own (runOnce's commitAs gives the process its env on stdin).
       ...(o.bareEnv ? {} : { Env: env }),
       StopTimeout: spec.stopTimeoutSec,
+      ...(opts.stopSignal ? { StopSignal: opts.stopSignal } : {}),
       // A one-off attached to a client: its stdin closes when the client's ends.
       ...(o.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true } : {}),
       ...(o.tty ? { Tty: true } : {}),
       Labels: {
+        // docker-options' --label first: Berth's own (which it refuses) cannot be overridden.
+        ...opts.labels,
         ...MANAGED_LABELS,
         ...this.labels,
         [LABELS.app]: app,
@@ -221,17 +253,31 @@ export class DockerLocal implements Scheduler {
       },
       HostConfig: {
         // A one-off runs once; an instance comes back when it exits, with Docker's backoff.
-        RestartPolicy: { Name: once ? 'no' : 'unless-stopped' },
+        RestartPolicy: once ? { Name: 'no' } : restartPolicyOf(spec.restartPolicy),
         AutoRemove: o.autoRemove ?? false,
         // Engines from API 1.42 make the TTY this size from the start; older ones are resized after.
         ...(o.tty && o.tty.rows > 0 && o.tty.cols > 0
           ? { ConsoleSize: [o.tty.rows, o.tty.cols] }
           : {}),
-        LogConfig: { Type: 'json-file', Config: LOG_OPTIONS },
+        LogConfig: { Type: 'json-file', Config: logOptions(spec.logMaxSize) },
         NetworkMode: network,
         Init: true,
         // The app's storage: named volumes, made (labelled) on first use, kept across deploys.
-        Mounts: (spec.mounts ?? []).map((m) => this.storageMount(app, m)),
+        Mounts: [
+          ...(spec.mounts ?? []).map((m) => this.storageMount(app, m)),
+          // docker-options -v: host paths an admin added (checked in core/docker-options.ts).
+          ...(opts.binds ?? []).map((b) => ({
+            Type: 'bind' as const,
+            Source: b.source,
+            Target: b.target,
+            ReadOnly: b.readOnly,
+          })),
+        ],
+        ...(opts.shmSize ? { ShmSize: opts.shmSize } : {}),
+        ...(opts.ulimits ? { Ulimits: opts.ulimits.map((u) => ({ ...u })) } : {}),
+        ...(opts.extraHosts ? { ExtraHosts: [...opts.extraHosts] } : {}),
+        ...(opts.tmpfs ? { Tmpfs: { ...opts.tmpfs } } : {}),
+        ...(opts.dns ? { Dns: [...opts.dns] } : {}),
         ...(memory > 0 ? { Memory: memory, MemorySwap: memory } : {}),
         ...(pids > 0 ? { PidsLimit: pids } : {}),
         ...CONFINED,

@@ -7,6 +7,7 @@
 // type, release, instance number), and the scheduler reports what actually
 // runs, which is what reconciling after a crash compares with the desired state.
 
+import type { DockerOptionFields } from '../../core/docker-options.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ClientTerminal } from '../../core/terminal.ts';
 
@@ -44,6 +45,15 @@ export interface InstanceSpec {
   limits?: { memory?: number; cpus?: number; pids?: number };
   /** Shared networks it joins besides its app's own (network:set APP attach-post-deploy). */
   networks?: readonly string[];
+  /**
+   * ps:set restart-policy (validate.restartPolicy) of a long-running
+   * instance; absent: unless-stopped. One-offs never restart.
+   */
+  restartPolicy?: string;
+  /** logs:set max-size (validate.logMaxSize); absent: 10m. `unlimited`: no rotation. */
+  logMaxSize?: string;
+  /** docker-options:add, parsed into Docker API fields (services/core/docker-options.ts). */
+  dockerOptions?: DockerOptionFields;
 }
 
 export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';

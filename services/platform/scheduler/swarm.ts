@@ -254,6 +254,9 @@ export class Swarm implements Scheduler {
       if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
     }
     if ((spec.mounts ?? []).length > 0) this.unsupported(app, 'mount storage');
+    // Not carried to services yet: said, rather than dropped (issue 20).
+    if (spec.dockerOptions !== undefined) this.unsupported(app, 'apply docker-options');
+    if (spec.restartPolicy !== undefined) this.unsupported(app, 'apply ps:set restart-policy');
     const key = `${app}/${spec.type}/${spec.release}`;
     let serviceId = spec.instance > 1 ? this.filling.get(key) : undefined;
     const before = new Set<string>();
@@ -318,7 +321,14 @@ export class Swarm implements Scheduler {
             Aliases: [spec.type === 'web' ? spec.app : `${spec.type}.${spec.app}`],
           },
         ],
-        LogDriver: { Name: 'json-file', Options: LOG_OPTIONS },
+        // logs:set max-size, as on docker-local (`unlimited`: no rotation).
+        LogDriver: {
+          Name: 'json-file',
+          Options:
+            spec.logMaxSize === 'unlimited'
+              ? {}
+              : { ...LOG_OPTIONS, ...(spec.logMaxSize ? { 'max-size': spec.logMaxSize } : {}) },
+        },
       },
       Mode: { Replicated: { Replicas: 1 } },
       EndpointSpec: {
