@@ -742,6 +742,7 @@ export const ERRORS = {
     423,
     'unlock it with apps:unlock {app}',
   ),
+  BERTH_E_DOKKU_DIFFERENT: spec('{what}: {why}', EXIT.usage, 501, '{instead}'),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1029,3 +1029,10 @@ export function webhookUrl(value: string): string {
     invalid('webhook URL', value, `at most ${WEBHOOK_URL_MAX} characters`);
   return url.href;
 }
+
+/** An e-mail address (letsencrypt:set APP email): one @, no spaces or controls, 254 at most. */
+export function email(value: string): string {
+  if (value.length > 254 || !/^[\x21-\x7e]+$/.test(value) || !/^[^@]+@[^@]+\.[^@]+$/.test(value))
+    invalid('e-mail address', value, 'use an address such as ops@example.com');
+  return value;
+}
