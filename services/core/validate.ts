@@ -14,21 +14,28 @@ function invalid(kind: string, value: string, reason: string): never {
 }
 
 // A DNS label, because every app is served at <app>.<BERTH_DOMAIN> and is
-// reachable by that name on the Berth network; 30 characters at most, as on
-// Heroku, which leaves room in the label for Berth's own suffixes.
-const APP_NAME = /^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$/;
+// reachable by that name on its networks: at most 63 characters, and a
+// leading digit allowed, as Dokku allows (issue 20; RFC 1123 labels may start
+// with one). Dokku's dots are not: a dot would make <app>.<BERTH_DOMAIN> two
+// labels. A name a resolver reads as an IPv4 address (inet_aton takes "1234"
+// and "0x1f") would not reach the app by name, so it is refused.
+const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const APP_NAME_MAX = 63;
 
-/** An app name: lower-case letters, digits and dashes, starts with a letter, at most 30. */
+/** An app name: lower-case letters, digits and dashes, not ending with a dash, at most 63. */
 export function appName(value: string): string {
   if (value.length === 0) invalid('app name', value, 'it is empty');
-  if (value.length > 30) invalid('app name', value, 'at most 30 characters');
+  if (value.length > APP_NAME_MAX)
+    invalid('app name', value, `at most ${APP_NAME_MAX} characters (one DNS label)`);
   if (!APP_NAME.test(value)) {
     invalid(
       'app name',
       value,
-      'use lower-case letters, digits and dashes, starting with a letter and not ending with a dash',
+      'use lower-case letters, digits and dashes, starting with a letter or digit and not ending with a dash',
     );
   }
+  if (/^(?:[0-9]+|0x[0-9a-f]*)$/.test(value))
+    invalid('app name', value, 'a resolver would read it as an IP address; add a letter');
   if (value.startsWith('xn--'))
     invalid('app name', value, 'names starting with "xn--" are reserved');
   return value;

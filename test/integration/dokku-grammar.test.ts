@@ -3,14 +3,19 @@
 // global flags before the command, one-value report flags, Dokku's JSON,
 // the messages and exit codes scripts match on, and the new commands.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remoteArgv } from '../../cli/remote.ts';
 import { isBerthError } from '../../services/core/errors.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { enqueueBuild } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
+import { makeCert } from '../harness/certs.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
 const redis = await redisClient(prefix);
@@ -307,5 +312,117 @@ describe('urls, help forms', () => {
     const r = await run(bob, ['nothing:help']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown command "nothing:help"/);
+  });
+});
+
+describe('issue 20 semantics', () => {
+  test('app names as Dokku allows them: a leading digit, up to 63; not what DNS cannot carry', async () => {
+    for (const name of ['2048-game', '9lives', 'x'.repeat(63)]) {
+      const r = await run(bob, ['apps:create', name]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.equal((await run(bob, ['url', name])).stdout, `http://${name}.berth.test\n`);
+      assert.equal((await run(bob, ['apps:destroy', name, '--force'])).code, 0);
+    }
+    await refused(['apps:create', '1234'], /read it as an IP address/);
+    await refused(['apps:create', '0x1f'], /read it as an IP address/);
+    await refused(['apps:create', 'my.app'], /^berth: invalid app name "my\.app"/);
+    await refused(['apps:create', 'x'.repeat(64)], /at most 63 characters/);
+    await refused(['apps:create', '-1app'], /Unknown option '-1'/);
+  });
+
+  test('ps:scale before the first deploy records the formation; a hostile count changes nothing', async () => {
+    assert.equal((await run(bob, ['apps:create', 'scaled'])).code, 0);
+    const r = await run(bob, ['ps:scale', 'scaled', 'web=2', 'worker=1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      '-----> Recorded web=2 worker=1 for scaled: its first deploy starts these\n',
+    );
+    assert.deepEqual((await store.apps.deploySettings('scaled')).firstFormation, {
+      web: 2,
+      worker: 1,
+    });
+    assert.match((await run(bob, ['ps:scale', 'scaled'])).stdout, /web\s+2\n.*worker\s+1/s);
+    await refused(['ps:scale', 'scaled', 'web=99999999'], /is not TYPE=COUNT/);
+    await refused(['ps:scale', 'scaled', '../x=1'], /invalid process type/);
+    await refused(['ps:scale', 'scaled', 'release=1'], /release runs once/);
+    assert.equal((await run(eve, ['ps:scale', 'scaled', 'web=5'])).code, 1, 'not eve’s app');
+  });
+
+  test('letsencrypt:set APP email is accepted and changes nothing; other keys say what Berth has', async () => {
+    const before = await prefixSnapshot(redis, prefix);
+    const r = await run(bob, ['letsencrypt:set', 'rep', 'email', 'ops@example.com']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Berth's ACME account is the platform's \(BERTH_ACME_EMAIL/);
+    assert.equal(await prefixSnapshot(redis, prefix), before);
+    await refused(
+      ['letsencrypt:set', 'rep', 'email', 'ops@example.com\n-----> fake'],
+      /invalid e-mail address/,
+    );
+    await refused(['letsencrypt:set', 'rep', 'server', 'staging'], /BERTH_ACME_DIRECTORY_URL/);
+    await refused(['letsencrypt:set', 'rep', 'dns-provider', 'route53'], /HTTP-01 only/);
+    await refused(['letsencrypt:set', 'rep', '$(id)', 'x'], /unknown key/);
+    assert.equal(
+      (await run(eve, ['letsencrypt:set', 'rep', 'email', 'e@example.com'])).code,
+      1,
+      'not eve’s app',
+    );
+  });
+});
+
+describe('certs:add APP CRT KEY: files on the server', () => {
+  test('root and admins add the pair from two files; a user is refused and nothing changes', async () => {
+    assert.equal((await run(bob, ['apps:create', 'filed'])).code, 0);
+    await run(bob, ['domains:add', 'filed', 'filed.example.test']);
+    const dir = await tempDir('berth-certs-files');
+    const pair = await makeCert(['filed.example.test']);
+    await writeFile(path.join(dir, 'server.crt'), pair.cert);
+    await writeFile(path.join(dir, 'server.key'), pair.key, { mode: 0o600 });
+    const crt = path.join(dir, 'server.crt');
+    const key = path.join(dir, 'server.key');
+    const before = await prefixSnapshot(redis, prefix);
+    const denied = await run(bob, ['certs:add', 'filed', crt, key]);
+    assert.equal(denied.code, 1);
+    assert.match(
+      denied.stderr,
+      /^berth: certs:add APP CRT_FILE KEY_FILE \(files on the server\) is for admins/,
+    );
+    assert.equal(await prefixSnapshot(redis, prefix), before);
+    assert.equal(
+      (await run(bob, ['certs:add', 'filed'], `${pair.cert}${pair.key}`)).code,
+      0,
+      'stdin stays open to the owner',
+    );
+    const r = await run(ada, ['certs:add', 'filed', crt, key]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----> Added the certificate for filed\.example\.test to filed\n/);
+    assert.equal((await store.certs.get('filed.example.test'))?.serial, pair.serial);
+  });
+
+  test('hostile paths: relative, .., a link, a FIFO, a directory, one file only', async () => {
+    const dir = await tempDir('berth-certs-hostile');
+    const pair = await makeCert(['filed.example.test']);
+    const crt = path.join(dir, 'server.crt');
+    await writeFile(crt, pair.cert);
+    await symlink('/etc/shadow', path.join(dir, 'link.key'));
+    await mkdir(path.join(dir, 'sub'));
+    const fifo = path.join(dir, 'fifo.key');
+    execFileSync('mkfifo', [fifo]);
+    const add = (k: string) => ['certs:add', 'filed', crt, k];
+    await refused(
+      add('server.key'),
+      /invalid certificate file "server\.key": use an absolute path/,
+      ada,
+    );
+    await refused(add(`${dir}/../etc/shadow`), /no "\." or "\.\." in the path/, ada);
+    await refused(
+      add(path.join(dir, 'link.key')),
+      /cannot be opened \(ELOOP; a link is not followed\)/,
+      ada,
+    );
+    await refused(add(path.join(dir, 'sub')), /is not a regular file/, ada);
+    await refused(add(fifo), /is not a regular file/, ada);
+    await refused(['certs:add', 'filed', crt], /name both files/, ada);
+    await refused(add('/nonexistent/x.key'), /cannot be opened \(ENOENT/, ada);
   });
 });

@@ -206,6 +206,15 @@ export const DeploySettingsSchema = z.object({
       .regex(/^(0|[1-9][0-9]{0,3})$/, 'not seconds')
       .transform(Number),
   ),
+  /** ps:scale before the first deploy: the counts that deploy starts (Dokku records them too). */
+  firstFormation: json(
+    z.record(
+      z.string().refine((k) => passes(validate.processType, k), 'not a process type'),
+      z.number().int().min(0).max(1_000_000),
+    ),
+  )
+    .optional()
+    .transform((v) => v ?? {}),
 });
 export type DeploySettings = z.output<typeof DeploySettingsSchema>;
 
