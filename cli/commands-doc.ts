@@ -42,9 +42,16 @@ const whoMay = (c: Command): string =>
     ? 'per app as its other commands; admins with --platform'
     : who(c.access);
 
-function row(c: Command): string {
+function cells(c: Command): string[] {
   const usage = `${c.name} ${c.usage}`.trimEnd();
-  return `| \`${cell(usage)}\` | ${cell(c.summary)} | ${cell(flags(c))} | ${whoMay(c)} |\n`;
+  return [`\`${cell(usage)}\``, cell(c.summary), cell(flags(c)), whoMay(c)];
+}
+
+/** A table padded as biome formats Markdown, so `biome check --write` leaves the file as made. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((v, i) => v.padEnd(widths[i] ?? 0)).join(' | ')} |\n`;
+  return line(header) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('');
 }
 
 export function commandsMarkdown(): string {
@@ -66,8 +73,7 @@ export function commandsMarkdown(): string {
     if (commands.length === 0) continue;
     out += `\n## ${ns}\n\n`;
     if (NAMESPACES[ns]) out += `${NAMESPACES[ns]}.\n\n`;
-    out += '| Command | What it does | Flags | Who may |\n| --- | --- | --- | --- |\n';
-    for (const c of commands) out += row(c);
+    out += table(['Command', 'What it does', 'Flags', 'Who may'], commands.map(cells));
   }
   return out;
 }

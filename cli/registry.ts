@@ -18,6 +18,7 @@ import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
+import { nginxCommands } from './commands/nginx.ts';
 import { notificationsCommands } from './commands/notifications.ts';
 import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
@@ -77,6 +78,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
+  nginx:
+    "Dokku's nginx properties that are router settings (client-max-body-size, hsts); the rest say what Berth does instead",
 };
 
 export const helpCommand: Command = {
@@ -123,6 +126,7 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
+  ...nginxCommands,
   helpCommand,
 ];
 

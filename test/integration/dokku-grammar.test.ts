@@ -426,3 +426,81 @@ describe('certs:add APP CRT KEY: files on the server', () => {
     await refused(add('/nonexistent/x.key'), /cannot be opened \(ENOENT/, ada);
   });
 });
+
+describe('nginx:*, proxy:build-config, domains:*-global, domains:reset', () => {
+  test('nginx:set maps to the router settings; nginx:report reads them back', async () => {
+    const ok = async (argv: string[]) => {
+      const r = await run(bob, argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(
+      await ok(['nginx:set', 'rep', 'client-max-body-size', '20m']),
+      /request bodies up to 20m \(proxy:set rep max-body-size\)/,
+    );
+    assert.equal((await store.apps.proxySettings('rep')).maxBodySize, 20 * 1024 * 1024);
+    await ok(['nginx:set', 'rep', 'hsts', 'true']);
+    await ok(['nginx:set', 'rep', 'hsts-max-age', '600']);
+    assert.deepEqual(
+      [
+        (await store.apps.httpsSettings('rep')).hsts,
+        (await store.apps.httpsSettings('rep')).hstsMaxAge,
+      ],
+      [true, 600],
+    );
+    assert.equal(await ok(['nginx:report', 'rep', '--nginx-hsts-max-age']), '600\n');
+    assert.equal(
+      JSON.parse(await ok(['nginx:report', 'rep', '--format', 'json']))['client-max-body-size'],
+      '20m',
+    );
+    await ok(['nginx:set', 'rep', 'client-max-body-size']);
+    await ok(['nginx:set', 'rep', 'hsts']);
+    await refused(
+      ['nginx:set', 'rep', 'proxy-read-timeout', '120s'],
+      /timeouts are the platform's/,
+    );
+    await refused(['nginx:set', 'rep', 'nginx-conf-sigil-path', '/etc/passwd'], /no nginx\.conf/);
+    await refused(['nginx:set', 'rep', 'client-max-body-size', '$(id)'], /size/i);
+    await refused(['nginx:set', 'rep', 'hsts', 'maybe'], /use on or off/);
+    await refused(['nginx:set', 'rep', '../../x', '1'], /not an nginx property/);
+    await refused(
+      ['nginx:reload'],
+      /^berth: nginx:reload: Berth runs its own router, not nginx — /,
+    );
+    assert.equal((await run(eve, ['nginx:set', 'rep', 'hsts', 'on'])).code, 1, 'not eve’s app');
+  });
+
+  test('proxy:build-config says there is nothing to build, for an app one may see or --all', async () => {
+    const r = await run(bob, ['proxy:build-config', 'rep']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----> Nothing to build for rep: /);
+    assert.equal((await run(bob, ['proxy:build-config', '--all'])).code, 0);
+    assert.equal((await run(eve, ['proxy:build-config', 'rep'])).code, 1, 'not visible to eve');
+    await refused(['proxy:build-config'], /name the app, or give --all/);
+    await refused(['proxy:build-config', '../etc'], /invalid app name/);
+  });
+
+  test('domains:set-global replaces the globals, clear-global empties them (admins); reset drops custom domains', async () => {
+    const ok = async (argv: string[], actor = ada) => {
+      const r = await run(actor, argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await ok(['domains:add-global', 'one.test']);
+    await ok(['domains:set-global', 'two.test', 'three.test']);
+    assert.deepEqual((await store.domains.globals()).sort(), ['three.test', 'two.test']);
+    const before = await prefixSnapshot(redis, prefix);
+    const bad = await run(ada, ['domains:set-global', 'four.test', 'bad domain']);
+    assert.equal(bad.code, 2);
+    assert.equal(await prefixSnapshot(redis, prefix), before, 'a bad name changes nothing');
+    assert.equal((await run(bob, ['domains:set-global', 'x.test'])).code, 1, 'admins only');
+    assert.match(await ok(['domains:clear-global']), /Removed every global domain: /);
+    assert.deepEqual(await store.domains.globals(), []);
+    await ok(['domains:add', 'rep', 'extra.example.test'], bob);
+    assert.match(
+      await ok(['domains:reset', 'rep'], bob),
+      /served at its default hosts only; removed /,
+    );
+    assert.deepEqual(await store.domains.list('rep'), []);
+  });
+});

@@ -19,7 +19,7 @@ describe('docs/commands.md', () => {
       for (const flag of Object.keys(c.options ?? {})) {
         const row = doc
           .split('\n')
-          .find((l) => l.startsWith(`| \`${c.name} `) || l.startsWith(`| \`${c.name}\``));
+          .find((l) => l.startsWith(`| \`${c.name} `) || l.startsWith(`| \`${c.name}\` `));
         assert.ok(row?.includes(`--${flag}`), `${c.name} --${flag}`);
       }
     }
