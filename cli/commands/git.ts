@@ -1,8 +1,10 @@
 // git:* — how pushes to an app deploy.
 
-import { EXIT } from '../../services/core/errors.ts';
+import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
-import { deployFromImage } from '../../services/platform/build/command-build.ts';
+import { systemSearchPath } from '../../services/core/programs.ts';
+import { deployFromImage, rebuildCommit } from '../../services/platform/build/command-build.ts';
+import { syncRepo } from '../../services/platform/build/git-sync.ts';
 import { GIT_SETTINGS, setGitSetting } from '../../services/platform/git/settings.ts';
 import type { Command } from '../command.ts';
 import { buildExit, buildRun } from '../release-run.ts';
@@ -36,6 +38,68 @@ export const gitCommands: readonly Command[] = [
         image: args[0] ?? '',
       });
       return buildExit(ctx, result, 'the deploy failed');
+    },
+  },
+  {
+    name: 'git:sync',
+    usage: '[--build | --build-if-changes] [--skip-deploy-branch] APP REPOSITORY [REF]',
+    summary:
+      "put a public https repository's commit (REF: a branch, tag or commit; default its HEAD) in the app's repository as its deploy branch; --build deploys it (a branch REF becomes the deploy branch unless --skip-deploy-branch)",
+    access: { app: 'push' },
+    options: {
+      build: { type: 'boolean' },
+      'build-if-changes': { type: 'boolean' },
+      'skip-deploy-branch': { type: 'boolean' },
+    },
+    arity: [1, 2],
+    async run({ ctx, app, args, options }) {
+      if (!app) return EXIT.failed;
+      const [repo = '', ref] = args;
+      const store = await ctx.store();
+      // apps:lock refuses deploys: a sync that would build is refused before it fetches.
+      const build = options.build === true || options['build-if-changes'] === true;
+      if (build && (await store.apps.isLocked(app.name)))
+        throw new BerthError('BERTH_E_APP_LOCKED', { app: app.name });
+      const paths = dataPaths(ctx.config().dataDir);
+      const synced = await syncRepo({
+        store,
+        paths,
+        searchPath: systemSearchPath(undefined),
+        app,
+        repo,
+        ...(ref === undefined ? {} : { ref }),
+        allowed: ctx.config().buildpackUrls,
+        skipDeployBranch: options['skip-deploy-branch'] === true,
+        signal: ctx.signal,
+        progress: (line) => ctx.stdout.write(`-----> ${line}\n`),
+      });
+      if (options.build !== true && !(options['build-if-changes'] === true && synced.changed)) {
+        if (options['build-if-changes'] === true)
+          ctx.stdout.write('       No changes: not built (--build-if-changes)\n');
+        return EXIT.ok;
+      }
+      const run = await buildRun(ctx, app.name);
+      return buildExit(
+        ctx,
+        await rebuildCommit({ ...run, rev: synced.rev, branch: synced.branch }),
+        'the deploy failed',
+      );
+    },
+  },
+  {
+    name: 'git:load-image',
+    usage: 'APP IMAGE',
+    summary:
+      "Dokku's docker save | git:load-image: refused (an image tarball names its own tags, another app's or the stack's among them); push the image to a registry and git:from-image APP IMAGE",
+    access: { app: 'push' },
+    options: { 'build-dir': { type: 'string' } },
+    arity: [0, Number.POSITIVE_INFINITY],
+    async run() {
+      throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
+        what: 'git:load-image',
+        why: "a loaded tarball names its own image tags, and could replace another app's image or the stack's",
+        instead: 'push the image to a registry and deploy it with git:from-image APP IMAGE',
+      });
     },
   },
   {

@@ -1043,3 +1043,55 @@ export function email(value: string): string {
     invalid('e-mail address', value, 'use an address such as ops@example.com');
   return value;
 }
+
+/**
+ * The repository git:sync fetches: an https URL on a host that is not this
+ * server or its networks (the names' addresses are checked again when it is
+ * fetched), with no user, password, "?" or "#" part, 400 characters at most;
+ * or an http(s) URL under a prefix the operator allows for buildpacks
+ * (BERTH_BUILDPACK_URLS), as a buildpack URL is checked.
+ */
+export function gitRepoUrl(
+  value: string,
+  allowed: readonly string[],
+): { url: string; host: string; port: number; operatorAllowed: boolean } {
+  const kind = 'repository URL';
+  if (value.length > 400 || !BUILDPACK_URL_CHARS.test(value) || value.startsWith('-'))
+    invalid(kind, value, 'use an https:// git URL such as https://github.com/owner/app.git');
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return invalid(kind, value, 'use an https:// git URL such as https://github.com/owner/app.git');
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    invalid(kind, value, 'use an https:// URL');
+  if (u.username || u.password)
+    invalid(kind, value, 'no user or password in it: a public repository');
+  if (u.search || u.hash) invalid(kind, value, 'no "?" or "#" part; the ref is the next argument');
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') invalid(kind, value, 'it names no host');
+  const operatorAllowed = allowed.some((p) => p !== PUBLIC_HTTPS && u.href.startsWith(p));
+  const port = u.port === '' ? (u.protocol === 'http:' ? 80 : 443) : Number(u.port);
+  if (operatorAllowed) {
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      invalid(kind, value, 'use an https:// URL');
+    return { url: u.href, host, port, operatorAllowed };
+  }
+  if (u.protocol !== 'https:') invalid(kind, value, 'use an https:// URL');
+  if (!allowed.includes(PUBLIC_HTTPS))
+    invalid(kind, value, 'this server fetches from no public host (BERTH_BUILDPACK_URLS)');
+  if (isIP(host) !== 0 && !isPublicAddress(host))
+    invalid(kind, value, `${host} is an address of this server or its networks; use a public host`);
+  return { url: u.href, host, port, operatorAllowed };
+}
+
+/** A git ref git:sync fetches: a branch or tag name (branchName's rules) or a commit's hex id. */
+export function gitFetchRef(value: string): string {
+  if (/^[0-9a-f]{7,40}$/.test(value)) return value;
+  try {
+    return branchName(value);
+  } catch {
+    return invalid('git ref', value, 'use a branch, a tag or a commit id; no leading "-"');
+  }
+}
