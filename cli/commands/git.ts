@@ -3,7 +3,10 @@
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
+import * as validate from '../../services/core/validate.ts';
+import { ARCHIVE_MAX_BYTES, archiveEntries } from '../../services/platform/build/archive.ts';
 import { deployFromImage, rebuildCommit } from '../../services/platform/build/command-build.ts';
+import { authorName, commitArchive } from '../../services/platform/build/from-archive.ts';
 import { syncRepo } from '../../services/platform/build/git-sync.ts';
 import { GIT_SETTINGS, setGitSetting } from '../../services/platform/git/settings.ts';
 import type { Command } from '../command.ts';
@@ -82,6 +85,82 @@ export const gitCommands: readonly Command[] = [
       return buildExit(
         ctx,
         await rebuildCommit({ ...run, rev: synced.rev, branch: synced.branch }),
+        'the deploy failed',
+      );
+    },
+  },
+  {
+    name: 'git:from-archive',
+    usage: '[--archive-type tar|tar.gz] APP [- | --] [GIT_USER_NAME GIT_USER_EMAIL] < ARCHIVE',
+    summary:
+      "deploy a tar or .tar.gz of the app's files read from stdin as a commit on its deploy branch (no links out, no .., 10000 entries and 200 MB at most); the same archive again: nothing to do",
+    access: { app: 'push' },
+    options: { 'archive-type': { type: 'string' } },
+    arity: [0, 3],
+    async run({ ctx, app, args, options }) {
+      if (!app) return EXIT.failed;
+      const type = options['archive-type'];
+      if (type !== undefined && type !== 'tar' && type !== 'tar.gz' && type !== 'tgz') {
+        throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
+          what: `git:from-archive --archive-type ${String(type).slice(0, 20)}`,
+          why: 'Berth reads tar and gzipped tar',
+          instead:
+            'repack it: unzip app.zip -d app && tar -C app -cf - . | ssh ... git:from-archive APP',
+        });
+      }
+      // Dokku's ARCHIVE_URL: "--" (which ends the options, so it is not seen) or "-" is stdin.
+      const rest = args[0] === '-' ? args.slice(1) : args;
+      if (rest.length === 1 || (rest[0] !== undefined && /^[a-z][a-z0-9+.-]*:/i.test(rest[0]))) {
+        throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
+          what: 'git:from-archive APP URL',
+          why: 'Berth reads the archive from stdin, so it never fetches a URL a tenant names',
+          instead: `curl -fsSL URL | ssh ... git:from-archive ${app.name} --`,
+        });
+      }
+      const author =
+        rest.length === 2
+          ? { name: authorName(rest[0] ?? ''), email: validate.email(rest[1] ?? '') }
+          : undefined;
+      if ((ctx.stdin as NodeJS.ReadStream).isTTY) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `pass the archive on stdin: berth git:from-archive ${app.name} -- < app.tar`,
+        });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of ctx.stdin) {
+        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+        size += b.length;
+        if (size > ARCHIVE_MAX_BYTES)
+          throw new BerthError('BERTH_E_ARCHIVE', {
+            reason: `it is larger than ${ARCHIVE_MAX_BYTES / 1048576} MB`,
+          });
+        chunks.push(b);
+      }
+      const entries = archiveEntries(Buffer.concat(chunks));
+      const store = await ctx.store();
+      if (await store.apps.isLocked(app.name))
+        throw new BerthError('BERTH_E_APP_LOCKED', { app: app.name });
+      const committed = await commitArchive({
+        paths: dataPaths(ctx.config().dataDir),
+        searchPath: systemSearchPath(undefined),
+        app,
+        entries,
+        ...(author ? { author } : {}),
+      });
+      if (!committed.changed) {
+        ctx.stdout.write(
+          `-----> No changes: ${committed.branch} of ${app.name} already holds these files\n`,
+        );
+        return EXIT.ok;
+      }
+      ctx.stdout.write(
+        `-----> ${entries.filter((e) => e.kind === 'file').length} files from the archive are ${committed.rev.slice(0, 7)} on ${committed.branch} of ${app.name}\n`,
+      );
+      const run = await buildRun(ctx, app.name);
+      return buildExit(
+        ctx,
+        await rebuildCommit({ ...run, rev: committed.rev, branch: committed.branch }),
         'the deploy failed',
       );
     },
