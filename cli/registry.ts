@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import { namespaceOf } from './command.ts';
 import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
+import { appsCloneCommands } from './commands/apps-clone.ts';
 import { authCommands } from './commands/auth.ts';
 import { backupCommands } from './commands/backup.ts';
 import { builderCommands } from './commands/builder.ts';
@@ -127,6 +128,7 @@ export const COMMANDS: readonly Command[] = [
   ...datastoreBackupCommands,
   ...schedulerCommands,
   ...nginxCommands,
+  ...appsCloneCommands,
   helpCommand,
 ];
 

@@ -504,3 +504,30 @@ describe('nginx:*, proxy:build-config, domains:*-global, domains:reset', () => {
     assert.deepEqual(await store.domains.list('rep'), []);
   });
 });
+
+describe('apps:clone', () => {
+  test('copies config vars and the deploy branch to a new app of the cloner; hostile names change nothing', async () => {
+    assert.equal((await run(bob, ['apps:create', 'orig'])).code, 0);
+    await run(bob, ['config:set', 'orig', '--no-restart', 'SECRET=s3', 'MODE=prod']);
+    await run(bob, ['git:set', 'orig', 'deploy-branch', 'release']);
+    const r = await run(bob, ['apps:clone', 'orig', 'orig-copy']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '-----> Cloned orig to orig-copy (owner bob): config vars\n');
+    assert.deepEqual(await store.config.get('orig-copy'), { MODE: 'prod', SECRET: 's3' });
+    assert.equal((await store.apps.get('orig-copy'))?.deployBranch, 'release');
+    const again = await run(bob, ['apps:clone', '--ignore-existing', 'orig', 'orig-copy']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /exists already; nothing cloned/);
+    const taken = await run(bob, ['apps:clone', 'orig', 'orig-copy']);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /already exists/);
+    await refused(['apps:clone', 'orig', '../etc'], /invalid app name/);
+    await refused(['apps:clone', 'orig', '1234'], /read it as an IP address/);
+    await refused(['apps:clone', 'orig'], /./);
+    const before = await prefixSnapshot(redis, prefix);
+    const stolen = await run(eve, ['apps:clone', 'orig', 'eves-copy']);
+    assert.equal(stolen.code, 1, 'eve may not read orig’s config');
+    assert.match(stolen.stderr, /does not exist/);
+    assert.equal(await prefixSnapshot(redis, prefix), before);
+  });
+});

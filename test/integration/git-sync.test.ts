@@ -186,4 +186,15 @@ describe('git:sync', () => {
     await refused(['git:sync', 'synced', src], 1, /does not exist/, run, eve);
     assert.deepEqual(await readdir(scratch).then((f) => f.includes('pwned')), false);
   });
+
+  test('apps:clone --skip-deploy copies the synced repository, every branch, to the new app', async () => {
+    const r = await run(bob, ['apps:clone', '--skip-deploy', 'synced', 'synced-copy']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /config vars and git repository/);
+    const copy = (ref: string) =>
+      git(repoDir(dataPaths(dataDir), 'synced-copy'), 'rev-parse', '--verify', '--quiet', ref);
+    assert.equal(await copy('refs/heads/feature'), await bareRev('refs/heads/feature'));
+    assert.equal(await copy('refs/heads/main'), await bareRev('refs/heads/main'));
+    assert.equal((await store.apps.get('synced-copy'))?.deployBranch, 'feature');
+  });
 });
