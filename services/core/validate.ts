@@ -168,6 +168,13 @@ export function domain(value: string): string {
   if (ascii === '') invalid('domain', value, 'not a valid internationalized domain name');
   if (ascii.length > 253) invalid('domain', value, 'at most 253 characters');
   const labels = ascii.split('.');
+  // Issue 20: Dokku routes *.example.com; Berth's router does not yet.
+  if (labels[0] === '*')
+    invalid(
+      'domain',
+      value,
+      "wildcard domains are not served yet: add each host (domains:add APP a.example.com b.example.com); Let's Encrypt's HTTP-01 could not certify a wildcard anyway",
+    );
   for (const label of labels) {
     if (!LABEL.test(label)) {
       invalid(
