@@ -328,7 +328,10 @@ describe('issue 20 semantics', () => {
     await refused(['apps:create', 'my.app'], /^berth: invalid app name "my\.app"/);
     await refused(['apps:create', 'x'.repeat(64)], /at most 63 characters/);
     await refused(['apps:create', '-1app'], /Unknown option '-1'/);
-    await refused(['domains:add', 'rep', '*.example.com'], /wildcard domains are not served yet: add each host/);
+    await refused(
+      ['domains:add', 'rep', '*.example.com'],
+      /wildcard domains are not served yet: add each host/,
+    );
   });
 
   test('ps:scale before the first deploy records the formation; a hostile count changes nothing', async () => {
