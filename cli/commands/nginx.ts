@@ -54,11 +54,18 @@ const NOT_PER_APP: Readonly<Record<string, string>> = {
 const MAPPED = ['client-max-body-size', 'hsts', 'hsts-max-age'] as const;
 
 /** A Dokku command that configures what Berth does not run: one line saying what it does instead. */
-const different = (name: string, usage: string, instead: string): Command => ({
+const different = (
+  name: string,
+  usage: string,
+  instead: string,
+  options?: Command['options'],
+): Command => ({
   name,
   usage,
   summary: `Dokku's; in Berth: ${instead}`,
   access: 'anyone',
+  // Dokku's flags are taken, so the answer is this line, not "unknown option".
+  ...(options ? { options } : {}),
   arity: [0, Number.POSITIVE_INFINITY],
   async run() {
     throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
@@ -192,17 +199,20 @@ export const nginxCommands: readonly Command[] = [
   ),
   different(
     'nginx:validate-config',
-    '[APP]',
+    '[APP] [--clean]',
     'there is no nginx.conf to validate; every setting is checked when it is set',
+    { clean: { type: 'boolean' } },
   ),
   different(
     'nginx:access-logs',
-    'APP',
+    'APP [-t]',
     "logs APP shows the app's output; the router's own log is <data>/logs/router.log",
+    { tail: { type: 'boolean', short: 't' } },
   ),
   different(
     'nginx:error-logs',
-    'APP',
+    'APP [-t]',
     "logs APP shows the app's output; the router's own log is <data>/logs/router.log",
+    { tail: { type: 'boolean', short: 't' } },
   ),
 ];

@@ -467,9 +467,22 @@ describe('nginx:*, proxy:build-config, domains:*-global, domains:reset', () => {
     await refused(['nginx:set', 'rep', 'client-max-body-size', '$(id)'], /size/i);
     await refused(['nginx:set', 'rep', 'hsts', 'maybe'], /use on or off/);
     await refused(['nginx:set', 'rep', '../../x', '1'], /not an nginx property/);
-    await refused(
+    for (const argv of [
       ['nginx:reload'],
-      /^berth: nginx:reload: Berth runs its own router, not nginx — /,
+      ['nginx:start'],
+      ['nginx:stop'],
+      ['nginx:show-config', 'rep'],
+      ['nginx:validate-config', '--clean'],
+      ['nginx:access-logs', 'rep', '-t'],
+      ['nginx:error-logs', 'rep'],
+    ])
+      await refused(
+        argv,
+        new RegExp(`^berth: ${argv[0]}: Berth runs its own router, not nginx — `),
+      );
+    await refused(
+      ['git:load-image', 'rep', 'berth/other:latest'],
+      /^berth: git:load-image: a loaded tarball names its own image tags.* — push the image to a registry and deploy it with git:from-image APP IMAGE$/m,
     );
     assert.equal((await run(eve, ['nginx:set', 'rep', 'hsts', 'on'])).code, 1, 'not eve’s app');
   });
