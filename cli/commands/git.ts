@@ -5,6 +5,7 @@ import { dataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import * as validate from '../../services/core/validate.ts';
 import { ARCHIVE_MAX_BYTES, archiveEntries } from '../../services/platform/build/archive.ts';
+import { fetchArchive } from '../../services/platform/build/archive-fetch.ts';
 import { deployFromImage, rebuildCommit } from '../../services/platform/build/command-build.ts';
 import { authorName, commitArchive } from '../../services/platform/build/from-archive.ts';
 import { syncRepo } from '../../services/platform/build/git-sync.ts';
@@ -91,9 +92,9 @@ export const gitCommands: readonly Command[] = [
   },
   {
     name: 'git:from-archive',
-    usage: '[--archive-type tar|tar.gz] APP [- | --] [GIT_USER_NAME GIT_USER_EMAIL] < ARCHIVE',
+    usage: '[--archive-type tar|tar.gz] APP URL|-- [GIT_USER_NAME GIT_USER_EMAIL]',
     summary:
-      "deploy a tar or .tar.gz of the app's files read from stdin as a commit on its deploy branch (no links out, no .., 10000 entries and 200 MB at most); the same archive again: nothing to do",
+      "deploy a tar or .tar.gz of the app's files (from a public https URL, or stdin with --) as a commit on its deploy branch (no links out, no .., 10000 entries and 200 MB at most); the same archive again: nothing to do",
     access: { app: 'push' },
     options: { 'archive-type': { type: 'string' } },
     arity: [0, 3],
@@ -108,36 +109,42 @@ export const gitCommands: readonly Command[] = [
             'repack it: unzip app.zip -d app && tar -C app -cf - . | ssh ... git:from-archive APP',
         });
       }
-      // Dokku's ARCHIVE_URL: "--" (which ends the options, so it is not seen) or "-" is stdin.
-      const rest = args[0] === '-' ? args.slice(1) : args;
-      if (rest.length === 1 || (rest[0] !== undefined && /^[a-z][a-z0-9+.-]*:/i.test(rest[0]))) {
-        throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
-          what: 'git:from-archive APP URL',
-          why: 'Berth reads the archive from stdin, so it never fetches a URL a tenant names',
-          instead: `curl -fsSL URL | ssh ... git:from-archive ${app.name} --`,
+      // Dokku's ARCHIVE_URL: a URL, or "--" (which ends the options, so it is not seen) or "-": stdin.
+      const rest = args[0] === '-' ? args.slice(1) : [...args];
+      const url =
+        rest[0] !== undefined && /^[a-z][a-z0-9+.-]*:/i.test(rest[0]) ? rest.shift() : undefined;
+      if (rest.length === 1) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `give both the git user name and e-mail, or neither; usage: berth git:from-archive ${'[--archive-type tar|tar.gz] APP URL|-- [NAME EMAIL]'}`,
         });
       }
       const author =
         rest.length === 2
           ? { name: authorName(rest[0] ?? ''), email: validate.email(rest[1] ?? '') }
           : undefined;
-      if ((ctx.stdin as NodeJS.ReadStream).isTTY) {
-        throw new BerthError('BERTH_E_USAGE', {
-          reason: `pass the archive on stdin: berth git:from-archive ${app.name} -- < app.tar`,
-        });
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of ctx.stdin) {
-        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-        size += b.length;
-        if (size > ARCHIVE_MAX_BYTES)
-          throw new BerthError('BERTH_E_ARCHIVE', {
-            reason: `it is larger than ${ARCHIVE_MAX_BYTES / 1048576} MB`,
+      let input: Buffer;
+      if (url !== undefined) {
+        input = await fetchArchive(url, ctx.config().buildpackUrls, ctx.signal);
+      } else {
+        if ((ctx.stdin as NodeJS.ReadStream).isTTY) {
+          throw new BerthError('BERTH_E_USAGE', {
+            reason: `pass the archive on stdin or give its URL: berth git:from-archive ${app.name} -- < app.tar`,
           });
-        chunks.push(b);
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of ctx.stdin) {
+          const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+          size += b.length;
+          if (size > ARCHIVE_MAX_BYTES)
+            throw new BerthError('BERTH_E_ARCHIVE', {
+              reason: `it is larger than ${ARCHIVE_MAX_BYTES / 1048576} MB`,
+            });
+          chunks.push(b);
+        }
+        input = Buffer.concat(chunks);
       }
-      const entries = archiveEntries(Buffer.concat(chunks));
+      const entries = archiveEntries(input);
       const store = await ctx.store();
       if (await store.apps.isLocked(app.name))
         throw new BerthError('BERTH_E_APP_LOCKED', { app: app.name });

@@ -1061,8 +1061,9 @@ export function email(value: string): string {
 export function gitRepoUrl(
   value: string,
   allowed: readonly string[],
+  /** What the URL is, for the error line (git:from-archive's is an archive URL). */
+  kind = 'repository URL',
 ): { url: string; host: string; port: number; operatorAllowed: boolean } {
-  const kind = 'repository URL';
   if (value.length > 400 || !BUILDPACK_URL_CHARS.test(value) || value.startsWith('-'))
     invalid(kind, value, 'use an https:// git URL such as https://github.com/owner/app.git');
   let u: URL;

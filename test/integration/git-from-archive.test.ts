@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../services/core/config.ts';
 import { dataPaths } from '../../services/core/paths.ts';
@@ -53,10 +55,34 @@ async function pyTar(script: string): Promise<Buffer> {
   return readFile(out);
 }
 
+// The operator allows this loopback server as a buildpack URL prefix (BERTH_BUILDPACK_URLS).
+let server: Server;
+let served = '';
+let allowedRun: ReturnType<typeof commandRunner>;
+let archiveBytes: Buffer = Buffer.alloc(0);
+
 before(async () => {
+  server = createServer((req, res) => {
+    if (req.url === '/app.tar') res.end(archiveBytes);
+    else if (req.url === '/redirect')
+      res.writeHead(302, { location: 'http://169.254.169.254/app.tar' }).end();
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  served = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  allowedRun = commandRunner(
+    store,
+    loadConfig({
+      BERTH_DOMAIN: 'berth.test',
+      BERTH_DATA_DIR: dataDir,
+      BERTH_BUILDPACK_URLS: `public-https,${served}`,
+    }),
+  );
   for (const u of [bob, eve]) if (u.kind === 'user') await store.users.create(u.user, u.role);
   await store.apps.create({ name: 'arch', owner: 'bob' });
 });
+
+after(() => new Promise<void>((resolve) => server?.close(() => resolve())));
 
 describe('git:from-archive', () => {
   test('a tar on stdin becomes a commit on the deploy branch, its top folder dropped; the same again: no change', async () => {
@@ -93,6 +119,21 @@ describe('git:from-archive', () => {
       await readFile(gz),
     );
     assert.match(zipped.stdout, /No changes/);
+    // By URL (allowed by the operator here): a changed file is a new commit.
+    await writeFile(path.join(src, 'index.html'), 'hello again\n');
+    archiveBytes = await tarOf(path.join(scratch, 'src'), ['app-1.0.0']);
+    const byUrl = await allowedRun(bob, ['git:from-archive', 'arch', `${served}app.tar`]);
+    assert.match(
+      byUrl.stdout,
+      /-----> 2 files from the archive are [0-9a-f]{7} on main of arch\n/,
+      byUrl.stderr,
+    );
+    assert.equal(await git('show', 'refs/heads/main:index.html'), 'hello again');
+    assert.equal(
+      await git('rev-parse', 'refs/heads/main^'),
+      first,
+      'the previous commit is its parent',
+    );
   });
 
   test('hostile archives and arguments: one line, nothing committed, nothing written outside', async () => {
@@ -110,9 +151,10 @@ describe('git:from-archive', () => {
       pattern: RegExp,
       code = 2,
       actor = bob,
+      runner = run,
     ) => {
       const before = await prefixSnapshot(redis, prefix);
-      const r = await run(actor, argv, stdin);
+      const r = await runner(actor, argv, stdin);
       assert.equal(r.code, code, `${argv.join(' ')} ${pattern}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, pattern);
@@ -167,8 +209,26 @@ describe('git:from-archive', () => {
       'x',
       /Berth reads tar and gzipped tar/,
     );
-    await refused([...cmd, 'https://example.com/app.tar'], 'x', /reads the archive from stdin/);
-    await refused([...cmd, 'http://169.254.169.254/x'], 'x', /reads the archive from stdin/);
+    await refused(
+      [...cmd, 'http://169.254.169.254/x'],
+      '',
+      /invalid archive URL .*use an https:\/\/ URL/,
+    );
+    await refused(
+      [...cmd, 'https://127.0.0.1/app.tar'],
+      '',
+      /127\.0\.0\.1 is an address of this server/,
+    );
+    await refused([...cmd, 'https://[::1]/app.tar'], '', /is an address of this server/);
+    await refused([...cmd, 'file:///etc/passwd'], '', /use an https:\/\/ URL/);
+    await refused(
+      [...cmd, 'https://localhost/app.tar'],
+      '',
+      /^berth: the archive cannot be deployed: https:\/\/localhost\/app\.tar: its host localhost resolves to .*an address of this server/,
+    );
+    // Allowed by the operator (as a buildpack URL prefix), but a redirect is not followed.
+    await refused([...cmd, `${served}redirect`], '', /it redirects \(302\)/, 2, bob, allowedRun);
+    await refused([...cmd, `${served}missing`], '', /the server answered 404/, 2, bob, allowedRun);
     await refused(
       [...cmd, 'Camila\nX', 'a@example.com'],
       await tarOf(path.join(scratch, 'in'), ['f']),

@@ -60,20 +60,10 @@ export async function syncRepo(o: SyncOptions): Promise<SyncResult> {
     'http.followRedirects=false',
   ];
   if (!target.operatorAllowed) {
-    let found: { address: string }[];
-    try {
-      found = await lookup(target.host, { all: true, verbatim: true });
-    } catch (e) {
-      throw fail(`its host ${target.host} does not resolve (${(e as NodeJS.ErrnoException).code})`);
-    }
-    const internal = found.map((a) => a.address).filter((a) => !validate.isPublicAddress(a));
-    if (internal.length > 0 || found.length === 0) {
-      throw fail(
-        `its host ${target.host} resolves to ${internal.join(', ') || 'nothing'}, an address of this server or its networks`,
-      );
-    }
+    const pinned = (await publicAddresses(target.host, fail)).map((a) =>
+      a.includes(':') ? `[${a}]` : a,
+    );
     // git is pinned to the addresses checked: no second lookup to rebind.
-    const pinned = found.map((a) => (a.address.includes(':') ? `[${a.address}]` : a.address));
     protocolConfig.push(
       '-c',
       `http.curloptResolve=${target.host}:${target.port}:${pinned.join(',')}`,
@@ -137,4 +127,24 @@ export async function syncRepo(o: SyncOptions): Promise<SyncResult> {
     `${into} of ${o.app.name} is now ${rev.slice(0, 7)}${before === rev ? ' (unchanged)' : ''}`,
   );
   return { rev, branch: into, changed: before !== rev };
+}
+
+/** The host's addresses, every one public (not this server or its networks); else `fail`'s error. */
+export async function publicAddresses(
+  host: string,
+  fail: (reason: string) => BerthError,
+): Promise<string[]> {
+  let found: { address: string }[];
+  try {
+    found = await lookup(host, { all: true, verbatim: true });
+  } catch (e) {
+    throw fail(`its host ${host} does not resolve (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const internal = found.map((a) => a.address).filter((a) => !validate.isPublicAddress(a));
+  if (internal.length > 0 || found.length === 0) {
+    throw fail(
+      `its host ${host} resolves to ${internal.join(', ') || 'nothing'}, an address of this server or its networks`,
+    );
+  }
+  return found.map((a) => a.address);
 }
