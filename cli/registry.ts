@@ -20,6 +20,7 @@ import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
 import { nginxCommands } from './commands/nginx.ts';
+import { nodesCommands } from './commands/nodes.ts';
 import { notificationsCommands } from './commands/notifications.ts';
 import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
@@ -77,6 +78,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   notifications:
     "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
+  nodes: "the swarm's nodes: list, report, drain, label (admins)",
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
   nginx:
@@ -129,6 +131,7 @@ export const COMMANDS: readonly Command[] = [
   ...schedulerCommands,
   ...nginxCommands,
   ...appsCloneCommands,
+  ...nodesCommands,
   helpCommand,
 ];
 

@@ -6,11 +6,13 @@ import { spawn } from 'node:child_process';
 import { type Config, configToEnv } from '../services/core/config.ts';
 import { EXIT } from '../services/core/errors.ts';
 import { createLogger, type Logger } from '../services/core/log.ts';
+import { dataPaths } from '../services/core/paths.ts';
 import { entryCommand, ROOT } from '../services/core/runtime.ts';
 import type { Endpoint } from '../services/core/service.ts';
 import { createProgress } from './bootstrap/progress.ts';
 import { formatLogLine } from './log-format.ts';
 import { looksPrepared } from './prepared-stamp.ts';
+import { startAofFlush } from './redis-aof-flush.ts';
 import { RELOAD_SIGNAL, Reloader } from './reload.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -59,6 +61,8 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
     onLogLine: (_service, line) => process.stdout.write(`${formatLogLine(line)}\n`),
   });
   const starting = supervisor.start();
+  // Redis's append-only file to disk once a second (./redis-aof-flush.ts).
+  const stopAofFlush = startAofFlush(dataPaths(config.dataDir).redis);
   if (warm) {
     // Settled first, so that a failed start is not left unhandled meanwhile.
     const [prepared] = await Promise.all([preparing, starting.catch(() => undefined)]);
@@ -86,6 +90,7 @@ export async function start(config: Config, host: HostFacts): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      stopAofFlush();
       process.stderr.write(
         `\n-----> ${signal}: stopping Berth services (in-flight work finishes)\n`,
       );

@@ -17,6 +17,8 @@ export interface Exchange {
   readonly started: number;
   /** Whether the request may be sent again: it has no body. */
   readonly retriable: boolean;
+  /** GET, HEAD or OPTIONS: sent again even when it may have reached the backend. */
+  readonly idempotent: boolean;
   attempts: number;
   backend: Backend | undefined;
   proxyReq: http.ClientRequest | undefined;
@@ -64,6 +66,20 @@ export function requestBody(req: RoutedRequest, x: Exchange): Stream {
 
 /** Connection errors after which nothing reached the backend's application. */
 export const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+/**
+ * Connection errors that say the backend's host is unreachable (ETIMEDOUT:
+ * the router's connect timeout), not just its process: connections already
+ * open to it will get no answer either.
+ */
+export const HOST_GONE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+/**
+ * Methods a client may expect to be sent twice (RFC 9110 9.2.2), the safe
+ * ones: Berth resends no PUT or DELETE, since apps do not always make those
+ * idempotent.
+ */
+export const IDEMPOTENT: ReadonlySet<string | undefined> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Ends the exchange with the router's own error page. */
 export function finish(

@@ -31,11 +31,22 @@
 //     and drops such a late answer.
 //
 // http-proxy leaves to its user what Berth needs most around a deploy:
-//   - a backend that refuses a connection is skipped for a while (passive
-//     health) and the request goes to another instance when it has no body
-//     (nothing was sent, so nothing can run twice);
+//   - a backend that refuses a connection, drops one or does not accept one
+//     within the connect timeout is out of the route at once (passive
+//     health; route-table.ts, health-probe.ts), and the request goes to
+//     another instance when it has no body (nothing was sent, so nothing
+//     can run twice);
+//   - a request that may have reached the backend (its connection reset
+//     before an answer) is sent again only when its method is idempotent
+//     (GET, HEAD, OPTIONS) and it has no body: a POST could run twice;
 //   - a pooled keep-alive socket the backend closed just as it was reused
-//     fails with ECONNRESET: that request is sent again on a fresh socket;
+//     fails with ECONNRESET: that idempotent request is sent again on a
+//     fresh socket;
+//   - a backend whose host is gone (a connect timeout, EHOSTUNREACH: a
+//     Swarm node lost) answers nothing on the connections the router has
+//     open to it either: its idempotent requests still waiting for an
+//     answer there are taken back and sent to another instance, instead of
+//     waiting for the upstream timeout (dropUnanswered);
 //   - a backend that stops answering gets a 504 after the upstream timeout;
 //     one that drops the connection mid-response cuts the client's response
 //     too (the status line is already out), so the client sees it failed.
@@ -50,6 +61,8 @@ import {
   EXCHANGE,
   type Exchange,
   finish,
+  HOST_GONE,
+  IDEMPOTENT,
   NOT_CONNECTED,
   type RoutedRequest,
   requestBody,
@@ -228,6 +241,28 @@ export function createRouter(o: RouterOptions): Router {
   proxy.on('error', (err) => o.log.warn({ err }, 'proxy error outside a request'));
   const { onUpgrade } = websockets(proxy, o);
 
+  /**
+   * The backend's host is gone: the sockets the router has open to it will
+   * get no answer either. Its idle pooled sockets are closed, and so are
+   * those whose idempotent request has no answer yet: each such request
+   * fails with ECONNRESET and goes to another instance (failed()). Other
+   * requests there are left to their upstream timeout: a POST that may
+   * have reached the backend is not taken back. `_httpMessage` is the
+   * request a socket of an http.Agent serves (Node.js' own field; no public
+   * way from a socket to its request); its `res` is set once the answer's
+   * head came.
+   */
+  function dropUnanswered(backend: Backend): void {
+    const name = agent.getName({ host: backend.target.host, port: backend.target.port });
+    for (const socket of agent.freeSockets[name] ?? []) socket.destroy();
+    for (const socket of agent.sockets[name] ?? []) {
+      const request = (
+        socket as Socket & { _httpMessage?: (http.ClientRequest & { res?: unknown }) | null }
+      )._httpMessage;
+      if (request && !request.res && IDEMPOTENT.has(request.method)) socket.destroy();
+    }
+  }
+
   function attempt(req: RoutedRequest, res: ServerResponse, x: Exchange, backend: Backend) {
     x.attempts++;
     x.backend = backend;
@@ -260,16 +295,19 @@ export function createRouter(o: RouterOptions): Router {
       cut(res, x, backend.address, code, o.log);
       return;
     }
-    const stalePooled = code === 'ECONNRESET' && x.proxyReq?.reusedSocket === true;
+    const reset = code === 'ECONNRESET';
+    // A pooled socket the backend closed as it was reused: the socket was
+    // stale, not the backend (unless the router took the backend out meanwhile).
+    const stalePooled = reset && x.proxyReq?.reusedSocket === true && backend.state === 'healthy';
     const now = performance.now();
     if (!stalePooled) markRefused(backend, now);
+    if (HOST_GONE.has(code)) dropUnanswered(backend);
     const route = o.table.lookup(requestHost(req));
-    if (
-      x.retriable &&
-      x.attempts < MAX_ATTEMPTS &&
-      route &&
-      (stalePooled || NOT_CONNECTED.has(code) || code === 'ECONNRESET')
-    ) {
+    // Nothing was sent: any request without a body may go elsewhere. A
+    // reset may have come after the backend read the request: only an
+    // idempotent one may be sent again.
+    const resend = NOT_CONNECTED.has(code) || (reset && x.idempotent);
+    if (x.retriable && resend && x.attempts < MAX_ATTEMPTS && route) {
       const next = stalePooled ? backend : pickBackend(route, now);
       if (next && (stalePooled || usable(next, now))) {
         attempt(req, res, x, next);
@@ -311,6 +349,7 @@ export function createRouter(o: RouterOptions): Router {
       app: statusPage ? STATUS_PAGE_APP : (route?.app ?? ''),
       started,
       retriable: req.headers['content-length'] === undefined && !req.headers['transfer-encoding'],
+      idempotent: IDEMPOTENT.has(req.method as string),
       attempts: 0,
       backend: undefined,
       proxyReq: undefined,

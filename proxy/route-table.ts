@@ -4,6 +4,7 @@
 // in place, never the table.
 import type { HttpsSettings } from '../services/core/store/records.ts';
 import { splitBackendAddress } from '../services/core/validate.ts';
+import { probeUntilBack } from './health-probe.ts';
 
 /** Where http-proxy connects: what it copies from a target (a URL object has the same fields). */
 export interface BackendTarget {
@@ -16,9 +17,14 @@ export interface BackendTarget {
 
 /**
  * A backend's health as this router process has seen it (passive: from its
- * own connections, no probes): `healthy`, or `refused` after it refused or
- * dropped a connection, when it is skipped until `retryAt` and then tried
- * again; its next answer makes it healthy. Draining is the deployer's: a
+ * own connections): `healthy`, or `refused` after it refused or dropped a
+ * connection, or did not accept one within the connect timeout. A refused
+ * backend is out of the route at once; it comes back when a background
+ * probe connects to it (health-probe.ts, every 0.25 s), when its next
+ * answer comes, or, bounded, after `retryAt` (REFUSED_FOR_MS), when a
+ * request may try it again should the probes not reach it. A backend the
+ * route table drops is `gone` and no longer probed; one that comes back
+ * into the route later comes back healthy. Draining is the deployer's: a
  * replaced release's instances leave the route in the step the new ones
  * join it, and finish what they have on their own connections.
  */
@@ -31,8 +37,12 @@ export interface Backend {
   /** Made once per backend, so no request parses an address. */
   readonly target: BackendTarget;
   state: BackendState;
-  /** When a refused backend is tried again (ms, monotonic). */
+  /** When a refused backend is tried again (ms, monotonic) even if no probe got through. */
   retryAt: number;
+  /** A probe of it is under way (health-probe.ts). */
+  probing: boolean;
+  /** The route table dropped it: no more probes. */
+  gone: boolean;
 }
 
 /** What a host resolves to. */
@@ -64,8 +74,12 @@ export interface AppState {
   maxBodySize?: number | null;
 }
 
-/** How long a backend that refused or dropped a connection is skipped. */
-const REFUSED_FOR_MS = 2000;
+/**
+ * How long a backend that refused or dropped a connection is skipped at
+ * most when no probe gets through to it; a probe that does gives it back
+ * sooner.
+ */
+const REFUSED_FOR_MS = 10_000;
 
 export class RouteTable {
   private readonly byHost = new Map<string, AppRoute>();
@@ -87,6 +101,9 @@ export class RouteTable {
       if (this.byHost.get(host)?.app === app) this.byHost.delete(host);
     }
     this.byApp.delete(app);
+    // Backends that leave the route are probed no more.
+    const staying = new Set(state?.backends);
+    for (const b of previous?.route.backends ?? []) if (!staying.has(b.address)) b.gone = true;
     if (!state) return;
 
     // A backend that stays keeps its failure state: a redeploy of other
@@ -104,6 +121,8 @@ export class RouteTable {
             target: backendTarget(address),
             state: 'healthy',
             retryAt: 0,
+            probing: false,
+            gone: false,
           },
       ),
       maxBodySize: state.maxBodySize ?? null,
@@ -161,9 +180,11 @@ export function pickBackend(route: AppRoute, now: number): Backend | undefined {
   return fallback;
 }
 
+/** Takes the backend out of the route until a probe or an answer says it is back (or REFUSED_FOR_MS). */
 export function markRefused(backend: Backend, now: number): void {
   backend.state = 'refused';
   backend.retryAt = now + REFUSED_FOR_MS;
+  probeUntilBack(backend);
 }
 
 /** The backend answered: healthy again, if it was not. */

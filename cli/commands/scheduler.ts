@@ -1,8 +1,10 @@
 // scheduler:set|report — which scheduler runs an app's instances, as Dokku's
 // `scheduler:set APP selected NAME`: docker-local (this machine's Engine) or
-// swarm (the Docker Swarm BERTH_SWARM_MANAGER names).
+// swarm (the Docker Swarm BERTH_SWARM_MANAGER names). A running app moves
+// with no request lost (release-change.ts moveScheduler).
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { moveScheduler } from '../../services/platform/release/release-change.ts';
 import {
   DEFAULT_SCHEDULER,
   schedulerFor,
@@ -10,14 +12,14 @@ import {
 } from '../../services/platform/scheduler/schedulers.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json } from '../output.ts';
-import { schedulerDeps } from '../release-run.ts';
+import { releaseRun, schedulerDeps } from '../release-run.ts';
 
 export const schedulerCommands: readonly Command[] = [
   {
     name: 'scheduler:set',
     usage: 'APP selected [NAME]',
     summary:
-      'run the app on another scheduler: docker-local (this machine) or swarm (no NAME: docker-local); stop it first (ps:stop), then ps:start',
+      'run the app on another scheduler: docker-local (this machine) or swarm (no NAME: docker-local); a running app moves as a restart rolls out, serving throughout',
     access: { app: 'manage' },
     arity: [1, 2],
     async run({ ctx, app, args }) {
@@ -33,15 +35,21 @@ export const schedulerCommands: readonly Command[] = [
       const wanted = schedulerNamed(name, deps);
       const current = await schedulerFor(store, app.name, deps);
       if (current.name !== wanted.name) {
-        // The rollout asks the app's scheduler what runs: instances left on
-        // the other one would run on, unrouted and never stopped.
+        // A running app moves as a restart rolls out (new instances on the
+        // wanted scheduler ready, the route switched, the others drained),
+        // so it serves throughout; a stopped one starts there next time.
         const running = (await current.list(app.name)).filter((i) => i.instance > 0);
-        if (running.length > 0) {
-          throw new BerthError('BERTH_E_SCHEDULER_IN_USE', {
+        const release = await store.releases.current(app.name);
+        if (running.length > 0 && release?.image) {
+          const moved = await moveScheduler({
+            ...(await releaseRun(ctx)),
             app: app.name,
-            count: running.length,
-            scheduler: current.name,
+            to: wanted,
           });
+          ctx.stdout.write(
+            `-----> ${app.name} runs on ${wanted.name}; its ${moved} ${moved === 1 ? 'instance' : 'instances'} on ${current.name} stop once drained\n`,
+          );
+          return EXIT.ok;
         }
       }
       await store.apps.setDeploySetting(

@@ -6,7 +6,7 @@ import { realpath } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { BerthError } from '../../services/core/errors.ts';
 import type { Progress } from './progress.ts';
-import { pingRedis, startRedisServer } from './redis-server.ts';
+import { AOF_FSYNC, pingRedis, startRedisServer } from './redis-server.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -47,10 +47,11 @@ export async function ensureRedis(o: EnsureRedisOptions): Promise<{ startedByUs:
 
 /**
  * A Redis an earlier Berth started (its files in our directory) may still run
- * with "appendfsync always", which exits when its disk fills
- * (./redis-server.ts says why Berth no longer uses it): switched to everysec
- * in place, with no restart. A Redis that is not ours is left as its admin
- * set it. Best effort: a Redis that forbids CONFIG is left alone.
+ * with "appendfsync always" (exits when its disk fills) or "everysec" (may
+ * hold acknowledged writes back under a slow disk, lost to a kill -9):
+ * ./redis-server.ts says why Berth runs it with "no". Switched in place, with
+ * no restart. A Redis that is not ours is left as its admin set it. Best
+ * effort: a Redis that forbids CONFIG is left alone.
  */
 async function keepRunningWhenFull(o: EnsureRedisOptions): Promise<void> {
   const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -61,10 +62,10 @@ async function keepRunningWhenFull(o: EnsureRedisOptions): Promise<void> {
     // Redis reports the directory it changed into: the real path.
     if (dir !== (await realpath(o.dir).catch(() => o.dir))) return;
     const [, fsync] = (await redis.config('GET', 'appendfsync')) as string[];
-    if (fsync !== 'always') return;
-    await redis.config('SET', 'appendfsync', 'everysec');
+    if (fsync === AOF_FSYNC) return;
+    await redis.config('SET', 'appendfsync', AOF_FSYNC);
     o.progress.info(
-      'Redis: appendfsync always → everysec, so that it keeps running when its disk fills',
+      `Redis: appendfsync ${fsync} → ${AOF_FSYNC}, so that it keeps running when its disk fills and writes each change before it answers (Berth fsyncs the file every second)`,
     );
   } catch {
     // Not ours to change, or no CONFIG: as it was.

@@ -131,7 +131,7 @@ export async function start(
     const reconciler = startReconciler({
       store,
       schedulerOf: appSchedulers(store, bounded),
-      watched: everyScheduler({ docker, logArchive }),
+      watched: everyScheduler({ docker, logArchive, swarm }),
       log,
       lock: (app) => tryAppLock(connection, config.redisPrefix, app),
       drainMs: config.drainTimeoutMs,
@@ -161,6 +161,7 @@ export async function start(
       appNetworks,
       dataDir: config.dataDir,
       keep: config.datastoreBackupKeep,
+      s3: config.datastoreS3,
     });
     // Scheduled backups (BERTH_BACKUP_DIR), a long-running loop like the reconciler's.
     const backups =

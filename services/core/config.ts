@@ -95,6 +95,8 @@ export interface Config {
   readonly backup: BackupSchedule;
   /** How many backups each datastore keeps unless it has its own setting (backup-set-keep). */
   readonly datastoreBackupKeep: number;
+  /** Where `postgres:backup NAME BUCKET` sends backups (BERTH_DATASTORE_S3_*); undefined: nowhere. */
+  readonly datastoreS3: DatastoreS3 | undefined;
   /** The Docker Swarm the `swarm` scheduler runs apps on (BERTH_SWARM_*); manager undefined: none. */
   readonly swarm: SwarmSettings;
 }
@@ -104,6 +106,17 @@ export interface SwarmSettings {
   readonly manager: string | undefined;
   /** The attachable overlay network the apps' tasks join (made by the operator, with its subnet). */
   readonly network: string;
+}
+
+/** An S3-compatible endpoint for datastore backups, its region and keys (read once at start). */
+export interface DatastoreS3 {
+  /** http(s)://HOST[:PORT], no path: buckets are addressed by path (HOST/BUCKET/KEY). */
+  readonly endpoint: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  /** Read from BERTH_DATASTORE_S3_KEY_FILE; never logged. */
+  readonly secretAccessKey: string;
+  readonly secretFile: string;
 }
 
 /** Where and how often the builder writes a backup, and how many it keeps. */
@@ -226,6 +239,10 @@ export const DEFAULTS = {
   BERTH_CRON_SECONDS: 'off',
   BERTH_WEBHOOK_PRIVATE_TARGETS: 'refuse',
   BERTH_DATASTORE_BACKUP_KEEP: '7',
+  BERTH_DATASTORE_S3_ENDPOINT: '',
+  BERTH_DATASTORE_S3_REGION: 'us-east-1',
+  BERTH_DATASTORE_S3_KEY_ID: '',
+  BERTH_DATASTORE_S3_KEY_FILE: '',
 } as const;
 
 export type ConfigVar = keyof typeof DEFAULTS;
@@ -804,6 +821,89 @@ function notifications(r: EnvReader) {
   return { webhookPrivateTargets };
 }
 
+/**
+ * BERTH_DATASTORE_S3_*: the endpoint datastore backups may be sent
+ * to (`postgres:backup NAME BUCKET`), with its keys. The secret is read
+ * from a file here, once, so that it is in no process's environment and a
+ * missing file stops the start instead of failing each backup later.
+ */
+function datastoreS3(r: EnvReader): { datastoreS3: DatastoreS3 | undefined } {
+  const endpoint = r.read(
+    'BERTH_DATASTORE_S3_ENDPOINT',
+    (v) => {
+      if (v === '') return '';
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        throw 'not a URL; use https://HOST[:PORT]';
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:')
+        throw 'use an https:// (or http://) URL';
+      if (
+        u.username ||
+        u.password ||
+        u.search ||
+        u.hash ||
+        (u.pathname !== '/' && u.pathname !== '')
+      )
+        throw 'use the endpoint alone, https://HOST[:PORT]: no path, keys or query';
+      return u.origin;
+    },
+    '',
+  );
+  const region = r.read(
+    'BERTH_DATASTORE_S3_REGION',
+    (v) => {
+      if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(v)) throw 'use a region name such as us-east-1';
+      return v;
+    },
+    'us-east-1',
+  );
+  const accessKeyId = r.read(
+    'BERTH_DATASTORE_S3_KEY_ID',
+    (v) => {
+      if (v !== '' && !/^[A-Za-z0-9._+/=-]{1,128}$/.test(v)) throw 'not an access key id';
+      return v;
+    },
+    '',
+  );
+  const secret = r.read(
+    'BERTH_DATASTORE_S3_KEY_FILE',
+    (v) => {
+      if (v === '') return undefined;
+      if (!path.isAbsolute(v)) throw 'must be an absolute path to a file holding the secret key';
+      let text: string;
+      try {
+        if (statSync(v).size > 4096) throw 'larger than 4 KB; not a secret key';
+        text = readFileSync(v, 'utf8').trim();
+      } catch (e) {
+        throw typeof e === 'string' ? e : `cannot read it (${(e as NodeJS.ErrnoException).code})`;
+      }
+      if (!/^[\x21-\x7e]{1,256}$/.test(text)) throw 'the file holds no secret key on one line';
+      return { file: v, text };
+    },
+    undefined,
+  );
+  if (endpoint === '') return { datastoreS3: undefined };
+  if (accessKeyId === '' || secret === undefined) {
+    r.bad(
+      'BERTH_DATASTORE_S3_ENDPOINT',
+      'needs BERTH_DATASTORE_S3_KEY_ID and BERTH_DATASTORE_S3_KEY_FILE too',
+    );
+    return { datastoreS3: undefined };
+  }
+  return {
+    datastoreS3: Object.freeze({
+      endpoint,
+      region,
+      accessKeyId,
+      secretAccessKey: secret.text,
+      secretFile: secret.file,
+    }),
+  };
+}
+
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
@@ -832,6 +932,7 @@ export function loadConfig(env: Env): Config {
       },
       7,
     ),
+    ...datastoreS3(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
@@ -904,6 +1005,10 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_CRON_SECONDS: config.cronSeconds ? 'on' : 'off',
     BERTH_WEBHOOK_PRIVATE_TARGETS: config.webhookPrivateTargets ? 'allow' : 'refuse',
     BERTH_DATASTORE_BACKUP_KEEP: String(config.datastoreBackupKeep),
+    BERTH_DATASTORE_S3_ENDPOINT: config.datastoreS3?.endpoint ?? '',
+    BERTH_DATASTORE_S3_REGION: config.datastoreS3?.region ?? 'us-east-1',
+    BERTH_DATASTORE_S3_KEY_ID: config.datastoreS3?.accessKeyId ?? '',
+    BERTH_DATASTORE_S3_KEY_FILE: config.datastoreS3?.secretFile ?? '',
   };
 }
 

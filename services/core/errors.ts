@@ -718,12 +718,6 @@ export const ERRORS = {
     501,
     'run it on this machine instead: scheduler:set {app} selected docker-local',
   ),
-  BERTH_E_SCHEDULER_IN_USE: spec(
-    'app "{app}" has {count} instances running on {scheduler}',
-    EXIT.failed,
-    409,
-    'stop them first (ps:stop {app}), set the scheduler, then ps:start {app}',
-  ),
   BERTH_E_SWARM_UNREACHABLE: spec(
     'the swarm scheduler cannot reach a manager: {reason}',
     EXIT.failed,
@@ -741,6 +735,36 @@ export const ERRORS = {
     EXIT.failed,
     423,
     'unlock it with apps:unlock {app}',
+  ),
+  BERTH_E_DATASTORE_NO_ENDPOINT: spec(
+    'this server sends no backups to S3: BERTH_DATASTORE_S3_ENDPOINT is not set',
+    EXIT.failed,
+    409,
+    'the operator sets the endpoint and its keys (docs/configuration.md); {kind}:backup {name} without a bucket keeps it on this server',
+  ),
+  BERTH_E_DATASTORE_ENDPOINT: spec(
+    'the S3 endpoint {endpoint} {reason}',
+    EXIT.failed,
+    502,
+    'nothing was changed; check the endpoint, the bucket and the keys (BERTH_DATASTORE_S3_*, docs/configuration.md), then try again',
+  ),
+  BERTH_E_DATASTORE_NO_PASSPHRASE: spec(
+    '{title} service "{name}" has no backup passphrase, and backups leave this server only encrypted',
+    EXIT.failed,
+    409,
+    'set one with {kind}:backup-set-encryption {name} PASSPHRASE (keep it somewhere else too: without it no backup in the bucket can be restored)',
+  ),
+  BERTH_E_DATASTORE_PASSPHRASE: spec(
+    'backup {id} of {title} service "{name}" cannot be decrypted: {reason}',
+    EXIT.failed,
+    422,
+    'nothing was changed; set the passphrase it was taken with ({kind}:backup-set-encryption {name} PASSPHRASE) and restore again',
+  ),
+  BERTH_E_SWARM_NODE_UNKNOWN: spec(
+    'swarm node "{node}" not found: {reason}',
+    EXIT.failed,
+    404,
+    'nodes:list shows the nodes with their hostnames and ids',
   ),
   BERTH_E_DOKKU_DIFFERENT: spec('{what}: {why}', EXIT.usage, 501, '{instead}'),
   BERTH_E_GIT_SYNC: spec(

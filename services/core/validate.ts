@@ -1044,6 +1044,58 @@ export function webhookUrl(value: string): string {
   return url.href;
 }
 
+/**
+ * An S3 bucket's name (postgres:backup NAME BUCKET), by S3's rules for new
+ * buckets: 3 to 63 lower-case letters, digits, "." and "-", starting and
+ * ending with a letter or digit, no "..", not an IPv4 address. It is a
+ * path segment of every request, so nothing else may pass.
+ */
+export function s3Bucket(value: string): string {
+  if (
+    !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value) ||
+    value.includes('..') ||
+    /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/.test(value)
+  ) {
+    invalid(
+      'bucket name',
+      value,
+      'use 3 to 63 lower-case letters, digits, "." and "-", starting and ending with a letter or digit, such as shop-backups',
+    );
+  }
+  return value;
+}
+
+/** A swarm node's hostname or id (nodes:*), as Docker spells them. */
+export function swarmNodeName(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(value)) {
+    invalid('node', value, "a node's hostname or id, as nodes:list shows them");
+  }
+  return value;
+}
+
+/**
+ * A backup passphrase (backup-set-encryption): 12 to 1024 characters, none
+ * of them control characters. Never repeated in a message.
+ */
+export function backupPassphrase(value: string): string {
+  if ([...value].length < 12 || value.length > 1024 || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new BerthError('BERTH_E_INVALID_NAME', {
+      kind: 'passphrase',
+      value: '(not shown)',
+      reason: 'use 12 to 1024 characters, no control characters (a few words make a good one)',
+    });
+  }
+  return value;
+}
+
+/** A node label's key (nodes:label; placement constraints read node.labels.KEY). */
+export function nodeLabelKey(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) {
+    invalid('label key', value, 'letters, digits, dots, dashes and underscores');
+  }
+  return value;
+}
+
 /** An e-mail address (letsencrypt:set APP email): one @, no spaces or controls, 254 at most. */
 export function email(value: string): string {
   if (value.length > 254 || !/^[\x21-\x7e]+$/.test(value) || !/^[^@]+@[^@]+\.[^@]+$/.test(value))

@@ -19,6 +19,7 @@ import { appsPageRoutes } from './apps-page.ts';
 import { assetRoutes } from './assets.ts';
 import { installAuth } from './auth.ts';
 import { buildPageRoutes } from './build-page.ts';
+import { installCompression } from './compression.ts';
 import { configPageRoutes } from './config-page.ts';
 import { controlRoutes } from './control-routes.ts';
 import { installErrors } from './errors.ts';
@@ -121,6 +122,7 @@ export function build(o: WebOptions): FastifyInstance {
     reply.header('x-frame-options', 'DENY');
     reply.header('content-security-policy', "frame-ancestors 'none'");
   });
+  installCompression(server);
   // Before any /api/v1 route, so that each one is in the description.
   installOpenApi(server);
 

@@ -18,9 +18,11 @@ import { proxyScenario } from './scenarios/proxy.ts';
 import { redeployScenario } from './scenarios/redeploy.ts';
 import { repushScenario } from './scenarios/repush.ts';
 import { rolloutScenario } from './scenarios/rollout.ts';
+import { servicesScenario } from './scenarios/services.ts';
 import { sshCrowdScenario } from './scenarios/ssh-crowd.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
+import { webScenario } from './scenarios/web.ts';
 
 const SCENARIOS: readonly Scenario[] = [
   startScenario,
@@ -37,6 +39,8 @@ const SCENARIOS: readonly Scenario[] = [
   backupScenario,
   powerLossScenario,
   repushScenario,
+  webScenario,
+  servicesScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -4,7 +4,7 @@
 export interface Figure {
   /** What was measured, e.g. "warm start to ready". */
   name: string;
-  unit: 'ms' | 'req/s' | 'ratio' | 'MB' | 'count';
+  unit: 'ms' | 'req/s' | 'ratio' | 'MB' | 'count' | 'KB' | 'MB/s';
   median: number;
   /** Every sample, in the order taken. */
   samples: number[];

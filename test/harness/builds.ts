@@ -154,7 +154,12 @@ export async function buildHarness(name: string) {
     b: Builder,
     app: string,
     rev: string,
-    opts: { quarantine?: string; onLine?: (line: string, id: string) => void } = {},
+    opts: {
+      quarantine?: string;
+      onLine?: (line: string, id: string) => void;
+      /** How long the build (and its deploy) may take; default 90 s. */
+      timeoutMs?: number;
+    } = {},
   ): Promise<Built> {
     const started = performance.now();
     const id = await enqueueBuild(b.queue, {
@@ -175,7 +180,7 @@ export async function buildHarness(name: string) {
         if (layer?.[1]) layers.add(layer[1]);
         opts.onLine?.(line, id);
       },
-      AbortSignal.timeout(90_000),
+      AbortSignal.timeout(opts.timeoutMs ?? 90_000),
       { queue: b.queue },
     );
     return { id, rev, result, lines, ms: performance.now() - started };

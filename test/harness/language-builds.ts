@@ -1,7 +1,9 @@
 // The real builder for the language tests (test/integration/lang-*.test.ts,
 // languages.test.ts): a build worker on the run's Redis, the real Engine and
-// git, apps made from the fixture apps under test/fixtures/apps, and their
-// images run with PORT set and asked over HTTP on the bridge. App images and
+// git, apps made from the fixture apps under test/fixtures/apps, each
+// successful build rolled out by the real deploy step (deploy.ts →
+// rollout.ts) as a push's is, and the app asked over HTTP where its route
+// leads (or an image run with PORT set and asked on the bridge). App images and
 // cache volumes carry the run's label and go at the end; the toolchain images
 // (berth-toolchain/*) carry none and are kept between runs, as the stack is.
 // One file per language, so that a cold first run (each toolchain image made
@@ -18,10 +20,14 @@ import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
 import type { BuildQueue } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
+import { deployBuilds } from '../../services/platform/release/deploy.ts';
+import { getRoutes } from '../../services/platform/routes/routes.ts';
+import { appSchedulers } from '../../services/platform/scheduler/schedulers.ts';
 import { httpGet, runApp } from './buildpacks.ts';
 import {
   cleanupDocker,
   ensureTestStackImage,
+  removeAppFromEngine,
   testDocker,
   testDockerRun,
   testStackImage,
@@ -65,17 +71,21 @@ export async function languageBuilds(tag: string) {
       stackImage: testStackImage(),
       labels: run.labels,
       concurrency: 2,
+      deploy: deployBuilds(store, appSchedulers(store, { docker }), { drainMs: 0 }),
     });
   });
 
+  /** The apps made: their instances and networks go at the end. */
+  const apps: string[] = [];
   after(async () => {
     await worker?.close();
     await queue?.close();
     connection?.disconnect();
+    for (const app of apps) await removeAppFromEngine(docker, app);
     await cleanupDocker(run.runId, docker);
   });
 
-  const { appFrom, commit, build, ok } = fixtureRepos({
+  const repos = fixtureRepos({
     store,
     redis,
     prefix,
@@ -86,12 +96,30 @@ export async function languageBuilds(tag: string) {
     // A cold build makes its toolchain image first: minutes on a loaded machine.
     buildTimeoutMs: 540_000,
   });
+  const { commit, build, ok } = repos;
+  const appFrom: typeof repos.appFrom = async (...args) => {
+    const made = await repos.appFrom(...args);
+    apps.push(made.app);
+    return made;
+  };
 
   const ms = (b: Built) => `${(b.ms / 1000).toFixed(1)} s`;
   /** The log line that says the toolchain image was made now (a cold build), if any. */
   const made = (b: Built) => b.lines.find((l) => /Made berth-toolchain\//.test(l));
 
-  /** The fixture built, a one-line change pushed and built again; both images answer. */
+  /** What the app's route leads to answers at `at`, and the release it is. */
+  async function served(app: string, at: string) {
+    const route = await getRoutes(redis, prefix, app);
+    const backend = route?.backends[0];
+    assert.ok(backend, `${app} has no route`);
+    const res = await httpGet(`http://${backend}${at}`);
+    return { ...res, release: route?.release };
+  }
+
+  /**
+   * The fixture pushed and rolled out, a one-line change pushed and rolled
+   * out again; each release answers where the app's route leads.
+   */
   async function twice(
     t: { diagnostic: (s: string) => void },
     fixture: string,
@@ -101,8 +129,9 @@ export async function languageBuilds(tag: string) {
     const { app, rev, work } = await appFrom(fixture);
     const first = await build(app, rev);
     ok(first);
-    const res = await answerAt(first.result.image ?? '', at);
+    const res = await served(app, at);
     assert.equal(res.status, 200);
+    assert.equal(res.release, 1);
     const rev2 = await commit(app, work, {
       [change.file]: (await readFile(`${work}/${change.file}`, 'utf8')).replace(
         change.from,
@@ -111,7 +140,9 @@ export async function languageBuilds(tag: string) {
     });
     const second = await build(app, rev2);
     ok(second);
-    const res2 = await answerAt(second.result.image ?? '', at);
+    const res2 = await served(app, at);
+    assert.equal(res2.status, 200);
+    assert.equal(res2.release, 2);
     t.diagnostic(
       `${fixture}: first push ${ms(first)}${made(first) ? ` (${made(first)?.trim()})` : ' (toolchain image already there)'}, second push ${ms(second)}`,
     );

@@ -15,6 +15,8 @@ export interface PhaseResult {
   errors: number;
   p50Ms: number;
   p99Ms: number;
+  /** The slowest answer (ms). */
+  maxMs: number;
   /** A few of the failures, for the log. */
   examples: string[];
 }
@@ -133,6 +135,7 @@ export function startLoad(o: {
           errors: p.errors,
           p50Ms: quantile(sorted, 0.5),
           p99Ms: quantile(sorted, 0.99),
+          maxMs: sorted.at(-1) ?? Number.NaN,
           examples: p.examples,
         };
       });

@@ -5,6 +5,7 @@
 // every fifth, a custom domain. Descriptions carry HTML, to be escaped.
 
 import type { Store } from '../../services/core/store/index.ts';
+import { emptyCounts } from '../../services/core/store/metrics.ts';
 import { setRoutes } from '../../services/platform/routes/routes.ts';
 
 /** A config value that must never reach the page. */
@@ -37,5 +38,24 @@ export async function seedApps(store: Store, owner: string, count: number): Prom
         if (n % 5 === 0) await store.domains.add(name, `${name}.example.org`);
       }),
     );
+  }
+}
+
+/**
+ * `minutes` of an app's traffic up to now, every minute different, as the
+ * routers record it: the app page's charts at their fullest (npm run bench
+ * web, web-compression.test.ts).
+ */
+export async function seedTraffic(store: Store, app: string, minutes: number): Promise<void> {
+  const now = Date.now();
+  for (let m = 0; m < minutes; m++) {
+    const c = emptyCounts();
+    const n = 200 + ((m * 37) % 400);
+    c.byClass = [0, n, m % 7, 5 + (m % 11), m % 13 === 0 ? 9 : 0, m % 3];
+    c.latency = [n / 2, n / 4, n / 8, n / 16, 10, 5, 3, 2, 1, m % 2, 0, m % 29 === 0 ? 1 : 0].map(
+      Math.floor,
+    );
+    c.latencySumUs = n * 9_000;
+    await store.metrics.add(app, new Date(now - m * 60_000), c);
   }
 }

@@ -235,3 +235,70 @@ export function nodeDepsLockfile(tool: 'npm' | 'yarn' | 'pnpm', registry: TestRe
     '',
   ].join('\n');
 }
+
+/**
+ * Every package an npm lock file (lockfileVersion 3) names, packed from the
+ * public registry on the host (one npm pack for those not cached yet) and
+ * checked against the lock's integrity: a registry serving them answers a
+ * build's npm ci as the public one would (npm points the lock's
+ * registry.npmjs.org URLs at the configured registry).
+ */
+export async function lockedPublicPackages(lockFile: string): Promise<TestPackage[]> {
+  const lock = JSON.parse(await readFile(lockFile, 'utf8')) as {
+    packages: Record<string, { version?: string; integrity?: string }>;
+  };
+  const wanted = Object.entries(lock.packages)
+    .filter(([key]) => key !== '')
+    .map(([key, entry]) => ({
+      name: key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length),
+      version: entry.version ?? '',
+      integrity: entry.integrity ?? '',
+    }));
+  const file = (name: string, version: string) =>
+    path.join(PACK_CACHE, `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`);
+  const missing = [];
+  for (const w of wanted) {
+    try {
+      await access(file(w.name, w.version));
+    } catch {
+      missing.push(w);
+    }
+  }
+  if (missing.length > 0) {
+    const tmp = await tempDir('berth-npm-pack');
+    await run('npm', ['pack', '--silent', ...missing.map((w) => `${w.name}@${w.version}`)], {
+      cwd: tmp,
+    });
+    await mkdir(PACK_CACHE, { recursive: true });
+    for (const w of missing) {
+      const packed = path.join(tmp, path.basename(file(w.name, w.version)));
+      await rename(packed, `${file(w.name, w.version)}.${process.pid}`);
+      await rename(`${file(w.name, w.version)}.${process.pid}`, file(w.name, w.version));
+    }
+  }
+  const packages: TestPackage[] = [];
+  for (const w of wanted) {
+    const tgz = file(w.name, w.version);
+    const integrity = `sha512-${createHash('sha512')
+      .update(await readFile(tgz))
+      .digest('base64')}`;
+    assert.equal(integrity, w.integrity, `${w.name}@${w.version}: not the tarball the lock names`);
+    packages.push({ name: w.name, version: w.version, tgz });
+  }
+  return packages;
+}
+
+/** The node-vite fixture's bundler, a devDependency (test/fixtures/npm/bundle.js). */
+export async function nodeViteBundler(): Promise<TestPackage> {
+  return {
+    name: 'berth-fixture-bundler',
+    version: '1.0.0',
+    manifest: { bin: { 'berth-fixture-bundle': 'bundle.js' } },
+    files: {
+      'bundle.js': await readFile(
+        path.join(import.meta.dirname, '..', 'fixtures', 'npm', 'bundle.js'),
+        'utf8',
+      ),
+    },
+  };
+}

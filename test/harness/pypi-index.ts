@@ -2,9 +2,9 @@
 // (nor has this machine). The wheels are made from Debian's packages of the
 // same projects (test/fixtures/pypi/debian-wheels.py, in a container of the
 // stack image, which reaches Debian's archive): Django 3.2 and its
-// dependencies, gunicorn, WhiteNoise, dj-database-url. Made once per machine
-// into a cache kept between runs, and served on the bridge's gateway as a
-// PEP 503 "simple" index (PIP_INDEX_URL with PIP_TRUSTED_HOST: plain HTTP).
+// dependencies, gunicorn, WhiteNoise, dj-database-url, psycopg2; Flask and
+// its dependencies. Made once per machine into a cache kept between runs,
+// and served on the bridge's gateway as a PEP 503 "simple" index (PIP_INDEX_URL with PIP_TRUSTED_HOST: plain HTTP).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -28,6 +28,23 @@ export const DJANGO_DEBS = [
   'python3-dj-database-url',
   // Debian's pytz reads it from the system; its wheel carries it (debian-wheels.py).
   'tzdata',
+  // PostgreSQL's driver, and libpq with the libraries it needs that the stack
+  // lacks, which its wheel carries as psycopg2-binary's does (debian-wheels.py).
+  'python3-psycopg2',
+  'libpq5',
+  'libldap-2.5-0',
+  'libsasl2-2',
+] as const;
+
+/** Debian's packages behind the wheels of the Flask fixture (python-flask). */
+export const FLASK_DEBS = [
+  'python3-flask',
+  'python3-werkzeug',
+  'python3-jinja2',
+  'python3-markupsafe',
+  'python3-itsdangerous',
+  'python3-click',
+  'python3-gunicorn',
 ] as const;
 
 /** A folder of wheels made from `debs` (Debian package names); cached between runs. */

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { type RedisServer, startRedisServer } from '../../infra/bootstrap/redis-server.ts';
 import { freePort } from './ports.ts';
 import { tempDir } from './tmp.ts';
+import { until } from './wait.ts';
 
 /** A key prefix no other test or Berth instance uses; its keys are deleted after the file. */
 export function testPrefix(): string {
@@ -37,6 +38,8 @@ export async function privateRedis({ untilExit = false } = {}): Promise<PrivateR
       process.kill(handle.pid, 'SIGKILL');
     },
     async restart() {
+      // The port is free once the killed server is gone.
+      await until('the killed redis-server is gone', () => !alive(handle.pid), 10_000);
       server = await startRedisServer({ dir, port });
       handle.pid = server.pid;
     },
@@ -49,6 +52,15 @@ export async function privateRedis({ untilExit = false } = {}): Promise<PrivateR
   if (untilExit) process.once('exit', kill);
   else after(kill);
   return handle;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 let shared: Promise<string> | undefined;

@@ -7,7 +7,7 @@
 // simple index this file serves on the bridge (test/harness/pypi-index.ts),
 // npm packages from a small registry (test/harness/npm-registry.ts).
 import assert from 'node:assert/strict';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
@@ -33,8 +33,8 @@ import { TEST_RUNTIMES } from '../harness/node-runtime.ts';
 import {
   NODE_DEPS_PACKAGES,
   nodeDepsLockfile,
+  nodeViteBundler,
   startTestRegistry,
-  type TestPackage,
   type TestRegistry,
 } from '../harness/npm-registry.ts';
 import { debianWheels, type PypiIndex, startPypiIndex } from '../harness/pypi-index.ts';
@@ -83,18 +83,8 @@ async function helloBuildpackRepo(root: string): Promise<void> {
   await git(['clone', '-q', '--bare', work, path.join(root, 'hello-buildpack.git')], scratch);
 }
 
-/** The node-vite fixture's bundler, a devDependency (test/fixtures/npm/bundle.js). */
-const BUNDLER: TestPackage = {
-  name: 'berth-fixture-bundler',
-  version: '1.0.0',
-  manifest: { bin: { 'berth-fixture-bundle': 'bundle.js' } },
-  files: {
-    'bundle.js': await readFile(
-      path.join(import.meta.dirname, '..', 'fixtures', 'npm', 'bundle.js'),
-      'utf8',
-    ),
-  },
-};
+/** The node-vite fixture's bundler, a devDependency. */
+const BUNDLER = await nodeViteBundler();
 
 before(async () => {
   docker = (await testDocker()).docker;
@@ -204,6 +194,21 @@ describe('Node.js builds as Heroku runs them', () => {
     const [bundle] = await answers(b.result.image ?? '', {}, script);
     assert.match(bundle?.body.toString() ?? '', /Hello from a Vite-style app/);
     t.diagnostic(`node-vite: ${Math.round(b.ms)} ms`);
+  });
+
+  test('a Node.js app with a static.json but no .buildpacks is told how to choose the static buildpack', async () => {
+    const { app, work } = await appFrom('node-vite', {}, { NPM_CONFIG_REGISTRY: registry.url });
+    await rm(path.join(work, '.buildpacks'));
+    const b = await build(app, await commit(app, work, {}));
+    const text = b.lines.join('\n');
+    assert.match(text, /-----> Node\.js app detected \(buildpack node\)/);
+    assert.ok(
+      b.lines.includes(
+        `       static.json is served only by the static buildpack, which this build does not run: to build with Node.js and serve the result, name both in .buildpacks (heroku/nodejs, then heroku-community/static) or run buildpacks:set ${app} heroku/nodejs heroku-community/static`,
+      ),
+      text,
+    );
+    assert.doesNotMatch(text, /Static site in dist\//);
   });
 
   test('heroku-prebuild, heroku-postbuild instead of build, heroku-cleanup after the pruning', async () => {

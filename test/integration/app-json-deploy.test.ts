@@ -5,6 +5,7 @@
 // generated secret is set and never shown.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { errorLine } from '../../services/core/errors.ts';
 import { parseAppJson } from '../../services/platform/build/app-json.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
@@ -64,6 +65,11 @@ describe('app.json at a deploy', () => {
       assert.equal(
         e.message,
         `app.json of "${app}" requires config vars it does not have: DATABASE_URL`,
+      );
+      // The cause above, then the fix.
+      assert.match(
+        errorLine(e),
+        new RegExp(`set them \\(config:set ${app} KEY=value --no-restart\\), then push again`),
       );
       return true;
     });

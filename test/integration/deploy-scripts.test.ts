@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { LABELS } from '../../services/core/docker.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { deployBuilds } from '../../services/platform/release/deploy.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
@@ -78,6 +79,11 @@ describe('app.json deployment tasks and cron, pushed', () => {
       order.every((at, i) => at >= 0 && (i === 0 || at > (order[i - 1] ?? 0))),
       `in this order: ${order}\n${out}`,
     );
+    // The formation's worker runs beside web (without app.json, web alone would).
+    const running = await h.docker.listContainers({
+      filters: { label: [`${LABELS.app}=${app}`, `${LABELS.release}=1`] },
+    });
+    assert.deepEqual(running.map((c) => c.Labels[LABELS.process]).sort(), ['web', 'worker']);
     // Written by predeploy with the release's config, served from the release's image.
     assert.deepEqual(await served('/predeploy.txt'), {
       release: 1,

@@ -1,7 +1,8 @@
 // Files Berth writes and then acknowledges must be on the disk, not only in
 // the page cache, when it says OK: a power cut loses what was never
-// fsync'ed, while Redis (appendfsync everysec: at most the last second or
-// two of writes go with a cut) keeps the record that points at it. The cut is the kernel's own (test/harness/cuttable-disk.ts); kill -9
+// fsync'ed, while Redis (its append-only file fsync'ed once a second by
+// npm start: at most the last second or two of writes go with a cut) keeps
+// the record that points at it. The cut is the kernel's own (test/harness/cuttable-disk.ts); kill -9
 // of every process, as test/e2e/power-loss.test.ts does, cannot show this.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../infra/bootstrap/redis-server.ts';
+import { startAofFlush } from '../../infra/redis-aof-flush.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
 import { Store } from '../../services/core/store/index.ts';
@@ -89,13 +91,15 @@ describe('a power cut after Berth acknowledged', { skip: !isRoot && 'needs root 
   });
 
   test('Redis as npm start runs it: a write answered OK over a second before the cut is on the disk', async () => {
-    // appendfsync everysec (infra/bootstrap/redis-server.ts says why: with
-    // always, Redis exits on a full disk): a power cut may take the writes of
-    // the last second or two, never older ones. With appendfsync no, the
-    // kernel would flush when it likes (up to 30 s) and the older writes go too.
+    // appendfsync no, and npm start's flush of the append-only file once a
+    // second (infra/bootstrap/redis-server.ts says why): a power cut may take
+    // the writes of the last second or two, never older ones. Without the
+    // flush, the kernel would write back when it likes (up to 30 s) and the
+    // older writes go too.
     const disk = await cuttableDisk(64);
     const o = { dir: path.join(disk.dir, 'redis'), port: await freePort() };
     let server = await startRedisServer(o);
+    const stopAofFlush = startAofFlush(o.dir);
     // A Redis that has been running a while: its files made at start are on the disk.
     await run('sync', ['-f', o.dir]);
     const client = () => {
@@ -111,6 +115,7 @@ describe('a power cut after Berth acknowledged', { skip: !isRoot && 'needs root 
     await disk.cut(async () => {
       process.kill(server.pid, 'SIGKILL');
     });
+    stopAofFlush();
     before.disconnect();
     server = await startRedisServer(o);
     const after = client();

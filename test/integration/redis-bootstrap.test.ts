@@ -1,6 +1,7 @@
 // npm start with a Redis an earlier Berth started, still running with
-// "appendfsync always" (which exits when its disk fills): ensureRedis
-// switches it to everysec in place; a Redis that is not Berth's own (its
+// "appendfsync always" (which exits when its disk fills) or "everysec" (which
+// may hold acknowledged writes back): ensureRedis switches it to "no" in place
+// (npm start fsyncs the file itself); a Redis that is not Berth's own (its
 // files elsewhere) is left as its admin set it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,12 +17,12 @@ import { freePort } from '../harness/ports.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { until } from '../harness/wait.ts';
 
-/** A redis-server as an earlier Berth started it: appendfsync always. */
-async function oldRedis(dir: string) {
+/** A redis-server as an earlier Berth started it: appendfsync always or everysec. */
+async function oldRedis(dir: string, fsync = 'always') {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const args = redisArgs({ dir, port });
-  args[args.indexOf('--appendfsync') + 1] = 'always';
+  args[args.indexOf('--appendfsync') + 1] = fsync;
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   after(() => child.kill('SIGKILL'));
   await until('redis answers', () => pingRedis('127.0.0.1', port), 10_000);
@@ -38,7 +39,7 @@ async function fsyncOf(url: string): Promise<string | undefined> {
 }
 
 describe('ensureRedis and a running Redis of an earlier Berth', () => {
-  test('its own Redis goes from appendfsync always to everysec; another is left alone', async () => {
+  test('its own Redis goes from appendfsync always or everysec to no; another is left alone', async () => {
     const dir = await tempDir('berth-redis-bootstrap');
     const ours = path.join(dir, 'redis');
     const oursUrl = await oldRedis(ours);
@@ -51,8 +52,14 @@ describe('ensureRedis and a running Redis of an earlier Berth', () => {
     assert.deepEqual(await ensureRedis({ redisUrl: oursUrl, dir: ours, progress }), {
       startedByUs: false,
     });
-    assert.equal(await fsyncOf(oursUrl), 'everysec');
-    assert.match(said, /appendfsync always → everysec/);
+    assert.equal(await fsyncOf(oursUrl), 'no');
+    assert.match(said, /appendfsync always → no/);
+
+    const everysec = path.join(dir, 'redis-everysec');
+    const everysecUrl = await oldRedis(everysec, 'everysec');
+    await ensureRedis({ redisUrl: everysecUrl, dir: everysec, progress });
+    assert.equal(await fsyncOf(everysecUrl), 'no');
+    assert.match(said, /appendfsync everysec → no/);
 
     const theirsUrl = await oldRedis(path.join(dir, 'elsewhere'));
     await ensureRedis({ redisUrl: theirsUrl, dir: ours, progress });

@@ -6,11 +6,15 @@
 // through a registry): it runs alone (test/run.ts's SOLO).
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { createLogger } from '../../services/core/log.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
+import { startReconciler } from '../../services/platform/release/reconcile-loop.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
-import { schedulerFor } from '../../services/platform/scheduler/schedulers.ts';
+import { schedulerFor, schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
+import { userActor } from '../harness/commands.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { newTestRunId, testDocker, testStackImage } from '../harness/docker.ts';
+import { startLoad } from '../harness/load.ts';
 import { sharedRedisUrl } from '../harness/redis.ts';
 import { request, startRouter } from '../harness/router.ts';
 import { startSwarm } from '../harness/swarm.ts';
@@ -183,11 +187,193 @@ describe('apps on Docker Swarm', () => {
     assert.equal(new Set(await answers(15)).size, 3);
   });
 
-  test('the scheduler cannot change while the app runs on the swarm', async () => {
-    const r = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /has 3 instances running on swarm/);
-    assert.equal((await store.apps.deploySettings(app)).scheduler, 'swarm');
+  test('10 redeploys, a config change and a rollback under keep-alive load: no request fails', {
+    timeout: 400_000,
+  }, async () => {
+    const load = startLoad({
+      port: router.port,
+      host,
+      connections: 4,
+      maxMs: 380_000,
+      timeoutMs: 30_000,
+    });
+    const times: number[] = [];
+    try {
+      load.phase('redeploys');
+      for (let i = 0; i < 10; i++) {
+        const t0 = Date.now();
+        const r = await run(ada, ['ps:restart', app]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        times.push(Date.now() - t0);
+      }
+      load.phase('config change');
+      const t1 = Date.now();
+      const c = await run(ada, ['config:set', app, 'GREETING=hi']);
+      assert.equal(c.code, 0, c.stdout + c.stderr);
+      const configMs = Date.now() - t1;
+      load.phase('rollback');
+      const t2 = Date.now();
+      const b = await run(ada, ['releases:rollback', app]);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      const rollbackMs = Date.now() - t2;
+      load.phase('after');
+      await new Promise((r) => setTimeout(r, 1000));
+      const phases = await load.stop();
+      process.stderr.write(
+        `# swarm: 10 redeploys of web=3 ${times.map((t) => (t / 1000).toFixed(1)).join(', ')} s; config:set ${(configMs / 1000).toFixed(1)} s; rollback ${(rollbackMs / 1000).toFixed(1)} s; requests ${phases.map((p) => `${p.phase}: ${p.requests} sent, ${p.errors + p.non2xx} failed, p99 ${Math.round(p.p99Ms)} ms`).join('; ')}\n`,
+      );
+      for (const p of phases) {
+        assert.equal(p.errors + p.non2xx, 0, `${p.phase}: ${p.examples.join('; ')}`);
+      }
+      // The rollback's release has the config from before config:set.
+      const current = await store.releases.current(app);
+      assert.equal(current?.config.GREETING, undefined);
+    } finally {
+      await load.stop();
+    }
+    const s = await scheduler();
+    await until(
+      "3 tasks of the rollback's release",
+      async () => {
+        const now = await s.list(app);
+        return now.length === 3 && now.every((i) => i.state === 'running');
+      },
+      60_000,
+    );
+  });
+
+  test('a worker node killed under GET load: no GET fails, the app is at full scale again', {
+    timeout: 120_000,
+  }, async () => {
+    const s = await scheduler();
+    const nodeOf = (address: string | undefined) =>
+      Object.entries(swarm.addresses).find(([, a]) => address?.startsWith(`${a}:`))?.[0];
+    const before = await s.list(app);
+    const placed = before.map((i) => nodeOf(i.address));
+    assert.equal(new Set(placed).size, 3, `the 3 tasks run on ${placed.join(', ')}`);
+    // What Berth's builder runs: the reconciler, told by the swarm scheduler's watch.
+    const reconciler = startReconciler({
+      store,
+      schedulerOf: scheduler,
+      watched: [s],
+      log: createLogger('reconcile', { level: 'error' }),
+      drainMs: 1000,
+    });
+    const load = startLoad({
+      port: router.port,
+      host,
+      connections: 6,
+      maxMs: 100_000,
+      timeoutMs: 30_000,
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      const lost = swarm.nodes[2] as string;
+      const lostAddress = swarm.addresses[lost] as string;
+      load.phase('node lost');
+      const t0 = Date.now();
+      await shared.getContainer(lost).kill();
+      let routedAroundMs = 0;
+      let fullMs = 0;
+      await until(
+        'the app at full scale on the nodes left, and routed there',
+        async () => {
+          const backends = (await getRoutes(store.redis, prefix, app))?.backends ?? [];
+          const away = backends.every((b) => !b.startsWith(`${lostAddress}:`));
+          if (away && routedAroundMs === 0) routedAroundMs = Date.now() - t0;
+          const now = await s.list(app);
+          const full =
+            away &&
+            backends.length === 3 &&
+            now.filter((i) => i.state === 'running' && i.address).length === 3;
+          if (full && fullMs === 0) fullMs = Date.now() - t0;
+          return full;
+        },
+        90_000,
+      );
+      load.phase('after');
+      await new Promise((r) => setTimeout(r, 2000));
+      const phases = await load.stop();
+      const lossPhase = phases.find((p) => p.phase === 'node lost');
+      process.stderr.write(
+        `# swarm: node lost: dead node out of the route after ${routedAroundMs} ms, 3 tasks running and routed after ${fullMs} ms; GETs ${phases.map((p) => `${p.phase}: ${p.requests} sent, ${p.errors + p.non2xx} failed, p99 ${Math.round(p.p99Ms)} ms, slowest ${Math.round(p.maxMs)} ms`).join('; ')}\n`,
+      );
+      for (const p of phases) {
+        assert.equal(p.errors + p.non2xx, 0, `${p.phase}: ${p.examples.join('; ')}`);
+      }
+      assert.ok((lossPhase?.requests ?? 0) > 0);
+      assert.equal(new Set(await answers(15)).size, 3);
+      // Swarm replaced the lost task in its service, still of 3 replicas (it
+      // counts the lost one as running as well, "4/3", until the node is
+      // back); the reconciler added no service or replica beside it.
+      const services = await swarm.exec(swarm.nodes[0] as string, [
+        'service',
+        'ls',
+        '--format',
+        '{{.Name}} {{.Replicas}}',
+      ]);
+      assert.match(services.trim(), new RegExp(`^${app}-web-v\\d+-[0-9a-f]{6} \\d/3$`));
+    } finally {
+      reconciler.stop();
+      await load.stop();
+    }
+  });
+
+  test('scheduler:set moves the running app to docker-local and back under keep-alive load: no request fails', {
+    timeout: 240_000,
+  }, async () => {
+    const load = startLoad({
+      port: router.port,
+      host,
+      connections: 4,
+      maxMs: 220_000,
+      timeoutMs: 30_000,
+    });
+    const here = schedulerNamed('docker-local', { docker });
+    try {
+      load.phase('to docker-local');
+      const t0 = Date.now();
+      const r = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const toLocalMs = Date.now() - t0;
+      assert.equal((await scheduler()).name, 'docker-local');
+      const swarmSide = schedulerNamed('swarm', { docker, swarm: config.swarm });
+      await until(
+        "the swarm's tasks stopped after the drain",
+        async () => (await swarmSide.list(app)).length === 0,
+        60_000,
+      );
+      const local = (await here.list(app)).filter((i) => i.state === 'running');
+      assert.equal(local.length, 3);
+      assert.deepEqual(
+        [...((await getRoutes(store.redis, prefix, app))?.backends ?? [])].sort(),
+        local.map((i) => i.address).sort(),
+      );
+      load.phase('back to swarm');
+      const t1 = Date.now();
+      const back = await run(ada, ['scheduler:set', app, 'selected', 'swarm']);
+      assert.equal(back.code, 0, back.stdout + back.stderr);
+      const toSwarmMs = Date.now() - t1;
+      await until(
+        'the local containers stopped after the drain',
+        async () => (await here.list(app)).length === 0,
+        60_000,
+      );
+      load.phase('after');
+      await new Promise((r) => setTimeout(r, 1000));
+      const phases = await load.stop();
+      process.stderr.write(
+        `# swarm: scheduler:set to docker-local ${(toLocalMs / 1000).toFixed(1)} s, back to swarm ${(toSwarmMs / 1000).toFixed(1)} s; requests ${phases.map((p) => `${p.phase}: ${p.requests} sent, ${p.errors + p.non2xx} failed, p99 ${Math.round(p.p99Ms)} ms`).join('; ')}\n`,
+      );
+      for (const p of phases) {
+        assert.equal(p.errors + p.non2xx, 0, `${p.phase}: ${p.examples.join('; ')}`);
+      }
+      const tasks = await swarmSide.list(app);
+      assert.equal(tasks.filter((i) => i.state === 'running').length, 3);
+      assert.equal(new Set(await answers(15)).size, 3);
+    } finally {
+      await load.stop();
+    }
   });
 
   test('ps:stop removes its services from the swarm', async () => {
@@ -200,5 +386,86 @@ describe('apps on Docker Swarm', () => {
     assert.notEqual((await request(router.port, host)).status, 200);
     const back = await run(ada, ['scheduler:set', app, 'selected', 'docker-local']);
     assert.equal(back.code, 0, back.stderr);
+  });
+  test('nodes:list, report, label and drain (admins); a user is refused, a bad name changes nothing', async () => {
+    await store.users.create('root-sw', 'admin');
+    const admin = userActor('root-sw', 'admin');
+    const listed = await run(admin, ['nodes:list', '--format', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const nodes = JSON.parse(listed.stdout) as {
+      hostname: string;
+      role: string;
+      leader: boolean;
+      state: string;
+      availability: string;
+      address: string;
+    }[];
+    assert.deepEqual(nodes.map((n) => n.hostname).sort(), [...swarm.nodes].sort());
+    assert.deepEqual(
+      nodes.filter((n) => n.leader).map((n) => n.hostname),
+      [swarm.nodes[0]],
+    );
+    // The worker killed above is down; the others are ready.
+    assert.deepEqual(
+      nodes.map((n) => `${n.hostname} ${n.state}`).sort(),
+      swarm.nodes.map((n, i) => `${n} ${i === 2 ? 'down' : 'ready'}`).sort(),
+    );
+    const worker = swarm.nodes[1] as string;
+    const report = await run(admin, ['nodes:report', worker]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, new RegExp(`Address: +${swarm.addresses[worker]}`));
+
+    const label = await run(admin, ['nodes:label', worker, 'zone=a', 'tier=web']);
+    assert.equal(label.code, 0, label.stderr);
+    const unlabel = await run(admin, ['nodes:label', worker, 'tier']);
+    assert.equal(unlabel.code, 0, unlabel.stderr);
+    const labels = JSON.parse(
+      await swarm.exec(swarm.nodes[0] as string, [
+        'node',
+        'inspect',
+        '--format',
+        '{{json .Spec.Labels}}',
+        worker,
+      ]),
+    );
+    assert.deepEqual(labels, { zone: 'a' });
+
+    const drain = await run(admin, ['nodes:drain', worker]);
+    assert.equal(drain.code, 0, drain.stderr);
+    const availability = () =>
+      swarm.exec(swarm.nodes[0] as string, [
+        'node',
+        'inspect',
+        '--format',
+        '{{.Spec.Availability}}',
+        worker,
+      ]);
+    assert.equal((await availability()).trim(), 'drain');
+    const undo = await run(admin, ['nodes:drain', worker, '--undo']);
+    assert.equal(undo.code, 0, undo.stderr);
+    assert.equal((await availability()).trim(), 'active');
+
+    const user = await run(ada, ['nodes:drain', worker]);
+    assert.notEqual(user.code, 0);
+    const unknown = await run(admin, ['nodes:drain', 'no-such-node']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /swarm node "no-such-node" not found/);
+    const hostile = await run(admin, ['nodes:label', `${worker};x`, 'zone=b']);
+    assert.notEqual(hostile.code, 0);
+    const badKey = await run(admin, ['nodes:label', worker, 'zo ne=b']);
+    assert.notEqual(badKey.code, 0);
+    assert.equal((await availability()).trim(), 'active');
+    assert.deepEqual(
+      JSON.parse(
+        await swarm.exec(swarm.nodes[0] as string, [
+          'node',
+          'inspect',
+          '--format',
+          '{{json .Spec.Labels}}',
+          worker,
+        ]),
+      ),
+      { zone: 'a' },
+    );
   });
 });

@@ -2,7 +2,7 @@
 // process entry is bundled, a changed source gets a new bundle (stale output
 // never runs), and a compile leaves no half-written directory behind.
 import assert from 'node:assert/strict';
-import { cp, readdir, stat, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ENTRIES, ensureBuild, ROOT, sourceHash } from '../../infra/build.mjs';
@@ -18,6 +18,8 @@ async function sourceTree(): Promise<string> {
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) {
     await cp(path.join(ROOT, f), path.join(dir, f));
   }
+  // The bundles include the npm packages: the compile reads them from here.
+  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }
 
@@ -52,4 +54,17 @@ test('a changed source or lock file compiles to a new directory; the old one goe
     (await readdir(path.join(root, '.build'))).sort(),
     [path.basename(second), path.basename(third)].sort(),
   );
+});
+
+test("the bundles include npm packages, but not dockerode's BuildKit gRPC and protobuf code", async () => {
+  const root = await sourceTree();
+  const dir = await ensureBuild({ root });
+  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.js'));
+  const text = (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8')))).join(
+    '\n',
+  );
+  // Bundled, not imported from node_modules at run time.
+  assert.match(text, /^\/\/ .*node_modules\/fastify\//m);
+  assert.doesNotMatch(text, /^\/\/ .*node_modules\/(@grpc|protobufjs)\//m);
+  assert.match(text, /BuildKit support \(build version '2'\) is left out/);
 });

@@ -61,3 +61,9 @@ test('the ssh process loads neither a Docker client nor BullMQ until a command o
   assert.ok(!ssh.has('dockerode'), [...ssh].join(' '));
   assert.ok(!ssh.has('bullmq'), [...ssh].join(' '));
 });
+
+test('no process loads the S3 client at start: only a backup to a bucket does', async () => {
+  for (const [entry, loaded] of await startPackages()) {
+    assert.ok(!loaded.has('aws4fetch'), `${entry}: ${[...loaded].join(' ')}`);
+  }
+});

@@ -1,9 +1,9 @@
 // Redis is Berth's system of record, so an acknowledged write must survive
 // kill -9 of Redis: that takes the append-only file. Redis only has to write()
-// a change to the AOF before it replies, so any appendfsync survives a killed
-// process; everysec (what infra/bootstrap/redis-server.ts uses, see why there)
-// loses at most a second to a crash of the machine, always nothing, but Redis
-// then exits when its disk fills. Snapshots alone (RDB) lose everything since the last one.
+// a change to the AOF before it replies (with everysec, not always: a slow
+// fsync lets it hold changes back up to 2 s), so "no" and "always" survive a
+// killed process; infra/bootstrap/redis-server.ts says which Berth uses and
+// why. Snapshots alone (RDB) lose everything since the last one.
 import type { Redis } from 'ioredis';
 
 /**

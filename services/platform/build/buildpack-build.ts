@@ -291,6 +291,19 @@ export async function buildWithBuildpacks(b: BuildpackBuild): Promise<BuildpackR
     if (chosen.length === 0) {
       throw new BerthError('BERTH_E_BUILD_NO_BUILDPACK', { tried: b.candidates.join(', ') });
     }
+    // A static.json is read by the static buildpack only; as on Heroku, a
+    // detected Node.js app runs its own server and the file does nothing.
+    // An app written for Heroku's static buildpack (a Vite or React build)
+    // names both buildpacks: said here, before a build that cannot serve it.
+    if (
+      !b.pinned &&
+      chosen[0] === 'node' &&
+      (await run(['test', '-f', `${BUILD_DIR}/static.json`])).exitCode === 0
+    ) {
+      log.detail(
+        `static.json is served only by the static buildpack, which this build does not run: to build with Node.js and serve the result, name both in .buildpacks (heroku/nodejs, then heroku-community/static) or run buildpacks:set ${b.app} heroku/nodejs heroku-community/static`,
+      );
+    }
 
     let release: ProcessTypes = {};
     for (const name of chosen) {

@@ -3,10 +3,12 @@
 // queue as app.json cron is (../release/cron.ts):
 //
 // Settings hash `P datastore-backup:<kind>:<name>`: `schedule` (the cron
-//          pattern, UTC), `keep` (backups kept; absent:
-//          BERTH_DATASTORE_BACKUP_KEEP), `last` (JSON of the last scheduled
-//          run: at, status, id or error). In the platform's backup with the
-//          rest of the state; removed with the service.
+//          pattern, UTC), `bucket` (the S3 bucket scheduled backups go to;
+//          absent: the data directory), `keep` (backups kept; absent:
+//          BERTH_DATASTORE_BACKUP_KEEP), `passphrase` (backup-set-encryption:
+//          what backups sent to S3 are encrypted with), `last` (JSON of the
+//          last scheduled run: at, status, id or error). In the platform's
+//          backup with the rest of the state; removed with the service.
 // Queue    BullMQ queue `datastore-backup` (prefix `P bull`), one job
 //          scheduler per scheduled service, id `<kind>/<name>`, job data
 //          { kind, name }. Made from the hashes at every schedule change and
@@ -20,6 +22,7 @@
 // when one of them needs the queue (issue 17).
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { DatastoreS3 } from '../../core/config.ts';
 import { BerthError, errorLine } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Datastore, Store } from '../../core/store/index.ts';
@@ -28,6 +31,7 @@ import { queuePrefix } from '../build/queue.ts';
 import { type BackupDeps, takeBackup } from './backups.ts';
 import type { DatastoreKind } from './kind.ts';
 import { KINDS, kindNamed } from './kinds.ts';
+import type { Bucket } from './s3.ts';
 
 export const BACKUP_QUEUE = 'datastore-backup';
 const BACKUP_JOB = 'backup' as const;
@@ -43,7 +47,11 @@ export interface LastRun {
 
 export interface BackupSettings {
   schedule?: string;
+  /** The bucket scheduled backups go to (none: the data directory). */
+  bucket?: string;
   keep?: number;
+  /** A passphrase is set (backup-set-encryption); the passphrase itself is only read by passphraseOf. */
+  encrypted: boolean;
   last?: LastRun;
 }
 
@@ -75,9 +83,52 @@ export async function backupSettings(
   const h = await store.redis.hgetall(settingsKey(store.keys.prefix, ds.kind, ds.name));
   return {
     ...(h.schedule ? { schedule: h.schedule } : {}),
+    ...(h.bucket ? { bucket: h.bucket } : {}),
     ...(h.keep ? { keep: Number(h.keep) } : {}),
+    encrypted: Boolean(h.passphrase),
     ...(h.last ? { last: JSON.parse(h.last) as LastRun } : {}),
   };
+}
+
+/** The service's backup passphrase (backup-set-encryption); BERTH_E_DATASTORE_NO_PASSPHRASE without one. */
+export async function passphraseOf(
+  store: Store,
+  kind: DatastoreKind,
+  ds: Pick<Datastore, 'kind' | 'name'>,
+): Promise<string> {
+  const p = await store.redis.hget(settingsKey(store.keys.prefix, ds.kind, ds.name), 'passphrase');
+  if (!p) {
+    throw new BerthError('BERTH_E_DATASTORE_NO_PASSPHRASE', {
+      title: kind.title,
+      name: ds.name,
+      kind: kind.name,
+    });
+  }
+  return p;
+}
+
+/** backup-set-encryption (checked by validate.backupPassphrase first) and backup-unset-encryption. */
+export async function setPassphrase(
+  store: Store,
+  ds: Pick<Datastore, 'kind' | 'name'>,
+  passphrase: string | undefined,
+) {
+  const key = settingsKey(store.keys.prefix, ds.kind, ds.name);
+  if (passphrase === undefined) await store.redis.hdel(key, 'passphrase');
+  else await store.redis.hset(key, 'passphrase', validate.backupPassphrase(passphrase));
+}
+
+/** The bucket a command named, with the operator's endpoint; BERTH_E_DATASTORE_NO_ENDPOINT without one. */
+export function bucketOf(
+  s3: DatastoreS3 | undefined,
+  kind: DatastoreKind,
+  ds: Pick<Datastore, 'name'>,
+  name: string,
+): Bucket {
+  const checked = validate.s3Bucket(name);
+  if (!s3)
+    throw new BerthError('BERTH_E_DATASTORE_NO_ENDPOINT', { kind: kind.name, name: ds.name });
+  return { s3, name: checked };
 }
 
 /** How many backups a service keeps: its own setting, else BERTH_DATASTORE_BACKUP_KEEP. */
@@ -110,10 +161,13 @@ export async function scheduleBackups(
   store: Store,
   ds: Datastore,
   schedule: string,
-  o: { seconds: boolean },
+  o: { seconds: boolean; bucket?: string | undefined },
 ): Promise<string> {
   const pattern = validate.cronSchedule(schedule, { seconds: o.seconds });
-  await store.redis.hset(settingsKey(store.keys.prefix, ds.kind, ds.name), 'schedule', pattern);
+  const key = settingsKey(store.keys.prefix, ds.kind, ds.name);
+  if (o.bucket === undefined) await store.redis.hdel(key, 'bucket');
+  else await store.redis.hset(key, 'bucket', validate.s3Bucket(o.bucket));
+  await store.redis.hset(key, 'schedule', pattern);
   await syncBackupSchedule(store, ds);
   return pattern;
 }
@@ -187,6 +241,8 @@ export interface BackupWorkerOptions extends BackupDeps {
   log: Logger;
   /** BERTH_DATASTORE_BACKUP_KEEP. */
   keep: number;
+  /** BERTH_DATASTORE_S3_*, for services scheduled to a bucket. */
+  s3?: DatastoreS3 | undefined;
 }
 
 /** The builder's worker: each due scheduled backup, one service at a time per kind of work. */
@@ -215,11 +271,18 @@ export async function startDatastoreBackupWorker(
       }
       const at = new Date().toISOString();
       try {
-        const backup = await takeBackup(o, kind, ds, {
-          keep: await keepOf(store, ds, o.keep),
-          trigger: 'schedule',
-          signal: stopping.signal,
-        });
+        const settings = await backupSettings(store, ds);
+        const keep = settings.keep ?? o.keep;
+        const backup =
+          settings.bucket === undefined
+            ? await takeBackup(o, kind, ds, { keep, trigger: 'schedule', signal: stopping.signal })
+            : await (await import('./backups-s3.ts')).takeS3Backup(o, kind, ds, {
+                bucket: bucketOf(o.s3, kind, ds, settings.bucket),
+                passphrase: await passphraseOf(store, kind, ds),
+                keep,
+                trigger: 'schedule',
+                signal: stopping.signal,
+              });
         await store.redis.hset(
           key,
           'last',

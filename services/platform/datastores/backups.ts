@@ -53,6 +53,8 @@ export const backupsDir = (dataDir: string, kind: string, name: string) =>
   path.join(dataDir, 'backups', 'datastores', kind, name);
 
 const idOf = (d: Date) => d.toISOString().replace(/[-:.]/g, '');
+/** A backup id for now (one in a bucket: a bucket has no folder to check for one taken the same millisecond). */
+export const newBackupId = () => idOf(new Date());
 
 /** A backup id as a person gives it: BERTH_E_DATASTORE_BACKUP_NOT_FOUND unless it is one. */
 export function backupIdOf(kind: DatastoreKind, ds: Pick<Datastore, 'name'>, value: string) {

@@ -198,13 +198,18 @@ async function reconcileApp(d: ReconcileDeps, app: string, r: ReconcileResult): 
   // back (the Engine was killed under it, or stopped it), and one created but
   // never started is a start cut short (with the app's lock held, no rollout
   // of Berth's is starting it): both are replaced below.
-  for (const i of mine.filter((x) => x.state === 'exited' || x.state === 'starting')) {
+  const replaced = scheduler.keepsCount
+    ? []
+    : mine.filter((x) => x.state === 'exited' || x.state === 'starting');
+  for (const i of replaced) {
     await retire(i);
     mine.splice(mine.indexOf(i), 1);
   }
   await noteCrashLoops(store, app, current.version, mine, d.log);
   const running: Instance[] = mine.filter((i) => i.state === 'running');
-  for (const [type, count] of Object.entries(current.formation)) {
+  // A scheduler that keeps the count (Swarm) replaces its lost instances
+  // itself; one started here besides would be one too many once it has.
+  for (const [type, count] of scheduler.keepsCount ? [] : Object.entries(current.formation)) {
     if (!(type in current.processes) || appliesTo(stopped, type)) continue;
     for (let n = 1; n <= count; n++) {
       if (mine.some((i) => i.type === type && i.instance === n)) continue;

@@ -9,7 +9,8 @@ import { BerthError } from '../../core/errors.ts';
 import type { ConfigVars, Formation, Release, Store } from '../../core/store/index.ts';
 import { acquireAppLock } from '../locks/app-lock.ts';
 import { setRoutes } from '../routes/routes.ts';
-import { schedulerFor } from '../scheduler/schedulers.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import { DEFAULT_SCHEDULER, schedulerFor } from '../scheduler/schedulers.ts';
 import { goLive } from './deploy.ts';
 import { appliesTo, type RolloutLog, rollout } from './rollout.ts';
 
@@ -210,6 +211,43 @@ export async function moveInstances(c: ChangeDeps & { from: string }): Promise<n
   for (const i of old) await scheduler.stop(i);
   await scheduler.removeAppNetwork(c.from);
   return old.length;
+}
+
+/**
+ * scheduler:set of an app that runs: the current release's instances
+ * started on the `to` scheduler and checked, the route switched to them, the
+ * other scheduler's instances drained and stopped, as a restart rolls out;
+ * so the app serves throughout. A rollout that fails leaves the app on its
+ * scheduler, its instances there running and routed. Returns the number of
+ * instances that moved.
+ */
+export async function moveScheduler(c: ChangeDeps & { to: Scheduler }): Promise<number> {
+  return withLock(c, async (signal) => {
+    const current = await currentRelease(c);
+    const { scheduler: from, ...rest } = await rolloutFor(c, signal);
+    const running = (await from.list(c.app)).filter((i) => i.instance > 0);
+    const settings = await c.store.apps.deploySettings(c.app);
+    const setting = (name: string) =>
+      c.store.apps.setDeploySetting(c.app, 'scheduler', name === DEFAULT_SCHEDULER ? null : name);
+    c.log.heading(`Moving ${c.app} (v${current.version}) from ${from.name} to ${c.to.name}`);
+    c.onRollout?.(current);
+    // A rollout that fails stops what it started on `to`: the route and the
+    // setting still name `from`, whose instances run on.
+    await rollout(
+      {
+        ...rest,
+        scheduler: c.to,
+        redis: c.store.redis,
+        redisPrefix: c.store.keys.prefix,
+        settings,
+        releasePhase: false,
+        elsewhere: { scheduler: from, instances: running },
+      },
+      current,
+    );
+    await setting(c.to.name);
+    return running.length;
+  });
 }
 
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])].sort();

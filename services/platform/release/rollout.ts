@@ -66,6 +66,11 @@ export interface RolloutDeps {
   settings?: DeploySettings;
   /** Where a retirement that fails in the background is reported. */
   onRetireError?: (e: unknown) => void;
+  /**
+   * Instances of the app on another scheduler (scheduler:set of a running
+   * app), retired with the previous release's after the switch.
+   */
+  elsewhere?: { scheduler: Scheduler; instances: readonly Instance[] };
 }
 
 /**
@@ -316,13 +321,19 @@ export async function rollout(d: RolloutDeps, release: Release): Promise<Instanc
   }
   // Whatever ran before this rollout goes (the same release too: a restart);
   // one-off processes (run:detached) end on their own and are not retired.
-  const old = before.filter((i) => i.instance > 0 && included(i.type));
+  const old: { scheduler: Scheduler; instance: Instance }[] = [
+    ...before.filter((i) => i.instance > 0 && included(i.type)),
+    ...(d.elsewhere?.instances ?? []),
+  ].map((instance) => ({
+    instance,
+    scheduler: before.includes(instance) ? scheduler : (d.elsewhere?.scheduler ?? scheduler),
+  }));
   const drainMs =
     d.settings?.waitToRetire != null
       ? d.settings.waitToRetire * 1000
       : (d.drainMs ?? ROLLOUT_DEFAULTS.drainMs);
   const retire = async () => {
-    for (const instance of old) await scheduler.stop(instance).catch(d.onRetireError ?? (() => {}));
+    for (const o of old) await o.scheduler.stop(o.instance).catch(d.onRetireError ?? (() => {}));
   };
   if (old.length > 0 && drainMs === 0) {
     log.heading(

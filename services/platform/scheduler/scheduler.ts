@@ -131,6 +131,13 @@ export interface SchedulerEvents {
 export interface Scheduler {
   /** Its registered name (scheduler:set APP selected NAME). */
   readonly name: string;
+  /**
+   * The scheduler brings back an instance that exited or was lost in its
+   * place itself (Swarm: a new task in the same slot): the reconciler then
+   * neither removes its starting or exited instances nor starts others for
+   * them, which would fight the scheduler's own replacement.
+   */
+  readonly keepsCount?: boolean;
   /** Starts one instance; resolves once it runs (not: once it is healthy). */
   start(spec: InstanceSpec): Promise<Instance>;
   /** Every instance of the app Berth started and has not removed, running or not. */

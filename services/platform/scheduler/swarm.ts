@@ -20,7 +20,7 @@
 //
 // What is not here yet (issue 21): one-off runs and the release phase, exec
 // (command checks), storage, per-app networks, usage figures, images pushed
-// to a registry (an app's image must be on the nodes already), events.
+// to a registry (an app's image must be on the nodes already).
 // Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
@@ -61,6 +61,11 @@ export interface SwarmOptions {
   /** How long a task may take to run (its image's pull included); default 120 s. */
   startTimeoutMs?: number;
 }
+
+type SwarmNode = { ID: string; Status?: { State?: string; Addr?: string } };
+
+/** How often watch() looks at the swarm's tasks and nodes (the manager sends no task events). */
+const WATCH_EVERY_MS = 1000;
 
 type Task = Docker.Task & {
   ID: string;
@@ -107,6 +112,9 @@ const idParts = (id: string) => {
   return { serviceId, taskId };
 };
 
+/** The manager's 404: the service (or task) is gone. */
+const notFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Docker's multiplexed log stream as text (no TTY: 8-byte frame headers). */
@@ -123,6 +131,8 @@ function demux(raw: Buffer): string {
 
 export class Swarm implements Scheduler {
   readonly name = SWARM_SCHEDULER;
+  /** Swarm replaces a task that exited or whose node was lost in its slot itself. */
+  readonly keepsCount = true;
   /** The service each (app, type, release) rollout is filling, by key: start() of instance n > 1 joins it. */
   private readonly filling = new Map<string, string>();
 
@@ -139,6 +149,11 @@ export class Swarm implements Scheduler {
     }
     this.client ??= this.o.manager();
     return this.client;
+  }
+
+  /** The manager's Engine client (nodes:*); BERTH_E_SWARM_UNREACHABLE without BERTH_SWARM_MANAGER. */
+  manager(): Promise<Docker> {
+    return this.docker();
   }
 
   private unsupported(app: string, what: string): never {
@@ -162,13 +177,17 @@ export class Swarm implements Scheduler {
     })) as unknown as Task[];
   }
 
-  /** The nodes' addresses, by node id. */
+  /**
+   * The addresses of the nodes that are up, by node id. A node the manager
+   * marked down (its heartbeats stopped: a node lost) has none, so its tasks,
+   * which the manager still lists as running until it replaces them, leave
+   * the route as soon as the node is known down.
+   */
   private async nodeAddresses(): Promise<Map<string, string>> {
-    const nodes = (await (await this.docker()).listNodes()) as unknown as {
-      ID: string;
-      Status?: { Addr?: string };
-    }[];
-    return new Map(nodes.map((n) => [n.ID, n.Status?.Addr ?? '']));
+    const nodes = (await (await this.docker()).listNodes()) as unknown as SwarmNode[];
+    return new Map(
+      nodes.filter((n) => n.Status?.State === 'ready').map((n) => [n.ID, n.Status?.Addr ?? '']),
+    );
   }
 
   /** The service's instances: the current task of each slot Swarm keeps, ranked by slot. */
@@ -216,9 +235,12 @@ export class Swarm implements Scheduler {
       ID: string;
       Spec: { Labels?: Record<string, string> };
     }[]) {
-      instances.push(
-        ...this.describeTasks(s.ID, s.Spec.Labels ?? {}, await this.tasksOf(s.ID), nodes),
-      );
+      // A service removed since it was listed (a rollout's drain ending) has no tasks.
+      const tasks = await this.tasksOf(s.ID).catch((e: unknown) => {
+        if (notFound(e)) return [];
+        throw e;
+      });
+      instances.push(...this.describeTasks(s.ID, s.Spec.Labels ?? {}, tasks, nodes));
     }
     return instances.sort(
       (a, b) => a.type.localeCompare(b.type) || a.release - b.release || a.instance - b.instance,
@@ -381,14 +403,28 @@ export class Swarm implements Scheduler {
       await service.remove().catch(() => {});
       for (const [k, v] of this.filling) if (v === serviceId) this.filling.delete(k);
     } else {
-      await this.setReplicas(serviceId, (r) => Math.max(0, r - 1));
+      // A rollout stops its old instances together: another stop may have
+      // removed the service between the look above and this one.
+      const gone = await this.setReplicas(serviceId, (r) => Math.max(0, r - 1)).then(
+        () => false,
+        (e: unknown) => {
+          if (notFound(e)) return true;
+          throw e;
+        },
+      );
+      if (gone) return;
     }
     // Stopped once no more of its tasks run than it keeps (SIGTERM, then SIGKILL after its grace period).
     const keep = replicas <= 1 ? 0 : replicas - 1;
     const end = Date.now() + (instance.startedAt ? 30_000 : 5_000) + 60_000;
     while (Date.now() < end) {
+      // A task on a node that is down stays 'running' in the manager's
+      // list, with no node to confirm its end: it is not waited for.
+      const up = await this.nodeAddresses().catch(() => undefined);
       const running = (await this.tasksOf(serviceId).catch(() => [])).filter(
-        (t) => t.Status.State === 'running' || t.Status.State === 'starting',
+        (t) =>
+          (t.Status.State === 'running' || t.Status.State === 'starting') &&
+          (up === undefined || (t.NodeID !== undefined && up.has(t.NodeID))),
       ).length;
       if (running <= keep) return;
       await sleep(250);
@@ -530,8 +566,67 @@ export class Swarm implements Scheduler {
     return new Map();
   }
 
-  /** No news from the swarm yet: the reconciler's own rounds see its changes. */
-  watch(_events: SchedulerEvents): { stop(): void } {
-    return { stop() {} };
+  /**
+   * Swarm moves tasks on its own (a node lost, a task that exited), and a
+   * manager's events say nothing of tasks: every WATCH_EVERY_MS the
+   * services Berth made, their running tasks and the nodes are listed, and
+   * an app whose tasks or their nodes' states changed is reported, so the
+   * reconciler reroutes it within about a second of the manager knowing.
+   * Nothing runs without BERTH_SWARM_MANAGER.
+   */
+  watch(events: SchedulerEvents): { stop(): void } {
+    if (this.o.manager === undefined) return { stop() {} };
+    let seen = new Map<string, string>();
+    let reachable = true;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const look = async () => {
+      try {
+        const now = await this.taskSignatures();
+        if (!reachable) {
+          reachable = true;
+          events.log.info('the swarm manager answers again; reconciling every app');
+          events.onReconnect();
+        } else {
+          for (const app of new Set([...seen.keys(), ...now.keys()])) {
+            if (seen.get(app) !== now.get(app)) events.onApp(app);
+          }
+        }
+        seen = now;
+      } catch (e) {
+        if (reachable) events.log.warn({ err: e }, 'the swarm manager does not answer');
+        reachable = false;
+      }
+      if (!stopped) timer = setTimeout(look, WATCH_EVERY_MS).unref();
+    };
+    timer = setTimeout(look, 0).unref();
+    return {
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  /** Per app, its services' running tasks with their nodes' states, as one comparable text. */
+  private async taskSignatures(): Promise<Map<string, string>> {
+    const docker = await this.docker();
+    const services = (await docker.listServices({
+      filters: { label: [`${LABELS.managed}=true`] },
+    })) as unknown as { ID: string; Spec: { Labels?: Record<string, string> } }[];
+    const appOf = new Map(services.map((s) => [s.ID, s.Spec.Labels?.[LABELS.app] ?? '']));
+    const tasks = (await docker.listTasks({
+      filters: { 'desired-state': ['running'] },
+    })) as unknown as Task[];
+    const ready = await this.nodeAddresses();
+    const parts = new Map<string, string[]>();
+    for (const t of tasks) {
+      const app = appOf.get(t.ServiceID);
+      if (!app) continue;
+      const node = t.NodeID && ready.has(t.NodeID) ? 'up' : 'down';
+      parts.set(app, [...(parts.get(app) ?? []), `${t.ID}:${t.Status.State}:${node}`]);
+    }
+    for (const app of appOf.values()) if (!parts.has(app)) parts.set(app, []);
+    return new Map([...parts].map(([app, p]) => [app, p.sort().join(',')]));
   }
 }
