@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import { namespaceOf } from './command.ts';
 import { accessCommands } from './commands/access.ts';
 import { appsCommands } from './commands/apps.ts';
+import { appsCloneCommands } from './commands/apps-clone.ts';
 import { authCommands } from './commands/auth.ts';
 import { backupCommands } from './commands/backup.ts';
 import { builderCommands } from './commands/builder.ts';
@@ -19,6 +20,7 @@ import { gitCommands } from './commands/git.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
+import { nginxCommands } from './commands/nginx.ts';
 import { nodesCommands } from './commands/nodes.ts';
 import { notificationsCommands } from './commands/notifications.ts';
 import { portsCommands } from './commands/ports.ts';
@@ -83,6 +85,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   url: "an app's first URL (url APP)",
   'docker-options':
     "Docker options of an app's containers (admins): a safe allow-list (--shm-size, --ulimit, --add-host, -v of allowed host paths...)",
+  nginx:
+    "Dokku's nginx properties that are router settings (client-max-body-size, hsts); the rest say what Berth does instead",
 };
 
 export const helpCommand: Command = {
@@ -130,6 +134,8 @@ export const COMMANDS: readonly Command[] = [
   ...datastoreBackupCommands,
   ...schedulerCommands,
   ...dockerOptionsCommands,
+  ...nginxCommands,
+  ...appsCloneCommands,
   ...nodesCommands,
   helpCommand,
 ];

@@ -4,9 +4,12 @@
 // --platform (admins), add, remove and report are about the bare
 // BERTH_DOMAIN's certificate, the status page's (services/platform/certs/platform-cert.ts).
 
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import * as validate from '../../services/core/validate.ts';
+import { requireAdmin } from '../../services/platform/apps/access.ts';
 import {
   type AppCertReport,
   addAppCert,
@@ -44,6 +47,40 @@ async function readInput(ctx: CommandContext): Promise<Buffer> {
     chunks.push(b);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * Dokku's `certs:add APP CRT KEY`: two files on the server, for root and
+ * admins only (a user's files are not on the server, and reading the
+ * server's files is not theirs to ask). Each must be a regular file of at
+ * most 1 MB, opened without following a link; what is wrong is said
+ * without a byte of the file.
+ */
+async function readServerFiles(files: string[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (const file of files) {
+    const at = validate.hostPath(file, 'certificate file');
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(at, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      throw new BerthError('BERTH_E_CERT_INPUT', {
+        reason: `${at} cannot be opened (${(e as NodeJS.ErrnoException).code ?? 'error'}; a link is not followed)`,
+      });
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile())
+        throw new BerthError('BERTH_E_CERT_INPUT', { reason: `${at} is not a regular file` });
+      if (st.size > CERT_INPUT_LIMIT)
+        throw new BerthError('BERTH_E_CERT_INPUT', { reason: `${at} is more than 1 MB` });
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(st.size), 0, st.size, 0);
+      parts.push(buffer.subarray(0, bytesRead), Buffer.from('\n'));
+    } finally {
+      await handle.close();
+    }
+  }
+  return Buffer.concat(parts);
 }
 
 /** certs:set's keys, Dokku's nginx:set spelling, and the app record's field each sets. */
@@ -94,7 +131,7 @@ function reportText(r: AppCertReport): string {
 // Name and usage, for the usage errors of platform-target.ts too.
 const ADD = {
   name: 'certs:add',
-  usage: 'APP < bundle.pem | server.tar  |  --platform < bundle.pem',
+  usage: 'APP < bundle.pem | server.tar  |  APP CRT_FILE KEY_FILE  |  --platform < bundle.pem',
 } as const;
 const REMOVE = { name: 'certs:remove', usage: 'APP [DOMAIN...]  |  --platform' } as const;
 const REPORT = {
@@ -106,14 +143,24 @@ export const certsCommands: readonly Command[] = [
   {
     ...ADD,
     summary:
-      "add a certificate for the app's hosts it names (its default host too): a PEM bundle (chain and key) or a tar with server.crt and server.key; --platform: BERTH_DOMAIN's (admins)",
+      "add a certificate for the app's hosts it names (its default host too): a PEM bundle (chain and key) or a tar with server.crt and server.key on stdin, or (root and admins) two files on the server; --platform: BERTH_DOMAIN's (admins)",
     // Not { app: 'push' }: with --platform there is no app (platform-target.ts).
     ...APP_OR_PLATFORM,
-    arity: [0, 1],
+    arity: [0, 3],
     async run(call) {
-      const target = await targetOf(ADD, call, 'push', [0, 0]);
+      const target = await targetOf(ADD, call, 'push', [0, 2]);
       const { ctx } = call;
-      const pair = readCertInput(await readInput(ctx));
+      const files = target.kind === 'app' ? target.args : [];
+      if (files.length === 1) {
+        throw new BerthError('BERTH_E_USAGE', {
+          reason: `name both files, the certificate and its key; usage: berth ${ADD.name} ${ADD.usage}`,
+        });
+      }
+      if (files.length === 2)
+        requireAdmin(ctx.actor, `${ADD.name} APP CRT_FILE KEY_FILE (files on the server)`);
+      const pair = readCertInput(
+        files.length === 2 ? await readServerFiles(files) : await readInput(ctx),
+      );
       const paths = dataPaths(ctx.config().dataDir);
       const store = await ctx.store();
       const installed =

@@ -122,6 +122,17 @@ export const domainsCommands: readonly Command[] = [
         ? `-----> Removed every custom domain of ${app}: ${list(removed)}\n`
         : `       ${app} had no custom domains\n`,
   ),
+  // Dokku's reset puts back the global domains' hosts; in Berth those are
+  // always served (APP.<BERTH_DOMAIN> and APP.<each global>), so what it
+  // takes away is the custom domains.
+  change(
+    'domains:reset',
+    'clear',
+    'APP',
+    "back to the app's default hosts (APP.<BERTH_DOMAIN> and APP.<each global domain>): its custom domains are removed",
+    (app, { removed }) =>
+      `-----> ${app} is served at its default hosts only${removed.length > 0 ? `; removed ${list(removed)}` : ''}\n`,
+  ),
   {
     name: 'domains:report',
     usage: 'APP [--format json] [--domains-KEY] | --global',
@@ -216,6 +227,47 @@ export const domainsCommands: readonly Command[] = [
         removed.length > 0
           ? `-----> Removed global ${list(removed)}\n`
           : '       none of these was a global domain; nothing changed\n',
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'domains:set-global',
+    usage: 'DOMAIN...',
+    summary:
+      'make these exactly the global domains: every app is served at APP.DOMAIN for each (admins; checked before any change)',
+    access: 'admin',
+    arity: [1, Number.POSITIVE_INFINITY],
+    async run({ ctx, args }) {
+      const store = await ctx.store();
+      // Added first: a name refused there leaves the old globals as they were.
+      const added = await addGlobalDomains(store, settingOf(ctx).base, args);
+      const wanted = new Set(args.map((d) => validate.domain(d)));
+      const gone = (await store.domains.globals()).filter((g) => !wanted.has(g));
+      const removed = gone.length > 0 ? await store.domains.removeGlobals(gone) : [];
+      ctx.stdout.write(
+        `-----> Global domains: ${list([...wanted])}\n` +
+          (added.length + removed.length === 0
+            ? '       (unchanged)\n'
+            : `       ${[added.length > 0 ? `added ${list(added)}` : '', removed.length > 0 ? `removed ${list(removed)}` : ''].filter(Boolean).join('; ')}\n`),
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'domains:clear-global',
+    usage: '',
+    summary: 'remove every global domain (admins): apps keep their default host and custom domains',
+    access: 'admin',
+    arity: [0, 0],
+    async run({ ctx }) {
+      const store = await ctx.store();
+      const all = await store.domains.globals();
+      const removed = all.length > 0 ? await store.domains.removeGlobals(all) : [];
+      ctx.stdout.write(
+        removed.length > 0
+          ? `-----> Removed every global domain: ${list(removed)}\n`
+          : '       there were no global domains; nothing changed\n',
       );
       return EXIT.ok;
     },

@@ -88,6 +88,52 @@ export const letsencryptCommands: readonly Command[] = [
     },
   },
   {
+    name: 'letsencrypt:set',
+    usage: 'APP email [ADDRESS]  |  APP server|graceperiod|dns-provider VALUE',
+    summary:
+      "Dokku's per-app ACME settings: email is accepted and changes nothing (Berth's ACME account is the operator's, BERTH_ACME_EMAIL); the others are refused, naming the setting Berth has",
+    access: { app: 'manage' },
+    arity: [1, 2],
+    async run({ ctx, app, args }) {
+      if (!app) return EXIT.failed;
+      const [key = '', value] = args;
+      if (key === 'email') {
+        // Dokku needs an email before letsencrypt:enable; Berth's one ACME
+        // account is registered with the operator's address, so a CI job
+        // that sets one goes on, told where notices go.
+        if (value !== undefined) validate.email(value);
+        const operator = ctx.config().acmeEmail;
+        ctx.stdout.write(
+          `-----> ${app.name}: Berth's ACME account is the platform's (BERTH_ACME_EMAIL${operator ? ` = ${operator}` : ', not set'}); certificates renew by themselves, nothing to set per app\n`,
+        );
+        return EXIT.ok;
+      }
+      const instead: Record<string, string> = {
+        server: "the ACME CA is the operator's: BERTH_ACME_DIRECTORY_URL (docs/configuration.md)",
+        graceperiod:
+          'Berth renews a certificate when a third of its lifetime is left; letsencrypt:auto-renew renews what is due now',
+        'dns-provider':
+          'Berth gets certificates by HTTP-01 only; for a wildcard, certs:add APP a certificate you got elsewhere',
+        'lego-docker-args': 'Berth talks ACME itself, with no lego container',
+      };
+      const known = instead[key.startsWith('dns-provider') ? 'dns-provider' : key];
+      throw new BerthError(
+        'BERTH_E_DOKKU_DIFFERENT',
+        known
+          ? {
+              what: `letsencrypt:set ${key}`,
+              why: 'not a per-app setting in Berth',
+              instead: known,
+            }
+          : {
+              what: `letsencrypt:set ${key.slice(0, 40)}`,
+              why: 'unknown key',
+              instead: 'the keys are email, server, graceperiod, dns-provider',
+            },
+      );
+    },
+  },
+  {
     name: 'letsencrypt:list',
     usage: '[--format json]',
     summary:

@@ -15,7 +15,11 @@ import {
   startProcesses,
   stopProcesses,
 } from '../../services/platform/release/release-change.ts';
-import { parseScale, scale } from '../../services/platform/release/releases.ts';
+import {
+  parseScale,
+  recordFirstFormation,
+  scale,
+} from '../../services/platform/release/releases.ts';
 import type { Command } from '../command.ts';
 import { report, table } from '../output.ts';
 import { appScheduler, buildExit, buildRun, releaseRun } from '../release-run.ts';
@@ -34,11 +38,30 @@ export const psCommands: readonly Command[] = [
     arity: [0, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
       if (!app) return EXIT.failed;
+      const store = await ctx.store();
+      const current = await store.releases.current(app.name);
+      if (!current?.image) {
+        // Before the first deploy the counts are recorded for it, as on Dokku.
+        const recorded =
+          args.length === 0
+            ? (await store.apps.deploySettings(app.name)).firstFormation
+            : await recordFirstFormation(store, app, parseScale(args));
+        if (args.length > 0)
+          ctx.stdout.write(
+            `-----> Recorded ${Object.entries(recorded)
+              .map(([t, n]) => `${t}=${n}`)
+              .join(' ')} for ${app.name}: its first deploy starts these\n`,
+          );
+        else
+          ctx.stdout.write(
+            `=====> ${app.name} formation (not deployed yet)\n${table(Object.entries(recorded).map(([t, n]) => [t, String(n)]))}`,
+          );
+        return EXIT.ok;
+      }
       if (args.length === 0) {
-        const current = await (await ctx.store()).releases.current(app.name);
-        const rows = Object.keys(current?.processes ?? {}).map((t) => [
+        const rows = Object.keys(current.processes).map((t) => [
           t,
-          String(current?.formation[t] ?? 0),
+          String(current.formation[t] ?? 0),
         ]);
         ctx.stdout.write(`=====> ${app.name} formation\n${table(rows)}`);
         return EXIT.ok;

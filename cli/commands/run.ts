@@ -29,6 +29,8 @@ export const runCommands: readonly Command[] = [
           ...(ctx.terminal ? { terminal: ctx.terminal } : {}),
         },
         ctx.signal,
+        // On stderr: the command's stdout stays its own, for VALUE=$(berth run APP ...).
+        (line) => ctx.stderr.write(`-----> ${line}\n`),
       );
     },
   },
@@ -46,6 +48,7 @@ export const runCommands: readonly Command[] = [
         await schedulerDeps(ctx),
         app,
         args.join(' '),
+        (line) => ctx.stdout.write(`-----> ${line}\n`),
       );
       ctx.stdout.write(`-----> Started ${name}\n`);
       return EXIT.ok;

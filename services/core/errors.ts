@@ -773,6 +773,19 @@ export const ERRORS = {
     409,
     'it serves as before, on {title} {version}, with its data; {kind}:info {name} shows it',
   ),
+  BERTH_E_DOKKU_DIFFERENT: spec('{what}: {why}', EXIT.usage, 501, '{instead}'),
+  BERTH_E_GIT_SYNC: spec(
+    'git:sync of {url} failed: {reason}',
+    EXIT.failed,
+    502,
+    'Berth fetches from git repositories on public https hosts; check the URL and the ref (a branch, tag or commit)',
+  ),
+  BERTH_E_ARCHIVE: spec(
+    'the archive cannot be deployed: {reason}',
+    EXIT.usage,
+    400,
+    "give a tar (or .tar.gz) or zip of the app's files, with no links or paths that leave it",
+  ),
 } as const satisfies Record<`BERTH_E_${string}`, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

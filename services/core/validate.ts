@@ -14,21 +14,28 @@ function invalid(kind: string, value: string, reason: string): never {
 }
 
 // A DNS label, because every app is served at <app>.<BERTH_DOMAIN> and is
-// reachable by that name on the Berth network; 30 characters at most, as on
-// Heroku, which leaves room in the label for Berth's own suffixes.
-const APP_NAME = /^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$/;
+// reachable by that name on its networks: at most 63 characters, and a
+// leading digit allowed, as Dokku allows (issue 20; RFC 1123 labels may start
+// with one). Dokku's dots are not: a dot would make <app>.<BERTH_DOMAIN> two
+// labels. A name a resolver reads as an IPv4 address (inet_aton takes "1234"
+// and "0x1f") would not reach the app by name, so it is refused.
+const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const APP_NAME_MAX = 63;
 
-/** An app name: lower-case letters, digits and dashes, starts with a letter, at most 30. */
+/** An app name: lower-case letters, digits and dashes, not ending with a dash, at most 63. */
 export function appName(value: string): string {
   if (value.length === 0) invalid('app name', value, 'it is empty');
-  if (value.length > 30) invalid('app name', value, 'at most 30 characters');
+  if (value.length > APP_NAME_MAX)
+    invalid('app name', value, `at most ${APP_NAME_MAX} characters (one DNS label)`);
   if (!APP_NAME.test(value)) {
     invalid(
       'app name',
       value,
-      'use lower-case letters, digits and dashes, starting with a letter and not ending with a dash',
+      'use lower-case letters, digits and dashes, starting with a letter or digit and not ending with a dash',
     );
   }
+  if (/^(?:[0-9]+|0x[0-9a-f]*)$/.test(value))
+    invalid('app name', value, 'a resolver would read it as an IP address; add a letter');
   if (value.startsWith('xn--'))
     invalid('app name', value, 'names starting with "xn--" are reserved');
   return value;
@@ -161,6 +168,13 @@ export function domain(value: string): string {
   if (ascii === '') invalid('domain', value, 'not a valid internationalized domain name');
   if (ascii.length > 253) invalid('domain', value, 'at most 253 characters');
   const labels = ascii.split('.');
+  // Issue 20: Dokku routes *.example.com; Berth's router does not yet.
+  if (labels[0] === '*')
+    invalid(
+      'domain',
+      value,
+      "wildcard domains are not served yet: add each host (domains:add APP a.example.com b.example.com); Let's Encrypt's HTTP-01 could not certify a wildcard anyway",
+    );
   for (const label of labels) {
     if (!LABEL.test(label)) {
       invalid(
@@ -1146,4 +1160,64 @@ export function logMaxSize(value: string): string {
     );
   }
   return value;
+}
+
+/** An e-mail address (letsencrypt:set APP email): one @, no spaces or controls, 254 at most. */
+export function email(value: string): string {
+  if (value.length > 254 || !/^[\x21-\x7e]+$/.test(value) || !/^[^@]+@[^@]+\.[^@]+$/.test(value))
+    invalid('e-mail address', value, 'use an address such as ops@example.com');
+  return value;
+}
+
+/**
+ * The repository git:sync fetches: an https URL on a host that is not this
+ * server or its networks (the names' addresses are checked again when it is
+ * fetched), with no user, password, "?" or "#" part, 400 characters at most;
+ * or an http(s) URL under a prefix the operator allows for buildpacks
+ * (BERTH_BUILDPACK_URLS), as a buildpack URL is checked.
+ */
+export function gitRepoUrl(
+  value: string,
+  allowed: readonly string[],
+  /** What the URL is, for the error line (git:from-archive's is an archive URL). */
+  kind = 'repository URL',
+): { url: string; host: string; port: number; operatorAllowed: boolean } {
+  if (value.length > 400 || !BUILDPACK_URL_CHARS.test(value) || value.startsWith('-'))
+    invalid(kind, value, 'use an https:// git URL such as https://github.com/owner/app.git');
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return invalid(kind, value, 'use an https:// git URL such as https://github.com/owner/app.git');
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    invalid(kind, value, 'use an https:// URL');
+  if (u.username || u.password)
+    invalid(kind, value, 'no user or password in it: a public repository');
+  if (u.search || u.hash) invalid(kind, value, 'no "?" or "#" part; the ref is the next argument');
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') invalid(kind, value, 'it names no host');
+  const operatorAllowed = allowed.some((p) => p !== PUBLIC_HTTPS && u.href.startsWith(p));
+  const port = u.port === '' ? (u.protocol === 'http:' ? 80 : 443) : Number(u.port);
+  if (operatorAllowed) {
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      invalid(kind, value, 'use an https:// URL');
+    return { url: u.href, host, port, operatorAllowed };
+  }
+  if (u.protocol !== 'https:') invalid(kind, value, 'use an https:// URL');
+  if (!allowed.includes(PUBLIC_HTTPS))
+    invalid(kind, value, 'this server fetches from no public host (BERTH_BUILDPACK_URLS)');
+  if (isIP(host) !== 0 && !isPublicAddress(host))
+    invalid(kind, value, `${host} is an address of this server or its networks; use a public host`);
+  return { url: u.href, host, port, operatorAllowed };
+}
+
+/** A git ref git:sync fetches: a branch or tag name (branchName's rules) or a commit's hex id. */
+export function gitFetchRef(value: string): string {
+  if (/^[0-9a-f]{7,40}$/.test(value)) return value;
+  try {
+    return branchName(value);
+  } catch {
+    return invalid('git ref', value, 'use a branch, a tag or a commit id; no leading "-"');
+  }
 }

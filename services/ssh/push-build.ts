@@ -112,7 +112,18 @@ export function preReceive(
     const branch = current.deployBranch;
     const update = updates.find((u) => u.ref === `refs/heads/${branch}`);
     if (update === undefined) {
-      // Other branches and tags are stored, not deployed.
+      // Other branches and tags are stored, not deployed; a pushed branch
+      // says so, as Dokku's "you must push to main" does, with both ways on.
+      for (const u of updates) {
+        if (!u.ref.startsWith('refs/heads/') || u.new === ZERO_SHA) continue;
+        const pushed = u.ref.slice('refs/heads/'.length);
+        reply.line(
+          `-----> ${pushed} was stored, not deployed: the deploy branch of ${app} is ${branch}`,
+        );
+        reply.line(
+          `       To deploy it: git push <remote> ${pushed}:${branch}, or make it the deploy branch: berth git:set ${app} deploy-branch ${pushed}`,
+        );
+      }
       state.accepted = true;
       return 0;
     }

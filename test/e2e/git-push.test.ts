@@ -129,7 +129,7 @@ describe('git push over SSH to a running Berth', () => {
       ["apps:create 'app;id'", 2, /^berth: invalid app name "app;id"/],
       ['apps:create $(id)', 2, /^berth: invalid app name "\$\(id\)"/],
       ['apps:create -rf', 2, /^berth: Unknown option '-r'/],
-      [`apps:create ${'a'.repeat(200)}`, 2, /^berth: invalid app name .*at most 30 characters/],
+      [`apps:create ${'a'.repeat(200)}`, 2, /^berth: invalid app name .*at most 63 characters/],
       ['apps:create Shop', 2, /^berth: invalid app name "Shop"/],
       ['apps:create \u0430pp', 2, /^berth: invalid app name/],
       ['apps:list\nid', 2, /^berth: the command line contains a newline/],

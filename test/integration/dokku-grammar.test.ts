@@ -3,14 +3,19 @@
 // global flags before the command, one-value report flags, Dokku's JSON,
 // the messages and exit codes scripts match on, and the new commands.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remoteArgv } from '../../cli/remote.ts';
 import { isBerthError } from '../../services/core/errors.ts';
 import { Store } from '../../services/core/store/index.ts';
 import { enqueueBuild } from '../../services/platform/build/queue.ts';
 import { createBuildQueue } from '../../services/platform/build/queue-open.ts';
+import { makeCert } from '../harness/certs.ts';
 import { commandRunner, userActor } from '../harness/commands.ts';
 import { prefixSnapshot, redisClient, testPrefix } from '../harness/redis.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const prefix = testPrefix();
 const redis = await redisClient(prefix);
@@ -307,5 +312,239 @@ describe('urls, help forms', () => {
     const r = await run(bob, ['nothing:help']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown command "nothing:help"/);
+  });
+});
+
+describe('issue 20 semantics', () => {
+  test('app names as Dokku allows them: a leading digit, up to 63; not what DNS cannot carry', async () => {
+    for (const name of ['2048-game', '9lives', 'x'.repeat(63)]) {
+      const r = await run(bob, ['apps:create', name]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.equal((await run(bob, ['url', name])).stdout, `http://${name}.berth.test\n`);
+      assert.equal((await run(bob, ['apps:destroy', name, '--force'])).code, 0);
+    }
+    await refused(['apps:create', '1234'], /read it as an IP address/);
+    await refused(['apps:create', '0x1f'], /read it as an IP address/);
+    await refused(['apps:create', 'my.app'], /^berth: invalid app name "my\.app"/);
+    await refused(['apps:create', 'x'.repeat(64)], /at most 63 characters/);
+    await refused(['apps:create', '-1app'], /Unknown option '-1'/);
+    await refused(
+      ['domains:add', 'rep', '*.example.com'],
+      /wildcard domains are not served yet: add each host/,
+    );
+  });
+
+  test('ps:scale before the first deploy records the formation; a hostile count changes nothing', async () => {
+    assert.equal((await run(bob, ['apps:create', 'scaled'])).code, 0);
+    const r = await run(bob, ['ps:scale', 'scaled', 'web=2', 'worker=1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      '-----> Recorded web=2 worker=1 for scaled: its first deploy starts these\n',
+    );
+    assert.deepEqual((await store.apps.deploySettings('scaled')).firstFormation, {
+      web: 2,
+      worker: 1,
+    });
+    assert.match((await run(bob, ['ps:scale', 'scaled'])).stdout, /web\s+2\n.*worker\s+1/s);
+    await refused(['ps:scale', 'scaled', 'web=99999999'], /is not TYPE=COUNT/);
+    await refused(['ps:scale', 'scaled', '../x=1'], /invalid process type/);
+    await refused(['ps:scale', 'scaled', 'release=1'], /release runs once/);
+    assert.equal((await run(eve, ['ps:scale', 'scaled', 'web=5'])).code, 1, 'not eve’s app');
+  });
+
+  test('letsencrypt:set APP email is accepted and changes nothing; other keys say what Berth has', async () => {
+    const before = await prefixSnapshot(redis, prefix);
+    const r = await run(bob, ['letsencrypt:set', 'rep', 'email', 'ops@example.com']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Berth's ACME account is the platform's \(BERTH_ACME_EMAIL/);
+    assert.equal(await prefixSnapshot(redis, prefix), before);
+    await refused(
+      ['letsencrypt:set', 'rep', 'email', 'ops@example.com\n-----> fake'],
+      /invalid e-mail address/,
+    );
+    await refused(['letsencrypt:set', 'rep', 'server', 'staging'], /BERTH_ACME_DIRECTORY_URL/);
+    await refused(['letsencrypt:set', 'rep', 'dns-provider', 'route53'], /HTTP-01 only/);
+    await refused(['letsencrypt:set', 'rep', '$(id)', 'x'], /unknown key/);
+    assert.equal(
+      (await run(eve, ['letsencrypt:set', 'rep', 'email', 'e@example.com'])).code,
+      1,
+      'not eve’s app',
+    );
+  });
+});
+
+describe('certs:add APP CRT KEY: files on the server', () => {
+  test('root and admins add the pair from two files; a user is refused and nothing changes', async () => {
+    assert.equal((await run(bob, ['apps:create', 'filed'])).code, 0);
+    await run(bob, ['domains:add', 'filed', 'filed.example.test']);
+    const dir = await tempDir('berth-certs-files');
+    const pair = await makeCert(['filed.example.test']);
+    await writeFile(path.join(dir, 'server.crt'), pair.cert);
+    await writeFile(path.join(dir, 'server.key'), pair.key, { mode: 0o600 });
+    const crt = path.join(dir, 'server.crt');
+    const key = path.join(dir, 'server.key');
+    const before = await prefixSnapshot(redis, prefix);
+    const denied = await run(bob, ['certs:add', 'filed', crt, key]);
+    assert.equal(denied.code, 1);
+    assert.match(
+      denied.stderr,
+      /^berth: certs:add APP CRT_FILE KEY_FILE \(files on the server\) is for admins/,
+    );
+    assert.equal(await prefixSnapshot(redis, prefix), before);
+    assert.equal(
+      (await run(bob, ['certs:add', 'filed'], `${pair.cert}${pair.key}`)).code,
+      0,
+      'stdin stays open to the owner',
+    );
+    const r = await run(ada, ['certs:add', 'filed', crt, key]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----> Added the certificate for filed\.example\.test to filed\n/);
+    assert.equal((await store.certs.get('filed.example.test'))?.serial, pair.serial);
+  });
+
+  test('hostile paths: relative, .., a link, a FIFO, a directory, one file only', async () => {
+    const dir = await tempDir('berth-certs-hostile');
+    const pair = await makeCert(['filed.example.test']);
+    const crt = path.join(dir, 'server.crt');
+    await writeFile(crt, pair.cert);
+    await symlink('/etc/shadow', path.join(dir, 'link.key'));
+    await mkdir(path.join(dir, 'sub'));
+    const fifo = path.join(dir, 'fifo.key');
+    execFileSync('mkfifo', [fifo]);
+    const add = (k: string) => ['certs:add', 'filed', crt, k];
+    await refused(
+      add('server.key'),
+      /invalid certificate file "server\.key": use an absolute path/,
+      ada,
+    );
+    await refused(add(`${dir}/../etc/shadow`), /no "\." or "\.\." in the path/, ada);
+    await refused(
+      add(path.join(dir, 'link.key')),
+      /cannot be opened \(ELOOP; a link is not followed\)/,
+      ada,
+    );
+    await refused(add(path.join(dir, 'sub')), /is not a regular file/, ada);
+    await refused(add(fifo), /is not a regular file/, ada);
+    await refused(['certs:add', 'filed', crt], /name both files/, ada);
+    await refused(add('/nonexistent/x.key'), /cannot be opened \(ENOENT/, ada);
+  });
+});
+
+describe('nginx:*, proxy:build-config, domains:*-global, domains:reset', () => {
+  test('nginx:set maps to the router settings; nginx:report reads them back', async () => {
+    const ok = async (argv: string[]) => {
+      const r = await run(bob, argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(
+      await ok(['nginx:set', 'rep', 'client-max-body-size', '20m']),
+      /request bodies up to 20m \(proxy:set rep max-body-size\)/,
+    );
+    assert.equal((await store.apps.proxySettings('rep')).maxBodySize, 20 * 1024 * 1024);
+    await ok(['nginx:set', 'rep', 'hsts', 'true']);
+    await ok(['nginx:set', 'rep', 'hsts-max-age', '600']);
+    assert.deepEqual(
+      [
+        (await store.apps.httpsSettings('rep')).hsts,
+        (await store.apps.httpsSettings('rep')).hstsMaxAge,
+      ],
+      [true, 600],
+    );
+    assert.equal(await ok(['nginx:report', 'rep', '--nginx-hsts-max-age']), '600\n');
+    assert.equal(
+      JSON.parse(await ok(['nginx:report', 'rep', '--format', 'json']))['client-max-body-size'],
+      '20m',
+    );
+    await ok(['nginx:set', 'rep', 'client-max-body-size']);
+    await ok(['nginx:set', 'rep', 'hsts']);
+    await refused(
+      ['nginx:set', 'rep', 'proxy-read-timeout', '120s'],
+      /timeouts are the platform's/,
+    );
+    await refused(['nginx:set', 'rep', 'nginx-conf-sigil-path', '/etc/passwd'], /no nginx\.conf/);
+    await refused(['nginx:set', 'rep', 'client-max-body-size', '$(id)'], /size/i);
+    await refused(['nginx:set', 'rep', 'hsts', 'maybe'], /use on or off/);
+    await refused(['nginx:set', 'rep', '../../x', '1'], /not an nginx property/);
+    for (const argv of [
+      ['nginx:reload'],
+      ['nginx:start'],
+      ['nginx:stop'],
+      ['nginx:show-config', 'rep'],
+      ['nginx:validate-config', '--clean'],
+      ['nginx:access-logs', 'rep', '-t'],
+      ['nginx:error-logs', 'rep'],
+    ])
+      await refused(
+        argv,
+        new RegExp(`^berth: ${argv[0]}: Berth runs its own router, not nginx — `),
+      );
+    await refused(
+      ['git:load-image', 'rep', 'berth/other:latest'],
+      /^berth: git:load-image: a loaded tarball names its own image tags.* — push the image to a registry and deploy it with git:from-image APP IMAGE$/m,
+    );
+    assert.equal((await run(eve, ['nginx:set', 'rep', 'hsts', 'on'])).code, 1, 'not eve’s app');
+  });
+
+  test('proxy:build-config says there is nothing to build, for an app one may see or --all', async () => {
+    const r = await run(bob, ['proxy:build-config', 'rep']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----> Nothing to build for rep: /);
+    assert.equal((await run(bob, ['proxy:build-config', '--all'])).code, 0);
+    assert.equal((await run(eve, ['proxy:build-config', 'rep'])).code, 1, 'not visible to eve');
+    await refused(['proxy:build-config'], /name the app, or give --all/);
+    await refused(['proxy:build-config', '../etc'], /invalid app name/);
+  });
+
+  test('domains:set-global replaces the globals, clear-global empties them (admins); reset drops custom domains', async () => {
+    const ok = async (argv: string[], actor = ada) => {
+      const r = await run(actor, argv);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await ok(['domains:add-global', 'one.test']);
+    await ok(['domains:set-global', 'two.test', 'three.test']);
+    assert.deepEqual((await store.domains.globals()).sort(), ['three.test', 'two.test']);
+    const before = await prefixSnapshot(redis, prefix);
+    const bad = await run(ada, ['domains:set-global', 'four.test', 'bad domain']);
+    assert.equal(bad.code, 2);
+    assert.equal(await prefixSnapshot(redis, prefix), before, 'a bad name changes nothing');
+    assert.equal((await run(bob, ['domains:set-global', 'x.test'])).code, 1, 'admins only');
+    assert.match(await ok(['domains:clear-global']), /Removed every global domain: /);
+    assert.deepEqual(await store.domains.globals(), []);
+    await ok(['domains:add', 'rep', 'extra.example.test'], bob);
+    assert.match(
+      await ok(['domains:reset', 'rep'], bob),
+      /served at its default hosts only; removed /,
+    );
+    assert.deepEqual(await store.domains.list('rep'), []);
+  });
+});
+
+describe('apps:clone', () => {
+  test('copies config vars and the deploy branch to a new app of the cloner; hostile names change nothing', async () => {
+    assert.equal((await run(bob, ['apps:create', 'orig'])).code, 0);
+    await run(bob, ['config:set', 'orig', '--no-restart', 'SECRET=s3', 'MODE=prod']);
+    await run(bob, ['git:set', 'orig', 'deploy-branch', 'release']);
+    const r = await run(bob, ['apps:clone', 'orig', 'orig-copy']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '-----> Cloned orig to orig-copy (owner bob): config vars\n');
+    assert.deepEqual(await store.config.get('orig-copy'), { MODE: 'prod', SECRET: 's3' });
+    assert.equal((await store.apps.get('orig-copy'))?.deployBranch, 'release');
+    const again = await run(bob, ['apps:clone', '--ignore-existing', 'orig', 'orig-copy']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /exists already; nothing cloned/);
+    const taken = await run(bob, ['apps:clone', 'orig', 'orig-copy']);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /already exists/);
+    await refused(['apps:clone', 'orig', '../etc'], /invalid app name/);
+    await refused(['apps:clone', 'orig', '1234'], /read it as an IP address/);
+    await refused(['apps:clone', 'orig'], /./);
+    const before = await prefixSnapshot(redis, prefix);
+    const stolen = await run(eve, ['apps:clone', 'orig', 'eves-copy']);
+    assert.equal(stolen.code, 1, 'eve may not read orig’s config');
+    assert.match(stolen.stderr, /does not exist/);
+    assert.equal(await prefixSnapshot(redis, prefix), before);
   });
 });

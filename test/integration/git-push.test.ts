@@ -472,6 +472,15 @@ describe('git push', () => {
     const r = await git(['push', 'origin', 'HEAD:refs/heads/feature/x'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /Building/);
+    // Said, as Dokku says "you must push to main", with both ways to deploy it.
+    assert.match(
+      r.stderr,
+      /^remote: -----> feature\/x was stored, not deployed: the deploy branch of shop is main\s*$/m,
+    );
+    assert.match(
+      r.stderr,
+      /^remote: {8}To deploy it: git push <remote> feature\/x:main, or make it the deploy branch: berth git:set shop deploy-branch feature\/x\s*$/m,
+    );
     assert.equal(await bareRev('shop', 'refs/heads/feature/x'), feature);
     assert.equal((await buildsOf('shop')).length, before, 'no build');
 

@@ -11,8 +11,8 @@ const refused = (fn: () => unknown) =>
   );
 
 describe('validate.appName', () => {
-  test('accepts DNS-label names', () => {
-    for (const ok of ['a', 'api', 'my-app-2', 'x'.repeat(30)])
+  test("accepts DNS-label names, a leading digit and 63 characters as Dokku's", () => {
+    for (const ok of ['a', 'api', 'my-app-2', 'x'.repeat(63), '1app', '2048-game', '0xapp'])
       assert.equal(validate.appName(ok), ok);
   });
   test('refuses hostile and malformed names', () => {
@@ -22,14 +22,17 @@ describe('validate.appName', () => {
       'app;id',
       '$(id)',
       '/abs/path',
-      'a'.repeat(31),
+      'a'.repeat(64),
       'a'.repeat(200),
+      '1234', // inet_aton reads it as 0.0.4.210
+      '0x1f',
+      'my.app', // Dokku allows dots; one DNS label does not
+      '-1app',
       'Upper',
       'аpp', // Cyrillic а, a look-alike
       '-rf',
       'app\nrm',
       'app-',
-      '1app',
       'xn--abc',
       'app name',
       'app.git',

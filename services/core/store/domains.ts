@@ -11,8 +11,9 @@ import { Script } from './lua.ts';
 // become its default host?
 const APP_LIKE = `
 local function app_like(label)
-  return label ~= nil and #label <= 30 and label:match('^[a-z][a-z0-9-]*$') ~= nil
+  return label ~= nil and #label <= 63 and label:match('^[a-z0-9][a-z0-9-]*$') ~= nil
     and label:sub(-1) ~= '-' and label:sub(1, 4) ~= 'xn--'
+    and label:match('^[0-9]+$') == nil and label:match('^0x[0-9a-f]*$') == nil
 end
 `;
 

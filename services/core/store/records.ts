@@ -232,6 +232,15 @@ export const DeploySettingsSchema = z.object({
   )
     .optional()
     .transform((v) => v ?? { deploy: [], run: [] }),
+  /** ps:scale before the first deploy: the counts that deploy starts (Dokku records them too). */
+  firstFormation: json(
+    z.record(
+      z.string().refine((k) => passes(validate.processType, k), 'not a process type'),
+      z.number().int().min(0).max(1_000_000),
+    ),
+  )
+    .optional()
+    .transform((v) => v ?? {}),
 });
 export type AppDeploySettings = z.output<typeof DeploySettingsSchema>;
 /**

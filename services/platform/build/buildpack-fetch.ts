@@ -151,7 +151,7 @@ async function addressesOf(host: string, shown: string, signal: AbortSignal): Pr
   return found.map((a) => a.address);
 }
 
-interface GitRun {
+export interface GitRun {
   searchPath: string;
   home: string;
   signal: AbortSignal;
@@ -161,10 +161,14 @@ interface GitRun {
   maxBytes: number;
   url: string;
   what: string;
+  /** The error a failure becomes; BERTH_E_BUILDPACK_FETCH unless given (git:sync has its own). */
+  fail?: (reason: string) => BerthError;
 }
 
 /** git with no configuration but its arguments, stopped past its time or size; BERTH_E_BUILDPACK_FETCH when it fails. */
-function runGit(args: string[], r: GitRun): Promise<void> {
+export function runGit(args: string[], r: GitRun): Promise<void> {
+  const failed = (url: string, reason: string) =>
+    r.fail ? r.fail(reason) : new BerthError('BERTH_E_BUILDPACK_FETCH', { url, reason });
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       stdio: ['ignore', 'ignore', 'pipe'],

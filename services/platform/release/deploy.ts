@@ -67,10 +67,12 @@ export interface DeployDeps extends Omit<RolloutDeps, 'redis' | 'redisPrefix'> {
  * type of the image, 0 where it names none), else the previous one's for
  * the types the image still has.
  */
-function formationFor(
+export function formationFor(
   previous: Release | undefined,
   processes: Processes,
   fromAppJson: Record<string, number> | undefined,
+  /** ps:scale before the first deploy (DeploySettings.firstFormation). */
+  recorded: Formation = {},
 ): Formation {
   if (fromAppJson) {
     const scaled = Object.keys(processes).filter((t) => t !== RELEASE_PHASE);
@@ -78,8 +80,11 @@ function formationFor(
   }
   const kept = Object.entries(previous?.formation ?? {}).filter(([type]) => type in processes);
   if (kept.length > 0) return Object.fromEntries(kept);
-  // An app's first release, as on Heroku: one web instance when there is a web process.
-  return 'web' in processes ? { web: 1 } : {};
+  // An app's first release, as on Heroku: one web instance when there is a web process,
+  // and what ps:scale recorded before it for the types the image has.
+  const first: Formation = 'web' in processes ? { web: 1 } : {};
+  for (const [type, n] of Object.entries(recorded)) if (type in processes) first[type] = n;
+  return first;
 }
 
 export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Release> {
@@ -114,7 +119,12 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
     image: input.image,
     processes: input.processes,
     healthchecks: input.healthchecks ?? {},
-    formation: formationFor(previous, input.processes, input.formation),
+    formation: formationFor(
+      previous,
+      input.processes,
+      input.formation,
+      previous?.image ? {} : (await store.apps.deploySettings(input.app)).firstFormation,
+    ),
     formationFrom: input.formation ? 'app.json' : null,
     description: input.description,
     by: input.by,

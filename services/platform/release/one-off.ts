@@ -12,13 +12,41 @@ import { ROLLOUT_DEFAULTS } from './rollout.ts';
 
 export const RUN_TYPE = 'run';
 
-async function oneOff(store: Store, app: App, command: string): Promise<InstanceSpec> {
+/**
+ * `run APP console` runs the Procfile's `console:` command when the first
+ * word names a process type with a command line, the rest of the words
+ * after it, as Dokku's scheduler-run does; anything else runs as given.
+ */
+export function procfileCommand(
+  processes: Release['processes'],
+  command: string,
+): { command: string; type?: string } {
+  const m = /^\s*(\S+)(.*)$/s.exec(command);
+  const type = m?.[1];
+  if (type === undefined || !Object.hasOwn(processes, type)) return { command };
+  const line = processes[type];
+  if (typeof line !== 'string' || line.trim() === '') return { command };
+  return { command: `${line}${m?.[2] ?? ''}`, type };
+}
+
+async function oneOff(
+  store: Store,
+  app: App,
+  given: string,
+  notice?: (line: string) => void,
+): Promise<InstanceSpec> {
+  let command = given;
   if (command.trim() === '')
     throw new BerthError('BERTH_E_USAGE', { reason: 'give the command to run' });
   if (command.includes('\0'))
     throw new BerthError('BERTH_E_USAGE', { reason: 'the command contains a NUL byte' });
   const current: Release | undefined = await store.releases.current(app.name);
   if (!current?.image) throw new BerthError('BERTH_E_NO_RELEASE', { app: app.name });
+  const fromProcfile = procfileCommand(current.processes, command);
+  if (fromProcfile.type !== undefined) {
+    command = fromProcfile.command;
+    notice?.(`Found '${fromProcfile.type}' in Procfile, running that command`);
+  }
   return instanceSpec(current, await store.apps.deploySettings(app.name), {
     type: RUN_TYPE,
     instance: 0,
@@ -36,13 +64,21 @@ export async function runCommand(
   command: string,
   io: AttachedIo,
   signal: AbortSignal,
+  /** Told which Procfile entry runs, when the command names one. */
+  notice?: (line: string) => void,
 ): Promise<number> {
-  const spec = await oneOff(store, app, command);
+  const spec = await oneOff(store, app, command, notice);
   return (await schedulerFor(store, app.name, deps)).runAttached(spec, io, signal);
 }
 
 /** Starts the command and returns at once; resolves the process's name. */
-export async function runDetached(store: Store, deps: SchedulerDeps, app: App, command: string) {
-  const spec = await oneOff(store, app, command);
+export async function runDetached(
+  store: Store,
+  deps: SchedulerDeps,
+  app: App,
+  command: string,
+  notice?: (line: string) => void,
+) {
+  const spec = await oneOff(store, app, command, notice);
   return (await schedulerFor(store, app.name, deps)).runDetached(spec);
 }

@@ -111,6 +111,22 @@ export function parseScale(args: readonly string[]): Formation {
   return formation;
 }
 
+/**
+ * ps:scale before the app's first deploy: the counts are recorded, and the
+ * first deploy starts them (for the types its image has), as on Dokku, so a
+ * CI job may scale before it pushes. Returns the recorded formation.
+ */
+export async function recordFirstFormation(
+  store: ReleaseRun['store'],
+  app: App,
+  counts: Formation,
+): Promise<Formation> {
+  const { firstFormation } = await store.apps.deploySettings(app.name);
+  const formation = { ...firstFormation, ...counts };
+  await store.apps.setDeploySetting(app.name, 'firstFormation', formation);
+  return formation;
+}
+
 /** ps:scale APP TYPE=N...: the current formation with these counts, as a new release. */
 export async function scale(run: ReleaseRun, app: App, counts: Formation): Promise<Release> {
   const current = await run.store.releases.current(app.name);
