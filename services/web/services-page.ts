@@ -145,7 +145,7 @@ export function servicesView(o: ServicesOptions, runs: BackupRuns) {
   function backupButton(r: ServiceRow, csrf: string, back: string | undefined): Safe | string {
     if (!o.backups) return '';
     if (r.running) return html`<small>backing up since ${time(r.running)}</small>`;
-    return html`<form method="post" action="/services/${r.ds.kind}/${r.ds.name}/backup" class="inline"><input type="hidden" name="_csrf" value="${csrf}">${back ? html`<input type="hidden" name="back" value="${back}">` : ''}<button type="submit" aria-label="Back up ${r.ds.name} now">Back up now</button></form>`;
+    return html`<form method="post" action="/services/${r.ds.kind}/${r.ds.name}/backup" class="inline"><input type="hidden" name="_csrf" value="${csrf}">${back ? html`<input type="hidden" name="back" value="${back}">` : ''}<button type="submit" aria-label="Back up now: ${r.ds.name}">Back up now</button></form>`;
   }
 
   /** The table of services; `back`: the app whose page the button returns to. */
