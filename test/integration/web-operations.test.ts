@@ -12,10 +12,14 @@
 // worker rebuilds; the cron run is recorded by cron:run's own function.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import https from 'node:https';
 import { after, describe, test } from 'node:test';
+import acme from 'acme-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
+import { dataPaths } from '../../services/core/paths.ts';
 import { issueToken } from '../../services/platform/accounts/api-tokens.ts';
 import { listBuilds } from '../../services/platform/build/history.ts';
 import { followBuild } from '../../services/platform/build/queue.ts';
@@ -34,6 +38,9 @@ import { userActor } from '../harness/commands.ts';
 import { removeDatastoreFromEngine } from '../harness/datastores.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
+import { startPebble } from '../harness/pebble.ts';
+import { sharedRedisUrl } from '../harness/redis.ts';
+import { startRouter } from '../harness/router.ts';
 import { until } from '../harness/wait.ts';
 import { type Session, signIn } from '../harness/web.ts';
 
@@ -479,5 +486,63 @@ describe('Redeploy (ps:rebuild)', () => {
     assert.ok(info?.image, lines.join('\n'));
     assert.deepEqual(errors, []);
     await page.close();
+  });
+});
+
+describe("Let's Encrypt on and off from the page against Pebble (a real ACME CA)", () => {
+  test('the owner turns it on: a certificate for the domain, the page says on; off removes it', async (t) => {
+    const router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix });
+    const pebble = await startPebble({ httpPort: router.port });
+    t.after(async () => {
+      await pebble.stop();
+      await router.stop();
+    });
+    // Pebble's listener certificate is the test's own making: trusted for this process's ACME client.
+    acme.axios.defaults.httpsAgent = new https.Agent({ ca: await readFile(pebble.listenerCaFile) });
+    const domain = `${app}.example.test`;
+    ok(await run(ada, ['domains:add', app, domain]));
+    const withCa = build({
+      store,
+      log: createLogger('web', { level: 'silent' }),
+      domain: config.domain,
+      paths: dataPaths(config.dataDir),
+      acme: acmeOptions(
+        loadConfig({
+          BERTH_DATA_DIR: config.dataDir,
+          BERTH_DOMAIN: 'berth.test',
+          BERTH_ACME_DIRECTORY_URL: pebble.directoryUrl,
+          BERTH_ACME_SELF_CHECK: 'off',
+          BERTH_ACME_DEFAULT_HOSTS: 'off',
+        }),
+        store,
+      ),
+    });
+    t.after(() => withCa.close());
+    const ada2 = await signIn(withCa, store, 'ada');
+    const form = (path: string) =>
+      withCa.inject({
+        method: 'POST',
+        url: `/apps/${app}/${path}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: ada2.cookie },
+        payload: new URLSearchParams({ _csrf: ada2.csrf }).toString(),
+      });
+    const t0 = performance.now();
+    const on = await form('letsencrypt');
+    figures.push(`Let's Encrypt on (one host, Pebble) ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.equal(on.statusCode, 303, on.body.slice(0, 400));
+    assert.equal(on.headers.location, `/apps/${app}?done=letsencrypt-on`);
+    assert.equal((await store.certs.get(domain))?.source, 'acme');
+    const shown = await withCa.inject({
+      url: String(on.headers.location),
+      headers: { cookie: ada2.cookie },
+    });
+    assert.match(outcome(shown.body), /^Let&#39;s Encrypt is on/);
+    assert.match(
+      shown.body,
+      /<span>Let's Encrypt is on\.<\/span> <button type="submit">Turn Let's Encrypt off/,
+    );
+    const off = await form('letsencrypt/disable');
+    assert.equal(off.headers.location, `/apps/${app}?done=letsencrypt-off`);
+    assert.equal(await store.certs.get(domain), undefined);
   });
 });
