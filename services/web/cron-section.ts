@@ -4,7 +4,7 @@
 // app.
 import { html, type Safe } from '../core/html.ts';
 import type { Store } from '../core/store/index.ts';
-import { type CronListing, listCron } from '../platform/release/cron.ts';
+import { type CronListing, cronTasks, listCron } from '../platform/release/cron.ts';
 import { dataTable, statusWord, time } from './layout.ts';
 
 function lastRun(t: CronListing): Safe | string {
@@ -15,7 +15,9 @@ function lastRun(t: CronListing): Safe | string {
 }
 
 export async function cronSection(store: Store, app: string): Promise<Safe> {
-  const tasks = await listCron(store, app);
+  // Most apps have none: then no look at the cron queue's schedulers.
+  const tasks =
+    cronTasks(await store.releases.current(app)).length === 0 ? [] : await listCron(store, app);
   return html`<section class="card" aria-labelledby="cron"><h2 id="cron">Cron</h2>
 ${
   tasks.length === 0
