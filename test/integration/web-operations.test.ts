@@ -39,6 +39,7 @@ import { removeDatastoreFromEngine } from '../harness/datastores.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { testStackImage } from '../harness/docker.ts';
 import { startPebble } from '../harness/pebble.ts';
+import { freePort } from '../harness/ports.ts';
 import { sharedRedisUrl } from '../harness/redis.ts';
 import { startRouter } from '../harness/router.ts';
 import { until } from '../harness/wait.ts';
@@ -442,6 +443,33 @@ describe('the Nodes page (admins)', () => {
       );
       await r.page.close();
     }
+  });
+});
+
+describe('the Nodes page with a swarm manager that does not answer', () => {
+  test('the page comes within its bound, this machine listed, the manager said not to answer', async (t) => {
+    const port = await freePort();
+    const withSwarm = build({
+      store,
+      log: createLogger('web', { level: 'silent' }),
+      domain: config.domain,
+      engine: async () => docker,
+      // A port nothing listens on: the manager never answers.
+      releases: { swarm: { manager: `tcp://127.0.0.1:${port}`, network: 'berth-swarm' } },
+    });
+    t.after(() => withSwarm.close());
+    const ops = await signIn(withSwarm, store, 'ops');
+    const t0 = performance.now();
+    const r = await withSwarm.inject({ url: '/nodes', headers: { cookie: ops.cookie } });
+    const ms = performance.now() - t0;
+    figures.push(`Nodes page with an unanswering manager ${ms.toFixed(0)} ms`);
+    assert.equal(r.statusCode, 200);
+    assert.match(
+      r.body,
+      new RegExp(`The swarm manager \\(tcp://127\\.0\\.0\\.1:${port}\\) did not answer`),
+    );
+    assert.match(r.body, /this machine \(docker-local\)/);
+    assert.ok(ms < 5000, `${ms} ms`);
   });
 });
 
