@@ -8,18 +8,19 @@
 //
 // One question per source and view, each bounded (a slow Engine or an
 // unreachable manager makes a note, not a slow page), the answers kept a
-// few seconds (engine-cache.ts) so that reloads do not add to them.
-import type Docker from 'dockerode';
+// few seconds (engine-cache.ts) so that reloads do not add to them. The
+// swarm's nodes are nodes:list's (platform/scheduler/swarm-nodes.ts).
 import type { FastifyInstance } from 'fastify';
 import { isAdmin } from '../core/actor.ts';
 import type { SwarmSettings } from '../core/config.ts';
-import { connectDocker, LABELS } from '../core/docker.ts';
+import { LABELS } from '../core/docker.ts';
 import { BerthError } from '../core/errors.ts';
 import { html, type Safe } from '../core/html.ts';
 import type { Store } from '../core/store/index.ts';
 import type { Instance } from '../platform/scheduler/scheduler.ts';
-import { schedulerFor } from '../platform/scheduler/schedulers.ts';
-import { SWARM_SCHEDULER } from '../platform/scheduler/swarm.ts';
+import { schedulerNamed } from '../platform/scheduler/schedulers.ts';
+import { SWARM_SCHEDULER, type Swarm } from '../platform/scheduler/swarm.ts';
+import { listNodes } from '../platform/scheduler/swarm-nodes.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
 import { EngineCache } from './engine-cache.ts';
@@ -36,8 +37,9 @@ interface NodeRow {
   role: string;
   state: string;
   address: string;
-  cpus: number;
-  memory: number;
+  /** This machine's (the swarm's nodes: nodes:list gives none). */
+  cpus?: number;
+  memory?: number;
   engine: string;
 }
 
@@ -60,20 +62,6 @@ export interface NodesOptions {
 
 export function nodesPageRoutes(server: FastifyInstance, o: NodesOptions): void {
   const cache = new EngineCache<{ nodes: NodeRow[]; placed: Placed[] }>(TTL_MS, 4);
-  let manager: Promise<Docker> | undefined;
-  const managerClient = () => {
-    const host = o.swarm?.manager;
-    if (host === undefined) return undefined;
-    manager ??= connectDocker({ dockerHost: host }).then(
-      (c) => c.docker,
-      (e: unknown) => {
-        manager = undefined;
-        throw e;
-      },
-    );
-    return manager;
-  };
-
   /** This machine's Engine, as one node, and the instances docker-local runs on it. */
   async function local(): Promise<{ nodes: NodeRow[]; placed: Placed[] }> {
     if (!o.engine) throw new Error('no Docker Engine is configured for the web app');
@@ -113,41 +101,30 @@ export function nodesPageRoutes(server: FastifyInstance, o: NodesOptions): void 
     };
   }
 
-  /** The swarm's nodes, and the instances of apps on the swarm scheduler by node. */
+  /**
+   * The swarm's nodes as nodes:list lists them (the same function, through
+   * the swarm scheduler's manager client), and the instances of apps on the
+   * swarm scheduler by node. A scheduler made per question: its client, once
+   * failed, stays failed, and the manager may answer again by the next view.
+   */
   async function swarm(): Promise<{ nodes: NodeRow[]; placed: Placed[] }> {
-    const client = managerClient();
-    if (!client) return { nodes: [], placed: [] };
-    const docker = await client;
-    const listed = (await docker.listNodes()) as unknown as {
-      ID: string;
-      Description?: {
-        Hostname?: string;
-        Resources?: { NanoCPUs?: number; MemoryBytes?: number };
-        Engine?: { EngineVersion?: string };
-      };
-      Spec?: { Role?: string; Availability?: string };
-      Status?: { State?: string; Addr?: string };
-      ManagerStatus?: { Leader?: boolean };
-    }[];
-    const nodes = listed.map((n) => ({
-      name: n.Description?.Hostname ?? n.ID.slice(0, 12),
-      role: `swarm ${n.Spec?.Role ?? 'worker'}${n.ManagerStatus?.Leader ? ' (leader)' : ''}`,
-      state: `${n.Status?.State ?? 'unknown'}${n.Spec?.Availability && n.Spec.Availability !== 'active' ? `, ${n.Spec.Availability}` : ''}`,
-      address: n.Status?.Addr ?? '—',
-      cpus: (n.Description?.Resources?.NanoCPUs ?? 0) / 1e9,
-      memory: n.Description?.Resources?.MemoryBytes ?? 0,
-      engine: n.Description?.Engine?.EngineVersion ?? '—',
+    if (!o.engine || !o.swarm?.manager) return { nodes: [], placed: [] };
+    const scheduler = schedulerNamed(SWARM_SCHEDULER, {
+      docker: await o.engine(),
+      swarm: o.swarm,
+    }) as Swarm;
+    const nodes = (await listNodes(await scheduler.manager())).map((n) => ({
+      name: n.hostname || n.id.slice(0, 12),
+      role: `swarm ${n.role}${n.leader ? ' (leader)' : ''}`,
+      state: `${n.state}${n.availability === 'active' ? '' : `, ${n.availability}`}`,
+      address: n.address || '—',
+      engine: n.engine || '—',
     }));
     // An instance's address is <node address>:<port> (swarm.ts): its node by that address.
     const byAddr = new Map(nodes.map((n) => [n.address, n.name]));
     const placed: Placed[] = [];
-    const apps = await o.store.apps.list();
-    for (const app of apps) {
+    for (const app of await o.store.apps.list()) {
       if ((await o.store.apps.deploySettings(app.name)).scheduler !== SWARM_SCHEDULER) continue;
-      const scheduler = await schedulerFor(o.store, app.name, {
-        docker: (await o.engine?.()) ?? docker,
-        ...(o.swarm ? { swarm: o.swarm } : {}),
-      });
       const instances: Instance[] = await scheduler.list(app.name);
       for (const i of instances) {
         const host = i.address?.replace(/:[0-9]+$/, '') ?? '';
@@ -200,8 +177,8 @@ export function nodesPageRoutes(server: FastifyInstance, o: NodesOptions): void 
         n.role,
         statusWord(n.state),
         n.address,
-        n.cpus,
-        gib(n.memory),
+        n.cpus ?? '—',
+        n.memory === undefined ? '—' : gib(n.memory),
         n.engine,
       ]),
       { id: 'nodes-table', label: 'Nodes' },
