@@ -88,6 +88,30 @@ const DONE_OUTCOMES = new Map([
   ['collaborator-added', 'Collaborator added: they may push to the app and run its commands.'],
   ['collaborator-kept', 'Nothing changed: they could push to the app already.'],
   ['collaborator-removed', 'Collaborator removed.'],
+  [
+    'rebuild-waiting',
+    'Redeploy asked for: it waits for the build running now, then builds; see Builds below.',
+  ],
+  ['rebuild-ended', 'Redeploy done: see Builds below.'],
+  [
+    'letsencrypt-on',
+    "Let's Encrypt is on: every host of the app has its certificate, renewed by itself.",
+  ],
+  [
+    'letsencrypt-partial',
+    "Let's Encrypt is on, but some hosts got no certificate: the Domains table says why; they are tried again later.",
+  ],
+  ['letsencrypt-off', "Let's Encrypt is off: the app's ACME certificates are removed."],
+  ['letsencrypt-none', 'Nothing changed: the app had no ACME certificate.'],
+  ['webhook-removed', 'Webhook removed; deliveries waiting for it are dropped.'],
+  [
+    'backup-started',
+    'Backup started: it runs on while you use the page; reload to see it under Last backup.',
+  ],
+  [
+    'backup-running',
+    'A backup of that service is running already: reload to see it under Last backup.',
+  ],
 ]);
 
 export interface OutcomeQuery {

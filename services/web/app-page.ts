@@ -5,9 +5,9 @@
 // page's HTML: only the key names, and a button to reveal them for those
 // allowed (config-page.ts).
 import type Docker from 'dockerode';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { html, type Safe } from '../core/html.ts';
-import type { App, Formation, Release, Store } from '../core/store/index.ts';
+import type { Formation, Release, Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp, mayAccess } from '../platform/apps/access.ts';
 import { configOf } from '../platform/apps/config.ts';
@@ -17,7 +17,8 @@ import { type BuildInfo, type HistoryOptions, listBuilds } from '../platform/bui
 import type { BuildQueue } from '../platform/build/queue.ts';
 import { RELEASE_PHASE } from '../platform/release/rollout.ts';
 import type { Instance, InstanceUsage } from '../platform/scheduler/scheduler.ts';
-import { schedulerFor } from '../platform/scheduler/schedulers.ts';
+import { type SchedulerDeps, schedulerFor } from '../platform/scheduler/schedulers.ts';
+import { letsencryptForm, letsencryptOn, redeployForm } from './app-actions.ts';
 import {
   addCollaboratorForm,
   addDomainForm,
@@ -32,10 +33,14 @@ import {
 import { formationText, lastDeploy } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { configSection } from './config-page.ts';
+import { cronSection } from './cron-section.ts';
+import { EngineCache } from './engine-cache.ts';
 import { latencyChart } from './latency-chart.ts';
 import { dataTable, page, signedInHeader, statusWord, time } from './layout.ts';
+import { resourcesSection } from './limits-section.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import { notificationsSection } from './notifications.ts';
+import type { RenderAppPage } from './page-control.ts';
 import { signOutForm } from './sign-in-routes.ts';
 import { CHART_HOURS, trafficChart } from './traffic-chart.ts';
 
@@ -51,6 +56,16 @@ export const ENGINE_TIMEOUT_MS = 1000;
  * readings (the scheduler's usage).
  */
 export const USAGE_TIMEOUT_MS = 2500;
+/**
+ * How long an app's usage figures are kept: each is a `docker stats` per
+ * running instance, which the Engine answers after up to two of its
+ * once-a-second readings, so that reloads, and several people on one page,
+ * ask the Engine once per period. Within it every view shows the same figures.
+ */
+export const USAGE_TTL_MS = 10_000;
+/** Running instances an app's page asks the Engine about at most. */
+export const USAGE_INSTANCES_MAX = 50;
+const usageCache = new EngineCache<Map<string, InstanceUsage>>(USAGE_TTL_MS);
 
 export type EngineClient = () => Promise<Docker>;
 
@@ -69,13 +84,14 @@ export async function instancesWithin(
   engine: EngineClient | undefined,
   app: string,
   timeoutMs = ENGINE_TIMEOUT_MS,
+  deps: Omit<SchedulerDeps, 'docker'> = {},
 ): Promise<InstancesResult> {
   if (!engine) return { note: 'No Docker Engine is configured for the web app.' };
   const listed = await within(
     timeoutMs,
     (async () => {
       try {
-        const scheduler = await schedulerFor(store, app, { docker: await engine() });
+        const scheduler = await schedulerFor(store, app, { ...deps, docker: await engine() });
         return { scheduler, instances: await scheduler.list(app) };
       } catch (e) {
         return { note: `Engine not answering: ${(e as Error).message}` };
@@ -88,13 +104,17 @@ export async function instancesWithin(
     };
   }
   if ('note' in listed) return listed;
-  const running = listed.instances.filter((i) => i.state === 'running').map((i) => i.id);
+  const running = listed.instances
+    .filter((i) => i.state === 'running')
+    .map((i) => i.id)
+    .slice(0, USAGE_INSTANCES_MAX);
   const usage =
     running.length === 0
       ? undefined
-      : await within(
+      : await usageCache.get(
+          `${app} ${[...running].sort().join(' ')}`,
+          () => listed.scheduler.usage(running),
           Math.max(USAGE_TIMEOUT_MS, timeoutMs),
-          listed.scheduler.usage(running).catch(() => undefined),
         );
   return {
     instances: listed.instances.map((i) => {
@@ -197,19 +217,15 @@ export interface AppPageOptions {
   engine?: EngineClient;
   engineTimeoutMs?: number;
   builds?: { queue: BuildQueue; history: HistoryOptions };
+  /** The Redeploy button (ps:rebuild; the app's repository is there). */
+  rebuild?: boolean;
+  /** The Let's Encrypt on/off control (the web app has the ACME settings). */
+  letsencrypt?: boolean;
+  /** The Backing services section (services-page.ts). */
+  services?: (req: FastifyRequest, app: string) => Promise<Safe>;
+  /** What the schedulers are made with besides the Engine (swarm, default limits). */
+  schedulerDeps?: Omit<SchedulerDeps, 'docker'>;
 }
-
-/**
- * Answers with the app page of an app the actor may see, `notice` at its top:
- * the GET below, and a control's POST that met an error (control-routes.ts),
- * which shows the page again with the error where the outcome goes.
- */
-export type RenderAppPage = (
-  req: FastifyRequest,
-  reply: FastifyReply,
-  found: App,
-  notice: Safe,
-) => Promise<FastifyReply>;
 
 /** The process types a row shows: those with a count, and every one the image has (0 too, to scale up). */
 function processTypes(formation: Formation, current: Release | undefined): string[] {
@@ -233,7 +249,7 @@ export function appPageRoutes(server: FastifyInstance, o: AppPageOptions): Rende
         o.store.releases.list(name, { limit: PAGE_RELEASES }),
         domainsReport(o.store, found, { base: o.domain }),
         configOf(o.store, found),
-        instancesWithin(o.store, o.engine, name, o.engineTimeoutMs),
+        instancesWithin(o.store, o.engine, name, o.engineTimeoutMs, o.schedulerDeps),
         o.builds
           ? listBuilds(o.store.redis, o.store.keys.prefix, o.builds.queue, name, {
               ...o.builds.history,
@@ -250,7 +266,14 @@ export function appPageRoutes(server: FastifyInstance, o: AppPageOptions): Rende
     const running = canChange && Boolean(current?.image);
     const scalable = (t: string) => running && t in (current?.processes ?? {});
     const header = signedInHeader(req, signOutForm, 'apps');
-    const notifications = await notificationsSection(o.store, name);
+    const hosts = domains.map((d) => d.domain);
+    const [notifications, services, cron, settings, acmeOn] = await Promise.all([
+      notificationsSection(o.store, name, canChange ? csrf : undefined),
+      o.services ? o.services(req, name) : html``,
+      cronSection(o.store, name),
+      o.store.apps.deploySettings(name),
+      canManage && o.letsencrypt ? letsencryptOn(o.store, hosts) : false,
+    ]);
     const body = html`<div class="page-head"><h1>${name}</h1> ${statusWord(overview.status)}</div>
 ${notice}
 <p class="lede">Owner ${found.owner}${found.collaborators.length > 0 ? html`, collaborators ${found.collaborators.join(', ')}` : ''}.
@@ -289,9 +312,10 @@ ${
         { id: 'processes-table', label: 'Process types' },
       )}<p><small>${formationText(overview.formation)}; the router sends requests to ${overview.routed} web ${overview.routed === 1 ? 'instance' : 'instances'}.</small></p>`
 }
-${running ? restartButton(name) : ''}
+${running ? html`<div class="actions">${restartButton(name)}${o.rebuild ? redeployForm(name, csrf) : ''}</div>` : ''}
 ${instancesTable(instances)}
 </section>
+${resourcesSection(name, types, settings, o.schedulerDeps?.limits, instances)}
 <section class="card" aria-labelledby="traffic"><h2 id="traffic">Traffic</h2>
 ${trafficChart(traffic)}
 ${latencyChart(traffic)}
@@ -329,6 +353,7 @@ ${LIVE_SCRIPT}
 <section class="card" aria-labelledby="builds-heading"><h2 id="builds-heading">Builds</h2>
 ${buildsTable(name, builds)}
 </section>
+${cron}
 <section class="card" aria-labelledby="domains"><h2 id="domains">Domains</h2>
 ${dataTable(
   [
@@ -352,7 +377,9 @@ ${dataTable(
   { id: 'domains-table', label: 'Domains' },
 )}
 ${canChange ? addDomainForm(name, csrf) : ''}
+${canManage && o.letsencrypt ? letsencryptForm(name, acmeOn, csrf) : ''}
 </section>
+${services}
 ${
   canManage
     ? html`<section class="card" aria-labelledby="access"><h2 id="access">Access</h2>

@@ -12,7 +12,7 @@
 // limit, an unknown process type, a bad key) answers the app page itself with
 // the registry's line at its top, in the error's status, and changes nothing.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BerthError, isBerthError } from '../core/errors.ts';
+import { BerthError } from '../core/errors.ts';
 import { html } from '../core/html.ts';
 import type { DataPaths } from '../core/paths.ts';
 import type { App, Store } from '../core/store/index.ts';
@@ -22,17 +22,15 @@ import { addCollaborator, removeCollaborator } from '../platform/apps/apps.ts';
 import { changeDomains, type DomainsSetting } from '../platform/apps/domains.ts';
 import { restart } from '../platform/release/release-change.ts';
 import { parseScale, scale } from '../platform/release/releases.ts';
-import { csrfOf, errorNotice } from './app-controls.ts';
-import type { RenderAppPage } from './app-page.ts';
+import { csrfOf } from './app-controls.ts';
 import { formationText } from './apps-page.ts';
 import { actorOf } from './auth.ts';
 import { beginConfigChange } from './config-change.ts';
 import { formField, typedText } from './forms.ts';
 import { page, signedInHeader } from './layout.ts';
+import { attemptControl, type FormRequest, type RenderAppPage } from './page-control.ts';
 import type { Rollouts } from './rollouts.ts';
 import { signOutForm } from './sign-in-routes.ts';
-
-type FormRequest = FastifyRequest<{ Params: { app: string }; Body: unknown }>;
 
 export function controlRoutes(
   server: FastifyInstance,
@@ -53,29 +51,13 @@ export function controlRoutes(
   const manageable = (req: FastifyRequest<{ Params: { app: string } }>) =>
     authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'manage');
 
-  /**
-   * Runs a control's change once the actor may make it: redirects to the app
-   * page's outcome when it worked; shows the app page with the error when it
-   * was refused for what was asked (4xx). Anything else is the error page.
-   */
-  async function attempt(
+  const attempt = (
     req: FormRequest,
     reply: FastifyReply,
     tried: string,
     change: (found: App) => Promise<string>,
     authorize: (req: FormRequest) => Promise<App> = changeable,
-  ) {
-    const found = await authorize(req);
-    let query: string;
-    try {
-      query = await change(found);
-    } catch (e) {
-      if (!isBerthError(e) || e.httpStatus >= 500) throw e;
-      req.log.info({ app: found.name, tried, code: e.code }, 'page control refused');
-      return o.render(req, reply.code(e.httpStatus), found, errorNotice(tried, e));
-    }
-    return reply.redirect(`/apps/${found.name}${query}`, 303);
-  }
+  ) => attemptControl(o.render, req, reply, tried, () => authorize(req), change);
 
   // ps:scale TYPE=COUNT for one type: a new release, answered once it rolls out.
   server.post<{ Params: { app: string }; Body: unknown }>(

@@ -4,15 +4,17 @@
 // Helpers for what pages repeat: status badges, times, tables that read on
 // a phone.
 import type { FastifyRequest } from 'fastify';
-import { actorName } from '../core/actor.ts';
+import { actorName, isAdmin } from '../core/actor.ts';
 import { html, Safe } from '../core/html.ts';
 import { VERSION } from '../core/version.ts';
 import { STYLESHEET_HREF } from './assets.ts';
 
-/** The sections of the bar at the top, as they exist. */
+/** The sections of the bar at the top, as they exist; `admin`: shown to admins only. */
 const SECTIONS = [
-  { id: 'apps', label: 'Apps', href: '/' },
-  { id: 'account', label: 'Account', href: '/account' },
+  { id: 'apps', label: 'Apps', href: '/', admin: false },
+  { id: 'services', label: 'Services', href: '/services', admin: false },
+  { id: 'nodes', label: 'Nodes', href: '/nodes', admin: true },
+  { id: 'account', label: 'Account', href: '/account', admin: false },
 ] as const;
 export type Section = (typeof SECTIONS)[number]['id'];
 
@@ -40,7 +42,8 @@ export function signedInHeader(
   current: Section | undefined = undefined,
 ): Safe {
   const auth = req.auth;
-  const links = SECTIONS.map(
+  const admin = auth !== undefined && isAdmin(auth.actor);
+  const links = SECTIONS.filter((s) => admin || !s.admin).map(
     (s) =>
       html`<li><a href="${s.href}"${current === s.id ? new Safe(' aria-current="page"') : ''}>${s.label}</a></li>`,
   );

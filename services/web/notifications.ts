@@ -2,15 +2,23 @@
 // and in the JSON API (GET /api/v1/apps/:app/notifications): what
 // notifications:list and notifications:deliveries print, with the same
 // rights (anyone who may see the app; URLs' paths and secrets never shown).
+// For those who may change the app (push, as notifications:add and :remove
+// ask), the forms that add and remove webhooks, through the same functions;
+// a new webhook's signing secret is shown once, on the page its POST answers.
 import type { FastifyInstance } from 'fastify';
+import { actorName } from '../core/actor.ts';
+import { isBerthError } from '../core/errors.ts';
 import { html, type Safe } from '../core/html.ts';
-import type { Store } from '../core/store/index.ts';
+import { HOOK_FORMATS, NOTIFY_EVENTS, type Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
-import { hookView } from '../platform/notify/hooks.ts';
+import { addWebhook, hookView } from '../platform/notify/hooks.ts';
 import { appParams } from './api-schemas.ts';
+import { errorNotice } from './app-controls.ts';
 import { actorOf } from './auth.ts';
+import { formField } from './forms.ts';
 import { dataTable, statusWord, time } from './layout.ts';
+import { attemptControl, type RenderAppPage } from './page-control.ts';
 
 /** Deliveries the page and the API show, newest first. */
 export const SHOWN_DELIVERIES = 20;
@@ -23,15 +31,54 @@ async function notificationsOf(store: Store, app: string) {
   return { webhooks: hooks.map(hookView), deliveries };
 }
 
-/** The app page's Notifications section. */
-export async function notificationsSection(store: Store, app: string): Promise<Safe> {
+const csrfField = (csrf: string): Safe => html`<input type="hidden" name="_csrf" value="${csrf}">`;
+
+/** The form that adds a webhook (notifications:add): URL, type, events (none ticked: all). */
+function addWebhookForm(app: string, csrf: string): Safe {
+  const formats = HOOK_FORMATS.map((f) => html`<option value="${f}">${f}</option>`);
+  const events = NOTIFY_EVENTS.map(
+    (e) => html`<label class="check"><input type="checkbox" name="event-${e}"> ${e}</label> `,
+  );
+  return html`<form method="post" action="/apps/${app}/notifications" id="webhook-add">${csrfField(csrf)}<label>URL <input name="url" type="url" required maxlength="2048" autocomplete="off" spellcheck="false" placeholder="https://example.com/hooks/berth"></label> <label>Type <select name="format">${formats}</select></label>
+<fieldset><legend>Events (none ticked: every one)</legend>${events}</fieldset>
+<button type="submit">Add webhook</button></form>
+<p><small>json: Berth's body, signed (X-Berth-Signature: sha256=HMAC-SHA256(secret, body)); slack and discord: their incoming webhooks' messages.</small></p>`;
+}
+
+/** A webhook's remove button (notifications:remove). */
+function removeWebhookForm(app: string, id: string, csrf: string): Safe {
+  return html`<form method="post" action="/apps/${app}/notifications/remove" class="inline">${csrfField(csrf)}<input type="hidden" name="id" value="${id}"><button type="submit" aria-label="Remove webhook ${id}">Remove</button></form>`;
+}
+
+/**
+ * The app page's Notifications section; `csrf` for those who may change
+ * the app (its add and remove forms), undefined for those who may only see it.
+ */
+export async function notificationsSection(
+  store: Store,
+  app: string,
+  csrf?: string,
+): Promise<Safe> {
   const { webhooks, deliveries } = await notificationsOf(store, app);
+  const canChange = csrf !== undefined;
   const hooks =
     webhooks.length === 0
-      ? html`<p>No webhooks. Over SSH: <code>notifications:add ${app} URL</code>.</p>`
+      ? html`<p>No webhooks.${canChange ? '' : html` Over SSH: <code>notifications:add ${app} URL</code>.`}</p>`
       : dataTable(
-          ['id', 'URL', 'type', 'events'],
-          webhooks.map((h) => [h.id, h.url, h.format, h.events.join(', ')]),
+          [
+            'id',
+            'URL',
+            'type',
+            'events',
+            ...(canChange ? [{ label: 'remove', hidden: true }] : []),
+          ],
+          webhooks.map((h) => [
+            h.id,
+            h.url,
+            h.format,
+            h.events.join(', '),
+            ...(canChange ? [removeWebhookForm(app, h.id, csrf)] : []),
+          ]),
           { id: 'webhooks-table', label: 'Webhooks' },
         );
   const rows = deliveries.map((d) => {
@@ -56,7 +103,76 @@ ${
         { id: 'deliveries-table', label: 'Webhook deliveries' },
       )
 }
+${canChange ? addWebhookForm(app, csrf) : ''}
 </section>`;
+}
+
+/**
+ * The ticked events, as notifications:add --events takes them (none: all).
+ * A box each (event-NAME=on): the form parser keeps one value per name.
+ */
+function eventsOf(body: unknown): string {
+  const fields = (body ?? {}) as Record<string, unknown>;
+  return NOTIFY_EVENTS.filter((e) => fields[`event-${e}`] === 'on').join(',');
+}
+
+/** The forms' POSTs: notifications:add and notifications:remove, with push. */
+export function webhookRoutes(server: FastifyInstance, o: { store: Store; render: RenderAppPage }) {
+  const { store } = o;
+  server.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/notifications',
+    { config: { auth: 'page' } },
+    async (req, reply) => {
+      const found = await authorizeApp(
+        store,
+        actorOf(req),
+        validate.appName(req.params.app),
+        'push',
+      );
+      try {
+        const hook = await addWebhook(store, found.name, actorName(actorOf(req)), {
+          url: formField(req.body, 'url').trim(),
+          format: formField(req.body, 'format'),
+          events: eventsOf(req.body),
+        });
+        const view = hookView(hook);
+        // The secret, once: never in a URL, never kept by the browser.
+        reply.header('referrer-policy', 'no-referrer');
+        return o.render(
+          req,
+          reply,
+          found,
+          html`<section class="card" aria-labelledby="new-webhook" id="outcome" role="status"><h2 id="new-webhook">Webhook ${hook.id} added</h2>
+<p>${view.url} (${hook.format}; ${view.events.join(', ')}). Copy its signing secret now: it is not shown again.</p>
+<pre id="new-webhook-secret">${hook.secret}</pre></section>`,
+        );
+      } catch (e) {
+        if (!isBerthError(e) || e.httpStatus >= 500) throw e;
+        return o.render(
+          req,
+          reply.code(e.httpStatus),
+          found,
+          errorNotice('Could not add the webhook', e),
+        );
+      }
+    },
+  );
+  server.post<{ Params: { app: string }; Body: unknown }>(
+    '/apps/:app/notifications/remove',
+    { config: { auth: 'page' } },
+    async (req, reply) =>
+      attemptControl(
+        o.render,
+        req,
+        reply,
+        'Could not remove the webhook',
+        () => authorizeApp(store, actorOf(req), validate.appName(req.params.app), 'push'),
+        async (found) => {
+          await store.notifications.remove(found.name, formField(req.body, 'id'));
+          return '?done=webhook-removed';
+        },
+      ),
+  );
 }
 
 const attemptSchema = {

@@ -10,10 +10,12 @@ import type { DataPaths } from '../core/paths.ts';
 import type { Store } from '../core/store/index.ts';
 import { VERSION } from '../core/version.ts';
 import { createBuildQueue } from '../platform/build/queue-open.ts';
+import type { AcmeOptions } from '../platform/certs/acme.ts';
 import type { RolloutSettings } from '../platform/release/releases.ts';
 import { accountPageRoutes } from './account-page.ts';
 import { apiRoutes } from './api.ts';
 import { apiChangeRoutes } from './api-changes.ts';
+import { appActionRoutes } from './app-actions.ts';
 import { appPageRoutes, type EngineClient } from './app-page.ts';
 import { appsPageRoutes } from './apps-page.ts';
 import { assetRoutes } from './assets.ts';
@@ -25,11 +27,13 @@ import { controlRoutes } from './control-routes.ts';
 import { installErrors } from './errors.ts';
 import { liveScriptRoute } from './live-script.ts';
 import { logsStreamRoutes } from './logs-stream.ts';
-import { notificationsApiRoutes } from './notifications.ts';
+import { nodesPageRoutes } from './nodes-page.ts';
+import { notificationsApiRoutes, webhookRoutes } from './notifications.ts';
 import { installOpenApi } from './openapi.ts';
 import { releasePageRoutes } from './release-page.ts';
 import { rollbackRoutes } from './rollback-routes.ts';
 import { rollouts } from './rollouts.ts';
+import { servicesRoutes } from './services-page.ts';
 import { signInRoutes } from './sign-in-routes.ts';
 import { DEFAULT_STREAMS_PER_USER, liveStreams } from './sse.ts';
 
@@ -65,6 +69,10 @@ export interface WebOptions {
   paths?: DataPaths;
   /** What rollbacks, scales, config changes and restarts roll out with (rolloutSettings; tests: tuning too). */
   releases?: RolloutSettings;
+  /** letsencrypt:enable's settings (acmeOptions), for the app page's Let's Encrypt control; absent: none. */
+  acme?: AcmeOptions;
+  /** BERTH_DATA_DIR and BERTH_DATASTORE_BACKUP_KEEP, for the services' "Back up now"; absent: none. */
+  backups?: { dataDir: string; keep: number };
 }
 
 /**
@@ -157,7 +165,37 @@ export function build(o: WebOptions): FastifyInstance {
   appsPageRoutes(server, { ...o, sshUrl });
   accountPageRoutes(server, o);
   releasePageRoutes(server, o);
-  const renderAppPage = appPageRoutes(server, { ...o, sshUrl, builds: { queue, history } });
+  const services = servicesRoutes(server, {
+    store: o.store,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.releases?.appNetworks ? { appNetworks: o.releases.appNetworks } : {}),
+    ...(o.backups ? { backups: o.backups } : {}),
+  });
+  nodesPageRoutes(server, {
+    store: o.store,
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.releases?.swarm ? { swarm: o.releases.swarm } : {}),
+  });
+  const renderAppPage = appPageRoutes(server, {
+    ...o,
+    sshUrl,
+    builds: { queue, history },
+    rebuild: o.paths !== undefined,
+    letsencrypt: o.acme !== undefined,
+    services: services.section,
+    schedulerDeps: {
+      ...(o.releases?.limits ? { limits: o.releases.limits } : {}),
+      ...(o.releases?.swarm ? { swarm: o.releases.swarm } : {}),
+      ...(o.releases?.appNetworks ? { appNetworks: o.releases.appNetworks } : {}),
+    },
+  });
+  appActionRoutes(server, {
+    store: o.store,
+    render: renderAppPage,
+    ...(o.paths ? { paths: o.paths } : {}),
+    ...(o.acme ? { acme: o.acme } : {}),
+  });
+  webhookRoutes(server, { store: o.store, render: renderAppPage });
   buildPageRoutes(server, { store: o.store, queue, history, streams });
   configPageRoutes(server, { store: o.store });
   logsStreamRoutes(server, {

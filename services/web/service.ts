@@ -43,6 +43,8 @@ export async function start({ config, log }: ServiceContext): Promise<RunningSer
     buildLogs: dataPaths(config.dataDir).buildLogs,
     paths: dataPaths(config.dataDir),
     releases: rolloutSettings(config),
+    acme: acmeOptions(config, store),
+    backups: { dataDir: config.dataDir, keep: config.datastoreBackupKeep },
   });
   // Loopback only: the router publishes the page at BERTH_STATUS_HOST, else the bare domain.
   // On a reload, the sockets of the process this one replaces (core/handover.ts).

@@ -18,6 +18,8 @@ export interface CommandBuild {
   onLine: (line: string) => void;
   /** Aborted: the caller went away; the build is cancelled. */
   signal: AbortSignal;
+  /** The build's id once it is queued (the web app shows its page rather than waiting for its end). */
+  onQueued?: (id: string) => void;
 }
 
 /** What to build: an image (git:from-image) or a commit already in the app's repository. */
@@ -52,6 +54,7 @@ async function buildFromCommand(o: CommandBuild, source: CommandBuildSource): Pr
         { app: o.app, pusher: who, ...source },
         { store: o.store },
       );
+      o.onQueued?.(id);
       const cancel = () =>
         void requestCancel(redis, prefix, id, 'the command was interrupted').catch(() => {});
       signal.addEventListener('abort', cancel, { once: true });
