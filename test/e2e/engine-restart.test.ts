@@ -37,7 +37,14 @@ describe('the Docker Engine restarts under a running Berth', {
 
     const b = await berthWithApp(
       'engine',
-      { DOCKER_HOST: engine.config.dockerHost, BERTH_STACK_IMAGE: testStackImage() },
+      {
+        DOCKER_HOST: engine.config.dockerHost,
+        BERTH_STACK_IMAGE: testStackImage(),
+        // Subnets away from the shared engine's app networks: a private
+        // engine does not see those, and an overlapping bridge takes the
+        // app's traffic (the readiness check then waited 60 s for nothing).
+        BERTH_APP_NETWORKS: engine.appNetworks,
+      },
       'procfile-only',
     );
     // Closed here, not in an after hook: those run in the order registered,

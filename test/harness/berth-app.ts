@@ -74,9 +74,18 @@ export async function berthWithApp(
 
   const push = () =>
     new Promise<void>((resolve, reject) => {
-      const child = spawn('git', ['push', '-q', 'deploy', 'main'], { cwd: work, stdio: 'ignore' });
+      const child = spawn('git', ['push', '-q', 'deploy', 'main'], {
+        cwd: work,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      // What the push said, for the error: its last lines name the cause.
+      let said = '';
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (d: string) => {
+        said = (said + d).slice(-4000);
+      });
       child.on('close', (code) =>
-        code === 0 ? resolve() : reject(new Error(`git push: ${code}`)),
+        code === 0 ? resolve() : reject(new Error(`git push: ${code}\n${said}`)),
       );
     });
 
