@@ -5,6 +5,8 @@
 // one row per statement for 25 s and prints each number the server
 // acknowledged; mariadbd is killed mid-way, Docker's restart policy brings
 // it back, the writer carries on, and every acknowledged row must be there.
+// Before that: 20 redeploys of the app and a restart of the service keep
+// every row, reached through the same DATABASE_URL.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -51,6 +53,40 @@ before(async () => {
 });
 
 describe('mysql durability', () => {
+  test('20 redeploys of the app and a restart of the service: every row there, reached through the same DATABASE_URL', async () => {
+    await sqlVia(
+      'CREATE TABLE kept (n int PRIMARY KEY) ENGINE=InnoDB; INSERT INTO kept SELECT seq FROM seq_1_to_500;',
+    );
+    const sum = () => sqlVia('SELECT COUNT(*), SUM(n) FROM kept;');
+    const before = await sum();
+    assert.match(before, /500\s+125250/);
+    const started = Date.now();
+    for (let i = 1; i <= 20; i++) {
+      const r = await run(ada, ['config:set', app, `ROUND=${i}`]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+    }
+    figures.redeploys = `20 in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const restarted = await run(ada, ['mysql:restart', db]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    // Through the app's own DATABASE_URL, from its network, once the server answers again.
+    const COUNT =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: sh's parameter expansions, not a template
+      'u=${DATABASE_URL#mysql://}; user=${u%%:*}; u=${u#*:}; pass=${u%%@*}; u=${u#*@}; host=${u%%:*}; u=${u#*:}; port=${u%%/*}; name=${u#*/}; ' +
+      'for i in $(seq 1 60); do mariadb --connect-timeout=2 -N -h "$host" -P "$port" -u "$user" -p"$pass" "$name" -e "SELECT COUNT(*), SUM(n) FROM kept" 2>/dev/null && exit 0; sleep 1; done; exit 1';
+    const q = await oneOffOn(
+      scheduler,
+      app,
+      imageRef(mysql, kindVersion(mysql, undefined)),
+      COUNT,
+      {
+        DATABASE_URL: (await store.config.get(app)).DATABASE_URL ?? '',
+      },
+    );
+    assert.equal(q.code, 0, q.out.slice(-500));
+    assert.match(q.out, /500\s+125250/);
+    assert.equal(await sum(), before);
+  });
+
   test('kill -9 of the server mid-write: it is back and every acknowledged row is there', async () => {
     const url = (await store.config.get(app)).DATABASE_URL ?? '';
     const container = docker.getContainer(`berth-mysql-${db}`);

@@ -166,6 +166,31 @@ describe('redis services', { concurrency: false }, () => {
     assert.match(bare.out, /NOAUTH/);
   });
 
+  test('20 redeploys of the app and a restart of the service: the key space as it was, reached through the same REDIS_URL', async () => {
+    const before = await checksum();
+    const started = Date.now();
+    for (let i = 1; i <= 20; i++) {
+      const r = await run(ada, ['config:set', app, `ROUND=${i}`]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+    }
+    figures.redeploys = `20 in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const restarted = await run(ada, ['redis:restart', db]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    let after = '';
+    for (let tries = 0; tries < 60 && after !== before; tries++) {
+      after = await checksum().catch(() => '');
+      if (after !== before) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(after, before, 'the key space after the restart');
+    const q = await clientFrom(
+      app,
+      { REDIS_URL: (await store.config.get(app)).REDIS_URL ?? '' },
+      'redis-cli -u "$REDIS_URL" --no-auth-warning DBSIZE',
+    );
+    assert.equal(q.code, 0, q.out);
+    assert.match(q.out, /^1002$/m);
+  });
+
   test('an app not linked cannot reach it, by name or by address', async () => {
     const url = (await store.config.get(app)).REDIS_URL ?? '';
     const byName = await clientFrom(
