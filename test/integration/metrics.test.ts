@@ -63,10 +63,7 @@ describe('request metrics', () => {
     // Until the route arrives the router answers for no app and counts
     // nothing under shop: only the first 200 counts (on a loaded machine the
     // 404s before it made the totals fall short for good).
-    await until(
-      async () => (await request(router.port, 'shop.berth.test')).status === 200,
-      5000,
-    );
+    await until(async () => (await request(router.port, 'shop.berth.test')).status === 200, 5000);
     made[1] = (made[1] ?? 0) + 1;
     // 15 fast 2xx, 5 slow ones, 3 x 404, 2 x 503, on fresh connections (both processes).
     const paths = [
