@@ -35,7 +35,7 @@ import {
   type Bucket,
   checkBucket,
   getStream,
-  getText,
+  getTextIfAny,
   listKeys,
   putFile,
   putText,
@@ -74,7 +74,9 @@ export async function listS3Backups(
     if (!key.endsWith('.json') || !/^[0-9]{8}T[0-9]{9}Z$/.test(id)) continue;
     if (!keys.has(`${prefix}${id}.dump.enc`)) continue;
     try {
-      found.push(JSON.parse(await getText(bucket, key, signal)) as S3Backup);
+      // Gone since the listing: a retention prune (a scheduled backup's) took it.
+      const text = await getTextIfAny(bucket, key, signal);
+      if (text !== undefined) found.push(JSON.parse(text) as S3Backup);
     } catch (e) {
       if (e instanceof BerthError) throw e;
       // A record that cannot be read names no backup Berth would restore.

@@ -217,6 +217,20 @@ export async function getText(b: Bucket, key: string, signal?: AbortSignal): Pro
   return (await call(b, `GET ${key}`, 'GET', key, { signal })).text();
 }
 
+/** The object's text, or undefined when there is no such key (404). */
+export async function getTextIfAny(
+  b: Bucket,
+  key: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const r = await call(b, `GET ${key}`, 'GET', key, { ok: [200, 404], signal });
+  if (r.status === 404) {
+    await r.body?.cancel();
+    return undefined;
+  }
+  return r.text();
+}
+
 /**
  * The object's bytes as a stream: the answer within ANSWER_MS, then no
  * pause longer than ANSWER_MS between two pieces of it (a large dump may
