@@ -20,6 +20,12 @@ export interface Exchange {
   /** GET, HEAD or OPTIONS: sent again even when it may have reached the backend. */
   readonly idempotent: boolean;
   attempts: number;
+  /**
+   * An attempt already went again to the same backend after a pooled socket
+   * it had closed: a second such reset counts against the backend (its other
+   * pooled sockets may be dead too: it was killed), and the next goes elsewhere.
+   */
+  staleRetried: boolean;
   backend: Backend | undefined;
   proxyReq: http.ClientRequest | undefined;
   /** The attempt's connection was not made within CONNECT_TIMEOUT_MS. */

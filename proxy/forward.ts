@@ -75,6 +75,7 @@ import {
   setForwarded,
   stripHopByHop,
 } from './headers.ts';
+import { checkStalledHosts, SENT_AT } from './host-check.ts';
 import { CLIENT_ABORTED, type Metrics, STATUS_PAGE_APP } from './metrics.ts';
 import {
   type Backend,
@@ -172,6 +173,18 @@ export function createRouter(o: RouterOptions): Router {
   });
   const stopIdleSweep = closeIdleSockets(agent, UPSTREAM_IDLE_MS);
   const stopStallSweep = timeOutStalledSockets(agent, o.upstreamTimeoutMs);
+  /** The backend each of the agent's connection names leads to, for the host check. */
+  const backendByName = new Map<string, Backend>();
+  const nameOf = (b: Backend) => agent.getName({ host: b.target.host, port: b.target.port });
+  const stopHostCheck = checkStalledHosts(
+    agent,
+    (name) => backendByName.get(name),
+    (backend) => {
+      o.log.warn({ backend: backend.address }, 'backend host does not accept connections');
+      markRefused(backend, performance.now());
+      dropUnanswered(backend);
+    },
+  );
   const connectMs = Math.min(CONNECT_TIMEOUT_MS, o.upstreamTimeoutMs);
   const proxy = httpProxy.createProxyServer({
     agent,
@@ -197,6 +210,7 @@ export function createRouter(o: RouterOptions): Router {
     // An address with nothing behind it any more (a container gone with the
     // Engine) drops packets: without this the request would wait for the
     // upstream timeout instead of going to another instance.
+    (proxyReq as http.ClientRequest & { [SENT_AT]?: number })[SENT_AT] = performance.now();
     const socket = proxyReq.socket;
     if (socket?.connecting) {
       const timer = setTimeout(() => {
@@ -265,6 +279,16 @@ export function createRouter(o: RouterOptions): Router {
 
   function attempt(req: RoutedRequest, res: ServerResponse, x: Exchange, backend: Backend) {
     x.attempts++;
+    const name = nameOf(backend);
+    if (backendByName.get(name) !== backend) {
+      // Names of backends the agent has no connection to any more go first.
+      if (backendByName.size >= 4096) {
+        for (const n of backendByName.keys()) {
+          if (!agent.sockets[n] && !agent.freeSockets[n]) backendByName.delete(n);
+        }
+      }
+      backendByName.set(name, backend);
+    }
     x.backend = backend;
     x.proxyReq = undefined;
     x.connectTimedOut = false;
@@ -298,7 +322,9 @@ export function createRouter(o: RouterOptions): Router {
     const reset = code === 'ECONNRESET';
     // A pooled socket the backend closed as it was reused: the socket was
     // stale, not the backend (unless the router took the backend out meanwhile).
-    const stalePooled = reset && x.proxyReq?.reusedSocket === true && backend.state === 'healthy';
+    const stalePooled =
+      reset && x.proxyReq?.reusedSocket === true && backend.state === 'healthy' && !x.staleRetried;
+    if (stalePooled) x.staleRetried = true;
     const now = performance.now();
     if (!stalePooled) markRefused(backend, now);
     if (HOST_GONE.has(code)) dropUnanswered(backend);
@@ -351,6 +377,7 @@ export function createRouter(o: RouterOptions): Router {
       retriable: req.headers['content-length'] === undefined && !req.headers['transfer-encoding'],
       idempotent: IDEMPOTENT.has(req.method as string),
       attempts: 0,
+      staleRetried: false,
       backend: undefined,
       proxyReq: undefined,
       connectTimedOut: false,
@@ -434,6 +461,7 @@ export function createRouter(o: RouterOptions): Router {
     close() {
       stopIdleSweep();
       stopStallSweep();
+      stopHostCheck();
       agent.destroy();
       proxy.close();
     },

@@ -29,11 +29,13 @@ after(() => router.stop());
 
 /**
  * An HTTP backend in its own process (so it can be killed or frozen for
- * real), answering its name. `backlog` 1 for one to freeze: its accept
- * queue then fills and the kernel drops further SYNs, as for an address
- * whose host is gone (with it, a loaded machine also makes a live backend
- * reset new connections, so only the freeze test uses it).
+ * real), answering its name. FROZEN_BACKLOG for one to freeze: connections
+ * made to it once frozen then fill its accept queue and the kernel drops
+ * further SYNs, as for an address whose host is gone. (Not 1: on a loaded
+ * machine a live backend with so short a queue reset or stalled new
+ * connections before the freeze.)
  */
+const FROZEN_BACKLOG = 16;
 async function backendProcess(
   name: string,
   port = 0,
@@ -111,7 +113,7 @@ describe('passive health and retry', () => {
     timeout: 40_000,
   }, async (t) => {
     const a = await backendProcess('a');
-    const b = await backendProcess('b', 0, 1);
+    const b = await backendProcess('b', 0, FROZEN_BACKLOG);
     const name = await app([a.address, b.address]);
     const load = startLoad({
       port: router.port,
@@ -125,7 +127,7 @@ describe('passive health and retry', () => {
     // What a host gone looks like from here: connections open to it get no
     // answer, and new ones no SYN-ACK (its accept queue full).
     b.child.kill('SIGSTOP');
-    const fillers = Array.from({ length: 4 }, () =>
+    const fillers = Array.from({ length: FROZEN_BACKLOG + 4 }, () =>
       net.connect(b.port, '127.0.0.1').on('error', () => {}),
     );
     t.after(() => {
