@@ -58,13 +58,18 @@ export async function privateEngine(t: Cleanups): Promise<PrivateEngine> {
     for (const m of mounts) await runOk('umount', ['--lazy', m]);
     await rm(dir, { recursive: true, force: true });
     await runOk('ip', ['link', 'del', bridge]);
-    // The shared engine's own bridges are named for its networks: never those.
+    // The shared engine's own bridges are named for its networks: never
+    // those. The bridges are listed first: a network the shared engine makes
+    // meanwhile (other test files run) is then either not in that list or
+    // among its networks, never deleted under it (a deploy met "Failed to set
+    // link up for br-...: no such device").
+    const devices = await bridgeDevices();
     const shared = new Set(
       (await execFileP('docker', ['network', 'ls', '-q']).catch(() => ({ stdout: '' }))).stdout
         .split('\n')
         .map((id) => `br-${id.trim().slice(0, 12)}`),
     );
-    for (const device of await bridgeDevices()) {
+    for (const device of devices) {
       if (!bridgesBefore.has(device) && !shared.has(device))
         await runOk('ip', ['link', 'del', device]);
     }
