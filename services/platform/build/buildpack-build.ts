@@ -105,6 +105,21 @@ export const LAUNCHER = [
   'berth-launch',
 ];
 
+/** A buildpack image: its entrypoint is Berth's launcher. */
+export function usesLauncher(image: Docker.ImageInspectInfo | undefined): boolean {
+  return JSON.stringify(image?.Config?.Entrypoint ?? []) === JSON.stringify(LAUNCHER);
+}
+
+/**
+ * How a Procfile command runs in an image, for every scheduler: a buildpack
+ * image runs it with bash after .profile.d (the launcher takes it as one
+ * word); any other image gets a shell line, handed to its own ENTRYPOINT when
+ * it has one (as `docker run IMAGE sh -c ...` would).
+ */
+export function commandFor(image: Docker.ImageInspectInfo | undefined, command: string): string[] {
+  return usesLauncher(image) ? [command] : ['/bin/sh', '-c', command];
+}
+
 export interface BuildpackBuild {
   docker: Docker;
   app: string;

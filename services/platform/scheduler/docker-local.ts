@@ -23,7 +23,7 @@ import { noSymlinks } from '../../core/docker-options.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { TerminalSize } from '../../core/terminal.ts';
 import * as validate from '../../core/validate.ts';
-import { APP_USER, LAUNCHER } from '../build/buildpack-build.ts';
+import { APP_USER, commandFor, usesLauncher } from '../build/buildpack-build.ts';
 import { archiveInstance, parseTimedLines, sourceOf } from './app-logs.ts';
 import { DockerNetworks } from './docker-networks.ts';
 import { watchEngine } from './engine-events.ts';
@@ -111,20 +111,6 @@ function demuxLogs(raw: Buffer): string {
 
 /** How long a one-off's last output may take to arrive after it exited. */
 const OUTPUT_DRAIN_MS = 2000;
-
-/** A buildpack image: its entrypoint is Berth's launcher. */
-function usesLauncher(image: Docker.ImageInspectInfo): boolean {
-  return JSON.stringify(image.Config?.Entrypoint ?? []) === JSON.stringify(LAUNCHER);
-}
-
-/** How a Procfile command runs in an image: through Berth's launcher, or a shell. */
-function commandFor(image: Docker.ImageInspectInfo, command: string): string[] {
-  const launcher = usesLauncher(image);
-  // A buildpack image runs it with bash after .profile.d; any other image gets
-  // a shell line, handed to its own ENTRYPOINT when it has one (as `docker run
-  // IMAGE sh -c ...` would).
-  return launcher ? [command] : ['/bin/sh', '-c', command];
-}
 
 /**
  * A container's ENTRYPOINT that reads `export` lines from stdin, then runs

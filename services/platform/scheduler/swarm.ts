@@ -28,6 +28,7 @@ import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
 import { streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
 import * as validate from '../../core/validate.ts';
+import { commandFor } from '../build/buildpack-build.ts';
 import { parseTimedLines, sourceOf } from './app-logs.ts';
 import type {
   AttachedIo,
@@ -44,9 +45,6 @@ import type {
 } from './scheduler.ts';
 
 export const SWARM_SCHEDULER = 'swarm';
-
-/** Buildpack images run their command through Berth's launcher (as docker-local). */
-const LAUNCHER = ['/cnb/lifecycle/launcher'];
 
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 
@@ -276,7 +274,6 @@ export class Swarm implements Scheduler {
       .getImage(spec.image)
       .inspect()
       .catch(() => undefined)) as Docker.ImageInspectInfo | undefined;
-    const launcher = JSON.stringify(image?.Config?.Entrypoint ?? []) === JSON.stringify(LAUNCHER);
     const memory = spec.limits?.memory ?? this.o.defaults?.memory ?? 0;
     const pids = spec.limits?.pids ?? this.o.defaults?.pids ?? 0;
     const labels = {
@@ -294,9 +291,7 @@ export class Swarm implements Scheduler {
         ContainerSpec: {
           Image: spec.image,
           // Args, like docker-local's Cmd: the image's own entry point stays.
-          ...(spec.command === null
-            ? {}
-            : { Args: launcher ? [spec.command] : ['/bin/sh', '-c', spec.command] }),
+          ...(spec.command === null ? {} : { Args: commandFor(image, spec.command) }),
           Env: Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
             ([k, v]) => `${k}=${v}`,
           ),
