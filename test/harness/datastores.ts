@@ -4,6 +4,7 @@
 // a minute or two, once.
 import type Docker from 'dockerode';
 import { LABELS } from '../../services/core/docker.ts';
+import { VERIFY_LABEL } from '../../services/platform/datastores/backup-verify.ts';
 
 export async function removeDatastoreFromEngine(
   docker: Docker,
@@ -11,7 +12,13 @@ export async function removeDatastoreFromEngine(
   name: string,
 ): Promise<void> {
   const filters = { label: [`${LABELS.datastore}=${kind}`, `${LABELS.datastoreName}=${name}`] };
-  for (const c of await docker.listContainers({ all: true, filters })) {
+  // And the scratch containers `backup --verify` restores into.
+  const verifying = { label: [`${VERIFY_LABEL}=${name}`] };
+  const containers = [
+    ...(await docker.listContainers({ all: true, filters })),
+    ...(await docker.listContainers({ all: true, filters: verifying })),
+  ];
+  for (const c of containers) {
     await docker
       .getContainer(c.Id)
       .remove({ force: true })

@@ -22,7 +22,6 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../../services/core/config.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { startDatastoreBackupWorker } from '../../services/platform/datastores/backup-schedule.ts';
-import { VERIFY_LABEL } from '../../services/platform/datastores/backup-verify.ts';
 import { backupsDir } from '../../services/platform/datastores/backups.ts';
 import { type S3Backup, s3Prefix } from '../../services/platform/datastores/backups-s3.ts';
 import {
@@ -68,15 +67,6 @@ const figures: Record<string, string> = {};
 
 after(async () => {
   await removeDatastoreFromEngine(docker, 'postgres', db);
-  for (const c of await docker.listContainers({
-    all: true,
-    filters: { label: [`${VERIFY_LABEL}=${db}`] },
-  })) {
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch(() => {});
-  }
   process.stderr.write(`# datastore S3 backup figures: ${JSON.stringify(figures)}\n`);
 });
 

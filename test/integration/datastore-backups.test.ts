@@ -29,15 +29,6 @@ const figures: Record<string, string> = {};
 
 after(async () => {
   await removeDatastoreFromEngine(docker, 'postgres', db);
-  for (const c of await docker.listContainers({
-    all: true,
-    filters: { label: [`${VERIFY_LABEL}=${db}`] },
-  })) {
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch(() => {});
-  }
   process.stderr.write(`# datastore backup figures: ${JSON.stringify(figures)}\n`);
 });
 
