@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type ConfigVar, DEFAULTS, type Env } from '../../services/core/config.ts';
 import { BerthError } from '../../services/core/errors.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
-import { ROOT } from '../../services/core/runtime.ts';
+import { IDLE_HEAP_OPTIONS, ROOT } from '../../services/core/runtime.ts';
 import * as validate from '../../services/core/validate.ts';
 import { STOP_GRACE_MS } from '../supervisor.ts';
 
@@ -102,10 +102,10 @@ EnvironmentFile=${literal(envFile)}
 SyslogIdentifier=${name}
 # What npm start runs: the npm dependencies when package-lock.json changed
 # (a git pull), then "berth start" in one process (compiled first when the
-# sources changed, with npm start's small young generation), so that SIGTERM
+# sources changed, with npm start's Node.js options: IDLE_HEAP_OPTIONS), so that SIGTERM
 # (stop) and SIGHUP (reload: infra/reload.ts) reach the supervisor itself, not a wrapper.
 ExecStartPre=/bin/sh ${execArg(path.join(root, 'infra/npm-deps.sh'))}
-ExecStart=${execProgram(node, 'node binary path')} --max-semi-space-size=1 ${execArg(path.join(root, 'infra/run.mjs'))} start
+ExecStart=${execProgram(node, 'node binary path')} ${IDLE_HEAP_OPTIONS.join(' ')} ${execArg(path.join(root, 'infra/run.mjs'))} start
 ExecReload=/bin/kill -HUP $MAINPID
 # The first start may run npm ci; the rest of the first start (packages, the
 # stack image) happens in the running service, where no start timeout applies.

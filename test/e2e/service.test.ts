@@ -20,6 +20,7 @@ import { renderUnit } from '../../infra/systemd/unit.ts';
 import { ROOT as ROOT_ACTOR } from '../../services/core/actor.ts';
 import { loadConfig } from '../../services/core/config.ts';
 import { systemSearchPath } from '../../services/core/programs.ts';
+import { IDLE_HEAP_OPTIONS } from '../../services/core/runtime.ts';
 import { berthCommand, platformEnv, servicesOf, startPlatform } from '../harness/platform.ts';
 import { makeKeyPair } from '../harness/ssh-keys.ts';
 import {
@@ -155,7 +156,7 @@ describe('berth service:install', () => {
     const unit = parseUnit(await readFile(unitFile, 'utf8'));
     assert.deepEqual(execArgv(value(unit, 'Service', 'ExecStart')), [
       process.execPath,
-      '--max-semi-space-size=1',
+      ...IDLE_HEAP_OPTIONS,
       path.join(ROOT, 'infra/run.mjs'),
       'start',
     ]);
@@ -305,7 +306,7 @@ describe('berth service:install', () => {
     const unit = parseUnit(text);
     assert.deepEqual(execArgv(value(unit, 'Service', 'ExecStart')), [
       node,
-      '--max-semi-space-size=1',
+      ...IDLE_HEAP_OPTIONS,
       path.join(dir, 'infra/run.mjs'),
       'start',
     ]);

@@ -4,9 +4,12 @@
 // router processes, one per CPU, load only what serving needs. Checked on
 // the bundles' static import graph, as infra/build.mjs compiles them.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import * as esbuild from 'esbuild';
 import { ENTRIES, ROOT } from '../../infra/build.mjs';
+import { IDLE_HEAP_OPTIONS } from '../../services/core/runtime.ts';
 
 /** The npm packages each entry imports statically, through every chunk it loads. */
 async function startPackages(): Promise<Map<string, Set<string>>> {
@@ -66,4 +69,13 @@ test('no process loads the S3 client at start: only a backup to a bucket does', 
   for (const [entry, loaded] of await startPackages()) {
     assert.ok(!loaded.has('aws4fetch'), `${entry}: ${[...loaded].join(' ')}`);
   }
+});
+
+test("npm start runs the supervisor with the waiting processes' Node.js options (IDLE_HEAP_OPTIONS)", async () => {
+  const { scripts } = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8'));
+  assert.match(
+    scripts.start,
+    new RegExp(`&& node ${IDLE_HEAP_OPTIONS.join(' ')} infra/run\\.mjs start$`),
+    'package.json\'s "start" and infra/systemd/unit.ts start the supervisor alike',
+  );
 });
