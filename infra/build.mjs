@@ -268,6 +268,16 @@ async function compile(root, outdir) {
     process.exit(1);
   }
   for (const m of result.warnings) process.stderr.write(`${messageLine('warning', m)}\n`);
+  const { asciiComments } = await import('./ascii-source.mjs');
+  for (const file of listFiles(outdir, []).filter((f) => f.endsWith('.js'))) {
+    const code = readFileSync(file, 'utf8');
+    const ascii = asciiComments(code);
+    if (ascii.code !== code) writeFileSync(file, ascii.code);
+    if (ascii.left > 0)
+      process.stderr.write(
+        `warning: ${path.relative(outdir, file)}: ${ascii.left} characters that are not ASCII outside comments (a tagged template's text?): the file's source takes twice the memory\n`,
+      );
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -171,7 +171,7 @@ function instancesTable(r: InstancesResult): Safe {
       ...usageCells(i.usage),
     ]),
     { id: 'instances', label: 'Instances' },
-  )}<p><small>CPU: percent of one CPU over the Engine's last second; memory without page cache, of its limit (as docker stats); — when the Engine did not give them in time.</small></p>`;
+  )}<p><small>CPU: percent of one CPU over the Engine's last second; memory without page cache, of its limit (as docker stats); &mdash; when the Engine did not give them in time.</small></p>`;
 }
 
 const MIB = 1024 * 1024;

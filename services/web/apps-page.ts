@@ -25,8 +25,8 @@ export function formationText(formation: Formation): string {
 /** The last deploy or change: version, what, when, and how it went. */
 export function lastDeploy(o: Pick<AppOverview, 'latest'>): Safe {
   const r = o.latest;
-  if (!r) return html`—`;
-  return html`v${r.version} ${statusWord(r.status)} ${time(r.createdAt)}<br><small>${r.description} · ${r.by}</small>`;
+  if (!r) return html`&mdash;`;
+  return html`v${r.version} ${statusWord(r.status)} ${time(r.createdAt)}<br><small>${r.description} &middot; ${r.by}</small>`;
 }
 
 const APP_COLUMNS = ['app', 'status', 'release', 'last deploy', 'URLs', 'instances'] as const;

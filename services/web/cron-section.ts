@@ -21,7 +21,7 @@ export async function cronSection(store: Store, app: string): Promise<Safe> {
   return html`<section class="card" aria-labelledby="cron"><h2 id="cron">Cron</h2>
 ${
   tasks.length === 0
-    ? html`<p>No cron tasks: app.json's <code>cron</code> adds them (<code>{"command": "…", "schedule": "@daily"}</code>).</p>`
+    ? html`<p>No cron tasks: app.json's <code>cron</code> adds them (<code>{"command": "&hellip;", "schedule": "@daily"}</code>).</p>`
     : dataTable(
         ['id', 'schedule', 'command', 'next run', 'last run'],
         tasks.map((t) => [

@@ -52,7 +52,7 @@ export function signedInHeader(
 
 /** A timestamp as "2030-01-31 10:00 UTC", machine-readable in <time>. */
 export function time(iso: string | null | undefined): Safe {
-  if (!iso) return html`—`;
+  if (!iso) return html`&mdash;`;
   return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
 }
 

@@ -17,7 +17,7 @@ const bytes = (n: number) =>
 /** A figure against its limit: "120 MiB of 512 MiB (23%)", with a meter. */
 function against(used: number | undefined, limit: number | undefined, text: (n: number) => string) {
   if (used === undefined)
-    return limit === undefined ? '—' : html`— <small>of ${text(limit)}</small>`;
+    return limit === undefined ? '—' : html`&mdash; <small>of ${text(limit)}</small>`;
   if (limit === undefined || limit <= 0) return html`${text(used)} <small>no limit</small>`;
   const share = Math.min(100, Math.round((used / limit) * 100));
   return html`${text(used)} <small>of ${text(limit)}</small> <meter min="0" max="100" low="70" high="90" optimum="0" value="${share}" aria-label="${share}% of the limit">${share}%</meter>`;
@@ -66,6 +66,6 @@ ${
         },
       )
 }
-<p><small>Usage: the busiest running instance of each type, as the Engine measured it in the last few seconds (CPU: percent of one CPU; 100% × the CPU limit is all it may use). Over SSH: <code>resource:limit ${app} --memory 512m --cpus 1 TYPE</code>.</small></p>
+<p><small>Usage: the busiest running instance of each type, as the Engine measured it in the last few seconds (CPU: percent of one CPU; 100% &times; the CPU limit is all it may use). Over SSH: <code>resource:limit ${app} --memory 512m --cpus 1 TYPE</code>.</small></p>
 </section>`;
 }

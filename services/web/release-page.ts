@@ -41,7 +41,7 @@ export function releasePageRoutes(server: FastifyInstance, o: { store: Store }) 
       if (diff.image) {
         rows.push([
           'image',
-          html`<code>${diff.image.from ?? 'none'}</code> → <code>${diff.image.to ?? 'none'}</code>`,
+          html`<code>${diff.image.from ?? 'none'}</code> &rarr; <code>${diff.image.to ?? 'none'}</code>`,
         ]);
       }
       if (diff.config.added.length > 0) rows.push(['config added', keyList(diff.config.added)]);

@@ -407,7 +407,7 @@ describe("a release's page", () => {
     assert.match(first, /<h1><a href="\/apps\/shop">shop<\/a> v1<\/h1>/);
     assert.match(
       first,
-      /<td>image<\/td><td><code>none<\/code> → <code>berth\/shop:1<\/code><\/td>/,
+      /<td>image<\/td><td><code>none<\/code> &rarr; <code>berth\/shop:1<\/code><\/td>/,
     );
     assert.match(first, /<td>config added<\/td><td><code>STRIPE_KEY<\/code><\/td>/);
     assert.match(first, /<td>web instances<\/td><td>0 → 2<\/td>/);
@@ -419,7 +419,7 @@ describe("a release's page", () => {
     assert.match(failed, /What changed since v1/);
     assert.match(
       failed,
-      /<td>image<\/td><td><code>berth\/broken:1<\/code> → <code>berth\/broken:2<\/code>/,
+      /<td>image<\/td><td><code>berth\/broken:1<\/code> &rarr; <code>berth\/broken:2<\/code>/,
     );
     assert.match(failed, /It failed: web\.1 exited: &lt;script&gt;/);
     assert.doesNotMatch(failed, /Roll back to v2/, 'a failed release is no target');
