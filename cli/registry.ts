@@ -32,6 +32,7 @@ import { reloadCommands } from './commands/reload.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
 import { schedulerCommands } from './commands/scheduler.ts';
+import { schedulerSwarmCommands } from './commands/scheduler-swarm.ts';
 import { serviceCommands } from './commands/service.ts';
 import { sshKeysCommands } from './commands/ssh-keys.ts';
 import { storageCommands } from './commands/storage.ts';
@@ -80,7 +81,9 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   notifications:
     "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
-  nodes: "the swarm's nodes: list, report, drain, label (admins)",
+  'scheduler-swarm':
+    "which of the swarm's nodes an app's tasks run on: placement constraints and preferences",
+  nodes: "the swarm's nodes: list, report, add, remove, drain, label (admins)",
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
   'docker-options':
@@ -133,6 +136,7 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
+  ...schedulerSwarmCommands,
   ...dockerOptionsCommands,
   ...nginxCommands,
   ...appsCloneCommands,

@@ -89,6 +89,19 @@ function sockets(): Promise<'bind' | Map<'http' | 'https', net.Server>> {
 try {
   const redis = await connectRedis(config.redisUrl);
   const subscriber = redis.duplicate();
+  // Redis gone (its machine lost, a restart): the router serves its last
+  // table while ioredis reconnects; said once per outage, not per attempt
+  // (without a listener ioredis prints every failed attempt to stderr).
+  for (const client of [redis, subscriber]) {
+    let down = false;
+    client.on('error', (e: Error) => {
+      if (!down) log.warn({ err: e }, 'Redis does not answer; serving the routes known');
+      down = true;
+    });
+    client.on('ready', () => {
+      down = false;
+    });
+  }
   const table = new RouteTable(config.domain);
   const keys = keyLayout(config.redisPrefix);
   const sync = syncRoutes({ redis, subscriber, keys, table, log });

@@ -1,11 +1,17 @@
-// nodes:list|report|drain|label — the swarm's nodes (admins), read and
-// changed through the manager BERTH_SWARM_MANAGER names. A node joins with
-// `docker swarm join` on it; Berth places tasks through Swarm, so a drained
-// node's tasks move to the others, and labels feed placement constraints.
+// nodes:list|report|add|remove|drain|label — the swarm's nodes (admins),
+// read and changed through the manager BERTH_SWARM_MANAGER names. A node
+// joins with the `docker swarm join` nodes:add prints (or runs over SSH);
+// Berth places tasks through Swarm, so a drained node's tasks move to the
+// others, and labels feed placement constraints (scheduler-swarm:set).
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
 import { schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
 import { SWARM_SCHEDULER, type Swarm } from '../../services/platform/scheduler/swarm.ts';
+import {
+  joinCommand,
+  joinOverSsh,
+  removeNode,
+} from '../../services/platform/scheduler/swarm-membership.ts';
 import {
   listNodes,
   nodeInfo,
@@ -86,6 +92,48 @@ export const nodesCommands: readonly Command[] = [
     async run({ ctx, args, options }) {
       const format = formatOf(options);
       printNode(ctx, await nodeInfo(await manager(ctx), nodeName(args[0])), format);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'nodes:add',
+    usage: '[--manager] [--ssh USER@HOST[:PORT]]',
+    summary:
+      'the command that joins a host to the swarm as a worker (--manager: a manager); --ssh runs it on that host and waits for the node (admins)',
+    access: 'admin',
+    options: { manager: { type: 'boolean' }, ssh: { type: 'string' } },
+    arity: [0, 0],
+    async run({ ctx, options }) {
+      const role = options.manager === true ? 'manager' : 'worker';
+      const docker = await manager(ctx);
+      if (typeof options.ssh === 'string') {
+        const n = await joinOverSsh(docker, options.ssh, role);
+        ctx.stdout.write(`-----> ${n.hostname} joined the swarm as a ${n.role} (${n.address})\n`);
+        return EXIT.ok;
+      }
+      const join = await joinCommand(docker, role);
+      ctx.stdout.write(
+        `-----> Run this on the host that joins as a ${role} (Docker installed; it reaches ${join.address}):\n${join.argv.join(' ')}\n`,
+      );
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'nodes:remove',
+    usage: 'NODE [--force]',
+    summary:
+      'take a node out of the swarm: drained, its tasks moved, demoted if a manager, removed (--force: though its tasks did not move) (admins)',
+    access: 'admin',
+    options: { force: { type: 'boolean' } },
+    arity: [1, 1],
+    async run({ ctx, args, options }) {
+      const n = await removeNode(await manager(ctx), nodeName(args[0]), {
+        force: options.force === true,
+        onStep: (line) => ctx.stdout.write(`-----> ${line}\n`),
+      });
+      ctx.stdout.write(
+        `-----> ${n.hostname} removed from the swarm${n.state === 'down' ? '' : '; on that host, run: docker swarm leave'}\n`,
+      );
       return EXIT.ok;
     },
   },

@@ -767,6 +767,18 @@ export const ERRORS = {
     404,
     'nodes:list shows the nodes with their hostnames and ids',
   ),
+  BERTH_E_SWARM_NODE_REMOVE: spec(
+    'swarm node "{node}" was not removed: {reason}',
+    EXIT.failed,
+    409,
+    'nodes:report {node} shows it; nodes:drain {node} --undo gives it tasks again',
+  ),
+  BERTH_E_SWARM_JOIN: spec(
+    '{target} did not join the swarm: {reason}',
+    EXIT.failed,
+    502,
+    "Berth's user must reach it with `ssh {target}` without a prompt (its key authorized there, the host key in known_hosts) and Docker must run there; or run the command nodes:add prints on that host",
+  ),
   BERTH_E_DATASTORE_UPGRADE: spec(
     '{title} service "{name}" was not upgraded: {reason}',
     EXIT.failed,

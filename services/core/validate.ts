@@ -1096,10 +1096,95 @@ export function backupPassphrase(value: string): string {
   return value;
 }
 
+/**
+ * Where nodes:add --ssh joins a host: USER@HOST or USER@HOST:PORT, the host
+ * an IPv4 address, a bracketed IPv6 address or a DNS name, the user a POSIX
+ * login name. Neither can start with a dash, so OpenSSH never reads them as
+ * options.
+ */
+export function sshTarget(value: string): { user: string; host: string; port: number } {
+  const m =
+    /^([a-z_][a-z0-9_.-]{0,31})@(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]{1,253}))(?::([0-9]{1,5}))?$/.exec(
+      value,
+    );
+  const [, user = '', v6, name, p] = m ?? [];
+  const host = v6 ?? name ?? '';
+  const hostOk =
+    v6 !== undefined
+      ? isIP(v6) === 6
+      : isIP(host) === 4 || (/^[A-Za-z0-9]/.test(host) && passesDomain(host));
+  const portNumber = p === undefined ? 22 : Number(p);
+  if (!m || !hostOk || portNumber < 1 || portNumber > 65535) {
+    invalid('SSH target', value, 'use USER@HOST or USER@HOST:PORT, such as root@node2.example.com');
+  }
+  return { user, host, port: portNumber };
+}
+
+const passesDomain = (host: string) => {
+  try {
+    domain(host);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A swarm join token, as `docker swarm join-token` shows it (nodes:add). */
+export function swarmJoinToken(value: string): string {
+  if (!/^SWMTKN-1-[0-9a-z]{20,100}-[0-9a-z]{20,100}$/.test(value)) {
+    invalid('swarm join token', value, 'not a token of `docker swarm join-token`');
+  }
+  return value;
+}
+
 /** A node label's key (nodes:label; placement constraints read node.labels.KEY). */
 export function nodeLabelKey(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) {
     invalid('label key', value, 'letters, digits, dots, dashes and underscores');
+  }
+  return value;
+}
+
+// A placement expression's value: what a node label's value or a hostname
+// usually is, and no comma, since a list of them is given comma-separated.
+const PLACEMENT_VALUE = '[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
+const LABEL_ATTRIBUTE = '(?:node|engine)\\.labels\\.[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
+
+/**
+ * A Swarm placement constraint (scheduler-swarm:set APP
+ * placement-constraints), in the grammar of `docker service create
+ * --constraint` but only what places by node: `ATTRIBUTE==VALUE` or `!=`,
+ * the attribute one of node.id, node.hostname, node.role (manager, worker),
+ * node.platform.os, node.platform.arch, node.labels.KEY or
+ * engine.labels.KEY. Nothing else reaches the manager.
+ */
+export function placementConstraint(value: string): string {
+  const m = new RegExp(
+    `^(node\\.(?:id|hostname|role|platform\\.os|platform\\.arch)|${LABEL_ATTRIBUTE})(==|!=)(${PLACEMENT_VALUE})$`,
+  ).exec(value);
+  if (!m || (m[1] === 'node.role' && m[3] !== 'manager' && m[3] !== 'worker')) {
+    invalid(
+      'placement constraint',
+      value,
+      'use ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE, the attribute node.labels.KEY, engine.labels.KEY, node.hostname, node.id, node.role (manager or worker), node.platform.os or node.platform.arch, such as node.labels.zone==eu',
+    );
+  }
+  return value;
+}
+
+/**
+ * A Swarm placement preference (scheduler-swarm:set APP
+ * placement-preferences): `spread=node.labels.KEY` (or engine.labels.KEY),
+ * which spreads the tasks evenly over that label's values, as
+ * `docker service create --placement-pref` does.
+ */
+export function placementPreference(value: string): string {
+  if (!new RegExp(`^spread=${LABEL_ATTRIBUTE}$`).test(value)) {
+    invalid(
+      'placement preference',
+      value,
+      'use spread=node.labels.KEY or spread=engine.labels.KEY, such as spread=node.labels.zone',
+    );
   }
   return value;
 }

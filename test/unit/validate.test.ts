@@ -396,3 +396,112 @@ describe('exposure (expose NAME [ADDRESS:]PORT) and isLoopback', () => {
     }
   });
 });
+
+describe('validate.placementConstraint, placementPreference (scheduler-swarm:set)', () => {
+  test('node attributes and node or engine labels, == or !=', () => {
+    for (const ok of [
+      'node.labels.zone==eu',
+      'node.labels.disk.type!=hdd',
+      'engine.labels.gpu==yes',
+      'node.hostname==node-2.example.com',
+      'node.id==abcdef123456',
+      'node.role==manager',
+      'node.role!=worker',
+      'node.platform.os==linux',
+      'node.platform.arch==x86_64',
+    ]) {
+      assert.equal(validate.placementConstraint(ok), ok);
+    }
+  });
+  test('other attributes, operators, values and anything a shell or Swarm would read more into are refused', () => {
+    for (const bad of [
+      '',
+      'node.labels.zone=eu',
+      'node.labels.zone == eu',
+      'node.labels.zone==',
+      'node.labels.==eu',
+      'container.labels.x==y',
+      'node.ip==10.0.0.1/8',
+      'node.role==admin',
+      'node.labels.zone==eu,node.role==worker',
+      'node.labels.zone==eu;id',
+      'node.labels.zone==$(id)',
+      'node.labels.zone==-x',
+      'node.labels.zone==eu\n',
+      `node.labels.zone==${'a'.repeat(129)}`,
+    ]) {
+      assert.throws(() => validate.placementConstraint(bad), BerthError, JSON.stringify(bad));
+    }
+  });
+  test('a preference spreads over a label', () => {
+    assert.equal(
+      validate.placementPreference('spread=node.labels.zone'),
+      'spread=node.labels.zone',
+    );
+    assert.equal(
+      validate.placementPreference('spread=engine.labels.rack'),
+      'spread=engine.labels.rack',
+    );
+    for (const bad of [
+      'spread=node.id',
+      'spread=node.labels.',
+      'node.labels.zone',
+      'spread=node.labels.zone;x',
+    ]) {
+      assert.throws(() => validate.placementPreference(bad), BerthError, bad);
+    }
+  });
+});
+
+describe('validate.sshTarget, swarmJoinToken (nodes:add)', () => {
+  test('USER@HOST[:PORT], the host a name or an address', () => {
+    assert.deepEqual(validate.sshTarget('root@node2.example.com'), {
+      user: 'root',
+      host: 'node2.example.com',
+      port: 22,
+    });
+    assert.deepEqual(validate.sshTarget('deploy@10.0.0.5:2222'), {
+      user: 'deploy',
+      host: '10.0.0.5',
+      port: 2222,
+    });
+    assert.deepEqual(validate.sshTarget('root@[fd00::5]:22'), {
+      user: 'root',
+      host: 'fd00::5',
+      port: 22,
+    });
+  });
+  test('no option, no second argument, no shell text gets through', () => {
+    for (const bad of [
+      '',
+      'root',
+      'node2',
+      '@node2',
+      '-oProxyCommand=id@node2',
+      'root@-oProxyCommand=id',
+      'root@node2 id',
+      'root@node2;id',
+      'root@node2:0',
+      'root@node2:65536',
+      'root@[node2]',
+      'Root@node2',
+      'root@node2\n',
+      'root@-node2',
+    ]) {
+      assert.throws(() => validate.sshTarget(bad), BerthError, JSON.stringify(bad));
+    }
+  });
+  test('a join token is what `docker swarm join-token` shows', () => {
+    const token = `SWMTKN-1-${'a1'.repeat(25)}-${'b2'.repeat(12)}`;
+    assert.equal(validate.swarmJoinToken(token), token);
+    for (const bad of [
+      '',
+      'SWMTKN-1-x-y',
+      `${token} --x`,
+      `${token};id`,
+      `SWMTKN-2-${'a'.repeat(30)}-${'b'.repeat(25)}`,
+    ]) {
+      assert.throws(() => validate.swarmJoinToken(bad), BerthError, bad);
+    }
+  });
+});

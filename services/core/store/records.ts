@@ -232,6 +232,17 @@ export const DeploySettingsSchema = z.object({
   )
     .optional()
     .transform((v) => v ?? { deploy: [], run: [] }),
+  /**
+   * scheduler-swarm:set APP placement-constraints|placement-preferences:
+   * where the swarm scheduler places the app's tasks (validate.placementConstraint,
+   * validate.placementPreference), applied to its services from the next deploy.
+   */
+  placementConstraints: json(z.array(named(validate.placementConstraint, 'placement constraint')))
+    .optional()
+    .transform((v) => v ?? []),
+  placementPreferences: json(z.array(named(validate.placementPreference, 'placement preference')))
+    .optional()
+    .transform((v) => v ?? []),
   /** ps:scale before the first deploy: the counts that deploy starts (Dokku records them too). */
   firstFormation: json(
     z.record(

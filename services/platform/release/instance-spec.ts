@@ -21,6 +21,8 @@ export function instanceSpec(
             | 'stopTimeoutSeconds'
             | 'logMaxSize'
             | 'dockerOptions'
+            | 'placementConstraints'
+            | 'placementPreferences'
             | 'global'
             | 'globalConfig'
           >
@@ -75,5 +77,19 @@ export function instanceSpec(
     ...(longRunning && restartPolicy !== null ? { restartPolicy } : {}),
     ...(logMaxSize !== null ? { logMaxSize } : {}),
     ...(options ? { dockerOptions: options } : {}),
+    ...placementOf(settings),
   };
+}
+
+/** The app's placement on the swarm, when it set any. */
+function placementOf(
+  settings:
+    | Partial<Pick<DeploySettings, 'placementConstraints' | 'placementPreferences'>>
+    | undefined,
+): Pick<InstanceSpec, 'placement'> {
+  const constraints = settings?.placementConstraints ?? [];
+  const preferences = settings?.placementPreferences ?? [];
+  return constraints.length + preferences.length > 0
+    ? { placement: { constraints, preferences } }
+    : {};
 }

@@ -54,6 +54,12 @@ export interface InstanceSpec {
   logMaxSize?: string;
   /** docker-options:add, parsed into Docker API fields (services/core/docker-options.ts). */
   dockerOptions?: DockerOptionFields;
+  /**
+   * scheduler-swarm:set placement-constraints|placement-preferences: the nodes
+   * a swarm task may run on. Only the swarm scheduler places; docker-local
+   * has one machine and ignores them.
+   */
+  placement?: { constraints: readonly string[]; preferences: readonly string[] };
 }
 
 export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';

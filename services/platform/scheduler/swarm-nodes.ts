@@ -1,8 +1,8 @@
 // The swarm's nodes as Berth's admins see them (nodes:list|report|drain|label,
 // as Dokku's k3s scheduler has nodes:*): listed from a manager, drained
 // (Swarm moves their tasks to the other nodes) and labelled (for placement
-// constraints) through the manager's Engine API. Berth does not make or
-// join nodes: `docker swarm join` on the node does.
+// constraints) through the manager's Engine API. Joining and leaving:
+// swarm-membership.ts.
 import type Docker from 'dockerode';
 import { BerthError } from '../../core/errors.ts';
 
@@ -112,4 +112,13 @@ export function setLabels(
     for (const key of remove) delete labels[key];
     return { ...spec, Labels: labels };
   });
+}
+
+/** worker: a manager leaves the managers' Raft (nodes:remove demotes one before removing it). */
+export function setRole(
+  docker: Docker,
+  name: string,
+  role: 'manager' | 'worker',
+): Promise<SwarmNodeInfo> {
+  return updateNode(docker, name, (spec) => ({ ...spec, Role: role }));
 }

@@ -127,6 +127,35 @@ function demux(raw: Buffer): string {
   return i === 0 ? raw.toString('utf8') : Buffer.concat(out).toString('utf8');
 }
 
+/**
+ * The app's placement (scheduler-swarm:set) as the service's: constraints as
+ * given (validate.placementConstraint checked them), each preference
+ * `spread=DESCRIPTOR` as Swarm's Spread.
+ */
+function placementOf(spec: InstanceSpec): { Placement?: Record<string, unknown> } {
+  if (spec.placement === undefined) return {};
+  const constraints = spec.placement.constraints.map(validate.placementConstraint);
+  const preferences = spec.placement.preferences.map((p) => ({
+    Spread: { SpreadDescriptor: validate.placementPreference(p).slice('spread='.length) },
+  }));
+  return {
+    Placement: {
+      ...(constraints.length > 0 ? { Constraints: constraints } : {}),
+      ...(preferences.length > 0 ? { Preferences: preferences } : {}),
+    },
+  };
+}
+
+/** How long a task may wait for a node its placement allows before the start fails. */
+const UNPLACED_MS = 5000;
+
+/** A task Swarm found no node for (its placement constraints match none that is up): its reason. */
+function unplaced(t: Task): string | undefined {
+  return t.Status.State === 'pending' && /no suitable node/i.test(t.Status.Err ?? '')
+    ? t.Status.Err
+    : undefined;
+}
+
 export class Swarm implements Scheduler {
   readonly name = SWARM_SCHEDULER;
   /** Swarm replaces a task that exited or whose node was lost in its slot itself. */
@@ -256,15 +285,24 @@ export class Swarm implements Scheduler {
     if (spec.dockerOptions !== undefined) this.unsupported(app, 'apply docker-options');
     if (spec.restartPolicy !== undefined) this.unsupported(app, 'apply ps:set restart-policy');
     const key = `${app}/${spec.type}/${spec.release}`;
-    let serviceId = spec.instance > 1 ? this.filling.get(key) : undefined;
+    const serviceId = spec.instance > 1 ? this.filling.get(key) : undefined;
     const before = new Set<string>();
     if (serviceId === undefined) {
-      serviceId = await this.create(spec);
-      this.filling.set(key, serviceId);
-    } else {
-      for (const t of await this.tasksOf(serviceId)) before.add(t.ID);
-      await this.setReplicas(serviceId, (r) => Math.max(r, spec.instance));
+      const created = await this.create(spec);
+      this.filling.set(key, created);
+      // A first task that never ran leaves no service behind (its task would
+      // stay pending, or keep restarting, with no instance of Berth's to stop).
+      return this.awaitNewTask(created, before, spec).catch(async (e: unknown) => {
+        this.filling.delete(key);
+        await (await this.docker())
+          .getService(created)
+          .remove()
+          .catch(() => {});
+        throw e;
+      });
     }
+    for (const t of await this.tasksOf(serviceId)) before.add(t.ID);
+    await this.setReplicas(serviceId, (r) => Math.max(r, spec.instance));
     return this.awaitNewTask(serviceId, before, spec);
   }
 
@@ -310,6 +348,7 @@ export class Swarm implements Scheduler {
         },
         // An instance that exits comes back, as docker-local's unless-stopped.
         RestartPolicy: { Condition: 'any', Delay: 1e9 },
+        ...placementOf(spec),
         Networks: [
           {
             Target: this.o.network,
@@ -365,10 +404,22 @@ export class Swarm implements Scheduler {
   /** Waits for a task of the service that was not there before to run. */
   private async awaitNewTask(serviceId: string, before: Set<string>, spec: InstanceSpec) {
     const end = Date.now() + (this.o.startTimeoutMs ?? 120_000);
+    let unplacedSince: number | undefined;
     for (;;) {
       const tasks = await this.tasksOf(serviceId);
       const fresh = tasks.filter((t) => !before.has(t.ID));
       const failed = fresh.find((t) => FAILED.has(t.Status.State) && t.Status.Err);
+      // A placement no node meets keeps the task pending for ever: said
+      // after a few seconds (a node may be coming back), not at the timeout.
+      const notPlaced = fresh.map(unplaced).find((e) => e !== undefined);
+      unplacedSince = notPlaced === undefined ? undefined : (unplacedSince ?? Date.now());
+      if (notPlaced !== undefined && Date.now() - (unplacedSince ?? 0) > UNPLACED_MS) {
+        throw new BerthError('BERTH_E_INSTANCE_START', {
+          app: spec.app,
+          type: spec.type,
+          reason: `${notPlaced}; scheduler-swarm:report ${spec.app} shows its placement, nodes:list the nodes' labels`,
+        });
+      }
       const running = fresh.find((t) => t.Status.State === 'running');
       if (running) {
         const info = (await (await this.docker()).getService(serviceId).inspect()) as {
