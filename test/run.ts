@@ -208,6 +208,7 @@ const SOLO = [
   'test/e2e/power-loss.test.ts',
   'test/integration/router-hostile.test.ts',
   'test/integration/swarm.test.ts',
+  'test/integration/swarm-tasks.test.ts',
 ];
 
 function runNodeTests(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
