@@ -18,10 +18,20 @@
 // the address the node advertises to the swarm. The tasks join the operator's
 // attachable overlay (BERTH_SWARM_NETWORK), where they find one another.
 //
-// What is not here yet (issue 21): one-off runs and the release phase, exec
-// (command checks), storage, per-app networks, usage figures, images pushed
-// to a registry (an app's image must be on the nodes already).
-// Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
+// One-off runs (`run`, run:detached, cron, the release phase) are Swarm
+// jobs (swarm-jobs.ts): their output through the manager, their exit code
+// from the task; no terminal and no stdin, since the task may be on any
+// node. app.json's command check of a process type is its service's health
+// check (swarm-checks.ts); exec() runs nothing else. Storage lives on the
+// manager node (its Engine's volumes, as docker-local's), and an app that
+// mounts some runs all its tasks there (a node.id placement constraint).
+// Each instance's node is in list() (ps:report).
+//
+// What is not here yet (issue 21): per-app and shared networks (every app's
+// tasks share the overlay), usage figures (the stats API is each node's
+// own: none), docker-options, ps:set restart-policy, app.json predeploy's
+// commit, images pushed to a registry (an app's image must be on the nodes
+// already). Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
@@ -739,7 +749,10 @@ export class Swarm implements Scheduler {
 
   async removeSharedNetwork(): Promise<void> {}
 
-  /** Not measured on the nodes yet: no figures (the startup check then takes them as busy). */
+  /**
+   * No figures: `docker stats` is each node's Engine's own, and the manager
+   * has none of its workers' tasks (the startup check then takes them as busy).
+   */
   async usage(): Promise<Map<string, InstanceUsage>> {
     return new Map();
   }
