@@ -209,6 +209,7 @@ const SOLO = [
   'test/integration/router-hostile.test.ts',
   'test/integration/swarm.test.ts',
   'test/integration/swarm-nodes.test.ts',
+  'test/integration/swarm-tasks.test.ts',
 ];
 
 function runNodeTests(files: string[], env: NodeJS.ProcessEnv): Promise<number> {

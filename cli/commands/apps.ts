@@ -100,7 +100,16 @@ async function destroyQuestions(
     const record = await store.apps.get(app);
     const storage =
       engine && record
-        ? (await appStorage(store, await schedulerFor(store, app, { docker: engine }), record)).own
+        ? (
+            await appStorage(
+              store,
+              await schedulerFor(store, app, {
+                docker: engine,
+                swarm: ctx.config().swarm,
+              }),
+              record,
+            )
+          ).own
         : [];
     if (storage.length > 0 && !removeStorage && !confirmed) {
       ctx.stderr.write(

@@ -182,6 +182,8 @@ export const psCommands: readonly Command[] = [
         ...propertyRows('ps', PS_PROPERTIES, settings, settings.global),
         ['Running', running > 0 ? (running === instances.length ? 'true' : 'mixed') : 'false'],
       ];
+      // On several machines (swarm), which one each instance runs on.
+      const nodes = instances.some((i) => i.node !== undefined);
       return writeReport(call, {
         namespace: 'ps',
         title: `${app.name} ps information`,
@@ -189,7 +191,7 @@ export const psCommands: readonly Command[] = [
         // Berth's JSON: the instances, as it has always printed them.
         data: instances,
         text: `${report(`${app.name} ps information`, rows)}=====> ${app.name} processes\n${table([
-          ['INSTANCE', 'RELEASE', 'STATE', 'UP', 'RESTARTS', 'EXIT'],
+          ['INSTANCE', 'RELEASE', 'STATE', 'UP', 'RESTARTS', 'EXIT', ...(nodes ? ['NODE'] : [])],
           ...instances.map((i) => [
             `${i.type}.${i.instance}`,
             `v${i.release}`,
@@ -200,6 +202,7 @@ export const psCommands: readonly Command[] = [
             i.state === 'running' ? uptime(i.startedAt) : '-',
             String(i.restarts),
             i.exitCode === undefined ? '-' : String(i.exitCode),
+            ...(nodes ? [i.node ?? '-'] : []),
           ]),
         ])}`,
       });

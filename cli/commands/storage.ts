@@ -160,6 +160,15 @@ export const storageCommands: readonly Command[] = [
           ['Storage build mounts', ''],
           ['Storage deploy mounts', [...mounts, ...binds(dockerOptions.deploy)].join(' ')],
           ['Storage run mounts', [...mounts, ...binds(dockerOptions.run)].join(' ')],
+          // On a swarm: the node the volumes live on, where the app's instances are pinned.
+          ...(volumes.some((v) => v.node !== undefined)
+            ? [
+                ['Storage node', [...new Set(volumes.map((v) => v.node ?? '-'))].join(' ')] as [
+                  string,
+                  string,
+                ],
+              ]
+            : []),
         ],
         data: { mounts: storage },
       });

@@ -24,6 +24,8 @@ export const LABELS = {
   instance: 'berth.instance',
   /** The name within its app of a storage volume (storage:mount). */
   storage: 'berth.storage',
+  /** On a swarm one-off's service (run, release phase, cron): `attached` or `detached` (swarm-jobs.ts). */
+  oneOff: 'berth.one-off',
   /** The name of a shared network (network:create) on its Docker network. */
   network: 'berth.network',
   /** On a storage volume: the createdAt of the app it was made for (an earlier app of the name has another). */

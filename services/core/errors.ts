@@ -718,6 +718,12 @@ export const ERRORS = {
     501,
     'run it on this machine instead: scheduler:set {app} selected docker-local',
   ),
+  BERTH_E_SWARM_NO_TERMINAL: spec(
+    'app "{app}" runs on the swarm scheduler, whose one-off tasks run on any node and take no terminal or input',
+    EXIT.usage,
+    400,
+    'run it without a terminal (ssh without -t): its output and exit code come back; or on this machine: scheduler:set {app} selected docker-local',
+  ),
   BERTH_E_SWARM_UNREACHABLE: spec(
     'the swarm scheduler cannot reach a manager: {reason}',
     EXIT.failed,

@@ -77,7 +77,10 @@ export async function mountStorage(c: SettingChange, mount: string): Promise<voi
       reason: `${m.path} already has ${taken.name} mounted; "storage:unmount ${c.app} ${taken.name}:${taken.path}" first`,
     });
   }
-  const scheduler = await schedulerFor(c.store, c.app, { docker: c.docker });
+  const scheduler = await schedulerFor(c.store, c.app, {
+    docker: c.docker,
+    ...(c.swarm ? { swarm: c.swarm } : {}),
+  });
   const app = await appRecord(c.store, c.app);
   const kept = (await appStorage(c.store, scheduler, app)).earlier.find((v) => v.name === m.name);
   if (kept) {

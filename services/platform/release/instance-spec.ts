@@ -7,6 +7,7 @@
 // from DYNO (`web.1`, `worker.2`, `run.1` for a one-off).
 import { dockerOptionFields } from '../../core/docker-options.ts';
 import type { DeploySettings, Release } from '../../core/store/index.ts';
+import { parseHealthchecks } from '../build/app-json.ts';
 import type { InstanceSpec } from '../scheduler/scheduler.ts';
 import { containerPort } from './listen-port.ts';
 
@@ -25,6 +26,8 @@ export function instanceSpec(
             | 'placementPreferences'
             | 'global'
             | 'globalConfig'
+            | 'checksDisabled'
+            | 'checksSkipped'
           >
         >)
     | undefined,
@@ -56,6 +59,16 @@ export function instanceSpec(
   const options = settings?.dockerOptions
     ? dockerOptionFields(settings.dockerOptions, longRunning ? 'deploy' : 'run')
     : undefined;
+  // The checks the rollout runs for this type (as rollout.ts's readyCheck).
+  const unchecked = [settings?.checksDisabled, settings?.checksSkipped].some(
+    (t) => t !== undefined && (t.includes('_all_') || t.includes(o.type)),
+  );
+  const commandChecks =
+    longRunning && !unchecked && Object.keys(release.healthchecks).length > 0
+      ? (
+          parseHealthchecks(JSON.stringify({ healthchecks: release.healthchecks }))[o.type] ?? []
+        ).filter((c) => c.command !== undefined)
+      : [];
   return {
     app: release.app,
     type: o.type,
@@ -78,6 +91,7 @@ export function instanceSpec(
     ...(logMaxSize !== null ? { logMaxSize } : {}),
     ...(options ? { dockerOptions: options } : {}),
     ...placementOf(settings),
+    ...(commandChecks.length > 0 ? { commandChecks } : {}),
   };
 }
 

@@ -458,8 +458,8 @@ export class DockerLocal implements Scheduler {
     }
   }
 
-  /** A mount of the app's storage volume, made (labelled) by the Engine on first use. */
-  private storageMount(app: string, m: { name: string; path: string }): Docker.MountSettings {
+  /** A mount of the app's storage volume, made (labelled) by the Engine on first use (swarm.ts's too). */
+  storageMount(app: string, m: { name: string; path: string }): Docker.MountSettings {
     return {
       Type: 'volume' as const,
       Source: storageVolume(app, m.name),
@@ -492,11 +492,7 @@ export class DockerLocal implements Scheduler {
     return (await this.docker.getImage(image).inspect()).Config;
   }
 
-  private async ownStorage(
-    app: string,
-    spec: InstanceSpec,
-    image: Docker.ImageInspectInfo,
-  ): Promise<void> {
+  async ownStorage(app: string, spec: InstanceSpec, image: Docker.ImageInspectInfo): Promise<void> {
     if (image.Config?.User !== APP_USER || !usesLauncher(image)) return;
     for (const m of spec.mounts ?? []) {
       const mount = this.storageMount(app, m);

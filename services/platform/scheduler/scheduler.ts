@@ -10,6 +10,7 @@
 import type { DockerOptionFields } from '../../core/docker-options.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ClientTerminal } from '../../core/terminal.ts';
+import type { Healthcheck } from '../build/app-json.ts';
 
 /** Where a one-off's input and output go (`run`). */
 export interface AttachedIo {
@@ -60,7 +61,19 @@ export interface InstanceSpec {
    * has one machine and ignores them.
    */
   placement?: { constraints: readonly string[]; preferences: readonly string[] };
+  /**
+   * app.json's command checks of its process type, unless checks:disable or
+   * checks:skip cover it: the swarm scheduler makes them its service's health
+   * check (swarm-checks.ts); docker-local runs them through exec().
+   */
+  commandChecks?: readonly CommandCheck[];
 }
+
+/** What of an app.json command check a scheduler may need (swarm: the health check). */
+export type CommandCheck = Pick<
+  Healthcheck,
+  'command' | 'content' | 'attempts' | 'timeout' | 'wait' | 'initialDelay'
+>;
 
 export type InstanceState = 'starting' | 'running' | 'restarting' | 'exited' | 'gone';
 
@@ -84,6 +97,8 @@ export interface Instance {
   restarts: number;
   /** The last exit code, once it has exited. */
   exitCode: number | undefined;
+  /** The machine it runs on (swarm: its node's hostname); absent on one machine. */
+  node?: string;
 }
 
 /** What a running instance uses, as `docker stats` shows it. */
@@ -123,6 +138,8 @@ export interface StorageVolume {
   madeFor: string | null;
   /** When it was made (ISO 8601; a Docker volume's is to the second). */
   createdAt: string;
+  /** The machine it lives on, to which the app's instances are pinned (swarm: a node's hostname); absent on one machine. */
+  node?: string;
 }
 
 /** A network as the scheduler has it (network:info, network:report). */

@@ -18,10 +18,20 @@
 // the address the node advertises to the swarm. The tasks join the operator's
 // attachable overlay (BERTH_SWARM_NETWORK), where they find one another.
 //
-// What is not here yet (issue 21): one-off runs and the release phase, exec
-// (command checks), storage, per-app networks, usage figures, images pushed
-// to a registry (an app's image must be on the nodes already).
-// Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
+// One-off runs (`run`, run:detached, cron, the release phase) are Swarm
+// jobs (swarm-jobs.ts): their output through the manager, their exit code
+// from the task; no terminal and no stdin, since the task may be on any
+// node. app.json's command check of a process type is its service's health
+// check (swarm-checks.ts); exec() runs nothing else. Storage lives on the
+// manager node (its Engine's volumes, as docker-local's), and an app that
+// mounts some runs all its tasks there (a node.id placement constraint).
+// Each instance's node is in list() (ps:report).
+//
+// What is not here yet (issue 21): per-app and shared networks (every app's
+// tasks share the overlay), usage figures (the stats API is each node's
+// own: none), docker-options, ps:set restart-policy, app.json predeploy's
+// commit, images pushed to a registry (an app's image must be on the nodes
+// already). Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
@@ -30,6 +40,7 @@ import { BerthError } from '../../core/errors.ts';
 import * as validate from '../../core/validate.ts';
 import { commandFor } from '../build/buildpack-build.ts';
 import { parseTimedLines, sourceOf } from './app-logs.ts';
+import { DockerLocal } from './docker-local.ts';
 import type {
   AttachedIo,
   Instance,
@@ -43,6 +54,9 @@ import type {
   SchedulerEvents,
   StorageVolume,
 } from './scheduler.ts';
+import { checkOf, healthConfig } from './swarm-checks.ts';
+import type { JobHost } from './swarm-jobs.ts';
+import { removeFinishedJobs, runJob, startDetachedJob } from './swarm-jobs.ts';
 
 export const SWARM_SCHEDULER = 'swarm';
 
@@ -60,10 +74,16 @@ export interface SwarmOptions {
   startTimeoutMs?: number;
 }
 
-type SwarmNode = { ID: string; Status?: { State?: string; Addr?: string } };
+type SwarmNode = {
+  ID: string;
+  Status?: { State?: string; Addr?: string };
+  Description?: { Hostname?: string };
+};
 
 /** How often watch() looks at the swarm's tasks and nodes (the manager sends no task events). */
 const WATCH_EVERY_MS = 1000;
+/** Every how many looks watch() removes the services of one-offs that ended. */
+const SWEEP_EVERY = 10;
 
 type Task = Docker.Task & {
   ID: string;
@@ -129,15 +149,22 @@ function demux(raw: Buffer): string {
 
 /**
  * The app's placement (scheduler-swarm:set) as the service's: constraints as
- * given (validate.placementConstraint checked them), each preference
- * `spread=DESCRIPTOR` as Swarm's Spread.
+ * given (validate.placementConstraint checked them) and those its storage
+ * needs (the node its volumes are on), each preference `spread=DESCRIPTOR`
+ * as Swarm's Spread.
  */
-function placementOf(spec: InstanceSpec): { Placement?: Record<string, unknown> } {
-  if (spec.placement === undefined) return {};
-  const constraints = spec.placement.constraints.map(validate.placementConstraint);
-  const preferences = spec.placement.preferences.map((p) => ({
+function placementOf(
+  spec: InstanceSpec,
+  storageConstraints: readonly string[],
+): { Placement?: Record<string, unknown> } {
+  const constraints = [
+    ...(spec.placement?.constraints ?? []).map(validate.placementConstraint),
+    ...storageConstraints,
+  ];
+  const preferences = (spec.placement?.preferences ?? []).map((p) => ({
     Spread: { SpreadDescriptor: validate.placementPreference(p).slice('spread='.length) },
   }));
+  if (constraints.length === 0 && preferences.length === 0) return {};
   return {
     Placement: {
       ...(constraints.length > 0 ? { Constraints: constraints } : {}),
@@ -193,7 +220,10 @@ export class Swarm implements Scheduler {
     ).listServices({
       filters: { label: [`${LABELS.managed}=true`, `${LABELS.app}=${validate.appName(app)}`] },
     })) as unknown as { ID: string; Spec: { Labels?: Record<string, string> } }[];
-    return list as unknown as Docker.Service[];
+    // One-off runs are services too (swarm-jobs.ts), but no instances.
+    return list.filter(
+      (s) => s.Spec.Labels?.[LABELS.oneOff] === undefined,
+    ) as unknown as Docker.Service[];
   }
 
   private async tasksOf(serviceId: string): Promise<Task[]> {
@@ -210,8 +240,8 @@ export class Swarm implements Scheduler {
    * which the manager still lists as running until it replaces them, leave
    * the route as soon as the node is known down.
    */
-  private async nodeAddresses(): Promise<Map<string, string>> {
-    const nodes = (await (await this.docker()).listNodes()) as unknown as SwarmNode[];
+  private async nodeAddresses(given?: SwarmNode[]): Promise<Map<string, string>> {
+    const nodes = given ?? ((await (await this.docker()).listNodes()) as unknown as SwarmNode[]);
     return new Map(
       nodes.filter((n) => n.Status?.State === 'ready').map((n) => [n.ID, n.Status?.Addr ?? '']),
     );
@@ -223,6 +253,8 @@ export class Swarm implements Scheduler {
     labels: Record<string, string>,
     tasks: Task[],
     nodes: Map<string, string>,
+    /** Every node's hostname (down ones too), by id: the instances' `node`. */
+    hostnames?: Map<string, string>,
   ): Instance[] {
     const bySlot = new Map<number, Task[]>();
     for (const t of tasks) {
@@ -250,13 +282,18 @@ export class Swarm implements Scheduler {
         // Swarm restarts a task that exited as a new task in its slot.
         restarts: all.filter((t) => t !== current && t.CreatedAt < current.CreatedAt).length,
         exitCode: state === 'exited' ? current.Status.ContainerStatus?.ExitCode : undefined,
+        ...(current.NodeID && hostnames?.has(current.NodeID)
+          ? { node: hostnames.get(current.NodeID) }
+          : {}),
       });
     }
     return instances;
   }
 
   async list(app: string): Promise<Instance[]> {
-    const nodes = await this.nodeAddresses();
+    const all = (await (await this.docker()).listNodes()) as unknown as SwarmNode[];
+    const nodes = await this.nodeAddresses(all);
+    const hostnames = new Map(all.map((n) => [n.ID, n.Description?.Hostname ?? n.ID]));
     const instances: Instance[] = [];
     for (const s of (await this.servicesOf(app)) as unknown as {
       ID: string;
@@ -267,7 +304,7 @@ export class Swarm implements Scheduler {
         if (notFound(e)) return [];
         throw e;
       });
-      instances.push(...this.describeTasks(s.ID, s.Spec.Labels ?? {}, tasks, nodes));
+      instances.push(...this.describeTasks(s.ID, s.Spec.Labels ?? {}, tasks, nodes, hostnames));
     }
     return instances.sort(
       (a, b) => a.type.localeCompare(b.type) || a.release - b.release || a.instance - b.instance,
@@ -280,7 +317,6 @@ export class Swarm implements Scheduler {
     for (const n of [spec.release, spec.instance, spec.port, spec.stopTimeoutSec]) {
       if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
     }
-    if ((spec.mounts ?? []).length > 0) this.unsupported(app, 'mount storage');
     // Not carried to services yet: said, rather than dropped (issue 20).
     if (spec.dockerOptions !== undefined) this.unsupported(app, 'apply docker-options');
     if (spec.restartPolicy !== undefined) this.unsupported(app, 'apply ps:set restart-policy');
@@ -303,10 +339,36 @@ export class Swarm implements Scheduler {
     }
     for (const t of await this.tasksOf(serviceId)) before.add(t.ID);
     await this.setReplicas(serviceId, (r) => Math.max(r, spec.instance));
-    return this.awaitNewTask(serviceId, before, spec);
+    try {
+      return await this.awaitNewTask(serviceId, before, spec);
+    } catch (e) {
+      // Swarm would go on trying (an image missing, a health check that
+      // fails): the replica this start added goes.
+      await this.setReplicas(serviceId, (r) => Math.max(0, r - 1)).catch(() => 0);
+      throw e;
+    }
   }
 
   private async create(spec: InstanceSpec): Promise<string> {
+    const created = (await (
+      await this.docker()
+    ).createService(
+      (await this.serviceSpec(spec)) as unknown as Docker.CreateServiceOptions,
+    )) as unknown as { id?: string; ID?: string };
+    const id = created.id ?? created.ID;
+    if (!id) throw new Error('the swarm manager did not say which service it made');
+    return id;
+  }
+
+  /**
+   * The service for `spec`: an instance's (replicated, restarted on any
+   * exit, its web PORT published), or with `oneOff` a one-off's (a job of
+   * one task that never restarts, publishes nothing and has no alias).
+   */
+  private async serviceSpec(
+    spec: InstanceSpec,
+    oneOff?: 'attached' | 'detached',
+  ): Promise<Record<string, unknown>> {
     const docker = await this.docker();
     const image = (await docker
       .getImage(spec.image)
@@ -320,10 +382,17 @@ export class Swarm implements Scheduler {
       [LABELS.app]: spec.app,
       [LABELS.process]: spec.type,
       [LABELS.release]: String(spec.release),
+      ...(oneOff ? { [LABELS.oneOff]: oneOff } : {}),
     };
     const suffix = randomBytes(3).toString('hex');
-    const created = (await docker.createService({
-      Name: `${spec.app}-${spec.type}-v${spec.release}-${suffix}`,
+    const web = spec.type === 'web' && oneOff === undefined;
+    const storage = await this.storagePlacement(spec, image);
+    const checks = oneOff ? [] : (spec.commandChecks ?? []);
+    if (checks.length > 1) {
+      this.unsupported(spec.app, `run ${checks.length} command checks of ${spec.type} (one each)`);
+    }
+    return {
+      Name: `${spec.app}-${spec.type}-${oneOff ? 'once-' : ''}v${spec.release}-${suffix}`,
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
@@ -338,6 +407,9 @@ export class Swarm implements Scheduler {
           StopGracePeriod: spec.stopTimeoutSec * 1e9,
           // As docker-local's CONFINED: no raw sockets (API 1.41).
           CapabilityDrop: ['NET_RAW'],
+          ...(storage.mounts.length > 0 ? { Mounts: storage.mounts } : {}),
+          // app.json's command check, run by the task's node (swarm-checks.ts).
+          ...(checks[0] ? { Healthcheck: healthConfig(checks[0]) } : {}),
         },
         Resources: {
           Limits: {
@@ -346,13 +418,16 @@ export class Swarm implements Scheduler {
             ...(pids > 0 ? { Pids: pids } : {}),
           },
         },
-        // An instance that exits comes back, as docker-local's unless-stopped.
-        RestartPolicy: { Condition: 'any', Delay: 1e9 },
-        ...placementOf(spec),
+        // An instance that exits comes back, as docker-local's unless-stopped;
+        // a one-off runs once.
+        RestartPolicy: oneOff ? { Condition: 'none' } : { Condition: 'any', Delay: 1e9 },
+        ...placementOf(spec, storage.constraints),
         Networks: [
           {
             Target: this.o.network,
-            Aliases: [spec.type === 'web' ? spec.app : `${spec.type}.${spec.app}`],
+            ...(oneOff
+              ? {}
+              : { Aliases: [spec.type === 'web' ? spec.app : `${spec.type}.${spec.app}`] }),
           },
         ],
         // logs:set max-size, as on docker-local (`unlimited`: no rotation).
@@ -364,18 +439,18 @@ export class Swarm implements Scheduler {
               : { ...LOG_OPTIONS, ...(spec.logMaxSize ? { 'max-size': spec.logMaxSize } : {}) },
         },
       },
-      Mode: { Replicated: { Replicas: 1 } },
+      // A job (API 1.41): its task runs to its end once, and Swarm starts no other.
+      Mode: oneOff
+        ? { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } }
+        : { Replicated: { Replicas: 1 } },
       EndpointSpec: {
         // No IPVS: no virtual IP, no ingress mesh; a web task's PORT on a port its node picks.
         Mode: 'dnsrr',
-        ...(spec.type === 'web'
+        ...(web
           ? { Ports: [{ Protocol: 'tcp', TargetPort: spec.port, PublishMode: 'host' }] }
           : {}),
       },
-    } as unknown as Docker.CreateServiceOptions)) as unknown as { id?: string; ID?: string };
-    const id = created.id ?? created.ID;
-    if (!id) throw new Error('the swarm manager did not say which service it made');
-    return id;
+    };
   }
 
   /** Sets the service's replicas to what `to` makes of them; their new number. */
@@ -555,45 +630,147 @@ export class Swarm implements Scheduler {
     }
   }
 
-  runOnce(
+  /** What the one-offs (swarm-jobs.ts) need of this scheduler. */
+  private jobHost(): JobHost {
+    return {
+      docker: () => this.docker(),
+      serviceSpec: (spec, oneOff) => this.serviceSpec(spec, oneOff),
+      startTimeoutMs: this.o.startTimeoutMs ?? 120_000,
+    };
+  }
+
+  /** A Swarm job; app.json's predeploy, whose changes Dokku commits into the image, is refused. */
+  async runOnce(
     spec: InstanceSpec,
-    _onLine: (line: string) => void,
-    _signal: AbortSignal,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+    o: { commitAs?: string } = {},
   ): Promise<OneOffResult> {
-    return Promise.reject(
-      new BerthError('BERTH_E_SWARM_UNSUPPORTED', { app: spec.app, what: 'run a one-off process' }),
-    );
+    this.checkOneOff(spec);
+    // The task's container is on whichever node ran it: there is no commit through the manager.
+    if (o.commitAs !== undefined && spec.command !== null) {
+      this.unsupported(spec.app, "keep what app.json's predeploy changed in the image");
+    }
+    return runJob(this.jobHost(), spec, { onLine }, signal);
   }
 
-  runAttached(spec: InstanceSpec, _io: AttachedIo, _signal: AbortSignal): Promise<number> {
-    return this.runOnce(spec, () => {}, AbortSignal.abort()).then(() => 0);
+  /**
+   * A Swarm job with its output to the client's; the task runs on any node,
+   * so nothing attaches to it: no terminal (refused) and no stdin.
+   */
+  async runAttached(spec: InstanceSpec, io: AttachedIo, signal: AbortSignal): Promise<number> {
+    this.checkOneOff(spec);
+    if (io.terminal !== undefined) {
+      throw new BerthError('BERTH_E_SWARM_NO_TERMINAL', { app: validate.appName(spec.app) });
+    }
+    return (await runJob(this.jobHost(), spec, { stdout: io.stdout, stderr: io.stderr }, signal))
+      .exitCode;
   }
 
-  runDetached(spec: InstanceSpec): Promise<string> {
-    return this.runOnce(spec, () => {}, AbortSignal.abort()).then(() => '');
+  /** A Swarm job left to run; its service is removed once it ended (watch). */
+  async runDetached(spec: InstanceSpec): Promise<string> {
+    this.checkOneOff(spec);
+    await removeFinishedJobs(await this.docker()).catch(() => 0);
+    return startDetachedJob(this.jobHost(), spec);
   }
 
-  exec(instance: Instance): Promise<{ exitCode: number; output: string }> {
-    return Promise.reject(
-      new BerthError('BERTH_E_SWARM_UNSUPPORTED', {
-        app: instance.app,
-        what: 'run a command in an instance',
-      }),
-    );
+  /** What a one-off's spec must be (as start()'s). */
+  private checkOneOff(spec: InstanceSpec) {
+    const app = validate.appName(spec.app);
+    validate.processType(spec.type);
+    for (const n of [spec.release, spec.port, spec.stopTimeoutSec]) {
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
+    }
+    if (spec.dockerOptions !== undefined) this.unsupported(app, 'apply docker-options');
   }
 
-  ensureStorage(app: string): Promise<string> {
-    return Promise.reject(
-      new BerthError('BERTH_E_SWARM_UNSUPPORTED', { app, what: 'keep storage' }),
-    );
+  /**
+   * Only the command of the instance's health check (app.json's command
+   * check, swarm-checks.ts): Swarm runs it in the task, which is `running`
+   * once it passed, so it passed when the task runs. Nothing else can run in
+   * a task through the manager: BERTH_E_SWARM_UNSUPPORTED.
+   */
+  async exec(
+    instance: Instance,
+    argv: readonly string[],
+  ): Promise<{ exitCode: number; output: string }> {
+    const { serviceId, taskId } = idParts(instance.id);
+    const docker = await this.docker();
+    const info = (await docker
+      .getService(serviceId)
+      .inspect()
+      .catch(() => undefined)) as
+      | { Spec: { TaskTemplate: { ContainerSpec: { Healthcheck?: { Test?: string[] } } } } }
+      | undefined;
+    const check = checkOf(info?.Spec.TaskTemplate.ContainerSpec.Healthcheck?.Test, argv);
+    if (check === undefined) {
+      this.unsupported(
+        instance.app,
+        'run a command in a task other than its app.json command check',
+      );
+    }
+    const task = (await this.tasksOf(serviceId)).find((t) => t.ID === taskId);
+    if (task?.Status.State === 'running') return { exitCode: 0, output: check.output };
+    return {
+      exitCode: 1,
+      output: `its task is ${task?.Status.State ?? 'gone'}${task?.Status.Err ? `: ${task.Status.Err}` : ''}`,
+    };
   }
 
-  async storageVolumes(): Promise<StorageVolume[]> {
-    return [];
+  /**
+   * Storage lives on the manager node Berth talks to (as CapRover keeps a
+   * persistent app on its leader): the app's volumes are docker-local's on
+   * that node's Engine, and an app that mounts one runs every instance and
+   * one-off there (a placement constraint), so its data is where it runs.
+   */
+  private storageEngine:
+    | Promise<{ local: DockerLocal; nodeId: string; hostname: string }>
+    | undefined;
+
+  private managerStorage() {
+    this.storageEngine ??= (async () => {
+      const docker = await this.docker();
+      const nodeId = ((await docker.info()) as { Swarm?: { NodeID?: string } }).Swarm?.NodeID;
+      if (!nodeId) throw new Error('BERTH_SWARM_MANAGER is not a node of a swarm');
+      const node = (await docker.getNode(nodeId).inspect()) as SwarmNode;
+      return {
+        local: new DockerLocal(docker, { labels: this.o.labels ?? {} }),
+        nodeId,
+        hostname: node.Description?.Hostname ?? nodeId,
+      };
+    })();
+    this.storageEngine.catch(() => {
+      this.storageEngine = undefined;
+    });
+    return this.storageEngine;
   }
 
-  removeStorage(app: string): Promise<void> {
-    return this.ensureStorage(app).then(() => {});
+  /** The mounts of `spec`'s storage and the constraint that pins it to their node (none without storage). */
+  private async storagePlacement(
+    spec: InstanceSpec,
+    image: Docker.ImageInspectInfo | undefined,
+  ): Promise<{ mounts: Docker.MountSettings[]; constraints: string[] }> {
+    if ((spec.mounts ?? []).length === 0) return { mounts: [], constraints: [] };
+    const { local, nodeId } = await this.managerStorage();
+    // A buildpack image's user gets its volumes, as on one machine (the image is on every node).
+    if (image) await local.ownStorage(spec.app, spec, image);
+    return {
+      mounts: (spec.mounts ?? []).map((m) => local.storageMount(spec.app, m)),
+      constraints: [`node.id==${nodeId}`],
+    };
+  }
+
+  async ensureStorage(app: string, name: string, appCreatedAt: string): Promise<string> {
+    return (await this.managerStorage()).local.ensureStorage(app, name, appCreatedAt);
+  }
+
+  async storageVolumes(app: string): Promise<StorageVolume[]> {
+    const { local, hostname } = await this.managerStorage();
+    return (await local.storageVolumes(app)).map((v) => ({ ...v, node: hostname }));
+  }
+
+  async removeStorage(app: string, name: string): Promise<void> {
+    await (await this.managerStorage()).local.removeStorage(app, name);
   }
 
   async appNetwork(): Promise<NetworkInfo | undefined> {
@@ -617,7 +794,10 @@ export class Swarm implements Scheduler {
 
   async removeSharedNetwork(): Promise<void> {}
 
-  /** Not measured on the nodes yet: no figures (the startup check then takes them as busy). */
+  /**
+   * No figures: `docker stats` is each node's Engine's own, and the manager
+   * has none of its workers' tasks (the startup check then takes them as busy).
+   */
   async usage(): Promise<Map<string, InstanceUsage>> {
     return new Map();
   }
@@ -636,8 +816,11 @@ export class Swarm implements Scheduler {
     let reachable = true;
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
+    let looks = 0;
     const look = async () => {
       try {
+        // Detached one-offs that ended leave their services behind: removed here.
+        if (looks++ % SWEEP_EVERY === 0) await removeFinishedJobs(await this.docker());
         const now = await this.taskSignatures();
         if (!reachable) {
           reachable = true;
@@ -670,7 +853,11 @@ export class Swarm implements Scheduler {
     const services = (await docker.listServices({
       filters: { label: [`${LABELS.managed}=true`] },
     })) as unknown as { ID: string; Spec: { Labels?: Record<string, string> } }[];
-    const appOf = new Map(services.map((s) => [s.ID, s.Spec.Labels?.[LABELS.app] ?? '']));
+    const appOf = new Map(
+      services
+        .filter((s) => s.Spec.Labels?.[LABELS.oneOff] === undefined)
+        .map((s) => [s.ID, s.Spec.Labels?.[LABELS.app] ?? '']),
+    );
     const tasks = (await docker.listTasks({
       filters: { 'desired-state': ['running'] },
     })) as unknown as Task[];
