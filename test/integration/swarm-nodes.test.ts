@@ -308,6 +308,17 @@ describe('swarm placement and membership', () => {
       assert.notEqual(r.code, 0, target);
       assert.match(r.stderr, /invalid SSH target/, target);
     }
+    // The real OpenSSH client, to a node of this test that runs no sshd: one line, nothing joined.
+    const refused = await run(admin, ['nodes:add', '--ssh', `root@${swarm.addresses[worker]}`]);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `root@${swarm.addresses[worker]?.replaceAll('.', '\\.')} did not join the swarm: .*(refused|timed out|unreachable)`,
+        'i',
+      ),
+    );
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
     const hostile = await run(admin, ['nodes:remove', `${worker};x`]);
     assert.notEqual(hostile.code, 0);
     assert.equal((await nodeStates()).length, 3);
