@@ -205,8 +205,16 @@ describe('swarm placement and membership', () => {
       new RegExp(`${worker} removed from the swarm; on that host, run: docker swarm leave`),
     );
     assert.deepEqual(await nodeStates(), [`${managerNode} Ready`, `${labelled} Ready`].sort());
-    const nodes = await taskNodes();
-    assert.equal(nodes.length, 3);
+    // The restart's previous release may still be stopping: its tasks go.
+    let nodes: string[] = [];
+    await until(
+      '3 running tasks',
+      async () => {
+        nodes = await taskNodes();
+        return nodes.length === 3;
+      },
+      30_000,
+    );
     assert.ok(!nodes.includes(swarm.addresses[worker] as string), nodes.join());
 
     // On that host: leave, then the join command nodes:add prints.
@@ -234,6 +242,52 @@ describe('swarm placement and membership', () => {
     assert.notEqual(asManager.stdout.trim().split('\n').at(-1), command);
   });
 
+  test('a node joined with nodes:add --manager is demoted, then removed, by nodes:remove', async () => {
+    // The labelled node out of the swarm, then back as a manager.
+    await run(ada, ['scheduler-swarm:set', app, 'placement-constraints']);
+    assert.equal((await run(ada, ['ps:restart', app])).code, 0);
+    const out = await run(admin, ['nodes:remove', labelled]);
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    await swarm.exec(labelled, ['swarm', 'leave']);
+    const add = await run(admin, ['nodes:add', '--manager']);
+    const [, ...args] = (add.stdout.trim().split('\n').at(-1) ?? '').split(' ');
+    await swarm.exec(labelled, args);
+    await until(
+      'a second manager',
+      async () =>
+        (
+          await swarm.exec(managerNode, [
+            'node',
+            'ls',
+            '--format',
+            '{{.Hostname}} {{.ManagerStatus}}',
+          ])
+        ).includes(`${labelled} Reachable`),
+      30_000,
+    );
+    const listed = JSON.parse((await run(admin, ['nodes:list', '--format', 'json'])).stdout) as {
+      hostname: string;
+      role: string;
+    }[];
+    assert.equal(listed.find((n) => n.hostname === labelled)?.role, 'manager');
+
+    const removed = await run(admin, ['nodes:remove', labelled]);
+    assert.equal(removed.code, 0, removed.stdout + removed.stderr);
+    assert.match(removed.stdout, /demoted to a worker/);
+    assert.deepEqual(await nodeStates(), [`${managerNode} Ready`, `${worker} Ready`].sort());
+    await swarm.exec(labelled, ['swarm', 'leave', '--force']);
+    // Back as a worker, for the tests after.
+    const join = await run(admin, ['nodes:add']);
+    await swarm.exec(labelled, (join.stdout.trim().split('\n').at(-1) ?? '').split(' ').slice(1));
+    await until(
+      '3 ready nodes',
+      async () =>
+        (await nodeStates()).every((x) => x.endsWith(' Ready')) &&
+        (await nodeStates()).length === 3,
+      30_000,
+    );
+  });
+
   test('nodes:remove and nodes:add are for admins; the manager Berth uses is never removed; bad input changes nothing', async () => {
     const user = await run(ada, ['nodes:remove', worker]);
     assert.notEqual(user.code, 0);
@@ -254,6 +308,17 @@ describe('swarm placement and membership', () => {
       assert.notEqual(r.code, 0, target);
       assert.match(r.stderr, /invalid SSH target/, target);
     }
+    // The real OpenSSH client, to a node of this test that runs no sshd: one line, nothing joined.
+    const refused = await run(admin, ['nodes:add', '--ssh', `root@${swarm.addresses[worker]}`]);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `root@${swarm.addresses[worker]?.replaceAll('.', '\\.')} did not join the swarm: .*(refused|timed out|unreachable)`,
+        'i',
+      ),
+    );
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
     const hostile = await run(admin, ['nodes:remove', `${worker};x`]);
     assert.notEqual(hostile.code, 0);
     assert.equal((await nodeStates()).length, 3);
