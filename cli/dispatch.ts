@@ -11,7 +11,12 @@ import { BerthError, EXIT, errorLine, isBerthError } from '../services/core/erro
 import type { Logger } from '../services/core/log.ts';
 import { redisDataDir } from '../services/core/redis.ts';
 import * as validate from '../services/core/validate.ts';
-import { authorizeApp, requireAdmin } from '../services/platform/apps/access.ts';
+import {
+  type AppAction,
+  authorizeApp,
+  mayAccess,
+  requireAdmin,
+} from '../services/platform/apps/access.ts';
 import type { Command, CommandContext } from './command.ts';
 import { type GlobalFlags, takeGlobalFlags } from './command-line.ts';
 import { commandUsage, findCommand, helpCommand, isNamespace } from './registry.ts';
@@ -130,6 +135,9 @@ async function runCommand(
   // Dokku's --global stands where APP would: the platform-wide default.
   if (typeof access === 'object' && !global) {
     const [appArg, ...afterApp] = positionals;
+    if (appArg === undefined && command.report) {
+      return everyAppReport(command, ctx, access.app, options, reportFlag);
+    }
     if (appArg === undefined) throw usageError(command, 'name the app');
     app = await authorizeApp(await ctx.store(), ctx.actor, validate.appName(appArg), access.app);
     positionals = afterApp;
@@ -145,6 +153,38 @@ async function runCommand(
     options,
     ...(reportFlag === undefined ? {} : { reportFlag }),
   });
+}
+
+/**
+ * Dokku's `*:report` with no APP: each app the actor may see, in turn, by
+ * name (Dokku's report per app, one JSON object a line with --format json,
+ * one value a line with a report flag); Dokku's warning when there is none.
+ */
+async function everyAppReport(
+  command: Command,
+  ctx: CommandContext,
+  action: AppAction,
+  options: Record<string, string | boolean | undefined>,
+  reportFlag: string | undefined,
+): Promise<number> {
+  const apps = (await (await ctx.store()).apps.list()).filter((a) =>
+    mayAccess(ctx.actor, a, action),
+  );
+  if (apps.length === 0) {
+    ctx.stderr.write(" !     You haven't deployed any applications yet\n");
+    return EXIT.ok;
+  }
+  for (const app of apps) {
+    const code = await command.run({
+      ctx,
+      app,
+      args: [],
+      options,
+      ...(reportFlag === undefined ? {} : { reportFlag }),
+    });
+    if (code !== EXIT.ok) return code;
+  }
+  return EXIT.ok;
 }
 
 /** Dokku's `NAMESPACE` and `NAMESPACE:help` forms: that namespace's help. */

@@ -178,7 +178,7 @@ export const appsCommands: readonly Command[] = [
   },
   {
     name: 'apps:report',
-    usage: 'APP [--format json | --app-KEY]',
+    usage: '[APP] [--format json | --app-KEY]',
     summary:
       "Dokku's app report: created at, dir, deploy source, locked; --app-locked (or another key) prints that value alone",
     access: { app: 'read' },
@@ -193,7 +193,7 @@ export const appsCommands: readonly Command[] = [
       const deployed = current?.image ? current : undefined;
       return writeReport(call, {
         namespace: 'app',
-        title: `${app.name} app information`,
+        app: app.name,
         rows: [
           ['App created at', String(Math.floor(Date.parse(app.createdAt) / 1000))],
           ['App dir', repoDir(dataPaths(ctx.config().dataDir), app.name)],

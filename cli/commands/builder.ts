@@ -15,49 +15,66 @@ import {
 import { shippedBuildpacks } from '../../services/platform/build/shipped-buildpacks.ts';
 import type { Command } from '../command.ts';
 import { formatOf, json, report } from '../output.ts';
-import { writeReport } from '../report.ts';
+import { settingRows, writeReport } from '../report.ts';
+
+/** The stack Dokku's buildpacks:report names: Berth's one. */
+const STACK = 'berth (Debian 12)';
 
 const pinned = (list: readonly string[]) => (list.length > 0 ? list.join(', ') : 'none (detected)');
 
 export const builderCommands: readonly Command[] = [
   {
     name: 'builder:set',
-    usage: `APP selected [${BUILDERS.join('|')}]`,
-    summary: 'choose how pushes are built (no value: detect it at each build)',
+    usage: `APP|--global selected [${BUILDERS.join('|')}]`,
+    summary:
+      'choose how pushes are built (no value: the --global choice, else detect it at each build); --global (admins): for apps that choose none',
     access: { app: 'push' },
+    global: 'admin',
     arity: [1, 2],
     async run({ ctx, app, args }) {
-      if (!app) return EXIT.failed;
       const [key = '', value] = args;
       await setBuilder(await ctx.store(), app, key, value);
-      ctx.stdout.write(
-        `-----> ${app.name} ${value ? `builds with ${value}` : 'detects its builder at each build'}\n`,
-      );
+      // Dokku's words.
+      ctx.stdout.write(value ? `=====> Setting ${key} to ${value}\n` : `=====> Unsetting ${key}\n`);
       return EXIT.ok;
     },
   },
   {
     name: 'builder:report',
-    usage: 'APP [--format json | --builder-KEY]',
+    usage: '[APP|--global] [--format json | --builder-KEY]',
     summary:
-      'how the app is built, and what the last build chose and why; --builder-selected (or another key) prints that value alone',
+      'how the app is built, and what the last build chose and why (no APP: each app you can see); --builder-selected (or another key) prints that value alone',
     access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
     arity: [0, 0],
     async run(call) {
       const { ctx, app } = call;
-      if (!app) return EXIT.failed;
-      const r = await builderReport(await ctx.store(), app);
+      const store = await ctx.store();
+      if (!app) {
+        const global = await store.platform.get();
+        return writeReport(call, {
+          namespace: 'builder',
+          app: undefined,
+          rows: settingRows('Builder selected', false, null, global.builder, ''),
+        });
+      }
+      const r = await builderReport(store, app);
       const last = r.detected;
       return writeReport(call, {
         namespace: 'builder',
-        title: `${app.name} builder information`,
+        app: app.name,
         rows: [
-          ['Builder computed selected', r.selected ?? last?.builder ?? ''],
-          // Berth detects the builder at each build unless the app pins one.
-          ['Builder global selected', ''],
-          ['Builder selected', r.selected ?? ''],
+          // No choice anywhere: detected at each build; the last build's is shown.
+          ...settingRows(
+            'Builder selected',
+            true,
+            r.selected,
+            r.globalSelected,
+            last?.builder ?? '',
+          ),
+          ['Builder detected', last?.builder ?? ''],
           ['Builder dockerfile path', r.dockerfilePath],
           ['Builder build args', r.buildArgs.length > 0 ? r.buildArgs.join(', ') : 'none'],
           ['Builder pinned buildpacks', pinned(r.buildpacks)],
@@ -74,17 +91,50 @@ export const builderCommands: readonly Command[] = [
   },
   {
     name: 'builder-dockerfile:set',
-    usage: `APP ${DOCKERFILE_SETTINGS.join('|')} [VALUE...]`,
-    summary: 'the Dockerfile path, or the config vars passed as build args (no value: reset)',
+    usage: `APP|--global ${DOCKERFILE_SETTINGS.join('|')} [VALUE...]`,
+    summary:
+      'the Dockerfile path, or the config vars passed as build args (no value: reset); --global (admins): the Dockerfile path of apps that set none',
     access: { app: 'push' },
+    global: 'admin',
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args }) {
-      if (!app) return EXIT.failed;
       const [key = '', ...values] = args;
       await setDockerfileSetting(await ctx.store(), app, key, values);
-      const shown = values.length > 0 ? values.join(' ') : 'the default';
-      ctx.stdout.write(`-----> Set ${key} to ${shown} for ${app.name}\n`);
+      const given = values.filter((v) => v !== '');
+      ctx.stdout.write(
+        given.length > 0
+          ? `=====> Setting ${key} to ${given.join(' ')}\n`
+          : `=====> Unsetting ${key}\n`,
+      );
       return EXIT.ok;
+    },
+  },
+  {
+    name: 'builder-dockerfile:report',
+    usage: '[APP|--global] [--format json | --builder-dockerfile-KEY]',
+    summary:
+      "the app's Dockerfile path: its own, the --global one and the one builds use (no APP: each app you can see)",
+    access: { app: 'read' },
+    global: 'read',
+    json: true,
+    report: true,
+    arity: [0, 0],
+    async run(call) {
+      const { ctx, app } = call;
+      const store = await ctx.store();
+      const global = (await store.platform.get()).dockerfilePath;
+      const own = app ? (await store.apps.buildSettings(app.name)).dockerfilePath : null;
+      return writeReport(call, {
+        namespace: 'builder-dockerfile',
+        app: app?.name,
+        rows: settingRows(
+          'Builder dockerfile dockerfile path',
+          app !== undefined,
+          own,
+          global,
+          'Dockerfile',
+        ),
+      });
     },
   },
   {
@@ -175,28 +225,57 @@ export const builderCommands: readonly Command[] = [
     },
   },
   {
-    name: 'buildpacks:report',
-    usage: 'APP [--format json | --buildpacks-KEY]',
+    name: 'buildpacks:set-property',
+    usage: 'APP|--global stack [IMAGE]',
     summary:
-      "the app's pinned buildpacks, and the ones Berth ships; --buildpacks-list prints the pinned ones alone",
+      "Dokku's build stack: every build runs on Berth's one Debian 12 stack (stack:rebuild), so a stack is refused with what to do instead",
+    access: { app: 'push' },
+    global: 'admin',
+    arity: [1, 2],
+    async run({ args }) {
+      const [key = '', value] = args;
+      if (key !== 'stack') {
+        throw new BerthError('BERTH_E_UNKNOWN_SETTING', {
+          command: 'buildpacks:set-property',
+          key: key.slice(0, 40),
+          settings: 'stack',
+        });
+      }
+      // No value: back to the default stack, which is the only one.
+      if (value === undefined || value === '') return EXIT.ok;
+      throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
+        what: 'buildpacks:set-property stack',
+        why: "builds run on Berth's one Debian 12 stack, kept up to date by stack:rebuild",
+        instead:
+          'use a Dockerfile (builder:set APP selected dockerfile) to build on another base image',
+      });
+    },
+  },
+  {
+    name: 'buildpacks:report',
+    usage: '[APP|--global] [--format json | --buildpacks-KEY]',
+    summary:
+      "the app's pinned buildpacks, and the ones Berth ships (no APP: each app you can see); --buildpacks-list prints the pinned ones alone",
     access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
     arity: [0, 0],
     async run(call) {
       const { ctx, app } = call;
-      if (!app) return EXIT.failed;
+      // Builds run on Berth's one stack (stack:rebuild): no stack is set, per app or globally.
+      const stack = settingRows('Buildpacks stack', app !== undefined, null, null, STACK);
+      if (!app) {
+        return writeReport(call, { namespace: 'buildpacks', app: undefined, rows: stack });
+      }
       const r = await builderReport(await ctx.store(), app);
       const available = await shippedBuildpacks();
       return writeReport(call, {
         namespace: 'buildpacks',
-        title: `${app.name} buildpacks information`,
+        app: app.name,
         rows: [
-          // Builds run on Berth's one stack (stack:rebuild), not a per-app one.
-          ['Buildpacks computed stack', 'berth (Debian 12)'],
-          ['Buildpacks global stack', ''],
+          ...stack,
           ['Buildpacks list', r.buildpacks.join(',')],
-          ['Buildpacks stack', ''],
           ['Pinned', pinned(r.buildpacks)],
           ['Available', available.join(', ')],
         ],

@@ -108,7 +108,7 @@ export const checksCommands: readonly Command[] = [
   },
   {
     name: 'checks:report',
-    usage: 'APP|--global [--format json | --checks-KEY]',
+    usage: '[APP|--global] [--format json | --checks-KEY]',
     summary:
       'how rollouts check new instances; --checks-disabled-list (or another key) prints that value alone',
     access: { app: 'read' },
@@ -123,17 +123,17 @@ export const checksCommands: readonly Command[] = [
         const rows = reportRows(
           { ...NO_APP_SETTINGS, global: await store.platform.get() },
           ctx.config().drainTimeoutMs,
-        ).filter(([key]) => key.startsWith('global-'));
+        ).filter(([key]) => key.startsWith('global-') || key.startsWith('computed-'));
         return writeReport(call, {
           namespace: 'checks',
-          title: 'Global checks information',
+          app: undefined,
           rows: rows.map(([, label, value]) => [label, value]),
         });
       }
       const s = await store.apps.deploySettings(app.name);
       return writeReport(call, {
         namespace: 'checks',
-        title: `${app.name} checks information`,
+        app: app.name,
         rows: reportRows(s, ctx.config().drainTimeoutMs).map(([, label, value]) => [label, value]),
         data: {
           checksDisabled: s.checksDisabled,

@@ -85,7 +85,7 @@ export const dockerOptionsCommands: readonly Command[] = [
   },
   {
     name: 'docker-options:report',
-    usage: 'APP [--format json | --docker-options-KEY]',
+    usage: '[APP] [--format json | --docker-options-KEY]',
     summary: "the app's Docker options by phase",
     access: { app: 'read' },
     json: true,
@@ -97,7 +97,7 @@ export const dockerOptionsCommands: readonly Command[] = [
       const { dockerOptions } = await (await ctx.store()).apps.deploySettings(app.name);
       return writeReport(call, {
         namespace: 'docker-options',
-        title: `${app.name} docker options information`,
+        app: app.name,
         rows: [
           // Builds take none (docker-options:add refuses the build phase).
           ['Docker options build', ''],

@@ -2,11 +2,10 @@
 // Dokku's commands. Every change is all-or-nothing and reaches every router
 // at once (the store publishes it).
 
-import { BerthError, EXIT } from '../../services/core/errors.ts';
+import { EXIT } from '../../services/core/errors.ts';
 import { dataPaths } from '../../services/core/paths.ts';
 import type { App } from '../../services/core/store/index.ts';
 import * as validate from '../../services/core/validate.ts';
-import { authorizeApp } from '../../services/platform/apps/access.ts';
 import {
   addGlobalDomains,
   type ChangeMode,
@@ -135,23 +134,20 @@ export const domainsCommands: readonly Command[] = [
   ),
   {
     name: 'domains:report',
-    usage: 'APP [--format json] [--domains-KEY] | --global',
+    usage: '[APP|--global] [--format json] [--domains-KEY]',
     summary:
-      "the app's default and global hosts and custom domains, each with its certificate; or the global domains",
-    // Not { app: 'read' }: with --global there is no app. The laptop client
-    // still puts its app first (takesApp), which --global ignores.
-    access: 'anyone',
-    takesApp: true,
-    options: { global: { type: 'boolean' } },
+      "the app's default and global hosts and custom domains, each with its certificate (no APP: each app you can see); or the global domains",
+    access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
-    arity: [0, 1],
+    arity: [0, 0],
     async run(call) {
-      const { ctx, args, options } = call;
+      const { ctx, app, options } = call;
       const store = await ctx.store();
       const format = formatOf(options);
       const { base } = settingOf(ctx);
-      if (options.global === true) {
+      if (!app) {
         const globals = await store.domains.globals();
         if (format === 'json') ctx.stdout.write(json({ base, globals }));
         else {
@@ -162,14 +158,6 @@ export const domainsCommands: readonly Command[] = [
         }
         return EXIT.ok;
       }
-      const [name] = args;
-      if (name === undefined) {
-        throw new BerthError('BERTH_E_USAGE', {
-          reason:
-            'name the app, or give --global; usage: berth domains:report APP [--format json] | --global',
-        });
-      }
-      const app = await authorizeApp(store, ctx.actor, validate.appName(name), 'read');
       const entries = await domainsReport(store, app, { base });
       if (call.reportFlag !== undefined) {
         // Dokku's keys, for scripts: vhosts space-separated, as Dokku prints them.
@@ -180,7 +168,7 @@ export const domainsCommands: readonly Command[] = [
             .join(' ');
         return writeReport(call, {
           namespace: 'domains',
-          title: `${app.name} domains information`,
+          app: app.name,
           rows: [
             ['Domains app enabled', 'true'],
             ['Domains app vhosts', hosts(['default', 'custom'])],

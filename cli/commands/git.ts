@@ -12,20 +12,30 @@ import { syncRepo } from '../../services/platform/build/git-sync.ts';
 import { GIT_SETTINGS, setGitSetting } from '../../services/platform/git/settings.ts';
 import type { Command } from '../command.ts';
 import { buildExit, buildRun } from '../release-run.ts';
-import { writeReport } from '../report.ts';
+import { settingRows, writeReport } from '../report.ts';
 
 export const gitCommands: readonly Command[] = [
   {
     name: 'git:set',
-    usage: `APP ${GIT_SETTINGS.join('|')} [VALUE]`,
-    summary: 'change a git setting (no VALUE: back to the default)',
+    usage: `APP|--global ${GIT_SETTINGS.join('|')} [VALUE]`,
+    summary:
+      "change a git setting (no VALUE: back to the default); --global deploy-branch (admins): the deploy branch new apps get (an app's own stays its own)",
     access: { app: 'push' },
+    global: 'admin',
     arity: [1, 2],
     async run({ ctx, app, args }) {
-      if (!app) return EXIT.failed;
       const [key = '', value] = args;
-      await setGitSetting(await ctx.store(), dataPaths(ctx.config().dataDir), app, key, value);
-      ctx.stdout.write(`-----> Set ${key} to ${value ?? 'main'} for ${app.name}\n`);
+      const branch = await setGitSetting(
+        await ctx.store(),
+        dataPaths(ctx.config().dataDir),
+        app,
+        key,
+        value,
+      );
+      // Dokku's words.
+      ctx.stdout.write(
+        value ? `=====> Setting ${key} to ${branch}\n` : `=====> Unsetting ${key}\n`,
+      );
       return EXIT.ok;
     },
   },
@@ -190,16 +200,24 @@ export const gitCommands: readonly Command[] = [
   },
   {
     name: 'git:report',
-    usage: 'APP [--format json | --git-KEY]',
+    usage: '[APP|--global] [--format json | --git-KEY]',
     summary:
-      "show the app's git settings; --git-deploy-branch (or another key) prints that value alone",
+      "show the app's git settings (no APP: each app you can see); --git-deploy-branch (or another key) prints that value alone",
     access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
     arity: [0, 0],
     async run(call) {
       const { ctx, app } = call;
-      if (!app) return EXIT.failed;
+      const global = (await (await ctx.store()).platform.get()).deployBranch;
+      if (!app) {
+        return writeReport(call, {
+          namespace: 'git',
+          app: undefined,
+          rows: settingRows('Git deploy branch', false, null, global, 'main'),
+        });
+      }
       const c = ctx.config();
       const data = {
         deployBranch: app.deployBranch,
@@ -207,12 +225,10 @@ export const gitCommands: readonly Command[] = [
       };
       return writeReport(call, {
         namespace: 'git',
-        title: `${app.name} git information`,
+        app: app.name,
         rows: [
-          // Berth has no platform-wide deploy branch setting: main is the default.
-          ['Git computed deploy branch', app.deployBranch],
-          ['Git deploy branch', app.deployBranch],
-          ['Git global deploy branch', 'main'],
+          // An app's deploy branch is its own from its creation (the --global one then, else main).
+          ...settingRows('Git deploy branch', true, app.deployBranch, global, 'main'),
           ['Git URL', data.url],
         ],
         data,

@@ -123,7 +123,7 @@ export const logsCommands: readonly Command[] = [
   },
   {
     name: 'logs:report',
-    usage: 'APP|--global [--format json | --logs-KEY]',
+    usage: '[APP|--global] [--format json | --logs-KEY]',
     summary:
       "how much of the app's output Docker keeps (max-size: the app's, the global, the one applied)",
     access: { app: 'read' },
@@ -137,7 +137,7 @@ export const logsCommands: readonly Command[] = [
       const settings = app === undefined ? undefined : await store.apps.deploySettings(app.name);
       return writeReport(call, {
         namespace: 'logs',
-        title: app === undefined ? 'Global logs information' : `${app.name} logs information`,
+        app: app?.name,
         rows: propertyRows(
           'logs',
           LOGS_PROPERTIES,

@@ -4,7 +4,6 @@
 
 import { BerthError, EXIT } from '../../services/core/errors.ts';
 import * as validate from '../../services/core/validate.ts';
-import { authorizeApp, mayAccess } from '../../services/platform/apps/access.ts';
 import {
   appsOn,
   attachNetworks,
@@ -16,7 +15,7 @@ import { everyScheduler } from '../../services/platform/scheduler/schedulers.ts'
 import type { Command } from '../command.ts';
 import { formatOf, json, table } from '../output.ts';
 import { appScheduler, schedulerDeps } from '../release-run.ts';
-import { writeReport } from '../report.ts';
+import { type ReportRow, settingRows, writeReport } from '../report.ts';
 import { settingChange } from './storage.ts';
 
 const ATTACH = 'attach-post-deploy';
@@ -112,81 +111,76 @@ export const networkCommands: readonly Command[] = [
   },
   {
     name: 'network:report',
-    usage: '[APP] [--format json] [--network-KEY]',
+    usage: '[APP|--global] [--format json | --network-KEY]',
     summary:
       "an app's network and the shared networks it is attached to (no APP: every app you can see); --network-attach-post-deploy (or another key) prints that value alone",
-    // Not { app: 'read' }: without an app it reports each app the person may see.
-    access: 'anyone',
-    takesApp: true,
+    access: { app: 'read' },
+    global: 'read',
     json: true,
     report: true,
-    arity: [0, 1],
+    arity: [0, 0],
     async run(call) {
-      const { ctx, args, options } = call;
-      const store = await ctx.store();
-      if (call.reportFlag !== undefined && args[0] === undefined) {
-        throw new BerthError('BERTH_E_USAGE', {
-          reason: `name the app for ${call.reportFlag}: berth network:report APP ${call.reportFlag}`,
-        });
-      }
-      const apps =
-        args[0] === undefined
-          ? (await store.apps.list()).filter((a) => mayAccess(ctx.actor, a, 'read'))
-          : [await authorizeApp(store, ctx.actor, args[0], 'read')];
-      const reports = [];
-      for (const app of apps) {
-        const { networks } = await store.apps.deploySettings(app.name);
-        const own = await (await appScheduler(ctx, app.name)).appNetwork(app.name);
-        reports.push({
-          app: app.name,
-          network: own?.name ?? null,
-          subnet: own?.subnet ?? null,
-          attachPostDeploy: networks,
-        });
-      }
-      const [one] = reports;
-      if (call.reportFlag !== undefined && one) {
+      const { ctx, app } = call;
+      // Berth has no platform-wide network setting: each app starts on a
+      // network of its own (Dokku's initial network), and an owner attaches
+      // it to shared ones (network:set APP attach-post-deploy).
+      const computed = (own: string, builtin: string): ReportRow[] =>
+        settingRows(own, app !== undefined, null, null, builtin);
+      if (!app) {
         return writeReport(call, {
           namespace: 'network',
-          title: `${one.app} network information`,
+          app: undefined,
           rows: [
-            ['Network attach post deploy', one.attachPostDeploy.join(' ')],
-            ['Network computed attach post deploy', one.attachPostDeploy.join(' ')],
-            // Each app's instances start on a network of their own (Dokku's initial network).
-            ['Network computed initial network', one.network ?? ''],
-            ['Network subnet', one.subnet ?? ''],
+            ...computed('Network attach post deploy', ''),
+            ...computed('Network initial network', ''),
           ],
         });
       }
-      if (formatOf(options) === 'json') {
-        ctx.stdout.write(json(args[0] === undefined ? reports : reports[0]));
-        return EXIT.ok;
-      }
-      for (const r of reports) {
-        ctx.stdout.write(`=====> ${r.app} network information\n`);
-        ctx.stdout.write(
-          table([
-            ['Network:', r.network ?? '(made when it first starts)'],
-            ['Subnet:', r.subnet ?? '-'],
-            ['Attach post deploy:', r.attachPostDeploy.join(' ')],
-          ]).replace(/^/gm, '       '),
-        );
-      }
-      return EXIT.ok;
+      const { networks } = await (await ctx.store()).apps.deploySettings(app.name);
+      const own = await (await appScheduler(ctx, app.name)).appNetwork(app.name);
+      const data = {
+        app: app.name,
+        network: own?.name ?? null,
+        subnet: own?.subnet ?? null,
+        attachPostDeploy: networks,
+      };
+      return writeReport(call, {
+        namespace: 'network',
+        app: app.name,
+        rows: [
+          ...settingRows(
+            'Network attach post deploy',
+            true,
+            networks.length > 0 ? networks.join(' ') : null,
+            null,
+            '',
+          ),
+          ...computed('Network initial network', own?.name ?? ''),
+          ['Network subnet', own?.subnet ?? ''],
+        ],
+        data,
+      });
     },
   },
   {
     name: 'network:set',
-    usage: `APP ${ATTACH} [NAME...] [--no-restart]`,
+    usage: `APP|--global ${ATTACH} [NAME...] [--no-restart]`,
     summary:
-      'attach the app to shared networks an admin made, where it reaches and is reached by the other apps attached (as APP for web, TYPE.APP); no NAME: detach it from all. Its instances join when they start; restarts the app unless --no-restart (owners and admins)',
+      'attach the app to shared networks an admin made, where it reaches and is reached by the other apps attached (as APP for web, TYPE.APP); no NAME: detach it from all. Its instances join when they start; restarts the app unless --no-restart (owners and admins). --global: refused (attach each app)',
     // Attaching opens the app to every other app on the network: the owner's call.
     access: { app: 'manage' },
+    global: 'admin',
     options: { 'no-restart': { type: 'boolean' } },
     arity: [1, Number.POSITIVE_INFINITY],
     async run({ ctx, app, args, options }) {
-      if (!app) return EXIT.failed;
       const [key = '', ...names] = args;
+      if (!app) {
+        throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
+          what: `network:set --global ${key.slice(0, 40)}`,
+          why: "a network every app joins would join every tenant's apps; each app starts on a network of its own",
+          instead: `attach the apps that should meet to a shared network: network:create NAME, then network:set APP ${ATTACH} NAME`,
+        });
+      }
       if (key !== ATTACH) {
         throw new BerthError('BERTH_E_UNKNOWN_SETTING', {
           command: 'network:set',

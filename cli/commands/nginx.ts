@@ -130,7 +130,7 @@ export const nginxCommands: readonly Command[] = [
   },
   {
     name: 'nginx:report',
-    usage: 'APP [--format json | --nginx-KEY]',
+    usage: '[APP] [--format json | --nginx-KEY]',
     summary:
       "the nginx properties Berth has, from the router's settings: client max body size, HSTS",
     access: { app: 'read' },
@@ -145,7 +145,7 @@ export const nginxCommands: readonly Command[] = [
       const https = await store.apps.httpsSettings(app.name);
       return writeReport(call, {
         namespace: 'nginx',
-        title: `${app.name} nginx information`,
+        app: app.name,
         rows: [
           ['Nginx client max body size', describeBodySize(body.maxBodySize)],
           ['Nginx hsts', String(https.hsts)],

@@ -21,7 +21,7 @@ import {
   scale,
 } from '../../services/platform/release/releases.ts';
 import type { Command } from '../command.ts';
-import { report, table } from '../output.ts';
+import { table } from '../output.ts';
 import { appScheduler, buildExit, buildRun, releaseRun } from '../release-run.ts';
 import { writeReport } from '../report.ts';
 
@@ -147,7 +147,7 @@ export const psCommands: readonly Command[] = [
   },
   {
     name: 'ps:report',
-    usage: 'APP|--global [--format json | --ps-KEY | --deployed | --processes | --running]',
+    usage: '[APP|--global] [--format json | --ps-KEY | --deployed | --processes | --running]',
     summary:
       "each of the app's instances: state, release, uptime, restarts, last exit code; Dokku's flags (--running, --ps-can-scale...) print one value",
     access: { app: 'read' },
@@ -161,7 +161,7 @@ export const psCommands: readonly Command[] = [
       if (!app) {
         return writeReport(call, {
           namespace: 'ps',
-          title: 'Global ps information',
+          app: undefined,
           rows: propertyRows('ps', PS_PROPERTIES, undefined, await store.platform.get()),
         });
       }
@@ -186,11 +186,11 @@ export const psCommands: readonly Command[] = [
       const nodes = instances.some((i) => i.node !== undefined);
       return writeReport(call, {
         namespace: 'ps',
-        title: `${app.name} ps information`,
+        app: app.name,
         rows,
         // Berth's JSON: the instances, as it has always printed them.
         data: instances,
-        text: `${report(`${app.name} ps information`, rows)}=====> ${app.name} processes\n${table([
+        after: `=====> ${app.name} processes\n${table([
           ['INSTANCE', 'RELEASE', 'STATE', 'UP', 'RESTARTS', 'EXIT', ...(nodes ? ['NODE'] : [])],
           ...instances.map((i) => [
             `${i.type}.${i.instance}`,

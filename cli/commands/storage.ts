@@ -133,7 +133,7 @@ export const storageCommands: readonly Command[] = [
   },
   {
     name: 'storage:report',
-    usage: 'APP [--format json | --storage-KEY]',
+    usage: '[APP] [--format json | --storage-KEY]',
     summary:
       "Dokku's storage report: the -v mounts of deploys and runs; --storage-deploy-mounts (or another key) prints that value alone",
     access: { app: 'read' },
@@ -154,7 +154,7 @@ export const storageCommands: readonly Command[] = [
         phase.filter((o) => o.startsWith('--volume=')).map((o) => `-v ${o.slice(9)}`);
       return writeReport(call, {
         namespace: 'storage',
-        title: `${app.name} storage information`,
+        app: app.name,
         rows: [
           // Builds never see an app's volumes; instances and one-off runs all do.
           ['Storage build mounts', ''],

@@ -15,7 +15,7 @@ import { datastoreLinks } from './datastores/links.ts';
 import { removeRepo, renameRepo } from './git/repos.ts';
 import { removeCron, syncCron } from './release/cron.ts';
 import { appLogDir, logArchiveOf } from './scheduler/app-logs.ts';
-import { DEFAULT_SCHEDULER, schedulerNamed } from './scheduler/schedulers.ts';
+import { schedulerNamed, selectedScheduler } from './scheduler/schedulers.ts';
 
 /** The app's git repository, renamed and removed with it; first, since a rename fails here if anywhere. */
 const gitRepository: AppHooks = {
@@ -90,8 +90,10 @@ const buildLogs: AppHooks = {
 };
 
 /** The scheduler the destroyed app ran on, as its setting said. */
-const schedulerOf = (d: LifecycleDeps, gone: { settings: { scheduler: string | null } }) =>
-  d.docker && schedulerNamed(gone.settings.scheduler ?? DEFAULT_SCHEDULER, { docker: d.docker });
+const schedulerOf = (
+  d: LifecycleDeps,
+  gone: { settings: Parameters<typeof selectedScheduler>[0] },
+) => d.docker && schedulerNamed(selectedScheduler(gone.settings), { docker: d.docker });
 
 /** Its instances stop (and are removed) first. */
 const instances: AppHooks = {

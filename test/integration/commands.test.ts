@@ -125,7 +125,7 @@ describe('access', () => {
     assert.equal((await run(carol, ['git:set', 'shop', 'deploy-branch', 'prod'])).code, 0);
     assert.match(
       (await run(bob, ['git:report', 'shop', '--format', 'json'])).stdout,
-      /"deployBranch": "prod"/,
+      /"deployBranch":"prod"/,
     );
     const destroy = await run(carol, ['apps:destroy', 'shop', '--force']);
     assert.equal(destroy.code, 1);
@@ -282,7 +282,8 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
       dockerfilePath: 'Dockerfile',
       buildArgs: [],
       buildpacks: [],
-      detected: null,
+      // Dokku's key wins over Berth's field of that name: the last build's builder.
+      detected: '',
     });
     for (const argv of [
       ['builder:set', 'built', 'selected', 'buildpacks'],
@@ -306,7 +307,8 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
       dockerfilePath: 'docker/Dockerfile.web',
       buildArgs: ['NPM_TOKEN', 'SENTRY_DSN'],
       buildpacks: ['static', 'node'],
-      detected: null,
+      // Dokku's key wins over Berth's field of that name: the last build's builder.
+      detected: '',
     });
     const text = (await run(bob, ['builder:report', 'built'])).stdout;
     assert.match(text, /^=====> built builder information$/m);
@@ -316,7 +318,7 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
     const before = await report();
     for (const [argv, expected] of [
       [['builder:set', 'built', 'selected', 'heroku'], /unknown builder "heroku"/],
-      [['builder:set', 'built', 'flavour', 'x'], /unknown builder setting "flavour"/],
+      [['builder:set', 'built', 'flavour', 'x'], /builder:set has no setting "flavour"/],
       [['builder-dockerfile:set', 'built', 'dockerfile-path', '../../etc/passwd'], /invalid path/],
       [['builder-dockerfile:set', 'built', 'dockerfile-path', '/abs'], /invalid path/],
       [['builder-dockerfile:set', 'built', 'build-args', 'BERTH_SECRET'], /reserved for Berth/],
@@ -359,7 +361,8 @@ describe('how an app is built: builder:*, builder-dockerfile:*, buildpacks:*', (
       dockerfilePath: 'Dockerfile',
       buildArgs: [],
       buildpacks: [],
-      detected: null,
+      // Dokku's key wins over Berth's field of that name: the last build's builder.
+      detected: '',
     });
     const list = JSON.parse(
       (await run(bob, ['buildpacks:list', 'built', '--format', 'json'])).stdout,

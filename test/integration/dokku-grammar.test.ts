@@ -114,7 +114,9 @@ describe('reports: one mechanism, Dokku keys', () => {
     };
     assert.equal(await one(['checks:report', 'rep', '--checks-disabled-list']), 'worker\n');
     assert.equal(await one(['git:report', 'rep', '--git-deploy-branch']), 'main\n');
-    assert.equal(await one(['proxy:report', 'rep', '--proxy-type']), 'berth\n');
+    // Dokku 0.38: the raw value (none set), and the one in effect.
+    assert.equal(await one(['proxy:report', 'rep', '--proxy-type']), '\n');
+    assert.equal(await one(['proxy:report', 'rep', '--proxy-computed-type']), 'berth\n');
     assert.equal(await one(['builder:report', 'rep', '--builder-selected']), '\n');
     await run(bob, ['builder:set', 'rep', 'selected', 'dockerfile']);
     assert.equal(await one(['builder:report', 'rep', '--builder-selected']), 'dockerfile\n');
@@ -142,15 +144,15 @@ describe('reports: one mechanism, Dokku keys', () => {
   test('an unknown report flag, or two: one line, exit 2, nothing changed', async () => {
     await refused(
       ['checks:report', 'rep', '--checks-nope'],
-      /^berth: --checks-nope is not a checks:report flag; its flags: --checks-disabled-list /,
+      /^berth: Invalid flag passed, valid flags: --checks-computed-default-wait, /,
     );
     await refused(
       ['git:report', 'rep', '--git-deploy-branch', '--git-url'],
       /^berth: give one report flag, not --git-deploy-branch and --git-url/,
     );
     await refused(
-      ['network:report', '--network-subnet'],
-      /^berth: name the app for --network-subnet/,
+      ['network:report', 'rep', '--network-subnet', '--format', 'json'],
+      /^berth: --format flag cannot be specified when specifying an info flag/,
     );
     // A flag is not taken as one on commands that are no reports.
     await refused(['config:get', 'rep', 'A', '--git-url'], /^berth: Unknown option '--git-url'/);
@@ -300,7 +302,7 @@ describe('urls, help forms', () => {
     );
     await refused(
       ['domains:report', 'rep', '--domains-nope'],
-      /^berth: --domains-nope is not a domains:report flag/,
+      /^berth: Invalid flag passed, valid flags: --domains-app-enabled, /,
     );
   });
 

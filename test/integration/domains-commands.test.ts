@@ -70,7 +70,7 @@ describe('help', () => {
     ]) {
       assert.match(help, new RegExp(`domains:${c.replace(/\./g, '\\.')}`));
     }
-    assert.match(help, /domains:report APP \[--format json\]/);
+    assert.match(help, /domains:report \[APP\|--global\] \[--format json\]/);
   });
 });
 
@@ -415,9 +415,8 @@ describe('global domains', () => {
           '       berth.test    BERTH_DOMAIN\n' +
           '       apps.example  global\n',
       );
-      // The laptop client puts its app first; --global ignores it.
       const data = JSON.parse(
-        (await run(dave, ['domains:report', shop, '--global', '--format', 'json'])).stdout,
+        (await run(dave, ['domains:report', '--global', '--format', 'json'])).stdout,
       );
       assert.deepEqual(data, { base: 'berth.test', globals: ['apps.example'] });
       const report = JSON.parse(
@@ -480,10 +479,13 @@ describe('global domains', () => {
     assert.deepEqual(await store.domains.globals(), []);
   });
 
-  test('domains:report needs an app or --global', async () => {
+  test('domains:report with no app: each app the user can see, in turn', async () => {
+    const { shop, blog } = await apps();
     const r = await run(bob, ['domains:report']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /^berth: name the app, or give --global; usage: /);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^=====> ${shop} domains$`, 'm'));
+    // Carol's own app is not bob's to see.
+    assert.doesNotMatch(r.stdout, new RegExp(`=====> ${blog} `));
   });
 });
 

@@ -172,7 +172,12 @@ export class Apps {
   async create(input: NewApp): Promise<App> {
     const name = validate.appName(input.name);
     const owner = validate.userName(input.owner);
-    const deployBranch = validate.branchName(input.deployBranch ?? 'main');
+    // git:set --global deploy-branch names the branch new apps deploy from.
+    const deployBranch = validate.branchName(
+      input.deployBranch ??
+        (await this.ctx.redis.hget(this.ctx.keys.globalSettings, 'deployBranch')) ??
+        'main',
+    );
     const createdAt = this.ctx.now().toISOString();
     const cap = capArg(this.ctx.quotas?.apps);
     await create.run(this.ctx, [name, owner, createdAt, deployBranch, cap]);

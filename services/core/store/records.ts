@@ -278,6 +278,14 @@ export const GlobalSettingsSchema = z.object({
   stopTimeoutSeconds: DeploySettingsSchema.shape.stopTimeoutSeconds,
   procfilePath: DeploySettingsSchema.shape.procfilePath,
   logMaxSize: DeploySettingsSchema.shape.logMaxSize,
+  /** scheduler:set --global selected: what runs apps that choose none (over docker-local). */
+  scheduler: DeploySettingsSchema.shape.scheduler,
+  /** builder:set --global selected: how apps that choose none are built (over detection). */
+  builder: BuildSettingsSchema.shape.builder,
+  /** builder-dockerfile:set --global dockerfile-path: for apps that set none (over Dockerfile). */
+  dockerfilePath: BuildSettingsSchema.shape.dockerfilePath,
+  /** git:set --global deploy-branch: the deploy branch apps get when created (over main). */
+  deployBranch: nullable(named(validate.branchName, 'branch name')),
   /** resource:limit --global: limits of every process type of apps that set none (over BERTH_DEFAULT_*). */
   resources: nullable(
     json(

@@ -17,13 +17,32 @@ import { shippedBuildpacks } from '../build/shipped-buildpacks.ts';
 
 const usage = (reason: string) => new BerthError('BERTH_E_USAGE', { reason });
 
-/** builder:set APP selected [dockerfile|buildpacks|image]; no value: detect at each build. */
-export async function setBuilder(store: Store, app: App, key: string, value: string | undefined) {
-  if (key !== 'selected') throw usage(`unknown builder setting "${key}"; use selected`);
-  if (value !== undefined && !(BUILDERS as readonly string[]).includes(value)) {
-    throw usage(`unknown builder "${value}"; use ${BUILDERS.join(', ')}, or nothing to detect it`);
+/**
+ * builder:set APP|--global selected [dockerfile|buildpacks|image]; no value:
+ * detect at each build (an app: the --global choice, if any). No app: the
+ * choice of every app that makes none (the dispatcher checked for an admin).
+ */
+export async function setBuilder(
+  store: Store,
+  app: App | undefined,
+  key: string,
+  value: string | undefined,
+) {
+  if (key !== 'selected') {
+    throw new BerthError('BERTH_E_UNKNOWN_SETTING', {
+      command: 'builder:set',
+      key: key.slice(0, 40),
+      settings: 'selected',
+    });
   }
-  await store.apps.setBuildSetting(app.name, 'builder', (value as Builder | undefined) ?? null);
+  const given = value === undefined || value === '' ? null : value;
+  if (given !== null && !(BUILDERS as readonly string[]).includes(given)) {
+    throw usage(
+      `unknown builder "${given.slice(0, 40)}"; use ${BUILDERS.join(', ')}, or nothing to detect it`,
+    );
+  }
+  if (app === undefined) await store.platform.set('builder', given as Builder | null);
+  else await store.apps.setBuildSetting(app.name, 'builder', given as Builder | null);
 }
 
 export const DOCKERFILE_SETTINGS = ['dockerfile-path', 'build-args'] as const;
@@ -35,22 +54,28 @@ export const DOCKERFILE_SETTINGS = ['dockerfile-path', 'build-args'] as const;
  */
 export async function setDockerfileSetting(
   store: Store,
-  app: App,
+  app: App | undefined,
   key: string,
   values: readonly string[],
 ): Promise<void> {
   if (key === 'dockerfile-path') {
     if (values.length > 1) throw usage('dockerfile-path takes one path');
-    const file = values[0] === undefined ? null : validate.repoFilePath(values[0]);
-    await store.apps.setBuildSetting(app.name, 'dockerfilePath', file);
+    const file =
+      values[0] === undefined || values[0] === '' ? null : validate.repoFilePath(values[0]);
+    if (app === undefined) await store.platform.set('dockerfilePath', file);
+    else await store.apps.setBuildSetting(app.name, 'dockerfilePath', file);
     return;
   }
-  if (key === 'build-args') {
+  if (key === 'build-args' && app !== undefined) {
     const keys = [...new Set(values.flatMap((v) => v.split(',')).filter((k) => k !== ''))];
     await store.apps.setBuildSetting(app.name, 'buildArgs', keys.map(validate.envKey));
     return;
   }
-  throw usage(`unknown builder-dockerfile setting "${key}"; use ${DOCKERFILE_SETTINGS.join(', ')}`);
+  throw new BerthError('BERTH_E_UNKNOWN_SETTING', {
+    command: app === undefined ? 'builder-dockerfile:set --global' : 'builder-dockerfile:set',
+    key: key.slice(0, 40),
+    settings: app === undefined ? 'dockerfile-path' : DOCKERFILE_SETTINGS.join(', '),
+  });
 }
 
 /**
@@ -130,7 +155,14 @@ export async function clearBuildpacks(store: Store, app: App) {
 export interface BuilderReport {
   /** null: detected at each build. */
   selected: Builder | null;
+  /** builder:set --global selected; null: none. */
+  globalSelected: Builder | null;
+  /** The path builds use: the app's, else --global's, else Dockerfile. */
   dockerfilePath: string;
+  /** builder-dockerfile:set APP dockerfile-path; null: none of its own. */
+  ownDockerfilePath: string | null;
+  /** builder-dockerfile:set --global dockerfile-path; null: none. */
+  globalDockerfilePath: string | null;
   buildArgs: string[];
   /** Pinned with buildpacks:set; empty: detected. */
   buildpacks: string[];
@@ -140,9 +172,13 @@ export interface BuilderReport {
 
 export async function builderReport(store: Store, app: App): Promise<BuilderReport> {
   const s = await store.apps.buildSettings(app.name);
+  const global = await store.platform.get();
   return {
     selected: s.builder,
-    dockerfilePath: s.dockerfilePath ?? 'Dockerfile',
+    globalSelected: global.builder,
+    dockerfilePath: s.dockerfilePath ?? global.dockerfilePath ?? 'Dockerfile',
+    ownDockerfilePath: s.dockerfilePath,
+    globalDockerfilePath: global.dockerfilePath,
     buildArgs: s.buildArgs,
     buildpacks: s.buildpacks,
     detected: s.detected,

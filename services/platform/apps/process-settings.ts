@@ -101,7 +101,9 @@ export function propertyRows(
   for (const [key, p] of Object.entries(properties)) {
     const g = global[p.field];
     if (own === undefined) {
+      // Dokku 0.38's --global report: the global value, and the one in effect for apps without their own.
       rows.push([`${ns} global ${words(key)}`, g === null ? '' : String(g)]);
+      rows.push([`${ns} computed ${words(key)}`, String(g ?? p.builtin)]);
       continue;
     }
     const a = own[p.field];

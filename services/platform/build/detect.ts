@@ -8,7 +8,7 @@
 //      container: ./buildpack-build.ts).
 // `image` builds nothing: such an app deploys prebuilt images only.
 import { BerthError } from '../../core/errors.ts';
-import type { BuildSettings } from '../../core/store/index.ts';
+import type { BuildSettings, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { buildpackAlias } from './buildpack-aliases.ts';
 import type { CommitSource } from './source.ts';
@@ -148,5 +148,19 @@ export async function detectBuilder(
     candidates: [...(await shipped())],
     pinned: false,
     reason: `${because}; the first buildpack that recognises the app`,
+  };
+}
+
+/**
+ * The settings a build uses: the app's own, and where it has none the
+ * --global builder and Dockerfile path (builder:set, builder-dockerfile:set).
+ */
+export async function effectiveBuildSettings(store: Store, app: string): Promise<BuildSettings> {
+  const own = await store.apps.buildSettings(app);
+  const global = await store.platform.get();
+  return {
+    ...own,
+    builder: own.builder ?? global.builder,
+    dockerfilePath: own.dockerfilePath ?? global.dockerfilePath,
   };
 }

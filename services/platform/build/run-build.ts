@@ -19,7 +19,7 @@ import type { BuildLog } from './build-log.ts';
 import { dockerfileBuildArgs } from './build-network.ts';
 import { buildWithBuildpacks } from './buildpack-build.ts';
 import { fetchBuildpack } from './buildpack-fetch.ts';
-import { detectBuilder } from './detect.ts';
+import { detectBuilder, effectiveBuildSettings } from './detect.ts';
 import { buildDockerfile } from './dockerfile.ts';
 import { describeDockerfile } from './dockerfile-syntax.ts';
 import { DOCKERIGNORE, dockerignoreFilter, filterTar } from './dockerignore.ts';
@@ -147,7 +147,8 @@ async function gitBuild(
   log.heading(`Building ${request.app} from ${request.rev.slice(0, 7)}`);
   const source = await CommitSource.open(deps.paths, request, deps.searchPath);
   signal.throwIfAborted();
-  const settings = await deps.store.apps.buildSettings(request.app);
+  // The app's own settings, else the --global ones (builder:set, builder-dockerfile:set).
+  const settings = await effectiveBuildSettings(deps.store, request.app);
   const buildpackUrls = deps.buildpackUrls ?? [validate.PUBLIC_HTTPS];
   const detection = await detectBuilder(
     source,

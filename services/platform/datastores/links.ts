@@ -12,7 +12,7 @@ import type { App, Datastore, Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import type { AppHooks } from '../apps/lifecycle.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
-import { DEFAULT_SCHEDULER, schedulerNamed } from '../scheduler/schedulers.ts';
+import { schedulerNamed, selectedScheduler } from '../scheduler/schedulers.ts';
 import { dsnOf } from './datastores.ts';
 import type { DatastoreKind } from './kind.ts';
 import { kindNamed } from './kinds.ts';
@@ -137,8 +137,8 @@ export async function unlinkDatastore(
 }
 
 /** The app's scheduler as the hooks know it (its setting, default options). */
-const schedulerOf = (docker: Docker, settings: { scheduler: string | null }) =>
-  schedulerNamed(settings.scheduler ?? DEFAULT_SCHEDULER, { docker });
+const schedulerOf = (docker: Docker, settings: Parameters<typeof selectedScheduler>[0]) =>
+  schedulerNamed(selectedScheduler(settings), { docker });
 
 /**
  * The networks of the apps a datastore is linked to, as their schedulers

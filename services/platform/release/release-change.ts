@@ -10,7 +10,7 @@ import type { ConfigVars, Formation, Release, Store } from '../../core/store/ind
 import { acquireAppLock } from '../locks/app-lock.ts';
 import { setRoutes } from '../routes/routes.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
-import { DEFAULT_SCHEDULER, schedulerFor } from '../scheduler/schedulers.ts';
+import { schedulerFor } from '../scheduler/schedulers.ts';
 import { goLive } from './deploy.ts';
 import { appliesTo, type RolloutLog, rollout } from './rollout.ts';
 
@@ -227,8 +227,8 @@ export async function moveScheduler(c: ChangeDeps & { to: Scheduler }): Promise<
     const { scheduler: from, ...rest } = await rolloutFor(c, signal);
     const running = (await from.list(c.app)).filter((i) => i.instance > 0);
     const settings = await c.store.apps.deploySettings(c.app);
-    const setting = (name: string) =>
-      c.store.apps.setDeploySetting(c.app, 'scheduler', name === DEFAULT_SCHEDULER ? null : name);
+    // The app's own choice, docker-local too: a scheduler:set --global one must not move it.
+    const setting = (name: string) => c.store.apps.setDeploySetting(c.app, 'scheduler', name);
     c.log.heading(`Moving ${c.app} (v${current.version}) from ${from.name} to ${c.to.name}`);
     c.onRollout?.(current);
     // A rollout that fails stops what it started on `to`: the route and the

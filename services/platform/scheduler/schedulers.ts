@@ -15,6 +15,12 @@ import { SWARM_SCHEDULER, Swarm } from './swarm.ts';
 
 export const DEFAULT_SCHEDULER = 'docker-local';
 
+/** The scheduler an app runs on: its own choice, else scheduler:set --global's, else docker-local. */
+export const selectedScheduler = (s: {
+  scheduler: string | null;
+  global: { scheduler: string | null };
+}): string => s.scheduler ?? s.global.scheduler ?? DEFAULT_SCHEDULER;
+
 /** What a process makes its schedulers with. */
 export interface SchedulerDeps {
   /** The process's Engine client. */
@@ -99,10 +105,7 @@ export async function schedulerFor(
   app: string,
   deps: SchedulerDeps,
 ): Promise<Scheduler> {
-  return schedulerNamed(
-    (await store.apps.deploySettings(app)).scheduler ?? DEFAULT_SCHEDULER,
-    deps,
-  );
+  return schedulerNamed(selectedScheduler(await store.apps.deploySettings(app)), deps);
 }
 
 /** An app's scheduler, for a process that holds one store and one Engine client. */
