@@ -92,6 +92,13 @@ export interface Command {
    * flag for cli/report.ts (derived from the report's labels), not an error.
    */
   report?: true;
+  /**
+   * A Dokku command that only makes sense inside Dokku (nginx's files,
+   * plugins, herokuish): the one line of what Berth does instead, which its
+   * run() answers with (BERTH_E_DOKKU_DIFFERENT). Made by cli/dokku-only.ts;
+   * docs/dokku-compatibility.md lists these as "Berth does instead".
+   */
+  instead?: string;
   /** Takes --format json (data commands). */
   json?: boolean;
   /** How many positional arguments after the app: [min, max]; max Infinity for lists. */

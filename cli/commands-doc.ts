@@ -24,7 +24,7 @@ const WHO: Record<string, string> = {
 const who = (a: Access): string => (typeof a === 'string' ? WHO[a] : WHO[a.app]) ?? String(a);
 
 /** A table cell: pipes escaped, one line. */
-const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+export const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 
 function flags(c: Command): string {
   const names = Object.entries(c.options ?? {}).map(([name, o]) => {
@@ -48,7 +48,7 @@ function cells(c: Command): string[] {
 }
 
 /** A table padded as biome formats Markdown, so `biome check --write` leaves the file as made. */
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => `| ${r.map((v, i) => v.padEnd(widths[i] ?? 0)).join(' | ')} |\n`;
   return line(header) + line(widths.map((w) => '-'.repeat(w))) + rows.map(line).join('');

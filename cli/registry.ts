@@ -17,6 +17,7 @@ import { datastoreCommands } from './commands/datastores.ts';
 import { dockerOptionsCommands } from './commands/docker-options.ts';
 import { domainsCommands } from './commands/domains.ts';
 import { gitCommands } from './commands/git.ts';
+import { insteadCommands } from './commands/instead.ts';
 import { letsencryptCommands } from './commands/letsencrypt.ts';
 import { logsCommands } from './commands/logs.ts';
 import { networkCommands } from './commands/network.ts';
@@ -29,6 +30,7 @@ import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { reloadCommands } from './commands/reload.ts';
+import { repoCommands } from './commands/repo.ts';
 import { resourceCommands } from './commands/resource.ts';
 import { runCommands } from './commands/run.ts';
 import { schedulerCommands } from './commands/scheduler.ts';
@@ -88,6 +90,7 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   url: "an app's first URL (url APP)",
   'docker-options':
     "Docker options of an app's containers (admins): a safe allow-list (--shm-size, --ulimit, --add-host, -v of allowed host paths...)",
+  repo: "an app's git repository and build cache: repo:gc, repo:purge-cache",
   nginx:
     "Dokku's nginx properties that are router settings (client-max-body-size, hsts); the rest say what Berth does instead",
 };
@@ -141,6 +144,8 @@ export const COMMANDS: readonly Command[] = [
   ...nginxCommands,
   ...appsCloneCommands,
   ...nodesCommands,
+  ...repoCommands,
+  ...insteadCommands,
   helpCommand,
 ];
 

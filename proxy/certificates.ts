@@ -18,10 +18,13 @@ export interface CertificateCacheOptions {
   /** Served when a host has no certificate of its own. */
   fallback: SecureContext;
   /**
-   * Whether the router serves `host` at all: only those hosts' files are
-   * read, so a client's made-up SNI names cost no disk read and no entry.
+   * The name whose certificate serves `host`: the host itself, or the app's
+   * wildcard (*.example.com) that serves it; undefined when the router does
+   * not serve it. Only those names' files are read, and entries are by name,
+   * so a client's made-up SNI names (under a wildcard too) cost no disk read
+   * and no entry of their own.
    */
-  serves(host: string): boolean;
+  certName(host: string): string | undefined;
   log: Logger;
 }
 
@@ -118,10 +121,11 @@ export class CertificateCache {
     }
   }
 
-  private lookup(host: string): Entry {
-    if (host === '' || !this.o.serves(host)) {
+  private lookup(requested: string): Entry {
+    const host = requested === '' ? undefined : this.o.certName(requested);
+    if (host === undefined) {
       // A host no longer served (its app destroyed) leaves nothing behind.
-      this.entries.delete(host);
+      this.entries.delete(requested);
       return null;
     }
     const known = this.entries.get(host);

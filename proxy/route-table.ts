@@ -3,7 +3,7 @@
 // get; changes come from Redis (route-sync.ts) and replace an app's entry
 // in place, never the table.
 import type { HttpsSettings } from '../services/core/store/records.ts';
-import { splitBackendAddress } from '../services/core/validate.ts';
+import { splitBackendAddress, wildcardOf } from '../services/core/validate.ts';
 import { probeUntilBack } from './health-probe.ts';
 
 /** Where http-proxy connects: what it copies from a target (a URL object has the same fields). */
@@ -89,9 +89,26 @@ export class RouteTable {
   /** @param domain BERTH_DOMAIN: every app is served at <app>.<domain>. */
   constructor(private readonly domain: string) {}
 
-  /** The app served at a host (lower case, no port), or undefined when no app is. */
+  /**
+   * The app served at a host (lower case, no port), or undefined when no app
+   * is: the app that has the host exactly, else the one with the wildcard
+   * one label above it (a.example.com: *.example.com; an exact domain wins).
+   */
   lookup(host: string): AppRoute | undefined {
-    return this.byHost.get(host);
+    const exact = this.byHost.get(host);
+    if (exact !== undefined) return exact;
+    const wildcard = wildcardOf(host);
+    return wildcard === undefined ? undefined : this.byHost.get(wildcard);
+  }
+
+  /**
+   * The name a host is served under, whose certificate it gets: the host
+   * itself, or the wildcard that serves it; undefined when no app serves it.
+   */
+  certName(host: string): string | undefined {
+    if (this.byHost.has(host)) return host;
+    const wildcard = wildcardOf(host);
+    return wildcard !== undefined && this.byHost.has(wildcard) ? wildcard : undefined;
   }
 
   /** Puts an app's current state in place of its old entry; undefined removes the app. */

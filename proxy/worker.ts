@@ -113,7 +113,7 @@ try {
     fallback: tls.createSecureContext(fallback),
     // The apps' hosts and the status page's (which may get a certificate of
     // the platform's own).
-    serves: (host) => host === config.statusHost || table.lookup(host) !== undefined,
+    certName: (host) => (host === config.statusHost ? host : table.certName(host)),
     log,
   });
   await Promise.all([sync.ready, followCertChanges({ subscriber, keys, cache: certs, log })]);

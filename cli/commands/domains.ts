@@ -82,7 +82,7 @@ export const domainsCommands: readonly Command[] = [
     'domains:add',
     'add',
     'APP DOMAIN...',
-    'serve the app at these domains too (all or none)',
+    'serve the app at these domains too (all or none); *.example.com: every name one label under it',
     (app, { added }) =>
       added.length > 0
         ? `-----> Added ${list(added)} to ${app}\n`

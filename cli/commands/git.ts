@@ -188,6 +188,7 @@ export const gitCommands: readonly Command[] = [
     summary:
       "Dokku's docker save | git:load-image: refused (an image tarball names its own tags, another app's or the stack's among them); push the image to a registry and git:from-image APP IMAGE",
     access: { app: 'push' },
+    instead: 'push the image to a registry and deploy it with git:from-image APP IMAGE',
     options: { 'build-dir': { type: 'string' } },
     arity: [0, Number.POSITIVE_INFINITY],
     async run() {

@@ -31,14 +31,20 @@ async function acmeOf(ctx: CommandContext): Promise<AcmeOptions> {
   };
 }
 
-/** Prints each domain's outcome; exit 1 when any failed (the others are kept). */
+/**
+ * Prints each domain's outcome; exit 1 when any failed (the others are
+ * kept), or when every one was skipped (a wildcard: nothing was certified).
+ */
 function report(ctx: CommandContext, results: DomainResult[]): number {
   for (const r of results) {
     if (r.ok)
       ctx.stdout.write(`-----> ${r.domain}: certificate until ${r.info.notAfter.toISOString()}\n`);
     else ctx.stderr.write(` !     ${r.domain}: ${r.error}\n`);
   }
-  return results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+  const failed =
+    results.some((r) => !r.ok && !r.skipped) ||
+    (results.length > 0 && results.every((r) => !r.ok && r.skipped));
+  return failed ? EXIT.failed : EXIT.ok;
 }
 
 export const letsencryptCommands: readonly Command[] = [

@@ -13,6 +13,7 @@ import {
   setProxySetting,
 } from '../../services/platform/apps/proxy-settings.ts';
 import type { Command } from '../command.ts';
+import { dokkuOnly } from '../dokku-only.ts';
 import { writeReport } from '../report.ts';
 
 /** nginx properties without a per-app Berth setting, and what Berth does about each. */
@@ -53,28 +54,14 @@ const NOT_PER_APP: Readonly<Record<string, string>> = {
 
 const MAPPED = ['client-max-body-size', 'hsts', 'hsts-max-age'] as const;
 
-/** A Dokku command that configures what Berth does not run: one line saying what it does instead. */
+/** An nginx command Berth has no nginx for: one line saying what it does instead. */
 const different = (
   name: string,
   usage: string,
   instead: string,
   options?: Command['options'],
-): Command => ({
-  name,
-  usage,
-  summary: `Dokku's; in Berth: ${instead}`,
-  access: 'anyone',
-  // Dokku's flags are taken, so the answer is this line, not "unknown option".
-  ...(options ? { options } : {}),
-  arity: [0, Number.POSITIVE_INFINITY],
-  async run() {
-    throw new BerthError('BERTH_E_DOKKU_DIFFERENT', {
-      what: name,
-      why: 'Berth runs its own router, not nginx',
-      instead,
-    });
-  },
-});
+): Command =>
+  dokkuOnly({ name, usage, why: 'Berth runs its own router, not nginx', instead, options });
 
 export const nginxCommands: readonly Command[] = [
   {

@@ -185,6 +185,12 @@ export const ERRORS = {
     409,
     'it must be removed from that app first; or pick another domain',
   ),
+  BERTH_E_DOMAIN_WILDCARD_OVERLAP: spec(
+    '{domain} overlaps {other}, which belongs to {holder}',
+    EXIT.failed,
+    409,
+    "a wildcard and the names one label under it must all be one owner's apps; pick another domain",
+  ),
   BERTH_E_DOMAIN_RESERVED: spec(
     '{domain} cannot be a custom domain: {reason}',
     EXIT.failed,

@@ -168,12 +168,11 @@ export function domain(value: string): string {
   if (ascii === '') invalid('domain', value, 'not a valid internationalized domain name');
   if (ascii.length > 253) invalid('domain', value, 'at most 253 characters');
   const labels = ascii.split('.');
-  // Issue 20: Dokku routes *.example.com; Berth's router does not yet.
-  if (labels[0] === '*')
+  if (labels.includes('*'))
     invalid(
       'domain',
       value,
-      "wildcard domains are not served yet: add each host (domains:add APP a.example.com b.example.com); Let's Encrypt's HTTP-01 could not certify a wildcard anyway",
+      "a wildcard (*.example.com) is taken only as an app's custom domain (domains:add APP *.example.com), not here",
     );
   for (const label of labels) {
     if (!LABEL.test(label)) {
@@ -188,6 +187,40 @@ export function domain(value: string): string {
     invalid('domain', value, 'an IP address is not a domain');
   }
   return ascii;
+}
+
+/**
+ * An app's custom domain: a host name (domain), or a wildcard `*.BASE` that
+ * stands for every host one label under BASE (as a TLS wildcard matches:
+ * `a.BASE`, not `a.b.BASE` nor BASE). BASE has at least two labels, so no
+ * wildcard covers a whole top-level domain (`*.com`); only the leading label
+ * may be `*` (`*.*.x`, `a*.x`, `*` are refused). Canonical as domain().
+ */
+export function domainOrWildcard(value: string): string {
+  if (!value.startsWith('*.')) return domain(value);
+  const base = value.slice(2);
+  if (base.includes('*'))
+    invalid(
+      'domain',
+      value,
+      'a wildcard is one leading "*." before a domain, such as *.example.com',
+    );
+  const canonical = domain(base);
+  if (!canonical.includes('.'))
+    invalid(
+      'domain',
+      value,
+      'a wildcard covers names under a domain of two labels or more, such as *.example.com, never a whole top-level domain',
+    );
+  return `*.${canonical}`;
+}
+
+/** The wildcard a host would match (`a.example.com` -> `*.example.com`), or undefined for a host of one or two labels. */
+export function wildcardOf(host: string): string | undefined {
+  const dot = host.indexOf('.');
+  if (dot <= 0) return undefined;
+  const base = host.slice(dot + 1);
+  return base.includes('.') ? `*.${base}` : undefined;
 }
 
 /**

@@ -158,6 +158,29 @@ describe('the HTTP-01 self-check (BERTH_ACME_SELF_CHECK on)', () => {
 });
 
 describe('ACME certificates from Pebble', () => {
+  test("letsencrypt:enable skips it in one line and certifies the app's exact hosts", async () => {
+    await store.apps.create({ name: 'wild', owner: 'ada' });
+    await store.domains.add('wild', '*.wild.example.test');
+    await store.domains.add('wild', 'www.wild.example.test');
+    const r = await run(ada, ['letsencrypt:enable', 'wild']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /-----> www\.wild\.example\.test: certificate until /);
+    assert.equal(
+      r.stderr,
+      " !     *.wild.example.test: skipped: Let's Encrypt's HTTP-01 challenge cannot certify a wildcard; add a wildcard certificate with certs:add APP < bundle.pem\n",
+    );
+    assert.equal(
+      (await served('www.wild.example.test')).checkHost('www.wild.example.test'),
+      'www.wild.example.test',
+    );
+    assert.equal(await store.certs.get('*.wild.example.test'), undefined);
+    // Only a wildcard to certify: nothing was, exit 1 with the same line.
+    await store.domains.remove('wild', 'www.wild.example.test');
+    const only = await run(ada, ['letsencrypt:enable', 'wild']);
+    assert.equal(only.code, 1);
+    assert.match(only.stderr, /^ ! {5}\*\.wild\.example\.test: skipped: /);
+    assert.equal((await run(ada, ['apps:destroy', 'wild', '--force'])).code, 0);
+  });
   test('letsencrypt:enable gets a certificate for each domain, chained to the CA root', async (t) => {
     await store.apps.create({ name: 'shop', owner: 'ada' });
     await store.domains.add('shop', 'shop.example.test');

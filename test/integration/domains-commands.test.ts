@@ -110,7 +110,9 @@ describe('domains:add', () => {
       '10.0.0.1',
       'x y.com',
       'a\nb.com',
-      '*.x.com',
+      '*.com',
+      '*.*.x.com',
+      'a.*.x.com',
       `${'x'.repeat(64)}.com`,
     ]) {
       const r = await run(bob, ['domains:add', shop, `good-${shop}.example.com`, bad]);

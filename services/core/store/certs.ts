@@ -147,18 +147,18 @@ export class Certs {
    * the domain, unless `platform` (a domain Berth serves itself).
    */
   async set(domain: string, meta: CertInput, { platform = false } = {}): Promise<CertMeta> {
-    const name = validate.domain(domain);
+    const name = validate.domainOrWildcard(domain);
     return this.write(name, 'replace', platform, meta);
   }
 
   /** Changes some fields (null clears one); BERTH_E_CERT_NOT_FOUND when there is no metadata. */
   async patch(domain: string, changes: CertPatch): Promise<CertMeta> {
-    const name = validate.domain(domain);
+    const name = validate.domainOrWildcard(domain);
     return this.write(name, 'patch', false, changes);
   }
 
   async get(domain: string): Promise<CertMeta | undefined> {
-    const name = validate.domain(domain);
+    const name = validate.domainOrWildcard(domain);
     const key = this.ctx.keys.cert(name);
     const hash = await this.ctx.redis.hgetall(key);
     return isEmpty(hash) ? undefined : this.parse(name, hash);
@@ -166,7 +166,7 @@ export class Certs {
 
   /** False when there was no metadata. */
   async remove(domain: string): Promise<boolean> {
-    const [removed] = await remove.run(this.ctx, [validate.domain(domain)]);
+    const [removed] = await remove.run(this.ctx, [validate.domainOrWildcard(domain)]);
     return removed === 1;
   }
 

@@ -17,6 +17,41 @@ local function app_like(label)
 end
 `;
 
+// A wildcard *.REST serves every host one label under REST that no app has
+// exactly (an exact domain wins). So a wildcard and the names one label
+// under it must belong to one owner's apps: no tenant may take a wildcard
+// over another tenant's domain (their exact one wins, but every other name
+// under it would be served by the wildcard's app), nor a name under another
+// tenant's wildcard (it would take that name from their app). Two wildcards
+// never overlap: *.b.x does not cover *.x's hosts, nor *.x *.b.x's.
+// Returns the refusal, or nil.
+const WILDCARD_OVERLAP = `
+local function wildcard_overlap(app, domain, label, rest)
+  if not rest then return nil end
+  local owner = redis.call('HGET', K.app(app), 'owner')
+  local function other(holder)
+    return holder ~= app and redis.call('HGET', K.app(holder), 'owner') ~= owner
+  end
+  if label == '*' then
+    local index = redis.call('HGETALL', K.domains)
+    for i = 1, #index, 2 do
+      local d, holder = index[i], index[i + 1]
+      local l, r = d:match('^([^.]+)%.(.+)$')
+      if r == rest and l ~= '*' and other(holder) then
+        return {'BERTH_E_DOMAIN_WILDCARD_OVERLAP', 'domain', domain, 'other', d, 'app', holder}
+      end
+    end
+  else
+    local wildcard = '*.' .. rest
+    local holder = redis.call('HGET', K.domains, wildcard)
+    if holder and other(holder) then
+      return {'BERTH_E_DOMAIN_WILDCARD_OVERLAP', 'domain', domain, 'other', wildcard, 'app', holder}
+    end
+  end
+  return nil
+end
+`;
+
 // One script for every change of an app's domains, so that adding, setting
 // and removing several names is all-or-nothing: every name is checked before
 // the first write (Redis does not roll back a script that fails half-way).
@@ -25,6 +60,7 @@ end
 const change = new Script(
   'domains.change',
   `${APP_LIKE}
+${WILDCARD_OVERLAP}
 local app, mode = ARGV[2], ARGV[3]
 local names = argv_from(4)
 if redis.call('EXISTS', K.app(app)) == 0 then return {'BERTH_E_APP_NOT_FOUND', 'app', app} end
@@ -37,6 +73,12 @@ for _, domain in ipairs(names) do
   elseif mode ~= 'remove' then
     -- Checked here, not by the caller, so a global domain added meanwhile counts.
     local label, rest = domain:match('^([^.]+)%.(.+)$')
+    local overlap = wildcard_overlap(app, domain, label, rest)
+    if overlap then return overlap end
+    if label == '*' and redis.call('SISMEMBER', K.globalDomains, rest) == 1 then
+      return {'BERTH_E_DOMAIN_RESERVED', 'domain', domain, 'base', rest,
+        'reason', 'every APP.' .. rest .. ' is the default host of the app named APP'}
+    end
     if redis.call('SISMEMBER', K.globalDomains, domain) == 1 then
       return {'BERTH_E_DOMAIN_RESERVED', 'domain', domain, 'base', domain, 'reason', 'it is a global domain'}
     end
@@ -93,7 +135,7 @@ for _, global in ipairs(names) do
   for i = 1, #custom, 2 do
     local domain, app = custom[i], custom[i + 1]
     local label, rest = domain:match('^([^.]+)%.(.+)$')
-    if domain == global or (rest == global and app_like(label)) then
+    if domain == global or (rest == global and (app_like(label) or label == '*')) then
       return {'BERTH_E_DOMAIN_TAKEN', 'domain', domain, 'app', app}
     end
   end
@@ -133,7 +175,7 @@ export class Domains {
    * with nothing changed, when another app has it; a no-op when this app has it.
    */
   async add(app: string, domain: string): Promise<string> {
-    const name = validate.domain(domain);
+    const name = validate.domainOrWildcard(domain);
     await this.change(app, 'add', [name]);
     return name;
   }
@@ -191,7 +233,7 @@ export class Domains {
     mode: 'add' | 'set' | 'remove',
     domains: readonly string[],
   ): Promise<DomainChange> {
-    const names = [...new Set(domains.map(validate.domain))];
+    const names = [...new Set(domains.map(validate.domainOrWildcard))];
     const [added, removed] = await this.withHolder(
       change.run(this.ctx, [validate.appName(app), mode, ...names]),
     );
@@ -207,6 +249,15 @@ export class Domains {
         const { domain, app: holder } = e.params;
         throw new BerthError('BERTH_E_DOMAIN_TAKEN', {
           domain: String(domain),
+          app: String(holder),
+          holder: `app "${holder}"`,
+        });
+      }
+      if (e instanceof BerthError && e.code === 'BERTH_E_DOMAIN_WILDCARD_OVERLAP') {
+        const { domain, other, app: holder } = e.params;
+        throw new BerthError('BERTH_E_DOMAIN_WILDCARD_OVERLAP', {
+          domain: String(domain),
+          other: String(other),
           app: String(holder),
           holder: `app "${holder}"`,
         });
@@ -228,7 +279,7 @@ export class Domains {
 
   /** The app a domain belongs to (one HGET, for the router), or undefined. */
   async owner(domain: string): Promise<string | undefined> {
-    const app = await this.ctx.redis.hget(this.ctx.keys.domains, validate.domain(domain));
+    const app = await this.ctx.redis.hget(this.ctx.keys.domains, validate.domainOrWildcard(domain));
     return app === null ? undefined : this.checkApp(domain, app);
   }
 

@@ -555,7 +555,7 @@ export const ReleaseSchema = z.object({
 export type Release = z.output<typeof ReleaseSchema>;
 
 export const CertMetaSchema = z.object({
-  domain: named(validate.domain, 'domain'),
+  domain: named(validate.domainOrWildcard, 'domain'),
   source: z.enum(CERT_SOURCES),
   // Null until a certificate has been issued (an ACME order may still be failing).
   issuer: nullable(z.string()),

@@ -53,7 +53,7 @@ export function customDomains(
   base: string,
   statusHost = base,
 ): string[] {
-  const canonical = [...new Set(names.map(validate.domain))];
+  const canonical = [...new Set(names.map(validate.domainOrWildcard))];
   for (const domain of canonical) {
     if (statusHost !== base && (domain === statusHost || domain.endsWith(`.${statusHost}`))) {
       throw new BerthError('BERTH_E_DOMAIN_RESERVED', {
@@ -71,6 +71,12 @@ export function customDomains(
     }
     if (!domain.endsWith(`.${base}`)) continue;
     const label = domain.slice(0, -base.length - 1);
+    if (label === '*')
+      throw new BerthError('BERTH_E_DOMAIN_RESERVED', {
+        domain,
+        base,
+        reason: `every APP.${base} is the default host of the app named APP`,
+      });
     if (label.includes('.') || !isAppName(label)) continue;
     throw new BerthError('BERTH_E_DOMAIN_RESERVED', {
       domain,
@@ -103,7 +109,7 @@ export async function changeDomains(
   // Removing needs no check against the base: such a name was never added.
   const domains =
     mode === 'remove'
-      ? [...new Set(names.map(validate.domain))]
+      ? [...new Set(names.map(validate.domainOrWildcard))]
       : customDomains(app.name, names, setting.base, setting.statusHost);
   let change: DomainChange;
   try {
@@ -124,9 +130,16 @@ export async function changeDomains(
 
 /** BERTH_E_DOMAIN_TAKEN names the holder only to someone who may see that app. */
 async function redactHolder(store: Store, actor: Actor, e: unknown): Promise<unknown> {
-  if (!(e instanceof BerthError) || e.code !== 'BERTH_E_DOMAIN_TAKEN') return e;
+  if (!(e instanceof BerthError)) return e;
+  if (e.code !== 'BERTH_E_DOMAIN_TAKEN' && e.code !== 'BERTH_E_DOMAIN_WILDCARD_OVERLAP') return e;
   const holder = await store.apps.get(String(e.params.app));
   if (holder !== undefined && mayAccess(actor, holder, 'read')) return e;
+  if (e.code === 'BERTH_E_DOMAIN_WILDCARD_OVERLAP')
+    return new BerthError('BERTH_E_DOMAIN_WILDCARD_OVERLAP', {
+      domain: String(e.params.domain),
+      other: String(e.params.other),
+      holder: 'another app',
+    });
   return new BerthError('BERTH_E_DOMAIN_TAKEN', {
     domain: String(e.params.domain),
     holder: 'another app',

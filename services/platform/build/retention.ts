@@ -151,6 +151,32 @@ export async function removeAppArtifacts(
   return result;
 }
 
+/**
+ * repo:purge-cache: removes the app's buildpack build cache volume
+ * (berth-cache-APP: what buildpacks keep between builds under CACHE_DIR,
+ * such as downloaded packages), so the next build starts from nothing.
+ * Dockerfile builds' layers are the Engine's cache, trimmed by builds:prune.
+ * 'none': there was none; 'busy': a build is using it (nothing removed).
+ */
+export async function purgeBuildCache(
+  docker: Docker,
+  app: string,
+): Promise<'removed' | 'none' | 'busy'> {
+  const volume = docker.getVolume(cacheVolumeName(app));
+  try {
+    const info = await volume.inspect();
+    // Only Berth's own volume of that name.
+    if (info.Labels?.[LABELS.managed] !== 'true' || info.Labels?.[LABELS.app] !== app)
+      return 'none';
+    await volume.remove();
+    return 'removed';
+  } catch (e) {
+    if (dockerStatus(e) === 404) return 'none';
+    if (dockerStatus(e) === 409) return 'busy';
+    throw e;
+  }
+}
+
 /** builds:prune for every app, and what apps that no longer exist left behind. */
 export async function pruneAll(
   docker: Docker,

@@ -29,7 +29,7 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1----
 
 /** The file of a domain's certificate. */
 export const certFile = (paths: Pick<DataPaths, 'certs'>, domain: string) =>
-  path.join(paths.certs, `${validate.domain(domain)}.pem`);
+  path.join(paths.certs, `${validate.domainOrWildcard(domain)}.pem`);
 
 /** Splits PEM text into the private key and the certificates, in their order. */
 export function splitPem(text: string): CertPair {
@@ -105,7 +105,7 @@ export async function installCert(
   source: CertSource,
   { builtIn = false } = {},
 ): Promise<CertInfo> {
-  const name = validate.domain(domain);
+  const name = validate.domainOrWildcard(domain);
   const info = checkCertPair(name, pair);
   if (!builtIn && (await store.domains.owner(name)) === undefined) {
     throw new BerthError('BERTH_E_DOMAIN_UNKNOWN', { domain: name });
@@ -149,7 +149,7 @@ export async function removeCert(
   paths: Pick<DataPaths, 'certs'>,
   domain: string,
 ): Promise<boolean> {
-  const name = validate.domain(domain);
+  const name = validate.domainOrWildcard(domain);
   await rm(certFile(paths, name), { force: true });
   // Gone from the disk too before it is gone from Redis: after a power cut a
   // file back from the page cache would be served again, unrecorded.

@@ -16,8 +16,13 @@ import { dueAt } from './renewer.ts';
 
 export type DomainResult = { domain: string } & (
   | { ok: true; info: CertInfo }
-  | { ok: false; error: string }
+  /** skipped: a host ACME cannot certify here (a wildcard), said in `error` and ordered not at all. */
+  | { ok: false; error: string; skipped?: true }
 );
+
+/** Why a wildcard domain gets no ACME certificate, and what to do instead. */
+export const WILDCARD_NOT_ORDERED =
+  "skipped: Let's Encrypt's HTTP-01 challenge cannot certify a wildcard; add a wildcard certificate with certs:add APP < bundle.pem";
 
 /**
  * The hosts of the app that get ACME certificates: its default host
@@ -57,7 +62,21 @@ async function order(o: AcmeOptions, domains: string[]): Promise<DomainResult[]>
 
 /** Orders a certificate for the app's default host and each of its domains; one result per host. */
 export async function enableLetsencrypt(o: AcmeOptions, app: string): Promise<DomainResult[]> {
-  return order(o, await hostsOf(o, app));
+  const hosts = await hostsOf(o, app);
+  const wildcards = hosts.filter((h) => h.startsWith('*.'));
+  const results = await order(
+    o,
+    hosts.filter((h) => !h.startsWith('*.')),
+  );
+  return [
+    ...results,
+    ...wildcards.map((domain) => ({
+      domain,
+      ok: false as const,
+      skipped: true as const,
+      error: WILDCARD_NOT_ORDERED,
+    })),
+  ];
 }
 
 /** Removes the ACME certificates of the app's hosts (they fall back to the self-signed one); the hosts. */

@@ -158,7 +158,7 @@ export async function removeAppCerts(
     if (targets.length === 0) throw new BerthError('BERTH_E_CERT_NONE', { app });
   } else {
     for (const raw of named) {
-      const domain = validate.domain(raw);
+      const domain = validate.domainOrWildcard(raw);
       if (!domains.includes(domain))
         throw new BerthError('BERTH_E_DOMAIN_NOT_FOUND', { domain, app });
       if ((await store.certs.get(domain)) === undefined) {

@@ -209,3 +209,20 @@ export async function renameRepo(paths: RepoPaths, from: string, to: string): Pr
     throw e;
   }
 }
+
+/**
+ * repo:gc: `git gc` on the app's repository (packs loose objects, drops
+ * unreachable ones past git's two-week grace, so a push writing objects now
+ * loses none). false when the app has no repository yet.
+ */
+export async function gcRepo(
+  paths: RepoPaths,
+  app: string,
+  options: GitOptions = {},
+): Promise<boolean> {
+  const dir = repoDir(paths, app);
+  if (!(await exists(dir))) return false;
+  const env = gitEnv(options.searchPath ?? systemSearchPath(undefined), paths.repos);
+  await gitStep('gc', () => repoGit(dir, env).raw(['gc', '--quiet']));
+  return true;
+}
