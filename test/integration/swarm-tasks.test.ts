@@ -253,6 +253,10 @@ describe('one-off runs on Docker Swarm', () => {
     assert.equal(ps.code, 0, ps.stderr);
     assert.match(ps.stdout, /NODE/);
     assert.equal(ps.stdout.split(manager).length - 1, 2, ps.stdout);
+    // On the manager node, its own Engine gives their figures.
+    const figures = await s.usage(instances.map((i) => i.id));
+    assert.equal(figures.size, 2);
+    for (const u of figures.values()) assert.ok(u.memoryBytes > 0 && u.cpuPercent >= 0);
     const list = await run(ada, ['storage:list', app, '--format', 'json']);
     assert.deepEqual(JSON.parse(list.stdout), [
       { name: 'data', path: '/data', volume: `berth-storage.${app}.data` },

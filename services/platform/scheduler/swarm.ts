@@ -27,11 +27,14 @@
 // mounts some runs all its tasks there (a node.id placement constraint).
 // Each instance's node is in list() (ps:report).
 //
+// CPU and memory figures come for the manager node's tasks only (the stats
+// API is each node's own Engine's).
+//
 // What is not here yet (issue 21): per-app and shared networks (every app's
-// tasks share the overlay), usage figures (the stats API is each node's
-// own: none), docker-options, ps:set restart-policy, app.json predeploy's
-// commit, images pushed to a registry (an app's image must be on the nodes
-// already). Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
+// tasks share the overlay), figures of the workers' tasks, docker-options,
+// ps:set restart-policy, app.json predeploy's commit, images pushed to a
+// registry (an app's image must be on the nodes already). Those say so with
+// BERTH_E_SWARM_UNSUPPORTED or report nothing.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
@@ -727,7 +730,7 @@ export class Swarm implements Scheduler {
     | Promise<{ local: DockerLocal; nodeId: string; hostname: string }>
     | undefined;
 
-  private managerStorage() {
+  private managerEngine() {
     this.storageEngine ??= (async () => {
       const docker = await this.docker();
       const nodeId = ((await docker.info()) as { Swarm?: { NodeID?: string } }).Swarm?.NodeID;
@@ -751,7 +754,7 @@ export class Swarm implements Scheduler {
     image: Docker.ImageInspectInfo | undefined,
   ): Promise<{ mounts: Docker.MountSettings[]; constraints: string[] }> {
     if ((spec.mounts ?? []).length === 0) return { mounts: [], constraints: [] };
-    const { local, nodeId } = await this.managerStorage();
+    const { local, nodeId } = await this.managerEngine();
     // A buildpack image's user gets its volumes, as on one machine (the image is on every node).
     if (image) await local.ownStorage(spec.app, spec, image);
     return {
@@ -761,16 +764,16 @@ export class Swarm implements Scheduler {
   }
 
   async ensureStorage(app: string, name: string, appCreatedAt: string): Promise<string> {
-    return (await this.managerStorage()).local.ensureStorage(app, name, appCreatedAt);
+    return (await this.managerEngine()).local.ensureStorage(app, name, appCreatedAt);
   }
 
   async storageVolumes(app: string): Promise<StorageVolume[]> {
-    const { local, hostname } = await this.managerStorage();
+    const { local, hostname } = await this.managerEngine();
     return (await local.storageVolumes(app)).map((v) => ({ ...v, node: hostname }));
   }
 
   async removeStorage(app: string, name: string): Promise<void> {
-    await (await this.managerStorage()).local.removeStorage(app, name);
+    await (await this.managerEngine()).local.removeStorage(app, name);
   }
 
   async appNetwork(): Promise<NetworkInfo | undefined> {
@@ -795,11 +798,33 @@ export class Swarm implements Scheduler {
   async removeSharedNetwork(): Promise<void> {}
 
   /**
-   * No figures: `docker stats` is each node's Engine's own, and the manager
-   * has none of its workers' tasks (the startup check then takes them as busy).
+   * CPU and memory of the tasks on the manager node only, read from its own
+   * Engine as docker-local reads them: `docker stats` is each node's Engine's,
+   * and the manager has no figures of its workers' tasks (left out, so the
+   * startup check takes them as busy and the web page shows none).
    */
-  async usage(): Promise<Map<string, InstanceUsage>> {
-    return new Map();
+  async usage(ids: readonly string[]): Promise<Map<string, InstanceUsage>> {
+    if (ids.length === 0) return new Map();
+    const { local, nodeId } = await this.managerEngine();
+    const docker = await this.docker();
+    const containers = new Map<string, string>();
+    for (const id of ids) {
+      const task = (await docker
+        .getTask(idParts(id).taskId)
+        .inspect()
+        .catch(() => undefined)) as
+        | { NodeID?: string; Status?: { ContainerStatus?: { ContainerID?: string } } }
+        | undefined;
+      const container = task?.Status?.ContainerStatus?.ContainerID;
+      if (task?.NodeID === nodeId && container) containers.set(container, id);
+    }
+    const figures = await local.usage([...containers.keys()]);
+    return new Map(
+      [...figures].flatMap(([container, u]) => {
+        const id = containers.get(container);
+        return id === undefined ? [] : [[id, u] as const];
+      }),
+    );
   }
 
   /**
@@ -820,7 +845,8 @@ export class Swarm implements Scheduler {
     const look = async () => {
       try {
         // Detached one-offs that ended leave their services behind: removed here.
-        if (looks++ % SWEEP_EVERY === 0) await removeFinishedJobs(await this.docker());
+        if (looks++ % SWEEP_EVERY === 0)
+          await removeFinishedJobs(await this.docker()).catch(() => 0);
         const now = await this.taskSignatures();
         if (!reachable) {
           reachable = true;
