@@ -162,6 +162,33 @@ describe('--global, as Dokku sets and reports it', () => {
     );
   });
 
+  test('scheduler --global: a deployed app without its own keeps the scheduler it runs on', async () => {
+    await ok('bob', 'apps:create', 'running');
+    // A release with an image: what a deploy leaves (nothing runs here; the record is what counts).
+    const release = await store.releases.create('running', {
+      image: 'img:1',
+      description: 'Deploy',
+      by: 'bob',
+    });
+    await store.releases.setStatus('running', release.version, 'succeeded');
+    const out = await ok('ada', 'scheduler:set', '--global', 'selected', 'second');
+    assert.match(
+      out,
+      /^ {7}running keeps running on docker-local \(scheduler:set running selected second moves it\)$/m,
+    );
+    assert.equal(
+      await ok('bob', 'scheduler:report', 'running', '--scheduler-selected'),
+      'docker-local\n',
+    );
+    // An app never deployed follows the global one.
+    assert.equal(
+      await ok('bob', 'scheduler:report', 'beta', '--scheduler-computed-selected'),
+      'second\n',
+    );
+    await ok('ada', 'scheduler:set', '--global', 'selected');
+    await ok('bob', 'apps:destroy', 'running', '--force');
+  });
+
   test('builder and builder-dockerfile: an app without its own takes the global one', async () => {
     await ok('ada', 'builder:set', '--global', 'selected', 'dockerfile');
     await ok('ada', 'builder-dockerfile:set', '--global', 'dockerfile-path', 'docker/Dockerfile');
