@@ -134,15 +134,15 @@ export function writeReport(call: Invocation, spec: ReportSpec): number {
  * app (the --global report): the global and computed ones.
  */
 export function settingRows(
-  label: string,
+  namespace: string,
+  property: string,
   app: boolean,
   own: string | null,
   global: string | null,
   builtin: string,
 ): ReportRow[] {
-  const [ns, ...rest] = label.split(' ');
-  const words = rest.join(' ');
-  const globalRow: ReportRow = [`${ns} global ${words}`, global ?? ''];
-  if (!app) return [[`${ns} computed ${words}`, global ?? builtin], globalRow];
-  return [[`${ns} computed ${words}`, own ?? global ?? builtin], globalRow, [label, own ?? '']];
+  const globalRow: ReportRow = [`${namespace} global ${property}`, global ?? ''];
+  const computed = `${namespace} computed ${property}`;
+  if (!app) return [[computed, global ?? builtin], globalRow];
+  return [[computed, own ?? global ?? builtin], globalRow, [`${namespace} ${property}`, own ?? '']];
 }

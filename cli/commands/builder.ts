@@ -57,7 +57,7 @@ export const builderCommands: readonly Command[] = [
         return writeReport(call, {
           namespace: 'builder',
           app: undefined,
-          rows: settingRows('Builder selected', false, null, global.builder, ''),
+          rows: settingRows('Builder', 'selected', false, null, global.builder, ''),
         });
       }
       const r = await builderReport(store, app);
@@ -68,7 +68,8 @@ export const builderCommands: readonly Command[] = [
         rows: [
           // No choice anywhere: detected at each build; the last build's is shown.
           ...settingRows(
-            'Builder selected',
+            'Builder',
+            'selected',
             true,
             r.selected,
             r.globalSelected,
@@ -128,7 +129,8 @@ export const builderCommands: readonly Command[] = [
         namespace: 'builder-dockerfile',
         app: app?.name,
         rows: settingRows(
-          'Builder dockerfile dockerfile path',
+          'Builder dockerfile',
+          'dockerfile path',
           app !== undefined,
           own,
           global,
@@ -264,7 +266,7 @@ export const builderCommands: readonly Command[] = [
     async run(call) {
       const { ctx, app } = call;
       // Builds run on Berth's one stack (stack:rebuild): no stack is set, per app or globally.
-      const stack = settingRows('Buildpacks stack', app !== undefined, null, null, STACK);
+      const stack = settingRows('Buildpacks', 'stack', app !== undefined, null, null, STACK);
       if (!app) {
         return writeReport(call, { namespace: 'buildpacks', app: undefined, rows: stack });
       }

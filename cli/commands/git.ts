@@ -216,7 +216,7 @@ export const gitCommands: readonly Command[] = [
         return writeReport(call, {
           namespace: 'git',
           app: undefined,
-          rows: settingRows('Git deploy branch', false, null, global, 'main'),
+          rows: settingRows('Git', 'deploy branch', false, null, global, 'main'),
         });
       }
       const c = ctx.config();
@@ -229,7 +229,7 @@ export const gitCommands: readonly Command[] = [
         app: app.name,
         rows: [
           // An app's deploy branch is its own from its creation (the --global one then, else main).
-          ...settingRows('Git deploy branch', true, app.deployBranch, global, 'main'),
+          ...settingRows('Git', 'deploy branch', true, app.deployBranch, global, 'main'),
           ['Git URL', data.url],
         ],
         data,

@@ -124,16 +124,13 @@ export const networkCommands: readonly Command[] = [
       // Berth has no platform-wide network setting: each app starts on a
       // network of its own (Dokku's initial network), and an owner attaches
       // it to shared ones (network:set APP attach-post-deploy).
-      const computed = (own: string, builtin: string): ReportRow[] =>
-        settingRows(own, app !== undefined, null, null, builtin);
+      const computed = (property: string, builtin: string): ReportRow[] =>
+        settingRows('Network', property, app !== undefined, null, null, builtin);
       if (!app) {
         return writeReport(call, {
           namespace: 'network',
           app: undefined,
-          rows: [
-            ...computed('Network attach post deploy', ''),
-            ...computed('Network initial network', ''),
-          ],
+          rows: [...computed('attach post deploy', ''), ...computed('initial network', '')],
         });
       }
       const { networks } = await (await ctx.store()).apps.deploySettings(app.name);
@@ -149,13 +146,14 @@ export const networkCommands: readonly Command[] = [
         app: app.name,
         rows: [
           ...settingRows(
-            'Network attach post deploy',
+            'Network',
+            'attach post deploy',
             true,
             networks.length > 0 ? networks.join(' ') : null,
             null,
             '',
           ),
-          ...computed('Network initial network', own?.name ?? ''),
+          ...computed('initial network', own?.name ?? ''),
           ['Network subnet', own?.subnet ?? ''],
         ],
         data,

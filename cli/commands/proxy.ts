@@ -79,9 +79,9 @@ export const proxyCommands: readonly Command[] = [
       const isApp = app !== undefined;
       // Berth's own router is the only proxy, always in front of web; none of these is set.
       const rows: ReportRow[] = [
-        ...settingRows('Proxy type', isApp, null, null, 'berth'),
-        ...settingRows('Proxy proxy port', isApp, null, null, String(c.httpPort)),
-        ...settingRows('Proxy proxy ssl port', isApp, null, null, String(c.httpsPort)),
+        ...settingRows('Proxy', 'type', isApp, null, null, 'berth'),
+        ...settingRows('Proxy', 'proxy port', isApp, null, null, String(c.httpPort)),
+        ...settingRows('Proxy', 'proxy ssl port', isApp, null, null, String(c.httpsPort)),
       ];
       if (!app) return writeReport(call, { namespace: 'proxy', app: undefined, rows });
       const r = await proxyReport(await ctx.store(), app, c);

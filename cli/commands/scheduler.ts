@@ -37,7 +37,9 @@ export const schedulerCommands: readonly Command[] = [
       const deps = await schedulerDeps(ctx);
       const given = args[1] === undefined || args[1] === '' ? undefined : args[1];
       if (!app) {
-        const named = given === undefined ? null : schedulerNamed(given, deps).name;
+        // Checked: a registered scheduler's name.
+        if (given !== undefined) schedulerNamed(given, deps);
+        const named = given ?? null;
         const kept = await setGlobalScheduler(store, named);
         ctx.stdout.write(`=====> Setting selected to ${named ?? ''}\n`);
         for (const k of kept) {
@@ -98,8 +100,15 @@ export const schedulerCommands: readonly Command[] = [
       return writeReport(call, {
         namespace: 'scheduler',
         app: app?.name,
-        rows: settingRows('Scheduler selected', app !== undefined, own, global, DEFAULT_SCHEDULER),
-        ...(app ? { data: { app: app.name, selected: own ?? global ?? DEFAULT_SCHEDULER } } : {}),
+        rows: settingRows(
+          'Scheduler',
+          'selected',
+          app !== undefined,
+          own,
+          global,
+          DEFAULT_SCHEDULER,
+        ),
+        ...(app ? { data: { app: app.name } } : {}),
       });
     },
   },

@@ -80,7 +80,7 @@ describe('proxy:set and proxy:report', () => {
     assert.equal(await redis.hexists(`${prefix}app:strict`, 'maxBodySize'), 0);
     assert.match(
       (await run(bob, ['help', 'proxy'])).stdout,
-      /proxy:set APP max-body-size \[SIZE\]/,
+      /proxy:set APP\|--global max-body-size \[SIZE\]/,
     );
   });
 
