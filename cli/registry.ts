@@ -27,6 +27,7 @@ import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
+import { registryCommands } from './commands/registry.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { reloadCommands } from './commands/reload.ts';
 import { resourceCommands } from './commands/resource.ts';
@@ -80,6 +81,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   notifications:
     "an app's webhooks: signed JSON, Slack or Discord messages when a deploy starts, succeeds, fails or is rolled back, a certificate is not renewed or an instance keeps crashing",
   scheduler: 'where an app runs: docker-local (this machine) or swarm (a Docker Swarm)',
+  registry:
+    "where an app's images are pushed for the swarm: Berth's own registry or an external one (server, image-repo, credentials)",
   nodes: "the swarm's nodes: list, report, drain, label (admins)",
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
@@ -133,6 +136,7 @@ export const COMMANDS: readonly Command[] = [
   ...notificationsCommands,
   ...datastoreBackupCommands,
   ...schedulerCommands,
+  ...registryCommands,
   ...dockerOptionsCommands,
   ...nginxCommands,
   ...appsCloneCommands,

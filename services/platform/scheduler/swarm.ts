@@ -20,7 +20,14 @@
 //
 // What is not here yet (issue 21): one-off runs and the release phase, exec
 // (command checks), storage, per-app networks, usage figures, images pushed
-// to a registry (an app's image must be on the nodes already).
+// to a registry without BERTH_SWARM_REGISTRY or registry:set (the image must be on the nodes).
+//
+// Images: with a registry (../registry/distribute.ts), a release's image is
+// pushed there before its release is made (prepareImage, the push's
+// progress in the deploy's output), and a service runs the registry's
+// reference, created with the registry's credentials (X-Registry-Auth, as
+// `docker service create --with-registry-auth`), which the manager hands the
+// nodes that pull it.
 // Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
@@ -29,6 +36,7 @@ import { streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
 import * as validate from '../../core/validate.ts';
 import { commandFor } from '../build/buildpack-build.ts';
+import type { DistributedImage } from '../registry/distribute.ts';
 import { parseTimedLines, sourceOf } from './app-logs.ts';
 import type {
   AttachedIo,
@@ -58,6 +66,12 @@ export interface SwarmOptions {
   defaults?: { memory: number; pids: number };
   /** How long a task may take to run (its image's pull included); default 120 s. */
   startTimeoutMs?: number;
+  /** Puts an app's image where the nodes pull it (pushed when missing); absent: it is on the nodes. */
+  distribute?: (
+    app: string,
+    image: string,
+    onLine?: (line: string) => void,
+  ) => Promise<DistributedImage>;
 }
 
 type SwarmNode = { ID: string; Status?: { State?: string; Addr?: string } };
@@ -152,6 +166,10 @@ export class Swarm implements Scheduler {
   /** The manager's Engine client (nodes:*); BERTH_E_SWARM_UNREACHABLE without BERTH_SWARM_MANAGER. */
   manager(): Promise<Docker> {
     return this.docker();
+  }
+
+  async prepareImage(app: string, image: string, onLine: (line: string) => void): Promise<void> {
+    await this.o.distribute?.(app, image, onLine);
   }
 
   private unsupported(app: string, what: string): never {
@@ -270,10 +288,15 @@ export class Swarm implements Scheduler {
 
   private async create(spec: InstanceSpec): Promise<string> {
     const docker = await this.docker();
-    const image = (await docker
-      .getImage(spec.image)
-      .inspect()
-      .catch(() => undefined)) as Docker.ImageInspectInfo | undefined;
+    const distributed = this.o.distribute
+      ? await this.o.distribute(spec.app, spec.image)
+      : { ref: spec.image, inspect: undefined };
+    const image =
+      distributed.inspect ??
+      ((await docker
+        .getImage(spec.image)
+        .inspect()
+        .catch(() => undefined)) as Docker.ImageInspectInfo | undefined);
     const memory = spec.limits?.memory ?? this.o.defaults?.memory ?? 0;
     const pids = spec.limits?.pids ?? this.o.defaults?.pids ?? 0;
     const labels = {
@@ -284,56 +307,59 @@ export class Swarm implements Scheduler {
       [LABELS.release]: String(spec.release),
     };
     const suffix = randomBytes(3).toString('hex');
-    const created = (await docker.createService({
-      Name: `${spec.app}-${spec.type}-v${spec.release}-${suffix}`,
-      Labels: labels,
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: spec.image,
-          // Args, like docker-local's Cmd: the image's own entry point stays.
-          ...(spec.command === null ? {} : { Args: commandFor(image, spec.command) }),
-          Env: Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
-            ([k, v]) => `${k}=${v}`,
-          ),
-          Labels: labels,
-          Init: true,
-          StopGracePeriod: spec.stopTimeoutSec * 1e9,
-          // As docker-local's CONFINED: no raw sockets (API 1.41).
-          CapabilityDrop: ['NET_RAW'],
-        },
-        Resources: {
-          Limits: {
-            ...(memory > 0 ? { MemoryBytes: memory } : {}),
-            ...(spec.limits?.cpus ? { NanoCPUs: Math.round(spec.limits.cpus * 1e9) } : {}),
-            ...(pids > 0 ? { Pids: pids } : {}),
+    const created = (await docker.createService(
+      distributed.auth as Docker.AuthConfig,
+      {
+        Name: `${spec.app}-${spec.type}-v${spec.release}-${suffix}`,
+        Labels: labels,
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: distributed.ref,
+            // Args, like docker-local's Cmd: the image's own entry point stays.
+            ...(spec.command === null ? {} : { Args: commandFor(image, spec.command) }),
+            Env: Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
+              ([k, v]) => `${k}=${v}`,
+            ),
+            Labels: labels,
+            Init: true,
+            StopGracePeriod: spec.stopTimeoutSec * 1e9,
+            // As docker-local's CONFINED: no raw sockets (API 1.41).
+            CapabilityDrop: ['NET_RAW'],
+          },
+          Resources: {
+            Limits: {
+              ...(memory > 0 ? { MemoryBytes: memory } : {}),
+              ...(spec.limits?.cpus ? { NanoCPUs: Math.round(spec.limits.cpus * 1e9) } : {}),
+              ...(pids > 0 ? { Pids: pids } : {}),
+            },
+          },
+          // An instance that exits comes back, as docker-local's unless-stopped.
+          RestartPolicy: { Condition: 'any', Delay: 1e9 },
+          Networks: [
+            {
+              Target: this.o.network,
+              Aliases: [spec.type === 'web' ? spec.app : `${spec.type}.${spec.app}`],
+            },
+          ],
+          // logs:set max-size, as on docker-local (`unlimited`: no rotation).
+          LogDriver: {
+            Name: 'json-file',
+            Options:
+              spec.logMaxSize === 'unlimited'
+                ? {}
+                : { ...LOG_OPTIONS, ...(spec.logMaxSize ? { 'max-size': spec.logMaxSize } : {}) },
           },
         },
-        // An instance that exits comes back, as docker-local's unless-stopped.
-        RestartPolicy: { Condition: 'any', Delay: 1e9 },
-        Networks: [
-          {
-            Target: this.o.network,
-            Aliases: [spec.type === 'web' ? spec.app : `${spec.type}.${spec.app}`],
-          },
-        ],
-        // logs:set max-size, as on docker-local (`unlimited`: no rotation).
-        LogDriver: {
-          Name: 'json-file',
-          Options:
-            spec.logMaxSize === 'unlimited'
-              ? {}
-              : { ...LOG_OPTIONS, ...(spec.logMaxSize ? { 'max-size': spec.logMaxSize } : {}) },
+        Mode: { Replicated: { Replicas: 1 } },
+        EndpointSpec: {
+          // No IPVS: no virtual IP, no ingress mesh; a web task's PORT on a port its node picks.
+          Mode: 'dnsrr',
+          ...(spec.type === 'web'
+            ? { Ports: [{ Protocol: 'tcp', TargetPort: spec.port, PublishMode: 'host' }] }
+            : {}),
         },
-      },
-      Mode: { Replicated: { Replicas: 1 } },
-      EndpointSpec: {
-        // No IPVS: no virtual IP, no ingress mesh; a web task's PORT on a port its node picks.
-        Mode: 'dnsrr',
-        ...(spec.type === 'web'
-          ? { Ports: [{ Protocol: 'tcp', TargetPort: spec.port, PublishMode: 'host' }] }
-          : {}),
-      },
-    } as unknown as Docker.CreateServiceOptions)) as unknown as { id?: string; ID?: string };
+      } as unknown as Docker.CreateServiceOptions,
+    )) as unknown as { id?: string; ID?: string };
     const id = created.id ?? created.ID;
     if (!id) throw new Error('the swarm manager did not say which service it made');
     return id;
