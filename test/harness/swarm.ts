@@ -97,7 +97,7 @@ export interface SimSwarm {
   gateway: string;
   /**
    * What an operator does once per node for a registry with its own CA:
-   * copies the CA to /etc/docker/certs.d/<address>/ca.crt on every node, and
+   * copies the CA to /etc/docker/certs.d/<address>/ca.crt on every running node, and
    * on this machine, whose Engine pushes (removed with the swarm).
    */
   trustRegistry(address: string, caPem: string): Promise<void>;
@@ -443,6 +443,15 @@ export async function startSwarm(
       async trustRegistry(address, caPem) {
         if (!/^[0-9.]+:[0-9]+$/.test(address)) throw new Error(`not HOST:PORT: ${address}`);
         for (const n of nodes) {
+          // A node the test killed (node loss) is skipped, as an operator skips a machine that is down.
+          const running = await client
+            .getContainer(n)
+            .inspect()
+            .then(
+              (i) => i.State.Running,
+              () => false,
+            );
+          if (!running) continue;
           await execFileWithInput(
             'docker',
             [

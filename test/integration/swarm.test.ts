@@ -2,7 +2,10 @@
 // (test/harness/swarm.ts): an app set to `swarm` deploys its web process as
 // a Swarm service of 2 tasks, the router in the test serves it from the
 // tasks' addresses on the nodes, ps:scale makes it 3, its logs are read, and
-// ps:stop removes it from the swarm. Heavy (three Docker Engines, an image
+// ps:stop removes it from the swarm. Every image reaches the nodes through
+// Berth's own registry (BERTH_SWARM_REGISTRY, its CA installed on the nodes
+// as an operator does); the last test is a real `git push` over SSH of a
+// buildpack app set to the swarm. Heavy (three Docker Engines, images
 // through a registry): it runs alone (test/run.ts's SOLO).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -562,7 +565,7 @@ describe('a git push of a buildpack app set to the swarm', () => {
       assert.match(
         service,
         new RegExp(
-          `^${b.app}-web-v1-[0-9a-f]{6} ${ownRegistry.replace(/\./g, '\\.')}/berth/${b.app}:`,
+          `^${b.app}-web-v\\d+-[0-9a-f]{6} ${ownRegistry.replace(/\./g, '\\.')}/berth/${b.app}:`,
         ),
       );
       const ref = service.split(' ')[1] as string;
