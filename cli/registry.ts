@@ -28,6 +28,7 @@ import { portsCommands } from './commands/ports.ts';
 import { proxyCommands } from './commands/proxy.ts';
 import { psCommands } from './commands/ps.ts';
 import { quotaCommands } from './commands/quota.ts';
+import { registryCommands } from './commands/registry.ts';
 import { releasesCommands } from './commands/releases.ts';
 import { reloadCommands } from './commands/reload.ts';
 import { repoCommands } from './commands/repo.ts';
@@ -86,6 +87,8 @@ export const NAMESPACES: Readonly<Record<string, string>> = {
   'scheduler-swarm':
     "which of the swarm's nodes an app's tasks run on: placement constraints and preferences",
   nodes: "the swarm's nodes: list, report, add, remove, drain, label (admins)",
+  registry:
+    "where an app's images are pushed for the swarm: Berth's own registry or an external one (server, image-repo, credentials)",
   urls: "an app's URLs, one a line (urls APP)",
   url: "an app's first URL (url APP)",
   'docker-options':
@@ -140,6 +143,7 @@ export const COMMANDS: readonly Command[] = [
   ...datastoreBackupCommands,
   ...schedulerCommands,
   ...schedulerSwarmCommands,
+  ...registryCommands,
   ...dockerOptionsCommands,
   ...nginxCommands,
   ...appsCloneCommands,

@@ -99,6 +99,9 @@ export async function start(
       searchPath,
       stackImage: config.stackImage,
       imageRetention: config.imageRetention,
+      ...(config.swarm.registry && config.swarm.registryDir
+        ? { ownRegistry: { address: config.swarm.registry, dir: config.swarm.registryDir } }
+        : {}),
       allowedBaseImages: config.allowedBaseImages,
       buildpackUrls: config.buildpackUrls,
       network: config.buildNetwork,

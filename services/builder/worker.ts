@@ -62,6 +62,24 @@ class ReleaseFailed extends Error {
   }
 }
 
+/** The same retention in Berth's registry (loaded only where there is one); a failure is logged. */
+async function pruneRegistry(
+  registry: { address: string; dir: string },
+  app: string,
+  kept: string[],
+  log?: Logger,
+): Promise<void> {
+  const { pruneOwnRegistry } = await import('../platform/registry/retention.ts');
+  await pruneOwnRegistry(registry, app, kept).then(
+    (deleted) => {
+      if (deleted.length > 0)
+        log?.info({ app, deleted }, "removed older images from Berth's registry");
+    },
+    (e: unknown) =>
+      log?.warn({ err: e, app }, "could not remove older images from Berth's registry"),
+  );
+}
+
 export const BUILD_DEFAULTS = {
   /** A build running longer is stopped and fails; the service passes BERTH_BUILD_TIMEOUT. */
   timeoutMs: 30 * 60_000,
@@ -107,6 +125,8 @@ export interface BuildWorkerOptions {
   buildpacksDir?: string;
   /** Images kept per app (BERTH_IMAGE_RETENTION); default 5. */
   imageRetention?: number;
+  /** BERTH_SWARM_REGISTRY and its directory: the same retention in Berth's own registry. */
+  ownRegistry?: { address: string; dir: string };
   /** BERTH_ALLOWED_BASE_IMAGES; default its default. */
   allowedBaseImages?: readonly string[];
   /** BERTH_BUILDPACK_URLS; default its default. */
@@ -349,12 +369,13 @@ export async function startBuildWorker(o: BuildWorkerOptions): Promise<BuildWork
     if (result.status === 'succeeded' || result.failedAt === 'release') {
       const keep = o.imageRetention ?? IMAGE_RETENTION_DEFAULT;
       await pruneApp(o.docker, store, request.app, keep).then(
-        (pruned) => {
+        async (pruned) => {
           if (pruned.removed.length > 0)
             o.log?.info(
               { app: request.app, removed: pruned.removed, keep },
               'removed older images',
             );
+          if (o.ownRegistry) await pruneRegistry(o.ownRegistry, request.app, pruned.kept, o.log);
         },
         (e: unknown) =>
           o.log?.warn(

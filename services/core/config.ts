@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { hostPath } from './docker-options.ts';
 import { BerthError, type ErrorCode } from './errors.ts';
+import { DATA_LAYOUT } from './paths.ts';
 import * as validate from './validate.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -112,6 +113,10 @@ export interface SwarmSettings {
   readonly manager: string | undefined;
   /** The attachable overlay network the apps' tasks join (made by the operator, with its subnet). */
   readonly network: string;
+  /** BERTH_SWARM_REGISTRY: HOST:PORT of Berth's own registry, as Berth's Engine and the nodes reach it; undefined: none. */
+  readonly registry?: string | undefined;
+  /** Where the registry's CA, certificate and password are kept (<data>/registry). */
+  readonly registryDir?: string;
 }
 
 /** An S3-compatible endpoint for datastore backups, its region and keys (read once at start). */
@@ -242,6 +247,7 @@ export const DEFAULTS = {
   BERTH_BACKUP_KEEP: '7',
   BERTH_SWARM_MANAGER: '',
   BERTH_SWARM_NETWORK: 'berth-swarm',
+  BERTH_SWARM_REGISTRY: '',
   BERTH_CRON_SECONDS: 'off',
   BERTH_WEBHOOK_PRIVATE_TARGETS: 'refuse',
   BERTH_DATASTORE_BACKUP_KEEP: '7',
@@ -699,7 +705,7 @@ function networks(r: EnvReader) {
  * The swarm scheduler's cluster (docs/configuration.md): the manager's Engine
  * API and the overlay its tasks join. Unset, apps can only be docker-local.
  */
-function swarm(r: EnvReader) {
+function swarm(r: EnvReader, dataDir: string) {
   return {
     swarm: {
       manager: r.read(
@@ -714,6 +720,17 @@ function swarm(r: EnvReader) {
         undefined,
       ),
       network: r.read('BERTH_SWARM_NETWORK', validate.networkName, 'berth-swarm'),
+      registry: r.read(
+        'BERTH_SWARM_REGISTRY',
+        (v) => {
+          if (v === '') return undefined;
+          const server = validate.registryServer(v);
+          if (!server.includes(':')) throw 'give the port too: HOST:PORT, such as 10.0.0.5:5000';
+          return server;
+        },
+        undefined,
+      ),
+      registryDir: path.join(dataDir, DATA_LAYOUT.registry),
     },
   };
 }
@@ -929,8 +946,9 @@ function datastoreS3(r: EnvReader): { datastoreS3: DatastoreS3 | undefined } {
 /** The configuration from `env`, section by section; ConfigError with every problem found. */
 export function loadConfig(env: Env): Config {
   const r = new EnvReader(env);
+  const where = places(r);
   const config: Config = {
-    ...places(r),
+    ...where,
     ...redis(r),
     ...acme(r),
     ...machine(r),
@@ -942,7 +960,7 @@ export function loadConfig(env: Env): Config {
     ...web(r),
     ...quotas(r),
     ...backup(r),
-    ...swarm(r),
+    ...swarm(r, where.dataDir),
     // Off on a server, as on Dokku: a job every few seconds is a worker process, not cron.
     cronSeconds: r.read('BERTH_CRON_SECONDS', onOff, false),
     ...notifications(r),
@@ -1012,6 +1030,7 @@ export function configToEnv(config: Config): Record<ConfigVar, string> {
     BERTH_APP_NETWORKS: config.appNetworks,
     BERTH_SWARM_MANAGER: config.swarm.manager ?? '',
     BERTH_SWARM_NETWORK: config.swarm.network,
+    BERTH_SWARM_REGISTRY: config.swarm.registry ?? '',
     BERTH_LIVE_STREAMS_PER_USER: String(config.liveStreamsPerUser),
     BERTH_QUOTA_APPS: capVar(config.quotas.apps),
     BERTH_QUOTA_INSTANCES: capVar(config.quotas.instances),

@@ -68,6 +68,10 @@ export const LABELS = {
   baseId: 'berth.base-id',
   /** A Python app's venv layer: the buildpack's key of requirements.txt and Python. */
   venvKey: 'berth.venv-key',
+  /** Berth's own registry (registry/own-registry.ts): on its image, container and volume. */
+  registry: 'berth.registry',
+  /** What the registry image was made from (packages and entry point); another value means rebuild it. */
+  registryRevision: 'berth.registry.revision',
 } as const;
 
 export type LabelName = (typeof LABELS)[keyof typeof LABELS];

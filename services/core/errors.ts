@@ -736,6 +736,18 @@ export const ERRORS = {
     503,
     "set BERTH_SWARM_MANAGER to a manager node's Engine API (docs/configuration.md)",
   ),
+  BERTH_E_REGISTRY: spec(
+    "Berth's registry for the swarm is not serving: {reason}",
+    EXIT.failed,
+    503,
+    "check BERTH_SWARM_REGISTRY (docs/configuration.md) and the berth-registry container's log (docker logs berth-registry)",
+  ),
+  BERTH_E_REGISTRY_PUSH: spec(
+    'image {image} could not be pushed to {server}: {reason}',
+    EXIT.failed,
+    502,
+    'check the registry and its credentials (registry:report {app}), then deploy again (ps:rebuild {app})',
+  ),
   BERTH_E_DATASTORE_EXPOSE: spec(
     '{title} service "{name}" {reason}',
     EXIT.failed,

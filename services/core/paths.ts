@@ -18,6 +18,8 @@ export const DATA_LAYOUT = {
   runtimes: 'runtimes',
   /** The SSH server's host key. */
   ssh: 'ssh',
+  /** Berth's registry for the swarm: its CA, certificate, password and settings (registry/). */
+  registry: 'registry',
 } as const;
 
 export type DataPaths = { readonly root: string } & {

@@ -1339,3 +1339,63 @@ export function gitFetchRef(value: string): string {
     return invalid('git ref', value, 'use a branch, a tag or a commit id; no leading "-"');
   }
 }
+
+const REPO_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_REPO = new RegExp(`^${REPO_COMPONENT}(?:/${REPO_COMPONENT})*$`);
+
+/**
+ * A registry server (registry:login, registry:set server, BERTH_SWARM_REGISTRY):
+ * HOST or HOST:PORT, the host a domain name or an IPv4 address, as Docker
+ * names it in an image reference and in /etc/docker/certs.d/HOST:PORT.
+ * No scheme, path or user: Docker speaks HTTPS to it. Dokku's trailing `/`
+ * is taken off. Lower-cased.
+ */
+export function registryServer(value: string): string {
+  const v = value.endsWith('/') ? value.slice(0, -1) : value;
+  const m = /^([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?$/.exec(v);
+  if (!m) {
+    invalid(
+      'registry server',
+      value,
+      'use HOST or HOST:PORT, such as ghcr.io or 10.0.0.5:5000 (no https://, no path)',
+    );
+  }
+  const host = /^[0-9.]+$/.test(m[1] as string) ? (m[1] as string) : domain(m[1] as string);
+  if (
+    /^[0-9.]+$/.test(host) &&
+    !/^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/.test(host)
+  ) {
+    invalid('registry server', value, 'not an IPv4 address');
+  }
+  if (m[2] !== undefined) port(m[2]);
+  return m[2] === undefined ? host : `${host}:${m[2]}`;
+}
+
+/**
+ * An image repository within a registry (registry:set image-repo): path
+ * components of lower-case letters and digits with inner `.`, `_`, `__`
+ * or dashes, separated by `/`, at most 200 characters (Docker's grammar);
+ * no host and no tag.
+ */
+export function imageRepo(value: string): string {
+  if (value.length > 200 || !IMAGE_REPO.test(value)) {
+    invalid(
+      'image repository',
+      value,
+      'lower-case letters and digits, with ., _ or - inside and / between parts, such as team/api',
+    );
+  }
+  return value;
+}
+
+/** An image tag (registry:set push-extra-tags): letters, digits, _ . -, not starting with . or -, at most 128. */
+export function imageTag(value: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(value)) {
+    invalid(
+      'image tag',
+      value,
+      'letters, digits, _, . and -, at most 128, not starting with . or -',
+    );
+  }
+  return value;
+}

@@ -22,12 +22,13 @@
 // made of) changes.
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { importDebianRootfs, mmdebstrapArgs } from '../../services/core/debian-image.ts';
+import { registryContainerName } from '../../services/platform/registry/own-registry.ts';
 import { testLabels } from './docker.ts';
 
 const execFileP = promisify(execFile);
@@ -36,6 +37,8 @@ export const SWARM_LABEL = 'berth.test-swarm';
 const PID_LABEL = 'berth.test-swarm.pid';
 const REVISION_LABEL = 'berth.test-swarm.node-revision';
 export const NODE_IMAGE = 'berth-test/swarm-node:bookworm';
+/** Where this machine's Engine looks for a registry's CA (trustRegistry). */
+const HOST_CERTS_D = '/etc/docker/certs.d';
 
 const NODE_PACKAGES = [
   'docker.io',
@@ -87,6 +90,17 @@ export interface SimSwarm {
   overlaySubnet: string;
   /** host:port of the registry in node 1, as the nodes reach it. */
   registry: string;
+  /**
+   * The node network's gateway: this machine's address on it, which the nodes
+   * reach (Berth's own registry listens there, BERTH_SWARM_REGISTRY=<gateway>:PORT).
+   */
+  gateway: string;
+  /**
+   * What an operator does once per node for a registry with its own CA:
+   * copies the CA to /etc/docker/certs.d/<address>/ca.crt on every running node, and
+   * on this machine, whose Engine pushes (removed with the swarm).
+   */
+  trustRegistry(address: string, caPem: string): Promise<void>;
   figures: SwarmFigures;
   /** `docker` in a node; stdout. */
   exec(node: string, args: readonly string[]): Promise<string>;
@@ -138,6 +152,19 @@ export async function removeSwarmLeftovers(client: Docker): Promise<number> {
       .remove()
       .catch(() => {});
     removed++;
+  }
+  // A killed run's trust of its registry (trustRegistry): a 10.197.N.1 with no network left.
+  const live = new Set(
+    (await client.listNetworks({ filters: { label: [SWARM_LABEL] } })).flatMap((n) =>
+      (n.IPAM?.Config ?? []).map((c) => (c.Subnet ?? '').replace(/\.0\/24$/, '.1')),
+    ),
+  );
+  for (const dir of await readdir(HOST_CERTS_D).catch(() => [] as string[])) {
+    const m = /^(10\.197\.\d+\.1):\d+$/.exec(dir);
+    if (m && !live.has(m[1] as string)) {
+      await rm(path.join(HOST_CERTS_D, dir), { recursive: true, force: true });
+      removed++;
+    }
   }
   return removed;
 }
@@ -221,7 +248,18 @@ async function createNodeNetwork(client: Docker, name: string, labels: Record<st
 }
 
 /** Starts the 3-node swarm; the caller removes it (remove()) at the end. */
-export async function startSwarm(client: Docker, o: { runId: string }): Promise<SimSwarm> {
+export async function startSwarm(
+  client: Docker,
+  o: {
+    runId: string;
+    /**
+     * The nodes pull a task's image (from a registry the test runs: Berth's
+     * own); default false: they run the image they have (distribute()) and
+     * never ask a registry, which the internal network could not reach.
+     */
+    pull?: boolean;
+  },
+): Promise<SimSwarm> {
   await removeSwarmLeftovers(client);
   const work = await mkdtemp(path.join(os.tmpdir(), 'berth-swarm-'));
   const id = randomBytes(3).toString('hex');
@@ -235,7 +273,9 @@ export async function startSwarm(client: Docker, o: { runId: string }): Promise<
   const manager = nodes[0] as string;
   const registry = `${manager}:5000`;
   const sockDir = path.join(work, 'manager');
+  const trusted: string[] = [];
   const removeAll = async () => {
+    for (const dir of trusted) await rm(dir, { recursive: true, force: true });
     for (const n of nodes) {
       await client
         .getContainer(n)
@@ -250,7 +290,9 @@ export async function startSwarm(client: Docker, o: { runId: string }): Promise<
   };
   try {
     const nodeImageMs = await ensureNodeImage(client, work);
-    await createNodeNetwork(client, net, labels);
+    const subnet = await createNodeNetwork(client, net, labels);
+    // Docker's bridge takes the subnet's first address on this machine.
+    const gateway = subnet.replace(/\.0\/24$/, '.1');
     // The swarm's own networks (ingress, and any overlay made without a
     // subnet) take their subnets from here; the apps' overlay is one of them.
     // (ingress takes the pool's first /24; the apps' overlay its last.)
@@ -266,7 +308,7 @@ export async function startSwarm(client: Docker, o: { runId: string }): Promise<
         Labels: labels,
         // Tasks use the image a node has (the registry fills it) rather
         // than asking Docker Hub, which the internal network cannot reach.
-        Env: ['DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1'],
+        Env: o.pull ? [] : ['DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1'],
         Cmd: [
           '-H',
           'unix:///var/run/docker.sock',
@@ -397,6 +439,39 @@ export async function startSwarm(client: Docker, o: { runId: string }): Promise<
       overlaySubnet,
       registry,
       figures: { nodeImageMs, enginesReadyMs, swarmFormedMs },
+      gateway,
+      async trustRegistry(address, caPem) {
+        if (!/^[0-9.]+:[0-9]+$/.test(address)) throw new Error(`not HOST:PORT: ${address}`);
+        for (const n of nodes) {
+          // A node the test killed (node loss) is skipped, as an operator skips a machine that is down.
+          const running = await client
+            .getContainer(n)
+            .inspect()
+            .then(
+              (i) => i.State.Running,
+              () => false,
+            );
+          if (!running) continue;
+          await execFileWithInput(
+            'docker',
+            [
+              'exec',
+              '-i',
+              n,
+              'sh',
+              '-c',
+              'mkdir -p "/etc/docker/certs.d/$1" && cat > "/etc/docker/certs.d/$1/ca.crt"',
+              'sh',
+              address,
+            ],
+            caPem,
+          );
+        }
+        const dir = path.join(HOST_CERTS_D, address);
+        await mkdir(dir, { recursive: true });
+        trusted.push(dir);
+        await writeFile(path.join(dir, 'ca.crt'), caPem);
+      },
       exec,
       distribute,
       remove: removeAll,
@@ -406,6 +481,31 @@ export async function startSwarm(client: Docker, o: { runId: string }): Promise<
     await removeAll();
     throw new Error(`${(e as Error).message}${log ? `\n${manager}'s last lines:\n${log}` : ''}`);
   }
+}
+
+/** Removes Berth's own registry at `address` (its container and volume), which a test's Berth started. */
+export async function removeOwnRegistry(client: Docker, address: string): Promise<void> {
+  const name = registryContainerName(address);
+  await client
+    .getContainer(name)
+    .remove({ force: true, v: true })
+    .catch(() => {});
+  await client
+    .getVolume(name)
+    .remove()
+    .catch(() => {});
+}
+
+/** Runs `cmd args` with `input` on its stdin. */
+function execFileWithInput(cmd: string, args: readonly string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, [...args], { stdio: ['pipe', 'ignore', 'inherit'] });
+    p.on('error', reject);
+    p.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`)),
+    );
+    p.stdin.end(input);
+  });
 }
 
 /** `docker save IMAGE | docker exec -i NODE docker load`. */

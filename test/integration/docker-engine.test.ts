@@ -92,6 +92,8 @@ describe('the local Docker Engine', () => {
       datastoreRevision: 'berth.datastore.revision',
       baseId: 'berth.base-id',
       venvKey: 'berth.venv-key',
+      registry: 'berth.registry',
+      registryRevision: 'berth.registry.revision',
     });
     const names = Object.values(LABELS);
     assert.equal(new Set(names).size, names.length);

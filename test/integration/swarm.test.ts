@@ -2,37 +2,56 @@
 // (test/harness/swarm.ts): an app set to `swarm` deploys its web process as
 // a Swarm service of 2 tasks, the router in the test serves it from the
 // tasks' addresses on the nodes, ps:scale makes it 3, its logs are read, and
-// ps:stop removes it from the swarm. Heavy (three Docker Engines, an image
+// ps:stop removes it from the swarm. Every image reaches the nodes through
+// Berth's own registry (BERTH_SWARM_REGISTRY, its CA installed on the nodes
+// as an operator does); the last test is a real `git push` over SSH of a
+// buildpack app set to the swarm. Heavy (three Docker Engines, images
 // through a registry): it runs alone (test/run.ts's SOLO).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { createLogger } from '../../services/core/log.ts';
 import { deployImage } from '../../services/platform/release/deploy.ts';
 import { startReconciler } from '../../services/platform/release/reconcile-loop.ts';
 import { getRoutes } from '../../services/platform/routes/routes.ts';
 import { schedulerFor, schedulerNamed } from '../../services/platform/scheduler/schedulers.ts';
+import { berthWithApp } from '../harness/berth-app.ts';
 import { userActor } from '../harness/commands.ts';
 import { engineApp, quietDeployDeps, serveText } from '../harness/deploy.ts';
 import { newTestRunId, testDocker, testStackImage } from '../harness/docker.ts';
 import { startLoad } from '../harness/load.ts';
 import { sharedRedisUrl } from '../harness/redis.ts';
 import { request, startRouter } from '../harness/router.ts';
-import { startSwarm } from '../harness/swarm.ts';
+import { removeOwnRegistry, startSwarm } from '../harness/swarm.ts';
 import { until } from '../harness/wait.ts';
 
 const { docker: shared } = await testDocker();
 const started = Date.now();
-const swarm = await startSwarm(shared, { runId: newTestRunId() });
+// The nodes pull each release's image from Berth's registry.
+const swarm = await startSwarm(shared, { runId: newTestRunId(), pull: true });
 after(() => swarm.remove());
+// Berth's own registry, on this machine's address on the node network.
+const registry = `${swarm.gateway}:5000`;
 const { prefix, store, app, config, docker, ada, run } = await engineApp('sw', {
   BERTH_SWARM_MANAGER: swarm.manager,
   BERTH_SWARM_NETWORK: swarm.overlay,
+  BERTH_SWARM_REGISTRY: registry,
   // The previous release's tasks stop this long after the route switched.
   BERTH_DRAIN_TIMEOUT: '1s',
 });
-const distributeMs = await swarm.distribute(testStackImage());
+after(() => removeOwnRegistry(docker, registry));
+// The operator's step (README, "Images on every node"): the CA's file from
+// registry:report, trusted by every node and by this machine's Engine.
+const caFile = await run(userActor('root', 'admin'), [
+  'registry:report',
+  '--global',
+  '--registry-own-ca-file',
+]);
+assert.equal(caFile.code, 0, caFile.stderr);
+await swarm.trustRegistry(registry, await readFile(caFile.stdout.trim(), 'utf8'));
 process.stderr.write(
-  `# swarm: node image ${swarm.figures.nodeImageMs} ms (0: cached), 3 engines ready ${swarm.figures.enginesReadyMs} ms, swarm formed ${swarm.figures.swarmFormedMs} ms, stack image into the nodes ${distributeMs} ms, all ${Date.now() - started} ms\n`,
+  `# swarm: node image ${swarm.figures.nodeImageMs} ms (0: cached), 3 engines ready ${swarm.figures.enginesReadyMs} ms, swarm formed ${swarm.figures.swarmFormedMs} ms, all ${Date.now() - started} ms\n`,
 );
 const router = await startRouter({ redisUrl: await sharedRedisUrl(), prefix });
 after(() => router.stop());
@@ -64,8 +83,12 @@ describe('apps on Docker Swarm', () => {
 
   test('a deploy runs a task on a node and the router serves it', async () => {
     const t0 = Date.now();
+    const lines: string[] = [];
     const release = await deployImage(
-      quietDeployDeps(store, await scheduler(), { signal: AbortSignal.timeout(240_000) }),
+      {
+        ...quietDeployDeps(store, await scheduler(), { signal: AbortSignal.timeout(600_000) }),
+        log: { heading: (l) => lines.push(l), detail: (l) => lines.push(l) },
+      },
       {
         app,
         image: testStackImage(),
@@ -76,7 +99,20 @@ describe('apps on Docker Swarm', () => {
       },
     );
     assert.equal(release.status, 'succeeded');
-    process.stderr.write(`# swarm: deploy of 1 web task ${Date.now() - t0} ms\n`);
+    process.stderr.write(
+      `# swarm: deploy of 1 web task (the registry started, the stack image pushed) ${Date.now() - t0} ms\n`,
+    );
+    // The image went through Berth's registry, the push's progress in the deploy's output.
+    assert.ok(
+      lines.some((l) =>
+        l.startsWith(`Pushing ${testStackImage()} to ${registry}/berth/${app}:id-`),
+      ),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => /^Pushed to .* in [0-9.]+ s$/.test(l)),
+      lines.join('\n'),
+    );
     const instances = await (await scheduler()).list(app);
     assert.equal(instances.length, 1);
     assert.equal(instances[0]?.state, 'running');
@@ -95,6 +131,17 @@ describe('apps on Docker Swarm', () => {
       '{{.Name}} {{.Replicas}}',
     ]);
     assert.match(services, new RegExp(`^${app}-web-v${release.version}-[0-9a-f]{6} 1/1$`, 'm'));
+    // The task runs the registry's reference, which its node pulled with the service's credentials.
+    const images = await swarm.exec(swarm.nodes[0] as string, [
+      'service',
+      'ls',
+      '--format',
+      '{{.Image}}',
+    ]);
+    assert.match(
+      images,
+      new RegExp(`^${registry.replace(/\./g, '\\.')}/berth/${app}:id-[0-9a-f]{12}`, 'm'),
+    );
   });
 
   test('ps:scale web=2 runs 2 tasks and the router serves both', async () => {
@@ -471,3 +518,101 @@ describe('apps on Docker Swarm', () => {
     );
   });
 });
+
+describe('a git push of a buildpack app set to the swarm', () => {
+  test("is built, pushed to Berth's registry, pulled by a node and served through the router", {
+    timeout: 900_000,
+  }, async () => {
+    // A second Berth (npm start: SSH, builder, router) on the same swarm, with
+    // its own registry on another port of this machine's node-network address.
+    const ownRegistry = `${swarm.gateway}:5001`;
+    const b = await berthWithApp('swp', {
+      BERTH_SWARM_MANAGER: swarm.manager,
+      BERTH_SWARM_NETWORK: swarm.overlay,
+      BERTH_SWARM_REGISTRY: ownRegistry,
+      BERTH_DRAIN_TIMEOUT: '1s',
+    });
+    try {
+      const ca = (await b.command('registry:report', '--global', '--registry-own-ca-file')).trim();
+      await swarm.trustRegistry(ownRegistry, await readFile(ca, 'utf8'));
+      await b.command('apps:create', b.app);
+      await b.command('scheduler:set', b.app, 'selected', 'swarm');
+      const t0 = Date.now();
+      const pushed = await gitPush(b.work);
+      const pushMs = Date.now() - t0;
+      assert.equal(pushed.code, 0, pushed.out);
+      // The push said it pushed the image, with its progress.
+      assert.match(
+        pushed.out,
+        new RegExp(
+          `Pushing berth/${b.app}:\\S+ to ${ownRegistry.replace(/\./g, '\\.')}/berth/${b.app}:`,
+        ),
+      );
+      assert.match(pushed.out, /Pushed to \S+ in [0-9.]+ s/);
+      await b.untilServed('node-plain', 120_000);
+      process.stderr.write(
+        `# swarm: git push of a buildpack app to serving on the swarm ${pushMs} ms\n`,
+      );
+      // The task runs the registry's reference on a node, which pulled it from there.
+      const service = (
+        await swarm.exec(swarm.nodes[0] as string, [
+          'service',
+          'ls',
+          '--filter',
+          `label=berth.app=${b.app}`,
+          '--format',
+          '{{.Name}} {{.Image}}',
+        ])
+      ).trim();
+      assert.match(
+        service,
+        new RegExp(
+          `^${b.app}-web-v\\d+-[0-9a-f]{6} ${ownRegistry.replace(/\./g, '\\.')}/berth/${b.app}:`,
+        ),
+      );
+      const ref = service.split(' ')[1] as string;
+      const on = (
+        await swarm.exec(swarm.nodes[0] as string, [
+          'service',
+          'ps',
+          '--filter',
+          'desired-state=running',
+          '--format',
+          '{{.Node}}',
+          service.split(' ')[0] as string,
+        ])
+      ).trim();
+      assert.ok(swarm.nodes.includes(on), on);
+      const images = await swarm.exec(on, ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
+      assert.ok(images.split('\n').includes(ref.replace(/@sha256:.*$/, '')), images);
+      // The registry refuses a pull without the credentials.
+      const anonymous = await swarm.exec(swarm.nodes[1] as string, ['pull', ref]).then(
+        () => 'pulled',
+        (e: Error & { stderr?: string }) => String(e.stderr),
+      );
+      assert.match(anonymous, /no basic auth credentials|unauthorized|authentication required/i);
+    } finally {
+      await b.command('ps:stop', b.app).catch(() => {});
+      await b.close();
+      await removeOwnRegistry(docker, ownRegistry);
+    }
+  });
+});
+
+/** `git push deploy main` in `cwd`, its output (the remote's lines are on stderr). */
+function gitPush(cwd: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('git', ['push', 'deploy', 'main'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}

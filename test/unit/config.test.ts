@@ -245,7 +245,12 @@ describe('loadConfig', () => {
   });
 
   test('BERTH_SWARM_MANAGER: a unix socket or tcp://HOST:PORT; BERTH_SWARM_NETWORK a network name', () => {
-    assert.deepEqual(loadConfig({}).swarm, { manager: undefined, network: 'berth-swarm' });
+    const swarm = loadConfig({}).swarm;
+    assert.deepEqual(
+      { manager: swarm.manager, network: swarm.network, registry: swarm.registry },
+      { manager: undefined, network: 'berth-swarm', registry: undefined },
+    );
+    assert.equal(swarm.registryDir, `${loadConfig({}).dataDir}/registry`);
     for (const good of ['unix:///run/swarm.sock', 'tcp://10.0.0.5:2375', 'tcp://manager-1:2376']) {
       assert.equal(loadConfig({ BERTH_SWARM_MANAGER: good }).swarm.manager, good);
     }
@@ -256,6 +261,13 @@ describe('loadConfig', () => {
       assert.match(lines[0] ?? '', /^BERTH_SWARM_MANAGER=.*unix:\/\/\/path\/to\/docker\.sock/, bad);
     }
     assert.equal(problemsOf({ BERTH_SWARM_NETWORK: 'Bad Name' }).length, 1);
+    assert.equal(
+      loadConfig({ BERTH_SWARM_REGISTRY: '10.0.0.5:5000' }).swarm.registry,
+      '10.0.0.5:5000',
+    );
+    for (const bad of ['10.0.0.5', 'https://10.0.0.5:5000', '10.0.0.5:5000/x', 'a b:5000']) {
+      assert.equal(problemsOf({ BERTH_SWARM_REGISTRY: bad }).length, 1, bad);
+    }
   });
 
   test("the router's header timeout and the default body limit", () => {

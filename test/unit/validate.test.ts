@@ -505,3 +505,55 @@ describe('validate.sshTarget, swarmJoinToken (nodes:add)', () => {
     }
   });
 });
+
+describe('validate.registryServer, imageRepo, imageTag (registry:*, BERTH_SWARM_REGISTRY)', () => {
+  test('servers: HOST or HOST:PORT, lower-cased, a trailing / dropped', () => {
+    assert.equal(validate.registryServer('ghcr.io'), 'ghcr.io');
+    assert.equal(
+      validate.registryServer('Registry.Example.com:5000/'),
+      'registry.example.com:5000',
+    );
+    assert.equal(validate.registryServer('10.0.0.5:5000'), '10.0.0.5:5000');
+    for (const bad of [
+      '',
+      'https://ghcr.io',
+      'ghcr.io/team',
+      'ghcr.io:0',
+      'ghcr.io:70000',
+      '10.0.0.256:5000',
+      'user@ghcr.io',
+      'ghcr.io;id',
+      '-x.io',
+      'ghcr.io\n',
+      '[::1]:5000',
+    ]) {
+      refused(() => validate.registryServer(bad));
+    }
+  });
+  test('repositories: lower-case path components, no host, tag or traversal', () => {
+    for (const ok of ['berth/api', 'team/sub/api-2', 'a', 'a__b/c.d']) {
+      assert.equal(validate.imageRepo(ok), ok);
+    }
+    for (const bad of [
+      '',
+      'Team/api',
+      'api:1',
+      '../x',
+      '/api',
+      'api/',
+      'a//b',
+      'a/-b',
+      'x'.repeat(201),
+    ]) {
+      refused(() => validate.imageRepo(bad));
+    }
+  });
+  test('tags: Docker grammar, at most 128', () => {
+    for (const ok of ['v1', '20260102T030405-abc', 'latest', '_x', 'A.b-c']) {
+      assert.equal(validate.imageTag(ok), ok);
+    }
+    for (const bad of ['', '.x', '-x', 'a/b', 'a:b', 'a b', 'x'.repeat(129), 'a\n']) {
+      refused(() => validate.imageTag(bad));
+    }
+  });
+});

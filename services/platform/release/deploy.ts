@@ -115,6 +115,8 @@ export async function deployImage(d: DeployDeps, input: DeployInput): Promise<Re
       );
     }
   }
+  // Before the release exists: an image no node can pull fails the deploy with nothing changed.
+  await d.scheduler.prepareImage?.(input.app, input.image, (line) => d.log.detail(line));
   const release = await store.releases.create(input.app, {
     image: input.image,
     processes: input.processes,

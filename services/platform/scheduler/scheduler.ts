@@ -171,6 +171,12 @@ export interface Scheduler {
    * them, which would fight the scheduler's own replacement.
    */
   readonly keepsCount?: boolean;
+  /**
+   * Makes a release's image reachable where its instances will run, before
+   * the release is made (swarm: pushed to the registry the nodes pull
+   * from), saying how it goes on `onLine`; absent: the image is where it runs.
+   */
+  prepareImage?(app: string, image: string, onLine: (line: string) => void): Promise<void>;
   /** Starts one instance; resolves once it runs (not: once it is healthy). */
   start(spec: InstanceSpec): Promise<Instance>;
   /** Every instance of the app Berth started and has not removed, running or not. */

@@ -11,7 +11,7 @@ import type { Store } from '../../core/store/index.ts';
 import * as validate from '../../core/validate.ts';
 import { DockerLocal } from './docker-local.ts';
 import type { Scheduler } from './scheduler.ts';
-import { SWARM_SCHEDULER, Swarm } from './swarm.ts';
+import { SWARM_SCHEDULER, Swarm, type SwarmOptions } from './swarm.ts';
 
 export const DEFAULT_SCHEDULER = 'docker-local';
 
@@ -41,6 +41,30 @@ export interface SchedulerDeps {
 
 export type SchedulerFactory = (deps: SchedulerDeps) => Scheduler;
 
+/**
+ * The swarm's image distribution (../registry/distribute.ts), loaded on its
+ * first use only: a process that never deploys on the swarm never loads it (issue 17).
+ */
+function distributor(
+  docker: Docker,
+  swarm: SwarmSettings,
+  labels: Readonly<Record<string, string>> | undefined,
+): NonNullable<SwarmOptions['distribute']> {
+  let made: Promise<import('../registry/distribute.ts').ImageDistribution> | undefined;
+  return async (app, image, onLine) => {
+    made ??= import('../registry/distribute.ts').then(
+      ({ ImageDistribution }) =>
+        new ImageDistribution({
+          docker,
+          ...(swarm.registry === undefined ? {} : { ownRegistry: swarm.registry }),
+          ...(swarm.registryDir === undefined ? {} : { dir: swarm.registryDir }),
+          ...(labels === undefined ? {} : { labels }),
+        }),
+    );
+    return (await made).distribute(app, image, onLine);
+  };
+}
+
 const factories = new Map<string, SchedulerFactory>([
   [
     DEFAULT_SCHEDULER,
@@ -67,6 +91,9 @@ const factories = new Map<string, SchedulerFactory>([
                 return (await connectDocker({ dockerHost: manager })).docker;
               },
         network: d.swarm?.network ?? 'berth-swarm',
+        ...(d.swarm?.registryDir === undefined
+          ? {}
+          : { distribute: distributor(d.docker, d.swarm, d.labels) }),
         ...(d.labels === undefined ? {} : { labels: d.labels }),
         ...(d.limits === undefined ? {} : { defaults: d.limits }),
       }),

@@ -23,8 +23,8 @@ export type OneOffKind = 'attached' | 'detached';
 /** What a one-off needs of the swarm scheduler. */
 export interface JobHost {
   docker(): Promise<Docker>;
-  /** The one-off's service (swarm.ts serviceSpec). */
-  serviceSpec(spec: InstanceSpec, oneOff: OneOffKind): Promise<Record<string, unknown>>;
+  /** Makes the one-off's service (swarm.ts serviceSpec, with the registry's credentials); its id. */
+  createService(spec: InstanceSpec, oneOff: OneOffKind): Promise<string>;
   /** How long its task may take to start (its image's pull included). */
   startTimeoutMs: number;
 }
@@ -63,11 +63,7 @@ async function tasksOf(docker: Docker, serviceId: string): Promise<JobTask[]> {
 
 async function createJob(host: JobHost, spec: InstanceSpec, kind: OneOffKind) {
   const docker = await host.docker();
-  const created = (await docker.createService(
-    (await host.serviceSpec(spec, kind)) as unknown as Docker.CreateServiceOptions,
-  )) as unknown as { id?: string; ID?: string };
-  const id = created.id ?? created.ID;
-  if (!id) throw new Error('the swarm manager did not say which service it made');
+  const id = await host.createService(spec, kind);
   return { docker, id };
 }
 

@@ -32,9 +32,16 @@
 //
 // What is not here yet (issue 21): per-app and shared networks (every app's
 // tasks share the overlay), figures of the workers' tasks, docker-options,
-// ps:set restart-policy, app.json predeploy's commit, images pushed to a
-// registry (an app's image must be on the nodes already). Those say so with
-// BERTH_E_SWARM_UNSUPPORTED or report nothing.
+// ps:set restart-policy, app.json predeploy's commit; without
+// BERTH_SWARM_REGISTRY or registry:set, the image must be on the nodes
+// already. Those say so with BERTH_E_SWARM_UNSUPPORTED or report nothing.
+//
+// Images: with a registry (../registry/distribute.ts), a release's image is
+// pushed there before its release is made (prepareImage, the push's
+// progress in the deploy's output), and a service runs the registry's
+// reference, created with the registry's credentials (X-Registry-Auth, as
+// `docker service create --with-registry-auth`), which the manager hands the
+// nodes that pull it.
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { LABELS, MANAGED_LABELS } from '../../core/docker.ts';
@@ -42,6 +49,7 @@ import { streamLines } from '../../core/docker-exec.ts';
 import { BerthError } from '../../core/errors.ts';
 import * as validate from '../../core/validate.ts';
 import { commandFor } from '../build/buildpack-build.ts';
+import type { DistributedImage } from '../registry/distribute.ts';
 import { parseTimedLines, sourceOf } from './app-logs.ts';
 import { DockerLocal } from './docker-local.ts';
 import type {
@@ -75,6 +83,12 @@ export interface SwarmOptions {
   defaults?: { memory: number; pids: number };
   /** How long a task may take to run (its image's pull included); default 120 s. */
   startTimeoutMs?: number;
+  /** Puts an app's image where the nodes pull it (pushed when missing); absent: it is on the nodes. */
+  distribute?: (
+    app: string,
+    image: string,
+    onLine?: (line: string) => void,
+  ) => Promise<DistributedImage>;
 }
 
 type SwarmNode = {
@@ -211,6 +225,10 @@ export class Swarm implements Scheduler {
   /** The manager's Engine client (nodes:*); BERTH_E_SWARM_UNREACHABLE without BERTH_SWARM_MANAGER. */
   manager(): Promise<Docker> {
     return this.docker();
+  }
+
+  async prepareImage(app: string, image: string, onLine: (line: string) => void): Promise<void> {
+    await this.o.distribute?.(app, image, onLine);
   }
 
   private unsupported(app: string, what: string): never {
@@ -352,12 +370,21 @@ export class Swarm implements Scheduler {
     }
   }
 
-  private async create(spec: InstanceSpec): Promise<string> {
-    const created = (await (
-      await this.docker()
-    ).createService(
-      (await this.serviceSpec(spec)) as unknown as Docker.CreateServiceOptions,
-    )) as unknown as { id?: string; ID?: string };
+  private create(spec: InstanceSpec): Promise<string> {
+    return this.createService(spec);
+  }
+
+  /**
+   * Makes the service for `spec` (serviceSpec), with the registry's
+   * credentials when its image is in one (as --with-registry-auth); its id.
+   */
+  private async createService(spec: InstanceSpec, oneOff?: 'attached' | 'detached') {
+    const docker = await this.docker();
+    const { body, auth } = await this.serviceSpec(spec, oneOff);
+    const options = body as unknown as Docker.CreateServiceOptions;
+    const created = (await (auth
+      ? docker.createService(auth as Docker.AuthConfig, options)
+      : docker.createService(options))) as unknown as { id?: string; ID?: string };
     const id = created.id ?? created.ID;
     if (!id) throw new Error('the swarm manager did not say which service it made');
     return id;
@@ -371,12 +398,17 @@ export class Swarm implements Scheduler {
   private async serviceSpec(
     spec: InstanceSpec,
     oneOff?: 'attached' | 'detached',
-  ): Promise<Record<string, unknown>> {
+  ): Promise<{ body: Record<string, unknown>; auth: DistributedImage['auth'] }> {
     const docker = await this.docker();
-    const image = (await docker
-      .getImage(spec.image)
-      .inspect()
-      .catch(() => undefined)) as Docker.ImageInspectInfo | undefined;
+    const distributed = this.o.distribute
+      ? await this.o.distribute(spec.app, spec.image)
+      : { ref: spec.image, inspect: undefined };
+    const image =
+      distributed.inspect ??
+      ((await docker
+        .getImage(spec.image)
+        .inspect()
+        .catch(() => undefined)) as Docker.ImageInspectInfo | undefined);
     const memory = spec.limits?.memory ?? this.o.defaults?.memory ?? 0;
     const pids = spec.limits?.pids ?? this.o.defaults?.pids ?? 0;
     const labels = {
@@ -394,12 +426,12 @@ export class Swarm implements Scheduler {
     if (checks.length > 1) {
       this.unsupported(spec.app, `run ${checks.length} command checks of ${spec.type} (one each)`);
     }
-    return {
+    const body = {
       Name: `${spec.app}-${spec.type}-${oneOff ? 'once-' : ''}v${spec.release}-${suffix}`,
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
-          Image: spec.image,
+          Image: distributed.ref,
           // Args, like docker-local's Cmd: the image's own entry point stays.
           ...(spec.command === null ? {} : { Args: commandFor(image, spec.command) }),
           Env: Object.entries({ ...spec.env, PORT: String(spec.port) }).map(
@@ -454,6 +486,7 @@ export class Swarm implements Scheduler {
           : {}),
       },
     };
+    return { body, auth: distributed.auth };
   }
 
   /** Sets the service's replicas to what `to` makes of them; their new number. */
@@ -637,7 +670,7 @@ export class Swarm implements Scheduler {
   private jobHost(): JobHost {
     return {
       docker: () => this.docker(),
-      serviceSpec: (spec, oneOff) => this.serviceSpec(spec, oneOff),
+      createService: (spec, oneOff) => this.createService(spec, oneOff),
       startTimeoutMs: this.o.startTimeoutMs ?? 120_000,
     };
   }
