@@ -22,6 +22,7 @@ import { servicesScenario } from './scenarios/services.ts';
 import { sshCrowdScenario } from './scenarios/ssh-crowd.ts';
 import { sshVersionScenario } from './scenarios/ssh-version.ts';
 import { startScenario } from './scenarios/start.ts';
+import { swarmScenario } from './scenarios/swarm.ts';
 import { webScenario } from './scenarios/web.ts';
 
 const SCENARIOS: readonly Scenario[] = [
@@ -41,6 +42,7 @@ const SCENARIOS: readonly Scenario[] = [
   repushScenario,
   webScenario,
   servicesScenario,
+  swarmScenario,
 ];
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -6,10 +6,11 @@
 // is committed as the app image. Apps then run as the builder's launcher runs
 // them: the .profile.d scripts sourced, then `bash -c <command>` with PORT set.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, urlToHttpOptions } from 'node:url';
+import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { execInContainer } from '../../services/core/docker-exec.ts';
 import { LAUNCHER } from '../../services/platform/build/buildpack-build.ts';
@@ -83,13 +84,35 @@ export interface BuildResult {
   image?: string;
 }
 
+/** The IPv4 address of a network interface of this host, as `ip -4 -json addr` lists it. */
+async function bridgeAddress(name: string): Promise<string | undefined> {
+  const { stdout } = await promisify(execFile)('ip', [
+    '-4',
+    '-json',
+    'addr',
+    'show',
+    'dev',
+    name,
+  ]).catch(() => ({ stdout: '[]' }));
+  const links = JSON.parse(stdout) as { addr_info?: { local?: string }[] }[];
+  return links[0]?.addr_info?.[0]?.local;
+}
+
 /** The Docker bridge's address on the host: what build containers reach the host by. */
 export async function bridgeGateway(docker: Docker): Promise<string> {
   const info = (await docker.getNetwork('bridge').inspect()) as {
     IPAM?: { Config?: { Gateway?: string }[] };
+    Options?: Record<string, string>;
   };
-  const gateway = info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
-  if (!gateway) throw new Error('the bridge network has no gateway address');
+  const bridge = info.Options?.['com.docker.network.bridge.name'] ?? 'docker0';
+  const gateway =
+    info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway ??
+    // An Engine that found its bridge already up (docker0 with its address)
+    // names no gateway: the bridge's own address on this host is it (read
+    // with ip(8): Node's list of interfaces leaves out one with no carrier,
+    // as a bridge with no container on it).
+    (await bridgeAddress(bridge));
+  if (!gateway) throw new Error(`the bridge network (${bridge}) has no gateway address`);
   return gateway;
 }
 

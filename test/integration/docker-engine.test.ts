@@ -73,6 +73,7 @@ describe('the local Docker Engine', () => {
       release: 'berth.release',
       instance: 'berth.instance',
       storage: 'berth.storage',
+      oneOff: 'berth.one-off',
       appCreated: 'berth.app-created',
       network: 'berth.network',
       stack: 'berth.stack',

@@ -220,6 +220,7 @@ describe('config --global', () => {
         config: { SHARED: 'mine' },
         processes: { web: 'x' },
         formation: { web: 1 },
+        healthchecks: {},
       } as never,
       await store.apps.deploySettings('shop'),
       { type: 'web', instance: 1, port: 5000, stopTimeoutSec: 30 },
@@ -321,7 +322,14 @@ describe('docker-options', () => {
       `--volume=${dataDir}/storage/media:/media:ro\n`,
     );
     const spec = instanceSpec(
-      { app: 'shop', version: 1, image: 'x', config: {}, processes: { web: 'x' } } as never,
+      {
+        app: 'shop',
+        version: 1,
+        image: 'x',
+        config: {},
+        processes: { web: 'x' },
+        healthchecks: {},
+      } as never,
       await store.apps.deploySettings('shop'),
       { type: 'web', instance: 1, port: 5000, stopTimeoutSec: 30 },
     );
