@@ -5,13 +5,16 @@
 //
 // The import is completed only when mmdebstrap exits 0 (the tar's end is
 // held back until then), so a failure leaves no image behind.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type TransformCallback } from 'node:stream';
+import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { followStream, removeImage } from './docker-images.ts';
+
+const execFileP = promisify(execFile);
 
 /** An image described by what it is made of, for mmdebstrapArgs. */
 export interface MmdebstrapImage {
@@ -61,6 +64,7 @@ export async function importDebianRootfs(
   await mkdir(o.workDir, { recursive: true });
   const tmp = await mkdtemp(path.join(o.workDir, 'mmdebstrap-'));
   let child: ChildProcess | undefined;
+  let failed = false;
   const kill = () => child?.kill('SIGTERM');
   o.signal?.addEventListener('abort', kill, { once: true });
   try {
@@ -135,9 +139,41 @@ export async function importDebianRootfs(
     }
     if (!id) throw new Error('the Engine did not say which image it imported');
     return { id, bytes };
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     o.signal?.removeEventListener('abort', kill);
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await rm(tmp, { recursive: true, force: true });
+    // mmdebstrap unmounts what it mounted in its root (/proc, /sys) on its
+    // way out: its directory goes once it has exited (bounded), or rm meets
+    // those mounts (EBUSY) and its error takes the place of the one that
+    // ended the import (a timeout, a failed download).
+    const running = child;
+    if (running && running.exitCode === null && running.signalCode === null) {
+      const gone = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGTERM');
+      const late = setTimeout(() => running.kill('SIGKILL'), 30_000);
+      await gone;
+      clearTimeout(late);
+    }
+    // Killed while setting up, mmdebstrap may leave its chroot's /proc and
+    // /sys mounted all the same.
+    await unmountUnder(tmp);
+    await rm(tmp, { recursive: true, force: true }).catch((e: unknown) => {
+      if (!failed) throw e;
+    });
+  }
+}
+
+/** Lazily unmounts every mount point at or under `dir`, deepest first. */
+async function unmountUnder(dir: string): Promise<void> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const points = info
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of points) {
+    await execFileP('umount', ['-l', point]).catch(() => {});
   }
 }
