@@ -9,7 +9,7 @@ import type { Store } from '../core/store/index.ts';
 import * as validate from '../core/validate.ts';
 import { authorizeApp } from '../platform/apps/access.ts';
 import { appLogs, followAppLogs, formatLine } from '../platform/scheduler/app-logs.ts';
-import { schedulerFor } from '../platform/scheduler/schedulers.ts';
+import { type SchedulerDeps, schedulerFor } from '../platform/scheduler/schedulers.ts';
 import { appParams } from './api-schemas.ts';
 import type { EngineClient } from './app-page.ts';
 import { actorOf } from './auth.ts';
@@ -26,7 +26,14 @@ export function recentCount(value: unknown): number {
 
 export function logsStreamRoutes(
   server: FastifyInstance,
-  o: { store: Store; streams: LiveStreams; engine?: EngineClient; logArchive?: string },
+  o: {
+    store: Store;
+    streams: LiveStreams;
+    engine?: EngineClient;
+    logArchive?: string;
+    /** What the schedulers are made with besides the Engine (the swarm's manager for swarm apps). */
+    schedulerDeps?: Omit<SchedulerDeps, 'docker'>;
+  },
 ) {
   const { streams } = o;
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -43,7 +50,10 @@ export function logsStreamRoutes(
       });
     // Before the first Engine request: each followed instance holds a dockerd connection.
     streams.admit(actor, reply);
-    const scheduler = await schedulerFor(o.store, found.name, { docker: await o.engine() });
+    const scheduler = await schedulerFor(o.store, found.name, {
+      ...o.schedulerDeps,
+      docker: await o.engine(),
+    });
     const instances = await scheduler.list(found.name);
     const since = Math.floor(Date.now() / 1000);
     const recent = o.logArchive

@@ -176,6 +176,12 @@ export function build(o: WebOptions): FastifyInstance {
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.releases?.swarm ? { swarm: o.releases.swarm } : {}),
   });
+  // What the schedulers are made with besides the Engine (swarm apps need the manager).
+  const schedulerDeps = {
+    ...(o.releases?.limits ? { limits: o.releases.limits } : {}),
+    ...(o.releases?.swarm ? { swarm: o.releases.swarm } : {}),
+    ...(o.releases?.appNetworks ? { appNetworks: o.releases.appNetworks } : {}),
+  };
   const renderAppPage = appPageRoutes(server, {
     ...o,
     sshUrl,
@@ -183,11 +189,7 @@ export function build(o: WebOptions): FastifyInstance {
     rebuild: o.paths !== undefined,
     letsencrypt: o.acme !== undefined,
     services: services.section,
-    schedulerDeps: {
-      ...(o.releases?.limits ? { limits: o.releases.limits } : {}),
-      ...(o.releases?.swarm ? { swarm: o.releases.swarm } : {}),
-      ...(o.releases?.appNetworks ? { appNetworks: o.releases.appNetworks } : {}),
-    },
+    schedulerDeps,
   });
   appActionRoutes(server, {
     store: o.store,
@@ -203,6 +205,7 @@ export function build(o: WebOptions): FastifyInstance {
     streams,
     ...(o.engine ? { engine: o.engine } : {}),
     ...(o.releases?.logArchive ? { logArchive: o.releases.logArchive } : {}),
+    schedulerDeps,
   });
   const changes = rollouts(server, {
     store: o.store,
