@@ -29,14 +29,16 @@ export interface BerthWithApp {
   git(...args: string[]): Promise<{ stdout: string }>;
   /** `git push deploy main`; rejects when the push fails. */
   push(): Promise<void>;
+  /** `git push REMOTE main` (default deploy), with all it printed (the remote's lines come on stderr). */
+  pushWithOutput(remote?: string): Promise<{ code: number; out: string }>;
   /** Writes a file of the checkout (relative path) and commits it. */
   commitFile(file: string, content: string): Promise<void>;
   /** `ssh` arguments up to and with the destination, as the admin. */
   ssh: string[];
   /** A Berth command over SSH as the admin; rejects when it fails. */
   command(...args: string[]): Promise<string>;
-  /** Polls the router until the app's body contains `marker`. */
-  untilServed(marker: string, limitMs?: number): Promise<void>;
+  /** Polls the router until the app's body (or `host`'s: another app of this Berth) contains `marker`. */
+  untilServed(marker: string, limitMs?: number, host?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,22 @@ export async function berthWithApp(
       );
     });
 
+  const pushWithOutput = (remote = 'deploy') =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      const child = spawn('git', ['push', remote, 'main'], {
+        cwd: work,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        out += d;
+      });
+      child.on('close', (code) => resolve({ code: code ?? 1, out }));
+    });
+
   return {
     platform,
     dir,
@@ -98,6 +116,7 @@ export async function berthWithApp(
     host,
     git,
     push,
+    pushWithOutput,
     ssh,
     async commitFile(file, content) {
       await writeFile(path.join(work, file), content);
@@ -108,14 +127,14 @@ export async function berthWithApp(
       const { stdout } = await run('ssh', [...ssh, ...args]);
       return stdout;
     },
-    async untilServed(marker, limitMs = 120_000) {
+    async untilServed(marker, limitMs = 120_000, served = host) {
       const deadline = performance.now() + limitMs;
       while (performance.now() < deadline) {
-        const r = await request(routerPort, host).catch(() => undefined);
+        const r = await request(routerPort, served).catch(() => undefined);
         if (r?.body.includes(marker)) return;
         await new Promise((res) => setTimeout(res, 20));
       }
-      throw new Error(`${marker} was not served within ${limitMs} ms`);
+      throw new Error(`${marker} was not served by ${served} within ${limitMs} ms`);
     },
     async close() {
       // The platform first: nothing below may keep it running.

@@ -8,7 +8,6 @@
 // buildpack app set to the swarm. Heavy (three Docker Engines, images
 // through a registry): it runs alone (test/run.ts's SOLO).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { createLogger } from '../../services/core/log.ts';
@@ -538,7 +537,7 @@ describe('a git push of a buildpack app set to the swarm', () => {
       await b.command('apps:create', b.app);
       await b.command('scheduler:set', b.app, 'selected', 'swarm');
       const t0 = Date.now();
-      const pushed = await gitPush(b.work);
+      const pushed = await b.pushWithOutput();
       const pushMs = Date.now() - t0;
       assert.equal(pushed.code, 0, pushed.out);
       // The push said it pushed the image, with its progress.
@@ -598,21 +597,3 @@ describe('a git push of a buildpack app set to the swarm', () => {
     }
   });
 });
-
-/** `git push deploy main` in `cwd`, its output (the remote's lines are on stderr). */
-function gitPush(cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('git', ['push', 'deploy', 'main'], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
-}

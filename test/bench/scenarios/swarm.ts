@@ -12,16 +12,13 @@
 //     machine), wrk on loopback, pair by pair, and their ratio.
 // The app is a Dockerfile app (the footprint scenario's): its build is the
 // Engine's, so the figures are the deploy's, not a runtime download's.
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ensurePackages } from '../../../infra/bootstrap/packages.ts';
 import { createProgress } from '../../../infra/bootstrap/progress.ts';
 import { systemSearchPath } from '../../../services/core/programs.ts';
 import { berthWithApp } from '../../harness/berth-app.ts';
 import { newTestRunId, removeAppFromEngine, testDocker } from '../../harness/docker.ts';
 import { SERVE_ON_PORT } from '../../harness/platform.ts';
-import { request } from '../../harness/router.ts';
 import { removeOwnRegistry, startSwarm } from '../../harness/swarm.ts';
 import { figure, type Scenario } from '../scenario.ts';
 import { runWrk, wrkScript } from '../wrk.ts';
@@ -31,39 +28,6 @@ const ROUNDS = Number(process.env.BERTH_BENCH_SWARM_ROUNDS || 3);
 const WRK_SECONDS = 5;
 const CONNECTIONS = 20;
 const SERVED_WITHIN_MS = 180_000;
-
-/** `git push REMOTE main`, with what it printed (the deploy's lines come on stderr). */
-function push(cwd: string, remote: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['push', remote, 'main'], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      out += d;
-    });
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new Error(`git push ${remote}: ${code}\n${out.slice(-2000)}`)),
-    );
-  });
-}
-
-/** Polls the router until `host` answers with a body that contains `marker`. */
-async function untilServed(port: number, host: string, marker: string): Promise<void> {
-  const deadline = performance.now() + SERVED_WITHIN_MS;
-  while (performance.now() < deadline) {
-    const r = await request(port, host).catch(() => undefined);
-    if (r?.body.includes(marker)) return;
-    await sleep(20);
-  }
-  throw new Error(`${host} did not serve ${marker} within ${SERVED_WITHIN_MS / 1000} s`);
-}
 
 export const swarmScenario: Scenario = {
   name: 'swarm',
@@ -117,8 +81,11 @@ export const swarmScenario: Scenario = {
           { name: 'docker-local', remote: 'local', host: `${local}.localhost` },
         ];
         // The first deploy of each (the base image's layers into the registry and the nodes): unmeasured.
-        for (const t of targets) await push(b.work, t.remote);
-        for (const t of targets) await untilServed(b.routerPort, t.host, 'Dockerfile');
+        for (const t of targets) {
+          const first = await b.pushWithOutput(t.remote);
+          if (first.code !== 0) throw new Error(`git push ${t.remote}: ${first.out.slice(-2000)}`);
+        }
+        for (const t of targets) await b.untilServed('Dockerfile', SERVED_WITHIN_MS, t.host);
 
         const servedMs: Record<string, number[]> = { swarm: [], 'docker-local': [] };
         const ratio: number[] = [];
@@ -131,8 +98,9 @@ export const swarmScenario: Scenario = {
           const took: Record<string, number> = {};
           for (const t of order) {
             const t0 = performance.now();
-            const out = await push(b.work, t.remote);
-            await untilServed(b.routerPort, t.host, marker);
+            const { code, out } = await b.pushWithOutput(t.remote);
+            if (code !== 0) throw new Error(`git push ${t.remote}: ${code}\n${out.slice(-2000)}`);
+            await b.untilServed(marker, SERVED_WITHIN_MS, t.host);
             took[t.name] = performance.now() - t0;
             servedMs[t.name]?.push(Math.round(took[t.name] as number));
             const pushed = /Pushed to \S+ in ([0-9.]+) s/.exec(out);
