@@ -3,10 +3,9 @@
 // A module of its own, imported only when the file must be made: the library
 // and its ASN.1 schemas cost about 10 MB in a process that loads them, and a
 // module, once loaded, stays for the life of the process (issue 17).
-import { randomBytes, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+import { CERT_ALGORITHM, certSerial, privateKeyPem } from './own-certs.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -15,25 +14,22 @@ export async function issueSelfSigned(
   name: string,
   days: number,
 ): Promise<{ key: string; cert: string }> {
-  const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+  const keys = await webcrypto.subtle.generateKey(CERT_ALGORITHM, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    // Positive (top bit clear), 16 random bytes as RFC 5280 4.1.2.2 allows.
-    serialNumber: `01${randomBytes(15).toString('hex')}`,
+    serialNumber: certSerial(),
     name: `CN=${name}`,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + days * 86_400_000),
-    signingAlgorithm: ALGORITHM,
+    signingAlgorithm: CERT_ALGORITHM,
     keys: keys as unknown as x509.X509CertificateCreateSelfSignedParams['keys'],
     extensions: [
       new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }]),
       new x509.BasicConstraintsExtension(false),
     ],
   });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8
-    .toString('base64')
-    .replace(/.{64}/g, '$&\n')
-    .replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
-  return { key, cert: cert.toString('pem') };
+  return {
+    key: await privateKeyPem(webcrypto.subtle, keys.privateKey),
+    cert: cert.toString('pem'),
+  };
 }

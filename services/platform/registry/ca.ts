@@ -10,14 +10,14 @@
 //
 // @peculiar/x509 is loaded only here, when a file must be made (issue 17:
 // about 10 MB in a process that loads it).
-import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { writeFileDurably } from '../../core/durable-file.ts';
+import { CERT_ALGORITHM, certSerial, privateKeyPem } from '../certs/own-certs.ts';
 
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const CA_DAYS = 3650;
 const SERVER_DAYS = 825;
 /** A server certificate this close to its end is made again at the next start of the registry. */
@@ -33,18 +33,9 @@ export interface RegistryTlsFiles {
 
 export const caFile = (dir: string) => path.join(dir, 'ca.crt');
 
-const pemKey = async (key: webcrypto.CryptoKey) => {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return `-----BEGIN PRIVATE KEY-----\n${der
-    .toString('base64')
-    .replace(/.{64}/g, '$&\n')
-    .replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
-};
+const pemKey = (key: webcrypto.CryptoKey) => privateKeyPem(webcrypto.subtle, key);
 
 const readOr = (file: string) => readFile(file, 'utf8').catch(() => undefined);
-
-/** A positive serial of 16 random bytes (RFC 5280 4.1.2.2). */
-const serial = () => `01${randomBytes(15).toString('hex')}`;
 
 /** Whether the PEM certificate names `host` and has RENEW_DAYS or more left. */
 function fits(pem: string | undefined, host: string): boolean {
@@ -81,13 +72,13 @@ async function ensureCaFiles(dir: string): Promise<{ caPem: string; caKeyPem: st
   if (caPem !== undefined && caKeyPem !== undefined) return { caPem, caKeyPem };
   const x509 = await loadX509();
   const now = Date.now();
-  const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+  const keys = await webcrypto.subtle.generateKey(CERT_ALGORITHM, true, ['sign', 'verify']);
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
+    serialNumber: certSerial(),
     name: 'CN=Berth registry CA',
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + CA_DAYS * 86_400_000),
-    signingAlgorithm: ALGORITHM,
+    signingAlgorithm: CERT_ALGORITHM,
     keys: keys as unknown as X509.X509CertificateCreateSelfSignedParams['keys'],
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
@@ -129,14 +120,14 @@ export async function registryTls(dir: string, host: string): Promise<RegistryTl
     false,
     ['sign'],
   );
-  const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+  const keys = await webcrypto.subtle.generateKey(CERT_ALGORITHM, true, ['sign', 'verify']);
   const server = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(),
+    serialNumber: certSerial(),
     subject: `CN=${host}`,
     issuer: caCert.subject,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + SERVER_DAYS * 86_400_000),
-    signingAlgorithm: ALGORITHM,
+    signingAlgorithm: CERT_ALGORITHM,
     publicKey: keys.publicKey as unknown as X509.PublicKeyType,
     signingKey: caKey as unknown as X509.X509CertificateCreateWithKeyParams['signingKey'],
     extensions: [
